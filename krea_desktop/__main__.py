@@ -1,0 +1,3 @@
+from krea_desktop.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""Typed errors with messages a person can act on, one sentence each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class KreaError(Exception):
+    """Base class: ``str(error)`` is a one-sentence message meant for a user."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, code: str | None = None, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.parameter = parameter
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ValidationError(KreaError):
+    """A parameter is outside what the model accepts (raised before anything is sent)."""
+
+
+class AuthenticationError(KreaError):
+    """The API key is missing or not accepted."""
+
+
+class InsufficientCreditsError(KreaError):
+    """The account has no balance left."""
+
+
+class ServiceBusyError(KreaError):
+    """The service is at capacity; trying again later should work."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class ServiceTimeoutError(KreaError):
+    """The service, or the connection to it, took too long."""
+
+    retryable = True
+
+
+class NetworkError(KreaError):
+    """The service could not be reached."""
+
+    retryable = True
+
+
+class MalformedResponseError(KreaError):
+    """The service answered with something that is not what the protocol promises."""
+
+
+class ContentError(KreaError):
+    """The request or result was refused by content checks."""
+
+
+class TaskError(KreaError):
+    """The service reported a failure for a task that fits no narrower class."""
+
+
+class CancelledError(KreaError):
+    """The user cancelled the job."""

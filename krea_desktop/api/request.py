@@ -1,0 +1,218 @@
+"""Building and validating ``imageInference`` tasks.
+
+Everything is checked before anything is sent: an invalid value raises
+:class:`ValidationError` naming the parameter and the allowed range.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from krea_desktop.api import spec
+from krea_desktop.api.errors import ValidationError
+
+_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def new_task_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def is_uuid(value: str) -> bool:
+    return bool(_UUID_RE.match(value))
+
+
+def is_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+@dataclass(frozen=True)
+class ReferenceImage:
+    """One reference: where the image comes from and how hard it pulls (+) or pushes (-).
+
+    ``image`` is a local file (``Path``), raw encoded bytes, or a string the service
+    understands (an imageUUID, an http(s) URL, a data URI or base64). Local files and
+    bytes are uploaded once by the client and replaced by their imageUUID.
+    """
+
+    image: str | bytes | Path
+    strength: float = spec.DEFAULT_STRENGTH
+
+    def validate(self, index: int) -> None:
+        name = f"inputs.referenceImages[{index}].strength"
+        if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)):
+            raise ValidationError(f"{name} must be a number from -2 to 2.", parameter=name)
+        if not math.isfinite(self.strength) or not (
+            spec.STRENGTH_MIN <= self.strength <= spec.STRENGTH_MAX
+        ):
+            raise ValidationError(
+                f"{name} is {self.strength}, but it must be from -2 to 2.", parameter=name
+            )
+        img = self.image
+        pname = f"inputs.referenceImages[{index}].image"
+        if isinstance(img, (bytes, bytearray)):
+            if not img:
+                raise ValidationError(f"{pname} is empty.", parameter=pname)
+        elif isinstance(img, Path):
+            pass  # read (and checked) when uploaded
+        elif isinstance(img, str):
+            if not img.strip():
+                raise ValidationError(f"{pname} is empty.", parameter=pname)
+        else:
+            raise ValidationError(f"{pname} must be a file, image data, a URL or an imageUUID.", parameter=pname)
+
+    def to_wire(self) -> dict[str, Any]:
+        if not isinstance(self.image, str):
+            raise TypeError("reference images must be resolved to a string before sending")
+        return {"image": self.image, "strength": round(float(self.strength), 4)}
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int | None) -> None:
+    rng = f"from {lo} to {hi}" if hi is not None else f"at least {lo}"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{name} must be a whole number {rng}.", parameter=name)
+    if value < lo or (hi is not None and value > hi):
+        raise ValidationError(f"{name} is {value}, but it must be {rng}.", parameter=name)
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValidationError(
+            f"{name} is {value!r}, but it must be one of {', '.join(allowed)}.", parameter=name
+        )
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Every parameter of a Krea 2 Medium ``imageInference`` task."""
+
+    prompt: str
+    ratio: str = spec.DEFAULT_RATIO
+    number_results: int = 1
+    seed: int | None = None
+    creativity: str = spec.DEFAULT_CREATIVITY
+    references: tuple[ReferenceImage, ...] = ()
+    output_type: str = "base64Data"
+    output_format: str = spec.DEFAULT_OUTPUT_FORMAT
+    output_quality: int = spec.DEFAULT_QUALITY
+    delivery_method: str = "sync"
+    check_content: bool = False
+    safety_mode: str | None = None
+    include_cost: bool = True
+    ttl: int | None = None
+    webhook_url: str | None = None
+    upload_endpoint: str | None = None
+    task_uuid: str = field(default_factory=new_task_uuid)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        r = spec.RATIOS_BY_NAME[self.ratio]
+        return r.width, r.height
+
+    def with_new_task_uuid(self) -> GenerationRequest:
+        return replace(self, task_uuid=new_task_uuid())
+
+    def validate(self) -> None:
+        if not isinstance(self.prompt, str):
+            raise ValidationError("positivePrompt must be text.", parameter="positivePrompt")
+        n = len(self.prompt.strip())
+        if n < spec.PROMPT_MIN or len(self.prompt) > spec.PROMPT_MAX:
+            raise ValidationError(
+                f"positivePrompt has {len(self.prompt) if n else 0} characters, but it must have "
+                f"from {spec.PROMPT_MIN} to {spec.PROMPT_MAX}.",
+                parameter="positivePrompt",
+            )
+        if self.ratio not in spec.RATIOS_BY_NAME:
+            raise ValidationError(
+                f"ratio is {self.ratio!r}, but it must be one of {' '.join(spec.RATIOS_BY_NAME)}.",
+                parameter="width",
+            )
+        _check_int("numberResults", self.number_results, spec.RESULTS_MIN, spec.RESULTS_MAX)
+        if self.seed is not None:
+            _check_int("seed", self.seed, spec.SEED_MIN, spec.SEED_MAX)
+        _check_choice("settings.creativity", self.creativity, spec.CREATIVITY_LEVELS)
+        _check_choice("outputType", self.output_type, spec.OUTPUT_TYPES)
+        _check_choice("outputFormat", self.output_format, spec.OUTPUT_FORMATS)
+        _check_int("outputQuality", self.output_quality, spec.QUALITY_MIN, spec.QUALITY_MAX)
+        _check_choice("deliveryMethod", self.delivery_method, spec.DELIVERY_METHODS)
+        if self.safety_mode is not None:
+            _check_choice("safety.mode", self.safety_mode, spec.SAFETY_MODES)
+        if self.ttl is not None:
+            if self.output_type != "URL":
+                raise ValidationError(
+                    "ttl only applies when outputType is URL.", parameter="ttl"
+                )
+            _check_int("ttl", self.ttl, spec.TTL_MIN, None)
+        for name, url in (("webhookURL", self.webhook_url), ("uploadEndpoint", self.upload_endpoint)):
+            if url is not None and not is_url(url):
+                raise ValidationError(f"{name} must be an http(s) URL.", parameter=name)
+        if len(self.references) > spec.MAX_REFERENCES:
+            raise ValidationError(
+                f"inputs.referenceImages has {len(self.references)} images, but at most "
+                f"{spec.MAX_REFERENCES} are allowed.",
+                parameter="inputs.referenceImages",
+            )
+        for i, ref in enumerate(self.references):
+            ref.validate(i)
+        if not is_uuid(self.task_uuid):
+            raise ValidationError("taskUUID must be a UUID v4.", parameter="taskUUID")
+
+    def to_task(self, references: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The wire task. ``references`` are the resolved ``{"image", "strength"}`` items;
+        when omitted, every reference must already be a string."""
+        self.validate()
+        width, height = self.size
+        task: dict[str, Any] = {
+            "taskType": "imageInference",
+            "taskUUID": self.task_uuid,
+            "model": spec.MODEL_ID,
+            "positivePrompt": self.prompt,
+            "width": width,
+            "height": height,
+            "numberResults": self.number_results,
+            "outputType": self.output_type,
+            "outputFormat": self.output_format,
+            "outputQuality": self.output_quality,
+            "deliveryMethod": self.delivery_method,
+            "includeCost": self.include_cost,
+            "settings": {"creativity": self.creativity},
+        }
+        if self.seed is not None:
+            task["seed"] = self.seed
+        refs = references if references is not None else [r.to_wire() for r in self.references]
+        if refs:
+            task["inputs"] = {"referenceImages": refs}
+        if self.check_content or self.safety_mode is not None:
+            safety: dict[str, Any] = {"checkContent": self.check_content}
+            if self.safety_mode is not None:
+                safety["mode"] = self.safety_mode
+            task["safety"] = safety
+        if self.ttl is not None:
+            task["ttl"] = self.ttl
+        if self.webhook_url:
+            task["webhookURL"] = self.webhook_url
+        if self.upload_endpoint:
+            task["uploadEndpoint"] = self.upload_endpoint
+        return task
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able record of the request, as kept with each image (references by
+        their sent form; local paths as strings, raw bytes omitted)."""
+        d = asdict(self)
+        d["references"] = [
+            {
+                "image": r.image if isinstance(r.image, str) else (str(r.image) if isinstance(r.image, Path) else None),
+                "strength": r.strength,
+            }
+            for r in self.references
+        ]
+        d["width"], d["height"] = self.size
+        d["model"] = spec.MODEL_ID
+        return d
