@@ -132,7 +132,7 @@ class GenerationRequest:
         if self.ratio not in spec.RATIOS_BY_NAME:
             raise ValidationError(
                 f"ratio is {self.ratio!r}, but it must be one of {' '.join(spec.RATIOS_BY_NAME)}.",
-                parameter="width",
+                parameter="ratio",
             )
         _check_int("numberResults", self.number_results, spec.RESULTS_MIN, spec.RESULTS_MAX)
         if self.seed is not None:

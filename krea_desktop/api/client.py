@@ -1,0 +1,645 @@
+"""The asynchronous Runware client for Krea 2 Medium.
+
+One long-lived ``httpx.AsyncClient``. ``generate`` is an async generator that yields each
+image as soon as it is finished and verified; cancelling the task that iterates it
+cancels the job at whatever step it is in.
+
+Never billing twice: an ``imageInference`` POST whose answer was lost may still have
+reached the service. After such an ambiguous failure the client asks ``getResponse``
+for the same taskUUID instead of submitting again, and resubmits (with the same
+taskUUID, which the service would refuse as a conflict if it had it) only when the
+service says it does not know the task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import ipaddress
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from PIL import Image, UnidentifiedImageError
+
+from krea_desktop.api import errors as E
+from krea_desktop.api import spec
+from krea_desktop.api.refcache import MemoryReferenceCache, ReferenceCache, content_hash
+from krea_desktop.api.request import GenerationRequest, ReferenceImage, is_url, is_uuid, new_task_uuid
+from krea_desktop.api.response import (
+    Blob,
+    Envelope,
+    decode_base64,
+    decode_data_uri,
+    error_from,
+    is_finished_item,
+    parse_body,
+    parse_envelope,
+    verify_image,
+)
+from krea_desktop.api.results import GeneratedImage
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Statuses after which the task may have been accepted: recover with getResponse.
+AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
+# Codes that mean a reference imageUUID is unknown to the service (expired upload).
+UNKNOWN_REFERENCE_CODES = frozenset({"invalidreferenceimage", "referenceimagenotfound", "imagenotfound"})
+MAX_REFERENCE_BYTES = 50 * 1024 * 1024
+MAX_REFERENCE_PIXELS = 100_000_000
+_REFS = "inputs.referenceImages"
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(url: str) -> str:
+    """The key is only ever sent over HTTPS, or in the clear to this machine."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise E.ValidationError(f"The endpoint {url!r} is not an http(s) URL.", parameter="endpoint")
+    if parts.scheme != "https" and not is_loopback(url):
+        raise E.ValidationError(
+            "The endpoint must use HTTPS so that the API key is never sent in the clear.", parameter="endpoint"
+        )
+    return url
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6  # tries of one request in all, first included
+    base: float = 0.5  # seconds before the first retry (full jitter below 2**n times this)
+    cap: float = 30.0
+    retry_after_cap: float = 120.0
+
+    def delay(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.retry_after_cap)
+        return rng.uniform(0.5, 1.0) * min(self.cap, self.base * (2**attempt))
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    initial: float = 0.5
+    factor: float = 1.5
+    maximum: float = 10.0
+    minimum: float = 0.2
+
+
+class _Ambiguous(Exception):
+    """The request may or may not have reached the service."""
+
+    def __init__(self, error: E.KreaError) -> None:
+        self.error = error
+
+
+class _NotSent(Exception):
+    """The request certainly did not reach the service (e.g. connection refused)."""
+
+    def __init__(self, error: E.KreaError) -> None:
+        self.error = error
+
+
+@dataclass
+class _Answer:
+    status: int
+    envelope: Envelope
+    retry_after: str | None
+
+
+StatusCallback = Callable[[str], None]
+
+
+class RunwareClient:
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = spec.DEFAULT_API_URL,
+        transport: httpx.AsyncBaseTransport | None = None,
+        reference_cache: ReferenceCache | None = None,
+        timeout: float = 180.0,
+        connect_timeout: float = 15.0,
+        job_timeout: float = 900.0,
+        retry: RetryPolicy | None = None,
+        poll: PollPolicy | None = None,
+        max_download_bytes: int = 64 * 1024 * 1024,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not api_key or not api_key.strip():
+            raise E.AuthenticationError("No API key is set; add one in Settings.", code="missingApiKey")
+        self._key = api_key.strip()
+        self.base_url = check_endpoint(base_url)
+        self.reference_cache: ReferenceCache = reference_cache or MemoryReferenceCache()
+        self.job_timeout = job_timeout
+        self.retry = retry or RetryPolicy()
+        self.poll = poll or PollPolicy()
+        self.max_download_bytes = max_download_bytes
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self.bytes_sent = 0
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(timeout, connect=connect_timeout, pool=connect_timeout),
+            follow_redirects=False,
+            headers={"User-Agent": "krea-desktop"},
+        )
+
+    def __repr__(self) -> str:  # never show the key
+        return f"RunwareClient({self.base_url!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> RunwareClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- one POST --------------------------------------------------------------------
+
+    async def _post_once(self, tasks: list[dict[str, Any]]) -> _Answer:
+        import json
+
+        body = json.dumps(tasks, separators=(",", ":")).encode()
+        headers = {"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"}
+        try:
+            async with self._http.stream("POST", self.base_url, content=body, headers=headers) as resp:
+                self.bytes_sent += len(body)
+                buf = bytearray()
+                async for chunk in resp.aiter_bytes():
+                    buf.extend(chunk)
+                status = resp.status_code
+                retry_after = resp.headers.get("Retry-After")
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise _NotSent(E.NetworkError("The service could not be reached; check your connection.")) from exc
+        except httpx.TimeoutException as exc:
+            raise _Ambiguous(E.ServiceTimeoutError("The service did not answer in time.")) from exc
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            raise _Ambiguous(E.NetworkError("The connection to the service broke off.")) from exc
+        if status in RETRYABLE_STATUSES:
+            env = self._lenient_envelope(buf)
+            err = error_from(env.errors[0] if env.errors else None, status, retry_after)
+            if not isinstance(err, (E.ServiceBusyError, E.ServiceTimeoutError)):
+                err = E.ServiceBusyError(str(err), code=err.code)
+            if status in AMBIGUOUS_STATUSES:
+                raise _Ambiguous(err)
+            raise _NotSent(err)
+        if status == 401 or status == 402 or status == 403:
+            env = self._lenient_envelope(buf)
+            raise error_from(env.errors[0] if env.errors else None, status)
+        env = parse_envelope(parse_body(buf))
+        if status >= 400 and not env.errors:
+            raise error_from(None, status)
+        return _Answer(status, env, retry_after)
+
+    @staticmethod
+    def _lenient_envelope(buf: bytes | bytearray) -> Envelope:
+        try:
+            return parse_envelope(parse_body(buf))
+        except E.MalformedResponseError:
+            return Envelope([], [])
+
+    async def _post(self, tasks: list[dict[str, Any]], *, idempotent: bool) -> _Answer:
+        """POST with retries. Non-idempotent requests are retried only when certainly not
+        sent; ambiguous failures propagate as :class:`_Ambiguous` for the caller to recover."""
+        attempt = 0
+        while True:
+            try:
+                return await self._post_once(tasks)
+            except _NotSent as ns:
+                failure: _NotSent | _Ambiguous = ns
+            except _Ambiguous as amb:
+                if not idempotent:
+                    raise
+                failure = amb
+            attempt += 1
+            if attempt >= self.retry.attempts:
+                raise failure.error
+            ra = failure.error.retry_after if isinstance(failure.error, E.ServiceBusyError) else None
+            delay = self.retry.delay(attempt - 1, self._rng, ra)
+            log.info("retrying in %.2fs after: %s", delay, failure.error)
+            await self._sleep(delay)
+
+    # --- authentication and uploads ---------------------------------------------------
+
+    async def test_key(self) -> None:
+        """Check the key with the service; raises :class:`AuthenticationError` if refused."""
+        answer = await self._post(
+            [{"taskType": "authentication", "apiKey": self._key}], idempotent=True
+        )
+        if answer.envelope.errors:
+            raise error_from(answer.envelope.errors[0], answer.status)
+
+    async def upload(self, data: bytes) -> str:
+        """Upload an encoded image (already at most 2048 px) and return its imageUUID."""
+        import base64
+
+        task_uuid = new_task_uuid()
+        mime = _mime_of(data)
+        task = {
+            "taskType": "imageUpload",
+            "taskUUID": task_uuid,
+            "image": f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}",
+        }
+        answer = await self._post([task], idempotent=True)  # an upload costs nothing; retrying is safe
+        for err in answer.envelope.errors:
+            raise error_from(err, answer.status)
+        for item in answer.envelope.data:
+            image_uuid = item.get("imageUUID")
+            if isinstance(image_uuid, str) and image_uuid:
+                return image_uuid
+        raise E.MalformedResponseError("The service accepted an upload but sent no imageUUID.")
+
+    async def resolve_reference(self, ref: ReferenceImage, *, force_upload: bool = False) -> tuple[str, str | None]:
+        """The string to send for a reference and, for uploads, its content hash."""
+        img = ref.image
+        if isinstance(img, str) and (is_uuid(img) or is_url(img)):
+            return img, None
+        if isinstance(img, str):  # data URI or base64: upload too, so it is sent once
+            raw = decode_data_uri(img) if img.startswith("data:") else decode_base64(img)
+        elif isinstance(img, Path):
+            raw = await asyncio.to_thread(_read_reference_file, img)
+        else:
+            raw = bytes(img)
+        digest = content_hash(raw)
+        known = None if force_upload else self.reference_cache.lookup(digest)
+        if known is not None and time.time() - known[1] < spec.UPLOAD_LIFETIME_S - 3600:
+            self.reference_cache.remember(digest, known[0])  # each use extends its life
+            return known[0], digest
+        prepared = await asyncio.to_thread(prepare_upload, raw)
+        image_uuid = await self.upload(prepared)
+        self.reference_cache.remember(digest, image_uuid)
+        return image_uuid, digest
+
+    async def _resolve_references(
+        self, request: GenerationRequest, *, force_upload: bool = False
+    ) -> tuple[list[dict[str, Any]], list[str | None]]:
+        wire: list[dict[str, Any]] = []
+        digests: list[str | None] = []
+        for ref in request.references:
+            image, digest = await self.resolve_reference(ref, force_upload=force_upload)
+            wire.append({"image": image, "strength": round(float(ref.strength), 4)})
+            digests.append(digest)
+        return wire, digests
+
+    # --- generation ---------------------------------------------------------------------
+
+    async def generate(
+        self, request: GenerationRequest, on_status: StatusCallback | None = None
+    ) -> AsyncIterator[GeneratedImage]:
+        """Yield each image of ``request`` as soon as it is finished and verified.
+
+        Raises a :class:`KreaError` with a one-sentence message on failure; images
+        already yielded stay valid.
+        """
+        say = on_status or (lambda _msg: None)
+        request.validate()
+        if request.references:
+            say(f"Preparing {len(request.references)} reference image(s)…")
+        wire_refs, digests = await self._resolve_references(request)
+        seen: set[str] = set()
+        try:
+            async for image in self._run(request, wire_refs, seen, say):
+                yield image
+        except E.ValidationError as err:
+            if not (request.references and _is_unknown_reference(err)) or seen:
+                raise
+            # The service forgot an upload (they expire 30 days after last use): upload again.
+            for digest in digests:
+                if digest:
+                    self.reference_cache.forget(digest)
+            say("Uploading references again…")
+            request = request.with_new_task_uuid()  # the refused task was never accepted
+            wire_refs, _ = await self._resolve_references(request, force_upload=True)
+            async for image in self._run(request, wire_refs, seen, say):
+                yield image
+
+    async def _run(
+        self,
+        request: GenerationRequest,
+        wire_refs: list[dict[str, Any]],
+        seen: set[str],
+        say: StatusCallback,
+    ) -> AsyncIterator[GeneratedImage]:
+        task = request.to_task(wire_refs)
+        ctx = _Context(request, wire_refs, seen)
+        deadline = time.monotonic() + self.job_timeout
+        attempt = 0
+        while True:
+            say("Submitting…" if attempt == 0 else "Submitting again…")
+            try:
+                answer = await self._post_once([task])
+            except _NotSent as ns:
+                attempt += 1
+                if attempt >= self.retry.attempts:
+                    raise ns.error from None
+                ra = ns.error.retry_after if isinstance(ns.error, E.ServiceBusyError) else None
+                delay = self.retry.delay(attempt - 1, self._rng, ra)
+                say(f"{ns.error} Retrying in {delay:.0f} s…")
+                await self._sleep(delay)
+                continue
+            except _Ambiguous as amb:
+                # The task may be running: ask for it instead of submitting again.
+                say("Connection lost; checking whether the service has the task…")
+                outcome = await self._recover(request, ctx, deadline, amb.error, say)
+                if outcome is None:  # the service never got it: safe to submit again
+                    attempt += 1
+                    if attempt >= self.retry.attempts:
+                        raise amb.error from None
+                    await self._sleep(self.retry.delay(attempt - 1, self._rng))
+                    continue
+                async for image in outcome:
+                    yield image
+                return
+            break
+
+        env = answer.envelope
+        if _has_conflict(env):  # it is already there (an earlier attempt reached it)
+            async for image in self._poll(request, ctx, deadline, say):
+                yield image
+            return
+        ours = [e for e in env.errors if e.get("taskUUID") in (None, request.task_uuid)]
+        for item in self._new_items(env.data, ctx):
+            yield await self._decode(item, ctx)
+        if ours and not ctx.seen_count:
+            raise error_from(ours[0], answer.status)
+        if request.delivery_method == "async" or (
+            ctx.seen_count < request.number_results and not ours and _has_processing(env)
+        ):
+            async for image in self._poll(request, ctx, deadline, say):
+                yield image
+            return
+        self._check_complete(ctx, ours)
+
+    async def _recover(
+        self,
+        request: GenerationRequest,
+        ctx: _Context,
+        deadline: float,
+        error: E.KreaError,
+        say: StatusCallback,
+    ) -> AsyncIterator[GeneratedImage] | None:
+        """After an ambiguous failure: None if the service does not know the task,
+        else the images (streamed by polling)."""
+        for attempt in range(self.retry.attempts):
+            try:
+                answer = await self._post_once([{"taskType": "getResponse", "taskUUID": request.task_uuid}])
+            except (_NotSent, _Ambiguous) as failure:
+                if attempt + 1 >= self.retry.attempts:
+                    raise failure.error from None
+                await self._sleep(self.retry.delay(attempt, self._rng))
+                continue
+            if any(str(e.get("code", "")).lower() == "taskfailedornotfound" for e in answer.envelope.errors) and not (
+                answer.envelope.data
+            ):
+                return None
+            return self._poll(request, ctx, deadline, say, first=answer)
+        raise error
+
+    async def _poll(
+        self,
+        request: GenerationRequest,
+        ctx: _Context,
+        deadline: float,
+        say: StatusCallback,
+        first: _Answer | None = None,
+    ) -> AsyncIterator[GeneratedImage]:
+        interval = self.poll.initial
+        last_arrival = time.monotonic()
+        failures = 0
+        answer = first
+        n = request.number_results
+        while True:
+            if answer is None:
+                if time.monotonic() > deadline:
+                    raise E.ServiceTimeoutError(
+                        f"The service did not finish the images in time ({ctx.seen_count} of {n} arrived)."
+                    )
+                await self._sleep(interval)
+                try:
+                    answer = await self._post_once([{"taskType": "getResponse", "taskUUID": request.task_uuid}])
+                    failures = 0
+                except (_NotSent, _Ambiguous) as failure:  # polling is safe to repeat
+                    failures += 1
+                    if failures >= self.retry.attempts:
+                        raise failure.error from None
+                    interval = min(self.poll.maximum, interval * self.poll.factor)
+                    continue
+            env = answer.envelope
+            answer = None
+            item_errors = [
+                e for e in env.errors if e.get("taskUUID") in (None, request.task_uuid)
+            ] + [d for d in env.data if d.get("status") == "error"]
+            fresh = list(self._new_items(env.data, ctx))
+            for item in fresh:
+                yield await self._decode(item, ctx)
+            if fresh:
+                now = time.monotonic()
+                gap = (now - last_arrival) / len(fresh)
+                last_arrival = now
+                interval = max(self.poll.minimum, min(self.poll.maximum, gap))
+                say(f"{ctx.seen_count} of {n} images ready…")
+            else:
+                interval = min(self.poll.maximum, interval * self.poll.factor)
+            if item_errors:
+                fatal = [e for e in item_errors if str(e.get("code", "")).lower() == "taskfailedornotfound"]
+                if fatal and not ctx.seen_count:
+                    raise error_from(fatal[0])
+            processing = any(d.get("status") == "processing" for d in env.data)
+            failed = len([e for e in item_errors if e.get("code") or e.get("status") == "error"])
+            if ctx.seen_count >= n or (item_errors and not processing) or (ctx.seen_count + failed >= n):
+                self._check_complete(ctx, item_errors)
+                return
+
+    def _check_complete(self, ctx: _Context, errs: list[dict[str, Any]]) -> None:
+        n = ctx.request.number_results
+        if ctx.seen_count >= n:
+            return
+        if ctx.seen_count == 0 and errs:
+            raise error_from(errs[0])
+        if errs:
+            cause = error_from(errs[0])
+            raise E.TaskError(
+                f"The service returned {ctx.seen_count} of {n} images; the rest failed: {cause.message.rstrip('.')}.",
+                code=cause.code,
+            )
+        raise E.MalformedResponseError(f"The service returned {ctx.seen_count} of {n} images.")
+
+    @staticmethod
+    def _new_items(data: list[dict[str, Any]], ctx: _Context) -> list[dict[str, Any]]:
+        fresh = []
+        for item in data:
+            if item.get("taskUUID") not in (None, ctx.request.task_uuid):
+                continue
+            if not is_finished_item(item):
+                continue
+            image_uuid = str(item["imageUUID"])
+            if image_uuid in ctx.seen:
+                continue
+            ctx.seen.add(image_uuid)
+            fresh.append(item)
+        return fresh
+
+    async def _decode(self, item: dict[str, Any], ctx: _Context) -> GeneratedImage:
+        request = ctx.request
+        if "imageBase64Data" in item:
+            value = item["imageBase64Data"]
+            data = await asyncio.to_thread(_decode_b64_value, value)
+        elif "imageDataURI" in item:
+            value = item["imageDataURI"]
+            if not isinstance(value, (str, Blob)):
+                raise E.MalformedResponseError("The service sent an image data URI that cannot be read.")
+            data = await asyncio.to_thread(decode_data_uri, value)
+        else:
+            data = await self._download(str(item["imageURL"]))
+        width, height = request.size
+        verified = await asyncio.to_thread(verify_image, data, width, height)
+        seed = item.get("seed")
+        cost = item.get("cost")
+        index = ctx.seen_count
+        ctx.seen_count += 1
+        params = request.describe()
+        params["references"] = [
+            {**wire, "source": described["image"]}
+            for wire, described in zip(ctx.wire_refs, params["references"], strict=True)
+        ]
+        params["task_uuid"] = request.task_uuid
+        return GeneratedImage(
+            task_uuid=request.task_uuid,
+            image_uuid=str(item["imageUUID"]),
+            data=data,
+            format=verified.format,
+            width=verified.width,
+            height=verified.height,
+            seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+            cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
+            nsfw=bool(item["NSFWContent"]) if "NSFWContent" in item else None,
+            index=index,
+            params=params,
+        )
+
+    async def _download(self, url: str) -> bytes:
+        if not is_url(url):
+            raise E.MalformedResponseError("The service sent an image URL that cannot be used.")
+        if urlsplit(url).scheme != "https" and not is_loopback(url):
+            raise E.MalformedResponseError("The service sent an image URL that is not HTTPS.")
+        for attempt in range(self.retry.attempts):
+            try:
+                async with self._http.stream("GET", url) as resp:
+                    if resp.status_code != 200:
+                        raise E.MalformedResponseError(
+                            f"Downloading a finished image failed (HTTP {resp.status_code})."
+                        )
+                    declared = resp.headers.get("Content-Length")
+                    if declared and declared.isdigit() and int(declared) > self.max_download_bytes:
+                        raise E.MalformedResponseError("A finished image is larger than the download limit.")
+                    buf = bytearray()
+                    async for chunk in resp.aiter_bytes():
+                        buf.extend(chunk)
+                        if len(buf) > self.max_download_bytes:
+                            raise E.MalformedResponseError("A finished image is larger than the download limit.")
+                    return bytes(buf)
+            except httpx.TransportError as exc:
+                if attempt + 1 >= self.retry.attempts:
+                    raise E.NetworkError("Downloading a finished image failed; check your connection.") from exc
+                await self._sleep(self.retry.delay(attempt, self._rng))
+        raise E.NetworkError("Downloading a finished image failed.")
+
+
+@dataclass
+class _Context:
+    request: GenerationRequest
+    wire_refs: list[dict[str, Any]]
+    seen: set[str]
+    seen_count: int = 0
+
+    def __post_init__(self) -> None:
+        self.seen_count = len(self.seen)
+
+
+def _decode_b64_value(value: Any) -> bytes:
+    if not isinstance(value, (str, Blob)):
+        raise E.MalformedResponseError("The service sent image data that is not valid base64.")
+    return decode_base64(value)
+
+
+def _has_conflict(env: Envelope) -> bool:
+    return any(str(e.get("code", "")).lower() == "conflicttaskuuid" for e in env.errors)
+
+
+def _has_processing(env: Envelope) -> bool:
+    return any(d.get("status") == "processing" for d in env.data)
+
+
+def _is_unknown_reference(err: E.KreaError) -> bool:
+    code = (err.code or "").lower()
+    return code in UNKNOWN_REFERENCE_CODES or (
+        (err.parameter or "").startswith("inputs.referenceImages") and "strength" not in (err.parameter or "")
+    )
+
+
+def _mime_of(data: bytes) -> str:
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
+
+
+def _read_reference_file(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_REFERENCE_BYTES:
+            raise E.ValidationError(f"The reference {path.name} is larger than 50 MB.", parameter=_REFS)
+        return path.read_bytes()
+    except OSError as exc:
+        raise E.ValidationError(f"The reference {path.name} cannot be read.", parameter=_REFS) from exc
+
+
+def prepare_upload(raw: bytes) -> bytes:
+    """Decode a reference and re-encode it at most 2048 px on the long side, as the service
+    keeps it anyway; images already small enough in PNG/JPEG/WEBP are sent unchanged."""
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            if im.width * im.height > MAX_REFERENCE_PIXELS:
+                raise E.ValidationError("A reference image is too large to use.", parameter=_REFS)
+            fmt = im.format
+            if max(im.size) <= spec.UPLOAD_MAX_SIDE and fmt in ("PNG", "JPEG", "WEBP"):
+                im.load()
+                return raw
+            im.seek(0)
+            im.load()
+            work = im.convert("RGBA" if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info else "RGB")
+    except E.KreaError:
+        raise
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise E.ValidationError("A reference is not a readable image.", parameter=_REFS) from exc
+    work.thumbnail((spec.UPLOAD_MAX_SIDE, spec.UPLOAD_MAX_SIDE), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    if work.mode == "RGBA":
+        work.save(out, "PNG", compress_level=6)
+    else:
+        work.save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
+__all__ = ["PollPolicy", "RetryPolicy", "RunwareClient", "check_endpoint", "is_loopback", "prepare_upload"]

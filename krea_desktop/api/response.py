@@ -1,0 +1,310 @@
+"""Reading the service's answers: envelopes, errors and output images.
+
+Answers can be tens of megabytes of JSON, nearly all of it base64 image data. Parsing
+that with ``json.loads`` holds the GIL for hundreds of milliseconds, which would stall
+the GUI thread even though parsing happens elsewhere. :func:`parse_body` therefore lifts
+the large strings out with ``bytes.find`` (fast, memchr-based) before parsing the small
+remainder, and base64 is decoded in slices so that no single step holds the GIL long.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from krea_desktop.api import errors as E
+from krea_desktop.api import spec
+
+# Keys whose string values may be megabytes long.
+_LARGE_KEYS = (b'"imageBase64Data"', b'"imageDataURI"')
+_PLACEHOLDER_PREFIX = "\x00blob:"
+# Base64 is decoded this many characters at a time (a multiple of 4): about 1 ms each.
+_B64_SLICE = 256 * 1024
+
+
+class Blob:
+    """A large string value, kept as a zero-copy slice of the answer's bytes."""
+
+    __slots__ = ("buf", "end", "start")
+
+    def __init__(self, buf: bytes | bytearray, start: int, end: int) -> None:
+        self.buf, self.start, self.end = buf, start, end
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def raw(self) -> bytes | memoryview:
+        view = memoryview(self.buf)[self.start : self.end]
+        if self.buf.find(b"\\", self.start, self.end) >= 0:  # JSON escapes such as "\/": rare, slow path
+            return str(json.loads(b'"' + bytes(view) + b'"')).encode("ascii", "replace")
+        return view
+
+
+def _lift_large_strings(body: bytes | bytearray | memoryview) -> tuple[bytes, list[Blob]]:
+    raw = body if isinstance(body, (bytes, bytearray)) else bytes(body)
+    mv = memoryview(raw)
+    pieces: list[bytes] = []
+    blobs: list[Blob] = []
+    pos = 0
+    n = len(raw)
+    while True:
+        hits = [i for i in (raw.find(k, pos) for k in _LARGE_KEYS) if i >= 0]
+        if not hits:
+            break
+        key_at = min(hits)
+        key_end = raw.find(b'"', key_at + 1) + 1
+        # Only a real object key counts: preceded by "{" or "," and followed by ":".
+        b = key_at - 1
+        while b >= 0 and raw[b] in b" \t\r\n":
+            b -= 1
+        q = key_end
+        while q < n and raw[q] in b" \t\r\n":
+            q += 1
+        is_key = b >= 0 and raw[b] in b"{," and q < n and raw[q] == 0x3A
+        if is_key:
+            q += 1
+            while q < n and raw[q] in b" \t\r\n":
+                q += 1
+        if not is_key or q >= n or raw[q] != 0x22:  # not a string value: leave it to json
+            pieces.append(bytes(mv[pos:key_end]))
+            pos = key_end
+            continue
+        start = q + 1
+        end = start
+        while True:
+            end = raw.find(b'"', end)
+            if end < 0:
+                raise E.MalformedResponseError("The service's answer was cut off mid-image.")
+            # a quote preceded by an odd number of backslashes is escaped
+            bs = 0
+            k = end - 1
+            while k >= start and raw[k] == 0x5C:
+                bs += 1
+                k -= 1
+            if bs % 2 == 0:
+                break
+            end += 1
+        pieces.append(bytes(mv[pos:start]))
+        pieces.append(f"{_PLACEHOLDER_PREFIX}{len(blobs)}".encode().replace(b"\x00", b"\\u0000"))
+        blobs.append(Blob(raw, start, end))
+        pos = end
+    pieces.append(bytes(mv[pos:]))
+    return b"".join(pieces), blobs
+
+
+def _restore(obj: Any, blobs: list[Blob]) -> Any:
+    if isinstance(obj, str) and obj.startswith(_PLACEHOLDER_PREFIX):
+        return blobs[int(obj[len(_PLACEHOLDER_PREFIX) :])]
+    if isinstance(obj, list):
+        return [_restore(x, blobs) for x in obj]
+    if isinstance(obj, dict):
+        return {k: _restore(v, blobs) for k, v in obj.items()}
+    return obj
+
+
+def parse_body(body: bytes | bytearray | memoryview) -> Any:
+    """Parse a JSON answer; large image strings come back as :class:`Blob` objects."""
+    if not len(body):
+        return None
+    try:
+        skeleton, blobs = _lift_large_strings(body)
+        parsed = json.loads(skeleton)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise E.MalformedResponseError("The service sent an answer that is not valid JSON.") from exc
+    return _restore(parsed, blobs) if blobs else parsed
+
+
+@dataclass
+class Envelope:
+    data: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+
+
+def parse_envelope(obj: Any) -> Envelope:
+    """Accept every envelope shape the protocol page lists."""
+    if obj is None:
+        return Envelope([], [])
+    if isinstance(obj, list):  # a bare list of error objects (or, leniently, of data items)
+        bare_errs = [x for x in obj if isinstance(x, dict) and ("code" in x or "error" in x) and "imageUUID" not in x]
+        return Envelope([x for x in obj if isinstance(x, dict) and x not in bare_errs], bare_errs)
+    if not isinstance(obj, dict):
+        raise E.MalformedResponseError("The service sent an answer of an unexpected shape.")
+    data: list[dict[str, Any]] = []
+    errs: list[dict[str, Any]] = []
+    raw_data = obj.get("data")
+    if isinstance(raw_data, dict):
+        data = [raw_data]
+    elif isinstance(raw_data, list):
+        data = [x for x in raw_data if isinstance(x, dict)]
+    elif raw_data is not None:
+        raise E.MalformedResponseError("The service sent an answer whose data is not a list.")
+    for key in ("errors", "error"):
+        raw = obj.get(key)
+        if isinstance(raw, dict):
+            errs.append(raw)
+        elif isinstance(raw, list):
+            errs.extend(x for x in raw if isinstance(x, dict))
+        elif isinstance(raw, str):
+            errs.append({"message": raw})
+    if not data and not errs and ("code" in obj or "message" in obj) and "taskType" not in obj:
+        errs.append(obj)  # a single bare error object
+    return Envelope(data, errs)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            import time
+
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def error_from(item: dict[str, Any] | None, status: int | None = None, retry_after: str | None = None) -> E.KreaError:
+    """Turn an error object (and/or an HTTP status) into a typed error with a one-sentence message."""
+    item = item or {}
+    code = str(item.get("code") or "")
+    param = item.get("parameter")
+    param = str(param) if param else None
+    service_msg = str(item.get("message") or "").strip()
+    low = code.lower()
+
+    def sentence(text: str) -> str:
+        text = " ".join(text.split())
+        if len(text) > 300:
+            text = text[:297] + "..."
+        return text if text.endswith((".", "!", "?")) else text + "."
+
+    if low in ("invalidapikey", "missingapikey") or status == 401 or "apikey" in low:
+        return E.AuthenticationError(
+            "The API key was not accepted; check it in Settings." if low != "missingapikey"
+            else "No API key was sent; add one in Settings.",
+            code=code or "invalidApiKey",
+        )
+    if low in ("insufficientcredits", "paymentrequired") or status == 402:
+        return E.InsufficientCreditsError(
+            "Your Runware account is out of credits; top it up and try again.", code=code or "insufficientCredits"
+        )
+    if low == "conflicttaskuuid":
+        return E.TaskError("The service already has a task with this ID.", code=code, parameter=param)
+    if low in ("taskfailedornotfound",):
+        return E.TaskError("The service no longer knows this task.", code=code)
+    if low in ("nsfwcontentdetected", "contentpolicyviolation"):
+        return E.ContentError("The service refused the request under its content policy.", code=code)
+    if low.startswith(("invalid", "missing", "unknown")) or status == 400 or param:
+        where = f" ({param})" if param else ""
+        detail = service_msg or "a parameter is not accepted"
+        return E.ValidationError(sentence(f"The service refused a parameter{where}: {detail.rstrip('.')}"),
+                                 code=code or "invalidParameter", parameter=param)
+    if status == 403:
+        return E.AuthenticationError("This API key is not allowed to use Krea 2 Medium.", code=code or "forbidden")
+    if low == "modelnotfound" or status == 404:
+        return E.TaskError("The service does not offer Krea 2 Medium at this endpoint.", code=code or "modelNotFound")
+    if status in (429, 503) or low in ("ratelimitexceeded",):
+        return E.ServiceBusyError(
+            "The service is busy right now; try again in a moment.",
+            code=code or str(status), retry_after=_retry_after(retry_after),
+        )
+    if status == 504 or low in ("timeoutprovider",):
+        return E.ServiceTimeoutError("The service took too long to produce the images.", code=code or "timeout")
+    if low == "inferenceerror":
+        return E.TaskError("The service failed while generating the images; try again.", code=code)
+    if status is not None and status >= 500:
+        return E.ServiceBusyError(f"The service had an internal error (HTTP {status}); try again shortly.",
+                                  code=code or str(status), retry_after=_retry_after(retry_after))
+    if service_msg:
+        return E.TaskError(sentence(f"The service reported an error: {service_msg.rstrip('.')}"), code=code or None)
+    return E.TaskError("The service reported an unexplained error.", code=code or None)
+
+
+def raise_for_errors(errs: Iterable[dict[str, Any]], status: int | None = None) -> None:
+    for err in errs:
+        raise error_from(err, status)
+
+
+# --- Images ------------------------------------------------------------------------------
+
+_PIL_TO_FORMAT = {"PNG": "PNG", "JPEG": "JPG", "WEBP": "WEBP", "MPO": "JPG"}
+
+
+def decode_base64(value: str | Blob | bytes | memoryview) -> bytes:
+    """Strict base64 decoding in slices that each hold the GIL for about a millisecond."""
+    raw: bytes | memoryview
+    if isinstance(value, Blob):
+        raw = value.raw()
+    elif isinstance(value, str):
+        raw = value.encode("ascii", "strict")
+    else:
+        raw = value
+    n = len(raw)
+    try:
+        if n <= _B64_SLICE:
+            return base64.b64decode(raw, validate=True)
+        if n % 4:
+            raise binascii.Error("length is not a multiple of 4")
+        parts = [base64.b64decode(raw[i : i + _B64_SLICE], validate=True) for i in range(0, n, _B64_SLICE)]
+        return b"".join(parts)
+    except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
+        raise E.MalformedResponseError("The service sent image data that is not valid base64.") from exc
+
+
+def decode_data_uri(value: str | Blob) -> bytes:
+    raw = value.raw() if isinstance(value, Blob) else value.encode("ascii", "replace")
+    head_end = bytes(raw[:200]).find(b",")
+    head = bytes(raw[:head_end]) if head_end >= 0 else b""
+    if head_end < 0 or not head.startswith(b"data:") or not head.endswith(b";base64"):
+        raise E.MalformedResponseError("The service sent an image data URI that cannot be read.")
+    return decode_base64(raw[head_end + 1 :])
+
+
+@dataclass(frozen=True)
+class VerifiedImage:
+    format: str
+    width: int
+    height: int
+
+
+def verify_image(data: bytes, width: int | None = None, height: int | None = None) -> VerifiedImage:
+    """Check that ``data`` is a complete image (fully decoded) of the requested size."""
+    if not data:
+        raise E.MalformedResponseError("The service sent an empty image.")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            fmt = _PIL_TO_FORMAT.get(im.format or "")
+            size = im.size
+            if fmt is None:
+                raise E.MalformedResponseError(f"The service sent an image in an unexpected format ({im.format}).")
+            if width is not None and height is not None and size != (width, height):
+                raise E.MalformedResponseError(
+                    f"The service sent an image of {size[0]}×{size[1]} instead of {width}×{height}."
+                )
+            im.load()  # a truncated file fails here
+    except E.KreaError:
+        raise
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise E.MalformedResponseError("The service sent an image that is damaged or incomplete.") from exc
+    return VerifiedImage(fmt, size[0], size[1])
+
+
+def is_finished_item(item: dict[str, Any]) -> bool:
+    status = item.get("status")
+    has_output = any(k in item for k in ("imageBase64Data", "imageDataURI", "imageURL"))
+    return bool(item.get("imageUUID")) and has_output and status in (None, "success")
+
+
+def expected_format_ok(requested: str, got: str) -> bool:
+    return spec.PIL_FORMATS.get(requested) == spec.PIL_FORMATS.get(got)

@@ -1,0 +1,79 @@
+"""Putting the core together: the client (real service or demo simulator) and the library.
+
+Qt-free, shared by the command line and the window.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from krea_desktop.api import spec
+from krea_desktop.api.client import RunwareClient
+from krea_desktop.library.paths import data_dir as default_data_dir
+from krea_desktop.library.store import Library, LibraryReferenceCache
+
+DEMO_KEY = "demo-mode"
+DEMO_NOTICE = (
+    "Demo mode: no API key is set, so images come from the built-in simulator; "
+    "set RUNWARE_API_KEY or add a key in Settings to use Runware."
+)
+
+
+def api_url_from_env() -> str:
+    return os.environ.get("RUNWARE_API_URL", "").strip() or spec.DEFAULT_API_URL
+
+
+def stored_or_env_key() -> str | None:
+    """RUNWARE_API_KEY overrides the key kept in the OS keyring."""
+    env = os.environ.get("RUNWARE_API_KEY", "").strip()
+    if env:
+        return env
+    try:
+        from krea_desktop import keystore
+
+        return keystore.load_key()
+    except Exception:  # no keyring at all must not stop the app from starting
+        return None
+
+
+def demo_transport(latency_per_image: float = 0.25) -> httpx.AsyncBaseTransport:
+    from krea_desktop.simulator.service import SimulatorConfig, SimulatorService
+    from krea_desktop.simulator.transport import SimulatorTransport
+
+    return SimulatorTransport(SimulatorService(SimulatorConfig(latency_per_image=latency_per_image)))
+
+
+@dataclass
+class Backend:
+    client: RunwareClient
+    library: Library
+    demo: bool
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def make_client(
+    api_key: str | None, api_url: str | None, library: Library | None, *, demo_latency: float = 0.25
+) -> tuple[RunwareClient, bool]:
+    cache = LibraryReferenceCache(library) if library is not None else None
+    if not api_key:
+        return (
+            RunwareClient(DEMO_KEY, base_url="http://127.0.0.1/v1", transport=demo_transport(demo_latency),
+                          reference_cache=cache),
+            True,
+        )
+    return RunwareClient(api_key, base_url=api_url or api_url_from_env(), reference_cache=cache), False
+
+
+def open_backend(
+    *, api_key: str | None = None, api_url: str | None = None, data_dir: Path | None = None, demo: bool = False
+) -> Backend:
+    library = Library(data_dir or default_data_dir())
+    key = None if demo else (api_key or stored_or_env_key())
+    client, is_demo = make_client(key, api_url, library)
+    return Backend(client, library, is_demo)

@@ -1,0 +1,165 @@
+"""The ``krea-desktop`` command: the window, ``generate`` and ``simulator``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from krea_desktop import __version__
+from krea_desktop.api import errors as E
+from krea_desktop.api import spec
+from krea_desktop.api.request import GenerationRequest, ReferenceImage, is_url
+
+
+def parse_ref(text: str) -> ReferenceImage:
+    """``PATH_OR_URL[@STRENGTH]``: the strength suffix is optional (default +0.7)."""
+    source, strength = text, spec.DEFAULT_STRENGTH
+    head, sep, tail = text.rpartition("@")
+    if sep and head:
+        try:
+            strength = float(tail)
+            source = head
+        except ValueError:
+            pass  # an "@" that belongs to the URL or file name
+    if is_url(source):
+        return ReferenceImage(source, strength)
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"the reference {source!r} is not a file or an http(s) URL")
+    return ReferenceImage(path, strength)
+
+
+def _format(text: str) -> str:
+    value = text.upper()
+    value = "JPG" if value == "JPEG" else value
+    if value not in spec.OUTPUT_FORMATS:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(spec.OUTPUT_FORMATS)}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a whole number") from None
+    if not spec.SEED_MIN <= value <= spec.SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be from {spec.SEED_MIN} to {spec.SEED_MAX}")
+    return value
+
+
+def _ranged(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("must be a whole number") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="krea-desktop", description="Iterate on images with Krea 2 Medium.")
+    parser.add_argument("--version", action="version", version=f"krea-desktop {__version__}")
+    parser.add_argument("--smoke-test", action="store_true",
+                        help="open the window offscreen, make one demo image, exit")
+    sub = parser.add_subparsers(dest="command")
+
+    gen = sub.add_parser("generate", help="generate images without opening the window")
+    gen.add_argument("prompt")
+    gen.add_argument("--ratio", default=spec.DEFAULT_RATIO, choices=list(spec.RATIOS_BY_NAME))
+    gen.add_argument("--count", type=_ranged(spec.RESULTS_MIN, spec.RESULTS_MAX), default=1)
+    gen.add_argument("--seed", type=_seed)
+    gen.add_argument("--creativity", default=spec.DEFAULT_CREATIVITY, choices=spec.CREATIVITY_LEVELS)
+    gen.add_argument("--format", type=_format, default=spec.DEFAULT_OUTPUT_FORMAT, help="PNG, JPG or WEBP")
+    gen.add_argument("--quality", type=_ranged(spec.QUALITY_MIN, spec.QUALITY_MAX),
+                     default=spec.DEFAULT_QUALITY)
+    gen.add_argument("--ref", type=parse_ref, action="append", default=[], metavar="PATH_OR_URL[@STRENGTH]",
+                     help="a reference image and its strength from -2 (away) to 2 (toward); repeatable, up to 10")
+    gen.add_argument("--out", type=Path, help="also copy each image into this folder")
+    gen.add_argument("--demo", action="store_true", help="use the built-in simulator even if a key is set")
+    gen.add_argument("--delivery", choices=spec.DELIVERY_METHODS,
+                     help="sync waits for the whole batch; async (the default for batches) shows each image")
+    gen.add_argument("--safety", action="store_true", help="ask the service to check content")
+
+    sim = sub.add_parser("simulator", help="serve the built-in Runware simulator on this machine")
+    from krea_desktop.simulator.cli import add_arguments
+
+    add_arguments(sim)
+    return parser
+
+
+async def _generate(args: argparse.Namespace) -> int:
+    from krea_desktop.backend import DEMO_NOTICE, open_backend
+
+    refs = tuple(args.ref)
+    if len(refs) > spec.MAX_REFERENCES:
+        raise E.ValidationError(f"At most {spec.MAX_REFERENCES} references can be used; {len(refs)} were given.")
+    request = GenerationRequest(
+        prompt=args.prompt,
+        ratio=args.ratio,
+        number_results=args.count,
+        seed=args.seed,
+        creativity=args.creativity,
+        references=refs,
+        output_format=args.format,
+        output_quality=args.quality,
+        delivery_method=args.delivery or ("async" if args.count > 1 else "sync"),
+        check_content=args.safety,
+    )
+    request.validate()
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+    backend = open_backend(demo=args.demo)
+    if backend.demo:
+        print(DEMO_NOTICE, file=sys.stderr, flush=True)
+    try:
+        done = 0
+        async for image in backend.client.generate(
+            request, on_status=lambda msg: print(msg, file=sys.stderr, flush=True)
+        ):
+            entry = await asyncio.to_thread(backend.library.save, image)
+            path = entry.path
+            if args.out:
+                target = args.out / path.name
+                await asyncio.to_thread(shutil.copyfile, path, target)
+                path = target
+            done += 1
+            print(f"[{done}/{request.number_results}] saved {path.name} (seed {image.seed})", file=sys.stderr,
+                  flush=True)
+            print(path, flush=True)
+    finally:
+        await backend.aclose()
+        backend.library.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "generate":
+        try:
+            return asyncio.run(_generate(args))
+        except E.KreaError as err:
+            print(f"krea-desktop: {err}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("krea-desktop: cancelled.", file=sys.stderr)
+            return 130
+    if args.command == "simulator":
+        from krea_desktop.simulator.cli import run
+
+        return run(args)
+    from krea_desktop.ui.app import run_app
+
+    return run_app(smoke_test=args.smoke_test)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,194 @@
+"""Where the Runware API key is kept: the OS keyring, or a private file where there is none.
+
+Qt-free, so the command line and the window read the key the same way. The key itself is
+never logged and never appears in an exception message.
+
+Precedence (:func:`effective_key`): ``RUNWARE_API_KEY`` in the environment, then the
+keyring, then the fallback file ``<data dir>/api-key`` (mode 0600).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import keyring
+import keyring.backends.fail
+import keyring.errors
+
+SERVICE = "krea-desktop"
+USERNAME = "runware-api-key"
+ENV_KEY = "RUNWARE_API_KEY"
+ENV_DATA_DIR = "KREA_DESKTOP_DATA_DIR"
+KEY_FILE_NAME = "api-key"
+
+
+class KeyStoreError(Exception):
+    """The key could not be stored or removed; ``str()`` is one sentence for a person."""
+
+
+def default_data_dir() -> Path:
+    """``KREA_DESKTOP_DATA_DIR``, else the platform's per-user application-data folder."""
+    env = os.environ.get(ENV_DATA_DIR, "").strip()
+    if env:
+        return Path(env).expanduser()
+    home = Path.home()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA") or home / "AppData" / "Roaming")
+    elif sys.platform == "darwin":
+        base = home / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
+    return base / "krea-desktop"
+
+
+def key_file(data_dir: Path | None = None) -> Path:
+    return (data_dir or default_data_dir()) / KEY_FILE_NAME
+
+
+def _backend() -> Any | None:
+    """The keyring backend in use, or None where it cannot store anything."""
+    try:
+        backend = keyring.get_keyring()
+    except Exception:
+        return None
+    if isinstance(backend, keyring.backends.fail.Keyring):
+        return None
+    if type(backend).__module__.startswith("keyring.backends.null"):
+        return None
+    try:
+        if float(getattr(backend, "priority", 1)) <= 0:
+            return None
+    except Exception:
+        return None
+    return backend
+
+
+def is_fallback(data_dir: Path | None = None) -> bool:
+    """Whether the key is (or would be) kept in the private file rather than a keyring."""
+    return _backend() is None or key_file(data_dir).exists()
+
+
+def backend_description(data_dir: Path | None = None) -> str:
+    """A short sentence for the settings dialog saying where the key is kept."""
+    backend = _backend()
+    path = key_file(data_dir)
+    if backend is None:
+        return f"No system keyring is available, so the key is kept in a file only you can read: {path}"
+    if path.exists():
+        return f"The key is kept in a file only you can read ({path}), because the system keyring refused it."
+    name = getattr(backend, "name", None) or type(backend).__name__
+    return f"The key is kept in the system keyring ({name})."
+
+
+def load_key(data_dir: Path | None = None) -> str | None:
+    """The stored key (keyring first, then the fallback file), or None."""
+    backend = _backend()
+    if backend is not None:
+        try:
+            value = backend.get_password(SERVICE, USERNAME)
+        except Exception:
+            value = None
+        if value and value.strip():
+            return str(value).strip()
+    path = key_file(data_dir)
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    with contextlib.suppress(OSError):
+        if os.name == "posix" and path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+    return text or None
+
+
+def save_key(key: str, data_dir: Path | None = None) -> None:
+    """Store the key in the keyring, or in the private file where the keyring cannot."""
+    key = clean_key(key)
+    backend = _backend()
+    if backend is not None:
+        try:
+            backend.set_password(SERVICE, USERNAME, key)
+        except Exception:
+            pass  # a locked or broken keyring: keep the key in the private file instead
+        else:
+            _remove_file(key_file(data_dir))  # never leave an older copy in plain text
+            return
+    _write_private(key_file(data_dir), key)
+
+
+def delete_key(data_dir: Path | None = None) -> None:
+    """Forget the stored key everywhere it may be kept (the environment is left alone)."""
+    backend = _backend()
+    if backend is not None:
+        with contextlib.suppress(Exception):
+            backend.delete_password(SERVICE, USERNAME)
+    _remove_file(key_file(data_dir))
+
+
+def effective_key(data_dir: Path | None = None) -> str | None:
+    """The key the app should use: ``RUNWARE_API_KEY`` when set, else the stored one."""
+    env = os.environ.get(ENV_KEY, "").strip()
+    return env or load_key(data_dir)
+
+
+def key_source(data_dir: Path | None = None) -> str | None:
+    """Where :func:`effective_key` comes from: "environment", "keyring", "file" or None."""
+    if os.environ.get(ENV_KEY, "").strip():
+        return "environment"
+    backend = _backend()
+    if backend is not None:
+        try:
+            if (backend.get_password(SERVICE, USERNAME) or "").strip():
+                return "keyring"
+        except Exception:
+            pass
+    try:
+        if key_file(data_dir).read_text(encoding="utf-8").strip():
+            return "file"
+    except OSError:
+        pass
+    return None
+
+
+def clean_key(key: str) -> str:
+    """The key without surrounding whitespace; refuses an empty or multi-line value."""
+    key = (key or "").strip()
+    if not key:
+        raise KeyStoreError("The API key is empty; paste the key from your Runware dashboard.")
+    if any(ch.isspace() or ord(ch) < 32 for ch in key):
+        raise KeyStoreError("The API key contains spaces or line breaks; paste it again as a single word.")
+    return key
+
+
+def _write_private(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".api-key.", suffix=".tmp", dir=path.parent)  # created 0600
+    except OSError:
+        raise KeyStoreError(f"The API key could not be saved in {path.parent}; check that the folder is writable.") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            if os.name == "posix":
+                os.fchmod(fh.fileno(), 0o600)
+            fh.write(text + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise KeyStoreError(f"The API key could not be saved in {path.parent}; check that the folder is writable.") from None
+
+
+def _remove_file(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        raise KeyStoreError(f"The old key file {path} could not be removed; delete it by hand.") from None

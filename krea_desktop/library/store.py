@@ -1,0 +1,711 @@
+"""The image library: files in ``images/`` plus a SQLite index, safe to use from several threads.
+
+Layout of the library folder::
+
+    images/<imageUUID>.<ext>   every saved image, with its generation record embedded
+    library.sqlite             the index (WAL journal), one row per image
+    thumbs/<size>/<imageUUID>.jpg
+
+An image is written to a temporary file, fsync'd and renamed into place, and only then
+indexed, so anything that reads the index finds a complete file behind every row.
+
+``synchronous=FULL``: in WAL mode that costs one fsync of the WAL per commit. The library
+commits once per saved image (a few per second at most), so the cost is invisible, and in
+exchange a row that :meth:`Library.save` has returned survives a power cut, matching the
+fsync'd file it points to. (NORMAL could lose the last commits, leaving files that the
+next start-up would have to re-index from their embedded records.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from krea_desktop.api import spec
+from krea_desktop.api.results import GeneratedImage
+from krea_desktop.library import metadata
+
+SCHEMA_VERSION = 1
+IMAGE_EXTENSIONS = {".png": "PNG", ".jpg": "JPG", ".jpeg": "JPG", ".webp": "WEBP"}
+TEMP_PREFIX = ".tmp-"
+# Files larger than this, or with more pixels, are not decoded when checking them.
+MAX_CHECK_BYTES = 200 * 1024 * 1024
+MAX_CHECK_PIXELS = 64 * 1024 * 1024
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+
+_COLUMNS = (
+    "id, image_uuid, task_uuid, file_name, format, width, height, ratio, prompt, creativity, seed, "
+    "number_results, output_quality, refs, params, cost, nsfw, created_at, favourite, missing, broken, file_size"
+)
+
+
+class LibraryError(Exception):
+    """The library cannot be opened or used (e.g. it was written by a newer version)."""
+
+
+@dataclass(frozen=True)
+class LibraryEntry:
+    id: int
+    image_uuid: str
+    task_uuid: str | None
+    file_name: str
+    format: str
+    width: int
+    height: int
+    ratio: str | None
+    prompt: str
+    creativity: str | None
+    seed: int | None
+    number_results: int | None
+    output_quality: int | None
+    references: list[dict[str, Any]]
+    params: dict[str, Any]
+    cost: float | None
+    nsfw: bool | None
+    created_at: str
+    favourite: bool
+    missing: bool
+    broken: bool
+    file_size: int | None
+    images_dir: Path = field(repr=False, compare=False)
+
+    @property
+    def path(self) -> Path:
+        return self.images_dir / self.file_name
+
+
+@dataclass
+class ReconcileReport:
+    temp_files_removed: list[str] = field(default_factory=list)
+    newly_missing: list[int] = field(default_factory=list)  # row ids whose file is gone
+    found_again: list[int] = field(default_factory=list)  # row ids whose file came back
+    indexed: list[int] = field(default_factory=list)  # new rows for files that had none
+    broken: list[int] = field(default_factory=list)  # row ids whose file does not decode
+    skipped: list[str] = field(default_factory=list)  # files that could not be indexed
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.newly_missing or self.found_again or self.indexed or self.broken)
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema
+
+
+def _fts5_available(conn: sqlite3.Connection) -> bool:
+    try:
+        conn.execute("CREATE VIRTUAL TABLE temp._fts_probe USING fts5(x, tokenize='trigram')")
+        conn.execute("DROP TABLE temp._fts_probe")
+        return True
+    except sqlite3.Error:
+        return False
+
+
+def _migrate_to_1(conn: sqlite3.Connection) -> None:
+    conn.executescript(
+        """
+        CREATE TABLE images (
+            id             INTEGER PRIMARY KEY,
+            image_uuid     TEXT NOT NULL UNIQUE,
+            task_uuid      TEXT,
+            file_name      TEXT NOT NULL,
+            format         TEXT NOT NULL,
+            width          INTEGER NOT NULL DEFAULT 0,
+            height         INTEGER NOT NULL DEFAULT 0,
+            ratio          TEXT,
+            prompt         TEXT NOT NULL DEFAULT '',
+            creativity     TEXT,
+            seed           INTEGER,
+            number_results INTEGER,
+            output_quality INTEGER,
+            refs           TEXT NOT NULL DEFAULT '[]',   -- JSON list of {image, strength, source?}
+            params         TEXT NOT NULL DEFAULT '{}',   -- the full embedded record (JSON)
+            cost           REAL,
+            nsfw           INTEGER,
+            created_at     TEXT NOT NULL,                -- ISO 8601 UTC, fixed width
+            favourite      INTEGER NOT NULL DEFAULT 0,
+            missing        INTEGER NOT NULL DEFAULT 0,   -- the file is not in images/
+            broken         INTEGER NOT NULL DEFAULT 0,   -- the file does not decode
+            file_size      INTEGER
+        );
+        CREATE INDEX images_by_created ON images(created_at DESC, id DESC);
+        CREATE INDEX images_by_favourite ON images(favourite, created_at DESC, id DESC);
+        CREATE INDEX images_by_ratio ON images(ratio, created_at DESC, id DESC);
+        CREATE INDEX images_by_file_name ON images(file_name);
+
+        CREATE TABLE reference_uploads (
+            digest     TEXT PRIMARY KEY,                 -- sha256 of the uploaded content
+            image_uuid TEXT NOT NULL,
+            last_used  REAL NOT NULL                     -- epoch seconds
+        );
+        """
+    )
+    if _fts5_available(conn):
+        # Trigram tokens give substring search (any three or more characters), as LIKE does.
+        conn.executescript(
+            """
+            CREATE VIRTUAL TABLE images_fts USING fts5(
+                prompt, content='images', content_rowid='id', tokenize='trigram'
+            );
+            CREATE TRIGGER images_fts_insert AFTER INSERT ON images BEGIN
+                INSERT INTO images_fts(rowid, prompt) VALUES (new.id, new.prompt);
+            END;
+            CREATE TRIGGER images_fts_delete AFTER DELETE ON images BEGIN
+                INSERT INTO images_fts(images_fts, rowid, prompt) VALUES ('delete', old.id, old.prompt);
+            END;
+            CREATE TRIGGER images_fts_update AFTER UPDATE OF prompt ON images BEGIN
+                INSERT INTO images_fts(images_fts, rowid, prompt) VALUES ('delete', old.id, old.prompt);
+                INSERT INTO images_fts(rowid, prompt) VALUES (new.id, new.prompt);
+            END;
+            """
+        )
+
+
+_MIGRATIONS = {1: _migrate_to_1}
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to :data:`SCHEMA_VERSION` (tracked in ``PRAGMA user_version``),
+    one step per transaction. Returns the version found before migrating."""
+    (found,) = conn.execute("PRAGMA user_version").fetchone()
+    if found > SCHEMA_VERSION:
+        raise LibraryError(
+            f"The library was written by a newer version of Krea Desktop (schema {found}, this version knows {SCHEMA_VERSION})."
+        )
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            _MIGRATIONS[version](conn)
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return int(found)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name == "nt":
+        return  # directories cannot be opened for fsync on Windows; rename is durable enough there
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(directory: Path, name: str, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".part", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, directory / name)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(directory)
+
+
+def _canonical_time(value: Any, fallback: float) -> str:
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return metadata.iso_utc(when)
+        except ValueError:
+            pass
+    return metadata.iso_utc(datetime.fromtimestamp(fallback, timezone.utc))
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if -(2**63) <= value < 2**63 else None
+
+
+def _float_or_none(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _check_decodes(path: Path) -> tuple[bool, str | None, int, int]:
+    """Whether the file fully decodes (bounded), with its format and size."""
+    from PIL import Image  # imported late: only needed for files found without a row
+
+    try:
+        if path.stat().st_size > MAX_CHECK_BYTES:
+            return False, None, 0, 0
+        with Image.open(path) as im:
+            width, height = im.size
+            fmt = {"PNG": "PNG", "JPEG": "JPG", "WEBP": "WEBP"}.get(im.format or "")
+            if fmt is None or width * height > MAX_CHECK_PIXELS:
+                return False, fmt, width, height
+            im.load()
+            return True, fmt, width, height
+    except Exception:
+        return False, None, 0, 0
+
+
+def _like_pattern(term: str) -> str:
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+# ---------------------------------------------------------------------------------------------
+# The library
+
+
+class Library:
+    """The image folder and its index. Every method may be called from any thread."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.images_dir = self.root / "images"
+        self.thumbs_dir = self.root / "thumbs"
+        self.db_path = self.root / "library.sqlite"
+        for d in (self.root, self.images_dir, self.thumbs_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self._closed = False
+        conn = self._conn()
+        migrate(conn)
+        self.has_fts = (
+            conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='images_fts'").fetchone() is not None
+        )
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise LibraryError("the library is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            # Autocommit mode; transactions are explicit. Each thread has its own connection,
+            # so readers never wait for the writer (WAL), and close() can close them all.
+            conn = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._connections_lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- rows ----------------------------------------------------------------------------------
+
+    def _entry(self, row: Sequence[Any]) -> LibraryEntry:
+        try:
+            refs = json.loads(row[13])
+        except ValueError:
+            refs = []
+        try:
+            params = json.loads(row[14])
+        except ValueError:
+            params = {}
+        return LibraryEntry(
+            id=row[0],
+            image_uuid=row[1],
+            task_uuid=row[2],
+            file_name=row[3],
+            format=row[4],
+            width=row[5],
+            height=row[6],
+            ratio=row[7],
+            prompt=row[8],
+            creativity=row[9],
+            seed=row[10],
+            number_results=row[11],
+            output_quality=row[12],
+            references=refs if isinstance(refs, list) else [],
+            params=params if isinstance(params, dict) else {},
+            cost=row[15],
+            nsfw=None if row[16] is None else bool(row[16]),
+            created_at=row[17],
+            favourite=bool(row[18]),
+            missing=bool(row[19]),
+            broken=bool(row[20]),
+            file_size=row[21],
+            images_dir=self.images_dir,
+        )
+
+    @staticmethod
+    def _row_values(
+        record: dict[str, Any], *, image_uuid: str, file_name: str, fmt: str, width: int, height: int,
+        file_size: int | None, mtime: float,
+    ) -> dict[str, Any]:
+        refs = record.get("references")
+        ratio = _str_or_none(record.get("ratio"))
+        by_size = spec.RATIOS_BY_SIZE.get((width, height))
+        if by_size is not None:
+            ratio = by_size.name
+        nsfw = record.get("nsfw")
+        return {
+            "image_uuid": image_uuid,
+            "task_uuid": _str_or_none(record.get("task_uuid")),
+            "file_name": file_name,
+            "format": fmt,
+            "width": width,
+            "height": height,
+            "ratio": ratio,
+            "prompt": _str_or_none(record.get("prompt")) or "",
+            "creativity": _str_or_none(record.get("creativity")),
+            "seed": _int_or_none(record.get("seed")),
+            "number_results": _int_or_none(record.get("number_results")),
+            "output_quality": _int_or_none(record.get("output_quality")),
+            "refs": json.dumps(refs if isinstance(refs, list) else [], default=str),
+            "params": json.dumps(record, default=str),
+            "cost": _float_or_none(record.get("cost")),
+            "nsfw": int(nsfw) if isinstance(nsfw, bool) else None,
+            "created_at": _canonical_time(record.get("created_at"), mtime),
+            "file_size": file_size,
+        }
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, values: dict[str, Any], extra: dict[str, Any] | None = None) -> int:
+        values = {**values, **(extra or {})}
+        names = ", ".join(values)
+        marks = ", ".join(f":{k}" for k in values)
+        cur = conn.execute(f"INSERT INTO images ({names}) VALUES ({marks})", values)
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    # -- saving --------------------------------------------------------------------------------
+
+    def save(self, image: GeneratedImage, created_at: datetime | None = None) -> LibraryEntry:
+        """Write ``image`` (with its record embedded) into images/ and index it.
+
+        Returns once the file is fsync'd in place and its row committed. Saving an image
+        whose imageUUID is already in the library returns the existing entry (rewriting
+        the file only if it has gone missing).
+        """
+        if not _SAFE_NAME.match(image.image_uuid):
+            raise ValueError(f"unusable imageUUID {image.image_uuid!r}")
+        fmt = metadata.sniff_format(image.data) or image.format.upper()
+        ext = spec.FORMAT_EXTENSIONS.get(fmt)
+        if ext is None:
+            raise ValueError(f"unknown image format {image.format!r}")
+        file_name = f"{image.image_uuid}.{ext}"
+        with self._write_lock:
+            existing = self.get_by_uuid(image.image_uuid)
+            if existing is not None and not existing.missing and existing.path.exists():
+                return existing
+            when = created_at or datetime.now(timezone.utc)
+            record = metadata.record_for(image, when)
+            try:
+                data = metadata.embed(image.data, fmt, record)
+            except metadata.MetadataError:
+                data = image.data  # keep the image even if its container resists; the index has the record
+            _write_atomic(self.images_dir, file_name, data)
+            values = self._row_values(
+                record, image_uuid=image.image_uuid, file_name=file_name, fmt=fmt,
+                width=image.width, height=image.height, file_size=len(data), mtime=time.time(),
+            )
+            with self._transaction() as conn:
+                if existing is not None:
+                    conn.execute(
+                        "UPDATE images SET file_name=?, format=?, missing=0, broken=0, file_size=? WHERE id=?",
+                        (file_name, fmt, len(data), existing.id),
+                    )
+                    row_id = existing.id
+                else:
+                    row_id = self._insert(conn, values)
+            entry = self.get(row_id)
+            assert entry is not None
+            return entry
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def _where(self, search: str | None, favourites_only: bool, ratio: str | None) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        args: list[Any] = []
+        if favourites_only:
+            clauses.append("favourite = 1")
+        if ratio is not None:
+            clauses.append("ratio = ?")
+            args.append(ratio)
+        terms = (search or "").split()
+        if terms:
+            fts_terms = [t for t in terms if len(t) >= 3] if self.has_fts else []
+            if fts_terms:
+                clauses.append("id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
+                args.append(" AND ".join('"' + t.replace('"', '""') + '"' for t in fts_terms))
+            for t in terms:
+                if t not in fts_terms:
+                    clauses.append("prompt LIKE ? ESCAPE '\\'")
+                    args.append(_like_pattern(t))
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+    def count(self, search: str | None = None, favourites_only: bool = False, ratio: str | None = None) -> int:
+        where, args = self._where(search, favourites_only, ratio)
+        (n,) = self._conn().execute(f"SELECT COUNT(*) FROM images{where}", args).fetchone()
+        return int(n)
+
+    def entries(
+        self, search: str | None = None, favourites_only: bool = False, ratio: str | None = None,
+        offset: int = 0, limit: int | None = None,
+    ) -> list[LibraryEntry]:
+        """Matching entries, newest first. ``search`` matches prompts containing every word."""
+        where, args = self._where(search, favourites_only, ratio)
+        sql = f"SELECT {_COLUMNS} FROM images{where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+        rows = self._conn().execute(sql, [*args, -1 if limit is None else limit, offset]).fetchall()
+        return [self._entry(r) for r in rows]
+
+    def ids(self, search: str | None = None, favourites_only: bool = False, ratio: str | None = None) -> list[int]:
+        """Matching row ids, newest first (what a gallery model needs to know its rows)."""
+        where, args = self._where(search, favourites_only, ratio)
+        rows = self._conn().execute(f"SELECT id FROM images{where} ORDER BY created_at DESC, id DESC", args)
+        return [r[0] for r in rows]
+
+    def get(self, entry_id: int) -> LibraryEntry | None:
+        row = self._conn().execute(f"SELECT {_COLUMNS} FROM images WHERE id = ?", (entry_id,)).fetchone()
+        return None if row is None else self._entry(row)
+
+    def get_many(self, entry_ids: Iterable[int]) -> dict[int, LibraryEntry]:
+        wanted = list(entry_ids)
+        found: dict[int, LibraryEntry] = {}
+        conn = self._conn()
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in conn.execute(f"SELECT {_COLUMNS} FROM images WHERE id IN ({marks})", chunk):
+                found[row[0]] = self._entry(row)
+        return found
+
+    def get_by_uuid(self, image_uuid: str) -> LibraryEntry | None:
+        row = self._conn().execute(f"SELECT {_COLUMNS} FROM images WHERE image_uuid = ?", (image_uuid,)).fetchone()
+        return None if row is None else self._entry(row)
+
+    # -- changes -------------------------------------------------------------------------------
+
+    def set_favourite(self, entry_ids: Iterable[int], favourite: bool) -> None:
+        with self._transaction() as conn:
+            conn.executemany("UPDATE images SET favourite = ? WHERE id = ?", [(int(favourite), i) for i in entry_ids])
+
+    def remove(self, entry_ids: Iterable[int]) -> list[LibraryEntry]:
+        """Delete rows and return them (for :meth:`restore`). Files are left for the caller."""
+        wanted = list(dict.fromkeys(entry_ids))
+        with self._transaction():
+            found = self.get_many(wanted)
+            removed = [found[i] for i in wanted if i in found]
+            self._conn().executemany("DELETE FROM images WHERE id = ?", [(e.id,) for e in removed])
+        return removed
+
+    def restore(self, entries: Iterable[LibraryEntry]) -> None:
+        """Put removed rows back, with their ids (undo of :meth:`remove`)."""
+        with self._transaction() as conn:
+            for e in entries:
+                values = {
+                    "id": e.id, "image_uuid": e.image_uuid, "task_uuid": e.task_uuid, "file_name": e.file_name,
+                    "format": e.format, "width": e.width, "height": e.height, "ratio": e.ratio,
+                    "prompt": e.prompt, "creativity": e.creativity, "seed": e.seed,
+                    "number_results": e.number_results, "output_quality": e.output_quality,
+                    "refs": json.dumps(e.references, default=str), "params": json.dumps(e.params, default=str),
+                    "cost": e.cost, "nsfw": None if e.nsfw is None else int(e.nsfw), "created_at": e.created_at,
+                    "favourite": int(e.favourite), "missing": int(not e.path.exists()), "broken": int(e.broken),
+                    "file_size": e.file_size,
+                }
+                names = ", ".join(values)
+                marks = ", ".join(f":{k}" for k in values)
+                conn.execute(f"INSERT OR IGNORE INTO images ({names}) VALUES ({marks})", values)
+
+    def integrity_ok(self) -> bool:
+        try:
+            rows = self._conn().execute("PRAGMA integrity_check").fetchall()
+        except sqlite3.DatabaseError:
+            return False
+        return rows == [("ok",)]
+
+    def thumb_path(self, image_uuid: str, size: int) -> Path:
+        if not _SAFE_NAME.match(image_uuid):
+            raise ValueError(f"unusable imageUUID {image_uuid!r}")
+        return self.thumbs_dir / str(int(size)) / f"{image_uuid}.jpg"
+
+    # -- start-up check ------------------------------------------------------------------------
+
+    def reconcile(self) -> ReconcileReport:
+        """Make the index agree with images/: remove leftover temp files, flag rows whose
+        file is missing (kept, so nothing is lost if it returns) or changed and no longer
+        decodes, and index files that have no row. Known files are only stat'ed."""
+        report = ReconcileReport()
+        on_disk: dict[str, os.stat_result] = {}
+        with os.scandir(self.images_dir) as it:
+            for de in it:
+                if de.name.startswith(TEMP_PREFIX):
+                    try:
+                        os.unlink(de.path)
+                        report.temp_files_removed.append(de.name)
+                    except OSError:
+                        pass
+                    continue
+                if de.name.startswith(".") or os.path.splitext(de.name)[1].lower() not in IMAGE_EXTENSIONS:
+                    continue
+                try:
+                    if de.is_file():
+                        on_disk[de.name] = de.stat()
+                except OSError:
+                    continue
+
+        with self._write_lock:
+            conn = self._conn()
+            rows = conn.execute("SELECT id, file_name, missing, broken, file_size FROM images").fetchall()
+            known_names = set()
+            updates: list[tuple[int, int, int | None, int]] = []  # missing, broken, size, id
+            for row_id, name, missing, broken, size in rows:
+                known_names.add(name)
+                st = on_disk.get(name)
+                if st is None:
+                    if not missing:
+                        report.newly_missing.append(row_id)
+                        updates.append((1, broken, size, row_id))
+                    continue
+                new_broken = broken
+                if missing:
+                    report.found_again.append(row_id)
+                if missing or st.st_size != size or st.st_size == 0:
+                    ok = _check_decodes(self.images_dir / name)[0]
+                    new_broken = 0 if ok else 1
+                    if not ok:
+                        report.broken.append(row_id)
+                if missing or new_broken != broken or st.st_size != size:
+                    updates.append((0, new_broken, st.st_size, row_id))
+
+            new_rows: list[dict[str, Any]] = []
+            for name, st in sorted(on_disk.items()):
+                if name in known_names:
+                    continue
+                stem, ext = os.path.splitext(name)
+                if not _SAFE_NAME.match(stem):
+                    report.skipped.append(name)
+                    continue
+                path = self.images_dir / name
+                ok, fmt, width, height = _check_decodes(path)
+                record = metadata.read_record(path) or {}
+                values = self._row_values(
+                    record, image_uuid=stem, file_name=name, fmt=fmt or IMAGE_EXTENSIONS[ext.lower()],
+                    width=width or _int_or_none(record.get("width")) or 0,
+                    height=height or _int_or_none(record.get("height")) or 0,
+                    file_size=st.st_size, mtime=st.st_mtime,
+                )
+                values["broken"] = 0 if ok else 1
+                new_rows.append(values)
+
+            with self._transaction() as conn:
+                conn.executemany("UPDATE images SET missing=?, broken=?, file_size=? WHERE id=?", updates)
+                for values in new_rows:
+                    taken = conn.execute("SELECT 1 FROM images WHERE image_uuid=?", (values["image_uuid"],)).fetchone()
+                    if taken:
+                        report.skipped.append(values["file_name"])
+                        continue
+                    row_id = self._insert(conn, values)
+                    report.indexed.append(row_id)
+                    if values["broken"]:
+                        report.broken.append(row_id)
+        return report
+
+    # -- reference uploads ---------------------------------------------------------------------
+
+    def reference_lookup(self, digest: str) -> tuple[str, float] | None:
+        row = self._conn().execute(
+            "SELECT image_uuid, last_used FROM reference_uploads WHERE digest = ?", (digest,)
+        ).fetchone()
+        return None if row is None else (row[0], float(row[1]))
+
+    def reference_remember(self, digest: str, image_uuid: str, when: float | None = None) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO reference_uploads (digest, image_uuid, last_used) VALUES (?, ?, ?) "
+                "ON CONFLICT(digest) DO UPDATE SET image_uuid = excluded.image_uuid, last_used = excluded.last_used",
+                (digest, image_uuid, time.time() if when is None else when),
+            )
+
+    def reference_forget(self, digest: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM reference_uploads WHERE digest = ?", (digest,))
+
+    def reference_prune(self, older_than: float) -> int:
+        """Drop uploads last used before ``older_than`` (epoch seconds); the service has forgotten them."""
+        with self._transaction() as conn:
+            return conn.execute("DELETE FROM reference_uploads WHERE last_used < ?", (older_than,)).rowcount
+
+
+class LibraryReferenceCache:
+    """The persistent :class:`krea_desktop.api.refcache.ReferenceCache`, kept in the library index.
+
+    Entries older than the service's upload lifetime are treated as unknown.
+    """
+
+    def __init__(self, library: Library, lifetime_s: float = spec.UPLOAD_LIFETIME_S) -> None:
+        self._library = library
+        self._lifetime = lifetime_s
+
+    def lookup(self, digest: str) -> tuple[str, float] | None:
+        found = self._library.reference_lookup(digest)
+        if found is None or found[1] < time.time() - self._lifetime:
+            return None
+        return found
+
+    def remember(self, digest: str, image_uuid: str, when: float | None = None) -> None:
+        self._library.reference_remember(digest, image_uuid, when)
+
+    def forget(self, digest: str) -> None:
+        self._library.reference_forget(digest)

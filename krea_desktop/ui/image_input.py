@@ -1,0 +1,399 @@
+"""Turning whatever a person drops or pastes into a reference image, or a clear refusal.
+
+Deliberately free of Qt so that every check can be tested without a display; the
+reference tray runs these functions on a worker thread and shows the results.
+
+Every refusal is an :class:`InvalidImageError` whose message is one sentence saying what
+was wrong and what to do, and nothing is kept from an input that is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote_to_bytes, urlsplit
+
+import httpx
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from krea_desktop.api import spec
+from krea_desktop.api.errors import KreaError
+
+# Refuse anything with more pixels than this before decoding it (a decompression bomb
+# is a small file that expands to gigabytes in memory).
+MAX_PIXELS = 100_000_000
+# Larger files are refused before they are read.
+MAX_FILE_BYTES = 200 * 1024 * 1024
+# Downloads stop at this many bytes, or after this many seconds.
+MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
+DOWNLOAD_TIMEOUT_S = 20.0
+# Thumbnails are at most this large on the long side (enough for a HiDPI tray).
+THUMBNAIL_SIDE = 256
+
+# Raster formats Pillow decodes on its own; anything else (EPS, PDF, ...) is refused.
+ACCEPTED_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
+# Formats whose bytes can be sent as they are when nothing needs converting.
+_PASS_THROUGH = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
+
+# The app's own gallery drags its images with this type: a JSON array of library ids.
+LIBRARY_IDS_MIME = "application/x-krea-desktop-image-ids"
+
+_READABLE = "PNG, JPEG, WEBP, GIF, BMP or TIFF"
+
+
+class InvalidImageError(KreaError):
+    """An input that cannot be used as a reference image; the message says why."""
+
+
+@dataclass(frozen=True)
+class LoadedReference:
+    """A decoded, checked and normalised reference image."""
+
+    data: bytes  # encoded image to keep and upload (PNG, JPEG or WEBP; RGB or RGBA)
+    thumbnail: bytes  # PNG, at most THUMBNAIL_SIDE on the long side
+    width: int  # of ``data``
+    height: int
+    sha256: str  # of ``data``; names the kept copy and matches the upload cache's key
+    extension: str  # "png" | "jpg" | "webp", matching ``data``
+    source: str = ""  # a short description of where it came from, for tooltips
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.sha256}.{self.extension}"
+
+
+def encode_library_ids(ids: list[int]) -> bytes:
+    return json.dumps([int(i) for i in ids]).encode()
+
+
+def decode_library_ids(data: bytes) -> list[int]:
+    """Library ids from a gallery drag; refuses anything that is not a list of whole numbers."""
+    try:
+        value = json.loads(bytes(data).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        value = None
+    if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
+        raise InvalidImageError("The dragged gallery items could not be read; try dragging them again.")
+    return value
+
+
+def is_web_url(text: str) -> bool:
+    parts = urlsplit(text.strip())
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def is_data_uri(text: str) -> bool:
+    return text.strip()[:5].lower() == "data:"
+
+
+def load_reference(source: bytes | bytearray | memoryview | str | os.PathLike[str]) -> LoadedReference:
+    """Read, fully decode and normalise one image.
+
+    ``source`` is encoded image bytes, a file path, an http(s) URL (fetched here, so call
+    this off the GUI thread) or a ``data:`` URI. Raises :class:`InvalidImageError`.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return decode_image(bytes(source), "pasted image")
+    text = os.fspath(source)
+    if isinstance(source, str) and is_web_url(text):
+        return decode_image(fetch_url(text), _url_label(text))
+    if isinstance(source, str) and is_data_uri(text):
+        return decode_image(decode_data_uri(text), "embedded image")
+    path = Path(text)
+    return decode_image(read_image_file(path), path.name)
+
+
+def read_image_file(path: Path) -> bytes:
+    name = path.name or str(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise InvalidImageError(f"“{name}” does not exist; it may have been moved or deleted.") from None
+    except OSError:
+        raise InvalidImageError(f"“{name}” cannot be read; check that you have permission to open it.") from None
+    if path.is_dir():
+        raise InvalidImageError(f"“{name}” is a folder; drop the image files inside it instead.")
+    if st.st_size == 0:
+        raise InvalidImageError(f"“{name}” is empty (0 bytes), so it holds no image.")
+    if st.st_size > MAX_FILE_BYTES:
+        raise InvalidImageError(
+            f"“{name}” is {st.st_size // (1024 * 1024)} MB, more than the {MAX_FILE_BYTES // (1024 * 1024)} MB "
+            "a reference may be; save a smaller copy and use that."
+        )
+    try:
+        return path.read_bytes()
+    except OSError:
+        raise InvalidImageError(f"“{name}” cannot be read; check that you have permission to open it.") from None
+
+
+def fetch_url(
+    url: str,
+    *,
+    timeout: float = DOWNLOAD_TIMEOUT_S,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
+    client: httpx.Client | None = None,
+) -> bytes:
+    """Download an image (blocking: call it off the GUI thread); refuses anything else."""
+    label = _url_label(url)
+    if not is_web_url(url):
+        raise InvalidImageError(f"“{label}” is not a web address Krea Desktop can download from.")
+    own = client is None
+    http = client or httpx.Client(follow_redirects=True, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    try:
+        with http.stream("GET", url.strip(), headers={"Accept": "image/*"}) as response:
+            if response.status_code >= 400:
+                raise InvalidImageError(
+                    f"Downloading “{label}” failed (the server answered {response.status_code}); "
+                    "check the address or save the image and drop the file."
+                )
+            ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype == "image/svg+xml":
+                raise InvalidImageError(_svg_message(label))
+            if ctype and not ctype.startswith("image/") and ctype != "application/octet-stream":
+                raise InvalidImageError(
+                    f"“{label}” is a web page or other document, not an image; drag the image itself instead."
+                )
+            length = response.headers.get("content-length")
+            if length and length.isdigit() and int(length) > max_bytes:
+                raise InvalidImageError(_too_large_download(label, max_bytes))
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise InvalidImageError(_too_large_download(label, max_bytes))
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("download took too long")
+                chunks.append(chunk)
+    except httpx.TimeoutException:
+        raise InvalidImageError(
+            f"Downloading “{label}” took longer than {timeout:g} seconds; try again or save the image and drop the file."
+        ) from None
+    except httpx.HTTPError:
+        raise InvalidImageError(
+            f"“{label}” could not be downloaded; check the address and your connection."
+        ) from None
+    finally:
+        if own:
+            http.close()
+    data = b"".join(chunks)
+    if not data:
+        raise InvalidImageError(f"“{label}” gave an empty answer instead of an image.")
+    return data
+
+
+def decode_data_uri(uri: str) -> bytes:
+    head, sep, payload = uri.strip().partition(",")
+    if not sep or not head.lower().startswith("data:"):
+        raise InvalidImageError("The embedded image could not be read; save it as a file and drop that instead.")
+    media = head[5:].split(";")[0].strip().lower()
+    if media == "image/svg+xml":
+        raise InvalidImageError(_svg_message("The embedded image"))
+    if media and not media.startswith("image/"):
+        raise InvalidImageError("The dropped data is not an image; drag the image itself instead.")
+    try:
+        if head.lower().endswith(";base64"):
+            return base64.b64decode(payload, validate=False)
+        return unquote_to_bytes(payload)
+    except (binascii.Error, ValueError):
+        raise InvalidImageError("The embedded image is damaged; save it as a file and drop that instead.") from None
+
+
+def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
+    """Check and normalise encoded image bytes; see :func:`load_reference`."""
+    label = label or "The image"
+    if not data:
+        raise InvalidImageError(f"“{label}” is empty (0 bytes), so it holds no image.")
+    if _looks_like_svg(data):
+        raise InvalidImageError(_svg_message(label))
+    with warnings.catch_warnings():
+        # Pillow warns below its own bomb limit; the pixel cap here decides instead.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+        except Image.DecompressionBombError:
+            raise InvalidImageError(_bomb_message(label)) from None
+        except UnidentifiedImageError:
+            raise InvalidImageError(f"“{label}” is not an image Krea Desktop can read ({_READABLE}).") from None
+        except (OSError, SyntaxError, ValueError):
+            raise InvalidImageError(f"“{label}” is damaged and cannot be opened as an image.") from None
+        width, height = img.size
+        if width <= 0 or height <= 0:
+            raise InvalidImageError(f"“{label}” has no pixels.")
+        if width * height > MAX_PIXELS:
+            raise InvalidImageError(_bomb_message(label, width, height))
+        fmt = img.format or ""
+        animated = bool(getattr(img, "is_animated", False))
+        try:
+            if fmt == "PNG":
+                # verify() checks every chunk's checksum; it leaves its image unusable, hence a second one.
+                Image.open(io.BytesIO(data), formats=("PNG",)).verify()
+            if animated:
+                img.seek(0)  # the first frame stands for the whole animation
+            if fmt == "JPEG" and max(width, height) > spec.UPLOAD_MAX_SIDE:
+                img.draft("RGB", (spec.UPLOAD_MAX_SIDE, spec.UPLOAD_MAX_SIDE))
+            img.load()
+            original_mode = img.mode
+            orientation = img.getexif().get(0x0112, 1)
+            frame = _to_rgb(img)
+            if orientation not in (None, 1):
+                frame = ImageOps.exif_transpose(frame)
+        except Image.DecompressionBombError:
+            raise InvalidImageError(_bomb_message(label)) from None
+        except (OSError, SyntaxError, ValueError, EOFError, MemoryError):
+            raise InvalidImageError(
+                f"“{label}” is damaged or incomplete; open it in an image editor and save it again."
+            ) from None
+    return _normalise(data, frame, fmt, original_mode, animated, orientation, label)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Any mode -> RGB or RGBA, keeping transparency and the tonal range of 16-bit images."""
+    mode = img.mode
+    if mode in ("RGB", "RGBA"):
+        return img
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        wide = img.convert("I") if mode != "I" else img
+        lo, hi = wide.getextrema()
+        scale = 1 / 256 if isinstance(hi, int) and hi > 255 else 1
+        return wide.point(lambda v: v * scale).convert("L").convert("RGB")
+    if mode == "F":
+        return img.convert("L").convert("RGB")
+    if mode == "P":
+        return img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if mode in ("LA", "La", "PA", "RGBa"):
+        return img.convert("RGBA")
+    if mode == "L" and "transparency" in img.info:
+        return img.convert("RGBA")
+    return img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+
+
+def _normalise(
+    data: bytes, frame: Image.Image, fmt: str, original_mode: str, animated: bool, orientation: object, label: str
+) -> LoadedReference:
+    if frame.mode == "RGBA" and frame.getextrema()[3][0] == 255:
+        frame = frame.convert("RGB")  # an alpha channel that is opaque everywhere adds nothing
+    too_big = max(frame.size) > spec.UPLOAD_MAX_SIDE
+    if too_big:
+        frame = frame.copy()
+        frame.thumbnail((spec.UPLOAD_MAX_SIDE, spec.UPLOAD_MAX_SIDE), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    keep = (
+        fmt in _PASS_THROUGH
+        and not animated
+        and not too_big
+        and original_mode in ("RGB", "RGBA")
+        and orientation in (None, 1)
+    )
+    if keep:
+        encoded, ext = data, _PASS_THROUGH[fmt]
+    else:
+        buf = io.BytesIO()
+        if fmt in ("JPEG", "MPO") and frame.mode == "RGB":
+            frame.save(buf, "JPEG", quality=95, subsampling=0)
+            ext = "jpg"
+        else:
+            frame.save(buf, "PNG", compress_level=3)
+            ext = "png"
+        encoded = buf.getvalue()
+    thumb = frame.copy()
+    thumb.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    tbuf = io.BytesIO()
+    thumb.save(tbuf, "PNG", compress_level=1)
+    return LoadedReference(
+        data=encoded,
+        thumbnail=tbuf.getvalue(),
+        width=frame.width,
+        height=frame.height,
+        sha256=hashlib.sha256(encoded).hexdigest(),
+        extension=ext,
+        source=label,
+    )
+
+
+def store_copy(ref: LoadedReference, folder: Path) -> Path:
+    """Keep the reference in ``folder`` named by its content hash (written atomically)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / ref.file_name
+    try:
+        if target.stat().st_size == len(ref.data):
+            return target
+    except FileNotFoundError:
+        pass
+    atomic_write(target, ref.data)
+    return target
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write a file so that it is either the old or the complete new content, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+_SVG_RE = re.compile(rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*(<!DOCTYPE\s+svg[^>]*>\s*)?<svg[\s>]", re.S | re.I)
+
+
+def _looks_like_svg(data: bytes) -> bool:
+    head = data[:4096].lstrip(b"\xef\xbb\xbf")
+    return bool(_SVG_RE.match(head)) or (head.lstrip()[:1] == b"<" and b"<svg" in head.lower())
+
+
+def _svg_message(label: str) -> str:
+    return f"“{label}” is an SVG drawing, which the model cannot use; export it as PNG or JPEG first."
+
+
+def _bomb_message(label: str, width: int | None = None, height: int | None = None) -> str:
+    size = f" ({width}×{height})" if width and height else ""
+    return (
+        f"“{label}” is too large{size}: references may have at most {MAX_PIXELS // 1_000_000} megapixels, "
+        "so save a smaller copy and use that."
+    )
+
+
+def _too_large_download(label: str, max_bytes: int) -> str:
+    return f"“{label}” is larger than {max_bytes // (1024 * 1024)} MB; save a smaller copy and drop the file."
+
+
+def _url_label(url: str) -> str:
+    parts = urlsplit(url.strip())
+    name = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    label = f"{parts.netloc}/…/{name}" if name else parts.netloc or url
+    return label if len(label) <= 80 else label[:77] + "…"

@@ -1,0 +1,181 @@
+"""Answer parsing: envelopes of every documented shape, typed errors, image decoding."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+from krea_desktop.api import errors as E
+from krea_desktop.api.response import (
+    Blob,
+    decode_base64,
+    decode_data_uri,
+    error_from,
+    parse_body,
+    parse_envelope,
+    verify_image,
+)
+
+
+def png(w: int = 8, h: int = 6, color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (w, h), color).save(out, "PNG")
+    return out.getvalue()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=20), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_parse_body_equals_json_loads_when_there_are_no_image_fields(value: object) -> None:
+    body = json.dumps(value).encode()
+    assert parse_body(body) == json.loads(body)
+
+
+@given(st.binary(max_size=3000), st.sampled_from(["imageBase64Data", "imageDataURI"]), json_values)
+def test_large_strings_are_lifted_out_and_restored_exactly(payload: bytes, key: str, other: object) -> None:
+    text = base64.b64encode(payload).decode()
+    if key == "imageDataURI":
+        text = "data:image/png;base64," + text
+    doc = {"data": [{"taskUUID": "t", key: text, "other": other, "note": f'"{key}": "decoy"'}]}
+    for body in (json.dumps(doc).encode(), json.dumps(doc, indent=2).encode()):
+        parsed = parse_body(body)
+        item = parsed["data"][0]
+        assert isinstance(item[key], Blob)
+        assert bytes(item[key].raw()) == text.encode()
+        assert item["other"] == other
+        assert item["note"] == f'"{key}": "decoy"'
+
+
+def test_escaped_slashes_in_base64_are_understood() -> None:
+    data = bytes(range(256)) * 50
+    text = base64.b64encode(data).decode().replace("/", "\\/")
+    body = ('{"data":[{"imageBase64Data":"' + text + '"}]}').encode()
+    assert decode_base64(parse_body(body)["data"][0]["imageBase64Data"]) == data
+
+
+@given(st.binary(max_size=600_000))
+def test_sliced_base64_decoding_matches_the_standard_library(data: bytes) -> None:
+    assert decode_base64(base64.b64encode(data).decode()) == data
+
+
+@pytest.mark.parametrize("bad", ["not base64!", "QUJ", "QUJD\n", "@@@@"])
+def test_bad_base64_is_a_malformed_answer(bad: str) -> None:
+    with pytest.raises(E.MalformedResponseError, match="not valid base64"):
+        decode_base64(bad)
+
+
+@pytest.mark.parametrize("body", [b"{", b"<html>502 Bad Gateway</html>", b'{"data": [1, 2', b"\xff\xfe"])
+def test_invalid_json_is_a_malformed_answer(body: bytes) -> None:
+    with pytest.raises(E.MalformedResponseError, match="not valid JSON"):
+        parse_body(body)
+
+
+def test_truncated_image_string_is_a_malformed_answer() -> None:
+    with pytest.raises(E.MalformedResponseError):
+        parse_body(b'{"data":[{"imageBase64Data":"QUJDRA')
+
+
+@given(st.binary(max_size=200))
+def test_parse_body_never_raises_anything_but_malformed(body: bytes) -> None:
+    try:
+        parse_body(body)
+    except E.MalformedResponseError:
+        pass
+
+
+ERR = {"code": "invalidApiKey", "message": "Invalid API key", "taskUUID": "t"}
+
+
+@pytest.mark.parametrize(
+    ("shape", "n_data", "n_err"),
+    [
+        ({"data": [{"taskUUID": "t", "imageUUID": "i"}]}, 1, 0),
+        ({"data": {"taskType": "imageUpload", "imageUUID": "i"}}, 1, 0),
+        ({"errors": [ERR]}, 0, 1),
+        ({"data": [{"taskUUID": "a"}], "errors": [ERR]}, 1, 1),
+        ([ERR], 0, 1),
+        ({"error": ERR}, 0, 1),
+        (ERR, 0, 1),
+        ({"error": "Something broke"}, 0, 1),
+        (None, 0, 0),
+    ],
+)
+def test_every_envelope_shape_is_accepted(shape: object, n_data: int, n_err: int) -> None:
+    env = parse_envelope(shape)
+    assert (len(env.data), len(env.errors)) == (n_data, n_err)
+
+
+@pytest.mark.parametrize("shape", [42, "text", {"data": 5}])
+def test_unexpected_shapes_are_malformed(shape: object) -> None:
+    with pytest.raises(E.MalformedResponseError):
+        parse_envelope(shape)
+
+
+@pytest.mark.parametrize(
+    ("item", "status", "cls", "phrase"),
+    [
+        ({"code": "invalidApiKey"}, 401, E.AuthenticationError, "key was not accepted"),
+        (None, 401, E.AuthenticationError, "key was not accepted"),
+        ({"code": "missingApiKey"}, 401, E.AuthenticationError, "No API key"),
+        ({"code": "insufficientCredits"}, 402, E.InsufficientCreditsError, "out of credits"),
+        ({"code": "paymentRequired"}, None, E.InsufficientCreditsError, "out of credits"),
+        ({"code": "invalidParameter", "parameter": "width", "message": "Width must be 1024"}, 400,
+         E.ValidationError, "(width)"),
+        ({"code": "invalidPositivePrompt", "message": "too short"}, 400, E.ValidationError, "too short"),
+        ({"code": "unknownParameter", "parameter": "foo"}, 400, E.ValidationError, "foo"),
+        (None, 429, E.ServiceBusyError, "busy"),
+        (None, 503, E.ServiceBusyError, "busy"),
+        (None, 504, E.ServiceTimeoutError, "too long"),
+        ({"code": "timeoutProvider"}, None, E.ServiceTimeoutError, "too long"),
+        (None, 500, E.ServiceBusyError, "internal error"),
+        ({"code": "conflictTaskUUID"}, 400, E.TaskError, "already has a task"),
+        ({"code": "nsfwContentDetected"}, None, E.ContentError, "content policy"),
+        ({"code": "modelNotFound"}, None, E.TaskError, "does not offer Krea 2 Medium"),
+        ({"code": "inferenceError"}, None, E.TaskError, "failed while generating"),
+        ({"code": "weird", "message": "the moon is full"}, None, E.TaskError, "the moon is full"),
+        ({}, None, E.TaskError, "unexplained"),
+    ],
+)
+def test_errors_become_typed_one_sentence_messages(item: dict | None, status: int | None, cls: type, phrase: str) -> None:
+    err = error_from(item, status)
+    assert isinstance(err, cls)
+    assert phrase in str(err)
+    text = str(err)
+    assert text.endswith(".") and "\n" not in text and len(text) < 320
+
+
+def test_retry_after_is_read_from_seconds() -> None:
+    err = error_from(None, 429, "7")
+    assert isinstance(err, E.ServiceBusyError) and err.retry_after == 7.0
+
+
+def test_verify_image_checks_size_and_completeness() -> None:
+    data = png(8, 6)
+    assert verify_image(data, 8, 6).format == "PNG"
+    with pytest.raises(E.MalformedResponseError, match="8×6 instead of 16×6"):
+        verify_image(data, 16, 6)
+    big = png(300, 300, (1, 2, 3))
+    with pytest.raises(E.MalformedResponseError, match="damaged or incomplete"):
+        verify_image(big[: len(big) // 2], 300, 300)
+    with pytest.raises(E.MalformedResponseError):
+        verify_image(b"GIF89a....", 1, 1)
+    with pytest.raises(E.MalformedResponseError, match="empty"):
+        verify_image(b"")
+
+
+def test_data_uris_decode() -> None:
+    data = png()
+    assert decode_data_uri("data:image/png;base64," + base64.b64encode(data).decode()) == data
+    with pytest.raises(E.MalformedResponseError):
+        decode_data_uri("data:image/png,rawtext")
