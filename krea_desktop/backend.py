@@ -63,8 +63,9 @@ def make_client(
     cache = LibraryReferenceCache(library) if library is not None else None
     if not api_key:
         return (
-            RunwareClient(DEMO_KEY, base_url="http://127.0.0.1/v1", transport=demo_transport(demo_latency),
-                          reference_cache=cache),
+            RunwareClient(
+                DEMO_KEY, base_url="http://127.0.0.1/v1", transport=demo_transport(demo_latency), reference_cache=cache
+            ),
             True,
         )
     return RunwareClient(api_key, base_url=api_url or api_url_from_env(), reference_cache=cache), False

@@ -67,8 +67,9 @@ def _ranged(lo: int, hi: int) -> Callable[[str], int]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="krea-desktop", description="Iterate on images with Krea 2 Medium.")
     parser.add_argument("--version", action="version", version=f"krea-desktop {__version__}")
-    parser.add_argument("--smoke-test", action="store_true",
-                        help="open the window offscreen, make one demo image, exit")
+    parser.add_argument(
+        "--smoke-test", action="store_true", help="open the window offscreen, make one demo image, exit"
+    )
     sub = parser.add_subparsers(dest="command")
 
     gen = sub.add_parser("generate", help="generate images without opening the window")
@@ -78,14 +79,22 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=_seed)
     gen.add_argument("--creativity", default=spec.DEFAULT_CREATIVITY, choices=spec.CREATIVITY_LEVELS)
     gen.add_argument("--format", type=_format, default=spec.DEFAULT_OUTPUT_FORMAT, help="PNG, JPG or WEBP")
-    gen.add_argument("--quality", type=_ranged(spec.QUALITY_MIN, spec.QUALITY_MAX),
-                     default=spec.DEFAULT_QUALITY)
-    gen.add_argument("--ref", type=parse_ref, action="append", default=[], metavar="PATH_OR_URL[@STRENGTH]",
-                     help="a reference image and its strength from -2 (away) to 2 (toward); repeatable, up to 10")
+    gen.add_argument("--quality", type=_ranged(spec.QUALITY_MIN, spec.QUALITY_MAX), default=spec.DEFAULT_QUALITY)
+    gen.add_argument(
+        "--ref",
+        type=parse_ref,
+        action="append",
+        default=[],
+        metavar="PATH_OR_URL[@STRENGTH]",
+        help="a reference image and its strength from -2 (away) to 2 (toward); repeatable, up to 10",
+    )
     gen.add_argument("--out", type=Path, help="also copy each image into this folder")
     gen.add_argument("--demo", action="store_true", help="use the built-in simulator even if a key is set")
-    gen.add_argument("--delivery", choices=spec.DELIVERY_METHODS,
-                     help="sync waits for the whole batch; async (the default for batches) shows each image")
+    gen.add_argument(
+        "--delivery",
+        choices=spec.DELIVERY_METHODS,
+        help="sync waits for the whole batch; async (the default for batches) shows each image",
+    )
     gen.add_argument("--safety", action="store_true", help="ask the service to check content")
 
     sim = sub.add_parser("simulator", help="serve the built-in Runware simulator on this machine")
@@ -131,8 +140,9 @@ async def _generate(args: argparse.Namespace) -> int:
                 await asyncio.to_thread(shutil.copyfile, path, target)
                 path = target
             done += 1
-            print(f"[{done}/{request.number_results}] saved {path.name} (seed {image.seed})", file=sys.stderr,
-                  flush=True)
+            print(
+                f"[{done}/{request.number_results}] saved {path.name} (seed {image.seed})", file=sys.stderr, flush=True
+            )
             print(path, flush=True)
     finally:
         await backend.aclose()

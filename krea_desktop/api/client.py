@@ -241,9 +241,7 @@ class RunwareClient:
 
     async def test_key(self) -> None:
         """Check the key with the service; raises :class:`AuthenticationError` if refused."""
-        answer = await self._post(
-            [{"taskType": "authentication", "apiKey": self._key}], idempotent=True
-        )
+        answer = await self._post([{"taskType": "authentication", "apiKey": self._key}], idempotent=True)
         if answer.envelope.errors:
             raise error_from(answer.envelope.errors[0], answer.status)
 
@@ -444,9 +442,9 @@ class RunwareClient:
                     continue
             env = answer.envelope
             answer = None
-            item_errors = [
-                e for e in env.errors if e.get("taskUUID") in (None, request.task_uuid)
-            ] + [d for d in env.data if d.get("status") == "error"]
+            item_errors = [e for e in env.errors if e.get("taskUUID") in (None, request.task_uuid)] + [
+                d for d in env.data if d.get("status") == "error"
+            ]
             fresh = list(self._new_items(env.data, ctx))
             for item in fresh:
                 yield await self._decode(item, ctx)

@@ -49,12 +49,8 @@ class ReferenceImage:
         name = f"inputs.referenceImages[{index}].strength"
         if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)):
             raise ValidationError(f"{name} must be a number from -2 to 2.", parameter=name)
-        if not math.isfinite(self.strength) or not (
-            spec.STRENGTH_MIN <= self.strength <= spec.STRENGTH_MAX
-        ):
-            raise ValidationError(
-                f"{name} is {self.strength}, but it must be from -2 to 2.", parameter=name
-            )
+        if not math.isfinite(self.strength) or not (spec.STRENGTH_MIN <= self.strength <= spec.STRENGTH_MAX):
+            raise ValidationError(f"{name} is {self.strength}, but it must be from -2 to 2.", parameter=name)
         img = self.image
         pname = f"inputs.referenceImages[{index}].image"
         if isinstance(img, (bytes, bytearray)):
@@ -84,9 +80,7 @@ def _check_int(name: str, value: Any, lo: int, hi: int | None) -> None:
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ValidationError(
-            f"{name} is {value!r}, but it must be one of {', '.join(allowed)}.", parameter=name
-        )
+        raise ValidationError(f"{name} is {value!r}, but it must be one of {', '.join(allowed)}.", parameter=name)
 
 
 @dataclass(frozen=True)
@@ -146,9 +140,7 @@ class GenerationRequest:
             _check_choice("safety.mode", self.safety_mode, spec.SAFETY_MODES)
         if self.ttl is not None:
             if self.output_type != "URL":
-                raise ValidationError(
-                    "ttl only applies when outputType is URL.", parameter="ttl"
-                )
+                raise ValidationError("ttl only applies when outputType is URL.", parameter="ttl")
             _check_int("ttl", self.ttl, spec.TTL_MIN, None)
         for name, url in (("webhookURL", self.webhook_url), ("uploadEndpoint", self.upload_endpoint)):
             if url is not None and not is_url(url):

@@ -191,7 +191,8 @@ def error_from(item: dict[str, Any] | None, status: int | None = None, retry_aft
 
     if low in ("invalidapikey", "missingapikey") or status == 401 or "apikey" in low:
         return E.AuthenticationError(
-            "The API key was not accepted; check it in Settings." if low != "missingapikey"
+            "The API key was not accepted; check it in Settings."
+            if low != "missingapikey"
             else "No API key was sent; add one in Settings.",
             code=code or "invalidApiKey",
         )
@@ -208,8 +209,11 @@ def error_from(item: dict[str, Any] | None, status: int | None = None, retry_aft
     if low.startswith(("invalid", "missing", "unknown")) or status == 400 or param:
         where = f" ({param})" if param else ""
         detail = service_msg or "a parameter is not accepted"
-        return E.ValidationError(sentence(f"The service refused a parameter{where}: {detail.rstrip('.')}"),
-                                 code=code or "invalidParameter", parameter=param)
+        return E.ValidationError(
+            sentence(f"The service refused a parameter{where}: {detail.rstrip('.')}"),
+            code=code or "invalidParameter",
+            parameter=param,
+        )
     if status == 403:
         return E.AuthenticationError("This API key is not allowed to use Krea 2 Medium.", code=code or "forbidden")
     if low == "modelnotfound" or status == 404:
@@ -217,15 +221,19 @@ def error_from(item: dict[str, Any] | None, status: int | None = None, retry_aft
     if status in (429, 503) or low in ("ratelimitexceeded",):
         return E.ServiceBusyError(
             "The service is busy right now; try again in a moment.",
-            code=code or str(status), retry_after=_retry_after(retry_after),
+            code=code or str(status),
+            retry_after=_retry_after(retry_after),
         )
     if status == 504 or low in ("timeoutprovider",):
         return E.ServiceTimeoutError("The service took too long to produce the images.", code=code or "timeout")
     if low == "inferenceerror":
         return E.TaskError("The service failed while generating the images; try again.", code=code)
     if status is not None and status >= 500:
-        return E.ServiceBusyError(f"The service had an internal error (HTTP {status}); try again shortly.",
-                                  code=code or str(status), retry_after=_retry_after(retry_after))
+        return E.ServiceBusyError(
+            f"The service had an internal error (HTTP {status}); try again shortly.",
+            code=code or str(status),
+            retry_after=_retry_after(retry_after),
+        )
     if service_msg:
         return E.TaskError(sentence(f"The service reported an error: {service_msg.rstrip('.')}"), code=code or None)
     return E.TaskError("The service reported an unexplained error.", code=code or None)

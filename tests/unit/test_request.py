@@ -65,8 +65,16 @@ def test_each_ratio_maps_to_its_documented_size(ratio: str) -> None:
 
 def test_eight_sizes_match_the_model_page() -> None:
     sizes = {(r.width, r.height) for r in spec.ASPECT_RATIOS}
-    assert sizes == {(1024, 1024), (1184, 896), (1248, 832), (1376, 768), (1568, 672), (928, 1152), (832, 1248),
-                     (768, 1376)}
+    assert sizes == {
+        (1024, 1024),
+        (1184, 896),
+        (1248, 832),
+        (1376, 768),
+        (1568, 672),
+        (928, 1152),
+        (832, 1248),
+        (768, 1376),
+    }
 
 
 def test_each_task_has_a_fresh_uuid4() -> None:

@@ -1,0 +1,437 @@
+"""The client's decisions, driven by a scripted service: retries, recovery without double
+submission, polling, references sent once, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from krea_desktop.api import errors as E
+from krea_desktop.api.client import PollPolicy, RetryPolicy, RunwareClient, check_endpoint
+from krea_desktop.api.refcache import MemoryReferenceCache, content_hash
+from krea_desktop.api.request import GenerationRequest, ReferenceImage
+
+URL = "https://api.example.test/v1"
+
+
+def png(w: int, h: int, color: tuple[int, int, int] = (10, 120, 200)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (w, h), color).save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+class Script:
+    """A fake service: each POST is answered by the next handler, or by ``default``."""
+
+    def __init__(self) -> None:
+        self.posts: list[list[dict[str, Any]]] = []
+        self.handlers: list[Callable[[list[dict[str, Any]]], httpx.Response]] = []
+        self.default: Callable[[list[dict[str, Any]]], httpx.Response] | None = None
+        self.sleeps: list[float] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        tasks = json.loads(request.content)
+        assert request.headers["Authorization"] == "Bearer k-123"
+        self.posts.append(tasks)
+        if self.handlers:
+            return self.handlers.pop(0)(tasks)
+        assert self.default is not None, f"unexpected request {tasks}"
+        return self.default(tasks)
+
+    def task_types(self) -> list[str]:
+        return [t[0]["taskType"] for t in self.posts]
+
+    def client(self, **kw: Any) -> RunwareClient:
+        async def fake_sleep(seconds: float) -> None:
+            self.sleeps.append(seconds)
+            await asyncio.sleep(0)
+
+        kw.setdefault("poll", PollPolicy(initial=0.01, maximum=0.05, minimum=0.0))
+        return RunwareClient("k-123", base_url=URL, transport=httpx.MockTransport(self), sleep=fake_sleep, **kw)
+
+
+def item(task: dict[str, Any], i: int, w: int = 1024, h: int = 1024, **extra: Any) -> dict[str, Any]:
+    return {
+        "taskType": "imageInference",
+        "taskUUID": task["taskUUID"],
+        "imageUUID": str(uuid.UUID(int=i + 1)),
+        "imageBase64Data": base64.b64encode(png(w, h, (i * 20 % 255, 50, 90))).decode(),
+        "seed": 1000 + i,
+        "cost": 0.005,
+        **extra,
+    }
+
+
+def ok(data: list[dict[str, Any]], errors: list[dict[str, Any]] | None = None) -> httpx.Response:
+    body: dict[str, Any] = {"data": data}
+    if errors:
+        body["errors"] = errors
+    return httpx.Response(200, json=body)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def collect(client: RunwareClient, req: GenerationRequest) -> list[Any]:
+    try:
+        return [img async for img in client.generate(req)]
+    finally:
+        await client.aclose()
+
+
+def test_sync_generation_decodes_and_verifies_every_image() -> None:
+    s = Script()
+    s.default = lambda tasks: ok([item(tasks[0], i) for i in range(tasks[0]["numberResults"])])
+    images = run(collect(s.client(), GenerationRequest("two words", number_results=3, seed=7)))
+    assert [im.seed for im in images] == [1000, 1001, 1002]
+    assert all(im.format == "PNG" and (im.width, im.height) == (1024, 1024) for im in images)
+    assert images[0].params["prompt"] == "two words" and images[0].params["seed"] == 7
+    assert s.task_types() == ["imageInference"]
+
+
+def test_lost_answer_is_recovered_with_get_response_not_a_second_submission() -> None:
+    s = Script()
+    submitted: dict[str, Any] = {}
+
+    def drop(tasks: list[dict[str, Any]]) -> httpx.Response:
+        submitted.update(tasks[0])
+        raise httpx.ReadError("connection reset")
+
+    s.handlers.append(drop)
+    s.default = lambda tasks: ok([item(submitted, i) for i in range(2)])
+    images = run(collect(s.client(), GenerationRequest("two words", number_results=2)))
+    assert len(images) == 2
+    assert s.task_types() == ["imageInference", "getResponse"]
+    assert s.posts[1][0]["taskUUID"] == submitted["taskUUID"]
+
+
+def test_task_unknown_after_lost_answer_is_resubmitted_once_with_the_same_uuid() -> None:
+    s = Script()
+    s.handlers.append(lambda tasks: (_ for _ in ()).throw(httpx.ReadTimeout("slow")))
+    s.handlers.append(
+        lambda tasks: httpx.Response(400, json={"errors": [{"code": "taskFailedOrNotFound", "taskUUID": "x"}]})
+    )
+    s.default = lambda tasks: ok([item(tasks[0], 0)])
+    images = run(collect(s.client(), GenerationRequest("two words")))
+    assert len(images) == 1
+    assert s.task_types() == ["imageInference", "getResponse", "imageInference"]
+    assert s.posts[0][0]["taskUUID"] == s.posts[2][0]["taskUUID"]
+
+
+def test_busy_service_is_retried_honouring_retry_after() -> None:
+    s = Script()
+    s.handlers.append(lambda t: httpx.Response(429, headers={"Retry-After": "3"}, json={"errors": [{"code": "x"}]}))
+    s.handlers.append(lambda t: httpx.Response(503, text=""))
+    s.default = lambda tasks: ok([item(tasks[0], 0)])
+    images = run(collect(s.client(retry=RetryPolicy(base=0.5)), GenerationRequest("two words")))
+    assert len(images) == 1
+    assert s.sleeps[0] == 3.0
+    assert 0.25 <= s.sleeps[1] <= 1.0  # jittered backoff
+    assert s.task_types() == ["imageInference"] * 3
+
+
+def test_backoff_grows_and_gives_up_with_a_clear_message() -> None:
+    s = Script()
+    s.default = lambda t: httpx.Response(503)
+    with pytest.raises(E.ServiceBusyError, match="busy"):
+        run(collect(s.client(retry=RetryPolicy(attempts=5, base=1.0, cap=100)), GenerationRequest("two words")))
+    assert len(s.posts) == 5
+    assert [round(x) <= 2**i for i, x in enumerate(s.sleeps)] == [True] * 4
+    assert s.sleeps[-1] >= 4.0  # 8 s * jitter of at least 0.5
+
+
+def test_connection_refused_is_retried_then_reported() -> None:
+    s = Script()
+
+    def refuse(tasks: list[dict[str, Any]]) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    s.default = refuse
+    with pytest.raises(E.NetworkError, match="could not be reached"):
+        run(collect(s.client(retry=RetryPolicy(attempts=3)), GenerationRequest("two words")))
+    assert s.task_types() == ["imageInference"] * 3
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "cls"),
+    [
+        (401, "", E.AuthenticationError),
+        (401, json.dumps({"errors": [{"code": "invalidApiKey"}]}), E.AuthenticationError),
+        (402, json.dumps({"errors": [{"code": "insufficientCredits"}]}), E.InsufficientCreditsError),
+        (400, json.dumps({"errors": [{"code": "invalidParameter", "parameter": "seed"}]}), E.ValidationError),
+        (200, "{not json", E.MalformedResponseError),
+    ],
+)
+def test_final_errors_are_not_retried(status: int, body: str, cls: type) -> None:
+    s = Script()
+    s.default = lambda t: httpx.Response(status, text=body)
+    with pytest.raises(cls):
+        run(collect(s.client(), GenerationRequest("two words")))
+    assert len(s.posts) == 1
+
+
+def test_conflict_means_the_task_is_there_so_poll_for_it() -> None:
+    s = Script()
+    s.handlers.append(lambda t: httpx.Response(400, json={"errors": [{"code": "conflictTaskUUID"}]}))
+    s.default = lambda tasks: ok([item(s.posts[0][0], 0)])
+    images = run(collect(s.client(), GenerationRequest("two words")))
+    assert len(images) == 1
+    assert s.task_types() == ["imageInference", "getResponse"]
+
+
+def test_async_delivery_hands_over_each_image_as_it_finishes() -> None:
+    s = Script()
+    first = {}
+    s.handlers.append(
+        lambda tasks: (first.update(tasks[0]), ok([{"taskUUID": tasks[0]["taskUUID"], "status": "processing"}]))[1]
+    )
+
+    def poll_state(done: int) -> Callable[[list[dict[str, Any]]], httpx.Response]:
+        def answer(tasks: list[dict[str, Any]]) -> httpx.Response:
+            finished = [item(first, i, status="success") for i in range(done)]
+            pending = [{"taskUUID": first["taskUUID"], "status": "processing"} for _ in range(3 - done)]
+            return ok(finished + pending)
+
+        return answer
+
+    for done in (0, 1, 1, 3):
+        s.handlers.append(poll_state(done))
+
+    async def scenario() -> list[tuple[int, int]]:
+        client = s.client()
+        seen = []
+        async for im in client.generate(GenerationRequest("two words", number_results=3, delivery_method="async")):
+            seen.append((im.index, len(s.posts)))
+        await client.aclose()
+        return seen
+
+    seen = run(scenario())
+    # image 0 arrives after the second poll (third POST), before the batch is complete
+    assert seen == [(0, 3), (1, 5), (2, 5)]
+    assert s.task_types() == ["imageInference"] + ["getResponse"] * 4
+
+
+def test_fewer_images_than_asked_keeps_the_received_ones_and_says_so() -> None:
+    s = Script()
+    s.default = lambda tasks: ok(
+        [item(tasks[0], i) for i in range(2)], [{"code": "inferenceError", "taskUUID": tasks[0]["taskUUID"]}]
+    )
+
+    async def scenario() -> tuple[list[Any], Exception | None]:
+        client = s.client()
+        got = []
+        try:
+            async for im in client.generate(GenerationRequest("two words", number_results=3)):
+                got.append(im)
+        except E.KreaError as err:
+            return got, err
+        finally:
+            await client.aclose()
+        return got, None
+
+    got, err = run(scenario())
+    assert len(got) == 2
+    assert isinstance(err, E.TaskError) and "2 of 3" in str(err)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda it: it.update(imageBase64Data="%%%notbase64"),
+        lambda it: it.update(imageBase64Data=base64.b64encode(png(1024, 1024)[:500]).decode()),
+        lambda it: it.update(imageBase64Data=base64.b64encode(png(512, 512)).decode()),
+    ],
+)
+def test_bad_image_data_is_a_clear_error(mutate: Callable[[dict[str, Any]], None]) -> None:
+    s = Script()
+
+    def answer(tasks: list[dict[str, Any]]) -> httpx.Response:
+        it = item(tasks[0], 0)
+        mutate(it)
+        return ok([it])
+
+    s.default = answer
+    with pytest.raises(E.MalformedResponseError):
+        run(collect(s.client(), GenerationRequest("two words")))
+
+
+def test_references_are_uploaded_once_then_sent_by_uuid() -> None:
+    s = Script()
+    uploads: list[str] = []
+
+    def answer(tasks: list[dict[str, Any]]) -> httpx.Response:
+        t = tasks[0]
+        if t["taskType"] == "imageUpload":
+            assert t["image"].startswith("data:image/png;base64,")
+            uploads.append(t["taskUUID"])
+            return ok(
+                [
+                    {
+                        "taskType": "imageUpload",
+                        "taskUUID": t["taskUUID"],
+                        "imageUUID": str(uuid.UUID(int=100 + len(uploads))),
+                    }
+                ]
+            )
+        return ok([item(t, 0)])
+
+    s.default = answer
+    cache = MemoryReferenceCache()
+    refs = (ReferenceImage(png(64, 48, (255, 0, 0)), 1.0), ReferenceImage(png(64, 48, (0, 0, 255)), -0.5))
+
+    async def scenario() -> None:
+        client = s.client(reference_cache=cache)
+        for _ in range(3):
+            async for _im in client.generate(GenerationRequest("two words", references=refs)):
+                pass
+        await client.aclose()
+
+    run(scenario())
+    assert len(uploads) == 2
+    inference = [p[0] for p in s.posts if p[0]["taskType"] == "imageInference"]
+    assert len(inference) == 3
+    for t in inference:
+        assert t["inputs"]["referenceImages"] == [
+            {"image": str(uuid.UUID(int=101)), "strength": 1.0},
+            {"image": str(uuid.UUID(int=102)), "strength": -0.5},
+        ]
+
+
+def test_stale_or_forgotten_uploads_are_sent_again() -> None:
+    s = Script()
+    data = png(32, 32)
+    cache = MemoryReferenceCache()
+    cache.remember(content_hash(data), str(uuid.UUID(int=7)), when=time.time() - 31 * 24 * 3600)
+    uploads = []
+
+    def answer(tasks: list[dict[str, Any]]) -> httpx.Response:
+        t = tasks[0]
+        if t["taskType"] == "imageUpload":
+            uploads.append(t)
+            return ok(
+                [
+                    {
+                        "taskType": "imageUpload",
+                        "taskUUID": t["taskUUID"],
+                        "imageUUID": str(uuid.UUID(int=50 + len(uploads))),
+                    }
+                ]
+            )
+        return ok([item(t, 0)])
+
+    s.default = answer
+    run(collect(s.client(reference_cache=cache), GenerationRequest("two words", references=(ReferenceImage(data),))))
+    assert len(uploads) == 1  # over 30 days old: uploaded again
+    assert cache.lookup(content_hash(data))[0] == str(uuid.UUID(int=51))
+
+    # the service forgot it early: the refusal leads to one fresh upload and a new task
+    s.posts.clear()
+    s.handlers.append(
+        lambda t: httpx.Response(
+            400,
+            json={
+                "errors": [
+                    {
+                        "code": "invalidReferenceImage",
+                        "parameter": "inputs.referenceImages[0].image",
+                        "message": "unknown image",
+                    }
+                ]
+            },
+        )
+    )
+    run(collect(s.client(reference_cache=cache), GenerationRequest("two words", references=(ReferenceImage(data),))))
+    kinds = s.task_types()
+    assert kinds == ["imageInference", "imageUpload", "imageInference"]
+    assert s.posts[0][0]["taskUUID"] != s.posts[2][0]["taskUUID"]
+    assert s.posts[2][0]["inputs"]["referenceImages"][0]["image"] == str(uuid.UUID(int=52))
+
+
+def test_large_references_are_downscaled_to_2048_before_upload() -> None:
+    s = Script()
+    sent: list[bytes] = []
+
+    def answer(tasks: list[dict[str, Any]]) -> httpx.Response:
+        t = tasks[0]
+        if t["taskType"] == "imageUpload":
+            sent.append(base64.b64decode(t["image"].split(",", 1)[1]))
+            return ok([{"taskType": "imageUpload", "taskUUID": t["taskUUID"], "imageUUID": str(uuid.uuid4())}])
+        return ok([item(t, 0)])
+
+    s.default = answer
+    big = png(3000, 1000)
+    run(collect(s.client(), GenerationRequest("two words", references=(ReferenceImage(big),))))
+    with Image.open(io.BytesIO(sent[0])) as im:
+        assert im.size == (2048, 683)
+
+
+def test_cancelling_stops_the_job_promptly() -> None:
+    s = Script()
+    s.handlers.append(lambda tasks: ok([{"taskUUID": tasks[0]["taskUUID"], "status": "processing"}]))
+    s.default = lambda tasks: ok([{"taskUUID": tasks[0]["taskUUID"], "status": "processing"}])
+
+    async def scenario() -> None:
+        client = RunwareClient(
+            "k-123",
+            base_url=URL,
+            transport=httpx.MockTransport(s),
+            poll=PollPolicy(initial=0.01, maximum=0.01, minimum=0.01),
+        )
+
+        async def consume() -> None:
+            async for _ in client.generate(GenerationRequest("two words", delivery_method="async")):
+                pass
+
+        job = asyncio.create_task(consume())
+        await asyncio.sleep(0.1)
+        job.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await job
+        n = len(s.posts)
+        await asyncio.sleep(0.05)
+        assert len(s.posts) == n  # nothing more is sent after cancelling
+        await client.aclose()
+
+    run(scenario())
+
+
+def test_the_key_is_only_sent_over_https_or_to_loopback() -> None:
+    assert check_endpoint("https://api.runware.ai/v1")
+    assert check_endpoint("http://127.0.0.1:8765/v1")
+    assert check_endpoint("http://localhost:1/v1")
+    assert check_endpoint("http://[::1]:1/v1")
+    for bad in ("http://api.runware.ai/v1", "http://192.168.1.5/v1", "ftp://x", "api.runware.ai"):
+        with pytest.raises(E.ValidationError):
+            check_endpoint(bad)
+
+
+def test_the_key_never_appears_in_repr_or_errors() -> None:
+    s = Script()
+    s.default = lambda t: httpx.Response(401, json={"errors": [{"code": "invalidApiKey", "message": "k-123 bad"}]})
+    client = s.client()
+    assert "k-123" not in repr(client)
+    with pytest.raises(E.AuthenticationError) as info:
+        run(collect(client, GenerationRequest("two words")))
+    assert "k-123" not in str(info.value)
+
+
+def test_test_key_uses_the_authentication_task() -> None:
+    s = Script()
+    s.default = lambda t: ok([{"taskType": "authentication", "connectionSessionUUID": "x"}])
+    client = s.client()
+    run(client.test_key())
+    assert s.posts[0] == [{"taskType": "authentication", "apiKey": "k-123"}]
+    s.default = lambda t: httpx.Response(401, text="")
+    with pytest.raises(E.AuthenticationError):
+        run(client.test_key())
