@@ -20,7 +20,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -204,7 +204,12 @@ class RunwareClient:
         if status == 401 or status == 402 or status == 403:
             env = self._lenient_envelope(buf)
             raise error_from(env.errors[0] if env.errors else None, status)
-        env = parse_envelope(parse_body(buf))
+        try:
+            env = parse_envelope(parse_body(buf))
+        except E.MalformedResponseError as err:
+            if status < 400:
+                raise _Ambiguous(err) from None  # the task may have been accepted all the same
+            env = Envelope([], [])
         if status >= 400 and not env.errors:
             raise error_from(None, status)
         return _Answer(status, env, retry_after)
@@ -336,66 +341,84 @@ class RunwareClient:
         seen: set[str],
         say: StatusCallback,
     ) -> AsyncIterator[GeneratedImage]:
-        task = request.to_task(wire_refs)
+        """Submit once, then follow the task. The phases:
+
+        - submit: POST the task; retry only when it certainly did not arrive.
+        - probe: after an ambiguous failure, or a conflict, ask getResponse whether the
+          service has the task; if it does not, submit again (same taskUUID after a lost
+          answer; a fresh one after a conflict, which means the ID belongs to another task).
+        - poll: follow the task with getResponse until every image is in.
+        """
         ctx = _Context(request, wire_refs, seen)
         deadline = time.monotonic() + self.job_timeout
+        task = request.to_task(wire_refs)
         attempt = 0
+        conflict_retried = False
+        phase = "submit"
+        probe_after_conflict = False
+        first: _Answer | None = None
         while True:
-            say("Submitting…" if attempt == 0 else "Submitting again…")
-            try:
-                answer = await self._post_once([task])
-            except _NotSent as ns:
-                attempt += 1
-                if attempt >= self.retry.attempts:
-                    raise ns.error from None
-                ra = ns.error.retry_after if isinstance(ns.error, E.ServiceBusyError) else None
-                delay = self.retry.delay(attempt - 1, self._rng, ra)
-                say(f"{ns.error} Retrying in {delay:.0f} s…")
-                await self._sleep(delay)
-                continue
-            except _Ambiguous as amb:
-                # The task may be running: ask for it instead of submitting again.
-                say("Connection lost; checking whether the service has the task…")
-                outcome = await self._recover(request, ctx, deadline, amb.error, say)
-                if outcome is None:  # the service never got it: safe to submit again
+            if phase == "submit":
+                say("Submitting…" if attempt == 0 else "Submitting again…")
+                try:
+                    answer = await self._post_once([task])
+                except _NotSent as ns:
                     attempt += 1
                     if attempt >= self.retry.attempts:
-                        raise amb.error from None
-                    await self._sleep(self.retry.delay(attempt - 1, self._rng))
+                        raise ns.error from None
+                    ra = ns.error.retry_after if isinstance(ns.error, E.ServiceBusyError) else None
+                    delay = self.retry.delay(attempt - 1, self._rng, ra)
+                    say(f"{ns.error} Retrying in {delay:.0f} s…")
+                    await self._sleep(delay)
                     continue
-                async for image in outcome:
+                except _Ambiguous as amb:
+                    log.info("ambiguous answer to task %s: %s", request.task_uuid, amb.error)
+                    say("The answer was lost; asking the service whether it has the task…")
+                    last_error: E.KreaError = amb.error
+                    phase, probe_after_conflict = "probe", False
+                    continue
+                env = answer.envelope
+                if _has_conflict(env):
+                    phase, probe_after_conflict = "probe", True
+                    last_error = error_from(env.errors[0], answer.status)
+                    continue
+                ours = [e for e in env.errors if e.get("taskUUID") in (None, request.task_uuid)]
+                if ours and not any(is_finished_item(d) for d in env.data):
+                    raise error_from(ours[0], answer.status)
+                async for image in self._take(env.data, ctx):
                     yield image
+                pending = request.delivery_method == "async" or _has_processing(env) or ctx.refetch
+                if pending and not ours:
+                    phase, first = "poll", None
+                    continue
+                self._check_complete(ctx, ours)
                 return
-            break
 
-        env = answer.envelope
-        if _has_conflict(env):  # it is already there (an earlier attempt reached it)
-            async for image in self._poll(request, ctx, deadline, say):
+            if phase == "probe":
+                probe = await self._get_response(request, ctx)
+                if probe is None:  # the service does not have it: submitting again is safe
+                    attempt += 1
+                    if attempt >= self.retry.attempts:
+                        raise last_error
+                    if probe_after_conflict:
+                        if conflict_retried:
+                            raise last_error
+                        conflict_retried = True
+                        request = request.with_new_task_uuid()
+                        ctx.request = request
+                        task = request.to_task(wire_refs)
+                    await self._sleep(self.retry.delay(attempt - 1, self._rng))
+                    phase = "submit"
+                    continue
+                phase, first = "poll", probe
+                continue
+
+            async for image in self._poll(ctx, deadline, say, first):
                 yield image
             return
-        ours = [e for e in env.errors if e.get("taskUUID") in (None, request.task_uuid)]
-        for item in self._new_items(env.data, ctx):
-            yield await self._decode(item, ctx)
-        if ours and not ctx.seen_count:
-            raise error_from(ours[0], answer.status)
-        if request.delivery_method == "async" or (
-            ctx.seen_count < request.number_results and not ours and _has_processing(env)
-        ):
-            async for image in self._poll(request, ctx, deadline, say):
-                yield image
-            return
-        self._check_complete(ctx, ours)
 
-    async def _recover(
-        self,
-        request: GenerationRequest,
-        ctx: _Context,
-        deadline: float,
-        error: E.KreaError,
-        say: StatusCallback,
-    ) -> AsyncIterator[GeneratedImage] | None:
-        """After an ambiguous failure: None if the service does not know the task,
-        else the images (streamed by polling)."""
+    async def _get_response(self, request: GenerationRequest, ctx: _Context) -> _Answer | None:
+        """getResponse with retries; None when the service does not know the task."""
         for attempt in range(self.retry.attempts):
             try:
                 answer = await self._post_once([{"taskType": "getResponse", "taskUUID": request.task_uuid}])
@@ -404,26 +427,26 @@ class RunwareClient:
                     raise failure.error from None
                 await self._sleep(self.retry.delay(attempt, self._rng))
                 continue
-            if any(str(e.get("code", "")).lower() == "taskfailedornotfound" for e in answer.envelope.errors) and not (
-                answer.envelope.data
-            ):
+            env = answer.envelope
+            unknown = any(str(e.get("code", "")).lower() == "taskfailedornotfound" for e in env.errors)
+            if unknown and not env.data and not ctx.seen_count:
                 return None
-            return self._poll(request, ctx, deadline, say, first=answer)
-        raise error
+            return answer
+        raise E.ServiceTimeoutError("The service did not answer in time.")  # not reached
 
     async def _poll(
         self,
-        request: GenerationRequest,
         ctx: _Context,
         deadline: float,
         say: StatusCallback,
         first: _Answer | None = None,
     ) -> AsyncIterator[GeneratedImage]:
+        request = ctx.request
+        n = request.number_results
         interval = self.poll.initial
         last_arrival = time.monotonic()
         failures = 0
         answer = first
-        n = request.number_results
         while True:
             if answer is None:
                 if time.monotonic() > deadline:
@@ -442,29 +465,41 @@ class RunwareClient:
                     continue
             env = answer.envelope
             answer = None
-            item_errors = [e for e in env.errors if e.get("taskUUID") in (None, request.task_uuid)] + [
-                d for d in env.data if d.get("status") == "error"
-            ]
-            fresh = list(self._new_items(env.data, ctx))
-            for item in fresh:
-                yield await self._decode(item, ctx)
+            errs = [e for e in env.errors if e.get("taskUUID") in (None, request.task_uuid)]
+            errs += [d for d in env.data if d.get("status") == "error"]
+            before = ctx.seen_count
+            async for image in self._take(env.data, ctx):
+                yield image
+            fresh = ctx.seen_count - before
             if fresh:
                 now = time.monotonic()
-                gap = (now - last_arrival) / len(fresh)
+                # Poll again about when the next image should be ready.
+                interval = max(self.poll.minimum, min(self.poll.maximum, (now - last_arrival) / fresh))
                 last_arrival = now
-                interval = max(self.poll.minimum, min(self.poll.maximum, gap))
                 say(f"{ctx.seen_count} of {n} images ready…")
             else:
                 interval = min(self.poll.maximum, interval * self.poll.factor)
-            if item_errors:
-                fatal = [e for e in item_errors if str(e.get("code", "")).lower() == "taskfailedornotfound"]
-                if fatal and not ctx.seen_count:
-                    raise error_from(fatal[0])
-            processing = any(d.get("status") == "processing" for d in env.data)
-            failed = len([e for e in item_errors if e.get("code") or e.get("status") == "error"])
-            if ctx.seen_count >= n or (item_errors and not processing) or (ctx.seen_count + failed >= n):
-                self._check_complete(ctx, item_errors)
+            processing = _has_processing(env)
+            if ctx.seen_count >= n or (errs and not processing) or (ctx.seen_count + len(errs) >= n):
+                self._check_complete(ctx, errs)
                 return
+
+    async def _take(self, data: list[dict[str, Any]], ctx: _Context) -> AsyncIterator[GeneratedImage]:
+        """Decode the finished items not seen before. An item whose data is damaged is
+        fetched again with getResponse (up to twice), so a bad transfer loses nothing."""
+        ctx.refetch = False
+        for item in self._new_items(data, ctx):
+            try:
+                image = await self._decode(item, ctx)
+            except E.MalformedResponseError:
+                image_uuid = str(item["imageUUID"])
+                ctx.attempts[image_uuid] = ctx.attempts.get(image_uuid, 0) + 1
+                if ctx.attempts[image_uuid] > 2:
+                    raise
+                ctx.seen.discard(image_uuid)
+                ctx.refetch = True
+                continue
+            yield image
 
     def _check_complete(self, ctx: _Context, errs: list[dict[str, Any]]) -> None:
         n = ctx.request.number_results
@@ -565,8 +600,10 @@ class RunwareClient:
 class _Context:
     request: GenerationRequest
     wire_refs: list[dict[str, Any]]
-    seen: set[str]
-    seen_count: int = 0
+    seen: set[str]  # imageUUIDs handed over (or being decoded)
+    seen_count: int = 0  # images handed over
+    refetch: bool = False  # an item must be fetched again
+    attempts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.seen_count = len(self.seen)

@@ -170,7 +170,6 @@ def test_connection_refused_is_retried_then_reported() -> None:
         (401, json.dumps({"errors": [{"code": "invalidApiKey"}]}), E.AuthenticationError),
         (402, json.dumps({"errors": [{"code": "insufficientCredits"}]}), E.InsufficientCreditsError),
         (400, json.dumps({"errors": [{"code": "invalidParameter", "parameter": "seed"}]}), E.ValidationError),
-        (200, "{not json", E.MalformedResponseError),
     ],
 )
 def test_final_errors_are_not_retried(status: int, body: str, cls: type) -> None:
@@ -179,6 +178,20 @@ def test_final_errors_are_not_retried(status: int, body: str, cls: type) -> None
     with pytest.raises(cls):
         run(collect(s.client(), GenerationRequest("two words")))
     assert len(s.posts) == 1
+
+
+def test_a_malformed_answer_is_checked_with_get_response_before_giving_up() -> None:
+    s = Script()
+    s.default = lambda t: httpx.Response(200, text="{not json")
+    with pytest.raises(E.MalformedResponseError, match="not valid JSON"):
+        run(collect(s.client(retry=RetryPolicy(attempts=3)), GenerationRequest("two words")))
+    assert s.task_types() == ["imageInference"] + ["getResponse"] * 3
+
+    s = Script()
+    s.handlers.append(lambda t: httpx.Response(200, text="{not json"))
+    s.default = lambda tasks: ok([item(s.posts[0][0], 0)])
+    assert len(run(collect(s.client(), GenerationRequest("two words")))) == 1
+    assert s.task_types() == ["imageInference", "getResponse"]
 
 
 def test_conflict_means_the_task_is_there_so_poll_for_it() -> None:
@@ -435,3 +448,30 @@ def test_test_key_uses_the_authentication_task() -> None:
     s.default = lambda t: httpx.Response(401, text="")
     with pytest.raises(E.AuthenticationError):
         run(client.test_key())
+
+
+def test_damaged_image_data_is_fetched_again_once() -> None:
+    s = Script()
+
+    def damaged(tasks: list[dict[str, Any]]) -> httpx.Response:
+        it = item(tasks[0], 0)
+        it["imageBase64Data"] = it["imageBase64Data"][:-400]
+        return ok([it, item(tasks[0], 1)])
+
+    s.handlers.append(damaged)
+    s.default = lambda tasks: ok([item(s.posts[0][0], 0), item(s.posts[0][0], 1)])
+    images = run(collect(s.client(), GenerationRequest("two words", number_results=2)))
+    assert sorted(im.seed for im in images) == [1000, 1001]
+    assert s.task_types() == ["imageInference", "getResponse"]
+
+
+def test_conflict_for_a_task_the_service_cannot_show_is_resubmitted_under_a_new_uuid() -> None:
+    s = Script()
+    s.handlers.append(lambda t: httpx.Response(400, json={"errors": [{"code": "conflictTaskUUID"}]}))
+    s.handlers.append(lambda t: httpx.Response(400, json={"errors": [{"code": "taskFailedOrNotFound"}]}))
+    s.default = lambda tasks: ok([item(tasks[0], 0)])
+    images = run(collect(s.client(), GenerationRequest("two words")))
+    assert len(images) == 1
+    assert s.task_types() == ["imageInference", "getResponse", "imageInference"]
+    assert s.posts[0][0]["taskUUID"] != s.posts[2][0]["taskUUID"]
+    assert images[0].task_uuid == s.posts[2][0]["taskUUID"]

@@ -1,0 +1,197 @@
+"""The client thread: a QThread with its own asyncio loop and one long-lived client.
+
+Jobs go in thread-safely (``submit``, ``cancel``); progress and results come back as Qt
+signals, which reach GUI-thread receivers through queued connections. Decoding, checking,
+saving into the library and making the thumbnail (a QImage, never a QPixmap) all happen
+here or on the loop's worker threads, never on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import io
+import itertools
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from PIL import Image
+from PySide6.QtCore import QThread, Signal
+from PySide6.QtGui import QImage
+
+from krea_desktop.api import errors as E
+from krea_desktop.api.client import RunwareClient
+from krea_desktop.api.request import GenerationRequest
+from krea_desktop.api.results import GeneratedImage
+from krea_desktop.library.store import Library, LibraryEntry
+
+log = logging.getLogger(__name__)
+
+THUMB_SIZE = 256
+
+
+def thumbnail_qimage(data: bytes, size: int = THUMB_SIZE) -> QImage:
+    """A small QImage of encoded image bytes (safe on any thread)."""
+    with Image.open(io.BytesIO(data)) as im:
+        im.draft("RGB", (size, size))  # JPEG decodes at a reduced scale
+        im.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        rgba = im.convert("RGBA")
+    raw = rgba.tobytes()
+    qimg = QImage(raw, rgba.width, rgba.height, rgba.width * 4, QImage.Format.Format_RGBA8888)
+    return qimg.copy()  # own the pixels: ``raw`` goes away
+
+
+def save_and_thumbnail(library: Library, image: GeneratedImage) -> tuple[LibraryEntry, QImage]:
+    entry = library.save(image)
+    return entry, thumbnail_qimage(image.data)
+
+
+class ClientThread(QThread):
+    jobStarted = Signal(int, object)  # job id, GenerationRequest
+    jobStatus = Signal(int, str)  # job id, one-line status
+    imageReady = Signal(int, object, QImage)  # job id, LibraryEntry, thumbnail
+    jobFinished = Signal(int, int)  # job id, images received
+    jobFailed = Signal(int, str, object)  # job id, message, the KreaError
+    jobCancelled = Signal(int, int)  # job id, images received before cancelling
+
+    def __init__(self, client_factory: Callable[[], RunwareClient], library: Library) -> None:
+        super().__init__()
+        self.setObjectName("clientThread")
+        self._factory = client_factory
+        self._library = library
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: RunwareClient | None = None
+        self._jobs: dict[int, asyncio.Task[None]] = {}
+        self._ids = itertools.count(1)
+        self._ready = threading.Event()
+        self._background: set[asyncio.Task[None]] = set()
+
+    # --- GUI-thread API ------------------------------------------------------------------
+
+    def start_and_wait(self) -> None:
+        self.start()
+        self._ready.wait(10)
+
+    def submit(self, request: GenerationRequest) -> int:
+        """Queue a generation; returns its job id at once."""
+        job_id = next(self._ids)
+        self._call(self._start_job, job_id, request)
+        return job_id
+
+    def cancel(self, job_id: int) -> None:
+        self._call(self._cancel_job, job_id)
+
+    def cancel_all(self) -> None:
+        self._call(self._cancel_all)
+
+    def run_coroutine(
+        self, make: Callable[[RunwareClient], Coroutine[Any, Any, Any]]
+    ) -> concurrent.futures.Future[Any]:
+        """Run ``make(client)`` on the client thread; await it with ``asyncio.wrap_future``."""
+        assert self._loop is not None, "the client thread is not running"
+
+        async def runner() -> Any:
+            assert self._client is not None
+            return await make(self._client)
+
+        return asyncio.run_coroutine_threadsafe(runner(), self._loop)
+
+    def replace_client(self, factory: Callable[[], RunwareClient]) -> None:
+        """Use a new client (e.g. after the key changed) for jobs submitted from now on."""
+        self._factory = factory
+        self._call(self._swap_client)
+
+    def stop(self, timeout_ms: int = 5000) -> None:
+        if self._loop is not None and self.isRunning():
+            self._call(self._shutdown)
+            self.wait(timeout_ms)
+
+    # --- client-thread side ----------------------------------------------------------------
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self._loop is None:
+            raise RuntimeError("the client thread is not running")
+        self._loop.call_soon_threadsafe(fn, *args)
+
+    def run(self) -> None:  # the thread's body
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        # Worker threads for decoding and saving; two cores, so two workers.
+        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="krea-decode"))
+        self._loop = loop
+        self._client = self._factory()
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+            self._loop = None
+
+    def _start_job(self, job_id: int, request: GenerationRequest) -> None:
+        self._jobs[job_id] = asyncio.get_running_loop().create_task(self._run_job(job_id, request))
+
+    async def _run_job(self, job_id: int, request: GenerationRequest) -> None:
+        client = self._client
+        assert client is not None
+        received = 0
+        self.jobStarted.emit(job_id, request)
+        try:
+            async for image in client.generate(request, on_status=lambda msg: self.jobStatus.emit(job_id, msg)):
+                entry, thumb = await asyncio.to_thread(save_and_thumbnail, self._library, image)
+                received += 1
+                self.imageReady.emit(job_id, entry, thumb)
+        except asyncio.CancelledError:
+            self.jobCancelled.emit(job_id, received)
+        except E.KreaError as err:
+            self.jobFailed.emit(job_id, str(err), err)
+        except Exception as exc:  # a bug must not take the thread down, nor show a traceback
+            log.exception("job %s failed unexpectedly", job_id)
+            bug = E.KreaError(f"Something unexpected went wrong ({type(exc).__name__}); the details are in the log.")
+            self.jobFailed.emit(job_id, str(bug), bug)
+        else:
+            self.jobFinished.emit(job_id, received)
+        finally:
+            self._jobs.pop(job_id, None)
+
+    def _cancel_job(self, job_id: int) -> None:
+        task = self._jobs.get(job_id)
+        if task is not None:
+            task.cancel()
+
+    def _cancel_all(self) -> None:
+        for task in list(self._jobs.values()):
+            task.cancel()
+
+    def _swap_client(self) -> None:
+        old = self._client
+        self._client = self._factory()
+        if old is not None:
+            # jobs already running keep the old client until they end
+            self._keep(self._close_when_idle(old))
+
+    async def _close_when_idle(self, client: RunwareClient) -> None:
+        while self._jobs:
+            await asyncio.sleep(0.5)
+        await client.aclose()
+
+    def _shutdown(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        async def finish() -> None:
+            tasks = list(self._jobs.values())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self._client is not None:
+                await self._client.aclose()
+            loop.stop()
+
+        self._keep(finish())
+
+    def _keep(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
