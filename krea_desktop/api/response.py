@@ -81,7 +81,7 @@ def _lift_large_strings(body: bytes | bytearray | memoryview) -> tuple[bytes, li
         while True:
             end = raw.find(b'"', end)
             if end < 0:
-                raise E.MalformedResponseError("The service's answer was cut off mid-image.")
+                raise E.MalformedResponseError("The service sent an answer that is not valid JSON (it was cut off mid-image).")
             # a quote preceded by an odd number of backslashes is escaped
             bs = 0
             k = end - 1
@@ -189,24 +189,31 @@ def error_from(item: dict[str, Any] | None, status: int | None = None, retry_aft
             text = text[:297] + "..."
         return text if text.endswith((".", "!", "?")) else text + "."
 
-    if low in ("invalidapikey", "missingapikey") or status == 401 or "apikey" in low:
+    # The code says more than the status: look at it first, the status second.
+    if low in ("invalidapikey", "missingapikey") or "apikey" in low or (not low and status == 401):
         return E.AuthenticationError(
-            "The API key was not accepted; check it in Settings."
-            if low != "missingapikey"
-            else "No API key was sent; add one in Settings.",
+            "No API key was sent; add one in Settings."
+            if low == "missingapikey"
+            else "The API key was not accepted; check it in Settings.",
             code=code or "invalidApiKey",
         )
-    if low in ("insufficientcredits", "paymentrequired") or status == 402:
-        return E.InsufficientCreditsError(
-            "Your Runware account is out of credits; top it up and try again.", code=code or "insufficientCredits"
-        )
+    if low in ("insufficientcredits", "paymentrequired"):
+        return _credits(code)
     if low == "conflicttaskuuid":
         return E.TaskError("The service already has a task with this ID.", code=code, parameter=param)
-    if low in ("taskfailedornotfound",):
+    if low == "taskfailedornotfound":
         return E.TaskError("The service no longer knows this task.", code=code)
     if low in ("nsfwcontentdetected", "contentpolicyviolation"):
         return E.ContentError("The service refused the request under its content policy.", code=code)
-    if low.startswith(("invalid", "missing", "unknown")) or status == 400 or param:
+    if low == "modelnotfound":
+        return _no_model(code)
+    if low in ("timeoutprovider", "timeout"):
+        return E.ServiceTimeoutError("The service took too long to produce the images.", code=code)
+    if low == "inferenceerror":
+        return E.TaskError("The service failed while generating the images; try again.", code=code)
+    if low in ("ratelimitexceeded",):
+        return _busy(code, retry_after)
+    if low.startswith(("invalid", "missing", "unknown")) or (not low and (status == 400 or param)):
         where = f" ({param})" if param else ""
         detail = service_msg or "a parameter is not accepted"
         return E.ValidationError(
@@ -214,20 +221,18 @@ def error_from(item: dict[str, Any] | None, status: int | None = None, retry_aft
             code=code or "invalidParameter",
             parameter=param,
         )
+    if status == 401:
+        return E.AuthenticationError("The API key was not accepted; check it in Settings.", code=code)
+    if status == 402:
+        return _credits(code)
     if status == 403:
         return E.AuthenticationError("This API key is not allowed to use Krea 2 Medium.", code=code or "forbidden")
-    if low == "modelnotfound" or status == 404:
-        return E.TaskError("The service does not offer Krea 2 Medium at this endpoint.", code=code or "modelNotFound")
-    if status in (429, 503) or low in ("ratelimitexceeded",):
-        return E.ServiceBusyError(
-            "The service is busy right now; try again in a moment.",
-            code=code or str(status),
-            retry_after=_retry_after(retry_after),
-        )
-    if status == 504 or low in ("timeoutprovider",):
+    if status == 404:
+        return _no_model(code)
+    if status in (429, 503):
+        return _busy(code or str(status), retry_after)
+    if status == 504:
         return E.ServiceTimeoutError("The service took too long to produce the images.", code=code or "timeout")
-    if low == "inferenceerror":
-        return E.TaskError("The service failed while generating the images; try again.", code=code)
     if status is not None and status >= 500:
         return E.ServiceBusyError(
             f"The service had an internal error (HTTP {status}); try again shortly.",
@@ -237,6 +242,22 @@ def error_from(item: dict[str, Any] | None, status: int | None = None, retry_aft
     if service_msg:
         return E.TaskError(sentence(f"The service reported an error: {service_msg.rstrip('.')}"), code=code or None)
     return E.TaskError("The service reported an unexplained error.", code=code or None)
+
+
+def _credits(code: str) -> E.KreaError:
+    return E.InsufficientCreditsError(
+        "Your Runware account is out of credits; top it up and try again.", code=code or "insufficientCredits"
+    )
+
+
+def _no_model(code: str) -> E.KreaError:
+    return E.TaskError("The service does not offer Krea 2 Medium at this endpoint.", code=code or "modelNotFound")
+
+
+def _busy(code: str, retry_after: str | None) -> E.KreaError:
+    return E.ServiceBusyError(
+        "The service is busy right now; try again in a moment.", code=code, retry_after=_retry_after(retry_after)
+    )
 
 
 def raise_for_errors(errs: Iterable[dict[str, Any]], status: int | None = None) -> None:

@@ -27,6 +27,7 @@ every size it trusts, and returns ``None`` for anything malformed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import json
@@ -96,7 +97,10 @@ def _references(raw: Any) -> list[dict[str, Any]]:
             continue
         ref: dict[str, Any] = {"image": _reference_image(item.get("image"))}
         strength = item.get("strength")
-        ref["strength"] = float(strength) if isinstance(strength, (int, float)) and not isinstance(strength, bool) else None
+        if isinstance(strength, (int, float)) and not isinstance(strength, bool):
+            ref["strength"] = float(strength)
+        else:
+            ref["strength"] = None
         source = item.get("source")
         if source is not None:
             ref["source"] = _reference_image(str(source))
@@ -413,7 +417,7 @@ def _jpeg_segments(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
     if data[:2] != b"\xff\xd8":
         raise MetadataError("not a JPEG file")
     pos, n = 2, len(data)
-    segments = []
+    segments: list[tuple[int, int, int]] = []
     while pos < n:
         if data[pos] != 0xFF:
             raise MetadataError("bad JPEG marker")
@@ -515,9 +519,9 @@ def _embed_webp(data: bytes, record_json: str, parameters: str) -> bytes:
     if first == b"VP8X":
         if fend - fstart < 10:
             raise MetadataError("bad VP8X chunk")
-        vp8x = bytearray(data[fstart:fend])
-        vp8x[0] |= 0x08 | 0x04  # EXIF and XMP present
-        body += _riff_chunk(b"VP8X", bytes(vp8x))
+        header = bytearray(data[fstart:fend])
+        header[0] |= 0x08 | 0x04  # EXIF and XMP present
+        body += _riff_chunk(b"VP8X", bytes(header))
         rest = chunks[1:]
     else:
         width, height, alpha = _webp_canvas(first, data[fstart:fend])
@@ -677,7 +681,7 @@ def _tiff_user_comment(tiff: bytes, max_text: int) -> str | None:
 
     def comment(items: list[tuple[int, int, int, int]], base: int) -> str | None:
         for i, (tag, typ, count, value) in enumerate(items):
-            if tag != _TAG_USER_COMMENT or typ not in (2, 7):
+            if tag != _TAG_USER_COMMENT or typ not in (1, 2, 7):  # BYTE, ASCII, UNDEFINED
                 continue
             if count > max_text * 2 + 8:
                 return None
@@ -720,10 +724,8 @@ def _scan_xmp(raw: bytes, found: _Found, max_text: int) -> None:
 
 def _scan_exif(raw: bytes, found: _Found, max_text: int) -> None:
     if found.parameters is None:
-        try:
+        with contextlib.suppress(struct.error, UnicodeDecodeError):
             found.parameters = _tiff_user_comment(raw, max_text)
-        except (struct.error, UnicodeDecodeError):
-            pass
 
 
 def _scan_jpeg(data: bytes, found: _Found, max_text: int) -> None:

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -85,6 +85,9 @@ class LibraryEntry:
     def path(self) -> Path:
         return self.images_dir / self.file_name
 
+    def __hash__(self) -> int:  # the dict/list fields are not hashable; the identity is
+        return hash((self.id, self.image_uuid))
+
 
 @dataclass
 class ReconcileReport:
@@ -113,64 +116,71 @@ def _fts5_available(conn: sqlite3.Connection) -> bool:
         return False
 
 
-def _migrate_to_1(conn: sqlite3.Connection) -> None:
-    conn.executescript(
-        """
-        CREATE TABLE images (
-            id             INTEGER PRIMARY KEY,
-            image_uuid     TEXT NOT NULL UNIQUE,
-            task_uuid      TEXT,
-            file_name      TEXT NOT NULL,
-            format         TEXT NOT NULL,
-            width          INTEGER NOT NULL DEFAULT 0,
-            height         INTEGER NOT NULL DEFAULT 0,
-            ratio          TEXT,
-            prompt         TEXT NOT NULL DEFAULT '',
-            creativity     TEXT,
-            seed           INTEGER,
-            number_results INTEGER,
-            output_quality INTEGER,
-            refs           TEXT NOT NULL DEFAULT '[]',   -- JSON list of {image, strength, source?}
-            params         TEXT NOT NULL DEFAULT '{}',   -- the full embedded record (JSON)
-            cost           REAL,
-            nsfw           INTEGER,
-            created_at     TEXT NOT NULL,                -- ISO 8601 UTC, fixed width
-            favourite      INTEGER NOT NULL DEFAULT 0,
-            missing        INTEGER NOT NULL DEFAULT 0,   -- the file is not in images/
-            broken         INTEGER NOT NULL DEFAULT 0,   -- the file does not decode
-            file_size      INTEGER
-        );
-        CREATE INDEX images_by_created ON images(created_at DESC, id DESC);
-        CREATE INDEX images_by_favourite ON images(favourite, created_at DESC, id DESC);
-        CREATE INDEX images_by_ratio ON images(ratio, created_at DESC, id DESC);
-        CREATE INDEX images_by_file_name ON images(file_name);
-
-        CREATE TABLE reference_uploads (
-            digest     TEXT PRIMARY KEY,                 -- sha256 of the uploaded content
-            image_uuid TEXT NOT NULL,
-            last_used  REAL NOT NULL                     -- epoch seconds
-        );
-        """
+_SCHEMA_1 = (
+    """
+    CREATE TABLE images (
+        id             INTEGER PRIMARY KEY,
+        image_uuid     TEXT NOT NULL UNIQUE,
+        task_uuid      TEXT,
+        file_name      TEXT NOT NULL,
+        format         TEXT NOT NULL,
+        width          INTEGER NOT NULL DEFAULT 0,
+        height         INTEGER NOT NULL DEFAULT 0,
+        ratio          TEXT,
+        prompt         TEXT NOT NULL DEFAULT '',
+        creativity     TEXT,
+        seed           INTEGER,
+        number_results INTEGER,
+        output_quality INTEGER,
+        refs           TEXT NOT NULL DEFAULT '[]',   -- JSON list of {image, strength, source?}
+        params         TEXT NOT NULL DEFAULT '{}',   -- the full embedded record (JSON)
+        cost           REAL,
+        nsfw           INTEGER,
+        created_at     TEXT NOT NULL,                -- ISO 8601 UTC, fixed width
+        favourite      INTEGER NOT NULL DEFAULT 0,
+        missing        INTEGER NOT NULL DEFAULT 0,   -- the file is not in images/
+        broken         INTEGER NOT NULL DEFAULT 0,   -- the file does not decode
+        file_size      INTEGER
     )
-    if _fts5_available(conn):
-        # Trigram tokens give substring search (any three or more characters), as LIKE does.
-        conn.executescript(
-            """
-            CREATE VIRTUAL TABLE images_fts USING fts5(
-                prompt, content='images', content_rowid='id', tokenize='trigram'
-            );
-            CREATE TRIGGER images_fts_insert AFTER INSERT ON images BEGIN
-                INSERT INTO images_fts(rowid, prompt) VALUES (new.id, new.prompt);
-            END;
-            CREATE TRIGGER images_fts_delete AFTER DELETE ON images BEGIN
-                INSERT INTO images_fts(images_fts, rowid, prompt) VALUES ('delete', old.id, old.prompt);
-            END;
-            CREATE TRIGGER images_fts_update AFTER UPDATE OF prompt ON images BEGIN
-                INSERT INTO images_fts(images_fts, rowid, prompt) VALUES ('delete', old.id, old.prompt);
-                INSERT INTO images_fts(rowid, prompt) VALUES (new.id, new.prompt);
-            END;
-            """
-        )
+    """,
+    "CREATE INDEX images_by_created ON images(created_at DESC, id DESC)",
+    "CREATE INDEX images_by_favourite ON images(favourite, created_at DESC, id DESC)",
+    "CREATE INDEX images_by_ratio ON images(ratio, created_at DESC, id DESC)",
+    "CREATE INDEX images_by_file_name ON images(file_name)",
+    """
+    CREATE TABLE reference_uploads (
+        digest     TEXT PRIMARY KEY,                 -- sha256 of the uploaded content
+        image_uuid TEXT NOT NULL,
+        last_used  REAL NOT NULL                     -- epoch seconds
+    )
+    """,
+)
+
+# Trigram tokens give substring search (any three or more characters), as LIKE does.
+_FTS_1 = (
+    "CREATE VIRTUAL TABLE images_fts USING fts5(prompt, content='images', content_rowid='id', tokenize='trigram')",
+    """
+    CREATE TRIGGER images_fts_insert AFTER INSERT ON images BEGIN
+        INSERT INTO images_fts(rowid, prompt) VALUES (new.id, new.prompt);
+    END
+    """,
+    """
+    CREATE TRIGGER images_fts_delete AFTER DELETE ON images BEGIN
+        INSERT INTO images_fts(images_fts, rowid, prompt) VALUES ('delete', old.id, old.prompt);
+    END
+    """,
+    """
+    CREATE TRIGGER images_fts_update AFTER UPDATE OF prompt ON images BEGIN
+        INSERT INTO images_fts(images_fts, rowid, prompt) VALUES ('delete', old.id, old.prompt);
+        INSERT INTO images_fts(rowid, prompt) VALUES (new.id, new.prompt);
+    END
+    """,
+)
+
+
+def _migrate_to_1(conn: sqlite3.Connection, fts: bool) -> None:
+    for statement in _SCHEMA_1 + (_FTS_1 if fts else ()):
+        conn.execute(statement)
 
 
 _MIGRATIONS = {1: _migrate_to_1}
@@ -178,22 +188,29 @@ _MIGRATIONS = {1: _migrate_to_1}
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema up to :data:`SCHEMA_VERSION` (tracked in ``PRAGMA user_version``),
-    one step per transaction. Returns the version found before migrating."""
+    one step per transaction; safe if another process migrates at the same time.
+    Returns the version found before migrating. ``conn`` must be in autocommit mode."""
     (found,) = conn.execute("PRAGMA user_version").fetchone()
     if found > SCHEMA_VERSION:
         raise LibraryError(
-            f"The library was written by a newer version of Krea Desktop (schema {found}, this version knows {SCHEMA_VERSION})."
+            f"The library was written by a newer version of Krea Desktop "
+            f"(schema {found}; this version knows {SCHEMA_VERSION})."
         )
-    for version in range(found + 1, SCHEMA_VERSION + 1):
+    fts = _fts5_available(conn) if found < SCHEMA_VERSION else False
+    while True:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            _MIGRATIONS[version](conn)
-            conn.execute(f"PRAGMA user_version = {version}")
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            if version >= SCHEMA_VERSION:
+                conn.execute("COMMIT")
+                return int(found)
+            _MIGRATIONS[version + 1](conn, fts)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-    return int(found)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,10 +241,8 @@ def _write_atomic(directory: Path, name: str, data: bytes) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, directory / name)
     except BaseException:
-        try:
+        with suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
     _fsync_dir(directory)
 
@@ -340,10 +355,8 @@ class Library:
             self._closed = True
             connections, self._connections = self._connections, []
         for conn in connections:
-            try:
+            with suppress(sqlite3.Error):
                 conn.close()
-            except sqlite3.Error:
-                pass
 
     def __enter__(self) -> Library:
         return self
@@ -449,8 +462,10 @@ class Library:
             existing = self.get_by_uuid(image.image_uuid)
             if existing is not None and not existing.missing and existing.path.exists():
                 return existing
-            when = created_at or datetime.now(timezone.utc)
-            record = metadata.record_for(image, when)
+            if existing is not None and existing.params:
+                record = existing.params  # the file came back under the record it was indexed with
+            else:
+                record = metadata.record_for(image, created_at or datetime.now(timezone.utc))
             try:
                 data = metadata.embed(image.data, fmt, record)
             except metadata.MetadataError:

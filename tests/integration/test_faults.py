@@ -1,0 +1,194 @@
+"""Every fault the simulator can inject, through the real client over loopback HTTP: each
+ends in the complete result without a second submission, or in a clear error with the
+images received so far kept."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from krea_desktop.api import errors as E
+from krea_desktop.api.client import PollPolicy, RetryPolicy, RunwareClient
+from krea_desktop.api.request import GenerationRequest, ReferenceImage
+from krea_desktop.simulator.faults import parse_fault
+
+from tests.helpers.sim import Sim
+
+FAST_RETRY = RetryPolicy(attempts=4, base=0.02, cap=0.1, retry_after_cap=0.2)
+FAST_POLL = PollPolicy(initial=0.02, factor=1.5, maximum=0.1, minimum=0.01)
+
+
+def client(sim: Sim, **kw: Any) -> RunwareClient:
+    kw.setdefault("retry", FAST_RETRY)
+    kw.setdefault("poll", FAST_POLL)
+    kw.setdefault("timeout", 1.0)
+    return RunwareClient("test-key", base_url=sim.url, **kw)
+
+
+async def generate(c: RunwareClient, req: GenerationRequest) -> tuple[list[Any], E.KreaError | None]:
+    got: list[Any] = []
+    try:
+        async for image in c.generate(req):
+            got.append(image)
+    except E.KreaError as err:
+        return got, err
+    finally:
+        await c.aclose()
+    return got, None
+
+
+def submissions(sim: Sim) -> list[int]:
+    return list(sim.service.submissions.values())
+
+
+RECOVERED = [
+    "429:retry-after=0.1",
+    "429",
+    "500",
+    "502",
+    "503x2",
+    "504",
+    "drop-before",
+    "drop-after",
+    "hang",
+    "malformed-json",
+    "bad-base64",
+    "truncated-png",
+    "wrong-size",
+    "500:on=getResponse",
+    "drop-before:on=getResponse",
+    "hang:on=getResponse",
+]
+
+
+@pytest.mark.parametrize("fault", RECOVERED)
+@pytest.mark.parametrize("delivery", ["sync", "async"])
+def test_fault_ends_in_the_complete_result_submitted_once(sim: Sim, fault: str, delivery: str) -> None:
+    sim.service.inject(parse_fault(fault))
+    req = GenerationRequest("a harbour at dawn", number_results=3, seed=11, delivery_method=delivery)
+    got, err = asyncio.run(generate(client(sim), req))
+    if fault.endswith("on=getResponse") and delivery == "sync":
+        assert [f.spec() for f in sim.service.faults] == [parse_fault(fault).spec()]  # never needed
+    assert err is None, f"{fault}: {err}"
+    assert sorted(im.seed for im in got) == [11, 12, 13]
+    assert len({im.image_uuid for im in got}) == 3
+    assert submissions(sim) == [1], "the task reached the service more than once"
+    for im in got:
+        with Image.open(io.BytesIO(im.data)) as pil:
+            pil.load()
+            assert pil.size == (1024, 1024)
+
+
+@pytest.mark.parametrize("delivery", ["sync", "async"])
+def test_fewer_images_keeps_what_arrived_and_says_so(sim: Sim, delivery: str) -> None:
+    sim.service.inject(parse_fault("fewer-images"))
+    req = GenerationRequest("a harbour at dawn", number_results=3, delivery_method=delivery)
+    got, err = asyncio.run(generate(client(sim), req))
+    assert len(got) == 2
+    assert isinstance(err, E.KreaError) and "2 of 3" in str(err)
+    assert submissions(sim) == [1]
+
+
+@pytest.mark.parametrize(
+    ("fault", "cls", "phrase"),
+    [
+        ("task-error", E.TaskError, "failed while generating"),
+        ("task-error:code=insufficientCredits,status=402", E.InsufficientCreditsError, "out of credits"),
+        ("task-error:code=timeoutProvider", E.ServiceTimeoutError, "too long"),
+        ("503*", E.ServiceBusyError, "busy"),
+        ("malformed-json*:on=any", E.MalformedResponseError, "not valid JSON"),
+        ("bad-base64*:on=any", E.MalformedResponseError, "not valid base64"),
+        ("wrong-size*:on=any", E.MalformedResponseError, "instead of 1024×1024"),
+        ("hang*:on=any", E.ServiceTimeoutError, "did not answer in time"),
+    ],
+)
+def test_persistent_faults_end_in_a_clear_one_sentence_error(sim: Sim, fault: str, cls: type, phrase: str) -> None:
+    sim.service.inject(parse_fault(fault))
+    got, err = asyncio.run(generate(client(sim, timeout=0.3), GenerationRequest("a harbour at dawn")))
+    assert got == []
+    assert isinstance(err, cls), repr(err)
+    assert phrase in str(err)
+    assert str(err).endswith(".") and "\n" not in str(err)
+    assert max(submissions(sim), default=0) <= 1
+
+
+def test_conflicting_task_uuid_is_recovered_without_billing_twice(sim: Sim) -> None:
+    sim.service.inject(parse_fault("conflict"))
+    got, err = asyncio.run(generate(client(sim), GenerationRequest("a harbour at dawn", number_results=2)))
+    assert err is None
+    assert len(got) == 2
+    assert submissions(sim) == [1]
+
+
+def test_the_same_task_uuid_twice_is_refused_by_the_service(sim: Sim) -> None:
+    req = GenerationRequest("a harbour at dawn")
+    got, err = asyncio.run(generate(client(sim), req))
+    assert err is None
+    # a second client sending the very same task: the simulator answers conflictTaskUUID,
+    # the client asks for the existing task and gets its images, and nothing is billed twice
+    got2, err2 = asyncio.run(generate(client(sim), req))
+    assert err2 is None
+    assert [im.image_uuid for im in got2] == [im.image_uuid for im in got]
+    assert submissions(sim) == [1]
+
+
+def test_wrong_key_is_a_clear_error(sim: Sim) -> None:
+    sim.service.config.api_key = "the-right-key"
+    _, err = asyncio.run(generate(client(sim), GenerationRequest("a harbour at dawn")))
+    assert isinstance(err, E.AuthenticationError)
+    assert "Settings" in str(err)
+
+
+def test_dead_network_is_a_clear_error() -> None:
+    c = RunwareClient("k", base_url="http://127.0.0.1:9/v1", retry=FAST_RETRY)
+    _, err = asyncio.run(generate(c, GenerationRequest("a harbour at dawn")))
+    assert isinstance(err, E.NetworkError)
+    assert "could not be reached" in str(err)
+
+
+def test_async_batch_delivers_images_before_it_is_complete(sim: Sim) -> None:
+    sim.service.config.latency_per_image = 0.15
+
+    async def scenario() -> list[float]:
+        c = client(sim, poll=PollPolicy(initial=0.05, maximum=0.3, minimum=0.02))
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        times = []
+        async for _ in c.generate(GenerationRequest("a harbour", number_results=6, delivery_method="async")):
+            times.append(loop.time() - t0)
+        await c.aclose()
+        return times
+
+    times = asyncio.run(scenario())
+    assert len(times) == 6
+    assert times[0] < times[-1] - 0.3  # the first image came well before the last
+
+
+def test_references_go_up_once_and_pull_the_picture(sim: Sim, tmp_path: Any) -> None:
+    red = tmp_path / "red.png"
+    Image.new("RGB", (300, 200), (230, 20, 20)).save(red)
+
+    async def scenario() -> list[Any]:
+        c = client(sim)
+        out = []
+        for strength in (1.5, -1.5):
+            req = GenerationRequest("an empty room", seed=5, references=(ReferenceImage(red, strength),))
+            out += [im async for im in c.generate(req)]
+        await c.aclose()
+        return out
+
+    toward, away = asyncio.run(scenario())
+    assert sim.service.upload_count == 1
+
+    def redness(data: bytes) -> float:
+        with Image.open(io.BytesIO(data)) as im:
+            r, g, b = im.convert("RGB").resize((32, 32)).split()
+            return sum(r.tobytes()) / 1024 - (sum(g.tobytes()) + sum(b.tobytes())) / 2048
+
+    assert redness(toward.data) > redness(away.data) + 20
+    assert toward.params["references"][0]["strength"] == 1.5
+    assert away.params["references"][0]["strength"] == -1.5

@@ -1,0 +1,373 @@
+"""The library: atomic saves, the SQLite index, queries, undo and start-up reconciliation."""
+
+from __future__ import annotations
+
+import io
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from krea_desktop.api import spec
+from krea_desktop.api.refcache import ReferenceCache, content_hash
+from krea_desktop.api.request import GenerationRequest
+from krea_desktop.api.results import GeneratedImage
+from krea_desktop.library import metadata
+from krea_desktop.library.store import SCHEMA_VERSION, Library, LibraryError, LibraryReferenceCache, migrate
+
+T0 = datetime(2025, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
+_ENCODED: dict[tuple[str, tuple[int, int]], bytes] = {}
+
+
+def encoded(fmt: str, size: tuple[int, int]) -> bytes:
+    key = (fmt, size)
+    if key not in _ENCODED:
+        buf = io.BytesIO()
+        Image.new("RGB", size, (90, 120, 200)).save(buf, spec.PIL_FORMATS[fmt])
+        _ENCODED[key] = buf.getvalue()
+    return _ENCODED[key]
+
+
+def image(
+    prompt: str = "a quiet harbour", ratio: str = "1:1", fmt: str = "PNG", seed: int = 1, real_size: bool = False
+) -> GeneratedImage:
+    r = spec.RATIOS_BY_NAME[ratio]
+    req = GenerationRequest(prompt=prompt, ratio=ratio, seed=seed, output_format=fmt)
+    params = req.describe()
+    params["references"] = [{"image": str(uuid.uuid4()), "strength": 0.5, "source": "ref.png"}]
+    # Tiny pixels keep the tests fast; the row takes the declared (real) size.
+    data = encoded(fmt, (r.width, r.height) if real_size else (8, 8))
+    return GeneratedImage(
+        task_uuid=req.task_uuid, image_uuid=str(uuid.uuid4()), data=data, format=fmt,
+        width=r.width, height=r.height, seed=seed, cost=0.003, nsfw=False, params=params,
+    )
+
+
+@pytest.fixture
+def lib(tmp_path: Path) -> Any:
+    library = Library(tmp_path / "lib")
+    yield library
+    library.close()
+
+
+def test_layout_and_pragmas(lib: Library) -> None:
+    assert (lib.root / "images").is_dir() and (lib.root / "thumbs").is_dir()
+    assert (lib.root / "library.sqlite").exists()
+    conn = lib._conn()
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert lib.integrity_ok()
+    assert lib.has_fts  # SQLite here has FTS5; test_search_without_fts covers the fallback
+
+
+def test_save_is_atomic_and_indexed(lib: Library) -> None:
+    img = image("a red bicycle", "16:9", seed=42)
+    entry = lib.save(img, created_at=T0)
+    files = os.listdir(lib.images_dir)
+    assert files == [f"{img.image_uuid}.png"]  # no .tmp-* left behind
+    assert entry.path == lib.images_dir / files[0]
+    with Image.open(entry.path) as im:
+        im.load()
+    rec = metadata.read_record(entry.path)
+    assert rec is not None and rec == entry.params
+    assert rec["prompt"] == "a red bicycle" and rec["seed"] == 42
+    assert entry.prompt == "a red bicycle" and entry.ratio == "16:9" and entry.seed == 42
+    assert (entry.width, entry.height) == (1376, 768)
+    assert entry.format == "PNG" and entry.creativity == "medium" and entry.number_results == 1
+    assert entry.output_quality == 95 and entry.cost == pytest.approx(0.003) and entry.nsfw is False
+    assert entry.created_at == "2025-06-01T12:00:00.000Z"
+    assert entry.references[0]["strength"] == 0.5
+    assert entry.file_size == entry.path.stat().st_size
+    assert not entry.favourite and not entry.missing and not entry.broken
+    assert lib.get(entry.id) == entry and lib.get_by_uuid(img.image_uuid) == entry
+
+
+@pytest.mark.parametrize("fmt", ["JPG", "WEBP"])
+def test_save_other_formats(lib: Library, fmt: str) -> None:
+    entry = lib.save(image(fmt=fmt))
+    assert entry.path.suffix == "." + spec.FORMAT_EXTENSIONS[fmt]
+    assert metadata.read_record(entry.path) == entry.params
+
+
+def test_save_is_idempotent(lib: Library) -> None:
+    img = image()
+    first = lib.save(img)
+    second = lib.save(img)
+    assert first == second
+    assert lib.count() == 1 and len(os.listdir(lib.images_dir)) == 1
+
+
+def test_save_rewrites_a_missing_file(lib: Library) -> None:
+    img = image()
+    entry = lib.save(img)
+    entry.path.unlink()
+    lib.reconcile()
+    assert lib.get(entry.id).missing  # type: ignore[union-attr]
+    again = lib.save(img)
+    assert again.id == entry.id and not again.missing and again.path.exists()
+
+
+def test_save_rejects_unsafe_uuid(lib: Library) -> None:
+    img = image()
+    bad = GeneratedImage(
+        task_uuid="t", image_uuid="../../etc/x", data=img.data, format="PNG", width=1, height=1, seed=1
+    )
+    with pytest.raises(ValueError):
+        lib.save(bad)
+
+
+def test_save_failure_leaves_nothing(lib: Library, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*a: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        lib.save(image())
+    assert os.listdir(lib.images_dir) == [] and lib.count() == 0
+
+
+def test_concurrent_saves_while_reading(lib: Library) -> None:
+    images = [image(f"prompt number {i}", seed=i) for i in range(40)]
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    seen_counts: list[int] = []
+
+    def writer(chunk: list[GeneratedImage]) -> None:
+        try:
+            for img in chunk:
+                entry = lib.save(img)
+                assert entry.path.exists()
+        except BaseException as exc:
+            errors.append(exc)
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                n = lib.count()
+                ids = lib.ids()
+                assert len(ids) >= n
+                for e in lib.entries(limit=5):
+                    assert e.path.exists()  # nothing is indexed before its file is in place
+                seen_counts.append(n)
+        except BaseException as exc:
+            errors.append(exc)
+
+    readers = [threading.Thread(target=reader) for _ in range(2)]
+    writers = [threading.Thread(target=writer, args=(images[i::3] + images[:3],)) for i in range(3)]
+    for t in readers + writers:
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    for t in readers:
+        t.join()
+    assert not errors, errors
+    assert lib.count() == 40 and len(os.listdir(lib.images_dir)) == 40
+    assert seen_counts == sorted(seen_counts) or max(seen_counts) <= 40
+
+
+def _fill(lib: Library) -> list[int]:
+    ids = []
+    specs = [
+        ("a red fox in snow", "1:1"), ("a blue whale", "16:9"), ("Red sunset over the sea", "16:9"),
+        ("portrait of a fox, 100% red", "4:5"), ("under_score and back\\slash", "1:1"),
+    ]
+    for i, (prompt, ratio) in enumerate(specs):
+        ids.append(lib.save(image(prompt, ratio, seed=i), created_at=T0 + timedelta(minutes=i)).id)
+    return ids
+
+
+def test_queries_and_filters(lib: Library) -> None:
+    ids = _fill(lib)
+    assert lib.ids() == ids[::-1]  # newest first
+    assert [e.id for e in lib.entries()] == ids[::-1]
+    assert [e.id for e in lib.entries(offset=1, limit=2)] == ids[3:1:-1]
+    assert lib.count() == 5
+    assert lib.count(ratio="16:9") == 2 and lib.ids(ratio="16:9") == [ids[2], ids[1]]
+    assert lib.count(search="red") == 3  # case-insensitive substring
+    assert lib.count(search="fox red") == 2  # every word
+    assert lib.count(search="FOX") == 2
+    assert lib.count(search="ox") == 2  # shorter than a trigram: LIKE
+    assert lib.count(search="100%") == 1 and lib.count(search="%") == 1  # LIKE wildcards are literal
+    assert lib.count(search="_") == 1 and lib.count(search="\\") == 1
+    assert lib.count(search='"quoted"') == 0
+    assert lib.count(search="   ") == 5
+    lib.set_favourite([ids[0], ids[2]], True)
+    assert lib.ids(favourites_only=True) == [ids[2], ids[0]]
+    assert lib.count(favourites_only=True, search="fox") == 1
+    assert lib.count(favourites_only=True, ratio="16:9", search="sunset") == 1
+    lib.set_favourite([ids[0]], False)
+    assert lib.ids(favourites_only=True) == [ids[2]]
+    assert lib.get(999_999) is None and lib.get_by_uuid("nope") is None
+
+
+def test_search_without_fts(lib: Library) -> None:
+    ids = _fill(lib)
+    lib.has_fts = False
+    assert lib.ids(search="red fox") == [ids[3], ids[0]]
+
+
+def test_remove_and_restore(lib: Library) -> None:
+    ids = _fill(lib)
+    lib.set_favourite([ids[1]], True)
+    before = lib.entries()
+    removed = lib.remove([ids[1], ids[3], 12345])
+    assert [e.id for e in removed] == [ids[1], ids[3]]
+    assert lib.count() == 3 and lib.count(search="whale") == 0
+    assert all(e.path.exists() for e in removed)  # files are the caller's business
+    lib.restore(removed)
+    assert lib.entries() == before
+    assert lib.count(search="whale") == 1 and lib.ids(favourites_only=True) == [ids[1]]
+
+
+def test_reconcile(lib: Library) -> None:
+    ids = _fill(lib)
+    gone = lib.get(ids[0])
+    assert gone is not None
+    gone_bytes = gone.path.read_bytes()
+    gone.path.unlink()
+    # A leftover temp file from an interrupted save.
+    (lib.images_dir / ".tmp-abc.part").write_bytes(b"half")
+    # A file with an embedded record but no row (e.g. copied from another library).
+    other = Library(lib.root.parent / "other")
+    foreign = other.save(image("copied from elsewhere", "2:3", seed=77), created_at=T0 - timedelta(days=1))
+    other.close()
+    (lib.images_dir / foreign.file_name).write_bytes(foreign.path.read_bytes())
+    # A plain image without a record, and a corrupt one.
+    stray_uuid = str(uuid.uuid4())
+    (lib.images_dir / f"{stray_uuid}.jpg").write_bytes(encoded("JPG", (20, 10)))
+    corrupt_uuid = str(uuid.uuid4())
+    (lib.images_dir / f"{corrupt_uuid}.png").write_bytes(metadata.PNG_SIGNATURE + b"garbage" * 10)
+    # An indexed file overwritten with garbage.
+    damaged = lib.get(ids[1])
+    assert damaged is not None
+    damaged.path.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (lib.images_dir / "notes.txt").write_text("ignored")
+
+    report = lib.reconcile()
+    assert report.temp_files_removed == [".tmp-abc.part"]
+    assert not (lib.images_dir / ".tmp-abc.part").exists()
+    assert report.newly_missing == [ids[0]]
+    row = lib.get(ids[0])
+    assert row is not None and row.missing and row.prompt == "a red fox in snow"  # kept, flagged
+    assert ids[1] in report.broken and lib.get(ids[1]).broken  # type: ignore[union-attr]
+    assert len(report.indexed) == 3
+    copied = lib.get_by_uuid(foreign.image_uuid)
+    assert copied is not None and copied.prompt == "copied from elsewhere" and copied.seed == 77
+    assert copied.ratio == "2:3" and copied.created_at == foreign.created_at and not copied.broken
+    stray = lib.get_by_uuid(stray_uuid)
+    assert stray is not None and stray.prompt == "" and (stray.width, stray.height) == (20, 10)
+    assert stray.format == "JPG" and not stray.broken
+    bad = lib.get_by_uuid(corrupt_uuid)
+    assert bad is not None and bad.broken and bad.id in report.broken
+
+    # Nothing changes on a second run; a returning file clears the flag.
+    assert not lib.reconcile().changed
+    gone.path.write_bytes(gone_bytes)
+    report = lib.reconcile()
+    assert report.found_again == [ids[0]] and not lib.get(ids[0]).missing  # type: ignore[union-attr]
+
+
+def test_reference_cache(lib: Library) -> None:
+    cache: ReferenceCache = LibraryReferenceCache(lib)
+    digest = content_hash(b"some image bytes")
+    assert cache.lookup(digest) is None
+    cache.remember(digest, "uuid-1", when=1000.0)
+    assert cache.lookup(digest) is None  # older than the service keeps uploads
+    now = time.time()
+    cache.remember(digest, "uuid-1", when=now)
+    assert cache.lookup(digest) == ("uuid-1", now)
+    cache.remember(digest, "uuid-2")
+    found = cache.lookup(digest)
+    assert found is not None and found[0] == "uuid-2"
+    # Persistent across reopening.
+    lib.close()
+    reopened = Library(lib.root)
+    try:
+        assert LibraryReferenceCache(reopened).lookup(digest) == found
+        LibraryReferenceCache(reopened).forget(digest)
+        assert LibraryReferenceCache(reopened).lookup(digest) is None
+        assert reopened.reference_prune(time.time() + 1) == 0
+    finally:
+        reopened.close()
+
+
+def test_thumb_path(lib: Library) -> None:
+    p = lib.thumb_path("5d5a2c0e-4b1f-4c56-9a0e-1f2e3d4c5b6a", 256)
+    assert p.parent.parent == lib.thumbs_dir and p.parent.name == "256"
+    with pytest.raises(ValueError):
+        lib.thumb_path("../x", 256)
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    Library(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / "library.sqlite")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(LibraryError):
+        Library(tmp_path)
+
+
+def test_migrate_is_idempotent(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "x.sqlite", isolation_level=None)
+    assert migrate(conn) == 0
+    assert migrate(conn) == SCHEMA_VERSION
+    conn.close()
+
+
+def test_closed_library_refuses(tmp_path: Path) -> None:
+    library = Library(tmp_path)
+    library.close()
+    with pytest.raises(LibraryError):
+        library.count()
+
+
+def test_ten_thousand_rows(lib: Library) -> None:
+    conn = lib._conn()
+    base = T0
+    rows = [
+        (
+            f"{i:08d}-0000-4000-8000-000000000000", f"{i:08d}-0000-4000-8000-000000000000.png", "PNG", 1024, 1024,
+            ("1:1", "16:9")[i % 2], f"prompt {i} {'fox' if i % 10 == 0 else 'owl'}",
+            metadata.iso_utc(base + timedelta(seconds=i)), i % 7 == 0,
+        )
+        for i in range(10_000)
+    ]
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT INTO images (image_uuid, file_name, format, width, height, ratio, prompt, created_at, favourite) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    conn.execute("COMMIT")
+    timings = {}
+    for label, fn in {
+        "ids()": lambda: lib.ids(),
+        "count()": lambda: lib.count(),
+        "ids(search)": lambda: lib.ids(search="fox"),
+        "ids(fav, ratio)": lambda: lib.ids(favourites_only=True, ratio="16:9"),
+        "entries(limit=200)": lambda: lib.entries(limit=200),
+    }.items():
+        start = time.perf_counter()
+        fn()
+        timings[label] = (time.perf_counter() - start) * 1000
+    assert len(lib.ids()) == 10_000 and lib.count(search="fox") == 1000
+    assert lib.ids()[0] == 10_000  # newest first
+    start = time.perf_counter()
+    report = lib.reconcile()  # every file is missing: stat-only pass over 10,000 rows
+    timings["reconcile()"] = (time.perf_counter() - start) * 1000
+    assert len(report.newly_missing) == 10_000
+    print(" ".join(f"{k}={v:.1f}ms" for k, v in timings.items()))
+
+
+def test_entries_are_hashable(lib: Library) -> None:
+    entry = lib.save(image())
+    assert {entry, lib.get(entry.id)} == {entry}

@@ -1,0 +1,314 @@
+"""Embedding generation records into PNG/JPEG/WEBP and reading them back."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from krea_desktop.api import spec
+from krea_desktop.api.request import GenerationRequest
+from krea_desktop.api.results import GeneratedImage
+from krea_desktop.library import metadata
+from krea_desktop.library.metadata import embed, parse_a1111, read_record, record_for, to_a1111
+
+WHEN = datetime(2025, 3, 4, 5, 6, 7, 891000, tzinfo=timezone.utc)
+
+
+def encode(fmt: str, size: tuple[int, int] = (64, 48), mode: str = "RGB", **kw: Any) -> bytes:
+    im = Image.new(mode, size)
+    im.putdata([((x * 7) % 256, (x * 13) % 256, (x * 3) % 256, 255)[: len(mode)] for x in range(size[0] * size[1])])
+    buf = io.BytesIO()
+    im.save(buf, spec.PIL_FORMATS[fmt], **kw)
+    return buf.getvalue()
+
+
+def make_image(fmt: str = "PNG", prompt: str = "a lighthouse at dusk, oil paint", **kw: Any) -> GeneratedImage:
+    size = kw.pop("size", (64, 48))
+    data = kw.pop("data", None) or encode(fmt, size)
+    req = GenerationRequest(prompt=prompt, ratio="16:9", seed=7, creativity="high", output_format=fmt)
+    params = req.describe()
+    params["references"] = [
+        {"image": "0b7e3c1a-1111-4222-8333-944455556666", "strength": 0.7, "source": "/pics/ref.png"},
+        {"image": "https://example.com/a.png", "strength": -1.25},
+    ]
+    return GeneratedImage(
+        task_uuid=req.task_uuid, image_uuid=kw.pop("image_uuid", "5d5a2c0e-4b1f-4c56-9a0e-1f2e3d4c5b6a"),
+        data=data, format=fmt, width=size[0], height=size[1], seed=kw.pop("seed", 123456789),
+        cost=0.0042, nsfw=False, params=params, **kw,
+    )
+
+
+def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """A plain PNG chunk walker, independent of the code under test (checks every CRC)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, out = 8, []
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        ctype, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
+        assert zlib.crc32(ctype + body) & 0xFFFFFFFF == crc
+        out.append((ctype, body))
+        pos += 12 + length
+    return out
+
+
+# -- records -------------------------------------------------------------------------------------
+
+
+def test_record_has_every_field() -> None:
+    rec = record_for(make_image(), WHEN)
+    for key in (
+        "prompt", "ratio", "width", "height", "seed", "creativity", "output_format", "output_quality",
+        "number_results", "references", "model", "task_uuid", "image_uuid", "cost", "nsfw", "created_at",
+        "app", "version",
+    ):
+        assert key in rec, key
+    assert rec["created_at"] == "2025-03-04T05:06:07.891Z"
+    assert rec["app"] == "krea-desktop"
+    assert rec["seed"] == 123456789  # the image's seed wins over the requested one
+    assert rec["model"] == spec.MODEL_ID
+    assert rec["references"][0] == {
+        "image": "0b7e3c1a-1111-4222-8333-944455556666", "strength": 0.7, "source": "/pics/ref.png"
+    }
+    assert rec["references"][1] == {"image": "https://example.com/a.png", "strength": -1.25}
+
+
+def test_record_shortens_inline_reference_data() -> None:
+    img = make_image()
+    img.params["references"] = [{"image": "data:image/png;base64," + "A" * 100_000, "strength": 1}]
+    rec = record_for(img, WHEN)
+    assert rec["references"][0]["image"].startswith("sha256:")
+    assert rec["references"][0]["strength"] == 1.0
+
+
+def test_record_ratio_from_real_size() -> None:
+    img = make_image(size=(1568, 672), data=b"x")
+    assert record_for(img, WHEN)["ratio"] == "2.35:1"
+
+
+# -- A1111 text ----------------------------------------------------------------------------------
+
+
+def test_to_a1111_shape() -> None:
+    rec = record_for(make_image(size=(1376, 768), data=b"x"), WHEN)
+    text = to_a1111(rec)
+    prompt, last = text.rsplit("\n", 1)
+    assert prompt == rec["prompt"]
+    assert last.startswith("Steps: 1, Seed: 123456789, Size: 1376x768, Model: krea:krea@2-medium, ")
+    assert "Creativity: high" in last and "Ratio: 16:9" in last and "References: 2" in last
+
+
+def test_a1111_round_trip_of_ours() -> None:
+    rec = record_for(make_image(prompt="line one\nline two, with commas", size=(768, 1376), data=b"x"), WHEN)
+    back = parse_a1111(to_a1111(rec))
+    assert back["prompt"] == "line one\nline two, with commas"
+    assert back["seed"] == 123456789
+    assert (back["width"], back["height"], back["ratio"]) == (768, 1376, "9:16")
+    assert back["creativity"] == "high"
+    assert back["model"] == spec.MODEL_ID
+    assert back["reference_count"] == 2
+
+
+FOREIGN = (
+    "masterpiece, best quality, (a cat:1.2) sitting on a windowsill,\n"
+    "soft light\n"
+    "Negative prompt: lowres, bad anatomy, worst quality\n"
+    'Steps: 28, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 3141592653, Size: 1024x1024, '
+    'Model hash: 31e35c80fc, Model: sd_xl_base_1.0, Lora hashes: "detail: abc123, style: def456", '
+    "Version: v1.9.4"
+)
+
+
+def test_parse_foreign_a1111() -> None:
+    rec = parse_a1111(FOREIGN)
+    assert rec["prompt"] == "masterpiece, best quality, (a cat:1.2) sitting on a windowsill,\nsoft light"
+    assert rec["negative_prompt"] == "lowres, bad anatomy, worst quality"
+    assert rec["seed"] == 3141592653
+    assert (rec["width"], rec["height"], rec["ratio"]) == (1024, 1024, "1:1")
+    assert rec["steps"] == 28
+    assert rec["model"] == "sd_xl_base_1.0"
+    assert rec["a1111"]["Sampler"] == "DPM++ 2M Karras"
+    assert rec["a1111"]["CFG scale"] == "7"
+    assert rec["a1111"]["Lora hashes"] == "detail: abc123, style: def456"
+    assert "creativity" not in rec
+
+
+def test_parse_foreign_size_not_a_krea_ratio() -> None:
+    rec = parse_a1111("a dog\nSteps: 20, Sampler: Euler a, Seed: 1, Size: 512x768")
+    assert (rec["width"], rec["height"]) == (512, 768)
+    assert "ratio" not in rec
+
+
+def test_parse_prompt_only_and_empty_negative() -> None:
+    assert parse_a1111("just a prompt, nothing else") == {"prompt": "just a prompt, nothing else"}
+    rec = parse_a1111("Negative prompt: blurry\nSteps: 20, Seed: 5, Size: 1184x896")
+    assert rec["prompt"] == "" and rec["negative_prompt"] == "blurry"
+    assert rec["ratio"] == "4:3"
+
+
+def test_parse_a1111_long_adversarial_line_is_fast() -> None:
+    import time
+
+    start = time.perf_counter()
+    parse_a1111("p\n" + "a" * 200_000 + ":")
+    parse_a1111("p\n" + "a b " * 4000 + "Steps: 1")
+    assert time.perf_counter() - start < 2.0
+
+
+# -- embedding ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mode", "kw"),
+    [
+        ("PNG", "RGB", {}),
+        ("PNG", "RGBA", {}),
+        ("JPG", "RGB", {"quality": 90}),
+        ("WEBP", "RGB", {"quality": 80}),
+        ("WEBP", "RGBA", {"lossless": True}),
+        ("WEBP", "RGBA", {"quality": 80}),
+    ],
+)
+def test_round_trip(fmt: str, mode: str, kw: dict[str, Any]) -> None:
+    data = encode(fmt, mode=mode, **kw)
+    img = make_image(fmt, prompt='ünïcödé 猫 "quotes", commas\nand lines', data=data)
+    rec = record_for(img, WHEN)
+    out = embed(data, fmt, rec)
+    assert read_record(out) == rec
+    with Image.open(io.BytesIO(data)) as a, Image.open(io.BytesIO(out)) as b:
+        assert b.size == a.size and b.mode == a.mode
+        assert a.tobytes() == b.tobytes()  # the pixels are untouched (no re-encoding)
+    # Embedding again replaces rather than duplicates.
+    again = embed(out, fmt, rec)
+    assert len(again) == len(out)
+    assert read_record(again) == rec
+
+
+def test_png_chunks_visible_to_pillow_and_plain_parser() -> None:
+    data = encode("PNG")
+    rec = record_for(make_image(data=data), WHEN)
+    out = embed(data, "PNG", rec)
+    chunks = png_chunks(out)
+    types = [c for c, _ in chunks]
+    assert types.index(b"tEXt") < types.index(b"IDAT")  # before the image data
+    texts = {body.split(b"\x00", 1)[0]: (ctype, body) for ctype, body in chunks if ctype in (b"tEXt", b"iTXt")}
+    assert texts[b"parameters"][0] == b"tEXt"
+    assert texts[b"parameters"][1].split(b"\x00", 1)[1].decode("latin-1") == to_a1111(rec)
+    assert texts[b"krea-desktop"][0] == b"iTXt"
+    # Every original chunk is there, unchanged and in order.
+    original = png_chunks(data)
+    assert [c for c in chunks if c[0] not in (b"tEXt", b"iTXt")] == original
+    with Image.open(io.BytesIO(out)) as im:  # seen without loading the pixels
+        assert im.info["parameters"] == to_a1111(rec)
+        assert metadata.json.loads(im.info["krea-desktop"]) == rec
+
+
+def test_png_non_latin_parameters_use_itxt() -> None:
+    data = encode("PNG")
+    rec = record_for(make_image(data=data, prompt="猫 on a roof"), WHEN)
+    out = embed(data, "PNG", rec)
+    with Image.open(io.BytesIO(out)) as im:
+        assert im.info["parameters"].startswith("猫 on a roof\n")
+
+
+@pytest.mark.parametrize("fmt", ["JPG", "WEBP"])
+def test_exif_user_comment_like_a1111(fmt: str) -> None:
+    data = encode(fmt)
+    rec = record_for(make_image(fmt, data=data, prompt="ünï 猫"), WHEN)
+    out = embed(data, fmt, rec)
+    with Image.open(io.BytesIO(out)) as im:
+        comment = im.getexif().get_ifd(0x8769)[0x9286]
+        assert comment.startswith(b"UNICODE\x00")
+        assert comment[8:].decode("utf-16-be") == to_a1111(rec)
+        xmp = im.info["xmp"]
+        assert b"kd:record" in xmp
+
+
+def test_jpeg_scan_data_copied_byte_for_byte() -> None:
+    data = encode("JPG")
+    out = embed(data, "JPG", record_for(make_image("JPG", data=data), WHEN))
+    sos = data.index(b"\xff\xda")
+    assert out.endswith(data[sos:])
+    assert out[:4] == data[:4]  # SOI, then the JFIF APP0 stays first
+
+
+def test_jpeg_record_too_large_is_slimmed() -> None:
+    data = encode("JPG")
+    img = make_image("JPG", data=data)
+    img.params["references"] = [{"image": "x" * 500, "source": "y" * 500, "strength": 1}] * 200
+    rec = record_for(img, WHEN)
+    out = embed(data, "JPG", rec)
+    back = read_record(out)
+    assert back is not None and back["prompt"] == rec["prompt"] and len(back["references"]) == 200
+
+
+def test_embed_rejects_wrong_format() -> None:
+    with pytest.raises(metadata.MetadataError):
+        embed(encode("PNG"), "JPG", {})
+    with pytest.raises(metadata.MetadataError):
+        embed(b"not an image", "PNG", {})
+    with pytest.raises(metadata.MetadataError):
+        embed(encode("PNG")[:40], "PNG", {})
+
+
+# -- reading foreign files -----------------------------------------------------------------------
+
+
+def test_read_foreign_png_parameters() -> None:
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("parameters", FOREIGN, zip=True)
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG", pnginfo=info)
+    rec = read_record(buf.getvalue())
+    assert rec is not None and rec["seed"] == 3141592653 and rec["negative_prompt"]
+
+
+def test_read_foreign_jpeg_user_comment_little_endian() -> None:
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\x00" + "a fox\nSteps: 20, Seed: 9, Size: 1024x1024".encode("utf-16-le")
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "JPEG", exif=exif)
+    rec = read_record(buf.getvalue())
+    assert rec is not None and rec["prompt"] == "a fox" and rec["seed"] == 9 and rec["ratio"] == "1:1"
+
+
+def test_read_from_path_and_limits(tmp_path: Any) -> None:
+    data = encode("PNG")
+    rec = record_for(make_image(data=data), WHEN)
+    path = tmp_path / "x.png"
+    path.write_bytes(embed(data, "PNG", rec))
+    assert read_record(path) == rec
+    assert read_record(path, max_bytes=100) is None
+    assert read_record(path, max_text=10) is None
+    assert read_record(tmp_path / "missing.png") is None
+    assert read_record(tmp_path) is None
+    assert read_record(encode("PNG")) is None  # no metadata at all
+    assert read_record(b"") is None
+
+
+def test_read_ignores_chunk_with_bad_crc() -> None:
+    data = encode("PNG")
+    rec = record_for(make_image(data=data), WHEN)
+    out = bytearray(embed(data, "PNG", rec))
+    i = out.index(b"krea-desktop")
+    out[i + 40] ^= 0x01
+    back = read_record(bytes(out))
+    # The damaged JSON chunk is ignored; the A1111 text still gives the essentials.
+    assert back is not None and back["seed"] == rec["seed"] and "app" not in back
+
+
+def test_zip_bomb_text_chunk_is_refused() -> None:
+    bomb = zlib.compress(b"{" + b" " * (20 * 1024 * 1024) + b"}", 9)
+    body = b"krea-desktop\x00\x01\x00\x00\x00" + bomb
+    chunk = struct.pack(">I", len(body)) + b"iTXt" + body + struct.pack(">I", zlib.crc32(b"iTXt" + body) & 0xFFFFFFFF)
+    data = encode("PNG")
+    evil = data[:33] + chunk + data[33:]
+    assert read_record(evil) is None
