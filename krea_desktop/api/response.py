@@ -81,7 +81,9 @@ def _lift_large_strings(body: bytes | bytearray | memoryview) -> tuple[bytes, li
         while True:
             end = raw.find(b'"', end)
             if end < 0:
-                raise E.MalformedResponseError("The service sent an answer that is not valid JSON (it was cut off mid-image).")
+                raise E.MalformedResponseError(
+                    "The service sent an answer that is not valid JSON (it was cut off mid-image)."
+                )
             # a quote preceded by an odd number of backslashes is escaped
             bs = 0
             k = end - 1

@@ -30,18 +30,26 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from krea_desktop.api.client import PollPolicy, RunwareClient  # noqa: E402
-from krea_desktop.api.request import GenerationRequest, ReferenceImage  # noqa: E402
-from tests.helpers.sim import running_simulator  # noqa: E402
+from krea_desktop.api.client import PollPolicy, RunwareClient
+from krea_desktop.api.request import GenerationRequest, ReferenceImage
+from tests.helpers.sim import running_simulator
 
 PROMPT = "a lighthouse on a cliff, gouache"
 
 
 async def bare_once(http: httpx.AsyncClient, url: str, out: Path) -> None:
     task = {
-        "taskType": "imageInference", "taskUUID": str(uuid.uuid4()), "model": "krea:krea@2-medium",
-        "positivePrompt": PROMPT, "width": 1024, "height": 1024, "numberResults": 1, "seed": 42,
-        "outputType": "base64Data", "outputFormat": "PNG", "includeCost": True,
+        "taskType": "imageInference",
+        "taskUUID": str(uuid.uuid4()),
+        "model": "krea:krea@2-medium",
+        "positivePrompt": PROMPT,
+        "width": 1024,
+        "height": 1024,
+        "numberResults": 1,
+        "seed": 42,
+        "outputType": "base64Data",
+        "outputFormat": "PNG",
+        "includeCost": True,
     }
     resp = await http.post(url, json=[task], headers={"Authorization": "Bearer bench"})
     item = resp.json()["data"][0]
@@ -86,9 +94,18 @@ def make_references(n: int) -> list[bytes]:
 async def bench_references(url: str, sim_service: object) -> tuple[int, int, int]:
     refs = make_references(10)
     upload_once = sum(
-        len(json.dumps([{"taskType": "imageUpload", "taskUUID": str(uuid.uuid4()),
-                         "image": "data:image/jpeg;base64," + base64.b64encode(r).decode()}],
-                       separators=(",", ":")))
+        len(
+            json.dumps(
+                [
+                    {
+                        "taskType": "imageUpload",
+                        "taskUUID": str(uuid.uuid4()),
+                        "image": "data:image/jpeg;base64," + base64.b64encode(r).decode(),
+                    }
+                ],
+                separators=(",", ":"),
+            )
+        )
         for r in refs
     )
     client = RunwareClient("bench", base_url=url)
@@ -128,20 +145,26 @@ def main() -> None:
 
     with running_simulator() as sim:
         bare, ours = asyncio.run(bench_overhead(sim.url, rounds))
-        print(f"1. overhead, 1 image 1024x1024 PNG, median of {rounds}: bare httpx {bare * 1000:.1f} ms, "
-              f"client {ours * 1000:.1f} ms, ratio {ours / bare:.2f}x (target <= 1.2x)")
+        print(
+            f"1. overhead, 1 image 1024x1024 PNG, median of {rounds}: bare httpx {bare * 1000:.1f} ms, "
+            f"client {ours * 1000:.1f} ms, ratio {ours / bare:.2f}x (target <= 1.2x)"
+        )
 
     with running_simulator() as sim:
         once, sent, inlined = asyncio.run(bench_references(sim.url, sim.service))
-        print(f"2. bytes sent, 5 generations x 10 references: uploads once {once / 1e6:.2f} MB, client "
-              f"{sent / 1e6:.2f} MB, ratio {sent / once:.3f}x (target <= 1.1x); inlining would send "
-              f"{inlined / 1e6:.2f} MB ({inlined / once:.1f}x); uploads made: {sim.service.upload_count}")
+        print(
+            f"2. bytes sent, 5 generations x 10 references: uploads once {once / 1e6:.2f} MB, client "
+            f"{sent / 1e6:.2f} MB, ratio {sent / once:.3f}x (target <= 1.1x); inlining would send "
+            f"{inlined / 1e6:.2f} MB ({inlined / once:.1f}x); uploads made: {sim.service.upload_count}"
+        )
 
     n = 5 if args.quick else 20
     with running_simulator(latency_per_image=1.0) as sim:
         first, total = asyncio.run(bench_first_image(sim.url, n))
-        print(f"3. async batch of {n} at 1 s/image: first image after {first:.2f} s (target <= 1.5 s), "
-              f"whole batch {total:.2f} s, ratio first/whole {first / total:.3f}")
+        print(
+            f"3. async batch of {n} at 1 s/image: first image after {first:.2f} s (target <= 1.5 s), "
+            f"whole batch {total:.2f} s, ratio first/whole {first / total:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from krea_desktop.api import errors as E
 from krea_desktop.api.client import PollPolicy, RetryPolicy, RunwareClient
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
 from krea_desktop.simulator.faults import parse_fault
-
 from tests.helpers.sim import Sim
 
 FAST_RETRY = RetryPolicy(attempts=4, base=0.02, cap=0.1, retry_after_cap=0.2)
