@@ -37,7 +37,9 @@ FAULT_KINDS: tuple[str, ...] = (
 )
 TARGETS = ("imageInference", "getResponse", "imageUpload", "any")
 
-_SPEC_RE = re.compile(r"^(?P<kind>[a-z0-9-]+?)(?:(?:x(?P<count>\d+|\*))|(?P<star>\*))?(?::(?P<opts>.*))?$", re.IGNORECASE)
+_SPEC_RE = re.compile(
+    r"^(?P<kind>[a-z0-9-]+?)(?:(?:x(?P<count>\d+|\*))|(?P<star>\*))?(?::(?P<opts>.*))?$", re.IGNORECASE
+)
 
 
 @dataclass

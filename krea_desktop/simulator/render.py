@@ -143,7 +143,8 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def _shade(img: Image.Image, box: tuple[int, int, int, int], amount: float = 0.55) -> None:
+def _shade(img: Image.Image, box: tuple[float, float, float, float], amount: float = 0.55) -> None:
+    box = (round(box[0]), round(box[1]), round(box[2]), round(box[3]))
     region = img.crop(box)
     img.paste(Image.blend(region, Image.new("RGB", region.size, (0, 0, 0)), amount), box)
 
