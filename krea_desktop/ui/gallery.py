@@ -65,7 +65,7 @@ def make_thumbnail(source: Path, cache: Path, size: int = THUMB_SIZE) -> QImage:
     os.close(fd)
     if image.hasAlphaChannel():
         image = image.convertToFormat(QImage.Format.Format_RGB32)
-    if image.save(tmp, b"JPG", 88):
+    if image.save(tmp, "JPG", 88):  # type: ignore[call-overload]  # the stubs say bytes; only str works
         os.replace(tmp, cache)
     else:
         os.unlink(tmp)

@@ -1,0 +1,212 @@
+"""Starting the application: QApplication, the asyncio loop (qasync), the main window."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import logging.handlers
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QStandardPaths, QtMsgType, qInstallMessageHandler
+from PySide6.QtGui import QGuiApplication, QIcon
+from PySide6.QtWidgets import QApplication
+
+from krea_desktop import APP_ID, APP_NAME, __version__, keystore
+from krea_desktop.api import spec
+from krea_desktop.api.client import RunwareClient
+from krea_desktop.backend import make_client
+from krea_desktop.library.store import Library
+from krea_desktop.ui.main_window import ClientFactory, MainWindow
+
+log = logging.getLogger("krea_desktop")
+
+APP_DIR_NAME = "krea-desktop"
+
+
+def configure_application(app: QGuiApplication) -> None:
+    app.setApplicationName(APP_DIR_NAME)  # names the standard folders: ~/.local/share/krea-desktop
+    app.setOrganizationName("")
+    app.setApplicationDisplayName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName(APP_ID)
+    icon = _app_icon()
+    if icon is not None:
+        app.setWindowIcon(icon)
+
+
+def _app_icon() -> QIcon | None:
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "resources" / "icon.svg", here.parent / "resources" / "icon.svg"):
+        if candidate.exists():
+            return QIcon(str(candidate))
+    return None
+
+
+def data_dir() -> Path:
+    """KREA_DESKTOP_DATA_DIR, else the platform's application-data folder."""
+    env = os.environ.get("KREA_DESKTOP_DATA_DIR", "").strip()
+    if env:
+        return Path(env).expanduser()
+    location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    if location:
+        return Path(location)
+    from krea_desktop.library.paths import data_dir as core_data_dir
+
+    return core_data_dir()
+
+
+def setup_logging(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    if any(getattr(h, "_krea", False) for h in root.handlers):
+        return
+    handler = logging.handlers.RotatingFileHandler(
+        folder / "krea-desktop.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+    )
+    handler._krea = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    qt_log = logging.getLogger("qt")
+    levels = {
+        QtMsgType.QtDebugMsg: logging.DEBUG,
+        QtMsgType.QtInfoMsg: logging.INFO,
+        QtMsgType.QtWarningMsg: logging.WARNING,
+        QtMsgType.QtCriticalMsg: logging.ERROR,
+        QtMsgType.QtFatalMsg: logging.CRITICAL,
+    }
+
+    def route(kind: QtMsgType, _context: object, message: str) -> None:
+        qt_log.log(levels.get(kind, logging.WARNING), message)
+
+    qInstallMessageHandler(route)
+
+
+def api_endpoint(settings: QSettings) -> str:
+    env = os.environ.get("RUNWARE_API_URL", "").strip()
+    if env:
+        return env
+    stored = settings.value("api/endpoint")
+    return str(stored) if stored else spec.DEFAULT_API_URL
+
+
+def create_main_window(*, force_demo: bool = False, demo_latency: float = 0.25) -> MainWindow:
+    """The fully wired main window, not yet shown, configured from the environment as
+    ``krea-desktop`` would be. Works inside a running qasync loop."""
+    app = QApplication.instance()
+    if app is not None and isinstance(app, QGuiApplication) and not app.desktopFileName():
+        configure_application(app)
+    folder = data_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    setup_logging(folder / "logs")
+    settings = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
+    library = Library(folder)
+    report = library.reconcile()
+    if report.changed:
+        log.info(
+            "library reconciled: %d missing, %d back, %d indexed, %d broken",
+            len(report.newly_missing), len(report.found_again), len(report.indexed), len(report.broken),
+        )
+
+    def make_factory() -> tuple[ClientFactory, bool]:
+        key = None if force_demo else keystore.effective_key(folder)
+        endpoint = api_endpoint(settings)
+
+        def factory() -> RunwareClient:
+            return make_client(key, endpoint, library, demo_latency=demo_latency)[0]
+
+        return factory, not key
+
+    async def test_key(key: str, endpoint: str) -> None:
+        async def work(_current: RunwareClient) -> None:
+            client = RunwareClient(key, base_url=endpoint)
+            try:
+                await client.test_key()
+            finally:
+                await client.aclose()
+
+        await asyncio.wrap_future(window.client_thread.run_coroutine(work))
+
+    factory, demo = make_factory()
+    window = MainWindow(
+        library=library,
+        client_factory=factory,
+        demo=demo,
+        data_dir=folder,
+        settings=settings,
+        make_client_factory=make_factory,
+        test_key=test_key,
+        endpoint=api_endpoint(settings),
+    )
+    window.start()
+    return window
+
+
+def run_app(*, smoke_test: bool = False) -> int:
+    if smoke_test:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        os.environ["KREA_DESKTOP_DATA_DIR"] = tempfile.mkdtemp(prefix="krea-desktop-smoke-")
+    os.environ.setdefault("QT_API", "pyside6")
+    import qasync
+
+    from krea_desktop.ui.theme import apply_dark_palette
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    assert isinstance(app, QApplication)
+    configure_application(app)
+    apply_dark_palette(app)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with loop:
+        if smoke_test:
+            return int(loop.run_until_complete(_smoke(app)))
+        return int(loop.run_until_complete(_run(app)))
+
+
+async def _run(app: QApplication) -> int:
+    closed = asyncio.Event()
+    app.aboutToQuit.connect(closed.set)
+    window = create_main_window()
+    window.show()
+    app.lastWindowClosed.connect(closed.set)
+    await closed.wait()
+    return 0
+
+
+async def _smoke(app: QApplication) -> int:
+    """Open the window offscreen, make one demo image through the simulator, check it was
+    saved, and say what happened."""
+    started = time.perf_counter()
+    window = create_main_window(force_demo=True, demo_latency=0.0)
+    window.show()
+    print(f"smoke: window shown ({window.width()}x{window.height()}) with data in {window.data_dir}", flush=True)
+    window.prompt_panel.setPrompt("a smoke test: a lighthouse in fog")
+    done: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
+
+    def finish(outcome: str, text: str) -> None:
+        if not done.done():
+            done.set_result((outcome, text))
+
+    window.client_thread.jobFinished.connect(lambda _j, n: finish("ok", f"{n} image(s)"))
+    window.client_thread.jobFailed.connect(lambda _j, msg, _e: finish("failed", msg))
+    job = window.generate()
+    if job is None:
+        print("smoke: FAILED: the window refused to generate", flush=True)
+        return 1
+    try:
+        outcome, text = await asyncio.wait_for(done, 60)
+    except asyncio.TimeoutError:
+        outcome, text = "failed", "no result within 60 s"
+    entries = window.library.entries()
+    window.close()
+    if outcome != "ok" or len(entries) != 1 or not entries[0].path.exists():
+        print(f"smoke: FAILED: {text}", flush=True)
+        return 1
+    print(f"smoke: generated and saved {entries[0].path} ({entries[0].width}x{entries[0].height})", flush=True)
+    print(f"smoke: OK in {time.perf_counter() - started:.2f} s", flush=True)
+    app.quit()
+    return 0

@@ -1,0 +1,454 @@
+"""The window an artist works in: ratio, prompt and references on the left, the gallery
+and the job queue on the right."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QImage, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from krea_desktop import APP_NAME
+from krea_desktop.api import errors as E
+from krea_desktop.api import spec
+from krea_desktop.api.client import RunwareClient
+from krea_desktop.library.store import Library, LibraryEntry
+from krea_desktop.ui.client_thread import ClientThread
+from krea_desktop.ui.gallery import GalleryModel, GalleryView
+from krea_desktop.ui.jobs import JobInfo, JobList
+from krea_desktop.ui.prompt_panel import PromptPanel
+from krea_desktop.ui.ratio_bar import RatioBar
+from krea_desktop.ui.reference_tray import ReferenceTray
+
+log = logging.getLogger(__name__)
+
+ClientFactory = Callable[[], RunwareClient]
+
+
+class Banner(QFrame):
+    """A strip across the top of the window: demo mode, or a message to act on."""
+
+    def __init__(self, object_name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(object_name)
+        self.label = QLabel(self)
+        self.label.setWordWrap(True)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
+        self.action = QPushButton(self)
+        self.close_button = QPushButton("Dismiss", self)
+        self.close_button.setToolTip("Hide this message")
+        self.close_button.clicked.connect(self.hide)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(10, 6, 10, 6)
+        lay.addWidget(self.label, 1)
+        lay.addWidget(self.action)
+        lay.addWidget(self.close_button)
+        self._slot: Callable[[], None] | None = None
+        self.action.clicked.connect(self._act)
+
+    def show_message(self, text: str, action: str | None = None, slot: Callable[[], None] | None = None) -> None:
+        self.label.setText(text)
+        self.action.setVisible(action is not None)
+        if action:
+            self.action.setText(action)
+        self._slot = slot
+        self.show()
+
+    def _act(self) -> None:
+        if self._slot is not None:
+            self._slot()
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        *,
+        library: Library,
+        client_factory: ClientFactory,
+        demo: bool,
+        data_dir: Path,
+        settings: QSettings,
+        make_client_factory: Callable[[], tuple[ClientFactory, bool]] | None = None,
+        test_key: Callable[[str, str], Any] | None = None,
+        endpoint: str = spec.DEFAULT_API_URL,
+    ) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle(APP_NAME + (" — demo mode" if demo else ""))
+        self.library = library
+        self.data_dir = data_dir
+        self.settings = settings
+        self.demo = demo
+        self.endpoint = endpoint
+        self._make_client_factory = make_client_factory
+        self._test_key = test_key
+        self.jobs: dict[int, JobInfo] = {}
+        self.session_cost = 0.0
+
+        self.client_thread = ClientThread(client_factory, library)
+        self.client_thread.jobStarted.connect(self._job_started)
+        self.client_thread.jobStatus.connect(self._job_status)
+        self.client_thread.imageReady.connect(self._image_ready)
+        self.client_thread.jobFinished.connect(self._job_finished)
+        self.client_thread.jobFailed.connect(self._job_failed)
+        self.client_thread.jobCancelled.connect(self._job_cancelled)
+
+        self._build()
+        self._build_actions()
+        self._restore_state()
+        self.update_demo_banner()
+
+    # --- construction ------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.ratio_bar = RatioBar(self)
+        self.prompt_panel = PromptPanel(self)
+        self.prompt_panel.generateRequested.connect(self.generate)
+        self.tray = ReferenceTray(
+            self.data_dir / "references",
+            resolve_library_ids=self._paths_for_ids,
+            parent=self,
+        )
+        self.tray.message.connect(self.show_message)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setObjectName("cancelButton")
+        self.cancel_button.setToolTip("Cancel the newest running job (Esc); images already received are kept")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_newest)
+
+        controls = QWidget(self)
+        controls.setObjectName("controls")
+        left = QVBoxLayout(controls)
+        left.setContentsMargins(10, 10, 10, 10)
+        left.setSpacing(10)
+        left.addWidget(_heading("Aspect ratio"))
+        left.addWidget(self.ratio_bar)
+        left.addWidget(self.prompt_panel, 1)
+        left.addWidget(_heading("References"))
+        left.addWidget(self.tray)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.cancel_button)
+        left.addLayout(row)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(controls)
+        scroll.setMinimumWidth(460)
+
+        self.model = GalleryModel(self.library, parent=self)
+        self.gallery = GalleryView(self)
+        self.gallery.setModel(self.model)
+        self.gallery.verticalScrollBar().valueChanged.connect(self._schedule_visible_check)
+        self.job_list = JobList(self)
+        self.job_list.cancelRequested.connect(self.client_thread.cancel)
+
+        self.right_split = QSplitter(Qt.Orientation.Vertical, self)
+        self.right_split.setObjectName("rightSplitter")
+        self.right_split.addWidget(self.gallery)
+        self.right_split.addWidget(self.job_list)
+        self.right_split.setStretchFactor(0, 4)
+        self.right_split.setStretchFactor(1, 1)
+
+        self.split = QSplitter(Qt.Orientation.Horizontal, self)
+        self.split.setObjectName("mainSplitter")
+        self.split.addWidget(scroll)
+        self.split.addWidget(self.right_split)
+        self.split.setStretchFactor(1, 1)
+        self.split.setSizes([480, 880])
+
+        self.demo_banner = Banner("demoBanner", self)
+        self.demo_banner.close_button.setVisible(False)
+        self.message_banner = Banner("messageBanner", self)
+        self.message_banner.hide()
+
+        central = QWidget(self)
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addWidget(self.demo_banner)
+        outer.addWidget(self.message_banner)
+        outer.addWidget(self.split, 1)
+        self.setCentralWidget(central)
+
+        self.cost_label = QLabel(self)
+        self.cost_label.setObjectName("costLabel")
+        self.cost_label.setToolTip("Cost reported by the service for this session")
+        self.statusBar().addPermanentWidget(self.cost_label)
+        self.count_label = QLabel(self)
+        self.count_label.setToolTip("Images in your library")
+        self.statusBar().addPermanentWidget(self.count_label)
+        self._update_counts()
+
+        self._visible_timer = QTimer(self)
+        self._visible_timer.setSingleShot(True)
+        self._visible_timer.setInterval(120)
+        self._visible_timer.timeout.connect(self._drop_offscreen_thumbnails)
+
+    def _build_actions(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        self.settings_action = QAction("&Settings…", self)
+        self.settings_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Preferences))
+        if self.settings_action.shortcut().isEmpty():
+            self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
+        self.settings_action.triggered.connect(self.open_settings)
+        file_menu.addAction(self.settings_action)
+        open_folder = QAction("Open &library folder", self)
+        open_folder.triggered.connect(
+            lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.library.images_dir)))
+        )
+        file_menu.addAction(open_folder)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
+        if quit_action.shortcut().isEmpty():
+            quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+
+        edit_menu = menu.addMenu("&Edit")
+        paste = QAction("&Paste image as reference", self)
+        paste.setShortcut(QKeySequence(QKeySequence.StandardKey.Paste))
+        paste.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        paste.triggered.connect(self.tray.paste_from_clipboard)
+        self.tray.addAction(paste)
+        self.gallery.addAction(paste)
+        edit_menu.addAction(paste)
+
+        gen_menu = menu.addMenu("&Generate")
+        self.generate_action = QAction("&Generate", self)
+        self.generate_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        self.generate_action.triggered.connect(self.generate)
+        gen_menu.addAction(self.generate_action)
+        self.cancel_action = QAction("&Cancel newest job", self)
+        self.cancel_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.cancel_action.triggered.connect(self.cancel_newest)
+        gen_menu.addAction(self.cancel_action)
+        cancel_all = QAction("Cancel &all jobs", self)
+        cancel_all.triggered.connect(self.client_thread.cancel_all)
+        gen_menu.addAction(cancel_all)
+        for action in (self.settings_action, self.generate_action, self.cancel_action, quit_action):
+            self.addAction(action)
+        # Global paste when focus is on no text field: Ctrl+V anywhere else adds a reference.
+        self._paste_shortcut = QShortcut(QKeySequence(QKeySequence.StandardKey.Paste), self)
+        self._paste_shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        self._paste_shortcut.activated.connect(self.tray.paste_from_clipboard)
+
+    # --- state ---------------------------------------------------------------------------
+
+    def _restore_state(self) -> None:
+        s = self.settings
+        geometry = s.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1360, 860)
+        for key, splitter in (("window/mainSplitter", self.split), ("window/rightSplitter", self.right_split)):
+            value = s.value(key)
+            if isinstance(value, QByteArray) and not value.isEmpty():
+                splitter.restoreState(value)
+        ratio = str(s.value("generation/ratio", spec.DEFAULT_RATIO))
+        self.ratio_bar.setRatio(ratio if ratio in spec.RATIOS_BY_NAME else spec.DEFAULT_RATIO)
+        history = s.value("generation/promptHistory", [])
+        if isinstance(history, str):
+            history = [history]
+        if isinstance(history, list):
+            self.prompt_panel.setHistory([str(h) for h in history])
+        params = s.value("generation/parameters")
+        if isinstance(params, dict):
+            self.prompt_panel.apply_parameters(params)
+        self.tray.restore_state()
+
+    def save_state(self) -> None:
+        s = self.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/mainSplitter", self.split.saveState())
+        s.setValue("window/rightSplitter", self.right_split.saveState())
+        s.setValue("generation/ratio", self.ratio_bar.ratio())
+        s.setValue("generation/promptHistory", self.prompt_panel.history()[-200:])
+        s.setValue("generation/parameters", self.prompt_panel.parameters())
+        s.sync()
+        self.tray.save_state()
+
+    # --- generating -----------------------------------------------------------------------
+
+    def generate(self) -> int | None:
+        """Queue a job from the controls; returns its id (None if the controls are not ready)."""
+        problem = self.prompt_panel.problem()
+        if problem:
+            self.show_message(problem)
+            return None
+        if self.tray.isBusy():
+            self.show_message("A reference is still loading; try again in a moment.")
+            return None
+        try:
+            request = self.prompt_panel.build_request(self.ratio_bar.ratio(), self.tray.references())
+            request.validate()
+        except E.KreaError as err:
+            self.show_message(str(err))
+            return None
+        self.prompt_panel.addToHistory(request.prompt)
+        job_id = self.client_thread.submit(request)
+        info = JobInfo(job_id, request)
+        self.jobs[job_id] = info
+        self.job_list.add(info)
+        self.cancel_button.setEnabled(True)
+        self.statusBar().showMessage(f"Job {job_id} queued: {request.number_results} image(s).", 4000)
+        return job_id
+
+    def cancel_newest(self) -> None:
+        running = self.job_list.running()
+        if running:
+            self.client_thread.cancel(max(running))
+
+    def _row(self, job_id: int) -> Any:
+        return self.job_list.rows.get(job_id)
+
+    def _job_started(self, job_id: int, _request: object) -> None:
+        row = self._row(job_id)
+        if row is not None:
+            row.set_status("Starting…")
+
+    def _job_status(self, job_id: int, text: str) -> None:
+        row = self._row(job_id)
+        if row is not None and row.info.state == "running":
+            row.set_status(text)
+
+    def _image_ready(self, job_id: int, entry: LibraryEntry, thumbnail: QImage) -> None:
+        self.model.add_entry(entry, thumbnail)
+        row = self._row(job_id)
+        if row is not None:
+            row.image_received()
+        if entry.seed is not None:
+            self.prompt_panel.setLastSeed(entry.seed)
+        if entry.cost:
+            self.session_cost += entry.cost
+            if row is not None:
+                row.info.cost += entry.cost
+        self._update_counts()
+
+    def _ended(self, job_id: int, state: str, text: str) -> None:
+        row = self._row(job_id)
+        if row is not None:
+            if row.info.cost:
+                text += f" Cost ${row.info.cost:.4f}."
+            row.end(state, text)
+        self.cancel_button.setEnabled(bool(self.job_list.running()))
+
+    def _job_finished(self, job_id: int, received: int) -> None:
+        self._ended(job_id, "finished", f"Done: {received} image(s) saved.")
+        self.statusBar().showMessage(f"Job {job_id} finished: {received} image(s) saved.", 5000)
+
+    def _job_cancelled(self, job_id: int, received: int) -> None:
+        self._ended(job_id, "cancelled", f"Cancelled; {received} image(s) kept.")
+
+    def _job_failed(self, job_id: int, message: str, error: object) -> None:
+        row = self._row(job_id)
+        kept = row.info.received if row is not None else 0
+        suffix = f" {kept} image(s) received before that are kept." if kept else ""
+        self._ended(job_id, "failed", message + suffix)
+        if isinstance(error, E.AuthenticationError):
+            self.show_message(message, "Open Settings", self.open_settings)
+        else:
+            self.show_message(message + suffix)
+
+    # --- messages, settings ------------------------------------------------------------------
+
+    def show_message(self, text: str, action: str | None = None, slot: Callable[[], None] | None = None) -> None:
+        self.message_banner.show_message(text, action, slot)
+        self.statusBar().showMessage(text, 8000)
+
+    def update_demo_banner(self) -> None:
+        if self.demo:
+            self.demo_banner.show_message(
+                "Demo mode: images come from the built-in simulator and are marked SIMULATED. "
+                "Add your Runware API key in Settings to generate with Krea 2 Medium.",
+                "Add API key…",
+                self.open_settings,
+            )
+        else:
+            self.demo_banner.hide()
+        self.setWindowTitle(APP_NAME + (" — demo mode" if self.demo else ""))
+
+    def open_settings(self) -> None:
+        from krea_desktop.ui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(data_dir=self.data_dir, test_key=self._test_key, endpoint=self.endpoint, parent=self)
+        dialog.keyChanged.connect(lambda _stored: self._credentials_changed())
+        dialog.endpointChanged.connect(self._endpoint_changed)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self.settings_dialog = dialog
+
+    def _endpoint_changed(self, url: str) -> None:
+        self.endpoint = url
+        self.settings.setValue("api/endpoint", url)
+        self._credentials_changed()
+
+    def _credentials_changed(self) -> None:
+        if self._make_client_factory is None:
+            return
+        factory, demo = self._make_client_factory()
+        self.client_thread.replace_client(factory)
+        self.demo = demo
+        self.update_demo_banner()
+        self.message_banner.hide()
+
+    # --- library helpers ---------------------------------------------------------------------
+
+    def _paths_for_ids(self, ids: list[int]) -> list[Path]:
+        found = self.library.get_many(ids)
+        return [found[i].path for i in ids if i in found and found[i].path.exists()]
+
+    def _update_counts(self) -> None:
+        self.count_label.setText(f"{self.model.rowCount()} images")
+        self.cost_label.setVisible(self.session_cost > 0)
+        self.cost_label.setText(f"Session cost ${self.session_cost:.4f}")
+
+    def _schedule_visible_check(self) -> None:
+        self._visible_timer.start()
+
+    def _drop_offscreen_thumbnails(self) -> None:
+        self.model.loader.keep_only(self.gallery.visible_ids())
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the client thread (create_main_window does this)."""
+        self.client_thread.start_and_wait()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_state()
+        self.client_thread.stop()
+        self.model.loader.wait(3000)
+        super().closeEvent(event)
+
+    def wait_idle(self) -> None:
+        """For tests: wait until pending thumbnail work is done."""
+        self.model.loader.wait(5000)
+
+
+def _heading(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("sectionHeading")
+    font = label.font()
+    font.setBold(True)
+    label.setFont(font)
+    return label
+
+
+
