@@ -5,6 +5,7 @@ Qt-free, shared by the command line and the window.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,8 @@ from krea_desktop.api import spec
 from krea_desktop.api.client import RunwareClient
 from krea_desktop.library.paths import data_dir as default_data_dir
 from krea_desktop.library.store import Library, LibraryReferenceCache
+
+log = logging.getLogger(__name__)
 
 DEMO_KEY = "demo-mode"
 DEMO_NOTICE = (
@@ -27,7 +30,7 @@ def api_url_from_env() -> str:
     return os.environ.get("RUNWARE_API_URL", "").strip() or spec.DEFAULT_API_URL
 
 
-def stored_or_env_key() -> str | None:
+def stored_or_env_key(data_dir: Path | None = None) -> str | None:
     """RUNWARE_API_KEY overrides the key kept in the OS keyring."""
     env = os.environ.get("RUNWARE_API_KEY", "").strip()
     if env:
@@ -35,8 +38,9 @@ def stored_or_env_key() -> str | None:
     try:
         from krea_desktop import keystore
 
-        return keystore.load_key()
-    except Exception:  # no keyring at all must not stop the app from starting
+        return keystore.effective_key(data_dir)
+    except Exception:  # a broken keyring must not stop the program from starting
+        log.warning("the stored API key could not be read", exc_info=True)
         return None
 
 
@@ -74,7 +78,8 @@ def make_client(
 def open_backend(
     *, api_key: str | None = None, api_url: str | None = None, data_dir: Path | None = None, demo: bool = False
 ) -> Backend:
-    library = Library(data_dir or default_data_dir())
-    key = None if demo else (api_key or stored_or_env_key())
+    folder = data_dir or default_data_dir()
+    library = Library(folder)
+    key = None if demo else (api_key or stored_or_env_key(folder))
     client, is_demo = make_client(key, api_url, library)
     return Backend(client, library, is_demo)

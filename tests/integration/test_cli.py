@@ -1,0 +1,239 @@
+"""The command line as a person runs it: a subprocess, the simulator on 127.0.0.1 or the
+built-in demo, files on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from krea_desktop.library.metadata import read_record
+from krea_desktop.library.store import Library
+
+KEY = "sk-test-7f3a-recognisable"
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "krea_desktop", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "KREA_DESKTOP_"))}
+    e["KREA_DESKTOP_DATA_DIR"] = str(tmp_path / "data")
+    e["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    return e
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def simulator(env: dict[str, str], *faults: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = free_port()
+    args = [sys.executable, "-m", "krea_desktop", "simulator", "--port", str(port), "--key", KEY]
+    for fault in faults:
+        args += ["--fault", fault]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert f"127.0.0.1:{port}" in line, line + (proc.stderr.read() if proc.stderr else "")
+        yield f"http://127.0.0.1:{port}/v1", proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def simulator_process(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """The simulator as its own process, answering the first task 503 and dropping the
+    connection after accepting the second."""
+    with simulator(env, "503", "drop-after") as s:
+        yield s
+
+
+def test_demo_generation_prints_paths_and_saves_into_the_library(env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    ref = tmp_path / "ref.png"
+    Image.new("RGB", (64, 64), (20, 200, 40)).save(ref)
+    r = run_cli(
+        [
+            "generate",
+            "a green meadow, gouache",
+            "--ratio",
+            "16:9",
+            "--count",
+            "3",
+            "--seed",
+            "99",
+            "--creativity",
+            "high",
+            "--format",
+            "JPG",
+            "--quality",
+            "80",
+            "--ref",
+            f"{ref}@-1.5",
+            "--out",
+            str(out),
+        ],
+        env,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Demo mode" in r.stderr
+    paths = [Path(p) for p in r.stdout.split()]
+    assert len(paths) == 3 and all(p.parent == out and p.exists() for p in paths)
+    assert len(re.findall(r"^\[\d/3\] saved ", r.stderr, re.M)) == 3  # one progress line per image
+    seeds = set()
+    for p in paths:
+        with Image.open(p) as im:
+            assert im.format == "JPEG" and im.size == (1376, 768)
+        record = read_record(p)
+        assert record is not None
+        assert record["prompt"] == "a green meadow, gouache"
+        assert record["creativity"] == "high" and record["ratio"] == "16:9"
+        assert record["references"][0]["strength"] == -1.5
+        seeds.add(record["seed"])
+    assert seeds == {99, 100, 101}
+    with Library(Path(env["KREA_DESKTOP_DATA_DIR"])) as lib:
+        assert lib.count() == 3
+
+
+def test_generation_against_the_simulator_process_survives_its_faults(
+    env: dict[str, str], simulator_process: tuple[str, subprocess.Popen[str]]
+) -> None:
+    url, _ = simulator_process
+    env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
+    r = run_cli(["generate", "a harbour at dawn", "--count", "2"], env)
+    assert r.returncode == 0, r.stderr
+    assert "Demo mode" not in r.stderr
+    assert len(r.stdout.split()) == 2
+    assert KEY not in r.stdout + r.stderr
+
+
+def test_a_wrong_key_fails_with_one_line(
+    env: dict[str, str], simulator_process: tuple[str, subprocess.Popen[str]]
+) -> None:
+    url, _ = simulator_process
+    env = {**env, "RUNWARE_API_KEY": "wrong-key", "RUNWARE_API_URL": url}
+    r = run_cli(["generate", "a harbour at dawn"], env)
+    assert r.returncode == 1
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert "API key was not accepted" in lines[-1]
+    assert "Traceback" not in r.stderr
+
+
+def test_a_dead_network_fails_with_one_line(env: dict[str, str]) -> None:
+    env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": f"http://127.0.0.1:{free_port()}/v1"}
+    t = time.monotonic()
+    r = run_cli(["generate", "a harbour at dawn"], env)
+    assert r.returncode == 1
+    assert "could not be reached" in r.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in r.stderr
+    assert time.monotonic() - t < 60
+
+
+@pytest.mark.parametrize(
+    ("args", "phrase"),
+    [
+        (["generate", "x"], "positivePrompt"),
+        (["generate", "two words", "--ratio", "5:4"], "invalid choice"),
+        (["generate", "two words", "--count", "21"], "from 1 to 20"),
+        (["generate", "two words", "--seed", "-1"], "from 0 to"),
+        (["generate", "two words", "--quality", "100"], "from 20 to 99"),
+        (["generate", "two words", "--format", "gif"], "PNG, JPG, WEBP"),
+        (["generate", "two words", "--ref", "/no/such/file.png"], "not a file"),
+        (["generate", "two words", "--ref", "https://example.test/a.png@3"], "from -2 to 2"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_is_sent(env: dict[str, str], args: list[str], phrase: str) -> None:
+    r = run_cli([*args, "--demo"], env, timeout=60)
+    assert r.returncode != 0
+    assert phrase in r.stderr
+    assert "Traceback" not in r.stderr
+    assert r.stdout == ""
+
+
+def test_eleven_references_are_refused(env: dict[str, str], tmp_path: Path) -> None:
+    ref = tmp_path / "r.png"
+    Image.new("RGB", (8, 8)).save(ref)
+    args = ["generate", "two words", "--demo"]
+    for _ in range(11):
+        args += ["--ref", str(ref)]
+    r = run_cli(args, env)
+    assert r.returncode == 1
+    assert "At most 10 references" in r.stderr
+
+
+def test_a_non_image_reference_is_a_clear_error(env: dict[str, str], tmp_path: Path) -> None:
+    ref = tmp_path / "notes.png"
+    ref.write_text("not an image")
+    r = run_cli(["generate", "two words", "--demo", "--ref", str(ref)], env)
+    assert r.returncode == 1
+    assert "not a readable image" in r.stderr.strip().splitlines()[-1]
+
+
+def test_simulator_help_lists_faults(env: dict[str, str]) -> None:
+    r = run_cli(["simulator", "--help"], env, timeout=60)
+    assert r.returncode == 0
+    for word in ("--port", "--key", "--latency", "--fault", "drop-after"):
+        assert word in r.stdout
+
+
+def test_simulator_speaks_the_protocol_to_a_plain_http_client(env: dict[str, str]) -> None:
+    import httpx
+
+    with simulator(env, "503") as (url, _):
+        check_protocol(url, httpx)
+
+
+def check_protocol(url: str, httpx: Any) -> None:
+    task = {
+        "taskType": "imageInference",
+        "taskUUID": "6f1c1b7e-8a55-4b6c-9d1c-3c5e0a9b7d21",
+        "model": "krea:krea@2-medium",
+        "positivePrompt": "a red kite",
+        "width": 1024,
+        "height": 1024,
+        "outputType": "URL",
+        "outputFormat": "WEBP",
+        "numberResults": 1,
+    }
+    r = httpx.post(url, json=[task], headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
+    assert r.status_code == 503  # the first injected fault
+    r = httpx.post(url, json=[task], headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
+    assert r.status_code == 200
+    item = r.json()["data"][0]
+    img = httpx.get(item["imageURL"], timeout=30)
+    assert img.headers["content-type"] == "image/webp"
+    bad = httpx.post(
+        url,
+        json=[{**task, "taskUUID": "0c1f6f4e-1b1a-4d8e-9a7b-2b2a8c6e4f10", "width": 1000}],
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=30,
+    )
+    assert bad.status_code == 400
+    assert json.loads(bad.text)["errors"][0]["parameter"] in ("width", "height")
