@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,12 @@ import keyring
 import keyring.backends.fail
 import keyring.errors
 
+from krea_desktop.library import paths as library_paths
+
 SERVICE = "krea-desktop"
 USERNAME = "runware-api-key"
 ENV_KEY = "RUNWARE_API_KEY"
-ENV_DATA_DIR = "KREA_DESKTOP_DATA_DIR"
+ENV_DATA_DIR = library_paths.ENV_DATA_DIR
 KEY_FILE_NAME = "api-key"
 
 
@@ -32,18 +33,8 @@ class KeyStoreError(Exception):
 
 
 def default_data_dir() -> Path:
-    """``KREA_DESKTOP_DATA_DIR``, else the platform's per-user application-data folder."""
-    env = os.environ.get(ENV_DATA_DIR, "").strip()
-    if env:
-        return Path(env).expanduser()
-    home = Path.home()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("APPDATA") or home / "AppData" / "Roaming")
-    elif sys.platform == "darwin":
-        base = home / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
-    return base / "krea-desktop"
+    """The data folder (``KREA_DESKTOP_DATA_DIR`` or the platform's), as the library uses it."""
+    return library_paths.data_dir()
 
 
 def key_file(data_dir: Path | None = None) -> Path:
@@ -170,7 +161,7 @@ def _write_private(path: Path, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".api-key.", suffix=".tmp", dir=path.parent)  # created 0600
     except OSError:
-        raise KeyStoreError(f"The API key could not be saved in {path.parent}; check that the folder is writable.") from None
+        raise KeyStoreError(_unwritable(path)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             if os.name == "posix":
@@ -182,7 +173,7 @@ def _write_private(path: Path, text: str) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise KeyStoreError(f"The API key could not be saved in {path.parent}; check that the folder is writable.") from None
+        raise KeyStoreError(_unwritable(path)) from None
 
 
 def _remove_file(path: Path) -> None:
@@ -192,3 +183,7 @@ def _remove_file(path: Path) -> None:
         pass
     except OSError:
         raise KeyStoreError(f"The old key file {path} could not be removed; delete it by hand.") from None
+
+
+def _unwritable(path: Path) -> str:
+    return f"The API key could not be saved in {path.parent}; check that the folder is writable."

@@ -16,6 +16,9 @@ from krea_desktop.simulator.service import SimulatorConfig, SimulatorService
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
+    parser.add_argument(
+        "--grain", type=float, default=0.0, help="noise from 0 to 1 that makes images as large as real outputs"
+    )
     parser.add_argument("--key", default=None, help="the only API key accepted (default: any non-empty key)")
     parser.add_argument(
         "--latency", type=float, default=0.0, metavar="SECONDS_PER_IMAGE", help="time each image takes (default: 0)"
@@ -39,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if args.latency < 0:
         print("krea-desktop simulator: --latency must not be negative", file=sys.stderr)
         return 2
-    service = SimulatorService(SimulatorConfig(api_key=args.key, latency_per_image=args.latency))
+    service = SimulatorService(SimulatorConfig(api_key=args.key, latency_per_image=args.latency, grain=args.grain))
     for fault in faults:
         service.inject(fault)
     server = SimulatorServer(service, host=args.host, port=args.port)

@@ -129,6 +129,7 @@ class SimulatorConfig:
     latency_per_image: float = 0.0
     cost_per_image: float = 0.0045
     seed: int | None = None
+    grain: float = 0.0  # noise that makes images as large as real outputs (benchmarks)
     max_tasks: int = 256  # finished tasks kept for getResponse and image URLs
     max_uploads: int = 64  # uploads kept in memory, least recently used go first
 
@@ -734,12 +735,14 @@ class SimulatorService:
             if corruption == "wrong-size":
                 if item.wrong_size is None:
                     item.wrong_size = render_image(
-                        p.prompt, item.seed, p.width // 2, p.height // 2, task.references, p.output_format, p.quality
+                        p.prompt, item.seed, p.width // 2, p.height // 2, task.references, p.output_format, p.quality,
+                        self.config.grain,
                     )
                 return item.wrong_size
             if item.data is None:
                 item.data = render_image(
-                    p.prompt, item.seed, p.width, p.height, task.references, p.output_format, p.quality
+                    p.prompt, item.seed, p.width, p.height, task.references, p.output_format, p.quality,
+                    self.config.grain,
                 )
             data = item.data
         if corruption == "truncated-png":

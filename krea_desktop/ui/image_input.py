@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import io
 import json
@@ -21,6 +22,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
 import httpx
@@ -41,7 +43,8 @@ DOWNLOAD_TIMEOUT_S = 20.0
 THUMBNAIL_SIDE = 256
 
 # Raster formats Pillow decodes on its own; anything else (EPS, PDF, ...) is refused.
-ACCEPTED_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
+# (Multi-picture JPEGs from phones open through "JPEG" and report themselves as "MPO".)
+ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
 # Formats whose bytes can be sent as they are when nothing needs converting.
 _PASS_THROUGH = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
 
@@ -49,6 +52,11 @@ _PASS_THROUGH = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
 LIBRARY_IDS_MIME = "application/x-krea-desktop-image-ids"
 
 _READABLE = "PNG, JPEG, WEBP, GIF, BMP or TIFF"
+
+
+def _open_formats() -> tuple[str, ...]:
+    Image.init()
+    return tuple(f for f in ACCEPTED_FORMATS if f in Image.OPEN)
 
 
 class InvalidImageError(KreaError):
@@ -178,12 +186,11 @@ def fetch_url(
                 chunks.append(chunk)
     except httpx.TimeoutException:
         raise InvalidImageError(
-            f"Downloading “{label}” took longer than {timeout:g} seconds; try again or save the image and drop the file."
+            f"Downloading “{label}” took longer than {timeout:g} seconds; "
+            "try again, or save the image and drop the file."
         ) from None
     except httpx.HTTPError:
-        raise InvalidImageError(
-            f"“{label}” could not be downloaded; check the address and your connection."
-        ) from None
+        raise InvalidImageError(f"“{label}” could not be downloaded; check the address and your connection.") from None
     finally:
         if own:
             http.close()
@@ -221,10 +228,12 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
         # Pillow warns below its own bomb limit; the pixel cap here decides instead.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            img = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+            img = Image.open(io.BytesIO(data), formats=_open_formats())
         except Image.DecompressionBombError:
             raise InvalidImageError(_bomb_message(label)) from None
         except UnidentifiedImageError:
+            if _has_image_signature(data):
+                raise InvalidImageError(f"“{label}” is damaged and cannot be opened as an image.") from None
             raise InvalidImageError(f"“{label}” is not an image Krea Desktop can read ({_READABLE}).") from None
         except (OSError, SyntaxError, ValueError):
             raise InvalidImageError(f"“{label}” is damaged and cannot be opened as an image.") from None
@@ -265,8 +274,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         return img
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         wide = img.convert("I") if mode != "I" else img
-        lo, hi = wide.getextrema()
-        scale = 1 / 256 if isinstance(hi, int) and hi > 255 else 1
+        extrema: Any = wide.getextrema()
+        scale = 1 / 256 if extrema[1] > 255 else 1
         return wide.point(lambda v: v * scale).convert("L").convert("RGB")
     if mode == "F":
         return img.convert("L").convert("RGB")
@@ -282,7 +291,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 def _normalise(
     data: bytes, frame: Image.Image, fmt: str, original_mode: str, animated: bool, orientation: object, label: str
 ) -> LoadedReference:
-    if frame.mode == "RGBA" and frame.getextrema()[3][0] == 255:
+    extrema: Any = frame.getextrema() if frame.mode == "RGBA" else None
+    if extrema is not None and extrema[3][0] == 255:
         frame = frame.convert("RGB")  # an alpha channel that is opaque everywhere adds nothing
     too_big = max(frame.size) > spec.UPLOAD_MAX_SIDE
     if too_big:
@@ -345,10 +355,8 @@ def atomic_write(path: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
     _fsync_dir(path.parent)
 
@@ -374,6 +382,13 @@ _SVG_RE = re.compile(rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*(<!DOCTYPE\s+svg[^
 def _looks_like_svg(data: bytes) -> bool:
     head = data[:4096].lstrip(b"\xef\xbb\xbf")
     return bool(_SVG_RE.match(head)) or (head.lstrip()[:1] == b"<" and b"<svg" in head.lower())
+
+
+_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+
+
+def _has_image_signature(data: bytes) -> bool:
+    return data.startswith(_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
 
 
 def _svg_message(label: str) -> str:

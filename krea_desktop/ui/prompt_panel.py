@@ -1,0 +1,518 @@
+"""The prompt and every generation setting except the aspect ratio and the references."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QTextCursor, QValidator
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from krea_desktop.api import spec
+from krea_desktop.api.request import GenerationRequest, ReferenceImage, is_url
+
+MAX_HISTORY = 200
+
+_FORMAT_TIPS = {
+    "PNG": "PNG: lossless, largest files; quality does not apply",
+    "JPG": "JPG: small files, no transparency; set the quality",
+    "WEBP": "WEBP: small files with transparency; set the quality",
+}
+_DELIVERY_TIPS = {
+    "sync": "Keep the connection open until the images are ready (simplest)",
+    "async": "Submit the job and poll for results (better for large batches and slow connections)",
+}
+
+
+class SeedValidator(QValidator):
+    """Empty (a random seed) or a whole number from 0 to 2^63 − 1."""
+
+    def validate(self, text: str, pos: int) -> QValidator.State:
+        if text == "":
+            return QValidator.State.Acceptable
+        if not text.isascii() or not text.isdigit():
+            return QValidator.State.Invalid
+        return QValidator.State.Acceptable if int(text) <= spec.SEED_MAX else QValidator.State.Invalid
+
+
+class PromptPanel(QWidget):
+    """Prompt with history, creativity, count, seed, format and the advanced options.
+
+    The window binds Ctrl+Enter to ``generateButton`` (and calls :meth:`addToHistory`
+    with each prompt it sends); the panel emits :attr:`generateRequested` when the button
+    is pressed and keeps the button disabled, with a hint, while the prompt cannot be sent.
+    """
+
+    generateRequested = Signal()
+    validityChanged = Signal(bool)
+    historyChanged = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("promptPanel")
+        self._history: list[str] = []
+        self._history_pos: int | None = None
+        self._draft = ""
+        self._recalling = False
+        self._last_seed: int | None = None
+        self._valid = False
+
+        self.promptEdit = QPlainTextEdit(self)
+        self.promptEdit.setObjectName("promptEdit")
+        self.promptEdit.setPlaceholderText("Describe the image you want…")
+        self.promptEdit.setToolTip(
+            f"What to generate ({spec.PROMPT_MIN} to {spec.PROMPT_MAX} characters). "
+            "Alt+Up and Alt+Down walk through earlier prompts; Ctrl+Enter generates."
+        )
+        self.promptEdit.setAccessibleName("Prompt")
+        self.promptEdit.setTabChangesFocus(True)
+        self.promptEdit.installEventFilter(self)
+        self.promptEdit.textChanged.connect(self._on_prompt_changed)
+
+        self.creativityCombo = QComboBox(self)
+        self.creativityCombo.setObjectName("creativityCombo")
+        self.creativityCombo.setToolTip("How freely the model interprets the prompt")
+        for level in spec.CREATIVITY_LEVELS:
+            self.creativityCombo.addItem(level.capitalize(), level)
+            self.creativityCombo.setItemData(
+                self.creativityCombo.count() - 1, spec.CREATIVITY_HELP[level], Qt.ItemDataRole.ToolTipRole
+            )
+        self.creativityHelp = QLabel(self)
+        self.creativityHelp.setObjectName("creativityHelp")
+        self.creativityHelp.setWordWrap(True)
+        self.creativityHelp.setProperty("role", "hint")
+        self.creativityHelp.setToolTip("What the chosen creativity level does")
+        self.creativityCombo.currentIndexChanged.connect(self._on_creativity_changed)
+
+        self.countSpin = QSpinBox(self)
+        self.countSpin.setObjectName("countSpin")
+        self.countSpin.setRange(spec.RESULTS_MIN, spec.RESULTS_MAX)
+        self.countSpin.setValue(1)
+        self.countSpin.setToolTip(f"How many images to generate ({spec.RESULTS_MIN} to {spec.RESULTS_MAX})")
+        self.countSpin.setAccessibleName("Number of images")
+
+        self.seedEdit = QLineEdit(self)
+        self.seedEdit.setObjectName("seedEdit")
+        self.seedEdit.setValidator(SeedValidator(self.seedEdit))
+        self.seedEdit.setPlaceholderText("random")
+        self.seedEdit.setClearButtonEnabled(True)
+        self.seedEdit.setToolTip(
+            "The seed makes a result repeatable: the same prompt, settings and seed give the same image. "
+            "Leave empty for a random seed."
+        )
+        self.seedEdit.setAccessibleName("Seed")
+        self.reuseSeedButton = QToolButton(self)
+        self.reuseSeedButton.setObjectName("reuseSeedButton")
+        self.reuseSeedButton.setText("Last")
+        self.reuseSeedButton.setToolTip("Reuse the seed of the last generated image")
+        self.reuseSeedButton.setEnabled(False)
+        self.reuseSeedButton.clicked.connect(self.reuseLastSeed)
+        self.randomSeedButton = QToolButton(self)
+        self.randomSeedButton.setObjectName("randomSeedButton")
+        self.randomSeedButton.setText("New")
+        self.randomSeedButton.setToolTip("Fill in a new random seed, so it can be reused later")
+        self.randomSeedButton.clicked.connect(self.newRandomSeed)
+
+        self.formatCombo = QComboBox(self)
+        self.formatCombo.setObjectName("formatCombo")
+        self.formatCombo.setToolTip("File format of the generated images")
+        for fmt in spec.OUTPUT_FORMATS:
+            self.formatCombo.addItem(fmt, fmt)
+            self.formatCombo.setItemData(self.formatCombo.count() - 1, _FORMAT_TIPS[fmt], Qt.ItemDataRole.ToolTipRole)
+        self.qualitySpin = QSpinBox(self)
+        self.qualitySpin.setObjectName("qualitySpin")
+        self.qualitySpin.setRange(spec.QUALITY_MIN, spec.QUALITY_MAX)
+        self.qualitySpin.setValue(spec.DEFAULT_QUALITY)
+        self.qualitySpin.setToolTip(
+            f"Compression quality for JPG and WEBP ({spec.QUALITY_MIN} to {spec.QUALITY_MAX}; higher is better)"
+        )
+        self.qualitySpin.setAccessibleName("Quality")
+        self.formatCombo.currentIndexChanged.connect(self._on_format_changed)
+
+        # Advanced options, folded away by default.
+        self.advancedToggle = QToolButton(self)
+        self.advancedToggle.setObjectName("advancedToggle")
+        self.advancedToggle.setText("Advanced")
+        self.advancedToggle.setCheckable(True)
+        self.advancedToggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advancedToggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.advancedToggle.setAutoRaise(True)
+        self.advancedToggle.setToolTip("Show or hide safety, cost, delivery and pass-through options")
+        self.advancedToggle.toggled.connect(self.setAdvancedVisible)
+        self.advancedSection = QWidget(self)
+        self.advancedSection.setObjectName("advancedSection")
+
+        self.safetyCheck = QCheckBox("Check content for safety", self.advancedSection)
+        self.safetyCheck.setObjectName("safetyCheck")
+        self.safetyCheck.setToolTip("Ask the service to check each image for unsafe content and flag it")
+        self.includeCostCheck = QCheckBox("Report the cost of each job", self.advancedSection)
+        self.includeCostCheck.setObjectName("includeCostCheck")
+        self.includeCostCheck.setChecked(True)
+        self.includeCostCheck.setToolTip("Ask the service for the cost of each job, shown in the status bar")
+        self.deliveryCombo = QComboBox(self.advancedSection)
+        self.deliveryCombo.setObjectName("deliveryCombo")
+        self.deliveryCombo.setToolTip("How results come back from the service")
+        for method in spec.DELIVERY_METHODS:
+            self.deliveryCombo.addItem(method, method)
+            self.deliveryCombo.setItemData(
+                self.deliveryCombo.count() - 1, _DELIVERY_TIPS[method], Qt.ItemDataRole.ToolTipRole
+            )
+        self.webhookEdit = QLineEdit(self.advancedSection)
+        self.webhookEdit.setObjectName("webhookEdit")
+        self.webhookEdit.setPlaceholderText("https://… (optional)")
+        self.webhookEdit.setToolTip("Also send each result to this address (webhookURL); passed through unchanged")
+        self.uploadEndpointEdit = QLineEdit(self.advancedSection)
+        self.uploadEndpointEdit.setObjectName("uploadEndpointEdit")
+        self.uploadEndpointEdit.setPlaceholderText("https://… (optional)")
+        self.uploadEndpointEdit.setToolTip(
+            "Have the service upload each result to this address (uploadEndpoint); passed through unchanged"
+        )
+        for edit in (self.webhookEdit, self.uploadEndpointEdit):
+            edit.setClearButtonEnabled(True)
+            edit.textChanged.connect(self._update_validity)
+
+        self.hintLabel = QLabel(self)
+        self.hintLabel.setObjectName("generateHint")
+        self.hintLabel.setWordWrap(True)
+        self.hintLabel.setToolTip("Why Generate is unavailable, or how long the prompt is")
+        self.generateButton = QPushButton("Generate", self)
+        self.generateButton.setObjectName("generateButton")
+        self.generateButton.setDefault(True)
+        self.generateButton.setToolTip("Generate images with these settings (Ctrl+Enter)")
+        self.generateButton.clicked.connect(self.generateRequested)
+
+        self._build_layout()
+        self._on_creativity_changed()
+        self.creativityCombo.setCurrentIndex(spec.CREATIVITY_LEVELS.index(spec.DEFAULT_CREATIVITY))
+        self._on_format_changed()
+        self.setAdvancedVisible(False)
+        self._update_validity()
+
+    def _build_layout(self) -> None:
+        seed_row = QHBoxLayout()
+        seed_row.setContentsMargins(0, 0, 0, 0)
+        seed_row.addWidget(self.seedEdit, 1)
+        seed_row.addWidget(self.reuseSeedButton)
+        seed_row.addWidget(self.randomSeedButton)
+        format_row = QHBoxLayout()
+        format_row.setContentsMargins(0, 0, 0, 0)
+        format_row.addWidget(self.formatCombo, 1)
+        quality_label = QLabel("Quality", self)
+        quality_label.setBuddy(self.qualitySpin)
+        quality_label.setToolTip(self.qualitySpin.toolTip())
+        format_row.addWidget(quality_label)
+        format_row.addWidget(self.qualitySpin)
+
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow(self._label("&Creativity", self.creativityCombo), self.creativityCombo)
+        form.addRow("", self.creativityHelp)
+        form.addRow(self._label("&Images", self.countSpin), self.countSpin)
+        form.addRow(self._label("&Seed", self.seedEdit), seed_row)
+        form.addRow(self._label("&Format", self.formatCombo), format_row)
+
+        adv = QFormLayout(self.advancedSection)
+        adv.setContentsMargins(12, 0, 0, 0)
+        adv.addRow(self.safetyCheck)
+        adv.addRow(self.includeCostCheck)
+        adv.addRow(self._label("&Delivery", self.deliveryCombo), self.deliveryCombo)
+        adv.addRow(self._label("&Webhook URL", self.webhookEdit), self.webhookEdit)
+        adv.addRow(self._label("&Upload endpoint", self.uploadEndpointEdit), self.uploadEndpointEdit)
+
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.hintLabel, 1)
+        bottom.addWidget(self.generateButton)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        prompt_label = self._label("&Prompt", self.promptEdit)
+        layout.addWidget(prompt_label)
+        layout.addWidget(self.promptEdit, 1)
+        layout.addLayout(form)
+        layout.addWidget(self.advancedToggle)
+        layout.addWidget(self.advancedSection)
+        layout.addLayout(bottom)
+        self.promptEdit.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def _label(self, text: str, buddy: QWidget) -> QLabel:
+        label = QLabel(text, self)
+        label.setBuddy(buddy)
+        label.setToolTip(buddy.toolTip())
+        return label
+
+    # --- the prompt and its history ---------------------------------------------------
+
+    def prompt(self) -> str:
+        return self.promptEdit.toPlainText()
+
+    def setPrompt(self, text: str) -> None:
+        self.promptEdit.setPlainText(text)
+        self._history_pos = None
+
+    def history(self) -> list[str]:
+        """Earlier prompts, oldest first (for the window to persist)."""
+        return list(self._history)
+
+    def setHistory(self, items: list[str]) -> None:
+        cleaned: list[str] = []
+        for item in items:
+            if isinstance(item, str) and item.strip():
+                if item in cleaned:
+                    cleaned.remove(item)
+                cleaned.append(item)
+        self._history = cleaned[-MAX_HISTORY:]
+        self._history_pos = None
+        self.historyChanged.emit()
+
+    def addToHistory(self, text: str) -> None:
+        if not text.strip():
+            return
+        if text in self._history:
+            self._history.remove(text)
+        self._history.append(text)
+        del self._history[:-MAX_HISTORY]
+        self._history_pos = None
+        self.historyChanged.emit()
+
+    def historyBack(self) -> None:
+        if not self._history:
+            return
+        if self._history_pos is None:
+            self._draft = self.prompt()
+            pos = len(self._history) - 1
+        else:
+            pos = max(0, self._history_pos - 1)
+        self._recall(pos)
+
+    def historyForward(self) -> None:
+        if self._history_pos is None:
+            return
+        pos = self._history_pos + 1
+        if pos >= len(self._history):
+            self._recalling = True
+            self.promptEdit.setPlainText(self._draft)
+            self._recalling = False
+            self._history_pos = None
+            self.promptEdit.moveCursor(QTextCursor.MoveOperation.End)
+        else:
+            self._recall(pos)
+
+    def _recall(self, pos: int) -> None:
+        self._recalling = True
+        self.promptEdit.setPlainText(self._history[pos])
+        self._recalling = False
+        self._history_pos = pos
+        self.promptEdit.moveCursor(QTextCursor.MoveOperation.End)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.promptEdit and event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            if event.modifiers() == Qt.KeyboardModifier.AltModifier:
+                if event.key() == Qt.Key.Key_Up:
+                    self.historyBack()
+                    return True
+                if event.key() == Qt.Key.Key_Down:
+                    self.historyForward()
+                    return True
+        return super().eventFilter(watched, event)
+
+    def _on_prompt_changed(self) -> None:
+        if not self._recalling:
+            self._history_pos = None
+        self._update_validity()
+
+    # --- seeds ----------------------------------------------------------------------
+
+    def seed(self) -> int | None:
+        text = self.seedEdit.text().strip()
+        return int(text) if text else None
+
+    def setSeed(self, seed: int | None) -> None:
+        self.seedEdit.setText("" if seed is None else str(seed))
+
+    def setLastSeed(self, seed: int | None) -> None:
+        """The seed of the latest result, offered by the "reuse last seed" button."""
+        self._last_seed = seed
+        self.reuseSeedButton.setEnabled(seed is not None)
+        if seed is not None:
+            self.reuseSeedButton.setToolTip(f"Reuse the seed of the last generated image ({seed})")
+
+    def lastSeed(self) -> int | None:
+        return self._last_seed
+
+    def reuseLastSeed(self) -> None:
+        if self._last_seed is not None:
+            self.setSeed(self._last_seed)
+
+    def newRandomSeed(self) -> None:
+        self.setSeed(secrets.randbelow(spec.RANDOM_SEED_MAX + 1))
+
+    # --- other settings ---------------------------------------------------------------
+
+    def setAdvancedVisible(self, visible: bool) -> None:
+        self.advancedSection.setVisible(visible)
+        self.advancedToggle.setArrowType(Qt.ArrowType.DownArrow if visible else Qt.ArrowType.RightArrow)
+        if self.advancedToggle.isChecked() != visible:
+            self.advancedToggle.setChecked(visible)
+
+    def _on_creativity_changed(self) -> None:
+        level = self.creativityCombo.currentData() or spec.DEFAULT_CREATIVITY
+        self.creativityHelp.setText(spec.CREATIVITY_HELP[level])
+
+    def _on_format_changed(self) -> None:
+        self.qualitySpin.setEnabled(self.formatCombo.currentData() in ("JPG", "WEBP"))
+
+    def canGenerate(self) -> bool:
+        return self._valid
+
+    def problem(self) -> str | None:
+        """Why Generate is unavailable, as one sentence, or None."""
+        text = self.prompt().strip()
+        if len(text) < spec.PROMPT_MIN:
+            return f"Write a prompt of at least {spec.PROMPT_MIN} characters to generate."
+        if len(text) > spec.PROMPT_MAX:
+            return f"The prompt has {len(text):,} characters; shorten it to {spec.PROMPT_MAX:,} or fewer."
+        for name, edit in (("webhook URL", self.webhookEdit), ("upload endpoint", self.uploadEndpointEdit)):
+            value = edit.text().strip()
+            if value and not is_url(value):
+                return f"The {name} must be a web address starting with http:// or https://."
+        return None
+
+    def _update_validity(self) -> None:
+        problem = self.problem()
+        valid = problem is None
+        self.generateButton.setEnabled(valid)
+        if problem:
+            self.hintLabel.setText(problem)
+            role = "warning"
+        else:
+            self.hintLabel.setText(f"{len(self.prompt().strip()):,} / {spec.PROMPT_MAX:,} characters")
+            role = "hint"
+        if self.hintLabel.property("role") != role:
+            self.hintLabel.setProperty("role", role)
+            self.hintLabel.style().unpolish(self.hintLabel)
+            self.hintLabel.style().polish(self.hintLabel)
+        if valid != self._valid:
+            self._valid = valid
+            self.validityChanged.emit(valid)
+
+    # --- requests and records ---------------------------------------------------------
+
+    def build_request(self, ratio: str, references: tuple[ReferenceImage, ...] = ()) -> GenerationRequest:
+        """The request these settings describe; raises ``ValidationError`` if one is out of range."""
+        request = GenerationRequest(
+            prompt=self.prompt().strip(),
+            ratio=ratio,
+            number_results=self.countSpin.value(),
+            seed=self.seed(),
+            creativity=self.creativityCombo.currentData(),
+            references=tuple(references),
+            output_format=self.formatCombo.currentData(),
+            output_quality=self.qualitySpin.value(),
+            delivery_method=self.deliveryCombo.currentData(),
+            check_content=self.safetyCheck.isChecked(),
+            include_cost=self.includeCostCheck.isChecked(),
+            webhook_url=self.webhookEdit.text().strip() or None,
+            upload_endpoint=self.uploadEndpointEdit.text().strip() or None,
+        )
+        request.validate()
+        return request
+
+    def parameters(self) -> dict[str, Any]:
+        """The panel's settings with the keys of ``GenerationRequest.describe()``."""
+        return {
+            "prompt": self.prompt(),
+            "number_results": self.countSpin.value(),
+            "seed": self.seed(),
+            "creativity": self.creativityCombo.currentData(),
+            "output_format": self.formatCombo.currentData(),
+            "output_quality": self.qualitySpin.value(),
+            "delivery_method": self.deliveryCombo.currentData(),
+            "check_content": self.safetyCheck.isChecked(),
+            "include_cost": self.includeCostCheck.isChecked(),
+            "webhook_url": self.webhookEdit.text().strip() or None,
+            "upload_endpoint": self.uploadEndpointEdit.text().strip() or None,
+        }
+
+    def apply_parameters(self, record: Mapping[str, Any]) -> None:
+        """Set the panel from a saved record (``describe()`` keys or the wire task's).
+
+        Unknown keys, and values outside what the model accepts, are ignored; the aspect
+        ratio and references belong to the ratio bar and the tray.
+        """
+        rec = dict(record)
+        settings = rec.get("settings")
+        if isinstance(settings, Mapping) and "creativity" in settings:
+            rec.setdefault("creativity", settings["creativity"])
+        safety = rec.get("safety")
+        if isinstance(safety, Mapping) and "checkContent" in safety:
+            rec.setdefault("check_content", safety["checkContent"])
+
+        def pick(*keys: str) -> Any:
+            for key in keys:
+                if key in rec:
+                    return rec[key]
+            return _MISSING
+
+        prompt = pick("prompt", "positivePrompt")
+        if isinstance(prompt, str):
+            self.setPrompt(prompt)
+        count = pick("number_results", "numberResults")
+        if _is_int(count) and spec.RESULTS_MIN <= count <= spec.RESULTS_MAX:
+            self.countSpin.setValue(count)
+        seed = pick("seed")
+        if seed is None:
+            self.setSeed(None)
+        elif _is_int(seed) and spec.SEED_MIN <= seed <= spec.SEED_MAX:
+            self.setSeed(seed)
+        _select(self.creativityCombo, pick("creativity"))
+        fmt = pick("output_format", "outputFormat")
+        _select(self.formatCombo, fmt.upper() if isinstance(fmt, str) else fmt)
+        quality = pick("output_quality", "outputQuality")
+        if _is_int(quality) and spec.QUALITY_MIN <= quality <= spec.QUALITY_MAX:
+            self.qualitySpin.setValue(quality)
+        _select(self.deliveryCombo, pick("delivery_method", "deliveryMethod"))
+        check = pick("check_content", "checkContent")
+        if isinstance(check, bool):
+            self.safetyCheck.setChecked(check)
+        cost = pick("include_cost", "includeCost")
+        if isinstance(cost, bool):
+            self.includeCostCheck.setChecked(cost)
+        for edit, keys in (
+            (self.webhookEdit, ("webhook_url", "webhookURL")),
+            (self.uploadEndpointEdit, ("upload_endpoint", "uploadEndpoint")),
+        ):
+            value = pick(*keys)
+            if value is None or isinstance(value, str):
+                edit.setText(value or "")
+
+
+_MISSING = object()
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _select(combo: QComboBox, value: Any) -> None:
+    if value is _MISSING or value is None:
+        return
+    index = combo.findData(value)
+    if index >= 0:
+        combo.setCurrentIndex(index)

@@ -1,0 +1,871 @@
+"""The reference tray: images that pull the result toward them (+) or push it away (−).
+
+Images arrive by drag and drop (files, web images and addresses, raw image data, the
+app's own gallery), by paste, or programmatically. Each is decoded and checked on a
+worker thread (see :mod:`krea_desktop.ui.image_input`), copied into the references
+folder under its content hash, and only then shown; anything refused leaves the tray as
+it was and is explained through :attr:`ReferenceTray.message`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QBuffer,
+    QByteArray,
+    QEvent,
+    QIODevice,
+    QMimeData,
+    QObject,
+    QPoint,
+    QRectF,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+)
+from PySide6.QtGui import (
+    QColor,
+    QDrag,
+    QDragEnterEvent,
+    QDragLeaveEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPen,
+    QPixmap,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QScrollArea,
+    QSizePolicy,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from krea_desktop.api import spec
+from krea_desktop.api.request import ReferenceImage
+from krea_desktop.ui import theme
+from krea_desktop.ui.background import BackgroundRunner, Runner
+from krea_desktop.ui.image_input import (
+    LIBRARY_IDS_MIME,
+    InvalidImageError,
+    LoadedReference,
+    atomic_write,
+    decode_library_ids,
+    is_data_uri,
+    is_web_url,
+    load_reference,
+    store_copy,
+)
+
+# Dragging an item within the tray carries its content hash under this type.
+REFERENCE_MIME = "application/x-krea-desktop-reference"
+STATE_VERSION = 1
+_RAW_IMAGE_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/webp",
+    "image/gif",
+    "image/bmp",
+    "image/tiff",
+    "image/avif",
+    "image/svg+xml",  # last: only so that an SVG is refused with the right reason
+)
+_IMG_SRC_RE = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*["']([^"']+)["']""", re.I)
+ResolveLibraryIds = Callable[[list[int]], list[Path]]
+
+
+class StrengthSpinBox(QDoubleSpinBox):
+    """Shows the sign always (+0.70, −0.50), since the direction is the point."""
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:+.2f}"
+
+
+class ReferenceItem(QFrame):
+    """One reference in the tray: thumbnail, strength slider and spin, and its controls."""
+
+    strengthChanged = Signal(float)
+    removeRequested = Signal()
+    moveRequested = Signal(int)  # -1 left, +1 right
+
+    THUMB_SIDE = 104
+
+    def __init__(
+        self,
+        path: Path,
+        sha256: str,
+        thumbnail: QImage,
+        strength: float = spec.DEFAULT_STRENGTH,
+        *,
+        source: str = "",
+        size: tuple[int, int] = (0, 0),
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("referenceItem")
+        self.path = path
+        self.sha256 = sha256
+        self.source = source or path.name
+        self.image_size = size
+        self._value = 0  # the one source of truth: strength in hundredths
+        self._press_pos: QPoint | None = None
+        self.setFixedWidth(self.THUMB_SIDE + 28)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
+        self.setAccessibleName(f"Reference {self.source}")
+
+        self.thumbnailLabel = QLabel(self)
+        self.thumbnailLabel.setObjectName("thumbnail")
+        self.thumbnailLabel.setFixedSize(self.THUMB_SIDE, self.THUMB_SIDE)
+        self.thumbnailLabel.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        dims = f"{size[0]}×{size[1]}, " if size[0] else ""
+        self.thumbnailLabel.setToolTip(
+            f"{self.source} ({dims}kept as {path.name})\nDrag to reorder; double-click to reset the strength."
+        )
+        self._set_thumbnail(thumbnail)
+
+        self.moveLeftButton = self._tool_button("moveLeftButton", "◀", "Move this reference one place to the left")
+        self.moveLeftButton.clicked.connect(lambda: self.moveRequested.emit(-1))
+        self.moveRightButton = self._tool_button("moveRightButton", "▶", "Move this reference one place to the right")
+        self.moveRightButton.clicked.connect(lambda: self.moveRequested.emit(1))
+        self.removeButton = self._tool_button("removeButton", "✕", "Remove this reference from the tray")
+        self.removeButton.clicked.connect(self.removeRequested)
+
+        self.directionLabel = QLabel(self)
+        self.directionLabel.setObjectName("directionLabel")
+        self.directionLabel.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.directionLabel.setToolTip("Whether this reference pulls the result toward it or pushes it away")
+
+        self.strengthSlider = QSlider(Qt.Orientation.Horizontal, self)
+        self.strengthSlider.setObjectName("strengthSlider")
+        self.strengthSlider.setRange(round(spec.STRENGTH_MIN * 100), round(spec.STRENGTH_MAX * 100))
+        self.strengthSlider.setSingleStep(5)
+        self.strengthSlider.setPageStep(25)
+        self.strengthSlider.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.strengthSlider.setTickInterval(100)
+        self.strengthSlider.setToolTip(
+            "Strength: right pulls the result toward this image, left pushes it away. Double-click resets to +0.70."
+        )
+        self.strengthSlider.setAccessibleName("Strength")
+        self.strengthSlider.installEventFilter(self)
+        # Fusion fills the groove from the left end, which would read as "more" for a
+        # negative strength; the item's colour shows direction and amount instead.
+        slider_palette = self.strengthSlider.palette()
+        slider_palette.setColor(QPalette.ColorRole.Highlight, slider_palette.color(QPalette.ColorRole.Dark))
+        self.strengthSlider.setPalette(slider_palette)
+
+        self.strengthSpin = StrengthSpinBox(self)
+        self.strengthSpin.setObjectName("strengthSpin")
+        self.strengthSpin.setRange(spec.STRENGTH_MIN, spec.STRENGTH_MAX)
+        self.strengthSpin.setSingleStep(0.05)
+        self.strengthSpin.setDecimals(2)
+        self.strengthSpin.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.strengthSpin.setKeyboardTracking(False)
+        self.strengthSpin.setToolTip("Strength from −2.00 (push away) to +2.00 (pull toward); the default is +0.70")
+        self.strengthSpin.setAccessibleName("Strength")
+        spin_edit = self.strengthSpin.findChild(QLineEdit)
+        if spin_edit is not None:
+            spin_edit.setAcceptDrops(False)  # drops anywhere on the item go to the tray
+
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 0, 0, 0)
+        buttons.setSpacing(2)
+        buttons.addWidget(self.moveLeftButton)
+        buttons.addWidget(self.moveRightButton)
+        buttons.addStretch(1)
+        buttons.addWidget(self.removeButton)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 8)
+        layout.setSpacing(3)
+        layout.addLayout(buttons)
+        layout.addWidget(self.thumbnailLabel, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(self.directionLabel)
+        layout.addWidget(self.strengthSlider)
+        layout.addWidget(self.strengthSpin)
+
+        self.strengthSlider.valueChanged.connect(lambda v: self.setStrength(v / 100))
+        self.strengthSpin.valueChanged.connect(self.setStrength)
+        self._value = max(round(spec.STRENGTH_MIN * 100), min(round(spec.STRENGTH_MAX * 100), round(strength * 100)))
+        self._sync_controls()
+
+    def _tool_button(self, name: str, text: str, tip: str) -> QToolButton:
+        button = QToolButton(self)
+        button.setObjectName(name)
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setAccessibleName(tip)
+        button.setAutoRaise(True)
+        return button
+
+    def _set_thumbnail(self, image: QImage) -> None:
+        if image.isNull():
+            self.thumbnailLabel.setText("?")
+            return
+        ratio = self.devicePixelRatioF() or 1.0
+        side = round(self.THUMB_SIDE * ratio)
+        pixmap = QPixmap.fromImage(image).scaled(
+            side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+        )
+        pixmap.setDevicePixelRatio(ratio)
+        self.thumbnailLabel.setPixmap(pixmap)
+
+    def strength(self) -> float:
+        return self._value / 100
+
+    def setStrength(self, value: float, notify: bool = True) -> None:
+        hundredths = max(round(spec.STRENGTH_MIN * 100), min(round(spec.STRENGTH_MAX * 100), round(value * 100)))
+        if hundredths == self._value:
+            return
+        self._value = hundredths
+        self._sync_controls()
+        if notify:
+            self.strengthChanged.emit(self.strength())
+
+    def _sync_controls(self) -> None:
+        # Show the value in both controls without either reporting back.
+        blocked = self.strengthSlider.blockSignals(True)
+        self.strengthSlider.setValue(self._value)
+        self.strengthSlider.blockSignals(blocked)
+        blocked = self.strengthSpin.blockSignals(True)
+        self.strengthSpin.setValue(self._value / 100)
+        self.strengthSpin.blockSignals(blocked)
+        self._update_direction()
+
+    def resetStrength(self) -> None:
+        self.setStrength(spec.DEFAULT_STRENGTH)
+
+    def direction(self) -> str:
+        """ "toward", "away" or "neutral"."""
+        return "toward" if self._value > 0 else "away" if self._value < 0 else "neutral"
+
+    def directionColor(self) -> QColor:
+        return theme.strength_color(self.strength())
+
+    def _update_direction(self) -> None:
+        colour = self.directionColor()
+        text = {"toward": "toward (+)", "away": "away (−)", "neutral": "neutral (0)"}[self.direction()]
+        self.directionLabel.setText(text)
+        pal = self.directionLabel.palette()
+        pal.setColor(QPalette.ColorRole.WindowText, colour.lighter(125))
+        self.directionLabel.setPalette(pal)
+        self.update()
+
+    def setPosition(self, index: int, count: int) -> None:
+        self.moveLeftButton.setEnabled(index > 0)
+        self.moveRightButton.setEnabled(index < count - 1)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        colour = self.directionColor()
+        amount = abs(self.strength()) / spec.STRENGTH_MAX
+        fill = QColor(colour)
+        fill.setAlpha(round(18 + 50 * amount) if self._value else 10)
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        width = 1.5 + 2.5 * amount
+        p.setPen(QPen(colour, width))
+        p.setBrush(fill)
+        inset = width / 2 + 0.5
+        p.drawRoundedRect(QRectF(self.rect()).adjusted(inset, inset, -inset, -inset), 6, 6)
+        p.end()
+
+    # Double-click anywhere but the number field resets; the slider needs a filter because
+    # it takes double-clicks as presses.
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.resetStrength()
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.strengthSlider and event.type() == QEvent.Type.MouseButtonDblClick:
+            assert isinstance(event, QMouseEvent)
+            if event.button() == Qt.MouseButton.LeftButton:
+                self.resetStrength()
+                return True
+        return super().eventFilter(watched, event)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._press_pos = event.position().toPoint()
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if (
+            self._press_pos is not None
+            and event.buttons() & Qt.MouseButton.LeftButton
+            and (event.position().toPoint() - self._press_pos).manhattanLength() >= QApplication.startDragDistance()
+        ):
+            self._press_pos = None
+            self._start_drag()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        self._press_pos = None
+        super().mouseReleaseEvent(event)
+
+    def mime_data(self) -> QMimeData:
+        mime = QMimeData()
+        mime.setData(REFERENCE_MIME, QByteArray(self.sha256.encode()))
+        mime.setUrls([QUrl.fromLocalFile(str(self.path))])  # so it can also be dropped elsewhere
+        return mime
+
+    def _start_drag(self) -> None:
+        drag = QDrag(self)
+        drag.setMimeData(self.mime_data())
+        pixmap = self.thumbnailLabel.pixmap()
+        if pixmap is not None and not pixmap.isNull():
+            drag.setPixmap(pixmap.scaledToWidth(64, Qt.TransformationMode.SmoothTransformation))
+        drag.exec(Qt.DropAction.MoveAction | Qt.DropAction.CopyAction, Qt.DropAction.MoveAction)
+
+
+@dataclass
+class _Source:
+    kind: str  # "path" | "url" | "bytes" | "qimage"
+    value: Any
+    strength: float = spec.DEFAULT_STRENGTH
+
+
+@dataclass
+class _Loaded:
+    ref: LoadedReference
+    path: Path
+    thumbnail: QImage
+    strength: float
+
+
+@dataclass
+class _Batch:
+    """Sources added together, shown in the order they were given whatever order they load in."""
+
+    slots: list[_Loaded | InvalidImageError | None]
+    restoring: bool = False
+    shown: int = 0  # slots before this one have been dealt with
+    errors: list[str] = field(default_factory=list)
+    missing: int = 0
+
+
+def _load_source(source: _Source, folder: Path) -> _Loaded:
+    """Runs on a worker thread: decode, check, copy into the folder, make the thumbnail."""
+    value: Any = source.value
+    if source.kind == "qimage":
+        buffer = QBuffer()
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        if not value.save(buffer, "PNG"):
+            raise InvalidImageError("The dropped image could not be read; save it as a file and drop that instead.")
+        value = bytes(buffer.data().data())
+    ref = load_reference(value)
+    path = store_copy(ref, folder)
+    thumbnail = QImage.fromData(ref.thumbnail)
+    return _Loaded(ref, path, thumbnail, source.strength)
+
+
+class ReferenceTray(QWidget):
+    """Up to ten reference images with signed strengths, in order.
+
+    ``references_dir`` receives a copy of each image named by its SHA-256;
+    ``state_file`` (default ``references_dir / "tray.json"``) keeps the tray across
+    restarts; ``resolve_library_ids`` maps gallery ids to image files (called on the GUI
+    thread). Without it, gallery drops are announced through :attr:`libraryIdsDropped`.
+    """
+
+    referencesChanged = Signal()
+    message = Signal(str)  # a one-sentence explanation of something refused
+    busyChanged = Signal(bool)
+    libraryIdsDropped = Signal(list)
+
+    def __init__(
+        self,
+        references_dir: Path,
+        *,
+        state_file: Path | None = None,
+        resolve_library_ids: ResolveLibraryIds | None = None,
+        runner: Runner | None = None,
+        autosave: bool = True,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("referenceTray")
+        self.setAcceptDrops(True)
+        self.setToolTip(
+            "References: drop images, image files or web images here, or paste with Ctrl+V. "
+            "Positive strengths pull the result toward an image, negative ones push it away."
+        )
+        self.references_dir = Path(references_dir)
+        self.state_file = Path(state_file) if state_file else self.references_dir / "tray.json"
+        self._resolve = resolve_library_ids
+        self._runner: Runner = runner if runner is not None else BackgroundRunner(parent=self)
+        self._items: list[ReferenceItem] = []
+        self._pending = 0  # slots reserved by loads in progress
+        self._batches: list[_Batch] = []
+        self._drop_highlight = False
+        self._autosave = autosave
+        self._dirty = False
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(250)
+        self._save_timer.timeout.connect(self._autosave_now)
+
+        self._container = QWidget()
+        self._container.setObjectName("referenceTrayContents")
+        self._row = QHBoxLayout(self._container)
+        self._row.setContentsMargins(4, 4, 4, 4)
+        self._row.setSpacing(6)
+        self.emptyLabel = QLabel(
+            "Drop reference images here, paste one with Ctrl+V, or drag results from the gallery.\n"
+            "Each pulls the result toward it (+) or pushes it away (−).",
+            self._container,
+        )
+        self.emptyLabel.setObjectName("emptyLabel")
+        self.emptyLabel.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.emptyLabel.setWordWrap(True)
+        self.emptyLabel.setProperty("role", "hint")
+        self._row.addWidget(self.emptyLabel, 1)
+        self._row.addStretch(0)
+
+        self._scroll = QScrollArea(self)
+        self._scroll.setWidget(self._container)
+        self._scroll.setWidgetResizable(True)
+        self._scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self._scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+
+        self.addButton = QToolButton(self)
+        self.addButton.setObjectName("addReferenceButton")
+        self.addButton.setText("Add…")
+        self.addButton.setToolTip("Choose image files to add as references")
+        self.addButton.clicked.connect(self._choose_files)
+        self.countLabel = QLabel(self)
+        self.countLabel.setObjectName("referenceCount")
+        self.countLabel.setToolTip(f"How many references the tray holds (at most {spec.MAX_REFERENCES})")
+        self.countLabel.setProperty("role", "hint")
+
+        side = QVBoxLayout()
+        side.setContentsMargins(0, 0, 0, 0)
+        side.addWidget(self.addButton)
+        side.addWidget(self.countLabel)
+        side.addStretch(1)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self._scroll, 1)
+        layout.addLayout(side)
+        self.setMinimumHeight(230)
+        self._relayout()
+
+    # --- reading the tray -----------------------------------------------------------
+
+    def references(self) -> tuple[ReferenceImage, ...]:
+        return tuple(ReferenceImage(item.path, item.strength()) for item in self._items)
+
+    def items(self) -> list[ReferenceItem]:
+        return list(self._items)
+
+    def count(self) -> int:
+        return len(self._items)
+
+    def isBusy(self) -> bool:
+        return self._pending > 0
+
+    def room(self) -> int:
+        """How many more references fit, counting those still loading."""
+        return spec.MAX_REFERENCES - len(self._items) - self._pending
+
+    # --- changing the tray ----------------------------------------------------------
+
+    def add_reference(self, source: bytes | str | os.PathLike[str], strength: float = spec.DEFAULT_STRENGTH) -> bool:
+        """Load an image (bytes, a path, an http(s) URL or a data URI) in the background.
+
+        Returns False, and says why through :attr:`message`, if the tray is full.
+        """
+        if isinstance(source, (bytes, bytearray)):
+            src = _Source("bytes", bytes(source), strength)
+        elif isinstance(source, str) and (is_web_url(source) or is_data_uri(source)):
+            src = _Source("url", source, strength)
+        else:
+            src = _Source("path", Path(source), strength)
+        return self._start([src])
+
+    def add_image(self, image: QImage, strength: float = spec.DEFAULT_STRENGTH) -> bool:
+        return self._start([_Source("qimage", QImage(image), strength)])
+
+    def remove(self, index: int) -> None:
+        item = self._items.pop(index)
+        item.hide()
+        item.setParent(None)
+        item.deleteLater()
+        self._changed()
+
+    def clear(self) -> None:
+        while self._items:
+            self.remove(len(self._items) - 1)
+
+    def move_reference(self, source: int, target: int) -> None:
+        """Move the reference at ``source`` so that it ends up at index ``target``."""
+        n = len(self._items)
+        if not (0 <= source < n):
+            return
+        target = max(0, min(n - 1, target))
+        if source == target:
+            return
+        item = self._items.pop(source)
+        self._items.insert(target, item)
+        self._changed()
+
+    def handle_mime(self, mime: QMimeData) -> bool:
+        """Add whatever images ``mime`` carries; False (with a message) when nothing was taken."""
+        if mime.hasFormat(LIBRARY_IDS_MIME):
+            try:
+                ids = decode_library_ids(bytes(mime.data(LIBRARY_IDS_MIME).data()))
+            except InvalidImageError as exc:
+                self.message.emit(str(exc))
+                return False
+            if self._resolve is None:
+                self.libraryIdsDropped.emit(ids)
+                return bool(ids)
+            try:
+                paths = self._resolve(ids)
+            except Exception:
+                self.message.emit("The dragged gallery images could not be found in the library.")
+                return False
+            if not paths:
+                self.message.emit("The dragged gallery images could not be found in the library.")
+                return False
+            return self._start([_Source("path", Path(p)) for p in paths])
+        sources = _sources_from_mime(mime)
+        if not sources:
+            self.message.emit("That is not an image, an image file or an image address, so nothing was added.")
+            return False
+        return self._start(sources)
+
+    def paste_from_clipboard(self) -> bool:
+        mime: QMimeData | None = QGuiApplication.clipboard().mimeData()
+        if mime is None:
+            self.message.emit("The clipboard is empty; copy an image or an image address first.")
+            return False
+        return self.handle_mime(mime)
+
+    # --- state across restarts -----------------------------------------------------------
+
+    def save_state(self) -> None:
+        """Write the references (copies' file names and strengths, in order) atomically."""
+        entries = []
+        for item in self._items:
+            try:
+                name: str = str(item.path.relative_to(self.references_dir))
+            except ValueError:
+                name = str(item.path)
+            entries.append({"file": name, "strength": item.strength(), "source": item.source})
+        data = json.dumps({"version": STATE_VERSION, "references": entries}, indent=1).encode()
+        try:
+            atomic_write(self.state_file, data)
+        except OSError:
+            self.message.emit(f"The reference tray could not be saved to {self.state_file}; check the data folder.")
+            return
+        self._dirty = False
+
+    def restore_state(self) -> bool:
+        """Load the tray saved by :meth:`save_state` (in the background); False if there was none."""
+        try:
+            state = json.loads(self.state_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError):
+            self.message.emit("The saved reference tray could not be read, so it starts empty.")
+            return False
+        entries = state.get("references") if isinstance(state, dict) else None
+        if not isinstance(entries, list):
+            self.message.emit("The saved reference tray could not be read, so it starts empty.")
+            return False
+        sources: list[_Source] = []
+        for entry in entries[: spec.MAX_REFERENCES]:
+            if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+                continue
+            strength = entry.get("strength", spec.DEFAULT_STRENGTH)
+            if isinstance(strength, bool) or not isinstance(strength, (int, float)):
+                strength = spec.DEFAULT_STRENGTH
+            strength = max(spec.STRENGTH_MIN, min(spec.STRENGTH_MAX, float(strength)))
+            sources.append(_Source("path", self.references_dir / entry["file"], strength))
+        if not sources:
+            return True
+        return self._start(sources, restoring=True)
+
+    # --- loading ----------------------------------------------------------------------
+
+    def _start(self, sources: list[_Source], restoring: bool = False) -> bool:
+        if not sources:
+            return False
+        room = self.room()
+        if len(sources) > room:
+            if room <= 0:
+                text = (
+                    f"The tray already holds {spec.MAX_REFERENCES} references, the most a generation can use; "
+                    "remove one to add another."
+                )
+            else:
+                text = (
+                    f"Only {room} more reference{'s' if room != 1 else ''} fit in the tray "
+                    f"(at most {spec.MAX_REFERENCES}), so none of these {len(sources)} were added."
+                )
+            self.message.emit(text)
+            return False
+        batch = _Batch(slots=[None] * len(sources), restoring=restoring)
+        self._batches.append(batch)
+        was_busy = self.isBusy()
+        self._pending += len(sources)
+        if not was_busy:
+            self.busyChanged.emit(True)
+        self._update_count()
+        folder = self.references_dir
+        for index, source in enumerate(sources):
+            self._runner.submit(
+                lambda s=source: _load_source(s, folder),  # type: ignore[misc]
+                lambda result, error, b=batch, i=index: self._loaded(b, i, result, error),  # type: ignore[misc]
+            )
+        return True
+
+    def _loaded(self, batch: _Batch, index: int, result: Any, error: BaseException | None) -> None:
+        if isinstance(error, InvalidImageError):
+            batch.slots[index] = error
+            if batch.restoring and "does not exist" in str(error):
+                batch.missing += 1
+            else:
+                batch.errors.append(str(error))
+        elif error is not None:
+            batch.slots[index] = InvalidImageError("An image could not be added because of an unexpected error.")
+            batch.errors.append(f"An image could not be added ({type(error).__name__}); try again.")
+        else:
+            batch.slots[index] = result
+        self._flush()
+
+    def _flush(self) -> None:
+        """Show finished loads in order; a batch waits for its earlier slots."""
+        added = False
+        while self._batches:
+            batch = self._batches[0]
+            while batch.shown < len(batch.slots) and batch.slots[batch.shown] is not None:
+                slot = batch.slots[batch.shown]
+                batch.shown += 1
+                self._pending -= 1
+                if isinstance(slot, _Loaded):
+                    if any(item.sha256 == slot.ref.sha256 for item in self._items):
+                        if not batch.restoring:
+                            batch.errors.append(f"“{slot.ref.source}” is already in the tray.")
+                    else:
+                        self._insert(slot)
+                        added = True
+            if batch.shown < len(batch.slots):
+                break
+            self._batches.pop(0)
+            self._report(batch)
+        self._update_count()
+        if added:
+            self._changed()
+        if not self.isBusy():
+            self.busyChanged.emit(False)
+            if self._dirty and self._autosave:
+                self._save_timer.start()
+
+    def _report(self, batch: _Batch) -> None:
+        if batch.missing:
+            self.message.emit(
+                f"{batch.missing} reference{'s' if batch.missing != 1 else ''} from the last session "
+                f"{'were' if batch.missing != 1 else 'was'} missing from {self.references_dir} and left out."
+            )
+        if batch.errors:
+            first = batch.errors[0]
+            if len(batch.errors) > 1:
+                more = len(batch.errors) - 1
+                first = f"{first.rstrip('.')} (and {more} more item{'s' if more != 1 else ''} refused)."
+            self.message.emit(first)
+
+    def _insert(self, loaded: _Loaded) -> None:
+        item = ReferenceItem(
+            loaded.path,
+            loaded.ref.sha256,
+            loaded.thumbnail,
+            loaded.strength,
+            source=loaded.ref.source,
+            size=(loaded.ref.width, loaded.ref.height),
+            parent=self._container,
+        )
+        item.strengthChanged.connect(lambda _v: self._changed())
+        item.removeRequested.connect(lambda it=item: self._remove_item(it))
+        item.moveRequested.connect(lambda delta, it=item: self._move_item(it, delta))
+        self._items.append(item)
+
+    def _remove_item(self, item: ReferenceItem) -> None:
+        if item in self._items:
+            self.remove(self._items.index(item))
+
+    def _move_item(self, item: ReferenceItem, delta: int) -> None:
+        if item in self._items:
+            index = self._items.index(item)
+            self.move_reference(index, index + delta)
+
+    def _changed(self) -> None:
+        self._relayout()
+        self._dirty = True
+        if self._autosave and not self.isBusy():
+            self._save_timer.start()
+        self.referencesChanged.emit()
+
+    def _autosave_now(self) -> None:
+        if self._dirty and not self.isBusy():
+            self.save_state()
+
+    def _relayout(self) -> None:
+        for item in self._items:
+            self._row.removeWidget(item)
+        for index, item in enumerate(self._items):
+            self._row.insertWidget(index, item)
+            item.setPosition(index, len(self._items))
+            item.show()
+        self.emptyLabel.setVisible(not self._items)
+        self._row.setStretch(self._row.count() - 1, 0 if not self._items else 1)
+        self._update_count()
+
+    def _update_count(self) -> None:
+        loading = f" (+{self._pending} loading)" if self._pending else ""
+        self.countLabel.setText(f"{len(self._items)}/{spec.MAX_REFERENCES}{loading}")
+
+    def _choose_files(self) -> None:
+        files, _filter = QFileDialog.getOpenFileNames(
+            self, "Add reference images", "", "Images (*.png *.jpg *.jpeg *.webp *.gif *.bmp *.tif *.tiff *.avif)"
+        )
+        if files:
+            self._start([_Source("path", Path(f)) for f in files])
+
+    # --- drag and drop -----------------------------------------------------------------
+
+    def _reorder_target(self, x: float) -> int:
+        for index, item in enumerate(self._items):
+            centre = item.mapTo(self, QPoint(item.width() // 2, 0)).x()
+            if x < centre:
+                return index
+        return len(self._items)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        mime = event.mimeData()
+        if mime.hasFormat(REFERENCE_MIME):
+            event.setDropAction(Qt.DropAction.MoveAction)
+            event.accept()
+        elif _might_hold_image(mime):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+            return
+        self._drop_highlight = True
+        self.update()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if event.mimeData().hasFormat(REFERENCE_MIME):
+            event.setDropAction(Qt.DropAction.MoveAction)
+            event.accept()
+        else:
+            event.acceptProposedAction()
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
+        self._drop_highlight = False
+        self.update()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self._drop_highlight = False
+        self.update()
+        mime = event.mimeData()
+        if mime.hasFormat(REFERENCE_MIME):
+            sha = bytes(mime.data(REFERENCE_MIME).data()).decode(errors="replace")
+            index = next((i for i, it in enumerate(self._items) if it.sha256 == sha), None)
+            if index is not None:
+                target = self._reorder_target(event.position().x())
+                self.move_reference(index, target - 1 if target > index else target)
+                event.setDropAction(Qt.DropAction.MoveAction)
+                event.accept()
+                return
+        if self.handle_mime(mime):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        accent = self.palette().color(QPalette.ColorRole.Highlight)
+        colour = accent if self._drop_highlight else self.palette().color(QPalette.ColorRole.Mid)
+        p.setPen(QPen(colour, 2 if self._drop_highlight else 1, Qt.PenStyle.DashLine))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRoundedRect(QRectF(self.rect()).adjusted(1, 1, -1, -1), 6, 6)
+        p.end()
+
+    def wait_for_loads(self, msecs: int = 10_000) -> None:
+        """Block until background loads finish (tests and shutdown)."""
+        if isinstance(self._runner, BackgroundRunner):
+            self._runner.wait(msecs)
+        with contextlib.suppress(RuntimeError):
+            QApplication.processEvents()
+
+
+def _might_hold_image(mime: QMimeData) -> bool:
+    if mime.hasFormat(LIBRARY_IDS_MIME) or mime.hasUrls() or mime.hasImage():
+        return True
+    if any(mime.hasFormat(t) for t in _RAW_IMAGE_TYPES):
+        return True
+    if mime.hasText():
+        text = mime.text().strip()
+        return is_web_url(text.splitlines()[0]) if text else False
+    return mime.hasHtml()
+
+
+def _sources_from_mime(mime: QMimeData) -> list[_Source]:
+    """What to load from a drop or paste, preferring data at hand over downloads."""
+    urls = [u for u in mime.urls() if u.isValid()] if mime.hasUrls() else []
+    files = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
+    if files:
+        return [_Source("path", f) for f in files]
+    for kind in _RAW_IMAGE_TYPES:
+        if mime.hasFormat(kind):
+            data = bytes(mime.data(kind).data())
+            if data:
+                return [_Source("bytes", data)]
+    if mime.hasImage():
+        image = mime.imageData()
+        if isinstance(image, QImage) and not image.isNull():
+            return [_Source("qimage", QImage(image))]
+        if isinstance(image, QPixmap) and not image.isNull():
+            return [_Source("qimage", image.toImage())]
+    web = [u.toString() for u in urls if u.scheme() in ("http", "https", "data")]
+    if web:
+        return [_Source("url", w) for w in web]
+    if mime.hasText():
+        lines = [line.strip() for line in mime.text().splitlines() if line.strip()]
+        found = [line for line in lines if is_web_url(line) or is_data_uri(line)]
+        if found and len(found) == len(lines):
+            return [_Source("url", line) for line in found]
+    if mime.hasHtml():
+        match = _IMG_SRC_RE.search(mime.html())
+        if match and (is_web_url(match.group(1)) or is_data_uri(match.group(1))):
+            return [_Source("url", match.group(1))]
+    return []

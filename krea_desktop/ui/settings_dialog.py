@@ -1,0 +1,389 @@
+"""Settings: the API key (tested, then kept in the keyring), the endpoint, the data folder."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QCloseEvent, QDesktopServices
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from krea_desktop import keystore
+from krea_desktop.api import spec
+from krea_desktop.api.errors import KreaError
+from krea_desktop.ui.background import BackgroundRunner
+
+TestKey = Callable[[str, str], Awaitable[None]]
+TEST_TIMEOUT_S = 60.0
+_UNSET: Any = object()
+
+
+def endpoint_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the API endpoint, as one sentence, or None when it can."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return "The endpoint must be a web address such as https://api.runware.ai/v1."
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        return (
+            "The endpoint must use https://, because the API key travels with every request; "
+            "plain http:// is allowed only for this computer (localhost or 127.0.0.1)."
+        )
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class SettingsDialog(QDialog):
+    """Edits the API key and endpoint; on OK stores the key (see :mod:`krea_desktop.keystore`).
+
+    ``test_key(key, endpoint)`` is awaited when "Test key" is pressed and raises
+    ``KreaError`` with a one-sentence message when the key does not work. It runs on the
+    running asyncio loop (qasync) when there is one, else on a worker thread.
+    """
+
+    keyChanged = Signal(bool)  # after OK: True when a key is now stored, False when it was removed
+    endpointChanged = Signal(str)
+    keyTested = Signal(bool)  # a test finished: whether the key works
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        test_key: TestKey | None = None,
+        endpoint: str = spec.DEFAULT_API_URL,
+        current_key: str | None = _UNSET,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("settingsDialog")
+        self.setWindowTitle("Settings")
+        self._data_dir = Path(data_dir)
+        self._test_key = test_key
+        self._task: asyncio.Task[None] | None = None
+        self._test_generation = 0
+        self._testing = False
+        self._runner: BackgroundRunner | None = None
+        if current_key is _UNSET:
+            current_key = keystore.load_key(self._data_dir)
+        self._original_key = current_key or ""
+        self._original_endpoint = endpoint
+
+        # --- key
+        self.keyEdit = QLineEdit(self._original_key, self)
+        self.keyEdit.setObjectName("apiKeyEdit")
+        self.keyEdit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.keyEdit.setPlaceholderText("Paste your Runware API key")
+        self.keyEdit.setToolTip("Your Runware API key, from the API keys page of your Runware dashboard")
+        self.keyEdit.setAccessibleName("API key")
+        self.keyEdit.textChanged.connect(self._on_key_edited)
+        self.showKeyCheck = QCheckBox("Show", self)
+        self.showKeyCheck.setObjectName("showKeyCheck")
+        self.showKeyCheck.setToolTip("Show the key as plain text")
+        self.showKeyCheck.toggled.connect(self._on_show_toggled)
+        self.testKeyButton = QPushButton("Test key", self)
+        self.testKeyButton.setObjectName("testKeyButton")
+        self.testKeyButton.setToolTip("Check the key with the service at the endpoint below")
+        self.testKeyButton.setEnabled(test_key is not None)
+        self.testKeyButton.clicked.connect(self.start_test)
+        self.forgetKeyButton = QPushButton("Remove key", self)
+        self.forgetKeyButton.setObjectName("forgetKeyButton")
+        self.forgetKeyButton.setToolTip("Remove the stored key when you press OK (the app returns to demo mode)")
+        self.forgetKeyButton.clicked.connect(self._forget_key)
+        self.testResultLabel = QLabel(self)
+        self.testResultLabel.setObjectName("testResult")
+        self.testResultLabel.setWordWrap(True)
+        self.testResultLabel.setToolTip("The result of the last key test")
+        self.testResultLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.backendLabel = QLabel(keystore.backend_description(self._data_dir), self)
+        self.backendLabel.setObjectName("keyBackendLabel")
+        self.backendLabel.setWordWrap(True)
+        self.backendLabel.setProperty("role", "hint")
+        self.backendLabel.setToolTip("Where the key is stored")
+        self.fallbackWarning = QLabel(
+            "⚠ No system keyring could be used: the key is kept in a private file that only your user "
+            "account can read, but that is not encrypted.",
+            self,
+        )
+        self.fallbackWarning.setObjectName("keyFallbackWarning")
+        self.fallbackWarning.setWordWrap(True)
+        self.fallbackWarning.setProperty("role", "warning")
+        self.fallbackWarning.setToolTip(
+            "Install or unlock a keyring (such as GNOME Keyring or KWallet) to store the key safely"
+        )
+        self.fallbackWarning.setVisible(keystore.is_fallback(self._data_dir))
+        self.envNotice = QLabel(
+            f"{keystore.ENV_KEY} is set in the environment, so that key is used instead of the one stored here.",
+            self,
+        )
+        self.envNotice.setObjectName("envKeyNotice")
+        self.envNotice.setWordWrap(True)
+        self.envNotice.setProperty("role", "warning")
+        self.envNotice.setToolTip(f"Unset {keystore.ENV_KEY} to use the stored key")
+        self.envNotice.setVisible(bool(os.environ.get(keystore.ENV_KEY, "").strip()))
+
+        # --- endpoint
+        self.endpointEdit = QLineEdit(endpoint, self)
+        self.endpointEdit.setObjectName("endpointEdit")
+        self.endpointEdit.setToolTip(
+            f"The Runware API address (default {spec.DEFAULT_API_URL}); http:// only for this computer"
+        )
+        self.endpointEdit.textChanged.connect(self._on_endpoint_edited)
+        self.resetEndpointButton = QPushButton("Default", self)
+        self.resetEndpointButton.setObjectName("resetEndpointButton")
+        self.resetEndpointButton.setToolTip(f"Use the default endpoint, {spec.DEFAULT_API_URL}")
+        self.resetEndpointButton.clicked.connect(lambda: self.endpointEdit.setText(spec.DEFAULT_API_URL))
+        self.endpointError = QLabel(self)
+        self.endpointError.setObjectName("endpointError")
+        self.endpointError.setWordWrap(True)
+        self.endpointError.setProperty("role", "error")
+        self.endpointError.setToolTip("What is wrong with the endpoint")
+        self.endpointError.hide()
+
+        # --- data folder
+        self.dataDirEdit = QLineEdit(str(self._data_dir), self)
+        self.dataDirEdit.setObjectName("dataDirEdit")
+        self.dataDirEdit.setReadOnly(True)
+        self.dataDirEdit.setToolTip(
+            f"Where images, the library and settings are kept (set {keystore.ENV_DATA_DIR} to move it)"
+        )
+        self.openFolderButton = QPushButton("Open folder", self)
+        self.openFolderButton.setObjectName("openDataFolderButton")
+        self.openFolderButton.setToolTip("Open the data folder in the file manager")
+        self.openFolderButton.clicked.connect(self.open_data_folder)
+
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, parent=self
+        )
+        self.buttons.setObjectName("buttonBox")
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setToolTip("Save these settings")
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setToolTip("Close without changing anything")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+        self._build_layout()
+        self.resize(560, self.sizeHint().height())
+
+    def _build_layout(self) -> None:
+        key_row = QHBoxLayout()
+        key_row.addWidget(self.keyEdit, 1)
+        key_row.addWidget(self.showKeyCheck)
+        key_buttons = QHBoxLayout()
+        key_buttons.addWidget(self.testKeyButton)
+        key_buttons.addWidget(self.forgetKeyButton)
+        key_buttons.addStretch(1)
+        key_box = QGroupBox("API key", self)
+        key_form = QFormLayout(key_box)
+        key_form.addRow(key_row)
+        key_form.addRow(key_buttons)
+        key_form.addRow(self.testResultLabel)
+        key_form.addRow(self.backendLabel)
+        key_form.addRow(self.fallbackWarning)
+        key_form.addRow(self.envNotice)
+
+        endpoint_row = QHBoxLayout()
+        endpoint_row.addWidget(self.endpointEdit, 1)
+        endpoint_row.addWidget(self.resetEndpointButton)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.dataDirEdit, 1)
+        folder_row.addWidget(self.openFolderButton)
+        other = QFormLayout()
+        endpoint_label = QLabel("&Endpoint", self)
+        endpoint_label.setBuddy(self.endpointEdit)
+        other.addRow(endpoint_label, endpoint_row)
+        other.addRow("", self.endpointError)
+        folder_label = QLabel("Data folder", self)
+        folder_label.setToolTip(self.dataDirEdit.toolTip())
+        other.addRow(folder_label, folder_row)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(key_box)
+        layout.addLayout(other)
+        layout.addStretch(1)
+        layout.addWidget(self.buttons)
+
+    # --- values ------------------------------------------------------------------------
+
+    def apiKey(self) -> str:
+        return self.keyEdit.text().strip()
+
+    def endpoint(self) -> str:
+        return self.endpointEdit.text().strip()
+
+    # --- key ---------------------------------------------------------------------------
+
+    def _on_show_toggled(self, shown: bool) -> None:
+        self.keyEdit.setEchoMode(QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password)
+
+    def _on_key_edited(self) -> None:
+        self._set_result("", "hint")
+
+    def _forget_key(self) -> None:
+        self.keyEdit.clear()
+        self._set_result("The stored key will be removed when you press OK.", "warning")
+
+    def _set_result(self, text: str, role: str) -> None:
+        self.testResultLabel.setText(text)
+        self.testResultLabel.setProperty("role", role)
+        self.testResultLabel.style().unpolish(self.testResultLabel)
+        self.testResultLabel.style().polish(self.testResultLabel)
+
+    def isTesting(self) -> bool:
+        return self._testing
+
+    def start_test(self) -> None:
+        """Test the key in the field against the endpoint in the field, without blocking."""
+        if self._test_key is None or self.isTesting():
+            return
+        key = self.apiKey()
+        endpoint = self.endpoint()
+        if not key:
+            self._set_result("Enter a key to test it.", "warning")
+            return
+        problem = endpoint_problem(endpoint)
+        if problem:
+            self._show_endpoint_problem(problem)
+            return
+        self._test_generation += 1
+        generation = self._test_generation
+        self._testing = True
+        self.testKeyButton.setEnabled(False)
+        self._set_result("Testing the key…", "hint")
+        test = self._test_key
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            self._task = loop.create_task(self._run_test(test, key, endpoint, generation))
+        else:
+            if self._runner is None:
+                self._runner = BackgroundRunner(max_threads=1, parent=self)
+
+            def work() -> None:
+                asyncio.run(asyncio.wait_for(_call(test, key, endpoint), TEST_TIMEOUT_S))
+
+            self._runner.submit(work, lambda _r, error: self._finish_test(generation, key, error))
+
+    async def _run_test(self, test: TestKey, key: str, endpoint: str, generation: int) -> None:
+        error: BaseException | None = None
+        try:
+            await asyncio.wait_for(_call(test, key, endpoint), TEST_TIMEOUT_S)
+        except asyncio.CancelledError:
+            return
+        except Exception as exc:
+            error = exc
+        self._finish_test(generation, key, error)
+
+    def _finish_test(self, generation: int, key: str, error: BaseException | None) -> None:
+        if generation != self._test_generation:
+            return  # a newer test, or the dialog closed
+        self._task = None
+        self._testing = False
+        self.testKeyButton.setEnabled(True)
+        if error is None:
+            self._set_result("✓ The key works.", "ok")
+            self.keyTested.emit(True)
+            return
+        if isinstance(error, KreaError):
+            text = str(error)
+        elif isinstance(error, (asyncio.TimeoutError, TimeoutError)):
+            text = (
+                f"The service did not answer within {TEST_TIMEOUT_S:g} seconds; check the endpoint and your connection."
+            )
+        else:
+            text = f"The key could not be tested because of an unexpected error ({type(error).__name__})."
+        if key and key in text:  # never show the key, even if a message quotes it
+            text = text.replace(key, "•••")
+        self._set_result(f"✗ {text}", "error")
+        self.keyTested.emit(False)
+
+    def _cancel_test(self) -> None:
+        self._test_generation += 1
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self._testing = False
+        self.testKeyButton.setEnabled(self._test_key is not None)
+
+    # --- endpoint ------------------------------------------------------------------------
+
+    def _on_endpoint_edited(self) -> None:
+        self.endpointError.hide()
+
+    def _show_endpoint_problem(self, problem: str) -> None:
+        self.endpointError.setText(problem)
+        self.endpointError.show()
+        self.endpointEdit.setFocus()
+
+    # --- data folder -----------------------------------------------------------------------
+
+    def open_data_folder(self) -> bool:
+        with contextlib.suppress(OSError):
+            self._data_dir.mkdir(parents=True, exist_ok=True)
+        ok = QDesktopServices.openUrl(QUrl.fromLocalFile(str(self._data_dir)))
+        if not ok:
+            self._set_result(f"No file manager could open {self._data_dir}.", "warning")
+        return bool(ok)
+
+    # --- closing ------------------------------------------------------------------------------
+
+    def accept(self) -> None:
+        problem = endpoint_problem(self.endpoint())
+        if problem:
+            self._show_endpoint_problem(problem)
+            return
+        key = self.apiKey()
+        key_changed = key != self._original_key.strip()
+        if key_changed:
+            try:
+                if key:
+                    keystore.save_key(key, self._data_dir)
+                else:
+                    keystore.delete_key(self._data_dir)
+            except keystore.KeyStoreError as exc:
+                self._set_result(str(exc), "error")
+                return
+        self._cancel_test()
+        super().accept()
+        if key_changed:
+            self.keyChanged.emit(bool(key))
+        if self.endpoint() != self._original_endpoint:
+            self.endpointChanged.emit(self.endpoint())
+
+    def reject(self) -> None:
+        self._cancel_test()
+        super().reject()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._cancel_test()
+        super().closeEvent(event)
+
+
+async def _call(test: TestKey, key: str, endpoint: str) -> None:
+    await test(key, endpoint)

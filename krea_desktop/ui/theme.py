@@ -1,0 +1,81 @@
+"""A dark, neutral look for image work: mid-grey surfaces so colours are judged fairly."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+ACCENT = QColor("#5b8def")
+# A reference's pull: warm for toward (+), cool for away (−), grey at 0. Orange and blue
+# stay apart for the common forms of colour blindness, and the sign is also written out.
+TOWARD = QColor("#f0a040")
+AWAY = QColor("#6f8cff")
+NEUTRAL = QColor("#6a6a6a")
+OK_TEXT = QColor("#7fd18b")
+ERROR_TEXT = QColor("#ff8a80")
+WARNING_TEXT = QColor("#ffcc66")
+
+STYLESHEET = """
+QToolTip { color: #e8e8e8; background-color: #3a3a3a; border: 1px solid #555; }
+QLabel[role="hint"] { color: #a8a8a8; }
+QLabel[role="error"] { color: #ff8a80; }
+QLabel[role="warning"] { color: #ffcc66; }
+QLabel[role="ok"] { color: #7fd18b; }
+"""
+
+
+def dark_palette() -> QPalette:
+    p = QPalette()
+    window, base, alt = QColor("#2f3033"), QColor("#26272a"), QColor("#34353a")
+    text, dim = QColor("#e6e6e6"), QColor("#8a8a8a")
+    button = QColor("#3a3b3f")
+    roles = {
+        QPalette.ColorRole.Window: window,
+        QPalette.ColorRole.WindowText: text,
+        QPalette.ColorRole.Base: base,
+        QPalette.ColorRole.AlternateBase: alt,
+        QPalette.ColorRole.ToolTipBase: QColor("#3a3a3a"),
+        QPalette.ColorRole.ToolTipText: text,
+        QPalette.ColorRole.PlaceholderText: dim,
+        QPalette.ColorRole.Text: text,
+        QPalette.ColorRole.Button: button,
+        QPalette.ColorRole.ButtonText: text,
+        QPalette.ColorRole.BrightText: QColor("#ffffff"),
+        QPalette.ColorRole.Light: QColor("#4a4b50"),
+        QPalette.ColorRole.Midlight: QColor("#414247"),
+        QPalette.ColorRole.Mid: QColor("#2a2b2e"),
+        QPalette.ColorRole.Dark: QColor("#1f2022"),
+        QPalette.ColorRole.Shadow: QColor("#151515"),
+        QPalette.ColorRole.Highlight: ACCENT,
+        QPalette.ColorRole.HighlightedText: QColor("#ffffff"),
+        QPalette.ColorRole.Link: ACCENT.lighter(120),
+        QPalette.ColorRole.LinkVisited: ACCENT,
+    }
+    for role, color in roles.items():
+        p.setColor(role, color)
+    disabled = QPalette.ColorGroup.Disabled
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
+        p.setColor(disabled, role, QColor("#7a7a7a"))
+    p.setColor(disabled, QPalette.ColorRole.Button, QColor("#333437"))
+    p.setColor(disabled, QPalette.ColorRole.Highlight, QColor("#4a4b50"))
+    return p
+
+
+def apply_dark_palette(app: QApplication) -> None:
+    """Fusion style, the dark palette and the small stylesheet the widgets rely on."""
+    app.setStyle("Fusion")
+    app.setPalette(dark_palette())
+    app.setStyleSheet(STYLESHEET)
+
+
+def strength_color(strength: float) -> QColor:
+    """The tray colour for a strength: hue for the direction, intensity for the amount."""
+    if abs(strength) < 0.005:
+        return QColor(NEUTRAL)
+    target = TOWARD if strength > 0 else AWAY
+    t = min(1.0, 0.35 + 0.65 * abs(strength) / 2.0)
+    return QColor(
+        round(NEUTRAL.red() + (target.red() - NEUTRAL.red()) * t),
+        round(NEUTRAL.green() + (target.green() - NEUTRAL.green()) * t),
+        round(NEUTRAL.blue() + (target.blue() - NEUTRAL.blue()) * t),
+    )

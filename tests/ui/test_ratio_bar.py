@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractButton
+from pytestqt.qtbot import QtBot
+
+from krea_desktop.api import spec
+from krea_desktop.ui.ratio_bar import RatioBar
+
+NAMES = ["ratio_1_1", "ratio_4_3", "ratio_3_2", "ratio_16_9", "ratio_2_35_1", "ratio_4_5", "ratio_2_3", "ratio_9_16"]
+
+
+@pytest.fixture
+def bar(qtbot: QtBot) -> RatioBar:
+    widget = RatioBar()
+    qtbot.addWidget(widget)
+    widget.show()
+    return widget
+
+
+def test_one_checkable_button_per_ratio(bar: RatioBar) -> None:
+    buttons = bar.findChildren(QAbstractButton)
+    assert sorted(b.objectName() for b in buttons) == sorted(NAMES)
+    for ratio in spec.ASPECT_RATIOS:
+        button = bar.findChild(QAbstractButton, f"ratio_{ratio.key}")
+        assert button is not None and button.isCheckable()
+        assert button.text() == ratio.label
+        assert f"{ratio.width} × {ratio.height}" in button.toolTip()
+    assert bar.ratio() == spec.DEFAULT_RATIO
+    assert [b.isChecked() for b in buttons].count(True) == 1
+    assert bar.findChild(QAbstractButton, "ratio_16_9").text() == "16:9 · 1376×768"  # type: ignore[union-attr]
+
+
+def test_clicking_changes_the_ratio_once(bar: RatioBar, qtbot: QtBot) -> None:
+    seen: list[str] = []
+    bar.ratioChanged.connect(seen.append)
+    button = bar.findChild(QAbstractButton, "ratio_2_35_1")
+    assert button is not None
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert bar.ratio() == "2.35:1" and seen == ["2.35:1"]
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)  # exclusive: clicking again keeps it checked
+    assert button.isChecked() and seen == ["2.35:1"]
+    assert not bar.button("1:1").isChecked()
+
+
+def test_set_ratio(bar: RatioBar) -> None:
+    seen: list[str] = []
+    bar.ratioChanged.connect(seen.append)
+    bar.setRatio("9:16")
+    bar.setRatio("9:16")
+    assert bar.ratio() == "9:16" and bar.button("9:16").isChecked() and seen == ["9:16"]
+    with pytest.raises(ValueError):
+        bar.setRatio("5:4")
+    assert bar.ratio() == "9:16"
+
+
+def test_buttons_paint(bar: RatioBar) -> None:
+    for button in bar.buttons():
+        image = button.grab().toImage()
+        assert not image.isNull() and image.width() >= button.SHAPE_BOX

@@ -1,0 +1,368 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QByteArray, QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
+from PySide6.QtWidgets import QApplication, QWidget
+from pytestqt.qtbot import QtBot
+
+from krea_desktop.api import spec
+from krea_desktop.api.request import ReferenceImage
+from krea_desktop.ui.image_input import LIBRARY_IDS_MIME, encode_library_ids
+from krea_desktop.ui.reference_tray import REFERENCE_MIME, ReferenceItem, ReferenceTray
+from tests.helpers.images import SVG, Route, distinct_png, huge_header_png, image_bytes, serving, truncated_png
+
+
+class Tray:
+    """A tray under test plus the messages it said."""
+
+    def __init__(self, qtbot: QtBot, folder: Path, **kwargs: object) -> None:
+        self.qtbot = qtbot
+        self.folder = folder
+        self.widget = ReferenceTray(folder, **kwargs)  # type: ignore[arg-type]
+        qtbot.addWidget(self.widget)
+        self.widget.resize(1400, 260)
+        self.widget.show()
+        self.messages: list[str] = []
+        self.widget.message.connect(self.messages.append)
+
+    def settle(self) -> None:
+        self.qtbot.waitUntil(lambda: not self.widget.isBusy(), timeout=10_000)
+
+    def drop(self, mime: QMimeData, x: float = 10) -> bool:
+        enter = QDragEnterEvent(
+            QPointF(x, 20), Qt.DropAction.CopyAction | Qt.DropAction.MoveAction, mime,
+            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+        )
+        QApplication.sendEvent(self.widget, enter)
+        if not enter.isAccepted():
+            return False
+        drop = QDropEvent(
+            QPointF(x, 20), Qt.DropAction.CopyAction | Qt.DropAction.MoveAction, mime,
+            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+        )
+        QApplication.sendEvent(self.widget, drop)
+        self.settle()
+        return drop.isAccepted()
+
+    def drop_files(self, *paths: Path) -> bool:
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+        return self.drop(mime)
+
+    def add(self, data: bytes, strength: float = spec.DEFAULT_STRENGTH) -> None:
+        self.widget.add_reference(data, strength)
+        self.settle()
+
+    def items(self) -> list[ReferenceItem]:
+        return self.widget.items()
+
+
+@pytest.fixture
+def make_tray(qtbot: QtBot, tmp_path: Path) -> Callable[..., Tray]:
+    def make(**kwargs: object) -> Tray:
+        kwargs.setdefault("autosave", False)
+        return Tray(qtbot, tmp_path / "references", **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def tray(make_tray: Callable[..., Tray]) -> Tray:
+    return make_tray()
+
+
+def write(folder: Path, name: str, data: bytes) -> Path:
+    path = folder / name
+    path.write_bytes(data)
+    return path
+
+
+def test_public_names(tray: Tray) -> None:
+    assert tray.widget.objectName() == "referenceTray" and tray.widget.acceptDrops()
+    assert tray.widget.references() == ()
+
+
+def test_dropped_files_are_added_in_order(tray: Tray, tmp_path: Path) -> None:
+    paths = [write(tmp_path, f"{i}.png", distinct_png(i)) for i in range(3)]
+    with tray.qtbot.waitSignal(tray.widget.referencesChanged):
+        assert tray.drop_files(*paths)
+    refs = tray.widget.references()
+    assert len(refs) == 3
+    assert all(isinstance(r, ReferenceImage) and r.strength == spec.DEFAULT_STRENGTH for r in refs)
+    assert [Path(r.image).read_bytes() for r in refs] == [p.read_bytes() for p in paths]
+    assert all(Path(r.image).parent == tray.folder for r in refs)
+    items = tray.widget.findChildren(QWidget, "referenceItem")
+    assert len(items) == 3
+    for item in tray.items():
+        assert item.strengthSpin.objectName() == "strengthSpin"
+        assert item.thumbnailLabel.pixmap() is not None and not item.thumbnailLabel.pixmap().isNull()
+    assert tray.messages == []
+
+
+def test_web_url_is_downloaded(tray: Tray, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    png = image_bytes((30, 20))
+    with serving({"/a.png": Route(png), "/page": Route(b"<html/>", "text/html")}) as web:
+        mime = QMimeData()
+        mime.setUrls([QUrl(f"{web.url}/a.png")])
+        assert tray.drop(mime)
+        assert [Path(r.image).read_bytes() for r in tray.widget.references()] == [png]
+
+        text = QMimeData()
+        text.setText(f"{web.url}/page")
+        tray.drop(text)
+        assert tray.widget.count() == 1
+        assert tray.messages and "not an image" in tray.messages[-1]
+
+
+def test_browser_drag_prefers_the_image_data(tray: Tray) -> None:
+    png = image_bytes((12, 34))
+    mime = QMimeData()
+    mime.setUrls([QUrl("http://127.0.0.1:9/never-fetched.png")])
+    mime.setData("image/png", QByteArray(png))
+    mime.setHtml('<img src="http://127.0.0.1:9/never-fetched.png">')
+    assert tray.drop(mime)
+    assert [Path(r.image).read_bytes() for r in tray.widget.references()] == [png]
+
+
+def test_raw_image_data(tray: Tray) -> None:
+    image = QImage(25, 15, QImage.Format.Format_RGB32)
+    image.fill(Qt.GlobalColor.darkCyan)
+    mime = QMimeData()
+    mime.setImageData(image)
+    assert tray.drop(mime)
+    (item,) = tray.items()
+    assert item.image_size == (25, 15)
+
+
+def test_paste_from_clipboard(tray: Tray) -> None:
+    image = QImage(10, 10, QImage.Format.Format_ARGB32)
+    image.fill(Qt.GlobalColor.red)
+    QGuiApplication.clipboard().setImage(image)
+    assert tray.widget.paste_from_clipboard()
+    tray.settle()
+    assert tray.widget.count() == 1
+    QGuiApplication.clipboard().setText("just words")
+    assert not tray.widget.paste_from_clipboard()
+    assert tray.widget.count() == 1 and "nothing was added" in tray.messages[-1]
+
+
+BAD_FILES: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "non-image": (lambda d: write(d, "notes.png", b"these are words, not pixels"), "not an image"),
+    "empty": (lambda d: write(d, "empty.png", b""), "0 bytes"),
+    "truncated": (lambda d: write(d, "cut.png", truncated_png()), "damaged"),
+    "folder": (lambda d: d, "folder"),
+    "missing": (lambda d: d / "gone.png", "does not exist"),
+    "bomb": (lambda d: write(d, "bomb.png", huge_header_png()), "megapixels"),
+    "svg": (lambda d: write(d, "logo.svg", SVG), "SVG"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_bad_input_is_refused_and_the_tray_is_unchanged(tray: Tray, tmp_path: Path, case: str) -> None:
+    tray.add(distinct_png(1), 1.5)
+    before = tray.widget.references()
+    files = tmp_path / "files"
+    files.mkdir()
+    make, words = BAD_FILES[case]
+    with tray.qtbot.waitSignal(tray.widget.message) as signal:
+        tray.drop_files(make(files))
+        tray.settle()
+    assert words in signal.args[0]
+    assert tray.widget.references() == before
+    assert sorted(p.name for p in tray.folder.iterdir()) == [Path(before[0].image).name]  # nothing kept
+
+
+def test_eleventh_reference_is_refused(tray: Tray, tmp_path: Path) -> None:
+    for i in range(spec.MAX_REFERENCES - 2):
+        tray.widget.add_reference(distinct_png(i))
+    tray.settle()
+    assert tray.widget.count() == 8
+    three = [write(tmp_path, f"x{i}.png", distinct_png(50 + i)) for i in range(3)]
+    assert not tray.drop_files(*three)
+    assert tray.widget.count() == 8 and "Only 2 more" in tray.messages[-1]
+    assert tray.drop_files(*three[:2])
+    assert tray.widget.count() == 10
+    before = tray.widget.references()
+    assert not tray.widget.add_reference(distinct_png(99))
+    assert not tray.drop_files(three[2])
+    assert tray.widget.references() == before
+    assert "already holds 10" in tray.messages[-1]
+
+
+def test_duplicates_are_refused(tray: Tray) -> None:
+    tray.add(distinct_png(3))
+    tray.add(distinct_png(3))
+    assert tray.widget.count() == 1 and "already in the tray" in tray.messages[-1]
+
+
+def test_strength_spin_and_slider_stay_in_step(tray: Tray) -> None:
+    tray.add(distinct_png(1))
+    (item,) = tray.items()
+    spin, slider = item.strengthSpin, item.strengthSlider
+    assert (spin.minimum(), spin.maximum(), spin.singleStep(), spin.decimals()) == (-2.0, 2.0, 0.05, 2)
+    assert (slider.minimum(), slider.maximum()) == (-200, 200)
+    assert spin.value() == 0.7 and slider.value() == 70 and spin.text() == "+0.70"
+    seen: list[float] = []
+    item.strengthChanged.connect(seen.append)
+    spin.setValue(1.25)
+    assert slider.value() == 125 and seen == [1.25]
+    slider.setValue(-50)
+    assert spin.value() == -0.5 and seen == [1.25, -0.5] and spin.text() == "-0.50"
+    assert item.direction() == "away"
+    spin.stepUp()
+    assert slider.value() == -45
+    item.setStrength(0)
+    assert item.direction() == "neutral" and slider.value() == 0
+    item.setStrength(9)
+    assert item.strength() == 2.0 and spin.value() == 2.0
+    assert tray.widget.references()[0].strength == 2.0
+
+
+def test_direction_colours_differ(tray: Tray) -> None:
+    tray.add(distinct_png(1))
+    (item,) = tray.items()
+    item.setStrength(1.0)
+    toward = item.directionColor()
+    item.setStrength(-1.0)
+    away = item.directionColor()
+    item.setStrength(0)
+    neutral = item.directionColor()
+    assert toward.red() > toward.blue() and away.blue() > away.red()
+    assert neutral.red() == neutral.green() == neutral.blue()
+    assert not item.grab().isNull()
+
+
+def test_double_click_resets_strength(tray: Tray) -> None:
+    tray.add(distinct_png(1), -1.5)
+    (item,) = tray.items()
+    assert item.strength() == -1.5
+    tray.qtbot.mouseDClick(item.strengthSlider, Qt.MouseButton.LeftButton)
+    assert item.strength() == 0.7 and item.strengthSpin.value() == 0.7
+    item.setStrength(2)
+    tray.qtbot.mouseDClick(item.thumbnailLabel, Qt.MouseButton.LeftButton)
+    assert item.strength() == 0.7
+
+
+def test_remove(tray: Tray) -> None:
+    for i in range(3):
+        tray.add(distinct_png(i))
+    middle = tray.items()[1]
+    with tray.qtbot.waitSignal(tray.widget.referencesChanged):
+        tray.qtbot.mouseClick(middle.removeButton, Qt.MouseButton.LeftButton)
+    assert tray.widget.count() == 2 and middle not in tray.items()
+
+
+def test_reorder_with_buttons_and_by_dragging(tray: Tray) -> None:
+    for i in range(3):
+        tray.add(distinct_png(i), i / 10)
+    a, b, c = tray.items()
+    assert not a.moveLeftButton.isEnabled() and not c.moveRightButton.isEnabled()
+    tray.qtbot.mouseClick(a.moveRightButton, Qt.MouseButton.LeftButton)
+    assert tray.items() == [b, a, c]
+    tray.qtbot.mouseClick(c.moveLeftButton, Qt.MouseButton.LeftButton)
+    assert tray.items() == [b, c, a]
+    assert [r.strength for r in tray.widget.references()] == [0.1, 0.2, 0.0]
+
+    # Drag the last item to the front: drop it left of the first item's centre.
+    mime = a.mime_data()
+    assert mime.hasFormat(REFERENCE_MIME)
+    first_left = b.mapTo(tray.widget, QPoint(2, 2)).x()
+    assert tray.drop(mime, x=first_left)
+    assert tray.items() == [a, b, c]
+    # ...and the first to the end.
+    last_right = c.mapTo(tray.widget, QPoint(c.width() - 2, 2)).x()
+    assert tray.drop(a.mime_data(), x=last_right)
+    assert tray.items() == [b, c, a]
+    assert tray.widget.count() == 3
+
+
+def test_gallery_drop_uses_the_resolver(make_tray: Callable[..., Tray], tmp_path: Path) -> None:
+    files = {i: write(tmp_path, f"lib{i}.png", distinct_png(i)) for i in (4, 5)}
+    asked: list[list[int]] = []
+
+    def resolve(ids: list[int]) -> list[Path]:
+        asked.append(ids)
+        return [files[i] for i in ids if i in files]
+
+    tray = make_tray(resolve_library_ids=resolve)
+    mime = QMimeData()
+    mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids([5, 4])))
+    mime.setUrls([QUrl.fromLocalFile(str(files[4]))])  # the custom type wins over the file URLs
+    assert tray.drop(mime)
+    assert asked == [[5, 4]]
+    assert [Path(r.image).read_bytes() for r in tray.widget.references()] == [
+        files[5].read_bytes(),
+        files[4].read_bytes(),
+    ]
+
+
+def test_gallery_drop_without_resolver_is_announced(tray: Tray) -> None:
+    mime = QMimeData()
+    mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids([7])))
+    with tray.qtbot.waitSignal(tray.widget.libraryIdsDropped) as signal:
+        tray.drop(mime)
+    assert signal.args == [[7]]
+
+
+def test_unrelated_drags_are_not_accepted(tray: Tray) -> None:
+    mime = QMimeData()
+    mime.setText("hello world")
+    assert not tray.drop(mime)
+
+
+def test_state_survives_a_restart(make_tray: Callable[..., Tray]) -> None:
+    first = make_tray()
+    for i, strength in enumerate((0.7, -1.2, 2.0)):
+        first.add(distinct_png(i), strength)
+    first.widget.move_reference(2, 0)
+    expected = first.widget.references()
+    first.widget.save_state()
+    state = json.loads(first.widget.state_file.read_text())
+    assert [e["strength"] for e in state["references"]] == [2.0, 0.7, -1.2]
+    assert not list(first.folder.glob("*.tmp"))
+
+    second = make_tray()
+    assert second.widget.restore_state()
+    second.settle()
+    assert second.widget.references() == expected
+    assert second.messages == []
+
+
+def test_restore_skips_missing_copies(make_tray: Callable[..., Tray]) -> None:
+    first = make_tray()
+    first.add(distinct_png(1), 0.3)
+    first.add(distinct_png(2), -0.3)
+    first.widget.save_state()
+    Path(first.widget.references()[0].image).unlink()
+    second = make_tray()
+    second.widget.restore_state()
+    second.settle()
+    assert [r.strength for r in second.widget.references()] == [-0.3]
+    assert "1 reference from the last session was missing" in second.messages[-1]
+
+
+def test_restore_without_or_with_a_broken_state(make_tray: Callable[..., Tray]) -> None:
+    tray = make_tray()
+    assert not tray.widget.restore_state()
+    tray.folder.mkdir(parents=True, exist_ok=True)
+    tray.widget.state_file.write_text("{not json")
+    assert not tray.widget.restore_state()
+    assert tray.widget.count() == 0 and "could not be read" in tray.messages[-1]
+
+
+def test_autosave(make_tray: Callable[..., Tray]) -> None:
+    tray = make_tray(autosave=True)
+    tray.add(distinct_png(1))
+    state_file = tray.widget.state_file
+    tray.qtbot.waitUntil(state_file.exists, timeout=3000)
+    tray.items()[0].setStrength(-0.25)
+    tray.qtbot.waitUntil(
+        lambda: json.loads(state_file.read_text())["references"][0]["strength"] == -0.25, timeout=3000
+    )

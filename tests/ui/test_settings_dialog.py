@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import keyring.backends.fail
+import pytest
+import qasync
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QApplication, QLineEdit
+from pytestqt.qtbot import QtBot
+
+from krea_desktop import keystore
+from krea_desktop.api import spec
+from krea_desktop.api.errors import AuthenticationError
+from krea_desktop.ui.settings_dialog import SettingsDialog, endpoint_problem
+from tests.helpers.keyrings import MemoryKeyring
+
+KEY = "rw-abcdef0123456789"
+
+
+@pytest.fixture
+def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryKeyring]:
+    monkeypatch.delenv(keystore.ENV_KEY, raising=False)
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def run_async(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
+    loop = qasync.QEventLoop(qapp)
+    yield loop
+    loop.close()
+    asyncio.set_event_loop(None)
+
+
+def make(qtbot: QtBot, data_dir: Path, **kwargs: object) -> SettingsDialog:
+    dialog = SettingsDialog(data_dir=data_dir, **kwargs)  # type: ignore[arg-type]
+    qtbot.addWidget(dialog)
+    dialog.show()
+    return dialog
+
+
+def test_endpoint_rules() -> None:
+    assert endpoint_problem(spec.DEFAULT_API_URL) is None
+    assert endpoint_problem("http://127.0.0.1:8765/v1") is None
+    assert endpoint_problem("http://localhost/v1") is None
+    assert endpoint_problem("http://[::1]:9/v1") is None
+    assert "https://" in (endpoint_problem("http://api.example.com/v1") or "")
+    assert endpoint_problem("api.runware.ai") is not None
+    assert endpoint_problem("ftp://127.0.0.1/") is not None
+
+
+def test_fields_and_defaults(qtbot: QtBot, data_dir: Path, memory_keyring: MemoryKeyring) -> None:
+    dialog = make(qtbot, data_dir)
+    assert dialog.keyEdit.echoMode() == QLineEdit.EchoMode.Password
+    assert dialog.endpoint() == spec.DEFAULT_API_URL
+    assert dialog.dataDirEdit.text() == str(data_dir)
+    assert not dialog.testKeyButton.isEnabled()  # nothing to test with
+    assert not dialog.fallbackWarning.isVisible() and not dialog.envNotice.isVisible()
+    qtbot.mouseClick(dialog.showKeyCheck, Qt.MouseButton.LeftButton)
+    assert dialog.keyEdit.echoMode() == QLineEdit.EchoMode.Normal
+
+
+def test_ok_stores_the_key_in_the_keyring(qtbot: QtBot, data_dir: Path, memory_keyring: MemoryKeyring) -> None:
+    dialog = make(qtbot, data_dir)
+    dialog.keyEdit.setText(f"  {KEY} ")
+    with qtbot.waitSignal(dialog.keyChanged) as signal:
+        dialog.accept()
+    assert signal.args == [True]
+    assert keystore.load_key(data_dir) == KEY
+    assert dialog.result() == dialog.DialogCode.Accepted
+
+    again = make(qtbot, data_dir)
+    assert again.apiKey() == KEY
+    qtbot.mouseClick(again.forgetKeyButton, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(again.keyChanged) as signal:
+        again.accept()
+    assert signal.args == [False] and keystore.load_key(data_dir) is None
+
+
+def test_fallback_is_warned_about(
+    qtbot: QtBot, data_dir: Path, monkeypatch: pytest.MonkeyPatch, memory_keyring: MemoryKeyring
+) -> None:
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    monkeypatch.setenv(keystore.ENV_KEY, "from-env")
+    dialog = make(qtbot, data_dir, current_key=None)
+    assert dialog.fallbackWarning.isVisible()
+    assert dialog.envNotice.isVisible()
+    dialog.keyEdit.setText(KEY)
+    dialog.accept()
+    assert (data_dir / keystore.KEY_FILE_NAME).read_text().strip() == KEY
+
+
+def test_plain_http_endpoint_is_refused(qtbot: QtBot, data_dir: Path, memory_keyring: MemoryKeyring) -> None:
+    dialog = make(qtbot, data_dir)
+    changed: list[str] = []
+    dialog.endpointChanged.connect(changed.append)
+    dialog.endpointEdit.setText("http://api.example.com/v1")
+    dialog.accept()
+    assert dialog.isVisible() and dialog.endpointError.isVisible()
+    assert "https://" in dialog.endpointError.text()
+    dialog.endpointEdit.setText("http://127.0.0.1:8000/v1")
+    assert not dialog.endpointError.isVisible()
+    dialog.accept()
+    assert not dialog.isVisible() and changed == ["http://127.0.0.1:8000/v1"]
+
+
+def test_open_data_folder(
+    qtbot: QtBot, data_dir: Path, monkeypatch: pytest.MonkeyPatch, memory_keyring: MemoryKeyring
+) -> None:
+    opened: list[QUrl] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
+    dialog = make(qtbot, data_dir)
+    qtbot.mouseClick(dialog.openFolderButton, Qt.MouseButton.LeftButton)
+    assert opened == [QUrl.fromLocalFile(str(data_dir))]
+
+
+def test_key_test_on_the_running_loop(
+    qtbot: QtBot, data_dir: Path, memory_keyring: MemoryKeyring, run_async: qasync.QEventLoop
+) -> None:
+    calls: list[tuple[str, str]] = []
+
+    async def test_key(key: str, endpoint: str) -> None:
+        calls.append((key, endpoint))
+        await asyncio.sleep(0.01)
+        if key != KEY:
+            raise AuthenticationError(f"The service did not accept the key {key}; check it in your Runware dashboard.")
+
+    dialog = make(qtbot, data_dir, test_key=test_key, current_key="wrong")
+
+    async def press_and_wait() -> None:
+        dialog.testKeyButton.click()
+        assert dialog.isTesting() and not dialog.testKeyButton.isEnabled()
+        while dialog.isTesting():
+            await asyncio.sleep(0.01)
+
+    run_async.run_until_complete(press_and_wait())
+    assert calls == [("wrong", spec.DEFAULT_API_URL)]
+    assert "did not accept" in dialog.testResultLabel.text()
+    assert "wrong" not in dialog.testResultLabel.text()  # the key is never shown
+    assert dialog.testKeyButton.isEnabled()
+
+    dialog.keyEdit.setText(KEY)
+    with qtbot.waitSignal(dialog.keyTested) as signal:
+        run_async.run_until_complete(press_and_wait())
+    assert signal.args == [True] and "works" in dialog.testResultLabel.text()
+
+
+def test_key_test_without_a_loop_runs_on_a_worker(
+    qtbot: QtBot, data_dir: Path, memory_keyring: MemoryKeyring
+) -> None:
+    async def test_key(key: str, endpoint: str) -> None:
+        await asyncio.sleep(0)
+        raise AuthenticationError("The service did not accept this API key.")
+
+    dialog = make(qtbot, data_dir, test_key=test_key, current_key=KEY)
+    with qtbot.waitSignal(dialog.keyTested, timeout=5000) as signal:
+        qtbot.mouseClick(dialog.testKeyButton, Qt.MouseButton.LeftButton)
+    assert signal.args == [False]
+    assert dialog.testResultLabel.text() == "✗ The service did not accept this API key."
+
+
+def test_key_test_needs_a_key_and_a_good_endpoint(
+    qtbot: QtBot, data_dir: Path, memory_keyring: MemoryKeyring
+) -> None:
+    called: list[str] = []
+
+    async def test_key(key: str, endpoint: str) -> None:
+        called.append(key)
+
+    dialog = make(qtbot, data_dir, test_key=test_key, current_key="")
+    dialog.start_test()
+    assert "Enter a key" in dialog.testResultLabel.text()
+    dialog.keyEdit.setText(KEY)
+    dialog.endpointEdit.setText("http://example.com/v1")
+    dialog.start_test()
+    assert dialog.endpointError.isVisible() and called == [] and not dialog.isTesting()

@@ -1,0 +1,236 @@
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from krea_desktop.api import spec
+from krea_desktop.api.errors import KreaError
+from krea_desktop.ui import image_input
+from krea_desktop.ui.image_input import (
+    InvalidImageError,
+    decode_library_ids,
+    encode_library_ids,
+    fetch_url,
+    load_reference,
+    store_copy,
+)
+from tests.helpers.images import SVG, Route, huge_header_png, image_bytes, serving, truncated_png
+
+
+def _open(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data))
+
+
+def test_png_is_kept_as_it_is() -> None:
+    data = image_bytes((40, 30))
+    ref = load_reference(data)
+    assert ref.data == data
+    assert (ref.width, ref.height, ref.extension) == (40, 30, "png")
+    assert ref.sha256 == hashlib.sha256(data).hexdigest()
+    assert ref.file_name == f"{ref.sha256}.png"
+    thumb = _open(ref.thumbnail)
+    assert thumb.format == "PNG" and max(thumb.size) <= image_input.THUMBNAIL_SIDE
+
+
+def test_jpeg_and_webp_pass_through(tmp_path: Path) -> None:
+    for fmt, ext in (("JPEG", "jpg"), ("WEBP", "webp")):
+        path = tmp_path / f"a.{ext}"
+        path.write_bytes(image_bytes((50, 20), fmt=fmt))
+        ref = load_reference(path)
+        assert ref.extension == ext and ref.data == path.read_bytes()
+        assert ref.source == path.name
+
+
+def test_exif_rotation_is_applied() -> None:
+    img = Image.new("RGB", (60, 20), (10, 200, 10))
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif)
+    ref = load_reference(buf.getvalue())
+    assert (ref.width, ref.height) == (20, 60)
+    assert _open(ref.data).size == (20, 60)
+
+
+def test_large_images_are_scaled_to_the_upload_limit() -> None:
+    ref = load_reference(image_bytes((spec.UPLOAD_MAX_SIDE * 2, 40)))
+    assert ref.width == spec.UPLOAD_MAX_SIDE
+    assert _open(ref.data).size == (ref.width, ref.height)
+
+
+def test_animated_gif_gives_its_first_frame() -> None:
+    frames = [Image.new("P", (20, 20), i) for i in (1, 2, 3)]
+    for i, frame in enumerate(frames):
+        frame.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255] + [0] * 756)
+        frames[i] = frame
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    ref = load_reference(buf.getvalue())
+    out = _open(ref.data)
+    assert ref.extension == "png" and out.mode == "RGB"
+    assert out.getpixel((5, 5)) == (255, 0, 0)
+
+
+def test_animated_webp_gives_its_first_frame() -> None:
+    frames = [Image.new("RGB", (20, 20), c) for c in ((250, 0, 0), (0, 250, 0))]
+    buf = io.BytesIO()
+    frames[0].save(buf, "WEBP", save_all=True, append_images=frames[1:], duration=50, lossless=True)
+    ref = load_reference(buf.getvalue())
+    out = _open(ref.data).convert("RGB")
+    assert ref.extension == "png"
+    assert out.getpixel((5, 5))[0] > 200
+
+
+def test_sixteen_bit_palette_and_cmyk_become_rgb() -> None:
+    buf = io.BytesIO()
+    Image.new("I;16", (10, 10), 65535).save(buf, "PNG")
+    ref = load_reference(buf.getvalue())
+    out = _open(ref.data)
+    assert out.mode == "RGB" and out.getpixel((0, 0)) == (255, 255, 255)
+
+    pal = Image.new("P", (10, 10), 0)
+    pal.info["transparency"] = 0
+    buf = io.BytesIO()
+    pal.save(buf, "PNG", transparency=0)
+    assert _open(load_reference(buf.getvalue()).data).mode == "RGBA"
+
+    cmyk = load_reference(image_bytes((10, 10), (0, 255, 255, 0), fmt="JPEG", mode="CMYK"))
+    assert cmyk.extension == "jpg" and _open(cmyk.data).mode == "RGB"
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (b"hello, this is text", "not an image"),
+        (b"", "empty"),
+        (SVG, "SVG"),
+        (b"  <svg xmlns='http://www.w3.org/2000/svg'/>", "SVG"),
+        (huge_header_png(), "megapixels"),
+        (huge_header_png(12000, 10000), "12000×10000"),
+        (truncated_png(), "damaged"),
+        (b"GIF89a" + b"\x00" * 20, "damaged"),
+    ],
+    ids=["text", "empty", "svg", "bare-svg", "bomb", "over-cap", "truncated", "bad-gif"],
+)
+def test_bad_data_is_refused_with_one_sentence(data: bytes, words: str) -> None:
+    with pytest.raises(InvalidImageError) as info:
+        load_reference(data)
+    message = str(info.value)
+    assert words in message
+    assert isinstance(info.value, KreaError)
+    assert message.endswith(".") and message.count(". ") == 0
+
+
+def test_corrupt_png_checksum_is_refused() -> None:
+    data = bytearray(image_bytes((30, 30)))
+    idat = data.index(b"IDAT")
+    data[idat + 6] ^= 0xFF
+    with pytest.raises(InvalidImageError, match="damaged"):
+        load_reference(bytes(data))
+
+
+def test_bad_paths(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    svg = tmp_path / "drawing.svg"
+    svg.write_bytes(SVG)
+    cases = {
+        tmp_path / "missing.png": "does not exist",
+        tmp_path: "is a folder",
+        empty: r"empty \(0 bytes\)",
+        svg: "SVG",
+    }
+    for path, words in cases.items():
+        with pytest.raises(InvalidImageError, match=words):
+            load_reference(path)
+
+
+def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "secret.png"
+    path.write_bytes(image_bytes())
+    path.chmod(0)
+    if os.name != "posix" or os.geteuid() == 0:
+        # Permissions do not bind root (CI runs as root): refuse the read the way the OS would.
+        real = Path.read_bytes
+
+        def denied(self: Path) -> bytes:
+            if self == path:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real(self)
+
+        monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(InvalidImageError, match="cannot be read"):
+        load_reference(path)
+
+
+def test_too_large_file_is_refused_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(image_input, "MAX_FILE_BYTES", 100)
+    path = tmp_path / "big.png"
+    path.write_bytes(image_bytes((64, 64)))
+    with pytest.raises(InvalidImageError, match="MB"):
+        load_reference(path)
+
+
+def test_data_uri() -> None:
+    data = image_bytes()
+    ref = load_reference("data:image/png;base64," + base64.b64encode(data).decode())
+    assert ref.data == data
+    with pytest.raises(InvalidImageError, match="SVG"):
+        load_reference("data:image/svg+xml;base64," + base64.b64encode(SVG).decode())
+    with pytest.raises(InvalidImageError, match="not an image"):
+        load_reference("data:text/plain,hello")
+
+
+def test_fetch_url_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    png = image_bytes((33, 22))
+    routes = {
+        "/cat.png": Route(png),
+        "/unlabelled": Route(png, "application/octet-stream"),
+        "/page.html": Route(b"<html></html>", "text/html"),
+        "/gone.png": Route(b"", "text/plain", 404),
+        "/logo.svg": Route(SVG, "image/svg+xml"),
+        "/fake.png": Route(b"not really", "image/png"),
+        "/slow.png": Route(png, delay=1.0),
+    }
+    with serving(routes) as web:
+        ref = load_reference(f"{web.url}/cat.png")
+        assert (ref.width, ref.height) == (33, 22) and ref.source.endswith("cat.png")
+        assert load_reference(f"{web.url}/unlabelled").data == png
+        for path, words in {
+            "/page.html": "not an image",
+            "/gone.png": "404",
+            "/logo.svg": "SVG",
+            "/fake.png": "not an image Krea Desktop can read",
+        }.items():
+            with pytest.raises(InvalidImageError, match=words):
+                load_reference(f"{web.url}{path}")
+        with pytest.raises(InvalidImageError, match="larger than"):
+            fetch_url(f"{web.url}/cat.png", max_bytes=10)
+        with pytest.raises(InvalidImageError, match="took longer"):
+            fetch_url(f"{web.url}/slow.png", timeout=0.2)
+    with pytest.raises(InvalidImageError, match="could not be downloaded"):
+        fetch_url(web.url + "/cat.png", timeout=2)  # the server is gone
+
+
+def test_library_ids_round_trip() -> None:
+    assert decode_library_ids(encode_library_ids([3, 1, 2])) == [3, 1, 2]
+    for bad in (b"nonsense", b'{"a": 1}', b'[1, "2"]', b"[true]", b"\xff"):
+        with pytest.raises(InvalidImageError):
+            decode_library_ids(bad)
+
+
+def test_store_copy_is_named_by_content(tmp_path: Path) -> None:
+    ref = load_reference(image_bytes())
+    path = store_copy(ref, tmp_path / "refs")
+    assert path == tmp_path / "refs" / ref.file_name
+    assert path.read_bytes() == ref.data
+    assert store_copy(ref, tmp_path / "refs") == path
+    assert [p.name for p in (tmp_path / "refs").iterdir()] == [ref.file_name]  # no temporary files left

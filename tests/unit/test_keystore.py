@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import keyring.backends.fail
+import pytest
+
+from krea_desktop import keystore
+from tests.helpers.keyrings import LockedKeyring, MemoryKeyring
+
+KEY = "rw-0123456789abcdefABCDEF"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv(keystore.ENV_KEY, raising=False)
+    previous = keyring.get_keyring()
+    yield
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def memory() -> MemoryKeyring:
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    return backend
+
+
+@pytest.fixture
+def no_keyring() -> None:
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+
+
+def test_keyring_round_trip(memory: MemoryKeyring, data_dir: Path) -> None:
+    assert keystore.load_key() is None
+    keystore.save_key(f"  {KEY}\n")
+    assert memory.store[(keystore.SERVICE, keystore.USERNAME)] == KEY
+    assert keystore.load_key() == KEY
+    assert keystore.key_source() == "keyring"
+    assert not keystore.is_fallback()
+    assert "system keyring" in keystore.backend_description()
+    assert not (data_dir / keystore.KEY_FILE_NAME).exists()
+    keystore.delete_key()
+    assert keystore.load_key() is None
+    keystore.delete_key()  # forgetting twice is fine
+
+
+def test_fallback_file_when_there_is_no_keyring(no_keyring: None, data_dir: Path) -> None:
+    assert keystore.is_fallback()
+    keystore.save_key(KEY)
+    path = data_dir / keystore.KEY_FILE_NAME
+    assert path.read_text().strip() == KEY
+    if os.name == "posix":
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert keystore.load_key() == KEY
+    assert keystore.key_source() == "file"
+    assert "only you can read" in keystore.backend_description()
+    assert KEY not in keystore.backend_description()
+    assert [p.name for p in data_dir.iterdir()] == [keystore.KEY_FILE_NAME]  # no temporary file left
+    keystore.delete_key()
+    assert not path.exists()
+    assert keystore.load_key() is None
+
+
+def test_loose_permissions_are_tightened(no_keyring: None, data_dir: Path) -> None:
+    path = data_dir / keystore.KEY_FILE_NAME
+    path.write_text(KEY)
+    path.chmod(0o644)
+    assert keystore.load_key() == KEY
+    if os.name == "posix":
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_locked_keyring_falls_back_and_a_working_one_takes_over(data_dir: Path) -> None:
+    keyring.set_keyring(LockedKeyring())
+    keystore.save_key(KEY)
+    assert (data_dir / keystore.KEY_FILE_NAME).exists()
+    assert keystore.is_fallback()
+    assert keystore.load_key() == KEY
+    memory = MemoryKeyring()
+    keyring.set_keyring(memory)
+    keystore.save_key(KEY + "2")
+    assert not (data_dir / keystore.KEY_FILE_NAME).exists()  # no plain-text copy left behind
+    assert keystore.load_key() == KEY + "2"
+
+
+def test_environment_overrides_the_stored_key(memory: MemoryKeyring, monkeypatch: pytest.MonkeyPatch) -> None:
+    keystore.save_key(KEY)
+    monkeypatch.setenv(keystore.ENV_KEY, " from-env ")
+    assert keystore.effective_key() == "from-env"
+    assert keystore.key_source() == "environment"
+    assert keystore.load_key() == KEY
+    monkeypatch.setenv(keystore.ENV_KEY, "")
+    assert keystore.effective_key() == KEY
+
+
+def test_bad_keys_are_refused_without_echoing_them(memory: MemoryKeyring) -> None:
+    for bad in ("", "   ", "two words", "line\nbreak"):
+        with pytest.raises(keystore.KeyStoreError) as info:
+            keystore.save_key(bad)
+        assert (bad.strip() or "@@") not in str(info.value)
+    assert memory.store == {}
+
+
+def test_unwritable_folder_is_reported_without_the_key(no_keyring: None, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(keystore.KeyStoreError) as info:
+        keystore.save_key(KEY, blocker / "sub")
+    assert KEY not in str(info.value)
+
+
+def test_default_data_dir_follows_the_environment(data_dir: Path) -> None:
+    assert keystore.default_data_dir() == data_dir
+    assert keystore.key_file() == data_dir / keystore.KEY_FILE_NAME
