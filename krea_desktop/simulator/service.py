@@ -464,6 +464,7 @@ class SimulatorService:
         self.submissions: Counter[str] = Counter()
         self.bytes_received = 0
         self.upload_count = 0
+        self.upload_order: list[str] = []  # imageUUIDs handed out by imageUpload, in order
         self._rng = random.Random(self.config.seed)
         self._tasks: OrderedDict[str, _Task] = OrderedDict()
         self._generated: dict[str, tuple[_Task, _Item]] = {}
@@ -868,6 +869,7 @@ class SimulatorService:
         while len(self._uploads) > max(1, self.config.max_uploads):
             self._uploads.popitem(last=False)
         self.upload_count += 1
+        self.upload_order.append(image_uuid)
         return [
             {"taskType": "imageUpload", "taskUUID": task_uuid, "imageUUID": image_uuid,
              "imageURL": f"{base}/images/{image_uuid}.png"}

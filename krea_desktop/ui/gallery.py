@@ -35,11 +35,11 @@ from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QWidget
 
 from krea_desktop.library.store import Library, LibraryEntry
+from krea_desktop.ui.image_input import LIBRARY_IDS_MIME, encode_library_ids
 
 log = logging.getLogger(__name__)
 
 THUMB_SIZE = 256
-IDS_MIME = "application/x-krea-desktop-image-ids"
 ModelIndex = QModelIndex | QPersistentModelIndex
 
 
@@ -301,12 +301,12 @@ class GalleryModel(QAbstractListModel):
     # --- drag out ----------------------------------------------------------------------
 
     def mimeTypes(self) -> list[str]:
-        return [IDS_MIME, "text/uri-list"]
+        return [LIBRARY_IDS_MIME, "text/uri-list"]
 
     def mimeData(self, indexes: Any) -> QMimeData:
         mime = QMimeData()
         entries = [e for e in (self.entry_at(i.row()) for i in indexes if i.isValid()) if e is not None]
-        mime.setData(IDS_MIME, QByteArray(",".join(str(e.id) for e in entries).encode()))
+        mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids([e.id for e in entries])))
         mime.setUrls([QUrl.fromLocalFile(str(e.path)) for e in entries])
         if len(entries) == 1:
             image = QImage(str(entries[0].path))

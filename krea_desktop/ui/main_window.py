@@ -115,7 +115,7 @@ class MainWindow(QMainWindow):
     # --- construction ------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.ratio_bar = RatioBar(self)
+        self.ratio_bar = RatioBar(self, columns=4)
         self.prompt_panel = PromptPanel(self)
         self.prompt_panel.generateRequested.connect(self.generate)
         self.tray = ReferenceTray(

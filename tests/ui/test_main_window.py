@@ -1,0 +1,323 @@
+"""The main window end to end: widgets -> client thread -> simulator on 127.0.0.1 ->
+library -> gallery."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import keyring
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton
+from pytestqt.qtbot import QtBot
+
+from krea_desktop.simulator.faults import parse_fault
+from krea_desktop.ui.app import create_main_window
+from krea_desktop.ui.main_window import MainWindow
+from tests.helpers.keyrings import MemoryKeyring
+from tests.helpers.sim import Sim, running_simulator
+
+KEY = "sk-window-test-key"
+
+
+@pytest.fixture
+def sim() -> Iterator[Sim]:
+    with running_simulator() as s:
+        yield s
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    previous = keyring.get_keyring()
+    ring = MemoryKeyring()
+    keyring.set_keyring(ring)
+    yield ring
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def make_window(
+    qtbot: QtBot, data_dir: Path, sim: Sim, memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    windows: list[MainWindow] = []
+
+    def make(key: str | None = KEY) -> MainWindow:
+        if key:
+            monkeypatch.setenv("RUNWARE_API_KEY", key)
+        else:
+            monkeypatch.delenv("RUNWARE_API_KEY", raising=False)
+        monkeypatch.setenv("RUNWARE_API_URL", sim.url)
+        w = create_main_window(demo_latency=0.0)
+        qtbot.addWidget(w)
+        windows.append(w)
+        return w
+
+    yield make
+    for w in windows:
+        w.close()
+
+
+@pytest.fixture
+def window(make_window: Any) -> MainWindow:
+    w: MainWindow = make_window()
+    w.show()
+    return w
+
+
+def write_png(path: Path, color: tuple[int, int, int], size: tuple[int, int] = (96, 64)) -> Path:
+    Image.new("RGB", size, color).save(path)
+    return path
+
+
+def inference_tasks(sim: Sim) -> list[dict[str, Any]]:
+    return [t for _, tasks in sim.service.requests for t in tasks if t.get("taskType") == "imageInference"]
+
+
+def upload_tasks(sim: Sim) -> list[dict[str, Any]]:
+    return [t for _, tasks in sim.service.requests for t in tasks if t.get("taskType") == "imageUpload"]
+
+
+def generate_and_wait(qtbot: QtBot, w: MainWindow, timeout: int = 30000) -> Any:
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=timeout) as blocker:
+        qtbot.mouseClick(w.prompt_panel.generateButton, Qt.MouseButton.LeftButton)
+    return blocker.args
+
+
+def test_composed_request_reaches_the_service_exactly(
+    qtbot: QtBot, window: MainWindow, sim: Sim, tmp_path: Path
+) -> None:
+    w = window
+    qtbot.mouseClick(w.findChild(QPushButton, "ratio_16_9") or w.ratio_bar.button("16:9"), Qt.MouseButton.LeftButton)
+    assert w.ratio_bar.ratio() == "16:9"
+    w.prompt_panel.promptEdit.setPlainText("a lighthouse in fog, gouache")
+    w.prompt_panel.creativityCombo.setCurrentIndex(w.prompt_panel.creativityCombo.findData("high"))
+    w.prompt_panel.countSpin.setValue(3)
+    w.prompt_panel.seedEdit.setText("1234")
+    red = write_png(tmp_path / "red.png", (220, 20, 20))
+    blue = write_png(tmp_path / "blue.png", (20, 20, 220))
+    assert w.tray.add_reference(red)
+    assert w.tray.add_reference(blue)
+    w.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: w.tray.count() == 2 and not w.tray.isBusy())
+    items = w.tray.items()
+    items[0].strengthSpin.setValue(1.25)
+    items[1].strengthSpin.setValue(-0.8)
+
+    _job_id, received = generate_and_wait(qtbot, w)
+    assert received == 3
+
+    (task,) = inference_tasks(sim)
+    uploads = upload_tasks(sim)
+    assert len(uploads) == 2
+    colours = []
+    for up in uploads:
+        data = base64.b64decode(up["image"].split(",", 1)[1])
+        with Image.open(io.BytesIO(data)) as im:
+            colours.append(im.convert("RGB").getpixel((5, 5)))
+    assert colours == [(220, 20, 20), (20, 20, 220)]
+    upload_uuids = [item["imageUUID"] for item in _upload_answers(sim)]
+    assert {k: task[k] for k in ("width", "height", "positivePrompt", "numberResults", "seed")} == {
+        "width": 1376,
+        "height": 768,
+        "positivePrompt": "a lighthouse in fog, gouache",
+        "numberResults": 3,
+        "seed": 1234,
+    }
+    assert task["settings"] == {"creativity": "high"}
+    assert task["model"] == "krea:krea@2-medium"
+    assert task["inputs"]["referenceImages"] == [
+        {"image": upload_uuids[0], "strength": 1.25},
+        {"image": upload_uuids[1], "strength": -0.8},
+    ]
+    # every image is in the library and in the gallery, newest first
+    assert w.model.rowCount() == 3
+    assert w.library.count() == 3
+    entry = w.model.data(w.model.index(0), w.model.EntryRole)
+    assert entry.path.exists() and entry.ratio == "16:9"
+    assert [r["strength"] for r in entry.references] == [1.25, -0.8]
+
+
+def _upload_answers(sim: Sim) -> list[dict[str, Any]]:
+    # The simulator's uploads, in the order they were made (their UUIDs as handed out).
+    return [{"imageUUID": u} for u in sim.service.upload_order]
+
+
+def test_images_appear_one_by_one_and_the_last_seed_can_be_reused(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:
+    w = window
+    sim.service.config.latency_per_image = 0.15
+    w.prompt_panel.promptEdit.setPlainText("a red kite over dunes")
+    w.prompt_panel.countSpin.setValue(4)
+    w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
+    arrivals: list[int] = []
+    w.client_thread.imageReady.connect(lambda *_: arrivals.append(w.model.rowCount()))
+    generate_and_wait(qtbot, w)
+    assert arrivals == [1, 2, 3, 4]
+    qtbot.mouseClick(w.prompt_panel.reuseSeedButton, Qt.MouseButton.LeftButton)
+    assert w.prompt_panel.seed() == w.library.entries()[0].seed
+
+
+def test_ctrl_enter_generates_and_escape_cancels_the_newest_job(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:
+    w = window
+    sim.service.config.latency_per_image = 0.3
+    w.prompt_panel.promptEdit.setPlainText("a slow batch of ten")
+    w.prompt_panel.countSpin.setValue(10)
+    w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
+    w.activateWindow()
+    w.prompt_panel.promptEdit.setFocus()
+    with qtbot.waitSignal(w.client_thread.imageReady, timeout=15000):
+        qtbot.keyClick(w.prompt_panel.promptEdit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert w.cancel_button.isEnabled()
+    with qtbot.waitSignal(w.client_thread.jobCancelled, timeout=10000) as blocker:
+        qtbot.keyClick(w, Qt.Key.Key_Escape)
+    job_id, received = blocker.args
+    assert 1 <= received < 10
+    # what arrived before cancelling is kept, on disk and in the gallery
+    assert w.library.count() == received
+    assert w.model.rowCount() == received
+    assert w.job_list.rows[job_id].info.state == "cancelled"
+    assert not w.cancel_button.isEnabled()
+
+
+def test_two_jobs_run_at_once_and_each_can_be_cancelled(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:
+    w = window
+    sim.service.config.latency_per_image = 0.2
+    w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
+    w.prompt_panel.promptEdit.setPlainText("first job, a harbour")
+    w.prompt_panel.countSpin.setValue(8)
+    first = w.generate()
+    w.prompt_panel.promptEdit.setPlainText("second job, a meadow")
+    w.prompt_panel.countSpin.setValue(2)
+    second = w.generate()
+    assert first is not None and second is not None and first != second
+    assert len(w.job_list.running()) == 2
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=15000, check_params_cb=lambda j, n: j == second):
+        pass
+    with qtbot.waitSignal(w.client_thread.jobCancelled, timeout=10000):
+        w.job_list.rows[first].cancel.click()
+    prompts = {e.prompt for e in w.library.entries()}
+    assert "second job, a meadow" in prompts
+    assert len(inference_tasks(sim)) == 2
+    assert w.job_list.rows[second].info.state == "finished"
+    assert w.job_list.rows[first].info.state == "cancelled"
+
+
+def test_a_wrong_key_says_so_and_offers_settings(qtbot: QtBot, make_window: Any, sim: Sim) -> None:
+    sim.service.config.api_key = "the-right-key"
+    w = make_window("a-wrong-key")
+    w.show()
+    w.prompt_panel.promptEdit.setPlainText("two words")
+    with qtbot.waitSignal(w.client_thread.jobFailed, timeout=15000):
+        w.generate()
+    assert w.message_banner.isVisible()
+    assert "API key was not accepted" in w.message_banner.label.text()
+    assert w.message_banner.action.text() == "Open Settings"
+    w.message_banner.action.click()
+    qtbot.waitUntil(lambda: getattr(w, "settings_dialog", None) is not None and w.settings_dialog.isVisible())
+    w.settings_dialog.reject()
+
+
+@pytest.mark.parametrize(
+    ("fault", "kept", "phrase"),
+    [
+        ("fewer-images", 2, "2 of 3"),
+        ("task-error", 0, "failed while generating"),
+        ("500*:on=any", 0, "internal error"),
+    ],
+)
+def test_service_errors_keep_received_images_and_never_show_a_traceback(
+    qtbot: QtBot, window: MainWindow, sim: Sim, fault: str, kept: int, phrase: str
+) -> None:
+    w = window
+    w.client_thread._client.retry = type(w.client_thread._client.retry)(attempts=2, base=0.01)  # type: ignore[union-attr]
+    sim.service.inject(parse_fault(fault))
+    w.prompt_panel.promptEdit.setPlainText("a harbour at dawn")
+    w.prompt_panel.countSpin.setValue(3)
+    with qtbot.waitSignal(w.client_thread.jobFailed, timeout=30000) as blocker:
+        w.generate()
+    _, message, _ = blocker.args
+    assert phrase in message
+    assert "Traceback" not in message and "\n" not in message
+    assert w.library.count() == kept and w.model.rowCount() == kept
+    assert phrase in w.message_banner.label.text()
+
+
+def test_invalid_controls_do_not_send_anything(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:
+    w = window
+    w.prompt_panel.promptEdit.setPlainText("x")
+    assert not w.prompt_panel.generateButton.isEnabled()
+    assert w.generate() is None
+    assert inference_tasks(sim) == []
+    assert "2" in w.prompt_panel.hintLabel.text()
+
+
+def test_demo_mode_is_clearly_marked(make_window: Any) -> None:
+    w = make_window(None)
+    w.show()
+    assert w.demo
+    assert w.demo_banner.isVisible()
+    assert "Demo mode" in w.demo_banner.label.text()
+    assert "demo" in w.windowTitle().lower()
+    w2 = make_window(KEY)
+    w2.show()
+    assert not w2.demo and not w2.demo_banner.isVisible()
+
+
+def test_demo_mode_generates_with_the_built_in_simulator(qtbot: QtBot, make_window: Any, sim: Sim) -> None:
+    w = make_window(None)
+    w.show()
+    w.prompt_panel.promptEdit.setPlainText("a demo picture")
+    generate_and_wait(qtbot, w)
+    assert w.library.count() == 1
+    assert inference_tasks(sim) == []  # nothing went to the loopback service
+
+
+def test_gallery_drag_into_the_tray_adds_a_reference(qtbot: QtBot, window: MainWindow) -> None:
+    w = window
+    w.prompt_panel.promptEdit.setPlainText("something to reuse")
+    generate_and_wait(qtbot, w)
+    mime = w.model.mimeData([w.model.index(0)])
+    assert mime.hasUrls() and mime.urls()[0].toLocalFile() == str(w.library.entries()[0].path)
+    assert mime.hasImage()
+    assert w.tray.handle_mime(mime)
+    w.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: w.tray.count() == 1 and not w.tray.isBusy())
+
+
+def test_window_state_and_choices_survive_a_restart(qtbot: QtBot, make_window: Any, tmp_path: Path) -> None:
+    w = make_window()
+    w.show()
+    w.resize(701, 503)  # within the offscreen screen, which restoreGeometry clamps to
+    w.ratio_bar.setRatio("9:16")
+    w.prompt_panel.promptEdit.setPlainText("remembered prompt")
+    w.prompt_panel.addToHistory("remembered prompt")
+    w.tray.add_reference(write_png(tmp_path / "g.png", (10, 200, 10)))
+    w.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: w.tray.count() == 1)
+    w.tray.items()[0].strengthSpin.setValue(-1.5)
+    w.close()
+    w2 = make_window()
+    w2.show()
+    assert w2.ratio_bar.ratio() == "9:16"
+    assert (w2.width(), w2.height()) == (701, 503)
+    assert "remembered prompt" in w2.prompt_panel.history()
+    w2.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: w2.tray.count() == 1)
+    assert w2.tray.references()[0].strength == -1.5
+
+
+def test_every_control_has_a_tooltip(window: MainWindow) -> None:
+    from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit, QPlainTextEdit, QSlider
+
+    missing = []
+    for cls in (QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit, QPlainTextEdit, QSlider):
+        for widget in window.findChildren(cls):
+            if widget.objectName().startswith("qt_"):
+                continue  # Qt's own parts of a composite control (the spin box's line edit)
+            if widget.isVisibleTo(window) and not widget.toolTip():
+                missing.append(f"{cls.__name__} {widget.objectName()!r}")
+    assert missing == []
