@@ -24,6 +24,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QRect,
     QRunnable,
     QSize,
     Qt,
@@ -31,8 +32,15 @@ from PySide6.QtCore import (
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QListView, QWidget
+from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
+)
 
 from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.ui.image_input import LIBRARY_IDS_MIME, encode_library_ids
@@ -318,6 +326,74 @@ class GalleryModel(QAbstractListModel):
         return Qt.DropAction.CopyAction
 
 
+class GalleryDelegate(QStyledItemDelegate):
+    """Draws each image fitted into a square cell, with small badges: favourite, NSFW
+    (blurred until revealed), cost, and a mark for missing or broken files."""
+
+    def __init__(self, view: GalleryView) -> None:
+        super().__init__(view)
+        self.view = view
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: ModelIndex) -> QSize:
+        side = self.view.thumb_side
+        return QSize(side + 8, side + 8)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
+        painter.save()
+        rect = option.rect.adjusted(4, 4, -4, -4)
+        state = option.state
+        painter.fillRect(rect, QColor(40, 40, 44))
+        pixmap = index.data(Qt.ItemDataRole.DecorationRole)
+        entry = index.data(GalleryModel.EntryRole)
+        if isinstance(pixmap, QPixmap) and not pixmap.isNull():
+            scaled = pixmap.size().scaled(rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            x = rect.x() + (rect.width() - scaled.width()) // 2
+            y = rect.y() + (rect.height() - scaled.height()) // 2
+            target = QRect(x, y, scaled.width(), scaled.height())
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            if entry is not None and entry.nsfw and not self.view.reveal_nsfw:
+                small = pixmap.scaled(12, 12, Qt.AspectRatioMode.KeepAspectRatio)
+                painter.drawPixmap(target, small)  # blurred by extreme downscaling
+            else:
+                painter.drawPixmap(target, pixmap)
+        if entry is not None:
+            self._badges(painter, rect, entry)
+        if state & QStyle.StateFlag.State_Selected:
+            pen = QPen(option.palette.highlight().color(), 3)
+            painter.setPen(pen)
+            painter.drawRect(rect.adjusted(1, 1, -2, -2))
+        elif state & QStyle.StateFlag.State_MouseOver:
+            painter.setPen(QPen(QColor(255, 255, 255, 90), 1))
+            painter.drawRect(rect.adjusted(0, 0, -1, -1))
+        painter.restore()
+
+    @staticmethod
+    def _badges(painter: QPainter, rect: QRect, entry: LibraryEntry) -> None:
+        badges: list[tuple[str, QColor]] = []
+        if entry.favourite:
+            badges.append(("★", QColor(240, 190, 60)))
+        if entry.nsfw:
+            badges.append(("NSFW", QColor(210, 80, 80)))
+        if entry.missing:
+            badges.append(("missing", QColor(210, 80, 80)))
+        elif entry.broken:
+            badges.append(("broken", QColor(210, 80, 80)))
+        if entry.cost:
+            badges.append((f"${entry.cost:.3f}", QColor(120, 160, 120)))
+        font = painter.font()
+        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        x = rect.right() - 4
+        for text, colour in badges:
+            w = metrics.horizontalAdvance(text) + 8
+            box = QRect(x - w, rect.bottom() - metrics.height() - 6, w, metrics.height() + 2)
+            painter.fillRect(box, QColor(0, 0, 0, 150))
+            painter.setPen(colour)
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+            x -= w + 3
+
+
 class GalleryView(QListView):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -326,8 +402,11 @@ class GalleryView(QListView):
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setUniformItemSizes(True)
-        self.setSpacing(6)
-        self.setIconSize(QSize(180, 180))
+        self.setSpacing(2)
+        self.thumb_side = 200
+        self.reveal_nsfw = False
+        self.setItemDelegate(GalleryDelegate(self))
+        self.setMouseTracking(True)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setDragEnabled(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)

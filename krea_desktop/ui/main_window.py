@@ -118,6 +118,7 @@ class MainWindow(QMainWindow):
         self.ratio_bar = RatioBar(self, columns=4)
         self.prompt_panel = PromptPanel(self)
         self.prompt_panel.generateRequested.connect(self.generate)
+        self.prompt_panel.promptEdit.setMaximumHeight(140)  # leave room for the references below
         self.tray = ReferenceTray(
             self.data_dir / "references",
             resolve_library_ids=self._paths_for_ids,
@@ -137,9 +138,9 @@ class MainWindow(QMainWindow):
         left.setSpacing(10)
         left.addWidget(_heading("Aspect ratio"))
         left.addWidget(self.ratio_bar)
-        left.addWidget(self.prompt_panel, 1)
+        left.addWidget(self.prompt_panel)
         left.addWidget(_heading("References"))
-        left.addWidget(self.tray)
+        left.addWidget(self.tray, 1)
         row = QHBoxLayout()
         row.addStretch(1)
         row.addWidget(self.cancel_button)
