@@ -132,7 +132,8 @@ class RunwareClient:
         base_url: str = spec.DEFAULT_API_URL,
         transport: httpx.AsyncBaseTransport | None = None,
         reference_cache: ReferenceCache | None = None,
-        timeout: float = 180.0,
+        timeout: float = 30.0,
+        sync_timeout_per_image: float = 15.0,
         connect_timeout: float = 15.0,
         job_timeout: float = 900.0,
         retry: RetryPolicy | None = None,
@@ -147,6 +148,10 @@ class RunwareClient:
         self.base_url = check_endpoint(base_url)
         self.reference_cache: ReferenceCache = reference_cache or MemoryReferenceCache()
         self.job_timeout = job_timeout
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        # A sync answer comes when the whole batch is done: allow for each image.
+        self.sync_timeout_per_image = sync_timeout_per_image
         self.retry = retry or RetryPolicy()
         self.poll = poll or PollPolicy()
         self.max_download_bytes = max_download_bytes
@@ -174,13 +179,17 @@ class RunwareClient:
 
     # --- one POST --------------------------------------------------------------------
 
-    async def _post_once(self, tasks: list[dict[str, Any]]) -> _Answer:
+    async def _post_once(self, tasks: list[dict[str, Any]], read_timeout: float | None = None) -> _Answer:
+        """One POST. ``read_timeout`` overrides the short default for slow answers."""
         import json
 
         body = json.dumps(tasks, separators=(",", ":")).encode()
         headers = {"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"}
         try:
-            async with self._http.stream("POST", self.base_url, content=body, headers=headers) as resp:
+            timeout = httpx.Timeout(read_timeout or self.timeout, connect=self.connect_timeout)
+            async with self._http.stream(
+                "POST", self.base_url, content=body, headers=headers, timeout=timeout
+            ) as resp:
                 self.bytes_sent += len(body)
                 buf = bytearray()
                 async for chunk in resp.aiter_bytes():
@@ -361,7 +370,7 @@ class RunwareClient:
             if phase == "submit":
                 say("Submitting…" if attempt == 0 else "Submitting again…")
                 try:
-                    answer = await self._post_once([task])
+                    answer = await self._post_once([task], self._submit_timeout(request))
                 except _NotSent as ns:
                     attempt += 1
                     if attempt >= self.retry.attempts:
@@ -416,6 +425,11 @@ class RunwareClient:
             async for image in self._poll(ctx, deadline, say, first):
                 yield image
             return
+
+    def _submit_timeout(self, request: GenerationRequest) -> float:
+        if request.delivery_method == "async":
+            return self.timeout  # acknowledged at once
+        return self.timeout + self.sync_timeout_per_image * request.number_results
 
     async def _get_response(self, request: GenerationRequest, ctx: _Context) -> _Answer | None:
         """getResponse with retries; None when the service does not know the task."""

@@ -361,6 +361,20 @@ def atomic_write(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Delete what an interrupted :func:`atomic_write` left behind (``.NAME.XXXX.tmp``)."""
+    removed: list[Path] = []
+    try:
+        candidates = list(folder.glob(".*.tmp"))
+    except OSError:
+        return removed
+    for path in candidates:
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
 def _fsync_dir(folder: Path) -> None:
     if os.name != "posix":
         return

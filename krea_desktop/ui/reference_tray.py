@@ -77,6 +77,7 @@ from krea_desktop.ui.image_input import (
     is_data_uri,
     is_web_url,
     load_reference,
+    remove_stale_temp_files,
     store_copy,
 )
 
@@ -588,6 +589,8 @@ class ReferenceTray(QWidget):
 
     def restore_state(self) -> bool:
         """Load the tray saved by :meth:`save_state` (in the background); False if there was none."""
+        remove_stale_temp_files(self.state_file.parent)  # left by a crash mid-write
+        remove_stale_temp_files(self.references_dir)
         try:
             state = json.loads(self.state_file.read_text(encoding="utf-8"))
         except FileNotFoundError:

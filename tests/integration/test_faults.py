@@ -25,6 +25,7 @@ def client(sim: Sim, **kw: Any) -> RunwareClient:
     kw.setdefault("retry", FAST_RETRY)
     kw.setdefault("poll", FAST_POLL)
     kw.setdefault("timeout", 1.0)
+    kw.setdefault("sync_timeout_per_image", 0.0)
     return RunwareClient("test-key", base_url=sim.url, **kw)
 
 
