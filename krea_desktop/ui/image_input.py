@@ -147,11 +147,13 @@ def read_image_file(path: Path) -> bytes:
 def fetch_url(
     url: str,
     *,
-    timeout: float = DOWNLOAD_TIMEOUT_S,
+    timeout: float | None = None,
     max_bytes: int = MAX_DOWNLOAD_BYTES,
     client: httpx.Client | None = None,
 ) -> bytes:
     """Download an image (blocking: call it off the GUI thread); refuses anything else."""
+    if timeout is None:
+        timeout = DOWNLOAD_TIMEOUT_S
     label = _url_label(url)
     if not is_web_url(url):
         raise InvalidImageError(f"“{label}” is not a web address Krea Desktop can download from.")

@@ -110,6 +110,7 @@ class PromptPanel(QWidget):
         self.seedEdit = QLineEdit(self)
         self.seedEdit.setObjectName("seedEdit")
         self.seedEdit.setValidator(SeedValidator(self.seedEdit))
+        self.seedEdit.inputRejected.connect(self._seed_rejected)
         self.seedEdit.setPlaceholderText("random")
         self.seedEdit.setClearButtonEnabled(True)
         self.seedEdit.setToolTip(
@@ -393,6 +394,15 @@ class PromptPanel(QWidget):
             if value and not is_url(value):
                 return f"The {name} must be a web address starting with http:// or https://."
         return None
+
+    SEED_RANGE_MESSAGE = f"A seed is a whole number from 0 to {spec.SEED_MAX:,}; leave it empty for a random one."
+
+    def _seed_rejected(self) -> None:
+        """Typed or pasted text that is no seed is refused; say why instead of ignoring it."""
+        self.hintLabel.setText(self.SEED_RANGE_MESSAGE)
+        self.hintLabel.setProperty("role", "warning")
+        self.hintLabel.style().unpolish(self.hintLabel)
+        self.hintLabel.style().polish(self.hintLabel)
 
     def _update_validity(self) -> None:
         problem = self.problem()

@@ -38,7 +38,10 @@ def simulator_url() -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "krea_desktop", "simulator", "--port", str(port), "--latency", "0.05"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
     )
     assert proc.stdout is not None and "listening" in proc.stdout.readline()
     yield f"http://127.0.0.1:{port}/v1"
@@ -63,8 +66,11 @@ def test_sigkill_during_a_batch_loses_nothing_reported_saved(simulator_url: str,
         Image.new("RGB", (64 + i, 48), (i * 17 % 256, 90, 200 - i * 9)).save(refs / f"r{i:02}.png")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "KREA_DESKTOP_"))}
     env.update(
-        KREA_DESKTOP_DATA_DIR=str(data), RUNWARE_API_KEY="crash-test-key", RUNWARE_API_URL=simulator_url,
-        QT_QPA_PLATFORM="offscreen", PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+        KREA_DESKTOP_DATA_DIR=str(data),
+        RUNWARE_API_KEY="crash-test-key",
+        RUNWARE_API_URL=simulator_url,
+        QT_QPA_PLATFORM="offscreen",
+        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
     )
     rng = random.Random(20261125)
     reported: set[str] = set()
@@ -72,8 +78,12 @@ def test_sigkill_during_a_batch_loses_nothing_reported_saved(simulator_url: str,
     previous_leftovers: set[str] = set()
     for round_no in range(KILLS):
         proc = subprocess.Popen(
-            [sys.executable, str(CHILD), str(refs)], env=env, cwd=ROOT,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [sys.executable, str(CHILD), str(refs)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         assert proc.stdout is not None
         line = proc.stdout.readline()

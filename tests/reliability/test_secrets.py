@@ -44,7 +44,11 @@ def sim() -> Iterator[Sim]:
 
 
 def test_the_window_never_writes_or_shows_the_key(
-    qtbot: QtBot, sim: Sim, data_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    qtbot: QtBot,
+    sim: Sim,
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -89,22 +93,42 @@ def test_the_window_never_writes_or_shows_the_key(
 def test_the_command_line_never_prints_or_stores_the_key(sim: Sim, tmp_path: Path) -> None:
     data = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "KREA_DESKTOP_"))}
-    env.update(KREA_DESKTOP_DATA_DIR=str(data), RUNWARE_API_KEY=KEY, RUNWARE_API_URL=sim.url,
-               PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    env.update(
+        KREA_DESKTOP_DATA_DIR=str(data),
+        RUNWARE_API_KEY=KEY,
+        RUNWARE_API_URL=sim.url,
+        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+    )
     outputs = []
     for fault in (None, "500*:on=any", "drop-before*:on=any"):
         sim.service.faults.clear()
         if fault:
             sim.service.inject(parse_fault(fault))
-        r = subprocess.run([sys.executable, "-m", "krea_desktop", "generate", "a key-safety check"],
-                           env=env, capture_output=True, text=True, timeout=300)
+        r = subprocess.run(
+            [sys.executable, "-m", "krea_desktop", "generate", "a key-safety check"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         outputs.append(r.stdout + r.stderr)
         assert (r.returncode == 0) == (fault is None), r.stderr
     # a crash: the key must not be in a traceback either
-    r = subprocess.run([sys.executable, "-c", (
-        "import os; from krea_desktop.api.client import RunwareClient; "
-        "c = RunwareClient(os.environ['RUNWARE_API_KEY'], base_url=os.environ['RUNWARE_API_URL']); "
-        "raise RuntimeError(repr(c))")], env=env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import os; from krea_desktop.api.client import RunwareClient; "
+                "c = RunwareClient(os.environ['RUNWARE_API_KEY'], base_url=os.environ['RUNWARE_API_URL']); "
+                "raise RuntimeError(repr(c))"
+            ),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode != 0 and "RuntimeError" in r.stderr
     outputs.append(r.stdout + r.stderr)
     assert all(KEY not in o for o in outputs)
