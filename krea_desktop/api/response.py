@@ -42,9 +42,26 @@ class Blob:
 
     def raw(self) -> bytes | memoryview:
         view = memoryview(self.buf)[self.start : self.end]
-        if self.buf.find(b"\\", self.start, self.end) >= 0:  # JSON escapes such as "\/": rare, slow path
+        if _find(self.buf, b"\\", self.start, self.end) >= 0:  # JSON escapes such as "\/": rare, slow path
             return str(json.loads(b'"' + bytes(view) + b'"')).encode("ascii", "replace")
         return view
+
+
+# Searches scan at most this much per call, so no single call holds the GIL for long
+# (about 0.1 ms); between calls another thread, the GUI's, can take its turn.
+_FIND_WINDOW = 1 << 20
+
+
+def _find(raw: bytes | bytearray, needle: bytes, start: int, end: int | None = None) -> int:
+    end = len(raw) if end is None else end
+    step = _FIND_WINDOW
+    overlap = len(needle) - 1
+    while start < end:
+        hit = raw.find(needle, start, min(end, start + step + overlap))
+        if hit >= 0:
+            return hit
+        start += step
+    return -1
 
 
 def _lift_large_strings(body: bytes | bytearray | memoryview) -> tuple[bytes, list[Blob]]:
@@ -54,8 +71,14 @@ def _lift_large_strings(body: bytes | bytearray | memoryview) -> tuple[bytes, li
     blobs: list[Blob] = []
     pos = 0
     n = len(raw)
+    # The next occurrence of each key at or after ``pos`` (-1: none left), so that each
+    # stretch of the answer is searched once per key, not once per image.
+    next_hit = {k: _find(raw, k, 0) for k in _LARGE_KEYS}
     while True:
-        hits = [i for i in (raw.find(k, pos) for k in _LARGE_KEYS) if i >= 0]
+        for k, at in next_hit.items():
+            if 0 <= at < pos:
+                next_hit[k] = _find(raw, k, pos)
+        hits = [i for i in next_hit.values() if i >= 0]
         if not hits:
             break
         key_at = min(hits)
@@ -79,7 +102,7 @@ def _lift_large_strings(body: bytes | bytearray | memoryview) -> tuple[bytes, li
         start = q + 1
         end = start
         while True:
-            end = raw.find(b'"', end)
+            end = _find(raw, b'"', end)
             if end < 0:
                 raise E.MalformedResponseError(
                     "The service sent an answer that is not valid JSON (it was cut off mid-image)."

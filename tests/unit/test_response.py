@@ -184,3 +184,29 @@ def test_data_uris_decode() -> None:
     assert decode_data_uri("data:image/png;base64," + base64.b64encode(data).decode()) == data
     with pytest.raises(E.MalformedResponseError):
         decode_data_uri("data:image/png,rawtext")
+
+
+@given(st.binary(max_size=300), st.binary(min_size=1, max_size=5), st.integers(0, 300), st.integers(1, 9))
+def test_windowed_find_matches_bytes_find(haystack: bytes, needle: bytes, start: int, window: int) -> None:
+    import krea_desktop.api.response as response
+
+    old = response._FIND_WINDOW
+    response._FIND_WINDOW = window
+    try:
+        assert response._find(haystack, needle, start) == haystack.find(needle, start)
+        assert response._find(haystack, needle, start, 150) == haystack.find(needle, start, 150)
+    finally:
+        response._FIND_WINDOW = old
+
+
+def test_answers_parse_the_same_with_tiny_search_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    import krea_desktop.api.response as response
+
+    doc = {"data": [{"imageBase64Data": base64.b64encode(bytes([i]) * 999).decode(), "n": i} for i in range(5)]}
+    body = json.dumps(doc).encode()
+    expected = parse_body(body)
+    monkeypatch.setattr(response, "_FIND_WINDOW", 3)
+    got = parse_body(body)
+    assert [bytes(x["imageBase64Data"].raw()) for x in got["data"]] == [
+        bytes(x["imageBase64Data"].raw()) for x in expected["data"]
+    ]
