@@ -191,9 +191,7 @@ class RunwareClient:
                 "POST", self.base_url, content=body, headers=headers, timeout=timeout
             ) as resp:
                 self.bytes_sent += len(body)
-                buf = bytearray()
-                async for chunk in resp.aiter_bytes():
-                    buf.extend(chunk)
+                buf = await _read_body(resp)
                 status = resp.status_code
                 retry_after = resp.headers.get("Retry-After")
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -621,6 +619,28 @@ class _Context:
 
     def __post_init__(self) -> None:
         self.seen_count = len(self.seen)
+
+
+async def _read_body(resp: httpx.Response) -> bytearray:
+    """The whole body, without the buffer regrowth that copies tens of megabytes at once
+    (a bytearray that doubles copies everything so far while holding the GIL)."""
+    declared = resp.headers.get("Content-Length", "")
+    identity = resp.headers.get("Content-Encoding", "identity").lower() in ("", "identity")
+    size = int(declared) if declared.isdigit() and identity else 0
+    buf = bytearray(size)
+    pos = 0
+    async for chunk in resp.aiter_bytes():
+        end = pos + len(chunk)
+        if end <= size:
+            buf[pos:end] = chunk  # same length: copied in place, no regrowth
+        else:  # no length announced, or more than announced
+            del buf[pos:]
+            buf.extend(chunk)
+            size = 0
+        pos = end
+    if pos < len(buf):
+        del buf[pos:]
+    return buf
 
 
 def _decode_b64_value(value: Any) -> bytes:

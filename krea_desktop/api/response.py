@@ -75,9 +75,9 @@ def _lift_large_strings(body: bytes | bytearray | memoryview) -> tuple[bytes, li
     # stretch of the answer is searched once per key, not once per image.
     next_hit = {k: _find(raw, k, 0) for k in _LARGE_KEYS}
     while True:
-        for k, at in next_hit.items():
+        for key, at in next_hit.items():
             if 0 <= at < pos:
-                next_hit[k] = _find(raw, k, pos)
+                next_hit[key] = _find(raw, key, pos)
         hits = [i for i in next_hit.values() if i >= 0]
         if not hits:
             break
@@ -109,10 +109,10 @@ def _lift_large_strings(body: bytes | bytearray | memoryview) -> tuple[bytes, li
                 )
             # a quote preceded by an odd number of backslashes is escaped
             bs = 0
-            k = end - 1
-            while k >= start and raw[k] == 0x5C:
+            back = end - 1
+            while back >= start and raw[back] == 0x5C:
                 bs += 1
-                k -= 1
+                back -= 1
             if bs % 2 == 0:
                 break
             end += 1

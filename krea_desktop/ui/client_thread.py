@@ -13,6 +13,7 @@ import concurrent.futures
 import io
 import itertools
 import logging
+import sys
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -118,8 +119,12 @@ class ClientThread(QThread):
     def run(self) -> None:  # the thread's body
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-        # Worker threads for decoding and saving; two cores, so two workers.
-        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="krea-decode"))
+        # One worker for decoding and saving: every extra thread running Python is one more
+        # contender for the GIL that the GUI thread must win back to paint.
+        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="krea-decode"))
+        # A thread waiting for the GIL gets it after at most this long (default 5 ms): the
+        # GUI thread must not wait several such turns behind the client's work to paint.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
         self._loop = loop
         self._client = self._factory()
         self._ready.set()
