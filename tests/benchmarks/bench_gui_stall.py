@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import base64
 import io
+import itertools
 import os
 import re
 import shutil
@@ -39,23 +40,18 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
 import httpx
 from PIL import Image
 from PySide6.QtCore import QEventLoop, QObject, Qt, QThread, QTimer, Signal
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from krea_desktop.api.client import RunwareClient
 from krea_desktop.api.request import GenerationRequest
@@ -63,6 +59,14 @@ from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.ui.client_thread import ClientThread
 from krea_desktop.ui.gallery import GalleryModel, GalleryView
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# PySide6 6.12 on Python 3.11 drops one reference to None each time Python code reads an
+# invalid QVariant through QModelIndex.data() (as the gallery's delegate does while it
+# paints); after enough repaints None's count reaches zero and the process aborts with
+# "none_dealloc". Extra references keep a long benchmark alive; they change no timing.
+_NONE_REFS = [None] * 5_000_000
 
 PROMPT = "a lighthouse on a cliff at dusk, wide shot, gouache"
 RATIO = "2.35:1"
@@ -126,7 +130,7 @@ class TickRecorder(QObject):
 
 
 def gaps_ms(ticks: list[float]) -> list[float]:
-    return [(b - a) * 1000 for a, b in zip(ticks, ticks[1:])]
+    return [(b - a) * 1000 for a, b in itertools.pairwise(ticks)]
 
 
 def p99(values: list[float]) -> float:
@@ -142,6 +146,19 @@ class Run:
     images: int
     ticks: list[float] = field(repr=False, default_factory=list)
     t0: float = 0.0
+    answer_at: float | None = None  # when the answer's headers arrived (the body follows)
+    steps: dict[str, float] = field(default_factory=dict)  # naive: its steps' durations, ms
+
+    def phase_gaps(self) -> tuple[list[float], list[float]]:
+        """Gaps while the service renders (before the answer) and while the answer arrives
+        and is decoded, verified and saved (a gap ending after the headers counts there)."""
+        if self.answer_at is None:
+            return gaps_ms(self.ticks), []
+        wait: list[float] = []
+        arrival: list[float] = []
+        for a, b in zip(self.ticks, self.ticks[1:], strict=False):
+            (arrival if b > self.answer_at else wait).append((b - a) * 1000)
+        return wait, arrival
 
 
 # --- the naive client ----------------------------------------------------------------------------------
@@ -164,15 +181,26 @@ class NaiveClient(QThread):
     def __init__(self, url: str, library: Library, request: GenerationRequest) -> None:
         super().__init__()
         self.url, self.library, self.request = url, library, request
+        self.answer_at: float | None = None
+        self.steps: dict[str, float] = {}
+
+    def _headers(self, _resp: httpx.Response) -> None:
+        self.answer_at = time.perf_counter()
 
     def run(self) -> None:
         task = self.request.to_task([])
-        with httpx.Client(timeout=300) as http:
+        with httpx.Client(timeout=300, event_hooks={"response": [self._headers]}) as http:
             resp = http.post(self.url, json=[task], headers={"Authorization": "Bearer bench"})
+        t = time.perf_counter()
         body = resp.json()
+        self.steps["resp.json()"] = (time.perf_counter() - t) * 1000
+        self.steps["read body"] = (t - (self.answer_at or t)) * 1000
         n = 0
         for i, item in enumerate(body["data"]):
+            t = time.perf_counter()
             data = base64.b64decode(item["imageBase64Data"])
+            b64 = time.perf_counter()
+            self.steps["b64decode (max of one)"] = max(self.steps.get("b64decode (max of one)", 0), (b64 - t) * 1000)
             im = Image.open(io.BytesIO(data))
             im.load()  # decode every pixel: the "verification" a typical client does
             if im.size != self.request.size:
@@ -234,9 +262,9 @@ def make_request(seed: int) -> GenerationRequest:
     )
 
 
-def measure(label: str, start: Callable[[Callable[[int], None], Gallery], Callable[[], None]],
-            recorder: TickRecorder, workdir: Path) -> Run:
-    """``start(done, gallery)`` begins the work and returns a clean-up; ``done(n)`` ends it."""
+def measure(label: str, prepare: Callable[[Gallery], Any], recorder: TickRecorder, workdir: Path) -> Run:
+    """``prepare(gallery)`` sets up (outside the measured window) and returns ``go(done, gallery)``,
+    which begins the work and returns (clean-up, phase info); ``done(n)`` ends the window."""
     lib_dir = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=workdir))
     library = Library(lib_dir)
     gallery = Gallery(library)
@@ -248,10 +276,11 @@ def measure(label: str, start: Callable[[Callable[[int], None], Gallery], Callab
         outcome["t"] = time.perf_counter()
         loop.quit()
 
+    go = prepare(gallery)
     QApplication.processEvents()  # settle the shown gallery before measuring
     recorder.start()
     t0 = time.perf_counter()
-    cleanup = start(done, gallery)
+    cleanup, info = go(done, gallery)
     guard = QTimer()  # a hang must not hang the benchmark
     guard.setSingleShot(True)
     guard.timeout.connect(loop.quit)
@@ -267,48 +296,119 @@ def measure(label: str, start: Callable[[Callable[[int], None], Gallery], Callab
         raise RuntimeError(f"{label}: the batch did not finish")
     g = gaps_ms(ticks)
     images = max(outcome["n"], gallery.received)
-    return Run(label, max(g), p99(g), outcome["t"] - t0, images, ticks, t0)
+    extra = info()
+    return Run(
+        label,
+        max(g),
+        p99(g),
+        outcome["t"] - t0,
+        images,
+        ticks,
+        t0,
+        answer_at=extra.answer_at if extra else None,
+        steps=extra.steps if extra else {},
+    )
 
 
-def start_ours(url: str, seed: int) -> Callable[[Callable[[int], None], Gallery], Callable[[], None]]:
-    def start(done: Callable[[int], None], gallery: Gallery) -> Callable[[], None]:
+class MarkingTransport(httpx.AsyncHTTPTransport):
+    """The default transport, noting when an answer's headers arrive (its body follows)."""
+
+    answer_at: float | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        resp = await super().handle_async_request(request)
+        self.answer_at = time.perf_counter()
+        return resp
+
+
+def ours(url: str, seed: int) -> Callable[[Gallery], Any]:
+    def prepare(gallery: Gallery) -> Any:
+        # The client thread runs for the life of the window: start it before measuring.
+        transport = MarkingTransport()
         library = gallery.model.library
-        thread = ClientThread(lambda: RunwareClient("bench", base_url=url), library)
+        thread = ClientThread(lambda: RunwareClient("bench", base_url=url, transport=transport), library)
         thread.imageReady.connect(gallery.image_ready)
-        thread.jobFinished.connect(lambda _job, n: done(n))
-        thread.jobFailed.connect(lambda _job, msg, _err: (print(f"  ours failed: {msg}"), done(-1)))
         thread.start_and_wait()
-        thread.submit(make_request(seed))
 
-        def cleanup() -> None:
-            thread.stop()
+        def go(done: Callable[[int], None], _gallery: Gallery) -> Any:
+            thread.jobFinished.connect(lambda _job, n: done(n))
 
-        return cleanup
+            def failed(_job: int, msg: str, _err: object) -> None:
+                print(f"  ours failed: {msg}")
+                done(-1)
 
-    return start
+            thread.jobFailed.connect(failed)
+            thread.submit(make_request(seed))
+            info = Run("", 0, 0, 0, 0, answer_at=None)
+
+            def phase() -> Run:
+                info.answer_at = transport.answer_at
+                return info
+
+            return thread.stop, phase
+
+        return go
+
+    return prepare
 
 
-def start_naive(url: str, seed: int) -> Callable[[Callable[[int], None], Gallery], Callable[[], None]]:
-    def start(done: Callable[[int], None], gallery: Gallery) -> Callable[[], None]:
+def naive(url: str, seed: int) -> Callable[[Gallery], Any]:
+    def prepare(gallery: Gallery) -> Any:
         thread = NaiveClient(url, gallery.model.library, make_request(seed))
         thread.imageReady.connect(gallery.image_ready)
-        thread.finishedBatch.connect(done)
-        thread.start()
+        thread.finishedBatch.connect(lambda n: thread.done(n))  # type: ignore[attr-defined]
 
-        def cleanup() -> None:
-            thread.wait(10_000)
+        def go(done: Callable[[int], None], _gallery: Gallery) -> Any:
+            thread.done = done  # type: ignore[attr-defined]
+            thread.start()
 
-        return cleanup
+            def phase() -> Run:
+                return Run("", 0, 0, 0, 0, answer_at=thread.answer_at, steps=dict(thread.steps))
 
-    return start
+            return (lambda: thread.wait(10_000)), phase
+
+        return go
+
+    return prepare
 
 
-def start_idle(seconds: float) -> Callable[[Callable[[int], None], Gallery], Callable[[], None]]:
-    def start(done: Callable[[int], None], _gallery: Gallery) -> Callable[[], None]:
-        QTimer.singleShot(int(seconds * 1000), lambda: done(0))
-        return lambda: None
+def idle(seconds: float, url: str | None = None, seed: int = 0) -> Callable[[Gallery], Any]:
+    """Nothing on our side. With ``url``, another process (curl) asks the simulator for the
+    same batch meanwhile: what the simulator's rendering and sending cost this machine."""
 
-    return start
+    def prepare(_gallery: Gallery) -> Any:
+        def go(done: Callable[[int], None], _g: Gallery) -> Any:
+            proc = None
+            if url is not None:
+                task_file = Path(tempfile.mkstemp(suffix=".json")[1])
+                task_file.write_text(__import__("json").dumps([make_request(seed).to_task([])]))
+                proc = subprocess.Popen(
+                    [
+                        "curl",
+                        "-s",
+                        "-o",
+                        "/dev/null",
+                        "-H",
+                        "Authorization: Bearer b",
+                        "-H",
+                        "Content-Type: application/json",
+                        "--data-binary",
+                        f"@{task_file}",
+                        url,
+                    ]
+                )
+            QTimer.singleShot(int(seconds * 1000), lambda: done(0))
+
+            def cleanup() -> None:
+                if proc is not None:
+                    proc.wait(120)
+                    task_file.unlink()
+
+            return cleanup, (lambda: None)
+
+        return go
+
+    return prepare
 
 
 # --- tracing the client-side steps (--trace) -------------------------------------------------------
@@ -365,7 +465,7 @@ class Tracer:
             setattr(traced_json, attr, getattr(json_module, attr))
         traced_json.loads = json_module.loads  # type: ignore[assignment]
         self.wrap(traced_json, "loads", "json.loads(skeleton)")
-        setattr(response_mod, "json", traced_json)
+        response_mod.json = traced_json  # type: ignore[assignment]
         self._undo.append(lambda: setattr(response_mod, "json", json_module))
 
         self.wrap_async(client_mod.RunwareClient, "_post_once", "POST: stream the answer + parse")
@@ -386,7 +486,7 @@ class Tracer:
 
     def report(self, run: Run, gallery_slots: list[tuple[float, float]], top: int = 6) -> None:
         ticks = run.ticks
-        gaps = sorted(((b - a, a, b) for a, b in zip(ticks, ticks[1:])), reverse=True)[:top]
+        gaps = sorted(((b - a, a, b) for a, b in itertools.pairwise(ticks)), reverse=True)[:top]
         print(f"\n  trace of one run of ours: max gap {run.max_ms:.1f} ms, p99 {run.p99_ms:.2f} ms")
         print("  the longest gaps, with the steps that ran (on any thread) while the GUI thread waited:")
         spans = self.spans + [(a, b, "GUI: gallery add_entry", "MainThread") for a, b in gallery_slots]
@@ -397,10 +497,13 @@ class Tracer:
                 if hi > lo:
                     overlapping.append((hi - lo, step, thread, e - s))
             overlapping.sort(reverse=True)
-            desc = "; ".join(
-                f"{step} [{thread}] {ov * 1000:.1f} ms of its {whole * 1000:.1f} ms"
-                for ov, step, thread, whole in overlapping[:4]
-            ) or "no traced step (GIL held by untraced code, e.g. the socket read loop)"
+            desc = (
+                "; ".join(
+                    f"{step} [{thread}] {ov * 1000:.1f} ms of its {whole * 1000:.1f} ms"
+                    for ov, step, thread, whole in overlapping[:4]
+                )
+                or "no traced step (GIL held by untraced code, e.g. the socket read loop)"
+            )
             print(f"   at +{(a - run.t0):6.3f} s  gap {dur * 1000:6.1f} ms: {desc}")
         by_step: dict[str, list[float]] = {}
         for s, e, step, _thread in self.spans:
@@ -424,36 +527,59 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3, help="runs of each variant (default 3)")
     parser.add_argument("--trace", action="store_true", help="one more traced run of ours, with a diagnosis")
-    parser.add_argument("--switch-interval", type=float, default=None,
-                        help="sys.setswitchinterval in seconds for this process (an experiment; default: unchanged)")
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        default=None,
+        help="sys.setswitchinterval in seconds for this process (an experiment; default: unchanged)",
+    )
     args = parser.parse_args()
     if args.switch_interval is not None:
         sys.setswitchinterval(args.switch_interval)
 
-    app = QApplication.instance() or QApplication(sys.argv)
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = QApplication.instance() or QApplication(sys.argv)  # noqa: F841  (kept alive for the run)
     recorder = TickRecorder()
     workdir = Path(tempfile.mkdtemp(prefix="krea-bench-stall-"))
     sim = SimulatorProcess(grain=1.0)
-    print(f"simulator (separate process) at {sim.url}; {N} x 1568x672 PNG, sync, base64Data; "
-          f"platform {app.platformName()}, switch interval {sys.getswitchinterval() * 1000:.1f} ms")
-    results: dict[str, list[Run]] = {"idle": [], "ours": [], "naive": []}
+    print(
+        f"simulator (separate process) at {sim.url}; {N} x 1568x672 PNG, sync, base64Data; "
+        f"platform {QGuiApplication.platformName()}, switch interval {sys.getswitchinterval() * 1000:.1f} ms"
+    )
+    results: dict[str, list[Run]] = {"idle": [], "busy": [], "ours": [], "naive": []}
+    has_curl = shutil.which("curl") is not None
     try:
         # Warm-up, not counted: imports, the simulator's first render, connections.
-        measure("warm", start_ours(sim.url, 1), recorder, workdir)
-        measure("warm", start_naive(sim.url, 2), recorder, workdir)
+        measure("warm", ours(sim.url, 1), recorder, workdir)
+        measure("warm", naive(sim.url, 2), recorder, workdir)
         with httpx.Client(timeout=300) as http:
             resp = http.post(sim.url, json=[make_request(3).to_task([])], headers={"Authorization": "Bearer b"})
         print(f"answer body: {len(resp.content) / 1e6:.1f} MB of JSON for {N} images")
         del resp
 
         for i in range(args.runs):
-            ours = measure("ours", start_ours(sim.url, 100 + i), recorder, workdir)
-            naive = measure("naive", start_naive(sim.url, 200 + i), recorder, workdir)
-            idle = measure("idle", start_idle(ours.seconds), recorder, workdir)
-            for r in (idle, ours, naive):
+            a = measure("ours", ours(sim.url, 100 + i), recorder, workdir)
+            b = measure("naive", naive(sim.url, 200 + i), recorder, workdir)
+            c = measure("idle", idle(a.seconds), recorder, workdir)
+            runs = [c, a, b]
+            if has_curl:
+                runs.insert(1, measure("busy", idle(a.seconds + 0.5, sim.url, 300 + i), recorder, workdir))
+            for r in runs:
                 results[r.label].append(r)
-                print(f"  run {i + 1} {r.label:5s}: max gap {r.max_ms:7.1f} ms, p99 {r.p99_ms:6.2f} ms, "
-                      f"{r.images} images in {r.seconds:.2f} s")
+                line = (
+                    f"  run {i + 1} {r.label:5s}: max gap {r.max_ms:6.1f} ms, p99 {r.p99_ms:5.2f} ms, "
+                    f"{r.images:2d} images in {r.seconds:.2f} s"
+                )
+                wait, arriving = r.phase_gaps()
+                if arriving:
+                    line += (
+                        f"; service rendering: max {max(wait):5.1f} ms; answer arriving + processed "
+                        f"({len(arriving)} ticks): max {max(arriving):6.1f} ms, p99 {p99(arriving):5.2f} ms"
+                    )
+                if r.steps:
+                    line += "; " + ", ".join(f"{k} {v:.0f} ms" for k, v in r.steps.items())
+                print(line)
 
         if args.trace:
             tracer = Tracer()
@@ -465,10 +591,10 @@ def main() -> None:
                 original_slot(self, job, entry, thumb)
                 slots.append((t, time.perf_counter()))
 
-            Gallery.image_ready = traced_slot  # type: ignore[method-assign]
+            Gallery.image_ready = traced_slot  # type: ignore[method-assign,assignment]
             tracer.install()
             try:
-                traced = measure("ours", start_ours(sim.url, 999), recorder, workdir)
+                traced = measure("ours", ours(sim.url, 999), recorder, workdir)
             finally:
                 tracer.uninstall()
                 Gallery.image_ready = original_slot  # type: ignore[method-assign]
@@ -477,20 +603,48 @@ def main() -> None:
         sim.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    idle_worst, idle_med, idle_p99 = summary(results["idle"])
-    ours_worst, ours_med, ours_p99 = summary(results["ours"])
-    naive_worst, naive_med, naive_p99 = summary(results["naive"])
     n = args.runs
     print()
-    print(f"GUI-thread stall, {N}-image 1568x672 PNG batch as base64 ({n} runs each; worst / median):")
-    print(f"  (c) idle, no batch : max gap {idle_worst:6.1f} / {idle_med:6.1f} ms, p99 {idle_p99:5.2f} ms")
-    print(f"  (a) ours           : max gap {ours_worst:6.1f} / {ours_med:6.1f} ms, p99 {ours_p99:5.2f} ms "
-          f"(target <= {TARGET_MS:.0f} ms: {'met' if ours_worst <= TARGET_MS else 'NOT met'})")
-    print(f"  (b) naive          : max gap {naive_worst:6.1f} / {naive_med:6.1f} ms, p99 {naive_p99:5.2f} ms")
-    print(f"  ratio naive/ours, median max gap: {naive_med / ours_med:.1f}x; worst: {naive_worst / ours_worst:.1f}x")
+    print(f"GUI-thread stall, {N}-image 1568x672 PNG batch as base64, {n} runs each (worst / median of runs):")
+    print("  whole job, from submit to the last image in the gallery:")
+    for key, name in (
+        ("idle", "(c) idle, no batch"),
+        ("busy", "    idle, simulator busy*"),
+        ("ours", "(a) ours"),
+        ("naive", "(b) naive"),
+    ):
+        if results[key]:
+            worst, med, med_p99 = summary(results[key])
+            print(f"    {name:26s} max gap {worst:6.1f} / {med:6.1f} ms, p99 {med_p99:5.2f} ms")
+    print("  answer arriving, decoded, verified, saved (from its headers to the last image):")
+    arrival: dict[str, tuple[float, float, float]] = {}
+    for key, name in (("ours", "(a) ours"), ("naive", "(b) naive")):
+        phases = [r.phase_gaps()[1] for r in results[key]]
+        maxes = [max(g) for g in phases]
+        arrival[key] = (max(maxes), statistics.median(maxes), statistics.median(p99(g) for g in phases))
+        worst, med, med_p99 = arrival[key]
+        print(f"    {name:26s} max gap {worst:6.1f} / {med:6.1f} ms, p99 {med_p99:5.2f} ms")
+    ours_worst, ours_med, _ = summary(results["ours"])
+    _naive_worst, naive_med, _ = summary(results["naive"])
+    print(
+        f"  ratio naive/ours of the median max gap: whole job {naive_med / ours_med:.1f}x, "
+        f"answer arriving {arrival['naive'][1] / arrival['ours'][1]:.1f}x"
+    )
+    verdict = "met" if ours_worst <= TARGET_MS else "NOT met"
+    print(
+        f"  target: ours <= {TARGET_MS:.0f} ms (one frame): worst {ours_worst:.1f} ms over the whole job, "
+        f"{arrival['ours'][0]:.1f} ms while the answer arrives: {verdict}"
+    )
+    if results["busy"]:
+        print(
+            "  * curl in another process asks the simulator for the same batch: the stall that the simulator's\n"
+            "    own rendering and sending cause on this machine, with nothing running in ours"
+        )
     if ours_worst > TARGET_MS and not args.trace:
         print("  ours is over the target: run again with --trace to see which steps overlap the longest gaps")
 
 
 if __name__ == "__main__":
     main()
+    sys.stdout.flush()
+    os._exit(0)  # skip finalization, where the None references above would be dropped at once

@@ -1,0 +1,364 @@
+"""Start-up to the first painted window, with a library of 1,000 images.
+
+    .venv/bin/python tests/benchmarks/bench_startup.py [--runs 5] [--profile]
+
+Every start is a fresh Python process, so interpreter start and imports count. The time
+is taken in this (parent) process from just before launching the child to the moment
+the child's line saying it painted arrives; the child also reports its own elapsed time
+since its first line. Variants, interleaved ``--runs`` times:
+
+(a) bare: QApplication, one QLabel, show(), until the label's first Paint event;
+(b) ours: ``create_main_window()`` under a qasync loop as ``run_app`` does (QApplication,
+    configure_application, dark palette), until the main window's first Paint event,
+    with KREA_DESKTOP_DATA_DIR holding 1,000 images, no API key (demo mode) and the
+    failing keyring backend;
+(c) ours with an empty library, so that the library's share of (b) shows.
+
+The 1,000-image library is made once through ``Library.save`` (small real PNGs) and kept
+in a cache folder under /tmp between runs; one start of the window, not counted, warms
+its thumbnail cache (thumbs/). Prints the median and the minimum of each, and the ratio
+ours/bare (target <= 1.5x). No assertions.
+
+``--profile`` adds ``python -X importtime`` of the window's start (the heaviest imports)
+and a cProfile of ``create_main_window()`` (the most expensive calls).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+CACHE = Path(tempfile.gettempdir()) / "krea-bench-startup-cache"
+LIBRARY_SIZE = 1000
+TARGET = 1.5
+
+# The child scripts print "PAINTED <seconds since their first line>" at the first paint.
+BARE = r"""
+import time
+t0 = time.perf_counter()
+import os, sys
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication, QLabel
+phases = {"imports": time.perf_counter() - t0}
+
+class FirstPaint(QObject):
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Paint and not getattr(self, "done", False):
+            self.done = True
+            phases["first paint"] = time.perf_counter() - t0
+            print(f"PAINTED {phases['first paint']:.6f}", flush=True)
+            print("PHASES " + " ".join(f"{k.replace(' ', '_')}={v:.6f}" for k, v in phases.items()), flush=True)
+            QTimer.singleShot(0, app.quit)
+        return False
+
+app = QApplication(sys.argv)
+phases["app"] = time.perf_counter() - t0
+label = QLabel("Krea Desktop")
+watcher = FirstPaint()
+label.installEventFilter(watcher)
+label.show()
+app.exec()
+sys.stdout.flush()
+os._exit(0)
+"""
+
+OURS = r"""
+import time
+t0 = time.perf_counter()
+import asyncio, os, sys
+os.environ.setdefault("QT_API", "pyside6")
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QApplication
+import qasync
+from krea_desktop.ui.app import configure_application, create_main_window
+from krea_desktop.ui.theme import apply_dark_palette
+
+WARM = os.environ.get("KREA_BENCH_WARM") == "1"
+phases = {"imports": time.perf_counter() - t0}
+
+class FirstPaint(QObject):
+    def __init__(self, future):
+        super().__init__()
+        self.future = future
+
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Paint and not self.future.done():
+            self.future.set_result(time.perf_counter() - t0)
+        return False
+
+async def main(app):
+    painted = asyncio.get_running_loop().create_future()
+    phases["app + loop"] = time.perf_counter() - t0
+    window = create_main_window()
+    phases["create_main_window"] = time.perf_counter() - t0
+    watcher = FirstPaint(painted)
+    window.installEventFilter(watcher)
+    window.show()
+    elapsed = await painted
+    phases["first paint"] = elapsed
+    print(f"PAINTED {elapsed:.6f}", flush=True)
+    print("PHASES " + " ".join(f"{k.replace(' ', '_')}={v:.6f}" for k, v in phases.items()), flush=True)
+    if WARM:  # let the gallery make the thumbnails of the rows on screen
+        for _ in range(30):
+            await asyncio.sleep(0.1)
+        window.model.loader.wait(20000)
+        await asyncio.sleep(0.5)
+        print(f"ROWS {window.model.rowCount()}", flush=True)
+    window.close()
+
+app = QApplication(sys.argv)
+configure_application(app)
+apply_dark_palette(app)
+loop = qasync.QEventLoop(app)
+asyncio.set_event_loop(loop)
+with loop:
+    loop.run_until_complete(main(app))
+sys.stdout.flush()
+os._exit(0)
+"""
+
+PROFILE_CREATE = r"""
+import asyncio, cProfile, os, pstats, sys
+os.environ.setdefault("QT_API", "pyside6")
+from PySide6.QtWidgets import QApplication
+import qasync
+from krea_desktop.ui.app import configure_application, create_main_window
+from krea_desktop.ui.theme import apply_dark_palette
+app = QApplication(sys.argv)
+configure_application(app)
+apply_dark_palette(app)
+loop = qasync.QEventLoop(app)
+asyncio.set_event_loop(loop)
+
+async def main():
+    prof = cProfile.Profile()
+    prof.enable()
+    window = create_main_window()
+    window.show()
+    app.processEvents()
+    prof.disable()
+    stats = pstats.Stats(prof, stream=sys.stdout)
+    stats.sort_stats("cumulative").print_stats(28)
+    stats.sort_stats("tottime").print_stats(15)
+    window.close()
+
+with loop:
+    loop.run_until_complete(main())
+sys.stdout.flush()
+os._exit(0)
+"""
+
+
+def child_env(data_dir: Path | None) -> dict[str, str]:
+    env = dict(os.environ)
+    if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+        env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    env.pop("RUNWARE_API_KEY", None)
+    env.pop("RUNWARE_API_URL", None)
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    if data_dir is not None:
+        env["KREA_DESKTOP_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def start_once(
+    script: str,
+    data_dir: Path | None,
+    extra_env: dict[str, str] | None = None,
+    phases: dict[str, list[float]] | None = None,
+) -> tuple[float, float]:
+    """(seconds from launch to the child's PAINTED line as seen here, the child's own figure);
+    the child's phases (seconds since its first line) are added to ``phases``."""
+    env = child_env(data_dir)
+    env.update(extra_env or {})
+    t = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    seen = None
+    inner = float("nan")
+    for line in proc.stdout:
+        if line.startswith("PAINTED") and seen is None:
+            seen = time.perf_counter() - t
+            inner = float(line.split()[1])
+        elif line.startswith("PHASES") and phases is not None:
+            for item in line.split()[1:]:
+                key, value = item.split("=")
+                phases.setdefault(key.replace("_", " "), []).append(float(value))
+    _, err = proc.communicate(timeout=120)
+    if seen is None:
+        raise RuntimeError(f"the child never painted (exit {proc.returncode}):\n{err[-3000:]}")
+    return seen, inner
+
+
+# --- the 1,000-image library ---------------------------------------------------------------------------
+
+
+def build_library(folder: Path, n: int) -> None:
+    from PIL import Image
+
+    from krea_desktop.api.request import GenerationRequest
+    from krea_desktop.api.results import GeneratedImage
+    from krea_desktop.library.store import Library
+
+    rng = random.Random(1234)
+    words = [
+        "lighthouse",
+        "cliff",
+        "fog",
+        "harbour",
+        "gouache",
+        "dusk",
+        "forest",
+        "river",
+        "portrait",
+        "study",
+        "neon",
+        "street",
+        "market",
+    ]
+    lib = Library(folder)
+    try:
+        for i in range(n):
+            prompt = " ".join(rng.choice(words) for _ in range(8)) + f", study {i}"
+            req = GenerationRequest(prompt, ratio="2.35:1", seed=rng.randrange(2**31), number_results=4)
+            im = Image.new("RGB", (392, 168), tuple(rng.randrange(256) for _ in range(3)))
+            im.paste(tuple(rng.randrange(256) for _ in range(3)), (rng.randrange(300), rng.randrange(120), 392, 168))
+            out = io.BytesIO()
+            im.save(out, "PNG")
+            params = req.describe()
+            params["task_uuid"] = req.task_uuid
+            lib.save(
+                GeneratedImage(
+                    task_uuid=req.task_uuid,
+                    image_uuid=str(uuid.uuid4()),
+                    data=out.getvalue(),
+                    format="PNG",
+                    width=im.width,
+                    height=im.height,
+                    seed=req.seed,
+                    cost=0.0038,
+                    index=i % 4,
+                    params=params,
+                )
+            )
+    finally:
+        lib.close()
+
+
+def prepared_dirs() -> tuple[Path, Path]:
+    full = CACHE / f"library-{LIBRARY_SIZE}"
+    empty = CACHE / "library-empty"
+    if not (full / ".complete").exists():
+        shutil.rmtree(full, ignore_errors=True)
+        t = time.perf_counter()
+        print(f"building a library of {LIBRARY_SIZE} images in {full} (once; kept for later runs)…", flush=True)
+        build_library(full, LIBRARY_SIZE)
+        (full / ".complete").write_text("")
+        print(f"  built in {time.perf_counter() - t:.1f} s", flush=True)
+    empty.mkdir(parents=True, exist_ok=True)
+    # One start of each, not counted: schema, settings, log folder, and the thumbnails of
+    # the rows on screen (the gallery caches them in thumbs/).
+    for folder in (full, empty):
+        start_once(OURS, folder, {"KREA_BENCH_WARM": "1"})
+    thumbs = sum(1 for p in (full / "thumbs").rglob("*.jpg")) if (full / "thumbs").exists() else 0
+    print(f"library: {LIBRARY_SIZE} images, {thumbs} cached thumbnails; empty library: {empty}")
+    return full, empty
+
+
+# --- profiling ---------------------------------------------------------------------------------------------
+
+
+def profile(full: Path) -> None:
+    env = child_env(full)
+    print("\n--- python -X importtime: the heaviest imports of the window's start (cumulative µs) ---")
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", OURS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    rows: list[tuple[int, int, str]] = []
+    for line in proc.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        fields = line[len("import time:") :].split("|", 2)
+        rows.append((int(fields[1]), int(fields[0]), fields[2].rstrip()))
+    # The name is indented two spaces per level; show the top three levels, as a tree.
+    shallow = [r for r in rows if len(r[2]) - len(r[2].lstrip()) <= 5 and r[0] >= 5000]
+    for cum, self_us, name in shallow:
+        print(f"  {cum / 1000:8.1f} ms  (self {self_us / 1000:6.1f} ms)  {name}")
+    print(f"  all imports: {sum(r[1] for r in rows) / 1000:.1f} ms in {len(rows)} modules")
+    print("\n--- cProfile of create_main_window() + show() + first processEvents ---")
+    proc = subprocess.run(
+        [sys.executable, "-c", PROFILE_CREATE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    print(proc.stdout[-9000:])
+
+
+# --- main ------------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5, help="starts of each variant (default 5)")
+    parser.add_argument("--profile", action="store_true", help="also profile the window's start")
+    args = parser.parse_args()
+
+    full, empty = prepared_dirs()
+    start_once(BARE, None)  # warm the OS file cache for the bare start too
+    variants = {"bare": (BARE, None), "ours": (OURS, full), "ours-empty": (OURS, empty)}
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in variants}
+    phases: dict[str, dict[str, list[float]]] = {k: {} for k in variants}
+    for i in range(args.runs):
+        for name, (script, folder) in variants.items():
+            times[name].append(start_once(script, folder, phases=phases[name]))
+        print(f"  run {i + 1}: " + ", ".join(f"{k} {v[-1][0] * 1000:.0f} ms" for k, v in times.items()), flush=True)
+
+    def med(name: str, which: int = 0) -> float:
+        return statistics.median(t[which] for t in times[name])
+
+    def low(name: str) -> float:
+        return min(t[0] for t in times[name])
+
+    print()
+    print(
+        f"Start-up to the first painted window, {args.runs} fresh processes each "
+        f"(launch to first paint, as seen by the parent; median / min; in-child figure in brackets):"
+    )
+    labels = {"bare": "(a) bare QLabel", "ours": f"(b) ours, {LIBRARY_SIZE} images", "ours-empty": "(c) ours, empty"}
+    for name, label in labels.items():
+        print(f"  {label:24s} {med(name) * 1000:7.0f} / {low(name) * 1000:7.0f} ms  [{med(name, 1) * 1000:6.0f} ms]")
+    print("  where the time goes inside the child (median ms since its first line, cumulative):")
+    for name, label in labels.items():
+        parts = ", ".join(f"{k} {statistics.median(v) * 1000:.0f}" for k, v in phases[name].items())
+        print(f"    {label:22s} {parts}")
+    ratio = med("ours") / med("bare")
+    print(
+        f"  ratio ours/bare (median): {ratio:.2f}x (min/min {low('ours') / low('bare'):.2f}x); "
+        f"target <= {TARGET}x: {'met' if ratio <= TARGET else 'NOT met'}"
+    )
+    print(
+        f"  empty library: {med('ours-empty') / med('bare'):.2f}x bare; the 1,000 images add "
+        f"{(med('ours') - med('ours-empty')) * 1000:.0f} ms"
+    )
+    if args.profile:
+        profile(full)
+    elif ratio > TARGET:
+        print("  over the target: run with --profile for the heaviest imports and calls")
+
+
+if __name__ == "__main__":
+    main()
