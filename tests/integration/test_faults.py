@@ -192,3 +192,39 @@ def test_references_go_up_once_and_pull_the_picture(sim: Sim, tmp_path: Any) -> 
     assert redness(toward.data) > redness(away.data) + 20
     assert toward.params["references"][0]["strength"] == 1.5
     assert away.params["references"][0]["strength"] == -1.5
+
+
+@pytest.mark.parametrize("output_type", ["base64Data", "dataURI", "URL"])
+@pytest.mark.parametrize("fmt", ["PNG", "JPG", "WEBP"])
+def test_every_output_type_and_format_is_decoded_and_verified(sim: Sim, output_type: str, fmt: str) -> None:
+    req = GenerationRequest("a red kite", ratio="4:5", number_results=2, output_type=output_type, output_format=fmt)
+    got, err = asyncio.run(generate(client(sim), req))
+    assert err is None
+    assert len(got) == 2
+    for im in got:
+        assert (im.format, im.width, im.height) == (fmt, 928, 1152)
+        with Image.open(io.BytesIO(im.data)) as pil:
+            assert pil.format == {"JPG": "JPEG"}.get(fmt, fmt)
+
+
+def test_oversized_url_downloads_are_refused(sim: Sim) -> None:
+    req = GenerationRequest("a red kite", output_type="URL")
+    got, err = asyncio.run(generate(client(sim, max_download_bytes=1000), req))
+    assert got == []
+    assert isinstance(err, E.MalformedResponseError) and "download limit" in str(err)
+
+
+def test_uploads_the_service_forgot_are_sent_again(sim: Sim, tmp_path: Any) -> None:
+    ref = tmp_path / "ref.png"
+    Image.new("RGB", (120, 80), (30, 160, 90)).save(ref)
+
+    async def scenario() -> None:
+        c = client(sim)
+        req = GenerationRequest("an empty room", references=(ReferenceImage(ref, 0.9),))
+        assert len([im async for im in c.generate(req)]) == 1
+        sim.service.forget_uploads()  # as after 30 days without use
+        assert len([im async for im in c.generate(req.with_new_task_uuid())]) == 1
+        await c.aclose()
+
+    asyncio.run(scenario())
+    assert sim.service.upload_count == 2
