@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from krea_desktop.simulator.server import SimulatorServer
 from krea_desktop.simulator.service import SimulatorConfig, SimulatorService
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -25,3 +31,32 @@ def running_simulator(latency_per_image: float = 0.0) -> Iterator[Sim]:
         yield Sim(service, url)
     finally:
         server.stop_thread()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def simulator_process(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``krea-desktop simulator`` as its own process on 127.0.0.1 (so its rendering does
+    not compete with the process under test); yields its endpoint URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "krea_desktop", "simulator", "--port", str(port), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert f"127.0.0.1:{port}" in line, line + (proc.stderr.read() if proc.stderr else "")
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        proc.wait(10)

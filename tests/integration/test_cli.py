@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from PIL import Image
 
 from krea_desktop.library.metadata import read_record
 from krea_desktop.library.store import Library
+from tests.helpers.sim import free_port
+from tests.helpers.sim import simulator_process as start_simulator
 
 KEY = "sk-test-7f3a-recognisable"
 
@@ -43,31 +44,17 @@ def env(tmp_path: Path) -> dict[str, str]:
     return e
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
-def simulator(env: dict[str, str], *faults: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = free_port()
-    args = [sys.executable, "-m", "krea_desktop", "simulator", "--port", str(port), "--key", KEY]
+def simulator(env: dict[str, str], *faults: str) -> Iterator[tuple[str, None]]:
+    args = ["--key", KEY]
     for fault in faults:
         args += ["--fault", fault]
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert f"127.0.0.1:{port}" in line, line + (proc.stderr.read() if proc.stderr else "")
-        yield f"http://127.0.0.1:{port}/v1", proc
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with start_simulator(*args, env=env) as url:
+        yield url, None
 
 
 @pytest.fixture
-def simulator_process(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def simulator_process(env: dict[str, str]) -> Iterator[tuple[str, None]]:
     """The simulator as its own process, answering the first task 503 and dropping the
     connection after accepting the second."""
     with simulator(env, "503", "drop-after") as s:
@@ -122,7 +109,7 @@ def test_demo_generation_prints_paths_and_saves_into_the_library(env: dict[str, 
 
 
 def test_generation_against_the_simulator_process_survives_its_faults(
-    env: dict[str, str], simulator_process: tuple[str, subprocess.Popen[str]]
+    env: dict[str, str], simulator_process: tuple[str, None]
 ) -> None:
     url, _ = simulator_process
     env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
@@ -133,9 +120,7 @@ def test_generation_against_the_simulator_process_survives_its_faults(
     assert KEY not in r.stdout + r.stderr
 
 
-def test_a_wrong_key_fails_with_one_line(
-    env: dict[str, str], simulator_process: tuple[str, subprocess.Popen[str]]
-) -> None:
+def test_a_wrong_key_fails_with_one_line(env: dict[str, str], simulator_process: tuple[str, None]) -> None:
     url, _ = simulator_process
     env = {**env, "RUNWARE_API_KEY": "wrong-key", "RUNWARE_API_URL": url}
     r = run_cli(["generate", "a harbour at dawn"], env)
