@@ -9,9 +9,10 @@ import os
 import sys
 import tempfile
 import time
+from importlib import resources
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QStandardPaths, QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import QEvent, QObject, QSettings, QStandardPaths, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -25,6 +26,7 @@ from krea_desktop.ui.main_window import ClientFactory, MainWindow
 log = logging.getLogger("krea_desktop")
 
 APP_DIR_NAME = "krea-desktop"
+REPORT_FIRST_PAINT_ENV = "KREA_DESKTOP_REPORT_FIRST_PAINT"
 
 
 def configure_application(app: QGuiApplication) -> None:
@@ -32,18 +34,28 @@ def configure_application(app: QGuiApplication) -> None:
     app.setOrganizationName("")
     app.setApplicationDisplayName(APP_NAME)
     app.setApplicationVersion(__version__)
+    # The one application id: the Wayland app_id, the .desktop file's name and its Icon=.
     app.setDesktopFileName(APP_ID)
-    icon = _app_icon()
-    if icon is not None:
+    icon = app_icon()
+    if not icon.isNull():
         app.setWindowIcon(icon)
 
 
-def _app_icon() -> QIcon | None:
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here / "resources" / "icon.svg", here.parent / "resources" / "icon.svg"):
-        if candidate.exists():
-            return QIcon(str(candidate))
-    return None
+def app_icon() -> QIcon:
+    """The application icon at every size it ships in (empty if the files are missing)."""
+    icon = QIcon()
+    hicolor = resources.files("krea_desktop") / "resources" / "icons" / "hicolor"
+    if not hicolor.is_dir():
+        return icon
+    # Smallest first: Qt's X11 backend leaves _NET_WM_ICON empty when the first size it
+    # sees is the 512 px one.
+    sized = [(int(f.name.partition("x")[0]), f) for f in hicolor.iterdir() if f.name.partition("x")[0].isdigit()]
+    for _size, folder in sorted(sized, key=lambda pair: pair[0]):
+        png = folder / "apps" / f"{APP_ID}.png"
+        if png.is_file():
+            with resources.as_file(png) as path:
+                icon.addFile(str(path))
+    return icon
 
 
 def data_dir() -> Path:
@@ -151,6 +163,9 @@ def run_app(*, smoke_test: bool = False) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         os.environ["KREA_DESKTOP_DATA_DIR"] = tempfile.mkdtemp(prefix="krea-desktop-smoke-")
     os.environ.setdefault("QT_API", "pyside6")
+    # X11 matches a window to its menu entry by WM_CLASS; Qt takes the instance part from
+    # RESOURCE_NAME, so it names the same id as the .desktop file's StartupWMClass.
+    os.environ.setdefault("RESOURCE_NAME", APP_ID)
     import qasync
 
     from krea_desktop.ui.theme import apply_dark_palette
@@ -171,6 +186,8 @@ async def _run(app: QApplication) -> int:
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
     window = create_main_window()
+    if os.environ.get(REPORT_FIRST_PAINT_ENV):
+        _report_first_paint(window)
     window.show()
     app.lastWindowClosed.connect(closed.set)
     await closed.wait()
@@ -210,3 +227,42 @@ async def _smoke(app: QApplication) -> int:
     print(f"smoke: OK in {time.perf_counter() - started:.2f} s", flush=True)
     app.quit()
     return 0
+
+
+def _seconds_since_process_start() -> float:
+    """Wall time since this process started (Linux), else since this module was imported."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        started_ticks = int(stat.rpartition(")")[2].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return uptime - started_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.perf_counter() - _IMPORTED_AT
+
+
+_IMPORTED_AT = time.perf_counter()
+
+
+class _FirstPaint(QObject):
+    """For the start-up benchmark: once the main window has painted, print
+    ``first-paint <seconds since process start>`` and close it."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self._window = window
+        self._seen = False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if not self._seen and event.type() == QEvent.Type.Paint and watched is self._window:
+            self._seen = True
+            # The rest of this paint pass runs before the timer fires.
+            QTimer.singleShot(0, self._report)
+        return False
+
+    def _report(self) -> None:
+        print(f"first-paint {_seconds_since_process_start():.3f}", flush=True)
+        self._window.close()
+
+
+def _report_first_paint(window: MainWindow) -> None:
+    window.installEventFilter(_FirstPaint(window))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -19,6 +19,7 @@ from krea_desktop.api import spec
 from krea_desktop.ui import image_input
 from krea_desktop.ui.prompt_panel import PromptPanel
 from krea_desktop.ui.reference_tray import ReferenceTray
+from tests.helpers.drag import drag_event
 from tests.helpers.images import SVG, Route, distinct_png, huge_header_png, serving
 
 
@@ -68,13 +69,7 @@ class Harness:
 
     def drop(self, mime: QMimeData) -> None:
         for cls in (QDragEnterEvent, QDropEvent):
-            event = cls(
-                QPointF(10, 20),
-                Qt.DropAction.CopyAction,
-                mime,
-                Qt.MouseButton.LeftButton,
-                Qt.KeyboardModifier.NoModifier,
-            )
+            event = drag_event(cls, 10, 20, mime)
             QApplication.sendEvent(self.tray, event)
         self.settle()
 

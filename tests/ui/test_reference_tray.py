@@ -5,7 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QByteArray, QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QByteArray, QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
@@ -14,6 +14,7 @@ from krea_desktop.api import spec
 from krea_desktop.api.request import ReferenceImage
 from krea_desktop.ui.image_input import LIBRARY_IDS_MIME, encode_library_ids
 from krea_desktop.ui.reference_tray import REFERENCE_MIME, ReferenceItem, ReferenceTray
+from tests.helpers.drag import drag_event
 from tests.helpers.images import SVG, Route, distinct_png, huge_header_png, image_bytes, serving, truncated_png
 
 
@@ -34,17 +35,11 @@ class Tray:
         self.qtbot.waitUntil(lambda: not self.widget.isBusy(), timeout=10_000)
 
     def drop(self, mime: QMimeData, x: float = 10) -> bool:
-        enter = QDragEnterEvent(
-            QPointF(x, 20), Qt.DropAction.CopyAction | Qt.DropAction.MoveAction, mime,
-            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
-        )
+        enter = drag_event(QDragEnterEvent, x, 20, mime, Qt.DropAction.CopyAction | Qt.DropAction.MoveAction)
         QApplication.sendEvent(self.widget, enter)
         if not enter.isAccepted():
             return False
-        drop = QDropEvent(
-            QPointF(x, 20), Qt.DropAction.CopyAction | Qt.DropAction.MoveAction, mime,
-            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
-        )
+        drop = drag_event(QDropEvent, x, 20, mime, Qt.DropAction.CopyAction | Qt.DropAction.MoveAction)
         QApplication.sendEvent(self.widget, drop)
         self.settle()
         return drop.isAccepted()

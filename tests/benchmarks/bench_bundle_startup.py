@@ -1,0 +1,94 @@
+"""Start-up of the bundled app to its first painted window, next to the source tree's.
+
+    .venv/bin/python packaging/build.py                 # once, to make dist/krea-desktop/
+    .venv/bin/python tests/benchmarks/bench_bundle_startup.py [--runs 5] [--bundle PATH]
+
+Launches ``dist/krea-desktop/krea-desktop`` (no Python needed) and ``python -m
+krea_desktop`` from this checkout, interleaved, ``--runs`` times each after one start of
+each that is not counted (it warms the disk cache). Every start is a fresh process with
+QT_QPA_PLATFORM=offscreen, an empty data folder, no API key (demo mode), the failing
+keyring backend, and KREA_DESKTOP_REPORT_FIRST_PAINT=1, which makes the app print
+``first-paint <seconds since the process started>`` once the main window has painted and
+then close. Two figures per start: that in-process time, and the time this (parent)
+process sees from launching the child to reading that line. Prints the median, minimum
+and maximum of each and the bundle/source ratio of the medians. No assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_once(command: list[str], timeout: float = 60.0) -> tuple[float, float]:
+    """(seconds the app reports, seconds seen from here) to the first painted window."""
+    data = Path(tempfile.mkdtemp(prefix="krea-bench-bundle-"))
+    env = {k: v for k, v in os.environ.items() if k not in ("RUNWARE_API_KEY", "RUNWARE_API_URL")}
+    env.update(
+        QT_QPA_PLATFORM="offscreen",
+        KREA_DESKTOP_DATA_DIR=str(data),
+        KREA_DESKTOP_REPORT_FIRST_PAINT="1",
+        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+    )
+    try:
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        assert child.stdout is not None
+        reported = seen = None
+        for line in child.stdout:
+            if line.startswith("first-paint "):
+                seen = time.perf_counter() - started
+                reported = float(line.split()[1])
+                break
+        child.wait(timeout)
+        if reported is None or seen is None:
+            raise SystemExit(f"bench_bundle_startup: {command[0]} exited {child.returncode} without painting")
+        return reported, seen
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def summary(values: list[float]) -> str:
+    return f"median {statistics.median(values):.3f} s  min {min(values):.3f} s  max {max(values):.3f} s"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--bundle", type=Path, default=ROOT / "dist" / "krea-desktop" / "krea-desktop")
+    args = parser.parse_args()
+    if not os.access(args.bundle, os.X_OK):
+        print(f"no bundle at {args.bundle}; build it with: python packaging/build.py", file=sys.stderr)
+        return 2
+    variants = {"bundle": [str(args.bundle)], "source": [sys.executable, "-m", "krea_desktop"]}
+    for command in variants.values():
+        start_once(command)  # not counted
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    for _ in range(args.runs):
+        for name, command in variants.items():
+            results[name].append(start_once(command))
+    print(f"start-up to the first painted main window, offscreen, {args.runs} starts each, interleaved")
+    for name, runs in results.items():
+        print(f"  {name:6}  in-process: {summary([r for r, _ in runs])}")
+        print(f"  {'':6}  seen from the parent: {summary([s for _, s in runs])}")
+    for label, index in (("in-process", 0), ("seen from the parent", 1)):
+        ratio = statistics.median(r[index] for r in results["bundle"]) / statistics.median(
+            r[index] for r in results["source"]
+        )
+        print(f"  bundle/source ({label}): {ratio:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
