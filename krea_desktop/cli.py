@@ -64,13 +64,29 @@ def _ranged(lo: int, hi: int) -> Callable[[str], int]:
     return parse
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="krea-desktop", description="Iterate on images with Krea 2 Medium.")
+COMMANDS = ("generate", "simulator")
+
+
+def build_window_parser() -> argparse.ArgumentParser:
+    """``krea-desktop [IMAGE ...]``: the window, showing each IMAGE with the parameters it
+    carries (how "Open With" and the .desktop file's ``Exec=krea-desktop %F`` call it)."""
+    parser = argparse.ArgumentParser(
+        prog="krea-desktop",
+        description="Open the window; IMAGE files are shown with the parameters they carry.",
+        epilog="Without a window: krea-desktop generate --help, krea-desktop simulator --help",
+    )
     parser.add_argument("--version", action="version", version=f"krea-desktop {__version__}")
     parser.add_argument(
         "--smoke-test", action="store_true", help="open the window offscreen, make one demo image, exit"
     )
-    sub = parser.add_subparsers(dest="command")
+    parser.add_argument("images", nargs="*", type=Path, metavar="IMAGE", help="a PNG, JPEG or WEBP file to open")
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="krea-desktop", description="Iterate on images with Krea 2 Medium.")
+    parser.add_argument("--version", action="version", version=f"krea-desktop {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="generate images without opening the window")
     gen.add_argument("prompt")
@@ -151,6 +167,14 @@ async def _generate(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    words = [a for a in argv if not a.startswith("-")]
+    if not words or words[0] not in COMMANDS:
+        # argparse cannot put optional file names beside subcommands: the window has its own parser
+        window_args = build_window_parser().parse_args(argv)
+        from krea_desktop.ui.app import run_app
+
+        return run_app(smoke_test=window_args.smoke_test, open_paths=window_args.images)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "generate":
@@ -162,13 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("krea-desktop: cancelled.", file=sys.stderr)
             return 130
-    if args.command == "simulator":
-        from krea_desktop.simulator.cli import run
+    from krea_desktop.simulator.cli import run
 
-        return run(args)
-    from krea_desktop.ui.app import run_app
-
-    return run_app(smoke_test=args.smoke_test)
+    return run(args)
 
 
 if __name__ == "__main__":

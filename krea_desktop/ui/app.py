@@ -9,6 +9,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -158,7 +159,7 @@ def create_main_window(*, force_demo: bool = False, demo_latency: float = 0.25) 
     return window
 
 
-def run_app(*, smoke_test: bool = False) -> int:
+def run_app(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -> int:
     if smoke_test:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         os.environ["KREA_DESKTOP_DATA_DIR"] = tempfile.mkdtemp(prefix="krea-desktop-smoke-")
@@ -179,16 +180,18 @@ def run_app(*, smoke_test: bool = False) -> int:
     with loop:
         if smoke_test:
             return int(loop.run_until_complete(_smoke(app)))
-        return int(loop.run_until_complete(_run(app)))
+        return int(loop.run_until_complete(_run(app, open_paths)))
 
 
-async def _run(app: QApplication) -> int:
+async def _run(app: QApplication, open_paths: Sequence[Path] = ()) -> int:
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
     window = create_main_window()
     if os.environ.get(REPORT_FIRST_PAINT_ENV):
         _report_first_paint(window)
     window.show()
+    if open_paths:
+        window.open_images(list(open_paths))
     app.lastWindowClosed.connect(closed.set)
     await closed.wait()
     return 0

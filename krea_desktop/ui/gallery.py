@@ -24,15 +24,17 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QPoint,
     QRect,
     QRunnable,
     QSize,
     Qt,
     QThreadPool,
+    QTimer,
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPen, QPixmap
+from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPen, QPixmap, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
@@ -80,23 +82,33 @@ def make_thumbnail(source: Path, cache: Path, size: int = THUMB_SIZE) -> QImage:
     return image
 
 
-class _ThumbJob(QRunnable):
-    def __init__(self, loader: ThumbnailLoader, entry_id: int, source: Path, cache: Path) -> None:
+class _ThumbWorker(QRunnable):
+    """Takes requests from the loader until none is left (newest first)."""
+
+    def __init__(self, loader: ThumbnailLoader) -> None:
         super().__init__()
-        self.loader, self.entry_id, self.source, self.cache = loader, entry_id, source, cache
+        self.loader = loader
 
     def run(self) -> None:
-        if not self.loader._still_wanted(self.entry_id):
-            return
-        try:
-            image = make_thumbnail(self.source, self.cache, self.loader.size)
-        except Exception:  # a broken file shows as broken, never as a crash
-            log.exception("thumbnail of %s failed", self.source)
-            image = QImage()
-        self.loader._done(self.entry_id, image)
+        while (job := self.loader._next_job()) is not None:
+            entry_id, source, cache, side = job
+            try:
+                image = make_thumbnail(source, cache, self.loader.size)
+                if side and not image.isNull() and max(image.width(), image.height()) != side:
+                    # At the size it is drawn: painting then copies pixels instead of scaling them.
+                    image = image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                                         Qt.TransformationMode.SmoothTransformation)
+            except Exception:  # a broken file shows as broken, never as a crash
+                log.exception("thumbnail of %s failed", source)
+                image = QImage()
+            self.loader._done(entry_id, image)
 
 
 class ThumbnailLoader(QObject):
+    """Loads thumbnails on a small pool of workers; the most recent request goes first,
+    since it is for the rows on screen now, and requests for rows gone from the screen
+    are dropped with :meth:`keep_only` before they are started."""
+
     loaded = Signal(int, QImage)  # entry id, image (null if the file is broken)
 
     def __init__(self, library: Library, size: int = THUMB_SIZE, parent: QObject | None = None) -> None:
@@ -104,33 +116,49 @@ class ThumbnailLoader(QObject):
         self.library = library
         self.size = size
         self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(2)
+        self._threads = 2
+        self._pool.setMaxThreadCount(self._threads)
         self._lock = threading.Lock()
-        self._wanted: set[int] = set()
+        self.display_side = 0  # pixels the thumbnails are delivered at (0: as cached)
+        self._queue: OrderedDict[int, tuple[Path, Path, int]] = OrderedDict()  # waiting, oldest first
+        self._running: set[int] = set()
+        self._workers = 0
 
     def request(self, entry: LibraryEntry) -> None:
-        with self._lock:
-            if entry.id in self._wanted:
-                return
-            self._wanted.add(entry.id)
         cache = self.library.thumb_path(entry.image_uuid, self.size)
-        # Newest requests first: the rows on screen now matter more than earlier ones.
-        self._pool.start(_ThumbJob(self, entry.id, entry.path, cache), priority=entry.id % 1000)
+        with self._lock:
+            if entry.id in self._running:
+                return
+            self._queue[entry.id] = (entry.path, cache, self.display_side)
+            self._queue.move_to_end(entry.id)
+            start = self._workers < self._threads
+            if start:
+                self._workers += 1
+        if start:
+            self._pool.start(_ThumbWorker(self))
 
     def keep_only(self, ids: set[int]) -> None:
         """Drop pending work for rows no longer on screen."""
         with self._lock:
-            self._wanted &= ids
+            for entry_id in [i for i in self._queue if i not in ids]:
+                del self._queue[entry_id]
 
-    def _still_wanted(self, entry_id: int) -> bool:
+    def pending(self) -> int:
         with self._lock:
-            return entry_id in self._wanted
+            return len(self._queue) + len(self._running)
+
+    def _next_job(self) -> tuple[int, Path, Path, int] | None:
+        with self._lock:
+            if not self._queue:
+                self._workers -= 1
+                return None
+            entry_id, (source, cache, side) = self._queue.popitem(last=True)
+            self._running.add(entry_id)
+            return entry_id, source, cache, side
 
     def _done(self, entry_id: int, image: QImage) -> None:
         with self._lock:
-            if entry_id not in self._wanted:
-                return
-            self._wanted.discard(entry_id)
+            self._running.discard(entry_id)
         self.loaded.emit(entry_id, image)
 
     def wait(self, msecs: int = -1) -> bool:
@@ -148,8 +176,49 @@ def _placeholder(size: int, broken: bool = False) -> QPixmap:
     return pm
 
 
+class ImageMimeData(QMimeData):
+    """Library ids and file URLs at once; the pixels of a single image only when a
+    receiver asks for them (a drop target or a paste), so a drag never decodes on start."""
+
+    IMAGE_FORMAT = "application/x-qt-image"
+
+    def __init__(self, paths: list[Path]) -> None:
+        super().__init__()
+        self.paths = paths
+
+    def formats(self) -> list[str]:
+        found = list(super().formats())
+        if len(self.paths) == 1 and self.IMAGE_FORMAT not in found:
+            found.append(self.IMAGE_FORMAT)
+        return found
+
+    def hasFormat(self, mimetype: str) -> bool:
+        return mimetype in self.formats()
+
+    def retrieveData(self, mimetype: str, preferredType: Any) -> Any:
+        if mimetype == self.IMAGE_FORMAT and len(self.paths) == 1:
+            reader = QImageReader(str(self.paths[0]))
+            reader.setAutoTransform(True)
+            image = reader.read()
+            return None if image.isNull() else image
+        return super().retrieveData(mimetype, preferredType)
+
+
+def mime_for_entries(entries: list[LibraryEntry]) -> ImageMimeData:
+    """What a drag or a copy of ``entries`` carries: their library ids (for the tray),
+    file URLs (for file managers and other programs) and, for one image, its pixels."""
+    mime = ImageMimeData([e.path for e in entries])
+    mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids([e.id for e in entries])))
+    mime.setUrls([QUrl.fromLocalFile(str(e.path)) for e in entries])
+    return mime
+
+
 class GalleryModel(QAbstractListModel):
-    """One row per library image, newest first."""
+    """One row per library image, newest first.
+
+    Holds only row ids; entries are looked up a page at a time when the view asks for a
+    row, and thumbnails are kept within a memory budget (least recently drawn go first).
+    """
 
     EntryRole = Qt.ItemDataRole.UserRole + 1
     IdRole = Qt.ItemDataRole.UserRole + 2
@@ -163,16 +232,22 @@ class GalleryModel(QAbstractListModel):
         self._row_of: dict[int, int] = {}
         self._entries: OrderedDict[int, LibraryEntry] = OrderedDict()
         self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
+        self._stale: set[int] = set()  # pixmaps made for another cell size (shown until replaced)
+        self._pixmap_bytes = 0
         self._broken: set[int] = set()
         self._filters: dict[str, Any] = {"search": None, "favourites_only": False, "ratio": None}
         self._placeholder = _placeholder(THUMB_SIZE)
         self._broken_pixmap = _placeholder(THUMB_SIZE, broken=True)
-        self.max_cached = 2000
+        self.max_cached = 1000  # entries
+        self.pixmap_budget = 96 * 1024 * 1024  # bytes of thumbnails kept in memory
+        self.device_pixel_ratio = 1.0
         self.refresh()
 
     # --- contents --------------------------------------------------------------------
 
     def refresh(self, **filters: Any) -> None:
+        """Read the rows again from the index, with ``filters`` changed (search,
+        favourites_only, ratio); thumbnails already made are kept."""
         self._filters.update(filters)
         self.beginResetModel()
         self._ids = self.library.ids(**self._filters)
@@ -184,6 +259,31 @@ class GalleryModel(QAbstractListModel):
     def filters(self) -> dict[str, Any]:
         return dict(self._filters)
 
+    def forget(self, ids: set[int] | None = None) -> None:
+        """Drop what is known about ``ids`` (all when None): their files changed on disk."""
+        if ids is None:
+            self._pixmaps.clear()
+            self._pixmap_bytes = 0
+            self._broken.clear()
+            self._entries.clear()
+            return
+        for entry_id in ids:
+            pm = self._pixmaps.pop(entry_id, None)
+            if pm is not None:
+                self._pixmap_bytes -= _pixmap_cost(pm)
+            self._broken.discard(entry_id)
+            self._entries.pop(entry_id, None)
+
+    def set_display_side(self, side: int, device_pixel_ratio: float = 1.0) -> None:
+        """Thumbnails are delivered ``side`` device pixels across; those made for another
+        size stay on screen until their replacement arrives."""
+        side = round(side * device_pixel_ratio)
+        if side == self.loader.display_side:
+            return
+        self.loader.display_side = side
+        self.device_pixel_ratio = device_pixel_ratio
+        self._stale = set(self._pixmaps)
+
     def _reindex(self) -> None:
         self._row_of = {entry_id: row for row, entry_id in enumerate(self._ids)}
 
@@ -193,7 +293,8 @@ class GalleryModel(QAbstractListModel):
             return False
         if f["ratio"] and entry.ratio != f["ratio"]:
             return False
-        return not (f["search"] and f["search"].lower() not in entry.prompt.lower())
+        prompt = entry.prompt.lower()
+        return all(term.lower() in prompt for term in (f["search"] or "").split())
 
     def add_entry(self, entry: LibraryEntry, thumbnail: QImage | None = None) -> None:
         """A new image was saved: show it at the top (if it passes the filters)."""
@@ -201,23 +302,28 @@ class GalleryModel(QAbstractListModel):
             return
         self._remember(entry)
         if thumbnail is not None and not thumbnail.isNull():
-            self._pixmaps[entry.id] = QPixmap.fromImage(thumbnail)
+            self._keep_pixmap(entry.id, QPixmap.fromImage(thumbnail))
         self.beginInsertRows(QModelIndex(), 0, 0)
         self._ids.insert(0, entry.id)
         self._reindex()
         self.endInsertRows()
 
     def remove_ids(self, ids: set[int]) -> None:
-        for entry_id in ids:
-            row = self._row_of.get(entry_id)
-            if row is None:
-                continue
-            self.beginRemoveRows(QModelIndex(), row, row)
-            del self._ids[row]
-            self._reindex()
+        rows = sorted((r for r in (self._row_of.get(i) for i in ids) if r is not None), reverse=True)
+        # Bottom up, so the rows still to remove keep their numbers; contiguous runs at once.
+        i = 0
+        while i < len(rows):
+            last = first = rows[i]
+            while i + 1 < len(rows) and rows[i + 1] == first - 1:
+                i += 1
+                first = rows[i]
+            self.beginRemoveRows(QModelIndex(), first, last)
+            del self._ids[first : last + 1]
             self.endRemoveRows()
+            i += 1
+        self._reindex()
+        for entry_id in ids:
             self._entries.pop(entry_id, None)
-            self._pixmaps.pop(entry_id, None)
 
     def entry_changed(self, entry: LibraryEntry) -> None:
         self._remember(entry)
@@ -226,6 +332,11 @@ class GalleryModel(QAbstractListModel):
             idx = self.index(row)
             self.dataChanged.emit(idx, idx)
 
+    def reload_entries(self, ids: set[int]) -> None:
+        """Read ``ids`` again from the index (after changing them) and redraw their rows."""
+        for entry in self.library.get_many(ids).values():
+            self.entry_changed(entry)
+
     def entry_at(self, row: int) -> LibraryEntry | None:
         if not 0 <= row < len(self._ids):
             return None
@@ -233,7 +344,7 @@ class GalleryModel(QAbstractListModel):
         entry = self._entries.get(entry_id)
         if entry is None:
             # Fetch a page around the row: scrolling asks for neighbours next.
-            page = self._ids[max(0, row - 20) : row + 80]
+            page = [i for i in self._ids[max(0, row - 20) : row + 80] if i not in self._entries]
             fetched = self.library.get_many(page)
             for e in fetched.values():
                 self._remember(e)
@@ -241,6 +352,12 @@ class GalleryModel(QAbstractListModel):
         else:
             self._entries.move_to_end(entry_id)
         return entry
+
+    def entry_for(self, entry_id: int) -> LibraryEntry | None:
+        row = self._row_of.get(entry_id)
+        if row is not None:
+            return self.entry_at(row)
+        return self.library.get(entry_id)
 
     def row_of(self, entry_id: int) -> int | None:
         return self._row_of.get(entry_id)
@@ -254,6 +371,24 @@ class GalleryModel(QAbstractListModel):
         while len(self._entries) > self.max_cached:
             self._entries.popitem(last=False)
 
+    def _keep_pixmap(self, entry_id: int, pm: QPixmap) -> None:
+        old = self._pixmaps.pop(entry_id, None)
+        if old is not None:
+            self._pixmap_bytes -= _pixmap_cost(old)
+        self._pixmaps[entry_id] = pm
+        self._pixmap_bytes += _pixmap_cost(pm)
+        while self._pixmap_bytes > self.pixmap_budget and len(self._pixmaps) > 1:
+            _, dropped = self._pixmaps.popitem(last=False)
+            self._pixmap_bytes -= _pixmap_cost(dropped)
+
+    def thumbnail_bytes(self) -> int:
+        return self._pixmap_bytes
+
+    @property
+    def pixmap_bytes(self) -> int:
+        """Bytes of thumbnails held in memory (within :attr:`pixmap_budget`)."""
+        return self._pixmap_bytes
+
     # --- Qt model interface ------------------------------------------------------------
 
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -264,6 +399,8 @@ class GalleryModel(QAbstractListModel):
             return None
         if role == self.IdRole:
             return self._ids[index.row()]
+        if role not in _ENTRY_ROLES:
+            return None
         entry = self.entry_at(index.row())
         if entry is None:
             return None
@@ -271,7 +408,11 @@ class GalleryModel(QAbstractListModel):
             return self.pixmap_for(entry)
         if role == Qt.ItemDataRole.ToolTipRole:
             ratio = entry.ratio or f"{entry.width}×{entry.height}"
-            return f"{entry.prompt[:300]}\n{ratio} · seed {entry.seed} · {entry.created_at[:16].replace('T', ' ')}"
+            state = " · file missing" if entry.missing else (" · file broken" if entry.broken else "")
+            return (
+                f"{entry.prompt[:300]}\n{ratio} · seed {entry.seed} · "
+                f"{entry.created_at[:16].replace('T', ' ')}{state}"
+            )
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return entry.prompt[:200]
         if role == self.EntryRole:
@@ -284,24 +425,33 @@ class GalleryModel(QAbstractListModel):
             base |= Qt.ItemFlag.ItemIsDragEnabled
         return base
 
+    def has_thumbnail(self, entry_id: int) -> bool:
+        """Whether the row shows its real thumbnail (or is known broken), not the placeholder."""
+        return entry_id in self._pixmaps or entry_id in self._broken
+
     def pixmap_for(self, entry: LibraryEntry) -> QPixmap:
         pm = self._pixmaps.get(entry.id)
         if pm is not None:
             self._pixmaps.move_to_end(entry.id)
+            if entry.id in self._stale:
+                self._stale.discard(entry.id)
+                self.loader.request(entry)
             return pm
         if entry.id in self._broken or entry.missing or entry.broken:
+            self._broken.add(entry.id)
             return self._broken_pixmap
         self.loader.request(entry)
         return self._placeholder
 
     def _thumbnail_loaded(self, entry_id: int, image: QImage) -> None:
+        row = self._row_of.get(entry_id)
         if image.isNull():
             self._broken.add(entry_id)
-        else:
-            self._pixmaps[entry_id] = QPixmap.fromImage(image)
-            while len(self._pixmaps) > self.max_cached:
-                self._pixmaps.popitem(last=False)
-        row = self._row_of.get(entry_id)
+        elif row is not None:
+            pm = QPixmap.fromImage(image)
+            pm.setDevicePixelRatio(self.device_pixel_ratio)
+            self._keep_pixmap(entry_id, pm)
+            self._stale.discard(entry_id)
         if row is not None:
             idx = self.index(row)
             self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
@@ -309,21 +459,27 @@ class GalleryModel(QAbstractListModel):
     # --- drag out ----------------------------------------------------------------------
 
     def mimeTypes(self) -> list[str]:
-        return [LIBRARY_IDS_MIME, "text/uri-list"]
+        return [LIBRARY_IDS_MIME, "text/uri-list", ImageMimeData.IMAGE_FORMAT]
 
     def mimeData(self, indexes: Any) -> QMimeData:
-        mime = QMimeData()
-        entries = [e for e in (self.entry_at(i.row()) for i in indexes if i.isValid()) if e is not None]
-        mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids([e.id for e in entries])))
-        mime.setUrls([QUrl.fromLocalFile(str(e.path)) for e in entries])
-        if len(entries) == 1:
-            image = QImage(str(entries[0].path))
-            if not image.isNull():
-                mime.setImageData(image)
-        return mime
+        rows = sorted({i.row() for i in indexes if i.isValid()})
+        entries = [e for e in (self.entry_at(r) for r in rows) if e is not None]
+        return mime_for_entries(entries)
 
     def supportedDragActions(self) -> Qt.DropAction:
         return Qt.DropAction.CopyAction
+
+
+_ENTRY_ROLES = {
+    Qt.ItemDataRole.DecorationRole,
+    Qt.ItemDataRole.ToolTipRole,
+    Qt.ItemDataRole.AccessibleTextRole,
+    GalleryModel.EntryRole,
+}
+
+
+def _pixmap_cost(pm: QPixmap) -> int:
+    return pm.width() * pm.height() * max(1, pm.depth() // 8)
 
 
 class GalleryDelegate(QStyledItemDelegate):
@@ -333,10 +489,24 @@ class GalleryDelegate(QStyledItemDelegate):
     def __init__(self, view: GalleryView) -> None:
         super().__init__(view)
         self.view = view
+        self._blurred: OrderedDict[int, QPixmap] = OrderedDict()
 
     def sizeHint(self, option: QStyleOptionViewItem, index: ModelIndex) -> QSize:
         side = self.view.thumb_side
         return QSize(side + 8, side + 8)
+
+    def _blur(self, entry_id: int, pixmap: QPixmap) -> QPixmap:
+        """A tiny copy, drawn enlarged with smoothing: nothing recognisable survives."""
+        small = self._blurred.get(entry_id)
+        if small is None:
+            w, h = max(1, pixmap.width() // 24), max(1, pixmap.height() // 24)
+            small = pixmap.scaled(
+                w, h, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
+            )
+            self._blurred[entry_id] = small
+            while len(self._blurred) > 500:
+                self._blurred.popitem(last=False)
+        return small
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
         painter.save()
@@ -346,14 +516,13 @@ class GalleryDelegate(QStyledItemDelegate):
         pixmap = index.data(Qt.ItemDataRole.DecorationRole)
         entry = index.data(GalleryModel.EntryRole)
         if isinstance(pixmap, QPixmap) and not pixmap.isNull():
-            scaled = pixmap.size().scaled(rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            scaled = pixmap.deviceIndependentSize().toSize().scaled(rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
             x = rect.x() + (rect.width() - scaled.width()) // 2
             y = rect.y() + (rect.height() - scaled.height()) // 2
             target = QRect(x, y, scaled.width(), scaled.height())
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
             if entry is not None and entry.nsfw and not self.view.reveal_nsfw:
-                small = pixmap.scaled(12, 12, Qt.AspectRatioMode.KeepAspectRatio)
-                painter.drawPixmap(target, small)  # blurred by extreme downscaling
+                painter.drawPixmap(target, self._blur(entry.id, pixmap))
             else:
                 painter.drawPixmap(target, pixmap)
         if entry is not None:
@@ -394,7 +563,21 @@ class GalleryDelegate(QStyledItemDelegate):
             x -= w + 3
 
 
+THUMB_SIDE_MIN = 96
+THUMB_SIDE_MAX = 384
+THUMB_SIDE_DEFAULT = 200
+
+
 class GalleryView(QListView):
+    """The gallery: a grid of thumbnails, newest first.
+
+    Ctrl+wheel changes the cell size; while scrolling, pending thumbnails for rows that
+    left the screen are dropped (checked a few times a second, not on every step).
+    """
+
+    thumbSideChanged = Signal(int)
+    viewRequested = Signal()  # double-click on an image
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("gallery")
@@ -403,31 +586,105 @@ class GalleryView(QListView):
         self.setMovement(QListView.Movement.Static)
         self.setUniformItemSizes(True)
         self.setSpacing(2)
-        self.thumb_side = 200
-        self.reveal_nsfw = False
+        self._thumb_side = THUMB_SIDE_DEFAULT
+        self._reveal_nsfw = False
         self.setItemDelegate(GalleryDelegate(self))
         self.setMouseTracking(True)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setDragEnabled(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.setToolTip("Every image you have made, newest first. Drag one into the references to reuse it.")
+        self.setToolTip(
+            "Every image you have made, newest first. Double-click or press Space to view one; "
+            "drag one into the references to reuse it; Ctrl+wheel changes the size."
+        )
         self.setAccessibleName("Gallery")
+        self.doubleClicked.connect(lambda _index: self.viewRequested.emit())
+        self._visible_timer = QTimer(self)
+        self._visible_timer.setSingleShot(True)
+        self._visible_timer.setInterval(60)
+        self._visible_timer.timeout.connect(self.drop_offscreen_work)
+        self.verticalScrollBar().valueChanged.connect(self._scrolled)
+
+    # --- size and NSFW ---------------------------------------------------------------
+
+    @property
+    def thumb_side(self) -> int:
+        return self._thumb_side
+
+    @thumb_side.setter
+    def thumb_side(self, side: int) -> None:
+        self.setThumbSide(side)
+
+    def setThumbSide(self, side: int) -> None:
+        side = max(THUMB_SIDE_MIN, min(THUMB_SIDE_MAX, int(side)))
+        if side == self._thumb_side:
+            return
+        current = self.currentIndex()
+        self._thumb_side = side
+        self._tell_model()
+        self.scheduleDelayedItemsLayout()  # uniform item sizes: the cached size is measured again
+        if current.isValid():
+            QTimer.singleShot(0, lambda: self.scrollTo(current))
+        self.thumbSideChanged.emit(side)
+
+    def setModel(self, model: Any) -> None:
+        super().setModel(model)
+        self._tell_model()
+
+    def _tell_model(self) -> None:
+        model = self.model()
+        if isinstance(model, GalleryModel):
+            model.set_display_side(self._thumb_side, self.devicePixelRatioF())
+
+    @property
+    def reveal_nsfw(self) -> bool:
+        return self._reveal_nsfw
+
+    @reveal_nsfw.setter
+    def reveal_nsfw(self, reveal: bool) -> None:
+        self._reveal_nsfw = bool(reveal)
+        self.viewport().update()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            steps = event.angleDelta().y() / 120
+            if steps:
+                self.setThumbSide(self._thumb_side + round(steps * 24))
+            event.accept()
+            return
+        super().wheelEvent(event)
+
+    # --- what is on screen --------------------------------------------------------------
+
+    def _scrolled(self) -> None:
+        if not self._visible_timer.isActive():  # throttled, not debounced: runs while scrolling
+            self._visible_timer.start()
+
+    def drop_offscreen_work(self) -> None:
+        model = self.model()
+        if isinstance(model, GalleryModel):
+            model.loader.keep_only(self.visible_ids())
+
+    def visible_rows(self) -> range:
+        """The rows whose cells show in the viewport: rows flow in order, so the first and
+        last found on a grid of probe points bound them."""
+        model = self.model()
+        if model is None or model.rowCount() == 0:
+            return range(0)
+        rect = self.viewport().rect()
+        step = max(8, (self._thumb_side + 8) // 2)
+        rows: list[int] = []
+        for y in (*range(rect.top(), rect.bottom(), step), rect.bottom()):
+            for x in (*range(rect.left(), rect.right(), step), rect.right()):
+                index = self.indexAt(QPoint(x, y))
+                if index.isValid():
+                    rows.append(index.row())
+        return range(min(rows), max(rows) + 1) if rows else range(0)
 
     def visible_ids(self) -> set[int]:
         model = self.model()
-        ids: set[int] = set()
-        rect = self.viewport().rect()
-        top = self.indexAt(rect.topLeft())
-        row = top.row() if top.isValid() else 0
-        while row < model.rowCount():
-            idx = model.index(row, 0)
-            if not self.visualRect(idx).intersects(rect):
-                if ids:
-                    break
-            else:
-                ids.add(int(model.data(idx, GalleryModel.IdRole)))
-            row += 1
-            if row - (top.row() if top.isValid() else 0) > 400:
-                break
-        return ids
+        return {int(model.data(model.index(r, 0), GalleryModel.IdRole)) for r in self.visible_rows()}
+
+    def selected_rows(self) -> list[int]:
+        return sorted(i.row() for i in self.selectionModel().selectedIndexes()) if self.selectionModel() else []

@@ -3,13 +3,24 @@ and the job queue on the right."""
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QImage, QKeySequence, QShortcut
+from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QImage,
+    QKeySequence,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -28,7 +39,10 @@ from krea_desktop.api import spec
 from krea_desktop.api.client import RunwareClient
 from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.ui.client_thread import ClientThread
+from krea_desktop.ui.filter_bar import GalleryFilterBar
 from krea_desktop.ui.gallery import GalleryModel, GalleryView
+from krea_desktop.ui.gallery_actions import GalleryActions
+from krea_desktop.ui.image_input import LIBRARY_IDS_MIME
 from krea_desktop.ui.jobs import JobInfo, JobList
 from krea_desktop.ui.prompt_panel import PromptPanel
 from krea_desktop.ui.ratio_bar import RatioBar
@@ -111,6 +125,9 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._restore_state()
         self.update_demo_banner()
+        # What exists now lives as long as the window: the cyclic collector need not walk it
+        # again on every full collection (a pause of tens of ms in the middle of scrolling).
+        gc.freeze()
 
     # --- construction ------------------------------------------------------------------
 
@@ -153,13 +170,36 @@ class MainWindow(QMainWindow):
         self.model = GalleryModel(self.library, parent=self)
         self.gallery = GalleryView(self)
         self.gallery.setModel(self.model)
-        self.gallery.verticalScrollBar().valueChanged.connect(self._schedule_visible_check)
+        self.filter_bar = GalleryFilterBar(self)
+        self.gallery_actions = GalleryActions(
+            view=self.gallery,
+            model=self.model,
+            library=self.library,
+            prompt_panel=self.prompt_panel,
+            ratio_bar=self.ratio_bar,
+            tray=self.tray,
+            filter_bar=self.filter_bar,
+            settings=self.settings,
+            show_message=self.show_message,
+            parent_widget=self,
+        )
+        self.gallery_actions.countsChanged.connect(self._update_counts)
+        self.gallery_actions.status.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.gallery_toolbar = self.gallery_actions.make_toolbar(self)
+        gallery_panel = QWidget(self)
+        gallery_panel.setObjectName("galleryPanel")
+        gallery_lay = QVBoxLayout(gallery_panel)
+        gallery_lay.setContentsMargins(0, 0, 0, 0)
+        gallery_lay.setSpacing(0)
+        gallery_lay.addWidget(self.filter_bar)
+        gallery_lay.addWidget(self.gallery_toolbar)
+        gallery_lay.addWidget(self.gallery, 1)
         self.job_list = JobList(self)
         self.job_list.cancelRequested.connect(self.client_thread.cancel)
 
         self.right_split = QSplitter(Qt.Orientation.Vertical, self)
         self.right_split.setObjectName("rightSplitter")
-        self.right_split.addWidget(self.gallery)
+        self.right_split.addWidget(gallery_panel)
         self.right_split.addWidget(self.job_list)
         self.right_split.setStretchFactor(0, 4)
         self.right_split.setStretchFactor(1, 1)
@@ -193,11 +233,7 @@ class MainWindow(QMainWindow):
         self.count_label.setToolTip("Images in your library")
         self.statusBar().addPermanentWidget(self.count_label)
         self._update_counts()
-
-        self._visible_timer = QTimer(self)
-        self._visible_timer.setSingleShot(True)
-        self._visible_timer.setInterval(120)
-        self._visible_timer.timeout.connect(self._drop_offscreen_thumbnails)
+        self.setAcceptDrops(True)  # image files dropped outside the tray: restore their parameters
 
     def _build_actions(self) -> None:
         menu = self.menuBar()
@@ -229,6 +265,18 @@ class MainWindow(QMainWindow):
         self.tray.addAction(paste)
         self.gallery.addAction(paste)
         edit_menu.addAction(paste)
+
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.gallery_actions.undo_action)
+        edit_menu.addAction(self.gallery_actions.focus_search_action)
+
+        gallery_menu = menu.addMenu("G&allery")
+        self.gallery_actions.fill_menu(gallery_menu)
+        gallery_menu.addSeparator()
+        gallery_menu.addAction(self.gallery_actions.reveal_nsfw_action)
+        gallery_menu.addAction(self.gallery_actions.refresh_action)
+        for action in self.gallery_actions.window_actions():
+            self.addAction(action)
 
         gen_menu = menu.addMenu("&Generate")
         self.generate_action = QAction("&Generate", self)
@@ -416,15 +464,38 @@ class MainWindow(QMainWindow):
         return [found[i].path for i in ids if i in found and found[i].path.exists()]
 
     def _update_counts(self) -> None:
-        self.count_label.setText(f"{self.model.rowCount()} images")
+        self.count_label.setText(f"{self.library.count()} images")
         self.cost_label.setVisible(self.session_cost > 0)
         self.cost_label.setText(f"Session cost ${self.session_cost:.4f}")
 
-    def _schedule_visible_check(self) -> None:
-        self._visible_timer.start()
+    # --- drops on the window ---------------------------------------------------------------------
 
-    def _drop_offscreen_thumbnails(self) -> None:
-        self.model.loader.keep_only(self.gallery.visible_ids())
+    def _wants_drop(self, event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> bool:
+        mime = event.mimeData()
+        return not mime.hasFormat(LIBRARY_IDS_MIME) and (mime.hasUrls() or mime.hasImage())
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self._wants_drop(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if self._wants_drop(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def open_images(self, paths: list[Path]) -> None:
+        """Image files given to the app (on its command line): as if dropped on the window."""
+        if not self.gallery_actions.offer_files(paths):
+            self.show_message("None of the given files is an image the app can read.")
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        if self._wants_drop(event) and self.gallery_actions.handle_drop(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -434,6 +505,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_state()
+        self.gallery_actions.shutdown()
         self.client_thread.stop()
         self.model.loader.wait(3000)
         super().closeEvent(event)

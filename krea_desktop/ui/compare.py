@@ -1,0 +1,110 @@
+"""Two images side by side, zoomed and panned together."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage, QKeyEvent
+from PySide6.QtWidgets import QDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from krea_desktop.library.store import LibraryEntry
+from krea_desktop.ui.background import BackgroundRunner, Runner
+from krea_desktop.ui.viewer import ImageCanvas, ImageUnreadable, decode_image_file
+
+
+def _caption(entry: LibraryEntry) -> str:
+    strengths = ", ".join(
+        f"{r.get('strength'):+.2f}" for r in entry.references if isinstance(r.get("strength"), (int, float))
+    )
+    parts = [
+        entry.ratio or f"{entry.width}×{entry.height}",
+        f"seed {entry.seed}" if entry.seed is not None else "no seed",
+        f"creativity {entry.creativity}" if entry.creativity else "",
+        f"references {strengths}" if strengths else "",
+    ]
+    return " · ".join(p for p in parts if p)
+
+
+class CompareDialog(QDialog):
+    """Both canvases show the same relative place at the same zoom: zoom or pan either one
+    and the other follows."""
+
+    def __init__(
+        self, left: LibraryEntry, right: LibraryEntry, *, runner: Runner | None = None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("compareDialog")
+        self.setWindowTitle("Compare two images")
+        self.resize(1400, 800)
+        self.entries = (left, right)
+        self._runner: Runner = runner if runner is not None else BackgroundRunner(parent=self)
+        self.canvases = (ImageCanvas(self), ImageCanvas(self))
+        self._syncing = False
+        grid = QGridLayout()
+        for column, (entry, canvas) in enumerate(zip(self.entries, self.canvases, strict=True)):
+            canvas.setObjectName(f"compareCanvas{column}")
+            canvas.set_loading()
+            prompt = QLabel(entry.prompt or "(no prompt)", self)
+            prompt.setWordWrap(True)
+            prompt.setTextFormat(Qt.TextFormat.PlainText)
+            prompt.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            prompt.setMaximumHeight(60)
+            facts = QLabel(_caption(entry), self)
+            facts.setTextFormat(Qt.TextFormat.PlainText)
+            grid.addWidget(canvas, 0, column)
+            grid.addWidget(prompt, 1, column)
+            grid.addWidget(facts, 2, column)
+            grid.setColumnStretch(column, 1)
+            other = self.canvases[1 - column]
+            canvas.viewChanged.connect(lambda s, x, y, f, o=other: self._follow(o, s, x, y, f))
+            self._load(canvas, entry)
+        grid.setRowStretch(0, 1)
+        fit = QPushButton("Fit both", self)
+        fit.setObjectName("compareFitButton")
+        fit.setToolTip("Fit both images to their halves (F)")
+        fit.clicked.connect(self.canvases[0].fit)
+        actual = QPushButton("100 %", self)
+        actual.setObjectName("compareActualButton")
+        actual.setToolTip("Show both images at their actual size (1)")
+        actual.clicked.connect(self.canvases[0].actual_size)
+        for button in (fit, actual):
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Zoom with the wheel and drag to pan: both images follow.", self))
+        bar.addStretch(1)
+        bar.addWidget(fit)
+        bar.addWidget(actual)
+        outer = QVBoxLayout(self)
+        outer.addLayout(grid, 1)
+        outer.addLayout(bar)
+
+    def _load(self, canvas: ImageCanvas, entry: LibraryEntry) -> None:
+        path = entry.path
+        self._runner.submit(lambda: decode_image_file(path), lambda r, e: self._decoded(canvas, r, e))
+
+    def _decoded(self, canvas: ImageCanvas, image: Any, error: BaseException | None) -> None:
+        if error is not None or not isinstance(image, QImage):
+            canvas.set_error(str(error) if isinstance(error, ImageUnreadable) else "This image could not be read.")
+            return
+        canvas.set_image(image)
+        other = self.canvases[1] if canvas is self.canvases[0] else self.canvases[0]
+        if other.has_image():
+            canvas.apply_view(other.scale, other.centre().x(), other.centre().y(), other.fitted)
+
+    def _follow(self, other: ImageCanvas, scale: float, cx: float, cy: float, fitted: bool) -> None:
+        if self._syncing:
+            return
+        self._syncing = True
+        try:
+            other.apply_view(scale, cx, cy, fitted)
+        finally:
+            self._syncing = False
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_F, Qt.Key.Key_0):
+            self.canvases[0].fit()
+        elif event.key() == Qt.Key.Key_1:
+            self.canvases[0].actual_size()
+        else:
+            super().keyPressEvent(event)

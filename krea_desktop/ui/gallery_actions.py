@@ -1,0 +1,850 @@
+"""What can be done with images in the gallery: reuse their parameters, add them as
+references, copy, export, reveal, favourite, delete (with undo), compare, view.
+
+The work itself is in plain functions (:func:`export_image`, :func:`copy_entries`,
+:func:`reveal_in_file_manager`, :class:`PendingTrash`); :class:`GalleryActions` puts them
+behind actions for the menu, the toolbar, the context menu and shortcuts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from PySide6.QtCore import QByteArray, QMimeData, QObject, QPoint, QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QImage, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMenu, QToolBar, QToolButton, QWidget
+from send2trash import send2trash
+
+from krea_desktop.api import spec
+from krea_desktop.library import metadata
+from krea_desktop.library.store import Library, LibraryEntry
+from krea_desktop.ui.background import BackgroundRunner, Runner
+from krea_desktop.ui.compare import CompareDialog
+from krea_desktop.ui.filter_bar import GalleryFilterBar
+from krea_desktop.ui.gallery import GalleryModel, GalleryView
+from krea_desktop.ui.image_input import LIBRARY_IDS_MIME, atomic_write, encode_library_ids
+from krea_desktop.ui.prompt_panel import PromptPanel
+from krea_desktop.ui.ratio_bar import RatioBar
+from krea_desktop.ui.reference_tray import ReferenceTray
+from krea_desktop.ui.viewer import ImageViewer, decode_image_file
+
+log = logging.getLogger(__name__)
+
+TOWARD = 0.7
+AWAY = -0.7
+UNDO_WINDOW_MS = 60_000
+EXPORT_FORMATS = {"PNG": "png", "JPG": "jpg", "WEBP": "webp"}
+PENDING_FOLDER = ".trash-pending"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif"}
+
+ShowMessage = Callable[..., None]
+
+
+class ExportError(Exception):
+    """An export failed; the message says why, in one sentence."""
+
+
+# --- parameters ---------------------------------------------------------------------------
+
+
+def record_of(entry: LibraryEntry) -> dict[str, Any]:
+    """The image's generation record: as indexed, else as embedded in its file."""
+    if entry.params:
+        return dict(entry.params)
+    return metadata.read_record(entry.path) or {}
+
+
+def ratio_of(record: Mapping[str, Any]) -> str | None:
+    ratio = record.get("ratio")
+    if isinstance(ratio, str) and ratio in spec.RATIOS_BY_NAME:
+        return ratio
+    size = (record.get("width"), record.get("height"))
+    found = spec.RATIOS_BY_SIZE.get(size) if all(isinstance(v, int) for v in size) else None  # type: ignore[arg-type]
+    return found.name if found else None
+
+
+def reference_sources(record: Mapping[str, Any]) -> tuple[list[tuple[Path, float]], int]:
+    """The record's references whose source files still exist, with their strengths, and
+    how many could not be found."""
+    found: list[tuple[Path, float]] = []
+    lost = 0
+    refs = record.get("references")
+    for ref in refs if isinstance(refs, list) else []:
+        if not isinstance(ref, dict):
+            continue
+        source = ref.get("source")
+        strength = ref.get("strength")
+        if not isinstance(strength, (int, float)) or isinstance(strength, bool):
+            strength = spec.DEFAULT_STRENGTH
+        path = Path(source) if isinstance(source, str) and source and "://" not in source else None
+        if path is not None and not source.startswith("data:") and path.is_file():  # type: ignore[union-attr]
+            found.append((path, float(strength)))
+        else:
+            lost += 1
+    return found, lost
+
+
+# --- export, copy, reveal -----------------------------------------------------------------
+
+
+def export_image(entry: LibraryEntry, target_path: Path | str, fmt: str) -> Path:
+    """Write ``entry``'s image to ``target_path`` as PNG, JPG (JPEG) or WEBP, re-encoded,
+    with its generation record embedded as in the library. Raises :class:`ExportError`."""
+    fmt = fmt.upper()
+    if fmt == "JPEG":
+        fmt = "JPG"
+    if fmt not in EXPORT_FORMATS:
+        raise ExportError(f"{fmt} is not a format images can be exported to; choose PNG, JPEG or WEBP.")
+    target = Path(target_path)
+    try:
+        with Image.open(entry.path) as im:
+            im.load()
+            if fmt == "JPG" and im.mode not in ("RGB", "L"):
+                im = im.convert("RGB")
+            elif im.mode not in ("RGB", "RGBA", "L", "LA"):
+                im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
+            buf = io.BytesIO()
+            options: dict[str, Any] = {"quality": 95} if fmt in ("JPG", "WEBP") else {"optimize": False}
+            im.save(buf, spec.PIL_FORMATS[fmt], **options)
+    except FileNotFoundError as exc:
+        raise ExportError(f"{entry.path.name} is no longer in the library folder, so it cannot be exported.") from exc
+    except OSError as exc:
+        raise ExportError(f"{entry.path.name} could not be read ({exc}), so it was not exported.") from exc
+    record = record_of(entry)
+    data = buf.getvalue()
+    if record:
+        try:
+            data = metadata.embed(data, fmt, record)
+        except metadata.MetadataError as exc:
+            raise ExportError(f"The parameters could not be written into the exported file ({exc}).") from exc
+    try:
+        atomic_write(target, data)
+    except OSError as exc:
+        raise ExportError(f"{target} could not be written ({exc.strerror or exc}).") from exc
+    return target
+
+
+def copy_entries(entries: list[LibraryEntry], image: QImage | None = None) -> bool:
+    """Put the images on the clipboard: library ids and file URLs for all, and ``image``
+    (the first one's pixels, decoded by the caller) when given. False when none is on disk."""
+    entries = [e for e in entries if e.path.exists()]
+    if not entries:
+        return False
+    mime = QMimeData()  # a plain one: the clipboard may outlive every Python object
+    mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids([e.id for e in entries])))
+    mime.setUrls([QUrl.fromLocalFile(str(e.path)) for e in entries])
+    if image is not None and not image.isNull():
+        mime.setImageData(image)
+    QGuiApplication.clipboard().setMimeData(mime)
+    return True
+
+
+def open_url(url: QUrl) -> bool:
+    return bool(QDesktopServices.openUrl(url))
+
+
+def reveal_in_file_manager(path: Path) -> bool:
+    """Open the folder holding ``path`` in the file manager (selecting a file needs
+    desktop-specific calls; the folder opens everywhere)."""
+    return open_url(QUrl.fromLocalFile(str(path.parent)))
+
+
+# --- delete with undo -----------------------------------------------------------------------
+
+
+@dataclass
+class TrashBatch:
+    """Images deleted together: their rows, and their files held until the undo window closes."""
+
+    folder: Path
+    entries: list[LibraryEntry]
+    held: dict[int, Path] = field(default_factory=dict)  # entry id -> file in the holding folder
+
+
+class PendingTrash:
+    """Deleting is undoable while the app runs: files first move into a private holding
+    folder (``<library>/.trash-pending/``) and their rows leave the index; undo moves them
+    back and restores the rows; :meth:`flush` hands held files to the system trash (after
+    the undo window, on exit, and at the next start for anything a crash left behind).
+
+    Just before going to the system trash a file returns to ``images/``, so the trash
+    remembers that as its place: restoring it from there brings it back into the library
+    at the next refresh (its parameters are embedded).
+    """
+
+    def __init__(self, library: Library, folder: Path | None = None) -> None:
+        self.library = library
+        self.folder = folder or library.root / PENDING_FOLDER
+        self.batches: list[TrashBatch] = []
+        self._lock = threading.RLock()
+
+    def delete(self, entries: Iterable[LibraryEntry]) -> TrashBatch | None:
+        wanted = list({e.id: e for e in entries}.values())
+        if not wanted:
+            return None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        batch = TrashBatch(Path(tempfile.mkdtemp(prefix="batch-", dir=self.folder)), [])
+        kept: list[LibraryEntry] = []
+        for entry in wanted:
+            held = batch.folder / entry.file_name
+            try:
+                os.replace(entry.path, held)
+                batch.held[entry.id] = held
+            except FileNotFoundError:
+                pass  # already gone: only the row goes
+            except OSError as exc:
+                log.warning("could not move %s aside: %s", entry.path, exc)
+                continue
+            kept.append(entry)
+        batch.entries = self.library.remove(e.id for e in kept)
+        with self._lock:
+            self.batches.append(batch)
+        return batch
+
+    def undo(self, batch: TrashBatch | None = None) -> TrashBatch | None:
+        """Put ``batch`` (default: the latest) back: files into images/, rows into the index."""
+        with self._lock:
+            if batch is None:
+                if not self.batches:
+                    return None
+                batch = self.batches[-1]
+            if batch not in self.batches:
+                return None
+            self.batches.remove(batch)
+        for entry in batch.entries:
+            held = batch.held.get(entry.id)
+            if held is not None and held.exists() and not entry.path.exists():
+                try:
+                    os.replace(held, entry.path)
+                except OSError as exc:
+                    log.warning("could not move %s back: %s", held, exc)
+        self.library.restore(batch.entries)
+        shutil.rmtree(batch.folder, ignore_errors=True)
+        return batch
+
+    def release(self, batch: TrashBatch) -> bool:
+        """End ``batch``'s undo window; False if it was undone already."""
+        with self._lock:
+            if batch not in self.batches:
+                return False
+            self.batches.remove(batch)
+            return True
+
+    def flush(self, batch: TrashBatch | None = None) -> list[str]:
+        """Send held files to the system trash (``batch``, or every batch). Returns the
+        names that could not be trashed (they are deleted instead: the person asked)."""
+        with self._lock:
+            batches = [batch] if batch is not None else list(self.batches)
+            for b in batches:
+                if b in self.batches:
+                    self.batches.remove(b)
+        failed: list[str] = []
+        for b in batches:
+            for entry in b.entries:
+                held = b.held.get(entry.id)
+                if held is not None and held.exists():
+                    failed += self._trash(held, entry.path)
+                self._drop_thumbnails(entry.image_uuid)
+            shutil.rmtree(b.folder, ignore_errors=True)
+        return failed
+
+    def flush_leftovers(self) -> list[str]:
+        """Trash what an earlier run left in the holding folder (its rows are long gone)."""
+        with self._lock:
+            current = {b.folder for b in self.batches}
+        failed: list[str] = []
+        if not self.folder.is_dir():
+            return failed
+        for sub in self.folder.iterdir():
+            if sub in current or not sub.is_dir():
+                continue
+            for held in sub.iterdir():
+                if held.is_file():
+                    failed += self._trash(held, self.library.images_dir / held.name)
+            shutil.rmtree(sub, ignore_errors=True)
+        return failed
+
+    def _trash(self, held: Path, original: Path) -> list[str]:
+        target = held
+        if not original.exists() and self.library.get_by_uuid(original.stem) is None:
+            try:
+                os.replace(held, original)
+                target = original
+            except OSError:
+                target = held
+        try:
+            send2trash(str(target))
+            return []
+        except Exception as exc:  # no trash on this system: delete, as asked
+            log.warning("system trash refused %s (%s); deleting it", target, exc)
+            with contextlib.suppress(OSError):
+                target.unlink()
+            return [target.name]
+
+    def _drop_thumbnails(self, image_uuid: str) -> None:
+        if not self.library.thumbs_dir.is_dir():
+            return
+        for size_dir in self.library.thumbs_dir.iterdir():
+            with contextlib.suppress(OSError):
+                (size_dir / f"{image_uuid}.jpg").unlink(missing_ok=True)
+
+
+# --- the actions ----------------------------------------------------------------------------
+
+
+def _action(parent: QObject, text: str, tip: str, slot: Callable[[], Any], *shortcuts: str) -> QAction:
+    action = QAction(text, parent)
+    action.setToolTip(tip)
+    action.setStatusTip(tip)
+    if shortcuts:
+        action.setShortcuts([QKeySequence(s) for s in shortcuts])
+    action.triggered.connect(lambda _checked=False: slot())
+    return action
+
+
+class GalleryActions(QObject):
+    """The gallery's actions, the filter bar's effect on the model, and the viewer,
+    compare and export dialogs, wired to the window's prompt panel, ratio bar and tray."""
+
+    countsChanged = Signal()  # images were deleted, restored or found
+    status = Signal(str)  # a passing note for the status bar
+
+    def __init__(
+        self,
+        *,
+        view: GalleryView,
+        model: GalleryModel,
+        library: Library,
+        prompt_panel: PromptPanel,
+        ratio_bar: RatioBar,
+        tray: ReferenceTray,
+        filter_bar: GalleryFilterBar,
+        settings: QSettings,
+        show_message: ShowMessage,
+        parent_widget: QWidget,
+        runner: Runner | None = None,
+    ) -> None:
+        super().__init__(parent_widget)
+        self.view, self.model, self.library = view, model, library
+        self.prompt_panel, self.ratio_bar, self.tray = prompt_panel, ratio_bar, tray
+        self.filter_bar = filter_bar
+        self.settings = settings
+        self.show_message = show_message
+        self.parent_widget = parent_widget
+        self.runner: Runner = runner if runner is not None else BackgroundRunner(parent=self)
+        self.trash = PendingTrash(library)
+        self.viewer: ImageViewer | None = None
+        self.compare_dialog: CompareDialog | None = None
+        self._undo_timers: dict[int, QTimer] = {}
+        self.offer: tuple[str, Any] | None = None  # what the last window drop offered
+        self.last_export_dir = str(settings.value("gallery/exportFolder", "") or Path.home())
+        self._build_actions()
+        view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        view.customContextMenuRequested.connect(self._context_menu)
+        view.viewRequested.connect(self.view_selected)
+        view.thumbSideChanged.connect(self._thumb_side_changed)
+        filter_bar.thumbSideChanged.connect(view.setThumbSide)
+        filter_bar.filtersChanged.connect(self.apply_filters)
+        view.selectionModel().selectionChanged.connect(lambda *_: self.update_enabled())
+        model.modelReset.connect(self.update_enabled)
+        model.rowsRemoved.connect(lambda *_: self.update_enabled())
+        side = settings.value("gallery/thumbSide", view.thumb_side)
+        with contextlib.suppress(TypeError, ValueError):
+            view.setThumbSide(int(side))  # type: ignore[call-overload]
+        filter_bar.set_thumb_side(view.thumb_side)
+        self.update_enabled()
+        QTimer.singleShot(0, self._flush_leftovers)
+
+    # --- construction ---------------------------------------------------------------------
+
+    def _build_actions(self) -> None:
+        a = _action
+        self.view_action = a(self, "&View", "Open the image at full size (Space or Enter)", self.view_selected,
+                             "Space", "Return", "Enter")
+        self.use_all_action = a(self, "Use &all parameters",
+                                "Set the prompt, ratio, seed, settings and references that made this image",
+                                self.use_all_parameters)
+        self.use_prompt_action = a(self, "Use &prompt", "Put this image's prompt in the prompt box", self.use_prompt)
+        self.use_seed_action = a(self, "Use &seed", "Use this image's seed for the next generation", self.use_seed)
+        self.toward_action = a(self, "Add as reference, &toward (+0.7)",
+                               "Pull the next results toward the selected images", lambda: self.add_references(TOWARD))
+        self.away_action = a(self, "Add as reference, a&way (−0.7)",
+                             "Push the next results away from the selected images", lambda: self.add_references(AWAY))
+        self.copy_action = a(self, "&Copy image", "Copy the image (pixels and file) to the clipboard (Ctrl+C)",
+                             self.copy_selected, "Ctrl+C")
+        self.export_action = a(self, "&Export as…", "Save a copy as PNG, JPEG or WEBP with its parameters",
+                               self.export_selected, "Ctrl+Shift+E")
+        self.reveal_action = a(self, "Show in file &manager", "Open the folder that holds the image",
+                               self.reveal_selected)
+        self.favourite_action = a(self, "&Favourite", "Mark or unmark the selected images as favourites (F)",
+                                  self.toggle_favourite, "F")
+        self.delete_action = a(self, "&Delete", "Move the selected images to the trash; Ctrl+Z brings them back (Del)",
+                               self.delete_selected, "Delete")
+        self.compare_action = a(self, "Co&mpare two", "Show the two selected images side by side",
+                                self.compare_selected)
+        self.undo_action = a(self, "&Undo delete", "Bring back the images deleted last (Ctrl+Z)", self.undo_delete,
+                             "Ctrl+Z")
+        self.undo_action.setEnabled(False)
+        self.refresh_action = a(self, "&Refresh gallery",
+                                "Look again at the library folder for images added or removed outside the app (F5)",
+                                self.refresh, "F5")
+        self.reveal_nsfw_action = QAction("Reveal &NSFW images", self)
+        self.reveal_nsfw_action.setCheckable(True)
+        self.reveal_nsfw_action.setToolTip("Show images flagged as not safe for work unblurred")
+        self.reveal_nsfw_action.toggled.connect(self._reveal_nsfw)
+        self.focus_search_action = a(self, "&Find…", "Search the gallery by prompt (Ctrl+F)", self.focus_search,
+                                     "Ctrl+F")
+        # Keys that mean something else in text fields act only while the gallery has focus.
+        for action in (self.view_action, self.copy_action, self.favourite_action, self.delete_action):
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.view.addAction(action)
+        self.selection_actions = [
+            self.view_action, self.use_all_action, self.use_prompt_action, self.use_seed_action,
+            self.toward_action, self.away_action, self.copy_action, self.export_action, self.reveal_action,
+            self.favourite_action, self.delete_action,
+        ]
+
+    def window_actions(self) -> list[QAction]:
+        """Actions whose shortcuts work anywhere in the window."""
+        return [self.undo_action, self.refresh_action, self.focus_search_action]
+
+    def fill_menu(self, menu: QMenu) -> None:
+        for action in (self.view_action, self.compare_action):
+            menu.addAction(action)
+        menu.addSeparator()
+        for action in (self.use_all_action, self.use_prompt_action, self.use_seed_action):
+            menu.addAction(action)
+        menu.addSeparator()
+        menu.addAction(self.toward_action)
+        menu.addAction(self.away_action)
+        menu.addSeparator()
+        for action in (self.copy_action, self.export_action, self.reveal_action):
+            menu.addAction(action)
+        menu.addSeparator()
+        menu.addAction(self.favourite_action)
+        menu.addAction(self.delete_action)
+        menu.addAction(self.undo_action)
+
+    def make_toolbar(self, parent: QWidget) -> QToolBar:
+        bar = QToolBar("Gallery", parent)
+        bar.setObjectName("galleryToolbar")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for action in (self.view_action, self.compare_action, self.use_all_action, self.toward_action,
+                       self.away_action, self.favourite_action, self.delete_action, self.undo_action,
+                       self.export_action, self.refresh_action, self.reveal_nsfw_action):
+            bar.addAction(action)
+        short = {self.toward_action: "Ref +0.7", self.away_action: "Ref −0.7", self.use_all_action: "Use all",
+                 self.export_action: "Export…", self.refresh_action: "Refresh", self.reveal_nsfw_action: "NSFW",
+                 self.undo_action: "Undo", self.compare_action: "Compare"}
+        for action, text in short.items():
+            button = bar.widgetForAction(action)
+            if isinstance(button, QToolButton):
+                button.setText(text)
+                button.setToolTip(action.toolTip())
+        return bar
+
+    def _context_menu(self, pos: QPoint) -> None:
+        index = self.view.indexAt(pos)
+        if index.isValid() and not self.view.selectionModel().isSelected(index):
+            self.view.setCurrentIndex(index)
+        menu = QMenu(self.view)
+        self.fill_menu(menu)
+        menu.addSeparator()
+        menu.addAction(self.refresh_action)
+        menu.popup(self.view.viewport().mapToGlobal(pos))
+
+    def update_enabled(self) -> None:
+        n = len(self.selected_rows())
+        for action in self.selection_actions:
+            action.setEnabled(n > 0)
+        self.compare_action.setEnabled(n == 2)
+        self.undo_action.setEnabled(bool(self.trash.batches))
+
+    # --- selection ---------------------------------------------------------------------------
+
+    def selected_rows(self) -> list[int]:
+        rows = self.view.selected_rows()
+        if not rows:
+            current = self.view.currentIndex()
+            if current.isValid() and self.view.selectionModel().isSelected(current):
+                rows = [current.row()]
+        return rows
+
+    def selected_entries(self) -> list[LibraryEntry]:
+        return [e for e in (self.model.entry_at(r) for r in self.selected_rows()) if e is not None]
+
+    def current_entry(self) -> LibraryEntry | None:
+        current = self.view.currentIndex()
+        rows = self.selected_rows()
+        if current.isValid() and current.row() in rows:
+            return self.model.entry_at(current.row())
+        return self.model.entry_at(rows[0]) if rows else None
+
+    def select_ids(self, ids: Iterable[int]) -> None:
+        """Select these images (tests and restoring a selection after undo)."""
+        selection = self.view.selectionModel()
+        selection.clearSelection()
+        first = True
+        for entry_id in ids:
+            row = self.model.row_of(entry_id)
+            if row is None:
+                continue
+            index = self.model.index(row)
+            flags = selection.SelectionFlag.Select
+            if first:
+                selection.setCurrentIndex(index, flags)
+                first = False
+            else:
+                selection.select(index, flags)
+
+    # --- reusing parameters ------------------------------------------------------------------
+
+    def use_all_parameters(self) -> None:
+        entry = self.current_entry()
+        if entry is not None:
+            self.apply_record(record_of(entry), source=entry.path.name)
+
+    def apply_record(self, record: Mapping[str, Any], source: str = "the image") -> None:
+        """Set every control from ``record``: prompt panel, ratio, and references whose
+        files are still here (the tray is replaced when the record lists references)."""
+        if not record:
+            self.show_message(f"No parameters were found in {source}.")
+            return
+        self.prompt_panel.apply_parameters(record)
+        ratio = ratio_of(record)
+        if ratio is not None:
+            self.ratio_bar.setRatio(ratio)
+        refs = record.get("references")
+        found, lost = reference_sources(record)
+        if isinstance(refs, list) and refs:
+            self.tray.clear()
+            for path, strength in found[: spec.MAX_REFERENCES]:
+                self.tray.add_reference(path, strength)
+        text = f"Parameters restored from {source}."
+        if lost:
+            total = len(refs) if isinstance(refs, list) else lost
+            text += f" {lost} of {total} references are no longer on this computer."
+        self.show_message(text)
+
+    def use_prompt(self) -> None:
+        entry = self.current_entry()
+        if entry is not None:
+            self.prompt_panel.setPrompt(entry.prompt)
+
+    def use_seed(self) -> None:
+        entry = self.current_entry()
+        if entry is None:
+            return
+        if entry.seed is None:
+            self.show_message("This image has no recorded seed.")
+        else:
+            self.prompt_panel.setSeed(entry.seed)
+
+    def add_references(self, strength: float) -> None:
+        entries = [e for e in self.selected_entries() if e.path.exists()]
+        if not entries:
+            self.show_message("The selected images are not on disk any more, so they cannot be references.")
+            return
+        room = self.tray.room()
+        if room <= 0:
+            self.show_message(f"The tray is full: it holds at most {spec.MAX_REFERENCES} references.")
+            return
+        for entry in entries[:room]:
+            self.tray.add_reference(entry.path, strength)
+        if len(entries) > room:
+            self.show_message(f"Only {room} of {len(entries)} images were added: the tray holds {spec.MAX_REFERENCES}.")
+
+    # --- copy, export, reveal -----------------------------------------------------------------
+
+    def copy_selected(self) -> None:
+        """Copy off the GUI thread: the first image is decoded by a worker, then copied."""
+        entries = [e for e in self.selected_entries() if e.path.exists()]
+        if not entries:
+            self.show_message("The selected images are not on disk any more, so nothing was copied.")
+            return
+        first = entries[0].path
+
+        def done(image: Any, error: BaseException | None) -> None:
+            copy_entries(entries, image if error is None and isinstance(image, QImage) else None)
+            n = len(entries)
+            self.status.emit(f"Copied {n} image{'s' if n != 1 else ''}.")
+
+        self.runner.submit(lambda: decode_image_file(first), done)
+
+    def export_selected(self) -> None:
+        entries = self.selected_entries()
+        if not entries:
+            return
+        filters = "PNG image (*.png);;JPEG image (*.jpg *.jpeg);;WEBP image (*.webp)"
+        if len(entries) == 1:
+            entry = entries[0]
+            suggested = str(Path(self.last_export_dir) / f"{entry.image_uuid}.png")
+            path, chosen = QFileDialog.getSaveFileName(self.parent_widget, "Export image", suggested, filters)
+            if not path:
+                return
+            fmt = _format_for(path, chosen)
+            targets = [(entry, Path(path))]
+        else:
+            folder = QFileDialog.getExistingDirectory(self.parent_widget, "Export images to", self.last_export_dir)
+            if not folder:
+                return
+            fmt = "PNG"
+            targets = [(e, Path(folder) / f"{e.image_uuid}.png") for e in entries]
+        self.export_to(targets, fmt)
+
+    def export_to(self, targets: list[tuple[LibraryEntry, Path]], fmt: str) -> None:
+        """Export off the GUI thread; says when done or what failed."""
+        if not targets:
+            return
+        self.last_export_dir = str(targets[0][1].parent)
+        self.settings.setValue("gallery/exportFolder", self.last_export_dir)
+
+        def work() -> list[str]:
+            problems = []
+            for entry, target in targets:
+                suffix = "." + EXPORT_FORMATS[fmt.upper().replace("JPEG", "JPG")]
+                if target.suffix.lower() not in (suffix, ".jpeg" if suffix == ".jpg" else suffix):
+                    target = target.with_suffix(suffix)
+                try:
+                    export_image(entry, target, fmt)
+                except ExportError as exc:
+                    problems.append(str(exc))
+            return problems
+
+        def done(problems: Any, error: BaseException | None) -> None:
+            if error is not None:
+                self.show_message(f"Exporting failed: {error}")
+            elif problems:
+                self.show_message(problems[0] + (f" ({len(problems) - 1} more failed.)" if len(problems) > 1 else ""))
+            else:
+                self.show_message(f"Exported {len(targets)} image(s) to {targets[0][1].parent}.")
+
+        self.runner.submit(work, done)
+
+    def reveal_selected(self) -> None:
+        entry = self.current_entry()
+        if entry is not None and not reveal_in_file_manager(entry.path):
+            self.show_message(f"The file manager could not be opened; the image is in {entry.path.parent}.")
+
+    # --- favourite, delete, undo -----------------------------------------------------------------
+
+    def toggle_favourite(self) -> None:
+        entries = self.selected_entries()
+        if not entries:
+            return
+        favourite = not all(e.favourite for e in entries)
+        ids = {e.id for e in entries}
+        self.library.set_favourite(ids, favourite)
+        if not favourite and self.model.filters.get("favourites_only"):
+            self.model.remove_ids(ids)
+        else:
+            self.model.reload_entries(ids)
+
+    def delete_selected(self) -> None:
+        entries = self.selected_entries()
+        if not entries:
+            return
+        next_row = min(self.selected_rows())
+        batch = self.trash.delete(entries)
+        if batch is None or not batch.entries:
+            self.show_message("The selected images could not be moved to the trash.")
+            return
+        self.model.remove_ids({e.id for e in batch.entries})
+        if self.model.rowCount():
+            self.view.setCurrentIndex(self.model.index(min(next_row, self.model.rowCount() - 1)))
+        n = len(batch.entries)
+        skipped = len(entries) - n
+        text = f"Moved {n} image{'s' if n != 1 else ''} to the trash."
+        if skipped:
+            text += f" {skipped} could not be moved and {'was' if skipped == 1 else 'were'} kept."
+        self.show_message(text, "Undo", lambda b=batch: self.undo_delete(b))
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(UNDO_WINDOW_MS)
+        timer.timeout.connect(lambda b=batch: self._undo_window_closed(b))
+        timer.start()
+        self._undo_timers[id(batch)] = timer
+        self.update_enabled()
+        self.countsChanged.emit()
+
+    def undo_delete(self, batch: TrashBatch | None = None) -> None:
+        """Bring back ``batch`` (default: the latest still undoable)."""
+        batch = self.trash.undo(batch)
+        if batch is None:
+            self.show_message("There is nothing to undo: deleted images are in the system trash.")
+            return
+        timer = self._undo_timers.pop(id(batch), None)
+        if timer is not None:
+            timer.stop()
+        self.model.refresh()
+        self.select_ids(e.id for e in batch.entries)
+        n = len(batch.entries)
+        self.show_message(f"Brought back {n} image{'s' if n != 1 else ''}.")
+        self.update_enabled()
+        self.countsChanged.emit()
+
+    def _undo_window_closed(self, batch: TrashBatch) -> None:
+        self._undo_timers.pop(id(batch), None)
+        if not self.trash.release(batch):
+            return  # undone meanwhile
+        self.update_enabled()
+        self.runner.submit(lambda: self.trash.flush(batch), lambda failed, _e: self._report_trash(failed))
+
+    def _report_trash(self, failed: Any) -> None:
+        if failed:
+            self.show_message(f"The system trash refused {len(failed)} file(s); they were deleted instead.")
+
+    def _flush_leftovers(self) -> None:
+        self.runner.submit(self.trash.flush_leftovers, lambda failed, _e: self._report_trash(failed))
+
+    def shutdown(self) -> None:
+        """On exit: deleted images go to the system trash now; nothing is left held."""
+        for timer in self._undo_timers.values():
+            timer.stop()
+        self._undo_timers.clear()
+        self.trash.flush()
+        if isinstance(self.runner, BackgroundRunner):
+            self.runner.wait(5000)
+
+    # --- compare, view ------------------------------------------------------------------------
+
+    def compare_selected(self) -> None:
+        entries = self.selected_entries()
+        if len(entries) != 2:
+            self.show_message("Select exactly two images to compare them.")
+            return
+        dialog = CompareDialog(entries[0], entries[1], parent=self.parent_widget)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.destroyed.connect(lambda *_: setattr(self, "compare_dialog", None))
+        self.compare_dialog = dialog
+        dialog.show()
+
+    def view_selected(self) -> None:
+        current = self.view.currentIndex()
+        if not current.isValid():
+            return
+        if self.viewer is not None:
+            self.viewer.show_row(current.row())
+            self.viewer.raise_()
+            self.viewer.activateWindow()
+            return
+        viewer = ImageViewer(self.model.entry_at, self.model.rowCount, current.row(), parent=self.parent_widget)
+        viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        viewer.rowChanged.connect(lambda row: self.view.setCurrentIndex(self.model.index(row)))
+        viewer.destroyed.connect(lambda *_: setattr(self, "viewer", None))
+        self.viewer = viewer
+        viewer.show()
+
+    # --- dropped files ----------------------------------------------------------------------------
+
+    def handle_drop(self, mime: QMimeData) -> bool:
+        """A drop on the window (outside the tray): offer to restore the parameters an image
+        file carries, or to add images without parameters as references."""
+        if mime.hasFormat(LIBRARY_IDS_MIME):
+            return False  # the gallery's own images: their actions are in the menu
+        files = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+        if self.offer_files(files):
+            return True
+        if mime.hasImage():
+            image = mime.imageData()
+            if isinstance(image, QImage) and not image.isNull():
+                kept = QImage(image)  # the drop's data goes away when the drop ends
+                self.offer = ("reference", None)
+                self.show_message("The dropped image carries no parameters.", "Add as reference",
+                                  lambda: self.tray.add_image(kept))
+                return True
+        return False
+
+    def offer_files(self, paths: Iterable[Path]) -> bool:
+        """Read the records of image files (off the GUI thread), then offer to restore the
+        parameters of the first that has them, or to add them as references."""
+        files = [Path(f) for f in paths if Path(f).suffix.lower() in IMAGE_SUFFIXES]
+        if not files:
+            return False
+        self.runner.submit(lambda: [(f, metadata.read_record(f)) for f in files], self._dropped_files_read)
+        return True
+
+    def _dropped_files_read(self, results: Any, error: BaseException | None) -> None:
+        if error is not None or not results:
+            return
+        with_record = [(f, r) for f, r in results if r]
+        without = [f for f, r in results if not r and f.is_file()]
+        if with_record:
+            path, record = with_record[0]
+            prompt = str(record.get("prompt") or "")
+            summary = f": “{prompt[:60]}{'…' if len(prompt) > 60 else ''}”" if prompt else ""
+            self.offer = ("restore", record)
+            self.show_message(f"{path.name} carries the parameters that made it{summary}.", "Restore parameters",
+                              lambda: self.apply_record(record, path.name))
+        elif without:
+            names = without[0].name if len(without) == 1 else f"{len(without)} images"
+            self.offer = ("reference", without)
+            self.show_message(f"{names} carr{'ies' if len(without) == 1 else 'y'} no parameters.", "Add as reference",
+                              lambda: [self.tray.add_reference(f) for f in without[: max(0, self.tray.room())]])
+
+    # --- finding and refreshing -----------------------------------------------------------------
+
+    def apply_filters(self, filters: dict[str, Any]) -> None:
+        self.model.refresh(**filters)
+        self.filter_bar.set_counts(self.model.rowCount(), self.library.count())
+
+    def focus_search(self) -> None:
+        self.filter_bar.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.filter_bar.search.selectAll()
+
+    def refresh(self) -> None:
+        """Reconcile the index with the folder (off the GUI thread), then show the result."""
+        self.refresh_action.setEnabled(False)
+
+        def done(report: Any, error: BaseException | None) -> None:
+            self.refresh_action.setEnabled(True)
+            if error is not None:
+                self.show_message(f"The library folder could not be read again: {error}")
+                return
+            changed = set(report.newly_missing + report.found_again + report.broken)
+            self.model.forget(changed)
+            self.model.refresh()
+            self.filter_bar.set_counts(self.model.rowCount(), self.library.count())
+            self.countsChanged.emit()
+            parts = []
+            if report.indexed:
+                parts.append(f"{len(report.indexed)} new")
+            if report.newly_missing:
+                parts.append(f"{len(report.newly_missing)} missing")
+            if report.found_again:
+                parts.append(f"{len(report.found_again)} back")
+            if report.broken:
+                parts.append(f"{len(report.broken)} damaged")
+            self.status.emit("Gallery refreshed: " + (", ".join(parts) if parts else "nothing changed") + ".")
+
+        self.runner.submit(self.library.reconcile, done)
+
+    def _reveal_nsfw(self, reveal: bool) -> None:
+        self.view.reveal_nsfw = reveal
+
+    def _thumb_side_changed(self, side: int) -> None:
+        self.filter_bar.set_thumb_side(side)
+        self.settings.setValue("gallery/thumbSide", side)
+
+
+def _format_for(path: str, chosen_filter: str) -> str:
+    suffix = Path(path).suffix.lower()
+    by_suffix = {".png": "PNG", ".jpg": "JPG", ".jpeg": "JPG", ".webp": "WEBP"}
+    if suffix in by_suffix:
+        return by_suffix[suffix]
+    if "JPEG" in chosen_filter:
+        return "JPG"
+    if "WEBP" in chosen_filter:
+        return "WEBP"
+    return "PNG"

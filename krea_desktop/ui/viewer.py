@@ -1,0 +1,547 @@
+"""Looking at one image at full size: a zoomable, pannable canvas, and the viewer window
+that steps through the gallery with the image's parameters beside it.
+
+Full-size images are decoded as QImage on a worker (QImageReader); only the QPixmap is
+made on the GUI thread. A file that cannot be read shows a sentence, never an error box.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QImage,
+    QImageReader,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPixmap,
+    QResizeEvent,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import (
+    QDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from krea_desktop.library.store import LibraryEntry
+from krea_desktop.ui.background import BackgroundRunner, Runner
+
+MIN_SCALE = 0.02
+MAX_SCALE = 32.0
+
+
+class ImageUnreadable(Exception):
+    """The file is missing or does not decode; the message is for people."""
+
+
+def decode_image_file(path: Path) -> QImage:
+    """The whole image at full size (any thread). Raises :class:`ImageUnreadable`."""
+    if not path.exists():
+        raise ImageUnreadable(f"The file {path.name} is no longer in the library folder.")
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)
+    image = reader.read()
+    if image.isNull():
+        raise ImageUnreadable(f"The file {path.name} could not be read ({reader.errorString()}).")
+    return image
+
+
+def decode_thumbnail_file(path: Path, side: int) -> QImage:
+    """A small version of an image file, decoded at that size (any thread)."""
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)
+    size = reader.size()
+    if size.isValid():
+        reader.setScaledSize(size.scaled(QSize(side, side), Qt.AspectRatioMode.KeepAspectRatio))
+    image = reader.read()
+    if image.isNull():
+        raise ImageUnreadable(f"{path.name} could not be read.")
+    return image
+
+
+class ImageCanvas(QWidget):
+    """One image, fitted to the widget or at any zoom: the wheel zooms about the pointer,
+    dragging pans. :attr:`viewChanged` reports the view so another canvas can follow it."""
+
+    viewChanged = Signal(float, float, float, bool)  # scale, centre x and y (fractions), fitted
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("imageCanvas")
+        self.setMinimumSize(200, 150)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMouseTracking(False)
+        self._pixmap: QPixmap | None = None
+        self._text = ""
+        self._scale = 1.0
+        self._fitted = True
+        self._centre = QPointF(0.5, 0.5)  # the image point at the widget's centre, as fractions
+        self._drag_from: QPointF | None = None
+
+    # --- contents ---------------------------------------------------------------------
+
+    def set_loading(self, text: str = "Loading…") -> None:
+        self._pixmap = None
+        self._text = text
+        self.update()
+
+    def set_image(self, image: QImage) -> None:
+        """Show ``image`` (GUI thread: it becomes a QPixmap here), keeping the view mode."""
+        self._pixmap = QPixmap.fromImage(image)
+        self._text = ""
+        if self._fitted:
+            self._scale = self._fit_scale()
+        self.update()
+
+    def set_error(self, text: str) -> None:
+        self._pixmap = None
+        self._text = text
+        self.update()
+
+    def has_image(self) -> bool:
+        return self._pixmap is not None
+
+    def message(self) -> str:
+        return self._text
+
+    def image_size(self) -> QSize:
+        return self._pixmap.size() if self._pixmap is not None else QSize()
+
+    # --- the view -----------------------------------------------------------------------
+
+    @property
+    def scale(self) -> float:
+        return self._scale
+
+    @property
+    def fitted(self) -> bool:
+        return self._fitted
+
+    def _fit_scale(self) -> float:
+        if self._pixmap is None or self._pixmap.isNull():
+            return 1.0
+        w, h = self._pixmap.width(), self._pixmap.height()
+        return max(MIN_SCALE, min(self.width() / w, self.height() / h))
+
+    def fit(self) -> None:
+        self._fitted = True
+        self._scale = self._fit_scale()
+        self._centre = QPointF(0.5, 0.5)
+        self._changed()
+
+    def actual_size(self) -> None:
+        self.set_scale(1.0)
+
+    def set_scale(self, scale: float, anchor: QPointF | None = None) -> None:
+        """Zoom to ``scale``, keeping the image point under ``anchor`` (widget coordinates) still."""
+        if self._pixmap is None:
+            return
+        scale = max(MIN_SCALE, min(MAX_SCALE, scale))
+        if anchor is not None:
+            before = self._image_point(anchor)
+            self._scale = scale
+            after = self._image_point(anchor)
+            w, h = self._pixmap.width(), self._pixmap.height()
+            self._centre += QPointF((before.x() - after.x()) / w, (before.y() - after.y()) / h)
+        else:
+            self._scale = scale
+        self._fitted = False
+        self._clamp()
+        self._changed()
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        self.set_scale(self._scale * factor, anchor)
+
+    def pan_by(self, dx: float, dy: float) -> None:
+        if self._pixmap is None:
+            return
+        w, h = self._pixmap.width() * self._scale, self._pixmap.height() * self._scale
+        self._centre -= QPointF(dx / w, dy / h)
+        self._clamp()
+        self._changed()
+
+    def apply_view(self, scale: float, cx: float, cy: float, fitted: bool) -> None:
+        """Follow another canvas's view (the same relative place, the same zoom)."""
+        if fitted:
+            self._fitted = True
+            self._scale = self._fit_scale()
+            self._centre = QPointF(0.5, 0.5)
+        else:
+            self._fitted = False
+            self._scale = max(MIN_SCALE, min(MAX_SCALE, scale))
+            self._centre = QPointF(cx, cy)
+            self._clamp()
+        self.update()
+
+    def centre(self) -> QPointF:
+        return QPointF(self._centre)
+
+    def _image_point(self, widget_point: QPointF) -> QPointF:
+        assert self._pixmap is not None
+        w, h = self._pixmap.width(), self._pixmap.height()
+        cx, cy = self._centre.x() * w, self._centre.y() * h
+        return QPointF(
+            cx + (widget_point.x() - self.width() / 2) / self._scale,
+            cy + (widget_point.y() - self.height() / 2) / self._scale,
+        )
+
+    def _clamp(self) -> None:
+        """Keep the image's centre point inside the image, so it never pans away entirely."""
+        self._centre = QPointF(min(1.0, max(0.0, self._centre.x())), min(1.0, max(0.0, self._centre.y())))
+
+    def _changed(self) -> None:
+        self.update()
+        self.viewChanged.emit(self._scale, self._centre.x(), self._centre.y(), self._fitted)
+
+    def target_rect(self) -> QRectF:
+        if self._pixmap is None:
+            return QRectF()
+        w, h = self._pixmap.width() * self._scale, self._pixmap.height() * self._scale
+        x = self.width() / 2 - self._centre.x() * w
+        y = self.height() / 2 - self._centre.y() * h
+        if self._fitted:
+            x, y = (self.width() - w) / 2, (self.height() - h) / 2
+        return QRectF(x, y, w, h)
+
+    # --- events -------------------------------------------------------------------------
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor(24, 24, 27))
+        if self._pixmap is not None:
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self._scale < 2.0)
+            p.drawPixmap(self.target_rect(), self._pixmap, QRectF(self._pixmap.rect()))
+        elif self._text:
+            p.setPen(QColor(200, 200, 205))
+            p.drawText(self.rect().adjusted(20, 20, -20, -20), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                       self._text)
+        p.end()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        if self._fitted:
+            self._scale = self._fit_scale()
+        super().resizeEvent(event)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        steps = event.angleDelta().y() / 120
+        if steps and self._pixmap is not None:
+            self.zoom_by(1.25**steps, event.position())
+        event.accept()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self._pixmap is not None:
+            self._drag_from = event.position()
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._drag_from is not None:
+            delta = event.position() - self._drag_from
+            self._drag_from = event.position()
+            if self._fitted:
+                self._fitted = False  # panning a fitted image starts from where it is shown
+            self.pan_by(delta.x(), delta.y())
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        self._drag_from = None
+        self.unsetCursor()
+        super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if self._fitted:
+            self.set_scale(1.0, event.position())
+        else:
+            self.fit()
+
+
+def _describe_date(created_at: str) -> str:
+    try:
+        when = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return created_at
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def entry_facts(entry: LibraryEntry) -> list[tuple[str, str]]:
+    """The lines of the metadata panel, as (label, text)."""
+    ratio = entry.ratio or "custom"
+    facts = [
+        ("Ratio and size", f"{ratio} · {entry.width} × {entry.height}"),
+        ("Creativity", entry.creativity or "—"),
+        ("Seed", "—" if entry.seed is None else str(entry.seed)),
+        ("Format", entry.format + (f" · {entry.file_size / 1e6:.2f} MB" if entry.file_size else "")),
+        ("Cost", "—" if entry.cost is None else f"${entry.cost:.4f}"),
+        ("Date", _describe_date(entry.created_at)),
+    ]
+    if entry.missing:
+        facts.append(("File", "missing from the library folder"))
+    elif entry.broken:
+        facts.append(("File", "damaged: it does not decode"))
+    return facts
+
+
+class ReferenceChip(QFrame):
+    """A reference of the shown image: its thumbnail (when its file is still here) and
+    signed strength."""
+
+    def __init__(self, ref: dict[str, Any], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("viewerReference")
+        self.ref = ref
+        strength = ref.get("strength")
+        self.thumb = QLabel(self)
+        self.thumb.setFixedSize(72, 72)
+        self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.thumb.setText("no file")
+        self.thumb.setStyleSheet("background: #2a2a2e; color: #999;")
+        self.strength_label = QLabel(
+            "?" if not isinstance(strength, (int, float)) else f"{strength:+.2f}", self
+        )
+        self.strength_label.setObjectName("referenceStrength")
+        colour = "#7fbf7f" if isinstance(strength, (int, float)) and strength >= 0 else "#e08080"
+        self.strength_label.setStyleSheet(f"color: {colour}; font-weight: bold;")
+        self.strength_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        source = ref.get("source") or ref.get("image") or ""
+        self.setToolTip(f"{source}\nstrength {self.strength_label.text()} "
+                        f"({'toward' if self.strength_label.text().startswith('+') else 'away from'} this image)")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addWidget(self.thumb)
+        lay.addWidget(self.strength_label)
+
+    def source_path(self) -> Path | None:
+        source = self.ref.get("source")
+        if isinstance(source, str) and source and "://" not in source and not source.startswith("data:"):
+            path = Path(source)
+            return path if path.exists() else None
+        return None
+
+    def set_thumbnail(self, image: QImage) -> None:
+        self.thumb.setPixmap(QPixmap.fromImage(image))
+
+
+class ImageViewer(QDialog):
+    """The gallery's images one at a time, at full size, with their parameters.
+
+    Left/Right step through the gallery rows, F or 0 fits, 1 shows 100 %, Esc closes.
+    """
+
+    rowChanged = Signal(int)
+
+    def __init__(
+        self,
+        entry_at: Callable[[int], LibraryEntry | None],
+        row_count: Callable[[], int],
+        row: int,
+        *,
+        runner: Runner | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("imageViewer")
+        self.setWindowTitle("Image")
+        self.setModal(False)
+        self.resize(1200, 800)
+        self._entry_at = entry_at
+        self._row_count = row_count
+        self._runner: Runner = runner if runner is not None else BackgroundRunner(parent=self)
+        self._generation = 0
+        self.row = row
+        self.entry: LibraryEntry | None = None
+
+        self.canvas = ImageCanvas(self)
+        self.fit_button = QPushButton("Fit", self)
+        self.fit_button.setObjectName("fitButton")
+        self.fit_button.setToolTip("Fit the image to the window (F)")
+        self.fit_button.clicked.connect(self.canvas.fit)
+        self.actual_button = QPushButton("100 %", self)
+        self.actual_button.setObjectName("actualSizeButton")
+        self.actual_button.setToolTip("Show the image at its actual size, one image pixel per screen pixel (1)")
+        self.actual_button.clicked.connect(self.canvas.actual_size)
+        self.prev_button = QPushButton("◀ Previous", self)
+        self.prev_button.setObjectName("previousButton")
+        self.prev_button.setToolTip("The newer image (Left arrow)")
+        self.prev_button.clicked.connect(self.previous)
+        self.next_button = QPushButton("Next ▶", self)
+        self.next_button.setObjectName("nextButton")
+        self.next_button.setToolTip("The older image (Right arrow)")
+        self.next_button.clicked.connect(self.next)
+        self.zoom_label = QLabel(self)
+        self.zoom_label.setObjectName("zoomLabel")
+        self.canvas.viewChanged.connect(lambda *_: self._update_zoom_label())
+        for button in (self.fit_button, self.actual_button, self.prev_button, self.next_button):
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+
+        bar = QHBoxLayout()
+        bar.addWidget(self.prev_button)
+        bar.addWidget(self.next_button)
+        bar.addStretch(1)
+        bar.addWidget(self.zoom_label)
+        bar.addWidget(self.fit_button)
+        bar.addWidget(self.actual_button)
+
+        self.prompt_label = QLabel(self)
+        self.prompt_label.setObjectName("viewerPrompt")
+        self.prompt_label.setWordWrap(True)
+        self.prompt_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.prompt_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.facts_label = QLabel(self)
+        self.facts_label.setObjectName("viewerFacts")
+        self.facts_label.setTextFormat(Qt.TextFormat.RichText)
+        self.facts_label.setWordWrap(True)
+        self.facts_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.refs_heading = QLabel("References", self)
+        self.refs_box = QWidget(self)
+        self.refs_grid = QGridLayout(self.refs_box)
+        self.refs_grid.setContentsMargins(0, 0, 0, 0)
+        self.reference_chips: list[ReferenceChip] = []
+
+        panel = QWidget(self)
+        panel.setObjectName("viewerMetadata")
+        side = QVBoxLayout(panel)
+        heading = QLabel("Prompt", panel)
+        font = heading.font()
+        font.setBold(True)
+        heading.setFont(font)
+        self.refs_heading.setFont(font)
+        side.addWidget(heading)
+        side.addWidget(self.prompt_label)
+        side.addWidget(self.facts_label)
+        side.addWidget(self.refs_heading)
+        side.addWidget(self.refs_box)
+        side.addStretch(1)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(panel)
+        scroll.setMinimumWidth(280)
+
+        left = QWidget(self)
+        left_lay = QVBoxLayout(left)
+        left_lay.setContentsMargins(0, 0, 0, 0)
+        left_lay.addWidget(self.canvas, 1)
+        left_lay.addLayout(bar)
+        split = QSplitter(Qt.Orientation.Horizontal, self)
+        split.addWidget(left)
+        split.addWidget(scroll)
+        split.setStretchFactor(0, 1)
+        split.setSizes([880, 320])
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+        outer.addWidget(split)
+        self.show_row(row)
+
+    # --- navigation ---------------------------------------------------------------------
+
+    def show_row(self, row: int) -> None:
+        n = self._row_count()
+        if n == 0:
+            self.entry = None
+            self.canvas.set_error("The gallery is empty.")
+            return
+        row = max(0, min(n - 1, row))
+        self.row = row
+        self.entry = self._entry_at(row)
+        self.prev_button.setEnabled(row > 0)
+        self.next_button.setEnabled(row < n - 1)
+        self._generation += 1
+        if self.entry is None:
+            self.canvas.set_error("This image is no longer in the library.")
+            return
+        self._show_metadata(self.entry)
+        self.canvas.set_loading()
+        generation = self._generation
+        path = self.entry.path
+        self._runner.submit(lambda: decode_image_file(path), lambda r, e: self._decoded(generation, r, e))
+        self.rowChanged.emit(row)
+
+    def previous(self) -> None:
+        if self.row > 0:
+            self.show_row(self.row - 1)
+
+    def next(self) -> None:
+        if self.row < self._row_count() - 1:
+            self.show_row(self.row + 1)
+
+    def _decoded(self, generation: int, image: Any, error: BaseException | None) -> None:
+        if generation != self._generation:
+            return  # the viewer moved on meanwhile
+        if error is not None or not isinstance(image, QImage):
+            text = str(error) if isinstance(error, ImageUnreadable) else "This image could not be read."
+            self.canvas.set_error(text)
+        else:
+            self.canvas.set_image(image)
+        self._update_zoom_label()
+
+    def _update_zoom_label(self) -> None:
+        if self.canvas.has_image():
+            self.zoom_label.setText(("fitted, " if self.canvas.fitted else "") + f"{self.canvas.scale * 100:.0f} %")
+        else:
+            self.zoom_label.setText("")
+
+    def _show_metadata(self, entry: LibraryEntry) -> None:
+        self.setWindowTitle(f"{entry.prompt[:80] or entry.file_name} — image {self.row + 1} of {self._row_count()}")
+        self.prompt_label.setText(entry.prompt or "(no prompt)")
+        rows = "".join(
+            f"<tr><td style='color:#999; padding-right:8px'>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
+            for k, v in entry_facts(entry)
+        )
+        self.facts_label.setText(f"<table>{rows}</table>")
+        for chip in self.reference_chips:
+            chip.setParent(None)
+            chip.deleteLater()
+        self.reference_chips = []
+        refs = [r for r in entry.references if isinstance(r, dict)]
+        self.refs_heading.setText(f"References ({len(refs)})" if refs else "No references")
+        generation = self._generation
+        for i, ref in enumerate(refs):
+            chip = ReferenceChip(ref, self.refs_box)
+            self.refs_grid.addWidget(chip, i // 3, i % 3)
+            self.reference_chips.append(chip)
+            path = chip.source_path()
+            if path is not None:
+                self._load_reference_thumbnail(generation, chip, path)
+
+    def _load_reference_thumbnail(self, generation: int, chip: ReferenceChip, path: Path) -> None:
+        def done(image: Any, error: BaseException | None) -> None:
+            if generation == self._generation and error is None and isinstance(image, QImage):
+                chip.set_thumbnail(image)
+
+        self._runner.submit(lambda: decode_thumbnail_file(path, 72), done)
+
+    # --- keys ---------------------------------------------------------------------------
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        if key == Qt.Key.Key_Left:
+            self.previous()
+        elif key == Qt.Key.Key_Right:
+            self.next()
+        elif key in (Qt.Key.Key_F, Qt.Key.Key_0):
+            self.canvas.fit()
+        elif key == Qt.Key.Key_1:
+            self.canvas.actual_size()
+        elif key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+            self.canvas.zoom_by(1.25)
+        elif key == Qt.Key.Key_Minus:
+            self.canvas.zoom_by(0.8)
+        elif key == Qt.Key.Key_Space:
+            self.close()
+        else:
+            super().keyPressEvent(event)

@@ -1,0 +1,783 @@
+"""The gallery: model, thumbnails, actions, drag and drop, finding, and staying true to disk."""
+
+from __future__ import annotations
+
+import io
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, PngImagePlugin
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QWheelEvent
+from PySide6.QtWidgets import QApplication, QLineEdit, QWidget
+from pytestqt.qtbot import QtBot
+
+from krea_desktop.api import spec
+from krea_desktop.api.request import GenerationRequest
+from krea_desktop.api.results import GeneratedImage
+from krea_desktop.library import metadata
+from krea_desktop.library.store import Library, LibraryEntry
+from krea_desktop.ui import gallery_actions
+from krea_desktop.ui.app import create_main_window
+from krea_desktop.ui.gallery import GalleryModel, GalleryView, ThumbnailLoader
+from krea_desktop.ui.gallery_actions import AWAY, TOWARD, PendingTrash, export_image
+from krea_desktop.ui.image_input import LIBRARY_IDS_MIME, decode_library_ids
+from krea_desktop.ui.main_window import MainWindow
+from tests.helpers.drag import drag_event
+
+T0 = datetime(2025, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+# --- building libraries ----------------------------------------------------------------------------
+
+
+def pixels(size: tuple[int, int], colour: tuple[int, int, int], fmt: str = "PNG", pattern: bool = False) -> bytes:
+    im = Image.new("RGB", size, colour)
+    if pattern:  # a checkerboard: sharp detail that a blur flattens
+        for y in range(size[1]):
+            for x in range(size[0]):
+                if (x // 4 + y // 4) % 2:
+                    im.putpixel((x, y), (255, 255, 255))
+    buf = io.BytesIO()
+    im.save(buf, spec.PIL_FORMATS[fmt])
+    return buf.getvalue()
+
+
+def make_image(
+    prompt: str = "a quiet harbour",
+    ratio: str = "1:1",
+    seed: int = 1,
+    *,
+    colour: tuple[int, int, int] = (90, 120, 200),
+    fmt: str = "PNG",
+    nsfw: bool = False,
+    references: list[dict[str, Any]] | None = None,
+    creativity: str | None = "medium",
+    pattern: bool = False,
+) -> GeneratedImage:
+    r = spec.RATIOS_BY_NAME[ratio]
+    req = GenerationRequest(prompt=prompt, ratio=ratio, seed=seed, output_format=fmt, creativity=creativity)
+    params = req.describe()
+    params["references"] = references or []
+    # Small pixels keep the tests fast; the row takes the declared size.
+    w, h = (64, max(8, round(64 * r.height / r.width)))
+    return GeneratedImage(
+        task_uuid=req.task_uuid, image_uuid=str(uuid.uuid4()), data=pixels((w, h), colour, fmt, pattern), format=fmt,
+        width=r.width, height=r.height, seed=seed, cost=0.0035, nsfw=nsfw, params=params,
+    )
+
+
+def fill(folder: Path, images: list[GeneratedImage]) -> list[LibraryEntry]:
+    """Save ``images`` oldest first (so the last is the newest) and return their entries."""
+    with Library(folder) as lib:
+        return [lib.save(im, created_at=T0 + timedelta(minutes=i)) for i, im in enumerate(images)]
+
+
+@pytest.fixture
+def library(qapp: QApplication, tmp_path: Path) -> Iterator[Library]:
+    lib = Library(tmp_path / "lib")
+    yield lib
+    lib.close()
+
+
+@pytest.fixture
+def no_trash(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """send2trash replaced: what would have gone to the system trash."""
+    sent: list[str] = []
+
+    def fake(path: str) -> None:
+        sent.append(Path(path).name)
+        Path(path).unlink()
+
+    monkeypatch.setattr(gallery_actions, "send2trash", fake)
+    return sent
+
+
+@pytest.fixture
+def make_window(qtbot: QtBot, data_dir: Path, no_trash: list[str]) -> Iterator[Any]:
+    windows: list[MainWindow] = []
+
+    def make() -> MainWindow:
+        w = create_main_window(force_demo=True, demo_latency=0.0)
+        qtbot.addWidget(w)
+        w.resize(1000, 700)
+        w.show()
+        qtbot.waitExposed(w)
+        w.activateWindow()
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is w)  # shortcuts go to the active window
+        windows.append(w)
+        return w
+
+    yield make
+    for w in windows:
+        w.close()
+
+
+def wait_thumbnails(qtbot: QtBot, w: MainWindow) -> None:
+    def shown() -> bool:
+        QApplication.processEvents()
+        ids = w.gallery.visible_ids()
+        return bool(ids) and all(w.model.has_thumbnail(i) for i in ids)
+
+    qtbot.waitUntil(shown, timeout=10000)
+
+
+def select(w: MainWindow, *rows: int) -> None:
+    w.gallery_actions.select_ids(w.model.ids()[r] for r in rows)
+
+
+# --- 1. model, view, delegate ------------------------------------------------------------------------
+
+
+def test_the_model_passes_the_model_tester_through_changes(qtmodeltester: Any, library: Library) -> None:
+    entries = [library.save(make_image(f"picture {i}", seed=i), created_at=T0 + timedelta(minutes=i)) for i in range(6)]
+    model = GalleryModel(library)
+    qtmodeltester.check(model)
+    assert model.rowCount() == 6
+    assert [model.data(model.index(r), GalleryModel.IdRole) for r in range(6)] == [e.id for e in reversed(entries)]
+    model.refresh(search="picture 3")
+    qtmodeltester.check(model)
+    model.refresh(search=None)
+    newer = library.save(make_image("a new one"), created_at=T0 + timedelta(hours=1))
+    model.add_entry(newer)
+    assert model.data(model.index(0), GalleryModel.IdRole) == newer.id
+    model.remove_ids({entries[0].id, entries[2].id, entries[3].id})
+    qtmodeltester.check(model)
+    assert model.rowCount() == 4
+    assert all(model.row_of(i) == r for r, i in enumerate(model.ids()))
+    model.loader.wait(5000)
+
+
+def test_entries_are_read_lazily_a_page_at_a_time(library: Library, monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(150):
+        library.save(make_image(f"p{i}", seed=i), created_at=T0 + timedelta(seconds=i))
+    calls: list[int] = []
+    real = library.get_many
+    monkeypatch.setattr(library, "get_many", lambda ids: (calls.append(len(list(ids := list(ids)))), real(ids))[1])
+    model = GalleryModel(library)
+    assert calls == []  # only ids until a row is looked at
+    assert model.data(model.index(0), GalleryModel.EntryRole).prompt == "p149"
+    assert model.data(model.index(50), GalleryModel.EntryRole).prompt == "p99"
+    assert len(calls) == 1 and calls[0] <= 100
+    model.loader.wait(5000)
+
+
+def test_thumbnail_size_follows_the_slider_and_ctrl_wheel_and_is_remembered(qtbot: QtBot, make_window: Any) -> None:
+    w = make_window()
+    slider = w.filter_bar.size_slider
+    slider.setValue(120)
+    assert w.gallery.thumb_side == 120
+    event = QWheelEvent(
+        QPointF(10, 10), QPointF(w.gallery.mapToGlobal(QPoint(10, 10))), QPoint(), QPoint(0, 240),
+        Qt.MouseButton.NoButton, Qt.KeyboardModifier.ControlModifier, Qt.ScrollPhase.NoScrollPhase, False,
+    )
+    QApplication.sendEvent(w.gallery.viewport(), event)
+    assert w.gallery.thumb_side == 168
+    assert slider.value() == 168
+    w.gallery.setThumbSide(5000)
+    assert w.gallery.thumb_side == 384
+    w.gallery.setThumbSide(150)
+    w.close()
+    w2 = make_window()
+    assert w2.gallery.thumb_side == 150 and w2.filter_bar.size_slider.value() == 150
+
+
+def test_cells_take_the_thumbnail_size(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
+    fill(data_dir, [make_image(f"cell {i}") for i in range(3)])
+    w = make_window()
+    w.gallery.setThumbSide(100)
+    qtbot.waitUntil(lambda: w.gallery.visualRect(w.model.index(0)).width() == 108)
+    w.gallery.setThumbSide(300)
+    qtbot.waitUntil(lambda: w.gallery.visualRect(w.model.index(0)).width() == 308)
+
+
+def _variance(image: QImage, rect: Any) -> float:
+    values = [QColorValue(image.pixel(x, y)) for y in range(rect.top() + 20, rect.bottom() - 30, 3)
+              for x in range(rect.left() + 20, rect.right() - 20, 3)]
+    mean = sum(values) / len(values)
+    return sum((v - mean) ** 2 for v in values) / len(values)
+
+
+def QColorValue(rgb: int) -> int:
+    return (rgb >> 16 & 255) + (rgb >> 8 & 255) + (rgb & 255)
+
+
+def test_nsfw_images_are_blurred_until_revealed(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
+    fill(data_dir, [make_image("flagged", nsfw=True, pattern=True, colour=(0, 0, 0))])
+    w = make_window()
+    wait_thumbnails(qtbot, w)
+    rect = w.gallery.visualRect(w.model.index(0))
+    blurred = _variance(w.gallery.viewport().grab().toImage(), rect)
+    assert not w.gallery.reveal_nsfw
+    w.gallery_actions.reveal_nsfw_action.trigger()
+    assert w.gallery.reveal_nsfw
+    revealed = _variance(w.gallery.viewport().grab().toImage(), rect)
+    assert revealed > 4 * blurred
+
+
+# --- 2. thumbnails ------------------------------------------------------------------------------------
+
+
+def test_thumbnails_are_made_for_visible_rows_only_and_cached(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
+    fill(data_dir, [make_image(f"many {i}", seed=i, colour=(i, 100, 150)) for i in range(120)])
+    w = make_window()
+    w.gallery.setThumbSide(120)
+    wait_thumbnails(qtbot, w)
+    w.wait_idle()
+    cached = list((data_dir / "thumbs" / "256").glob("*.jpg"))
+    visible = w.gallery.visible_ids()
+    assert len(visible) <= len(cached) < 120  # not the whole library
+    # a cached thumbnail is read back, not made again
+    model = w.model
+    first = model.entry_at(0)
+    assert first is not None
+    before = w.library.thumb_path(first.image_uuid, 256).stat().st_mtime_ns
+    model.forget({first.id})
+    model.data(model.index(0), Qt.ItemDataRole.DecorationRole)
+    qtbot.waitUntil(lambda: model.has_thumbnail(first.id))
+    assert w.library.thumb_path(first.image_uuid, 256).stat().st_mtime_ns == before
+
+
+def test_pending_thumbnails_for_rows_scrolled_away_are_dropped(
+    qtbot: QtBot, library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = [library.save(make_image(f"q{i}", seed=i)) for i in range(8)]
+    gate = threading.Event()
+    made: list[str] = []
+
+    def slow(source: Path, cache: Path, size: int = 256) -> QImage:
+        gate.wait(5)
+        made.append(source.stem)
+        return QImage(4, 4, QImage.Format.Format_RGB32)
+
+    monkeypatch.setattr("krea_desktop.ui.gallery.make_thumbnail", slow)
+    loader = ThumbnailLoader(library)
+    loaded: list[int] = []
+    loader.loaded.connect(lambda i, _img: loaded.append(i))
+    for e in entries:
+        loader.request(e)
+    keep = {entries[-1].id, entries[-2].id}
+    loader.keep_only(keep)
+    gate.set()
+    loader.wait(5000)
+    qtbot.waitUntil(lambda: len(loaded) == len(made))
+    # the first two were already running when the rows left the screen; the rest never ran
+    assert set(loaded) <= keep | {entries[0].id, entries[1].id}
+    assert keep <= set(loaded)
+    assert len(made) <= 4
+
+
+def test_the_newest_request_is_served_first(qtbot: QtBot, library: Library, monkeypatch: pytest.MonkeyPatch) -> None:
+    entries = [library.save(make_image(f"r{i}", seed=i)) for i in range(6)]
+    started, gate = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def slow(source: Path, cache: Path, size: int = 256) -> QImage:
+        started.set()
+        gate.wait(5)
+        order.append(source.stem)
+        return QImage(4, 4, QImage.Format.Format_RGB32)
+
+    monkeypatch.setattr("krea_desktop.ui.gallery.make_thumbnail", slow)
+    loader = ThumbnailLoader(library)
+    loader._threads = 1
+    loader._pool.setMaxThreadCount(1)
+    loader.request(entries[0])
+    assert started.wait(5)  # the worker is busy with the first
+    for e in entries[1:]:
+        loader.request(e)
+    gate.set()
+    loader.wait(5000)
+    assert order == [entries[0].image_uuid] + [e.image_uuid for e in reversed(entries[1:])]
+
+
+# --- 4. actions -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def refs_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "refs"
+    folder.mkdir()
+    Image.new("RGB", (40, 30), (250, 10, 10)).save(folder / "red.png")
+    Image.new("RGB", (40, 30), (10, 10, 250)).save(folder / "blue.png")
+    return folder
+
+
+def test_use_all_parameters_sets_prompt_ratio_seed_and_existing_references(
+    qtbot: QtBot, data_dir: Path, make_window: Any, refs_dir: Path
+) -> None:
+    refs = [
+        {"image": "u1", "strength": 1.2, "source": str(refs_dir / "red.png")},
+        {"image": "u2", "strength": -0.6, "source": str(refs_dir / "blue.png")},
+        {"image": "u3", "strength": 0.4, "source": str(refs_dir / "gone.png")},
+    ]
+    fill(data_dir, [make_image("a lighthouse in fog", "16:9", seed=4242, creativity="high", references=refs)])
+    w = make_window()
+    w.ratio_bar.setRatio("1:1")
+    select(w, 0)
+    w.gallery_actions.use_all_action.trigger()
+    assert w.prompt_panel.prompt() == "a lighthouse in fog"
+    assert w.prompt_panel.seed() == 4242
+    assert w.prompt_panel.creativityCombo.currentData() == "high"
+    assert w.ratio_bar.ratio() == "16:9"
+    w.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: w.tray.count() == 2 and not w.tray.isBusy())
+    assert [r.strength for r in w.tray.references()] == [1.2, -0.6]
+    assert "1 of 3 references" in w.message_banner.label.text()
+
+
+def test_use_prompt_and_use_seed(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
+    fill(data_dir, [make_image("older", seed=11), make_image("newer prompt", seed=22)])
+    w = make_window()
+    w.prompt_panel.setPrompt("something else")
+    w.prompt_panel.setSeed(None)
+    select(w, 0)
+    w.gallery_actions.use_prompt_action.trigger()
+    assert w.prompt_panel.prompt() == "newer prompt"
+    assert w.prompt_panel.seed() is None
+    select(w, 1)
+    w.gallery_actions.use_seed_action.trigger()
+    assert w.prompt_panel.seed() == 11
+    assert w.prompt_panel.prompt() == "newer prompt"
+
+
+@pytest.mark.parametrize(("action", "strength"), [("toward_action", TOWARD), ("away_action", AWAY)])
+def test_add_as_reference_toward_or_away(
+    qtbot: QtBot, data_dir: Path, make_window: Any, action: str, strength: float
+) -> None:
+    fill(data_dir, [make_image("a", colour=(200, 0, 0)), make_image("b", colour=(0, 200, 0))])
+    w = make_window()
+    select(w, 0, 1)
+    getattr(w.gallery_actions, action).trigger()
+    w.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: w.tray.count() == 2 and not w.tray.isBusy())
+    assert [r.strength for r in w.tray.references()] == [strength, strength]
+
+
+def test_copy_puts_pixels_and_the_file_on_the_clipboard(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
+    (entry,) = fill(data_dir, [make_image("copy me", colour=(10, 220, 30))])
+    w = make_window()
+    select(w, 0)
+    w.gallery.setFocus()
+    qtbot.keyClick(w.gallery, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: QGuiApplication.clipboard().mimeData() is not None
+                    and QGuiApplication.clipboard().mimeData().hasImage())
+    mime = QGuiApplication.clipboard().mimeData()
+    image = QGuiApplication.clipboard().image()
+    assert image.width() == 64 and QColorValue(image.pixel(5, 5)) == 10 + 220 + 30
+    assert [u.toLocalFile() for u in mime.urls()] == [str(entry.path)]
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_export_keeps_the_embedded_parameters(tmp_path: Path, library: Library, fmt: str) -> None:
+    entry = library.save(make_image("exported harbour", "4:3", seed=77, references=[
+        {"image": "u1", "strength": -0.7, "source": "/somewhere/ref.png"}]))
+    target = export_image(entry, tmp_path / f"out.{fmt.lower()}", fmt)
+    data = target.read_bytes()
+    assert metadata.sniff_format(data) == ("JPG" if fmt == "JPEG" else fmt)
+    with Image.open(target) as im:
+        assert im.size == (64, 48)
+    record = metadata.read_record(target)
+    assert record is not None
+    assert record["prompt"] == "exported harbour" and record["seed"] == 77 and record["ratio"] == "4:3"
+    assert record["references"][0]["strength"] == -0.7
+
+
+def test_export_of_a_missing_file_says_so(tmp_path: Path, library: Library) -> None:
+    entry = library.save(make_image("gone"))
+    entry.path.unlink()
+    with pytest.raises(gallery_actions.ExportError, match="no longer in the library folder"):
+        export_image(entry, tmp_path / "x.png", "PNG")
+
+
+def test_export_action_writes_off_the_gui_thread(
+    qtbot: QtBot, data_dir: Path, make_window: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(data_dir, [make_image("one"), make_image("two")])
+    w = make_window()
+    select(w, 0)
+    monkeypatch.setattr(gallery_actions.QFileDialog, "getSaveFileName",
+                        lambda *a, **k: (str(tmp_path / "picked.webp"), "WEBP image (*.webp)"))
+    w.gallery_actions.export_action.trigger()
+    qtbot.waitUntil(lambda: (tmp_path / "picked.webp").exists() and "Exported" in w.message_banner.label.text())
+    assert metadata.read_record(tmp_path / "picked.webp")["prompt"] == "two"  # type: ignore[index]
+    out = tmp_path / "many"
+    out.mkdir()
+    select(w, 0, 1)
+    monkeypatch.setattr(gallery_actions.QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
+    w.gallery_actions.export_action.trigger()
+    qtbot.waitUntil(lambda: len(list(out.glob("*.png"))) == 2)
+
+
+def test_reveal_opens_the_folder(data_dir: Path, make_window: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    (entry,) = fill(data_dir, [make_image("where is it")])
+    opened: list[str] = []
+    monkeypatch.setattr(gallery_actions, "open_url", lambda url: opened.append(url.toLocalFile()) or True)
+    w = make_window()
+    select(w, 0)
+    w.gallery_actions.reveal_action.trigger()
+    assert opened == [str(entry.path.parent)]
+
+
+def test_favourite_toggles_with_f_and_the_filter_follows(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
+    entries = fill(data_dir, [make_image("a"), make_image("b"), make_image("c")])
+    w = make_window()
+    select(w, 0, 2)
+    w.activateWindow()
+    w.gallery.setFocus()
+    qtbot.keyClick(w.gallery, Qt.Key.Key_F)
+    assert {e.id for e in w.library.entries(favourites_only=True)} == {entries[2].id, entries[0].id}
+    assert w.model.data(w.model.index(0), GalleryModel.EntryRole).favourite
+    qtbot.mouseClick(w.filter_bar.favourites, Qt.MouseButton.LeftButton)
+    assert w.model.rowCount() == 2
+    select(w, 0)
+    w.gallery_actions.favourite_action.trigger()  # unmark: it leaves the favourites view
+    assert w.model.rowCount() == 1
+
+
+def test_delete_moves_files_aside_and_undo_brings_them_back(
+    qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
+) -> None:
+    entries = fill(data_dir, [make_image(f"d{i}") for i in range(4)])
+    w = make_window()
+    select(w, 0, 1)  # the two newest
+    w.activateWindow()
+    w.gallery.setFocus()
+    qtbot.keyClick(w.gallery, Qt.Key.Key_Delete)
+    gone = [entries[3], entries[2]]
+    assert w.model.rowCount() == 2 and w.library.count() == 2
+    assert not any(e.path.exists() for e in gone)
+    held = list((data_dir / ".trash-pending").rglob("*.png"))
+    assert sorted(p.name for p in held) == sorted(e.file_name for e in gone)
+    assert w.message_banner.action.text() == "Undo"
+    assert no_trash == []
+    qtbot.keyClick(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert w.model.rowCount() == 4 and w.library.count() == 4
+    assert all(e.path.exists() for e in gone)
+    assert not list((data_dir / ".trash-pending").rglob("*.png"))
+    restored = w.library.get(entries[3].id)
+    assert restored is not None and restored.prompt == "d3" and not restored.missing
+    # the banner's button undoes too
+    select(w, 3)
+    w.gallery_actions.delete_action.trigger()
+    w.message_banner.action.click()
+    assert w.library.count() == 4 and no_trash == []
+
+
+def test_deleted_files_reach_the_system_trash_after_the_undo_window_and_on_exit(
+    qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = fill(data_dir, [make_image(f"t{i}") for i in range(3)])
+    monkeypatch.setattr(gallery_actions, "UNDO_WINDOW_MS", 50)
+    w = make_window()
+    select(w, 0)
+    w.gallery_actions.delete_action.trigger()
+    qtbot.waitUntil(lambda: no_trash == [entries[2].file_name])
+    assert not w.gallery_actions.undo_action.isEnabled()
+    monkeypatch.setattr(gallery_actions, "UNDO_WINDOW_MS", 60_000)
+    select(w, 0)
+    w.gallery_actions.delete_action.trigger()
+    w.close()
+    assert no_trash == [entries[2].file_name, entries[1].file_name]
+    assert not list((data_dir / ".trash-pending").rglob("*.png"))
+    assert not w.library.thumb_path(entries[1].image_uuid, 256).exists()
+
+
+def test_files_held_by_a_crashed_run_go_to_the_trash_at_the_next_start(
+    qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
+) -> None:
+    (entry,) = fill(data_dir, [make_image("crash")])
+    with Library(data_dir) as lib:
+        PendingTrash(lib).delete([entry])
+    assert not entry.path.exists()
+    make_window()
+    qtbot.waitUntil(lambda: no_trash == [entry.file_name])
+
+
+def test_compare_two_images_zooms_and_pans_both(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
+    fill(data_dir, [make_image("left", colour=(200, 0, 0)), make_image("right", "16:9", colour=(0, 0, 200))])
+    w = make_window()
+    select(w, 0)
+    assert not w.gallery_actions.compare_action.isEnabled()
+    select(w, 0, 1)
+    assert w.gallery_actions.compare_action.isEnabled()
+    w.gallery_actions.compare_action.trigger()
+    dialog = w.gallery_actions.compare_dialog
+    assert dialog is not None
+    qtbot.waitUntil(lambda: all(c.has_image() for c in dialog.canvases))
+    left, right = dialog.canvases
+    left.set_scale(3.0, QPointF(10, 10))
+    assert right.scale == pytest.approx(3.0) and not right.fitted
+    assert (right.centre().x(), right.centre().y()) == pytest.approx((left.centre().x(), left.centre().y()))
+    right.pan_by(-30, 12)
+    assert left.centre().x() == pytest.approx(right.centre().x())
+    left.fit()
+    assert right.fitted
+    dialog.close()
+
+
+def test_context_menu_and_toolbar_hold_the_actions(data_dir: Path, make_window: Any) -> None:
+    fill(data_dir, [make_image("menu")])
+    w = make_window()
+    texts = {a.text() for a in w.gallery_toolbar.actions()}
+    ga = w.gallery_actions
+    for action in (ga.view_action, ga.use_all_action, ga.toward_action, ga.away_action, ga.favourite_action,
+                   ga.delete_action, ga.export_action, ga.compare_action, ga.refresh_action):
+        assert action.text() in texts
+    from PySide6.QtWidgets import QMenu
+
+    menu = QMenu()
+    ga.fill_menu(menu)
+    in_menu = {a for a in menu.actions() if not a.isSeparator()}
+    assert {ga.use_prompt_action, ga.use_seed_action, ga.copy_action, ga.reveal_action} <= in_menu
+    assert not ga.delete_action.isEnabled()
+    select(w, 0)
+    assert ga.delete_action.isEnabled()
+
+
+def test_space_opens_the_viewer_and_ctrl_f_focuses_search(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
+    fill(data_dir, [make_image("view me")])
+    w = make_window()
+    select(w, 0)
+    w.activateWindow()
+    w.gallery.setFocus()
+    qtbot.keyClick(w.gallery, Qt.Key.Key_Space)
+    viewer = w.gallery_actions.viewer
+    assert viewer is not None and viewer.isVisible()
+    qtbot.waitUntil(viewer.canvas.has_image)
+    viewer.close()
+    w.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is w)
+    w.gallery.setFocus()
+    qtbot.keyClick(w.gallery, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert QApplication.focusWidget() is w.findChild(QLineEdit, "gallerySearch")
+
+
+# --- 5. drag and drop -----------------------------------------------------------------------------------
+
+
+def test_drag_out_carries_ids_file_urls_and_pixels(data_dir: Path, make_window: Any) -> None:
+    entries = fill(data_dir, [make_image("one", colour=(1, 2, 3)), make_image("two")])
+    w = make_window()
+    mime = w.model.mimeData([w.model.index(1)])
+    assert decode_library_ids(bytes(mime.data(LIBRARY_IDS_MIME).data())) == [entries[0].id]
+    assert [u.toLocalFile() for u in mime.urls()] == [str(entries[0].path)]
+    assert mime.hasImage()
+    image = mime.imageData()
+    assert isinstance(image, QImage) and image.width() == 64
+    both = w.model.mimeData([w.model.index(0), w.model.index(1)])
+    assert [u.toLocalFile() for u in both.urls()] == [str(entries[1].path), str(entries[0].path)]
+    assert w.model.supportedDragActions() == Qt.DropAction.CopyAction
+
+
+def test_drag_from_the_gallery_into_the_tray(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
+    fill(data_dir, [make_image("reuse me")])
+    w = make_window()
+    mime = w.model.mimeData([w.model.index(0)])
+    assert drop(w.tray, mime).isAccepted()
+    w.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: w.tray.count() == 1 and not w.tray.isBusy())
+
+
+def drop(target: QWidget, mime: QMimeData) -> QDropEvent:
+    """What a drag that ends on ``target`` delivers: an enter (which picks the receiver), then the drop."""
+    centre = target.rect().center()
+    QApplication.sendEvent(target, drag_event(QDragEnterEvent, centre.x(), centre.y(), mime))
+    event = drag_event(QDropEvent, centre.x(), centre.y(), mime)
+    QApplication.sendEvent(target, event)
+    assert isinstance(event, QDropEvent)
+    return event
+
+
+def _drop_on_window(w: MainWindow, mime: QMimeData) -> QDropEvent:
+    return drop(w.gallery.viewport(), mime)  # the gallery takes no drops: the window does
+
+
+def test_dropping_an_image_with_parameters_offers_to_restore_them(
+    qtbot: QtBot, make_window: Any, tmp_path: Path, library: Library
+) -> None:
+    entry = library.save(make_image("a dropped heron", "2:3", seed=99, creativity="low"))
+    outside = tmp_path / "from-a-friend.png"
+    outside.write_bytes(entry.path.read_bytes())
+    w = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(outside))])
+    assert _drop_on_window(w, mime).isAccepted()
+    qtbot.waitUntil(lambda: w.message_banner.action.text() == "Restore parameters" and w.message_banner.isVisible())
+    assert "a dropped heron" in w.message_banner.label.text()
+    assert w.prompt_panel.prompt() != "a dropped heron"  # offered, not done
+    w.message_banner.action.click()
+    assert w.prompt_panel.prompt() == "a dropped heron"
+    assert w.prompt_panel.seed() == 99 and w.ratio_bar.ratio() == "2:3"
+
+
+def test_dropping_an_a1111_image_restores_its_prompt_and_seed(qtbot: QtBot, make_window: Any, tmp_path: Path) -> None:
+    path = tmp_path / "sd.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a castle at dusk, oil\nNegative prompt: blur\nSteps: 20, Seed: 31337, Size: 1024x1024")
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(path, pnginfo=info)
+    w = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    _drop_on_window(w, mime)
+    qtbot.waitUntil(lambda: w.message_banner.action.text() == "Restore parameters")
+    w.message_banner.action.click()
+    assert w.prompt_panel.prompt() == "a castle at dusk, oil"
+    assert w.prompt_panel.seed() == 31337
+    assert w.ratio_bar.ratio() == "1:1"
+
+
+def test_dropping_an_image_without_parameters_offers_it_as_a_reference(
+    qtbot: QtBot, make_window: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "plain.png"
+    Image.new("RGB", (32, 32), (100, 2, 3)).save(path)
+    w = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    _drop_on_window(w, mime)
+    qtbot.waitUntil(lambda: w.message_banner.action.text() == "Add as reference")
+    w.message_banner.action.click()
+    w.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: w.tray.count() == 1 and not w.tray.isBusy())
+
+
+def test_images_opened_with_the_app_are_offered_like_drops(
+    qtbot: QtBot, make_window: Any, tmp_path: Path, library: Library
+) -> None:
+    entry = library.save(make_image("opened from the file manager", seed=5))
+    w = make_window()
+    w.open_images([entry.path])
+    qtbot.waitUntil(lambda: w.message_banner.action.text() == "Restore parameters")
+    w.message_banner.action.click()
+    assert w.prompt_panel.prompt() == "opened from the file manager" and w.prompt_panel.seed() == 5
+
+
+def test_the_gallerys_own_drag_is_not_offered_back(data_dir: Path, make_window: Any) -> None:
+    fill(data_dir, [make_image("mine")])
+    w = make_window()
+    w.message_banner.hide()
+    assert not w.gallery_actions.handle_drop(w.model.mimeData([w.model.index(0)]))
+
+
+# --- 6. finding -------------------------------------------------------------------------------------------
+
+
+def test_search_filters_as_you_type_through_the_index(
+    qtbot: QtBot, data_dir: Path, make_window: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(data_dir, [make_image("a red kite over dunes"), make_image("a blue whale"), make_image("red barn, winter")])
+    w = make_window()
+    calls: list[dict[str, Any]] = []
+    real = w.library.ids
+    monkeypatch.setattr(w.library, "ids", lambda **f: (calls.append(f), real(**f))[1])
+    search = w.findChild(QLineEdit, "gallerySearch")
+    qtbot.keyClicks(search, "red")
+    assert w.model.rowCount() == 3  # debounced: nothing yet
+    qtbot.waitUntil(lambda: w.model.rowCount() == 2)
+    assert len(calls) == 1 and calls[0]["search"] == "red"
+    qtbot.keyClicks(search, " kite")
+    qtbot.waitUntil(lambda: w.model.rowCount() == 1)
+    assert w.model.data(w.model.index(0), GalleryModel.EntryRole).prompt == "a red kite over dunes"
+    assert w.filter_bar.count_label.text() == "1 of 3"
+    search.clear()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 3)
+
+
+def test_ratio_and_favourite_filters(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
+    entries = fill(data_dir, [make_image("wide", "16:9"), make_image("tall", "9:16"), make_image("wide too", "16:9")])
+    with Library(data_dir) as lib:
+        lib.set_favourite([entries[0].id], True)
+    w = make_window()
+    combo = w.filter_bar.ratio
+    combo.setCurrentIndex(combo.findData("16:9"))
+    assert w.model.rowCount() == 2
+    w.filter_bar.favourites.setChecked(True)
+    assert w.model.ids() == [entries[0].id]
+    combo.setCurrentIndex(combo.findData("9:16"))
+    assert w.model.rowCount() == 0
+    combo.setCurrentIndex(0)
+    w.filter_bar.favourites.setChecked(False)
+    assert w.model.rowCount() == 3
+
+
+def test_new_images_respect_the_active_filter(library: Library) -> None:
+    model = GalleryModel(library)
+    model.refresh(search="harbour")
+    model.add_entry(library.save(make_image("a mountain")))
+    assert model.rowCount() == 0
+    model.add_entry(library.save(make_image("the harbour at night")))
+    assert model.rowCount() == 1
+    model.loader.wait(5000)
+
+
+# --- 7. staying true to the disk ---------------------------------------------------------------------------
+
+
+def test_a_library_with_missing_and_corrupt_files(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
+    entries = fill(data_dir, [make_image("fine"), make_image("will vanish"), make_image("will be damaged")])
+    entries[1].path.unlink()
+    entries[2].path.write_bytes(entries[2].path.read_bytes()[:60])
+    w = make_window()
+    wait_thumbnails(qtbot, w)
+    by_prompt = {w.model.entry_at(r).prompt: w.model.entry_at(r) for r in range(3)}  # type: ignore[union-attr]
+    assert by_prompt["will vanish"].missing
+    assert by_prompt["will be damaged"].broken
+    vanished = w.model.index(w.model.row_of(entries[1].id) or 0)
+    assert "file missing" in w.model.data(vanished, Qt.ItemDataRole.ToolTipRole)
+    w.gallery.viewport().grab()  # drawing the badges must not fail
+    for prompt in ("will vanish", "will be damaged"):
+        select(w, w.model.row_of(by_prompt[prompt].id) or 0)
+        w.gallery_actions.view_action.trigger()
+        viewer = w.gallery_actions.viewer
+        assert viewer is not None
+        qtbot.waitUntil(lambda v=viewer: bool(v.canvas.message()) and v.canvas.message() != "Loading…")
+        assert not viewer.canvas.has_image()
+        viewer.close()
+        qtbot.waitUntil(lambda: w.gallery_actions.viewer is None)
+
+
+def test_refresh_notices_files_removed_and_added_behind_the_apps_back(
+    qtbot: QtBot, data_dir: Path, make_window: Any, tmp_path: Path
+) -> None:
+    entries = fill(data_dir, [make_image("stays"), make_image("removed outside")])
+    w = make_window()
+    wait_thumbnails(qtbot, w)
+    entries[1].path.unlink()
+    # an image copied in from elsewhere (with its parameters) gets indexed
+    other = Library(tmp_path / "other")
+    newcomer = other.save(make_image("copied in"), created_at=T0 + timedelta(days=1))
+    other.close()
+    (data_dir / "images" / newcomer.file_name).write_bytes(newcomer.path.read_bytes())
+    w.activateWindow()
+    qtbot.keyClick(w, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: w.model.rowCount() == 3)
+    assert w.model.data(w.model.index(0), GalleryModel.EntryRole).prompt == "copied in"
+    gone = w.model.entry_for(entries[1].id)
+    assert gone is not None and gone.missing  # kept in the index, marked
+    assert w.library.count() == 3
+
+
+def test_the_view_reports_visible_rows(qtbot: QtBot, library: Library) -> None:
+    for i in range(40):
+        library.save(make_image(f"v{i}", seed=i))
+    view = GalleryView()
+    qtbot.addWidget(view)
+    model = GalleryModel(library)
+    view.setModel(model)
+    view.resize(500, 300)
+    view.setThumbSide(100)
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.waitUntil(lambda: len(view.visible_rows()) > 0)
+    rows = view.visible_rows()
+    assert rows.start == 0 and 4 <= len(rows) < 40
+    view.verticalScrollBar().setValue(view.verticalScrollBar().maximum())
+    rows = view.visible_rows()
+    assert rows.stop == 40
+    model.loader.wait(5000)
