@@ -44,9 +44,9 @@ def thumbnail_qimage(data: bytes, size: int = THUMB_SIZE) -> QImage:
     return qimg.copy()  # own the pixels: ``raw`` goes away
 
 
-def save_and_thumbnail(library: Library, image: GeneratedImage) -> tuple[LibraryEntry, QImage]:
+def save_and_thumbnail(library: Library, image: GeneratedImage, size: int = THUMB_SIZE) -> tuple[LibraryEntry, QImage]:
     entry = library.save(image)
-    return entry, thumbnail_qimage(image.data)
+    return entry, thumbnail_qimage(image.data, size)
 
 
 class ClientThread(QThread):
@@ -67,6 +67,9 @@ class ClientThread(QThread):
         self._jobs: dict[int, asyncio.Task[None]] = {}
         self._ids = itertools.count(1)
         self._ready = threading.Event()
+        # The size the gallery shows thumbnails at (device pixels): new images arrive with a
+        # thumbnail made at that size, so painting them never rescales.
+        self.thumbnail_side: Callable[[], int] = lambda: THUMB_SIZE
         self._background: set[asyncio.Task[None]] = set()
 
     # --- GUI-thread API ------------------------------------------------------------------
@@ -145,7 +148,9 @@ class ClientThread(QThread):
         self.jobStarted.emit(job_id, request)
         try:
             async for image in client.generate(request, on_status=lambda msg: self.jobStatus.emit(job_id, msg)):
-                entry, thumb = await asyncio.to_thread(save_and_thumbnail, self._library, image)
+                entry, thumb = await asyncio.to_thread(
+                    save_and_thumbnail, self._library, image, self.thumbnail_side() or THUMB_SIZE
+                )
                 received += 1
                 self.imageReady.emit(job_id, entry, thumb)
         except asyncio.CancelledError:

@@ -302,7 +302,13 @@ class GalleryModel(QAbstractListModel):
             return
         self._remember(entry)
         if thumbnail is not None and not thumbnail.isNull():
-            self._keep_pixmap(entry.id, QPixmap.fromImage(thumbnail))
+            pm = QPixmap.fromImage(thumbnail)
+            side = self.loader.display_side
+            if side and max(pm.width(), pm.height()) <= side:
+                pm.setDevicePixelRatio(self.device_pixel_ratio)  # made at the cell's size
+            else:
+                self._stale.add(entry.id)  # made at another size: replaced when next painted
+            self._keep_pixmap(entry.id, pm)
         self.beginInsertRows(QModelIndex(), 0, 0)
         self._ids.insert(0, entry.id)
         self._reindex()

@@ -170,6 +170,7 @@ class MainWindow(QMainWindow):
         self.model = GalleryModel(self.library, parent=self)
         self.gallery = GalleryView(self)
         self.gallery.setModel(self.model)
+        self.client_thread.thumbnail_side = lambda: self.model.loader.display_side
         self.filter_bar = GalleryFilterBar(self)
         self.gallery_actions = GalleryActions(
             view=self.gallery,

@@ -328,6 +328,7 @@ def ours(url: str, seed: int) -> Callable[[Gallery], Any]:
         library = gallery.model.library
         thread = ClientThread(lambda: RunwareClient("bench", base_url=url, transport=transport), library)
         thread.imageReady.connect(gallery.image_ready)
+        thread.thumbnail_side = lambda: gallery.model.loader.display_side  # as the main window wires it
         thread.start_and_wait()
 
         def go(done: Callable[[int], None], _gallery: Gallery) -> Any:
