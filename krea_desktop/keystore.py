@@ -15,10 +15,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import keyring
-import keyring.backends.fail
-import keyring.errors
-
 from krea_desktop.library import paths as library_paths
 
 SERVICE = "krea-desktop"
@@ -43,6 +39,9 @@ def key_file(data_dir: Path | None = None) -> Path:
 
 def _backend() -> Any | None:
     """The keyring backend in use, or None where it cannot store anything."""
+    import keyring  # imported on first use: it costs about 50 ms of start-up
+    import keyring.backends.fail
+
     try:
         backend = keyring.get_keyring()
     except Exception:

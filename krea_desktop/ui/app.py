@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QSettings, QStandardPaths, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QGuiApplication, QIcon
@@ -19,10 +20,11 @@ from PySide6.QtWidgets import QApplication
 
 from krea_desktop import APP_ID, APP_NAME, __version__, keystore
 from krea_desktop.api import spec
-from krea_desktop.api.client import RunwareClient
-from krea_desktop.backend import make_client
 from krea_desktop.library.store import Library
 from krea_desktop.ui.main_window import ClientFactory, MainWindow
+
+if TYPE_CHECKING:
+    from krea_desktop.api.client import RunwareClient
 
 log = logging.getLogger("krea_desktop")
 
@@ -122,7 +124,10 @@ def create_main_window(*, force_demo: bool = False, demo_latency: float = 0.25) 
     if report.changed:
         log.info(
             "library reconciled: %d missing, %d back, %d indexed, %d broken",
-            len(report.newly_missing), len(report.found_again), len(report.indexed), len(report.broken),
+            len(report.newly_missing),
+            len(report.found_again),
+            len(report.indexed),
+            len(report.broken),
         )
 
     def make_factory() -> tuple[ClientFactory, bool]:
@@ -130,12 +135,16 @@ def create_main_window(*, force_demo: bool = False, demo_latency: float = 0.25) 
         endpoint = api_endpoint(settings)
 
         def factory() -> RunwareClient:
+            from krea_desktop.backend import make_client  # on the client thread, after start-up
+
             return make_client(key, endpoint, library, demo_latency=demo_latency)[0]
 
         return factory, not key
 
     async def test_key(key: str, endpoint: str) -> None:
         async def work(_current: RunwareClient) -> None:
+            from krea_desktop.api.client import RunwareClient
+
             client = RunwareClient(key, base_url=endpoint)
             try:
                 await client.test_key()

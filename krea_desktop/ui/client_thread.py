@@ -16,17 +16,18 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PIL import Image
 from PySide6.QtCore import QThread, Signal
 from PySide6.QtGui import QImage
 
 from krea_desktop.api import errors as E
-from krea_desktop.api.client import RunwareClient
 from krea_desktop.api.request import GenerationRequest
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library.store import Library, LibraryEntry
+
+if TYPE_CHECKING:  # the client (httpx) is imported where it is made, after start-up
+    from krea_desktop.api.client import RunwareClient
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ THUMB_SIZE = 256
 
 def thumbnail_qimage(data: bytes, size: int = THUMB_SIZE) -> QImage:
     """A small QImage of encoded image bytes (safe on any thread)."""
+    from PIL import Image
+
     with Image.open(io.BytesIO(data)) as im:
         im.draft("RGB", (size, size))  # JPEG decodes at a reduced scale
         im.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
@@ -62,7 +65,9 @@ class ClientThread(QThread):
         self.setObjectName("clientThread")
         self._factory = client_factory
         self._library = library
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # Made here, run on the thread: jobs can be queued before the thread has started,
+        # so the window need not wait for it (or for the client's imports) to appear.
+        self._loop: asyncio.AbstractEventLoop | None = asyncio.new_event_loop()
         self._client: RunwareClient | None = None
         self._jobs: dict[int, asyncio.Task[None]] = {}
         self._ids = itertools.count(1)
@@ -75,8 +80,15 @@ class ClientThread(QThread):
     # --- GUI-thread API ------------------------------------------------------------------
 
     def start_and_wait(self) -> None:
+        """Start, and wait until the client exists (tests and benchmarks measure from there)."""
         self.start()
         self._ready.wait(10)
+
+    def wait_ready(self, timeout_s: float = 10.0) -> RunwareClient:
+        """Block until the client exists and return it (for tests and tools)."""
+        if not self._ready.wait(timeout_s) or self._client is None:
+            raise RuntimeError("the client thread did not start")
+        return self._client
 
     def submit(self, request: GenerationRequest) -> int:
         """Queue a generation; returns its job id at once."""
@@ -120,7 +132,8 @@ class ClientThread(QThread):
         self._loop.call_soon_threadsafe(fn, *args)
 
     def run(self) -> None:  # the thread's body
-        loop = asyncio.new_event_loop()
+        loop = self._loop
+        assert loop is not None and not loop.is_closed(), "a client thread runs once"
         asyncio.set_event_loop(loop)
         # One worker for decoding and saving: every extra thread running Python is one more
         # contender for the GIL that the GUI thread must win back to paint.
@@ -128,7 +141,6 @@ class ClientThread(QThread):
         # A thread waiting for the GIL gets it after at most this long (default 5 ms): the
         # GUI thread must not wait several such turns behind the client's work to paint.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
-        self._loop = loop
         self._client = self._factory()
         self._ready.set()
         try:

@@ -22,14 +22,16 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
-import httpx
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from krea_desktop.api import spec
 from krea_desktop.api.errors import KreaError
+
+if TYPE_CHECKING:
+    import httpx
 
 # Refuse anything with more pixels than this before decoding it (a decompression bomb
 # is a small file that expands to gigabytes in memory).
@@ -152,6 +154,8 @@ def fetch_url(
     client: httpx.Client | None = None,
 ) -> bytes:
     """Download an image (blocking: call it off the GUI thread); refuses anything else."""
+    import httpx  # imported on first download, not at start-up
+
     if timeout is None:
         timeout = DOWNLOAD_TIMEOUT_S
     label = _url_label(url)

@@ -7,7 +7,7 @@ import gc
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl
 from PySide6.QtGui import (
@@ -36,7 +36,6 @@ from PySide6.QtWidgets import (
 from krea_desktop import APP_NAME
 from krea_desktop.api import errors as E
 from krea_desktop.api import spec
-from krea_desktop.api.client import RunwareClient
 from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.ui.client_thread import ClientThread
 from krea_desktop.ui.filter_bar import GalleryFilterBar
@@ -48,9 +47,12 @@ from krea_desktop.ui.prompt_panel import PromptPanel
 from krea_desktop.ui.ratio_bar import RatioBar
 from krea_desktop.ui.reference_tray import ReferenceTray
 
+if TYPE_CHECKING:  # the client (httpx) is imported where it is made, after start-up
+    from krea_desktop.api.client import RunwareClient
+
 log = logging.getLogger(__name__)
 
-ClientFactory = Callable[[], RunwareClient]
+ClientFactory = Callable[[], "RunwareClient"]
 
 
 class Banner(QFrame):
@@ -502,7 +504,7 @@ class MainWindow(QMainWindow):
 
     def start(self) -> None:
         """Start the client thread (create_main_window does this)."""
-        self.client_thread.start_and_wait()
+        self.client_thread.start()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_state()
@@ -523,6 +525,3 @@ def _heading(text: str) -> QLabel:
     font.setBold(True)
     label.setFont(font)
     return label
-
-
-

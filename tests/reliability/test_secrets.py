@@ -16,7 +16,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.api import errors as E
-from krea_desktop.api.client import RunwareClient
+from krea_desktop.api.client import RetryPolicy, RunwareClient
 from krea_desktop.simulator.faults import parse_fault
 from krea_desktop.ui.app import create_main_window
 from tests.helpers.keyrings import MemoryKeyring
@@ -68,7 +68,7 @@ def test_the_window_never_writes_or_shows_the_key(
         with qtbot.waitSignal(w.client_thread.jobFinished, timeout=20000):
             w.generate()
         # failing ones: a service error, a malformed answer, a refused key
-        w.client_thread._client.retry = type(w.client_thread._client.retry)(attempts=2, base=0.01)  # type: ignore[union-attr]
+        w.client_thread.wait_ready().retry = RetryPolicy(attempts=2, base=0.01)
         for fault in ("500*:on=any", "malformed-json*:on=any"):
             sim.service.faults.clear()
             sim.service.inject(parse_fault(fault))

@@ -56,7 +56,7 @@ def window(qtbot: QtBot, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
         w = create_main_window()
         qtbot.addWidget(w)
         w.show()
-        client: Any = w.client_thread._client
+        client: Any = w.client_thread.wait_ready()
         client.retry = RetryPolicy(attempts=4, base=0.02, cap=0.1, retry_after_cap=0.2)
         client.poll = PollPolicy(initial=0.02, factor=1.5, maximum=0.1, minimum=0.01)
         client.timeout = 0.5

@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 
+from krea_desktop.api.client import RetryPolicy
 from krea_desktop.simulator.faults import parse_fault
 from krea_desktop.ui.app import create_main_window
 from krea_desktop.ui.main_window import MainWindow
@@ -233,7 +234,7 @@ def test_service_errors_keep_received_images_and_never_show_a_traceback(
     qtbot: QtBot, window: MainWindow, sim: Sim, fault: str, kept: int, phrase: str
 ) -> None:
     w = window
-    w.client_thread._client.retry = type(w.client_thread._client.retry)(attempts=2, base=0.01)  # type: ignore[union-attr]
+    w.client_thread.wait_ready().retry = RetryPolicy(attempts=2, base=0.01)
     sim.service.inject(parse_fault(fault))
     w.prompt_panel.promptEdit.setPlainText("a harbour at dawn")
     w.prompt_panel.countSpin.setValue(3)
