@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from krea_desktop.fsutil import atomic_write
 from krea_desktop.library import paths as library_paths
 
 SERVICE = "krea-desktop"
@@ -158,20 +158,8 @@ def clean_key(key: str) -> str:
 def _write_private(path: Path, text: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".api-key.", suffix=".tmp", dir=path.parent)  # created 0600
+        atomic_write(path, (text + "\n").encode("utf-8"), mode=0o600)  # mkstemp creates it 0600 too
     except OSError:
-        raise KeyStoreError(_unwritable(path)) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            if os.name == "posix":
-                os.fchmod(fh.fileno(), 0o600)
-            fh.write(text + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise KeyStoreError(_unwritable(path)) from None
 
 

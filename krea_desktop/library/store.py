@@ -22,7 +22,6 @@ import json
 import os
 import re
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -34,6 +33,7 @@ from typing import Any
 
 from krea_desktop.api import spec
 from krea_desktop.api.results import GeneratedImage
+from krea_desktop.fsutil import atomic_write
 from krea_desktop.library import metadata
 
 SCHEMA_VERSION = 1
@@ -217,34 +217,8 @@ def migrate(conn: sqlite3.Connection) -> int:
 # Helpers
 
 
-def _fsync_dir(path: Path) -> None:
-    if os.name == "nt":
-        return  # directories cannot be opened for fsync on Windows; rename is durable enough there
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _write_atomic(directory: Path, name: str, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".part", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, directory / name)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
+    atomic_write(directory / name, data, prefix=TEMP_PREFIX, suffix=".part")
 
 
 def _canonical_time(value: Any, fallback: float) -> str:

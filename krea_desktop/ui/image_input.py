@@ -17,7 +17,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from krea_desktop.api import spec
 from krea_desktop.api.errors import KreaError
+from krea_desktop.fsutil import atomic_write
 
 if TYPE_CHECKING:
     import httpx
@@ -350,23 +350,6 @@ def store_copy(ref: LoadedReference, folder: Path) -> Path:
     return target
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write a file so that it is either the old or the complete new content, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
 def remove_stale_temp_files(folder: Path) -> list[Path]:
     """Delete what an interrupted :func:`atomic_write` left behind (``.NAME.XXXX.tmp``)."""
     removed: list[Path] = []
@@ -379,21 +362,6 @@ def remove_stale_temp_files(folder: Path) -> list[Path]:
             path.unlink()
             removed.append(path)
     return removed
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 _SVG_RE = re.compile(rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*(<!DOCTYPE\s+svg[^>]*>\s*)?<svg[\s>]", re.S | re.I)
