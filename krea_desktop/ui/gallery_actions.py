@@ -27,13 +27,14 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QToolBar, QToolButton, QWidget
 from send2trash import send2trash
 
 from krea_desktop.api import spec
+from krea_desktop.fsutil import atomic_write
 from krea_desktop.library import metadata
 from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.compare import CompareDialog
 from krea_desktop.ui.filter_bar import GalleryFilterBar
 from krea_desktop.ui.gallery import GalleryModel, GalleryView
-from krea_desktop.ui.image_input import LIBRARY_IDS_MIME, atomic_write, encode_library_ids
+from krea_desktop.ui.image_input import LIBRARY_IDS_MIME, encode_library_ids
 from krea_desktop.ui.prompt_panel import PromptPanel
 from krea_desktop.ui.ratio_bar import RatioBar
 from krea_desktop.ui.reference_tray import ReferenceTray

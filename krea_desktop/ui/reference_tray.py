@@ -66,13 +66,13 @@ from PySide6.QtWidgets import (
 
 from krea_desktop.api import spec
 from krea_desktop.api.request import ReferenceImage
+from krea_desktop.fsutil import atomic_write
 from krea_desktop.ui import theme
 from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.image_input import (
     LIBRARY_IDS_MIME,
     InvalidImageError,
     LoadedReference,
-    atomic_write,
     decode_library_ids,
     is_data_uri,
     is_web_url,
