@@ -7,6 +7,9 @@ The work reports back as ``callback(result, error)`` on the GUI thread. Tests ca
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -31,6 +34,7 @@ class _Job(QRunnable):
         self._relay = relay
 
     def run(self) -> None:
+        lower_priority()
         try:
             result: Any = self._work()
             error: BaseException | None = None
@@ -38,6 +42,14 @@ class _Job(QRunnable):
             result, error = None, exc
         with contextlib.suppress(RuntimeError):  # the receiver went away meanwhile
             self._relay.finished.emit(result, error)
+
+
+def lower_priority() -> None:
+    """Give the calling thread a lower CPU priority than the GUI thread (Linux: a nice
+    value per thread), so that on a busy machine the scheduler runs the GUI first."""
+    if hasattr(os, "setpriority") and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 class BackgroundRunner(QObject):

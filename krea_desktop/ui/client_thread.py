@@ -25,6 +25,7 @@ from krea_desktop.api import errors as E
 from krea_desktop.api.request import GenerationRequest
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library.store import Library, LibraryEntry
+from krea_desktop.ui.background import lower_priority
 
 if TYPE_CHECKING:  # the client (httpx) is imported where it is made, after start-up
     from krea_desktop.api.client import RunwareClient
@@ -137,7 +138,10 @@ class ClientThread(QThread):
         asyncio.set_event_loop(loop)
         # One worker for decoding and saving: every extra thread running Python is one more
         # contender for the GIL that the GUI thread must win back to paint.
-        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="krea-decode"))
+        loop.set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="krea-decode", initializer=lower_priority)
+        )
+        lower_priority()
         # A thread waiting for the GIL gets it after at most this long (default 5 ms): the
         # GUI thread must not wait several such turns behind the client's work to paint.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from krea_desktop.library.store import Library, LibraryEntry
+from krea_desktop.ui.background import lower_priority
 from krea_desktop.ui.image_input import LIBRARY_IDS_MIME, encode_library_ids
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class _ThumbWorker(QRunnable):
         self.loader = loader
 
     def run(self) -> None:
+        lower_priority()  # never ahead of the GUI thread for the CPU
         while (job := self.loader._next_job()) is not None:
             entry_id, source, cache, side = job
             try:
