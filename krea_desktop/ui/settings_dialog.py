@@ -127,7 +127,7 @@ class SettingsDialog(QDialog):
         self.backendLabel.setToolTip("Where the key is stored")
         self.fallbackWarning = QLabel(
             "⚠ No system keyring could be used: the key is kept in a private file that only your user "
-            "account can read, but that is not encrypted.",
+            f"account can read, but that is not encrypted ({keystore.key_file(self._data_dir)}).",
             self,
         )
         self.fallbackWarning.setObjectName("keyFallbackWarning")
@@ -136,7 +136,9 @@ class SettingsDialog(QDialog):
         self.fallbackWarning.setToolTip(
             "Install or unlock a keyring (such as GNOME Keyring or KWallet) to store the key safely"
         )
-        self.fallbackWarning.setVisible(keystore.is_fallback(self._data_dir))
+        fallback = keystore.is_fallback(self._data_dir)
+        self.fallbackWarning.setVisible(fallback)
+        self.backendLabel.setVisible(not fallback)  # the warning says where the key is
         self.envNotice = QLabel(
             f"{keystore.ENV_KEY} is set in the environment, so that key is used instead of the one stored here.",
             self,
