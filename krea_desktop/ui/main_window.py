@@ -104,7 +104,7 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
-        self.setWindowTitle(APP_NAME + (" — demo mode" if demo else ""))
+        self.setWindowTitle(window_title(demo))
         self.library = library
         self.data_dir = data_dir
         self.settings = settings
@@ -434,7 +434,7 @@ class MainWindow(QMainWindow):
             )
         else:
             self.demo_banner.hide()
-        self.setWindowTitle(APP_NAME + (" — demo mode" if self.demo else ""))
+        self.setWindowTitle(window_title(self.demo))
 
     def open_settings(self) -> None:
         from krea_desktop.ui.settings_dialog import SettingsDialog
@@ -516,6 +516,12 @@ class MainWindow(QMainWindow):
     def wait_idle(self) -> None:
         """For tests: wait until pending thumbnail work is done."""
         self.model.loader.wait(5000)
+
+
+def window_title(demo: bool) -> str:
+    # Qt adds " — Krea Desktop" (the application's display name) to any other title on
+    # most desktops, so the title names only what differs.
+    return "Demo mode" if demo else APP_NAME
 
 
 def _heading(text: str) -> QLabel:
