@@ -20,3 +20,18 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     folder.mkdir()
     monkeypatch.setenv("KREA_DESKTOP_DATA_DIR", str(folder))
     yield folder
+
+
+@pytest.fixture
+def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """An in-memory OS keyring (never the real one), and no RUNWARE_API_KEY."""
+    import keyring
+
+    from tests.helpers.keyrings import MemoryKeyring
+
+    monkeypatch.delenv("RUNWARE_API_KEY", raising=False)
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)

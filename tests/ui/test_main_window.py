@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import keyring
 import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
@@ -30,15 +29,6 @@ KEY = "sk-window-test-key"
 def sim() -> Iterator[Sim]:
     with running_simulator() as s:
         yield s
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    ring = MemoryKeyring()
-    keyring.set_keyring(ring)
-    yield ring
-    keyring.set_keyring(previous)
 
 
 @pytest.fixture
