@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gc
 import io
 import itertools
 import os
@@ -78,9 +79,10 @@ TARGET_MS = 16.0
 
 
 class SimulatorProcess:
-    def __init__(self, grain: float = 1.0) -> None:
+    def __init__(self, grain: float = 1.0, nice: int = 0) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "krea_desktop", "simulator", "--port", "0", "--grain", str(grain)],
+            preexec_fn=(lambda: os.nice(nice)) if nice else None,
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -330,6 +332,8 @@ def ours(url: str, seed: int) -> Callable[[Gallery], Any]:
         thread.imageReady.connect(gallery.image_ready)
         thread.thumbnail_side = lambda: gallery.model.loader.display_side  # as the main window wires it
         thread.start_and_wait()
+        gc.collect()
+        gc.freeze()  # as the main window does once it is built
 
         def go(done: Callable[[int], None], _gallery: Gallery) -> Any:
             thread.jobFinished.connect(lambda _job, n: done(n))
@@ -524,10 +528,27 @@ def summary(runs: list[Run]) -> tuple[float, float, float]:
     return worst, med_max, med_p99
 
 
+GC_PAUSES: list[tuple[float, float, int]] = []  # start, duration, generation
+
+
+def _gc_callback(phase: str, info: dict[str, int]) -> None:
+    now = time.perf_counter()
+    if phase == "start":
+        _gc_callback.started = now  # type: ignore[attr-defined]
+    else:
+        GC_PAUSES.append((_gc_callback.started, now - _gc_callback.started, info["generation"]))  # type: ignore[attr-defined]
+
+
 def main() -> None:
+    gc.callbacks.append(_gc_callback)
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3, help="runs of each variant (default 3)")
     parser.add_argument("--trace", action="store_true", help="one more traced run of ours, with a diagnosis")
+    parser.add_argument(
+        "--service-nice", type=int, default=0, metavar="N",
+        help="run the simulator at nice N: it stands in for a service on another machine (default 0)",
+    )
     parser.add_argument(
         "--switch-interval",
         type=float,
@@ -543,7 +564,7 @@ def main() -> None:
     app = QApplication.instance() or QApplication(sys.argv)  # noqa: F841  (kept alive for the run)
     recorder = TickRecorder()
     workdir = Path(tempfile.mkdtemp(prefix="krea-bench-stall-"))
-    sim = SimulatorProcess(grain=1.0)
+    sim = SimulatorProcess(grain=1.0, nice=args.service_nice)
     print(
         f"simulator (separate process) at {sim.url}; {N} x 1568x672 PNG, sync, base64Data; "
         f"platform {QGuiApplication.platformName()}, switch interval {sys.getswitchinterval() * 1000:.1f} ms"
@@ -647,5 +668,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    long_gc = [(round(d * 1000, 1), g) for _, d, g in GC_PAUSES if d > 0.003]
+    print(f"  cyclic GC pauses over 3 ms (ms, generation): {long_gc or 'none'}")
     sys.stdout.flush()
     os._exit(0)  # skip finalization, where the None references above would be dropped at once

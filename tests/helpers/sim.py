@@ -40,9 +40,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def simulator_process(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """``krea-desktop simulator`` as its own process on 127.0.0.1 (so its rendering does
-    not compete with the process under test); yields its endpoint URL."""
+def simulator_process(*args: str, env: dict[str, str] | None = None, nice: int = 0) -> Iterator[str]:
+    """``krea-desktop simulator`` as its own process on 127.0.0.1; yields its endpoint URL.
+
+    ``nice`` lowers its CPU priority: it stands in for a service on another machine, so a
+    measurement of the app's own responsiveness should not count its rendering."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "krea_desktop", "simulator", "--port", str(port), *args],
