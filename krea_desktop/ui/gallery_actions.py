@@ -314,6 +314,46 @@ def _action(parent: QObject, text: str, tip: str, slot: Callable[[], Any], *shor
     return action
 
 
+def entry_for_file(path: Path, record: dict[str, Any] | None) -> LibraryEntry:
+    """A library-like entry for an image file that is not in the library (id -1)."""
+    record = record or {}
+
+    def num(key: str) -> Any:
+        value = record.get(key)
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = None
+    refs = record.get("references")
+    return LibraryEntry(
+        id=-1,
+        image_uuid=str(record.get("image_uuid") or path.stem),
+        task_uuid=record.get("task_uuid") if isinstance(record.get("task_uuid"), str) else None,
+        file_name=path.name,
+        format=str(record.get("output_format") or path.suffix.lstrip(".").upper()),
+        width=int(num("width") or 0),
+        height=int(num("height") or 0),
+        ratio=record.get("ratio") if isinstance(record.get("ratio"), str) else None,
+        prompt=str(record.get("prompt") or ""),
+        creativity=record.get("creativity") if isinstance(record.get("creativity"), str) else None,
+        seed=int(num("seed")) if isinstance(num("seed"), int) else None,
+        number_results=None,
+        output_quality=None,
+        references=[r for r in refs if isinstance(r, dict)] if isinstance(refs, list) else [],
+        params=record,
+        cost=num("cost"),
+        nsfw=None,
+        created_at=str(record.get("created_at") or ""),
+        favourite=False,
+        missing=False,
+        broken=False,
+        file_size=size,
+        images_dir=path.parent,
+    )
+
+
 class GalleryActions(QObject):
     """The gallery's actions, the filter bar's effect on the model, and the viewer,
     compare and export dialogs, wired to the window's prompt panel, ratio bar and tray."""
@@ -346,6 +386,7 @@ class GalleryActions(QObject):
         self.runner: Runner = runner if runner is not None else BackgroundRunner(parent=self)
         self.trash = PendingTrash(library)
         self.viewer: ImageViewer | None = None
+        self.file_viewer: ImageViewer | None = None  # images opened with the app, from outside the library
         self.compare_dialog: CompareDialog | None = None
         self._undo_timers: dict[int, QTimer] = {}
         self.offer: tuple[str, Any] | None = None  # what the last window drop offered
@@ -767,14 +808,34 @@ class GalleryActions(QObject):
                 return True
         return False
 
-    def offer_files(self, paths: Iterable[Path]) -> bool:
+    def offer_files(self, paths: Iterable[Path], *, show: bool = False) -> bool:
         """Read the records of image files (off the GUI thread), then offer to restore the
-        parameters of the first that has them, or to add them as references."""
+        parameters of the first that has them, or to add them as references. With ``show``
+        (files opened with the app), they are also shown in the viewer with what they carry."""
         files = [Path(f) for f in paths if Path(f).suffix.lower() in IMAGE_SUFFIXES]
         if not files:
             return False
-        self.runner.submit(lambda: [(f, metadata.read_record(f)) for f in files], self._dropped_files_read)
+
+        def done(results: Any, error: BaseException | None) -> None:
+            self._dropped_files_read(results, error)
+            if show and error is None and results:
+                self.show_files([(f, r) for f, r in results if f.is_file()])
+
+        self.runner.submit(lambda: [(f, metadata.read_record(f)) for f in files], done)
         return True
+
+    def show_files(self, files: list[tuple[Path, dict[str, Any] | None]]) -> None:
+        """Image files from outside the library, in the viewer with their recalled parameters."""
+        entries = [entry_for_file(path, record) for path, record in files]
+        if not entries:
+            return
+        viewer = ImageViewer(
+            lambda row: entries[row] if 0 <= row < len(entries) else None, lambda: len(entries), 0,
+            parent=self.parent_widget,
+        )
+        viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.file_viewer = viewer
+        viewer.show()
 
     def _dropped_files_read(self, results: Any, error: BaseException | None) -> None:
         if error is not None or not results:

@@ -491,7 +491,7 @@ class MainWindow(QMainWindow):
 
     def open_images(self, paths: list[Path]) -> None:
         """Image files given to the app (on its command line): as if dropped on the window."""
-        if not self.gallery_actions.offer_files(paths):
+        if not self.gallery_actions.offer_files(paths, show=True):
             self.show_message("None of the given files is an image the app can read.")
 
     def dropEvent(self, event: QDropEvent) -> None:

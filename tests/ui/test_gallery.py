@@ -652,10 +652,19 @@ def test_images_opened_with_the_app_are_offered_like_drops(
 ) -> None:
     entry = library.save(make_image("opened from the file manager", seed=5))
     w = make_window()
-    w.open_images([entry.path])
+    outside = tmp_path / "elsewhere.png"  # a copy outside the library, as a file manager opens it
+    outside.write_bytes(entry.path.read_bytes())
+    w.open_images([outside])
     qtbot.waitUntil(lambda: w.message_banner.action.text() == "Restore parameters")
+    # it is shown, with the parameters it carries
+    viewer = w.gallery_actions.file_viewer
+    assert viewer is not None and viewer.isVisible()
+    qtbot.waitUntil(lambda: viewer.entry is not None)
+    assert viewer.entry.path == outside
+    assert viewer.entry.prompt == "opened from the file manager" and viewer.entry.seed == 5
     w.message_banner.action.click()
     assert w.prompt_panel.prompt() == "opened from the file manager" and w.prompt_panel.seed() == 5
+    viewer.close()
 
 
 def test_the_gallerys_own_drag_is_not_offered_back(data_dir: Path, make_window: Any) -> None:
