@@ -13,14 +13,12 @@ import base64
 import binascii
 import io
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
 from krea_desktop.api import errors as E
-from krea_desktop.api import spec
 
 # Keys whose string values may be megabytes long.
 _LARGE_KEYS = (b'"imageBase64Data"', b'"imageDataURI"')
@@ -285,11 +283,6 @@ def _busy(code: str, retry_after: str | None) -> E.KreaError:
     )
 
 
-def raise_for_errors(errs: Iterable[dict[str, Any]], status: int | None = None) -> None:
-    for err in errs:
-        raise error_from(err, status)
-
-
 # --- Images ------------------------------------------------------------------------------
 
 _PIL_TO_FORMAT = {"PNG": "PNG", "JPEG": "JPG", "WEBP": "WEBP", "MPO": "JPG"}
@@ -373,7 +366,3 @@ def is_finished_item(item: dict[str, Any]) -> bool:
     status = item.get("status")
     has_output = any(k in item for k in ("imageBase64Data", "imageDataURI", "imageURL"))
     return bool(item.get("imageUUID")) and has_output and status in (None, "success")
-
-
-def expected_format_ok(requested: str, got: str) -> bool:
-    return spec.PIL_FORMATS.get(requested) == spec.PIL_FORMATS.get(got)
