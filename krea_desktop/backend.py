@@ -5,7 +5,6 @@ Qt-free, shared by the command line and the window.
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +15,6 @@ from krea_desktop.api import spec
 from krea_desktop.api.client import RunwareClient
 from krea_desktop.library.paths import data_dir as default_data_dir
 from krea_desktop.library.store import Library, LibraryReferenceCache
-
-log = logging.getLogger(__name__)
 
 DEMO_KEY = "demo-mode"
 DEMO_NOTICE = (
@@ -31,17 +28,10 @@ def api_url_from_env() -> str:
 
 
 def stored_or_env_key(data_dir: Path | None = None) -> str | None:
-    """RUNWARE_API_KEY overrides the key kept in the OS keyring."""
-    env = os.environ.get("RUNWARE_API_KEY", "").strip()
-    if env:
-        return env
-    try:
-        from krea_desktop import keystore
+    """RUNWARE_API_KEY, else the key kept in the OS keyring (a broken keyring reads as none)."""
+    from krea_desktop import keystore
 
-        return keystore.effective_key(data_dir)
-    except Exception:  # a broken keyring must not stop the program from starting
-        log.warning("the stored API key could not be read", exc_info=True)
-        return None
+    return keystore.effective_key(data_dir)
 
 
 def demo_transport(latency_per_image: float = 0.25) -> httpx.AsyncBaseTransport:
