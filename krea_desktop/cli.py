@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from krea_desktop import __version__
 from krea_desktop.api import errors as E
 from krea_desktop.api import spec
-from krea_desktop.api.request import GenerationRequest, ReferenceImage, is_url
+
+# Opening the window imports nothing of the command-line generator: the window's start-up
+# time counts every import made before its first paint.
+if TYPE_CHECKING:
+    from krea_desktop.api.request import ReferenceImage
 
 
 def parse_ref(text: str) -> ReferenceImage:
     """``PATH_OR_URL[@STRENGTH]``: the strength suffix is optional (default +0.7)."""
+    from krea_desktop.api.request import ReferenceImage, is_url
+
     source, strength = text, spec.DEFAULT_STRENGTH
     head, sep, tail = text.rpartition("@")
     if sep and head:
@@ -121,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _generate(args: argparse.Namespace) -> int:
+    import asyncio
+    import shutil
+
+    from krea_desktop.api.request import GenerationRequest
     from krea_desktop.backend import DEMO_NOTICE, open_backend
 
     refs = tuple(args.ref)
@@ -178,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "generate":
+        import asyncio
+
         try:
             return asyncio.run(_generate(args))
         except E.KreaError as err:

@@ -187,9 +187,7 @@ class RunwareClient:
         headers = {"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"}
         try:
             timeout = httpx.Timeout(read_timeout or self.timeout, connect=self.connect_timeout)
-            async with self._http.stream(
-                "POST", self.base_url, content=body, headers=headers, timeout=timeout
-            ) as resp:
+            async with self._http.stream("POST", self.base_url, content=body, headers=headers, timeout=timeout) as resp:
                 self.bytes_sent += len(body)
                 buf = await _read_body(resp)
                 status = resp.status_code

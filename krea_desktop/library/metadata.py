@@ -235,7 +235,7 @@ def parse_a1111(text: str) -> dict[str, Any]:
         line = raw.strip()
         if line.startswith("Negative prompt:"):
             in_negative = True
-            line = line[len("Negative prompt:"):].strip()
+            line = line[len("Negative prompt:") :].strip()
         (negative_lines if in_negative else prompt_lines).append(line)
     record: dict[str, Any] = {"prompt": "\n".join(prompt_lines).strip()}
     if in_negative:

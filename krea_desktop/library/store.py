@@ -377,8 +377,15 @@ class Library:
 
     @staticmethod
     def _row_values(
-        record: dict[str, Any], *, image_uuid: str, file_name: str, fmt: str, width: int, height: int,
-        file_size: int | None, mtime: float,
+        record: dict[str, Any],
+        *,
+        image_uuid: str,
+        file_name: str,
+        fmt: str,
+        width: int,
+        height: int,
+        file_size: int | None,
+        mtime: float,
     ) -> dict[str, Any]:
         refs = record.get("references")
         ratio = _str_or_none(record.get("ratio"))
@@ -446,8 +453,14 @@ class Library:
                 data = image.data  # keep the image even if its container resists; the index has the record
             _write_atomic(self.images_dir, file_name, data)
             values = self._row_values(
-                record, image_uuid=image.image_uuid, file_name=file_name, fmt=fmt,
-                width=image.width, height=image.height, file_size=len(data), mtime=time.time(),
+                record,
+                image_uuid=image.image_uuid,
+                file_name=file_name,
+                fmt=fmt,
+                width=image.width,
+                height=image.height,
+                file_size=len(data),
+                mtime=time.time(),
             )
             with self._transaction() as conn:
                 if existing is not None:
@@ -490,8 +503,12 @@ class Library:
         return int(n)
 
     def entries(
-        self, search: str | None = None, favourites_only: bool = False, ratio: str | None = None,
-        offset: int = 0, limit: int | None = None,
+        self,
+        search: str | None = None,
+        favourites_only: bool = False,
+        ratio: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
     ) -> list[LibraryEntry]:
         """Matching entries, newest first. ``search`` matches prompts containing every word."""
         where, args = self._where(search, favourites_only, ratio)
@@ -544,13 +561,27 @@ class Library:
         with self._transaction() as conn:
             for e in entries:
                 values = {
-                    "id": e.id, "image_uuid": e.image_uuid, "task_uuid": e.task_uuid, "file_name": e.file_name,
-                    "format": e.format, "width": e.width, "height": e.height, "ratio": e.ratio,
-                    "prompt": e.prompt, "creativity": e.creativity, "seed": e.seed,
-                    "number_results": e.number_results, "output_quality": e.output_quality,
-                    "refs": json.dumps(e.references, default=str), "params": json.dumps(e.params, default=str),
-                    "cost": e.cost, "nsfw": None if e.nsfw is None else int(e.nsfw), "created_at": e.created_at,
-                    "favourite": int(e.favourite), "missing": int(not e.path.exists()), "broken": int(e.broken),
+                    "id": e.id,
+                    "image_uuid": e.image_uuid,
+                    "task_uuid": e.task_uuid,
+                    "file_name": e.file_name,
+                    "format": e.format,
+                    "width": e.width,
+                    "height": e.height,
+                    "ratio": e.ratio,
+                    "prompt": e.prompt,
+                    "creativity": e.creativity,
+                    "seed": e.seed,
+                    "number_results": e.number_results,
+                    "output_quality": e.output_quality,
+                    "refs": json.dumps(e.references, default=str),
+                    "params": json.dumps(e.params, default=str),
+                    "cost": e.cost,
+                    "nsfw": None if e.nsfw is None else int(e.nsfw),
+                    "created_at": e.created_at,
+                    "favourite": int(e.favourite),
+                    "missing": int(not e.path.exists()),
+                    "broken": int(e.broken),
                     "file_size": e.file_size,
                 }
                 names = ", ".join(values)
@@ -630,10 +661,14 @@ class Library:
                 ok, fmt, width, height = _check_decodes(path)
                 record = metadata.read_record(path) or {}
                 values = self._row_values(
-                    record, image_uuid=stem, file_name=name, fmt=fmt or IMAGE_EXTENSIONS[ext.lower()],
+                    record,
+                    image_uuid=stem,
+                    file_name=name,
+                    fmt=fmt or IMAGE_EXTENSIONS[ext.lower()],
                     width=width or _int_or_none(record.get("width")) or 0,
                     height=height or _int_or_none(record.get("height")) or 0,
-                    file_size=st.st_size, mtime=st.st_mtime,
+                    file_size=st.st_size,
+                    mtime=st.st_mtime,
                 )
                 values["broken"] = 0 if ok else 1
                 new_rows.append(values)
@@ -654,9 +689,11 @@ class Library:
     # -- reference uploads ---------------------------------------------------------------------
 
     def reference_lookup(self, digest: str) -> tuple[str, float] | None:
-        row = self._conn().execute(
-            "SELECT image_uuid, last_used FROM reference_uploads WHERE digest = ?", (digest,)
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT image_uuid, last_used FROM reference_uploads WHERE digest = ?", (digest,))
+            .fetchone()
+        )
         return None if row is None else (row[0], float(row[1]))
 
     def reference_remember(self, digest: str, image_uuid: str, when: float | None = None) -> None:

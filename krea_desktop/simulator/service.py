@@ -736,13 +736,25 @@ class SimulatorService:
             if corruption == "wrong-size":
                 if item.wrong_size is None:
                     item.wrong_size = render_image(
-                        p.prompt, item.seed, p.width // 2, p.height // 2, task.references, p.output_format, p.quality,
+                        p.prompt,
+                        item.seed,
+                        p.width // 2,
+                        p.height // 2,
+                        task.references,
+                        p.output_format,
+                        p.quality,
                         self.config.grain,
                     )
                 return item.wrong_size
             if item.data is None:
                 item.data = render_image(
-                    p.prompt, item.seed, p.width, p.height, task.references, p.output_format, p.quality,
+                    p.prompt,
+                    item.seed,
+                    p.width,
+                    p.height,
+                    task.references,
+                    p.output_format,
+                    p.quality,
                     self.config.grain,
                 )
             data = item.data

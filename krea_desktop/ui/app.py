@@ -1,30 +1,40 @@
-"""Starting the application: QApplication, the asyncio loop (qasync), the main window."""
+"""Starting the application: QApplication, the asyncio loop (qasync), the main window.
+
+The window appears before most of the app is imported: ``run_app`` shows and paints the
+main window's frame with only Qt loaded, then imports and builds the panels, the gallery
+and the client thread, then runs the asyncio loop. Imports at the top of this module are
+therefore kept to what that first paint needs.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import logging.handlers
 import os
 import sys
-import tempfile
-import time
-from collections.abc import Sequence
-from importlib import resources
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, QSettings, QStandardPaths, QTimer, QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import (
+    QEvent,
+    QEventLoop,
+    QObject,
+    QSettings,
+    QStandardPaths,
+    QTimer,
+    QtMsgType,
+    qInstallMessageHandler,
+)
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
-from krea_desktop import APP_ID, APP_NAME, __version__, keystore
+from krea_desktop import APP_ID, APP_NAME, __version__
 from krea_desktop.api import spec
-from krea_desktop.library.store import Library
-from krea_desktop.ui.main_window import ClientFactory, MainWindow
+from krea_desktop.ui.main_window import MainWindow
 
 if TYPE_CHECKING:
     from krea_desktop.api.client import RunwareClient
+    from krea_desktop.ui.main_window import ClientFactory
 
 log = logging.getLogger("krea_desktop")
 
@@ -47,7 +57,9 @@ def configure_application(app: QGuiApplication) -> None:
 def app_icon() -> QIcon:
     """The application icon at every size it ships in (empty if the files are missing)."""
     icon = QIcon()
-    hicolor = resources.files("krea_desktop") / "resources" / "icons" / "hicolor"
+    # The package's own folder, in the source tree, an installed wheel and the bundle alike
+    # (PyInstaller puts the resources beside the package's modules).
+    hicolor = Path(__file__).resolve().parents[1] / "resources" / "icons" / "hicolor"
     if not hicolor.is_dir():
         return icon
     # Smallest first: Qt's X11 backend leaves _NET_WM_ICON empty when the first size it
@@ -56,8 +68,7 @@ def app_icon() -> QIcon:
     for _size, folder in sorted(sized, key=lambda pair: pair[0]):
         png = folder / "apps" / f"{APP_ID}.png"
         if png.is_file():
-            with resources.as_file(png) as path:
-                icon.addFile(str(path))
+            icon.addFile(str(png))
     return icon
 
 
@@ -75,6 +86,8 @@ def data_dir() -> Path:
 
 
 def setup_logging(folder: Path) -> None:
+    import logging.handlers
+
     folder.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
     if any(getattr(h, "_krea", False) for h in root.handlers):
@@ -109,16 +122,29 @@ def api_endpoint(settings: QSettings) -> str:
     return str(stored) if stored else spec.DEFAULT_API_URL
 
 
-def create_main_window(*, force_demo: bool = False, demo_latency: float = 0.25) -> MainWindow:
-    """The fully wired main window, not yet shown, configured from the environment as
-    ``krea-desktop`` would be. Works inside a running qasync loop."""
+def open_main_window() -> MainWindow:
+    """The main window's frame (title, saved geometry), not yet shown or built: it needs
+    nothing but Qt and the settings file."""
     app = QApplication.instance()
     if app is not None and isinstance(app, QGuiApplication) and not app.desktopFileName():
         configure_application(app)
     folder = data_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    setup_logging(folder / "logs")
     settings = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
+    return MainWindow(data_dir=folder, settings=settings)
+
+
+def build_main_window(window: MainWindow, *, force_demo: bool = False, demo_latency: float = 0.25) -> MainWindow:
+    """Open the library, build the window's panels on it, and start the client thread,
+    configured from the environment as ``krea-desktop`` would be."""
+    import asyncio
+
+    from krea_desktop import keystore
+    from krea_desktop.library.store import Library
+
+    folder = window.data_dir
+    settings = window.settings
+    setup_logging(folder / "logs")
     library = Library(folder)
     report = library.reconcile()
     if report.changed:
@@ -154,12 +180,10 @@ def create_main_window(*, force_demo: bool = False, demo_latency: float = 0.25) 
         await asyncio.wrap_future(window.client_thread.run_coroutine(work))
 
     factory, demo = make_factory()
-    window = MainWindow(
+    window.build(
         library=library,
         client_factory=factory,
         demo=demo,
-        data_dir=folder,
-        settings=settings,
         make_client_factory=make_factory,
         test_key=test_key,
         endpoint=api_endpoint(settings),
@@ -168,37 +192,76 @@ def create_main_window(*, force_demo: bool = False, demo_latency: float = 0.25) 
     return window
 
 
+def create_main_window(*, force_demo: bool = False, demo_latency: float = 0.25) -> MainWindow:
+    """The fully wired main window, not yet shown, configured from the environment as
+    ``krea-desktop`` would be. Works inside a running qasync loop."""
+    return build_main_window(open_main_window(), force_demo=force_demo, demo_latency=demo_latency)
+
+
+def show_and_paint(window: MainWindow, timeout_ms: int = 500) -> bool:
+    """Show ``window`` and return once it has painted (True), or after ``timeout_ms``
+    (False: a window that starts minimised, say, is not painted until restored)."""
+    loop = QEventLoop()
+    watcher = _PaintWatcher(window, lambda: QTimer.singleShot(0, loop.quit))
+    window.installEventFilter(watcher)
+    QTimer.singleShot(timeout_ms, loop.quit)
+    window.show()
+    if not watcher.painted:
+        loop.exec()
+    window.removeEventFilter(watcher)
+    return watcher.painted
+
+
 def run_app(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -> int:
     if smoke_test:
+        import tempfile
+
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         os.environ["KREA_DESKTOP_DATA_DIR"] = tempfile.mkdtemp(prefix="krea-desktop-smoke-")
     os.environ.setdefault("QT_API", "pyside6")
     # X11 matches a window to its menu entry by WM_CLASS; Qt takes the instance part from
     # RESOURCE_NAME, so it names the same id as the .desktop file's StartupWMClass.
     os.environ.setdefault("RESOURCE_NAME", APP_ID)
-    import qasync
-
     from krea_desktop.ui.theme import apply_dark_palette
 
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
     configure_application(app)
     apply_dark_palette(app)
+    window: MainWindow | None = None
+    report: _StartupReport | None = None
+    if not smoke_test:
+        # The frame first, painted, then everything else: the window is there at once.
+        window = open_main_window()
+        if os.environ.get(REPORT_FIRST_PAINT_ENV):
+            report = _StartupReport(window)
+        show_and_paint(window)
+
+    import asyncio
+
+    import qasync
+
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     with loop:
-        if smoke_test:
+        if smoke_test or window is None:
             return int(loop.run_until_complete(_smoke(app)))
-        return int(loop.run_until_complete(_run(app, open_paths)))
+        return int(loop.run_until_complete(_run(app, window, open_paths, report)))
 
 
-async def _run(app: QApplication, open_paths: Sequence[Path] = ()) -> int:
+async def _run(
+    app: QApplication,
+    window: MainWindow,
+    open_paths: Sequence[Path] = (),
+    report: _StartupReport | None = None,
+) -> int:
+    import asyncio
+
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
-    window = create_main_window()
-    if os.environ.get(REPORT_FIRST_PAINT_ENV):
-        _report_first_paint(window)
-    window.show()
+    build_main_window(window)
+    if report is not None:
+        report.built()
     if open_paths:
         window.open_images(list(open_paths))
     app.lastWindowClosed.connect(closed.set)
@@ -209,6 +272,9 @@ async def _run(app: QApplication, open_paths: Sequence[Path] = ()) -> int:
 async def _smoke(app: QApplication) -> int:
     """Open the window offscreen, make one demo image through the simulator, check it was
     saved, and say what happened."""
+    import asyncio
+    import time
+
     started = time.perf_counter()
     window = create_main_window(force_demo=True, demo_latency=0.0)
     window.show()
@@ -249,32 +315,55 @@ def _seconds_since_process_start() -> float:
         uptime = float(Path("/proc/uptime").read_text().split()[0])
         return uptime - started_ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, AttributeError):
-        return time.perf_counter() - _IMPORTED_AT
+        return _clock() - _IMPORTED_AT
 
 
-_IMPORTED_AT = time.perf_counter()
+def _clock() -> float:
+    import time
+
+    return time.perf_counter()
 
 
-class _FirstPaint(QObject):
-    """For the start-up benchmark: once the main window has painted, print
-    ``first-paint <seconds since process start>`` and close it."""
+_IMPORTED_AT = _clock()
+
+
+class _PaintWatcher(QObject):
+    """Calls ``then`` once, at the first Paint event of ``window``."""
+
+    def __init__(self, window: QObject, then: Callable[[], None]) -> None:
+        super().__init__(window)
+        self._window = window
+        self._then = then
+        self.painted = False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if not self.painted and event.type() == QEvent.Type.Paint and watched is self._window:
+            self.painted = True
+            self._then()
+        return False
+
+
+class _StartupReport(QObject):
+    """For the start-up benchmarks (``KREA_DESKTOP_REPORT_FIRST_PAINT``): prints
+    ``first-paint <seconds since process start>`` once the frame has painted and
+    ``ready <seconds>`` once the built window has painted its panels, then closes it."""
 
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self._window = window
-        self._seen = False
+        self._first = _PaintWatcher(window, lambda: QTimer.singleShot(0, lambda: self._say("first-paint")))
+        window.installEventFilter(self._first)
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if not self._seen and event.type() == QEvent.Type.Paint and watched is self._window:
-            self._seen = True
-            # The rest of this paint pass runs before the timer fires.
-            QTimer.singleShot(0, self._report)
-        return False
+    def built(self) -> None:
+        def ready() -> None:
+            self._say("ready")
+            self._window.close()
 
-    def _report(self) -> None:
-        print(f"first-paint {_seconds_since_process_start():.3f}", flush=True)
-        self._window.close()
+        # The rest of the paint pass runs before the timer fires.
+        self._ready = _PaintWatcher(self._window, lambda: QTimer.singleShot(0, ready))
+        self._window.installEventFilter(self._ready)
+        self._window.update()
 
-
-def _report_first_paint(window: MainWindow) -> None:
-    window.installEventFilter(_FirstPaint(window))
+    @staticmethod
+    def _say(what: str) -> None:
+        print(f"{what} {_seconds_since_process_start():.3f}", flush=True)

@@ -98,8 +98,9 @@ class _ThumbWorker(QRunnable):
                 image = make_thumbnail(source, cache, self.loader.size)
                 if side and not image.isNull() and max(image.width(), image.height()) != side:
                     # At the size it is drawn: painting then copies pixels instead of scaling them.
-                    image = image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
-                                         Qt.TransformationMode.SmoothTransformation)
+                    image = image.scaled(
+                        side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+                    )
             except Exception:  # a broken file shows as broken, never as a crash
                 log.exception("thumbnail of %s failed", source)
                 image = QImage()
@@ -418,8 +419,7 @@ class GalleryModel(QAbstractListModel):
             ratio = entry.ratio or f"{entry.width}×{entry.height}"
             state = " · file missing" if entry.missing else (" · file broken" if entry.broken else "")
             return (
-                f"{entry.prompt[:300]}\n{ratio} · seed {entry.seed} · "
-                f"{entry.created_at[:16].replace('T', ' ')}{state}"
+                f"{entry.prompt[:300]}\n{ratio} · seed {entry.seed} · {entry.created_at[:16].replace('T', ' ')}{state}"
             )
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return entry.prompt[:200]

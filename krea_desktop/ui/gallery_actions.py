@@ -412,49 +412,99 @@ class GalleryActions(QObject):
 
     def _build_actions(self) -> None:
         a = _action
-        self.view_action = a(self, "&View", "Open the image at full size (Space or Enter)", self.view_selected,
-                             "Space", "Return", "Enter")
-        self.use_all_action = a(self, "Use &all parameters",
-                                "Set the prompt, ratio, seed, settings and references that made this image",
-                                self.use_all_parameters)
+        self.view_action = a(
+            self,
+            "&View",
+            "Open the image at full size (Space or Enter)",
+            self.view_selected,
+            "Space",
+            "Return",
+            "Enter",
+        )
+        self.use_all_action = a(
+            self,
+            "Use &all parameters",
+            "Set the prompt, ratio, seed, settings and references that made this image",
+            self.use_all_parameters,
+        )
         self.use_prompt_action = a(self, "Use &prompt", "Put this image's prompt in the prompt box", self.use_prompt)
         self.use_seed_action = a(self, "Use &seed", "Use this image's seed for the next generation", self.use_seed)
-        self.toward_action = a(self, "Add as reference, &toward (+0.7)",
-                               "Pull the next results toward the selected images", lambda: self.add_references(TOWARD))
-        self.away_action = a(self, "Add as reference, a&way (−0.7)",
-                             "Push the next results away from the selected images", lambda: self.add_references(AWAY))
-        self.copy_action = a(self, "&Copy image", "Copy the image (pixels and file) to the clipboard (Ctrl+C)",
-                             self.copy_selected, "Ctrl+C")
-        self.export_action = a(self, "&Export as…", "Save a copy as PNG, JPEG or WEBP with its parameters",
-                               self.export_selected, "Ctrl+Shift+E")
-        self.reveal_action = a(self, "Show in file &manager", "Open the folder that holds the image",
-                               self.reveal_selected)
-        self.favourite_action = a(self, "&Favourite", "Mark or unmark the selected images as favourites (F)",
-                                  self.toggle_favourite, "F")
-        self.delete_action = a(self, "&Delete", "Move the selected images to the trash; Ctrl+Z brings them back (Del)",
-                               self.delete_selected, "Delete")
-        self.compare_action = a(self, "Co&mpare two", "Show the two selected images side by side",
-                                self.compare_selected)
-        self.undo_action = a(self, "&Undo delete", "Bring back the images deleted last (Ctrl+Z)", self.undo_delete,
-                             "Ctrl+Z")
+        self.toward_action = a(
+            self,
+            "Add as reference, &toward (+0.7)",
+            "Pull the next results toward the selected images",
+            lambda: self.add_references(TOWARD),
+        )
+        self.away_action = a(
+            self,
+            "Add as reference, a&way (−0.7)",
+            "Push the next results away from the selected images",
+            lambda: self.add_references(AWAY),
+        )
+        self.copy_action = a(
+            self,
+            "&Copy image",
+            "Copy the image (pixels and file) to the clipboard (Ctrl+C)",
+            self.copy_selected,
+            "Ctrl+C",
+        )
+        self.export_action = a(
+            self,
+            "&Export as…",
+            "Save a copy as PNG, JPEG or WEBP with its parameters",
+            self.export_selected,
+            "Ctrl+Shift+E",
+        )
+        self.reveal_action = a(
+            self, "Show in file &manager", "Open the folder that holds the image", self.reveal_selected
+        )
+        self.favourite_action = a(
+            self, "&Favourite", "Mark or unmark the selected images as favourites (F)", self.toggle_favourite, "F"
+        )
+        self.delete_action = a(
+            self,
+            "&Delete",
+            "Move the selected images to the trash; Ctrl+Z brings them back (Del)",
+            self.delete_selected,
+            "Delete",
+        )
+        self.compare_action = a(
+            self, "Co&mpare two", "Show the two selected images side by side", self.compare_selected
+        )
+        self.undo_action = a(
+            self, "&Undo delete", "Bring back the images deleted last (Ctrl+Z)", self.undo_delete, "Ctrl+Z"
+        )
         self.undo_action.setEnabled(False)
-        self.refresh_action = a(self, "&Refresh gallery",
-                                "Look again at the library folder for images added or removed outside the app (F5)",
-                                self.refresh, "F5")
+        self.refresh_action = a(
+            self,
+            "&Refresh gallery",
+            "Look again at the library folder for images added or removed outside the app (F5)",
+            self.refresh,
+            "F5",
+        )
         self.reveal_nsfw_action = QAction("Reveal &NSFW images", self)
         self.reveal_nsfw_action.setCheckable(True)
         self.reveal_nsfw_action.setToolTip("Show images flagged as not safe for work unblurred")
         self.reveal_nsfw_action.toggled.connect(self._reveal_nsfw)
-        self.focus_search_action = a(self, "&Find…", "Search the gallery by prompt (Ctrl+F)", self.focus_search,
-                                     "Ctrl+F")
+        self.focus_search_action = a(
+            self, "&Find…", "Search the gallery by prompt (Ctrl+F)", self.focus_search, "Ctrl+F"
+        )
         # Keys that mean something else in text fields act only while the gallery has focus.
         for action in (self.view_action, self.copy_action, self.favourite_action, self.delete_action):
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             self.view.addAction(action)
         self.selection_actions = [
-            self.view_action, self.use_all_action, self.use_prompt_action, self.use_seed_action,
-            self.toward_action, self.away_action, self.copy_action, self.export_action, self.reveal_action,
-            self.favourite_action, self.delete_action,
+            self.view_action,
+            self.use_all_action,
+            self.use_prompt_action,
+            self.use_seed_action,
+            self.toward_action,
+            self.away_action,
+            self.copy_action,
+            self.export_action,
+            self.reveal_action,
+            self.favourite_action,
+            self.delete_action,
         ]
 
     def window_actions(self) -> list[QAction]:
@@ -482,13 +532,30 @@ class GalleryActions(QObject):
         bar = QToolBar("Gallery", parent)
         bar.setObjectName("galleryToolbar")
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for action in (self.view_action, self.compare_action, self.use_all_action, self.toward_action,
-                       self.away_action, self.favourite_action, self.delete_action, self.undo_action,
-                       self.export_action, self.refresh_action, self.reveal_nsfw_action):
+        for action in (
+            self.view_action,
+            self.compare_action,
+            self.use_all_action,
+            self.toward_action,
+            self.away_action,
+            self.favourite_action,
+            self.delete_action,
+            self.undo_action,
+            self.export_action,
+            self.refresh_action,
+            self.reveal_nsfw_action,
+        ):
             bar.addAction(action)
-        short = {self.toward_action: "Ref +0.7", self.away_action: "Ref −0.7", self.use_all_action: "Use all",
-                 self.export_action: "Export…", self.refresh_action: "Refresh", self.reveal_nsfw_action: "NSFW",
-                 self.undo_action: "Undo", self.compare_action: "Compare"}
+        short = {
+            self.toward_action: "Ref +0.7",
+            self.away_action: "Ref −0.7",
+            self.use_all_action: "Use all",
+            self.export_action: "Export…",
+            self.refresh_action: "Refresh",
+            self.reveal_nsfw_action: "NSFW",
+            self.undo_action: "Undo",
+            self.compare_action: "Compare",
+        }
         for action, text in short.items():
             button = bar.widgetForAction(action)
             if isinstance(button, QToolButton):
@@ -803,8 +870,9 @@ class GalleryActions(QObject):
             if isinstance(image, QImage) and not image.isNull():
                 kept = QImage(image)  # the drop's data goes away when the drop ends
                 self.offer = ("reference", None)
-                self.show_message("The dropped image carries no parameters.", "Add as reference",
-                                  lambda: self.tray.add_image(kept))
+                self.show_message(
+                    "The dropped image carries no parameters.", "Add as reference", lambda: self.tray.add_image(kept)
+                )
                 return True
         return False
 
@@ -830,7 +898,9 @@ class GalleryActions(QObject):
         if not entries:
             return
         viewer = ImageViewer(
-            lambda row: entries[row] if 0 <= row < len(entries) else None, lambda: len(entries), 0,
+            lambda row: entries[row] if 0 <= row < len(entries) else None,
+            lambda: len(entries),
+            0,
             parent=self.parent_widget,
         )
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -847,13 +917,19 @@ class GalleryActions(QObject):
             prompt = str(record.get("prompt") or "")
             summary = f": “{prompt[:60]}{'…' if len(prompt) > 60 else ''}”" if prompt else ""
             self.offer = ("restore", record)
-            self.show_message(f"{path.name} carries the parameters that made it{summary}.", "Restore parameters",
-                              lambda: self.apply_record(record, path.name))
+            self.show_message(
+                f"{path.name} carries the parameters that made it{summary}.",
+                "Restore parameters",
+                lambda: self.apply_record(record, path.name),
+            )
         elif without:
             names = without[0].name if len(without) == 1 else f"{len(without)} images"
             self.offer = ("reference", without)
-            self.show_message(f"{names} carr{'ies' if len(without) == 1 else 'y'} no parameters.", "Add as reference",
-                              lambda: [self.tray.add_reference(f) for f in without[: max(0, self.tray.room())]])
+            self.show_message(
+                f"{names} carr{'ies' if len(without) == 1 else 'y'} no parameters.",
+                "Add as reference",
+                lambda: [self.tray.add_reference(f) for f in without[: max(0, self.tray.room())]],
+            )
 
     # --- finding and refreshing -----------------------------------------------------------------
 

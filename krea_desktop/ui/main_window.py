@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl
+from PySide6 import QtCore
+from PySide6.QtCore import QByteArray, QSettings, QUrl
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -36,19 +37,15 @@ from PySide6.QtWidgets import (
 from krea_desktop import APP_NAME
 from krea_desktop.api import errors as E
 from krea_desktop.api import spec
-from krea_desktop.library.store import Library, LibraryEntry
-from krea_desktop.ui.client_thread import ClientThread
-from krea_desktop.ui.filter_bar import GalleryFilterBar
-from krea_desktop.ui.gallery import GalleryModel, GalleryView
-from krea_desktop.ui.gallery_actions import GalleryActions
-from krea_desktop.ui.image_input import LIBRARY_IDS_MIME
-from krea_desktop.ui.jobs import JobInfo, JobList
-from krea_desktop.ui.prompt_panel import PromptPanel
-from krea_desktop.ui.ratio_bar import RatioBar
-from krea_desktop.ui.reference_tray import ReferenceTray
 
-if TYPE_CHECKING:  # the client (httpx) is imported where it is made, after start-up
-    from krea_desktop.api.client import RunwareClient
+# The panels are imported in build(), not here: the window's frame is shown and painted
+# before them (see MainWindow), and every import made before that first paint delays it.
+# For the same reason the Qt namespace is reached as QtCore.Qt when used: the binding
+# makes its hundreds of enums on first access (about 20 ms), which the frame does not need.
+if TYPE_CHECKING:
+    from krea_desktop.api.client import RunwareClient  # made on the client thread
+    from krea_desktop.library.store import Library, LibraryEntry
+    from krea_desktop.ui.jobs import JobInfo
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +60,7 @@ class Banner(QFrame):
         self.setObjectName(object_name)
         self.label = QLabel(self)
         self.label.setWordWrap(True)
-        self.label.setTextFormat(Qt.TextFormat.PlainText)
+        self.label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
         self.action = QPushButton(self)
         self.close_button = QPushButton("Dismiss", self)
         self.close_button.setToolTip("Hide this message")
@@ -90,30 +87,50 @@ class Banner(QFrame):
 
 
 class MainWindow(QMainWindow):
-    def __init__(
+    """Built in two steps so that the window appears at once: the constructor makes the
+    frame (title, saved geometry, the panels' background) with nothing but Qt imported;
+    ``build()`` then imports and makes the panels, opens the gallery on the library and
+    wires the client thread. ``create_main_window()`` does both at once; ``run_app``
+    shows and paints the frame between them."""
+
+    def __init__(self, *, data_dir: Path, settings: QSettings) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle(APP_NAME)
+        self.data_dir = data_dir
+        self.settings = settings
+        self.built = False
+        self.jobs: dict[int, JobInfo] = {}
+        self.session_cost = 0.0
+        geometry = settings.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1360, 860)
+        placeholder = QWidget(self)
+        placeholder.setObjectName("openingPlaceholder")
+        self.setCentralWidget(placeholder)
+
+    def build(
         self,
         *,
         library: Library,
         client_factory: ClientFactory,
         demo: bool,
-        data_dir: Path,
-        settings: QSettings,
         make_client_factory: Callable[[], tuple[ClientFactory, bool]] | None = None,
         test_key: Callable[[str, str], Any] | None = None,
         endpoint: str = spec.DEFAULT_API_URL,
     ) -> None:
-        super().__init__()
-        self.setObjectName("mainWindow")
-        self.setWindowTitle(window_title(demo))
+        """Make the panels on ``library`` and wire the client thread (not yet started)."""
+        from krea_desktop.ui.client_thread import ClientThread
+
+        if self.built:
+            raise RuntimeError("the main window is already built")
         self.library = library
-        self.data_dir = data_dir
-        self.settings = settings
         self.demo = demo
         self.endpoint = endpoint
         self._make_client_factory = make_client_factory
         self._test_key = test_key
-        self.jobs: dict[int, JobInfo] = {}
-        self.session_cost = 0.0
 
         self.client_thread = ClientThread(client_factory, library)
         self.client_thread.jobStarted.connect(self._job_started)
@@ -127,6 +144,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._restore_state()
         self.update_demo_banner()
+        self.built = True
         # What exists now lives as long as the window: the cyclic collector need not walk it
         # again on every full collection (a pause of tens of ms in the middle of scrolling).
         gc.freeze()
@@ -134,6 +152,14 @@ class MainWindow(QMainWindow):
     # --- construction ------------------------------------------------------------------
 
     def _build(self) -> None:
+        from krea_desktop.ui.filter_bar import GalleryFilterBar
+        from krea_desktop.ui.gallery import GalleryModel, GalleryView
+        from krea_desktop.ui.gallery_actions import GalleryActions
+        from krea_desktop.ui.jobs import JobList
+        from krea_desktop.ui.prompt_panel import PromptPanel
+        from krea_desktop.ui.ratio_bar import RatioBar
+        from krea_desktop.ui.reference_tray import ReferenceTray
+
         self.ratio_bar = RatioBar(self, columns=4)
         self.prompt_panel = PromptPanel(self)
         self.prompt_panel.generateRequested.connect(self.generate)
@@ -200,14 +226,14 @@ class MainWindow(QMainWindow):
         self.job_list = JobList(self)
         self.job_list.cancelRequested.connect(self.client_thread.cancel)
 
-        self.right_split = QSplitter(Qt.Orientation.Vertical, self)
+        self.right_split = QSplitter(QtCore.Qt.Orientation.Vertical, self)
         self.right_split.setObjectName("rightSplitter")
         self.right_split.addWidget(gallery_panel)
         self.right_split.addWidget(self.job_list)
         self.right_split.setStretchFactor(0, 4)
         self.right_split.setStretchFactor(1, 1)
 
-        self.split = QSplitter(Qt.Orientation.Horizontal, self)
+        self.split = QSplitter(QtCore.Qt.Orientation.Horizontal, self)
         self.split.setObjectName("mainSplitter")
         self.split.addWidget(scroll)
         self.split.addWidget(self.right_split)
@@ -263,7 +289,7 @@ class MainWindow(QMainWindow):
         edit_menu = menu.addMenu("&Edit")
         paste = QAction("&Paste image as reference", self)
         paste.setShortcut(QKeySequence(QKeySequence.StandardKey.Paste))
-        paste.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        paste.setShortcutContext(QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut)
         paste.triggered.connect(self.tray.paste_from_clipboard)
         self.tray.addAction(paste)
         self.gallery.addAction(paste)
@@ -287,7 +313,7 @@ class MainWindow(QMainWindow):
         self.generate_action.triggered.connect(self.generate)
         gen_menu.addAction(self.generate_action)
         self.cancel_action = QAction("&Cancel newest job", self)
-        self.cancel_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.cancel_action.setShortcut(QKeySequence(QtCore.Qt.Key.Key_Escape))
         self.cancel_action.triggered.connect(self.cancel_newest)
         gen_menu.addAction(self.cancel_action)
         cancel_all = QAction("Cancel &all jobs", self)
@@ -297,18 +323,13 @@ class MainWindow(QMainWindow):
             self.addAction(action)
         # Global paste when focus is on no text field: Ctrl+V anywhere else adds a reference.
         self._paste_shortcut = QShortcut(QKeySequence(QKeySequence.StandardKey.Paste), self)
-        self._paste_shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        self._paste_shortcut.setContext(QtCore.Qt.ShortcutContext.WindowShortcut)
         self._paste_shortcut.activated.connect(self.tray.paste_from_clipboard)
 
     # --- state ---------------------------------------------------------------------------
 
     def _restore_state(self) -> None:
         s = self.settings
-        geometry = s.value("window/geometry")
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1360, 860)
         for key, splitter in (("window/mainSplitter", self.split), ("window/rightSplitter", self.right_split)):
             value = s.value(key)
             if isinstance(value, QByteArray) and not value.isEmpty():
@@ -326,6 +347,8 @@ class MainWindow(QMainWindow):
         self.tray.restore_state()
 
     def save_state(self) -> None:
+        if not self.built:
+            return
         s = self.settings
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/mainSplitter", self.split.saveState())
@@ -353,6 +376,8 @@ class MainWindow(QMainWindow):
         except E.KreaError as err:
             self.show_message(str(err))
             return None
+        from krea_desktop.ui.jobs import JobInfo
+
         self.prompt_panel.addToHistory(request.prompt)
         job_id = self.client_thread.submit(request)
         info = JobInfo(job_id, request)
@@ -442,7 +467,7 @@ class MainWindow(QMainWindow):
         dialog = SettingsDialog(data_dir=self.data_dir, test_key=self._test_key, endpoint=self.endpoint, parent=self)
         dialog.keyChanged.connect(lambda _stored: self._credentials_changed())
         dialog.endpointChanged.connect(self._endpoint_changed)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         self.settings_dialog = dialog
 
@@ -474,8 +499,10 @@ class MainWindow(QMainWindow):
     # --- drops on the window ---------------------------------------------------------------------
 
     def _wants_drop(self, event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> bool:
+        from krea_desktop.ui.image_input import LIBRARY_IDS_MIME
+
         mime = event.mimeData()
-        return not mime.hasFormat(LIBRARY_IDS_MIME) and (mime.hasUrls() or mime.hasImage())
+        return self.built and not mime.hasFormat(LIBRARY_IDS_MIME) and (mime.hasUrls() or mime.hasImage())
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if self._wants_drop(event):
@@ -507,6 +534,9 @@ class MainWindow(QMainWindow):
         self.client_thread.start()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.built:
+            super().closeEvent(event)
+            return
         self.save_state()
         self.gallery_actions.shutdown()
         self.client_thread.stop()

@@ -229,8 +229,11 @@ class ImageCanvas(QWidget):
             p.drawPixmap(self.target_rect(), self._pixmap, QRectF(self._pixmap.rect()))
         elif self._text:
             p.setPen(QColor(200, 200, 205))
-            p.drawText(self.rect().adjusted(20, 20, -20, -20), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                       self._text)
+            p.drawText(
+                self.rect().adjusted(20, 20, -20, -20),
+                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                self._text,
+            )
         p.end()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
@@ -311,16 +314,16 @@ class ReferenceChip(QFrame):
         self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.thumb.setText("no file")
         self.thumb.setStyleSheet("background: #2a2a2e; color: #999;")
-        self.strength_label = QLabel(
-            "?" if not isinstance(strength, (int, float)) else f"{strength:+.2f}", self
-        )
+        self.strength_label = QLabel("?" if not isinstance(strength, (int, float)) else f"{strength:+.2f}", self)
         self.strength_label.setObjectName("referenceStrength")
         colour = "#7fbf7f" if isinstance(strength, (int, float)) and strength >= 0 else "#e08080"
         self.strength_label.setStyleSheet(f"color: {colour}; font-weight: bold;")
         self.strength_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         source = ref.get("source") or ref.get("image") or ""
-        self.setToolTip(f"{source}\nstrength {self.strength_label.text()} "
-                        f"({'toward' if self.strength_label.text().startswith('+') else 'away from'} this image)")
+        self.setToolTip(
+            f"{source}\nstrength {self.strength_label.text()} "
+            f"({'toward' if self.strength_label.text().startswith('+') else 'away from'} this image)"
+        )
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addWidget(self.thumb)

@@ -1,0 +1,127 @@
+"""Start-up in two steps: the main window's frame is shown and painted with only Qt
+loaded, then the panels, the library and the client thread are built into that same
+window. Each test is a fresh Python process, since what matters is what gets imported."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Loaded only once the frame has painted: the library and its metadata, the panels,
+# Pillow, asyncio and the key store. (httpx and the simulator load later still, on the
+# client thread.)
+HEAVY = (
+    "asyncio",
+    "qasync",
+    "PIL.Image",
+    "sqlite3",
+    "keyring",
+    "httpx",
+    "krea_desktop.library.store",
+    "krea_desktop.ui.gallery",
+    "krea_desktop.ui.gallery_actions",
+    "krea_desktop.ui.client_thread",
+    "krea_desktop.ui.reference_tray",
+    "krea_desktop.api.request",
+)
+
+
+def child_env(data_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    env["KREA_DESKTOP_DATA_DIR"] = str(data_dir)
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    env.pop("RUNWARE_API_KEY", None)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def run(script: str, data_dir: Path) -> list[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        env=child_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.splitlines()
+
+
+def test_the_frame_paints_before_the_heavy_modules_load_and_then_becomes_the_whole_window(tmp_path: Path) -> None:
+    lines = run(
+        f"""
+        import sys
+        from PySide6.QtWidgets import QApplication
+        from krea_desktop.ui.app import build_main_window, open_main_window, show_and_paint
+        heavy = {HEAVY!r}
+        app = QApplication(sys.argv)
+        window = open_main_window()
+        print("painted", show_and_paint(window, timeout_ms=5000))
+        print("loaded before the first paint:", sorted(m for m in heavy if m in sys.modules))
+        print("title", window.windowTitle())
+        same = window
+        build_main_window(window)
+        print("same window", same is window, window.built, window.isVisible())
+        print("panels", all(window.findChild(object, name) is not None
+              for name in ("promptEdit", "referenceTray", "gallery", "cancelButton", "demoBanner")))
+        print("client thread ready", window.client_thread.wait_ready(20) is not None)
+        window.close()
+        """,
+        tmp_path,
+    )
+    assert lines[0] == "painted True"
+    assert lines[1] == "loaded before the first paint: []"
+    assert lines[2] == "title Krea Desktop"
+    assert lines[3] == "same window True True True"
+    assert lines[4] == "panels True"
+    assert lines[5] == "client thread ready True"
+
+
+def test_the_frame_opens_at_the_saved_geometry(tmp_path: Path) -> None:
+    run(
+        """
+        import sys
+        from PySide6.QtWidgets import QApplication
+        from krea_desktop.ui.app import create_main_window
+        app = QApplication(sys.argv)
+        window = create_main_window()
+        window.resize(640, 480)
+        window.close()
+        """,
+        tmp_path,
+    )
+    lines = run(
+        """
+        import sys
+        from PySide6.QtWidgets import QApplication
+        from krea_desktop.ui.app import open_main_window
+        app = QApplication(sys.argv)
+        window = open_main_window()
+        print(window.width(), window.height(), window.built)
+        window.close()  # closing a frame that was never built saves nothing and fails nothing
+        """,
+        tmp_path,
+    )
+    assert lines == ["640 480 False"]
+
+
+def test_the_app_reports_its_first_paint_then_the_built_window(tmp_path: Path) -> None:
+    env = child_env(tmp_path)
+    env["KREA_DESKTOP_REPORT_FIRST_PAINT"] = "1"
+    proc = subprocess.run(
+        [sys.executable, "-m", "krea_desktop"], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    words = [line.split() for line in proc.stdout.splitlines()]
+    assert [w[0] for w in words] == ["first-paint", "ready"]
+    first, ready = (float(w[1]) for w in words)
+    assert 0 < first <= ready
+    # The built window saved its state when it closed.
+    assert "mainSplitter" in (tmp_path / "settings.ini").read_text()
