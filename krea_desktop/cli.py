@@ -177,6 +177,10 @@ async def _generate(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--base64-helper"]:  # the bundle's executable serving as its own decode helper
+        from krea_desktop.api.b64helper import main as helper_main
+
+        return helper_main()
     words = [a for a in argv if not a.startswith("-")]
     if not words or words[0] not in COMMANDS:
         # argparse cannot put optional file names beside subcommands: the window has its own parser

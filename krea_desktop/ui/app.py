@@ -114,6 +114,26 @@ def setup_logging(folder: Path) -> None:
     qInstallMessageHandler(route)
 
 
+def tune_allocator() -> None:
+    """glibc only: serve every allocation of 1 MiB or more from its own mapping, returned
+    to the system when freed. Answers of tens of MB pass through the app; by default glibc
+    raises that threshold after the first such buffer is freed, the next ones then come
+    from the heap, and the holes they leave keep the process several MB larger after every
+    batch (measured: +1 to +14 MB after 100 images, against +2 MB with the fixed threshold)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library the process is linked with
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt): nothing to tune
+        return
+    mallopt(_M_MMAP_THRESHOLD, 1 << 20)
+
+
+_M_MMAP_THRESHOLD = -3  # from <malloc.h>
+
+
 def api_endpoint(settings: QSettings) -> str:
     env = os.environ.get("RUNWARE_API_URL", "").strip()
     if env:
@@ -144,6 +164,7 @@ def build_main_window(window: MainWindow, *, force_demo: bool = False, demo_late
 
     folder = window.data_dir
     settings = window.settings
+    tune_allocator()
     setup_logging(folder / "logs")
     library = Library(folder)
     report = library.reconcile()
@@ -302,6 +323,13 @@ async def _smoke(app: QApplication) -> int:
         print(f"smoke: FAILED: {text}", flush=True)
         return 1
     print(f"smoke: generated and saved {entries[0].path} ({entries[0].width}x{entries[0].height})", flush=True)
+    from krea_desktop.api import b64helper
+
+    helper = b64helper.shared()
+    print(f"smoke: base64 helper process decoded {helper.decoded}, failed {helper.failures}", flush=True)
+    if helper.failures:
+        print("smoke: FAILED: the base64 helper process did not work", flush=True)
+        return 1
     print(f"smoke: OK in {time.perf_counter() - started:.2f} s", flush=True)
     app.quit()
     return 0

@@ -477,7 +477,7 @@ class Tracer:
         self.wrap(response_mod, "_lift_large_strings", "lift base64 strings (bytes.find)")
         self.wrap(response_mod, "_restore", "restore blobs")
         self.wrap(client_mod, "parse_body", "parse_body")
-        self.wrap(client_mod, "_decode_b64_value", "base64 decode (slices)")
+        self.wrap(client_mod, "_decode_b64_value", "base64 decode (helper process)")
         self.wrap(client_mod, "verify_image", "verify_image (PNG CRCs)")
         self.wrap(metadata_mod, "embed", "metadata.embed")
         self.wrap(store_mod, "_write_atomic", "write + fsync")
