@@ -20,6 +20,9 @@ from PySide6.QtGui import (
     QDropEvent,
     QImage,
     QKeySequence,
+    QPainter,
+    QPaintEvent,
+    QPalette,
     QShortcut,
 )
 from PySide6.QtWidgets import (
@@ -86,6 +89,45 @@ class Banner(QFrame):
             self._slot()
 
 
+class OpeningPlaceholder(QWidget):
+    """What the frame shows until the panels are built (a fraction of a second): the
+    window's two columns where the splitter will put them, and a word on what is
+    happening, so that the built window replaces it without a jump."""
+
+    def __init__(self, left_width: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("openingPlaceholder")
+        self._left = left_width
+
+    def paintEvent(self, _event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        palette = self.palette()
+        right = self.rect().adjusted(self._left, 0, 0, 0)
+        painter.fillRect(right, palette.color(QPalette.ColorRole.Base))
+        text = "Opening your library…"
+        metrics = painter.fontMetrics()
+        painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+        x = right.center().x() - metrics.horizontalAdvance(text) // 2
+        painter.drawText(x, right.center().y(), text)
+        painter.end()
+
+
+def _saved_split(settings: QSettings) -> int:
+    """The left column's width saved by the main splitter (QSplitter::saveState: a marker,
+    a version, then the sizes as a list of 32-bit ints), else its default."""
+    state = settings.value("window/mainSplitter")
+    if isinstance(state, QByteArray) and state.size() >= 16:
+        import struct
+
+        marker, _version, count, first = struct.unpack(">4i", bytes(state.data()[:16]))
+        if marker == 0xFF and count >= 2 and 0 < first < 10_000:
+            return first
+    return DEFAULT_LEFT_WIDTH
+
+
+DEFAULT_LEFT_WIDTH = 480
+
+
 class MainWindow(QMainWindow):
     """Built in two steps so that the window appears at once: the constructor makes the
     frame (title, saved geometry, the panels' background) with nothing but Qt imported;
@@ -107,9 +149,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1360, 860)
-        placeholder = QWidget(self)
-        placeholder.setObjectName("openingPlaceholder")
-        self.setCentralWidget(placeholder)
+        self.setCentralWidget(OpeningPlaceholder(_saved_split(settings), self))
 
     def build(
         self,
@@ -238,7 +278,7 @@ class MainWindow(QMainWindow):
         self.split.addWidget(scroll)
         self.split.addWidget(self.right_split)
         self.split.setStretchFactor(1, 1)
-        self.split.setSizes([480, 880])
+        self.split.setSizes([DEFAULT_LEFT_WIDTH, 880])
 
         self.demo_banner = Banner("demoBanner", self)
         self.demo_banner.close_button.setVisible(False)

@@ -69,6 +69,7 @@ def test_the_frame_paints_before_the_heavy_modules_load_and_then_becomes_the_who
         same = window
         build_main_window(window)
         print("same window", same is window, window.built, window.isVisible())
+        print("placeholder replaced", window.centralWidget().objectName() != "openingPlaceholder")
         print("panels", all(window.findChild(object, name) is not None
               for name in ("promptEdit", "referenceTray", "gallery", "cancelButton", "demoBanner")))
         print("client thread ready", window.client_thread.wait_ready(20) is not None)
@@ -80,19 +81,24 @@ def test_the_frame_paints_before_the_heavy_modules_load_and_then_becomes_the_who
     assert lines[1] == "loaded before the first paint: []"
     assert lines[2] == "title Krea Desktop"
     assert lines[3] == "same window True True True"
-    assert lines[4] == "panels True"
-    assert lines[5] == "client thread ready True"
+    assert lines[4] == "placeholder replaced True"
+    assert lines[5] == "panels True"
+    assert lines[6] == "client thread ready True"
 
 
 def test_the_frame_opens_at_the_saved_geometry(tmp_path: Path) -> None:
-    run(
+    saved = run(
         """
         import sys
         from PySide6.QtWidgets import QApplication
         from krea_desktop.ui.app import create_main_window
         app = QApplication(sys.argv)
         window = create_main_window()
-        window.resize(640, 480)
+        window.resize(780, 600)
+        window.show()
+        app.processEvents()
+        window.split.setSizes([560, 220])
+        print(window.split.sizes()[0])
         window.close()
         """,
         tmp_path,
@@ -105,11 +111,17 @@ def test_the_frame_opens_at_the_saved_geometry(tmp_path: Path) -> None:
         app = QApplication(sys.argv)
         window = open_main_window()
         print(window.width(), window.height(), window.built)
+        # The frame shows the two columns where the splitter will put them.
+        placeholder = window.centralWidget()
+        print(placeholder.objectName(), placeholder._left)
         window.close()  # closing a frame that was never built saves nothing and fails nothing
         """,
         tmp_path,
     )
-    assert lines == ["640 480 False"]
+    assert lines[0] == "780 600 False"
+    left = int(saved[0])
+    assert left > 500  # moved from the default
+    assert lines[1] == f"openingPlaceholder {left}"
 
 
 def test_the_app_reports_its_first_paint_then_the_built_window(tmp_path: Path) -> None:
