@@ -15,13 +15,16 @@ bundle's own executable with ``--base64-helper``) started on first use, at a low
 priority, and it ends when this process ends (its input closes). If it cannot be started
 or dies, the payload is decoded here as before: nothing is lost, only that stall comes back.
 
-Protocol on the helper's stdin/stdout: a request is an 8-byte big-endian length and that
-many bytes of base64; the answer is an 8-byte length and the decoded bytes, or the length
-``INVALID`` alone when the text is not valid base64 (strict: ``validate=True``).
+Protocol on the helper's stdin/stdout: the helper first writes ``HELLO``; a request is an
+8-byte big-endian length and that many bytes of base64; the answer is an 8-byte length and
+the decoded bytes, or the length ``INVALID`` alone when the text is not valid base64
+(strict: ``validate=True``). Each exchange has a deadline; a helper that misses it is
+killed and the payload decoded in the app.
 """
 
 from __future__ import annotations
 
+import atexit
 import base64
 import binascii
 import contextlib
@@ -31,7 +34,7 @@ import struct
 import subprocess
 import sys
 import threading
-from typing import IO
+from typing import IO, Any
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,9 @@ log = logging.getLogger(__name__)
 MIN_SIZE = 256 * 1024
 INVALID = (1 << 64) - 1
 HELPER_FLAG = "--base64-helper"
+HELLO = b"KREA-B64"  # the helper's first words, before any request
+START_TIMEOUT = 10.0  # seconds for the helper to start and say hello
+MAX_REQUEST = 1 << 30
 # After this many failures to start or talk to the helper, stop trying for this session.
 MAX_FAILURES = 3
 
@@ -49,20 +55,33 @@ class InvalidBase64(ValueError):
     """The helper found the text is not valid base64."""
 
 
-def helper_command() -> list[str]:
+def helper_command() -> list[str] | None:
+    """How to start the helper; None where this process cannot start one."""
+    if not sys.executable:  # an embedding host that reports no interpreter
+        return None
     if getattr(sys, "frozen", False):  # the bundle: its executable runs the helper itself
         return [sys.executable, HELPER_FLAG]
     return [sys.executable, "-m", "krea_desktop.api.b64helper"]
 
 
+def deadline_for(size: int) -> float:
+    """Seconds an exchange may take before the helper counts as hung: generous (the
+    helper runs at a low priority on a possibly busy machine), and bounded."""
+    return START_TIMEOUT + size / (4 << 20)  # at least 4 MB a second
+
+
 class Base64Helper:
-    """One helper process, used by one caller at a time (a lock serialises the calls)."""
+    """One helper process, used by one caller at a time (a lock serialises the calls).
+
+    Every exchange runs under a watchdog: if the helper does not answer in time (hung,
+    stopped, or not the helper at all), it is killed, which ends the blocked read or
+    write, and the caller decodes the payload itself."""
 
     def __init__(self, command: list[str] | None = None) -> None:
         self._command = command
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
-        self.failures = 0
+        self.failures = 0  # in a row; a success starts the count again
         self.decoded = 0  # payloads decoded by the helper, for tests and benchmarks
 
     @property
@@ -71,54 +90,100 @@ class Base64Helper:
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
 
     def decode(self, data: bytes | bytearray | memoryview) -> bytes | None:
         """The decoded bytes; None when the helper cannot be used (decode it yourself).
         Raises InvalidBase64 when the text is not valid base64."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("base64 text must be bytes-like")
+        view = memoryview(data).cast("B")
         with self._lock:
             if not self.usable:
                 return None
             try:
                 proc = self._running()
-                assert proc.stdin is not None and proc.stdout is not None
-                proc.stdin.write(_HEADER.pack(len(data)))
-                proc.stdin.write(data)
-                proc.stdin.flush()
-                size = _HEADER.unpack(_read_exactly(proc.stdout, _HEADER.size))[0]
-                if size == INVALID:
-                    raise InvalidBase64("not valid base64")
-                out = _read_exactly(proc.stdout, size)
+                if proc is None:
+                    return None
+                out = self._exchange(proc, view)
             except InvalidBase64:
+                self.failures = 0
                 raise
             except (OSError, EOFError, ValueError, struct.error) as exc:
-                self.failures += 1
-                log.warning("the base64 helper failed (%s); decoding in the app instead", type(exc).__name__)
-                self._stop()
+                self._failed(type(exc).__name__)
                 return None
+            except BaseException:
+                # Interrupted half-way (a cancelled thread, KeyboardInterrupt, no memory):
+                # the pipe may be out of step, so this helper is not used again.
+                self._stop()
+                raise
+            self.failures = 0
             self.decoded += 1
             return out
 
     def close(self) -> None:
+        proc = self._proc
+        if proc is not None:  # unblocks a caller stuck on the pipe, without its lock
+            with contextlib.suppress(OSError):
+                proc.kill()
         with self._lock:
             self._stop()
 
-    def _running(self) -> subprocess.Popen[bytes]:
+    def _exchange(self, proc: subprocess.Popen[bytes], view: memoryview) -> bytes:
+        assert proc.stdin is not None and proc.stdout is not None
+        watchdog = threading.Timer(deadline_for(view.nbytes), _kill, (proc,))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            proc.stdin.write(_HEADER.pack(view.nbytes))
+            proc.stdin.write(view)
+            proc.stdin.flush()
+            size = _HEADER.unpack(_read_exactly(proc.stdout, _HEADER.size))[0]
+            if size == INVALID:
+                raise InvalidBase64("not valid base64")
+            if size > view.nbytes:  # base64 never decodes to more than it is long
+                raise ValueError("the helper's answer is longer than possible")
+            return _read_exactly(proc.stdout, size)
+        finally:
+            watchdog.cancel()
+
+    def _failed(self, why: str) -> None:
+        self.failures += 1
+        log.warning("the base64 helper failed (%s); decoding in the app instead", why)
+        self._stop()
+
+    def _running(self) -> subprocess.Popen[bytes] | None:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
         self._stop()
-        kwargs: dict = {}
+        command = self._command or helper_command()
+        if command is None:
+            self.failures = MAX_FAILURES
+            return None
+        kwargs: dict[str, Any] = {}
         if sys.platform == "win32":
             kwargs["creationflags"] = subprocess.BELOW_NORMAL_PRIORITY_CLASS | subprocess.CREATE_NO_WINDOW
-        self._proc = subprocess.Popen(
-            self._command or helper_command(),
+        proc = subprocess.Popen(
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             close_fds=True,
             **kwargs,
         )
-        return self._proc
+        self._proc = proc
+        # The helper says hello first: a program that is not the helper is found out here.
+        assert proc.stdout is not None
+        watchdog = threading.Timer(START_TIMEOUT, _kill, (proc,))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            if _read_exactly(proc.stdout, len(HELLO)) != HELLO:
+                raise ValueError("the helper did not introduce itself")
+        finally:
+            watchdog.cancel()
+        return proc
 
     def _stop(self) -> None:
         proc, self._proc = self._proc, None
@@ -126,13 +191,19 @@ class Base64Helper:
             return
         for stream in (proc.stdin, proc.stdout):
             if stream is not None:
-                with contextlib.suppress(OSError):
+                with contextlib.suppress(OSError, ValueError):
                     stream.close()
         try:
             proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    log.warning("the base64 helper did not answer in time; stopping it")
+    with contextlib.suppress(OSError):
+        proc.kill()
 
 
 def _read_exactly(stream: IO[bytes], n: int) -> bytes:
@@ -147,11 +218,12 @@ _shared_lock = threading.Lock()
 
 
 def shared() -> Base64Helper:
-    """The process's helper, made on first use."""
+    """The process's helper, made on first use (and stopped when the process exits)."""
     global _shared
     with _shared_lock:
         if _shared is None:
             _shared = Base64Helper()
+            atexit.register(_shared.close)
         return _shared
 
 
@@ -159,12 +231,19 @@ def shared() -> Base64Helper:
 
 
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
-    """Answer requests until stdin closes."""
+    """Say hello, then answer requests until stdin closes."""
+    stdout.write(HELLO)
+    stdout.flush()
     while True:
         head = stdin.read(_HEADER.size)
         if not head or len(head) != _HEADER.size:
             return
-        data = stdin.read(_HEADER.unpack(head)[0])
+        size = _HEADER.unpack(head)[0]
+        if size > MAX_REQUEST:
+            return  # not a request this protocol makes: end, and the app decodes itself
+        data = stdin.read(size)
+        if len(data) != size:
+            return
         try:
             out = base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError):
@@ -179,7 +258,9 @@ def main() -> int:
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):
             os.nice(10)  # behind the window, like the app's other background work
-    with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
+    # A background process has no one to show an error to: any failure ends it quietly,
+    # and the app, finding the pipe closed, decodes in-process.
+    with contextlib.suppress(Exception, KeyboardInterrupt):
         serve(sys.stdin.buffer, sys.stdout.buffer)
     return 0
 

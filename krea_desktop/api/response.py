@@ -313,6 +313,11 @@ def decode_base64(value: str | Blob | bytes | memoryview) -> bytes:
             return base64.b64decode(raw, validate=True)
         if n % 4:
             raise binascii.Error("length is not a multiple of 4")
+        # Each slice is checked strictly on its own; padding may only end the whole text,
+        # so a slice other than the last must not end in "=" (as a single decode refuses).
+        for end in range(_B64_SLICE, n, _B64_SLICE):
+            if b"=" in bytes(raw[end - 2 : end]):
+                raise binascii.Error("padding in the middle")
         parts = [base64.b64decode(raw[i : i + _B64_SLICE], validate=True) for i in range(0, n, _B64_SLICE)]
         return b"".join(parts)
     except (binascii.Error, ValueError, UnicodeEncodeError) as exc:

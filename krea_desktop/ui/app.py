@@ -230,6 +230,7 @@ def show_and_paint(window: MainWindow, timeout_ms: int = 500) -> bool:
     if not watcher.painted:
         loop.exec()
     window.removeEventFilter(watcher)
+    watcher.deleteLater()
     return watcher.painted
 
 
@@ -257,6 +258,8 @@ def run_app(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -> int
         if os.environ.get(REPORT_FIRST_PAINT_ENV):
             report = _StartupReport(window)
         show_and_paint(window)
+        if not window.isVisible():  # closed while it opened: nothing was built, nothing to keep
+            return 0
 
     import asyncio
 
@@ -278,6 +281,8 @@ async def _run(
 ) -> int:
     import asyncio
 
+    if not window.isVisible():  # closed before the loop ran this
+        return 0
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
     build_main_window(window)

@@ -539,10 +539,12 @@ class MainWindow(QMainWindow):
     # --- drops on the window ---------------------------------------------------------------------
 
     def _wants_drop(self, event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> bool:
+        if not self.built:
+            return False
         from krea_desktop.ui.image_input import LIBRARY_IDS_MIME
 
         mime = event.mimeData()
-        return self.built and not mime.hasFormat(LIBRARY_IDS_MIME) and (mime.hasUrls() or mime.hasImage())
+        return not mime.hasFormat(LIBRARY_IDS_MIME) and (mime.hasUrls() or mime.hasImage())
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if self._wants_drop(event):

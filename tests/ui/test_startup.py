@@ -137,3 +137,27 @@ def test_the_app_reports_its_first_paint_then_the_built_window(tmp_path: Path) -
     assert 0 < first <= ready
     # The built window saved its state when it closed.
     assert "mainSplitter" in (tmp_path / "settings.ini").read_text()
+
+
+def test_a_window_closed_while_it_opens_ends_the_app(tmp_path: Path) -> None:
+    lines = run(
+        """
+        import sys, time
+        from krea_desktop.ui import app as app_module
+        real = app_module.show_and_paint
+
+        def show_then_close(window, timeout_ms=500):
+            painted = real(window, timeout_ms)
+            window.close()  # the person closed it at once
+            return painted
+
+        app_module.show_and_paint = show_then_close
+        started = time.monotonic()
+        print("exit", app_module.run_app())
+        print("quick", time.monotonic() - started < 10)
+        """,
+        tmp_path,
+    )
+    assert lines == ["exit 0", "quick True"]
+    settings = tmp_path / "settings.ini"  # nothing was built, so no panel state was saved
+    assert not settings.exists() or "mainSplitter" not in settings.read_text()
