@@ -34,6 +34,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from typing import IO, Any
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ HELPER_FLAG = "--base64-helper"
 HELLO = b"KREA-B64"  # the helper's first words, before any request
 START_TIMEOUT = 10.0  # seconds for the helper to start and say hello
 MAX_REQUEST = 1 << 30
+WATCH_PERIOD = 0.5  # how often the watchdog looks at the deadline, in seconds
 # After this many failures to start or talk to the helper, stop trying for this session.
 MAX_FAILURES = 3
 
@@ -73,9 +75,10 @@ def deadline_for(size: int) -> float:
 class Base64Helper:
     """One helper process, used by one caller at a time (a lock serialises the calls).
 
-    Every exchange runs under a watchdog: if the helper does not answer in time (hung,
-    stopped, or not the helper at all), it is killed, which ends the blocked read or
-    write, and the caller decodes the payload itself."""
+    Every exchange has a deadline, kept by one watchdog thread per helper that looks
+    twice a second (arming it is setting a number: no thread is made per image). A helper
+    that misses its deadline (hung, stopped, or not the helper at all) is killed, which
+    ends the blocked read or write, and the caller decodes the payload itself."""
 
     def __init__(self, command: list[str] | None = None) -> None:
         self._command = command
@@ -83,6 +86,8 @@ class Base64Helper:
         self._proc: subprocess.Popen[bytes] | None = None
         self.failures = 0  # in a row; a success starts the count again
         self.decoded = 0  # payloads decoded by the helper, for tests and benchmarks
+        self._deadline: float | None = None  # monotonic; None when no exchange is under way
+        self._watchdog: threading.Thread | None = None
 
     @property
     def usable(self) -> bool:
@@ -132,9 +137,7 @@ class Base64Helper:
 
     def _exchange(self, proc: subprocess.Popen[bytes], view: memoryview) -> bytes:
         assert proc.stdin is not None and proc.stdout is not None
-        watchdog = threading.Timer(deadline_for(view.nbytes), _kill, (proc,))
-        watchdog.daemon = True
-        watchdog.start()
+        self._deadline = time.monotonic() + deadline_for(view.nbytes)
         try:
             proc.stdin.write(_HEADER.pack(view.nbytes))
             proc.stdin.write(view)
@@ -146,7 +149,7 @@ class Base64Helper:
                 raise ValueError("the helper's answer is longer than possible")
             return _read_exactly(proc.stdout, size)
         finally:
-            watchdog.cancel()
+            self._deadline = None
 
     def _failed(self, why: str) -> None:
         self.failures += 1
@@ -173,17 +176,26 @@ class Base64Helper:
             **kwargs,
         )
         self._proc = proc
+        if self._watchdog is None:
+            self._watchdog = threading.Thread(target=self._watch, name="krea-base64-watchdog", daemon=True)
+            self._watchdog.start()
         # The helper says hello first: a program that is not the helper is found out here.
         assert proc.stdout is not None
-        watchdog = threading.Timer(START_TIMEOUT, _kill, (proc,))
-        watchdog.daemon = True
-        watchdog.start()
+        self._deadline = time.monotonic() + START_TIMEOUT
         try:
             if _read_exactly(proc.stdout, len(HELLO)) != HELLO:
                 raise ValueError("the helper did not introduce itself")
         finally:
-            watchdog.cancel()
+            self._deadline = None
         return proc
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(WATCH_PERIOD)
+            proc, deadline = self._proc, self._deadline
+            if proc is not None and deadline is not None and time.monotonic() > deadline:
+                self._deadline = None
+                _kill(proc)
 
     def _stop(self) -> None:
         proc, self._proc = self._proc, None

@@ -150,6 +150,7 @@ class Run:
     t0: float = 0.0
     answer_at: float | None = None  # when the answer's headers arrived (the body follows)
     steps: dict[str, float] = field(default_factory=dict)  # naive: its steps' durations, ms
+    arrivals: list[float] = field(repr=False, default_factory=list)  # images into the gallery
 
     def phase_gaps(self) -> tuple[list[float], list[float]]:
         """Gaps while the service renders (before the answer) and while the answer arrives
@@ -239,9 +240,11 @@ class Gallery:
         self.view.show()
         self.received = 0
         self.slot_ms: list[float] = []
+        self.arrivals: list[float] = []
 
     def image_ready(self, _job: int, entry: LibraryEntry, thumb: QImage) -> None:
         t = time.perf_counter()
+        self.arrivals.append(t)
         self.model.add_entry(entry, thumb)
         self.received += 1
         self.slot_ms.append((time.perf_counter() - t) * 1000)
@@ -309,6 +312,7 @@ def measure(label: str, prepare: Callable[[Gallery], Any], recorder: TickRecorde
         t0,
         answer_at=extra.answer_at if extra else None,
         steps=extra.steps if extra else {},
+        arrivals=list(gallery.arrivals),
     )
 
 
@@ -474,6 +478,23 @@ class Tracer:
         self._undo.append(lambda: setattr(response_mod, "json", json_module))
 
         self.wrap_async(client_mod.RunwareClient, "_post_once", "POST: stream the answer + parse")
+        spans = self.spans
+        original_read_body = client_mod._read_body
+
+        async def traced_read_body(resp: Any) -> bytearray:
+            buf = bytearray()
+            thread = threading.current_thread().name
+            t = time.perf_counter()
+            async for chunk in resp.aiter_bytes():
+                got = time.perf_counter()
+                spans.append((t, got, "body: await the next chunk", thread))
+                buf.extend(chunk)
+                t = time.perf_counter()
+                spans.append((got, t, "body: bytearray.extend", thread))
+            return buf
+
+        client_mod._read_body = traced_read_body
+        self._undo.append(lambda: setattr(client_mod, "_read_body", original_read_body))
         self.wrap(response_mod, "_lift_large_strings", "lift base64 strings (bytes.find)")
         self.wrap(response_mod, "_restore", "restore blobs")
         self.wrap(client_mod, "parse_body", "parse_body")
@@ -541,6 +562,11 @@ def _gc_callback(phase: str, info: dict[str, int]) -> None:
 
 def main() -> None:
     gc.callbacks.append(_gc_callback)
+    # As the app does at start (build_main_window): large buffers get their own mappings,
+    # so a growing 76 MB answer buffer is remapped, never copied under the GIL.
+    from krea_desktop.ui.app import tune_allocator
+
+    tune_allocator()
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3, help="runs of each variant (default 3)")
@@ -601,6 +627,19 @@ def main() -> None:
                     )
                 if r.steps:
                     line += "; " + ", ".join(f"{k} {v:.0f} ms" for k, v in r.steps.items())
+                if r.ticks and r.answer_at is not None and r.arrivals:
+                    _dur, a, b = max((b - a, a, b) for a, b in itertools.pairwise(r.ticks))
+                    before = sum(t <= a for t in r.arrivals)
+                    first = (r.arrivals[0] - r.answer_at) * 1000
+                    line += f"; longest gap at +{(a - r.answer_at) * 1000:.0f} ms after the headers, "
+                    line += f"{before} image(s) in the gallery, first image at +{first:.0f} ms"
+                if r.ticks:
+                    _dur, a, b = max((b - a, a, b) for a, b in itertools.pairwise(r.ticks))
+                    during = [(p, g) for t, p, g in GC_PAUSES if t < b and t + p > a]
+                    if during:
+                        line += "; in the longest gap, a GC pause of " + ", ".join(
+                            f"{p * 1000:.1f} ms (generation {g})" for p, g in during
+                        )
                 print(line)
 
         if args.trace:
