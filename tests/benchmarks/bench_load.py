@@ -172,29 +172,14 @@ def trace_run(w: Any, run: Callable[[int, str, bool], tuple[list[float], float]]
     stall = _stall_bench()
     tracer = stall.Tracer()
     tracer.install()
-    from krea_desktop.api import client as client_mod
     from krea_desktop.ui import jobs as jobs_mod
 
-    tracer.wrap(client_mod, "_read_body", "read body (async, coroutine made)")
-    gui: list[tuple[float, float, str, str]] = []
-
-    def gui_step(obj: Any, name: str, label: str) -> None:
-        original = getattr(obj, name)
-
-        def wrapper(*a: Any, **k: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return original(*a, **k)
-            finally:
-                gui.append((t, time.perf_counter(), label, threading.current_thread().name))
-
-        setattr(obj, name, wrapper)
-
-    gui_step(w.model, "add_entry", "GUI: gallery add_entry")
-    gui_step(jobs_mod.JobRow, "image_received", "GUI: job row progress")
-    gui_step(jobs_mod.JobRow, "set_status", "GUI: job row status")
-    gui_step(jobs_mod.JobRow, "end", "GUI: job row end (restyle)")
-    gui_step(w, "_update_counts", "GUI: status bar counts")
+    gui: list[tuple[float, float, str, str]] = []  # garbage collections
+    tracer.wrap(w.model, "add_entry", "GUI: gallery add_entry")
+    tracer.wrap(jobs_mod.JobRow, "image_received", "GUI: job row progress")
+    tracer.wrap(jobs_mod.JobRow, "set_status", "GUI: job row status")
+    tracer.wrap(jobs_mod.JobRow, "end", "GUI: job row end (restyle)")
+    tracer.wrap(w, "_update_counts", "GUI: status bar counts")
 
     def on_gc(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
