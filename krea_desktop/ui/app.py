@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -299,7 +300,6 @@ async def _smoke(app: QApplication) -> int:
     """Open the window offscreen, make one demo image through the simulator, check it was
     saved, and say what happened."""
     import asyncio
-    import time
 
     started = time.perf_counter()
     window = create_main_window(force_demo=True, demo_latency=0.0)
@@ -348,16 +348,10 @@ def _seconds_since_process_start() -> float:
         uptime = float(Path("/proc/uptime").read_text().split()[0])
         return uptime - started_ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, AttributeError):
-        return _clock() - _IMPORTED_AT
+        return time.perf_counter() - _IMPORTED_AT
 
 
-def _clock() -> float:
-    import time
-
-    return time.perf_counter()
-
-
-_IMPORTED_AT = _clock()
+_IMPORTED_AT = time.perf_counter()
 
 
 class _PaintWatcher(QObject):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,20 +113,18 @@ class OpeningPlaceholder(QWidget):
         painter.end()
 
 
+DEFAULT_LEFT_WIDTH = 480
+
+
 def _saved_split(settings: QSettings) -> int:
     """The left column's width saved by the main splitter (QSplitter::saveState: a marker,
     a version, then the sizes as a list of 32-bit ints), else its default."""
     state = settings.value("window/mainSplitter")
     if isinstance(state, QByteArray) and state.size() >= 16:
-        import struct
-
         marker, _version, count, first = struct.unpack(">4i", bytes(state.data()[:16]))
         if marker == 0xFF and count >= 2 and 0 < first < 10_000:
             return first
     return DEFAULT_LEFT_WIDTH
-
-
-DEFAULT_LEFT_WIDTH = 480
 
 
 class MainWindow(QMainWindow):

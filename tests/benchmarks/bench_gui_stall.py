@@ -423,9 +423,12 @@ def idle(seconds: float, url: str | None = None, seed: int = 0) -> Callable[[Gal
 # --- tracing the client-side steps (--trace) -------------------------------------------------------
 
 
+Span = tuple[float, float, str, str]  # start, end, step, thread
+
+
 class Tracer:
     def __init__(self) -> None:
-        self.spans: list[tuple[float, float, str, str]] = []  # start, end, step, thread
+        self.spans: list[Span] = []
         self._undo: list[Callable[[], None]] = []
 
     def wrap(self, module: Any, name: str, step: str | None = None) -> None:
@@ -517,26 +520,31 @@ class Tracer:
         print("  the longest gaps, with the steps that ran (on any thread) while the GUI thread waited:")
         spans = self.spans + [(a, b, "GUI: gallery add_entry", "MainThread") for a, b in gallery_slots]
         for dur, a, b in sorted(gaps, key=lambda g: g[1]):
-            overlapping = []
-            for s, e, step, thread in spans:
-                lo, hi = max(a, s), min(b, e)
-                if hi > lo:
-                    overlapping.append((hi - lo, step, thread, e - s))
-            overlapping.sort(reverse=True)
-            desc = (
-                "; ".join(
-                    f"{step} [{thread}] {ov * 1000:.1f} ms of its {whole * 1000:.1f} ms"
-                    for ov, step, thread, whole in overlapping[:4]
-                )
-                or "no traced step (GIL held by untraced code, e.g. the socket read loop)"
-            )
+            desc = overlapping(spans, a, b) or "no traced step (GIL held by untraced code, e.g. the socket read loop)"
             print(f"   at +{(a - run.t0):6.3f} s  gap {dur * 1000:6.1f} ms: {desc}")
-        by_step: dict[str, list[float]] = {}
-        for s, e, step, _thread in self.spans:
-            by_step.setdefault(step, []).append((e - s) * 1000)
-        print("  step durations (wall time on their thread, GIL waits included): count, median, max ms")
-        for step, ds in sorted(by_step.items(), key=lambda kv: -max(kv[1])):
-            print(f"   {step:40s} {len(ds):3d}  {statistics.median(ds):7.2f}  {max(ds):7.2f}")
+        print_step_table(self.spans)
+
+
+def overlapping(spans: list[Span], a: float, b: float, top: int = 4) -> str:
+    """The traced steps that ran during the gap from ``a`` to ``b``, longest overlap first."""
+    over = []
+    for s, e, step, thread in spans:
+        lo, hi = max(a, s), min(b, e)
+        if hi > lo:
+            over.append((hi - lo, step, thread, e - s))
+    over.sort(reverse=True)
+    return "; ".join(
+        f"{step} [{thread}] {ov * 1000:.1f} ms of its {whole * 1000:.1f} ms" for ov, step, thread, whole in over[:top]
+    )
+
+
+def print_step_table(spans: list[Span]) -> None:
+    by_step: dict[str, list[float]] = {}
+    for s, e, step, _thread in spans:
+        by_step.setdefault(step, []).append((e - s) * 1000)
+    print("  step durations (wall time on their thread, GIL waits included): count, median, max ms")
+    for step, ds in sorted(by_step.items(), key=lambda kv: -max(kv[1])):
+        print(f"   {step:40s} {len(ds):4d}  {statistics.median(ds):7.2f}  {max(ds):7.2f}")
 
 
 # --- main ---------------------------------------------------------------------------------------------------
@@ -572,7 +580,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs of each variant (default 3)")
     parser.add_argument("--trace", action="store_true", help="one more traced run of ours, with a diagnosis")
     parser.add_argument(
-        "--service-nice", type=int, default=0, metavar="N",
+        "--service-nice",
+        type=int,
+        default=0,
+        metavar="N",
         help="run the simulator at nice N: it stands in for a service on another machine (default 0)",
     )
     parser.add_argument(

@@ -200,20 +200,8 @@ def trace_run(w: Any, run: Callable[[int, str, bool], tuple[list[float], float]]
     worst = sorted(gaps(ticks), reverse=True)[:8]
     print(f"\n  traced run: max gap {worst[0][0] * 1000:.1f} ms; the longest gaps and what overlapped them:")
     for dur, a, b in sorted(worst, key=lambda g: g[1]):
-        over = []
-        for s, e, step, thread in spans:
-            lo, hi = max(a, s), min(b, e)
-            if hi > lo:
-                over.append((hi - lo, step, thread, e - s))
-        over.sort(reverse=True)
-        desc = "; ".join(f"{st} [{th}] {ov * 1000:.1f} of {wh * 1000:.1f} ms" for ov, st, th, wh in over[:4])
-        print(f"   gap {dur * 1000:6.1f} ms: {desc or 'no traced step'}")
-    by_step: dict[str, list[float]] = {}
-    for s, e, step, _thread in spans:
-        by_step.setdefault(step, []).append((e - s) * 1000)
-    print("  steps: count, median, max ms")
-    for step, ds in sorted(by_step.items(), key=lambda kv: -max(kv[1])):
-        print(f"   {step:40s} {len(ds):4d}  {statistics.median(ds):7.2f}  {max(ds):7.2f}")
+        print(f"   gap {dur * 1000:6.1f} ms: {stall.overlapping(spans, a, b) or 'no traced step'}")
+    stall.print_step_table(spans)
 
 
 if __name__ == "__main__":
