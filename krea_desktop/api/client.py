@@ -30,6 +30,7 @@ from PIL import Image, UnidentifiedImageError
 
 from krea_desktop.api import errors as E
 from krea_desktop.api import spec
+from krea_desktop.api.pacing import pace
 from krea_desktop.api.refcache import MemoryReferenceCache, ReferenceCache, content_hash
 from krea_desktop.api.request import GenerationRequest, ReferenceImage, is_url, is_uuid, new_task_uuid
 from krea_desktop.api.response import (
@@ -622,10 +623,12 @@ class _Context:
 async def _read_body(resp: httpx.Response) -> bytearray:
     """The whole body. A growing bytearray costs well under a millisecond per chunk (large
     buffers are grown by remapping pages, not copying); allocating one of the announced
-    size up front would zero tens of megabytes in one call that holds the GIL."""
+    size up front would zero tens of megabytes in one call that holds the GIL. ``pace`` hands
+    the GIL over every few milliseconds (see ``krea_desktop.api.pacing``)."""
     buf = bytearray()
     async for chunk in resp.aiter_bytes():
         buf.extend(chunk)
+        pace()  # a loopback answer arrives as fast as this loop runs: let the GUI thread in
     return buf
 
 

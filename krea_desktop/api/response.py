@@ -5,6 +5,7 @@ that with ``json.loads`` holds the GIL for hundreds of milliseconds, which would
 the GUI thread even though parsing happens elsewhere. :func:`parse_body` therefore lifts
 the large strings out with ``bytes.find`` (fast, memchr-based) before parsing the small
 remainder, and base64 is decoded in slices so that no single step holds the GIL long.
+Between steps, :func:`~krea_desktop.api.pacing.pace` hands the GIL to the GUI thread.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from krea_desktop.api import b64helper
 from krea_desktop.api import errors as E
+from krea_desktop.api.pacing import pace
 
 # Keys whose string values may be megabytes long.
 _LARGE_KEYS = (b'"imageBase64Data"', b'"imageDataURI"')
@@ -60,6 +62,7 @@ def _find(raw: bytes | bytearray, needle: bytes, start: int, end: int | None = N
         if hit >= 0:
             return hit
         start += step
+        pace()
     return -1
 
 
@@ -318,7 +321,10 @@ def decode_base64(value: str | Blob | bytes | memoryview) -> bytes:
         for end in range(_B64_SLICE, n, _B64_SLICE):
             if b"=" in bytes(raw[end - 2 : end]):
                 raise binascii.Error("padding in the middle")
-        parts = [base64.b64decode(raw[i : i + _B64_SLICE], validate=True) for i in range(0, n, _B64_SLICE)]
+        parts = []
+        for i in range(0, n, _B64_SLICE):
+            parts.append(base64.b64decode(raw[i : i + _B64_SLICE], validate=True))
+            pace()
         return b"".join(parts)
     except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
         raise E.MalformedResponseError("The service sent image data that is not valid base64.") from exc
