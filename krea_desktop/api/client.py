@@ -17,6 +17,7 @@ import asyncio
 import io
 import ipaddress
 import logging
+import mmap
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -35,6 +36,7 @@ from krea_desktop.api.refcache import MemoryReferenceCache, ReferenceCache, cont
 from krea_desktop.api.request import GenerationRequest, ReferenceImage, is_url, is_uuid, new_task_uuid
 from krea_desktop.api.response import (
     Blob,
+    Body,
     Envelope,
     decode_base64,
     decode_data_uri,
@@ -56,6 +58,9 @@ UNKNOWN_REFERENCE_CODES = frozenset({"invalidreferenceimage", "referenceimagenot
 MAX_REFERENCE_BYTES = 50 * 1024 * 1024
 MAX_REFERENCE_PIXELS = 100_000_000
 _REFS = "inputs.referenceImages"
+# Answers of this size or more are received into a buffer of their own (``_read_body``).
+_MAPPED_BODY_MIN = 1 << 20
+_MAPPED_BODY_MAX = 2 << 30
 
 
 def is_loopback(url: str) -> bool:
@@ -221,7 +226,7 @@ class RunwareClient:
         return _Answer(status, env, retry_after)
 
     @staticmethod
-    def _lenient_envelope(buf: bytes | bytearray) -> Envelope:
+    def _lenient_envelope(buf: Body) -> Envelope:
         try:
             return parse_envelope(parse_body(buf))
         except E.MalformedResponseError:
@@ -620,16 +625,54 @@ class _Context:
         self.seen_count = len(self.seen)
 
 
-async def _read_body(resp: httpx.Response) -> bytearray:
-    """The whole body. A growing bytearray costs well under a millisecond per chunk (large
-    buffers are grown by remapping pages, not copying); allocating one of the announced
-    size up front would zero tens of megabytes in one call that holds the GIL. ``pace`` hands
-    the GIL over every few milliseconds (see ``krea_desktop.api.pacing``)."""
-    buf = bytearray()
-    async for chunk in resp.aiter_bytes():
-        buf.extend(chunk)
+async def _read_body(resp: httpx.Response) -> Body:
+    """The whole body, as received (no copy after the socket's).
+
+    A large answer whose length is announced goes into a page-backed buffer of that size
+    (``mmap``: its pages are zero until written, so reserving it costs nothing). Growing one
+    buffer chunk by chunk instead would remap it dozens of times, and one of those calls,
+    made with the GIL held, now and then took long enough to stall the GUI thread for over
+    a frame (``bench_gui_stall.py``). ``pace`` hands the GIL over every few milliseconds
+    (see ``krea_desktop.api.pacing``)."""
+    size = _announced_size(resp)
+    if size is None:
+        grown = bytearray()
+        async for chunk in resp.aiter_bytes():
+            grown.extend(chunk)
+            pace()
+        return grown
+    buf = mmap.mmap(-1, size)
+    view = memoryview(buf)
+    pos = 0
+    chunks = resp.aiter_bytes()
+    async for chunk in chunks:
+        end = pos + len(chunk)
+        if end > size:  # longer than announced (h11 does not let that happen): keep it all
+            view.release()
+            grown = bytearray(buf[:pos])
+            grown.extend(chunk)
+            async for more in chunks:
+                grown.extend(more)
+            return grown
+        view[pos:end] = chunk
+        pos = end
         pace()  # a loopback answer arrives as fast as this loop runs: let the GUI thread in
+    view.release()
+    if pos < size:  # shorter than announced (h11 raises first): what arrived
+        return buf[:pos]
     return buf
+
+
+def _announced_size(resp: httpx.Response) -> int | None:
+    """The body's length in bytes when the answer announces it and it is worth a buffer of
+    its own (at least ``_MAPPED_BODY_MIN``); None for compressed or unannounced bodies."""
+    if resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
+        return None
+    try:
+        size = int(resp.headers.get("Content-Length", ""))
+    except ValueError:
+        return None
+    return size if _MAPPED_BODY_MIN <= size <= _MAPPED_BODY_MAX else None
 
 
 def _decode_b64_value(value: Any) -> bytes:

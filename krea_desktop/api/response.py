@@ -14,6 +14,7 @@ import base64
 import binascii
 import io
 import json
+import mmap
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,9 @@ from PIL import Image, UnidentifiedImageError
 from krea_desktop.api import b64helper
 from krea_desktop.api import errors as E
 from krea_desktop.api.pacing import pace
+
+# An answer as received: a large one fills a page-backed buffer (see ``client._read_body``).
+Body = bytes | bytearray | mmap.mmap
 
 # Keys whose string values may be megabytes long.
 _LARGE_KEYS = (b'"imageBase64Data"', b'"imageDataURI"')
@@ -35,7 +39,7 @@ class Blob:
 
     __slots__ = ("buf", "end", "start")
 
-    def __init__(self, buf: bytes | bytearray, start: int, end: int) -> None:
+    def __init__(self, buf: Body, start: int, end: int) -> None:
         self.buf, self.start, self.end = buf, start, end
 
     def __len__(self) -> int:
@@ -53,7 +57,7 @@ class Blob:
 _FIND_WINDOW = 1 << 20
 
 
-def _find(raw: bytes | bytearray, needle: bytes, start: int, end: int | None = None) -> int:
+def _find(raw: Body, needle: bytes, start: int, end: int | None = None) -> int:
     end = len(raw) if end is None else end
     step = _FIND_WINDOW
     overlap = len(needle) - 1
@@ -66,8 +70,8 @@ def _find(raw: bytes | bytearray, needle: bytes, start: int, end: int | None = N
     return -1
 
 
-def _lift_large_strings(body: bytes | bytearray | memoryview) -> tuple[bytes, list[Blob]]:
-    raw = body if isinstance(body, (bytes, bytearray)) else bytes(body)
+def _lift_large_strings(body: Body | memoryview) -> tuple[bytes, list[Blob]]:
+    raw = body if isinstance(body, (bytes, bytearray, mmap.mmap)) else bytes(body)
     mv = memoryview(raw)
     pieces: list[bytes] = []
     blobs: list[Blob] = []
@@ -136,7 +140,7 @@ def _restore(obj: Any, blobs: list[Blob]) -> Any:
     return obj
 
 
-def parse_body(body: bytes | bytearray | memoryview) -> Any:
+def parse_body(body: Body | memoryview) -> Any:
     """Parse a JSON answer; large image strings come back as :class:`Blob` objects."""
     if not len(body):
         return None

@@ -1,0 +1,91 @@
+"""Receiving an answer's body (``client._read_body``): every byte, whatever the framing."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import mmap
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from krea_desktop.api import client as client_mod
+from krea_desktop.api.response import parse_body
+
+
+class Chunks(httpx.AsyncByteStream):
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for c in self.chunks:
+            yield c
+
+
+def receive(headers: dict[str, str], chunks: list[bytes]) -> bytes | bytearray | mmap.mmap:
+    async def go() -> bytes | bytearray | mmap.mmap:
+        def handler(_req: httpx.Request) -> httpx.Response:
+            return httpx.Response(200, headers=headers, stream=Chunks(chunks))
+
+        async with (
+            httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http,
+            http.stream("POST", "http://127.0.0.1/v1") as resp,
+        ):
+            return await client_mod._read_body(resp)
+
+    return asyncio.run(go())
+
+
+def pieces(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+BIG = bytes(range(256)) * 20_000  # 5 MB, over the size that gets a buffer of its own
+
+
+def test_a_large_announced_body_arrives_whole_in_a_buffer_of_its_own() -> None:
+    body = receive({"Content-Length": str(len(BIG))}, pieces(BIG, 65536))
+    assert isinstance(body, mmap.mmap)
+    assert len(body) == len(BIG) and body[:] == BIG
+
+
+def test_an_unannounced_body_arrives_whole() -> None:
+    body = receive({}, pieces(BIG, 65536))  # chunked transfer: no length known up front
+    assert isinstance(body, bytearray) and bytes(body) == BIG
+
+
+def test_a_small_body_is_not_given_a_mapping() -> None:
+    body = receive({"Content-Length": "11"}, [b"hello ", b"world"])
+    assert not isinstance(body, mmap.mmap) and bytes(body) == b"hello world"
+
+
+def test_a_compressed_body_is_decoded_whatever_its_announced_length() -> None:
+    packed = gzip.compress(BIG)
+    body = receive({"Content-Length": str(len(packed)), "Content-Encoding": "gzip"}, pieces(packed, 65536))
+    assert bytes(body) == BIG  # decoded: longer than the announced length
+
+
+@pytest.mark.parametrize("framing", ["shorter", "longer"])
+def test_a_body_that_does_not_match_its_announced_length_is_kept_as_received(framing: str) -> None:
+    announced = len(BIG) + 4096 if framing == "shorter" else len(BIG) - 4096
+    body = receive({"Content-Length": str(announced)}, pieces(BIG, 65536))
+    assert bytes(body) == BIG
+
+
+def test_an_absurd_announced_length_is_not_reserved(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_mod, "_MAPPED_BODY_MAX", len(BIG) - 1)
+    body = receive({"Content-Length": str(len(BIG))}, pieces(BIG, 65536))
+    assert not isinstance(body, mmap.mmap) and bytes(body) == BIG
+
+
+def test_an_answer_received_into_a_mapping_parses_like_bytes() -> None:
+    import base64
+    import json
+
+    items = [{"imageUUID": f"u{i}", "imageBase64Data": base64.b64encode(BIG[i:]).decode()} for i in range(2)]
+    raw = json.dumps({"data": items}).encode()
+    body = receive({"Content-Length": str(len(raw))}, pieces(raw, 65536))
+    assert isinstance(body, mmap.mmap)
+    parsed = parse_body(body)
+    assert [bytes(x["imageBase64Data"].raw()) for x in parsed["data"]] == [base64.b64encode(BIG[i:]) for i in range(2)]
