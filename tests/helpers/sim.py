@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -46,8 +47,12 @@ def simulator_process(*args: str, env: dict[str, str] | None = None, nice: int =
     ``nice`` lowers its CPU priority: it stands in for a service on another machine, so a
     measurement of the app's own responsiveness should not count its rendering."""
     port = free_port()
+    command = [sys.executable, "-m", "krea_desktop", "simulator", "--port", str(port), *args]
+    nice_tool = shutil.which("nice") if nice else None
+    if nice_tool:  # the tool, not preexec_fn: forking a process that runs Qt threads
+        command = [nice_tool, "-n", str(nice), *command]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "krea_desktop", "simulator", "--port", str(port), *args],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
