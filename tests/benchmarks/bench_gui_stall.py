@@ -484,17 +484,22 @@ class Tracer:
         spans = self.spans
         original_read_body = client_mod._read_body
 
-        async def traced_read_body(resp: Any) -> bytearray:
-            buf = bytearray()
+        async def traced_read_body(resp: Any) -> Any:
+            # The real reading loop, with each chunk's wait and the loop's own work timed.
             thread = threading.current_thread().name
-            t = time.perf_counter()
-            async for chunk in resp.aiter_bytes():
-                got = time.perf_counter()
-                spans.append((t, got, "body: await the next chunk", thread))
-                buf.extend(chunk)
+            original_aiter = resp.aiter_bytes
+
+            async def timed_aiter(*args: Any, **kwargs: Any) -> Any:
                 t = time.perf_counter()
-                spans.append((got, t, "body: bytearray.extend", thread))
-            return buf
+                async for chunk in original_aiter(*args, **kwargs):
+                    got = time.perf_counter()
+                    spans.append((t, got, "body: await the next chunk", thread))
+                    yield chunk
+                    t = time.perf_counter()
+                    spans.append((got, t, "body: store the chunk (+ pace)", thread))
+
+            resp.aiter_bytes = timed_aiter
+            return await original_read_body(resp)
 
         client_mod._read_body = traced_read_body
         self._undo.append(lambda: setattr(client_mod, "_read_body", original_read_body))
