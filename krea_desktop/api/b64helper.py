@@ -88,6 +88,7 @@ class Base64Helper:
         self.decoded = 0  # payloads decoded by the helper, for tests and benchmarks
         self._deadline: float | None = None  # monotonic; None when no exchange is under way
         self._watchdog: threading.Thread | None = None
+        self._closing = threading.Event()
 
     @property
     def usable(self) -> bool:
@@ -128,6 +129,8 @@ class Base64Helper:
             return out
 
     def close(self) -> None:
+        self._closing.set()  # ends the watchdog; a later decode starts a new one
+        self._watchdog = None
         proc = self._proc
         if proc is not None:  # unblocks a caller stuck on the pipe, without its lock
             with contextlib.suppress(OSError):
@@ -177,7 +180,10 @@ class Base64Helper:
         )
         self._proc = proc
         if self._watchdog is None:
-            self._watchdog = threading.Thread(target=self._watch, name="krea-base64-watchdog", daemon=True)
+            self._closing = threading.Event()
+            self._watchdog = threading.Thread(
+                target=self._watch, args=(self._closing,), name="krea-base64-watchdog", daemon=True
+            )
             self._watchdog.start()
         # The helper says hello first: a program that is not the helper is found out here.
         assert proc.stdout is not None
@@ -189,9 +195,8 @@ class Base64Helper:
             self._deadline = None
         return proc
 
-    def _watch(self) -> None:
-        while True:
-            time.sleep(WATCH_PERIOD)
+    def _watch(self, closing: threading.Event) -> None:
+        while not closing.wait(WATCH_PERIOD):
             proc, deadline = self._proc, self._deadline
             if proc is not None and deadline is not None and time.monotonic() > deadline:
                 self._deadline = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,27 +16,27 @@ from krea_desktop.api.response import decode_base64, parse_body
 
 
 class FakeClock:
-    """perf_counter advancing ``step`` seconds per reading; sleeps recorded, not slept."""
+    """A thread's CPU time advancing ``step`` seconds per reading; sleeps recorded, not
+    slept (a sleep costs no CPU time)."""
 
     def __init__(self, step: float) -> None:
         self.now = 0.0
         self.step = step
         self.sleeps: list[float] = []
 
-    def perf_counter(self) -> float:
+    def thread_time(self) -> float:
         self.now += self.step
         return self.now
 
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock(step=0.0005)
-    monkeypatch.setattr(pacing.time, "perf_counter", fake.perf_counter)
-    monkeypatch.setattr(pacing.time, "sleep", fake.sleep)
+    monkeypatch.setattr(pacing, "_clock", fake.thread_time)
+    monkeypatch.setattr(pacing, "_sleep", fake.sleep)
     return fake
 
 
@@ -56,6 +57,11 @@ def on_worker(fn: Callable[[], Any]) -> Any:
     return out.get("value")
 
 
+def steps(n: int) -> None:
+    for _ in range(n):
+        pacing.pace()
+
+
 def test_a_worker_pauses_once_per_period(clock: FakeClock) -> None:
     def loop() -> None:
         for _ in range(100):  # 100 steps of 0.5 ms: 50 ms of work
@@ -69,7 +75,7 @@ def test_a_worker_pauses_once_per_period(clock: FakeClock) -> None:
 
 
 def test_a_short_loop_does_not_pause(clock: FakeClock) -> None:
-    on_worker(lambda: [pacing.pace() for _ in range(3)])  # 1.5 ms in all
+    on_worker(lambda: steps(3))  # 1.5 ms in all
     assert clock.sleeps == []
 
 
@@ -79,9 +85,22 @@ def test_the_main_thread_never_pauses(clock: FakeClock) -> None:
     assert clock.sleeps == []
 
 
+def test_waiting_costs_no_cpu_time_and_never_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    sleeps: list[float] = []
+    monkeypatch.setattr(pacing, "_sleep", sleeps.append)
+
+    def slow_network() -> None:
+        for _ in range(5):
+            time.sleep(0.004)  # a chunk arriving every 4 ms: waiting, not working
+            pacing.pace()
+
+    on_worker(slow_network)
+    assert sleeps == []
+
+
 def test_each_thread_keeps_its_own_period(clock: FakeClock) -> None:
-    on_worker(lambda: [pacing.pace() for _ in range(3)])
-    on_worker(lambda: [pacing.pace() for _ in range(3)])  # a new thread starts afresh
+    on_worker(lambda: steps(3))
+    on_worker(lambda: steps(3))  # a new thread starts afresh
     assert clock.sleeps == []
 
 
