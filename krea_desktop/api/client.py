@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import mmap
 import random
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -60,7 +61,10 @@ MAX_REFERENCE_PIXELS = 100_000_000
 _REFS = "inputs.referenceImages"
 # Answers of this size or more are received into a buffer of their own (``_read_body``).
 _MAPPED_BODY_MIN = 1 << 20
-_MAPPED_BODY_MAX = 2 << 30
+_MAPPED_BODY_MAX = 1 << 30
+# Before Python 3.11, mmap.find is a byte-by-byte loop (15 times slower than bytes.find on
+# a 1 MiB window), which would undo the point of the mapping: those versions grow a bytearray.
+_MAPPING_SEARCHES_FAST = sys.version_info >= (3, 11)
 
 
 def is_loopback(url: str) -> bool:
@@ -635,13 +639,14 @@ async def _read_body(resp: httpx.Response) -> Body:
     a frame (``bench_gui_stall.py``). ``pace`` hands the GIL over every few milliseconds
     (see ``krea_desktop.api.pacing``)."""
     size = _announced_size(resp)
-    if size is None:
+    mapped = _reserve(size) if size is not None else None
+    if size is None or mapped is None:
         grown = bytearray()
         async for chunk in resp.aiter_bytes():
             grown.extend(chunk)
             pace()
         return grown
-    buf = mmap.mmap(-1, size)
+    buf = mapped
     view = memoryview(buf)
     pos = 0
     chunks = resp.aiter_bytes()
@@ -653,6 +658,7 @@ async def _read_body(resp: httpx.Response) -> Body:
             grown.extend(chunk)
             async for more in chunks:
                 grown.extend(more)
+                pace()
             return grown
         view[pos:end] = chunk
         pos = end
@@ -666,6 +672,8 @@ async def _read_body(resp: httpx.Response) -> Body:
 def _announced_size(resp: httpx.Response) -> int | None:
     """The body's length in bytes when the answer announces it and it is worth a buffer of
     its own (at least ``_MAPPED_BODY_MIN``); None for compressed or unannounced bodies."""
+    if not _MAPPING_SEARCHES_FAST:
+        return None
     if resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
         return None
     try:
@@ -673,6 +681,15 @@ def _announced_size(resp: httpx.Response) -> int | None:
     except ValueError:
         return None
     return size if _MAPPED_BODY_MIN <= size <= _MAPPED_BODY_MAX else None
+
+
+def _reserve(size: int) -> mmap.mmap | None:
+    """A zero-filled mapping of ``size`` bytes, or None when the system will not reserve
+    that much at once (the body then grows as it arrives, as a small one does)."""
+    try:
+        return mmap.mmap(-1, size)
+    except (OSError, ValueError, OverflowError, MemoryError):
+        return None
 
 
 def _decode_b64_value(value: Any) -> bytes:

@@ -89,3 +89,54 @@ def test_an_answer_received_into_a_mapping_parses_like_bytes() -> None:
     assert isinstance(body, mmap.mmap)
     parsed = parse_body(body)
     assert [bytes(x["imageBase64Data"].raw()) for x in parsed["data"]] == [base64.b64encode(BIG[i:]) for i in range(2)]
+
+
+def test_a_mapping_the_system_refuses_falls_back_to_growing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_args: object) -> mmap.mmap:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(client_mod.mmap, "mmap", refuse)
+    body = receive({"Content-Length": str(len(BIG))}, pieces(BIG, 65536))
+    assert isinstance(body, bytearray) and bytes(body) == BIG
+
+
+def test_without_a_fast_mapping_search_the_body_grows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_mod, "_MAPPING_SEARCHES_FAST", False)  # Python 3.10
+    body = receive({"Content-Length": str(len(BIG))}, pieces(BIG, 65536))
+    assert isinstance(body, bytearray) and bytes(body) == BIG
+
+
+def test_cancelling_mid_body_releases_the_mapping_cleanly() -> None:
+    import gc
+    import sys
+
+    unraisable: list[object] = []
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = unraisable.append
+
+    class Stalls(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            yield BIG[:65536]
+            await asyncio.Event().wait()  # the rest never comes
+            yield b""
+
+    async def go() -> None:
+        def handler(_req: httpx.Request) -> httpx.Response:
+            return httpx.Response(200, headers={"Content-Length": str(len(BIG))}, stream=Stalls())
+
+        async with (
+            httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http,
+            http.stream("POST", "http://127.0.0.1/v1") as resp,
+        ):
+            task = asyncio.ensure_future(client_mod._read_body(resp))
+            await asyncio.sleep(0.05)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    try:
+        asyncio.run(go())
+        gc.collect()
+    finally:
+        sys.unraisablehook = old_hook
+    assert unraisable == []
