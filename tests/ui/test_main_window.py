@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtWidgets import QLabel, QPushButton
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.api.client import RetryPolicy
@@ -312,3 +312,32 @@ def test_every_control_has_a_tooltip(window: MainWindow) -> None:
             if widget.isVisibleTo(window) and not widget.toolTip():
                 missing.append(f"{cls.__name__} {widget.objectName()!r}")
     assert missing == []
+
+
+def test_each_jobs_cost_and_the_session_total_show_when_cost_reporting_is_on(
+    qtbot: QtBot, window: MainWindow, sim: Sim
+) -> None:
+    w = window
+    panel = w.prompt_panel
+    assert panel.includeCostCheck.isChecked()  # on by default
+    assert not w.cost_label.isVisible()  # nothing spent yet
+    for prompt, count in (("a harbour in fog", 2), ("a heron at dawn", 3)):
+        panel.promptEdit.setPlainText(prompt)
+        panel.countSpin.setValue(count)
+        generate_and_wait(qtbot, w)
+    entries = w.library.entries()
+    assert len(entries) == 5 and all(e.cost for e in entries)
+    total = sum(e.cost or 0.0 for e in entries)
+    qtbot.waitUntil(lambda: w.cost_label.isVisible())
+    assert w.cost_label.text() == f"Session cost ${total:.4f}"
+    statuses = [label.text() for label in w.job_list.findChildren(QLabel, "jobStatus")]
+    for job_images in (entries[:3], entries[3:]):  # newest first: the second job, then the first
+        job_cost = sum(e.cost or 0.0 for e in job_images)
+        assert any(text.endswith(f"Cost ${job_cost:.4f}.") for text in statuses), statuses
+
+    panel.includeCostCheck.setChecked(False)
+    panel.promptEdit.setPlainText("a kite with no cost asked for")
+    panel.countSpin.setValue(1)
+    generate_and_wait(qtbot, w)
+    assert inference_tasks(sim)[-1].get("includeCost") in (False, None)
+    assert w.cost_label.text() == f"Session cost ${total:.4f}"  # unchanged
