@@ -630,7 +630,7 @@ class _Context:
 
 
 async def _read_body(resp: httpx.Response) -> Body:
-    """The whole body, as received (no copy after the socket's).
+    """The whole body.
 
     A large answer whose length is announced goes into a page-backed buffer of that size
     (``mmap``: its pages are zero until written, so reserving it costs nothing). Growing one
@@ -639,14 +639,13 @@ async def _read_body(resp: httpx.Response) -> Body:
     a frame (``bench_gui_stall.py``). ``pace`` hands the GIL over every few milliseconds
     (see ``krea_desktop.api.pacing``)."""
     size = _announced_size(resp)
-    mapped = _reserve(size) if size is not None else None
-    if size is None or mapped is None:
+    buf = _reserve(size) if size is not None else None
+    if size is None or buf is None:
         grown = bytearray()
         async for chunk in resp.aiter_bytes():
             grown.extend(chunk)
             pace()
         return grown
-    buf = mapped
     view = memoryview(buf)
     pos = 0
     chunks = resp.aiter_bytes()

@@ -6,8 +6,8 @@ least once per switch interval. Measured, it does not always: in ``bench_gui_sta
 ``parse_body`` (22 ms of 1 MiB steps) kept the GUI thread's 1 ms timer from firing for
 its whole length in about a third of runs, with the GUI thread asleep and no other
 thread on the CPU. A sleep releases the GIL outright, so a thread already waiting for
-it, the GUI's, takes it. With a 0.2 ms sleep every 2 ms of work, such gaps disappeared (0
-in 18 runs), at a cost of a tenth of the loop's speed.
+it, the GUI's, takes it. With a 0.2 ms sleep every 2 ms of work, no such gap appeared
+again (34 runs), at a cost of a tenth of the loop's speed.
 
 Work is the calling thread's CPU time, not wall time: a loop that mostly waits for the
 network (with the GIL released) never pauses.
