@@ -9,6 +9,7 @@ worker, and turned into a QPixmap on the GUI thread.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -18,23 +19,23 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractListModel,
     QByteArray,
+    QEvent,
     QMimeData,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
     QPoint,
-    QRect,
     QRunnable,
     QSize,
+    QStringListModel,
     Qt,
     QThreadPool,
     QTimer,
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPen, QPixmap, QWheelEvent
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QImageReader, QPainter, QPen, QPixmap, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
@@ -162,7 +163,8 @@ class ThumbnailLoader(QObject):
     def _done(self, entry_id: int, image: QImage) -> None:
         with self._lock:
             self._running.discard(entry_id)
-        self.loaded.emit(entry_id, image)
+        with contextlib.suppress(RuntimeError):  # the gallery closed while this one was made
+            self.loaded.emit(entry_id, image)
 
     def wait(self, msecs: int = -1) -> bool:
         return self._pool.waitForDone(msecs)
@@ -216,11 +218,17 @@ def mime_for_entries(entries: list[LibraryEntry]) -> ImageMimeData:
     return mime
 
 
-class GalleryModel(QAbstractListModel):
+class GalleryModel(QStringListModel):
     """One row per library image, newest first.
 
     Holds only row ids; entries are looked up a page at a time when the view asks for a
     row, and thumbnails are kept within a memory budget (least recently drawn go first).
+
+    The rows themselves are a QStringListModel's (empty strings, one per image), so the
+    view's many row counts, indexes and flags per layout and repaint are answered in C++:
+    a Python ``rowCount`` was called some 200 times per inserted image, and every such
+    call from C++ into Python is a chance for a busy background thread to take the GIL
+    from the GUI thread. The delegate reads rows through :meth:`entry_at` directly.
     """
 
     EntryRole = Qt.ItemDataRole.UserRole + 1
@@ -252,11 +260,10 @@ class GalleryModel(QAbstractListModel):
         """Read the rows again from the index, with ``filters`` changed (search,
         favourites_only, ratio); thumbnails already made are kept."""
         self._filters.update(filters)
-        self.beginResetModel()
         self._ids = self.library.ids(**self._filters)
         self._reindex()
         self._entries.clear()
-        self.endResetModel()
+        self.setStringList([""] * len(self._ids))
 
     @property
     def filters(self) -> dict[str, Any]:
@@ -312,10 +319,9 @@ class GalleryModel(QAbstractListModel):
             else:
                 self._stale.add(entry.id)  # made at another size: replaced when next painted
             self._keep_pixmap(entry.id, pm)
-        self.beginInsertRows(QModelIndex(), 0, 0)
         self._ids.insert(0, entry.id)
         self._reindex()
-        self.endInsertRows()
+        self.insertRows(0, 1)
 
     def remove_ids(self, ids: set[int]) -> None:
         rows = sorted((r for r in (self._row_of.get(i) for i in ids) if r is not None), reverse=True)
@@ -326,9 +332,8 @@ class GalleryModel(QAbstractListModel):
             while i + 1 < len(rows) and rows[i + 1] == first - 1:
                 i += 1
                 first = rows[i]
-            self.beginRemoveRows(QModelIndex(), first, last)
             del self._ids[first : last + 1]
-            self.endRemoveRows()
+            self.removeRows(first, last - first + 1)
             i += 1
         self._reindex()
         for entry_id in ids:
@@ -400,9 +405,6 @@ class GalleryModel(QAbstractListModel):
 
     # --- Qt model interface ------------------------------------------------------------
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._ids)
-
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._ids):
             return None
@@ -427,11 +429,8 @@ class GalleryModel(QAbstractListModel):
             return entry
         return None
 
-    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
-        base = super().flags(index)
-        if index.isValid():
-            base |= Qt.ItemFlag.ItemIsDragEnabled
-        return base
+    def setData(self, index: ModelIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        return False  # rows are library images: changed through the library, never in place
 
     def has_thumbnail(self, entry_id: int) -> bool:
         """Whether the row shows its real thumbnail (or is known broken), not the placeholder."""
@@ -490,14 +489,44 @@ def _pixmap_cost(pm: QPixmap) -> int:
     return pm.width() * pm.height() * max(1, pm.depth() // 8)
 
 
+def _fit(w: int, h: int, box_w: int, box_h: int) -> tuple[int, int]:
+    """``QSize(w, h).scaled(box_w, box_h, KeepAspectRatio)`` in integers."""
+    if w <= 0 or h <= 0:
+        return box_w, box_h
+    scaled_w = box_h * w // h
+    if scaled_w <= box_w:
+        return scaled_w, box_h
+    return box_w, box_w * h // w
+
+
+_CELL = QColor(40, 40, 44)
+_BADGE_BACK = QColor(0, 0, 0, 150)
+_HOVER_PEN = QPen(QColor(255, 255, 255, 90), 1)
+_FAVOURITE = QColor(240, 190, 60)
+_WARNING = QColor(210, 80, 80)
+_COST = QColor(120, 160, 120)
+_CENTRED = int(Qt.AlignmentFlag.AlignCenter.value)
+
+
 class GalleryDelegate(QStyledItemDelegate):
     """Draws each image fitted into a square cell, with small badges: favourite, NSFW
-    (blurred until revealed), cost, and a mark for missing or broken files."""
+    (blurred until revealed), cost, and a mark for missing or broken files.
+
+    Painting runs for every visible cell on every repaint, so it reads the row straight
+    from the model and draws with integer coordinates and Qt objects made once: each
+    temporary Qt value (a QRect, QColor, QFont...) is a C++ object whose destruction lets
+    the background threads take the GIL, and a repaint that made hundreds of them waited
+    for those threads that many times.
+    """
 
     def __init__(self, view: GalleryView) -> None:
         super().__init__(view)
         self.view = view
         self._blurred: OrderedDict[int, QPixmap] = OrderedDict()
+        self._badge_font: QFont | None = None
+        self._badge_metrics: QFontMetrics | None = None
+        self._badge_widths: dict[str, int] = {}
+        self._selection_pen: QPen | None = None
 
     def sizeHint(self, option: QStyleOptionViewItem, index: ModelIndex) -> QSize:
         side = self.view.thumb_side
@@ -516,59 +545,70 @@ class GalleryDelegate(QStyledItemDelegate):
                 self._blurred.popitem(last=False)
         return small
 
+    def style_changed(self) -> None:
+        """The view's font or palette changed: make the badge font and selection pen again."""
+        self._badge_font = self._badge_metrics = self._selection_pen = None
+        self._badge_widths.clear()
+
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
-        painter.save()
-        rect = option.rect.adjusted(4, 4, -4, -4)
+        cell = option.rect
+        x, y, w, h = cell.x() + 4, cell.y() + 4, cell.width() - 8, cell.height() - 8
         state = option.state
-        painter.fillRect(rect, QColor(40, 40, 44))
-        pixmap = index.data(Qt.ItemDataRole.DecorationRole)
-        entry = index.data(GalleryModel.EntryRole)
-        if isinstance(pixmap, QPixmap) and not pixmap.isNull():
-            scaled = pixmap.deviceIndependentSize().toSize().scaled(rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            x = rect.x() + (rect.width() - scaled.width()) // 2
-            y = rect.y() + (rect.height() - scaled.height()) // 2
-            target = QRect(x, y, scaled.width(), scaled.height())
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-            if entry is not None and entry.nsfw and not self.view.reveal_nsfw:
-                painter.drawPixmap(target, self._blur(entry.id, pixmap))
-            else:
-                painter.drawPixmap(target, pixmap)
-        if entry is not None:
-            self._badges(painter, rect, entry)
+        painter.save()
+        painter.fillRect(x, y, w, h, _CELL)
+        model = self.view.model()
+        if isinstance(model, GalleryModel) and (entry := model.entry_at(index.row())) is not None:
+            pixmap = model.pixmap_for(entry)
+            if not pixmap.isNull():
+                ratio = pixmap.devicePixelRatio()
+                tw, th = _fit(round(pixmap.width() / ratio), round(pixmap.height() / ratio), w, h)
+                painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+                if entry.nsfw and not self.view.reveal_nsfw:
+                    pixmap = self._blur(entry.id, pixmap)
+                painter.drawPixmap(x + (w - tw) // 2, y + (h - th) // 2, tw, th, pixmap)
+            self._badges(painter, x, y, w, h, entry)
         if state & QStyle.StateFlag.State_Selected:
-            pen = QPen(option.palette.highlight().color(), 3)
-            painter.setPen(pen)
-            painter.drawRect(rect.adjusted(1, 1, -2, -2))
+            if self._selection_pen is None:
+                self._selection_pen = QPen(self.view.palette().highlight().color(), 3)
+            painter.setPen(self._selection_pen)
+            painter.drawRect(x + 1, y + 1, w - 3, h - 3)
         elif state & QStyle.StateFlag.State_MouseOver:
-            painter.setPen(QPen(QColor(255, 255, 255, 90), 1))
-            painter.drawRect(rect.adjusted(0, 0, -1, -1))
+            painter.setPen(_HOVER_PEN)
+            painter.drawRect(x, y, w - 1, h - 1)
         painter.restore()
 
-    @staticmethod
-    def _badges(painter: QPainter, rect: QRect, entry: LibraryEntry) -> None:
+    def _badges(self, painter: QPainter, x: int, y: int, w: int, h: int, entry: LibraryEntry) -> None:
         badges: list[tuple[str, QColor]] = []
         if entry.favourite:
-            badges.append(("★", QColor(240, 190, 60)))
+            badges.append(("★", _FAVOURITE))
         if entry.nsfw:
-            badges.append(("NSFW", QColor(210, 80, 80)))
+            badges.append(("NSFW", _WARNING))
         if entry.missing:
-            badges.append(("missing", QColor(210, 80, 80)))
+            badges.append(("missing", _WARNING))
         elif entry.broken:
-            badges.append(("broken", QColor(210, 80, 80)))
+            badges.append(("broken", _WARNING))
         if entry.cost:
-            badges.append((f"${entry.cost:.3f}", QColor(120, 160, 120)))
-        font = painter.font()
-        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
-        painter.setFont(font)
-        metrics = painter.fontMetrics()
-        x = rect.right() - 4
+            badges.append((f"${entry.cost:.3f}", _COST))
+        if not badges:
+            return
+        if self._badge_font is None or self._badge_metrics is None:
+            font = self.view.font()
+            font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
+            self._badge_font, self._badge_metrics = font, QFontMetrics(font)
+        painter.setFont(self._badge_font)
+        text_h = self._badge_metrics.height()
+        right = x + w - 1 - 4
+        top = y + h - 1 - text_h - 6
         for text, colour in badges:
-            w = metrics.horizontalAdvance(text) + 8
-            box = QRect(x - w, rect.bottom() - metrics.height() - 6, w, metrics.height() + 2)
-            painter.fillRect(box, QColor(0, 0, 0, 150))
+            bw = self._badge_widths.get(text)
+            if bw is None:
+                if len(self._badge_widths) > 256:
+                    self._badge_widths.clear()
+                bw = self._badge_widths[text] = self._badge_metrics.horizontalAdvance(text) + 8
+            painter.fillRect(right - bw, top, bw, text_h + 2, _BADGE_BACK)
             painter.setPen(colour)
-            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
-            x -= w + 3
+            painter.drawText(right - bw, top, bw, text_h + 2, _CENTRED, text)
+            right -= bw + 3
 
 
 THUMB_SIDE_MIN = 96
@@ -601,6 +641,7 @@ class GalleryView(QListView):
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setDragEnabled(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setToolTip(
             "Every image you have made, newest first. Double-click or press Space to view one; "
@@ -653,6 +694,13 @@ class GalleryView(QListView):
     def reveal_nsfw(self, reveal: bool) -> None:
         self._reveal_nsfw = bool(reveal)
         self.viewport().update()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
+            delegate = self.itemDelegate()
+            if isinstance(delegate, GalleryDelegate):
+                delegate.style_changed()
+        super().changeEvent(event)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QWheelEvent
-from PySide6.QtWidgets import QApplication, QLineEdit, QWidget
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QSize, Qt, QUrl
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QWheelEvent
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.api import spec
@@ -24,7 +26,7 @@ from krea_desktop.library import metadata
 from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.ui import gallery_actions
 from krea_desktop.ui.app import create_main_window
-from krea_desktop.ui.gallery import GalleryModel, GalleryView, ThumbnailLoader
+from krea_desktop.ui.gallery import GalleryModel, GalleryView, ThumbnailLoader, _fit
 from krea_desktop.ui.gallery_actions import AWAY, TOWARD, PendingTrash, export_image
 from krea_desktop.ui.image_input import LIBRARY_IDS_MIME, decode_library_ids
 from krea_desktop.ui.main_window import MainWindow
@@ -218,6 +220,52 @@ def test_nsfw_images_are_blurred_until_revealed(qtbot: QtBot, data_dir: Path, ma
     assert w.gallery.reveal_nsfw
     revealed = _variance(w.gallery.viewport().grab().toImage(), rect)
     assert revealed > 4 * blurred
+
+
+@given(st.integers(0, 5000), st.integers(0, 5000), st.integers(1, 800), st.integers(1, 800))
+def test_cells_fit_images_exactly_as_qt_would(w: int, h: int, box_w: int, box_h: int) -> None:
+    expected = QSize(w, h).scaled(box_w, box_h, Qt.AspectRatioMode.KeepAspectRatio)
+    assert _fit(w, h, box_w, box_h) == (expected.width(), expected.height())
+
+
+def test_a_cell_shows_the_image_its_badges_and_the_selection(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
+    entries = fill(data_dir, [make_image("badged", colour=(200, 40, 40))])
+    with Library(data_dir) as lib:
+        lib.set_favourite([entries[0].id], True)
+    w = make_window()
+    w.gallery.setThumbSide(200)
+    wait_thumbnails(qtbot, w)
+    cell = w.gallery.visualRect(w.model.index(0))
+    x, y, side = cell.x() + 4, cell.y() + 4, cell.width() - 8
+    plain = w.gallery.viewport().grab().toImage()
+    assert QColor(plain.pixel(x + side // 2, y + side // 2)).getRgb()[:3] == (200, 40, 40)  # the image, centred
+    # Badges along the bottom right, on a dark plate over the cell: the cost, then the star.
+    metrics_h = w.gallery.itemDelegate()._badge_metrics.height()
+    plate = QColor(plain.pixel(x + side - 7, y + side - 1 - metrics_h - 5))
+    assert max(plate.getRgb()[:3]) < 100
+    widths = w.gallery.itemDelegate()._badge_widths
+    assert set(widths) == {"★", "$0.004"}
+    assert plain.pixel(x + 1, y + 1) != w.gallery.palette().highlight().color().rgb()
+
+    select(w, 0)
+    qtbot.waitUntil(lambda: w.gallery.selected_rows() == [0])
+    selected = w.gallery.viewport().grab().toImage()
+    highlight = w.gallery.palette().highlight().color()
+    for px, py in ((x + 1, y + side // 2), (x + side // 2, y + 1), (x + side - 2, y + side // 2)):
+        assert QColor(selected.pixel(px, py)).getRgb()[:3] == highlight.getRgb()[:3]
+
+
+def test_cells_cannot_be_edited_in_place(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
+    fill(data_dir, [make_image("not editable")])
+    w = make_window()
+    w.gallery.setFocus()
+    select(w, 0)
+    w.gallery.setCurrentIndex(w.model.index(0))
+    qtbot.keyClick(w.gallery, Qt.Key.Key_F2)
+    assert w.gallery.state() != QAbstractItemView.State.EditingState
+    assert QApplication.focusWidget() is w.gallery
+    assert not w.model.setData(w.model.index(0), "renamed")
+    assert w.model.entry_at(0).prompt == "not editable"
 
 
 # --- 2. thumbnails ------------------------------------------------------------------------------------
