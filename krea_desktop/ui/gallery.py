@@ -15,6 +15,7 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,18 @@ from PySide6.QtCore import (
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QImageReader, QPainter, QPen, QPixmap, QWheelEvent
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QImage,
+    QImageReader,
+    QPainter,
+    QPalette,
+    QPen,
+    QPixmap,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
@@ -252,6 +264,11 @@ class GalleryModel(QStringListModel):
         self.max_cached = 1000  # entries
         self.pixmap_budget = 96 * 1024 * 1024  # bytes of thumbnails kept in memory
         self.device_pixel_ratio = 1.0
+        # The row list changes between Qt's "about to" and "done" signals, as the model
+        # contract wants: connected before any view, this runs first on each "done".
+        self._pending: Callable[[], None] | None = None
+        for done in (self.rowsInserted, self.rowsRemoved, self.modelReset):
+            done.connect(self._apply_pending)
         self.refresh()
 
     # --- contents --------------------------------------------------------------------
@@ -260,10 +277,14 @@ class GalleryModel(QStringListModel):
         """Read the rows again from the index, with ``filters`` changed (search,
         favourites_only, ratio); thumbnails already made are kept."""
         self._filters.update(filters)
-        self._ids = self.library.ids(**self._filters)
-        self._reindex()
-        self._entries.clear()
-        self.setStringList([""] * len(self._ids))
+        ids = self.library.ids(**self._filters)
+
+        def reset() -> None:
+            self._ids = ids
+            self._reindex()
+            self._entries.clear()
+
+        self._change_rows(reset, lambda: self.setStringList([""] * len(ids)))
 
     @property
     def filters(self) -> dict[str, Any]:
@@ -294,6 +315,18 @@ class GalleryModel(QStringListModel):
         self.device_pixel_ratio = device_pixel_ratio
         self._stale = set(self._pixmaps)
 
+    def _change_rows(self, change: Callable[[], None], qt_change: Callable[[], object]) -> None:
+        """Make ``qt_change`` to the C++ rows; ``change`` to the Python ones follows once
+        Qt has said "about to" (at the "done" signal, or after, if signals are blocked)."""
+        self._pending = change
+        qt_change()
+        self._apply_pending()
+
+    def _apply_pending(self, *_signal_args: object) -> None:
+        change, self._pending = self._pending, None
+        if change is not None:
+            change()
+
     def _reindex(self) -> None:
         self._row_of = {entry_id: row for row, entry_id in enumerate(self._ids)}
 
@@ -319,9 +352,12 @@ class GalleryModel(QStringListModel):
             else:
                 self._stale.add(entry.id)  # made at another size: replaced when next painted
             self._keep_pixmap(entry.id, pm)
-        self._ids.insert(0, entry.id)
-        self._reindex()
-        self.insertRows(0, 1)
+
+        def insert() -> None:
+            self._ids.insert(0, entry.id)
+            self._reindex()
+
+        self._change_rows(insert, lambda: self.insertRows(0, 1))
 
     def remove_ids(self, ids: set[int]) -> None:
         rows = sorted((r for r in (self._row_of.get(i) for i in ids) if r is not None), reverse=True)
@@ -332,10 +368,16 @@ class GalleryModel(QStringListModel):
             while i + 1 < len(rows) and rows[i + 1] == first - 1:
                 i += 1
                 first = rows[i]
-            del self._ids[first : last + 1]
-            self.removeRows(first, last - first + 1)
+
+            def cut(first: int = first, last: int = last) -> None:
+                del self._ids[first : last + 1]
+                self._reindex()
+
+            def remove(first: int = first, last: int = last) -> bool:
+                return self.removeRows(first, last - first + 1)
+
+            self._change_rows(cut, remove)
             i += 1
-        self._reindex()
         for entry_id in ids:
             self._entries.pop(entry_id, None)
 
@@ -526,7 +568,7 @@ class GalleryDelegate(QStyledItemDelegate):
         self._badge_font: QFont | None = None
         self._badge_metrics: QFontMetrics | None = None
         self._badge_widths: dict[str, int] = {}
-        self._selection_pen: QPen | None = None
+        self._selection_pens: dict[bool, QPen] = {}  # by whether the view is enabled
 
     def sizeHint(self, option: QStyleOptionViewItem, index: ModelIndex) -> QSize:
         side = self.view.thumb_side
@@ -547,8 +589,9 @@ class GalleryDelegate(QStyledItemDelegate):
 
     def style_changed(self) -> None:
         """The view's font or palette changed: make the badge font and selection pen again."""
-        self._badge_font = self._badge_metrics = self._selection_pen = None
+        self._badge_font = self._badge_metrics = None
         self._badge_widths.clear()
+        self._selection_pens.clear()
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
         cell = option.rect
@@ -561,16 +604,22 @@ class GalleryDelegate(QStyledItemDelegate):
             pixmap = model.pixmap_for(entry)
             if not pixmap.isNull():
                 ratio = pixmap.devicePixelRatio()
-                tw, th = _fit(round(pixmap.width() / ratio), round(pixmap.height() / ratio), w, h)
+                # device-independent size rounded as QSizeF.toSize() does (halves up)
+                tw, th = _fit(int(pixmap.width() / ratio + 0.5), int(pixmap.height() / ratio + 0.5), w, h)
                 painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
                 if entry.nsfw and not self.view.reveal_nsfw:
                     pixmap = self._blur(entry.id, pixmap)
                 painter.drawPixmap(x + (w - tw) // 2, y + (h - th) // 2, tw, th, pixmap)
             self._badges(painter, x, y, w, h, entry)
         if state & QStyle.StateFlag.State_Selected:
-            if self._selection_pen is None:
-                self._selection_pen = QPen(self.view.palette().highlight().color(), 3)
-            painter.setPen(self._selection_pen)
+            enabled = self.view.isEnabled()
+            pen = self._selection_pens.get(enabled)
+            if pen is None:  # the colour the view's own items get: active, or disabled
+                group = QPalette.ColorGroup.Active if enabled else QPalette.ColorGroup.Disabled
+                pen = self._selection_pens[enabled] = QPen(
+                    self.view.palette().color(group, QPalette.ColorRole.Highlight), 3
+                )
+            painter.setPen(pen)
             painter.drawRect(x + 1, y + 1, w - 3, h - 3)
         elif state & QStyle.StateFlag.State_MouseOver:
             painter.setPen(_HOVER_PEN)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import threading
 import uuid
 from collections.abc import Iterator
@@ -151,6 +152,41 @@ def test_the_model_passes_the_model_tester_through_changes(qtmodeltester: Any, l
     model.remove_ids({entries[0].id, entries[2].id, entries[3].id})
     qtmodeltester.check(model)
     assert model.rowCount() == 4
+    assert all(model.row_of(i) == r for r, i in enumerate(model.ids()))
+    model.loader.wait(5000)
+
+
+def test_views_see_the_old_rows_before_a_change_and_the_new_ones_after(library: Library) -> None:
+    entries = [library.save(make_image(f"row {i}", seed=i), created_at=T0 + timedelta(minutes=i)) for i in range(6)]
+    model = GalleryModel(library)
+    seen: list[tuple[str, list[int]]] = []
+
+    def rows(when: str) -> None:
+        ids = [model.data(model.index(r), GalleryModel.IdRole) for r in range(model.rowCount())]
+        seen.append((when, ids))
+
+    for name in ("rowsAboutToBeInserted", "rowsInserted", "rowsAboutToBeRemoved", "rowsRemoved"):
+        getattr(model, name).connect(lambda *_args, name=name: rows(name))
+    model.modelAboutToBeReset.connect(lambda: rows("modelAboutToBeReset"))
+    model.modelReset.connect(lambda: rows("modelReset"))
+    before = [e.id for e in reversed(entries)]
+
+    newer = library.save(make_image("row new"), created_at=T0 + timedelta(hours=1))
+    model.add_entry(newer)
+    assert seen == [("rowsAboutToBeInserted", before), ("rowsInserted", [newer.id, *before])]
+
+    seen.clear()
+    model.remove_ids({entries[1].id, entries[2].id, entries[4].id})
+    after = [newer.id, entries[5].id, entries[3].id, entries[0].id]
+    assert seen[0] == ("rowsAboutToBeRemoved", [newer.id, *before])
+    assert seen[-1] == ("rowsRemoved", after)
+    for (when_a, ids_a), (when_b, ids_b) in itertools.pairwise(seen):
+        if when_a == "rowsAboutToBeRemoved":
+            assert when_b == "rowsRemoved" and len(ids_b) < len(ids_a) and set(ids_b) < set(ids_a)
+
+    seen.clear()
+    model.refresh(search="row 3")
+    assert seen == [("modelAboutToBeReset", after), ("modelReset", [entries[3].id])]
     assert all(model.row_of(i) == r for r, i in enumerate(model.ids()))
     model.loader.wait(5000)
 
