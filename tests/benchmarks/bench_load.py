@@ -40,6 +40,7 @@ import keyring  # noqa: E402
 from PySide6.QtCore import QEventLoop, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from tests.helpers.jobs import queue_jobs  # noqa: E402
 from tests.helpers.keyrings import MemoryKeyring  # noqa: E402
 from tests.helpers.sim import simulator_process  # noqa: E402
 
@@ -120,12 +121,7 @@ def main() -> None:
         recorder = Ticks()
 
         def run(n_jobs: int, label: str, measure: bool) -> tuple[list[float], float]:
-            ids = []
-            for i in range(n_jobs):
-                panel.promptEdit.setPlainText(f"{label} {i}: a lighthouse in fog")
-                job = w.generate()
-                assert job is not None
-                ids.append(job)
+            ids = queue_jobs(w, n_jobs, label)
             t0 = time.perf_counter()
             pause(0.05)
             if measure:

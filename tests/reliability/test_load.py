@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt, QTimer
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.ui.app import create_main_window
+from tests.helpers.jobs import queue_jobs
 from tests.helpers.keyrings import MemoryKeyring
 from tests.helpers.sim import simulator_process
 
@@ -72,12 +73,7 @@ def test_five_jobs_of_twenty_at_once(
             done: list[int] = []
             w.client_thread.jobFinished.connect(lambda j, _n: done.append(j))
             w.client_thread.jobFailed.connect(lambda j, msg, _e: pytest.fail(f"job {j} failed: {msg}"))
-            ids = []
-            for i in range(n):
-                panel.promptEdit.setPlainText(f"{label} {i}: a lighthouse in fog")
-                job = w.generate()
-                assert job is not None
-                ids.append(job)
+            ids = queue_jobs(w, n, label)
             if measure:
                 # From here the jobs are in flight: the stall measured is the images arriving,
                 # not laying out five new job rows at once (no person clicks that fast).
