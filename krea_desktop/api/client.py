@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import ipaddress
 import logging
 import mmap
 import random
@@ -32,6 +31,7 @@ from PIL import Image, UnidentifiedImageError
 
 from krea_desktop.api import errors as E
 from krea_desktop.api import spec
+from krea_desktop.api.endpoint import check_endpoint, is_loopback
 from krea_desktop.api.pacing import pace
 from krea_desktop.api.refcache import MemoryReferenceCache, ReferenceCache, content_hash
 from krea_desktop.api.request import GenerationRequest, ReferenceImage, is_url, is_uuid, new_task_uuid
@@ -65,28 +65,6 @@ _MAPPED_BODY_MAX = 1 << 30
 # Before Python 3.11, mmap.find is a byte-by-byte loop (15 times slower than bytes.find on
 # a 1 MiB window), which would undo the point of the mapping: those versions grow a bytearray.
 _MAPPING_SEARCHES_FAST = sys.version_info >= (3, 11)
-
-
-def is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_endpoint(url: str) -> str:
-    """The key is only ever sent over HTTPS, or in the clear to this machine."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise E.ValidationError(f"The endpoint {url!r} is not an http(s) URL.", parameter="endpoint")
-    if parts.scheme != "https" and not is_loopback(url):
-        raise E.ValidationError(
-            "The endpoint must use HTTPS so that the API key is never sent in the clear.", parameter="endpoint"
-        )
-    return url
 
 
 @dataclass(frozen=True)
@@ -568,12 +546,13 @@ class RunwareClient:
         cost = item.get("cost")
         index = ctx.seen_count
         ctx.seen_count += 1
-        params = request.describe()
-        params["references"] = [
-            {**wire, "source": described["image"]}
-            for wire, described in zip(ctx.wire_refs, params["references"], strict=True)
-        ]
-        params["task_uuid"] = request.task_uuid
+        described = request.describe()
+        record = described.replace(
+            references=tuple(
+                ref.replace(image=wire["image"], strength=wire["strength"])
+                for wire, ref in zip(ctx.wire_refs, described.references, strict=True)
+            )
+        )
         return GeneratedImage(
             task_uuid=request.task_uuid,
             image_uuid=str(item["imageUUID"]),
@@ -585,7 +564,7 @@ class RunwareClient:
             cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
             nsfw=bool(item["NSFWContent"]) if "NSFWContent" in item else None,
             index=index,
-            params=params,
+            record=record,
         )
 
     async def _download(self, url: str) -> bytes:

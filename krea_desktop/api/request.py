@@ -9,13 +9,14 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from krea_desktop.api import spec
 from krea_desktop.api.errors import ValidationError
+from krea_desktop.api.record import GenerationRecord, ReferenceRecord
 
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -194,17 +195,35 @@ class GenerationRequest:
             task["uploadEndpoint"] = self.upload_endpoint
         return task
 
-    def describe(self) -> dict[str, Any]:
-        """A JSON-able record of the request, as kept with each image (references by
-        their sent form; local paths as strings, raw bytes omitted)."""
-        d = asdict(self)
-        d["references"] = [
-            {
-                "image": r.image if isinstance(r.image, str) else (str(r.image) if isinstance(r.image, Path) else None),
-                "strength": r.strength,
-            }
-            for r in self.references
-        ]
-        d["width"], d["height"] = self.size
-        d["model"] = spec.MODEL_ID
-        return d
+    def describe(self) -> GenerationRecord:
+        """The request as a generation record (references by where they come from; raw
+        bytes are named by nothing). Webhook and upload endpoints are left out: they can
+        carry credentials and say nothing about the picture."""
+        width, height = self.size
+        return GenerationRecord(
+            prompt=self.prompt,
+            ratio=self.ratio,
+            width=width,
+            height=height,
+            seed=self.seed,
+            creativity=self.creativity,
+            output_format=self.output_format,
+            output_quality=self.output_quality,
+            number_results=self.number_results,
+            references=tuple(
+                ReferenceRecord(
+                    image=r.image if isinstance(r.image, str) else None,
+                    strength=float(r.strength),
+                    source=str(r.image) if isinstance(r.image, (str, Path)) else None,
+                )
+                for r in self.references
+            ),
+            model=spec.MODEL_ID,
+            output_type=self.output_type,
+            delivery_method=self.delivery_method,
+            check_content=self.check_content,
+            safety_mode=self.safety_mode,
+            include_cost=self.include_cost,
+            ttl=self.ttl,
+            task_uuid=self.task_uuid,
+        )

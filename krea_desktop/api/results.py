@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+
+from krea_desktop.api.record import GenerationRecord
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,6 @@ class GeneratedImage:
     cost: float | None = None
     nsfw: bool | None = None
     index: int = 0  # position within its batch, in arrival order
-    # The generation record: every request parameter plus the references as sent
-    # (imageUUID, strength, and where each came from). See ``GenerationRequest.describe``.
-    params: dict[str, Any] = field(default_factory=dict)
+    # How it was made: every request parameter plus the references as sent (imageUUID,
+    # strength, and where each came from). See ``GenerationRequest.describe``.
+    record: GenerationRecord | None = None

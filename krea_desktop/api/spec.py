@@ -73,3 +73,13 @@ UPLOAD_LIFETIME_S = 30 * 24 * 3600
 
 FORMAT_EXTENSIONS = {"PNG": "png", "JPG": "jpg", "WEBP": "webp"}
 PIL_FORMATS = {"PNG": "PNG", "JPG": "JPEG", "WEBP": "WEBP"}
+# Every spelling of an output format the app meets (Pillow's names, file suffixes).
+_FORMAT_NAMES = {"PNG": "PNG", "JPG": "JPG", "JPEG": "JPG", "WEBP": "WEBP"}
+
+
+def normalize_output_format(value: object) -> str | None:
+    """The service's name for an output format ("PNG", "JPG" or "WEBP") from any common
+    spelling ("jpeg", ".jpg", Pillow's "JPEG"), or None when it names none of them."""
+    if not isinstance(value, str):
+        return None
+    return _FORMAT_NAMES.get(value.strip().lstrip(".").upper())

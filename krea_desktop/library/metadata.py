@@ -1,7 +1,6 @@
 """Generation parameters embedded in every saved image, and read back from any image.
 
-A *record* is a JSON-able dict describing how an image was made (see :func:`record_for`).
-Every saved file carries it twice:
+Every saved file carries its :class:`~krea_desktop.api.record.GenerationRecord` twice:
 
 * as the widely read Automatic1111 ``parameters`` text (prompt, then a line of
   ``Key: value`` pairs), which other tools and sites understand, and
@@ -28,24 +27,29 @@ every size it trusts, and returns ``None`` for anything malformed.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import html
 import json
 import re
 import struct
 import zlib
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from krea_desktop import __version__
 from krea_desktop.api import spec
+from krea_desktop.api.record import (
+    APP,
+    RECORD_VERSION,
+    GenerationRecord,
+    ReferenceRecord,
+    iso_utc,
+    parse_record,
+)
 from krea_desktop.api.results import GeneratedImage
 
-APP = "krea-desktop"
 JSON_KEY = "krea-desktop"  # PNG text keyword and XMP element name for the JSON record
 PARAMETERS_KEY = "parameters"  # the A1111 keyword
-RECORD_VERSION = 1
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _EXIF_HEADER = b"Exif\x00\x00"
@@ -56,8 +60,6 @@ _UC_ASCII = b"ASCII\x00\x00\x00"
 _UC_UNDEFINED = b"\x00" * 8
 _JPEG_SEGMENT_MAX = 65533  # payload bytes in one marker segment (length field includes itself)
 
-# Reference strings longer than this (data URIs, base64) are replaced by their hash.
-_MAX_REFERENCE_CHARS = 512
 
 _TAG_SOFTWARE = 0x0131
 _TAG_EXIF_IFD = 0x8769
@@ -73,86 +75,27 @@ class MetadataError(ValueError):
 # Records
 
 
-def iso_utc(when: datetime) -> str:
-    """``2024-05-01T12:00:00.123Z``: fixed width, so the strings sort chronologically."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
-
-
-def _reference_image(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    if len(value) > _MAX_REFERENCE_CHARS:
-        return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
-    return value
-
-
-def _references(raw: Any) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    if not isinstance(raw, (list, tuple)):
-        return out
-    for item in raw:
-        if not isinstance(item, dict):
-            continue
-        ref: dict[str, Any] = {"image": _reference_image(item.get("image"))}
-        strength = item.get("strength")
-        if isinstance(strength, (int, float)) and not isinstance(strength, bool):
-            ref["strength"] = float(strength)
-        else:
-            ref["strength"] = None
-        source = item.get("source")
-        if source is not None:
-            ref["source"] = _reference_image(str(source))
-        out.append(ref)
-    return out
-
-
-def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(json.dumps(value, default=str))
-    return result
-
-
-def record_for(image: GeneratedImage, created_at: datetime) -> dict[str, Any]:
-    """The record embedded in ``image``'s file and stored in the library.
-
-    Built from ``image.params`` (``GenerationRequest.describe()`` plus the references as
-    sent) and the image's own fields, which win where both exist (the seed the service
-    actually used, the format it actually produced). Webhook and upload endpoints are left
-    out: they can carry credentials and say nothing about the picture.
-    """
-    p = image.params or {}
-    ratio = p.get("ratio")
-    by_size = spec.RATIOS_BY_SIZE.get((image.width, image.height))
-    if by_size is not None:
-        ratio = by_size.name
-    seed = image.seed if image.seed is not None else p.get("seed")
-    record: dict[str, Any] = {
-        "prompt": p.get("prompt", ""),
-        "ratio": ratio,
-        "width": image.width,
-        "height": image.height,
-        "seed": seed,
-        "creativity": p.get("creativity"),
-        "output_format": image.format,
-        "output_quality": p.get("output_quality"),
-        "number_results": p.get("number_results"),
-        "references": _references(p.get("references")),
-        "model": p.get("model", spec.MODEL_ID),
-        "task_uuid": image.task_uuid,
-        "image_uuid": image.image_uuid,
-        "index": image.index,
-        "cost": image.cost,
-        "nsfw": image.nsfw,
-        "created_at": iso_utc(created_at),
-        "app": APP,
-        "version": __version__,
-        "record_version": RECORD_VERSION,
-    }
-    for key in ("output_type", "delivery_method", "check_content", "safety_mode", "include_cost", "ttl"):
-        if key in p:
-            record[key] = p[key]
-    return _jsonable(record)
+def record_for(image: GeneratedImage, created_at: datetime) -> GenerationRecord:
+    """The record embedded in ``image``'s file and stored in the library: the record the
+    request and client made, completed by what the service answered (the seed it used,
+    the format and size it produced, the cost) and by when it was saved."""
+    base = image.record or GenerationRecord()
+    return base.replace(
+        width=image.width,
+        height=image.height,
+        seed=image.seed if image.seed is not None else base.seed,
+        output_format=spec.normalize_output_format(image.format) or base.output_format,
+        model=base.model or spec.MODEL_ID,
+        task_uuid=image.task_uuid,
+        image_uuid=image.image_uuid,
+        index=image.index,
+        cost=image.cost,
+        nsfw=image.nsfw,
+        created_at=iso_utc(created_at),
+        app=APP,
+        version=__version__,
+        record_version=RECORD_VERSION,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,29 +114,27 @@ def _a1111_value(value: Any) -> str:
     return text
 
 
-def to_a1111(record: dict[str, Any]) -> str:
+def to_a1111(record: GenerationRecord) -> str:
     """The A1111 ``parameters`` text: the prompt, then one line of ``Key: value`` pairs.
 
     ``Steps: 1`` is there because many readers only recognise the parameter line when it
     starts with Steps; Seed, Size and Model are the keys other tools pick up.
     """
-    prompt = str(record.get("prompt") or "")
     pairs: list[tuple[str, Any]] = [("Steps", 1)]
-    if record.get("seed") is not None:
-        pairs.append(("Seed", record["seed"]))
-    if record.get("width") and record.get("height"):
-        pairs.append(("Size", f"{record['width']}x{record['height']}"))
-    pairs.append(("Model", record.get("model") or spec.MODEL_ID))
-    if record.get("creativity"):
-        pairs.append(("Creativity", record["creativity"]))
-    if record.get("ratio"):
-        pairs.append(("Ratio", record["ratio"]))
-    refs = record.get("references")
-    pairs.append(("References", len(refs) if isinstance(refs, list) else 0))
-    if record.get("app") == APP:
-        pairs.append(("Version", f"{APP} {record.get('version', __version__)}"))
+    if record.seed is not None:
+        pairs.append(("Seed", record.seed))
+    if record.width and record.height:
+        pairs.append(("Size", f"{record.width}x{record.height}"))
+    pairs.append(("Model", record.model or spec.MODEL_ID))
+    if record.creativity:
+        pairs.append(("Creativity", record.creativity))
+    if record.ratio:
+        pairs.append(("Ratio", record.ratio))
+    pairs.append(("References", len(record.references)))
+    if record.app == APP:
+        pairs.append(("Version", f"{APP} {record.version or __version__}"))
     line = ", ".join(f"{k}: {_a1111_value(v)}" for k, v in pairs)
-    return f"{prompt}\n{line}"
+    return f"{record.prompt}\n{line}"
 
 
 def _unquote(value: str) -> str:
@@ -271,7 +212,7 @@ def parse_a1111(text: str) -> dict[str, Any]:
 
 
 def _record_json(record: dict[str, Any]) -> str:
-    # ASCII only: survives every container (and lone surrogates) unchanged.
+    # ASCII only: survives every container unchanged.
     return json.dumps(record, ensure_ascii=True, separators=(",", ":"), default=str)
 
 
@@ -320,17 +261,13 @@ def _tiff_with_user_comment(comment: bytes) -> bytes:
     return bytes(out)
 
 
-def _fit_record(record: dict[str, Any], parameters: str, limit: int) -> tuple[str, str]:
+def _fit_record(record: GenerationRecord, parameters: str, limit: int) -> tuple[str, str]:
     """Shrink what goes into a size-limited container (a JPEG segment holds 64 KB)."""
-    record_json = _record_json(record)
+    record_json = _record_json(record.to_json())
     if len(_xmp_packet(record_json, parameters)) <= limit:
         return record_json, parameters
-    slim = {k: v for k, v in record.items() if k != "references"}
-    slim["references"] = [
-        {"image": None, "strength": r.get("strength")} if isinstance(r, dict) else None
-        for r in (record.get("references") or [])
-    ]
-    record_json = _record_json(slim)
+    slim = record.replace(references=tuple(ReferenceRecord(strength=r.strength) for r in record.references), extras={})
+    record_json = _record_json(slim.to_json())
     parameters = parameters[: limit // 8]
     if len(_xmp_packet(record_json, parameters)) <= limit:
         return record_json, parameters
@@ -538,21 +475,19 @@ def _embed_webp(data: bytes, record_json: str, parameters: str) -> bytes:
     return b"RIFF" + struct.pack("<I", len(body) + 4) + b"WEBP" + bytes(body)
 
 
-def embed(data: bytes, fmt: str, record: dict[str, Any]) -> bytes:
+def embed(data: bytes, fmt: str, record: GenerationRecord) -> bytes:
     """``data`` (an encoded PNG, JPG or WEBP file) with ``record`` embedded.
 
     Pixels are never re-encoded: metadata is spliced into the container. Raises
     :class:`MetadataError` if ``data`` is not a well-formed file of format ``fmt``.
     """
-    fmt = fmt.upper()
-    if fmt == "JPEG":
-        fmt = "JPG"
+    fmt = spec.normalize_output_format(fmt) or fmt
     actual = sniff_format(data)
     if actual != fmt:
         raise MetadataError(f"the data is {actual or 'not an image'}, not {fmt}")
     parameters = to_a1111(record)
     if fmt == "PNG":
-        return _embed_png(data, _record_json(record), parameters)
+        return _embed_png(data, _record_json(record.to_json()), parameters)
     record_json, parameters = _fit_record(record, parameters, _JPEG_SEGMENT_MAX - len(_XMP_HEADER))
     if fmt == "JPG":
         return _embed_jpeg(data, record_json, parameters)
@@ -762,7 +697,7 @@ def _load_json(text: str) -> Any:
         raise MetadataError("JSON nested too deeply") from exc
 
 
-def _read_record(data: bytes, max_text: int) -> dict[str, Any] | None:
+def _read_record(data: bytes, max_text: int) -> GenerationRecord | None:
     """The parsing behind :func:`read_record`; raises only ValueError or struct.error."""
     found = _Found()
     fmt = sniff_format(data)
@@ -780,15 +715,15 @@ def _read_record(data: bytes, max_text: int) -> dict[str, Any] | None:
         except ValueError:
             record = None
         if isinstance(record, dict):
-            return record
+            return parse_record(record)
     if found.parameters is not None and found.parameters.strip() and len(found.parameters) <= max_text:
-        return parse_a1111(found.parameters)
+        return parse_record(parse_a1111(found.parameters))
     return None
 
 
 def read_record(
     source: Path | bytes, *, max_bytes: int = 200 * 1024 * 1024, max_text: int = 1024 * 1024
-) -> dict[str, Any] | None:
+) -> GenerationRecord | None:
     """The generation record embedded in an image file, or None.
 
     Prefers this application's JSON record; otherwise parses A1111 ``parameters`` (PNG

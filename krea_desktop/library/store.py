@@ -28,10 +28,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from krea_desktop.api import spec
+from krea_desktop.api.record import (
+    GenerationRecord,
+    ReferenceRecord,
+    derive_ratio,
+    iso_utc,
+    parse_record,
+    record_json_text,
+)
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.fsutil import atomic_write
 from krea_desktop.library import metadata
@@ -70,8 +79,6 @@ class LibraryEntry:
     seed: int | None
     number_results: int | None
     output_quality: int | None
-    references: list[dict[str, Any]]
-    params: dict[str, Any]
     cost: float | None
     nsfw: bool | None
     created_at: str
@@ -79,11 +86,42 @@ class LibraryEntry:
     missing: bool
     broken: bool
     file_size: int | None
+    record_json: str = field(repr=False, compare=False)  # the record as indexed, parsed on first use
     images_dir: Path = field(repr=False, compare=False)
 
     @property
     def path(self) -> Path:
         return self.images_dir / self.file_name
+
+    @cached_property
+    def record(self) -> GenerationRecord:
+        """How the image was made, as indexed (the columns, when the row has no record)."""
+        try:
+            record = parse_record(json.loads(self.record_json))
+        except (ValueError, RecursionError):
+            record = GenerationRecord()
+        if record.is_empty:
+            record = GenerationRecord(
+                prompt=self.prompt,
+                ratio=self.ratio,
+                width=self.width or None,
+                height=self.height or None,
+                seed=self.seed,
+                creativity=self.creativity,
+                output_format=self.format,
+                output_quality=self.output_quality,
+                number_results=self.number_results,
+                task_uuid=self.task_uuid,
+                image_uuid=self.image_uuid,
+                cost=self.cost,
+                nsfw=self.nsfw,
+                created_at=self.created_at,
+            )
+        return record
+
+    @property
+    def references(self) -> tuple[ReferenceRecord, ...]:
+        return self.record.references
 
     def __hash__(self) -> int:  # the dict/list fields are not hashable; the identity is
         return hash((self.id, self.image_uuid))
@@ -221,30 +259,12 @@ def _write_atomic(directory: Path, name: str, data: bytes) -> None:
     atomic_write(directory / name, data, prefix=TEMP_PREFIX, suffix=".part")
 
 
-def _canonical_time(value: Any, fallback: float) -> str:
-    if isinstance(value, str):
-        try:
-            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            return metadata.iso_utc(when)
-        except ValueError:
-            pass
-    return metadata.iso_utc(datetime.fromtimestamp(fallback, timezone.utc))
-
-
-def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return value if -(2**63) <= value < 2**63 else None
-
-
-def _float_or_none(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+def _file_time(mtime: float) -> str:
+    """A file's modification time as a record time (a clock set to nonsense gives the epoch)."""
+    try:
+        return iso_utc(datetime.fromtimestamp(mtime, timezone.utc))
+    except (ValueError, OverflowError, OSError):
+        return iso_utc(datetime.fromtimestamp(0, timezone.utc))
 
 
 def _check_decodes(path: Path) -> tuple[bool, str | None, int, int]:
@@ -341,14 +361,6 @@ class Library:
     # -- rows ----------------------------------------------------------------------------------
 
     def _entry(self, row: Sequence[Any]) -> LibraryEntry:
-        try:
-            refs = json.loads(row[13])
-        except ValueError:
-            refs = []
-        try:
-            params = json.loads(row[14])
-        except ValueError:
-            params = {}
         return LibraryEntry(
             id=row[0],
             image_uuid=row[1],
@@ -363,8 +375,6 @@ class Library:
             seed=row[10],
             number_results=row[11],
             output_quality=row[12],
-            references=refs if isinstance(refs, list) else [],
-            params=params if isinstance(params, dict) else {},
             cost=row[15],
             nsfw=None if row[16] is None else bool(row[16]),
             created_at=row[17],
@@ -372,12 +382,13 @@ class Library:
             missing=bool(row[19]),
             broken=bool(row[20]),
             file_size=row[21],
+            record_json=row[14] or "{}",
             images_dir=self.images_dir,
         )
 
     @staticmethod
     def _row_values(
-        record: dict[str, Any],
+        record: GenerationRecord,
         *,
         image_uuid: str,
         file_name: str,
@@ -387,30 +398,24 @@ class Library:
         file_size: int | None,
         mtime: float,
     ) -> dict[str, Any]:
-        refs = record.get("references")
-        ratio = _str_or_none(record.get("ratio"))
-        by_size = spec.RATIOS_BY_SIZE.get((width, height))
-        if by_size is not None:
-            ratio = by_size.name
-        nsfw = record.get("nsfw")
         return {
             "image_uuid": image_uuid,
-            "task_uuid": _str_or_none(record.get("task_uuid")),
+            "task_uuid": record.task_uuid,
             "file_name": file_name,
             "format": fmt,
             "width": width,
             "height": height,
-            "ratio": ratio,
-            "prompt": _str_or_none(record.get("prompt")) or "",
-            "creativity": _str_or_none(record.get("creativity")),
-            "seed": _int_or_none(record.get("seed")),
-            "number_results": _int_or_none(record.get("number_results")),
-            "output_quality": _int_or_none(record.get("output_quality")),
-            "refs": json.dumps(refs if isinstance(refs, list) else [], default=str),
-            "params": json.dumps(record, default=str),
-            "cost": _float_or_none(record.get("cost")),
-            "nsfw": int(nsfw) if isinstance(nsfw, bool) else None,
-            "created_at": _canonical_time(record.get("created_at"), mtime),
+            "ratio": derive_ratio(width, height, record.ratio),
+            "prompt": record.prompt,
+            "creativity": record.creativity,
+            "seed": record.seed,
+            "number_results": record.number_results,
+            "output_quality": record.output_quality,
+            "refs": json.dumps([r.to_json() for r in record.references]),
+            "params": record_json_text(record),
+            "cost": record.cost,
+            "nsfw": None if record.nsfw is None else int(record.nsfw),
+            "created_at": record.created_at or _file_time(mtime),
             "file_size": file_size,
         }
 
@@ -443,8 +448,8 @@ class Library:
             existing = self.get_by_uuid(image.image_uuid)
             if existing is not None and not existing.missing and existing.path.exists():
                 return existing
-            if existing is not None and existing.params:
-                record = existing.params  # the file came back under the record it was indexed with
+            if existing is not None and not existing.record.is_empty:
+                record = existing.record  # the file came back under the record it was indexed with
             else:
                 record = metadata.record_for(image, created_at or datetime.now(timezone.utc))
             try:
@@ -574,8 +579,8 @@ class Library:
                     "seed": e.seed,
                     "number_results": e.number_results,
                     "output_quality": e.output_quality,
-                    "refs": json.dumps(e.references, default=str),
-                    "params": json.dumps(e.params, default=str),
+                    "refs": json.dumps([r.to_json() for r in e.references]),
+                    "params": e.record_json,
                     "cost": e.cost,
                     "nsfw": None if e.nsfw is None else int(e.nsfw),
                     "created_at": e.created_at,
@@ -659,14 +664,14 @@ class Library:
                     continue
                 path = self.images_dir / name
                 ok, fmt, width, height = _check_decodes(path)
-                record = metadata.read_record(path) or {}
+                record = metadata.read_record(path) or GenerationRecord()
                 values = self._row_values(
                     record,
                     image_uuid=stem,
                     file_name=name,
                     fmt=fmt or IMAGE_EXTENSIONS[ext.lower()],
-                    width=width or _int_or_none(record.get("width")) or 0,
-                    height=height or _int_or_none(record.get("height")) or 0,
+                    width=width or record.width or 0,
+                    height=height or record.height or 0,
                     file_size=st.st_size,
                     mtime=st.st_mtime,
                 )

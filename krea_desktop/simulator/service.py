@@ -31,7 +31,6 @@ import base64
 import binascii
 import hmac
 import io
-import ipaddress
 import json
 import math
 import random
@@ -50,6 +49,7 @@ import httpx
 from PIL import Image, UnidentifiedImageError
 
 from krea_desktop.api import spec
+from krea_desktop.api.endpoint import is_loopback
 from krea_desktop.simulator.faults import IMAGE_FAULTS, STATUS_FAULTS, Fault, FaultQueue, parse_fault
 from krea_desktop.simulator.render import mean_colour, render_image
 
@@ -434,17 +434,6 @@ def _decode_base64(text: str) -> bytes:
     if "-" in compact or "_" in compact:
         return base64.urlsafe_b64decode(compact)
     return base64.b64decode(compact, validate=True)
-
-
-def _is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _corrupt_base64(text: str) -> str:
@@ -948,8 +937,7 @@ class SimulatorService:
         )
 
     async def _fetch(self, url: str, parameter: str, code: str) -> bytes:
-        host = urlsplit(url).hostname
-        if not _is_loopback_host(host):
+        if not is_loopback(url):  # the same rule that decides where the client sends the key
             raise TaskFailure(
                 code, f"Invalid image in {parameter}: the simulator only fetches images from loopback hosts.", parameter
             )

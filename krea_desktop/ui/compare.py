@@ -14,9 +14,7 @@ from krea_desktop.ui.viewer import ImageCanvas, ImageUnreadable, decode_image_fi
 
 
 def _caption(entry: LibraryEntry) -> str:
-    strengths = ", ".join(
-        f"{r.get('strength'):+.2f}" for r in entry.references if isinstance(r.get("strength"), (int, float))
-    )
+    strengths = ", ".join(f"{r.strength:+.2f}" for r in entry.references if r.strength is not None)
     parts = [
         entry.ratio or f"{entry.width}×{entry.height}",
         f"seed {entry.seed}" if entry.seed is not None else "no seed",

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from krea_desktop.api import spec
+from krea_desktop.api.record import GenerationRecord
 from krea_desktop.api.request import GenerationRequest, ReferenceImage, is_url
 
 MAX_HISTORY = 200
@@ -354,9 +355,6 @@ class PromptPanel(QWidget):
         if seed is not None:
             self.reuseSeedButton.setToolTip(f"Reuse the seed of the last generated image ({seed})")
 
-    def lastSeed(self) -> int | None:
-        return self._last_seed
-
     def reuseLastSeed(self) -> None:
         if self._last_seed is not None:
             self.setSeed(self._last_seed)
@@ -445,7 +443,7 @@ class PromptPanel(QWidget):
         return request
 
     def parameters(self) -> dict[str, Any]:
-        """The panel's settings with the keys of ``GenerationRequest.describe()``."""
+        """The panel's settings, as saved between sessions (keys named as the record's fields)."""
         return {
             "prompt": self.prompt(),
             "number_results": self.countSpin.value(),
@@ -460,30 +458,37 @@ class PromptPanel(QWidget):
             "upload_endpoint": self.uploadEndpointEdit.text().strip() or None,
         }
 
-    def apply_parameters(self, record: Mapping[str, Any]) -> None:
-        """Set the panel from a saved record (``describe()`` keys or the wire task's).
+    def apply_record(self, record: GenerationRecord) -> None:
+        """Set the panel from how an image was made. What the record does not say is left
+        as it is (a record without a prompt never replaces the prompt); the aspect ratio
+        and references belong to the ratio bar and the tray."""
+        said = {
+            "prompt": record.prompt if record.has_prompt else None,
+            "number_results": record.number_results,
+            "seed": record.seed,
+            "creativity": record.creativity,
+            "output_format": record.output_format,
+            "output_quality": record.output_quality,
+            "delivery_method": record.delivery_method,
+            "check_content": record.check_content,
+            "include_cost": record.include_cost,
+        }
+        self.apply_parameters({k: v for k, v in said.items() if v is not None})
 
-        Unknown keys, and values outside what the model accepts, are ignored; the aspect
-        ratio and references belong to the ratio bar and the tray.
+    def apply_parameters(self, params: Mapping[str, Any]) -> None:
+        """Set the panel from :meth:`parameters` (the state saved between sessions).
+
+        Keys that are missing are left alone; values outside what the model accepts are
+        ignored; a seed of None means a random seed.
         """
-        rec = dict(record)
-        settings = rec.get("settings")
-        if isinstance(settings, Mapping) and "creativity" in settings:
-            rec.setdefault("creativity", settings["creativity"])
-        safety = rec.get("safety")
-        if isinstance(safety, Mapping) and "checkContent" in safety:
-            rec.setdefault("check_content", safety["checkContent"])
 
-        def pick(*keys: str) -> Any:
-            for key in keys:
-                if key in rec:
-                    return rec[key]
-            return _MISSING
+        def pick(key: str) -> Any:
+            return params.get(key, _MISSING)
 
-        prompt = pick("prompt", "positivePrompt")
+        prompt = pick("prompt")
         if isinstance(prompt, str):
             self.setPrompt(prompt)
-        count = pick("number_results", "numberResults")
+        count = pick("number_results")
         if _is_int(count) and spec.RESULTS_MIN <= count <= spec.RESULTS_MAX:
             self.countSpin.setValue(count)
         seed = pick("seed")
@@ -492,23 +497,20 @@ class PromptPanel(QWidget):
         elif _is_int(seed) and spec.SEED_MIN <= seed <= spec.SEED_MAX:
             self.setSeed(seed)
         _select(self.creativityCombo, pick("creativity"))
-        fmt = pick("output_format", "outputFormat")
-        _select(self.formatCombo, fmt.upper() if isinstance(fmt, str) else fmt)
-        quality = pick("output_quality", "outputQuality")
+        fmt = pick("output_format")
+        _select(self.formatCombo, spec.normalize_output_format(fmt) if isinstance(fmt, str) else fmt)
+        quality = pick("output_quality")
         if _is_int(quality) and spec.QUALITY_MIN <= quality <= spec.QUALITY_MAX:
             self.qualitySpin.setValue(quality)
-        _select(self.deliveryCombo, pick("delivery_method", "deliveryMethod"))
-        check = pick("check_content", "checkContent")
+        _select(self.deliveryCombo, pick("delivery_method"))
+        check = pick("check_content")
         if isinstance(check, bool):
             self.safetyCheck.setChecked(check)
-        cost = pick("include_cost", "includeCost")
+        cost = pick("include_cost")
         if isinstance(cost, bool):
             self.includeCostCheck.setChecked(cost)
-        for edit, keys in (
-            (self.webhookEdit, ("webhook_url", "webhookURL")),
-            (self.uploadEndpointEdit, ("upload_endpoint", "uploadEndpoint")),
-        ):
-            value = pick(*keys)
+        for edit, key in ((self.webhookEdit, "webhook_url"), (self.uploadEndpointEdit, "upload_endpoint")):
+            value = pick(key)
             if value is None or isinstance(value, str):
                 edit.setText(value or "")
 

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from krea_desktop.api.record import ReferenceRecord
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui.background import BackgroundRunner, Runner
 
@@ -304,22 +305,22 @@ class ReferenceChip(QFrame):
     """A reference of the shown image: its thumbnail (when its file is still here) and
     signed strength."""
 
-    def __init__(self, ref: dict[str, Any], parent: QWidget | None = None) -> None:
+    def __init__(self, ref: ReferenceRecord, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("viewerReference")
         self.ref = ref
-        strength = ref.get("strength")
+        strength = ref.strength
         self.thumb = QLabel(self)
         self.thumb.setFixedSize(72, 72)
         self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.thumb.setText("no file")
         self.thumb.setStyleSheet("background: #2a2a2e; color: #999;")
-        self.strength_label = QLabel("?" if not isinstance(strength, (int, float)) else f"{strength:+.2f}", self)
+        self.strength_label = QLabel("?" if strength is None else f"{strength:+.2f}", self)
         self.strength_label.setObjectName("referenceStrength")
-        colour = "#7fbf7f" if isinstance(strength, (int, float)) and strength >= 0 else "#e08080"
+        colour = "#7fbf7f" if strength is not None and strength >= 0 else "#e08080"
         self.strength_label.setStyleSheet(f"color: {colour}; font-weight: bold;")
         self.strength_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        source = ref.get("source") or ref.get("image") or ""
+        source = ref.source or ref.image or ""
         self.setToolTip(
             f"{source}\nstrength {self.strength_label.text()} "
             f"({'toward' if self.strength_label.text().startswith('+') else 'away from'} this image)"
@@ -330,8 +331,8 @@ class ReferenceChip(QFrame):
         lay.addWidget(self.strength_label)
 
     def source_path(self) -> Path | None:
-        source = self.ref.get("source")
-        if isinstance(source, str) and source and "://" not in source and not source.startswith("data:"):
+        source = self.ref.source
+        if source and "://" not in source and not source.startswith("data:"):
             path = Path(source)
             return path if path.exists() else None
         return None
@@ -510,7 +511,7 @@ class ImageViewer(QDialog):
             chip.setParent(None)
             chip.deleteLater()
         self.reference_chips = []
-        refs = [r for r in entry.references if isinstance(r, dict)]
+        refs = entry.references
         self.refs_heading.setText(f"References ({len(refs)})" if refs else "No references")
         generation = self._generation
         for i, ref in enumerate(refs):

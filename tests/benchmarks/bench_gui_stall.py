@@ -218,7 +218,7 @@ class NaiveClient(QThread):
                 seed=item.get("seed"),
                 cost=item.get("cost"),
                 index=i,
-                params=self.request.describe(),
+                record=self.request.describe(),
             )
             entry = self.library.save(image)
             self.imageReady.emit(1, entry, naive_thumbnail(im))

@@ -42,6 +42,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from krea_desktop.api.record import GenerationRecord  # noqa: E402
 from krea_desktop.api.results import GeneratedImage  # noqa: E402
 from krea_desktop.library.store import Library  # noqa: E402
 from krea_desktop.ui.gallery import GalleryModel, GalleryView  # noqa: E402
@@ -104,7 +105,7 @@ def main() -> None:
     images = [
         GeneratedImage(
             task_uuid=f"task-{i}", image_uuid=f"image-{i:05d}", data=buf.getvalue(), format="PNG",
-            width=1024, height=1024, seed=i, cost=0.0035, params={"positivePrompt": f"harbour {i}"},
+            width=1024, height=1024, seed=i, cost=0.0035, record=GenerationRecord(prompt=f"harbour {i}"),
         )
         for i in range(60 + 2 * (args.repeats + 1))
     ]

@@ -256,8 +256,7 @@ def build_library(folder: Path, n: int) -> None:
             im.paste(tuple(rng.randrange(256) for _ in range(3)), (rng.randrange(300), rng.randrange(120), 392, 168))
             out = io.BytesIO()
             im.save(out, "PNG")
-            params = req.describe()
-            params["task_uuid"] = req.task_uuid
+            record = req.describe()
             lib.save(
                 GeneratedImage(
                     task_uuid=req.task_uuid,
@@ -269,7 +268,7 @@ def build_library(folder: Path, n: int) -> None:
                     seed=req.seed,
                     cost=0.0038,
                     index=i % 4,
-                    params=params,
+                    record=record,
                 )
             )
     finally:

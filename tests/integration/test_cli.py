@@ -99,10 +99,10 @@ def test_demo_generation_prints_paths_and_saves_into_the_library(env: dict[str, 
             assert im.format == "JPEG" and im.size == (1376, 768)
         record = read_record(p)
         assert record is not None
-        assert record["prompt"] == "a green meadow, gouache"
-        assert record["creativity"] == "high" and record["ratio"] == "16:9"
-        assert record["references"][0]["strength"] == -1.5
-        seeds.add(record["seed"])
+        assert record.prompt == "a green meadow, gouache"
+        assert record.creativity == "high" and record.ratio == "16:9"
+        assert record.references[0].strength == -1.5
+        seeds.add(record.seed)
     assert seeds == {99, 100, 101}
     with Library(Path(env["KREA_DESKTOP_DATA_DIR"])) as lib:
         assert lib.count() == 3

@@ -190,8 +190,8 @@ def test_references_go_up_once_and_pull_the_picture(sim: Sim, tmp_path: Any) -> 
             return sum(r.tobytes()) / 1024 - (sum(g.tobytes()) + sum(b.tobytes())) / 2048
 
     assert redness(toward.data) > redness(away.data) + 20
-    assert toward.params["references"][0]["strength"] == 1.5
-    assert away.params["references"][0]["strength"] == -1.5
+    assert toward.record is not None and toward.record.references[0].strength == 1.5
+    assert away.record is not None and away.record.references[0].strength == -1.5
 
 
 @pytest.mark.parametrize("output_type", ["base64Data", "dataURI", "URL"])

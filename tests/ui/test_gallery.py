@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QAbstractItemView, QApplication, QLineEdit, QWidge
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.api import spec
+from krea_desktop.api.record import ReferenceRecord
 from krea_desktop.api.request import GenerationRequest
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library import metadata
@@ -65,13 +66,12 @@ def make_image(
 ) -> GeneratedImage:
     r = spec.RATIOS_BY_NAME[ratio]
     req = GenerationRequest(prompt=prompt, ratio=ratio, seed=seed, output_format=fmt, creativity=creativity)
-    params = req.describe()
-    params["references"] = references or []
+    record = req.describe().replace(references=tuple(ReferenceRecord(**r) for r in references or []))
     # Small pixels keep the tests fast; the row takes the declared size.
     w, h = (64, max(8, round(64 * r.height / r.width)))
     return GeneratedImage(
         task_uuid=req.task_uuid, image_uuid=str(uuid.uuid4()), data=pixels((w, h), colour, fmt, pattern), format=fmt,
-        width=r.width, height=r.height, seed=seed, cost=0.0035, nsfw=nsfw, params=params,
+        width=r.width, height=r.height, seed=seed, cost=0.0035, nsfw=nsfw, record=record,
     )
 
 
@@ -468,8 +468,8 @@ def test_export_keeps_the_embedded_parameters(tmp_path: Path, library: Library, 
         assert im.size == (64, 48)
     record = metadata.read_record(target)
     assert record is not None
-    assert record["prompt"] == "exported harbour" and record["seed"] == 77 and record["ratio"] == "4:3"
-    assert record["references"][0]["strength"] == -0.7
+    assert record.prompt == "exported harbour" and record.seed == 77 and record.ratio == "4:3"
+    assert record.references[0].strength == -0.7
 
 
 def test_export_of_a_missing_file_says_so(tmp_path: Path, library: Library) -> None:
@@ -489,7 +489,8 @@ def test_export_action_writes_off_the_gui_thread(
                         lambda *a, **k: (str(tmp_path / "picked.webp"), "WEBP image (*.webp)"))
     w.gallery_actions.export_action.trigger()
     qtbot.waitUntil(lambda: (tmp_path / "picked.webp").exists() and "Exported" in w.message_banner.label.text())
-    assert metadata.read_record(tmp_path / "picked.webp")["prompt"] == "two"  # type: ignore[index]
+    exported = metadata.read_record(tmp_path / "picked.webp")
+    assert exported is not None and exported.prompt == "two"
     out = tmp_path / "many"
     out.mkdir()
     select(w, 0, 1)

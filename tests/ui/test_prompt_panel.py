@@ -9,6 +9,7 @@ from pytestqt.qtbot import QtBot
 
 from krea_desktop.api import spec
 from krea_desktop.api.errors import ValidationError
+from krea_desktop.api.record import parse_record
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
 from krea_desktop.ui.prompt_panel import PromptPanel
 
@@ -195,17 +196,16 @@ def test_apply_parameters_round_trip(panel: PromptPanel, qtbot: QtBot) -> None:
     other.formatCombo.setCurrentIndex(other.formatCombo.findData("JPG"))
     other.qualitySpin.setValue(70)
     other.creativityCombo.setCurrentIndex(0)
-    record = other.build_request("4:5", ()).describe()
-    record["unknown_key"] = {"ignored": True}
-    panel.apply_parameters(record)
+    record = other.build_request("4:5", ()).describe().replace(extras={"unknown_key": {"ignored": True}})
+    panel.apply_record(record)
     assert panel.parameters() == other.parameters()
     assert panel.seed() == 2**40 and panel.formatCombo.currentData() == "JPG"
 
 
-def test_apply_parameters_accepts_wire_keys_and_ignores_bad_values(panel: PromptPanel) -> None:
+def test_apply_record_from_a_wire_task_ignores_bad_values(panel: PromptPanel) -> None:
     panel.setSeed(7)
-    panel.apply_parameters(
-        {
+    panel.apply_record(
+        parse_record({
             "positivePrompt": "from the wire",
             "numberResults": 99,
             "settings": {"creativity": "raw"},
@@ -214,7 +214,7 @@ def test_apply_parameters_accepts_wire_keys_and_ignores_bad_values(panel: Prompt
             "deliveryMethod": "carrier pigeon",
             "includeCost": False,
             "safety": {"checkContent": True},
-        }
+        })
     )
     assert panel.prompt() == "from the wire"
     assert panel.countSpin.value() == 1
@@ -224,5 +224,13 @@ def test_apply_parameters_accepts_wire_keys_and_ignores_bad_values(panel: Prompt
     assert panel.deliveryCombo.currentData() == "sync"
     assert not panel.includeCostCheck.isChecked() and panel.safetyCheck.isChecked()
     assert panel.seed() == 7  # not in the record: left alone
-    panel.apply_parameters({"seed": None, "creativity": "extreme", "seed_x": 1})
-    assert panel.seed() is None and panel.creativityCombo.currentData() == "raw"
+    panel.apply_record(parse_record({"creativity": "extreme", "seed_x": 1, "positivePrompt": "  "}))
+    assert panel.seed() == 7 and panel.creativityCombo.currentData() == "raw"
+    assert panel.prompt() == "from the wire"  # a record without a prompt never replaces it
+
+
+def test_apply_parameters_restores_the_saved_state(panel: PromptPanel) -> None:
+    panel.setSeed(7)
+    panel.apply_parameters({"seed": None, "creativity": "extreme", "number_results": 4})
+    assert panel.seed() is None and panel.countSpin.value() == 4
+    assert panel.creativityCombo.currentData() == spec.DEFAULT_CREATIVITY

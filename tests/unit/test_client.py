@@ -96,7 +96,8 @@ def test_sync_generation_decodes_and_verifies_every_image() -> None:
     images = run(collect(s.client(), GenerationRequest("two words", number_results=3, seed=7)))
     assert [im.seed for im in images] == [1000, 1001, 1002]
     assert all(im.format == "PNG" and (im.width, im.height) == (1024, 1024) for im in images)
-    assert images[0].params["prompt"] == "two words" and images[0].params["seed"] == 7
+    assert images[0].record is not None
+    assert images[0].record.prompt == "two words" and images[0].record.seed == 7
     assert s.task_types() == ["imageInference"]
 
 

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from krea_desktop.api import spec
+from krea_desktop.api.record import ReferenceRecord
 from krea_desktop.api.refcache import ReferenceCache, content_hash
 from krea_desktop.api.request import GenerationRequest
 from krea_desktop.api.results import GeneratedImage
@@ -40,13 +41,12 @@ def image(
 ) -> GeneratedImage:
     r = spec.RATIOS_BY_NAME[ratio]
     req = GenerationRequest(prompt=prompt, ratio=ratio, seed=seed, output_format=fmt)
-    params = req.describe()
-    params["references"] = [{"image": str(uuid.uuid4()), "strength": 0.5, "source": "ref.png"}]
+    record = req.describe().replace(references=(ReferenceRecord(str(uuid.uuid4()), 0.5, "ref.png"),))
     # Tiny pixels keep the tests fast; the row takes the declared (real) size.
     data = encoded(fmt, (r.width, r.height) if real_size else (8, 8))
     return GeneratedImage(
         task_uuid=req.task_uuid, image_uuid=str(uuid.uuid4()), data=data, format=fmt,
-        width=r.width, height=r.height, seed=seed, cost=0.003, nsfw=False, params=params,
+        width=r.width, height=r.height, seed=seed, cost=0.003, nsfw=False, record=record,
     )
 
 
@@ -77,14 +77,14 @@ def test_save_is_atomic_and_indexed(lib: Library) -> None:
     with Image.open(entry.path) as im:
         im.load()
     rec = metadata.read_record(entry.path)
-    assert rec is not None and rec == entry.params
-    assert rec["prompt"] == "a red bicycle" and rec["seed"] == 42
+    assert rec is not None and rec == entry.record
+    assert rec.prompt == "a red bicycle" and rec.seed == 42
     assert entry.prompt == "a red bicycle" and entry.ratio == "16:9" and entry.seed == 42
     assert (entry.width, entry.height) == (1376, 768)
     assert entry.format == "PNG" and entry.creativity == "medium" and entry.number_results == 1
     assert entry.output_quality == 95 and entry.cost == pytest.approx(0.003) and entry.nsfw is False
     assert entry.created_at == "2025-06-01T12:00:00.000Z"
-    assert entry.references[0]["strength"] == 0.5
+    assert entry.references[0].strength == 0.5
     assert entry.file_size == entry.path.stat().st_size
     assert not entry.favourite and not entry.missing and not entry.broken
     assert lib.get(entry.id) == entry and lib.get_by_uuid(img.image_uuid) == entry
@@ -94,7 +94,7 @@ def test_save_is_atomic_and_indexed(lib: Library) -> None:
 def test_save_other_formats(lib: Library, fmt: str) -> None:
     entry = lib.save(image(fmt=fmt))
     assert entry.path.suffix == "." + spec.FORMAT_EXTENSIONS[fmt]
-    assert metadata.read_record(entry.path) == entry.params
+    assert metadata.read_record(entry.path) == entry.record
 
 
 def test_save_is_idempotent(lib: Library) -> None:

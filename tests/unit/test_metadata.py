@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from krea_desktop.api import spec
+from krea_desktop.api.record import GenerationRecord, ReferenceRecord
 from krea_desktop.api.request import GenerationRequest
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library import metadata
@@ -32,15 +33,15 @@ def make_image(fmt: str = "PNG", prompt: str = "a lighthouse at dusk, oil paint"
     size = kw.pop("size", (64, 48))
     data = kw.pop("data", None) or encode(fmt, size)
     req = GenerationRequest(prompt=prompt, ratio="16:9", seed=7, creativity="high", output_format=fmt)
-    params = req.describe()
-    params["references"] = [
-        {"image": "0b7e3c1a-1111-4222-8333-944455556666", "strength": 0.7, "source": "/pics/ref.png"},
-        {"image": "https://example.com/a.png", "strength": -1.25},
-    ]
+    refs = kw.pop("references", None) or (
+        ReferenceRecord("0b7e3c1a-1111-4222-8333-944455556666", 0.7, "/pics/ref.png"),
+        ReferenceRecord("https://example.com/a.png", -1.25),
+    )
+    record = req.describe().replace(references=tuple(refs))
     return GeneratedImage(
         task_uuid=req.task_uuid, image_uuid=kw.pop("image_uuid", "5d5a2c0e-4b1f-4c56-9a0e-1f2e3d4c5b6a"),
         data=data, format=fmt, width=size[0], height=size[1], seed=kw.pop("seed", 123456789),
-        cost=0.0042, nsfw=False, params=params, **kw,
+        cost=0.0042, nsfw=False, record=record, **kw,
     )
 
 
@@ -62,7 +63,7 @@ def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def test_record_has_every_field() -> None:
-    rec = record_for(make_image(), WHEN)
+    rec = record_for(make_image(), WHEN).to_json()
     for key in (
         "prompt", "ratio", "width", "height", "seed", "creativity", "output_format", "output_quality",
         "number_results", "references", "model", "task_uuid", "image_uuid", "cost", "nsfw", "created_at",
@@ -80,16 +81,15 @@ def test_record_has_every_field() -> None:
 
 
 def test_record_shortens_inline_reference_data() -> None:
-    img = make_image()
-    img.params["references"] = [{"image": "data:image/png;base64," + "A" * 100_000, "strength": 1}]
+    img = make_image(references=[ReferenceRecord("data:image/png;base64," + "A" * 100_000, 1.0)])
     rec = record_for(img, WHEN)
-    assert rec["references"][0]["image"].startswith("sha256:")
-    assert rec["references"][0]["strength"] == 1.0
+    assert rec.references[0].image is not None and rec.references[0].image.startswith("sha256:")
+    assert rec.references[0].strength == 1.0
 
 
 def test_record_ratio_from_real_size() -> None:
     img = make_image(size=(1568, 672), data=b"x")
-    assert record_for(img, WHEN)["ratio"] == "2.35:1"
+    assert record_for(img, WHEN).ratio == "2.35:1"
 
 
 # -- A1111 text ----------------------------------------------------------------------------------
@@ -99,7 +99,7 @@ def test_to_a1111_shape() -> None:
     rec = record_for(make_image(size=(1376, 768), data=b"x"), WHEN)
     text = to_a1111(rec)
     prompt, last = text.rsplit("\n", 1)
-    assert prompt == rec["prompt"]
+    assert prompt == rec.prompt
     assert last.startswith("Steps: 1, Seed: 123456789, Size: 1376x768, Model: krea:krea@2-medium, ")
     assert "Creativity: high" in last and "Ratio: 16:9" in last and "References: 2" in last
 
@@ -206,7 +206,7 @@ def test_png_chunks_visible_to_pillow_and_plain_parser() -> None:
     assert [c for c in chunks if c[0] not in (b"tEXt", b"iTXt")] == original
     with Image.open(io.BytesIO(out)) as im:  # seen without loading the pixels
         assert im.info["parameters"] == to_a1111(rec)
-        assert metadata.json.loads(im.info["krea-desktop"]) == rec
+        assert metadata.json.loads(im.info["krea-desktop"]) == rec.to_json()
 
 
 def test_png_non_latin_parameters_use_itxt() -> None:
@@ -240,21 +240,20 @@ def test_jpeg_scan_data_copied_byte_for_byte() -> None:
 
 def test_jpeg_record_too_large_is_slimmed() -> None:
     data = encode("JPG")
-    img = make_image("JPG", data=data)
-    img.params["references"] = [{"image": "x" * 500, "source": "y" * 500, "strength": 1}] * 200
+    img = make_image("JPG", data=data, references=[ReferenceRecord("x" * 500, 1.0, "y" * 500)] * 200)
     rec = record_for(img, WHEN)
     out = embed(data, "JPG", rec)
     back = read_record(out)
-    assert back is not None and back["prompt"] == rec["prompt"] and len(back["references"]) == 200
+    assert back is not None and back.prompt == rec.prompt and len(back.references) == 200
 
 
 def test_embed_rejects_wrong_format() -> None:
     with pytest.raises(metadata.MetadataError):
-        embed(encode("PNG"), "JPG", {})
+        embed(encode("PNG"), "JPG", GenerationRecord())
     with pytest.raises(metadata.MetadataError):
-        embed(b"not an image", "PNG", {})
+        embed(b"not an image", "PNG", GenerationRecord())
     with pytest.raises(metadata.MetadataError):
-        embed(encode("PNG")[:40], "PNG", {})
+        embed(encode("PNG")[:40], "PNG", GenerationRecord())
 
 
 # -- reading foreign files -----------------------------------------------------------------------
@@ -268,7 +267,7 @@ def test_read_foreign_png_parameters() -> None:
     buf = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buf, "PNG", pnginfo=info)
     rec = read_record(buf.getvalue())
-    assert rec is not None and rec["seed"] == 3141592653 and rec["negative_prompt"]
+    assert rec is not None and rec.seed == 3141592653 and rec.negative_prompt
 
 
 def test_read_foreign_jpeg_user_comment_little_endian() -> None:
@@ -277,7 +276,7 @@ def test_read_foreign_jpeg_user_comment_little_endian() -> None:
     buf = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buf, "JPEG", exif=exif)
     rec = read_record(buf.getvalue())
-    assert rec is not None and rec["prompt"] == "a fox" and rec["seed"] == 9 and rec["ratio"] == "1:1"
+    assert rec is not None and rec.prompt == "a fox" and rec.seed == 9 and rec.ratio == "1:1"
 
 
 def test_read_from_path_and_limits(tmp_path: Any) -> None:
@@ -302,7 +301,7 @@ def test_read_ignores_chunk_with_bad_crc() -> None:
     out[i + 40] ^= 0x01
     back = read_record(bytes(out))
     # The damaged JSON chunk is ignored; the A1111 text still gives the essentials.
-    assert back is not None and back["seed"] == rec["seed"] and "app" not in back
+    assert back is not None and back.seed == rec.seed and back.app is None
 
 
 def test_zip_bomb_text_chunk_is_refused() -> None:

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from krea_desktop.api.record import GenerationRecord
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library import metadata
 
@@ -28,7 +29,7 @@ def _encode(fmt: str) -> bytes:
 
 PNG, JPEG, WEBP = _encode("PNG"), _encode("JPEG"), _encode("WEBP")
 RECORD = metadata.record_for(
-    GeneratedImage("t", "u", PNG, "PNG", 16, 12, 5, params={"prompt": "a test prompt", "ratio": "1:1"}),
+    GeneratedImage("t", "u", PNG, "PNG", 16, 12, 5, record=GenerationRecord(prompt="a test prompt", ratio="1:1")),
     datetime(2025, 1, 1, tzinfo=timezone.utc),
 )
 EMBEDDED = {fmt: metadata.embed(data, fmt, RECORD) for fmt, data in (("PNG", PNG), ("JPG", JPEG), ("WEBP", WEBP))}
@@ -37,9 +38,10 @@ EMBEDDED = {fmt: metadata.embed(data, fmt, RECORD) for fmt, data in (("PNG", PNG
 def check(data: bytes) -> None:
     """The public function never raises; the parser behind it raises only ValueError/struct.error."""
     result = metadata.read_record(data, max_text=64 * 1024)
-    assert result is None or isinstance(result, dict)
+    assert result is None or isinstance(result, GenerationRecord)
     if result is not None:
-        json.dumps(result)
+        # What was read can be stored and written again: JSON, valid UTF-8 text.
+        json.dumps(result.to_json(), ensure_ascii=False).encode("utf-8")
     with contextlib.suppress(ValueError, struct.error):
         metadata._read_record(data, 64 * 1024)
 

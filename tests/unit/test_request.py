@@ -163,6 +163,6 @@ def test_local_references_must_be_resolved_before_sending(tmp_path: Path) -> Non
 def test_describe_records_every_parameter(tmp_path: Path) -> None:
     req = GenerationRequest("two words", ratio="9:16", seed=5, references=(ReferenceImage(tmp_path / "r.png", -0.5),))
     d = req.describe()
-    assert (d["width"], d["height"], d["ratio"], d["seed"]) == (768, 1376, "9:16", 5)
-    assert d["references"] == [{"image": str(tmp_path / "r.png"), "strength": -0.5}]
-    assert d["model"] == spec.MODEL_ID
+    assert (d.width, d.height, d.ratio, d.seed) == (768, 1376, "9:16", 5)
+    assert [(r.image, r.source, r.strength) for r in d.references] == [(None, str(tmp_path / "r.png"), -0.5)]
+    assert d.model == spec.MODEL_ID and d.task_uuid == req.task_uuid

@@ -1,0 +1,66 @@
+"""Reading an image's record back for reuse: the library's images and files from anywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from krea_desktop.api import spec
+from krea_desktop.api.record import GenerationRecord, record_json_text
+from krea_desktop.library import metadata
+from krea_desktop.library.store import LibraryEntry
+
+
+def record_of(entry: LibraryEntry) -> GenerationRecord:
+    """The image's generation record: as indexed, else as embedded in its file."""
+    if not entry.record.is_empty:
+        return entry.record
+    return metadata.read_record(entry.path) or GenerationRecord()
+
+
+def reference_sources(record: GenerationRecord) -> tuple[list[tuple[Path, float]], int]:
+    """The record's references whose source files are still on this computer, with their
+    strengths, and how many could not be found."""
+    found: list[tuple[Path, float]] = []
+    lost = 0
+    for ref in record.references:
+        source = ref.source
+        strength = ref.strength if ref.strength is not None else spec.DEFAULT_STRENGTH
+        path = Path(source) if source and "://" not in source and not source.startswith("data:") else None
+        if path is not None and path.is_file():
+            found.append((path, strength))
+        else:
+            lost += 1
+    return found, lost
+
+
+def entry_for_file(path: Path, record: GenerationRecord | None) -> LibraryEntry:
+    """A library-like entry for an image file that is not in the library (id -1)."""
+    record = record or GenerationRecord()
+    try:
+        size: int | None = path.stat().st_size
+    except OSError:
+        size = None
+    return LibraryEntry(
+        id=-1,
+        image_uuid=record.image_uuid or path.stem,
+        task_uuid=record.task_uuid,
+        file_name=path.name,
+        format=record.output_format or (path.suffix.lstrip(".").upper()),
+        width=record.width or 0,
+        height=record.height or 0,
+        ratio=record.ratio,
+        prompt=record.prompt,
+        creativity=record.creativity,
+        seed=record.seed,
+        number_results=record.number_results,
+        output_quality=record.output_quality,
+        cost=record.cost,
+        nsfw=record.nsfw,
+        created_at=record.created_at or "",
+        favourite=False,
+        missing=False,
+        broken=False,
+        file_size=size,
+        record_json=record_json_text(record),
+        images_dir=path.parent,
+    )
