@@ -6,12 +6,14 @@ Qt-free, shared by the command line and the window.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from krea_desktop.api import spec
+from krea_desktop import config
+from krea_desktop.api import errors as E
 from krea_desktop.api.client import RunwareClient
 from krea_desktop.library.paths import data_dir as default_data_dir
 from krea_desktop.library.store import Library, LibraryReferenceCache
@@ -23,8 +25,14 @@ DEMO_NOTICE = (
 )
 
 
-def api_url_from_env() -> str:
-    return os.environ.get("RUNWARE_API_URL", "").strip() or spec.DEFAULT_API_URL
+def api_url_from_env(env: Mapping[str, str] | None = None) -> str:
+    """RUNWARE_API_URL, else the default endpoint (the command line keeps no settings
+    file). A RUNWARE_API_URL that breaks the endpoint rule raises ``ValidationError``
+    naming the variable and the reason."""
+    try:
+        return config.resolve(config.API_ENDPOINT, env=os.environ if env is None else env, stored=None)
+    except config.OptionError as err:
+        raise E.ValidationError(str(err), parameter="endpoint") from None
 
 
 def stored_or_env_key(data_dir: Path | None = None) -> str | None:

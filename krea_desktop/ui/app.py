@@ -29,9 +29,9 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
-from krea_desktop import APP_ID, APP_NAME, __version__
-from krea_desktop.api import spec
+from krea_desktop import APP_ID, APP_NAME, __version__, config
 from krea_desktop.ui.main_window import MainWindow
+from krea_desktop.ui.settings import QtSettingsStore
 
 if TYPE_CHECKING:
     from krea_desktop.api.client import RunwareClient
@@ -75,9 +75,9 @@ def app_icon() -> QIcon:
 
 def data_dir() -> Path:
     """KREA_DESKTOP_DATA_DIR, else the platform's application-data folder."""
-    env = os.environ.get("KREA_DESKTOP_DATA_DIR", "").strip()
-    if env:
-        return Path(env).expanduser()
+    chosen = config.resolve(config.DATA_DIR, env=os.environ, stored=None)
+    if chosen is not None:
+        return chosen
     location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
     if location:
         return Path(location)
@@ -136,11 +136,15 @@ _M_MMAP_THRESHOLD = -3  # from <malloc.h>
 
 
 def api_endpoint(settings: QSettings) -> str:
-    env = os.environ.get("RUNWARE_API_URL", "").strip()
-    if env:
-        return env
-    stored = settings.value("api/endpoint")
-    return str(stored) if stored else spec.DEFAULT_API_URL
+    """RUNWARE_API_URL, else the endpoint chosen in Settings, else the default. A
+    RUNWARE_API_URL that breaks the endpoint rule is logged and ignored: the window opens
+    on the stored (or default) endpoint rather than failing to start."""
+    store = QtSettingsStore(settings)
+    try:
+        return store.get(config.API_ENDPOINT)
+    except config.OptionError as err:
+        log.warning("%s", err)
+        return QtSettingsStore(settings, env={}).get(config.API_ENDPOINT)
 
 
 def open_main_window() -> MainWindow:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QCloseEvent, QDesktopServices
@@ -29,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from krea_desktop import keystore
 from krea_desktop.api import spec
+from krea_desktop.api.endpoint import endpoint_problem
 from krea_desktop.api.errors import KreaError
 from krea_desktop.ui.background import BackgroundRunner
 
@@ -36,27 +35,7 @@ TestKey = Callable[[str, str], Awaitable[None]]
 TEST_TIMEOUT_S = 60.0
 _UNSET: Any = object()
 
-
-def endpoint_problem(url: str) -> str | None:
-    """Why ``url`` cannot be the API endpoint, as one sentence, or None when it can."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        return "The endpoint must be a web address such as https://api.runware.ai/v1."
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        return (
-            "The endpoint must use https://, because the API key travels with every request; "
-            "plain http:// is allowed only for this computer (localhost or 127.0.0.1)."
-        )
-    return None
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+__all__ = ["SettingsDialog", "endpoint_problem"]  # endpoint_problem: the api's one endpoint rule
 
 
 class SettingsDialog(QDialog):

@@ -14,9 +14,10 @@ from PySide6.QtWidgets import QApplication, QLineEdit
 from pytestqt.qtbot import QtBot
 
 from krea_desktop import keystore
-from krea_desktop.api import spec
+from krea_desktop.api import endpoint, spec
 from krea_desktop.api.errors import AuthenticationError
 from krea_desktop.ui.settings_dialog import SettingsDialog, endpoint_problem
+from tests.helpers.endpoints import ENDPOINTS
 from tests.helpers.keyrings import MemoryKeyring
 
 KEY = "rw-abcdef0123456789"
@@ -45,6 +46,28 @@ def test_endpoint_rules() -> None:
     assert "https://" in (endpoint_problem("http://api.example.com/v1") or "")
     assert endpoint_problem("api.runware.ai") is not None
     assert endpoint_problem("ftp://127.0.0.1/") is not None
+    # the client refuses these, so the dialog does too
+    assert endpoint_problem("http://app.localhost:8765/v1") is not None
+    assert endpoint_problem("https://user:pw@api.runware.ai/v1") is not None
+
+
+def test_the_dialog_accepts_exactly_what_the_rule_accepts(
+    qtbot: QtBot, data_dir: Path, memory_keyring: MemoryKeyring
+) -> None:
+    assert endpoint_problem is endpoint.endpoint_problem
+    for url, _loopback, problem in ENDPOINTS:
+        dialog = make(qtbot, data_dir, endpoint="https://start.example/v1")
+        changed: list[str] = []
+        dialog.endpointChanged.connect(changed.append)
+        dialog.endpointEdit.setText(url)
+        dialog.accept()
+        if problem is None:
+            assert not dialog.isVisible() and changed == [url.strip()], url
+        else:
+            assert dialog.isVisible() and dialog.endpointError.isVisible(), url
+            assert dialog.endpointError.text() == problem, url
+            assert changed == [], url
+            dialog.reject()
 
 
 def test_fields_and_defaults(qtbot: QtBot, data_dir: Path, memory_keyring: MemoryKeyring) -> None:
