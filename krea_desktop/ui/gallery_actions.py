@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,11 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QToolBar, QToolButton, QWidget
 from send2trash import send2trash
 
 from krea_desktop.api import spec
+from krea_desktop.api.record import GenerationRecord
+from krea_desktop.config import EXPORT_FOLDER, THUMB_SIDE
 from krea_desktop.fsutil import atomic_write
 from krea_desktop.library import metadata
+from krea_desktop.library.recall import entry_for_file, record_of, reference_sources
 from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.compare import CompareDialog
@@ -38,6 +41,7 @@ from krea_desktop.ui.image_input import LIBRARY_IDS_MIME, encode_library_ids
 from krea_desktop.ui.prompt_panel import PromptPanel
 from krea_desktop.ui.ratio_bar import RatioBar
 from krea_desktop.ui.reference_tray import ReferenceTray
+from krea_desktop.ui.settings import QtSettingsStore
 from krea_desktop.ui.viewer import ImageViewer, decode_image_file
 
 log = logging.getLogger(__name__)
@@ -59,52 +63,13 @@ class ExportError(Exception):
 # --- parameters ---------------------------------------------------------------------------
 
 
-def record_of(entry: LibraryEntry) -> dict[str, Any]:
-    """The image's generation record: as indexed, else as embedded in its file."""
-    if entry.params:
-        return dict(entry.params)
-    return metadata.read_record(entry.path) or {}
-
-
-def ratio_of(record: Mapping[str, Any]) -> str | None:
-    ratio = record.get("ratio")
-    if isinstance(ratio, str) and ratio in spec.RATIOS_BY_NAME:
-        return ratio
-    size = (record.get("width"), record.get("height"))
-    found = spec.RATIOS_BY_SIZE.get(size) if all(isinstance(v, int) for v in size) else None  # type: ignore[arg-type]
-    return found.name if found else None
-
-
-def reference_sources(record: Mapping[str, Any]) -> tuple[list[tuple[Path, float]], int]:
-    """The record's references whose source files still exist, with their strengths, and
-    how many could not be found."""
-    found: list[tuple[Path, float]] = []
-    lost = 0
-    refs = record.get("references")
-    for ref in refs if isinstance(refs, list) else []:
-        if not isinstance(ref, dict):
-            continue
-        source = ref.get("source")
-        strength = ref.get("strength")
-        if not isinstance(strength, (int, float)) or isinstance(strength, bool):
-            strength = spec.DEFAULT_STRENGTH
-        path = Path(source) if isinstance(source, str) and source and "://" not in source else None
-        if path is not None and not source.startswith("data:") and path.is_file():  # type: ignore[union-attr]
-            found.append((path, float(strength)))
-        else:
-            lost += 1
-    return found, lost
-
-
 # --- export, copy, reveal -----------------------------------------------------------------
 
 
 def export_image(entry: LibraryEntry, target_path: Path | str, fmt: str) -> Path:
     """Write ``entry``'s image to ``target_path`` as PNG, JPG (JPEG) or WEBP, re-encoded,
     with its generation record embedded as in the library. Raises :class:`ExportError`."""
-    fmt = fmt.upper()
-    if fmt == "JPEG":
-        fmt = "JPG"
+    fmt = spec.normalize_output_format(fmt) or fmt
     if fmt not in EXPORT_FORMATS:
         raise ExportError(f"{fmt} is not a format images can be exported to; choose PNG, JPEG or WEBP.")
     target = Path(target_path)
@@ -124,7 +89,7 @@ def export_image(entry: LibraryEntry, target_path: Path | str, fmt: str) -> Path
         raise ExportError(f"{entry.path.name} could not be read ({exc}), so it was not exported.") from exc
     record = record_of(entry)
     data = buf.getvalue()
-    if record:
+    if not record.is_empty:
         try:
             data = metadata.embed(data, fmt, record)
         except metadata.MetadataError as exc:
@@ -314,46 +279,6 @@ def _action(parent: QObject, text: str, tip: str, slot: Callable[[], Any], *shor
     return action
 
 
-def entry_for_file(path: Path, record: dict[str, Any] | None) -> LibraryEntry:
-    """A library-like entry for an image file that is not in the library (id -1)."""
-    record = record or {}
-
-    def num(key: str) -> Any:
-        value = record.get(key)
-        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-    try:
-        size = path.stat().st_size
-    except OSError:
-        size = None
-    refs = record.get("references")
-    return LibraryEntry(
-        id=-1,
-        image_uuid=str(record.get("image_uuid") or path.stem),
-        task_uuid=record.get("task_uuid") if isinstance(record.get("task_uuid"), str) else None,
-        file_name=path.name,
-        format=str(record.get("output_format") or path.suffix.lstrip(".").upper()),
-        width=int(num("width") or 0),
-        height=int(num("height") or 0),
-        ratio=record.get("ratio") if isinstance(record.get("ratio"), str) else None,
-        prompt=str(record.get("prompt") or ""),
-        creativity=record.get("creativity") if isinstance(record.get("creativity"), str) else None,
-        seed=int(num("seed")) if isinstance(num("seed"), int) else None,
-        number_results=None,
-        output_quality=None,
-        references=[r for r in refs if isinstance(r, dict)] if isinstance(refs, list) else [],
-        params=record,
-        cost=num("cost"),
-        nsfw=None,
-        created_at=str(record.get("created_at") or ""),
-        favourite=False,
-        missing=False,
-        broken=False,
-        file_size=size,
-        images_dir=path.parent,
-    )
-
-
 class GalleryActions(QObject):
     """The gallery's actions, the filter bar's effect on the model, and the viewer,
     compare and export dialogs, wired to the window's prompt panel, ratio bar and tray."""
@@ -390,7 +315,7 @@ class GalleryActions(QObject):
         self.compare_dialog: CompareDialog | None = None
         self._undo_timers: dict[int, QTimer] = {}
         self.offer: tuple[str, Any] | None = None  # what the last window drop offered
-        self.last_export_dir = str(settings.value("gallery/exportFolder", "") or Path.home())
+        self.last_export_dir = QtSettingsStore(settings).get(EXPORT_FOLDER) or str(Path.home())
         self._build_actions()
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         view.customContextMenuRequested.connect(self._context_menu)
@@ -401,9 +326,9 @@ class GalleryActions(QObject):
         view.selectionModel().selectionChanged.connect(lambda *_: self.update_enabled())
         model.modelReset.connect(self.update_enabled)
         model.rowsRemoved.connect(lambda *_: self.update_enabled())
-        side = settings.value("gallery/thumbSide", view.thumb_side)
-        with contextlib.suppress(TypeError, ValueError):
-            view.setThumbSide(int(side))  # type: ignore[call-overload]
+        side = QtSettingsStore(settings).get(THUMB_SIDE)
+        if side is not None:
+            view.setThumbSide(side)
         filter_bar.set_thumb_side(view.thumb_side)
         self.update_enabled()
         QTimer.singleShot(0, self._flush_leftovers)
@@ -624,26 +549,23 @@ class GalleryActions(QObject):
         if entry is not None:
             self.apply_record(record_of(entry), source=entry.path.name)
 
-    def apply_record(self, record: Mapping[str, Any], source: str = "the image") -> None:
+    def apply_record(self, record: GenerationRecord, source: str = "the image") -> None:
         """Set every control from ``record``: prompt panel, ratio, and references whose
         files are still here (the tray is replaced when the record lists references)."""
-        if not record:
+        if record.is_empty:
             self.show_message(f"No parameters were found in {source}.")
             return
-        self.prompt_panel.apply_parameters(record)
-        ratio = ratio_of(record)
-        if ratio is not None:
-            self.ratio_bar.setRatio(ratio)
-        refs = record.get("references")
+        self.prompt_panel.apply_record(record)
+        if record.ratio is not None:
+            self.ratio_bar.setRatio(record.ratio)
         found, lost = reference_sources(record)
-        if isinstance(refs, list) and refs:
+        if record.references:
             self.tray.clear()
             for path, strength in found[: spec.MAX_REFERENCES]:
                 self.tray.add_reference(path, strength)
         text = f"Parameters restored from {source}."
         if lost:
-            total = len(refs) if isinstance(refs, list) else lost
-            text += f" {lost} of {total} references are no longer on this computer."
+            text += f" {lost} of {len(record.references)} references are no longer on this computer."
         self.show_message(text)
 
     def use_prompt(self) -> None:
@@ -717,7 +639,7 @@ class GalleryActions(QObject):
         if not targets:
             return
         self.last_export_dir = str(targets[0][1].parent)
-        self.settings.setValue("gallery/exportFolder", self.last_export_dir)
+        QtSettingsStore(self.settings).set(EXPORT_FOLDER, self.last_export_dir)
 
         def work() -> list[str]:
             problems = []
@@ -892,7 +814,7 @@ class GalleryActions(QObject):
         self.runner.submit(lambda: [(f, metadata.read_record(f)) for f in files], done)
         return True
 
-    def show_files(self, files: list[tuple[Path, dict[str, Any] | None]]) -> None:
+    def show_files(self, files: list[tuple[Path, GenerationRecord | None]]) -> None:
         """Image files from outside the library, in the viewer with their recalled parameters."""
         entries = [entry_for_file(path, record) for path, record in files]
         if not entries:
@@ -910,11 +832,11 @@ class GalleryActions(QObject):
     def _dropped_files_read(self, results: Any, error: BaseException | None) -> None:
         if error is not None or not results:
             return
-        with_record = [(f, r) for f, r in results if r]
-        without = [f for f, r in results if not r and f.is_file()]
+        with_record = [(f, r) for f, r in results if r is not None and not r.is_empty]
+        without = [f for f, r in results if (r is None or r.is_empty) and f.is_file()]
         if with_record:
             path, record = with_record[0]
-            prompt = str(record.get("prompt") or "")
+            prompt = record.prompt
             summary = f": “{prompt[:60]}{'…' if len(prompt) > 60 else ''}”" if prompt else ""
             self.offer = ("restore", record)
             self.show_message(
@@ -973,7 +895,7 @@ class GalleryActions(QObject):
 
     def _thumb_side_changed(self, side: int) -> None:
         self.filter_bar.set_thumb_side(side)
-        self.settings.setValue("gallery/thumbSide", side)
+        QtSettingsStore(self.settings).set(THUMB_SIDE, side)
 
 
 def _format_for(path: str, chosen_filter: str) -> str:

@@ -1,8 +1,8 @@
-"""The queue of running and finished jobs: one row each, with progress and its own cancel."""
+"""The view of the job queue: one row per job, with its progress and its own cancel."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -16,23 +16,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from krea_desktop.api.request import GenerationRequest
-
-
-@dataclass
-class JobInfo:
-    job_id: int
-    request: GenerationRequest
-    received: int = 0
-    cost: float = 0.0
-    state: str = "running"  # running | finished | failed | cancelled
+from krea_desktop.models.jobs import Job, JobQueue
 
 
 class JobRow(QFrame):
     cancelRequested = Signal(int)
     dismissRequested = Signal(int)
 
-    def __init__(self, info: JobInfo, parent: QWidget | None = None) -> None:
+    def __init__(self, info: Job, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("jobRow")
         self.info = info
@@ -74,31 +65,32 @@ class JobRow(QFrame):
         self.status.setText(text)
 
     def image_received(self) -> None:
-        self.info.received += 1
         self.progress.setValue(self.info.received)
 
-    def end(self, state: str, text: str) -> None:
-        self.info.state = state
+    def end(self) -> None:
+        text = self.info.message
+        if self.info.cost:
+            text += f" Cost ${self.info.cost:.4f}."
         self.status.setText(text)
         self.cancel.setVisible(False)
         self.dismiss.setVisible(True)
-        self.setProperty("state", state)
+        self.setProperty("state", self.info.state)
         self.style().unpolish(self)
         self.style().polish(self)
 
 
 class JobList(QScrollArea):
-    """Newest job on top. Finished rows stay (with their outcome) until dismissed."""
+    """Newest job on top. Ended rows stay (with their outcome) until dismissed or until
+    the queue drops them."""
 
     cancelRequested = Signal(int)
 
-    MAX_FINISHED = 20
-
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, queue: JobQueue, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("jobList")
         self.setWidgetResizable(True)
         self.setToolTip("Jobs: each shows its progress and can be cancelled on its own")
+        self.queue = queue
         self._box = QWidget(self)
         self._layout = QVBoxLayout(self._box)
         self._layout.setContentsMargins(4, 4, 4, 4)
@@ -110,28 +102,35 @@ class JobList(QScrollArea):
         self._layout.addStretch(1)
         self.setWidget(self._box)
         self.rows: dict[int, JobRow] = {}
+        queue.added.connect(self._added)
+        queue.changed.connect(lambda job: self._row_do(job, lambda row: row.set_status(job.status)))
+        queue.image.connect(lambda job, _entry, _extra: self._row_do(job, JobRow.image_received))
+        queue.ended.connect(lambda job: self._row_do(job, JobRow.end))
+        queue.removed.connect(lambda job: self._drop(job.job_id))
 
-    def add(self, info: JobInfo) -> JobRow:
-        row = JobRow(info, self._box)
+    def running(self) -> list[int]:
+        return self.queue.running()
+
+    def remove(self, job_id: int) -> None:
+        """Dismiss an ended job."""
+        self.queue.remove(job_id)
+
+    def _row_do(self, job: Job, action: Callable[[JobRow], object]) -> None:
+        row = self.rows.get(job.job_id)
+        if row is not None:
+            action(row)
+
+    def _added(self, job: Job) -> None:
+        row = JobRow(job, self._box)
         row.cancelRequested.connect(self.cancelRequested)
         row.dismissRequested.connect(self.remove)
         self._layout.insertWidget(0, row)
-        self.rows[info.job_id] = row
+        self.rows[job.job_id] = row
         self._empty.setVisible(False)
-        self._trim()
-        return row
 
-    def remove(self, job_id: int) -> None:
+    def _drop(self, job_id: int) -> None:
         row = self.rows.pop(job_id, None)
         if row is not None:
             row.setParent(None)
             row.deleteLater()
         self._empty.setVisible(not self.rows)
-
-    def running(self) -> list[int]:
-        return [j for j, r in self.rows.items() if r.info.state == "running"]
-
-    def _trim(self) -> None:
-        finished = [j for j, r in sorted(self.rows.items()) if r.info.state != "running"]
-        for job_id in finished[: max(0, len(finished) - self.MAX_FINISHED)]:
-            self.remove(job_id)

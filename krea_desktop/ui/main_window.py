@@ -19,7 +19,6 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
-    QImage,
     QKeySequence,
     QPainter,
     QPaintEvent,
@@ -38,9 +37,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from krea_desktop import APP_NAME
+from krea_desktop import APP_NAME, config
 from krea_desktop.api import errors as E
 from krea_desktop.api import spec
+from krea_desktop.ui.settings import QtSettingsStore
 
 # The panels are imported in build(), not here: the window's frame is shown and painted
 # before them (see MainWindow), and every import made before that first paint delays it.
@@ -49,7 +49,7 @@ from krea_desktop.api import spec
 if TYPE_CHECKING:
     from krea_desktop.api.client import RunwareClient  # made on the client thread
     from krea_desktop.library.store import Library, LibraryEntry
-    from krea_desktop.ui.jobs import JobInfo
+    from krea_desktop.models.jobs import Job, JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +116,12 @@ class OpeningPlaceholder(QWidget):
 DEFAULT_LEFT_WIDTH = 480
 
 
-def _saved_split(settings: QSettings) -> int:
+def _saved_split(options: config.SettingsStore) -> int:
     """The left column's width saved by the main splitter (QSplitter::saveState: a marker,
     a version, then the sizes as a list of 32-bit ints), else its default."""
-    state = settings.value("window/mainSplitter")
-    if isinstance(state, QByteArray) and state.size() >= 16:
-        marker, _version, count, first = struct.unpack(">4i", bytes(state.data()[:16]))
+    state = options.get(config.MAIN_SPLITTER)
+    if len(state) >= 16:
+        marker, _version, count, first = struct.unpack(">4i", state[:16])
         if marker == 0xFF and count >= 2 and 0 < first < 10_000:
             return first
     return DEFAULT_LEFT_WIDTH
@@ -140,15 +140,12 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_NAME)
         self.data_dir = data_dir
         self.settings = settings
+        self.options: config.SettingsStore = QtSettingsStore(settings)  # the typed view of settings
         self.built = False
-        self.jobs: dict[int, JobInfo] = {}
-        self.session_cost = 0.0
-        geometry = settings.value("window/geometry")
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
-        else:
+        geometry = self.options.get(config.WINDOW_GEOMETRY)
+        if not geometry or not self.restoreGeometry(QByteArray(geometry)):
             self.resize(1360, 860)
-        self.setCentralWidget(OpeningPlaceholder(_saved_split(settings), self))
+        self.setCentralWidget(OpeningPlaceholder(_saved_split(self.options), self))
 
     def build(
         self,
@@ -161,6 +158,7 @@ class MainWindow(QMainWindow):
         endpoint: str = spec.DEFAULT_API_URL,
     ) -> None:
         """Make the panels on ``library`` and wire the client thread (not yet started)."""
+        from krea_desktop.models.jobs import JobQueue
         from krea_desktop.ui.client_thread import ClientThread
 
         if self.built:
@@ -171,16 +169,19 @@ class MainWindow(QMainWindow):
         self._make_client_factory = make_client_factory
         self._test_key = test_key
 
+        # The client thread reports into the job queue; every view of a job subscribes to it.
+        self.jobs: JobQueue = JobQueue()
         self.client_thread = ClientThread(client_factory, library)
-        self.client_thread.jobStarted.connect(self._job_started)
-        self.client_thread.jobStatus.connect(self._job_status)
-        self.client_thread.imageReady.connect(self._image_ready)
-        self.client_thread.jobFinished.connect(self._job_finished)
-        self.client_thread.jobFailed.connect(self._job_failed)
-        self.client_thread.jobCancelled.connect(self._job_cancelled)
+        self.client_thread.jobStarted.connect(lambda job_id, _request: self.jobs.started(job_id))
+        self.client_thread.jobStatus.connect(self.jobs.set_status)
+        self.client_thread.imageReady.connect(self.jobs.image_saved)
+        self.client_thread.jobFinished.connect(lambda job_id, _received: self.jobs.finished(job_id))
+        self.client_thread.jobFailed.connect(self.jobs.failed)
+        self.client_thread.jobCancelled.connect(lambda job_id, _received: self.jobs.cancelled(job_id))
 
         self._build()
         self._build_actions()
+        self._subscribe_to_jobs()
         self._restore_state()
         self.update_demo_banner()
         self.built = True
@@ -262,7 +263,7 @@ class MainWindow(QMainWindow):
         gallery_lay.addWidget(self.filter_bar)
         gallery_lay.addWidget(self.gallery_toolbar)
         gallery_lay.addWidget(self.gallery, 1)
-        self.job_list = JobList(self)
+        self.job_list = JobList(self.jobs, self)
         self.job_list.cancelRequested.connect(self.client_thread.cancel)
 
         self.right_split = QSplitter(QtCore.Qt.Orientation.Vertical, self)
@@ -368,34 +369,29 @@ class MainWindow(QMainWindow):
     # --- state ---------------------------------------------------------------------------
 
     def _restore_state(self) -> None:
-        s = self.settings
-        for key, splitter in (("window/mainSplitter", self.split), ("window/rightSplitter", self.right_split)):
-            value = s.value(key)
-            if isinstance(value, QByteArray) and not value.isEmpty():
-                splitter.restoreState(value)
-        ratio = str(s.value("generation/ratio", spec.DEFAULT_RATIO))
-        self.ratio_bar.setRatio(ratio if ratio in spec.RATIOS_BY_NAME else spec.DEFAULT_RATIO)
-        history = s.value("generation/promptHistory", [])
-        if isinstance(history, str):
-            history = [history]
-        if isinstance(history, list):
-            self.prompt_panel.setHistory([str(h) for h in history])
-        params = s.value("generation/parameters")
-        if isinstance(params, dict):
+        options = self.options
+        for option, splitter in ((config.MAIN_SPLITTER, self.split), (config.RIGHT_SPLITTER, self.right_split)):
+            state = options.get(option)
+            if state:
+                splitter.restoreState(QByteArray(state))
+        self.ratio_bar.setRatio(options.get(config.RATIO))
+        self.prompt_panel.setHistory(options.get(config.PROMPT_HISTORY))
+        params = options.get(config.PARAMETERS)
+        if params:
             self.prompt_panel.apply_parameters(params)
         self.tray.restore_state()
 
     def save_state(self) -> None:
         if not self.built:
             return
-        s = self.settings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/mainSplitter", self.split.saveState())
-        s.setValue("window/rightSplitter", self.right_split.saveState())
-        s.setValue("generation/ratio", self.ratio_bar.ratio())
-        s.setValue("generation/promptHistory", self.prompt_panel.history()[-200:])
-        s.setValue("generation/parameters", self.prompt_panel.parameters())
-        s.sync()
+        options = self.options
+        options.set(config.WINDOW_GEOMETRY, bytes(self.saveGeometry().data()))
+        options.set(config.MAIN_SPLITTER, bytes(self.split.saveState().data()))
+        options.set(config.RIGHT_SPLITTER, bytes(self.right_split.saveState().data()))
+        options.set(config.RATIO, self.ratio_bar.ratio())
+        options.set(config.PROMPT_HISTORY, self.prompt_panel.history())
+        options.set(config.PARAMETERS, self.prompt_panel.parameters())
+        options.sync()
         self.tray.save_state()
 
     # --- generating -----------------------------------------------------------------------
@@ -415,72 +411,39 @@ class MainWindow(QMainWindow):
         except E.KreaError as err:
             self.show_message(str(err))
             return None
-        from krea_desktop.ui.jobs import JobInfo
-
         self.prompt_panel.addToHistory(request.prompt)
         job_id = self.client_thread.submit(request)
-        info = JobInfo(job_id, request)
-        self.jobs[job_id] = info
-        self.job_list.add(info)
-        self.cancel_button.setEnabled(True)
+        self.jobs.add(job_id, request)
         self.statusBar().showMessage(f"Job {job_id} queued: {request.number_results} image(s).", 4000)
         return job_id
 
     def cancel_newest(self) -> None:
-        running = self.job_list.running()
+        running = self.jobs.running()
         if running:
             self.client_thread.cancel(max(running))
 
-    def _row(self, job_id: int) -> Any:
-        return self.job_list.rows.get(job_id)
+    def _subscribe_to_jobs(self) -> None:
+        jobs = self.jobs
+        jobs.image.connect(lambda _job, entry, thumbnail: self.model.add_entry(entry, thumbnail))
+        jobs.image.connect(lambda _job, entry, _thumbnail: self._remember_seed(entry))
+        jobs.image.connect(lambda _job, _entry, _thumbnail: self._update_counts())
+        jobs.cost_changed.connect(lambda _total: self._update_counts())
+        jobs.added.connect(lambda _job: self.cancel_button.setEnabled(True))
+        jobs.ended.connect(lambda _job: self.cancel_button.setEnabled(bool(jobs.running())))
+        jobs.ended.connect(self._job_ended)
 
-    def _job_started(self, job_id: int, _request: object) -> None:
-        row = self._row(job_id)
-        if row is not None:
-            row.set_status("Starting…")
-
-    def _job_status(self, job_id: int, text: str) -> None:
-        row = self._row(job_id)
-        if row is not None and row.info.state == "running":
-            row.set_status(text)
-
-    def _image_ready(self, job_id: int, entry: LibraryEntry, thumbnail: QImage) -> None:
-        self.model.add_entry(entry, thumbnail)
-        row = self._row(job_id)
-        if row is not None:
-            row.image_received()
+    def _remember_seed(self, entry: LibraryEntry) -> None:
         if entry.seed is not None:
             self.prompt_panel.setLastSeed(entry.seed)
-        if entry.cost:
-            self.session_cost += entry.cost
-            if row is not None:
-                row.info.cost += entry.cost
-        self._update_counts()
 
-    def _ended(self, job_id: int, state: str, text: str) -> None:
-        row = self._row(job_id)
-        if row is not None:
-            if row.info.cost:
-                text += f" Cost ${row.info.cost:.4f}."
-            row.end(state, text)
-        self.cancel_button.setEnabled(bool(self.job_list.running()))
-
-    def _job_finished(self, job_id: int, received: int) -> None:
-        self._ended(job_id, "finished", f"Done: {received} image(s) saved.")
-        self.statusBar().showMessage(f"Job {job_id} finished: {received} image(s) saved.", 5000)
-
-    def _job_cancelled(self, job_id: int, received: int) -> None:
-        self._ended(job_id, "cancelled", f"Cancelled; {received} image(s) kept.")
-
-    def _job_failed(self, job_id: int, message: str, error: object) -> None:
-        row = self._row(job_id)
-        kept = row.info.received if row is not None else 0
-        suffix = f" {kept} image(s) received before that are kept." if kept else ""
-        self._ended(job_id, "failed", message + suffix)
-        if isinstance(error, E.AuthenticationError):
-            self.show_message(message, "Open Settings", self.open_settings)
-        else:
-            self.show_message(message + suffix)
+    def _job_ended(self, job: Job) -> None:
+        if job.state == "finished":
+            self.statusBar().showMessage(f"Job {job.job_id} finished: {job.received} image(s) saved.", 5000)
+        elif job.state == "failed":
+            if isinstance(job.error, E.AuthenticationError):
+                self.show_message(job.message, "Open Settings", self.open_settings)
+            else:
+                self.show_message(job.message)
 
     # --- messages, settings ------------------------------------------------------------------
 
@@ -512,7 +475,7 @@ class MainWindow(QMainWindow):
 
     def _endpoint_changed(self, url: str) -> None:
         self.endpoint = url
-        self.settings.setValue("api/endpoint", url)
+        self.options.set(config.API_ENDPOINT, url)
         self._credentials_changed()
 
     def _credentials_changed(self) -> None:
@@ -532,8 +495,9 @@ class MainWindow(QMainWindow):
 
     def _update_counts(self) -> None:
         self.count_label.setText(f"{self.library.count()} images")
-        self.cost_label.setVisible(self.session_cost > 0)
-        self.cost_label.setText(f"Session cost ${self.session_cost:.4f}")
+        total = self.jobs.session_cost
+        self.cost_label.setVisible(total > 0)
+        self.cost_label.setText(f"Session cost ${total:.4f}")
 
     # --- drops on the window ---------------------------------------------------------------------
 

@@ -10,11 +10,10 @@ it was and is explained through :attr:`ReferenceTray.message`.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +65,7 @@ from PySide6.QtWidgets import (
 
 from krea_desktop.api import spec
 from krea_desktop.api.request import ReferenceImage
-from krea_desktop.fsutil import atomic_write
+from krea_desktop.models.references import Reference, ReferenceSet, StateError
 from krea_desktop.ui import theme
 from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.image_input import (
@@ -83,7 +82,6 @@ from krea_desktop.ui.image_input import (
 
 # Dragging an item within the tray carries its content hash under this type.
 REFERENCE_MIME = "application/x-krea-desktop-reference"
-STATE_VERSION = 1
 _RAW_IMAGE_TYPES = (
     "image/png",
     "image/jpeg",
@@ -348,6 +346,7 @@ class _Source:
     kind: str  # "path" | "url" | "bytes" | "qimage"
     value: Any
     strength: float = spec.DEFAULT_STRENGTH
+    label: str | None = None  # where it came from, when known better than the value says
 
 
 @dataclass
@@ -379,18 +378,22 @@ def _load_source(source: _Source, folder: Path) -> _Loaded:
             raise InvalidImageError("The dropped image could not be read; save it as a file and drop that instead.")
         value = bytes(buffer.data().data())
     ref = load_reference(value)
+    if source.label:
+        ref = replace(ref, source=source.label)
     path = store_copy(ref, folder)
     thumbnail = QImage.fromData(ref.thumbnail)
     return _Loaded(ref, path, thumbnail, source.strength)
 
 
 class ReferenceTray(QWidget):
-    """Up to ten reference images with signed strengths, in order.
+    """The view of a :class:`ReferenceSet`: a card per reference, and the ways in.
 
     ``references_dir`` receives a copy of each image named by its SHA-256;
-    ``state_file`` (default ``references_dir / "tray.json"``) keeps the tray across
+    ``state_file`` (default ``references_dir / "tray.json"``) keeps the set across
     restarts; ``resolve_library_ids`` maps gallery ids to image files (called on the GUI
     thread). Without it, gallery drops are announced through :attr:`libraryIdsDropped`.
+    Loading (decoding, checking, copying) runs in the background; the set changes only
+    when an image is ready, in the order the images were given.
     """
 
     referencesChanged = Signal()
@@ -419,7 +422,11 @@ class ReferenceTray(QWidget):
         self.state_file = Path(state_file) if state_file else self.references_dir / "tray.json"
         self._resolve = resolve_library_ids
         self._runner: Runner = runner if runner is not None else BackgroundRunner(parent=self)
-        self._items: list[ReferenceItem] = []
+        self.model = ReferenceSet(self.references_dir, self.state_file)
+        self.model.changed.connect(self._model_changed)
+        self.model.strength_changed.connect(self._model_strength_changed)
+        self._items: list[ReferenceItem] = []  # the cards, in the set's order
+        self._thumbnails: dict[str, QImage] = {}  # decoded on a worker, for cards not yet made
         self._pending = 0  # slots reserved by loads in progress
         self._batches: list[_Batch] = []
         self._drop_highlight = False
@@ -479,20 +486,20 @@ class ReferenceTray(QWidget):
     # --- reading the tray -----------------------------------------------------------
 
     def references(self) -> tuple[ReferenceImage, ...]:
-        return tuple(ReferenceImage(item.path, item.strength()) for item in self._items)
+        return self.model.requests()
 
     def items(self) -> list[ReferenceItem]:
         return list(self._items)
 
     def count(self) -> int:
-        return len(self._items)
+        return len(self.model)
 
     def isBusy(self) -> bool:
         return self._pending > 0
 
     def room(self) -> int:
         """How many more references fit, counting those still loading."""
-        return spec.MAX_REFERENCES - len(self._items) - self._pending
+        return self.model.room(self._pending)
 
     # --- changing the tray ----------------------------------------------------------
 
@@ -513,27 +520,14 @@ class ReferenceTray(QWidget):
         return self._start([_Source("qimage", QImage(image), strength)])
 
     def remove(self, index: int) -> None:
-        item = self._items.pop(index)
-        item.hide()
-        item.setParent(None)
-        item.deleteLater()
-        self._changed()
+        self.model.remove(index)
 
     def clear(self) -> None:
-        while self._items:
-            self.remove(len(self._items) - 1)
+        self.model.clear()
 
     def move_reference(self, source: int, target: int) -> None:
         """Move the reference at ``source`` so that it ends up at index ``target``."""
-        n = len(self._items)
-        if not (0 <= source < n):
-            return
-        target = max(0, min(n - 1, target))
-        if source == target:
-            return
-        item = self._items.pop(source)
-        self._items.insert(target, item)
-        self._changed()
+        self.model.move(source, target)
 
     def handle_mime(self, mime: QMimeData) -> bool:
         """Add whatever images ``mime`` carries; False (with a message) when nothing was taken."""
@@ -572,16 +566,8 @@ class ReferenceTray(QWidget):
 
     def save_state(self) -> None:
         """Write the references (copies' file names and strengths, in order) atomically."""
-        entries = []
-        for item in self._items:
-            try:
-                name: str = str(item.path.relative_to(self.references_dir))
-            except ValueError:
-                name = str(item.path)
-            entries.append({"file": name, "strength": item.strength(), "source": item.source})
-        data = json.dumps({"version": STATE_VERSION, "references": entries}, indent=1).encode()
         try:
-            atomic_write(self.state_file, data)
+            self.model.save()
         except OSError:
             self.message.emit(f"The reference tray could not be saved to {self.state_file}; check the data folder.")
             return
@@ -591,26 +577,14 @@ class ReferenceTray(QWidget):
         """Load the tray saved by :meth:`save_state` (in the background); False if there was none."""
         remove_stale_temp_files(self.state_file.parent)  # left by a crash mid-write
         remove_stale_temp_files(self.references_dir)
+        if not self.state_file.exists():
+            return False
         try:
-            state = json.loads(self.state_file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+            saved = self.model.read_saved()
+        except StateError as exc:
+            self.message.emit(str(exc))
             return False
-        except (OSError, ValueError):
-            self.message.emit("The saved reference tray could not be read, so it starts empty.")
-            return False
-        entries = state.get("references") if isinstance(state, dict) else None
-        if not isinstance(entries, list):
-            self.message.emit("The saved reference tray could not be read, so it starts empty.")
-            return False
-        sources: list[_Source] = []
-        for entry in entries[: spec.MAX_REFERENCES]:
-            if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
-                continue
-            strength = entry.get("strength", spec.DEFAULT_STRENGTH)
-            if isinstance(strength, bool) or not isinstance(strength, (int, float)):
-                strength = spec.DEFAULT_STRENGTH
-            strength = max(spec.STRENGTH_MIN, min(spec.STRENGTH_MAX, float(strength)))
-            sources.append(_Source("path", self.references_dir / entry["file"], strength))
+        sources = [_Source("path", s.path, s.strength, s.source or None) for s in saved]
         if not sources:
             return True
         return self._start(sources, restoring=True)
@@ -665,7 +639,6 @@ class ReferenceTray(QWidget):
 
     def _flush(self) -> None:
         """Show finished loads in order; a batch waits for its earlier slots."""
-        added = False
         while self._batches:
             batch = self._batches[0]
             while batch.shown < len(batch.slots) and batch.slots[batch.shown] is not None:
@@ -673,19 +646,27 @@ class ReferenceTray(QWidget):
                 batch.shown += 1
                 self._pending -= 1
                 if isinstance(slot, _Loaded):
-                    if any(item.sha256 == slot.ref.sha256 for item in self._items):
+                    if self.model.index_of(slot.ref.sha256) is not None:
                         if not batch.restoring:
                             batch.errors.append(f"“{slot.ref.source}” is already in the tray.")
                     else:
-                        self._insert(slot)
-                        added = True
+                        self._thumbnails[slot.ref.sha256] = slot.thumbnail
+                        self.model.add(
+                            Reference(
+                                slot.path,
+                                slot.ref.sha256,
+                                slot.strength,
+                                slot.ref.source,
+                                slot.ref.width,
+                                slot.ref.height,
+                                slot.ref.thumbnail,
+                            )
+                        )
             if batch.shown < len(batch.slots):
                 break
             self._batches.pop(0)
             self._report(batch)
         self._update_count()
-        if added:
-            self._changed()
         if not self.isBusy():
             self.busyChanged.emit(False)
             if self._dirty and self._autosave:
@@ -704,32 +685,65 @@ class ReferenceTray(QWidget):
                 first = f"{first.rstrip('.')} (and {more} more item{'s' if more != 1 else ''} refused)."
             self.message.emit(first)
 
-    def _insert(self, loaded: _Loaded) -> None:
+    def _card(self, ref: Reference) -> ReferenceItem:
+        thumbnail = self._thumbnails.pop(ref.sha256, None)
+        if thumbnail is None:
+            thumbnail = QImage.fromData(ref.thumbnail)
         item = ReferenceItem(
-            loaded.path,
-            loaded.ref.sha256,
-            loaded.thumbnail,
-            loaded.strength,
-            source=loaded.ref.source,
-            size=(loaded.ref.width, loaded.ref.height),
+            ref.path,
+            ref.sha256,
+            thumbnail,
+            ref.strength,
+            source=ref.source,
+            size=(ref.width, ref.height),
             parent=self._container,
         )
-        item.strengthChanged.connect(lambda _v: self._changed())
+        item.strengthChanged.connect(lambda value, it=item: self._item_strength(it, value))
         item.removeRequested.connect(lambda it=item: self._remove_item(it))
         item.moveRequested.connect(lambda delta, it=item: self._move_item(it, delta))
-        self._items.append(item)
+        return item
+
+    def _model_changed(self) -> None:
+        """Make the cards match the set: reuse each image's card, make new ones, drop the rest."""
+        by_sha = {item.sha256: item for item in self._items}
+        items = []
+        for ref in self.model:
+            item = by_sha.pop(ref.sha256, None)
+            if item is None:
+                item = self._card(ref)
+            else:
+                item.setStrength(ref.strength, notify=False)
+            items.append(item)
+        for gone in by_sha.values():
+            gone.hide()
+            gone.setParent(None)
+            gone.deleteLater()
+        self._items = items
+        self._changed()
+
+    def _model_strength_changed(self, index: int, value: float) -> None:
+        if 0 <= index < len(self._items):
+            self._items[index].setStrength(value, notify=False)
+        self._changed(relayout=False)
+
+    def _item_strength(self, item: ReferenceItem, value: float) -> None:
+        index = self.model.index_of(item.sha256)
+        if index is not None:
+            self.model.set_strength(index, value)
 
     def _remove_item(self, item: ReferenceItem) -> None:
-        if item in self._items:
-            self.remove(self._items.index(item))
+        index = self.model.index_of(item.sha256)
+        if index is not None:
+            self.model.remove(index)
 
     def _move_item(self, item: ReferenceItem, delta: int) -> None:
-        if item in self._items:
-            index = self._items.index(item)
-            self.move_reference(index, index + delta)
+        index = self.model.index_of(item.sha256)
+        if index is not None:
+            self.model.move(index, index + delta)
 
-    def _changed(self) -> None:
-        self._relayout()
+    def _changed(self, relayout: bool = True) -> None:
+        if relayout:
+            self._relayout()
         self._dirty = True
         if self._autosave and not self.isBusy():
             self._save_timer.start()
@@ -800,7 +814,7 @@ class ReferenceTray(QWidget):
         mime = event.mimeData()
         if mime.hasFormat(REFERENCE_MIME):
             sha = bytes(mime.data(REFERENCE_MIME).data()).decode(errors="replace")
-            index = next((i for i, it in enumerate(self._items) if it.sha256 == sha), None)
+            index = self.model.index_of(sha)
             if index is not None:
                 target = self._reorder_target(event.position().x())
                 self.move_reference(index, target - 1 if target > index else target)

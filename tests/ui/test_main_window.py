@@ -130,7 +130,7 @@ def test_composed_request_reaches_the_service_exactly(
     assert w.library.count() == 3
     entry = w.model.data(w.model.index(0), w.model.EntryRole)
     assert entry.path.exists() and entry.ratio == "16:9"
-    assert [r["strength"] for r in entry.references] == [1.25, -0.8]
+    assert [r.strength for r in entry.references] == [1.25, -0.8]
 
 
 def _upload_answers(sim: Sim) -> list[dict[str, Any]]:

@@ -1,0 +1,149 @@
+"""The job queue: every generation the window started, its images as they arrive, its
+state and cost. The client thread's reports are routed here; views subscribe."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from krea_desktop.api.request import GenerationRequest
+from krea_desktop.library.store import LibraryEntry
+from krea_desktop.models.events import Event
+
+RUNNING, FINISHED, FAILED, CANCELLED = "running", "finished", "failed", "cancelled"
+
+
+@dataclass
+class Job:
+    job_id: int
+    request: GenerationRequest
+    state: str = RUNNING
+    status: str = "Queued"
+    entries: list[LibraryEntry] = field(default_factory=list)  # images saved, in arrival order
+    cost: float = 0.0
+    started_at: float = field(default_factory=time.monotonic)
+    ended_at: float | None = None
+    message: str = ""  # how it ended, in one sentence
+    error: object = None  # the error it failed with
+
+    @property
+    def received(self) -> int:
+        return len(self.entries)
+
+    @property
+    def expected(self) -> int:
+        return self.request.number_results
+
+    @property
+    def running(self) -> bool:
+        return self.state == RUNNING
+
+    def elapsed(self, now: float | None = None) -> float:
+        end = self.ended_at if self.ended_at is not None else (time.monotonic() if now is None else now)
+        return max(0.0, end - self.started_at)
+
+
+class JobQueue:
+    """Jobs by id, in the order they were added.
+
+    Events (each with the :class:`Job`): ``added``, ``changed`` (status or state),
+    ``image`` (with the saved entry and the view's opaque extra, e.g. a thumbnail),
+    ``ended``, ``removed``; ``cost_changed`` with the session's total.
+    """
+
+    MAX_ENDED = 20  # ended jobs kept for the record; older ones are dropped
+
+    def __init__(self) -> None:
+        self._jobs: dict[int, Job] = {}
+        self.session_cost = 0.0
+        self.added: Event[[Job]] = Event()
+        self.changed: Event[[Job]] = Event()
+        self.image: Event[[Job, LibraryEntry, Any]] = Event()
+        self.ended: Event[[Job]] = Event()
+        self.removed: Event[[Job]] = Event()
+        self.cost_changed: Event[[float]] = Event()
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, job_id: int) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def jobs(self) -> list[Job]:
+        return list(self._jobs.values())
+
+    def running(self) -> list[int]:
+        return [j.job_id for j in self._jobs.values() if j.running]
+
+    # -- what the client reports -----------------------------------------------------------
+
+    def add(self, job_id: int, request: GenerationRequest) -> Job:
+        job = Job(job_id, request)
+        self._jobs[job_id] = job
+        self.added.emit(job)
+        self._trim()
+        return job
+
+    def started(self, job_id: int) -> None:
+        self.set_status(job_id, "Starting…")
+
+    def set_status(self, job_id: int, text: str) -> None:
+        job = self._jobs.get(job_id)
+        if job is not None and job.running:
+            job.status = text
+            self.changed.emit(job)
+
+    def image_saved(self, job_id: int, entry: LibraryEntry, extra: Any = None) -> None:
+        """An image of ``job_id`` is on disk and indexed; ``extra`` goes to listeners as is."""
+        job = self._jobs.get(job_id)
+        if entry.cost:
+            self.session_cost += entry.cost
+        if job is not None:
+            job.entries.append(entry)
+            if entry.cost:
+                job.cost += entry.cost
+        if job is not None:
+            self.image.emit(job, entry, extra)
+        if entry.cost:
+            self.cost_changed.emit(self.session_cost)
+
+    def finished(self, job_id: int) -> None:
+        self._end(job_id, FINISHED, f"Done: {self._received(job_id)} image(s) saved.")
+
+    def cancelled(self, job_id: int) -> None:
+        self._end(job_id, CANCELLED, f"Cancelled; {self._received(job_id)} image(s) kept.")
+
+    def failed(self, job_id: int, message: str, error: object = None) -> None:
+        kept = self._received(job_id)
+        suffix = f" {kept} image(s) received before that are kept." if kept else ""
+        self._end(job_id, FAILED, message + suffix, error)
+
+    def remove(self, job_id: int) -> None:
+        """Forget an ended job (a running one stays)."""
+        job = self._jobs.get(job_id)
+        if job is not None and not job.running:
+            del self._jobs[job_id]
+            self.removed.emit(job)
+
+    # -- inside ----------------------------------------------------------------------------
+
+    def _received(self, job_id: int) -> int:
+        job = self._jobs.get(job_id)
+        return job.received if job is not None else 0
+
+    def _end(self, job_id: int, state: str, message: str, error: object = None) -> None:
+        job = self._jobs.get(job_id)
+        if job is None or not job.running:
+            return
+        job.state = state
+        job.ended_at = time.monotonic()
+        job.message = message
+        job.error = error
+        job.status = message
+        self.ended.emit(job)
+        self._trim()
+
+    def _trim(self) -> None:
+        ended = [j.job_id for j in self._jobs.values() if not j.running]
+        for job_id in ended[: max(0, len(ended) - self.MAX_ENDED)]:
+            self.remove(job_id)

@@ -1,0 +1,187 @@
+"""The reference set: up to ten images, in order, each pulling the result toward it (+)
+or pushing it away (−), kept across restarts.
+
+Each reference is a copy of the image in the references folder, named by its content
+hash, so the set survives the original being moved or deleted. The set is saved as a
+small JSON file (the copies' names, strengths and where each came from).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from krea_desktop.api import spec
+from krea_desktop.api.request import ReferenceImage
+from krea_desktop.fsutil import atomic_write
+from krea_desktop.models.events import Event
+
+STATE_VERSION = 1
+
+
+class StateError(Exception):
+    """The saved set cannot be read; the message says so in one sentence."""
+
+
+def clamp_strength(value: float) -> float:
+    """A strength within −2..+2, in hundredths (what the controls show and the service gets)."""
+    if not math.isfinite(value):
+        return spec.DEFAULT_STRENGTH
+    return max(spec.STRENGTH_MIN, min(spec.STRENGTH_MAX, round(value * 100) / 100))
+
+
+@dataclass(frozen=True)
+class Reference:
+    path: Path  # the kept copy
+    sha256: str
+    strength: float = spec.DEFAULT_STRENGTH
+    source: str = ""  # where it came from: a file name, an address, "pasted image"
+    width: int = 0
+    height: int = 0
+    thumbnail: bytes = b""  # a small encoded image for views (not saved with the set)
+
+    def with_strength(self, value: float) -> Reference:
+        return replace(self, strength=clamp_strength(value))
+
+
+@dataclass(frozen=True)
+class SavedReference:
+    """One entry of the saved set, before its file is loaded again."""
+
+    path: Path
+    strength: float
+    source: str
+
+
+class ReferenceSet:
+    """The references, in order; a content hash appears at most once.
+
+    Events: ``changed`` (membership or order), ``strength_changed`` (index, value).
+    """
+
+    def __init__(self, folder: Path, state_file: Path | None = None) -> None:
+        self.folder = Path(folder)
+        self.state_file = Path(state_file) if state_file else self.folder / "tray.json"
+        self._items: list[Reference] = []
+        self.changed: Event[[]] = Event()
+        self.strength_changed: Event[[int, float]] = Event()
+
+    # -- reading -------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Reference]:
+        return iter(list(self._items))
+
+    def __getitem__(self, index: int) -> Reference:
+        return self._items[index]
+
+    def items(self) -> tuple[Reference, ...]:
+        return tuple(self._items)
+
+    def index_of(self, sha256: str) -> int | None:
+        return next((i for i, r in enumerate(self._items) if r.sha256 == sha256), None)
+
+    def room(self, pending: int = 0) -> int:
+        """How many more references fit, less ``pending`` ones still loading."""
+        return spec.MAX_REFERENCES - len(self._items) - pending
+
+    def requests(self) -> tuple[ReferenceImage, ...]:
+        """The set as the request's references."""
+        return tuple(ReferenceImage(r.path, r.strength) for r in self._items)
+
+    # -- changing ------------------------------------------------------------------------
+
+    def add(self, reference: Reference) -> bool:
+        """Append ``reference``; False when its image is already in the set or the set is full."""
+        if self.index_of(reference.sha256) is not None or self.room() <= 0:
+            return False
+        self._items.append(replace(reference, strength=clamp_strength(reference.strength)))
+        self.changed.emit()
+        return True
+
+    def remove(self, index: int) -> None:
+        if 0 <= index < len(self._items):
+            del self._items[index]
+            self.changed.emit()
+
+    def clear(self) -> None:
+        if self._items:
+            self._items.clear()
+            self.changed.emit()
+
+    def replace_all(self, references: Sequence[Reference]) -> None:
+        """Make the set exactly ``references`` (duplicates and any past ten left out)."""
+        seen: set[str] = set()
+        items: list[Reference] = []
+        for ref in references:
+            if ref.sha256 not in seen and len(items) < spec.MAX_REFERENCES:
+                seen.add(ref.sha256)
+                items.append(replace(ref, strength=clamp_strength(ref.strength)))
+        self._items = items
+        self.changed.emit()
+
+    def move(self, source: int, target: int) -> None:
+        """Move the reference at ``source`` so that it ends up at index ``target``."""
+        n = len(self._items)
+        if not (0 <= source < n):
+            return
+        target = max(0, min(n - 1, target))
+        if source == target:
+            return
+        self._items.insert(target, self._items.pop(source))
+        self.changed.emit()
+
+    def set_strength(self, index: int, value: float) -> None:
+        if not (0 <= index < len(self._items)):
+            return
+        ref = self._items[index]
+        updated = ref.with_strength(value)
+        if updated.strength != ref.strength:
+            self._items[index] = updated
+            self.strength_changed.emit(index, updated.strength)
+
+    # -- across restarts -------------------------------------------------------------------
+
+    def state_bytes(self) -> bytes:
+        entries = []
+        for ref in self._items:
+            try:
+                name = str(ref.path.relative_to(self.folder))
+            except ValueError:
+                name = str(ref.path)
+            entries.append({"file": name, "strength": ref.strength, "source": ref.source})
+        return json.dumps({"version": STATE_VERSION, "references": entries}, indent=1).encode()
+
+    def save(self) -> None:
+        """Write the set atomically; raises OSError when the folder cannot be written."""
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.state_file, self.state_bytes())
+
+    def read_saved(self) -> list[SavedReference]:
+        """The entries of the saved set, in order (empty when none was saved); raises
+        :class:`StateError` when the file cannot be read."""
+        try:
+            state = json.loads(self.state_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            raise StateError("The saved reference tray could not be read, so it starts empty.") from exc
+        entries = state.get("references") if isinstance(state, dict) else None
+        if not isinstance(entries, list):
+            raise StateError("The saved reference tray could not be read, so it starts empty.")
+        saved: list[SavedReference] = []
+        for entry in entries[: spec.MAX_REFERENCES]:
+            if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+                continue
+            strength = entry.get("strength", spec.DEFAULT_STRENGTH)
+            if isinstance(strength, bool) or not isinstance(strength, (int, float)):
+                strength = spec.DEFAULT_STRENGTH
+            source = entry.get("source")
+            source = source if isinstance(source, str) else ""
+            saved.append(SavedReference(self.folder / entry["file"], clamp_strength(float(strength)), source))
+        return saved

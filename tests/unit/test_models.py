@@ -1,0 +1,141 @@
+"""The Qt-free models the window observes: the reference set and the job queue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from krea_desktop.api import spec
+from krea_desktop.api.request import GenerationRequest
+from krea_desktop.library.store import LibraryEntry
+from krea_desktop.models.events import Event
+from krea_desktop.models.jobs import CANCELLED, FAILED, FINISHED, RUNNING, JobQueue
+from krea_desktop.models.references import Reference, ReferenceSet, StateError
+
+
+def ref(folder: Path, n: int, strength: float = 0.7) -> Reference:
+    return Reference(folder / f"{n:02d}.png", f"sha{n}", strength, f"source-{n}.png", 64, 48)
+
+
+def test_event_calls_listeners_in_order_and_survives_a_failing_one() -> None:
+    seen: list[Any] = []
+    event: Event[[int]] = Event()
+    event.connect(lambda v: seen.append(("a", v)))
+    event.connect(lambda v: 1 / 0)
+    stop = event.connect(lambda v: seen.append(("c", v)))
+    event.emit(1)
+    stop()
+    event.emit(2)
+    assert seen == [("a", 1), ("c", 1), ("a", 2)]
+
+
+def test_reference_set_order_strengths_and_limits(tmp_path: Path) -> None:
+    refs = ReferenceSet(tmp_path)
+    changes: list[int] = []
+    strengths: list[tuple[int, float]] = []
+    refs.changed.connect(lambda: changes.append(len(refs)))
+    refs.strength_changed.connect(lambda i, v: strengths.append((i, v)))
+    for n in range(spec.MAX_REFERENCES):
+        assert refs.add(ref(tmp_path, n))
+    assert not refs.add(ref(tmp_path, 99))  # full
+    assert refs.room() == 0 and refs.room(pending=-1) == 1
+    refs.remove(9)
+    assert not refs.add(ref(tmp_path, 0))  # the same image twice
+    refs.move(0, 2)
+    assert [r.sha256 for r in refs][:3] == ["sha1", "sha2", "sha0"]
+    refs.set_strength(2, 9.0)
+    refs.set_strength(2, 2.0)  # no change: no event
+    refs.set_strength(0, -1.234)
+    assert strengths == [(2, 2.0), (0, -1.23)]
+    assert [r.strength for r in refs.requests()][:3] == [-1.23, 0.7, 2.0]
+    assert changes == [*range(1, 11), 9, 9]
+
+
+def test_reference_set_replace_all_and_clear(tmp_path: Path) -> None:
+    refs = ReferenceSet(tmp_path)
+    refs.add(ref(tmp_path, 1))
+    refs.replace_all([ref(tmp_path, 2, -3.0), ref(tmp_path, 2), *[ref(tmp_path, n) for n in range(3, 20)]])
+    assert len(refs) == spec.MAX_REFERENCES and refs[0].strength == spec.STRENGTH_MIN
+    assert [r.sha256 for r in refs][:2] == ["sha2", "sha3"]
+    refs.clear()
+    assert len(refs) == 0
+
+
+def test_reference_set_persists_order_strength_and_source(tmp_path: Path) -> None:
+    refs = ReferenceSet(tmp_path / "refs")
+    refs.add(ref(tmp_path / "refs", 1, -0.5))
+    refs.add(ref(tmp_path / "refs", 2, 1.5))
+    refs.save()
+    again = ReferenceSet(tmp_path / "refs").read_saved()
+    assert [(s.path.name, s.strength, s.source) for s in again] == [
+        ("01.png", -0.5, "source-1.png"), ("02.png", 1.5, "source-2.png")
+    ]
+    assert ReferenceSet(tmp_path / "none").read_saved() == []
+
+
+@pytest.mark.parametrize("text", ["{not json", "[]", '{"references": 3}'])
+def test_reference_set_refuses_a_damaged_state_in_one_sentence(tmp_path: Path, text: str) -> None:
+    (tmp_path / "tray.json").write_text(text)
+    with pytest.raises(StateError, match=r"^The saved reference tray could not be read, so it starts empty\.$"):
+        ReferenceSet(tmp_path).read_saved()
+
+
+def test_reference_set_reads_hostile_entries_safely(tmp_path: Path) -> None:
+    entries = [{"file": "a.png", "strength": "x"}, 5, {"file": 3}, {"file": "b.png", "strength": 40, "source": 1}]
+    (tmp_path / "tray.json").write_text(json.dumps({"references": entries}))
+    saved = ReferenceSet(tmp_path).read_saved()
+    assert [(s.path.name, s.strength, s.source) for s in saved] == [
+        ("a.png", spec.DEFAULT_STRENGTH, ""), ("b.png", spec.STRENGTH_MAX, "")
+    ]
+
+
+def entry(n: int, cost: float | None) -> LibraryEntry:
+    return LibraryEntry(
+        id=n, image_uuid=f"u{n}", task_uuid="t", file_name=f"u{n}.png", format="PNG", width=1, height=1,
+        ratio=None, prompt="p", creativity=None, seed=n, number_results=None, output_quality=None, cost=cost,
+        nsfw=None, created_at="", favourite=False, missing=False, broken=False, file_size=1, record_json="{}",
+        images_dir=Path("."),
+    )
+
+
+def test_job_queue_routes_every_report_to_its_subscribers() -> None:
+    queue = JobQueue()
+    log: list[tuple[str, Any]] = []
+    queue.added.connect(lambda j: log.append(("added", j.job_id)))
+    queue.changed.connect(lambda j: log.append(("changed", j.status)))
+    queue.image.connect(lambda j, e, extra: log.append(("image", (j.job_id, e.id, extra))))
+    queue.ended.connect(lambda j: log.append(("ended", (j.state, j.message))))
+    queue.cost_changed.connect(lambda total: log.append(("cost", round(total, 4))))
+    job = queue.add(1, GenerationRequest("two words", number_results=3))
+    queue.started(1)
+    queue.image_saved(1, entry(10, 0.004), "thumb")
+    queue.image_saved(1, entry(11, None))
+    queue.set_status(1, "Waiting for the service…")
+    queue.failed(1, "The network went away.")
+    queue.set_status(1, "late")  # ignored once ended
+    assert job.state == FAILED and job.received == 2 and job.cost == pytest.approx(0.004)
+    assert job.expected == 3 and job.elapsed() >= 0
+    assert log == [
+        ("added", 1), ("changed", "Starting…"), ("image", (1, 10, "thumb")), ("cost", 0.004),
+        ("image", (1, 11, None)), ("changed", "Waiting for the service…"),
+        ("ended", (FAILED, "The network went away. 2 image(s) received before that are kept.")),
+    ]
+
+
+def test_job_queue_states_running_list_and_trim() -> None:
+    queue = JobQueue()
+    for n in range(1, 25):
+        queue.add(n, GenerationRequest("two words"))
+    queue.finished(1)
+    queue.cancelled(2)
+    assert queue.get(1) is not None and queue.get(1).state == FINISHED  # type: ignore[union-attr]
+    assert queue.get(2).state == CANCELLED and queue.get(3).state == RUNNING  # type: ignore[union-attr]
+    assert queue.running() == list(range(3, 25))
+    for n in range(3, 25):
+        queue.finished(n)
+    assert len(queue.jobs()) == JobQueue.MAX_ENDED and queue.get(1) is None
+    queue.remove(24)
+    assert queue.get(24) is None and not queue.running()
