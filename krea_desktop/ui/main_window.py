@@ -23,7 +23,6 @@ from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
     QPalette,
-    QShortcut,
 )
 from PySide6.QtWidgets import (
     QFrame,
@@ -327,13 +326,13 @@ class MainWindow(QMainWindow):
         file_menu.addAction(quit_action)
 
         edit_menu = menu.addMenu("&Edit")
-        paste = QAction("&Paste image as reference", self)
-        paste.setShortcut(QKeySequence(QKeySequence.StandardKey.Paste))
-        paste.setShortcutContext(QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        paste.triggered.connect(self.tray.paste_from_clipboard)
-        self.tray.addAction(paste)
-        self.gallery.addAction(paste)
-        edit_menu.addAction(paste)
+        # One window-wide Ctrl+V: a text field that has the focus takes it first (and pastes
+        # text); anywhere else it adds the clipboard's image as a reference.
+        self.paste_action = QAction("&Paste image as reference", self)
+        self.paste_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Paste))
+        self.paste_action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+        self.paste_action.triggered.connect(self.tray.paste_from_clipboard)
+        edit_menu.addAction(self.paste_action)
 
         edit_menu.addSeparator()
         edit_menu.addAction(self.gallery_actions.undo_action)
@@ -359,12 +358,8 @@ class MainWindow(QMainWindow):
         cancel_all = QAction("Cancel &all jobs", self)
         cancel_all.triggered.connect(self.client_thread.cancel_all)
         gen_menu.addAction(cancel_all)
-        for action in (self.settings_action, self.generate_action, self.cancel_action, quit_action):
+        for action in (self.settings_action, self.generate_action, self.cancel_action, quit_action, self.paste_action):
             self.addAction(action)
-        # Global paste when focus is on no text field: Ctrl+V anywhere else adds a reference.
-        self._paste_shortcut = QShortcut(QKeySequence(QKeySequence.StandardKey.Paste), self)
-        self._paste_shortcut.setContext(QtCore.Qt.ShortcutContext.WindowShortcut)
-        self._paste_shortcut.activated.connect(self.tray.paste_from_clipboard)
 
     # --- state ---------------------------------------------------------------------------
 
@@ -407,7 +402,6 @@ class MainWindow(QMainWindow):
             return None
         try:
             request = self.prompt_panel.build_request(self.ratio_bar.ratio(), self.tray.references())
-            request.validate()
         except E.KreaError as err:
             self.show_message(str(err))
             return None
@@ -504,7 +498,7 @@ class MainWindow(QMainWindow):
     def _wants_drop(self, event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> bool:
         if not self.built:
             return False
-        from krea_desktop.ui.image_input import LIBRARY_IDS_MIME
+        from krea_desktop.ui.mime import LIBRARY_IDS_MIME
 
         mime = event.mimeData()
         return not mime.hasFormat(LIBRARY_IDS_MIME) and (mime.hasUrls() or mime.hasImage())

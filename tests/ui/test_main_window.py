@@ -341,3 +341,34 @@ def test_each_jobs_cost_and_the_session_total_show_when_cost_reporting_is_on(
     generate_and_wait(qtbot, w)
     assert inference_tasks(sim)[-1].get("includeCost") in (False, None)
     assert w.cost_label.text() == f"Session cost ${total:.4f}"  # unchanged
+
+
+@pytest.mark.parametrize("focus", ["gallery", "tray", "ratio"])
+def test_ctrl_v_adds_the_clipboard_image_wherever_the_focus_is(
+    qtbot: QtBot, window: MainWindow, focus: str
+) -> None:
+    from PySide6.QtGui import QGuiApplication, QImage
+
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    image = QImage(40, 30, QImage.Format.Format_RGB32)
+    image.fill(Qt.GlobalColor.darkCyan)
+    QGuiApplication.clipboard().setImage(image)
+    target = {"gallery": window.gallery, "tray": window.tray, "ratio": window.ratio_bar.buttons()[0]}[focus]
+    target.setFocus()
+    qtbot.keyClick(target, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.tray.count() == 1, timeout=10000)
+
+
+def test_ctrl_v_in_the_prompt_pastes_text_not_a_reference(qtbot: QtBot, window: MainWindow) -> None:
+    from PySide6.QtGui import QGuiApplication
+
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    QGuiApplication.clipboard().setText("pasted words")
+    edit = window.prompt_panel.promptEdit
+    edit.setFocus()
+    qtbot.keyClick(edit, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert "pasted words" in window.prompt_panel.prompt()
+    qtbot.wait(200)
+    assert window.tray.count() == 0 and not window.tray.isBusy()
