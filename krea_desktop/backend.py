@@ -5,7 +5,10 @@ Qt-free, shared by the command line and the window.
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +17,12 @@ import httpx
 
 from krea_desktop import config
 from krea_desktop.api import errors as E
+from krea_desktop.api import spec
 from krea_desktop.api.client import RunwareClient
 from krea_desktop.library.paths import data_dir as default_data_dir
 from krea_desktop.library.store import Library, LibraryReferenceCache
+
+log = logging.getLogger(__name__)
 
 DEMO_KEY = "demo-mode"
 DEMO_NOTICE = (
@@ -59,10 +65,22 @@ class Backend:
         await self.client.aclose()
 
 
+def reference_cache(library: Library) -> LibraryReferenceCache:
+    """The library's record of uploaded references, without those the service has
+    forgotten (last used more than ``spec.UPLOAD_LIFETIME_S`` ago)."""
+    try:
+        library.reference_prune(time.time() - spec.UPLOAD_LIFETIME_S)
+    except sqlite3.Error as exc:  # a stale row is only ignored, never used: not worth failing for
+        log.warning("could not prune the reference uploads: %s", exc)
+    return LibraryReferenceCache(library)
+
+
 def make_client(
     api_key: str | None, api_url: str | None, library: Library | None, *, demo_latency: float = 0.25
 ) -> tuple[RunwareClient, bool]:
-    cache = LibraryReferenceCache(library) if library is not None else None
+    """The client the window and the command line generate with: the service with
+    ``api_key``, else the demo simulator; uploads are remembered in ``library``."""
+    cache = reference_cache(library) if library is not None else None
     if not api_key:
         return (
             RunwareClient(

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 
 
 def parse_ref(text: str) -> ReferenceImage:
-    """``PATH_OR_URL[@STRENGTH]``: the strength suffix is optional (default +0.7)."""
-    from krea_desktop.api.request import ReferenceImage, is_url
+    """``PATH_OR_URL[@STRENGTH]``: the strength suffix is optional (default +0.7). The
+    image is only named here; :func:`load_refs` reads and checks it."""
+    from krea_desktop.api.request import ReferenceImage
+    from krea_desktop.library.inputs import is_data_uri, is_web_url
 
     source, strength = text, spec.DEFAULT_STRENGTH
     head, sep, tail = text.rpartition("@")
@@ -30,12 +32,27 @@ def parse_ref(text: str) -> ReferenceImage:
             source = head
         except ValueError:
             pass  # an "@" that belongs to the URL or file name
-    if is_url(source):
-        return ReferenceImage(source, strength)
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"the reference {source!r} is not a file or an http(s) URL")
-    return ReferenceImage(path, strength)
+    if is_web_url(source) or is_data_uri(source):
+        return ReferenceImage(source.strip(), strength)
+    return ReferenceImage(Path(source).expanduser(), strength)
+
+
+def load_refs(refs: Sequence[ReferenceImage], folder: Path) -> tuple[ReferenceImage, ...]:
+    """Read, check and normalise each ``--ref`` as the window's reference tray does (a URL
+    is downloaded here), keep a copy in ``folder`` named by its content, and refer to that
+    copy. Raises :class:`~krea_desktop.library.inputs.InvalidImageError`."""
+    from krea_desktop.api.request import ReferenceImage
+    from krea_desktop.library.inputs import load_reference, store_copy
+
+    kept = []
+    for ref in refs:
+        loaded = load_reference(ref.image)
+        try:
+            path = store_copy(loaded, folder)
+        except OSError as exc:
+            raise E.KreaError(f"The reference could not be kept in {folder} ({exc.strerror or exc}).") from None
+        kept.append(ReferenceImage(path, ref.strength))
+    return tuple(kept)
 
 
 def _format(text: str) -> str:
@@ -127,10 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def _generate(args: argparse.Namespace) -> int:
     import asyncio
+    import dataclasses
     import shutil
 
     from krea_desktop.api.request import GenerationRequest
     from krea_desktop.backend import DEMO_NOTICE, open_backend
+    from krea_desktop.library.paths import data_dir
 
     refs = tuple(args.ref)
     if len(refs) > spec.MAX_REFERENCES:
@@ -147,10 +166,14 @@ async def _generate(args: argparse.Namespace) -> int:
         delivery_method=args.delivery or ("async" if args.count > 1 else "sync"),
         check_content=args.safety,
     )
-    request.validate()
+    request.validate()  # before any reference is read or downloaded
+    folder = data_dir()
+    if refs:
+        kept = await asyncio.to_thread(load_refs, refs, folder / "references")
+        request = dataclasses.replace(request, references=kept)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-    backend = open_backend(demo=args.demo)
+    backend = open_backend(data_dir=folder, demo=args.demo)
     if backend.demo:
         print(DEMO_NOTICE, file=sys.stderr, flush=True)
     try:

@@ -2,7 +2,7 @@
 
 from krea_desktop.api.record import GenerationRecord, ReferenceRecord, parse_record
 from krea_desktop.library.metadata import embed, parse_a1111, read_record, record_for, to_a1111
-from krea_desktop.library.paths import config_dir, data_dir, logs_dir
+from krea_desktop.library.paths import data_dir
 from krea_desktop.library.store import Library, LibraryEntry, LibraryError, LibraryReferenceCache, ReconcileReport
 
 __all__ = [
@@ -13,10 +13,8 @@ __all__ = [
     "LibraryReferenceCache",
     "ReconcileReport",
     "ReferenceRecord",
-    "config_dir",
     "data_dir",
     "embed",
-    "logs_dir",
     "parse_a1111",
     "parse_record",
     "read_record",

@@ -36,12 +36,3 @@ def data_dir() -> Path:
     if override:
         return Path(override).expanduser()
     return _platform_data_root() / APP_DIR_NAME
-
-
-def config_dir() -> Path:
-    """Settings live next to the library, in the data folder."""
-    return data_dir()
-
-
-def logs_dir() -> Path:
-    return data_dir() / "logs"

@@ -2,8 +2,9 @@
 
 Jobs go in thread-safely (``submit``, ``cancel``); progress and results come back as Qt
 signals, which reach GUI-thread receivers through queued connections. Decoding, checking,
-saving into the library and making the thumbnail (a QImage, never a QPixmap) all happen
-here or on the loop's worker threads, never on the GUI thread.
+saving into the library and making the thumbnails (a QImage, never a QPixmap, and the
+gallery's cached file) all happen here or on the loop's worker threads, never on the GUI
+thread.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QThread, Signal
@@ -26,8 +28,12 @@ from krea_desktop.api.request import GenerationRequest
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.ui.background import lower_priority
+from krea_desktop.ui.gallery import THUMB_SIZE as CACHE_SIDE
+from krea_desktop.ui.gallery import cached_size, store_thumbnail
 
 if TYPE_CHECKING:  # the client (httpx) is imported where it is made, after start-up
+    from PIL import Image
+
     from krea_desktop.api.client import RunwareClient
 
 log = logging.getLogger(__name__)
@@ -40,22 +46,47 @@ THUMB_SIZE = 256
 SWITCH_INTERVAL = 0.001
 
 
-def thumbnail_qimage(data: bytes, size: int = THUMB_SIZE) -> QImage:
-    """A small QImage of encoded image bytes (safe on any thread)."""
+def thumbnail_qimage(data: bytes, size: int = THUMB_SIZE, cache: Path | None = None) -> QImage:
+    """A QImage of encoded image bytes at most ``size`` pixels across (safe on any thread).
+
+    With ``cache``, the gallery's cached thumbnail (:func:`~krea_desktop.ui.gallery.make_thumbnail`
+    reads it back) is written there from the same decode, so the image is decoded once.
+    """
     from PIL import Image
 
+    cached: Image.Image | None = None
     with Image.open(io.BytesIO(data)) as im:
-        im.draft("RGB", (size, size))  # JPEG decodes at a reduced scale
+        width, height = im.size
+        largest = max(size, CACHE_SIDE) if cache is not None else size
+        im.draft("RGB", (largest, largest))  # JPEG decodes at a reduced scale
+        if cache is not None:
+            box = cached_size(width, height, CACHE_SIDE)
+            cached = im.resize(box, Image.Resampling.BILINEAR, reducing_gap=2.0).convert("RGB")
         im.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
         rgba = im.convert("RGBA")
-    raw = rgba.tobytes()
-    qimg = QImage(raw, rgba.width, rgba.height, rgba.width * 4, QImage.Format.Format_RGBA8888)
+    if cached is not None and cache is not None:
+        try:
+            store_thumbnail(_qimage(cached), cache)
+        except OSError as exc:  # the gallery makes it itself when it is not there
+            log.warning("could not write the thumbnail %s: %s", cache, exc)
+    return _qimage(rgba)
+
+
+def _qimage(im: Image.Image) -> QImage:
+    """A QImage owning a copy of an RGB or RGBA Pillow image's pixels."""
+    rgba = im.mode == "RGBA"
+    raw = im.tobytes()
+    fmt = QImage.Format.Format_RGBA8888 if rgba else QImage.Format.Format_RGB888
+    qimg = QImage(raw, im.width, im.height, im.width * (4 if rgba else 3), fmt)
     return qimg.copy()  # own the pixels: ``raw`` goes away
 
 
 def save_and_thumbnail(library: Library, image: GeneratedImage, size: int = THUMB_SIZE) -> tuple[LibraryEntry, QImage]:
+    """Save ``image`` into the library, write its cached gallery thumbnail, and return the
+    entry with a thumbnail ``size`` pixels across."""
     entry = library.save(image)
-    return entry, thumbnail_qimage(image.data, size)
+    cache = library.thumb_path(entry.image_uuid, CACHE_SIDE)
+    return entry, thumbnail_qimage(image.data, size, cache)
 
 
 class ClientThread(QThread):

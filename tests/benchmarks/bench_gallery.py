@@ -209,7 +209,7 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool) -> None:
         result["stall_over_16"] = sum(1 for g in gaps if g > 16)
         result["ticks"] = len(ticks)
         result["rss_scrolled_mb"] = rss_mb()
-        result["thumb_cache_mb"] = model.thumbnail_bytes() / 1e6
+        result["thumb_cache_mb"] = model.pixmap_bytes / 1e6
         app.quit()
 
     guard = QTimer()

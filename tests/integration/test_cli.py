@@ -3,6 +3,8 @@ built-in demo, files on disk."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import re
@@ -17,8 +19,10 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from krea_desktop.api import spec
 from krea_desktop.library.metadata import read_record
 from krea_desktop.library.store import Library
+from tests.helpers.images import SVG, Route, huge_header_png, serving, truncated_png
 from tests.helpers.sim import free_port
 from tests.helpers.sim import simulator_process as start_simulator
 
@@ -104,6 +108,13 @@ def test_demo_generation_prints_paths_and_saves_into_the_library(env: dict[str, 
         assert record.references[0].strength == -1.5
         seeds.add(record.seed)
     assert seeds == {99, 100, 101}
+    # The reference is the copy kept in the data folder, as a tray reference is.
+    first = read_record(paths[0])
+    assert first is not None
+    kept = Path(first.references[0].source or "")
+    assert kept.parent == Path(env["KREA_DESKTOP_DATA_DIR"]) / "references"
+    assert kept.read_bytes() == ref.read_bytes()
+    assert kept.stem == hashlib.sha256(ref.read_bytes()).hexdigest()
     with Library(Path(env["KREA_DESKTOP_DATA_DIR"])) as lib:
         assert lib.count() == 3
 
@@ -150,7 +161,7 @@ def test_a_dead_network_fails_with_one_line(env: dict[str, str]) -> None:
         (["generate", "two words", "--seed", "-1"], "from 0 to"),
         (["generate", "two words", "--quality", "100"], "from 20 to 99"),
         (["generate", "two words", "--format", "gif"], "PNG, JPG, WEBP"),
-        (["generate", "two words", "--ref", "/no/such/file.png"], "not a file"),
+        (["generate", "two words", "--ref", "/no/such/file.png"], "does not exist"),
         (["generate", "two words", "--ref", "https://example.test/a.png@3"], "from -2 to 2"),
     ],
 )
@@ -173,12 +184,68 @@ def test_eleven_references_are_refused(env: dict[str, str], tmp_path: Path) -> N
     assert "At most 10 references" in r.stderr
 
 
+def one_sentence_refusal(r: subprocess.CompletedProcess[str]) -> str:
+    """The only line on stderr of a run that exited 1 and printed nothing."""
+    assert r.returncode == 1, r.stderr
+    assert r.stdout == ""
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
 def test_a_non_image_reference_is_a_clear_error(env: dict[str, str], tmp_path: Path) -> None:
     ref = tmp_path / "notes.png"
     ref.write_text("not an image")
-    r = run_cli(["generate", "two words", "--demo", "--ref", str(ref)], env)
-    assert r.returncode == 1
-    assert "not a readable image" in r.stderr.strip().splitlines()[-1]
+    line = one_sentence_refusal(run_cli(["generate", "two words", "--demo", "--ref", str(ref)], env))
+    assert "“notes.png” is not an image Krea Desktop can read" in line
+
+
+@pytest.mark.parametrize(
+    ("make", "phrase"),
+    [
+        (lambda d: d / "missing.png", "“missing.png” does not exist"),
+        (lambda d: d, "is a folder"),
+        (lambda d: write(d / "bomb.png", huge_header_png()), "is too large"),
+        (lambda d: write(d / "drawing.svg", SVG), "is an SVG drawing"),
+        (lambda d: write(d / "cut.png", truncated_png()), "damaged"),
+    ],
+)
+def test_a_bad_reference_file_is_one_sentence_and_nothing_is_kept(
+    env: dict[str, str], tmp_path: Path, make: Any, phrase: str
+) -> None:
+    ref = make(tmp_path)
+    line = one_sentence_refusal(run_cli(["generate", "two words", "--demo", "--ref", f"{ref}@0.5"], env))
+    assert phrase in line
+    data = Path(env["KREA_DESKTOP_DATA_DIR"])
+    assert not (data / "references").exists() or not any((data / "references").iterdir())
+    assert not (data / "library.sqlite").exists()  # refused before the library was opened
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_a_reference_url_is_downloaded_checked_and_kept(env: dict[str, str]) -> None:
+    big = io.BytesIO()
+    Image.new("RGB", (3000, 1000), (200, 40, 40)).save(big, "PNG")
+    routes = {
+        "/wide.png": Route(big.getvalue(), "image/png"),
+        "/page.html": Route(b"<html><body>no image</body></html>", "text/html"),
+    }
+    with serving(routes) as web:
+        r = run_cli(["generate", "a red field", "--demo", "--ref", f"{web.url}/wide.png@1.25"], env)
+        refused = run_cli(["generate", "a red field", "--demo", "--ref", f"{web.url}/page.html"], env)
+    assert r.returncode == 0, r.stderr
+    record = read_record(Path(r.stdout.split()[0]))
+    assert record is not None
+    kept = Path(record.references[0].source or "")
+    assert kept.parent == Path(env["KREA_DESKTOP_DATA_DIR"]) / "references"
+    assert record.references[0].strength == 1.25
+    with Image.open(kept) as im:  # normalised as the tray does: no longer than the upload limit
+        assert max(im.size) == spec.UPLOAD_MAX_SIDE
+    assert "is a web page or other document, not an image" in one_sentence_refusal(refused)
 
 
 def test_simulator_help_lists_faults(env: dict[str, str]) -> None:

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.api import spec
-from krea_desktop.ui import image_input
+from krea_desktop.library import inputs
 from krea_desktop.ui.prompt_panel import PromptPanel
 from krea_desktop.ui.reference_tray import ReferenceTray
 from tests.helpers.drag import drag_event
@@ -171,7 +171,7 @@ URLS = {
 
 @pytest.mark.parametrize("case", list(URLS))
 def test_dropped_url(qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
-    monkeypatch.setattr(image_input, "DOWNLOAD_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(inputs, "DOWNLOAD_TIMEOUT_S", 0.5)
     route, _words = URLS[case]
     h = Harness(qtbot, tmp_path)
     with serving({"/x.png": route}) as web:

@@ -11,8 +11,6 @@ from krea_desktop.library import paths
 def test_env_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("KREA_DESKTOP_DATA_DIR", str(tmp_path / "lib"))
     assert paths.data_dir() == tmp_path / "lib"
-    assert paths.config_dir() == tmp_path / "lib"
-    assert paths.logs_dir() == tmp_path / "lib" / "logs"
 
 
 @pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="XDG layout")

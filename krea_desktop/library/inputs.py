@@ -1,10 +1,10 @@
-"""Turning whatever a person drops or pastes into a reference image, or a clear refusal.
+"""Turning a file, a web address, a data URI or pasted bytes into a reference image, or a
+clear refusal.
 
-Deliberately free of Qt so that every check can be tested without a display; the
-reference tray runs these functions on a worker thread and shows the results.
-
-Every refusal is an :class:`InvalidImageError` whose message is one sentence saying what
-was wrong and what to do, and nothing is kept from an input that is refused.
+Free of Qt: the reference tray runs these functions on a worker thread, and
+``krea-desktop generate --ref`` calls them directly. Every refusal is an
+:class:`InvalidImageError` whose message is one sentence saying what was wrong and what to
+do, and nothing is kept from an input that is refused.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import binascii
 import contextlib
 import hashlib
 import io
-import json
 import os
 import re
 import time
@@ -50,9 +49,6 @@ ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
 # Formats whose bytes can be sent as they are when nothing needs converting.
 _PASS_THROUGH = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
 
-# The app's own gallery drags its images with this type: a JSON array of library ids.
-LIBRARY_IDS_MIME = "application/x-krea-desktop-image-ids"
-
 _READABLE = "PNG, JPEG, WEBP, GIF, BMP or TIFF"
 
 
@@ -80,21 +76,6 @@ class LoadedReference:
     @property
     def file_name(self) -> str:
         return f"{self.sha256}.{self.extension}"
-
-
-def encode_library_ids(ids: list[int]) -> bytes:
-    return json.dumps([int(i) for i in ids]).encode()
-
-
-def decode_library_ids(data: bytes) -> list[int]:
-    """Library ids from a gallery drag; refuses anything that is not a list of whole numbers."""
-    try:
-        value = json.loads(bytes(data).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        value = None
-    if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
-        raise InvalidImageError("The dragged gallery items could not be read; try dragging them again.")
-    return value
 
 
 def is_web_url(text: str) -> bool:

@@ -11,11 +11,9 @@ from PIL import Image
 
 from krea_desktop.api import spec
 from krea_desktop.api.errors import KreaError
-from krea_desktop.ui import image_input
-from krea_desktop.ui.image_input import (
+from krea_desktop.library import inputs
+from krea_desktop.library.inputs import (
     InvalidImageError,
-    decode_library_ids,
-    encode_library_ids,
     fetch_url,
     load_reference,
     store_copy,
@@ -35,7 +33,7 @@ def test_png_is_kept_as_it_is() -> None:
     assert ref.sha256 == hashlib.sha256(data).hexdigest()
     assert ref.file_name == f"{ref.sha256}.png"
     thumb = _open(ref.thumbnail)
-    assert thumb.format == "PNG" and max(thumb.size) <= image_input.THUMBNAIL_SIDE
+    assert thumb.format == "PNG" and max(thumb.size) <= inputs.THUMBNAIL_SIDE
 
 
 def test_jpeg_and_webp_pass_through(tmp_path: Path) -> None:
@@ -170,7 +168,7 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_too_large_file_is_refused_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(image_input, "MAX_FILE_BYTES", 100)
+    monkeypatch.setattr(inputs, "MAX_FILE_BYTES", 100)
     path = tmp_path / "big.png"
     path.write_bytes(image_bytes((64, 64)))
     with pytest.raises(InvalidImageError, match="MB"):
@@ -218,13 +216,6 @@ def test_fetch_url_answers(monkeypatch: pytest.MonkeyPatch) -> None:
             fetch_url(f"{web.url}/slow.png", timeout=0.2)
     with pytest.raises(InvalidImageError, match="could not be downloaded"):
         fetch_url(web.url + "/cat.png", timeout=2)  # the server is gone
-
-
-def test_library_ids_round_trip() -> None:
-    assert decode_library_ids(encode_library_ids([3, 1, 2])) == [3, 1, 2]
-    for bad in (b"nonsense", b'{"a": 1}', b'[1, "2"]', b"[true]", b"\xff"):
-        with pytest.raises(InvalidImageError):
-            decode_library_ids(bad)
 
 
 def test_store_copy_is_named_by_content(tmp_path: Path) -> None:

@@ -1,0 +1,160 @@
+"""Deleting images with undo: files wait in a holding folder until the undo window closes,
+then go to the system trash."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from send2trash import send2trash
+
+from krea_desktop.library.store import Library, LibraryEntry
+
+log = logging.getLogger(__name__)
+
+# The holding folder, inside the library folder.
+PENDING_FOLDER = ".trash-pending"
+
+
+@dataclass
+class TrashBatch:
+    """Images deleted together: their rows, and their files held until the undo window closes."""
+
+    folder: Path
+    entries: list[LibraryEntry]
+    held: dict[int, Path] = field(default_factory=dict)  # entry id -> file in the holding folder
+
+
+class PendingTrash:
+    """Deleting is undoable while the app runs: files first move into a private holding
+    folder (``<library>/.trash-pending/``) and their rows leave the index; undo moves them
+    back and restores the rows; :meth:`flush` hands held files to the system trash (after
+    the undo window, on exit, and at the next start for anything a crash left behind).
+
+    Just before going to the system trash a file returns to ``images/``, so the trash
+    remembers that as its place: restoring it from there brings it back into the library
+    at the next refresh (its parameters are embedded).
+    """
+
+    def __init__(self, library: Library, folder: Path | None = None) -> None:
+        self.library = library
+        self.folder = folder or library.root / PENDING_FOLDER
+        self.batches: list[TrashBatch] = []
+        self._lock = threading.RLock()
+
+    def delete(self, entries: Iterable[LibraryEntry]) -> TrashBatch | None:
+        wanted = list({e.id: e for e in entries}.values())
+        if not wanted:
+            return None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        batch = TrashBatch(Path(tempfile.mkdtemp(prefix="batch-", dir=self.folder)), [])
+        kept: list[LibraryEntry] = []
+        for entry in wanted:
+            held = batch.folder / entry.file_name
+            try:
+                os.replace(entry.path, held)
+                batch.held[entry.id] = held
+            except FileNotFoundError:
+                pass  # already gone: only the row goes
+            except OSError as exc:
+                log.warning("could not move %s aside: %s", entry.path, exc)
+                continue
+            kept.append(entry)
+        batch.entries = self.library.remove(e.id for e in kept)
+        with self._lock:
+            self.batches.append(batch)
+        return batch
+
+    def undo(self, batch: TrashBatch | None = None) -> TrashBatch | None:
+        """Put ``batch`` (default: the latest) back: files into images/, rows into the index."""
+        with self._lock:
+            if batch is None:
+                if not self.batches:
+                    return None
+                batch = self.batches[-1]
+            if batch not in self.batches:
+                return None
+            self.batches.remove(batch)
+        for entry in batch.entries:
+            held = batch.held.get(entry.id)
+            if held is not None and held.exists() and not entry.path.exists():
+                try:
+                    os.replace(held, entry.path)
+                except OSError as exc:
+                    log.warning("could not move %s back: %s", held, exc)
+        self.library.restore(batch.entries)
+        shutil.rmtree(batch.folder, ignore_errors=True)
+        return batch
+
+    def release(self, batch: TrashBatch) -> bool:
+        """End ``batch``'s undo window; False if it was undone already."""
+        with self._lock:
+            if batch not in self.batches:
+                return False
+            self.batches.remove(batch)
+            return True
+
+    def flush(self, batch: TrashBatch | None = None) -> list[str]:
+        """Send held files to the system trash (``batch``, or every batch). Returns the
+        names that could not be trashed (they are deleted instead: the person asked)."""
+        with self._lock:
+            batches = [batch] if batch is not None else list(self.batches)
+            for b in batches:
+                if b in self.batches:
+                    self.batches.remove(b)
+        failed: list[str] = []
+        for b in batches:
+            for entry in b.entries:
+                held = b.held.get(entry.id)
+                if held is not None and held.exists():
+                    failed += self._trash(held, entry.path)
+                self._drop_thumbnails(entry.image_uuid)
+            shutil.rmtree(b.folder, ignore_errors=True)
+        return failed
+
+    def flush_leftovers(self) -> list[str]:
+        """Trash what an earlier run left in the holding folder (its rows are long gone)."""
+        with self._lock:
+            current = {b.folder for b in self.batches}
+        failed: list[str] = []
+        if not self.folder.is_dir():
+            return failed
+        for sub in self.folder.iterdir():
+            if sub in current or not sub.is_dir():
+                continue
+            for held in sub.iterdir():
+                if held.is_file():
+                    failed += self._trash(held, self.library.images_dir / held.name)
+            shutil.rmtree(sub, ignore_errors=True)
+        return failed
+
+    def _trash(self, held: Path, original: Path) -> list[str]:
+        target = held
+        if not original.exists() and self.library.get_by_uuid(original.stem) is None:
+            try:
+                os.replace(held, original)
+                target = original
+            except OSError:
+                target = held
+        try:
+            send2trash(str(target))
+            return []
+        except Exception as exc:  # no trash on this system: delete, as asked
+            log.warning("system trash refused %s (%s); deleting it", target, exc)
+            with contextlib.suppress(OSError):
+                target.unlink()
+            return [target.name]
+
+    def _drop_thumbnails(self, image_uuid: str) -> None:
+        if not self.library.thumbs_dir.is_dir():
+            return
+        for size_dir in self.library.thumbs_dir.iterdir():
+            with contextlib.suppress(OSError):
+                (size_dir / f"{image_uuid}.jpg").unlink(missing_ok=True)

@@ -1,0 +1,85 @@
+"""A newly generated image, from the service to the gallery: its thumbnails are made once,
+on the client thread, and the window's client tidies the library's upload record."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from krea_desktop.api import spec
+from krea_desktop.library.store import Library
+from krea_desktop.ui import gallery
+from krea_desktop.ui.app import create_main_window
+from krea_desktop.ui.main_window import MainWindow
+
+
+@pytest.fixture
+def window(qtbot: QtBot, data_dir: Path) -> Iterator[MainWindow]:
+    w = create_main_window(force_demo=True, demo_latency=0.0)
+    qtbot.addWidget(w)
+    w.resize(1000, 700)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()
+
+
+def generate_one(qtbot: QtBot, w: MainWindow) -> Any:
+    w.prompt_panel.promptEdit.setPlainText("a kite over the dunes")
+    w.prompt_panel.countSpin.setValue(1)
+    with qtbot.waitSignal(w.client_thread.imageReady, timeout=30000) as arrived:
+        assert w.generate() is not None
+    return arrived.args[1]
+
+
+def test_a_new_image_arrives_with_its_cached_thumbnail_and_is_never_decoded_again(
+    qtbot: QtBot, window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = window
+    entry = generate_one(qtbot, w)
+    cache = w.library.thumb_path(entry.image_uuid, gallery.THUMB_SIZE)
+    assert cache.is_file()  # written before the image was announced
+    with Image.open(cache) as im:
+        assert im.format == "JPEG"
+        assert im.size == gallery.cached_size(entry.width, entry.height)
+    written = cache.stat().st_mtime_ns
+
+    reads: list[str] = []
+
+    class CountingReader(gallery.QImageReader):
+        def __init__(self, *args: Any) -> None:
+            reads.append(str(args[0]) if args else "")
+            super().__init__(*args)
+
+    monkeypatch.setattr(gallery, "QImageReader", CountingReader)
+    model = w.model
+    qtbot.waitUntil(lambda: model.row_of(entry.id) is not None)
+    row = model.row_of(entry.id)
+    assert row is not None
+    model.forget({entry.id})  # as when its pixmap leaves memory, or at the next start
+    model.data(model.index(row), Qt.ItemDataRole.DecorationRole)
+    qtbot.waitUntil(lambda: model.has_thumbnail(entry.id), timeout=10000)
+    assert reads == [str(cache)]  # the cached thumbnail, and never the image itself
+    assert str(entry.path) not in reads
+    assert cache.stat().st_mtime_ns == written
+
+
+def test_the_window_drops_uploads_the_service_has_forgotten(qtbot: QtBot, data_dir: Path) -> None:
+    with Library(data_dir) as lib:
+        lib.reference_remember("a" * 64, "uuid-old", when=time.time() - spec.UPLOAD_LIFETIME_S - 60)
+        lib.reference_remember("b" * 64, "uuid-recent")
+    w = create_main_window(force_demo=True, demo_latency=0.0)
+    qtbot.addWidget(w)
+    try:
+        w.client_thread.wait_ready()
+        assert w.library.reference_lookup("a" * 64) is None
+        assert w.library.reference_lookup("b" * 64) is not None
+    finally:
+        w.close()
