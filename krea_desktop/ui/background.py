@@ -1,25 +1,68 @@
-"""Running short blocking work (decoding, downloading) on a thread pool.
+"""The one way the window runs blocking work (decoding, reading files, downloads).
 
-The work reports back as ``callback(result, error)`` on the GUI thread. Tests can pass an
-:class:`ImmediateRunner` to run everything synchronously and deterministically.
+Work runs on one thread pool shared by the whole window, at a lower CPU priority than
+the GUI thread; its result (or error) comes back on the GUI thread to typed callbacks:
+``runner.submit(work, done, failed)``, or ``await runner.run(work)`` in a flow that
+awaits on the GUI's asyncio loop (qasync). Each widget owns a :class:`BackgroundRunner`
+so that results for a widget that has gone away are dropped, not delivered. Tests pass
+an :class:`ImmediateRunner` to run everything synchronously.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThreadPool, Signal
 
-Callback = Callable[[Any, "BaseException | None"], None]
+T = TypeVar("T")
+Done = Callable[[T], object]
+Failed = Callable[[BaseException], object]
+
+log = logging.getLogger(__name__)
+
+# The gallery's thumbnail loader takes at most two of these, so a decode the user waits
+# for (the viewer, a dropped reference) always finds a free worker; few enough that the
+# GUI thread does not queue behind many holders of the GIL.
+POOL_THREADS = 4
+_pool: QThreadPool | None = None
+
+
+def shared_pool() -> QThreadPool:
+    """The window's one pool for blocking work (made on first use)."""
+    global _pool
+    if _pool is None:
+        _pool = QThreadPool(QCoreApplication.instance())
+        _pool.setMaxThreadCount(POOL_THREADS)
+        _pool.destroyed.connect(_forget_pool)
+    return _pool
+
+
+def _forget_pool(*_args: object) -> None:
+    global _pool
+    _pool = None
+
+
+def lower_priority() -> None:
+    """Give the calling thread a lower CPU priority than the GUI thread (Linux: a nice
+    value per thread), so that on a busy machine the scheduler runs the GUI first."""
+    if hasattr(os, "setpriority") and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
+def _log_failure(error: BaseException) -> None:
+    log.error("background work failed", exc_info=error)
 
 
 class Runner(Protocol):
-    def submit(self, work: Callable[[], Any], callback: Callback) -> None: ...
+    def submit(self, work: Callable[[], T], done: Done[T], failed: Failed | None = None) -> None: ...
 
 
 class _Relay(QObject):
@@ -44,46 +87,69 @@ class _Job(QRunnable):
             self._relay.finished.emit(result, error)
 
 
-def lower_priority() -> None:
-    """Give the calling thread a lower CPU priority than the GUI thread (Linux: a nice
-    value per thread), so that on a busy machine the scheduler runs the GUI first."""
-    if hasattr(os, "setpriority") and sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-
-
 class BackgroundRunner(QObject):
-    """Runs work on a private pool so image loading never competes with the client."""
+    """Submits work to the shared pool on behalf of one widget (its parent)."""
 
-    def __init__(self, max_threads: int = 2, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(max_threads)
         self._relays: set[_Relay] = set()
+        self._in_flight = 0
+        self._idle = threading.Condition()
 
-    def submit(self, work: Callable[[], Any], callback: Callback) -> None:
+    def submit(self, work: Callable[[], T], done: Done[T], failed: Failed | None = None) -> None:
         relay = _Relay(self)
         self._relays.add(relay)
+        with self._idle:
+            self._in_flight += 1
 
         def deliver(result: Any, error: BaseException | None) -> None:
             self._relays.discard(relay)
             relay.deleteLater()
-            callback(result, error)
+            if error is None:
+                done(result)
+            else:
+                (failed or _log_failure)(error)
+
+        def counted() -> T:
+            try:
+                return work()
+            finally:
+                with self._idle:
+                    self._in_flight -= 1
+                    self._idle.notify_all()
 
         relay.finished.connect(deliver)
-        self._pool.start(_Job(work, relay))
+        shared_pool().start(_Job(counted, relay))
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """Run ``work`` in the pool and await its result on the GUI's asyncio loop."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+
+        def done(result: T) -> None:
+            if not future.done():
+                future.set_result(result)
+
+        def failed(error: BaseException) -> None:
+            if not future.done():
+                future.set_exception(error)
+
+        self.submit(work, done, failed)
+        return await future
 
     def wait(self, msecs: int = -1) -> bool:
-        return self._pool.waitForDone(msecs)
+        """Block until this runner's work has run (its callbacks come with the next event
+        processing); for tests and shutdown."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, None if msecs < 0 else msecs / 1000)
 
 
 class ImmediateRunner:
     """Runs work at once on the calling thread (for tests)."""
 
-    def submit(self, work: Callable[[], Any], callback: Callback) -> None:
+    def submit(self, work: Callable[[], T], done: Done[T], failed: Failed | None = None) -> None:
         try:
             result = work()
         except Exception as exc:
-            callback(None, exc)
+            (failed or _log_failure)(exc)
         else:
-            callback(result, None)
+            done(result)

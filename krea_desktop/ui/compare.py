@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QKeyEvent
 from PySide6.QtWidgets import QDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
@@ -79,12 +77,15 @@ class CompareDialog(QDialog):
 
     def _load(self, canvas: ImageCanvas, entry: LibraryEntry) -> None:
         path = entry.path
-        self._runner.submit(lambda: decode_image_file(path), lambda r, e: self._decoded(canvas, r, e))
+        self._runner.submit(
+            lambda: decode_image_file(path),
+            lambda image: self._decoded(canvas, image),
+            lambda error: canvas.set_error(
+                str(error) if isinstance(error, ImageUnreadable) else "This image could not be read."
+            ),
+        )
 
-    def _decoded(self, canvas: ImageCanvas, image: Any, error: BaseException | None) -> None:
-        if error is not None or not isinstance(image, QImage):
-            canvas.set_error(str(error) if isinstance(error, ImageUnreadable) else "This image could not be read.")
-            return
+    def _decoded(self, canvas: ImageCanvas, image: QImage) -> None:
         canvas.set_image(image)
         other = self.canvases[1] if canvas is self.canvases[0] else self.canvases[0]
         if other.has_image():

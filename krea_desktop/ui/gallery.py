@@ -3,8 +3,9 @@ the view that shows them.
 
 Only rows the view asks for are looked up (a few at a time, cached) and only their
 thumbnails are loaded; pending loads for rows scrolled away are dropped. Thumbnails are
-read from the library's ``thumbs/`` cache, made there on first use, decoded as QImage on a
-worker, and turned into a QPixmap on the GUI thread.
+read from the library's ``thumbs/`` cache (written by the client thread for new images,
+made here on first use for any other), decoded as QImage on a worker, and turned into a
+QPixmap on the GUI thread.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from PySide6.QtCore import (
     QSize,
     QStringListModel,
     Qt,
-    QThreadPool,
     QTimer,
     QUrl,
     Signal,
@@ -58,8 +58,8 @@ from PySide6.QtWidgets import (
 )
 
 from krea_desktop.library.store import Library, LibraryEntry
-from krea_desktop.ui.background import lower_priority
-from krea_desktop.ui.image_input import LIBRARY_IDS_MIME, encode_library_ids
+from krea_desktop.ui.background import lower_priority, shared_pool
+from krea_desktop.ui.mime import LIBRARY_IDS_MIME, encode_library_ids
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +79,21 @@ def make_thumbnail(source: Path, cache: Path, size: int = THUMB_SIZE) -> QImage:
     full = reader.size()
     if not full.isValid():
         return QImage()
-    scaled = full.scaled(QSize(size, size), Qt.AspectRatioMode.KeepAspectRatio)
-    reader.setScaledSize(scaled)
+    reader.setScaledSize(QSize(*cached_size(full.width(), full.height(), size)))
     image = reader.read()
     if image.isNull():
         return image
+    return store_thumbnail(image, cache)
+
+
+def cached_size(width: int, height: int, size: int = THUMB_SIZE) -> tuple[int, int]:
+    """The pixel size of the cached thumbnail of a ``width`` x ``height`` image."""
+    return _fit(width, height, size, size)
+
+
+def store_thumbnail(image: QImage, cache: Path) -> QImage:
+    """Write ``image`` (made at :func:`cached_size`) as the cached thumbnail ``cache``, the
+    way :func:`make_thumbnail` reads it back; returns the image as written. Any thread."""
     cache.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".jpg", dir=cache.parent)
     os.close(fd)
@@ -131,10 +141,9 @@ class ThumbnailLoader(QObject):
         super().__init__(parent)
         self.library = library
         self.size = size
-        self._pool = QThreadPool(self)
-        self._threads = 2
-        self._pool.setMaxThreadCount(self._threads)
+        self._threads = 2  # workers at most; they run on the window's shared pool
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
         self.display_side = 0  # pixels the thumbnails are delivered at (0: as cached)
         self._queue: OrderedDict[int, tuple[Path, Path, int]] = OrderedDict()  # waiting, oldest first
         self._running: set[int] = set()
@@ -151,7 +160,7 @@ class ThumbnailLoader(QObject):
             if start:
                 self._workers += 1
         if start:
-            self._pool.start(_ThumbWorker(self))
+            shared_pool().start(_ThumbWorker(self))
 
     def keep_only(self, ids: set[int]) -> None:
         """Drop pending work for rows no longer on screen."""
@@ -167,6 +176,7 @@ class ThumbnailLoader(QObject):
         with self._lock:
             if not self._queue:
                 self._workers -= 1
+                self._idle.notify_all()
                 return None
             entry_id, (source, cache, side) = self._queue.popitem(last=True)
             self._running.add(entry_id)
@@ -179,7 +189,9 @@ class ThumbnailLoader(QObject):
             self.loaded.emit(entry_id, image)
 
     def wait(self, msecs: int = -1) -> bool:
-        return self._pool.waitForDone(msecs)
+        """Block until no thumbnail is being made (tests and shutdown)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._workers == 0, None if msecs < 0 else msecs / 1000)
 
 
 def _placeholder(size: int, broken: bool = False) -> QPixmap:
@@ -436,9 +448,6 @@ class GalleryModel(QStringListModel):
         while self._pixmap_bytes > self.pixmap_budget and len(self._pixmaps) > 1:
             _, dropped = self._pixmaps.popitem(last=False)
             self._pixmap_bytes -= _pixmap_cost(dropped)
-
-    def thumbnail_bytes(self) -> int:
-        return self._pixmap_bytes
 
     @property
     def pixmap_bytes(self) -> int:

@@ -1,104 +1,50 @@
 """What can be done with images in the gallery: reuse their parameters, add them as
 references, copy, export, reveal, favourite, delete (with undo), compare, view.
 
-The work itself is in plain functions (:func:`export_image`, :func:`copy_entries`,
-:func:`reveal_in_file_manager`, :class:`PendingTrash`); :class:`GalleryActions` puts them
-behind actions for the menu, the toolbar, the context menu and shortcuts.
+Exporting and deleting with undo are the library's (:mod:`krea_desktop.library.export`,
+:mod:`krea_desktop.library.trash`); copying and revealing are plain functions here;
+:class:`GalleryActions` puts them all behind actions for the menu, the toolbar, the
+context menu and shortcuts.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
-import os
-import shutil
-import tempfile
-import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
 from PySide6.QtCore import QByteArray, QMimeData, QObject, QPoint, QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QImage, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QToolBar, QToolButton, QWidget
-from send2trash import send2trash
 
 from krea_desktop.api import spec
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.config import EXPORT_FOLDER, THUMB_SIDE
-from krea_desktop.fsutil import atomic_write
 from krea_desktop.library import metadata
+from krea_desktop.library.export import ExportError, export_image, export_suffix
 from krea_desktop.library.recall import entry_for_file, record_of, reference_sources
-from krea_desktop.library.store import Library, LibraryEntry
+from krea_desktop.library.store import Library, LibraryEntry, ReconcileReport
+from krea_desktop.library.trash import PendingTrash, TrashBatch
 from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.compare import CompareDialog
 from krea_desktop.ui.filter_bar import GalleryFilterBar
 from krea_desktop.ui.gallery import GalleryModel, GalleryView
-from krea_desktop.ui.image_input import LIBRARY_IDS_MIME, encode_library_ids
+from krea_desktop.ui.mime import LIBRARY_IDS_MIME, encode_library_ids
 from krea_desktop.ui.prompt_panel import PromptPanel
 from krea_desktop.ui.ratio_bar import RatioBar
 from krea_desktop.ui.reference_tray import ReferenceTray
 from krea_desktop.ui.settings import QtSettingsStore
 from krea_desktop.ui.viewer import ImageViewer, decode_image_file
 
-log = logging.getLogger(__name__)
-
 TOWARD = 0.7
 AWAY = -0.7
 UNDO_WINDOW_MS = 60_000
-EXPORT_FORMATS = {"PNG": "png", "JPG": "jpg", "WEBP": "webp"}
-PENDING_FOLDER = ".trash-pending"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif"}
 
 ShowMessage = Callable[..., None]
 
 
-class ExportError(Exception):
-    """An export failed; the message says why, in one sentence."""
-
-
-# --- parameters ---------------------------------------------------------------------------
-
-
-# --- export, copy, reveal -----------------------------------------------------------------
-
-
-def export_image(entry: LibraryEntry, target_path: Path | str, fmt: str) -> Path:
-    """Write ``entry``'s image to ``target_path`` as PNG, JPG (JPEG) or WEBP, re-encoded,
-    with its generation record embedded as in the library. Raises :class:`ExportError`."""
-    fmt = spec.normalize_output_format(fmt) or fmt
-    if fmt not in EXPORT_FORMATS:
-        raise ExportError(f"{fmt} is not a format images can be exported to; choose PNG, JPEG or WEBP.")
-    target = Path(target_path)
-    try:
-        with Image.open(entry.path) as im:
-            im.load()
-            if fmt == "JPG" and im.mode not in ("RGB", "L"):
-                im = im.convert("RGB")
-            elif im.mode not in ("RGB", "RGBA", "L", "LA"):
-                im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
-            buf = io.BytesIO()
-            options: dict[str, Any] = {"quality": 95} if fmt in ("JPG", "WEBP") else {"optimize": False}
-            im.save(buf, spec.PIL_FORMATS[fmt], **options)
-    except FileNotFoundError as exc:
-        raise ExportError(f"{entry.path.name} is no longer in the library folder, so it cannot be exported.") from exc
-    except OSError as exc:
-        raise ExportError(f"{entry.path.name} could not be read ({exc}), so it was not exported.") from exc
-    record = record_of(entry)
-    data = buf.getvalue()
-    if not record.is_empty:
-        try:
-            data = metadata.embed(data, fmt, record)
-        except metadata.MetadataError as exc:
-            raise ExportError(f"The parameters could not be written into the exported file ({exc}).") from exc
-    try:
-        atomic_write(target, data)
-    except OSError as exc:
-        raise ExportError(f"{target} could not be written ({exc.strerror or exc}).") from exc
-    return target
+# --- copy, reveal ---------------------------------------------------------------------------
 
 
 def copy_entries(entries: list[LibraryEntry], image: QImage | None = None) -> bool:
@@ -124,146 +70,6 @@ def reveal_in_file_manager(path: Path) -> bool:
     """Open the folder holding ``path`` in the file manager (selecting a file needs
     desktop-specific calls; the folder opens everywhere)."""
     return open_url(QUrl.fromLocalFile(str(path.parent)))
-
-
-# --- delete with undo -----------------------------------------------------------------------
-
-
-@dataclass
-class TrashBatch:
-    """Images deleted together: their rows, and their files held until the undo window closes."""
-
-    folder: Path
-    entries: list[LibraryEntry]
-    held: dict[int, Path] = field(default_factory=dict)  # entry id -> file in the holding folder
-
-
-class PendingTrash:
-    """Deleting is undoable while the app runs: files first move into a private holding
-    folder (``<library>/.trash-pending/``) and their rows leave the index; undo moves them
-    back and restores the rows; :meth:`flush` hands held files to the system trash (after
-    the undo window, on exit, and at the next start for anything a crash left behind).
-
-    Just before going to the system trash a file returns to ``images/``, so the trash
-    remembers that as its place: restoring it from there brings it back into the library
-    at the next refresh (its parameters are embedded).
-    """
-
-    def __init__(self, library: Library, folder: Path | None = None) -> None:
-        self.library = library
-        self.folder = folder or library.root / PENDING_FOLDER
-        self.batches: list[TrashBatch] = []
-        self._lock = threading.RLock()
-
-    def delete(self, entries: Iterable[LibraryEntry]) -> TrashBatch | None:
-        wanted = list({e.id: e for e in entries}.values())
-        if not wanted:
-            return None
-        self.folder.mkdir(parents=True, exist_ok=True)
-        batch = TrashBatch(Path(tempfile.mkdtemp(prefix="batch-", dir=self.folder)), [])
-        kept: list[LibraryEntry] = []
-        for entry in wanted:
-            held = batch.folder / entry.file_name
-            try:
-                os.replace(entry.path, held)
-                batch.held[entry.id] = held
-            except FileNotFoundError:
-                pass  # already gone: only the row goes
-            except OSError as exc:
-                log.warning("could not move %s aside: %s", entry.path, exc)
-                continue
-            kept.append(entry)
-        batch.entries = self.library.remove(e.id for e in kept)
-        with self._lock:
-            self.batches.append(batch)
-        return batch
-
-    def undo(self, batch: TrashBatch | None = None) -> TrashBatch | None:
-        """Put ``batch`` (default: the latest) back: files into images/, rows into the index."""
-        with self._lock:
-            if batch is None:
-                if not self.batches:
-                    return None
-                batch = self.batches[-1]
-            if batch not in self.batches:
-                return None
-            self.batches.remove(batch)
-        for entry in batch.entries:
-            held = batch.held.get(entry.id)
-            if held is not None and held.exists() and not entry.path.exists():
-                try:
-                    os.replace(held, entry.path)
-                except OSError as exc:
-                    log.warning("could not move %s back: %s", held, exc)
-        self.library.restore(batch.entries)
-        shutil.rmtree(batch.folder, ignore_errors=True)
-        return batch
-
-    def release(self, batch: TrashBatch) -> bool:
-        """End ``batch``'s undo window; False if it was undone already."""
-        with self._lock:
-            if batch not in self.batches:
-                return False
-            self.batches.remove(batch)
-            return True
-
-    def flush(self, batch: TrashBatch | None = None) -> list[str]:
-        """Send held files to the system trash (``batch``, or every batch). Returns the
-        names that could not be trashed (they are deleted instead: the person asked)."""
-        with self._lock:
-            batches = [batch] if batch is not None else list(self.batches)
-            for b in batches:
-                if b in self.batches:
-                    self.batches.remove(b)
-        failed: list[str] = []
-        for b in batches:
-            for entry in b.entries:
-                held = b.held.get(entry.id)
-                if held is not None and held.exists():
-                    failed += self._trash(held, entry.path)
-                self._drop_thumbnails(entry.image_uuid)
-            shutil.rmtree(b.folder, ignore_errors=True)
-        return failed
-
-    def flush_leftovers(self) -> list[str]:
-        """Trash what an earlier run left in the holding folder (its rows are long gone)."""
-        with self._lock:
-            current = {b.folder for b in self.batches}
-        failed: list[str] = []
-        if not self.folder.is_dir():
-            return failed
-        for sub in self.folder.iterdir():
-            if sub in current or not sub.is_dir():
-                continue
-            for held in sub.iterdir():
-                if held.is_file():
-                    failed += self._trash(held, self.library.images_dir / held.name)
-            shutil.rmtree(sub, ignore_errors=True)
-        return failed
-
-    def _trash(self, held: Path, original: Path) -> list[str]:
-        target = held
-        if not original.exists() and self.library.get_by_uuid(original.stem) is None:
-            try:
-                os.replace(held, original)
-                target = original
-            except OSError:
-                target = held
-        try:
-            send2trash(str(target))
-            return []
-        except Exception as exc:  # no trash on this system: delete, as asked
-            log.warning("system trash refused %s (%s); deleting it", target, exc)
-            with contextlib.suppress(OSError):
-                target.unlink()
-            return [target.name]
-
-    def _drop_thumbnails(self, image_uuid: str) -> None:
-        if not self.library.thumbs_dir.is_dir():
-            return
-        for size_dir in self.library.thumbs_dir.iterdir():
-            with contextlib.suppress(OSError):
-                (size_dir / f"{image_uuid}.jpg").unlink(missing_ok=True)
 
 
 # --- the actions ----------------------------------------------------------------------------
@@ -314,7 +120,6 @@ class GalleryActions(QObject):
         self.file_viewer: ImageViewer | None = None  # images opened with the app, from outside the library
         self.compare_dialog: CompareDialog | None = None
         self._undo_timers: dict[int, QTimer] = {}
-        self.offer: tuple[str, Any] | None = None  # what the last window drop offered
         self.last_export_dir = QtSettingsStore(settings).get(EXPORT_FOLDER) or str(Path.home())
         self._build_actions()
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -606,12 +411,13 @@ class GalleryActions(QObject):
             return
         first = entries[0].path
 
-        def done(image: Any, error: BaseException | None) -> None:
-            copy_entries(entries, image if error is None and isinstance(image, QImage) else None)
+        def done(image: QImage | None) -> None:
+            copy_entries(entries, image)
             n = len(entries)
             self.status.emit(f"Copied {n} image{'s' if n != 1 else ''}.")
 
-        self.runner.submit(lambda: decode_image_file(first), done)
+        # An image that cannot be decoded is still copied as a file.
+        self.runner.submit(lambda: decode_image_file(first), done, lambda _error: done(None))
 
     def export_selected(self) -> None:
         entries = self.selected_entries()
@@ -644,24 +450,22 @@ class GalleryActions(QObject):
         def work() -> list[str]:
             problems = []
             for entry, target in targets:
-                suffix = "." + EXPORT_FORMATS[fmt.upper().replace("JPEG", "JPG")]
-                if target.suffix.lower() not in (suffix, ".jpeg" if suffix == ".jpg" else suffix):
-                    target = target.with_suffix(suffix)
                 try:
+                    suffix = export_suffix(fmt)
+                    if target.suffix.lower() not in (suffix, ".jpeg" if suffix == ".jpg" else suffix):
+                        target = target.with_suffix(suffix)
                     export_image(entry, target, fmt)
                 except ExportError as exc:
                     problems.append(str(exc))
             return problems
 
-        def done(problems: Any, error: BaseException | None) -> None:
-            if error is not None:
-                self.show_message(f"Exporting failed: {error}")
-            elif problems:
+        def done(problems: list[str]) -> None:
+            if problems:
                 self.show_message(problems[0] + (f" ({len(problems) - 1} more failed.)" if len(problems) > 1 else ""))
             else:
                 self.show_message(f"Exported {len(targets)} image(s) to {targets[0][1].parent}.")
 
-        self.runner.submit(work, done)
+        self.runner.submit(work, done, lambda error: self.show_message(f"Exporting failed: {error}"))
 
     def reveal_selected(self) -> None:
         entry = self.current_entry()
@@ -730,14 +534,14 @@ class GalleryActions(QObject):
         if not self.trash.release(batch):
             return  # undone meanwhile
         self.update_enabled()
-        self.runner.submit(lambda: self.trash.flush(batch), lambda failed, _e: self._report_trash(failed))
+        self.runner.submit(lambda: self.trash.flush(batch), self._report_trash)
 
-    def _report_trash(self, failed: Any) -> None:
+    def _report_trash(self, failed: list[str]) -> None:
         if failed:
             self.show_message(f"The system trash refused {len(failed)} file(s); they were deleted instead.")
 
     def _flush_leftovers(self) -> None:
-        self.runner.submit(self.trash.flush_leftovers, lambda failed, _e: self._report_trash(failed))
+        self.runner.submit(self.trash.flush_leftovers, self._report_trash)
 
     def shutdown(self) -> None:
         """On exit: deleted images go to the system trash now; nothing is left held."""
@@ -791,7 +595,6 @@ class GalleryActions(QObject):
             image = mime.imageData()
             if isinstance(image, QImage) and not image.isNull():
                 kept = QImage(image)  # the drop's data goes away when the drop ends
-                self.offer = ("reference", None)
                 self.show_message(
                     "The dropped image carries no parameters.", "Add as reference", lambda: self.tray.add_image(kept)
                 )
@@ -806,11 +609,12 @@ class GalleryActions(QObject):
         if not files:
             return False
 
-        def done(results: Any, error: BaseException | None) -> None:
-            self._dropped_files_read(results, error)
-            if show and error is None and results:
+        def done(results: list[tuple[Path, GenerationRecord | None]]) -> None:
+            self._dropped_files_read(results)
+            if show and results:
                 self.show_files([(f, r) for f, r in results if f.is_file()])
 
+        # read_record never raises: a file that cannot be read has no record.
         self.runner.submit(lambda: [(f, metadata.read_record(f)) for f in files], done)
         return True
 
@@ -829,8 +633,8 @@ class GalleryActions(QObject):
         self.file_viewer = viewer
         viewer.show()
 
-    def _dropped_files_read(self, results: Any, error: BaseException | None) -> None:
-        if error is not None or not results:
+    def _dropped_files_read(self, results: list[tuple[Path, GenerationRecord | None]]) -> None:
+        if not results:
             return
         with_record = [(f, r) for f, r in results if r is not None and not r.is_empty]
         without = [f for f, r in results if (r is None or r.is_empty) and f.is_file()]
@@ -838,7 +642,6 @@ class GalleryActions(QObject):
             path, record = with_record[0]
             prompt = record.prompt
             summary = f": “{prompt[:60]}{'…' if len(prompt) > 60 else ''}”" if prompt else ""
-            self.offer = ("restore", record)
             self.show_message(
                 f"{path.name} carries the parameters that made it{summary}.",
                 "Restore parameters",
@@ -846,7 +649,6 @@ class GalleryActions(QObject):
             )
         elif without:
             names = without[0].name if len(without) == 1 else f"{len(without)} images"
-            self.offer = ("reference", without)
             self.show_message(
                 f"{names} carr{'ies' if len(without) == 1 else 'y'} no parameters.",
                 "Add as reference",
@@ -867,11 +669,12 @@ class GalleryActions(QObject):
         """Reconcile the index with the folder (off the GUI thread), then show the result."""
         self.refresh_action.setEnabled(False)
 
-        def done(report: Any, error: BaseException | None) -> None:
+        def failed(error: BaseException) -> None:
             self.refresh_action.setEnabled(True)
-            if error is not None:
-                self.show_message(f"The library folder could not be read again: {error}")
-                return
+            self.show_message(f"The library folder could not be read again: {error}")
+
+        def done(report: ReconcileReport) -> None:
+            self.refresh_action.setEnabled(True)
             changed = set(report.newly_missing + report.found_again + report.broken)
             self.model.forget(changed)
             self.model.refresh()
@@ -888,7 +691,7 @@ class GalleryActions(QObject):
                 parts.append(f"{len(report.broken)} damaged")
             self.status.emit("Gallery refreshed: " + (", ".join(parts) if parts else "nothing changed") + ".")
 
-        self.runner.submit(self.library.reconcile, done)
+        self.runner.submit(self.library.reconcile, done, failed)
 
     def _reveal_nsfw(self, reveal: bool) -> None:
         self.view.reveal_nsfw = reveal

@@ -2,7 +2,7 @@
 
 Images arrive by drag and drop (files, web images and addresses, raw image data, the
 app's own gallery), by paste, or programmatically. Each is decoded and checked on a
-worker thread (see :mod:`krea_desktop.ui.image_input`), copied into the references
+worker thread (see :mod:`krea_desktop.library.inputs`), copied into the references
 folder under its content hash, and only then shown; anything refused leaves the tray as
 it was and is explained through :attr:`ReferenceTray.message`.
 """
@@ -65,20 +65,19 @@ from PySide6.QtWidgets import (
 
 from krea_desktop.api import spec
 from krea_desktop.api.request import ReferenceImage
-from krea_desktop.models.references import Reference, ReferenceSet, StateError
-from krea_desktop.ui import theme
-from krea_desktop.ui.background import BackgroundRunner, Runner
-from krea_desktop.ui.image_input import (
-    LIBRARY_IDS_MIME,
+from krea_desktop.library.inputs import (
     InvalidImageError,
     LoadedReference,
-    decode_library_ids,
     is_data_uri,
     is_web_url,
     load_reference,
     remove_stale_temp_files,
     store_copy,
 )
+from krea_desktop.models.references import Reference, ReferenceSet, StateError
+from krea_desktop.ui import theme
+from krea_desktop.ui.background import BackgroundRunner, Runner
+from krea_desktop.ui.mime import LIBRARY_IDS_MIME, decode_library_ids
 
 # Dragging an item within the tray carries its content hash under this type.
 REFERENCE_MIME = "application/x-krea-desktop-reference"
@@ -617,13 +616,17 @@ class ReferenceTray(QWidget):
         self._update_count()
         folder = self.references_dir
         for index, source in enumerate(sources):
-            self._runner.submit(
-                lambda s=source: _load_source(s, folder),  # type: ignore[misc]
-                lambda result, error, b=batch, i=index: self._loaded(b, i, result, error),  # type: ignore[misc]
-            )
+            self._load(batch, index, source, folder)
         return True
 
-    def _loaded(self, batch: _Batch, index: int, result: Any, error: BaseException | None) -> None:
+    def _load(self, batch: _Batch, index: int, source: _Source, folder: Path) -> None:
+        self._runner.submit(
+            lambda: _load_source(source, folder),
+            lambda loaded: self._loaded(batch, index, loaded, None),
+            lambda error: self._loaded(batch, index, None, error),
+        )
+
+    def _loaded(self, batch: _Batch, index: int, result: _Loaded | None, error: BaseException | None) -> None:
         if isinstance(error, InvalidImageError):
             batch.slots[index] = error
             if batch.restoring and "does not exist" in str(error):

@@ -264,12 +264,16 @@ class SettingsDialog(QDialog):
             self._task = loop.create_task(self._run_test(test, key, endpoint, generation))
         else:
             if self._runner is None:
-                self._runner = BackgroundRunner(max_threads=1, parent=self)
+                self._runner = BackgroundRunner(parent=self)
 
             def work() -> None:
                 asyncio.run(asyncio.wait_for(_call(test, key, endpoint), TEST_TIMEOUT_S))
 
-            self._runner.submit(work, lambda _r, error: self._finish_test(generation, key, error))
+            self._runner.submit(
+                work,
+                lambda _none: self._finish_test(generation, key, None),
+                lambda error: self._finish_test(generation, key, error),
+            )
 
     async def _run_test(self, test: TestKey, key: str, endpoint: str, generation: int) -> None:
         error: BaseException | None = None

@@ -11,7 +11,6 @@ import html
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
@@ -472,7 +471,11 @@ class ImageViewer(QDialog):
         self.canvas.set_loading()
         generation = self._generation
         path = self.entry.path
-        self._runner.submit(lambda: decode_image_file(path), lambda r, e: self._decoded(generation, r, e))
+        self._runner.submit(
+            lambda: decode_image_file(path),
+            lambda image: self._decoded(generation, image, None),
+            lambda error: self._decoded(generation, None, error),
+        )
         self.rowChanged.emit(row)
 
     def previous(self) -> None:
@@ -483,10 +486,10 @@ class ImageViewer(QDialog):
         if self.row < self._row_count() - 1:
             self.show_row(self.row + 1)
 
-    def _decoded(self, generation: int, image: Any, error: BaseException | None) -> None:
+    def _decoded(self, generation: int, image: QImage | None, error: BaseException | None) -> None:
         if generation != self._generation:
             return  # the viewer moved on meanwhile
-        if error is not None or not isinstance(image, QImage):
+        if image is None:
             text = str(error) if isinstance(error, ImageUnreadable) else "This image could not be read."
             self.canvas.set_error(text)
         else:
@@ -523,11 +526,12 @@ class ImageViewer(QDialog):
                 self._load_reference_thumbnail(generation, chip, path)
 
     def _load_reference_thumbnail(self, generation: int, chip: ReferenceChip, path: Path) -> None:
-        def done(image: Any, error: BaseException | None) -> None:
-            if generation == self._generation and error is None and isinstance(image, QImage):
+        def done(image: QImage) -> None:
+            if generation == self._generation:
                 chip.set_thumbnail(image)
 
-        self._runner.submit(lambda: decode_thumbnail_file(path, 72), done)
+        # A reference whose file cannot be read keeps its "no file" placeholder.
+        self._runner.submit(lambda: decode_thumbnail_file(path, 72), done, lambda _error: None)
 
     # --- keys ---------------------------------------------------------------------------
 

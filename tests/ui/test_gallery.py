@@ -24,14 +24,16 @@ from krea_desktop.api import spec
 from krea_desktop.api.record import ReferenceRecord
 from krea_desktop.api.request import GenerationRequest
 from krea_desktop.api.results import GeneratedImage
-from krea_desktop.library import metadata
+from krea_desktop.library import metadata, trash
+from krea_desktop.library.export import ExportError, export_image
 from krea_desktop.library.store import Library, LibraryEntry
+from krea_desktop.library.trash import PendingTrash
 from krea_desktop.ui import gallery_actions
 from krea_desktop.ui.app import create_main_window
 from krea_desktop.ui.gallery import GalleryModel, GalleryView, ThumbnailLoader, _fit
-from krea_desktop.ui.gallery_actions import AWAY, TOWARD, PendingTrash, export_image
-from krea_desktop.ui.image_input import LIBRARY_IDS_MIME, decode_library_ids
+from krea_desktop.ui.gallery_actions import AWAY, TOWARD
 from krea_desktop.ui.main_window import MainWindow
+from krea_desktop.ui.mime import LIBRARY_IDS_MIME, decode_library_ids
 from tests.helpers.drag import drag_event
 
 T0 = datetime(2025, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -97,7 +99,7 @@ def no_trash(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         sent.append(Path(path).name)
         Path(path).unlink()
 
-    monkeypatch.setattr(gallery_actions, "send2trash", fake)
+    monkeypatch.setattr(trash, "send2trash", fake)
     return sent
 
 
@@ -370,7 +372,6 @@ def test_the_newest_request_is_served_first(qtbot: QtBot, library: Library, monk
     monkeypatch.setattr("krea_desktop.ui.gallery.make_thumbnail", slow)
     loader = ThumbnailLoader(library)
     loader._threads = 1
-    loader._pool.setMaxThreadCount(1)
     loader.request(entries[0])
     assert started.wait(5)  # the worker is busy with the first
     for e in entries[1:]:
@@ -475,7 +476,7 @@ def test_export_keeps_the_embedded_parameters(tmp_path: Path, library: Library, 
 def test_export_of_a_missing_file_says_so(tmp_path: Path, library: Library) -> None:
     entry = library.save(make_image("gone"))
     entry.path.unlink()
-    with pytest.raises(gallery_actions.ExportError, match="no longer in the library folder"):
+    with pytest.raises(ExportError, match="no longer in the library folder"):
         export_image(entry, tmp_path / "x.png", "PNG")
 
 

@@ -1,0 +1,106 @@
+"""The one way the window runs blocking work: a shared pool, typed callbacks on the GUI thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+from PySide6.QtCore import QObject, QThreadPool
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from krea_desktop.ui.background import BackgroundRunner, ImmediateRunner, shared_pool
+
+
+def test_results_and_errors_come_back_on_the_gui_thread(qtbot: QtBot) -> None:
+    owner = QObject()
+    runner = BackgroundRunner(owner)
+    seen: list[tuple[str, object, bool]] = []
+    gui = threading.get_ident()
+    worker_threads: list[int] = []
+
+    def work() -> int:
+        worker_threads.append(threading.get_ident())
+        return 42
+
+    def boom() -> int:
+        raise ValueError("unreadable")
+
+    runner.submit(work, lambda r: seen.append(("done", r, threading.get_ident() == gui)))
+    runner.submit(boom, lambda r: seen.append(("done", r, True)), lambda e: seen.append(("failed", str(e), True)))
+    qtbot.waitUntil(lambda: len(seen) == 2)
+    assert sorted(seen) == [("done", 42, True), ("failed", "unreadable", True)]
+    assert worker_threads and worker_threads[0] != gui
+
+
+def test_every_runner_uses_the_one_shared_pool(qtbot: QtBot) -> None:
+    owners = [QObject(), QObject()]
+    runners = [BackgroundRunner(o) for o in owners]
+    assert shared_pool() is shared_pool()
+    assert all(not r.findChildren(QThreadPool) and not o.findChildren(QThreadPool) for r, o in zip(runners, owners))
+    assert shared_pool().parent() is QApplication.instance()
+
+
+def test_a_failure_nobody_handles_is_logged(qtbot: QtBot, caplog: pytest.LogCaptureFixture) -> None:
+    runner = BackgroundRunner()
+    done: list[object] = []
+
+    def boom() -> None:
+        raise OSError("disk gone")
+
+    with caplog.at_level(logging.ERROR, logger="krea_desktop.ui.background"):
+        runner.submit(boom, done.append)
+        assert runner.wait(5000)
+        qtbot.waitUntil(lambda: "background work failed" in caplog.text)
+    assert done == []
+
+
+def test_results_for_a_closed_widget_are_dropped(qtbot: QtBot) -> None:
+    owner = QObject()
+    runner = BackgroundRunner(owner)
+    gate = threading.Event()
+    seen: list[object] = []
+    runner.submit(lambda: gate.wait(5) and 1, seen.append)
+    owner.deleteLater()
+    qtbot.waitUntil(lambda: not _alive(runner))
+    gate.set()
+    qtbot.wait(200)
+    assert seen == []
+
+
+def _alive(obj: QObject) -> bool:
+    try:
+        obj.objectName()
+    except RuntimeError:
+        return False
+    return True
+
+
+def test_run_is_awaited_on_the_guis_asyncio_loop(qtbot: QtBot) -> None:
+    import qasync
+
+    loop = qasync.QEventLoop(QApplication.instance(), already_running=False)
+    runner = BackgroundRunner()
+
+    async def flow() -> int:
+        first = await runner.run(lambda: 20)
+        return first + await runner.run(lambda: 22)
+
+    assert loop.run_until_complete(flow()) == 42
+
+    async def failing() -> None:
+        await runner.run(lambda: 1 / 0)
+
+    try:
+        with pytest.raises(ZeroDivisionError):
+            loop.run_until_complete(failing())
+    finally:
+        loop.close()
+
+
+def test_immediate_runner_for_tests() -> None:
+    seen: list[object] = []
+    ImmediateRunner().submit(lambda: 1, seen.append)
+    ImmediateRunner().submit(lambda: 1 / 0, seen.append, lambda e: seen.append(type(e).__name__))
+    assert seen == [1, "ZeroDivisionError"]
