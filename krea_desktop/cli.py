@@ -145,11 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
 async def _generate(args: argparse.Namespace) -> int:
     import asyncio
     import dataclasses
-    import shutil
 
     from krea_desktop.api.request import GenerationRequest
     from krea_desktop.backend import DEMO_NOTICE, open_backend
+    from krea_desktop.fsutil import atomic_write
     from krea_desktop.library.paths import data_dir
+    from krea_desktop.library.saving import SaveQueue, check_folder_writable, check_writable, describe_failure
+    from krea_desktop.library.store import LibraryEntry, LibraryError
 
     refs = tuple(args.ref)
     if len(refs) > spec.MAX_REFERENCES:
@@ -172,29 +174,58 @@ async def _generate(args: argparse.Namespace) -> int:
         kept = await asyncio.to_thread(load_refs, refs, folder / "references")
         request = dataclasses.replace(request, references=kept)
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+            check_folder_writable(args.out)
+        except OSError as exc:
+            raise LibraryError(f"Nothing was sent: {describe_failure(exc, args.out)}.") from exc
     backend = open_backend(data_dir=folder, demo=args.demo)
+    if backend.library.notice:
+        print(f"krea-desktop: {backend.library.notice}", file=sys.stderr, flush=True)
     if backend.demo:
         print(DEMO_NOTICE, file=sys.stderr, flush=True)
+    saver = SaveQueue(backend.library)
+    done = 0
+    out_problem: str | None = None
+
+    def deliver(entry: LibraryEntry) -> None:
+        nonlocal done, out_problem
+        path = entry.path
+        if args.out:
+            target = args.out / path.name
+            try:
+                atomic_write(target, path.read_bytes())  # never a truncated copy
+                path = target
+            except OSError as exc:
+                out_problem = f"some images are only in the library: {describe_failure(exc, args.out)}"
+        done += 1
+        print(f"[{done}/{request.number_results}] saved {path.name} (seed {entry.seed})", file=sys.stderr, flush=True)
+        print(path, flush=True)
+
     try:
-        done = 0
+        check_writable(backend.library, request.number_results)
         async for image in backend.client.generate(
             request, on_status=lambda msg: print(msg, file=sys.stderr, flush=True)
         ):
-            entry = await asyncio.to_thread(backend.library.save, image)
-            path = entry.path
-            if args.out:
-                target = args.out / path.name
-                await asyncio.to_thread(shutil.copyfile, path, target)
-                path = target
-            done += 1
-            print(
-                f"[{done}/{request.number_results}] saved {path.name} (seed {image.seed})", file=sys.stderr, flush=True
-            )
-            print(path, flush=True)
+            for entry in await asyncio.to_thread(saver.save, image):
+                deliver(entry)
+            if saver.problem:
+                print(f"krea-desktop: {saver.problem}", file=sys.stderr, flush=True)
     finally:
         await backend.aclose()
+        for entry in await asyncio.to_thread(saver.retry):
+            deliver(entry)
+        spilled = await asyncio.to_thread(saver.spill) if saver.held else None
         backend.library.close()
+    if spilled is not None:
+        raise LibraryError(
+            f"Some paid images could not be saved in the library because {saver.reason}; "
+            f"they were written to {spilled} instead."
+        )
+    if saver.held:
+        raise LibraryError(f"{len(saver.held)} paid image(s) could not be saved because {saver.reason}.")
+    if out_problem:
+        raise LibraryError(f"The images are in the library, but {out_problem}.")
     return 0
 
 
@@ -216,10 +247,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "generate":
         import asyncio
 
+        from krea_desktop.library.store import LibraryError
+
         try:
             return asyncio.run(_generate(args))
-        except E.KreaError as err:
+        except (E.KreaError, LibraryError) as err:
             print(f"krea-desktop: {err}", file=sys.stderr)
+            return 1
+        except OSError as exc:  # a file or folder the command line had to use
+            name = f" ({exc.filename})" if exc.filename else ""
+            print(f"krea-desktop: {exc.strerror or exc}{name}.", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             print("krea-desktop: cancelled.", file=sys.stderr)

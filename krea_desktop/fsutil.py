@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
+
+# A temporary file no write lasts this long: past it, its writer is gone whatever its id says.
+STALE_AFTER_S = 24 * 3600
+_OWNER = re.compile(r"-(\d{1,10})-")
 
 
 def fsync_dir(folder: Path) -> None:
@@ -45,3 +51,41 @@ def atomic_write(
             os.unlink(tmp)
         raise
     fsync_dir(folder)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (POSIX; elsewhere every process counts as alive, and
+    only age makes its files stale)."""
+    if pid <= 0:
+        return False
+    if pid == os.getpid() or os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, but belongs to someone else
+        return True
+    return True
+
+
+def owned_name(prefix: str) -> str:
+    """``prefix`` plus this process's id, for files and folders that others must leave alone
+    while it runs (see :func:`is_abandoned`)."""
+    return f"{prefix}{os.getpid()}-"
+
+
+def is_abandoned(path: Path, now: float | None = None) -> bool:
+    """Whether a temporary file or folder named by :func:`owned_name` was left by a process
+    that has ended (or is older than any write), so it may be removed. A name without an
+    owner counts as abandoned once it is an hour old."""
+    try:
+        age = (time.time() if now is None else now) - path.lstat().st_mtime
+    except OSError:
+        return False
+    if age > STALE_AFTER_S:
+        return True
+    match = _OWNER.search(path.name)
+    if match is None:
+        return age > 3600
+    return not process_alive(int(match.group(1)))

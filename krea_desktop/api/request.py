@@ -18,6 +18,8 @@ from krea_desktop.api import spec
 from krea_desktop.api.errors import ValidationError
 from krea_desktop.api.record import GenerationRecord, ReferenceRecord
 
+# Lone surrogates: what Python makes of bytes that are not UTF-8 (a Latin-1 command line).
+_UNENCODABLE = re.compile(r"[\ud800-\udfff\x00]")
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -117,6 +119,12 @@ class GenerationRequest:
     def validate(self) -> None:
         if not isinstance(self.prompt, str):
             raise ValidationError("positivePrompt must be text.", parameter="positivePrompt")
+        if _UNENCODABLE.search(self.prompt):
+            raise ValidationError(
+                "The prompt holds characters that are not valid text (often from pasting bytes in another "
+                "encoding); retype those words.",
+                parameter="positivePrompt",
+            )
         n = len(self.prompt.strip())
         if n < spec.PROMPT_MIN or len(self.prompt) > spec.PROMPT_MAX:
             raise ValidationError(

@@ -42,7 +42,7 @@ from krea_desktop.api.record import (
     record_json_text,
 )
 from krea_desktop.api.results import GeneratedImage
-from krea_desktop.fsutil import atomic_write
+from krea_desktop.fsutil import atomic_write, is_abandoned, owned_name
 from krea_desktop.library import metadata
 
 SCHEMA_VERSION = 1
@@ -61,7 +61,29 @@ _COLUMNS = (
 
 
 class LibraryError(Exception):
-    """The library cannot be opened or used (e.g. it was written by a newer version)."""
+    """The library cannot be opened or used; the message says why in one sentence."""
+
+
+class LibraryBusy(LibraryError):
+    """Another process held the index's write lock for longer than the busy timeout."""
+
+
+BUSY_MESSAGE = (
+    "The library is busy: another Krea Desktop window or command is writing to it; try again in a moment."
+)
+DAMAGED_INFIX = ".damaged-"
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _folder_problem(folder: Path, exc: OSError) -> str:
+    if isinstance(exc, (FileExistsError, NotADirectoryError)) or (folder.exists() and not folder.is_dir()):
+        return f"The data folder {folder} is a file, not a folder; move that file away or set KREA_DESKTOP_DATA_DIR."
+    reason = exc.strerror or type(exc).__name__
+    return f"The data folder {folder} cannot be used ({reason}); check that it exists and that you may write to it."
 
 
 @dataclass(frozen=True)
@@ -234,7 +256,9 @@ def migrate(conn: sqlite3.Connection) -> int:
             f"The library was written by a newer version of Krea Desktop "
             f"(schema {found}; this version knows {SCHEMA_VERSION})."
         )
-    fts = _fts5_available(conn) if found < SCHEMA_VERSION else False
+    if found == SCHEMA_VERSION:
+        return int(found)  # nothing to write: a library busy with another writer still opens
+    fts = _fts5_available(conn)
     while True:
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -256,7 +280,9 @@ def migrate(conn: sqlite3.Connection) -> int:
 
 
 def _write_atomic(directory: Path, name: str, data: bytes) -> None:
-    atomic_write(directory / name, data, prefix=TEMP_PREFIX, suffix=".part")
+    # The temporary name carries this process's id: another process's start-up check or
+    # refresh leaves it alone while this process lives (see reconcile).
+    atomic_write(directory / name, data, prefix=owned_name(TEMP_PREFIX), suffix=".part")
 
 
 def _file_time(mtime: float) -> str:
@@ -296,23 +322,104 @@ def _like_pattern(term: str) -> str:
 class Library:
     """The image folder and its index. Every method may be called from any thread."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, busy_timeout: float = 5.0) -> None:
         self.root = Path(root)
         self.images_dir = self.root / "images"
         self.thumbs_dir = self.root / "thumbs"
         self.db_path = self.root / "library.sqlite"
-        for d in (self.root, self.images_dir, self.thumbs_dir):
-            d.mkdir(parents=True, exist_ok=True)
+        self.busy_timeout = busy_timeout
+        # One sentence for the person when opening had to repair something (else None).
+        self.notice: str | None = None
+        try:
+            for d in (self.root, self.images_dir, self.thumbs_dir):
+                d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LibraryError(_folder_problem(self.root, exc)) from exc
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._closed = False
+        self._open_index()
+
+    # -- opening -------------------------------------------------------------------------------
+
+    def _open_index(self) -> None:
+        """Open the index; one that is damaged or empty is kept aside and rebuilt from the
+        files (they carry their records). One from a newer version is left untouched."""
+        problem = self._index_problem()
+        if problem is not None:
+            aside = self._set_index_aside()
+            self.notice = (
+                f"The library index was {problem}, so it was kept aside as {aside.name} "
+                "and rebuilt from the images folder."
+            )
         conn = self._conn()
-        migrate(conn)
+        try:
+            migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            if _is_busy(exc):
+                raise LibraryBusy(BUSY_MESSAGE) from exc
+            raise LibraryError(f"The library index {self.db_path} cannot be opened ({exc}).") from exc
         self.has_fts = (
             conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='images_fts'").fetchone() is not None
         )
+        if problem is not None:
+            self.reconcile()
+
+    def _index_problem(self) -> str | None:
+        """Why the index file cannot be used as it is ("damaged (…)", "empty"), or None when
+        it is fine or absent. Raises :class:`LibraryError` for one this version must not touch."""
+        try:
+            if self.db_path.stat().st_size == 0:
+                return "empty"
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise LibraryError(f"The library index {self.db_path} cannot be read ({exc.strerror or exc}).") from exc
+        try:
+            probe = sqlite3.connect(f"{self.db_path.as_uri()}?mode=ro", uri=True, timeout=self.busy_timeout)
+        except sqlite3.Error as exc:
+            raise LibraryError(
+                f"The library index {self.db_path} cannot be opened ({exc}); check its permissions."
+            ) from exc
+        try:
+            (version,) = probe.execute("PRAGMA user_version").fetchone()
+            if version > SCHEMA_VERSION:
+                raise LibraryError(
+                    f"This library was written by a newer version of Krea Desktop (schema {version}; this version "
+                    f"knows {SCHEMA_VERSION}), so it was left untouched: update Krea Desktop to open it."
+                )
+            if version >= 1:
+                probe.execute("SELECT id, params FROM images ORDER BY id DESC LIMIT 1").fetchall()
+                probe.execute("SELECT digest FROM reference_uploads LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:
+            if _is_busy(exc):
+                return None  # in use by another process, which is fine
+            return f"damaged ({exc})"
+        finally:
+            probe.close()
+        return None
+
+    def _set_index_aside(self) -> Path:
+        """Rename the index (and its journal files) out of the way, byte for byte."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.db_path.with_name(f"{self.db_path.name}{DAMAGED_INFIX}{stamp}")
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = self.db_path.with_name(f"{self.db_path.name}{DAMAGED_INFIX}{stamp}-{n}")
+        try:
+            os.replace(self.db_path, aside)
+            for extra in ("-wal", "-shm"):
+                journal = self.db_path.with_name(self.db_path.name + extra)
+                if journal.exists():
+                    os.replace(journal, aside.with_name(aside.name + extra))
+        except OSError as exc:
+            raise LibraryError(
+                f"The library index {self.db_path} is damaged and could not be moved aside ({exc.strerror or exc})."
+            ) from exc
+        return aside
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -323,7 +430,9 @@ class Library:
         if conn is None:
             # Autocommit mode; transactions are explicit. Each thread has its own connection,
             # so readers never wait for the writer (WAL), and close() can close them all.
-            conn = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                self.db_path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -334,20 +443,42 @@ class Library:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; another process holding the write lock past the busy
+        timeout raises :class:`LibraryBusy` (and nothing is written)."""
         with self._write_lock:
             conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if _is_busy(exc):
+                    raise LibraryBusy(BUSY_MESSAGE) from exc
+                raise
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if _is_busy(exc):
+                    raise LibraryBusy(BUSY_MESSAGE) from exc
+                raise
 
     def close(self) -> None:
+        """Close every connection, first moving the write-ahead log into the index, so that
+        ``library.sqlite`` alone holds everything (a backup of it is complete)."""
         with self._connections_lock:
+            if self._closed:
+                return
             self._closed = True
             connections, self._connections = self._connections, []
+        if connections:
+            with suppress(sqlite3.Error):
+                connections[0].execute("PRAGMA wal_checkpoint(TRUNCATE)")
         for conn in connections:
             with suppress(sqlite3.Error):
                 conn.close()
@@ -616,11 +747,14 @@ class Library:
         with os.scandir(self.images_dir) as it:
             for de in it:
                 if de.name.startswith(TEMP_PREFIX):
-                    try:
-                        os.unlink(de.path)
-                        report.temp_files_removed.append(de.name)
-                    except OSError:
-                        pass
+                    # Only what a writer that has ended left behind: a live writer's file
+                    # is about to be renamed into place.
+                    if is_abandoned(Path(de.path)):
+                        try:
+                            os.unlink(de.path)
+                            report.temp_files_removed.append(de.name)
+                        except OSError:
+                            pass
                     continue
                 if de.name.startswith(".") or os.path.splitext(de.name)[1].lower() not in IMAGE_EXTENSIONS:
                     continue

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from send2trash import send2trash
 
+from krea_desktop.fsutil import is_abandoned, owned_name
 from krea_desktop.library.store import Library, LibraryEntry
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ class PendingTrash:
         if not wanted:
             return None
         self.folder.mkdir(parents=True, exist_ok=True)
-        batch = TrashBatch(Path(tempfile.mkdtemp(prefix="batch-", dir=self.folder)), [])
+        # Named for this process: another instance's start-up leaves it (and this one's undo) alone.
+        batch = TrashBatch(Path(tempfile.mkdtemp(prefix=owned_name("batch-"), dir=self.folder)), [])
         kept: list[LibraryEntry] = []
         for entry in wanted:
             held = batch.folder / entry.file_name
@@ -120,14 +122,15 @@ class PendingTrash:
         return failed
 
     def flush_leftovers(self) -> list[str]:
-        """Trash what an earlier run left in the holding folder (its rows are long gone)."""
+        """Trash what an earlier run left in the holding folder (its rows are long gone).
+        Batches of a process still running are its own, still undoable: they stay."""
         with self._lock:
             current = {b.folder for b in self.batches}
         failed: list[str] = []
         if not self.folder.is_dir():
             return failed
         for sub in self.folder.iterdir():
-            if sub in current or not sub.is_dir():
+            if sub in current or not sub.is_dir() or not is_abandoned(sub):
                 continue
             for held in sub.iterdir():
                 if held.is_file():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -234,8 +236,15 @@ def test_reconcile(lib: Library) -> None:
     assert gone is not None
     gone_bytes = gone.path.read_bytes()
     gone.path.unlink()
-    # A leftover temp file from an interrupted save.
-    (lib.images_dir / ".tmp-abc.part").write_bytes(b"half")
+    # A leftover temp file from an interrupted save by a process that has ended, one being
+    # written by a live process (this one), and an unowned one of an older version.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (lib.images_dir / f".tmp-{int(dead.stdout)}-abc.part").write_bytes(b"half")
+    (lib.images_dir / f".tmp-{os.getpid()}-live.part").write_bytes(b"being written")
+    (lib.images_dir / ".tmp-fresh.part").write_bytes(b"maybe live")
+    old = lib.images_dir / ".tmp-old.part"
+    old.write_bytes(b"long dead")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
     # A file with an embedded record but no row (e.g. copied from another library).
     other = Library(lib.root.parent / "other")
     foreign = other.save(image("copied from elsewhere", "2:3", seed=77), created_at=T0 - timedelta(days=1))
@@ -253,8 +262,9 @@ def test_reconcile(lib: Library) -> None:
     (lib.images_dir / "notes.txt").write_text("ignored")
 
     report = lib.reconcile()
-    assert report.temp_files_removed == [".tmp-abc.part"]
-    assert not (lib.images_dir / ".tmp-abc.part").exists()
+    assert sorted(report.temp_files_removed) == [f".tmp-{int(dead.stdout)}-abc.part", ".tmp-old.part"]
+    assert (lib.images_dir / f".tmp-{os.getpid()}-live.part").exists()
+    assert (lib.images_dir / ".tmp-fresh.part").exists()
     assert report.newly_missing == [ids[0]]
     row = lib.get(ids[0])
     assert row is not None and row.missing and row.prompt == "a red fox in snow"  # kept, flagged

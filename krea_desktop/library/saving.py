@@ -1,0 +1,149 @@
+"""Saving paid images so that a failed save loses nothing.
+
+An image the library cannot take (disk full, read-only folder, the index busy or failing
+to commit) is held in memory and written by a later :meth:`SaveQueue.retry`, so the rest
+of the batch still arrives; :meth:`SaveQueue.spill` writes what is still held to a
+fallback folder when the process must end. Before a paid request, :func:`check_writable`
+says in one sentence what to fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+from krea_desktop.api import spec
+from krea_desktop.api.results import GeneratedImage
+from krea_desktop.fsutil import atomic_write
+from krea_desktop.library import metadata
+from krea_desktop.library.store import Library, LibraryEntry, LibraryError
+
+log = logging.getLogger(__name__)
+
+# Room asked for before a request: the index and thumbnails, plus this much per image.
+MIN_FREE_BYTES = 32 * 1024 * 1024
+PER_IMAGE_BYTES = 8 * 1024 * 1024
+
+
+def describe_failure(exc: BaseException, folder: Path) -> str:
+    """Why writing into ``folder`` failed, and what to do, as the end of a sentence."""
+    if isinstance(exc, LibraryError):
+        return str(exc).rstrip(".")
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return f"the disk holding {folder} is full; free some space"
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return f"{folder} cannot be written to; check its permissions or the disk it is on"
+        return f"{folder} could not be written ({exc.strerror or exc})"
+    return f"{folder} could not be written ({type(exc).__name__})"
+
+
+def check_folder_writable(folder: Path) -> None:
+    """Raise OSError unless ``folder`` takes a new file."""
+    fd, probe = tempfile.mkstemp(prefix=".probe-", dir=folder)
+    os.close(fd)
+    os.unlink(probe)
+
+
+def check_writable(library: Library, images: int = 1) -> None:
+    """Raise :class:`LibraryError` (one sentence) unless ``images`` new images fit in the
+    library: the folder takes a file and the disk has room for them."""
+    folder = library.images_dir
+    try:
+        check_folder_writable(folder)
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        raise LibraryError(f"Nothing was sent: {describe_failure(exc, folder)}.") from exc
+    needed = MIN_FREE_BYTES + PER_IMAGE_BYTES * max(1, images)
+    if free < needed:
+        raise LibraryError(
+            f"Nothing was sent: the disk holding {folder} has {free // 2**20} MB free and "
+            f"{images} image(s) need about {needed // 2**20} MB; free some space."
+        )
+
+
+class SaveQueue:
+    """Saves images in arrival order; holds those that cannot be saved yet."""
+
+    def __init__(self, library: Library) -> None:
+        self.library = library
+        self.held: list[GeneratedImage] = []
+        self.problem: str | None = None  # one sentence while images are held
+        self.reason = "the library could not take them"
+        self._lock = threading.Lock()
+
+    def save(self, image: GeneratedImage) -> list[LibraryEntry]:
+        """Save any images held before ``image``, then ``image``; returns the entries saved
+        now, in order (empty when ``image`` is held too)."""
+        with self._lock:
+            saved = self._retry_locked() if self.held else []
+            if self.held:
+                self.held.append(image)
+                self._say()
+                return saved
+            try:
+                saved.append(self.library.save(image))
+            except (OSError, LibraryError) as exc:
+                log.warning("could not save %s: %s", image.image_uuid, exc)
+                self.held.append(image)
+                self._say(exc)
+            return saved
+
+    def retry(self) -> list[LibraryEntry]:
+        """Save what is held, in order, until one fails; returns what was saved."""
+        with self._lock:
+            return self._retry_locked()
+
+    def _retry_locked(self) -> list[LibraryEntry]:
+        saved: list[LibraryEntry] = []
+        while self.held:
+            try:
+                saved.append(self.library.save(self.held[0]))
+            except (OSError, LibraryError) as exc:
+                self._say(exc)
+                break
+            self.held.pop(0)
+        if not self.held:
+            self.problem = None
+        return saved
+
+    def _say(self, exc: BaseException | None = None) -> None:
+        if exc is not None:
+            self.reason = describe_failure(exc, self.library.images_dir)
+        n = len(self.held)
+        self.problem = (
+            f"{n} paid image{'s are' if n != 1 else ' is'} kept in memory because {self.reason}; "
+            "they are saved as soon as that is fixed."
+        )
+
+    def spill(self, folder: Path | None = None) -> Path | None:
+        """Write what is still held (with records embedded) into ``folder`` (default: a new
+        folder in the system's temporary folder); returns the folder, or None if nothing was
+        held or nothing could be written there either."""
+        with self._lock:
+            if not self.held:
+                return None
+            target = folder or Path(tempfile.mkdtemp(prefix="krea-desktop-unsaved-"))
+            written = 0
+            for image in list(self.held):
+                data = image.data
+                record = metadata.record_for(image, datetime.now(timezone.utc))
+                with contextlib.suppress(metadata.MetadataError):
+                    data = metadata.embed(image.data, image.format, record)
+                ext = spec.FORMAT_EXTENSIONS.get(spec.normalize_output_format(image.format) or "", "png")
+                try:
+                    target.mkdir(parents=True, exist_ok=True)
+                    atomic_write(target / f"{image.image_uuid}.{ext}", data)
+                except OSError as exc:
+                    log.error("could not write %s to %s: %s", image.image_uuid, target, exc)
+                    continue
+                self.held.remove(image)
+                written += 1
+            return target if written else None

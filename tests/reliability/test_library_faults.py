@@ -1,0 +1,366 @@
+"""The library never locks the person out and loses nothing paid for: hostile files,
+damaged or newer indexes, several processes, a full or read-only disk.
+
+Where a real small or read-only file system is needed, a tmpfs is mounted (root can);
+elsewhere the same failure is made with a simulated ENOSPC/EROFS.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from krea_desktop.api.record import GenerationRecord
+from krea_desktop.api.results import GeneratedImage
+from krea_desktop.library import metadata
+from krea_desktop.library.saving import SaveQueue, check_writable
+from krea_desktop.library.store import Library, LibraryError
+from krea_desktop.library.trash import PendingTrash
+
+
+def run_cli(args: list[str | bytes], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "krea_desktop", *args],
+        env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "KREA_DESKTOP_"))}
+    e["KREA_DESKTOP_DATA_DIR"] = str(tmp_path / "data")
+    e["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    return e
+
+
+def one_sentence(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.startswith("krea-desktop: ")]
+    assert lines, stderr
+    assert "Traceback" not in stderr, stderr
+    return lines[-1]
+
+
+def png(size: tuple[int, int] = (32, 24), colour: tuple[int, int, int] = (90, 140, 60)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def image(n: int, prompt: str = "a quiet harbour") -> GeneratedImage:
+    return GeneratedImage(
+        task_uuid="6c1a2b3c-0000-4000-8000-000000000000", image_uuid=f"0000000{n}-aaaa-4bbb-8ccc-dddddddddddd",
+        data=png(colour=(n * 20 % 256, 80, 120)), format="PNG", width=32, height=24, seed=n,
+        record=GenerationRecord(prompt=f"{prompt} {n}", ratio="1:1"),
+    )
+
+
+def hostile_file(folder: Path, name: str, record: dict[str, Any]) -> Path:
+    """A PNG whose embedded JSON record holds ``record`` as written, escapes included."""
+    text = json.dumps(record, ensure_ascii=True)
+    data = metadata._embed_png(png(), text, "hostile\nSteps: 1")
+    path = folder / name
+    path.write_bytes(data)
+    return path
+
+
+# -- 1. the files are the truth ---------------------------------------------------------------
+
+
+def test_hostile_records_never_lock_the_library(tmp_path: Path, env: dict[str, str]) -> None:
+    lib = Library(tmp_path / "data")
+    hostile_file(lib.images_dir, "11111111-1111-4111-8111-111111111111.png",
+                 {"prompt": "bad \ud800 surrogate", "created_at": "0001-01-01T00:00:00+05:00", "seed": 2**70})
+    hostile_file(lib.images_dir, "22222222-2222-4222-8222-222222222222.png",
+                 {"prompt": ["not", "text"], "created_at": "9999-12-31T23:59:59-05:00", "width": "huge"})
+    report = lib.reconcile()
+    assert len(report.indexed) == 2 and not report.skipped
+    rows = lib.entries()
+    assert sorted(e.prompt for e in rows) == ["", "bad \ufffd surrogate"]
+    for entry in rows:
+        entry.record.to_json()
+        assert entry.created_at  # the file's time stands in for a date that cannot be used
+        json.dumps(entry.record.to_json(), ensure_ascii=False).encode("utf-8")
+    lib.close()
+    # The command line still works on that library, and so does a second start-up check.
+    result = run_cli(["generate", "a lighthouse", "--demo"], env)
+    assert result.returncode == 0, result.stderr
+    assert Library(tmp_path / "data").reconcile().skipped == []
+
+
+def test_a_prompt_that_is_not_text_is_refused_before_anything_is_sent(tmp_path: Path, env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "krea_desktop", "generate", b"caf\xe9 au lait, gouache", "--demo"],
+        env={**env, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert "not valid text" in one_sentence(result.stderr)
+    assert not list((tmp_path / "data").rglob("*.png"))
+
+
+@pytest.mark.parametrize("damage", ["garbage", "empty", "truncated", "no tables"])
+def test_a_damaged_index_is_kept_aside_and_rebuilt_from_the_files(
+    tmp_path: Path, env: dict[str, str], damage: str
+) -> None:
+    folder = tmp_path / "data"
+    lib = Library(folder)
+    for n in range(1, 4):
+        lib.save(image(n))
+    lib.set_favourite([1], True)
+    lib.close()
+    db = folder / "library.sqlite"
+    if damage == "garbage":
+        db.write_bytes(os.urandom(8192))
+    elif damage == "empty":
+        db.write_bytes(b"")
+    elif damage == "truncated":
+        db.write_bytes(db.read_bytes()[:100])
+    else:
+        conn = sqlite3.connect(db)
+        conn.execute("DROP TABLE images")
+        conn.commit()
+        conn.close()
+    damaged = db.read_bytes()
+    result = run_cli(["generate", "one more", "--demo"], env)
+    assert result.returncode == 0, result.stderr
+    assert "kept aside as library.sqlite.damaged-" in result.stderr and "rebuilt from the images folder" in result.stderr
+    (aside,) = folder.glob("library.sqlite.damaged-*[0-9]")
+    assert aside.read_bytes() == damaged  # byte for byte
+    with Library(folder) as again:
+        assert again.notice is None
+        assert sorted(e.prompt for e in again.entries()) == ["a quiet harbour 1", "a quiet harbour 2",
+                                                              "a quiet harbour 3", "one more"]
+
+
+def test_a_newer_library_is_refused_and_left_untouched(tmp_path: Path, env: dict[str, str]) -> None:
+    folder = tmp_path / "data"
+    Library(folder).close()
+    db = folder / "library.sqlite"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA user_version = 9")
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    result = run_cli(["generate", "a lighthouse", "--demo"], env)
+    assert result.returncode == 1
+    assert "newer version of Krea Desktop" in one_sentence(result.stderr)
+    assert db.read_bytes() == before and not list(folder.glob("*.damaged-*"))
+
+
+def test_a_data_folder_that_is_a_file_is_named_in_one_sentence(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "data").write_text("not a folder")
+    result = run_cli(["generate", "a lighthouse", "--demo"], env)
+    assert result.returncode == 1
+    line = one_sentence(result.stderr)
+    assert str(tmp_path / "data") in line and "is a file" in line
+
+
+def test_a_closed_library_needs_no_write_ahead_log(tmp_path: Path) -> None:
+    lib = Library(tmp_path / "data")
+    for n in range(1, 4):
+        lib.save(image(n))
+    lib.close()
+    wal = tmp_path / "data" / "library.sqlite-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    (backup / "library.sqlite").write_bytes((tmp_path / "data" / "library.sqlite").read_bytes())
+    conn = sqlite3.connect(backup / "library.sqlite")
+    assert conn.execute("SELECT COUNT(*) FROM images").fetchone() == (3,)
+    conn.close()
+
+
+# -- 2. many processes, one library -----------------------------------------------------------
+
+
+def _dead_pid() -> int:
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True).stdout)
+
+
+def test_another_process_never_touches_a_live_writers_temp_files(tmp_path: Path) -> None:
+    """A writer elsewhere has its temporary file open; a start-up check here must leave it."""
+    folder = tmp_path / "data"
+    Library(folder).close()
+    writer = subprocess.Popen(
+        [sys.executable, "-c",
+         "import os, sys, time\n"
+         f"p = os.path.join({str(folder / 'images')!r}, '.tmp-%d-x.part' % os.getpid())\n"
+         "open(p, 'wb').write(b'half'); print(p, flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert writer.stdout is not None
+        live = Path(writer.stdout.readline().strip())
+        dead = folder / "images" / f".tmp-{_dead_pid()}-y.part"
+        dead.write_bytes(b"left by a crash")
+        with Library(folder) as lib:
+            report = lib.reconcile()
+        assert live.exists() and not dead.exists()
+        assert report.temp_files_removed == [dead.name]
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+def test_pending_deletes_belong_to_the_instance_that_made_them(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    with Library(folder) as lib:
+        mine, theirs = lib.save(image(1)), lib.save(image(2))
+        PendingTrash(lib).delete([mine])  # this process: alive, its undo must survive
+    code = (
+        "import sys; sys.path.insert(0, {root!r})\n"
+        "from krea_desktop.library.store import Library\n"
+        "from krea_desktop.library.trash import PendingTrash\n"
+        "lib = Library({folder!r}); PendingTrash(lib).delete([lib.get({id})]); lib.close()\n"
+    ).format(root=str(Path(__file__).parents[2]), folder=str(folder), id=theirs.id)
+    subprocess.run([sys.executable, "-c", code], check=True)  # a run that ended without flushing
+    trashed: list[str] = []
+    with Library(folder) as lib:
+        trash = PendingTrash(lib)
+        trash._trash = lambda held, original: trashed.append(held.name) or []  # type: ignore[method-assign]
+        trash.flush_leftovers()
+    assert trashed == [theirs.file_name]
+    assert len(list((folder / ".trash-pending").rglob("*.png"))) == 1  # ours, still undoable
+
+
+def test_a_held_write_lock_is_a_short_wait_and_one_sentence(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    Library(folder).close()
+    holder = sqlite3.connect(folder / "library.sqlite", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with Library(folder, busy_timeout=0.3) as lib:
+            started = time.monotonic()
+            with pytest.raises(LibraryError, match="^The library is busy: .*try again in a moment.$"):
+                lib.set_favourite([1], True)
+            assert time.monotonic() - started < 2
+            assert lib.count() == 0  # reading is never blocked (write-ahead log)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+# -- 3. a failed save keeps the rest of the batch ----------------------------------------------
+
+
+class FailingSaves:
+    """Makes ``Library.save`` fail with ``errno`` for the calls in ``failing`` (1-based)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, failing: set[int], code: int = errno.ENOSPC) -> None:
+        self.calls = 0
+        real = Library.save
+
+        def save(lib: Library, img: GeneratedImage, created_at: Any = None) -> Any:
+            self.calls += 1
+            if self.calls in failing:
+                raise OSError(code, os.strerror(code))
+            return real(lib, img, created_at)
+
+        monkeypatch.setattr(Library, "save", save)
+
+
+def test_images_that_cannot_be_saved_are_held_and_saved_later(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    FailingSaves(monkeypatch, failing={2, 3})
+    with Library(tmp_path / "data") as lib:
+        queue = SaveQueue(lib)
+        assert [e.prompt for e in queue.save(image(1))] == ["a quiet harbour 1"]
+        assert queue.save(image(2)) == []
+        assert queue.problem is not None and "disk holding" in queue.problem and "1 paid image is" in queue.problem
+        assert queue.save(image(3)) == []  # the retry of 2 fails too: 3 waits behind it
+        assert "2 paid images are" in (queue.problem or "")
+        saved = queue.save(image(4))  # the disk has room again: 2, 3, then 4
+        assert [e.prompt for e in saved] == [f"a quiet harbour {n}" for n in (2, 3, 4)]
+        assert not queue.held and queue.problem is None
+        assert sorted(e.prompt for e in lib.entries()) == [f"a quiet harbour {n}" for n in range(1, 5)]
+
+
+def test_what_still_cannot_be_saved_is_written_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    FailingSaves(monkeypatch, failing=set(range(1, 100)), code=errno.EROFS)
+    with Library(tmp_path / "data") as lib:
+        queue = SaveQueue(lib)
+        for n in (1, 2):
+            queue.save(image(n))
+        assert "cannot be written to" in (queue.problem or "")
+        folder = queue.spill(tmp_path / "fallback")
+    assert folder is not None and not queue.held
+    files = sorted(folder.iterdir())
+    assert len(files) == 2
+    record = metadata.read_record(files[0])
+    assert record is not None and record.prompt == "a quiet harbour 1"
+
+
+def test_the_command_line_keeps_a_batch_whose_saves_fail_midway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from krea_desktop import cli
+
+    monkeypatch.setenv("KREA_DESKTOP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("RUNWARE_API_KEY", raising=False)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    FailingSaves(monkeypatch, failing={2, 3})
+    assert cli.main(["generate", "a row of lanterns", "--demo", "--count", "4"]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.split()) == 4 and "kept in memory because the disk holding" in err
+    with Library(tmp_path / "data") as lib:
+        assert lib.count() == 4
+
+
+@contextmanager
+def small_disk(where: Path, size: str) -> Iterator[Path]:
+    where.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                             capture_output=True) if os.geteuid() == 0 else None
+    if mounted is None or mounted.returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs (the simulated-ENOSPC tests above cover the logic)")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_a_full_disk_is_found_before_anything_is_sent(tmp_path: Path, env: dict[str, str]) -> None:
+    with small_disk(tmp_path / "disk", "4m") as disk:
+        env["KREA_DESKTOP_DATA_DIR"] = str(disk / "data")
+        result = run_cli(["generate", "a lighthouse", "--demo", "--count", "2"], env)
+        assert result.returncode == 1
+        line = one_sentence(result.stderr)
+        assert line.startswith("krea-desktop: Nothing was sent: the disk holding") and "free some space" in line
+        with Library(disk / "data") as lib:
+            with pytest.raises(LibraryError, match="Nothing was sent"):
+                check_writable(lib, 1)
+
+
+def test_out_on_a_full_disk_leaves_no_truncated_copy(tmp_path: Path, env: dict[str, str]) -> None:
+    with small_disk(tmp_path / "disk", "300k") as disk:
+        (disk / "filler").write_bytes(b"\0" * (280 * 1024))
+        result = run_cli(["generate", "a lighthouse", "--demo", "--out", str(disk / "out")], env)
+        assert result.returncode == 1
+        assert "only in the library" in one_sentence(result.stderr)
+        assert not [p for p in (disk / "out").iterdir() if not p.name.startswith(".")]
+        assert not list((disk / "out").iterdir())  # no temporary file left either
+        with Library(tmp_path / "data") as lib:
+            assert lib.count() == 1  # the paid image is kept in the library
+
+
+def test_a_read_only_library_is_refused_before_anything_is_sent(tmp_path: Path, env: dict[str, str]) -> None:
+    with small_disk(tmp_path / "disk", "64m") as disk:
+        Library(disk / "data").close()
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        env["KREA_DESKTOP_DATA_DIR"] = str(disk / "data")
+        result = run_cli(["generate", "a lighthouse", "--demo"], env)
+        assert result.returncode == 1
+        line = one_sentence(result.stderr)
+        assert str(disk / "data") in line
