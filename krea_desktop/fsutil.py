@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -89,3 +90,29 @@ def is_abandoned(path: Path, now: float | None = None) -> bool:
     if match is None:
         return age > 3600
     return not process_alive(int(match.group(1)))
+
+
+class NotARegularFile(OSError):
+    """The path is a pipe, a device, a socket or a folder: nothing to read as a file."""
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """Up to ``max_bytes + 1`` bytes of ``path`` (so the caller can tell a larger file),
+    never blocking on a FIFO or a device: it is opened without waiting and refused with
+    :class:`NotARegularFile` unless it is a regular file."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotARegularFile(f"{path} is not a regular file")
+        chunks: list[bytes] = []
+        left = max_bytes + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

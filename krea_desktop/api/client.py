@@ -65,6 +65,15 @@ _MAPPED_BODY_MAX = 1 << 30
 # Before Python 3.11, mmap.find is a byte-by-byte loop (15 times slower than bytes.find on
 # a 1 MiB window), which would undo the point of the mapping: those versions grow a bytearray.
 _MAPPING_SEARCHES_FAST = sys.version_info >= (3, 11)
+# The most an answer may hold once decompressed: a little for the envelope, plus room for
+# each image asked for as base64 (a getResponse answer carries every finished image again).
+ANSWER_BASE_BYTES = 16 * 1024 * 1024
+ANSWER_PER_IMAGE_BYTES = 32 * 1024 * 1024
+
+
+def answer_limit(images: int) -> int:
+    """The largest answer accepted for a task of ``images`` images (decompressed bytes)."""
+    return min(_MAPPED_BODY_MAX, ANSWER_BASE_BYTES + ANSWER_PER_IMAGE_BYTES * max(0, images))
 
 
 @dataclass(frozen=True)
@@ -120,10 +129,11 @@ class RunwareClient:
         base_url: str = spec.DEFAULT_API_URL,
         transport: httpx.AsyncBaseTransport | None = None,
         reference_cache: ReferenceCache | None = None,
-        timeout: float = 30.0,
+        timeout: float = 20.0,
         sync_timeout_per_image: float = 15.0,
-        connect_timeout: float = 15.0,
+        connect_timeout: float = 10.0,
         job_timeout: float = 900.0,
+        probe_budget: float = 45.0,
         retry: RetryPolicy | None = None,
         poll: PollPolicy | None = None,
         max_download_bytes: int = 64 * 1024 * 1024,
@@ -138,6 +148,8 @@ class RunwareClient:
         self.job_timeout = job_timeout
         self.timeout = timeout
         self.connect_timeout = connect_timeout
+        # After a lost answer, how long asking whether the service has the task may take.
+        self.probe_budget = probe_budget
         # A sync answer comes when the whole batch is done: allow for each image.
         self.sync_timeout_per_image = sync_timeout_per_image
         self.retry = retry or RetryPolicy()
@@ -167,23 +179,40 @@ class RunwareClient:
 
     # --- one POST --------------------------------------------------------------------
 
-    async def _post_once(self, tasks: list[dict[str, Any]], read_timeout: float | None = None) -> _Answer:
-        """One POST. ``read_timeout`` overrides the short default for slow answers."""
+    async def _post_once(
+        self,
+        tasks: list[dict[str, Any]],
+        read_timeout: float | None = None,
+        *,
+        limit: int = ANSWER_BASE_BYTES,
+        phase: str = "",
+    ) -> _Answer:
+        """One POST. ``read_timeout`` overrides the short default for slow answers; an answer
+        larger than ``limit`` bytes (decompressed) is refused; ``phase`` names the step in
+        the message of a timeout."""
         import json
 
         body = json.dumps(tasks, separators=(",", ":")).encode()
         headers = {"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"}
+        wait = read_timeout or self.timeout
         try:
-            timeout = httpx.Timeout(read_timeout or self.timeout, connect=self.connect_timeout)
+            timeout = httpx.Timeout(wait, connect=self.connect_timeout, pool=self.connect_timeout)
             async with self._http.stream("POST", self.base_url, content=body, headers=headers, timeout=timeout) as resp:
                 self.bytes_sent += len(body)
-                buf = await _read_body(resp)
+                buf = await _read_body(resp, limit)
                 status = resp.status_code
                 retry_after = resp.headers.get("Retry-After")
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise _NotSent(E.NetworkError("The service could not be reached; check your connection.")) from exc
+            raise _NotSent(
+                E.NetworkError(
+                    f"The service could not be reached within {self.connect_timeout:g} s; check your connection."
+                )
+            ) from exc
         except httpx.TimeoutException as exc:
-            raise _Ambiguous(E.ServiceTimeoutError("The service did not answer in time.")) from exc
+            during = f" while {phase}" if phase else ""
+            raise _Ambiguous(
+                E.ServiceTimeoutError(f"The service did not answer within {wait:g} s{during}.")
+            ) from exc
         except (httpx.TransportError, httpx.DecodingError) as exc:
             raise _Ambiguous(E.NetworkError("The connection to the service broke off.")) from exc
         if status in RETRYABLE_STATUSES:
@@ -354,7 +383,12 @@ class RunwareClient:
             if phase == "submit":
                 say("Submitting…" if attempt == 0 else "Submitting again…")
                 try:
-                    answer = await self._post_once([task], self._submit_timeout(request))
+                    answer = await self._post_once(
+                        [task],
+                        self._submit_timeout(request),
+                        limit=answer_limit(request.number_results),
+                        phase="submitting the task",
+                    )
                 except _NotSent as ns:
                     attempt += 1
                     if attempt >= self.retry.attempts:
@@ -416,14 +450,27 @@ class RunwareClient:
         return self.timeout + self.sync_timeout_per_image * request.number_results
 
     async def _get_response(self, request: GenerationRequest, ctx: _Context) -> _Answer | None:
-        """getResponse with retries; None when the service does not know the task."""
+        """getResponse with retries, within :attr:`probe_budget` seconds; None when the
+        service does not know the task."""
+        give_up = time.monotonic() + self.probe_budget
         for attempt in range(self.retry.attempts):
             try:
-                answer = await self._post_once([{"taskType": "getResponse", "taskUUID": request.task_uuid}])
+                answer = await self._post_once(
+                    [{"taskType": "getResponse", "taskUUID": request.task_uuid}],
+                    min(self.timeout, max(0.1, give_up - time.monotonic())),
+                    limit=answer_limit(request.number_results),
+                    phase="asking whether it had received the task",
+                )
             except (_NotSent, _Ambiguous) as failure:
                 if attempt + 1 >= self.retry.attempts:
                     raise failure.error from None
-                await self._sleep(self.retry.delay(attempt, self._rng))
+                delay = self.retry.delay(attempt, self._rng)
+                if time.monotonic() + delay >= give_up:
+                    raise E.ServiceTimeoutError(
+                        f"The service stopped answering: for {self.probe_budget:g} s it did not say whether it "
+                        "had received the task; check your connection and try again."
+                    ) from None
+                await self._sleep(delay)
                 continue
             env = answer.envelope
             unknown = any(str(e.get("code", "")).lower() == "taskfailedornotfound" for e in env.errors)
@@ -453,7 +500,11 @@ class RunwareClient:
                     )
                 await self._sleep(interval)
                 try:
-                    answer = await self._post_once([{"taskType": "getResponse", "taskUUID": request.task_uuid}])
+                    answer = await self._post_once(
+                        [{"taskType": "getResponse", "taskUUID": request.task_uuid}],
+                        limit=answer_limit(n),
+                        phase="waiting for the images",
+                    )
                     failures = 0
                 except (_NotSent, _Ambiguous) as failure:  # polling is safe to repeat
                     failures += 1
@@ -608,8 +659,15 @@ class _Context:
         self.seen_count = len(self.seen)
 
 
-async def _read_body(resp: httpx.Response) -> Body:
-    """The whole body.
+def _too_large(limit: int) -> E.MalformedResponseError:
+    return E.MalformedResponseError(
+        f"The service's answer was larger than the {limit // 2**20} MB expected for it, so it was not read."
+    )
+
+
+async def _read_body(resp: httpx.Response, limit: int = ANSWER_BASE_BYTES) -> Body:
+    """The whole body, decompressed, refusing one larger than ``limit`` bytes (so neither a
+    compression bomb nor endless junk can fill memory).
 
     A large answer whose length is announced goes into a page-backed buffer of that size
     (``mmap``: its pages are zero until written, so reserving it costs nothing). Growing one
@@ -618,11 +676,15 @@ async def _read_body(resp: httpx.Response) -> Body:
     a frame (``bench_gui_stall.py``). ``pace`` hands the GIL over every few milliseconds
     (see ``krea_desktop.api.pacing``)."""
     size = _announced_size(resp)
+    if size is not None and size > limit:
+        raise _too_large(limit)
     buf = _reserve(size) if size is not None else None
     if size is None or buf is None:
         grown = bytearray()
         async for chunk in resp.aiter_bytes():
             grown.extend(chunk)
+            if len(grown) > limit:
+                raise _too_large(limit)
             pace()
         return grown
     view = memoryview(buf)
@@ -636,6 +698,8 @@ async def _read_body(resp: httpx.Response) -> Body:
             grown.extend(chunk)
             async for more in chunks:
                 grown.extend(more)
+                if len(grown) > limit:
+                    raise _too_large(limit)
                 pace()
             return grown
         view[pos:end] = chunk

@@ -16,6 +16,7 @@ import hashlib
 import io
 import os
 import re
+import stat
 import time
 import warnings
 from dataclasses import dataclass
@@ -27,14 +28,16 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from krea_desktop.api import spec
 from krea_desktop.api.errors import KreaError
-from krea_desktop.fsutil import atomic_write
+from krea_desktop.fsutil import NotARegularFile, atomic_write, read_regular_file
 
 if TYPE_CHECKING:
     import httpx
 
-# Refuse anything with more pixels than this before decoding it (a decompression bomb
-# is a small file that expands to gigabytes in memory).
-MAX_PIXELS = 100_000_000
+# Refuse anything with more pixels than this, or a longer side, before decoding it (a
+# decompression bomb is a small file that expands to gigabytes in memory). References are
+# sent at most 2048 px on the long side, so nothing larger is ever needed.
+MAX_PIXELS = 64_000_000
+MAX_SIDE = 16_384
 # Larger files are refused before they are read.
 MAX_FILE_BYTES = 200 * 1024 * 1024
 # Downloads stop at this many bytes, or after this many seconds.
@@ -114,6 +117,8 @@ def read_image_file(path: Path) -> bytes:
         raise InvalidImageError(f"“{name}” cannot be read; check that you have permission to open it.") from None
     if path.is_dir():
         raise InvalidImageError(f"“{name}” is a folder; drop the image files inside it instead.")
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidImageError(f"“{name}” is not a file (a pipe or a device), so it holds no image.")
     if st.st_size == 0:
         raise InvalidImageError(f"“{name}” is empty (0 bytes), so it holds no image.")
     if st.st_size > MAX_FILE_BYTES:
@@ -122,7 +127,9 @@ def read_image_file(path: Path) -> bytes:
             "a reference may be; save a smaller copy and use that."
         )
     try:
-        return path.read_bytes()
+        return read_regular_file(path, MAX_FILE_BYTES)
+    except NotARegularFile:
+        raise InvalidImageError(f"“{name}” is not a file (a pipe or a device), so it holds no image.") from None
     except OSError:
         raise InvalidImageError(f"“{name}” cannot be read; check that you have permission to open it.") from None
 
@@ -227,7 +234,7 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
         width, height = img.size
         if width <= 0 or height <= 0:
             raise InvalidImageError(f"“{label}” has no pixels.")
-        if width * height > MAX_PIXELS:
+        if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
             raise InvalidImageError(_bomb_message(label, width, height))
         fmt = img.format or ""
         animated = bool(getattr(img, "is_animated", False))
@@ -367,8 +374,8 @@ def _svg_message(label: str) -> str:
 def _bomb_message(label: str, width: int | None = None, height: int | None = None) -> str:
     size = f" ({width}×{height})" if width and height else ""
     return (
-        f"“{label}” is too large{size}: references may have at most {MAX_PIXELS // 1_000_000} megapixels, "
-        "so save a smaller copy and use that."
+        f"“{label}” is too large{size}: references may have at most {MAX_PIXELS // 1_000_000} megapixels "
+        f"and {MAX_SIDE:,} pixels on a side, so save a smaller copy and use that."
     )
 
 

@@ -47,6 +47,7 @@ from krea_desktop.api.record import (
     parse_record,
 )
 from krea_desktop.api.results import GeneratedImage
+from krea_desktop.fsutil import read_regular_file
 
 JSON_KEY = "krea-desktop"  # PNG text keyword and XMP element name for the JSON record
 PARAMETERS_KEY = "parameters"  # the A1111 keyword
@@ -737,8 +738,7 @@ def read_record(
             if len(data) > max_bytes:
                 return None
         else:
-            with open(source, "rb") as fh:
-                data = fh.read(max_bytes + 1)
+            data = read_regular_file(Path(source), max_bytes)  # never waits on a FIFO
             if len(data) > max_bytes:
                 return None
         return _read_record(data, max_text)

@@ -103,7 +103,7 @@ def test_fewer_images_keeps_what_arrived_and_says_so(sim: Sim, delivery: str) ->
         ("malformed-json*:on=any", E.MalformedResponseError, "not valid JSON"),
         ("bad-base64*:on=any", E.MalformedResponseError, "not valid base64"),
         ("wrong-size*:on=any", E.MalformedResponseError, "instead of 1024×1024"),
-        ("hang*:on=any", E.ServiceTimeoutError, "did not answer in time"),
+        ("hang*:on=any", E.ServiceTimeoutError, "did not answer within"),
     ],
 )
 def test_persistent_faults_end_in_a_clear_one_sentence_error(sim: Sim, fault: str, cls: type, phrase: str) -> None:
