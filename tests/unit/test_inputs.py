@@ -155,14 +155,16 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     path.chmod(0)
     if os.name != "posix" or os.geteuid() == 0:
         # Permissions do not bind root (CI runs as root): refuse the read the way the OS would.
-        real = Path.read_bytes
+        from krea_desktop.library import inputs
 
-        def denied(self: Path) -> bytes:
-            if self == path:
-                raise PermissionError(13, "Permission denied", str(self))
-            return real(self)
+        real = inputs.read_regular_file
 
-        monkeypatch.setattr(Path, "read_bytes", denied)
+        def denied(target: Path, max_bytes: int) -> bytes:
+            if target == path:
+                raise PermissionError(13, "Permission denied", str(target))
+            return real(target, max_bytes)
+
+        monkeypatch.setattr(inputs, "read_regular_file", denied)
     with pytest.raises(InvalidImageError, match="cannot be read"):
         load_reference(path)
 
