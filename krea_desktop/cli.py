@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from krea_desktop import __version__
 from krea_desktop.api import errors as E
@@ -146,10 +146,12 @@ async def _generate(args: argparse.Namespace) -> int:
     import asyncio
     import dataclasses
 
+    from krea_desktop.api.record import GenerationRecord
     from krea_desktop.api.request import GenerationRequest
     from krea_desktop.backend import DEMO_NOTICE, open_backend
     from krea_desktop.fsutil import atomic_write
     from krea_desktop.library.paths import data_dir
+    from krea_desktop.library.pending import PendingTask, PendingTasks
     from krea_desktop.library.saving import SaveQueue, check_folder_writable, check_writable, describe_failure
     from krea_desktop.library.store import LibraryEntry, LibraryError
 
@@ -185,11 +187,37 @@ async def _generate(args: argparse.Namespace) -> int:
     if backend.demo:
         print(DEMO_NOTICE, file=sys.stderr, flush=True)
     saver = SaveQueue(backend.library)
+    pending = PendingTasks(folder)
+    tasks: dict[str, PendingTask] = {}  # taskUUID -> its record of paid work
+    current_uuid = request.task_uuid
     done = 0
     out_problem: str | None = None
 
+    def say(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    def mark(entry: LibraryEntry) -> bool:
+        """Note a saved image in its task's record; True when it belongs to this request."""
+        task = tasks.get(entry.task_uuid or "")
+        if task is not None:
+            pending.received(task, entry.image_uuid)
+        return entry.task_uuid == current_uuid
+
+    def submitted(sent: GenerationRequest, wire: list[dict[str, Any]], record: GenerationRecord) -> None:
+        nonlocal current_uuid
+        old = tasks.pop(current_uuid, None)
+        if old is not None:  # sent again under a new taskUUID: the old one was never accepted
+            pending.finished(old)
+        current_uuid = sent.task_uuid
+        task = pending.submitted(sent, wire, record)
+        if task is not None:
+            tasks[sent.task_uuid] = task
+
     def deliver(entry: LibraryEntry) -> None:
         nonlocal done, out_problem
+        if not mark(entry):
+            say(f"saved {entry.path.name} from an earlier run that ended before all its images arrived")
+            return
         path = entry.path
         if args.out:
             target = args.out / path.name
@@ -202,20 +230,40 @@ async def _generate(args: argparse.Namespace) -> int:
         print(f"[{done}/{request.number_results}] saved {path.name} (seed {entry.seed})", file=sys.stderr, flush=True)
         print(path, flush=True)
 
+    ended_cleanly: set[str] = set()  # tasks with nothing more to collect
     try:
         check_writable(backend.library, request.number_results)
-        async for image in backend.client.generate(
-            request, on_status=lambda msg: print(msg, file=sys.stderr, flush=True)
-        ):
-            for entry in await asyncio.to_thread(saver.save, image):
-                deliver(entry)
-            if saver.problem:
-                print(f"krea-desktop: {saver.problem}", file=sys.stderr, flush=True)
+        # Paid work of runs that ended early (a crash, a kill, Ctrl+C) is collected first.
+        for task in pending.claim_abandoned():
+            tasks[task.task_uuid] = task
+            say(f"Collecting the rest of an earlier run's task {task.task_uuid}…")
+            try:
+                async for image in backend.client.collect(task.request, task.record, task.received):
+                    for entry in await asyncio.to_thread(saver.save, image):
+                        deliver(entry)
+                ended_cleanly.add(task.task_uuid)
+            except E.KreaError as err:
+                say(f"krea-desktop: the earlier task could not be collected now ({err}); it is tried again next time.")
+        try:
+            async for image in backend.client.generate(request, on_status=say, on_submitted=submitted):
+                for entry in await asyncio.to_thread(saver.save, image):
+                    deliver(entry)
+                if saver.problem:
+                    say(f"krea-desktop: {saver.problem}")
+            ended_cleanly.add(current_uuid)
+        except (E.ServiceTimeoutError, E.NetworkError):
+            raise  # the service may still finish it: the next run collects what it makes
+        except E.KreaError:
+            ended_cleanly.add(current_uuid)  # refused or failed for good: nothing more will come
+            raise
     finally:
         await backend.aclose()
         for entry in await asyncio.to_thread(saver.retry):
             deliver(entry)
         spilled = await asyncio.to_thread(saver.spill) if saver.held else None
+        for task_uuid in ended_cleanly:
+            if task_uuid in tasks and not saver.held:
+                pending.finished(tasks[task_uuid])
         backend.library.close()
     if spilled is not None:
         raise LibraryError(
@@ -235,6 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from krea_desktop.api.b64helper import main as helper_main
 
         return helper_main()
+    if argv[:1] in (["--install-desktop-entry"], ["--uninstall-desktop-entry"]):
+        from krea_desktop.desktop_entry import main as desktop_entry_main
+
+        return desktop_entry_main(argv)
     words = [a for a in argv if not a.startswith("-")]
     if not words or words[0] not in COMMANDS:
         # argparse cannot put optional file names beside subcommands: the window has its own parser

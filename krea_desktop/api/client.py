@@ -33,6 +33,7 @@ from krea_desktop.api import errors as E
 from krea_desktop.api import spec
 from krea_desktop.api.endpoint import check_endpoint, is_loopback
 from krea_desktop.api.pacing import pace
+from krea_desktop.api.record import GenerationRecord
 from krea_desktop.api.refcache import MemoryReferenceCache, ReferenceCache, content_hash
 from krea_desktop.api.request import GenerationRequest, ReferenceImage, is_url, is_uuid, new_task_uuid
 from krea_desktop.api.response import (
@@ -119,6 +120,9 @@ class _Answer:
 
 
 StatusCallback = Callable[[str], None]
+# Told of a task just before it is sent: the request, its references as sent, and the
+# record its images will carry (so that whoever keeps paid work can collect it later).
+SubmittedCallback = Callable[[GenerationRequest, list[dict[str, Any]], GenerationRecord], None]
 
 
 class RunwareClient:
@@ -327,12 +331,16 @@ class RunwareClient:
     # --- generation ---------------------------------------------------------------------
 
     async def generate(
-        self, request: GenerationRequest, on_status: StatusCallback | None = None
+        self,
+        request: GenerationRequest,
+        on_status: StatusCallback | None = None,
+        on_submitted: SubmittedCallback | None = None,
     ) -> AsyncIterator[GeneratedImage]:
         """Yield each image of ``request`` as soon as it is finished and verified.
 
         Raises a :class:`KreaError` with a one-sentence message on failure; images
-        already yielded stay valid.
+        already yielded stay valid. ``on_submitted`` hears of each task just before it is
+        sent (a retry after a conflict sends a new taskUUID).
         """
         say = on_status or (lambda _msg: None)
         request.validate()
@@ -341,7 +349,7 @@ class RunwareClient:
         wire_refs, digests = await self._resolve_references(request)
         seen: set[str] = set()
         try:
-            async for image in self._run(request, wire_refs, seen, say):
+            async for image in self._run(request, wire_refs, seen, say, on_submitted):
                 yield image
         except E.ValidationError as err:
             if not (request.references and _is_unknown_reference(err)) or seen:
@@ -353,8 +361,28 @@ class RunwareClient:
             say("Uploading references again…")
             request = request.with_new_task_uuid()  # the refused task was never accepted
             wire_refs, _ = await self._resolve_references(request, force_upload=True)
-            async for image in self._run(request, wire_refs, seen, say):
+            async for image in self._run(request, wire_refs, seen, say, on_submitted):
                 yield image
+
+    async def collect(
+        self,
+        request: GenerationRequest,
+        record: GenerationRecord,
+        received: set[str],
+        on_status: StatusCallback | None = None,
+    ) -> AsyncIterator[GeneratedImage]:
+        """Yield the images of a task sent earlier (by this or an ended process) that are
+        not in ``received``, following it with getResponse; nothing when the service no
+        longer knows it. ``request``'s references are the strings that were sent; its
+        images carry ``record``."""
+        say = on_status or (lambda _msg: None)
+        wire = [r.to_wire() for r in request.references]
+        ctx = _Context(request, wire, set(received), record)
+        first = await self._get_response(request, ctx)
+        if first is None:
+            return
+        async for image in self._poll(ctx, time.monotonic() + self.job_timeout, say, first):
+            yield image
 
     async def _run(
         self,
@@ -362,6 +390,7 @@ class RunwareClient:
         wire_refs: list[dict[str, Any]],
         seen: set[str],
         say: StatusCallback,
+        on_submitted: SubmittedCallback | None = None,
     ) -> AsyncIterator[GeneratedImage]:
         """Submit once, then follow the task. The phases:
 
@@ -371,7 +400,7 @@ class RunwareClient:
           answer; a fresh one after a conflict, which means the ID belongs to another task).
         - poll: follow the task with getResponse until every image is in.
         """
-        ctx = _Context(request, wire_refs, seen)
+        ctx = _Context(request, wire_refs, seen, sent_record(request, wire_refs))
         deadline = time.monotonic() + self.job_timeout
         task = request.to_task(wire_refs)
         attempt = 0
@@ -382,6 +411,8 @@ class RunwareClient:
         while True:
             if phase == "submit":
                 say("Submitting…" if attempt == 0 else "Submitting again…")
+                if on_submitted is not None:
+                    on_submitted(request, wire_refs, ctx.record)
                 try:
                     answer = await self._post_once(
                         [task],
@@ -597,13 +628,6 @@ class RunwareClient:
         cost = item.get("cost")
         index = ctx.seen_count
         ctx.seen_count += 1
-        described = request.describe()
-        record = described.replace(
-            references=tuple(
-                ref.replace(image=wire["image"], strength=wire["strength"])
-                for wire, ref in zip(ctx.wire_refs, described.references, strict=True)
-            )
-        )
         return GeneratedImage(
             task_uuid=request.task_uuid,
             image_uuid=str(item["imageUUID"]),
@@ -615,7 +639,7 @@ class RunwareClient:
             cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
             nsfw=bool(item["NSFWContent"]) if "NSFWContent" in item else None,
             index=index,
-            record=record,
+            record=ctx.record.replace(task_uuid=request.task_uuid),
         )
 
     async def _download(self, url: str) -> bytes:
@@ -651,12 +675,24 @@ class _Context:
     request: GenerationRequest
     wire_refs: list[dict[str, Any]]
     seen: set[str]  # imageUUIDs handed over (or being decoded)
+    record: GenerationRecord  # what every image of the task carries
     seen_count: int = 0  # images handed over
     refetch: bool = False  # an item must be fetched again
     attempts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.seen_count = len(self.seen)
+
+
+def sent_record(request: GenerationRequest, wire_refs: list[dict[str, Any]]) -> GenerationRecord:
+    """The record a task's images carry: the request as described, its references as sent."""
+    described = request.describe()
+    return described.replace(
+        references=tuple(
+            ref.replace(image=wire["image"], strength=wire["strength"])
+            for wire, ref in zip(wire_refs, described.references, strict=True)
+        )
+    )
 
 
 def _too_large(limit: int) -> E.MalformedResponseError:

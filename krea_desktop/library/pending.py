@@ -1,0 +1,146 @@
+"""Paid work that outlives the process: every task sent is recorded until all its images
+are saved, so that a crash, a kill or a quit in the middle of a batch loses nothing.
+
+Each task is a small JSON file in the library's ``pending/`` folder, named for the
+process that sent it (``<pid>-<taskUUID>.json``): the request as sent (references by
+the strings the service knows them by), the record that completes its images, and the
+imageUUIDs already saved. The next start finds the files of processes that have ended,
+claims each with one atomic rename (so two starting processes never collect a task
+twice), and collects the rest of its images with getResponse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from krea_desktop.api.record import GenerationRecord, parse_record
+from krea_desktop.api.request import GenerationRequest, ReferenceImage
+from krea_desktop.fsutil import atomic_write, process_alive
+
+log = logging.getLogger(__name__)
+
+PENDING_DIR = "pending"
+_NAME = re.compile(r"^(\d{1,10})-([0-9a-fA-F-]{36})\.json$")
+# The request fields kept (webhook and upload endpoints are left out: they can hold credentials).
+_FIELDS = (
+    "prompt", "ratio", "number_results", "seed", "creativity", "output_type", "output_format",
+    "output_quality", "delivery_method", "check_content", "safety_mode", "include_cost", "ttl", "task_uuid",
+)
+
+
+@dataclass
+class PendingTask:
+    path: Path
+    request: GenerationRequest  # references as the strings that were sent
+    record: GenerationRecord  # how its images were made (references with their sources)
+    received: set[str] = field(default_factory=set)
+
+    @property
+    def task_uuid(self) -> str:
+        return self.request.task_uuid
+
+
+def _request_json(request: GenerationRequest, wire_refs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {name: getattr(request, name) for name in _FIELDS}
+    out["references"] = [{"image": w["image"], "strength": w["strength"]} for w in wire_refs]
+    return out
+
+
+def _request_from(data: dict[str, Any]) -> GenerationRequest:
+    refs = tuple(ReferenceImage(str(r["image"]), float(r["strength"])) for r in data.get("references", ()))
+    request = GenerationRequest(**{name: data[name] for name in _FIELDS if name in data}, references=refs)
+    request.validate()
+    return request
+
+
+class PendingTasks:
+    def __init__(self, library_root: Path) -> None:
+        self.folder = Path(library_root) / PENDING_DIR
+
+    def _path(self, task_uuid: str, pid: int | None = None) -> Path:
+        return self.folder / f"{os.getpid() if pid is None else pid}-{task_uuid}.json"
+
+    def _write(self, task: PendingTask) -> None:
+        data = {
+            "request": _request_json(task.request, [r.to_wire() for r in task.request.references]),
+            "record": task.record.to_json(),
+            "received": sorted(task.received),
+        }
+        atomic_write(task.path, json.dumps(data).encode())
+
+    # -- the process that sends ----------------------------------------------------------
+
+    def submitted(
+        self, request: GenerationRequest, wire_refs: list[dict[str, Any]], record: GenerationRecord
+    ) -> PendingTask | None:
+        """Record a task about to be sent (before it is, so a crash in between is covered).
+        A failure to write is logged, never raised: the generation itself goes on."""
+        refs = tuple(ReferenceImage(str(w["image"]), float(w["strength"])) for w in wire_refs)
+        sent = GenerationRequest(**{name: getattr(request, name) for name in _FIELDS}, references=refs)
+        task = PendingTask(self._path(request.task_uuid), sent, record)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._write(task)
+        except OSError as exc:
+            log.warning("could not record task %s: %s", request.task_uuid, exc)
+            return None
+        return task
+
+    def received(self, task: PendingTask, image_uuid: str) -> None:
+        task.received.add(image_uuid)
+        try:
+            self._write(task)
+        except OSError as exc:
+            log.warning("could not update task %s: %s", task.task_uuid, exc)
+
+    def finished(self, task: PendingTask) -> None:
+        try:
+            task.path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not clear task %s: %s", task.task_uuid, exc)
+
+    # -- the next start --------------------------------------------------------------------
+
+    def claim_abandoned(self) -> list[PendingTask]:
+        """The tasks of processes that have ended, now this process's to collect."""
+        tasks: list[PendingTask] = []
+        try:
+            names = sorted(os.listdir(self.folder))
+        except OSError:
+            return tasks
+        for name in names:
+            match = _NAME.match(name)
+            if match is None or process_alive(int(match.group(1))):
+                continue
+            old = self.folder / name
+            claimed = self._path(match.group(2))
+            try:
+                os.rename(old, claimed)  # atomic: of two processes starting, one gets it
+            except FileNotFoundError:
+                continue  # another process claimed it first
+            except OSError as exc:
+                log.warning("could not claim task %s: %s", name, exc)
+                continue
+            task = self._read(claimed)
+            if task is not None:
+                tasks.append(task)
+        return tasks
+
+    def _read(self, path: Path) -> PendingTask | None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            request = _request_from(data["request"])
+            received = {str(u) for u in data.get("received", [])}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("set aside an unreadable pending task %s: %s", path.name, exc)
+            with contextlib.suppress(OSError):
+                path.replace(path.with_suffix(".unreadable"))
+            return None
+        return PendingTask(path, request, parse_record(data.get("record")), received)

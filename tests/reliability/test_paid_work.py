@@ -1,0 +1,95 @@
+"""Paid work outlives the process: a task whose sender died is collected, once, by the
+next start."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from krea_desktop.api.record import GenerationRecord
+from krea_desktop.api.request import GenerationRequest, ReferenceImage
+from krea_desktop.library.pending import PendingTasks
+from krea_desktop.library.store import Library
+from tests.helpers.sim import simulator_process
+
+KEY = "sk-paid-work"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "KREA_DESKTOP_"))}
+    e["KREA_DESKTOP_DATA_DIR"] = str(tmp_path / "data")
+    e["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    return e
+
+
+def _dead_pid() -> int:
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True).stdout)
+
+
+def test_only_tasks_of_ended_processes_are_claimed_and_only_once(tmp_path: Path) -> None:
+    pending = PendingTasks(tmp_path)
+    request = GenerationRequest("a lighthouse", number_results=3, delivery_method="async")
+    wire = [{"image": "8f1d2c3b-aaaa-4bbb-8ccc-000000000001", "strength": -0.5}]
+    mine = pending.submitted(request, wire, GenerationRecord(prompt="a lighthouse"))
+    assert mine is not None
+    pending.received(mine, "img-1")
+    assert pending.claim_abandoned() == []  # this process is alive: its task is its own
+    dead = _dead_pid()
+    mine.path.rename(mine.path.with_name(f"{dead}-{request.task_uuid}.json"))
+    (claimed,) = pending.claim_abandoned()
+    assert claimed.task_uuid == request.task_uuid and claimed.received == {"img-1"}
+    assert claimed.request.references == (ReferenceImage("8f1d2c3b-aaaa-4bbb-8ccc-000000000001", -0.5),)
+    assert claimed.record.prompt == "a lighthouse" and claimed.path.name.startswith(f"{os.getpid()}-")
+    assert pending.claim_abandoned() == []  # claimed now: not again
+    pending.finished(claimed)
+    assert not list(pending.folder.iterdir())
+
+
+def test_a_killed_command_line_batch_is_collected_by_the_next_run(tmp_path: Path, env: dict[str, str]) -> None:
+    with simulator_process("--key", KEY, "--latency", "0.15", env=env) as url:
+        run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "krea_desktop", "generate", "twenty lanterns", "--count", "20",
+             "--delivery", "async"],
+            env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        assert proc.stdout is not None
+        got: list[str] = []
+        killer = threading.Timer(60, proc.kill)
+        killer.start()
+        try:
+            while len(got) < 3:
+                line = proc.stdout.readline()
+                assert line, proc.stderr.read() if proc.stderr else ""
+                got.append(line.strip())
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        finally:
+            killer.cancel()
+        with Library(tmp_path / "data") as lib:
+            first = {e.image_uuid for e in lib.entries()}
+        assert 3 <= len(first) < 20
+        assert len(list((tmp_path / "data" / "pending").glob("*.json"))) == 1
+
+        again = subprocess.run(
+            [sys.executable, "-m", "krea_desktop", "generate", "one more", "--count", "1"],
+            env=run_env, capture_output=True, text=True, timeout=120,
+        )
+    assert again.returncode == 0, again.stderr
+    assert "Collecting the rest of an earlier run's task" in again.stderr
+    assert len(again.stdout.split()) == 1  # stdout lists this run's image only
+    with Library(tmp_path / "data") as lib:
+        entries = lib.entries()
+        batch = [e for e in entries if e.prompt == "twenty lanterns"]
+        assert len(batch) == 20 and len({e.image_uuid for e in batch}) == 20  # each once
+        assert first <= {e.image_uuid for e in batch}
+        assert sum(e.prompt == "one more" for e in entries) == 1
+    assert not list((tmp_path / "data" / "pending").glob("*.json"))  # nothing left to collect
