@@ -118,7 +118,14 @@ EXCLUDED_QT_LIBRARIES = re.compile(
     r"UiTools|Help|Sql|Test|SvgWidgets|PrintSupport|VirtualKeyboard|ShaderTools|SpatialAudio)"
 )
 
-_PLUGIN_FILE = re.compile(r"^(?:lib)?q?(.+?)(?:\.so|\.dylib|\.dll)$")
+# Libraries copied from the build machine that every target system has, and whose copies
+# would only raise the glibc the bundle needs (the build machine's libexpat and libstdc++
+# need its newest glibc: GLIBC_2.36 on Debian 12). libgcc_s goes with libstdc++: the
+# system's libstdc++ must find the libgcc_s of its own compiler. Qt's libraries need
+# GLIBCXX_3.4.29 or older from libstdc++ (GCC 11 and newer).
+SYSTEM_LIBRARIES = re.compile(r"^(libstdc\+\+\.so\.6|libgcc_s\.so\.1|libexpat\.so\.1)$")
+
+_PLUGIN_FILE = re.compile(r"^(?:lib)?(.+?)(?:\.so|\.dylib|\.dll)$")
 
 T = TypeVar("T", bound=tuple[Any, ...])
 
@@ -133,13 +140,24 @@ def _qt_parts(dest: str) -> tuple[str, ...] | None:
 
 
 def _plugin_name(filename: str) -> str:
+    """The plugin's name: its file name without ``lib`` and the extension (``libqxcb.so``,
+    ``qxcb.dll`` -> ``qxcb``; ``libqt-plugin-wayland-egl.so`` -> ``qt-plugin-wayland-egl``)."""
     match = _PLUGIN_FILE.match(filename)
     return match.group(1) if match else filename
 
 
+def plugin_kept(filename: str, kept: Iterable[str]) -> bool:
+    """Whether the plugin file ``filename`` is one of ``kept``, named either in full
+    (``qxcb-glx-integration``, ``bradient``) or without Qt's ``q`` (``xcb`` for ``libqxcb.so``)."""
+    name = _plugin_name(filename)
+    names = set(kept)
+    return name in names or (name.startswith("q") and name[1:] in names)
+
+
 def keep(dest: str) -> bool:
     """Whether the bundled file at ``dest`` (its path inside the bundle) stays in."""
-    if EXCLUDED_QT_LIBRARIES.search(PurePath(dest).name):
+    name = PurePath(dest.replace("\\", "/")).name
+    if EXCLUDED_QT_LIBRARIES.search(name) or SYSTEM_LIBRARIES.match(name):
         return False
     parts = _qt_parts(dest)
     if not parts:
@@ -150,7 +168,7 @@ def keep(dest: str) -> bool:
         kept = KEPT_QT_PLUGINS.get(parts[1])
         if kept is None:
             return False
-        return not kept or _plugin_name(parts[-1]) in kept
+        return not kept or plugin_kept(parts[-1], kept)
     return True
 
 

@@ -3,6 +3,8 @@
     .venv/bin/python packaging/make_icons.py
 
 Reads ``resources/icon.svg`` and writes
+- ``krea_desktop/resources/icons/hicolor/scalable/apps/ai.krea.KreaDesktop.svg``, a copy of
+  it, for the freedesktop icon theme;
 - ``krea_desktop/resources/icons/hicolor/<N>x<N>/apps/ai.krea.KreaDesktop.png`` for N in
   ICON_SIZES: the window icon at run time and the freedesktop icon theme files;
 - ``resources/icons/ai.krea.KreaDesktop.ico`` (Windows executable icon);
@@ -67,7 +69,15 @@ def hicolor_path(size: int, root: Path = HICOLOR) -> Path:
     return root / f"{size}x{size}" / "apps" / f"{APP_ID}.png"
 
 
+def scalable_path(root: Path = HICOLOR) -> Path:
+    return root / "scalable" / "apps" / f"{APP_ID}.svg"
+
+
 def main() -> int:
+    scalable = scalable_path()
+    scalable.parent.mkdir(parents=True, exist_ok=True)
+    scalable.write_bytes(SOURCE.read_bytes())
+    print(scalable.relative_to(ROOT))
     rendered = {size: render(SOURCE, size) for size in sorted({*ICON_SIZES, *ICO_SIZES, *ICNS_SIZES})}
     for size in ICON_SIZES:
         target = hicolor_path(size)

@@ -169,6 +169,11 @@ def test_spec_builds_one_windowed_folder_named_krea_desktop(monkeypatch: pytest.
     assert Path(sys.modules["bundle_contents"].__file__).parent == PACKAGING
     assert "tkinter" in built["Analysis"]["excludes"]
     assert built["Analysis"]["_args"][0] == [str(PACKAGING / "launcher.py")]
+    # the first runtime hook keeps the user's environment for the programs the app starts
+    hooks = built["Analysis"]["runtime_hooks"]
+    assert [Path(h).name for h in hooks] == ["rthook_environment.py"] and Path(hooks[0]).is_file()
+    assert "record_original_environment()" in Path(hooks[0]).read_text()
+    assert "krea_desktop.external" in built["Analysis"]["hiddenimports"]
 
 
 def test_spec_on_windows_adds_the_icon_and_version_resource(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -204,3 +209,107 @@ def test_windows_version_resource_from_the_real_pyinstaller(monkeypatch: pytest.
     assert "krea-desktop.exe" in text
     assert f"'ProductVersion', '{__version__}'" in text
     assert info.ffi.fileVersionMS >> 16 == int(__version__.split(".")[0])
+
+
+# Every plugin file PySide6-Essentials 6.11 ships for Linux, by folder, and whether the
+# bundle keeps it; plus the Windows and macOS names of the kept ones.
+PLUGIN_FILES = {
+    "platforms": {
+        "libqxcb.so": True,
+        "libqwayland.so": True,
+        "libqoffscreen.so": True,
+        "libqminimal.so": True,
+        "libqeglfs.so": False,
+        "libqlinuxfb.so": False,
+        "libqminimalegl.so": False,
+        "libqvkkhrdisplay.so": False,
+        "libqvnc.so": False,
+        "qwindows.dll": True,
+        "libqcocoa.dylib": True,
+    },
+    "xcbglintegrations": {"libqxcb-egl-integration.so": True, "libqxcb-glx-integration.so": True},
+    "wayland-graphics-integration-client": {
+        "libqt-plugin-wayland-egl.so": True,
+        "libshm-emulation-server.so": True,
+        "libdmabuf-server.so": False,
+        "libdrm-egl-server.so": False,
+        "libvulkan-server.so": False,
+    },
+    "wayland-decoration-client": {"libadwaita.so": True, "libbradient.so": True},
+    "wayland-shell-integration": {
+        "libxdg-shell.so": True,
+        "libfullscreen-shell-v1.so": False,
+        "libivi-shell.so": False,
+        "libqt-shell.so": False,
+        "libwl-shell-plugin.so": False,
+    },
+    "platformthemes": {"libqxdgdesktopportal.so": True, "libqgtk3.so": False},
+    "platforminputcontexts": {
+        "libcomposeplatforminputcontextplugin.so": True,
+        "libibusplatforminputcontextplugin.so": True,
+        "libqtvirtualkeyboardplugin.so": False,
+    },
+    "imageformats": {
+        "libqjpeg.so": True,
+        "libqwebp.so": True,
+        "libqgif.so": True,
+        "libqico.so": True,
+        "libqsvg.so": True,
+        "libqicns.so": False,
+        "libqpdf.so": False,
+        "libqtga.so": False,
+        "libqtiff.so": False,
+        "libqwbmp.so": False,
+        "qjpeg.dll": True,
+        "libqwebp.dylib": True,
+    },
+    "iconengines": {"libqsvgicon.so": True},
+    "tls": {
+        "libqopensslbackend.so": True,
+        "libqcertonlybackend.so": False,
+        "qschannelbackend.dll": True,
+        "libqsecuretransportbackend.dylib": True,
+    },
+    "styles": {"qmodernwindowsstyle.dll": True, "qwindowsvistastyle.dll": True, "libqmacstyle.dylib": True},
+    "egldeviceintegrations": {"libqeglfs-kms-integration.so": False, "libqeglfs-x11-integration.so": False},
+    "generic": {"libqevdevmouseplugin.so": False, "libqtuiotouchplugin.so": False},
+    "networkinformation": {"libqnetworkmanager.so": False, "libqglib.so": False},
+    "printsupport": {"libcupsprintersupport.so": False},
+    "sqldrivers": {"libqsqlite.so": False},
+    "qmltooling": {"libqmldbg_tcp.so": False},
+    "vectorimageformats": {"libqlottievectorimage.so": False},
+    "designer": {"libPySidePlugin.so": False},
+}
+
+
+@pytest.mark.parametrize(
+    ("folder", "filename", "kept"),
+    [(folder, name, kept) for folder, files in PLUGIN_FILES.items() for name, kept in files.items()],
+)
+def test_every_plugin_file_is_kept_or_dropped_as_listed(folder: str, filename: str, kept: bool) -> None:
+    sep = "\\" if filename.endswith(".dll") else "/"
+    dest = sep.join(
+        ["PySide6", "plugins", folder, filename] if sep == "\\" else ["PySide6", "Qt", "plugins", folder, filename]
+    )
+    assert contents.keep(dest) is kept
+
+
+def test_every_kept_plugin_name_matches_a_real_file() -> None:
+    # a name in KEPT_QT_PLUGINS that matches no file keeps nothing: a typo, or a renamed plugin
+    older = {"platforms": {"libqwayland-egl.so"}}  # Qt 6.7 and older still ship it apart from libqwayland
+    for folder, names in contents.KEPT_QT_PLUGINS.items():
+        files = set(PLUGIN_FILES.get(folder, {})) | older.get(folder, set())
+        for name in names:
+            assert any(contents.plugin_kept(f, [name]) for f in files), f"{folder}: {name}"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["libstdc++.so.6", "libgcc_s.so.1", "libexpat.so.1"],
+)
+def test_libraries_every_target_has_are_left_to_the_system(name: str) -> None:
+    # the build machine's copies only raise the glibc the bundle needs
+    assert contents.keep(name) is False
+    assert contents.keep(f"PySide6/Qt/lib/{name}") is False
+    assert contents.keep("libfontconfig.so.1") is True
+    assert contents.keep("libpython3.11.so.1.0") is True

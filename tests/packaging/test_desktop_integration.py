@@ -12,8 +12,11 @@ import pytest
 from krea_desktop import APP_ID, APP_NAME, __version__
 from tests.packaging.conftest import PACKAGING
 
-DESKTOP = PACKAGING / "linux" / f"{APP_ID}.desktop"
-METAINFO = PACKAGING / "linux" / f"{APP_ID}.metainfo.xml"
+# Package data: the bundle's share/ folder and `krea-desktop --install-desktop-entry` both
+# install these.
+FREEDESKTOP = PACKAGING.parent / "krea_desktop" / "resources" / "linux"
+DESKTOP = FREEDESKTOP / f"{APP_ID}.desktop"
+METAINFO = FREEDESKTOP / f"{APP_ID}.metainfo.xml"
 
 
 def desktop_entry() -> configparser.SectionProxy:

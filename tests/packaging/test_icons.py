@@ -28,6 +28,12 @@ def test_committed_pngs_are_rendered_from_the_current_svg(qapp: object) -> None:
         assert max(ImageStat.Stat(diff).mean) < 1.0, f"{size} px: run packaging/make_icons.py again"
 
 
+def test_the_scalable_icon_is_the_svg_source() -> None:
+    scalable = make_icons.scalable_path()
+    assert scalable == make_icons.HICOLOR / "scalable" / "apps" / f"{APP_ID}.svg"
+    assert scalable.read_bytes() == make_icons.SOURCE.read_bytes(), "run packaging/make_icons.py again"
+
+
 def test_windows_and_macos_icons_hold_the_sizes_they_need() -> None:
     with Image.open(ROOT / "resources" / "icons" / f"{APP_ID}.ico") as ico:
         assert {(16, 16), (32, 32), (48, 48), (256, 256)} <= set(ico.info["sizes"])

@@ -36,6 +36,8 @@ LAYERS = ("api", "library", "simulator", "models", "ui")
 TOP_LEVEL: dict[str, str] = {
     "krea_desktop": "core",  # __init__: the version, the app's name and id; constants only
     "krea_desktop.fsutil": "core",  # atomic writes and fsync, standard library only
+    "krea_desktop.external": "core",  # starting other programs with the user's environment; stdlib only
+    "krea_desktop.desktop_entry": "core",  # the freedesktop menu entry of an installed copy; uses fsutil, external
     "krea_desktop.keystore": "application",  # the API key in the OS keyring; uses library.paths
     "krea_desktop.config": "application",  # the user's settings, read by the CLI and the window
     "krea_desktop.backend": "application",  # wires api + library + simulator for cli and ui
@@ -382,7 +384,7 @@ def __getattr__(name):
         ("krea_desktop.library.store", "from krea_desktop.models import jobs\n"),
         ("krea_desktop.api.request", "from krea_desktop.models.jobs import JobQueue\n"),
         ("krea_desktop.models.jobs", "from PySide6.QtCore import QObject\n"),
-        ("krea_desktop.models.jobs", "from krea_desktop.ui.jobs import JobList\n"),
+        ("krea_desktop.models.jobs", "from krea_desktop.ui.jobs.job_list import JobList\n"),
         ("krea_desktop.models.jobs", "from krea_desktop.backend import open_backend\n"),
         ("krea_desktop.models.jobs", "from krea_desktop.simulator import service\n"),
         ("krea_desktop.backend", "def f():\n    from krea_desktop.ui.app import run_app\n"),
