@@ -30,12 +30,12 @@ from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
 from krea_desktop import APP_ID, APP_NAME, __version__, config
-from krea_desktop.ui.main_window import MainWindow
 from krea_desktop.ui.settings import QtSettingsStore
+from krea_desktop.ui.window.main_window import MainWindow
 
 if TYPE_CHECKING:
     from krea_desktop.api.client import RunwareClient
-    from krea_desktop.ui.main_window import ClientFactory
+    from krea_desktop.ui.window.main_window import ClientFactory
 
 log = logging.getLogger("krea_desktop")
 
@@ -120,7 +120,7 @@ def tune_allocator() -> None:
     to the system when freed. Answers of tens of MB pass through the app; by default glibc
     raises that threshold after the first such buffer is freed, the next ones then come
     from the heap, and the holes they leave keep the process several MB larger after every
-    batch (measured: +1 to +14 MB after 100 images, against +2 MB with the fixed threshold)."""
+    batch (figures: tests/benchmarks/README.md)."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes

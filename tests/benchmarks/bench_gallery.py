@@ -100,7 +100,7 @@ def warm_thumbnails(folder: Path) -> None:
     from PySide6.QtGui import QGuiApplication
 
     from krea_desktop.library.store import Library
-    from krea_desktop.ui.gallery import THUMB_SIZE, make_thumbnail
+    from krea_desktop.ui.gallery.thumbnails import THUMB_SIZE, make_thumbnail
 
     app = QGuiApplication.instance() or QGuiApplication(["bench", "-platform", "offscreen"])
     assert app is not None

@@ -58,8 +58,9 @@ from krea_desktop.api.client import RunwareClient
 from krea_desktop.api.request import GenerationRequest
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library.store import Library, LibraryEntry
-from krea_desktop.ui.client_thread import ClientThread
-from krea_desktop.ui.gallery import GalleryModel, GalleryView
+from krea_desktop.ui.gallery.model import GalleryModel
+from krea_desktop.ui.gallery.view import GalleryView
+from krea_desktop.ui.jobs.client_thread import ClientThread
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -467,7 +468,7 @@ class Tracer:
         from krea_desktop.api import response as response_mod
         from krea_desktop.library import metadata as metadata_mod
         from krea_desktop.library import store as store_mod
-        from krea_desktop.ui import client_thread as ct_mod
+        from krea_desktop.ui.jobs import client_thread as ct_mod
 
         class TracedJson:
             loads = None  # set below

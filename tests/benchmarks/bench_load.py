@@ -168,7 +168,7 @@ def trace_run(w: Any, run: Callable[[int, str, bool], tuple[list[float], float]]
     stall = _stall_bench()
     tracer = stall.Tracer()
     tracer.install()
-    from krea_desktop.ui import jobs as jobs_mod
+    from krea_desktop.ui.jobs import job_list as jobs_mod
 
     gui: list[tuple[float, float, str, str]] = []  # garbage collections
     tracer.wrap(w.model, "add_entry", "GUI: gallery add_entry")

@@ -45,7 +45,8 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from krea_desktop.api.record import GenerationRecord  # noqa: E402
 from krea_desktop.api.results import GeneratedImage  # noqa: E402
 from krea_desktop.library.store import Library  # noqa: E402
-from krea_desktop.ui.gallery import GalleryModel, GalleryView  # noqa: E402
+from krea_desktop.ui.gallery.model import GalleryModel  # noqa: E402
+from krea_desktop.ui.gallery.view import GalleryView  # noqa: E402
 
 
 class Busy:

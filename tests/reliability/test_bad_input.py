@@ -17,8 +17,8 @@ from pytestqt.qtbot import QtBot
 
 from krea_desktop.api import spec
 from krea_desktop.library import inputs
-from krea_desktop.ui.prompt_panel import PromptPanel
-from krea_desktop.ui.reference_tray import ReferenceTray
+from krea_desktop.ui.compose.prompt_panel import PromptPanel
+from krea_desktop.ui.references.tray import ReferenceTray
 from tests.helpers.drag import drag_event
 from tests.helpers.images import SVG, Route, distinct_png, huge_header_png, serving
 

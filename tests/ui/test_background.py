@@ -38,7 +38,8 @@ def test_every_runner_uses_the_one_shared_pool(qtbot: QtBot) -> None:
     owners = [QObject(), QObject()]
     runners = [BackgroundRunner(o) for o in owners]
     assert shared_pool() is shared_pool()
-    assert all(not r.findChildren(QThreadPool) and not o.findChildren(QThreadPool) for r, o in zip(runners, owners))
+    for runner, owner in zip(runners, owners, strict=True):
+        assert not runner.findChildren(QThreadPool) and not owner.findChildren(QThreadPool)
     assert shared_pool().parent() is QApplication.instance()
 
 

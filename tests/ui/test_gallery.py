@@ -28,12 +28,14 @@ from krea_desktop.library import metadata, trash
 from krea_desktop.library.export import ExportError, export_image
 from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.library.trash import PendingTrash
-from krea_desktop.ui import gallery_actions
 from krea_desktop.ui.app import create_main_window
-from krea_desktop.ui.gallery import GalleryModel, GalleryView, ThumbnailLoader, _fit
-from krea_desktop.ui.gallery_actions import AWAY, TOWARD
-from krea_desktop.ui.main_window import MainWindow
+from krea_desktop.ui.gallery import deleting, desktop, export
+from krea_desktop.ui.gallery.model import GalleryModel
+from krea_desktop.ui.gallery.recall import AWAY, TOWARD
+from krea_desktop.ui.gallery.thumbnails import ThumbnailLoader, fit_within
+from krea_desktop.ui.gallery.view import GalleryView
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, decode_library_ids
+from krea_desktop.ui.window.main_window import MainWindow
 from tests.helpers.drag import drag_event
 
 T0 = datetime(2025, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -263,7 +265,7 @@ def test_nsfw_images_are_blurred_until_revealed(qtbot: QtBot, data_dir: Path, ma
 @given(st.integers(0, 5000), st.integers(0, 5000), st.integers(1, 800), st.integers(1, 800))
 def test_cells_fit_images_exactly_as_qt_would(w: int, h: int, box_w: int, box_h: int) -> None:
     expected = QSize(w, h).scaled(box_w, box_h, Qt.AspectRatioMode.KeepAspectRatio)
-    assert _fit(w, h, box_w, box_h) == (expected.width(), expected.height())
+    assert fit_within(w, h, box_w, box_h) == (expected.width(), expected.height())
 
 
 def test_a_cell_shows_the_image_its_badges_and_the_selection(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
@@ -341,7 +343,7 @@ def test_pending_thumbnails_for_rows_scrolled_away_are_dropped(
         made.append(source.stem)
         return QImage(4, 4, QImage.Format.Format_RGB32)
 
-    monkeypatch.setattr("krea_desktop.ui.gallery.make_thumbnail", slow)
+    monkeypatch.setattr("krea_desktop.ui.gallery.thumbnails.make_thumbnail", slow)
     loader = ThumbnailLoader(library)
     loaded: list[int] = []
     loader.loaded.connect(lambda i, _img: loaded.append(i))
@@ -369,7 +371,7 @@ def test_the_newest_request_is_served_first(qtbot: QtBot, library: Library, monk
         order.append(source.stem)
         return QImage(4, 4, QImage.Format.Format_RGB32)
 
-    monkeypatch.setattr("krea_desktop.ui.gallery.make_thumbnail", slow)
+    monkeypatch.setattr("krea_desktop.ui.gallery.thumbnails.make_thumbnail", slow)
     loader = ThumbnailLoader(library)
     loader._threads = 1
     loader.request(entries[0])
@@ -486,7 +488,7 @@ def test_export_action_writes_off_the_gui_thread(
     fill(data_dir, [make_image("one"), make_image("two")])
     w = make_window()
     select(w, 0)
-    monkeypatch.setattr(gallery_actions.QFileDialog, "getSaveFileName",
+    monkeypatch.setattr(export.QFileDialog, "getSaveFileName",
                         lambda *a, **k: (str(tmp_path / "picked.webp"), "WEBP image (*.webp)"))
     w.gallery_actions.export_action.trigger()
     qtbot.waitUntil(lambda: (tmp_path / "picked.webp").exists() and "Exported" in w.message_banner.label.text())
@@ -495,7 +497,7 @@ def test_export_action_writes_off_the_gui_thread(
     out = tmp_path / "many"
     out.mkdir()
     select(w, 0, 1)
-    monkeypatch.setattr(gallery_actions.QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
+    monkeypatch.setattr(export.QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
     w.gallery_actions.export_action.trigger()
     qtbot.waitUntil(lambda: len(list(out.glob("*.png"))) == 2)
 
@@ -503,7 +505,7 @@ def test_export_action_writes_off_the_gui_thread(
 def test_reveal_opens_the_folder(data_dir: Path, make_window: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     (entry,) = fill(data_dir, [make_image("where is it")])
     opened: list[str] = []
-    monkeypatch.setattr(gallery_actions, "open_url", lambda url: opened.append(url.toLocalFile()) or True)
+    monkeypatch.setattr(desktop, "open_url", lambda url: opened.append(url.toLocalFile()) or True)
     w = make_window()
     select(w, 0)
     w.gallery_actions.reveal_action.trigger()
@@ -559,13 +561,13 @@ def test_deleted_files_reach_the_system_trash_after_the_undo_window_and_on_exit(
     qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     entries = fill(data_dir, [make_image(f"t{i}") for i in range(3)])
-    monkeypatch.setattr(gallery_actions, "UNDO_WINDOW_MS", 50)
+    monkeypatch.setattr(deleting, "UNDO_WINDOW_MS", 50)
     w = make_window()
     select(w, 0)
     w.gallery_actions.delete_action.trigger()
     qtbot.waitUntil(lambda: no_trash == [entries[2].file_name])
     assert not w.gallery_actions.undo_action.isEnabled()
-    monkeypatch.setattr(gallery_actions, "UNDO_WINDOW_MS", 60_000)
+    monkeypatch.setattr(deleting, "UNDO_WINDOW_MS", 60_000)
     select(w, 0)
     w.gallery_actions.delete_action.trigger()
     w.close()
@@ -743,7 +745,7 @@ def test_images_opened_with_the_app_are_offered_like_drops(
     w.open_images([outside])
     qtbot.waitUntil(lambda: w.message_banner.action.text() == "Restore parameters")
     # it is shown, with the parameters it carries
-    viewer = w.gallery_actions.file_viewer
+    viewer = w.file_drops.file_viewer
     assert viewer is not None and viewer.isVisible()
     qtbot.waitUntil(lambda: viewer.entry is not None)
     assert viewer.entry.path == outside
@@ -757,7 +759,7 @@ def test_the_gallerys_own_drag_is_not_offered_back(data_dir: Path, make_window: 
     fill(data_dir, [make_image("mine")])
     w = make_window()
     w.message_banner.hide()
-    assert not w.gallery_actions.handle_drop(w.model.mimeData([w.model.index(0)]))
+    assert not w.file_drops.handle_drop(w.model.mimeData([w.model.index(0)]))
 
 
 # --- 6. finding -------------------------------------------------------------------------------------------

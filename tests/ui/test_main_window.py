@@ -18,7 +18,7 @@ from pytestqt.qtbot import QtBot
 from krea_desktop.api.client import RetryPolicy
 from krea_desktop.simulator.faults import parse_fault
 from krea_desktop.ui.app import create_main_window
-from krea_desktop.ui.main_window import MainWindow
+from krea_desktop.ui.window.main_window import MainWindow
 from tests.helpers.keyrings import MemoryKeyring
 from tests.helpers.sim import Sim, running_simulator
 

@@ -15,9 +15,9 @@ from pytestqt.qtbot import QtBot
 
 from krea_desktop.api import spec
 from krea_desktop.library.store import Library
-from krea_desktop.ui import gallery
 from krea_desktop.ui.app import create_main_window
-from krea_desktop.ui.main_window import MainWindow
+from krea_desktop.ui.gallery import thumbnails
+from krea_desktop.ui.window.main_window import MainWindow
 
 
 @pytest.fixture
@@ -44,21 +44,21 @@ def test_a_new_image_arrives_with_its_cached_thumbnail_and_is_never_decoded_agai
 ) -> None:
     w = window
     entry = generate_one(qtbot, w)
-    cache = w.library.thumb_path(entry.image_uuid, gallery.THUMB_SIZE)
+    cache = w.library.thumb_path(entry.image_uuid, thumbnails.THUMB_SIZE)
     assert cache.is_file()  # written before the image was announced
     with Image.open(cache) as im:
         assert im.format == "JPEG"
-        assert im.size == gallery.cached_size(entry.width, entry.height)
+        assert im.size == thumbnails.cached_size(entry.width, entry.height)
     written = cache.stat().st_mtime_ns
 
     reads: list[str] = []
 
-    class CountingReader(gallery.QImageReader):
+    class CountingReader(thumbnails.QImageReader):
         def __init__(self, *args: Any) -> None:
             reads.append(str(args[0]) if args else "")
             super().__init__(*args)
 
-    monkeypatch.setattr(gallery, "QImageReader", CountingReader)
+    monkeypatch.setattr(thumbnails, "QImageReader", CountingReader)
     model = w.model
     qtbot.waitUntil(lambda: model.row_of(entry.id) is not None)
     row = model.row_of(entry.id)

@@ -11,7 +11,7 @@ from krea_desktop.api import spec
 from krea_desktop.api.errors import ValidationError
 from krea_desktop.api.record import parse_record
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
-from krea_desktop.ui.prompt_panel import PromptPanel
+from krea_desktop.ui.compose.prompt_panel import PromptPanel
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from PySide6.QtWidgets import QAbstractButton
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.api import spec
-from krea_desktop.ui.ratio_bar import RatioBar
+from krea_desktop.ui.compose.ratio_bar import RatioBar
 
 NAMES = ["ratio_1_1", "ratio_4_3", "ratio_3_2", "ratio_16_9", "ratio_2_35_1", "ratio_4_5", "ratio_2_3", "ratio_9_16"]
 

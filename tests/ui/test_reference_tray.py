@@ -13,7 +13,8 @@ from pytestqt.qtbot import QtBot
 from krea_desktop.api import spec
 from krea_desktop.api.request import ReferenceImage
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, encode_library_ids
-from krea_desktop.ui.reference_tray import REFERENCE_MIME, ReferenceItem, ReferenceTray
+from krea_desktop.ui.references.card import REFERENCE_MIME, ReferenceItem
+from krea_desktop.ui.references.tray import ReferenceTray
 from tests.helpers.drag import drag_event
 from tests.helpers.images import SVG, Route, distinct_png, huge_header_png, image_bytes, serving, truncated_png
 

@@ -16,7 +16,7 @@ from pytestqt.qtbot import QtBot
 from krea_desktop import keystore
 from krea_desktop.api import endpoint, spec
 from krea_desktop.api.errors import AuthenticationError
-from krea_desktop.ui.settings_dialog import SettingsDialog, endpoint_problem
+from krea_desktop.ui.dialogs.settings_dialog import SettingsDialog, endpoint_problem
 from tests.helpers.endpoints import ENDPOINTS
 from tests.helpers.keyrings import MemoryKeyring
 

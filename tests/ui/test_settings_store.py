@@ -12,8 +12,9 @@ from pytestqt.qtbot import QtBot
 from krea_desktop import config
 from krea_desktop.api import spec
 from krea_desktop.ui.app import api_endpoint
-from krea_desktop.ui.main_window import DEFAULT_LEFT_WIDTH, MainWindow
 from krea_desktop.ui.settings import QtSettingsStore
+from krea_desktop.ui.window.main_window import MainWindow
+from krea_desktop.ui.window.opening import DEFAULT_LEFT_WIDTH
 
 # What an INI file written by an earlier version holds: every value as text.
 OLD_FILE = r"""[api]

@@ -23,10 +23,11 @@ HEAVY = (
     "keyring",
     "httpx",
     "krea_desktop.library.store",
+    "krea_desktop.ui.compose",
+    "krea_desktop.ui.references",
     "krea_desktop.ui.gallery",
-    "krea_desktop.ui.gallery_actions",
-    "krea_desktop.ui.client_thread",
-    "krea_desktop.ui.reference_tray",
+    "krea_desktop.ui.viewer",
+    "krea_desktop.ui.jobs",
     "krea_desktop.api.request",
 )
 

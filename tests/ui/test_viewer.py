@@ -16,8 +16,9 @@ from pytestqt.qtbot import QtBot
 
 from krea_desktop.library.store import Library
 from krea_desktop.ui.background import ImmediateRunner
-from krea_desktop.ui.gallery import GalleryModel
-from krea_desktop.ui.viewer import ImageCanvas, ImageUnreadable, ImageViewer, decode_image_file
+from krea_desktop.ui.gallery.model import GalleryModel
+from krea_desktop.ui.viewer.canvas import ImageCanvas, ImageUnreadable, decode_image_file
+from krea_desktop.ui.viewer.viewer import ImageViewer
 from tests.ui.test_gallery import T0, make_image
 
 

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QDialog, QGridLayout, QHBoxLayout, QLabel, QPushBu
 
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui.background import BackgroundRunner, Runner
-from krea_desktop.ui.viewer import ImageCanvas, ImageUnreadable, decode_image_file
+from krea_desktop.ui.viewer.canvas import ImageCanvas, ImageUnreadable, decode_image_file
 
 
 def _caption(entry: LibraryEntry) -> str:

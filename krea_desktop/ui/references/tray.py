@@ -1,63 +1,38 @@
 """The reference tray: images that pull the result toward them (+) or push it away (−).
 
-Images arrive by drag and drop (files, web images and addresses, raw image data, the
-app's own gallery), by paste, or programmatically. Each is decoded and checked on a
-worker thread (see :mod:`krea_desktop.library.inputs`), copied into the references
-folder under its content hash, and only then shown; anything refused leaves the tray as
-it was and is explained through :attr:`ReferenceTray.message`.
+Images arrive by drag and drop, by paste, or programmatically; each is loaded in the
+background (see :mod:`krea_desktop.ui.references.sources`) and shown only once ready;
+anything refused leaves the tray as it was and is explained through
+:attr:`ReferenceTray.message`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
-from PySide6.QtCore import (
-    QBuffer,
-    QByteArray,
-    QEvent,
-    QIODevice,
-    QMimeData,
-    QObject,
-    QPoint,
-    QRectF,
-    Qt,
-    QTimer,
-    QUrl,
-    Signal,
-)
+from PySide6.QtCore import QMimeData, QPoint, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
-    QColor,
-    QDrag,
     QDragEnterEvent,
     QDragLeaveEvent,
     QDragMoveEvent,
     QDropEvent,
     QGuiApplication,
     QImage,
-    QMouseEvent,
     QPainter,
     QPaintEvent,
     QPalette,
     QPen,
-    QPixmap,
 )
 from PySide6.QtWidgets import (
     QApplication,
-    QDoubleSpinBox,
     QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QScrollArea,
-    QSizePolicy,
-    QSlider,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -65,323 +40,14 @@ from PySide6.QtWidgets import (
 
 from krea_desktop.api import spec
 from krea_desktop.api.request import ReferenceImage
-from krea_desktop.library.inputs import (
-    InvalidImageError,
-    LoadedReference,
-    is_data_uri,
-    is_web_url,
-    load_reference,
-    remove_stale_temp_files,
-    store_copy,
-)
+from krea_desktop.library.inputs import InvalidImageError, is_data_uri, is_web_url, remove_stale_temp_files
 from krea_desktop.models.references import Reference, ReferenceSet, StateError
-from krea_desktop.ui import theme
 from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, decode_library_ids
+from krea_desktop.ui.references.card import REFERENCE_MIME, ReferenceItem
+from krea_desktop.ui.references.sources import Batch, Loaded, Source, load_source, might_hold_image, sources_from_mime
 
-# Dragging an item within the tray carries its content hash under this type.
-REFERENCE_MIME = "application/x-krea-desktop-reference"
-_RAW_IMAGE_TYPES = (
-    "image/png",
-    "image/jpeg",
-    "image/webp",
-    "image/gif",
-    "image/bmp",
-    "image/tiff",
-    "image/avif",
-    "image/svg+xml",  # last: only so that an SVG is refused with the right reason
-)
-_IMG_SRC_RE = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*["']([^"']+)["']""", re.I)
 ResolveLibraryIds = Callable[[list[int]], list[Path]]
-
-
-class StrengthSpinBox(QDoubleSpinBox):
-    """Shows the sign always (+0.70, −0.50), since the direction is the point."""
-
-    def textFromValue(self, value: float) -> str:
-        return f"{value:+.2f}"
-
-
-class ReferenceItem(QFrame):
-    """One reference in the tray: thumbnail, strength slider and spin, and its controls."""
-
-    strengthChanged = Signal(float)
-    removeRequested = Signal()
-    moveRequested = Signal(int)  # -1 left, +1 right
-
-    THUMB_SIDE = 104
-
-    def __init__(
-        self,
-        path: Path,
-        sha256: str,
-        thumbnail: QImage,
-        strength: float = spec.DEFAULT_STRENGTH,
-        *,
-        source: str = "",
-        size: tuple[int, int] = (0, 0),
-        parent: QWidget | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self.setObjectName("referenceItem")
-        self.path = path
-        self.sha256 = sha256
-        self.source = source or path.name
-        self.image_size = size
-        self._value = 0  # the one source of truth: strength in hundredths
-        self._press_pos: QPoint | None = None
-        self.setFixedWidth(self.THUMB_SIDE + 28)
-        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
-        self.setAccessibleName(f"Reference {self.source}")
-
-        self.thumbnailLabel = QLabel(self)
-        self.thumbnailLabel.setObjectName("thumbnail")
-        self.thumbnailLabel.setFixedSize(self.THUMB_SIDE, self.THUMB_SIDE)
-        self.thumbnailLabel.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        dims = f"{size[0]}×{size[1]}, " if size[0] else ""
-        self.thumbnailLabel.setToolTip(
-            f"{self.source} ({dims}kept as {path.name})\nDrag to reorder; double-click to reset the strength."
-        )
-        self._set_thumbnail(thumbnail)
-
-        self.moveLeftButton = self._tool_button("moveLeftButton", "◀", "Move this reference one place to the left")
-        self.moveLeftButton.clicked.connect(lambda: self.moveRequested.emit(-1))
-        self.moveRightButton = self._tool_button("moveRightButton", "▶", "Move this reference one place to the right")
-        self.moveRightButton.clicked.connect(lambda: self.moveRequested.emit(1))
-        self.removeButton = self._tool_button("removeButton", "✕", "Remove this reference from the tray")
-        self.removeButton.clicked.connect(self.removeRequested)
-
-        self.directionLabel = QLabel(self)
-        self.directionLabel.setObjectName("directionLabel")
-        self.directionLabel.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.directionLabel.setToolTip("Whether this reference pulls the result toward it or pushes it away")
-
-        self.strengthSlider = QSlider(Qt.Orientation.Horizontal, self)
-        self.strengthSlider.setObjectName("strengthSlider")
-        self.strengthSlider.setRange(round(spec.STRENGTH_MIN * 100), round(spec.STRENGTH_MAX * 100))
-        self.strengthSlider.setSingleStep(5)
-        self.strengthSlider.setPageStep(25)
-        self.strengthSlider.setTickPosition(QSlider.TickPosition.TicksBelow)
-        self.strengthSlider.setTickInterval(100)
-        self.strengthSlider.setToolTip(
-            "Strength: right pulls the result toward this image, left pushes it away. Double-click resets to +0.70."
-        )
-        self.strengthSlider.setAccessibleName("Strength")
-        self.strengthSlider.installEventFilter(self)
-        # Fusion fills the groove from the left end, which would read as "more" for a
-        # negative strength; the item's colour shows direction and amount instead.
-        slider_palette = self.strengthSlider.palette()
-        slider_palette.setColor(QPalette.ColorRole.Highlight, slider_palette.color(QPalette.ColorRole.Dark))
-        self.strengthSlider.setPalette(slider_palette)
-
-        self.strengthSpin = StrengthSpinBox(self)
-        self.strengthSpin.setObjectName("strengthSpin")
-        self.strengthSpin.setRange(spec.STRENGTH_MIN, spec.STRENGTH_MAX)
-        self.strengthSpin.setSingleStep(0.05)
-        self.strengthSpin.setDecimals(2)
-        self.strengthSpin.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.strengthSpin.setKeyboardTracking(False)
-        self.strengthSpin.setToolTip("Strength from −2.00 (push away) to +2.00 (pull toward); the default is +0.70")
-        self.strengthSpin.setAccessibleName("Strength")
-        spin_edit = self.strengthSpin.findChild(QLineEdit)
-        if spin_edit is not None:
-            spin_edit.setAcceptDrops(False)  # drops anywhere on the item go to the tray
-
-        buttons = QHBoxLayout()
-        buttons.setContentsMargins(0, 0, 0, 0)
-        buttons.setSpacing(2)
-        buttons.addWidget(self.moveLeftButton)
-        buttons.addWidget(self.moveRightButton)
-        buttons.addStretch(1)
-        buttons.addWidget(self.removeButton)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 8)
-        layout.setSpacing(3)
-        layout.addLayout(buttons)
-        layout.addWidget(self.thumbnailLabel, 0, Qt.AlignmentFlag.AlignHCenter)
-        layout.addWidget(self.directionLabel)
-        layout.addWidget(self.strengthSlider)
-        layout.addWidget(self.strengthSpin)
-
-        self.strengthSlider.valueChanged.connect(lambda v: self.setStrength(v / 100))
-        self.strengthSpin.valueChanged.connect(self.setStrength)
-        self._value = max(round(spec.STRENGTH_MIN * 100), min(round(spec.STRENGTH_MAX * 100), round(strength * 100)))
-        self._sync_controls()
-
-    def _tool_button(self, name: str, text: str, tip: str) -> QToolButton:
-        button = QToolButton(self)
-        button.setObjectName(name)
-        button.setText(text)
-        button.setToolTip(tip)
-        button.setAccessibleName(tip)
-        button.setAutoRaise(True)
-        return button
-
-    def _set_thumbnail(self, image: QImage) -> None:
-        if image.isNull():
-            self.thumbnailLabel.setText("?")
-            return
-        ratio = self.devicePixelRatioF() or 1.0
-        side = round(self.THUMB_SIDE * ratio)
-        pixmap = QPixmap.fromImage(image).scaled(
-            side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
-        )
-        pixmap.setDevicePixelRatio(ratio)
-        self.thumbnailLabel.setPixmap(pixmap)
-
-    def strength(self) -> float:
-        return self._value / 100
-
-    def setStrength(self, value: float, notify: bool = True) -> None:
-        hundredths = max(round(spec.STRENGTH_MIN * 100), min(round(spec.STRENGTH_MAX * 100), round(value * 100)))
-        if hundredths == self._value:
-            return
-        self._value = hundredths
-        self._sync_controls()
-        if notify:
-            self.strengthChanged.emit(self.strength())
-
-    def _sync_controls(self) -> None:
-        # Show the value in both controls without either reporting back.
-        blocked = self.strengthSlider.blockSignals(True)
-        self.strengthSlider.setValue(self._value)
-        self.strengthSlider.blockSignals(blocked)
-        blocked = self.strengthSpin.blockSignals(True)
-        self.strengthSpin.setValue(self._value / 100)
-        self.strengthSpin.blockSignals(blocked)
-        self._update_direction()
-
-    def resetStrength(self) -> None:
-        self.setStrength(spec.DEFAULT_STRENGTH)
-
-    def direction(self) -> str:
-        """ "toward", "away" or "neutral"."""
-        return "toward" if self._value > 0 else "away" if self._value < 0 else "neutral"
-
-    def directionColor(self) -> QColor:
-        return theme.strength_color(self.strength())
-
-    def _update_direction(self) -> None:
-        colour = self.directionColor()
-        text = {"toward": "toward (+)", "away": "away (−)", "neutral": "neutral (0)"}[self.direction()]
-        self.directionLabel.setText(text)
-        pal = self.directionLabel.palette()
-        pal.setColor(QPalette.ColorRole.WindowText, colour.lighter(125))
-        self.directionLabel.setPalette(pal)
-        self.update()
-
-    def setPosition(self, index: int, count: int) -> None:
-        self.moveLeftButton.setEnabled(index > 0)
-        self.moveRightButton.setEnabled(index < count - 1)
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        colour = self.directionColor()
-        amount = abs(self.strength()) / spec.STRENGTH_MAX
-        fill = QColor(colour)
-        fill.setAlpha(round(18 + 50 * amount) if self._value else 10)
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        width = 1.5 + 2.5 * amount
-        p.setPen(QPen(colour, width))
-        p.setBrush(fill)
-        inset = width / 2 + 0.5
-        p.drawRoundedRect(QRectF(self.rect()).adjusted(inset, inset, -inset, -inset), 6, 6)
-        p.end()
-
-    # Double-click anywhere but the number field resets; the slider needs a filter because
-    # it takes double-clicks as presses.
-    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
-            self.resetStrength()
-            event.accept()
-            return
-        super().mouseDoubleClickEvent(event)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.strengthSlider and event.type() == QEvent.Type.MouseButtonDblClick:
-            assert isinstance(event, QMouseEvent)
-            if event.button() == Qt.MouseButton.LeftButton:
-                self.resetStrength()
-                return True
-        return super().eventFilter(watched, event)
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
-            self._press_pos = event.position().toPoint()
-        super().mousePressEvent(event)
-
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        if (
-            self._press_pos is not None
-            and event.buttons() & Qt.MouseButton.LeftButton
-            and (event.position().toPoint() - self._press_pos).manhattanLength() >= QApplication.startDragDistance()
-        ):
-            self._press_pos = None
-            self._start_drag()
-            return
-        super().mouseMoveEvent(event)
-
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        self._press_pos = None
-        super().mouseReleaseEvent(event)
-
-    def mime_data(self) -> QMimeData:
-        mime = QMimeData()
-        mime.setData(REFERENCE_MIME, QByteArray(self.sha256.encode()))
-        mime.setUrls([QUrl.fromLocalFile(str(self.path))])  # so it can also be dropped elsewhere
-        return mime
-
-    def _start_drag(self) -> None:
-        drag = QDrag(self)
-        drag.setMimeData(self.mime_data())
-        pixmap = self.thumbnailLabel.pixmap()
-        if pixmap is not None and not pixmap.isNull():
-            drag.setPixmap(pixmap.scaledToWidth(64, Qt.TransformationMode.SmoothTransformation))
-        drag.exec(Qt.DropAction.MoveAction | Qt.DropAction.CopyAction, Qt.DropAction.MoveAction)
-
-
-@dataclass
-class _Source:
-    kind: str  # "path" | "url" | "bytes" | "qimage"
-    value: Any
-    strength: float = spec.DEFAULT_STRENGTH
-    label: str | None = None  # where it came from, when known better than the value says
-
-
-@dataclass
-class _Loaded:
-    ref: LoadedReference
-    path: Path
-    thumbnail: QImage
-    strength: float
-
-
-@dataclass
-class _Batch:
-    """Sources added together, shown in the order they were given whatever order they load in."""
-
-    slots: list[_Loaded | InvalidImageError | None]
-    restoring: bool = False
-    shown: int = 0  # slots before this one have been dealt with
-    errors: list[str] = field(default_factory=list)
-    missing: int = 0
-
-
-def _load_source(source: _Source, folder: Path) -> _Loaded:
-    """Runs on a worker thread: decode, check, copy into the folder, make the thumbnail."""
-    value: Any = source.value
-    if source.kind == "qimage":
-        buffer = QBuffer()
-        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        if not value.save(buffer, "PNG"):
-            raise InvalidImageError("The dropped image could not be read; save it as a file and drop that instead.")
-        value = bytes(buffer.data().data())
-    ref = load_reference(value)
-    if source.label:
-        ref = replace(ref, source=source.label)
-    path = store_copy(ref, folder)
-    thumbnail = QImage.fromData(ref.thumbnail)
-    return _Loaded(ref, path, thumbnail, source.strength)
 
 
 class ReferenceTray(QWidget):
@@ -427,7 +93,7 @@ class ReferenceTray(QWidget):
         self._items: list[ReferenceItem] = []  # the cards, in the set's order
         self._thumbnails: dict[str, QImage] = {}  # decoded on a worker, for cards not yet made
         self._pending = 0  # slots reserved by loads in progress
-        self._batches: list[_Batch] = []
+        self._batches: list[Batch] = []
         self._drop_highlight = False
         self._autosave = autosave
         self._dirty = False
@@ -508,15 +174,15 @@ class ReferenceTray(QWidget):
         Returns False, and says why through :attr:`message`, if the tray is full.
         """
         if isinstance(source, (bytes, bytearray)):
-            src = _Source("bytes", bytes(source), strength)
+            src = Source("bytes", bytes(source), strength)
         elif isinstance(source, str) and (is_web_url(source) or is_data_uri(source)):
-            src = _Source("url", source, strength)
+            src = Source("url", source, strength)
         else:
-            src = _Source("path", Path(source), strength)
+            src = Source("path", Path(source), strength)
         return self._start([src])
 
     def add_image(self, image: QImage, strength: float = spec.DEFAULT_STRENGTH) -> bool:
-        return self._start([_Source("qimage", QImage(image), strength)])
+        return self._start([Source("qimage", QImage(image), strength)])
 
     def remove(self, index: int) -> None:
         self.model.remove(index)
@@ -547,8 +213,8 @@ class ReferenceTray(QWidget):
             if not paths:
                 self.message.emit("The dragged gallery images could not be found in the library.")
                 return False
-            return self._start([_Source("path", Path(p)) for p in paths])
-        sources = _sources_from_mime(mime)
+            return self._start([Source("path", Path(p)) for p in paths])
+        sources = sources_from_mime(mime)
         if not sources:
             self.message.emit("That is not an image, an image file or an image address, so nothing was added.")
             return False
@@ -583,14 +249,14 @@ class ReferenceTray(QWidget):
         except StateError as exc:
             self.message.emit(str(exc))
             return False
-        sources = [_Source("path", s.path, s.strength, s.source or None) for s in saved]
+        sources = [Source("path", s.path, s.strength, s.source or None) for s in saved]
         if not sources:
             return True
         return self._start(sources, restoring=True)
 
     # --- loading ----------------------------------------------------------------------
 
-    def _start(self, sources: list[_Source], restoring: bool = False) -> bool:
+    def _start(self, sources: list[Source], restoring: bool = False) -> bool:
         if not sources:
             return False
         room = self.room()
@@ -607,7 +273,7 @@ class ReferenceTray(QWidget):
                 )
             self.message.emit(text)
             return False
-        batch = _Batch(slots=[None] * len(sources), restoring=restoring)
+        batch = Batch(slots=[None] * len(sources), restoring=restoring)
         self._batches.append(batch)
         was_busy = self.isBusy()
         self._pending += len(sources)
@@ -619,14 +285,14 @@ class ReferenceTray(QWidget):
             self._load(batch, index, source, folder)
         return True
 
-    def _load(self, batch: _Batch, index: int, source: _Source, folder: Path) -> None:
+    def _load(self, batch: Batch, index: int, source: Source, folder: Path) -> None:
         self._runner.submit(
-            lambda: _load_source(source, folder),
+            lambda: load_source(source, folder),
             lambda loaded: self._loaded(batch, index, loaded, None),
             lambda error: self._loaded(batch, index, None, error),
         )
 
-    def _loaded(self, batch: _Batch, index: int, result: _Loaded | None, error: BaseException | None) -> None:
+    def _loaded(self, batch: Batch, index: int, result: Loaded | None, error: BaseException | None) -> None:
         if isinstance(error, InvalidImageError):
             batch.slots[index] = error
             if batch.restoring and "does not exist" in str(error):
@@ -648,7 +314,7 @@ class ReferenceTray(QWidget):
                 slot = batch.slots[batch.shown]
                 batch.shown += 1
                 self._pending -= 1
-                if isinstance(slot, _Loaded):
+                if isinstance(slot, Loaded):
                     if self.model.index_of(slot.ref.sha256) is not None:
                         if not batch.restoring:
                             batch.errors.append(f"“{slot.ref.source}” is already in the tray.")
@@ -675,7 +341,7 @@ class ReferenceTray(QWidget):
             if self._dirty and self._autosave:
                 self._save_timer.start()
 
-    def _report(self, batch: _Batch) -> None:
+    def _report(self, batch: Batch) -> None:
         if batch.missing:
             self.message.emit(
                 f"{batch.missing} reference{'s' if batch.missing != 1 else ''} from the last session "
@@ -776,7 +442,7 @@ class ReferenceTray(QWidget):
             self, "Add reference images", "", "Images (*.png *.jpg *.jpeg *.webp *.gif *.bmp *.tif *.tiff *.avif)"
         )
         if files:
-            self._start([_Source("path", Path(f)) for f in files])
+            self._start([Source("path", Path(f)) for f in files])
 
     # --- drag and drop -----------------------------------------------------------------
 
@@ -792,7 +458,7 @@ class ReferenceTray(QWidget):
         if mime.hasFormat(REFERENCE_MIME):
             event.setDropAction(Qt.DropAction.MoveAction)
             event.accept()
-        elif _might_hold_image(mime):
+        elif might_hold_image(mime):
             event.acceptProposedAction()
         else:
             event.ignore()
@@ -846,46 +512,3 @@ class ReferenceTray(QWidget):
             self._runner.wait(msecs)
         with contextlib.suppress(RuntimeError):
             QApplication.processEvents()
-
-
-def _might_hold_image(mime: QMimeData) -> bool:
-    if mime.hasFormat(LIBRARY_IDS_MIME) or mime.hasUrls() or mime.hasImage():
-        return True
-    if any(mime.hasFormat(t) for t in _RAW_IMAGE_TYPES):
-        return True
-    if mime.hasText():
-        text = mime.text().strip()
-        return is_web_url(text.splitlines()[0]) if text else False
-    return mime.hasHtml()
-
-
-def _sources_from_mime(mime: QMimeData) -> list[_Source]:
-    """What to load from a drop or paste, preferring data at hand over downloads."""
-    urls = [u for u in mime.urls() if u.isValid()] if mime.hasUrls() else []
-    files = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
-    if files:
-        return [_Source("path", f) for f in files]
-    for kind in _RAW_IMAGE_TYPES:
-        if mime.hasFormat(kind):
-            data = bytes(mime.data(kind).data())
-            if data:
-                return [_Source("bytes", data)]
-    if mime.hasImage():
-        image = mime.imageData()
-        if isinstance(image, QImage) and not image.isNull():
-            return [_Source("qimage", QImage(image))]
-        if isinstance(image, QPixmap) and not image.isNull():
-            return [_Source("qimage", image.toImage())]
-    web = [u.toString() for u in urls if u.scheme() in ("http", "https", "data")]
-    if web:
-        return [_Source("url", w) for w in web]
-    if mime.hasText():
-        lines = [line.strip() for line in mime.text().splitlines() if line.strip()]
-        found = [line for line in lines if is_web_url(line) or is_data_uri(line)]
-        if found and len(found) == len(lines):
-            return [_Source("url", line) for line in found]
-    if mime.hasHtml():
-        match = _IMG_SRC_RE.search(mime.html())
-        if match and (is_web_url(match.group(1)) or is_data_uri(match.group(1))):
-            return [_Source("url", match.group(1))]
-    return []

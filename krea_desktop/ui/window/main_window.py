@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,12 +19,8 @@ from PySide6.QtGui import (
     QDragMoveEvent,
     QDropEvent,
     QKeySequence,
-    QPainter,
-    QPaintEvent,
-    QPalette,
 )
 from PySide6.QtWidgets import (
-    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -40,6 +35,8 @@ from krea_desktop import APP_NAME, config
 from krea_desktop.api import errors as E
 from krea_desktop.api import spec
 from krea_desktop.ui.settings import QtSettingsStore
+from krea_desktop.ui.window.banner import Banner
+from krea_desktop.ui.window.opening import DEFAULT_LEFT_WIDTH, OpeningPlaceholder, saved_split
 
 # The panels are imported in build(), not here: the window's frame is shown and painted
 # before them (see MainWindow), and every import made before that first paint delays it.
@@ -53,77 +50,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[], "RunwareClient"]
-
-
-class Banner(QFrame):
-    """A strip across the top of the window: demo mode, or a message to act on."""
-
-    def __init__(self, object_name: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName(object_name)
-        self.label = QLabel(self)
-        self.label.setWordWrap(True)
-        self.label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
-        self.action = QPushButton(self)
-        self.close_button = QPushButton("Dismiss", self)
-        self.close_button.setToolTip("Hide this message")
-        self.close_button.clicked.connect(self.hide)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(10, 6, 10, 6)
-        lay.addWidget(self.label, 1)
-        lay.addWidget(self.action)
-        lay.addWidget(self.close_button)
-        self._slot: Callable[[], None] | None = None
-        self.action.clicked.connect(self._act)
-
-    def show_message(self, text: str, action: str | None = None, slot: Callable[[], None] | None = None) -> None:
-        self.label.setText(text)
-        self.action.setVisible(action is not None)
-        if action:
-            self.action.setText(action)
-        self._slot = slot
-        self.show()
-
-    def _act(self) -> None:
-        if self._slot is not None:
-            self._slot()
-
-
-class OpeningPlaceholder(QWidget):
-    """What the frame shows until the panels are built (a fraction of a second): the
-    window's two columns where the splitter will put them, and a word on what is
-    happening, so that the built window replaces it without a jump."""
-
-    def __init__(self, left_width: int, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("openingPlaceholder")
-        self._left = left_width
-
-    def paintEvent(self, _event: QPaintEvent) -> None:
-        painter = QPainter(self)
-        palette = self.palette()
-        right = self.rect().adjusted(self._left, 0, 0, 0)
-        painter.fillRect(right, palette.color(QPalette.ColorRole.Base))
-        text = "Opening your library…"
-        metrics = painter.fontMetrics()
-        painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
-        x = right.center().x() - metrics.horizontalAdvance(text) // 2
-        painter.drawText(x, right.center().y(), text)
-        painter.end()
-
-
-DEFAULT_LEFT_WIDTH = 480
-
-
-def _saved_split(options: config.SettingsStore) -> int:
-    """The left column's width saved by the main splitter (QSplitter::saveState: a marker,
-    a version, then the sizes as a list of 32-bit ints), else its default."""
-    state = options.get(config.MAIN_SPLITTER)
-    if len(state) >= 16:
-        marker, _version, count, first = struct.unpack(">4i", state[:16])
-        if marker == 0xFF and count >= 2 and 0 < first < 10_000:
-            return first
-    return DEFAULT_LEFT_WIDTH
 
 
 class MainWindow(QMainWindow):
@@ -144,7 +70,7 @@ class MainWindow(QMainWindow):
         geometry = self.options.get(config.WINDOW_GEOMETRY)
         if not geometry or not self.restoreGeometry(QByteArray(geometry)):
             self.resize(1360, 860)
-        self.setCentralWidget(OpeningPlaceholder(_saved_split(self.options), self))
+        self.setCentralWidget(OpeningPlaceholder(saved_split(self.options), self))
 
     def build(
         self,
@@ -158,7 +84,7 @@ class MainWindow(QMainWindow):
     ) -> None:
         """Make the panels on ``library`` and wire the client thread (not yet started)."""
         from krea_desktop.models.jobs import JobQueue
-        from krea_desktop.ui.client_thread import ClientThread
+        from krea_desktop.ui.jobs.client_thread import ClientThread
 
         if self.built:
             raise RuntimeError("the main window is already built")
@@ -191,13 +117,16 @@ class MainWindow(QMainWindow):
     # --- construction ------------------------------------------------------------------
 
     def _build(self) -> None:
-        from krea_desktop.ui.filter_bar import GalleryFilterBar
-        from krea_desktop.ui.gallery import GalleryModel, GalleryView
-        from krea_desktop.ui.gallery_actions import GalleryActions
-        from krea_desktop.ui.jobs import JobList
-        from krea_desktop.ui.prompt_panel import PromptPanel
-        from krea_desktop.ui.ratio_bar import RatioBar
-        from krea_desktop.ui.reference_tray import ReferenceTray
+        from krea_desktop.ui.compose.prompt_panel import PromptPanel
+        from krea_desktop.ui.compose.ratio_bar import RatioBar
+        from krea_desktop.ui.gallery.actions import GalleryActions
+        from krea_desktop.ui.gallery.drops import FileDrops
+        from krea_desktop.ui.gallery.filter_bar import GalleryFilterBar
+        from krea_desktop.ui.gallery.model import GalleryModel
+        from krea_desktop.ui.gallery.recall import Recall
+        from krea_desktop.ui.gallery.view import GalleryView
+        from krea_desktop.ui.jobs.job_list import JobList
+        from krea_desktop.ui.references.tray import ReferenceTray
 
         self.ratio_bar = RatioBar(self, columns=4)
         self.prompt_panel = PromptPanel(self)
@@ -239,13 +168,19 @@ class MainWindow(QMainWindow):
         self.gallery.setModel(self.model)
         self.client_thread.thumbnail_side = lambda: self.model.loader.display_side
         self.filter_bar = GalleryFilterBar(self)
+        self._connect_filter_bar()
+        # Putting an image's parameters back into the controls, from the gallery or from files.
+        self.recall = Recall(
+            prompt_panel=self.prompt_panel, ratio_bar=self.ratio_bar, tray=self.tray, show_message=self.show_message
+        )
+        self.file_drops = FileDrops(
+            recall=self.recall, tray=self.tray, show_message=self.show_message, parent_widget=self
+        )
         self.gallery_actions = GalleryActions(
             view=self.gallery,
             model=self.model,
             library=self.library,
-            prompt_panel=self.prompt_panel,
-            ratio_bar=self.ratio_bar,
-            tray=self.tray,
+            recall=self.recall,
             filter_bar=self.filter_bar,
             settings=self.settings,
             show_message=self.show_message,
@@ -302,6 +237,26 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.count_label)
         self._update_counts()
         self.setAcceptDrops(True)  # image files dropped outside the tray: restore their parameters
+
+    def _connect_filter_bar(self) -> None:
+        """The filter bar narrows the gallery's rows; its size slider and the gallery's
+        Ctrl+wheel set the thumbnail size together, kept in the settings."""
+        view, bar = self.gallery, self.filter_bar
+        view.thumbSideChanged.connect(self._thumb_side_changed)
+        bar.thumbSideChanged.connect(view.setThumbSide)
+        bar.filtersChanged.connect(self._apply_filters)
+        side = self.options.get(config.THUMB_SIDE)
+        if side is not None:
+            view.setThumbSide(side)
+        bar.set_thumb_side(view.thumb_side)
+
+    def _apply_filters(self, filters: dict[str, Any]) -> None:
+        self.model.refresh(**filters)
+        self.filter_bar.set_counts(self.model.rowCount(), self.library.count())
+
+    def _thumb_side_changed(self, side: int) -> None:
+        self.filter_bar.set_thumb_side(side)
+        self.options.set(config.THUMB_SIDE, side)
 
     def _build_actions(self) -> None:
         menu = self.menuBar()
@@ -458,7 +413,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(window_title(self.demo))
 
     def open_settings(self) -> None:
-        from krea_desktop.ui.settings_dialog import SettingsDialog
+        from krea_desktop.ui.dialogs.settings_dialog import SettingsDialog
 
         dialog = SettingsDialog(data_dir=self.data_dir, test_key=self._test_key, endpoint=self.endpoint, parent=self)
         dialog.keyChanged.connect(lambda _stored: self._credentials_changed())
@@ -517,11 +472,11 @@ class MainWindow(QMainWindow):
 
     def open_images(self, paths: list[Path]) -> None:
         """Image files given to the app (on its command line): as if dropped on the window."""
-        if not self.gallery_actions.offer_files(paths, show=True):
+        if not self.file_drops.offer_files(paths, show=True):
             self.show_message("None of the given files is an image the app can read.")
 
     def dropEvent(self, event: QDropEvent) -> None:
-        if self._wants_drop(event) and self.gallery_actions.handle_drop(event.mimeData()):
+        if self._wants_drop(event) and self.file_drops.handle_drop(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
@@ -538,6 +493,7 @@ class MainWindow(QMainWindow):
             return
         self.save_state()
         self.gallery_actions.shutdown()
+        self.file_drops.shutdown()
         self.client_thread.stop()
         self.model.loader.wait(3000)
         super().closeEvent(event)

@@ -1,78 +1,36 @@
-"""What can be done with images in the gallery: reuse their parameters, add them as
-references, copy, export, reveal, favourite, delete (with undo), compare, view.
+"""The gallery's actions: one QAction per thing that can be done with the selected
+images, laid out in the Gallery menu, the toolbar above the gallery and its context menu,
+with their shortcuts, and enabled as the selection allows.
 
-Exporting and deleting with undo are the library's (:mod:`krea_desktop.library.export`,
-:mod:`krea_desktop.library.trash`); copying and revealing are plain functions here;
-:class:`GalleryActions` puts them all behind actions for the menu, the toolbar, the
-context menu and shortcuts.
+What the actions do lives beside them: :mod:`.recall` (reusing parameters, adding
+references), :mod:`.desktop` (clipboard, file manager), :mod:`.export`, :mod:`.deleting`
+(delete with undo); the viewer and compare dialogs are :mod:`krea_desktop.ui.viewer`'s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QMimeData, QObject, QPoint, QSettings, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QImage, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMenu, QToolBar, QToolButton, QWidget
+from PySide6.QtCore import QObject, QPoint, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QImage, QKeySequence
+from PySide6.QtWidgets import QMenu, QToolBar, QToolButton, QWidget
 
-from krea_desktop.api import spec
-from krea_desktop.api.record import GenerationRecord
-from krea_desktop.config import EXPORT_FOLDER, THUMB_SIDE
-from krea_desktop.library import metadata
-from krea_desktop.library.export import ExportError, export_image, export_suffix
-from krea_desktop.library.recall import entry_for_file, record_of, reference_sources
 from krea_desktop.library.store import Library, LibraryEntry, ReconcileReport
-from krea_desktop.library.trash import PendingTrash, TrashBatch
+from krea_desktop.library.trash import TrashBatch
 from krea_desktop.ui.background import BackgroundRunner, Runner
-from krea_desktop.ui.compare import CompareDialog
-from krea_desktop.ui.filter_bar import GalleryFilterBar
-from krea_desktop.ui.gallery import GalleryModel, GalleryView
-from krea_desktop.ui.mime import LIBRARY_IDS_MIME, encode_library_ids
-from krea_desktop.ui.prompt_panel import PromptPanel
-from krea_desktop.ui.ratio_bar import RatioBar
-from krea_desktop.ui.reference_tray import ReferenceTray
-from krea_desktop.ui.settings import QtSettingsStore
-from krea_desktop.ui.viewer import ImageViewer, decode_image_file
-
-TOWARD = 0.7
-AWAY = -0.7
-UNDO_WINDOW_MS = 60_000
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif"}
+from krea_desktop.ui.gallery.deleting import UndoableDelete
+from krea_desktop.ui.gallery.desktop import copy_entries, reveal_in_file_manager
+from krea_desktop.ui.gallery.export import Exporter
+from krea_desktop.ui.gallery.filter_bar import GalleryFilterBar
+from krea_desktop.ui.gallery.model import GalleryModel
+from krea_desktop.ui.gallery.recall import AWAY, TOWARD, Recall
+from krea_desktop.ui.gallery.view import GalleryView
+from krea_desktop.ui.viewer.canvas import decode_image_file
+from krea_desktop.ui.viewer.compare import CompareDialog
+from krea_desktop.ui.viewer.viewer import ImageViewer
 
 ShowMessage = Callable[..., None]
-
-
-# --- copy, reveal ---------------------------------------------------------------------------
-
-
-def copy_entries(entries: list[LibraryEntry], image: QImage | None = None) -> bool:
-    """Put the images on the clipboard: library ids and file URLs for all, and ``image``
-    (the first one's pixels, decoded by the caller) when given. False when none is on disk."""
-    entries = [e for e in entries if e.path.exists()]
-    if not entries:
-        return False
-    mime = QMimeData()  # a plain one: the clipboard may outlive every Python object
-    mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids([e.id for e in entries])))
-    mime.setUrls([QUrl.fromLocalFile(str(e.path)) for e in entries])
-    if image is not None and not image.isNull():
-        mime.setImageData(image)
-    QGuiApplication.clipboard().setMimeData(mime)
-    return True
-
-
-def open_url(url: QUrl) -> bool:
-    return bool(QDesktopServices.openUrl(url))
-
-
-def reveal_in_file_manager(path: Path) -> bool:
-    """Open the folder holding ``path`` in the file manager (selecting a file needs
-    desktop-specific calls; the folder opens everywhere)."""
-    return open_url(QUrl.fromLocalFile(str(path.parent)))
-
-
-# --- the actions ----------------------------------------------------------------------------
 
 
 def _action(parent: QObject, text: str, tip: str, slot: Callable[[], Any], *shortcuts: str) -> QAction:
@@ -86,8 +44,9 @@ def _action(parent: QObject, text: str, tip: str, slot: Callable[[], Any], *shor
 
 
 class GalleryActions(QObject):
-    """The gallery's actions, the filter bar's effect on the model, and the viewer,
-    compare and export dialogs, wired to the window's prompt panel, ratio bar and tray."""
+    """The gallery's actions and the selection they act on, wired to ``recall`` (the
+    window's controls), an :class:`Exporter`, an :class:`UndoableDelete` and the viewer
+    and compare dialogs."""
 
     countsChanged = Signal()  # images were deleted, restored or found
     status = Signal(str)  # a passing note for the status bar
@@ -98,9 +57,7 @@ class GalleryActions(QObject):
         view: GalleryView,
         model: GalleryModel,
         library: Library,
-        prompt_panel: PromptPanel,
-        ratio_bar: RatioBar,
-        tray: ReferenceTray,
+        recall: Recall,
         filter_bar: GalleryFilterBar,
         settings: QSettings,
         show_message: ShowMessage,
@@ -109,34 +66,26 @@ class GalleryActions(QObject):
     ) -> None:
         super().__init__(parent_widget)
         self.view, self.model, self.library = view, model, library
-        self.prompt_panel, self.ratio_bar, self.tray = prompt_panel, ratio_bar, tray
+        self.recall = recall
         self.filter_bar = filter_bar
-        self.settings = settings
         self.show_message = show_message
         self.parent_widget = parent_widget
         self.runner: Runner = runner if runner is not None else BackgroundRunner(parent=self)
-        self.trash = PendingTrash(library)
+        self.exporter = Exporter(
+            settings=settings, runner=self.runner, show_message=show_message, parent_widget=parent_widget
+        )
+        self.deleting = UndoableDelete(library, runner=self.runner, show_message=show_message, parent=self)
+        self.deleting.undoableChanged.connect(self.update_enabled)
         self.viewer: ImageViewer | None = None
-        self.file_viewer: ImageViewer | None = None  # images opened with the app, from outside the library
         self.compare_dialog: CompareDialog | None = None
-        self._undo_timers: dict[int, QTimer] = {}
-        self.last_export_dir = QtSettingsStore(settings).get(EXPORT_FOLDER) or str(Path.home())
         self._build_actions()
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         view.customContextMenuRequested.connect(self._context_menu)
         view.viewRequested.connect(self.view_selected)
-        view.thumbSideChanged.connect(self._thumb_side_changed)
-        filter_bar.thumbSideChanged.connect(view.setThumbSide)
-        filter_bar.filtersChanged.connect(self.apply_filters)
         view.selectionModel().selectionChanged.connect(lambda *_: self.update_enabled())
         model.modelReset.connect(self.update_enabled)
         model.rowsRemoved.connect(lambda *_: self.update_enabled())
-        side = QtSettingsStore(settings).get(THUMB_SIDE)
-        if side is not None:
-            view.setThumbSide(side)
-        filter_bar.set_thumb_side(view.thumb_side)
         self.update_enabled()
-        QTimer.singleShot(0, self._flush_leftovers)
 
     # --- construction ---------------------------------------------------------------------
 
@@ -155,21 +104,31 @@ class GalleryActions(QObject):
             self,
             "Use &all parameters",
             "Set the prompt, ratio, seed, settings and references that made this image",
-            self.use_all_parameters,
+            lambda: self._with_current(self.recall.use_all_parameters),
         )
-        self.use_prompt_action = a(self, "Use &prompt", "Put this image's prompt in the prompt box", self.use_prompt)
-        self.use_seed_action = a(self, "Use &seed", "Use this image's seed for the next generation", self.use_seed)
+        self.use_prompt_action = a(
+            self,
+            "Use &prompt",
+            "Put this image's prompt in the prompt box",
+            lambda: self._with_current(self.recall.use_prompt),
+        )
+        self.use_seed_action = a(
+            self,
+            "Use &seed",
+            "Use this image's seed for the next generation",
+            lambda: self._with_current(self.recall.use_seed),
+        )
         self.toward_action = a(
             self,
             "Add as reference, &toward (+0.7)",
             "Pull the next results toward the selected images",
-            lambda: self.add_references(TOWARD),
+            lambda: self.recall.add_references(self.selected_entries(), TOWARD),
         )
         self.away_action = a(
             self,
             "Add as reference, a&way (−0.7)",
             "Push the next results away from the selected images",
-            lambda: self.add_references(AWAY),
+            lambda: self.recall.add_references(self.selected_entries(), AWAY),
         )
         self.copy_action = a(
             self,
@@ -182,7 +141,7 @@ class GalleryActions(QObject):
             self,
             "&Export as…",
             "Save a copy as PNG, JPEG or WEBP with its parameters",
-            self.export_selected,
+            lambda: self.exporter.export(self.selected_entries()),
             "Ctrl+Shift+E",
         )
         self.reveal_action = a(
@@ -308,7 +267,7 @@ class GalleryActions(QObject):
         for action in self.selection_actions:
             action.setEnabled(n > 0)
         self.compare_action.setEnabled(n == 2)
-        self.undo_action.setEnabled(bool(self.trash.batches))
+        self.undo_action.setEnabled(self.deleting.can_undo())
 
     # --- selection ---------------------------------------------------------------------------
 
@@ -347,61 +306,12 @@ class GalleryActions(QObject):
             else:
                 selection.select(index, flags)
 
-    # --- reusing parameters ------------------------------------------------------------------
-
-    def use_all_parameters(self) -> None:
+    def _with_current(self, act: Callable[[LibraryEntry], None]) -> None:
         entry = self.current_entry()
         if entry is not None:
-            self.apply_record(record_of(entry), source=entry.path.name)
+            act(entry)
 
-    def apply_record(self, record: GenerationRecord, source: str = "the image") -> None:
-        """Set every control from ``record``: prompt panel, ratio, and references whose
-        files are still here (the tray is replaced when the record lists references)."""
-        if record.is_empty:
-            self.show_message(f"No parameters were found in {source}.")
-            return
-        self.prompt_panel.apply_record(record)
-        if record.ratio is not None:
-            self.ratio_bar.setRatio(record.ratio)
-        found, lost = reference_sources(record)
-        if record.references:
-            self.tray.clear()
-            for path, strength in found[: spec.MAX_REFERENCES]:
-                self.tray.add_reference(path, strength)
-        text = f"Parameters restored from {source}."
-        if lost:
-            text += f" {lost} of {len(record.references)} references are no longer on this computer."
-        self.show_message(text)
-
-    def use_prompt(self) -> None:
-        entry = self.current_entry()
-        if entry is not None:
-            self.prompt_panel.setPrompt(entry.prompt)
-
-    def use_seed(self) -> None:
-        entry = self.current_entry()
-        if entry is None:
-            return
-        if entry.seed is None:
-            self.show_message("This image has no recorded seed.")
-        else:
-            self.prompt_panel.setSeed(entry.seed)
-
-    def add_references(self, strength: float) -> None:
-        entries = [e for e in self.selected_entries() if e.path.exists()]
-        if not entries:
-            self.show_message("The selected images are not on disk any more, so they cannot be references.")
-            return
-        room = self.tray.room()
-        if room <= 0:
-            self.show_message(f"The tray is full: it holds at most {spec.MAX_REFERENCES} references.")
-            return
-        for entry in entries[:room]:
-            self.tray.add_reference(entry.path, strength)
-        if len(entries) > room:
-            self.show_message(f"Only {room} of {len(entries)} images were added: the tray holds {spec.MAX_REFERENCES}.")
-
-    # --- copy, export, reveal -----------------------------------------------------------------
+    # --- copy, reveal ---------------------------------------------------------------------------
 
     def copy_selected(self) -> None:
         """Copy off the GUI thread: the first image is decoded by a worker, then copied."""
@@ -418,54 +328,6 @@ class GalleryActions(QObject):
 
         # An image that cannot be decoded is still copied as a file.
         self.runner.submit(lambda: decode_image_file(first), done, lambda _error: done(None))
-
-    def export_selected(self) -> None:
-        entries = self.selected_entries()
-        if not entries:
-            return
-        filters = "PNG image (*.png);;JPEG image (*.jpg *.jpeg);;WEBP image (*.webp)"
-        if len(entries) == 1:
-            entry = entries[0]
-            suggested = str(Path(self.last_export_dir) / f"{entry.image_uuid}.png")
-            path, chosen = QFileDialog.getSaveFileName(self.parent_widget, "Export image", suggested, filters)
-            if not path:
-                return
-            fmt = _format_for(path, chosen)
-            targets = [(entry, Path(path))]
-        else:
-            folder = QFileDialog.getExistingDirectory(self.parent_widget, "Export images to", self.last_export_dir)
-            if not folder:
-                return
-            fmt = "PNG"
-            targets = [(e, Path(folder) / f"{e.image_uuid}.png") for e in entries]
-        self.export_to(targets, fmt)
-
-    def export_to(self, targets: list[tuple[LibraryEntry, Path]], fmt: str) -> None:
-        """Export off the GUI thread; says when done or what failed."""
-        if not targets:
-            return
-        self.last_export_dir = str(targets[0][1].parent)
-        QtSettingsStore(self.settings).set(EXPORT_FOLDER, self.last_export_dir)
-
-        def work() -> list[str]:
-            problems = []
-            for entry, target in targets:
-                try:
-                    suffix = export_suffix(fmt)
-                    if target.suffix.lower() not in (suffix, ".jpeg" if suffix == ".jpg" else suffix):
-                        target = target.with_suffix(suffix)
-                    export_image(entry, target, fmt)
-                except ExportError as exc:
-                    problems.append(str(exc))
-            return problems
-
-        def done(problems: list[str]) -> None:
-            if problems:
-                self.show_message(problems[0] + (f" ({len(problems) - 1} more failed.)" if len(problems) > 1 else ""))
-            else:
-                self.show_message(f"Exported {len(targets)} image(s) to {targets[0][1].parent}.")
-
-        self.runner.submit(work, done, lambda error: self.show_message(f"Exporting failed: {error}"))
 
     def reveal_selected(self) -> None:
         entry = self.current_entry()
@@ -491,7 +353,7 @@ class GalleryActions(QObject):
         if not entries:
             return
         next_row = min(self.selected_rows())
-        batch = self.trash.delete(entries)
+        batch = self.deleting.delete(entries)
         if batch is None or not batch.entries:
             self.show_message("The selected images could not be moved to the trash.")
             return
@@ -504,24 +366,15 @@ class GalleryActions(QObject):
         if skipped:
             text += f" {skipped} could not be moved and {'was' if skipped == 1 else 'were'} kept."
         self.show_message(text, "Undo", lambda b=batch: self.undo_delete(b))
-        timer = QTimer(self)
-        timer.setSingleShot(True)
-        timer.setInterval(UNDO_WINDOW_MS)
-        timer.timeout.connect(lambda b=batch: self._undo_window_closed(b))
-        timer.start()
-        self._undo_timers[id(batch)] = timer
         self.update_enabled()
         self.countsChanged.emit()
 
     def undo_delete(self, batch: TrashBatch | None = None) -> None:
         """Bring back ``batch`` (default: the latest still undoable)."""
-        batch = self.trash.undo(batch)
+        batch = self.deleting.undo(batch)
         if batch is None:
             self.show_message("There is nothing to undo: deleted images are in the system trash.")
             return
-        timer = self._undo_timers.pop(id(batch), None)
-        if timer is not None:
-            timer.stop()
         self.model.refresh()
         self.select_ids(e.id for e in batch.entries)
         n = len(batch.entries)
@@ -529,26 +382,9 @@ class GalleryActions(QObject):
         self.update_enabled()
         self.countsChanged.emit()
 
-    def _undo_window_closed(self, batch: TrashBatch) -> None:
-        self._undo_timers.pop(id(batch), None)
-        if not self.trash.release(batch):
-            return  # undone meanwhile
-        self.update_enabled()
-        self.runner.submit(lambda: self.trash.flush(batch), self._report_trash)
-
-    def _report_trash(self, failed: list[str]) -> None:
-        if failed:
-            self.show_message(f"The system trash refused {len(failed)} file(s); they were deleted instead.")
-
-    def _flush_leftovers(self) -> None:
-        self.runner.submit(self.trash.flush_leftovers, self._report_trash)
-
     def shutdown(self) -> None:
         """On exit: deleted images go to the system trash now; nothing is left held."""
-        for timer in self._undo_timers.values():
-            timer.stop()
-        self._undo_timers.clear()
-        self.trash.flush()
+        self.deleting.shutdown()
         if isinstance(self.runner, BackgroundRunner):
             self.runner.wait(5000)
 
@@ -581,85 +417,7 @@ class GalleryActions(QObject):
         self.viewer = viewer
         viewer.show()
 
-    # --- dropped files ----------------------------------------------------------------------------
-
-    def handle_drop(self, mime: QMimeData) -> bool:
-        """A drop on the window (outside the tray): offer to restore the parameters an image
-        file carries, or to add images without parameters as references."""
-        if mime.hasFormat(LIBRARY_IDS_MIME):
-            return False  # the gallery's own images: their actions are in the menu
-        files = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
-        if self.offer_files(files):
-            return True
-        if mime.hasImage():
-            image = mime.imageData()
-            if isinstance(image, QImage) and not image.isNull():
-                kept = QImage(image)  # the drop's data goes away when the drop ends
-                self.show_message(
-                    "The dropped image carries no parameters.", "Add as reference", lambda: self.tray.add_image(kept)
-                )
-                return True
-        return False
-
-    def offer_files(self, paths: Iterable[Path], *, show: bool = False) -> bool:
-        """Read the records of image files (off the GUI thread), then offer to restore the
-        parameters of the first that has them, or to add them as references. With ``show``
-        (files opened with the app), they are also shown in the viewer with what they carry."""
-        files = [Path(f) for f in paths if Path(f).suffix.lower() in IMAGE_SUFFIXES]
-        if not files:
-            return False
-
-        def done(results: list[tuple[Path, GenerationRecord | None]]) -> None:
-            self._dropped_files_read(results)
-            if show and results:
-                self.show_files([(f, r) for f, r in results if f.is_file()])
-
-        # read_record never raises: a file that cannot be read has no record.
-        self.runner.submit(lambda: [(f, metadata.read_record(f)) for f in files], done)
-        return True
-
-    def show_files(self, files: list[tuple[Path, GenerationRecord | None]]) -> None:
-        """Image files from outside the library, in the viewer with their recalled parameters."""
-        entries = [entry_for_file(path, record) for path, record in files]
-        if not entries:
-            return
-        viewer = ImageViewer(
-            lambda row: entries[row] if 0 <= row < len(entries) else None,
-            lambda: len(entries),
-            0,
-            parent=self.parent_widget,
-        )
-        viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.file_viewer = viewer
-        viewer.show()
-
-    def _dropped_files_read(self, results: list[tuple[Path, GenerationRecord | None]]) -> None:
-        if not results:
-            return
-        with_record = [(f, r) for f, r in results if r is not None and not r.is_empty]
-        without = [f for f, r in results if (r is None or r.is_empty) and f.is_file()]
-        if with_record:
-            path, record = with_record[0]
-            prompt = record.prompt
-            summary = f": “{prompt[:60]}{'…' if len(prompt) > 60 else ''}”" if prompt else ""
-            self.show_message(
-                f"{path.name} carries the parameters that made it{summary}.",
-                "Restore parameters",
-                lambda: self.apply_record(record, path.name),
-            )
-        elif without:
-            names = without[0].name if len(without) == 1 else f"{len(without)} images"
-            self.show_message(
-                f"{names} carr{'ies' if len(without) == 1 else 'y'} no parameters.",
-                "Add as reference",
-                lambda: [self.tray.add_reference(f) for f in without[: max(0, self.tray.room())]],
-            )
-
     # --- finding and refreshing -----------------------------------------------------------------
-
-    def apply_filters(self, filters: dict[str, Any]) -> None:
-        self.model.refresh(**filters)
-        self.filter_bar.set_counts(self.model.rowCount(), self.library.count())
 
     def focus_search(self) -> None:
         self.filter_bar.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
@@ -695,19 +453,3 @@ class GalleryActions(QObject):
 
     def _reveal_nsfw(self, reveal: bool) -> None:
         self.view.reveal_nsfw = reveal
-
-    def _thumb_side_changed(self, side: int) -> None:
-        self.filter_bar.set_thumb_side(side)
-        QtSettingsStore(self.settings).set(THUMB_SIDE, side)
-
-
-def _format_for(path: str, chosen_filter: str) -> str:
-    suffix = Path(path).suffix.lower()
-    by_suffix = {".png": "PNG", ".jpg": "JPG", ".jpeg": "JPG", ".webp": "WEBP"}
-    if suffix in by_suffix:
-        return by_suffix[suffix]
-    if "JPEG" in chosen_filter:
-        return "JPG"
-    if "WEBP" in chosen_filter:
-        return "WEBP"
-    return "PNG"

@@ -28,8 +28,8 @@ from krea_desktop.api.request import GenerationRequest
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.ui.background import lower_priority
-from krea_desktop.ui.gallery import THUMB_SIZE as CACHE_SIDE
-from krea_desktop.ui.gallery import cached_size, store_thumbnail
+from krea_desktop.ui.gallery.thumbnails import THUMB_SIZE as CACHE_SIDE
+from krea_desktop.ui.gallery.thumbnails import cached_size, store_thumbnail
 
 if TYPE_CHECKING:  # the client (httpx) is imported where it is made, after start-up
     from PIL import Image
@@ -49,8 +49,9 @@ SWITCH_INTERVAL = 0.001
 def thumbnail_qimage(data: bytes, size: int = THUMB_SIZE, cache: Path | None = None) -> QImage:
     """A QImage of encoded image bytes at most ``size`` pixels across (safe on any thread).
 
-    With ``cache``, the gallery's cached thumbnail (:func:`~krea_desktop.ui.gallery.make_thumbnail`
-    reads it back) is written there from the same decode, so the image is decoded once.
+    With ``cache``, the gallery's cached thumbnail (read back by
+    :func:`~krea_desktop.ui.gallery.thumbnails.make_thumbnail`) is written there from the
+    same decode, so the image is decoded once.
     """
     from PIL import Image
 

@@ -1,0 +1,1 @@
+"""The gallery: model, view, delegate, thumbnails, and what can be done with its images."""

@@ -1,0 +1,136 @@
+"""How a gallery cell is drawn: the image fitted into a square, and its badges."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QPen, QPixmap
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from krea_desktop.library.store import LibraryEntry
+from krea_desktop.ui.gallery.model import GalleryModel, ModelIndex
+from krea_desktop.ui.gallery.thumbnails import fit_within
+
+if TYPE_CHECKING:
+    from krea_desktop.ui.gallery.view import GalleryView
+
+
+_CELL = QColor(40, 40, 44)
+_BADGE_BACK = QColor(0, 0, 0, 150)
+_HOVER_PEN = QPen(QColor(255, 255, 255, 90), 1)
+_FAVOURITE = QColor(240, 190, 60)
+_WARNING = QColor(210, 80, 80)
+_COST = QColor(120, 160, 120)
+_CENTRED = int(Qt.AlignmentFlag.AlignCenter.value)
+
+
+class GalleryDelegate(QStyledItemDelegate):
+    """Draws each image fitted into a square cell, with small badges: favourite, NSFW
+    (blurred until revealed), cost, and a mark for missing or broken files.
+
+    Painting runs for every visible cell on every repaint, so it reads the row straight
+    from the model and draws with integer coordinates and Qt objects made once: each
+    temporary Qt value (a QRect, QColor, QFont...) is a C++ object whose destruction lets
+    the background threads take the GIL, and a repaint that made hundreds of them waited
+    for those threads that many times.
+    """
+
+    def __init__(self, view: GalleryView) -> None:
+        super().__init__(view)
+        self.view = view
+        self._blurred: OrderedDict[int, QPixmap] = OrderedDict()
+        self._badge_font: QFont | None = None
+        self._badge_metrics: QFontMetrics | None = None
+        self._badge_widths: dict[str, int] = {}
+        self._selection_pens: dict[bool, QPen] = {}  # by whether the view is enabled
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: ModelIndex) -> QSize:
+        side = self.view.thumb_side
+        return QSize(side + 8, side + 8)
+
+    def _blur(self, entry_id: int, pixmap: QPixmap) -> QPixmap:
+        """A tiny copy, drawn enlarged with smoothing: nothing recognisable survives."""
+        small = self._blurred.get(entry_id)
+        if small is None:
+            w, h = max(1, pixmap.width() // 24), max(1, pixmap.height() // 24)
+            small = pixmap.scaled(
+                w, h, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
+            )
+            self._blurred[entry_id] = small
+            while len(self._blurred) > 500:
+                self._blurred.popitem(last=False)
+        return small
+
+    def style_changed(self) -> None:
+        """The view's font or palette changed: make the badge font and selection pen again."""
+        self._badge_font = self._badge_metrics = None
+        self._badge_widths.clear()
+        self._selection_pens.clear()
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
+        cell = option.rect
+        x, y, w, h = cell.x() + 4, cell.y() + 4, cell.width() - 8, cell.height() - 8
+        state = option.state
+        painter.save()
+        painter.fillRect(x, y, w, h, _CELL)
+        model = self.view.model()
+        if isinstance(model, GalleryModel) and (entry := model.entry_at(index.row())) is not None:
+            pixmap = model.pixmap_for(entry)
+            if not pixmap.isNull():
+                ratio = pixmap.devicePixelRatio()
+                # device-independent size rounded as QSizeF.toSize() does (halves up)
+                tw, th = fit_within(int(pixmap.width() / ratio + 0.5), int(pixmap.height() / ratio + 0.5), w, h)
+                painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+                if entry.nsfw and not self.view.reveal_nsfw:
+                    pixmap = self._blur(entry.id, pixmap)
+                painter.drawPixmap(x + (w - tw) // 2, y + (h - th) // 2, tw, th, pixmap)
+            self._badges(painter, x, y, w, h, entry)
+        if state & QStyle.StateFlag.State_Selected:
+            enabled = self.view.isEnabled()
+            pen = self._selection_pens.get(enabled)
+            if pen is None:  # the colour the view's own items get: active, or disabled
+                group = QPalette.ColorGroup.Active if enabled else QPalette.ColorGroup.Disabled
+                pen = self._selection_pens[enabled] = QPen(
+                    self.view.palette().color(group, QPalette.ColorRole.Highlight), 3
+                )
+            painter.setPen(pen)
+            painter.drawRect(x + 1, y + 1, w - 3, h - 3)
+        elif state & QStyle.StateFlag.State_MouseOver:
+            painter.setPen(_HOVER_PEN)
+            painter.drawRect(x, y, w - 1, h - 1)
+        painter.restore()
+
+    def _badges(self, painter: QPainter, x: int, y: int, w: int, h: int, entry: LibraryEntry) -> None:
+        badges: list[tuple[str, QColor]] = []
+        if entry.favourite:
+            badges.append(("★", _FAVOURITE))
+        if entry.nsfw:
+            badges.append(("NSFW", _WARNING))
+        if entry.missing:
+            badges.append(("missing", _WARNING))
+        elif entry.broken:
+            badges.append(("broken", _WARNING))
+        if entry.cost:
+            badges.append((f"${entry.cost:.3f}", _COST))
+        if not badges:
+            return
+        if self._badge_font is None or self._badge_metrics is None:
+            font = self.view.font()
+            font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
+            self._badge_font, self._badge_metrics = font, QFontMetrics(font)
+        painter.setFont(self._badge_font)
+        text_h = self._badge_metrics.height()
+        right = x + w - 1 - 4
+        top = y + h - 1 - text_h - 6
+        for text, colour in badges:
+            bw = self._badge_widths.get(text)
+            if bw is None:
+                if len(self._badge_widths) > 256:
+                    self._badge_widths.clear()
+                bw = self._badge_widths[text] = self._badge_metrics.horizontalAdvance(text) + 8
+            painter.fillRect(right - bw, top, bw, text_h + 2, _BADGE_BACK)
+            painter.setPen(colour)
+            painter.drawText(right - bw, top, bw, text_h + 2, _CENTRED, text)
+            right -= bw + 3

@@ -1,0 +1,80 @@
+"""Deleting gallery images with time to change one's mind: the files are held aside (see
+:mod:`krea_desktop.library.trash`) and go to the system trash when the undo window
+closes, or when the app exits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from krea_desktop.library.store import Library, LibraryEntry
+from krea_desktop.library.trash import PendingTrash, TrashBatch
+from krea_desktop.ui.background import Runner
+
+UNDO_WINDOW_MS = 60_000
+
+ShowMessage = Callable[..., None]
+
+
+class UndoableDelete(QObject):
+    """Each deletion is a batch that can be undone for :data:`UNDO_WINDOW_MS`; then its
+    files go to the system trash off the GUI thread. Files held by an earlier run that
+    ended without sending them are sent at start."""
+
+    undoableChanged = Signal()  # a batch's undo window closed
+
+    def __init__(self, library: Library, *, runner: Runner, show_message: ShowMessage, parent: QObject) -> None:
+        super().__init__(parent)
+        self.trash = PendingTrash(library)
+        self.runner = runner
+        self.show_message = show_message
+        self._timers: dict[int, QTimer] = {}
+        QTimer.singleShot(0, self._flush_leftovers)
+
+    def can_undo(self) -> bool:
+        return bool(self.trash.batches)
+
+    def delete(self, entries: Iterable[LibraryEntry]) -> TrashBatch | None:
+        """Move ``entries`` aside; the batch holds those that were (None: nothing to delete)."""
+        batch = self.trash.delete(entries)
+        if batch is None or not batch.entries:
+            return batch
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(UNDO_WINDOW_MS)
+        timer.timeout.connect(lambda b=batch: self._undo_window_closed(b))
+        timer.start()
+        self._timers[id(batch)] = timer
+        return batch
+
+    def undo(self, batch: TrashBatch | None = None) -> TrashBatch | None:
+        """Bring back ``batch`` (default: the latest still undoable); None if there is none."""
+        batch = self.trash.undo(batch)
+        if batch is None:
+            return None
+        timer = self._timers.pop(id(batch), None)
+        if timer is not None:
+            timer.stop()
+        return batch
+
+    def _undo_window_closed(self, batch: TrashBatch) -> None:
+        self._timers.pop(id(batch), None)
+        if not self.trash.release(batch):
+            return  # undone meanwhile
+        self.undoableChanged.emit()
+        self.runner.submit(lambda: self.trash.flush(batch), self._report_trash)
+
+    def _report_trash(self, failed: list[str]) -> None:
+        if failed:
+            self.show_message(f"The system trash refused {len(failed)} file(s); they were deleted instead.")
+
+    def _flush_leftovers(self) -> None:
+        self.runner.submit(self.trash.flush_leftovers, self._report_trash)
+
+    def shutdown(self) -> None:
+        """On exit: deleted images go to the system trash now; nothing is left held."""
+        for timer in self._timers.values():
+            timer.stop()
+        self._timers.clear()
+        self.trash.flush()

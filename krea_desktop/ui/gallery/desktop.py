@@ -1,0 +1,36 @@
+"""Handing gallery images to the rest of the desktop: the clipboard and the file manager."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QMimeData, QUrl
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage
+
+from krea_desktop.library.store import LibraryEntry
+from krea_desktop.ui.mime import LIBRARY_IDS_MIME, encode_library_ids
+
+
+def copy_entries(entries: list[LibraryEntry], image: QImage | None = None) -> bool:
+    """Put the images on the clipboard: library ids and file URLs for all, and ``image``
+    (the first one's pixels, decoded by the caller) when given. False when none is on disk."""
+    entries = [e for e in entries if e.path.exists()]
+    if not entries:
+        return False
+    mime = QMimeData()  # a plain one: the clipboard may outlive every Python object
+    mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids([e.id for e in entries])))
+    mime.setUrls([QUrl.fromLocalFile(str(e.path)) for e in entries])
+    if image is not None and not image.isNull():
+        mime.setImageData(image)
+    QGuiApplication.clipboard().setMimeData(mime)
+    return True
+
+
+def open_url(url: QUrl) -> bool:
+    return bool(QDesktopServices.openUrl(url))
+
+
+def reveal_in_file_manager(path: Path) -> bool:
+    """Open the folder holding ``path`` in the file manager (selecting a file needs
+    desktop-specific calls; the folder opens everywhere)."""
+    return open_url(QUrl.fromLocalFile(str(path.parent)))

@@ -1,0 +1,377 @@
+"""The gallery's rows: a list model over the library, newest first, with a thumbnail
+per row, and what a drag or copy of its images carries.
+
+Only rows the view asks for are looked up (a few at a time, cached) and only their
+thumbnails are loaded, within a memory budget.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QByteArray,
+    QMimeData,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QStringListModel,
+    Qt,
+    QUrl,
+)
+from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPixmap
+
+from krea_desktop.library.store import Library, LibraryEntry
+from krea_desktop.ui.gallery.thumbnails import THUMB_SIZE, ThumbnailLoader
+from krea_desktop.ui.mime import LIBRARY_IDS_MIME, encode_library_ids
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+def _placeholder(size: int, broken: bool = False) -> QPixmap:
+    pm = QPixmap(size, size)
+    pm.fill(QColor(58, 58, 62))
+    if broken:
+        p = QPainter(pm)
+        p.setPen(QColor(200, 90, 90))
+        p.drawText(pm.rect(), Qt.AlignmentFlag.AlignCenter, "broken")
+        p.end()
+    return pm
+
+
+class ImageMimeData(QMimeData):
+    """Library ids and file URLs at once; the pixels of a single image only when a
+    receiver asks for them (a drop target or a paste), so a drag never decodes on start."""
+
+    IMAGE_FORMAT = "application/x-qt-image"
+
+    def __init__(self, paths: list[Path]) -> None:
+        super().__init__()
+        self.paths = paths
+
+    def formats(self) -> list[str]:
+        found = list(super().formats())
+        if len(self.paths) == 1 and self.IMAGE_FORMAT not in found:
+            found.append(self.IMAGE_FORMAT)
+        return found
+
+    def hasFormat(self, mimetype: str) -> bool:
+        return mimetype in self.formats()
+
+    def retrieveData(self, mimetype: str, preferredType: Any) -> Any:
+        if mimetype == self.IMAGE_FORMAT and len(self.paths) == 1:
+            reader = QImageReader(str(self.paths[0]))
+            reader.setAutoTransform(True)
+            image = reader.read()
+            return None if image.isNull() else image
+        return super().retrieveData(mimetype, preferredType)
+
+
+def mime_for_entries(entries: list[LibraryEntry]) -> ImageMimeData:
+    """What a drag or a copy of ``entries`` carries: their library ids (for the tray),
+    file URLs (for file managers and other programs) and, for one image, its pixels."""
+    mime = ImageMimeData([e.path for e in entries])
+    mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids([e.id for e in entries])))
+    mime.setUrls([QUrl.fromLocalFile(str(e.path)) for e in entries])
+    return mime
+
+
+class GalleryModel(QStringListModel):
+    """One row per library image, newest first.
+
+    Holds only row ids; entries are looked up a page at a time when the view asks for a
+    row, and thumbnails are kept within a memory budget (least recently drawn go first).
+
+    The rows themselves are a QStringListModel's (empty strings, one per image), so the
+    view's many row counts, indexes and flags per layout and repaint are answered in C++:
+    every call from C++ into a Python ``rowCount`` is a chance for a busy background
+    thread to take the GIL from the GUI thread. The delegate reads rows through
+    :meth:`entry_at` directly.
+    """
+
+    EntryRole = Qt.ItemDataRole.UserRole + 1
+    IdRole = Qt.ItemDataRole.UserRole + 2
+
+    def __init__(self, library: Library, loader: ThumbnailLoader | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.loader = loader or ThumbnailLoader(library, parent=self)
+        self.loader.loaded.connect(self._thumbnail_loaded)
+        self._ids: list[int] = []
+        self._row_of: dict[int, int] = {}
+        self._entries: OrderedDict[int, LibraryEntry] = OrderedDict()
+        self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
+        self._stale: set[int] = set()  # pixmaps made for another cell size (shown until replaced)
+        self._pixmap_bytes = 0
+        self._broken: set[int] = set()
+        self._filters: dict[str, Any] = {"search": None, "favourites_only": False, "ratio": None}
+        self._placeholder = _placeholder(THUMB_SIZE)
+        self._broken_pixmap = _placeholder(THUMB_SIZE, broken=True)
+        self.max_cached = 1000  # entries
+        self.pixmap_budget = 96 * 1024 * 1024  # bytes of thumbnails kept in memory
+        self.device_pixel_ratio = 1.0
+        # The row list changes between Qt's "about to" and "done" signals, as the model
+        # contract wants: connected before any view, this runs first on each "done".
+        self._pending: Callable[[], None] | None = None
+        for done in (self.rowsInserted, self.rowsRemoved, self.modelReset):
+            done.connect(self._apply_pending)
+        self.refresh()
+
+    # --- contents --------------------------------------------------------------------
+
+    def refresh(self, **filters: Any) -> None:
+        """Read the rows again from the index, with ``filters`` changed (search,
+        favourites_only, ratio); thumbnails already made are kept."""
+        self._filters.update(filters)
+        ids = self.library.ids(**self._filters)
+
+        def reset() -> None:
+            self._ids = ids
+            self._reindex()
+            self._entries.clear()
+
+        self._change_rows(reset, lambda: self.setStringList([""] * len(ids)))
+
+    @property
+    def filters(self) -> dict[str, Any]:
+        return dict(self._filters)
+
+    def forget(self, ids: set[int] | None = None) -> None:
+        """Drop what is known about ``ids`` (all when None): their files changed on disk."""
+        if ids is None:
+            self._pixmaps.clear()
+            self._pixmap_bytes = 0
+            self._broken.clear()
+            self._entries.clear()
+            return
+        for entry_id in ids:
+            pm = self._pixmaps.pop(entry_id, None)
+            if pm is not None:
+                self._pixmap_bytes -= _pixmap_cost(pm)
+            self._broken.discard(entry_id)
+            self._entries.pop(entry_id, None)
+
+    def set_display_side(self, side: int, device_pixel_ratio: float = 1.0) -> None:
+        """Thumbnails are delivered ``side`` device pixels across; those made for another
+        size stay on screen until their replacement arrives."""
+        side = round(side * device_pixel_ratio)
+        if side == self.loader.display_side:
+            return
+        self.loader.display_side = side
+        self.device_pixel_ratio = device_pixel_ratio
+        self._stale = set(self._pixmaps)
+
+    def _change_rows(self, change: Callable[[], None], qt_change: Callable[[], object]) -> None:
+        """Make ``qt_change`` to the C++ rows; ``change`` to the Python ones follows once
+        Qt has said "about to" (at the "done" signal, or after, if signals are blocked)."""
+        self._pending = change
+        qt_change()
+        self._apply_pending()
+
+    def _apply_pending(self, *_signal_args: object) -> None:
+        change, self._pending = self._pending, None
+        if change is not None:
+            change()
+
+    def _reindex(self) -> None:
+        self._row_of = {entry_id: row for row, entry_id in enumerate(self._ids)}
+
+    def _matches(self, entry: LibraryEntry) -> bool:
+        f = self._filters
+        if f["favourites_only"] and not entry.favourite:
+            return False
+        if f["ratio"] and entry.ratio != f["ratio"]:
+            return False
+        prompt = entry.prompt.lower()
+        return all(term.lower() in prompt for term in (f["search"] or "").split())
+
+    def add_entry(self, entry: LibraryEntry, thumbnail: QImage | None = None) -> None:
+        """A new image was saved: show it at the top (if it passes the filters)."""
+        if entry.id in self._row_of or not self._matches(entry):
+            return
+        self._remember(entry)
+        if thumbnail is not None and not thumbnail.isNull():
+            pm = QPixmap.fromImage(thumbnail)
+            side = self.loader.display_side
+            if side and max(pm.width(), pm.height()) <= side:
+                pm.setDevicePixelRatio(self.device_pixel_ratio)  # made at the cell's size
+            else:
+                self._stale.add(entry.id)  # made at another size: replaced when next painted
+            self._keep_pixmap(entry.id, pm)
+
+        def insert() -> None:
+            self._ids.insert(0, entry.id)
+            self._reindex()
+
+        self._change_rows(insert, lambda: self.insertRows(0, 1))
+
+    def remove_ids(self, ids: set[int]) -> None:
+        rows = sorted((r for r in (self._row_of.get(i) for i in ids) if r is not None), reverse=True)
+        # Bottom up, so the rows still to remove keep their numbers; contiguous runs at once.
+        i = 0
+        while i < len(rows):
+            last = first = rows[i]
+            while i + 1 < len(rows) and rows[i + 1] == first - 1:
+                i += 1
+                first = rows[i]
+
+            def cut(first: int = first, last: int = last) -> None:
+                del self._ids[first : last + 1]
+                self._reindex()
+
+            def remove(first: int = first, last: int = last) -> bool:
+                return self.removeRows(first, last - first + 1)
+
+            self._change_rows(cut, remove)
+            i += 1
+        for entry_id in ids:
+            self._entries.pop(entry_id, None)
+
+    def entry_changed(self, entry: LibraryEntry) -> None:
+        self._remember(entry)
+        row = self._row_of.get(entry.id)
+        if row is not None:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx)
+
+    def reload_entries(self, ids: set[int]) -> None:
+        """Read ``ids`` again from the index (after changing them) and redraw their rows."""
+        for entry in self.library.get_many(ids).values():
+            self.entry_changed(entry)
+
+    def entry_at(self, row: int) -> LibraryEntry | None:
+        if not 0 <= row < len(self._ids):
+            return None
+        entry_id = self._ids[row]
+        entry = self._entries.get(entry_id)
+        if entry is None:
+            # Fetch a page around the row: scrolling asks for neighbours next.
+            page = [i for i in self._ids[max(0, row - 20) : row + 80] if i not in self._entries]
+            fetched = self.library.get_many(page)
+            for e in fetched.values():
+                self._remember(e)
+            entry = fetched.get(entry_id)
+        else:
+            self._entries.move_to_end(entry_id)
+        return entry
+
+    def entry_for(self, entry_id: int) -> LibraryEntry | None:
+        row = self._row_of.get(entry_id)
+        if row is not None:
+            return self.entry_at(row)
+        return self.library.get(entry_id)
+
+    def row_of(self, entry_id: int) -> int | None:
+        return self._row_of.get(entry_id)
+
+    def ids(self) -> list[int]:
+        return list(self._ids)
+
+    def _remember(self, entry: LibraryEntry) -> None:
+        self._entries[entry.id] = entry
+        self._entries.move_to_end(entry.id)
+        while len(self._entries) > self.max_cached:
+            self._entries.popitem(last=False)
+
+    def _keep_pixmap(self, entry_id: int, pm: QPixmap) -> None:
+        old = self._pixmaps.pop(entry_id, None)
+        if old is not None:
+            self._pixmap_bytes -= _pixmap_cost(old)
+        self._pixmaps[entry_id] = pm
+        self._pixmap_bytes += _pixmap_cost(pm)
+        while self._pixmap_bytes > self.pixmap_budget and len(self._pixmaps) > 1:
+            _, dropped = self._pixmaps.popitem(last=False)
+            self._pixmap_bytes -= _pixmap_cost(dropped)
+
+    @property
+    def pixmap_bytes(self) -> int:
+        """Bytes of thumbnails held in memory (within :attr:`pixmap_budget`)."""
+        return self._pixmap_bytes
+
+    # --- Qt model interface ------------------------------------------------------------
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._ids):
+            return None
+        if role == self.IdRole:
+            return self._ids[index.row()]
+        if role not in _ENTRY_ROLES:
+            return None
+        entry = self.entry_at(index.row())
+        if entry is None:
+            return None
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self.pixmap_for(entry)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            ratio = entry.ratio or f"{entry.width}×{entry.height}"
+            state = " · file missing" if entry.missing else (" · file broken" if entry.broken else "")
+            return (
+                f"{entry.prompt[:300]}\n{ratio} · seed {entry.seed} · {entry.created_at[:16].replace('T', ' ')}{state}"
+            )
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return entry.prompt[:200]
+        if role == self.EntryRole:
+            return entry
+        return None
+
+    def setData(self, index: ModelIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        return False  # rows are library images: changed through the library, never in place
+
+    def has_thumbnail(self, entry_id: int) -> bool:
+        """Whether the row shows its real thumbnail (or is known broken), not the placeholder."""
+        return entry_id in self._pixmaps or entry_id in self._broken
+
+    def pixmap_for(self, entry: LibraryEntry) -> QPixmap:
+        pm = self._pixmaps.get(entry.id)
+        if pm is not None:
+            self._pixmaps.move_to_end(entry.id)
+            if entry.id in self._stale:
+                self._stale.discard(entry.id)
+                self.loader.request(entry)
+            return pm
+        if entry.id in self._broken or entry.missing or entry.broken:
+            self._broken.add(entry.id)
+            return self._broken_pixmap
+        self.loader.request(entry)
+        return self._placeholder
+
+    def _thumbnail_loaded(self, entry_id: int, image: QImage) -> None:
+        row = self._row_of.get(entry_id)
+        if image.isNull():
+            self._broken.add(entry_id)
+        elif row is not None:
+            pm = QPixmap.fromImage(image)
+            pm.setDevicePixelRatio(self.device_pixel_ratio)
+            self._keep_pixmap(entry_id, pm)
+            self._stale.discard(entry_id)
+        if row is not None:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+
+    # --- drag out ----------------------------------------------------------------------
+
+    def mimeTypes(self) -> list[str]:
+        return [LIBRARY_IDS_MIME, "text/uri-list", ImageMimeData.IMAGE_FORMAT]
+
+    def mimeData(self, indexes: Any) -> QMimeData:
+        rows = sorted({i.row() for i in indexes if i.isValid()})
+        entries = [e for e in (self.entry_at(r) for r in rows) if e is not None]
+        return mime_for_entries(entries)
+
+    def supportedDragActions(self) -> Qt.DropAction:
+        return Qt.DropAction.CopyAction
+
+
+_ENTRY_ROLES = {
+    Qt.ItemDataRole.DecorationRole,
+    Qt.ItemDataRole.ToolTipRole,
+    Qt.ItemDataRole.AccessibleTextRole,
+    GalleryModel.EntryRole,
+}
+
+
+def _pixmap_cost(pm: QPixmap) -> int:
+    return pm.width() * pm.height() * max(1, pm.depth() // 8)

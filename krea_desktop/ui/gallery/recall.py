@@ -1,0 +1,76 @@
+"""Putting an image's record back into the window: its prompt, seed, ratio, settings and
+references, or the image itself as a reference."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from krea_desktop.api import spec
+from krea_desktop.api.record import GenerationRecord
+from krea_desktop.library.recall import record_of, reference_sources
+from krea_desktop.library.store import LibraryEntry
+from krea_desktop.ui.compose.prompt_panel import PromptPanel
+from krea_desktop.ui.compose.ratio_bar import RatioBar
+from krea_desktop.ui.references.tray import ReferenceTray
+
+TOWARD = 0.7
+AWAY = -0.7
+
+ShowMessage = Callable[..., None]
+
+
+class Recall:
+    """Sets the window's controls from an image: the prompt panel, the ratio bar and the
+    reference tray. Whatever cannot be restored is said through ``show_message``."""
+
+    def __init__(
+        self, *, prompt_panel: PromptPanel, ratio_bar: RatioBar, tray: ReferenceTray, show_message: ShowMessage
+    ) -> None:
+        self.prompt_panel, self.ratio_bar, self.tray = prompt_panel, ratio_bar, tray
+        self.show_message = show_message
+
+    def use_all_parameters(self, entry: LibraryEntry) -> None:
+        self.apply_record(record_of(entry), source=entry.path.name)
+
+    def apply_record(self, record: GenerationRecord, source: str = "the image") -> None:
+        """Set every control from ``record``: prompt panel, ratio, and references whose
+        files are still here (the tray is replaced when the record lists references)."""
+        if record.is_empty:
+            self.show_message(f"No parameters were found in {source}.")
+            return
+        self.prompt_panel.apply_record(record)
+        if record.ratio is not None:
+            self.ratio_bar.setRatio(record.ratio)
+        found, lost = reference_sources(record)
+        if record.references:
+            self.tray.clear()
+            for path, strength in found[: spec.MAX_REFERENCES]:
+                self.tray.add_reference(path, strength)
+        text = f"Parameters restored from {source}."
+        if lost:
+            text += f" {lost} of {len(record.references)} references are no longer on this computer."
+        self.show_message(text)
+
+    def use_prompt(self, entry: LibraryEntry) -> None:
+        self.prompt_panel.setPrompt(entry.prompt)
+
+    def use_seed(self, entry: LibraryEntry) -> None:
+        if entry.seed is None:
+            self.show_message("This image has no recorded seed.")
+        else:
+            self.prompt_panel.setSeed(entry.seed)
+
+    def add_references(self, entries: list[LibraryEntry], strength: float) -> None:
+        """Add the images still on disk to the tray, as many as fit."""
+        entries = [e for e in entries if e.path.exists()]
+        if not entries:
+            self.show_message("The selected images are not on disk any more, so they cannot be references.")
+            return
+        room = self.tray.room()
+        if room <= 0:
+            self.show_message(f"The tray is full: it holds at most {spec.MAX_REFERENCES} references.")
+            return
+        for entry in entries[:room]:
+            self.tray.add_reference(entry.path, strength)
+        if len(entries) > room:
+            self.show_message(f"Only {room} of {len(entries)} images were added: the tray holds {spec.MAX_REFERENCES}.")

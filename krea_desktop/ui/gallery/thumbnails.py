@@ -1,0 +1,162 @@
+"""Thumbnails: the cached file beside the library (read, or made on first use) and the
+loader that makes them on workers, newest request first.
+
+Thumbnails are decoded as QImage off the GUI thread; the model turns them into QPixmaps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QRunnable, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QImageReader
+
+from krea_desktop.library.store import Library, LibraryEntry
+from krea_desktop.ui.background import lower_priority, shared_pool
+
+log = logging.getLogger(__name__)
+
+THUMB_SIZE = 256
+
+
+def make_thumbnail(source: Path, cache: Path, size: int = THUMB_SIZE) -> QImage:
+    """Read the cached thumbnail, or make it from ``source`` and cache it. Any thread."""
+    if cache.exists():
+        reader = QImageReader(str(cache))
+        image = reader.read()
+        if not image.isNull():
+            return image
+    reader = QImageReader(str(source))
+    reader.setAutoTransform(True)
+    full = reader.size()
+    if not full.isValid():
+        return QImage()
+    reader.setScaledSize(QSize(*cached_size(full.width(), full.height(), size)))
+    image = reader.read()
+    if image.isNull():
+        return image
+    return store_thumbnail(image, cache)
+
+
+def cached_size(width: int, height: int, size: int = THUMB_SIZE) -> tuple[int, int]:
+    """The pixel size of the cached thumbnail of a ``width`` x ``height`` image."""
+    return fit_within(width, height, size, size)
+
+
+def store_thumbnail(image: QImage, cache: Path) -> QImage:
+    """Write ``image`` (made at :func:`cached_size`) as the cached thumbnail ``cache``, the
+    way :func:`make_thumbnail` reads it back; returns the image as written. Any thread."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".jpg", dir=cache.parent)
+    os.close(fd)
+    if image.hasAlphaChannel():
+        image = image.convertToFormat(QImage.Format.Format_RGB32)
+    if image.save(tmp, "JPG", 88):  # type: ignore[call-overload]  # the stubs say bytes; only str works
+        os.replace(tmp, cache)
+    else:
+        os.unlink(tmp)
+    return image
+
+
+class _ThumbWorker(QRunnable):
+    """Takes requests from the loader until none is left (newest first)."""
+
+    def __init__(self, loader: ThumbnailLoader) -> None:
+        super().__init__()
+        self.loader = loader
+
+    def run(self) -> None:
+        lower_priority()  # never ahead of the GUI thread for the CPU
+        while (job := self.loader._next_job()) is not None:
+            entry_id, source, cache, side = job
+            try:
+                image = make_thumbnail(source, cache, self.loader.size)
+                if side and not image.isNull() and max(image.width(), image.height()) != side:
+                    # At the size it is drawn: painting then copies pixels instead of scaling them.
+                    image = image.scaled(
+                        side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+                    )
+            except Exception:  # a broken file shows as broken, never as a crash
+                log.exception("thumbnail of %s failed", source)
+                image = QImage()
+            self.loader._done(entry_id, image)
+
+
+class ThumbnailLoader(QObject):
+    """Loads thumbnails on a small pool of workers; the most recent request goes first,
+    since it is for the rows on screen now, and requests for rows gone from the screen
+    are dropped with :meth:`keep_only` before they are started."""
+
+    loaded = Signal(int, QImage)  # entry id, image (null if the file is broken)
+
+    def __init__(self, library: Library, size: int = THUMB_SIZE, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.size = size
+        self._threads = 2  # workers at most; they run on the window's shared pool
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self.display_side = 0  # pixels the thumbnails are delivered at (0: as cached)
+        self._queue: OrderedDict[int, tuple[Path, Path, int]] = OrderedDict()  # waiting, oldest first
+        self._running: set[int] = set()
+        self._workers = 0
+
+    def request(self, entry: LibraryEntry) -> None:
+        cache = self.library.thumb_path(entry.image_uuid, self.size)
+        with self._lock:
+            if entry.id in self._running:
+                return
+            self._queue[entry.id] = (entry.path, cache, self.display_side)
+            self._queue.move_to_end(entry.id)
+            start = self._workers < self._threads
+            if start:
+                self._workers += 1
+        if start:
+            shared_pool().start(_ThumbWorker(self))
+
+    def keep_only(self, ids: set[int]) -> None:
+        """Drop pending work for rows no longer on screen."""
+        with self._lock:
+            for entry_id in [i for i in self._queue if i not in ids]:
+                del self._queue[entry_id]
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._queue) + len(self._running)
+
+    def _next_job(self) -> tuple[int, Path, Path, int] | None:
+        with self._lock:
+            if not self._queue:
+                self._workers -= 1
+                self._idle.notify_all()
+                return None
+            entry_id, (source, cache, side) = self._queue.popitem(last=True)
+            self._running.add(entry_id)
+            return entry_id, source, cache, side
+
+    def _done(self, entry_id: int, image: QImage) -> None:
+        with self._lock:
+            self._running.discard(entry_id)
+        with contextlib.suppress(RuntimeError):  # the gallery closed while this one was made
+            self.loaded.emit(entry_id, image)
+
+    def wait(self, msecs: int = -1) -> bool:
+        """Block until no thumbnail is being made (tests and shutdown)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._workers == 0, None if msecs < 0 else msecs / 1000)
+
+
+def fit_within(w: int, h: int, box_w: int, box_h: int) -> tuple[int, int]:
+    """``QSize(w, h).scaled(box_w, box_h, KeepAspectRatio)`` in integers."""
+    if w <= 0 or h <= 0:
+        return box_w, box_h
+    scaled_w = box_h * w // h
+    if scaled_w <= box_w:
+        return scaled_w, box_h
+    return box_w, box_w * h // w

@@ -1,0 +1,1 @@
+"""The reference tray: its cards, and turning drops and pastes into loaded images."""

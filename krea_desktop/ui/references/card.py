@@ -1,0 +1,273 @@
+"""One reference in the tray: its thumbnail, a strength slider and spin box kept in
+step, and the buttons to move or remove it; it can be dragged to reorder the tray."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QEvent, QMimeData, QObject, QPoint, QRectF, Qt, QUrl, Signal
+from PySide6.QtGui import QColor, QDrag, QImage, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen, QPixmap
+from PySide6.QtWidgets import (
+    QApplication,
+    QDoubleSpinBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSizePolicy,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from krea_desktop.api import spec
+from krea_desktop.ui import theme
+
+# Dragging an item within the tray carries its content hash under this type.
+REFERENCE_MIME = "application/x-krea-desktop-reference"
+
+
+class StrengthSpinBox(QDoubleSpinBox):
+    """Shows the sign always (+0.70, −0.50), since the direction is the point."""
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:+.2f}"
+
+
+class ReferenceItem(QFrame):
+    """One reference in the tray: thumbnail, strength slider and spin, and its controls."""
+
+    strengthChanged = Signal(float)
+    removeRequested = Signal()
+    moveRequested = Signal(int)  # -1 left, +1 right
+
+    THUMB_SIDE = 104
+
+    def __init__(
+        self,
+        path: Path,
+        sha256: str,
+        thumbnail: QImage,
+        strength: float = spec.DEFAULT_STRENGTH,
+        *,
+        source: str = "",
+        size: tuple[int, int] = (0, 0),
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("referenceItem")
+        self.path = path
+        self.sha256 = sha256
+        self.source = source or path.name
+        self.image_size = size
+        self._value = 0  # the one source of truth: strength in hundredths
+        self._press_pos: QPoint | None = None
+        self.setFixedWidth(self.THUMB_SIDE + 28)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
+        self.setAccessibleName(f"Reference {self.source}")
+
+        self.thumbnailLabel = QLabel(self)
+        self.thumbnailLabel.setObjectName("thumbnail")
+        self.thumbnailLabel.setFixedSize(self.THUMB_SIDE, self.THUMB_SIDE)
+        self.thumbnailLabel.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        dims = f"{size[0]}×{size[1]}, " if size[0] else ""
+        self.thumbnailLabel.setToolTip(
+            f"{self.source} ({dims}kept as {path.name})\nDrag to reorder; double-click to reset the strength."
+        )
+        self._set_thumbnail(thumbnail)
+
+        self.moveLeftButton = self._tool_button("moveLeftButton", "◀", "Move this reference one place to the left")
+        self.moveLeftButton.clicked.connect(lambda: self.moveRequested.emit(-1))
+        self.moveRightButton = self._tool_button("moveRightButton", "▶", "Move this reference one place to the right")
+        self.moveRightButton.clicked.connect(lambda: self.moveRequested.emit(1))
+        self.removeButton = self._tool_button("removeButton", "✕", "Remove this reference from the tray")
+        self.removeButton.clicked.connect(self.removeRequested)
+
+        self.directionLabel = QLabel(self)
+        self.directionLabel.setObjectName("directionLabel")
+        self.directionLabel.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.directionLabel.setToolTip("Whether this reference pulls the result toward it or pushes it away")
+
+        self.strengthSlider = QSlider(Qt.Orientation.Horizontal, self)
+        self.strengthSlider.setObjectName("strengthSlider")
+        self.strengthSlider.setRange(round(spec.STRENGTH_MIN * 100), round(spec.STRENGTH_MAX * 100))
+        self.strengthSlider.setSingleStep(5)
+        self.strengthSlider.setPageStep(25)
+        self.strengthSlider.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.strengthSlider.setTickInterval(100)
+        self.strengthSlider.setToolTip(
+            "Strength: right pulls the result toward this image, left pushes it away. Double-click resets to +0.70."
+        )
+        self.strengthSlider.setAccessibleName("Strength")
+        self.strengthSlider.installEventFilter(self)
+        # Fusion fills the groove from the left end, which would read as "more" for a
+        # negative strength; the item's colour shows direction and amount instead.
+        slider_palette = self.strengthSlider.palette()
+        slider_palette.setColor(QPalette.ColorRole.Highlight, slider_palette.color(QPalette.ColorRole.Dark))
+        self.strengthSlider.setPalette(slider_palette)
+
+        self.strengthSpin = StrengthSpinBox(self)
+        self.strengthSpin.setObjectName("strengthSpin")
+        self.strengthSpin.setRange(spec.STRENGTH_MIN, spec.STRENGTH_MAX)
+        self.strengthSpin.setSingleStep(0.05)
+        self.strengthSpin.setDecimals(2)
+        self.strengthSpin.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.strengthSpin.setKeyboardTracking(False)
+        self.strengthSpin.setToolTip("Strength from −2.00 (push away) to +2.00 (pull toward); the default is +0.70")
+        self.strengthSpin.setAccessibleName("Strength")
+        spin_edit = self.strengthSpin.findChild(QLineEdit)
+        if spin_edit is not None:
+            spin_edit.setAcceptDrops(False)  # drops anywhere on the item go to the tray
+
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 0, 0, 0)
+        buttons.setSpacing(2)
+        buttons.addWidget(self.moveLeftButton)
+        buttons.addWidget(self.moveRightButton)
+        buttons.addStretch(1)
+        buttons.addWidget(self.removeButton)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 8)
+        layout.setSpacing(3)
+        layout.addLayout(buttons)
+        layout.addWidget(self.thumbnailLabel, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(self.directionLabel)
+        layout.addWidget(self.strengthSlider)
+        layout.addWidget(self.strengthSpin)
+
+        self.strengthSlider.valueChanged.connect(lambda v: self.setStrength(v / 100))
+        self.strengthSpin.valueChanged.connect(self.setStrength)
+        self._value = max(round(spec.STRENGTH_MIN * 100), min(round(spec.STRENGTH_MAX * 100), round(strength * 100)))
+        self._sync_controls()
+
+    def _tool_button(self, name: str, text: str, tip: str) -> QToolButton:
+        button = QToolButton(self)
+        button.setObjectName(name)
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setAccessibleName(tip)
+        button.setAutoRaise(True)
+        return button
+
+    def _set_thumbnail(self, image: QImage) -> None:
+        if image.isNull():
+            self.thumbnailLabel.setText("?")
+            return
+        ratio = self.devicePixelRatioF() or 1.0
+        side = round(self.THUMB_SIDE * ratio)
+        pixmap = QPixmap.fromImage(image).scaled(
+            side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+        )
+        pixmap.setDevicePixelRatio(ratio)
+        self.thumbnailLabel.setPixmap(pixmap)
+
+    def strength(self) -> float:
+        return self._value / 100
+
+    def setStrength(self, value: float, notify: bool = True) -> None:
+        hundredths = max(round(spec.STRENGTH_MIN * 100), min(round(spec.STRENGTH_MAX * 100), round(value * 100)))
+        if hundredths == self._value:
+            return
+        self._value = hundredths
+        self._sync_controls()
+        if notify:
+            self.strengthChanged.emit(self.strength())
+
+    def _sync_controls(self) -> None:
+        # Show the value in both controls without either reporting back.
+        blocked = self.strengthSlider.blockSignals(True)
+        self.strengthSlider.setValue(self._value)
+        self.strengthSlider.blockSignals(blocked)
+        blocked = self.strengthSpin.blockSignals(True)
+        self.strengthSpin.setValue(self._value / 100)
+        self.strengthSpin.blockSignals(blocked)
+        self._update_direction()
+
+    def resetStrength(self) -> None:
+        self.setStrength(spec.DEFAULT_STRENGTH)
+
+    def direction(self) -> str:
+        """ "toward", "away" or "neutral"."""
+        return "toward" if self._value > 0 else "away" if self._value < 0 else "neutral"
+
+    def directionColor(self) -> QColor:
+        return theme.strength_color(self.strength())
+
+    def _update_direction(self) -> None:
+        colour = self.directionColor()
+        text = {"toward": "toward (+)", "away": "away (−)", "neutral": "neutral (0)"}[self.direction()]
+        self.directionLabel.setText(text)
+        pal = self.directionLabel.palette()
+        pal.setColor(QPalette.ColorRole.WindowText, colour.lighter(125))
+        self.directionLabel.setPalette(pal)
+        self.update()
+
+    def setPosition(self, index: int, count: int) -> None:
+        self.moveLeftButton.setEnabled(index > 0)
+        self.moveRightButton.setEnabled(index < count - 1)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        colour = self.directionColor()
+        amount = abs(self.strength()) / spec.STRENGTH_MAX
+        fill = QColor(colour)
+        fill.setAlpha(round(18 + 50 * amount) if self._value else 10)
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        width = 1.5 + 2.5 * amount
+        p.setPen(QPen(colour, width))
+        p.setBrush(fill)
+        inset = width / 2 + 0.5
+        p.drawRoundedRect(QRectF(self.rect()).adjusted(inset, inset, -inset, -inset), 6, 6)
+        p.end()
+
+    # Double-click anywhere but the number field resets; the slider needs a filter because
+    # it takes double-clicks as presses.
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.resetStrength()
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.strengthSlider and event.type() == QEvent.Type.MouseButtonDblClick:
+            assert isinstance(event, QMouseEvent)
+            if event.button() == Qt.MouseButton.LeftButton:
+                self.resetStrength()
+                return True
+        return super().eventFilter(watched, event)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._press_pos = event.position().toPoint()
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if (
+            self._press_pos is not None
+            and event.buttons() & Qt.MouseButton.LeftButton
+            and (event.position().toPoint() - self._press_pos).manhattanLength() >= QApplication.startDragDistance()
+        ):
+            self._press_pos = None
+            self._start_drag()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        self._press_pos = None
+        super().mouseReleaseEvent(event)
+
+    def mime_data(self) -> QMimeData:
+        mime = QMimeData()
+        mime.setData(REFERENCE_MIME, QByteArray(self.sha256.encode()))
+        mime.setUrls([QUrl.fromLocalFile(str(self.path))])  # so it can also be dropped elsewhere
+        return mime
+
+    def _start_drag(self) -> None:
+        drag = QDrag(self)
+        drag.setMimeData(self.mime_data())
+        pixmap = self.thumbnailLabel.pixmap()
+        if pixmap is not None and not pixmap.isNull():
+            drag.setPixmap(pixmap.scaledToWidth(64, Qt.TransformationMode.SmoothTransformation))
+        drag.exec(Qt.DropAction.MoveAction | Qt.DropAction.CopyAction, Qt.DropAction.MoveAction)

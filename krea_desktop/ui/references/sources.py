@@ -1,0 +1,127 @@
+"""Turning what is dropped or pasted (files, web images and addresses, raw image data)
+into sources, and loading a source on a worker: decoded, checked, copied into the
+references folder under its content hash, with its thumbnail."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QBuffer, QIODevice, QMimeData
+from PySide6.QtGui import QImage, QPixmap
+
+from krea_desktop.api import spec
+from krea_desktop.library.inputs import (
+    InvalidImageError,
+    LoadedReference,
+    is_data_uri,
+    is_web_url,
+    load_reference,
+    store_copy,
+)
+from krea_desktop.ui.mime import LIBRARY_IDS_MIME
+
+RAW_IMAGE_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/webp",
+    "image/gif",
+    "image/bmp",
+    "image/tiff",
+    "image/avif",
+    "image/svg+xml",  # last: only so that an SVG is refused with the right reason
+)
+_IMG_SRC_RE = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*["']([^"']+)["']""", re.I)
+
+
+@dataclass
+class Source:
+    """One image to load, as it was given."""
+
+    kind: str  # "path" | "url" | "bytes" | "qimage"
+    value: Any
+    strength: float = spec.DEFAULT_STRENGTH
+    label: str | None = None  # where it came from, when known better than the value says
+
+
+@dataclass
+class Loaded:
+    """A source loaded: checked, copied into the references folder, with its thumbnail."""
+
+    ref: LoadedReference
+    path: Path
+    thumbnail: QImage
+    strength: float
+
+
+@dataclass
+class Batch:
+    """Sources added together, shown in the order they were given whatever order they load in."""
+
+    slots: list[Loaded | InvalidImageError | None]
+    restoring: bool = False
+    shown: int = 0  # slots before this one have been dealt with
+    errors: list[str] = field(default_factory=list)
+    missing: int = 0
+
+
+def load_source(source: Source, folder: Path) -> Loaded:
+    """Runs on a worker thread: decode, check, copy into the folder, make the thumbnail."""
+    value: Any = source.value
+    if source.kind == "qimage":
+        buffer = QBuffer()
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        if not value.save(buffer, "PNG"):
+            raise InvalidImageError("The dropped image could not be read; save it as a file and drop that instead.")
+        value = bytes(buffer.data().data())
+    ref = load_reference(value)
+    if source.label:
+        ref = replace(ref, source=source.label)
+    path = store_copy(ref, folder)
+    thumbnail = QImage.fromData(ref.thumbnail)
+    return Loaded(ref, path, thumbnail, source.strength)
+
+
+def might_hold_image(mime: QMimeData) -> bool:
+    if mime.hasFormat(LIBRARY_IDS_MIME) or mime.hasUrls() or mime.hasImage():
+        return True
+    if any(mime.hasFormat(t) for t in RAW_IMAGE_TYPES):
+        return True
+    if mime.hasText():
+        text = mime.text().strip()
+        return is_web_url(text.splitlines()[0]) if text else False
+    return mime.hasHtml()
+
+
+def sources_from_mime(mime: QMimeData) -> list[Source]:
+    """What to load from a drop or paste, preferring data at hand over downloads."""
+    urls = [u for u in mime.urls() if u.isValid()] if mime.hasUrls() else []
+    files = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
+    if files:
+        return [Source("path", f) for f in files]
+    for kind in RAW_IMAGE_TYPES:
+        if mime.hasFormat(kind):
+            data = bytes(mime.data(kind).data())
+            if data:
+                return [Source("bytes", data)]
+    if mime.hasImage():
+        image = mime.imageData()
+        if isinstance(image, QImage) and not image.isNull():
+            return [Source("qimage", QImage(image))]
+        if isinstance(image, QPixmap) and not image.isNull():
+            return [Source("qimage", image.toImage())]
+    web = [u.toString() for u in urls if u.scheme() in ("http", "https", "data")]
+    if web:
+        return [Source("url", w) for w in web]
+    if mime.hasText():
+        lines = [line.strip() for line in mime.text().splitlines() if line.strip()]
+        found = [line for line in lines if is_web_url(line) or is_data_uri(line)]
+        if found and len(found) == len(lines):
+            return [Source("url", line) for line in found]
+    if mime.hasHtml():
+        match = _IMG_SRC_RE.search(mime.html())
+        if match and (is_web_url(match.group(1)) or is_data_uri(match.group(1))):
+            return [Source("url", match.group(1))]
+    return []

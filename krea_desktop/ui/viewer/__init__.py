@@ -1,0 +1,1 @@
+"""Looking at images at full size: the canvas, the viewer window and the comparison."""

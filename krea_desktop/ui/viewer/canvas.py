@@ -1,0 +1,254 @@
+"""One image, fitted or at any zoom, and decoding image files for it off the GUI thread.
+
+Full-size images are decoded as QImage on a worker (QImageReader); only the QPixmap is
+made on the GUI thread. A file that cannot be read shows a sentence, never an error box.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QImage,
+    QImageReader,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPixmap,
+    QResizeEvent,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QWidget
+
+MIN_SCALE = 0.02
+MAX_SCALE = 32.0
+
+
+class ImageUnreadable(Exception):
+    """The file is missing or does not decode; the message is for people."""
+
+
+def decode_image_file(path: Path) -> QImage:
+    """The whole image at full size (any thread). Raises :class:`ImageUnreadable`."""
+    if not path.exists():
+        raise ImageUnreadable(f"The file {path.name} is no longer in the library folder.")
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)
+    image = reader.read()
+    if image.isNull():
+        raise ImageUnreadable(f"The file {path.name} could not be read ({reader.errorString()}).")
+    return image
+
+
+def decode_thumbnail_file(path: Path, side: int) -> QImage:
+    """A small version of an image file, decoded at that size (any thread)."""
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)
+    size = reader.size()
+    if size.isValid():
+        reader.setScaledSize(size.scaled(QSize(side, side), Qt.AspectRatioMode.KeepAspectRatio))
+    image = reader.read()
+    if image.isNull():
+        raise ImageUnreadable(f"{path.name} could not be read.")
+    return image
+
+
+class ImageCanvas(QWidget):
+    """One image, fitted to the widget or at any zoom: the wheel zooms about the pointer,
+    dragging pans. :attr:`viewChanged` reports the view so another canvas can follow it."""
+
+    viewChanged = Signal(float, float, float, bool)  # scale, centre x and y (fractions), fitted
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("imageCanvas")
+        self.setMinimumSize(200, 150)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMouseTracking(False)
+        self._pixmap: QPixmap | None = None
+        self._text = ""
+        self._scale = 1.0
+        self._fitted = True
+        self._centre = QPointF(0.5, 0.5)  # the image point at the widget's centre, as fractions
+        self._drag_from: QPointF | None = None
+
+    # --- contents ---------------------------------------------------------------------
+
+    def set_loading(self, text: str = "Loading…") -> None:
+        self._pixmap = None
+        self._text = text
+        self.update()
+
+    def set_image(self, image: QImage) -> None:
+        """Show ``image`` (GUI thread: it becomes a QPixmap here), keeping the view mode."""
+        self._pixmap = QPixmap.fromImage(image)
+        self._text = ""
+        if self._fitted:
+            self._scale = self._fit_scale()
+        self.update()
+
+    def set_error(self, text: str) -> None:
+        self._pixmap = None
+        self._text = text
+        self.update()
+
+    def has_image(self) -> bool:
+        return self._pixmap is not None
+
+    def message(self) -> str:
+        return self._text
+
+    def image_size(self) -> QSize:
+        return self._pixmap.size() if self._pixmap is not None else QSize()
+
+    # --- the view -----------------------------------------------------------------------
+
+    @property
+    def scale(self) -> float:
+        return self._scale
+
+    @property
+    def fitted(self) -> bool:
+        return self._fitted
+
+    def _fit_scale(self) -> float:
+        if self._pixmap is None or self._pixmap.isNull():
+            return 1.0
+        w, h = self._pixmap.width(), self._pixmap.height()
+        return max(MIN_SCALE, min(self.width() / w, self.height() / h))
+
+    def fit(self) -> None:
+        self._fitted = True
+        self._scale = self._fit_scale()
+        self._centre = QPointF(0.5, 0.5)
+        self._changed()
+
+    def actual_size(self) -> None:
+        self.set_scale(1.0)
+
+    def set_scale(self, scale: float, anchor: QPointF | None = None) -> None:
+        """Zoom to ``scale``, keeping the image point under ``anchor`` (widget coordinates) still."""
+        if self._pixmap is None:
+            return
+        scale = max(MIN_SCALE, min(MAX_SCALE, scale))
+        if anchor is not None:
+            before = self._image_point(anchor)
+            self._scale = scale
+            after = self._image_point(anchor)
+            w, h = self._pixmap.width(), self._pixmap.height()
+            self._centre += QPointF((before.x() - after.x()) / w, (before.y() - after.y()) / h)
+        else:
+            self._scale = scale
+        self._fitted = False
+        self._clamp()
+        self._changed()
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        self.set_scale(self._scale * factor, anchor)
+
+    def pan_by(self, dx: float, dy: float) -> None:
+        if self._pixmap is None:
+            return
+        w, h = self._pixmap.width() * self._scale, self._pixmap.height() * self._scale
+        self._centre -= QPointF(dx / w, dy / h)
+        self._clamp()
+        self._changed()
+
+    def apply_view(self, scale: float, cx: float, cy: float, fitted: bool) -> None:
+        """Follow another canvas's view (the same relative place, the same zoom)."""
+        if fitted:
+            self._fitted = True
+            self._scale = self._fit_scale()
+            self._centre = QPointF(0.5, 0.5)
+        else:
+            self._fitted = False
+            self._scale = max(MIN_SCALE, min(MAX_SCALE, scale))
+            self._centre = QPointF(cx, cy)
+            self._clamp()
+        self.update()
+
+    def centre(self) -> QPointF:
+        return QPointF(self._centre)
+
+    def _image_point(self, widget_point: QPointF) -> QPointF:
+        assert self._pixmap is not None
+        w, h = self._pixmap.width(), self._pixmap.height()
+        cx, cy = self._centre.x() * w, self._centre.y() * h
+        return QPointF(
+            cx + (widget_point.x() - self.width() / 2) / self._scale,
+            cy + (widget_point.y() - self.height() / 2) / self._scale,
+        )
+
+    def _clamp(self) -> None:
+        """Keep the image's centre point inside the image, so it never pans away entirely."""
+        self._centre = QPointF(min(1.0, max(0.0, self._centre.x())), min(1.0, max(0.0, self._centre.y())))
+
+    def _changed(self) -> None:
+        self.update()
+        self.viewChanged.emit(self._scale, self._centre.x(), self._centre.y(), self._fitted)
+
+    def target_rect(self) -> QRectF:
+        if self._pixmap is None:
+            return QRectF()
+        w, h = self._pixmap.width() * self._scale, self._pixmap.height() * self._scale
+        x = self.width() / 2 - self._centre.x() * w
+        y = self.height() / 2 - self._centre.y() * h
+        if self._fitted:
+            x, y = (self.width() - w) / 2, (self.height() - h) / 2
+        return QRectF(x, y, w, h)
+
+    # --- events -------------------------------------------------------------------------
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor(24, 24, 27))
+        if self._pixmap is not None:
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self._scale < 2.0)
+            p.drawPixmap(self.target_rect(), self._pixmap, QRectF(self._pixmap.rect()))
+        elif self._text:
+            p.setPen(QColor(200, 200, 205))
+            p.drawText(
+                self.rect().adjusted(20, 20, -20, -20),
+                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                self._text,
+            )
+        p.end()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        if self._fitted:
+            self._scale = self._fit_scale()
+        super().resizeEvent(event)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        steps = event.angleDelta().y() / 120
+        if steps and self._pixmap is not None:
+            self.zoom_by(1.25**steps, event.position())
+        event.accept()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self._pixmap is not None:
+            self._drag_from = event.position()
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._drag_from is not None:
+            delta = event.position() - self._drag_from
+            self._drag_from = event.position()
+            if self._fitted:
+                self._fitted = False  # panning a fitted image starts from where it is shown
+            self.pan_by(delta.x(), delta.y())
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        self._drag_from = None
+        self.unsetCursor()
+        super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if self._fitted:
+            self.set_scale(1.0, event.position())
+        else:
+            self.fit()

@@ -1,0 +1,48 @@
+"""What the window's frame shows until the panels are built, where the saved split
+will put them."""
+
+from __future__ import annotations
+
+import struct
+
+from PySide6.QtGui import QPainter, QPaintEvent, QPalette
+from PySide6.QtWidgets import QWidget
+
+from krea_desktop import config
+
+
+class OpeningPlaceholder(QWidget):
+    """What the frame shows until the panels are built (a fraction of a second): the
+    window's two columns where the splitter will put them, and a word on what is
+    happening, so that the built window replaces it without a jump."""
+
+    def __init__(self, left_width: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("openingPlaceholder")
+        self._left = left_width
+
+    def paintEvent(self, _event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        palette = self.palette()
+        right = self.rect().adjusted(self._left, 0, 0, 0)
+        painter.fillRect(right, palette.color(QPalette.ColorRole.Base))
+        text = "Opening your library…"
+        metrics = painter.fontMetrics()
+        painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+        x = right.center().x() - metrics.horizontalAdvance(text) // 2
+        painter.drawText(x, right.center().y(), text)
+        painter.end()
+
+
+DEFAULT_LEFT_WIDTH = 480
+
+
+def saved_split(options: config.SettingsStore) -> int:
+    """The left column's width saved by the main splitter (QSplitter::saveState: a marker,
+    a version, then the sizes as a list of 32-bit ints), else its default."""
+    state = options.get(config.MAIN_SPLITTER)
+    if len(state) >= 16:
+        marker, _version, count, first = struct.unpack(">4i", state[:16])
+        if marker == 0xFF and count >= 2 and 0 < first < 10_000:
+            return first
+    return DEFAULT_LEFT_WIDTH
