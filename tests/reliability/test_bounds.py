@@ -158,11 +158,14 @@ def tall_png(path: Path, height: int = 99_999_999) -> Path:
     parts.append(packer.compress(b"\x00\x80" * (height % (1 << 20))))
     parts.append(packer.flush())
     ihdr = struct.pack(">IIBBBBB", 1, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b""))
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
     return path
 
 
-def test_a_reference_of_a_hundred_million_pixels_is_refused_before_decoding(tmp_path: Path, env: dict[str, str]) -> None:
+def test_a_reference_of_a_hundred_million_pixels_is_refused_before_decoding(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
     tall = tall_png(tmp_path / "tall.png")
     assert tall.stat().st_size < 1 << 20
     started = time.monotonic()

@@ -135,7 +135,8 @@ def test_a_damaged_index_is_kept_aside_and_rebuilt_from_the_files(
     damaged = db.read_bytes()
     result = run_cli(["generate", "one more", "--demo"], env)
     assert result.returncode == 0, result.stderr
-    assert "kept aside as library.sqlite.damaged-" in result.stderr and "rebuilt from the images folder" in result.stderr
+    assert "kept aside as library.sqlite.damaged-" in result.stderr
+    assert "rebuilt from the images folder" in result.stderr
     (aside,) = folder.glob("library.sqlite.damaged-*[0-9]")
     assert aside.read_bytes() == damaged  # byte for byte
     with Library(folder) as again:
@@ -221,11 +222,11 @@ def test_pending_deletes_belong_to_the_instance_that_made_them(tmp_path: Path) -
         mine, theirs = lib.save(image(1)), lib.save(image(2))
         PendingTrash(lib).delete([mine])  # this process: alive, its undo must survive
     code = (
-        "import sys; sys.path.insert(0, {root!r})\n"
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parents[2])!r})\n"
         "from krea_desktop.library.store import Library\n"
         "from krea_desktop.library.trash import PendingTrash\n"
-        "lib = Library({folder!r}); PendingTrash(lib).delete([lib.get({id})]); lib.close()\n"
-    ).format(root=str(Path(__file__).parents[2]), folder=str(folder), id=theirs.id)
+        f"lib = Library({str(folder)!r}); PendingTrash(lib).delete([lib.get({theirs.id})]); lib.close()\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)  # a run that ended without flushing
     trashed: list[str] = []
     with Library(folder) as lib:
@@ -244,7 +245,7 @@ def test_a_held_write_lock_is_a_short_wait_and_one_sentence(tmp_path: Path) -> N
     try:
         with Library(folder, busy_timeout=0.3) as lib:
             started = time.monotonic()
-            with pytest.raises(LibraryError, match="^The library is busy: .*try again in a moment.$"):
+            with pytest.raises(LibraryError, match=r"^The library is busy: .*try again in a moment\.$"):
                 lib.set_favourite([1], True)
             assert time.monotonic() - started < 2
             assert lib.count() == 0  # reading is never blocked (write-ahead log)
@@ -338,9 +339,8 @@ def test_a_full_disk_is_found_before_anything_is_sent(tmp_path: Path, env: dict[
         assert result.returncode == 1
         line = one_sentence(result.stderr)
         assert line.startswith("krea-desktop: Nothing was sent: the disk holding") and "free some space" in line
-        with Library(disk / "data") as lib:
-            with pytest.raises(LibraryError, match="Nothing was sent"):
-                check_writable(lib, 1)
+        with Library(disk / "data") as lib, pytest.raises(LibraryError, match="Nothing was sent"):
+            check_writable(lib, 1)
 
 
 def test_out_on_a_full_disk_leaves_no_truncated_copy(tmp_path: Path, env: dict[str, str]) -> None:
