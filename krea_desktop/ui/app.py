@@ -274,7 +274,12 @@ def run_app(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -> int
     asyncio.set_event_loop(loop)
     with loop:
         if smoke_test or window is None:
-            return int(loop.run_until_complete(_smoke(app)))
+            try:
+                return int(loop.run_until_complete(_smoke(app)))
+            finally:
+                import shutil
+
+                shutil.rmtree(os.environ["KREA_DESKTOP_DATA_DIR"], ignore_errors=True)  # nothing left behind
         return int(loop.run_until_complete(_run(app, window, open_paths, report)))
 
 
@@ -338,6 +343,12 @@ async def _smoke(app: QApplication) -> int:
     print(f"smoke: base64 helper process decoded {helper.decoded}, failed {helper.failures}", flush=True)
     if helper.failures:
         print("smoke: FAILED: the base64 helper process did not work", flush=True)
+        return 1
+    from krea_desktop.external import check_child_environment
+
+    problem = check_child_environment()
+    print(f"smoke: child environment {'OK' if problem is None else 'FAILED: ' + problem}", flush=True)
+    if problem is not None:
         return 1
     print(f"smoke: OK in {time.perf_counter() - started:.2f} s", flush=True)
     app.quit()

@@ -141,14 +141,16 @@ def test_dropped_file(qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     make, accepted = FILES[case]
     path = make(files)
     if case == "no read permission" and os.geteuid() == 0:
-        real = Path.read_bytes
+        from krea_desktop.library import inputs
 
-        def denied(self: Path) -> bytes:  # permissions do not bind root: refuse as the OS would
-            if self == path:
-                raise PermissionError(13, "Permission denied", str(self))
-            return real(self)
+        real = inputs.read_regular_file
 
-        monkeypatch.setattr(Path, "read_bytes", denied)
+        def denied(target: Path, max_bytes: int) -> bytes:  # permissions do not bind root: refuse as the OS would
+            if target == path:
+                raise PermissionError(13, "Permission denied", str(target))
+            return real(target, max_bytes)
+
+        monkeypatch.setattr(inputs, "read_regular_file", denied)
     h.drop_paths(path)
     if accepted:
         refs = h.tray.references()

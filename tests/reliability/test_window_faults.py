@@ -40,7 +40,7 @@ FAULTS = {
     "fewer-images": "2 of 3",
     "task-error": "failed while generating",
     "503*": "busy",
-    "hang*:on=any": "did not answer in time",
+    "hang*:on=any": "did not answer within",
     "bad-base64*:on=any": "not valid base64",
     "wrong-size*:on=any": "instead of 1024×1024",
 }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import itertools
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -27,7 +29,6 @@ from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library import metadata, trash
 from krea_desktop.library.export import ExportError, export_image
 from krea_desktop.library.store import Library, LibraryEntry
-from krea_desktop.library.trash import PendingTrash
 from krea_desktop.ui.app import create_main_window
 from krea_desktop.ui.gallery import deleting, desktop, export
 from krea_desktop.ui.gallery.model import GalleryModel
@@ -580,8 +581,13 @@ def test_files_held_by_a_crashed_run_go_to_the_trash_at_the_next_start(
     qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
 ) -> None:
     (entry,) = fill(data_dir, [make_image("crash")])
-    with Library(data_dir) as lib:
-        PendingTrash(lib).delete([entry])
+    # A run that deleted it and then died before the undo window closed: its own process.
+    code = (
+        "from krea_desktop.library.store import Library\n"
+        "from krea_desktop.library.trash import PendingTrash\n"
+        f"lib = Library({str(data_dir)!r}); PendingTrash(lib).delete([lib.get({entry.id})]); lib.close()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
     assert not entry.path.exists()
     make_window()
     qtbot.waitUntil(lambda: no_trash == [entry.file_name])

@@ -8,8 +8,7 @@ import keyring
 import keyring.backends.fail
 import pytest
 import qasync
-from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLineEdit
 from pytestqt.qtbot import QtBot
 
@@ -128,11 +127,13 @@ def test_plain_http_endpoint_is_refused(qtbot: QtBot, data_dir: Path, memory_key
 def test_open_data_folder(
     qtbot: QtBot, data_dir: Path, monkeypatch: pytest.MonkeyPatch, memory_keyring: MemoryKeyring
 ) -> None:
-    opened: list[QUrl] = []
-    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
+    from krea_desktop.ui.dialogs import settings_dialog
+
+    opened: list[object] = []  # the one helper that starts programs with the user's environment
+    monkeypatch.setattr(settings_dialog, "open_path_or_url", lambda target: opened.append(target) or True)
     dialog = make(qtbot, data_dir)
     qtbot.mouseClick(dialog.openFolderButton, Qt.MouseButton.LeftButton)
-    assert opened == [QUrl.fromLocalFile(str(data_dir))]
+    assert opened == [data_dir]
 
 
 def test_key_test_on_the_running_loop(

@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QCloseEvent, QDesktopServices
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -29,6 +29,7 @@ from krea_desktop import keystore
 from krea_desktop.api import spec
 from krea_desktop.api.endpoint import endpoint_problem
 from krea_desktop.api.errors import KreaError
+from krea_desktop.external import open_path_or_url
 from krea_desktop.ui.background import BackgroundRunner
 
 TestKey = Callable[[str, str], Awaitable[None]]
@@ -331,7 +332,7 @@ class SettingsDialog(QDialog):
     def open_data_folder(self) -> bool:
         with contextlib.suppress(OSError):
             self._data_dir.mkdir(parents=True, exist_ok=True)
-        ok = QDesktopServices.openUrl(QUrl.fromLocalFile(str(self._data_dir)))
+        ok = open_path_or_url(self._data_dir)
         if not ok:
             self._set_result(f"No file manager could open {self._data_dir}.", "warning")
         return bool(ok)

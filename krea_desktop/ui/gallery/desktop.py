@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QMimeData, QUrl
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage
+from PySide6.QtGui import QGuiApplication, QImage
 
+from krea_desktop.external import open_path_or_url
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, encode_library_ids
 
@@ -27,7 +28,9 @@ def copy_entries(entries: list[LibraryEntry], image: QImage | None = None) -> bo
 
 
 def open_url(url: QUrl) -> bool:
-    return bool(QDesktopServices.openUrl(url))
+    """Open ``url`` (a file, a folder or a web address) in the user's program for it,
+    started with the user's environment, never the bundle's."""
+    return open_path_or_url(url.toLocalFile() if url.isLocalFile() else url.toString())
 
 
 def reveal_in_file_manager(path: Path) -> bool:

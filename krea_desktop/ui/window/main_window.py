@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore
-from PySide6.QtCore import QByteArray, QSettings, QUrl
+from PySide6.QtCore import QByteArray, QSettings
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
-    QDesktopServices,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
@@ -259,6 +258,8 @@ class MainWindow(QMainWindow):
         self.options.set(config.THUMB_SIDE, side)
 
     def _build_actions(self) -> None:
+        from krea_desktop.external import open_path_or_url
+
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
         self.settings_action = QAction("&Settings…", self)
@@ -268,9 +269,7 @@ class MainWindow(QMainWindow):
         self.settings_action.triggered.connect(self.open_settings)
         file_menu.addAction(self.settings_action)
         open_folder = QAction("Open &library folder", self)
-        open_folder.triggered.connect(
-            lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.library.images_dir)))
-        )
+        open_folder.triggered.connect(lambda: open_path_or_url(self.library.images_dir))
         file_menu.addAction(open_folder)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
