@@ -20,7 +20,7 @@ from krea_desktop.api import errors as E
 from krea_desktop.api import spec
 from krea_desktop.api.client import RunwareClient
 from krea_desktop.library.paths import data_dir as default_data_dir
-from krea_desktop.library.store import Library, LibraryReferenceCache
+from krea_desktop.library.store import Library, LibraryError, LibraryReferenceCache
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def reference_cache(library: Library) -> LibraryReferenceCache:
     forgotten (last used more than ``spec.UPLOAD_LIFETIME_S`` ago)."""
     try:
         library.reference_prune(time.time() - spec.UPLOAD_LIFETIME_S)
-    except sqlite3.Error as exc:  # a stale row is only ignored, never used: not worth failing for
+    except (sqlite3.Error, LibraryError) as exc:  # a stale row is only ignored, never used: not worth failing for
         log.warning("could not prune the reference uploads: %s", exc)
     return LibraryReferenceCache(library)
 

@@ -468,9 +468,14 @@ class Library:
                     raise LibraryBusy(BUSY_MESSAGE) from exc
                 raise
 
+    def checkpoint(self) -> None:
+        """Move the write-ahead log into the index and empty it, so that ``library.sqlite``
+        alone holds everything (a backup of it is complete). A busy index is left as it is."""
+        with suppress(sqlite3.Error, LibraryError):
+            self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
-        """Close every connection, first moving the write-ahead log into the index, so that
-        ``library.sqlite`` alone holds everything (a backup of it is complete)."""
+        """Close every connection, first checkpointing (see :meth:`checkpoint`)."""
         with self._connections_lock:
             if self._closed:
                 return

@@ -69,7 +69,17 @@ class PendingTrash:
                 log.warning("could not move %s aside: %s", entry.path, exc)
                 continue
             kept.append(entry)
-        batch.entries = self.library.remove(e.id for e in kept)
+        try:
+            batch.entries = self.library.remove(e.id for e in kept)
+        except BaseException:
+            # The index refused (busy, or failing): put the files back, so nothing changed.
+            for entry in kept:
+                moved = batch.held.get(entry.id)
+                if moved is not None:
+                    with contextlib.suppress(OSError):
+                        os.replace(moved, entry.path)
+            shutil.rmtree(batch.folder, ignore_errors=True)
+            raise
         with self._lock:
             self.batches.append(batch)
         return batch
@@ -91,7 +101,18 @@ class PendingTrash:
                     os.replace(held, entry.path)
                 except OSError as exc:
                     log.warning("could not move %s back: %s", held, exc)
-        self.library.restore(batch.entries)
+        try:
+            self.library.restore(batch.entries)
+        except BaseException:
+            # The index refused: the batch stays undoable, its files held as they were.
+            for entry in batch.entries:
+                aside = batch.held.get(entry.id)
+                if aside is not None and entry.path.exists() and not aside.exists():
+                    with contextlib.suppress(OSError):
+                        os.replace(entry.path, aside)
+            with self._lock:
+                self.batches.append(batch)
+            raise
         shutil.rmtree(batch.folder, ignore_errors=True)
         return batch
 

@@ -8,6 +8,7 @@ therefore kept to what that first paint needs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -154,7 +155,8 @@ def open_main_window() -> MainWindow:
     if app is not None and isinstance(app, QGuiApplication) and not app.desktopFileName():
         configure_application(app)
     folder = data_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # a folder that cannot be made is said when the library opens
+        folder.mkdir(parents=True, exist_ok=True)
     settings = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
     return MainWindow(data_dir=folder, settings=settings)
 
@@ -170,8 +172,8 @@ def build_main_window(window: MainWindow, *, force_demo: bool = False, demo_late
     folder = window.data_dir
     settings = window.settings
     tune_allocator()
+    library = Library(folder)  # first: it says in one sentence what is wrong with the folder
     setup_logging(folder / "logs")
-    library = Library(folder)
     report = library.reconcile()
     if report.changed:
         log.info(
@@ -293,15 +295,24 @@ async def _run(
 
     if not window.isVisible():  # closed before the loop ran this
         return 0
+    from krea_desktop.library.store import LibraryError
+
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
-    build_main_window(window)
+    app.lastWindowClosed.connect(closed.set)
+    try:
+        build_main_window(window)
+    except LibraryError as err:  # the window stays, saying why, until it is closed
+        print(f"krea-desktop: {err}", file=sys.stderr, flush=True)
+        window.show_problem(str(err))
+        await closed.wait()
+        return 1
     if report is not None:
         report.built()
     if open_paths:
         window.open_images(list(open_paths))
-    app.lastWindowClosed.connect(closed.set)
     await closed.wait()
+    window.library.close()
     return 0
 
 

@@ -519,14 +519,14 @@ def test_favourite_toggles_with_f_and_the_filter_follows(qtbot: QtBot, data_dir:
     select(w, 0, 2)
     w.activateWindow()
     w.gallery.setFocus()
-    qtbot.keyClick(w.gallery, Qt.Key.Key_F)
+    qtbot.keyClick(w.gallery, Qt.Key.Key_F)  # written off the GUI thread
+    qtbot.waitUntil(lambda: w.model.data(w.model.index(0), GalleryModel.EntryRole).favourite)
     assert {e.id for e in w.library.entries(favourites_only=True)} == {entries[2].id, entries[0].id}
-    assert w.model.data(w.model.index(0), GalleryModel.EntryRole).favourite
     qtbot.mouseClick(w.filter_bar.favourites, Qt.MouseButton.LeftButton)
     assert w.model.rowCount() == 2
     select(w, 0)
     w.gallery_actions.favourite_action.trigger()  # unmark: it leaves the favourites view
-    assert w.model.rowCount() == 1
+    qtbot.waitUntil(lambda: w.model.rowCount() == 1)
 
 
 def test_delete_moves_files_aside_and_undo_brings_them_back(
@@ -539,14 +539,16 @@ def test_delete_moves_files_aside_and_undo_brings_them_back(
     w.gallery.setFocus()
     qtbot.keyClick(w.gallery, Qt.Key.Key_Delete)
     gone = [entries[3], entries[2]]
-    assert w.model.rowCount() == 2 and w.library.count() == 2
+    qtbot.waitUntil(lambda: w.model.rowCount() == 2)
+    assert w.library.count() == 2
     assert not any(e.path.exists() for e in gone)
     held = list((data_dir / ".trash-pending").rglob("*.png"))
     assert sorted(p.name for p in held) == sorted(e.file_name for e in gone)
     assert w.message_banner.action.text() == "Undo"
     assert no_trash == []
     qtbot.keyClick(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert w.model.rowCount() == 4 and w.library.count() == 4
+    qtbot.waitUntil(lambda: w.model.rowCount() == 4)
+    assert w.library.count() == 4
     assert all(e.path.exists() for e in gone)
     assert not list((data_dir / ".trash-pending").rglob("*.png"))
     restored = w.library.get(entries[3].id)
@@ -554,8 +556,10 @@ def test_delete_moves_files_aside_and_undo_brings_them_back(
     # the banner's button undoes too
     select(w, 3)
     w.gallery_actions.delete_action.trigger()
+    qtbot.waitUntil(lambda: w.library.count() == 3 and w.message_banner.action.text() == "Undo")
     w.message_banner.action.click()
-    assert w.library.count() == 4 and no_trash == []
+    qtbot.waitUntil(lambda: w.library.count() == 4)
+    assert no_trash == []
 
 
 def test_deleted_files_reach_the_system_trash_after_the_undo_window_and_on_exit(

@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, QPoint, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QImage, QKeySequence
 from PySide6.QtWidgets import QMenu, QToolBar, QToolButton, QWidget
 
-from krea_desktop.library.store import Library, LibraryEntry, ReconcileReport
+from krea_desktop.library.store import Library, LibraryEntry, LibraryError, ReconcileReport
 from krea_desktop.library.trash import TrashBatch
 from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.gallery.deleting import UndoableDelete
@@ -342,21 +342,38 @@ class GalleryActions(QObject):
             return
         favourite = not all(e.favourite for e in entries)
         ids = {e.id for e in entries}
-        self.library.set_favourite(ids, favourite)
-        if not favourite and self.model.filters.get("favourites_only"):
-            self.model.remove_ids(ids)
+
+        def done(_none: None) -> None:
+            if not favourite and self.model.filters.get("favourites_only"):
+                self.model.remove_ids(ids)
+            else:
+                self.model.reload_entries(ids)
+
+        # Written off the GUI thread: another process holding the index must not freeze it.
+        self.runner.submit(lambda: self.library.set_favourite(ids, favourite), done, self._library_failed)
+
+    def _library_failed(self, error: BaseException) -> None:
+        if isinstance(error, LibraryError):
+            self.show_message(str(error))
         else:
-            self.model.reload_entries(ids)
+            self.show_message(f"The library could not be changed ({type(error).__name__}); nothing was lost.")
 
     def delete_selected(self) -> None:
         entries = self.selected_entries()
         if not entries:
             return
         next_row = min(self.selected_rows())
-        batch = self.deleting.delete(entries)
+        self.runner.submit(
+            lambda: self.deleting.trash.delete(entries),
+            lambda batch: self._deleted(entries, next_row, batch),
+            self._library_failed,
+        )
+
+    def _deleted(self, entries: list[LibraryEntry], next_row: int, batch: TrashBatch | None) -> None:
         if batch is None or not batch.entries:
             self.show_message("The selected images could not be moved to the trash.")
             return
+        self.deleting.held(batch)
         self.model.remove_ids({e.id for e in batch.entries})
         if self.model.rowCount():
             self.view.setCurrentIndex(self.model.index(min(next_row, self.model.rowCount() - 1)))
@@ -370,8 +387,10 @@ class GalleryActions(QObject):
         self.countsChanged.emit()
 
     def undo_delete(self, batch: TrashBatch | None = None) -> None:
-        """Bring back ``batch`` (default: the latest still undoable)."""
-        batch = self.deleting.undo(batch)
+        """Bring back ``batch`` (default: the latest still undoable), off the GUI thread."""
+        self.runner.submit(lambda: self.deleting.undo(batch), self._undone, self._library_failed)
+
+    def _undone(self, batch: TrashBatch | None) -> None:
         if batch is None:
             self.show_message("There is nothing to undo: deleted images are in the system trash.")
             return
@@ -384,9 +403,9 @@ class GalleryActions(QObject):
 
     def shutdown(self) -> None:
         """On exit: deleted images go to the system trash now; nothing is left held."""
-        self.deleting.shutdown()
         if isinstance(self.runner, BackgroundRunner):
-            self.runner.wait(5000)
+            self.runner.wait(5000)  # a delete or undo under way finishes first
+        self.deleting.shutdown()
 
     # --- compare, view ------------------------------------------------------------------------
 

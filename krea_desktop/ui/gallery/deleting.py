@@ -36,30 +36,30 @@ class UndoableDelete(QObject):
         return bool(self.trash.batches)
 
     def delete(self, entries: Iterable[LibraryEntry]) -> TrashBatch | None:
-        """Move ``entries`` aside; the batch holds those that were (None: nothing to delete)."""
+        """Move ``entries`` aside; the batch holds those that were (None: nothing to delete).
+        Blocks on the index: the window calls ``trash.delete`` off the GUI thread and then
+        :meth:`held`."""
         batch = self.trash.delete(entries)
-        if batch is None or not batch.entries:
-            return batch
+        if batch is not None and batch.entries:
+            self.held(batch)
+        return batch
+
+    def held(self, batch: TrashBatch) -> None:
+        """Start ``batch``'s undo window (on the GUI thread)."""
         timer = QTimer(self)
         timer.setSingleShot(True)
         timer.setInterval(UNDO_WINDOW_MS)
         timer.timeout.connect(lambda b=batch: self._undo_window_closed(b))
         timer.start()
         self._timers[id(batch)] = timer
-        return batch
 
     def undo(self, batch: TrashBatch | None = None) -> TrashBatch | None:
-        """Bring back ``batch`` (default: the latest still undoable); None if there is none."""
-        batch = self.trash.undo(batch)
-        if batch is None:
-            return None
-        timer = self._timers.pop(id(batch), None)
-        if timer is not None:
-            timer.stop()
-        return batch
+        """Bring back ``batch`` (default: the latest still undoable); None if there is none.
+        Safe off the GUI thread: its undo window then closes without effect."""
+        return self.trash.undo(batch)
 
     def _undo_window_closed(self, batch: TrashBatch) -> None:
-        self._timers.pop(id(batch), None)
+        self._timers.pop(id(batch), None)  # (after an undo, release() below says so)
         if not self.trash.release(batch):
             return  # undone meanwhile
         self.undoableChanged.emit()

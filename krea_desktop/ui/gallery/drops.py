@@ -70,6 +70,16 @@ class FileDrops(QObject):
         files = [Path(f) for f in paths if Path(f).suffix.lower() in IMAGE_SUFFIXES]
         if not files:
             return False
+        if show:  # named on the command line: say so of each that is not there to open
+            missing = [f for f in files if not f.is_file()]
+            if missing:
+                first = missing[0]
+                why = "does not exist" if not first.exists() else "is not a file"
+                more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+                self.show_message(f"“{first.name}” {why}, so it was not opened{more}.")
+            files = [f for f in files if f not in missing]
+            if not files:
+                return True
 
         def done(results: list[tuple[Path, GenerationRecord | None]]) -> None:
             self._files_read(results)

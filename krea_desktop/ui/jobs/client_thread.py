@@ -16,7 +16,7 @@ import itertools
 import logging
 import sys
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,9 +24,12 @@ from PySide6.QtCore import QThread, Signal
 from PySide6.QtGui import QImage
 
 from krea_desktop.api import errors as E
+from krea_desktop.api.record import GenerationRecord
 from krea_desktop.api.request import GenerationRequest
 from krea_desktop.api.results import GeneratedImage
-from krea_desktop.library.store import Library, LibraryEntry
+from krea_desktop.library.pending import PendingTask, PendingTasks
+from krea_desktop.library.saving import SaveQueue, check_writable
+from krea_desktop.library.store import Library, LibraryEntry, LibraryError
 from krea_desktop.ui.background import lower_priority
 from krea_desktop.ui.gallery.thumbnails import THUMB_SIZE as CACHE_SIDE
 from krea_desktop.ui.gallery.thumbnails import cached_size, store_thumbnail
@@ -82,27 +85,43 @@ def _qimage(im: Image.Image) -> QImage:
     return qimg.copy()  # own the pixels: ``raw`` goes away
 
 
-def save_and_thumbnail(library: Library, image: GeneratedImage, size: int = THUMB_SIZE) -> tuple[LibraryEntry, QImage]:
-    """Save ``image`` into the library, write its cached gallery thumbnail, and return the
-    entry with a thumbnail ``size`` pixels across."""
-    entry = library.save(image)
-    cache = library.thumb_path(entry.image_uuid, CACHE_SIDE)
-    return entry, thumbnail_qimage(image.data, size, cache)
+def save_and_thumbnail(
+    saver: SaveQueue, image: GeneratedImage, size: int = THUMB_SIZE
+) -> list[tuple[LibraryEntry, QImage]]:
+    """Save ``image`` (after any held before it) and write each saved image's cached
+    gallery thumbnail; returns the entries saved now, each with a thumbnail ``size``
+    pixels across (none when the library cannot take images just now)."""
+    out = []
+    for entry in saver.save(image):
+        data = image.data if entry.image_uuid == image.image_uuid else entry.path.read_bytes()
+        cache = saver.library.thumb_path(entry.image_uuid, CACHE_SIDE)
+        out.append((entry, thumbnail_qimage(data, size, cache)))
+    return out
 
 
 class ClientThread(QThread):
+    """Runs jobs on the client, saves their images, and keeps the paid work: each task is
+    recorded until its images are saved (see :mod:`krea_desktop.library.pending`), images
+    the library cannot take yet are held and saved later, and tasks a process that ended
+    left behind are collected as jobs of their own (:meth:`collect_abandoned`)."""
+
     jobStarted = Signal(int, object)  # job id, GenerationRequest
     jobStatus = Signal(int, str)  # job id, one-line status
     imageReady = Signal(int, object, QImage)  # job id, LibraryEntry, thumbnail
     jobFinished = Signal(int, int)  # job id, images received
     jobFailed = Signal(int, str, object)  # job id, message, the KreaError
     jobCancelled = Signal(int, int)  # job id, images received before cancelling
+    saveProblem = Signal(str)  # one sentence while images wait to be saved; "" when all are
 
     def __init__(self, client_factory: Callable[[], RunwareClient], library: Library) -> None:
         super().__init__()
         self.setObjectName("clientThread")
         self._factory = client_factory
         self._library = library
+        self._saver = SaveQueue(library)
+        self._pending = PendingTasks(library.root)
+        self._tasks: dict[str, tuple[int, PendingTask | None]] = {}  # taskUUID -> job id, its record
+        self._shutting_down = False
         # Made here, run on the thread: jobs can be queued before the thread has started,
         # so the window need not wait for it (or for the client's imports) to appear.
         self._loop: asyncio.AbstractEventLoop | None = asyncio.new_event_loop()
@@ -139,6 +158,10 @@ class ClientThread(QThread):
 
     def cancel_all(self) -> None:
         self._call(self._cancel_all)
+
+    def collect_abandoned(self) -> None:
+        """Collect, as jobs of their own, the tasks processes that have ended left unfinished."""
+        self._call(self._collect_abandoned)
 
     def run_coroutine(
         self, make: Callable[[RunwareClient], Coroutine[Any, Any, Any]]
@@ -196,18 +219,41 @@ class ClientThread(QThread):
     async def _run_job(self, job_id: int, request: GenerationRequest) -> None:
         client = self._client
         assert client is not None
-        received = 0
         self.jobStarted.emit(job_id, request)
+        current: list[str] = []  # the taskUUID in flight (a conflict sends a new one)
+
+        def submitted(sent: GenerationRequest, wire: list[dict[str, Any]], record: GenerationRecord) -> None:
+            if current:  # sent again under a new taskUUID: the old one was never accepted
+                self._forget_task(current.pop())
+            current.append(sent.task_uuid)
+            self._tasks[sent.task_uuid] = (job_id, self._pending.submitted(sent, wire, record))
+
+        def say(msg: str) -> None:
+            self.jobStatus.emit(job_id, msg)
+
+        async def images() -> AsyncIterator[GeneratedImage]:
+            await asyncio.to_thread(check_writable, self._library, request.number_results)
+            async for image in client.generate(request, on_status=say, on_submitted=submitted):
+                yield image
+
+        await self._follow(job_id, images(), current)
+
+    async def _follow(self, job_id: int, images: AsyncIterator[GeneratedImage], current: list[str]) -> None:
+        """Save ``images`` as they come and report the job's end; keep its task's record
+        while the service may still deliver (a lost connection, a quit), so that the next
+        start collects the rest."""
+        received = 0
+        keep = False
         try:
-            async for image in client.generate(request, on_status=lambda msg: self.jobStatus.emit(job_id, msg)):
-                entry, thumb = await asyncio.to_thread(
-                    save_and_thumbnail, self._library, image, self.thumbnail_side() or THUMB_SIZE
-                )
-                received += 1
-                self.imageReady.emit(job_id, entry, thumb)
+            async for image in images:
+                received += await self._save(image)
         except asyncio.CancelledError:
+            keep = self._shutting_down  # the app is quitting: the next start collects the rest
             self.jobCancelled.emit(job_id, received)
-        except E.KreaError as err:
+        except (E.ServiceTimeoutError, E.NetworkError) as err:
+            keep = True  # the service may still finish it
+            self.jobFailed.emit(job_id, str(err), err)
+        except (E.KreaError, LibraryError) as err:
             self.jobFailed.emit(job_id, str(err), err)
         except Exception as exc:  # a bug must not take the thread down, nor show a traceback
             log.exception("job %s failed unexpectedly", job_id)
@@ -217,6 +263,50 @@ class ClientThread(QThread):
             self.jobFinished.emit(job_id, received)
         finally:
             self._jobs.pop(job_id, None)
+            for task_uuid in current:
+                if not keep and not self._saver.held:
+                    self._forget_task(task_uuid)
+
+    async def _save(self, image: GeneratedImage) -> int:
+        """Save ``image`` (and any held before it); returns how many of ``image``'s job."""
+        saved = await asyncio.to_thread(
+            save_and_thumbnail, self._saver, image, self.thumbnail_side() or THUMB_SIZE
+        )
+        mine = 0
+        for entry, thumb in saved:
+            job_id, task = self._tasks.get(entry.task_uuid or "", (None, None))
+            if task is not None:
+                await asyncio.to_thread(self._pending.received, task, entry.image_uuid)
+            if job_id is not None:
+                self.imageReady.emit(job_id, entry, thumb)
+            mine += entry.task_uuid == image.task_uuid
+        self.saveProblem.emit(self._saver.problem or "")
+        return mine
+
+    def _forget_task(self, task_uuid: str) -> None:
+        _job_id, task = self._tasks.pop(task_uuid, (None, None))
+        if task is not None:
+            self._pending.finished(task)
+
+    def _collect_abandoned(self) -> None:
+        self._keep(self._collect_all())
+
+    async def _collect_all(self) -> None:
+        client = self._client
+        assert client is not None
+        for task in await asyncio.to_thread(self._pending.claim_abandoned):
+            job_id = next(self._ids)
+            self._tasks[task.task_uuid] = (job_id, task)
+            self.jobStarted.emit(job_id, task.request)
+            self.jobStatus.emit(job_id, "Collecting the images of a job the app was closed during…")
+
+            def say(msg: str, job_id: int = job_id) -> None:
+                self.jobStatus.emit(job_id, msg)
+
+            images = client.collect(task.request, task.record, task.received, on_status=say)
+            self._jobs[job_id] = asyncio.get_running_loop().create_task(
+                self._follow(job_id, images, [task.task_uuid])
+            )
 
     def _cancel_job(self, job_id: int) -> None:
         task = self._jobs.get(job_id)
@@ -243,12 +333,17 @@ class ClientThread(QThread):
         loop = asyncio.get_running_loop()
 
         async def finish() -> None:
+            self._shutting_down = True
             tasks = list(self._jobs.values())
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             if self._client is not None:
                 await self._client.aclose()
+            await asyncio.to_thread(self._saver.retry)
+            if self._saver.held:  # still not writable: keep them elsewhere (the next start also collects them)
+                folder = await asyncio.to_thread(self._saver.spill)
+                log.error("images the library could not take were written to %s", folder)
             loop.stop()
 
         self._keep(finish())

@@ -43,6 +43,7 @@ from krea_desktop.ui.window.opening import DEFAULT_LEFT_WIDTH, OpeningPlaceholde
 # makes its hundreds of enums on first access (about 20 ms), which the frame does not need.
 if TYPE_CHECKING:
     from krea_desktop.api.client import RunwareClient  # made on the client thread
+    from krea_desktop.api.request import GenerationRequest
     from krea_desktop.library.store import Library, LibraryEntry
     from krea_desktop.models.jobs import Job, JobQueue
 
@@ -96,7 +97,7 @@ class MainWindow(QMainWindow):
         # The client thread reports into the job queue; every view of a job subscribes to it.
         self.jobs: JobQueue = JobQueue()
         self.client_thread = ClientThread(client_factory, library)
-        self.client_thread.jobStarted.connect(lambda job_id, _request: self.jobs.started(job_id))
+        self.client_thread.jobStarted.connect(self._job_started)
         self.client_thread.jobStatus.connect(self.jobs.set_status)
         self.client_thread.imageReady.connect(self.jobs.image_saved)
         self.client_thread.jobFinished.connect(lambda job_id, _received: self.jobs.finished(job_id))
@@ -108,6 +109,9 @@ class MainWindow(QMainWindow):
         self._subscribe_to_jobs()
         self._restore_state()
         self.update_demo_banner()
+        self.client_thread.saveProblem.connect(self._save_problem)
+        if library.notice:
+            self.show_message(library.notice)
         self.built = True
         # What exists now lives as long as the window: the cyclic collector need not walk it
         # again on every full collection (a pause of tens of ms in the middle of scrolling).
@@ -482,9 +486,26 @@ class MainWindow(QMainWindow):
 
     # --- lifecycle -------------------------------------------------------------------------------
 
+    def _job_started(self, job_id: int, request: GenerationRequest) -> None:
+        if self.jobs.get(job_id) is None:  # a job the client thread began itself (collecting)
+            self.jobs.add(job_id, request)
+        self.jobs.started(job_id)
+
+    def _save_problem(self, text: str) -> None:
+        if text:
+            self.show_message(text)
+
+    def show_problem(self, text: str) -> None:
+        """The library could not be opened: the frame says why, in one sentence."""
+        placeholder = self.centralWidget()
+        if isinstance(placeholder, OpeningPlaceholder):
+            placeholder.set_problem(text)
+
     def start(self) -> None:
-        """Start the client thread (create_main_window does this)."""
+        """Start the client thread (create_main_window does this), and collect what paid
+        work a process that ended left unfinished."""
         self.client_thread.start()
+        self.client_thread.collect_abandoned()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.built:
@@ -495,6 +516,7 @@ class MainWindow(QMainWindow):
         self.file_drops.shutdown()
         self.client_thread.stop()
         self.model.loader.wait(3000)
+        self.library.checkpoint()  # library.sqlite alone holds everything (run_app closes it)
         super().closeEvent(event)
 
     def wait_idle(self) -> None:

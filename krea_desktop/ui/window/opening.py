@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import struct
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QWidget
 
@@ -20,12 +21,26 @@ class OpeningPlaceholder(QWidget):
         super().__init__(parent)
         self.setObjectName("openingPlaceholder")
         self._left = left_width
+        self.problem: str | None = None
+
+    def set_problem(self, text: str) -> None:
+        """The library cannot be opened: say why, in place of the gallery."""
+        self.problem = text
+        self.setAccessibleDescription(text)
+        self.update()
 
     def paintEvent(self, _event: QPaintEvent) -> None:
         painter = QPainter(self)
         palette = self.palette()
         right = self.rect().adjusted(self._left, 0, 0, 0)
         painter.fillRect(right, palette.color(QPalette.ColorRole.Base))
+        if self.problem:
+            painter.setPen(palette.color(QPalette.ColorRole.Text))
+            box = right.adjusted(40, 0, -40, 0)
+            flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+            painter.drawText(box, int(flags.value), f"Krea Desktop cannot open your library.\n\n{self.problem}")
+            painter.end()
+            return
         text = "Opening your library…"
         metrics = painter.fontMetrics()
         painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))

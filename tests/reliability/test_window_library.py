@@ -1,0 +1,269 @@
+"""The window on a library in trouble: hostile files, a damaged or newer index, a folder
+that is a file, a failing disk, a held write lock, a FIFO, and paid work left by a
+window that was killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from krea_desktop.library import metadata
+from krea_desktop.library.store import Library, LibraryError
+from krea_desktop.ui.app import create_main_window
+from krea_desktop.ui.window.main_window import MainWindow
+from krea_desktop.ui.window.opening import OpeningPlaceholder
+from tests.helpers.images import image_bytes
+from tests.helpers.sim import simulator_process
+
+ROOT = Path(__file__).resolve().parents[2]
+CHILD = Path(__file__).with_name("crash_child.py")
+KEY = "sk-window-library"
+
+
+@pytest.fixture
+def window_env(data_dir: Path, memory_keyring: object, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("RUNWARE_API_KEY", raising=False)
+    return data_dir
+
+
+@pytest.fixture
+def make_window(qtbot: QtBot, window_env: Path) -> Iterator[Any]:
+    windows: list[MainWindow] = []
+
+    def make() -> MainWindow:
+        w = create_main_window(demo_latency=0.05)
+        qtbot.addWidget(w)
+        windows.append(w)
+        w.show()
+        return w
+
+    yield make
+    for w in windows:
+        w.close()
+
+
+def hostile_png(folder: Path, name: str, record: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    data = metadata._embed_png(image_bytes(), json.dumps(record, ensure_ascii=True), "x\nSteps: 1")
+    (folder / name).write_bytes(data)
+
+
+def test_the_window_opens_whatever_the_files_hold(qtbot: QtBot, window_env: Path, make_window: Any) -> None:
+    hostile_png(window_env / "images", "11111111-1111-4111-8111-111111111111.png",
+                {"prompt": "lone \ud800 surrogate", "created_at": "0001-01-01T00:00:00+05:00"})
+    hostile_png(window_env / "images", "22222222-2222-4222-8222-222222222222.png",
+                {"prompt": {"nested": True}, "seed": "not a number", "references": "x"})
+    w = make_window()
+    assert w.model.rowCount() == 2
+    assert sorted(e.prompt for e in w.library.entries()) == ["", "lone \ufffd surrogate"]
+
+
+def test_a_damaged_index_is_rebuilt_and_said_in_the_window(qtbot: QtBot, window_env: Path, make_window: Any) -> None:
+    hostile_png(window_env / "images", "33333333-3333-4333-8333-333333333333.png", {"prompt": "kept"})
+    (window_env / "library.sqlite").write_bytes(b"this is not a database" * 50)
+    w = make_window()
+    assert "kept aside as library.sqlite.damaged-" in w.message_banner.label.text()
+    assert [e.prompt for e in w.library.entries()] == ["kept"]
+
+
+def run_window(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "krea_desktop"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def clean_env(data: Path) -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "KREA_DESKTOP_"))}
+    e.update(KREA_DESKTOP_DATA_DIR=str(data), QT_QPA_PLATFORM="offscreen",
+             PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    return e
+
+
+@pytest.mark.parametrize("trouble", ["newer", "file"])
+def test_a_library_that_cannot_be_opened_is_one_sentence_in_the_window(tmp_path: Path, trouble: str) -> None:
+    data = tmp_path / "data"
+    if trouble == "newer":
+        Library(data).close()
+        conn = sqlite3.connect(data / "library.sqlite")
+        conn.execute("PRAGMA user_version = 5")
+        conn.commit()
+        conn.close()
+        before = (data / "library.sqlite").read_bytes()
+    else:
+        data.write_text("a file where the data folder should be")
+    proc = run_window(clean_env(data))
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        # The window stays open, saying why, until it is closed: it is still running.
+        time.sleep(0.5)
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, rest = proc.communicate(timeout=20)
+    assert line.startswith("krea-desktop: ") and "Traceback" not in line + rest, line + rest
+    if trouble == "newer":
+        assert "newer version of Krea Desktop" in line
+        assert (data / "library.sqlite").read_bytes() == before
+    else:
+        assert str(data) in line and "is a file" in line
+
+
+def test_the_frame_shows_the_problem(qtbot: QtBot, window_env: Path) -> None:
+    from krea_desktop.ui.app import build_main_window, open_main_window
+
+    Library(window_env).close()
+    conn = sqlite3.connect(window_env / "library.sqlite")
+    conn.execute("PRAGMA user_version = 5")
+    conn.commit()
+    conn.close()
+    w = open_main_window()
+    qtbot.addWidget(w)
+    with pytest.raises(LibraryError) as err:
+        build_main_window(w)
+    w.show_problem(str(err.value))
+    placeholder = w.centralWidget()
+    assert isinstance(placeholder, OpeningPlaceholder) and "newer version" in (placeholder.problem or "")
+
+
+def test_saves_that_fail_midway_lose_nothing(
+    qtbot: QtBot, window_env: Path, make_window: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"n": 0}
+    real = Library.save
+
+    def flaky(lib: Library, image: Any, created_at: Any = None) -> Any:
+        calls["n"] += 1
+        if calls["n"] in (2, 3):
+            raise OSError(28, "No space left on device")
+        return real(lib, image, created_at)
+
+    monkeypatch.setattr(Library, "save", flaky)
+    w = make_window()
+    banners: list[str] = []
+    w.client_thread.saveProblem.connect(lambda text: text and banners.append(text))
+    w.prompt_panel.setPrompt("four paper boats")
+    w.prompt_panel.countSpin.setValue(4)
+    w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        w.generate()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 4)
+    assert w.library.count() == 4
+    assert any("kept in memory because the disk holding" in b for b in banners)
+    (job,) = w.jobs.jobs()
+    assert job.received == 4 and job.state == "finished"
+
+
+def test_a_held_write_lock_never_freezes_the_window(qtbot: QtBot, window_env: Path, make_window: Any) -> None:
+    with Library(window_env) as lib:
+        from tests.reliability.test_library_faults import image
+
+        lib.save(image(1))
+    w = make_window()
+    w.library.busy_timeout = 0.5  # the default is 5 s; the point is where the wait happens
+    for conn in list(w.library._connections):
+        conn.execute(f"PRAGMA busy_timeout = {int(w.library.busy_timeout * 1000)}")
+    holder = sqlite3.connect(window_env / "library.sqlite", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        w.gallery.setCurrentIndex(w.model.index(0))
+        started = time.monotonic()
+        w.gallery_actions.favourite_action.trigger()
+        assert time.monotonic() - started < 0.2  # the GUI thread did not wait for the lock
+        qtbot.waitUntil(lambda: "The library is busy" in w.message_banner.label.text(), timeout=10000)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert not w.library.entries()[0].favourite  # refused whole, nothing half-done
+
+
+def test_a_fifo_or_a_missing_file_opened_with_the_app_is_one_sentence(
+    qtbot: QtBot, window_env: Path, make_window: Any, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "x.png"
+    os.mkfifo(fifo)
+    w = make_window()
+    w.open_images([fifo])
+    qtbot.waitUntil(lambda: w.message_banner.label.text() == "“x.png” is not a file, so it was not opened.")
+    w.open_images([tmp_path / "gone.png"])
+    qtbot.waitUntil(lambda: w.message_banner.label.text() == "“gone.png” does not exist, so it was not opened.")
+    metadata.read_record(fifo)  # reading its record directly does not wait either
+    started = time.monotonic()
+    w.close()  # the workers are free: closing does not wait on the FIFO
+    assert time.monotonic() - started < 3
+
+
+def test_a_killed_window_s_batch_is_collected_by_the_next_window(
+    qtbot: QtBot, window_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    env = clean_env(window_env)
+    with simulator_process("--key", KEY, "--latency", "0.1", env=env) as url:
+        env.update(RUNWARE_API_KEY=KEY, RUNWARE_API_URL=url)
+        proc = subprocess.Popen([sys.executable, str(CHILD), str(refs)], env=env, cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("ready")
+        seen = [proc.stdout.readline() for _ in range(3)]
+        assert all(s.startswith("saved ") for s in seen), seen
+        proc.kill()
+        proc.communicate(timeout=30)
+        with Library(window_env) as lib:
+            before = lib.count()
+        assert 3 <= before < 20
+
+        monkeypatch.setenv("RUNWARE_API_KEY", KEY)
+        monkeypatch.setenv("RUNWARE_API_URL", url)
+        w = create_main_window()
+        qtbot.addWidget(w)
+        try:
+            qtbot.waitUntil(lambda: w.library.count() == 20, timeout=60000)
+            qtbot.waitUntil(lambda: any(j.state == "finished" for j in w.jobs.jobs()), timeout=10000)
+            (job,) = w.jobs.jobs()
+            assert job.received == 20 - before and job.request.number_results == 20
+            assert w.model.rowCount() == 20
+            uuids = [e.image_uuid for e in w.library.entries()]
+            assert len(set(uuids)) == 20
+        finally:
+            w.close()
+    assert not list((window_env / "pending").glob("*.json"))
+
+
+def test_quitting_keeps_an_unfinished_async_job_for_the_next_start(
+    qtbot: QtBot, window_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = clean_env(window_env)
+    with simulator_process("--key", KEY, "--latency", "0.1", env=env) as url:
+        monkeypatch.setenv("RUNWARE_API_KEY", KEY)
+        monkeypatch.setenv("RUNWARE_API_URL", url)
+        w = create_main_window()
+        qtbot.addWidget(w)
+        w.prompt_panel.setPrompt("twelve kites")
+        w.prompt_panel.countSpin.setValue(12)
+        w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
+        w.generate()
+        qtbot.waitUntil(lambda: w.library.count() >= 2, timeout=30000)
+        w.close()  # a clean quit in the middle of the batch
+        (kept,) = list((window_env / "pending").glob("*.json"))
+        # Another process (ended now) left it: make it look so, as the next start would see it.
+        dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                                  capture_output=True, text=True).stdout)
+        kept.rename(kept.with_name(f"{dead}-{kept.name.split('-', 1)[1]}"))
+        again = create_main_window()
+        qtbot.addWidget(again)
+        try:
+            qtbot.waitUntil(lambda: again.library.count() == 12, timeout=60000)
+        finally:
+            again.close()
