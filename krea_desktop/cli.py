@@ -56,9 +56,8 @@ def load_refs(refs: Sequence[ReferenceImage], folder: Path) -> tuple[ReferenceIm
 
 
 def _format(text: str) -> str:
-    value = text.upper()
-    value = "JPG" if value == "JPEG" else value
-    if value not in spec.OUTPUT_FORMATS:
+    value = spec.normalize_output_format(text)
+    if value is None:
         raise argparse.ArgumentTypeError(f"must be one of {', '.join(spec.OUTPUT_FORMATS)}")
     return value
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QFileDialog, QWidget
 
+from krea_desktop.api import spec
 from krea_desktop.config import EXPORT_FOLDER
 from krea_desktop.library.export import ExportError, export_image, export_suffix
 from krea_desktop.library.store import LibraryEntry
@@ -80,12 +81,9 @@ class Exporter:
 
 
 def _format_for(path: str, chosen_filter: str) -> str:
-    suffix = Path(path).suffix.lower()
-    by_suffix = {".png": "PNG", ".jpg": "JPG", ".jpeg": "JPG", ".webp": "WEBP"}
-    if suffix in by_suffix:
-        return by_suffix[suffix]
-    if "JPEG" in chosen_filter:
-        return "JPG"
-    if "WEBP" in chosen_filter:
-        return "WEBP"
-    return "PNG"
+    """The format a file name says (its suffix), else the one the dialog's filter names."""
+    by_suffix = spec.normalize_output_format(Path(path).suffix)
+    if by_suffix is not None:
+        return by_suffix
+    by_filter = spec.normalize_output_format(chosen_filter.split(" ", 1)[0])
+    return by_filter or "PNG"
