@@ -18,7 +18,14 @@ from PIL import Image
 
 
 def main() -> int:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "resources/screenshots/main-window.png").resolve()
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Screenshot the window in demo mode.")
+    parser.add_argument("out", nargs="?", default="resources/screenshots/main-window.png")
+    parser.add_argument("--size", default="1440x900", help="the window's size in logical pixels, e.g. 1366x768")
+    args = parser.parse_args()
+    out = Path(args.out).resolve()
+    width, height = (int(v) for v in args.size.lower().split("x"))
     folder = Path(tempfile.mkdtemp(prefix="krea-shot-"))
     os.environ["KREA_DESKTOP_DATA_DIR"] = str(folder)
     os.environ.pop("RUNWARE_API_KEY", None)
@@ -67,7 +74,7 @@ def main() -> int:
 
     async def shoot() -> None:
         window = create_main_window(force_demo=True)
-        window.resize(1440, 900)
+        window.resize(width, height)
         window.show()
         window.ratio_bar.setRatio("16:9")
         window.prompt_panel.setPrompt("a lighthouse in fog at dawn, gouache, muted palette")

@@ -17,6 +17,7 @@ import io
 import os
 import re
 import stat
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -55,8 +56,14 @@ _PASS_THROUGH = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
 _READABLE = "PNG, JPEG, WEBP, GIF, BMP or TIFF"
 
 
+_INIT_LOCK = threading.Lock()
+
+
 def _open_formats() -> tuple[str, ...]:
-    Image.init()
+    # Pillow imports its format plugins on first use; two workers doing that at once, while
+    # the client thread imports its own modules, can stop on each other's import locks.
+    with _INIT_LOCK:
+        Image.init()
     return tuple(f for f in ACCEPTED_FORMATS if f in Image.OPEN)
 
 

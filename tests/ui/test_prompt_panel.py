@@ -221,7 +221,7 @@ def test_apply_record_from_a_wire_task_ignores_bad_values(panel: PromptPanel) ->
     assert panel.creativityCombo.currentData() == "raw"
     assert panel.formatCombo.currentData() == "WEBP"
     assert panel.qualitySpin.value() == spec.DEFAULT_QUALITY
-    assert panel.deliveryCombo.currentData() == "sync"
+    assert panel.deliveryCombo.currentData() == "async"  # the default, left as it was
     assert not panel.includeCostCheck.isChecked() and panel.safetyCheck.isChecked()
     assert panel.seed() == 7  # not in the record: left alone
     panel.apply_record(parse_record({"creativity": "extreme", "seed_x": 1, "positivePrompt": "  "}))

@@ -36,9 +36,11 @@ _FORMAT_TIPS = {
     "WEBP": "WEBP: small files with transparency; set the quality",
 }
 _DELIVERY_TIPS = {
-    "sync": "Keep the connection open until the images are ready (simplest)",
-    "async": "Submit the job and poll for results (better for large batches and slow connections)",
+    "sync": "Keep the connection open until every image is ready; they all arrive together",
+    "async": "Submit the job and poll for results: each image appears as soon as it is ready (the default)",
 }
+# Images one by one as the service finishes them (tests/benchmarks/README.md: bench_delivery).
+DEFAULT_DELIVERY = "async"
 
 
 class SeedValidator(QValidator):
@@ -203,6 +205,7 @@ class PromptPanel(QWidget):
         self._on_creativity_changed()
         self.creativityCombo.setCurrentIndex(spec.CREATIVITY_LEVELS.index(spec.DEFAULT_CREATIVITY))
         self._on_format_changed()
+        self.deliveryCombo.setCurrentIndex(self.deliveryCombo.findData(DEFAULT_DELIVERY))
         self.setAdvancedVisible(False)
         self._update_validity()
 
@@ -215,22 +218,30 @@ class PromptPanel(QWidget):
         format_row = QHBoxLayout()
         format_row.setContentsMargins(0, 0, 0, 0)
         format_row.addWidget(self.formatCombo, 1)
-        quality_label = QLabel("Quality", self)
+        quality_label = QLabel("Quality", self.advancedSection)
         quality_label.setBuddy(self.qualitySpin)
         quality_label.setToolTip(self.qualitySpin.toolTip())
         format_row.addWidget(quality_label)
         format_row.addWidget(self.qualitySpin)
+        self.formatCombo.setParent(self.advancedSection)
+        self.qualitySpin.setParent(self.advancedSection)
 
+        # What changes the picture stays in sight; the rest folds away under Advanced.
+        # The creativity levels' help is on the combo's items and in its tooltip.
+        creativity_row = QHBoxLayout()
+        creativity_row.setContentsMargins(0, 0, 0, 0)
+        creativity_row.addWidget(self.creativityCombo, 1)
+        creativity_row.addWidget(self._label("&Images", self.countSpin))
+        creativity_row.addWidget(self.countSpin)
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.addRow(self._label("&Creativity", self.creativityCombo), self.creativityCombo)
-        form.addRow("", self.creativityHelp)
-        form.addRow(self._label("&Images", self.countSpin), self.countSpin)
+        form.addRow(self._label("&Creativity", self.creativityCombo), creativity_row)
         form.addRow(self._label("&Seed", self.seedEdit), seed_row)
-        form.addRow(self._label("&Format", self.formatCombo), format_row)
+        self.creativityHelp.setVisible(False)
 
         adv = QFormLayout(self.advancedSection)
         adv.setContentsMargins(12, 0, 0, 0)
+        adv.addRow(self._label("&Format", self.formatCombo), format_row)
         adv.addRow(self.safetyCheck)
         adv.addRow(self.includeCostCheck)
         adv.addRow(self._label("&Delivery", self.deliveryCombo), self.deliveryCombo)
@@ -240,6 +251,7 @@ class PromptPanel(QWidget):
         bottom = QHBoxLayout()
         bottom.addWidget(self.hintLabel, 1)
         bottom.addWidget(self.generateButton)
+        self.actionRow = bottom  # the window puts its Cancel button here, beside Generate
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -373,6 +385,7 @@ class PromptPanel(QWidget):
     def _on_creativity_changed(self) -> None:
         level = self.creativityCombo.currentData() or spec.DEFAULT_CREATIVITY
         self.creativityHelp.setText(spec.CREATIVITY_HELP[level])
+        self.creativityCombo.setToolTip(f"How freely the model interprets the prompt: {spec.CREATIVITY_HELP[level]}")
 
     def _on_format_changed(self) -> None:
         self.qualitySpin.setEnabled(self.formatCombo.currentData() in ("JPG", "WEBP"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QAbstractButton, QButtonGroup, QGridLayout, QSizePolicy, QWidget
 
 from krea_desktop.api import spec
@@ -24,10 +24,14 @@ class RatioButton(QAbstractButton):
     """A checkable button showing a ratio's shape, its name and its pixel size."""
 
     SHAPE_BOX = 30  # the shape is drawn to fit a square this many pixels wide
+    COMPACT_BOX = 20
 
-    def __init__(self, ratio: spec.AspectRatio, parent: QWidget | None = None) -> None:
+    def __init__(self, ratio: spec.AspectRatio, parent: QWidget | None = None, *, compact: bool = False) -> None:
         super().__init__(parent)
         self.aspect = ratio
+        # Compact: the shape and the name only (the size is in the tooltip and the heading),
+        # so that all eight fit in one row of the window's left column.
+        self.compact = compact
         self.setObjectName(f"ratio_{ratio.key}")
         self.setCheckable(True)
         self.setText(ratio.label)
@@ -41,9 +45,17 @@ class RatioButton(QAbstractButton):
         self.setAttribute(Qt.WidgetAttribute.WA_Hover)  # repaint on hover
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
+    def _box(self) -> int:
+        return self.COMPACT_BOX if self.compact else self.SHAPE_BOX
+
     def sizeHint(self) -> QSize:
         fm = self.fontMetrics()
-        text_w = max(fm.horizontalAdvance(self.aspect.name), fm.horizontalAdvance(self._size_text())) + 16
+        bold = QFont(self.font())
+        bold.setBold(True)
+        name_w = QFontMetrics(bold).horizontalAdvance(self.aspect.name)
+        if self.compact:
+            return QSize(max(self._box() + 10, name_w + 10), self._box() + fm.height() + 14)
+        text_w = max(name_w, fm.horizontalAdvance(self._size_text())) + 16
         return QSize(max(self.SHAPE_BOX + 16, text_w), self.SHAPE_BOX + 2 * fm.height() + 14)
 
     def minimumSizeHint(self) -> QSize:
@@ -78,7 +90,7 @@ class RatioButton(QAbstractButton):
             p.drawRoundedRect(frame.adjusted(3, 3, -3, -3), 3, 3)
 
         # The shape, to scale: the longer side fills the box.
-        box = self.SHAPE_BOX
+        box = self._box()
         w, h = self.aspect.width, self.aspect.height
         sw, sh = (box, box * h / w) if w >= h else (box * w / h, box)
         top = 6 + (box - sh) / 2
@@ -97,6 +109,9 @@ class RatioButton(QAbstractButton):
         p.setFont(bold)
         p.setPen(text)
         p.drawText(QRectF(0, y, self.width(), fm.height()), Qt.AlignmentFlag.AlignCenter, self.aspect.name)
+        if self.compact:
+            p.end()
+            return
         small = QFont(self.font())
         small.setPointSizeF(max(6.0, self.font().pointSizeF() * 0.85))
         p.setFont(small)
@@ -113,7 +128,9 @@ class RatioBar(QWidget):
 
     ratioChanged = Signal(str)  # the ratio's name, e.g. "16:9"
 
-    def __init__(self, parent: QWidget | None = None, *, columns: int = len(spec.ASPECT_RATIOS)) -> None:
+    def __init__(
+        self, parent: QWidget | None = None, *, columns: int = len(spec.ASPECT_RATIOS), compact: bool = False
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("ratioBar")
         self.setToolTip("Aspect ratio and size of the generated images")
@@ -125,7 +142,7 @@ class RatioBar(QWidget):
         layout.setSpacing(4)
         columns = max(1, columns)
         for i, ratio in enumerate(spec.ASPECT_RATIOS):
-            button = RatioButton(ratio, self)
+            button = RatioButton(ratio, self, compact=compact)
             self._group.addButton(button)
             self._buttons[ratio.name] = button
             layout.addWidget(button, i // columns, i % columns)

@@ -9,6 +9,7 @@ from krea_desktop.api import spec
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.library.recall import record_of, reference_sources
 from krea_desktop.library.store import LibraryEntry
+from krea_desktop.models.references import Reference
 from krea_desktop.ui.compose.prompt_panel import PromptPanel
 from krea_desktop.ui.compose.ratio_bar import RatioBar
 from krea_desktop.ui.references.tray import ReferenceTray
@@ -17,6 +18,14 @@ TOWARD = 0.7
 AWAY = -0.7
 
 ShowMessage = Callable[..., None]
+
+
+def _describe(record: GenerationRecord, source: str) -> str:
+    """The image as a person knows it: by its prompt, else by its file's name."""
+    if record.has_prompt:
+        words = " ".join(record.prompt.split())
+        return f"“{words[:60]}{'…' if len(words) > 60 else ''}”"
+    return source
 
 
 class Recall:
@@ -33,23 +42,43 @@ class Recall:
         self.apply_record(record_of(entry), source=entry.path.name)
 
     def apply_record(self, record: GenerationRecord, source: str = "the image") -> None:
-        """Set every control from ``record``: prompt panel, ratio, and references whose
-        files are still here (the tray is replaced when the record lists references)."""
+        """Make the controls what made ``record``'s image: the prompt panel, the ratio, and
+        the tray exactly its references (empty when it had none), with Undo for the tray
+        it replaced. A record without a prompt leaves the person's prompt as it is."""
         if record.is_empty:
             self.show_message(f"No parameters were found in {source}.")
             return
         self.prompt_panel.apply_record(record)
         if record.ratio is not None:
             self.ratio_bar.setRatio(record.ratio)
+        previous = self.tray.model.items()
         found, lost = reference_sources(record)
-        if record.references:
-            self.tray.clear()
-            for path, strength in found[: spec.MAX_REFERENCES]:
-                self.tray.add_reference(path, strength)
-        text = f"Parameters restored from {source}."
+        self.tray.clear()
+        for path, strength in found[: spec.MAX_REFERENCES]:
+            self.tray.add_reference(path, strength)
+        name = _describe(record, source)
+        text = f"Parameters restored from {name}."
+        if not record.has_prompt:
+            text = f"Parameters restored from {name}; it has no prompt, so yours was kept."
         if lost:
             text += f" {lost} of {len(record.references)} references are no longer on this computer."
-        self.show_message(text)
+        if previous != self.tray.model.items() or found:
+            self.show_message(text, "Undo tray", lambda: self._put_back(previous))
+        else:
+            self.show_message(text)
+
+    def _put_back(self, previous: tuple[Reference, ...]) -> None:
+        """The tray as it was before a recall (once the recall's references have loaded)."""
+        if self.tray.isBusy():
+            def when_idle(busy: bool) -> None:
+                if not busy:
+                    self.tray.busyChanged.disconnect(when_idle)
+                    self.tray.model.replace_all(previous)
+
+            self.tray.busyChanged.connect(when_idle)
+        else:
+            self.tray.model.replace_all(previous)
+        self.show_message("The tray is as it was.")
 
     def use_prompt(self, entry: LibraryEntry) -> None:
         self.prompt_panel.setPrompt(entry.prompt)

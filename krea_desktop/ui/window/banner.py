@@ -1,11 +1,13 @@
-"""A strip across the top of the window: demo mode, or a message to act on."""
+"""The window's strips and messages: the demo-mode strip across the top, and messages
+that float over the gallery."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from PySide6 import QtCore
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtCore import QPropertyAnimation, QTimer
+from PySide6.QtWidgets import QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLabel, QPushButton, QWidget
 
 
 class Banner(QFrame):
@@ -40,3 +42,102 @@ class Banner(QFrame):
     def _act(self) -> None:
         if self._slot is not None:
             self._slot()
+
+
+class MessageToast(QFrame):
+    """A message floating over the bottom of the gallery, so that it never moves the
+    layout: information fades by itself; an error, or a message with an action to take
+    (Undo, Open Settings), stays until dealt with or dismissed."""
+
+    FADE_AFTER_MS = 6000
+    FADE_MS = 400
+
+    def __init__(self, host: QWidget) -> None:
+        super().__init__(host)
+        self.setObjectName("messageBanner")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAutoFillBackground(True)
+        self.label = QLabel(self)
+        self.label.setObjectName("messageText")
+        self.label.setWordWrap(True)
+        self.label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.action = QPushButton(self)
+        self.close_button = QPushButton("Dismiss", self)
+        self.close_button.setToolTip("Hide this message")
+        self.close_button.clicked.connect(self.dismiss)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(12, 8, 8, 8)
+        lay.addWidget(self.label, 1)
+        lay.addWidget(self.action)
+        lay.addWidget(self.close_button)
+        self._slot: Callable[[], None] | None = None
+        self.action.clicked.connect(self._act)
+        self.error = False
+        self._opacity = QGraphicsOpacityEffect(self)
+        self._opacity.setOpacity(1.0)
+        self.setGraphicsEffect(self._opacity)
+        self._fade = QPropertyAnimation(self._opacity, b"opacity", self)
+        self._fade.setDuration(self.FADE_MS)
+        self._fade.setStartValue(1.0)
+        self._fade.setEndValue(0.0)
+        self._fade.finished.connect(self.hide)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._fade.start)
+        host.installEventFilter(self)
+        self.hide()
+
+    def show_message(
+        self, text: str, action: str | None = None, slot: Callable[[], None] | None = None, *, error: bool = False
+    ) -> None:
+        self._fade.stop()
+        self._timer.stop()
+        self._opacity.setOpacity(1.0)
+        self.label.setText(text)
+        self.action.setVisible(action is not None)
+        if action:
+            self.action.setText(action)
+        self._slot = slot
+        self.error = error
+        self.setProperty("role", "error" if error else "info")
+        self.style().unpolish(self)
+        self.style().polish(self)
+        self._place()
+        self.show()
+        self.raise_()
+        if not error and action is None:
+            self._timer.start(self.FADE_AFTER_MS)
+
+    @property
+    def stays(self) -> bool:
+        """Whether the message waits to be dealt with (no fading)."""
+        fading = self._timer.isActive() or self._fade.state() == QPropertyAnimation.State.Running
+        return self.isVisible() and not fading
+
+    def dismiss(self) -> None:
+        self._timer.stop()
+        self._fade.stop()
+        self.hide()
+
+    def _act(self) -> None:
+        slot = self._slot
+        self.dismiss()
+        if slot is not None:
+            slot()
+
+    def _place(self) -> None:
+        host = self.parentWidget()
+        if host is None:
+            return
+        width = min(host.width() - 24, 720)
+        self.setFixedWidth(max(200, width))
+        self.adjustSize()
+        x = (host.width() - self.width()) // 2
+        y = host.height() - self.height() - 12
+        self.move(max(0, x), max(0, y))
+
+    def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:
+        if watched is self.parentWidget() and event.type() == QtCore.QEvent.Type.Resize and self.isVisible():
+            self._place()
+        return False

@@ -4,6 +4,7 @@ and the job queue on the right."""
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -17,10 +18,10 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
+    QKeyEvent,
     QKeySequence,
 )
 from PySide6.QtWidgets import (
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QPushButton,
@@ -34,7 +35,7 @@ from krea_desktop import APP_NAME, config
 from krea_desktop.api import errors as E
 from krea_desktop.api import spec
 from krea_desktop.ui.settings import QtSettingsStore
-from krea_desktop.ui.window.banner import Banner
+from krea_desktop.ui.window.banner import Banner, MessageToast
 from krea_desktop.ui.window.opening import DEFAULT_LEFT_WIDTH, OpeningPlaceholder, saved_split
 
 # The panels are imported in build(), not here: the window's frame is shown and painted
@@ -67,6 +68,7 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.options: config.SettingsStore = QtSettingsStore(settings)  # the typed view of settings
         self.built = False
+        self._early_keys: list[str] = []  # typed while the window was opening: for the prompt
         geometry = self.options.get(config.WINDOW_GEOMETRY)
         if not geometry or not self.restoreGeometry(QByteArray(geometry)):
             self.resize(1360, 860)
@@ -111,8 +113,10 @@ class MainWindow(QMainWindow):
         self.update_demo_banner()
         self.client_thread.saveProblem.connect(self._save_problem)
         if library.notice:
-            self.show_message(library.notice)
+            self.show_message(library.notice, error=True)  # stays until read
         self.built = True
+        self._set_tab_order()
+        self._focus_prompt()
         # What exists now lives as long as the window: the cyclic collector need not walk it
         # again on every full collection (a pause of tens of ms in the middle of scrolling).
         gc.freeze()
@@ -131,36 +135,40 @@ class MainWindow(QMainWindow):
         from krea_desktop.ui.jobs.job_list import JobList
         from krea_desktop.ui.references.tray import ReferenceTray
 
-        self.ratio_bar = RatioBar(self, columns=4)
+        # The loop in one column without scrolling at 1366x768: ratios in one row, the
+        # prompt, what changes the picture, Generate, and the whole tray with its sliders.
+        self.ratio_bar = RatioBar(self, columns=len(spec.ASPECT_RATIOS), compact=True)
         self.prompt_panel = PromptPanel(self)
         self.prompt_panel.generateRequested.connect(self.generate)
-        self.prompt_panel.promptEdit.setMaximumHeight(140)  # leave room for the references below
+        self.prompt_panel.promptEdit.setMinimumHeight(self.prompt_panel.promptEdit.fontMetrics().lineSpacing() * 3 + 12)
+        self.prompt_panel.promptEdit.setMaximumHeight(140)
         self.tray = ReferenceTray(
             self.data_dir / "references",
             resolve_library_ids=self._paths_for_ids,
             parent=self,
         )
-        self.tray.message.connect(self.show_message)
+        self.tray.message.connect(lambda text: self.show_message(text, error=True))
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.setObjectName("cancelButton")
         self.cancel_button.setToolTip("Cancel the newest running job (Esc); images already received are kept")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel_newest)
 
+        self.prompt_panel.actionRow.insertWidget(1, self.cancel_button)
+
         controls = QWidget(self)
         controls.setObjectName("controls")
         left = QVBoxLayout(controls)
-        left.setContentsMargins(10, 10, 10, 10)
-        left.setSpacing(10)
-        left.addWidget(_heading("Aspect ratio"))
+        left.setContentsMargins(10, 8, 10, 8)
+        left.setSpacing(6)
+        self.ratio_heading = _heading("Aspect ratio")
+        left.addWidget(self.ratio_heading)
         left.addWidget(self.ratio_bar)
         left.addWidget(self.prompt_panel)
         left.addWidget(_heading("References"))
-        left.addWidget(self.tray, 1)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.cancel_button)
-        left.addLayout(row)
+        left.addWidget(self.tray)
+        left.addStretch(1)  # spare height goes below, not into stretched cards
+        self.ratio_bar.ratioChanged.connect(self._show_ratio_size)
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
         scroll.setWidget(controls)
@@ -219,17 +227,17 @@ class MainWindow(QMainWindow):
 
         self.demo_banner = Banner("demoBanner", self)
         self.demo_banner.close_button.setVisible(False)
-        self.message_banner = Banner("messageBanner", self)
-        self.message_banner.hide()
+        # Messages float over the gallery: they never push the layout around.
+        self.message_banner = MessageToast(gallery_panel)
 
         central = QWidget(self)
         outer = QVBoxLayout(central)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
         outer.addWidget(self.demo_banner)
-        outer.addWidget(self.message_banner)
         outer.addWidget(self.split, 1)
         self.setCentralWidget(central)
+        self._show_ratio_size(self.ratio_bar.ratio())
 
         self.cost_label = QLabel(self)
         self.cost_label.setObjectName("costLabel")
@@ -240,6 +248,65 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.count_label)
         self._update_counts()
         self.setAcceptDrops(True)  # image files dropped outside the tray: restore their parameters
+
+    def _set_tab_order(self) -> None:
+        """Tab follows what the eye does: the ratios, the prompt and its settings,
+        Generate, the references, then the gallery's filters and the gallery."""
+        panel = self.prompt_panel
+        chain: list[QWidget] = [
+            *self.ratio_bar.buttons(),
+            panel.promptEdit,
+            panel.creativityCombo,
+            panel.countSpin,
+            panel.seedEdit,
+            panel.reuseSeedButton,
+            panel.randomSeedButton,
+            panel.advancedToggle,
+            panel.formatCombo,
+            panel.qualitySpin,
+            panel.safetyCheck,
+            panel.includeCostCheck,
+            panel.deliveryCombo,
+            panel.webhookEdit,
+            panel.uploadEndpointEdit,
+            self.cancel_button,
+            panel.generateButton,
+            self.tray.addButton,
+            self.filter_bar.search,
+            self.filter_bar.favourites,
+            self.filter_bar.ratio,
+            self.filter_bar.size_slider,
+            self.gallery,
+            self.job_list,
+        ]
+        for first, second in itertools.pairwise(chain):
+            QWidget.setTabOrder(first, second)
+
+    def _focus_prompt(self) -> None:
+        """The prompt has the focus at start, with whatever was typed while the window
+        was opening."""
+        edit = self.prompt_panel.promptEdit
+        edit.setFocus(QtCore.Qt.FocusReason.OtherFocusReason)
+        if self._early_keys:
+            cursor = edit.textCursor()
+            cursor.movePosition(cursor.MoveOperation.End)
+            edit.setTextCursor(cursor)
+            edit.insertPlainText("".join(self._early_keys))
+            self._early_keys.clear()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if not self.built:  # the frame is up but the prompt is not made yet: keep the keys
+            text = event.text()
+            if event.key() == QtCore.Qt.Key.Key_Backspace:
+                if self._early_keys:
+                    self._early_keys.pop()
+                event.accept()
+                return
+            if text and text.isprintable():
+                self._early_keys.append(text)
+                event.accept()
+                return
+        super().keyPressEvent(event)
 
     def _connect_filter_bar(self) -> None:
         """The filter bar narrows the gallery's rows; its size slider and the gallery's
@@ -297,10 +364,7 @@ class MainWindow(QMainWindow):
         edit_menu.addAction(self.gallery_actions.focus_search_action)
 
         gallery_menu = menu.addMenu("G&allery")
-        self.gallery_actions.fill_menu(gallery_menu)
-        gallery_menu.addSeparator()
-        gallery_menu.addAction(self.gallery_actions.reveal_nsfw_action)
-        gallery_menu.addAction(self.gallery_actions.refresh_action)
+        self.gallery_actions.fill_menu(gallery_menu)  # every gallery action, the toolbar's too
         for action in self.gallery_actions.window_actions():
             self.addAction(action)
 
@@ -393,15 +457,23 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Job {job.job_id} finished: {job.received} image(s) saved.", 5000)
         elif job.state == "failed":
             if isinstance(job.error, E.AuthenticationError):
-                self.show_message(job.message, "Open Settings", self.open_settings)
+                self.show_message(job.message, "Open Settings", self.open_settings, error=True)
             else:
-                self.show_message(job.message)
+                self.show_message(job.message, error=True)
 
     # --- messages, settings ------------------------------------------------------------------
 
-    def show_message(self, text: str, action: str | None = None, slot: Callable[[], None] | None = None) -> None:
-        self.message_banner.show_message(text, action, slot)
+    def show_message(
+        self, text: str, action: str | None = None, slot: Callable[[], None] | None = None, *, error: bool = False
+    ) -> None:
+        """Say something in one sentence: information fades by itself; an error, or a
+        message with an action, stays until dealt with."""
+        self.message_banner.show_message(text, action, slot, error=error)
         self.statusBar().showMessage(text, 8000)
+
+    def _show_ratio_size(self, name: str) -> None:
+        ratio = spec.RATIOS_BY_NAME[name]
+        self.ratio_heading.setText(f"Aspect ratio  ·  {ratio.width} × {ratio.height}")
 
     def update_demo_banner(self) -> None:
         if self.demo:
@@ -447,9 +519,13 @@ class MainWindow(QMainWindow):
 
     def _update_counts(self) -> None:
         self.count_label.setText(f"{self.library.count()} images")
+        from krea_desktop.ui.money import format_cost
+
+        # In demo mode the simulator makes the costs up: every amount shown says so.
+        self.gallery.costs_simulated = self.job_list.costs_simulated = self.demo
         total = self.jobs.session_cost
         self.cost_label.setVisible(total > 0)
-        self.cost_label.setText(f"Session cost ${total:.4f}")
+        self.cost_label.setText(f"Session cost {format_cost(total, self.demo)}")
 
     # --- drops on the window ---------------------------------------------------------------------
 
@@ -493,7 +569,7 @@ class MainWindow(QMainWindow):
 
     def _save_problem(self, text: str) -> None:
         if text:
-            self.show_message(text)
+            self.show_message(text, error=True)
 
     def show_problem(self, text: str) -> None:
         """The library could not be opened: the frame says why, in one sentence."""

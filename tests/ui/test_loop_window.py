@@ -1,0 +1,223 @@
+"""The loop the app exists for, as an artist meets it: everything in sight at a laptop's
+size, results one by one, messages that do not move the window, the keyboard, and recall
+that restores exactly."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, QRect, Qt
+from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
+from pytestqt.qtbot import QtBot
+
+from krea_desktop.api.record import GenerationRecord
+from krea_desktop.ui.app import build_main_window, create_main_window, open_main_window
+from krea_desktop.ui.compose.prompt_panel import PromptPanel
+from krea_desktop.ui.window.banner import MessageToast
+from krea_desktop.ui.window.main_window import MainWindow
+
+
+@pytest.fixture
+def make_window(qtbot: QtBot, data_dir: Path, memory_keyring: object) -> Iterator[Any]:
+    windows: list[MainWindow] = []
+
+    def make(size: tuple[int, int] = (1366, 768), latency: float = 0.0) -> MainWindow:
+        w = create_main_window(demo_latency=latency)
+        qtbot.addWidget(w)
+        windows.append(w)
+        w.resize(*size)
+        w.show()
+        qtbot.waitExposed(w)
+        return w
+
+    yield make
+    for w in windows:
+        w.close()
+
+
+def add_references(qtbot: QtBot, w: MainWindow, folder: Path, n: int) -> list[Path]:
+    paths = []
+    for i in range(n):
+        path = folder / f"ref{i}.png"
+        Image.new("RGB", (64, 48), (40 * i % 256, 120, 200)).save(path)
+        paths.append(path)
+        w.tray.add_reference(path, 0.7 - i)
+    qtbot.waitUntil(lambda: w.tray.count() == n and not w.tray.isBusy())
+    QApplication.processEvents()
+    return paths
+
+
+def left_column(w: MainWindow) -> QScrollArea:
+    scroll = w.split.widget(0)
+    assert isinstance(scroll, QScrollArea)
+    return scroll
+
+
+def in_sight(w: MainWindow, widget: QWidget) -> bool:
+    """Whether all of ``widget`` is inside the left column's visible area."""
+    viewport = left_column(w).viewport()
+    top_left = widget.mapTo(viewport, QPoint(0, 0))
+    return widget.isVisible() and viewport.rect().contains(QRect(top_left, widget.size()))
+
+
+# -- 1. layout for the loop -------------------------------------------------------------------
+
+
+def test_at_1366x768_the_whole_loop_is_in_sight(qtbot: QtBot, make_window: Any, tmp_path: Path) -> None:
+    w = make_window((1366, 768))
+    add_references(qtbot, w, tmp_path, 3)
+    panel = w.prompt_panel
+    assert left_column(w).verticalScrollBar().value() == 0
+    for widget in (panel.promptEdit, panel.generateButton, *w.ratio_bar.buttons(), w.tray):
+        assert in_sight(w, widget), widget.objectName()
+    for card in w.tray.items():
+        assert in_sight(w, card.strengthSlider) and in_sight(w, card.strengthSpin)
+    assert not panel.advancedSection.isVisible()  # folded away
+    assert w.gallery.width() > w.width() / 2  # the gallery keeps most of the window
+
+
+def test_at_800x600_every_control_is_reachable_and_unclipped(qtbot: QtBot, make_window: Any, tmp_path: Path) -> None:
+    w = make_window((800, 600))
+    add_references(qtbot, w, tmp_path, 2)
+    scroll = left_column(w)
+    panel = w.prompt_panel
+    controls = [panel.promptEdit, panel.generateButton, panel.seedEdit, panel.countSpin, w.tray,
+                *w.ratio_bar.buttons(), *(c.strengthSpin for c in w.tray.items())]
+    content = scroll.widget()
+    viewport = scroll.viewport()
+    for widget in controls:
+        # Reachable: inside the scrolled column, and small enough to be seen whole.
+        rect = QRect(widget.mapTo(content, QPoint(0, 0)), widget.size())
+        assert content.rect().contains(rect), widget.objectName()
+        assert rect.height() <= viewport.height() and rect.width() <= viewport.width(), widget.objectName()
+        hint = widget.minimumSizeHint()
+        assert widget.width() >= hint.width() and widget.height() >= hint.height(), widget.objectName()
+
+
+# -- 2. results one by one by default ---------------------------------------------------------
+
+
+def test_a_new_users_first_batch_arrives_image_by_image(qtbot: QtBot, make_window: Any) -> None:
+    assert PromptPanel().deliveryCombo.currentData() == "async"
+    w = make_window(latency=0.25)
+    w.prompt_panel.setPrompt("four paper boats")
+    w.prompt_panel.countSpin.setValue(4)
+    arrivals: list[float] = []
+    w.client_thread.imageReady.connect(lambda *_: arrivals.append(time.monotonic()))
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        w.generate()
+    assert len(arrivals) == 4
+    # Each image shows as the service finishes it, not all together at the end.
+    assert arrivals[-1] - arrivals[0] > 0.4, arrivals
+    row = w.job_list.rows[w.jobs.jobs()[0].job_id]
+    assert row.progress.value() == 4 and row.progress.format().endswith("of 4")
+
+
+# -- 5. messages that do not move the window ----------------------------------------------------
+
+
+def test_messages_float_and_information_fades(qtbot: QtBot, make_window: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(MessageToast, "FADE_AFTER_MS", 100)
+    monkeypatch.setattr(MessageToast, "FADE_MS", 50)
+    w = make_window()
+    before = (w.split.geometry(), w.gallery.geometry(), w.prompt_panel.geometry())
+    w.show_message("Exported 2 image(s).")
+    assert w.message_banner.isVisible()
+    assert (w.split.geometry(), w.gallery.geometry(), w.prompt_panel.geometry()) == before
+    qtbot.waitUntil(lambda: not w.message_banner.isVisible(), timeout=3000)
+    w.show_message("The network went away.", error=True)
+    qtbot.wait(400)
+    assert w.message_banner.isVisible() and w.message_banner.stays
+    assert (w.split.geometry(), w.gallery.geometry(), w.prompt_panel.geometry()) == before
+    w.show_message("Moved 1 image to the trash.", "Undo", lambda: None)
+    qtbot.wait(400)
+    assert w.message_banner.isVisible()  # with its action, it waits to be dealt with
+    w.message_banner.close_button.click()
+    assert not w.message_banner.isVisible()
+
+
+# -- 6. keyboard -------------------------------------------------------------------------------
+
+
+def test_the_prompt_has_the_focus_and_keys_typed_while_opening_land_in_it(
+    qtbot: QtBot, data_dir: Path, memory_keyring: object
+) -> None:
+    frame = open_main_window()
+    qtbot.addWidget(frame)
+    frame.show()
+    qtbot.waitExposed(frame)
+    for key in "a fx":
+        qtbot.keyClicks(frame, key)
+    qtbot.keyClick(frame, Qt.Key.Key_Backspace)
+    qtbot.keyClicks(frame, "ox")
+    build_main_window(frame, demo_latency=0.0)
+    try:
+        assert frame.prompt_panel.prompt() == "a fox"
+        assert frame.focusWidget() is frame.prompt_panel.promptEdit
+    finally:
+        frame.close()
+
+
+def test_tab_follows_the_visual_order(qtbot: QtBot, make_window: Any) -> None:
+    w = make_window()
+    w.prompt_panel.setPrompt("a lighthouse")  # so that Generate can take the focus
+    w.activateWindow()
+    first = w.ratio_bar.buttons()[0]
+    first.setFocus()
+    seen = [first.objectName()]
+    for _ in range(30):
+        current = w.focusWidget()
+        assert current is not None
+        qtbot.keyClick(current, Qt.Key.Key_Tab)
+        seen.append(w.focusWidget().objectName())
+    expected = [b.objectName() for b in w.ratio_bar.buttons()] + [
+        "promptEdit", "creativityCombo", "countSpin", "seedEdit", "randomSeedButton", "advancedToggle",
+    ]
+    assert seen[: len(expected)] == expected, seen  # the Last seed button is disabled until an image arrives
+    assert seen.index("generateButton") < seen.index("addReferenceButton") < seen.index("gallery")
+
+
+# -- 7. recall restores exactly ----------------------------------------------------------------
+
+
+def test_use_all_parameters_makes_the_tray_the_images_references_with_undo(
+    qtbot: QtBot, make_window: Any, tmp_path: Path
+) -> None:
+    w = make_window()
+    refs = add_references(qtbot, w, tmp_path, 2)
+    w.prompt_panel.setPrompt("a harbour with two references")
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        w.generate()
+    with_refs = w.library.entries()[0]
+    w.tray.clear()
+    w.prompt_panel.setPrompt("no references this time")
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        w.generate()
+    without = next(e for e in w.library.entries() if e.prompt == "no references this time")
+    add_references(qtbot, w, tmp_path / ".." / tmp_path.name, 3)  # the tray the person has now
+    before = w.tray.model.items()
+
+    w.recall.use_all_parameters(without)
+    assert w.tray.count() == 0  # equal to the image's references: none
+    assert w.message_banner.label.text().startswith("Parameters restored from “no references this time”")
+    w.message_banner.action.click()  # Undo tray
+    qtbot.waitUntil(lambda: w.tray.model.items() == before)
+
+    w.recall.use_all_parameters(with_refs)
+    qtbot.waitUntil(lambda: w.tray.count() == 2 and not w.tray.isBusy())
+    assert [r.strength for r in w.tray.references()] == [0.7, -0.3]
+    assert [r.sha256 for r in w.tray.model] != [r.sha256 for r in before]
+    del refs
+
+
+def test_a_record_without_a_prompt_keeps_the_persons_prompt(qtbot: QtBot, make_window: Any) -> None:
+    w = make_window()
+    w.prompt_panel.setPrompt("my careful prompt")
+    w.recall.apply_record(GenerationRecord(seed=42, width=1024, height=1024), source="found.png")
+    assert w.prompt_panel.prompt() == "my careful prompt" and w.prompt_panel.seed() == 42
+    assert "found.png; it has no prompt, so yours was kept" in w.message_banner.label.text()
