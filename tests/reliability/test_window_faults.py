@@ -18,6 +18,7 @@ from pytestqt.qtbot import QtBot
 from krea_desktop.api.client import PollPolicy, RetryPolicy
 from krea_desktop.simulator.faults import parse_fault
 from krea_desktop.ui.app import create_main_window
+from krea_desktop.ui.compose import prompt_panel
 from krea_desktop.ui.window.main_window import MainWindow
 from tests.helpers.keyrings import MemoryKeyring
 from tests.helpers.sim import Sim, running_simulator
@@ -68,8 +69,12 @@ def window(qtbot: QtBot, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
 
 @pytest.mark.parametrize("delivery", ["sync", "async"])
 @pytest.mark.parametrize("fault", list(FAULTS))
-def test_fault_through_the_window(qtbot: QtBot, window: tuple[MainWindow, Sim], fault: str, delivery: str) -> None:
+def test_fault_through_the_window(
+    qtbot: QtBot, window: tuple[MainWindow, Sim], fault: str, delivery: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     w, sim = window
+    if "base64" in fault:  # the window asks for URLs by default: ask for the data this fault spoils
+        monkeypatch.setattr(prompt_panel, "DEFAULT_OUTPUT_TYPE", "base64Data")
     sim.service.inject(parse_fault(fault))
     ticks: list[float] = []
     timer = QTimer()

@@ -39,8 +39,10 @@ _DELIVERY_TIPS = {
     "sync": "Keep the connection open until every image is ready; they all arrive together",
     "async": "Submit the job and poll for results: each image appears as soon as it is ready (the default)",
 }
-# Images one by one as the service finishes them (tests/benchmarks/README.md: bench_delivery).
+# Images one by one as the service finishes them, each downloaded once (a poll of an async
+# base64 task carries every finished image again): tests/benchmarks/README.md, bench_delivery.
 DEFAULT_DELIVERY = "async"
+DEFAULT_OUTPUT_TYPE = "URL"
 
 
 class SeedValidator(QValidator):
@@ -444,6 +446,7 @@ class PromptPanel(QWidget):
             seed=self.seed(),
             creativity=self.creativityCombo.currentData(),
             references=tuple(references),
+            output_type=DEFAULT_OUTPUT_TYPE,
             output_format=self.formatCombo.currentData(),
             output_quality=self.qualitySpin.value(),
             delivery_method=self.deliveryCombo.currentData(),
