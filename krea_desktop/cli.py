@@ -85,7 +85,7 @@ def _ranged(lo: int, hi: int) -> Callable[[str], int]:
     return parse
 
 
-COMMANDS = ("generate", "simulator")
+COMMANDS = ("generate", "info", "simulator")
 
 
 def build_window_parser() -> argparse.ArgumentParser:
@@ -133,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="sync waits for the whole batch; async (the default for batches) shows each image",
     )
     gen.add_argument("--safety", action="store_true", help="ask the service to check content")
+
+    info = sub.add_parser("info", help="print the parameters the app recalls from image files")
+    info.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="a PNG, JPEG or WEBP file")
+    info.add_argument("--json", action="store_true", help="one JSON object per file, in the order given")
 
     sim = sub.add_parser("simulator", help="serve the built-in Runware simulator on this machine")
     from krea_desktop.simulator.cli import add_arguments
@@ -312,6 +316,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("krea-desktop: cancelled.", file=sys.stderr)
             return 130
+    if args.command == "info":
+        from krea_desktop.info import run as run_info
+
+        return run_info(args.images, as_json=args.json)
     from krea_desktop.simulator.cli import run
 
     return run(args)

@@ -9,6 +9,7 @@ from typing import Any
 from PIL import Image
 
 from krea_desktop.api import spec
+from krea_desktop.api.record import GenerationRecord
 from krea_desktop.fsutil import atomic_write
 from krea_desktop.library import metadata
 from krea_desktop.library.recall import record_of
@@ -35,9 +36,11 @@ def export_suffix(fmt: str) -> str:
     return "." + EXPORT_FORMATS[export_format(fmt)]
 
 
-def export_image(entry: LibraryEntry, target_path: Path | str, fmt: str) -> Path:
+def export_image(entry: LibraryEntry, target_path: Path | str, fmt: str, *, with_parameters: bool = True) -> Path:
     """Write ``entry``'s image to ``target_path`` as PNG, JPG (JPEG) or WEBP, re-encoded,
-    with its generation record embedded as in the library. Raises :class:`ExportError`."""
+    with its generation record embedded as in the library, or, ``with_parameters=False``,
+    with no metadata at all (nothing of the source file's is carried over either).
+    Raises :class:`ExportError`."""
     name = export_format(fmt)
     target = Path(target_path)
     try:
@@ -49,13 +52,15 @@ def export_image(entry: LibraryEntry, target_path: Path | str, fmt: str) -> Path
                 im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
             buf = io.BytesIO()
             options: dict[str, Any] = {"quality": 95} if name in ("JPG", "WEBP") else {"optimize": False}
+            # Only what is passed here is written: the source's EXIF, XMP and text stay behind.
+            options.update(exif=b"", xmp=b"")
             im.save(buf, spec.PIL_FORMATS[name], **options)
     except FileNotFoundError as exc:
         raise ExportError(f"{entry.path.name} is no longer in the library folder, so it cannot be exported.") from exc
     except OSError as exc:
         raise ExportError(f"{entry.path.name} could not be read ({exc}), so it was not exported.") from exc
-    record = record_of(entry)
     data = buf.getvalue()
+    record = record_of(entry) if with_parameters else GenerationRecord()
     if not record.is_empty:
         try:
             data = metadata.embed(data, name, record)

@@ -35,6 +35,7 @@ import zlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from krea_desktop import __version__
 from krea_desktop.api import spec
@@ -48,6 +49,9 @@ from krea_desktop.api.record import (
 )
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.fsutil import read_regular_file
+from krea_desktop.library.readers import Embedded, read_foreign
+from krea_desktop.library.readers.a1111 import MODEL_LABEL, NOT_APPLICABLE
+from krea_desktop.library.readers.a1111 import parse_a1111 as parse_a1111  # lives with the other readers
 
 JSON_KEY = "krea-desktop"  # PNG text keyword and XMP element name for the JSON record
 PARAMETERS_KEY = "parameters"  # the A1111 keyword
@@ -62,6 +66,8 @@ _UC_UNDEFINED = b"\x00" * 8
 _JPEG_SEGMENT_MAX = 65533  # payload bytes in one marker segment (length field includes itself)
 
 
+_TAG_IMAGE_DESCRIPTION = 0x010E
+_TAG_MODEL = 0x0110
 _TAG_SOFTWARE = 0x0131
 _TAG_EXIF_IFD = 0x8769
 _TAG_EXIF_VERSION = 0x9000
@@ -102,31 +108,32 @@ def record_for(image: GeneratedImage, created_at: datetime) -> GenerationRecord:
 # ---------------------------------------------------------------------------------------------
 # Automatic1111 "parameters" text
 
-# A1111's own pattern, with the key length bounded so a long line cannot make it quadratic.
-_RE_PARAM = re.compile(r'\s*(\w[\w \-/]{0,62}):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
-_RE_SIZE = re.compile(r"^\s*(\d{1,6})\s*[xX×]\s*(\d{1,6})\s*$")
-_MAX_PARAM_LINE = 16 * 1024
-
-
 def _a1111_value(value: Any) -> str:
+    """A value quoted as A1111's ``quote()`` quotes it: as a JSON string when it contains a
+    ``,``, a newline or a ``:``, else as is."""
     text = str(value)
-    if "," in text or "\n" in text or '"' in text:
-        return json.dumps(text, ensure_ascii=False)
-    return text
+    if "," not in text and "\n" not in text and ":" not in text:
+        return text
+    return json.dumps(text, ensure_ascii=False)
 
 
 def to_a1111(record: GenerationRecord) -> str:
     """The A1111 ``parameters`` text: the prompt, then one line of ``Key: value`` pairs.
 
-    ``Steps: 1`` is there because many readers only recognise the parameter line when it
-    starts with Steps; Seed, Size and Model are the keys other tools pick up.
+    The line starts ``Steps: n/a, Sampler: n/a``: the model has neither, but the readers
+    of this format only recognise the line when it has them (sd-prompt-reader needs a line
+    starting with ``Steps:``, sd-parsers a ``Sampler``). ``n/a`` is not a number, so A1111
+    leaves its Steps setting as it is when it applies the line, and it falls back to its
+    default sampler for a sampler it does not know. The model is named ``Krea 2 Medium``
+    (its id has a ``:``, which A1111 quotes and some readers then cut apart).
     """
-    pairs: list[tuple[str, Any]] = [("Steps", 1)]
+    pairs: list[tuple[str, Any]] = [("Steps", NOT_APPLICABLE), ("Sampler", NOT_APPLICABLE)]
     if record.seed is not None:
         pairs.append(("Seed", record.seed))
     if record.width and record.height:
         pairs.append(("Size", f"{record.width}x{record.height}"))
-    pairs.append(("Model", record.model or spec.MODEL_ID))
+    model = record.model or spec.MODEL_ID
+    pairs.append(("Model", MODEL_LABEL if model == spec.MODEL_ID else model))
     if record.creativity:
         pairs.append(("Creativity", record.creativity))
     if record.ratio:
@@ -135,77 +142,48 @@ def to_a1111(record: GenerationRecord) -> str:
     if record.app == APP:
         pairs.append(("Version", f"{APP} {record.version or __version__}"))
     line = ", ".join(f"{k}: {_a1111_value(v)}" for k, v in pairs)
-    return f"{record.prompt}\n{line}"
+    prompt = record.prompt
+    if record.negative_prompt:
+        prompt += f"\nNegative prompt: {record.negative_prompt}"
+    return f"{prompt}\n{line}"
 
 
-def _unquote(value: str) -> str:
-    value = value.strip()
-    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
-        try:
-            unquoted = json.loads(value)
-        except ValueError:
-            return value
-        if isinstance(unquoted, str):
-            return unquoted
-    return value
+# ---------------------------------------------------------------------------------------------
+# What an embedded record may say
 
 
-def _a1111_params(line: str) -> dict[str, str]:
-    if len(line) > _MAX_PARAM_LINE:
-        return {}
-    return {k.strip(): _unquote(v) for k, v in _RE_PARAM.findall(line)}
+def _public_reference(text: str | None) -> str | None:
+    """A reference as it may leave this computer: a URL without its query, fragment or
+    credentials; a file by its name alone (the kept copies are named by content hash)."""
+    if text is None or text.startswith(("sha256:", "data:")):
+        return text
+    if "://" in text:
+        parts = urlsplit(text)
+        if parts.scheme.lower() == "file":
+            return _file_name(unquote(parts.path)) or None
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return _file_name(text) or None
 
 
-def parse_a1111(text: str) -> dict[str, Any]:
-    """Parse A1111 ``parameters`` text (ours or any other tool's) into a partial record.
+def shareable_reference(text: str | None) -> str | None:
+    """A reference's source or image as :func:`shareable` writes it."""
+    return _public_reference(text)
 
-    Gives ``prompt`` always, and whatever else it finds: ``negative_prompt``, ``seed``,
-    ``width``/``height``, ``ratio`` (when the size is one of Krea 2 Medium's eight),
-    ``creativity``, ``model``, ``steps``, and every raw pair under ``a1111``.
-    """
-    lines = text.strip().replace("\r\n", "\n").split("\n")
-    last = lines[-1].strip() if lines else ""
-    params = _a1111_params(last)
-    if len(params) >= 3 or (len(lines) > 1 and params and re.match(r"\s*Steps\s*:", last)):
-        lines = lines[:-1]
-    else:
-        params = {}
-    prompt_lines: list[str] = []
-    negative_lines: list[str] = []
-    in_negative = False
-    for raw in lines:
-        line = raw.strip()
-        if line.startswith("Negative prompt:"):
-            in_negative = True
-            line = line[len("Negative prompt:") :].strip()
-        (negative_lines if in_negative else prompt_lines).append(line)
-    record: dict[str, Any] = {"prompt": "\n".join(prompt_lines).strip()}
-    if in_negative:
-        record["negative_prompt"] = "\n".join(negative_lines).strip()
-    seed = params.get("Seed")
-    if seed is not None and re.fullmatch(r"-?\d{1,20}", seed.strip()):
-        record["seed"] = int(seed)
-    size = _RE_SIZE.match(params.get("Size", ""))
-    if size:
-        width, height = int(size.group(1)), int(size.group(2))
-        record["width"], record["height"] = width, height
-        ratio = spec.RATIOS_BY_SIZE.get((width, height))
-        if ratio is not None:
-            record["ratio"] = ratio.name
-    creativity = params.get("Creativity", "").strip().lower()
-    if creativity in spec.CREATIVITY_LEVELS:
-        record["creativity"] = creativity
-    if params.get("Model"):
-        record["model"] = params["Model"]
-    steps = params.get("Steps", "").strip()
-    if steps.isdigit() and len(steps) < 10:
-        record["steps"] = int(steps)
-    refs = params.get("References", "").strip()
-    if refs.isdigit() and len(refs) < 4:
-        record["reference_count"] = int(refs)
-    if params:
-        record["a1111"] = params
-    return record
+
+def _file_name(path: str) -> str:
+    return re.split(r"[\\/]", path)[-1]
+
+
+def shareable(record: GenerationRecord) -> GenerationRecord:
+    """``record`` as it is embedded in files that may be shared: each reference by its file
+    name (or content hash, imageUUID, URL without query) and strength, never its folder."""
+    refs = tuple(
+        ReferenceRecord(image=_public_reference(r.image), strength=r.strength, source=_public_reference(r.source))
+        for r in record.references
+    )
+    return record.replace(references=refs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,13 +199,24 @@ def _user_comment(text: str) -> bytes:
     return _UC_UNICODE + text.encode("utf-16-be", "surrogatepass")
 
 
-def _xmp_packet(record_json: str, parameters: str) -> bytes:
+def _xmp_packet(record_json: str, parameters: str, prompt: str = "") -> bytes:
+    """The XMP packet: the prompt as dc:description, the app as xmp:CreatorTool, the JSON
+    record and the A1111 text."""
     esc = html.escape
     body = (
         '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
         '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
         ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
-        f'  <rdf:Description rdf:about="" xmlns:kd="{_XMP_NS}">\n'
+        '  <rdf:Description rdf:about=""\n'
+        '    xmlns:dc="http://purl.org/dc/elements/1.1/"\n'
+        '    xmlns:xmp="http://ns.adobe.com/xap/1.0/"\n'
+        f'    xmlns:kd="{_XMP_NS}">\n'
+        f"   <xmp:CreatorTool>{esc(_creator_tool(), quote=False)}</xmp:CreatorTool>\n"
+        "   <dc:description>\n"
+        "    <rdf:Alt>\n"
+        f'     <rdf:li xml:lang="x-default">{esc(prompt, quote=False)}</rdf:li>\n'
+        "    </rdf:Alt>\n"
+        "   </dc:description>\n"
         f"   <kd:record>{esc(record_json, quote=False)}</kd:record>\n"
         f"   <kd:parameters>{esc(parameters, quote=False)}</kd:parameters>\n"
         "  </rdf:Description>\n"
@@ -238,21 +227,31 @@ def _xmp_packet(record_json: str, parameters: str) -> bytes:
     return body.encode("utf-8", "replace")
 
 
-def _tiff_with_user_comment(comment: bytes) -> bytes:
-    """A minimal big-endian TIFF/EXIF block: IFD0 (Software, ExifIFD pointer) and an Exif
-    IFD (ExifVersion, UserComment). Big-endian matches what A1111 (piexif) writes."""
-    software = f"{APP} {__version__}".encode("ascii") + b"\x00"
+def _creator_tool() -> str:
+    return f"{APP} {__version__}"
+
+
+def _tiff_with_user_comment(comment: bytes, description: str = "") -> bytes:
+    """A minimal big-endian TIFF/EXIF block: IFD0 (ImageDescription: the prompt, Software,
+    ExifIFD pointer) and an Exif IFD (ExifVersion, UserComment). Big-endian matches what
+    A1111 (piexif) writes. ImageDescription is ASCII by type; non-ASCII text is written as
+    UTF-8, as exiftool and Pillow read it."""
+    software = _creator_tool().encode("ascii") + b"\x00"
+    desc = description.encode("utf-8", "replace") + b"\x00"
     ifd0_at = 8
-    ifd0_len = 2 + 2 * 12 + 4
-    software_at = ifd0_at + ifd0_len
+    ifd0_len = 2 + 3 * 12 + 4
+    desc_at = ifd0_at + ifd0_len
+    software_at = desc_at + len(desc) + (len(desc) & 1)
     exif_at = software_at + len(software) + (len(software) & 1)
     exif_len = 2 + 2 * 12 + 4
     comment_at = exif_at + exif_len
     out = bytearray(b"MM\x00\x2a" + struct.pack(">I", ifd0_at))
-    out += struct.pack(">H", 2)
+    out += struct.pack(">H", 3)
+    out += struct.pack(">HHII", _TAG_IMAGE_DESCRIPTION, 2, len(desc), desc_at)
     out += struct.pack(">HHII", _TAG_SOFTWARE, 2, len(software), software_at)
     out += struct.pack(">HHII", _TAG_EXIF_IFD, 4, 1, exif_at)
     out += struct.pack(">I", 0)
+    out += desc + (b"\x00" if len(desc) & 1 else b"")
     out += software + (b"\x00" if len(software) & 1 else b"")
     out += struct.pack(">H", 2)
     out += struct.pack(">HHI", _TAG_EXIF_VERSION, 7, 4) + b"0232"
@@ -262,16 +261,24 @@ def _tiff_with_user_comment(comment: bytes) -> bytes:
     return bytes(out)
 
 
-def _fit_record(record: GenerationRecord, parameters: str, limit: int) -> tuple[str, str]:
-    """Shrink what goes into a size-limited container (a JPEG segment holds 64 KB)."""
+def _fit_record(record: GenerationRecord, parameters: str, limit: int) -> tuple[str, str, str]:
+    """Shrink what goes into a size-limited container (a JPEG segment holds 64 KB): the JSON
+    record, the A1111 text and the prompt for the description fields."""
     record_json = _record_json(record.to_json())
-    if len(_xmp_packet(record_json, parameters)) <= limit:
-        return record_json, parameters
+    prompt = record.prompt
+
+    def fits() -> bool:
+        exif = _tiff_with_user_comment(_user_comment(parameters), prompt)
+        return len(_xmp_packet(record_json, parameters, prompt)) <= limit and len(exif) <= limit
+
+    if fits():
+        return record_json, parameters, prompt
     slim = record.replace(references=tuple(ReferenceRecord(strength=r.strength) for r in record.references), extras={})
     record_json = _record_json(slim.to_json())
     parameters = parameters[: limit // 8]
-    if len(_xmp_packet(record_json, parameters)) <= limit:
-        return record_json, parameters
+    prompt = prompt[: limit // 16]
+    if fits():
+        return record_json, parameters, prompt
     raise MetadataError("the generation record is too large to embed")
 
 
@@ -331,8 +338,12 @@ def _png_text_chunk(keyword: str, text: str, *, force_itxt: bool = False) -> byt
 
 def _embed_png(data: bytes, record_json: str, parameters: str) -> bytes:
     chunks = _png_chunks(data)
-    ours = {PARAMETERS_KEY.encode(), JSON_KEY.encode()}
-    new = _png_text_chunk(PARAMETERS_KEY, parameters) + _png_text_chunk(JSON_KEY, record_json, force_itxt=True)
+    ours = {PARAMETERS_KEY.encode(), JSON_KEY.encode(), b"Software"}
+    new = (
+        _png_text_chunk(PARAMETERS_KEY, parameters)
+        + _png_text_chunk("Software", _creator_tool())
+        + _png_text_chunk(JSON_KEY, record_json, force_itxt=True)
+    )
     out = bytearray(data[: len(PNG_SIGNATURE)])
     inserted = False
     for pos, ctype, start, end in chunks:
@@ -387,10 +398,10 @@ def _jpeg_segment(marker: int, payload: bytes) -> bytes:
     return bytes((0xFF, marker)) + struct.pack(">H", len(payload) + 2) + payload
 
 
-def _embed_jpeg(data: bytes, record_json: str, parameters: str) -> bytes:
+def _embed_jpeg(data: bytes, record_json: str, parameters: str, prompt: str) -> bytes:
     segments, rest = _jpeg_segments(data)
-    exif = _jpeg_segment(0xE1, _EXIF_HEADER + _tiff_with_user_comment(_user_comment(parameters)))
-    xmp = _jpeg_segment(0xE1, _XMP_HEADER + _xmp_packet(record_json, parameters))
+    exif = _jpeg_segment(0xE1, _EXIF_HEADER + _tiff_with_user_comment(_user_comment(parameters), prompt))
+    xmp = _jpeg_segment(0xE1, _XMP_HEADER + _xmp_packet(record_json, parameters, prompt))
     out = bytearray(b"\xff\xd8")
     inserted = False
     for marker, start, end in segments:
@@ -450,7 +461,7 @@ def _webp_canvas(fourcc: bytes, body: bytes) -> tuple[int, int, bool]:
     raise MetadataError("unknown WEBP image chunk")
 
 
-def _embed_webp(data: bytes, record_json: str, parameters: str) -> bytes:
+def _embed_webp(data: bytes, record_json: str, parameters: str, prompt: str) -> bytes:
     chunks = _riff_chunks(data)
     body = bytearray()
     first, _, fstart, fend = chunks[0]
@@ -471,38 +482,45 @@ def _embed_webp(data: bytes, record_json: str, parameters: str) -> bytes:
         if fourcc in (b"EXIF", b"XMP "):
             continue  # replaced
         body += data[pos:end] + (b"\x00" if (end - start) & 1 else b"")
-    body += _riff_chunk(b"EXIF", _tiff_with_user_comment(_user_comment(parameters)))
-    body += _riff_chunk(b"XMP ", _xmp_packet(record_json, parameters))
+    body += _riff_chunk(b"EXIF", _tiff_with_user_comment(_user_comment(parameters), prompt))
+    body += _riff_chunk(b"XMP ", _xmp_packet(record_json, parameters, prompt))
     return b"RIFF" + struct.pack("<I", len(body) + 4) + b"WEBP" + bytes(body)
 
 
 def embed(data: bytes, fmt: str, record: GenerationRecord) -> bytes:
     """``data`` (an encoded PNG, JPG or WEBP file) with ``record`` embedded.
 
-    Pixels are never re-encoded: metadata is spliced into the container. Raises
+    Pixels are never re-encoded: metadata is spliced into the container. References are
+    written as :func:`shareable` gives them (no folder, no URL query). Raises
     :class:`MetadataError` if ``data`` is not a well-formed file of format ``fmt``.
     """
     fmt = spec.normalize_output_format(fmt) or fmt
     actual = sniff_format(data)
     if actual != fmt:
         raise MetadataError(f"the data is {actual or 'not an image'}, not {fmt}")
+    record = shareable(record)
     parameters = to_a1111(record)
     if fmt == "PNG":
         return _embed_png(data, _record_json(record.to_json()), parameters)
-    record_json, parameters = _fit_record(record, parameters, _JPEG_SEGMENT_MAX - len(_XMP_HEADER))
+    record_json, parameters, prompt = _fit_record(record, parameters, _JPEG_SEGMENT_MAX - len(_XMP_HEADER))
     if fmt == "JPG":
-        return _embed_jpeg(data, record_json, parameters)
-    return _embed_webp(data, record_json, parameters)
+        return _embed_jpeg(data, record_json, parameters, prompt)
+    return _embed_webp(data, record_json, parameters, prompt)
 
 
 # ---------------------------------------------------------------------------------------------
 # Reading back
 
 
-class _Found:
+_MAX_TEXT_CHUNKS = 64  # text chunks kept per PNG
+
+
+class _Found(Embedded):
+    """What the scanners found: the texts every reader sees, and this app's JSON record."""
+
     def __init__(self) -> None:
+        super().__init__()
         self.json_text: str | None = None
-        self.parameters: str | None = None
 
 
 def _decode_text(raw: bytes, max_text: int) -> str:
@@ -521,11 +539,9 @@ def _inflate(raw: bytes, max_text: int) -> bytes:
 
 def _png_text(ctype: bytes, body: bytes, max_text: int) -> tuple[str, str] | None:
     keyword, sep, rest = body.partition(b"\x00")
-    if not sep:
+    if not sep or len(keyword) > 79:
         return None
     key = keyword.decode("latin-1")
-    if key not in (JSON_KEY, PARAMETERS_KEY):
-        return None
     if ctype == b"tEXt":
         if len(rest) > max_text:
             return None
@@ -557,7 +573,9 @@ def _scan_png(data: bytes, found: _Found, max_text: int) -> None:
         start, end = pos + 8, pos + 8 + length
         if end + 4 > n:
             return
-        if ctype in (b"tEXt", b"zTXt", b"iTXt") and length <= max_text + 64:
+        if ctype == b"IHDR" and length >= 8:
+            found.width, found.height = struct.unpack_from(">II", data, start)
+        if ctype in (b"tEXt", b"zTXt", b"iTXt") and length <= max_text + 128 and len(found.texts) < _MAX_TEXT_CHUNKS:
             body = data[start:end]
             (crc,) = struct.unpack_from(">I", data, end)
             if zlib.crc32(ctype + body) & 0xFFFFFFFF == crc:
@@ -567,10 +585,9 @@ def _scan_png(data: bytes, found: _Found, max_text: int) -> None:
                     item = None
                 if item is not None:
                     key, text = item
+                    found.texts.setdefault(key, text)
                     if key == JSON_KEY and found.json_text is None:
                         found.json_text = text
-                    elif key == PARAMETERS_KEY and found.parameters is None:
-                        found.parameters = text
         if ctype == b"IEND":
             return
         pos = end + 4
@@ -595,49 +612,60 @@ def _decode_user_comment(raw: bytes, big_endian: bool) -> str | None:
     return None
 
 
-def _tiff_user_comment(tiff: bytes, max_text: int) -> str | None:
+def _tiff_fields(tiff: bytes, found: Embedded, max_text: int) -> None:
+    """UserComment (Exif IFD), ImageDescription, Model and Software (IFD0) of an EXIF block."""
     if tiff.startswith(_EXIF_HEADER):
         tiff = tiff[len(_EXIF_HEADER) :]
     if len(tiff) < 8:
-        return None
+        return
     if tiff[:4] == b"MM\x00\x2a":
         endian = ">"
     elif tiff[:4] == b"II\x2a\x00":
         endian = "<"
     else:
-        return None
+        return
     n = len(tiff)
 
-    def entries(offset: int) -> list[tuple[int, int, int, int]]:
+    def entries(offset: int) -> list[tuple[int, int, int, int, int]]:
+        """(tag, type, count, value, entry offset) of an IFD's entries."""
         if offset < 8 or offset + 2 > n:
             return []
         (count,) = struct.unpack_from(endian + "H", tiff, offset)
         count = min(count, (n - offset - 2) // 12, 512)
-        return [struct.unpack_from(endian + "HHII", tiff, offset + 2 + 12 * i) for i in range(count)]
+        return [
+            (*struct.unpack_from(endian + "HHII", tiff, offset + 2 + 12 * i), offset + 2 + 12 * i)
+            for i in range(count)
+        ]
 
-    def comment(items: list[tuple[int, int, int, int]], base: int) -> str | None:
-        for i, (tag, typ, count, value) in enumerate(items):
-            if tag != _TAG_USER_COMMENT or typ not in (1, 2, 7):  # BYTE, ASCII, UNDEFINED
-                continue
-            if count > max_text * 2 + 8:
-                return None
-            if count <= 4:
-                raw = tiff[base + 2 + 12 * i + 8 : base + 2 + 12 * i + 8 + count]
-            else:
-                if value + count > n:
-                    return None
-                raw = tiff[value : value + count]
-            return _decode_user_comment(raw, endian == ">")
-        return None
+    def raw_value(typ: int, count: int, value: int, at: int) -> bytes | None:
+        if typ not in (1, 2, 7) or count > max_text * 2 + 8:  # BYTE, ASCII, UNDEFINED
+            return None
+        if count <= 4:
+            return tiff[at + 8 : at + 8 + count]
+        if value + count > n:
+            return None
+        return tiff[value : value + count]
 
-    (ifd0,) = struct.unpack_from(endian + "I", tiff, 4)
-    ifd0_entries = entries(ifd0)
-    for tag, _typ, _count, value in ifd0_entries:
-        if tag == _TAG_EXIF_IFD:
-            text = comment(entries(value), value)
-            if text is not None:
-                return text
-    return comment(ifd0_entries, ifd0)
+    def ascii_text(raw: bytes | None) -> str | None:
+        if raw is None:
+            return None
+        return raw.split(b"\x00", 1)[0].decode("utf-8", "replace")
+
+    ifd0 = entries(struct.unpack_from(endian + "I", tiff, 4)[0])
+    for tag, typ, count, value, at in ifd0:
+        if tag == _TAG_IMAGE_DESCRIPTION and found.description is None:
+            found.description = ascii_text(raw_value(typ, count, value, at))
+        elif tag == _TAG_MODEL and found.exif_model is None:
+            found.exif_model = ascii_text(raw_value(typ, count, value, at))
+        elif tag == _TAG_SOFTWARE and found.software is None:
+            found.software = ascii_text(raw_value(typ, count, value, at))
+    places = [entries(value) for tag, _t, _c, value, _a in ifd0 if tag == _TAG_EXIF_IFD] + [ifd0]
+    for items in places:
+        for tag, typ, count, value, at in items:
+            if tag == _TAG_USER_COMMENT and found.user_comment is None:
+                raw = raw_value(typ, count, value, at)
+                if raw is not None:
+                    found.user_comment = _decode_user_comment(raw, endian == ">")
 
 
 _RE_XMP_RECORD = re.compile(r"<kd:record>([^<]*)</kd:record>")
@@ -645,23 +673,21 @@ _RE_XMP_PARAMS = re.compile(r"<kd:parameters>([^<]*)</kd:parameters>")
 
 
 def _scan_xmp(raw: bytes, found: _Found, max_text: int) -> None:
-    if len(raw) > max_text * 8:
+    if len(raw) > max_text * 8 or found.xmp is not None:
         return
     text = raw.decode("utf-8", "replace")
-    if found.json_text is None:
-        m = _RE_XMP_RECORD.search(text)
-        if m:
-            found.json_text = html.unescape(m.group(1))
-    if found.parameters is None:
-        m = _RE_XMP_PARAMS.search(text)
-        if m:
-            found.parameters = html.unescape(m.group(1))
+    found.xmp = text
+    m = _RE_XMP_RECORD.search(text)
+    if m and found.json_text is None:
+        found.json_text = html.unescape(m.group(1))
+    m = _RE_XMP_PARAMS.search(text)
+    if m:
+        found.texts.setdefault(PARAMETERS_KEY, html.unescape(m.group(1)))
 
 
 def _scan_exif(raw: bytes, found: _Found, max_text: int) -> None:
-    if found.parameters is None:
-        with contextlib.suppress(struct.error, UnicodeDecodeError):
-            found.parameters = _tiff_user_comment(raw, max_text)
+    with contextlib.suppress(struct.error, UnicodeDecodeError):
+        _tiff_fields(raw, found, max_text)
 
 
 def _scan_jpeg(data: bytes, found: _Found, max_text: int) -> None:
@@ -670,13 +696,16 @@ def _scan_jpeg(data: bytes, found: _Found, max_text: int) -> None:
     except MetadataError:
         return
     for marker, start, end in segments:
-        if marker != 0xE1:
-            continue
         body = data[start + 4 : end]
-        if body.startswith(_XMP_HEADER):
-            _scan_xmp(body[len(_XMP_HEADER) :], found, max_text)
-        elif body.startswith(_EXIF_HEADER):
-            _scan_exif(body, found, max_text)
+        if marker == 0xE1:
+            if body.startswith(_XMP_HEADER):
+                _scan_xmp(body[len(_XMP_HEADER) :], found, max_text)
+            elif body.startswith(_EXIF_HEADER):
+                _scan_exif(body, found, max_text)
+        elif marker == 0xFE and found.comment is None:  # COM
+            found.comment = body.decode("utf-8", "replace")
+        elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and len(body) >= 5:  # SOFn
+            found.height, found.width = struct.unpack_from(">HH", body, 1)
 
 
 def _scan_webp(data: bytes, found: _Found, max_text: int) -> None:
@@ -689,6 +718,12 @@ def _scan_webp(data: bytes, found: _Found, max_text: int) -> None:
             _scan_xmp(data[start:end], found, max_text)
         elif fourcc == b"EXIF":
             _scan_exif(data[start:end], found, max_text)
+        elif fourcc == b"VP8X" and end - start >= 10:
+            found.width = int.from_bytes(data[start + 4 : start + 7], "little") + 1
+            found.height = int.from_bytes(data[start + 7 : start + 10], "little") + 1
+        elif fourcc in (b"VP8 ", b"VP8L") and found.width is None:
+            with contextlib.suppress(MetadataError, struct.error):
+                found.width, found.height, _ = _webp_canvas(fourcc, data[start:end])
 
 
 def _load_json(text: str) -> Any:
@@ -698,8 +733,7 @@ def _load_json(text: str) -> Any:
         raise MetadataError("JSON nested too deeply") from exc
 
 
-def _read_record(data: bytes, max_text: int) -> GenerationRecord | None:
-    """The parsing behind :func:`read_record`; raises only ValueError or struct.error."""
+def _scan(data: bytes, max_text: int) -> _Found | None:
     found = _Found()
     fmt = sniff_format(data)
     if fmt == "PNG":
@@ -710,6 +744,14 @@ def _read_record(data: bytes, max_text: int) -> GenerationRecord | None:
         _scan_webp(data, found, max_text)
     else:
         return None
+    return found
+
+
+def _read_record(data: bytes, max_text: int) -> GenerationRecord | None:
+    """The parsing behind :func:`read_record`; raises only ValueError or struct.error."""
+    found = _scan(data, max_text)
+    if found is None:
+        return None
     if found.json_text is not None and len(found.json_text) <= max_text:
         try:
             record = _load_json(found.json_text)
@@ -717,9 +759,31 @@ def _read_record(data: bytes, max_text: int) -> GenerationRecord | None:
             record = None
         if isinstance(record, dict):
             return parse_record(record)
-    if found.parameters is not None and found.parameters.strip() and len(found.parameters) <= max_text:
-        return parse_record(parse_a1111(found.parameters))
-    return None
+    foreign = read_foreign(found)
+    if foreign is None:
+        return None
+    return parse_record(foreign)
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """The pixel size of a PNG, JPEG or WEBP file from its header, without decoding it."""
+    try:
+        found = _scan(data, 1024)
+    except (ValueError, struct.error):
+        return None
+    if found is None or not found.width or not found.height:
+        return None
+    return found.width, found.height
+
+
+def read_bytes(path: Path, max_bytes: int = 200 * 1024 * 1024) -> bytes:
+    """A file's bytes for :func:`read_record`, never waiting on a FIFO or device. Raises
+    OSError (including :class:`~krea_desktop.fsutil.NotARegularFile`) or :class:`MetadataError`
+    when the file is larger than ``max_bytes``."""
+    data = read_regular_file(Path(path), max_bytes)
+    if len(data) > max_bytes:
+        raise MetadataError("file too large")
+    return data
 
 
 def read_record(
@@ -727,10 +791,12 @@ def read_record(
 ) -> GenerationRecord | None:
     """The generation record embedded in an image file, or None.
 
-    Prefers this application's JSON record; otherwise parses A1111 ``parameters`` (PNG
-    text chunks, EXIF UserComment, XMP) into a partial record. Reads PNG, JPEG and WEBP
-    containers without decoding pixels; refuses files over ``max_bytes`` and texts over
-    ``max_text``; returns None for anything missing, oversized or malformed and never raises.
+    Prefers this application's JSON record; otherwise reads what other tools write (A1111
+    and its family, ComfyUI, InvokeAI, NovelAI, SwarmUI, Fooocus, Easy Diffusion: see
+    :mod:`krea_desktop.library.readers`) into a partial record that names the tool in
+    ``extras["source"]`` and keeps its settings in ``extras["foreign"]``. Reads PNG, JPEG
+    and WEBP containers without decoding pixels; refuses files over ``max_bytes`` and texts
+    over ``max_text``; returns None for anything missing, oversized or malformed and never raises.
     """
     try:
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -738,9 +804,7 @@ def read_record(
             if len(data) > max_bytes:
                 return None
         else:
-            data = read_regular_file(Path(source), max_bytes)  # never waits on a FIFO
-            if len(data) > max_bytes:
-                return None
+            data = read_bytes(Path(source), max_bytes)  # never waits on a FIFO
         return _read_record(data, max_text)
     except Exception:
         return None

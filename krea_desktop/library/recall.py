@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from krea_desktop.api import spec
@@ -17,20 +18,42 @@ def record_of(entry: LibraryEntry) -> GenerationRecord:
     return metadata.read_record(entry.path) or GenerationRecord()
 
 
-def reference_sources(record: GenerationRecord) -> tuple[list[tuple[Path, float]], int]:
-    """The record's references whose source files are still on this computer, with their
-    strengths, and how many could not be found."""
+def reference_sources(
+    record: GenerationRecord, references_dir: Path | None = None
+) -> tuple[list[tuple[Path, float]], int]:
+    """The record's references whose files are still on this computer, with their
+    strengths, and how many could not be found.
+
+    Files name a reference by its file name alone (the copy kept in the data folder's
+    ``references/``, named by content hash): with ``references_dir``, the name is looked
+    up there, whatever folder the record names. Without it, the source is taken as a path.
+    """
     found: list[tuple[Path, float]] = []
     lost = 0
     for ref in record.references:
-        source = ref.source
         strength = ref.strength if ref.strength is not None else spec.DEFAULT_STRENGTH
-        path = Path(source) if source and "://" not in source and not source.startswith("data:") else None
-        if path is not None and path.is_file():
+        path = _kept_copy(ref.source, references_dir)
+        if path is not None:
             found.append((path, strength))
         else:
             lost += 1
     return found, lost
+
+
+def _kept_copy(source: str | None, references_dir: Path | None) -> Path | None:
+    if not source or "://" in source or source.startswith(("data:", "sha256:")):
+        return None
+    if references_dir is None:
+        path = Path(source)
+    else:
+        name = re.split(r"[\\/]", source)[-1]
+        if name in ("", ".", ".."):
+            return None
+        path = references_dir / name
+    try:
+        return path if path.is_file() else None
+    except OSError:
+        return None
 
 
 def entry_for_file(path: Path, record: GenerationRecord | None) -> LibraryEntry:

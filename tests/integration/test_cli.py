@@ -108,11 +108,13 @@ def test_demo_generation_prints_paths_and_saves_into_the_library(env: dict[str, 
         assert record.references[0].strength == -1.5
         seeds.add(record.seed)
     assert seeds == {99, 100, 101}
-    # The reference is the copy kept in the data folder, as a tray reference is.
+    # The reference is the copy kept in the data folder, as a tray reference is; the file
+    # names it by its name alone (never a folder), and recall finds it there.
     first = read_record(paths[0])
     assert first is not None
-    kept = Path(first.references[0].source or "")
-    assert kept.parent == Path(env["KREA_DESKTOP_DATA_DIR"]) / "references"
+    name = first.references[0].source or ""
+    assert "/" not in name and "\\" not in name
+    kept = Path(env["KREA_DESKTOP_DATA_DIR"]) / "references" / name
     assert kept.read_bytes() == ref.read_bytes()
     assert kept.stem == hashlib.sha256(ref.read_bytes()).hexdigest()
     with Library(Path(env["KREA_DESKTOP_DATA_DIR"])) as lib:
@@ -240,8 +242,8 @@ def test_a_reference_url_is_downloaded_checked_and_kept(env: dict[str, str]) -> 
     assert r.returncode == 0, r.stderr
     record = read_record(Path(r.stdout.split()[0]))
     assert record is not None
-    kept = Path(record.references[0].source or "")
-    assert kept.parent == Path(env["KREA_DESKTOP_DATA_DIR"]) / "references"
+    kept = Path(env["KREA_DESKTOP_DATA_DIR"]) / "references" / (record.references[0].source or "")
+    assert kept.is_file()
     assert record.references[0].strength == 1.25
     with Image.open(kept) as im:  # normalised as the tray does: no longer than the upload limit
         assert max(im.size) == spec.UPLOAD_MAX_SIDE

@@ -100,8 +100,10 @@ def test_to_a1111_shape() -> None:
     text = to_a1111(rec)
     prompt, last = text.rsplit("\n", 1)
     assert prompt == rec.prompt
-    assert last.startswith("Steps: 1, Seed: 123456789, Size: 1376x768, Model: krea:krea@2-medium, ")
-    assert "Creativity: high" in last and "Ratio: 16:9" in last and "References: 2" in last
+    # Steps and Sampler say the model has none (readers need them); values with ":" are
+    # quoted as A1111 quotes them.
+    assert last.startswith("Steps: n/a, Sampler: n/a, Seed: 123456789, Size: 1376x768, Model: Krea 2 Medium, ")
+    assert "Creativity: high" in last and 'Ratio: "16:9"' in last and "References: 2" in last
 
 
 def test_a1111_round_trip_of_ours() -> None:
@@ -131,11 +133,12 @@ def test_parse_foreign_a1111() -> None:
     assert rec["negative_prompt"] == "lowres, bad anatomy, worst quality"
     assert rec["seed"] == 3141592653
     assert (rec["width"], rec["height"], rec["ratio"]) == (1024, 1024, "1:1")
-    assert rec["steps"] == 28
     assert rec["model"] == "sd_xl_base_1.0"
-    assert rec["a1111"]["Sampler"] == "DPM++ 2M Karras"
-    assert rec["a1111"]["CFG scale"] == "7"
-    assert rec["a1111"]["Lora hashes"] == "detail: abc123, style: def456"
+    assert rec["source"] == "A1111"
+    assert rec["foreign"]["steps"] == 28
+    assert rec["foreign"]["sampler"] == "DPM++ 2M Karras"
+    assert rec["foreign"]["cfg"] == 7
+    assert rec["foreign"]["settings"]["Lora hashes"] == "detail: abc123, style: def456"
     assert "creativity" not in rec
 
 
@@ -180,14 +183,14 @@ def test_round_trip(fmt: str, mode: str, kw: dict[str, Any]) -> None:
     img = make_image(fmt, prompt='ünïcödé 猫 "quotes", commas\nand lines', data=data)
     rec = record_for(img, WHEN)
     out = embed(data, fmt, rec)
-    assert read_record(out) == rec
+    assert read_record(out) == metadata.shareable(rec)
     with Image.open(io.BytesIO(data)) as a, Image.open(io.BytesIO(out)) as b:
         assert b.size == a.size and b.mode == a.mode
         assert a.tobytes() == b.tobytes()  # the pixels are untouched (no re-encoding)
     # Embedding again replaces rather than duplicates.
     again = embed(out, fmt, rec)
     assert len(again) == len(out)
-    assert read_record(again) == rec
+    assert read_record(again) == metadata.shareable(rec)
 
 
 def test_png_chunks_visible_to_pillow_and_plain_parser() -> None:
@@ -206,7 +209,8 @@ def test_png_chunks_visible_to_pillow_and_plain_parser() -> None:
     assert [c for c in chunks if c[0] not in (b"tEXt", b"iTXt")] == original
     with Image.open(io.BytesIO(out)) as im:  # seen without loading the pixels
         assert im.info["parameters"] == to_a1111(rec)
-        assert metadata.json.loads(im.info["krea-desktop"]) == rec.to_json()
+        assert metadata.json.loads(im.info["krea-desktop"]) == metadata.shareable(rec).to_json()
+        assert im.info["Software"].startswith("krea-desktop ")
 
 
 def test_png_non_latin_parameters_use_itxt() -> None:
@@ -284,7 +288,7 @@ def test_read_from_path_and_limits(tmp_path: Any) -> None:
     rec = record_for(make_image(data=data), WHEN)
     path = tmp_path / "x.png"
     path.write_bytes(embed(data, "PNG", rec))
-    assert read_record(path) == rec
+    assert read_record(path) == metadata.shareable(rec)
     assert read_record(path, max_bytes=100) is None
     assert read_record(path, max_text=10) is None
     assert read_record(tmp_path / "missing.png") is None
@@ -297,7 +301,7 @@ def test_read_ignores_chunk_with_bad_crc() -> None:
     data = encode("PNG")
     rec = record_for(make_image(data=data), WHEN)
     out = bytearray(embed(data, "PNG", rec))
-    i = out.index(b"krea-desktop")
+    i = out.index(b"iTXtkrea-desktop")
     out[i + 40] ^= 0x01
     back = read_record(bytes(out))
     # The damaged JSON chunk is ignored; the A1111 text still gives the essentials.

@@ -4,6 +4,7 @@ references, or the image itself as a reference."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from krea_desktop.api import spec
 from krea_desktop.api.record import GenerationRecord
@@ -33,10 +34,17 @@ class Recall:
     reference tray. Whatever cannot be restored is said through ``show_message``."""
 
     def __init__(
-        self, *, prompt_panel: PromptPanel, ratio_bar: RatioBar, tray: ReferenceTray, show_message: ShowMessage
+        self,
+        *,
+        prompt_panel: PromptPanel,
+        ratio_bar: RatioBar,
+        tray: ReferenceTray,
+        show_message: ShowMessage,
+        references_dir: Path,
     ) -> None:
         self.prompt_panel, self.ratio_bar, self.tray = prompt_panel, ratio_bar, tray
         self.show_message = show_message
+        self.references_dir = references_dir  # where files' references are found, by name
 
     def use_all_parameters(self, entry: LibraryEntry) -> None:
         self.apply_record(record_of(entry), source=entry.path.name)
@@ -52,7 +60,7 @@ class Recall:
         if record.ratio is not None:
             self.ratio_bar.setRatio(record.ratio)
         previous = self.tray.model.items()
-        found, lost = reference_sources(record)
+        found, lost = reference_sources(record, self.references_dir)
         self.tray.clear()
         for path, strength in found[: spec.MAX_REFERENCES]:
             self.tray.add_reference(path, strength)

@@ -182,7 +182,11 @@ class MainWindow(QMainWindow):
         self._connect_filter_bar()
         # Putting an image's parameters back into the controls, from the gallery or from files.
         self.recall = Recall(
-            prompt_panel=self.prompt_panel, ratio_bar=self.ratio_bar, tray=self.tray, show_message=self.show_message
+            prompt_panel=self.prompt_panel,
+            ratio_bar=self.ratio_bar,
+            tray=self.tray,
+            show_message=self.show_message,
+            references_dir=self.data_dir / "references",
         )
         self.file_drops = FileDrops(
             recall=self.recall, tray=self.tray, show_message=self.show_message, parent_widget=self

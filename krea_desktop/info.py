@@ -1,0 +1,149 @@
+"""``krea-desktop info IMAGE... [--json]``: what the app recalls from each file.
+
+Readable lines by default; with ``--json`` one JSON object per file, in the order given.
+Exits 0 when every file was read, 1 otherwise, with one sentence per unreadable file on
+stderr. Files are read without waiting on FIFOs or devices and without decoding pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from krea_desktop.api.record import APP, GenerationRecord
+from krea_desktop.fsutil import NotARegularFile
+from krea_desktop.library import metadata
+
+MAX_BYTES = 200 * 1024 * 1024
+_UUID_CHARS = frozenset("0123456789abcdef-")
+
+
+class Unreadable(Exception):
+    """A file that could not be read as an image; the message says why, in one sentence."""
+
+
+def _reference_name(source: str | None) -> str | None:
+    return metadata.shareable_reference(source)
+
+
+def _is_uuid(text: str | None) -> bool:
+    return bool(text) and len(text or "") == 36 and set((text or "").lower()) <= _UUID_CHARS
+
+
+def describe(record: GenerationRecord, file: str, size: tuple[int, int] | None) -> dict[str, Any]:
+    """The JSON object ``info --json`` prints for one file."""
+    source = record.extras.get("source")
+    if not isinstance(source, str):
+        source = APP if record.app == APP else None
+    width, height = record.width, record.height
+    if (width is None or height is None) and size is not None:
+        width, height = size
+    return {
+        "file": file,
+        "source": source,
+        "prompt": record.prompt if record.has_prompt else None,
+        "negativePrompt": record.negative_prompt,
+        "seed": record.seed,
+        "width": width,
+        "height": height,
+        "ratio": record.replace(width=width, height=height).ratio,
+        "creativity": record.creativity,
+        "model": record.model,
+        "imageUUID": record.image_uuid,
+        "references": [
+            {
+                "name": _reference_name(ref.source) or (None if _is_uuid(ref.image) else _reference_name(ref.image)),
+                "strength": ref.strength,
+                "imageUUID": ref.image if _is_uuid(ref.image) else None,
+                # The library image a reference was made from is not recorded: a reference
+                # is kept as its own normalised copy, which no longer matches the image.
+                "parent": None,
+            }
+            for ref in record.references
+        ],
+        "foreign": record.extras.get("foreign") if isinstance(record.extras.get("foreign"), dict) else None,
+    }
+
+
+def read(path: Path) -> dict[str, Any]:
+    """What the app recalls from ``path``. Raises :class:`Unreadable`."""
+    name = str(path)
+    if path.is_dir():
+        raise Unreadable(f"{name} is a folder, not an image.")
+    try:
+        data = metadata.read_bytes(path, MAX_BYTES)
+    except FileNotFoundError:
+        raise Unreadable(f"{name} does not exist.") from None
+    except IsADirectoryError:
+        raise Unreadable(f"{name} is a folder, not an image.") from None
+    except NotARegularFile:
+        raise Unreadable(f"{name} is not a regular file, so it was not read.") from None
+    except PermissionError:
+        raise Unreadable(f"{name} cannot be read: permission denied.") from None
+    except metadata.MetadataError:
+        raise Unreadable(f"{name} is larger than {MAX_BYTES // (1024 * 1024)} MB, so it was not read.") from None
+    except OSError as exc:
+        raise Unreadable(f"{name} cannot be read ({exc.strerror or exc}).") from None
+    if metadata.sniff_format(data) is None:
+        raise Unreadable(f"{name} is not a PNG, JPEG or WEBP image.")
+    record = metadata.read_record(data, max_bytes=MAX_BYTES) or GenerationRecord()
+    return describe(record, name, metadata.image_size(data))
+
+
+def _line(value: Any) -> str:
+    return " ".join(str(value).split()) if value is not None else "—"
+
+
+def _readable(info: dict[str, Any]) -> str:
+    size = f"{info['width']}x{info['height']}" if info["width"] and info["height"] else None
+    if size and info["ratio"]:
+        size += f" ({info['ratio']})"
+    lines = [
+        info["file"],
+        f"  made by:         {_line(info['source'] or 'unknown')}",
+        f"  prompt:          {_line(info['prompt'])}",
+    ]
+    if info["negativePrompt"]:
+        lines.append(f"  negative prompt: {_line(info['negativePrompt'])}")
+    lines += [
+        f"  seed:            {_line(info['seed'])}",
+        f"  size:            {_line(size)}",
+        f"  creativity:      {_line(info['creativity'])}",
+        f"  model:           {_line(info['model'])}",
+    ]
+    if info["imageUUID"]:
+        lines.append(f"  imageUUID:       {info['imageUUID']}")
+    foreign = info.get("foreign") or {}
+    for key in ("sampler", "scheduler", "steps", "cfg"):
+        if key in foreign:
+            lines.append(f"  {key + ':':<16} {_line(foreign[key])}")
+    for i, ref in enumerate(info["references"], 1):
+        strength = f"{ref['strength']:+.2f}" if isinstance(ref["strength"], (int, float)) else "?"
+        what = ref["name"] or ref["imageUUID"] or "unknown"
+        lines.append(f"  reference {i}:     {_line(what)} ({strength})")
+    return "\n".join(lines)
+
+
+def run(paths: list[Path], *, as_json: bool, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Print what is recalled from each of ``paths``; 0 when all were read, else 1."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    failed = 0
+    first = True
+    for path in paths:
+        try:
+            info = read(path)
+        except Unreadable as exc:
+            failed += 1
+            print(f"krea-desktop: {exc}", file=err, flush=True)
+            continue
+        if as_json:
+            print(json.dumps(info, ensure_ascii=False), file=out, flush=True)
+        else:
+            if not first:
+                print(file=out)
+            print(_readable(info), file=out, flush=True)
+        first = False
+    return 1 if failed else 0

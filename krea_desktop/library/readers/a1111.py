@@ -1,0 +1,140 @@
+"""The A1111 ``parameters`` text, as written by AUTOMATIC1111's web UI, Forge, reForge,
+SD.Next, Civitai and this application: the prompt, an optional ``Negative prompt:`` part,
+then one line of ``Key: value`` pairs (values containing ``,``, ``:`` or a newline quoted
+as JSON strings). PNG ``parameters`` text chunk; EXIF UserComment in JPEG and WEBP."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from krea_desktop.api import spec
+from krea_desktop.library.readers.base import Embedded, as_number, load_json
+
+# A1111's own pattern, with the key length bounded so a long line cannot make it quadratic.
+_RE_PARAM = re.compile(r'\s*(\w[\w \-/]{0,62}):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+_RE_SIZE = re.compile(r"^\s*(\d{1,6})\s*[xX×]\s*(\d{1,6})\s*$")
+_MAX_PARAM_LINE = 16 * 1024
+# The model's name in the parameters line (its id has a ":", which A1111 would quote and
+# some readers then split apart).
+MODEL_LABEL = "Krea 2 Medium"
+# What the parameters line says of settings this model does not have.
+NOT_APPLICABLE = "n/a"
+_FOREIGN_KEYS = {"Sampler": "sampler", "Schedule type": "scheduler", "Steps": "steps", "CFG scale": "cfg"}
+_OWN_KEYS = {"Seed", "Size", "Model", "Creativity", "Ratio", "References", "Version"}
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        try:
+            unquoted = json.loads(value)
+        except ValueError:
+            return value
+        if isinstance(unquoted, str):
+            return unquoted
+    return value
+
+
+def _params(line: str) -> dict[str, str]:
+    if len(line) > _MAX_PARAM_LINE:
+        return {}
+    return {k.strip(): _unquote(v) for k, v in _RE_PARAM.findall(line)}
+
+
+def tool_of(params: dict[str, str]) -> str:
+    """Which of the A1111 family wrote a parameters line, from the keys it adds."""
+    version = params.get("Version", "")
+    if version.startswith("krea-desktop"):
+        return "krea-desktop"
+    if any(k.startswith("Civitai") for k in params):
+        return "Civitai"
+    if params.get("App", "").lower().startswith("sd.next") or ("App" in params and "Operations" in params):
+        return "SD.Next"
+    if re.match(r"f\d", version):
+        return "Forge"
+    if "reforge" in version.lower():
+        return "reForge"
+    return "A1111"
+
+
+def parse_a1111(text: str) -> dict[str, Any]:
+    """Parse A1111 ``parameters`` text (ours or any other tool's) into a partial record.
+
+    Gives ``prompt`` always, and whatever else it finds: ``negative_prompt``, ``seed``,
+    ``width``/``height``, ``ratio`` (when the size is one of Krea 2 Medium's eight),
+    ``creativity``, ``model``, ``reference_count`` (ours), ``source`` (the tool), and under
+    ``foreign`` the sampler, scheduler, steps, CFG and every other pair as written.
+    """
+    lines = text.strip().replace("\r\n", "\n").split("\n")
+    last = lines[-1].strip() if lines else ""
+    params = _params(last)
+    if len(params) >= 3 or (len(lines) > 1 and params and re.match(r"\s*Steps\s*:", last)):
+        lines = lines[:-1]
+    else:
+        params = {}
+    prompt_lines: list[str] = []
+    negative_lines: list[str] = []
+    in_negative = False
+    for raw in lines:
+        line = raw.strip()
+        if line.startswith("Negative prompt:"):
+            in_negative = True
+            line = line[len("Negative prompt:") :].strip()
+        (negative_lines if in_negative else prompt_lines).append(line)
+    record: dict[str, Any] = {"prompt": "\n".join(prompt_lines).strip()}
+    if in_negative:
+        record["negative_prompt"] = "\n".join(negative_lines).strip()
+    if not params:
+        return record
+    seed = params.get("Seed")
+    if seed is not None and re.fullmatch(r"-?\d{1,20}", seed.strip()):
+        record["seed"] = int(seed)
+    size = _RE_SIZE.match(params.get("Size", ""))
+    if size:
+        width, height = int(size.group(1)), int(size.group(2))
+        record["width"], record["height"] = width, height
+        ratio = spec.RATIOS_BY_SIZE.get((width, height))
+        if ratio is not None:
+            record["ratio"] = ratio.name
+    creativity = params.get("Creativity", "").strip().lower()
+    if creativity in spec.CREATIVITY_LEVELS:
+        record["creativity"] = creativity
+    model = params.get("Model", "").strip()
+    if model:
+        record["model"] = spec.MODEL_ID if model == MODEL_LABEL else model
+    refs = params.get("References", "").strip()
+    if refs.isdigit() and len(refs) < 4:
+        record["reference_count"] = int(refs)
+    source = tool_of(params)
+    record["source"] = source
+    foreign: dict[str, Any] = {}
+    settings: dict[str, str] = {}
+    for key, value in params.items():
+        if value == NOT_APPLICABLE:
+            continue
+        if key in _FOREIGN_KEYS:
+            number = as_number(value)
+            foreign[_FOREIGN_KEYS[key]] = value if number is None or key == "Sampler" else number
+        elif key not in _OWN_KEYS or source != "krea-desktop":
+            settings[key] = value
+    if source != "krea-desktop":
+        if settings:
+            foreign["settings"] = settings
+        if foreign:
+            record["foreign"] = foreign
+    return record
+
+
+def read(found: Embedded) -> dict[str, Any] | None:
+    """The A1111 family's text in a PNG ``parameters`` chunk or an EXIF UserComment."""
+    for text, needs_line in ((found.texts.get("parameters"), False), (found.user_comment, True)):
+        if not text or not text.strip() or load_json(text) is not None:
+            continue
+        record = parse_a1111(text)
+        if "source" not in record and (needs_line or not record.get("prompt")):
+            continue  # a camera's caption is not a prompt
+        record.setdefault("source", "A1111")
+        return record
+    return None

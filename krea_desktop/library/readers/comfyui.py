@@ -1,0 +1,201 @@
+"""ComfyUI: the PNG ``prompt`` chunk holds the API graph (node id -> ``class_type`` and
+``inputs``, a link being ``[node id, output index]``), the ``workflow`` chunk the editor's
+graph (``nodes`` with ``widgets_values`` and ``inputs`` naming ``link`` ids, ``links`` as
+``[id, from node, from slot, to node, to slot, type]``). The prompt is the text that feeds
+the sampler's positive input, the seed the sampler's or its seed node's, the size the
+latent's (else the image's)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from krea_desktop.library.readers.base import Embedded, as_int, load_json, partial
+
+_MAX_HOPS = 32
+_TEXT_KEYS = ("text", "text_g", "prompt", "string", "value", "text_l", "positive")
+_SEED_KEYS = ("seed", "noise_seed", "value", "int", "number")
+_MODEL_KEYS = ("ckpt_name", "unet_name", "model_name", "base_ckpt_name")
+
+
+def _is_link(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], (str, int))
+
+
+class _ApiGraph:
+    def __init__(self, nodes: Mapping[str, Any]) -> None:
+        self.nodes = {str(k): v for k, v in nodes.items() if isinstance(v, Mapping)}
+
+    def inputs(self, node_id: str) -> Mapping[str, Any]:
+        inputs = self.nodes.get(node_id, {}).get("inputs")
+        return inputs if isinstance(inputs, Mapping) else {}
+
+    def follow(self, value: Any) -> str | None:
+        return str(value[0]) if _is_link(value) and str(value[0]) in self.nodes else None
+
+    def find(self, start: Any, keys: tuple[str, ...], want: type, via: tuple[str, ...] = ()) -> Any:
+        """Walk links from ``start`` (a value or a link) to the first input among ``keys``
+        holding a ``want``; links named in ``via`` are followed first, then any other."""
+        seen: set[str] = set()
+        queue: list[Any] = [start]
+        while queue and len(seen) < _MAX_HOPS:
+            value = queue.pop(0)
+            if isinstance(value, want) and not isinstance(value, bool):
+                return value
+            node = self.follow(value)
+            if node is None or node in seen:
+                continue
+            seen.add(node)
+            inputs = self.inputs(node)
+            for key in keys:
+                item = inputs.get(key)
+                if isinstance(item, want) and not isinstance(item, bool):
+                    return item
+            for key in (*via, *keys):
+                if _is_link(inputs.get(key)):
+                    queue.append(inputs[key])
+            queue.extend(v for k, v in inputs.items() if _is_link(v) and k not in via and k not in keys)
+        return None
+
+    def samplers(self) -> list[str]:
+        def order(node_id: str) -> tuple[int, str]:
+            number = as_int(node_id.split(":")[-1])
+            return (number if number is not None else 1 << 62, node_id)
+
+        found = [
+            n
+            for n in self.nodes
+            if any(k in self.inputs(n) for k in ("positive", "guider")) and "class_type" in self.nodes[n]
+        ]
+        return sorted(found, key=order)
+
+
+def read_api_graph(graph: Mapping[str, Any], found: Embedded) -> dict[str, Any] | None:
+    g = _ApiGraph(graph)
+    samplers = g.samplers()
+    if not samplers:
+        return None
+    sampler = samplers[0]
+    inputs = g.inputs(sampler)
+    positive = inputs.get("positive")
+    negative = inputs.get("negative")
+    guider = g.follow(inputs.get("guider"))
+    if guider is not None:
+        gin = g.inputs(guider)
+        positive = gin.get("positive", gin.get("conditioning"))
+        negative = gin.get("negative")
+    prompt = g.find(positive, _TEXT_KEYS, str, via=("conditioning", "conditioning_1", "conditioning_to"))
+    negative_text = g.find(negative, _TEXT_KEYS, str, via=("conditioning", "conditioning_1")) if negative else None
+    seed = g.find(inputs.get("seed", inputs.get("noise_seed", inputs.get("noise"))), _SEED_KEYS, int)
+    latent = inputs.get("latent_image")
+    width = height = None
+    latent_node = g.follow(latent)
+    if latent_node is not None:
+        width = g.find(g.inputs(latent_node).get("width"), ("width", "value", "int"), int)
+        height = g.find(g.inputs(latent_node).get("height"), ("height", "value", "int"), int)
+    model = g.find(inputs.get("model") or (g.inputs(guider).get("model") if guider else None), _MODEL_KEYS, str)
+    sampler_name = g.find(inputs.get("sampler_name", inputs.get("sampler")), ("sampler_name",), str)
+    steps = g.find(inputs.get("steps", inputs.get("sigmas")), ("steps",), int)
+    cfg = inputs.get("cfg", g.inputs(guider).get("cfg") if guider else None)
+    return partial(
+        "ComfyUI",
+        prompt=prompt,
+        negative=negative_text,
+        seed=seed,
+        width=width,
+        height=height,
+        model=model,
+        sampler=sampler_name,
+        scheduler=g.find(inputs.get("scheduler", inputs.get("sigmas")), ("scheduler",), str),
+        steps=steps,
+        cfg=cfg if isinstance(cfg, (int, float)) else None,
+        denoise=inputs.get("denoise") if isinstance(inputs.get("denoise"), (int, float)) else None,
+    )
+
+
+# Editor graph: widget order of the common nodes.
+_WIDGETS = {
+    "KSampler": ("seed", None, "steps", "cfg", "sampler_name", "scheduler", "denoise"),
+    "KSamplerAdvanced": (None, "seed", None, "steps", "cfg", "sampler_name", "scheduler"),
+    "EmptyLatentImage": ("width", "height", "batch_size"),
+    "EmptySD3LatentImage": ("width", "height", "batch_size"),
+}
+
+
+def read_workflow(workflow: Mapping[str, Any], found: Embedded) -> dict[str, Any] | None:
+    nodes_raw = workflow.get("nodes")
+    links_raw = workflow.get("links")
+    if not isinstance(nodes_raw, list) or not isinstance(links_raw, list):
+        return None
+    nodes = {n.get("id"): n for n in nodes_raw[:10_000] if isinstance(n, Mapping)}
+    links = {link[0]: link[1] for link in links_raw[:100_000] if isinstance(link, list) and len(link) >= 4}
+
+    def widgets(node: Mapping[str, Any]) -> dict[str, Any]:
+        values = node.get("widgets_values")
+        names = _WIDGETS.get(str(node.get("type")), ())
+        if isinstance(values, list):
+            return {name: v for name, v in zip(names, values, strict=False) if name}
+        return {}
+
+    def source_of(node: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
+        for item in node.get("inputs") or ():
+            if isinstance(item, Mapping) and item.get("name") == name:
+                src = nodes.get(links.get(item.get("link")))
+                return src if isinstance(src, Mapping) else None
+        return None
+
+    def text_of(node: Mapping[str, Any] | None) -> str | None:
+        for _ in range(_MAX_HOPS):
+            if node is None:
+                return None
+            values = node.get("widgets_values")
+            if isinstance(values, list) and values and isinstance(values[0], str):
+                return values[0]
+            node = source_of(node, "conditioning") or source_of(node, "conditioning_1") or source_of(node, "text")
+        return None
+
+    sampler = next((n for n in nodes.values() if str(n.get("type")) in ("KSampler", "KSamplerAdvanced")), None)
+    if sampler is None:
+        return None
+    settings = widgets(sampler)
+    latent = source_of(sampler, "latent_image")
+    size = widgets(latent) if latent else {}
+    model = None
+    node = source_of(sampler, "model")
+    for _ in range(_MAX_HOPS):
+        if node is None:
+            break
+        values = node.get("widgets_values")
+        if str(node.get("type")).startswith(("CheckpointLoader", "UNETLoader")) and isinstance(values, list):
+            model = values[0] if values and isinstance(values[0], str) else None
+            break
+        node = source_of(node, "model")
+    return partial(
+        "ComfyUI",
+        prompt=text_of(source_of(sampler, "positive")),
+        negative=text_of(source_of(sampler, "negative")),
+        seed=settings.get("seed"),
+        width=size.get("width"),
+        height=size.get("height"),
+        model=model,
+        sampler=settings.get("sampler_name"),
+        scheduler=settings.get("scheduler"),
+        steps=settings.get("steps"),
+        cfg=settings.get("cfg"),
+    )
+
+
+def read(found: Embedded) -> dict[str, Any] | None:
+    graph = load_json(found.texts.get("prompt"))
+    if isinstance(graph, Mapping) and any(
+        isinstance(v, Mapping) and "class_type" in v for v in list(graph.values())[:10_000]
+    ):
+        record = read_api_graph(graph, found)
+        if record is not None:
+            return record
+    workflow = load_json(found.texts.get("workflow"))
+    if isinstance(workflow, Mapping):
+        return read_workflow(workflow, found) or {"source": "ComfyUI"}
+    if isinstance(graph, Mapping) and any(isinstance(v, Mapping) and "class_type" in v for v in graph.values()):
+        return {"source": "ComfyUI"}
+    return None

@@ -1,0 +1,144 @@
+"""`krea-desktop info IMAGE... [--json]` as a person runs it."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from krea_desktop.api.record import GenerationRecord, ReferenceRecord
+from krea_desktop.library.metadata import embed
+from tests.corpus.make_corpus import HERE, SAMPLES, Sample
+
+KEYS = {
+    "file",
+    "source",
+    "prompt",
+    "negativePrompt",
+    "seed",
+    "width",
+    "height",
+    "ratio",
+    "creativity",
+    "model",
+    "imageUUID",
+    "references",
+}
+
+
+def info(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "krea_desktop", "info", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+
+
+def ours(tmp_path: Path) -> Path:
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG")
+    record = GenerationRecord(
+        prompt="a lighthouse at dusk",
+        seed=42,
+        width=1376,
+        height=768,
+        creativity="high",
+        model="krea:krea@2-medium",
+        image_uuid="5d5a2c0e-4b1f-4c56-9a0e-1f2e3d4c5b6a",
+        app="krea-desktop",
+        version="0.1.0",
+        created_at=None,
+        references=(ReferenceRecord("0b7e3c1a-1111-4222-8333-944455556666", -0.5, "/home/me/refs/ab.png"),),
+    ).replace(created_at=datetime(2025, 1, 1, tzinfo=timezone.utc).isoformat())
+    path = tmp_path / "ours.png"
+    path.write_bytes(embed(buf.getvalue(), "PNG", record))
+    return path
+
+
+def test_json_one_object_per_file_in_order(tmp_path: Path) -> None:
+    mine = ours(tmp_path)
+    comfy = HERE / "comfyui/api_and_workflow.png"
+    plain = tmp_path / "plain.jpg"
+    Image.new("RGB", (5, 3)).save(plain, "JPEG")
+    r = info("--json", str(mine), str(comfy), str(plain))
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["file"] for row in rows] == [str(mine), str(comfy), str(plain)]
+    assert all(row.keys() >= KEYS for row in rows)
+    assert rows[0] | {"foreign": None} == {
+        "file": str(mine),
+        "source": "krea-desktop",
+        "prompt": "a lighthouse at dusk",
+        "negativePrompt": None,
+        "seed": 42,
+        "width": 1376,
+        "height": 768,
+        "ratio": "16:9",
+        "creativity": "high",
+        "model": "krea:krea@2-medium",
+        "imageUUID": "5d5a2c0e-4b1f-4c56-9a0e-1f2e3d4c5b6a",
+        "foreign": None,
+        "references": [
+            {"name": "ab.png", "strength": -0.5, "imageUUID": "0b7e3c1a-1111-4222-8333-944455556666", "parent": None}
+        ],
+    }
+    assert rows[1]["source"] == "ComfyUI" and rows[1]["seed"] == 156680208700286
+    assert (rows[1]["width"], rows[1]["height"]) == (512, 768)
+    assert rows[2] | {"file": None} == {k: None for k in KEYS} | {
+        "references": [],
+        "width": 5,
+        "height": 3,
+        "foreign": None,
+    }
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[s.path for s in SAMPLES])
+def test_every_corpus_file_is_read(sample: Sample) -> None:
+    path = HERE / sample.path
+    r = info("--json", str(path))
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout)
+    assert row["source"] == sample.expected["source"]
+    assert row["prompt"] == sample.expected["prompt"]
+
+
+def test_readable_lines(tmp_path: Path) -> None:
+    r = info(str(ours(tmp_path)), str(HERE / "a1111/txt2img.png"))
+    assert r.returncode == 0, r.stderr
+    assert "prompt:          a lighthouse at dusk" in r.stdout
+    assert "size:            1376x768 (16:9)" in r.stdout
+    assert "reference 1:     ab.png (-0.50)" in r.stdout
+    assert "made by:         A1111" in r.stdout and "sampler:         DPM++ 2M" in r.stdout
+
+
+def test_unreadable_files_one_sentence_each_exit_1(tmp_path: Path) -> None:
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    fifo = tmp_path / "pipe.png"
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(fifo)
+    good = ours(tmp_path)
+    args = [str(tmp_path / "missing.png"), str(text), str(tmp_path), str(good)]
+    if fifo.exists():
+        args.append(str(fifo))
+    r = info("--json", *args)  # a FIFO nobody writes to must not hang it
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == len(args) - 1
+    assert lines[0] == f"krea-desktop: {tmp_path / 'missing.png'} does not exist."
+    assert lines[1] == f"krea-desktop: {text} is not a PNG, JPEG or WEBP image."
+    assert lines[2] == f"krea-desktop: {tmp_path} is a folder, not an image."
+    if fifo.exists():
+        assert lines[3] == f"krea-desktop: {fifo} is not a regular file, so it was not read."
+    assert [json.loads(x)["file"] for x in r.stdout.splitlines()] == [str(good)]

@@ -1,0 +1,107 @@
+"""Recall from other tools' files: the corpus in tests/corpus, built by make_corpus.py."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from krea_desktop.library.metadata import read_record
+from tests.corpus.make_corpus import HERE, SAMPLES, Sample, jpeg, png
+
+
+def recalled(path_or_bytes: Path | bytes) -> dict[str, Any]:
+    record = read_record(path_or_bytes)
+    assert record is not None
+    return {
+        "source": record.extras.get("source"),
+        "prompt": record.prompt,
+        "negative_prompt": record.negative_prompt,
+        "seed": record.seed,
+        "width": record.width,
+        "height": record.height,
+        "model": record.model,
+        "foreign": record.extras.get("foreign") or {},
+    }
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[s.path for s in SAMPLES])
+def test_corpus_file_is_what_the_script_builds(sample: Sample) -> None:
+    assert (HERE / sample.path).read_bytes() == sample.build()
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[s.path for s in SAMPLES])
+def test_recall_from_every_tool(sample: Sample) -> None:
+    got = recalled(HERE / sample.path)
+    expected = dict(sample.expected)
+    foreign = expected.pop("foreign")
+    assert {k: got[k] for k in expected} == expected
+    assert {k: got["foreign"].get(k) for k in foreign} == foreign
+
+
+def test_foreign_settings_survive_the_json_round_trip() -> None:
+    from krea_desktop.api.record import parse_record
+
+    record = read_record(HERE / "comfyui/api_and_workflow.png")
+    assert record is not None
+    assert parse_record(json.loads(json.dumps(record.to_json()))) == record
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        png({"parameters": '{"prompt": "not a prompt", "seed": 5}'}),  # unknown JSON in parameters
+        png({"parameters": "[1, 2, 3]"}),
+        png({"prompt": json.dumps({"1": {"class_type": "SaveImage", "inputs": {}}})}),  # a graph without sampler
+        png({"Comment": json.dumps({"Software": "x"})}),
+        jpeg(json.dumps({"prompt": {"nested": True}})),
+    ],
+)
+def test_raw_json_is_never_a_prompt(data: bytes) -> None:
+    record = read_record(data)
+    assert record is None or not record.has_prompt
+
+
+def test_a_camera_caption_is_not_a_prompt() -> None:
+    assert read_record(jpeg("Holiday in Rome")) is None
+
+
+def test_size_falls_back_to_the_pixels() -> None:
+    got = recalled(png({"parameters": "a prompt only"}))
+    assert (got["prompt"], got["width"], got["height"]) == ("a prompt only", 4, 4)
+
+
+def test_hostile_graphs_neither_hang_nor_raise() -> None:
+    cyclic = {
+        str(i): {
+            "class_type": "KSampler",
+            "inputs": {
+                "positive": [str(i + 1), 0],
+                "seed": [str(i + 1), 0],
+                "latent_image": [str(i), 0],
+                "model": [str(i), 0],
+            },
+        }
+        for i in range(2000)
+    }
+    cyclic["2000"] = {"class_type": "X", "inputs": {"a": ["0", 0]}}
+    deep = "[" * 100_000 + "]" * 100_000
+    workflow = {
+        "nodes": [{"id": 1, "type": "KSampler", "inputs": [{"name": "positive", "link": 1}]}],
+        "links": [[1, 1, 0, 1, 1, "CONDITIONING"]],
+    }
+    start = time.perf_counter()
+    for texts in (
+        {"prompt": json.dumps(cyclic)},
+        {"prompt": deep},
+        {"workflow": json.dumps(workflow)},
+        {"invokeai_metadata": deep},
+        {"Dream": '"unterminated -s 5'},
+        {"parameters": json.dumps({"sui_image_params": [1]})},
+        {"Software": "NovelAI", "Comment": deep},
+    ):
+        read_record(png(texts))
+    assert time.perf_counter() - start < 10
