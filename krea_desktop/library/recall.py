@@ -43,17 +43,22 @@ def reference_sources(
 def _kept_copy(source: str | None, references_dir: Path | None) -> Path | None:
     if not source or "://" in source or source.startswith(("data:", "sha256:")):
         return None
-    if references_dir is None:
-        path = Path(source)
-    else:
+    candidates: list[Path] = []
+    if references_dir is not None:
         name = re.split(r"[\\/]", source)[-1]
-        if name in ("", ".", ".."):
-            return None
-        path = references_dir / name
-    try:
-        return path if path.is_file() else None
-    except OSError:
-        return None
+        if name not in ("", ".", ".."):
+            candidates.append(references_dir / name)
+    # The library's own index keeps the full path (it never leaves this computer): a
+    # reference kept elsewhere by an earlier version is still found there.
+    if references_dir is None or Path(source).is_absolute():
+        candidates.append(Path(source))
+    for path in candidates:
+        try:
+            if path.is_file():
+                return path
+        except OSError:
+            continue
+    return None
 
 
 def entry_for_file(path: Path, record: GenerationRecord | None) -> LibraryEntry:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPalette, QPixmap
+from PySide6.QtWidgets import QApplication, QToolBar, QToolButton
 
 ACCENT = QColor("#5b8def")
 # A reference's pull: warm for toward (+), cool for away (−), grey at 0. Orange and blue
@@ -69,7 +70,8 @@ def apply_dark_palette(app: QApplication) -> None:
 
 
 def strength_color(strength: float) -> QColor:
-    """The tray colour for a strength: hue for the direction, intensity for the amount."""
+    """The colour of a reference's strength wherever one is shown (tray, viewer, compare):
+    hue for the direction, intensity for the amount."""
     if abs(strength) < 0.005:
         return QColor(NEUTRAL)
     target = TOWARD if strength > 0 else AWAY
@@ -79,3 +81,32 @@ def strength_color(strength: float) -> QColor:
         round(NEUTRAL.green() + (target.green() - NEUTRAL.green()) * t),
         round(NEUTRAL.blue() + (target.blue() - NEUTRAL.blue()) * t),
     )
+
+
+def strength_text_color(strength: float) -> QColor:
+    """:func:`strength_color` made lighter, for a strength written as text on a dark surface."""
+    return strength_color(strength).lighter(125)
+
+
+def show_overflow_button(bar: QToolBar, tip: str) -> None:
+    """Make a tool bar's » button (which holds what does not fit) visible on a dark
+    surface: the style's own arrow is dark grey, drawn here in the bar's text colour."""
+    button = bar.findChild(QToolButton, "qt_toolbar_ext_button")
+    if button is None:
+        return
+    colour = bar.palette().color(QPalette.ColorRole.ButtonText)
+    icon = QIcon()
+    for side in (16, 32):
+        pixmap = QPixmap(side // 2 + 2, side)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        p = QPainter(pixmap)
+        font = QFont()
+        font.setBold(True)
+        font.setPixelSize(side)
+        p.setFont(font)
+        p.setPen(colour)
+        p.drawText(pixmap.rect(), int(Qt.AlignmentFlag.AlignCenter), "»")
+        p.end()
+        icon.addPixmap(pixmap)
+    button.setIcon(icon)
+    button.setToolTip(tip)

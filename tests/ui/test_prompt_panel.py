@@ -168,6 +168,7 @@ def test_build_request_carries_every_setting(panel: PromptPanel) -> None:
         seed=42,
         creativity="high",
         references=refs,
+        output_type="URL",  # each image downloaded once (see bench_delivery)
         output_format="WEBP",
         output_quality=80,
         delivery_method="async",

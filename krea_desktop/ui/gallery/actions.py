@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from PySide6.QtCore import QObject, QPoint, QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QImage, QKeySequence
-from PySide6.QtWidgets import QMenu, QToolBar, QToolButton, QWidget
+from PySide6.QtCore import QObject, QPoint, QRectF, QSettings, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QFont, QIcon, QImage, QKeySequence, QPainter, QPixmap
+from PySide6.QtWidgets import QMenu, QStyle, QToolBar, QWidget
 
 from krea_desktop.library.store import Library, LibraryEntry, LibraryError, ReconcileReport
 from krea_desktop.library.trash import TrashBatch
+from krea_desktop.ui import theme
 from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.gallery.deleting import UndoableDelete
 from krea_desktop.ui.gallery.desktop import copy_entries, reveal_in_file_manager
@@ -41,6 +42,28 @@ def _action(parent: QObject, text: str, tip: str, slot: Callable[[], Any], *shor
         action.setShortcuts([QKeySequence(s) for s in shortcuts])
     action.triggered.connect(lambda _checked=False: slot())
     return action
+
+
+def _painted_icon(symbol: str, colour: QColor) -> QIcon:
+    """A small round icon: ``symbol`` in white on a disc of ``colour``."""
+    icon = QIcon()
+    for side in (16, 32):
+        pixmap = QPixmap(side, side)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        p = QPainter(pixmap)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(colour)
+        p.drawEllipse(QRectF(0.5, 0.5, side - 1, side - 1))
+        font = QFont()
+        font.setBold(True)
+        font.setPixelSize(round(side * 0.8))
+        p.setFont(font)
+        p.setPen(QColor("#ffffff"))
+        p.drawText(pixmap.rect(), int(Qt.AlignmentFlag.AlignCenter), symbol)
+        p.end()
+        icon.addPixmap(pixmap)
+    return icon
 
 
 class GalleryActions(QObject):
@@ -82,6 +105,7 @@ class GalleryActions(QObject):
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         view.customContextMenuRequested.connect(self._context_menu)
         view.viewRequested.connect(self.view_selected)
+        view.clearFiltersRequested.connect(filter_bar.clear)
         view.selectionModel().selectionChanged.connect(lambda *_: self.update_enabled())
         model.modelReset.connect(self.update_enabled)
         model.rowsRemoved.connect(lambda *_: self.update_enabled())
@@ -178,11 +202,43 @@ class GalleryActions(QObject):
         self.focus_search_action = a(
             self, "&Find…", "Search the gallery by prompt (Ctrl+F)", self.focus_search, "Ctrl+F"
         )
+        self._dress_for_toolbar()
         # Keys that mean something else in text fields act only while the gallery has focus.
         for action in (self.view_action, self.copy_action, self.favourite_action, self.delete_action):
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             self.view.addAction(action)
-        self.selection_actions = [
+        self.selection_actions = self.selection_actions_list()
+
+    def _dress_for_toolbar(self) -> None:
+        """Give each toolbar action an icon and a short label of its own (``iconText``,
+        which tool buttons show; menus keep the full text). Neither ever changes, so the
+        toolbar's buttons keep their places whatever is selected."""
+        style = self.parent_widget.style()
+        sp = QStyle.StandardPixmap
+        dress: list[tuple[QAction, str, QIcon]] = [
+            (self.view_action, "View", style.standardIcon(sp.SP_FileDialogContentsView)),
+            (self.compare_action, "Compare", style.standardIcon(sp.SP_FileDialogDetailedView)),
+            (self.use_all_action, "Use all", style.standardIcon(sp.SP_DialogApplyButton)),
+            (self.toward_action, "Ref +0.7", _painted_icon("+", theme.strength_color(TOWARD))),
+            (self.away_action, "Ref −0.7", _painted_icon("−", theme.strength_color(AWAY))),
+            (self.favourite_action, "Favourite", _painted_icon("★", QColor(240, 190, 60))),
+            (self.delete_action, "Delete", style.standardIcon(sp.SP_TrashIcon)),
+            (self.undo_action, "Undo", style.standardIcon(sp.SP_ArrowBack)),
+            (self.export_action, "Export…", style.standardIcon(sp.SP_DialogSaveButton)),
+            (self.refresh_action, "Refresh", style.standardIcon(sp.SP_BrowserReload)),
+            (self.reveal_nsfw_action, "NSFW", style.standardIcon(sp.SP_MessageBoxWarning)),
+        ]
+        for action, label, icon in dress:
+            action.setIconText(label)
+            action.setIcon(icon)
+        self.toolbar_actions = [action for action, _label, _icon in dress]
+        # Menus show their own text; icons there would only repeat it.
+        for action in self.toolbar_actions:
+            action.setIconVisibleInMenu(False)
+        self._tips = {action: action.toolTip() for action in self.toolbar_actions + self.selection_actions_list()}
+
+    def selection_actions_list(self) -> list[QAction]:
+        return [
             self.view_action,
             self.use_all_action,
             self.use_prompt_action,
@@ -201,6 +257,8 @@ class GalleryActions(QObject):
         return [self.undo_action, self.refresh_action, self.focus_search_action]
 
     def fill_menu(self, menu: QMenu) -> None:
+        """Every gallery action, the toolbar's included: the Gallery menu and the context
+        menu both hold them all."""
         for action in (self.view_action, self.compare_action):
             menu.addAction(action)
         menu.addSeparator()
@@ -216,56 +274,46 @@ class GalleryActions(QObject):
         menu.addAction(self.favourite_action)
         menu.addAction(self.delete_action)
         menu.addAction(self.undo_action)
+        menu.addSeparator()
+        menu.addAction(self.reveal_nsfw_action)
+        menu.addAction(self.refresh_action)
 
     def make_toolbar(self, parent: QWidget) -> QToolBar:
+        """Icon and short label per action, fixed whatever is selected; what does not fit
+        the width folds behind the toolbar's » button, and every action is also in the
+        Gallery menu and the context menu."""
         bar = QToolBar("Gallery", parent)
         bar.setObjectName("galleryToolbar")
-        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for action in (
-            self.view_action,
-            self.compare_action,
-            self.use_all_action,
-            self.toward_action,
-            self.away_action,
-            self.favourite_action,
-            self.delete_action,
-            self.undo_action,
-            self.export_action,
-            self.refresh_action,
-            self.reveal_nsfw_action,
-        ):
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        side = bar.style().pixelMetric(QStyle.PixelMetric.PM_SmallIconSize, None, bar)
+        bar.setIconSize(QSize(side, side))
+        for action in self.toolbar_actions:
             bar.addAction(action)
-        short = {
-            self.toward_action: "Ref +0.7",
-            self.away_action: "Ref −0.7",
-            self.use_all_action: "Use all",
-            self.export_action: "Export…",
-            self.refresh_action: "Refresh",
-            self.reveal_nsfw_action: "NSFW",
-            self.undo_action: "Undo",
-            self.compare_action: "Compare",
-        }
-        for action, text in short.items():
-            button = bar.widgetForAction(action)
-            if isinstance(button, QToolButton):
-                button.setText(text)
-                button.setToolTip(action.toolTip())
+        theme.show_overflow_button(bar, "More gallery actions: those that do not fit this width")
         return bar
+
+    def context_menu(self) -> QMenu:
+        menu = QMenu(self.view)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.fill_menu(menu)
+        return menu
 
     def _context_menu(self, pos: QPoint) -> None:
         index = self.view.indexAt(pos)
         if index.isValid() and not self.view.selectionModel().isSelected(index):
             self.view.setCurrentIndex(index)
-        menu = QMenu(self.view)
-        self.fill_menu(menu)
-        menu.addSeparator()
-        menu.addAction(self.refresh_action)
-        menu.popup(self.view.viewport().mapToGlobal(pos))
+        self.context_menu().popup(self.view.viewport().mapToGlobal(pos))
 
     def update_enabled(self) -> None:
+        """Enable what the selection allows; how many images an action will act on goes
+        in its tooltip and status tip (never in its label, which stays put)."""
         n = len(self.selected_rows())
         for action in self.selection_actions:
             action.setEnabled(n > 0)
+            tip = self._tips[action] + (f" — {n} images selected" if n > 1 else "")
+            if action.toolTip() != tip:
+                action.setToolTip(tip)
+                action.setStatusTip(tip)
         self.compare_action.setEnabled(n == 2)
         self.undo_action.setEnabled(self.deleting.can_undo())
 
@@ -429,7 +477,13 @@ class GalleryActions(QObject):
             self.viewer.raise_()
             self.viewer.activateWindow()
             return
-        viewer = ImageViewer(self.model.entry_at, self.model.rowCount, current.row(), parent=self.parent_widget)
+        viewer = ImageViewer(
+            self.model.entry_at,
+            self.model.rowCount,
+            current.row(),
+            costs_simulated=self.view.costs_simulated,
+            parent=self.parent_widget,
+        )
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         viewer.rowChanged.connect(lambda row: self.view.setCurrentIndex(self.model.index(row)))
         viewer.destroyed.connect(lambda *_: setattr(self, "viewer", None))

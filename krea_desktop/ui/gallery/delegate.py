@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui.gallery.model import GalleryModel, ModelIndex
 from krea_desktop.ui.gallery.thumbnails import fit_within
+from krea_desktop.ui.money import format_cost
 
 if TYPE_CHECKING:
     from krea_desktop.ui.gallery.view import GalleryView
@@ -102,7 +103,11 @@ class GalleryDelegate(QStyledItemDelegate):
             painter.drawRect(x, y, w - 1, h - 1)
         painter.restore()
 
-    def _badges(self, painter: QPainter, x: int, y: int, w: int, h: int, entry: LibraryEntry) -> None:
+    def badge_texts(self, entry: LibraryEntry) -> list[str]:
+        """The badges of a cell, right to left."""
+        return [text for text, _colour in self._badge_list(entry)]
+
+    def _badge_list(self, entry: LibraryEntry) -> list[tuple[str, QColor]]:
         badges: list[tuple[str, QColor]] = []
         if entry.favourite:
             badges.append(("★", _FAVOURITE))
@@ -113,7 +118,11 @@ class GalleryDelegate(QStyledItemDelegate):
         elif entry.broken:
             badges.append(("broken", _WARNING))
         if entry.cost:
-            badges.append((f"${entry.cost:.3f}", _COST))
+            badges.append((format_cost(entry.cost, self.view.costs_simulated), _COST))
+        return badges
+
+    def _badges(self, painter: QPainter, x: int, y: int, w: int, h: int, entry: LibraryEntry) -> None:
+        badges = self._badge_list(entry)
         if not badges:
             return
         if self._badge_font is None or self._badge_metrics is None:
@@ -130,6 +139,8 @@ class GalleryDelegate(QStyledItemDelegate):
                 if len(self._badge_widths) > 256:
                     self._badge_widths.clear()
                 bw = self._badge_widths[text] = self._badge_metrics.horizontalAdvance(text) + 8
+            if right - bw < x:  # no room left in the cell: the rest stays off (all in the viewer)
+                break
             painter.fillRect(right - bw, top, bw, text_h + 2, _BADGE_BACK)
             painter.setPen(colour)
             painter.drawText(right - bw, top, bw, text_h + 2, _CENTRED, text)

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QSlider, QToolBar, QToolButton, QWidget
 
 from krea_desktop.api import spec
+from krea_desktop.ui import theme
 from krea_desktop.ui.gallery.view import THUMB_SIDE_DEFAULT, THUMB_SIDE_MAX, THUMB_SIDE_MIN
 
 SEARCH_DELAY_MS = 150
@@ -72,6 +73,7 @@ class GalleryFilterBar(QWidget):
         tools.addWidget(self.count_label)
         tools.addWidget(QLabel(" Size ", self))
         tools.addWidget(self.size_slider)
+        theme.show_overflow_button(tools, "More filters: those that do not fit this width")
         self.search.setMinimumWidth(80)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 2)
@@ -84,6 +86,17 @@ class GalleryFilterBar(QWidget):
             "favourites_only": self.favourites.isChecked(),
             "ratio": self.ratio.currentData(),
         }
+
+    def clear(self) -> None:
+        """Empty the search and turn every filter off, then tell once."""
+        for widget in (self.favourites, self.ratio):
+            widget.blockSignals(True)
+        self.favourites.setChecked(False)
+        self.ratio.setCurrentIndex(0)
+        for widget in (self.favourites, self.ratio):
+            widget.blockSignals(False)
+        self.search.clear()  # starts the search timer, which telling now stops
+        self._emit_now()
 
     def _emit_now(self) -> None:
         self._search_timer.stop()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QEvent, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QWheelEvent
-from PySide6.QtWidgets import QAbstractItemView, QListView, QWidget
+from PySide6.QtCore import QEvent, QPoint, QRect, Qt, QTimer, Signal
+from PySide6.QtGui import QPainter, QPaintEvent, QPalette, QResizeEvent, QWheelEvent
+from PySide6.QtWidgets import QAbstractItemView, QListView, QPushButton, QWidget
 
 from krea_desktop.ui.gallery.delegate import GalleryDelegate
 from krea_desktop.ui.gallery.model import GalleryModel
@@ -15,16 +15,25 @@ THUMB_SIDE_MIN = 96
 THUMB_SIDE_MAX = 384
 THUMB_SIDE_DEFAULT = 200
 
+FIRST_STEPS = (
+    "Write a prompt and press Generate (Ctrl+Enter) — your images appear here.\n"
+    "Drop images on References to steer them: toward (+) or away (−)."
+)
+
 
 class GalleryView(QListView):
     """The gallery: a grid of thumbnails, newest first.
 
     Ctrl+wheel changes the cell size; while scrolling, pending thumbnails for rows that
     left the screen are dropped (checked a few times a second, not on every step).
+
+    With no rows it says why: what to do first in an empty library, or that nothing
+    matches the filters, with a button to clear them.
     """
 
     thumbSideChanged = Signal(int)
     viewRequested = Signal()  # double-click on an image
+    clearFiltersRequested = Signal()  # the empty state's "Clear the filters" button
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -36,6 +45,12 @@ class GalleryView(QListView):
         self.setSpacing(2)
         self._thumb_side = THUMB_SIDE_DEFAULT
         self._reveal_nsfw = False
+        self._costs_simulated = False
+        self.clear_filters_button = QPushButton("Clear the filters", self.viewport())
+        self.clear_filters_button.setObjectName("galleryClearFilters")
+        self.clear_filters_button.setToolTip("Show every image again: empty the search and turn off the filters")
+        self.clear_filters_button.hide()
+        self.clear_filters_button.clicked.connect(self.clearFiltersRequested)
         self.setItemDelegate(GalleryDelegate(self))
         self.setMouseTracking(True)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -80,6 +95,10 @@ class GalleryView(QListView):
     def setModel(self, model: Any) -> None:
         super().setModel(model)
         self._tell_model()
+        if model is not None:
+            for changed in (model.modelReset, model.rowsInserted, model.rowsRemoved):
+                changed.connect(self._update_empty_state)
+        self._update_empty_state()
 
     def _tell_model(self) -> None:
         model = self.model()
@@ -94,6 +113,74 @@ class GalleryView(QListView):
     def reveal_nsfw(self, reveal: bool) -> None:
         self._reveal_nsfw = bool(reveal)
         self.viewport().update()
+
+    @property
+    def costs_simulated(self) -> bool:
+        """Whether costs are the simulator's (demo mode): badges then say so."""
+        return self._costs_simulated
+
+    @costs_simulated.setter
+    def costs_simulated(self, simulated: bool) -> None:
+        if bool(simulated) != self._costs_simulated:
+            self._costs_simulated = bool(simulated)
+            self.viewport().update()
+
+    # --- empty states ----------------------------------------------------------------
+
+    def _filters(self) -> dict[str, Any]:
+        model = self.model()
+        return model.filters if isinstance(model, GalleryModel) else {}
+
+    def empty_text(self) -> str:
+        """What the grid says when it has no rows ("" when it has some)."""
+        model = self.model()
+        if model is not None and model.rowCount() > 0:
+            return ""
+        filters = self._filters()
+        search, favourites, ratio = filters.get("search"), filters.get("favourites_only"), filters.get("ratio")
+        if not (search or favourites or ratio):
+            return FIRST_STEPS
+        kind = ("favourite " if favourites else "") + (f"{ratio} " if ratio else "")
+        text = f"No {kind}images"
+        text += f" match “{search}”." if search else "."
+        return text + "\nClear the filters to see every image."
+
+    def _is_filtered(self) -> bool:
+        return any(self._filters().get(k) for k in ("search", "favourites_only", "ratio"))
+
+    def _update_empty_state(self, *_args: object) -> None:
+        model = self.model()
+        empty = model is None or model.rowCount() == 0
+        self.clear_filters_button.setVisible(empty and self._is_filtered())
+        self._place_clear_button()
+        self.viewport().update()
+
+    def _empty_text_rect(self) -> QRect:
+        rect = self.viewport().rect().adjusted(24, 24, -24, -24)
+        return QRect(rect.x(), rect.y(), rect.width(), max(0, rect.height() // 2))
+
+    def _place_clear_button(self) -> None:
+        button = self.clear_filters_button
+        if not button.isVisible():
+            return
+        button.adjustSize()
+        text = self._empty_text_rect()
+        button.move(self.viewport().width() // 2 - button.width() // 2, text.bottom() + 8)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._place_clear_button()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        text = self.empty_text()
+        if not text:
+            return
+        painter = QPainter(self.viewport())
+        painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+        flags = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom | Qt.TextFlag.TextWordWrap
+        painter.drawText(self._empty_text_rect(), int(flags), text)
+        painter.end()
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() in (QEvent.Type.FontChange, QEvent.Type.PaletteChange, QEvent.Type.StyleChange):

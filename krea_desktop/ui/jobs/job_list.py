@@ -17,16 +17,20 @@ from PySide6.QtWidgets import (
 )
 
 from krea_desktop.models.jobs import Job, JobQueue
+from krea_desktop.ui.money import format_cost
 
 
 class JobRow(QFrame):
     cancelRequested = Signal(int)
     dismissRequested = Signal(int)
 
-    def __init__(self, info: Job, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, info: Job, parent: QWidget | None = None, *, costs_simulated: Callable[[], bool] = lambda: False
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("jobRow")
         self.info = info
+        self.costs_simulated = costs_simulated
         self.setFrameShape(QFrame.Shape.StyledPanel)
         prompt = info.request.prompt.replace("\n", " ")
         self.title = QLabel(prompt[:70] + ("…" if len(prompt) > 70 else ""), self)
@@ -70,7 +74,7 @@ class JobRow(QFrame):
     def end(self) -> None:
         text = self.info.message
         if self.info.cost:
-            text += f" Cost ${self.info.cost:.4f}."
+            text += f" Cost {format_cost(self.info.cost, self.costs_simulated())}."
         self.status.setText(text)
         self.cancel.setVisible(False)
         self.dismiss.setVisible(True)
@@ -91,6 +95,7 @@ class JobList(QScrollArea):
         self.setWidgetResizable(True)
         self.setToolTip("Jobs: each shows its progress and can be cancelled on its own")
         self.queue = queue
+        self.costs_simulated = False  # demo mode: costs come from the simulator
         self._box = QWidget(self)
         self._layout = QVBoxLayout(self._box)
         self._layout.setContentsMargins(4, 4, 4, 4)
@@ -121,7 +126,7 @@ class JobList(QScrollArea):
             action(row)
 
     def _added(self, job: Job) -> None:
-        row = JobRow(job, self._box)
+        row = JobRow(job, self._box, costs_simulated=lambda: self.costs_simulated)
         row.cancelRequested.connect(self.cancelRequested)
         row.dismissRequested.connect(self.remove)
         self._layout.insertWidget(0, row)

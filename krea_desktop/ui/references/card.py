@@ -195,11 +195,10 @@ class ReferenceItem(QFrame):
         return theme.strength_color(self.strength())
 
     def _update_direction(self) -> None:
-        colour = self.directionColor()
         text = {"toward": "toward (+)", "away": "away (−)", "neutral": "neutral (0)"}[self.direction()]
         self.directionLabel.setText(text)
         pal = self.directionLabel.palette()
-        pal.setColor(QPalette.ColorRole.WindowText, colour.lighter(125))
+        pal.setColor(QPalette.ColorRole.WindowText, theme.strength_text_color(self.strength()))
         self.directionLabel.setPalette(pal)
         self.update()
 

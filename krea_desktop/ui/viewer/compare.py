@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QKeyEvent
 from PySide6.QtWidgets import QDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from krea_desktop.library.store import LibraryEntry
+from krea_desktop.ui import theme
 from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.viewer.canvas import ImageCanvas, ImageUnreadable, decode_image_file
 
 
-def _caption(entry: LibraryEntry) -> str:
-    strengths = ", ".join(f"{r.strength:+.2f}" for r in entry.references if r.strength is not None)
+def caption_html(entry: LibraryEntry) -> str:
+    """The facts under an image, each reference's strength in its tray colour."""
+    strengths = ", ".join(
+        f"<span style='color:{theme.strength_text_color(r.strength).name()}'>{r.strength:+.2f}</span>"
+        for r in entry.references
+        if r.strength is not None
+    )
     parts = [
-        entry.ratio or f"{entry.width}×{entry.height}",
+        html.escape(entry.ratio or f"{entry.width}×{entry.height}"),
         f"seed {entry.seed}" if entry.seed is not None else "no seed",
-        f"creativity {entry.creativity}" if entry.creativity else "",
+        f"creativity {html.escape(entry.creativity)}" if entry.creativity else "",
         f"references {strengths}" if strengths else "",
     ]
     return " · ".join(p for p in parts if p)
@@ -46,8 +54,9 @@ class CompareDialog(QDialog):
             prompt.setTextFormat(Qt.TextFormat.PlainText)
             prompt.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             prompt.setMaximumHeight(60)
-            facts = QLabel(_caption(entry), self)
-            facts.setTextFormat(Qt.TextFormat.PlainText)
+            facts = QLabel(caption_html(entry), self)
+            facts.setObjectName("compareFacts")
+            facts.setTextFormat(Qt.TextFormat.RichText)
             grid.addWidget(canvas, 0, column)
             grid.addWidget(prompt, 1, column)
             grid.addWidget(facts, 2, column)

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QKeyEvent, QPixmap
+from PySide6.QtGui import QColor, QImage, QKeyEvent, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QFrame,
@@ -25,7 +25,9 @@ from PySide6.QtWidgets import (
 
 from krea_desktop.api.record import ReferenceRecord
 from krea_desktop.library.store import LibraryEntry
+from krea_desktop.ui import theme
 from krea_desktop.ui.background import BackgroundRunner, Runner
+from krea_desktop.ui.money import format_cost
 from krea_desktop.ui.viewer.canvas import ImageCanvas, ImageUnreadable, decode_image_file, decode_thumbnail_file
 
 
@@ -37,7 +39,7 @@ def _describe_date(created_at: str) -> str:
     return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def entry_facts(entry: LibraryEntry) -> list[tuple[str, str]]:
+def entry_facts(entry: LibraryEntry, costs_simulated: bool = False) -> list[tuple[str, str]]:
     """The lines of the metadata panel, as (label, text)."""
     ratio = entry.ratio or "custom"
     facts = [
@@ -45,7 +47,7 @@ def entry_facts(entry: LibraryEntry) -> list[tuple[str, str]]:
         ("Creativity", entry.creativity or "—"),
         ("Seed", "—" if entry.seed is None else str(entry.seed)),
         ("Format", entry.format + (f" · {entry.file_size / 1e6:.2f} MB" if entry.file_size else "")),
-        ("Cost", "—" if entry.cost is None else f"${entry.cost:.4f}"),
+        ("Cost", "—" if entry.cost is None else format_cost(entry.cost, costs_simulated)),
         ("Date", _describe_date(entry.created_at)),
     ]
     if entry.missing:
@@ -71,8 +73,13 @@ class ReferenceChip(QFrame):
         self.thumb.setStyleSheet("background: #2a2a2e; color: #999;")
         self.strength_label = QLabel("?" if strength is None else f"{strength:+.2f}", self)
         self.strength_label.setObjectName("referenceStrength")
-        colour = "#7fbf7f" if strength is not None and strength >= 0 else "#e08080"
-        self.strength_label.setStyleSheet(f"color: {colour}; font-weight: bold;")
+        # The tray's colours: the same strength looks the same wherever it is shown.
+        palette = self.strength_label.palette()
+        palette.setColor(QPalette.ColorRole.WindowText, theme.strength_text_color(strength or 0.0))
+        self.strength_label.setPalette(palette)
+        font = self.strength_label.font()
+        font.setBold(True)
+        self.strength_label.setFont(font)
         self.strength_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         source = ref.source or ref.image or ""
         self.setToolTip(
@@ -83,6 +90,9 @@ class ReferenceChip(QFrame):
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addWidget(self.thumb)
         lay.addWidget(self.strength_label)
+
+    def directionColor(self) -> QColor:
+        return theme.strength_color(self.ref.strength or 0.0)
 
     def source_path(self) -> Path | None:
         source = self.ref.source
@@ -110,10 +120,12 @@ class ImageViewer(QDialog):
         row: int,
         *,
         runner: Runner | None = None,
+        costs_simulated: bool = False,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("imageViewer")
+        self.costs_simulated = costs_simulated  # demo mode: the simulator made the costs up
         self.setWindowTitle("Image")
         self.setModal(False)
         self.resize(1200, 800)
@@ -262,7 +274,7 @@ class ImageViewer(QDialog):
         self.prompt_label.setText(entry.prompt or "(no prompt)")
         rows = "".join(
             f"<tr><td style='color:#999; padding-right:8px'>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
-            for k, v in entry_facts(entry)
+            for k, v in entry_facts(entry, self.costs_simulated)
         )
         self.facts_label.setText(f"<table>{rows}</table>")
         for chip in self.reference_chips:

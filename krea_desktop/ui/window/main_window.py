@@ -514,6 +514,7 @@ class MainWindow(QMainWindow):
         self.demo = demo
         self.update_demo_banner()
         self.message_banner.hide()
+        self._update_counts()  # costs say "simulated" or not
 
     # --- library helpers ---------------------------------------------------------------------
 
