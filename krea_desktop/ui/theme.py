@@ -22,6 +22,15 @@ QLabel[role="hint"] { color: #a8a8a8; }
 QLabel[role="error"] { color: #ff8a80; }
 QLabel[role="warning"] { color: #ffcc66; }
 QLabel[role="ok"] { color: #7fd18b; }
+QPushButton { background-color: #3a3b3f; color: #e6e6e6; border: 2px solid #4a4c51; border-radius: 4px;
+              padding: 3px 12px; }
+QPushButton:hover { background-color: #44464b; }
+QPushButton:pressed { background-color: #2f3033; }
+QPushButton:default { border-color: #5b8def; }
+QPushButton:focus { border-color: #f0f0f0; background-color: #44464b; }
+QPushButton:disabled { color: #777777; border-color: #3d3f43; }
+QFrame#messageBanner { background-color: #3a3b3f; border: 1px solid #5b8def; border-radius: 6px; }
+QFrame#messageBanner[role="error"] { border: 1px solid #ff8a80; }
 """
 
 

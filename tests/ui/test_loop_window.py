@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.api.record import GenerationRecord
+from krea_desktop.ui import theme
 from krea_desktop.ui.app import build_main_window, create_main_window, open_main_window
 from krea_desktop.ui.compose.prompt_panel import PromptPanel
 from krea_desktop.ui.window.banner import MessageToast
@@ -115,7 +116,47 @@ def test_a_new_users_first_batch_arrives_image_by_image(qtbot: QtBot, make_windo
     # Each image shows as the service finishes it, not all together at the end.
     assert arrivals[-1] - arrivals[0] > 0.4, arrivals
     row = w.job_list.rows[w.jobs.jobs()[0].job_id]
-    assert row.progress.value() == 4 and row.progress.format().endswith("of 4")
+    assert row.progress.value() == 4 and row.progress.format().startswith("%v of 4  ·  ")
+    assert row.progress.format().endswith(" s")  # and the time it took
+
+
+def test_a_running_jobs_elapsed_time_moves(qtbot: QtBot, make_window: Any) -> None:
+    w = make_window(latency=0.6)
+    w.prompt_panel.setPrompt("three slow lanterns")
+    w.prompt_panel.countSpin.setValue(3)
+    w.generate()
+    (job,) = w.jobs.jobs()
+    row = w.job_list.rows[job.job_id]
+    assert row.progress.format().endswith("  0 s")
+    qtbot.waitUntil(lambda: row.progress.format().endswith("  1 s"), timeout=5000)
+    qtbot.waitUntil(lambda: not job.running, timeout=30000)
+
+
+def test_focus_is_visible_on_generate_and_on_gallery_cells(qtbot: QtBot, make_window: Any) -> None:
+    w = make_window()
+    w.prompt_panel.setPrompt("something to generate")
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        w.generate()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 1)
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    app.setStyleSheet(theme.STYLESHEET)  # as run_app sets it
+    try:
+        w.activateWindow()
+        button = w.prompt_panel.generateButton
+        w.prompt_panel.promptEdit.setFocus()
+        without = button.grab().toImage()
+        button.setFocus()
+        assert button.grab().toImage() != without
+        w.gallery.setCurrentIndex(w.model.index(0))
+        w.prompt_panel.promptEdit.setFocus()
+        cell = w.gallery.visualRect(w.model.index(0))
+        unfocused = w.gallery.viewport().grab(cell).toImage()
+        w.gallery.setFocus()
+        w.gallery.viewport().repaint()
+        assert w.gallery.viewport().grab(cell).toImage() != unfocused
+    finally:
+        app.setStyleSheet("")
 
 
 # -- 5. messages that do not move the window ----------------------------------------------------

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 _CELL = QColor(40, 40, 44)
 _BADGE_BACK = QColor(0, 0, 0, 150)
+_FOCUS_PEN = QPen(QColor(255, 255, 255, 200), 1, Qt.PenStyle.DashLine)
 _HOVER_PEN = QPen(QColor(255, 255, 255, 90), 1)
 _FAVOURITE = QColor(240, 190, 60)
 _WARNING = QColor(210, 80, 80)
@@ -101,6 +102,10 @@ class GalleryDelegate(QStyledItemDelegate):
         elif state & QStyle.StateFlag.State_MouseOver:
             painter.setPen(_HOVER_PEN)
             painter.drawRect(x, y, w - 1, h - 1)
+        if state & QStyle.StateFlag.State_HasFocus and self.view.hasFocus():
+            # The keyboard's place: a dotted frame inside the cell, selected or not.
+            painter.setPen(_FOCUS_PEN)
+            painter.drawRect(x + 5, y + 5, w - 11, h - 11)
         painter.restore()
 
     def badge_texts(self, entry: LibraryEntry) -> list[str]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QScrollArea,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -41,7 +42,7 @@ class JobRow(QFrame):
         self.progress = QProgressBar(self)
         self.progress.setRange(0, info.request.number_results)
         self.progress.setValue(0)
-        self.progress.setFormat(f"%v of {info.request.number_results}")
+        self.tick()
         self.progress.setToolTip("Images received for this job")
         self.cancel = QToolButton(self)
         self.cancel.setObjectName("jobCancelButton")
@@ -64,14 +65,22 @@ class JobRow(QFrame):
         lay.addLayout(top)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
+        # As tall as its text needs, never squeezed by the list (the status was clipped).
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+
+    def tick(self) -> None:
+        """Show the progress as "n of N" and the time the job has taken so far."""
+        self.progress.setFormat(f"%v of {self.info.request.number_results}  ·  {_duration(self.info.elapsed())}")
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)
 
     def image_received(self) -> None:
         self.progress.setValue(self.info.received)
+        self.tick()
 
     def end(self) -> None:
+        self.tick()  # the time it took, from now on fixed
         text = self.info.message
         if self.info.cost:
             text += f" Cost {format_cost(self.info.cost, self.costs_simulated())}."
@@ -107,6 +116,9 @@ class JobList(QScrollArea):
         self._layout.addStretch(1)
         self.setWidget(self._box)
         self.rows: dict[int, JobRow] = {}
+        self._clock = QTimer(self)  # the running jobs' elapsed time, once a second
+        self._clock.setInterval(1000)
+        self._clock.timeout.connect(self._tick)
         queue.added.connect(self._added)
         queue.changed.connect(lambda job: self._row_do(job, lambda row: row.set_status(job.status)))
         queue.image.connect(lambda job, _entry, _extra: self._row_do(job, JobRow.image_received))
@@ -132,6 +144,14 @@ class JobList(QScrollArea):
         self._layout.insertWidget(0, row)
         self.rows[job.job_id] = row
         self._empty.setVisible(False)
+        self._clock.start()
+
+    def _tick(self) -> None:
+        running = [row for row in self.rows.values() if row.info.running]
+        for row in running:
+            row.tick()
+        if not running:
+            self._clock.stop()
 
     def _drop(self, job_id: int) -> None:
         row = self.rows.pop(job_id, None)
@@ -139,3 +159,8 @@ class JobList(QScrollArea):
             row.setParent(None)
             row.deleteLater()
         self._empty.setVisible(not self.rows)
+
+
+def _duration(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60:02d} s"
