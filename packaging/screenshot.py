@@ -1,6 +1,9 @@
-"""Take the README/AppStream screenshot of the real window, in demo mode.
+"""Take the README/AppStream screenshots of the real window, in demo mode.
 
-    xvfb-run -s "-screen 0 1600x1000x24" .venv/bin/python packaging/screenshot.py resources/screenshots/main-window.png
+    xvfb-run -a -s "-screen 0 2000x1200x24" .venv/bin/python packaging/screenshot.py \
+        resources/screenshots/main-window.png --size 1366x768
+    (and --size 800x600, --size 1920x1080; with QT_SCALE_FACTOR=2 and a 3000x1800 screen
+    for main-window-1366x768@2x.png)
 
 Fills a fresh library with demo images, opens the window with a prompt and two weighted
 references, waits for the thumbnails, and saves what the window shows.
@@ -22,7 +25,7 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description="Screenshot the window in demo mode.")
     parser.add_argument("out", nargs="?", default="resources/screenshots/main-window.png")
-    parser.add_argument("--size", default="1440x900", help="the window's size in logical pixels, e.g. 1366x768")
+    parser.add_argument("--size", default="1366x768", help="the window's size in logical pixels, e.g. 1366x768")
     args = parser.parse_args()
     out = Path(args.out).resolve()
     width, height = (int(v) for v in args.size.lower().split("x"))
