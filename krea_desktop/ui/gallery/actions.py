@@ -168,6 +168,12 @@ class GalleryActions(QObject):
             lambda: self.exporter.export(self.selected_entries()),
             "Ctrl+Shift+E",
         )
+        self.export_plain_action = a(
+            self,
+            "Export &without parameters…",
+            "Save a copy with no prompt, seed or references in it, to share the picture alone",
+            lambda: self.exporter.export(self.selected_entries(), with_parameters=False),
+        )
         self.reveal_action = a(
             self, "Show in file &manager", "Open the folder that holds the image", self.reveal_selected
         )
@@ -247,6 +253,7 @@ class GalleryActions(QObject):
             self.away_action,
             self.copy_action,
             self.export_action,
+            self.export_plain_action,
             self.reveal_action,
             self.favourite_action,
             self.delete_action,
@@ -268,7 +275,7 @@ class GalleryActions(QObject):
         menu.addAction(self.toward_action)
         menu.addAction(self.away_action)
         menu.addSeparator()
-        for action in (self.copy_action, self.export_action, self.reveal_action):
+        for action in (self.copy_action, self.export_action, self.export_plain_action, self.reveal_action):
             menu.addAction(action)
         menu.addSeparator()
         menu.addAction(self.favourite_action)

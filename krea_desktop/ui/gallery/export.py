@@ -32,7 +32,8 @@ class Exporter:
         self.parent_widget = parent_widget
         self.last_export_dir = QtSettingsStore(settings).get(EXPORT_FOLDER) or str(Path.home())
 
-    def export(self, entries: list[LibraryEntry]) -> None:
+    def export(self, entries: list[LibraryEntry], *, with_parameters: bool = True) -> None:
+        """Ask where, then export; ``with_parameters=False`` writes the pixels alone."""
         if not entries:
             return
         filters = "PNG image (*.png);;JPEG image (*.jpg *.jpeg);;WEBP image (*.webp)"
@@ -50,9 +51,9 @@ class Exporter:
                 return
             fmt = "PNG"
             targets = [(e, Path(folder) / f"{e.image_uuid}.png") for e in entries]
-        self.export_to(targets, fmt)
+        self.export_to(targets, fmt, with_parameters=with_parameters)
 
-    def export_to(self, targets: list[tuple[LibraryEntry, Path]], fmt: str) -> None:
+    def export_to(self, targets: list[tuple[LibraryEntry, Path]], fmt: str, *, with_parameters: bool = True) -> None:
         """Export off the GUI thread; says when done or what failed."""
         if not targets:
             return
@@ -66,7 +67,7 @@ class Exporter:
                     suffix = export_suffix(fmt)
                     if target.suffix.lower() not in (suffix, ".jpeg" if suffix == ".jpg" else suffix):
                         target = target.with_suffix(suffix)
-                    export_image(entry, target, fmt)
+                    export_image(entry, target, fmt, with_parameters=with_parameters)
                 except ExportError as exc:
                     problems.append(str(exc))
             return problems
@@ -75,9 +76,10 @@ class Exporter:
             if problems:
                 self.show_message(problems[0] + (f" ({len(problems) - 1} more failed.)" if len(problems) > 1 else ""))
             else:
-                self.show_message(f"Exported {len(targets)} image(s) to {targets[0][1].parent}.")
+                what = "" if with_parameters else " without their parameters"
+                self.show_message(f"Exported {len(targets)} image(s){what} to {targets[0][1].parent}.")
 
-        self.runner.submit(work, done, lambda error: self.show_message(f"Exporting failed: {error}"))
+        self.runner.submit(work, done, lambda error: self.show_message(f"Exporting failed: {error}", error=True))
 
 
 def _format_for(path: str, chosen_filter: str) -> str:

@@ -50,6 +50,17 @@ def entry_facts(entry: LibraryEntry, costs_simulated: bool = False) -> list[tupl
         ("Cost", "—" if entry.cost is None else format_cost(entry.cost, costs_simulated)),
         ("Date", _describe_date(entry.created_at)),
     ]
+    record = entry.record
+    if record.negative_prompt:
+        facts.append(("Negative prompt", f"{record.negative_prompt} (not used by Krea 2 Medium)"))
+    source = record.extras.get("source")
+    foreign = record.extras.get("foreign")
+    if isinstance(source, str) and source:
+        facts.append(("Made with", source))
+    if isinstance(foreign, dict):  # another tool's settings: shown, never sent
+        for key, value in list(foreign.items())[:12]:
+            if isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != "":
+                facts.append((str(key).replace("_", " ").capitalize(), f"{value} (not used by Krea 2 Medium)"))
     if entry.missing:
         facts.append(("File", "missing from the library folder"))
     elif entry.broken:

@@ -1,0 +1,65 @@
+"""Other tools' images in the window, and sharing an image without its parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from krea_desktop.library import metadata
+from krea_desktop.library.recall import entry_for_file
+from krea_desktop.ui.app import create_main_window
+from krea_desktop.ui.viewer.viewer import entry_facts
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+
+
+def test_another_tools_extras_are_shown_as_not_used() -> None:
+    path = CORPUS / "a1111" / "txt2img.png"
+    facts = dict(entry_facts(entry_for_file(path, metadata.read_record(path))))
+    assert facts["Made with"] == "A1111"
+    assert facts["Steps"] == "28 (not used by Krea 2 Medium)"
+    assert facts["Cfg"] == "6.5 (not used by Krea 2 Medium)"
+    assert facts["Negative prompt"].endswith("(not used by Krea 2 Medium)")
+
+
+def test_our_own_images_show_no_foreign_lines(qtbot: QtBot, data_dir: Path, memory_keyring: Any) -> None:
+    w = create_main_window(demo_latency=0.0)
+    qtbot.addWidget(w)
+    try:
+        w.prompt_panel.setPrompt("a plain harbour")
+        with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+            w.generate()
+        (entry,) = w.library.entries()
+        labels = [label for label, _text in entry_facts(entry)]
+        assert "Made with" not in labels and not any("not used" in t for _l, t in entry_facts(entry))
+    finally:
+        w.close()
+
+
+@pytest.mark.parametrize("with_parameters", [True, False])
+def test_export_with_or_without_parameters(
+    qtbot: QtBot, data_dir: Path, memory_keyring: Any, tmp_path: Path, with_parameters: bool
+) -> None:
+    w = create_main_window(demo_latency=0.0)
+    qtbot.addWidget(w)
+    try:
+        w.prompt_panel.setPrompt("a harbour to share")
+        with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+            w.generate()
+        (entry,) = w.library.entries()
+        target = tmp_path / "shared.png"
+        w.gallery_actions.exporter.export_to([(entry, target)], "PNG", with_parameters=with_parameters)
+        qtbot.waitUntil(lambda: target.exists() and "Exported" in w.message_banner.label.text())
+        record = metadata.read_record(target)
+        if with_parameters:
+            assert record is not None and record.prompt == "a harbour to share"
+        else:
+            assert record is None
+            assert b"a harbour to share" not in target.read_bytes()
+            assert "without their parameters" in w.message_banner.label.text()
+        assert w.gallery_actions.export_plain_action in w.gallery_actions.selection_actions_list()
+    finally:
+        w.close()
