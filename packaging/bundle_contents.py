@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 # optional imports of other libraries into them.
 EXCLUDED_MODULES = (
     # Qt modules outside QtWidgets apps (most are not in PySide6-Essentials at all). The
-    # Python bindings of QtNetwork, QtDBus and QtOpenGL go too: Qt's own libraries still
-    # load them where a platform plugin needs them.
-    "PySide6.QtNetwork",
+    # Python bindings of QtDBus and QtOpenGL go too: Qt's own libraries still load them
+    # where a platform plugin needs them. (QtNetwork stays: one window per library
+    # talks to a second start through QLocalServer.)
     "PySide6.QtDBus",
     "PySide6.QtOpenGL",
     "PySide6.QtWebEngineCore",

@@ -23,6 +23,7 @@ from PySide6.QtCore import (
     QObject,
     QSettings,
     QStandardPaths,
+    Qt,
     QTimer,
     QtMsgType,
     qInstallMessageHandler,
@@ -36,6 +37,7 @@ from krea_desktop.ui.window.main_window import MainWindow
 
 if TYPE_CHECKING:
     from krea_desktop.api.client import RunwareClient
+    from krea_desktop.ui.single_instance import InstanceServer, Request
     from krea_desktop.ui.window.main_window import ClientFactory
 
 log = logging.getLogger("krea_desktop")
@@ -251,17 +253,39 @@ def run_app(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -> int
     # X11 matches a window to its menu entry by WM_CLASS; Qt takes the instance part from
     # RESOURCE_NAME, so it names the same id as the .desktop file's StartupWMClass.
     os.environ.setdefault("RESOURCE_NAME", APP_ID)
-    from krea_desktop.ui.theme import apply_dark_palette
-
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
     configure_application(app)
+    arrivals: _Arrivals | None = None
+    if not smoke_test:  # the smoke test has a library of its own and never meets another start
+        from krea_desktop.ui import single_instance
+
+        open_paths = [Path(os.path.abspath(p)) for p in open_paths]
+        claim = single_instance.claim(data_dir(), open_paths)
+        if claim.handed_off:  # the running window has them, and comes to the front
+            return 0
+        if claim.server is None:
+            print(f"krea-desktop: {claim.problem}", file=sys.stderr, flush=True)
+            return 1
+        arrivals = _Arrivals(claim.server)
+    try:
+        return _run_window(app, smoke_test=smoke_test, open_paths=open_paths, arrivals=arrivals)
+    finally:
+        if arrivals is not None:
+            arrivals.stop()
+
+
+def _run_window(app: QApplication, *, smoke_test: bool, open_paths: Sequence[Path], arrivals: _Arrivals | None) -> int:
+    from krea_desktop.ui.theme import apply_dark_palette
+
     apply_dark_palette(app)
     window: MainWindow | None = None
     report: _StartupReport | None = None
     if not smoke_test:
         # The frame first, painted, then everything else: the window is there at once.
         window = open_main_window()
+        if arrivals is not None:
+            arrivals.frame_shown(window)
         if os.environ.get(REPORT_FIRST_PAINT_ENV):
             report = _StartupReport(window)
         show_and_paint(window)
@@ -282,7 +306,7 @@ def run_app(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -> int
                 import shutil
 
                 shutil.rmtree(os.environ["KREA_DESKTOP_DATA_DIR"], ignore_errors=True)  # nothing left behind
-        return int(loop.run_until_complete(_run(app, window, open_paths, report)))
+        return int(loop.run_until_complete(_run(app, window, open_paths, report, arrivals)))
 
 
 async def _run(
@@ -290,6 +314,7 @@ async def _run(
     window: MainWindow,
     open_paths: Sequence[Path] = (),
     report: _StartupReport | None = None,
+    arrivals: _Arrivals | None = None,
 ) -> int:
     import asyncio
 
@@ -311,7 +336,11 @@ async def _run(
         report.built()
     if open_paths:
         window.open_images(list(open_paths))
+    if arrivals is not None:
+        arrivals.window_built(window)
     await closed.wait()
+    if arrivals is not None:
+        arrivals.stop()  # a start from now on opens a window of its own
     window.library.close()
     return 0
 
@@ -394,6 +423,66 @@ class _PaintWatcher(QObject):
             self.painted = True
             self._then()
         return False
+
+
+class _Arrivals(QObject):
+    """Requests from later starts (see :mod:`krea_desktop.ui.single_instance`): each brings
+    the window to the front and opens its images there, once the window is built; the
+    images of those that come while it is being built wait until then."""
+
+    def __init__(self, server: InstanceServer) -> None:
+        super().__init__()
+        self._server = server
+        self._window: MainWindow | None = None
+        self._built = False
+        self._waiting: list[Path] = []
+        self._waiting_starts = 0
+        server.requested.connect(self._arrived)
+
+    def frame_shown(self, window: MainWindow) -> None:
+        self._window = window
+
+    def window_built(self, window: MainWindow) -> None:
+        self._window = window
+        self._built = True
+        if self._waiting_starts:
+            paths, self._waiting = self._waiting, []
+            self._waiting_starts = 0
+            self._open(window, paths)
+
+    def stop(self) -> None:
+        self._server.close()
+        self._window = None
+
+    def _arrived(self, request: Request) -> None:
+        window = self._window
+        if request.activation and QGuiApplication.platformName().startswith("wayland"):
+            os.environ["XDG_ACTIVATION_TOKEN"] = request.activation  # Qt uses it once to activate
+        if window is not None:
+            bring_to_front(window)
+        if window is None or not self._built:
+            self._waiting.extend(request.paths)
+            self._waiting_starts += 1
+            return
+        self._open(window, request.paths)
+
+    @staticmethod
+    def _open(window: MainWindow, paths: list[Path]) -> None:
+        if not paths:
+            log.info("raised by another start")
+            return
+        log.info("opened from another start: %d file(s)", len(paths))
+        if window.built:
+            window.open_images(paths)
+
+
+def bring_to_front(window: MainWindow) -> None:
+    """Show ``window`` (restored if minimised, still maximised if it was) in front."""
+    if window.isMinimized():
+        window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
+    window.show()
+    window.raise_()
+    window.activateWindow()
 
 
 class _StartupReport(QObject):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import keyring.backends.fail
 import pytest
 import qasync
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QLineEdit
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 
 from krea_desktop import keystore
@@ -167,9 +168,7 @@ def test_key_test_on_the_running_loop(
     assert signal.args == [True] and "works" in dialog.testResultLabel.text()
 
 
-def test_key_test_without_a_loop_runs_on_a_worker(
-    qtbot: QtBot, data_dir: Path, memory_keyring: MemoryKeyring
-) -> None:
+def test_key_test_without_a_loop_runs_on_a_worker(qtbot: QtBot, data_dir: Path, memory_keyring: MemoryKeyring) -> None:
     async def test_key(key: str, endpoint: str) -> None:
         await asyncio.sleep(0)
         raise AuthenticationError("The service did not accept this API key.")
@@ -181,9 +180,7 @@ def test_key_test_without_a_loop_runs_on_a_worker(
     assert dialog.testResultLabel.text() == "✗ The service did not accept this API key."
 
 
-def test_key_test_needs_a_key_and_a_good_endpoint(
-    qtbot: QtBot, data_dir: Path, memory_keyring: MemoryKeyring
-) -> None:
+def test_key_test_needs_a_key_and_a_good_endpoint(qtbot: QtBot, data_dir: Path, memory_keyring: MemoryKeyring) -> None:
     called: list[str] = []
 
     async def test_key(key: str, endpoint: str) -> None:
@@ -196,3 +193,79 @@ def test_key_test_needs_a_key_and_a_good_endpoint(
     dialog.endpointEdit.setText("http://example.com/v1")
     dialog.start_test()
     assert dialog.endpointError.isVisible() and called == [] and not dialog.isTesting()
+
+
+def visible_children(widget: QWidget) -> list[QWidget]:
+    return [
+        child
+        for child in widget.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly)
+        if child.isVisible() and not child.isWindow()
+    ]
+
+
+def assert_laid_out(dialog: SettingsDialog) -> None:
+    """No visible widget overlaps a visible sibling, none sticks out of its parent, and
+    each is as tall as it needs to be at its width (wrapped text included)."""
+    QApplication.processEvents()
+    parents = [dialog, *dialog.findChildren(QWidget)]
+    for parent in parents:
+        if not parent.isVisible():
+            continue
+        children = visible_children(parent)
+        for first, second in itertools.combinations(children, 2):
+            assert not first.geometry().intersects(second.geometry()), (
+                f"{first.objectName() or type(first).__name__} {first.geometry()} overlaps "
+                f"{second.objectName() or type(second).__name__} {second.geometry()}"
+            )
+        for child in children:
+            name = child.objectName() or type(child).__name__
+            assert parent.rect().contains(child.geometry()), f"{name} {child.geometry()} outside {parent.rect()}"
+            needed = child.heightForWidth(child.width()) if child.hasHeightForWidth() else -1
+            needed = max(needed, child.minimumSizeHint().height())
+            assert child.height() >= needed, f"{name} is {child.height()} px tall, needs {needed}"
+
+
+def test_an_endpoint_error_keeps_the_layout(
+    qtbot: QtBot, data_dir: Path, monkeypatch: pytest.MonkeyPatch, memory_keyring: MemoryKeyring
+) -> None:
+    monkeypatch.setenv(keystore.ENV_KEY, "from-env")  # one more wrapped notice on show
+    dialog = make(qtbot, data_dir, current_key=KEY)
+    qtbot.waitExposed(dialog)
+    assert dialog.envNotice.isVisible()
+    assert_laid_out(dialog)
+    dialog.endpointEdit.setText("http://api.example.com/v1")
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()  # refused: the error shows
+    assert dialog.isVisible() and dialog.endpointError.isVisible()
+    dialog._set_result(  # a long key-test message at the same time
+        "✗ The service did not answer within 60 seconds; check the endpoint and your connection.", "error"
+    )
+    assert_laid_out(dialog)
+    QApplication.processEvents()
+    assert dialog.height() >= dialog.minimumSizeHint().height()
+    assert dialog.width() >= dialog.minimumSizeHint().width()
+    assert dialog.height() >= dialog.sizeHint().height()
+
+    dialog.resize(1, 1)  # as small as the window may be made
+    assert dialog.width() >= dialog.minimumSizeHint().width() and dialog.height() >= dialog.minimumSizeHint().height()
+    assert_laid_out(dialog)
+
+    dialog.endpointEdit.setText(spec.DEFAULT_API_URL)  # the error goes, the rows stay whole
+    assert not dialog.endpointError.isVisible()
+    assert_laid_out(dialog)
+
+
+def test_remove_key_needs_a_stored_key(qtbot: QtBot, data_dir: Path, memory_keyring: MemoryKeyring) -> None:
+    empty = make(qtbot, data_dir)
+    assert not empty.forgetKeyButton.isEnabled()
+    empty.keyEdit.setText(KEY)  # typed, not yet stored: nothing to remove
+    assert not empty.forgetKeyButton.isEnabled()
+    empty.accept()
+    assert keystore.load_key(data_dir) == KEY
+
+    stored = make(qtbot, data_dir)
+    assert stored.forgetKeyButton.isEnabled()
+    qtbot.mouseClick(stored.forgetKeyButton, Qt.MouseButton.LeftButton)
+    assert stored.apiKey() == "" and not stored.forgetKeyButton.isEnabled()  # removal pending
+    stored.accept()
+    assert keystore.load_key(data_dir) is None
+    assert not make(qtbot, data_dir).forgetKeyButton.isEnabled()

@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QPushButton,
     QVBoxLayout,
@@ -34,6 +35,8 @@ from krea_desktop.ui.background import BackgroundRunner
 
 TestKey = Callable[[str, str], Awaitable[None]]
 TEST_TIMEOUT_S = 60.0
+PREFERRED_WIDTH = 560
+MINIMUM_WIDTH = 460  # narrower, the wrapped messages grow taller than a screen needs
 _UNSET: Any = object()
 
 __all__ = ["SettingsDialog", "endpoint_problem"]  # endpoint_problem: the api's one endpoint rule
@@ -95,11 +98,13 @@ class SettingsDialog(QDialog):
         self.forgetKeyButton.setObjectName("forgetKeyButton")
         self.forgetKeyButton.setToolTip("Remove the stored key when you press OK (the app returns to demo mode)")
         self.forgetKeyButton.clicked.connect(self._forget_key)
+        self._update_forget_button()
         self.testResultLabel = QLabel(self)
         self.testResultLabel.setObjectName("testResult")
         self.testResultLabel.setWordWrap(True)
         self.testResultLabel.setToolTip("The result of the last key test")
         self.testResultLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.testResultLabel.hide()  # takes room only when it says something
         self.backendLabel = QLabel(keystore.backend_description(self._data_dir), self)
         self.backendLabel.setObjectName("keyBackendLabel")
         self.backendLabel.setWordWrap(True)
@@ -169,7 +174,8 @@ class SettingsDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
 
         self._build_layout()
-        self.resize(560, self.sizeHint().height())
+        self._fit_to_contents()
+        self.resize(self.sizeHint())
 
     def _build_layout(self) -> None:
         key_row = QHBoxLayout()
@@ -204,10 +210,47 @@ class SettingsDialog(QDialog):
         other.addRow(folder_label, folder_row)
 
         layout = QVBoxLayout(self)
+        # The window's minimum size is kept by _fit_to_contents (the layout's own ignores
+        # the wrapped messages' height at the window's width).
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
         layout.addWidget(key_box)
         layout.addLayout(other)
         layout.addStretch(1)
         layout.addWidget(self.buttons)
+
+    # --- size ---------------------------------------------------------------------------------
+
+    def _height_for(self, width: int) -> int:
+        layout = self.layout()
+        assert layout is not None
+        layout.activate()
+        height = layout.totalMinimumSize().height()
+        if layout.hasHeightForWidth():
+            height = max(height, layout.totalHeightForWidth(width))
+        return height
+
+    def sizeHint(self) -> QSize:
+        width = max(PREFERRED_WIDTH, self.minimumWidth())
+        return QSize(width, self._height_for(width))
+
+    def minimumSizeHint(self) -> QSize:
+        layout = self.layout()
+        width = max(MINIMUM_WIDTH, layout.totalMinimumSize().width() if layout is not None else 0)
+        return QSize(width, self._height_for(width))
+
+    def _fit_to_contents(self) -> None:
+        """Keep every row at its full height whatever is shown: the minimum size is the
+        height the rows need at the narrowest width allowed (the wrapped messages are
+        tallest there), and the window grows when what it shows needs more room."""
+        minimum = self.minimumSizeHint()
+        self.setMinimumSize(minimum)
+        needed = self._height_for(self.width())
+        if self.height() < needed:
+            self.resize(self.width(), needed)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self._fit_to_contents()
+        super().showEvent(event)
 
     # --- values ------------------------------------------------------------------------
 
@@ -223,7 +266,13 @@ class SettingsDialog(QDialog):
         self.keyEdit.setEchoMode(QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password)
 
     def _on_key_edited(self) -> None:
+        self._update_forget_button()
         self._set_result("", "hint")
+
+    def _update_forget_button(self) -> None:
+        """The Remove key button works only when a key is stored and its removal is not
+        already pending (an empty field removes the stored key on OK)."""
+        self.forgetKeyButton.setEnabled(bool(self._original_key.strip()) and bool(self.apiKey()))
 
     def _forget_key(self) -> None:
         self.keyEdit.clear()
@@ -234,6 +283,8 @@ class SettingsDialog(QDialog):
         self.testResultLabel.setProperty("role", role)
         self.testResultLabel.style().unpolish(self.testResultLabel)
         self.testResultLabel.style().polish(self.testResultLabel)
+        self.testResultLabel.setVisible(bool(text))
+        self._fit_to_contents()
 
     def isTesting(self) -> bool:
         return self._testing
@@ -321,10 +372,12 @@ class SettingsDialog(QDialog):
 
     def _on_endpoint_edited(self) -> None:
         self.endpointError.hide()
+        self._fit_to_contents()
 
     def _show_endpoint_problem(self, problem: str) -> None:
         self.endpointError.setText(problem)
         self.endpointError.show()
+        self._fit_to_contents()
         self.endpointEdit.setFocus()
 
     # --- data folder -----------------------------------------------------------------------

@@ -1,0 +1,306 @@
+"""One window per library: a second start hands its image paths to the running window.
+
+The running window listens on a local socket (a Unix domain socket, a named pipe on
+Windows) whose name is derived from the data folder, so two data folders are two
+libraries, each with its own window. A start first tries to hand off to it; only when
+nobody listens does it become the running window itself. A socket file left behind by a
+window that crashed is found (nobody answers on it) and removed.
+
+The protocol is one JSON object per line. The start sends
+``{"open": ["/absolute/path", ...], "activation": "<XDG activation token or empty>"}``;
+the running window answers ``{"ok": true}`` once it has taken the request, and the start
+then exits. A running window that does not answer within ``HANDOFF_TIMEOUT_MS`` (hung, or
+stopped) is reported, and the start exits without opening the library a second time.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QDeadlineTimer, QLockFile, QObject, Signal, Slot
+from PySide6.QtNetwork import QAbstractSocket, QLocalServer, QLocalSocket
+
+log = logging.getLogger(__name__)
+
+HANDOFF_TIMEOUT_MS = 5000  # connect, send and hear the answer, in all
+CLAIM_LOCK_TIMEOUT_MS = 5000
+MAX_LINE_BYTES = 1 << 20  # a request longer than this is dropped
+ACK = b'{"ok": true}\n'
+
+
+# --- names ---------------------------------------------------------------------------------
+
+
+def _user_id() -> str:
+    getuid = getattr(os, "getuid", None)
+    if getuid is not None:
+        return str(getuid())
+    return os.environ.get("USERNAME", "user")
+
+
+def server_name(data_dir: Path) -> str:
+    """The local socket of the window that has ``data_dir`` open.
+
+    The same folder, however it is spelled (relative, through a symbolic link, with a
+    trailing slash), gives the same name; another folder gives another name. On Unix the
+    name is a full path: in ``$XDG_RUNTIME_DIR`` (private to the user) when there is one,
+    else in ``/tmp`` with the user id in the name, and never under ``$TMPDIR``, which
+    differs between a terminal and the file manager on some systems.
+    """
+    folder = os.path.normcase(str(Path(data_dir).expanduser().resolve()))
+    digest = hashlib.sha256(folder.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+    base = f"krea-desktop-{_user_id()}-{digest}"
+    if sys.platform == "win32":
+        return base
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if runtime and os.path.isabs(runtime) and os.path.isdir(runtime):
+        return os.path.join(runtime, base)
+    return os.path.join("/tmp", base)
+
+
+def _lock_path(name: str) -> str:
+    if os.path.isabs(name):
+        return name + ".lock"
+    import tempfile
+
+    return os.path.join(tempfile.gettempdir(), name + ".lock")
+
+
+# --- the protocol ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a second start asks of the running window."""
+
+    paths: list[Path] = field(default_factory=list)
+    activation: str = ""  # the start's XDG activation token, to raise the window on Wayland
+
+
+def encode_request(paths: Sequence[Path], activation: str = "") -> bytes:
+    """One line: the paths made absolute (the running window has another working folder)."""
+    message = {"open": [os.path.abspath(os.fspath(p)) for p in paths], "activation": activation}
+    return json.dumps(message, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+def decode_request(line: bytes) -> Request | None:
+    """The request on one line, or None when it is not one. Paths that are not absolute
+    strings are left out."""
+    try:
+        message = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(message, dict) or not isinstance(message.get("open"), list):
+        return None
+    paths = [Path(p) for p in message["open"] if isinstance(p, str) and p and os.path.isabs(p)]
+    activation = message.get("activation")
+    return Request(paths, activation if isinstance(activation, str) else "")
+
+
+# --- the second start -------------------------------------------------------------------------
+
+
+class HandOff(enum.Enum):
+    DONE = "done"  # the running window took the paths
+    NO_INSTANCE = "no instance"  # nobody listens (or only a stale socket is left)
+    NO_ANSWER = "no answer"  # something listens but did not answer in time
+
+
+def _remaining(deadline: QDeadlineTimer) -> int:
+    return max(0, int(deadline.remainingTime()))
+
+
+def hand_off(
+    name: str, paths: Sequence[Path], *, activation: str = "", timeout_ms: int = HANDOFF_TIMEOUT_MS
+) -> HandOff:
+    """Give ``paths`` to the window listening on ``name``; never waits longer than
+    ``timeout_ms`` in all."""
+    deadline = QDeadlineTimer(timeout_ms)
+    socket = QLocalSocket()
+    try:
+        socket.connectToServer(name)
+        if not socket.waitForConnected(_remaining(deadline)):
+            if socket.error() == QLocalSocket.LocalSocketError.SocketTimeoutError:
+                return HandOff.NO_ANSWER
+            return HandOff.NO_INSTANCE
+        socket.write(encode_request(paths, activation))
+        socket.flush()
+        answer = b""
+        while b"\n" not in answer:
+            if socket.bytesAvailable() <= 0 and not socket.waitForReadyRead(_remaining(deadline)):
+                return HandOff.NO_ANSWER
+            answer += bytes(socket.readAll().data())
+            if deadline.hasExpired() and b"\n" not in answer:
+                return HandOff.NO_ANSWER
+        return HandOff.DONE if answer.partition(b"\n")[0].strip() == ACK.strip() else HandOff.NO_ANSWER
+    finally:
+        socket.abort()  # owned by Python: deleted with its last reference
+
+
+def is_listening(name: str, timeout_ms: int = 1000) -> bool:
+    """Whether something accepts connections on ``name`` (sends nothing)."""
+    socket = QLocalSocket()
+    try:
+        socket.connectToServer(name)
+        return bool(socket.waitForConnected(timeout_ms))
+    finally:
+        socket.abort()  # owned by Python: deleted with its last reference
+
+
+# --- the running window -----------------------------------------------------------------------
+
+
+class Listen(enum.Enum):
+    LISTENING = "listening"
+    TAKEN = "taken"  # another window listens on the name
+    FAILED = "failed"  # the socket cannot be made (said in the log)
+
+
+class InstanceServer(QObject):
+    """Listens for later starts and emits ``requested`` with each one's ``Request``."""
+
+    requested = Signal(object)  # Request
+
+    def __init__(self, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self._server = QLocalServer(self)
+        self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        self._server.newConnection.connect(self._accept)
+        self._buffers: dict[QLocalSocket, bytes] = {}
+
+    def listen(self) -> Listen:
+        """Start listening, unless another window already does. A socket left by a window
+        that ended without closing it (nobody answers on it) is removed first."""
+        if is_listening(self.name):  # checked first: Qt replaces a live socket file too
+            return Listen.TAKEN
+        if self._server.listen(self.name):
+            return Listen.LISTENING
+        if self._server.serverError() == QAbstractSocket.SocketError.AddressInUseError:
+            if is_listening(self.name):
+                return Listen.TAKEN
+            log.info("removing the socket a previous start left: %s", self.name)
+            QLocalServer.removeServer(self.name)
+            if self._server.listen(self.name):
+                return Listen.LISTENING
+        log.warning("cannot listen for other starts on %s: %s", self.name, self._server.errorString())
+        return Listen.FAILED
+
+    def isListening(self) -> bool:
+        return bool(self._server.isListening())
+
+    def close(self) -> None:
+        if self._server.isListening():
+            self._server.close()  # removes the socket file on Unix
+        for socket in list(self._buffers):
+            socket.abort()
+        self._buffers.clear()
+
+    @Slot()
+    def _accept(self) -> None:
+        while self._server.hasPendingConnections():
+            socket = self._server.nextPendingConnection()  # a child of the server
+            self._buffers[socket] = b""
+            socket.readyRead.connect(self._ready_read)
+            socket.disconnected.connect(self._disconnected)
+            socket.disconnected.connect(socket.deleteLater)
+            if socket.bytesAvailable() > 0:
+                self._read(socket)
+
+    @Slot()
+    def _ready_read(self) -> None:
+        socket = self.sender()
+        if isinstance(socket, QLocalSocket):
+            self._read(socket)
+
+    @Slot()
+    def _disconnected(self) -> None:
+        socket = self.sender()
+        if isinstance(socket, QLocalSocket):
+            self._buffers.pop(socket, None)
+
+    def _read(self, socket: QLocalSocket) -> None:
+        if socket not in self._buffers:
+            return
+        buffer = self._buffers[socket] + bytes(socket.readAll().data())
+        while b"\n" in buffer:
+            line, _, buffer = buffer.partition(b"\n")
+            request = decode_request(line)
+            if request is None:
+                log.warning("ignored a message from another start that is not a request")
+                continue
+            socket.write(ACK)
+            socket.flush()
+            self.requested.emit(request)
+        if len(buffer) > MAX_LINE_BYTES:
+            log.warning("dropped a connection from another start: its message is too long")
+            self._buffers.pop(socket, None)
+            socket.abort()
+            return
+        self._buffers[socket] = buffer
+
+
+# --- both -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Claim:
+    """The outcome of :func:`claim`: ``server`` is listening (this start is the window),
+    or ``handed_off`` (a running window took the paths), or neither (``problem`` says why
+    this start must not open the library)."""
+
+    server: InstanceServer | None = None
+    handed_off: bool = False
+    problem: str = ""
+
+
+def claim(data_dir: Path, paths: Sequence[Path], *, timeout_ms: int = HANDOFF_TIMEOUT_MS) -> Claim:
+    """Hand ``paths`` to the window that has ``data_dir`` open, or become that window.
+
+    Starts at the same moment take turns (a lock file beside the socket), so exactly one
+    of them listens and the others hand off to it.
+    """
+    name = server_name(data_dir)
+    activation = os.environ.get("XDG_ACTIVATION_TOKEN", "")
+    lock = QLockFile(_lock_path(name))
+    lock.setStaleLockTime(0)  # only a lock whose process has ended is stale
+    locked = lock.tryLock(CLAIM_LOCK_TIMEOUT_MS)
+    if not locked:
+        log.warning("could not take %s; going on without it", lock.fileName())
+    try:
+        outcome = hand_off(name, paths, activation=activation, timeout_ms=timeout_ms)
+        if outcome is HandOff.DONE:
+            return Claim(handed_off=True)
+        if outcome is HandOff.NO_ANSWER:
+            return Claim(problem=_busy(data_dir))
+        server = InstanceServer(name)
+        listening = server.listen()
+        if listening is Listen.LISTENING:
+            return Claim(server=server)
+        if listening is Listen.FAILED:
+            # Later starts cannot find this one; the window opens all the same.
+            return Claim(server=server)
+        server.close()
+        # Someone started listening in between (without the lock): hand off to it.
+        outcome = hand_off(name, paths, activation=activation, timeout_ms=timeout_ms)
+        if outcome is HandOff.DONE:
+            return Claim(handed_off=True)
+        return Claim(problem=_busy(data_dir))
+    finally:
+        if locked:
+            lock.unlock()
+
+
+def _busy(data_dir: Path) -> str:
+    return (
+        f"Another Krea Desktop is using the library in {data_dir} but did not answer; "
+        "close it (or wait for it), then start again."
+    )

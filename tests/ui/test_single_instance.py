@@ -1,0 +1,317 @@
+"""One window per library: a second start hands its images to the running window.
+
+The first tests drive the protocol and the socket in this process; the last ones start
+the real app twice, as a user would, each time a fresh Python process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from krea_desktop.ui import single_instance
+from krea_desktop.ui.single_instance import (
+    ACK,
+    HandOff,
+    InstanceServer,
+    Listen,
+    Request,
+    claim,
+    decode_request,
+    encode_request,
+    hand_off,
+    is_listening,
+    server_name,
+)
+from tests.helpers.images import image_bytes
+
+ROOT = Path(__file__).resolve().parents[2]
+unix_only = pytest.mark.skipif(sys.platform == "win32", reason="Unix domain sockets and signals")
+
+
+@pytest.fixture
+def name(tmp_path: Path, qapp: QApplication) -> Iterator[str]:
+    chosen = server_name(tmp_path / "library")
+    yield chosen
+    QLocalServer.removeServer(chosen)
+
+
+# --- names and messages ----------------------------------------------------------------------
+
+
+def test_the_server_name_is_one_per_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    library = tmp_path / "library"
+    library.mkdir()
+    (tmp_path / "link").symlink_to(library)
+    monkeypatch.chdir(tmp_path)
+    same = {
+        server_name(library),
+        server_name(Path("library")),
+        server_name(Path(f"{library}/")),
+        server_name(tmp_path / "link"),
+        server_name(tmp_path / "other" / ".." / "library"),
+    }
+    assert len(same) == 1
+    assert server_name(tmp_path / "other") != server_name(library)
+    name = same.pop()
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # a terminal's TMPDIR is not the file manager's
+    assert server_name(library) == name
+    if sys.platform != "win32":
+        assert os.path.isabs(name) and len(name.encode()) < 104  # a Unix socket path's limit
+        assert str(os.getuid()) in Path(name).name or name.startswith(os.environ.get("XDG_RUNTIME_DIR") or "/tmp")
+
+
+def test_a_request_carries_absolute_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    line = encode_request([Path("some.png"), tmp_path / "ünïcode" / "b.webp"], activation="token-1")
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    request = decode_request(line.rstrip(b"\n"))
+    assert request == Request([tmp_path / "some.png", tmp_path / "ünïcode" / "b.webp"], "token-1")
+    assert decode_request(encode_request([])) == Request([], "")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"", b"not json", b"\xff\xfe", b"[1, 2]", b'{"close": []}', b'{"open": "/a.png"}'],
+)
+def test_what_is_not_a_request_is_refused(line: bytes) -> None:
+    assert decode_request(line) is None
+
+
+def test_only_absolute_string_paths_are_taken() -> None:
+    root = os.path.abspath(os.sep)
+    line = (
+        '{"open": ["relative.png", 3, null, "", "' + os.path.join(root, "a.png").replace("\\", "\\\\") + '"]}'
+    ).encode()
+    assert decode_request(line) == Request([Path(root) / "a.png"], "")
+
+
+# --- the socket, in this process ----------------------------------------------------------------
+
+
+def test_the_running_window_takes_a_request_and_answers(qtbot: QtBot, name: str) -> None:
+    server = InstanceServer(name)
+    assert server.listen() is Listen.LISTENING
+    client = QLocalSocket()
+    client.connectToServer(name)
+    assert client.waitForConnected(2000)
+    line = encode_request([Path("/pictures/a.png"), Path("/pictures/b.png")])
+    with qtbot.waitSignal(server.requested, timeout=5000) as arrived:
+        client.write(line[:7])  # a request may come in pieces
+        client.flush()
+        qtbot.wait(50)
+        client.write(line[7:])
+        client.flush()
+    assert arrived.args == [Request([Path("/pictures/a.png"), Path("/pictures/b.png")], "")]
+    qtbot.waitUntil(lambda: client.bytesAvailable() >= len(ACK), timeout=5000)
+    assert bytes(client.readAll().data()) == ACK
+    client.abort()
+    server.close()
+    assert not is_listening(name)
+
+
+def test_a_start_with_nobody_running_is_told_so_at_once(name: str) -> None:
+    started = time.monotonic()
+    assert hand_off(name, [Path("/a.png")], timeout_ms=5000) is HandOff.NO_INSTANCE
+    assert time.monotonic() - started < 1
+
+
+def test_a_window_that_does_not_answer_does_not_hold_the_start(name: str) -> None:
+    # A server whose event loop does not run (as in a hung window): the connection is
+    # accepted by the system, but nothing ever answers.
+    hung = QLocalServer()
+    assert hung.listen(name)
+    started = time.monotonic()
+    assert hand_off(name, [Path("/a.png")], timeout_ms=300) is HandOff.NO_ANSWER
+    assert time.monotonic() - started < 2
+    hung.close()
+
+
+def test_a_second_server_on_the_same_library_is_refused(name: str) -> None:
+    first = InstanceServer(name)
+    assert first.listen() is Listen.LISTENING
+    second = InstanceServer(name)
+    assert second.listen() is Listen.TAKEN
+    assert first.isListening()
+    first.close()
+
+
+@unix_only
+def test_a_socket_left_by_a_crash_is_replaced(name: str) -> None:
+    left = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    left.bind(name)  # bound and closed without unlinking: the file stays, nobody answers
+    left.close()
+    assert os.path.exists(name) and not is_listening(name)
+    assert hand_off(name, [], timeout_ms=1000) is HandOff.NO_INSTANCE
+    server = InstanceServer(name)
+    assert server.listen() is Listen.LISTENING
+    assert is_listening(name)
+    server.close()
+    assert not os.path.exists(name)
+
+
+def test_claim_listens_once_and_refuses_a_second_window(tmp_path: Path, name: str) -> None:
+    library = tmp_path / "library"
+    first = claim(library, [])
+    assert first.server is not None and first.server.isListening() and not first.problem
+    # This process cannot answer itself while it waits, so the second claim meets a
+    # window that does not answer, and must not open the library.
+    second = claim(library, [Path("/a.png")], timeout_ms=300)
+    assert second.server is None and not second.handed_off
+    assert "Another Krea Desktop is using the library" in second.problem and str(library) in second.problem
+    first.server.close()
+    third = claim(library, [])  # closed: the next start is the window
+    assert third.server is not None and third.server.isListening()
+    third.server.close()
+
+
+# --- two real starts ---------------------------------------------------------------------------
+
+
+def child_env(data_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    env["KREA_DESKTOP_DATA_DIR"] = str(data_dir)
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    env.pop("RUNWARE_API_KEY", None)
+    env.pop("RUNWARE_API_URL", None)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def wait_for(
+    condition: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc is not None and proc.poll() is not None:
+            said = OUTPUTS[proc.pid].read_text(errors="replace")[-2000:] if proc.pid in OUTPUTS else ""
+            pytest.fail(f"the first window ended ({proc.returncode}) before {what}: {said}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout} s: {what}")
+        time.sleep(0.1)
+
+
+OUTPUTS: dict[int, Path] = {}  # what each started window printed
+
+
+def log_text(data_dir: Path) -> str:
+    try:
+        return (data_dir / "logs" / "krea-desktop.log").read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+@pytest.fixture
+def windows(tmp_path: Path, qapp: QApplication) -> Iterator[Callable[[Path], subprocess.Popen[bytes]]]:
+    """Starts the app (``python -m krea_desktop``) on a data folder; ends what it started."""
+    started: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(data_dir: Path) -> subprocess.Popen[bytes]:
+        output = tmp_path / f"window-{len(started)}.out"
+        with output.open("wb") as sink:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "krea_desktop"],
+                env=child_env(data_dir),
+                cwd=tmp_path,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        OUTPUTS[proc.pid] = output
+        started.append((proc, data_dir))
+        wait_for(lambda: is_listening(server_name(data_dir), 200), 60, "the first window listens", proc)
+        return proc
+
+    yield start
+    for proc, data_dir in started:
+        if proc.poll() is None:
+            if sys.platform != "win32":
+                proc.send_signal(signal.SIGCONT)
+            proc.kill()
+        proc.wait(timeout=30)
+        OUTPUTS.pop(proc.pid, None)
+        QLocalServer.removeServer(server_name(data_dir))
+
+
+def start_again(data_dir: Path, *args: str, cwd: Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "krea_desktop", *args],
+        env=child_env(data_dir),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_a_second_start_hands_its_images_to_the_running_window(
+    tmp_path: Path, windows: Callable[[Path], subprocess.Popen[bytes]]
+) -> None:
+    data_dir = tmp_path / "library"
+    (tmp_path / "some.png").write_bytes(image_bytes((64, 48)))
+    first = windows(data_dir)
+    started = time.monotonic()
+    second = start_again(data_dir, "some.png", "missing.png", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert time.monotonic() - started < 15
+    assert second.stdout == ""
+    # The first window (built by now, or as soon as it is) opens both: the picture in the
+    # viewer, and a one-sentence message for the missing one.
+    wait_for(lambda: "opened from another start: 2 file(s)" in log_text(data_dir), 60, "the paths arrive", first)
+    assert first.poll() is None
+    # One library, one window: there is no second library process, and a plain second
+    # start just raises the window.
+    assert start_again(data_dir, cwd=tmp_path).returncode == 0
+    wait_for(lambda: "raised by another start" in log_text(data_dir), 30, "the window is raised", first)
+
+
+def test_another_library_is_another_window(tmp_path: Path, windows: Callable[[Path], subprocess.Popen[bytes]]) -> None:
+    first = windows(tmp_path / "one")
+    second = windows(tmp_path / "two")  # listens on its own: it did not hand off and exit
+    assert first.poll() is None and second.poll() is None
+
+
+@unix_only
+def test_a_hung_window_makes_a_second_start_give_up_and_say_so(
+    tmp_path: Path, windows: Callable[[Path], subprocess.Popen[bytes]]
+) -> None:
+    data_dir = tmp_path / "library"
+    first = windows(data_dir)
+    first.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        second = start_again(data_dir, "some.png", cwd=tmp_path)
+        took = time.monotonic() - started
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert second.returncode == 1
+    assert took < single_instance.HANDOFF_TIMEOUT_MS / 1000 + 10
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Another Krea Desktop is using the library" in lines[0], second.stderr
+
+
+@unix_only
+def test_a_socket_left_by_a_killed_window_does_not_stop_the_next_start(
+    tmp_path: Path, windows: Callable[[Path], subprocess.Popen[bytes]]
+) -> None:
+    data_dir = tmp_path / "library"
+    name = server_name(data_dir)
+    first = windows(data_dir)
+    first.kill()
+    first.wait(timeout=30)
+    assert os.path.exists(name) and not is_listening(name)  # left behind, nobody answers
+
+    again = windows(data_dir)  # starts as the window, on the same name
+    (tmp_path / "some.png").write_bytes(image_bytes((32, 32)))
+    assert start_again(data_dir, "some.png", cwd=tmp_path).returncode == 0
+    wait_for(lambda: "opened from another start: 1 file(s)" in log_text(data_dir), 60, "the path arrives", again)
