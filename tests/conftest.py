@@ -35,3 +35,13 @@ def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     keyring.set_keyring(backend)
     yield backend
     keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """The environment for running the command line as a subprocess: this one without any
+    key, endpoint or data folder of its own, a fresh data folder, and no OS keyring."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "KREA_DESKTOP_"))}
+    e["KREA_DESKTOP_DATA_DIR"] = str(tmp_path / "data")
+    e["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    return e

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import subprocess
 import sys
@@ -38,14 +37,6 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subpr
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "KREA_DESKTOP_"))}
-    e["KREA_DESKTOP_DATA_DIR"] = str(tmp_path / "data")
-    e["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
-    return e
 
 
 @contextmanager

@@ -32,14 +32,6 @@ KEY = "sk-bounds-test"
 PEAK_LIMIT_MB = 600
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "KREA_DESKTOP_"))}
-    e["KREA_DESKTOP_DATA_DIR"] = str(tmp_path / "data")
-    e["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
-    return e
-
-
 def run_measured(args: list[str], env: dict[str, str], timeout: float = 120) -> tuple[int, str, float]:
     """Run the command line; its exit code, stderr and peak resident memory in MB."""
     proc = subprocess.Popen(

@@ -38,14 +38,6 @@ def run_cli(args: list[str | bytes], env: dict[str, str], timeout: float = 120) 
     )
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "KREA_DESKTOP_"))}
-    e["KREA_DESKTOP_DATA_DIR"] = str(tmp_path / "data")
-    e["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
-    return e
-
-
 def one_sentence(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.startswith("krea-desktop: ")]
     assert lines, stderr

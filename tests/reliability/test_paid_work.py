@@ -10,8 +10,6 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
-
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
 from krea_desktop.library.pending import PendingTasks
@@ -19,14 +17,6 @@ from krea_desktop.library.store import Library
 from tests.helpers.sim import simulator_process
 
 KEY = "sk-paid-work"
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "KREA_DESKTOP_"))}
-    e["KREA_DESKTOP_DATA_DIR"] = str(tmp_path / "data")
-    e["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
-    return e
 
 
 def _dead_pid() -> int:
