@@ -11,11 +11,13 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from krea_desktop.api.client import RunwareClient
     from krea_desktop.api.errors import KreaError, ValidationError
     from krea_desktop.api.request import GenerationRequest, ReferenceImage
     from krea_desktop.api.results import GeneratedImage
 
 _EXPORTS = {
+    "RunwareClient": "krea_desktop.api.client",
     "KreaError": "krea_desktop.api.errors",
     "ValidationError": "krea_desktop.api.errors",
     "GenerationRequest": "krea_desktop.api.request",
@@ -23,7 +25,7 @@ _EXPORTS = {
     "GeneratedImage": "krea_desktop.api.results",
 }
 
-__all__ = ["GeneratedImage", "GenerationRequest", "KreaError", "ReferenceImage", "ValidationError"]
+__all__ = ["GeneratedImage", "GenerationRequest", "KreaError", "ReferenceImage", "RunwareClient", "ValidationError"]
 
 
 def __getattr__(name: str) -> Any:
