@@ -776,6 +776,15 @@ def image_size(data: bytes) -> tuple[int, int] | None:
     return found.width, found.height
 
 
+def image_size_of(path: Path) -> tuple[int, int] | None:
+    """The pixel size of an image file from its first megabyte, or None; never raises."""
+    try:
+        data = read_regular_file(Path(path), 1 << 20)
+    except OSError:
+        return None
+    return image_size(data[: 1 << 20])
+
+
 def read_bytes(path: Path, max_bytes: int = 200 * 1024 * 1024) -> bytes:
     """A file's bytes for :func:`read_record`, never waiting on a FIFO or device. Raises
     OSError (including :class:`~krea_desktop.fsutil.NotARegularFile`) or :class:`MetadataError`

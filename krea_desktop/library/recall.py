@@ -61,8 +61,11 @@ def _kept_copy(source: str | None, references_dir: Path | None) -> Path | None:
     return None
 
 
-def entry_for_file(path: Path, record: GenerationRecord | None) -> LibraryEntry:
-    """A library-like entry for an image file that is not in the library (id -1)."""
+def entry_for_file(
+    path: Path, record: GenerationRecord | None, pixels: tuple[int, int] | None = None
+) -> LibraryEntry:
+    """A library-like entry for an image file that is not in the library (id -1); its size
+    is the record's, else ``pixels`` (the file's own, from its header)."""
     record = record or GenerationRecord()
     try:
         size: int | None = path.stat().st_size
@@ -74,8 +77,8 @@ def entry_for_file(path: Path, record: GenerationRecord | None) -> LibraryEntry:
         task_uuid=record.task_uuid,
         file_name=path.name,
         format=record.output_format or (path.suffix.lstrip(".").upper()),
-        width=record.width or 0,
-        height=record.height or 0,
+        width=record.width or (pixels[0] if pixels else 0),
+        height=record.height or (pixels[1] if pixels else 0),
         ratio=record.ratio,
         prompt=record.prompt,
         creativity=record.creativity,

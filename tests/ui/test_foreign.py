@@ -63,3 +63,23 @@ def test_export_with_or_without_parameters(
         assert w.gallery_actions.export_plain_action in w.gallery_actions.selection_actions_list()
     finally:
         w.close()
+
+
+def test_an_image_without_a_record_shows_its_own_size(
+    qtbot: QtBot, data_dir: Path, memory_keyring: Any, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (64, 48), (200, 80, 40)).save(plain)
+    w = create_main_window(demo_latency=0.0)
+    qtbot.addWidget(w)
+    try:
+        w.open_images([plain])
+        qtbot.waitUntil(lambda: w.file_drops.file_viewer is not None)
+        viewer = w.file_drops.file_viewer
+        assert viewer is not None and viewer.entry is not None
+        assert dict(entry_facts(viewer.entry))["Ratio and size"] == "custom · 64 × 48"
+        viewer.close()
+    finally:
+        w.close()

@@ -81,18 +81,21 @@ class FileDrops(QObject):
             if not files:
                 return True
 
-        def done(results: list[tuple[Path, GenerationRecord | None]]) -> None:
-            self._files_read(results)
+        def done(results: list[tuple[Path, GenerationRecord | None, tuple[int, int] | None]]) -> None:
+            self._files_read([(f, r) for f, r, _size in results])
             if show and results:
-                self.show_files([(f, r) for f, r in results if f.is_file()])
+                self.show_files([(f, r) for f, r, _size in results if f.is_file()], {f: s for f, _r, s in results})
 
-        # read_record never raises: a file that cannot be read has no record.
-        self.runner.submit(lambda: [(f, metadata.read_record(f)) for f in files], done)
+        # Off the GUI thread: the records, and the pixel size from the header (for files
+        # whose record does not say it). Neither raises: a file that cannot be read has neither.
+        self.runner.submit(lambda: [(f, metadata.read_record(f), metadata.image_size_of(f)) for f in files], done)
         return True
 
-    def show_files(self, files: list[tuple[Path, GenerationRecord | None]]) -> None:
+    def show_files(
+        self, files: list[tuple[Path, GenerationRecord | None]], sizes: dict[Path, tuple[int, int] | None] | None = None
+    ) -> None:
         """Image files from outside the library, in the viewer with their recalled parameters."""
-        entries = [entry_for_file(path, record) for path, record in files]
+        entries = [entry_for_file(path, record, (sizes or {}).get(path)) for path, record in files]
         if not entries:
             return
         viewer = ImageViewer(

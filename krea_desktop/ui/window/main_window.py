@@ -213,6 +213,7 @@ class MainWindow(QMainWindow):
         gallery_lay.addWidget(self.gallery_toolbar)
         gallery_lay.addWidget(self.gallery, 1)
         self.job_list = JobList(self.jobs, self)
+        self.job_list.setMinimumHeight(96)  # a whole job row, status line included
         self.job_list.cancelRequested.connect(self.client_thread.cancel)
 
         self.right_split = QSplitter(QtCore.Qt.Orientation.Vertical, self)
