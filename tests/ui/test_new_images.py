@@ -66,7 +66,9 @@ def test_a_new_image_arrives_with_its_cached_thumbnail_and_is_never_decoded_agai
     model.forget({entry.id})  # as when its pixmap leaves memory, or at the next start
     model.data(model.index(row), Qt.ItemDataRole.DecorationRole)
     qtbot.waitUntil(lambda: model.has_thumbnail(entry.id), timeout=10000)
-    assert reads == [str(cache)]  # the cached thumbnail, and never the image itself
+    # Only the cached thumbnail, never the image itself (a repaint of the visible window
+    # may ask for the same thumbnail once more while it loads).
+    assert reads and set(reads) == {str(cache)}
     assert str(entry.path) not in reads
     assert cache.stat().st_mtime_ns == written
 
