@@ -147,23 +147,112 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
     return safe_text(str(value))
 
 
+_IMAGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+
+
+def image_id(value: Any) -> str | None:
+    """``value`` when it can name a library image (an imageUUID: letters, digits, ``-``
+    and ``_``, at most 128), else None."""
+    return value if isinstance(value, str) and _IMAGE_ID.match(value) else None
+
+
 # ---------------------------------------------------------------------------------------------
 # The record
+
+
+SWEEP_AXES = (*(f"ref{i}" for i in range(1, spec.MAX_REFERENCES + 1)), "creativity", "seed")
+_MAX_SWEEP_VALUES = 64
+
+
+@dataclass(frozen=True)
+class SweepAxis:
+    """One varied parameter of a sweep: ``ref1``…``ref10`` (that reference's strength),
+    ``creativity`` or ``seed``, and its values in order."""
+
+    name: str
+    values: tuple[Any, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "values": list(self.values)}
+
+
+@dataclass(frozen=True)
+class SweepTag:
+    """Where an image stands in a sweep: the sweep's id, its axes (the first runs along
+    the columns, the second down the rows) and ``place``, the image's index along each
+    axis. The contact sheet has an empty ``place``."""
+
+    id: str
+    axes: tuple[SweepAxis, ...]
+    place: tuple[int, ...] = ()
+
+    @property
+    def is_sheet(self) -> bool:
+        return not self.place
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "axes": [a.to_json() for a in self.axes]}
+        if self.place:
+            out["place"] = list(self.place)
+        return out
+
+
+def _sweep_value(name: str, value: Any) -> Any:
+    if name == "creativity":
+        return _choice(value, spec.CREATIVITY_LEVELS)
+    if name == "seed":
+        return _int(value, spec.SEED_MIN, spec.SEED_MAX)
+    number = _float(value)
+    return None if number is None or abs(number) > 1e6 else number
+
+
+def parse_sweep(raw: Any) -> SweepTag | None:
+    """A sweep tag from untrusted JSON, or None when it is not a usable one."""
+    if not isinstance(raw, Mapping):
+        return None
+    sweep_id = image_id(raw.get("id"))
+    axes_raw = raw.get("axes")
+    if sweep_id is None or not isinstance(axes_raw, (list, tuple)) or not 1 <= len(axes_raw) <= 2:
+        return None
+    axes: list[SweepAxis] = []
+    for item in axes_raw:
+        if not isinstance(item, Mapping) or item.get("name") not in SWEEP_AXES:
+            return None
+        name = item["name"]
+        values_raw = item.get("values")
+        if not isinstance(values_raw, (list, tuple)) or not 1 <= len(values_raw) <= _MAX_SWEEP_VALUES:
+            return None
+        values = tuple(_sweep_value(name, v) for v in values_raw)
+        if any(v is None for v in values):
+            return None
+        axes.append(SweepAxis(name, values))
+    place_raw = raw.get("place", ())
+    if not isinstance(place_raw, (list, tuple)):
+        return None
+    place = tuple(_int(p, 0, _MAX_SWEEP_VALUES - 1) for p in place_raw)
+    if place and (
+        len(place) != len(axes) or any(p is None or p >= len(a.values) for p, a in zip(place, axes, strict=True))
+    ):
+        return None
+    return SweepTag(sweep_id, tuple(axes), tuple(p for p in place if p is not None))
 
 
 @dataclass(frozen=True)
 class ReferenceRecord:
     """One reference as it was used: ``image`` as sent (an imageUUID, URL or hash),
-    ``source`` where it came from (a file or URL), and its strength."""
+    ``source`` where it came from (a file or URL), its strength, and ``parent``: the
+    imageUUID of the library image it is (its lineage), when it came from the library."""
 
     image: str | None = None
     strength: float | None = None
     source: str | None = None
+    parent: str | None = None
     extras: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image", _reference_string(self.image))
         object.__setattr__(self, "source", _reference_string(self.source))
+        object.__setattr__(self, "parent", image_id(self.parent))
 
     def replace(self, **changes: Any) -> ReferenceRecord:
         return replace(self, **changes)
@@ -172,12 +261,14 @@ class ReferenceRecord:
         out: dict[str, Any] = {"image": self.image, "strength": self.strength}
         if self.source is not None:
             out["source"] = self.source
+        if self.parent is not None:
+            out["parent"] = self.parent
         for key, value in self.extras.items():
             out.setdefault(key, value)
         return out
 
 
-_REFERENCE_KEYS = {"image", "strength", "source"}
+_REFERENCE_KEYS = {"image", "strength", "source", "parent"}
 
 
 def _parse_reference(raw: Any) -> ReferenceRecord | None:
@@ -191,6 +282,7 @@ def _parse_reference(raw: Any) -> ReferenceRecord | None:
         image=raw.get("image") if isinstance(raw.get("image"), str) else None,
         strength=_float(raw.get("strength")),
         source=source if isinstance(source, str) else None,
+        parent=raw.get("parent") if isinstance(raw.get("parent"), str) else None,
         extras=extras,
     )
 
@@ -230,6 +322,8 @@ class GenerationRecord:
     app: str | None = None
     version: str | None = None
     record_version: int | None = None
+    # Where the image stands in a sweep (a grid of variations), when it was made by one.
+    sweep: SweepTag | None = None
     # Keys this version does not know (another tool's, or a newer record's), kept as read.
     extras: Mapping[str, Any] = field(default_factory=dict)
 
@@ -267,6 +361,9 @@ class GenerationRecord:
             value = getattr(self, f.name)
             if f.name == "references":
                 out["references"] = [r.to_json() for r in value]
+            elif f.name == "sweep":
+                if value is not None:
+                    out["sweep"] = value.to_json()
             elif value is not None or f.name in _ALWAYS_WRITTEN:
                 out[f.name] = value
         for key, value in self.extras.items():
@@ -359,6 +456,7 @@ def _parse(value: Any) -> GenerationRecord:
         app=safe_text(raw.get("app"), 256),
         version=safe_text(raw.get("version"), 256),
         record_version=_int(raw.get("record_version"), 0, 1_000_000),
+        sweep=parse_sweep(raw.get("sweep")),
         extras=extras,
     )
 

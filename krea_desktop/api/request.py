@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from krea_desktop.api import spec
 from krea_desktop.api.errors import ValidationError
-from krea_desktop.api.record import GenerationRecord, ReferenceRecord
+from krea_desktop.api.record import GenerationRecord, ReferenceRecord, SweepTag
 
 # Lone surrogates: what Python makes of bytes that are not UTF-8 (a Latin-1 command line).
 _UNENCODABLE = re.compile(r"[\ud800-\udfff\x00]")
@@ -47,6 +47,9 @@ class ReferenceImage:
 
     image: str | bytes | Path
     strength: float = spec.DEFAULT_STRENGTH
+    # The imageUUID of the library image this reference is, when known (its lineage);
+    # recorded with the result, never sent.
+    parent: str | None = None
 
     def validate(self, index: int) -> None:
         name = f"inputs.referenceImages[{index}].strength"
@@ -107,6 +110,8 @@ class GenerationRequest:
     webhook_url: str | None = None
     upload_endpoint: str | None = None
     task_uuid: str = field(default_factory=new_task_uuid)
+    # The cell of a sweep this task is, recorded with its image (never sent).
+    sweep: SweepTag | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -223,6 +228,7 @@ class GenerationRequest:
                     image=r.image if isinstance(r.image, str) else None,
                     strength=float(r.strength),
                     source=str(r.image) if isinstance(r.image, (str, Path)) else None,
+                    parent=r.parent,
                 )
                 for r in self.references
             ),
@@ -234,4 +240,5 @@ class GenerationRequest:
             include_cost=self.include_cost,
             ttl=self.ttl,
             task_uuid=self.task_uuid,
+            sweep=self.sweep,
         )

@@ -20,7 +20,8 @@ import stat
 import threading
 import time
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes, urlsplit
@@ -29,7 +30,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from krea_desktop.api import spec
 from krea_desktop.api.errors import KreaError
+from krea_desktop.api.request import ReferenceImage
 from krea_desktop.fsutil import NotARegularFile, atomic_write, read_regular_file
+from krea_desktop.library.metadata import read_record
 
 if TYPE_CHECKING:
     import httpx
@@ -82,6 +85,10 @@ class LoadedReference:
     sha256: str  # of ``data``; names the kept copy and matches the upload cache's key
     extension: str  # "png" | "jpg" | "webp", matching ``data``
     source: str = ""  # a short description of where it came from, for tooltips
+    # The bytes as given (before normalising), to tell which library image this is: their
+    # hash, and the imageUUID of the record embedded in them.
+    origin_sha256: str = ""
+    origin_uuid: str | None = None
 
     @property
     def file_name(self) -> str:
@@ -265,7 +272,13 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
             raise InvalidImageError(
                 f"“{label}” is damaged or incomplete; open it in an image editor and save it again."
             ) from None
-    return _normalise(data, frame, fmt, original_mode, animated, orientation, label)
+    loaded = _normalise(data, frame, fmt, original_mode, animated, orientation, label)
+    record = read_record(data)
+    return replace(
+        loaded,
+        origin_sha256=hashlib.sha256(data).hexdigest(),
+        origin_uuid=record.image_uuid if record is not None else None,
+    )
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -395,3 +408,37 @@ def _url_label(url: str) -> str:
     name = parts.path.rstrip("/").rsplit("/", 1)[-1]
     label = f"{parts.netloc}/…/{name}" if name else parts.netloc or url
     return label if len(label) <= 80 else label[:77] + "…"
+
+
+# Which library image a loaded reference is (its imageUUID), given the file it was read from.
+FindParent = Callable[[LoadedReference, "Path | None"], "str | None"]
+
+
+@dataclass(frozen=True)
+class KeptReference:
+    """A reference read, checked and kept: what to send, what was read, and from where."""
+
+    reference: ReferenceImage  # refers to the kept copy
+    loaded: LoadedReference
+    origin: Path | None  # the file it was read from, when it was one
+
+
+def keep_references(refs: Sequence[ReferenceImage], folder: Path) -> list[KeptReference]:
+    """Read, check and normalise each reference as the window's reference tray does (a URL
+    is downloaded here) and keep a copy in ``folder`` named by its content. Raises
+    :class:`InvalidImageError`."""
+    kept = []
+    for ref in refs:
+        loaded = load_reference(ref.image)
+        try:
+            path = store_copy(loaded, folder)
+        except OSError as exc:
+            raise KreaError(f"The reference could not be kept in {folder} ({exc.strerror or exc}).") from None
+        origin = ref.image if isinstance(ref.image, Path) else None
+        kept.append(KeptReference(ReferenceImage(path, ref.strength), loaded, origin))
+    return kept
+
+
+def with_parents(kept: Sequence[KeptReference], find_parent: FindParent) -> tuple[ReferenceImage, ...]:
+    """The kept references, each naming the library image it is (its lineage), if any."""
+    return tuple(replace(k.reference, parent=find_parent(k.loaded, k.origin)) for k in kept)

@@ -18,6 +18,7 @@ next start-up would have to re-index from their embedded records.)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -45,7 +46,7 @@ from krea_desktop.api.results import GeneratedImage
 from krea_desktop.fsutil import atomic_write, is_abandoned, owned_name
 from krea_desktop.library import metadata
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 IMAGE_EXTENSIONS = {".png": "PNG", ".jpg": "JPG", ".jpeg": "JPG", ".webp": "WEBP"}
 TEMP_PREFIX = ".tmp-"
 # Files larger than this, or with more pixels, are not decoded when checking them.
@@ -243,7 +244,54 @@ def _migrate_to_1(conn: sqlite3.Connection, fts: bool) -> None:
         conn.execute(statement)
 
 
-_MIGRATIONS = {1: _migrate_to_1}
+# Schema 2: lineage and sweeps. ``content_sha256`` is the hash of the file as written (a
+# copy of it found elsewhere is known by it); ``sweep_id`` is read from the record, so a
+# row restored or re-indexed from its file needs nothing more; ``lineage`` has one row per
+# reference that was a library image, kept by triggers in step with ``images``.
+_SCHEMA_2 = (
+    "ALTER TABLE images ADD COLUMN content_sha256 TEXT",
+    "ALTER TABLE images ADD COLUMN sweep_id TEXT GENERATED ALWAYS AS "
+    "(CASE WHEN json_valid(params) THEN json_extract(params, '$.sweep.id') END) VIRTUAL",
+    "CREATE INDEX images_by_sweep ON images(sweep_id) WHERE sweep_id IS NOT NULL",
+    "CREATE INDEX images_by_content ON images(content_sha256) WHERE content_sha256 IS NOT NULL",
+    """
+    CREATE TABLE lineage (
+        child_id    INTEGER NOT NULL,                -- images.id of the image made
+        parent_uuid TEXT NOT NULL,                   -- imageUUID of the reference's library image
+        position    INTEGER NOT NULL,                -- the reference's place in the request
+        strength    REAL
+    )
+    """,
+    "CREATE INDEX lineage_by_parent ON lineage(parent_uuid)",
+    "CREATE INDEX lineage_by_child ON lineage(child_id)",
+    """
+    CREATE TRIGGER images_lineage_insert AFTER INSERT ON images WHEN json_valid(new.refs) BEGIN
+        INSERT INTO lineage(child_id, parent_uuid, position, strength)
+        SELECT new.id, json_extract(value, '$.parent'), CAST(key AS INTEGER), json_extract(value, '$.strength')
+        FROM json_each(new.refs)
+        WHERE json_type(value) = 'object' AND json_type(value, '$.parent') = 'text';
+    END
+    """,
+    """
+    CREATE TRIGGER images_lineage_delete AFTER DELETE ON images BEGIN
+        DELETE FROM lineage WHERE child_id = old.id;
+    END
+    """,
+    """
+    INSERT INTO lineage(child_id, parent_uuid, position, strength)
+    SELECT images.id, json_extract(value, '$.parent'), CAST(key AS INTEGER), json_extract(value, '$.strength')
+    FROM images, json_each(images.refs)
+    WHERE json_valid(images.refs) AND json_type(value) = 'object' AND json_type(value, '$.parent') = 'text'
+    """,
+)
+
+
+def _migrate_to_2(conn: sqlite3.Connection, fts: bool) -> None:
+    for statement in _SCHEMA_2:
+        conn.execute(statement)
+
+
+_MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2}
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -309,6 +357,17 @@ def _check_decodes(path: Path) -> tuple[bool, str | None, int, int]:
             return True, fmt, width, height
     except Exception:
         return False, None, 0, 0
+
+
+def _file_sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def _like_pattern(term: str) -> str:
@@ -603,15 +662,17 @@ class Library:
                 file_size=len(data),
                 mtime=time.time(),
             )
+            digest = hashlib.sha256(data).hexdigest()
             with self._transaction() as conn:
                 if existing is not None:
                     conn.execute(
-                        "UPDATE images SET file_name=?, format=?, missing=0, broken=0, file_size=? WHERE id=?",
-                        (file_name, fmt, len(data), existing.id),
+                        "UPDATE images SET file_name=?, format=?, missing=0, broken=0, file_size=?, content_sha256=? "
+                        "WHERE id=?",
+                        (file_name, fmt, len(data), digest, existing.id),
                     )
                     row_id = existing.id
                 else:
-                    row_id = self._insert(conn, values)
+                    row_id = self._insert(conn, values, {"content_sha256": digest})
             entry = self.get(row_id)
             assert entry is not None
             return entry
@@ -815,6 +876,7 @@ class Library:
                     mtime=st.st_mtime,
                 )
                 values["broken"] = 0 if ok else 1
+                values["content_sha256"] = _file_sha256(path)
                 new_rows.append(values)
 
             with self._transaction() as conn:
@@ -829,6 +891,123 @@ class Library:
                     if values["broken"]:
                         report.broken.append(row_id)
         return report
+
+    # -- lineage and sweeps --------------------------------------------------------------------
+
+    def find_image(
+        self, *, path: Path | None = None, image_uuid: str | None = None, sha256: str | None = None
+    ) -> LibraryEntry | None:
+        """The library image that a file is: the file itself (in ``images/``), a file whose
+        embedded imageUUID is a library image's, or a copy with the same bytes."""
+        if path is not None:
+            try:
+                inside = Path(path).resolve().parent == self.images_dir.resolve()
+            except OSError:
+                inside = False
+            if inside:
+                row = (
+                    self._conn()
+                    .execute(f"SELECT {_COLUMNS} FROM images WHERE file_name = ?", (Path(path).name,))
+                    .fetchone()
+                )
+                if row is not None:
+                    return self._entry(row)
+        if image_uuid:
+            entry = self.get_by_uuid(image_uuid)
+            if entry is not None:
+                return entry
+        if sha256:
+            row = (
+                self._conn()
+                .execute(f"SELECT {_COLUMNS} FROM images WHERE content_sha256 = ? LIMIT 1", (sha256,))
+                .fetchone()
+            )
+            if row is not None:
+                return self._entry(row)
+        return None
+
+    def parents(self, entry_id: int) -> list[tuple[str, float | None]]:
+        """The library images ``entry_id`` was made from (imageUUID, strength), in the
+        order of its references; an image since deleted is still named."""
+        rows = self._conn().execute(
+            "SELECT parent_uuid, strength FROM lineage WHERE child_id = ? ORDER BY position", (entry_id,)
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def children(self, image_uuid: str) -> list[tuple[int, float | None]]:
+        """The images made with ``image_uuid`` as a reference (row id, strength), newest first."""
+        rows = self._conn().execute(
+            "SELECT lineage.child_id, lineage.strength FROM lineage JOIN images ON images.id = lineage.child_id "
+            "WHERE lineage.parent_uuid = ? ORDER BY images.created_at DESC, images.id DESC",
+            (image_uuid,),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def ancestors(self, entry_id: int, limit: int = 10_000) -> list[int]:
+        """Row ids of every image ``entry_id`` descends from (parents, their parents…)."""
+        rows = self._conn().execute(
+            """
+            WITH RECURSIVE up(id) AS (
+                SELECT images.id FROM lineage JOIN images ON images.image_uuid = lineage.parent_uuid
+                WHERE lineage.child_id = ?
+                UNION
+                SELECT images.id FROM up JOIN lineage ON lineage.child_id = up.id
+                JOIN images ON images.image_uuid = lineage.parent_uuid
+            )
+            SELECT id FROM up WHERE id != ? LIMIT ?
+            """,
+            (entry_id, entry_id, limit),
+        )
+        return [r[0] for r in rows]
+
+    def descendants(self, entry_id: int, limit: int = 10_000) -> list[int]:
+        """Row ids of every image made from ``entry_id`` (children, their children…)."""
+        rows = self._conn().execute(
+            """
+            WITH RECURSIVE down(id) AS (
+                SELECT lineage.child_id FROM lineage JOIN images ON images.image_uuid = lineage.parent_uuid
+                WHERE images.id = ?
+                UNION
+                SELECT lineage.child_id FROM down JOIN images ON images.id = down.id
+                JOIN lineage ON lineage.parent_uuid = images.image_uuid
+            )
+            SELECT id FROM down WHERE id != ? LIMIT ?
+            """,
+            (entry_id, entry_id, limit),
+        )
+        return [r[0] for r in rows]
+
+    def sweep_entries(self, sweep_id: str) -> list[LibraryEntry]:
+        """Every image of one sweep (its cells and its contact sheet), oldest first."""
+        rows = self._conn().execute(
+            f"SELECT {_COLUMNS} FROM images WHERE sweep_id = ? ORDER BY created_at, id", (sweep_id,)
+        )
+        return [self._entry(r) for r in rows]
+
+    def sweeps(self) -> list[tuple[str, int, str]]:
+        """Every sweep in the library: (id, images, when it started), newest first."""
+        rows = self._conn().execute(
+            "SELECT sweep_id, COUNT(*), MIN(created_at) FROM images WHERE sweep_id IS NOT NULL "
+            "GROUP BY sweep_id ORDER BY MIN(created_at) DESC"
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def last_cost(self, width: int | None = None, height: int | None = None) -> float | None:
+        """The cost the service last reported for one image of this size (of any size when
+        none of this size has one), or None when it never reported one."""
+        conn = self._conn()
+        if width is not None and height is not None:
+            row = conn.execute(
+                "SELECT cost FROM images WHERE cost IS NOT NULL AND width = ? AND height = ? "
+                "ORDER BY created_at DESC, id DESC LIMIT 1",
+                (width, height),
+            ).fetchone()
+            if row is not None:
+                return float(row[0])
+        row = conn.execute(
+            "SELECT cost FROM images WHERE cost IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else float(row[0])
 
     # -- reference uploads ---------------------------------------------------------------------
 

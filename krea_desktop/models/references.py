@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from krea_desktop.api import spec
+from krea_desktop.api.record import image_id
 from krea_desktop.api.request import ReferenceImage
 from krea_desktop.fsutil import atomic_write
 from krea_desktop.models.events import Event
@@ -42,6 +43,7 @@ class Reference:
     width: int = 0
     height: int = 0
     thumbnail: bytes = b""  # a small encoded image for views (not saved with the set)
+    parent: str = ""  # the imageUUID of the library image this is, if it is one (lineage)
 
     def with_strength(self, value: float) -> Reference:
         return replace(self, strength=clamp_strength(value))
@@ -54,6 +56,7 @@ class SavedReference:
     path: Path
     strength: float
     source: str
+    parent: str = ""
 
 
 class ReferenceSet:
@@ -92,7 +95,7 @@ class ReferenceSet:
 
     def requests(self) -> tuple[ReferenceImage, ...]:
         """The set as the request's references."""
-        return tuple(ReferenceImage(r.path, r.strength) for r in self._items)
+        return tuple(ReferenceImage(r.path, r.strength, r.parent or None) for r in self._items)
 
     # -- changing ------------------------------------------------------------------------
 
@@ -154,7 +157,10 @@ class ReferenceSet:
                 name = str(ref.path.relative_to(self.folder))
             except ValueError:
                 name = str(ref.path)
-            entries.append({"file": name, "strength": ref.strength, "source": ref.source})
+            entry: dict[str, object] = {"file": name, "strength": ref.strength, "source": ref.source}
+            if ref.parent:
+                entry["parent"] = ref.parent
+            entries.append(entry)
         return json.dumps({"version": STATE_VERSION, "references": entries}, indent=1).encode()
 
     def save(self) -> None:
@@ -183,5 +189,6 @@ class ReferenceSet:
                 strength = spec.DEFAULT_STRENGTH
             source = entry.get("source")
             source = source if isinstance(source, str) else ""
-            saved.append(SavedReference(self.folder / entry["file"], clamp_strength(float(strength)), source))
+            parent = image_id(entry.get("parent")) or ""
+            saved.append(SavedReference(self.folder / entry["file"], clamp_strength(float(strength)), source, parent))
         return saved

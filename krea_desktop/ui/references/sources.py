@@ -14,6 +14,7 @@ from PySide6.QtGui import QImage, QPixmap
 
 from krea_desktop.api import spec
 from krea_desktop.library.inputs import (
+    FindParent,
     InvalidImageError,
     LoadedReference,
     is_data_uri,
@@ -44,6 +45,7 @@ class Source:
     value: Any
     strength: float = spec.DEFAULT_STRENGTH
     label: str | None = None  # where it came from, when known better than the value says
+    parent: str = ""  # the library image it is, when already known (a restored tray)
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Loaded:
     path: Path
     thumbnail: QImage
     strength: float
+    parent: str = ""  # the imageUUID of the library image it is, if any
 
 
 @dataclass
@@ -67,8 +70,9 @@ class Batch:
     missing: int = 0
 
 
-def load_source(source: Source, folder: Path) -> Loaded:
-    """Runs on a worker thread: decode, check, copy into the folder, make the thumbnail."""
+def load_source(source: Source, folder: Path, find_parent: FindParent | None = None) -> Loaded:
+    """Runs on a worker thread: decode, check, copy into the folder, make the thumbnail,
+    and (with ``find_parent``) tell which library image it is."""
     value: Any = source.value
     if source.kind == "qimage":
         buffer = QBuffer()
@@ -81,7 +85,13 @@ def load_source(source: Source, folder: Path) -> Loaded:
         ref = replace(ref, source=source.label)
     path = store_copy(ref, folder)
     thumbnail = QImage.fromData(ref.thumbnail)
-    return Loaded(ref, path, thumbnail, source.strength)
+    parent = source.parent
+    if not parent and find_parent is not None:
+        try:
+            parent = find_parent(ref, source.value if source.kind == "path" else None) or ""
+        except Exception:  # lineage is a courtesy: a busy or damaged index must not refuse the image
+            parent = ""
+    return Loaded(ref, path, thumbnail, source.strength, parent)
 
 
 def might_hold_image(mime: QMimeData) -> bool:

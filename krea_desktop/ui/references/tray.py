@@ -45,7 +45,15 @@ from krea_desktop.models.references import Reference, ReferenceSet, StateError
 from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, decode_library_ids
 from krea_desktop.ui.references.card import REFERENCE_MIME, ReferenceItem
-from krea_desktop.ui.references.sources import Batch, Loaded, Source, load_source, might_hold_image, sources_from_mime
+from krea_desktop.ui.references.sources import (
+    Batch,
+    FindParent,
+    Loaded,
+    Source,
+    load_source,
+    might_hold_image,
+    sources_from_mime,
+)
 
 ResolveLibraryIds = Callable[[list[int]], list[Path]]
 
@@ -72,6 +80,7 @@ class ReferenceTray(QWidget):
         *,
         state_file: Path | None = None,
         resolve_library_ids: ResolveLibraryIds | None = None,
+        find_parent: FindParent | None = None,
         runner: Runner | None = None,
         autosave: bool = True,
         parent: QWidget | None = None,
@@ -86,6 +95,7 @@ class ReferenceTray(QWidget):
         self.references_dir = Path(references_dir)
         self.state_file = Path(state_file) if state_file else self.references_dir / "tray.json"
         self._resolve = resolve_library_ids
+        self._find_parent = find_parent
         self._runner: Runner = runner if runner is not None else BackgroundRunner(parent=self)
         self.model = ReferenceSet(self.references_dir, self.state_file)
         self.model.changed.connect(self._model_changed)
@@ -249,7 +259,7 @@ class ReferenceTray(QWidget):
         except StateError as exc:
             self.message.emit(str(exc))
             return False
-        sources = [Source("path", s.path, s.strength, s.source or None) for s in saved]
+        sources = [Source("path", s.path, s.strength, s.source or None, s.parent) for s in saved]
         if not sources:
             return True
         return self._start(sources, restoring=True)
@@ -287,7 +297,7 @@ class ReferenceTray(QWidget):
 
     def _load(self, batch: Batch, index: int, source: Source, folder: Path) -> None:
         self._runner.submit(
-            lambda: load_source(source, folder),
+            lambda: load_source(source, folder, self._find_parent),
             lambda loaded: self._loaded(batch, index, loaded, None),
             lambda error: self._loaded(batch, index, None, error),
         )
@@ -329,6 +339,7 @@ class ReferenceTray(QWidget):
                                 slot.ref.width,
                                 slot.ref.height,
                                 slot.ref.thumbnail,
+                                slot.parent,
                             )
                         )
             if batch.shown < len(batch.slots):
