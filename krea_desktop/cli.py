@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def parse_ref(text: str) -> ReferenceImage:
     """``PATH_OR_URL[@STRENGTH]``: the strength suffix is optional (default +0.7). The
-    image is only named here; :func:`load_refs` reads and checks it."""
+    image is only named here; :func:`~krea_desktop.library.inputs.keep_references` reads and checks it."""
     from krea_desktop.api.request import ReferenceImage
     from krea_desktop.library.inputs import is_data_uri, is_web_url
 
@@ -35,24 +35,6 @@ def parse_ref(text: str) -> ReferenceImage:
     if is_web_url(source) or is_data_uri(source):
         return ReferenceImage(source.strip(), strength)
     return ReferenceImage(Path(source).expanduser(), strength)
-
-
-def load_refs(refs: Sequence[ReferenceImage], folder: Path) -> tuple[ReferenceImage, ...]:
-    """Read, check and normalise each ``--ref`` as the window's reference tray does (a URL
-    is downloaded here), keep a copy in ``folder`` named by its content, and refer to that
-    copy. Raises :class:`~krea_desktop.library.inputs.InvalidImageError`."""
-    from krea_desktop.api.request import ReferenceImage
-    from krea_desktop.library.inputs import load_reference, store_copy
-
-    kept = []
-    for ref in refs:
-        loaded = load_reference(ref.image)
-        try:
-            path = store_copy(loaded, folder)
-        except OSError as exc:
-            raise E.KreaError(f"The reference could not be kept in {folder} ({exc.strerror or exc}).") from None
-        kept.append(ReferenceImage(path, ref.strength))
-    return tuple(kept)
 
 
 def _format(text: str) -> str:
@@ -85,7 +67,7 @@ def _ranged(lo: int, hi: int) -> Callable[[str], int]:
     return parse
 
 
-COMMANDS = ("generate", "info", "simulator")
+COMMANDS = ("generate", "sweep", "info", "simulator")
 
 
 def build_window_parser() -> argparse.ArgumentParser:
@@ -104,20 +86,14 @@ def build_window_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="krea-desktop", description="Iterate on images with Krea 2 Medium.")
-    parser.add_argument("--version", action="version", version=f"krea-desktop {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    gen = sub.add_parser("generate", help="generate images without opening the window")
-    gen.add_argument("prompt")
-    gen.add_argument("--ratio", default=spec.DEFAULT_RATIO, choices=list(spec.RATIOS_BY_NAME))
-    gen.add_argument("--count", type=_ranged(spec.RESULTS_MIN, spec.RESULTS_MAX), default=1)
-    gen.add_argument("--seed", type=_seed)
-    gen.add_argument("--creativity", default=spec.DEFAULT_CREATIVITY, choices=spec.CREATIVITY_LEVELS)
-    gen.add_argument("--format", type=_format, default=spec.DEFAULT_OUTPUT_FORMAT, help="PNG, JPG or WEBP")
-    gen.add_argument("--quality", type=_ranged(spec.QUALITY_MIN, spec.QUALITY_MAX), default=spec.DEFAULT_QUALITY)
-    gen.add_argument(
+def _add_generate_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompt")
+    parser.add_argument("--ratio", default=spec.DEFAULT_RATIO, choices=list(spec.RATIOS_BY_NAME))
+    parser.add_argument("--seed", type=_seed)
+    parser.add_argument("--creativity", default=spec.DEFAULT_CREATIVITY, choices=spec.CREATIVITY_LEVELS)
+    parser.add_argument("--format", type=_format, default=spec.DEFAULT_OUTPUT_FORMAT, help="PNG, JPG or WEBP")
+    parser.add_argument("--quality", type=_ranged(spec.QUALITY_MIN, spec.QUALITY_MAX), default=spec.DEFAULT_QUALITY)
+    parser.add_argument(
         "--ref",
         type=parse_ref,
         action="append",
@@ -125,14 +101,42 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH_OR_URL[@STRENGTH]",
         help="a reference image and its strength from -2 (away) to 2 (toward); repeatable, up to 10",
     )
-    gen.add_argument("--out", type=Path, help="also copy each image into this folder")
-    gen.add_argument("--demo", action="store_true", help="use the built-in simulator even if a key is set")
+    parser.add_argument("--out", type=Path, help="also copy each image into this folder")
+    parser.add_argument("--demo", action="store_true", help="use the built-in simulator even if a key is set")
+    parser.add_argument("--safety", action="store_true", help="ask the service to check content")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="krea-desktop", description="Iterate on images with Krea 2 Medium.")
+    parser.add_argument("--version", action="version", version=f"krea-desktop {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="generate images without opening the window")
+    _add_generate_options(gen)
+    gen.add_argument("--count", type=_ranged(spec.RESULTS_MIN, spec.RESULTS_MAX), default=1)
     gen.add_argument(
         "--delivery",
         choices=spec.DELIVERY_METHODS,
         help="sync waits for the whole batch; async (the default for batches) shows each image",
     )
-    gen.add_argument("--safety", action="store_true", help="ask the service to check content")
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="generate a grid of variations and its contact sheet",
+        description="One task per cell, at one fixed seed unless the seed is an axis. Prints one saved path "
+        "per cell, then the contact sheet's path as the last line.",
+    )
+    _add_generate_options(sweep)
+    sweep.add_argument(
+        "--vary",
+        action="append",
+        default=[],
+        required=True,
+        metavar="AXIS=V1,V2,...",
+        help="AXIS is ref1..ref10 (that --ref's strength), creativity or seed; one or two --vary",
+    )
+    sweep.add_argument("--delivery", choices=spec.DELIVERY_METHODS, help="how each cell's image is delivered")
+    sweep.add_argument("--yes", action="store_true", help="send without asking (required when not at a terminal)")
 
     info = sub.add_parser("info", help="print the parameters the app recalls from image files")
     info.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="a PNG, JPEG or WEBP file")
@@ -153,6 +157,8 @@ async def _generate(args: argparse.Namespace) -> int:
     from krea_desktop.api.request import GenerationRequest
     from krea_desktop.backend import DEMO_NOTICE, open_backend
     from krea_desktop.fsutil import atomic_write
+    from krea_desktop.library.inputs import keep_references, with_parents
+    from krea_desktop.library.lineage import parent_of
     from krea_desktop.library.paths import data_dir
     from krea_desktop.library.pending import PendingTask, PendingTasks
     from krea_desktop.library.saving import SaveQueue, check_folder_writable, check_writable, describe_failure
@@ -175,9 +181,7 @@ async def _generate(args: argparse.Namespace) -> int:
     )
     request.validate()  # before any reference is read or downloaded
     folder = data_dir()
-    if refs:
-        kept = await asyncio.to_thread(load_refs, refs, folder / "references")
-        request = dataclasses.replace(request, references=kept)
+    kept = await asyncio.to_thread(keep_references, refs, folder / "references") if refs else []
     if args.out:
         try:
             args.out.mkdir(parents=True, exist_ok=True)
@@ -185,6 +189,11 @@ async def _generate(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise LibraryError(f"Nothing was sent: {describe_failure(exc, args.out)}.") from exc
     backend = open_backend(data_dir=folder, demo=args.demo)
+    if kept:
+        parents = await asyncio.to_thread(
+            with_parents, kept, lambda loaded, path: parent_of(backend.library, loaded, path)
+        )
+        request = dataclasses.replace(request, references=parents)
     if backend.library.notice:
         print(f"krea-desktop: {backend.library.notice}", file=sys.stderr, flush=True)
     if backend.demo:
@@ -299,12 +308,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_app(smoke_test=window_args.smoke_test, open_paths=window_args.images)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "generate":
+    if args.command in ("generate", "sweep"):
         import asyncio
 
         from krea_desktop.library.store import LibraryError
 
         try:
+            if args.command == "sweep":
+                from krea_desktop.sweep_cli import run_sweep
+
+                return asyncio.run(run_sweep(args))
             return asyncio.run(_generate(args))
         except (E.KreaError, LibraryError) as err:
             print(f"krea-desktop: {err}", file=sys.stderr)

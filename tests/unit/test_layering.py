@@ -42,12 +42,14 @@ TOP_LEVEL: dict[str, str] = {
     "krea_desktop.config": "application",  # the user's settings, read by the CLI and the window
     "krea_desktop.backend": "application",  # wires api + library + simulator for cli and ui
     "krea_desktop.cli": "application",  # the `krea-desktop` entry point
+    "krea_desktop.sweep_cli": "application",  # `krea-desktop sweep`: a grid of variations; Qt-free
     "krea_desktop.info": "application",  # `krea-desktop info`: what is recalled from files; Qt-free
     "krea_desktop.__main__": "application",  # `python -m krea_desktop`
 }
 
 # Modules outside ui/ that may import krea_desktop.ui (the GUI is one of the CLI's commands).
-UI_IMPORTERS = frozenset({"krea_desktop.cli", "krea_desktop.__main__"})
+# ``sweep_cli`` writes costs as the window does (``ui.money``, which imports no Qt).
+UI_IMPORTERS = frozenset({"krea_desktop.cli", "krea_desktop.__main__", "krea_desktop.sweep_cli"})
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,211 @@
+"""The contact sheet of a sweep: one image, the cells in a labelled grid.
+
+Axis names and values are written on the edges (the first axis along the top, the
+second down the left side); a cell keeps its place when it failed, drawn as a grey
+square with its error. The sheet is saved into the library like any image, its record
+being the sweep's (the request as composed, the axes, and what became of every cell),
+so it is found again with the sweep's images.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import textwrap
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+
+from krea_desktop.api.record import GenerationRecord, SweepAxis, SweepTag
+from krea_desktop.api.results import GeneratedImage
+from krea_desktop.library.store import Library, LibraryEntry
+
+CELL = 320  # the long side of a cell's picture, in pixels
+GAP = 12
+MARGIN = 24
+BACKGROUND = (30, 30, 32)
+TEXT = (235, 235, 235)
+MUTED = (165, 165, 170)
+FAILED = (70, 52, 52)
+WAITING = (48, 48, 52)
+
+
+@dataclass(frozen=True)
+class SheetCell:
+    """What became of one cell: its image file, or the error it failed with."""
+
+    place: tuple[int, ...]
+    image_uuid: str | None = None
+    path: Path | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"place": list(self.place)}
+        if self.image_uuid:
+            out["image_uuid"] = self.image_uuid
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+def axis_title(name: str) -> str:
+    """How an axis is named on the sheet and in the dialog."""
+    if name.startswith("ref"):
+        return f"Reference {name[3:]} strength"
+    return {"creativity": "Creativity", "seed": "Seed"}.get(name, name)
+
+
+def value_label(name: str, value: object) -> str:
+    """How one value of an axis is written: ``+1.5``, ``0``, ``high``, ``seed 42``."""
+    if name.startswith("ref") and isinstance(value, (int, float)):
+        return "0" if value == 0 else f"{value:+.2f}".rstrip("0").rstrip(".")
+    if name == "seed":
+        return f"seed {value}"
+    return str(value)
+
+
+_label, _title = value_label, axis_title
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size)
+    except (OSError, ValueError, TypeError):  # Pillow without FreeType
+        return ImageFont.load_default()
+
+
+def cell_size(width: int, height: int) -> tuple[int, int]:
+    """A cell's picture size for images of ``width`` × ``height``: CELL on the long side."""
+    if width <= 0 or height <= 0:
+        return CELL, CELL
+    scale = CELL / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def render(
+    axes: tuple[SweepAxis, ...],
+    cells: list[SheetCell],
+    image_size: tuple[int, int],
+    title: str = "",
+) -> Image.Image:
+    """Draw the sheet. ``cells`` may miss places (drawn as waiting); ``image_size`` is the
+    size of the sweep's images, which sets each cell's shape."""
+    columns = len(axes[0].values)
+    rows = len(axes[1].values) if len(axes) > 1 else 1
+    cw, ch = cell_size(*image_size)
+    label_font, small_font, title_font = _font(18), _font(14), _font(20)
+    left = MARGIN + (150 if len(axes) > 1 else 0)
+    top = MARGIN + (34 if title else 0) + 56
+    width = left + columns * cw + (columns - 1) * GAP + MARGIN
+    height = top + rows * ch + (rows - 1) * GAP + MARGIN
+    sheet = Image.new("RGB", (width, height), BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    y = MARGIN
+    if title:
+        line = title if len(title) <= 120 else title[:119] + "…"
+        draw.text((MARGIN, y), line, font=title_font, fill=TEXT)
+        y += 34
+    draw.text((left, y), _title(axes[0].name), font=small_font, fill=MUTED)
+    for c, value in enumerate(axes[0].values):
+        x = left + c * (cw + GAP)
+        draw.text((x + cw / 2, y + 36), _label(axes[0].name, value), font=label_font, fill=TEXT, anchor="ms")
+    if len(axes) > 1:
+        draw.text((MARGIN, top - 22), _title(axes[1].name), font=small_font, fill=MUTED)
+        for r, value in enumerate(axes[1].values):
+            yy = top + r * (ch + GAP) + ch / 2
+            draw.text((MARGIN, yy), _label(axes[1].name, value), font=label_font, fill=TEXT, anchor="lm")
+    by_place = {cell.place: cell for cell in cells}
+    for r in range(rows):
+        for c in range(columns):
+            place = (c, r) if len(axes) > 1 else (c,)
+            box = (left + c * (cw + GAP), top + r * (ch + GAP))
+            cell = by_place.get(place)
+            picture = _open(cell.path, (cw, ch)) if cell is not None and cell.path is not None else None
+            if picture is not None:
+                sheet.paste(picture, (box[0] + (cw - picture.width) // 2, box[1] + (ch - picture.height) // 2))
+                continue
+            failed = cell is not None and bool(cell.error)
+            draw.rectangle((box[0], box[1], box[0] + cw - 1, box[1] + ch - 1), fill=FAILED if failed else WAITING)
+            text = ("Failed: " + (cell.error or "")) if failed and cell is not None else "Not made"
+            wrapped = "\n".join(textwrap.wrap(text, width=max(12, cw // 9))[:8])
+            draw.multiline_text((box[0] + 10, box[1] + 10), wrapped, font=small_font, fill=TEXT)
+    return sheet
+
+
+def _open(path: Path, size: tuple[int, int]) -> Image.Image | None:
+    try:
+        with Image.open(path) as im:
+            im.draft("RGB", size)
+            picture = im.convert("RGB")
+    except Exception:  # a file gone or damaged since: the cell is drawn as not made
+        return None
+    picture.thumbnail(size, Image.Resampling.LANCZOS)
+    return picture
+
+
+def sheet_record(base: GenerationRecord, tag: SweepTag, cells: list[SheetCell]) -> GenerationRecord:
+    """The sheet's record: the sweep's request as composed, its axes, and every cell's fate."""
+    extras = dict(base.extras)
+    extras["sheet_cells"] = [cell.to_json() for cell in sorted(cells, key=lambda c: c.place[::-1])]
+    return base.replace(
+        sweep=SweepTag(tag.id, tag.axes, ()),
+        number_results=None,
+        image_uuid=None,
+        task_uuid=None,
+        index=None,
+        cost=None,
+        extras=extras,
+    )
+
+
+def sheet_cells_of(record: GenerationRecord) -> list[SheetCell]:
+    """The cells a saved sheet's record names (their images found again by imageUUID)."""
+    raw = record.extras.get("sheet_cells")
+    cells: list[SheetCell] = []
+    if not isinstance(raw, list):
+        return cells
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("place"), list):
+            continue
+        place = tuple(p for p in item["place"] if isinstance(p, int) and not isinstance(p, bool))
+        uuid = item.get("image_uuid") if isinstance(item.get("image_uuid"), str) else None
+        error = item.get("error") if isinstance(item.get("error"), str) else None
+        cells.append(SheetCell(place, uuid, None, error))
+    return cells
+
+
+def sheet_uuid(sweep_id: str) -> str:
+    return f"{sweep_id}-sheet"
+
+
+def save_sheet(
+    library: Library,
+    base: GenerationRecord,
+    tag: SweepTag,
+    cells: list[SheetCell],
+    image_size: tuple[int, int],
+) -> LibraryEntry:
+    """Draw the sheet and save it into the library with the sweep's record embedded."""
+    picture = render(tag.axes, cells, image_size, base.prompt)
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG", compress_level=6)
+    record = sheet_record(base, tag, cells)
+    image = GeneratedImage(
+        task_uuid=tag.id,
+        image_uuid=sheet_uuid(tag.id),
+        data=buffer.getvalue(),
+        format="PNG",
+        width=picture.width,
+        height=picture.height,
+        seed=base.seed,
+        record=record,
+    )
+    existing = library.get_by_uuid(image.image_uuid)
+    if existing is not None:  # drawn again (a cell arrived late): the new one replaces it
+        library.remove([existing.id])
+        with contextlib.suppress(OSError):
+            existing.path.unlink()
+    return library.save(image, datetime.now(timezone.utc))

@@ -1,0 +1,209 @@
+"""``krea-desktop sweep``: a grid of variations from the command line.
+
+Prints one saved path per cell on stdout as each arrives and the contact sheet's path as
+the last line; progress and the plan on stderr. Without ``--yes`` it asks before sending
+when stdin is a terminal, and refuses when it is not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import sys
+from typing import Any
+
+from krea_desktop.api import errors as E
+
+CONCURRENCY = 4  # cells in flight at once
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _confirm(question: str) -> bool:
+    _say(question)
+    try:
+        answer = input()
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+async def run_sweep(args: argparse.Namespace) -> int:
+    from krea_desktop.api.record import GenerationRecord
+    from krea_desktop.api.request import GenerationRequest
+    from krea_desktop.backend import DEMO_NOTICE, open_backend
+    from krea_desktop.fsutil import atomic_write
+    from krea_desktop.library.inputs import keep_references, with_parents
+    from krea_desktop.library.lineage import parent_of
+    from krea_desktop.library.paths import data_dir
+    from krea_desktop.library.pending import PendingTask, PendingTasks
+    from krea_desktop.library.saving import SaveQueue, check_folder_writable, check_writable, describe_failure
+    from krea_desktop.library.sheet import SheetCell, save_sheet, value_label
+    from krea_desktop.library.store import LibraryEntry, LibraryError
+    from krea_desktop.models.sweep import SweepError, SweepPlan, parse_vary
+    from krea_desktop.ui.money import format_cost
+
+    try:
+        axes = [parse_vary(text) for text in args.vary]
+        if not axes:
+            raise SweepError("Say what to vary with --vary AXIS=V1,V2,… (for example --vary ref1=-2,-1,0,1,2).")
+        base = GenerationRequest(
+            prompt=args.prompt,
+            ratio=args.ratio,
+            seed=args.seed,
+            creativity=args.creativity,
+            references=tuple(args.ref),
+            output_format=args.format,
+            output_quality=args.quality,
+            delivery_method=args.delivery or "sync",
+            check_content=args.safety,
+        )
+        base.validate()
+        plan = SweepPlan.make(base, axes)
+    except SweepError as exc:
+        raise E.ValidationError(str(exc)) from None
+    if args.out:
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+            check_folder_writable(args.out)
+        except OSError as exc:
+            raise LibraryError(f"Nothing was sent: {describe_failure(exc, args.out)}.") from exc
+
+    folder = data_dir()
+    kept = await asyncio.to_thread(keep_references, plan.base.references, folder / "references")
+    backend = open_backend(data_dir=folder, demo=args.demo)
+    library = backend.library
+    try:
+        if library.notice:
+            _say(f"krea-desktop: {library.notice}")
+        if backend.demo:
+            _say(DEMO_NOTICE)
+        if kept:
+            references = await asyncio.to_thread(
+                with_parents, kept, lambda loaded, path: parent_of(library, loaded, path)
+            )
+            plan = dataclasses.replace(plan, base=dataclasses.replace(plan.base, references=references))
+        width, height = plan.base.size
+        estimate = plan.estimate(library.last_cost(width, height))
+        cost = (
+            f"estimated cost {format_cost(estimate, simulated=backend.demo)}"
+            if estimate is not None
+            else "cost not known until the service reports one"
+        )
+        _say(f"Sweep {plan.sweep_id}: {plan.describe()}; {cost}.")
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise E.ValidationError(
+                    f"Nothing was sent: a sweep sends {plan.task_count} tasks, so confirm it with --yes "
+                    "when the command is not run at a terminal."
+                )
+            if not await asyncio.to_thread(_confirm, f"Send {plan.task_count} tasks? [y/N]"):
+                _say("krea-desktop: nothing was sent.")
+                return 1
+        check_writable(library, plan.task_count + 1)
+
+        client = backend.client
+        # Every reference is uploaded once, before the cells: each cell finds it in the cache.
+        for ref in plan.base.references:
+            await client.resolve_reference(ref)
+
+        saver = SaveQueue(library)
+        pending = PendingTasks(folder)
+        cells: list[SheetCell] = []
+        out_problem: str | None = None
+        done = 0
+        columns, rows = plan.labels()
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        def label(place: tuple[int, ...]) -> str:
+            parts = [value_label(axis.name, axis.values[i]) for axis, i in zip(plan.axes, place, strict=True)]
+            return ", ".join(
+                f"{axis.name} {p}" if axis.name != "seed" else p for axis, p in zip(plan.axes, parts, strict=True)
+            )
+
+        def deliver(entry: LibraryEntry, place: tuple[int, ...]) -> None:
+            nonlocal done, out_problem
+            path = entry.path
+            if args.out:
+                target = args.out / path.name
+                try:
+                    atomic_write(target, path.read_bytes())
+                    path = target
+                except OSError as exc:
+                    out_problem = f"some images are only in the library: {describe_failure(exc, args.out)}"
+            done += 1
+            _say(f"[{done}/{plan.task_count}] {label(place)}: saved {path.name}")
+            print(path, flush=True)
+
+        async def run_cell(place: tuple[int, ...], request: GenerationRequest) -> None:
+            tasks: dict[str, PendingTask] = {}
+
+            def submitted(sent: GenerationRequest, wire: list[dict[str, Any]], record: GenerationRecord) -> None:
+                for old in tasks.values():
+                    pending.finished(old)
+                tasks.clear()
+                task = pending.submitted(sent, wire, record)
+                if task is not None:
+                    tasks[sent.task_uuid] = task
+
+            async with gate:
+                got: list[LibraryEntry] = []
+                try:
+                    async for image in client.generate(request, on_submitted=submitted):
+                        for entry in await asyncio.to_thread(saver.save, image):
+                            for task in tasks.values():
+                                pending.received(task, entry.image_uuid)
+                            got.append(entry)
+                            deliver(entry, place)
+                except E.KreaError as err:
+                    _say(f"[{label(place)}] failed: {err}")
+                    cells.append(SheetCell(place, error=str(err)))
+                    if not isinstance(err, (E.ServiceTimeoutError, E.NetworkError)):
+                        for task in tasks.values():
+                            pending.finished(task)
+                    return
+                for task in tasks.values():
+                    if not saver.held:
+                        pending.finished(task)
+                if got:
+                    cells.append(SheetCell(place, got[0].image_uuid, got[0].path))
+                elif saver.held:
+                    cells.append(SheetCell(place, error=saver.problem or "the image could not be saved"))
+                else:
+                    cells.append(SheetCell(place, error="The service sent no image."))
+
+        _say(f"Columns: {', '.join(columns)}" + (f"; rows: {', '.join(rows)}" if rows else ""))
+        try:
+            await asyncio.gather(*(run_cell(cell.place, cell.request) for cell in plan.cells()))
+        finally:
+            await backend.aclose()
+        spilled = await asyncio.to_thread(saver.spill) if saver.held else None
+
+        base_record = plan.base.describe()
+        sheet = await asyncio.to_thread(save_sheet, library, base_record, plan.tag(), cells, (width, height))
+        sheet_path = sheet.path
+        if args.out:
+            target = args.out / sheet.path.name
+            try:
+                atomic_write(target, sheet.path.read_bytes())
+                sheet_path = target
+            except OSError as exc:
+                out_problem = f"some images are only in the library: {describe_failure(exc, args.out)}"
+        failed = sum(1 for c in cells if c.error)
+        _say(f"Contact sheet: {sheet_path.name}")
+        print(sheet_path, flush=True)
+    finally:
+        library.close()
+    if spilled is not None:
+        raise LibraryError(
+            f"Some paid images could not be saved in the library because {saver.reason}; "
+            f"they were written to {spilled} instead."
+        )
+    if failed:
+        raise E.KreaError(f"{failed} of {plan.task_count} cells failed; their places are marked on the contact sheet.")
+    if out_problem:
+        raise LibraryError(f"The images are in the library, but {out_problem}.")
+    return 0
