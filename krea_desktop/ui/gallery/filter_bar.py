@@ -1,28 +1,72 @@
-"""The strip above the gallery: search by prompt, favourites only, one ratio, and the
-thumbnail size."""
+"""The strip above the gallery: search by prompt, favourites only, one ratio, the
+thumbnail size, and, while the gallery is narrowed to a scope (a sweep's images, an
+image's lineage), a chip that names it and clears it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QSlider, QToolBar, QToolButton, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSlider,
+    QToolBar,
+    QToolButton,
+    QWidget,
+)
 
 from krea_desktop.api import spec
 from krea_desktop.ui import theme
+from krea_desktop.ui.gallery.model import GalleryModel
 from krea_desktop.ui.gallery.view import THUMB_SIDE_DEFAULT, THUMB_SIDE_MAX, THUMB_SIDE_MIN
 
 SEARCH_DELAY_MS = 150
 
 
+class ScopeChip(QFrame):
+    """What the gallery is narrowed to, by name, with a button that shows every image again."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("galleryScope")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.label = QLabel(self)
+        self.label.setObjectName("galleryScopeLabel")
+        self.clear_button = QToolButton(self)
+        self.clear_button.setObjectName("galleryScopeClear")
+        self.clear_button.setText("×")
+        self.clear_button.setAutoRaise(True)
+        self.clear_button.setToolTip("Show every image again")
+        self.clear_button.setAccessibleName("Show every image again")
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(6, 0, 0, 0)
+        lay.setSpacing(2)
+        lay.addWidget(self.label)
+        lay.addWidget(self.clear_button)
+
+    def set_label(self, label: str) -> None:
+        text = label or "A selection of images"
+        self.label.setText(text)
+        self.setToolTip(f"The gallery shows only: {text}")
+        self.setAccessibleName(f"Showing only {text}")
+
+
 class GalleryFilterBar(QWidget):
     """Emits :attr:`filtersChanged` with ``search``, ``favourites_only`` and ``ratio``, the
-    keywords of ``Library.ids``; typing is debounced so each pause queries the index once."""
+    keywords of ``Library.ids``; typing is debounced so each pause queries the index once.
+
+    Given the gallery's model (``model=``, :meth:`set_model`, or else the one model its
+    parent holds), it shows the model's scope as a chip whose × clears it.
+    """
 
     filtersChanged = Signal(dict)
     thumbSideChanged = Signal(int)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, model: GalleryModel | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("galleryFilterBar")
         self.search = QLineEdit(self)
@@ -54,6 +98,9 @@ class GalleryFilterBar(QWidget):
         self.count_label = QLabel(self)
         self.count_label.setObjectName("galleryShownCount")
         self.count_label.setProperty("role", "hint")
+        self.scope_chip = ScopeChip(self)
+        self.scope_chip.hide()
+        self._model: GalleryModel | None = None
 
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
@@ -78,7 +125,44 @@ class GalleryFilterBar(QWidget):
         lay = QHBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 2)
         lay.addWidget(self.search, 1)
+        lay.addWidget(self.scope_chip)
         lay.addWidget(tools, 2)
+
+        if model is None and parent is not None:
+            # The window makes the gallery's model before this bar, as its child.
+            found = parent.findChildren(GalleryModel, options=Qt.FindChildOption.FindDirectChildrenOnly)
+            model = found[0] if len(found) == 1 else None
+        if model is not None:
+            self.set_model(model)
+
+    # --- scope -----------------------------------------------------------------------
+
+    def set_model(self, model: GalleryModel) -> None:
+        """Show ``model``'s scope, and clear it from the chip."""
+        if self._model is not None:
+            self._model.scopeChanged.disconnect(self._scope_changed)
+            self.scope_chip.clear_button.clicked.disconnect(self.clear_scope)
+        self._model = model
+        model.scopeChanged.connect(self._scope_changed)
+        self.scope_chip.clear_button.clicked.connect(self.clear_scope)
+        self._scope_changed()
+
+    def clear_scope(self) -> None:
+        """Show every image again (within the filters)."""
+        if self._model is not None and self._model.has_scope():
+            self._model.set_scope(None)
+
+    def _scoped(self) -> bool:
+        return self._model is not None and self._model.has_scope()
+
+    def _scope_changed(self) -> None:
+        model = self._model
+        if model is None:
+            return
+        if model.has_scope():
+            self.scope_chip.set_label(model.scope_label())
+        self.scope_chip.setVisible(model.has_scope())
+        self.set_counts(model.rowCount(), model.library.count())
 
     def filters(self) -> dict[str, Any]:
         return {
@@ -88,7 +172,9 @@ class GalleryFilterBar(QWidget):
         }
 
     def clear(self) -> None:
-        """Empty the search and turn every filter off, then tell once."""
+        """Empty the search, turn every filter off and clear the scope, then tell once."""
+        if self._model is not None and self._model.has_scope():
+            self._model.set_scope(None, refresh=False)  # the rows are read again on telling
         for widget in (self.favourites, self.ratio):
             widget.blockSignals(True)
         self.favourites.setChecked(False)
@@ -112,5 +198,5 @@ class GalleryFilterBar(QWidget):
         self.size_slider.blockSignals(False)
 
     def set_counts(self, shown: int, total: int) -> None:
-        filtered = any(v for v in self.filters().values())
+        filtered = any(v for v in self.filters().values()) or self._scoped()
         self.count_label.setText(f"{shown} of {total}" if filtered else "")

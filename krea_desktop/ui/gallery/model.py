@@ -2,13 +2,14 @@
 per row, and what a drag or copy of its images carries.
 
 Only rows the view asks for are looked up (a few at a time, cached) and only their
-thumbnails are loaded, within a memory budget.
+thumbnails are loaded, within a memory budget. A new image costs the same whatever the
+size of the library: row ids are kept oldest first, so the newest row is an append.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from PySide6.QtCore import (
     QStringListModel,
     Qt,
     QUrl,
+    Signal,
 )
 from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPixmap
 
@@ -90,7 +92,17 @@ class GalleryModel(QStringListModel):
     every call from C++ into a Python ``rowCount`` is a chance for a busy background
     thread to take the GIL from the GUI thread. The delegate reads rows through
     :meth:`entry_at` directly.
+
+    Row ids are held oldest first (``_rev``; row ``r`` is ``_rev[-1 - r]``) with each id's
+    place in that list (``_pos``), so the new image that goes on top is an append and
+    nothing else moves: adding costs the same at 100 rows as at 100,000.
+
+    A *scope* (:meth:`set_scope`) narrows the rows to a set of entry ids, on top of the
+    filters: a sweep's images, an image's ancestors. :attr:`scopeChanged` says when it is
+    set, extended or cleared.
     """
+
+    scopeChanged = Signal()
 
     EntryRole = Qt.ItemDataRole.UserRole + 1
     IdRole = Qt.ItemDataRole.UserRole + 2
@@ -100,8 +112,10 @@ class GalleryModel(QStringListModel):
         self.library = library
         self.loader = loader or ThumbnailLoader(library, parent=self)
         self.loader.loaded.connect(self._thumbnail_loaded)
-        self._ids: list[int] = []
-        self._row_of: dict[int, int] = {}
+        self._rev: list[int] = []  # row ids, oldest first: row r is _rev[-1 - r]
+        self._pos: dict[int, int] = {}  # id -> its index in _rev
+        self._scope: set[int] | None = None
+        self._scope_label = ""
         self._entries: OrderedDict[int, LibraryEntry] = OrderedDict()
         self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
         self._stale: set[int] = set()  # pixmaps made for another cell size (shown until replaced)
@@ -124,13 +138,17 @@ class GalleryModel(QStringListModel):
 
     def refresh(self, **filters: Any) -> None:
         """Read the rows again from the index, with ``filters`` changed (search,
-        favourites_only, ratio); thumbnails already made are kept."""
+        favourites_only, ratio) and within the scope; thumbnails already made are kept."""
         self._filters.update(filters)
         ids = self.library.ids(**self._filters)
+        scope = self._scope
+        if scope is not None:
+            ids = [i for i in ids if i in scope]
+        ids.reverse()
 
         def reset() -> None:
-            self._ids = ids
-            self._reindex()
+            self._rev = ids
+            self._pos = {entry_id: pos for pos, entry_id in enumerate(ids)}
             self._entries.clear()
 
         self._change_rows(reset, lambda: self.setStringList([""] * len(ids)))
@@ -138,6 +156,52 @@ class GalleryModel(QStringListModel):
     @property
     def filters(self) -> dict[str, Any]:
         return dict(self._filters)
+
+    # --- scope -----------------------------------------------------------------------
+
+    def set_scope(self, ids: Collection[int] | None, label: str = "", *, refresh: bool = True) -> None:
+        """Show only the entries ``ids`` (in the usual order, within the filters), called
+        ``label`` where the scope is shown; ``None`` shows every image again. New images
+        outside the scope are not shown until :meth:`extend_scope` takes them in.
+        ``refresh=False`` leaves the rows as they are until the next :meth:`refresh`."""
+        self._scope = None if ids is None else set(ids)
+        self._scope_label = "" if ids is None else label
+        if refresh:
+            self.refresh()
+        self.scopeChanged.emit()
+
+    def extend_scope(self, ids: Iterable[int]) -> None:
+        """Take ``ids`` into the scope (nothing happens without one). Those already in the
+        library that pass the filters show at once: on top when they are newer than every
+        row shown (new images), else where they belong (by reading the rows again)."""
+        if self._scope is None:
+            return
+        fresh = [i for i in dict.fromkeys(ids) if i not in self._scope]
+        if not fresh:
+            return
+        self._scope.update(fresh)
+        unseen = self.library.get_many(i for i in fresh if i not in self._pos)
+        entries = [e for e in unseen.values() if self._matches(e)]
+        if entries:
+            entries.sort(key=lambda e: (e.created_at, e.id))
+            top = self.entry_at(0)
+            if top is None or (entries[0].created_at, entries[0].id) > (top.created_at, top.id):
+                for entry in entries:  # oldest first, so the newest ends on top
+                    self._insert_on_top(entry)
+            else:
+                self.refresh()
+        self.scopeChanged.emit()
+
+    def scope_label(self) -> str:
+        """What the scope is called ("" without one)."""
+        return self._scope_label
+
+    def scope_ids(self) -> frozenset[int] | None:
+        """The entry ids the rows are narrowed to, or None when every image is shown."""
+        return None if self._scope is None else frozenset(self._scope)
+
+    def has_scope(self) -> bool:
+        return self._scope is not None
 
     def forget(self, ids: set[int] | None = None) -> None:
         """Drop what is known about ``ids`` (all when None): their files changed on disk."""
@@ -176,8 +240,16 @@ class GalleryModel(QStringListModel):
         if change is not None:
             change()
 
-    def _reindex(self) -> None:
-        self._row_of = {entry_id: row for row, entry_id in enumerate(self._ids)}
+    def _id_at(self, row: int) -> int:
+        return self._rev[-1 - row]
+
+    def _ids_between(self, first: int, stop: int) -> list[int]:
+        """The ids of rows ``first`` up to (not including) ``stop``, top down."""
+        n = len(self._rev)
+        first, stop = max(0, first), min(n, stop)
+        if first >= stop:
+            return []
+        return self._rev[n - stop : n - first][::-1]
 
     def _matches(self, entry: LibraryEntry) -> bool:
         f = self._filters
@@ -189,10 +261,12 @@ class GalleryModel(QStringListModel):
         return all(term.lower() in prompt for term in (f["search"] or "").split())
 
     def add_entry(self, entry: LibraryEntry, thumbnail: QImage | None = None) -> None:
-        """A new image was saved: show it at the top (if it passes the filters)."""
-        if entry.id in self._row_of or not self._matches(entry):
+        """A new image was saved: show it at the top (if it passes the filters and is in
+        the scope, when there is one). Costs the same whatever the number of rows."""
+        if entry.id in self._pos or not self._matches(entry):
             return
-        self._remember(entry)
+        if self._scope is not None and entry.id not in self._scope:
+            return
         if thumbnail is not None and not thumbnail.isNull():
             pm = QPixmap.fromImage(thumbnail)
             side = self.loader.display_side
@@ -201,15 +275,19 @@ class GalleryModel(QStringListModel):
             else:
                 self._stale.add(entry.id)  # made at another size: replaced when next painted
             self._keep_pixmap(entry.id, pm)
+        self._insert_on_top(entry)
+
+    def _insert_on_top(self, entry: LibraryEntry) -> None:
+        self._remember(entry)
 
         def insert() -> None:
-            self._ids.insert(0, entry.id)
-            self._reindex()
+            self._pos[entry.id] = len(self._rev)
+            self._rev.append(entry.id)
 
         self._change_rows(insert, lambda: self.insertRows(0, 1))
 
     def remove_ids(self, ids: set[int]) -> None:
-        rows = sorted((r for r in (self._row_of.get(i) for i in ids) if r is not None), reverse=True)
+        rows = sorted((r for r in (self.row_of(i) for i in ids) if r is not None), reverse=True)
         # Bottom up, so the rows still to remove keep their numbers; contiguous runs at once.
         i = 0
         while i < len(rows):
@@ -219,8 +297,14 @@ class GalleryModel(QStringListModel):
                 first = rows[i]
 
             def cut(first: int = first, last: int = last) -> None:
-                del self._ids[first : last + 1]
-                self._reindex()
+                n = len(self._rev)
+                start, stop = n - 1 - last, n - first  # rows first..last in _rev
+                for entry_id in self._rev[start:stop]:
+                    del self._pos[entry_id]
+                del self._rev[start:stop]
+                # Only the rows above the cut (newer, later in _rev) change places.
+                for pos in range(start, len(self._rev)):
+                    self._pos[self._rev[pos]] = pos
 
             def remove(first: int = first, last: int = last) -> bool:
                 return self.removeRows(first, last - first + 1)
@@ -232,7 +316,7 @@ class GalleryModel(QStringListModel):
 
     def entry_changed(self, entry: LibraryEntry) -> None:
         self._remember(entry)
-        row = self._row_of.get(entry.id)
+        row = self.row_of(entry.id)
         if row is not None:
             idx = self.index(row)
             self.dataChanged.emit(idx, idx)
@@ -243,13 +327,13 @@ class GalleryModel(QStringListModel):
             self.entry_changed(entry)
 
     def entry_at(self, row: int) -> LibraryEntry | None:
-        if not 0 <= row < len(self._ids):
+        if not 0 <= row < len(self._rev):
             return None
-        entry_id = self._ids[row]
+        entry_id = self._id_at(row)
         entry = self._entries.get(entry_id)
         if entry is None:
             # Fetch a page around the row: scrolling asks for neighbours next.
-            page = [i for i in self._ids[max(0, row - 20) : row + 80] if i not in self._entries]
+            page = [i for i in self._ids_between(row - 20, row + 80) if i not in self._entries]
             fetched = self.library.get_many(page)
             for e in fetched.values():
                 self._remember(e)
@@ -259,16 +343,22 @@ class GalleryModel(QStringListModel):
         return entry
 
     def entry_for(self, entry_id: int) -> LibraryEntry | None:
-        row = self._row_of.get(entry_id)
+        row = self.row_of(entry_id)
         if row is not None:
             return self.entry_at(row)
         return self.library.get(entry_id)
 
     def row_of(self, entry_id: int) -> int | None:
-        return self._row_of.get(entry_id)
+        pos = self._pos.get(entry_id)
+        return None if pos is None else len(self._rev) - 1 - pos
+
+    def id_at(self, row: int) -> int | None:
+        """The entry id of ``row`` (None past the rows)."""
+        return self._id_at(row) if 0 <= row < len(self._rev) else None
 
     def ids(self) -> list[int]:
-        return list(self._ids)
+        """Every row's entry id, top down."""
+        return self._rev[::-1]
 
     def _remember(self, entry: LibraryEntry) -> None:
         self._entries[entry.id] = entry
@@ -294,10 +384,10 @@ class GalleryModel(QStringListModel):
     # --- Qt model interface ------------------------------------------------------------
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._ids):
+        if not index.isValid() or not 0 <= index.row() < len(self._rev):
             return None
         if role == self.IdRole:
-            return self._ids[index.row()]
+            return self._id_at(index.row())
         if role not in _ENTRY_ROLES:
             return None
         entry = self.entry_at(index.row())
@@ -339,7 +429,7 @@ class GalleryModel(QStringListModel):
         return self._placeholder
 
     def _thumbnail_loaded(self, entry_id: int, image: QImage) -> None:
-        row = self._row_of.get(entry_id)
+        row = self.row_of(entry_id)
         if image.isNull():
             self._broken.add(entry_id)
         elif row is not None:

@@ -98,6 +98,8 @@ class GalleryView(QListView):
         if model is not None:
             for changed in (model.modelReset, model.rowsInserted, model.rowsRemoved):
                 changed.connect(self._update_empty_state)
+            if isinstance(model, GalleryModel):
+                model.scopeChanged.connect(self._update_empty_state)
         self._update_empty_state()
 
     def _tell_model(self) -> None:
@@ -131,6 +133,11 @@ class GalleryView(QListView):
         model = self.model()
         return model.filters if isinstance(model, GalleryModel) else {}
 
+    def _scope(self) -> str | None:
+        """The scope's label ("" if it has none), or None when the gallery has no scope."""
+        model = self.model()
+        return model.scope_label() if isinstance(model, GalleryModel) and model.has_scope() else None
+
     def empty_text(self) -> str:
         """What the grid says when it has no rows ("" when it has some)."""
         model = self.model()
@@ -138,15 +145,18 @@ class GalleryView(QListView):
             return ""
         filters = self._filters()
         search, favourites, ratio = filters.get("search"), filters.get("favourites_only"), filters.get("ratio")
-        if not (search or favourites or ratio):
+        scope = self._scope()
+        if not (search or favourites or ratio) and scope is None:
             return FIRST_STEPS
         kind = ("favourite " if favourites else "") + (f"{ratio} " if ratio else "")
         text = f"No {kind}images"
+        if scope is not None:
+            text += f" in “{scope}”" if scope else " in this selection"
         text += f" match “{search}”." if search else "."
         return text + "\nClear the filters to see every image."
 
     def _is_filtered(self) -> bool:
-        return any(self._filters().get(k) for k in ("search", "favourites_only", "ratio"))
+        return any(self._filters().get(k) for k in ("search", "favourites_only", "ratio")) or self._scope() is not None
 
     def _update_empty_state(self, *_args: object) -> None:
         model = self.model()
