@@ -57,12 +57,12 @@ def describe(record: GenerationRecord, file: str, size: tuple[int, int] | None) 
                 "name": _reference_name(ref.source) or (None if _is_uuid(ref.image) else _reference_name(ref.image)),
                 "strength": ref.strength,
                 "imageUUID": ref.image if _is_uuid(ref.image) else None,
-                # The library image a reference was made from is not recorded: a reference
-                # is kept as its own normalised copy, which no longer matches the image.
-                "parent": None,
+                # The imageUUID of the library image the reference was (its lineage), if any.
+                "parent": ref.parent,
             }
             for ref in record.references
         ],
+        "sweep": record.sweep.to_json() if record.sweep is not None else None,
         "foreign": record.extras.get("foreign") if isinstance(record.extras.get("foreign"), dict) else None,
     }
 

@@ -178,9 +178,14 @@ def _file_name(path: str) -> str:
 
 def shareable(record: GenerationRecord) -> GenerationRecord:
     """``record`` as it is embedded in files that may be shared: each reference by its file
-    name (or content hash, imageUUID, URL without query) and strength, never its folder."""
+    name (or content hash, imageUUID, URL without query), strength and lineage, never its folder."""
     refs = tuple(
-        ReferenceRecord(image=_public_reference(r.image), strength=r.strength, source=_public_reference(r.source))
+        ReferenceRecord(
+            image=_public_reference(r.image),
+            strength=r.strength,
+            source=_public_reference(r.source),
+            parent=r.parent,
+        )
         for r in record.references
     )
     return record.replace(references=refs)

@@ -30,6 +30,7 @@ KEYS = {
     "model",
     "imageUUID",
     "references",
+    "sweep",  # beyond DESIGN.md's list: where the image stands in a sweep, or null
 }
 
 
@@ -87,6 +88,7 @@ def test_json_one_object_per_file_in_order(tmp_path: Path) -> None:
         "creativity": "high",
         "model": "krea:krea@2-medium",
         "imageUUID": "5d5a2c0e-4b1f-4c56-9a0e-1f2e3d4c5b6a",
+        "sweep": None,
         "foreign": None,
         "references": [
             {"name": "ab.png", "strength": -0.5, "imageUUID": "0b7e3c1a-1111-4222-8333-944455556666", "parent": None}

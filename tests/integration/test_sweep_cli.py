@@ -1,0 +1,180 @@
+"""``krea-desktop sweep`` and lineage from the command line, against the simulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from krea_desktop.library.metadata import read_record
+from krea_desktop.library.sheet import sheet_cells_of
+from krea_desktop.library.store import Library
+from tests.helpers.sim import Sim
+
+KEY = "sk-test-sweep-1234"
+
+
+def run_cli(args: list[str], env: dict[str, str], stdin: Any = subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "krea_desktop", *args], env=env, capture_output=True, text=True, timeout=120, stdin=stdin
+    )
+
+
+@pytest.fixture
+def service_env(env: dict[str, str], sim: Sim) -> dict[str, str]:
+    return {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": sim.url}
+
+
+def tasks_of(sim: Sim, task_type: str) -> list[dict[str, Any]]:
+    return [t for _headers, tasks in sim.service.requests for t in tasks if t.get("taskType") == task_type]
+
+
+def references(tmp_path: Path) -> list[Path]:
+    paths = []
+    for i, colour in enumerate(((200, 40, 40), (40, 40, 200))):
+        path = tmp_path / f"ref{i + 1}.png"
+        Image.new("RGB", (96, 64), colour).save(path)
+        paths.append(path)
+    return paths
+
+
+def test_a_5x2_sweep_sends_one_task_per_cell_at_one_seed_and_uploads_each_reference_once(
+    service_env: dict[str, str], sim: Sim, tmp_path: Path
+) -> None:
+    ref1, ref2 = references(tmp_path)
+    r = run_cli(
+        [
+            "sweep",
+            "a red fox in snow",
+            "--ref",
+            str(ref1),
+            "--ref",
+            f"{ref2}@0.5",
+            "--vary",
+            "ref1=-2,-1,0,1,2",
+            "--vary",
+            "creativity=raw,high",
+            "--yes",
+        ],
+        service_env,
+    )
+    assert r.returncode == 0, r.stderr
+    inference = tasks_of(sim, "imageInference")
+    assert len(inference) == 10
+    assert {t["numberResults"] for t in inference} == {1}
+    assert len({t["seed"] for t in inference}) == 1
+    cells = sorted(
+        (t["inputs"]["referenceImages"][0]["strength"], t["settings"]["creativity"]) for t in inference
+    )
+    assert cells == sorted((s, c) for s in (-2, -1, 0, 1, 2) for c in ("raw", "high"))
+    assert {t["inputs"]["referenceImages"][1]["strength"] for t in inference} == {0.5}
+    assert len(tasks_of(sim, "imageUpload")) == 2  # one upload per reference, whatever the cells
+
+    lines = r.stdout.splitlines()
+    assert len(lines) == 11
+    for line in lines[:10]:
+        record = read_record(Path(line))
+        assert record is not None and record.sweep is not None and len(record.sweep.place) == 2
+        column, row = record.sweep.place
+        assert record.references[0].strength == (-2, -1, 0, 1, 2)[column]
+        assert record.creativity == ("raw", "high")[row]
+    sheet = Path(lines[-1])
+    sheet_record = read_record(sheet)
+    assert sheet_record is not None and sheet_record.sweep is not None and sheet_record.sweep.is_sheet
+    assert len({read_record(Path(p)).sweep.id for p in lines}) == 1  # type: ignore[union-attr]
+    assert len(sheet_cells_of(sheet_record)) == 10
+    assert "Traceback" not in r.stderr
+
+
+def test_a_failed_cell_keeps_its_place_on_the_sheet_and_the_exit_says_so(
+    service_env: dict[str, str], sim: Sim
+) -> None:
+    sim.service.inject("task-error")
+    r = run_cli(["sweep", "a lighthouse", "--vary", "seed=1,2,3", "--yes"], service_env)
+    assert r.returncode == 1
+    lines = r.stdout.splitlines()
+    assert len(lines) == 3  # two cells and the sheet, last
+    sheet_record = read_record(Path(lines[-1]))
+    assert sheet_record is not None
+    cells = sheet_cells_of(sheet_record)
+    assert sorted(c.place for c in cells) == [(0,), (1,), (2,)]
+    failed = [c for c in cells if c.error]
+    assert len(failed) == 1 and failed[0].image_uuid is None
+    last = r.stderr.strip().splitlines()[-1]
+    assert "1 of 3 cells failed" in last and "Traceback" not in r.stderr
+
+
+def test_without_yes_and_no_terminal_nothing_is_sent(service_env: dict[str, str], sim: Sim) -> None:
+    r = run_cli(["sweep", "a lighthouse", "--vary", "creativity=raw,low"], service_env)
+    assert r.returncode == 1
+    assert r.stdout == ""
+    assert "--yes" in r.stderr.strip().splitlines()[-1]
+    assert "2 tasks" in r.stderr
+    assert tasks_of(sim, "imageInference") == []
+
+
+@pytest.mark.parametrize(
+    ("vary", "phrase"),
+    [
+        (["ref3=0,1"], "there are no references"),
+        (["strength=1,2"], "is not an axis"),
+        (["ref1=-3,1"], "outside −2 to +2"),
+        (["seed=1", "creativity=raw", "ref1=1"], "one or two things"),
+        (["creativity=raw,wild"], "is not one of"),
+    ],
+)
+def test_an_impossible_sweep_is_one_sentence_and_nothing_is_sent(
+    service_env: dict[str, str], sim: Sim, vary: list[str], phrase: str
+) -> None:
+    args = ["sweep", "a lighthouse", "--yes"]
+    for v in vary:
+        args += ["--vary", v]
+    r = run_cli(args, service_env)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert phrase in lines[-1] and "Traceback" not in r.stderr
+    assert tasks_of(sim, "imageInference") == []
+
+
+def test_lineage_from_the_command_line_and_info_reports_the_parent(
+    service_env: dict[str, str], tmp_path: Path
+) -> None:
+    first = run_cli(["generate", "a harbour at dawn"], service_env)
+    assert first.returncode == 0, first.stderr
+    parent_path = Path(first.stdout.strip())
+    parent_uuid = parent_path.stem
+    # The library file itself, and a byte-identical copy elsewhere, are both the parent.
+    copy = tmp_path / "copy-of-harbour.png"
+    shutil.copyfile(parent_path, copy)
+    child = run_cli(
+        ["generate", "a harbour at dusk", "--ref", f"{parent_path}@1.2", "--ref", f"{copy}@-0.5"], service_env
+    )
+    assert child.returncode == 0, child.stderr
+    child_path = Path(child.stdout.strip())
+    info = run_cli(["info", "--json", str(child_path)], service_env)
+    assert info.returncode == 0, info.stderr
+    described = json.loads(info.stdout)
+    assert [ref["parent"] for ref in described["references"]] == [parent_uuid, parent_uuid]
+    assert [ref["strength"] for ref in described["references"]] == [1.2, -0.5]
+    with Library(Path(service_env["KREA_DESKTOP_DATA_DIR"])) as library:
+        child_entry = library.get_by_uuid(child_path.stem)
+        parent_entry = library.get_by_uuid(parent_uuid)
+        assert child_entry is not None and parent_entry is not None
+        assert library.parents(child_entry.id) == [(parent_uuid, 1.2), (parent_uuid, -0.5)]
+        assert library.descendants(parent_entry.id) == [child_entry.id]
+        assert library.ancestors(child_entry.id) == [parent_entry.id]
+
+
+def test_a_reference_from_outside_the_library_has_no_parent(service_env: dict[str, str], tmp_path: Path) -> None:
+    ref = tmp_path / "outside.png"
+    Image.new("RGB", (64, 64), (10, 200, 90)).save(ref)
+    r = run_cli(["generate", "a meadow", "--ref", str(ref)], service_env)
+    assert r.returncode == 0, r.stderr
+    record = read_record(Path(r.stdout.strip()))
+    assert record is not None and record.references[0].parent is None
