@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, QPoint, QRectF, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QIcon, QImage, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import QMenu, QStyle, QToolBar, QWidget
 
+from krea_desktop.library.lineage import Relative, made_from, used_in
 from krea_desktop.library.store import Library, LibraryEntry, LibraryError, ReconcileReport
 from krea_desktop.library.trash import TrashBatch
 from krea_desktop.ui import theme
@@ -72,6 +73,7 @@ class GalleryActions(QObject):
     and compare dialogs."""
 
     countsChanged = Signal()  # images were deleted, restored or found
+    sheetRequested = Signal(str)  # a sweep's id: open its contact sheet
     status = Signal(str)  # a passing note for the status bar
 
     def __init__(
@@ -208,6 +210,24 @@ class GalleryActions(QObject):
         self.focus_search_action = a(
             self, "&Find…", "Search the gallery by prompt (Ctrl+F)", self.focus_search, "Ctrl+F"
         )
+        self.lineage_action = a(
+            self,
+            "Show &lineage",
+            "Show only this image, the images it was made from and those made from it",
+            lambda: self._with_current(self.show_lineage),
+        )
+        self.sweep_action = a(
+            self,
+            "Show its s&weep",
+            "Show only the images of the sweep this image belongs to",
+            lambda: self._with_current(self.show_sweep),
+        )
+        self.sheet_action = a(
+            self,
+            "Open contact s&heet",
+            "Open the grid of the sweep this image belongs to",
+            lambda: self._with_current(self._request_sheet),
+        )
         self._dress_for_toolbar()
         # Keys that mean something else in text fields act only while the gallery has focus.
         for action in (self.view_action, self.copy_action, self.favourite_action, self.delete_action):
@@ -278,6 +298,9 @@ class GalleryActions(QObject):
         for action in (self.copy_action, self.export_action, self.export_plain_action, self.reveal_action):
             menu.addAction(action)
         menu.addSeparator()
+        for action in (self.lineage_action, self.sweep_action, self.sheet_action):
+            menu.addAction(action)
+        menu.addSeparator()
         menu.addAction(self.favourite_action)
         menu.addAction(self.delete_action)
         menu.addAction(self.undo_action)
@@ -323,6 +346,11 @@ class GalleryActions(QObject):
                 action.setStatusTip(tip)
         self.compare_action.setEnabled(n == 2)
         self.undo_action.setEnabled(self.deleting.can_undo())
+        current = self.current_entry() if n else None
+        self.lineage_action.setEnabled(current is not None)
+        in_sweep = current is not None and current.record.sweep is not None
+        self.sweep_action.setEnabled(in_sweep)
+        self.sheet_action.setEnabled(in_sweep)
 
     # --- selection ---------------------------------------------------------------------------
 
@@ -360,6 +388,43 @@ class GalleryActions(QObject):
                 first = False
             else:
                 selection.select(index, flags)
+
+    # --- lineage and sweeps -------------------------------------------------------------------
+
+    def show_lineage(self, entry: LibraryEntry) -> None:
+        """Narrow the gallery to ``entry``, its ancestors and its descendants."""
+        library = self.library
+
+        def find() -> list[int]:
+            return [entry.id, *library.ancestors(entry.id), *library.descendants(entry.id)]
+
+        def done(ids: list[int]) -> None:
+            if len(ids) == 1:
+                self.show_message("This image was not made from a library image, and none was made from it yet.")
+            name = entry.prompt[:40] or entry.file_name
+            self.model.set_scope(ids, f"Lineage of “{name}” ({len(ids)})")
+            self.select_ids([entry.id])
+
+        self.runner.submit(find, done, self._library_failed)
+
+    def _request_sheet(self, entry: LibraryEntry) -> None:
+        if entry.record.sweep is not None:
+            self.sheetRequested.emit(entry.record.sweep.id)
+
+    def show_sweep(self, entry: LibraryEntry) -> None:
+        sweep = entry.record.sweep
+        if sweep is not None:
+            self.show_sweep_id(sweep.id, entry.prompt)
+
+    def show_sweep_id(self, sweep_id: str, prompt: str = "") -> None:
+        """Narrow the gallery to one sweep's images (its cells and its contact sheet)."""
+        library = self.library
+
+        def done(ids: list[int]) -> None:
+            name = prompt[:40] or "sweep"
+            self.model.set_scope(ids, f"Sweep “{name}” ({len(ids)})")
+
+        self.runner.submit(lambda: [e.id for e in library.sweep_entries(sweep_id)], done, self._library_failed)
 
     def _with_current(self, act: Callable[[LibraryEntry], None]) -> None:
         entry = self.current_entry()
@@ -489,13 +554,26 @@ class GalleryActions(QObject):
             self.model.rowCount,
             current.row(),
             costs_simulated=self.view.costs_simulated,
+            lineage=self.lineage_of,
             parent=self.parent_widget,
         )
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        viewer.relativeRequested.connect(lambda entry: self._open_relative(viewer, entry))
         viewer.rowChanged.connect(lambda row: self.view.setCurrentIndex(self.model.index(row)))
         viewer.destroyed.connect(lambda *_: setattr(self, "viewer", None))
         self.viewer = viewer
         viewer.show()
+
+    def lineage_of(self, entry: LibraryEntry) -> tuple[list[Relative], list[Relative]]:
+        """What ``entry`` was made from and what was made from it (runs off the GUI thread)."""
+        return made_from(self.library, entry), used_in(self.library, entry)
+
+    def _open_relative(self, viewer: ImageViewer, entry: LibraryEntry) -> None:
+        row = self.model.row_of(entry.id)
+        if row is not None:
+            viewer.show_row(row)
+        else:
+            viewer.show_entry(entry)
 
     # --- finding and refreshing -----------------------------------------------------------------
 

@@ -41,6 +41,7 @@ class ReferenceItem(QFrame):
     strengthChanged = Signal(float)
     removeRequested = Signal()
     moveRequested = Signal(int)  # -1 left, +1 right
+    sweepRequested = Signal()  # try a row of strengths for this reference
 
     THUMB_SIDE = 104
 
@@ -83,6 +84,10 @@ class ReferenceItem(QFrame):
         self.moveRightButton.clicked.connect(lambda: self.moveRequested.emit(1))
         self.removeButton = self._tool_button("removeButton", "✕", "Remove this reference from the tray")
         self.removeButton.clicked.connect(self.removeRequested)
+        self.sweepButton = self._tool_button(
+            "sweepButton", "▦", "Sweep: try a row of strengths for this reference, at one seed"
+        )
+        self.sweepButton.clicked.connect(self.sweepRequested)
 
         self.directionLabel = QLabel(self)
         self.directionLabel.setObjectName("directionLabel")
@@ -126,6 +131,7 @@ class ReferenceItem(QFrame):
         buttons.addWidget(self.moveLeftButton)
         buttons.addWidget(self.moveRightButton)
         buttons.addStretch(1)
+        buttons.addWidget(self.sweepButton)
         buttons.addWidget(self.removeButton)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 8)

@@ -73,6 +73,7 @@ class ReferenceTray(QWidget):
     message = Signal(str)  # a one-sentence explanation of something refused
     busyChanged = Signal(bool)
     libraryIdsDropped = Signal(list)
+    sweepRequested = Signal(int)  # the reference's index: sweep its strength
 
     def __init__(
         self,
@@ -380,8 +381,13 @@ class ReferenceTray(QWidget):
         )
         item.strengthChanged.connect(lambda value, it=item: self._item_strength(it, value))
         item.removeRequested.connect(lambda it=item: self._remove_item(it))
+        item.sweepRequested.connect(lambda it=item: self._sweep_item(it))
         item.moveRequested.connect(lambda delta, it=item: self._move_item(it, delta))
         return item
+
+    def _sweep_item(self, item: ReferenceItem) -> None:
+        if item in self._items:
+            self.sweepRequested.emit(self._items.index(item))
 
     def _model_changed(self) -> None:
         """Make the cards match the set: reuse each image's card, make new ones, drop the rest."""

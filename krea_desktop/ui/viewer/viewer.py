@@ -8,8 +8,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeyEvent, QPalette, QPixmap
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QImage, QKeyEvent, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QFrame,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from krea_desktop.api.record import ReferenceRecord
+from krea_desktop.library.lineage import Relative
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui import theme
 from krea_desktop.ui.background import BackgroundRunner, Runner
@@ -116,6 +117,34 @@ class ReferenceChip(QFrame):
         self.thumb.setPixmap(QPixmap.fromImage(image))
 
 
+# The images an entry was made from and those made from it, looked up off the GUI thread.
+LineageLookup = Callable[[LibraryEntry], "tuple[list[Relative], list[Relative]]"]
+
+
+class RelativeChip(QPushButton):
+    """An image on the other end of a lineage link: its thumbnail and, for a parent, the
+    strength it was used at; a click opens it."""
+
+    def __init__(self, relative: Relative, kind: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("madeFromChip" if kind == "parent" else "usedInChip")
+        self.relative = relative
+        strength = relative.strength
+        self.setText("?" if strength is None else f"{strength:+.2f}")
+        self.setIconSize(QSize(56, 56))
+        self.setMinimumHeight(64)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        gone = relative.entry is None
+        self.setEnabled(not gone)
+        name = relative.entry.prompt[:80] if relative.entry is not None else relative.image_uuid
+        where = "no longer in the library" if gone else "click to open it"
+        how = f", at strength {self.text()}" if strength is not None else ""
+        self.setToolTip(f"{name}{how}; {where}")
+
+    def set_thumbnail(self, image: QImage) -> None:
+        self.setIcon(QIcon(QPixmap.fromImage(image)))
+
+
 class ImageViewer(QDialog):
     """The gallery's images one at a time, at full size, with their parameters.
 
@@ -123,6 +152,7 @@ class ImageViewer(QDialog):
     """
 
     rowChanged = Signal(int)
+    relativeRequested = Signal(object)  # a LibraryEntry of the shown image's lineage
 
     def __init__(
         self,
@@ -132,10 +162,13 @@ class ImageViewer(QDialog):
         *,
         runner: Runner | None = None,
         costs_simulated: bool = False,
+        lineage: LineageLookup | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("imageViewer")
+        self._lineage = lineage
+        self.relative_chips: list[RelativeChip] = []
         self.costs_simulated = costs_simulated  # demo mode: the simulator made the costs up
         self.setWindowTitle("Image")
         self.setModal(False)
@@ -193,6 +226,18 @@ class ImageViewer(QDialog):
         self.refs_grid = QGridLayout(self.refs_box)
         self.refs_grid.setContentsMargins(0, 0, 0, 0)
         self.reference_chips: list[ReferenceChip] = []
+        self.made_from_heading = QLabel("Made from", self)
+        self.made_from_heading.setObjectName("madeFromHeading")
+        self.made_from_box = QWidget(self)
+        self.made_from_grid = QGridLayout(self.made_from_box)
+        self.made_from_grid.setContentsMargins(0, 0, 0, 0)
+        self.used_in_heading = QLabel("Used in", self)
+        self.used_in_heading.setObjectName("usedInHeading")
+        self.used_in_box = QWidget(self)
+        self.used_in_grid = QGridLayout(self.used_in_box)
+        self.used_in_grid.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.made_from_heading, self.made_from_box, self.used_in_heading, self.used_in_box):
+            widget.setVisible(False)
 
         panel = QWidget(self)
         panel.setObjectName("viewerMetadata")
@@ -202,11 +247,17 @@ class ImageViewer(QDialog):
         font.setBold(True)
         heading.setFont(font)
         self.refs_heading.setFont(font)
+        self.made_from_heading.setFont(font)
+        self.used_in_heading.setFont(font)
         side.addWidget(heading)
         side.addWidget(self.prompt_label)
         side.addWidget(self.facts_label)
         side.addWidget(self.refs_heading)
         side.addWidget(self.refs_box)
+        side.addWidget(self.made_from_heading)
+        side.addWidget(self.made_from_box)
+        side.addWidget(self.used_in_heading)
+        side.addWidget(self.used_in_box)
         side.addStretch(1)
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
@@ -241,6 +292,16 @@ class ImageViewer(QDialog):
         self.entry = self._entry_at(row)
         self.prev_button.setEnabled(row > 0)
         self.next_button.setEnabled(row < n - 1)
+        self._show_entry()
+        self.rowChanged.emit(row)
+
+    def show_entry(self, entry: LibraryEntry) -> None:
+        """Show ``entry`` whatever the rows hold (an image of the lineage the gallery does
+        not show now); Previous and Next go on from the row shown before."""
+        self.entry = entry
+        self._show_entry()
+
+    def _show_entry(self) -> None:
         self._generation += 1
         if self.entry is None:
             self.canvas.set_error("This image is no longer in the library.")
@@ -254,7 +315,6 @@ class ImageViewer(QDialog):
             lambda image: self._decoded(generation, image, None),
             lambda error: self._decoded(generation, None, error),
         )
-        self.rowChanged.emit(row)
 
     def previous(self) -> None:
         if self.row > 0:
@@ -302,6 +362,50 @@ class ImageViewer(QDialog):
             path = chip.source_path()
             if path is not None:
                 self._load_reference_thumbnail(generation, chip, path)
+        self._show_lineage(entry, generation)
+
+    def _show_lineage(self, entry: LibraryEntry, generation: int) -> None:
+        for chip in self.relative_chips:
+            chip.setParent(None)
+            chip.deleteLater()
+        self.relative_chips = []
+        for widget in (self.made_from_heading, self.made_from_box, self.used_in_heading, self.used_in_box):
+            widget.setVisible(False)
+        lookup = self._lineage
+        if lookup is None:
+            return
+
+        def done(found: tuple[list[Relative], list[Relative]]) -> None:
+            if generation != self._generation:
+                return
+            parents, children = found
+            for kind, relatives, heading, box, grid in (
+                ("parent", parents, self.made_from_heading, self.made_from_box, self.made_from_grid),
+                ("child", children, self.used_in_heading, self.used_in_box, self.used_in_grid),
+            ):
+                heading.setText(f"{'Made from' if kind == 'parent' else 'Used in'} ({len(relatives)})")
+                heading.setVisible(bool(relatives))
+                box.setVisible(bool(relatives))
+                for i, relative in enumerate(relatives[:24]):
+                    chip = RelativeChip(relative, kind, box)
+                    chip.clicked.connect(lambda _checked=False, r=relative: self._open_relative(r))
+                    grid.addWidget(chip, i // 3, i % 3)
+                    self.relative_chips.append(chip)
+                    if relative.entry is not None:
+                        self._load_relative_thumbnail(generation, chip, relative.entry.path)
+
+        self._runner.submit(lambda: lookup(entry), done, lambda _error: None)
+
+    def _load_relative_thumbnail(self, generation: int, chip: RelativeChip, path: Path) -> None:
+        def done(image: QImage) -> None:
+            if generation == self._generation:
+                chip.set_thumbnail(image)
+
+        self._runner.submit(lambda: decode_thumbnail_file(path, 56), done, lambda _error: None)
+
+    def _open_relative(self, relative: Relative) -> None:
+        if relative.entry is not None:
+            self.relativeRequested.emit(relative.entry)
 
     def _load_reference_thumbnail(self, generation: int, chip: ReferenceChip, path: Path) -> None:
         def done(image: QImage) -> None:

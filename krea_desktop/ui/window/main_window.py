@@ -22,6 +22,7 @@ from PySide6.QtGui import (
     QKeySequence,
 )
 from PySide6.QtWidgets import (
+    QDialog,
     QLabel,
     QMainWindow,
     QPushButton,
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
     from krea_desktop.api.request import GenerationRequest
     from krea_desktop.library.store import Library, LibraryEntry
     from krea_desktop.models.jobs import Job, JobQueue
+    from krea_desktop.models.sweep import SweepPlan
+    from krea_desktop.ui.sweep.runner import SweepRun
+    from krea_desktop.ui.sweep.sheet_view import ContactSheet
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,9 @@ class MainWindow(QMainWindow):
         self.options: config.SettingsStore = QtSettingsStore(settings)  # the typed view of settings
         self.built = False
         self._early_keys: list[str] = []  # typed while the window was opening: for the prompt
+        self.sweep_runs: list[SweepRun] = []  # sweeps still sending
+        self.contact_sheets: list[ContactSheet] = []  # open contact sheets
+        self.sweep_dialog: QDialog | None = None
         geometry = self.options.get(config.WINDOW_GEOMETRY)
         if not geometry or not self.restoreGeometry(QByteArray(geometry)):
             self.resize(1360, 860)
@@ -142,11 +149,16 @@ class MainWindow(QMainWindow):
         self.prompt_panel.generateRequested.connect(self.generate)
         self.prompt_panel.promptEdit.setMinimumHeight(self.prompt_panel.promptEdit.fontMetrics().lineSpacing() * 3 + 12)
         self.prompt_panel.promptEdit.setMaximumHeight(140)
+        from krea_desktop.library.lineage import parent_of
+
+        library = self.library
         self.tray = ReferenceTray(
             self.data_dir / "references",
             resolve_library_ids=self._paths_for_ids,
+            find_parent=lambda loaded, path: parent_of(library, loaded, path),
             parent=self,
         )
+        self.tray.sweepRequested.connect(lambda index: self.open_sweep(f"ref{index + 1}"))
         self.tray.message.connect(lambda text: self.show_message(text, error=True))
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.setObjectName("cancelButton")
@@ -155,6 +167,13 @@ class MainWindow(QMainWindow):
         self.cancel_button.clicked.connect(self.cancel_newest)
 
         self.prompt_panel.actionRow.insertWidget(1, self.cancel_button)
+        # What the batch as composed will cost, from what the service last reported.
+        self.cost_estimate = QLabel(self)
+        self.cost_estimate.setObjectName("costEstimate")
+        self.cost_estimate.setProperty("role", "hint")
+        self.prompt_panel.actionRow.insertWidget(1, self.cost_estimate)
+        self.prompt_panel.countSpin.valueChanged.connect(lambda _n: self.update_cost_estimate())
+        self.ratio_bar.ratioChanged.connect(lambda _r: self.update_cost_estimate())
 
         controls = QWidget(self)
         controls.setObjectName("controls")
@@ -202,6 +221,7 @@ class MainWindow(QMainWindow):
             parent_widget=self,
         )
         self.gallery_actions.countsChanged.connect(self._update_counts)
+        self.gallery_actions.sheetRequested.connect(self.open_sheet)
         self.gallery_actions.status.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.gallery_toolbar = self.gallery_actions.make_toolbar(self)
         gallery_panel = QWidget(self)
@@ -252,6 +272,7 @@ class MainWindow(QMainWindow):
         self.count_label.setToolTip("Images in your library")
         self.statusBar().addPermanentWidget(self.count_label)
         self._update_counts()
+        self.update_cost_estimate()
         self.setAcceptDrops(True)  # image files dropped outside the tray: restore their parameters
 
     def _set_tab_order(self) -> None:
@@ -385,6 +406,15 @@ class MainWindow(QMainWindow):
         cancel_all = QAction("Cancel &all jobs", self)
         cancel_all.triggered.connect(self.client_thread.cancel_all)
         gen_menu.addAction(cancel_all)
+        gen_menu.addSeparator()
+        self.sweep_action = QAction("S&weep…", self)
+        self.sweep_action.setShortcuts([QKeySequence("Ctrl+Shift+Return"), QKeySequence("Ctrl+Shift+Enter")])
+        self.sweep_action.setToolTip("Try a row or grid of strengths, creativity levels or seeds, one image per cell")
+        self.sweep_action.triggered.connect(lambda: self.open_sweep())
+        gen_menu.addAction(self.sweep_action)
+        self.addAction(self.sweep_action)
+        self.recent_sweeps_menu = gen_menu.addMenu("Recent s&weeps")
+        self.recent_sweeps_menu.aboutToShow.connect(self._fill_recent_sweeps)
         for action in (self.settings_action, self.generate_action, self.cancel_action, quit_action, self.paste_action):
             self.addAction(action)
 
@@ -438,6 +468,165 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Job {job_id} queued: {request.number_results} image(s).", 4000)
         return job_id
 
+    # --- sweeps and cost ---------------------------------------------------------------------
+
+    def unit_cost(self, width: int, height: int) -> tuple[float | None, bool]:
+        """The cost of one image of this size as the service last reported it, and whether
+        it is the simulator's."""
+        try:
+            return self.library.last_cost(width, height), self.demo
+        except Exception:  # a busy or damaged index: the estimate is only left out
+            return None, self.demo
+
+    def update_cost_estimate(self) -> None:
+        from krea_desktop.models.sweep import estimate_batch
+        from krea_desktop.ui.money import format_cost
+
+        count = self.prompt_panel.countSpin.value()
+        ratio = spec.RATIOS_BY_NAME[self.ratio_bar.ratio()]
+        width, height = ratio.width, ratio.height
+        unit, simulated = self.unit_cost(width, height)
+        estimate = estimate_batch(count, unit)
+        if estimate is None:
+            self.cost_estimate.setText("")
+            self.cost_estimate.setToolTip("The cost is shown once the service has reported one")
+            return
+        self.cost_estimate.setText(f"≈ {format_cost(estimate, simulated)}")
+        self.cost_estimate.setToolTip(
+            f"Estimated cost of {count} image{'s' if count != 1 else ''}, from the cost the service last reported"
+        )
+
+    def open_sweep(self, first_axis: str | None = None) -> QDialog | None:
+        """Plan a sweep of the request as composed; nothing is sent until it is confirmed."""
+        from krea_desktop.ui.sweep.dialog import SweepDialog
+
+        problem = self.prompt_panel.problem()
+        if problem:
+            self.show_message(problem)
+            return None
+        if self.tray.isBusy():
+            self.show_message("A reference is still loading; try again in a moment.")
+            return None
+        try:
+            base = self.prompt_panel.build_request(self.ratio_bar.ratio(), self.tray.references())
+        except E.KreaError as err:
+            self.show_message(str(err))
+            return None
+        dialog = SweepDialog(base, self.unit_cost, first_axis=first_axis, parent=self)
+        dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self._sweep_confirmed(dialog))
+        self.sweep_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _sweep_confirmed(self, dialog: QDialog) -> None:
+        plan = dialog.plan()  # type: ignore[attr-defined]
+        if plan is not None:
+            self.prompt_panel.addToHistory(plan.base.prompt)
+            self.start_sweep(plan)
+
+    def start_sweep(self, plan: SweepPlan) -> SweepRun:
+        """Send ``plan``'s cells and show its contact sheet filling as they arrive."""
+        from krea_desktop.ui.sweep.runner import SweepRun
+        from krea_desktop.ui.sweep.sheet_view import ContactSheet
+
+        sheet = ContactSheet(plan.tag(), plan.base.size, plan.base.prompt, parent=self)
+        sheet.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._wire_sheet(sheet)
+        run = SweepRun(
+            plan,
+            client_thread=self.client_thread,
+            jobs=self.jobs,
+            library=self.library,
+            runner=self.gallery_actions.runner,
+            sheet=sheet,
+            parent=self,
+        )
+        run.message.connect(lambda text: self.show_message(text, error=True))
+        run.sheetSaved.connect(self._sheet_saved)
+        run.finished.connect(lambda _entry: self.sweep_runs.remove(run) if run in self.sweep_runs else None)
+        self.sweep_runs.append(run)
+        sheet.show()
+        run.start()
+        self.statusBar().showMessage(f"Sweep queued: {plan.task_count} tasks.", 4000)
+        return run
+
+    def _wire_sheet(self, sheet: ContactSheet) -> None:
+        sheet.showInGallery.connect(
+            lambda sweep_id: self.gallery_actions.show_sweep_id(sweep_id, sheet.titleLabel.text())
+        )
+        sheet.openEntry.connect(self._open_sheet_entry)
+        self.contact_sheets.append(sheet)
+        sheet.destroyed.connect(lambda *_: self.contact_sheets.remove(sheet) if sheet in self.contact_sheets else None)
+
+    def _open_sheet_entry(self, entry: LibraryEntry, entries: list[LibraryEntry]) -> None:
+        from krea_desktop.ui.viewer.viewer import ImageViewer
+
+        ids = [e.id for e in entries]
+        viewer = ImageViewer(
+            lambda row: entries[row] if 0 <= row < len(entries) else None,
+            lambda: len(entries),
+            ids.index(entry.id) if entry.id in ids else 0,
+            costs_simulated=self.demo,
+            lineage=self.gallery_actions.lineage_of,
+            parent=self,
+        )
+        viewer.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        viewer.relativeRequested.connect(viewer.show_entry)
+        viewer.show()
+
+    def _sheet_saved(self, entry: LibraryEntry) -> None:
+        self.model.add_entry(entry)
+        self._update_counts()
+
+    def open_sheet(self, sweep_id: str) -> ContactSheet | None:
+        """Open a saved sweep's contact sheet from the library."""
+        from krea_desktop.library.sheet import sheet_cells_of
+        from krea_desktop.ui.sweep.sheet_view import ContactSheet
+
+        entries = self.library.sweep_entries(sweep_id)
+        tagged = [(e, e.record.sweep) for e in entries if e.record.sweep is not None]
+        if not tagged:
+            self.show_message("That sweep's images are no longer in the library.")
+            return None
+        sheets = [e for e, tag in tagged if tag.is_sheet]
+        tag = tagged[0][1]
+        cells = [(e, t) for e, t in tagged if not t.is_sheet]
+        size = (cells[0][0].width, cells[0][0].height) if cells else (1024, 1024)
+        title = (sheets[0] if sheets else tagged[0][0]).prompt
+        sheet = ContactSheet(tag, size, title, parent=self)
+        sheet.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._wire_sheet(sheet)
+        for entry, cell_tag in cells:
+            sheet.set_image(cell_tag.place, entry)
+        if sheets:
+            for cell in sheet_cells_of(sheets[0].record):
+                if cell.error:
+                    sheet.set_failed(cell.place, cell.error)
+            sheet.set_saved(sheets[0])
+        for view in sheet.cells.values():
+            if view.state == "waiting":
+                view.set_failed("Not in the library (deleted, or the sweep was stopped).")
+        sheet.show()
+        return sheet
+
+    def _fill_recent_sweeps(self) -> None:
+        menu = self.recent_sweeps_menu
+        menu.clear()
+        try:
+            sweeps = self.library.sweeps()[:15]
+        except Exception:
+            sweeps = []
+        if not sweeps:
+            empty = menu.addAction("No sweeps yet")
+            empty.setEnabled(False)
+            return
+        for sweep_id, count, started in sweeps:
+            entries = self.library.sweep_entries(sweep_id)[:1]
+            prompt = entries[0].prompt[:50] if entries else sweep_id
+            action = menu.addAction(f"{started[:16].replace('T', ' ')} — {prompt} ({count})")
+            action.triggered.connect(lambda _checked=False, s=sweep_id: self.open_sheet(s))
+
     def cancel_newest(self) -> None:
         running = self.jobs.running()
         if running:
@@ -452,6 +641,7 @@ class MainWindow(QMainWindow):
         jobs.added.connect(lambda _job: self.cancel_button.setEnabled(True))
         jobs.ended.connect(lambda _job: self.cancel_button.setEnabled(bool(jobs.running())))
         jobs.ended.connect(self._job_ended)
+        jobs.cost_changed.connect(lambda _total: self.update_cost_estimate())
 
     def _remember_seed(self, entry: LibraryEntry) -> None:
         if entry.seed is not None:

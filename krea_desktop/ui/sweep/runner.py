@@ -1,0 +1,163 @@
+"""Running a sweep from the window: references uploaded once, then the cells sent as jobs
+of the client thread (a few at a time), each image put in its place on the contact sheet,
+and the sheet saved into the library when the last cell has ended."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal
+
+from krea_desktop.api import errors as E
+from krea_desktop.library.sheet import SheetCell, save_sheet
+from krea_desktop.library.store import Library, LibraryEntry
+from krea_desktop.models.jobs import FINISHED, Job, JobQueue
+from krea_desktop.models.sweep import Cell, SweepPlan
+from krea_desktop.ui.background import Runner
+from krea_desktop.ui.sweep.sheet_view import ContactSheet
+
+if TYPE_CHECKING:
+    from krea_desktop.ui.jobs.client_thread import ClientThread
+
+IN_FLIGHT = 4  # cells sent at once
+
+
+class _Relay(QObject):
+    primed = Signal(object)  # None, or the error that stopped the uploads
+
+
+class SweepRun(QObject):
+    """One sweep in progress. ``finished`` carries the saved sheet's entry (None when it
+    could not be saved); ``message`` one sentence for the window."""
+
+    finished = Signal(object)
+    message = Signal(str)
+    sheetSaved = Signal(object)  # the sheet's LibraryEntry
+
+    def __init__(
+        self,
+        plan: SweepPlan,
+        *,
+        client_thread: ClientThread,
+        jobs: JobQueue,
+        library: Library,
+        runner: Runner,
+        sheet: ContactSheet,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.plan = plan
+        self.sheet = sheet
+        self._client_thread = client_thread
+        self._jobs = jobs
+        self._library = library
+        self._runner = runner
+        self._queue: list[Cell] = plan.cells()
+        self._running: dict[int, Cell] = {}  # job id -> its cell
+        self._results: dict[tuple[int, ...], SheetCell] = {}
+        self._cancelled = False
+        self._ended = False
+        self._relay = _Relay(self)
+        self._relay.primed.connect(self._primed)
+        self._subscriptions: list[tuple[Any, Callable[..., None]]] = [
+            (jobs.image, self._image),
+            (jobs.ended, self._job_ended),
+        ]
+        for event, handler in self._subscriptions:
+            event.connect(handler)
+        sheet.cancelRequested.connect(self.cancel)
+
+    @property
+    def job_ids(self) -> set[int]:
+        return set(self._running)
+
+    def start(self) -> None:
+        """Upload every reference once (so no two cells upload it), then send the cells."""
+        self.sheet.set_running(True)
+        references = self.plan.base.references
+        if not references:
+            self._send_more()
+            return
+
+        async def prime(client: Any) -> None:
+            for ref in references:
+                await client.resolve_reference(ref)
+
+        future = self._client_thread.run_coroutine(prime)
+        future.add_done_callback(lambda f: self._relay.primed.emit(f.exception()))
+
+    def cancel(self) -> None:
+        """Send no more cells, cancel those running; what arrived is kept."""
+        self._cancelled = True
+        for cell in self._queue:
+            self._results[cell.place] = SheetCell(cell.place, error="Cancelled before it was sent.")
+            self.sheet.set_failed(cell.place, "Cancelled before it was sent.")
+        self._queue.clear()
+        for job_id in list(self._running):
+            self._client_thread.cancel(job_id)
+        self._maybe_end()
+
+    # -- inside --------------------------------------------------------------------------
+
+    def _primed(self, error: BaseException | None) -> None:
+        if error is not None:
+            text = str(error) if isinstance(error, E.KreaError) else f"an unexpected error ({type(error).__name__})"
+            self.message.emit(f"The sweep was not sent because a reference could not be uploaded: {text}")
+            for cell in self._queue:
+                self._results[cell.place] = SheetCell(cell.place, error="Not sent: a reference could not be uploaded.")
+                self.sheet.set_failed(cell.place, "Not sent: a reference could not be uploaded.")
+            self._queue.clear()
+            self._maybe_end()
+            return
+        self._send_more()
+
+    def _send_more(self) -> None:
+        while self._queue and len(self._running) < IN_FLIGHT and not self._cancelled:
+            cell = self._queue.pop(0)
+            job_id = self._client_thread.submit(cell.request)
+            self._running[job_id] = cell
+            self._jobs.add(job_id, cell.request)
+            self.sheet.cells[cell.place].set_waiting("Generating…")
+
+    def _image(self, job: Job, entry: LibraryEntry, thumbnail: Any) -> None:
+        cell = self._running.get(job.job_id)
+        if cell is None:
+            return
+        self._results[cell.place] = SheetCell(cell.place, entry.image_uuid, entry.path)
+        self.sheet.set_image(cell.place, entry, thumbnail)
+
+    def _job_ended(self, job: Job) -> None:
+        cell = self._running.pop(job.job_id, None)
+        if cell is None:
+            return
+        if cell.place not in self._results:
+            error = job.message if job.state != FINISHED else "The service sent no image."
+            self._results[cell.place] = SheetCell(cell.place, error=error)
+            self.sheet.set_failed(cell.place, error)
+        self._send_more()
+        self._maybe_end()
+
+    def _maybe_end(self) -> None:
+        if self._ended or self._queue or self._running:
+            return
+        self._ended = True
+        for event, handler in self._subscriptions:
+            event.disconnect(handler)
+        self.sheet.set_running(False)
+        plan, library = self.plan, self._library
+        cells = [self._results.get(c.place, SheetCell(c.place, error="Not made.")) for c in plan.cells()]
+
+        def save() -> LibraryEntry:
+            return save_sheet(library, plan.base.describe(), plan.tag(), cells, plan.base.size)
+
+        def saved(entry: LibraryEntry) -> None:
+            self.sheet.set_saved(entry)
+            self.sheetSaved.emit(entry)
+            self.finished.emit(entry)
+
+        def failed(error: BaseException) -> None:
+            self.message.emit(f"The sweep's images are saved, but its contact sheet could not be: {error}")
+            self.finished.emit(None)
+
+        self._runner.submit(save, saved, failed)
