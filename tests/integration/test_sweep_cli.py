@@ -69,9 +69,7 @@ def test_a_5x2_sweep_sends_one_task_per_cell_at_one_seed_and_uploads_each_refere
     assert len(inference) == 10
     assert {t["numberResults"] for t in inference} == {1}
     assert len({t["seed"] for t in inference}) == 1
-    cells = sorted(
-        (t["inputs"]["referenceImages"][0]["strength"], t["settings"]["creativity"]) for t in inference
-    )
+    cells = sorted((t["inputs"]["referenceImages"][0]["strength"], t["settings"]["creativity"]) for t in inference)
     assert cells == sorted((s, c) for s in (-2, -1, 0, 1, 2) for c in ("raw", "high"))
     assert {t["inputs"]["referenceImages"][1]["strength"] for t in inference} == {0.5}
     assert len(tasks_of(sim, "imageUpload")) == 2  # one upload per reference, whatever the cells
@@ -92,9 +90,7 @@ def test_a_5x2_sweep_sends_one_task_per_cell_at_one_seed_and_uploads_each_refere
     assert "Traceback" not in r.stderr
 
 
-def test_a_failed_cell_keeps_its_place_on_the_sheet_and_the_exit_says_so(
-    service_env: dict[str, str], sim: Sim
-) -> None:
+def test_a_failed_cell_keeps_its_place_on_the_sheet_and_the_exit_says_so(service_env: dict[str, str], sim: Sim) -> None:
     sim.service.inject("task-error")
     r = run_cli(["sweep", "a lighthouse", "--vary", "seed=1,2,3", "--yes"], service_env)
     assert r.returncode == 1
@@ -142,9 +138,7 @@ def test_an_impossible_sweep_is_one_sentence_and_nothing_is_sent(
     assert tasks_of(sim, "imageInference") == []
 
 
-def test_lineage_from_the_command_line_and_info_reports_the_parent(
-    service_env: dict[str, str], tmp_path: Path
-) -> None:
+def test_lineage_from_the_command_line_and_info_reports_the_parent(service_env: dict[str, str], tmp_path: Path) -> None:
     first = run_cli(["generate", "a harbour at dawn"], service_env)
     assert first.returncode == 0, first.stderr
     parent_path = Path(first.stdout.strip())

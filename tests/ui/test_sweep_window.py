@@ -1,0 +1,187 @@
+"""Sweeps and lineage in the window, against the simulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from krea_desktop.ui.app import create_main_window
+from krea_desktop.ui.gallery.model import mime_for_entries
+from krea_desktop.ui.sweep.dialog import SweepDialog
+from krea_desktop.ui.sweep.sheet_view import ContactSheet
+from krea_desktop.ui.viewer.viewer import ImageViewer, RelativeChip
+from krea_desktop.ui.window.main_window import MainWindow
+from tests.helpers.sim import Sim, running_simulator
+
+KEY = "sk-test-window-sweep"
+
+
+@pytest.fixture
+def sim() -> Iterator[Sim]:
+    with running_simulator() as s:
+        yield s
+
+
+@pytest.fixture
+def make_window(
+    qtbot: QtBot, data_dir: Path, memory_keyring: object, sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    monkeypatch.setenv("RUNWARE_API_KEY", KEY)
+    monkeypatch.setenv("RUNWARE_API_URL", sim.url)
+    windows: list[MainWindow] = []
+
+    def make() -> MainWindow:
+        w = create_main_window()
+        qtbot.addWidget(w)
+        windows.append(w)
+        w.resize(1366, 768)
+        w.show()
+        qtbot.waitExposed(w)
+        return w
+
+    yield make
+    for w in windows:
+        w.close()
+
+
+def tasks_of(sim: Sim, task_type: str) -> list[dict[str, Any]]:
+    return [t for _h, tasks in sim.service.requests for t in tasks if t.get("taskType") == task_type]
+
+
+def generate_one(qtbot: QtBot, w: MainWindow, prompt: str) -> Any:
+    before = w.library.count()
+    w.prompt_panel.setPrompt(prompt)
+    assert w.generate() is not None
+    qtbot.waitUntil(lambda: w.library.count() == before + 1 and not w.jobs.running(), timeout=20000)
+    return w.library.entries(limit=1)[0]
+
+
+def test_a_sweep_from_a_card_shows_its_plan_then_fills_its_sheet(
+    qtbot: QtBot, make_window: Any, sim: Sim, tmp_path: Path
+) -> None:
+    w = make_window()
+    generate_one(qtbot, w, "a first image, so a cost is known")
+    for i, colour in enumerate(((200, 40, 40), (40, 40, 200))):
+        path = tmp_path / f"ref{i}.png"
+        Image.new("RGB", (96, 64), colour).save(path)
+        w.tray.add_reference(path, 0.5)
+    qtbot.waitUntil(lambda: w.tray.count() == 2 and not w.tray.isBusy())
+    w.prompt_panel.setPrompt("a red fox in snow")
+    sent_before = len(tasks_of(sim, "imageInference"))
+    uploads_before = len(tasks_of(sim, "imageUpload"))
+
+    w.tray.items()[0].sweepButton.click()
+    dialog = w.sweep_dialog
+    assert isinstance(dialog, SweepDialog) and dialog.isVisible()
+    assert dialog.axisCombos[0].currentData() == "ref1"
+    assert dialog.valueEdits[0].text() == "-2, -1, 0, +1, +2"
+    dialog.axisCombos[1].setCurrentIndex(dialog.axisCombos[1].findData("creativity"))
+    dialog.valueEdits[1].setText("raw, high")
+    # The plan, before anything is sent: the grid, the number of tasks, the estimated cost.
+    assert dialog.gridPreview.columnCount() == 5 and dialog.gridPreview.rowCount() == 2
+    summary = dialog.summaryLabel.text()
+    assert "10 tasks" in summary and "estimated cost $" in summary
+    assert dialog.sendButton.text() == "Send 10 tasks"
+    assert len(tasks_of(sim, "imageInference")) == sent_before
+    # An impossible value is said in one sentence and cannot be sent.
+    dialog.valueEdits[0].setText("-2, 9")
+    assert not dialog.sendButton.isEnabled() and "outside" in dialog.problemLabel.text()
+    dialog.valueEdits[0].setText("-2, -1, 0, +1, +2")
+    dialog.sendButton.click()
+
+    sheets = [s for s in w.contact_sheets if isinstance(s, ContactSheet)]
+    assert len(sheets) == 1
+    sheet = sheets[0]
+    qtbot.waitUntil(lambda: sheet.counts() == (10, 0, 0) and sheet.sheet_entry is not None, timeout=30000)
+    sent = tasks_of(sim, "imageInference")[sent_before:]
+    assert len(sent) == 10 and {t["numberResults"] for t in sent} == {1}
+    assert len({t["seed"] for t in sent}) == 1
+    assert sorted((t["inputs"]["referenceImages"][0]["strength"], t["settings"]["creativity"]) for t in sent) == sorted(
+        (s, c) for s in (-2, -1, 0, 1, 2) for c in ("raw", "high")
+    )
+    assert len(tasks_of(sim, "imageUpload")) - uploads_before == 2
+    # Every cell is a library image that knows its place; the sheet is one too.
+    for place, cell in sheet.cells.items():
+        assert cell.entry is not None and cell.entry.record.sweep is not None
+        assert cell.entry.record.sweep.place == place
+    assert sheet.sheet_entry.record.sweep.is_sheet
+
+    # Found again from the gallery: the sweep's eleven images, and the sheet reopened.
+    sheet.galleryButton.click()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 11)
+    assert w.model.scope_label().startswith("Sweep")
+    reopened = w.open_sheet(sheet.tag.id)
+    assert reopened is not None and reopened.counts() == (10, 0, 0)
+
+
+def test_a_failed_cell_keeps_its_place_with_its_error(qtbot: QtBot, make_window: Any, sim: Sim) -> None:
+    w = make_window()
+    w.prompt_panel.setPrompt("a lighthouse")
+    sim.service.inject("task-error")
+    dialog = w.open_sweep("seed")
+    assert isinstance(dialog, SweepDialog)
+    dialog.valueEdits[0].setText("1, 2, 3")
+    dialog.sendButton.click()
+    sheet = w.contact_sheets[-1]
+    qtbot.waitUntil(lambda: sheet.sheet_entry is not None, timeout=30000)
+    assert sheet.counts() == (2, 1, 0)
+    failed = [c for c in sheet.cells.values() if c.state == "failed"]
+    assert len(failed) == 1 and failed[0].error and "Failed" in failed[0].text()
+    reopened = w.open_sheet(sheet.tag.id)
+    assert reopened is not None and reopened.counts() == (2, 1, 0)
+
+
+def test_lineage_across_generate_drag_generate_and_a_restart(qtbot: QtBot, make_window: Any, data_dir: Path) -> None:
+    w = make_window()
+    parent = generate_one(qtbot, w, "a harbour at dawn")
+    assert w.tray.handle_mime(mime_for_entries([parent]))  # dragged from the gallery
+    qtbot.waitUntil(lambda: w.tray.count() == 1 and not w.tray.isBusy())
+    child = generate_one(qtbot, w, "the same harbour at dusk")
+    assert [r.parent for r in child.record.references] == [parent.image_uuid]
+
+    def viewer_for(window: MainWindow, entry: Any) -> ImageViewer:
+        window.gallery_actions.select_ids([entry.id])
+        window.gallery_actions.view_selected()
+        viewer = window.gallery_actions.viewer
+        assert viewer is not None
+        return viewer
+
+    viewer = viewer_for(w, child)
+    qtbot.waitUntil(lambda: bool(viewer.findChildren(RelativeChip)))
+    made_from = [c for c in viewer.findChildren(RelativeChip) if c.objectName() == "madeFromChip"]
+    assert [c.relative.image_uuid for c in made_from] == [parent.image_uuid]
+    made_from[0].click()  # opens the parent
+    qtbot.waitUntil(lambda: viewer.entry is not None and viewer.entry.id == parent.id)
+    qtbot.waitUntil(lambda: any(c.objectName() == "usedInChip" for c in viewer.findChildren(RelativeChip)))
+    viewer.close()
+    w.close()
+
+    # After a restart the tray still knows its reference's parent, and the index its lineage.
+    w2 = make_window()
+    qtbot.waitUntil(lambda: w2.tray.count() == 1 and not w2.tray.isBusy())
+    assert w2.tray.model[0].parent == parent.image_uuid
+    w2.gallery_actions.show_lineage(w2.library.get(parent.id))
+    qtbot.waitUntil(lambda: w2.model.scope_ids() is not None)
+    assert set(w2.model.scope_ids() or ()) == {parent.id, child.id}
+    viewer2 = viewer_for(w2, w2.library.get(parent.id))
+    qtbot.waitUntil(lambda: any(c.objectName() == "usedInChip" for c in viewer2.findChildren(RelativeChip)))
+    used_in = [c for c in viewer2.findChildren(RelativeChip) if c.objectName() == "usedInChip"]
+    assert [c.relative.image_uuid for c in used_in] == [child.image_uuid]
+    viewer2.close()
+
+
+def test_generate_shows_the_estimated_cost_of_the_batch_before_sending(qtbot: QtBot, make_window: Any) -> None:
+    w = make_window()
+    assert w.cost_estimate.text() == ""  # nothing reported yet: no guess
+    entry = generate_one(qtbot, w, "a price to learn")
+    assert entry.cost is not None
+    w.prompt_panel.countSpin.setValue(4)
+    QApplication.processEvents()
+    assert w.cost_estimate.text() == f"≈ ${entry.cost * 4:.4f}"
+    assert w.cost_estimate.isVisible()
