@@ -31,6 +31,12 @@ from krea_desktop.ui.gallery.model import mime_for_entries
 CELL_SIDE = 180  # the long side of a cell on screen
 
 WAITING, DONE, FAILED = "waiting", "done", "failed"
+# A failed cell wears the colour of the sheet image's failed cells; a waiting one is muted.
+_CELL_STYLE = {
+    WAITING: "QLabel#sheetCell { background: #303034; color: #a5a5aa; }",
+    DONE: "QLabel#sheetCell { background: #1e1e20; }",
+    FAILED: "QLabel#sheetCell { background: #463434; color: #f0dede; padding: 6px; }",
+}
 
 
 class SheetCellView(QLabel):
@@ -58,12 +64,14 @@ class SheetCellView(QLabel):
         self.state = WAITING
         self.setText(text)
         self.setProperty("cellState", WAITING)
+        self.setStyleSheet(_CELL_STYLE[WAITING])
         self.setToolTip("")
 
     def set_image(self, entry: LibraryEntry, thumbnail: QImage | None) -> None:
         self.state = DONE
         self.entry = entry
         self.setProperty("cellState", DONE)
+        self.setStyleSheet(_CELL_STYLE[DONE])
         image = thumbnail if thumbnail is not None and not thumbnail.isNull() else QImage(str(entry.path))
         if image.isNull():
             self.setText("Saved, but it cannot be shown")
@@ -83,6 +91,7 @@ class SheetCellView(QLabel):
         self.state = FAILED
         self.error = error
         self.setProperty("cellState", FAILED)
+        self.setStyleSheet(_CELL_STYLE[FAILED])
         self.setText(f"Failed: {error}")
         self.setToolTip(error)
 
