@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from krea_desktop.api.record import GenerationRecord, SweepAxis, SweepTag
 from krea_desktop.api.results import GeneratedImage
@@ -142,8 +142,7 @@ def _open(path: Path, size: tuple[int, int]) -> Image.Image | None:
             picture = im.convert("RGB")
     except Exception:  # a file gone or damaged since: the cell is drawn as not made
         return None
-    picture.thumbnail(size, Image.Resampling.LANCZOS)
-    return picture
+    return ImageOps.contain(picture, size, Image.Resampling.LANCZOS)  # up or down, to fill the cell
 
 
 def sheet_record(base: GenerationRecord, tag: SweepTag, cells: list[SheetCell]) -> GenerationRecord:

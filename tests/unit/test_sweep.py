@@ -1,0 +1,196 @@
+"""Sweep plans, sweep tags in the record, the contact sheet image, and the lineage index."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import sqlite3
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from krea_desktop.api.record import GenerationRecord, ReferenceRecord, SweepAxis, SweepTag, parse_record
+from krea_desktop.api.request import GenerationRequest, ReferenceImage
+from krea_desktop.api.results import GeneratedImage
+from krea_desktop.library import sheet as sheet_module
+from krea_desktop.library.sheet import FAILED, SheetCell, render
+from krea_desktop.library.store import SCHEMA_VERSION, Library
+from krea_desktop.models.sweep import SweepError, SweepPlan, estimate_batch, parse_vary
+
+
+def base(refs: int = 2, seed: int | None = None) -> GenerationRequest:
+    return GenerationRequest(
+        "a red fox",
+        seed=seed,
+        number_results=4,
+        references=tuple(ReferenceImage(Path(f"/refs/{i}.png"), 0.5) for i in range(refs)),
+    )
+
+
+def test_a_two_axis_plan_has_one_single_image_task_per_cell_at_one_seed() -> None:
+    plan = SweepPlan.make(base(), [parse_vary("ref2=-2,-1,0,1,2"), parse_vary("creativity=raw,high")])
+    cells = plan.cells()
+    assert (plan.columns, plan.rows, plan.task_count) == (5, 2, 10)
+    assert [c.place for c in cells[:6]] == [(0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (0, 1)]
+    requests = [c.request for c in cells]
+    assert {r.number_results for r in requests} == {1}
+    assert len({r.seed for r in requests}) == 1 and requests[0].seed is not None
+    assert len({r.task_uuid for r in requests}) == 10
+    assert [r.references[1].strength for r in requests[:5]] == [-2, -1, 0, 1, 2]
+    assert {r.references[0].strength for r in requests} == {0.5}  # the other reference as composed
+    assert [r.creativity for r in requests[::5]] == ["raw", "high"]
+    assert requests[7].sweep == plan.tag((2, 1))
+    assert requests[7].describe().sweep == plan.tag((2, 1))
+
+
+def test_a_seed_axis_varies_the_seed_and_keeps_a_given_one_out() -> None:
+    plan = SweepPlan.make(base(seed=7), [parse_vary("seed=1,2,3")])
+    assert [c.request.seed for c in plan.cells()] == [1, 2, 3]
+    assert SweepPlan.make(base(seed=7), [parse_vary("creativity=raw,low")]).base.seed == 7
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        ("ref1", "should read AXIS=V1,V2"),
+        ("ref11=1", "is not an axis"),
+        ("ref1=1,x", "is not a number"),
+        ("ref1=1,1", "repeats a value"),
+        ("seed=1.5", "not a whole number"),
+        ("creativity=", "at least one value"),
+        ("ref1=" + ",".join(str(i / 10) for i in range(-20, 20, 2)), "at most 16"),
+    ],
+)
+def test_a_bad_axis_is_one_sentence(text: str, phrase: str) -> None:
+    with pytest.raises(SweepError, match=phrase):
+        parse_vary(text)
+
+
+def test_a_plan_refuses_what_it_cannot_send() -> None:
+    with pytest.raises(SweepError, match="only 2"):
+        SweepPlan.make(base(), [parse_vary("ref3=0,1")])
+    with pytest.raises(SweepError, match="given twice"):
+        SweepPlan.make(base(), [parse_vary("seed=1,2"), parse_vary("seed=3,4")])
+    strengths = ",".join(f"{v / 10:.1f}" for v in range(-10, 12, 2))  # eleven values
+    with pytest.raises(SweepError, match="121 cells"):
+        SweepPlan.make(base(), [SweepAxis("seed", tuple(range(11))), parse_vary(f"ref1={strengths}")])
+
+
+def test_estimates_multiply_the_last_reported_cost() -> None:
+    plan = SweepPlan.make(base(), [parse_vary("creativity=raw,low,medium")])
+    assert plan.estimate(0.0045) == pytest.approx(0.0135)
+    assert plan.estimate(None) is None
+    assert estimate_batch(4, 0.01) == pytest.approx(0.04)
+
+
+def test_sweep_tags_and_parents_survive_the_record_round_trip() -> None:
+    tag = SweepTag("4b2c7c1e-0000-4000-8000-000000000001", (SweepAxis("ref1", (-2.0, 0.0, 2.0)),), (1,))
+    record = GenerationRecord(
+        prompt="p", references=(ReferenceRecord(image="x", strength=1.0, parent="abc-123"),), sweep=tag
+    )
+    again = parse_record(record.to_json())
+    assert again.sweep == tag and again.references[0].parent == "abc-123"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"id": "../../etc", "axes": [{"name": "seed", "values": [1]}]},
+        {"id": "ok", "axes": [{"name": "cfg", "values": [1]}]},
+        {"id": "ok", "axes": [{"name": "seed", "values": [1]}], "place": [5]},
+        {"id": "ok", "axes": [{"name": "seed", "values": ["x"]}]},
+        {"id": "ok", "axes": []},
+        "not a sweep",
+    ],
+)
+def test_a_hostile_sweep_tag_is_dropped_not_trusted(raw: object) -> None:
+    record = parse_record({"prompt": "p", "sweep": raw, "references": [{"image": "x", "parent": "a/../b"}]})
+    assert record.sweep is None and record.prompt == "p"
+    assert record.references[0].parent is None
+
+
+def test_the_sheet_keeps_a_failed_cells_place_in_its_colour(tmp_path: Path) -> None:
+    cell_image = tmp_path / "cell.png"
+    Image.new("RGB", (200, 100), (250, 250, 0)).save(cell_image)
+    axes = (SweepAxis("ref1", (-1.0, 1.0)), SweepAxis("creativity", ("raw", "high")))
+    cells = [
+        SheetCell((0, 0), "a", cell_image),
+        SheetCell((1, 0), "b", cell_image),
+        SheetCell((0, 1), error="The service refused the task."),
+        SheetCell((1, 1), "d", cell_image),
+    ]
+    picture = render(axes, cells, (200, 100), "a red fox")
+    cw, ch = sheet_module.cell_size(200, 100)
+    left = sheet_module.MARGIN + 150
+    top = sheet_module.MARGIN + 34 + 56
+
+    def centre(column: int, row: int) -> tuple[int, int]:
+        return left + column * (cw + sheet_module.GAP) + cw // 2, top + row * (ch + sheet_module.GAP) + ch - 8
+
+    assert picture.getpixel(centre(0, 0)) == (250, 250, 0)
+    assert picture.getpixel(centre(1, 1)) == (250, 250, 0)
+    assert picture.getpixel(centre(0, 1)) == FAILED  # the failed cell, in its own place
+
+
+def saved(library: Library, uuid: str, parents: tuple[str, ...] = ()) -> int:
+    image = Image.new("RGB", (8, 8), (len(uuid) * 10 % 255, 0, 0))
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    record = GenerationRecord(
+        prompt=uuid, references=tuple(ReferenceRecord(image=p, strength=0.5, parent=p) for p in parents)
+    )
+    entry = library.save(GeneratedImage("t-" + uuid, uuid, buf.getvalue(), "PNG", 8, 8, 1, record=record))
+    return entry.id
+
+
+def test_the_lineage_index_follows_saves_deletes_and_undo(tmp_path: Path) -> None:
+    with Library(tmp_path) as library:
+        a = saved(library, "aaa")
+        b = saved(library, "bbb", ("aaa",))
+        c = saved(library, "ccc", ("bbb", "aaa"))
+        assert library.parents(c) == [("bbb", 0.5), ("aaa", 0.5)]
+        assert sorted(library.descendants(a)) == sorted([b, c])
+        assert sorted(library.ancestors(c)) == sorted([a, b])
+        assert sorted(child for child, _ in library.children("aaa")) == sorted([b, c])
+        removed = library.remove([b])
+        assert library.parents(b) == [] and library.descendants(a) == [c]
+        library.restore(removed)
+        assert sorted(library.descendants(a)) == sorted([b, c])
+
+
+def test_a_schema_1_library_gains_lineage_and_sweeps_without_losing_a_row(tmp_path: Path) -> None:
+    with Library(tmp_path) as library:
+        saved(library, "aaa")
+        saved(library, "bbb", ("aaa",))
+    # Make it what an earlier version wrote: schema 1, without the new columns and table.
+    conn = sqlite3.connect(tmp_path / "library.sqlite")
+    conn.executescript(
+        """
+        DROP TRIGGER images_lineage_insert; DROP TRIGGER images_lineage_delete; DROP TABLE lineage;
+        DROP INDEX images_by_sweep; DROP INDEX images_by_content;
+        ALTER TABLE images DROP COLUMN sweep_id; ALTER TABLE images DROP COLUMN content_sha256;
+        PRAGMA user_version = 1;
+        """
+    )
+    conn.close()
+    with Library(tmp_path) as library:
+        assert library.count() == 2
+        (version,) = library._conn().execute("PRAGMA user_version").fetchone()
+        assert version == SCHEMA_VERSION
+        bbb = library.get_by_uuid("bbb")
+        aaa = library.get_by_uuid("aaa")
+        assert bbb is not None and aaa is not None
+        assert library.descendants(aaa.id) == [bbb.id]  # the references already indexed
+
+
+def test_a_copy_is_found_by_its_bytes_and_an_export_by_its_embedded_uuid(tmp_path: Path) -> None:
+    with Library(tmp_path / "lib") as library:
+        a = saved(library, "aaa")
+        entry = library.get(a)
+        assert entry is not None
+        digest = hashlib.sha256(entry.path.read_bytes()).hexdigest()
+        assert library.find_image(sha256=digest) == entry
+        assert library.find_image(image_uuid="aaa") == entry
+        assert library.find_image(path=entry.path) == entry
+        assert library.find_image(path=tmp_path / "elsewhere.png", sha256="0" * 64) is None
