@@ -172,3 +172,30 @@ def test_a_reference_from_outside_the_library_has_no_parent(service_env: dict[st
     assert r.returncode == 0, r.stderr
     record = read_record(Path(r.stdout.strip()))
     assert record is not None and record.references[0].parent is None
+
+
+@pytest.mark.parametrize(("answer", "code", "sent"), [(b"y\n", 0, 2), (b"n\n", 1, 0)])
+def test_at_a_terminal_it_asks_before_sending(
+    service_env: dict[str, str], sim: Sim, answer: bytes, code: int, sent: int
+) -> None:
+    import os
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "krea_desktop", "sweep", "a lighthouse", "--vary", "seed=5,6"],
+            env=service_env,
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        os.write(controller, answer)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert proc.returncode == code, err.decode()
+    assert b"Send 2 tasks? [y/N]" in err
+    assert len(tasks_of(sim, "imageInference")) == sent
+    assert len(out.splitlines()) == (3 if sent else 0)

@@ -194,3 +194,21 @@ def test_a_copy_is_found_by_its_bytes_and_an_export_by_its_embedded_uuid(tmp_pat
         assert library.find_image(image_uuid="aaa") == entry
         assert library.find_image(path=entry.path) == entry
         assert library.find_image(path=tmp_path / "elsewhere.png", sha256="0" * 64) is None
+
+
+def test_an_exported_copy_in_another_format_is_known_by_its_embedded_imageuuid(tmp_path: Path) -> None:
+    from krea_desktop.library import metadata
+    from krea_desktop.library.inputs import decode_image
+    from krea_desktop.library.lineage import parent_of
+
+    with Library(tmp_path / "lib") as library:
+        entry = library.get(saved(library, "aaa"))
+        assert entry is not None
+        buf = io.BytesIO()
+        Image.open(entry.path).convert("RGB").save(buf, "JPEG", quality=80)  # other bytes altogether
+        exported = metadata.embed(buf.getvalue(), "JPG", entry.record)
+        loaded = decode_image(exported, "exported.jpg")
+        assert loaded.origin_uuid == "aaa"
+        assert parent_of(library, loaded) == "aaa"
+        stranger = decode_image(buf.getvalue(), "stripped.jpg")  # no record, other bytes: no parent
+        assert parent_of(library, stranger) is None
