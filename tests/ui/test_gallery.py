@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
-from PySide6.QtCore import QMimeData, QPoint, QPointF, QSize, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QRect, QSize, Qt, QUrl
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QWheelEvent
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
@@ -207,6 +207,128 @@ def test_entries_are_read_lazily_a_page_at_a_time(library: Library, monkeypatch:
     assert model.data(model.index(0), GalleryModel.EntryRole).prompt == "p149"
     assert model.data(model.index(50), GalleryModel.EntryRole).prompt == "p99"
     assert len(calls) == 1 and calls[0] <= 100
+    model.loader.wait(5000)
+
+
+def grid_view(qtbot: QtBot, library: Library, n: int) -> tuple[GalleryView, GalleryModel]:
+    for i in range(n):
+        library.save(make_image(f"g{i}", seed=i), created_at=T0 + timedelta(minutes=i))
+    view = GalleryView()
+    qtbot.addWidget(view)
+    model = GalleryModel(library)
+    view.setModel(model)
+    view.resize(500, 300)
+    view.setThumbSide(100)
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.waitUntil(lambda: len(view.visible_rows()) > 0)
+    return view, model
+
+
+def test_cells_sit_on_a_grid_worked_out_from_the_row(qtbot: QtBot, library: Library) -> None:
+    view, model = grid_view(qtbot, library, 23)
+    width, height = view.viewport().width(), view.viewport().height()
+    cols = (width - 3) // 110  # 108 px cells, 2 px apart, as QListView's icon mode lays them
+    assert view.columns() == cols >= 2
+    lines = -(-23 // cols)
+    bar = view.verticalScrollBar()
+    assert bar.maximum() == 2 + lines * 110 - height
+    bar.setValue(37)
+    for row in (0, 1, cols - 1, cols, 22):
+        line, col = divmod(row, cols)
+        rect = view.visualRect(model.index(row))
+        assert rect == QRect(2 + col * 110, 2 + line * 110 - 37, 108, 108)
+        assert view.indexAt(rect.center()).row() == row
+        assert view.indexAt(rect.topLeft()).row() == row and view.indexAt(rect.bottomRight()).row() == row
+    assert not view.indexAt(QPoint(1, 50)).isValid()  # the margin
+    first = view.visualRect(model.index(0))
+    assert not view.indexAt(first.topRight() + QPoint(1, 0)).isValid()  # between two cells
+    bar.setValue(bar.maximum())
+    last = view.visualRect(model.index(22))
+    assert not view.indexAt(last.center() + QPoint(0, 110)).isValid()  # below the last line
+    bar.setValue(37)
+    assert view.visible_rows() == range(0, min(23, cols * (1 + (height + 37 - 3) // 110)))
+    model.loader.wait(5000)
+
+
+def test_keys_move_across_and_down_the_grid(qtbot: QtBot, library: Library) -> None:
+    view, model = grid_view(qtbot, library, 23)
+    cols = view.columns()
+    view.setFocus()
+    view.setCurrentIndex(model.index(0))
+    moves = [
+        (Qt.Key.Key_Right, 1),
+        (Qt.Key.Key_Down, 1 + cols),
+        (Qt.Key.Key_Left, cols),
+        (Qt.Key.Key_Up, 0),
+        (Qt.Key.Key_Up, 0),  # the top line: stays
+        (Qt.Key.Key_End, 22),
+        (Qt.Key.Key_Down, 22),  # nothing below: stays
+        (Qt.Key.Key_Home, 0),
+    ]
+    for key, row in moves:
+        qtbot.keyClick(view, key)
+        assert view.currentIndex().row() == row, key
+    qtbot.keyClick(view, Qt.Key.Key_End)
+    # The current cell is scrolled into view.
+    assert view.viewport().rect().contains(view.visualRect(model.index(22)))
+    model.loader.wait(5000)
+
+
+def test_shift_click_and_the_rubber_band_select_on_the_grid(qtbot: QtBot, library: Library) -> None:
+    view, model = grid_view(qtbot, library, 23)
+    cols = view.columns()
+
+    def centre(row: int) -> QPoint:
+        return view.visualRect(model.index(row)).center()
+
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=centre(1))
+    assert view.selected_rows() == [1]
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, centre(cols + 1))
+    assert view.selected_rows() == list(range(1, cols + 2))  # in reading order, like text
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier, centre(3))
+    assert 3 not in view.selected_rows()
+
+    # A band dragged from the margin selects the cells it touches: two columns of two lines.
+    qtbot.mousePress(view.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(1, 1))
+    qtbot.mouseMove(view.viewport(), centre(cols + 1))
+    qtbot.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, pos=centre(cols + 1))
+    assert view.selected_rows() == [0, 1, cols, cols + 1]
+
+    qtbot.keyClick(view, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    assert view.selected_rows() == list(range(23))
+    model.loader.wait(5000)
+
+
+def test_the_cell_under_the_pointer_is_outlined(qtbot: QtBot, library: Library) -> None:
+    view, model = grid_view(qtbot, library, 5)
+    qtbot.waitUntil(lambda: all(model.has_thumbnail(i) for i in view.visible_ids()))
+    rect = view.visualRect(model.index(1))
+    edge = QPoint(rect.x() + 4, rect.y() + 40)  # where the cell's frame is drawn
+
+    def colour() -> int:
+        view.viewport().repaint()
+        return view.viewport().grab().toImage().pixel(edge)
+
+    plain = colour()
+    qtbot.mouseMove(view.viewport(), rect.center())
+    assert colour() != plain
+    qtbot.mouseMove(view.viewport(), QPoint(1, 1))  # the margin: no cell
+    assert colour() == plain
+    model.loader.wait(5000)
+
+
+def test_a_new_row_on_top_moves_every_cell_along(qtbot: QtBot, library: Library) -> None:
+    view, model = grid_view(qtbot, library, 7)
+    cols = view.columns()
+    before = [view.visualRect(model.index(r)) for r in range(7)]
+    model.add_entry(library.save(make_image("newest"), created_at=T0 + timedelta(days=1)))
+    assert model.rowCount() == 8
+    after = [view.visualRect(model.index(r)) for r in range(8)]
+    assert after[:7] == before and after[7].isValid()  # the grid stays; each image moved one cell on
+    assert model.data(model.index(cols), GalleryModel.EntryRole).prompt == f"g{7 - cols}"
+    model.remove_ids({model.id_at(0) or 0})
+    assert not view.visualRect(model.index(7)).isValid()
     model.loader.wait(5000)
 
 

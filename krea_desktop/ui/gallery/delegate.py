@@ -49,8 +49,8 @@ class GalleryDelegate(QStyledItemDelegate):
         self._selection_pens: dict[bool, QPen] = {}  # by whether the view is enabled
 
     def sizeHint(self, option: QStyleOptionViewItem, index: ModelIndex) -> QSize:
-        side = self.view.thumb_side
-        return QSize(side + 8, side + 8)
+        side = self.view.cell_side()
+        return QSize(side, side)
 
     def _blur(self, entry_id: int, pixmap: QPixmap) -> QPixmap:
         """A tiny copy, drawn enlarged with smoothing: nothing recognisable survives."""

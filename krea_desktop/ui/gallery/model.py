@@ -148,7 +148,7 @@ class GalleryModel(QStringListModel):
 
         def reset() -> None:
             self._rev = ids
-            self._pos = {entry_id: pos for pos, entry_id in enumerate(ids)}
+            self._pos = dict(zip(ids, range(len(ids)), strict=True))
             self._entries.clear()
 
         self._change_rows(reset, lambda: self.setStringList([""] * len(ids)))

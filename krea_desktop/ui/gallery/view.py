@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
-from PySide6.QtCore import QEvent, QPoint, QRect, Qt, QTimer, Signal
-from PySide6.QtGui import QPainter, QPaintEvent, QPalette, QResizeEvent, QWheelEvent
-from PySide6.QtWidgets import QAbstractItemView, QListView, QPushButton, QWidget
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QEvent,
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QRect,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QMouseEvent, QPainter, QPaintEvent, QPalette, QRegion, QResizeEvent, QWheelEvent
+from PySide6.QtWidgets import (
+    QAbstractItemDelegate,
+    QAbstractItemView,
+    QListView,
+    QPushButton,
+    QRubberBand,
+    QStyle,
+    QStyleOptionRubberBand,
+    QStyleOptionViewItem,
+    QWidget,
+)
 
 from krea_desktop.ui.gallery.delegate import GalleryDelegate
 from krea_desktop.ui.gallery.model import GalleryModel
@@ -14,6 +37,9 @@ from krea_desktop.ui.gallery.model import GalleryModel
 THUMB_SIDE_MIN = 96
 THUMB_SIDE_MAX = 384
 THUMB_SIDE_DEFAULT = 200
+SPACING = 2  # pixels around each cell
+CELL_MARGIN = 8  # a cell is the thumbnail side plus this
+_ENSURE_VISIBLE = QAbstractItemView.ScrollHint.EnsureVisible
 
 FIRST_STEPS = (
     "Write a prompt and press Generate (Ctrl+Enter) — your images appear here.\n"
@@ -29,6 +55,14 @@ class GalleryView(QListView):
 
     With no rows it says why: what to do first in an empty library, or that nothing
     matches the filters, with a button to clear them.
+
+    The cells are a grid of equal squares, so where a row is drawn is worked out from its
+    number; QListView's own layout, which stores a position for every row and is made
+    again on every new row (about 14 ms at 100,000 rows), is never run. A new image on
+    top therefore costs the same at any library size. The geometry methods of
+    QAbstractItemView (visualRect, indexAt, moveCursor, setSelection, scrolling and
+    painting) answer from the grid; everything else (selection model, keys, mouse,
+    dragging, hover, tool tips) is QAbstractItemView's.
     """
 
     thumbSideChanged = Signal(int)
@@ -38,11 +72,18 @@ class GalleryView(QListView):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("gallery")
-        self.setViewMode(QListView.ViewMode.IconMode)
+        # Row after row, left to right, wrapping (what the grid below draws); QListView's
+        # layout is never run, so these only describe it.
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(True)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setUniformItemSizes(True)
-        self.setSpacing(2)
+        self.setSpacing(SPACING)
+        self.setSelectionRectVisible(False)  # the band is drawn here (paintEvent)
+        self._band: QRect | None = None  # the rubber band, in contents coordinates
+        self._press = QPoint()  # where the last press was, in contents coordinates
+        self._hover_row = -1
         self._thumb_side = THUMB_SIDE_DEFAULT
         self._reveal_nsfw = False
         self._costs_simulated = False
@@ -98,6 +139,8 @@ class GalleryView(QListView):
         if model is not None:
             for changed in (model.modelReset, model.rowsInserted, model.rowsRemoved):
                 changed.connect(self._update_empty_state)
+            for changed in (model.rowsRemoved, model.layoutChanged):
+                changed.connect(self._contents_changed)
             if isinstance(model, GalleryModel):
                 model.scopeChanged.connect(self._update_empty_state)
         self._update_empty_state()
@@ -178,11 +221,12 @@ class GalleryView(QListView):
         button.move(self.viewport().width() // 2 - button.width() // 2, text.bottom() + 8)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
+        QAbstractItemView.resizeEvent(self, event)  # the grid needs no layout pass: just the scroll bars
+        self.viewport().update()
         self._place_clear_button()
 
     def paintEvent(self, event: QPaintEvent) -> None:
-        super().paintEvent(event)
+        self._paint_cells(event)
         text = self.empty_text()
         if not text:
             return
@@ -220,20 +264,8 @@ class GalleryView(QListView):
             model.loader.keep_only(self.visible_ids())
 
     def visible_rows(self) -> range:
-        """The rows whose cells show in the viewport: rows flow in order, so the first and
-        last found on a grid of probe points bound them."""
-        model = self.model()
-        if model is None or model.rowCount() == 0:
-            return range(0)
-        rect = self.viewport().rect()
-        step = max(8, (self._thumb_side + 8) // 2)
-        rows: list[int] = []
-        for y in (*range(rect.top(), rect.bottom(), step), rect.bottom()):
-            for x in (*range(rect.left(), rect.right(), step), rect.right()):
-                index = self.indexAt(QPoint(x, y))
-                if index.isValid():
-                    rows.append(index.row())
-        return range(min(rows), max(rows) + 1) if rows else range(0)
+        """The rows whose cells show in the viewport (rows flow in order, so a range)."""
+        return self._rows_in(self.viewport().rect())
 
     def visible_ids(self) -> set[int]:
         model = self.model()
@@ -241,3 +273,339 @@ class GalleryView(QListView):
 
     def selected_rows(self) -> list[int]:
         return sorted(i.row() for i in self.selectionModel().selectedIndexes()) if self.selectionModel() else []
+
+    # --- the grid ------------------------------------------------------------------------
+    #
+    # Contents coordinates: the whole grid, row 0 at the top left; the viewport shows it
+    # from (horizontalOffset(), verticalOffset()). Cell k of line j sits at
+    # (SPACING + k * step, SPACING + j * step), step being the cell side plus SPACING, and
+    # as many cells fit on a line as QListView's icon mode would put there.
+
+    def cell_side(self) -> int:
+        return self._thumb_side + CELL_MARGIN
+
+    def _step(self) -> int:
+        return self.cell_side() + SPACING
+
+    def columns(self) -> int:
+        """Cells on one line of the grid at the viewport's width."""
+        return max(1, (self.viewport().width() - SPACING - 1) // self._step())
+
+    def _row_count(self) -> int:
+        model = self.model()
+        return model.rowCount() if model is not None else 0
+
+    def _cell_rect(self, row: int) -> QRect:
+        """Where ``row`` is drawn, in contents coordinates."""
+        cols, step = self.columns(), self._step()
+        line, col = divmod(row, cols)
+        side = self.cell_side()
+        return QRect(SPACING + col * step, SPACING + line * step, side, side)
+
+    def _offset(self) -> QPoint:
+        return QPoint(self.horizontalOffset(), self.verticalOffset())
+
+    def _row_at(self, x: int, y: int) -> int:
+        """The row whose cell holds the contents point (x, y), or -1 (between cells too)."""
+        step, side, cols = self._step(), self.cell_side(), self.columns()
+        x, y = x - SPACING, y - SPACING
+        if x < 0 or y < 0 or x % step >= side or y % step >= side:
+            return -1
+        col, line = x // step, y // step
+        row = line * cols + col
+        return row if col < cols and row < self._row_count() else -1
+
+    def _rows_in(self, rect: QRect) -> range:
+        """Rows whose cells meet ``rect`` (viewport coordinates), first to last; on a grid
+        that is a run of whole lines, of which only some columns may show."""
+        n = self._row_count()
+        if n == 0 or rect.isEmpty():
+            return range(0)
+        area = rect.translated(self._offset())
+        step, cols = self._step(), self.columns()
+        first_line = max(0, (area.top() - SPACING) // step)
+        last_line = max(0, (area.bottom() - SPACING) // step)
+        first = first_line * cols
+        stop = min(n, (last_line + 1) * cols)
+        return range(first, stop) if first < stop else range(0)
+
+    def _cells_in(self, rect: QRect) -> list[int]:
+        """Rows whose cells meet ``rect`` (contents coordinates), top down."""
+        n = self._row_count()
+        if n == 0 or rect.isEmpty():
+            return []
+        step, side, cols = self._step(), self.cell_side(), self.columns()
+        rows: list[int] = []
+        first_line = max(0, (rect.top() - SPACING) // step)
+        last_line = max(0, (rect.bottom() - SPACING) // step)
+        first_col = max(0, (rect.left() - SPACING) // step)
+        last_col = min(cols - 1, max(0, (rect.right() - SPACING) // step))
+        for line in range(first_line, last_line + 1):
+            top = SPACING + line * step
+            if top > rect.bottom() or top + side - 1 < rect.top():
+                continue
+            for col in range(first_col, last_col + 1):
+                left = SPACING + col * step
+                if left > rect.right() or left + side - 1 < rect.left():
+                    continue
+                row = line * cols + col
+                if row < n:
+                    rows.append(row)
+        return rows
+
+    def _contents_height(self) -> int:
+        n = self._row_count()
+        if n == 0:
+            return 0
+        lines = (n + self.columns() - 1) // self.columns()
+        return SPACING + lines * self._step()
+
+    # QAbstractItemView's geometry, answered from the grid.
+
+    def visualRect(self, index: QModelIndex | QPersistentModelIndex) -> QRect:
+        if not index.isValid() or index.parent().isValid() or not 0 <= index.row() < self._row_count():
+            return QRect()
+        return self._cell_rect(index.row()).translated(-self._offset())
+
+    def indexAt(self, point: QPoint) -> QModelIndex:
+        model: QAbstractItemModel | None = self.model()  # None before setModel
+        if model is None:
+            return QModelIndex()
+        row = self._row_at(point.x() + self.horizontalOffset(), point.y() + self.verticalOffset())
+        return model.index(row, 0) if row >= 0 else QModelIndex()
+
+    def horizontalOffset(self) -> int:
+        return self.horizontalScrollBar().value()
+
+    def verticalOffset(self) -> int:
+        return self.verticalScrollBar().value()
+
+    def scrollTo(
+        self, index: QModelIndex | QPersistentModelIndex, hint: QAbstractItemView.ScrollHint = _ENSURE_VISIBLE
+    ) -> None:
+        rect = self.visualRect(index)
+        if not rect.isValid():
+            return
+        area = self.viewport().rect()
+        if hint == QAbstractItemView.ScrollHint.EnsureVisible and area.contains(rect):
+            self.viewport().update(rect)
+            return
+        bar = self.verticalScrollBar()
+        value = bar.value()
+        cell = rect.adjusted(-SPACING, -SPACING, SPACING, SPACING)
+        hints = QAbstractItemView.ScrollHint
+        above, below = rect.top() < area.top(), rect.bottom() > area.bottom()
+        if hint == hints.PositionAtTop or (hint == hints.EnsureVisible and above):
+            value += cell.top()
+        elif hint == hints.PositionAtBottom or (hint == hints.EnsureVisible and below):
+            value += min(cell.top(), cell.bottom() - area.height() + 1)
+        elif hint == hints.PositionAtCenter:
+            value += cell.top() - (area.height() - cell.height()) // 2
+        bar.setValue(value)
+
+    def moveCursor(self, action: QAbstractItemView.CursorAction, modifiers: Qt.KeyboardModifier) -> QModelIndex:
+        model = self.model()
+        n = self._row_count()
+        if model is None or n == 0:
+            return QModelIndex()
+        current = self.currentIndex()
+        if not current.isValid():
+            return model.index(0, 0)
+        row, cols = current.row(), self.columns()
+        lines_per_page = max(1, self.viewport().height() // self._step())
+        act = QAbstractItemView.CursorAction
+        if action in (act.MoveLeft, act.MovePrevious):
+            row = max(0, row - 1)
+        elif action in (act.MoveRight, act.MoveNext):
+            row = min(n - 1, row + 1)
+        elif action == act.MoveUp:
+            row = row - cols if row >= cols else row
+        elif action == act.MoveDown:
+            row = row + cols if row + cols < n else row
+        elif action == act.MoveHome:
+            row = 0
+        elif action == act.MoveEnd:
+            row = n - 1
+        elif action == act.MovePageUp:
+            row = max(row % cols, row - lines_per_page * cols)
+        elif action == act.MovePageDown:
+            row = min(n - 1, row + lines_per_page * cols)
+        return model.index(row, 0)
+
+    def setSelection(self, rect: QRect, command: QItemSelectionModel.SelectionFlag) -> None:
+        selection_model: QItemSelectionModel | None = self.selectionModel()
+        model: QAbstractItemModel | None = self.model()
+        if selection_model is None or model is None:
+            return
+        selection = QItemSelection()
+        offset = self._offset()
+        if rect.width() == 1 and rect.height() == 1:  # a click: the cell under it
+            row = self._row_at(rect.left() + offset.x(), rect.top() + offset.y())
+            if row >= 0:
+                selection.select(model.index(row, 0), model.index(row, 0))
+        elif self.state() == QAbstractItemView.State.DragSelectingState:  # the rubber band: what it touches
+            for first, last in _runs(self._cells_in(rect.normalized().translated(offset))):
+                selection.select(model.index(first, 0), model.index(last, 0))
+        else:  # Shift+click or Shift+arrow: every row from one corner's to the other's, in order
+            a = self._row_at(rect.left() + offset.x(), rect.top() + offset.y())
+            b = self._row_at(rect.right() + offset.x(), rect.bottom() + offset.y())
+            if a >= 0 and b >= 0:
+                selection.select(model.index(min(a, b), 0), model.index(max(a, b), 0))
+        selection_model.select(selection, command)
+
+    def visualRegionForSelection(self, selection: QItemSelection) -> QRegion:
+        region = QRegion()
+        area = self.viewport().rect()
+        for i in range(selection.count()):
+            span = selection.at(i)
+            top, bottom = span.top(), span.bottom()
+            first, last = self.visualRect(self.model().index(top, 0)), self.visualRect(self.model().index(bottom, 0))
+            if first.top() == last.top():  # one line: the cells themselves
+                rect = first.united(last)
+            else:  # several lines: their whole width
+                rect = QRect(area.left(), first.top(), area.width(), last.bottom() - first.top() + 1)
+            region += rect.intersected(area)
+        return region
+
+    def isIndexHidden(self, index: QModelIndex | QPersistentModelIndex) -> bool:
+        return False
+
+    def doItemsLayout(self) -> None:
+        QAbstractItemView.doItemsLayout(self)  # scroll bars and a repaint; nothing per row
+
+    def updateGeometries(self) -> None:
+        step = self._step()
+        height = self.viewport().height()
+        bar = self.verticalScrollBar()
+        bar.setSingleStep(step)
+        bar.setPageStep(height)
+        bar.setRange(0, max(0, self._contents_height() - height))
+        hbar = self.horizontalScrollBar()
+        hbar.setSingleStep(step)
+        hbar.setPageStep(self.viewport().width())
+        wide = SPACING + self.cell_side() if self._row_count() else 0
+        hbar.setRange(0, max(0, wide - self.viewport().width()))
+        QAbstractItemView.updateGeometries(self)
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        self.viewport().scroll(dx, dy)  # only the newly exposed strip is painted
+
+    def rowsInserted(self, parent: QModelIndex | QPersistentModelIndex, start: int, end: int) -> None:
+        QAbstractItemView.rowsInserted(self, parent, start, end)
+        self._contents_changed()
+
+    def rowsAboutToBeRemoved(self, parent: QModelIndex | QPersistentModelIndex, start: int, end: int) -> None:
+        QAbstractItemView.rowsAboutToBeRemoved(self, parent, start, end)
+
+    def dataChanged(
+        self,
+        top_left: QModelIndex | QPersistentModelIndex,
+        bottom_right: QModelIndex | QPersistentModelIndex,
+        roles: Any = (),
+    ) -> None:
+        QAbstractItemView.dataChanged(self, top_left, bottom_right, roles)
+
+    def _contents_changed(self, *_args: object) -> None:
+        self.updateGeometries()
+        self.viewport().update()
+
+    # --- mouse: hover and the rubber band ---------------------------------------------
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.HoverLeave, QEvent.Type.Leave) and self._hover_row >= 0:
+            model = self.model()
+            if model is not None:
+                self.viewport().update(self.visualRect(model.index(self._hover_row, 0)))
+            self._hover_row = -1
+        return super().viewportEvent(event)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        self._press = event.position().toPoint() + self._offset()
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        pos = event.position().toPoint()
+        # The cell under the pointer (QAbstractItemView repaints the old and new one).
+        self._hover_row = self._row_at(pos.x() + self.horizontalOffset(), pos.y() + self.verticalOffset())
+        super().mouseMoveEvent(event)
+        if self.state() == QAbstractItemView.State.DragSelectingState and self.selectionMode() not in (
+            QAbstractItemView.SelectionMode.SingleSelection,
+            QAbstractItemView.SelectionMode.NoSelection,
+        ):
+            band = QRect(self._press, event.position().toPoint() + self._offset()).normalized()
+            old, self._band = self._band, band
+            dirty = band if old is None else band.united(old)
+            self.viewport().update(dirty.adjusted(-4, -4, 4, 4).translated(-self._offset()))
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        super().mouseReleaseEvent(event)
+        if self._band is not None:
+            self.viewport().update(self._band.adjusted(-4, -4, 4, 4).translated(-self._offset()))
+            self._band = None
+
+    # --- painting ---------------------------------------------------------------------------
+
+    def _paint_cells(self, event: QPaintEvent) -> None:
+        model: QAbstractItemModel | None = self.model()
+        delegate: QAbstractItemDelegate | None = self.itemDelegate()
+        selections: QItemSelectionModel | None = self.selectionModel()
+        if model is None or delegate is None:
+            return
+        # Only the cells in the parts to paint: a thumbnail at the top and a strip scrolled
+        # in at the bottom are two small rectangles, not the whole viewport between them.
+        parts = list(cast(Iterable[QRect], event.region()))
+        if len(parts) > 8:
+            parts = [event.rect()]
+        rows: list[int] | range
+        if len(parts) <= 1:
+            rows = self._rows_in(parts[0]) if parts else range(0)
+        else:
+            rows = sorted({row for part in parts for row in self._cells_in(part.translated(self._offset()))})
+        if not rows and self._band is None:
+            return
+        painter = QPainter(self.viewport())
+        option = QStyleOptionViewItem()
+        self.initViewItemOption(option)
+        base = option.state
+        current = self.currentIndex()
+        focus_row = current.row() if current.isValid() and (self.hasFocus() or self.viewport().hasFocus()) else -1
+        if base & QStyle.StateFlag.State_Enabled:
+            option.palette.setCurrentColorGroup(QPalette.ColorGroup.Normal)
+        editing = self.state() == QAbstractItemView.State.EditingState
+        hover = self._hover_row
+        offset = self._offset()
+        for row in rows:
+            index = model.index(row, 0)
+            option.rect = self._cell_rect(row).translated(-offset)
+            state = base
+            if selections is not None and selections.isSelected(index):
+                state |= QStyle.StateFlag.State_Selected
+            if row == focus_row:
+                state |= QStyle.StateFlag.State_HasFocus
+                if editing:
+                    state |= QStyle.StateFlag.State_Editing
+            if row == hover:
+                state |= QStyle.StateFlag.State_MouseOver
+            option.state = state
+            delegate.paint(painter, option, index)
+        if self._band is not None:
+            band = QStyleOptionRubberBand()
+            band.initFrom(self)
+            band.shape = QRubberBand.Shape.Rectangle
+            band.opaque = False
+            band.rect = self._band.translated(-offset).intersected(self.viewport().rect().adjusted(-16, -16, 16, 16))
+            painter.save()
+            self.style().drawControl(QStyle.ControlElement.CE_RubberBand, band, painter)
+            painter.restore()
+        painter.end()
+
+
+def _runs(rows: list[int]) -> list[tuple[int, int]]:
+    """Consecutive rows as (first, last) pairs."""
+    runs: list[tuple[int, int]] = []
+    for row in rows:
+        if runs and runs[-1][1] == row - 1:
+            runs[-1] = (runs[-1][0], row)
+        else:
+            runs.append((row, row))
+    return runs
