@@ -161,7 +161,7 @@ async def _generate(args: argparse.Namespace) -> int:
     from krea_desktop.library.lineage import parent_of
     from krea_desktop.library.paths import data_dir
     from krea_desktop.library.pending import PendingTask, PendingTasks
-    from krea_desktop.library.saving import SaveQueue, check_folder_writable, check_writable, describe_failure
+    from krea_desktop.library.saving import SaveQueue, check_writable, describe_failure, prepare_out_folder
     from krea_desktop.library.store import LibraryEntry, LibraryError
 
     refs = tuple(args.ref)
@@ -183,11 +183,7 @@ async def _generate(args: argparse.Namespace) -> int:
     folder = data_dir()
     kept = await asyncio.to_thread(keep_references, refs, folder / "references") if refs else []
     if args.out:
-        try:
-            args.out.mkdir(parents=True, exist_ok=True)
-            check_folder_writable(args.out)
-        except OSError as exc:
-            raise LibraryError(f"Nothing was sent: {describe_failure(exc, args.out)}.") from exc
+        prepare_out_folder(args.out)
     backend = open_backend(data_dir=folder, demo=args.demo)
     if kept:
         parents = await asyncio.to_thread(

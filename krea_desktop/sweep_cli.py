@@ -40,7 +40,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
     from krea_desktop.library.lineage import parent_of
     from krea_desktop.library.paths import data_dir
     from krea_desktop.library.pending import PendingTask, PendingTasks
-    from krea_desktop.library.saving import SaveQueue, check_folder_writable, check_writable, describe_failure
+    from krea_desktop.library.saving import SaveQueue, check_writable, describe_failure, prepare_out_folder
     from krea_desktop.library.sheet import SheetCell, save_sheet, value_label
     from krea_desktop.library.store import LibraryEntry, LibraryError
     from krea_desktop.models.sweep import SweepError, SweepPlan, parse_vary
@@ -66,11 +66,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
     except SweepError as exc:
         raise E.ValidationError(str(exc)) from None
     if args.out:
-        try:
-            args.out.mkdir(parents=True, exist_ok=True)
-            check_folder_writable(args.out)
-        except OSError as exc:
-            raise LibraryError(f"Nothing was sent: {describe_failure(exc, args.out)}.") from exc
+        prepare_out_folder(args.out)
 
     folder = data_dir()
     kept = await asyncio.to_thread(keep_references, plan.base.references, folder / "references")

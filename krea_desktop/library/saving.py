@@ -52,6 +52,16 @@ def check_folder_writable(folder: Path) -> None:
     os.unlink(probe)
 
 
+def prepare_out_folder(folder: Path) -> None:
+    """Make ``folder`` (``--out``) and check it takes files; :class:`LibraryError` in one
+    sentence, before anything is sent, when it cannot."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        check_folder_writable(folder)
+    except OSError as exc:
+        raise LibraryError(f"Nothing was sent: {describe_failure(exc, folder)}.") from exc
+
+
 def check_writable(library: Library, images: int = 1) -> None:
     """Raise :class:`LibraryError` (one sentence) unless ``images`` new images fit in the
     library: the folder takes a file and the disk has room for them."""
