@@ -30,7 +30,7 @@ from krea_desktop.library import metadata, trash
 from krea_desktop.library.export import ExportError, export_image
 from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.ui.app import create_main_window
-from krea_desktop.ui.gallery import deleting, desktop, export
+from krea_desktop.ui.gallery import deleting, desktop, export, thumbnails
 from krea_desktop.ui.gallery.model import GalleryModel
 from krea_desktop.ui.gallery.recall import AWAY, TOWARD
 from krea_desktop.ui.gallery.thumbnails import ThumbnailLoader, fit_within
@@ -434,6 +434,18 @@ def test_cells_cannot_be_edited_in_place(qtbot: QtBot, data_dir: Path, make_wind
 # --- 2. thumbnails ------------------------------------------------------------------------------------
 
 
+def test_thumbnails_come_at_the_size_asked_made_or_read_from_the_cache(library: Library) -> None:
+    entry = library.save(make_image("sized", ratio="16:9", colour=(30, 160, 90)))
+    cache = library.thumb_path(entry.image_uuid, 256)
+    made = thumbnails.make_thumbnail(entry.path, cache, 256, side=120)  # made: cached at 256, given at 120
+    assert cache.exists() and QImage(str(cache)).width() == 256
+    read = thumbnails.make_thumbnail(entry.path, cache, 256, side=120)  # read from the cache, scaled as decoded
+    for image in (made, read):
+        assert (image.width(), image.height()) == fit_within(256, QImage(str(cache)).height(), 120, 120)
+        assert QColor(image.pixel(60, image.height() // 2)).getRgb()[:3] == pytest.approx((30, 160, 90), abs=6)
+    assert thumbnails.make_thumbnail(entry.path, cache, 256).width() == 256  # no side: as cached
+
+
 def test_thumbnails_are_made_for_visible_rows_only_and_cached(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
     fill(data_dir, [make_image(f"many {i}", seed=i, colour=(i, 100, 150)) for i in range(120)])
     w = make_window()
@@ -461,7 +473,7 @@ def test_pending_thumbnails_for_rows_scrolled_away_are_dropped(
     gate = threading.Event()
     made: list[str] = []
 
-    def slow(source: Path, cache: Path, size: int = 256) -> QImage:
+    def slow(source: Path, cache: Path, size: int = 256, side: int = 0) -> QImage:
         gate.wait(5)
         made.append(source.stem)
         return QImage(4, 4, QImage.Format.Format_RGB32)
@@ -488,7 +500,7 @@ def test_the_newest_request_is_served_first(qtbot: QtBot, library: Library, monk
     started, gate = threading.Event(), threading.Event()
     order: list[str] = []
 
-    def slow(source: Path, cache: Path, size: int = 256) -> QImage:
+    def slow(source: Path, cache: Path, size: int = 256, side: int = 0) -> QImage:
         started.set()
         gate.wait(5)
         order.append(source.stem)

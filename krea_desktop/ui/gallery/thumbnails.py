@@ -2,6 +2,10 @@
 loader that makes them on workers, newest request first.
 
 Thumbnails are decoded as QImage off the GUI thread; the model turns them into QPixmaps.
+They are scaled to the cell's size while being read (``QImageReader.setScaledSize``):
+``QImageReader.read`` runs without holding Python's lock, ``QImage.scaled`` holds it for
+the whole scaling (about a millisecond a thumbnail), during which the GUI thread's
+Python waits.
 """
 
 from __future__ import annotations
@@ -25,10 +29,15 @@ log = logging.getLogger(__name__)
 THUMB_SIZE = 256
 
 
-def make_thumbnail(source: Path, cache: Path, size: int = THUMB_SIZE) -> QImage:
-    """Read the cached thumbnail, or make it from ``source`` and cache it. Any thread."""
+def make_thumbnail(source: Path, cache: Path, size: int = THUMB_SIZE, side: int = 0) -> QImage:
+    """Read the cached thumbnail, or make it from ``source`` and cache it. With ``side``,
+    the image comes scaled so that its longer edge is ``side`` pixels. Any thread."""
     if cache.exists():
         reader = QImageReader(str(cache))
+        if side:
+            found = reader.size()
+            if found.isValid() and max(found.width(), found.height()) != side:
+                reader.setScaledSize(QSize(*fit_within(found.width(), found.height(), side, side)))
         image = reader.read()
         if not image.isNull():
             return image
@@ -41,7 +50,10 @@ def make_thumbnail(source: Path, cache: Path, size: int = THUMB_SIZE) -> QImage:
     image = reader.read()
     if image.isNull():
         return image
-    return store_thumbnail(image, cache)
+    image = store_thumbnail(image, cache)
+    if side and max(image.width(), image.height()) != side:  # once per image: later reads scale as they decode
+        image = image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    return image
 
 
 def cached_size(width: int, height: int, size: int = THUMB_SIZE) -> tuple[int, int]:
@@ -76,12 +88,8 @@ class _ThumbWorker(QRunnable):
         while (job := self.loader._next_job()) is not None:
             entry_id, source, cache, side = job
             try:
-                image = make_thumbnail(source, cache, self.loader.size)
-                if side and not image.isNull() and max(image.width(), image.height()) != side:
-                    # At the size it is drawn: painting then copies pixels instead of scaling them.
-                    image = image.scaled(
-                        side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
-                    )
+                # At the size it is drawn: painting then copies pixels instead of scaling them.
+                image = make_thumbnail(source, cache, self.loader.size, side=side)
             except Exception:  # a broken file shows as broken, never as a crash
                 log.exception("thumbnail of %s failed", source)
                 image = QImage()
