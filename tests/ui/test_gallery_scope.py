@@ -51,12 +51,24 @@ def shown(model: GalleryModel) -> list[int]:
 # --- the model -------------------------------------------------------------------------------------
 
 
-def test_a_scope_shows_only_its_images_newest_first_within_the_filters(library: Library) -> None:
+@pytest.mark.parametrize("small_scope", [1000, 0], ids=["read by id", "filtered from every id"])
+def test_a_scope_shows_only_its_images_newest_first_within_the_filters(
+    library: Library, monkeypatch: pytest.MonkeyPatch, small_scope: int
+) -> None:
+    monkeypatch.setattr("krea_desktop.ui.gallery.model.SMALL_SCOPE", small_scope)
     entries = save_all(library)
+    twin = library.save(make_image("red forest twin"), created_at=T0 + timedelta(minutes=5))  # same time as [5]
     model = GalleryModel(library)
     scope = [entries[0].id, entries[2].id, entries[3].id, entries[5].id]
     model.set_scope(reversed(scope), "Sweep 7")  # any order, any collection
     assert shown(model) == [entries[5].id, entries[3].id, entries[2].id, entries[0].id]
+    model.extend_scope([twin.id])  # as new as [5]: ties go by id, as in the index
+    assert shown(model) == [twin.id, entries[5].id, entries[3].id, entries[2].id, entries[0].id]
+    model.refresh()
+    assert shown(model) == [twin.id, entries[5].id, entries[3].id, entries[2].id, entries[0].id]
+    row = model.entry_at(1)
+    assert row is not None and row.id == entries[5].id and row.favourite  # read from the index
+    model.set_scope(scope, "Sweep 7")
     assert model.scope_label() == "Sweep 7"
     assert model.scope_ids() == frozenset(scope)
     assert model.has_scope()
@@ -72,7 +84,7 @@ def test_a_scope_shows_only_its_images_newest_first_within_the_filters(library: 
     assert shown(model) == [entries[3].id, entries[0].id]  # the filters stay
     assert model.scope_label() == "" and model.scope_ids() is None and not model.has_scope()
     model.refresh(ratio=None)
-    assert shown(model) == [e.id for e in reversed(entries)]
+    assert shown(model) == [twin.id] + [e.id for e in reversed(entries)]
     model.loader.wait(5000)
 
 

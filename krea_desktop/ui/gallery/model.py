@@ -31,6 +31,7 @@ from krea_desktop.ui.gallery.thumbnails import THUMB_SIZE, ThumbnailLoader
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, encode_library_ids
 
 ModelIndex = QModelIndex | QPersistentModelIndex
+SMALL_SCOPE = 1000  # scopes up to this many images are read by id, not filtered from every id
 
 
 def _placeholder(size: int, broken: bool = False) -> QPixmap:
@@ -140,16 +141,28 @@ class GalleryModel(QStringListModel):
         """Read the rows again from the index, with ``filters`` changed (search,
         favourites_only, ratio) and within the scope; thumbnails already made are kept."""
         self._filters.update(filters)
-        ids = self.library.ids(**self._filters)
         scope = self._scope
-        if scope is not None:
-            ids = [i for i in ids if i in scope]
-        ids.reverse()
+        prefetched: list[LibraryEntry] = []
+        if scope is not None and len(scope) <= SMALL_SCOPE and not self._filters["search"]:
+            # A few images (a sweep's, a lineage): read just those, not every id in the index.
+            # The favourite and ratio filters are exact, so they are applied here the way
+            # the index applies them; a search goes through the index's own matching.
+            found = [e for e in self.library.get_many(scope).values() if self._matches(e)]
+            found.sort(key=lambda e: (e.created_at, e.id))  # the index's order, oldest first
+            ids = [e.id for e in found]
+            prefetched = found[-self.max_cached :]
+        else:
+            ids = self.library.ids(**self._filters)
+            if scope is not None:
+                ids = [i for i in ids if i in scope]
+            ids.reverse()
 
         def reset() -> None:
             self._rev = ids
             self._pos = dict(zip(ids, range(len(ids)), strict=True))
             self._entries.clear()
+            for entry in prefetched:
+                self._remember(entry)
 
         self._change_rows(reset, lambda: self.setStringList([""] * len(ids)))
 
