@@ -9,6 +9,7 @@ therefore kept to what that first paint needs.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -37,6 +38,7 @@ from krea_desktop.ui.window.main_window import MainWindow
 
 if TYPE_CHECKING:
     from krea_desktop.api.client import RunwareClient
+    from krea_desktop.library.store import Library
     from krea_desktop.ui.single_instance import InstanceServer, Request
     from krea_desktop.ui.window.main_window import ClientFactory
 
@@ -163,28 +165,37 @@ def open_main_window() -> MainWindow:
     return MainWindow(data_dir=folder, settings=settings)
 
 
-def build_main_window(window: MainWindow, *, force_demo: bool = False, demo_latency: float = 0.25) -> MainWindow:
-    """Open the library, build the window's panels on it, and start the client thread,
-    configured from the environment as ``krea-desktop`` would be."""
+def open_library(window: MainWindow) -> Library:
+    """The library in the window's data folder (raises LibraryError, in one sentence, when
+    the folder cannot hold one)."""
+    from krea_desktop.library.store import Library
+
+    return Library(window.data_dir)
+
+
+def build_panels(window: MainWindow, library: Library) -> None:
+    """Everything the first interaction needs, into the frame: the panels on ``library``,
+    the gallery on its rows, the prompt with the focus. Neither the key store nor the
+    client is touched: demo mode is what it was last time until :func:`finish_main_window`
+    knows (``RUNWARE_API_KEY`` in the environment says at once)."""
+    from krea_desktop.ui.window.main_window import demo_hint
+
+    demo = False if os.environ.get("RUNWARE_API_KEY", "").strip() else demo_hint(window.settings)
+    window.build_panels(library=library, demo=demo, endpoint=api_endpoint(window.settings))
+
+
+def finish_main_window(window: MainWindow, *, force_demo: bool = False, demo_latency: float = 0.25) -> MainWindow:
+    """What waits until the panels are there: the log file, the library folder checked
+    against its index, the key looked up, the client thread made and started."""
     import asyncio
 
     from krea_desktop import keystore
-    from krea_desktop.library.store import Library
 
     folder = window.data_dir
     settings = window.settings
+    library = window.library
     tune_allocator()
-    library = Library(folder)  # first: it says in one sentence what is wrong with the folder
     setup_logging(folder / "logs")
-    report = library.reconcile()
-    if report.changed:
-        log.info(
-            "library reconciled: %d missing, %d back, %d indexed, %d broken",
-            len(report.newly_missing),
-            len(report.found_again),
-            len(report.indexed),
-            len(report.broken),
-        )
 
     def make_factory() -> tuple[ClientFactory, bool]:
         key = None if force_demo else keystore.effective_key(folder)
@@ -210,16 +221,17 @@ def build_main_window(window: MainWindow, *, force_demo: bool = False, demo_late
         await asyncio.wrap_future(window.client_thread.run_coroutine(work))
 
     factory, demo = make_factory()
-    window.build(
-        library=library,
-        client_factory=factory,
-        demo=demo,
-        make_client_factory=make_factory,
-        test_key=test_key,
-        endpoint=api_endpoint(settings),
-    )
+    window.finish(client_factory=factory, demo=demo, make_client_factory=make_factory, test_key=test_key)
     window.start()
+    window.reconcile_library()
     return window
+
+
+def build_main_window(window: MainWindow, *, force_demo: bool = False, demo_latency: float = 0.25) -> MainWindow:
+    """Open the library, build the window's panels on it, and start the client thread,
+    configured from the environment as ``krea-desktop`` would be."""
+    build_panels(window, open_library(window))
+    return finish_main_window(window, force_demo=force_demo, demo_latency=demo_latency)
 
 
 def create_main_window(*, force_demo: bool = False, demo_latency: float = 0.25) -> MainWindow:
@@ -231,19 +243,38 @@ def create_main_window(*, force_demo: bool = False, demo_latency: float = 0.25) 
 def show_and_paint(window: MainWindow, timeout_ms: int = 500) -> bool:
     """Show ``window`` and return once it has painted (True), or after ``timeout_ms``
     (False: a window that starts minimised, say, is not painted until restored)."""
+    return wait_painted(window, timeout_ms, before=window.show)
+
+
+def wait_painted(widget: QObject, timeout_ms: int = 500, *, before: Callable[[], None] | None = None) -> bool:
+    """Run ``before`` (if given) and return once ``widget`` has painted (True), or after
+    ``timeout_ms`` (False). Events meanwhile are handled: keys typed go where the focus is."""
     loop = QEventLoop()
-    watcher = _PaintWatcher(window, lambda: QTimer.singleShot(0, loop.quit))
-    window.installEventFilter(watcher)
+    watcher = _PaintWatcher(widget, lambda: QTimer.singleShot(0, loop.quit))
+    widget.installEventFilter(watcher)
     QTimer.singleShot(timeout_ms, loop.quit)
-    window.show()
+    if before is not None:
+        before()
     if not watcher.painted:
         loop.exec()
-    window.removeEventFilter(watcher)
+    widget.removeEventFilter(watcher)
     watcher.deleteLater()
     return watcher.painted
 
 
 def run_app(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -> int:
+    # Start-up makes many objects and no garbage cycles worth finding: the cyclic collector
+    # runs again once the window is built (it would spend about 15 ms before then).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _run_app(smoke_test=smoke_test, open_paths=open_paths)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _run_app(*, smoke_test: bool, open_paths: Sequence[Path]) -> int:
     if smoke_test:
         import tempfile
 
@@ -281,6 +312,7 @@ def _run_window(app: QApplication, *, smoke_test: bool, open_paths: Sequence[Pat
     apply_dark_palette(app)
     window: MainWindow | None = None
     report: _StartupReport | None = None
+    problem: Exception | None = None
     if not smoke_test:
         # The frame first, painted, then everything else: the window is there at once.
         window = open_main_window()
@@ -291,6 +323,16 @@ def _run_window(app: QApplication, *, smoke_test: bool, open_paths: Sequence[Pat
         show_and_paint(window)
         if not window.isVisible():  # closed while it opened: nothing was built, nothing to keep
             return 0
+        # Then what the first interaction needs (the prompt, the gallery on the library),
+        # painted before the rest (the key store, the client thread, asyncio's loop) loads.
+        problem = _build_panels(window)
+        if problem is None:
+            wait_painted(window.gallery.viewport(), 1000)
+            if report is not None:
+                report.panels_painted()
+            if not window.isVisible():  # closed as it became ready
+                window.library.close()
+                return 0
 
     import asyncio
 
@@ -300,13 +342,26 @@ def _run_window(app: QApplication, *, smoke_test: bool, open_paths: Sequence[Pat
     asyncio.set_event_loop(loop)
     with loop:
         if smoke_test or window is None:
+            gc.enable()
             try:
                 return int(loop.run_until_complete(_smoke(app)))
             finally:
                 import shutil
 
                 shutil.rmtree(os.environ["KREA_DESKTOP_DATA_DIR"], ignore_errors=True)  # nothing left behind
-        return int(loop.run_until_complete(_run(app, window, open_paths, report, arrivals)))
+        return int(loop.run_until_complete(_run(app, window, open_paths, report, arrivals, problem)))
+
+
+def _build_panels(window: MainWindow) -> Exception | None:
+    """Open the library and build the panels on it; the LibraryError saying why the
+    library cannot be opened, if it cannot."""
+    from krea_desktop.library.store import LibraryError
+
+    try:
+        build_panels(window, open_library(window))
+    except LibraryError as err:
+        return err
+    return None
 
 
 async def _run(
@@ -315,23 +370,25 @@ async def _run(
     open_paths: Sequence[Path] = (),
     report: _StartupReport | None = None,
     arrivals: _Arrivals | None = None,
+    problem: Exception | None = None,
 ) -> int:
     import asyncio
 
     if not window.isVisible():  # closed before the loop ran this
+        if window.panels_built:
+            window.library.close()
         return 0
-    from krea_desktop.library.store import LibraryError
-
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
     app.lastWindowClosed.connect(closed.set)
-    try:
-        build_main_window(window)
-    except LibraryError as err:  # the window stays, saying why, until it is closed
-        print(f"krea-desktop: {err}", file=sys.stderr, flush=True)
-        window.show_problem(str(err))
+    if problem is not None:  # the window stays, saying why, until it is closed
+        print(f"krea-desktop: {problem}", file=sys.stderr, flush=True)
+        window.show_problem(str(problem))
+        gc.enable()
         await closed.wait()
         return 1
+    finish_main_window(window)
+    gc.enable()
     if report is not None:
         report.built()
     if open_paths:
@@ -491,9 +548,11 @@ def bring_to_front(window: MainWindow) -> None:
 
 
 class _StartupReport(QObject):
-    """For the start-up benchmarks (``KREA_DESKTOP_REPORT_FIRST_PAINT``): prints
-    ``first-paint <seconds since process start>`` once the frame has painted and
-    ``ready <seconds>`` once the built window has painted its panels, then closes it."""
+    """For the start-up benchmarks (``KREA_DESKTOP_REPORT_FIRST_PAINT``), each line with the
+    seconds since the process started: ``first-paint`` once the frame has painted;
+    ``ready`` once the window has painted with the prompt holding the focus and the
+    gallery showing the library's first rows (thumbnails may still be loading); ``built``
+    once the rest (key, client thread) is made too and painted. Then it closes the window."""
 
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
@@ -501,14 +560,27 @@ class _StartupReport(QObject):
         self._first = _PaintWatcher(window, lambda: QTimer.singleShot(0, lambda: self._say("first-paint")))
         window.installEventFilter(self._first)
 
-    def built(self) -> None:
-        def ready() -> None:
+    def panels_painted(self) -> None:
+        """Called once the gallery has painted after the panels were built."""
+        window = self._window
+        view = window.gallery
+        focused = window.focusWidget() is window.prompt_panel.promptEdit
+        model = view.model()
+        shown = model.rowCount() > 0 and view.visualRect(model.index(0, 0)).intersects(view.viewport().rect())
+        rows = shown or window.library.count() == 0
+        if focused and rows:
             self._say("ready")
+        else:
+            self._say(f"not-ready focus={focused} rows={rows}")
+
+    def built(self) -> None:
+        def done() -> None:
+            self._say("built")
             self._window.close()
 
         # The rest of the paint pass runs before the timer fires.
-        self._ready = _PaintWatcher(self._window, lambda: QTimer.singleShot(0, ready))
-        self._window.installEventFilter(self._ready)
+        self._built = _PaintWatcher(self._window, lambda: QTimer.singleShot(0, done))
+        self._window.installEventFilter(self._built)
         self._window.update()
 
     @staticmethod

@@ -125,7 +125,7 @@ def test_the_frame_opens_at_the_saved_geometry(tmp_path: Path) -> None:
     assert lines[1] == f"openingPlaceholder {left}"
 
 
-def test_the_app_reports_its_first_paint_then_the_built_window(tmp_path: Path) -> None:
+def test_the_app_reports_its_first_paint_then_ready_then_the_built_window(tmp_path: Path) -> None:
     env = child_env(tmp_path)
     env["KREA_DESKTOP_REPORT_FIRST_PAINT"] = "1"
     proc = subprocess.run(
@@ -133,11 +133,80 @@ def test_the_app_reports_its_first_paint_then_the_built_window(tmp_path: Path) -
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     words = [line.split() for line in proc.stdout.splitlines()]
-    assert [w[0] for w in words] == ["first-paint", "ready"]
-    first, ready = (float(w[1]) for w in words)
-    assert 0 < first <= ready
+    assert [w[0] for w in words] == ["first-paint", "ready", "built"]
+    first, ready, built = (float(w[1]) for w in words)
+    assert 0 < first <= ready <= built
     # The built window saved its state when it closed.
     assert "mainSplitter" in (tmp_path / "settings.ini").read_text()
+
+
+# Loaded only once the window is ready (prompt focused, gallery on the library): the key
+# store, the client thread and the client, the GUI's asyncio loop.
+AFTER_READY = ("keyring", "httpx", "qasync", "krea_desktop.ui.jobs.client_thread", "krea_desktop.backend")
+
+
+def save_images(data_dir: Path, count: int) -> None:
+    run(
+        f"""
+        import io, uuid
+        from PIL import Image
+        from krea_desktop.api.request import GenerationRequest
+        from krea_desktop.api.results import GeneratedImage
+        from krea_desktop.library.store import Library
+        lib = Library({str(data_dir)!r})
+        for i in range({count}):
+            req = GenerationRequest(f"a study {{i}}", ratio="1:1", seed=i)
+            out = io.BytesIO()
+            Image.new("RGB", (64, 64), (i * 8 % 256, 90, 120)).save(out, "PNG")
+            lib.save(GeneratedImage(task_uuid=req.task_uuid, image_uuid=str(uuid.uuid4()), data=out.getvalue(),
+                                    format="PNG", width=64, height=64, seed=i, cost=0.004, index=0,
+                                    record=req.describe()))
+        lib.close()
+        """,
+        data_dir,
+    )
+
+
+def test_the_window_is_ready_with_the_prompt_and_the_gallery_before_the_rest_loads(tmp_path: Path) -> None:
+    save_images(tmp_path, 30)
+    lines = run(
+        f"""
+        import sys
+        from PySide6.QtCore import Qt
+        from PySide6.QtTest import QTest
+        from PySide6.QtWidgets import QApplication
+        from krea_desktop.ui import app as app_module
+        app = QApplication(sys.argv)
+        window = app_module.open_main_window()
+        app_module.show_and_paint(window, timeout_ms=5000)
+        QTest.keyClicks(window, "a li")  # typed while the window opens
+        app_module.build_panels(window, app_module.open_library(window))
+        print("painted", app_module.wait_painted(window.gallery.viewport(), 5000))
+        print("loaded:", sorted(m for m in {AFTER_READY!r} if m in sys.modules))
+        print("focus", window.focusWidget().objectName())
+        view = window.gallery
+        print("rows", view.model().rowCount(), window.library.count())
+        print("first row shown", view.visualRect(view.model().index(0, 0)).intersects(view.viewport().rect()))
+        QTest.keyClicks(window.focusWidget(), "ghthouse")  # typed once it is ready
+        print("prompt", window.prompt_panel.prompt())
+        print("generate early", window.generate(), window.message_banner.label.text())
+        print("built", window.built)
+        app_module.finish_main_window(window, demo_latency=0.0)
+        print("queued", [job.request.prompt for job in window.jobs.jobs()], window.built)
+        window.close()
+        """,
+        tmp_path,
+    )
+    assert lines[0] == "painted True"
+    assert lines[1] == "loaded: []"
+    assert lines[2] == "focus promptEdit"
+    assert lines[3] == "rows 30 30"
+    assert lines[4] == "first row shown True"
+    assert lines[5] == "prompt a lighthouse"
+    assert lines[6] == "generate early None Getting ready: your images will be requested in a moment."
+    assert lines[7] == "built False"
+    # The Generate pressed while it got ready is sent once the client thread is there.
+    assert lines[8] == "queued ['a lighthouse'] True"
 
 
 def test_a_window_closed_while_it_opens_ends_the_app(tmp_path: Path) -> None:

@@ -71,7 +71,11 @@ class MainWindow(QMainWindow):
         self.data_dir = data_dir
         self.settings = settings
         self.options: config.SettingsStore = QtSettingsStore(settings)  # the typed view of settings
-        self.built = False
+        self.panels_built = False  # build_panels() done: the prompt and the gallery are there
+        self.built = False  # finish() done too: the client thread is made
+        self._generate_waiting = False  # Generate was pressed before the client thread was made
+        self._make_client_factory: Callable[[], tuple[ClientFactory, bool]] | None = None
+        self._test_key: Callable[[str, str], Any] | None = None
         self._early_keys: list[str] = []  # typed while the window was opening: for the prompt
         self.sweep_runs: list[SweepRun] = []  # sweeps still sending
         self.contact_sheets: list[ContactSheet] = []  # open contact sheets
@@ -91,39 +95,78 @@ class MainWindow(QMainWindow):
         test_key: Callable[[str, str], Any] | None = None,
         endpoint: str = spec.DEFAULT_API_URL,
     ) -> None:
-        """Make the panels on ``library`` and wire the client thread (not yet started)."""
-        from krea_desktop.models.jobs import JobQueue
-        from krea_desktop.ui.jobs.client_thread import ClientThread
+        """Make the panels on ``library`` and wire the client thread (not yet started):
+        :meth:`build_panels` then :meth:`finish` at once."""
+        self.build_panels(library=library, demo=demo, endpoint=endpoint)
+        self.finish(
+            client_factory=client_factory, demo=demo, make_client_factory=make_client_factory, test_key=test_key
+        )
 
-        if self.built:
+    def build_panels(self, *, library: Library, demo: bool, endpoint: str = spec.DEFAULT_API_URL) -> None:
+        """What the first interaction needs: every panel on ``library``, the gallery on its
+        rows, the menus, and the prompt with the focus (and whatever was typed while the
+        window opened). ``demo`` is the best guess until :meth:`finish` knows. Jobs
+        can be composed but are sent once :meth:`finish` has made the client thread: a
+        Generate before that waits for it (see :meth:`generate`)."""
+        from krea_desktop.models.jobs import JobQueue
+
+        if self.panels_built:
             raise RuntimeError("the main window is already built")
         self.library = library
         self.demo = demo
         self.endpoint = endpoint
+        # Every view of a job subscribes to the queue; the client thread reports into it.
+        self.jobs: JobQueue = JobQueue()
+        self._build()
+        self._build_actions()
+        self._subscribe_to_jobs()
+        self._restore_state()
+        self.update_demo_banner()
+        if library.notice:
+            self.show_message(library.notice, error=True)  # stays until read
+        self.panels_built = True
+        self._set_tab_order()
+        self._focus_prompt()
+
+    def finish(
+        self,
+        *,
+        client_factory: ClientFactory,
+        demo: bool,
+        make_client_factory: Callable[[], tuple[ClientFactory, bool]] | None = None,
+        test_key: Callable[[str, str], Any] | None = None,
+    ) -> None:
+        """Wire the client thread (not yet started: :meth:`start`) and what waits on it,
+        now that ``demo`` is known; a Generate pressed before this is sent now."""
+        from krea_desktop.ui.jobs.client_thread import ClientThread
+
+        if not self.panels_built:
+            raise RuntimeError("the main window's panels are not built yet")
+        if self.built:
+            raise RuntimeError("the main window is already built")
         self._make_client_factory = make_client_factory
         self._test_key = test_key
-
-        # The client thread reports into the job queue; every view of a job subscribes to it.
-        self.jobs: JobQueue = JobQueue()
-        self.client_thread = ClientThread(client_factory, library)
+        self.client_thread = ClientThread(client_factory, self.library)
         self.client_thread.jobStarted.connect(self._job_started)
         self.client_thread.jobStatus.connect(self.jobs.set_status)
         self.client_thread.imageReady.connect(self.jobs.image_saved)
         self.client_thread.jobFinished.connect(lambda job_id, _received: self.jobs.finished(job_id))
         self.client_thread.jobFailed.connect(self.jobs.failed)
         self.client_thread.jobCancelled.connect(lambda job_id, _received: self.jobs.cancelled(job_id))
-
-        self._build()
-        self._build_actions()
-        self._subscribe_to_jobs()
-        self._restore_state()
-        self.update_demo_banner()
         self.client_thread.saveProblem.connect(self._save_problem)
-        if library.notice:
-            self.show_message(library.notice, error=True)  # stays until read
+        self.client_thread.thumbnail_side = lambda: self.model.loader.display_side
+        self.job_list.cancelRequested.connect(self.client_thread.cancel)
         self.built = True
-        self._set_tab_order()
-        self._focus_prompt()
+        if demo != self.demo:
+            self.demo = demo
+            self.update_demo_banner()
+            self._update_counts()  # costs say "simulated" or not
+        remember_demo(self.settings, demo)
+        self.update_cost_estimate()
+        if self._generate_waiting:
+            self._generate_waiting = False
+            self.message_banner.hide()
+            self.generate()
         # What exists now lives as long as the window: the cyclic collector need not walk it
         # again on every full collection (a pause of tens of ms in the middle of scrolling).
         gc.freeze()
@@ -196,7 +239,6 @@ class MainWindow(QMainWindow):
         self.model = GalleryModel(self.library, parent=self)
         self.gallery = GalleryView(self)
         self.gallery.setModel(self.model)
-        self.client_thread.thumbnail_side = lambda: self.model.loader.display_side
         self.filter_bar = GalleryFilterBar(self)
         self._connect_filter_bar()
         # Putting an image's parameters back into the controls, from the gallery or from files.
@@ -234,7 +276,6 @@ class MainWindow(QMainWindow):
         gallery_lay.addWidget(self.gallery, 1)
         self.job_list = JobList(self.jobs, self)
         self.job_list.setMinimumHeight(96)  # a whole job row, status line included
-        self.job_list.cancelRequested.connect(self.client_thread.cancel)
 
         self.right_split = QSplitter(QtCore.Qt.Orientation.Vertical, self)
         self.right_split.setObjectName("rightSplitter")
@@ -272,7 +313,6 @@ class MainWindow(QMainWindow):
         self.count_label.setToolTip("Images in your library")
         self.statusBar().addPermanentWidget(self.count_label)
         self._update_counts()
-        self.update_cost_estimate()
         self.setAcceptDrops(True)  # image files dropped outside the tray: restore their parameters
 
     def _set_tab_order(self) -> None:
@@ -321,7 +361,7 @@ class MainWindow(QMainWindow):
             self._early_keys.clear()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        if not self.built:  # the frame is up but the prompt is not made yet: keep the keys
+        if not self.panels_built:  # the frame is up but the prompt is not made yet: keep the keys
             text = event.text()
             if event.key() == QtCore.Qt.Key.Key_Backspace:
                 if self._early_keys:
@@ -404,7 +444,7 @@ class MainWindow(QMainWindow):
         self.cancel_action.triggered.connect(self.cancel_newest)
         gen_menu.addAction(self.cancel_action)
         cancel_all = QAction("Cancel &all jobs", self)
-        cancel_all.triggered.connect(self.client_thread.cancel_all)
+        cancel_all.triggered.connect(lambda: self.client_thread.cancel_all() if self.built else None)
         gen_menu.addAction(cancel_all)
         gen_menu.addSeparator()
         self.sweep_action = QAction("S&weep…", self)
@@ -434,7 +474,7 @@ class MainWindow(QMainWindow):
         self.tray.restore_state()
 
     def save_state(self) -> None:
-        if not self.built:
+        if not self.panels_built:
             return
         options = self.options
         options.set(config.WINDOW_GEOMETRY, bytes(self.saveGeometry().data()))
@@ -449,10 +489,15 @@ class MainWindow(QMainWindow):
     # --- generating -----------------------------------------------------------------------
 
     def generate(self) -> int | None:
-        """Queue a job from the controls; returns its id (None if the controls are not ready)."""
+        """Queue a job from the controls; returns its id (None if the controls are not ready,
+        or if the window is still getting ready: the job is then queued once it is)."""
         problem = self.prompt_panel.problem()
         if problem:
             self.show_message(problem)
+            return None
+        if not self.built:
+            self._generate_waiting = True
+            self.show_message("Getting ready: your images will be requested in a moment.")
             return None
         if self.tray.isBusy():
             self.show_message("A reference is still loading; try again in a moment.")
@@ -479,6 +524,8 @@ class MainWindow(QMainWindow):
             return None, self.demo
 
     def update_cost_estimate(self) -> None:
+        if not self.built:  # finish() shows it, once the window is ready
+            return
         from krea_desktop.models.sweep import estimate_batch
         from krea_desktop.ui.money import format_cost
 
@@ -506,6 +553,9 @@ class MainWindow(QMainWindow):
             return None
         if self.tray.isBusy():
             self.show_message("A reference is still loading; try again in a moment.")
+            return None
+        if not self.built:
+            self.show_message("Getting ready: try again in a moment.")
             return None
         try:
             base = self.prompt_panel.build_request(self.ratio_bar.ratio(), self.tray.references())
@@ -629,7 +679,7 @@ class MainWindow(QMainWindow):
 
     def cancel_newest(self) -> None:
         running = self.jobs.running()
-        if running:
+        if running and self.built:
             self.client_thread.cancel(max(running))
 
     def _subscribe_to_jobs(self) -> None:
@@ -698,7 +748,7 @@ class MainWindow(QMainWindow):
         self._credentials_changed()
 
     def _credentials_changed(self) -> None:
-        if self._make_client_factory is None:
+        if self._make_client_factory is None or not self.built:  # finish() reads the key afresh
             return
         factory, demo = self._make_client_factory()
         self.client_thread.replace_client(factory)
@@ -726,7 +776,7 @@ class MainWindow(QMainWindow):
     # --- drops on the window ---------------------------------------------------------------------
 
     def _wants_drop(self, event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> bool:
-        if not self.built:
+        if not self.panels_built:
             return False
         from krea_desktop.ui.mime import LIBRARY_IDS_MIME
 
@@ -773,6 +823,23 @@ class MainWindow(QMainWindow):
         if isinstance(placeholder, OpeningPlaceholder):
             placeholder.set_problem(text)
 
+    def reconcile_library(self) -> None:
+        """Bring the index in line with the library folder (files added, removed or back
+        while the app was closed), and the gallery with it when anything changed."""
+        report = self.library.reconcile()
+        if not report.changed:
+            return
+        log.info(
+            "library reconciled: %d missing, %d back, %d indexed, %d broken",
+            len(report.newly_missing),
+            len(report.found_again),
+            len(report.indexed),
+            len(report.broken),
+        )
+        self.model.refresh()
+        self.filter_bar.set_counts(self.model.rowCount(), self.library.count())
+        self._update_counts()
+
     def start(self) -> None:
         """Start the client thread (create_main_window does this), and collect what paid
         work a process that ended left unfinished."""
@@ -780,13 +847,14 @@ class MainWindow(QMainWindow):
         self.client_thread.collect_abandoned()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.built:
+        if not self.panels_built:
             super().closeEvent(event)
             return
         self.save_state()
         self.gallery_actions.shutdown()
         self.file_drops.shutdown()
-        self.client_thread.stop()
+        if self.built:
+            self.client_thread.stop()
         self.model.loader.wait(3000)
         self.library.checkpoint()  # library.sqlite alone holds everything (run_app closes it)
         super().closeEvent(event)
@@ -794,6 +862,24 @@ class MainWindow(QMainWindow):
     def wait_idle(self) -> None:
         """For tests: wait until pending thumbnail work is done."""
         self.model.loader.wait(5000)
+
+
+DEMO_HINT_KEY = "startup/demoMode"
+
+
+def remember_demo(settings: QSettings, demo: bool) -> None:
+    """Keep whether the window runs in demo mode, for :func:`demo_hint` at the next start."""
+    if demo_hint(settings, default=not demo) != demo:
+        settings.setValue(DEMO_HINT_KEY, "true" if demo else "false")
+
+
+def demo_hint(settings: QSettings, default: bool = True) -> bool:
+    """Whether the window ran in demo mode last time: what it shows until it has looked the
+    key up (the keyring can take tens of ms), so that the banner rarely comes or goes."""
+    value = settings.value(DEMO_HINT_KEY)
+    if value is None:
+        return default
+    return str(value).lower() == "true"
 
 
 def window_title(demo: bool) -> str:
