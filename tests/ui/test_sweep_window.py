@@ -142,6 +142,8 @@ def test_lineage_across_generate_drag_generate_and_a_restart(qtbot: QtBot, make_
     parent = generate_one(qtbot, w, "a harbour at dawn")
     assert w.tray.handle_mime(mime_for_entries([parent]))  # dragged from the gallery
     qtbot.waitUntil(lambda: w.tray.count() == 1 and not w.tray.isBusy())
+    card = w.tray.items()[0]
+    assert card.library_image == parent.image_uuid and "One of your images" in card.thumbnailLabel.toolTip()
     child = generate_one(qtbot, w, "the same harbour at dusk")
     assert [r.parent for r in child.record.references] == [parent.image_uuid]
 

@@ -54,6 +54,7 @@ class ReferenceItem(QFrame):
         *,
         source: str = "",
         size: tuple[int, int] = (0, 0),
+        library_image: str = "",
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -62,6 +63,7 @@ class ReferenceItem(QFrame):
         self.sha256 = sha256
         self.source = source or path.name
         self.image_size = size
+        self.library_image = library_image  # the imageUUID of the library image it is, if any
         self._value = 0  # the one source of truth: strength in hundredths
         self._press_pos: QPoint | None = None
         self.setFixedWidth(self.THUMB_SIDE + 28)
@@ -73,8 +75,10 @@ class ReferenceItem(QFrame):
         self.thumbnailLabel.setFixedSize(self.THUMB_SIDE, self.THUMB_SIDE)
         self.thumbnailLabel.setAlignment(Qt.AlignmentFlag.AlignCenter)
         dims = f"{size[0]}×{size[1]}, " if size[0] else ""
+        lineage = "\nOne of your images: results made with it show it as their parent." if library_image else ""
         self.thumbnailLabel.setToolTip(
-            f"{self.source} ({dims}kept as {path.name})\nDrag to reorder; double-click to reset the strength."
+            f"{self.source} ({dims}kept as {path.name}){lineage}\n"
+            "Drag to reorder; double-click to reset the strength."
         )
         self._set_thumbnail(thumbnail)
 

@@ -377,6 +377,7 @@ class ReferenceTray(QWidget):
             ref.strength,
             source=ref.source,
             size=(ref.width, ref.height),
+            library_image=ref.parent,
             parent=self._container,
         )
         item.strengthChanged.connect(lambda value, it=item: self._item_strength(it, value))
