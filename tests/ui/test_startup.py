@@ -141,8 +141,15 @@ def test_the_app_reports_its_first_paint_then_ready_then_the_built_window(tmp_pa
 
 
 # Loaded only once the window is ready (prompt focused, gallery on the library): the key
-# store, the client thread and the client, the GUI's asyncio loop.
-AFTER_READY = ("keyring", "httpx", "qasync", "krea_desktop.ui.jobs.client_thread", "krea_desktop.backend")
+# store, the job queue, the client thread and the client, the GUI's asyncio loop.
+AFTER_READY = (
+    "keyring",
+    "httpx",
+    "qasync",
+    "krea_desktop.models.jobs",
+    "krea_desktop.ui.jobs.client_thread",
+    "krea_desktop.backend",
+)
 
 
 def save_images(data_dir: Path, count: int) -> None:

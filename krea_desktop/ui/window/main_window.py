@@ -108,18 +108,13 @@ class MainWindow(QMainWindow):
         window opened). ``demo`` is the best guess until :meth:`finish` knows. Jobs
         can be composed but are sent once :meth:`finish` has made the client thread: a
         Generate before that waits for it (see :meth:`generate`)."""
-        from krea_desktop.models.jobs import JobQueue
-
         if self.panels_built:
             raise RuntimeError("the main window is already built")
         self.library = library
         self.demo = demo
         self.endpoint = endpoint
-        # Every view of a job subscribes to the queue; the client thread reports into it.
-        self.jobs: JobQueue = JobQueue()
         self._build()
         self._build_actions()
-        self._subscribe_to_jobs()
         self._restore_state()
         self.update_demo_banner()
         if library.notice:
@@ -138,7 +133,9 @@ class MainWindow(QMainWindow):
     ) -> None:
         """Wire the client thread (not yet started: :meth:`start`) and what waits on it,
         now that ``demo`` is known; a Generate pressed before this is sent now."""
+        from krea_desktop.models.jobs import JobQueue
         from krea_desktop.ui.jobs.client_thread import ClientThread
+        from krea_desktop.ui.jobs.job_list import JobList
 
         if not self.panels_built:
             raise RuntimeError("the main window's panels are not built yet")
@@ -146,6 +143,13 @@ class MainWindow(QMainWindow):
             raise RuntimeError("the main window is already built")
         self._make_client_factory = make_client_factory
         self._test_key = test_key
+        # Every view of a job subscribes to the queue; the client thread reports into it.
+        self.jobs: JobQueue = JobQueue()
+        self.job_list = JobList(self.jobs, self)
+        self.job_list.setMinimumHeight(96)  # a whole job row, status line included
+        self.right_split.replaceWidget(1, self.job_list)  # in the place kept for it, at its size
+        self._job_list_place.deleteLater()
+        self._subscribe_to_jobs()
         self.client_thread = ClientThread(client_factory, self.library)
         self.client_thread.jobStarted.connect(self._job_started)
         self.client_thread.jobStatus.connect(self.jobs.set_status)
@@ -160,7 +164,8 @@ class MainWindow(QMainWindow):
         if demo != self.demo:
             self.demo = demo
             self.update_demo_banner()
-            self._update_counts()  # costs say "simulated" or not
+        self._update_counts()  # costs say "simulated" or not
+        self._set_tab_order()
         remember_demo(self.settings, demo)
         self.update_cost_estimate()
         if self._generate_waiting:
@@ -182,7 +187,6 @@ class MainWindow(QMainWindow):
         from krea_desktop.ui.gallery.model import GalleryModel
         from krea_desktop.ui.gallery.recall import Recall
         from krea_desktop.ui.gallery.view import GalleryView
-        from krea_desktop.ui.jobs.job_list import JobList
         from krea_desktop.ui.references.tray import ReferenceTray
 
         # The loop in one column without scrolling at 1366x768: ratios in one row, the
@@ -274,13 +278,14 @@ class MainWindow(QMainWindow):
         gallery_lay.addWidget(self.filter_bar)
         gallery_lay.addWidget(self.gallery_toolbar)
         gallery_lay.addWidget(self.gallery, 1)
-        self.job_list = JobList(self.jobs, self)
-        self.job_list.setMinimumHeight(96)  # a whole job row, status line included
+        # The job list is made with the client thread (finish()); its place is kept.
+        self._job_list_place = QWidget(self)
+        self._job_list_place.setMinimumHeight(96)
 
         self.right_split = QSplitter(QtCore.Qt.Orientation.Vertical, self)
         self.right_split.setObjectName("rightSplitter")
         self.right_split.addWidget(gallery_panel)
-        self.right_split.addWidget(self.job_list)
+        self.right_split.addWidget(self._job_list_place)
         self.right_split.setStretchFactor(0, 4)
         self.right_split.setStretchFactor(1, 1)
 
@@ -343,8 +348,9 @@ class MainWindow(QMainWindow):
             self.filter_bar.ratio,
             self.filter_bar.size_slider,
             self.gallery,
-            self.job_list,
         ]
+        if self.built:
+            chain.append(self.job_list)
         for first, second in itertools.pairwise(chain):
             QWidget.setTabOrder(first, second)
 
@@ -678,8 +684,10 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _checked=False, s=sweep_id: self.open_sheet(s))
 
     def cancel_newest(self) -> None:
+        if not self.built:
+            return
         running = self.jobs.running()
-        if running and self.built:
+        if running:
             self.client_thread.cancel(max(running))
 
     def _subscribe_to_jobs(self) -> None:
@@ -768,8 +776,11 @@ class MainWindow(QMainWindow):
         from krea_desktop.ui.money import format_cost
 
         # In demo mode the simulator makes the costs up: every amount shown says so.
-        self.gallery.costs_simulated = self.job_list.costs_simulated = self.demo
-        total = self.jobs.session_cost
+        self.gallery.costs_simulated = self.demo
+        total = 0.0  # no job before the job list is made
+        if self.built:
+            self.job_list.costs_simulated = self.demo
+            total = self.jobs.session_cost
         self.cost_label.setVisible(total > 0)
         self.cost_label.setText(f"Session cost {format_cost(total, self.demo)}")
 
