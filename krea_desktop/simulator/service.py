@@ -21,6 +21,11 @@ Choices where the public documentation is silent:
 - Every accepted ``imageInference`` task, sync or async, stays pollable by
   ``getResponse``: image ``i`` (from 0) is finished ``latency_per_image * (i + 1)``
   seconds after the task was accepted, and a sync answer comes once all are finished.
+- With no latency set, rendering is the service's time: an accepted task's images are
+  rendered from the moment it is accepted, in order, as many at a time as the machine
+  has cores, and each is finished once rendered. ``getResponse`` answers with the images
+  rendered so far (as the service answers with those finished so far), except that one
+  that would find none finished waits for the first.
 - ``webhookURL`` and ``uploadEndpoint`` are validated but nothing is sent to them.
 """
 
@@ -29,10 +34,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import concurrent.futures
+import contextlib
 import hmac
 import io
 import json
 import math
+import os
 import random
 import re
 import threading
@@ -355,6 +363,7 @@ class _Item:
     data: bytes | None = None
     wrong_size: bytes | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    rendering: concurrent.futures.Future[bytes] | None = None  # its render started at acceptance
 
 
 @dataclass
@@ -377,6 +386,16 @@ class _Task:
 
     def due(self) -> float:
         return self.accepted_at + self.latency * len(self.items)
+
+    def is_missing(self, item: _Item, missing_last: bool) -> bool:
+        return missing_last and item.index == len(self.items) - 1
+
+    def is_finished(self, item: _Item, now: float, missing_last: bool = False) -> bool:
+        """Whether ``item`` is done (made, or failed when it is the missing last one): after
+        its share of the latency, or, with no latency, once rendered."""
+        if self.latency > 0:
+            return item.index < self.finished_count(now)
+        return item.data is not None or self.is_missing(item, missing_last or self.missing_last)
 
 
 @dataclass
@@ -459,6 +478,7 @@ class SimulatorService:
         self._generated: dict[str, tuple[_Task, _Item]] = {}
         self._uploads: OrderedDict[str, _Upload] = OrderedDict()
         self._seen_task_uuids: set[str] = set()
+        self._render_pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     # -- public helpers ---------------------------------------------------------------
 
@@ -503,7 +523,7 @@ class SimulatorService:
         entry = self._generated.get(stem)
         if entry is not None:
             task, item = entry
-            if task.finished_count(time.monotonic()) <= item.index:
+            if not task.is_finished(item, time.monotonic()) or task.is_missing(item, task.missing_last):
                 return Reply.json(404, {"errors": [{"code": "notFound", "message": "This image is not finished yet."}]})
             data = await self._render(task, item, fault)
             fmt = task.params.output_format
@@ -699,6 +719,8 @@ class SimulatorService:
                 stored.missing_last = True
             if fault.kind in IMAGE_FAULTS and params.delivery == "async":
                 stored.corruption = fault.kind
+        if stored.latency <= 0:
+            self._start_rendering(stored)
         if params.delivery == "async":
             return [{"taskType": "imageInference", "taskUUID": task_uuid, "status": "processing"}], []
         if not wait:
@@ -718,6 +740,17 @@ class SimulatorService:
             _, old = self._tasks.popitem(last=False)
             for item in old.items:
                 self._generated.pop(item.image_uuid, None)
+
+    def _start_rendering(self, task: _Task) -> None:
+        """Render ``task``'s images in the background, in order (no latency set: rendering is
+        the time each image takes)."""
+        if self._render_pool is None:
+            self._render_pool = concurrent.futures.ThreadPoolExecutor(
+                max(1, os.cpu_count() or 1), thread_name_prefix="krea-simulator-render"
+            )
+        for item in task.items:
+            if not task.is_missing(item, task.missing_last):
+                item.rendering = self._render_pool.submit(self._render_sync, task, item, None)
 
     def _render_sync(self, task: _Task, item: _Item, corruption: str | None) -> bytes:
         p = task.params
@@ -754,6 +787,9 @@ class SimulatorService:
     async def _render(self, task: _Task, item: _Item, corruption: str | None) -> bytes:
         if corruption is None and item.data is not None:
             return item.data
+        if corruption is None and item.rendering is not None:
+            # Shielded: a cancelled waiter must not cancel the render itself.
+            return await asyncio.shield(asyncio.wrap_future(item.rendering))
         return await asyncio.to_thread(self._render_sync, task, item, corruption)
 
     async def _render_many(self, task: _Task, items: list[_Item], corruption: str | None) -> list[bytes]:
@@ -807,8 +843,17 @@ class SimulatorService:
             )
         missing_last = stored.missing_last or (fault is not None and fault.kind == "fewer-images")
         n = len(stored.items)
-        finished = stored.finished_count(time.monotonic())
-        done = [it for it in stored.items[:finished] if not (missing_last and it.index == n - 1)]
+        if stored.latency <= 0 and not any(
+            stored.is_finished(it, 0.0) and not stored.is_missing(it, missing_last) for it in stored.items
+        ):
+            # None rendered yet: wait for the first, rather than answer that all are processing.
+            first = next((it for it in stored.items if it.rendering is not None and it.data is None), None)
+            if first is not None and first.rendering is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(asyncio.wrap_future(first.rendering))
+        now = time.monotonic()
+        finished = {it.index for it in stored.items if stored.is_finished(it, now, missing_last)}
+        done = [it for it in stored.items if it.index in finished and not stored.is_missing(it, missing_last)]
         corruption = None
         if fault is not None and fault.kind in IMAGE_FAULTS:
             corruption = fault.kind
@@ -820,9 +865,9 @@ class SimulatorService:
         data: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         for item in stored.items:
-            if item.index >= finished:
+            if item.index not in finished:
                 data.append({"taskType": "imageInference", "taskUUID": stored.task_uuid, "status": "processing"})
-            elif missing_last and item.index == n - 1:
+            elif stored.is_missing(item, missing_last):
                 errors.append(
                     {
                         "code": "inferenceError",
@@ -926,7 +971,7 @@ class SimulatorService:
         if img is not None:
             return img
         entry = self._generated.get(image_uuid)
-        if entry is not None and entry[0].finished_count(time.monotonic()) > entry[1].index:
+        if entry is not None and entry[0].is_finished(entry[1], time.monotonic()):
             data = await self._render(entry[0], entry[1], None)
             return await asyncio.to_thread(_decode_image, data, parameter, code)
         raise TaskFailure(
