@@ -4,6 +4,17 @@ One long-lived ``httpx.AsyncClient``. ``generate`` is an async generator that yi
 image as soon as it is finished and verified; cancelling the task that iterates it
 cancels the job at whatever step it is in.
 
+As soon as: each finished item of an answer is decoded and handed over while the rest of
+the answer is still arriving (``response.ItemScanner``), the next images are decoded (or
+downloaded) while the caller handles one, and ``getResponse`` polls come at most
+``PollPolicy.factor`` times the time already waited, so the first image is collected
+within that factor of the time the service took to make it.
+
+By default the client runs flat out, as the command line and library users want it. In
+a process whose GUI thread must stay smooth, ``gui=True`` makes it hand the GIL over
+during long loops (``pacing``) and decode large base64 in a helper process
+(``b64helper``), at some cost in throughput.
+
 Never billing twice: an ``imageInference`` POST whose answer was lost may still have
 reached the service. After such an ambiguous failure the client asks ``getResponse``
 for the same taskUUID instead of submitting again, and resubmits (with the same
@@ -14,20 +25,21 @@ service says it does not know the task.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import mmap
 import random
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from PIL import Image, UnidentifiedImageError
 
 from krea_desktop.api import errors as E
 from krea_desktop.api import spec
@@ -40,10 +52,14 @@ from krea_desktop.api.response import (
     Blob,
     Body,
     Envelope,
+    ItemScanner,
+    Pacer,
+    VerifiedImage,
     decode_base64,
     decode_data_uri,
     error_from,
     is_finished_item,
+    no_pace,
     parse_body,
     parse_envelope,
     verify_image,
@@ -70,6 +86,12 @@ _MAPPING_SEARCHES_FAST = sys.version_info >= (3, 11)
 # each image asked for as base64 (a getResponse answer carries every finished image again).
 ANSWER_BASE_BYTES = 16 * 1024 * 1024
 ANSWER_PER_IMAGE_BYTES = 32 * 1024 * 1024
+# How many images are decoded (data in the answer) or downloaded (URLs) ahead of the one
+# being waited for, so that the next is made ready while the caller saves one. More at
+# once makes nothing faster on a loopback (the work is this process's CPU) and holds more
+# memory: each download in flight costs several times its size (bench_clients.py).
+DECODES_AHEAD = 1
+DOWNLOADS_AHEAD = 1
 
 
 def answer_limit(images: int) -> int:
@@ -92,10 +114,23 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class PollPolicy:
-    initial: float = 0.5
-    factor: float = 1.5
+    """When to ask ``getResponse`` again.
+
+    The first poll comes ``initial`` seconds after the acknowledgement; until images
+    arrive, each next one when the time since submitting has grown by ``factor``, so an
+    image the service took T seconds to make is collected by about ``factor`` x T. Once
+    images arrive: with URL outputs (small answers), about once per image as they have
+    been coming; with image data in the answer (base64, data URI), where every poll
+    carries every finished image again, when the time since submitting has grown by
+    ``inline_factor``, or when the rest should be done at the pace so far if that is
+    sooner. Every interval lies between ``minimum`` and ``maximum``.
+    """
+
+    initial: float = 0.1
+    factor: float = 1.4
     maximum: float = 10.0
-    minimum: float = 0.2
+    minimum: float = 0.1
+    inline_factor: float = 2.0
 
 
 class _Ambiguous(Exception):
@@ -143,7 +178,12 @@ class RunwareClient:
         max_download_bytes: int = 64 * 1024 * 1024,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        gui: bool = False,
     ) -> None:
+        """``gui``: a GUI thread shares this process (the window's client thread sets it):
+        long loops then hand it the GIL every few milliseconds and large base64 is decoded
+        in a helper process, which keeps the window smooth at some cost in throughput. Off
+        (the default, for the command line and library users), the client runs flat out."""
         if not api_key or not api_key.strip():
             raise E.AuthenticationError("No API key is set; add one in Settings.", code="missingApiKey")
         self._key = api_key.strip()
@@ -162,6 +202,7 @@ class RunwareClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self.bytes_sent = 0
+        self.gui = gui
         self._http = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(timeout, connect=connect_timeout, pool=connect_timeout),
@@ -171,6 +212,10 @@ class RunwareClient:
 
     def __repr__(self) -> str:  # never show the key
         return f"RunwareClient({self.base_url!r})"
+
+    @property
+    def _pacer(self) -> Pacer:
+        return pace if self.gui else no_pace
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -190,10 +235,12 @@ class RunwareClient:
         *,
         limit: int = ANSWER_BASE_BYTES,
         phase: str = "",
+        on_item: Callable[[dict[str, Any]], None] | None = None,
     ) -> _Answer:
         """One POST. ``read_timeout`` overrides the short default for slow answers; an answer
         larger than ``limit`` bytes (decompressed) is refused; ``phase`` names the step in
-        the message of a timeout."""
+        the message of a timeout; ``on_item`` hears of each item of a successful answer's
+        ``data`` as soon as it has arrived (the answer is returned whole all the same)."""
         import json
 
         body = json.dumps(tasks, separators=(",", ":")).encode()
@@ -203,7 +250,8 @@ class RunwareClient:
             timeout = httpx.Timeout(wait, connect=self.connect_timeout, pool=self.connect_timeout)
             async with self._http.stream("POST", self.base_url, content=body, headers=headers, timeout=timeout) as resp:
                 self.bytes_sent += len(body)
-                buf = await _read_body(resp, limit)
+                streamed = on_item if resp.status_code < 300 else None
+                buf = await _read_body(resp, limit, pacer=self._pacer, on_item=streamed)
                 status = resp.status_code
                 retry_after = resp.headers.get("Retry-After")
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -231,7 +279,7 @@ class RunwareClient:
             env = self._lenient_envelope(buf)
             raise error_from(env.errors[0] if env.errors else None, status)
         try:
-            env = parse_envelope(parse_body(buf))
+            env = parse_envelope(parse_body(buf, pacer=self._pacer))
         except E.MalformedResponseError as err:
             if status < 400:
                 raise _Ambiguous(err) from None  # the task may have been accepted all the same
@@ -240,10 +288,9 @@ class RunwareClient:
             raise error_from(None, status)
         return _Answer(status, env, retry_after)
 
-    @staticmethod
-    def _lenient_envelope(buf: Body) -> Envelope:
+    def _lenient_envelope(self, buf: Body) -> Envelope:
         try:
-            return parse_envelope(parse_body(buf))
+            return parse_envelope(parse_body(buf, pacer=self._pacer))
         except E.MalformedResponseError:
             return Envelope([], [])
 
@@ -302,7 +349,11 @@ class RunwareClient:
         if isinstance(img, str) and (is_uuid(img) or is_url(img)):
             return img, None
         if isinstance(img, str):  # data URI or base64: upload too, so it is sent once
-            raw = decode_data_uri(img) if img.startswith("data:") else decode_base64(img)
+            raw = (
+                decode_data_uri(img, helper=self.gui, pacer=self._pacer)
+                if img.startswith("data:")
+                else decode_base64(img, helper=self.gui, pacer=self._pacer)
+            )
         elif isinstance(img, Path):
             raw = await asyncio.to_thread(_read_reference_file, img)
         else:
@@ -377,7 +428,7 @@ class RunwareClient:
         images carry ``record``."""
         say = on_status or (lambda _msg: None)
         wire = [r.to_wire() for r in request.references]
-        ctx = _Context(request, wire, set(received), record)
+        ctx = _Context(request, wire, set(received), record, submitted_at=time.monotonic())
         first = await self._get_response(request, ctx)
         if first is None:
             return
@@ -413,13 +464,23 @@ class RunwareClient:
                 say("Submitting…" if attempt == 0 else "Submitting again…")
                 if on_submitted is not None:
                     on_submitted(request, wire_refs, ctx.record)
+                ctx.submitted_at = time.monotonic()
+                answer: _Answer | None = None
                 try:
-                    answer = await self._post_once(
-                        [task],
-                        self._submit_timeout(request),
-                        limit=answer_limit(request.number_results),
-                        phase="submitting the task",
-                    )
+                    async with contextlib.aclosing(
+                        self._exchange(
+                            [task],
+                            self._submit_timeout(request),
+                            limit=answer_limit(request.number_results),
+                            phase="submitting the task",
+                            ctx=ctx,
+                        )
+                    ) as exchange:
+                        async for got in exchange:
+                            if isinstance(got, _Answer):
+                                answer = got
+                            else:
+                                yield got
                 except _NotSent as ns:
                     attempt += 1
                     if attempt >= self.retry.attempts:
@@ -435,6 +496,7 @@ class RunwareClient:
                     last_error: E.KreaError = amb.error
                     phase, probe_after_conflict = "probe", False
                     continue
+                assert answer is not None
                 env = answer.envelope
                 if _has_conflict(env):
                     phase, probe_after_conflict = "probe", True
@@ -443,8 +505,6 @@ class RunwareClient:
                 ours = [e for e in env.errors if e.get("taskUUID") in (None, request.task_uuid)]
                 if ours and not any(is_finished_item(d) for d in env.data):
                     raise error_from(ours[0], answer.status)
-                async for image in self._take(env.data, ctx):
-                    yield image
                 pending = request.delivery_method == "async" or _has_processing(env) or ctx.refetch
                 if pending and not ours:
                     phase, first = "poll", None
@@ -510,6 +570,83 @@ class RunwareClient:
             return answer
         raise E.ServiceTimeoutError("The service did not answer in time.")  # not reached
 
+    async def _exchange(
+        self,
+        tasks: list[dict[str, Any]],
+        read_timeout: float | None,
+        *,
+        limit: int,
+        phase: str,
+        ctx: _Context,
+    ) -> AsyncGenerator[GeneratedImage | _Answer, None]:
+        """POST ``tasks``; yield the image of each new finished item as soon as it is ready,
+        while the rest of the answer is still arriving, and the answer itself last. An
+        exchange that fails after images were yielded still yields every image that arrived
+        whole before raising (``_NotSent``, ``_Ambiguous`` or a ``KreaError``)."""
+        arrived: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        reader = asyncio.ensure_future(
+            self._post_once(tasks, read_timeout, limit=limit, phase=phase, on_item=arrived.put_nowait)
+        )
+        ctx.refetch = False
+        pipeline = _Pipeline(self, ctx)
+        getter: asyncio.Future[dict[str, Any]] | None = None
+        try:
+            while not reader.done() or not arrived.empty():
+                while pipeline.ready():
+                    image = await pipeline.take()
+                    if image is not None:
+                        yield image
+                if getter is None:
+                    getter = asyncio.ensure_future(arrived.get())
+                waits: set[asyncio.Future[Any]] = {getter, reader}
+                head = pipeline.head()
+                if head is not None:
+                    waits.add(head)
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    pipeline.add([getter.result()])
+                    getter = None
+            failure = reader.exception()
+            if failure is None:
+                pipeline.add(reader.result().envelope.data)  # what was not handed over on the way
+            while pipeline:
+                image = await pipeline.take()
+                if image is not None:
+                    yield image
+            if failure is not None:
+                raise failure
+            yield reader.result()
+        finally:
+            if getter is not None:
+                getter.cancel()
+            if not reader.done():
+                reader.cancel()
+                with contextlib.suppress(BaseException):
+                    await reader
+            pipeline.cancel()
+
+    def _poll_delay(self, ctx: _Context, failures: int) -> float:
+        """Seconds until the next getResponse (see :class:`PollPolicy`)."""
+        policy = self.poll
+        if not ctx.polls:
+            delay = policy.initial
+        else:
+            now = time.monotonic()
+            waited = max(0.0, now - ctx.submitted_at)
+            delay = (policy.factor - 1) * waited
+            if ctx.seen_count and ctx.polled_at is not None:
+                # The pace so far: images finished by the time the latest poll was sent.
+                per_image = max(0.0, ctx.polled_at - ctx.submitted_at) / ctx.seen_count
+                if ctx.request.output_type == "URL":
+                    delay = min(delay, per_image)
+                else:
+                    remaining = max(0, ctx.request.number_results - ctx.seen_count - ctx.failed)
+                    rest_done = ctx.polled_at + remaining * per_image - now
+                    delay = min(max(delay, (policy.inline_factor - 1) * waited), max(0.0, rest_done))
+        if failures:
+            delay = max(delay, self.retry.delay(failures - 1, self._rng))
+        return min(policy.maximum, max(policy.minimum, delay))
+
     async def _poll(
         self,
         ctx: _Context,
@@ -519,67 +656,72 @@ class RunwareClient:
     ) -> AsyncIterator[GeneratedImage]:
         request = ctx.request
         n = request.number_results
-        interval = self.poll.initial
-        last_arrival = time.monotonic()
         failures = 0
         answer = first
         while True:
+            before = ctx.seen_count
             if answer is None:
                 if time.monotonic() > deadline:
                     raise E.ServiceTimeoutError(
                         f"The service did not finish the images in time ({ctx.seen_count} of {n} arrived)."
                     )
-                await self._sleep(interval)
+                await self._sleep(self._poll_delay(ctx, failures))
+                ctx.polls += 1
+                polled_at = time.monotonic()
                 try:
-                    answer = await self._post_once(
-                        [{"taskType": "getResponse", "taskUUID": request.task_uuid}],
-                        limit=answer_limit(n),
-                        phase="waiting for the images",
-                    )
+                    async with contextlib.aclosing(
+                        self._exchange(
+                            [{"taskType": "getResponse", "taskUUID": request.task_uuid}],
+                            None,
+                            limit=answer_limit(n),
+                            phase="waiting for the images",
+                            ctx=ctx,
+                        )
+                    ) as exchange:
+                        async for got in exchange:
+                            if isinstance(got, _Answer):
+                                answer = got
+                            else:
+                                yield got
                     failures = 0
+                    ctx.polled_at = polled_at
                 except (_NotSent, _Ambiguous) as failure:  # polling is safe to repeat
                     failures += 1
                     if failures >= self.retry.attempts:
                         raise failure.error from None
-                    interval = min(self.poll.maximum, interval * self.poll.factor)
+                    if ctx.seen_count > before:
+                        say(f"{ctx.seen_count} of {n} images ready…")
                     continue
+                assert answer is not None
+            else:
+                async for image in self._take(answer.envelope.data, ctx):
+                    yield image
             env = answer.envelope
             answer = None
             errs = [e for e in env.errors if e.get("taskUUID") in (None, request.task_uuid)]
             errs += [d for d in env.data if d.get("status") == "error"]
-            before = ctx.seen_count
-            async for image in self._take(env.data, ctx):
-                yield image
-            fresh = ctx.seen_count - before
-            if fresh:
-                now = time.monotonic()
-                # Poll again about when the next image should be ready.
-                interval = max(self.poll.minimum, min(self.poll.maximum, (now - last_arrival) / fresh))
-                last_arrival = now
+            ctx.failed = len(errs)
+            if ctx.seen_count > before:
                 say(f"{ctx.seen_count} of {n} images ready…")
-            else:
-                interval = min(self.poll.maximum, interval * self.poll.factor)
             processing = _has_processing(env)
             if ctx.seen_count >= n or (errs and not processing) or (ctx.seen_count + len(errs) >= n):
                 self._check_complete(ctx, errs)
                 return
 
     async def _take(self, data: list[dict[str, Any]], ctx: _Context) -> AsyncIterator[GeneratedImage]:
-        """Decode the finished items not seen before. An item whose data is damaged is
-        fetched again with getResponse (up to twice), so a bad transfer loses nothing."""
+        """The images of the finished items of ``data`` not seen before. An item whose data
+        is damaged is fetched again with getResponse (up to twice), so a bad transfer loses
+        nothing."""
         ctx.refetch = False
-        for item in self._new_items(data, ctx):
-            try:
-                image = await self._decode(item, ctx)
-            except E.MalformedResponseError:
-                image_uuid = str(item["imageUUID"])
-                ctx.attempts[image_uuid] = ctx.attempts.get(image_uuid, 0) + 1
-                if ctx.attempts[image_uuid] > 2:
-                    raise
-                ctx.seen.discard(image_uuid)
-                ctx.refetch = True
-                continue
-            yield image
+        pipeline = _Pipeline(self, ctx)
+        try:
+            pipeline.add(data)
+            while pipeline:
+                image = await pipeline.take()
+                if image is not None:
+                    yield image
+        finally:
+            pipeline.cancel()
 
     def _check_complete(self, ctx: _Context, errs: list[dict[str, Any]]) -> None:
         n = ctx.request.number_results
@@ -610,20 +752,35 @@ class RunwareClient:
             fresh.append(item)
         return fresh
 
-    async def _decode(self, item: dict[str, Any], ctx: _Context) -> GeneratedImage:
-        request = ctx.request
+    async def _fetch(self, item: dict[str, Any], ctx: _Context) -> tuple[bytes, VerifiedImage]:
+        """An item's image, decoded (or downloaded) and verified."""
+        width, height = ctx.request.size
+        if "imageBase64Data" in item or "imageDataURI" in item:
+            return await asyncio.to_thread(self._decode_inline, item, width, height)
+        data = await self._download(str(item["imageURL"]))
+        if not self.gui:  # a millisecond or two: not worth a thread (and its memory arena)
+            return data, verify_image(data, width, height)
+        return data, await asyncio.to_thread(verify_image, data, width, height)
+
+    def _decode_inline(self, item: dict[str, Any], width: int, height: int) -> tuple[bytes, VerifiedImage]:
+        """Decode and verify an item's image data (on a worker thread)."""
+        helper, pacer = self.gui, self._pacer
         if "imageBase64Data" in item:
             value = item["imageBase64Data"]
-            data = await asyncio.to_thread(_decode_b64_value, value)
-        elif "imageDataURI" in item:
+            if not isinstance(value, (str, Blob)):
+                raise E.MalformedResponseError("The service sent image data that is not valid base64.")
+            data = decode_base64(value, helper=helper, pacer=pacer)
+        else:
             value = item["imageDataURI"]
             if not isinstance(value, (str, Blob)):
                 raise E.MalformedResponseError("The service sent an image data URI that cannot be read.")
-            data = await asyncio.to_thread(decode_data_uri, value)
-        else:
-            data = await self._download(str(item["imageURL"]))
-        width, height = request.size
-        verified = await asyncio.to_thread(verify_image, data, width, height)
+            data = decode_data_uri(value, helper=helper, pacer=pacer)
+        return data, verify_image(data, width, height)
+
+    @staticmethod
+    def _image(item: dict[str, Any], data: bytes, verified: VerifiedImage, ctx: _Context) -> GeneratedImage:
+        """The next image of ``ctx``'s task (its index is its place in arrival order)."""
+        request = ctx.request
         seed = item.get("seed")
         cost = item.get("cost")
         index = ctx.seen_count
@@ -657,12 +814,13 @@ class RunwareClient:
                     declared = resp.headers.get("Content-Length")
                     if declared and declared.isdigit() and int(declared) > self.max_download_bytes:
                         raise E.MalformedResponseError("A finished image is larger than the download limit.")
-                    buf = bytearray()
+                    # BytesIO grows its bytes in place and hands that very object over: the
+                    # image is held once (chunks joined, or a bytearray copied, are held twice).
+                    buf = io.BytesIO()
                     async for chunk in resp.aiter_bytes():
-                        buf.extend(chunk)
-                        if len(buf) > self.max_download_bytes:
+                        if buf.write(chunk) and buf.tell() > self.max_download_bytes:
                             raise E.MalformedResponseError("A finished image is larger than the download limit.")
-                    return bytes(buf)
+                    return buf.getvalue()
             except httpx.TransportError as exc:
                 if attempt + 1 >= self.retry.attempts:
                     raise E.NetworkError("Downloading a finished image failed; check your connection.") from exc
@@ -679,9 +837,80 @@ class _Context:
     seen_count: int = 0  # images handed over
     refetch: bool = False  # an item must be fetched again
     attempts: dict[str, int] = field(default_factory=dict)
+    submitted_at: float = 0.0  # monotonic: when the task was sent
+    polled_at: float | None = None  # monotonic: when the latest answered poll was sent
+    polls: int = 0  # getResponse polls so far
+    failed: int = 0  # items the latest answer reported as failed
 
     def __post_init__(self) -> None:
         self.seen_count = len(self.seen)
+
+
+def _retrieve(job: asyncio.Future[Any]) -> None:
+    """Mark a finished job's outcome as seen (a job cancelled with its pipeline may fail)."""
+    if not job.cancelled():
+        job.exception()
+
+
+class _Pipeline:
+    """Finished items on their way to becoming images: a few decoded (in worker threads) or
+    downloaded at once, handed over in the order they arrived, so that the caller saves
+    one image while the next are made ready."""
+
+    def __init__(self, client: RunwareClient, ctx: _Context) -> None:
+        self._client = client
+        self._ctx = ctx
+        self._waiting: deque[dict[str, Any]] = deque()
+        self._jobs: deque[tuple[dict[str, Any], asyncio.Future[tuple[bytes, VerifiedImage]]]] = deque()
+
+    def __bool__(self) -> bool:
+        return bool(self._waiting or self._jobs)
+
+    def add(self, data: list[dict[str, Any]]) -> None:
+        """Queue the finished items of ``data`` not seen before."""
+        self._waiting.extend(self._client._new_items(data, self._ctx))
+        self._fill()
+
+    def _fill(self) -> None:
+        while self._waiting:
+            inline = "imageBase64Data" in self._waiting[0] or "imageDataURI" in self._waiting[0]
+            if len(self._jobs) >= (DECODES_AHEAD if inline else DOWNLOADS_AHEAD):
+                return
+            item = self._waiting.popleft()
+            job = asyncio.ensure_future(self._client._fetch(item, self._ctx))
+            job.add_done_callback(_retrieve)
+            self._jobs.append((item, job))
+
+    def head(self) -> asyncio.Future[tuple[bytes, VerifiedImage]] | None:
+        return self._jobs[0][1] if self._jobs else None
+
+    def ready(self) -> bool:
+        """Whether the next image in line can be taken without waiting."""
+        return bool(self._jobs) and self._jobs[0][1].done()
+
+    async def take(self) -> GeneratedImage | None:
+        """The next image in line (waiting for it); None when its data was damaged: the item
+        is then fetched again with the next getResponse (at most twice)."""
+        item, job = self._jobs.popleft()
+        self._fill()
+        ctx = self._ctx
+        try:
+            data, verified = await job
+        except E.MalformedResponseError:
+            image_uuid = str(item["imageUUID"])
+            ctx.attempts[image_uuid] = ctx.attempts.get(image_uuid, 0) + 1
+            if ctx.attempts[image_uuid] > 2:
+                raise
+            ctx.seen.discard(image_uuid)
+            ctx.refetch = True
+            return None
+        return self._client._image(item, data, verified, ctx)
+
+    def cancel(self) -> None:
+        for _item, job in self._jobs:
+            job.cancel()
+        self._jobs.clear()
+        self._waiting.clear()
 
 
 def sent_record(request: GenerationRequest, wire_refs: list[dict[str, Any]]) -> GenerationRecord:
@@ -701,7 +930,13 @@ def _too_large(limit: int) -> E.MalformedResponseError:
     )
 
 
-async def _read_body(resp: httpx.Response, limit: int = ANSWER_BASE_BYTES) -> Body:
+async def _read_body(
+    resp: httpx.Response,
+    limit: int = ANSWER_BASE_BYTES,
+    *,
+    pacer: Pacer = pace,
+    on_item: Callable[[dict[str, Any]], None] | None = None,
+) -> Body:
     """The whole body, decompressed, refusing one larger than ``limit`` bytes (so neither a
     compression bomb nor endless junk can fill memory).
 
@@ -709,8 +944,12 @@ async def _read_body(resp: httpx.Response, limit: int = ANSWER_BASE_BYTES) -> Bo
     (``mmap``: its pages are zero until written, so reserving it costs nothing). Growing one
     buffer chunk by chunk instead would remap it dozens of times, and one of those calls,
     made with the GIL held, now and then took long enough to stall the GUI thread for over
-    a frame (``bench_gui_stall.py``). ``pace`` hands the GIL over every few milliseconds
-    (see ``krea_desktop.api.pacing``)."""
+    a frame (``bench_gui_stall.py``). ``pacer`` is called after each chunk (in the window,
+    ``pace`` hands the GIL over every few milliseconds: see ``krea_desktop.api.pacing``).
+
+    In such a buffer, which never moves, ``on_item`` hears of each item of the answer's
+    ``data`` as soon as it is in (see ``response.ItemScanner``), its large strings as
+    slices of the buffer."""
     size = _announced_size(resp)
     if size is not None and size > limit:
         raise _too_large(limit)
@@ -721,8 +960,9 @@ async def _read_body(resp: httpx.Response, limit: int = ANSWER_BASE_BYTES) -> Bo
             grown.extend(chunk)
             if len(grown) > limit:
                 raise _too_large(limit)
-            pace()
+            pacer()
         return grown
+    scanner = ItemScanner(buf) if on_item is not None else None
     view = memoryview(buf)
     pos = 0
     chunks = resp.aiter_bytes()
@@ -736,15 +976,31 @@ async def _read_body(resp: httpx.Response, limit: int = ANSWER_BASE_BYTES) -> Bo
                 grown.extend(more)
                 if len(grown) > limit:
                     raise _too_large(limit)
-                pace()
+                pacer()
             return grown
         view[pos:end] = chunk
         pos = end
-        pace()  # a loopback answer arrives as fast as this loop runs: let the GUI thread in
+        if scanner is not None and on_item is not None:
+            _hand_over(buf, scanner, pos, on_item, pacer)
+        pacer()  # a loopback answer arrives as fast as this loop runs: let the GUI thread in
     view.release()
     if pos < size:  # shorter than announced (h11 raises first): what arrived
         return buf[:pos]
     return buf
+
+
+def _hand_over(
+    buf: Body, scanner: ItemScanner, received: int, on_item: Callable[[dict[str, Any]], None], pacer: Pacer
+) -> None:
+    """Tell ``on_item`` of each item completed within ``buf[:received]``."""
+    for start, stop in scanner.feed(received):
+        try:
+            item = parse_body(buf, start, stop, pacer=pacer)
+        except E.MalformedResponseError:
+            scanner.broken = True  # left to the parse of the whole answer
+            return
+        if isinstance(item, dict):
+            on_item(item)
 
 
 def _announced_size(resp: httpx.Response) -> int | None:
@@ -768,12 +1024,6 @@ def _reserve(size: int) -> mmap.mmap | None:
         return mmap.mmap(-1, size)
     except (OSError, ValueError, OverflowError, MemoryError):
         return None
-
-
-def _decode_b64_value(value: Any) -> bytes:
-    if not isinstance(value, (str, Blob)):
-        raise E.MalformedResponseError("The service sent image data that is not valid base64.")
-    return decode_base64(value)
 
 
 def _has_conflict(env: Envelope) -> bool:
@@ -814,6 +1064,8 @@ def _read_reference_file(path: Path) -> bytes:
 def prepare_upload(raw: bytes) -> bytes:
     """Decode a reference and re-encode it at most 2048 px on the long side, as the service
     keeps it anyway; images already small enough in PNG/JPEG/WEBP are sent unchanged."""
+    from PIL import Image, UnidentifiedImageError  # only references need an imaging library
+
     try:
         with Image.open(io.BytesIO(raw)) as im:
             if im.width * im.height > MAX_REFERENCE_PIXELS:

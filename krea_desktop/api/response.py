@@ -1,11 +1,16 @@
 """Reading the service's answers: envelopes, errors and output images.
 
 Answers can be tens of megabytes of JSON, nearly all of it base64 image data. Parsing
-that with ``json.loads`` holds the GIL for hundreds of milliseconds, which would stall
-the GUI thread even though parsing happens elsewhere. :func:`parse_body` therefore lifts
-the large strings out with ``bytes.find`` (fast, memchr-based) before parsing the small
-remainder, and base64 is decoded in slices so that no single step holds the GIL long.
-Between steps, :func:`~krea_desktop.api.pacing.pace` hands the GIL to the GUI thread.
+that with ``json.loads`` holds the GIL for hundreds of milliseconds and copies every
+image string. :func:`parse_body` therefore lifts the large strings out with
+``bytes.find`` (fast, memchr-based) before parsing the small remainder; :class:`ItemScanner`
+finds each finished item of an answer while the answer is still arriving.
+
+Where a GUI thread shares the process, the long loops here take a ``pacer``
+(:func:`~krea_desktop.api.pacing.pace`, the default of the module's functions), which
+hands the GIL to the GUI thread every few milliseconds, and large base64 is decoded in a
+helper process or in slices; the client passes :func:`no_pace` and decodes in one call
+when nothing needs the GIL back quickly (the command line, library users).
 """
 
 from __future__ import annotations
@@ -15,12 +20,20 @@ import binascii
 import json
 import mmap
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from krea_desktop.api import b64helper
 from krea_desktop.api import errors as E
 from krea_desktop.api.pacing import pace
+
+Pacer = Callable[[], None]
+
+
+def no_pace() -> None:
+    """The pacer of a process with no GUI thread to let in: nothing."""
+
 
 # An answer as received: a large one fills a page-backed buffer (see ``client._read_body``).
 Body = bytes | bytearray | mmap.mmap
@@ -43,9 +56,9 @@ class Blob:
     def __len__(self) -> int:
         return self.end - self.start
 
-    def raw(self) -> bytes | memoryview:
+    def raw(self, pacer: Pacer = pace) -> bytes | memoryview:
         view = memoryview(self.buf)[self.start : self.end]
-        if _find(self.buf, b"\\", self.start, self.end) >= 0:  # JSON escapes such as "\/": rare, slow path
+        if _find(self.buf, b"\\", self.start, self.end, pacer) >= 0:  # JSON escapes such as "\/": rare, slow path
             return str(json.loads(b'"' + bytes(view) + b'"')).encode("ascii", "replace")
         return view
 
@@ -55,8 +68,10 @@ class Blob:
 _FIND_WINDOW = 1 << 20
 
 
-def _find(raw: Body, needle: bytes, start: int, end: int | None = None) -> int:
+def _find(raw: Body, needle: bytes, start: int, end: int | None = None, pacer: Pacer = pace) -> int:
     end = len(raw) if end is None else end
+    if pacer is no_pace:
+        return raw.find(needle, start, end)
     step = _FIND_WINDOW
     overlap = len(needle) - 1
     while start < end:
@@ -64,29 +79,33 @@ def _find(raw: Body, needle: bytes, start: int, end: int | None = None) -> int:
         if hit >= 0:
             return hit
         start += step
-        pace()
+        pacer()
     return -1
 
 
-def _lift_large_strings(body: Body | memoryview) -> tuple[bytes, list[Blob]]:
+def _lift_large_strings(
+    body: Body | memoryview, first: int = 0, last: int | None = None, pacer: Pacer = pace
+) -> tuple[bytes, list[Blob]]:
+    """The JSON of ``body[first:last]`` with each large string value replaced by a
+    placeholder, and those strings as :class:`Blob` slices of ``body``."""
     raw = body if isinstance(body, (bytes, bytearray, mmap.mmap)) else bytes(body)
     mv = memoryview(raw)
     pieces: list[bytes] = []
     blobs: list[Blob] = []
-    pos = 0
-    n = len(raw)
+    pos = first
+    n = len(raw) if last is None else last
     # The next occurrence of each key at or after ``pos`` (-1: none left), so that each
     # stretch of the answer is searched once per key, not once per image.
-    next_hit = {k: _find(raw, k, 0) for k in _LARGE_KEYS}
+    next_hit = {k: _find(raw, k, pos, n, pacer) for k in _LARGE_KEYS}
     while True:
         for key, at in next_hit.items():
             if 0 <= at < pos:
-                next_hit[key] = _find(raw, key, pos)
+                next_hit[key] = _find(raw, key, pos, n, pacer)
         hits = [i for i in next_hit.values() if i >= 0]
         if not hits:
             break
         key_at = min(hits)
-        key_end = raw.find(b'"', key_at + 1) + 1
+        key_end = raw.find(b'"', key_at + 1, n) + 1
         # Only a real object key counts: preceded by "{" or "," and followed by ":".
         b = key_at - 1
         while b >= 0 and raw[b] in b" \t\r\n":
@@ -106,7 +125,7 @@ def _lift_large_strings(body: Body | memoryview) -> tuple[bytes, list[Blob]]:
         start = q + 1
         end = start
         while True:
-            end = _find(raw, b'"', end)
+            end = _find(raw, b'"', end, n, pacer)
             if end < 0:
                 raise E.MalformedResponseError(
                     "The service sent an answer that is not valid JSON (it was cut off mid-image)."
@@ -124,7 +143,7 @@ def _lift_large_strings(body: Body | memoryview) -> tuple[bytes, list[Blob]]:
         pieces.append(f"{_PLACEHOLDER_PREFIX}{len(blobs)}".encode().replace(b"\x00", b"\\u0000"))
         blobs.append(Blob(raw, start, end))
         pos = end
-    pieces.append(bytes(mv[pos:]))
+    pieces.append(bytes(mv[pos:n]))
     return b"".join(pieces), blobs
 
 
@@ -138,16 +157,94 @@ def _restore(obj: Any, blobs: list[Blob]) -> Any:
     return obj
 
 
-def parse_body(body: Body | memoryview) -> Any:
-    """Parse a JSON answer; large image strings come back as :class:`Blob` objects."""
-    if not len(body):
+def parse_body(body: Body | memoryview, first: int = 0, last: int | None = None, *, pacer: Pacer = pace) -> Any:
+    """Parse a JSON answer (or the JSON value in ``body[first:last]``); large image strings
+    come back as :class:`Blob` objects."""
+    if not len(body) or (last is not None and last <= first):
         return None
     try:
-        skeleton, blobs = _lift_large_strings(body)
+        skeleton, blobs = _lift_large_strings(body, first, last, pacer)
         parsed = json.loads(skeleton)
     except (ValueError, UnicodeDecodeError) as exc:
         raise E.MalformedResponseError("The service sent an answer that is not valid JSON.") from exc
     return _restore(parsed, blobs) if blobs else parsed
+
+
+class ItemScanner:
+    """Finds the items of an answer's ``data`` array while the answer is still arriving.
+
+    :meth:`feed` is given how much of ``buf`` has arrived; it walks the new bytes and
+    returns the span of each object of the top-level ``{"data": [...]}`` whose closing
+    brace is now in, so that each finished image can be decoded and handed over before
+    the rest of the answer (tens of megabytes, when every finished image comes again as
+    base64) is received. Strings are skipped with ``bytes.find``: an image of megabytes
+    costs a few searches, and each byte is looked at once. An answer of another shape, or
+    one it cannot follow, stops it (:attr:`broken`); the whole answer is parsed once it is
+    in either way, so this only ever hands items over early.
+    """
+
+    _QUOTE, _BACKSLASH, _COLON, _COMMA = 0x22, 0x5C, 0x3A, 0x2C
+    _OPEN_OBJECT, _CLOSE_OBJECT, _OPEN_ARRAY, _CLOSE_ARRAY = 0x7B, 0x7D, 0x5B, 0x5D
+
+    def __init__(self, buf: Body) -> None:
+        self.buf = buf
+        self.pos = 0  # the next byte to look at
+        self._stack: list[int] = []  # the open brackets
+        self._string_from = -1  # where the string being read starts, or -1
+        self._last_string: bytes | None = None  # the top-level object's last short string
+        self._key: bytes | None = None  # the top-level key whose value is being read
+        self._in_data = False
+        self._item_from = -1
+        self.broken = False
+
+    def feed(self, end: int) -> list[tuple[int, int]]:
+        """The spans ``(start, stop)`` of the items completed within ``buf[:end]``."""
+        spans: list[tuple[int, int]] = []
+        buf, stack, pos = self.buf, self._stack, self.pos
+        while pos < end and not self.broken:
+            if self._string_from >= 0:
+                quote = buf.find(b'"', pos, end)
+                if quote < 0:
+                    pos = end
+                    break
+                back = quote - 1
+                while back >= self._string_from and buf[back] == self._BACKSLASH:
+                    back -= 1
+                pos = quote + 1
+                if (quote - 1 - back) % 2:  # an escaped quote
+                    continue
+                if len(stack) == 1 and quote - self._string_from <= 64:
+                    self._last_string = bytes(buf[self._string_from : quote])
+                self._string_from = -1
+                continue
+            c = buf[pos]
+            if c == self._QUOTE:
+                self._string_from = pos + 1
+            elif c in (self._OPEN_OBJECT, self._OPEN_ARRAY):
+                if not stack and c != self._OPEN_OBJECT:
+                    self.broken = True
+                    break
+                if len(stack) == 1 and c == self._OPEN_ARRAY and self._key == b"data":
+                    self._in_data = True
+                elif len(stack) == 2 and c == self._OPEN_OBJECT and self._in_data:
+                    self._item_from = pos
+                stack.append(c)
+            elif c in (self._CLOSE_OBJECT, self._CLOSE_ARRAY):
+                if not stack or (stack.pop() == self._OPEN_OBJECT) != (c == self._CLOSE_OBJECT):
+                    self.broken = True
+                    break
+                if len(stack) == 2 and self._in_data and self._item_from >= 0:
+                    spans.append((self._item_from, pos + 1))
+                    self._item_from = -1
+                elif len(stack) == 1 and c == self._CLOSE_ARRAY:
+                    self._in_data = False
+            elif len(stack) == 1 and c == self._COLON:
+                self._key = self._last_string
+            elif len(stack) == 1 and c == self._COMMA:
+                self._key = None
+            pos += 1
+        self.pos = pos
+        return spans
 
 
 @dataclass
@@ -297,21 +394,30 @@ _JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _OTHER_FORMATS = ((b"GIF8", "GIF"), (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
 
 
-def decode_base64(value: str | Blob | bytes | memoryview) -> bytes:
-    """Strict base64 decoding: large payloads in the helper process (see ``b64helper``),
-    else here in slices that each hold the GIL for about half a millisecond."""
+def decode_base64(value: str | Blob | bytes | memoryview, *, helper: bool = True, pacer: Pacer = pace) -> bytes:
+    """Strict base64 decoding. By default (for a process with a GUI thread), large payloads
+    in the helper process (see ``b64helper``), else here in slices that each hold the GIL
+    for about half a millisecond; with ``helper=False`` and :func:`no_pace`, here in one
+    call, the fastest way."""
     raw: bytes | memoryview
-    if isinstance(value, Blob):
-        raw = value.raw()
-    elif isinstance(value, str):
-        raw = value.encode("ascii", "strict")
-    else:
-        raw = value
+    try:
+        if isinstance(value, Blob):
+            raw = value.raw(pacer)
+        elif isinstance(value, str):
+            raw = value.encode("ascii", "strict")
+        else:
+            raw = value
+    except UnicodeEncodeError as exc:
+        raise E.MalformedResponseError("The service sent image data that is not valid base64.") from exc
     n = len(raw)
-    if n >= b64helper.MIN_SIZE:
-        helper = b64helper.shared()
+    if not helper and pacer is no_pace:
         try:
-            decoded = helper.decode(raw)
+            return base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise E.MalformedResponseError("The service sent image data that is not valid base64.") from exc
+    if helper and n >= b64helper.MIN_SIZE:
+        try:
+            decoded = b64helper.shared().decode(raw)
         except b64helper.InvalidBase64 as exc:
             raise E.MalformedResponseError("The service sent image data that is not valid base64.") from exc
         if decoded is not None:
@@ -329,19 +435,19 @@ def decode_base64(value: str | Blob | bytes | memoryview) -> bytes:
         parts = []
         for i in range(0, n, _B64_SLICE):
             parts.append(base64.b64decode(raw[i : i + _B64_SLICE], validate=True))
-            pace()
+            pacer()
         return b"".join(parts)
     except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
         raise E.MalformedResponseError("The service sent image data that is not valid base64.") from exc
 
 
-def decode_data_uri(value: str | Blob) -> bytes:
-    raw = value.raw() if isinstance(value, Blob) else value.encode("ascii", "replace")
+def decode_data_uri(value: str | Blob, *, helper: bool = True, pacer: Pacer = pace) -> bytes:
+    raw = value.raw(pacer) if isinstance(value, Blob) else value.encode("ascii", "replace")
     head_end = bytes(raw[:200]).find(b",")
     head = bytes(raw[:head_end]) if head_end >= 0 else b""
     if head_end < 0 or not head.startswith(b"data:") or not head.endswith(b";base64"):
         raise E.MalformedResponseError("The service sent an image data URI that cannot be read.")
-    return decode_base64(raw[head_end + 1 :])
+    return decode_base64(raw[head_end + 1 :], helper=helper, pacer=pacer)
 
 
 @dataclass(frozen=True)

@@ -205,6 +205,7 @@ class ClientThread(QThread):
         # The GUI thread must not wait several 5 ms turns behind the client's work to paint.
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         self._client = self._factory()
+        self._client.gui = True  # share the GIL with the window: pacing and the base64 helper
         self._ready.set()
         try:
             loop.run_forever()
@@ -320,6 +321,7 @@ class ClientThread(QThread):
     def _swap_client(self) -> None:
         old = self._client
         self._client = self._factory()
+        self._client.gui = True
         if old is not None:
             # jobs already running keep the old client until they end
             self._keep(self._close_when_idle(old))
