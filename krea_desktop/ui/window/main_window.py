@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[], "RunwareClient"]
 
+GETTING_READY = "Getting ready: your images will be requested in a moment."
+
 
 class MainWindow(QMainWindow):
     """Built in two steps so that the window appears at once: the constructor makes the
@@ -170,7 +172,8 @@ class MainWindow(QMainWindow):
         self.update_cost_estimate()
         if self._generate_waiting:
             self._generate_waiting = False
-            self.message_banner.hide()
+            if self.message_banner.label.text() == GETTING_READY:
+                self.message_banner.hide()
             self.generate()
         # What exists now lives as long as the window: the cyclic collector need not walk it
         # again on every full collection (a pause of tens of ms in the middle of scrolling).
@@ -503,7 +506,7 @@ class MainWindow(QMainWindow):
             return None
         if not self.built:
             self._generate_waiting = True
-            self.show_message("Getting ready: your images will be requested in a moment.")
+            self.show_message(GETTING_READY)
             return None
         if self.tray.isBusy():
             self.show_message("A reference is still loading; try again in a moment.")
