@@ -29,6 +29,9 @@ made once through ``Library.save`` (small real PNGs) and kept in a cache folder 
 (thumbs/). Prints the median and the minimum of each, and the ratios ours/bare. No
 assertions.
 
+``--baseline DIR`` adds the app of another checkout (a git worktree of an older commit,
+say) on the same library, alternating with the others, for a before/after in one run.
+
 ``--profile`` adds ``python -X importtime`` of the app's start (the heaviest imports, in
 the order they load, with the moment of each marker line) and a cProfile of the app's
 start up to ``ready`` (the most expensive calls).
@@ -170,14 +173,14 @@ sys.exit(app_module.run_app())
 """
 
 
-def child_env(data_dir: Path | None) -> dict[str, str]:
+def child_env(data_dir: Path | None, root: Path = ROOT) -> dict[str, str]:
     env = dict(os.environ)
     if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
         env.setdefault("QT_QPA_PLATFORM", "offscreen")
     env.pop("RUNWARE_API_KEY", None)
     env.pop("RUNWARE_API_URL", None)
     env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
     if data_dir is not None:
         env["KREA_DESKTOP_DATA_DIR"] = str(data_dir)
     return env
@@ -191,16 +194,17 @@ def start_once(
     data_dir: Path | None,
     extra_env: dict[str, str] | None = None,
     phases: dict[str, list[float]] | None = None,
+    root: Path = ROOT,
 ) -> dict[str, float]:
     """Seconds from launch to each line the child prints, as seen here: ``first-paint``
     (a script's ``PAINTED`` line counts as its first paint), ``ready`` and ``built``; a
     script child's phases (seconds since its first line) are added to ``phases``."""
-    env = child_env(data_dir)
+    env = child_env(data_dir, root)
     env.update(extra_env or {})
     args = ["-c", script] if isinstance(script, str) else script
     t = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, *args], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None
     seen: dict[str, float] = {}
@@ -342,9 +346,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5, help="starts of each variant (default 5)")
     parser.add_argument("--profile", action="store_true", help="also profile the app's start")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (e.g. a git worktree of an older commit) whose app also starts, on the "
+        "1,000-image library, alternating with the others",
+    )
     args = parser.parse_args()
 
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "krea_desktop")], check=True)
+    for root in (ROOT, args.baseline) if args.baseline else (ROOT,):
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "krea_desktop")], check=True)
     full, empty = prepared_dirs()
     start_once(BARE, None)  # warm the OS file cache for the bare start too
     variants: dict[str, tuple[str | list[str], Path | None]] = {
@@ -352,12 +363,15 @@ def main() -> None:
         "ours": (OURS, full),
         "ours-empty": (OURS, empty),
     }
+    if args.baseline:
+        variants["baseline"] = (OURS, full)
     times: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
     phases: dict[str, dict[str, list[float]]] = {k: {} for k in variants}
     for i in range(args.runs):
         for name, (script, folder) in variants.items():
             extra = OURS_ENV if isinstance(script, list) else None
-            times[name].append(start_once(script, folder, extra, phases=phases[name]))
+            root = args.baseline if name == "baseline" else ROOT
+            times[name].append(start_once(script, folder, extra, phases=phases[name], root=root))
         print(
             f"  run {i + 1}: "
             + ", ".join(
@@ -368,10 +382,12 @@ def main() -> None:
         )
 
     def med(name: str, mark: str = "first-paint") -> float:
-        return statistics.median(t[mark] for t in times[name])
+        values = [t[mark] for t in times[name] if mark in t]
+        return statistics.median(values) if values else float("nan")
 
     def low(name: str, mark: str = "first-paint") -> float:
-        return min(t[mark] for t in times[name])
+        values = [t[mark] for t in times[name] if mark in t]
+        return min(values) if values else float("nan")
 
     bare = med("bare")
     print()
@@ -380,6 +396,8 @@ def main() -> None:
         "by this process (median / min):"
     )
     labels = {"bare": "(a) bare QLabel", "ours": f"(b) ours, {LIBRARY_SIZE} images", "ours-empty": "(c) ours, empty"}
+    if args.baseline:
+        labels["baseline"] = f"(d) {args.baseline.name}, {LIBRARY_SIZE}"
     for name, label in labels.items():
         line = f"  {label:24s} first paint {med(name) * 1000:5.0f} / {low(name) * 1000:5.0f} ms"
         if name != "bare":
@@ -407,6 +425,11 @@ def main() -> None:
         f"{med('ours-empty', 'ready') / bare:.2f}x; the 1,000 images add "
         f"{(med('ours', 'ready') - med('ours-empty', 'ready')) * 1000:.0f} ms to ready"
     )
+    if args.baseline:
+        print(
+            f"  baseline ({args.baseline}, whatever its ready line means there): first paint "
+            f"{med('baseline') / bare:.2f}x, ready {med('baseline', 'ready') / bare:.2f}x bare"
+        )
     if args.profile:
         profile(full)
     elif ratio > TARGET or ready > READY_TARGET:
