@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QRect, QSize, Qt, QUrl
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QWheelEvent
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QRegion, QWheelEvent
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -315,6 +315,28 @@ def test_the_cell_under_the_pointer_is_outlined(qtbot: QtBot, library: Library) 
     assert colour() != plain
     qtbot.mouseMove(view.viewport(), QPoint(1, 1))  # the margin: no cell
     assert colour() == plain
+    model.loader.wait(5000)
+
+
+def test_a_repaint_draws_only_the_cells_it_covers(
+    qtbot: QtBot, library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    view, model = grid_view(qtbot, library, 12)
+    qtbot.waitUntil(lambda: all(model.has_thumbnail(i) for i in view.visible_ids()))
+    model.loader.wait(5000)
+    qtbot.wait(50)  # every thumbnail painted
+    painted: list[int] = []
+    delegate = view.itemDelegate()
+    real = delegate.paint
+    monkeypatch.setattr(delegate, "paint", lambda p, o, i: (painted.append(i.row()), real(p, o, i)))
+    view.viewport().update(view.visualRect(model.index(1)))  # as when row 1's thumbnail arrives
+    qtbot.waitUntil(lambda: bool(painted))
+    assert painted == [1]
+    painted.clear()
+    cols = view.columns()
+    view.viewport().update(QRegion(view.visualRect(model.index(0))) + QRegion(view.visualRect(model.index(cols + 1))))
+    qtbot.waitUntil(lambda: bool(painted))
+    assert painted == [0, cols + 1]
     model.loader.wait(5000)
 
 

@@ -551,16 +551,17 @@ class GalleryView(QListView):
         selections: QItemSelectionModel | None = self.selectionModel()
         if model is None or delegate is None:
             return
-        # Only the cells in the parts to paint: a thumbnail at the top and a strip scrolled
-        # in at the bottom are two small rectangles, not the whole viewport between them.
+        # Only the cells in the parts to paint: one thumbnail that arrived is one cell, and
+        # a thumbnail at the top plus a strip scrolled in at the bottom are two small
+        # rectangles, not the whole viewport between them.
+        offset = self._offset()
         parts = list(cast(Iterable[QRect], event.region()))
         if len(parts) > 8:
             parts = [event.rect()]
-        rows: list[int] | range
-        if len(parts) <= 1:
-            rows = self._rows_in(parts[0]) if parts else range(0)
+        if len(parts) == 1:
+            rows = self._cells_in(parts[0].translated(offset))
         else:
-            rows = sorted({row for part in parts for row in self._cells_in(part.translated(self._offset()))})
+            rows = sorted({row for part in parts for row in self._cells_in(part.translated(offset))})
         if not rows and self._band is None:
             return
         painter = QPainter(self.viewport())
@@ -573,7 +574,6 @@ class GalleryView(QListView):
             option.palette.setCurrentColorGroup(QPalette.ColorGroup.Normal)
         editing = self.state() == QAbstractItemView.State.EditingState
         hover = self._hover_row
-        offset = self._offset()
         for row in rows:
             index = model.index(row, 0)
             option.rect = self._cell_rect(row).translated(-offset)
