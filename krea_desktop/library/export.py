@@ -6,8 +6,6 @@ import io
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from krea_desktop.api import spec
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.fsutil import atomic_write
@@ -41,6 +39,8 @@ def export_image(entry: LibraryEntry, target_path: Path | str, fmt: str, *, with
     with its generation record embedded as in the library, or, ``with_parameters=False``,
     with no metadata at all (nothing of the source file's is carried over either).
     Raises :class:`ExportError`."""
+    from PIL import Image  # imported on first export, not with the window
+
     name = export_format(fmt)
     target = Path(target_path)
     try:

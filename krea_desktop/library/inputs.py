@@ -26,8 +26,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from PIL import Image, ImageOps, UnidentifiedImageError
-
 from krea_desktop.api import spec
 from krea_desktop.api.errors import KreaError
 from krea_desktop.api.request import ReferenceImage
@@ -36,6 +34,10 @@ from krea_desktop.library.metadata import read_record
 
 if TYPE_CHECKING:
     import httpx
+    from PIL import Image
+
+# Pillow is imported where images are decoded, not with this module: the window imports it
+# (for its drop targets) before its first full paint, and Pillow costs about 12 ms.
 
 # Refuse anything with more pixels than this, or a longer side, before decoding it (a
 # decompression bomb is a small file that expands to gigabytes in memory). References are
@@ -63,6 +65,8 @@ _INIT_LOCK = threading.Lock()
 
 
 def _open_formats() -> tuple[str, ...]:
+    from PIL import Image
+
     # Pillow imports its format plugins on first use; two workers doing that at once, while
     # the client thread imports its own modules, can stop on each other's import locks.
     with _INIT_LOCK:
@@ -227,6 +231,8 @@ def decode_data_uri(uri: str) -> bytes:
 
 def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
     """Check and normalise encoded image bytes; see :func:`load_reference`."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     label = label or "The image"
     if not data:
         raise InvalidImageError(f"“{label}” is empty (0 bytes), so it holds no image.")
@@ -305,6 +311,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 def _normalise(
     data: bytes, frame: Image.Image, fmt: str, original_mode: str, animated: bool, orientation: object, label: str
 ) -> LoadedReference:
+    from PIL import Image
+
     extrema: Any = frame.getextrema() if frame.mode == "RGBA" else None
     if extrema is not None and extrema[3][0] == 255:
         frame = frame.convert("RGB")  # an alpha channel that is opaque everywhere adds nothing

@@ -10,7 +10,6 @@ an :class:`ImmediateRunner` to run everything synchronously.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -123,6 +122,8 @@ class BackgroundRunner(QObject):
 
     async def run(self, work: Callable[[], T]) -> T:
         """Run ``work`` in the pool and await its result on the GUI's asyncio loop."""
+        import asyncio  # only flows that await need it; the window's first paint does not
+
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
 
         def done(result: T) -> None:
