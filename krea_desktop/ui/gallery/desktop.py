@@ -7,7 +7,6 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QMimeData, QUrl
 from PySide6.QtGui import QGuiApplication, QImage
 
-from krea_desktop.external import open_path_or_url
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, encode_library_ids
 
@@ -30,6 +29,8 @@ def copy_entries(entries: list[LibraryEntry], image: QImage | None = None) -> bo
 def open_url(url: QUrl) -> bool:
     """Open ``url`` (a file, a folder or a web address) in the user's program for it,
     started with the user's environment, never the bundle's."""
+    from krea_desktop.external import open_path_or_url  # subprocess and friends, on first use
+
     return open_path_or_url(url.toLocalFile() if url.isLocalFile() else url.toString())
 
 
