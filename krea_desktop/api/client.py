@@ -766,10 +766,7 @@ class RunwareClient:
         """Decode and verify an item's image data (on a worker thread)."""
         helper, pacer = self.gui, self._pacer
         if "imageBase64Data" in item:
-            value = item["imageBase64Data"]
-            if not isinstance(value, (str, Blob)):
-                raise E.MalformedResponseError("The service sent image data that is not valid base64.")
-            data = decode_base64(value, helper=helper, pacer=pacer)
+            data = _decode_b64_value(item["imageBase64Data"], helper=helper, pacer=pacer)
         else:
             value = item["imageDataURI"]
             if not isinstance(value, (str, Blob)):
@@ -1024,6 +1021,12 @@ def _reserve(size: int) -> mmap.mmap | None:
         return mmap.mmap(-1, size)
     except (OSError, ValueError, OverflowError, MemoryError):
         return None
+
+
+def _decode_b64_value(value: Any, *, helper: bool, pacer: Pacer) -> bytes:
+    if not isinstance(value, (str, Blob)):
+        raise E.MalformedResponseError("The service sent image data that is not valid base64.")
+    return decode_base64(value, helper=helper, pacer=pacer)
 
 
 def _has_conflict(env: Envelope) -> bool:
