@@ -86,12 +86,15 @@ _MAPPING_SEARCHES_FAST = sys.version_info >= (3, 11)
 # each image asked for as base64 (a getResponse answer carries every finished image again).
 ANSWER_BASE_BYTES = 16 * 1024 * 1024
 ANSWER_PER_IMAGE_BYTES = 32 * 1024 * 1024
-# How many images are decoded (data in the answer) or downloaded (URLs) ahead of the one
-# being waited for, so that the next is made ready while the caller saves one. More at
-# once makes nothing faster on a loopback (the work is this process's CPU) and holds more
-# memory: each download in flight costs several times its size (bench_clients.py).
+# How many images are decoded (data in the answer) or downloaded (URLs) at once: the next
+# is made ready while the caller handles one, never alongside the one being waited for
+# (which would only come later). More at once makes nothing faster on a loopback (the work
+# is this process's CPU) and holds more memory: each download in flight costs several
+# times its size (bench_clients.py).
 DECODES_AHEAD = 1
 DOWNLOADS_AHEAD = 1
+# How long after the predicted end of a batch its last poll comes, in images' time.
+_LAST_POLL_MARGIN = 0.1
 
 
 def answer_limit(images: int) -> int:
@@ -640,9 +643,15 @@ class RunwareClient:
                 if ctx.request.output_type == "URL":
                     delay = min(delay, per_image)
                 else:
+                    # A little after the rest should be done: a last poll that comes just too
+                    # early costs another round (every finished image again), a late one less.
+                    # And no poll shortly before that end: it would carry nearly every image,
+                    # and the last one all of them again.
                     remaining = max(0, ctx.request.number_results - ctx.seen_count - ctx.failed)
-                    rest_done = ctx.polled_at + remaining * per_image - now
-                    delay = min(max(delay, (policy.inline_factor - 1) * waited), max(0.0, rest_done))
+                    rest_done = max(0.0, ctx.polled_at + (remaining + _LAST_POLL_MARGIN) * per_image - now)
+                    delay = max(delay, (policy.inline_factor - 1) * waited)
+                    if rest_done < 1.5 * delay:
+                        delay = rest_done
         if failures:
             delay = max(delay, self.retry.delay(failures - 1, self._rng))
         return min(policy.maximum, max(policy.minimum, delay))
@@ -888,12 +897,13 @@ class _Pipeline:
     async def take(self) -> GeneratedImage | None:
         """The next image in line (waiting for it); None when its data was damaged: the item
         is then fetched again with the next getResponse (at most twice)."""
-        item, job = self._jobs.popleft()
-        self._fill()
+        item, job = self._jobs[0]
         ctx = self._ctx
         try:
             data, verified = await job
         except E.MalformedResponseError:
+            self._jobs.popleft()
+            self._fill()
             image_uuid = str(item["imageUUID"])
             ctx.attempts[image_uuid] = ctx.attempts.get(image_uuid, 0) + 1
             if ctx.attempts[image_uuid] > 2:
@@ -901,6 +911,8 @@ class _Pipeline:
             ctx.seen.discard(image_uuid)
             ctx.refetch = True
             return None
+        self._jobs.popleft()
+        self._fill()  # the next one is made ready while the caller handles this one
         return self._client._image(item, data, verified, ctx)
 
     def cancel(self) -> None:
