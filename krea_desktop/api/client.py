@@ -823,12 +823,18 @@ class RunwareClient:
                     declared = resp.headers.get("Content-Length")
                     if declared and declared.isdigit() and int(declared) > self.max_download_bytes:
                         raise E.MalformedResponseError("A finished image is larger than the download limit.")
-                    # BytesIO grows its bytes in place and hands that very object over: the
-                    # image is held once (chunks joined, or a bytearray copied, are held twice).
+                    # BytesIO hands its own bytes object over: the image is held once (chunks
+                    # joined, or a bytearray copied, are held twice). Sized up front from the
+                    # announced length, it never grows (each growth would copy what came).
                     buf = io.BytesIO()
+                    if declared and declared.isdigit() and int(declared) > 0 and "content-encoding" not in resp.headers:
+                        buf.seek(int(declared) - 1)
+                        buf.write(b"\0")
+                        buf.seek(0)
                     async for chunk in resp.aiter_bytes():
                         if buf.write(chunk) and buf.tell() > self.max_download_bytes:
                             raise E.MalformedResponseError("A finished image is larger than the download limit.")
+                    buf.truncate()  # to what came, should it be less than announced
                     return buf.getvalue()
             except httpx.TransportError as exc:
                 if attempt + 1 >= self.retry.attempts:
