@@ -12,8 +12,8 @@ within that factor of the time the service took to make it.
 
 By default the client runs flat out, as the command line and library users want it. In
 a process whose GUI thread must stay smooth, ``gui=True`` makes it hand the GIL over
-during long loops (``pacing``) and decode large base64 in a helper process
-(``b64helper``), at some cost in throughput.
+during long loops (``pacing``), decode large base64 in a helper process (``b64helper``)
+and receive an answer whole before decoding its images, at some cost in throughput.
 
 Never billing twice: an ``imageInference`` POST whose answer was lost may still have
 reached the service. After such an ambiguous failure the client asks ``getResponse``
@@ -256,7 +256,10 @@ class RunwareClient:
             timeout = httpx.Timeout(wait, connect=self.connect_timeout, pool=self.connect_timeout)
             async with self._http.stream("POST", self.base_url, content=body, headers=headers, timeout=timeout) as resp:
                 self.bytes_sent += len(body)
-                streamed = on_item if resp.status_code < 300 else None
+                # In the window, an answer is received whole before its images are decoded:
+                # receiving while the decode thread works puts two threads against the GUI
+                # thread for the GIL (bench_gui_stall.py: its longest stalls grew by 2-3 ms).
+                streamed = on_item if resp.status_code < 300 and not self.gui else None
                 buf = await _read_body(resp, limit, pacer=self._pacer, on_item=streamed)
                 status = resp.status_code
                 retry_after = resp.headers.get("Retry-After")

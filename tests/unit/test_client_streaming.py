@@ -90,13 +90,15 @@ def test_the_scanner_hands_over_nothing_from_answers_of_other_shapes(body: bytes
 class HeldBody(httpx.AsyncByteStream):
     """A body sent in two parts: the second only once ``release`` is set."""
 
-    def __init__(self, first: bytes, rest: bytes, release: asyncio.Event) -> None:
+    def __init__(self, first: bytes, rest: bytes, release: asyncio.Event, events: list[str] | None = None) -> None:
         self.first, self.rest, self.release = first, rest, release
+        self.events = events if events is not None else []
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         for i in range(0, len(self.first), 65536):
             yield self.first[i : i + 65536]
         await self.release.wait()
+        self.events.append("rest of the answer")
         yield self.rest
 
 
@@ -129,6 +131,36 @@ def test_an_image_is_handed_over_before_the_rest_of_its_answer_arrives() -> None
     got = asyncio.run(asyncio.wait_for(go(), 30))
     assert [g.data for g in got] == images
     assert [g.index for g in got] == [0, 1]
+
+
+@pytest.mark.parametrize("gui", [False, True])
+def test_only_a_client_for_the_window_receives_an_answer_whole_first(gui: bool) -> None:
+    """In the window, decoding while the answer arrives would put two threads against the
+    GUI thread for the GIL; elsewhere the first image comes before the rest of its answer."""
+    images = [png(1024, 1024) for _ in range(2)]
+    events: list[str] = []
+
+    async def go() -> None:
+        release = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.5, release.set)  # at the latest
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            task = json.loads(request.content)[0]
+            body = json.dumps({"data": [item(task["taskUUID"], i, d) for i, d in enumerate(images)]}).encode()
+            split = body.index(b'"imageUUID": "%s"' % str(uuid.UUID(int=2)).encode()) - 40
+            stream = HeldBody(body[:split], body[split:], release, events)
+            return httpx.Response(200, headers={"Content-Length": str(len(body))}, stream=stream)
+
+        async with RunwareClient("k", base_url=URL, transport=httpx.MockTransport(answer), gui=gui) as client:
+            async for image in client.generate(GenerationRequest("two words", number_results=2)):
+                events.append(f"image {image.index}")
+                release.set()
+
+    asyncio.run(asyncio.wait_for(go(), 30))
+    if gui:
+        assert events == ["rest of the answer", "image 0", "image 1"]
+    else:
+        assert events == ["image 0", "rest of the answer", "image 1"]
 
 
 def test_images_are_made_ready_while_the_caller_is_busy_with_one() -> None:
