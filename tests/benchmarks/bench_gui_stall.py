@@ -485,7 +485,7 @@ class Tracer:
         spans = self.spans
         original_read_body = client_mod._read_body
 
-        async def traced_read_body(resp: Any) -> Any:
+        async def traced_read_body(resp: Any, *args: Any, **kwargs: Any) -> Any:
             # The real reading loop, with each chunk's wait and the loop's own work timed.
             thread = threading.current_thread().name
             original_aiter = resp.aiter_bytes
@@ -500,7 +500,7 @@ class Tracer:
                     spans.append((got, t, "body: store the chunk (+ pace)", thread))
 
             resp.aiter_bytes = timed_aiter
-            return await original_read_body(resp)
+            return await original_read_body(resp, *args, **kwargs)
 
         client_mod._read_body = traced_read_body
         self._undo.append(lambda: setattr(client_mod, "_read_body", original_read_body))
