@@ -65,7 +65,7 @@ def test_the_window_opens_whatever_the_files_hold(qtbot: QtBot, window_env: Path
     hostile_png(window_env / "images", "22222222-2222-4222-8222-222222222222.png",
                 {"prompt": {"nested": True}, "seed": "not a number", "references": "x"})
     w = make_window()
-    assert w.model.rowCount() == 2
+    qtbot.waitUntil(lambda: w.model.rowCount() == 2)  # found by the folder check, on a worker
     assert sorted(e.prompt for e in w.library.entries()) == ["", "lone \ufffd surrogate"]
 
 

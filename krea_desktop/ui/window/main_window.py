@@ -46,7 +46,7 @@ from krea_desktop.ui.window.opening import DEFAULT_LEFT_WIDTH, OpeningPlaceholde
 if TYPE_CHECKING:
     from krea_desktop.api.client import RunwareClient  # made on the client thread
     from krea_desktop.api.request import GenerationRequest
-    from krea_desktop.library.store import Library, LibraryEntry
+    from krea_desktop.library.store import Library, LibraryEntry, ReconcileReport
     from krea_desktop.models.jobs import Job, JobQueue
     from krea_desktop.models.sweep import SweepPlan
     from krea_desktop.ui.sweep.runner import SweepRun
@@ -839,8 +839,16 @@ class MainWindow(QMainWindow):
 
     def reconcile_library(self) -> None:
         """Bring the index in line with the library folder (files added, removed or back
-        while the app was closed), and the gallery with it when anything changed."""
-        report = self.library.reconcile()
+        while the app was closed), and the gallery with it when anything changed. The
+        folder is read on a worker: at 100,000 images that takes a second or two, and the
+        window is in use meanwhile."""
+        self.gallery_actions.runner.submit(
+            self.library.reconcile,
+            self._reconciled,
+            lambda error: log.warning("the library folder could not be checked against its index: %s", error),
+        )
+
+    def _reconciled(self, report: ReconcileReport) -> None:
         if not report.changed:
             return
         log.info(
