@@ -809,7 +809,9 @@ class Library:
         file is missing (kept, so nothing is lost if it returns) or changed and no longer
         decodes, and index files that have no row. Known files are only stat'ed."""
         report = ReconcileReport()
-        on_disk: dict[str, os.stat_result] = {}
+        # name -> (size, mtime): plain numbers, which the cyclic garbage collector leaves
+        # alone (100,000 stat results made it pause the whole process for tens of ms).
+        on_disk: dict[str, tuple[int, float]] = {}
         with os.scandir(self.images_dir) as it:
             for de in it:
                 if de.name.startswith(TEMP_PREFIX):
@@ -826,19 +828,20 @@ class Library:
                     continue
                 try:
                     if de.is_file():
-                        on_disk[de.name] = de.stat()
+                        st = de.stat()
+                        on_disk[de.name] = (st.st_size, st.st_mtime)
                 except OSError:
                     continue
 
         with self._write_lock:
             conn = self._conn()
-            rows = conn.execute("SELECT id, file_name, missing, broken, file_size FROM images").fetchall()
+            rows = conn.execute("SELECT id, file_name, missing, broken, file_size FROM images")
             known_names = set()
             updates: list[tuple[int, int, int | None, int]] = []  # missing, broken, size, id
             for row_id, name, missing, broken, size in rows:
                 known_names.add(name)
-                st = on_disk.get(name)
-                if st is None:
+                disk = on_disk.get(name)
+                if disk is None:
                     if not missing:
                         report.newly_missing.append(row_id)
                         updates.append((1, broken, size, row_id))
@@ -846,18 +849,19 @@ class Library:
                 new_broken = broken
                 if missing:
                     report.found_again.append(row_id)
-                if missing or st.st_size != size or st.st_size == 0:
+                if missing or disk[0] != size or disk[0] == 0:
                     ok = _check_decodes(self.images_dir / name)[0]
                     new_broken = 0 if ok else 1
                     if not ok:
                         report.broken.append(row_id)
-                if missing or new_broken != broken or st.st_size != size:
-                    updates.append((0, new_broken, st.st_size, row_id))
+                if missing or new_broken != broken or disk[0] != size:
+                    updates.append((0, new_broken, disk[0], row_id))
 
             new_rows: list[dict[str, Any]] = []
-            for name, st in sorted(on_disk.items()):
-                if name in known_names:
-                    continue
+            # Only the files without a row are sorted (indexed in name order): sorting every
+            # name holds Python's lock for tens of milliseconds at 100,000 images.
+            for name in sorted(on_disk.keys() - known_names):
+                file_size, mtime = on_disk[name]
                 stem, ext = os.path.splitext(name)
                 if not _SAFE_NAME.match(stem):
                     report.skipped.append(name)
@@ -872,8 +876,8 @@ class Library:
                     fmt=fmt or IMAGE_EXTENSIONS[ext.lower()],
                     width=width or record.width or 0,
                     height=height or record.height or 0,
-                    file_size=st.st_size,
-                    mtime=st.st_mtime,
+                    file_size=file_size,
+                    mtime=mtime,
                 )
                 values["broken"] = 0 if ok else 1
                 values["content_sha256"] = _file_sha256(path)
