@@ -71,7 +71,7 @@ def main() -> int:
         if service is not None:
             service.inject("task-error:code=timeoutProvider")
         dialog.sendButton.click()
-        sheet = window.contact_sheets[-1]
+        sheet = window.sweeps.sheets[-1]
         sheet.move(window.x() + 120, window.y() + 60)
         await wait_for(lambda: sheet.counts()[0] >= 6)
         await asyncio.sleep(0.4)

@@ -77,7 +77,7 @@ def test_a_sweep_from_a_card_shows_its_plan_then_fills_its_sheet(
     uploads_before = len(tasks_of(sim, "imageUpload"))
 
     w.tray.items()[0].sweepButton.click()
-    dialog = w.sweep_dialog
+    dialog = w.sweeps.dialog
     assert isinstance(dialog, SweepDialog) and dialog.isVisible()
     assert dialog.axisCombos[0].currentData() == "ref1"
     assert dialog.valueEdits[0].text() == "-2, -1, 0, +1, +2"
@@ -95,7 +95,7 @@ def test_a_sweep_from_a_card_shows_its_plan_then_fills_its_sheet(
     dialog.valueEdits[0].setText("-2, -1, 0, +1, +2")
     dialog.sendButton.click()
 
-    sheets = [s for s in w.contact_sheets if isinstance(s, ContactSheet)]
+    sheets = [s for s in w.sweeps.sheets if isinstance(s, ContactSheet)]
     assert len(sheets) == 1
     sheet = sheets[0]
     qtbot.waitUntil(lambda: sheet.counts() == (10, 0, 0) and sheet.sheet_entry is not None, timeout=30000)
@@ -118,6 +118,8 @@ def test_a_sweep_from_a_card_shows_its_plan_then_fills_its_sheet(
     assert w.model.scope_label().startswith("Sweep")
     reopened = w.open_sheet(sheet.tag.id)
     assert reopened is not None and reopened.counts() == (10, 0, 0)
+    # Its thumbnails are read on a worker and then shown.
+    qtbot.waitUntil(lambda: all(c.pixmap() is not None and not c.pixmap().isNull() for c in reopened.cells.values()))
 
 
 def test_a_failed_cell_keeps_its_place_with_its_error(qtbot: QtBot, make_window: Any, sim: Sim) -> None:
@@ -128,7 +130,7 @@ def test_a_failed_cell_keeps_its_place_with_its_error(qtbot: QtBot, make_window:
     assert isinstance(dialog, SweepDialog)
     dialog.valueEdits[0].setText("1, 2, 3")
     dialog.sendButton.click()
-    sheet = w.contact_sheets[-1]
+    sheet = w.sweeps.sheets[-1]
     qtbot.waitUntil(lambda: sheet.sheet_entry is not None, timeout=30000)
     assert sheet.counts() == (2, 1, 0)
     failed = [c for c in sheet.cells.values() if c.state == "failed"]

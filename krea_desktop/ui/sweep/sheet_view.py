@@ -68,12 +68,16 @@ class SheetCellView(QLabel):
         self.setToolTip("")
 
     def set_image(self, entry: LibraryEntry, thumbnail: QImage | None) -> None:
+        """Show ``entry`` by its ``thumbnail`` (None while it is being read; never decoded
+        here, on the GUI thread)."""
         self.state = DONE
         self.entry = entry
         self.setProperty("cellState", DONE)
         self.setStyleSheet(_CELL_STYLE[DONE])
-        image = thumbnail if thumbnail is not None and not thumbnail.isNull() else QImage(str(entry.path))
-        if image.isNull():
+        image = thumbnail
+        if image is None:  # its thumbnail is being read
+            self.setText("Loading…")
+        elif image.isNull():
             self.setText("Saved, but it cannot be shown")
         else:
             ratio = self.devicePixelRatioF() or 1.0

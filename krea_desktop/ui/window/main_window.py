@@ -22,7 +22,6 @@ from PySide6.QtGui import (
     QKeySequence,
 )
 from PySide6.QtWidgets import (
-    QDialog,
     QLabel,
     QMainWindow,
     QPushButton,
@@ -48,8 +47,8 @@ if TYPE_CHECKING:
     from krea_desktop.api.request import GenerationRequest
     from krea_desktop.library.store import Library, LibraryEntry, ReconcileReport
     from krea_desktop.models.jobs import Job, JobQueue
-    from krea_desktop.models.sweep import SweepPlan
-    from krea_desktop.ui.sweep.runner import SweepRun
+    from krea_desktop.ui.sweep.controller import Sweeps
+    from krea_desktop.ui.sweep.dialog import SweepDialog
     from krea_desktop.ui.sweep.sheet_view import ContactSheet
 
 log = logging.getLogger(__name__)
@@ -79,9 +78,7 @@ class MainWindow(QMainWindow):
         self._make_client_factory: Callable[[], tuple[ClientFactory, bool]] | None = None
         self._test_key: Callable[[str, str], Any] | None = None
         self._early_keys: list[str] = []  # typed while the window was opening: for the prompt
-        self.sweep_runs: list[SweepRun] = []  # sweeps still sending
-        self.contact_sheets: list[ContactSheet] = []  # open contact sheets
-        self.sweep_dialog: QDialog | None = None
+        self._sweeps: Sweeps | None = None  # made on first use (it imports Pillow)
         geometry = self.options.get(config.WINDOW_GEOMETRY)
         if not geometry or not self.restoreGeometry(QByteArray(geometry)):
             self.resize(1360, 860)
@@ -463,7 +460,7 @@ class MainWindow(QMainWindow):
         gen_menu.addAction(self.sweep_action)
         self.addAction(self.sweep_action)
         self.recent_sweeps_menu = gen_menu.addMenu("Recent s&weeps")
-        self.recent_sweeps_menu.aboutToShow.connect(self._fill_recent_sweeps)
+        self.recent_sweeps_menu.aboutToShow.connect(lambda: self.sweeps.fill_recent(self.recent_sweeps_menu))
         for action in (self.settings_action, self.generate_action, self.cancel_action, quit_action, self.paste_action):
             self.addAction(action)
 
@@ -508,19 +505,26 @@ class MainWindow(QMainWindow):
             self._generate_waiting = True
             self.show_message(GETTING_READY)
             return None
-        if self.tray.isBusy():
-            self.show_message("A reference is still loading; try again in a moment.")
-            return None
-        try:
-            request = self.prompt_panel.build_request(self.ratio_bar.ratio(), self.tray.references())
-        except E.KreaError as err:
-            self.show_message(str(err))
+        request = self._composed_request()
+        if request is None:
             return None
         self.prompt_panel.addToHistory(request.prompt)
         job_id = self.client_thread.submit(request)
         self.jobs.add(job_id, request)
         self.statusBar().showMessage(f"Job {job_id} queued: {request.number_results} image(s).", 4000)
         return job_id
+
+    def _composed_request(self) -> GenerationRequest | None:
+        """The request the controls compose, or None (said in one sentence) while a
+        reference is loading or a value is refused."""
+        if self.tray.isBusy():
+            self.show_message("A reference is still loading; try again in a moment.")
+            return None
+        try:
+            return self.prompt_panel.build_request(self.ratio_bar.ratio(), self.tray.references())
+        except E.KreaError as err:
+            self.show_message(str(err))
+            return None
 
     # --- sweeps and cost ---------------------------------------------------------------------
 
@@ -552,139 +556,35 @@ class MainWindow(QMainWindow):
             f"Estimated cost of {count} image{'s' if count != 1 else ''}, from the cost the service last reported"
         )
 
-    def open_sweep(self, first_axis: str | None = None) -> QDialog | None:
+    def open_sweep(self, first_axis: str | None = None) -> SweepDialog | None:
         """Plan a sweep of the request as composed; nothing is sent until it is confirmed."""
-        from krea_desktop.ui.sweep.dialog import SweepDialog
-
         problem = self.prompt_panel.problem()
         if problem:
             self.show_message(problem)
             return None
-        if self.tray.isBusy():
-            self.show_message("A reference is still loading; try again in a moment.")
-            return None
         if not self.built:
             self.show_message("Getting ready: try again in a moment.")
             return None
-        try:
-            base = self.prompt_panel.build_request(self.ratio_bar.ratio(), self.tray.references())
-        except E.KreaError as err:
-            self.show_message(str(err))
-            return None
-        dialog = SweepDialog(base, self.unit_cost, first_axis=first_axis, parent=self)
-        dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.accepted.connect(lambda: self._sweep_confirmed(dialog))
-        self.sweep_dialog = dialog
-        dialog.open()
-        return dialog
+        base = self._composed_request()
+        return None if base is None else self.sweeps.plan(base, first_axis)
 
-    def _sweep_confirmed(self, dialog: QDialog) -> None:
-        plan = dialog.plan()  # type: ignore[attr-defined]
-        if plan is not None:
-            self.prompt_panel.addToHistory(plan.base.prompt)
-            self.start_sweep(plan)
+    @property
+    def sweeps(self) -> Sweeps:
+        """The window's sweeps: the plan being made, the contact sheets, the runs."""
+        if self._sweeps is None:
+            from krea_desktop.ui.sweep.controller import Sweeps
 
-    def start_sweep(self, plan: SweepPlan) -> SweepRun:
-        """Send ``plan``'s cells and show its contact sheet filling as they arrive."""
-        from krea_desktop.ui.sweep.runner import SweepRun
-        from krea_desktop.ui.sweep.sheet_view import ContactSheet
+            self._sweeps = Sweeps(self)
+            self._sweeps.sheetSaved.connect(self._sheet_saved)
+        return self._sweeps
 
-        sheet = ContactSheet(plan.tag(), plan.base.size, plan.base.prompt, parent=self)
-        sheet.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
-        self._wire_sheet(sheet)
-        run = SweepRun(
-            plan,
-            client_thread=self.client_thread,
-            jobs=self.jobs,
-            library=self.library,
-            runner=self.gallery_actions.runner,
-            sheet=sheet,
-            parent=self,
-        )
-        run.message.connect(lambda text: self.show_message(text, error=True))
-        run.sheetSaved.connect(self._sheet_saved)
-        run.finished.connect(lambda _entry: self.sweep_runs.remove(run) if run in self.sweep_runs else None)
-        self.sweep_runs.append(run)
-        sheet.show()
-        run.start()
-        self.statusBar().showMessage(f"Sweep queued: {plan.task_count} tasks.", 4000)
-        return run
-
-    def _wire_sheet(self, sheet: ContactSheet) -> None:
-        sheet.showInGallery.connect(
-            lambda sweep_id: self.gallery_actions.show_sweep_id(sweep_id, sheet.titleLabel.text())
-        )
-        sheet.openEntry.connect(self._open_sheet_entry)
-        self.contact_sheets.append(sheet)
-        sheet.destroyed.connect(lambda *_: self.contact_sheets.remove(sheet) if sheet in self.contact_sheets else None)
-
-    def _open_sheet_entry(self, entry: LibraryEntry, entries: list[LibraryEntry]) -> None:
-        from krea_desktop.ui.viewer.viewer import ImageViewer
-
-        ids = [e.id for e in entries]
-        viewer = ImageViewer(
-            lambda row: entries[row] if 0 <= row < len(entries) else None,
-            lambda: len(entries),
-            ids.index(entry.id) if entry.id in ids else 0,
-            costs_simulated=self.demo,
-            lineage=self.gallery_actions.lineage_of,
-            parent=self,
-        )
-        viewer.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
-        viewer.relativeRequested.connect(viewer.show_entry)
-        viewer.show()
+    def open_sheet(self, sweep_id: str) -> ContactSheet | None:
+        """Open a saved sweep's contact sheet from the library."""
+        return self.sweeps.open_sheet(sweep_id)
 
     def _sheet_saved(self, entry: LibraryEntry) -> None:
         self.model.add_entry(entry)
         self._update_counts()
-
-    def open_sheet(self, sweep_id: str) -> ContactSheet | None:
-        """Open a saved sweep's contact sheet from the library."""
-        from krea_desktop.library.sheet import sheet_cells_of
-        from krea_desktop.ui.sweep.sheet_view import ContactSheet
-
-        entries = self.library.sweep_entries(sweep_id)
-        tagged = [(e, e.record.sweep) for e in entries if e.record.sweep is not None]
-        if not tagged:
-            self.show_message("That sweep's images are no longer in the library.")
-            return None
-        sheets = [e for e, tag in tagged if tag.is_sheet]
-        tag = tagged[0][1]
-        cells = [(e, t) for e, t in tagged if not t.is_sheet]
-        size = (cells[0][0].width, cells[0][0].height) if cells else (1024, 1024)
-        title = (sheets[0] if sheets else tagged[0][0]).prompt
-        sheet = ContactSheet(tag, size, title, parent=self)
-        sheet.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
-        self._wire_sheet(sheet)
-        for entry, cell_tag in cells:
-            sheet.set_image(cell_tag.place, entry)
-        if sheets:
-            for cell in sheet_cells_of(sheets[0].record):
-                if cell.error:
-                    sheet.set_failed(cell.place, cell.error)
-            sheet.set_saved(sheets[0])
-        for view in sheet.cells.values():
-            if view.state == "waiting":
-                view.set_failed("Not in the library (deleted, or the sweep was stopped).")
-        sheet.show()
-        return sheet
-
-    def _fill_recent_sweeps(self) -> None:
-        menu = self.recent_sweeps_menu
-        menu.clear()
-        try:
-            sweeps = self.library.sweeps()[:15]
-        except Exception:
-            sweeps = []
-        if not sweeps:
-            empty = menu.addAction("No sweeps yet")
-            empty.setEnabled(False)
-            return
-        for sweep_id, count, started in sweeps:
-            entries = self.library.sweep_entries(sweep_id)[:1]
-            prompt = entries[0].prompt[:50] if entries else sweep_id
-            action = menu.addAction(f"{started[:16].replace('T', ' ')} — {prompt} ({count})")
-            action.triggered.connect(lambda _checked=False, s=sweep_id: self.open_sheet(s))
 
     def cancel_newest(self) -> None:
         if not self.built:
