@@ -271,9 +271,7 @@ class RunwareClient:
             ) from exc
         except httpx.TimeoutException as exc:
             during = f" while {phase}" if phase else ""
-            raise _Ambiguous(
-                E.ServiceTimeoutError(f"The service did not answer within {wait:g} s{during}.")
-            ) from exc
+            raise _Ambiguous(E.ServiceTimeoutError(f"The service did not answer within {wait:g} s{during}.")) from exc
         except (httpx.TransportError, httpx.DecodingError) as exc:
             raise _Ambiguous(E.NetworkError("The connection to the service broke off.")) from exc
         if status in RETRYABLE_STATUSES:

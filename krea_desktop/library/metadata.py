@@ -108,6 +108,7 @@ def record_for(image: GeneratedImage, created_at: datetime) -> GenerationRecord:
 # ---------------------------------------------------------------------------------------------
 # Automatic1111 "parameters" text
 
+
 def _a1111_value(value: Any) -> str:
     """A value quoted as A1111's ``quote()`` quotes it: as a JSON string when it contains a
     ``,``, a newline or a ``:``, else as is."""
@@ -638,8 +639,7 @@ def _tiff_fields(tiff: bytes, found: Embedded, max_text: int) -> None:
         (count,) = struct.unpack_from(endian + "H", tiff, offset)
         count = min(count, (n - offset - 2) // 12, 512)
         return [
-            (*struct.unpack_from(endian + "HHII", tiff, offset + 2 + 12 * i), offset + 2 + 12 * i)
-            for i in range(count)
+            (*struct.unpack_from(endian + "HHII", tiff, offset + 2 + 12 * i), offset + 2 + 12 * i) for i in range(count)
         ]
 
     def raw_value(typ: int, count: int, value: int, at: int) -> bytes | None:

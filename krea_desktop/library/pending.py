@@ -30,8 +30,20 @@ PENDING_DIR = "pending"
 _NAME = re.compile(r"^(\d{1,10})-([0-9a-fA-F-]{36})\.json$")
 # The request fields kept (webhook and upload endpoints are left out: they can hold credentials).
 _FIELDS = (
-    "prompt", "ratio", "number_results", "seed", "creativity", "output_type", "output_format",
-    "output_quality", "delivery_method", "check_content", "safety_mode", "include_cost", "ttl", "task_uuid",
+    "prompt",
+    "ratio",
+    "number_results",
+    "seed",
+    "creativity",
+    "output_type",
+    "output_format",
+    "output_quality",
+    "delivery_method",
+    "check_content",
+    "safety_mode",
+    "include_cost",
+    "ttl",
+    "task_uuid",
 )
 
 

@@ -61,9 +61,7 @@ def _kept_copy(source: str | None, references_dir: Path | None) -> Path | None:
     return None
 
 
-def entry_for_file(
-    path: Path, record: GenerationRecord | None, pixels: tuple[int, int] | None = None
-) -> LibraryEntry:
+def entry_for_file(path: Path, record: GenerationRecord | None, pixels: tuple[int, int] | None = None) -> LibraryEntry:
     """A library-like entry for an image file that is not in the library (id -1); its size
     is the record's, else ``pixels`` (the file's own, from its header)."""
     record = record or GenerationRecord()

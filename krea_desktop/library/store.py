@@ -63,9 +63,7 @@ _COLUMNS = (
 )
 
 
-BUSY_MESSAGE = (
-    "The library is busy: another Krea Desktop window or command is writing to it; try again in a moment."
-)
+BUSY_MESSAGE = "The library is busy: another Krea Desktop window or command is writing to it; try again in a moment."
 DAMAGED_INFIX = ".damaged-"
 
 

@@ -262,8 +262,7 @@ def report(results: dict[tuple[str, str], list[Sample]], modes: list[str], clien
     for mode in modes:
         fields = ("wall", "first", "rss_mb", "cpu")
         med = {
-            c: Sample(*(statistics.median(getattr(s, f) for s in results[(c, mode)]) for f in fields))
-            for c in clients
+            c: Sample(*(statistics.median(getattr(s, f) for s in results[(c, mode)]) for f in fields)) for c in clients
         }
         best = {f: min((getattr(med[c], f) for c in peers), default=None) for f in fields}
         print(f"\n{mode.replace('-', ', ')}: median of {runs} runs (ratio to the best peer)")

@@ -41,7 +41,10 @@ async def one_batch(url: str, delivery: str, output: str, images: int) -> tuple[
     client = RunwareClient("bench", base_url=url)
     client._http.event_hooks["response"].append(count)
     request = GenerationRequest(
-        "a lighthouse in fog, gouache", ratio="16:9", number_results=images, delivery_method=delivery,
+        "a lighthouse in fog, gouache",
+        ratio="16:9",
+        number_results=images,
+        delivery_method=delivery,
         output_type=output,
     )
     started = time.perf_counter()

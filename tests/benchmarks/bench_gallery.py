@@ -63,9 +63,33 @@ TARGET_SEARCH_MS = 100.0
 ADDS = 200
 IDLE_MS = 10_000  # the idle baseline before scrolling
 WORDS = (
-    "harbour", "fog", "lighthouse", "kite", "dunes", "heron", "castle", "meadow", "barn", "winter", "gouache", "oil",
-    "ink", "neon", "forest", "river", "mountain", "city", "night", "dawn", "portrait", "glass", "copper", "moss",
-    "fox", "whale", "orchard",
+    "harbour",
+    "fog",
+    "lighthouse",
+    "kite",
+    "dunes",
+    "heron",
+    "castle",
+    "meadow",
+    "barn",
+    "winter",
+    "gouache",
+    "oil",
+    "ink",
+    "neon",
+    "forest",
+    "river",
+    "mountain",
+    "city",
+    "night",
+    "dawn",
+    "portrait",
+    "glass",
+    "copper",
+    "moss",
+    "fox",
+    "whale",
+    "orchard",
 )
 RARE_WORD = "zeppelin"  # in one prompt of 1,000
 # (label, search text): what a person types into the search field
@@ -134,11 +158,42 @@ def build_library(n: int) -> Path:
             words[3] = RARE_WORD
         prompt = " ".join(words) + f" #{i}"
         created = iso_utc(datetime.fromtimestamp(start + i * 37, timezone.utc))
-        params = json.dumps({"prompt": prompt, "ratio": ratio.name, "width": ratio.width, "height": ratio.height,
-                             "seed": i, "creativity": "medium", "output_format": "PNG", "cost": 0.0035,
-                             "created_at": created, "image_uuid": image_uuid}, separators=(",", ":"))
-        rows.append((image_uuid, file_name, "PNG", ratio.width, ratio.height, ratio.name, prompt, "medium", i, 1,
-                     "[]", params, 0.0035, int(i % 97 == 0), created, int(i % 50 == 0), len(data)))
+        params = json.dumps(
+            {
+                "prompt": prompt,
+                "ratio": ratio.name,
+                "width": ratio.width,
+                "height": ratio.height,
+                "seed": i,
+                "creativity": "medium",
+                "output_format": "PNG",
+                "cost": 0.0035,
+                "created_at": created,
+                "image_uuid": image_uuid,
+            },
+            separators=(",", ":"),
+        )
+        rows.append(
+            (
+                image_uuid,
+                file_name,
+                "PNG",
+                ratio.width,
+                ratio.height,
+                ratio.name,
+                prompt,
+                "medium",
+                i,
+                1,
+                "[]",
+                params,
+                0.0035,
+                int(i % 97 == 0),
+                created,
+                int(i % 50 == 0),
+                len(data),
+            )
+        )
     conn = sqlite3.connect(folder / "library.sqlite", isolation_level=None)
     conn.execute("BEGIN")
     conn.executemany(
@@ -199,6 +254,7 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
     from krea_desktop.ui.gallery.model import GalleryModel
 
     result: dict[str, Any] = {}
+
     # How long the start-up's parts take: the start-up check of the folder, the model's rows.
     def first_call_timed(cls: Any, name: str, key: str) -> None:
         real = getattr(cls, name)
@@ -288,8 +344,9 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
         calls: list[float] = []
         totals: list[float] = []
         for k in range(ADDS):
-            entry = replace(template, id=top + k, image_uuid=f"{template.image_uuid}-new{k}",
-                            created_at="2099-01-01T00:00:00.000Z")
+            entry = replace(
+                template, id=top + k, image_uuid=f"{template.image_uuid}-new{k}", created_at="2099-01-01T00:00:00.000Z"
+            )
             t0 = time.perf_counter()
             model.add_entry(entry, thumb)
             t1 = time.perf_counter()
@@ -354,8 +411,10 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
         result["stall_over_16"] = sum(1 for g in gaps if g > 16)
         # What the GUI thread itself ran within each gap (CPU time): a gap much longer than
         # that is time the thread waited, for a core (other programs) or for Python's lock.
-        spans = [((b - a) * 1000, (d - c) * 1000) for (a, b), (c, d) in
-                 zip(itertools.pairwise(ticks), itertools.pairwise(cpu_ticks), strict=True)]
+        spans = [
+            ((b - a) * 1000, (d - c) * 1000)
+            for (a, b), (c, d) in zip(itertools.pairwise(ticks), itertools.pairwise(cpu_ticks), strict=True)
+        ]
         result["stall_cpu_max_ms"] = max((cpu for _wall, cpu in spans), default=float("nan"))
         result["stall_max_cpu_ms"] = max(spans, default=(float("nan"), float("nan")))[1]
         result["stall_cpu_over_16"] = sum(1 for _wall, cpu in spans if cpu > 16)
@@ -371,13 +430,20 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
             ids_ms, ids = timed(lambda text=text: library.ids(search=text))
             count_ms, _ = timed(lambda text=text: library.count(search=text))
             refresh_ms, _ = timed(lambda text=text: (model.refresh(search=text), app.processEvents()))
-            found[label] = {"text": text, "matches": len(ids), "ids_ms": ids_ms, "count_ms": count_ms,
-                            "refresh_ms": refresh_ms}
+            found[label] = {
+                "text": text,
+                "matches": len(ids),
+                "ids_ms": ids_ms,
+                "count_ms": count_ms,
+                "refresh_ms": refresh_ms,
+            }
         model.refresh(search=None)
         app.processEvents()
         found["(none: every image)"] = {
-            "text": "", "matches": model.rowCount(),
-            "ids_ms": timed(lambda: library.ids())[0], "count_ms": timed(lambda: library.count())[0],
+            "text": "",
+            "matches": model.rowCount(),
+            "ids_ms": timed(lambda: library.ids())[0],
+            "count_ms": timed(lambda: library.count())[0],
             "refresh_ms": timed(lambda: (model.refresh(search=None), app.processEvents()))[0],
         }
         rng = random.Random(1)
@@ -403,10 +469,23 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
 def measure(folder: Path, pace: int, scroll: bool = True, scroll_limit: int = 1 << 30) -> dict[str, Any]:
     spawned = time.time()
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", str(folder), "--spawned", repr(spawned), "--pace", str(pace),
-         "--scroll-limit", str(scroll_limit)]
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            str(folder),
+            "--spawned",
+            repr(spawned),
+            "--pace",
+            str(pace),
+            "--scroll-limit",
+            str(scroll_limit),
+        ]
         + ([] if scroll else ["--no-scroll"]),
-        capture_output=True, text=True, timeout=1800, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        cwd=ROOT,
     )
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -457,8 +536,12 @@ def report(results: dict[int, dict[str, Any]]) -> None:
     labels = list(next(iter(results.values())).get("searches", {}))
     for label in labels:
         print(f"(e) search {label!r}: " + results[sizes[0]]["searches"][label]["text"])
-        for key, name in (("matches", "matches"), ("ids_ms", "Library.ids (ms)"), ("count_ms", "Library.count (ms)"),
-                          ("refresh_ms", "model refresh (ms)")):
+        for key, name in (
+            ("matches", "matches"),
+            ("ids_ms", "Library.ids (ms)"),
+            ("count_ms", "Library.count (ms)"),
+            ("refresh_ms", "model refresh (ms)"),
+        ):
             fmt = "{:.0f}" if key == "matches" else "{:.1f}"
             cells = "".join(f"{fmt.format(results[n]['searches'][label][key]):>12s}" for n in sizes)
             print(f"    {name:38s}" + cells)
@@ -467,18 +550,42 @@ def report(results: dict[int, dict[str, Any]]) -> None:
     worst_search = max((s["refresh_ms"], label) for label, s in big.get("searches", {}).items())
     print()
     for name, value, target, ok in (
-        ("start to first screen", f"{big['first_screen_s']:.3f} s", f"<= {TARGET_START_S} s",
-         big["first_screen_s"] <= TARGET_START_S),
-        ("add + layout + repaint, median", f"{big['add_total_median_ms']:.2f} ms",
-         f"the same as at {min(sizes):,d} ({results[min(sizes)]['add_total_median_ms']:.2f} ms)", None),
-        ("longest stall while scrolling", f"{big['stall_max_ms']:.1f} ms", f"<= {TARGET_STALL_MS:.0f} ms",
-         big["stall_max_ms"] <= TARGET_STALL_MS),
-        ("most GUI-thread CPU within one gap", f"{big['stall_cpu_max_ms']:.1f} ms", f"<= {TARGET_STALL_MS:.0f} ms",
-         big["stall_cpu_max_ms"] <= TARGET_STALL_MS),
-        ("peak resident memory", f"{big['rss_peak_mb']:.0f} MB", f"< {TARGET_RSS_MB:.0f} MB",
-         big["rss_peak_mb"] < TARGET_RSS_MB),
-        ("slowest search refresh", f"{worst_search[0]:.1f} ms ({worst_search[1]})", f"<= {TARGET_SEARCH_MS:.0f} ms",
-         worst_search[0] <= TARGET_SEARCH_MS),
+        (
+            "start to first screen",
+            f"{big['first_screen_s']:.3f} s",
+            f"<= {TARGET_START_S} s",
+            big["first_screen_s"] <= TARGET_START_S,
+        ),
+        (
+            "add + layout + repaint, median",
+            f"{big['add_total_median_ms']:.2f} ms",
+            f"the same as at {min(sizes):,d} ({results[min(sizes)]['add_total_median_ms']:.2f} ms)",
+            None,
+        ),
+        (
+            "longest stall while scrolling",
+            f"{big['stall_max_ms']:.1f} ms",
+            f"<= {TARGET_STALL_MS:.0f} ms",
+            big["stall_max_ms"] <= TARGET_STALL_MS,
+        ),
+        (
+            "most GUI-thread CPU within one gap",
+            f"{big['stall_cpu_max_ms']:.1f} ms",
+            f"<= {TARGET_STALL_MS:.0f} ms",
+            big["stall_cpu_max_ms"] <= TARGET_STALL_MS,
+        ),
+        (
+            "peak resident memory",
+            f"{big['rss_peak_mb']:.0f} MB",
+            f"< {TARGET_RSS_MB:.0f} MB",
+            big["rss_peak_mb"] < TARGET_RSS_MB,
+        ),
+        (
+            "slowest search refresh",
+            f"{worst_search[0]:.1f} ms ({worst_search[1]})",
+            f"<= {TARGET_SEARCH_MS:.0f} ms",
+            worst_search[0] <= TARGET_SEARCH_MS,
+        ),
     ):
         verdict = "" if ok is None else (": met" if ok else ": NOT met")
         print(f"  {big_n:,d} images, {name}: {value} (target {target}){verdict}")
@@ -489,8 +596,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--pace", type=int, default=240, help="pixels scrolled every 16 ms (default 240)")
     parser.add_argument("--starts", type=int, default=3, help="start-ups measured per size (median reported)")
-    parser.add_argument("--scroll-limit", type=int, default=1 << 30,
-                        help="stop scrolling after this many pixels (quick looks; the figures scroll to the bottom)")
+    parser.add_argument(
+        "--scroll-limit",
+        type=int,
+        default=1 << 30,
+        help="stop scrolling after this many pixels (quick looks; the figures scroll to the bottom)",
+    )
     parser.add_argument("--build-only", action="store_true", help="make the libraries and stop")
     parser.add_argument("--child", type=Path)
     parser.add_argument("--spawned", type=float)
@@ -500,8 +611,10 @@ def main() -> None:
         child(args.child, args.spawned, args.pace, not args.no_scroll, args.scroll_limit)
         return
 
-    print(f"gallery benchmark: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
-          f"platform {os.environ.get('QT_QPA_PLATFORM', 'offscreen')}, scrolling {args.pace} px every 16 ms")
+    print(
+        f"gallery benchmark: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+        f"platform {os.environ.get('QT_QPA_PLATFORM', 'offscreen')}, scrolling {args.pace} px every 16 ms"
+    )
     folders = {n: build_library(n) for n in args.sizes}
     if args.build_only:
         return

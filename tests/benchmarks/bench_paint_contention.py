@@ -105,8 +105,15 @@ def main() -> None:
     Image.new("RGB", (64, 64), (90, 120, 200)).save(buf, "PNG")
     images = [
         GeneratedImage(
-            task_uuid=f"task-{i}", image_uuid=f"image-{i:05d}", data=buf.getvalue(), format="PNG",
-            width=1024, height=1024, seed=i, cost=0.0035, record=GenerationRecord(prompt=f"harbour {i}"),
+            task_uuid=f"task-{i}",
+            image_uuid=f"image-{i:05d}",
+            data=buf.getvalue(),
+            format="PNG",
+            width=1024,
+            height=1024,
+            seed=i,
+            cost=0.0035,
+            record=GenerationRecord(prompt=f"harbour {i}"),
         )
         for i in range(60 + 2 * (args.repeats + 1))
     ]

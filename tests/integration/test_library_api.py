@@ -14,23 +14,23 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def readme_script() -> str:
     text = README.read_text(encoding="utf-8")
-    section = text[text.index("## Using it from Python"):]
+    section = text[text.index("## Using it from Python") :]
     match = re.search(r"```python\n(.*?)```", section, re.S)
     assert match is not None
     return match.group(1)
 
 
-def test_the_readme_script_generates_with_the_library_api(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_readme_script_generates_with_the_library_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     script = readme_script()
     assert len([ln for ln in script.splitlines() if ln.strip()]) <= 12
     with running_simulator() as sim:
         monkeypatch.setenv("RUNWARE_API_KEY", "sk-library-api")
         monkeypatch.chdir(tmp_path)
         # The script as written, pointed at the simulator instead of the service.
-        code = script.replace('RunwareClient(os.environ["RUNWARE_API_KEY"])',
-                              f'RunwareClient(os.environ["RUNWARE_API_KEY"], base_url={sim.url!r})')
+        code = script.replace(
+            'RunwareClient(os.environ["RUNWARE_API_KEY"])',
+            f'RunwareClient(os.environ["RUNWARE_API_KEY"], base_url={sim.url!r})',
+        )
         assert code != script
         exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
     written = sorted(tmp_path.glob("*.png"))

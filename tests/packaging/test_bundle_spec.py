@@ -32,8 +32,16 @@ def test_modules_the_app_does_not_use_are_excluded() -> None:
         "hypothesis",
     ):
         assert name in excluded, name
-    for used in ("PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets", "PySide6.QtNetwork", "PIL", "httpx", "keyring",
-                 "qasync"):
+    for used in (
+        "PySide6.QtCore",
+        "PySide6.QtGui",
+        "PySide6.QtWidgets",
+        "PySide6.QtNetwork",
+        "PIL",
+        "httpx",
+        "keyring",
+        "qasync",
+    ):
         assert used not in excluded
 
 

@@ -56,8 +56,12 @@ def run_measured(args: list[str], env: dict[str, str], timeout: float = 120) -> 
     peak_file = Path(env.get("KREA_DESKTOP_DATA_DIR", ".")).parent / f"peak-{threading.get_ident()}.txt"
     peak_file.unlink(missing_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, "-c", _MEASURED, *args], env={**env, "KREA_TEST_PEAK_FILE": str(peak_file)},
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-c", _MEASURED, *args],
+        env={**env, "KREA_TEST_PEAK_FILE": str(peak_file)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     timer = threading.Timer(timeout, proc.kill)
     timer.start()
@@ -137,8 +141,9 @@ def test_a_compression_bomb_answer_is_refused_with_bounded_memory(env: dict[str,
     bomb = gzip_bomb(1 << 30)  # 1 GB once inflated, about 1 MB on the wire
     assert len(bomb) < 4 << 20
     with hostile_service(bomb, {"Content-Type": "application/json", "Content-Encoding": "gzip"}) as url:
-        code, err, peak = run_measured(["generate", "a lighthouse"], {**env, "RUNWARE_API_KEY": KEY,
-                                                                       "RUNWARE_API_URL": url})
+        code, err, peak = run_measured(
+            ["generate", "a lighthouse"], {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
+        )
     assert code == 1
     assert "larger than the" in one_sentence(err)
     print(f"peak {peak:.0f} MB")
@@ -155,8 +160,9 @@ def test_a_huge_junk_answer_is_refused_with_bounded_memory(env: dict[str, str], 
     else:
         service = hostile_service(None, {"Content-Type": "application/json"}, stream_junk=size)
     with service as url:
-        code, err, peak = run_measured(["generate", "a lighthouse"], {**env, "RUNWARE_API_KEY": KEY,
-                                                                       "RUNWARE_API_URL": url})
+        code, err, peak = run_measured(
+            ["generate", "a lighthouse"], {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
+        )
     assert code == 1
     line = one_sentence(err)
     assert "larger than the" in line or "broke off" in line, line
@@ -166,6 +172,7 @@ def test_a_huge_junk_answer_is_refused_with_bounded_memory(env: dict[str, str], 
 
 def tall_png(path: Path, height: int = 99_999_999) -> Path:
     """A PNG of 1×``height`` grey pixels: about 200 KB on disk, 100 million pixels."""
+
     def chunk(kind: bytes, payload: bytes) -> bytes:
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 

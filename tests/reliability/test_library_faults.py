@@ -34,7 +34,11 @@ from krea_desktop.library.trash import PendingTrash
 def run_cli(args: list[str | bytes], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "krea_desktop", *args],
-        env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -53,8 +57,13 @@ def png(size: tuple[int, int] = (32, 24), colour: tuple[int, int, int] = (90, 14
 
 def image(n: int, prompt: str = "a quiet harbour") -> GeneratedImage:
     return GeneratedImage(
-        task_uuid="6c1a2b3c-0000-4000-8000-000000000000", image_uuid=f"0000000{n}-aaaa-4bbb-8ccc-dddddddddddd",
-        data=png(colour=(n * 20 % 256, 80, 120)), format="PNG", width=32, height=24, seed=n,
+        task_uuid="6c1a2b3c-0000-4000-8000-000000000000",
+        image_uuid=f"0000000{n}-aaaa-4bbb-8ccc-dddddddddddd",
+        data=png(colour=(n * 20 % 256, 80, 120)),
+        format="PNG",
+        width=32,
+        height=24,
+        seed=n,
         record=GenerationRecord(prompt=f"{prompt} {n}", ratio="1:1"),
     )
 
@@ -73,10 +82,16 @@ def hostile_file(folder: Path, name: str, record: dict[str, Any]) -> Path:
 
 def test_hostile_records_never_lock_the_library(tmp_path: Path, env: dict[str, str]) -> None:
     lib = Library(tmp_path / "data")
-    hostile_file(lib.images_dir, "11111111-1111-4111-8111-111111111111.png",
-                 {"prompt": "bad \ud800 surrogate", "created_at": "0001-01-01T00:00:00+05:00", "seed": 2**70})
-    hostile_file(lib.images_dir, "22222222-2222-4222-8222-222222222222.png",
-                 {"prompt": ["not", "text"], "created_at": "9999-12-31T23:59:59-05:00", "width": "huge"})
+    hostile_file(
+        lib.images_dir,
+        "11111111-1111-4111-8111-111111111111.png",
+        {"prompt": "bad \ud800 surrogate", "created_at": "0001-01-01T00:00:00+05:00", "seed": 2**70},
+    )
+    hostile_file(
+        lib.images_dir,
+        "22222222-2222-4222-8222-222222222222.png",
+        {"prompt": ["not", "text"], "created_at": "9999-12-31T23:59:59-05:00", "width": "huge"},
+    )
     report = lib.reconcile()
     assert len(report.indexed) == 2 and not report.skipped
     rows = lib.entries()
@@ -95,7 +110,10 @@ def test_hostile_records_never_lock_the_library(tmp_path: Path, env: dict[str, s
 def test_a_prompt_that_is_not_text_is_refused_before_anything_is_sent(tmp_path: Path, env: dict[str, str]) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "krea_desktop", "generate", b"caf\xe9 au lait, gouache", "--demo"],
-        env={**env, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}, capture_output=True, text=True, timeout=60,
+        env={**env, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1
     assert "not valid text" in one_sentence(result.stderr)
@@ -133,8 +151,12 @@ def test_a_damaged_index_is_kept_aside_and_rebuilt_from_the_files(
     assert aside.read_bytes() == damaged  # byte for byte
     with Library(folder) as again:
         assert again.notice is None
-        assert sorted(e.prompt for e in again.entries()) == ["a quiet harbour 1", "a quiet harbour 2",
-                                                              "a quiet harbour 3", "one more"]
+        assert sorted(e.prompt for e in again.entries()) == [
+            "a quiet harbour 1",
+            "a quiet harbour 2",
+            "a quiet harbour 3",
+            "one more",
+        ]
 
 
 def test_a_newer_library_is_refused_and_left_untouched(tmp_path: Path, env: dict[str, str]) -> None:
@@ -179,8 +201,9 @@ def test_a_closed_library_needs_no_write_ahead_log(tmp_path: Path) -> None:
 
 
 def _dead_pid() -> int:
-    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                              capture_output=True, text=True).stdout)
+    return int(
+        subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
+    )
 
 
 def test_another_process_never_touches_a_live_writers_temp_files(tmp_path: Path) -> None:
@@ -188,11 +211,15 @@ def test_another_process_never_touches_a_live_writers_temp_files(tmp_path: Path)
     folder = tmp_path / "data"
     Library(folder).close()
     writer = subprocess.Popen(
-        [sys.executable, "-c",
-         "import os, sys, time\n"
-         f"p = os.path.join({str(folder / 'images')!r}, '.tmp-%d-x.part' % os.getpid())\n"
-         "open(p, 'wb').write(b'half'); print(p, flush=True); time.sleep(30)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import os, sys, time\n"
+            f"p = os.path.join({str(folder / 'images')!r}, '.tmp-%d-x.part' % os.getpid())\n"
+            "open(p, 'wb').write(b'half'); print(p, flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert writer.stdout is not None
@@ -314,8 +341,11 @@ def test_the_command_line_keeps_a_batch_whose_saves_fail_midway(
 @contextmanager
 def small_disk(where: Path, size: str) -> Iterator[Path]:
     where.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                             capture_output=True) if os.geteuid() == 0 else None
+    mounted = (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True)
+        if os.geteuid() == 0
+        else None
+    )
     if mounted is None or mounted.returncode != 0:
         pytest.skip("needs root to mount a small tmpfs (the simulated-ENOSPC tests above cover the logic)")
     try:

@@ -20,8 +20,9 @@ KEY = "sk-paid-work"
 
 
 def _dead_pid() -> int:
-    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                              capture_output=True, text=True).stdout)
+    return int(
+        subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
+    )
 
 
 def test_only_tasks_of_ended_processes_are_claimed_and_only_once(tmp_path: Path) -> None:
@@ -47,9 +48,21 @@ def test_a_killed_command_line_batch_is_collected_by_the_next_run(tmp_path: Path
     with simulator_process("--key", KEY, "--latency", "0.15", env=env) as url:
         run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "krea_desktop", "generate", "twenty lanterns", "--count", "20",
-             "--delivery", "async"],
-            env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "krea_desktop",
+                "generate",
+                "twenty lanterns",
+                "--count",
+                "20",
+                "--delivery",
+                "async",
+            ],
+            env=run_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         assert proc.stdout is not None
         got: list[str] = []
@@ -71,7 +84,10 @@ def test_a_killed_command_line_batch_is_collected_by_the_next_run(tmp_path: Path
 
         again = subprocess.run(
             [sys.executable, "-m", "krea_desktop", "generate", "one more", "--count", "1"],
-            env=run_env, capture_output=True, text=True, timeout=120,
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     assert again.returncode == 0, again.stderr
     assert "Collecting the rest of an earlier run's task" in again.stderr

@@ -60,10 +60,16 @@ def hostile_png(folder: Path, name: str, record: dict[str, Any]) -> None:
 
 
 def test_the_window_opens_whatever_the_files_hold(qtbot: QtBot, window_env: Path, make_window: Any) -> None:
-    hostile_png(window_env / "images", "11111111-1111-4111-8111-111111111111.png",
-                {"prompt": "lone \ud800 surrogate", "created_at": "0001-01-01T00:00:00+05:00"})
-    hostile_png(window_env / "images", "22222222-2222-4222-8222-222222222222.png",
-                {"prompt": {"nested": True}, "seed": "not a number", "references": "x"})
+    hostile_png(
+        window_env / "images",
+        "11111111-1111-4111-8111-111111111111.png",
+        {"prompt": "lone \ud800 surrogate", "created_at": "0001-01-01T00:00:00+05:00"},
+    )
+    hostile_png(
+        window_env / "images",
+        "22222222-2222-4222-8222-222222222222.png",
+        {"prompt": {"nested": True}, "seed": "not a number", "references": "x"},
+    )
     w = make_window()
     qtbot.waitUntil(lambda: w.model.rowCount() == 2)  # found by the folder check, on a worker
     assert sorted(e.prompt for e in w.library.entries()) == ["", "lone \ufffd surrogate"]
@@ -79,14 +85,21 @@ def test_a_damaged_index_is_rebuilt_and_said_in_the_window(qtbot: QtBot, window_
 
 def run_window(env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "krea_desktop"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "krea_desktop"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
 def clean_env(data: Path) -> dict[str, str]:
     e = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "KREA_DESKTOP_"))}
-    e.update(KREA_DESKTOP_DATA_DIR=str(data), QT_QPA_PLATFORM="offscreen",
-             PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    e.update(
+        KREA_DESKTOP_DATA_DIR=str(data),
+        QT_QPA_PLATFORM="offscreen",
+        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+    )
     return e
 
 
@@ -212,8 +225,14 @@ def test_a_killed_window_s_batch_is_collected_by_the_next_window(
     env = clean_env(window_env)
     with simulator_process("--key", KEY, "--latency", "0.1", env=env) as url:
         env.update(RUNWARE_API_KEY=KEY, RUNWARE_API_URL=url)
-        proc = subprocess.Popen([sys.executable, str(CHILD), str(refs)], env=env, cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(CHILD), str(refs)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith("ready")
         seen = [proc.stdout.readline() for _ in range(3)]
@@ -258,8 +277,11 @@ def test_quitting_keeps_an_unfinished_async_job_for_the_next_start(
         w.close()  # a clean quit in the middle of the batch
         (kept,) = list((window_env / "pending").glob("*.json"))
         # Another process (ended now) left it: make it look so, as the next start would see it.
-        dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                                  capture_output=True, text=True).stdout)
+        dead = int(
+            subprocess.run(
+                [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+            ).stdout
+        )
         kept.rename(kept.with_name(f"{dead}-{kept.name.split('-', 1)[1]}"))
         again = create_main_window()
         qtbot.addWidget(again)

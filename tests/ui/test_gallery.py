@@ -75,8 +75,16 @@ def make_image(
     # Small pixels keep the tests fast; the row takes the declared size.
     w, h = (64, max(8, round(64 * r.height / r.width)))
     return GeneratedImage(
-        task_uuid=req.task_uuid, image_uuid=str(uuid.uuid4()), data=pixels((w, h), colour, fmt, pattern), format=fmt,
-        width=r.width, height=r.height, seed=seed, cost=0.0035, nsfw=nsfw, record=record,
+        task_uuid=req.task_uuid,
+        image_uuid=str(uuid.uuid4()),
+        data=pixels((w, h), colour, fmt, pattern),
+        format=fmt,
+        width=r.width,
+        height=r.height,
+        seed=seed,
+        cost=0.0035,
+        nsfw=nsfw,
+        record=record,
     )
 
 
@@ -360,8 +368,14 @@ def test_thumbnail_size_follows_the_slider_and_ctrl_wheel_and_is_remembered(qtbo
     slider.setValue(120)
     assert w.gallery.thumb_side == 120
     event = QWheelEvent(
-        QPointF(10, 10), QPointF(w.gallery.mapToGlobal(QPoint(10, 10))), QPoint(), QPoint(0, 240),
-        Qt.MouseButton.NoButton, Qt.KeyboardModifier.ControlModifier, Qt.ScrollPhase.NoScrollPhase, False,
+        QPointF(10, 10),
+        QPointF(w.gallery.mapToGlobal(QPoint(10, 10))),
+        QPoint(),
+        QPoint(0, 240),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.ControlModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
     )
     QApplication.sendEvent(w.gallery.viewport(), event)
     assert w.gallery.thumb_side == 168
@@ -384,8 +398,11 @@ def test_cells_take_the_thumbnail_size(qtbot: QtBot, data_dir: Path, make_window
 
 
 def _variance(image: QImage, rect: Any) -> float:
-    values = [QColorValue(image.pixel(x, y)) for y in range(rect.top() + 20, rect.bottom() - 30, 3)
-              for x in range(rect.left() + 20, rect.right() - 20, 3)]
+    values = [
+        QColorValue(image.pixel(x, y))
+        for y in range(rect.top() + 20, rect.bottom() - 30, 3)
+        for x in range(rect.left() + 20, rect.right() - 20, 3)
+    ]
     mean = sum(values) / len(values)
     return sum((v - mean) ** 2 for v in values) / len(values)
 
@@ -609,8 +626,9 @@ def test_copy_puts_pixels_and_the_file_on_the_clipboard(qtbot: QtBot, data_dir: 
     select(w, 0)
     w.gallery.setFocus()
     qtbot.keyClick(w.gallery, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: QGuiApplication.clipboard().mimeData() is not None
-                    and QGuiApplication.clipboard().mimeData().hasImage())
+    qtbot.waitUntil(
+        lambda: QGuiApplication.clipboard().mimeData() is not None and QGuiApplication.clipboard().mimeData().hasImage()
+    )
     mime = QGuiApplication.clipboard().mimeData()
     image = QGuiApplication.clipboard().image()
     assert image.width() == 64 and QColorValue(image.pixel(5, 5)) == 10 + 220 + 30
@@ -619,8 +637,14 @@ def test_copy_puts_pixels_and_the_file_on_the_clipboard(qtbot: QtBot, data_dir: 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
 def test_export_keeps_the_embedded_parameters(tmp_path: Path, library: Library, fmt: str) -> None:
-    entry = library.save(make_image("exported harbour", "4:3", seed=77, references=[
-        {"image": "u1", "strength": -0.7, "source": "/somewhere/ref.png"}]))
+    entry = library.save(
+        make_image(
+            "exported harbour",
+            "4:3",
+            seed=77,
+            references=[{"image": "u1", "strength": -0.7, "source": "/somewhere/ref.png"}],
+        )
+    )
     target = export_image(entry, tmp_path / f"out.{fmt.lower()}", fmt)
     data = target.read_bytes()
     assert metadata.sniff_format(data) == ("JPG" if fmt == "JPEG" else fmt)
@@ -645,8 +669,9 @@ def test_export_action_writes_off_the_gui_thread(
     fill(data_dir, [make_image("one"), make_image("two")])
     w = make_window()
     select(w, 0)
-    monkeypatch.setattr(export.QFileDialog, "getSaveFileName",
-                        lambda *a, **k: (str(tmp_path / "picked.webp"), "WEBP image (*.webp)"))
+    monkeypatch.setattr(
+        export.QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "picked.webp"), "WEBP image (*.webp)")
+    )
     w.gallery_actions.export_action.trigger()
     qtbot.waitUntil(lambda: (tmp_path / "picked.webp").exists() and "Exported" in w.message_banner.label.text())
     exported = metadata.read_record(tmp_path / "picked.webp")
@@ -780,8 +805,17 @@ def test_context_menu_and_toolbar_hold_the_actions(data_dir: Path, make_window: 
     w = make_window()
     texts = {a.text() for a in w.gallery_toolbar.actions()}
     ga = w.gallery_actions
-    for action in (ga.view_action, ga.use_all_action, ga.toward_action, ga.away_action, ga.favourite_action,
-                   ga.delete_action, ga.export_action, ga.compare_action, ga.refresh_action):
+    for action in (
+        ga.view_action,
+        ga.use_all_action,
+        ga.toward_action,
+        ga.away_action,
+        ga.favourite_action,
+        ga.delete_action,
+        ga.export_action,
+        ga.compare_action,
+        ga.refresh_action,
+    ):
         assert action.text() in texts
     from PySide6.QtWidgets import QMenu
 

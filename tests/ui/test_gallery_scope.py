@@ -35,9 +35,7 @@ def library(qapp: QApplication, tmp_path: Path) -> Iterator[Library]:
 def save_all(library: Library) -> list[LibraryEntry]:
     """Six images, oldest first; the odd ones favourites, every third one 16:9."""
     entries = [
-        library.save(
-            make_image(p, ratio="16:9" if i % 3 == 0 else "1:1", seed=i), created_at=T0 + timedelta(minutes=i)
-        )
+        library.save(make_image(p, ratio="16:9" if i % 3 == 0 else "1:1", seed=i), created_at=T0 + timedelta(minutes=i))
         for i, p in enumerate(PROMPTS)
     ]
     library.set_favourite([e.id for e in entries[1::2]], True)

@@ -87,8 +87,15 @@ def test_at_800x600_every_control_is_reachable_and_unclipped(qtbot: QtBot, make_
     add_references(qtbot, w, tmp_path, 2)
     scroll = left_column(w)
     panel = w.prompt_panel
-    controls = [panel.promptEdit, panel.generateButton, panel.seedEdit, panel.countSpin, w.tray,
-                *w.ratio_bar.buttons(), *(c.strengthSpin for c in w.tray.items())]
+    controls = [
+        panel.promptEdit,
+        panel.generateButton,
+        panel.seedEdit,
+        panel.countSpin,
+        w.tray,
+        *w.ratio_bar.buttons(),
+        *(c.strengthSpin for c in w.tray.items()),
+    ]
     content = scroll.widget()
     viewport = scroll.viewport()
     for widget in controls:
@@ -217,7 +224,12 @@ def test_tab_follows_the_visual_order(qtbot: QtBot, make_window: Any) -> None:
         qtbot.keyClick(current, Qt.Key.Key_Tab)
         seen.append(w.focusWidget().objectName())
     expected = [b.objectName() for b in w.ratio_bar.buttons()] + [
-        "promptEdit", "creativityCombo", "countSpin", "seedEdit", "randomSeedButton", "advancedToggle",
+        "promptEdit",
+        "creativityCombo",
+        "countSpin",
+        "seedEdit",
+        "randomSeedButton",
+        "advancedToggle",
     ]
     assert seen[: len(expected)] == expected, seen  # the Last seed button is disabled until an image arrives
     assert seen.index("generateButton") < seen.index("addReferenceButton") < seen.index("gallery")

@@ -344,9 +344,7 @@ def test_each_jobs_cost_and_the_session_total_show_when_cost_reporting_is_on(
 
 
 @pytest.mark.parametrize("focus", ["gallery", "tray", "ratio"])
-def test_ctrl_v_adds_the_clipboard_image_wherever_the_focus_is(
-    qtbot: QtBot, window: MainWindow, focus: str
-) -> None:
+def test_ctrl_v_adds_the_clipboard_image_wherever_the_focus_is(qtbot: QtBot, window: MainWindow, focus: str) -> None:
     from PySide6.QtGui import QGuiApplication, QImage
 
     qtbot.waitExposed(window)

@@ -206,16 +206,18 @@ def test_apply_parameters_round_trip(panel: PromptPanel, qtbot: QtBot) -> None:
 def test_apply_record_from_a_wire_task_ignores_bad_values(panel: PromptPanel) -> None:
     panel.setSeed(7)
     panel.apply_record(
-        parse_record({
-            "positivePrompt": "from the wire",
-            "numberResults": 99,
-            "settings": {"creativity": "raw"},
-            "outputFormat": "webp",
-            "outputQuality": 5,
-            "deliveryMethod": "carrier pigeon",
-            "includeCost": False,
-            "safety": {"checkContent": True},
-        })
+        parse_record(
+            {
+                "positivePrompt": "from the wire",
+                "numberResults": 99,
+                "settings": {"creativity": "raw"},
+                "outputFormat": "webp",
+                "outputQuality": 5,
+                "deliveryMethod": "carrier pigeon",
+                "includeCost": False,
+                "safety": {"checkContent": True},
+            }
+        )
     )
     assert panel.prompt() == "from the wire"
     assert panel.countSpin.value() == 1

@@ -359,6 +359,4 @@ def test_autosave(make_tray: Callable[..., Tray]) -> None:
     state_file = tray.widget.state_file
     tray.qtbot.waitUntil(state_file.exists, timeout=3000)
     tray.items()[0].setStrength(-0.25)
-    tray.qtbot.waitUntil(
-        lambda: json.loads(state_file.read_text())["references"][0]["strength"] == -0.25, timeout=3000
-    )
+    tray.qtbot.waitUntil(lambda: json.loads(state_file.read_text())["references"][0]["strength"] == -0.25, timeout=3000)

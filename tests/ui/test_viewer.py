@@ -29,10 +29,19 @@ def model(qapp: QApplication, tmp_path: Path) -> Iterator[GalleryModel]:
     Image.new("RGB", (30, 30), (255, 0, 0)).save(refs / "toward.png")
     lib = Library(tmp_path / "lib")
     lib.save(make_image("oldest, wide", "16:9", seed=1), created_at=T0)
-    lib.save(make_image("middle, with references", "4:5", seed=2, creativity="high", references=[
-        {"image": "u1", "strength": 0.7, "source": str(refs / "toward.png")},
-        {"image": "u2", "strength": -1.25, "source": str(refs / "gone.png")},
-    ]), created_at=T0 + timedelta(minutes=1))
+    lib.save(
+        make_image(
+            "middle, with references",
+            "4:5",
+            seed=2,
+            creativity="high",
+            references=[
+                {"image": "u1", "strength": 0.7, "source": str(refs / "toward.png")},
+                {"image": "u2", "strength": -1.25, "source": str(refs / "gone.png")},
+            ],
+        ),
+        created_at=T0 + timedelta(minutes=1),
+    )
     lib.save(make_image("newest", seed=3), created_at=T0 + timedelta(minutes=2))
     m = GalleryModel(lib)
     yield m
@@ -65,8 +74,14 @@ def test_fit_actual_size_wheel_zoom_and_pan(qtbot: QtBot, model: GalleryModel) -
     assert canvas.scale == 1.0 and not canvas.fitted
     assert viewer.zoom_label.text() == "100 %"
     wheel = QWheelEvent(
-        QPointF(canvas.width() / 2, canvas.height() / 2), QPointF(canvas.mapToGlobal(QPoint(0, 0))), QPoint(),
-        QPoint(0, 120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False,
+        QPointF(canvas.width() / 2, canvas.height() / 2),
+        QPointF(canvas.mapToGlobal(QPoint(0, 0))),
+        QPoint(),
+        QPoint(0, 120),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
     )
     QApplication.sendEvent(canvas, wheel)
     assert canvas.scale == pytest.approx(1.25)

@@ -62,7 +62,7 @@ def plain(value: Any) -> Any:
 
 def test_the_scanner_finds_each_item_as_soon_as_it_is_complete_whatever_the_pieces() -> None:
     items = [
-        {"imageUUID": f"u{i}", "imageBase64Data": base64.b64encode(os.urandom(300)).decode(), "x": {"a": [1, "]}\\\""]}}
+        {"imageUUID": f"u{i}", "imageBase64Data": base64.b64encode(os.urandom(300)).decode(), "x": {"a": [1, ']}\\"']}}
         for i in range(4)
     ]
     body = json.dumps({"data": items, "errors": [{"code": "x", "message": "a } in text"}]}, indent=1).encode()

@@ -47,8 +47,16 @@ def image(
     # Tiny pixels keep the tests fast; the row takes the declared (real) size.
     data = encoded(fmt, (r.width, r.height) if real_size else (8, 8))
     return GeneratedImage(
-        task_uuid=req.task_uuid, image_uuid=str(uuid.uuid4()), data=data, format=fmt,
-        width=r.width, height=r.height, seed=seed, cost=0.003, nsfw=False, record=record,
+        task_uuid=req.task_uuid,
+        image_uuid=str(uuid.uuid4()),
+        data=data,
+        format=fmt,
+        width=r.width,
+        height=r.height,
+        seed=seed,
+        cost=0.003,
+        nsfw=False,
+        record=record,
     )
 
 
@@ -179,8 +187,11 @@ def test_concurrent_saves_while_reading(lib: Library) -> None:
 def _fill(lib: Library) -> list[int]:
     ids = []
     specs = [
-        ("a red fox in snow", "1:1"), ("a blue whale", "16:9"), ("Red sunset over the sea", "16:9"),
-        ("portrait of a fox, 100% red", "4:5"), ("under_score and back\\slash", "1:1"),
+        ("a red fox in snow", "1:1"),
+        ("a blue whale", "16:9"),
+        ("Red sunset over the sea", "16:9"),
+        ("portrait of a fox, 100% red", "4:5"),
+        ("under_score and back\\slash", "1:1"),
     ]
     for i, (prompt, ratio) in enumerate(specs):
         ids.append(lib.save(image(prompt, ratio, seed=i), created_at=T0 + timedelta(minutes=i)).id)
@@ -345,9 +356,15 @@ def test_ten_thousand_rows(lib: Library) -> None:
     base = T0
     rows = [
         (
-            f"{i:08d}-0000-4000-8000-000000000000", f"{i:08d}-0000-4000-8000-000000000000.png", "PNG", 1024, 1024,
-            ("1:1", "16:9")[i % 2], f"prompt {i} {'fox' if i % 10 == 0 else 'owl'}",
-            metadata.iso_utc(base + timedelta(seconds=i)), i % 7 == 0,
+            f"{i:08d}-0000-4000-8000-000000000000",
+            f"{i:08d}-0000-4000-8000-000000000000.png",
+            "PNG",
+            1024,
+            1024,
+            ("1:1", "16:9")[i % 2],
+            f"prompt {i} {'fox' if i % 10 == 0 else 'owl'}",
+            metadata.iso_utc(base + timedelta(seconds=i)),
+            i % 7 == 0,
         )
         for i in range(10_000)
     ]

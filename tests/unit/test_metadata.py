@@ -39,9 +39,17 @@ def make_image(fmt: str = "PNG", prompt: str = "a lighthouse at dusk, oil paint"
     )
     record = req.describe().replace(references=tuple(refs))
     return GeneratedImage(
-        task_uuid=req.task_uuid, image_uuid=kw.pop("image_uuid", "5d5a2c0e-4b1f-4c56-9a0e-1f2e3d4c5b6a"),
-        data=data, format=fmt, width=size[0], height=size[1], seed=kw.pop("seed", 123456789),
-        cost=0.0042, nsfw=False, record=record, **kw,
+        task_uuid=req.task_uuid,
+        image_uuid=kw.pop("image_uuid", "5d5a2c0e-4b1f-4c56-9a0e-1f2e3d4c5b6a"),
+        data=data,
+        format=fmt,
+        width=size[0],
+        height=size[1],
+        seed=kw.pop("seed", 123456789),
+        cost=0.0042,
+        nsfw=False,
+        record=record,
+        **kw,
     )
 
 
@@ -65,9 +73,24 @@ def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
 def test_record_has_every_field() -> None:
     rec = record_for(make_image(), WHEN).to_json()
     for key in (
-        "prompt", "ratio", "width", "height", "seed", "creativity", "output_format", "output_quality",
-        "number_results", "references", "model", "task_uuid", "image_uuid", "cost", "nsfw", "created_at",
-        "app", "version",
+        "prompt",
+        "ratio",
+        "width",
+        "height",
+        "seed",
+        "creativity",
+        "output_format",
+        "output_quality",
+        "number_results",
+        "references",
+        "model",
+        "task_uuid",
+        "image_uuid",
+        "cost",
+        "nsfw",
+        "created_at",
+        "app",
+        "version",
     ):
         assert key in rec, key
     assert rec["created_at"] == "2025-03-04T05:06:07.891Z"
@@ -75,7 +98,9 @@ def test_record_has_every_field() -> None:
     assert rec["seed"] == 123456789  # the image's seed wins over the requested one
     assert rec["model"] == spec.MODEL_ID
     assert rec["references"][0] == {
-        "image": "0b7e3c1a-1111-4222-8333-944455556666", "strength": 0.7, "source": "/pics/ref.png"
+        "image": "0b7e3c1a-1111-4222-8333-944455556666",
+        "strength": 0.7,
+        "source": "/pics/ref.png",
     }
     assert rec["references"][1] == {"image": "https://example.com/a.png", "strength": -1.25}
 
@@ -121,7 +146,7 @@ FOREIGN = (
     "masterpiece, best quality, (a cat:1.2) sitting on a windowsill,\n"
     "soft light\n"
     "Negative prompt: lowres, bad anatomy, worst quality\n"
-    'Steps: 28, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 3141592653, Size: 1024x1024, '
+    "Steps: 28, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 3141592653, Size: 1024x1024, "
     'Model hash: 31e35c80fc, Model: sd_xl_base_1.0, Lora hashes: "detail: abc123, style: def456", '
     "Version: v1.9.4"
 )

@@ -134,8 +134,10 @@ def test_jpeg_exif_and_xmp(segments: list[tuple[bytes, int | None]]) -> None:
 
 
 @FUZZ
-@given(st.lists(st.tuples(st.sampled_from([b"EXIF", b"XMP ", b"VP8X"]), tiff_blob() | xmp_blob), max_size=3),
-       st.integers(0, 2**32 - 1) | st.none())
+@given(
+    st.lists(st.tuples(st.sampled_from([b"EXIF", b"XMP ", b"VP8X"]), tiff_blob() | xmp_blob), max_size=3),
+    st.integers(0, 2**32 - 1) | st.none(),
+)
 def test_webp_exif_and_xmp(chunks: list[tuple[bytes, bytes]], riff_size: int | None) -> None:
     body = WEBP[12:] + b"".join(metadata._riff_chunk(f, b) for f, b in chunks)
     size = len(body) + 4 if riff_size is None else riff_size

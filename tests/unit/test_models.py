@@ -71,7 +71,8 @@ def test_reference_set_persists_order_strength_and_source(tmp_path: Path) -> Non
     refs.save()
     again = ReferenceSet(tmp_path / "refs").read_saved()
     assert [(s.path.name, s.strength, s.source) for s in again] == [
-        ("01.png", -0.5, "source-1.png"), ("02.png", 1.5, "source-2.png")
+        ("01.png", -0.5, "source-1.png"),
+        ("02.png", 1.5, "source-2.png"),
     ]
     assert ReferenceSet(tmp_path / "none").read_saved() == []
 
@@ -88,15 +89,34 @@ def test_reference_set_reads_hostile_entries_safely(tmp_path: Path) -> None:
     (tmp_path / "tray.json").write_text(json.dumps({"references": entries}))
     saved = ReferenceSet(tmp_path).read_saved()
     assert [(s.path.name, s.strength, s.source) for s in saved] == [
-        ("a.png", spec.DEFAULT_STRENGTH, ""), ("b.png", spec.STRENGTH_MAX, "")
+        ("a.png", spec.DEFAULT_STRENGTH, ""),
+        ("b.png", spec.STRENGTH_MAX, ""),
     ]
 
 
 def entry(n: int, cost: float | None) -> LibraryEntry:
     return LibraryEntry(
-        id=n, image_uuid=f"u{n}", task_uuid="t", file_name=f"u{n}.png", format="PNG", width=1, height=1,
-        ratio=None, prompt="p", creativity=None, seed=n, number_results=None, output_quality=None, cost=cost,
-        nsfw=None, created_at="", favourite=False, missing=False, broken=False, file_size=1, record_json="{}",
+        id=n,
+        image_uuid=f"u{n}",
+        task_uuid="t",
+        file_name=f"u{n}.png",
+        format="PNG",
+        width=1,
+        height=1,
+        ratio=None,
+        prompt="p",
+        creativity=None,
+        seed=n,
+        number_results=None,
+        output_quality=None,
+        cost=cost,
+        nsfw=None,
+        created_at="",
+        favourite=False,
+        missing=False,
+        broken=False,
+        file_size=1,
+        record_json="{}",
         images_dir=Path("."),
     )
 
@@ -119,8 +139,12 @@ def test_job_queue_routes_every_report_to_its_subscribers() -> None:
     assert job.state == FAILED and job.received == 2 and job.cost == pytest.approx(0.004)
     assert job.expected == 3 and job.elapsed() >= 0
     assert log == [
-        ("added", 1), ("changed", "Starting…"), ("image", (1, 10, "thumb")), ("cost", 0.004),
-        ("image", (1, 11, None)), ("changed", "Waiting for the service…"),
+        ("added", 1),
+        ("changed", "Starting…"),
+        ("image", (1, 10, "thumb")),
+        ("cost", 0.004),
+        ("image", (1, 11, None)),
+        ("changed", "Waiting for the service…"),
         ("ended", (FAILED, "The network went away. 2 image(s) received before that are kept.")),
     ]
 

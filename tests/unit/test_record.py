@@ -16,7 +16,11 @@ from krea_desktop.api.request import GenerationRequest, ReferenceImage
 
 def test_request_describes_itself(tmp_path: Path) -> None:
     req = GenerationRequest(
-        "a lighthouse", ratio="2:3", seed=9, creativity="low", output_format="WEBP",
+        "a lighthouse",
+        ratio="2:3",
+        seed=9,
+        creativity="low",
+        output_format="WEBP",
         references=(ReferenceImage(tmp_path / "r.png", 1.5), ReferenceImage("https://x.test/a.png", -2.0)),
         webhook_url="https://hooks.test/secret-token",
     )
@@ -30,9 +34,17 @@ def test_request_describes_itself(tmp_path: Path) -> None:
 
 def test_json_round_trip_is_exact() -> None:
     rec = GenerationRecord(
-        prompt="ünï 猫, \"quoted\"", ratio="16:9", width=1376, height=768, seed=2**63 - 1, creativity="high",
-        output_format="PNG", references=(ReferenceRecord("u-1", -0.25, "moodboard.png"),), cost=0.0042,
-        created_at="2025-01-02T03:04:05.678Z", extras={"newer_field": [1, {"a": None}]},
+        prompt='ünï 猫, "quoted"',
+        ratio="16:9",
+        width=1376,
+        height=768,
+        seed=2**63 - 1,
+        creativity="high",
+        output_format="PNG",
+        references=(ReferenceRecord("u-1", -0.25, "moodboard.png"),),
+        cost=0.0042,
+        created_at="2025-01-02T03:04:05.678Z",
+        extras={"newer_field": [1, {"a": None}]},
     )
     assert parse_record(json.loads(json.dumps(rec.to_json()))) == rec
 
@@ -45,15 +57,28 @@ def test_unknown_keys_are_kept_and_written_back() -> None:
 
 def test_one_form_for_the_wire_task_and_the_record() -> None:
     wire = {
-        "taskType": "imageInference", "positivePrompt": "from the wire", "numberResults": 3, "outputFormat": "jpeg",
-        "settings": {"creativity": "raw"}, "safety": {"checkContent": True, "mode": "fast"},
-        "inputs": {"referenceImages": [{"image": "u-2", "strength": 0.5}]}, "width": 1024, "height": 1024,
+        "taskType": "imageInference",
+        "positivePrompt": "from the wire",
+        "numberResults": 3,
+        "outputFormat": "jpeg",
+        "settings": {"creativity": "raw"},
+        "safety": {"checkContent": True, "mode": "fast"},
+        "inputs": {"referenceImages": [{"image": "u-2", "strength": 0.5}]},
+        "width": 1024,
+        "height": 1024,
         "webhookURL": "https://hooks.test/token",
     }
     rec = parse_record(wire)
     assert rec == GenerationRecord(
-        prompt="from the wire", number_results=3, output_format="JPG", creativity="raw", check_content=True,
-        safety_mode="fast", references=(ReferenceRecord("u-2", 0.5),), width=1024, height=1024,
+        prompt="from the wire",
+        number_results=3,
+        output_format="JPG",
+        creativity="raw",
+        check_content=True,
+        safety_mode="fast",
+        references=(ReferenceRecord("u-2", 0.5),),
+        width=1024,
+        height=1024,
     )
     assert rec.ratio == "1:1" and rec.extras == {}
 
@@ -68,12 +93,20 @@ def test_ratio_is_derived_from_the_size() -> None:
 
 
 def test_hostile_values_are_made_safe() -> None:
-    rec = parse_record({
-        "prompt": "bad \ud800 text\x00", "created_at": "0001-01-01T00:00:00+05:00", "seed": 2**70,
-        "width": -5, "height": "12", "cost": float("nan"), "creativity": ["high"], "nsfw": "yes",
-        "references": [{"image": "x" * 10_000, "strength": True}, 7, "plain-uuid"],
-        "\udcff": "key with a surrogate",
-    })
+    rec = parse_record(
+        {
+            "prompt": "bad \ud800 text\x00",
+            "created_at": "0001-01-01T00:00:00+05:00",
+            "seed": 2**70,
+            "width": -5,
+            "height": "12",
+            "cost": float("nan"),
+            "creativity": ["high"],
+            "nsfw": "yes",
+            "references": [{"image": "x" * 10_000, "strength": True}, 7, "plain-uuid"],
+            "\udcff": "key with a surrogate",
+        }
+    )
     assert rec.prompt == "bad \ufffd text"
     assert rec.created_at is None and rec.seed is None and rec.width is None and rec.height == 12
     assert rec.cost is None and rec.creativity is None and rec.nsfw is None
@@ -101,10 +134,26 @@ JSONISH = st.recursive(
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=6),
     max_leaves=40,
 )
-KEYS = st.sampled_from([
-    "prompt", "seed", "width", "height", "ratio", "references", "created_at", "cost", "settings", "inputs",
-    "safety", "outputFormat", "nsfw", "index", "model", "extra",
-])
+KEYS = st.sampled_from(
+    [
+        "prompt",
+        "seed",
+        "width",
+        "height",
+        "ratio",
+        "references",
+        "created_at",
+        "cost",
+        "settings",
+        "inputs",
+        "safety",
+        "outputFormat",
+        "nsfw",
+        "index",
+        "model",
+        "extra",
+    ]
+)
 
 
 @settings(max_examples=200, deadline=None)

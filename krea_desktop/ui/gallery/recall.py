@@ -78,6 +78,7 @@ class Recall:
     def _put_back(self, previous: tuple[Reference, ...]) -> None:
         """The tray as it was before a recall (once the recall's references have loaded)."""
         if self.tray.isBusy():
+
             def when_idle(busy: bool) -> None:
                 if not busy:
                     self.tray.busyChanged.disconnect(when_idle)

@@ -270,9 +270,7 @@ class ClientThread(QThread):
 
     async def _save(self, image: GeneratedImage) -> int:
         """Save ``image`` (and any held before it); returns how many of ``image``'s job."""
-        saved = await asyncio.to_thread(
-            save_and_thumbnail, self._saver, image, self.thumbnail_side() or THUMB_SIZE
-        )
+        saved = await asyncio.to_thread(save_and_thumbnail, self._saver, image, self.thumbnail_side() or THUMB_SIZE)
         mine = 0
         for entry, thumb in saved:
             job_id, task = self._tasks.get(entry.task_uuid or "", (None, None))
@@ -305,9 +303,7 @@ class ClientThread(QThread):
                 self.jobStatus.emit(job_id, msg)
 
             images = client.collect(task.request, task.record, task.received, on_status=say)
-            self._jobs[job_id] = asyncio.get_running_loop().create_task(
-                self._follow(job_id, images, [task.task_uuid])
-            )
+            self._jobs[job_id] = asyncio.get_running_loop().create_task(self._follow(job_id, images, [task.task_uuid]))
 
     def _cancel_job(self, job_id: int) -> None:
         task = self._jobs.get(job_id)

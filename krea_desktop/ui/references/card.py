@@ -77,8 +77,7 @@ class ReferenceItem(QFrame):
         dims = f"{size[0]}×{size[1]}, " if size[0] else ""
         lineage = "\nOne of your images: results made with it show it as their parent." if library_image else ""
         self.thumbnailLabel.setToolTip(
-            f"{self.source} ({dims}kept as {path.name}){lineage}\n"
-            "Drag to reorder; double-click to reset the strength."
+            f"{self.source} ({dims}kept as {path.name}){lineage}\nDrag to reorder; double-click to reset the strength."
         )
         self._set_thumbnail(thumbnail)
 
