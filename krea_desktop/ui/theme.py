@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPalette, QPixmap
-from PySide6.QtWidgets import QApplication, QToolBar, QToolButton
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPaintEvent, QPalette, QPen, QPixmap
+from PySide6.QtWidgets import QApplication, QPushButton, QToolBar, QToolButton, QToolTip, QWidget
 
 ACCENT = QColor("#5b8def")
 # A reference's pull: warm for toward (+), cool for away (−), grey at 0. Orange and blue
@@ -16,22 +16,19 @@ OK_TEXT = QColor("#7fd18b")
 ERROR_TEXT = QColor("#ff8a80")
 WARNING_TEXT = QColor("#ffcc66")
 
-STYLESHEET = """
-QToolTip { color: #e8e8e8; background-color: #3a3a3a; border: 1px solid #555; }
-QLabel[role="hint"] { color: #a8a8a8; }
-QLabel[role="error"] { color: #ff8a80; }
-QLabel[role="warning"] { color: #ffcc66; }
-QLabel[role="ok"] { color: #7fd18b; }
-QPushButton { background-color: #3a3b3f; color: #e6e6e6; border: 2px solid #4a4c51; border-radius: 4px;
-              padding: 3px 12px; }
-QPushButton:hover { background-color: #44464b; }
-QPushButton:pressed { background-color: #2f3033; }
-QPushButton:default { border-color: #5b8def; }
-QPushButton:focus { border-color: #f0f0f0; background-color: #44464b; }
-QPushButton:disabled { color: #777777; border-color: #3d3f43; }
-QFrame#messageBanner { background-color: #3a3b3f; border: 1px solid #5b8def; border-radius: 6px; }
-QFrame#messageBanner[role="error"] { border: 1px solid #ff8a80; }
-"""
+# What a label says by its colour: set with :func:`set_role`, never with a style sheet. An
+# application-wide style sheet makes Qt match its rules against every widget as it is
+# made, laid out and painted (about 30 ms more before the window is ready, figures:
+# tests/benchmarks/README.md); the palette costs nothing per widget.
+ROLE_COLORS = {
+    "hint": QColor("#a8a8a8"),
+    "error": ERROR_TEXT,
+    "warning": WARNING_TEXT,
+    "ok": OK_TEXT,
+}
+SURFACE = QColor("#3a3b3f")  # floating messages
+PRIMARY = QColor("#34508a")  # the one button a panel is for (Generate, Send)
+FOCUS_RING = QColor("#f0f0f0")
 
 
 def dark_palette() -> QPalette:
@@ -72,10 +69,55 @@ def dark_palette() -> QPalette:
 
 
 def apply_dark_palette(app: QApplication) -> None:
-    """Fusion style, the dark palette and the small stylesheet the widgets rely on."""
+    """Fusion style and the dark palette, tooltips included. No style sheet: see
+    :data:`ROLE_COLORS`."""
     app.setStyle("Fusion")
-    app.setPalette(dark_palette())
-    app.setStyleSheet(STYLESHEET)
+    palette = dark_palette()
+    app.setPalette(palette)
+    QToolTip.setPalette(palette)
+
+
+def set_role(widget: QWidget, role: str | None) -> None:
+    """Colour ``widget``'s text for what it says: ``hint``, ``error``, ``warning``, ``ok``,
+    or anything else (``None``, ``info``) for the normal text colour. The role is kept as
+    the widget's ``role`` property too."""
+    widget.setProperty("role", role)
+    palette = QPalette(widget.palette())
+    color = ROLE_COLORS.get(role or "")
+    if color is None:
+        parent = widget.parentWidget()
+        color = (parent.palette() if parent is not None else QApplication.palette()).color(
+            QPalette.ColorRole.WindowText
+        )
+    for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
+        palette.setColor(group, QPalette.ColorRole.WindowText, color)
+        palette.setColor(group, QPalette.ColorRole.Text, color)
+    widget.setPalette(palette)
+
+
+class PrimaryButton(QPushButton):
+    """The button a panel is for (Generate, Send): in the accent's colour so that the eye
+    finds it, with a light ring while it has the focus (the style draws the focus of a
+    default button no differently from the button itself)."""
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        palette = QPalette(self.palette())
+        for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
+            palette.setColor(group, QPalette.ColorRole.Button, PRIMARY)
+            palette.setColor(group, QPalette.ColorRole.ButtonText, QColor("#ffffff"))
+        self.setPalette(palette)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if not self.hasFocus():
+            return
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(FOCUS_RING, 2))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRoundedRect(QRectF(self.rect()).adjusted(1, 1, -1, -1), 3, 3)
+        painter.end()
 
 
 def strength_color(strength: float) -> QColor:

@@ -147,13 +147,17 @@ def test_focus_is_visible_on_generate_and_on_gallery_cells(qtbot: QtBot, make_wi
     qtbot.waitUntil(lambda: w.model.rowCount() == 1)
     app = QApplication.instance()
     assert isinstance(app, QApplication)
-    app.setStyleSheet(theme.STYLESHEET)  # as run_app sets it
+    style, palette = app.style().name(), app.palette()
+    theme.apply_dark_palette(app)  # as run_app does
     try:
         w.activateWindow()
         button = w.prompt_panel.generateButton
         w.prompt_panel.promptEdit.setFocus()
         without = button.grab().toImage()
-        button.setFocus()
+        # Shift+Tab from the tray's Add button: focus that came from the keyboard is drawn.
+        w.tray.addButton.setFocus()
+        qtbot.keyClick(w.tray.addButton, Qt.Key.Key_Backtab, Qt.KeyboardModifier.ShiftModifier)
+        assert QApplication.focusWidget() is button
         assert button.grab().toImage() != without
         w.gallery.setCurrentIndex(w.model.index(0))
         w.prompt_panel.promptEdit.setFocus()
@@ -163,7 +167,8 @@ def test_focus_is_visible_on_generate_and_on_gallery_cells(qtbot: QtBot, make_wi
         w.gallery.viewport().repaint()
         assert w.gallery.viewport().grab(cell).toImage() != unfocused
     finally:
-        app.setStyleSheet("")
+        app.setStyle(style)
+        app.setPalette(palette)
 
 
 # -- 5. messages that do not move the window ----------------------------------------------------

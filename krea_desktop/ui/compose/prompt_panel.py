@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPlainTextEdit,
-    QPushButton,
     QSizePolicy,
     QSpinBox,
     QToolButton,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 from krea_desktop.api import spec
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.api.request import GenerationRequest, ReferenceImage, is_url
+from krea_desktop.ui.theme import PrimaryButton, set_role
 
 MAX_HISTORY = 200
 
@@ -101,7 +101,7 @@ class PromptPanel(QWidget):
         self.creativityHelp = QLabel(self)
         self.creativityHelp.setObjectName("creativityHelp")
         self.creativityHelp.setWordWrap(True)
-        self.creativityHelp.setProperty("role", "hint")
+        set_role(self.creativityHelp, "hint")
         self.creativityHelp.setToolTip("What the chosen creativity level does")
         self.creativityCombo.currentIndexChanged.connect(self._on_creativity_changed)
 
@@ -197,7 +197,7 @@ class PromptPanel(QWidget):
         self.hintLabel.setObjectName("generateHint")
         self.hintLabel.setWordWrap(True)
         self.hintLabel.setToolTip("Why Generate is unavailable, or how long the prompt is")
-        self.generateButton = QPushButton("Generate", self)
+        self.generateButton = PrimaryButton("Generate", self)
         self.generateButton.setObjectName("generateButton")
         self.generateButton.setDefault(True)
         self.generateButton.setToolTip("Generate images with these settings (Ctrl+Enter)")
@@ -413,9 +413,7 @@ class PromptPanel(QWidget):
     def _seed_rejected(self) -> None:
         """Typed or pasted text that is no seed is refused; say why instead of ignoring it."""
         self.hintLabel.setText(self.SEED_RANGE_MESSAGE)
-        self.hintLabel.setProperty("role", "warning")
-        self.hintLabel.style().unpolish(self.hintLabel)
-        self.hintLabel.style().polish(self.hintLabel)
+        set_role(self.hintLabel, "warning")
 
     def _update_validity(self) -> None:
         problem = self.problem()
@@ -428,9 +426,7 @@ class PromptPanel(QWidget):
             self.hintLabel.setText(f"{len(self.prompt().strip()):,} / {spec.PROMPT_MAX:,} characters")
             role = "hint"
         if self.hintLabel.property("role") != role:
-            self.hintLabel.setProperty("role", role)
-            self.hintLabel.style().unpolish(self.hintLabel)
-            self.hintLabel.style().polish(self.hintLabel)
+            set_role(self.hintLabel, role)
         if valid != self._valid:
             self._valid = valid
             self.validityChanged.emit(valid)

@@ -32,6 +32,7 @@ from krea_desktop.api.endpoint import endpoint_problem
 from krea_desktop.api.errors import KreaError
 from krea_desktop.external import open_path_or_url
 from krea_desktop.ui.background import BackgroundRunner
+from krea_desktop.ui.theme import set_role
 
 TestKey = Callable[[str, str], Awaitable[None]]
 TEST_TIMEOUT_S = 60.0
@@ -108,7 +109,7 @@ class SettingsDialog(QDialog):
         self.backendLabel = QLabel(keystore.backend_description(self._data_dir), self)
         self.backendLabel.setObjectName("keyBackendLabel")
         self.backendLabel.setWordWrap(True)
-        self.backendLabel.setProperty("role", "hint")
+        set_role(self.backendLabel, "hint")
         self.backendLabel.setToolTip("Where the key is stored")
         self.fallbackWarning = QLabel(
             "⚠ No system keyring could be used: the key is kept in a private file that only your user "
@@ -117,7 +118,7 @@ class SettingsDialog(QDialog):
         )
         self.fallbackWarning.setObjectName("keyFallbackWarning")
         self.fallbackWarning.setWordWrap(True)
-        self.fallbackWarning.setProperty("role", "warning")
+        set_role(self.fallbackWarning, "warning")
         self.fallbackWarning.setToolTip(
             "Install or unlock a keyring (such as GNOME Keyring or KWallet) to store the key safely"
         )
@@ -130,7 +131,7 @@ class SettingsDialog(QDialog):
         )
         self.envNotice.setObjectName("envKeyNotice")
         self.envNotice.setWordWrap(True)
-        self.envNotice.setProperty("role", "warning")
+        set_role(self.envNotice, "warning")
         self.envNotice.setToolTip(f"Unset {keystore.ENV_KEY} to use the stored key")
         self.envNotice.setVisible(bool(os.environ.get(keystore.ENV_KEY, "").strip()))
 
@@ -148,7 +149,7 @@ class SettingsDialog(QDialog):
         self.endpointError = QLabel(self)
         self.endpointError.setObjectName("endpointError")
         self.endpointError.setWordWrap(True)
-        self.endpointError.setProperty("role", "error")
+        set_role(self.endpointError, "error")
         self.endpointError.setToolTip("What is wrong with the endpoint")
         self.endpointError.hide()
 
@@ -280,9 +281,7 @@ class SettingsDialog(QDialog):
 
     def _set_result(self, text: str, role: str) -> None:
         self.testResultLabel.setText(text)
-        self.testResultLabel.setProperty("role", role)
-        self.testResultLabel.style().unpolish(self.testResultLabel)
-        self.testResultLabel.style().polish(self.testResultLabel)
+        set_role(self.testResultLabel, role)
         self.testResultLabel.setVisible(bool(text))
         self._fit_to_contents()
 

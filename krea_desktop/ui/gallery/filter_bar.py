@@ -23,6 +23,7 @@ from krea_desktop.api import spec
 from krea_desktop.ui import theme
 from krea_desktop.ui.gallery.model import GalleryModel
 from krea_desktop.ui.gallery.view import THUMB_SIDE_DEFAULT, THUMB_SIDE_MAX, THUMB_SIDE_MIN
+from krea_desktop.ui.theme import set_role
 
 SEARCH_DELAY_MS = 150
 
@@ -97,7 +98,7 @@ class GalleryFilterBar(QWidget):
         self.size_slider.setToolTip("Thumbnail size (also Ctrl+wheel over the gallery)")
         self.count_label = QLabel(self)
         self.count_label.setObjectName("galleryShownCount")
-        self.count_label.setProperty("role", "hint")
+        set_role(self.count_label, "hint")
         self.scope_chip = ScopeChip(self)
         self.scope_chip.hide()
         self._model: GalleryModel | None = None

@@ -54,6 +54,7 @@ from krea_desktop.ui.references.sources import (
     might_hold_image,
     sources_from_mime,
 )
+from krea_desktop.ui.theme import set_role
 
 ResolveLibraryIds = Callable[[list[int]], list[Path]]
 
@@ -126,7 +127,7 @@ class ReferenceTray(QWidget):
         self.emptyLabel.setObjectName("emptyLabel")
         self.emptyLabel.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.emptyLabel.setWordWrap(True)
-        self.emptyLabel.setProperty("role", "hint")
+        set_role(self.emptyLabel, "hint")
         self._row.addWidget(self.emptyLabel, 1)
         self._row.addStretch(0)
 
@@ -145,7 +146,7 @@ class ReferenceTray(QWidget):
         self.countLabel = QLabel(self)
         self.countLabel.setObjectName("referenceCount")
         self.countLabel.setToolTip(f"How many references the tray holds (at most {spec.MAX_REFERENCES})")
-        self.countLabel.setProperty("role", "hint")
+        set_role(self.countLabel, "hint")
 
         side = QVBoxLayout()
         side.setContentsMargins(0, 0, 0, 0)

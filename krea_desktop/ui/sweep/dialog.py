@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QPushButton,
     QTableWidget,
     QVBoxLayout,
     QWidget,
@@ -35,6 +34,7 @@ from krea_desktop.models.sweep import (
     value_label,
 )
 from krea_desktop.ui.money import format_cost
+from krea_desktop.ui.theme import PrimaryButton, set_role
 
 # The cost of one image as the service last reported it (None when unknown), and whether
 # it is the simulator's.
@@ -74,7 +74,7 @@ class SweepDialog(QDialog):
             self,
         )
         intro.setWordWrap(True)
-        intro.setProperty("role", "hint")
+        set_role(intro, "hint")
         self.axisCombos: list[QComboBox] = []
         self.valueEdits: list[QLineEdit] = []
         grid = QGridLayout()
@@ -117,10 +117,10 @@ class SweepDialog(QDialog):
         self.problemLabel = QLabel(self)
         self.problemLabel.setObjectName("sweepProblem")
         self.problemLabel.setWordWrap(True)
-        self.problemLabel.setProperty("role", "error")
+        set_role(self.problemLabel, "error")
 
         self.buttons = QDialogButtonBox(self)
-        self.sendButton = QPushButton("Send", self)
+        self.sendButton = PrimaryButton("Send", self)
         self.sendButton.setObjectName("sendSweepButton")
         self.sendButton.setDefault(True)
         self.buttons.addButton(self.sendButton, QDialogButtonBox.ButtonRole.AcceptRole)

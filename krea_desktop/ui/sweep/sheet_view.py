@@ -27,6 +27,7 @@ from krea_desktop.api.record import SweepTag
 from krea_desktop.library.sheet import axis_title, cell_size, value_label
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui.gallery.model import mime_for_entries
+from krea_desktop.ui.theme import set_role
 
 CELL_SIDE = 180  # the long side of a cell on screen
 
@@ -156,13 +157,13 @@ class ContactSheet(QDialog):
         self.titleLabel.setTextFormat(Qt.TextFormat.PlainText)
         self.statusLabel = QLabel(self)
         self.statusLabel.setObjectName("sheetStatus")
-        self.statusLabel.setProperty("role", "hint")
+        set_role(self.statusLabel, "hint")
 
         grid_widget = QWidget(self)
         grid = QGridLayout(grid_widget)
         grid.setSpacing(8)
         across = QLabel(axis_title(axes[0].name), grid_widget)
-        across.setProperty("role", "hint")
+        set_role(across, "hint")
         grid.addWidget(across, 0, 1, 1, len(axes[0].values))
         for c, value in enumerate(axes[0].values):
             label = QLabel(value_label(axes[0].name, value), grid_widget)
@@ -172,7 +173,7 @@ class ContactSheet(QDialog):
         rows = axes[1].values if len(axes) > 1 else (None,)
         if len(axes) > 1:
             down = QLabel(axis_title(axes[1].name), grid_widget)
-            down.setProperty("role", "hint")
+            set_role(down, "hint")
             grid.addWidget(down, 1, 0)
         self.cells: dict[tuple[int, ...], SheetCellView] = {}
         for r, value in enumerate(rows):

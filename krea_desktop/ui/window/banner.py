@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6 import QtCore
-from PySide6.QtCore import QPropertyAnimation, QTimer
+from PySide6.QtCore import QPropertyAnimation, QRectF, QTimer
+from PySide6.QtGui import QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLabel, QPushButton, QWidget
+
+from krea_desktop.ui import theme
 
 
 class Banner(QFrame):
@@ -55,8 +58,6 @@ class MessageToast(QFrame):
     def __init__(self, host: QWidget) -> None:
         super().__init__(host)
         self.setObjectName("messageBanner")
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setAutoFillBackground(True)
         self.label = QLabel(self)
         self.label.setObjectName("messageText")
         self.label.setWordWrap(True)
@@ -101,8 +102,7 @@ class MessageToast(QFrame):
         self._slot = slot
         self.error = error
         self.setProperty("role", "error" if error else "info")
-        self.style().unpolish(self)
-        self.style().polish(self)
+        self.update()
         self._place()
         self.show()
         self.raise_()
@@ -125,6 +125,15 @@ class MessageToast(QFrame):
         self.dismiss()
         if slot is not None:
             slot()
+
+    def paintEvent(self, _event: QPaintEvent) -> None:
+        """A rounded card: the accent's outline, or the error colour's for an error."""
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(theme.ERROR_TEXT if self.error else theme.ACCENT, 1))
+        painter.setBrush(theme.SURFACE)
+        painter.drawRoundedRect(QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5), 6, 6)
+        painter.end()
 
     def _place(self) -> None:
         host = self.parentWidget()

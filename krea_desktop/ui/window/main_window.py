@@ -188,6 +188,7 @@ class MainWindow(QMainWindow):
         from krea_desktop.ui.gallery.recall import Recall
         from krea_desktop.ui.gallery.view import GalleryView
         from krea_desktop.ui.references.tray import ReferenceTray
+        from krea_desktop.ui.theme import set_role
 
         # The loop in one column without scrolling at 1366x768: ratios in one row, the
         # prompt, what changes the picture, Generate, and the whole tray with its sliders.
@@ -217,7 +218,7 @@ class MainWindow(QMainWindow):
         # What the batch as composed will cost, from what the service last reported.
         self.cost_estimate = QLabel(self)
         self.cost_estimate.setObjectName("costEstimate")
-        self.cost_estimate.setProperty("role", "hint")
+        set_role(self.cost_estimate, "hint")
         self.prompt_panel.actionRow.insertWidget(1, self.cost_estimate)
         self.prompt_panel.countSpin.valueChanged.connect(lambda _n: self.update_cost_estimate())
         self.ratio_bar.ratioChanged.connect(lambda _r: self.update_cost_estimate())
