@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,6 +14,8 @@ from krea_desktop.api import spec
 # Opening the window imports nothing of the command-line generator: the window's start-up
 # time counts every import made before its first paint.
 if TYPE_CHECKING:
+    import argparse
+
     from krea_desktop.api.request import ReferenceImage
 
 
@@ -38,6 +39,8 @@ def parse_ref(text: str) -> ReferenceImage:
 
 
 def _format(text: str) -> str:
+    import argparse
+
     value = spec.normalize_output_format(text)
     if value is None:
         raise argparse.ArgumentTypeError(f"must be one of {', '.join(spec.OUTPUT_FORMATS)}")
@@ -45,6 +48,8 @@ def _format(text: str) -> str:
 
 
 def _seed(text: str) -> int:
+    import argparse
+
     try:
         value = int(text)
     except ValueError:
@@ -56,6 +61,8 @@ def _seed(text: str) -> int:
 
 def _ranged(lo: int, hi: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
+        import argparse
+
         try:
             value = int(text)
         except ValueError:
@@ -73,6 +80,8 @@ COMMANDS = ("generate", "sweep", "info", "simulator")
 def build_window_parser() -> argparse.ArgumentParser:
     """``krea-desktop [IMAGE ...]``: the window, showing each IMAGE with the parameters it
     carries (how "Open With" and the .desktop file's ``Exec=krea-desktop %F`` call it)."""
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="krea-desktop",
         description="Open the window; IMAGE files are shown with the parameters they carry.",
@@ -107,6 +116,8 @@ def _add_generate_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(prog="krea-desktop", description="Iterate on images with Krea 2 Medium.")
     parser.add_argument("--version", action="version", version=f"krea-desktop {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -295,6 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from krea_desktop.desktop_entry import main as desktop_entry_main
 
         return desktop_entry_main(argv)
+    if not argv:  # the window, as a double-click starts it: no parser to load
+        from krea_desktop.ui.app import run_app
+
+        return run_app()
     words = [a for a in argv if not a.startswith("-")]
     if not words or words[0] not in COMMANDS:
         # argparse cannot put optional file names beside subcommands: the window has its own parser

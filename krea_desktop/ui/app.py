@@ -173,15 +173,16 @@ def open_library(window: MainWindow) -> Library:
     return Library(window.data_dir)
 
 
-def build_panels(window: MainWindow, library: Library) -> None:
+def build_panels(window: MainWindow, library: Library, *, rest_later: bool = False) -> None:
     """Everything the first interaction needs, into the frame: the panels on ``library``,
-    the gallery on its rows, the prompt with the focus. Neither the key store nor the
-    client is touched: demo mode is what it was last time until :func:`finish_main_window`
-    knows (``RUNWARE_API_KEY`` in the environment says at once)."""
+    the gallery on its rows, the prompt with the focus (with ``rest_later``, the tray, the
+    gallery's actions and the menus' items wait for ``window.build_rest()``). Neither the
+    key store nor the client is touched: demo mode is what it was last time until
+    :func:`finish_main_window` knows (``RUNWARE_API_KEY`` in the environment says at once)."""
     from krea_desktop.ui.window.main_window import demo_hint
 
     demo = False if os.environ.get("RUNWARE_API_KEY", "").strip() else demo_hint(window.settings)
-    window.build_panels(library=library, demo=demo, endpoint=api_endpoint(window.settings))
+    window.build_panels(library=library, demo=demo, endpoint=api_endpoint(window.settings), rest_later=rest_later)
 
 
 def finish_main_window(window: MainWindow, *, force_demo: bool = False, demo_latency: float = 0.25) -> MainWindow:
@@ -346,6 +347,8 @@ def _run_window(app: QApplication, *, smoke_test: bool, open_paths: Sequence[Pat
             if not window.isVisible():  # closed as it became ready
                 window.library.close()
                 return 0
+            # The tray, the gallery's actions and the menus' items, into their kept places.
+            window.build_rest()
 
     import asyncio
 
@@ -371,7 +374,7 @@ def _build_panels(window: MainWindow) -> Exception | None:
     from krea_desktop.library.store import LibraryError
 
     try:
-        build_panels(window, open_library(window))
+        build_panels(window, open_library(window), rest_later=True)
     except LibraryError as err:
         return err
     return None

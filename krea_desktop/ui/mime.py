@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-from krea_desktop.library.inputs import InvalidImageError
-
 # The app's own gallery drags its images with this type.
 LIBRARY_IDS_MIME = "application/x-krea-desktop-image-ids"
 
@@ -21,5 +19,7 @@ def decode_library_ids(data: bytes) -> list[int]:
     except (UnicodeDecodeError, json.JSONDecodeError):
         value = None
     if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
+        from krea_desktop.library.inputs import InvalidImageError
+
         raise InvalidImageError("The dragged gallery items could not be read; try dragging them again.")
     return value

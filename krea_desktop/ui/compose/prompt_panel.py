@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -374,6 +373,8 @@ class PromptPanel(QWidget):
             self.setSeed(self._last_seed)
 
     def newRandomSeed(self) -> None:
+        import secrets
+
         self.setSeed(secrets.randbelow(spec.RANDOM_SEED_MAX + 1))
 
     # --- other settings ---------------------------------------------------------------

@@ -309,18 +309,22 @@ class GalleryActions(QObject):
         menu.addAction(self.refresh_action)
 
     def make_toolbar(self, parent: QWidget) -> QToolBar:
-        """Icon and short label per action, fixed whatever is selected; what does not fit
-        the width folds behind the toolbar's » button, and every action is also in the
-        Gallery menu and the context menu."""
+        """A toolbar of its own for these actions (see :meth:`fill_toolbar`)."""
         bar = QToolBar("Gallery", parent)
         bar.setObjectName("galleryToolbar")
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         side = bar.style().pixelMetric(QStyle.PixelMetric.PM_SmallIconSize, None, bar)
         bar.setIconSize(QSize(side, side))
+        self.fill_toolbar(bar)
+        return bar
+
+    def fill_toolbar(self, bar: QToolBar) -> None:
+        """Icon and short label per action, fixed whatever is selected; what does not fit
+        the width folds behind the toolbar's » button, and every action is also in the
+        Gallery menu and the context menu."""
         for action in self.toolbar_actions:
             bar.addAction(action)
         theme.show_overflow_button(bar, "More gallery actions: those that do not fit this width")
-        return bar
 
     def context_menu(self) -> QMenu:
         menu = QMenu(self.view)

@@ -18,8 +18,10 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
+    QIcon,
     QKeyEvent,
     QKeySequence,
+    QPixmap,
 )
 from PySide6.QtWidgets import (
     QLabel,
@@ -73,6 +75,7 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.options: config.SettingsStore = QtSettingsStore(settings)  # the typed view of settings
         self.panels_built = False  # build_panels() done: the prompt and the gallery are there
+        self.rest_built = False  # build_rest() done too: the tray, the gallery's actions, the menus
         self.built = False  # finish() done too: the client thread is made
         self._generate_waiting = False  # Generate was pressed before the client thread was made
         self._make_client_factory: Callable[[], tuple[ClientFactory, bool]] | None = None
@@ -101,26 +104,46 @@ class MainWindow(QMainWindow):
             client_factory=client_factory, demo=demo, make_client_factory=make_client_factory, test_key=test_key
         )
 
-    def build_panels(self, *, library: Library, demo: bool, endpoint: str = spec.DEFAULT_API_URL) -> None:
+    def build_panels(
+        self, *, library: Library, demo: bool, endpoint: str = spec.DEFAULT_API_URL, rest_later: bool = False
+    ) -> None:
         """What the first interaction needs: every panel on ``library``, the gallery on its
         rows, the menus, and the prompt with the focus (and whatever was typed while the
         window opened). ``demo`` is the best guess until :meth:`finish` knows. Jobs
         can be composed but are sent once :meth:`finish` has made the client thread: a
-        Generate before that waits for it (see :meth:`generate`)."""
+        Generate before that waits for it (see :meth:`generate`).
+
+        With ``rest_later``, only what is seen first is made (the ratios, the prompt, the
+        gallery with its filter bar, the menu titles): :meth:`build_rest` makes the tray,
+        the gallery's actions and the menus' items into the places kept for them, so
+        nothing moves when they come."""
         if self.panels_built:
             raise RuntimeError("the main window is already built")
         self.library = library
         self.demo = demo
         self.endpoint = endpoint
         self._build()
-        self._build_actions()
         self._restore_state()
         self.update_demo_banner()
         if library.notice:
             self.show_message(library.notice, error=True)  # stays until read
         self.panels_built = True
-        self._set_tab_order()
         self._focus_prompt()
+        if not rest_later:
+            self.build_rest()
+
+    def build_rest(self) -> None:
+        """The reference tray, the gallery's actions and toolbar, drops, and the menus'
+        items: what :meth:`build_panels` left for later (``rest_later``)."""
+        if not self.panels_built:
+            raise RuntimeError("the main window's panels are not built yet")
+        if self.rest_built:
+            return
+        self._build_rest()
+        self._build_actions()
+        self.tray.restore_state()
+        self.rest_built = True
+        self._set_tab_order()
 
     def finish(
         self,
@@ -140,6 +163,7 @@ class MainWindow(QMainWindow):
             raise RuntimeError("the main window's panels are not built yet")
         if self.built:
             raise RuntimeError("the main window is already built")
+        self.build_rest()
         self._make_client_factory = make_client_factory
         self._test_key = test_key
         # Every view of a job subscribes to the queue; the client thread reports into it.
@@ -179,15 +203,13 @@ class MainWindow(QMainWindow):
     # --- construction ------------------------------------------------------------------
 
     def _build(self) -> None:
+        from PySide6.QtWidgets import QStyle, QToolBar
+
         from krea_desktop.ui.compose.prompt_panel import PromptPanel
         from krea_desktop.ui.compose.ratio_bar import RatioBar
-        from krea_desktop.ui.gallery.actions import GalleryActions
-        from krea_desktop.ui.gallery.drops import FileDrops
         from krea_desktop.ui.gallery.filter_bar import GalleryFilterBar
         from krea_desktop.ui.gallery.model import GalleryModel
-        from krea_desktop.ui.gallery.recall import Recall
         from krea_desktop.ui.gallery.view import GalleryView
-        from krea_desktop.ui.references.tray import ReferenceTray
         from krea_desktop.ui.theme import set_role
 
         # The loop in one column without scrolling at 1366x768: ratios in one row, the
@@ -197,17 +219,6 @@ class MainWindow(QMainWindow):
         self.prompt_panel.generateRequested.connect(self.generate)
         self.prompt_panel.promptEdit.setMinimumHeight(self.prompt_panel.promptEdit.fontMetrics().lineSpacing() * 3 + 12)
         self.prompt_panel.promptEdit.setMaximumHeight(140)
-        from krea_desktop.library.lineage import parent_of
-
-        library = self.library
-        self.tray = ReferenceTray(
-            self.data_dir / "references",
-            resolve_library_ids=self._paths_for_ids,
-            find_parent=lambda loaded, path: parent_of(library, loaded, path),
-            parent=self,
-        )
-        self.tray.sweepRequested.connect(lambda index: self.open_sweep(f"ref{index + 1}"))
-        self.tray.message.connect(lambda text: self.show_message(text, error=True))
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.setObjectName("cancelButton")
         self.cancel_button.setToolTip("Cancel the newest running job (Esc); images already received are kept")
@@ -233,7 +244,10 @@ class MainWindow(QMainWindow):
         left.addWidget(self.ratio_bar)
         left.addWidget(self.prompt_panel)
         left.addWidget(_heading("References"))
-        left.addWidget(self.tray)
+        # The tray comes with build_rest(), below everything else: nothing above it moves.
+        self._controls_layout = left
+        self._tray_place = QWidget(controls)
+        left.addWidget(self._tray_place)
         left.addStretch(1)  # spare height goes below, not into stretched cards
         self.ratio_bar.ratioChanged.connect(self._show_ratio_size)
         scroll = QScrollArea(self)
@@ -246,31 +260,19 @@ class MainWindow(QMainWindow):
         self.gallery.setModel(self.model)
         self.filter_bar = GalleryFilterBar(self)
         self._connect_filter_bar()
-        # Putting an image's parameters back into the controls, from the gallery or from files.
-        self.recall = Recall(
-            prompt_panel=self.prompt_panel,
-            ratio_bar=self.ratio_bar,
-            tray=self.tray,
-            show_message=self.show_message,
-            references_dir=self.data_dir / "references",
-        )
-        self.file_drops = FileDrops(
-            recall=self.recall, tray=self.tray, show_message=self.show_message, parent_widget=self
-        )
-        self.gallery_actions = GalleryActions(
-            view=self.gallery,
-            model=self.model,
-            library=self.library,
-            recall=self.recall,
-            filter_bar=self.filter_bar,
-            settings=self.settings,
-            show_message=self.show_message,
-            parent_widget=self,
-        )
-        self.gallery_actions.countsChanged.connect(self._update_counts)
-        self.gallery_actions.sheetRequested.connect(self.open_sheet)
-        self.gallery_actions.status.connect(lambda text: self.statusBar().showMessage(text, 5000))
-        self.gallery_toolbar = self.gallery_actions.make_toolbar(self)
+        # The gallery's toolbar, filled by build_rest(); until then a blank button of a real
+        # one's height holds its place, so the gallery does not move when the actions come.
+        bar = QToolBar("Gallery", self)
+        bar.setObjectName("galleryToolbar")
+        bar.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        side = bar.style().pixelMetric(QStyle.PixelMetric.PM_SmallIconSize, None, bar)
+        bar.setIconSize(QtCore.QSize(side, side))
+        blank = QPixmap(side, side)
+        blank.fill(QtCore.Qt.GlobalColor.transparent)
+        self._toolbar_place = QAction(QIcon(blank), " ", bar)
+        self._toolbar_place.setEnabled(False)
+        bar.addAction(self._toolbar_place)
+        self.gallery_toolbar = bar
         gallery_panel = QWidget(self)
         gallery_panel.setObjectName("galleryPanel")
         gallery_lay = QVBoxLayout(gallery_panel)
@@ -311,6 +313,18 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self._show_ratio_size(self.ratio_bar.ratio())
 
+        # The menus' titles now (the bar's height is the window's), their items with build_rest().
+        menu = self.menuBar()
+        self._menus = {
+            name: menu.addMenu(title)
+            for name, title in (
+                ("file", "&File"),
+                ("edit", "&Edit"),
+                ("gallery", "G&allery"),
+                ("generate", "&Generate"),
+            )
+        }
+
         self.cost_label = QLabel(self)
         self.cost_label.setObjectName("costLabel")
         self.cost_label.setToolTip("Cost reported by the service for this session")
@@ -320,6 +334,52 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.count_label)
         self._update_counts()
         self.setAcceptDrops(True)  # image files dropped outside the tray: restore their parameters
+
+    def _build_rest(self) -> None:
+        from krea_desktop.library.lineage import parent_of
+        from krea_desktop.ui.gallery.actions import GalleryActions
+        from krea_desktop.ui.gallery.drops import FileDrops
+        from krea_desktop.ui.gallery.recall import Recall
+        from krea_desktop.ui.references.tray import ReferenceTray
+
+        library = self.library
+        self.tray = ReferenceTray(
+            self.data_dir / "references",
+            resolve_library_ids=self._paths_for_ids,
+            find_parent=lambda loaded, path: parent_of(library, loaded, path),
+            parent=self,
+        )
+        self.tray.sweepRequested.connect(lambda index: self.open_sweep(f"ref{index + 1}"))
+        self.tray.message.connect(lambda text: self.show_message(text, error=True))
+        self._controls_layout.replaceWidget(self._tray_place, self.tray)
+        self._tray_place.deleteLater()
+
+        # Putting an image's parameters back into the controls, from the gallery or from files.
+        self.recall = Recall(
+            prompt_panel=self.prompt_panel,
+            ratio_bar=self.ratio_bar,
+            tray=self.tray,
+            show_message=self.show_message,
+            references_dir=self.data_dir / "references",
+        )
+        self.file_drops = FileDrops(
+            recall=self.recall, tray=self.tray, show_message=self.show_message, parent_widget=self
+        )
+        self.gallery_actions = GalleryActions(
+            view=self.gallery,
+            model=self.model,
+            library=self.library,
+            recall=self.recall,
+            filter_bar=self.filter_bar,
+            settings=self.settings,
+            show_message=self.show_message,
+            parent_widget=self,
+        )
+        self.gallery_actions.countsChanged.connect(self._update_counts)
+        self.gallery_actions.sheetRequested.connect(self.open_sheet)
+        self.gallery_actions.status.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.gallery_actions.fill_toolbar(self.gallery_toolbar)
+        self.gallery_toolbar.removeAction(self._toolbar_place)
 
     def _set_tab_order(self) -> None:
         """Tab follows what the eye does: the ratios, the prompt and its settings,
@@ -404,8 +464,7 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         from krea_desktop.external import open_path_or_url
 
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
+        file_menu = self._menus["file"]
         self.settings_action = QAction("&Settings…", self)
         self.settings_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Preferences))
         if self.settings_action.shortcut().isEmpty():
@@ -423,7 +482,7 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
 
-        edit_menu = menu.addMenu("&Edit")
+        edit_menu = self._menus["edit"]
         # One window-wide Ctrl+V: a text field that has the focus takes it first (and pastes
         # text); anywhere else it adds the clipboard's image as a reference.
         self.paste_action = QAction("&Paste image as reference", self)
@@ -436,12 +495,12 @@ class MainWindow(QMainWindow):
         edit_menu.addAction(self.gallery_actions.undo_action)
         edit_menu.addAction(self.gallery_actions.focus_search_action)
 
-        gallery_menu = menu.addMenu("G&allery")
+        gallery_menu = self._menus["gallery"]
         self.gallery_actions.fill_menu(gallery_menu)  # every gallery action, the toolbar's too
         for action in self.gallery_actions.window_actions():
             self.addAction(action)
 
-        gen_menu = menu.addMenu("&Generate")
+        gen_menu = self._menus["generate"]
         self.generate_action = QAction("&Generate", self)
         self.generate_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
         self.generate_action.triggered.connect(self.generate)
@@ -478,7 +537,6 @@ class MainWindow(QMainWindow):
         params = options.get(config.PARAMETERS)
         if params:
             self.prompt_panel.apply_parameters(params)
-        self.tray.restore_state()
 
     def save_state(self) -> None:
         if not self.panels_built:
@@ -491,7 +549,8 @@ class MainWindow(QMainWindow):
         options.set(config.PROMPT_HISTORY, self.prompt_panel.history())
         options.set(config.PARAMETERS, self.prompt_panel.parameters())
         options.sync()
-        self.tray.save_state()
+        if self.rest_built:
+            self.tray.save_state()
 
     # --- generating -----------------------------------------------------------------------
 
@@ -691,7 +750,7 @@ class MainWindow(QMainWindow):
     # --- drops on the window ---------------------------------------------------------------------
 
     def _wants_drop(self, event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> bool:
-        if not self.panels_built:
+        if not self.rest_built:
             return False
         from krea_desktop.ui.mime import LIBRARY_IDS_MIME
 
@@ -774,8 +833,9 @@ class MainWindow(QMainWindow):
             super().closeEvent(event)
             return
         self.save_state()
-        self.gallery_actions.shutdown()
-        self.file_drops.shutdown()
+        if self.rest_built:
+            self.gallery_actions.shutdown()
+            self.file_drops.shutdown()
         if self.built:
             self.client_thread.stop()
         self.model.loader.wait(3000)
