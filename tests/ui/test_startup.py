@@ -238,3 +238,54 @@ def test_a_window_closed_while_it_opens_ends_the_app(tmp_path: Path) -> None:
     assert lines == ["exit 0", "quick True"]
     settings = tmp_path / "settings.ini"  # nothing was built, so no panel state was saved
     assert not settings.exists() or "mainSplitter" not in settings.read_text()
+
+
+def test_what_comes_after_ready_takes_its_kept_place_and_nothing_moves(tmp_path: Path) -> None:
+    save_images(tmp_path, 12)
+    lines = run(
+        """
+        import sys
+        from PySide6.QtCore import QPoint
+        from PySide6.QtWidgets import QApplication
+        from krea_desktop.ui import app as app_module
+        app = QApplication(sys.argv)
+        window = app_module.open_main_window()
+        window.resize(1366, 768)
+        app_module.show_and_paint(window, timeout_ms=5000)
+        app_module.build_panels(window, app_module.open_library(window), rest_later=True)
+        app_module.wait_painted(window.gallery.viewport(), 5000)
+
+        def places():
+            widgets = {
+                "prompt": window.prompt_panel.promptEdit,
+                "ratios": window.ratio_bar,
+                "filters": window.filter_bar,
+                "toolbar": window.gallery_toolbar,
+                "gallery": window.gallery.viewport(),
+                "menus": window.menuBar(),
+            }
+            return {name: (w.mapTo(window, QPoint(0, 0)), w.size()) for name, w in widgets.items()}
+
+        before = places()
+        print("later:", sorted(m for m in ("krea_desktop.ui.references.tray", "krea_desktop.ui.gallery.actions")
+                               if m in sys.modules), window.rest_built)
+        window.build_rest()
+        app.processEvents()
+        after = places()
+        print("moved", sorted(name for name in before if before[name] != after[name]))
+        below = window.tray.mapTo(window, QPoint(0, 0)).y() > before["prompt"][0].y()
+        print("tray shown", window.tray.isVisible(), below)
+        texts = [a.text() for a in window.gallery_toolbar.actions()]
+        print("toolbar", texts[0], " " in texts)
+        print("menu items", all(m.actions() for m in window._menus.values()))
+        print("focus", window.focusWidget().objectName())
+        window.close()
+        """,
+        tmp_path,
+    )
+    assert lines[0] == "later: [] False"
+    assert lines[1] == "moved []"
+    assert lines[2] == "tray shown True True"
+    assert lines[3] == "toolbar &View False"  # the blank that kept the place is gone
+    assert lines[4] == "menu items True"
+    assert lines[5] == "focus promptEdit"
