@@ -39,7 +39,7 @@ from krea_desktop.ui.window.main_window import MainWindow
 if TYPE_CHECKING:
     from krea_desktop.api.client import RunwareClient
     from krea_desktop.library.store import Library
-    from krea_desktop.ui.single_instance import InstanceServer, Request
+    from krea_desktop.ui.single_instance import Claim, InstanceServer, Request
     from krea_desktop.ui.window.main_window import ClientFactory
 
 log = logging.getLogger("krea_desktop")
@@ -301,37 +301,37 @@ def _run_app(*, smoke_test: bool, open_paths: Sequence[Path]) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
     configure_application(app)
-    arrivals: _Arrivals | None = None
+    claim: Claim | None = None
     if not smoke_test:  # the smoke test has a library of its own and never meets another start
         from krea_desktop.ui import single_instance
 
         open_paths = [Path(os.path.abspath(p)) for p in open_paths]
-        claim = single_instance.claim(data_dir(), open_paths)
+        claim = single_instance.claim(data_dir(), open_paths, listen_later=True)
         if claim.handed_off:  # the running window has them, and comes to the front
             return 0
-        if claim.server is None:
+        if claim.problem:
             print(f"krea-desktop: {claim.problem}", file=sys.stderr, flush=True)
             return 1
-        arrivals = _Arrivals(claim.server)
     try:
-        return _run_window(app, smoke_test=smoke_test, open_paths=open_paths, arrivals=arrivals)
+        return _run_window(app, smoke_test=smoke_test, open_paths=open_paths, claim=claim)
     finally:
-        if arrivals is not None:
-            arrivals.stop()
+        if claim is not None:
+            claim.release()  # a window closed before it listened
+            if claim.server is not None:
+                claim.server.close()  # a start from now on opens a window of its own
 
 
-def _run_window(app: QApplication, *, smoke_test: bool, open_paths: Sequence[Path], arrivals: _Arrivals | None) -> int:
+def _run_window(app: QApplication, *, smoke_test: bool, open_paths: Sequence[Path], claim: Claim | None) -> int:
     from krea_desktop.ui.theme import apply_dark_palette
 
     apply_dark_palette(app)
     window: MainWindow | None = None
     report: _StartupReport | None = None
     problem: Exception | None = None
+    arrivals: _Arrivals | None = None
     if not smoke_test:
         # The frame first, painted, then everything else: the window is there at once.
         window = open_main_window()
-        if arrivals is not None:
-            arrivals.frame_shown(window)
         if os.environ.get(REPORT_FIRST_PAINT_ENV):
             report = _StartupReport(window)
         show_and_paint(window)
@@ -349,6 +349,12 @@ def _run_window(app: QApplication, *, smoke_test: bool, open_paths: Sequence[Pat
                 return 0
             # The tray, the gallery's actions and the menus' items, into their kept places.
             window.build_rest()
+        # Later starts waited for this one to be up; now they find it (and raise it, or
+        # open their images here once it is built).
+        server = claim.listen() if claim is not None else None
+        if server is not None:
+            arrivals = _Arrivals(server)
+            arrivals.frame_shown(window)
 
     import asyncio
 

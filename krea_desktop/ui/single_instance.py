@@ -24,9 +24,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QDeadlineTimer, QLockFile, QObject, Signal, Slot
-from PySide6.QtNetwork import QAbstractSocket, QLocalServer, QLocalSocket
+
+# QtNetwork is imported where a socket is used: a first start that finds no socket file
+# (the usual case) does not load it before its window is ready (see claim's listen_later).
+if TYPE_CHECKING:
+    from PySide6.QtNetwork import QLocalSocket
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +128,8 @@ def hand_off(
 ) -> HandOff:
     """Give ``paths`` to the window listening on ``name``; never waits longer than
     ``timeout_ms`` in all."""
+    from PySide6.QtNetwork import QLocalSocket
+
     deadline = QDeadlineTimer(timeout_ms)
     socket = QLocalSocket()
     try:
@@ -147,6 +154,8 @@ def hand_off(
 
 def is_listening(name: str, timeout_ms: int = 1000) -> bool:
     """Whether something accepts connections on ``name`` (sends nothing)."""
+    from PySide6.QtNetwork import QLocalSocket
+
     socket = QLocalSocket()
     try:
         socket.connectToServer(name)
@@ -170,6 +179,8 @@ class InstanceServer(QObject):
     requested = Signal(object)  # Request
 
     def __init__(self, name: str, parent: QObject | None = None) -> None:
+        from PySide6.QtNetwork import QLocalServer
+
         super().__init__(parent)
         self.name = name
         self._server = QLocalServer(self)
@@ -180,6 +191,8 @@ class InstanceServer(QObject):
     def listen(self) -> Listen:
         """Start listening, unless another window already does. A socket left by a window
         that ended without closing it (nobody answers on it) is removed first."""
+        from PySide6.QtNetwork import QAbstractSocket, QLocalServer
+
         if is_listening(self.name):  # checked first: Qt replaces a live socket file too
             return Listen.TAKEN
         if self._server.listen(self.name):
@@ -217,12 +230,16 @@ class InstanceServer(QObject):
 
     @Slot()
     def _ready_read(self) -> None:
+        from PySide6.QtNetwork import QLocalSocket
+
         socket = self.sender()
         if isinstance(socket, QLocalSocket):
             self._read(socket)
 
     @Slot()
     def _disconnected(self) -> None:
+        from PySide6.QtNetwork import QLocalSocket
+
         socket = self.sender()
         if isinstance(socket, QLocalSocket):
             self._buffers.pop(socket, None)
@@ -255,18 +272,65 @@ class InstanceServer(QObject):
 class Claim:
     """The outcome of :func:`claim`: ``server`` is listening (this start is the window),
     or ``handed_off`` (a running window took the paths), or neither (``problem`` says why
-    this start must not open the library)."""
+    this start must not open the library). A claim made with ``listen_later`` that found
+    no window has neither server nor problem yet: it holds the claim lock until
+    :meth:`listen`, or :meth:`release`."""
 
     server: InstanceServer | None = None
     handed_off: bool = False
     problem: str = ""
+    _later: _Later | None = field(default=None, repr=False)
+
+    def listen(self) -> InstanceServer | None:
+        """Start listening (for a ``listen_later`` claim; otherwise the server it has), then
+        let later starts in: they waited on the lock, and now find this window."""
+        later, self._later = self._later, None
+        if later is None:
+            return self.server
+        try:
+            outcome = _listen_or_hand_off(later.name, [], later.activation, later.timeout_ms, later.data_dir)
+        finally:
+            later.unlock()
+        if outcome.server is None:  # someone listened without the lock: this window goes on alone
+            log.warning("another window listens for starts on %s; this one does not", later.name)
+        self.server = outcome.server
+        return self.server
+
+    def release(self) -> None:
+        """Give up a ``listen_later`` claim that will not listen (the window was closed first)."""
+        later, self._later = self._later, None
+        if later is not None:
+            later.unlock()
 
 
-def claim(data_dir: Path, paths: Sequence[Path], *, timeout_ms: int = HANDOFF_TIMEOUT_MS) -> Claim:
+@dataclass
+class _Later:
+    name: str
+    activation: str
+    timeout_ms: int
+    data_dir: Path
+    lock: QLockFile | None
+
+    def unlock(self) -> None:
+        if self.lock is not None:
+            self.lock.unlock()
+
+
+def _may_be_listening(name: str) -> bool:
+    """Whether a window may listen on ``name``: on Unix only if its socket file is there."""
+    return sys.platform == "win32" or os.path.lexists(name)
+
+
+def claim(
+    data_dir: Path, paths: Sequence[Path], *, timeout_ms: int = HANDOFF_TIMEOUT_MS, listen_later: bool = False
+) -> Claim:
     """Hand ``paths`` to the window that has ``data_dir`` open, or become that window.
 
     Starts at the same moment take turns (a lock file beside the socket), so exactly one
-    of them listens and the others hand off to it.
+    of them listens and the others hand off to it. With ``listen_later``, a start that
+    becomes the window keeps the lock and listens when it calls :meth:`Claim.listen`
+    (once its window is up: the network module is not loaded before); starts meanwhile
+    wait for the lock, then hand off to it.
     """
     name = server_name(data_dir)
     activation = os.environ.get("XDG_ACTIVATION_TOKEN", "")
@@ -275,28 +339,37 @@ def claim(data_dir: Path, paths: Sequence[Path], *, timeout_ms: int = HANDOFF_TI
     locked = lock.tryLock(CLAIM_LOCK_TIMEOUT_MS)
     if not locked:
         log.warning("could not take %s; going on without it", lock.fileName())
+    keep_lock = False
     try:
-        outcome = hand_off(name, paths, activation=activation, timeout_ms=timeout_ms)
-        if outcome is HandOff.DONE:
-            return Claim(handed_off=True)
-        if outcome is HandOff.NO_ANSWER:
-            return Claim(problem=_busy(data_dir))
-        server = InstanceServer(name)
-        listening = server.listen()
-        if listening is Listen.LISTENING:
-            return Claim(server=server)
-        if listening is Listen.FAILED:
-            # Later starts cannot find this one; the window opens all the same.
-            return Claim(server=server)
-        server.close()
-        # Someone started listening in between (without the lock): hand off to it.
-        outcome = hand_off(name, paths, activation=activation, timeout_ms=timeout_ms)
-        if outcome is HandOff.DONE:
-            return Claim(handed_off=True)
-        return Claim(problem=_busy(data_dir))
+        if _may_be_listening(name):
+            outcome = hand_off(name, paths, activation=activation, timeout_ms=timeout_ms)
+            if outcome is HandOff.DONE:
+                return Claim(handed_off=True)
+            if outcome is HandOff.NO_ANSWER:
+                return Claim(problem=_busy(data_dir))
+        if listen_later:
+            keep_lock = True
+            return Claim(_later=_Later(name, activation, timeout_ms, data_dir, lock if locked else None))
+        return _listen_or_hand_off(name, paths, activation, timeout_ms, data_dir)
     finally:
-        if locked:
+        if locked and not keep_lock:
             lock.unlock()
+
+
+def _listen_or_hand_off(name: str, paths: Sequence[Path], activation: str, timeout_ms: int, data_dir: Path) -> Claim:
+    server = InstanceServer(name)
+    listening = server.listen()
+    if listening is Listen.LISTENING:
+        return Claim(server=server)
+    if listening is Listen.FAILED:
+        # Later starts cannot find this one; the window opens all the same.
+        return Claim(server=server)
+    server.close()
+    # Someone started listening in between (without the lock): hand off to it.
+    outcome = hand_off(name, paths, activation=activation, timeout_ms=timeout_ms)
+    if outcome is HandOff.DONE:
+        return Claim(handed_off=True)
+    return Claim(problem=_busy(data_dir))
 
 
 def _busy(data_dir: Path) -> str:

@@ -175,6 +175,69 @@ def test_claim_listens_once_and_refuses_a_second_window(tmp_path: Path, name: st
     third.server.close()
 
 
+@unix_only
+def test_a_start_while_the_window_gets_ready_waits_for_it_then_hands_off(tmp_path: Path) -> None:
+    """The window listens once it is ready (listen_later): it holds the claim's lock until
+    then, so a start meanwhile waits for it and hands off instead of opening a second
+    window; and the first start does not load the network module before it listens."""
+    library = tmp_path / "library"
+    first = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            """
+import sys, time
+from pathlib import Path
+from PySide6.QtCore import QCoreApplication, QTimer
+from krea_desktop.ui import single_instance as si
+app = QCoreApplication(sys.argv)
+claim = si.claim(Path(sys.argv[1]), [], listen_later=True)
+print("claimed", claim.server, claim.handed_off, repr(claim.problem), "PySide6.QtNetwork" in sys.modules, flush=True)
+time.sleep(1.0)  # the window getting ready
+server = claim.listen()
+got = []
+server.requested.connect(lambda request: (got.extend(request.paths), app.quit()))
+QTimer.singleShot(20000, app.quit)
+app.exec()
+print("got", [str(p) for p in got], flush=True)
+server.close()
+""",
+            str(library),
+        ],
+        env=child_env(library),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert first.stdout is not None
+        assert first.stdout.readline().split() == ["claimed", "None", "False", "''", "False"]
+        started = time.monotonic()
+        second = claim(library, [Path("/pictures/a.png")])
+        waited = time.monotonic() - started
+        assert second.handed_off and second.server is None and not second.problem
+        assert waited > 0.3  # it waited for the first to listen
+        out, _ = first.communicate(timeout=30)
+        assert out.split("\n")[0] == "got ['/pictures/a.png']"
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(timeout=10)
+
+
+def test_a_claim_to_listen_later_that_is_released_lets_the_next_start_be_the_window(
+    tmp_path: Path, qapp: QApplication
+) -> None:
+    library = tmp_path / "library"
+    first = claim(library, [], listen_later=True)
+    assert first.server is None and not first.handed_off and not first.problem
+    assert not os.path.exists(server_name(library))  # nothing listens yet
+    first.release()  # the window was closed before it was ready
+    second = claim(library, [])
+    assert second.server is not None and second.server.isListening()
+    second.server.close()
+
+
 # --- two real starts ---------------------------------------------------------------------------
 
 
