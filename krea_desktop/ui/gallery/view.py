@@ -72,6 +72,14 @@ class GalleryView(QListView):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("gallery")
+        # A viewport made here, as Qt makes its own: the first time Python is handed a
+        # widget that Qt made, the binding works out its class by loading every widget
+        # class it has (about 9 ms, before the window is ready).
+        viewport = QWidget(self)
+        viewport.setBackgroundRole(QPalette.ColorRole.Base)
+        viewport.setAutoFillBackground(True)
+        viewport.setAttribute(Qt.WidgetAttribute.WA_AcceptTouchEvents)
+        self.setViewport(viewport)
         # Row after row, left to right, wrapping (what the grid below draws); QListView's
         # layout is never run, so these only describe it.
         self.setFlow(QListView.Flow.LeftToRight)
