@@ -38,6 +38,7 @@ Targets (100,000 images): (a) within 1 s, (b) O(1): the same at every size, (c) 
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import itertools
 import json
@@ -319,6 +320,9 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
         """The same 1 ms timer with nothing to do first: what the machine alone costs."""
         ticks.clear()
         cpu_ticks.clear()
+        proc_ticks.clear()
+        collections.clear()
+        gc.callbacks.append(on_gc)
         recorder.start()
         QTimer.singleShot(IDLE_MS, finish_idle)
 
@@ -366,10 +370,20 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
 
     ticks: list[float] = []
     cpu_ticks: list[float] = []  # the GUI thread's CPU time at each tick
+    proc_ticks: list[float] = []  # the whole process's CPU time at each tick
+    collections: list[tuple[float, float, int]] = []  # the cyclic collector's runs: start, end, generation
+    collecting: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collecting[:] = [time.perf_counter()]
+        elif collecting:
+            collections.append((collecting[0], time.perf_counter(), info["generation"]))
 
     def tick() -> None:
         ticks.append(time.perf_counter())
         cpu_ticks.append(time.thread_time())
+        proc_ticks.append(time.process_time())
 
     recorder = QTimer()
     recorder.setTimerType(Qt.TimerType.PreciseTimer)
@@ -398,6 +412,9 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
         result["scroll_started"] = time.perf_counter()
         ticks.clear()
         cpu_ticks.clear()
+        proc_ticks.clear()
+        collections.clear()
+        gc.callbacks.append(on_gc)
         recorder.start()
         stepper.start()
 
@@ -418,6 +435,28 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
         result["stall_cpu_max_ms"] = max((cpu for _wall, cpu in spans), default=float("nan"))
         result["stall_max_cpu_ms"] = max(spans, default=(float("nan"), float("nan")))[1]
         result["stall_cpu_over_16"] = sum(1 for _wall, cpu in spans if cpu > 16)
+        gc.callbacks.remove(on_gc)
+        # The longest gaps, each with the GUI thread's CPU, the other threads' CPU and the
+        # collector's time within it: what to look at when a gap is over a frame.
+        longest = sorted(range(len(ticks) - 1), key=lambda i: ticks[i] - ticks[i + 1])[:5]
+        result["longest_gaps"] = [
+            {
+                "wall_ms": (ticks[i + 1] - ticks[i]) * 1000,
+                "gui_cpu_ms": (cpu_ticks[i + 1] - cpu_ticks[i]) * 1000,
+                "other_threads_cpu_ms": ((proc_ticks[i + 1] - proc_ticks[i]) - (cpu_ticks[i + 1] - cpu_ticks[i]))
+                * 1000,
+                "gc_ms": sum(
+                    (min(end, ticks[i + 1]) - max(start, ticks[i])) * 1000
+                    for start, end, _gen in collections
+                    if end > ticks[i] and start < ticks[i + 1]
+                ),
+                "gc_generations": [gen for start, end, gen in collections if end > ticks[i] and start < ticks[i + 1]],
+                "at_s": ticks[i] - ticks[0],
+            }
+            for i in longest
+        ]
+        result["gc_runs"] = {g: sum(1 for *_t, gen in collections if gen == g) for g in (0, 1, 2)}
+        result["gc_max_ms"] = max(((end - start) * 1000 for start, end, _g in collections), default=0.0)
         result["ticks"] = len(ticks)
         result["rss_scrolled_mb"] = rss_mb()
         result["thumb_cache_mb"] = model.pixmap_bytes / 1e6
@@ -533,6 +572,18 @@ def report(results: dict[int, dict[str, Any]]) -> None:
     print(f"{'':42s}" + "".join(f"{n:>12,d}" for n in sizes))
     for label, key, fmt in rows:
         print(f"{label:42s}" + "".join(f"{fmt.format(results[n].get(key, float('nan'))):>12s}" for n in sizes))
+    for n in sizes:
+        if "gc_runs" in results[n]:
+            runs = results[n]["gc_runs"]
+            print(
+                f"(c) {n:,d}: collector runs while scrolling by generation {runs}, longest "
+                f"{results[n]['gc_max_ms']:.1f} ms; the longest gaps (wall / GUI CPU / other threads' CPU / collector):"
+            )
+            for gap in results[n]["longest_gaps"]:
+                print(
+                    f"      {gap['wall_ms']:6.1f} / {gap['gui_cpu_ms']:5.1f} / {gap['other_threads_cpu_ms']:5.1f} / "
+                    f"{gap['gc_ms']:5.1f} ms (gen {gap['gc_generations']}) at {gap['at_s']:.1f} s"
+                )
     labels = list(next(iter(results.values())).get("searches", {}))
     for label in labels:
         print(f"(e) search {label!r}: " + results[sizes[0]]["searches"][label]["text"])
