@@ -1,7 +1,8 @@
 """The library index's schema and its migrations, one step per ``PRAGMA user_version``.
 
 Schema 1 is the images table (with its trigram prompt index where SQLite has FTS5) and
-the reference upload cache; schema 2 adds lineage and sweeps. A library written by a
+the reference upload cache; schema 2 adds lineage and sweeps; schema 3 keeps the number
+of images in a row of its own. A library written by a
 newer version is refused in one sentence and left untouched.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class LibraryError(Exception):
@@ -143,7 +144,22 @@ def _migrate_to_2(conn: sqlite3.Connection, fts: bool) -> None:
         conn.execute(statement)
 
 
-_MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2}
+# Schema 3: the number of images, kept by triggers. SQLite counts a table by walking an
+# index (1.3 ms at 100,000 rows), and the window shows the count after every new image.
+_SCHEMA_3 = (
+    "CREATE TABLE image_count (n INTEGER NOT NULL)",
+    "INSERT INTO image_count(n) SELECT COUNT(*) FROM images",
+    "CREATE TRIGGER images_count_insert AFTER INSERT ON images BEGIN UPDATE image_count SET n = n + 1; END",
+    "CREATE TRIGGER images_count_delete AFTER DELETE ON images BEGIN UPDATE image_count SET n = n - 1; END",
+)
+
+
+def _migrate_to_3(conn: sqlite3.Connection, fts: bool) -> None:
+    for statement in _SCHEMA_3:
+        conn.execute(statement)
+
+
+_MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3}
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -241,6 +241,35 @@ def test_remove_and_restore(lib: Library) -> None:
     assert lib.count(search="whale") == 1 and lib.ids(favourites_only=True) == [ids[1]]
 
 
+def _counted(lib: Library) -> int:
+    """The number of images as SQLite counts them, to check the one the index keeps."""
+    (n,) = lib._conn().execute("SELECT COUNT(*) FROM images").fetchone()
+    return int(n)
+
+
+def test_the_count_of_every_image_is_kept_through_saves_removals_restores_and_reconciles(
+    lib: Library, tmp_path: Path
+) -> None:
+    ids = _fill(lib)
+    assert lib.count() == _counted(lib) == len(ids)
+    lib.save(image("one more", "1:1"))
+    assert lib.count() == _counted(lib) == len(ids) + 1
+    removed = lib.remove([ids[0], ids[2]])
+    assert lib.count() == _counted(lib) == len(ids) - 1
+    lib.restore(removed)
+    assert lib.count() == _counted(lib) == len(ids) + 1
+    other = Library(tmp_path / "other")
+    foreign = other.save(image("copied from elsewhere", "2:3", seed=77))
+    other.close()
+    (lib.images_dir / foreign.file_name).write_bytes(foreign.path.read_bytes())
+    assert lib.reconcile().indexed
+    assert lib.count() == _counted(lib) == len(ids) + 2
+    (in_2_3,) = lib._conn().execute("SELECT COUNT(*) FROM images WHERE ratio = '2:3'").fetchone()
+    # Every image is the number kept (not counted again); a filter still counts its rows.
+    lib._conn().execute("UPDATE image_count SET n = 99")
+    assert lib.count() == 99 and lib.count(ratio="2:3") == in_2_3 > 0
+
+
 def test_reconcile(lib: Library) -> None:
     ids = _fill(lib)
     gone = lib.get(ids[0])
