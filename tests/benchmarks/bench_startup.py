@@ -228,6 +228,26 @@ def start_once(
 # --- the 1,000-image library ---------------------------------------------------------------------------
 
 
+def library_for_an_older_app(full: Path) -> Path:
+    """A copy of the library that an older checkout can open: its index taken back to
+    schema 2 (without the image count that schema 3 keeps). An app refuses an index of a
+    newer schema, and would wait, saying so, for its window to be closed."""
+    import sqlite3
+
+    copy = full.parent / (full.name + "-older")
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(full, copy, ignore=shutil.ignore_patterns("*.lock"))
+    conn = sqlite3.connect(copy / "library.sqlite")
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version >= 3:
+        conn.executescript(
+            "DROP TRIGGER IF EXISTS images_count_insert; DROP TRIGGER IF EXISTS images_count_delete;"
+            "DROP TABLE IF EXISTS image_count; PRAGMA user_version = 2;"
+        )
+    conn.close()
+    return copy
+
+
 def build_library(folder: Path, n: int) -> None:
     from PIL import Image
 
@@ -364,7 +384,7 @@ def main() -> None:
         "ours-empty": (OURS, empty),
     }
     if args.baseline:
-        variants["baseline"] = (OURS, full)
+        variants["baseline"] = (OURS, library_for_an_older_app(full))
     times: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
     phases: dict[str, dict[str, list[float]]] = {k: {} for k in variants}
     for i in range(args.runs):
