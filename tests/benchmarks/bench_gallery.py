@@ -49,6 +49,7 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -404,8 +405,31 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
 
     stepper.timeout.connect(step)
 
+    # A watchdog thread: when the GUI thread has not ticked for 12 ms, where its Python is
+    # (the innermost frames; in a call into Qt, the Python line that made it), once a gap.
+    stalls: list[tuple[float, str]] = []
+    watching = threading.Event()
+    gui_thread = threading.get_ident()
+
+    def watchdog() -> None:
+        sampled_tick = -1.0
+        while watching.is_set():
+            time.sleep(0.002)
+            if not ticks or ticks[-1] == sampled_tick or time.perf_counter() - ticks[-1] < 0.012:
+                continue
+            sampled_tick = ticks[-1]
+            frame = sys._current_frames().get(gui_thread)
+            lines = []
+            while frame is not None and len(lines) < 6:
+                code = frame.f_code
+                lines.append(f"{Path(code.co_filename).name}:{frame.f_lineno} {code.co_name}")
+                frame = frame.f_back
+            stalls.append((sampled_tick, " < ".join(lines)))
+
     def start_scroll() -> None:
-        bar.setValue(0)
+        watching.set()
+        threading.Thread(target=watchdog, daemon=True).start()
+        bar.setValue(int(os.environ.get("KREA_BENCH_SCROLL_FROM", "0")))  # a part of the way down, to look closer
         result["scroll_px"] = min(bar.maximum(), scroll_limit)
         result["load_before_scroll"] = os.getloadavg()[0]
         result["scroll_cpu_started"] = time.thread_time()
@@ -455,6 +479,10 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
             }
             for i in longest
         ]
+        watching.clear()
+        for gap in result["longest_gaps"]:
+            start = ticks[0] + gap["at_s"]
+            gap["where"] = next((where for at, where in stalls if abs(at - start) < 1e-6), "")
         result["gc_runs"] = {g: sum(1 for *_t, gen in collections if gen == g) for g in (0, 1, 2)}
         result["gc_max_ms"] = max(((end - start) * 1000 for start, end, _g in collections), default=0.0)
         result["ticks"] = len(ticks)
@@ -584,6 +612,8 @@ def report(results: dict[int, dict[str, Any]]) -> None:
                     f"      {gap['wall_ms']:6.1f} / {gap['gui_cpu_ms']:5.1f} / {gap['other_threads_cpu_ms']:5.1f} / "
                     f"{gap['gc_ms']:5.1f} ms (gen {gap['gc_generations']}) at {gap['at_s']:.1f} s"
                 )
+                if gap.get("where"):
+                    print(f"        the GUI thread then: {gap['where']}")
     labels = list(next(iter(results.values())).get("searches", {}))
     for label in labels:
         print(f"(e) search {label!r}: " + results[sizes[0]]["searches"][label]["text"])

@@ -557,6 +557,52 @@ def test_the_newest_request_is_served_first(qtbot: QtBot, library: Library, monk
     assert order == [entries[0].image_uuid] + [e.image_uuid for e in reversed(entries[1:])]
 
 
+def test_a_held_loader_starts_nothing_and_on_release_makes_only_the_rows_on_screen(
+    qtbot: QtBot, library: Library
+) -> None:
+    entries = [library.save(make_image(f"h{i}", seed=i)) for i in range(6)]
+    loader = ThumbnailLoader(library)
+    loaded: list[int] = []
+    loader.loaded.connect(lambda i, _img: loaded.append(i))
+    loader.hold()
+    for e in entries:
+        loader.request(e)
+    qtbot.wait(150)
+    assert loaded == [] and loader.pending() == len(entries)  # asked for, none started
+    on_screen = {entries[-1].id, entries[-2].id}
+    loader.release(on_screen)
+    qtbot.waitUntil(lambda: set(loaded) == on_screen)
+    loader.wait(5000)
+    assert sorted(loaded) == sorted(on_screen) and loader.pending() == 0
+    loader.request(entries[0])  # released: requests start at once again
+    qtbot.waitUntil(lambda: entries[0].id in loaded)
+
+
+def test_a_fling_makes_no_thumbnails_until_it_slows_then_those_on_screen(qtbot: QtBot, library: Library) -> None:
+    view, model = grid_view(qtbot, library, 240)
+    qtbot.waitUntil(lambda: all(model.has_thumbnail(i) for i in view.visible_ids()))
+    model.loader.wait(5000)
+    bar = view.verticalScrollBar()
+    made: list[int] = []
+    model.loader.loaded.connect(lambda i, _img: made.append(i))
+    # A screen or more a step, every 16 ms: a fling.
+    for _ in range(6):
+        bar.setValue(bar.value() + view.viewport().height() + 40)
+        qtbot.wait(16)
+    assert model.loader.held
+    passed = set(made)
+    assert len(passed) <= 2 * len(view.visible_ids())  # at most what was already under way
+    qtbot.waitUntil(lambda: not model.loader.held, timeout=2000)
+    on_screen = view.visible_ids()
+    qtbot.waitUntil(lambda: all(model.has_thumbnail(i) for i in on_screen))
+    # A slow scroll (a few rows a step) never holds them back.
+    for _ in range(4):
+        bar.setValue(bar.value() + 30)
+        qtbot.wait(40)
+    assert not model.loader.held
+    model.loader.wait(5000)
+
+
 # --- 4. actions -------------------------------------------------------------------------------------
 
 

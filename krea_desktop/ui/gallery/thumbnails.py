@@ -114,6 +114,7 @@ class ThumbnailLoader(QObject):
         self._queue: OrderedDict[int, tuple[Path, Path, int]] = OrderedDict()  # waiting, oldest first
         self._running: set[int] = set()
         self._workers = 0
+        self._held = False
 
     def request(self, entry: LibraryEntry) -> None:
         cache = self.library.thumb_path(entry.image_uuid, self.size)
@@ -122,10 +123,32 @@ class ThumbnailLoader(QObject):
                 return
             self._queue[entry.id] = (entry.path, cache, self.display_side)
             self._queue.move_to_end(entry.id)
-            start = self._workers < self._threads
+            start = not self._held and self._workers < self._threads
             if start:
                 self._workers += 1
         if start:
+            shared_pool().start(_ThumbWorker(self))
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def hold(self) -> None:
+        """Start no thumbnail until :meth:`release` (the gallery is being flung past rows
+        faster than their thumbnails could be shown): requests wait, the newest first."""
+        with self._lock:
+            self._held = True
+
+    def release(self, ids: set[int]) -> None:
+        """Make the thumbnails of ``ids`` (the rows on screen now) that were asked for while
+        held; the rest were for rows long gone."""
+        with self._lock:
+            self._held = False
+            for entry_id in [i for i in self._queue if i not in ids]:
+                del self._queue[entry_id]
+            starts = max(0, min(self._threads - self._workers, len(self._queue)))
+            self._workers += starts
+        for _ in range(starts):
             shared_pool().start(_ThumbWorker(self))
 
     def keep_only(self, ids: set[int]) -> None:
@@ -140,7 +163,7 @@ class ThumbnailLoader(QObject):
 
     def _next_job(self) -> tuple[int, Path, Path, int] | None:
         with self._lock:
-            if not self._queue:
+            if not self._queue or self._held:
                 self._workers -= 1
                 self._idle.notify_all()
                 return None

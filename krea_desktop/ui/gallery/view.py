@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -38,6 +40,8 @@ THUMB_SIDE_MIN = 96
 THUMB_SIDE_MAX = 384
 THUMB_SIDE_DEFAULT = 200
 SPACING = 2  # pixels around each cell
+FLING_WINDOW_S = 0.1  # a screen of rows within this is a fling: no thumbnails are made
+FLING_SETTLE_MS = 80  # after the last such step, the rows on screen get theirs
 CELL_MARGIN = 8  # a cell is the thumbnail side plus this
 _ENSURE_VISIBLE = QAbstractItemView.ScrollHint.EnsureVisible
 
@@ -117,6 +121,14 @@ class GalleryView(QListView):
         self._visible_timer.setSingleShot(True)
         self._visible_timer.setInterval(60)
         self._visible_timer.timeout.connect(self.drop_offscreen_work)
+        # A fling (a screen or more of rows within FLING_WINDOW_S) passes rows faster than
+        # their thumbnails could be shown: none are made until it slows down, so that the
+        # workers do not take the CPU from the scrolling itself (bench_gallery.py).
+        self._scroll_marks: deque[tuple[float, int]] = deque()
+        self._fling_timer = QTimer(self)
+        self._fling_timer.setSingleShot(True)
+        self._fling_timer.setInterval(FLING_SETTLE_MS)
+        self._fling_timer.timeout.connect(self._fling_ended)
         self.verticalScrollBar().valueChanged.connect(self._scrolled)
 
     # --- size and NSFW ---------------------------------------------------------------
@@ -262,9 +274,27 @@ class GalleryView(QListView):
 
     # --- what is on screen --------------------------------------------------------------
 
-    def _scrolled(self) -> None:
+    def _scrolled(self, value: int) -> None:
         if not self._visible_timer.isActive():  # throttled, not debounced: runs while scrolling
             self._visible_timer.start()
+        now = time.monotonic()
+        marks = self._scroll_marks
+        marks.append((now, value))
+        while marks and now - marks[0][0] > FLING_WINDOW_S:
+            marks.popleft()
+        model = self.model()
+        if not isinstance(model, GalleryModel):
+            return
+        if abs(value - marks[0][1]) >= self.viewport().height():
+            model.loader.hold()
+            self._fling_timer.start()  # again: it ends once the scrolling slows
+
+    def _fling_ended(self) -> None:
+        self._scroll_marks.clear()
+        model = self.model()
+        if isinstance(model, GalleryModel) and model.loader.held:
+            model.loader.release(self.visible_ids())
+            self.viewport().update()  # the rows on screen ask for their thumbnails again
 
     def drop_offscreen_work(self) -> None:
         model = self.model()
