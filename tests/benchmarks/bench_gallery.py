@@ -319,12 +319,7 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
 
     def start_idle() -> None:
         """The same 1 ms timer with nothing to do first: what the machine alone costs."""
-        ticks.clear()
-        cpu_ticks.clear()
-        proc_ticks.clear()
-        collections.clear()
-        gc.callbacks.append(on_gc)
-        recorder.start()
+        start_recorder()
         QTimer.singleShot(IDLE_MS, finish_idle)
 
     def finish_idle() -> None:
@@ -386,6 +381,12 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
         cpu_ticks.append(time.thread_time())
         proc_ticks.append(time.process_time())
 
+    def start_recorder() -> None:
+        ticks.clear()
+        cpu_ticks.clear()
+        proc_ticks.clear()
+        recorder.start()
+
     recorder = QTimer()
     recorder.setTimerType(Qt.TimerType.PreciseTimer)
     recorder.setInterval(1)
@@ -434,12 +435,9 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
         result["load_before_scroll"] = os.getloadavg()[0]
         result["scroll_cpu_started"] = time.thread_time()
         result["scroll_started"] = time.perf_counter()
-        ticks.clear()
-        cpu_ticks.clear()
-        proc_ticks.clear()
         collections.clear()
-        gc.callbacks.append(on_gc)
-        recorder.start()
+        gc.callbacks.append(on_gc)  # removed in finish_scroll
+        start_recorder()
         stepper.start()
 
     def finish_scroll() -> None:
