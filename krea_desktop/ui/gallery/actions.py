@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from PySide6.QtCore import QObject, QPoint, QRectF, QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QObject, QPoint, QRectF, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QIcon, QImage, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import QMenu, QStyle, QToolBar, QWidget
 
@@ -308,18 +308,9 @@ class GalleryActions(QObject):
         menu.addAction(self.reveal_nsfw_action)
         menu.addAction(self.refresh_action)
 
-    def make_toolbar(self, parent: QWidget) -> QToolBar:
-        """A toolbar of its own for these actions (see :meth:`fill_toolbar`)."""
-        bar = QToolBar("Gallery", parent)
-        bar.setObjectName("galleryToolbar")
-        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        side = bar.style().pixelMetric(QStyle.PixelMetric.PM_SmallIconSize, None, bar)
-        bar.setIconSize(QSize(side, side))
-        self.fill_toolbar(bar)
-        return bar
-
     def fill_toolbar(self, bar: QToolBar) -> None:
-        """Icon and short label per action, fixed whatever is selected; what does not fit
+        """Into the window's gallery toolbar (made with the window, before these actions):
+        icon and short label per action, fixed whatever is selected; what does not fit
         the width folds behind the toolbar's » button, and every action is also in the
         Gallery menu and the context menu."""
         for action in self.toolbar_actions:
