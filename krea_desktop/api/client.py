@@ -209,6 +209,9 @@ class RunwareClient:
         self.gui = gui
         if transport is None:
             _preload_network_stack()
+            from krea_desktop.api.network import make_transport
+
+            transport = make_transport()
         self._http = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(timeout, connect=connect_timeout, pool=connect_timeout),
@@ -1038,11 +1041,23 @@ def _announced_size(resp: httpx.Response) -> int | None:
 
 def _reserve(size: int) -> mmap.mmap | None:
     """A zero-filled mapping of ``size`` bytes, or None when the system will not reserve
-    that much at once (the body then grows as it arrives, as a small one does)."""
+    that much at once (the body then grows as it arrives, as a small one does).
+
+    Where the system has them: private memory (a shared anonymous mapping is backed by
+    tmpfs, each page costing more to fill and to give back), in huge pages (one fault per
+    2 MiB instead of per 4 KiB): receiving 76 MB took 165-185 ms of wall time with a
+    shared mapping, 125-140 ms with a private one in huge pages."""
     try:
-        return mmap.mmap(-1, size)
+        if hasattr(mmap, "MAP_PRIVATE") and hasattr(mmap, "MAP_ANONYMOUS"):
+            buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        else:  # Windows: a page-file-backed mapping
+            buf = mmap.mmap(-1, size)
     except (OSError, ValueError, OverflowError, MemoryError):
         return None
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        with contextlib.suppress(OSError):  # a hint: without it, the pages are the usual size
+            buf.madvise(mmap.MADV_HUGEPAGE)
+    return buf
 
 
 def _preload_network_stack() -> None:

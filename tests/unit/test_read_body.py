@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import mmap
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -92,12 +93,30 @@ def test_an_answer_received_into_a_mapping_parses_like_bytes() -> None:
 
 
 def test_a_mapping_the_system_refuses_falls_back_to_growing(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*_args: object) -> mmap.mmap:
+    def refuse(*_args: object, **_kwargs: object) -> mmap.mmap:
         raise OSError(12, "Cannot allocate memory")
 
     monkeypatch.setattr(client_mod.mmap, "mmap", refuse)
     body = receive({"Content-Length": str(len(BIG))}, pieces(BIG, 65536))
     assert isinstance(body, bytearray) and bytes(body) == BIG
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads the process's mappings from /proc")
+def test_the_buffer_of_a_large_body_is_private_memory_not_shared() -> None:
+    import ctypes
+
+    body = receive({"Content-Length": str(len(BIG))}, pieces(BIG, 65536))
+    assert isinstance(body, mmap.mmap)
+    address = ctypes.addressof(ctypes.c_char.from_buffer(body))
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        span, perms, *_rest = line.split()
+        start, end = (int(x, 16) for x in span.split("-"))
+        if start <= address < end:
+            # "rw-s" with "/dev/zero (deleted)" is a shared mapping, backed by tmpfs
+            assert perms == "rw-p" and "/dev/zero" not in line
+            break
+    else:
+        pytest.fail("the buffer is in none of the process's mappings")
 
 
 def test_without_a_fast_mapping_search_the_body_grows(monkeypatch: pytest.MonkeyPatch) -> None:
