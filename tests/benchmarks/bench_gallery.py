@@ -23,7 +23,14 @@ interpreter, the imports, opening and reconciling the library, and painting.
     bottom, while a 1 ms timer on the GUI thread records the longest gap between its ticks
     and the GUI thread's own CPU time within each gap (the rest of a gap is waiting: for a
     core, or for Python's lock); first, the same timer for 10 s with the window idle (what
-    the machine's load alone does to it), and the load average before and after;
+    the machine's load alone does to it), and the load average before and after. For
+    the longest gaps, read at each step: the GUI thread's time on a core and waiting for
+    one (/proc/self/schedstat), its major page faults, and the time the virtual machine's
+    host took from it (steal, /proc/stat). ``KREA_BENCH_TRACE=1`` also times the
+    gallery's paints, scroll steps and thumbnails, ``KREA_BENCH_WATCHDOG=1`` samples the
+    GUI thread's Python stack in each long gap (a thread of its own, which takes the GIL in
+    turn), ``KREA_BENCH_GAPS=FILE`` writes every gap over 12 ms for ``perf record -k
+    CLOCK_MONOTONIC``, and ``KREA_BENCH_SCROLL_FROM=PX`` starts the scroll further down;
 (d) memory: VmRSS from /proc/self/status after the first screen and after scrolling,
     and VmHWM (the peak);
 (e) search: ``Library.ids(search=...)``, ``Library.count(search=...)`` and the model's
@@ -51,6 +58,8 @@ import subprocess
 import sys
 import threading
 import time
+from array import array
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -270,6 +279,34 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
 
         setattr(cls, name, timed_call)
 
+    # With KREA_BENCH_TRACE=1, what the GUI thread ran while scrolling: each paint of the
+    # gallery (the height it painted), each thumbnail taken in, each scroll step, with wall
+    # and CPU time, to tell what filled the longest gaps.
+    traced: list[tuple[float, float, float, str, int]] = []
+
+    def trace(cls: Any, name: str, size: Callable[..., int] = lambda *_a: 0) -> None:
+        real = getattr(cls, name)
+
+        def traced_call(*args: Any) -> Any:
+            t, c = time.perf_counter(), time.thread_time()
+            try:
+                return real(*args)
+            finally:
+                traced.append((t, time.perf_counter(), time.thread_time() - c, name, size(*args)))
+
+        setattr(cls, name, traced_call)
+
+    if os.environ.get("KREA_BENCH_TRACE"):
+        from krea_desktop.ui.gallery.view import GalleryView
+
+        trace(GalleryView, "paintEvent", lambda _view, event: event.rect().height())
+        trace(GalleryView, "scrollContentsBy", lambda _view, _dx, dy: dy)
+        trace(GalleryView, "_scrolled")
+        trace(GalleryView, "_fling_ended")
+        trace(GalleryView, "drop_offscreen_work")
+        trace(GalleryModel, "_thumbnail_loaded")
+        trace(GalleryModel, "entry_at")
+
     first_call_timed(Library, "reconcile", "reconcile_s")
     first_call_timed(GalleryModel, "refresh", "model_rows_s")
     (folder / "settings.ini").unlink(missing_ok=True)  # the same window geometry every run
@@ -364,9 +401,11 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
         model.remove_ids({top + k for k in range(ADDS)})
         app.processEvents()
 
-    ticks: list[float] = []
-    cpu_ticks: list[float] = []  # the GUI thread's CPU time at each tick
-    proc_ticks: list[float] = []  # the whole process's CPU time at each tick
+    # Arrays, not lists: the cyclic collector walks a list's items on each full collection
+    # (hundreds of thousands of ticks by the bottom), never an array's.
+    ticks = array("d")
+    cpu_ticks = array("d")  # the GUI thread's CPU time at each tick
+    proc_ticks = array("d")  # the whole process's CPU time at each tick
     collections: list[tuple[float, float, int]] = []  # the cyclic collector's runs: start, end, generation
     collecting: list[float] = []
 
@@ -382,9 +421,7 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
         proc_ticks.append(time.process_time())
 
     def start_recorder() -> None:
-        ticks.clear()
-        cpu_ticks.clear()
-        proc_ticks.clear()
+        del ticks[:], cpu_ticks[:], proc_ticks[:]
         recorder.start()
 
     recorder = QTimer()
@@ -396,7 +433,47 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
     stepper.setInterval(16)
     bar = gallery.verticalScrollBar()
 
+    # Time the machine's host took from this virtual machine ("steal" in /proc/stat, all
+    # cores, in 1/100 s), read at each step: a gap holding steal may be the host's, not ours.
+    stat_fd = os.open("/proc/stat", os.O_RDONLY) if os.path.exists("/proc/stat") else -1
+    steal_times = array("d")
+    steal_values = array("d")
+    # And the GUI thread's own scheduling (/proc/self/schedstat: ns on a core, ns waiting
+    # for one): a gap in which neither grew is one the thread slept or waited on a disk.
+    sched_fd = os.open("/proc/self/schedstat", os.O_RDONLY) if os.path.exists("/proc/self/schedstat") else -1
+    ran_values = array("d")
+    waited_values = array("d")
+
+    # Major page faults of the GUI thread (pages read back from disk: the system may have
+    # dropped pages of the app or of its library from memory while they were not used).
+    fault_fd = os.open(f"/proc/self/task/{threading.get_native_id()}/stat", os.O_RDONLY) if stat_fd >= 0 else -1
+    fault_values = array("d")
+
+    def faults_now() -> float:
+        if fault_fd < 0:
+            return float("nan")
+        after_name = os.pread(fault_fd, 512, 0).rsplit(b")", 1)[1].split()
+        return float(after_name[9])  # majflt, the 12th field of stat
+
+    def sched_now() -> tuple[float, float]:
+        if sched_fd < 0:
+            return float("nan"), float("nan")
+        fields = os.pread(sched_fd, 128, 0).split()
+        return float(fields[0]) / 1e6, float(fields[1]) / 1e6  # ms
+
+    def steal_now() -> float:
+        if stat_fd < 0:
+            return float("nan")
+        fields = os.pread(stat_fd, 256, 0).split(b"\n", 1)[0].split()
+        return float(fields[8]) * 10 if len(fields) > 8 else float("nan")  # ms
+
     def step() -> None:
+        steal_times.append(time.perf_counter())
+        steal_values.append(steal_now())
+        fault_values.append(faults_now())
+        ran, waited = sched_now()
+        ran_values.append(ran)
+        waited_values.append(waited)
         if bar.value() >= min(bar.maximum(), scroll_limit):
             stepper.stop()
             recorder.stop()
@@ -429,7 +506,8 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
 
     def start_scroll() -> None:
         watching.set()
-        threading.Thread(target=watchdog, daemon=True).start()
+        if os.environ.get("KREA_BENCH_WATCHDOG"):  # a Python thread: it takes the GIL in turn
+            threading.Thread(target=watchdog, daemon=True).start()
         bar.setValue(int(os.environ.get("KREA_BENCH_SCROLL_FROM", "0")))  # a part of the way down, to look closer
         result["scroll_px"] = min(bar.maximum(), scroll_limit)
         result["load_before_scroll"] = os.getloadavg()[0]
@@ -481,6 +559,34 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
         for gap in result["longest_gaps"]:
             start = ticks[0] + gap["at_s"]
             gap["where"] = next((where for at, where in stalls if abs(at - start) < 1e-6), "")
+            if traced:
+                end = start + gap["wall_ms"] / 1000
+                calls: dict[str, list[float]] = {}
+                for t0, t1, cpu, name, size in traced:
+                    if t1 > start and t0 < end and (cpu > 0.0005 or t1 - t0 > 0.002 or name == "paintEvent"):
+                        calls.setdefault(name, []).append(round((t1 - t0) * 1000, 1))
+                        calls[name].append(size)
+                gap["traced"] = calls
+        if os.environ.get("KREA_BENCH_GAPS"):
+            # Every gap over 12 ms as (start, end) on CLOCK_MONOTONIC (perf_counter on Linux),
+            # to find in a `perf record -k CLOCK_MONOTONIC` profile of this process.
+            Path(os.environ["KREA_BENCH_GAPS"]).write_text(
+                json.dumps([(a, b) for a, b in itertools.pairwise(ticks) if b - a > 0.012])
+            )
+        if len(steal_values) > 1:
+            result["steal_ms"] = steal_values[-1] - steal_values[0]
+            result["gui_major_faults"] = fault_values[-1] - fault_values[0]
+            for gap in result["longest_gaps"]:
+                # steal counted from the last step before the gap to the first one after it
+                start = ticks[0] + gap["at_s"]
+                end = start + gap["wall_ms"] / 1000
+                before = max((i for i, t in enumerate(steal_times) if t <= start), default=0)
+                after = min((i for i, t in enumerate(steal_times) if t >= end), default=len(steal_times) - 1)
+                gap["steal_ms_around"] = steal_values[after] - steal_values[before]
+                gap["gui_ran_ms_around"] = ran_values[after] - ran_values[before]
+                gap["gui_major_faults_around"] = fault_values[after] - fault_values[before]
+                gap["gui_waited_for_a_core_ms_around"] = waited_values[after] - waited_values[before]
+                gap["steps_around_ms"] = (steal_times[after] - steal_times[before]) * 1000
         result["gc_runs"] = {g: sum(1 for *_t, gen in collections if gen == g) for g in (0, 1, 2)}
         result["gc_max_ms"] = max(((end - start) * 1000 for start, end, _g in collections), default=0.0)
         result["ticks"] = len(ticks)
@@ -610,8 +716,22 @@ def report(results: dict[int, dict[str, Any]]) -> None:
                     f"      {gap['wall_ms']:6.1f} / {gap['gui_cpu_ms']:5.1f} / {gap['other_threads_cpu_ms']:5.1f} / "
                     f"{gap['gc_ms']:5.1f} ms (gen {gap['gc_generations']}) at {gap['at_s']:.1f} s"
                 )
+                if "steal_ms_around" in gap:
+                    print(
+                        f"        from the step before to the step after ({gap['steps_around_ms']:.0f} ms): the GUI "
+                        f"thread ran {gap['gui_ran_ms_around']:.1f} ms, waited for a core "
+                        f"{gap['gui_waited_for_a_core_ms_around']:.1f} ms, {gap['gui_major_faults_around']:.0f} "
+                        f"major faults; the host took {gap['steal_ms_around']:.0f} ms from the machine"
+                    )
+                if gap.get("traced"):
+                    print(f"        traced calls (ms, size): {gap['traced']}")
                 if gap.get("where"):
                     print(f"        the GUI thread then: {gap['where']}")
+            if "steal_ms" in results[n]:
+                print(
+                    f"      while scrolling the host took {results[n]['steal_ms']:.0f} ms from the machine's cores "
+                    f"(steal); the GUI thread had {results[n]['gui_major_faults']:.0f} major page faults"
+                )
     labels = list(next(iter(results.values())).get("searches", {}))
     for label in labels:
         print(f"(e) search {label!r}: " + results[sizes[0]]["searches"][label]["text"])
