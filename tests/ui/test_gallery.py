@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import subprocess
@@ -1124,3 +1125,39 @@ def test_the_view_reports_visible_rows(qtbot: QtBot, library: Library) -> None:
     rows = view.visible_rows()
     assert rows.stop == 40
     model.loader.wait(5000)
+
+
+def test_a_cell_whose_thumbnail_is_to_come_shows_the_placeholder_square_and_then_the_image(
+    qtbot: QtBot, library: Library
+) -> None:
+    entry = library.save(make_image("waiting", colour=(250, 20, 20)))
+    view = GalleryView()
+    qtbot.addWidget(view)
+    model = GalleryModel(library)
+    model.loader.hold()  # the thumbnail waits, as during a fling
+    view.setModel(model)
+    view.resize(300, 300)
+    view.setThumbSide(100)
+    view.show()
+    qtbot.waitExposed(view)
+    cell = view.visualRect(model.index(0))
+    inner = cell.adjusted(4, 4, -4, -4)  # the delegate's margin
+    shot = view.viewport().grab().toImage()
+    placeholder = QColor(58, 58, 62)
+    for point in (inner.center(), inner.topLeft() + QPoint(1, 1), inner.bottomRight() - QPoint(1, 1)):
+        assert shot.pixelColor(point) == placeholder, point
+    assert shot.pixelColor(cell.topLeft()) != placeholder  # the cell's margin is not covered
+    model.loader.release({entry.id})
+    qtbot.waitUntil(lambda: model.has_thumbnail(entry.id))
+    qtbot.waitUntil(lambda: view.viewport().grab().toImage().pixelColor(inner.center()).red() > 200)
+
+
+def test_an_entry_with_an_unusable_image_id_shows_as_broken(qtbot: QtBot, library: Library) -> None:
+    saved = library.save(make_image("fine"))
+    odd = dataclasses.replace(saved, image_uuid="../../etc/passwd")
+    loader = ThumbnailLoader(library)
+    loaded: list[tuple[int, bool]] = []
+    loader.loaded.connect(lambda i, img: loaded.append((i, img.isNull())))
+    loader.request(odd)  # asked for while painting: nothing is worked out there
+    qtbot.waitUntil(lambda: loaded == [(saved.id, True)])  # a null image: drawn as broken
+    loader.wait(5000)

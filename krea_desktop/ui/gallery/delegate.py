@@ -10,7 +10,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QPen,
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from krea_desktop.library.store import LibraryEntry
-from krea_desktop.ui.gallery.model import GalleryModel, ModelIndex
+from krea_desktop.ui.gallery.model import PLACEHOLDER_COLOUR, GalleryModel, ModelIndex
 from krea_desktop.ui.gallery.thumbnails import fit_within
 from krea_desktop.ui.money import format_cost
 
@@ -80,7 +80,12 @@ class GalleryDelegate(QStyledItemDelegate):
         model = self.view.model()
         if isinstance(model, GalleryModel) and (entry := model.entry_at(index.row())) is not None:
             pixmap = model.pixmap_for(entry)
-            if not pixmap.isNull():
+            if model.is_placeholder(pixmap):
+                # A flat square: filled, not scaled with smoothing (most of a fling's paint
+                # time went into scaling it into every cell) nor blurred.
+                side = min(w, h)
+                painter.fillRect(x + (w - side) // 2, y + (h - side) // 2, side, side, PLACEHOLDER_COLOUR)
+            elif not pixmap.isNull():
                 ratio = pixmap.devicePixelRatio()
                 # device-independent size rounded as QSizeF.toSize() does (halves up)
                 tw, th = fit_within(int(pixmap.width() / ratio + 0.5), int(pixmap.height() / ratio + 0.5), w, h)

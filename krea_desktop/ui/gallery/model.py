@@ -34,9 +34,12 @@ ModelIndex = QModelIndex | QPersistentModelIndex
 SMALL_SCOPE = 1000  # scopes up to this many images are read by id, not filtered from every id
 
 
+PLACEHOLDER_COLOUR = QColor(58, 58, 62)  # a cell whose thumbnail is still to come
+
+
 def _placeholder(size: int, broken: bool = False) -> QPixmap:
     pm = QPixmap(size, size)
-    pm.fill(QColor(58, 58, 62))
+    pm.fill(PLACEHOLDER_COLOUR)
     if broken:
         p = QPainter(pm)
         p.setPen(QColor(200, 90, 90))
@@ -426,6 +429,11 @@ class GalleryModel(QStringListModel):
     def has_thumbnail(self, entry_id: int) -> bool:
         """Whether the row shows its real thumbnail (or is known broken), not the placeholder."""
         return entry_id in self._pixmaps or entry_id in self._broken
+
+    def is_placeholder(self, pixmap: QPixmap) -> bool:
+        """Whether ``pixmap`` is the one shown while a thumbnail is still to come (a square
+        of :data:`PLACEHOLDER_COLOUR`, which a view may fill instead of scaling it)."""
+        return pixmap is self._placeholder
 
     def pixmap_for(self, entry: LibraryEntry) -> QPixmap:
         pm = self._pixmaps.get(entry.id)

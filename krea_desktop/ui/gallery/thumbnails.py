@@ -85,13 +85,15 @@ class _ThumbWorker(QRunnable):
 
     def run(self) -> None:
         lower_priority()  # never ahead of the GUI thread for the CPU
-        while (job := self.loader._next_job()) is not None:
-            entry_id, source, cache, side = job
+        loader = self.loader
+        while (job := loader._next_job()) is not None:
+            entry_id, entry, side = job
             try:
+                cache = loader.library.thumb_path(entry.image_uuid, loader.size)
                 # At the size it is drawn: painting then copies pixels instead of scaling them.
-                image = make_thumbnail(source, cache, self.loader.size, side=side)
-            except Exception:  # a broken file shows as broken, never as a crash
-                log.exception("thumbnail of %s failed", source)
+                image = make_thumbnail(entry.path, cache, loader.size, side=side)
+            except Exception:  # a broken file (or an unusable image id) shows as broken, never as a crash
+                log.exception("thumbnail of %s failed", entry.file_name)
                 image = QImage()
             self.loader._done(entry_id, image)
 
@@ -111,17 +113,18 @@ class ThumbnailLoader(QObject):
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self.display_side = 0  # pixels the thumbnails are delivered at (0: as cached)
-        self._queue: OrderedDict[int, tuple[Path, Path, int]] = OrderedDict()  # waiting, oldest first
+        self._queue: OrderedDict[int, tuple[LibraryEntry, int]] = OrderedDict()  # waiting, oldest first
         self._running: set[int] = set()
         self._workers = 0
         self._held = False
 
     def request(self, entry: LibraryEntry) -> None:
-        cache = self.library.thumb_path(entry.image_uuid, self.size)
+        # The entry is queued as it is: its file's and its thumbnail's paths are worked out
+        # only if a worker takes it (a fling asks for every row it passes, and drops them).
         with self._lock:
             if entry.id in self._running:
                 return
-            self._queue[entry.id] = (entry.path, cache, self.display_side)
+            self._queue[entry.id] = (entry, self.display_side)
             self._queue.move_to_end(entry.id)
             start = not self._held and self._workers < self._threads
             if start:
@@ -161,15 +164,15 @@ class ThumbnailLoader(QObject):
         with self._lock:
             return len(self._queue) + len(self._running)
 
-    def _next_job(self) -> tuple[int, Path, Path, int] | None:
+    def _next_job(self) -> tuple[int, LibraryEntry, int] | None:
         with self._lock:
             if not self._queue or self._held:
                 self._workers -= 1
                 self._idle.notify_all()
                 return None
-            entry_id, (source, cache, side) = self._queue.popitem(last=True)
+            entry_id, (entry, side) = self._queue.popitem(last=True)
             self._running.add(entry_id)
-            return entry_id, source, cache, side
+            return entry_id, entry, side
 
     def _done(self, entry_id: int, image: QImage) -> None:
         with self._lock:
