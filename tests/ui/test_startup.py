@@ -277,7 +277,7 @@ def test_what_comes_after_ready_takes_its_kept_place_and_nothing_moves(tmp_path:
         print("tray shown", window.tray.isVisible(), below)
         texts = [a.text() for a in window.gallery_toolbar.actions()]
         print("toolbar", texts[0], " " in texts)
-        print("menu items", all(m.actions() for m in window._menus.values()))
+        print("menu items", all(m.actions() for m in window.menus.values()))
         print("focus", window.focusWidget().objectName())
         window.close()
         """,

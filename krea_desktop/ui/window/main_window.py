@@ -20,12 +20,12 @@ from PySide6.QtGui import (
     QDropEvent,
     QIcon,
     QKeyEvent,
-    QKeySequence,
     QPixmap,
 )
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
+    QMenu,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -38,6 +38,7 @@ from krea_desktop.api import errors as E
 from krea_desktop.api import spec
 from krea_desktop.ui.settings import QtSettingsStore
 from krea_desktop.ui.window.banner import Banner, MessageToast
+from krea_desktop.ui.window.menus import fill_menus
 from krea_desktop.ui.window.opening import DEFAULT_LEFT_WIDTH, OpeningPlaceholder, saved_split
 
 # The panels are imported in build(), not here: the window's frame is shown and painted
@@ -66,6 +67,14 @@ class MainWindow(QMainWindow):
     ``build()`` then imports and makes the panels, opens the gallery on the library and
     wires the client thread. ``create_main_window()`` does both at once; ``run_app``
     shows and paints the frame between them."""
+
+    # The menus' actions that others reach (made by menus.fill_menus in build_rest()).
+    settings_action: QAction
+    paste_action: QAction
+    generate_action: QAction
+    cancel_action: QAction
+    sweep_action: QAction
+    recent_sweeps_menu: QMenu
 
     def __init__(self, *, data_dir: Path, settings: QSettings) -> None:
         super().__init__()
@@ -140,7 +149,7 @@ class MainWindow(QMainWindow):
         if self.rest_built:
             return
         self._build_rest()
-        self._build_actions()
+        fill_menus(self)
         self.tray.restore_state()
         self.rest_built = True
         self._set_tab_order()
@@ -315,7 +324,7 @@ class MainWindow(QMainWindow):
 
         # The menus' titles now (the bar's height is the window's), their items with build_rest().
         menu = self.menuBar()
-        self._menus = {
+        self.menus: dict[str, QMenu] = {  # by name: filled by fill_menus() in build_rest()
             name: menu.addMenu(title)
             for name, title in (
                 ("file", "&File"),
@@ -460,69 +469,6 @@ class MainWindow(QMainWindow):
     def _thumb_side_changed(self, side: int) -> None:
         self.filter_bar.set_thumb_side(side)
         self.options.set(config.THUMB_SIDE, side)
-
-    def _build_actions(self) -> None:
-        from krea_desktop.external import open_path_or_url
-
-        file_menu = self._menus["file"]
-        self.settings_action = QAction("&Settings…", self)
-        self.settings_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Preferences))
-        if self.settings_action.shortcut().isEmpty():
-            self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
-        self.settings_action.triggered.connect(self.open_settings)
-        file_menu.addAction(self.settings_action)
-        open_folder = QAction("Open &library folder", self)
-        open_folder.triggered.connect(lambda: open_path_or_url(self.library.images_dir))
-        file_menu.addAction(open_folder)
-        file_menu.addSeparator()
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
-        if quit_action.shortcut().isEmpty():
-            quit_action.setShortcut(QKeySequence("Ctrl+Q"))
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
-
-        edit_menu = self._menus["edit"]
-        # One window-wide Ctrl+V: a text field that has the focus takes it first (and pastes
-        # text); anywhere else it adds the clipboard's image as a reference.
-        self.paste_action = QAction("&Paste image as reference", self)
-        self.paste_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Paste))
-        self.paste_action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
-        self.paste_action.triggered.connect(self.tray.paste_from_clipboard)
-        edit_menu.addAction(self.paste_action)
-
-        edit_menu.addSeparator()
-        edit_menu.addAction(self.gallery_actions.undo_action)
-        edit_menu.addAction(self.gallery_actions.focus_search_action)
-
-        gallery_menu = self._menus["gallery"]
-        self.gallery_actions.fill_menu(gallery_menu)  # every gallery action, the toolbar's too
-        for action in self.gallery_actions.window_actions():
-            self.addAction(action)
-
-        gen_menu = self._menus["generate"]
-        self.generate_action = QAction("&Generate", self)
-        self.generate_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
-        self.generate_action.triggered.connect(self.generate)
-        gen_menu.addAction(self.generate_action)
-        self.cancel_action = QAction("&Cancel newest job", self)
-        self.cancel_action.setShortcut(QKeySequence(QtCore.Qt.Key.Key_Escape))
-        self.cancel_action.triggered.connect(self.cancel_newest)
-        gen_menu.addAction(self.cancel_action)
-        cancel_all = QAction("Cancel &all jobs", self)
-        cancel_all.triggered.connect(lambda: self.client_thread.cancel_all() if self.built else None)
-        gen_menu.addAction(cancel_all)
-        gen_menu.addSeparator()
-        self.sweep_action = QAction("S&weep…", self)
-        self.sweep_action.setShortcuts([QKeySequence("Ctrl+Shift+Return"), QKeySequence("Ctrl+Shift+Enter")])
-        self.sweep_action.setToolTip("Try a row or grid of strengths, creativity levels or seeds, one image per cell")
-        self.sweep_action.triggered.connect(lambda: self.open_sweep())
-        gen_menu.addAction(self.sweep_action)
-        self.addAction(self.sweep_action)
-        self.recent_sweeps_menu = gen_menu.addMenu("Recent s&weeps")
-        self.recent_sweeps_menu.aboutToShow.connect(lambda: self.sweeps.fill_recent(self.recent_sweeps_menu))
-        for action in (self.settings_action, self.generate_action, self.cancel_action, quit_action, self.paste_action):
-            self.addAction(action)
 
     # --- state ---------------------------------------------------------------------------
 
