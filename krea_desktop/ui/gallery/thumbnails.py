@@ -147,8 +147,7 @@ class ThumbnailLoader(QObject):
         held; the rest were for rows long gone."""
         with self._lock:
             self._held = False
-            for entry_id in [i for i in self._queue if i not in ids]:
-                del self._queue[entry_id]
+            self._drop_all_but(ids)
             starts = max(0, min(self._threads - self._workers, len(self._queue)))
             self._workers += starts
         for _ in range(starts):
@@ -157,8 +156,12 @@ class ThumbnailLoader(QObject):
     def keep_only(self, ids: set[int]) -> None:
         """Drop pending work for rows no longer on screen."""
         with self._lock:
-            for entry_id in [i for i in self._queue if i not in ids]:
-                del self._queue[entry_id]
+            self._drop_all_but(ids)
+
+    def _drop_all_but(self, ids: set[int]) -> None:
+        """Forget the waiting requests of rows not in ``ids`` (with the lock held)."""
+        for entry_id in [i for i in self._queue if i not in ids]:
+            del self._queue[entry_id]
 
     def pending(self) -> int:
         with self._lock:
