@@ -36,6 +36,11 @@ rotating from run to run so drifts in load hit each alike; the figures are media
 the runs. Each is printed with its ratio to the best of the peers (sdk, naive) in the
 same mode, and the targets are checked: in every mode ours at most 1.05x the fastest
 peer's wall time, no later than any peer to the first image, and the lowest peak RSS.
+Each mode then sets ours beside each peer run by run for the first image: how often ours
+was earlier and later, the median difference, and a sign test of whether ours is later
+more often than a tie would be (p < 0.05: measurably later). Where every client waits for
+the same thing, as with sync URL output (the whole batch, then one download), medians of a
+few runs differ by the service's noise alone, and the paired line says so.
 Timings are printed, never asserted.
 """
 
@@ -46,6 +51,7 @@ import asyncio
 import base64
 import importlib.util
 import json
+import math
 import os
 import shutil
 import statistics
@@ -284,7 +290,29 @@ def report(results: dict[tuple[str, str], list[Sample]], modes: list[str], clien
             for name, met, r in checks:
                 all_met &= met
                 print(f"  target: {name}: {'met' if met else 'NOT met'} ({r:.2f}x)")
+            for peer in peers:
+                print(f"  {paired(results[('ours', mode)], results[(peer, mode)], peer)}")
     return all_met
+
+
+def sign_test(later: int, earlier: int) -> float:
+    """One-sided p-value of ``later`` or more of ``later + earlier`` runs by chance (a tie)."""
+    n = later + earlier
+    return sum(math.comb(n, k) for k in range(later, n + 1)) / 2**n if n else 1.0
+
+
+def paired(ours: list[Sample], peer: list[Sample], name: str) -> str:
+    """Ours against ``peer`` run by run (the same run: the same state of the machine)."""
+    diffs = [o.first - p.first for o, p in zip(ours, peer, strict=True)]
+    later = sum(d > 0.005 for d in diffs)
+    earlier = sum(d < -0.005 for d in diffs)
+    p = sign_test(later, earlier)
+    verdict = "ours measurably later" if p < 0.05 else "no measurable difference"
+    return (
+        f"paired with {name}, first image: ours earlier in {earlier} runs, later in {later}, level (5 ms) in "
+        f"{len(diffs) - later - earlier}; median difference {statistics.median(diffs) * 1000:+.0f} ms; "
+        f"sign test p = {p:.2f}: {verdict}"
+    )
 
 
 def main() -> int:
