@@ -38,7 +38,7 @@ same mode, and the targets are checked: in every mode ours at most 1.05x the fas
 peer's wall time, no later than any peer to the first image, and the lowest peak RSS.
 Each mode then sets ours beside each peer run by run for the first image: how often ours
 was earlier and later, the median difference, and a sign test of whether ours is later
-more often than a tie would be (p < 0.05: measurably later). Where every client waits for
+(or earlier) more often than a tie would be (p < 0.05: measurably so). Where every client waits for
 the same thing, as with sync URL output (the whole batch, then one download), medians of a
 few runs differ by the service's noise alone, and the paired line says so.
 Timings are printed, never asserted.
@@ -306,12 +306,16 @@ def paired(ours: list[Sample], peer: list[Sample], name: str) -> str:
     diffs = [o.first - p.first for o, p in zip(ours, peer, strict=True)]
     later = sum(d > 0.005 for d in diffs)
     earlier = sum(d < -0.005 for d in diffs)
-    p = sign_test(later, earlier)
-    verdict = "ours measurably later" if p < 0.05 else "no measurable difference"
+    p_later, p_earlier = sign_test(later, earlier), sign_test(earlier, later)
+    if p_later < 0.05:
+        verdict = f"ours measurably later (sign test p = {p_later:.3f})"
+    elif p_earlier < 0.05:
+        verdict = f"ours measurably earlier (sign test p = {p_earlier:.3f})"
+    else:
+        verdict = f"no measurable difference (sign test p = {min(p_later, p_earlier):.2f})"
     return (
         f"paired with {name}, first image: ours earlier in {earlier} runs, later in {later}, level (5 ms) in "
-        f"{len(diffs) - later - earlier}; median difference {statistics.median(diffs) * 1000:+.0f} ms; "
-        f"sign test p = {p:.2f}: {verdict}"
+        f"{len(diffs) - later - earlier}; median difference {statistics.median(diffs) * 1000:+.0f} ms; {verdict}"
     )
 
 
