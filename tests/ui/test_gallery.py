@@ -8,6 +8,7 @@ import itertools
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -205,17 +206,80 @@ def test_views_see_the_old_rows_before_a_change_and_the_new_ones_after(library: 
     model.loader.wait(5000)
 
 
+def record_reads(library: Library, monkeypatch: pytest.MonkeyPatch, hold: threading.Event | None = None) -> list[Any]:
+    """``library.get_many`` noting (on the GUI thread?, how many ids) per call; with
+    ``hold``, reads on other threads return only once it is set."""
+    calls: list[tuple[bool, int]] = []
+    real = library.get_many
+    gui = threading.get_ident()
+
+    def get_many(ids: Any) -> dict[int, LibraryEntry]:
+        ids = list(ids)
+        calls.append((threading.get_ident() == gui, len(ids)))
+        found = real(ids)
+        if hold is not None and threading.get_ident() != gui:
+            hold.wait(10)
+        return found
+
+    monkeypatch.setattr(library, "get_many", get_many)
+    return calls
+
+
 def test_entries_are_read_lazily_a_page_at_a_time(library: Library, monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(150):
         library.save(make_image(f"p{i}", seed=i), created_at=T0 + timedelta(seconds=i))
-    calls: list[int] = []
-    real = library.get_many
-    monkeypatch.setattr(library, "get_many", lambda ids: (calls.append(len(list(ids := list(ids)))), real(ids))[1])
+    calls = record_reads(library, monkeypatch)
     model = GalleryModel(library)
     assert calls == []  # only ids until a row is looked at
     assert model.data(model.index(0), GalleryModel.EntryRole).prompt == "p149"
     assert model.data(model.index(50), GalleryModel.EntryRole).prompt == "p99"
-    assert len(calls) == 1 and calls[0] <= 100
+    on_gui = [n for gui, n in calls if gui]
+    assert len(on_gui) == 1 and on_gui[0] <= 100
+    model.rows.wait(5000)
+    model.loader.wait(5000)
+
+
+def test_rows_beside_the_ones_on_screen_are_read_ahead_on_a_worker(
+    qapp: QApplication, library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A page of the index read on the GUI thread can wait on the disk while the view
+    # scrolls: only the first row looked at is read there, the rest comes from a worker.
+    for i in range(320):
+        library.save(make_image(f"p{i}", seed=i), created_at=T0 + timedelta(seconds=i))
+    calls = record_reads(library, monkeypatch)
+    model = GalleryModel(library)
+    for row in range(320):
+        assert model.entry_at(row).prompt == f"p{319 - row}"
+        if row % 25 == 0:  # the time a few scroll steps take
+            model.rows.wait(5000)
+            qapp.processEvents()
+    assert [gui for gui, _n in calls].count(True) == 1
+    assert sum(n for gui, n in calls if not gui) >= 320 - 100
+    model.rows.wait(5000)
+    model.loader.wait(5000)
+
+
+def test_a_page_read_ahead_before_its_entries_changed_is_dropped(
+    qapp: QApplication, library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(150):
+        library.save(make_image(f"p{i}", seed=i), created_at=T0 + timedelta(seconds=i))
+    hold = threading.Event()
+    calls = record_reads(library, monkeypatch, hold)
+    model = GalleryModel(library)
+    model.entry_at(0)  # reads rows 0 to 79 here, and asks for rows 80 to 149 ahead
+    target = model.id_at(120)
+    assert target is not None
+    deadline = time.monotonic() + 10
+    while not any(not gui for gui, _n in calls) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    library.set_favourite([target], True)  # after the worker read the row, before it is handed over
+    model.forget({target})
+    hold.set()
+    model.rows.wait(5000)
+    qapp.processEvents()
+    entry = model.entry_at(120)
+    assert entry is not None and entry.id == target and entry.favourite
     model.loader.wait(5000)
 
 

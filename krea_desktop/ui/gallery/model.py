@@ -27,11 +27,13 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPixmap
 
 from krea_desktop.library.store import Library, LibraryEntry
+from krea_desktop.ui.gallery.rows import RowReader
 from krea_desktop.ui.gallery.thumbnails import THUMB_SIZE, ThumbnailLoader
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, encode_library_ids
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 SMALL_SCOPE = 1000  # scopes up to this many images are read by id, not filtered from every id
+READ_BLOCK = 100  # rows are read ahead of the view a block of this many at a time
 
 
 PLACEHOLDER_COLOUR = QColor(58, 58, 62)  # a cell whose thumbnail is still to come
@@ -129,6 +131,13 @@ class GalleryModel(QStringListModel):
         self._placeholder = _placeholder(THUMB_SIZE)
         self._broken_pixmap = _placeholder(THUMB_SIZE, broken=True)
         self.max_cached = 1000  # entries
+        # Entries of the blocks of rows beside the one painted are read on a worker.
+        self.rows = RowReader(library, parent=self)
+        self.rows.read.connect(self._rows_read)
+        self._generation = 0  # changes when rows or entries change: pages read before are dropped
+        self._reading: set[int] = set()  # ids asked of the worker, not yet come
+        self._read_around: OrderedDict[int, None] = OrderedDict()  # blocks whose neighbours were asked for
+        self._last_block = 0
         self.pixmap_budget = 96 * 1024 * 1024  # bytes of thumbnails kept in memory
         self.device_pixel_ratio = 1.0
         # The row list changes between Qt's "about to" and "done" signals, as the model
@@ -164,6 +173,7 @@ class GalleryModel(QStringListModel):
             self._rev = ids
             self._pos = dict(zip(ids, range(len(ids)), strict=True))
             self._entries.clear()
+            self._entries_changed()
             for entry in prefetched:
                 self._remember(entry)
 
@@ -226,6 +236,7 @@ class GalleryModel(QStringListModel):
             self._pixmap_bytes = 0
             self._broken.clear()
             self._entries.clear()
+            self._entries_changed()
             return
         for entry_id in ids:
             pm = self._pixmaps.pop(entry_id, None)
@@ -233,6 +244,7 @@ class GalleryModel(QStringListModel):
                 self._pixmap_bytes -= _pixmap_cost(pm)
             self._broken.discard(entry_id)
             self._entries.pop(entry_id, None)
+        self._entries_changed()
 
     def set_display_side(self, side: int, device_pixel_ratio: float = 1.0) -> None:
         """Thumbnails are delivered ``side`` device pixels across; those made for another
@@ -329,9 +341,11 @@ class GalleryModel(QStringListModel):
             i += 1
         for entry_id in ids:
             self._entries.pop(entry_id, None)
+        self._entries_changed()
 
     def entry_changed(self, entry: LibraryEntry) -> None:
         self._remember(entry)
+        self._entries_changed()
         row = self.row_of(entry.id)
         if row is not None:
             idx = self.index(row)
@@ -356,7 +370,46 @@ class GalleryModel(QStringListModel):
             entry = fetched.get(entry_id)
         else:
             self._entries.move_to_end(entry_id)
+        self._read_ahead(row)
         return entry
+
+    def _read_ahead(self, row: int) -> None:
+        """Have the worker read the entries of the blocks of rows around ``row``'s that
+        are not known yet, the next block in the direction the view moves first."""
+        block = row // READ_BLOCK
+        if block in self._read_around:
+            return
+        self._read_around[block] = None
+        while len(self._read_around) > 4:
+            self._read_around.popitem(last=False)
+        step = 1 if block >= self._last_block else -1
+        self._last_block = block
+        # The worker reads the newest request first: the next block goes in last.
+        for b in (block, block - step, block + 2 * step, block + step):
+            ids = [
+                i
+                for i in self._ids_between(b * READ_BLOCK, (b + 1) * READ_BLOCK)
+                if i not in self._entries and i not in self._reading
+            ]
+            if ids:
+                self._reading.update(ids)
+                for dropped in self.rows.request(self._generation, ids):
+                    self._reading.difference_update(dropped)
+
+    def _rows_read(self, generation: int, ids: list[int], entries: list[LibraryEntry]) -> None:
+        self._reading.difference_update(ids)
+        if generation != self._generation:
+            return  # read before the rows or entries changed: it may be out of date
+        for entry in entries:
+            if entry.id in self._pos and entry.id not in self._entries:
+                self._remember(entry)
+
+    def _entries_changed(self) -> None:
+        """Rows or entries changed: pages being read are out of date, and the blocks
+        around the view are looked at again."""
+        self._generation += 1
+        self._reading.clear()
+        self._read_around.clear()
 
     def entry_for(self, entry_id: int) -> LibraryEntry | None:
         row = self.row_of(entry_id)

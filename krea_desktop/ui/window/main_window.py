@@ -785,12 +785,14 @@ class MainWindow(QMainWindow):
         if self.built:
             self.client_thread.stop()
         self.model.loader.wait(3000)
+        self.model.rows.wait(3000)
         self.library.checkpoint()  # library.sqlite alone holds everything (run_app closes it)
         super().closeEvent(event)
 
     def wait_idle(self) -> None:
-        """For tests: wait until pending thumbnail work is done."""
+        """For tests: wait until pending thumbnail work and rows read ahead are done."""
         self.model.loader.wait(5000)
+        self.model.rows.wait(5000)
 
 
 DEMO_HINT_KEY = "startup/demoMode"
