@@ -25,7 +25,8 @@ interpreter, the imports, opening and reconciling the library, and painting.
     core, or for Python's lock); first, the same timer for 10 s with the window idle (what
     the machine's load alone does to it), and the load average before and after. For
     the longest gaps, read at each step: the GUI thread's time on a core and waiting for
-    one (/proc/self/schedstat), its major page faults, and the time the virtual machine's
+    one (/proc/self/schedstat), its major page faults, the bytes it read from the disk
+    (/proc/self/task/TID/io), and the time the virtual machine's
     host took from it (steal, /proc/stat). ``KREA_BENCH_TRACE=1`` also times the
     gallery's paints, scroll steps and thumbnails, ``KREA_BENCH_WATCHDOG=1`` samples the
     GUI thread's Python stack in each long gap (a thread of its own, which takes the GIL in
@@ -448,6 +449,19 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
     # dropped pages of the app or of its library from memory while they were not used).
     fault_fd = os.open(f"/proc/self/task/{threading.get_native_id()}/stat", os.O_RDONLY) if stat_fd >= 0 else -1
     fault_values = array("d")
+    # And the bytes it had read from storage (/proc/self/task/TID/io, read_bytes): a read()
+    # that waits on the disk is neither a page fault nor time on a core.
+    io_path = f"/proc/self/task/{threading.get_native_id()}/io"
+    io_fd = os.open(io_path, os.O_RDONLY) if stat_fd >= 0 and os.access(io_path, os.R_OK) else -1
+    read_values = array("d")
+
+    def disk_reads_now() -> float:
+        if io_fd < 0:
+            return float("nan")
+        for line in os.pread(io_fd, 512, 0).splitlines():
+            if line.startswith(b"read_bytes:"):
+                return float(line.split()[1])
+        return float("nan")
 
     def faults_now() -> float:
         if fault_fd < 0:
@@ -471,6 +485,7 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
         steal_times.append(time.perf_counter())
         steal_values.append(steal_now())
         fault_values.append(faults_now())
+        read_values.append(disk_reads_now())
         ran, waited = sched_now()
         ran_values.append(ran)
         waited_values.append(waited)
@@ -576,6 +591,7 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
         if len(steal_values) > 1:
             result["steal_ms"] = steal_values[-1] - steal_values[0]
             result["gui_major_faults"] = fault_values[-1] - fault_values[0]
+            result["gui_disk_read_kib"] = (read_values[-1] - read_values[0]) / 1024
             for gap in result["longest_gaps"]:
                 # steal counted from the last step before the gap to the first one after it
                 start = ticks[0] + gap["at_s"]
@@ -585,6 +601,7 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
                 gap["steal_ms_around"] = steal_values[after] - steal_values[before]
                 gap["gui_ran_ms_around"] = ran_values[after] - ran_values[before]
                 gap["gui_major_faults_around"] = fault_values[after] - fault_values[before]
+                gap["gui_disk_read_kib_around"] = (read_values[after] - read_values[before]) / 1024
                 gap["gui_waited_for_a_core_ms_around"] = waited_values[after] - waited_values[before]
                 gap["steps_around_ms"] = (steal_times[after] - steal_times[before]) * 1000
         result["gc_runs"] = {g: sum(1 for *_t, gen in collections if gen == g) for g in (0, 1, 2)}
@@ -721,7 +738,8 @@ def report(results: dict[int, dict[str, Any]]) -> None:
                         f"        from the step before to the step after ({gap['steps_around_ms']:.0f} ms): the GUI "
                         f"thread ran {gap['gui_ran_ms_around']:.1f} ms, waited for a core "
                         f"{gap['gui_waited_for_a_core_ms_around']:.1f} ms, {gap['gui_major_faults_around']:.0f} "
-                        f"major faults; the host took {gap['steal_ms_around']:.0f} ms from the machine"
+                        f"major faults, read {gap['gui_disk_read_kib_around']:.0f} KiB from the disk; the host took "
+                        f"{gap['steal_ms_around']:.0f} ms from the machine"
                     )
                 if gap.get("traced"):
                     print(f"        traced calls (ms, size): {gap['traced']}")
@@ -730,7 +748,8 @@ def report(results: dict[int, dict[str, Any]]) -> None:
             if "steal_ms" in results[n]:
                 print(
                     f"      while scrolling the host took {results[n]['steal_ms']:.0f} ms from the machine's cores "
-                    f"(steal); the GUI thread had {results[n]['gui_major_faults']:.0f} major page faults"
+                    f"(steal); the GUI thread had {results[n]['gui_major_faults']:.0f} major page faults and read "
+                    f"{results[n]['gui_disk_read_kib']:.0f} KiB from the disk"
                 )
     labels = list(next(iter(results.values())).get("searches", {}))
     for label in labels:
