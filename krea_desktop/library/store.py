@@ -234,8 +234,10 @@ class Library:
                 d.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise LibraryError(_folder_problem(self.root, exc)) from exc
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        # One connection per thread, by the thread's id rather than in a threading.local:
+        # a pool thread (QThreadPool) gets a new Python thread state, and so an empty
+        # threading.local, for each task it runs, and would open a connection each time.
+        self._connections: dict[int, sqlite3.Connection] = {}
         self._connections_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._closed = False
@@ -325,19 +327,23 @@ class Library:
     def _conn(self) -> sqlite3.Connection:
         if self._closed:
             raise LibraryError("the library is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        thread = threading.get_ident()
+        conn = self._connections.get(thread)
         if conn is None:
             # Autocommit mode; transactions are explicit. Each thread has its own connection,
-            # so readers never wait for the writer (WAL), and close() can close them all.
+            # so readers never wait for the writer (WAL), and close() can close them all. A
+            # thread that ends leaves its connection to the next thread given its id.
             conn = sqlite3.connect(
                 self.db_path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
             )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn = conn
             with self._connections_lock:
-                self._connections.append(conn)
+                if self._closed:
+                    conn.close()
+                    raise LibraryError("the library is closed")
+                self._connections[thread] = conn
         return conn
 
     @contextmanager
@@ -379,7 +385,7 @@ class Library:
             if self._closed:
                 return
             self._closed = True
-            connections, self._connections = self._connections, []
+            connections, self._connections = list(self._connections.values()), {}
         if connections:
             with suppress(sqlite3.Error):
                 connections[0].execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -39,6 +39,9 @@ def shared_pool() -> QThreadPool:
     if _pool is None:
         _pool = QThreadPool(QCoreApplication.instance())
         _pool.setMaxThreadCount(POOL_THREADS)
+        # Its threads stay: a thread that used the library keeps its connection for the
+        # next task it runs (a new thread would open another).
+        _pool.setExpiryTimeout(-1)
         _pool.destroyed.connect(_forget_pool)
     return _pool
 

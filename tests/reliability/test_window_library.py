@@ -185,7 +185,7 @@ def test_a_held_write_lock_never_freezes_the_window(qtbot: QtBot, window_env: Pa
         lib.save(image(1))
     w = make_window()
     w.library.busy_timeout = 0.5  # the default is 5 s; the point is where the wait happens
-    for conn in list(w.library._connections):
+    for conn in list(w.library._connections.values()):
         conn.execute(f"PRAGMA busy_timeout = {int(w.library.busy_timeout * 1000)}")
     holder = sqlite3.connect(window_env / "library.sqlite", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QObject, QThreadPool
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
+from krea_desktop.library.store import Library
 from krea_desktop.ui.background import BackgroundRunner, ImmediateRunner, shared_pool
 
 
@@ -105,3 +108,27 @@ def test_immediate_runner_for_tests() -> None:
     ImmediateRunner().submit(lambda: 1, seen.append)
     ImmediateRunner().submit(lambda: 1 / 0, seen.append, lambda e: seen.append(type(e).__name__))
     assert seen == [1, "ZeroDivisionError"]
+
+
+def open_files() -> int:
+    return len(os.listdir("/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"))
+
+
+def test_the_library_keeps_one_connection_per_pool_thread_however_many_tasks_it_runs(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    # A pool thread runs each task in a new Python thread state: a connection kept in a
+    # threading.local was opened again for every task, and its files stayed open.
+    with Library(tmp_path / "lib") as library:
+        library.count()
+        pool = shared_pool()
+        counts: list[int] = []
+        pool.start(lambda: counts.append(library.count()))
+        pool.waitForDone()
+        before = open_files()
+        for _ in range(30):
+            pool.start(lambda: counts.append(library.count()))
+            pool.waitForDone()
+        assert counts == [0] * 31
+        assert open_files() - before <= 3 * (pool.maxThreadCount() - 1)  # a connection is 3 files at most
+    assert pool.expiryTimeout() < 0  # its threads, and their connections, stay
