@@ -340,10 +340,12 @@ class Library:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             with self._connections_lock:
-                if self._closed:
-                    conn.close()
-                    raise LibraryError("the library is closed")
-                self._connections[thread] = conn
+                still_open = not self._closed  # close() may have come from another thread meanwhile
+                if still_open:
+                    self._connections[thread] = conn
+            if not still_open:
+                conn.close()
+                raise LibraryError("the library is closed")
         return conn
 
     @contextmanager
