@@ -5,9 +5,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QByteArray, QMimeData, QPoint, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtCore import QByteArray, QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QWheelEvent
+from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.api import spec
@@ -360,3 +360,66 @@ def test_autosave(make_tray: Callable[..., Tray]) -> None:
     tray.qtbot.waitUntil(state_file.exists, timeout=3000)
     tray.items()[0].setStrength(-0.25)
     tray.qtbot.waitUntil(lambda: json.loads(state_file.read_text())["references"][0]["strength"] == -0.25, timeout=3000)
+
+
+def wheel(widget: QWidget, notches: int = 1) -> None:
+    """Turn an ordinary mouse wheel (up and down only) over the middle of ``widget``."""
+    centre = QPointF(widget.width() / 2, widget.height() / 2)
+    event = QWheelEvent(
+        centre,
+        QPointF(widget.mapToGlobal(centre.toPoint())),
+        QPoint(),
+        QPoint(0, 120 * notches),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(widget, event)
+
+
+def in_sight(tray: Tray, item: ReferenceItem) -> bool:
+    scroll = tray.widget.findChild(QScrollArea)
+    assert scroll is not None
+    left = item.mapTo(scroll.viewport(), QPoint(0, 0)).x()
+    return left >= 0 and left + item.width() <= scroll.viewport().width()
+
+
+def test_a_new_reference_comes_into_sight_in_a_narrow_tray(make_tray: Callable[..., Tray]) -> None:
+    t = make_tray()
+    t.widget.resize(420, 260)
+    for i in range(5):
+        t.add(distinct_png(i))
+        last = t.items()[-1]
+        t.qtbot.waitUntil(lambda last=last: in_sight(t, last))
+    assert not in_sight(t, t.items()[0])  # five cards do not fit: the row scrolled
+    first = t.items()[0]
+    first.moveRightButton.click()  # moved along, and kept in sight
+    t.qtbot.waitUntil(lambda: in_sight(t, first))
+
+
+def test_the_wheel_scrolls_the_row_and_changes_a_strength_only_once_its_control_has_the_focus(
+    make_tray: Callable[..., Tray],
+) -> None:
+    t = make_tray()
+    t.widget.resize(420, 260)
+    for i in range(5):
+        t.add(distinct_png(i), 0.5)
+    bar = t.widget.findChild(QScrollArea).horizontalScrollBar()  # type: ignore[union-attr]
+    t.qtbot.waitUntil(lambda: bar.value() == bar.maximum() > 0)  # at the newest card
+
+    wheel(t.widget)  # over the tray: one notch up moves the row back
+    assert 0 <= bar.value() < bar.maximum()
+    card = next(item for item in t.items() if in_sight(t, item))
+    before = bar.value()
+    wheel(card.strengthSlider)  # over a slider nobody clicked: the row moves, the strength stays
+    wheel(card.strengthSpin)
+    assert bar.value() < before or bar.value() == 0
+    assert [item.strength() for item in t.items()] == [0.5] * 5
+
+    card.strengthSpin.setFocus()  # once clicked or tabbed to, the wheel is the control's
+    t.qtbot.waitUntil(card.strengthSpin.hasFocus)
+    scrolled = bar.value()
+    wheel(card.strengthSpin)
+    assert card.strength() == pytest.approx(0.55)
+    assert bar.value() == scrolled

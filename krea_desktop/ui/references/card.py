@@ -109,6 +109,9 @@ class ReferenceItem(QFrame):
         )
         self.strengthSlider.setAccessibleName("Strength")
         self.strengthSlider.installEventFilter(self)
+        # The wheel changes a strength only once its control has the focus (a click or Tab):
+        # turned to scroll the tray while the pointer crosses a card, it scrolls the tray.
+        self.strengthSlider.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         # Fusion fills the groove from the left end, which would read as "more" for a
         # negative strength; the item's colour shows direction and amount instead.
         slider_palette = self.strengthSlider.palette()
@@ -127,6 +130,7 @@ class ReferenceItem(QFrame):
         spin_edit = self.strengthSpin.findChild(QLineEdit)
         if spin_edit is not None:
             spin_edit.setAcceptDrops(False)  # drops anywhere on the item go to the tray
+        self.strengthSpin.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QPoint, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QMimeData, QObject, QPoint, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QDragEnterEvent,
     QDragLeaveEvent,
@@ -25,6 +25,7 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPalette,
     QPen,
+    QWheelEvent,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -385,6 +386,8 @@ class ReferenceTray(QWidget):
         item.removeRequested.connect(lambda it=item: self._remove_item(it))
         item.sweepRequested.connect(lambda it=item: self._sweep_item(it))
         item.moveRequested.connect(lambda delta, it=item: self._move_item(it, delta))
+        item.strengthSlider.installEventFilter(self)
+        item.strengthSpin.installEventFilter(self)
         return item
 
     def _sweep_item(self, item: ReferenceItem) -> None:
@@ -395,13 +398,16 @@ class ReferenceTray(QWidget):
         """Make the cards match the set: reuse each image's card, make new ones, drop the rest."""
         by_sha = {item.sha256: item for item in self._items}
         items = []
+        made: ReferenceItem | None = None
         for ref in self.model:
             item = by_sha.pop(ref.sha256, None)
             if item is None:
-                item = self._card(ref)
+                item = made = self._card(ref)
             else:
                 item.setStrength(ref.strength, notify=False)
             items.append(item)
+        if made is not None:
+            self._show_card(made)  # the last one added: in sight, wherever the tray was scrolled
         for gone in by_sha.values():
             gone.hide()
             gone.setParent(None)
@@ -428,6 +434,40 @@ class ReferenceTray(QWidget):
         index = self.model.index_of(item.sha256)
         if index is not None:
             self.model.move(index, index + delta)
+            self._show_card(item)
+
+    def _show_card(self, item: ReferenceItem) -> None:
+        """Scroll the row so that ``item`` is in sight, once the layout has placed it."""
+        QTimer.singleShot(0, lambda: self._bring_into_sight(item))
+
+    def _bring_into_sight(self, item: ReferenceItem) -> None:
+        if item not in self._items:
+            return
+        # The scroll area sizes the row and its scroll bar's range when it next handles the
+        # row's layout request; setting the (same) resizable mode does it now.
+        self._row.activate()
+        self._scroll.setWidgetResizable(True)
+        self._scroll.ensureWidgetVisible(item, 0, 0)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # A card's strength control takes the wheel only once it has the focus (a click or
+        # Tab); before that the wheel scrolls the tray, and the strength stays as it was.
+        if isinstance(event, QWheelEvent) and isinstance(watched, QWidget) and not watched.hasFocus():
+            self.wheelEvent(event)
+            return True
+        return super().eventFilter(watched, event)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        """An up-and-down wheel (what most mice have) moves the row of cards sideways."""
+        bar = self._scroll.horizontalScrollBar()
+        delta = event.angleDelta()
+        steps = (delta.y() if abs(delta.y()) >= abs(delta.x()) else delta.x()) / 120
+        if not steps or bar.maximum() <= bar.minimum():
+            event.ignore()
+            return
+        lines = QApplication.wheelScrollLines()
+        bar.setValue(bar.value() - round(steps * lines * bar.singleStep()))
+        event.accept()
 
     def _changed(self, relayout: bool = True) -> None:
         if relayout:
