@@ -638,6 +638,7 @@ class RunwareClient:
     def _poll_delay(self, ctx: _Context, failures: int) -> float:
         """Seconds until the next getResponse (see :class:`PollPolicy`)."""
         policy = self.poll
+        since_poll = 0.0  # time already gone from the interval, with URL outputs
         if not ctx.polls:
             delay = policy.initial
         else:
@@ -649,6 +650,9 @@ class RunwareClient:
                 per_image = max(0.0, ctx.polled_at - ctx.submitted_at) / ctx.seen_count
                 if ctx.request.output_type == "URL":
                     delay = min(delay, per_image)
+                    # The interval runs from when the latest poll went out: downloading the
+                    # images it brought took part of it, and does not put the next one off.
+                    since_poll = max(0.0, now - ctx.polled_at)
                 else:
                     # A little after the rest should be done: a last poll that comes just too
                     # early costs another round (every finished image again), a late one less.
@@ -660,8 +664,8 @@ class RunwareClient:
                     if rest_done < 1.5 * delay:
                         delay = rest_done
         if failures:
-            delay = max(delay, self.retry.delay(failures - 1, self._rng))
-        return min(policy.maximum, max(policy.minimum, delay))
+            return min(policy.maximum, max(policy.minimum, delay, self.retry.delay(failures - 1, self._rng)))
+        return max(0.0, min(policy.maximum, max(policy.minimum, delay)) - since_poll)
 
     async def _poll(
         self,

@@ -289,3 +289,18 @@ def test_once_images_come_urls_are_polled_per_image_and_image_data_less_often() 
     # the poll comes a tenth of an image later, lest it find them not quite done
     near_end = client._poll_delay(context("base64Data", 3.6, seen=18, polled=3.6), 0)
     assert near_end == pytest.approx(0.42, rel=0.05)
+
+
+def test_with_urls_the_next_poll_counts_from_when_the_last_one_went_out() -> None:
+    # Downloading the images a poll brought takes time (on a real network, about as long
+    # as making one): it is part of the interval, not added to it.
+    client = RunwareClient("k", base_url=URL)
+    # 4 of 20 by the poll sent 1 s after submitting (0.25 s an image), 0.1 s of downloads since
+    assert client._poll_delay(context("URL", 1.1, seen=4, polled=1.0), 0) == pytest.approx(0.15, abs=0.01)
+    # the downloads took longer than the interval: the next poll goes out at once
+    assert client._poll_delay(context("URL", 1.5, seen=4, polled=1.0), 0) == 0.0
+    # with image data every poll carries every image again: the interval stays whole
+    inline = client._poll_delay(context("base64Data", 1.1, seen=4, polled=1.0), 0)
+    assert inline == pytest.approx((client.poll.inline_factor - 1) * 1.1, rel=0.05)
+    # after a failed poll the back-off is not shortened
+    assert client._poll_delay(context("URL", 1.5, seen=4, polled=1.0), 1) >= client.poll.minimum
