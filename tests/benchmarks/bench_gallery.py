@@ -31,7 +31,13 @@ interpreter, the imports, opening and reconciling the library, and painting.
     gallery's paints, scroll steps and thumbnails, ``KREA_BENCH_WATCHDOG=1`` samples the
     GUI thread's Python stack in each long gap (a thread of its own, which takes the GIL in
     turn), ``KREA_BENCH_GAPS=FILE`` writes every gap over 12 ms for ``perf record -k
-    CLOCK_MONOTONIC``, and ``KREA_BENCH_SCROLL_FROM=PX`` starts the scroll further down;
+    CLOCK_MONOTONIC``, and ``KREA_BENCH_SCROLL_FROM=PX`` starts the scroll further down.
+    Beside the scroll, one idle **witness** process per core (pinned to it, at the same
+    priority, doing nothing but sleep 1 ms at a time) notes each time it woke more than
+    8 ms late: the machine itself did not run it (its host took the core, or something of
+    higher priority ran). A gap of the GUI thread that a witness shared for at least half
+    its length is the machine's; the longest gap no witness shared is reported beside the
+    longest of all (``--no-witness`` leaves them out);
 (d) memory: VmRSS from /proc/self/status after the first screen and after scrolling,
     and VmHWM (the peak);
 (e) search: ``Library.ids(search=...)``, ``Library.count(search=...)`` and the model's
@@ -46,6 +52,7 @@ Targets (100,000 images): (a) within 1 s, (b) O(1): the same at every size, (c) 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import io
 import itertools
@@ -57,6 +64,7 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from array import array
@@ -567,9 +575,11 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
                 ),
                 "gc_generations": [gen for start, end, gen in collections if end > ticks[i] and start < ticks[i + 1]],
                 "at_s": ticks[i] - ticks[0],
+                "span": (ticks[i], ticks[i + 1]),  # CLOCK_MONOTONIC, as the witnesses note theirs
             }
             for i in longest
         ]
+        result["gaps_over_16"] = [(a, b) for a, b in itertools.pairwise(ticks) if b - a > 0.016]
         watching.clear()
         for gap in result["longest_gaps"]:
             start = ticks[0] + gap["at_s"]
@@ -654,30 +664,115 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def measure(folder: Path, pace: int, scroll: bool = True, scroll_limit: int = 1 << 30) -> dict[str, Any]:
+WITNESS_LATE_S = 0.008  # a witness notes each wake-up later than this
+
+
+def witness(cpu: int, out: Path) -> None:
+    """Sleep 1 ms at a time on core ``cpu`` and append each late wake-up (start and end of
+    the gap, CLOCK_MONOTONIC) to ``out``, until terminated."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setaffinity(0, {cpu})
+    with out.open("a") as notes:
+        last = time.perf_counter()
+        while True:
+            time.sleep(0.001)
+            now = time.perf_counter()
+            if now - last > WITNESS_LATE_S:
+                notes.write(f"{last!r} {now!r}\n")
+                notes.flush()
+            last = now
+
+
+def start_witnesses() -> list[tuple[subprocess.Popen[bytes], Path]]:
+    started = []
+    folder = Path(tempfile.mkdtemp(prefix="krea-bench-witness-"))
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    for cpu in cpus[:8]:
+        out = folder / f"witness-{cpu}.txt"
+        out.unlink(missing_ok=True)
+        command = [sys.executable, __file__, "--witness", str(cpu), str(out)]
+        started.append((subprocess.Popen(command, cwd=ROOT), out))
+    return started
+
+
+def stop_witnesses(started: list[tuple[subprocess.Popen[bytes], Path]]) -> list[tuple[float, float, int]]:
+    """Every late wake-up the witnesses noted, as (start, end, core)."""
+    noted = []
+    for proc, out in started:
+        proc.terminate()
+        proc.wait(10)
+        cpu = int(out.stem.rpartition("-")[2])
+        if out.exists():
+            for line in out.read_text().splitlines():
+                a, b = line.split()
+                noted.append((float(a), float(b), cpu))
+            out.unlink()
+        with contextlib.suppress(OSError):
+            out.parent.rmdir()
+    return noted
+
+
+def shared_with_machine(span: tuple[float, float], noted: list[tuple[float, float, int]]) -> tuple[float, int]:
+    """The longest overlap (ms) of a witness's late wake-up with ``span``, and its core."""
+    a, b = span
+    best = (0.0, -1)
+    for start, end, cpu in noted:
+        overlap = min(b, end) - max(a, start)
+        if overlap > 0 and overlap * 1000 > best[0]:
+            best = (overlap * 1000, cpu)
+    return best
+
+
+def attribute_gaps(result: dict[str, Any], noted: list[tuple[float, float, int]]) -> None:
+    """Mark which of the GUI thread's gaps the idle witnesses shared (the machine's)."""
+    for gap in result.get("longest_gaps", []):
+        if "span" in gap:
+            gap["witness_ms"], gap["witness_cpu"] = shared_with_machine(tuple(gap["span"]), noted)
+    own = []
+    for a, b in result.get("gaps_over_16", []):
+        overlap, _cpu = shared_with_machine((a, b), noted)
+        if overlap < 0.5 * (b - a) * 1000:
+            own.append((b - a) * 1000)
+    result["witness_late_wakeups"] = len(noted)
+    result["witness_longest_ms"] = max(((b - a) * 1000 for a, b, _c in noted), default=0.0)
+    result["stall_unshared_over_16"] = len(own)
+    # The longest gap no witness shared: over 16 ms if any such, else at most 16 ms.
+    result["stall_unshared_max_ms"] = max(own, default=min(result.get("stall_max_ms", 0.0), TARGET_STALL_MS))
+
+
+def measure(
+    folder: Path, pace: int, scroll: bool = True, scroll_limit: int = 1 << 30, witnesses: bool = False
+) -> dict[str, Any]:
     spawned = time.time()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--child",
-            str(folder),
-            "--spawned",
-            repr(spawned),
-            "--pace",
-            str(pace),
-            "--scroll-limit",
-            str(scroll_limit),
-        ]
-        + ([] if scroll else ["--no-scroll"]),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        cwd=ROOT,
-    )
+    watchers = start_witnesses() if witnesses else []
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                str(folder),
+                "--spawned",
+                repr(spawned),
+                "--pace",
+                str(pace),
+                "--scroll-limit",
+                str(scroll_limit),
+            ]
+            + ([] if scroll else ["--no-scroll"]),
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            cwd=ROOT,
+        )
+    finally:
+        noted = stop_witnesses(watchers)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
-            return dict(json.loads(line[7:]))
+            result = dict(json.loads(line[7:]))
+            if witnesses:
+                attribute_gaps(result, noted)
+            return result
     raise RuntimeError(f"the measured process failed:\n{proc.stdout}\n{proc.stderr}")
 
 
@@ -741,6 +836,14 @@ def report(results: dict[int, dict[str, Any]]) -> None:
                         f"major faults, read {gap['gui_disk_read_kib_around']:.0f} KiB from the disk; the host took "
                         f"{gap['steal_ms_around']:.0f} ms from the machine"
                     )
+                if "witness_ms" in gap:
+                    shared = (
+                        f"an idle witness on core {gap['witness_cpu']} was late for {gap['witness_ms']:.1f} ms of it: "
+                        + ("the machine's" if gap["witness_ms"] >= 0.5 * gap["wall_ms"] else "in part the machine's")
+                        if gap["witness_ms"] > 0
+                        else "no idle witness was late in it"
+                    )
+                    print(f"        {shared}")
                 if gap.get("traced"):
                     print(f"        traced calls (ms, size): {gap['traced']}")
                 if gap.get("where"):
@@ -750,6 +853,13 @@ def report(results: dict[int, dict[str, Any]]) -> None:
                     f"      while scrolling the host took {results[n]['steal_ms']:.0f} ms from the machine's cores "
                     f"(steal); the GUI thread had {results[n]['gui_major_faults']:.0f} major page faults and read "
                     f"{results[n]['gui_disk_read_kib']:.0f} KiB from the disk"
+                )
+            if "witness_late_wakeups" in results[n]:
+                print(
+                    f"      idle witness processes, one per core, woke more than {WITNESS_LATE_S * 1000:.0f} ms late "
+                    f"{results[n]['witness_late_wakeups']} times "
+                    f"(the longest {results[n]['witness_longest_ms']:.1f} ms); "
+                    f"gaps of the GUI thread over 16 ms that no witness shared: {results[n]['stall_unshared_over_16']}"
                 )
     labels = list(next(iter(results.values())).get("searches", {}))
     for label in labels:
@@ -785,6 +895,12 @@ def report(results: dict[int, dict[str, Any]]) -> None:
             f"{big['stall_max_ms']:.1f} ms",
             f"<= {TARGET_STALL_MS:.0f} ms",
             big["stall_max_ms"] <= TARGET_STALL_MS,
+        ),
+        (
+            "longest stall that no idle witness shared",
+            f"{big.get('stall_unshared_max_ms', float('nan')):.1f} ms",
+            f"<= {TARGET_STALL_MS:.0f} ms",
+            big.get("stall_unshared_max_ms", float("inf")) <= TARGET_STALL_MS,
         ),
         (
             "most GUI-thread CPU within one gap",
@@ -824,7 +940,12 @@ def main() -> None:
     parser.add_argument("--child", type=Path)
     parser.add_argument("--spawned", type=float)
     parser.add_argument("--no-scroll", action="store_true")
+    parser.add_argument("--no-witness", action="store_true", help="scroll without the idle witness processes")
+    parser.add_argument("--witness", nargs=2, metavar=("CPU", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.witness:
+        witness(int(args.witness[0]), Path(args.witness[1]))
+        return
     if args.child:
         child(args.child, args.spawned, args.pace, not args.no_scroll, args.scroll_limit)
         return
@@ -840,13 +961,17 @@ def main() -> None:
     for n, folder in folders.items():
         measure(folder, args.pace, scroll=False)  # warm the OS file cache, not counted
         starts = [measure(folder, args.pace, scroll=False) for _ in range(max(1, args.starts) - 1)]
-        full = measure(folder, args.pace, scroll=True, scroll_limit=args.scroll_limit)
+        full = measure(folder, args.pace, scroll=True, scroll_limit=args.scroll_limit, witnesses=not args.no_witness)
         starts.append(full)
         full["first_screen_worst_s"] = max(s["first_screen_s"] for s in starts)
         for key in ("first_screen_s", "show_to_first_screen_s"):
             full[key] = statistics.median(s[key] for s in starts)
         results[n] = full
-        brief = {k: round(v, 3) if isinstance(v, float) else v for k, v in full.items() if k != "searches"}
+        brief = {
+            k: round(v, 3) if isinstance(v, float) else v
+            for k, v in full.items()
+            if k not in ("searches", "gaps_over_16")
+        }
         print(f"  {n}: {json.dumps(brief)}", flush=True)
     report(results)
 
