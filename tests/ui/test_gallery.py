@@ -206,6 +206,18 @@ def test_views_see_the_old_rows_before_a_change_and_the_new_ones_after(library: 
     model.loader.wait(5000)
 
 
+def save_numbered(library: Library, n: int) -> None:
+    """Images p0 (the oldest) to p{n-1} (the newest, on top), a second apart."""
+    for i in range(n):
+        library.save(make_image(f"p{i}", seed=i), created_at=T0 + timedelta(seconds=i))
+
+
+def settle(model: GalleryModel) -> None:
+    """Wait for the rows read ahead and the thumbnails still being made."""
+    model.rows.wait(5000)
+    model.loader.wait(5000)
+
+
 def record_reads(library: Library, monkeypatch: pytest.MonkeyPatch, hold: threading.Event | None = None) -> list[Any]:
     """``library.get_many`` noting (on the GUI thread?, how many ids) per call; with
     ``hold``, reads on other threads return only once it is set."""
@@ -226,8 +238,7 @@ def record_reads(library: Library, monkeypatch: pytest.MonkeyPatch, hold: thread
 
 
 def test_entries_are_read_lazily_a_page_at_a_time(library: Library, monkeypatch: pytest.MonkeyPatch) -> None:
-    for i in range(150):
-        library.save(make_image(f"p{i}", seed=i), created_at=T0 + timedelta(seconds=i))
+    save_numbered(library, 150)
     calls = record_reads(library, monkeypatch)
     model = GalleryModel(library)
     assert calls == []  # only ids until a row is looked at
@@ -235,8 +246,7 @@ def test_entries_are_read_lazily_a_page_at_a_time(library: Library, monkeypatch:
     assert model.data(model.index(50), GalleryModel.EntryRole).prompt == "p99"
     on_gui = [n for gui, n in calls if gui]
     assert len(on_gui) == 1 and on_gui[0] <= 100
-    model.rows.wait(5000)
-    model.loader.wait(5000)
+    settle(model)
 
 
 def test_rows_beside_the_ones_on_screen_are_read_ahead_on_a_worker(
@@ -244,8 +254,7 @@ def test_rows_beside_the_ones_on_screen_are_read_ahead_on_a_worker(
 ) -> None:
     # A page of the index read on the GUI thread can wait on the disk while the view
     # scrolls: only the first row looked at is read there, the rest comes from a worker.
-    for i in range(320):
-        library.save(make_image(f"p{i}", seed=i), created_at=T0 + timedelta(seconds=i))
+    save_numbered(library, 320)
     calls = record_reads(library, monkeypatch)
     model = GalleryModel(library)
     for row in range(320):
@@ -255,15 +264,13 @@ def test_rows_beside_the_ones_on_screen_are_read_ahead_on_a_worker(
             qapp.processEvents()
     assert [gui for gui, _n in calls].count(True) == 1
     assert sum(n for gui, n in calls if not gui) >= 320 - 100
-    model.rows.wait(5000)
-    model.loader.wait(5000)
+    settle(model)
 
 
 def test_a_page_read_ahead_before_its_entries_changed_is_dropped(
     qapp: QApplication, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for i in range(150):
-        library.save(make_image(f"p{i}", seed=i), created_at=T0 + timedelta(seconds=i))
+    save_numbered(library, 150)
     hold = threading.Event()
     calls = record_reads(library, monkeypatch, hold)
     model = GalleryModel(library)
