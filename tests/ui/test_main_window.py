@@ -370,3 +370,16 @@ def test_ctrl_v_in_the_prompt_pastes_text_not_a_reference(qtbot: QtBot, window: 
     assert "pasted words" in window.prompt_panel.prompt()
     qtbot.wait(200)
     assert window.tray.count() == 0 and not window.tray.isBusy()
+
+
+def test_the_prompt_and_ratio_being_composed_survive_a_killed_window(qtbot: QtBot, make_window: Any) -> None:
+    w = make_window()
+    w.show()
+    w.ratio_bar.setRatio("2.35:1")
+    w.prompt_panel.promptEdit.setPlainText("a prompt typed just before a crash")
+    qtbot.wait(1500)  # kept a second after the last change
+    # The window is never closed (a crash or a kill): a new start finds what was composed.
+    w2 = make_window()
+    w2.show()
+    assert w2.prompt_panel.prompt() == "a prompt typed just before a crash"
+    assert w2.ratio_bar.ratio() == "2.35:1"

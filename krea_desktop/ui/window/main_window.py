@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore
-from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtCore import QByteArray, QSettings, QTimer
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -226,6 +226,15 @@ class MainWindow(QMainWindow):
         self.ratio_bar = RatioBar(self, columns=len(spec.ASPECT_RATIOS), compact=True)
         self.prompt_panel = PromptPanel(self)
         self.prompt_panel.generateRequested.connect(self.generate)
+        # What is being composed is kept a second after it last changed, not only when the
+        # window closes: a crash or a killed app loses neither the prompt nor the ratio.
+        self._composer_timer = QTimer(self)
+        self._composer_timer.setSingleShot(True)
+        self._composer_timer.setInterval(1000)
+        self._composer_timer.timeout.connect(self._save_composer)
+        self.prompt_panel.promptEdit.textChanged.connect(self._composer_timer.start)
+        self.prompt_panel.historyChanged.connect(self._composer_timer.start)
+        self.ratio_bar.ratioChanged.connect(self._composer_timer.start)
         self.prompt_panel.promptEdit.setMinimumHeight(self.prompt_panel.promptEdit.fontMetrics().lineSpacing() * 3 + 12)
         self.prompt_panel.promptEdit.setMaximumHeight(140)
         self.cancel_button = QPushButton("Cancel", self)
@@ -483,6 +492,7 @@ class MainWindow(QMainWindow):
         params = options.get(config.PARAMETERS)
         if params:
             self.prompt_panel.apply_parameters(params)
+        self._composer_timer.stop()  # what was just read back needs no writing
 
     def save_state(self) -> None:
         if not self.panels_built:
@@ -491,12 +501,18 @@ class MainWindow(QMainWindow):
         options.set(config.WINDOW_GEOMETRY, bytes(self.saveGeometry().data()))
         options.set(config.MAIN_SPLITTER, bytes(self.split.saveState().data()))
         options.set(config.RIGHT_SPLITTER, bytes(self.right_split.saveState().data()))
+        self._save_composer()
+        if self.rest_built:
+            self.tray.save_state()
+
+    def _save_composer(self) -> None:
+        """Keep the ratio, the prompt and its history, and the panel's choices."""
+        self._composer_timer.stop()
+        options = self.options
         options.set(config.RATIO, self.ratio_bar.ratio())
         options.set(config.PROMPT_HISTORY, self.prompt_panel.history())
         options.set(config.PARAMETERS, self.prompt_panel.parameters())
         options.sync()
-        if self.rest_built:
-            self.tray.save_state()
 
     # --- generating -----------------------------------------------------------------------
 
