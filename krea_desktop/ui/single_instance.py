@@ -338,7 +338,10 @@ def claim(
     lock.setStaleLockTime(0)  # only a lock whose process has ended is stale
     locked = lock.tryLock(CLAIM_LOCK_TIMEOUT_MS)
     if not locked:
-        log.warning("could not take %s; going on without it", lock.fileName())
+        # The start holding it hangs, or is slow to open its window. What the user is told
+        # comes from the outcome below; this start runs before logging is set up, so a
+        # warning here would reach the terminal as a second, technical line.
+        log.info("could not take %s; going on without it", lock.fileName())
     keep_lock = False
     try:
         if _may_be_listening(name):

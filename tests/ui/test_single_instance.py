@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QLockFile
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -223,6 +224,45 @@ server.close()
         if first.poll() is None:
             first.kill()
             first.wait(timeout=10)
+
+
+@unix_only
+def test_a_lock_held_by_a_start_that_hangs_adds_no_line_to_what_the_user_reads(
+    tmp_path: Path, qapp: QApplication
+) -> None:
+    """A start that cannot take the lock (the start holding it hangs) says nothing of the
+    lock on the terminal: the user reads one sentence, the outcome's, or nothing."""
+    library = tmp_path / "library"
+    held = QLockFile(single_instance._lock_path(server_name(library)))
+    assert held.tryLock(0)
+    try:
+        child = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                """
+import sys
+from pathlib import Path
+from PySide6.QtCore import QCoreApplication
+from krea_desktop.ui import single_instance as si
+app = QCoreApplication(sys.argv)
+si.CLAIM_LOCK_TIMEOUT_MS = 100
+claim = si.claim(Path(sys.argv[1]), [])
+print("listening" if claim.server is not None and claim.server.isListening() else "not listening", flush=True)
+claim.server.close()
+""",
+                str(library),
+            ],
+            env=child_env(library),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        held.unlock()
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.split() == ["listening"]  # no window answers: this start goes on alone
+    assert child.stderr == ""
 
 
 def test_a_claim_to_listen_later_that_is_released_lets_the_next_start_be_the_window(
