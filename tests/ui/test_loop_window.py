@@ -82,6 +82,33 @@ def test_at_1366x768_the_whole_loop_is_in_sight(qtbot: QtBot, make_window: Any, 
     assert w.gallery.width() > w.width() / 2  # the gallery keeps most of the window
 
 
+def test_references_wrap_into_the_columns_height_and_scroll_inside_the_tray(
+    qtbot: QtBot, make_window: Any, tmp_path: Path
+) -> None:
+    def shown(card: QWidget) -> bool:  # in sight in the tray's own scrolled area
+        area = w.tray.findChild(QScrollArea)
+        assert area is not None
+        return in_sight(w, card) and area.viewport().rect().contains(
+            QRect(card.mapTo(area.viewport(), QPoint(0, 0)), card.size())
+        )
+
+    # A wide screen: six references in two rows, every card with its strength in sight.
+    w = make_window((1920, 1080))
+    add_references(qtbot, w, tmp_path, 6)
+    qtbot.waitUntil(lambda: all(shown(card) for card in w.tray.items()))
+    assert len({card.mapTo(w.tray, QPoint(0, 0)).y() for card in w.tray.items()}) == 2
+    # A laptop: the rows that do not fit scroll inside the tray; the column with the
+    # prompt and Generate stays put, and the newest card is the one in sight.
+    w.resize(1366, 768)
+    path = tmp_path / "newest.png"
+    Image.new("RGB", (64, 48), (250, 20, 20)).save(path)
+    w.tray.add_reference(path)
+    qtbot.waitUntil(lambda: w.tray.count() == 7 and shown(w.tray.items()[-1]))
+    assert left_column(w).verticalScrollBar().maximum() == 0
+    assert in_sight(w, w.prompt_panel.generateButton) and in_sight(w, w.tray)
+    assert not shown(w.tray.items()[0])
+
+
 def test_at_800x600_every_control_is_reachable_and_unclipped(qtbot: QtBot, make_window: Any, tmp_path: Path) -> None:
     w = make_window((800, 600))
     add_references(qtbot, w, tmp_path, 2)

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QByteArray, QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QByteArray, QMimeData, QPoint, QPointF, QRect, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
 from pytestqt.qtbot import QtBot
@@ -35,12 +35,12 @@ class Tray:
     def settle(self) -> None:
         self.qtbot.waitUntil(lambda: not self.widget.isBusy(), timeout=10_000)
 
-    def drop(self, mime: QMimeData, x: float = 10) -> bool:
-        enter = drag_event(QDragEnterEvent, x, 20, mime, Qt.DropAction.CopyAction | Qt.DropAction.MoveAction)
+    def drop(self, mime: QMimeData, x: float = 10, y: float = 20) -> bool:
+        enter = drag_event(QDragEnterEvent, x, y, mime, Qt.DropAction.CopyAction | Qt.DropAction.MoveAction)
         QApplication.sendEvent(self.widget, enter)
         if not enter.isAccepted():
             return False
-        drop = drag_event(QDropEvent, x, 20, mime, Qt.DropAction.CopyAction | Qt.DropAction.MoveAction)
+        drop = drag_event(QDropEvent, x, y, mime, Qt.DropAction.CopyAction | Qt.DropAction.MoveAction)
         QApplication.sendEvent(self.widget, drop)
         self.settle()
         return drop.isAccepted()
@@ -381,38 +381,72 @@ def wheel(widget: QWidget, notches: int = 1) -> None:
 def in_sight(tray: Tray, item: ReferenceItem) -> bool:
     scroll = tray.widget.findChild(QScrollArea)
     assert scroll is not None
-    left = item.mapTo(scroll.viewport(), QPoint(0, 0)).x()
-    return left >= 0 and left + item.width() <= scroll.viewport().width()
+    return scroll.viewport().rect().contains(QRect(item.mapTo(scroll.viewport(), QPoint(0, 0)), item.size()))
 
 
-def test_a_new_reference_comes_into_sight_in_a_narrow_tray(make_tray: Callable[..., Tray]) -> None:
+def test_the_cards_wrap_into_rows_that_fill_the_tray_in_order(make_tray: Callable[..., Tray]) -> None:
+    t = make_tray()
+    t.widget.resize(440, 900)
+    for i in range(5):
+        t.add(distinct_png(i))
+    items = t.items()
+    t.qtbot.waitUntil(lambda: all(in_sight(t, item) for item in items))  # all five, no scrolling
+    places = [item.mapTo(t.widget, QPoint(0, 0)) for item in items]
+    per_row = [sum(p.y() == y for p in places) for y in sorted({p.y() for p in places})]
+    assert per_row == [2, 2, 1]  # two cards to a row at this width
+    # Reading order: left to right, then the next row.
+    assert places == sorted(places, key=lambda p: (p.y(), p.x()))
+    assert t.widget.sizeHint().height() >= items[-1].mapTo(t.widget, QPoint(0, items[-1].height())).y()
+    t.widget.resize(900, 900)  # wider: one row holds them all
+    t.qtbot.waitUntil(lambda: len({item.mapTo(t.widget, QPoint(0, 0)).y() for item in items}) == 1)
+
+
+def test_a_new_reference_comes_into_sight_in_a_short_tray(make_tray: Callable[..., Tray]) -> None:
     t = make_tray()
     t.widget.resize(420, 260)
     for i in range(5):
         t.add(distinct_png(i))
         last = t.items()[-1]
         t.qtbot.waitUntil(lambda last=last: in_sight(t, last))
-    assert not in_sight(t, t.items()[0])  # five cards do not fit: the row scrolled
+    assert not in_sight(t, t.items()[0])  # five cards do not fit: the rows scrolled
     first = t.items()[0]
     first.moveRightButton.click()  # moved along, and kept in sight
     t.qtbot.waitUntil(lambda: in_sight(t, first))
 
 
-def test_the_wheel_scrolls_the_row_and_changes_a_strength_only_once_its_control_has_the_focus(
+def test_a_card_dropped_on_another_row_goes_where_it_was_dropped(make_tray: Callable[..., Tray]) -> None:
+    t = make_tray()
+    t.widget.resize(440, 900)
+    for i in range(4):
+        t.add(distinct_png(i), i / 10)
+    a, b, c, d = t.items()
+    t.qtbot.waitUntil(lambda: c.mapTo(t.widget, QPoint(0, 0)).y() > a.mapTo(t.widget, QPoint(0, 0)).y())
+    # Left of the middle of the first card of the second row: before it.
+    spot = c.mapTo(t.widget, QPoint(4, c.height() // 2))
+    assert t.drop(a.mime_data(), x=spot.x(), y=spot.y())
+    assert t.items() == [b, a, c, d]
+
+
+def test_the_wheel_scrolls_the_rows_and_changes_a_strength_only_once_its_control_has_the_focus(
     make_tray: Callable[..., Tray],
 ) -> None:
     t = make_tray()
     t.widget.resize(420, 260)
     for i in range(5):
         t.add(distinct_png(i), 0.5)
-    bar = t.widget.findChild(QScrollArea).horizontalScrollBar()  # type: ignore[union-attr]
-    t.qtbot.waitUntil(lambda: bar.value() == bar.maximum() > 0)  # at the newest card
+    bar = t.widget.findChild(QScrollArea).verticalScrollBar()  # type: ignore[union-attr]
+    t.qtbot.waitUntil(lambda: bar.value() > 0 and in_sight(t, t.items()[-1]))  # at the newest card
 
-    wheel(t.widget)  # over the tray: one notch up moves the row back
+    viewport = t.widget.findChild(QScrollArea).viewport()  # type: ignore[union-attr]
+    wheel(viewport)  # over the cards: one notch up moves the rows back
     assert 0 <= bar.value() < bar.maximum()
-    card = next(item for item in t.items() if in_sight(t, item))
+    card = next(  # one whose strength controls are in sight
+        item
+        for item in t.items()
+        if viewport.rect().contains(item.strengthSpin.mapTo(viewport, item.strengthSpin.rect().center()))
+    )
     before = bar.value()
-    wheel(card.strengthSlider)  # over a slider nobody clicked: the row moves, the strength stays
+    wheel(card.strengthSlider)  # over a slider nobody clicked: the rows move, the strength stays
     wheel(card.strengthSpin)
     assert bar.value() < before or bar.value() == 0
     assert [item.strength() for item in t.items()] == [0.5] * 5

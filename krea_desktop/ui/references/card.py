@@ -45,6 +45,11 @@ class ReferenceItem(QFrame):
 
     THUMB_SIDE = 104
 
+    @classmethod
+    def card_width(cls) -> int:
+        """Every card's width: the thumbnail and the frame around it."""
+        return cls.THUMB_SIDE + 28
+
     def __init__(
         self,
         path: Path,
@@ -66,7 +71,7 @@ class ReferenceItem(QFrame):
         self.library_image = library_image  # the imageUUID of the library image it is, if any
         self._value = 0  # the one source of truth: strength in hundredths
         self._press_pos: QPoint | None = None
-        self.setFixedWidth(self.THUMB_SIDE + 28)
+        self.setFixedWidth(self.card_width())
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
         self.setAccessibleName(f"Reference {self.source}")
 

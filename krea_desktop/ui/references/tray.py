@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QMimeData, QObject, QPoint, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QMimeData, QObject, QPoint, QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QDragEnterEvent,
     QDragLeaveEvent,
@@ -21,16 +21,20 @@ from PySide6.QtGui import (
     QDropEvent,
     QGuiApplication,
     QImage,
+    QMoveEvent,
     QPainter,
     QPaintEvent,
     QPalette,
     QPen,
+    QResizeEvent,
     QWheelEvent,
 )
 from PySide6.QtWidgets import (
     QApplication,
+    QBoxLayout,
     QFileDialog,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QScrollArea,
@@ -62,6 +66,9 @@ ResolveLibraryIds = Callable[[list[int]], list[Path]]
 
 class ReferenceTray(QWidget):
     """The view of a :class:`ReferenceSet`: a card per reference, and the ways in.
+
+    The cards wrap into as many rows as the tray's width calls for, in the set's order;
+    the tray asks for the height of all its rows and scrolls up and down when it gets less.
 
     ``references_dir`` receives a copy of each image named by its SHA-256;
     ``state_file`` (default ``references_dir / "tray.json"``) keeps the set across
@@ -117,9 +124,10 @@ class ReferenceTray(QWidget):
 
         self._container = QWidget()
         self._container.setObjectName("referenceTrayContents")
-        self._row = QHBoxLayout(self._container)
-        self._row.setContentsMargins(4, 4, 4, 4)
-        self._row.setSpacing(6)
+        self._grid = QGridLayout(self._container)
+        self._grid.setContentsMargins(4, 4, 4, 4)
+        self._grid.setSpacing(6)
+        self._columns = 1  # cards in a row, from the width the scroll area gives them
         self.emptyLabel = QLabel(
             "Drop reference images here, paste one with Ctrl+V, or drag results from the gallery.\n"
             "Each pulls the result toward it (+) or pushes it away (−).",
@@ -129,15 +137,13 @@ class ReferenceTray(QWidget):
         self.emptyLabel.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.emptyLabel.setWordWrap(True)
         set_role(self.emptyLabel, "hint")
-        self._row.addWidget(self.emptyLabel, 1)
-        self._row.addStretch(0)
 
         self._scroll = QScrollArea(self)
         self._scroll.setWidget(self._container)
         self._scroll.setWidgetResizable(True)
         self._scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self._scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self._scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.addButton = QToolButton(self)
         self.addButton.setObjectName("addReferenceButton")
@@ -154,11 +160,42 @@ class ReferenceTray(QWidget):
         side.addWidget(self.addButton)
         side.addWidget(self.countLabel)
         side.addStretch(1)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self._scroll, 1)
-        layout.addLayout(side)
+        self._side: QVBoxLayout | None = side
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(4, 4, 4, 4)
+        self._layout.addWidget(self._scroll, 1)
+        self._layout.addLayout(side)
         self.setMinimumHeight(230)
+        self._area: QScrollArea | None = None  # the scrolled column the tray sits in, if any
+        self._relayout()
+
+    def fit_within(self, area: QScrollArea) -> None:
+        """Ask for no more height than ``area`` (a scrolled column that holds the tray)
+        shows below the tray's top: rows beyond that scroll inside the tray, and the
+        column with the prompt above it stays where it is."""
+        self._area = area
+        area.viewport().installEventFilter(self)
+        self._fit()
+
+    def _fit(self) -> None:
+        area = self._area
+        content = area.widget() if area is not None else None
+        if area is None or content is None or not content.isAncestorOf(self):
+            return
+        layout = content.layout()
+        below = layout.contentsMargins().bottom() if layout is not None else 0
+        room = area.viewport().height() - self.mapTo(content, QPoint(0, 0)).y() - below
+        self.setMaximumHeight(max(self.minimumHeight(), room))
+
+    def place_controls(self, row: QBoxLayout) -> None:
+        """Put the count and the Add button in ``row`` (a heading above the tray), so the
+        cards have the tray's whole width."""
+        row.addWidget(self.countLabel)
+        row.addWidget(self.addButton)
+        side, self._side = self._side, None
+        if side is not None:
+            self._layout.removeItem(side)
+            side.deleteLater()
         self._relayout()
 
     # --- reading the tray -----------------------------------------------------------
@@ -443,31 +480,57 @@ class ReferenceTray(QWidget):
     def _bring_into_sight(self, item: ReferenceItem) -> None:
         if item not in self._items:
             return
-        # The scroll area sizes the row and its scroll bar's range when it next handles the
-        # row's layout request; setting the (same) resizable mode does it now.
-        self._row.activate()
+        # The scroll area sizes the cards and its scroll bar's range when it next handles
+        # their layout request; setting the (same) resizable mode does it now.
+        self._grid.activate()
         self._scroll.setWidgetResizable(True)
-        self._scroll.ensureWidgetVisible(item, 0, 0)
+        margin = self._grid.contentsMargins().top()  # the card's frame clear of the edge
+        self._scroll.ensureWidgetVisible(item, margin, margin)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         # A card's strength control takes the wheel only once it has the focus (a click or
-        # Tab); before that the wheel scrolls the tray, and the strength stays as it was.
+        # Tab); before that the wheel scrolls the tray's rows (and, at their end, goes on
+        # to the column around the tray), and the strength stays as it was.
         if isinstance(event, QWheelEvent) and isinstance(watched, QWidget) and not watched.hasFocus():
-            self.wheelEvent(event)
+            QApplication.sendEvent(self._scroll.verticalScrollBar(), event)
             return True
+        if event.type() == QEvent.Type.Resize and self._area is not None and watched is self._area.viewport():
+            self._fit()
         return super().eventFilter(watched, event)
 
-    def wheelEvent(self, event: QWheelEvent) -> None:
-        """An up-and-down wheel (what most mice have) moves the row of cards sideways."""
-        bar = self._scroll.horizontalScrollBar()
-        delta = event.angleDelta()
-        steps = (delta.y() if abs(delta.y()) >= abs(delta.x()) else delta.x()) / 120
-        if not steps or bar.maximum() <= bar.minimum():
-            event.ignore()
-            return
-        lines = QApplication.wheelScrollLines()
-        bar.setValue(bar.value() - round(steps * lines * bar.singleStep()))
-        event.accept()
+    def moveEvent(self, event: QMoveEvent) -> None:
+        super().moveEvent(event)
+        self._fit()  # what is above it grew or shrank (the Advanced section, the prompt)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self._column_count() != self._columns:
+            self._relayout()
+
+    def sizeHint(self) -> QSize:
+        """As tall as all the rows of cards at the tray's present width."""
+        hint = super().sizeHint()
+        if not self._items:
+            return hint
+        rows = -(-len(self._items) // self._columns)
+        card = self._items[0].sizeHint().height()
+        grid = self._grid.contentsMargins()
+        outer = self._layout.contentsMargins()
+        height = rows * card + (rows - 1) * self._grid.spacing() + grid.top() + grid.bottom()
+        return QSize(hint.width(), max(self.minimumHeight(), height + outer.top() + outer.bottom()))
+
+    def _column_count(self) -> int:
+        """How many cards fit side by side, leaving room for the scroll bar that appears
+        when the rows are more than the tray can show (so it never changes the count)."""
+        outer = self._layout.contentsMargins()
+        width = self.width() - outer.left() - outer.right()
+        if self._side is not None:
+            width -= self._side.sizeHint().width() + self._layout.spacing()
+        width -= self._scroll.verticalScrollBar().sizeHint().width()
+        grid = self._grid.contentsMargins()
+        width -= grid.left() + grid.right()
+        card = ReferenceItem.card_width() + self._grid.spacing()
+        return max(1, (width + self._grid.spacing()) // card)
 
     def _changed(self, relayout: bool = True) -> None:
         if relayout:
@@ -482,14 +545,30 @@ class ReferenceTray(QWidget):
             self.save_state()
 
     def _relayout(self) -> None:
+        """Place the cards in rows of as many as fit, in the set's order, top left first."""
+        grid = self._grid
         for item in self._items:
-            self._row.removeWidget(item)
-        for index, item in enumerate(self._items):
-            self._row.insertWidget(index, item)
-            item.setPosition(index, len(self._items))
-            item.show()
+            grid.removeWidget(item)
+        grid.removeWidget(self.emptyLabel)
+        for row in range(grid.rowCount()):
+            grid.setRowStretch(row, 0)
+        for column in range(grid.columnCount()):
+            grid.setColumnStretch(column, 0)
+        self._columns = columns = self._column_count()
+        if self._items:
+            for index, item in enumerate(self._items):
+                grid.addWidget(item, index // columns, index % columns)
+                item.setPosition(index, len(self._items))
+                item.show()
+            # Spare room goes right of the last column and below the last row.
+            grid.setColumnStretch(columns, 1)
+            grid.setRowStretch(-(-len(self._items) // columns), 1)
+        else:
+            grid.addWidget(self.emptyLabel, 0, 0)
+            grid.setRowStretch(0, 1)
+            grid.setColumnStretch(0, 1)
         self.emptyLabel.setVisible(not self._items)
-        self._row.setStretch(self._row.count() - 1, 0 if not self._items else 1)
+        self.updateGeometry()
         self._update_count()
 
     def _update_count(self) -> None:
@@ -505,10 +584,13 @@ class ReferenceTray(QWidget):
 
     # --- drag and drop -----------------------------------------------------------------
 
-    def _reorder_target(self, x: float) -> int:
+    def _reorder_target(self, position: QPointF) -> int:
+        """Where a card dropped at ``position`` goes: before the first card that the point
+        comes before in reading order (an earlier row, or left of its middle in its row)."""
+        x, y = position.x(), position.y()
         for index, item in enumerate(self._items):
-            centre = item.mapTo(self, QPoint(item.width() // 2, 0)).x()
-            if x < centre:
+            top_left = item.mapTo(self, QPoint(0, 0))
+            if y < top_left.y() or (y < top_left.y() + item.height() and x < top_left.x() + item.width() / 2):
                 return index
         return len(self._items)
 
@@ -544,7 +626,7 @@ class ReferenceTray(QWidget):
             sha = bytes(mime.data(REFERENCE_MIME).data()).decode(errors="replace")
             index = self.model.index_of(sha)
             if index is not None:
-                target = self._reorder_target(event.position().x())
+                target = self._reorder_target(event.position())
                 self.move_reference(index, target - 1 if target > index else target)
                 event.setDropAction(Qt.DropAction.MoveAction)
                 event.accept()

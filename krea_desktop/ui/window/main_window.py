@@ -23,12 +23,14 @@ from PySide6.QtGui import (
     QPixmap,
 )
 from PySide6.QtWidgets import (
+    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMenu,
     QPushButton,
     QScrollArea,
     QSplitter,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -261,7 +263,17 @@ class MainWindow(QMainWindow):
         left.addWidget(self.ratio_heading)
         left.addWidget(self.ratio_bar)
         left.addWidget(self.prompt_panel)
-        left.addWidget(_heading("References"))
+        # The tray's heading row holds its count and Add button (from build_rest()), so the
+        # cards have the column's whole width; it is a button's height from the start.
+        references_heading = QWidget(controls)
+        self._references_row = QHBoxLayout(references_heading)
+        self._references_row.setContentsMargins(0, 0, 0, 0)
+        self._references_row.addWidget(_heading("References"))
+        self._references_row.addStretch(1)
+        probe = QToolButton()
+        probe.setText("Add…")
+        references_heading.setMinimumHeight(probe.sizeHint().height())
+        left.addWidget(references_heading)
         # The tray comes with build_rest(), below everything else: nothing above it moves.
         self._controls_layout = left
         self._tray_place = QWidget(controls)
@@ -371,6 +383,10 @@ class MainWindow(QMainWindow):
         self.tray.message.connect(lambda text: self.show_message(text, error=True))
         self._controls_layout.replaceWidget(self._tray_place, self.tray)
         self._tray_place.deleteLater()
+        self.tray.place_controls(self._references_row)
+        column = self.split.widget(0)
+        if isinstance(column, QScrollArea):
+            self.tray.fit_within(column)
 
         # Putting an image's parameters back into the controls, from the gallery or from files.
         self.recall = Recall(
