@@ -2,15 +2,15 @@
 
 Schema 1 is the images table (with its trigram prompt index where SQLite has FTS5) and
 the reference upload cache; schema 2 adds lineage and sweeps; schema 3 keeps the number
-of images in a row of its own. A library written by a
-newer version is refused in one sentence and left untouched.
+of images in a row of its own; schema 4 puts the prompt into the index that orders the
+images. A library written by a newer version is refused in one sentence and left untouched.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class LibraryError(Exception):
@@ -159,7 +159,23 @@ def _migrate_to_3(conn: sqlite3.Connection, fts: bool) -> None:
         conn.execute(statement)
 
 
-_MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3}
+# Schema 4: the index that orders the images newest first carries each prompt too. A search
+# for a word of one or two letters (which the trigram index cannot answer) then reads that
+# index alone instead of each matching row of the table: the ids of 60,000 matches of
+# 100,000 in 22 ms instead of 55 (bench_gallery.py). The ordering is the same, so it takes
+# the place of the index without the prompt.
+_SCHEMA_4 = (
+    "CREATE INDEX IF NOT EXISTS images_by_created_prompt ON images(created_at DESC, id DESC, prompt)",
+    "DROP INDEX IF EXISTS images_by_created",
+)
+
+
+def _migrate_to_4(conn: sqlite3.Connection, fts: bool) -> None:
+    for statement in _SCHEMA_4:
+        conn.execute(statement)
+
+
+_MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_to_4}
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -228,6 +228,41 @@ def test_search_without_fts(lib: Library) -> None:
     assert lib.ids(search="red fox") == [ids[3], ids[0]]
 
 
+def test_a_short_word_and_the_whole_list_read_the_ordering_index_alone(lib: Library) -> None:
+    """Words of one or two letters are matched by a scan; it reads the index that orders
+    the images (which holds each prompt), never each matching row of the table."""
+    ids = _fill(lib)
+    assert lib.ids(search="fo") == [ids[3], ids[0]] and lib.count(search="fo") == 2
+    where, args = lib._where("fo", False, None)
+    for sql, values in (
+        (f"SELECT id FROM images{where} ORDER BY created_at DESC, id DESC", args),
+        (f"SELECT COUNT(*) FROM images{where}", args),
+        ("SELECT id FROM images ORDER BY created_at DESC, id DESC", []),
+    ):
+        plan = " ".join(row[-1] for row in lib._conn().execute(f"EXPLAIN QUERY PLAN {sql}", values))
+        assert "COVERING INDEX images_by_created_prompt" in plan, (sql, plan)
+
+
+def test_a_schema_3_library_gets_the_prompt_in_its_ordering_index(tmp_path: Path) -> None:
+    with Library(tmp_path) as library:
+        ids = _fill(library)
+    conn = sqlite3.connect(tmp_path / "library.sqlite")
+    conn.executescript(  # as schema 3 left it
+        """
+        DROP INDEX images_by_created_prompt;
+        CREATE INDEX images_by_created ON images(created_at DESC, id DESC);
+        PRAGMA user_version = 3;
+        """
+    )
+    conn.close()
+    with Library(tmp_path) as library:
+        conn = library._conn()
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "images_by_created_prompt" in names and "images_by_created" not in names
+        assert library.ids() == ids[::-1] and library.ids(search="fo") == [ids[3], ids[0]]
+
+
 def test_remove_and_restore(lib: Library) -> None:
     ids = _fill(lib)
     lib.set_favourite([ids[1]], True)
