@@ -11,6 +11,8 @@ from PIL import Image
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
+from krea_desktop.library.sheet import sheet_cells_of, sheet_uuid
+from krea_desktop.library.store import Library
 from krea_desktop.ui.app import create_main_window
 from krea_desktop.ui.gallery.model import mime_for_entries
 from krea_desktop.ui.sweep.dialog import SweepDialog
@@ -189,3 +191,36 @@ def test_generate_shows_the_estimated_cost_of_the_batch_before_sending(qtbot: Qt
     QApplication.processEvents()
     assert w.cost_estimate.text() == f"≈ ${entry.cost * 4:.4f}"
     assert w.cost_estimate.isVisible()
+
+
+def test_a_sweep_cut_short_by_closing_the_window_keeps_a_sheet_of_what_arrived(
+    qtbot: QtBot, data_dir: Path, memory_keyring: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with running_simulator(latency_per_image=0.4) as slow:
+        monkeypatch.setenv("RUNWARE_API_KEY", KEY)
+        monkeypatch.setenv("RUNWARE_API_URL", slow.url)
+        w = create_main_window()
+        qtbot.addWidget(w)
+        w.resize(1366, 768)
+        w.show()
+        w.prompt_panel.setPrompt("a lighthouse, seed by seed")
+        dialog = w.open_sweep("seed")
+        assert isinstance(dialog, SweepDialog)
+        dialog.valueEdits[0].setText("1, 2, 3, 4, 5, 6, 7, 8")
+        dialog.sendButton.click()
+        sheet = w.sweeps.sheets[-1]
+        sweep_id = sheet.tag.id
+        qtbot.waitUntil(lambda: sheet.counts()[0] >= 1, timeout=30000)
+        assert sheet.sheet_entry is None and w.sweeps.runs  # still sending
+        w.close()
+
+    with Library(data_dir) as library:
+        saved = library.get_by_uuid(sheet_uuid(sweep_id))
+        assert saved is not None and saved.record.sweep is not None and saved.record.sweep.is_sheet
+        made = [e for e in library.sweep_entries(sweep_id) if e.record.sweep and not e.record.sweep.is_sheet]
+        cells = sheet_cells_of(saved.record)
+        assert len(cells) == 8
+        # Every image that arrived is in its place; every other cell says why it is empty.
+        assert {c.image_uuid for c in cells if c.image_uuid} == {e.image_uuid for e in made} != set()
+        assert all(c.error == "Not made: the window was closed first." for c in cells if not c.image_uuid)
+        assert any(not c.image_uuid for c in cells)

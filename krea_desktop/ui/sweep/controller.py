@@ -74,6 +74,13 @@ class Sweeps(QObject):
         w.statusBar().showMessage(f"Sweep queued: {plan.task_count} tasks.", 4000)
         return run
 
+    def shutdown(self) -> None:
+        """The window is closing: each sweep still sending keeps a contact sheet of the
+        images that arrived, its other cells marked as not made."""
+        for run in list(self.runs):
+            run.end_now("Not made: the window was closed first.")
+        self.runs.clear()
+
     def open_sheet(self, sweep_id: str) -> ContactSheet | None:
         """A saved sweep's contact sheet, rebuilt from the library: its cells' images (their
         thumbnails read on a worker), failed cells as the saved sheet recorded them."""

@@ -1,9 +1,12 @@
 """Running a sweep from the window: references uploaded once, then the cells sent as jobs
 of the client thread (a few at a time), each image put in its place on the contact sheet,
-and the sheet saved into the library when the last cell has ended."""
+and the sheet saved into the library when the last cell has ended (or, with what arrived,
+when the window closes first)."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +14,7 @@ from PySide6.QtCore import QObject, Signal
 
 from krea_desktop.api import errors as E
 from krea_desktop.library.sheet import SheetCell, save_sheet
-from krea_desktop.library.store import Library, LibraryEntry
+from krea_desktop.library.store import Library, LibraryEntry, LibraryError
 from krea_desktop.models.jobs import FINISHED, Job, JobQueue
 from krea_desktop.models.sweep import Cell, SweepPlan
 from krea_desktop.ui.background import Runner
@@ -21,6 +24,8 @@ if TYPE_CHECKING:
     from krea_desktop.ui.jobs.client_thread import ClientThread
 
 IN_FLIGHT = 4  # cells sent at once
+
+log = logging.getLogger(__name__)
 
 
 class _Relay(QObject):
@@ -138,15 +143,46 @@ class SweepRun(QObject):
         self._send_more()
         self._maybe_end()
 
-    def _maybe_end(self) -> None:
-        if self._ended or self._queue or self._running:
-            return
+    def end_now(self, reason: str) -> LibraryEntry | None:
+        """End the sweep at once (the window is closing): the cells still to come are marked
+        with ``reason`` and the sheet of what arrived is saved now, on this thread. Returns
+        it; None when no image had arrived, or the sheet could not be saved (logged)."""
+        if self._ended:
+            return None
+        self._cancelled = True
+        # Images the client saved whose arrival the window had not yet seen are in the
+        # library, each tagged with its place.
+        with contextlib.suppress(LibraryError):
+            for entry in self._library.sweep_entries(self.plan.tag().id):
+                tag = entry.record.sweep
+                if tag is not None and not tag.is_sheet and not self._results.get(tag.place, SheetCell(())).image_uuid:
+                    self._results[tag.place] = SheetCell(tag.place, entry.image_uuid, entry.path)
+        for cell in [*self._queue, *self._running.values()]:
+            self._results.setdefault(cell.place, SheetCell(cell.place, error=reason))
+        self._queue.clear()
+        self._running.clear()
+        cells = self._end()
+        if not any(cell.image_uuid for cell in cells):
+            return None
+        try:
+            return save_sheet(self._library, self.plan.base.describe(), self.plan.tag(), cells, self.plan.base.size)
+        except Exception:  # the window is closing: the images themselves are in the library
+            log.exception("the contact sheet of sweep %s could not be saved", self.plan.tag().id)
+            return None
+
+    def _end(self) -> list[SheetCell]:
+        """Stop following the jobs; every cell's outcome, in the plan's order."""
         self._ended = True
         for event, handler in self._subscriptions:
             event.disconnect(handler)
         self.sheet.set_running(False)
+        return [self._results.get(c.place, SheetCell(c.place, error="Not made.")) for c in self.plan.cells()]
+
+    def _maybe_end(self) -> None:
+        if self._ended or self._queue or self._running:
+            return
+        cells = self._end()
         plan, library = self.plan, self._library
-        cells = [self._results.get(c.place, SheetCell(c.place, error="Not made.")) for c in plan.cells()]
 
         def save() -> LibraryEntry:
             return save_sheet(library, plan.base.describe(), plan.tag(), cells, plan.base.size)

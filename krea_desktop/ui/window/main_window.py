@@ -816,6 +816,8 @@ class MainWindow(QMainWindow):
             self.file_drops.shutdown()
         if self.built:
             self.client_thread.stop()
+        if self._sweeps is not None:
+            self._sweeps.shutdown()  # after the client: no image arrives while a sheet is drawn
         self.model.loader.wait(3000)
         self.model.rows.wait(3000)
         self.library.checkpoint()  # library.sqlite alone holds everything (run_app closes it)
