@@ -45,7 +45,7 @@ from krea_desktop.api.record import (
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.fsutil import atomic_write, is_abandoned, owned_name
 from krea_desktop.library import metadata
-from krea_desktop.library.schema import SCHEMA_VERSION, LibraryBusy, LibraryError, migrate
+from krea_desktop.library.schema import SCHEMA_VERSION, LibraryBusy, LibraryError, ensure_indexes, migrate
 
 __all__ = ["SCHEMA_VERSION", "Library", "LibraryBusy", "LibraryEntry", "LibraryError", "migrate"]
 
@@ -258,6 +258,7 @@ class Library:
         conn = self._conn()
         try:
             migrate(conn)
+            ensure_indexes(conn)
         except sqlite3.DatabaseError as exc:
             if _is_busy(exc):
                 raise LibraryBusy(BUSY_MESSAGE) from exc

@@ -23,6 +23,7 @@ from krea_desktop.api.refcache import ReferenceCache, content_hash
 from krea_desktop.api.request import GenerationRequest
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library import metadata, store
+from krea_desktop.library.schema import ensure_indexes
 from krea_desktop.library.store import SCHEMA_VERSION, Library, LibraryError, LibraryReferenceCache, migrate
 
 T0 = datetime(2025, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -243,24 +244,45 @@ def test_a_short_word_and_the_whole_list_read_the_ordering_index_alone(lib: Libr
         assert "COVERING INDEX images_by_created_prompt" in plan, (sql, plan)
 
 
-def test_a_schema_3_library_gets_the_prompt_in_its_ordering_index(tmp_path: Path) -> None:
+def test_a_library_without_the_prompt_in_its_ordering_index_gets_it_and_stays_readable(tmp_path: Path) -> None:
     with Library(tmp_path) as library:
         ids = _fill(library)
     conn = sqlite3.connect(tmp_path / "library.sqlite")
-    conn.executescript(  # as schema 3 left it
+    conn.executescript(  # as the versions before it left the library
         """
         DROP INDEX images_by_created_prompt;
         CREATE INDEX images_by_created ON images(created_at DESC, id DESC);
-        PRAGMA user_version = 3;
         """
     )
     conn.close()
     with Library(tmp_path) as library:
         conn = library._conn()
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        # Not a schema step: a version before this one still opens the library.
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert "images_by_created_prompt" in names and "images_by_created" not in names
         assert library.ids() == ids[::-1] and library.ids(search="fo") == [ids[3], ids[0]]
+
+
+def test_a_library_that_cannot_take_the_index_now_opens_without_it(tmp_path: Path) -> None:
+    with Library(tmp_path) as library:
+        ids = _fill(library)
+    conn = sqlite3.connect(tmp_path / "library.sqlite", isolation_level=None)
+    conn.execute("DROP INDEX images_by_created_prompt")
+    conn.execute("BEGIN IMMEDIATE")  # another process is writing
+    try:
+        other = sqlite3.connect(tmp_path / "library.sqlite", isolation_level=None, timeout=0.1)
+        ensure_indexes(other)
+        assert (
+            other.execute("SELECT name FROM sqlite_master WHERE name = 'images_by_created_prompt'").fetchone() is None
+        )
+        other.close()
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
+    with Library(tmp_path) as library:  # the next open makes it
+        assert library.ids(search="fo") == [ids[3], ids[0]]
+        assert library._conn().execute("SELECT 1 FROM sqlite_master WHERE name = 'images_by_created_prompt'").fetchone()
 
 
 def test_remove_and_restore(lib: Library) -> None:
