@@ -21,6 +21,7 @@ from krea_desktop.ui.app import build_main_window, create_main_window, open_main
 from krea_desktop.ui.compose.prompt_panel import PromptPanel
 from krea_desktop.ui.window.banner import MessageToast
 from krea_desktop.ui.window.main_window import MainWindow
+from tests.helpers.wheel import wheel
 
 
 @pytest.fixture
@@ -107,6 +108,22 @@ def test_references_wrap_into_the_columns_height_and_scroll_inside_the_tray(
     assert left_column(w).verticalScrollBar().maximum() == 0
     assert in_sight(w, w.prompt_panel.generateButton) and in_sight(w, w.tray)
     assert not shown(w.tray.items()[0])
+
+
+def test_the_wheel_scrolls_the_column_over_its_controls_and_past_the_trays_last_row(
+    qtbot: QtBot, make_window: Any, tmp_path: Path
+) -> None:
+    w = make_window((800, 600))
+    add_references(qtbot, w, tmp_path, 2)  # one row: the tray itself has nothing to scroll
+    column = left_column(w).verticalScrollBar()
+    assert column.maximum() > 0 and column.value() == 0
+    wheel(left_column(w).viewport(), -1)  # over the prompt and the headings
+    assert column.value() > 0
+    column.setValue(0)
+    card = w.tray.items()[0]
+    strength = card.strength()
+    wheel(card.strengthSlider, -1)  # over a strength nobody clicked
+    assert column.value() > 0 and card.strength() == strength
 
 
 def test_at_800x600_every_control_is_reachable_and_unclipped(qtbot: QtBot, make_window: Any, tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QByteArray, QMimeData, QPoint, QPointF, QRect, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QWheelEvent
+from PySide6.QtCore import QByteArray, QMimeData, QPoint, QRect, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -17,6 +17,7 @@ from krea_desktop.ui.references.card import REFERENCE_MIME, ReferenceItem
 from krea_desktop.ui.references.tray import ReferenceTray
 from tests.helpers.drag import drag_event
 from tests.helpers.images import SVG, Route, distinct_png, huge_header_png, image_bytes, serving, truncated_png
+from tests.helpers.wheel import wheel
 
 
 class Tray:
@@ -360,22 +361,6 @@ def test_autosave(make_tray: Callable[..., Tray]) -> None:
     tray.qtbot.waitUntil(state_file.exists, timeout=3000)
     tray.items()[0].setStrength(-0.25)
     tray.qtbot.waitUntil(lambda: json.loads(state_file.read_text())["references"][0]["strength"] == -0.25, timeout=3000)
-
-
-def wheel(widget: QWidget, notches: int = 1) -> None:
-    """Turn an ordinary mouse wheel (up and down only) over the middle of ``widget``."""
-    centre = QPointF(widget.width() / 2, widget.height() / 2)
-    event = QWheelEvent(
-        centre,
-        QPointF(widget.mapToGlobal(centre.toPoint())),
-        QPoint(),
-        QPoint(0, 120 * notches),
-        Qt.MouseButton.NoButton,
-        Qt.KeyboardModifier.NoModifier,
-        Qt.ScrollPhase.NoScrollPhase,
-        False,
-    )
-    QApplication.sendEvent(widget, event)
 
 
 def in_sight(tray: Tray, item: ReferenceItem) -> bool:

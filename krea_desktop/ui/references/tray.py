@@ -488,14 +488,18 @@ class ReferenceTray(QWidget):
         self._scroll.ensureWidgetVisible(item, margin, margin)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if self._area is not None and watched is self._area.viewport():
+            if event.type() == QEvent.Type.Resize:
+                self._fit()
+            return False
         # A card's strength control takes the wheel only once it has the focus (a click or
-        # Tab); before that the wheel scrolls the tray's rows (and, at their end, goes on
-        # to the column around the tray), and the strength stays as it was.
+        # Tab); before that the wheel scrolls the tray's rows (and, at their end, the
+        # column around the tray), and the strength stays as it was.
         if isinstance(event, QWheelEvent) and isinstance(watched, QWidget) and not watched.hasFocus():
             QApplication.sendEvent(self._scroll.verticalScrollBar(), event)
+            if not event.isAccepted() and self._area is not None:
+                QApplication.sendEvent(self._area.verticalScrollBar(), event)
             return True
-        if event.type() == QEvent.Type.Resize and self._area is not None and watched is self._area.viewport():
-            self._fit()
         return super().eventFilter(watched, event)
 
     def moveEvent(self, event: QMoveEvent) -> None:
