@@ -193,8 +193,9 @@ def test_generate_shows_the_estimated_cost_of_the_batch_before_sending(qtbot: Qt
     assert w.cost_estimate.isVisible()
 
 
+@pytest.mark.parametrize("sheet_closed_first", [False, True], ids=["sheet open", "sheet closed first"])
 def test_a_sweep_cut_short_by_closing_the_window_keeps_a_sheet_of_what_arrived(
-    qtbot: QtBot, data_dir: Path, memory_keyring: object, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, data_dir: Path, memory_keyring: object, monkeypatch: pytest.MonkeyPatch, sheet_closed_first: bool
 ) -> None:
     with running_simulator(latency_per_image=0.4) as slow:
         monkeypatch.setenv("RUNWARE_API_KEY", KEY)
@@ -212,7 +213,13 @@ def test_a_sweep_cut_short_by_closing_the_window_keeps_a_sheet_of_what_arrived(
         sweep_id = sheet.tag.id
         qtbot.waitUntil(lambda: sheet.counts()[0] >= 1, timeout=30000)
         assert sheet.sheet_entry is None and w.sweeps.runs  # still sending
+        if sheet_closed_first:  # the sweep goes on without its view
+            sheet.close()
+            qtbot.waitUntil(lambda: w.sweeps.runs[0].sheet is None)
+            done = len(w.library.sweep_entries(sweep_id))
+            qtbot.waitUntil(lambda: len(w.library.sweep_entries(sweep_id)) > done, timeout=30000)
         w.close()
+        assert not w.isVisible()
 
     with Library(data_dir) as library:
         saved = library.get_by_uuid(sheet_uuid(sweep_id))
@@ -222,5 +229,5 @@ def test_a_sweep_cut_short_by_closing_the_window_keeps_a_sheet_of_what_arrived(
         assert len(cells) == 8
         # Every image that arrived is in its place; every other cell says why it is empty.
         assert {c.image_uuid for c in cells if c.image_uuid} == {e.image_uuid for e in made} != set()
-        assert all(c.error == "Not made: the window was closed first." for c in cells if not c.image_uuid)
+        assert all(c.error == "The window was closed before it was made." for c in cells if not c.image_uuid)
         assert any(not c.image_uuid for c in cells)

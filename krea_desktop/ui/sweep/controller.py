@@ -3,6 +3,7 @@ contact sheets open on screen (new ones and those reopened from the library)."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -21,6 +22,9 @@ from krea_desktop.ui.viewer.canvas import decode_thumbnail_file
 
 if TYPE_CHECKING:
     from krea_desktop.ui.window.main_window import MainWindow
+
+
+log = logging.getLogger(__name__)
 
 
 class Sweeps(QObject):
@@ -78,7 +82,10 @@ class Sweeps(QObject):
         """The window is closing: each sweep still sending keeps a contact sheet of the
         images that arrived, its other cells marked as not made."""
         for run in list(self.runs):
-            run.end_now("Not made: the window was closed first.")
+            try:
+                run.end_now("The window was closed before it was made.")
+            except Exception:  # the next sweep still gets its sheet, and the window closes
+                log.exception("sweep %s could not be ended", run.plan.tag().id)
         self.runs.clear()
 
     def open_sheet(self, sweep_id: str) -> ContactSheet | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +54,10 @@ class SweepRun(QObject):
     ) -> None:
         super().__init__(parent)
         self.plan = plan
-        self.sheet = sheet
+        # The contact sheet on screen; None once the user has closed it (it is deleted on
+        # close): the sweep goes on, and its sheet is still saved into the library.
+        self.sheet: ContactSheet | None = sheet
+        sheet.destroyed.connect(self._sheet_closed)
         self._client_thread = client_thread
         self._jobs = jobs
         self._library = library
@@ -73,13 +77,17 @@ class SweepRun(QObject):
             event.connect(handler)
         sheet.cancelRequested.connect(self.cancel)
 
+    def _sheet_closed(self) -> None:
+        self.sheet = None
+
     @property
     def job_ids(self) -> set[int]:
         return set(self._running)
 
     def start(self) -> None:
         """Upload every reference once (so no two cells upload it), then send the cells."""
-        self.sheet.set_running(True)
+        if self.sheet is not None:
+            self.sheet.set_running(True)
         references = self.plan.base.references
         if not references:
             self._send_more()
@@ -97,7 +105,8 @@ class SweepRun(QObject):
         self._cancelled = True
         for cell in self._queue:
             self._results[cell.place] = SheetCell(cell.place, error="Cancelled before it was sent.")
-            self.sheet.set_failed(cell.place, "Cancelled before it was sent.")
+            if self.sheet is not None:
+                self.sheet.set_failed(cell.place, "Cancelled before it was sent.")
         self._queue.clear()
         for job_id in list(self._running):
             self._client_thread.cancel(job_id)
@@ -111,7 +120,8 @@ class SweepRun(QObject):
             self.message.emit(f"The sweep was not sent because a reference could not be uploaded: {text}")
             for cell in self._queue:
                 self._results[cell.place] = SheetCell(cell.place, error="Not sent: a reference could not be uploaded.")
-                self.sheet.set_failed(cell.place, "Not sent: a reference could not be uploaded.")
+                if self.sheet is not None:
+                    self.sheet.set_failed(cell.place, "Not sent: a reference could not be uploaded.")
             self._queue.clear()
             self._maybe_end()
             return
@@ -123,14 +133,16 @@ class SweepRun(QObject):
             job_id = self._client_thread.submit(cell.request)
             self._running[job_id] = cell
             self._jobs.add(job_id, cell.request)
-            self.sheet.cells[cell.place].set_waiting("Generating…")
+            if self.sheet is not None:
+                self.sheet.cells[cell.place].set_waiting("Generating…")
 
     def _image(self, job: Job, entry: LibraryEntry, thumbnail: Any) -> None:
         cell = self._running.get(job.job_id)
         if cell is None:
             return
         self._results[cell.place] = SheetCell(cell.place, entry.image_uuid, entry.path)
-        self.sheet.set_image(cell.place, entry, thumbnail)
+        if self.sheet is not None:
+            self.sheet.set_image(cell.place, entry, thumbnail)
 
     def _job_ended(self, job: Job) -> None:
         cell = self._running.pop(job.job_id, None)
@@ -139,7 +151,8 @@ class SweepRun(QObject):
         if cell.place not in self._results:
             error = job.message if job.state != FINISHED else "The service sent no image."
             self._results[cell.place] = SheetCell(cell.place, error=error)
-            self.sheet.set_failed(cell.place, error)
+            if self.sheet is not None:
+                self.sheet.set_failed(cell.place, error)
         self._send_more()
         self._maybe_end()
 
@@ -152,10 +165,13 @@ class SweepRun(QObject):
         self._cancelled = True
         # Images the client saved whose arrival the window had not yet seen are in the
         # library, each tagged with its place.
-        with contextlib.suppress(LibraryError):
+        with contextlib.suppress(LibraryError, sqlite3.Error):
             for entry in self._library.sweep_entries(self.plan.tag().id):
                 tag = entry.record.sweep
-                if tag is not None and not tag.is_sheet and not self._results.get(tag.place, SheetCell(())).image_uuid:
+                if tag is None or tag.is_sheet:
+                    continue
+                known = self._results.get(tag.place)
+                if known is None or not known.image_uuid:
                     self._results[tag.place] = SheetCell(tag.place, entry.image_uuid, entry.path)
         for cell in [*self._queue, *self._running.values()]:
             self._results.setdefault(cell.place, SheetCell(cell.place, error=reason))
@@ -175,7 +191,8 @@ class SweepRun(QObject):
         self._ended = True
         for event, handler in self._subscriptions:
             event.disconnect(handler)
-        self.sheet.set_running(False)
+        if self.sheet is not None:
+            self.sheet.set_running(False)
         return [self._results.get(c.place, SheetCell(c.place, error="Not made.")) for c in self.plan.cells()]
 
     def _maybe_end(self) -> None:
@@ -188,7 +205,8 @@ class SweepRun(QObject):
             return save_sheet(library, plan.base.describe(), plan.tag(), cells, plan.base.size)
 
         def saved(entry: LibraryEntry) -> None:
-            self.sheet.set_saved(entry)
+            if self.sheet is not None:
+                self.sheet.set_saved(entry)
             self.sheetSaved.emit(entry)
             self.finished.emit(entry)
 
