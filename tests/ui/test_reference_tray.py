@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QByteArray, QMimeData, QPoint, QRect, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -410,6 +410,26 @@ def test_a_card_dropped_on_another_row_goes_where_it_was_dropped(make_tray: Call
     spot = c.mapTo(t.widget, QPoint(4, c.height() // 2))
     assert t.drop(a.mime_data(), x=spot.x(), y=spot.y())
     assert t.items() == [b, a, c, d]
+
+
+def test_a_card_dragged_to_the_edge_of_the_rows_scrolls_them(make_tray: Callable[..., Tray]) -> None:
+    t = make_tray()
+    t.widget.resize(420, 260)
+    for i in range(5):
+        t.add(distinct_png(i))
+    bar = t.widget.findChild(QScrollArea).verticalScrollBar()  # type: ignore[union-attr]
+    t.qtbot.waitUntil(lambda: bar.value() > 0)  # at the newest card, the first rows out of sight
+    mime = t.items()[-1].mime_data()
+    top = bar.value()
+    QApplication.sendEvent(t.widget, drag_event(QDragEnterEvent, 200, 130, mime, Qt.DropAction.MoveAction))
+    for _ in range(3):  # moving along the top edge
+        QApplication.sendEvent(t.widget, drag_event(QDragMoveEvent, 200, 8, mime, Qt.DropAction.MoveAction))
+    assert bar.value() < top
+    middle = bar.value()
+    QApplication.sendEvent(t.widget, drag_event(QDragMoveEvent, 200, 130, mime, Qt.DropAction.MoveAction))
+    assert bar.value() == middle  # away from the edges nothing moves
+    QApplication.sendEvent(t.widget, drag_event(QDragMoveEvent, 200, 252, mime, Qt.DropAction.MoveAction))
+    assert bar.value() > middle
 
 
 def test_the_wheel_scrolls_the_rows_and_changes_a_strength_only_once_its_control_has_the_focus(

@@ -615,8 +615,21 @@ class ReferenceTray(QWidget):
         if event.mimeData().hasFormat(REFERENCE_MIME):
             event.setDropAction(Qt.DropAction.MoveAction)
             event.accept()
+            self._scroll_near_edge(event.position())
         else:
             event.acceptProposedAction()
+
+    def _scroll_near_edge(self, position: QPointF) -> None:
+        """A card dragged near the top or bottom of the rows scrolls them, so that rows out
+        of sight can be dropped on."""
+        viewport = self._scroll.viewport()
+        y = viewport.mapFrom(self, position.toPoint()).y()
+        edge = self._grid.spacing() * 4
+        bar = self._scroll.verticalScrollBar()
+        if y < edge:
+            bar.setValue(bar.value() - bar.singleStep())
+        elif y > viewport.height() - edge:
+            bar.setValue(bar.value() + bar.singleStep())
 
     def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
         self._drop_highlight = False
