@@ -124,15 +124,20 @@ def test_a_sweep_from_a_card_shows_its_plan_then_fills_its_sheet(
     qtbot.waitUntil(lambda: all(c.pixmap() is not None and not c.pixmap().isNull() for c in reopened.cells.values()))
 
 
-def test_a_failed_cell_keeps_its_place_with_its_error(qtbot: QtBot, make_window: Any, sim: Sim) -> None:
-    w = make_window()
-    w.prompt_panel.setPrompt("a lighthouse")
-    sim.service.inject("task-error")
+def send_seed_sweep(w: MainWindow, prompt: str, seeds: str) -> ContactSheet:
+    """Plan a sweep of ``prompt`` over ``seeds`` ("1, 2, 3") and send it; its sheet."""
+    w.prompt_panel.setPrompt(prompt)
     dialog = w.open_sweep("seed")
     assert isinstance(dialog, SweepDialog)
-    dialog.valueEdits[0].setText("1, 2, 3")
+    dialog.valueEdits[0].setText(seeds)
     dialog.sendButton.click()
-    sheet = w.sweeps.sheets[-1]
+    return w.sweeps.sheets[-1]
+
+
+def test_a_failed_cell_keeps_its_place_with_its_error(qtbot: QtBot, make_window: Any, sim: Sim) -> None:
+    w = make_window()
+    sim.service.inject("task-error")
+    sheet = send_seed_sweep(w, "a lighthouse", "1, 2, 3")
     qtbot.waitUntil(lambda: sheet.sheet_entry is not None, timeout=30000)
     assert sheet.counts() == (2, 1, 0)
     failed = [c for c in sheet.cells.values() if c.state == "failed"]
@@ -204,12 +209,7 @@ def test_a_sweep_cut_short_by_closing_the_window_keeps_a_sheet_of_what_arrived(
         qtbot.addWidget(w)
         w.resize(1366, 768)
         w.show()
-        w.prompt_panel.setPrompt("a lighthouse, seed by seed")
-        dialog = w.open_sweep("seed")
-        assert isinstance(dialog, SweepDialog)
-        dialog.valueEdits[0].setText("1, 2, 3, 4, 5, 6, 7, 8")
-        dialog.sendButton.click()
-        sheet = w.sweeps.sheets[-1]
+        sheet = send_seed_sweep(w, "a lighthouse, seed by seed", "1, 2, 3, 4, 5, 6, 7, 8")
         sweep_id = sheet.tag.id
         qtbot.waitUntil(lambda: sheet.counts()[0] >= 1, timeout=30000)
         assert sheet.sheet_entry is None and w.sweeps.runs  # still sending
