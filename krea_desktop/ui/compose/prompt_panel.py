@@ -211,12 +211,39 @@ class PromptPanel(QWidget):
         self._update_validity()
 
     def _build_layout(self) -> None:
+        # Each nested layout is put in its place before it is filled: PySide6 otherwise
+        # keeps Python objects for the items already in it, which outlive them
+        # (tests/ui/test_layout_items.py).
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._label("&Prompt", self.promptEdit))
+        layout.addWidget(self.promptEdit, 1)
+
+        # What changes the picture stays in sight; the rest folds away under Advanced.
+        # The creativity levels' help is on the combo's items and in its tooltip.
+        form = QFormLayout()
+        layout.addLayout(form)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        creativity_row = QHBoxLayout()
+        form.addRow(self._label("&Creativity", self.creativityCombo), creativity_row)
+        creativity_row.setContentsMargins(0, 0, 0, 0)
+        creativity_row.addWidget(self.creativityCombo, 1)
+        creativity_row.addWidget(self._label("&Images", self.countSpin))
+        creativity_row.addWidget(self.countSpin)
         seed_row = QHBoxLayout()
+        form.addRow(self._label("&Seed", self.seedEdit), seed_row)
         seed_row.setContentsMargins(0, 0, 0, 0)
         seed_row.addWidget(self.seedEdit, 1)
         seed_row.addWidget(self.reuseSeedButton)
         seed_row.addWidget(self.randomSeedButton)
+        self.creativityHelp.setVisible(False)
+
+        layout.addWidget(self.advancedToggle)
+        layout.addWidget(self.advancedSection)
+        adv = QFormLayout(self.advancedSection)
+        adv.setContentsMargins(12, 0, 0, 0)
         format_row = QHBoxLayout()
+        adv.addRow(self._label("&Format", self.formatCombo), format_row)
         format_row.setContentsMargins(0, 0, 0, 0)
         format_row.addWidget(self.formatCombo, 1)
         quality_label = QLabel("Quality", self.advancedSection)
@@ -224,25 +251,6 @@ class PromptPanel(QWidget):
         quality_label.setToolTip(self.qualitySpin.toolTip())
         format_row.addWidget(quality_label)
         format_row.addWidget(self.qualitySpin)
-        self.formatCombo.setParent(self.advancedSection)
-        self.qualitySpin.setParent(self.advancedSection)
-
-        # What changes the picture stays in sight; the rest folds away under Advanced.
-        # The creativity levels' help is on the combo's items and in its tooltip.
-        creativity_row = QHBoxLayout()
-        creativity_row.setContentsMargins(0, 0, 0, 0)
-        creativity_row.addWidget(self.creativityCombo, 1)
-        creativity_row.addWidget(self._label("&Images", self.countSpin))
-        creativity_row.addWidget(self.countSpin)
-        form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.addRow(self._label("&Creativity", self.creativityCombo), creativity_row)
-        form.addRow(self._label("&Seed", self.seedEdit), seed_row)
-        self.creativityHelp.setVisible(False)
-
-        adv = QFormLayout(self.advancedSection)
-        adv.setContentsMargins(12, 0, 0, 0)
-        adv.addRow(self._label("&Format", self.formatCombo), format_row)
         adv.addRow(self.safetyCheck)
         adv.addRow(self.includeCostCheck)
         adv.addRow(self._label("&Delivery", self.deliveryCombo), self.deliveryCombo)
@@ -250,19 +258,10 @@ class PromptPanel(QWidget):
         adv.addRow(self._label("&Upload endpoint", self.uploadEndpointEdit), self.uploadEndpointEdit)
 
         bottom = QHBoxLayout()
+        layout.addLayout(bottom)
         bottom.addWidget(self.hintLabel, 1)
         bottom.addWidget(self.generateButton)
         self.actionRow = bottom  # the window puts its Cancel button here, beside Generate
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        prompt_label = self._label("&Prompt", self.promptEdit)
-        layout.addWidget(prompt_label)
-        layout.addWidget(self.promptEdit, 1)
-        layout.addLayout(form)
-        layout.addWidget(self.advancedToggle)
-        layout.addWidget(self.advancedSection)
-        layout.addLayout(bottom)
         self.promptEdit.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def _label(self, text: str, buddy: QWidget) -> QLabel:

@@ -179,43 +179,44 @@ class SettingsDialog(QDialog):
         self.resize(self.sizeHint())
 
     def _build_layout(self) -> None:
+        # Each nested layout is put in its place before it is filled
+        # (tests/ui/test_layout_items.py).
+        layout = QVBoxLayout(self)
+        # The window's minimum size is kept by _fit_to_contents (the layout's own ignores
+        # the wrapped messages' height at the window's width).
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
+        key_box = QGroupBox("API key", self)
+        layout.addWidget(key_box)
+        key_form = QFormLayout(key_box)
         key_row = QHBoxLayout()
+        key_form.addRow(key_row)
         key_row.addWidget(self.keyEdit, 1)
         key_row.addWidget(self.showKeyCheck)
         key_buttons = QHBoxLayout()
+        key_form.addRow(key_buttons)
         key_buttons.addWidget(self.testKeyButton)
         key_buttons.addWidget(self.forgetKeyButton)
         key_buttons.addStretch(1)
-        key_box = QGroupBox("API key", self)
-        key_form = QFormLayout(key_box)
-        key_form.addRow(key_row)
-        key_form.addRow(key_buttons)
         key_form.addRow(self.testResultLabel)
         key_form.addRow(self.backendLabel)
         key_form.addRow(self.fallbackWarning)
         key_form.addRow(self.envNotice)
 
-        endpoint_row = QHBoxLayout()
-        endpoint_row.addWidget(self.endpointEdit, 1)
-        endpoint_row.addWidget(self.resetEndpointButton)
-        folder_row = QHBoxLayout()
-        folder_row.addWidget(self.dataDirEdit, 1)
-        folder_row.addWidget(self.openFolderButton)
         other = QFormLayout()
+        layout.addLayout(other)
         endpoint_label = QLabel("&Endpoint", self)
         endpoint_label.setBuddy(self.endpointEdit)
+        endpoint_row = QHBoxLayout()
         other.addRow(endpoint_label, endpoint_row)
+        endpoint_row.addWidget(self.endpointEdit, 1)
+        endpoint_row.addWidget(self.resetEndpointButton)
         other.addRow("", self.endpointError)
         folder_label = QLabel("Data folder", self)
         folder_label.setToolTip(self.dataDirEdit.toolTip())
+        folder_row = QHBoxLayout()
         other.addRow(folder_label, folder_row)
-
-        layout = QVBoxLayout(self)
-        # The window's minimum size is kept by _fit_to_contents (the layout's own ignores
-        # the wrapped messages' height at the window's width).
-        layout.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
-        layout.addWidget(key_box)
-        layout.addLayout(other)
+        folder_row.addWidget(self.dataDirEdit, 1)
+        folder_row.addWidget(self.openFolderButton)
         layout.addStretch(1)
         layout.addWidget(self.buttons)
 

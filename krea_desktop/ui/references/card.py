@@ -137,7 +137,11 @@ class ReferenceItem(QFrame):
             spin_edit.setAcceptDrops(False)  # drops anywhere on the item go to the tray
         self.strengthSpin.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 8)
+        layout.setSpacing(3)
         buttons = QHBoxLayout()
+        layout.addLayout(buttons)  # in place before it is filled (tests/ui/test_layout_items.py)
         buttons.setContentsMargins(0, 0, 0, 0)
         buttons.setSpacing(2)
         buttons.addWidget(self.moveLeftButton)
@@ -145,10 +149,6 @@ class ReferenceItem(QFrame):
         buttons.addStretch(1)
         buttons.addWidget(self.sweepButton)
         buttons.addWidget(self.removeButton)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 8)
-        layout.setSpacing(3)
-        layout.addLayout(buttons)
         layout.addWidget(self.thumbnailLabel, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addWidget(self.directionLabel)
         layout.addWidget(self.strengthSlider)

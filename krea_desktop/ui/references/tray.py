@@ -155,16 +155,18 @@ class ReferenceTray(QWidget):
         self.countLabel.setToolTip(f"How many references the tray holds (at most {spec.MAX_REFERENCES})")
         set_role(self.countLabel, "hint")
 
-        side = QVBoxLayout()
+        # The count and the Add button beside the cards, unless the window puts them in
+        # its heading (place_controls).
+        self._side: QWidget | None = QWidget(self)
+        side = QVBoxLayout(self._side)
         side.setContentsMargins(0, 0, 0, 0)
         side.addWidget(self.addButton)
         side.addWidget(self.countLabel)
         side.addStretch(1)
-        self._side: QVBoxLayout | None = side
         self._layout = QHBoxLayout(self)
         self._layout.setContentsMargins(4, 4, 4, 4)
         self._layout.addWidget(self._scroll, 1)
-        self._layout.addLayout(side)
+        self._layout.addWidget(self._side)
         self.setMinimumHeight(230)
         self._area: QScrollArea | None = None  # the scrolled column the tray sits in, if any
         self._relayout()
@@ -194,7 +196,7 @@ class ReferenceTray(QWidget):
         row.addWidget(self.addButton)
         side, self._side = self._side, None
         if side is not None:
-            self._layout.removeItem(side)
+            side.hide()
             side.deleteLater()
         self._relayout()
 

@@ -77,7 +77,10 @@ class SweepDialog(QDialog):
         set_role(intro, "hint")
         self.axisCombos: list[QComboBox] = []
         self.valueEdits: list[QLineEdit] = []
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
         grid = QGridLayout()
+        layout.addLayout(grid)  # in place before it is filled (tests/ui/test_layout_items.py)
         for row, caption in enumerate(("Across", "Down")):
             combo = QComboBox(self)
             combo.setObjectName(f"axis{row + 1}Combo")
@@ -128,9 +131,6 @@ class SweepDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
 
-        layout = QVBoxLayout(self)
-        layout.addWidget(intro)
-        layout.addLayout(grid)
         layout.addWidget(self.gridPreview, 1)
         layout.addWidget(self.summaryLabel)
         layout.addWidget(self.problemLabel)

@@ -45,7 +45,9 @@ class CompareDialog(QDialog):
         self._runner: Runner = runner if runner is not None else BackgroundRunner(parent=self)
         self.canvases = (ImageCanvas(self), ImageCanvas(self))
         self._syncing = False
+        outer = QVBoxLayout(self)
         grid = QGridLayout()
+        outer.addLayout(grid, 1)  # in place before it is filled (tests/ui/test_layout_items.py)
         for column, (entry, canvas) in enumerate(zip(self.entries, self.canvases, strict=True)):
             canvas.setObjectName(f"compareCanvas{column}")
             canvas.set_loading()
@@ -76,13 +78,11 @@ class CompareDialog(QDialog):
         for button in (fit, actual):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         bar = QHBoxLayout()
+        outer.addLayout(bar)
         bar.addWidget(QLabel("Zoom with the wheel and drag to pan: both images follow.", self))
         bar.addStretch(1)
         bar.addWidget(fit)
         bar.addWidget(actual)
-        outer = QVBoxLayout(self)
-        outer.addLayout(grid, 1)
-        outer.addLayout(bar)
 
     def _load(self, canvas: ImageCanvas, entry: LibraryEntry) -> None:
         path = entry.path
