@@ -182,10 +182,16 @@ def ensure_indexes(conn: sqlite3.Connection) -> None:
     found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (ORDERING_INDEX,))
     if found.fetchone() is not None:
         return
+    # Never wait for another writer here (this runs while the window opens): a library
+    # busy now gets the index at a later open.
+    (waits,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    conn.execute("PRAGMA busy_timeout = 0")
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError:
         return
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(waits)}")
     try:
         for statement in _ORDERING:
             conn.execute(statement)

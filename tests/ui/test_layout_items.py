@@ -59,7 +59,9 @@ def test_the_window_its_cards_and_job_rows_leave_no_layout_item_to_python(
     assert item_objects() == before == []
 
 
-def test_the_viewer_compare_settings_and_sweeps_leave_no_layout_item_to_python(qtbot: QtBot, window: MainWindow) -> None:
+def test_the_viewer_compare_settings_and_sweeps_leave_no_layout_item_to_python(
+    qtbot: QtBot, window: MainWindow
+) -> None:
     window.prompt_panel.setPrompt("a lantern")
     window.prompt_panel.countSpin.setValue(2)
     with qtbot.waitSignal(window.client_thread.jobFinished, timeout=30000):

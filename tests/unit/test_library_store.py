@@ -271,8 +271,11 @@ def test_a_library_that_cannot_take_the_index_now_opens_without_it(tmp_path: Pat
     conn.execute("DROP INDEX images_by_created_prompt")
     conn.execute("BEGIN IMMEDIATE")  # another process is writing
     try:
-        other = sqlite3.connect(tmp_path / "library.sqlite", isolation_level=None, timeout=0.1)
+        other = sqlite3.connect(tmp_path / "library.sqlite", isolation_level=None, timeout=30)
+        started = time.monotonic()
         ensure_indexes(other)
+        assert time.monotonic() - started < 5  # it does not wait for the other writer
+        assert other.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000  # and leaves the wait as it was
         assert (
             other.execute("SELECT name FROM sqlite_master WHERE name = 'images_by_created_prompt'").fetchone() is None
         )
