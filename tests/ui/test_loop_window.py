@@ -93,18 +93,20 @@ def test_references_wrap_into_the_columns_height_and_scroll_inside_the_tray(
             QRect(card.mapTo(area.viewport(), QPoint(0, 0)), card.size())
         )
 
-    # A wide screen: six references in two rows, every card with its strength in sight.
+    # A wide screen: the controls widen with the window, and eight references sit in two
+    # rows of four, every card with its strength in sight.
     w = make_window((1920, 1080))
-    add_references(qtbot, w, tmp_path, 6)
+    add_references(qtbot, w, tmp_path, 8)
     qtbot.waitUntil(lambda: all(shown(card) for card in w.tray.items()))
     assert len({card.mapTo(w.tray, QPoint(0, 0)).y() for card in w.tray.items()}) == 2
+    assert w.gallery.width() > w.width() / 2  # the gallery keeps most of the window
     # A laptop: the rows that do not fit scroll inside the tray; the column with the
     # prompt and Generate stays put, and the newest card is the one in sight.
     w.resize(1366, 768)
     path = tmp_path / "newest.png"
     Image.new("RGB", (64, 48), (250, 20, 20)).save(path)
     w.tray.add_reference(path)
-    qtbot.waitUntil(lambda: w.tray.count() == 7 and shown(w.tray.items()[-1]))
+    qtbot.waitUntil(lambda: w.tray.count() == 9 and shown(w.tray.items()[-1]))
     assert left_column(w).verticalScrollBar().maximum() == 0
     assert in_sight(w, w.prompt_panel.generateButton) and in_sight(w, w.tray)
     assert not shown(w.tray.items()[0])

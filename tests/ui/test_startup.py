@@ -98,7 +98,7 @@ def test_the_frame_opens_at_the_saved_geometry(tmp_path: Path) -> None:
         window.resize(780, 600)
         window.show()
         app.processEvents()
-        window.split.setSizes([560, 220])
+        window.split.setSizes([560, window.split.width() - 560 - window.split.handleWidth()])
         print(window.split.sizes()[0])
         window.close()
         """,

@@ -326,8 +326,14 @@ class MainWindow(QMainWindow):
         self.split.setObjectName("mainSplitter")
         self.split.addWidget(scroll)
         self.split.addWidget(self.right_split)
-        self.split.setStretchFactor(1, 1)
-        self.split.setSizes([DEFAULT_LEFT_WIDTH, 880])
+        # A wider window widens the controls a little too (a quarter of what it gains), so
+        # that at 1920 px the tray holds four references to a row; the gallery takes the rest.
+        self.split.setStretchFactor(0, 1)
+        self.split.setStretchFactor(1, 3)
+        # Sizes that fill the window as it is: the left column then opens exactly where the
+        # opening placeholder drew it, whatever the stretch.
+        gallery_width = max(1, self.width() - DEFAULT_LEFT_WIDTH - self.split.handleWidth())
+        self.split.setSizes([DEFAULT_LEFT_WIDTH, gallery_width])
 
         self.demo_banner = Banner("demoBanner", self)
         self.demo_banner.close_button.setVisible(False)
