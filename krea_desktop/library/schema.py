@@ -196,8 +196,11 @@ def ensure_indexes(conn: sqlite3.Connection) -> None:
         for statement in _ORDERING:
             conn.execute(statement)
         conn.execute("COMMIT")
-    except sqlite3.OperationalError:
-        conn.execute("ROLLBACK")
+    except sqlite3.DatabaseError as exc:
+        if conn.in_transaction:  # SQLite may have ended it already (I/O error, disk full)
+            conn.execute("ROLLBACK")
+        if not isinstance(exc, sqlite3.OperationalError):  # damage: the caller says so
+            raise
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -387,7 +387,9 @@ class MainWindow(QMainWindow):
         )
         self.tray.sweepRequested.connect(lambda index: self.open_sweep(f"ref{index + 1}"))
         self.tray.message.connect(lambda text: self.show_message(text, error=True))
-        self._controls_layout.replaceWidget(self._tray_place, self.tray)
+        # Into the place kept for it (replaceWidget would hand its layout item to Python).
+        self._controls_layout.insertWidget(self._controls_layout.indexOf(self._tray_place), self.tray)
+        self._tray_place.hide()
         self._tray_place.deleteLater()
         self.tray.place_controls(self._references_row)
         column = self.split.widget(0)
