@@ -23,6 +23,7 @@ import json
 import os
 import re
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -232,6 +233,10 @@ class Library:
         try:
             for d in (self.root, self.images_dir, self.thumbs_dir):
                 d.mkdir(parents=True, exist_ok=True)
+            # A folder that is there but cannot be written to (read-only storage, another
+            # user's folder): said as such now, not later as a damaged index.
+            with tempfile.TemporaryFile(dir=self.root):
+                pass
         except OSError as exc:
             raise LibraryError(_folder_problem(self.root, exc)) from exc
         # One connection per thread, by the thread's id rather than in a threading.local:

@@ -377,12 +377,22 @@ def test_out_on_a_full_disk_leaves_no_truncated_copy(tmp_path: Path, env: dict[s
             assert lib.count() == 1  # the paid image is kept in the library
 
 
-def test_a_read_only_library_is_refused_before_anything_is_sent(tmp_path: Path, env: dict[str, str]) -> None:
+@pytest.mark.parametrize("journal", ["wal", "delete"])
+def test_a_read_only_library_is_refused_before_anything_is_sent(
+    tmp_path: Path, env: dict[str, str], journal: str
+) -> None:
+    """On read-only storage the library is refused as such, whatever its journal (one
+    made elsewhere may not be in WAL mode): never as damaged, never with a traceback."""
     with small_disk(tmp_path / "disk", "64m") as disk:
         Library(disk / "data").close()
+        conn = sqlite3.connect(disk / "data" / "library.sqlite")
+        assert conn.execute(f"PRAGMA journal_mode={journal}").fetchone()[0] == journal
+        conn.close()
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         env["KREA_DESKTOP_DATA_DIR"] = str(disk / "data")
         result = run_cli(["generate", "a lighthouse", "--demo"], env)
         assert result.returncode == 1
         line = one_sentence(result.stderr)
-        assert str(disk / "data") in line
+        assert str(disk / "data") in line and "Read-only file system" in line and "damaged" not in line
+        with pytest.raises(LibraryError, match="cannot be used"):
+            Library(disk / "data")
