@@ -104,9 +104,7 @@ class SweepRun(QObject):
         """Send no more cells, cancel those running; what arrived is kept."""
         self._cancelled = True
         for cell in self._queue:
-            self._results[cell.place] = SheetCell(cell.place, error="Cancelled before it was sent.")
-            if self.sheet is not None:
-                self.sheet.set_failed(cell.place, "Cancelled before it was sent.")
+            self._fail(cell.place, "Cancelled before it was sent.")
         self._queue.clear()
         for job_id in list(self._running):
             self._client_thread.cancel(job_id)
@@ -119,9 +117,7 @@ class SweepRun(QObject):
             text = str(error) if isinstance(error, E.KreaError) else f"an unexpected error ({type(error).__name__})"
             self.message.emit(f"The sweep was not sent because a reference could not be uploaded: {text}")
             for cell in self._queue:
-                self._results[cell.place] = SheetCell(cell.place, error="Not sent: a reference could not be uploaded.")
-                if self.sheet is not None:
-                    self.sheet.set_failed(cell.place, "Not sent: a reference could not be uploaded.")
+                self._fail(cell.place, "Not sent: a reference could not be uploaded.")
             self._queue.clear()
             self._maybe_end()
             return
@@ -149,12 +145,18 @@ class SweepRun(QObject):
         if cell is None:
             return
         if cell.place not in self._results:
-            error = job.message if job.state != FINISHED else "The service sent no image."
-            self._results[cell.place] = SheetCell(cell.place, error=error)
-            if self.sheet is not None:
-                self.sheet.set_failed(cell.place, error)
+            self._fail(cell.place, job.message if job.state != FINISHED else "The service sent no image.")
         self._send_more()
         self._maybe_end()
+
+    def _fail(self, place: tuple[int, ...], error: str) -> None:
+        self._results[place] = SheetCell(place, error=error)
+        if self.sheet is not None:
+            self.sheet.set_failed(place, error)
+
+    def _save_sheet(self, cells: list[SheetCell]) -> LibraryEntry:
+        """Draw the sheet of ``cells`` and save it into the library (any thread)."""
+        return save_sheet(self._library, self.plan.base.describe(), self.plan.tag(), cells, self.plan.base.size)
 
     def end_now(self, reason: str) -> LibraryEntry | None:
         """End the sweep at once (the window is closing): the cells still to come are marked
@@ -181,7 +183,7 @@ class SweepRun(QObject):
         if not any(cell.image_uuid for cell in cells):
             return None
         try:
-            return save_sheet(self._library, self.plan.base.describe(), self.plan.tag(), cells, self.plan.base.size)
+            return self._save_sheet(cells)
         except Exception:  # the window is closing: the images themselves are in the library
             log.exception("the contact sheet of sweep %s could not be saved", self.plan.tag().id)
             return None
@@ -199,10 +201,6 @@ class SweepRun(QObject):
         if self._ended or self._queue or self._running:
             return
         cells = self._end()
-        plan, library = self.plan, self._library
-
-        def save() -> LibraryEntry:
-            return save_sheet(library, plan.base.describe(), plan.tag(), cells, plan.base.size)
 
         def saved(entry: LibraryEntry) -> None:
             if self.sheet is not None:
@@ -214,4 +212,4 @@ class SweepRun(QObject):
             self.message.emit(f"The sweep's images are saved, but its contact sheet could not be: {error}")
             self.finished.emit(None)
 
-        self._runner.submit(save, saved, failed)
+        self._runner.submit(lambda: self._save_sheet(cells), saved, failed)
