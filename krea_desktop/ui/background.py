@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThreadPool, Signal
 
 T = TypeVar("T")
@@ -31,11 +32,12 @@ log = logging.getLogger(__name__)
 # GUI thread does not queue behind many holders of the GIL.
 POOL_THREADS = 4
 _pool: QThreadPool | None = None
+_poster: _Poster | None = None
 
 
 def shared_pool() -> QThreadPool:
-    """The window's one pool for blocking work (made on first use)."""
-    global _pool
+    """The window's one pool for blocking work (made on first use, on the GUI thread)."""
+    global _pool, _poster
     if _pool is None:
         _pool = QThreadPool(QCoreApplication.instance())
         _pool.setMaxThreadCount(POOL_THREADS)
@@ -43,12 +45,42 @@ def shared_pool() -> QThreadPool:
         # next task it runs (a new thread would open another).
         _pool.setExpiryTimeout(-1)
         _pool.destroyed.connect(_forget_pool)
+        # The pool's child: deleted only after the pool's destructor has waited for every
+        # worker, so a worker can always post through it.
+        _poster = _Poster(_pool)
     return _pool
 
 
 def _forget_pool(*_args: object) -> None:
-    global _pool
+    global _pool, _poster
     _pool = None
+    _poster = None
+
+
+class _Poster(QObject):
+    # Lives on the GUI thread; emitting from another thread queues the call to it.
+    posted = Signal(object, object, object)  # owner, function, arguments
+
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)
+        self.posted.connect(self._call)
+
+    def _call(self, owner: QObject, fn: Callable[..., object], args: tuple[object, ...]) -> None:
+        if shiboken6.isValid(owner):
+            fn(*args)
+
+
+def post(owner: QObject, fn: Callable[..., object], *args: object) -> None:
+    """From a worker of the shared pool (or any thread, once the pool exists): call
+    ``fn(*args)`` on the GUI thread, unless ``owner`` has been deleted by then.
+
+    A worker must not emit a signal of an object the GUI thread may delete (a widget's
+    helper that goes with its widget): if the deletion comes while the signal is being
+    emitted, the process crashes. Everything a worker hands back goes through here."""
+    poster = _poster
+    if poster is None:  # the application, and its pool, are gone: nobody is left to tell
+        return
+    poster.posted.emit(owner, fn, args)
 
 
 def lower_priority() -> None:
@@ -67,16 +99,12 @@ class Runner(Protocol):
     def submit(self, work: Callable[[], T], done: Done[T], failed: Failed | None = None) -> None: ...
 
 
-class _Relay(QObject):
-    # Lives on the GUI thread; emitting from a worker queues the call to the GUI thread.
-    finished = Signal(object, object)
-
-
 class _Job(QRunnable):
-    def __init__(self, work: Callable[[], Any], relay: _Relay) -> None:
+    def __init__(self, work: Callable[[], Any], runner: BackgroundRunner, deliver: Callable[[Any, Any], None]) -> None:
         super().__init__()
         self._work = work
-        self._relay = relay
+        self._runner = runner
+        self._deliver = deliver
 
     def run(self) -> None:
         lower_priority()
@@ -85,8 +113,7 @@ class _Job(QRunnable):
             error: BaseException | None = None
         except Exception as exc:
             result, error = None, exc
-        with contextlib.suppress(RuntimeError):  # the receiver went away meanwhile
-            self._relay.finished.emit(result, error)
+        post(self._runner, self._deliver, result, error)  # dropped if the runner has gone
 
 
 class BackgroundRunner(QObject):
@@ -94,19 +121,14 @@ class BackgroundRunner(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._relays: set[_Relay] = set()
         self._in_flight = 0
         self._idle = threading.Condition()
 
     def submit(self, work: Callable[[], T], done: Done[T], failed: Failed | None = None) -> None:
-        relay = _Relay(self)
-        self._relays.add(relay)
         with self._idle:
             self._in_flight += 1
 
         def deliver(result: Any, error: BaseException | None) -> None:
-            self._relays.discard(relay)
-            relay.deleteLater()
             if error is None:
                 done(result)
             else:
@@ -120,8 +142,7 @@ class BackgroundRunner(QObject):
                     self._in_flight -= 1
                     self._idle.notify_all()
 
-        relay.finished.connect(deliver)
-        shared_pool().start(_Job(counted, relay))
+        shared_pool().start(_Job(counted, self, deliver))
 
     async def run(self, work: Callable[[], T]) -> T:
         """Run ``work`` in the pool and await its result on the GUI's asyncio loop."""

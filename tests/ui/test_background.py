@@ -132,3 +132,123 @@ def test_the_library_keeps_one_connection_per_pool_thread_however_many_tasks_it_
         assert counts == [0] * 31
         assert open_files() - before <= 3 * (pool.maxThreadCount() - 1)  # a connection is 3 files at most
     assert pool.expiryTimeout() < 0  # its threads, and their connections, stay
+
+
+# A widget's helper (its BackgroundRunner, the gallery's thumbnail loader and row reader)
+# goes with its widget on the GUI thread. A worker that emitted a signal of that helper
+# crashed the process when the deletion came while the signal was being emitted (seen at
+# the window's close, with thumbnails or a reference still loading).
+STRESS = r"""
+import sys, time
+import shiboken6
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QApplication
+from krea_desktop.ui.background import BackgroundRunner, shared_pool
+
+app = QApplication(sys.argv)
+delivered = []
+for round_ in range(int(sys.argv[1])):
+    owner = QObject()
+    runner = BackgroundRunner(owner)
+    for i in range(40):
+        runner.submit(lambda i=i: i, delivered.append)
+    time.sleep(0.0005 * (round_ % 7))  # the deletion lands at every point of the workers' emits
+    shiboken6.delete(owner)
+    app.processEvents()
+shared_pool().waitForDone()
+app.processEvents()
+print("delivered", len(delivered))
+"""
+
+
+def test_deleting_a_runner_while_its_workers_hand_results_back_never_crashes(tmp_path: Path) -> None:
+    # Before, one child in two or three crashed (SIGSEGV); three children of 300 rounds.
+    import subprocess
+    import sys
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONFAULTHANDLER="1")
+    for _ in range(3):
+        child = subprocess.run(
+            [sys.executable, "-c", STRESS, "300"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert child.returncode == 0, child.stderr[-2000:]
+        # Every owner was deleted before its results could come back: none was delivered.
+        assert child.stdout.split() == ["delivered", "0"]
+
+
+def test_a_worker_hands_back_through_an_object_that_outlives_every_worker(qtbot: QtBot) -> None:
+    from krea_desktop.ui import background
+
+    owner = QObject()
+    runner = BackgroundRunner(owner)
+    gate = threading.Event()
+    runner.submit(lambda: gate.wait(5), lambda _r: None)
+    poster = background._poster
+    assert poster is not None
+    # Not the runner's, nor its widget's: the pool's, which waits for its workers before
+    # its children go.
+    assert poster.parent() is shared_pool()
+    assert not runner.findChildren(QObject) and owner.findChildren(QObject) == [runner]
+    gate.set()
+    assert runner.wait(5000)
+
+
+def test_thumbnails_and_rows_for_a_closed_gallery_are_dropped(qtbot: QtBot, tmp_path: Path) -> None:
+    from krea_desktop.api.request import GenerationRequest
+    from krea_desktop.api.results import GeneratedImage
+    from krea_desktop.ui.gallery.rows import RowReader
+    from krea_desktop.ui.gallery.thumbnails import ThumbnailLoader
+    from tests.helpers.images import distinct_png
+
+    with Library(tmp_path / "lib") as library:
+        request = GenerationRequest("a red study", ratio="1:1", seed=1)
+        entry = library.save(
+            GeneratedImage(
+                task_uuid=request.task_uuid,
+                image_uuid="0e5d8c1e-8a43-4d0e-9a59-3f7f1b2c9d01",
+                data=distinct_png(1),
+                format="PNG",
+                width=64,
+                height=64,
+                seed=1,
+                cost=0.0,
+                index=0,
+                record=request.describe(),
+            )
+        )
+        owner = QObject()
+        loader = ThumbnailLoader(library, parent=owner)
+        rows = RowReader(library, parent=owner)
+        got: list[object] = []
+        loader.loaded.connect(lambda *a: got.append(a))
+        rows.read.connect(lambda *a: got.append(a))
+        gate = threading.Event()
+        shared_pool().start(lambda: gate.wait(5))  # keeps a worker busy...
+        for _ in range(background_threads() - 1):
+            shared_pool().start(lambda: gate.wait(5))  # ...every worker, so the requests wait
+        loader.request(entry)
+        rows.request(1, [entry.id])
+        shiboken_delete(owner)
+        gate.set()
+        assert shared_pool().waitForDone(5000)
+        qtbot.wait(100)
+        assert got == []
+        # And a live one still gets them.
+        owner = QObject()
+        loader = ThumbnailLoader(library, parent=owner)
+        rows = RowReader(library, parent=owner)
+        loader.loaded.connect(lambda *a: got.append("thumb"))
+        rows.read.connect(lambda *a: got.append("rows"))
+        loader.request(entry)
+        rows.request(1, [entry.id])
+        qtbot.waitUntil(lambda: sorted(got) == ["rows", "thumb"])
+
+
+def background_threads() -> int:
+    return shared_pool().maxThreadCount()
+
+
+def shiboken_delete(obj: QObject) -> None:
+    import shiboken6
+
+    shiboken6.delete(obj)

@@ -11,14 +11,13 @@ jumps further than that.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 
 from PySide6.QtCore import QObject, QRunnable, Signal
 
 from krea_desktop.library.store import Library
-from krea_desktop.ui.background import lower_priority, shared_pool
+from krea_desktop.ui.background import lower_priority, post, shared_pool
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +86,7 @@ class RowReader(QObject):
             return self._queue.pop()
 
     def _done(self, generation: int, ids: list[int], entries: list[object]) -> None:
-        with contextlib.suppress(RuntimeError):  # the gallery closed while the page was read
-            self.read.emit(generation, ids, entries)
+        post(self, self.read.emit, generation, ids, entries)  # dropped if the gallery has gone
 
     def wait(self, msecs: int = -1) -> bool:
         """Block until no page is being read (tests and shutdown)."""

@@ -10,7 +10,6 @@ Python waits.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import tempfile
@@ -22,7 +21,7 @@ from PySide6.QtCore import QObject, QRunnable, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QImageReader
 
 from krea_desktop.library.store import Library, LibraryEntry
-from krea_desktop.ui.background import lower_priority, shared_pool
+from krea_desktop.ui.background import lower_priority, post, shared_pool
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +179,7 @@ class ThumbnailLoader(QObject):
     def _done(self, entry_id: int, image: QImage) -> None:
         with self._lock:
             self._running.discard(entry_id)
-        with contextlib.suppress(RuntimeError):  # the gallery closed while this one was made
-            self.loaded.emit(entry_id, image)
+        post(self, self.loaded.emit, entry_id, image)  # dropped if the gallery has gone
 
     def wait(self, msecs: int = -1) -> bool:
         """Block until no thumbnail is being made (tests and shutdown)."""

@@ -18,7 +18,7 @@ from krea_desktop.library.sheet import SheetCell, save_sheet
 from krea_desktop.library.store import Library, LibraryEntry, LibraryError
 from krea_desktop.models.jobs import FINISHED, Job, JobQueue
 from krea_desktop.models.sweep import Cell, SweepPlan
-from krea_desktop.ui.background import Runner
+from krea_desktop.ui.background import Runner, post, shared_pool
 from krea_desktop.ui.sweep.sheet_view import ContactSheet
 
 if TYPE_CHECKING:
@@ -27,10 +27,6 @@ if TYPE_CHECKING:
 IN_FLIGHT = 4  # cells sent at once
 
 log = logging.getLogger(__name__)
-
-
-class _Relay(QObject):
-    primed = Signal(object)  # None, or the error that stopped the uploads
 
 
 class SweepRun(QObject):
@@ -67,8 +63,7 @@ class SweepRun(QObject):
         self._results: dict[tuple[int, ...], SheetCell] = {}
         self._cancelled = False
         self._ended = False
-        self._relay = _Relay(self)
-        self._relay.primed.connect(self._primed)
+        shared_pool()  # made on this (the GUI) thread: the client thread posts through it
         self._subscriptions: list[tuple[Any, Callable[..., None]]] = [
             (jobs.image, self._image),
             (jobs.ended, self._job_ended),
@@ -98,7 +93,7 @@ class SweepRun(QObject):
                 await client.resolve_reference(ref)
 
         future = self._client_thread.run_coroutine(prime)
-        future.add_done_callback(lambda f: self._relay.primed.emit(f.exception()))
+        future.add_done_callback(lambda f: post(self, self._primed, f.exception()))
 
     def cancel(self) -> None:
         """Send no more cells, cancel those running; what arrived is kept."""
