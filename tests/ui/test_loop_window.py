@@ -118,7 +118,8 @@ def test_the_wheel_scrolls_the_column_over_its_controls_and_past_the_trays_last_
     w = make_window((800, 600))
     add_references(qtbot, w, tmp_path, 2)  # one row: the tray itself has nothing to scroll
     column = left_column(w).verticalScrollBar()
-    assert column.maximum() > 0 and column.value() == 0
+    column.setValue(0)  # (the column came down to the cards as they were added)
+    assert column.maximum() > 0
     wheel(left_column(w).viewport(), -1)  # over the prompt and the headings
     assert column.value() > 0
     column.setValue(0)
@@ -126,6 +127,39 @@ def test_the_wheel_scrolls_the_column_over_its_controls_and_past_the_trays_last_
     strength = card.strength()
     wheel(card.strengthSlider, -1)  # over a strength nobody clicked
     assert column.value() > 0 and card.strength() == strength
+
+
+def test_at_800x600_a_reference_brought_in_is_shown_and_one_given_back_moves_nothing(
+    qtbot: QtBot, make_window: Any, tmp_path: Path
+) -> None:
+    # The tray begins near the column's bottom edge on a short screen: a card the person
+    # adds (a drop, a paste, Add, a result dragged back) would land out of sight.
+    w = make_window((800, 600))
+    column = left_column(w).verticalScrollBar()
+    assert column.value() == 0 and column.maximum() > 0
+    add_references(qtbot, w, tmp_path, 1)
+    card = w.tray.items()[0]
+    qtbot.waitUntil(lambda: in_sight(w, card))
+    assert column.value() > 0
+    # The next start gives the tray back as it was, with the column at its top.
+    w.close()
+    again = make_window((800, 600))
+    qtbot.waitUntil(lambda: again.tray.count() == 1 and not again.tray.isBusy())
+    qtbot.wait(50)
+    assert left_column(again).verticalScrollBar().value() == 0
+    assert in_sight(again, again.prompt_panel.promptEdit)
+    # Setting the tray from an image's record ("Use all parameters") keeps the prompt,
+    # which it also set, in sight.
+    again.prompt_panel.setPrompt("a harbour with one reference")
+    with qtbot.waitSignal(again.client_thread.jobFinished, timeout=30000):
+        again.generate()
+    again.tray.clear()
+    left_column(again).verticalScrollBar().setValue(0)
+    again.recall.use_all_parameters(again.library.entries()[0])
+    qtbot.waitUntil(lambda: again.tray.count() == 1 and not again.tray.isBusy())
+    qtbot.wait(50)
+    assert left_column(again).verticalScrollBar().value() == 0
+    assert in_sight(again, again.prompt_panel.promptEdit)
 
 
 def test_at_800x600_every_control_is_reachable_and_unclipped(qtbot: QtBot, make_window: Any, tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ class Recall:
         found, lost = reference_sources(record, self.references_dir)
         self.tray.clear()
         for path, strength in found[: spec.MAX_REFERENCES]:
-            self.tray.add_reference(path, strength)
+            self.tray.add_reference(path, strength, reveal=False)  # the prompt stays in sight
         name = _describe(record, source)
         text = f"Parameters restored from {name}."
         if not record.has_prompt:

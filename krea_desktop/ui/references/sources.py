@@ -65,6 +65,7 @@ class Batch:
 
     slots: list[Loaded | InvalidImageError | None]
     restoring: bool = False
+    reveal: bool = True  # bring the column to each new card (brought in by the person, not set)
     shown: int = 0  # slots before this one have been dealt with
     errors: list[str] = field(default_factory=list)
     missing: int = 0

@@ -114,6 +114,9 @@ class ReferenceTray(QWidget):
         self._thumbnails: dict[str, QImage] = {}  # decoded on a worker, for cards not yet made
         self._pending = 0  # slots reserved by loads in progress
         self._batches: list[Batch] = []
+        # Whether the card being added is one the person just brought in (shown even where
+        # the column must scroll to it), not one the last session's tray gave back.
+        self._reveal = False
         self._drop_highlight = False
         self._autosave = autosave
         self._dirty = False
@@ -220,8 +223,12 @@ class ReferenceTray(QWidget):
 
     # --- changing the tray ----------------------------------------------------------
 
-    def add_reference(self, source: bytes | str | os.PathLike[str], strength: float = spec.DEFAULT_STRENGTH) -> bool:
+    def add_reference(
+        self, source: bytes | str | os.PathLike[str], strength: float = spec.DEFAULT_STRENGTH, *, reveal: bool = True
+    ) -> bool:
         """Load an image (bytes, a path, an http(s) URL or a data URI) in the background.
+        Its card comes into sight, scrolling the column around the tray if need be, unless
+        ``reveal`` is False (the tray being set from a record, say).
 
         Returns False, and says why through :attr:`message`, if the tray is full.
         """
@@ -231,7 +238,7 @@ class ReferenceTray(QWidget):
             src = Source("url", source, strength)
         else:
             src = Source("path", Path(source), strength)
-        return self._start([src])
+        return self._start([src], reveal=reveal)
 
     def add_image(self, image: QImage, strength: float = spec.DEFAULT_STRENGTH) -> bool:
         return self._start([Source("qimage", QImage(image), strength)])
@@ -308,7 +315,7 @@ class ReferenceTray(QWidget):
 
     # --- loading ----------------------------------------------------------------------
 
-    def _start(self, sources: list[Source], restoring: bool = False) -> bool:
+    def _start(self, sources: list[Source], restoring: bool = False, reveal: bool = True) -> bool:
         if not sources:
             return False
         room = self.room()
@@ -325,7 +332,7 @@ class ReferenceTray(QWidget):
                 )
             self.message.emit(text)
             return False
-        batch = Batch(slots=[None] * len(sources), restoring=restoring)
+        batch = Batch(slots=[None] * len(sources), restoring=restoring, reveal=reveal and not restoring)
         self._batches.append(batch)
         was_busy = self.isBusy()
         self._pending += len(sources)
@@ -372,6 +379,7 @@ class ReferenceTray(QWidget):
                             batch.errors.append(f"“{slot.ref.source}” is already in the tray.")
                     else:
                         self._thumbnails[slot.ref.sha256] = slot.thumbnail
+                        self._reveal = batch.reveal
                         self.model.add(
                             Reference(
                                 slot.path,
@@ -446,7 +454,10 @@ class ReferenceTray(QWidget):
                 item.setStrength(ref.strength, notify=False)
             items.append(item)
         if made is not None:
-            self._show_card(made)  # the last one added: in sight, wherever the tray was scrolled
+            # The last one added: in sight, wherever the tray (and, for one the person just
+            # brought in, the column around it) was scrolled.
+            self._show_card(made, in_column=self._reveal)
+        self._reveal = False
         for gone in by_sha.values():
             gone.hide()
             gone.setParent(None)
@@ -475,11 +486,13 @@ class ReferenceTray(QWidget):
             self.model.move(index, index + delta)
             self._show_card(item)
 
-    def _show_card(self, item: ReferenceItem) -> None:
-        """Scroll the row so that ``item`` is in sight, once the layout has placed it."""
-        QTimer.singleShot(0, lambda: self._bring_into_sight(item))
+    def _show_card(self, item: ReferenceItem, in_column: bool = True) -> None:
+        """Scroll the rows so that ``item`` is in sight once the layout has placed it, and
+        with ``in_column`` the column that holds the tray too (on a short screen the tray
+        begins near the column's bottom edge)."""
+        QTimer.singleShot(0, lambda: self._bring_into_sight(item, in_column))
 
-    def _bring_into_sight(self, item: ReferenceItem) -> None:
+    def _bring_into_sight(self, item: ReferenceItem, in_column: bool) -> None:
         if item not in self._items:
             return
         # The scroll area sizes the cards and its scroll bar's range when it next handles
@@ -488,6 +501,10 @@ class ReferenceTray(QWidget):
         self._scroll.setWidgetResizable(True)
         margin = self._grid.contentsMargins().top()  # the card's frame clear of the edge
         self._scroll.ensureWidgetVisible(item, margin, margin)
+        area = self._area
+        content = area.widget() if area is not None else None
+        if in_column and area is not None and content is not None and content.isAncestorOf(item):
+            area.ensureWidgetVisible(item, 0, margin)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if self._area is not None and watched is self._area.viewport():
