@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from krea_desktop.api import spec
@@ -45,7 +46,6 @@ from krea_desktop.api.record import (
 )
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.fsutil import atomic_write, is_abandoned, owned_name
-from krea_desktop.library import metadata
 from krea_desktop.library.schema import SCHEMA_VERSION, LibraryBusy, LibraryError, ensure_indexes, migrate
 
 __all__ = ["SCHEMA_VERSION", "Library", "LibraryBusy", "LibraryEntry", "LibraryError", "migrate"]
@@ -159,6 +159,15 @@ class ReconcileReport:
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
+
+
+def _metadata() -> ModuleType:
+    """The file formats' code (records embedded in PNG, JPEG and WebP, other tools'
+    records): needed to save an image or index a new file, not to open the library and
+    show it, so the window's first screen does not wait for it."""
+    from krea_desktop.library import metadata
+
+    return metadata
 
 
 def _write_atomic(directory: Path, name: str, data: bytes) -> None:
@@ -488,6 +497,7 @@ class Library:
         """
         if not _SAFE_NAME.match(image.image_uuid):
             raise ValueError(f"unusable imageUUID {image.image_uuid!r}")
+        metadata = _metadata()
         fmt = metadata.sniff_format(image.data) or image.format.upper()
         ext = spec.FORMAT_EXTENSIONS.get(fmt)
         if ext is None:
@@ -727,7 +737,7 @@ class Library:
                     continue
                 path = self.images_dir / name
                 ok, fmt, width, height = _check_decodes(path)
-                record = metadata.read_record(path) or GenerationRecord()
+                record = _metadata().read_record(path) or GenerationRecord()
                 values = self._row_values(
                     record,
                     image_uuid=stem,
