@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ class PendingTask:
     request: GenerationRequest  # references as the strings that were sent
     record: GenerationRecord  # how its images were made (references with their sources)
     received: set[str] = field(default_factory=set)
+    # Finished: its file is gone and stays gone (an image saved meanwhile does not write it back).
+    done: bool = False
 
     @property
     def task_uuid(self) -> str:
@@ -75,6 +78,8 @@ def _request_from(data: dict[str, Any]) -> GenerationRequest:
 class PendingTasks:
     def __init__(self, library_root: Path) -> None:
         self.folder = Path(library_root) / PENDING_DIR
+        # received() runs where images are saved, finished() where the job ends: one at a time.
+        self._lock = threading.Lock()
 
     def _path(self, task_uuid: str, pid: int | None = None) -> Path:
         return self.folder / f"{os.getpid() if pid is None else pid}-{task_uuid}.json"
@@ -106,17 +111,22 @@ class PendingTasks:
         return task
 
     def received(self, task: PendingTask, image_uuid: str) -> None:
-        task.received.add(image_uuid)
-        try:
-            self._write(task)
-        except OSError as exc:
-            log.warning("could not update task %s: %s", task.task_uuid, exc)
+        with self._lock:
+            task.received.add(image_uuid)
+            if task.done:  # cancelled while this image was being saved: nothing left to collect
+                return
+            try:
+                self._write(task)
+            except OSError as exc:
+                log.warning("could not update task %s: %s", task.task_uuid, exc)
 
     def finished(self, task: PendingTask) -> None:
-        try:
-            task.path.unlink(missing_ok=True)
-        except OSError as exc:
-            log.warning("could not clear task %s: %s", task.task_uuid, exc)
+        with self._lock:
+            task.done = True
+            try:
+                task.path.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("could not clear task %s: %s", task.task_uuid, exc)
 
     # -- the next start --------------------------------------------------------------------
 

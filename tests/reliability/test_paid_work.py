@@ -99,3 +99,26 @@ def test_a_killed_command_line_batch_is_collected_by_the_next_run(tmp_path: Path
         assert first <= {e.image_uuid for e in batch}
         assert sum(e.prompt == "one more" for e in entries) == 1
     assert not list((tmp_path / "data" / "pending").glob("*.json"))  # nothing left to collect
+
+
+def test_an_image_saved_as_its_job_is_cancelled_does_not_bring_the_tasks_record_back(tmp_path: Path) -> None:
+    # The job ends (cancelled: its record is removed) while its last image is being saved
+    # on another thread; that save must not write the record again, or the next start
+    # would collect a job nobody wants.
+    pending = PendingTasks(tmp_path)
+    request = GenerationRequest("a lighthouse", number_results=2, delivery_method="async")
+    task = pending.submitted(request, [], GenerationRecord(prompt="a lighthouse"))
+    assert task is not None
+    pending.received(task, "img-1")
+    pending.finished(task)
+    pending.received(task, "img-2")  # the save that was under way
+    assert not task.path.exists() and not list(pending.folder.iterdir())
+    # Both at once, many times: the record is gone at the end, whichever comes first.
+    for i in range(50):
+        task = pending.submitted(request, [], GenerationRecord(prompt="a lighthouse"))
+        assert task is not None
+        saver = threading.Thread(target=lambda t=task: [pending.received(t, f"img-{k}") for k in range(5)])
+        saver.start()
+        pending.finished(task)
+        saver.join()
+        assert not task.path.exists(), i
