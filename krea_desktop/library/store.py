@@ -397,7 +397,10 @@ class Library:
             self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
-        """Close every connection, first checkpointing (see :meth:`checkpoint`)."""
+        """Close every connection, first checkpointing (see :meth:`checkpoint`). Only once
+        no other thread is using the library: SQLite's module crashes the process if a
+        connection is closed while another thread reads through it (the window waits for
+        its workers and its client thread first: ``krea_desktop.ui.app.close_library``)."""
         with self._connections_lock:
             if self._closed:
                 return

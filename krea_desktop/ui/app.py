@@ -345,7 +345,7 @@ def _run_window(app: QApplication, *, smoke_test: bool, open_paths: Sequence[Pat
             if report is not None:
                 report.panels_painted()
             if not window.isVisible():  # closed as it became ready
-                window.library.close()
+                close_library(window)
                 return 0
             # The tray, the gallery's actions and the menus' items, into their kept places.
             window.build_rest()
@@ -398,7 +398,7 @@ async def _run(
 
     if not window.isVisible():  # closed before the loop ran this
         if window.panels_built:
-            window.library.close()
+            close_library(window)
         return 0
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
@@ -420,8 +420,28 @@ async def _run(
     await closed.wait()
     if arrivals is not None:
         arrivals.stop()  # a start from now on opens a window of its own
-    window.library.close()
+    close_library(window)
     return 0
+
+
+# How long a closed window's process waits for images still being saved (and the library's
+# readers) before it ends without them: their tasks' records stay for the next start.
+SHUTDOWN_WAIT_MS = 60_000
+
+
+def close_library(window: MainWindow, wait_ms: int = SHUTDOWN_WAIT_MS) -> None:
+    """Close the library once nothing uses it: the client thread (saving the last images)
+    and the background workers (reading it) have ended. Closing a connection another thread
+    is reading through crashes the process, and so does destroying a running QThread; if
+    they are still at it after ``wait_ms``, the process ends here without closing (SQLite
+    keeps every committed image; the next start collects the tasks left unfinished)."""
+    if window.wait_for_work(wait_ms):
+        window.library.close()
+        return
+    log.error("work was still running %d s after the window closed; ending without it", wait_ms // 1000)
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(0)
 
 
 async def _smoke(app: QApplication) -> int:

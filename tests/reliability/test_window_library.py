@@ -289,3 +289,88 @@ def test_quitting_keeps_an_unfinished_async_job_for_the_next_start(
             qtbot.waitUntil(lambda: again.library.count() == 12, timeout=60000)
         finally:
             again.close()
+
+
+def test_a_shutdown_that_fails_still_ends_the_client_thread(
+    qtbot: QtBot, window_env: Path, make_window: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An image held in memory (the disk refused it) and, at close, a disk that refuses
+    # the fallback folder too: the thread must still end. A QThread destroyed while it
+    # runs aborts the process ("Destroyed while thread is still running"), losing what
+    # the next start could otherwise collect.
+    from krea_desktop.library.saving import SaveQueue
+
+    real = Library.save
+
+    def refused(lib: Library, image: Any, created_at: Any = None) -> Any:
+        raise OSError(28, "No space left on device")
+
+    w = make_window()
+    monkeypatch.setattr(Library, "save", refused)
+    monkeypatch.setattr(SaveQueue, "spill", lambda self, folder=None: (_ for _ in ()).throw(OSError(28, "full")))
+    w.prompt_panel.setPrompt("a paper boat")
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        w.generate()
+    assert w.client_thread._saver.held
+    started = time.monotonic()
+    with caplog.at_level("ERROR"):
+        assert w.client_thread.stop(10_000)
+    assert not w.client_thread.isRunning() and time.monotonic() - started < 5
+    assert "could not finish cleanly" in caplog.text
+    # The task's record stays, so the next start asks the service for its image again.
+    assert list((window_env / "pending").glob("*.json"))
+    monkeypatch.setattr(Library, "save", real)
+
+
+def test_the_library_is_closed_only_once_its_readers_are_done(qtbot: QtBot, window_env: Path, make_window: Any) -> None:
+    import threading
+
+    from krea_desktop.ui.app import close_library
+    from krea_desktop.ui.background import shared_pool
+
+    w = make_window()
+    w.close()
+    gate = threading.Event()
+    reads: list[int] = []
+
+    def reader() -> None:  # a worker in the middle of reading the library (a page of rows, say)
+        gate.wait(5)
+        reads.append(w.library.count())
+
+    shared_pool().start(reader)
+    assert not w.wait_for_work(100)  # still reading
+    threading.Timer(0.3, gate.set).start()
+    close_library(w, 10_000)  # waits for the reader, then closes
+    assert reads == [0]
+    with pytest.raises(LibraryError):
+        w.library.count()
+
+
+def test_a_window_whose_work_outlasts_the_wait_ends_the_process_without_closing_the_library(tmp_path: Path) -> None:
+    script = """
+import sys, threading
+from PySide6.QtWidgets import QApplication
+from krea_desktop.ui import app as app_module
+from krea_desktop.ui.background import shared_pool
+app = QApplication(sys.argv)
+window = app_module.create_main_window(force_demo=True)
+window.close()
+closed = []
+window.library.close = lambda: closed.append(True)
+shared_pool().start(lambda: threading.Event().wait(30))  # a read that never ends
+print("ending", flush=True)
+app_module.close_library(window, 300)
+print("not reached", closed, flush=True)
+"""
+    env = {**os.environ, "KREA_DESKTOP_DATA_DIR": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"}
+    env.pop("RUNWARE_API_KEY", None)
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    started = time.monotonic()
+    child = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert child.stdout.split("\n")[0] == "ending" and "not reached" not in child.stdout
+    assert "Destroyed while thread" not in child.stderr
+    assert time.monotonic() - started < 30  # it did not wait for the read
+    assert "work was still running" in (tmp_path / "logs" / "krea-desktop.log").read_text()

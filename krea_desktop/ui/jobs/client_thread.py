@@ -121,7 +121,8 @@ class ClientThread(QThread):
         self._saver = SaveQueue(library)
         self._pending = PendingTasks(library.root)
         self._tasks: dict[str, tuple[int, PendingTask | None]] = {}  # taskUUID -> job id, its record
-        self._shutting_down = False
+        self._shutting_down = False  # on the thread: jobs cancelled now keep their tasks' records
+        self._stop_requested = False  # on the GUI thread: stop() has asked once
         # Made here, run on the thread: jobs can be queued before the thread has started,
         # so the window need not wait for it (or for the client's imports) to appear.
         self._loop: asyncio.AbstractEventLoop | None = asyncio.new_event_loop()
@@ -180,10 +181,14 @@ class ClientThread(QThread):
         self._factory = factory
         self._call(self._swap_client)
 
-    def stop(self, timeout_ms: int = 5000) -> None:
-        if self._loop is not None and self.isRunning():
+    def stop(self, timeout_ms: int = 5000) -> bool:
+        """Cancel the jobs, save or set aside what arrived, and end the thread; False if it
+        is still at it after ``timeout_ms`` (wait for it with :meth:`wait` before the
+        process ends: destroying a running QThread aborts the process)."""
+        if self._loop is not None and self.isRunning() and not self._stop_requested:
+            self._stop_requested = True
             self._call(self._shutdown)
-            self.wait(timeout_ms)
+        return self.wait(timeout_ms) if self.isRunning() else True
 
     # --- client-thread side ----------------------------------------------------------------
 
@@ -332,17 +337,22 @@ class ClientThread(QThread):
 
         async def finish() -> None:
             self._shutting_down = True
-            tasks = list(self._jobs.values())
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            if self._client is not None:
-                await self._client.aclose()
-            await asyncio.to_thread(self._saver.retry)
-            if self._saver.held:  # still not writable: keep them elsewhere (the next start also collects them)
-                folder = await asyncio.to_thread(self._saver.spill)
-                log.error("images the library could not take were written to %s", folder)
-            loop.stop()
+            try:
+                tasks = list(self._jobs.values())
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                if self._client is not None:
+                    await self._client.aclose()
+                await asyncio.to_thread(self._saver.retry)
+                if self._saver.held:  # still not writable: keep them elsewhere (the next start also collects them)
+                    folder = await asyncio.to_thread(self._saver.spill)
+                    log.error("images the library could not take were written to %s", folder)
+            except Exception:
+                # Their tasks' records stay (images were held), so the next start collects them again.
+                log.exception("the client thread could not finish cleanly; the next start collects what is left")
+            finally:
+                loop.stop()  # whatever happened: a thread that never ends would abort the process at exit
 
         self._keep(finish())
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore
-from PySide6.QtCore import QByteArray, QSettings, QTimer
+from PySide6.QtCore import QByteArray, QDeadlineTimer, QSettings, QTimer
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -822,14 +822,26 @@ class MainWindow(QMainWindow):
         if self.rest_built:
             self.gallery_actions.shutdown()
             self.file_drops.shutdown()
-        if self.built:
-            self.client_thread.stop()
+        if self.built and not self.client_thread.stop():
+            # Still saving (a slow disk, a busy index): run_app waits for it before the end.
+            log.warning("the client thread is still finishing; the process waits for it")
         if self._sweeps is not None:
             self._sweeps.shutdown()  # after the client: no image arrives while a sheet is drawn
         self.model.loader.wait(3000)
         self.model.rows.wait(3000)
         self.library.checkpoint()  # library.sqlite alone holds everything (run_app closes it)
         super().closeEvent(event)
+
+    def wait_for_work(self, msecs: int) -> bool:
+        """Wait up to ``msecs`` for the client thread to end (it saves the last images
+        after :meth:`closeEvent` asked it to stop) and for the background workers (which
+        read the library); False if either is still running."""
+        from krea_desktop.ui.background import shared_pool
+
+        deadline = QDeadlineTimer(msecs)
+        if self.built and not self.client_thread.wait(deadline):
+            return False
+        return shared_pool().waitForDone(max(0, deadline.remainingTime()))
 
     def wait_idle(self) -> None:
         """For tests: wait until pending thumbnail work and rows read ahead are done."""
