@@ -11,6 +11,7 @@ an :class:`ImmediateRunner` to run everything synchronously.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import sys
@@ -35,10 +36,38 @@ _pool: QThreadPool | None = None
 _poster: _Poster | None = None
 
 
+# The binding makes a Qt class's Python type the first time anything needs it, and making
+# two at once on two threads crashes it (its table of types still to make is changed by
+# one while the other walks it): a thumbnail worker's QImageReader(path) made QIODevice
+# while the GUI thread made a panel's types, in about 1 start of 40 on a loaded machine.
+# The types the workers' code needs (the image readers' arguments and results) are made
+# here, on the GUI thread, before any worker starts. tests/ui/test_background.py checks
+# that the workers' code makes no other.
+_WORKER_TYPES = {
+    "PySide6.QtCore": ("QByteArray", "QIODeviceBase", "QIODevice", "QSize"),
+    "PySide6.QtGui": ("QImage", "QImageReader"),
+}
+_worker_types_made = False
+
+
+def make_worker_types() -> None:
+    """Make the Python types of the Qt classes that code on other threads uses, if not
+    made yet. On the GUI thread, before a thread that decodes images starts."""
+    global _worker_types_made
+    if _worker_types_made:
+        return
+    for module_name, names in _WORKER_TYPES.items():
+        module = importlib.import_module(module_name)
+        for name in names:
+            getattr(module, name)
+    _worker_types_made = True
+
+
 def shared_pool() -> QThreadPool:
     """The window's one pool for blocking work (made on first use, on the GUI thread)."""
     global _pool, _poster
     if _pool is None:
+        make_worker_types()
         _pool = QThreadPool(QCoreApplication.instance())
         _pool.setMaxThreadCount(POOL_THREADS)
         # Its threads stay: a thread that used the library keeps its connection for the

@@ -252,3 +252,70 @@ def shiboken_delete(obj: QObject) -> None:
     import shiboken6
 
     shiboken6.delete(obj)
+
+
+# Each of the workers' jobs that uses Qt, run on a thread of its own in a fresh process
+# (types made by one job's imports on the GUI thread would hide another's needs).
+WORKER_JOB = r"""
+import os, sys, threading
+from pathlib import Path
+from PIL import Image
+from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6.QtWidgets import QApplication
+app = QApplication(sys.argv[:1])
+from krea_desktop.ui.background import shared_pool
+shared_pool()  # as the window does before its first worker starts
+tmp = Path(sys.argv[2])
+png, jpg = tmp / "a.png", tmp / "b.jpg"
+Image.new("RGBA", (300, 200), (10, 20, 30, 128)).save(png)
+Image.new("RGB", (300, 200), (10, 20, 30)).save(jpg)
+job = sys.argv[1]
+if job == "thumbnails":
+    from krea_desktop.ui.gallery.thumbnails import make_thumbnail
+    work = lambda: [make_thumbnail(png, tmp / "t.jpg", 256, side=s) for s in (128, 100)]
+elif job == "viewer":
+    from krea_desktop.ui.viewer.canvas import decode_image_file, decode_thumbnail_file
+    work = lambda: (decode_image_file(jpg), decode_thumbnail_file(png, 56))
+elif job == "references":
+    from krea_desktop.ui.references.sources import Source, load_source
+    sources = [Source("path", png, 1.0), Source("bytes", jpg.read_bytes(), 1.0)]
+    work = lambda: [load_source(source, tmp / "refs") for source in sources]
+else:
+    from krea_desktop.ui.jobs.client_thread import thumbnail_qimage
+    work = lambda: thumbnail_qimage(png.read_bytes(), 200, tmp / "c.jpg")
+modules = (QtCore, QtGui, QtWidgets)
+before = [set(vars(m)) for m in modules]
+thread = threading.Thread(target=work)
+thread.start()
+thread.join()
+print(sorted(n for m, b in zip(modules, before) for n in set(vars(m)) - b))
+"""
+
+
+def test_the_workers_jobs_make_no_qt_type_of_their_own(tmp_path: Path) -> None:
+    # The binding makes a class's Python type when first needed; two threads doing so at
+    # once crashed the process at start-up (a thumbnail worker's QImageReader made
+    # QIODevice while the GUI thread made a panel's types). The types the workers need are
+    # made on the GUI thread first (background.make_worker_types).
+    import subprocess
+    import sys
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    jobs = ("thumbnails", "viewer", "references", "client")
+    children = []
+    for job in jobs:
+        folder = tmp_path / job
+        folder.mkdir()
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER_JOB, job, str(folder)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    for job, child in zip(jobs, children, strict=True):
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err[-2000:]
+        assert out.strip() == "[]", f"{job} made on a worker: {out.strip()}"

@@ -30,7 +30,7 @@ from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library.pending import PendingTask, PendingTasks
 from krea_desktop.library.saving import SaveQueue, check_writable
 from krea_desktop.library.store import Library, LibraryEntry, LibraryError
-from krea_desktop.ui.background import lower_priority
+from krea_desktop.ui.background import lower_priority, make_worker_types
 from krea_desktop.ui.gallery.thumbnails import THUMB_SIZE as CACHE_SIDE
 from krea_desktop.ui.gallery.thumbnails import cached_size, store_thumbnail
 
@@ -116,6 +116,7 @@ class ClientThread(QThread):
     def __init__(self, client_factory: Callable[[], RunwareClient], library: Library) -> None:
         super().__init__()
         self.setObjectName("clientThread")
+        make_worker_types()  # its decode thread makes thumbnails: their types are made here first
         self._factory = client_factory
         self._library = library
         self._saver = SaveQueue(library)
