@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 import shiboken6
-from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QRunnable, QThreadPool, Signal
 
 T = TypeVar("T")
 Done = Callable[[T], object]
@@ -126,6 +126,13 @@ def _log_failure(error: BaseException) -> None:
 
 class Runner(Protocol):
     def submit(self, work: Callable[[], T], done: Done[T], failed: Failed | None = None) -> None: ...
+
+
+def deliver_posted() -> None:
+    """Call now, on the GUI thread, what the workers have handed back so far, without
+    running the event loop (a closing window that waited for its work uses this)."""
+    if _poster is not None:
+        QCoreApplication.sendPostedEvents(_poster, QEvent.Type.MetaCall)
 
 
 class _Job(QRunnable):

@@ -47,7 +47,7 @@ from krea_desktop.api import spec
 from krea_desktop.api.request import ReferenceImage
 from krea_desktop.library.inputs import InvalidImageError, is_data_uri, is_web_url, remove_stale_temp_files
 from krea_desktop.models.references import Reference, ReferenceSet, StateError
-from krea_desktop.ui.background import BackgroundRunner, Runner
+from krea_desktop.ui.background import BackgroundRunner, Runner, deliver_posted
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, decode_library_ids
 from krea_desktop.ui.references.card import REFERENCE_MIME, ReferenceItem
 from krea_desktop.ui.references.sources import (
@@ -682,6 +682,13 @@ class ReferenceTray(QWidget):
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawRoundedRect(QRectF(self.rect()).adjusted(1, 1, -1, -1), 6, 6)
         p.end()
+
+    def finish_loads(self, msecs: int = 5000) -> None:
+        """The window is closing: let the references still loading (up to ``msecs``) take
+        their places, so that the tray saved now holds them."""
+        if self.isBusy() and isinstance(self._runner, BackgroundRunner):
+            self._runner.wait(msecs)
+            deliver_posted()
 
     def wait_for_loads(self, msecs: int = 10_000) -> None:
         """Block until background loads finish (tests and shutdown)."""

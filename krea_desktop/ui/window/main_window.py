@@ -818,6 +818,8 @@ class MainWindow(QMainWindow):
         if not self.panels_built:
             super().closeEvent(event)
             return
+        if self.rest_built:
+            self.tray.finish_loads()  # a reference dropped a moment ago is saved with the tray
         self.save_state()
         if self.rest_built:
             self.gallery_actions.shutdown()
