@@ -16,11 +16,12 @@ import logging
 import os
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 import shiboken6
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThreadPool, Signal
 
 T = TypeVar("T")
 Done = Callable[[T], object]
@@ -87,16 +88,38 @@ def _forget_pool(*_args: object) -> None:
 
 
 class _Poster(QObject):
-    # Lives on the GUI thread; emitting from another thread queues the call to it.
-    posted = Signal(object, object, object)  # owner, function, arguments
+    # Lives on the GUI thread; emitting from another thread queues a wake-up to it. The
+    # calls wait in a queue of their own, so that one owner's can be run at once
+    # (deliver_posted) while the others keep their turn.
+    posted = Signal()
 
     def __init__(self, parent: QObject) -> None:
         super().__init__(parent)
-        self.posted.connect(self._call)
+        self._lock = threading.Lock()
+        self._calls: deque[tuple[QObject, Callable[..., object], tuple[object, ...]]] = deque()
+        self.posted.connect(self._call_next)
 
-    def _call(self, owner: QObject, fn: Callable[..., object], args: tuple[object, ...]) -> None:
+    def add(self, owner: QObject, fn: Callable[..., object], args: tuple[object, ...]) -> None:
+        with self._lock:
+            self._calls.append((owner, fn, args))
+        self.posted.emit()
+
+    def _call_next(self) -> None:
+        # One call per wake-up (each post sends one), so that paints come between them;
+        # a wake-up whose call was already run by deliver_posted finds one fewer.
+        with self._lock:
+            if not self._calls:
+                return
+            owner, fn, args = self._calls.popleft()
         if shiboken6.isValid(owner):
             fn(*args)
+
+    def take(self, owner: QObject) -> list[tuple[Callable[..., object], tuple[object, ...]]]:
+        with self._lock:
+            mine = [(fn, args) for o, fn, args in self._calls if o is owner]
+            if mine:
+                self._calls = deque(call for call in self._calls if call[0] is not owner)
+        return mine
 
 
 def post(owner: QObject, fn: Callable[..., object], *args: object) -> None:
@@ -109,7 +132,7 @@ def post(owner: QObject, fn: Callable[..., object], *args: object) -> None:
     poster = _poster
     if poster is None:  # the application, and its pool, are gone: nobody is left to tell
         return
-    poster.posted.emit(owner, fn, args)
+    poster.add(owner, fn, args)
 
 
 def lower_priority() -> None:
@@ -128,11 +151,15 @@ class Runner(Protocol):
     def submit(self, work: Callable[[], T], done: Done[T], failed: Failed | None = None) -> None: ...
 
 
-def deliver_posted() -> None:
-    """Call now, on the GUI thread, what the workers have handed back so far, without
-    running the event loop (a closing window that waited for its work uses this)."""
-    if _poster is not None:
-        QCoreApplication.sendPostedEvents(_poster, QEvent.Type.MetaCall)
+def deliver_posted(owner: QObject) -> None:
+    """Call now, on the GUI thread, what the workers have handed back to ``owner`` so far,
+    without running the event loop (a closing window that waited for a helper's work
+    uses this); what they handed to others keeps its turn."""
+    poster = _poster
+    if poster is None or not shiboken6.isValid(owner):
+        return
+    for fn, args in poster.take(owner):
+        fn(*args)
 
 
 class _Job(QRunnable):
@@ -145,11 +172,16 @@ class _Job(QRunnable):
     def run(self) -> None:
         lower_priority()
         try:
-            result: Any = self._work()
-            error: BaseException | None = None
-        except Exception as exc:
-            result, error = None, exc
-        post(self._runner, self._deliver, result, error)  # dropped if the runner has gone
+            try:
+                result: Any = self._work()
+                error: BaseException | None = None
+            except Exception as exc:
+                result, error = None, exc
+            post(self._runner, self._deliver, result, error)  # dropped if the runner has gone
+        finally:
+            # Counted as done once its result is handed back: a wait() that returns finds
+            # it waiting for the GUI thread (deliver_posted can run it).
+            self._runner._job_done()
 
 
 class BackgroundRunner(QObject):
@@ -170,15 +202,12 @@ class BackgroundRunner(QObject):
             else:
                 (failed or _log_failure)(error)
 
-        def counted() -> T:
-            try:
-                return work()
-            finally:
-                with self._idle:
-                    self._in_flight -= 1
-                    self._idle.notify_all()
+        shared_pool().start(_Job(work, self, deliver))
 
-        shared_pool().start(_Job(counted, self, deliver))
+    def _job_done(self) -> None:  # on the worker
+        with self._idle:
+            self._in_flight -= 1
+            self._idle.notify_all()
 
     async def run(self, work: Callable[[], T]) -> T:
         """Run ``work`` in the pool and await its result on the GUI's asyncio loop."""

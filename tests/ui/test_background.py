@@ -319,3 +319,34 @@ def test_the_workers_jobs_make_no_qt_type_of_their_own(tmp_path: Path) -> None:
         out, err = child.communicate(timeout=120)
         assert child.returncode == 0, err[-2000:]
         assert out.strip() == "[]", f"{job} made on a worker: {out.strip()}"
+
+
+def test_a_wait_that_returns_finds_the_result_ready_to_deliver(qtbot: QtBot) -> None:
+    # A closing window waits for a helper's work, then runs what came back without the
+    # event loop; the work used to count as done before its result was handed back.
+    from krea_desktop.ui.background import deliver_posted
+
+    owner = QObject()
+    runner = BackgroundRunner(owner)
+    for round_ in range(300):
+        got: list[int] = []
+        runner.submit(lambda r=round_: r, got.append)
+        assert runner.wait(5000)
+        deliver_posted(runner)
+        assert got == [round_], round_
+
+
+def test_delivering_one_helpers_results_leaves_the_others_their_turn(qtbot: QtBot) -> None:
+    from krea_desktop.ui.background import deliver_posted
+
+    owners = [QObject(), QObject()]
+    mine, other = BackgroundRunner(owners[0]), BackgroundRunner(owners[1])
+    got: list[str] = []
+    other.submit(lambda: "other", got.append)
+    mine.submit(lambda: "mine", got.append)
+    assert other.wait(5000) and mine.wait(5000)
+    deliver_posted(mine)
+    assert got == ["mine"]  # the other's result waits for the event loop
+    qtbot.waitUntil(lambda: got == ["mine", "other"])
+    qtbot.wait(50)
+    assert got == ["mine", "other"]  # each delivered once

@@ -486,7 +486,7 @@ class ReferenceTray(QWidget):
             self.model.move(index, index + delta)
             self._show_card(item)
 
-    def _show_card(self, item: ReferenceItem, in_column: bool = True) -> None:
+    def _show_card(self, item: ReferenceItem, in_column: bool = False) -> None:
         """Scroll the rows so that ``item`` is in sight once the layout has placed it, and
         with ``in_column`` the column that holds the tray too (on a short screen the tray
         begins near the column's bottom edge)."""
@@ -688,7 +688,7 @@ class ReferenceTray(QWidget):
         their places, so that the tray saved now holds them."""
         if self.isBusy() and isinstance(self._runner, BackgroundRunner):
             self._runner.wait(msecs)
-            deliver_posted()
+            deliver_posted(self._runner)
 
     def wait_for_loads(self, msecs: int = 10_000) -> None:
         """Block until background loads finish (tests and shutdown)."""
