@@ -36,6 +36,10 @@ __all__ = [
 ]
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_FROM_METADATA})
+
+
 def __getattr__(name: str) -> Any:
     if name in _FROM_METADATA:
         from krea_desktop.library import metadata

@@ -432,13 +432,18 @@ SHUTDOWN_WAIT_MS = 60_000
 def close_library(window: MainWindow, wait_ms: int = SHUTDOWN_WAIT_MS) -> None:
     """Close the library once nothing uses it: the client thread (saving the last images)
     and the background workers (reading it) have ended. Closing a connection another thread
-    is reading through crashes the process, and so does destroying a running QThread; if
-    they are still at it after ``wait_ms``, the process ends here without closing (SQLite
-    keeps every committed image; the next start collects the tasks left unfinished)."""
+    is reading through crashes the process, and so does destroying a running QThread.
+    Workers still at it after ``wait_ms`` (a long export, say) are left to finish as the
+    process ends (the pool waits for them) with the library open; a client thread still
+    running then ends the process here (SQLite keeps every committed image; the next start
+    collects the tasks left unfinished)."""
     if window.wait_for_work(wait_ms):
         window.library.close()
         return
-    log.error("work was still running %d s after the window closed; ending without it", wait_ms // 1000)
+    if not (window.built and window.client_thread.isRunning()):
+        log.warning("background work was still running %d s after the window closed", wait_ms // 1000)
+        return
+    log.error("the client thread was still running %d s after the window closed; ending without it", wait_ms // 1000)
     logging.shutdown()
     sys.stdout.flush()
     os._exit(0)

@@ -840,10 +840,10 @@ class MainWindow(QMainWindow):
         read the library); False if either is still running."""
         from krea_desktop.ui.background import shared_pool
 
-        deadline = QDeadlineTimer(msecs)
+        deadline = QDeadlineTimer(msecs) if msecs >= 0 else QDeadlineTimer(QDeadlineTimer.ForeverConstant.Forever)
         if self.built and not self.client_thread.wait(deadline):
             return False
-        return shared_pool().waitForDone(max(0, deadline.remainingTime()))
+        return shared_pool().waitForDone(-1 if deadline.isForever() else max(0, deadline.remainingTime()))
 
     def wait_idle(self) -> None:
         """For tests: wait until pending thumbnail work and rows read ahead are done."""
