@@ -11,7 +11,6 @@ an :class:`ImmediateRunner` to run everything synchronously.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 import sys
@@ -21,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 import shiboken6
+from PySide6 import QtCore, QtGui
 from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThreadPool, Signal
 
 T = TypeVar("T")
@@ -44,10 +44,10 @@ _poster: _Poster | None = None
 # The types the workers' code needs (the image readers' arguments and results) are made
 # here, on the GUI thread, before any worker starts. tests/ui/test_background.py checks
 # that the workers' code makes no other.
-_WORKER_TYPES = {
-    "PySide6.QtCore": ("QByteArray", "QIODeviceBase", "QIODevice", "QSize"),
-    "PySide6.QtGui": ("QImage", "QImageReader"),
-}
+_WORKER_TYPES = (
+    (QtCore, ("QByteArray", "QIODeviceBase", "QIODevice", "QSize")),
+    (QtGui, ("QImage", "QImageReader")),
+)
 _worker_types_made = False
 
 
@@ -57,8 +57,7 @@ def make_worker_types() -> None:
     global _worker_types_made
     if _worker_types_made:
         return
-    for module_name, names in _WORKER_TYPES.items():
-        module = importlib.import_module(module_name)
+    for module, names in _WORKER_TYPES:
         for name in names:
             getattr(module, name)
     _worker_types_made = True

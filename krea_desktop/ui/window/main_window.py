@@ -840,7 +840,7 @@ class MainWindow(QMainWindow):
         read the library); False if either is still running."""
         from krea_desktop.ui.background import shared_pool
 
-        deadline = QDeadlineTimer(msecs) if msecs >= 0 else QDeadlineTimer(QDeadlineTimer.ForeverConstant.Forever)
+        deadline = QDeadlineTimer(msecs)  # -1: no limit
         if self.built and not self.client_thread.wait(deadline):
             return False
         return shared_pool().waitForDone(-1 if deadline.isForever() else max(0, deadline.remainingTime()))
