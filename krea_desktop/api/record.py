@@ -13,7 +13,6 @@ encode, bounds numbers and dates, and keeps keys it does not know in ``extras``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -119,6 +118,8 @@ def _reference_string(value: Any) -> str | None:
     if text is None:
         return None
     if len(text) > MAX_REFERENCE_CHARS:
+        import hashlib  # not at the top: OpenSSL's load is not on the window's way to ready
+
         return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
     return text
 

@@ -18,7 +18,6 @@ next start-up would have to re-index from their embedded records.)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -203,6 +202,8 @@ def _check_decodes(path: Path) -> tuple[bool, str | None, int, int]:
 
 
 def _file_sha256(path: Path) -> str | None:
+    import hashlib  # here, not at the top: OpenSSL's load is not on the window's way to ready
+
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as f:
@@ -529,6 +530,8 @@ class Library:
                 file_size=len(data),
                 mtime=time.time(),
             )
+            import hashlib
+
             digest = hashlib.sha256(data).hexdigest()
             with self._transaction() as conn:
                 if existing is not None:

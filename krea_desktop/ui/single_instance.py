@@ -16,7 +16,7 @@ stopped) is reported, and the start exits without opening the library a second t
 from __future__ import annotations
 
 import enum
-import hashlib
+import importlib
 import json
 import logging
 import os
@@ -44,6 +44,20 @@ ACK = b'{"ok": true}\n'
 # --- names ---------------------------------------------------------------------------------
 
 
+def sha256_hex(data: bytes) -> str:
+    """SHA-256 of ``data`` in hex, by CPython's own module when it has one: hashlib loads
+    OpenSSL (3 to 8 ms), which nothing else needs before the window is ready."""
+    for name in ("_sha2", "_sha256"):  # Python 3.12+, 3.11
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        return str(module.sha256(data).hexdigest())
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
 def _user_id() -> str:
     getuid = getattr(os, "getuid", None)
     if getuid is not None:
@@ -61,7 +75,7 @@ def server_name(data_dir: Path) -> str:
     differs between a terminal and the file manager on some systems.
     """
     folder = os.path.normcase(str(Path(data_dir).expanduser().resolve()))
-    digest = hashlib.sha256(folder.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+    digest = sha256_hex(folder.encode("utf-8", "surrogatepass"))[:20]
     base = f"krea-desktop-{_user_id()}-{digest}"
     if sys.platform == "win32":
         return base

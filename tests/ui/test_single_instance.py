@@ -33,6 +33,7 @@ from krea_desktop.ui.single_instance import (
     hand_off,
     is_listening,
     server_name,
+    sha256_hex,
 )
 from tests.helpers.images import image_bytes
 
@@ -48,6 +49,13 @@ def name(tmp_path: Path, qapp: QApplication) -> Iterator[str]:
 
 
 # --- names and messages ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", [b"", b"/home/artist/.local/share/krea-desktop", "caf\u00e9 \U0001f3a8".encode()])
+def test_the_names_digest_is_sha256(data: bytes) -> None:
+    import hashlib
+
+    assert sha256_hex(data) == hashlib.sha256(data).hexdigest()
 
 
 def test_the_server_name_is_one_per_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -268,9 +268,10 @@ def test_what_comes_after_ready_takes_its_kept_place_and_nothing_moves(tmp_path:
 
         before = places()
         # The tray and the gallery's actions come after ready, and so does the image files'
-        # metadata code (saving an image or indexing a new file needs it; showing does not).
+        # metadata code (saving an image or indexing a new file needs it; showing does not),
+        # and OpenSSL, which hashlib loads (the instance's name uses CPython's own SHA-256).
         later = ("krea_desktop.ui.references.tray", "krea_desktop.ui.gallery.actions",
-                 "krea_desktop.library.metadata", "krea_desktop.library.readers")
+                 "krea_desktop.library.metadata", "krea_desktop.library.readers", "_hashlib")
         print("later:", sorted(m for m in later if m in sys.modules), window.rest_built)
         window.build_rest()
         app.processEvents()
