@@ -632,4 +632,7 @@ class _StartupReport(QObject):
 
     @staticmethod
     def _say(what: str) -> None:
-        print(f"{what} {_seconds_since_process_start():.3f}", flush=True)
+        # A reader that has stopped listening (a closed pipe) must not keep the window
+        # from closing after "built".
+        with contextlib.suppress(OSError, ValueError):
+            print(f"{what} {_seconds_since_process_start():.3f}", flush=True)

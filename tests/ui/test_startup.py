@@ -125,6 +125,24 @@ def test_the_frame_opens_at_the_saved_geometry(tmp_path: Path) -> None:
     assert lines[1] == f"openingPlaceholder {left}"
 
 
+def test_a_report_nobody_reads_any_more_still_lets_the_window_close(tmp_path: Path) -> None:
+    env = child_env(tmp_path)
+    env["KREA_DESKTOP_REPORT_FIRST_PAINT"] = "1"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "krea_desktop"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().split()[0] == b"first-paint"
+        proc.stdout.close()  # the reader goes away: "ready" and "built" meet a closed pipe
+        proc.wait(timeout=60)  # the window closed after "built" all the same
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "mainSplitter" in (tmp_path / "settings.ini").read_text()
+
+
 def test_the_app_reports_its_first_paint_then_ready_then_the_built_window(tmp_path: Path) -> None:
     env = child_env(tmp_path)
     env["KREA_DESKTOP_REPORT_FIRST_PAINT"] = "1"
