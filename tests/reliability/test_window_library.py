@@ -260,6 +260,31 @@ def test_a_killed_window_s_batch_is_collected_by_the_next_window(
     assert not list((window_env / "pending").glob("*.json"))
 
 
+def test_a_killed_demo_batch_is_named_at_the_next_start_not_done_with_nothing(
+    qtbot: QtBot, make_window: Any, window_env: Path
+) -> None:
+    # In demo mode the simulator lives in the app: a batch the killed app sent is gone
+    # with it. The next start says so in one sentence and forgets the task.
+    from krea_desktop.api.record import GenerationRecord
+    from krea_desktop.api.request import GenerationRequest
+    from krea_desktop.library.pending import PendingTasks
+
+    request = GenerationRequest("harbour at night, fog", number_results=4, delivery_method="async")
+    task = PendingTasks(window_env).submitted(request, [], GenerationRecord(prompt="harbour at night, fog"))
+    assert task is not None
+    dead = int(
+        subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
+    )
+    task.path.rename(task.path.with_name(f"{dead}-{request.task_uuid}.json"))
+    w = make_window()
+    qtbot.waitUntil(lambda: any(j.state != "running" for j in w.jobs.jobs()), timeout=30000)
+    (job,) = w.jobs.jobs()
+    assert job.state == "failed" and job.received == 0
+    assert job.message == "The service no longer has this job, so its images could not be collected."
+    assert not list((window_env / "pending").glob("*.json"))
+    assert w.library.count() == 0
+
+
 def test_quitting_keeps_an_unfinished_async_job_for_the_next_start(
     qtbot: QtBot, window_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
