@@ -1,16 +1,18 @@
 from __future__ import annotations
 
 import os
-
-# Widgets are tested without a display; set before anything imports Qt.
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# qasync picks its Qt binding from this (or from whatever was imported first).
-os.environ.setdefault("QT_API", "pyside6")
-
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.screen import use_offscreen_desktop
+
+# Widgets are tested without a display, on a desktop-sized screen; set before anything
+# imports Qt.
+use_offscreen_desktop()
+# qasync picks its Qt binding from this (or from whatever was imported first).
+os.environ.setdefault("QT_API", "pyside6")
 
 
 @pytest.fixture

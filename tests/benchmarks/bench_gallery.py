@@ -10,7 +10,7 @@ Libraries are made once and kept under /tmp (``KREA_BENCH_CACHE``): tiny real PN
 into ``library.sqlite`` (the FTS index filled by its triggers), and a 256 px JPEG
 thumbnail per image already in ``thumbs/`` (warm cache), so that 100,000 images take
 about 25 s to make. Each measurement runs the real window (``create_main_window``,
-demo mode, 1360x860, offscreen) in a fresh process, so start-up includes the
+demo mode, 1360x860, offscreen on a 1920x1080 screen) in a fresh process, so start-up includes the
 interpreter, the imports, opening and reconciling the library, and painting.
 
 (a) start-up: from before the process is spawned until the window has painted the
@@ -261,9 +261,11 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
     scroll, search, report."""
     os.environ["KREA_DESKTOP_DATA_DIR"] = str(folder)
     os.environ.pop("RUNWARE_API_KEY", None)
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("QT_API", "pyside6")
     sys.path.insert(0, str(ROOT))
+    from tests.helpers.screen import use_offscreen_desktop
+
+    use_offscreen_desktop()  # the window is made at the size it has on a desktop
     from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer
     from PySide6.QtGui import QImage
     from PySide6.QtWidgets import QApplication

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from PySide6.QtCore import QPoint, QRect, Qt
+from PySide6.QtCore import QPoint, QRect, QSize, Qt
 from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -20,7 +20,7 @@ from krea_desktop.ui import theme
 from krea_desktop.ui.app import build_main_window, create_main_window, open_main_window
 from krea_desktop.ui.compose.prompt_panel import PromptPanel
 from krea_desktop.ui.window.banner import MessageToast
-from krea_desktop.ui.window.main_window import MainWindow
+from krea_desktop.ui.window.main_window import MainWindow, first_size
 from tests.helpers.wheel import wheel
 
 
@@ -81,6 +81,37 @@ def test_at_1366x768_the_whole_loop_is_in_sight(qtbot: QtBot, make_window: Any, 
         assert in_sight(w, card.strengthSlider) and in_sight(w, card.strengthSpin)
     assert not panel.advancedSection.isVisible()  # folded away
     assert w.gallery.width() > w.width() / 2  # the gallery keeps most of the window
+
+
+@pytest.mark.parametrize(
+    ("screen", "size"),
+    [((1920, 1080), (1360, 860)), ((1366, 768), (1350, 720)), ((800, 600), (784, 552)), ((0, 0), (1360, 860))],
+)
+def test_the_first_windows_size_leaves_room_for_its_frame_on_the_screen(
+    screen: tuple[int, int], size: tuple[int, int]
+) -> None:
+    assert first_size(QSize(*screen)) == QSize(*size)
+
+
+def test_a_first_start_on_a_laptop_screen_opens_whole_on_it(
+    qtbot: QtBot, data_dir: Path, memory_keyring: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing saved yet, a 1366x768 screen: the window, its job panel and its status bar
+    # fit on it (a 1360x860 window had the bottom 100 px below the screen's edge).
+    class Laptop:
+        def availableGeometry(self) -> QRect:
+            return QRect(0, 0, 1366, 768)
+
+    monkeypatch.setattr(MainWindow, "screen", lambda self: Laptop())
+    w = create_main_window(demo_latency=0.0)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    assert w.width() <= 1366 - 16 and w.height() <= 768 - 48
+    for widget in (w.statusBar(), w.job_list, w.prompt_panel.generateButton):
+        assert widget.isVisible()
+        assert w.rect().contains(QRect(widget.mapTo(w, QPoint(0, 0)), widget.size())), widget.objectName()
+    w.close()
 
 
 def test_references_wrap_into_the_columns_height_and_scroll_inside_the_tray(

@@ -95,7 +95,7 @@ class MainWindow(QMainWindow):
         self._sweeps: Sweeps | None = None  # made on first use (it imports Pillow)
         geometry = self.options.get(config.WINDOW_GEOMETRY)
         if not geometry or not self.restoreGeometry(QByteArray(geometry)):
-            self.resize(1360, 860)
+            self.resize(first_size(self.screen().availableGeometry().size()))
         self.setCentralWidget(OpeningPlaceholder(saved_split(self.options), self))
 
     def build(
@@ -852,6 +852,19 @@ class MainWindow(QMainWindow):
 
 
 DEMO_HINT_KEY = "startup/demoMode"
+
+FIRST_SIZE = QtCore.QSize(1360, 860)
+# What a window's frame takes around its inside (a title bar, borders), which the size
+# given to resize() does not count: so that a first window fits on a small screen.
+FRAME_ALLOWANCE = QtCore.QSize(16, 48)
+
+
+def first_size(available: QtCore.QSize) -> QtCore.QSize:
+    """The window's size at its first start (nothing saved): :data:`FIRST_SIZE`, or less
+    where the screen's free area (``available``) is smaller, so that the status bar and
+    the job panel are on the screen."""
+    room = available - FRAME_ALLOWANCE
+    return FIRST_SIZE.boundedTo(room) if room.isValid() else FIRST_SIZE
 
 
 def remember_demo(settings: QSettings, demo: bool) -> None:
