@@ -440,8 +440,8 @@ class RunwareClient:
         wire = [r.to_wire() for r in request.references]
         ctx = _Context(request, wire, set(received), record, submitted_at=time.monotonic())
         first = await self._get_response(request, ctx)
-        if first is None:
-            return
+        if first is None or _not_found(first):
+            return  # gone, whatever was received of it before: nothing more will come
         async for image in self._poll(ctx, time.monotonic() + self.job_timeout, say, first):
             yield image
 
@@ -573,9 +573,7 @@ class RunwareClient:
                     ) from None
                 await self._sleep(delay)
                 continue
-            env = answer.envelope
-            unknown = any(str(e.get("code", "")).lower() == "taskfailedornotfound" for e in env.errors)
-            if unknown and not env.data and not ctx.seen_count:
+            if _not_found(answer) and not ctx.seen_count:
                 return None
             return answer
         raise E.ServiceTimeoutError("The service did not answer in time.")  # not reached
@@ -1083,6 +1081,12 @@ def _decode_b64_value(value: Any, *, helper: bool, pacer: Pacer) -> bytes:
 
 def _has_conflict(env: Envelope) -> bool:
     return any(str(e.get("code", "")).lower() == "conflicttaskuuid" for e in env.errors)
+
+
+def _not_found(answer: _Answer) -> bool:
+    """Whether ``answer`` (to a getResponse) says the service does not know the task."""
+    env = answer.envelope
+    return not env.data and any(str(e.get("code", "")).lower() == "taskfailedornotfound" for e in env.errors)
 
 
 def _has_processing(env: Envelope) -> bool:

@@ -101,6 +101,43 @@ def test_a_killed_command_line_batch_is_collected_by_the_next_run(tmp_path: Path
     assert not list((tmp_path / "data" / "pending").glob("*.json"))  # nothing left to collect
 
 
+def test_a_killed_batch_the_service_no_longer_has_is_named_once_by_the_next_run(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    # The run is killed after its first image; the service then forgets the task (a
+    # restarted simulator): the next run says so in one sentence, goes on with its own
+    # image, and does not try the lost task again.
+    with simulator_process("--key", KEY, "--latency", "0.15", env=env) as url:
+        run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "krea_desktop", "generate", "lost lanterns", "--count", "20", "--delivery", "async"],
+            env=run_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        killer = threading.Timer(60, proc.kill)
+        killer.start()
+        try:
+            assert proc.stdout.readline(), proc.stderr.read() if proc.stderr else ""
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        finally:
+            killer.cancel()
+    assert len(list((tmp_path / "data" / "pending").glob("*.json"))) == 1
+    with simulator_process("--key", KEY, env=env) as url:
+        run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
+        command = [sys.executable, "-m", "krea_desktop", "generate", "one more", "--count", "1"]
+        again = subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0, again.stderr
+        assert "the service no longer has that task, so its images could not be collected." in again.stderr
+        assert len(again.stdout.split()) == 1
+        assert not list((tmp_path / "data" / "pending").glob("*.json"))  # not tried again
+        third = subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=120)
+    assert third.returncode == 0 and "no longer has" not in third.stderr
+
+
 def test_an_image_saved_as_its_job_is_cancelled_does_not_bring_the_tasks_record_back(tmp_path: Path) -> None:
     # The job ends (cancelled: its record is removed) while its last image is being saved
     # on another thread; that save must not write the record again, or the next start

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from krea_desktop.api import errors as E
-from krea_desktop.api.client import PollPolicy, RetryPolicy, RunwareClient, check_endpoint
+from krea_desktop.api.client import PollPolicy, RetryPolicy, RunwareClient, check_endpoint, sent_record
 from krea_desktop.api.refcache import MemoryReferenceCache, content_hash
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
 
@@ -128,6 +128,41 @@ def test_task_unknown_after_lost_answer_is_resubmitted_once_with_the_same_uuid()
     assert len(images) == 1
     assert s.task_types() == ["imageInference", "getResponse", "imageInference"]
     assert s.posts[0][0]["taskUUID"] == s.posts[2][0]["taskUUID"]
+
+
+@pytest.mark.parametrize("received", [set(), {str(uuid.UUID(int=1))}])
+def test_collecting_a_task_the_service_no_longer_knows_yields_nothing_and_asks_once(received: set[str]) -> None:
+    # Part of it received before or not, a task the service does not know has nothing
+    # more to give: not an error about images missing from it.
+    s = Script()
+    s.default = lambda tasks: httpx.Response(400, json={"errors": [{"code": "taskFailedOrNotFound"}]})
+    request = GenerationRequest("two words", number_results=4, delivery_method="async")
+
+    async def go() -> list[Any]:
+        client = s.client()
+        try:
+            return [img async for img in client.collect(request, sent_record(request, []), received)]
+        finally:
+            await client.aclose()
+
+    assert run(go()) == []
+    assert s.task_types() == ["getResponse"]
+
+
+def test_collecting_a_task_gives_only_the_images_not_received_before() -> None:
+    s = Script()
+    request = GenerationRequest("two words", number_results=3, delivery_method="async")
+    s.default = lambda tasks: ok([item({"taskUUID": request.task_uuid}, i) for i in range(3)])
+
+    async def go() -> list[Any]:
+        client = s.client()
+        try:
+            return [img async for img in client.collect(request, sent_record(request, []), {str(uuid.UUID(int=1))})]
+        finally:
+            await client.aclose()
+
+    assert sorted(img.seed for img in run(go())) == [1001, 1002]
+    assert s.task_types() == ["getResponse"]
 
 
 def test_busy_service_is_retried_honouring_retry_after() -> None:
