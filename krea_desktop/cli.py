@@ -228,7 +228,7 @@ async def _generate(args: argparse.Namespace) -> int:
         if old is not None:  # sent again under a new taskUUID: the old one was never accepted
             pending.finished(old)
         current_uuid = sent.task_uuid
-        task = pending.submitted(sent, wire, record)
+        task = pending.submitted(sent, wire, record, backend.client.base_url)
         if task is not None:
             tasks[sent.task_uuid] = task
 
@@ -253,7 +253,7 @@ async def _generate(args: argparse.Namespace) -> int:
     try:
         check_writable(backend.library, request.number_results)
         # Paid work of runs that ended early (a crash, a kill, Ctrl+C) is collected first.
-        for task in pending.claim_abandoned():
+        for task in pending.claim_abandoned(backend.client.base_url):
             tasks[task.task_uuid] = task
             say(f"Collecting the rest of an earlier run's task {task.task_uuid}…")
             try:
@@ -265,7 +265,7 @@ async def _generate(args: argparse.Namespace) -> int:
                 ended_cleanly.add(task.task_uuid)
                 if collected == 0 and len(task.received) < task.request.number_results:
                     say("krea-desktop: the service no longer has that task, so its images could not be collected.")
-            except (E.ServiceTimeoutError, E.NetworkError) as err:
+            except E.COLLECT_LATER as err:
                 say(f"krea-desktop: the earlier task could not be collected now ({err}); it is tried again next time.")
             except E.KreaError as err:
                 ended_cleanly.add(task.task_uuid)  # failed for good: trying again would fail the same way

@@ -68,3 +68,14 @@ class TaskError(KreaError):
 
 class CancelledError(KreaError):
     """The user cancelled the job."""
+
+
+# Failures after which a task already sent may still be collected later, so its record of
+# paid work is kept: the service may finish it, a key can be corrected, and asking for
+# its images again costs nothing.
+COLLECT_LATER: tuple[type[KreaError], ...] = (
+    ServiceTimeoutError,
+    NetworkError,
+    ServiceBusyError,
+    AuthenticationError,
+)

@@ -4,9 +4,11 @@ are saved, so that a crash, a kill or a quit in the middle of a batch loses noth
 Each task is a small JSON file in the library's ``pending/`` folder, named for the
 process that sent it (``<pid>-<taskUUID>.json``): the request as sent (references by
 the strings the service knows them by), the record that completes its images, and the
-imageUUIDs already saved. The next start finds the files of processes that have ended,
-claims each with one atomic rename (so two starting processes never collect a task
-twice), and collects the rest of its images with getResponse.
+imageUUIDs already saved, and the service it was sent to (its endpoint URL): a task is
+collected only from where it was sent, so one sent to Runware waits, safe, while the app
+runs in demo mode. The next start finds the files of processes that have ended, claims
+each with one atomic rename (so two starting processes never collect a task twice), and
+collects the rest of its images with getResponse.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class PendingTask:
     request: GenerationRequest  # references as the strings that were sent
     record: GenerationRecord  # how its images were made (references with their sources)
     received: set[str] = field(default_factory=set)
+    service: str = ""  # the endpoint it was sent to ("" in records that did not say)
     # Finished: its file is gone and stays gone (an image saved meanwhile does not write it back).
     done: bool = False
 
@@ -89,19 +92,25 @@ class PendingTasks:
             "request": _request_json(task.request, [r.to_wire() for r in task.request.references]),
             "record": task.record.to_json(),
             "received": sorted(task.received),
+            "service": task.service,
         }
         atomic_write(task.path, json.dumps(data).encode())
 
     # -- the process that sends ----------------------------------------------------------
 
     def submitted(
-        self, request: GenerationRequest, wire_refs: list[dict[str, Any]], record: GenerationRecord
+        self,
+        request: GenerationRequest,
+        wire_refs: list[dict[str, Any]],
+        record: GenerationRecord,
+        service: str = "",
     ) -> PendingTask | None:
-        """Record a task about to be sent (before it is, so a crash in between is covered).
-        A failure to write is logged, never raised: the generation itself goes on."""
+        """Record a task about to be sent to ``service`` (an endpoint URL; before it is
+        sent, so a crash in between is covered). A failure to write is logged, never
+        raised: the generation itself goes on."""
         refs = tuple(ReferenceImage(str(w["image"]), float(w["strength"])) for w in wire_refs)
         sent = GenerationRequest(**{name: getattr(request, name) for name in _FIELDS}, references=refs)
-        task = PendingTask(self._path(request.task_uuid), sent, record)
+        task = PendingTask(self._path(request.task_uuid), sent, record, service=service)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._write(task)
@@ -130,8 +139,10 @@ class PendingTasks:
 
     # -- the next start --------------------------------------------------------------------
 
-    def claim_abandoned(self) -> list[PendingTask]:
-        """The tasks of processes that have ended, now this process's to collect."""
+    def claim_abandoned(self, service: str | None = None) -> list[PendingTask]:
+        """The tasks of processes that have ended, now this process's to collect: those
+        sent to ``service`` (and those whose record does not say where), or all of them
+        when ``service`` is None. The others stay for a process that uses their service."""
         tasks: list[PendingTask] = []
         try:
             names = sorted(os.listdir(self.folder))
@@ -142,6 +153,8 @@ class PendingTasks:
             if match is None or process_alive(int(match.group(1))):
                 continue
             old = self.folder / name
+            if service is not None and _service_of(old) not in ("", service):
+                continue
             claimed = self._path(match.group(2))
             try:
                 os.rename(old, claimed)  # atomic: of two processes starting, one gets it
@@ -165,4 +178,14 @@ class PendingTasks:
             with contextlib.suppress(OSError):
                 path.replace(path.with_suffix(".unreadable"))
             return None
-        return PendingTask(path, request, parse_record(data.get("record")), received)
+        return PendingTask(path, request, parse_record(data.get("record")), received, str(data.get("service") or ""))
+
+
+def _service_of(path: Path) -> str:
+    """The service a task's file says it was sent to ("" if it does not say or cannot
+    be read: claiming it then sets an unreadable one aside)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return str(data.get("service") or "") if isinstance(data, dict) else ""
+    except (OSError, ValueError):
+        return ""

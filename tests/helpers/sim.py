@@ -41,12 +41,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def simulator_process(*args: str, env: dict[str, str] | None = None, nice: int = 0) -> Iterator[str]:
-    """``krea-desktop simulator`` as its own process on 127.0.0.1; yields its endpoint URL.
+def simulator_process(
+    *args: str, env: dict[str, str] | None = None, nice: int = 0, port: int | None = None
+) -> Iterator[str]:
+    """``krea-desktop simulator`` as its own process on 127.0.0.1 (on ``port``, else a
+    free one); yields its endpoint URL.
 
     ``nice`` lowers its CPU priority: it stands in for a service on another machine, so a
     measurement of the app's own responsiveness should not count its rendering."""
-    port = free_port()
+    port = free_port() if port is None else port
     command = [sys.executable, "-m", "krea_desktop", "simulator", "--port", str(port), *args]
     nice_tool = shutil.which("nice") if nice else None
     if nice_tool:  # the tool, not preexec_fn: forking a process that runs Qt threads

@@ -14,7 +14,7 @@ from krea_desktop.api.record import GenerationRecord
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
 from krea_desktop.library.pending import PendingTasks
 from krea_desktop.library.store import Library
-from tests.helpers.sim import simulator_process
+from tests.helpers.sim import free_port, simulator_process
 
 KEY = "sk-paid-work"
 
@@ -42,6 +42,27 @@ def test_only_tasks_of_ended_processes_are_claimed_and_only_once(tmp_path: Path)
     assert pending.claim_abandoned() == []  # claimed now: not again
     pending.finished(claimed)
     assert not list(pending.folder.iterdir())
+
+
+def test_a_task_is_claimed_only_by_a_process_using_the_service_it_was_sent_to(tmp_path: Path) -> None:
+    pending = PendingTasks(tmp_path)
+    dead = _dead_pid()
+    sent: dict[str, str] = {}
+    for service in ("https://api.runware.ai/v1", "http://127.0.0.1/v1", ""):
+        request = GenerationRequest(f"sent to {service or 'somewhere'}", number_results=2, delivery_method="async")
+        task = pending.submitted(request, [], GenerationRecord(prompt=request.prompt), service)
+        assert task is not None
+        task.path.rename(task.path.with_name(f"{dead}-{request.task_uuid}.json"))
+        sent[request.task_uuid] = service
+    # A record that does not say where (written before records did) goes to whoever looks.
+    (demo, unsaid) = sorted(pending.claim_abandoned("http://127.0.0.1/v1"), key=lambda t: t.service, reverse=True)
+    assert demo.service == "http://127.0.0.1/v1" and sent[demo.task_uuid] == demo.service
+    assert unsaid.service == "" and sent[unsaid.task_uuid] == ""
+    (paid,) = list(pending.folder.glob(f"{dead}-*.json"))  # waits, under its sender's name
+    assert sent[paid.stem.split("-", 1)[1]] == "https://api.runware.ai/v1"
+    (claimed,) = pending.claim_abandoned("https://api.runware.ai/v1")
+    assert claimed.service == "https://api.runware.ai/v1" and claimed.received == set()
+    assert pending.claim_abandoned() == []
 
 
 def test_a_killed_command_line_batch_is_collected_by_the_next_run(tmp_path: Path, env: dict[str, str]) -> None:
@@ -104,10 +125,11 @@ def test_a_killed_command_line_batch_is_collected_by_the_next_run(tmp_path: Path
 def test_a_killed_batch_the_service_no_longer_has_is_named_once_by_the_next_run(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
-    # The run is killed after its first image; the service then forgets the task (a
-    # restarted simulator): the next run says so in one sentence, goes on with its own
-    # image, and does not try the lost task again.
-    with simulator_process("--key", KEY, "--latency", "0.15", env=env) as url:
+    # The run is killed after its first image; the service then forgets the task (the
+    # simulator restarted on the same port): the next run says so in one sentence, goes
+    # on with its own image, and does not try the lost task again.
+    port = free_port()
+    with simulator_process("--key", KEY, "--latency", "0.15", env=env, port=port) as url:
         run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
         proc = subprocess.Popen(
             [sys.executable, "-m", "krea_desktop", "generate", "lost lanterns", "--count", "20", "--delivery", "async"],
@@ -126,7 +148,7 @@ def test_a_killed_batch_the_service_no_longer_has_is_named_once_by_the_next_run(
         finally:
             killer.cancel()
     assert len(list((tmp_path / "data" / "pending").glob("*.json"))) == 1
-    with simulator_process("--key", KEY, env=env) as url:
+    with simulator_process("--key", KEY, env=env, port=port) as url:
         run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
         command = [sys.executable, "-m", "krea_desktop", "generate", "one more", "--count", "1"]
         again = subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=120)
@@ -136,6 +158,22 @@ def test_a_killed_batch_the_service_no_longer_has_is_named_once_by_the_next_run(
         assert not list((tmp_path / "data" / "pending").glob("*.json"))  # not tried again
         third = subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=120)
     assert third.returncode == 0 and "no longer has" not in third.stderr
+
+
+def test_a_refused_key_keeps_an_earlier_runs_task_for_a_later_run(tmp_path: Path, env: dict[str, str]) -> None:
+    with simulator_process("--key", KEY, env=env) as url:
+        pending = PendingTasks(tmp_path / "data")
+        request = GenerationRequest("kept lanterns", number_results=2, delivery_method="async")
+        task = pending.submitted(request, [], GenerationRecord(prompt="kept lanterns"), url)
+        assert task is not None
+        task.path.rename(task.path.with_name(f"{_dead_pid()}-{request.task_uuid}.json"))
+        run_env = {**env, "RUNWARE_API_KEY": "sk-not-this-one", "RUNWARE_API_URL": url}
+        command = [sys.executable, "-m", "krea_desktop", "generate", "one more", "--count", "1"]
+        wrong = subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=120)
+    assert wrong.returncode != 0
+    assert "it is tried again next time" in wrong.stderr
+    (kept,) = list((tmp_path / "data" / "pending").glob("*.json"))
+    assert kept.name.endswith(f"-{request.task_uuid}.json")
 
 
 def test_an_image_saved_as_its_job_is_cancelled_does_not_bring_the_tasks_record_back(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ window that was killed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -283,6 +284,49 @@ def test_a_killed_demo_batch_is_named_at_the_next_start_not_done_with_nothing(
     assert job.message == "The service no longer has this job, so its images could not be collected."
     assert not list((window_env / "pending").glob("*.json"))
     assert w.library.count() == 0
+
+
+def test_a_batch_sent_to_runware_waits_through_a_start_in_demo_mode_and_comes_with_the_key(
+    qtbot: QtBot, window_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The command line is killed in the middle of a paid batch; the next start has no key
+    # (demo mode). The batch is not asked of the simulator, which never had it, nor
+    # forgotten: it waits, and comes once the key is given.
+    env = clean_env(window_env)
+    with simulator_process("--key", KEY, "--latency", "0.1", env=env) as url:
+        command = [sys.executable, "-m", "krea_desktop", "generate", "paid lanterns", "--count", "8"]
+        proc = subprocess.Popen(
+            [*command, "--delivery", "async"],
+            env={**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert proc.stdout is not None
+        try:
+            assert proc.stdout.readline()  # one image saved, then killed
+        finally:
+            proc.kill()
+            proc.wait()
+        (kept,) = list((window_env / "pending").glob("*.json"))
+        monkeypatch.setenv("RUNWARE_API_URL", url)
+        w = create_main_window(demo_latency=0.05)
+        qtbot.addWidget(w)
+        try:
+            assert w.demo
+            w.show()
+            qtbot.waitUntil(lambda: w.client_thread.isRunning())
+            # The claim runs on the thread's one worker: whatever is queued after it comes after.
+            w.client_thread.run_coroutine(lambda _client: asyncio.to_thread(lambda: None)).result(timeout=10)
+            qtbot.wait(200)
+            assert w.jobs.jobs() == [] and kept.exists()  # left alone, not failed
+            monkeypatch.setenv("RUNWARE_API_KEY", KEY)
+            w._credentials_changed()  # as the Settings dialog does once a key is saved
+            qtbot.waitUntil(lambda: [j.state for j in w.jobs.jobs()] == ["finished"], timeout=60000)
+            assert not w.demo and w.library.count() == 8 and w.jobs.jobs()[0].received == 7
+        finally:
+            w.close()
+    assert not list((window_env / "pending").glob("*.json"))
 
 
 def test_quitting_keeps_an_unfinished_async_job_for_the_next_start(

@@ -162,7 +162,9 @@ class ClientThread(QThread):
         self._call(self._cancel_all)
 
     def collect_abandoned(self) -> None:
-        """Collect, as jobs of their own, the tasks processes that have ended left unfinished."""
+        """Collect, as jobs of their own, the tasks processes that have ended left
+        unfinished on the service this thread's client uses (again whenever the client
+        is replaced by one for another service)."""
         self._call(self._collect_abandoned)
 
     def run_coroutine(
@@ -233,7 +235,7 @@ class ClientThread(QThread):
             if current:  # sent again under a new taskUUID: the old one was never accepted
                 self._forget_task(current.pop())
             current.append(sent.task_uuid)
-            self._tasks[sent.task_uuid] = (job_id, self._pending.submitted(sent, wire, record))
+            self._tasks[sent.task_uuid] = (job_id, self._pending.submitted(sent, wire, record, client.base_url))
 
         def say(msg: str) -> None:
             self.jobStatus.emit(job_id, msg)
@@ -245,10 +247,13 @@ class ClientThread(QThread):
 
         await self._follow(job_id, images(), current)
 
-    async def _follow(self, job_id: int, images: AsyncIterator[GeneratedImage], current: list[str]) -> None:
+    async def _follow(
+        self, job_id: int, images: AsyncIterator[GeneratedImage], current: list[str], *, sent: bool = False
+    ) -> None:
         """Save ``images`` as they come and report the job's end; keep its task's record
-        while the service may still deliver (a lost connection, a quit), so that the next
-        start collects the rest."""
+        while the service may still deliver (a lost connection, a quit; for a task
+        certainly ``sent``, also a busy service or a key refused), so that the next start
+        collects the rest."""
         received = 0
         keep = False
         try:
@@ -261,6 +266,7 @@ class ClientThread(QThread):
             keep = True  # the service may still finish it
             self.jobFailed.emit(job_id, str(err), err)
         except (E.KreaError, LibraryError) as err:
+            keep = sent and isinstance(err, E.COLLECT_LATER)
             self.jobFailed.emit(job_id, str(err), err)
         except Exception as exc:  # a bug must not take the thread down, nor show a traceback
             log.exception("job %s failed unexpectedly", job_id)
@@ -299,7 +305,7 @@ class ClientThread(QThread):
     async def _collect_all(self) -> None:
         client = self._client
         assert client is not None
-        for task in await asyncio.to_thread(self._pending.claim_abandoned):
+        for task in await asyncio.to_thread(self._pending.claim_abandoned, client.base_url):
             job_id = next(self._ids)
             self._tasks[task.task_uuid] = (job_id, task)
             self.jobStarted.emit(job_id, task.request)
@@ -312,7 +318,9 @@ class ClientThread(QThread):
                 client.collect(task.request, task.record, task.received, on_status=say),
                 missing=task.request.number_results - len(task.received),
             )
-            self._jobs[job_id] = asyncio.get_running_loop().create_task(self._follow(job_id, images, [task.task_uuid]))
+            self._jobs[job_id] = asyncio.get_running_loop().create_task(
+                self._follow(job_id, images, [task.task_uuid], sent=True)
+            )
 
     def _cancel_job(self, job_id: int) -> None:
         task = self._jobs.get(job_id)
@@ -330,6 +338,10 @@ class ClientThread(QThread):
         if old is not None:
             # jobs already running keep the old client until they end
             self._keep(self._close_when_idle(old))
+            if old.base_url != self._client.base_url:
+                # tasks sent to this service by an ended process (a key just added: those
+                # sent to Runware before a start in demo mode)
+                self._collect_abandoned()
 
     async def _close_when_idle(self, client: RunwareClient) -> None:
         while self._jobs:
