@@ -257,19 +257,15 @@ async def _generate(args: argparse.Namespace) -> int:
             tasks[task.task_uuid] = task
             say(f"Collecting the rest of an earlier run's task {task.task_uuid}…")
             try:
-                collected = 0
                 async for image in backend.client.collect(task.request, task.record, task.received):
-                    collected += 1
                     for entry in await asyncio.to_thread(saver.save, image):
                         deliver(entry)
                 ended_cleanly.add(task.task_uuid)
-                if collected == 0 and len(task.received) < task.request.number_results:
-                    say("krea-desktop: the service no longer has that task, so its images could not be collected.")
             except E.COLLECT_LATER as err:
                 say(f"krea-desktop: the earlier task could not be collected now ({err}); it is tried again next time.")
             except E.KreaError as err:
                 ended_cleanly.add(task.task_uuid)  # failed for good: trying again would fail the same way
-                say(f"krea-desktop: the rest of the earlier task could not be collected: {err}")
+                say(f"krea-desktop: {err}")
         try:
             async for image in backend.client.generate(request, on_status=say, on_submitted=submitted):
                 for entry in await asyncio.to_thread(saver.save, image):

@@ -433,15 +433,15 @@ class RunwareClient:
         on_status: StatusCallback | None = None,
     ) -> AsyncIterator[GeneratedImage]:
         """Yield the images of a task sent earlier (by this or an ended process) that are
-        not in ``received``, following it with getResponse; nothing when the service no
-        longer knows it. ``request``'s references are the strings that were sent; its
-        images carry ``record``."""
+        not in ``received``, following it with getResponse. ``request``'s references are
+        the strings that were sent; its images carry ``record``. Raises ``TaskError``
+        when the service no longer knows the task (whatever was received of it before)."""
         say = on_status or (lambda _msg: None)
         wire = [r.to_wire() for r in request.references]
         ctx = _Context(request, wire, set(received), record, submitted_at=time.monotonic())
         first = await self._get_response(request, ctx)
         if first is None or _not_found(first):
-            return  # gone, whatever was received of it before: nothing more will come
+            raise E.TaskError("The service no longer has this job, so its images could not be collected.")
         async for image in self._poll(ctx, time.monotonic() + self.job_timeout, say, first):
             yield image
 

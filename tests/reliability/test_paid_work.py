@@ -153,7 +153,7 @@ def test_a_killed_batch_the_service_no_longer_has_is_named_once_by_the_next_run(
         command = [sys.executable, "-m", "krea_desktop", "generate", "one more", "--count", "1"]
         again = subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=120)
         assert again.returncode == 0, again.stderr
-        assert "the service no longer has that task, so its images could not be collected." in again.stderr
+        assert "krea-desktop: The service no longer has this job, so its images could not be collected." in again.stderr
         assert len(again.stdout.split()) == 1
         assert not list((tmp_path / "data" / "pending").glob("*.json"))  # not tried again
         third = subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=120)

@@ -131,9 +131,9 @@ def test_task_unknown_after_lost_answer_is_resubmitted_once_with_the_same_uuid()
 
 
 @pytest.mark.parametrize("received", [set(), {str(uuid.UUID(int=1))}])
-def test_collecting_a_task_the_service_no_longer_knows_yields_nothing_and_asks_once(received: set[str]) -> None:
+def test_collecting_a_task_the_service_no_longer_knows_says_so_and_asks_once(received: set[str]) -> None:
     # Part of it received before or not, a task the service does not know has nothing
-    # more to give: not an error about images missing from it.
+    # more to give: said in one sentence, not as images missing from it.
     s = Script()
     s.default = lambda tasks: httpx.Response(400, json={"errors": [{"code": "taskFailedOrNotFound"}]})
     request = GenerationRequest("two words", number_results=4, delivery_method="async")
@@ -145,7 +145,8 @@ def test_collecting_a_task_the_service_no_longer_knows_yields_nothing_and_asks_o
         finally:
             await client.aclose()
 
-    assert run(go()) == []
+    with pytest.raises(E.TaskError, match=r"^The service no longer has this job, so its images could not be"):
+        run(go())
     assert s.task_types() == ["getResponse"]
 
 

@@ -314,10 +314,7 @@ class ClientThread(QThread):
             def say(msg: str, job_id: int = job_id) -> None:
                 self.jobStatus.emit(job_id, msg)
 
-            images = _told_if_gone(
-                client.collect(task.request, task.record, task.received, on_status=say),
-                missing=task.request.number_results - len(task.received),
-            )
+            images = client.collect(task.request, task.record, task.received, on_status=say)
             self._jobs[job_id] = asyncio.get_running_loop().create_task(
                 self._follow(job_id, images, [task.task_uuid], sent=True)
             )
@@ -376,15 +373,3 @@ class ClientThread(QThread):
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-
-async def _told_if_gone(images: AsyncIterator[GeneratedImage], missing: int) -> AsyncIterator[GeneratedImage]:
-    """``images`` of a collected task; if none comes while some were missing, the service
-    no longer had the task (or, in demo mode, the simulator ended with the app that sent
-    it): a job that ends in one sentence saying so, not one "done" with nothing saved."""
-    got = 0
-    async for image in images:
-        got += 1
-        yield image
-    if got == 0 and missing > 0:
-        raise E.TaskError("The service no longer has this job, so its images could not be collected.")
