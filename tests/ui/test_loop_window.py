@@ -20,7 +20,8 @@ from krea_desktop.ui import theme
 from krea_desktop.ui.app import build_main_window, create_main_window, open_main_window
 from krea_desktop.ui.compose.prompt_panel import PromptPanel
 from krea_desktop.ui.window.banner import MessageToast
-from krea_desktop.ui.window.main_window import MainWindow, first_size
+from krea_desktop.ui.window.main_window import MainWindow
+from krea_desktop.ui.window.opening import first_size
 from tests.helpers.wheel import wheel
 
 

@@ -41,7 +41,7 @@ from krea_desktop.api import spec
 from krea_desktop.ui.settings import QtSettingsStore
 from krea_desktop.ui.window.banner import Banner, MessageToast
 from krea_desktop.ui.window.menus import fill_menus
-from krea_desktop.ui.window.opening import DEFAULT_LEFT_WIDTH, OpeningPlaceholder, saved_split
+from krea_desktop.ui.window.opening import DEFAULT_LEFT_WIDTH, OpeningPlaceholder, first_size, saved_split
 
 # The panels are imported in build(), not here: the window's frame is shown and painted
 # before them (see MainWindow), and every import made before that first paint delays it.
@@ -852,19 +852,6 @@ class MainWindow(QMainWindow):
 
 
 DEMO_HINT_KEY = "startup/demoMode"
-
-FIRST_SIZE = QtCore.QSize(1360, 860)
-# What a window's frame takes around its inside (a title bar, borders), which the size
-# given to resize() does not count: so that a first window fits on a small screen.
-FRAME_ALLOWANCE = QtCore.QSize(16, 48)
-
-
-def first_size(available: QtCore.QSize) -> QtCore.QSize:
-    """The window's size at its first start (nothing saved): :data:`FIRST_SIZE`, or less
-    where the screen's free area (``available``) is smaller, so that the status bar and
-    the job panel are on the screen."""
-    room = available - FRAME_ALLOWANCE
-    return FIRST_SIZE.boundedTo(room) if room.isValid() else FIRST_SIZE
 
 
 def remember_demo(settings: QSettings, demo: bool) -> None:

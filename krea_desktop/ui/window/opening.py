@@ -1,11 +1,11 @@
 """What the window's frame shows until the panels are built, where the saved split
-will put them."""
+will put them, at the size a first start gives it."""
 
 from __future__ import annotations
 
 import struct
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QWidget
 
@@ -61,3 +61,17 @@ def saved_split(options: config.SettingsStore) -> int:
         if marker == 0xFF and count >= 2 and 0 < first < 10_000:
             return first
     return DEFAULT_LEFT_WIDTH
+
+
+FIRST_SIZE = QSize(1360, 860)
+# What a window's frame takes around its inside (a title bar, borders), which the size
+# given to resize() does not count: so that a first window fits on a small screen.
+FRAME_ALLOWANCE = QSize(16, 48)
+
+
+def first_size(available: QSize) -> QSize:
+    """The window's size at its first start (nothing saved): :data:`FIRST_SIZE`, or less
+    where the screen's free area (``available``) is smaller, so that the status bar and
+    the job panel are on the screen."""
+    room = available - FRAME_ALLOWANCE
+    return FIRST_SIZE.boundedTo(room) if room.isValid() else FIRST_SIZE
