@@ -376,6 +376,8 @@ def test_the_cards_wrap_into_rows_that_fill_the_tray_in_order(make_tray: Callabl
         t.add(distinct_png(i))
     items = t.items()
     t.qtbot.waitUntil(lambda: all(in_sight(t, item) for item in items))  # all five, no scrolling
+    # Each card at its own height once the rows are laid out (none stretched to fill the tray).
+    t.qtbot.waitUntil(lambda: all(item.height() == item.sizeHint().height() for item in items))
     places = [item.mapTo(t.widget, QPoint(0, 0)) for item in items]
     per_row = [sum(p.y() == y for p in places) for y in sorted({p.y() for p in places})]
     assert per_row == [2, 2, 1]  # two cards to a row at this width
