@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from krea_desktop import __version__
 from krea_desktop.api import errors as E
 from krea_desktop.api import spec
+from krea_desktop.wording import counted
 
 # Opening the window imports nothing of the command-line generator: the window's start-up
 # time counts every import made before its first paint.
@@ -293,7 +294,7 @@ async def _generate(args: argparse.Namespace) -> int:
             f"they were written to {spilled} instead."
         )
     if saver.held:
-        raise LibraryError(f"{len(saver.held)} paid image(s) could not be saved because {saver.reason}.")
+        raise LibraryError(f"{counted(len(saver.held), 'paid image')} could not be saved because {saver.reason}.")
     if out_problem:
         raise LibraryError(f"The images are in the library, but {out_problem}.")
     return 0

@@ -26,6 +26,7 @@ from pathlib import Path
 from krea_desktop import APP_ID, APP_NAME
 from krea_desktop.external import child_environment
 from krea_desktop.fsutil import atomic_write
+from krea_desktop.wording import counted
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 DESKTOP_TEMPLATE = RESOURCES / "linux" / f"{APP_ID}.desktop"
@@ -177,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  {path}{'' if path in changed else ' (unchanged)'}")
         else:
             removed = uninstall(data)
-            print(f"Removed {len(removed)} file(s) of {APP_NAME}'s menu entry from {data}.")
+            print(f"Removed {counted(len(removed), 'file')} of {APP_NAME}'s menu entry from {data}.")
     except OSError as err:
         print(f"krea-desktop: {err}", file=sys.stderr)
         return 1

@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from krea_desktop.api import errors as E
+from krea_desktop.wording import counted
 
 CONCURRENCY = 4  # cells in flight at once
 
@@ -93,10 +94,10 @@ async def run_sweep(args: argparse.Namespace) -> int:
         if not args.yes:
             if not sys.stdin.isatty():
                 raise E.ValidationError(
-                    f"Nothing was sent: a sweep sends {plan.task_count} tasks, so confirm it with --yes "
+                    f"Nothing was sent: a sweep sends {counted(plan.task_count, 'task')}, so confirm it with --yes "
                     "when the command is not run at a terminal."
                 )
-            if not await asyncio.to_thread(_confirm, f"Send {plan.task_count} tasks? [y/N]"):
+            if not await asyncio.to_thread(_confirm, f"Send {counted(plan.task_count, 'task')}? [y/N]"):
                 _say("krea-desktop: nothing was sent.")
                 return 1
         check_writable(library, plan.task_count + 1)

@@ -66,6 +66,7 @@ from krea_desktop.api.response import (
     verify_image,
 )
 from krea_desktop.api.results import GeneratedImage
+from krea_desktop.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -406,7 +407,7 @@ class RunwareClient:
         say = on_status or (lambda _msg: None)
         request.validate()
         if request.references:
-            say(f"Preparing {len(request.references)} reference image(s)…")
+            say(f"Preparing {counted(len(request.references), 'reference image')}…")
         wire_refs, digests = await self._resolve_references(request)
         seen: set[str] = set()
         try:

@@ -24,6 +24,7 @@ from krea_desktop.api.results import GeneratedImage
 from krea_desktop.fsutil import atomic_write
 from krea_desktop.library import metadata
 from krea_desktop.library.store import Library, LibraryEntry, LibraryError
+from krea_desktop.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,8 @@ def check_writable(library: Library, images: int = 1) -> None:
     if free < needed:
         raise LibraryError(
             f"Nothing was sent: the disk holding {folder} has {free // 2**20} MB free and "
-            f"{images} image(s) need about {needed // 2**20} MB; free some space."
+            f"{counted(images, 'image')} {'needs' if images == 1 else 'need'} about {needed // 2**20} MB; "
+            "free some space."
         )
 
 

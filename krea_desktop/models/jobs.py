@@ -10,6 +10,7 @@ from typing import Any
 from krea_desktop.api.request import GenerationRequest
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.models.events import Event
+from krea_desktop.wording import counted
 
 RUNNING, FINISHED, FAILED, CANCELLED = "running", "finished", "failed", "cancelled"
 
@@ -108,14 +109,14 @@ class JobQueue:
             self.cost_changed.emit(self.session_cost)
 
     def finished(self, job_id: int) -> None:
-        self._end(job_id, FINISHED, f"Done: {self._received(job_id)} image(s) saved.")
+        self._end(job_id, FINISHED, f"Done: {counted(self._received(job_id), 'image')} saved.")
 
     def cancelled(self, job_id: int) -> None:
-        self._end(job_id, CANCELLED, f"Cancelled; {self._received(job_id)} image(s) kept.")
+        self._end(job_id, CANCELLED, f"Cancelled; {counted(self._received(job_id), 'image')} kept.")
 
     def failed(self, job_id: int, message: str, error: object = None) -> None:
         kept = self._received(job_id)
-        suffix = f" {kept} image(s) received before that are kept." if kept else ""
+        suffix = f" {counted(kept, 'image')} received before that {'is' if kept == 1 else 'are'} kept." if kept else ""
         self._end(job_id, FAILED, message + suffix, error)
 
     def remove(self, job_id: int) -> None:

@@ -21,6 +21,7 @@ from krea_desktop.api import spec
 from krea_desktop.api.record import SWEEP_AXES, SweepAxis, SweepTag
 from krea_desktop.api.request import GenerationRequest
 from krea_desktop.library.sheet import axis_title, value_label
+from krea_desktop.wording import counted
 
 __all__ = ["axis_title", "value_label"]  # with the rest: one way to name axes and values
 
@@ -199,7 +200,7 @@ class SweepPlan:
         titles = " × ".join(axis_title(a.name) for a in self.axes)
         sizes = " × ".join(str(len(a.values)) for a in self.axes)
         n = self.task_count
-        shape = f"{sizes} = {n} tasks" if len(self.axes) > 1 else f"{n} task{'s' if n != 1 else ''}"
+        shape = f"{sizes} = {n} tasks" if len(self.axes) > 1 else counted(n, "task")
         seed = "" if any(a.name == "seed" for a in self.axes) else f", seed {self.base.seed}"
         return f"{shape}: {titles}{seed}"
 

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import QApplication
 from krea_desktop import APP_ID, APP_NAME, __version__, config
 from krea_desktop.ui.settings import QtSettingsStore
 from krea_desktop.ui.window.main_window import MainWindow
+from krea_desktop.wording import counted
 
 if TYPE_CHECKING:
     from krea_desktop.api.client import RunwareClient
@@ -465,7 +466,7 @@ async def _smoke(app: QApplication) -> int:
         if not done.done():
             done.set_result((outcome, text))
 
-    window.client_thread.jobFinished.connect(lambda _j, n: finish("ok", f"{n} image(s)"))
+    window.client_thread.jobFinished.connect(lambda _j, n: finish("ok", counted(n, "image")))
     window.client_thread.jobFailed.connect(lambda _j, msg, _e: finish("failed", msg))
     # As base64 (the window asks for URLs): a large enough image then goes through the
     # bundle's base64 helper process, which this test is also here to check.

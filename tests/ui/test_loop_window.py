@@ -263,6 +263,18 @@ def test_a_new_users_first_batch_arrives_image_by_image(qtbot: QtBot, make_windo
     assert row.progress.format().endswith(" s")  # and the time it took
 
 
+def test_one_image_is_said_in_the_singular_in_the_job_and_the_status_bar(qtbot: QtBot, make_window: Any) -> None:
+    w = make_window()
+    w.prompt_panel.setPrompt("one paper boat")
+    w.prompt_panel.countSpin.setValue(1)
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        w.generate()
+    qtbot.waitUntil(lambda: w.count_label.text() == "1 image", timeout=5000)
+    job = w.jobs.jobs()[0]
+    assert job.message.startswith("Done: 1 image saved.")
+    assert w.job_list.rows[job.job_id].status.text().startswith("Done: 1 image saved. Cost $")
+
+
 def test_a_running_jobs_elapsed_time_moves(qtbot: QtBot, make_window: Any) -> None:
     w = make_window(latency=0.6)
     w.prompt_panel.setPrompt("three slow lanterns")

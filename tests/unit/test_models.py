@@ -14,6 +14,7 @@ from krea_desktop.library.store import LibraryEntry
 from krea_desktop.models.events import Event
 from krea_desktop.models.jobs import CANCELLED, FAILED, FINISHED, RUNNING, JobQueue
 from krea_desktop.models.references import Reference, ReferenceSet, StateError
+from krea_desktop.wording import counted
 
 
 def ref(folder: Path, n: int, strength: float = 0.7) -> Reference:
@@ -145,7 +146,7 @@ def test_job_queue_routes_every_report_to_its_subscribers() -> None:
         ("cost", 0.004),
         ("image", (1, 11, None)),
         ("changed", "Waiting for the service…"),
-        ("ended", (FAILED, "The network went away. 2 image(s) received before that are kept.")),
+        ("ended", (FAILED, "The network went away. 2 images received before that are kept.")),
     ]
 
 
@@ -163,3 +164,36 @@ def test_job_queue_states_running_list_and_trim() -> None:
     assert len(queue.jobs()) == JobQueue.MAX_ENDED and queue.get(1) is None
     queue.remove(24)
     assert queue.get(24) is None and not queue.running()
+
+
+def test_a_jobs_ending_names_one_image_in_the_singular_and_more_in_the_plural() -> None:
+    queue = JobQueue()
+    for n in (1, 2, 3):
+        queue.add(n, GenerationRequest("two words", number_results=4))
+    queue.image_saved(1, entry(10, None))
+    queue.finished(1)
+    queue.image_saved(2, entry(11, None))
+    queue.failed(2, "The network went away.")
+    for i in (12, 13):
+        queue.image_saved(3, entry(i, None))
+    queue.cancelled(3)
+    assert [queue.get(n).message for n in (1, 2, 3)] == [  # type: ignore[union-attr]
+        "Done: 1 image saved.",
+        "The network went away. 1 image received before that is kept.",
+        "Cancelled; 2 images kept.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("n", "noun", "plural", "said"),
+    [
+        (0, "image", "", "0 images"),
+        (1, "image", "", "1 image"),
+        (2, "paid image", "", "2 paid images"),
+        (12500, "image", "", "12,500 images"),
+        (1, "library", "libraries", "1 library"),
+        (3, "library", "libraries", "3 libraries"),
+    ],
+)
+def test_counts_read_as_a_person_would_say_them(n: int, noun: str, plural: str, said: str) -> None:
+    assert counted(n, noun, plural) == said

@@ -31,6 +31,7 @@ from krea_desktop.ui.gallery.view import GalleryView
 from krea_desktop.ui.viewer.canvas import decode_image_file
 from krea_desktop.ui.viewer.compare import CompareDialog
 from krea_desktop.ui.viewer.viewer import ImageViewer
+from krea_desktop.wording import counted
 
 ShowMessage = Callable[..., None]
 
@@ -439,7 +440,7 @@ class GalleryActions(QObject):
         def done(image: QImage | None) -> None:
             copy_entries(entries, image)
             n = len(entries)
-            self.status.emit(f"Copied {n} image{'s' if n != 1 else ''}.")
+            self.status.emit(f"Copied {counted(n, 'image')}.")
 
         # An image that cannot be decoded is still copied as a file.
         self.runner.submit(lambda: decode_image_file(first), done, lambda _error: done(None))
@@ -494,7 +495,7 @@ class GalleryActions(QObject):
             self.view.setCurrentIndex(self.model.index(min(next_row, self.model.rowCount() - 1)))
         n = len(batch.entries)
         skipped = len(entries) - n
-        text = f"Moved {n} image{'s' if n != 1 else ''} to the trash."
+        text = f"Moved {counted(n, 'image')} to the trash."
         if skipped:
             text += f" {skipped} could not be moved and {'was' if skipped == 1 else 'were'} kept."
         self.show_message(text, "Undo", lambda b=batch: self.undo_delete(b))
@@ -512,7 +513,7 @@ class GalleryActions(QObject):
         self.model.refresh()
         self.select_ids(e.id for e in batch.entries)
         n = len(batch.entries)
-        self.show_message(f"Brought back {n} image{'s' if n != 1 else ''}.")
+        self.show_message(f"Brought back {counted(n, 'image')}.")
         self.update_enabled()
         self.countsChanged.emit()
 

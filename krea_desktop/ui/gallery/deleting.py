@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.library.trash import PendingTrash, TrashBatch
 from krea_desktop.ui.background import Runner
+from krea_desktop.wording import counted
 
 UNDO_WINDOW_MS = 60_000
 
@@ -67,7 +68,8 @@ class UndoableDelete(QObject):
 
     def _report_trash(self, failed: list[str]) -> None:
         if failed:
-            self.show_message(f"The system trash refused {len(failed)} file(s); they were deleted instead.")
+            them = "it was" if len(failed) == 1 else "they were"
+            self.show_message(f"The system trash refused {counted(len(failed), 'file')}; {them} deleted instead.")
 
     def _flush_leftovers(self) -> None:
         self.runner.submit(self.trash.flush_leftovers, self._report_trash)

@@ -15,6 +15,7 @@ from krea_desktop.library.export import ExportError, export_image, export_suffix
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui.background import Runner
 from krea_desktop.ui.settings import QtSettingsStore
+from krea_desktop.wording import counted
 
 ShowMessage = Callable[..., None]
 
@@ -77,7 +78,7 @@ class Exporter:
                 self.show_message(problems[0] + (f" ({len(problems) - 1} more failed.)" if len(problems) > 1 else ""))
             else:
                 what = "" if with_parameters else " without their parameters"
-                self.show_message(f"Exported {len(targets)} image(s){what} to {targets[0][1].parent}.")
+                self.show_message(f"Exported {counted(len(targets), 'image')}{what} to {targets[0][1].parent}.")
 
         self.runner.submit(work, done, lambda error: self.show_message(f"Exporting failed: {error}", error=True))
 

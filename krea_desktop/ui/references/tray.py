@@ -60,6 +60,7 @@ from krea_desktop.ui.references.sources import (
     sources_from_mime,
 )
 from krea_desktop.ui.theme import set_role
+from krea_desktop.wording import counted
 
 ResolveLibraryIds = Callable[[list[int]], list[Path]]
 
@@ -327,7 +328,7 @@ class ReferenceTray(QWidget):
                 )
             else:
                 text = (
-                    f"Only {room} more reference{'s' if room != 1 else ''} fit in the tray "
+                    f"Only {counted(room, 'more reference')} {'fits' if room == 1 else 'fit'} in the tray "
                     f"(at most {spec.MAX_REFERENCES}), so none of these {len(sources)} were added."
                 )
             self.message.emit(text)
@@ -405,14 +406,14 @@ class ReferenceTray(QWidget):
     def _report(self, batch: Batch) -> None:
         if batch.missing:
             self.message.emit(
-                f"{batch.missing} reference{'s' if batch.missing != 1 else ''} from the last session "
+                f"{counted(batch.missing, 'reference')} from the last session "
                 f"{'were' if batch.missing != 1 else 'was'} missing from {self.references_dir} and left out."
             )
         if batch.errors:
             first = batch.errors[0]
             if len(batch.errors) > 1:
                 more = len(batch.errors) - 1
-                first = f"{first.rstrip('.')} (and {more} more item{'s' if more != 1 else ''} refused)."
+                first = f"{first.rstrip('.')} (and {counted(more, 'more item')} refused)."
             self.message.emit(first)
 
     def _card(self, ref: Reference) -> ReferenceItem:

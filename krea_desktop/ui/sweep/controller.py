@@ -19,6 +19,7 @@ from krea_desktop.ui.sweep.dialog import SweepDialog
 from krea_desktop.ui.sweep.runner import SweepRun
 from krea_desktop.ui.sweep.sheet_view import CELL_SIDE, WAITING, ContactSheet
 from krea_desktop.ui.viewer.canvas import decode_thumbnail_file
+from krea_desktop.wording import counted
 
 if TYPE_CHECKING:
     from krea_desktop.ui.window.main_window import MainWindow
@@ -75,7 +76,7 @@ class Sweeps(QObject):
         self.runs.append(run)
         sheet.show()
         run.start()
-        w.statusBar().showMessage(f"Sweep queued: {plan.task_count} tasks.", 4000)
+        w.statusBar().showMessage(f"Sweep queued: {counted(plan.task_count, 'task')}.", 4000)
         return run
 
     def shutdown(self) -> None:

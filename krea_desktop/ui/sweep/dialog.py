@@ -35,6 +35,7 @@ from krea_desktop.models.sweep import (
 )
 from krea_desktop.ui.money import format_cost
 from krea_desktop.ui.theme import PrimaryButton, set_role
+from krea_desktop.wording import counted
 
 # The cost of one image as the service last reported it (None when unknown), and whether
 # it is the simulator's.
@@ -191,6 +192,6 @@ class SweepDialog(QDialog):
             if estimate is not None
             else "the cost is not known until the service reports one"
         )
-        self.summaryLabel.setText(f"{plan.describe()}. {n} image{'s' if n != 1 else ''}, {cost}.")
-        self.sendButton.setText(f"Send {n} task{'s' if n != 1 else ''}")
+        self.summaryLabel.setText(f"{plan.describe()}. {counted(n, 'image')}, {cost}.")
+        self.sendButton.setText(f"Send {counted(n, 'task')}")
         self.sendButton.setEnabled(True)

@@ -42,6 +42,7 @@ from krea_desktop.ui.settings import QtSettingsStore
 from krea_desktop.ui.window.banner import Banner, MessageToast
 from krea_desktop.ui.window.menus import fill_menus
 from krea_desktop.ui.window.opening import DEFAULT_LEFT_WIDTH, OpeningPlaceholder, first_size, saved_split
+from krea_desktop.wording import counted
 
 # The panels are imported in build(), not here: the window's frame is shown and painted
 # before them (see MainWindow), and every import made before that first paint delays it.
@@ -557,7 +558,7 @@ class MainWindow(QMainWindow):
         self.prompt_panel.addToHistory(request.prompt)
         job_id = self.client_thread.submit(request)
         self.jobs.add(job_id, request)
-        self.statusBar().showMessage(f"Job {job_id} queued: {request.number_results} image(s).", 4000)
+        self.statusBar().showMessage(f"Job {job_id} queued: {counted(request.number_results, 'image')}.", 4000)
         return job_id
 
     def _composed_request(self) -> GenerationRequest | None:
@@ -599,7 +600,7 @@ class MainWindow(QMainWindow):
             return
         self.cost_estimate.setText(f"≈ {format_cost(estimate, simulated)}")
         self.cost_estimate.setToolTip(
-            f"Estimated cost of {count} image{'s' if count != 1 else ''}, from the cost the service last reported"
+            f"Estimated cost of {counted(count, 'image')}, from the cost the service last reported"
         )
 
     def open_sweep(self, first_axis: str | None = None) -> SweepDialog | None:
@@ -656,7 +657,7 @@ class MainWindow(QMainWindow):
 
     def _job_ended(self, job: Job) -> None:
         if job.state == "finished":
-            self.statusBar().showMessage(f"Job {job.job_id} finished: {job.received} image(s) saved.", 5000)
+            self.statusBar().showMessage(f"Job {job.job_id} finished: {counted(job.received, 'image')} saved.", 5000)
         elif job.state == "failed":
             if isinstance(job.error, E.AuthenticationError):
                 self.show_message(job.message, "Open Settings", self.open_settings, error=True)
@@ -721,7 +722,7 @@ class MainWindow(QMainWindow):
         return [found[i].path for i in ids if i in found and found[i].path.exists()]
 
     def _update_counts(self) -> None:
-        self.count_label.setText(f"{self.library.count()} images")
+        self.count_label.setText(counted(self.library.count(), "image"))
         from krea_desktop.ui.money import format_cost
 
         # In demo mode the simulator makes the costs up: every amount shown says so.
