@@ -518,6 +518,8 @@ class RunwareClient:
                     raise error_from(ours[0], answer.status)
                 pending = request.delivery_method == "async" or _has_processing(env) or ctx.refetch
                 if pending and not ours:
+                    if ctx.seen_count == 0:  # the task is with the service: not "Submitting…" any more
+                        say("Generating…")
                     phase, first = "poll", None
                     continue
                 self._check_complete(ctx, ours)

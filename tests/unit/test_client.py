@@ -272,6 +272,31 @@ def test_async_delivery_hands_over_each_image_as_it_finishes() -> None:
     assert s.task_types() == ["imageInference"] + ["getResponse"] * 4
 
 
+def test_the_status_says_generating_once_the_service_has_acknowledged_the_task() -> None:
+    s = Script()
+    first: dict[str, Any] = {}
+    s.handlers.append(
+        lambda tasks: (first.update(tasks[0]), ok([{"taskUUID": tasks[0]["taskUUID"], "status": "processing"}]))[1]
+    )
+    s.handlers.append(lambda tasks: ok([{"taskUUID": first["taskUUID"], "status": "processing"}] * 2))
+    s.handlers.append(
+        lambda tasks: ok([item(first, 0, status="success"), {"taskUUID": first["taskUUID"], "status": "processing"}])
+    )
+    s.default = lambda tasks: ok([item(first, i, status="success") for i in range(2)])
+    said: list[str] = []
+
+    async def scenario() -> None:
+        client = s.client()
+        request = GenerationRequest("two words", number_results=2, delivery_method="async")
+        async for _im in client.generate(request, on_status=said.append):
+            pass
+        await client.aclose()
+
+    run(scenario())
+    assert said[:2] == ["Submitting…", "Generating…"]  # no longer "Submitting…" while the images are made
+    assert said.count("Generating…") == 1 and "1 of 2 images ready…" in said
+
+
 def test_fewer_images_than_asked_keeps_the_received_ones_and_says_so() -> None:
     s = Script()
     s.default = lambda tasks: ok(
