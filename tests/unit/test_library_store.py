@@ -223,6 +223,49 @@ def test_queries_and_filters(lib: Library) -> None:
     assert lib.get(999_999) is None and lib.get_by_uuid("nope") is None
 
 
+def test_every_id_is_read_again_only_after_the_index_changed(lib: Library, tmp_path: Path) -> None:
+    """Clearing a search shows every image: the list is kept between calls and read again
+    once anything (this thread, another thread, another process's connection) has added
+    or removed an image."""
+    ids = _fill(lib)
+    reads: list[str] = []
+    lib._conn().set_trace_callback(lambda sql: reads.append(sql) if sql.startswith("SELECT id FROM images") else None)
+    assert lib.ids() == ids[::-1]
+    assert lib.ids() == ids[::-1] and len(reads) == 1  # nothing changed: not read again
+    got = lib.ids()
+    got.append(-1)  # a caller's copy: changing it changes nothing kept
+    assert lib.ids() == ids[::-1]
+
+    newer = lib.save(image("a newer one"), created_at=T0 + timedelta(hours=1)).id  # this thread
+    assert lib.ids() == [newer, *ids[::-1]]
+    lib.remove([ids[0]])
+    assert lib.ids() == [newer, *ids[:0:-1]]
+    lib.set_favourite([newer], True)  # a write, though the list is the same
+    assert lib.ids() == [newer, *ids[:0:-1]]
+
+    def from_a_worker() -> None:
+        nonlocal by_worker
+        by_worker = lib.save(image("from a worker"), created_at=T0 + timedelta(hours=2)).id
+
+    by_worker = 0
+    worker = threading.Thread(target=from_a_worker)
+    worker.start()
+    worker.join()
+    assert lib.ids() == [by_worker, newer, *ids[:0:-1]]
+
+    other = Library(tmp_path / "lib")  # as another process would: its own connection
+    try:
+        elsewhere = other.save(image("from elsewhere"), created_at=T0 + timedelta(hours=3)).id
+        assert lib.ids() == [elsewhere, by_worker, newer, *ids[:0:-1]]
+        other.remove([elsewhere])
+        assert lib.ids() == [by_worker, newer, *ids[:0:-1]]
+    finally:
+        other.close()
+    assert lib.ids() == [by_worker, newer, *ids[:0:-1]]
+    before = len(reads)
+    assert lib.ids() == [by_worker, newer, *ids[:0:-1]] and len(reads) == before
+
+
 def test_search_without_fts(lib: Library) -> None:
     ids = _fill(lib)
     lib.has_fts = False
