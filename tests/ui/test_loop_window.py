@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, QRect, QSize, Qt
-from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication, QLineEdit, QScrollArea, QWidget
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.api.record import GenerationRecord
@@ -241,6 +242,26 @@ def test_at_800x600_every_control_is_reachable_and_unclipped(qtbot: QtBot, make_
         assert rect.height() <= viewport.height() and rect.width() <= viewport.width(), widget.objectName()
         hint = widget.minimumSizeHint()
         assert widget.width() >= hint.width() and widget.height() >= hint.height(), widget.objectName()
+
+
+@pytest.mark.parametrize(("size", "placeholder"), [((800, 600), "Search…"), ((1366, 768), "Search prompts…")])
+def test_the_gallery_search_says_what_fits_and_never_a_cut_placeholder(
+    qtbot: QtBot, make_window: Any, size: tuple[int, int], placeholder: str
+) -> None:
+    w = make_window(size)
+    search = w.filter_bar.search
+    qtbot.waitUntil(lambda: search.isVisible() and search.placeholderText() == placeholder)
+    # The field as laid out, against the same field given all the room it could want: the
+    # placeholder's pixels are the same unless the narrow one cut it ("Search prom…").
+    roomy = QLineEdit(search.parentWidget())  # styled as the search is
+    roomy.setPlaceholderText(search.placeholderText())
+    roomy.setClearButtonEnabled(True)
+    roomy.resize(search.width() + 300, search.height())
+    shown = search.grab().toImage().convertToFormat(QImage.Format.Format_ARGB32)
+    ample = roomy.grab().toImage().convertToFormat(QImage.Format.Format_ARGB32)
+    text = search.fontMetrics().horizontalAdvance(search.placeholderText())
+    strip = QRect(0, 0, min(shown.width(), text + 8), shown.height())
+    assert shown.copy(strip) == ample.copy(strip), f"the placeholder is cut at {search.width()} px"
 
 
 # -- 2. results one by one by default ---------------------------------------------------------

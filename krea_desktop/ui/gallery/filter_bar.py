@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QSlider,
+    QStyle,
     QToolBar,
     QToolButton,
     QWidget,
@@ -70,9 +72,8 @@ class GalleryFilterBar(QWidget):
     def __init__(self, parent: QWidget | None = None, model: GalleryModel | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("galleryFilterBar")
-        self.search = QLineEdit(self)
+        self.search = SearchField(self)
         self.search.setObjectName("gallerySearch")
-        self.search.setPlaceholderText("Search prompts…")
         self.search.setClearButtonEnabled(True)
         self.search.setToolTip("Show only images whose prompt contains every word typed here (Ctrl+F)")
         self.search.setAccessibleName("Search prompts")
@@ -201,3 +202,33 @@ class GalleryFilterBar(QWidget):
     def set_counts(self, shown: int, total: int) -> None:
         filtered = any(v for v in self.filters().values()) or self._scoped()
         self.count_label.setText(f"{shown} of {total}" if filtered else "")
+
+
+class SearchField(QLineEdit):
+    """The prompt search: its placeholder says "Search prompts…" where that fits, else
+    "Search…", never a cut "Search prom…" (a narrow window gives it 80 px or so)."""
+
+    LONG, SHORT = "Search prompts…", "Search…"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setPlaceholderText(self.LONG)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        text = self.LONG if self.width() >= placeholder_width(self, self.LONG) else self.SHORT
+        if self.placeholderText() != text:
+            self.setPlaceholderText(text)
+
+
+def placeholder_width(field: QLineEdit, text: str) -> int:
+    """The width at which ``field`` shows ``text`` whole as its placeholder beside its clear
+    button (the room QLineEdit gives its text: the frame, 2 px each side, a side button's
+    icon + 6 px and its margin)."""
+    style = field.style()
+    advance = field.fontMetrics().horizontalAdvance(text)
+    frame = style.pixelMetric(QStyle.PixelMetric.PM_DefaultFrameWidth, None, field)
+    button = style.pixelMetric(QStyle.PixelMetric.PM_LineEditIconSize, None, field) + 6
+    button += style.pixelMetric(QStyle.PixelMetric.PM_LineEditIconMargin, None, field)
+    margins = field.textMargins()
+    return advance + 2 * frame + 2 * 2 + margins.left() + margins.right() + button + 2
