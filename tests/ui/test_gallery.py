@@ -35,6 +35,7 @@ from krea_desktop.ui.app import create_main_window
 from krea_desktop.ui.gallery import deleting, desktop, export, thumbnails
 from krea_desktop.ui.gallery.model import GalleryModel
 from krea_desktop.ui.gallery.recall import AWAY, TOWARD
+from krea_desktop.ui.gallery.rows import RowReader
 from krea_desktop.ui.gallery.thumbnails import ThumbnailLoader, fit_within
 from krea_desktop.ui.gallery.view import GalleryView
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, decode_library_ids
@@ -265,6 +266,28 @@ def test_rows_beside_the_ones_on_screen_are_read_ahead_on_a_worker(
     assert [gui for gui, _n in calls].count(True) == 1
     assert sum(n for gui, n in calls if not gui) >= 320 - 100
     settle(model)
+
+
+def test_rows_asked_for_while_the_reader_is_held_are_read_once_it_is_released(
+    qapp: QApplication, library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save_numbered(library, 30)
+    calls = record_reads(library, monkeypatch)
+    reader = RowReader(library)
+    pages: list[list[int]] = []
+    reader.read.connect(lambda _generation, ids, _entries: pages.append(ids))
+    ids = library.ids()
+    reader.hold()
+    reader.request(0, ids[:10])
+    reader.request(0, ids[10:20])
+    time.sleep(0.2)
+    qapp.processEvents()
+    assert calls == [] and pages == []  # nothing read while held
+    reader.release()
+    assert reader.wait(5000)
+    qapp.processEvents()
+    assert sorted(map(sorted, pages)) == sorted(map(sorted, [ids[:10], ids[10:20]]))
+    assert [gui for gui, _n in calls] == [False, False]  # on the worker
 
 
 def test_a_page_read_ahead_before_its_entries_changed_is_dropped(

@@ -61,6 +61,7 @@ class RowReader(QObject):
         self._idle = threading.Condition(self._lock)
         self._queue: list[tuple[int, list[int]]] = []  # oldest first
         self._working = False
+        self._held = False
 
     def request(self, generation: int, ids: list[int]) -> list[list[int]]:
         """Queue a page; returns the pages dropped to make room (the oldest), whose ids
@@ -71,11 +72,27 @@ class RowReader(QObject):
             self._queue.append((generation, ids))
             dropped = [page for _, page in self._queue[:-MAX_WAITING]]
             del self._queue[:-MAX_WAITING]
-            start = not self._working
-            self._working = True
+            start = not self._working and not self._held
+            if start:
+                self._working = True
         if start:
             shared_pool().start(_RowWorker(self))
         return dropped
+
+    def hold(self) -> None:
+        """Read nothing until :meth:`release`: pages asked for wait (the newest kept)."""
+        with self._lock:
+            self._held = True
+
+    def release(self) -> None:
+        """Read the pages asked for while held."""
+        with self._lock:
+            self._held = False
+            start = bool(self._queue) and not self._working
+            if start:
+                self._working = True
+        if start:
+            shared_pool().start(_RowWorker(self))
 
     def _next_job(self) -> tuple[int, list[int]] | None:
         with self._lock:

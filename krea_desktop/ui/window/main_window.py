@@ -135,6 +135,10 @@ class MainWindow(QMainWindow):
         self.demo = demo
         self.endpoint = endpoint
         self._build()
+        if rest_later:
+            # Rows beside the first screen are read ahead once the window is ready: read
+            # now, on a worker, they would take turns with the GUI thread's first paint.
+            self.model.rows.hold()
         self._restore_state()
         self.update_demo_banner()
         if library.notice:
@@ -155,6 +159,7 @@ class MainWindow(QMainWindow):
         fill_menus(self)
         self.tray.restore_state()
         self.rest_built = True
+        self.model.rows.release()
         self._set_tab_order()
 
     def finish(
