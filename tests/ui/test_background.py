@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -350,3 +352,23 @@ def test_delivering_one_helpers_results_leaves_the_others_their_turn(qtbot: QtBo
     qtbot.waitUntil(lambda: got == ["mine", "other"])
     qtbot.wait(50)
     assert got == ["mine", "other"]  # each delivered once
+
+
+def test_once_the_window_has_workers_the_gui_thread_waits_at_most_a_millisecond_for_the_gil() -> None:
+    # The pool's workers (rows and thumbnails read while the gallery scrolls) run Python:
+    # with Python's default the GUI thread could wait 5 ms for each turn with the GIL.
+    code = (
+        "import sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "from krea_desktop.ui.background import shared_pool\n"
+        "app = QApplication(sys.argv)\n"
+        "before = sys.getswitchinterval()\n"
+        "shared_pool()\n"
+        "print(before, sys.getswitchinterval())\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0.005", "0.001"]

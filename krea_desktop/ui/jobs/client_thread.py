@@ -14,7 +14,6 @@ import concurrent.futures
 import io
 import itertools
 import logging
-import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
@@ -30,7 +29,7 @@ from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library.pending import PendingTask, PendingTasks
 from krea_desktop.library.saving import SaveQueue, check_writable
 from krea_desktop.library.store import Library, LibraryEntry, LibraryError
-from krea_desktop.ui.background import lower_priority, make_worker_types
+from krea_desktop.ui.background import lower_priority, make_worker_types, share_the_gil_often
 from krea_desktop.ui.gallery.thumbnails import THUMB_SIZE as CACHE_SIDE
 from krea_desktop.ui.gallery.thumbnails import cached_size, store_thumbnail
 
@@ -42,11 +41,6 @@ if TYPE_CHECKING:  # the client (httpx) is imported where it is made, after star
 log = logging.getLogger(__name__)
 
 THUMB_SIZE = 256
-# A thread waiting for the GIL gets it after at most this long (default 5 ms). Shorter
-# is not better: at 0.2 ms the client thread also takes the GIL from the GUI thread in
-# the middle of its painting that much more often (bench_load.py: 31 ms median stall
-# against 18 ms at 1 ms).
-SWITCH_INTERVAL = 0.001
 
 
 def thumbnail_qimage(data: bytes, size: int = THUMB_SIZE, cache: Path | None = None) -> QImage:
@@ -210,8 +204,7 @@ class ClientThread(QThread):
             concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="krea-decode", initializer=lower_priority)
         )
         lower_priority()
-        # The GUI thread must not wait several 5 ms turns behind the client's work to paint.
-        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
+        share_the_gil_often()  # the GUI thread must not wait 5 ms turns behind the client to paint
         self._client = self._factory()
         self._client.gui = True  # share the GIL with the window: pacing and the base64 helper
         self._ready.set()
