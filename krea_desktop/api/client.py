@@ -246,11 +246,13 @@ class RunwareClient:
         limit: int = ANSWER_BASE_BYTES,
         phase: str = "",
         on_item: Callable[[dict[str, Any]], None] | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> _Answer:
         """One POST. ``read_timeout`` overrides the short default for slow answers; an answer
         larger than ``limit`` bytes (decompressed) is refused; ``phase`` names the step in
         the message of a timeout; ``on_item`` hears of each item of a successful answer's
-        ``data`` as soon as it has arrived (the answer is returned whole all the same)."""
+        ``data`` as soon as it has arrived (the answer is returned whole all the same);
+        ``on_sent`` hears when the whole request has gone out (over HTTP/1.1 or 2)."""
         import json
 
         body = json.dumps(tasks, separators=(",", ":")).encode()
@@ -258,7 +260,10 @@ class RunwareClient:
         wait = read_timeout or self.timeout
         try:
             timeout = httpx.Timeout(wait, connect=self.connect_timeout, pool=self.connect_timeout)
-            async with self._http.stream("POST", self.base_url, content=body, headers=headers, timeout=timeout) as resp:
+            extensions = {} if on_sent is None else {"trace": _when_sent(on_sent)}
+            async with self._http.stream(
+                "POST", self.base_url, content=body, headers=headers, timeout=timeout, extensions=extensions
+            ) as resp:
                 self.bytes_sent += len(body)
                 # In the window, an answer is received whole before its images are decoded:
                 # receiving while the decode thread works puts two threads against the GUI
@@ -485,6 +490,9 @@ class RunwareClient:
                             limit=answer_limit(request.number_results),
                             phase="submitting the task",
                             ctx=ctx,
+                            # A sync answer comes once the images are made: from when the
+                            # task has gone out until then, the service is making them.
+                            on_sent=None if request.delivery_method == "async" else lambda: say("Generating…"),
                         )
                     ) as exchange:
                         async for got in exchange:
@@ -589,6 +597,7 @@ class RunwareClient:
         limit: int,
         phase: str,
         ctx: _Context,
+        on_sent: Callable[[], None] | None = None,
     ) -> AsyncGenerator[GeneratedImage | _Answer, None]:
         """POST ``tasks``; yield the image of each new finished item as soon as it is ready,
         while the rest of the answer is still arriving, and the answer itself last. An
@@ -596,7 +605,7 @@ class RunwareClient:
         whole before raising (``_NotSent``, ``_Ambiguous`` or a ``KreaError``)."""
         arrived: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         reader = asyncio.ensure_future(
-            self._post_once(tasks, read_timeout, limit=limit, phase=phase, on_item=arrived.put_nowait)
+            self._post_once(tasks, read_timeout, limit=limit, phase=phase, on_item=arrived.put_nowait, on_sent=on_sent)
         )
         ctx.refetch = False
         pipeline = _Pipeline(self, ctx)
@@ -938,6 +947,16 @@ class _Pipeline:
             job.cancel()
         self._jobs.clear()
         self._waiting.clear()
+
+
+def _when_sent(said: Callable[[], None]) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+    """An httpcore ``trace`` extension that calls ``said`` once the request body is sent."""
+
+    async def trace(event: str, _info: dict[str, Any]) -> None:
+        if event.endswith(".send_request_body.complete"):
+            said()
+
+    return trace
 
 
 def sent_record(request: GenerationRequest, wire_refs: list[dict[str, Any]]) -> GenerationRecord:
