@@ -72,9 +72,7 @@ class RowReader(QObject):
             self._queue.append((generation, ids))
             dropped = [page for _, page in self._queue[:-MAX_WAITING]]
             del self._queue[:-MAX_WAITING]
-            start = not self._working and not self._held
-            if start:
-                self._working = True
+            start = self._take_the_worker()
         if start:
             shared_pool().start(_RowWorker(self))
         return dropped
@@ -88,11 +86,16 @@ class RowReader(QObject):
         """Read the pages asked for while held."""
         with self._lock:
             self._held = False
-            start = bool(self._queue) and not self._working
-            if start:
-                self._working = True
+            start = self._take_the_worker()
         if start:
             shared_pool().start(_RowWorker(self))
+
+    def _take_the_worker(self) -> bool:
+        """Whether a worker is to be started for the waiting pages (with the lock held)."""
+        if self._working or self._held or not self._queue:
+            return False
+        self._working = True
+        return True
 
     def _next_job(self) -> tuple[int, list[int]] | None:
         with self._lock:
