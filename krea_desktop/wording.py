@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 
-def counted(n: int, noun: str, plural: str = "") -> str:
-    """``n`` and ``noun``, the noun in the plural unless ``n`` is 1 (``plural`` when the
-    plural is not ``noun`` + "s"); thousands are separated by commas."""
-    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+def for_count(n: int, one: str, more: str) -> str:
+    """``one`` when ``n`` is 1, else ``more``: the words that agree with a count ("is" or
+    "are", "it was" or "they were")."""
+    return one if n == 1 else more
+
+
+def counted(n: int, noun: str) -> str:
+    """``n`` and ``noun``, the noun in the plural (+"s") unless ``n`` is 1; thousands are
+    separated by commas."""
+    return f"{n:,} {for_count(n, noun, noun + 's')}"

@@ -24,7 +24,7 @@ from krea_desktop.api.results import GeneratedImage
 from krea_desktop.fsutil import atomic_write
 from krea_desktop.library import metadata
 from krea_desktop.library.store import Library, LibraryEntry, LibraryError
-from krea_desktop.wording import counted
+from krea_desktop.wording import counted, for_count
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def check_writable(library: Library, images: int = 1) -> None:
     if free < needed:
         raise LibraryError(
             f"Nothing was sent: the disk holding {folder} has {free // 2**20} MB free and "
-            f"{counted(images, 'image')} {'needs' if images == 1 else 'need'} about {needed // 2**20} MB; "
+            f"{counted(images, 'image')} {for_count(images, 'needs', 'need')} about {needed // 2**20} MB; "
             "free some space."
         )
 
@@ -131,8 +131,8 @@ class SaveQueue:
             self.reason = describe_failure(exc, self.library.images_dir)
         n = len(self.held)
         self.problem = (
-            f"{n} paid image{'s are' if n != 1 else ' is'} kept in memory because {self.reason}; "
-            "they are saved as soon as that is fixed."
+            f"{counted(n, 'paid image')} {for_count(n, 'is', 'are')} kept in memory because {self.reason}; "
+            f"{for_count(n, 'it is', 'they are')} saved as soon as that is fixed."
         )
 
     def spill(self, folder: Path | None = None) -> Path | None:

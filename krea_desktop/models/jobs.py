@@ -10,7 +10,7 @@ from typing import Any
 from krea_desktop.api.request import GenerationRequest
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.models.events import Event
-from krea_desktop.wording import counted
+from krea_desktop.wording import counted, for_count
 
 RUNNING, FINISHED, FAILED, CANCELLED = "running", "finished", "failed", "cancelled"
 
@@ -116,7 +116,7 @@ class JobQueue:
 
     def failed(self, job_id: int, message: str, error: object = None) -> None:
         kept = self._received(job_id)
-        suffix = f" {counted(kept, 'image')} received before that {'is' if kept == 1 else 'are'} kept." if kept else ""
+        suffix = f" {counted(kept, 'image')} received before that {for_count(kept, 'is', 'are')} kept." if kept else ""
         self._end(job_id, FAILED, message + suffix, error)
 
     def remove(self, job_id: int) -> None:

@@ -21,7 +21,7 @@ from krea_desktop.api import spec
 from krea_desktop.api.record import SWEEP_AXES, SweepAxis, SweepTag
 from krea_desktop.api.request import GenerationRequest
 from krea_desktop.library.sheet import axis_title, value_label
-from krea_desktop.wording import counted
+from krea_desktop.wording import counted, for_count
 
 __all__ = ["axis_title", "value_label"]  # with the rest: one way to name axes and values
 
@@ -140,7 +140,7 @@ class SweepPlan:
                     have = len(base.references)
                     raise SweepError(
                         f"{axis.name} names reference {position}, but there "
-                        + (f"{'is' if have == 1 else 'are'} only {have}." if have else "are no references.")
+                        + (f"{for_count(have, 'is', 'are')} only {have}." if have else "are no references.")
                     )
         cells = math.prod(len(a.values) for a in axes)
         if cells > MAX_CELLS:

@@ -31,7 +31,7 @@ from krea_desktop.ui.gallery.view import GalleryView
 from krea_desktop.ui.viewer.canvas import decode_image_file
 from krea_desktop.ui.viewer.compare import CompareDialog
 from krea_desktop.ui.viewer.viewer import ImageViewer
-from krea_desktop.wording import counted
+from krea_desktop.wording import counted, for_count
 
 ShowMessage = Callable[..., None]
 
@@ -497,7 +497,7 @@ class GalleryActions(QObject):
         skipped = len(entries) - n
         text = f"Moved {counted(n, 'image')} to the trash."
         if skipped:
-            text += f" {skipped} could not be moved and {'was' if skipped == 1 else 'were'} kept."
+            text += f" {skipped} could not be moved and {for_count(skipped, 'was', 'were')} kept."
         self.show_message(text, "Undo", lambda b=batch: self.undo_delete(b))
         self.update_enabled()
         self.countsChanged.emit()

@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.library.trash import PendingTrash, TrashBatch
 from krea_desktop.ui.background import Runner
-from krea_desktop.wording import counted
+from krea_desktop.wording import counted, for_count
 
 UNDO_WINDOW_MS = 60_000
 
@@ -68,7 +68,7 @@ class UndoableDelete(QObject):
 
     def _report_trash(self, failed: list[str]) -> None:
         if failed:
-            them = "it was" if len(failed) == 1 else "they were"
+            them = for_count(len(failed), "it was", "they were")
             self.show_message(f"The system trash refused {counted(len(failed), 'file')}; {them} deleted instead.")
 
     def _flush_leftovers(self) -> None:

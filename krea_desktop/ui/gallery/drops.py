@@ -19,6 +19,7 @@ from krea_desktop.ui.gallery.recall import Recall
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME
 from krea_desktop.ui.references.tray import ReferenceTray
 from krea_desktop.ui.viewer.viewer import ImageViewer
+from krea_desktop.wording import counted, for_count
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif"}
 
@@ -123,9 +124,9 @@ class FileDrops(QObject):
                 lambda: self.recall.apply_record(record, path.name),
             )
         elif without:
-            names = without[0].name if len(without) == 1 else f"{len(without)} images"
+            names = without[0].name if len(without) == 1 else counted(len(without), "image")
             self.show_message(
-                f"{names} carr{'ies' if len(without) == 1 else 'y'} no parameters.",
+                f"{names} {for_count(len(without), 'carries', 'carry')} no parameters.",
                 "Add as reference",
                 lambda: [self.tray.add_reference(f) for f in without[: max(0, self.tray.room())]],
             )

@@ -60,7 +60,7 @@ from krea_desktop.ui.references.sources import (
     sources_from_mime,
 )
 from krea_desktop.ui.theme import set_role
-from krea_desktop.wording import counted
+from krea_desktop.wording import counted, for_count
 
 ResolveLibraryIds = Callable[[list[int]], list[Path]]
 
@@ -328,7 +328,7 @@ class ReferenceTray(QWidget):
                 )
             else:
                 text = (
-                    f"Only {counted(room, 'more reference')} {'fits' if room == 1 else 'fit'} in the tray "
+                    f"Only {counted(room, 'more reference')} {for_count(room, 'fits', 'fit')} in the tray "
                     f"(at most {spec.MAX_REFERENCES}), so none of these {len(sources)} were added."
                 )
             self.message.emit(text)
@@ -407,7 +407,7 @@ class ReferenceTray(QWidget):
         if batch.missing:
             self.message.emit(
                 f"{counted(batch.missing, 'reference')} from the last session "
-                f"{'were' if batch.missing != 1 else 'was'} missing from {self.references_dir} and left out."
+                f"{for_count(batch.missing, 'was', 'were')} missing from {self.references_dir} and left out."
             )
         if batch.errors:
             first = batch.errors[0]
