@@ -290,6 +290,33 @@ def test_rows_asked_for_while_the_reader_is_held_are_read_once_it_is_released(
     assert [gui for gui, _n in calls] == [False, False]  # on the worker
 
 
+def test_a_reader_held_while_its_worker_reads_reads_nothing_more_until_released(
+    qapp: QApplication, library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save_numbered(library, 30)
+    slow = threading.Event()
+    calls = record_reads(library, monkeypatch, slow)
+    reader = RowReader(library)
+    pages: list[list[int]] = []
+    reader.read.connect(lambda _generation, ids, _entries: pages.append(ids))
+    ids = library.ids()
+    reader.request(0, ids[:10])  # a worker takes it and waits in the read
+    deadline = time.monotonic() + 10
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    reader.hold()
+    reader.request(0, ids[10:20])
+    slow.set()
+    assert reader.wait(5000)
+    qapp.processEvents()
+    assert pages == [ids[:10]]  # the page asked for before the hold, and no other
+    reader.release()
+    assert reader.wait(5000)
+    qapp.processEvents()
+    assert pages == [ids[:10], ids[10:20]]
+    assert len(calls) == 2
+
+
 def test_a_page_read_ahead_before_its_entries_changed_is_dropped(
     qapp: QApplication, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:

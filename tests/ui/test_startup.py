@@ -318,3 +318,34 @@ def test_what_comes_after_ready_takes_its_kept_place_and_nothing_moves(tmp_path:
     assert lines[5] == "toolbar &View False"  # the blank that kept the place is gone
     assert lines[6] == "menu items True"
     assert lines[7] == "focus promptEdit"
+
+
+def test_the_gallery_reads_on_when_what_comes_after_ready_fails_to_build(tmp_path: Path) -> None:
+    save_images(tmp_path, 130)
+    lines = run(
+        """
+        import sys
+        from PySide6.QtWidgets import QApplication
+        from krea_desktop.ui import app as app_module
+        from krea_desktop.ui.window import main_window
+        app = QApplication(sys.argv)
+        window = app_module.open_main_window()
+        app_module.show_and_paint(window, timeout_ms=5000)
+        app_module.build_panels(window, app_module.open_library(window), rest_later=True)
+        app_module.wait_painted(window.gallery.viewport(), 5000)
+
+        def fails(_window):
+            raise RuntimeError("no menus")
+
+        main_window.fill_menus = fails
+        try:
+            window.build_rest()
+        except RuntimeError as err:
+            print("raised:", err)
+        rows = window.model.rows
+        print("read ahead:", rows.wait(5000), len(rows._queue), rows._held)
+        window.close()
+        """,
+        tmp_path,
+    )
+    assert lines == ["raised: no menus", "read ahead: True 0 False"]

@@ -99,7 +99,7 @@ class RowReader(QObject):
 
     def _next_job(self) -> tuple[int, list[int]] | None:
         with self._lock:
-            if not self._queue:
+            if self._held or not self._queue:  # held: release() starts a worker again
                 self._working = False
                 self._idle.notify_all()
                 return None

@@ -155,11 +155,13 @@ class MainWindow(QMainWindow):
             raise RuntimeError("the main window's panels are not built yet")
         if self.rest_built:
             return
-        self._build_rest()
-        fill_menus(self)
-        self.tray.restore_state()
-        self.rest_built = True
-        self.model.rows.release()
+        try:
+            self._build_rest()
+            fill_menus(self)
+            self.tray.restore_state()
+            self.rest_built = True
+        finally:
+            self.model.rows.release()  # the gallery reads on, whatever else failed
         self._set_tab_order()
 
     def finish(
