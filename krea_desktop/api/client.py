@@ -720,7 +720,7 @@ class RunwareClient:
                     if failures >= self.retry.attempts:
                         raise failure.error from None
                     if ctx.seen_count > before:
-                        say(f"{ctx.seen_count} of {n} images ready…")
+                        say(f"{ctx.seen_count} of {counted(n, 'image')} ready…")
                     continue
                 assert answer is not None
             else:
@@ -732,7 +732,7 @@ class RunwareClient:
             errs += [d for d in env.data if d.get("status") == "error"]
             ctx.failed = len(errs)
             if ctx.seen_count > before:
-                say(f"{ctx.seen_count} of {n} images ready…")
+                say(f"{ctx.seen_count} of {counted(n, 'image')} ready…")
             processing = _has_processing(env)
             if ctx.seen_count >= n or (errs and not processing) or (ctx.seen_count + len(errs) >= n):
                 self._check_complete(ctx, errs)
@@ -762,10 +762,11 @@ class RunwareClient:
         if errs:
             cause = error_from(errs[0])
             raise E.TaskError(
-                f"The service returned {ctx.seen_count} of {n} images; the rest failed: {cause.message.rstrip('.')}.",
+                f"The service returned {ctx.seen_count} of {counted(n, 'image')}; "
+                f"the rest failed: {cause.message.rstrip('.')}.",
                 code=cause.code,
             )
-        raise E.MalformedResponseError(f"The service returned {ctx.seen_count} of {n} images.")
+        raise E.MalformedResponseError(f"The service returned {ctx.seen_count} of {counted(n, 'image')}.")
 
     @staticmethod
     def _new_items(data: list[dict[str, Any]], ctx: _Context) -> list[dict[str, Any]]:

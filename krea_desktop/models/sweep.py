@@ -200,7 +200,7 @@ class SweepPlan:
         titles = " × ".join(axis_title(a.name) for a in self.axes)
         sizes = " × ".join(str(len(a.values)) for a in self.axes)
         n = self.task_count
-        shape = f"{sizes} = {n} tasks" if len(self.axes) > 1 else counted(n, "task")
+        shape = f"{sizes} = {counted(n, 'task')}" if len(self.axes) > 1 else counted(n, "task")
         seed = "" if any(a.name == "seed" for a in self.axes) else f", seed {self.base.seed}"
         return f"{shape}: {titles}{seed}"
 

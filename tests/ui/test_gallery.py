@@ -757,7 +757,7 @@ def test_use_all_parameters_sets_prompt_ratio_seed_and_existing_references(
     w.tray.wait_for_loads()
     qtbot.waitUntil(lambda: w.tray.count() == 2 and not w.tray.isBusy())
     assert [r.strength for r in w.tray.references()] == [1.2, -0.6]
-    assert "1 of 3 references" in w.message_banner.label.text()
+    assert "1 of 3 references is no longer on this computer." in w.message_banner.label.text()
 
 
 def test_use_prompt_and_use_seed(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
@@ -786,6 +786,23 @@ def test_add_as_reference_toward_or_away(
     w.tray.wait_for_loads()
     qtbot.waitUntil(lambda: w.tray.count() == 2 and not w.tray.isBusy())
     assert [r.strength for r in w.tray.references()] == [strength, strength]
+
+
+def test_images_that_do_not_fit_in_the_tray_are_counted_in_the_message(
+    qtbot: QtBot, data_dir: Path, make_window: Any, refs_dir: Path
+) -> None:
+    fill(data_dir, [make_image(f"i{k}", colour=(40 * k, 0, 0)) for k in range(3)])
+    w = make_window()
+    for k in range(9):  # nine different images: the tray takes an image once
+        Image.new("RGB", (40, 30), (10, 20 * k, 10)).save(refs_dir / f"ref{k}.png")
+        w.tray.add_reference(refs_dir / f"ref{k}.png", 0.5)
+    w.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: w.tray.count() == 9 and not w.tray.isBusy())
+    select(w, 0, 1, 2)
+    w.gallery_actions.toward_action.trigger()
+    w.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: w.tray.count() == 10 and not w.tray.isBusy())
+    assert w.message_banner.label.text() == "Only 1 of 3 images was added: the tray holds 10."
 
 
 def test_copy_puts_pixels_and_the_file_on_the_clipboard(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:

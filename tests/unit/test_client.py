@@ -297,6 +297,23 @@ def test_the_status_says_generating_once_the_service_has_acknowledged_the_task()
     assert said.count("Generating…") == 1 and "1 of 2 images ready…" in said
 
 
+def test_the_count_of_a_one_image_task_reads_in_the_singular() -> None:
+    s = Script()
+    s.handlers.append(lambda tasks: ok([{"taskUUID": tasks[0]["taskUUID"], "status": "processing"}]))
+    s.default = lambda tasks: ok([item(tasks[0], 0, status="success")])
+    said: list[str] = []
+
+    async def scenario() -> None:
+        client = s.client()
+        request = GenerationRequest("one word", number_results=1, delivery_method="async")
+        async for _im in client.generate(request, on_status=said.append):
+            pass
+        await client.aclose()
+
+    run(scenario())
+    assert "1 of 1 image ready…" in said and not any("images" in line for line in said)
+
+
 def test_fewer_images_than_asked_keeps_the_received_ones_and_says_so() -> None:
     s = Script()
     s.default = lambda tasks: ok(
@@ -317,7 +334,7 @@ def test_fewer_images_than_asked_keeps_the_received_ones_and_says_so() -> None:
 
     got, err = run(scenario())
     assert len(got) == 2
-    assert isinstance(err, E.TaskError) and "2 of 3" in str(err)
+    assert isinstance(err, E.TaskError) and "2 of 3 images;" in str(err)
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,15 @@ def test_a_two_axis_plan_has_one_single_image_task_per_cell_at_one_seed() -> Non
     assert requests[7].describe().sweep == plan.tag((2, 1))
 
 
+def test_a_plan_says_its_size_in_words_that_agree_with_the_count() -> None:
+    both = SweepPlan.make(base(seed=3), [parse_vary("ref2=-2,-1,0,1,2"), parse_vary("creativity=raw,high")])
+    assert both.describe() == "5 × 2 = 10 tasks: Reference 2 strength × Creativity, seed 3"
+    assert SweepPlan.make(base(), [parse_vary("seed=1"), parse_vary("creativity=raw")]).describe() == (
+        "1 × 1 = 1 task: Seed × Creativity"
+    )
+    assert SweepPlan.make(base(seed=3), [parse_vary("creativity=raw")]).describe() == "1 task: Creativity, seed 3"
+
+
 def test_a_seed_axis_varies_the_seed_and_keeps_a_given_one_out() -> None:
     plan = SweepPlan.make(base(seed=7), [parse_vary("seed=1,2,3")])
     assert [c.request.seed for c in plan.cells()] == [1, 2, 3]

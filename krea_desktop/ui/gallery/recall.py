@@ -14,6 +14,7 @@ from krea_desktop.models.references import Reference
 from krea_desktop.ui.compose.prompt_panel import PromptPanel
 from krea_desktop.ui.compose.ratio_bar import RatioBar
 from krea_desktop.ui.references.tray import ReferenceTray
+from krea_desktop.wording import counted, for_count
 
 TOWARD = 0.7
 AWAY = -0.7
@@ -69,7 +70,8 @@ class Recall:
         if not record.has_prompt:
             text = f"Parameters restored from {name}; it has no prompt, so yours was kept."
         if lost:
-            text += f" {lost} of {len(record.references)} references are no longer on this computer."
+            references = counted(len(record.references), "reference")
+            text += f" {lost} of {references} {for_count(lost, 'is', 'are')} no longer on this computer."
         if previous != self.tray.model.items() or found:
             self.show_message(text, "Undo tray", lambda: self._put_back(previous))
         else:
@@ -111,4 +113,5 @@ class Recall:
         for entry in entries[:room]:
             self.tray.add_reference(entry.path, strength)
         if len(entries) > room:
-            self.show_message(f"Only {room} of {len(entries)} images were added: the tray holds {spec.MAX_REFERENCES}.")
+            added = f"{room} of {counted(len(entries), 'image')} {for_count(room, 'was', 'were')} added"
+            self.show_message(f"Only {added}: the tray holds {spec.MAX_REFERENCES}.")
