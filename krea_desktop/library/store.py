@@ -379,21 +379,23 @@ class Library:
                 if _is_busy(exc):
                     raise LibraryBusy(BUSY_MESSAGE) from exc
                 raise
-            self._writes += 1  # under the write lock
             try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if _is_busy(exc):
-                    raise LibraryBusy(BUSY_MESSAGE) from exc
-                raise
+                try:
+                    yield conn
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.OperationalError as exc:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    if _is_busy(exc):
+                        raise LibraryBusy(BUSY_MESSAGE) from exc
+                    raise
+            finally:
+                self._writes += 1  # under the write lock, once the transaction has ended
 
     def checkpoint(self) -> None:
         """Move the write-ahead log into the index and empty it, so that ``library.sqlite``
@@ -612,6 +614,8 @@ class Library:
         conn = self._conn()
         # data_version changes when another connection (another thread's or process's) has
         # committed; this process's own writes are counted by _transaction.
+        if conn.in_transaction:  # what it reads may yet be rolled back: not kept
+            return [r[0] for r in conn.execute("SELECT id FROM images ORDER BY created_at DESC, id DESC")]
         writes = self._writes
         (version,) = conn.execute("PRAGMA data_version").fetchone()
         kept = self._every_id

@@ -265,6 +265,13 @@ def test_every_id_is_read_again_only_after_the_index_changed(lib: Library, tmp_p
     before = len(reads)
     assert lib.ids() == [by_worker, newer, *ids[:0:-1]] and len(reads) == before
 
+    # Read in the middle of a write that is then undone: what it read is not kept.
+    with pytest.raises(RuntimeError), lib._transaction() as conn:
+        conn.execute("DELETE FROM images")
+        assert lib.ids() == []
+        raise RuntimeError("undone")
+    assert lib.ids() == [by_worker, newer, *ids[:0:-1]]
+
 
 def test_search_without_fts(lib: Library) -> None:
     ids = _fill(lib)
