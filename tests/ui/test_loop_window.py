@@ -13,13 +13,14 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QApplication, QLineEdit, QScrollArea, QWidget
+from PySide6.QtWidgets import QApplication, QLineEdit, QScrollArea, QStyle, QWidget
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.ui import theme
 from krea_desktop.ui.app import build_main_window, create_main_window, open_main_window
 from krea_desktop.ui.compose.prompt_panel import PromptPanel
+from krea_desktop.ui.gallery.filter_bar import SearchField
 from krea_desktop.ui.window.banner import MessageToast
 from krea_desktop.ui.window.main_window import MainWindow
 from krea_desktop.ui.window.opening import first_size
@@ -262,6 +263,39 @@ def test_the_gallery_search_says_what_fits_and_never_a_cut_placeholder(
     text = search.fontMetrics().horizontalAdvance(search.placeholderText())
     strip = QRect(0, 0, min(shown.width(), text + 8), shown.height())
     assert shown.copy(strip) == ample.copy(strip), f"the placeholder is cut at {search.width()} px"
+
+
+def test_the_search_says_search_prompts_at_every_width_that_shows_it_whole(qtbot: QtBot) -> None:
+    """Width by width, the long placeholder where it is painted whole, the short one only
+    where the long one would be cut: compared with the long one in a field with ample room."""
+    host = QWidget()
+    qtbot.addWidget(host)
+    host.resize(600, 100)
+    search = SearchField(host)
+    search.setClearButtonEnabled(True)
+    probe = QLineEdit(host)  # the long placeholder at the same width, whatever the search chose
+    probe.setClearButtonEnabled(True)
+    probe.setPlaceholderText(SearchField.LONG)
+    ample = QLineEdit(host)
+    ample.setClearButtonEnabled(True)
+    ample.setPlaceholderText(SearchField.LONG)
+    ample.resize(500, 24)
+    host.show()
+    qtbot.waitExposed(host)
+    frame = search.style().pixelMetric(QStyle.PixelMetric.PM_DefaultFrameWidth, None, search)
+    text = QRect(0, 0, frame + 2 + search.fontMetrics().horizontalAdvance(SearchField.LONG), 24)
+    whole_image = ample.grab().toImage().convertToFormat(QImage.Format.Format_ARGB32).copy(text)
+    chosen = []
+    for width in range(80, 160):
+        search.resize(width, 24)
+        probe.resize(width, 24)
+        QApplication.processEvents()
+        painted = probe.grab().toImage().convertToFormat(QImage.Format.Format_ARGB32).copy(text)
+        whole = painted == whole_image
+        long = search.placeholderText() == SearchField.LONG
+        assert long == whole, f"at {width} px: {search.placeholderText()!r}, the long one {'whole' if whole else 'cut'}"
+        chosen.append(long)
+    assert chosen[0] is False and chosen[-1] is True  # both were seen
 
 
 # -- 2. results one by one by default ---------------------------------------------------------

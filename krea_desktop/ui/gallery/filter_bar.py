@@ -216,19 +216,17 @@ class SearchField(QLineEdit):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        text = self.LONG if self.width() >= placeholder_width(self, self.LONG) else self.SHORT
+        text = self.LONG if placeholder_fits(self, self.LONG, self.width()) else self.SHORT
         if self.placeholderText() != text:
             self.setPlaceholderText(text)
 
 
-def placeholder_width(field: QLineEdit, text: str) -> int:
-    """The width at which ``field`` shows ``text`` whole as its placeholder beside its clear
-    button (the room QLineEdit gives its text: the frame, 2 px each side, a side button's
-    icon + 6 px and its margin)."""
-    style = field.style()
-    advance = field.fontMetrics().horizontalAdvance(text)
-    frame = style.pixelMetric(QStyle.PixelMetric.PM_DefaultFrameWidth, None, field)
-    button = style.pixelMetric(QStyle.PixelMetric.PM_LineEditIconSize, None, field) + 6
-    button += style.pixelMetric(QStyle.PixelMetric.PM_LineEditIconMargin, None, field)
+def placeholder_fits(field: QLineEdit, text: str, width: int) -> bool:
+    """Whether ``field``, ``width`` px wide, shows ``text`` whole as its placeholder: the test
+    QLineEdit makes when it paints one (the text eliding to its contents, inside the frame,
+    its text margins and 2 px each side; an empty field shows no clear button, which takes
+    no room then)."""
+    frame = field.style().pixelMetric(QStyle.PixelMetric.PM_DefaultFrameWidth, None, field)
     margins = field.textMargins()
-    return advance + 2 * frame + 2 * 2 + margins.left() + margins.right() + button + 2
+    room = width - 2 * frame - margins.left() - margins.right() - 2 * 2
+    return field.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, room) == text
