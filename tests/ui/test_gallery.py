@@ -1167,6 +1167,8 @@ def test_search_filters_as_you_type_through_the_index(
     qtbot.waitUntil(lambda: w.model.rowCount() == 1)
     assert w.model.data(w.model.index(0), GalleryModel.EntryRole).prompt == "a red kite over dunes"
     assert w.filter_bar.count_label.text() == "1 of 3"
+    w.filter_bar.set_counts(1234, 100_000)
+    assert w.filter_bar.count_label.text() == "1,234 of 100,000"
     search.clear()
     qtbot.waitUntil(lambda: w.model.rowCount() == 3)
 

@@ -296,6 +296,12 @@ def test_the_search_says_search_prompts_at_every_width_that_shows_it_whole(qtbot
         assert long == whole, f"at {width} px: {search.placeholderText()!r}, the long one {'whole' if whole else 'cut'}"
         chosen.append(long)
     assert chosen[0] is False and chosen[-1] is True  # both were seen
+    search.resize(125, 24)
+    assert search.placeholderText() == SearchField.LONG
+    bigger = search.font()
+    bigger.setPointSizeF(bigger.pointSizeF() * 1.5)
+    search.setFont(bigger)  # the same width, a larger text: the long one no longer fits
+    assert search.placeholderText() == SearchField.SHORT
 
 
 # -- 2. results one by one by default ---------------------------------------------------------

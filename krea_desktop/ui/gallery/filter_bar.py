@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -201,7 +201,7 @@ class GalleryFilterBar(QWidget):
 
     def set_counts(self, shown: int, total: int) -> None:
         filtered = any(v for v in self.filters().values()) or self._scoped()
-        self.count_label.setText(f"{shown} of {total}" if filtered else "")
+        self.count_label.setText(f"{shown:,} of {total:,}" if filtered else "")
 
 
 class SearchField(QLineEdit):
@@ -216,6 +216,14 @@ class SearchField(QLineEdit):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
+        self._fit_placeholder()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._fit_placeholder()
+
+    def _fit_placeholder(self) -> None:
         text = self.LONG if placeholder_fits(self, self.LONG, self.width()) else self.SHORT
         if self.placeholderText() != text:
             self.setPlaceholderText(text)
