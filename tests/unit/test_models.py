@@ -187,12 +187,11 @@ def test_a_jobs_ending_names_one_image_in_the_singular_and_more_in_the_plural() 
 @pytest.mark.parametrize(
     ("n", "noun", "said"),
     [
-        (0, "image", "0 images"),
-        (1, "image", "1 image"),
-        (2, "paid image", "2 paid images"),
-        (12500, "image", "12,500 images"),
+        (0, "image", "0 images are"),
+        (1, "image", "1 image is"),
+        (2, "paid image", "2 paid images are"),
+        (12500, "image", "12,500 images are"),
     ],
 )
 def test_counts_read_as_a_person_would_say_them(n: int, noun: str, said: str) -> None:
-    assert counted(n, noun) == said
-    assert for_count(n, "is", "are") == ("is" if n == 1 else "are")
+    assert f"{counted(n, noun)} {for_count(n, 'is', 'are')}" == said
