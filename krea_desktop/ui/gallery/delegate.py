@@ -46,6 +46,10 @@ class GalleryDelegate(QStyledItemDelegate):
         self._badge_font: QFont | None = None
         self._badge_metrics: QFontMetrics | None = None
         self._badge_widths: dict[str, int] = {}
+        # Each badge drawn once into a pixmap (by text, colour and pixel ratio): laying out
+        # and drawing its text for every cell of every repaint took a third of a scroll
+        # step's paint.
+        self._badge_images: dict[tuple[str, int, float], QPixmap] = {}
         self._selection_pens: dict[bool, QPen] = {}  # by whether the view is enabled
 
     def sizeHint(self, option: QStyleOptionViewItem, index: ModelIndex) -> QSize:
@@ -69,6 +73,7 @@ class GalleryDelegate(QStyledItemDelegate):
         """The view's font or palette changed: make the badge font and selection pen again."""
         self._badge_font = self._badge_metrics = None
         self._badge_widths.clear()
+        self._badge_images.clear()
         self._selection_pens.clear()
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
@@ -139,10 +144,10 @@ class GalleryDelegate(QStyledItemDelegate):
             font = self.view.font()
             font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
             self._badge_font, self._badge_metrics = font, QFontMetrics(font)
-        painter.setFont(self._badge_font)
         text_h = self._badge_metrics.height()
         right = x + w - 1 - 4
         top = y + h - 1 - text_h - 6
+        ratio = painter.device().devicePixelRatioF()
         for text, colour in badges:
             bw = self._badge_widths.get(text)
             if bw is None:
@@ -151,7 +156,27 @@ class GalleryDelegate(QStyledItemDelegate):
                 bw = self._badge_widths[text] = self._badge_metrics.horizontalAdvance(text) + 8
             if right - bw < x:  # no room left in the cell: the rest stays off (all in the viewer)
                 break
-            painter.fillRect(right - bw, top, bw, text_h + 2, _BADGE_BACK)
-            painter.setPen(colour)
-            painter.drawText(right - bw, top, bw, text_h + 2, _CENTRED, text)
+            painter.drawPixmap(
+                right - bw, top, self._badge_image(text, colour, bw, text_h + 2, ratio, self._badge_font)
+            )
             right -= bw + 3
+
+    def _badge_image(self, text: str, colour: QColor, width: int, height: int, ratio: float, font: QFont) -> QPixmap:
+        """The badge's plate and text, drawn once (the same pixels as drawing both in the cell:
+        the plate's translucency is kept in the pixmap's alpha)."""
+        key = (text, colour.rgba(), ratio)
+        image = self._badge_images.get(key)
+        if image is None:
+            if len(self._badge_images) > 256:
+                self._badge_images.clear()
+            image = QPixmap(round(width * ratio), round(height * ratio))
+            image.setDevicePixelRatio(ratio)
+            image.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(image)
+            painter.fillRect(0, 0, width, height, _BADGE_BACK)
+            painter.setFont(font)
+            painter.setPen(colour)
+            painter.drawText(0, 0, width, height, _CENTRED, text)
+            painter.end()
+            self._badge_images[key] = image
+        return image
