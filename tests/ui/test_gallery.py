@@ -268,14 +268,28 @@ def test_rows_beside_the_ones_on_screen_are_read_ahead_on_a_worker(
     settle(model)
 
 
+def pages_read_by(reader: RowReader) -> list[list[int]]:
+    """The pages of ids ``reader`` hands back, in order, as they come."""
+    pages: list[list[int]] = []
+    reader.read.connect(lambda _generation, ids, _entries: pages.append(ids))
+    return pages
+
+
+def until_a_worker_reads(calls: list[tuple[bool, int]]) -> None:
+    """Wait (10 s at most) until ``record_reads`` has seen a read on a thread other than
+    the GUI thread's."""
+    deadline = time.monotonic() + 10
+    while not any(not gui for gui, _n in calls) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_rows_asked_for_while_the_reader_is_held_are_read_once_it_is_released(
     qapp: QApplication, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     save_numbered(library, 30)
     calls = record_reads(library, monkeypatch)
     reader = RowReader(library)
-    pages: list[list[int]] = []
-    reader.read.connect(lambda _generation, ids, _entries: pages.append(ids))
+    pages = pages_read_by(reader)
     ids = library.ids()
     reader.hold()
     reader.request(0, ids[:10])
@@ -294,16 +308,13 @@ def test_a_reader_held_while_its_worker_reads_reads_nothing_more_until_released(
     qapp: QApplication, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     save_numbered(library, 30)
+    reader = RowReader(library)
+    pages = pages_read_by(reader)
     slow = threading.Event()
     calls = record_reads(library, monkeypatch, slow)
-    reader = RowReader(library)
-    pages: list[list[int]] = []
-    reader.read.connect(lambda _generation, ids, _entries: pages.append(ids))
     ids = library.ids()
     reader.request(0, ids[:10])  # a worker takes it and waits in the read
-    deadline = time.monotonic() + 10
-    while not calls and time.monotonic() < deadline:
-        time.sleep(0.01)
+    until_a_worker_reads(calls)
     reader.hold()
     reader.request(0, ids[10:20])
     slow.set()
@@ -327,9 +338,7 @@ def test_a_page_read_ahead_before_its_entries_changed_is_dropped(
     model.entry_at(0)  # reads rows 0 to 79 here, and asks for rows 80 to 149 ahead
     target = model.id_at(120)
     assert target is not None
-    deadline = time.monotonic() + 10
-    while not any(not gui for gui, _n in calls) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    until_a_worker_reads(calls)
     library.set_favourite([target], True)  # after the worker read the row, before it is handed over
     model.forget({target})
     hold.set()

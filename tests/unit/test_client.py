@@ -272,6 +272,20 @@ def test_async_delivery_hands_over_each_image_as_it_finishes() -> None:
     assert s.task_types() == ["imageInference"] + ["getResponse"] * 4
 
 
+def statuses_of(s: Script, request: GenerationRequest) -> list[str]:
+    """What the client says, line by line, while it generates ``request`` from ``s``."""
+    said: list[str] = []
+
+    async def scenario() -> None:
+        client = s.client()
+        async for _im in client.generate(request, on_status=said.append):
+            pass
+        await client.aclose()
+
+    run(scenario())
+    return said
+
+
 def test_the_status_says_generating_once_the_service_has_acknowledged_the_task() -> None:
     s = Script()
     first: dict[str, Any] = {}
@@ -283,16 +297,7 @@ def test_the_status_says_generating_once_the_service_has_acknowledged_the_task()
         lambda tasks: ok([item(first, 0, status="success"), {"taskUUID": first["taskUUID"], "status": "processing"}])
     )
     s.default = lambda tasks: ok([item(first, i, status="success") for i in range(2)])
-    said: list[str] = []
-
-    async def scenario() -> None:
-        client = s.client()
-        request = GenerationRequest("two words", number_results=2, delivery_method="async")
-        async for _im in client.generate(request, on_status=said.append):
-            pass
-        await client.aclose()
-
-    run(scenario())
+    said = statuses_of(s, GenerationRequest("two words", number_results=2, delivery_method="async"))
     assert said[:2] == ["Submitting…", "Generating…"]  # no longer "Submitting…" while the images are made
     assert said.count("Generating…") == 1 and "1 of 2 images ready…" in said
 
@@ -301,16 +306,7 @@ def test_the_count_of_a_one_image_task_reads_in_the_singular() -> None:
     s = Script()
     s.handlers.append(lambda tasks: ok([{"taskUUID": tasks[0]["taskUUID"], "status": "processing"}]))
     s.default = lambda tasks: ok([item(tasks[0], 0, status="success")])
-    said: list[str] = []
-
-    async def scenario() -> None:
-        client = s.client()
-        request = GenerationRequest("one word", number_results=1, delivery_method="async")
-        async for _im in client.generate(request, on_status=said.append):
-            pass
-        await client.aclose()
-
-    run(scenario())
+    said = statuses_of(s, GenerationRequest("one word", number_results=1, delivery_method="async"))
     assert "1 of 1 image ready…" in said and not any("images" in line for line in said)
 
 
