@@ -198,9 +198,9 @@ class SweepPlan:
     def describe(self) -> str:
         """``5 × 2 = 10 tasks: Reference 1 strength × Creativity``."""
         titles = " × ".join(axis_title(a.name) for a in self.axes)
-        sizes = " × ".join(str(len(a.values)) for a in self.axes)
-        n = self.task_count
-        shape = f"{sizes} = {counted(n, 'task')}" if len(self.axes) > 1 else counted(n, "task")
+        shape = counted(self.task_count, "task")
+        if len(self.axes) > 1:
+            shape = " × ".join(str(len(a.values)) for a in self.axes) + f" = {shape}"
         seed = "" if any(a.name == "seed" for a in self.axes) else f", seed {self.base.seed}"
         return f"{shape}: {titles}{seed}"
 

@@ -576,12 +576,10 @@ def test_a_cell_shows_the_image_its_badges_and_the_selection(qtbot: QtBot, data_
     metrics_h = w.gallery.itemDelegate()._badge_metrics.height()
     plate = QColor(plain.pixel(x + side - 7, y + side - 1 - metrics_h - 5))
     assert max(plate.getRgb()[:3]) < 100
-    widths = w.gallery.itemDelegate()._badge_widths
-    assert set(widths) == {"★", "$0.0035 (simulated)"}  # a demo window: the simulator's cost
     assert plain.pixel(x + 1, y + 1) != w.gallery.palette().highlight().color().rgb()
-    # Each plate is drawn once, and again for a new font.
+    # Each plate is drawn once (a demo window: the simulator's cost), and again for a new font.
     delegate = w.gallery.itemDelegate()
-    assert {(text, pm.height()) for (text, _c, _r), pm in delegate._badge_images.items()} == {
+    assert {(text, pm.height()) for (text, _c, _r), (_w, pm) in delegate._badge_images.items()} == {
         ("★", metrics_h + 2),
         ("$0.0035 (simulated)", metrics_h + 2),
     }
@@ -591,7 +589,7 @@ def test_a_cell_shows_the_image_its_badges_and_the_selection(qtbot: QtBot, data_
     w.gallery.viewport().repaint()
     taller = delegate._badge_metrics.height()
     assert taller > metrics_h
-    assert {pm.height() for pm in delegate._badge_images.values()} == {taller + 2}
+    assert {pm.height() for _w, pm in delegate._badge_images.values()} == {taller + 2}
     w.gallery.setFont(QApplication.font())
 
     select(w, 0)

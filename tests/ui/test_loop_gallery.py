@@ -200,7 +200,7 @@ def test_demo_costs_say_simulated_and_add_up_to_the_cent_fraction_shown(
     wait_thumbnails(qtbot, w)
     delegate = w.gallery.itemDelegate()
     w.gallery.viewport().repaint()
-    painted = [text for text in delegate._badge_widths if "$" in text]
+    painted = [text for text, _colour, _ratio in delegate._badge_images if "$" in text]
     assert painted and all("simulated" in text for text in painted), painted
     badges = []
     for row in range(4):

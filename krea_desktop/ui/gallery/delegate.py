@@ -45,11 +45,10 @@ class GalleryDelegate(QStyledItemDelegate):
         self._blurred: OrderedDict[int, QPixmap] = OrderedDict()
         self._badge_font: QFont | None = None
         self._badge_metrics: QFontMetrics | None = None
-        self._badge_widths: dict[str, int] = {}
-        # Each badge drawn once into a pixmap (by text, colour and pixel ratio): laying out
-        # and drawing its text for every cell of every repaint took a third of a scroll
-        # step's paint.
-        self._badge_images: dict[tuple[str, int, float], QPixmap] = {}
+        # Each badge drawn once into a pixmap, with its width (by text, colour and pixel
+        # ratio): laying out and drawing its text for every cell of every repaint took a
+        # third of a scroll step's paint.
+        self._badge_images: dict[tuple[str, int, float], tuple[int, QPixmap]] = {}
         self._selection_pens: dict[bool, QPen] = {}  # by whether the view is enabled
 
     def sizeHint(self, option: QStyleOptionViewItem, index: ModelIndex) -> QSize:
@@ -72,7 +71,6 @@ class GalleryDelegate(QStyledItemDelegate):
     def style_changed(self) -> None:
         """The view's font or palette changed: make the badge font and selection pen again."""
         self._badge_font = self._badge_metrics = None
-        self._badge_widths.clear()
         self._badge_images.clear()
         self._selection_pens.clear()
 
@@ -144,31 +142,28 @@ class GalleryDelegate(QStyledItemDelegate):
             font = self.view.font()
             font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
             self._badge_font, self._badge_metrics = font, QFontMetrics(font)
-        text_h = self._badge_metrics.height()
+        height = self._badge_metrics.height() + 2
         right = x + w - 1 - 4
-        top = y + h - 1 - text_h - 6
+        top = y + h - 1 - height - 4
         ratio = painter.device().devicePixelRatioF()
         for text, colour in badges:
-            bw = self._badge_widths.get(text)
-            if bw is None:
-                if len(self._badge_widths) > 256:
-                    self._badge_widths.clear()
-                bw = self._badge_widths[text] = self._badge_metrics.horizontalAdvance(text) + 8
+            bw, plate = self._badge_image(text, colour, height, ratio, self._badge_font, self._badge_metrics)
             if right - bw < x:  # no room left in the cell: the rest stays off (all in the viewer)
                 break
-            painter.drawPixmap(
-                right - bw, top, self._badge_image(text, colour, bw, text_h + 2, ratio, self._badge_font)
-            )
+            painter.drawPixmap(right - bw, top, plate)
             right -= bw + 3
 
-    def _badge_image(self, text: str, colour: QColor, width: int, height: int, ratio: float, font: QFont) -> QPixmap:
-        """The badge's plate and text, drawn once (the same pixels as drawing both in the cell:
-        the plate's translucency is kept in the pixmap's alpha)."""
+    def _badge_image(
+        self, text: str, colour: QColor, height: int, ratio: float, font: QFont, metrics: QFontMetrics
+    ) -> tuple[int, QPixmap]:
+        """The badge's width and its plate and text, drawn once (the same pixels as drawing
+        both in the cell: the plate's translucency is kept in the pixmap's alpha)."""
         key = (text, colour.rgba(), ratio)
-        image = self._badge_images.get(key)
-        if image is None:
+        made = self._badge_images.get(key)
+        if made is None:
             if len(self._badge_images) > 256:
                 self._badge_images.clear()
+            width = metrics.horizontalAdvance(text) + 8
             image = QPixmap(round(width * ratio), round(height * ratio))
             image.setDevicePixelRatio(ratio)
             image.fill(Qt.GlobalColor.transparent)
@@ -178,5 +173,5 @@ class GalleryDelegate(QStyledItemDelegate):
             painter.setPen(colour)
             painter.drawText(0, 0, width, height, _CENTRED, text)
             painter.end()
-            self._badge_images[key] = image
-        return image
+            made = self._badge_images[key] = (width, image)
+        return made
