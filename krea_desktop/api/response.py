@@ -279,8 +279,10 @@ def parse_envelope(obj: Any) -> Envelope:
             errs.extend(x for x in raw if isinstance(x, dict))
         elif isinstance(raw, str):
             errs.append({"message": raw})
-    if not data and not errs and ("code" in obj or "message" in obj) and "taskType" not in obj:
-        errs.append(obj)  # a single bare error object
+    if not data and not errs and ("code" in obj or "message" in obj) and "imageUUID" not in obj:
+        # A single bare error object. It names its taskType and taskUUID like any error
+        # object does; what it lacks is an image.
+        errs.append(obj)
     return Envelope(data, errs)
 
 

@@ -117,17 +117,38 @@ def test_lost_answer_is_recovered_with_get_response_not_a_second_submission() ->
     assert s.posts[1][0]["taskUUID"] == submitted["taskUUID"]
 
 
-def test_task_unknown_after_lost_answer_is_resubmitted_once_with_the_same_uuid() -> None:
+NOT_FOUND = {"code": "taskFailedOrNotFound", "message": "No such task.", "taskType": "getResponse", "taskUUID": "x"}
+
+
+# Both the usual envelope and the older single error object (which names its taskType like
+# any error object) say that the service does not have the task.
+@pytest.mark.parametrize("answer", [{"errors": [NOT_FOUND]}, NOT_FOUND])
+def test_task_unknown_after_lost_answer_is_resubmitted_once_with_the_same_uuid(answer: dict[str, Any]) -> None:
     s = Script()
     s.handlers.append(lambda tasks: (_ for _ in ()).throw(httpx.ReadTimeout("slow")))
-    s.handlers.append(
-        lambda tasks: httpx.Response(400, json={"errors": [{"code": "taskFailedOrNotFound", "taskUUID": "x"}]})
-    )
+    s.handlers.append(lambda tasks: httpx.Response(400, json=answer))
     s.default = lambda tasks: ok([item(tasks[0], 0)])
     images = run(collect(s.client(), GenerationRequest("two words")))
     assert len(images) == 1
     assert s.task_types() == ["imageInference", "getResponse", "imageInference"]
     assert s.posts[0][0]["taskUUID"] == s.posts[2][0]["taskUUID"]
+
+
+def test_a_single_error_object_keeps_its_code_and_message() -> None:
+    s = Script()
+    s.default = lambda tasks: httpx.Response(
+        400,
+        json={
+            "code": "invalidPositivePrompt",
+            "message": "The prompt is too short",
+            "parameter": "positivePrompt",
+            "taskType": "imageInference",
+            "taskUUID": tasks[0]["taskUUID"],
+        },
+    )
+    with pytest.raises(E.ValidationError, match="prompt is too short") as raised:
+        run(collect(s.client(), GenerationRequest("two words")))
+    assert raised.value.code == "invalidPositivePrompt"
 
 
 @pytest.mark.parametrize("received", [set(), {str(uuid.UUID(int=1))}])

@@ -106,6 +106,7 @@ ERR = {"code": "invalidApiKey", "message": "Invalid API key", "taskUUID": "t"}
         ([ERR], 0, 1),
         ({"error": ERR}, 0, 1),
         (ERR, 0, 1),
+        (ERR | {"taskType": "imageInference", "parameter": "positivePrompt"}, 0, 1),
         ({"error": "Something broke"}, 0, 1),
         (None, 0, 0),
     ],
