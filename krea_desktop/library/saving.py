@@ -36,7 +36,8 @@ PER_IMAGE_BYTES = 8 * 1024 * 1024
 def describe_failure(exc: BaseException, folder: Path) -> str:
     """Why writing into ``folder`` failed, and what to do, as the end of a sentence."""
     if isinstance(exc, LibraryError):
-        return str(exc).rstrip(".")
+        text = str(exc).rstrip(".")
+        return text[:1].lower() + text[1:] if text[1:2].islower() else text  # within a sentence
     if isinstance(exc, OSError):
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             return f"the disk holding {folder} is full; free some space"

@@ -22,6 +22,7 @@ import json
 import os
 import re
 import sqlite3
+import stat
 import tempfile
 import threading
 import time
@@ -70,6 +71,29 @@ DAMAGED_INFIX = ".damaged-"
 def _is_busy(exc: sqlite3.Error) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether SQLite could not write (the disk, the folder's permissions, a damaged or
+    busy file), as against a statement's mistake or a broken constraint (the code's)."""
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+        exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError)
+    )
+
+
+def _write_failure(exc: sqlite3.Error) -> LibraryError:
+    """A write to the index that SQLite refused, as a :class:`LibraryError` whose message
+    says why in one sentence (a busy index is :class:`LibraryBusy`)."""
+    if _is_busy(exc):
+        return LibraryBusy(BUSY_MESSAGE)
+    text = str(exc).lower()
+    if "full" in text:
+        return LibraryError("The disk holding the library index is full; free some space.")
+    if "readonly" in text or "read-only" in text:
+        return LibraryError("The library index cannot be written to; check the permissions of the data folder.")
+    if "i/o" in text:
+        return LibraryError("The disk holding the library index reported an error; check the disk.")
+    return LibraryError(f"The library index could not be written ({exc}).")
 
 
 def _folder_problem(folder: Path, exc: OSError) -> str:
@@ -199,6 +223,15 @@ def _check_decodes(path: Path) -> tuple[bool, str | None, int, int]:
             return True, fmt, width, height
     except Exception:
         return False, None, 0, 0
+
+
+def _stat_of(path: Path) -> tuple[int, float] | None:
+    """A file's size and mtime, or None when it is not there (or not a file)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime) if stat.S_ISREG(st.st_mode) else None
 
 
 def _file_sha256(path: Path) -> str | None:
@@ -369,30 +402,28 @@ class Library:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction; another process holding the write lock past the busy
-        timeout raises :class:`LibraryBusy` (and nothing is written)."""
+        """A write transaction, rolled back whole if anything in it fails. Another process
+        holding the write lock past the busy timeout raises :class:`LibraryBusy`; a write
+        SQLite refuses (a full disk, a read-only folder, a disk error) raises
+        :class:`LibraryError` saying so (and nothing is written either way)."""
         with self._write_lock:
             conn = self._conn()
             try:
                 conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if _is_busy(exc):
-                    raise LibraryBusy(BUSY_MESSAGE) from exc
+            except sqlite3.DatabaseError as exc:
+                if _refused(exc):
+                    raise _write_failure(exc) from exc
                 raise
             try:
                 try:
                     yield conn
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-                try:
                     conn.execute("COMMIT")
-                except sqlite3.OperationalError as exc:
+                except BaseException as exc:
                     if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    if _is_busy(exc):
-                        raise LibraryBusy(BUSY_MESSAGE) from exc
+                        with suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
+                    if isinstance(exc, sqlite3.DatabaseError) and _refused(exc):
+                        raise _write_failure(exc) from exc
                     raise
             finally:
                 self._writes += 1  # under the write lock, once the transaction has ended
@@ -541,13 +572,16 @@ class Library:
 
             digest = hashlib.sha256(data).hexdigest()
             with self._transaction() as conn:
-                if existing is not None:
+                # Looked up again under the index's write lock: another process's refresh
+                # may have indexed the file since it was renamed into place.
+                found = conn.execute("SELECT id FROM images WHERE image_uuid = ?", (image.image_uuid,)).fetchone()
+                if found is not None:
+                    row_id = found[0]
                     conn.execute(
                         "UPDATE images SET file_name=?, format=?, missing=0, broken=0, file_size=?, content_sha256=? "
                         "WHERE id=?",
-                        (file_name, fmt, len(data), digest, existing.id),
+                        (file_name, fmt, len(data), digest, row_id),
                     )
-                    row_id = existing.id
                 else:
                     row_id = self._insert(conn, values, {"content_sha256": digest})
             entry = self.get(row_id)
@@ -660,10 +694,14 @@ class Library:
         return removed
 
     def restore(self, entries: Iterable[LibraryEntry]) -> None:
-        """Put removed rows back, with their ids (undo of :meth:`remove`)."""
+        """Put removed rows back, with their ids (undo of :meth:`remove`), each with its
+        file's content hash, so that a copy of it is still known as this image."""
+        entries = list(entries)
+        digests = {e.id: _file_sha256(e.path) for e in entries}
         with self._transaction() as conn:
             for e in entries:
                 values = {
+                    "content_sha256": digests[e.id],
                     "id": e.id,
                     "image_uuid": e.image_uuid,
                     "task_uuid": e.task_uuid,
@@ -742,6 +780,9 @@ class Library:
             for row_id, name, missing, broken, size in rows:
                 known_names.add(name)
                 disk = on_disk.get(name)
+                if disk is None and not missing:
+                    # Saved since the folder was listed (by this process or another)?
+                    disk = _stat_of(self.images_dir / name)
                 if disk is None:
                     if not missing:
                         report.newly_missing.append(row_id)

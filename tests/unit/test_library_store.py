@@ -349,6 +349,85 @@ def test_remove_and_restore(lib: Library) -> None:
     lib.restore(removed)
     assert lib.entries() == before
     assert lib.count(search="whale") == 1 and lib.ids(favourites_only=True) == [ids[1]]
+    # A copy of a restored image is still known as it by its bytes.
+    copy = removed[0].path.read_bytes()
+    import hashlib
+
+    assert lib.find_image(sha256=hashlib.sha256(copy).hexdigest()) == lib.get(ids[1])
+
+
+def test_an_index_that_cannot_be_written_says_why_and_the_image_is_held(lib: Library) -> None:
+    from krea_desktop.library.saving import SaveQueue
+
+    conn = lib._conn()  # this thread's connection, the one saves write through
+    (pages,) = conn.execute("PRAGMA page_count").fetchone()
+    conn.execute(f"PRAGMA max_page_count = {pages}")  # the index cannot grow: "database or disk is full"
+    big = [image(prompt="harbour " * 400 + str(i)) for i in range(5)]
+    with pytest.raises(LibraryError, match=r"^The disk holding the library index is full; free some space\.$"):
+        lib.save(image(prompt="harbour " * 2000))
+    assert not lib._conn().in_transaction
+    saver = SaveQueue(lib)
+    saved = [e for one in big for e in saver.save(one)]
+    assert saver.held and saver.problem is not None
+    assert saver.problem.endswith(
+        "kept in memory because the disk holding the library index is full; free some space; "
+        "they are saved as soon as that is fixed."
+    )
+    conn.execute("PRAGMA max_page_count = 1073741823")  # space freed
+    saved += saver.retry()
+    assert not saver.held and saver.problem is None
+    assert sorted(e.image_uuid for e in saved) == sorted(one.image_uuid for one in big)
+    assert all(lib.get_by_uuid(one.image_uuid) is not None for one in big)
+
+
+def test_a_save_finds_the_row_another_process_indexed_from_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each Library stands for a process: its own connections and write lock.
+    window, command = Library(tmp_path / "lib"), Library(tmp_path / "lib")
+    write = store._write_atomic
+
+    def write_then_the_window_refreshes(folder: Path, name: str, data: bytes) -> None:
+        write(folder, name, data)
+        window.reconcile()  # between the file's rename into place and the row's commit
+
+    monkeypatch.setattr(store, "_write_atomic", write_then_the_window_refreshes)
+    one = image()
+    entry = command.save(one)
+    assert entry.image_uuid == one.image_uuid and entry.path.is_file() and not entry.missing
+    assert window.ids() == command.ids() == [entry.id]
+    window.close()
+    command.close()
+
+
+def test_a_refresh_does_not_call_an_image_saved_while_it_ran_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window, command = Library(tmp_path / "lib"), Library(tmp_path / "lib")
+    scandir = os.scandir
+    saved: list[Any] = []
+
+    class ListedThenSaved:
+        """The folder's listing, after which the other process saves an image."""
+
+        def __init__(self, path: Any) -> None:
+            self._listing = scandir(path)
+
+        def __enter__(self) -> Any:
+            return self._listing.__enter__()
+
+        def __exit__(self, *exc: object) -> None:
+            self._listing.__exit__(*exc)
+            if not saved:
+                saved.append(command.save(image()))
+
+    monkeypatch.setattr(store.os, "scandir", ListedThenSaved)
+    report = window.reconcile()
+    entry = window.get(saved[0].id)
+    assert entry is not None and entry.path.is_file()
+    assert not entry.missing and report.newly_missing == []
+    window.close()
+    command.close()
 
 
 def _counted(lib: Library) -> int:
