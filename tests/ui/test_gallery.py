@@ -600,6 +600,26 @@ def test_a_cell_shows_the_image_its_badges_and_the_selection(qtbot: QtBot, data_
         assert QColor(selected.pixel(px, py)).getRgb()[:3] == highlight.getRgb()[:3]
 
 
+def test_the_badges_of_a_wide_image_sit_on_the_image(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
+    fill(data_dir, [make_image("wide", ratio="2.35:1", colour=(230, 230, 230))])
+    w = make_window()
+    w.gallery.setThumbSide(200)
+    wait_thumbnails(qtbot, w)
+    cell = w.gallery.visualRect(w.model.index(0))
+    x, y, side = cell.x() + 4, cell.y() + 4, cell.width() - 8
+    shot = w.gallery.viewport().grab().toImage()
+    column = [QColor(shot.pixel(x + side // 2, row)).getRgb()[:3] for row in range(y, y + side)]
+    picture = [row for row, rgb in enumerate(column) if rgb == (230, 230, 230)]
+    bottom = y + picture[-1]  # the picture's last line of pixels
+    assert side // 3 < len(picture) < side // 2  # a band across the middle of the cell
+    badge_h = w.gallery.itemDelegate()._badge_metrics.height() + 2
+    # The cost's plate darkens the bottom right of the picture, not the empty cell below it.
+    on_picture = QColor(shot.pixel(x + side - 7, bottom - 4 - badge_h // 2))
+    assert max(on_picture.getRgb()[:3]) < 120
+    below = QColor(shot.pixel(x + side - 7, y + side - 5 - badge_h // 2))
+    assert below.getRgb()[:3] == (40, 40, 44)  # the cell's own colour
+
+
 def test_cells_cannot_be_edited_in_place(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
     fill(data_dir, [make_image("not editable")])
     w = make_window()

@@ -83,11 +83,13 @@ class GalleryDelegate(QStyledItemDelegate):
         model = self.view.model()
         if isinstance(model, GalleryModel) and (entry := model.entry_at(index.row())) is not None:
             pixmap = model.pixmap_for(entry)
+            shown = (x, y, w, h)  # what the badges sit in: the picture, once there is one
             if model.is_placeholder(pixmap):
                 # A flat square: filled, not scaled with smoothing (most of a fling's paint
                 # time went into scaling it into every cell) nor blurred.
                 side = min(w, h)
-                painter.fillRect(x + (w - side) // 2, y + (h - side) // 2, side, side, PLACEHOLDER_COLOUR)
+                shown = (x + (w - side) // 2, y + (h - side) // 2, side, side)
+                painter.fillRect(*shown, PLACEHOLDER_COLOUR)
             elif not pixmap.isNull():
                 ratio = pixmap.devicePixelRatio()
                 # device-independent size rounded as QSizeF.toSize() does (halves up)
@@ -95,8 +97,9 @@ class GalleryDelegate(QStyledItemDelegate):
                 painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
                 if entry.nsfw and not self.view.reveal_nsfw:
                     pixmap = self._blur(entry.id, pixmap)
-                painter.drawPixmap(x + (w - tw) // 2, y + (h - th) // 2, tw, th, pixmap)
-            self._badges(painter, x, y, w, h, entry)
+                shown = (x + (w - tw) // 2, y + (h - th) // 2, tw, th)
+                painter.drawPixmap(*shown, pixmap)
+            self._badges(painter, shown, x, entry)
         if state & QStyle.StateFlag.State_Selected:
             enabled = self.view.isEnabled()
             pen = self._selection_pens.get(enabled)
@@ -134,7 +137,10 @@ class GalleryDelegate(QStyledItemDelegate):
             badges.append((format_cost(entry.cost, self.view.costs_simulated), _COST))
         return badges
 
-    def _badges(self, painter: QPainter, x: int, y: int, w: int, h: int, entry: LibraryEntry) -> None:
+    def _badges(self, painter: QPainter, shown: tuple[int, int, int, int], left: int, entry: LibraryEntry) -> None:
+        """The badges along the bottom of the picture (``shown``: x, y, width, height),
+        from its right edge leftwards; a tall picture's may reach past its left edge, up
+        to ``left``, the cell's."""
         badges = self._badge_list(entry)
         if not badges:
             return
@@ -142,13 +148,14 @@ class GalleryDelegate(QStyledItemDelegate):
             font = self.view.font()
             font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
             self._badge_font, self._badge_metrics = font, QFontMetrics(font)
+        x, y, w, h = shown
         height = self._badge_metrics.height() + 2
         right = x + w - 1 - 4
         top = y + h - 1 - height - 4
         ratio = painter.device().devicePixelRatioF()
         for text, colour in badges:
             bw, plate = self._badge_image(text, colour, height, ratio, self._badge_font, self._badge_metrics)
-            if right - bw < x:  # no room left in the cell: the rest stays off (all in the viewer)
+            if right - bw < left:  # no room left in the cell: the rest stays off (all in the viewer)
                 break
             painter.drawPixmap(right - bw, top, plate)
             right -= bw + 3
