@@ -301,6 +301,30 @@ def test_window_state_and_choices_survive_a_restart(qtbot: QtBot, make_window: A
     assert w2.tray.references()[0].strength == -1.5
 
 
+def test_the_controls_keep_their_width_in_a_larger_window_and_never_take_more_than_half(
+    qtbot: QtBot, make_window: Any
+) -> None:
+    small = make_window()
+    small.show()
+    small.resize(800, 600)
+    qtbot.waitUntil(lambda: small.split.width() > 700)
+    small.split.setSizes([470, small.split.width() - 470 - small.split.handleWidth()])
+    small.close()  # saves the columns as they were in an 800 px window
+    # Restored in a 1600 px window (a larger screen, or maximized).
+    large = make_window()
+    large.resize(1600, 900)
+    large._restore_state()
+    large.show()
+    qtbot.waitUntil(lambda: large.split.width() > 1500)
+    assert large.split.sizes()[0] == 470  # not scaled to 940 with the window
+    # A column wider than half the window it opens in is narrowed to half.
+    large.split.setSizes([1200, large.split.width() - 1200 - large.split.handleWidth()])
+    large.save_state()
+    large.resize(1000, 700)
+    large._restore_state()
+    assert large.split.sizes()[0] == 500
+
+
 def test_every_control_has_a_tooltip(window: MainWindow) -> None:
     from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit, QPlainTextEdit, QSlider
 

@@ -98,7 +98,7 @@ def test_the_frame_opens_at_the_saved_geometry(tmp_path: Path) -> None:
         window.resize(780, 600)
         window.show()
         app.processEvents()
-        window.split.setSizes([560, window.split.width() - 560 - window.split.handleWidth()])
+        window.split.setSizes([465, window.split.width() - 465 - window.split.handleWidth()])
         print(window.split.sizes()[0])
         window.close()
         """,
@@ -121,7 +121,7 @@ def test_the_frame_opens_at_the_saved_geometry(tmp_path: Path) -> None:
     )
     assert lines[0] == "780 600 False"
     left = int(saved[0])
-    assert left > 500  # moved from the default
+    assert left == 465  # moved from the default (480)
     assert lines[1] == f"openingPlaceholder {left}"
 
 

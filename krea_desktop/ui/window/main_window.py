@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
         geometry = self.options.get(config.WINDOW_GEOMETRY)
         if not geometry or not self.restoreGeometry(QByteArray(geometry)):
             self.resize(first_size(self.screen().availableGeometry().size()))
-        self.setCentralWidget(OpeningPlaceholder(saved_split(self.options), self))
+        self.setCentralWidget(OpeningPlaceholder(self._left_width(), self))
 
     def build(
         self,
@@ -513,12 +513,22 @@ class MainWindow(QMainWindow):
 
     # --- state ---------------------------------------------------------------------------
 
+    def _left_width(self) -> int:
+        """The controls column's width: as the user left it (in pixels, not scaled with
+        the window it was saved in), at most half the window, so that a width saved in a
+        small window does not starve the gallery of a large one."""
+        return min(saved_split(self.options), max(DEFAULT_LEFT_WIDTH, self.width() // 2))
+
     def _restore_state(self) -> None:
         options = self.options
-        for option, splitter in ((config.MAIN_SPLITTER, self.split), (config.RIGHT_SPLITTER, self.right_split)):
-            state = options.get(option)
-            if state:
-                splitter.restoreState(QByteArray(state))
+        # The main splitter's own restoreState would scale the columns by the width of the
+        # window they were saved in: a 460 px column saved in an 800 px window became
+        # 1,100 px in a 1920 px one.
+        left = self._left_width()
+        self.split.setSizes([left, max(1, self.width() - left - self.split.handleWidth())])
+        state = options.get(config.RIGHT_SPLITTER)
+        if state:
+            self.right_split.restoreState(QByteArray(state))
         self.ratio_bar.setRatio(options.get(config.RATIO))
         self.prompt_panel.setHistory(options.get(config.PROMPT_HISTORY))
         params = options.get(config.PARAMETERS)
