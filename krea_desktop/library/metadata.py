@@ -518,7 +518,8 @@ def embed(data: bytes, fmt: str, record: GenerationRecord) -> bytes:
 # Reading back
 
 
-_MAX_TEXT_CHUNKS = 64  # text chunks kept per PNG
+_MAX_TEXT_CHUNKS = 64  # text chunks read per PNG, a repeated keyword counting each time
+_MAX_INFLATED = 4  # the compressed texts of a PNG inflate to at most this many times max_text in all
 
 
 class _Found(Embedded):
@@ -535,15 +536,26 @@ def _decode_text(raw: bytes, max_text: int) -> str:
     return raw.decode("utf-8")
 
 
-def _inflate(raw: bytes, max_text: int) -> bytes:
+class _Budget:
+    """How many more bytes the compressed texts of one file may inflate to."""
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+
+def _inflate(raw: bytes, max_text: int, budget: _Budget) -> bytes:
+    limit = min(max_text, budget.left)
+    if limit <= 0:
+        raise MetadataError("compressed texts too large")
     inflater = zlib.decompressobj()
-    out = inflater.decompress(raw, max_text + 1)
-    if len(out) > max_text or inflater.unconsumed_tail:
+    out = inflater.decompress(raw, limit + 1)
+    budget.left -= len(out)
+    if len(out) > limit or inflater.unconsumed_tail:
         raise MetadataError("compressed text too large")
     return out
 
 
-def _png_text(ctype: bytes, body: bytes, max_text: int) -> tuple[str, str] | None:
+def _png_text(ctype: bytes, body: bytes, max_text: int, budget: _Budget) -> tuple[str, str] | None:
     keyword, sep, rest = body.partition(b"\x00")
     if not sep or len(keyword) > 79:
         return None
@@ -555,7 +567,7 @@ def _png_text(ctype: bytes, body: bytes, max_text: int) -> tuple[str, str] | Non
     if ctype == b"zTXt":
         if not rest or rest[0] != 0:
             return None
-        return key, _inflate(rest[1:], max_text).decode("latin-1")
+        return key, _inflate(rest[1:], max_text, budget).decode("latin-1")
     # iTXt: flag, method, language\0, translated keyword\0, text
     if len(rest) < 2:
         return None
@@ -567,12 +579,13 @@ def _png_text(ctype: bytes, body: bytes, max_text: int) -> tuple[str, str] | Non
     if flag:
         if method != 0:
             return None
-        text = _inflate(text, max_text)
+        text = _inflate(text, max_text, budget)
     return key, _decode_text(text, max_text)
 
 
 def _scan_png(data: bytes, found: _Found, max_text: int) -> None:
     pos, n = len(PNG_SIGNATURE), len(data)
+    chunks, budget = 0, _Budget(_MAX_INFLATED * max_text)
     while pos + 12 <= n:
         (length,) = struct.unpack_from(">I", data, pos)
         ctype = data[pos + 4 : pos + 8]
@@ -581,12 +594,15 @@ def _scan_png(data: bytes, found: _Found, max_text: int) -> None:
             return
         if ctype == b"IHDR" and length >= 8:
             found.width, found.height = struct.unpack_from(">II", data, start)
-        if ctype in (b"tEXt", b"zTXt", b"iTXt") and length <= max_text + 128 and len(found.texts) < _MAX_TEXT_CHUNKS:
+        if ctype in (b"tEXt", b"zTXt", b"iTXt") and length <= max_text + 128 and chunks < _MAX_TEXT_CHUNKS:
+            chunks += 1
             body = data[start:end]
             (crc,) = struct.unpack_from(">I", data, end)
-            if zlib.crc32(ctype + body) & 0xFFFFFFFF == crc:
+            # The first readable text of a keyword is the one kept: a later one is not even inflated.
+            keyword = body.partition(b"\x00")[0].decode("latin-1")
+            if keyword not in found.texts and zlib.crc32(ctype + body) & 0xFFFFFFFF == crc:
                 try:
-                    item = _png_text(ctype, body, max_text)
+                    item = _png_text(ctype, body, max_text, budget)
                 except (MetadataError, UnicodeDecodeError, zlib.error):
                     item = None
                 if item is not None:

@@ -340,3 +340,33 @@ def test_zip_bomb_text_chunk_is_refused() -> None:
     data = encode("PNG")
     evil = data[:33] + chunk + data[33:]
     assert read_record(evil) is None
+
+
+def ztxt_chunk(keyword: bytes, text: bytes) -> bytes:
+    body = keyword + b"\x00\x00" + zlib.compress(text, 9)
+    return struct.pack(">I", len(body)) + b"zTXt" + body + struct.pack(">I", zlib.crc32(b"zTXt" + body) & 0xFFFFFFFF)
+
+
+def test_many_compressed_text_chunks_inflate_little(monkeypatch: pytest.MonkeyPatch) -> None:
+    inflated: list[int] = []
+    real_inflate = metadata._inflate
+
+    def counting(*args: Any) -> bytes:
+        out = real_inflate(*args)
+        inflated.append(len(out))
+        return out
+
+    monkeypatch.setattr(metadata, "_inflate", counting)
+    data = encode("PNG")
+    parameters = ztxt_chunk(b"parameters", b"a fox\nSteps: 20, Seed: 9, Size: 64x48")
+    # One keyword over and over: its first text is kept, the others are not even inflated.
+    repeated = ztxt_chunk(b"parameters", b"\x00" * 60_000) * 100
+    rec = read_record(data[:33] + parameters + repeated + data[33:])
+    assert rec is not None and rec.prompt == "a fox" and rec.seed == 9
+    assert len(inflated) == 1
+    # Many keywords: all their texts together inflate to a few times the text limit at most.
+    inflated.clear()
+    many = b"".join(ztxt_chunk(b"k%d" % i, b"\x00" * 4000) for i in range(60))
+    rec = read_record(data[:33] + parameters + many + data[33:], max_text=4096)
+    assert rec is not None and rec.prompt == "a fox" and rec.seed == 9
+    assert sum(inflated) <= 4 * 4096
