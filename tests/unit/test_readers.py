@@ -105,3 +105,95 @@ def test_hostile_graphs_neither_hang_nor_raise() -> None:
     ):
         read_record(png(texts))
     assert time.perf_counter() - start < 10
+
+
+CONTROLNET_GRAPH = {
+    "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}},
+    "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a lighthouse at dusk", "clip": ["1", 1]}},
+    "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["1", 1]}},
+    "4": {"class_type": "ControlNetLoader", "inputs": {"control_net_name": "canny.safetensors"}},
+    "5": {
+        "class_type": "ControlNetApplyAdvanced",
+        "inputs": {"positive": ["2", 0], "negative": ["3", 0], "control_net": ["4", 0], "strength": 0.8},
+    },
+    "6": {"class_type": "EmptyLatentImage", "inputs": {"width": 1024, "height": 768, "batch_size": 1}},
+    "8": {
+        "class_type": "KSampler",
+        "inputs": {
+            "seed": 123456789,
+            "steps": 30,
+            "cfg": 6.5,
+            "sampler_name": "dpmpp_2m",
+            "scheduler": "karras",
+            "model": ["1", 0],
+            "positive": ["5", 0],
+            "negative": ["5", 1],
+            "latent_image": ["6", 0],
+        },
+    },
+}
+
+GUIDER_GRAPH = {
+    "1": {"class_type": "UNETLoader", "inputs": {"unet_name": "flux1-dev.safetensors"}},
+    "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a lighthouse at dusk", "clip": ["1", 1]}},
+    "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["1", 1]}},
+    "4": {
+        "class_type": "CFGGuider",
+        "inputs": {"model": ["1", 0], "positive": ["2", 0], "negative": ["3", 0], "cfg": 6.5},
+    },
+    "5": {"class_type": "RandomNoise", "inputs": {"noise_seed": 123456789}},
+    "6": {"class_type": "EmptySD3LatentImage", "inputs": {"width": 1024, "height": 768, "batch_size": 1}},
+    "7": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "dpmpp_2m"}},
+    "8": {"class_type": "BasicScheduler", "inputs": {"scheduler": "karras", "steps": 30, "model": ["1", 0]}},
+    "9": {
+        "class_type": "SamplerCustomAdvanced",
+        "inputs": {
+            "noise": ["5", 0],
+            "guider": ["4", 0],
+            "sampler": ["7", 0],
+            "sigmas": ["8", 0],
+            "latent_image": ["6", 0],
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("graph", [CONTROLNET_GRAPH, GUIDER_GRAPH], ids=["controlnet", "guider"])
+def test_conditioning_node_with_a_lower_id_is_not_the_sampler(graph: dict[str, Any]) -> None:
+    got = recalled(png({"prompt": json.dumps(graph)}))
+    assert (got["prompt"], got["negative_prompt"], got["seed"]) == ("a lighthouse at dusk", "blurry", 123456789)
+    assert (got["width"], got["height"]) == (1024, 768)
+    assert {k: got["foreign"].get(k) for k in ("sampler", "scheduler", "steps", "cfg")} == {
+        "sampler": "dpmpp_2m",
+        "scheduler": "karras",
+        "steps": 30,
+        "cfg": 6.5,
+    }
+
+
+def test_a_wide_node_is_not_walked_link_by_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    from krea_desktop.library.readers import comfyui
+
+    follows = 0
+    real_follow = comfyui._ApiGraph.follow
+
+    def counting(self: comfyui._ApiGraph, value: Any) -> str | None:
+        nonlocal follows
+        follows += 1
+        return real_follow(self, value)
+
+    monkeypatch.setattr(comfyui._ApiGraph, "follow", counting)
+    hub = {"model": ["1", 0], **{f"in{i}": ["4", 0] for i in range(20_000)}}  # 20,000 links back to itself
+    graph = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a fox", "clip": ["1", 1]}},
+        "4": {"class_type": "Hub", "inputs": hub},
+        "8": {
+            "class_type": "KSampler",
+            "inputs": {"seed": 9, "model": ["4", 0], "scheduler": ["4", 0], "positive": ["2", 0]},
+        },
+    }
+    got = recalled(png({"prompt": json.dumps(graph)}))
+    assert (got["prompt"], got["seed"], got["model"]) == ("a fox", 9, "sd_xl_base_1.0.safetensors")
+    assert "scheduler" not in got["foreign"]  # no scheduler anywhere behind the hub
+    assert follows < 1000  # not one or more per link of the hub

@@ -7,12 +7,16 @@ latent's (else the image's)."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
+from itertools import chain, islice
 from typing import Any
 
 from krea_desktop.library.readers.base import Embedded, as_int, load_json, partial
 
 _MAX_HOPS = 32
+_MAX_INPUTS = 256  # inputs of one node looked at for links to follow
+_SAMPLING_KEYS = ("latent_image", "seed", "noise_seed", "noise")
 _TEXT_KEYS = ("text", "text_g", "prompt", "string", "value", "text_l", "positive")
 _SEED_KEYS = ("seed", "noise_seed", "value", "int", "number")
 _MODEL_KEYS = ("ckpt_name", "unet_name", "model_name", "base_ckpt_name")
@@ -36,31 +40,44 @@ class _ApiGraph:
     def find(self, start: Any, keys: tuple[str, ...], want: type, via: tuple[str, ...] = ()) -> Any:
         """Walk links from ``start`` (a value or a link) to the first input among ``keys``
         holding a ``want``; links named in ``via`` are followed first, then any other."""
-        seen: set[str] = set()
-        queue: list[Any] = [start]
-        while queue and len(seen) < _MAX_HOPS:
-            value = queue.pop(0)
-            if isinstance(value, want) and not isinstance(value, bool):
-                return value
-            node = self.follow(value)
-            if node is None or node in seen:
-                continue
-            seen.add(node)
-            inputs = self.inputs(node)
+        if isinstance(start, want) and not isinstance(start, bool):
+            return start
+        first = self.follow(start)
+        if first is None:
+            return None
+        # Breadth first over at most _MAX_HOPS nodes, each queued once, looking at no more
+        # than _MAX_INPUTS inputs of a node: a node with thousands of links costs no more.
+        queued = {first}
+        queue = deque([first])
+        while queue:
+            inputs = self.inputs(queue.popleft())
             for key in keys:
                 item = inputs.get(key)
                 if isinstance(item, want) and not isinstance(item, bool):
                     return item
-            for key in (*via, *keys):
-                if _is_link(inputs.get(key)):
-                    queue.append(inputs[key])
-            queue.extend(v for k, v in inputs.items() if _is_link(v) and k not in via and k not in keys)
+            links = chain(
+                (inputs.get(key) for key in (*via, *keys)),
+                (v for k, v in islice(inputs.items(), _MAX_INPUTS) if k not in via and k not in keys),
+            )
+            for value in links:
+                if len(queued) >= _MAX_HOPS:
+                    break
+                node = self.follow(value)
+                if node is not None and node not in queued:
+                    queued.add(node)
+                    queue.append(node)
         return None
 
     def samplers(self) -> list[str]:
-        def order(node_id: str) -> tuple[int, str]:
+        """Nodes that may be the sampler, likeliest first. ControlNet, inpaint and guider nodes
+        take a positive conditioning too, so nodes that also take a latent, a seed or noise, or
+        are named a sampler, come first; then the lowest id."""
+
+        def order(node_id: str) -> tuple[bool, int, str]:
+            inputs = self.inputs(node_id)
+            sampling = any(k in inputs for k in _SAMPLING_KEYS) or "Sampler" in str(self.nodes[node_id]["class_type"])
             number = as_int(node_id.split(":")[-1])
-            return (number if number is not None else 1 << 62, node_id)
+            return (not sampling, number if number is not None else 1 << 62, node_id)
 
         found = [
             n
@@ -85,7 +102,9 @@ def read_api_graph(graph: Mapping[str, Any], found: Embedded) -> dict[str, Any] 
         positive = gin.get("positive", gin.get("conditioning"))
         negative = gin.get("negative")
     prompt = g.find(positive, _TEXT_KEYS, str, via=("conditioning", "conditioning_1", "conditioning_to"))
-    negative_text = g.find(negative, _TEXT_KEYS, str, via=("conditioning", "conditioning_1")) if negative else None
+    negative_text = (
+        g.find(negative, _TEXT_KEYS, str, via=("negative", "conditioning", "conditioning_1")) if negative else None
+    )
     seed = g.find(inputs.get("seed", inputs.get("noise_seed", inputs.get("noise"))), _SEED_KEYS, int)
     latent = inputs.get("latent_image")
     width = height = None
