@@ -17,6 +17,7 @@ import io
 import os
 import re
 import stat
+import struct
 import threading
 import time
 import warnings
@@ -231,7 +232,7 @@ def decode_data_uri(uri: str) -> bytes:
 
 def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
     """Check and normalise encoded image bytes; see :func:`load_reference`."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     label = label or "The image"
     if not data:
@@ -268,10 +269,10 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
                 img.draft("RGB", (spec.UPLOAD_MAX_SIDE, spec.UPLOAD_MAX_SIDE))
             img.load()
             original_mode = img.mode
-            orientation = img.getexif().get(0x0112, 1)
+            orientation = _orientation(img)
             frame = _to_rgb(img)
-            if orientation not in (None, 1):
-                frame = ImageOps.exif_transpose(frame)
+            if orientation != 1:
+                frame = frame.transpose(Image.Transpose[_UPRIGHT[orientation]])
         except Image.DecompressionBombError:
             raise InvalidImageError(_bomb_message(label)) from None
         except (OSError, SyntaxError, ValueError, EOFError, MemoryError):
@@ -285,6 +286,28 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
         origin_sha256=hashlib.sha256(data).hexdigest(),
         origin_uuid=record.image_uuid if record is not None else None,
     )
+
+
+# EXIF Orientation -> the transpose that shows the picture upright. Applied to the pixels
+# alone: ImageOps.exif_transpose also rewrites the EXIF, which fails on tags of odd types.
+_UPRIGHT = {
+    2: "FLIP_LEFT_RIGHT",
+    3: "ROTATE_180",
+    4: "FLIP_TOP_BOTTOM",
+    5: "TRANSPOSE",
+    6: "ROTATE_270",
+    7: "TRANSVERSE",
+    8: "ROTATE_90",
+}
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF Orientation of ``img``, 1 (as stored) when it is missing, invalid or unreadable."""
+    try:
+        value = img.getexif().get(0x0112, 1)
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError, IndexError, struct.error):
+        return 1
+    return value if isinstance(value, int) and value in _UPRIGHT else 1
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

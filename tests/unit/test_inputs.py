@@ -4,6 +4,7 @@ import base64
 import hashlib
 import io
 import os
+import struct
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,45 @@ def test_exif_rotation_is_applied() -> None:
     ref = load_reference(buf.getvalue())
     assert (ref.width, ref.height) == (20, 60)
     assert _open(ref.data).size == (20, 60)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_is_shown_upright(orientation: int) -> None:
+    from PIL import ImageOps
+
+    img = Image.new("RGB", (6, 4))
+    img.putdata([(x * 40, y * 60, 0) for y in range(4) for x in range(6)])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    img.save(buf, "PNG", exif=exif)
+    with Image.open(io.BytesIO(buf.getvalue())) as stored:
+        upright = ImageOps.exif_transpose(stored).convert("RGB")
+    ref = load_reference(buf.getvalue())
+    shown = _open(ref.data).convert("RGB")
+    assert (shown.size, shown.tobytes()) == (upright.size, upright.tobytes())
+
+
+def test_exif_rotation_with_an_oddly_typed_tag_is_applied() -> None:
+    # Big-endian TIFF: BitsPerSample written as ASCII (as broken writers do), then Orientation 6.
+    entries = struct.pack(">HHII", 0x0102, 2, 6, 8 + 2 + 2 * 12 + 4) + struct.pack(">HHIHH", 0x0112, 3, 1, 6, 0)
+    tiff = b"MM\x00\x2a" + struct.pack(">I", 8) + struct.pack(">H", 2) + entries + struct.pack(">I", 0) + b"hello\x00"
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (120, 30, 200)).save(buf, "JPEG", exif=b"Exif\x00\x00" + tiff)
+    ref = load_reference(buf.getvalue())
+    assert (ref.width, ref.height) == (48, 64)
+    assert _open(ref.data).size == (48, 64)
+
+
+def test_exif_that_cannot_be_read_leaves_the_picture_as_stored(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreadable(self: Image.Image) -> Image.Exif:
+        raise struct.error("unpack requires a buffer of 4 bytes")
+
+    monkeypatch.setattr(Image.Image, "getexif", unreadable)
+    data = image_bytes((64, 48), fmt="JPEG")
+    ref = load_reference(data)
+    assert (ref.width, ref.height) == (64, 48)
+    assert ref.data == data
 
 
 def test_large_images_are_scaled_to_the_upload_limit() -> None:
