@@ -8,6 +8,7 @@ stderr. Files are read without waiting on FIFOs or devices and without decoding 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -67,9 +68,19 @@ def describe(record: GenerationRecord, file: str, size: tuple[int, int] | None) 
     }
 
 
+def _shown_name(path: Path) -> str:
+    """``path`` as text any output can take: bytes of the name that are not valid in the file
+    system's encoding (which Python keeps as lone surrogates) are written as ``\\xNN``."""
+    try:
+        raw = os.fsencode(path)
+    except UnicodeEncodeError:  # surrogates that stand for no byte
+        return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode(sys.getfilesystemencoding(), "backslashreplace")
+
+
 def read(path: Path) -> dict[str, Any]:
     """What the app recalls from ``path``. Raises :class:`Unreadable`."""
-    name = str(path)
+    name = _shown_name(path)
     if path.is_dir():
         raise Unreadable(f"{name} is a folder, not an image.")
     try:
@@ -126,6 +137,15 @@ def _readable(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _encodable(text: str, stream: TextIO) -> bool:
+    """Whether ``stream`` can write ``text`` (a terminal's encoding may lack some characters)."""
+    try:
+        text.encode(getattr(stream, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
 def run(paths: list[Path], *, as_json: bool, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Print what is recalled from each of ``paths``; 0 when all were read, else 1."""
     out = out or sys.stdout
@@ -140,10 +160,16 @@ def run(paths: list[Path], *, as_json: bool, out: TextIO | None = None, err: Tex
             print(f"krea-desktop: {exc}", file=err, flush=True)
             continue
         if as_json:
-            print(json.dumps(info, ensure_ascii=False), file=out, flush=True)
+            text = json.dumps(info, ensure_ascii=False)
+            if not _encodable(text, out):
+                text = json.dumps(info)  # \u escapes: the same JSON, in ASCII
+            print(text, file=out, flush=True)
         else:
             if not first:
                 print(file=out)
-            print(_readable(info), file=out, flush=True)
+            text = _readable(info)
+            if not _encodable(text, out):
+                text = text.encode("ascii", "backslashreplace").decode("ascii")
+            print(text, file=out, flush=True)
         first = False
     return 1 if failed else 0

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from krea_desktop.api.record import GenerationRecord, ReferenceRecord
+from krea_desktop.info import run as run_info
 from krea_desktop.library.metadata import embed
 from tests.corpus.make_corpus import HERE, SAMPLES, Sample
 
@@ -144,3 +145,47 @@ def test_unreadable_files_one_sentence_each_exit_1(tmp_path: Path) -> None:
     if fifo.exists():
         assert lines[3] == f"krea-desktop: {fifo} is not a regular file, so it was not read."
     assert [json.loads(x)["file"] for x in r.stdout.splitlines()] == [str(good)]
+
+
+def strict_stream(encoding: str) -> io.TextIOWrapper:
+    return io.TextIOWrapper(io.BytesIO(), encoding=encoding, errors="strict", newline="\n")
+
+
+def printed(stream: io.TextIOWrapper) -> str:
+    stream.flush()
+    buffer = stream.buffer
+    assert isinstance(buffer, io.BytesIO)
+    return buffer.getvalue().decode(stream.encoding)
+
+
+def test_a_name_that_is_not_utf8_is_printed_escaped(tmp_path: Path) -> None:
+    latin1 = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.png"))  # as a Latin-1 archive names it
+    latin1.write_bytes(ours(tmp_path).read_bytes())
+    shown = f"{tmp_path}/caf\\xe9.png"
+    out = strict_stream("utf-8")  # what a UTF-8 terminal gives Python
+    assert run_info([latin1], as_json=True, out=out) == 0
+    row = json.loads(printed(out))
+    assert (row["file"], row["prompt"]) == (shown, "a lighthouse at dusk")
+    out = strict_stream("utf-8")
+    assert run_info([latin1], as_json=False, out=out) == 0
+    assert printed(out).splitlines()[:3] == [
+        shown,
+        "  made by:         krea-desktop",
+        "  prompt:          a lighthouse at dusk",
+    ]
+    err = strict_stream("utf-8")
+    assert run_info([latin1.with_name("caf\udce9.jpg")], as_json=False, out=out, err=err) == 1
+    assert printed(err) == f"krea-desktop: {tmp_path}/caf\\xe9.jpg does not exist.\n"
+
+
+def test_text_the_terminal_cannot_encode_is_escaped(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG")
+    path = tmp_path / "fox.png"
+    path.write_bytes(embed(buf.getvalue(), "PNG", GenerationRecord(prompt="café au lait, 狐")))
+    out = strict_stream("ascii")
+    assert run_info([path], as_json=True, out=out) == 0
+    assert json.loads(printed(out))["prompt"] == "café au lait, 狐"
+    out = strict_stream("ascii")
+    assert run_info([path], as_json=False, out=out) == 0
+    assert "  prompt:          caf\\xe9 au lait, \\u72d0" in printed(out).splitlines()
