@@ -4,6 +4,7 @@ then go to the system trash."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -16,12 +17,24 @@ from pathlib import Path
 from send2trash import send2trash
 
 from krea_desktop.fsutil import is_abandoned, owned_name
-from krea_desktop.library.store import Library, LibraryEntry
+from krea_desktop.library.store import Library, LibraryEntry, LibraryError
+from krea_desktop.wording import for_count
 
 log = logging.getLogger(__name__)
 
 # The holding folder, inside the library folder.
 PENDING_FOLDER = ".trash-pending"
+
+
+def _why_not_moved(exc: OSError) -> str:
+    """Why a file could not be moved into a folder, as the end of a sentence."""
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full"
+    if exc.errno == errno.EROFS:
+        return "the disk is read-only"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "that folder may not be written to"
+    return f"the system refused ({exc.strerror or type(exc).__name__})"
 
 
 @dataclass
@@ -94,20 +107,34 @@ class PendingTrash:
             if batch not in self.batches:
                 return None
             self.batches.remove(batch)
+        moved: list[LibraryEntry] = []
+        refused: OSError | None = None
         for entry in batch.entries:
             held = batch.held.get(entry.id)
             if held is not None and held.exists() and not entry.path.exists():
                 try:
                     os.replace(held, entry.path)
+                    moved.append(entry)
                 except OSError as exc:
                     log.warning("could not move %s back: %s", held, exc)
+                    refused = refused or exc
         try:
+            if refused is not None:
+                # Rows without their files would read "file missing", and the holding
+                # folder would be removed with the files in it: nothing is restored.
+                n = len(batch.entries)
+                what = "The deleted image" if n == 1 else f"The {n:,} deleted images"
+                raise LibraryError(
+                    f"{what} could not be put back in {self.library.images_dir} because "
+                    f"{_why_not_moved(refused)}; {for_count(n, 'it is', 'they are')} still held in "
+                    f"{batch.folder}, and Undo can be tried again."
+                ) from refused
             self.library.restore(batch.entries)
         except BaseException:
-            # The index refused: the batch stays undoable, its files held as they were.
-            for entry in batch.entries:
-                aside = batch.held.get(entry.id)
-                if aside is not None and entry.path.exists() and not aside.exists():
+            # Refused (a file, or the index): the batch stays undoable, its files held as they were.
+            for entry in moved:
+                aside = batch.held[entry.id]
+                if entry.path.exists() and not aside.exists():
                     with contextlib.suppress(OSError):
                         os.replace(entry.path, aside)
             with self._lock:
@@ -143,8 +170,10 @@ class PendingTrash:
         return failed
 
     def flush_leftovers(self) -> list[str]:
-        """Trash what an earlier run left in the holding folder (its rows are long gone).
-        Batches of a process still running are its own, still undoable: they stay."""
+        """Trash what an earlier run left in the holding folder. Batches of a process still
+        running are its own, still undoable: they stay. A file whose row is still in the
+        index was never deleted (that run ended between moving the files aside and removing
+        the rows): it goes back to ``images/``."""
         with self._lock:
             current = {b.folder for b in self.batches}
         failed: list[str] = []
@@ -153,11 +182,27 @@ class PendingTrash:
         for sub in self.folder.iterdir():
             if sub in current or not sub.is_dir() or not is_abandoned(sub):
                 continue
+            stuck = False
             for held in sub.iterdir():
-                if held.is_file():
-                    failed += self._trash(held, self.library.images_dir / held.name)
-            shutil.rmtree(sub, ignore_errors=True)
+                if not held.is_file():
+                    continue
+                original = self.library.images_dir / held.name
+                if self._still_listed(held) and not original.exists():
+                    try:
+                        os.replace(held, original)
+                    except OSError as exc:
+                        log.warning("could not move %s back: %s; it stays held", held, exc)
+                        stuck = True  # tried again at the next start
+                    continue
+                failed += self._trash(held, original)
+            if not stuck:
+                shutil.rmtree(sub, ignore_errors=True)
         return failed
+
+    def _still_listed(self, held: Path) -> bool:
+        """Whether the index still has the row of ``held`` (files are named ``<imageUUID>.<ext>``)."""
+        entry = self.library.get_by_uuid(held.stem)
+        return entry is not None and entry.file_name == held.name
 
     def _trash(self, held: Path, original: Path) -> list[str]:
         target = held

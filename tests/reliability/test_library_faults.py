@@ -11,6 +11,7 @@ import errno
 import io
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -396,3 +397,71 @@ def test_a_read_only_library_is_refused_before_anything_is_sent(
         assert str(disk / "data") in line and "Read-only file system" in line and "damaged" not in line
         with pytest.raises(LibraryError, match="cannot be used"):
             Library(disk / "data")
+
+
+# -- 4. a delete cut short, or undone on a full disk, loses nothing ----------------------------
+
+
+def test_a_delete_killed_before_its_rows_left_the_index_is_undone_at_the_next_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "data"
+    with Library(folder) as lib:
+        first, second = lib.save(image(1)), lib.save(image(2))
+    code = (
+        f"import os, signal, sys; sys.path.insert(0, {str(Path(__file__).parents[2])!r})\n"
+        "from krea_desktop.library.store import Library\n"
+        "from krea_desktop.library.trash import PendingTrash\n"
+        f"lib = Library({str(folder)!r})\n"
+        "lib.remove = lambda ids: os.kill(os.getpid(), signal.SIGKILL)\n"  # killed before the rows go
+        f"PendingTrash(lib).delete([lib.get({first.id}), lib.get({second.id})])\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == -signal.SIGKILL
+    assert not first.path.exists() and not second.path.exists()  # held aside, rows still there
+    trashed: list[str] = []
+    monkeypatch.setattr("krea_desktop.library.trash.send2trash", lambda path: trashed.append(Path(path).name))
+    with Library(folder) as lib:
+        lib.reconcile()  # the start-up check may come first: both read "file missing"
+        assert PendingTrash(lib).flush_leftovers() == []
+        assert trashed == []
+        lib.reconcile()  # ... and are found again
+        for entry in (first, second):
+            assert entry.path.is_file()
+            row = lib.get(entry.id)
+            assert row is not None and row.prompt == entry.prompt and not row.missing
+        assert not list((folder / ".trash-pending").rglob("*.png"))
+
+
+def test_an_undo_that_cannot_put_the_files_back_keeps_them_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Library(tmp_path / "data") as lib:
+        first, second = lib.save(image(1)), lib.save(image(2))
+        pending = PendingTrash(lib)
+        batch = pending.delete([first, second])
+        assert batch is not None
+        real_replace = os.replace
+        moved_back: list[str] = []
+
+        def second_finds_the_disk_full(src: Any, dst: Any) -> None:
+            if Path(dst).parent == lib.images_dir:
+                moved_back.append(Path(dst).name)
+                if len(moved_back) == 2:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            real_replace(src, dst)
+
+        monkeypatch.setattr(os, "replace", second_finds_the_disk_full)
+        with pytest.raises(
+            LibraryError,
+            match=r"^The 2 deleted images could not be put back in .+ because the disk is full; "
+            r"they are still held in .+, and Undo can be tried again\.$",
+        ):
+            pending.undo(batch)
+        # Nothing changed: both files held (the first moved aside again), no row back, still undoable.
+        assert sorted(p.name for p in batch.folder.iterdir()) == sorted([first.file_name, second.file_name])
+        assert not first.path.exists() and lib.count() == 0
+        assert pending.batches == [batch]
+        monkeypatch.setattr(os, "replace", real_replace)  # room again
+        assert pending.undo() is batch
+        assert first.path.is_file() and second.path.is_file() and lib.count() == 2
+        assert not batch.folder.exists()
