@@ -172,6 +172,7 @@ def test_ctrl_enter_generates_and_escape_cancels_the_newest_job(qtbot: QtBot, wi
     assert w.model.rowCount() == received
     assert w.job_list.rows[job_id].info.state == "cancelled"
     assert not w.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: w.statusBar().currentMessage() == f"Job {job_id} cancelled: {received} of 10 images saved.")
 
 
 def test_two_jobs_run_at_once_and_each_can_be_cancelled(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:

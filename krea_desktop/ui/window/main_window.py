@@ -675,6 +675,10 @@ class MainWindow(QMainWindow):
     def _job_ended(self, job: Job) -> None:
         if job.state == "finished":
             self.statusBar().showMessage(f"Job {job.job_id} finished: {counted(job.received, 'image')} saved.", 5000)
+        elif job.state == "cancelled":  # in place of "queued", which would otherwise stay a while
+            self.statusBar().showMessage(
+                f"Job {job.job_id} cancelled: {job.received} of {counted(job.expected, 'image')} saved.", 5000
+            )
         elif job.state == "failed":
             if isinstance(job.error, E.AuthenticationError):
                 self.show_message(job.message, "Open Settings", self.open_settings, error=True)
