@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QPoint, QRect, QSize
+from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 from pytestqt.qtbot import QtBot
 
+from krea_desktop.api.record import SweepAxis, SweepTag
 from krea_desktop.library.sheet import sheet_cells_of, sheet_uuid
 from krea_desktop.library.store import Library
 from krea_desktop.ui.app import create_main_window
@@ -231,3 +233,32 @@ def test_a_sweep_cut_short_by_closing_the_window_keeps_a_sheet_of_what_arrived(
         assert {c.image_uuid for c in cells if c.image_uuid} == {e.image_uuid for e in made} != set()
         assert all(c.error == "The window was closed before it was made." for c in cells if not c.image_uuid)
         assert any(not c.image_uuid for c in cells)
+
+
+@pytest.mark.parametrize(("screen", "size"), [((800, 600), (784, 552)), ((1366, 768), (1350, 720))])
+def test_a_large_sheet_opens_whole_on_a_small_screen(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch, screen: tuple[int, int], size: tuple[int, int]
+) -> None:
+    # Eight seeds by five creativities: the sheet would be 1500x950, larger than the
+    # screen, its Close button below the screen's edge. It opens as large as the screen
+    # lets it, over its window, and scrolls.
+    class Screen:
+        def availableGeometry(self) -> QRect:
+            return QRect(0, 0, *screen)
+
+    monkeypatch.setattr(QWidget, "screen", lambda self: Screen())
+    window = QWidget()
+    qtbot.addWidget(window)
+    window.setGeometry(0, 0, screen[0] - 16, screen[1] - 48)
+    window.show()
+    axes = (SweepAxis("seed", tuple(range(8))), SweepAxis("creativity", ("raw", "low", "medium", "high", "max")))
+    sheet = ContactSheet(SweepTag("wide", axes), (1024, 1024), "a lighthouse", parent=window)
+    qtbot.addWidget(sheet)
+    sheet.show()
+    qtbot.waitExposed(sheet)
+    assert sheet.size() == QSize(*size)
+    assert QRect(0, 0, *screen).contains(sheet.frameGeometry())
+    buttons = [b for b in sheet.findChildren(QPushButton) if b.text() in ("Show in gallery", "Close")]
+    assert len(buttons) == 2
+    for button in buttons:
+        assert QRect(0, 0, *screen).contains(QRect(button.mapToGlobal(QPoint(0, 0)), button.size()))

@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QPoint, QPointF, QRect, QSize, Qt
 from PySide6.QtGui import QImage, QWheelEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.library.store import Library
 from krea_desktop.ui.background import ImmediateRunner
 from krea_desktop.ui.gallery.model import GalleryModel
 from krea_desktop.ui.viewer.canvas import ImageCanvas, ImageUnreadable, decode_image_file
+from krea_desktop.ui.viewer.compare import CompareDialog
 from krea_desktop.ui.viewer.viewer import ImageViewer
 from tests.ui.test_gallery import T0, make_image
 
@@ -160,3 +161,86 @@ def test_a_broken_or_missing_file_never_crashes_the_viewer(qtbot: QtBot, model: 
     viewer.canvas.grab()  # painting the message works too
     with pytest.raises(ImageUnreadable):
         decode_image_file(newest.path)
+
+
+# --- on a small screen ---------------------------------------------------------------------
+
+
+class Screen:
+    """A screen with ``area`` free (the offscreen platform's own is 1920x1080)."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.area = QRect(0, 0, width, height)
+
+    def availableGeometry(self) -> QRect:
+        return self.area
+
+
+def main_window_on(qtbot: QtBot, monkeypatch: pytest.MonkeyPatch, width: int, height: int) -> tuple[QWidget, QRect]:
+    """A window filling a ``width`` x ``height`` screen, as the main window opens on it,
+    for the viewers to open from; and that screen's free area."""
+    screen = Screen(width, height)
+    monkeypatch.setattr(QWidget, "screen", lambda self: screen)
+    window = QWidget()
+    qtbot.addWidget(window)
+    window.resize(width - 16, height - 48)
+    window.move(0, 0)
+    window.show()
+    qtbot.waitExposed(window)
+    return window, screen.area
+
+
+def whole_on(area: QRect, widget: QWidget) -> bool:
+    return widget.isVisible() and area.contains(QRect(widget.mapToGlobal(QPoint(0, 0)), widget.size()))
+
+
+@pytest.mark.parametrize("screen", [(800, 600), (1366, 768)])
+def test_the_viewer_opens_whole_on_a_small_screen(
+    qtbot: QtBot, model: GalleryModel, monkeypatch: pytest.MonkeyPatch, screen: tuple[int, int]
+) -> None:
+    # At 1200x800 the bar with Previous, Next and the zoom went below a laptop screen's
+    # edge, and on 800x600 the metadata panel went off its side.
+    window, area = main_window_on(qtbot, monkeypatch, *screen)
+    viewer = ImageViewer(model.entry_at, model.rowCount, 1, runner=ImmediateRunner(), parent=window)
+    qtbot.addWidget(viewer)
+    viewer.show()
+    qtbot.waitExposed(viewer)
+    assert area.contains(viewer.frameGeometry())
+    assert viewer.width() <= screen[0] - 16 and viewer.height() <= screen[1] - 48
+    for widget in (viewer.prev_button, viewer.next_button, viewer.fit_button, viewer.actual_button, viewer.canvas):
+        assert whole_on(area, widget), widget.objectName()
+    assert whole_on(area, viewer.prompt_label)  # the metadata panel beside the image
+    assert viewer.canvas.width() > viewer.width() / 2  # the image keeps most of the window
+
+
+def test_on_a_desktop_screen_the_viewer_opens_at_its_size_centred_on_the_window(
+    qtbot: QtBot, model: GalleryModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window, area = main_window_on(qtbot, monkeypatch, 1920, 1080)
+    window.setGeometry(280, 110, 1360, 860)
+    viewer = ImageViewer(model.entry_at, model.rowCount, 0, runner=ImmediateRunner(), parent=window)
+    qtbot.addWidget(viewer)
+    viewer.show()
+    qtbot.waitExposed(viewer)
+    assert viewer.size() == QSize(1200, 800)
+    assert area.contains(viewer.frameGeometry())
+    centre, middle = viewer.frameGeometry().center(), window.frameGeometry().center()
+    assert abs(centre.x() - middle.x()) <= 8 and abs(centre.y() - middle.y()) <= 24
+
+
+@pytest.mark.parametrize("screen", [(800, 600), (1366, 768)])
+def test_compare_opens_whole_on_a_small_screen(
+    qtbot: QtBot, model: GalleryModel, monkeypatch: pytest.MonkeyPatch, screen: tuple[int, int]
+) -> None:
+    # It opened 1400 wide or more (as wide as its captions), past a laptop screen's side.
+    window, area = main_window_on(qtbot, monkeypatch, *screen)
+    left, right = model.entry_at(1), model.entry_at(2)
+    assert left is not None and right is not None
+    dialog = CompareDialog(left, right, runner=ImmediateRunner(), parent=window)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert area.contains(dialog.frameGeometry())
+    names = ("compareCanvas0", "compareCanvas1", "compareFitButton", "compareActualButton")
+    for widget in (dialog.findChild(QWidget, name) for name in names):
+        assert widget is not None and whole_on(area, widget), widget

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QDrag, QImage, QKeyEvent, QMouseEvent, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
@@ -27,6 +27,7 @@ from krea_desktop.api.record import SweepTag
 from krea_desktop.library.sheet import axis_title, cell_size, value_label
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui.gallery.model import mime_for_entries
+from krea_desktop.ui.placement import open_on_screen
 from krea_desktop.ui.theme import set_role
 
 CELL_SIDE = 180  # the long side of a cell on screen
@@ -214,7 +215,8 @@ class ContactSheet(QDialog):
         buttons.addWidget(self.cancelButton)
         buttons.addWidget(close)
         columns = len(axes[0].values)
-        self.resize(min(1500, 140 + columns * (size[0] + 8) + 40), min(950, 170 + len(rows) * (size[1] + 8) + 60))
+        preferred = QSize(140 + columns * (size[0] + 8) + 40, 170 + len(rows) * (size[1] + 8) + 60)
+        open_on_screen(self, preferred.boundedTo(QSize(1500, 950)))
         self.update_status()
 
     # -- filling -------------------------------------------------------------------------

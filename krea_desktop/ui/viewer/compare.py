@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QImage, QKeyEvent
-from PySide6.QtWidgets import QDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui import theme
 from krea_desktop.ui.background import BackgroundRunner, Runner
+from krea_desktop.ui.placement import open_on_screen
 from krea_desktop.ui.viewer.canvas import ImageCanvas, ImageUnreadable, decode_image_file
 
 
@@ -40,7 +50,6 @@ class CompareDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("compareDialog")
         self.setWindowTitle("Compare two images")
-        self.resize(1400, 800)
         self.entries = (left, right)
         self._runner: Runner = runner if runner is not None else BackgroundRunner(parent=self)
         self.canvases = (ImageCanvas(self), ImageCanvas(self))
@@ -59,6 +68,9 @@ class CompareDialog(QDialog):
             facts = QLabel(caption_html(entry), self)
             facts.setObjectName("compareFacts")
             facts.setTextFormat(Qt.TextFormat.RichText)
+            facts.setWordWrap(True)
+            for label in (prompt, facts):  # they wrap within their half, not widen the window
+                label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             grid.addWidget(canvas, 0, column)
             grid.addWidget(prompt, 1, column)
             grid.addWidget(facts, 2, column)
@@ -83,6 +95,7 @@ class CompareDialog(QDialog):
         bar.addStretch(1)
         bar.addWidget(fit)
         bar.addWidget(actual)
+        open_on_screen(self, QSize(1400, 800))
 
     def _load(self, canvas: ImageCanvas, entry: LibraryEntry) -> None:
         path = entry.path

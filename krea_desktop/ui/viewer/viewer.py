@@ -29,6 +29,7 @@ from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui import theme
 from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.money import format_cost
+from krea_desktop.ui.placement import open_on_screen
 from krea_desktop.ui.viewer.canvas import ImageCanvas, ImageUnreadable, decode_image_file, decode_thumbnail_file
 
 
@@ -172,7 +173,6 @@ class ImageViewer(QDialog):
         self.costs_simulated = costs_simulated  # demo mode: the simulator made the costs up
         self.setWindowTitle("Image")
         self.setModal(False)
-        self.resize(1200, 800)
         self._entry_at = entry_at
         self._row_count = row_count
         self._runner: Runner = runner if runner is not None else BackgroundRunner(parent=self)
@@ -276,6 +276,7 @@ class ImageViewer(QDialog):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(6, 6, 6, 6)
         outer.addWidget(split)
+        open_on_screen(self, QSize(1200, 800))
         self.show_row(row)
 
     # --- navigation ---------------------------------------------------------------------

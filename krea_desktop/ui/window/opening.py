@@ -10,6 +10,7 @@ from PySide6.QtGui import QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QWidget
 
 from krea_desktop import config
+from krea_desktop.ui.placement import fit_size
 
 
 class OpeningPlaceholder(QWidget):
@@ -64,14 +65,10 @@ def saved_split(options: config.SettingsStore) -> int:
 
 
 FIRST_SIZE = QSize(1360, 860)
-# What a window's frame takes around its inside (a title bar, borders), which the size
-# given to resize() does not count: so that a first window fits on a small screen.
-FRAME_ALLOWANCE = QSize(16, 48)
 
 
 def first_size(available: QSize) -> QSize:
     """The window's size at its first start (nothing saved): :data:`FIRST_SIZE`, or less
     where the screen's free area (``available``) is smaller, so that the status bar and
     the job panel are on the screen."""
-    room = available - FRAME_ALLOWANCE
-    return FIRST_SIZE.boundedTo(room) if room.isValid() else FIRST_SIZE
+    return fit_size(FIRST_SIZE, available)
