@@ -89,6 +89,14 @@ def test_a_sweep_from_a_card_shows_its_plan_then_fills_its_sheet(
     dialog.valueEdits[1].setText("raw, high")
     # The plan, before anything is sent: the grid, the number of tasks, the estimated cost.
     assert dialog.gridPreview.columnCount() == 5 and dialog.gridPreview.rowCount() == 2
+    # Each cell of the preview says what its image varies; a single row needs no name.
+    assert dialog.gridPreview.item(1, 0).text() == "-2 · high"
+    assert dialog.gridPreview.verticalHeader().isVisibleTo(dialog)
+    dialog.axisCombos[1].setCurrentIndex(dialog.axisCombos[1].findData(None))
+    assert dialog.gridPreview.rowCount() == 1 and not dialog.gridPreview.verticalHeader().isVisibleTo(dialog)
+    assert [dialog.gridPreview.item(0, c).text() for c in range(5)] == ["-2", "-1", "0", "+1", "+2"]
+    dialog.axisCombos[1].setCurrentIndex(dialog.axisCombos[1].findData("creativity"))
+    dialog.valueEdits[1].setText("raw, high")
     summary = dialog.summaryLabel.text()
     assert "10 tasks" in summary and "estimated cost $" in summary
     assert dialog.sendButton.text() == "Send 10 tasks"

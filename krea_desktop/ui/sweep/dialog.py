@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -183,6 +184,13 @@ class SweepDialog(QDialog):
         table.setRowCount(max(1, len(rows)))
         table.setHorizontalHeaderLabels(columns)
         table.setVerticalHeaderLabels(rows or [""])
+        table.verticalHeader().setVisible(bool(rows))  # one row needs no name
+        # Each cell says what its image varies, so the grid reads as the sheet it makes.
+        for r in range(table.rowCount()):
+            for c, column in enumerate(columns):
+                item = QTableWidgetItem(f"{column} · {rows[r]}" if rows else column)
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                table.setItem(r, c, item)
         n = plan.task_count
         width, height = plan.base.size
         unit, simulated = self._unit_cost(width, height)
