@@ -244,3 +244,27 @@ def test_compare_opens_whole_on_a_small_screen(
     names = ("compareCanvas0", "compareCanvas1", "compareFitButton", "compareActualButton")
     for widget in (dialog.findChild(QWidget, name) for name in names):
         assert widget is not None and whole_on(area, widget), widget
+
+
+def test_a_reference_shows_its_strength_under_it_and_a_parent_gone_from_the_library_says_so(qtbot: QtBot) -> None:
+    from krea_desktop.api.record import ReferenceRecord
+    from krea_desktop.library.lineage import Relative
+    from krea_desktop.ui.viewer.viewer import ReferenceChip, RelativeChip
+
+    from PySide6.QtWidgets import QGridLayout
+
+    holder = QWidget()
+    qtbot.addWidget(holder)
+    grid = QGridLayout(holder)  # as the viewer's panel lays its references out, three to a row
+    chip = ReferenceChip(ReferenceRecord(image="u", strength=0.7, source="ref.png"), holder)
+    grid.addWidget(chip, 0, 0)
+    holder.resize(600, 200)
+    holder.show()
+    qtbot.waitExposed(holder)
+    # However wide the panel, the chip is as wide as its thumbnail, the strength centred under it.
+    assert chip.width() <= chip.thumb.width() + 8
+    label = chip.strength_label.geometry()
+    assert abs(label.center().x() - chip.thumb.geometry().center().x()) <= 2
+    gone = RelativeChip(Relative("img-gone", 0.7, None), "parent")
+    qtbot.addWidget(gone)
+    assert gone.text() == "+0.70 · no longer in the library" and not gone.isEnabled()

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -103,6 +104,8 @@ class ReferenceChip(QFrame):
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addWidget(self.thumb)
         lay.addWidget(self.strength_label)
+        # As wide as its thumbnail: the strength is read under the image it belongs to.
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
 
     def directionColor(self) -> QColor:
         return theme.strength_color(self.ref.strength or 0.0)
@@ -131,15 +134,17 @@ class RelativeChip(QPushButton):
         self.setObjectName("madeFromChip" if kind == "parent" else "usedInChip")
         self.relative = relative
         strength = relative.strength
-        self.setText("?" if strength is None else f"{strength:+.2f}")
+        shown = "?" if strength is None else f"{strength:+.2f}"
+        gone = relative.entry is None
+        # An image gone from the library has no thumbnail to show: the chip says so.
+        self.setText(f"{shown} · no longer in the library" if gone else shown)
         self.setIconSize(QSize(56, 56))
         self.setMinimumHeight(64)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        gone = relative.entry is None
         self.setEnabled(not gone)
         name = relative.entry.prompt[:80] if relative.entry is not None else relative.image_uuid
         where = "no longer in the library" if gone else "click to open it"
-        how = f", at strength {self.text()}" if strength is not None else ""
+        how = f", at strength {shown}" if strength is not None else ""
         self.setToolTip(f"{name}{how}; {where}")
 
     def set_thumbnail(self, image: QImage) -> None:
