@@ -247,11 +247,11 @@ def test_compare_opens_whole_on_a_small_screen(
 
 
 def test_a_reference_shows_its_strength_under_it_and_a_parent_gone_from_the_library_says_so(qtbot: QtBot) -> None:
+    from PySide6.QtWidgets import QGridLayout
+
     from krea_desktop.api.record import ReferenceRecord
     from krea_desktop.library.lineage import Relative
     from krea_desktop.ui.viewer.viewer import ReferenceChip, RelativeChip
-
-    from PySide6.QtWidgets import QGridLayout
 
     holder = QWidget()
     qtbot.addWidget(holder)
