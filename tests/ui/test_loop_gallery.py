@@ -128,6 +128,21 @@ def test_a_narrow_gallery_folds_the_rest_of_the_toolbar_into_its_overflow_menu(
     overflow = [a for a in menu.actions() if not a.isSeparator()]
     assert overflow == hidden
     assert set(overflow) | set(shown) == set(bar.actions())
+    # The filters' » offers what its hidden controls do, as menu items.
+    filters = w.filter_bar
+    qtbot.waitUntil(lambda: not filters.size_slider.isVisible())
+    more = filters.more_menu
+    assert filters.findChild(QToolButton, "qt_toolbar_ext_button").menu() is more
+    more.aboutToShow.emit()
+    items = {a.text(): a for a in more.actions()}
+    assert "Larger thumbnails" in items and "Smaller thumbnails" in items
+    before = filters.size_slider.value()
+    items["Larger thumbnails"].trigger()
+    assert filters.size_slider.value() == before + filters.size_slider.pageStep()
+    assert w.gallery.thumb_side == filters.size_slider.value()
+    if not filters.favourites.isVisible():
+        items[filters.favourites.text()].trigger()
+        assert filters.favourites.isChecked()
 
 
 # --- empty states -----------------------------------------------------------------------------------

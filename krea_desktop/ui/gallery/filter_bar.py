@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMenu,
     QSlider,
     QStyle,
     QToolBar,
@@ -123,6 +124,7 @@ class GalleryFilterBar(QWidget):
         tools.addWidget(QLabel(" Size ", self))
         tools.addWidget(self.size_slider)
         theme.show_overflow_button(tools, "More filters: those that do not fit this width")
+        self._more_menu(tools)
         self.search.setMinimumWidth(80)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 2)
@@ -136,6 +138,43 @@ class GalleryFilterBar(QWidget):
             model = found[0] if len(found) == 1 else None
         if model is not None:
             self.set_model(model)
+
+    def _more_menu(self, tools: QToolBar) -> None:
+        """The » button's menu: what the filters that do not fit would do, as menu items
+        (a tool bar's own menu cannot show a widget that lives in the bar)."""
+        button = tools.findChild(QToolButton, "qt_toolbar_ext_button")
+        if button is None:
+            return
+        self.more_menu = QMenu(button)
+        self.more_menu.aboutToShow.connect(self._fill_more_menu)
+        button.setMenu(self.more_menu)
+        button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+
+    def _fill_more_menu(self) -> None:
+        menu = self.more_menu
+        menu.clear()
+        if not self.favourites.isVisible():
+            favourites = menu.addAction(self.favourites.text())
+            favourites.setCheckable(True)
+            favourites.setChecked(self.favourites.isChecked())
+            favourites.toggled.connect(self.favourites.setChecked)
+        if not self.ratio.isVisible():
+            ratios = menu.addMenu("Aspect ratio")
+            for i in range(self.ratio.count()):
+                item = ratios.addAction(self.ratio.itemText(i))
+                item.setCheckable(True)
+                item.setChecked(i == self.ratio.currentIndex())
+                item.triggered.connect(lambda _checked=False, i=i: self.ratio.setCurrentIndex(i))
+        if not self.count_label.isVisible() and self.count_label.text():
+            menu.addAction(f"Showing {self.count_label.text()}").setEnabled(False)
+        if not self.size_slider.isVisible():
+            slider = self.size_slider
+            larger = menu.addAction("Larger thumbnails")
+            larger.setEnabled(slider.value() < slider.maximum())
+            larger.triggered.connect(lambda: slider.setValue(slider.value() + slider.pageStep()))
+            smaller = menu.addAction("Smaller thumbnails")
+            smaller.setEnabled(slider.value() > slider.minimum())
+            smaller.triggered.connect(lambda: slider.setValue(slider.value() - slider.pageStep()))
 
     # --- scope -----------------------------------------------------------------------
 
