@@ -128,7 +128,11 @@ class PollPolicy:
     been coming; with image data in the answer (base64, data URI), where every poll
     carries every finished image again, when the time since submitting has grown by
     ``inline_factor``, or when the rest should be done at the pace so far if that is
-    sooner. Every interval lies between ``minimum`` and ``maximum``.
+    sooner (once, until more images come: a poll at that end that finds none is the
+    pace proved wrong). The pace counts only the images that arrived in this process
+    (a task collected after a restart may have most of them already). Every interval
+    lies between ``minimum`` and ``maximum``, except the wait after a failed poll whose
+    answer asked for a longer one (``Retry-After``, within the retry policy's cap).
     """
 
     initial: float = 0.1
@@ -310,9 +314,11 @@ class RunwareClient:
         except E.MalformedResponseError:
             return Envelope([], [])
 
-    async def _post(self, tasks: list[dict[str, Any]], *, idempotent: bool) -> _Answer:
+    async def _post(self, tasks: list[dict[str, Any]], *, idempotent: bool, renew_ids: bool = False) -> _Answer:
         """POST with retries. Non-idempotent requests are retried only when certainly not
-        sent; ambiguous failures propagate as :class:`_Ambiguous` for the caller to recover."""
+        sent; ambiguous failures propagate as :class:`_Ambiguous` for the caller to recover.
+        With ``renew_ids``, a retry after an ambiguous failure sends new taskUUIDs (for
+        tasks that are harmless to repeat but whose IDs the service refuses to see twice)."""
         attempt = 0
         while True:
             try:
@@ -323,11 +329,12 @@ class RunwareClient:
                 if not idempotent:
                     raise
                 failure = amb
+                if renew_ids:  # the service may have the task already: resending its ID is a conflict
+                    tasks = [{**t, "taskUUID": new_task_uuid()} if "taskUUID" in t else t for t in tasks]
             attempt += 1
             if attempt >= self.retry.attempts:
                 raise failure.error
-            ra = failure.error.retry_after if isinstance(failure.error, E.ServiceBusyError) else None
-            delay = self.retry.delay(attempt - 1, self._rng, ra)
+            delay = self.retry.delay(attempt - 1, self._rng, _retry_after_of(failure.error))
             log.info("retrying in %.2fs after: %s", delay, failure.error)
             await self._sleep(delay)
 
@@ -350,7 +357,9 @@ class RunwareClient:
             "taskUUID": task_uuid,
             "image": f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}",
         }
-        answer = await self._post([task], idempotent=True)  # an upload costs nothing; retrying is safe
+        # An upload costs nothing and a duplicate does no harm: retrying is safe, under a new
+        # taskUUID whenever the service may have received the earlier attempt.
+        answer = await self._post([task], idempotent=True, renew_ids=True)
         for err in answer.envelope.errors:
             raise error_from(err, answer.status)
         for item in answer.envelope.data:
@@ -504,8 +513,7 @@ class RunwareClient:
                     attempt += 1
                     if attempt >= self.retry.attempts:
                         raise ns.error from None
-                    ra = ns.error.retry_after if isinstance(ns.error, E.ServiceBusyError) else None
-                    delay = self.retry.delay(attempt - 1, self._rng, ra)
+                    delay = self.retry.delay(attempt - 1, self._rng, _retry_after_of(ns.error))
                     say(f"{ns.error} Retrying in {delay:.0f} s…")
                     await self._sleep(delay)
                     continue
@@ -528,6 +536,8 @@ class RunwareClient:
                 if pending and not ours:
                     if ctx.seen_count == 0:  # the task is with the service: not "Submitting…" any more
                         say("Generating…")
+                    else:  # the answer brought some of the images
+                        ctx.progress_at = time.monotonic()
                     phase, first = "poll", None
                     continue
                 self._check_complete(ctx, ours)
@@ -576,8 +586,11 @@ class RunwareClient:
             except (_NotSent, _Ambiguous) as failure:
                 if attempt + 1 >= self.retry.attempts:
                     raise failure.error from None
-                delay = self.retry.delay(attempt, self._rng)
+                retry_after = _retry_after_of(failure.error)
+                delay = self.retry.delay(attempt, self._rng, retry_after)
                 if time.monotonic() + delay >= give_up:
+                    if retry_after is not None:  # the service asked for a longer wait than is left
+                        raise failure.error from None
                     raise E.ServiceTimeoutError(
                         f"The service stopped answering: for {self.probe_budget:g} s it did not say whether it "
                         "had received the task; check your connection and try again."
@@ -645,8 +658,10 @@ class RunwareClient:
                     await reader
             pipeline.cancel()
 
-    def _poll_delay(self, ctx: _Context, failures: int) -> float:
-        """Seconds until the next getResponse (see :class:`PollPolicy`)."""
+    def _poll_delay(self, ctx: _Context, failures: int, retry_after: float | None = None) -> float:
+        """Seconds until the next getResponse (see :class:`PollPolicy`); after ``failures``
+        failed polls in a row, at least the retry back-off, and at least ``retry_after``
+        (within :attr:`RetryPolicy.retry_after_cap`) when the service asked for that wait."""
         policy = self.poll
         since_poll = 0.0  # time already gone from the interval, with URL outputs
         if not ctx.polls:
@@ -655,26 +670,38 @@ class RunwareClient:
             now = time.monotonic()
             waited = max(0.0, now - ctx.submitted_at)
             delay = (policy.factor - 1) * waited
-            if ctx.seen_count and ctx.polled_at is not None:
-                # The pace so far: images finished by the time the latest poll was sent.
-                per_image = max(0.0, ctx.polled_at - ctx.submitted_at) / ctx.seen_count
+            fresh = ctx.seen_count - ctx.seen_before  # images of this task's run in this process
+            if ctx.seen_count and ctx.request.output_type != "URL":
+                # Every poll carries every finished image again (those of an earlier run too).
+                delay = max(delay, (policy.inline_factor - 1) * waited)
+            if fresh > 0 and ctx.polled_at is not None:
                 if ctx.request.output_type == "URL":
+                    # The pace so far: images finished by the time the latest poll was sent.
+                    per_image = max(0.0, ctx.polled_at - ctx.submitted_at) / fresh
                     delay = min(delay, per_image)
                     # The interval runs from when the latest poll went out: downloading the
                     # images it brought took part of it, and does not put the next one off.
                     since_poll = max(0.0, now - ctx.polled_at)
                 else:
-                    # A little after the rest should be done: a last poll that comes just too
-                    # early costs another round (every finished image again), a late one less.
-                    # And no poll shortly before that end: it would carry nearly every image,
-                    # and the last one all of them again.
+                    # A little after the rest should be done at the pace so far (images finished
+                    # by the time the latest poll that brought some was sent): a last poll that
+                    # comes just too early costs another round (every finished image again), a
+                    # late one less. And no poll shortly before that end: it would carry nearly
+                    # every image, and the last one all of them again. Once a poll sent at that
+                    # end (or within the shortest interval of it) has brought nothing, the pace
+                    # says nothing more: the polls back off.
+                    basis = ctx.progress_at if ctx.progress_at is not None else ctx.polled_at
+                    per_image = max(0.0, basis - ctx.submitted_at) / fresh
                     remaining = max(0, ctx.request.number_results - ctx.seen_count - ctx.failed)
-                    rest_done = max(0.0, ctx.polled_at + (remaining + _LAST_POLL_MARGIN) * per_image - now)
-                    delay = max(delay, (policy.inline_factor - 1) * waited)
-                    if rest_done < 1.5 * delay:
-                        delay = rest_done
+                    rest_done = basis + (remaining + _LAST_POLL_MARGIN) * per_image - now
+                    missed = ctx.polled_at > basis and rest_done <= policy.minimum
+                    if not missed and rest_done < 1.5 * delay:
+                        delay = max(0.0, rest_done)
         if failures:
-            return min(policy.maximum, max(policy.minimum, delay, self.retry.delay(failures - 1, self._rng)))
+            delay = min(policy.maximum, max(policy.minimum, delay, self.retry.delay(failures - 1, self._rng)))
+            if retry_after is not None:
+                delay = max(delay, self.retry.delay(failures - 1, self._rng, retry_after))
+            return delay
         return max(0.0, min(policy.maximum, max(policy.minimum, delay)) - since_poll)
 
     async def _poll(
@@ -687,6 +714,7 @@ class RunwareClient:
         request = ctx.request
         n = request.number_results
         failures = 0
+        retry_after: float | None = None  # asked for by the answer to the latest failed poll
         answer = first
         while True:
             before = ctx.seen_count
@@ -695,7 +723,7 @@ class RunwareClient:
                     raise E.ServiceTimeoutError(
                         f"The service did not finish the images in time ({ctx.seen_count} of {n} arrived)."
                     )
-                await self._sleep(self._poll_delay(ctx, failures))
+                await self._sleep(self._poll_delay(ctx, failures, retry_after))
                 ctx.polls += 1
                 polled_at = time.monotonic()
                 try:
@@ -713,19 +741,25 @@ class RunwareClient:
                                 answer = got
                             else:
                                 yield got
-                    failures = 0
+                    failures, retry_after = 0, None
                     ctx.polled_at = polled_at
+                    if ctx.seen_count > before:
+                        ctx.progress_at = polled_at
                 except (_NotSent, _Ambiguous) as failure:  # polling is safe to repeat
                     failures += 1
+                    retry_after = _retry_after_of(failure.error)
                     if failures >= self.retry.attempts:
                         raise failure.error from None
                     if ctx.seen_count > before:
+                        ctx.progress_at = polled_at
                         say(f"{ctx.seen_count} of {counted(n, 'image')} ready…")
                     continue
                 assert answer is not None
             else:
                 async for image in self._take(answer.envelope.data, ctx):
                     yield image
+                if ctx.seen_count > before:  # an answer that came before polling began
+                    ctx.progress_at = time.monotonic()
             env = answer.envelope
             answer = None
             errs = [e for e in env.errors if e.get("taskUUID") in (None, request.task_uuid)]
@@ -833,33 +867,47 @@ class RunwareClient:
         if urlsplit(url).scheme != "https" and not is_loopback(url):
             raise E.MalformedResponseError("The service sent an image URL that is not HTTPS.")
         for attempt in range(self.retry.attempts):
+            busy: E.KreaError | None = None
             try:
                 async with self._http.stream("GET", url) as resp:
-                    if resp.status_code != 200:
+                    if resp.status_code in RETRYABLE_STATUSES:  # the image host is overloaded for a moment
+                        busy = error_from(None, resp.status_code, resp.headers.get("Retry-After"))
+                        if attempt + 1 >= self.retry.attempts:
+                            raise E.NetworkError(
+                                "Downloading a finished image failed because its host kept answering "
+                                f"HTTP {resp.status_code}; try again later."
+                            )
+                    elif resp.status_code != 200:
                         raise E.MalformedResponseError(
                             f"Downloading a finished image failed (HTTP {resp.status_code})."
                         )
-                    declared = resp.headers.get("Content-Length")
-                    if declared and declared.isdigit() and int(declared) > self.max_download_bytes:
-                        raise E.MalformedResponseError("A finished image is larger than the download limit.")
-                    # BytesIO hands its own bytes object over: the image is held once (chunks
-                    # joined, or a bytearray copied, are held twice). Sized up front from the
-                    # announced length, it never grows (each growth would copy what came).
-                    buf = io.BytesIO()
-                    if declared and declared.isdigit() and int(declared) > 0 and "content-encoding" not in resp.headers:
-                        buf.seek(int(declared) - 1)
-                        buf.write(b"\0")
-                        buf.seek(0)
-                    async for chunk in resp.aiter_bytes():
-                        if buf.write(chunk) and buf.tell() > self.max_download_bytes:
-                            raise E.MalformedResponseError("A finished image is larger than the download limit.")
-                    buf.truncate()  # to what came, should it be less than announced
-                    return buf.getvalue()
+                    else:
+                        return await self._receive_image(resp)
             except httpx.TransportError as exc:
                 if attempt + 1 >= self.retry.attempts:
                     raise E.NetworkError("Downloading a finished image failed; check your connection.") from exc
-                await self._sleep(self.retry.delay(attempt, self._rng))
+            # Downloading again is free: wait as the host asked, if it did (the answer is closed first).
+            await self._sleep(self.retry.delay(attempt, self._rng, None if busy is None else _retry_after_of(busy)))
         raise E.NetworkError("Downloading a finished image failed.")
+
+    async def _receive_image(self, resp: httpx.Response) -> bytes:
+        """The body of a successful image download, within :attr:`max_download_bytes`."""
+        declared = resp.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self.max_download_bytes:
+            raise E.MalformedResponseError("A finished image is larger than the download limit.")
+        # BytesIO hands its own bytes object over: the image is held once (chunks
+        # joined, or a bytearray copied, are held twice). Sized up front from the
+        # announced length, it never grows (each growth would copy what came).
+        buf = io.BytesIO()
+        if declared and declared.isdigit() and int(declared) > 0 and "content-encoding" not in resp.headers:
+            buf.seek(int(declared) - 1)
+            buf.write(b"\0")
+            buf.seek(0)
+        async for chunk in resp.aiter_bytes():
+            if buf.write(chunk) and buf.tell() > self.max_download_bytes:
+                raise E.MalformedResponseError("A finished image is larger than the download limit.")
+        buf.truncate()  # to what came, should it be less than announced
+        return buf.getvalue()
 
 
 @dataclass
@@ -874,10 +922,13 @@ class _Context:
     submitted_at: float = 0.0  # monotonic: when the task was sent
     polled_at: float | None = None  # monotonic: when the latest answered poll was sent
     polls: int = 0  # getResponse polls so far
+    progress_at: float | None = None  # monotonic: when the latest request that brought images was sent
     failed: int = 0  # items the latest answer reported as failed
+    seen_before: int = 0  # images received before this process followed the task
 
     def __post_init__(self) -> None:
         self.seen_count = len(self.seen)
+        self.seen_before = self.seen_count
 
 
 def _retrieve(job: asyncio.Future[Any]) -> None:
@@ -1100,6 +1151,11 @@ def _decode_b64_value(value: Any, *, helper: bool, pacer: Pacer) -> bytes:
     if not isinstance(value, (str, Blob)):
         raise E.MalformedResponseError("The service sent image data that is not valid base64.")
     return decode_base64(value, helper=helper, pacer=pacer)
+
+
+def _retry_after_of(error: E.KreaError) -> float | None:
+    """The wait (seconds) the service asked for with a failure, if it asked for one."""
+    return error.retry_after if isinstance(error, E.ServiceBusyError) else None
 
 
 def _has_conflict(env: Envelope) -> bool:

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from krea_desktop.api import errors as E
-from krea_desktop.api.client import PollPolicy, RetryPolicy, RunwareClient, check_endpoint, sent_record
+from krea_desktop.api.client import PollPolicy, RetryPolicy, RunwareClient, _Context, check_endpoint, sent_record
 from krea_desktop.api.refcache import MemoryReferenceCache, content_hash
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
 
@@ -571,3 +571,233 @@ def test_conflict_for_a_task_the_service_cannot_show_is_resubmitted_under_a_new_
     assert s.task_types() == ["imageInference", "getResponse", "imageInference"]
     assert s.posts[0][0]["taskUUID"] != s.posts[2][0]["taskUUID"]
     assert images[0].task_uuid == s.posts[2][0]["taskUUID"]
+
+
+# --- retries that must not lose work, and polls that must not hammer the service ----------------
+
+
+@pytest.mark.parametrize(
+    "lost",
+    [
+        lambda t: (_ for _ in ()).throw(httpx.ReadError("connection reset")),
+        lambda t: httpx.Response(502, text="bad gateway"),
+    ],
+)
+def test_an_upload_whose_answer_was_lost_is_sent_again_under_a_new_task_uuid(
+    lost: Callable[[list[dict[str, Any]]], httpx.Response],
+) -> None:
+    # The first attempt may have reached the service, which refuses a taskUUID it has seen.
+    s = Script()
+    known: set[str] = set()
+
+    def remember_then_lose(tasks: list[dict[str, Any]]) -> httpx.Response:
+        known.add(tasks[0]["taskUUID"])
+        return lost(tasks)
+
+    def answer(tasks: list[dict[str, Any]]) -> httpx.Response:
+        t = tasks[0]
+        if t["taskUUID"] in known:
+            return httpx.Response(400, json={"errors": [{"code": "conflictTaskUUID", "taskUUID": t["taskUUID"]}]})
+        return ok([{"taskType": "imageUpload", "taskUUID": t["taskUUID"], "imageUUID": str(uuid.UUID(int=77))}])
+
+    s.handlers.append(remember_then_lose)
+    s.default = answer
+
+    async def scenario() -> str:
+        client = s.client()
+        try:
+            return await client.upload(png(32, 32))
+        finally:
+            await client.aclose()
+
+    assert run(scenario()) == str(uuid.UUID(int=77))
+    assert s.task_types() == ["imageUpload", "imageUpload"]
+    assert s.posts[0][0]["taskUUID"] != s.posts[1][0]["taskUUID"]
+    assert s.posts[0][0]["image"] == s.posts[1][0]["image"]
+
+
+def busy(retry_after: str) -> Callable[[list[dict[str, Any]]], httpx.Response]:
+    return lambda tasks: httpx.Response(429, headers={"Retry-After": retry_after}, json={"errors": [{"code": "x"}]})
+
+
+@pytest.mark.parametrize(("retry_after", "waited"), [("25", 25.0), ("600", 120.0)])
+def test_a_poll_refused_as_busy_waits_as_long_as_the_service_asked(retry_after: str, waited: float) -> None:
+    # Longer than the polls' own longest interval; beyond the retry policy's cap, the cap.
+    s = Script()
+    first: dict[str, Any] = {}
+    s.handlers.append(
+        lambda tasks: (first.update(tasks[0]), ok([{"taskUUID": tasks[0]["taskUUID"], "status": "processing"}]))[1]
+    )
+    s.handlers.append(busy(retry_after))
+    s.default = lambda tasks: ok([item(first, 0, status="success")])
+    images = run(collect(s.client(), GenerationRequest("two words", delivery_method="async")))
+    assert len(images) == 1
+    assert s.task_types() == ["imageInference", "getResponse", "getResponse"]
+    assert s.sleeps[-1] == waited
+
+
+def test_asking_after_a_lost_answer_waits_as_long_as_the_service_asked() -> None:
+    s = Script()
+    s.handlers.append(lambda tasks: (_ for _ in ()).throw(httpx.ReadError("connection reset")))
+    s.handlers.append(busy("7"))
+    s.default = lambda tasks: ok([item(s.posts[0][0], 0)])
+    images = run(collect(s.client(), GenerationRequest("two words")))
+    assert len(images) == 1
+    assert s.task_types() == ["imageInference", "getResponse", "getResponse"]
+    assert s.sleeps == [7.0]
+
+
+def test_asking_after_a_lost_answer_stops_when_the_service_asks_for_longer_than_is_left() -> None:
+    s = Script()
+    s.handlers.append(lambda tasks: (_ for _ in ()).throw(httpx.ReadError("connection reset")))
+    s.default = busy("60")
+    with pytest.raises(E.ServiceBusyError, match="busy"):
+        run(collect(s.client(probe_budget=45.0), GenerationRequest("two words")))
+    assert s.task_types() == ["imageInference", "getResponse"]
+    assert s.sleeps == []
+
+
+class Clock:
+    """Monotonic time that only the client's sleeps move on."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return time.time()
+
+
+def clocked(s: Script, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> RunwareClient:
+    """A client of ``s`` with the default poll policy, on ``clock``."""
+    from krea_desktop.api import client as client_module
+
+    monkeypatch.setattr(client_module, "time", clock)
+
+    async def sleep(seconds: float) -> None:
+        s.sleeps.append(seconds)
+        clock.now += seconds
+        await asyncio.sleep(0)
+
+    return RunwareClient("k-123", base_url=URL, transport=httpx.MockTransport(s), sleep=sleep)
+
+
+def batch_state(task_uuid: str, done: int, n: int) -> httpx.Response:
+    finished = [item({"taskUUID": task_uuid}, i, status="success") for i in range(done)]
+    return ok(finished + [{"taskUUID": task_uuid, "status": "processing"}] * (n - done))
+
+
+def test_image_data_is_not_polled_for_again_and_again_while_the_last_image_is_late(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 19 of 20 finish together 2 s in, the last at 6 s: every poll from 2 s on carries 19
+    # images again, so once the pace so far has been proved wrong the polls back off.
+    s, clock, n = Script(), Clock(), 20
+    started: dict[str, float] = {}
+    heavy: list[float] = []
+
+    def answer(tasks: list[dict[str, Any]]) -> httpx.Response:
+        t = tasks[0]
+        if t["taskType"] == "imageInference":
+            started["at"] = clock.now
+            return ok([{"taskUUID": t["taskUUID"], "status": "processing"}])
+        waited = clock.now - started["at"]
+        done = n if waited >= 6.0 else n - 1 if waited >= 2.0 else 0
+        if done:
+            heavy.append(waited)
+        return batch_state(t["taskUUID"], done, n)
+
+    s.default = answer
+    images = run(
+        collect(
+            clocked(s, clock, monkeypatch), GenerationRequest("two words", number_results=n, delivery_method="async")
+        )
+    )
+    assert len(images) == n
+    assert heavy[0] <= 2.0 * PollPolicy().factor  # the first images still come about as soon as they are made
+    assert len(heavy) <= 5, heavy
+
+
+def test_collecting_paces_its_polls_by_the_images_of_this_run_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 19 of 20 were received before a restart; the last is finished 5 s after collecting starts.
+    s, clock, n = Script(), Clock(), 20
+    request = GenerationRequest("two words", number_results=n, delivery_method="async")
+    start = clock.now
+    s.default = lambda tasks: batch_state(request.task_uuid, n if clock.now - start >= 5.0 else n - 1, n)
+    received = {str(uuid.UUID(int=i + 1)) for i in range(n - 1)}
+
+    async def go() -> list[Any]:
+        client = clocked(s, clock, monkeypatch)
+        try:
+            return [img async for img in client.collect(request, sent_record(request, []), received)]
+        finally:
+            await client.aclose()
+
+    images = run(go())
+    assert [im.image_uuid for im in images] == [str(uuid.UUID(int=n))]
+    assert len(s.posts) <= 10, s.sleeps
+
+
+def test_with_image_data_the_end_predicted_by_the_pace_is_polled_for_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One image a second: the poll predicted for the end comes at the end, but once it has
+    # found the last image still missing, the next waits as the policy backs off.
+    clock = Clock()
+    monkeypatch.setattr("krea_desktop.api.client.time", clock)
+    request = GenerationRequest("two words", number_results=20, delivery_method="async")
+    ctx = _Context(request, [], set(), sent_record(request, []), submitted_at=clock.now)
+    ctx.polls, ctx.seen_count = 20, 19
+    ctx.polled_at = ctx.progress_at = clock.now + 19.0
+    clock.now += 19.0
+    client = RunwareClient("k", base_url=URL)
+    predicted = client._poll_delay(ctx, 0)
+    assert predicted == pytest.approx(1.1)  # the last image's time, and a tenth more
+    clock.now += predicted
+    ctx.polled_at = clock.now  # that poll brought nothing
+    assert client._poll_delay(ctx, 0) == client.poll.maximum
+
+
+class ImageHost(Script):
+    """A fake service whose image is downloaded from a host that answers its n-th GET
+    (from 0) with ``download(n)``."""
+
+    def __init__(self, download: Callable[[int], httpx.Response]) -> None:
+        super().__init__()
+        self.download = download
+        self.gets = 0
+        self.default = lambda tasks: ok(
+            [{"taskUUID": tasks[0]["taskUUID"], "imageUUID": IMAGE_UUID, "imageURL": "https://im.example.test/9.png"}]
+        )
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method != "GET":
+            return super().__call__(request)
+        self.gets += 1
+        return self.download(self.gets - 1)
+
+
+IMAGE_UUID = str(uuid.UUID(int=9))
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_an_image_host_busy_for_a_moment_is_asked_again_as_it_said(status: int) -> None:
+    s = ImageHost(
+        lambda n: (
+            httpx.Response(status, headers={"Retry-After": "4"}, content=b"busy")
+            if n < 2
+            else httpx.Response(200, content=png(1024, 1024))
+        )
+    )
+    images = run(collect(s.client(), GenerationRequest("two words", output_type="URL")))
+    assert [im.image_uuid for im in images] == [IMAGE_UUID]
+    assert s.gets == 3 and s.sleeps == [4.0, 4.0]
+
+
+def test_an_image_host_that_stays_busy_fails_in_a_way_that_can_be_collected_later() -> None:
+    s = ImageHost(lambda n: httpx.Response(503, content=b"busy"))
+    with pytest.raises(E.NetworkError) as raised:
+        run(collect(s.client(retry=RetryPolicy(attempts=3)), GenerationRequest("two words", output_type="URL")))
+    assert isinstance(raised.value, E.COLLECT_LATER)
+    assert str(raised.value).count(".") == 1 and "HTTP 503" in str(raised.value)
+    assert s.gets == 3 and s.task_types() == ["imageInference"]
