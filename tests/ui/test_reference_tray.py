@@ -193,6 +193,20 @@ def test_eleventh_reference_is_refused(tray: Tray, tmp_path: Path) -> None:
     assert "already holds 10" in tray.messages[-1]
 
 
+def test_add_is_unavailable_while_the_tray_is_full_and_says_why(tray: Tray) -> None:
+    add = tray.widget.addButton
+    for i in range(spec.MAX_REFERENCES - 1):
+        tray.widget.add_reference(distinct_png(i))
+    tray.settle()
+    assert add.isEnabled() and add.toolTip() == "Choose image files to add as references"
+    tray.add(distinct_png(99))
+    assert tray.widget.count() == 10
+    assert not add.isEnabled() and "remove one to add another" in add.toolTip()
+    tray.qtbot.mouseClick(tray.items()[0].removeButton, Qt.MouseButton.LeftButton)
+    assert tray.widget.count() == 9
+    assert add.isEnabled() and add.toolTip() == "Choose image files to add as references"
+
+
 def test_duplicates_are_refused(tray: Tray) -> None:
     tray.add(distinct_png(3))
     tray.add(distinct_png(3))

@@ -64,6 +64,9 @@ from krea_desktop.wording import counted, for_count
 
 ResolveLibraryIds = Callable[[list[int]], list[Path]]
 
+ADD_TIP = "Choose image files to add as references"
+FULL_TIP = f"The tray holds {spec.MAX_REFERENCES} references, the most a generation can use; remove one to add another."
+
 
 class ReferenceTray(QWidget):
     """The view of a :class:`ReferenceSet`: a card per reference, and the ways in.
@@ -152,7 +155,7 @@ class ReferenceTray(QWidget):
         self.addButton = QToolButton(self)
         self.addButton.setObjectName("addReferenceButton")
         self.addButton.setText("Add…")
-        self.addButton.setToolTip("Choose image files to add as references")
+        self.addButton.setToolTip(ADD_TIP)
         self.addButton.clicked.connect(self._choose_files)
         self.countLabel = QLabel(self)
         self.countLabel.setObjectName("referenceCount")
@@ -598,6 +601,10 @@ class ReferenceTray(QWidget):
     def _update_count(self) -> None:
         loading = f" (+{self._pending} loading)" if self._pending else ""
         self.countLabel.setText(f"{len(self._items)}/{spec.MAX_REFERENCES}{loading}")
+        # Full (counting the references still loading): Add says why instead of failing.
+        full = self.room() <= 0
+        self.addButton.setEnabled(not full)
+        self.addButton.setToolTip(FULL_TIP if full else ADD_TIP)
 
     def _choose_files(self) -> None:
         files, _filter = QFileDialog.getOpenFileNames(
