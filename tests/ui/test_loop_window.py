@@ -403,6 +403,58 @@ def test_messages_float_and_information_fades(qtbot: QtBot, make_window: Any, mo
     assert not w.message_banner.isVisible()
 
 
+def test_a_refused_seed_says_why_within_the_column_until_the_field_is_edited(qtbot: QtBot, make_window: Any) -> None:
+    w = make_window((1366, 768))
+    panel = w.prompt_panel
+    column = left_column(w)
+    panel.setPrompt("a lighthouse in fog")
+    hint = panel.hintLabel
+    two_lines = hint.fontMetrics().lineSpacing() * 2
+    for typed, kept in (("abc", ""), ("9" * 20, "9" * 18)):
+        panel.seedEdit.clear()
+        panel.seedEdit.setFocus()
+        qtbot.keyClicks(panel.seedEdit, typed)
+        assert panel.seedEdit.text() == kept
+        assert hint.text() == PromptPanel.SEED_RANGE_MESSAGE
+        QApplication.processEvents()
+        # The message wraps in the column: nothing is pushed out of sight sideways.
+        assert not column.horizontalScrollBar().isVisible()
+        assert hint.heightForWidth(hint.width()) <= two_lines + 1
+        controls = (*w.ratio_bar.buttons(), panel.countSpin, panel.randomSeedButton, panel.generateButton)
+        for widget in (*controls, w.tray.addButton):
+            assert in_sight(w, widget), widget.objectName()
+    # Edited to a valid seed, or emptied: the message goes.
+    panel.seedEdit.backspace()
+    assert hint.text() == "19 / 3,000 characters"
+    qtbot.keyClicks(panel.seedEdit, "x")
+    assert hint.text() == PromptPanel.SEED_RANGE_MESSAGE
+    panel.seedEdit.clear()
+    assert panel.seed() is None and hint.text() == "19 / 3,000 characters"
+
+
+def test_the_hint_under_the_settings_wraps_across_the_column_and_moves_nothing_below_it(
+    qtbot: QtBot, make_window: Any
+) -> None:
+    w = make_window((1366, 768))
+    panel = w.prompt_panel
+    hint = panel.hintLabel
+
+    def tray_top() -> int:
+        QApplication.processEvents()
+        return w.tray.mapTo(w, QPoint(0, 0)).y()
+
+    panel.setPrompt("")
+    assert "at least" in hint.text()
+    top = tray_top()
+    assert hint.width() == panel.width()  # a row of its own, the column's whole width
+    for prompt, said in (("a lighthouse in fog", "19 / 3,000"), ("a lighthouse in fog, gouache, " * 103, "3,089")):
+        panel.setPrompt(prompt)
+        assert said in hint.text()
+        assert tray_top() == top
+        assert hint.heightForWidth(hint.width()) <= hint.height()  # all of it in sight
+    assert in_sight(w, panel.generateButton) and in_sight(w, w.tray)
+
+
 # -- 6. keyboard -------------------------------------------------------------------------------
 
 
@@ -423,6 +475,19 @@ def test_the_prompt_has_the_focus_and_keys_typed_while_opening_land_in_it(
         assert frame.focusWidget() is frame.prompt_panel.promptEdit
     finally:
         frame.close()
+
+
+def test_after_generate_is_clicked_typing_goes_on_in_the_prompt(qtbot: QtBot, make_window: Any) -> None:
+    w = make_window()
+    w.activateWindow()
+    panel = w.prompt_panel
+    panel.promptEdit.setFocus()
+    qtbot.keyClicks(panel.promptEdit, "a lighthouse")
+    qtbot.mouseClick(panel.generateButton, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.model.rowCount() == 1)
+    assert w.focusWidget() is panel.promptEdit
+    qtbot.keyClicks(w.focusWidget(), " at dawn")
+    assert panel.prompt() == "a lighthouse at dawn"
 
 
 def test_tab_follows_the_visual_order(qtbot: QtBot, make_window: Any) -> None:

@@ -397,6 +397,43 @@ def test_ctrl_v_in_the_prompt_pastes_text_not_a_reference(qtbot: QtBot, window: 
     assert window.tray.count() == 0 and not window.tray.isBusy()
 
 
+def test_ctrl_v_in_the_prompt_adds_an_image_without_text_to_the_tray(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QGuiApplication, QImage
+
+    def copy_files(*paths: Path) -> None:
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+        QGuiApplication.clipboard().setMimeData(mime)
+
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    messages: list[str] = []
+    window.tray.message.connect(messages.append)
+    edit = window.prompt_panel.promptEdit
+    edit.setPlainText("a lighthouse")
+    edit.setFocus()
+    image = QImage(40, 30, QImage.Format.Format_RGB32)
+    image.fill(Qt.GlobalColor.darkCyan)
+    QGuiApplication.clipboard().setImage(image)
+    qtbot.keyClick(edit, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.tray.count() == 1 and not window.tray.isBusy(), timeout=10000)
+    # Image files copied in a file manager, and a file that is no image, as the tray says.
+    copy_files(write_png(tmp_path / "copied.png", (20, 200, 40)))
+    qtbot.keyClick(edit, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.tray.count() == 2 and not window.tray.isBusy(), timeout=10000)
+    notes = tmp_path / "notes.png"
+    notes.write_bytes(b"these are words, not pixels")
+    copy_files(notes)
+    with qtbot.waitSignal(window.tray.message, timeout=10000) as signal:
+        qtbot.keyClick(edit, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert "not an image" in signal.args[0]
+    assert window.tray.count() == 2
+    assert window.prompt_panel.prompt() == "a lighthouse" and window.focusWidget() is edit
+
+
 def test_the_prompt_and_ratio_being_composed_survive_a_killed_window(qtbot: QtBot, make_window: Any) -> None:
     w = make_window()
     w.show()

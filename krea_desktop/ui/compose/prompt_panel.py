@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QTextCursor, QValidator
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence, QTextCursor, QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -55,12 +55,53 @@ class SeedValidator(QValidator):
         return QValidator.State.Acceptable if int(text) <= spec.SEED_MAX else QValidator.State.Invalid
 
 
+class HintLine(QLabel):
+    """A line of text that wraps, and keeps the height of two lines whatever it says: a
+    message that grows from one line to two moves nothing below it."""
+
+    LINES = 2
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        # Never wider than the column gives it: long words wrap or are cut, never widen it.
+        policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum, QSizePolicy.ControlType.Label)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+        self._keep_height()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._keep_height()
+
+    def _keep_height(self) -> None:
+        margins = self.contentsMargins()
+        self.setMinimumHeight(self.fontMetrics().lineSpacing() * self.LINES + margins.top() + margins.bottom())
+
+
+def clipboard_has_images_only() -> bool:
+    """Whether the clipboard holds an image (or image files or addresses) and no text."""
+    # Imported here: the tray's loading code (and the library's behind it) comes after
+    # the window is first shown.
+    from krea_desktop.ui.references.sources import images_without_text
+
+    mime = QGuiApplication.clipboard().mimeData()
+    return mime is not None and images_without_text(mime)
+
+
 class PromptPanel(QWidget):
     """Prompt with history, creativity, count, seed, format and the advanced options.
 
     The window binds Ctrl+Enter to ``generateButton`` (and calls :meth:`addToHistory`
     with each prompt it sends); the panel emits :attr:`generateRequested` when the button
-    is pressed and keeps the button disabled, with a hint, while the prompt cannot be sent.
+    is pressed, then gives the prompt the focus back, and keeps the button disabled, with
+    a hint, while the prompt cannot be sent.
+
+    Paste (Ctrl+V) in the prompt pastes text; with an image and no text on the clipboard
+    the prompt lets the key through to the window's Paste action, which adds the image to
+    the reference tray.
     """
 
     generateRequested = Signal()
@@ -115,6 +156,8 @@ class PromptPanel(QWidget):
         self.seedEdit.setObjectName("seedEdit")
         self.seedEdit.setValidator(SeedValidator(self.seedEdit))
         self.seedEdit.inputRejected.connect(self._seed_rejected)
+        self.seedEdit.textChanged.connect(self._update_validity)  # the refusal's message goes
+        self.seedEdit.editingFinished.connect(self._update_validity)
         self.seedEdit.setPlaceholderText("random")
         self.seedEdit.setClearButtonEnabled(True)
         self.seedEdit.setToolTip(
@@ -192,15 +235,14 @@ class PromptPanel(QWidget):
             edit.setClearButtonEnabled(True)
             edit.textChanged.connect(self._update_validity)
 
-        self.hintLabel = QLabel(self)
+        self.hintLabel = HintLine(self)
         self.hintLabel.setObjectName("generateHint")
-        self.hintLabel.setWordWrap(True)
         self.hintLabel.setToolTip("Why Generate is unavailable, or how long the prompt is")
         self.generateButton = PrimaryButton("Generate", self)
         self.generateButton.setObjectName("generateButton")
         self.generateButton.setDefault(True)
         self.generateButton.setToolTip("Generate images with these settings (Ctrl+Enter)")
-        self.generateButton.clicked.connect(self.generateRequested)
+        self.generateButton.clicked.connect(self._generate_clicked)
 
         self._build_layout()
         self._on_creativity_changed()
@@ -238,7 +280,20 @@ class PromptPanel(QWidget):
         seed_row.addWidget(self.randomSeedButton)
         self.creativityHelp.setVisible(False)
 
-        layout.addWidget(self.advancedToggle)
+        # Under the settings, the hint (why Generate is unavailable, or the prompt's
+        # length) on a row of its own, to wrap over the column's whole width; then the
+        # Advanced toggle with Generate at the far end: unfolding it moves neither.
+        layout.addWidget(self.hintLabel)
+        toggle_row = QHBoxLayout()
+        layout.addLayout(toggle_row)
+        toggle_row.setContentsMargins(0, 0, 0, 0)
+        toggle_row.addWidget(self.advancedToggle)
+        actions = QHBoxLayout()
+        toggle_row.addLayout(actions, 1)
+        actions.setContentsMargins(0, 0, 0, 0)
+        actions.addStretch(1)
+        actions.addWidget(self.generateButton)
+        self.actionRow = actions  # the window puts its Cancel button here, beside Generate
         layout.addWidget(self.advancedSection)
         adv = QFormLayout(self.advancedSection)
         adv.setContentsMargins(12, 0, 0, 0)
@@ -257,11 +312,6 @@ class PromptPanel(QWidget):
         adv.addRow(self._label("&Webhook URL", self.webhookEdit), self.webhookEdit)
         adv.addRow(self._label("&Upload endpoint", self.uploadEndpointEdit), self.uploadEndpointEdit)
 
-        bottom = QHBoxLayout()
-        layout.addLayout(bottom)
-        bottom.addWidget(self.hintLabel, 1)
-        bottom.addWidget(self.generateButton)
-        self.actionRow = bottom  # the window puts its Cancel button here, beside Generate
         self.promptEdit.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def _label(self, text: str, buddy: QWidget) -> QLabel:
@@ -335,6 +385,12 @@ class PromptPanel(QWidget):
         self.promptEdit.moveCursor(QTextCursor.MoveOperation.End)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.promptEdit and event.type() == QEvent.Type.ShortcutOverride:
+            assert isinstance(event, QKeyEvent)
+            if event.matches(QKeySequence.StandardKey.Paste) and clipboard_has_images_only():
+                # No text to paste: the window's Paste shortcut adds the image to the tray.
+                event.ignore()
+                return True
         if watched is self.promptEdit and event.type() == QEvent.Type.KeyPress:
             assert isinstance(event, QKeyEvent)
             if event.modifiers() == Qt.KeyboardModifier.AltModifier:
@@ -350,6 +406,12 @@ class PromptPanel(QWidget):
         if not self._recalling:
             self._history_pos = None
         self._update_validity()
+
+    def _generate_clicked(self) -> None:
+        # Back to the prompt (before any dialog the request opens takes the focus), so
+        # that typing goes on there: type, generate, type again.
+        self.promptEdit.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.generateRequested.emit()
 
     # --- seeds ----------------------------------------------------------------------
 
@@ -408,10 +470,11 @@ class PromptPanel(QWidget):
                 return f"The {name} must be a web address starting with http:// or https://."
         return None
 
-    SEED_RANGE_MESSAGE = f"A seed is a whole number from 0 to {spec.SEED_MAX:,}; leave it empty for a random one."
+    SEED_RANGE_MESSAGE = "A seed is a whole number from 0 to 2⁶³ − 1; leave it empty for a random one."
 
     def _seed_rejected(self) -> None:
-        """Typed or pasted text that is no seed is refused; say why instead of ignoring it."""
+        """Typed or pasted text that is no seed is refused; say why instead of ignoring it,
+        until the field is next edited or left."""
         self.hintLabel.setText(self.SEED_RANGE_MESSAGE)
         set_role(self.hintLabel, "warning")
 

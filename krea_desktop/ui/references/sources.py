@@ -106,6 +106,18 @@ def might_hold_image(mime: QMimeData) -> bool:
     return mime.hasHtml()
 
 
+def images_without_text(mime: QMimeData) -> bool:
+    """Whether ``mime`` may hold images (image data, files or addresses) and no text but
+    those files' and addresses' own names: pasted into a text field, it is no text."""
+    if not might_hold_image(mime):
+        return False
+    if not any(f == "text/plain" or f.startswith("text/plain;") for f in mime.formats()):
+        return True  # Qt offers a URL list as text too; that alone is not text
+    lines = {line.strip() for line in mime.text().splitlines() if line.strip()}
+    names = {u.toString() for u in mime.urls()} | {u.toLocalFile() for u in mime.urls() if u.isLocalFile()}
+    return bool(names) and lines <= names
+
+
 def sources_from_mime(mime: QMimeData) -> list[Source]:
     """What to load from a drop or paste, preferring data at hand over downloads."""
     urls = [u for u in mime.urls() if u.isValid()] if mime.hasUrls() else []

@@ -36,7 +36,8 @@ def fill_menus(window: MainWindow) -> None:
 
     edit_menu = window.menus["edit"]
     # One window-wide Ctrl+V: a text field that has the focus takes it first (and pastes
-    # text); anywhere else it adds the clipboard's image as a reference.
+    # text); anywhere else it adds the clipboard's image as a reference. The prompt lets
+    # it through when the clipboard holds an image and no text (PromptPanel.eventFilter).
     window.paste_action = QAction("&Paste image as reference", window)
     window.paste_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Paste))
     window.paste_action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
