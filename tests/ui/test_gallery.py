@@ -561,16 +561,21 @@ def test_cells_fit_images_exactly_as_qt_would(w: int, h: int, box_w: int, box_h:
     assert fit_within(w, h, box_w, box_h) == (expected.width(), expected.height())
 
 
-def test_a_cell_shows_the_image_its_badges_and_the_selection(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
-    entries = fill(data_dir, [make_image("badged", colour=(200, 40, 40))])
-    with Library(data_dir) as lib:
-        lib.set_favourite([entries[0].id], True)
+def first_cell_shown(qtbot: QtBot, make_window: Any) -> tuple[Any, tuple[int, int, int], QImage]:
+    """A window whose gallery shows its cells at 200 px, thumbnails in: the window, the
+    first cell's inner square (x, y, side) and a grab of the gallery."""
     w = make_window()
     w.gallery.setThumbSide(200)
     wait_thumbnails(qtbot, w)
     cell = w.gallery.visualRect(w.model.index(0))
-    x, y, side = cell.x() + 4, cell.y() + 4, cell.width() - 8
-    plain = w.gallery.viewport().grab().toImage()
+    return w, (cell.x() + 4, cell.y() + 4, cell.width() - 8), w.gallery.viewport().grab().toImage()
+
+
+def test_a_cell_shows_the_image_its_badges_and_the_selection(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
+    entries = fill(data_dir, [make_image("badged", colour=(200, 40, 40))])
+    with Library(data_dir) as lib:
+        lib.set_favourite([entries[0].id], True)
+    w, (x, y, side), plain = first_cell_shown(qtbot, make_window)
     assert QColor(plain.pixel(x + side // 2, y + side // 2)).getRgb()[:3] == (200, 40, 40)  # the image, centred
     # Badges along the bottom right, on a dark plate over the cell: the cost, then the star.
     metrics_h = w.gallery.itemDelegate()._badge_metrics.height()
@@ -602,12 +607,7 @@ def test_a_cell_shows_the_image_its_badges_and_the_selection(qtbot: QtBot, data_
 
 def test_the_badges_of_a_wide_image_sit_on_the_image(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
     fill(data_dir, [make_image("wide", ratio="2.35:1", colour=(230, 230, 230))])
-    w = make_window()
-    w.gallery.setThumbSide(200)
-    wait_thumbnails(qtbot, w)
-    cell = w.gallery.visualRect(w.model.index(0))
-    x, y, side = cell.x() + 4, cell.y() + 4, cell.width() - 8
-    shot = w.gallery.viewport().grab().toImage()
+    w, (x, y, side), shot = first_cell_shown(qtbot, make_window)
     column = [QColor(shot.pixel(x + side // 2, row)).getRgb()[:3] for row in range(y, y + side)]
     picture = [row for row, rgb in enumerate(column) if rgb == (230, 230, 230)]
     bottom = y + picture[-1]  # the picture's last line of pixels
