@@ -423,8 +423,10 @@ def test_a_refused_seed_says_why_within_the_column_until_the_field_is_edited(qtb
         controls = (*w.ratio_bar.buttons(), panel.countSpin, panel.randomSeedButton, panel.generateButton)
         for widget in (*controls, w.tray.addButton):
             assert in_sight(w, widget), widget.objectName()
-    # Edited to a valid seed, or emptied: the message goes.
+    # The message stays while the typing goes on; left, or emptied, the field takes it away.
     panel.seedEdit.backspace()
+    assert hint.text() == PromptPanel.SEED_RANGE_MESSAGE
+    panel.seedEdit.editingFinished.emit()
     assert hint.text() == "19 / 3,000 characters"
     qtbot.keyClicks(panel.seedEdit, "x")
     assert hint.text() == PromptPanel.SEED_RANGE_MESSAGE

@@ -156,8 +156,8 @@ class PromptPanel(QWidget):
         self.seedEdit.setObjectName("seedEdit")
         self.seedEdit.setValidator(SeedValidator(self.seedEdit))
         self.seedEdit.inputRejected.connect(self._seed_rejected)
-        self.seedEdit.textChanged.connect(self._update_validity)  # the refusal's message goes
-        self.seedEdit.editingFinished.connect(self._update_validity)
+        self.seedEdit.textChanged.connect(self._seed_edited)
+        self.seedEdit.editingFinished.connect(self._update_validity)  # the refusal's message goes
         self.seedEdit.setPlaceholderText("random")
         self.seedEdit.setClearButtonEnabled(True)
         self.seedEdit.setToolTip(
@@ -474,9 +474,13 @@ class PromptPanel(QWidget):
 
     def _seed_rejected(self) -> None:
         """Typed or pasted text that is no seed is refused; say why instead of ignoring it,
-        until the field is next edited or left."""
+        while the typing goes on, until the field is emptied or left."""
         self.hintLabel.setText(self.SEED_RANGE_MESSAGE)
         set_role(self.hintLabel, "warning")
+
+    def _seed_edited(self, text: str) -> None:
+        if not text or self.hintLabel.text() != self.SEED_RANGE_MESSAGE:
+            self._update_validity()
 
     def _update_validity(self) -> None:
         problem = self.problem()
