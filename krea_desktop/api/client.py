@@ -584,13 +584,15 @@ class RunwareClient:
                     phase="asking whether it had received the task",
                 )
             except (_NotSent, _Ambiguous) as failure:
+                # The task may be with the service, and paid for: a busy service is a wait
+                # that ran out (kept, and asked about again later), not a refusal.
                 if attempt + 1 >= self.retry.attempts:
-                    raise failure.error from None
+                    raise _still_busy(failure.error, _MAY_HAVE_IT) from None
                 retry_after = _retry_after_of(failure.error)
                 delay = self.retry.delay(attempt, self._rng, retry_after)
                 if time.monotonic() + delay >= give_up:
                     if retry_after is not None:  # the service asked for a longer wait than is left
-                        raise failure.error from None
+                        raise _still_busy(failure.error, _MAY_HAVE_IT) from None
                     raise E.ServiceTimeoutError(
                         f"The service stopped answering: for {self.probe_budget:g} s it did not say whether it "
                         "had received the task; check your connection and try again."
@@ -693,8 +695,11 @@ class RunwareClient:
                     basis = ctx.progress_at if ctx.progress_at is not None else ctx.polled_at
                     per_image = max(0.0, basis - ctx.submitted_at) / fresh
                     remaining = max(0, ctx.request.number_results - ctx.seen_count - ctx.failed)
-                    rest_done = basis + (remaining + _LAST_POLL_MARGIN) * per_image - now
-                    missed = ctx.polled_at > basis and rest_done <= policy.minimum
+                    end = basis + (remaining + _LAST_POLL_MARGIN) * per_image
+                    rest_done = end - now
+                    # The latest poll was sent at that end, and brought nothing (a poll sent
+                    # before it whose large answer came after it does not count).
+                    missed = ctx.polled_at > basis and ctx.polled_at >= end - policy.minimum
                     if not missed and rest_done < 1.5 * delay:
                         delay = max(0.0, rest_done)
         if failures:
@@ -749,7 +754,8 @@ class RunwareClient:
                     failures += 1
                     retry_after = _retry_after_of(failure.error)
                     if failures >= self.retry.attempts:
-                        raise failure.error from None
+                        # The service has the task: its images are still to be collected.
+                        raise _still_busy(failure.error, _HAS_IT) from None
                     if ctx.seen_count > before:
                         ctx.progress_at = polled_at
                         say(f"{ctx.seen_count} of {counted(n, 'image')} ready…")
@@ -1151,6 +1157,19 @@ def _decode_b64_value(value: Any, *, helper: bool, pacer: Pacer) -> bytes:
     if not isinstance(value, (str, Blob)):
         raise E.MalformedResponseError("The service sent image data that is not valid base64.")
     return decode_base64(value, helper=helper, pacer=pacer)
+
+
+_MAY_HAVE_IT = "The service stayed busy and could not say whether it had received the task; it is asked again later."
+_HAS_IT = "The service stayed busy while the task's images were being fetched; they are collected later."
+
+
+def _still_busy(error: E.KreaError, message: str) -> E.KreaError:
+    """A failure while following a task the service has, or may have: a busy service
+    becomes a :class:`~E.ServiceTimeoutError` saying ``message`` (what callers keep the task
+    for, to collect it later); any other failure stays as it is."""
+    if isinstance(error, E.ServiceBusyError):
+        return E.ServiceTimeoutError(message, code=error.code)
+    return error
 
 
 def _retry_after_of(error: E.KreaError) -> float | None:

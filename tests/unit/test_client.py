@@ -636,6 +636,16 @@ def test_a_poll_refused_as_busy_waits_as_long_as_the_service_asked(retry_after: 
     assert s.sleeps[-1] == waited
 
 
+def test_a_task_the_service_has_but_stays_too_busy_to_show_is_kept_to_collect_later() -> None:
+    s = Script()
+    s.handlers.append(lambda tasks: ok([{"taskUUID": tasks[0]["taskUUID"], "status": "processing"}]))
+    s.default = busy("1")  # every getResponse
+    with pytest.raises(E.ServiceTimeoutError, match="images were being fetched; they are collected later") as raised:
+        run(collect(s.client(), GenerationRequest("two words", delivery_method="async")))
+    assert isinstance(raised.value, E.COLLECT_LATER)  # what the window and the command keep the task for
+    assert s.task_types()[0] == "imageInference" and set(s.task_types()[1:]) == {"getResponse"}
+
+
 def test_asking_after_a_lost_answer_waits_as_long_as_the_service_asked() -> None:
     s = Script()
     s.handlers.append(lambda tasks: (_ for _ in ()).throw(httpx.ReadError("connection reset")))
@@ -651,7 +661,8 @@ def test_asking_after_a_lost_answer_stops_when_the_service_asks_for_longer_than_
     s = Script()
     s.handlers.append(lambda tasks: (_ for _ in ()).throw(httpx.ReadError("connection reset")))
     s.default = busy("60")
-    with pytest.raises(E.ServiceBusyError, match="busy"):
+    # The task may be with the service: a wait that ran out, which is kept and asked about later.
+    with pytest.raises(E.ServiceTimeoutError, match="stayed busy and could not say whether it had received the task"):
         run(collect(s.client(probe_budget=45.0), GenerationRequest("two words")))
     assert s.task_types() == ["imageInference", "getResponse"]
     assert s.sleeps == []
@@ -801,3 +812,24 @@ def test_an_image_host_that_stays_busy_fails_in_a_way_that_can_be_collected_late
     assert isinstance(raised.value, E.COLLECT_LATER)
     assert str(raised.value).count(".") == 1 and "HTTP 503" in str(raised.value)
     assert s.gets == 3 and s.task_types() == ["imageInference"]
+
+
+def test_a_poll_sent_before_the_predicted_end_does_not_stand_for_the_poll_at_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock()
+    monkeypatch.setattr("krea_desktop.api.client.time", clock)
+    request = GenerationRequest("two words", number_results=20, delivery_method="async")
+    start = clock.now
+    ctx = _Context(request, [], set(), sent_record(request, []), submitted_at=start)
+    ctx.polls, ctx.seen_count = 20, 19
+    ctx.progress_at = start + 19.0  # 19 images in 19 s: the last one due about 1 s later
+    ctx.polled_at = start + 19.4  # a poll sent before that end brought nothing new...
+    clock.now = start + 20.2  # ...and its answer (every image again) took 0.8 s to come
+    client = RunwareClient("k", base_url=URL)
+    # No poll has been sent at the end yet: the next one goes now, not after a back-off.
+    assert client._poll_delay(ctx, 0) <= client.poll.minimum
+    # One sent at the end that brings nothing: the polls back off.
+    ctx.polled_at = start + 20.2
+    clock.now = start + 20.5
+    assert client._poll_delay(ctx, 0) > 2.0
