@@ -545,6 +545,15 @@ class Library:
         if ext is None:
             raise ValueError(f"unknown image format {image.format!r}")
         file_name = f"{image.image_uuid}.{ext}"
+        try:
+            return self._save(image, created_at, fmt, file_name)
+        except sqlite3.DatabaseError as exc:  # a read on the way (a write is already a LibraryError)
+            if _refused(exc):
+                raise _write_failure(exc) from exc
+            raise
+
+    def _save(self, image: GeneratedImage, created_at: datetime | None, fmt: str, file_name: str) -> LibraryEntry:
+        metadata = _metadata()
         with self._write_lock:
             existing = self.get_by_uuid(image.image_uuid)
             if existing is not None and not existing.missing and existing.path.exists():
@@ -728,6 +737,11 @@ class Library:
                 names = ", ".join(values)
                 marks = ", ".join(f":{k}" for k in values)
                 conn.execute(f"INSERT OR IGNORE INTO images ({names}) VALUES ({marks})", values)
+
+    def mark_present(self, entry_ids: Iterable[int]) -> None:
+        """The files of these rows are in images/ again (put back by this process)."""
+        with self._transaction() as conn:
+            conn.executemany("UPDATE images SET missing = 0 WHERE id = ?", [(i,) for i in entry_ids])
 
     def integrity_ok(self) -> bool:
         try:

@@ -61,6 +61,7 @@ class PendingTrash:
         self.library = library
         self.folder = folder or library.root / PENDING_FOLDER
         self.batches: list[TrashBatch] = []
+        self.returned: list[int] = []  # rows whose files flush_leftovers put back in images/
         self._lock = threading.RLock()
 
     def delete(self, entries: Iterable[LibraryEntry]) -> TrashBatch | None:
@@ -179,6 +180,7 @@ class PendingTrash:
         failed: list[str] = []
         if not self.folder.is_dir():
             return failed
+        back: list[int] = []  # rows whose files went back to images/
         for sub in self.folder.iterdir():
             if sub in current or not sub.is_dir() or not is_abandoned(sub):
                 continue
@@ -187,9 +189,11 @@ class PendingTrash:
                 if not held.is_file():
                     continue
                 original = self.library.images_dir / held.name
-                if self._still_listed(held) and not original.exists():
+                row = self._row_of(held)
+                if row is not None and not original.exists():
                     try:
                         os.replace(held, original)
+                        back.append(row)
                     except OSError as exc:
                         log.warning("could not move %s back: %s; it stays held", held, exc)
                         stuck = True  # tried again at the next start
@@ -197,12 +201,16 @@ class PendingTrash:
                 failed += self._trash(held, original)
             if not stuck:
                 shutil.rmtree(sub, ignore_errors=True)
+        if back:  # a check of the folder that ran before may have called them missing
+            self.library.mark_present(back)
+        self.returned = back
         return failed
 
-    def _still_listed(self, held: Path) -> bool:
-        """Whether the index still has the row of ``held`` (files are named ``<imageUUID>.<ext>``)."""
+    def _row_of(self, held: Path) -> int | None:
+        """The id of the row ``held`` still has in the index (files are named
+        ``<imageUUID>.<ext>``), or None."""
         entry = self.library.get_by_uuid(held.stem)
-        return entry is not None and entry.file_name == held.name
+        return entry.id if entry is not None and entry.file_name == held.name else None
 
     def _trash(self, held: Path, original: Path) -> list[str]:
         target = held

@@ -421,11 +421,12 @@ def test_a_delete_killed_before_its_rows_left_the_index_is_undone_at_the_next_st
     trashed: list[str] = []
     monkeypatch.setattr("krea_desktop.library.trash.send2trash", lambda path: trashed.append(Path(path).name))
     with Library(folder) as lib:
-        lib.reconcile()  # the start-up check may come first: both read "file missing"
-        assert PendingTrash(lib).flush_leftovers() == []
+        assert sorted(lib.reconcile().newly_missing) == sorted([first.id, second.id])  # the start-up check first
+        pending = PendingTrash(lib)
+        assert pending.flush_leftovers() == []
         assert trashed == []
-        lib.reconcile()  # ... and are found again
-        for entry in (first, second):
+        assert sorted(pending.returned) == sorted([first.id, second.id])
+        for entry in (first, second):  # back, and no longer read "file missing"
             assert entry.path.is_file()
             row = lib.get(entry.id)
             assert row is not None and row.prompt == entry.prompt and not row.missing

@@ -973,6 +973,23 @@ def test_delete_moves_files_aside_and_undo_brings_them_back(
     assert no_trash == []
 
 
+def test_an_image_a_delete_cut_short_left_aside_is_shown_again_as_it_is(
+    qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
+) -> None:
+    (entry,) = fill(data_dir, [make_image("left aside")])
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    aside = data_dir / trash.PENDING_FOLDER / f"batch-{int(ended.stdout)}-0"  # a process that has ended
+    aside.mkdir(parents=True)
+    entry.path.rename(aside / entry.file_name)  # killed before the row left the index
+    with Library(data_dir) as lib:
+        lib.reconcile()  # a check of the folder that came first: "file missing"
+        assert lib.get(entry.id).missing
+    w = make_window()
+    qtbot.waitUntil(lambda: entry.path.is_file())  # put back at the start
+    qtbot.waitUntil(lambda: not w.model.entry_at(0).missing)
+    assert not w.library.get(entry.id).missing and no_trash == []
+
+
 def test_deleted_files_reach_the_system_trash_after_the_undo_window_and_on_exit(
     qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -380,6 +380,15 @@ def test_an_index_that_cannot_be_written_says_why_and_the_image_is_held(lib: Lib
     assert all(lib.get_by_uuid(one.image_uuid) is not None for one in big)
 
 
+def test_an_index_that_cannot_be_read_while_saving_says_why(lib: Library, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreadable(_image_uuid: str) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(lib, "get_by_uuid", unreadable)
+    with pytest.raises(LibraryError, match=r"^The disk holding the library index reported an error; check the disk\.$"):
+        lib.save(image())
+
+
 def test_a_save_finds_the_row_another_process_indexed_from_its_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

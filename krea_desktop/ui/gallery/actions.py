@@ -102,6 +102,9 @@ class GalleryActions(QObject):
         )
         self.deleting = UndoableDelete(library, runner=self.runner, show_message=show_message, parent=self)
         self.deleting.undoableChanged.connect(self.update_enabled)
+        # Images a delete cut short had left aside are back: shown again as they are now.
+        self.deleting.filesReturned.connect(lambda ids: self.model.forget(set(ids)))
+        self.deleting.filesReturned.connect(lambda _ids: self.view.viewport().update())
         self.viewer: ImageViewer | None = None
         self.compare_dialog: CompareDialog | None = None
         self._build_actions()

@@ -24,6 +24,7 @@ class UndoableDelete(QObject):
     ended without sending them are sent at start."""
 
     undoableChanged = Signal()  # a batch's undo window closed
+    filesReturned = Signal(list)  # entry ids whose files a delete cut short had left aside
 
     def __init__(self, library: Library, *, runner: Runner, show_message: ShowMessage, parent: QObject) -> None:
         super().__init__(parent)
@@ -72,7 +73,12 @@ class UndoableDelete(QObject):
             self.show_message(f"The system trash refused {counted(len(failed), 'file')}; {them} deleted instead.")
 
     def _flush_leftovers(self) -> None:
-        self.runner.submit(self.trash.flush_leftovers, self._report_trash)
+        self.runner.submit(self.trash.flush_leftovers, self._leftovers_flushed)
+
+    def _leftovers_flushed(self, failed: list[str]) -> None:
+        if self.trash.returned:
+            self.filesReturned.emit(list(self.trash.returned))
+        self._report_trash(failed)
 
     def shutdown(self) -> None:
         """On exit: deleted images go to the system trash now; nothing is left held."""
