@@ -515,8 +515,9 @@ class MainWindow(QMainWindow):
 
     def _left_width(self) -> int:
         """The controls column's width: as the user left it (in pixels, not scaled with
-        the window it was saved in), at most half the window, so that a width saved in a
-        small window does not starve the gallery of a large one."""
+        the window it was saved in), at most half the window or the default width, whichever
+        is more, so that a width saved in a small window does not starve the gallery of a
+        large one."""
         return min(saved_split(self.options), max(DEFAULT_LEFT_WIDTH, self.width() // 2))
 
     def _restore_state(self) -> None:
