@@ -134,6 +134,15 @@ def strength_color(strength: float) -> QColor:
     )
 
 
+MINUS = "\u2212"  # the minus sign, not the hyphen, before a negative strength
+
+
+def signed_strength(strength: float) -> str:
+    """A strength as it is written everywhere: its sign always (the direction is the
+    point), a true minus, and 0.00 without one."""
+    return "0.00" if round(strength, 2) == 0 else f"{strength:+.2f}".replace("-", MINUS)
+
+
 def strength_text_color(strength: float) -> QColor:
     """:func:`strength_color` made lighter, for a strength written as text on a dark surface."""
     return strength_color(strength).lighter(125)

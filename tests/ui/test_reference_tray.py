@@ -225,12 +225,18 @@ def test_strength_spin_and_slider_stay_in_step(tray: Tray) -> None:
     spin.setValue(1.25)
     assert slider.value() == 125 and seen == [1.25]
     slider.setValue(-50)
-    assert spin.value() == -0.5 and seen == [1.25, -0.5] and spin.text() == "-0.50"
+    assert spin.value() == -0.5 and seen == [1.25, -0.5] and spin.text() == "−0.50"  # a true minus
     assert item.direction() == "away"
     spin.stepUp()
     assert slider.value() == -45
+    # Typed with a hyphen or with a minus, the same strength.
+    for typed in ("-1.25", "−1.25"):
+        spin.lineEdit().selectAll()
+        spin.lineEdit().insert(typed)
+        spin.interpretText()
+        assert spin.value() == -1.25 and slider.value() == -125 and spin.text() == "−1.25"
     item.setStrength(0)
-    assert item.direction() == "neutral" and slider.value() == 0
+    assert item.direction() == "neutral" and slider.value() == 0 and spin.text() == "0.00"
     item.setStrength(9)
     assert item.strength() == 2.0 and spin.value() == 2.0
     assert tray.widget.references()[0].strength == 2.0

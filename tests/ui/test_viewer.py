@@ -132,7 +132,7 @@ def test_the_metadata_panel(qtbot: QtBot, model: GalleryModel) -> None:
     for text in ("4:5", "928 × 1152", "high", "Seed", ">2<", "PNG", "$0.0035", "2025-06-01"):
         assert text in facts
     strengths = [chip.strength_label.text() for chip in viewer.reference_chips]
-    assert strengths == ["+0.70", "-1.25"]
+    assert strengths == ["+0.70", "−1.25"]  # written as the tray writes them
     first, second = viewer.reference_chips
     qtbot.waitUntil(lambda: first.thumb.pixmap() is not None and not first.thumb.pixmap().isNull())
     assert second.thumb.text() == "no file"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, QMimeData, QObject, QPoint, QRectF, Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QDrag, QImage, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen, QPixmap
+from PySide6.QtGui import QColor, QDrag, QImage, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen, QPixmap, QValidator
 from PySide6.QtWidgets import (
     QApplication,
     QDoubleSpinBox,
@@ -29,10 +29,18 @@ REFERENCE_MIME = "application/x-krea-desktop-reference"
 
 
 class StrengthSpinBox(QDoubleSpinBox):
-    """Shows the sign always (+0.70, −0.50), since the direction is the point."""
+    """Shows the sign always (+0.70, −0.50), since the direction is the point; takes a
+    typed hyphen or minus alike."""
 
     def textFromValue(self, value: float) -> str:
-        return f"{value:+.2f}"
+        return theme.signed_strength(value)
+
+    def valueFromText(self, text: str) -> float:
+        return super().valueFromText(text.replace(theme.MINUS, "-"))
+
+    def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
+        state, _read, _pos = super().validate(text.replace(theme.MINUS, "-"), pos)
+        return state, text, pos  # the text as shown, its minus kept
 
 
 class ReferenceItem(QFrame):
@@ -79,10 +87,10 @@ class ReferenceItem(QFrame):
         self.thumbnailLabel.setObjectName("thumbnail")
         self.thumbnailLabel.setFixedSize(self.THUMB_SIDE, self.THUMB_SIDE)
         self.thumbnailLabel.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        dims = f"{size[0]}×{size[1]}, " if size[0] else ""
+        dims = f" ({size[0]}×{size[1]})" if size[0] else ""
         lineage = "\nOne of your images: results made with it show it as their parent." if library_image else ""
         self.thumbnailLabel.setToolTip(
-            f"{self.source} ({dims}kept as {path.name}){lineage}\nDrag to reorder; double-click to reset the strength."
+            f"{self.source}{dims}{lineage}\nDrag to reorder; double-click to reset the strength."
         )
         self._set_thumbnail(thumbnail)
 

@@ -27,7 +27,7 @@ from krea_desktop.ui.viewer.canvas import ImageCanvas, ImageUnreadable, decode_i
 def caption_html(entry: LibraryEntry) -> str:
     """The facts under an image, each reference's strength in its tray colour."""
     strengths = ", ".join(
-        f"<span style='color:{theme.strength_text_color(r.strength).name()}'>{r.strength:+.2f}</span>"
+        f"<span style='color:{theme.strength_text_color(r.strength).name()}'>{theme.signed_strength(r.strength)}</span>"
         for r in entry.references
         if r.strength is not None
     )

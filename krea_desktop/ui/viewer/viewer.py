@@ -85,7 +85,7 @@ class ReferenceChip(QFrame):
         self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.thumb.setText("no file")
         self.thumb.setStyleSheet("background: #2a2a2e; color: #999;")
-        self.strength_label = QLabel("?" if strength is None else f"{strength:+.2f}", self)
+        self.strength_label = QLabel("?" if strength is None else theme.signed_strength(strength), self)
         self.strength_label.setObjectName("referenceStrength")
         # The tray's colours: the same strength looks the same wherever it is shown.
         palette = self.strength_label.palette()
@@ -96,10 +96,9 @@ class ReferenceChip(QFrame):
         self.strength_label.setFont(font)
         self.strength_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         source = ref.source or ref.image or ""
-        self.setToolTip(
-            f"{source}\nstrength {self.strength_label.text()} "
-            f"({'toward' if self.strength_label.text().startswith('+') else 'away from'} this image)"
-        )
+        pull = strength or 0.0
+        way = "toward this image" if pull > 0 else "away from this image" if pull < 0 else "neither way"
+        self.setToolTip(f"{source}\nstrength {self.strength_label.text()} ({way})")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addWidget(self.thumb)
@@ -134,7 +133,7 @@ class RelativeChip(QPushButton):
         self.setObjectName("madeFromChip" if kind == "parent" else "usedInChip")
         self.relative = relative
         strength = relative.strength
-        shown = "?" if strength is None else f"{strength:+.2f}"
+        shown = "?" if strength is None else theme.signed_strength(strength)
         gone = relative.entry is None
         # An image gone from the library has no thumbnail to show: the chip says so.
         self.setText(f"{shown} · no longer in the library" if gone else shown)
