@@ -1159,16 +1159,18 @@ def _decode_b64_value(value: Any, *, helper: bool, pacer: Pacer) -> bytes:
     return decode_base64(value, helper=helper, pacer=pacer)
 
 
-_MAY_HAVE_IT = "The service stayed busy and could not say whether it had received the task; it is asked again later."
-_HAS_IT = "The service stayed busy while the task's images were being fetched; they are collected later."
+_MAY_HAVE_IT = "whether it received the task is asked again later"
+_HAS_IT = "the task's images are collected later"
 
 
-def _still_busy(error: E.KreaError, message: str) -> E.KreaError:
+def _still_busy(error: E.KreaError, then: str) -> E.KreaError:
     """A failure while following a task the service has, or may have: a busy service
-    becomes a :class:`~E.ServiceTimeoutError` saying ``message`` (what callers keep the task
-    for, to collect it later); any other failure stays as it is."""
+    becomes a :class:`~E.ServiceTimeoutError` (what callers keep the task for, to collect
+    it later) that says what it said and ``then``, in place of "try again"; any other
+    failure stays as it is."""
     if isinstance(error, E.ServiceBusyError):
-        return E.ServiceTimeoutError(message, code=error.code)
+        said = error.message.split(";")[0].rstrip(".")
+        return E.ServiceTimeoutError(f"{said}; {then}.", code=error.code)
     return error
 
 

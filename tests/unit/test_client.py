@@ -640,7 +640,9 @@ def test_a_task_the_service_has_but_stays_too_busy_to_show_is_kept_to_collect_la
     s = Script()
     s.handlers.append(lambda tasks: ok([{"taskUUID": tasks[0]["taskUUID"], "status": "processing"}]))
     s.default = busy("1")  # every getResponse
-    with pytest.raises(E.ServiceTimeoutError, match="images were being fetched; they are collected later") as raised:
+    with pytest.raises(
+        E.ServiceTimeoutError, match=r"^The service is busy right now; the task's images are collected later\.$"
+    ) as raised:
         run(collect(s.client(), GenerationRequest("two words", delivery_method="async")))
     assert isinstance(raised.value, E.COLLECT_LATER)  # what the window and the command keep the task for
     assert s.task_types()[0] == "imageInference" and set(s.task_types()[1:]) == {"getResponse"}
@@ -662,7 +664,10 @@ def test_asking_after_a_lost_answer_stops_when_the_service_asks_for_longer_than_
     s.handlers.append(lambda tasks: (_ for _ in ()).throw(httpx.ReadError("connection reset")))
     s.default = busy("60")
     # The task may be with the service: a wait that ran out, which is kept and asked about later.
-    with pytest.raises(E.ServiceTimeoutError, match="stayed busy and could not say whether it had received the task"):
+    with pytest.raises(
+        E.ServiceTimeoutError,
+        match=r"^The service is busy right now; whether it received the task is asked again later\.$",
+    ):
         run(collect(s.client(probe_budget=45.0), GenerationRequest("two words")))
     assert s.task_types() == ["imageInference", "getResponse"]
     assert s.sleeps == []
