@@ -201,7 +201,9 @@ def test_add_is_unavailable_while_the_tray_is_full_and_says_why(tray: Tray) -> N
     assert add.isEnabled() and add.toolTip() == "Choose image files to add as references"
     tray.add(distinct_png(99))
     assert tray.widget.count() == 10
-    assert not add.isEnabled() and "remove one to add another" in add.toolTip()
+    assert not tray.widget.add_reference(distinct_png(100))
+    assert not add.isEnabled() and add.toolTip() == tray.messages[-1]  # what adding says
+    assert "already holds 10" in add.toolTip()
     tray.qtbot.mouseClick(tray.items()[0].removeButton, Qt.MouseButton.LeftButton)
     assert tray.widget.count() == 9
     assert add.isEnabled() and add.toolTip() == "Choose image files to add as references"

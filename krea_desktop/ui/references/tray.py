@@ -65,7 +65,10 @@ from krea_desktop.wording import counted, for_count
 ResolveLibraryIds = Callable[[list[int]], list[Path]]
 
 ADD_TIP = "Choose image files to add as references"
-FULL_TIP = f"The tray holds {spec.MAX_REFERENCES} references, the most a generation can use; remove one to add another."
+FULL = (
+    f"The tray already holds {spec.MAX_REFERENCES} references, the most a generation can use; "
+    "remove one to add another."
+)
 
 
 class ReferenceTray(QWidget):
@@ -325,10 +328,7 @@ class ReferenceTray(QWidget):
         room = self.room()
         if len(sources) > room:
             if room <= 0:
-                text = (
-                    f"The tray already holds {spec.MAX_REFERENCES} references, the most a generation can use; "
-                    "remove one to add another."
-                )
+                text = FULL
             else:
                 text = (
                     f"Only {counted(room, 'more reference')} {for_count(room, 'fits', 'fit')} in the tray "
@@ -604,7 +604,7 @@ class ReferenceTray(QWidget):
         # Full (counting the references still loading): Add says why instead of failing.
         full = self.room() <= 0
         self.addButton.setEnabled(not full)
-        self.addButton.setToolTip(FULL_TIP if full else ADD_TIP)
+        self.addButton.setToolTip(FULL if full else ADD_TIP)
 
     def _choose_files(self) -> None:
         files, _filter = QFileDialog.getOpenFileNames(
