@@ -96,6 +96,17 @@ def _write_failure(exc: sqlite3.Error) -> LibraryError:
     return LibraryError(f"The library index could not be written ({exc}).")
 
 
+@contextmanager
+def _refusals_said() -> Iterator[None]:
+    """What SQLite refuses within (see :func:`_refused`) raised as :func:`_write_failure`."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        if _refused(exc):
+            raise _write_failure(exc) from exc
+        raise
+
+
 def _folder_problem(folder: Path, exc: OSError) -> str:
     if isinstance(exc, (FileExistsError, NotADirectoryError)) or (folder.exists() and not folder.is_dir()):
         return f"The data folder {folder} is a file, not a folder; move that file away or set KREA_DESKTOP_DATA_DIR."
@@ -406,24 +417,17 @@ class Library:
         holding the write lock past the busy timeout raises :class:`LibraryBusy`; a write
         SQLite refuses (a full disk, a read-only folder, a disk error) raises
         :class:`LibraryError` saying so (and nothing is written either way)."""
-        with self._write_lock:
+        with self._write_lock, _refusals_said():
             conn = self._conn()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.DatabaseError as exc:
-                if _refused(exc):
-                    raise _write_failure(exc) from exc
-                raise
+            conn.execute("BEGIN IMMEDIATE")
             try:
                 try:
                     yield conn
                     conn.execute("COMMIT")
-                except BaseException as exc:
+                except BaseException:
                     if conn.in_transaction:
                         with suppress(sqlite3.Error):
                             conn.execute("ROLLBACK")
-                    if isinstance(exc, sqlite3.DatabaseError) and _refused(exc):
-                        raise _write_failure(exc) from exc
                     raise
             finally:
                 self._writes += 1  # under the write lock, once the transaction has ended
@@ -545,16 +549,7 @@ class Library:
         if ext is None:
             raise ValueError(f"unknown image format {image.format!r}")
         file_name = f"{image.image_uuid}.{ext}"
-        try:
-            return self._save(image, created_at, fmt, file_name)
-        except sqlite3.DatabaseError as exc:  # a read on the way (a write is already a LibraryError)
-            if _refused(exc):
-                raise _write_failure(exc) from exc
-            raise
-
-    def _save(self, image: GeneratedImage, created_at: datetime | None, fmt: str, file_name: str) -> LibraryEntry:
-        metadata = _metadata()
-        with self._write_lock:
+        with self._write_lock, _refusals_said():  # the reads on the way too
             existing = self.get_by_uuid(image.image_uuid)
             if existing is not None and not existing.missing and existing.path.exists():
                 return existing
