@@ -4,7 +4,6 @@ then go to the system trash."""
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import shutil
@@ -17,6 +16,7 @@ from pathlib import Path
 from send2trash import send2trash
 
 from krea_desktop.fsutil import is_abandoned, owned_name
+from krea_desktop.library.saving import describe_failure
 from krea_desktop.library.store import Library, LibraryEntry, LibraryError
 from krea_desktop.wording import for_count
 
@@ -24,17 +24,6 @@ log = logging.getLogger(__name__)
 
 # The holding folder, inside the library folder.
 PENDING_FOLDER = ".trash-pending"
-
-
-def _why_not_moved(exc: OSError) -> str:
-    """Why a file could not be moved into a folder, as the end of a sentence."""
-    if exc.errno == errno.ENOSPC:
-        return "the disk is full"
-    if exc.errno == errno.EROFS:
-        return "the disk is read-only"
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return "that folder may not be written to"
-    return f"the system refused ({exc.strerror or type(exc).__name__})"
 
 
 @dataclass
@@ -126,9 +115,8 @@ class PendingTrash:
                 n = len(batch.entries)
                 what = "The deleted image" if n == 1 else f"The {n:,} deleted images"
                 raise LibraryError(
-                    f"{what} could not be put back in {self.library.images_dir} because "
-                    f"{_why_not_moved(refused)}; {for_count(n, 'it is', 'they are')} still held in "
-                    f"{batch.folder}, and Undo can be tried again."
+                    f"{what} could not be put back: {describe_failure(refused, self.library.images_dir)}; "
+                    f"{for_count(n, 'it is', 'they are')} still held in {batch.folder}, and Undo can be tried again."
                 ) from refused
             self.library.restore(batch.entries)
         except BaseException:

@@ -454,7 +454,7 @@ def test_an_undo_that_cannot_put_the_files_back_keeps_them_held(
         monkeypatch.setattr(os, "replace", second_finds_the_disk_full)
         with pytest.raises(
             LibraryError,
-            match=r"^The 2 deleted images could not be put back in .+ because the disk is full; "
+            match=r"^The 2 deleted images could not be put back: the disk holding .+ is full; free some space; "
             r"they are still held in .+, and Undo can be tried again\.$",
         ):
             pending.undo(batch)
