@@ -142,7 +142,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 for old in tasks.values():
                     pending.finished(old)
                 tasks.clear()
-                task = pending.submitted(sent, wire, record)
+                task = pending.submitted(sent, wire, record, client.base_url)
                 if task is not None:
                     tasks[sent.task_uuid] = task
 

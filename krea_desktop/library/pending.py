@@ -103,7 +103,7 @@ class PendingTasks:
         request: GenerationRequest,
         wire_refs: list[dict[str, Any]],
         record: GenerationRecord,
-        service: str = "",
+        service: str,
     ) -> PendingTask | None:
         """Record a task about to be sent to ``service`` (an endpoint URL; before it is
         sent, so a crash in between is covered). A failure to write is logged, never

@@ -29,7 +29,7 @@ def test_only_tasks_of_ended_processes_are_claimed_and_only_once(tmp_path: Path)
     pending = PendingTasks(tmp_path)
     request = GenerationRequest("a lighthouse", number_results=3, delivery_method="async")
     wire = [{"image": "8f1d2c3b-aaaa-4bbb-8ccc-000000000001", "strength": -0.5}]
-    mine = pending.submitted(request, wire, GenerationRecord(prompt="a lighthouse"))
+    mine = pending.submitted(request, wire, GenerationRecord(prompt="a lighthouse"), "http://127.0.0.1/v1")
     assert mine is not None
     pending.received(mine, "img-1")
     assert pending.claim_abandoned() == []  # this process is alive: its task is its own
@@ -122,6 +122,33 @@ def test_a_killed_command_line_batch_is_collected_by_the_next_run(tmp_path: Path
     assert not list((tmp_path / "data" / "pending").glob("*.json"))  # nothing left to collect
 
 
+def test_a_killed_sweeps_tasks_wait_for_the_service_they_were_sent_to(tmp_path: Path, env: dict[str, str]) -> None:
+    # Each cell of a sweep is a paid task: killed midway, the cells still out are recorded
+    # with the service they went to, so that a window in demo mode (its own simulator)
+    # does not claim them and lose their images, and the next run on that service does.
+    with simulator_process("--key", KEY, "--latency", "0.6", env=env) as url:
+        run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
+        command = [sys.executable, "-m", "krea_desktop", "sweep", "lanterns", "--vary", "seed=1,2,3,4,5,6", "--yes"]
+        proc = subprocess.Popen(
+            [*command, "--delivery", "async"], env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None
+        killer = threading.Timer(60, proc.kill)
+        killer.start()
+        try:
+            assert proc.stdout.readline(), proc.stderr.read() if proc.stderr else ""
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        finally:
+            killer.cancel()
+        pending = PendingTasks(tmp_path / "data")
+        left = sorted(p.name for p in pending.folder.glob("*.json"))
+        assert left  # cells were out when it was killed
+        assert pending.claim_abandoned("http://127.0.0.1/v1") == []  # not the demo simulator's
+        claimed = pending.claim_abandoned(url)
+        assert len(claimed) == len(left) and {t.service for t in claimed} == {url}
+
+
 def test_a_killed_batch_the_service_no_longer_has_is_named_once_by_the_next_run(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
@@ -182,7 +209,7 @@ def test_an_image_saved_as_its_job_is_cancelled_does_not_bring_the_tasks_record_
     # would collect a job nobody wants.
     pending = PendingTasks(tmp_path)
     request = GenerationRequest("a lighthouse", number_results=2, delivery_method="async")
-    task = pending.submitted(request, [], GenerationRecord(prompt="a lighthouse"))
+    task = pending.submitted(request, [], GenerationRecord(prompt="a lighthouse"), "http://127.0.0.1/v1")
     assert task is not None
     pending.received(task, "img-1")
     pending.finished(task)
@@ -190,7 +217,7 @@ def test_an_image_saved_as_its_job_is_cancelled_does_not_bring_the_tasks_record_
     assert not task.path.exists() and not list(pending.folder.iterdir())
     # Both at once, many times: the record is gone at the end, whichever comes first.
     for i in range(50):
-        task = pending.submitted(request, [], GenerationRecord(prompt="a lighthouse"))
+        task = pending.submitted(request, [], GenerationRecord(prompt="a lighthouse"), "http://127.0.0.1/v1")
         assert task is not None
         saver = threading.Thread(target=lambda t=task: [pending.received(t, f"img-{k}") for k in range(5)])
         saver.start()

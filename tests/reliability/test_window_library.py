@@ -271,7 +271,9 @@ def test_a_killed_demo_batch_is_named_at_the_next_start_not_done_with_nothing(
     from krea_desktop.library.pending import PendingTasks
 
     request = GenerationRequest("harbour at night, fog", number_results=4, delivery_method="async")
-    task = PendingTasks(window_env).submitted(request, [], GenerationRecord(prompt="harbour at night, fog"))
+    task = PendingTasks(window_env).submitted(
+        request, [], GenerationRecord(prompt="harbour at night, fog"), "http://127.0.0.1/v1"
+    )
     assert task is not None
     dead = int(
         subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
