@@ -143,14 +143,20 @@ _M_MMAP_THRESHOLD = -3  # from <malloc.h>
 
 def api_endpoint(settings: QSettings) -> str:
     """RUNWARE_API_URL, else the endpoint chosen in Settings, else the default. A
-    RUNWARE_API_URL that breaks the endpoint rule is logged and ignored: the window opens
-    on the stored (or default) endpoint rather than failing to start."""
-    store = QtSettingsStore(settings)
+    RUNWARE_API_URL that breaks the endpoint rule is ignored: the window opens on the
+    stored (or default) endpoint rather than failing to start, and says so
+    (:func:`ignored_endpoint`)."""
+    return ignored_endpoint(settings)[0]
+
+
+def ignored_endpoint(settings: QSettings) -> tuple[str, str | None]:
+    """The endpoint the window uses, and the sentence saying why RUNWARE_API_URL is not
+    that endpoint when it is set to one that breaks the rule (else None)."""
     try:
-        return store.get(config.API_ENDPOINT)
+        return QtSettingsStore(settings).get(config.API_ENDPOINT), None
     except config.OptionError as err:
-        log.warning("%s", err)
-        return QtSettingsStore(settings, env={}).get(config.API_ENDPOINT)
+        used = QtSettingsStore(settings, env={}).get(config.API_ENDPOINT)
+        return used, f"{str(err).rstrip('.')}; the window uses {used} instead."
 
 
 def open_main_window() -> MainWindow:
@@ -226,6 +232,10 @@ def finish_main_window(window: MainWindow, *, force_demo: bool = False, demo_lat
     window.finish(client_factory=factory, demo=demo, make_client_factory=make_factory, test_key=test_key)
     window.start()
     window.reconcile_library()
+    _endpoint, refused = ignored_endpoint(settings)
+    if refused is not None:  # the user meant another service: say which one the key goes to
+        log.warning("%s", refused)
+        window.show_message(refused, error=True)
     return window
 
 
@@ -293,7 +303,7 @@ def _run_app(*, smoke_test: bool, open_paths: Sequence[Path]) -> int:
     if smoke_test:
         import tempfile
 
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # the check opens no window on the screen
         os.environ["KREA_DESKTOP_DATA_DIR"] = tempfile.mkdtemp(prefix="krea-desktop-smoke-")
     os.environ.setdefault("QT_API", "pyside6")
     # X11 matches a window to its menu entry by WM_CLASS; Qt takes the instance part from

@@ -445,3 +445,20 @@ def test_the_prompt_and_ratio_being_composed_survive_a_killed_window(qtbot: QtBo
     w2.show()
     assert w2.prompt_panel.prompt() == "a prompt typed just before a crash"
     assert w2.ratio_bar.ratio() == "2.35:1"
+
+
+def test_an_endpoint_from_the_environment_that_breaks_the_rule_is_said_not_silently_ignored(
+    qtbot: QtBot, data_dir: Path, memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The window still opens, on the default endpoint, and says which one a key goes to.
+    # No key: demo mode, so nothing leaves the machine.
+    monkeypatch.delenv("RUNWARE_API_KEY", raising=False)
+    monkeypatch.setenv("RUNWARE_API_URL", "http://api.example/v1")
+    w = create_main_window(demo_latency=0.0)
+    qtbot.addWidget(w)
+    w.show()
+    text = w.message_banner.label.text()
+    assert text.startswith("RUNWARE_API_URL is set to 'http://api.example/v1', which cannot be used")
+    assert text.endswith("; the window uses https://api.runware.ai/v1 instead.") and ". " not in text
+    assert w.message_banner.isVisible()
+    w.close()
