@@ -936,6 +936,34 @@ def test_favourite_toggles_with_f_and_the_filter_follows(qtbot: QtBot, data_dir:
     qtbot.waitUntil(lambda: w.model.rowCount() == 1)
 
 
+def test_f_favourites_the_image_shown_in_the_viewer_as_in_the_gallery_and_0_fits(
+    qtbot: QtBot, data_dir: Path, make_window: Any
+) -> None:
+    entries = fill(data_dir, [make_image("older"), make_image("shown")])
+    w = make_window()
+    select(w, 0)
+    w.gallery_actions.view_selected()
+    viewer = w.gallery_actions.viewer
+    assert viewer is not None
+    qtbot.waitUntil(viewer.canvas.has_image)
+    viewer.canvas.actual_size()
+    qtbot.keyClick(viewer, Qt.Key.Key_F)  # written off the GUI thread
+    assert not viewer.canvas.fitted  # F is not a zoom key
+    qtbot.waitUntil(lambda: w.model.data(w.model.index(0), GalleryModel.EntryRole).favourite)
+    assert {e.id for e in w.library.entries(favourites_only=True)} == {entries[1].id}
+    assert viewer.favourite_button.text().startswith("★")
+    assert "(F)" in viewer.favourite_button.toolTip() and "(0)" in viewer.fit_button.toolTip()
+    qtbot.keyClick(viewer, Qt.Key.Key_0)
+    assert viewer.canvas.fitted
+    qtbot.keyClick(viewer, Qt.Key.Key_Right)  # the older image, not a favourite
+    assert viewer.favourite_button.text().startswith("☆")
+    qtbot.keyClick(viewer, Qt.Key.Key_Left)
+    qtbot.keyClick(viewer, Qt.Key.Key_F)  # unmark
+    qtbot.waitUntil(lambda: viewer.favourite_button.text().startswith("☆"))
+    assert w.library.entries(favourites_only=True) == []
+    viewer.close()
+
+
 def test_delete_moves_files_aside_and_undo_brings_them_back(
     qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
 ) -> None:

@@ -76,6 +76,7 @@ class GalleryActions(QObject):
     countsChanged = Signal()  # images were deleted, restored or found
     sheetRequested = Signal(str)  # a sweep's id: open its contact sheet
     status = Signal(str)  # a passing note for the status bar
+    favouritesChanged = Signal(object, bool)  # the ids marked (True) or unmarked (False)
 
     def __init__(
         self,
@@ -457,9 +458,14 @@ class GalleryActions(QObject):
 
     def toggle_favourite(self) -> None:
         entries = self.selected_entries()
-        if not entries:
-            return
-        favourite = not all(e.favourite for e in entries)
+        if entries:
+            self.set_favourite(entries, not all(e.favourite for e in entries))
+
+    def toggle_favourite_of(self, entry: LibraryEntry) -> None:
+        """Mark or unmark one image, whether or not it is selected (the viewer's F)."""
+        self.set_favourite([entry], not entry.favourite)
+
+    def set_favourite(self, entries: list[LibraryEntry], favourite: bool) -> None:
         ids = {e.id for e in entries}
 
         def done(_none: None) -> None:
@@ -467,6 +473,7 @@ class GalleryActions(QObject):
                 self.model.remove_ids(ids)
             else:
                 self.model.reload_entries(ids)
+            self.favouritesChanged.emit(ids, favourite)
 
         # Written off the GUI thread: another process holding the index must not freeze it.
         self.runner.submit(lambda: self.library.set_favourite(ids, favourite), done, self._library_failed)
@@ -554,9 +561,11 @@ class GalleryActions(QObject):
             current.row(),
             costs_simulated=self.view.costs_simulated,
             lineage=self.lineage_of,
+            favourite=self.toggle_favourite_of,
             parent=self.parent_widget,
         )
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.favouritesChanged.connect(viewer.favourite_changed)
         viewer.relativeRequested.connect(lambda entry: self._open_relative(viewer, entry))
         viewer.rowChanged.connect(lambda row: self.view.setCurrentIndex(self.model.index(row)))
         viewer.destroyed.connect(lambda *_: setattr(self, "viewer", None))

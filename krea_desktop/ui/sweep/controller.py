@@ -165,8 +165,10 @@ class Sweeps(QObject):
             ids.index(entry.id) if entry.id in ids else 0,
             costs_simulated=w.demo,
             lineage=w.gallery_actions.lineage_of,
+            favourite=w.gallery_actions.toggle_favourite_of,
             parent=w,
         )
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        w.gallery_actions.favouritesChanged.connect(viewer.favourite_changed)
         viewer.relativeRequested.connect(viewer.show_entry)
         viewer.show()

@@ -81,7 +81,7 @@ class CompareDialog(QDialog):
         grid.setRowStretch(0, 1)
         fit = QPushButton("Fit both", self)
         fit.setObjectName("compareFitButton")
-        fit.setToolTip("Fit both images to their halves (F)")
+        fit.setToolTip("Fit both images to their halves (0)")
         fit.clicked.connect(self.canvases[0].fit)
         actual = QPushButton("100 %", self)
         actual.setObjectName("compareActualButton")
@@ -123,7 +123,8 @@ class CompareDialog(QDialog):
             self._syncing = False
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() in (Qt.Key.Key_F, Qt.Key.Key_0):
+        # F is the favourite key elsewhere, so it does not fit here either.
+        if event.key() == Qt.Key.Key_0:
             self.canvases[0].fit()
         elif event.key() == Qt.Key.Key_1:
             self.canvases[0].actual_size()

@@ -3,8 +3,9 @@ parameters that made each one beside it."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from pathlib import Path
 
@@ -122,6 +123,9 @@ class ReferenceChip(QFrame):
 
 # The images an entry was made from and those made from it, looked up off the GUI thread.
 LineageLookup = Callable[[LibraryEntry], "tuple[list[Relative], list[Relative]]"]
+# Mark or unmark a library image as a favourite; the owner reports back through
+# :meth:`ImageViewer.favourite_changed`.
+ToggleFavourite = Callable[[LibraryEntry], None]
 
 
 class RelativeChip(QPushButton):
@@ -153,7 +157,8 @@ class RelativeChip(QPushButton):
 class ImageViewer(QDialog):
     """The gallery's images one at a time, at full size, with their parameters.
 
-    Left/Right step through the gallery rows, F or 0 fits, 1 shows 100 %, Esc closes.
+    Left/Right step through the gallery rows, F marks or unmarks the image as a favourite
+    (as it does in the gallery), 0 fits, 1 shows 100 %, Esc closes.
     """
 
     rowChanged = Signal(int)
@@ -168,11 +173,14 @@ class ImageViewer(QDialog):
         runner: Runner | None = None,
         costs_simulated: bool = False,
         lineage: LineageLookup | None = None,
+        favourite: ToggleFavourite | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("imageViewer")
         self._lineage = lineage
+        self._toggle_favourite = favourite
+        self._favourites_now: dict[int, bool] = {}  # marked or unmarked since the rows were read
         self.relative_chips: list[RelativeChip] = []
         self.costs_simulated = costs_simulated  # demo mode: the simulator made the costs up
         self.setWindowTitle("Image")
@@ -187,7 +195,7 @@ class ImageViewer(QDialog):
         self.canvas = ImageCanvas(self)
         self.fit_button = QPushButton("Fit", self)
         self.fit_button.setObjectName("fitButton")
-        self.fit_button.setToolTip("Fit the image to the window (F)")
+        self.fit_button.setToolTip("Fit the image to the window (0)")
         self.fit_button.clicked.connect(self.canvas.fit)
         self.actual_button = QPushButton("100 %", self)
         self.actual_button.setObjectName("actualSizeButton")
@@ -201,10 +209,17 @@ class ImageViewer(QDialog):
         self.next_button.setObjectName("nextButton")
         self.next_button.setToolTip("The older image (Right arrow)")
         self.next_button.clicked.connect(self.next)
+        self.favourite_button = QPushButton(self)
+        self.favourite_button.setObjectName("viewerFavouriteButton")
+        self.favourite_button.clicked.connect(self.toggle_favourite)
+        # Images from outside the library have no favourite to mark.
+        self.favourite_button.setVisible(favourite is not None)
+        self._show_favourite()
         self.zoom_label = QLabel(self)
         self.zoom_label.setObjectName("zoomLabel")
         self.canvas.viewChanged.connect(lambda *_: self._update_zoom_label())
-        for button in (self.fit_button, self.actual_button, self.prev_button, self.next_button):
+        buttons = (self.favourite_button, self.fit_button, self.actual_button, self.prev_button, self.next_button)
+        for button in buttons:
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
 
         self.prompt_label = QLabel(self)
@@ -268,6 +283,7 @@ class ImageViewer(QDialog):
         left_lay.addLayout(bar)  # in place before it is filled (tests/ui/test_layout_items.py)
         bar.addWidget(self.prev_button)
         bar.addWidget(self.next_button)
+        bar.addWidget(self.favourite_button)
         bar.addStretch(1)
         bar.addWidget(self.zoom_label)
         bar.addWidget(self.fit_button)
@@ -289,6 +305,7 @@ class ImageViewer(QDialog):
         n = self._row_count()
         if n == 0:
             self.entry = None
+            self._show_favourite()
             self.canvas.set_error("The gallery is empty.")
             return
         row = max(0, min(n - 1, row))
@@ -307,6 +324,9 @@ class ImageViewer(QDialog):
 
     def _show_entry(self) -> None:
         self._generation += 1
+        if self.entry is not None and self.entry.id in self._favourites_now:
+            self.entry = dataclasses.replace(self.entry, favourite=self._favourites_now[self.entry.id])
+        self._show_favourite()
         if self.entry is None:
             self.canvas.set_error("This image is no longer in the library.")
             return
@@ -327,6 +347,29 @@ class ImageViewer(QDialog):
     def next(self) -> None:
         if self.row < self._row_count() - 1:
             self.show_row(self.row + 1)
+
+    # --- favourite ----------------------------------------------------------------------
+
+    def toggle_favourite(self) -> None:
+        """Mark the shown image as a favourite, or unmark it (F, as in the gallery)."""
+        if self._toggle_favourite is not None and self.entry is not None:
+            self._toggle_favourite(self.entry)
+
+    def favourite_changed(self, ids: Collection[int], favourite: bool) -> None:
+        """The images ``ids`` were marked (or unmarked) as favourites, here or in the gallery."""
+        for entry_id in ids:
+            self._favourites_now[entry_id] = favourite
+        if self.entry is not None and self.entry.id in self._favourites_now:
+            self.entry = dataclasses.replace(self.entry, favourite=self._favourites_now[self.entry.id])
+            self._show_favourite()
+
+    def _show_favourite(self) -> None:
+        marked = self.entry is not None and self.entry.favourite
+        self.favourite_button.setEnabled(self.entry is not None)
+        self.favourite_button.setText("★ Favourite" if marked else "☆ Favourite")
+        self.favourite_button.setToolTip(
+            "A favourite: unmark it (F)" if marked else "Mark this image as a favourite (F)"
+        )
 
     def _decoded(self, generation: int, image: QImage | None, error: BaseException | None) -> None:
         if generation != self._generation:
@@ -427,7 +470,9 @@ class ImageViewer(QDialog):
             self.previous()
         elif key == Qt.Key.Key_Right:
             self.next()
-        elif key in (Qt.Key.Key_F, Qt.Key.Key_0):
+        elif key == Qt.Key.Key_F:
+            self.toggle_favourite()
+        elif key == Qt.Key.Key_0:
             self.canvas.fit()
         elif key == Qt.Key.Key_1:
             self.canvas.actual_size()
