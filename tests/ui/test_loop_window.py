@@ -21,6 +21,7 @@ from krea_desktop.ui import theme
 from krea_desktop.ui.app import build_main_window, create_main_window, open_main_window
 from krea_desktop.ui.compose.prompt_panel import PromptPanel
 from krea_desktop.ui.gallery.filter_bar import SearchField
+from krea_desktop.ui.gallery.view import SPACING
 from krea_desktop.ui.window.banner import MessageToast
 from krea_desktop.ui.window.main_window import MainWindow
 from krea_desktop.ui.window.opening import first_size
@@ -245,7 +246,41 @@ def test_at_800x600_every_control_is_reachable_and_unclipped(qtbot: QtBot, make_
         assert widget.width() >= hint.width() and widget.height() >= hint.height(), widget.objectName()
 
 
-@pytest.mark.parametrize(("size", "placeholder"), [((800, 600), "Search…"), ((1366, 768), "Search prompts…")])
+@pytest.mark.parametrize("first", [(1366, 768), (1000, 700)])
+def test_at_800x600_the_gallery_shows_two_columns_beside_controls_none_of_them_cut(
+    qtbot: QtBot, make_window: Any, tmp_path: Path, first: tuple[int, int]
+) -> None:
+    w = make_window(first)
+    add_references(qtbot, w, tmp_path, 2)
+    panel = w.prompt_panel
+    panel.setPrompt("a harbour at dusk")
+    panel.countSpin.setValue(4)  # two rows of two: the gallery scrolls, with its scroll bar
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        w.generate()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 4)
+    panel.advancedToggle.setChecked(True)  # the column at its widest content
+    assert w.cost_estimate.text()  # known from the job: it takes room too
+    w.resize(800, 600)
+    qtbot.waitUntil(lambda: w.split.width() <= 800)
+    QApplication.processEvents()
+    gallery = w.gallery
+    step = gallery.cell_side() + SPACING
+    assert (gallery.viewport().width() - SPACING) // step >= 2
+    first_cell, second_cell = (gallery.visualRect(w.model.index(row)) for row in (0, 1))
+    assert second_cell.top() == first_cell.top() and second_cell.left() > first_cell.right()
+    scroll = left_column(w)
+    assert not scroll.horizontalScrollBar().isVisible()
+    cut = [
+        f"{type(widget).__name__} {widget.objectName()!r}: {widget.width()} < {widget.minimumSizeHint().width()}"
+        for widget in scroll.widget().findChildren(QWidget)
+        if widget.isVisibleTo(w)
+        and not widget.objectName().startswith("qt_")  # Qt's own parts of a composite control
+        and widget.width() < widget.minimumSizeHint().width()
+    ]
+    assert cut == []
+
+
+@pytest.mark.parametrize(("size", "placeholder"), [((700, 600), "Search…"), ((1366, 768), "Search prompts…")])
 def test_the_gallery_search_says_what_fits_and_never_a_cut_placeholder(
     qtbot: QtBot, make_window: Any, size: tuple[int, int], placeholder: str
 ) -> None:

@@ -281,9 +281,15 @@ class PromptPanel(QWidget):
         self.creativityHelp.setVisible(False)
 
         # Under the settings, the hint (why Generate is unavailable, or the prompt's
-        # length) on a row of its own, to wrap over the column's whole width; then the
-        # Advanced toggle with Generate at the far end: unfolding it moves neither.
-        layout.addWidget(self.hintLabel)
+        # length) on a row of its own, to wrap over what the window leaves it there (its
+        # cost estimate, at the end: the row under it has no width to spare in a narrow
+        # column); then the Advanced toggle with Generate at the far end: unfolding it
+        # moves neither.
+        hint_row = QHBoxLayout()
+        layout.addLayout(hint_row)
+        hint_row.setContentsMargins(0, 0, 0, 0)
+        hint_row.addWidget(self.hintLabel, 1)
+        self.hintRow = hint_row  # the window puts its cost estimate here, after the hint
         toggle_row = QHBoxLayout()
         layout.addLayout(toggle_row)
         toggle_row.setContentsMargins(0, 0, 0, 0)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore
-from PySide6.QtCore import QByteArray, QDeadlineTimer, QSettings, QTimer
+from PySide6.QtCore import QByteArray, QDeadlineTimer, QSettings, QSize, QTimer
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -21,6 +21,7 @@ from PySide6.QtGui import (
     QIcon,
     QKeyEvent,
     QPixmap,
+    QResizeEvent,
 )
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -62,6 +63,20 @@ log = logging.getLogger(__name__)
 ClientFactory = Callable[[], "RunwareClient"]
 
 GETTING_READY = "Getting ready: your images will be requested in a moment."
+
+
+class ControlsScroll(QScrollArea):
+    """The controls column: as narrow as its controls allow (with room for the scroll
+    bar), so that a small window leaves the gallery its room, and no narrower, so that
+    nothing in it is cut."""
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        inner = self.widget()
+        if inner is None:
+            return hint
+        bar = self.verticalScrollBar().sizeHint().width()
+        return QSize(inner.minimumSizeHint().width() + bar + 2 * self.frameWidth(), hint.height())
 
 
 class MainWindow(QMainWindow):
@@ -258,7 +273,9 @@ class MainWindow(QMainWindow):
         self.cost_estimate = QLabel(self)
         self.cost_estimate.setObjectName("costEstimate")
         set_role(self.cost_estimate, "hint")
-        self.prompt_panel.actionRow.insertWidget(1, self.cost_estimate)
+        self.cost_estimate.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignTop)
+        self.prompt_panel.hintRow.addWidget(self.cost_estimate, 0, QtCore.Qt.AlignmentFlag.AlignTop)
+        self.cost_estimate.hide()  # until there is an estimate (update_cost_estimate)
         self.prompt_panel.countSpin.valueChanged.connect(lambda _n: self.update_cost_estimate())
         self.ratio_bar.ratioChanged.connect(lambda _r: self.update_cost_estimate())
 
@@ -288,10 +305,9 @@ class MainWindow(QMainWindow):
         left.addWidget(self._tray_place)
         left.addStretch(1)  # spare height goes below, not into stretched cards
         self.ratio_bar.ratioChanged.connect(self._show_ratio_size)
-        scroll = QScrollArea(self)
+        scroll = ControlsScroll(self)
         scroll.setWidgetResizable(True)
         scroll.setWidget(controls)
-        scroll.setMinimumWidth(460)
 
         self.model = GalleryModel(self.library, parent=self)
         self.gallery = GalleryView(self)
@@ -340,8 +356,9 @@ class MainWindow(QMainWindow):
         self.split.setStretchFactor(1, 3)
         # Sizes that fill the window as it is: the left column then opens exactly where the
         # opening placeholder drew it, whatever the stretch.
-        gallery_width = max(1, self.width() - DEFAULT_LEFT_WIDTH - self.split.handleWidth())
-        self.split.setSizes([DEFAULT_LEFT_WIDTH, gallery_width])
+        left_width = self._left_width()
+        gallery_width = max(1, self.width() - left_width - self.split.handleWidth())
+        self.split.setSizes([left_width, gallery_width])
 
         self.demo_banner = Banner("demoBanner", self)
         self.demo_banner.close_button.setVisible(False)
@@ -517,8 +534,29 @@ class MainWindow(QMainWindow):
         """The controls column's width: as the user left it (in pixels, not scaled with
         the window it was saved in), at most half the window or the default width, whichever
         is more, so that a width saved in a small window does not starve the gallery of a
-        large one."""
-        return min(saved_split(self.options), max(DEFAULT_LEFT_WIDTH, self.width() // 2))
+        large one. With nothing saved, the default width, less in a window too small to
+        leave the gallery as much (the splitter keeps the column as wide as its controls
+        need)."""
+        width = self.width()
+        default = min(DEFAULT_LEFT_WIDTH, self._room_beside_gallery(width))
+        return min(saved_split(self.options, default), max(DEFAULT_LEFT_WIDTH, width // 2))
+
+    @staticmethod
+    def _room_beside_gallery(width: int) -> int:
+        """The widest the controls column may be in ``width`` pixels and leave the gallery
+        the default column width (two columns of thumbnails of the default size)."""
+        return max(0, width - DEFAULT_LEFT_WIDTH)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if not self.panels_built or not 0 < event.size().width() < event.oldSize().width():
+            return
+        # A narrowing window takes its width from the controls first, down to what they
+        # need, rather than squeeze the gallery to a single column of images.
+        handle = self.split.handleWidth()
+        room = self._room_beside_gallery(self.split.width() - handle)
+        if self.split.sizes()[0] > room:
+            self.split.setSizes([room, self.split.width() - room - handle])
 
     def _restore_state(self) -> None:
         options = self.options
@@ -612,6 +650,8 @@ class MainWindow(QMainWindow):
         width, height = ratio.width, ratio.height
         unit, simulated = self.unit_cost(width, height)
         estimate = estimate_batch(count, unit)
+        # Hidden while it has nothing to say: the hint beside it then has the whole row.
+        self.cost_estimate.setVisible(estimate is not None)
         if estimate is None:
             self.cost_estimate.setText("")
             self.cost_estimate.setToolTip("The cost is shown once the service has reported one")

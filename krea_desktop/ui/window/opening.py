@@ -53,15 +53,15 @@ class OpeningPlaceholder(QWidget):
 DEFAULT_LEFT_WIDTH = 480
 
 
-def saved_split(options: config.SettingsStore) -> int:
+def saved_split(options: config.SettingsStore, default: int = DEFAULT_LEFT_WIDTH) -> int:
     """The left column's width saved by the main splitter (QSplitter::saveState: a marker,
-    a version, then the sizes as a list of 32-bit ints), else its default."""
+    a version, then the sizes as a list of 32-bit ints), else ``default``."""
     state = options.get(config.MAIN_SPLITTER)
     if len(state) >= 16:
         marker, _version, count, first = struct.unpack(">4i", state[:16])
         if marker == 0xFF and count >= 2 and 0 < first < 10_000:
             return first
-    return DEFAULT_LEFT_WIDTH
+    return default
 
 
 FIRST_SIZE = QSize(1360, 860)
