@@ -1103,6 +1103,19 @@ def test_context_menu_and_toolbar_hold_the_actions(data_dir: Path, make_window: 
     assert ga.delete_action.isEnabled()
 
 
+def test_a_floating_message_is_not_repeated_in_the_status_bar(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
+    fill(data_dir, [make_image("alone")])
+    w = make_window()
+    select(w, 0)
+    w.gallery_actions.lineage_action.trigger()  # an image with no lineage says so
+    said = "This image was not made from a library image, and none was made from it yet."
+    qtbot.waitUntil(lambda: w.message_banner.isVisible() and w.message_banner.label.text() == said)
+    assert w.statusBar().currentMessage() == ""
+    w.gallery_actions.refresh_action.trigger()  # a passing note: the status bar's alone
+    qtbot.waitUntil(lambda: w.statusBar().currentMessage().startswith("Gallery refreshed"))
+    assert w.message_banner.label.text() == said
+
+
 def test_space_opens_the_viewer_and_ctrl_f_focuses_search(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
     fill(data_dir, [make_image("view me")])
     w = make_window()

@@ -731,10 +731,10 @@ class MainWindow(QMainWindow):
     def show_message(
         self, text: str, action: str | None = None, slot: Callable[[], None] | None = None, *, error: bool = False
     ) -> None:
-        """Say something in one sentence: information fades by itself; an error, or a
-        message with an action, stays until dealt with."""
+        """Say something in one sentence, over the gallery: information fades by itself;
+        an error, or a message with an action, stays until dealt with. Not in the status
+        bar as well: one sentence is read once, where it floats."""
         self.message_banner.show_message(text, action, slot, error=error)
-        self.statusBar().showMessage(text, 8000)
 
     def _show_ratio_size(self, name: str) -> None:
         ratio = spec.RATIOS_BY_NAME[name]
