@@ -51,10 +51,11 @@ class SheetCell:
         return out
 
 
-def axis_title(name: str) -> str:
-    """How an axis is named on the sheet and in the dialog."""
+def axis_title(name: str, reference: str = "") -> str:
+    """How an axis is named on the sheet and in the dialog; ``reference``, the short name
+    of the reference a strength axis varies, says which image that is."""
     if name.startswith("ref"):
-        return f"Reference {name[3:]} strength"
+        return f"Reference {name[3:]} ({reference}) strength" if reference else f"Reference {name[3:]} strength"
     return {"creativity": "Creativity", "seed": "Seed"}.get(name, name)
 
 

@@ -26,10 +26,23 @@ from krea_desktop.wording import counted, for_count
 __all__ = ["axis_title", "value_label"]  # with the rest: one way to name axes and values
 
 MAX_AXES = 2
+REFERENCE_NAME_LENGTH = 24  # characters of a reference's name in an axis title
 MAX_VALUES = 16  # along one axis
 MAX_CELLS = 100
 DEFAULT_STRENGTHS = (-2.0, -1.0, 0.0, 1.0, 2.0)
 DEFAULT_SEEDS = 4
+
+
+def short_reference_name(source: str, limit: int = REFERENCE_NAME_LENGTH) -> str:
+    """A reference's name for an axis title: the file name of ``source`` (a path, an
+    address or a description such as "pasted image"), its middle left out when it is
+    longer than ``limit``, so that its start and its extension remain."""
+    name = source.split("?", 1)[0].rstrip("/\\")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1] or source
+    if len(name) <= limit:
+        return name
+    tail = (limit - 1) // 2
+    return f"{name[: limit - 1 - tail].rstrip()}…{name[-tail:].lstrip()}"
 
 
 class SweepError(ValueError):
@@ -195,14 +208,20 @@ class SweepPlan:
         rows = [value_label(self.axes[1].name, v) for v in self.axes[1].values] if len(self.axes) > 1 else []
         return columns, rows
 
-    def describe(self) -> str:
-        """``5 × 2 = 10 tasks: Reference 1 strength × Creativity``."""
-        titles = " × ".join(axis_title(a.name) for a in self.axes)
+    def describe(self, reference_names: Sequence[str] = ()) -> str:
+        """``5 × 2 = 10 tasks: Reference 1 strength × Creativity``; with the references'
+        short names, ``Reference 1 (cat.png) strength``."""
+        titles = " × ".join(axis_title(a.name, self._reference_name(a.name, reference_names)) for a in self.axes)
         shape = counted(self.task_count, "task")
         if len(self.axes) > 1:
             shape = " × ".join(str(len(a.values)) for a in self.axes) + f" = {shape}"
         seed = "" if any(a.name == "seed" for a in self.axes) else f", seed {self.base.seed}"
         return f"{shape}: {titles}{seed}"
+
+    @staticmethod
+    def _reference_name(axis: str, names: Sequence[str]) -> str:
+        index = int(axis[3:]) - 1 if axis.startswith("ref") and axis[3:].isdigit() else -1
+        return names[index] if 0 <= index < len(names) else ""
 
     def estimate(self, unit_cost: float | None) -> float | None:
         """The estimated cost of every cell, from the cost of one image (None when unknown)."""

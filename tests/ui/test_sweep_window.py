@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from PySide6.QtCore import QPoint, QRect, QSize
+from PySide6.QtCore import QPoint, QRect, QSize, Qt
 from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -142,6 +142,31 @@ def send_seed_sweep(w: MainWindow, prompt: str, seeds: str) -> ContactSheet:
     dialog.valueEdits[0].setText(seeds)
     dialog.sendButton.click()
     return w.sweeps.sheets[-1]
+
+
+def test_a_strength_axis_says_which_reference_by_name_and_thumbnail(
+    qtbot: QtBot, make_window: Any, tmp_path: Path
+) -> None:
+    w = make_window()
+    names = ("fox.png", "a very long name for the second reference image.png")
+    for name, colour in zip(names, ((200, 40, 40), (40, 40, 200)), strict=True):
+        Image.new("RGB", (96, 64), colour).save(tmp_path / name)
+        w.tray.add_reference(tmp_path / name, 0.5)
+    qtbot.waitUntil(lambda: w.tray.count() == 2 and not w.tray.isBusy())
+    w.prompt_panel.setPrompt("a red fox in snow")
+    w.tray.items()[1].sweepButton.click()
+    dialog = w.sweeps.dialog
+    assert isinstance(dialog, SweepDialog)
+    for combo in dialog.axisCombos:
+        first, second = (combo.findData(f"ref{i}") for i in (1, 2))
+        assert combo.itemText(first) == "Reference 1 (fox.png) strength"
+        # A long name keeps its start and its extension; the whole of it is the tooltip.
+        assert combo.itemText(second) == "Reference 2 (a very long…e image.png) strength"
+        assert combo.itemData(second, Qt.ItemDataRole.ToolTipRole) == names[1]
+        assert not combo.itemIcon(first).isNull() and not combo.itemIcon(second).isNull()
+    assert dialog.axisCombos[0].currentData() == "ref2"
+    assert "Reference 2 (a very long…e image.png) strength" in dialog.summaryLabel.text()
+    dialog.reject()
 
 
 def test_a_failed_cell_keeps_its_place_with_its_error(qtbot: QtBot, make_window: Any, sim: Sim) -> None:

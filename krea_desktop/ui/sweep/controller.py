@@ -7,7 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QIcon, QImage
 from PySide6.QtWidgets import QMenu
 
 from krea_desktop.api.record import SweepTag
@@ -44,7 +44,14 @@ class Sweeps(QObject):
 
     def plan(self, base: GenerationRequest, first_axis: str | None = None) -> SweepDialog:
         """Ask which axes to vary in ``base``; the sweep starts when the plan is confirmed."""
-        dialog = SweepDialog(base, self.window.unit_cost, first_axis=first_axis, parent=self.window)
+        # Each strength axis is named by its reference as the tray shows it (when ``base``
+        # holds the tray's references).
+        items = self.window.tray.items()
+        same = len(items) == len(base.references)
+        references = [(item.source, QIcon(item.thumbnailLabel.pixmap())) for item in items] if same else []
+        dialog = SweepDialog(
+            base, self.window.unit_cost, first_axis=first_axis, references=references, parent=self.window
+        )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self._confirmed(dialog))
         self.dialog = dialog

@@ -3,10 +3,11 @@ estimated cost, all shown before anything is sent."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -32,6 +33,7 @@ from krea_desktop.models.sweep import (
     axis_title,
     parse_values,
     random_seeds,
+    short_reference_name,
     value_label,
 )
 from krea_desktop.ui.money import format_cost
@@ -41,6 +43,9 @@ from krea_desktop.wording import counted
 # The cost of one image as the service last reported it (None when unknown), and whether
 # it is the simulator's.
 UnitCost = Callable[[int, int], "tuple[float | None, bool]"]
+# A reference as the tray shows it: where it came from (a file name, an address, "pasted
+# image") and its thumbnail.
+ReferenceLook = tuple[str, QIcon]
 
 
 def default_values(name: str) -> str:
@@ -52,7 +57,10 @@ def default_values(name: str) -> str:
 
 
 class SweepDialog(QDialog):
-    """Asks which axes to vary and confirms the plan; :meth:`plan` is the result."""
+    """Asks which axes to vary and confirms the plan; :meth:`plan` is the result.
+
+    ``references`` (one per reference of ``base``, in order) name each strength axis by
+    its image: its short name in the axis's title and its thumbnail as the item's icon."""
 
     def __init__(
         self,
@@ -60,6 +68,7 @@ class SweepDialog(QDialog):
         unit_cost: UnitCost,
         *,
         first_axis: str | None = None,
+        references: Sequence[ReferenceLook] = (),
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -70,6 +79,7 @@ class SweepDialog(QDialog):
         self._base = base if base.seed is not None else replace(base, seed=random_seeds(1)[0])
         self._plan: SweepPlan | None = None
         names = [f"ref{i + 1}" for i in range(len(base.references))] + ["creativity", "seed"]
+        self._reference_names = [short_reference_name(source) for source, _icon in references]
 
         intro = QLabel(
             "Each cell is one image with everything else as composed, at one seed unless the seed is an axis.",
@@ -86,10 +96,17 @@ class SweepDialog(QDialog):
         for row, caption in enumerate(("Across", "Down")):
             combo = QComboBox(self)
             combo.setObjectName(f"axis{row + 1}Combo")
+            combo.setIconSize(QSize(24, 24))
             if row == 1:
                 combo.addItem("Nothing (one row)", None)
             for name in names:
-                combo.addItem(axis_title(name), name)
+                reference = int(name[3:]) - 1 if name.startswith("ref") else -1
+                if 0 <= reference < len(references):
+                    source, icon = references[reference]
+                    combo.addItem(icon, axis_title(name, self._reference_names[reference]), name)
+                    combo.setItemData(combo.count() - 1, source, Qt.ItemDataRole.ToolTipRole)
+                else:
+                    combo.addItem(axis_title(name), name)
             edit = QLineEdit(self)
             edit.setObjectName(f"values{row + 1}Edit")
             edit.setPlaceholderText("values, separated by commas")
@@ -200,6 +217,6 @@ class SweepDialog(QDialog):
             if estimate is not None
             else "the cost is not known until the service reports one"
         )
-        self.summaryLabel.setText(f"{plan.describe()}. {counted(n, 'image')}, {cost}.")
+        self.summaryLabel.setText(f"{plan.describe(self._reference_names)}. {counted(n, 'image')}, {cost}.")
         self.sendButton.setText(f"Send {counted(n, 'task')}")
         self.sendButton.setEnabled(True)
