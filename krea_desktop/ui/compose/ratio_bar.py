@@ -59,7 +59,15 @@ class RatioButton(QAbstractButton):
         return QSize(max(self.SHAPE_BOX + 16, text_w), self.SHAPE_BOX + 2 * fm.height() + 14)
 
     def minimumSizeHint(self) -> QSize:
-        return self.sizeHint()
+        """As wide as the name with a little room, so that a narrow column gives its
+        spare padding first (a small window then leaves the gallery two columns)."""
+        hint = self.sizeHint()
+        if not self.compact:
+            return hint
+        bold = QFont(self.font())
+        bold.setBold(True)
+        name_w = QFontMetrics(bold).horizontalAdvance(self.aspect.name)
+        return QSize(max(self._box() + 4, name_w + 6), hint.height())
 
     def _size_text(self) -> str:
         return f"{self.aspect.width}×{self.aspect.height}"
