@@ -268,6 +268,8 @@ def test_at_800x600_the_gallery_shows_two_columns_beside_controls_none_of_them_c
     assert (gallery.viewport().width() - SPACING) // step >= 2
     first_cell, second_cell = (gallery.visualRect(w.model.index(row)) for row in (0, 1))
     assert second_cell.top() == first_cell.top() and second_cell.left() > first_cell.right()
+    first_card, second_card = (item.geometry() for item in w.tray.items())
+    assert second_card.top() == first_card.top()  # the references side by side, in sight
     scroll = left_column(w)
     assert not scroll.horizontalScrollBar().isVisible()
     cut = [

@@ -546,6 +546,22 @@ class ReferenceTray(QWidget):
         height = rows * card + (rows - 1) * self._grid.spacing() + grid.top() + grid.bottom()
         return QSize(hint.width(), max(self.minimumHeight(), height + outer.top() + outer.bottom()))
 
+    def minimumSizeHint(self) -> QSize:
+        """Room for two cards side by side (and the scroll bar beside them), so that a
+        narrow column still shows references in pairs rather than one under another."""
+        hint = super().minimumSizeHint()
+        return QSize(max(hint.width(), self._width_for(2)), hint.height())
+
+    def _width_for(self, columns: int) -> int:
+        """The tray's width that fits ``columns`` cards in a row (:meth:`_column_count`)."""
+        outer = self._layout.contentsMargins()
+        grid = self._grid.contentsMargins()
+        width = outer.left() + outer.right() + grid.left() + grid.right()
+        width += self._scroll.verticalScrollBar().sizeHint().width()
+        if self._side is not None:
+            width += self._side.sizeHint().width() + self._layout.spacing()
+        return width + columns * ReferenceItem.card_width() + (columns - 1) * self._grid.spacing()
+
     def _column_count(self) -> int:
         """How many cards fit side by side, leaving room for the scroll bar that appears
         when the rows are more than the tray can show (so it never changes the count)."""
