@@ -25,6 +25,32 @@ def _dead_pid() -> int:
     )
 
 
+def _killed_after(args: list[str], env: dict[str, str], lines: int = 1) -> list[str]:
+    """Run ``krea-desktop ARGS`` and kill it (SIGKILL) once it has printed ``lines`` saved
+    images; the lines it printed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "krea_desktop", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    got: list[str] = []
+    killer = threading.Timer(60, proc.kill)
+    killer.start()
+    try:
+        while len(got) < lines:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            got.append(line.strip())
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        killer.cancel()
+    return got
+
+
 def test_only_tasks_of_ended_processes_are_claimed_and_only_once(tmp_path: Path) -> None:
     pending = PendingTasks(tmp_path)
     request = GenerationRequest("a lighthouse", number_results=3, delivery_method="async")
@@ -68,36 +94,7 @@ def test_a_task_is_claimed_only_by_a_process_using_the_service_it_was_sent_to(tm
 def test_a_killed_command_line_batch_is_collected_by_the_next_run(tmp_path: Path, env: dict[str, str]) -> None:
     with simulator_process("--key", KEY, "--latency", "0.15", env=env) as url:
         run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "krea_desktop",
-                "generate",
-                "twenty lanterns",
-                "--count",
-                "20",
-                "--delivery",
-                "async",
-            ],
-            env=run_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stdout is not None
-        got: list[str] = []
-        killer = threading.Timer(60, proc.kill)
-        killer.start()
-        try:
-            while len(got) < 3:
-                line = proc.stdout.readline()
-                assert line, proc.stderr.read() if proc.stderr else ""
-                got.append(line.strip())
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        finally:
-            killer.cancel()
+        _killed_after(["generate", "twenty lanterns", "--count", "20", "--delivery", "async"], run_env, lines=3)
         with Library(tmp_path / "data") as lib:
             first = {e.image_uuid for e in lib.entries()}
         assert 3 <= len(first) < 20
@@ -128,19 +125,7 @@ def test_a_killed_sweeps_tasks_wait_for_the_service_they_were_sent_to(tmp_path: 
     # does not claim them and lose their images, and the next run on that service does.
     with simulator_process("--key", KEY, "--latency", "0.6", env=env) as url:
         run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
-        command = [sys.executable, "-m", "krea_desktop", "sweep", "lanterns", "--vary", "seed=1,2,3,4,5,6", "--yes"]
-        proc = subprocess.Popen(
-            [*command, "--delivery", "async"], env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        assert proc.stdout is not None
-        killer = threading.Timer(60, proc.kill)
-        killer.start()
-        try:
-            assert proc.stdout.readline(), proc.stderr.read() if proc.stderr else ""
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        finally:
-            killer.cancel()
+        _killed_after(["sweep", "lanterns", "--vary", "seed=1,2,3,4,5,6", "--yes", "--delivery", "async"], run_env)
         pending = PendingTasks(tmp_path / "data")
         left = sorted(p.name for p in pending.folder.glob("*.json"))
         assert left  # cells were out when it was killed
@@ -158,22 +143,7 @@ def test_a_killed_batch_the_service_no_longer_has_is_named_once_by_the_next_run(
     port = free_port()
     with simulator_process("--key", KEY, "--latency", "0.15", env=env, port=port) as url:
         run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "krea_desktop", "generate", "lost lanterns", "--count", "20", "--delivery", "async"],
-            env=run_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stdout is not None
-        killer = threading.Timer(60, proc.kill)
-        killer.start()
-        try:
-            assert proc.stdout.readline(), proc.stderr.read() if proc.stderr else ""
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        finally:
-            killer.cancel()
+        _killed_after(["generate", "lost lanterns", "--count", "20", "--delivery", "async"], run_env)
     assert len(list((tmp_path / "data" / "pending").glob("*.json"))) == 1
     with simulator_process("--key", KEY, env=env, port=port) as url:
         run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
