@@ -34,7 +34,14 @@ PROMPT_HISTORY_LIMIT = 200  # prompts kept between sessions, newest last
 
 
 class OptionError(ValueError):
-    """An environment variable overrides an option with a value that cannot be used."""
+    """An environment variable overrides an option with a value that cannot be used:
+    ``variable`` is set to ``raw``, refused for ``reason`` (a sentence of its own)."""
+
+    def __init__(self, variable: str, raw: str, reason: str) -> None:
+        super().__init__(f"{variable} is set to {raw!r}, which cannot be used: {reason}")
+        self.variable = variable
+        self.raw = raw
+        self.reason = reason
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: each is declared once
@@ -242,7 +249,7 @@ def resolve(option: Option[T], *, env: Mapping[str, str], stored: object | None)
             except ValueError as exc:
                 value, reason = None, str(exc)
             if value is None:
-                raise OptionError(f"{option.env} is set to {raw!r}, which cannot be used: {reason}")
+                raise OptionError(option.env, raw, reason)
             return value
     value = accept(option, stored)
     if value is not None:

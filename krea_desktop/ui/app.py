@@ -156,7 +156,9 @@ def ignored_endpoint(settings: QSettings) -> tuple[str, str | None]:
         return QtSettingsStore(settings).get(config.API_ENDPOINT), None
     except config.OptionError as err:
         used = QtSettingsStore(settings, env={}).get(config.API_ENDPOINT)
-        return used, f"{str(err).rstrip('.')}; the window uses {used} instead."
+        reason = err.reason.rstrip(".")
+        reason = reason[:1].lower() + reason[1:]
+        return used, f"The key goes to {used}, not to {err.variable} ({err.raw!r}): {reason}."
 
 
 def open_main_window() -> MainWindow:
@@ -233,9 +235,10 @@ def finish_main_window(window: MainWindow, *, force_demo: bool = False, demo_lat
     window.start()
     window.reconcile_library()
     _endpoint, refused = ignored_endpoint(settings)
-    if refused is not None:  # the user meant another service: say which one the key goes to
+    if refused is not None:
         log.warning("%s", refused)
-        window.show_message(refused, error=True)
+        if not window.demo:  # the user meant another service: say which one the key goes to
+            window.show_message(refused, error=True)
     return window
 
 

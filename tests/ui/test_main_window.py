@@ -448,17 +448,27 @@ def test_the_prompt_and_ratio_being_composed_survive_a_killed_window(qtbot: QtBo
 
 
 def test_an_endpoint_from_the_environment_that_breaks_the_rule_is_said_not_silently_ignored(
-    qtbot: QtBot, data_dir: Path, memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, data_dir: Path, sim: Sim, memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The window still opens, on the default endpoint, and says which one a key goes to.
-    # No key: demo mode, so nothing leaves the machine.
-    monkeypatch.delenv("RUNWARE_API_KEY", raising=False)
+    # The window still opens, on the endpoint chosen in Settings (here the simulator), and
+    # says that the key goes there rather than where the environment pointed.
+    (data_dir / "settings.ini").write_text(f"[api]\nendpoint={sim.url}\n", encoding="utf-8")
+    monkeypatch.setenv("RUNWARE_API_KEY", KEY)
     monkeypatch.setenv("RUNWARE_API_URL", "http://api.example/v1")
     w = create_main_window(demo_latency=0.0)
     qtbot.addWidget(w)
     w.show()
-    text = w.message_banner.label.text()
-    assert text.startswith("RUNWARE_API_URL is set to 'http://api.example/v1', which cannot be used")
-    assert text.endswith("; the window uses https://api.runware.ai/v1 instead.") and ". " not in text
-    assert w.message_banner.isVisible()
+    assert not w.demo
+    assert w.message_banner.isVisible() and w.message_banner.label.text() == (
+        f"The key goes to {sim.url}, not to RUNWARE_API_URL ('http://api.example/v1'): the endpoint must use "
+        "HTTPS (https://), because the API key travels with every request; plain http:// is allowed only to "
+        "this computer (localhost, 127.0.0.1 or [::1])."
+    )
     w.close()
+    # Without a key nothing is sent anywhere (the simulator in the app): nothing to say.
+    monkeypatch.delenv("RUNWARE_API_KEY")
+    demo = create_main_window(demo_latency=0.0)
+    qtbot.addWidget(demo)
+    demo.show()
+    assert demo.demo and not demo.message_banner.isVisible()
+    demo.close()
