@@ -437,6 +437,12 @@ def test_messages_float_and_information_fades(qtbot: QtBot, make_window: Any, mo
     qtbot.wait(400)
     assert w.message_banner.isVisible()  # with its action, it waits to be dealt with
     w.message_banner.close_button.click()
+    # The error it covered was never dismissed: it comes back, once, until dismissed.
+    assert w.message_banner.isVisible() and w.message_banner.label.text() == "The network went away."
+    w.show_message("Exported 2 image(s).")  # information over it fades, and the error returns
+    qtbot.waitUntil(lambda: w.message_banner.label.text() == "The network went away.", timeout=3000)
+    assert w.message_banner.stays
+    w.message_banner.close_button.click()
     assert not w.message_banner.isVisible()
 
 

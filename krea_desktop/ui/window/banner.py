@@ -50,7 +50,11 @@ class Banner(QFrame):
 class MessageToast(QFrame):
     """A message floating over the bottom of the gallery, so that it never moves the
     layout: information fades by itself; an error, or a message with an action to take
-    (Undo, Open Settings), stays until dealt with or dismissed."""
+    (Undo, Open Settings), stays until dealt with or dismissed. A message that arrives
+    while an error waits takes its place, and the error comes back once that one goes:
+    no error is lost unread."""
+
+    KEPT_ERRORS = 5  # errors waiting behind the message shown, the newest kept
 
     FADE_AFTER_MS = 6000
     FADE_MS = 400
@@ -82,7 +86,8 @@ class MessageToast(QFrame):
         self._fade.setDuration(self.FADE_MS)
         self._fade.setStartValue(1.0)
         self._fade.setEndValue(0.0)
-        self._fade.finished.connect(self.hide)
+        self._fade.finished.connect(self._gone)
+        self._waiting: list[tuple[str, str | None, Callable[[], None] | None]] = []
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._fade.start)
@@ -92,6 +97,11 @@ class MessageToast(QFrame):
     def show_message(
         self, text: str, action: str | None = None, slot: Callable[[], None] | None = None, *, error: bool = False
     ) -> None:
+        if self.error and self.stays and self.label.text() != text:
+            self._waiting = [w for w in self._waiting if w[0] != self.label.text()]
+            self._waiting.append((self.label.text(), self.action.text() if self._slot else None, self._slot))
+            del self._waiting[: -self.KEPT_ERRORS]
+        self._waiting = [w for w in self._waiting if w[0] != text]
         self._fade.stop()
         self._timer.stop()
         self._opacity.setOpacity(1.0)
@@ -118,7 +128,14 @@ class MessageToast(QFrame):
     def dismiss(self) -> None:
         self._timer.stop()
         self._fade.stop()
+        self._gone()
+
+    def _gone(self) -> None:
+        """The message shown went: the newest error still waiting comes back."""
         self.hide()
+        if self._waiting:
+            text, action, slot = self._waiting.pop()
+            self.show_message(text, action, slot, error=True)
 
     def _act(self) -> None:
         slot = self._slot
