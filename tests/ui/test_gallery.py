@@ -32,6 +32,7 @@ from krea_desktop.library import metadata, trash
 from krea_desktop.library.export import ExportError, export_image
 from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.ui.app import create_main_window
+from krea_desktop.ui.background import shared_pool
 from krea_desktop.ui.gallery import deleting, desktop, export, thumbnails
 from krea_desktop.ui.gallery.model import GalleryModel
 from krea_desktop.ui.gallery.recall import AWAY, TOWARD
@@ -958,9 +959,47 @@ def test_f_favourites_the_image_shown_in_the_viewer_as_in_the_gallery_and_0_fits
     qtbot.keyClick(viewer, Qt.Key.Key_Right)  # the older image, not a favourite
     assert viewer.favourite_button.text().startswith("☆")
     qtbot.keyClick(viewer, Qt.Key.Key_Left)
-    qtbot.keyClick(viewer, Qt.Key.Key_F)  # unmark
-    qtbot.waitUntil(lambda: viewer.favourite_button.text().startswith("☆"))
-    assert w.library.entries(favourites_only=True) == []
+    qtbot.keyClick(viewer, Qt.Key.Key_F)  # unmark: the button says so at once
+    assert viewer.favourite_button.text().startswith("☆")
+    qtbot.waitUntil(lambda: w.library.entries(favourites_only=True) == [])
+    # Twice quickly, before the first write lands: marked, then unmarked, in that order.
+    for _ in range(3):
+        qtbot.keyClick(viewer, Qt.Key.Key_F)
+        qtbot.keyClick(viewer, Qt.Key.Key_F)
+    qtbot.keyClick(viewer, Qt.Key.Key_F)
+    assert viewer.favourite_button.text().startswith("★")
+    qtbot.waitUntil(lambda: {e.id for e in w.library.entries(favourites_only=True)} == {entries[1].id})
+    assert shared_pool().waitForDone(5000)
+    QApplication.processEvents()
+    assert {e.id for e in w.library.entries(favourites_only=True)} == {entries[1].id}
+    assert viewer.favourite_button.text().startswith("★")
+    assert w.model.data(w.model.index(0), GalleryModel.EntryRole).favourite
+    viewer.close()
+
+
+def test_the_viewer_follows_its_rows_when_unmarking_empties_a_place_in_the_favourites(
+    qtbot: QtBot, data_dir: Path, make_window: Any
+) -> None:
+    entries = fill(data_dir, [make_image("first"), make_image("second"), make_image("third")])
+    w = make_window()
+    select(w, 0, 1, 2)
+    w.gallery_actions.favourite_action.trigger()
+    qtbot.waitUntil(lambda: len(w.library.entries(favourites_only=True)) == 3)
+    qtbot.mouseClick(w.filter_bar.favourites, Qt.MouseButton.LeftButton)
+    select(w, 1)  # "second": rows are newest first
+    w.gallery_actions.view_selected()
+    viewer = w.gallery_actions.viewer
+    assert viewer is not None and viewer.entry is not None and viewer.entry.id == entries[1].id
+    qtbot.keyClick(viewer, Qt.Key.Key_F)  # unmarked: it leaves the favourites' rows
+    qtbot.waitUntil(lambda: w.model.rowCount() == 2)
+    qtbot.keyClick(viewer, Qt.Key.Key_Right)  # the older image, which took its place
+    assert viewer.entry is not None and viewer.entry.id == entries[0].id
+    assert viewer.windowTitle().endswith("image 2 of 2")
+    qtbot.keyClick(viewer, Qt.Key.Key_Left)
+    assert viewer.entry is not None and viewer.entry.id == entries[2].id
+    viewer.show_entry(w.library.get(entries[1].id))  # back to it, and marked again
+    qtbot.keyClick(viewer, Qt.Key.Key_F)
+    qtbot.waitUntil(lambda: w.model.rowCount() == 3)  # it comes back among the favourites
     viewer.close()
 
 

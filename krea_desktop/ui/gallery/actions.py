@@ -9,6 +9,7 @@ references), :mod:`.desktop` (clipboard, file manager), :mod:`.export`, :mod:`.d
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -98,6 +99,11 @@ class GalleryActions(QObject):
         self.show_message = show_message
         self.parent_widget = parent_widget
         self.runner: Runner = runner if runner is not None else BackgroundRunner(parent=self)
+        # Each image's favourite as last asked for: writes run on the pool in any order, so
+        # each writes what is wanted when it runs, and F pressed twice quickly lands right.
+        self._favourites_wanted: dict[int, bool] = {}
+        self._favourite_writes: dict[int, int] = {}  # writes not yet done, by image
+        self._favourites_lock = threading.Lock()
         self.exporter = Exporter(
             settings=settings, runner=self.runner, show_message=show_message, parent_widget=parent_widget
         )
@@ -459,24 +465,56 @@ class GalleryActions(QObject):
     def toggle_favourite(self) -> None:
         entries = self.selected_entries()
         if entries:
-            self.set_favourite(entries, not all(e.favourite for e in entries))
+            wanted = self._favourites_wanted
+            self.set_favourite(entries, not all(wanted.get(e.id, e.favourite) for e in entries))
 
-    def toggle_favourite_of(self, entry: LibraryEntry) -> None:
+    def set_favourite_of(self, entry: LibraryEntry, favourite: bool) -> None:
         """Mark or unmark one image, whether or not it is selected (the viewer's F)."""
-        self.set_favourite([entry], not entry.favourite)
+        self.set_favourite([entry], favourite)
 
     def set_favourite(self, entries: list[LibraryEntry], favourite: bool) -> None:
         ids = {e.id for e in entries}
+        with self._favourites_lock:
+            self._favourites_wanted.update(dict.fromkeys(ids, favourite))
+            for i in ids:
+                self._favourite_writes[i] = self._favourite_writes.get(i, 0) + 1
 
-        def done(_none: None) -> None:
-            if not favourite and self.model.filters.get("favourites_only"):
-                self.model.remove_ids(ids)
-            else:
-                self.model.reload_entries(ids)
-            self.favouritesChanged.emit(ids, favourite)
+        def settled() -> None:
+            """This write is over: an image with none left reads its favourite from its row."""
+            with self._favourites_lock:
+                for i in ids:
+                    self._favourite_writes[i] -= 1
+                    if not self._favourite_writes[i]:
+                        del self._favourite_writes[i], self._favourites_wanted[i]
+
+        def write() -> dict[bool, set[int]]:
+            with self._favourites_lock:  # what is wanted now: a later F may have changed it
+                wanted = {value: {i for i in ids if self._favourites_wanted[i] is value} for value in (True, False)}
+                for value, chosen in wanted.items():
+                    if chosen:
+                        self.library.set_favourite(chosen, value)
+            return wanted
+
+        def done(written: dict[bool, set[int]]) -> None:
+            settled()
+            favourites_only = self.model.filters.get("favourites_only")
+            for value, chosen in written.items():
+                if not chosen:
+                    continue
+                if not value and favourites_only:
+                    self.model.remove_ids(chosen)
+                elif value and favourites_only and any(self.model.row_of(i) is None for i in chosen):
+                    self.model.refresh()  # marked again after it left these rows: it comes back
+                else:
+                    self.model.reload_entries(chosen)
+                self.favouritesChanged.emit(chosen, value)
 
         # Written off the GUI thread: another process holding the index must not freeze it.
-        self.runner.submit(lambda: self.library.set_favourite(ids, favourite), done, self._library_failed)
+        def failed(error: BaseException) -> None:
+            settled()
+            self._library_failed(error)
+
+        self.runner.submit(write, done, failed)
 
     def _library_failed(self, error: BaseException) -> None:
         if isinstance(error, LibraryError):
@@ -559,9 +597,10 @@ class GalleryActions(QObject):
             self.model.entry_at,
             self.model.rowCount,
             current.row(),
+            row_of=self.model.row_of,
             costs_simulated=self.view.costs_simulated,
             lineage=self.lineage_of,
-            favourite=self.toggle_favourite_of,
+            favourite=self.set_favourite_of,
             parent=self.parent_widget,
         )
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -172,7 +172,7 @@ class Sweeps(QObject):
             ids.index(entry.id) if entry.id in ids else 0,
             costs_simulated=w.demo,
             lineage=w.gallery_actions.lineage_of,
-            favourite=w.gallery_actions.toggle_favourite_of,
+            favourite=w.gallery_actions.set_favourite_of,
             parent=w,
         )
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

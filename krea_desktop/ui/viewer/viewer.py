@@ -123,9 +123,9 @@ class ReferenceChip(QFrame):
 
 # The images an entry was made from and those made from it, looked up off the GUI thread.
 LineageLookup = Callable[[LibraryEntry], "tuple[list[Relative], list[Relative]]"]
-# Mark or unmark a library image as a favourite; the owner reports back through
-# :meth:`ImageViewer.favourite_changed`.
-ToggleFavourite = Callable[[LibraryEntry], None]
+# Mark (True) or unmark (False) a library image as a favourite; the owner reports back
+# through :meth:`ImageViewer.favourite_changed`.
+SetFavourite = Callable[[LibraryEntry, bool], None]
 
 
 class RelativeChip(QPushButton):
@@ -170,16 +170,17 @@ class ImageViewer(QDialog):
         row_count: Callable[[], int],
         row: int,
         *,
+        row_of: Callable[[int], int | None] | None = None,
         runner: Runner | None = None,
         costs_simulated: bool = False,
         lineage: LineageLookup | None = None,
-        favourite: ToggleFavourite | None = None,
+        favourite: SetFavourite | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("imageViewer")
         self._lineage = lineage
-        self._toggle_favourite = favourite
+        self._set_favourite = favourite
         self._favourites_now: dict[int, bool] = {}  # marked or unmarked since the rows were read
         self.relative_chips: list[RelativeChip] = []
         self.costs_simulated = costs_simulated  # demo mode: the simulator made the costs up
@@ -187,6 +188,7 @@ class ImageViewer(QDialog):
         self.setModal(False)
         self._entry_at = entry_at
         self._row_count = row_count
+        self._row_of = row_of  # an image's row now (rows come and go while the viewer is open)
         self._runner: Runner = runner if runner is not None else BackgroundRunner(parent=self)
         self._generation = 0
         self.row = row
@@ -341,19 +343,37 @@ class ImageViewer(QDialog):
         )
 
     def previous(self) -> None:
+        self._find_row()
         if self.row > 0:
             self.show_row(self.row - 1)
 
     def next(self) -> None:
-        if self.row < self._row_count() - 1:
+        if not self._find_row():  # no longer among the rows: the next image took its place
+            self.show_row(self.row)
+        elif self.row < self._row_count() - 1:
             self.show_row(self.row + 1)
+
+    def _find_row(self) -> bool:
+        """Follow the shown image to its row now (images arrive, leave, are filtered out
+        while the viewer is open); False if it is no longer among the rows."""
+        if self._row_of is None or self.entry is None:
+            return True
+        row = self._row_of(self.entry.id)
+        if row is None:
+            return False
+        self.row = row
+        return True
 
     # --- favourite ----------------------------------------------------------------------
 
     def toggle_favourite(self) -> None:
-        """Mark the shown image as a favourite, or unmark it (F, as in the gallery)."""
-        if self._toggle_favourite is not None and self.entry is not None:
-            self._toggle_favourite(self.entry)
+        """Mark the shown image as a favourite, or unmark it (F, as in the gallery). The
+        button says so at once; F pressed again before the write lands turns it back."""
+        if self._set_favourite is None or self.entry is None:
+            return
+        favourite = not self.entry.favourite
+        self.favourite_changed({self.entry.id}, favourite)
+        self._set_favourite(self.entry, favourite)
 
     def favourite_changed(self, ids: Collection[int], favourite: bool) -> None:
         """The images ``ids`` were marked (or unmarked) as favourites, here or in the gallery."""
