@@ -16,6 +16,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QLineEdit, QScrollArea, QStyle, QWidget
 from pytestqt.qtbot import QtBot
 
+from krea_desktop import config
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.ui import theme
 from krea_desktop.ui.app import build_main_window, create_main_window, open_main_window
@@ -280,6 +281,58 @@ def test_at_800x600_the_gallery_shows_two_columns_beside_controls_none_of_them_c
         and widget.width() < widget.minimumSizeHint().width()
     ]
     assert cut == []
+
+
+def test_in_the_narrowest_column_a_refused_seed_moves_neither_generate_nor_the_estimate(
+    qtbot: QtBot, make_window: Any
+) -> None:
+    w = make_window((780, 560))
+    panel = w.prompt_panel
+    panel.setPrompt("a harbour at dusk")
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        w.generate()
+    qtbot.waitUntil(lambda: w.cost_estimate.isVisible())  # known from the job
+    QApplication.processEvents()
+    assert w.split.sizes()[0] == w.split.widget(0).minimumSizeHint().width()  # at its narrowest
+    where = (panel.generateButton.mapTo(w, QPoint(0, 0)), w.cost_estimate.mapTo(w, QPoint(0, 0)))
+    for message in (PromptPanel.SEED_RANGE_MESSAGE, panel.hintLabel.text()):
+        panel.seedEdit.clear()
+        panel.seedEdit.setFocus()
+        qtbot.keyClicks(panel.seedEdit, "abc" if message == PromptPanel.SEED_RANGE_MESSAGE else "7")
+        QApplication.processEvents()
+        assert (panel.generateButton.mapTo(w, QPoint(0, 0)), w.cost_estimate.mapTo(w, QPoint(0, 0))) == where
+        assert w.cost_estimate.width() >= w.cost_estimate.sizeHint().width()  # not cut
+
+
+def test_a_window_opened_small_with_a_wide_column_saved_keeps_two_gallery_columns(
+    qtbot: QtBot, make_window: Any
+) -> None:
+    w = make_window((1000, 700))
+    w.split.moveSplitter(700, 1)  # the user drags the column wide
+    QApplication.processEvents()
+    w.resize(999, 700)  # a pixel less: the column gives that pixel, not its whole width
+    QApplication.processEvents()
+    assert 690 <= w.split.sizes()[0] <= 699 and w.split.sizes()[1] >= 290
+    gallery = w.split.sizes()[1]
+    w.resize(900, 700)  # the column the user chose gives what the window loses
+    QApplication.processEvents()
+    assert w.split.sizes()[1] >= gallery - 2
+    w.resize(1366, 768)
+    w.split.moveSplitter(700, 1)
+    QApplication.processEvents()
+    w.close()  # closed wide with a wide column; opened next on a small screen
+    probe = QWidget()
+    probe.resize(780, 560)
+    w.options.set(config.WINDOW_GEOMETRY, bytes(probe.saveGeometry().data()))
+    again = create_main_window(demo_latency=0.0)
+    qtbot.addWidget(again)
+    assert again.width() == 780
+    again.show()
+    qtbot.waitExposed(again)
+    QApplication.processEvents()
+    assert again.gallery.columns() >= 2
+    assert not left_column(again).horizontalScrollBar().isVisible()
+    again.close()
 
 
 @pytest.mark.parametrize(("size", "placeholder"), [((640, 600), "Search…"), ((1366, 768), "Search prompts…")])

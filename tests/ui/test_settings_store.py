@@ -102,8 +102,8 @@ def test_the_frame_opens_at_the_saved_size_and_split(qtbot: QtBot, qapp: QApplic
     splitter = QSplitter(Qt.Orientation.Horizontal)
     splitter.addWidget(QLabel("left"))
     splitter.addWidget(QLabel("right"))
-    splitter.resize(1000, 400)
-    splitter.setSizes([333, 667])
+    splitter.resize(640, 400)  # saved in a window as wide as the one that opens
+    splitter.setSizes([333, 307])
     first = MainWindow(data_dir=tmp_path, settings=ini(tmp_path / "a.ini"))
     qtbot.addWidget(first)
     first.resize(640, 480)  # within the offscreen screen, so Qt keeps it

@@ -281,15 +281,11 @@ class PromptPanel(QWidget):
         self.creativityHelp.setVisible(False)
 
         # Under the settings, the hint (why Generate is unavailable, or the prompt's
-        # length) on a row of its own, to wrap over what the window leaves it there (its
-        # cost estimate, at the end: the row under it has no width to spare in a narrow
-        # column); then the Advanced toggle with Generate at the far end: unfolding it
-        # moves neither.
-        hint_row = QHBoxLayout()
-        layout.addLayout(hint_row)
-        hint_row.setContentsMargins(0, 0, 0, 0)
-        hint_row.addWidget(self.hintLabel, 1)
-        self.hintRow = hint_row  # the window puts its cost estimate here, after the hint
+        # length) on a row of its own, to wrap over the column's whole width; then the
+        # Advanced toggle with Generate at the far end, and under Generate what it would
+        # cost (a row of its own: a narrow column has no width to spare beside either):
+        # unfolding Advanced moves none of them.
+        layout.addWidget(self.hintLabel)
         toggle_row = QHBoxLayout()
         layout.addLayout(toggle_row)
         toggle_row.setContentsMargins(0, 0, 0, 0)
@@ -300,6 +296,10 @@ class PromptPanel(QWidget):
         actions.addStretch(1)
         actions.addWidget(self.generateButton)
         self.actionRow = actions  # the window puts its Cancel button here, beside Generate
+        self.estimateRow = QHBoxLayout()  # the window puts its cost estimate here
+        layout.addLayout(self.estimateRow)
+        self.estimateRow.setContentsMargins(0, 0, 0, 0)
+        self.estimateRow.addStretch(1)
         layout.addWidget(self.advancedSection)
         adv = QFormLayout(self.advancedSection)
         adv.setContentsMargins(12, 0, 0, 0)

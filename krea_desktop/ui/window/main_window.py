@@ -42,7 +42,7 @@ from krea_desktop.api import spec
 from krea_desktop.ui.settings import QtSettingsStore
 from krea_desktop.ui.window.banner import Banner, MessageToast
 from krea_desktop.ui.window.menus import fill_menus
-from krea_desktop.ui.window.opening import DEFAULT_LEFT_WIDTH, OpeningPlaceholder, first_size, saved_split
+from krea_desktop.ui.window.opening import DEFAULT_LEFT_WIDTH, OpeningPlaceholder, first_size, saved_split_sizes
 from krea_desktop.wording import counted
 
 # The panels are imported in build(), not here: the window's frame is shown and painted
@@ -69,6 +69,15 @@ class ControlsScroll(QScrollArea):
     """The controls column: as narrow as its controls allow (with room for the scroll
     bar), so that a small window leaves the gallery its room, and no narrower, so that
     nothing in it is cut."""
+
+    def setWidget(self, widget: QWidget) -> None:
+        super().setWidget(widget)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:
+        if watched is self.widget() and event.type() == QtCore.QEvent.Type.LayoutRequest:
+            self.updateGeometry()  # the controls changed (the tray built, say): so may the minimum
+        return super().eventFilter(watched, event)
 
     def minimumSizeHint(self) -> QSize:
         hint = super().minimumSizeHint()
@@ -273,8 +282,7 @@ class MainWindow(QMainWindow):
         self.cost_estimate = QLabel(self)
         self.cost_estimate.setObjectName("costEstimate")
         set_role(self.cost_estimate, "hint")
-        self.cost_estimate.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignTop)
-        self.prompt_panel.hintRow.addWidget(self.cost_estimate, 0, QtCore.Qt.AlignmentFlag.AlignTop)
+        self.prompt_panel.estimateRow.addWidget(self.cost_estimate)
         self.cost_estimate.hide()  # until there is an estimate (update_cost_estimate)
         self.prompt_panel.countSpin.valueChanged.connect(lambda _n: self.update_cost_estimate())
         self.ratio_bar.ratioChanged.connect(lambda _r: self.update_cost_estimate())
@@ -359,6 +367,8 @@ class MainWindow(QMainWindow):
         left_width = self._left_width()
         gallery_width = max(1, self.width() - left_width - self.split.handleWidth())
         self.split.setSizes([left_width, gallery_width])
+        self._left_seen = left_width  # the column's width before the window's latest resize
+        self.split.splitterMoved.connect(lambda pos, _index: setattr(self, "_left_seen", pos))
 
         self.demo_banner = Banner("demoBanner", self)
         self.demo_banner.close_button.setVisible(False)
@@ -534,12 +544,17 @@ class MainWindow(QMainWindow):
         """The controls column's width: as the user left it (in pixels, not scaled with
         the window it was saved in), at most half the window or the default width, whichever
         is more, so that a width saved in a small window does not starve the gallery of a
-        large one. With nothing saved, the default width, less in a window too small to
-        leave the gallery as much (the splitter keeps the column as wide as its controls
-        need)."""
+        large one. In a window opened narrower than it was closed (another screen, say),
+        at most what leaves the gallery two columns of thumbnails, as a narrowing window
+        does (the splitter keeps the column as wide as its controls need)."""
         width = self.width()
-        default = min(DEFAULT_LEFT_WIDTH, self._room_beside_gallery(width))
-        return min(saved_split(self.options, default), max(DEFAULT_LEFT_WIDTH, width // 2))
+        saved = saved_split_sizes(self.options)
+        if saved is None:
+            return min(DEFAULT_LEFT_WIDTH, self._room_beside_gallery(width))
+        left = min(saved[0], max(DEFAULT_LEFT_WIDTH, width // 2))
+        if width < sum(saved):
+            left = min(left, max(self._room_beside_gallery(width), width - sum(saved) + saved[0]))
+        return left
 
     @staticmethod
     def _room_beside_gallery(width: int) -> int:
@@ -549,14 +564,21 @@ class MainWindow(QMainWindow):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        if not self.panels_built or not 0 < event.size().width() < event.oldSize().width():
+        if not self.panels_built:
             return
-        # A narrowing window takes its width from the controls first, down to what they
-        # need, rather than squeeze the gallery to a single column of images.
+        left = self.split.sizes()[0]
+        lost = event.oldSize().width() - event.size().width()
         handle = self.split.handleWidth()
         room = self._room_beside_gallery(self.split.width() - handle)
-        if self.split.sizes()[0] > room:
-            self.split.setSizes([room, self.split.width() - room - handle])
+        if event.oldSize().width() > 0 and lost > 0 and left > room:
+            # A narrowing window that would leave the gallery less than its two columns
+            # takes the width it loses from the controls, down to what they need: the
+            # gallery keeps what it had, and a wide column the user chose shrinks only
+            # by what the window lost.
+            target = max(room, (self._left_seen or left) - lost)
+            if target < left:
+                self.split.setSizes([target, self.split.width() - target - handle])
+        self._left_seen = self.split.sizes()[0]
 
     def _restore_state(self) -> None:
         options = self.options
@@ -565,6 +587,7 @@ class MainWindow(QMainWindow):
         # 1,100 px in a 1920 px one.
         left = self._left_width()
         self.split.setSizes([left, max(1, self.width() - left - self.split.handleWidth())])
+        self._left_seen = left
         state = options.get(config.RIGHT_SPLITTER)
         if state:
             self.right_split.restoreState(QByteArray(state))

@@ -53,15 +53,16 @@ class OpeningPlaceholder(QWidget):
 DEFAULT_LEFT_WIDTH = 480
 
 
-def saved_split(options: config.SettingsStore, default: int = DEFAULT_LEFT_WIDTH) -> int:
-    """The left column's width saved by the main splitter (QSplitter::saveState: a marker,
-    a version, then the sizes as a list of 32-bit ints), else ``default``."""
+def saved_split_sizes(options: config.SettingsStore) -> tuple[int, int] | None:
+    """The two columns' widths saved by the main splitter (QSplitter::saveState: a
+    marker, a version, then the sizes as a list of 32-bit ints), if any; together they
+    say how wide the window was when they were saved."""
     state = options.get(config.MAIN_SPLITTER)
-    if len(state) >= 16:
-        marker, _version, count, first = struct.unpack(">4i", state[:16])
-        if marker == 0xFF and count >= 2 and 0 < first < 10_000:
-            return first
-    return default
+    if len(state) >= 20:
+        marker, _version, count, first, second = struct.unpack(">5i", state[:20])
+        if marker == 0xFF and count >= 2 and 0 < first < 10_000 and 0 <= second < 100_000:
+            return first, second
+    return None
 
 
 FIRST_SIZE = QSize(1360, 860)
