@@ -86,7 +86,7 @@ def build_window_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="krea-desktop",
         description="Open the window; IMAGE files are shown with the parameters they carry.",
-        epilog="Without a window: krea-desktop generate --help, sweep --help, info --help, simulator --help",
+        epilog="Without a window: krea-desktop {generate,sweep,info,simulator} --help",
     )
     parser.add_argument("--version", action="version", version=f"krea-desktop {__version__}")
     parser.add_argument(
