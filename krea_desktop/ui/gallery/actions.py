@@ -9,7 +9,6 @@ references), :mod:`.desktop` (clipboard, file manager), :mod:`.export`, :mod:`.d
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -25,6 +24,7 @@ from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.gallery.deleting import UndoableDelete
 from krea_desktop.ui.gallery.desktop import copy_entries, reveal_in_file_manager
 from krea_desktop.ui.gallery.export import Exporter
+from krea_desktop.ui.gallery.favourites import WantedFavourites
 from krea_desktop.ui.gallery.filter_bar import GalleryFilterBar
 from krea_desktop.ui.gallery.model import GalleryModel
 from krea_desktop.ui.gallery.recall import AWAY, TOWARD, Recall
@@ -99,11 +99,7 @@ class GalleryActions(QObject):
         self.show_message = show_message
         self.parent_widget = parent_widget
         self.runner: Runner = runner if runner is not None else BackgroundRunner(parent=self)
-        # Each image's favourite as last asked for: writes run on the pool in any order, so
-        # each writes what is wanted when it runs, and F pressed twice quickly lands right.
-        self._favourites_wanted: dict[int, bool] = {}
-        self._favourite_writes: dict[int, int] = {}  # writes not yet done, by image
-        self._favourites_lock = threading.Lock()
+        self._favourites = WantedFavourites()  # as last asked for, while writes are under way
         self.exporter = Exporter(
             settings=settings, runner=self.runner, show_message=show_message, parent_widget=parent_widget
         )
@@ -465,8 +461,7 @@ class GalleryActions(QObject):
     def toggle_favourite(self) -> None:
         entries = self.selected_entries()
         if entries:
-            wanted = self._favourites_wanted
-            self.set_favourite(entries, not all(wanted.get(e.id, e.favourite) for e in entries))
+            self.set_favourite(entries, not all(self._favourites.is_favourite(e) for e in entries))
 
     def set_favourite_of(self, entry: LibraryEntry, favourite: bool) -> None:
         """Mark or unmark one image, whether or not it is selected (the viewer's F)."""
@@ -474,29 +469,10 @@ class GalleryActions(QObject):
 
     def set_favourite(self, entries: list[LibraryEntry], favourite: bool) -> None:
         ids = {e.id for e in entries}
-        with self._favourites_lock:
-            self._favourites_wanted.update(dict.fromkeys(ids, favourite))
-            for i in ids:
-                self._favourite_writes[i] = self._favourite_writes.get(i, 0) + 1
-
-        def settled() -> None:
-            """This write is over: an image with none left reads its favourite from its row."""
-            with self._favourites_lock:
-                for i in ids:
-                    self._favourite_writes[i] -= 1
-                    if not self._favourite_writes[i]:
-                        del self._favourite_writes[i], self._favourites_wanted[i]
-
-        def write() -> dict[bool, set[int]]:
-            with self._favourites_lock:  # what is wanted now: a later F may have changed it
-                wanted = {value: {i for i in ids if self._favourites_wanted[i] is value} for value in (True, False)}
-                for value, chosen in wanted.items():
-                    if chosen:
-                        self.library.set_favourite(chosen, value)
-            return wanted
+        self._favourites.ask(ids, favourite)
 
         def done(written: dict[bool, set[int]]) -> None:
-            settled()
+            self._favourites.settled(ids)
             favourites_only = self.model.filters.get("favourites_only")
             for value, chosen in written.items():
                 if not chosen:
@@ -509,12 +485,12 @@ class GalleryActions(QObject):
                     self.model.reload_entries(chosen)
                 self.favouritesChanged.emit(chosen, value)
 
-        # Written off the GUI thread: another process holding the index must not freeze it.
         def failed(error: BaseException) -> None:
-            settled()
+            self._favourites.settled(ids)
             self._library_failed(error)
 
-        self.runner.submit(write, done, failed)
+        # Written off the GUI thread: another process holding the index must not freeze it.
+        self.runner.submit(lambda: self._favourites.write(ids, self.library), done, failed)
 
     def _library_failed(self, error: BaseException) -> None:
         if isinstance(error, LibraryError):
