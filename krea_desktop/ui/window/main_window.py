@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore
-from PySide6.QtCore import QByteArray, QDeadlineTimer, QSettings, QSize, QTimer
+from PySide6.QtCore import QByteArray, QDeadlineTimer, QSettings, QTimer
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -41,8 +41,9 @@ from krea_desktop.api import errors as E
 from krea_desktop.api import spec
 from krea_desktop.ui.settings import QtSettingsStore
 from krea_desktop.ui.window.banner import Banner, MessageToast
+from krea_desktop.ui.window.columns import ControlsScroll, narrowed_width, opening_width, room_beside_gallery
 from krea_desktop.ui.window.menus import fill_menus
-from krea_desktop.ui.window.opening import DEFAULT_LEFT_WIDTH, OpeningPlaceholder, first_size, saved_split_sizes
+from krea_desktop.ui.window.opening import OpeningPlaceholder, first_size, saved_split_sizes
 from krea_desktop.wording import counted
 
 # The panels are imported in build(), not here: the window's frame is shown and painted
@@ -63,29 +64,6 @@ log = logging.getLogger(__name__)
 ClientFactory = Callable[[], "RunwareClient"]
 
 GETTING_READY = "Getting ready: your images will be requested in a moment."
-
-
-class ControlsScroll(QScrollArea):
-    """The controls column: as narrow as its controls allow (with room for the scroll
-    bar), so that a small window leaves the gallery its room, and no narrower, so that
-    nothing in it is cut."""
-
-    def setWidget(self, widget: QWidget) -> None:
-        super().setWidget(widget)
-        widget.installEventFilter(self)
-
-    def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:
-        if watched is self.widget() and event.type() == QtCore.QEvent.Type.LayoutRequest:
-            self.updateGeometry()  # the controls changed (the tray built, say): so may the minimum
-        return super().eventFilter(watched, event)
-
-    def minimumSizeHint(self) -> QSize:
-        hint = super().minimumSizeHint()
-        inner = self.widget()
-        if inner is None:
-            return hint
-        bar = self.verticalScrollBar().sizeHint().width()
-        return QSize(inner.minimumSizeHint().width() + bar + 2 * self.frameWidth(), hint.height())
 
 
 class MainWindow(QMainWindow):
@@ -541,26 +519,8 @@ class MainWindow(QMainWindow):
     # --- state ---------------------------------------------------------------------------
 
     def _left_width(self) -> int:
-        """The controls column's width: as the user left it (in pixels, not scaled with
-        the window it was saved in), at most half the window or the default width, whichever
-        is more, so that a width saved in a small window does not starve the gallery of a
-        large one. In a window opened narrower than it was closed (another screen, say),
-        at most what leaves the gallery two columns of thumbnails, as a narrowing window
-        does (the splitter keeps the column as wide as its controls need)."""
-        width = self.width()
-        saved = saved_split_sizes(self.options)
-        if saved is None:
-            return min(DEFAULT_LEFT_WIDTH, self._room_beside_gallery(width))
-        left = min(saved[0], max(DEFAULT_LEFT_WIDTH, width // 2))
-        if width < sum(saved):
-            left = min(left, max(self._room_beside_gallery(width), width - sum(saved) + saved[0]))
-        return left
-
-    @staticmethod
-    def _room_beside_gallery(width: int) -> int:
-        """The widest the controls column may be in ``width`` pixels and leave the gallery
-        the default column width (two columns of thumbnails of the default size)."""
-        return max(0, width - DEFAULT_LEFT_WIDTH)
+        """The controls column's width as the window opens (:func:`opening_width`)."""
+        return opening_width(self.width(), saved_split_sizes(self.options))
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
@@ -569,15 +529,11 @@ class MainWindow(QMainWindow):
         left = self.split.sizes()[0]
         lost = event.oldSize().width() - event.size().width()
         handle = self.split.handleWidth()
-        room = self._room_beside_gallery(self.split.width() - handle)
-        if event.oldSize().width() > 0 and lost > 0 and left > room:
-            # A narrowing window that would leave the gallery less than its two columns
-            # takes the width it loses from the controls, down to what they need: the
-            # gallery keeps what it had, and a wide column the user chose shrinks only
-            # by what the window lost.
-            target = max(room, (self._left_seen or left) - lost)
+        width = self.split.width() - handle
+        if event.oldSize().width() > 0 and lost > 0 and left > room_beside_gallery(width):
+            target = narrowed_width(self._left_seen or left, lost, width)
             if target < left:
-                self.split.setSizes([target, self.split.width() - target - handle])
+                self.split.setSizes([target, width - target])
         self._left_seen = self.split.sizes()[0]
 
     def _restore_state(self) -> None:

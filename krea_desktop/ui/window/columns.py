@@ -1,0 +1,65 @@
+"""The window's two columns side by side: the controls column, as narrow as its controls
+allow, and the widths it gets when the window opens or narrows, so that the gallery
+beside it keeps its two columns of thumbnails where it can."""
+
+from __future__ import annotations
+
+from PySide6 import QtCore
+from PySide6.QtCore import QSize
+from PySide6.QtWidgets import QScrollArea, QWidget
+
+from krea_desktop.ui.window.opening import DEFAULT_LEFT_WIDTH
+
+
+class ControlsScroll(QScrollArea):
+    """The controls column: as narrow as its controls allow (with room for the scroll
+    bar), so that a small window leaves the gallery its room, and no narrower, so that
+    nothing in it is cut."""
+
+    def setWidget(self, widget: QWidget) -> None:
+        super().setWidget(widget)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:
+        if watched is self.widget() and event.type() == QtCore.QEvent.Type.LayoutRequest:
+            self.updateGeometry()  # the controls changed (the tray built, say): so may the minimum
+        return super().eventFilter(watched, event)
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        inner = self.widget()
+        if inner is None:
+            return hint
+        bar = self.verticalScrollBar().sizeHint().width()
+        return QSize(inner.minimumSizeHint().width() + bar + 2 * self.frameWidth(), hint.height())
+
+
+def room_beside_gallery(width: int) -> int:
+    """The widest the controls column may be in ``width`` pixels and leave the gallery
+    the default column width (two columns of thumbnails of the default size)."""
+    return max(0, width - DEFAULT_LEFT_WIDTH)
+
+
+def opening_width(width: int, saved: tuple[int, int] | None) -> int:
+    """The controls column's width in a window opening ``width`` pixels wide, with the
+    two columns' widths ``saved`` when it last closed (if any): as the user left it (in
+    pixels, not scaled with the window), at most half the window or the default width,
+    whichever is more, so that a width saved in a small window does not starve the
+    gallery of a large one. In a window opened narrower than it was closed (another
+    screen, say), as a narrowing window would have it (:func:`narrowed_width`). The
+    splitter keeps the column as wide as its controls need."""
+    if saved is None:
+        return min(DEFAULT_LEFT_WIDTH, room_beside_gallery(width))
+    left = min(saved[0], max(DEFAULT_LEFT_WIDTH, width // 2))
+    if width < sum(saved):
+        left = min(left, narrowed_width(saved[0], sum(saved) - width, width))
+    return left
+
+
+def narrowed_width(before: int, lost: int, width: int) -> int:
+    """The controls column's width once the columns, ``width`` pixels together, have lost
+    ``lost`` pixels, the column having been ``before`` pixels wide: a narrowing that would
+    leave the gallery less than its two columns takes its width from the controls, down
+    to the room beside the gallery, so the gallery keeps what it had, and a wide column
+    the user chose shrinks only by what the window lost."""
+    return max(room_beside_gallery(width), before - lost)
