@@ -33,6 +33,7 @@ from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
 from krea_desktop import APP_ID, APP_NAME, __version__, config
+from krea_desktop.ui.bindings import skip_pyside_source_scan
 from krea_desktop.ui.settings import QtSettingsStore
 from krea_desktop.ui.window.main_window import MainWindow
 from krea_desktop.wording import counted
@@ -288,18 +289,6 @@ def run_app(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -> int
     finally:
         if collecting:
             gc.enable()
-
-
-def skip_pyside_source_scan() -> None:
-    """PySide reads the source of every module imported after it (``inspect.getsource``)
-    to find those that mention PySide6, for its opt-in ``from __feature__ import ...``
-    syntax; the app never uses that, and the scan costs about 13 ms of CPU before the
-    window is ready. Every module is taken as one that uses PySide without features,
-    which is what the scan concludes for the app's own Qt modules. Does nothing where the
-    binding has no such scan."""
-    feature = sys.modules.get("shibokensupport.feature")
-    if feature is not None and callable(getattr(feature, "_mod_uses_pyside", None)):
-        setattr(feature, "_mod_uses_pyside", lambda _module: True)  # noqa: B010 (a module of the binding)
 
 
 def _run_app(*, smoke_test: bool, open_paths: Sequence[Path]) -> int:

@@ -349,3 +349,30 @@ def test_the_gallery_reads_on_when_what_comes_after_ready_fails_to_build(tmp_pat
         tmp_path,
     )
     assert lines == ["raised: no menus", "read ahead: True 0 False"]
+
+
+def test_the_window_modules_load_without_the_cyclic_collector_or_the_bindings_source_scan(tmp_path: Path) -> None:
+    # run_app stands in for the window: what matters is the state its module is imported in.
+    lines = run(
+        """
+        import gc, sys, types
+        seen = {}
+        window = types.ModuleType("krea_desktop.ui.app")
+        def run_app(*, smoke_test=False, open_paths=()):
+            feature = sys.modules["shibokensupport.feature"]
+            seen["collecting"] = gc.isenabled()
+            seen["scanned"] = not feature._mod_uses_pyside(types.ModuleType("a_module_without_source"))
+            seen["paths"] = [str(p) for p in open_paths]
+            return 7
+        window.run_app = run_app
+        sys.modules["krea_desktop.ui.app"] = window
+        from krea_desktop import cli
+        print(cli.main(["a.png"]), seen["collecting"], seen["scanned"], seen["paths"], gc.isenabled())
+        """,
+        tmp_path,
+    )
+    code, collecting, scanned, paths, after = lines[-1].split(" ", 4)
+    assert code == "7"  # the window's exit code is the command's
+    assert (collecting, scanned) == ("False", "False")
+    assert paths == "['a.png']"
+    assert after == "True"  # collecting again once the window is done
