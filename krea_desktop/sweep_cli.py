@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import dataclasses
 import sys
+from pathlib import Path
 from typing import Any
 
 from krea_desktop.api import errors as E
@@ -42,7 +43,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
     from krea_desktop.library.paths import data_dir
     from krea_desktop.library.pending import PendingTask, PendingTasks
     from krea_desktop.library.saving import SaveQueue, check_writable, describe_failure, prepare_out_folder
-    from krea_desktop.library.sheet import SheetCell, save_sheet, value_label
+    from krea_desktop.library.sheet import SheetCell, save_sheet, short_reference_name, value_label
     from krea_desktop.library.store import LibraryEntry, LibraryError
     from krea_desktop.models.sweep import SweepError, SweepPlan, parse_vary
     from krea_desktop.ui.money import format_cost
@@ -63,7 +64,9 @@ async def run_sweep(args: argparse.Namespace) -> int:
             check_content=args.safety,
         )
         base.validate()
-        plan = SweepPlan.make(base, axes)
+        # The strength axes are named by the files (or addresses) given, as the user typed them.
+        names = [short_reference_name(str(ref.image)) if isinstance(ref.image, (str, Path)) else "" for ref in args.ref]
+        plan = SweepPlan.make(base, axes, reference_names=names)
     except SweepError as exc:
         raise E.ValidationError(str(exc)) from None
     if args.out:
@@ -180,7 +183,9 @@ async def run_sweep(args: argparse.Namespace) -> int:
         spilled = await asyncio.to_thread(saver.spill) if saver.held else None
 
         base_record = plan.base.describe()
-        sheet = await asyncio.to_thread(save_sheet, library, base_record, plan.tag(), cells, (width, height))
+        sheet = await asyncio.to_thread(
+            save_sheet, library, base_record, plan.tag(), cells, (width, height), plan.reference_names
+        )
         sheet_path = sheet.path
         if args.out:
             target = args.out / sheet.path.name

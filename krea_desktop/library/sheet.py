@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +30,7 @@ MARGIN = 24
 BACKGROUND = (30, 30, 32)
 TEXT = (235, 235, 235)
 MUTED = (165, 165, 170)
+REFERENCE_NAME_LENGTH = 24  # characters of a reference's name in an axis title
 FAILED = (70, 52, 52)
 WAITING = (48, 48, 52)
 
@@ -59,6 +61,25 @@ def axis_title(name: str, reference: str = "") -> str:
     return {"creativity": "Creativity", "seed": "Seed"}.get(name, name)
 
 
+def named_axis_title(name: str, reference_names: Sequence[str] = ()) -> str:
+    """:func:`axis_title` with the name of the reference a strength axis varies taken from
+    ``reference_names`` (the references' short names, in the request's order)."""
+    index = int(name[3:]) - 1 if name.startswith("ref") and name[3:].isdigit() else -1
+    return axis_title(name, reference_names[index] if 0 <= index < len(reference_names) else "")
+
+
+def short_reference_name(source: str, limit: int = REFERENCE_NAME_LENGTH) -> str:
+    """A reference's name for an axis title: the file name of ``source`` (a path, an
+    address or a description such as "pasted image"), its middle left out when it is
+    longer than ``limit``, so that its start and its extension remain."""
+    name = source.split("?", 1)[0].rstrip("/\\")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1] or source
+    if len(name) <= limit:
+        return name
+    tail = (limit - 1) // 2
+    return f"{name[: limit - 1 - tail].rstrip()}…{name[-tail:].lstrip()}"
+
+
 def value_label(name: str, value: object) -> str:
     """How one value of an axis is written: ``+1.5``, ``0``, ``high``, ``seed 42``."""
     if name.startswith("ref") and isinstance(value, (int, float)):
@@ -68,7 +89,7 @@ def value_label(name: str, value: object) -> str:
     return str(value)
 
 
-_label, _title = value_label, axis_title
+_label = value_label
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -91,14 +112,20 @@ def render(
     cells: list[SheetCell],
     image_size: tuple[int, int],
     title: str = "",
+    reference_names: Sequence[str] = (),
 ) -> Image.Image:
     """Draw the sheet. ``cells`` may miss places (drawn as waiting); ``image_size`` is the
-    size of the sweep's images, which sets each cell's shape."""
+    size of the sweep's images, which sets each cell's shape; ``reference_names`` name the
+    reference a strength axis varies."""
     columns = len(axes[0].values)
     rows = len(axes[1].values) if len(axes) > 1 else 1
     cw, ch = cell_size(*image_size)
     label_font, small_font, title_font = _font(18), _font(14), _font(20)
-    left = MARGIN + (150 if len(axes) > 1 else 0)
+    across_title = named_axis_title(axes[0].name, reference_names)
+    down_title = named_axis_title(axes[1].name, reference_names) if len(axes) > 1 else ""
+    # The second axis's title and values stand in a column of their own, left of the cells,
+    # as wide as that title (a reference's name can make it long).
+    left = MARGIN + (max(150, round(small_font.getlength(down_title)) + 16) if down_title else 0)
     top = MARGIN + (34 if title else 0) + 56
     width = left + columns * cw + (columns - 1) * GAP + MARGIN
     height = top + rows * ch + (rows - 1) * GAP + MARGIN
@@ -109,12 +136,12 @@ def render(
         line = title if len(title) <= 120 else title[:119] + "…"
         draw.text((MARGIN, y), line, font=title_font, fill=TEXT)
         y += 34
-    draw.text((left, y), _title(axes[0].name), font=small_font, fill=MUTED)
+    draw.text((left, y), across_title, font=small_font, fill=MUTED)
     for c, value in enumerate(axes[0].values):
         x = left + c * (cw + GAP)
         draw.text((x + cw / 2, y + 36), _label(axes[0].name, value), font=label_font, fill=TEXT, anchor="ms")
     if len(axes) > 1:
-        draw.text((MARGIN, top - 22), _title(axes[1].name), font=small_font, fill=MUTED)
+        draw.text((MARGIN, top - 22), down_title, font=small_font, fill=MUTED)
         for r, value in enumerate(axes[1].values):
             yy = top + r * (ch + GAP) + ch / 2
             draw.text((MARGIN, yy), _label(axes[1].name, value), font=label_font, fill=TEXT, anchor="lm")
@@ -146,10 +173,15 @@ def _open(path: Path, size: tuple[int, int]) -> Image.Image | None:
     return ImageOps.contain(picture, size, Image.Resampling.LANCZOS)  # up or down, to fill the cell
 
 
-def sheet_record(base: GenerationRecord, tag: SweepTag, cells: list[SheetCell]) -> GenerationRecord:
-    """The sheet's record: the sweep's request as composed, its axes, and every cell's fate."""
+def sheet_record(
+    base: GenerationRecord, tag: SweepTag, cells: list[SheetCell], reference_names: Sequence[str] = ()
+) -> GenerationRecord:
+    """The sheet's record: the sweep's request as composed, its axes, every cell's fate,
+    and the names its strength axes were titled with."""
     extras = dict(base.extras)
     extras["sheet_cells"] = [cell.to_json() for cell in sorted(cells, key=lambda c: c.place[::-1])]
+    if any(reference_names):
+        extras["sheet_reference_names"] = list(reference_names)
     return base.replace(
         sweep=SweepTag(tag.id, tag.axes, ()),
         number_results=None,
@@ -159,6 +191,15 @@ def sheet_record(base: GenerationRecord, tag: SweepTag, cells: list[SheetCell]) 
         cost=None,
         extras=extras,
     )
+
+
+def sheet_reference_names_of(record: GenerationRecord) -> tuple[str, ...]:
+    """The references' names a saved sheet's strength axes were titled with (none for a
+    sheet saved without them)."""
+    raw = record.extras.get("sheet_reference_names")
+    if not isinstance(raw, list):
+        return ()
+    return tuple(name if isinstance(name, str) else "" for name in raw)
 
 
 def sheet_cells_of(record: GenerationRecord) -> list[SheetCell]:
@@ -187,12 +228,13 @@ def save_sheet(
     tag: SweepTag,
     cells: list[SheetCell],
     image_size: tuple[int, int],
+    reference_names: Sequence[str] = (),
 ) -> LibraryEntry:
     """Draw the sheet and save it into the library with the sweep's record embedded."""
-    picture = render(tag.axes, cells, image_size, base.prompt)
+    picture = render(tag.axes, cells, image_size, base.prompt, reference_names)
     buffer = io.BytesIO()
     picture.save(buffer, "PNG", compress_level=6)
-    record = sheet_record(base, tag, cells)
+    record = sheet_record(base, tag, cells, reference_names)
     image = GeneratedImage(
         task_uuid=tag.id,
         image_uuid=sheet_uuid(tag.id),

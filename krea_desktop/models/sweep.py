@@ -20,29 +20,17 @@ from itertools import product
 from krea_desktop.api import spec
 from krea_desktop.api.record import SWEEP_AXES, SweepAxis, SweepTag
 from krea_desktop.api.request import GenerationRequest
-from krea_desktop.library.sheet import axis_title, value_label
+from krea_desktop.library.sheet import axis_title, named_axis_title, short_reference_name, value_label
 from krea_desktop.wording import counted, for_count
 
-__all__ = ["axis_title", "value_label"]  # with the rest: one way to name axes and values
+# with the rest: one way to name axes, values and references
+__all__ = ["axis_title", "named_axis_title", "short_reference_name", "value_label"]
 
 MAX_AXES = 2
-REFERENCE_NAME_LENGTH = 24  # characters of a reference's name in an axis title
 MAX_VALUES = 16  # along one axis
 MAX_CELLS = 100
 DEFAULT_STRENGTHS = (-2.0, -1.0, 0.0, 1.0, 2.0)
 DEFAULT_SEEDS = 4
-
-
-def short_reference_name(source: str, limit: int = REFERENCE_NAME_LENGTH) -> str:
-    """A reference's name for an axis title: the file name of ``source`` (a path, an
-    address or a description such as "pasted image"), its middle left out when it is
-    longer than ``limit``, so that its start and its extension remain."""
-    name = source.split("?", 1)[0].rstrip("/\\")
-    name = name.replace("\\", "/").rsplit("/", 1)[-1] or source
-    if len(name) <= limit:
-        return name
-    tail = (limit - 1) // 2
-    return f"{name[: limit - 1 - tail].rstrip()}…{name[-tail:].lstrip()}"
 
 
 class SweepError(ValueError):
@@ -130,14 +118,23 @@ class Cell:
 
 @dataclass(frozen=True)
 class SweepPlan:
-    """The request as composed, the axes varied, and the sweep's id."""
+    """The request as composed, the axes varied, the sweep's id, and the references' short
+    names as the user knows them (the tray's file names: the request holds copies), which
+    name the strength axes in titles."""
 
     base: GenerationRequest
     axes: tuple[SweepAxis, ...]
     sweep_id: str
+    reference_names: tuple[str, ...] = ()
 
     @classmethod
-    def make(cls, base: GenerationRequest, axes: Sequence[SweepAxis], sweep_id: str | None = None) -> SweepPlan:
+    def make(
+        cls,
+        base: GenerationRequest,
+        axes: Sequence[SweepAxis],
+        sweep_id: str | None = None,
+        reference_names: Sequence[str] = (),
+    ) -> SweepPlan:
         """Check the axes against the request; fix one seed for every cell unless the seed
         is an axis. Raises :class:`SweepError`."""
         axes = tuple(axes)
@@ -160,7 +157,7 @@ class SweepPlan:
             raise SweepError(f"That sweep has {cells} cells; at most {MAX_CELLS} can be sent at once.")
         if "seed" not in names and base.seed is None:
             base = replace(base, seed=random_seeds(1)[0])
-        return cls(replace(base, number_results=1), axes, sweep_id or str(uuid.uuid4()))
+        return cls(replace(base, number_results=1), axes, sweep_id or str(uuid.uuid4()), tuple(reference_names))
 
     # -- the grid ------------------------------------------------------------------------
 
@@ -208,20 +205,15 @@ class SweepPlan:
         rows = [value_label(self.axes[1].name, v) for v in self.axes[1].values] if len(self.axes) > 1 else []
         return columns, rows
 
-    def describe(self, reference_names: Sequence[str] = ()) -> str:
+    def describe(self) -> str:
         """``5 × 2 = 10 tasks: Reference 1 strength × Creativity``; with the references'
         short names, ``Reference 1 (cat.png) strength``."""
-        titles = " × ".join(axis_title(a.name, self._reference_name(a.name, reference_names)) for a in self.axes)
+        titles = " × ".join(named_axis_title(a.name, self.reference_names) for a in self.axes)
         shape = counted(self.task_count, "task")
         if len(self.axes) > 1:
             shape = " × ".join(str(len(a.values)) for a in self.axes) + f" = {shape}"
         seed = "" if any(a.name == "seed" for a in self.axes) else f", seed {self.base.seed}"
         return f"{shape}: {titles}{seed}"
-
-    @staticmethod
-    def _reference_name(axis: str, names: Sequence[str]) -> str:
-        index = int(axis[3:]) - 1 if axis.startswith("ref") and axis[3:].isdigit() else -1
-        return names[index] if 0 <= index < len(names) else ""
 
     def estimate(self, unit_cost: float | None) -> float | None:
         """The estimated cost of every cell, from the cost of one image (None when unknown)."""

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from krea_desktop.library.metadata import read_record
-from krea_desktop.library.sheet import sheet_cells_of
+from krea_desktop.library.sheet import sheet_cells_of, sheet_reference_names_of
 from krea_desktop.library.store import Library
 from tests.helpers.sim import Sim
 
@@ -87,6 +87,8 @@ def test_a_5x2_sweep_sends_one_task_per_cell_at_one_seed_and_uploads_each_refere
     assert sheet_record is not None and sheet_record.sweep is not None and sheet_record.sweep.is_sheet
     assert len({read_record(Path(p)).sweep.id for p in lines}) == 1  # type: ignore[union-attr]
     assert len(sheet_cells_of(sheet_record)) == 10
+    # Its strength axis is titled with the file given, as the window's sheet would be.
+    assert sheet_reference_names_of(sheet_record) == (ref1.name, ref2.name)
     assert "Traceback" not in r.stderr
 
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, QRect, QSize, Qt
-from PySide6.QtWidgets import QApplication, QPushButton, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QWidget
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.api.record import SweepAxis, SweepTag
-from krea_desktop.library.sheet import sheet_cells_of, sheet_uuid
+from krea_desktop.library.sheet import render, sheet_cells_of, sheet_uuid
 from krea_desktop.library.store import Library
 from krea_desktop.ui.app import create_main_window
 from krea_desktop.ui.gallery.model import mime_for_entries
@@ -166,7 +166,33 @@ def test_a_strength_axis_says_which_reference_by_name_and_thumbnail(
         assert not combo.itemIcon(first).isNull() and not combo.itemIcon(second).isNull()
     assert dialog.axisCombos[0].currentData() == "ref2"
     assert "Reference 2 (a very long…e image.png) strength" in dialog.summaryLabel.text()
-    dialog.reject()
+    # The contact sheet, on screen and saved, names it too (the request holds the tray's
+    # copies, whose file names the user never saw).
+    dialog.axisCombos[1].setCurrentIndex(dialog.axisCombos[1].findData("ref1"))
+    dialog.valueEdits[0].setText("0, 1")
+    dialog.valueEdits[1].setText("-1, 1")
+    dialog.sendButton.click()
+    sheet = w.sweeps.sheets[-1]
+    across = sheet.findChild(QLabel, "acrossAxisLabel")
+    down = sheet.findChild(QLabel, "downAxisLabel")
+    assert across is not None and across.text() == "Reference 2 (a very long…e image.png) strength"
+    assert down is not None and down.text() == "Reference 1 (fox.png) strength"
+    qtbot.waitUntil(lambda: sheet.sheet_entry is not None, timeout=30000)
+    assert sheet.sheet_entry is not None
+    record = sheet.sheet_entry.record
+    assert record.sweep is not None and record.width and record.height
+    size = (record.width, record.height)
+    named = render(record.sweep.axes, [], size, record.prompt, ("fox.png", "a very long…e image.png"))
+    unnamed = render(record.sweep.axes, [], size, record.prompt)
+    titles = (0, 0, named.width, 80)  # the prompt and the first axis's title, above the cells
+    with Image.open(sheet.sheet_entry.path) as saved:
+        assert saved.convert("RGB").crop(titles).tobytes() == named.crop(titles).tobytes()
+    assert named.crop(titles).tobytes() != unnamed.crop(titles).tobytes()
+    # Reopened from the library, the sheet has the names still.
+    reopened = w.open_sheet(record.sweep.id)
+    assert reopened is not None
+    label = reopened.findChild(QLabel, "acrossAxisLabel")
+    assert label is not None and label.text() == "Reference 2 (a very long…e image.png) strength"
 
 
 def test_a_failed_cell_keeps_its_place_with_its_error(qtbot: QtBot, make_window: Any, sim: Sim) -> None:

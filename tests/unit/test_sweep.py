@@ -51,6 +51,13 @@ def test_a_plan_says_its_size_in_words_that_agree_with_the_count() -> None:
         "1 × 1 = 1 task: Seed × Creativity"
     )
     assert SweepPlan.make(base(seed=3), [parse_vary("creativity=raw")]).describe() == "1 task: Creativity, seed 3"
+    # Named by the references as the user knows them; a reference without a name stays unnamed.
+    named = SweepPlan.make(
+        base(seed=3),
+        [parse_vary("ref2=0,1"), parse_vary("ref1=0,1")],
+        reference_names=["", "cat.png"],
+    )
+    assert named.describe() == "2 × 2 = 4 tasks: Reference 2 (cat.png) strength × Reference 1 strength, seed 3"
 
 
 def test_a_seed_axis_varies_the_seed_and_keeps_a_given_one_out() -> None:
@@ -140,6 +147,25 @@ def test_the_sheet_keeps_a_failed_cells_place_in_its_colour(tmp_path: Path) -> N
     assert picture.getpixel(centre(0, 0)) == (250, 250, 0)
     assert picture.getpixel(centre(1, 1)) == (250, 250, 0)
     assert picture.getpixel(centre(0, 1)) == FAILED  # the failed cell, in its own place
+
+
+def test_the_sheet_names_the_references_and_a_long_name_stays_clear_of_the_cells() -> None:
+    axes = (SweepAxis("creativity", ("raw", "high")), SweepAxis("ref1", (-1.0, 1.0)))
+    names = ("a very long…e image.png",)
+    unnamed, named = render(axes, [], (1024, 1024), "a red fox"), render(axes, [], (1024, 1024), "a red fox", names)
+    top = sheet_module.MARGIN + 34 + 56
+
+    def cells_left(picture: Image.Image) -> int:
+        row = [picture.getpixel((x, top + 4)) for x in range(picture.width)]
+        return row.index(sheet_module.WAITING)
+
+    assert cells_left(unnamed) == sheet_module.MARGIN + 150
+    left = cells_left(named)
+    assert left > sheet_module.MARGIN + 150  # the names' column is as wide as its title
+    # Where the second axis's title is written, nothing but background just left of the cells.
+    band = named.crop((left - 12, top - 24, left, top))
+    assert {band.getpixel((x, y)) for x in range(band.width) for y in range(band.height)} == {sheet_module.BACKGROUND}
+    assert named.size[0] - unnamed.size[0] == left - cells_left(unnamed)
 
 
 def saved(library: Library, uuid: str, parents: tuple[str, ...] = ()) -> int:

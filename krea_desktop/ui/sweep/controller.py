@@ -4,6 +4,7 @@ contact sheets open on screen (new ones and those reopened from the library)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -12,7 +13,7 @@ from PySide6.QtWidgets import QMenu
 
 from krea_desktop.api.record import SweepTag
 from krea_desktop.api.request import GenerationRequest
-from krea_desktop.library.sheet import sheet_cells_of
+from krea_desktop.library.sheet import sheet_cells_of, sheet_reference_names_of
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.models.sweep import SweepPlan
 from krea_desktop.ui.sweep.dialog import SweepDialog
@@ -67,7 +68,7 @@ class Sweeps(QObject):
     def start(self, plan: SweepPlan) -> SweepRun:
         """Send ``plan``'s cells and show its contact sheet filling as they arrive."""
         w = self.window
-        sheet = self._sheet(plan.tag(), plan.base.size, plan.base.prompt)
+        sheet = self._sheet(plan.tag(), plan.base.size, plan.base.prompt, plan.reference_names)
         run = SweepRun(
             plan,
             client_thread=w.client_thread,
@@ -109,7 +110,8 @@ class Sweeps(QObject):
         cells = [(e, tag) for e, tag in tagged if not tag.is_sheet]
         size = (cells[0][0].width, cells[0][0].height) if cells else (1024, 1024)
         title = (saved[0] if saved else tagged[0][0]).prompt
-        sheet = self._sheet(tagged[0][1], size, title)
+        names = sheet_reference_names_of(saved[0].record) if saved else ()
+        sheet = self._sheet(tagged[0][1], size, title, names)
         for entry, tag in cells:
             sheet.set_image(tag.place, entry, None)  # shown once its thumbnail is read
             self._load_thumbnail(sheet, tag.place, entry)
@@ -143,9 +145,11 @@ class Sweeps(QObject):
 
     # -- inside --------------------------------------------------------------------------
 
-    def _sheet(self, tag: SweepTag, size: tuple[int, int], title: str) -> ContactSheet:
+    def _sheet(
+        self, tag: SweepTag, size: tuple[int, int], title: str, reference_names: Sequence[str] = ()
+    ) -> ContactSheet:
         w = self.window
-        sheet = ContactSheet(tag, size, title, parent=w)
+        sheet = ContactSheet(tag, size, title, reference_names, parent=w)
         sheet.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         sheet.showInGallery.connect(lambda sweep_id: w.gallery_actions.show_sweep_id(sweep_id, title))
         sheet.openEntry.connect(self._open_entry)

@@ -184,7 +184,7 @@ class SweepDialog(QDialog):
         if not hasattr(self, "sendButton"):
             return  # still being built
         try:
-            plan = SweepPlan.make(self._base, self._axes())
+            plan = SweepPlan.make(self._base, self._axes(), reference_names=self._reference_names)
         except SweepError as exc:
             self._plan = None
             self.problemLabel.setText(str(exc))
@@ -217,6 +217,6 @@ class SweepDialog(QDialog):
             if estimate is not None
             else "the cost is not known until the service reports one"
         )
-        self.summaryLabel.setText(f"{plan.describe(self._reference_names)}. {counted(n, 'image')}, {cost}.")
+        self.summaryLabel.setText(f"{plan.describe()}. {counted(n, 'image')}, {cost}.")
         self.sendButton.setText(f"Send {counted(n, 'task')}")
         self.sendButton.setEnabled(True)

@@ -151,7 +151,8 @@ class SweepRun(QObject):
 
     def _save_sheet(self, cells: list[SheetCell]) -> LibraryEntry:
         """Draw the sheet of ``cells`` and save it into the library (any thread)."""
-        return save_sheet(self._library, self.plan.base.describe(), self.plan.tag(), cells, self.plan.base.size)
+        plan = self.plan
+        return save_sheet(self._library, plan.base.describe(), plan.tag(), cells, plan.base.size, plan.reference_names)
 
     def end_now(self, reason: str) -> LibraryEntry | None:
         """End the sweep at once (the window is closing): the cells still to come are marked

@@ -5,6 +5,7 @@ and says why."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, QSize, Qt, Signal
@@ -24,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from krea_desktop.api.record import SweepTag
-from krea_desktop.library.sheet import axis_title, cell_size, value_label
+from krea_desktop.library.sheet import cell_size, named_axis_title, value_label
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui.gallery.model import mime_for_entries
 from krea_desktop.ui.placement import open_on_screen
@@ -131,6 +132,9 @@ class SheetCellView(QLabel):
         drag.exec(Qt.DropAction.CopyAction)
 
 
+DOWN_TITLE_WIDTH = 150  # px: the column of the second axis's title and values
+
+
 class ContactSheet(QDialog):
     """A sweep's grid: the first axis along the top, the second down the side."""
 
@@ -139,7 +143,12 @@ class ContactSheet(QDialog):
     cancelRequested = Signal()
 
     def __init__(
-        self, tag: SweepTag, image_size: tuple[int, int], title: str = "", parent: QWidget | None = None
+        self,
+        tag: SweepTag,
+        image_size: tuple[int, int],
+        title: str = "",
+        reference_names: Sequence[str] = (),
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("contactSheet")
@@ -163,7 +172,8 @@ class ContactSheet(QDialog):
         grid_widget = QWidget(self)
         grid = QGridLayout(grid_widget)
         grid.setSpacing(8)
-        across = QLabel(axis_title(axes[0].name), grid_widget)
+        across = QLabel(named_axis_title(axes[0].name, reference_names), grid_widget)
+        across.setObjectName("acrossAxisLabel")
         set_role(across, "hint")
         grid.addWidget(across, 0, 1, 1, len(axes[0].values))
         for c, value in enumerate(axes[0].values):
@@ -173,8 +183,12 @@ class ContactSheet(QDialog):
             grid.addWidget(label, 1, c + 1)
         rows = axes[1].values if len(axes) > 1 else (None,)
         if len(axes) > 1:
-            down = QLabel(axis_title(axes[1].name), grid_widget)
+            down = QLabel(named_axis_title(axes[1].name, reference_names), grid_widget)
+            down.setObjectName("downAxisLabel")
             set_role(down, "hint")
+            # A reference's name makes it long: it wraps, so the cells keep their room.
+            down.setWordWrap(True)
+            down.setFixedWidth(min(DOWN_TITLE_WIDTH, down.fontMetrics().horizontalAdvance(down.text()) + 2))
             grid.addWidget(down, 1, 0)
         self.cells: dict[tuple[int, ...], SheetCellView] = {}
         for r, value in enumerate(rows):
@@ -214,8 +228,8 @@ class ContactSheet(QDialog):
         buttons.addWidget(self.galleryButton)
         buttons.addWidget(self.cancelButton)
         buttons.addWidget(close)
-        columns = len(axes[0].values)
-        preferred = QSize(140 + columns * (size[0] + 8) + 40, 170 + len(rows) * (size[1] + 8) + 60)
+        # As wide as the grid (its first column holds the second axis's title and values).
+        preferred = QSize(grid_widget.sizeHint().width() + 40, 170 + len(rows) * (size[1] + 8) + 60)
         open_on_screen(self, preferred.boundedTo(QSize(1500, 950)))
         self.update_status()
 
