@@ -20,6 +20,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from krea_desktop.api import spec
 from krea_desktop.api.record import GenerationRecord, SweepAxis, SweepTag
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library.store import Library, LibraryEntry
@@ -30,9 +31,9 @@ MARGIN = 24
 BACKGROUND = (30, 30, 32)
 TEXT = (235, 235, 235)
 MUTED = (165, 165, 170)
-REFERENCE_NAME_LENGTH = 24  # characters of a reference's name in an axis title
 FAILED = (70, 52, 52)
 WAITING = (48, 48, 52)
+REFERENCE_NAME_LENGTH = 24  # characters of a reference's name in an axis title
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,8 @@ def sheet_reference_names_of(record: GenerationRecord) -> tuple[str, ...]:
     raw = record.extras.get("sheet_reference_names")
     if not isinstance(raw, list):
         return ()
-    return tuple(name if isinstance(name, str) else "" for name in raw)
+    # Short as they were written, whatever a file from elsewhere says.
+    return tuple(short_reference_name(name) if isinstance(name, str) else "" for name in raw[: spec.MAX_REFERENCES])
 
 
 def sheet_cells_of(record: GenerationRecord) -> list[SheetCell]:

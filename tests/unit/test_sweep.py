@@ -168,6 +168,17 @@ def test_the_sheet_names_the_references_and_a_long_name_stays_clear_of_the_cells
     assert named.size[0] - unnamed.size[0] == left - cells_left(unnamed)
 
 
+def test_a_sheets_reference_names_are_read_short_whatever_the_file_says() -> None:
+    def names_of(raw: object) -> tuple[str, ...]:
+        return sheet_module.sheet_reference_names_of(GenerationRecord(extras={"sheet_reference_names": raw}))
+
+    assert names_of(["fox.png", ""]) == ("fox.png", "")
+    assert names_of("fox.png") == () and names_of(None) == ()
+    long = names_of(["x" * 10_000 + ".png", 7] + ["a.png"] * 20)
+    assert len(long) == 10 and long[1] == ""
+    assert len(long[0]) == sheet_module.REFERENCE_NAME_LENGTH and long[0].endswith(".png")
+
+
 def saved(library: Library, uuid: str, parents: tuple[str, ...] = ()) -> int:
     image = Image.new("RGB", (8, 8), (len(uuid) * 10 % 255, 0, 0))
     buf = io.BytesIO()
