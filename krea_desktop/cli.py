@@ -304,7 +304,7 @@ async def _generate(args: argparse.Namespace) -> int:
 def _open_window(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -> int:
     # The imports before the first paint (Qt's bindings, then the window's modules) make
     # many objects and no cycles worth finding: without the cyclic collector running
-    # through them, nor the bindings' source scan, the window paints about 10 ms sooner.
+    # through them, nor the bindings' source scan, the window is ready about 15 ms sooner.
     # run_app collects again once the window is built.
     collecting = gc.isenabled()
     gc.disable()

@@ -38,7 +38,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
     from krea_desktop.api.request import GenerationRequest
     from krea_desktop.backend import DEMO_NOTICE, open_backend
     from krea_desktop.fsutil import atomic_write
-    from krea_desktop.library.inputs import keep_references, with_parents
+    from krea_desktop.library.inputs import keep_references, reference_label, with_parents
     from krea_desktop.library.lineage import parent_of
     from krea_desktop.library.paths import data_dir
     from krea_desktop.library.pending import PendingTask, PendingTasks
@@ -64,8 +64,11 @@ async def run_sweep(args: argparse.Namespace) -> int:
             check_content=args.safety,
         )
         base.validate()
-        # The strength axes are named by the files (or addresses) given, as the user typed them.
-        names = [short_reference_name(str(ref.image)) if isinstance(ref.image, (str, Path)) else "" for ref in args.ref]
+        # The strength axes are named by the files (or addresses) given, as the window names them.
+        names = [
+            short_reference_name(reference_label(ref.image)) if isinstance(ref.image, (str, Path)) else ""
+            for ref in args.ref
+        ]
         plan = SweepPlan.make(base, axes, reference_names=names)
     except SweepError as exc:
         raise E.ValidationError(str(exc)) from None

@@ -119,11 +119,23 @@ def load_reference(source: bytes | bytearray | memoryview | str | os.PathLike[st
         return decode_image(bytes(source), "pasted image")
     text = os.fspath(source)
     if isinstance(source, str) and is_web_url(text):
-        return decode_image(fetch_url(text), _url_label(text))
+        return decode_image(fetch_url(text), reference_label(source))
     if isinstance(source, str) and is_data_uri(text):
-        return decode_image(decode_data_uri(text), "embedded image")
+        return decode_image(decode_data_uri(text), reference_label(source))
     path = Path(text)
-    return decode_image(read_image_file(path), path.name)
+    return decode_image(read_image_file(path), reference_label(path))
+
+
+def reference_label(source: str | os.PathLike[str]) -> str:
+    """What a reference from ``source`` is called (as :func:`load_reference` names it,
+    without reading it): a file's name, a web address's host and last part, "embedded
+    image" for a ``data:`` URI; any other text (an imageUUID) as it is."""
+    text = os.fspath(source)
+    if isinstance(source, str) and is_web_url(text):
+        return _url_label(text)
+    if isinstance(source, str) and is_data_uri(text):
+        return "embedded image"
+    return Path(text).name or text
 
 
 def read_image_file(path: Path) -> bytes:

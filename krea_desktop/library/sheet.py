@@ -69,12 +69,12 @@ def named_axis_title(name: str, reference_names: Sequence[str] = ()) -> str:
     return axis_title(name, reference_names[index] if 0 <= index < len(reference_names) else "")
 
 
-def short_reference_name(source: str, limit: int = REFERENCE_NAME_LENGTH) -> str:
-    """A reference's name for an axis title: the file name of ``source`` (a path, an
-    address or a description such as "pasted image"), its middle left out when it is
-    longer than ``limit``, so that its start and its extension remain."""
-    name = source.split("?", 1)[0].rstrip("/\\")
-    name = name.replace("\\", "/").rsplit("/", 1)[-1] or source
+def short_reference_name(label: str, limit: int = REFERENCE_NAME_LENGTH) -> str:
+    """A reference's name for an axis title, from its label (a file's name, "host/…/name"
+    for a web address, a description such as "pasted image"; see
+    ``inputs.reference_label``): its last part, its middle left out when it is longer
+    than ``limit``, so that its start and its extension remain."""
+    name = label.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1] or label
     if len(name) <= limit:
         return name
     tail = (limit - 1) // 2
@@ -128,7 +128,8 @@ def render(
     # as wide as that title (a reference's name can make it long).
     left = MARGIN + (max(150, round(small_font.getlength(down_title)) + 16) if down_title else 0)
     top = MARGIN + (34 if title else 0) + 56
-    width = left + columns * cw + (columns - 1) * GAP + MARGIN
+    # As wide as the cells, or as the first axis's title over them should it be wider.
+    width = left + max(columns * cw + (columns - 1) * GAP, round(small_font.getlength(across_title))) + MARGIN
     height = top + rows * ch + (rows - 1) * GAP + MARGIN
     sheet = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)

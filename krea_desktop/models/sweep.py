@@ -136,7 +136,8 @@ class SweepPlan:
         reference_names: Sequence[str] = (),
     ) -> SweepPlan:
         """Check the axes against the request; fix one seed for every cell unless the seed
-        is an axis. Raises :class:`SweepError`."""
+        is an axis; ``reference_names`` are the references' labels (shortened here).
+        Raises :class:`SweepError`."""
         axes = tuple(axes)
         if not 1 <= len(axes) <= MAX_AXES:
             raise SweepError(f"A sweep varies one or two things; {len(axes)} were given.")
@@ -157,7 +158,8 @@ class SweepPlan:
             raise SweepError(f"That sweep has {cells} cells; at most {MAX_CELLS} can be sent at once.")
         if "seed" not in names and base.seed is None:
             base = replace(base, seed=random_seeds(1)[0])
-        return cls(replace(base, number_results=1), axes, sweep_id or str(uuid.uuid4()), tuple(reference_names))
+        short_names = tuple(short_reference_name(name) if name else "" for name in reference_names)
+        return cls(replace(base, number_results=1), axes, sweep_id or str(uuid.uuid4()), short_names)
 
     # -- the grid ------------------------------------------------------------------------
 

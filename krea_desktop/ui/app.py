@@ -280,7 +280,9 @@ def wait_painted(widget: QObject, timeout_ms: int = 500, *, before: Callable[[],
 
 def run_app(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -> int:
     # Start-up makes many objects and no garbage cycles worth finding: the cyclic collector
-    # runs again once the window is built (it would spend about 15 ms before then).
+    # runs again once the window is built (it would spend about 15 ms before then). The
+    # command line turned it off, and the source scan, before importing this module; a
+    # program calling run_app itself gets the same from here on.
     collecting = gc.isenabled()
     gc.disable()
     skip_pyside_source_scan()

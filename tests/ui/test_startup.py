@@ -361,18 +361,19 @@ def test_the_window_modules_load_without_the_cyclic_collector_or_the_bindings_so
         def run_app(*, smoke_test=False, open_paths=()):
             feature = sys.modules["shibokensupport.feature"]
             seen["collecting"] = gc.isenabled()
-            seen["scanned"] = not feature._mod_uses_pyside(types.ModuleType("a_module_without_source"))
+            # The scan says False for a module without source; skipped, it says True.
+            seen["skipped"] = feature._mod_uses_pyside(types.ModuleType("a_module_without_source"))
             seen["paths"] = [str(p) for p in open_paths]
             return 7
         window.run_app = run_app
         sys.modules["krea_desktop.ui.app"] = window
         from krea_desktop import cli
-        print(cli.main(["a.png"]), seen["collecting"], seen["scanned"], seen["paths"], gc.isenabled())
+        print(cli.main(["a.png"]), seen["collecting"], seen["skipped"], seen["paths"], gc.isenabled())
         """,
         tmp_path,
     )
-    code, collecting, scanned, paths, after = lines[-1].split(" ", 4)
+    code, collecting, skipped, paths, after = lines[-1].split(" ", 4)
     assert code == "7"  # the window's exit code is the command's
-    assert (collecting, scanned) == ("False", "False")
+    assert (collecting, skipped) == ("False", "True")
     assert paths == "['a.png']"
     assert after == "True"  # collecting again once the window is done

@@ -195,6 +195,19 @@ def test_a_strength_axis_says_which_reference_by_name_and_thumbnail(
     assert label is not None and label.text() == "Reference 2 (a very long…e image.png) strength"
 
 
+def test_a_long_reference_name_on_the_sheet_wraps_between_words_never_within_one(qtbot: QtBot) -> None:
+    axes = (SweepAxis("creativity", ("raw", "high")), SweepAxis("ref1", (-1.0, 1.0)))
+    sheet = ContactSheet(SweepTag("s", axes), (1024, 1024), "a fox", ["IMG_20240101…3456789.jpg"])
+    qtbot.addWidget(sheet)
+    sheet.show()
+    down = sheet.findChild(QLabel, "downAxisLabel")
+    assert down is not None and down.text() == "Reference 1 (IMG_20240101…3456789.jpg) strength"
+    word = down.fontMetrics().horizontalAdvance("(IMG_20240101…3456789.jpg)")
+    assert word > 150  # wider than the column would be for words that fit
+    assert down.width() >= word and down.toolTip() == down.text()
+    assert down.height() >= down.heightForWidth(down.width())  # every wrapped line shown
+
+
 def test_a_failed_cell_keeps_its_place_with_its_error(qtbot: QtBot, make_window: Any, sim: Sim) -> None:
     w = make_window()
     sim.service.inject("task-error")

@@ -19,6 +19,7 @@ from krea_desktop.library.inputs import (
     load_reference,
     store_copy,
 )
+from krea_desktop.library.sheet import short_reference_name
 from tests.helpers.images import SVG, Route, huge_header_png, image_bytes, serving, truncated_png
 
 
@@ -225,6 +226,19 @@ def test_data_uri() -> None:
         load_reference("data:image/svg+xml;base64," + base64.b64encode(SVG).decode())
     with pytest.raises(InvalidImageError, match="not an image"):
         load_reference("data:text/plain,hello")
+
+
+def test_a_reference_is_named_as_it_would_be_loaded_without_reading_it(tmp_path: Path) -> None:
+    path = tmp_path / "what?.png"
+    Image.new("RGB", (8, 8)).save(path)
+    assert inputs.reference_label(path) == load_reference(path).source == "what?.png"
+    uri = "data:image/png;base64," + base64.b64encode(image_bytes()).decode()
+    assert inputs.reference_label(uri) == load_reference(uri).source == "embedded image"
+    assert inputs.reference_label("https://example.com/a/cat.png?v=2#f") == "example.com/…/cat.png"
+    assert inputs.reference_label("0b5e1c2a-3f4d-4e5f-8a9b-0c1d2e3f4a5b") == "0b5e1c2a-3f4d-4e5f-8a9b-0c1d2e3f4a5b"
+    # On a sweep's axis: the file's whole name, the address's last part.
+    assert short_reference_name(inputs.reference_label(path)) == "what?.png"
+    assert short_reference_name(inputs.reference_label("https://example.com/a/cat.png?v=2")) == "cat.png"
 
 
 def test_fetch_url_answers(monkeypatch: pytest.MonkeyPatch) -> None:

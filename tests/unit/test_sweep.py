@@ -179,6 +179,14 @@ def test_a_sheets_reference_names_are_read_short_whatever_the_file_says() -> Non
     assert len(long[0]) == sheet_module.REFERENCE_NAME_LENGTH and long[0].endswith(".png")
 
 
+def test_a_one_column_sheet_is_as_wide_as_its_axis_title() -> None:
+    axes = (SweepAxis("ref10", (1.0,)),)
+    names = ("",) * 9 + ("IMG_20240101…3456789.jpg",)
+    picture = render(axes, [], (576, 1024), "", names)
+    title = "Reference 10 (IMG_20240101…3456789.jpg) strength"
+    assert picture.width >= 2 * sheet_module.MARGIN + sheet_module._font(14).getlength(title)
+
+
 def saved(library: Library, uuid: str, parents: tuple[str, ...] = ()) -> int:
     image = Image.new("RGB", (8, 8), (len(uuid) * 10 % 255, 0, 0))
     buf = io.BytesIO()

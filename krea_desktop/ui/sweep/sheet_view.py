@@ -32,6 +32,7 @@ from krea_desktop.ui.placement import open_on_screen
 from krea_desktop.ui.theme import set_role
 
 CELL_SIDE = 180  # the long side of a cell on screen
+DOWN_TITLE_WIDTH = 150  # the column of the second axis's title and values, unless a word needs more
 
 WAITING, DONE, FAILED = "waiting", "done", "failed"
 # A failed cell wears the colour of the sheet image's failed cells; a waiting one is muted.
@@ -132,9 +133,6 @@ class SheetCellView(QLabel):
         drag.exec(Qt.DropAction.CopyAction)
 
 
-DOWN_TITLE_WIDTH = 150  # px: the column of the second axis's title and values
-
-
 class ContactSheet(QDialog):
     """A sweep's grid: the first axis along the top, the second down the side."""
 
@@ -186,9 +184,13 @@ class ContactSheet(QDialog):
             down = QLabel(named_axis_title(axes[1].name, reference_names), grid_widget)
             down.setObjectName("downAxisLabel")
             set_role(down, "hint")
-            # A reference's name makes it long: it wraps, so the cells keep their room.
+            # A reference's name makes it long: it wraps, so the cells keep their room, but
+            # never within a word (a file name is one).
+            metrics = down.fontMetrics()
+            widest_word = max(metrics.horizontalAdvance(word) for word in down.text().split())
             down.setWordWrap(True)
-            down.setFixedWidth(min(DOWN_TITLE_WIDTH, down.fontMetrics().horizontalAdvance(down.text()) + 2))
+            down.setFixedWidth(min(max(DOWN_TITLE_WIDTH, widest_word), metrics.horizontalAdvance(down.text())) + 2)
+            down.setToolTip(down.text())
             grid.addWidget(down, 1, 0)
         self.cells: dict[tuple[int, ...], SheetCellView] = {}
         for r, value in enumerate(rows):
@@ -228,8 +230,9 @@ class ContactSheet(QDialog):
         buttons.addWidget(self.galleryButton)
         buttons.addWidget(self.cancelButton)
         buttons.addWidget(close)
-        # As wide as the grid (its first column holds the second axis's title and values).
-        preferred = QSize(grid_widget.sizeHint().width() + 40, 170 + len(rows) * (size[1] + 8) + 60)
+        # As large as the grid (its first column holds the second axis's title and values).
+        grid_size = grid_widget.sizeHint()
+        preferred = QSize(grid_size.width() + 40, max(grid_size.height(), 110 + len(rows) * (size[1] + 8)) + 120)
         open_on_screen(self, preferred.boundedTo(QSize(1500, 950)))
         self.update_status()
 
