@@ -75,6 +75,7 @@ def short_reference_name(label: str, limit: int = REFERENCE_NAME_LENGTH) -> str:
     ``inputs.reference_label``): its last part, its middle left out when it is longer
     than ``limit``, so that its start and its extension remain."""
     name = label.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1] or label
+    name = " ".join(name.split())  # a line break or tab in a file's name is one space in a title
     if len(name) <= limit:
         return name
     tail = (limit - 1) // 2

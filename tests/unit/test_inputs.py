@@ -239,6 +239,7 @@ def test_a_reference_is_named_as_it_would_be_loaded_without_reading_it(tmp_path:
     # On a sweep's axis: the file's whole name, the address's last part.
     assert short_reference_name(inputs.reference_label(path)) == "what?.png"
     assert short_reference_name(inputs.reference_label("https://example.com/a/cat.png?v=2")) == "cat.png"
+    assert short_reference_name("two\nlines\t.png") == "two lines .png"
 
 
 def test_fetch_url_answers(monkeypatch: pytest.MonkeyPatch) -> None:
