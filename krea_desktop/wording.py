@@ -1,4 +1,5 @@
-"""How counts read in what the user is told: "1 image", "2 images", "12,500 images"."""
+"""How counts read in what the user is told: "1 image", "2 images", "12,500 images",
+"340 KB", "1.62 MB"."""
 
 from __future__ import annotations
 
@@ -13,3 +14,11 @@ def counted(n: int, noun: str) -> str:
     """``n`` and ``noun``, the noun in the plural (+"s") unless ``n`` is 1; thousands are
     separated by commas."""
     return f"{n:,} {for_count(n, noun, noun + 's')}"
+
+
+def file_size(n: int) -> str:
+    """A file's size in bytes as a person reads it: whole KB under a megabyte (at least
+    1 KB), MB with two decimals above (decimal units, as file managers show them)."""
+    if n < 999_500:
+        return f"{max(1, round(n / 1000)):,} KB"
+    return f"{n / 1e6:,.2f} MB"

@@ -14,7 +14,7 @@ from krea_desktop.library.store import LibraryEntry
 from krea_desktop.models.events import Event
 from krea_desktop.models.jobs import CANCELLED, FAILED, FINISHED, RUNNING, JobQueue
 from krea_desktop.models.references import Reference, ReferenceSet, StateError
-from krea_desktop.wording import counted, for_count
+from krea_desktop.wording import counted, file_size, for_count
 
 
 def ref(folder: Path, n: int, strength: float = 0.7) -> Reference:
@@ -195,3 +195,18 @@ def test_a_jobs_ending_names_one_image_in_the_singular_and_more_in_the_plural() 
 )
 def test_counts_read_as_a_person_would_say_them(n: int, noun: str, said: str) -> None:
     assert f"{counted(n, noun)} {for_count(n, 'is', 'are')}" == said
+
+
+@pytest.mark.parametrize(
+    ("n", "said"),
+    [
+        (1, "1 KB"),
+        (2_345, "2 KB"),
+        (340_400, "340 KB"),
+        (999_499, "999 KB"),
+        (999_500, "1.00 MB"),
+        (1_624_000, "1.62 MB"),
+    ],
+)
+def test_a_file_size_reads_in_kb_under_a_megabyte_never_as_zero(n: int, said: str) -> None:
+    assert file_size(n) == said

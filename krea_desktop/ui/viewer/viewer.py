@@ -9,7 +9,7 @@ from collections.abc import Callable, Collection
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QKeyEvent, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QSplitter,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -33,6 +34,7 @@ from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.money import format_cost
 from krea_desktop.ui.placement import open_on_screen
 from krea_desktop.ui.viewer.canvas import ImageCanvas, ImageUnreadable, decode_image_file, decode_thumbnail_file
+from krea_desktop.wording import file_size
 
 
 def _describe_date(created_at: str) -> str:
@@ -50,7 +52,7 @@ def entry_facts(entry: LibraryEntry, costs_simulated: bool = False) -> list[tupl
         ("Ratio and size", f"{ratio} · {entry.width} × {entry.height}"),
         ("Creativity", entry.creativity or "—"),
         ("Seed", "—" if entry.seed is None else str(entry.seed)),
-        ("Format", entry.format + (f" · {entry.file_size / 1e6:.2f} MB" if entry.file_size else "")),
+        ("Format", entry.format + (f" · {file_size(entry.file_size)}" if entry.file_size else "")),
         ("Cost", "—" if entry.cost is None else format_cost(entry.cost, costs_simulated)),
         ("Date", _describe_date(entry.created_at)),
     ]
@@ -123,6 +125,8 @@ class ReferenceChip(QFrame):
 
 # The images an entry was made from and those made from it, looked up off the GUI thread.
 LineageLookup = Callable[[LibraryEntry], "tuple[list[Relative], list[Relative]]"]
+NOT_IN_LIBRARY_FAVOURITE = "This image is not in your library, so it cannot be a favourite."
+
 # Mark (True) or unmark (False) a library image as a favourite; the owner reports back
 # through :meth:`ImageViewer.favourite_changed`.
 SetFavourite = Callable[[LibraryEntry, bool], None]
@@ -369,7 +373,11 @@ class ImageViewer(QDialog):
     def toggle_favourite(self) -> None:
         """Mark the shown image as a favourite, or unmark it (F, as in the gallery). The
         button says so at once; F pressed again before the write lands turns it back."""
-        if self._set_favourite is None or self.entry is None:
+        if self.entry is None:
+            return
+        if self._set_favourite is None:  # a file from outside the library: F says why nothing happened
+            where = self.canvas.mapToGlobal(QPoint(12, max(0, self.canvas.height() - 48)))
+            QToolTip.showText(where, NOT_IN_LIBRARY_FAVOURITE, self.canvas)
             return
         favourite = not self.entry.favourite
         self.favourite_changed({self.entry.id}, favourite)
