@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QRect, QSize, Qt, QUrl
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QRegion, QWheelEvent
-from PySide6.QtWidgets import QAbstractItemView, QApplication, QLineEdit, QToolTip, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.api import spec
@@ -40,6 +40,7 @@ from krea_desktop.ui.gallery.rows import RowReader
 from krea_desktop.ui.gallery.thumbnails import ThumbnailLoader, fit_within
 from krea_desktop.ui.gallery.view import GalleryView
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, decode_library_ids
+from krea_desktop.ui.viewer import viewer as viewer_module
 from krea_desktop.ui.viewer.viewer import NOT_IN_LIBRARY_FAVOURITE
 from krea_desktop.ui.window.main_window import MainWindow
 from tests.helpers.drag import drag_event
@@ -1264,8 +1265,9 @@ def test_dropping_an_image_without_parameters_offers_it_as_a_reference(
 
 
 def test_images_opened_with_the_app_are_offered_like_drops(
-    qtbot: QtBot, make_window: Any, tmp_path: Path, library: Library
+    qtbot: QtBot, make_window: Any, tmp_path: Path, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(viewer_module, "HINT_MS", 300)
     entry = library.save(make_image("opened from the file manager", seed=5))
     w = make_window()
     outside = tmp_path / "elsewhere.png"  # a copy outside the library, as a file manager opens it
@@ -1278,10 +1280,13 @@ def test_images_opened_with_the_app_are_offered_like_drops(
     qtbot.waitUntil(lambda: viewer.entry is not None)
     assert viewer.entry.path == outside
     assert viewer.entry.prompt == "opened from the file manager" and viewer.entry.seed == 5
-    # F, the favourite key, says in a sentence why it does nothing to a file from outside.
+    # F, the favourite key, says in a sentence under the picture why it does nothing to a
+    # file from outside, still there once the key is up.
+    assert not viewer.hint_label.isVisible()
     qtbot.keyClick(viewer, Qt.Key.Key_F)
-    assert QToolTip.text() == NOT_IN_LIBRARY_FAVOURITE
+    assert viewer.hint_label.isVisible() and viewer.hint_label.text() == NOT_IN_LIBRARY_FAVOURITE
     assert not viewer.favourite_button.isVisible()
+    qtbot.waitUntil(lambda: not viewer.hint_label.isVisible(), timeout=3000)  # then it goes
     w.message_banner.action.click()
     assert w.prompt_panel.prompt() == "opened from the file manager" and w.prompt_panel.seed() == 5
     viewer.close()

@@ -9,7 +9,7 @@ from collections.abc import Callable, Collection
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QKeyEvent, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QSplitter,
-    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -125,7 +124,8 @@ class ReferenceChip(QFrame):
 
 # The images an entry was made from and those made from it, looked up off the GUI thread.
 LineageLookup = Callable[[LibraryEntry], "tuple[list[Relative], list[Relative]]"]
-NOT_IN_LIBRARY_FAVOURITE = "This image is not in your library, so it cannot be a favourite."
+NOT_IN_LIBRARY_FAVOURITE = "This file was opened from outside the gallery, so it cannot be marked as a favourite here."
+HINT_MS = 6000  # how long a hint under the picture stays
 
 # Mark (True) or unmark (False) a library image as a favourite; the owner reports back
 # through :meth:`ImageViewer.favourite_changed`.
@@ -221,6 +221,16 @@ class ImageViewer(QDialog):
         # Images from outside the library have no favourite to mark.
         self.favourite_button.setVisible(favourite is not None)
         self._show_favourite()
+        # A sentence for a key that does nothing here, under the bar (a tool tip would
+        # close with the key's release on macOS).
+        self.hint_label = QLabel(self)
+        self.hint_label.setObjectName("viewerHint")
+        theme.set_role(self.hint_label, "hint")
+        self.hint_label.setWordWrap(True)  # two lines in a narrow viewer, never a wider viewer
+        self.hint_label.setVisible(False)
+        self._hint_timer = QTimer(self)
+        self._hint_timer.setSingleShot(True)
+        self._hint_timer.timeout.connect(lambda: self.hint_label.setVisible(False))
         self.zoom_label = QLabel(self)
         self.zoom_label.setObjectName("zoomLabel")
         self.canvas.viewChanged.connect(lambda *_: self._update_zoom_label())
@@ -287,6 +297,7 @@ class ImageViewer(QDialog):
         left_lay.addWidget(self.canvas, 1)
         bar = QHBoxLayout()
         left_lay.addLayout(bar)  # in place before it is filled (tests/ui/test_layout_items.py)
+        left_lay.addWidget(self.hint_label)  # under the bar, as wide as the picture
         bar.addWidget(self.prev_button)
         bar.addWidget(self.next_button)
         bar.addWidget(self.favourite_button)
@@ -376,12 +387,17 @@ class ImageViewer(QDialog):
         if self.entry is None:
             return
         if self._set_favourite is None:  # a file from outside the library: F says why nothing happened
-            where = self.canvas.mapToGlobal(QPoint(12, max(0, self.canvas.height() - 48)))
-            QToolTip.showText(where, NOT_IN_LIBRARY_FAVOURITE, self.canvas)
+            self.show_hint(NOT_IN_LIBRARY_FAVOURITE)
             return
         favourite = not self.entry.favourite
         self.favourite_changed({self.entry.id}, favourite)
         self._set_favourite(self.entry, favourite)
+
+    def show_hint(self, text: str) -> None:
+        """Say ``text`` in the bar under the picture for a few seconds."""
+        self.hint_label.setText(text)
+        self.hint_label.setVisible(True)
+        self._hint_timer.start(HINT_MS)
 
     def favourite_changed(self, ids: Collection[int], favourite: bool) -> None:
         """The images ``ids`` were marked (or unmarked) as favourites, here or in the gallery."""
