@@ -43,7 +43,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
     from krea_desktop.library.paths import data_dir
     from krea_desktop.library.pending import PendingTask, PendingTasks
     from krea_desktop.library.saving import SaveQueue, check_writable, describe_failure, prepare_out_folder
-    from krea_desktop.library.sheet import SheetCell, save_sheet, short_reference_name, value_label
+    from krea_desktop.library.sheet import SheetCell, save_sheet, value_label
     from krea_desktop.library.store import LibraryEntry, LibraryError
     from krea_desktop.models.sweep import SweepError, SweepPlan, parse_vary
     from krea_desktop.ui.money import format_cost
@@ -65,10 +65,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
         )
         base.validate()
         # The strength axes are named by the files (or addresses) given, as the window names them.
-        names = [
-            short_reference_name(reference_label(ref.image)) if isinstance(ref.image, (str, Path)) else ""
-            for ref in args.ref
-        ]
+        names = [reference_label(ref.image) if isinstance(ref.image, (str, Path)) else "" for ref in args.ref]
         plan = SweepPlan.make(base, axes, reference_names=names)
     except SweepError as exc:
         raise E.ValidationError(str(exc)) from None

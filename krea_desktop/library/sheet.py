@@ -91,9 +91,6 @@ def value_label(name: str, value: object) -> str:
     return str(value)
 
 
-_label = value_label
-
-
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     try:
         return ImageFont.load_default(size)
@@ -142,12 +139,12 @@ def render(
     draw.text((left, y), across_title, font=small_font, fill=MUTED)
     for c, value in enumerate(axes[0].values):
         x = left + c * (cw + GAP)
-        draw.text((x + cw / 2, y + 36), _label(axes[0].name, value), font=label_font, fill=TEXT, anchor="ms")
+        draw.text((x + cw / 2, y + 36), value_label(axes[0].name, value), font=label_font, fill=TEXT, anchor="ms")
     if len(axes) > 1:
         draw.text((MARGIN, top - 22), down_title, font=small_font, fill=MUTED)
         for r, value in enumerate(axes[1].values):
             yy = top + r * (ch + GAP) + ch / 2
-            draw.text((MARGIN, yy), _label(axes[1].name, value), font=label_font, fill=TEXT, anchor="lm")
+            draw.text((MARGIN, yy), value_label(axes[1].name, value), font=label_font, fill=TEXT, anchor="lm")
     by_place = {cell.place: cell for cell in cells}
     for r in range(rows):
         for c in range(columns):
