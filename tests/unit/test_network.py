@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.machinery
+import importlib.util
 import socket
+import sys
 import threading
 from typing import Any
 
@@ -138,3 +141,37 @@ def test_the_client_uses_the_transport_unless_given_one() -> None:
     own, other = asyncio.run(go())
     assert isinstance(own._pool._network_backend, network._LargeReadsBackend)
     assert isinstance(other, httpx.MockTransport)
+
+
+def test_a_request_does_not_search_the_path_for_sniffio_when_it_is_not_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "sniffio", None)  # put back as it was afterwards
+    del sys.modules["sniffio"]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # not installed
+    searched: list[str] = []
+    real_find_spec = importlib.machinery.PathFinder.find_spec
+
+    def counting(name: str, path: Any = None, target: Any = None) -> Any:
+        searched.append(name)
+        return real_find_spec(name, path, target)
+
+    monkeypatch.setattr(importlib.machinery.PathFinder, "find_spec", counting)
+    server = BodyServer(b"picture")
+
+    async def go() -> bytes:
+        async with httpx.AsyncClient(transport=network.make_transport()) as http:
+            return (await http.get(server.url)).content
+
+    assert asyncio.run(go()) == b"picture"
+    server.thread.join(5)
+    assert sys.modules["sniffio"] is None  # absent, so an import of it fails at once
+    assert "sniffio" not in searched  # httpcore asks for it on every request
+
+
+def test_an_installed_sniffio_is_left_to_be_imported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sniffio", None)
+    del sys.modules["sniffio"]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())  # installed
+    network.make_transport()
+    assert "sniffio" not in sys.modules
