@@ -22,3 +22,14 @@ def file_size(n: int) -> str:
     if n < 999_500:
         return f"{max(1, round(n / 1000)):,} KB"
     return f"{n / 1e6:,.2f} MB"
+
+
+def size_over(n: int, limit: int) -> tuple[str, str]:
+    """A size over ``limit`` and the limit itself, to be read side by side ("is 201 MB,
+    more than the 200 MB"): the limit in the largest unit it is a whole number of (MB, KB
+    or bytes, decimal as in :func:`file_size`), the size in the same unit rounded up, so
+    that it never reads as equal to the limit."""
+    for unit, name in ((1_000_000, "MB"), (1000, "KB"), (1, "bytes")):
+        if limit % unit == 0 and limit >= unit:
+            return f"{-(-n // unit):,} {name}", f"{limit // unit:,} {name}"
+    return f"{n:,} bytes", f"{limit:,} bytes"  # a limit of 0

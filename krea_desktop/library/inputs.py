@@ -32,6 +32,7 @@ from krea_desktop.api.errors import KreaError
 from krea_desktop.api.request import ReferenceImage
 from krea_desktop.fsutil import NotARegularFile, atomic_write, read_regular_file
 from krea_desktop.library.metadata import read_record
+from krea_desktop.wording import size_over
 
 if TYPE_CHECKING:
     import httpx
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 MAX_PIXELS = 64_000_000
 MAX_SIDE = 16_384
 # Larger files are refused before they are read.
-MAX_FILE_BYTES = 200 * 1024 * 1024
+MAX_FILE_BYTES = 200_000_000  # decimal, as the sizes the user is shown
 # Downloads stop at this many bytes, or after this many seconds.
 MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
 DOWNLOAD_TIMEOUT_S = 20.0
@@ -153,9 +154,9 @@ def read_image_file(path: Path) -> bytes:
     if st.st_size == 0:
         raise InvalidImageError(f"“{name}” is empty (0 bytes), so it holds no image.")
     if st.st_size > MAX_FILE_BYTES:
+        size, limit = size_over(st.st_size, MAX_FILE_BYTES)
         raise InvalidImageError(
-            f"“{name}” is {st.st_size // (1024 * 1024)} MB, more than the {MAX_FILE_BYTES // (1024 * 1024)} MB "
-            "a reference may be; save a smaller copy and use that."
+            f"“{name}” is {size}, more than the {limit} a reference may be; save a smaller copy and use that."
         )
     try:
         return read_regular_file(path, MAX_FILE_BYTES)

@@ -4,6 +4,7 @@ import base64
 import hashlib
 import io
 import os
+import re
 import struct
 from pathlib import Path
 
@@ -214,7 +215,20 @@ def test_too_large_file_is_refused_before_reading(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(inputs, "MAX_FILE_BYTES", 100)
     path = tmp_path / "big.png"
     path.write_bytes(image_bytes((64, 64)))
-    with pytest.raises(InvalidImageError, match="MB"):
+    size = path.stat().st_size
+    with pytest.raises(InvalidImageError) as caught:
+        load_reference(path)
+    assert str(caught.value) == (
+        f"“big.png” is {size:,} bytes, more than the 100 bytes a reference may be; save a smaller copy and use that."
+    )
+
+
+def test_a_file_just_over_the_limit_never_reads_as_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "huge.png"
+    with path.open("wb") as f:  # sparse: no disk used
+        f.truncate(inputs.MAX_FILE_BYTES + 1)
+    said = "“huge.png” is 201 MB, more than the 200 MB a reference may be"
+    with pytest.raises(InvalidImageError, match=re.escape(said)):
         load_reference(path)
 
 

@@ -14,7 +14,7 @@ from krea_desktop.library.store import LibraryEntry
 from krea_desktop.models.events import Event
 from krea_desktop.models.jobs import CANCELLED, FAILED, FINISHED, RUNNING, JobQueue
 from krea_desktop.models.references import Reference, ReferenceSet, StateError
-from krea_desktop.wording import counted, file_size, for_count
+from krea_desktop.wording import counted, file_size, for_count, size_over
 
 
 def ref(folder: Path, n: int, strength: float = 0.7) -> Reference:
@@ -210,3 +210,17 @@ def test_counts_read_as_a_person_would_say_them(n: int, noun: str, said: str) ->
 )
 def test_a_file_size_reads_in_kb_under_a_megabyte_never_as_zero(n: int, said: str) -> None:
     assert file_size(n) == said
+
+
+@pytest.mark.parametrize(
+    ("n", "limit", "said"),
+    [
+        (200_000_001, 200_000_000, ("201 MB", "200 MB")),
+        (209_715_200, 200_000_000, ("210 MB", "200 MB")),
+        (1_500, 1_000, ("2 KB", "1 KB")),
+        (150, 100, ("150 bytes", "100 bytes")),
+        (1_234_567_890, 1_000_000_000, ("1,235 MB", "1,000 MB")),
+    ],
+)
+def test_a_size_over_a_limit_never_reads_as_the_limit(n: int, limit: int, said: tuple[str, str]) -> None:
+    assert size_over(n, limit) == said
