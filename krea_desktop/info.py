@@ -7,6 +7,7 @@ stderr. Files are read without waiting on FIFOs or devices and without decoding 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -81,9 +82,9 @@ def _shown_name(path: Path) -> str:
 def read(path: Path) -> dict[str, Any]:
     """What the app recalls from ``path``. Raises :class:`Unreadable`."""
     name = _shown_name(path)
-    if path.is_dir():
-        raise Unreadable(f"{name} is a folder, not an image.")
     try:
+        if path.is_dir():
+            raise Unreadable(f"{name} is a folder, not an image.")
         data = metadata.read_bytes(path, MAX_BYTES)
     except FileNotFoundError:
         raise Unreadable(f"{name} does not exist.") from None
@@ -137,6 +138,23 @@ def _readable(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# Characters a terminal acts on instead of showing: the C0 and C1 controls (an image's
+# metadata may carry escape sequences that clear the screen, hide text or set the
+# clipboard) and the bidirectional overrides and isolates (which make text read other than
+# it is). Printed as \\u escapes, which in JSON mean the same character.
+_UNSHOWN = {
+    c: f"\\u{c:04x}"
+    for c in (*range(0x20), 0x7F, *range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+    if c != 0x0A
+}
+
+
+def _shown(text: str) -> str:
+    """``text`` with every character a terminal would act on written as an escape (line
+    breaks kept)."""
+    return text.translate(_UNSHOWN)
+
+
 def _encodable(text: str, stream: TextIO) -> bool:
     """Whether ``stream`` can write ``text`` (a terminal's encoding may lack some characters)."""
     try:
@@ -152,24 +170,31 @@ def run(paths: list[Path], *, as_json: bool, out: TextIO | None = None, err: Tex
     err = err or sys.stderr
     failed = 0
     first = True
-    for path in paths:
-        try:
-            info = read(path)
-        except Unreadable as exc:
-            failed += 1
-            print(f"krea-desktop: {exc}", file=err, flush=True)
-            continue
-        if as_json:
-            text = json.dumps(info, ensure_ascii=False)
-            if not _encodable(text, out):
-                text = json.dumps(info)  # \u escapes: the same JSON, in ASCII
-            print(text, file=out, flush=True)
-        else:
-            if not first:
-                print(file=out)
-            text = _readable(info)
-            if not _encodable(text, out):
-                text = text.encode("ascii", "backslashreplace").decode("ascii")
-            print(text, file=out, flush=True)
-        first = False
+    try:
+        for path in paths:
+            try:
+                info = read(path)
+            except Unreadable as exc:
+                failed += 1
+                print(f"krea-desktop: {_shown(str(exc))}", file=err, flush=True)
+                continue
+            if as_json:
+                text = _shown(json.dumps(info, ensure_ascii=False))
+                if not _encodable(text, out):
+                    text = json.dumps(info)  # \u escapes: the same JSON, in ASCII
+                print(text, file=out, flush=True)
+            else:
+                if not first:
+                    print(file=out)
+                text = _shown(_readable(info))
+                if not _encodable(text, out):
+                    text = text.encode("ascii", "backslashreplace").decode("ascii")
+                print(text, file=out, flush=True)
+            first = False
+    except BrokenPipeError:
+        # The reader went away (``info *.png | head -1``): what it read is all it wanted.
+        # Python would complain again at exit flushing stdout, so that goes to nowhere.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        return 1 if failed else 0
     return 1 if failed else 0

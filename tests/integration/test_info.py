@@ -189,3 +189,48 @@ def test_text_the_terminal_cannot_encode_is_escaped(tmp_path: Path) -> None:
     out = strict_stream("ascii")
     assert run_info([path], as_json=False, out=out) == 0
     assert "  prompt:          caf\\xe9 au lait, \\u72d0" in printed(out).splitlines()
+
+
+def test_escape_sequences_in_an_images_metadata_never_reach_the_terminal(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG")
+    hostile = "a cat \x1b]52;c;ZWNobw==\x07\x1b[2J\x9b31m \u202etxt.exe"
+    path = tmp_path / "cat\x1b[8m.png"
+    path.write_bytes(embed(buf.getvalue(), "PNG", GenerationRecord(prompt=hostile)))
+    r = info(str(path))
+    assert r.returncode == 0, r.stderr
+    shown = "a cat \\u001b]52;c;ZWNobw==\\u0007\\u001b[2J\\u009b31m \\u202etxt.exe"
+    assert f"  prompt:          {shown}" in r.stdout.splitlines()
+    assert r.stdout.splitlines()[0] == str(tmp_path / "cat\\u001b[8m.png")
+    r = info("--json", str(path))
+    assert not any(ch in r.stdout for ch in "\x1b\x07\x9b\u202e")
+    assert json.loads(r.stdout)["prompt"] == hostile  # the same text, escaped
+    r = info(str(path.with_name("gone\x1b[2J.png")))
+    assert r.stderr == f"krea-desktop: {tmp_path}/gone\\u001b[2J.png does not exist.\n"
+
+
+def test_a_name_too_long_is_one_sentence_and_the_next_file_is_still_read(tmp_path: Path) -> None:
+    good = ours(tmp_path)
+    too_long = tmp_path / ("x" * 300) / "y.png"
+    r = info(str(good), str(too_long), str(good))
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert r.stderr == f"krea-desktop: {too_long} cannot be read (File name too long).\n"
+    assert r.stdout.count("a lighthouse at dusk") == 2
+
+
+def test_a_reader_that_stops_early_ends_it_quietly(tmp_path: Path) -> None:
+    good = ours(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "krea_desktop", "info", *[str(good)] * 400],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().decode().strip() == str(good)  # as `| head -1` reads
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(60) == 0
+    assert err == ""
