@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import sys
 from collections.abc import Callable, Sequence
@@ -37,7 +38,10 @@ def parse_ref(text: str) -> ReferenceImage:
             pass  # an "@" that belongs to the URL or file name
     if is_web_url(source) or is_data_uri(source):
         return ReferenceImage(source.strip(), strength)
-    return ReferenceImage(Path(source).expanduser(), strength)
+    path = Path(source)
+    with contextlib.suppress(RuntimeError):  # "~draft.png": no user "draft", so a file's name
+        path = path.expanduser()
+    return ReferenceImage(path, strength)
 
 
 def _format(text: str) -> str:

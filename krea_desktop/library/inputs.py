@@ -263,7 +263,7 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
             if _has_image_signature(data):
                 raise InvalidImageError(f"“{label}” is damaged and cannot be opened as an image.") from None
             raise InvalidImageError(f"“{label}” is not an image Krea Desktop can read ({_READABLE}).") from None
-        except (OSError, SyntaxError, ValueError):
+        except (OSError, SyntaxError, ValueError, TypeError, IndexError, struct.error):
             raise InvalidImageError(f"“{label}” is damaged and cannot be opened as an image.") from None
         width, height = img.size
         if width <= 0 or height <= 0:
@@ -271,8 +271,8 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
         if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
             raise InvalidImageError(_bomb_message(label, width, height))
         fmt = img.format or ""
-        animated = bool(getattr(img, "is_animated", False))
         try:
+            animated = bool(getattr(img, "is_animated", False))  # a GIF's frames are counted here
             if fmt == "PNG":
                 # verify() checks every chunk's checksum; it leaves its image unusable, hence a second one.
                 Image.open(io.BytesIO(data), formats=("PNG",)).verify()
@@ -288,7 +288,9 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
                 frame = frame.transpose(Image.Transpose[_UPRIGHT[orientation]])
         except Image.DecompressionBombError:
             raise InvalidImageError(_bomb_message(label)) from None
-        except (OSError, SyntaxError, ValueError, EOFError, MemoryError):
+        except (OSError, SyntaxError, ValueError, EOFError, MemoryError, TypeError, IndexError, struct.error):
+            # Pillow's decoders raise more than OSError on a damaged file: a tag of the wrong
+            # type (TypeError), a frame cut short (IndexError), a header too short (struct.error).
             raise InvalidImageError(
                 f"“{label}” is damaged or incomplete; open it in an image editor and save it again."
             ) from None

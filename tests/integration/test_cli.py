@@ -215,6 +215,21 @@ def test_a_bad_reference_file_is_one_sentence_and_nothing_is_kept(
     assert not (data / "library.sqlite").exists()  # refused before the library was opened
 
 
+def test_a_reference_whose_name_starts_with_a_tilde_is_a_file_not_a_home(env: dict[str, str], tmp_path: Path) -> None:
+    ref = tmp_path / "~draft.png"
+    Image.new("RGB", (64, 48), "teal").save(ref)
+    r = run_cli(["generate", "two words", "--demo", "--ref", "~draft.png@0.5", "--count", "1"], env, timeout=120)
+    assert "Traceback" not in r.stderr
+    assert r.returncode == 1  # not in the working folder: one sentence, not a crash
+    assert r.stderr.strip().splitlines()[-1].endswith("“~draft.png” does not exist; it may have been moved or deleted.")
+    r = subprocess.run(
+        [sys.executable, "-m", "krea_desktop", "generate", "two words", "--demo", "--ref", "~draft.png@0.5"],
+        env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.split()) == 1
+
+
 def write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path

@@ -7,6 +7,7 @@ import os
 import re
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -296,3 +297,34 @@ def test_store_copy_is_named_by_content(tmp_path: Path) -> None:
     assert path.read_bytes() == ref.data
     assert store_copy(ref, tmp_path / "refs") == path
     assert [p.name for p in (tmp_path / "refs").iterdir()] == [ref.file_name]  # no temporary files left
+
+
+def _gif_with_a_second_frame_cut_short() -> bytes:
+    buf = io.BytesIO()
+    Image.new("P", (4, 4)).save(buf, "GIF")
+    return buf.getvalue()[:-1] + b",\0\0\0\0\4\0\4\0\0"  # a frame's descriptor, then nothing
+
+
+def _tiff_with_strip_offsets_of_the_wrong_type() -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (4, 4)).save(buf, "TIFF")
+    data = bytearray(buf.getvalue())
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    for i in range(struct.unpack_from("<H", data, ifd)[0]):
+        at = ifd + 2 + 12 * i
+        if struct.unpack_from("<H", data, at)[0] == 0x0111:  # StripOffsets, made a FLOAT
+            struct.pack_into("<HHI", data, at, 0x0111, 11, 1)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [("cut.gif", _gif_with_a_second_frame_cut_short), ("odd.tif", _tiff_with_strip_offsets_of_the_wrong_type)],
+)
+def test_a_file_that_trips_the_decoder_in_other_ways_is_refused_in_one_sentence(
+    tmp_path: Path, name: str, make: Any
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(make())
+    with pytest.raises(InvalidImageError, match=re.escape(f"“{name}” is damaged")):
+        load_reference(path)
