@@ -374,11 +374,15 @@ class RunwareClient:
         if isinstance(img, str) and (is_uuid(img) or is_url(img)):
             return img, None
         if isinstance(img, str):  # data URI or base64: upload too, so it is sent once
-            raw = (
-                decode_data_uri(img, helper=self.gui, pacer=self._pacer)
-                if img.startswith("data:")
-                else decode_base64(img, helper=self.gui, pacer=self._pacer)
-            )
+            try:
+                raw = (
+                    decode_data_uri(img, helper=self.gui, pacer=self._pacer)
+                    if img.startswith("data:")
+                    else decode_base64(img, helper=self.gui, pacer=self._pacer)
+                )
+            except E.MalformedResponseError:  # the decoders' words are about the service's data
+                what = "data URI" if img.startswith("data:") else "base64 data"
+                raise E.ValidationError(f"A reference's {what} cannot be decoded.", parameter=_REFS) from None
         elif isinstance(img, Path):
             raw = await asyncio.to_thread(_read_reference_file, img)
         else:

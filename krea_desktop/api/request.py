@@ -41,7 +41,8 @@ def is_url(value: str) -> bool:
 class ReferenceImage:
     """One reference: where the image comes from and how hard it pulls (+) or pushes (-).
 
-    ``image`` is a local file (``Path``), raw encoded bytes, or a string the service
+    ``image`` is a local file (a ``Path``, or a string naming a file that exists, such as
+    ``"fox.png"`` or ``"~/refs/fox.png"``), raw encoded bytes, or a string the service
     understands (an imageUUID, an http(s) URL, a data URI or base64). Local files and
     bytes are uploaded once by the client and replaced by their imageUUID.
     """
@@ -51,6 +52,10 @@ class ReferenceImage:
     # The imageUUID of the library image this reference is, when known (its lineage);
     # recorded with the result, never sent.
     parent: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.image, str) and (path := _file_named(self.image)) is not None:
+            object.__setattr__(self, "image", path)
 
     def validate(self, index: int) -> None:
         name = f"inputs.referenceImages[{index}].strength"
@@ -68,6 +73,13 @@ class ReferenceImage:
         elif isinstance(img, str):
             if not img.strip():
                 raise ValidationError(f"{pname} is empty.", parameter=pname)
+            if not (is_uuid(img) or is_url(img) or img.startswith("data:") or _BASE64.fullmatch(img)):
+                shown = img if len(img) <= 80 else img[:77] + "..."
+                raise ValidationError(
+                    f"{pname} is “{shown}”: no file of that name exists, and it is not a URL, "
+                    "an imageUUID or base64 image data.",
+                    parameter=pname,
+                )
         else:
             raise ValidationError(f"{pname} must be a file, image data, a URL or an imageUUID.", parameter=pname)
 
@@ -75,6 +87,21 @@ class ReferenceImage:
         if not isinstance(self.image, str):
             raise TypeError("reference images must be resolved to a string before sending")
         return {"image": self.image, "strength": round(float(self.strength), 4)}
+
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/=_\-\s]+")  # standard or URL-safe, wrapped or not
+
+
+def _file_named(text: str) -> Path | None:
+    """The existing file ``text`` names, if it is not an imageUUID, a URL, a data URI or a
+    long string (base64 image data is thousands of characters); else None."""
+    if len(text) > 4096 or is_uuid(text) or is_url(text) or text.startswith("data:"):
+        return None
+    try:
+        path = Path(text).expanduser()
+        return path if path.is_file() else None
+    except (OSError, ValueError, RuntimeError):  # too long a name, a NUL, "~nobody"
+        return None
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int | None) -> None:
@@ -167,6 +194,9 @@ class GenerationRequest:
                 parameter="inputs.referenceImages",
             )
         for i, ref in enumerate(self.references):
+            if not isinstance(ref, ReferenceImage):  # typed so, but callers may pass (image, strength)
+                name = f"inputs.referenceImages[{i}]"  # type: ignore[unreachable]
+                raise ValidationError(f"{name} must be a ReferenceImage(image, strength).", parameter=name)
             ref.validate(i)
         if not is_uuid(self.task_uuid):
             raise ValidationError("taskUUID must be a UUID v4.", parameter="taskUUID")

@@ -43,3 +43,33 @@ def test_the_names_come_from_the_package() -> None:
     assert RunwareClient.__module__ == "krea_desktop.api.client"
     assert GenerationRequest.__module__ == "krea_desktop.api.request"
     assert ReferenceImage.__module__ == "krea_desktop.api.request"
+
+
+def test_a_reference_named_by_a_string_path_is_read_as_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from PIL import Image
+
+    from krea_desktop.api import GenerationRequest, ReferenceImage, RunwareClient
+    from krea_desktop.api.errors import ValidationError
+
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (64, 48), "teal").save("fox.png")
+    assert ReferenceImage("fox.png", 0.5).image == Path("fox.png")  # as README's path_or_url_or_bytes
+
+    async def generate(*refs: object) -> list[str | None]:
+        async with RunwareClient("sk-library-api", base_url=sim.url) as client:
+            request = GenerationRequest("a lighthouse", ratio="1:1", references=refs)  # type: ignore[arg-type]
+            return [ref.source async for image in client.generate(request) for ref in image.record.references]
+
+    with running_simulator() as sim:
+        assert asyncio.run(generate(ReferenceImage("fox.png", 0.5))) == ["fox.png"]
+        with pytest.raises(ValidationError, match=re.escape("“no-fox.png”: no file of that name exists")):
+            asyncio.run(generate(ReferenceImage("no-fox.png", 0.5)))
+        with pytest.raises(ValidationError, match=re.escape("inputs.referenceImages[0] must be a ReferenceImage")):
+            asyncio.run(generate(("fox.png", 0.5)))
+        with pytest.raises(ValidationError, match="A reference's base64 data cannot be decoded"):
+            asyncio.run(generate(ReferenceImage("aGVsbG8", 0.5)))  # not a whole number of quads
+        assert len(sim.service._uploads) == 1  # the fox, once: nothing was sent for the others
