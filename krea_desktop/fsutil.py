@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import stat
@@ -36,13 +37,16 @@ def atomic_write(
 ) -> None:
     """Write ``data`` to a temporary file beside ``path`` (named ``prefix…suffix``, by default
     ``.NAME.XXXX.tmp``), fsync it, rename it over ``path`` and fsync the folder. ``mode``
-    sets the permissions before anything is written (e.g. 0o600 for a secret)."""
+    sets the permissions before anything is written (e.g. 0o600 for a secret); without it
+    the file gets what ``open()`` would give a new file (0o666 less the umask), not the
+    owner-only 0o600 of a temporary file: an image saved to a shared or served folder is
+    readable there as any other file the user saves."""
     folder = path.parent
     fd, tmp = tempfile.mkstemp(prefix=prefix if prefix is not None else f".{path.name}.", suffix=suffix, dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
-            if mode is not None and os.name == "posix":
-                os.fchmod(fh.fileno(), mode)
+            if os.name == "posix":
+                os.fchmod(fh.fileno(), mode if mode is not None else 0o666 & ~umask())
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -52,6 +56,18 @@ def atomic_write(
             os.unlink(tmp)
         raise
     fsync_dir(folder)
+
+
+@functools.cache
+def umask() -> int:
+    """The process's umask (read once: it is set at start and not changed after)."""
+    with contextlib.suppress(OSError, ValueError):  # Linux says it without changing it
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # elsewhere the only way to read it is to set it, and back at once
+    os.umask(mask)
+    return mask
 
 
 def process_alive(pid: int) -> bool:
