@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from krea_desktop import __version__
+from krea_desktop import __version__, console
 from krea_desktop.api import errors as E
 from krea_desktop.api import spec
 from krea_desktop.wording import counted
@@ -208,9 +208,9 @@ async def _generate(args: argparse.Namespace) -> int:
         )
         request = dataclasses.replace(request, references=parents)
     if backend.library.notice:
-        print(f"krea-desktop: {backend.library.notice}", file=sys.stderr, flush=True)
+        console.line(f"krea-desktop: {backend.library.notice}", err=True)
     if backend.demo:
-        print(DEMO_NOTICE, file=sys.stderr, flush=True)
+        console.line(DEMO_NOTICE, err=True)
     saver = SaveQueue(backend.library)
     pending = PendingTasks(folder)
     tasks: dict[str, PendingTask] = {}  # taskUUID -> its record of paid work
@@ -219,7 +219,7 @@ async def _generate(args: argparse.Namespace) -> int:
     out_problem: str | None = None
 
     def say(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
+        console.line(msg, err=True)
 
     def mark(entry: LibraryEntry) -> bool:
         """Note a saved image in its task's record; True when it belongs to this request."""
@@ -252,8 +252,8 @@ async def _generate(args: argparse.Namespace) -> int:
             except OSError as exc:
                 out_problem = f"some images are only in the library: {describe_failure(exc, args.out)}"
         done += 1
-        print(f"[{done}/{request.number_results}] saved {path.name} (seed {entry.seed})", file=sys.stderr, flush=True)
-        print(path, flush=True)
+        say(f"[{done}/{request.number_results}] saved {path.name} (seed {entry.seed})")
+        console.line(str(path))
 
     ended_cleanly: set[str] = set()  # tasks with nothing more to collect
     try:

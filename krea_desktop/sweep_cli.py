@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from krea_desktop import console
 from krea_desktop.api import errors as E
 from krea_desktop.wording import counted
 
@@ -21,7 +22,7 @@ CONCURRENCY = 4  # cells in flight at once
 
 
 def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    console.line(msg, err=True)
 
 
 def _confirm(question: str) -> bool:
@@ -136,7 +137,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
                     out_problem = f"some images are only in the library: {describe_failure(exc, args.out)}"
             done += 1
             _say(f"[{done}/{plan.task_count}] {label(place)}: saved {path.name}")
-            print(path, flush=True)
+            console.line(str(path))
 
         async def run_cell(place: tuple[int, ...], request: GenerationRequest) -> None:
             tasks: dict[str, PendingTask] = {}
@@ -196,7 +197,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 out_problem = f"some images are only in the library: {describe_failure(exc, args.out)}"
         failed = sum(1 for c in cells if c.error)
         _say(f"Contact sheet: {sheet_path.name}")
-        print(sheet_path, flush=True)
+        console.line(str(sheet_path))
     finally:
         library.close()
     if spilled is not None:

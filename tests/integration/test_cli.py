@@ -230,6 +230,23 @@ def test_a_reference_whose_name_starts_with_a_tilde_is_a_file_not_a_home(env: di
     assert len(r.stdout.split()) == 1
 
 
+def test_a_reader_that_stops_reading_does_not_stop_the_batch(env: dict[str, str]) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "krea_desktop", "generate", "two words", "--demo", "--count", "6"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline().decode().strip()  # as `| head -1` reads, then goes
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(120) == 0, err
+    assert first.endswith(".png")
+    assert "Traceback" not in err and "Broken pipe" not in err
+    assert "[6/6] saved" in err
+    with Library(Path(env["KREA_DESKTOP_DATA_DIR"])) as lib:
+        assert lib.count() == 6  # every image is in the library
+
+
 def write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
