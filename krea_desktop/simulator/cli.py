@@ -42,6 +42,12 @@ def run(args: argparse.Namespace) -> int:
     if args.latency < 0:
         print("krea-desktop simulator: --latency must not be negative", file=sys.stderr)
         return 2
+    if not 0 <= args.port <= 65535:
+        print(f"krea-desktop simulator: --port is {args.port}, but it must be from 0 to 65535", file=sys.stderr)
+        return 2
+    if not 0 <= args.grain <= 1:  # also refuses nan
+        print(f"krea-desktop simulator: --grain is {args.grain}, but it must be from 0 to 1", file=sys.stderr)
+        return 2
     service = SimulatorService(SimulatorConfig(api_key=args.key, latency_per_image=args.latency, grain=args.grain))
     for fault in faults:
         service.inject(fault)

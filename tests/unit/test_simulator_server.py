@@ -215,3 +215,21 @@ def test_cli_rejects_bad_fault() -> None:
     from krea_desktop.simulator.cli import main
 
     assert main(["--fault", "teapot"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--port", "-1"], "--port is -1, but it must be from 0 to 65535"),
+        (["--port", "99999"], "--port is 99999, but it must be from 0 to 65535"),
+        (["--grain", "2"], "--grain is 2.0, but it must be from 0 to 1"),
+        (["--grain", "nan"], "--grain is nan, but it must be from 0 to 1"),
+    ],
+)
+def test_cli_refuses_a_port_or_grain_out_of_range_in_one_line(
+    args: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from krea_desktop.simulator.cli import main
+
+    assert main(args) == 2
+    assert capsys.readouterr().err == f"krea-desktop simulator: {said}\n"
