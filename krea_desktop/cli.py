@@ -319,6 +319,8 @@ def _open_window(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -
         from krea_desktop.ui.app import run_app
 
         return run_app(smoke_test=smoke_test, open_paths=open_paths)
+    except KeyboardInterrupt:  # Ctrl+C before the window was up (once up, it closes the window)
+        return 130
     finally:
         if collecting:
             gc.enable()

@@ -408,6 +408,7 @@ async def _run(
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
     app.lastWindowClosed.connect(closed.set)
+    _close_on_signals(window)
     if problem is not None:  # the window stays, saying why, until it is closed
         print(f"krea-desktop: {problem}", file=sys.stderr, flush=True)
         window.show_problem(str(problem))
@@ -427,6 +428,21 @@ async def _run(
         arrivals.stop()  # a start from now on opens a window of its own
     close_library(window)
     return 0
+
+
+def _close_on_signals(window: MainWindow) -> None:
+    """Ctrl+C in the terminal that started the app, and SIGTERM (a logout, ``kill``), close
+    the window as its close button does: its state kept, the last images saved. Python's
+    own handlers never run while Qt's loop waits, so both were ignored, or ended the
+    process on the spot."""
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        # Windows' event loops take no signal handlers: Ctrl+C there stays as it was.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(number, window.close)
 
 
 # How long a closed window's process waits for images still being saved (and the library's

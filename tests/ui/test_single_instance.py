@@ -426,3 +426,18 @@ def test_a_socket_left_by_a_killed_window_does_not_stop_the_next_start(
     (tmp_path / "some.png").write_bytes(image_bytes((32, 32)))
     assert start_again(data_dir, "some.png", cwd=tmp_path).returncode == 0
     wait_for(lambda: "opened from another start: 1 file(s)" in log_text(data_dir), 60, "the path arrives", again)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_closes_the_running_window_as_its_close_button_does(
+    tmp_path: Path, windows: Callable[[Path], subprocess.Popen[bytes]], number: int
+) -> None:
+    data = tmp_path / "library"
+    proc = windows(data)
+    time.sleep(0.5)  # listening comes just before the loop that takes the signal
+    proc.send_signal(number)
+    assert proc.wait(timeout=60) == 0
+    said = OUTPUTS[proc.pid].read_text(errors="replace")
+    assert "Traceback" not in said and "KeyboardInterrupt" not in said
+    assert "mainSplitter" in (data / "settings.ini").read_text()  # its state kept, as on closing
