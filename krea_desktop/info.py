@@ -100,6 +100,11 @@ def read(path: Path) -> dict[str, Any]:
         raise Unreadable(f"{name} cannot be read ({exc.strerror or exc}).") from None
     if metadata.sniff_format(data) is None:
         raise Unreadable(f"{name} is not a PNG, JPEG or WEBP image.")
+    if metadata.has_too_many_parts(data):
+        raise Unreadable(
+            f"{name} has more than {metadata.MAX_PARTS:,} blocks of metadata, which no real image has, "
+            "so it was not read."
+        )
     record = metadata.read_record(data, max_bytes=MAX_BYTES) or GenerationRecord()
     return describe(record, name, metadata.image_size(data))
 

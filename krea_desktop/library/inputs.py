@@ -31,7 +31,7 @@ from krea_desktop.api import spec
 from krea_desktop.api.errors import KreaError
 from krea_desktop.api.request import ReferenceImage
 from krea_desktop.fsutil import NotARegularFile, atomic_write, read_regular_file
-from krea_desktop.library.metadata import read_record
+from krea_desktop.library.metadata import MAX_PARTS, has_too_many_parts, read_record
 from krea_desktop.wording import size_over
 
 if TYPE_CHECKING:
@@ -252,6 +252,10 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
         raise InvalidImageError(f"“{label}” is empty (0 bytes), so it holds no image.")
     if _looks_like_svg(data):
         raise InvalidImageError(_svg_message(label))
+    if has_too_many_parts(data):  # the decoder would take seconds and gigabytes over it
+        raise InvalidImageError(
+            f"“{label}” has more than {MAX_PARTS:,} blocks of metadata, which no real image has, so it was not opened."
+        )
     with warnings.catch_warnings():
         # Pillow warns below its own bomb limit; the pixel cap here decides instead.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)

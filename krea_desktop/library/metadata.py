@@ -307,6 +307,43 @@ def sniff_format(data: bytes) -> str | None:
 # PNG
 
 
+# Chunks or segments besides the pixel data a file may have: real images have tens. A file
+# of millions of empty ones (20 MB makes five million) is made to make readers crawl and
+# fill memory with their lists; past this many, reading stops.
+MAX_PARTS = 50_000
+_FILL = re.compile(rb"\xff+")  # a JPEG's fill bytes before a marker
+
+
+class TooManyParts(MetadataError):
+    """More than :data:`MAX_PARTS` chunks or segments."""
+
+
+def has_too_many_parts(data: bytes) -> bool:
+    """Whether ``data`` (PNG, JPEG or WEBP) has more than :data:`MAX_PARTS` chunks or
+    segments besides its pixel data (a PNG's IDAT chunks, which a large image may have by
+    the thousand, do not count). Other damage is left for the decoder to find."""
+    fmt = sniff_format(data)
+    try:
+        if fmt == "PNG":
+            pos, n, parts = len(PNG_SIGNATURE), len(data), 0
+            while pos + 12 <= n:
+                (length,) = struct.unpack_from(">I", data, pos)
+                if data[pos + 4 : pos + 8] != b"IDAT":
+                    parts += 1
+                    if parts > MAX_PARTS:
+                        return True
+                pos += 12 + length
+        elif fmt == "JPG":
+            _jpeg_segments(data)
+        elif fmt == "WEBP":
+            _riff_chunks(data)
+    except TooManyParts:
+        return True
+    except MetadataError:
+        pass
+    return False
+
+
 def _png_chunks(data: bytes) -> list[tuple[int, bytes, int, int]]:
     """(start offset, type, data start, data end) of every chunk up to and including IEND."""
     if not data.startswith(PNG_SIGNATURE):
@@ -376,8 +413,12 @@ def _jpeg_segments(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
     while pos < n:
         if data[pos] != 0xFF:
             raise MetadataError("bad JPEG marker")
-        while pos < n and data[pos] == 0xFF:
-            pos += 1  # fill bytes
+        if len(segments) > MAX_PARTS:
+            raise TooManyParts("too many JPEG segments")
+        fill_end = _FILL.match(data, pos).end()  # type: ignore[union-attr]  # data[pos] is 0xFF
+        if fill_end - pos > MAX_PARTS:  # a real file has a few fill bytes, if any
+            raise TooManyParts("too many JPEG fill bytes")
+        pos = fill_end
         if pos >= n:
             break
         marker = data[pos]
@@ -443,6 +484,8 @@ def _riff_chunks(data: bytes) -> list[tuple[bytes, int, int, int]]:
         if end > n:
             raise MetadataError("WEBP chunk overruns the file")
         chunks.append((fourcc, pos, start, end))
+        if len(chunks) > MAX_PARTS:
+            raise TooManyParts("too many WEBP chunks")
         pos = end + (size & 1)
     if not chunks:
         raise MetadataError("WEBP file has no chunks")
@@ -585,13 +628,17 @@ def _png_text(ctype: bytes, body: bytes, max_text: int, budget: _Budget) -> tupl
 
 def _scan_png(data: bytes, found: _Found, max_text: int) -> None:
     pos, n = len(PNG_SIGNATURE), len(data)
-    chunks, budget = 0, _Budget(_MAX_INFLATED * max_text)
+    chunks, parts, budget = 0, 0, _Budget(_MAX_INFLATED * max_text)
     while pos + 12 <= n:
         (length,) = struct.unpack_from(">I", data, pos)
         ctype = data[pos + 4 : pos + 8]
         start, end = pos + 8, pos + 8 + length
         if end + 4 > n:
             return
+        if ctype != b"IDAT":
+            parts += 1
+            if parts > MAX_PARTS:
+                return
         if ctype == b"IHDR" and length >= 8:
             found.width, found.height = struct.unpack_from(">II", data, start)
         if ctype in (b"tEXt", b"zTXt", b"iTXt") and length <= max_text + 128 and chunks < _MAX_TEXT_CHUNKS:

@@ -234,3 +234,22 @@ def test_a_reader_that_stops_early_ends_it_quietly(tmp_path: Path) -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(60) == 0
     assert err == ""
+
+
+def test_a_file_padded_with_empty_chunks_is_one_sentence(tmp_path: Path) -> None:
+    import struct
+    import zlib
+
+    from krea_desktop.library.metadata import MAX_PARTS
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG")
+    png = buf.getvalue()
+    empty = struct.pack(">I", 0) + b"prVt" + struct.pack(">I", zlib.crc32(b"prVt"))
+    path = tmp_path / "crawl.png"
+    path.write_bytes(png[:33] + empty * (MAX_PARTS + 10) + png[33:])
+    r = info(str(path))
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr == (
+        f"krea-desktop: {path} has more than 50,000 blocks of metadata, which no real image has, so it was not read.\n"
+    )

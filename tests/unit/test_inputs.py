@@ -328,3 +328,15 @@ def test_a_file_that_trips_the_decoder_in_other_ways_is_refused_in_one_sentence(
     path.write_bytes(make())
     with pytest.raises(InvalidImageError, match=re.escape(f"“{name}” is damaged")):
         load_reference(path)
+
+
+@pytest.mark.parametrize("padding", [b"\xff\xfe\x00\x02", b"\xff"])  # empty comments; fill bytes
+def test_a_jpeg_padded_to_make_the_decoder_crawl_is_refused_at_once(tmp_path: Path, padding: bytes) -> None:
+    from krea_desktop.library.metadata import MAX_PARTS
+
+    jpeg = image_bytes((8, 8), fmt="JPEG")
+    path = tmp_path / "crawl.jpg"
+    path.write_bytes(jpeg[:2] + padding * (MAX_PARTS + 10) + jpeg[2:])
+    said = "“crawl.jpg” has more than 50,000 blocks of metadata, which no real image has, so it was not opened."
+    with pytest.raises(InvalidImageError, match=re.escape(said)):
+        load_reference(path)

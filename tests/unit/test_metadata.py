@@ -370,3 +370,39 @@ def test_many_compressed_text_chunks_inflate_little(monkeypatch: pytest.MonkeyPa
     rec = read_record(data[:33] + parameters + many + data[33:], max_text=4096)
     assert rec is not None and rec.prompt == "a fox" and rec.seed == 9
     assert sum(inflated) <= 4 * 4096
+
+
+def _small(fmt: str, **kw: Any) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), "teal").save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def _crawling(kind: str, parts: int) -> bytes:
+    """A tiny image padded with ``parts`` empty chunks or segments (or fill bytes)."""
+    jpeg, png, webp = _small("JPEG"), _small("PNG"), _small("WEBP", lossless=True)
+    if kind == "jpeg comments":
+        return jpeg[:2] + b"\xff\xfe\x00\x02" * parts + jpeg[2:]
+    if kind == "jpeg fill":
+        return jpeg[:2] + b"\xff" * parts + jpeg[2:]
+    if kind == "webp chunks":
+        body = webp[12:] + b"JUNK\0\0\0\0" * parts
+        return b"RIFF" + struct.pack("<I", len(body) + 4) + b"WEBP" + body
+    empty = struct.pack(">I", 0) + b"prVt" + struct.pack(">I", zlib.crc32(b"prVt"))
+    return png[:33] + empty * parts + png[33:]
+
+
+KINDS = ["jpeg comments", "jpeg fill", "webp chunks", "png chunks"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_file_of_a_few_parts_too_many_is_known_as_such_and_one_fewer_is_not(kind: str) -> None:
+    assert metadata.has_too_many_parts(_crawling(kind, metadata.MAX_PARTS + 10))
+    assert not metadata.has_too_many_parts(_crawling(kind, metadata.MAX_PARTS - 10))
+
+
+def test_a_large_png_of_many_pixel_chunks_is_not_taken_for_a_crawling_one() -> None:
+    png = _small("PNG")
+    chunk = struct.pack(">I", 0) + b"IDAT" + struct.pack(">I", zlib.crc32(b"IDAT"))
+    data = png[:33] + chunk * (2 * metadata.MAX_PARTS) + png[33:]  # as encoders split pixels
+    assert not metadata.has_too_many_parts(data)
