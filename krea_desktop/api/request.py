@@ -104,6 +104,17 @@ def _file_named(text: str) -> Path | None:
         return None
 
 
+def _without_credentials(text: str) -> str:
+    """``text``, less a user name and password written into it if it is a web address: what
+    a record keeps goes into every image made from it."""
+    if not is_url(text):
+        return text
+    parts = urlsplit(text)
+    if "@" not in parts.netloc:
+        return text
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
 def _check_int(name: str, value: Any, lo: int, hi: int | None) -> None:
     rng = f"from {lo} to {hi}" if hi is not None else f"at least {lo}"
     if isinstance(value, bool) or not isinstance(value, int):
@@ -256,9 +267,9 @@ class GenerationRequest:
             number_results=self.number_results,
             references=tuple(
                 ReferenceRecord(
-                    image=r.image if isinstance(r.image, str) else None,
+                    image=_without_credentials(r.image) if isinstance(r.image, str) else None,
                     strength=float(r.strength),
-                    source=str(r.image) if isinstance(r.image, (str, Path)) else None,
+                    source=_without_credentials(str(r.image)) if isinstance(r.image, (str, Path)) else None,
                     parent=r.parent,
                 )
                 for r in self.references

@@ -454,9 +454,12 @@ def _too_large_download(label: str, max_bytes: int) -> str:
 
 
 def _url_label(url: str) -> str:
+    """A web address as messages name it: its host (never a user name or password written
+    into it) and the last part of its path."""
     parts = urlsplit(url.strip())
     name = parts.path.rstrip("/").rsplit("/", 1)[-1]
-    label = f"{parts.netloc}/…/{name}" if name else parts.netloc or url
+    host = parts.netloc.rpartition("@")[2]
+    label = f"{host}/…/{name}" if name else host or "the web address"
     return label if len(label) <= 80 else label[:77] + "…"
 
 

@@ -250,6 +250,9 @@ def test_a_reference_is_named_as_it_would_be_loaded_without_reading_it(tmp_path:
     uri = "data:image/png;base64," + base64.b64encode(image_bytes()).decode()
     assert inputs.reference_label(uri) == load_reference(uri).source == "embedded image"
     assert inputs.reference_label("https://example.com/a/cat.png?v=2#f") == "example.com/…/cat.png"
+    # credentials written into an address are never repeated in a message
+    assert inputs.reference_label("https://ann:hunter2@example.com/a/cat.png") == "example.com/…/cat.png"
+    assert inputs.reference_label("https://ann:hunter2@example.com") == "example.com"
     assert inputs.reference_label("0b5e1c2a-3f4d-4e5f-8a9b-0c1d2e3f4a5b") == "0b5e1c2a-3f4d-4e5f-8a9b-0c1d2e3f4a5b"
     # On a sweep's axis: the file's whole name, the address's last part.
     assert short_reference_name(inputs.reference_label(path)) == "what?.png"

@@ -166,3 +166,19 @@ def test_describe_records_every_parameter(tmp_path: Path) -> None:
     assert (d.width, d.height, d.ratio, d.seed) == (768, 1376, "9:16", 5)
     assert [(r.image, r.source, r.strength) for r in d.references] == [(None, str(tmp_path / "r.png"), -0.5)]
     assert d.model == spec.MODEL_ID and d.task_uuid == req.task_uuid
+
+
+def test_a_record_never_keeps_credentials_written_into_a_reference_address() -> None:
+    req = GenerationRequest(
+        "two words",
+        references=(
+            ReferenceImage("https://ann:hunter2@images.example.com/cat.png?v=2", 0.5),
+            ReferenceImage("https://images.example.com/dog.png", 0.5),
+        ),
+    )
+    kept = [(r.image, r.source) for r in req.describe().references]
+    assert kept == [
+        ("https://images.example.com/cat.png?v=2", "https://images.example.com/cat.png?v=2"),
+        ("https://images.example.com/dog.png", "https://images.example.com/dog.png"),
+    ]
+    assert req.to_task()["inputs"]["referenceImages"][0]["image"].startswith("https://ann:hunter2@")  # still sent
