@@ -574,9 +574,23 @@ class _Found(Embedded):
 
 
 def _decode_text(raw: bytes, max_text: int) -> str:
+    """An iTXt chunk's text: UTF-8, a stray invalid byte shown as U+FFFD rather than the
+    whole text (and the parameters in it) lost."""
     if len(raw) > max_text:
         raise MetadataError("text too large")
-    return raw.decode("utf-8")
+    return raw.decode("utf-8", "replace")
+
+
+def _latin1_text(raw: bytes) -> str:
+    """A tEXt or zTXt chunk's text. The PNG standard says Latin-1, but several tools write
+    UTF-8 there ("一只猫 café" would read as "ä¸\x80åª\x8fç\x8c« cafÃ©"): text that is
+    valid UTF-8 and not plain ASCII is read as UTF-8, anything else as Latin-1."""
+    if raw.isascii():
+        return raw.decode("ascii")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 class _Budget:
@@ -606,11 +620,11 @@ def _png_text(ctype: bytes, body: bytes, max_text: int, budget: _Budget) -> tupl
     if ctype == b"tEXt":
         if len(rest) > max_text:
             return None
-        return key, rest.decode("latin-1")
+        return key, _latin1_text(rest)
     if ctype == b"zTXt":
         if not rest or rest[0] != 0:
             return None
-        return key, _inflate(rest[1:], max_text, budget).decode("latin-1")
+        return key, _latin1_text(_inflate(rest[1:], max_text, budget))
     # iTXt: flag, method, language\0, translated keyword\0, text
     if len(rest) < 2:
         return None
