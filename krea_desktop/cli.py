@@ -326,6 +326,28 @@ def _open_window(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -
             gc.enable()
 
 
+def _in_the_users_words(err: Exception) -> str:
+    """``err``'s message, a parameter it opens with named as the command line names it: the
+    library API's messages name the service's fields ("positivePrompt has 1 character"),
+    which a person who typed a prompt and --ref never wrote."""
+    import re
+
+    text = str(err)
+    parameter = getattr(err, "parameter", None)
+    if not isinstance(err, E.ValidationError) or not parameter or not text.startswith(parameter):
+        return text
+    if parameter == "positivePrompt":
+        name = "The prompt"
+    elif match := re.fullmatch(r"inputs\.referenceImages\[(\d+)\](\.strength|\.image)?", parameter):
+        number = int(match.group(1)) + 1
+        name = f"The strength of --ref {number}" if match.group(2) == ".strength" else f"--ref {number}"
+    elif parameter == "inputs.referenceImages":
+        name = "The references"
+    else:
+        return text
+    return name + text[len(parameter) :]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv == ["--base64-helper"]:  # the bundle's executable serving as its own decode helper
@@ -357,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return asyncio.run(run_sweep(args))
             return asyncio.run(_generate(args))
         except (E.KreaError, LibraryError) as err:
-            print(f"krea-desktop: {err}", file=sys.stderr)
+            print(f"krea-desktop: {_in_the_users_words(err)}", file=sys.stderr)
             return 1
         except OSError as exc:  # a file or folder the command line had to use
             name = f" ({exc.filename})" if exc.filename else ""

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from krea_desktop.api import spec
 from krea_desktop.api.errors import ValidationError
 from krea_desktop.api.record import GenerationRecord, ReferenceRecord, SweepTag
+from krea_desktop.wording import counted
 
 # Lone surrogates: what Python makes of bytes that are not UTF-8 (a Latin-1 command line).
 _UNENCODABLE = re.compile(r"[\ud800-\udfff\x00]")
@@ -172,7 +173,7 @@ class GenerationRequest:
         n = len(self.prompt.strip())
         if n < spec.PROMPT_MIN or len(self.prompt) > spec.PROMPT_MAX:
             raise ValidationError(
-                f"positivePrompt has {len(self.prompt) if n else 0} characters, but it must have "
+                f"positivePrompt has {counted(len(self.prompt) if n else 0, 'character')}, but it must have "
                 f"from {spec.PROMPT_MIN} to {spec.PROMPT_MAX}.",
                 parameter="positivePrompt",
             )

@@ -148,14 +148,17 @@ def test_a_dead_network_fails_with_one_line(env: dict[str, str]) -> None:
 @pytest.mark.parametrize(
     ("args", "phrase"),
     [
-        (["generate", "x"], "positivePrompt"),
+        (["generate", "x"], "krea-desktop: The prompt has 1 character, but it must have from 2 to 3000."),
         (["generate", "two words", "--ratio", "5:4"], "invalid choice"),
         (["generate", "two words", "--count", "21"], "from 1 to 20"),
         (["generate", "two words", "--seed", "-1"], "from 0 to"),
         (["generate", "two words", "--quality", "100"], "from 20 to 99"),
         (["generate", "two words", "--format", "gif"], "PNG, JPG, WEBP"),
         (["generate", "two words", "--ref", "/no/such/file.png"], "does not exist"),
-        (["generate", "two words", "--ref", "https://example.test/a.png@3"], "from -2 to 2"),
+        (
+            ["generate", "two words", "--ref", "https://example.test/a.png@3"],
+            "krea-desktop: The strength of --ref 1 is 3.0, but it must be from -2 to 2.",
+        ),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_is_sent(env: dict[str, str], args: list[str], phrase: str) -> None:
