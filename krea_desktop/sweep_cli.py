@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
+import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +31,32 @@ def _say(msg: str) -> None:
 def _confirm(question: str) -> bool:
     _say(question)
     try:
-        answer = input()
-    except EOFError:
+        # The line straight from the file descriptor: sys.stdin's buffer has a lock that a
+        # thread left reading it at exit (after Ctrl+C) would make Python abort over.
+        answer = os.read(sys.stdin.fileno(), 4096).decode(errors="replace")
+    except (OSError, ValueError):
         return False
     return answer.strip().lower() in ("y", "yes")
+
+
+async def _ask(question: str) -> bool:
+    """:func:`_confirm` on a daemon thread: Ctrl+C at the question ends the run at once (the
+    loop's own worker threads are waited for at exit, and a thread blocked reading the
+    terminal would hold the run until Enter)."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[bool] = loop.create_future()
+
+    def answered(said: bool) -> None:
+        if not answer.done():
+            answer.set_result(said)
+
+    def read() -> None:
+        said = _confirm(question)
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the run ended meanwhile
+            loop.call_soon_threadsafe(answered, said)
+
+    threading.Thread(target=read, name="sweep-confirm", daemon=True).start()
+    return await answer
 
 
 async def run_sweep(args: argparse.Namespace) -> int:
@@ -101,7 +126,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
                     f"Nothing was sent: a sweep sends {counted(plan.task_count, 'task')}, so confirm it with --yes "
                     "when the command is not run at a terminal."
                 )
-            if not await asyncio.to_thread(_confirm, f"Send {counted(plan.task_count, 'task')}? [y/N]"):
+            if not await _ask(f"Send {counted(plan.task_count, 'task')}? [y/N]"):
                 _say("krea-desktop: nothing was sent.")
                 return 1
         check_writable(library, plan.task_count + 1)

@@ -201,3 +201,31 @@ def test_at_a_terminal_it_asks_before_sending(
     assert b"Send 2 tasks? [y/N]" in err
     assert len(tasks_of(sim, "imageInference")) == sent
     assert len(out.splitlines()) == (3 if sent else 0)
+
+
+def test_ctrl_c_at_the_question_ends_it_at_once_and_sends_nothing(service_env: dict[str, str], sim: Sim) -> None:
+    import os
+    import pty
+    import signal
+    import time
+
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "krea_desktop", "sweep", "a lighthouse", "--vary", "seed=5,6"],
+            env=service_env, stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        assert proc.stderr is not None
+        while b"[y/N]" not in proc.stderr.readline():  # the question is up
+            assert proc.poll() is None
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=20)  # not waiting for Enter
+        err = proc.stderr.read()
+    finally:
+        os.close(controller)
+        os.close(terminal)
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 130 and b"cancelled." in err and b"Traceback" not in err
+    assert tasks_of(sim, "imageInference") == []
