@@ -164,6 +164,16 @@ async def run_sweep(args: argparse.Namespace) -> int:
             _say(f"[{done}/{plan.task_count}] {label(place)}: saved {path.name}")
             console.line(str(path))
 
+        saving: set[asyncio.Future[list[LibraryEntry]]] = set()
+
+        async def saved(image: Any) -> list[LibraryEntry]:
+            """``image`` saved on a worker thread. A save under way when the sweep is
+            interrupted runs to its end, and is waited for before the library closes."""
+            job = asyncio.ensure_future(asyncio.to_thread(saver.save, image))
+            saving.add(job)
+            job.add_done_callback(saving.discard)
+            return await asyncio.shield(job)
+
         async def run_cell(place: tuple[int, ...], request: GenerationRequest) -> None:
             tasks: dict[str, PendingTask] = {}
 
@@ -179,7 +189,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 got: list[LibraryEntry] = []
                 try:
                     async for image in client.generate(request, on_submitted=submitted):
-                        for entry in await asyncio.to_thread(saver.save, image):
+                        for entry in await saved(image):
                             for task in tasks.values():
                                 pending.received(task, entry.image_uuid)
                             got.append(entry)
@@ -202,11 +212,21 @@ async def run_sweep(args: argparse.Namespace) -> int:
                     cells.append(SheetCell(place, error="The service sent no image."))
 
         _say(f"Columns: {', '.join(columns)}" + (f"; rows: {', '.join(rows)}" if rows else ""))
+        interrupted = False
         try:
             await asyncio.gather(*(run_cell(cell.place, cell.request) for cell in plan.cells()))
+        except asyncio.CancelledError:  # Ctrl+C: the sheet of what arrived, then the end
+            interrupted = True
+            if saving:
+                await asyncio.wait(set(saving))
         finally:
             await backend.aclose()
         spilled = await asyncio.to_thread(saver.spill) if saver.held else None
+        if interrupted:
+            made = {cell.place for cell in cells}
+            cells += [SheetCell(c.place, error="Cancelled.") for c in plan.cells() if c.place not in made]
+            if not any(cell.image_uuid for cell in cells):
+                raise asyncio.CancelledError
 
         base_record = plan.base.describe()
         sheet = await asyncio.to_thread(
@@ -223,6 +243,10 @@ async def run_sweep(args: argparse.Namespace) -> int:
         failed = sum(1 for c in cells if c.error)
         _say(f"Contact sheet: {sheet_path.name}")
         console.line(str(sheet_path))
+        if interrupted:
+            if spilled is not None:
+                _say(f"krea-desktop: some paid images could not be saved in the library; they are in {spilled}.")
+            raise asyncio.CancelledError  # the run ends as cancelled (130), the sheet saved
     finally:
         library.close()
     if spilled is not None:

@@ -229,3 +229,32 @@ def test_ctrl_c_at_the_question_ends_it_at_once_and_sends_nothing(service_env: d
             proc.kill()
     assert code == 130 and b"cancelled." in err and b"Traceback" not in err
     assert tasks_of(sim, "imageInference") == []
+
+
+def test_ctrl_c_while_cells_run_keeps_what_arrived_on_a_sheet(service_env: dict[str, str], sim: Sim) -> None:
+    import signal
+
+    sim.service.config.latency_per_image = 0.5  # cells still running when the first arrives
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "krea_desktop", "sweep", "a lighthouse", "--vary", "seed=1,2,3,4,5,6,7,8", "--yes"],
+        env=service_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None and proc.stdout is not None
+    said = []
+    while not (line := proc.stderr.readline()).startswith("[1/8]"):
+        assert line, "".join(said)
+        said.append(line)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "cancelled." in err and "Traceback" not in err
+    assert "Contact sheet:" in err
+    assert "could not save" not in err  # an image on its way into the library gets there
+    sheet = Path(out.splitlines()[-1])
+    record = read_record(sheet)
+    assert record is not None
+    cells = sheet_cells_of(record)
+    assert len(cells) == 8
+    made = [c for c in cells if c.image_uuid]
+    assert 1 <= len(made) < 8
+    assert all(c.error == "Cancelled." for c in cells if not c.image_uuid)
