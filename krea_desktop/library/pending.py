@@ -94,7 +94,8 @@ class PendingTasks:
             "received": sorted(task.received),
             "service": task.service,
         }
-        atomic_write(task.path, json.dumps(data).encode())
+        # Owner-only: a reference's address is kept as sent, with any credentials in it.
+        atomic_write(task.path, json.dumps(data).encode(), mode=0o600)
 
     # -- the process that sends ----------------------------------------------------------
 

@@ -10,6 +10,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
 from krea_desktop.library.pending import PendingTasks
@@ -194,3 +196,17 @@ def test_an_image_saved_as_its_job_is_cancelled_does_not_bring_the_tasks_record_
         pending.finished(task)
         saver.join()
         assert not task.path.exists(), i
+
+
+@pytest.mark.skipif(os.name != "posix", reason="permission bits are POSIX's")
+def test_a_tasks_record_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    import stat
+
+    pending = PendingTasks(tmp_path)
+    request = GenerationRequest("a lighthouse", number_results=2, delivery_method="async")
+    wire = [{"image": "https://ann:hunter2@images.example.com/cat.png", "strength": 0.5}]  # kept as sent
+    task = pending.submitted(request, wire, GenerationRecord(prompt="a lighthouse"), "http://127.0.0.1/v1")
+    assert task is not None
+    assert stat.S_IMODE(task.path.stat().st_mode) == 0o600
+    pending.received(task, "img-1")  # written again
+    assert stat.S_IMODE(task.path.stat().st_mode) == 0o600
