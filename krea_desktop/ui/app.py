@@ -408,14 +408,15 @@ async def _run(
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
     app.lastWindowClosed.connect(closed.set)
-    _close_on_signals(window)
     if problem is not None:  # the window stays, saying why, until it is closed
         print(f"krea-desktop: {problem}", file=sys.stderr, flush=True)
         window.show_problem(str(problem))
+        _close_on_signals(window)
         gc.enable()
         await closed.wait()
         return 1
     finish_main_window(window)
+    closed_by_signals = _close_on_signals(window)  # after the log file is opened: it says so there
     gc.enable()
     if report is not None:
         report.built()
@@ -424,25 +425,46 @@ async def _run(
     if arrivals is not None:
         arrivals.window_built(window)
     await closed.wait()
+    closed_by_signals()  # a Ctrl+C while the last saves are waited for ends it at once
     if arrivals is not None:
         arrivals.stop()  # a start from now on opens a window of its own
     close_library(window)
     return 0
 
 
-def _close_on_signals(window: MainWindow) -> None:
+def _close_on_signals(window: MainWindow) -> Callable[[], None]:
     """Ctrl+C in the terminal that started the app, and SIGTERM (a logout, ``kill``), close
     the window as its close button does: its state kept, the last images saved. Python's
     own handlers never run while Qt's loop waits, so both were ignored, or ended the
-    process on the spot."""
+    process on the spot. Returns what to call once the window has closed: from then on,
+    while the last saves are waited for, either signal ends the process at once."""
     import asyncio
     import signal
 
     loop = asyncio.get_running_loop()
-    for number in (signal.SIGINT, signal.SIGTERM):
+    numbers = (signal.SIGINT, signal.SIGTERM)
+
+    def close() -> None:
+        # Copies of this signal are no second one: a terminal's Ctrl+C reaches a launcher
+        # and the app both, and the launcher passes it on. (Not the loop's
+        # remove_signal_handler: it puts back Python's Ctrl+C handler, which would make a
+        # KeyboardInterrupt of a copy Python has yet to see.)
+        for number in numbers:
+            signal.signal(number, signal.SIG_IGN)
+        window.close()
+
+    def insist() -> None:
+        for number in numbers:
+            signal.signal(number, signal.SIG_DFL)
+
+    try:
+        for number in numbers:
+            loop.add_signal_handler(number, close)
+    except (NotImplementedError, RuntimeError, ValueError):
         # Windows' event loops take no signal handlers: Ctrl+C there stays as it was.
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(number, window.close)
+        return lambda: None
+    log.info("Ctrl+C and SIGTERM close the window")
+    return insist
 
 
 # How long a closed window's process waits for images still being saved (and the library's

@@ -435,7 +435,7 @@ def test_ctrl_c_or_sigterm_closes_the_running_window_as_its_close_button_does(
 ) -> None:
     data = tmp_path / "library"
     proc = windows(data)
-    time.sleep(0.5)  # listening comes just before the loop that takes the signal
+    wait_for(lambda: "Ctrl+C and SIGTERM close the window" in log_text(data), 60, "the loop takes signals", proc)
     proc.send_signal(number)
     assert proc.wait(timeout=60) == 0
     said = OUTPUTS[proc.pid].read_text(errors="replace")
