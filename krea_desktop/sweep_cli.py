@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -166,13 +167,17 @@ async def run_sweep(args: argparse.Namespace) -> int:
 
         saving: set[asyncio.Future[list[LibraryEntry]]] = set()
 
-        async def saved(image: Any) -> list[LibraryEntry]:
-            """``image`` saved on a worker thread. A save under way when the sweep is
-            interrupted runs to its end, and is waited for before the library closes."""
+        async def saved(image: Any) -> tuple[list[LibraryEntry], bool]:
+            """``image`` saved on a worker thread, and whether the sweep was interrupted
+            meanwhile: a save under way then runs to its end (and is waited for before the
+            library closes), and the caller records its image before it stops."""
             job = asyncio.ensure_future(asyncio.to_thread(saver.save, image))
             saving.add(job)
             job.add_done_callback(saving.discard)
-            return await asyncio.shield(job)
+            try:
+                return await asyncio.shield(job), False
+            except asyncio.CancelledError:
+                return await job, True
 
         async def run_cell(place: tuple[int, ...], request: GenerationRequest) -> None:
             tasks: dict[str, PendingTask] = {}
@@ -189,11 +194,18 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 got: list[LibraryEntry] = []
                 try:
                     async for image in client.generate(request, on_submitted=submitted):
-                        for entry in await saved(image):
+                        entries, interrupted_meanwhile = await saved(image)
+                        for entry in entries:
                             for task in tasks.values():
                                 pending.received(task, entry.image_uuid)
                             got.append(entry)
                             deliver(entry, place)
+                        if interrupted_meanwhile:
+                            raise asyncio.CancelledError
+                except asyncio.CancelledError:
+                    if got:  # its image came before the interruption: it is on the sheet
+                        cells.append(SheetCell(place, got[0].image_uuid, got[0].path))
+                    raise
                 except E.KreaError as err:
                     _say(f"[{label(place)}] failed: {err}")
                     cells.append(SheetCell(place, error=str(err)))
@@ -217,6 +229,10 @@ async def run_sweep(args: argparse.Namespace) -> int:
             await asyncio.gather(*(run_cell(cell.place, cell.request) for cell in plan.cells()))
         except asyncio.CancelledError:  # Ctrl+C: the sheet of what arrived, then the end
             interrupted = True
+            # A second Ctrl+C would end the loop with saves still writing into the library
+            # as it closes: the few seconds to finish them and the sheet are not interrupted.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            _say("krea-desktop: cancelling; finishing the images on their way and the contact sheet…")
             if saving:
                 await asyncio.wait(set(saving))
         finally:

@@ -258,3 +258,16 @@ def test_ctrl_c_while_cells_run_keeps_what_arrived_on_a_sheet(service_env: dict[
     made = [c for c in cells if c.image_uuid]
     assert 1 <= len(made) < 8
     assert all(c.error == "Cancelled." for c in cells if not c.image_uuid)
+
+
+def test_eleven_references_are_refused_in_the_words_of_the_command_line(env: dict[str, str], tmp_path: Path) -> None:
+    ref = tmp_path / "r.png"
+    Image.new("RGB", (8, 8)).save(ref)
+    args = ["sweep", "two words", "--demo", "--vary", "seed=1,2", "--yes"]
+    for _ in range(11):
+        args += ["--ref", str(ref)]
+    r = run_cli(args, env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1] == (
+        "krea-desktop: The --ref list has 11 images, but at most 10 are allowed."
+    )
