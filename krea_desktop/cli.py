@@ -342,7 +342,7 @@ def _in_the_users_words(err: Exception) -> str:
         number = int(match.group(1)) + 1
         name = f"The strength of --ref {number}" if match.group(2) == ".strength" else f"--ref {number}"
     elif parameter == "inputs.referenceImages":
-        name = "The references"
+        name = "The --ref list"
     else:
         return text
     return name + text[len(parameter) :]

@@ -70,6 +70,10 @@ def umask() -> int:
     return mask
 
 
+if not Path("/proc/self/status").exists():
+    umask()  # read at import, on the main thread: elsewhere reading it sets it for a moment
+
+
 def process_alive(pid: int) -> bool:
     """Whether process ``pid`` exists (POSIX; elsewhere every process counts as alive, and
     only age makes its files stale)."""

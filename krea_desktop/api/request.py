@@ -6,6 +6,7 @@ Everything is checked before anything is sent: an invalid value raises
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from dataclasses import dataclass, field, replace
@@ -98,10 +99,12 @@ def _file_named(text: str) -> Path | None:
     long string (base64 image data is thousands of characters); else None."""
     if len(text) > 4096 or is_uuid(text) or is_url(text) or text.startswith("data:"):
         return None
+    path = Path(text)
+    with contextlib.suppress(RuntimeError):  # "~draft.png": no user "draft", so a file's name
+        path = path.expanduser()
     try:
-        path = Path(text).expanduser()
         return path if path.is_file() else None
-    except (OSError, ValueError, RuntimeError):  # too long a name, a NUL, "~nobody"
+    except (OSError, ValueError):  # too long a name, a NUL
         return None
 
 

@@ -320,18 +320,20 @@ class TooManyParts(MetadataError):
 
 def has_too_many_parts(data: bytes) -> bool:
     """Whether ``data`` (PNG, JPEG or WEBP) has more than :data:`MAX_PARTS` chunks or
-    segments besides its pixel data (a PNG's IDAT chunks, which a large image may have by
-    the thousand, do not count). Other damage is left for the decoder to find."""
+    segments besides its pixel data. A large PNG may split its pixels into thousands of
+    IDAT chunks (encoders write 8 to 64 KB each), so a PNG may have one more for each KB
+    of the file; empty or tiny ones beyond that count too. Other damage is left for the
+    decoder to find."""
     fmt = sniff_format(data)
     try:
         if fmt == "PNG":
             pos, n, parts = len(PNG_SIGNATURE), len(data), 0
+            allowed = MAX_PARTS + n // 1024
             while pos + 12 <= n:
                 (length,) = struct.unpack_from(">I", data, pos)
-                if data[pos + 4 : pos + 8] != b"IDAT":
-                    parts += 1
-                    if parts > MAX_PARTS:
-                        return True
+                parts += 1
+                if parts > allowed:
+                    return True
                 pos += 12 + length
         elif fmt == "JPG":
             _jpeg_segments(data)

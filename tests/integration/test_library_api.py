@@ -58,6 +58,8 @@ def test_a_reference_named_by_a_string_path_is_read_as_the_file(
     monkeypatch.chdir(tmp_path)
     Image.new("RGB", (64, 48), "teal").save("fox.png")
     assert ReferenceImage("fox.png", 0.5).image == Path("fox.png")  # as README's path_or_url_or_bytes
+    Image.new("RGB", (64, 48), "teal").save("~draft.png")
+    assert ReferenceImage("~draft.png", 0.5).image == Path("~draft.png")  # no user "draft": a file's name
 
     async def generate(*refs: object) -> list[str | None]:
         async with RunwareClient("sk-library-api", base_url=sim.url) as client:

@@ -396,34 +396,20 @@ KINDS = ["jpeg comments", "jpeg fill", "webp chunks", "png chunks"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_file_of_a_few_parts_too_many_is_known_as_such_and_one_fewer_is_not(kind: str) -> None:
-    assert metadata.has_too_many_parts(_crawling(kind, metadata.MAX_PARTS + 10))
+def test_a_file_of_many_more_parts_than_any_real_image_is_known_as_such(kind: str) -> None:
+    # A PNG may have a chunk more per KB of file besides (pixels split into IDAT chunks).
+    extra = len(_crawling(kind, metadata.MAX_PARTS)) // 1024 if kind == "png chunks" else 0
+    assert metadata.has_too_many_parts(_crawling(kind, metadata.MAX_PARTS + extra + 10))
     assert not metadata.has_too_many_parts(_crawling(kind, metadata.MAX_PARTS - 10))
 
 
-def test_a_large_png_of_many_pixel_chunks_is_not_taken_for_a_crawling_one() -> None:
+def test_a_large_png_of_many_pixel_chunks_is_not_taken_for_a_crawling_one_but_empty_ones_are() -> None:
     png = _small("PNG")
-    chunk = struct.pack(">I", 0) + b"IDAT" + struct.pack(">I", zlib.crc32(b"IDAT"))
-    data = png[:33] + chunk * (2 * metadata.MAX_PARTS) + png[33:]  # as encoders split pixels
-    assert not metadata.has_too_many_parts(data)
 
+    def idat(body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + b"IDAT" + body + struct.pack(">I", zlib.crc32(b"IDAT" + body))
 
-def _png_with(ctype: bytes, body: bytes) -> bytes:
-    png = _small("PNG")
-    chunk = struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", zlib.crc32(ctype + body))
-    return png[:33] + chunk + png[33:]
-
-
-def test_utf8_written_into_a_latin1_text_chunk_reads_as_written() -> None:
-    said = "一只猫 café\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 8x8"
-    record = read_record(_png_with(b"tEXt", b"parameters\x00" + said.encode("utf-8")))
-    assert record is not None and record.prompt == "一只猫 café" and record.seed == 5
-    latin1 = "crème brûlée\nSteps: 20, Seed: 6, Size: 8x8"  # true Latin-1 stays Latin-1
-    record = read_record(_png_with(b"tEXt", b"parameters\x00" + latin1.encode("latin-1")))
-    assert record is not None and record.prompt == "crème brûlée" and record.seed == 6
-
-
-def test_one_bad_byte_in_a_utf8_text_chunk_loses_one_character_not_the_record() -> None:
-    body = b"a fox\nSteps: 20, Seed: 7, Size: 8x8".replace(b"fox", b"fo\xff")
-    record = read_record(_png_with(b"iTXt", b"parameters\x00\x00\x00\x00\x00" + body))
-    assert record is not None and record.prompt == "a fo\ufffd" and record.seed == 7
+    pixels = idat(bytes(1024)) * (metadata.MAX_PARTS + 5_000)  # 1 KB each: 56 MB, as encoders split them
+    assert not metadata.has_too_many_parts(png[:33] + pixels + png[33:])
+    padded = idat(b"") * (2 * metadata.MAX_PARTS)  # empty ones, 1.2 MB: no encoder writes those
+    assert metadata.has_too_many_parts(png[:33] + padded + png[33:])
