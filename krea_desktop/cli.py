@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 def parse_ref(text: str) -> ReferenceImage:
     """``PATH_OR_URL[@STRENGTH]``: the strength suffix is optional (default +0.7). The
     image is only named here; :func:`~krea_desktop.library.inputs.keep_references` reads and checks it."""
+    import argparse
+
     from krea_desktop.api.request import ReferenceImage
     from krea_desktop.library.inputs import is_data_uri, is_web_url
 
@@ -38,6 +40,16 @@ def parse_ref(text: str) -> ReferenceImage:
             pass  # an "@" that belongs to the URL or file name
     if is_web_url(source) or is_data_uri(source):
         return ReferenceImage(source.strip(), strength)
+    if not source.strip():
+        raise argparse.ArgumentTypeError("an empty reference names no image; give a file, or an http(s) address")
+    scheme = source.partition("://")[0]
+    if scheme.lower() == "file":  # as a file manager copies a file's place
+        from urllib.parse import urlsplit
+        from urllib.request import url2pathname
+
+        return ReferenceImage(Path(url2pathname(urlsplit(source).path)), strength)
+    if scheme != source and scheme.isalpha() and len(scheme) > 1:  # "C:\\..." is a file
+        raise argparse.ArgumentTypeError(f"{scheme}:// addresses cannot be read; give a file, or an http(s) address")
     path = Path(source)
     with contextlib.suppress(RuntimeError):  # "~draft.png": no user "draft", so a file's name
         path = path.expanduser()
@@ -104,10 +116,15 @@ def build_window_parser() -> argparse.ArgumentParser:
 def _add_generate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt")
     parser.add_argument("--ratio", default=spec.DEFAULT_RATIO, choices=list(spec.RATIOS_BY_NAME))
-    parser.add_argument("--seed", type=_seed)
+    parser.add_argument("--seed", type=_seed, help=f"from {spec.SEED_MIN} to {spec.SEED_MAX:,} (default: random)")
     parser.add_argument("--creativity", default=spec.DEFAULT_CREATIVITY, choices=spec.CREATIVITY_LEVELS)
     parser.add_argument("--format", type=_format, default=spec.DEFAULT_OUTPUT_FORMAT, help="PNG, JPG or WEBP")
-    parser.add_argument("--quality", type=_ranged(spec.QUALITY_MIN, spec.QUALITY_MAX), default=spec.DEFAULT_QUALITY)
+    parser.add_argument(
+        "--quality",
+        type=_ranged(spec.QUALITY_MIN, spec.QUALITY_MAX),
+        default=spec.DEFAULT_QUALITY,
+        help=f"{spec.QUALITY_MIN} to {spec.QUALITY_MAX} (default: {spec.DEFAULT_QUALITY})",
+    )
     parser.add_argument(
         "--ref",
         type=parse_ref,
@@ -130,7 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="generate images without opening the window")
     _add_generate_options(gen)
-    gen.add_argument("--count", type=_ranged(spec.RESULTS_MIN, spec.RESULTS_MAX), default=1)
+    gen.add_argument(
+        "--count",
+        type=_ranged(spec.RESULTS_MIN, spec.RESULTS_MAX),
+        default=1,
+        help=f"images to make, {spec.RESULTS_MIN} to {spec.RESULTS_MAX} (default: 1)",
+    )
     gen.add_argument(
         "--delivery",
         choices=spec.DELIVERY_METHODS,

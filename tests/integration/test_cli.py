@@ -155,6 +155,8 @@ def test_a_dead_network_fails_with_one_line(env: dict[str, str]) -> None:
         (["generate", "two words", "--quality", "100"], "from 20 to 99"),
         (["generate", "two words", "--format", "gif"], "PNG, JPG, WEBP"),
         (["generate", "two words", "--ref", "/no/such/file.png"], "does not exist"),
+        (["generate", "two words", "--ref", ""], "an empty reference names no image"),
+        (["generate", "two words", "--ref", "ftp://127.0.0.1/x.png"], "ftp:// addresses cannot be read"),
         (
             ["generate", "two words", "--ref", "https://example.test/a.png@3"],
             "krea-desktop: The strength of --ref 1 is 3.0, but it must be from -2 to 2.",
@@ -167,6 +169,21 @@ def test_bad_arguments_are_refused_before_anything_is_sent(env: dict[str, str], 
     assert phrase in r.stderr
     assert "Traceback" not in r.stderr
     assert r.stdout == ""
+
+
+def test_a_file_address_is_the_file(env: dict[str, str], tmp_path: Path) -> None:
+    ref = tmp_path / "my fox.png"
+    Image.new("RGB", (64, 48), "teal").save(ref)
+    r = run_cli(["generate", "two words", "--demo", "--ref", f"{ref.as_uri()}@0.5"], env)
+    assert r.returncode == 0, r.stderr
+    saved = read_record(Path(r.stdout.split()[0]))
+    assert saved is not None and [ref_.strength for ref_ in saved.references] == [0.5]
+
+
+def test_help_gives_each_numbers_range(env: dict[str, str]) -> None:
+    said = " ".join(run_cli(["generate", "--help"], env, timeout=60).stdout.split())
+    assert "1 to 20 (default: 1)" in said and "20 to 99 (default: 95)" in said
+    assert f"from 0 to {2**63 - 1:,} (default: random)" in said
 
 
 def test_eleven_references_are_refused(env: dict[str, str], tmp_path: Path) -> None:
