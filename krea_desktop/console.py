@@ -20,10 +20,10 @@ def line(text: str, *, err: bool = False) -> None:
     try:
         print(text, file=stream, flush=True)
     except BrokenPipeError:
-        _silence(stream)
+        silence(stream)
 
 
-def _silence(stream: TextIO) -> None:
+def silence(stream: TextIO) -> None:
     """Send what is written to ``stream`` from now on (and at exit, when Python flushes it)
     to nowhere, so that a closed pipe is not an error again."""
     with contextlib.suppress(OSError, ValueError):

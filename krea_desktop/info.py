@@ -7,13 +7,13 @@ stderr. Files are read without waiting on FIFOs or devices and without decoding 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from krea_desktop import console
 from krea_desktop.api.record import APP, GenerationRecord
 from krea_desktop.fsutil import NotARegularFile
 from krea_desktop.library import metadata
@@ -197,9 +197,7 @@ def run(paths: list[Path], *, as_json: bool, out: TextIO | None = None, err: Tex
                 print(text, file=out, flush=True)
             first = False
     except BrokenPipeError:
-        # The reader went away (``info *.png | head -1``): what it read is all it wanted.
-        # Python would complain again at exit flushing stdout, so that goes to nowhere.
-        with contextlib.suppress(OSError, ValueError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
-        return 1 if failed else 0
+        # The reader went away (``info *.png | head -1``): what it read is all it wanted,
+        # and nothing more is read for it.
+        console.silence(out)
     return 1 if failed else 0
