@@ -123,12 +123,17 @@ def read_regular_file(path: Path, max_bytes: int) -> bytes:
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     fd = os.open(path, flags)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise NotARegularFile(f"{path} is not a regular file")
         chunks: list[bytes] = []
         left = max_bytes + 1
+        # The whole file in one read where it can be (joining one piece is no copy, so a
+        # 200 MB file costs 200 MB, not twice that); then on, for a file still growing.
+        size = st.st_size + 1
         while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
+            chunk = os.read(fd, min(left, max(size, 1 << 16)))
+            size = 1 << 20
             if not chunk:
                 break
             chunks.append(chunk)

@@ -14,6 +14,7 @@ import binascii
 import contextlib
 import hashlib
 import io
+import math
 import os
 import re
 import stat
@@ -24,7 +25,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from krea_desktop.api import spec
@@ -287,9 +288,18 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
             img.load()
             original_mode = img.mode
             orientation = _orientation(img)
+            # Each step below replaces the picture it started from, and nothing else holds
+            # the one before (a 64-megapixel image is 256 MB decoded; two or three of them at
+            # once is what a gigantic reference used to cost).
             frame = _to_rgb(img)
+            del img
             if orientation != 1:
                 frame = frame.transpose(Image.Transpose[_UPRIGHT[orientation]])
+            if frame.mode == "RGBA" and cast(Any, frame.getextrema())[3][0] == 255:
+                frame = frame.convert("RGB")  # an alpha channel that is opaque everywhere adds nothing
+            too_big = max(frame.size) > spec.UPLOAD_MAX_SIDE
+            if too_big:
+                frame = _shrunk(frame, spec.UPLOAD_MAX_SIDE, Image.Resampling.LANCZOS, reducing_gap=3.0)
         except Image.DecompressionBombError:
             raise InvalidImageError(_bomb_message(label)) from None
         except (OSError, SyntaxError, ValueError, EOFError, MemoryError, TypeError, IndexError, struct.error):
@@ -298,7 +308,7 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
             raise InvalidImageError(
                 f"“{label}” is damaged or incomplete; open it in an image editor and save it again."
             ) from None
-    loaded = _normalise(data, frame, fmt, original_mode, animated, orientation, label)
+    loaded = _normalise(data, frame, fmt, original_mode, animated, orientation, too_big, label)
     record = read_record(data)
     return replace(
         loaded,
@@ -350,18 +360,46 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
 
 
+def _thumbnail_size(width: int, height: int, side: int) -> tuple[int, int] | None:
+    """The size ``Image.thumbnail((side, side))`` gives a ``width`` × ``height`` picture
+    (the aspect kept, rounded as Pillow rounds it), or None when it already fits."""
+    if width <= side and height <= side:
+        return None
+    aspect = width / height
+    x, y = side, side
+    if x / y >= aspect:
+        x = max(min(math.floor(y * aspect), math.ceil(y * aspect), key=lambda n: abs(aspect - n / y)), 1)
+    else:
+        y = max(
+            min(math.floor(x / aspect), math.ceil(x / aspect), key=lambda n: 0 if n == 0 else abs(aspect - x / n)),
+            1,
+        )
+    return x, y
+
+
+def _shrunk(frame: Image.Image, side: int, resample: Image.Resampling, reducing_gap: float) -> Image.Image:
+    """``frame`` fitted within ``side`` × ``side``: the pixels ``Image.thumbnail`` gives,
+    as a new picture, without first copying the full-size one (``frame`` itself when it fits)."""
+    size = _thumbnail_size(frame.width, frame.height, side)
+    if size is None or size == frame.size:
+        return frame
+    return frame.resize(size, resample, reducing_gap=reducing_gap)
+
+
 def _normalise(
-    data: bytes, frame: Image.Image, fmt: str, original_mode: str, animated: bool, orientation: object, label: str
+    data: bytes,
+    frame: Image.Image,
+    fmt: str,
+    original_mode: str,
+    animated: bool,
+    orientation: object,
+    too_big: bool,
+    label: str,
 ) -> LoadedReference:
+    """The bytes to send and the tray's thumbnail, for ``frame``: the picture upright, in
+    RGB or RGBA, and already within the upload size."""
     from PIL import Image
 
-    extrema: Any = frame.getextrema() if frame.mode == "RGBA" else None
-    if extrema is not None and extrema[3][0] == 255:
-        frame = frame.convert("RGB")  # an alpha channel that is opaque everywhere adds nothing
-    too_big = max(frame.size) > spec.UPLOAD_MAX_SIDE
-    if too_big:
-        frame = frame.copy()
-        frame.thumbnail((spec.UPLOAD_MAX_SIDE, spec.UPLOAD_MAX_SIDE), Image.Resampling.LANCZOS, reducing_gap=3.0)
     keep = (
         fmt in _PASS_THROUGH
         and not animated
@@ -380,8 +418,7 @@ def _normalise(
             frame.save(buf, "PNG", compress_level=3)
             ext = "png"
         encoded = buf.getvalue()
-    thumb = frame.copy()
-    thumb.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    thumb = _shrunk(frame, THUMBNAIL_SIDE, Image.Resampling.BILINEAR, reducing_gap=2.0)
     tbuf = io.BytesIO()
     thumb.save(tbuf, "PNG", compress_level=1)
     return LoadedReference(

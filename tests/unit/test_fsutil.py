@@ -44,3 +44,26 @@ def test_the_umask_is_read_without_being_changed() -> None:
     now = os.umask(seen)  # set it to what was read: it comes back as it was
     os.umask(now)
     assert now == seen
+
+
+def test_a_file_is_read_whole_in_one_piece_and_up_to_one_byte_past_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One read of the whole file: joining one piece is no copy, so reading a file costs
+    its size in memory once, not twice."""
+    path = tmp_path / "big.bin"
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    path.write_bytes(data)
+    asked: list[int] = []
+    real_read = os.read
+
+    def read(fd: int, n: int) -> bytes:
+        asked.append(n)
+        return real_read(fd, n)
+
+    monkeypatch.setattr(fsutil.os, "read", read)
+    assert fsutil.read_regular_file(path, 10 * 1024 * 1024) == data
+    assert asked[0] >= len(data) and len(asked) == 2  # the file, then the end of it
+    asked.clear()
+    assert fsutil.read_regular_file(path, 1000) == data[:1001]
+    assert asked == [1001]

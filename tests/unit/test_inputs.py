@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from krea_desktop.api import spec
@@ -103,6 +105,52 @@ def test_large_images_are_scaled_to_the_upload_limit() -> None:
     ref = load_reference(image_bytes((spec.UPLOAD_MAX_SIDE * 2, 40)))
     assert ref.width == spec.UPLOAD_MAX_SIDE
     assert _open(ref.data).size == (ref.width, ref.height)
+
+
+@pytest.mark.parametrize(
+    ("mode", "size", "orientation"),
+    [
+        ("RGB", (spec.UPLOAD_MAX_SIDE * 2 + 37, 900), 1),
+        ("RGBA", (900, spec.UPLOAD_MAX_SIDE + 301), 1),  # with transparency
+        ("RGBA opaque", (spec.UPLOAD_MAX_SIDE + 5, spec.UPLOAD_MAX_SIDE + 5), 1),
+        ("RGB", (spec.UPLOAD_MAX_SIDE + 99, 700), 6),  # stored on its side
+    ],
+)
+def test_a_large_reference_has_the_pixels_pillows_thumbnail_gives(
+    mode: str, size: tuple[int, int], orientation: int
+) -> None:
+    """The picture is shrunk without a full-size copy first; what is sent and what the tray
+    shows are still exactly what Pillow's own thumbnail makes of the upright picture."""
+    picture = Image.linear_gradient("L").resize(size).convert("RGB")
+    if mode.startswith("RGBA"):
+        picture.putalpha(255 if "opaque" in mode else Image.linear_gradient("L").resize(size))
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    picture.save(buf, "PNG", exif=exif.tobytes())
+    ref = load_reference(buf.getvalue())
+
+    upright = picture if orientation == 1 else picture.transpose(Image.Transpose.ROTATE_270)
+    if "opaque" in mode:
+        upright = upright.convert("RGB")
+    expected = upright.copy()
+    expected.thumbnail((spec.UPLOAD_MAX_SIDE, spec.UPLOAD_MAX_SIDE), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    sent = _open(ref.data)
+    assert sent.size == expected.size == (ref.width, ref.height)
+    assert sent.mode == expected.mode
+    assert sent.tobytes() == expected.tobytes()
+    thumb = expected.copy()
+    thumb.thumbnail((inputs.THUMBNAIL_SIDE, inputs.THUMBNAIL_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    assert _open(ref.thumbnail).tobytes() == thumb.tobytes()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 6000), st.integers(1, 6000), st.sampled_from([inputs.THUMBNAIL_SIDE, spec.UPLOAD_MAX_SIDE]))
+def test_a_picture_is_shrunk_to_the_size_pillows_thumbnail_gives(width: int, height: int, side: int) -> None:
+    picture = Image.new("1", (width, height))  # an eighth of a byte a pixel: sizes are what matter
+    picture.thumbnail((side, side))
+    fits = width <= side and height <= side
+    assert inputs._thumbnail_size(width, height, side) == (None if fits else picture.size)
 
 
 def test_animated_gif_gives_its_first_frame() -> None:
