@@ -124,15 +124,19 @@ def _readable(info: dict[str, Any]) -> str:
     ]
     if info["negativePrompt"]:
         lines.append(f"  negative prompt: {_line(info['negativePrompt'])}")
+    foreign = info.get("foreign") or {}
+    seed = _line(info["seed"])
+    if info["seed"] is None and isinstance(foreign.get("seed"), str):
+        tool = _line(info["source"] or "the other tool")
+        seed = f"{_line(foreign['seed'])} ({tool}'s, beyond Krea 2 Medium's range, so not recalled)"
     lines += [
-        f"  seed:            {_line(info['seed'])}",
+        f"  seed:            {seed}",
         f"  size:            {_line(size)}",
         f"  creativity:      {_line(info['creativity'])}",
         f"  model:           {_line(info['model'])}",
     ]
     if info["imageUUID"]:
         lines.append(f"  imageUUID:       {info['imageUUID']}")
-    foreign = info.get("foreign") or {}
     for key in ("sampler", "scheduler", "steps", "cfg"):
         if key in foreign:
             lines.append(f"  {key + ':':<16} {_line(foreign[key])}")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from krea_desktop.api.record import GenerationRecord, ReferenceRecord
 from krea_desktop.info import run as run_info
@@ -122,6 +123,19 @@ def test_readable_lines(tmp_path: Path) -> None:
     assert "size:            1376x768 (16:9)" in r.stdout
     assert "reference 1:     ab.png (-0.50)" in r.stdout
     assert "made by:         A1111" in r.stdout and "sampler:         DPM++ 2M" in r.stdout
+
+
+def test_a_seed_beyond_the_models_is_shown_as_the_other_tools(tmp_path: Path) -> None:
+    path = tmp_path / "comfy.png"
+    text = "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 18446744073709551615, Size: 512x512"
+    chunks = PngInfo()
+    chunks.add_text("parameters", text)
+    Image.new("RGB", (8, 8)).save(path, pnginfo=chunks)
+    r = info(str(path))
+    assert r.returncode == 0, r.stderr
+    assert "seed:            18446744073709551615 (A1111's, beyond Krea 2 Medium's range, so not recalled)" in r.stdout
+    row = json.loads(info("--json", str(path)).stdout)
+    assert row["seed"] is None and row["foreign"]["seed"] == "18446744073709551615"
 
 
 def test_unreadable_files_one_sentence_each_exit_1(tmp_path: Path) -> None:

@@ -171,6 +171,29 @@ def test_conditioning_node_with_a_lower_id_is_not_the_sampler(graph: dict[str, A
     }
 
 
+@pytest.mark.parametrize("seed", [2**63, 2**64 - 1, -1])
+def test_a_seed_beyond_the_models_is_kept_as_the_tools_own_and_not_recalled(seed: int) -> None:
+    """ComfyUI's seeds go up to 2^64 - 1; Krea 2 Medium's to 2^63 - 1. Such a seed is shown
+    as the other tool's setting, never put in the seed field."""
+    graph = json.loads(json.dumps(CONTROLNET_GRAPH))
+    graph["8"]["inputs"]["seed"] = seed
+    a1111 = f"a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: {seed}, Size: 512x512, Model: sd15"
+    for texts in ({"prompt": json.dumps(graph)}, {"parameters": a1111}):
+        got = recalled(png(texts))
+        assert got["seed"] is None
+        assert got["foreign"]["seed"] == str(seed)
+
+
+def test_the_models_largest_seed_is_recalled() -> None:
+    graph = json.loads(json.dumps(CONTROLNET_GRAPH))
+    graph["8"]["inputs"]["seed"] = 2**63 - 1
+    a1111 = f"a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: {2**63 - 1}, Size: 512x512, Model: sd15"
+    for texts in ({"prompt": json.dumps(graph)}, {"parameters": a1111}):
+        got = recalled(png(texts))
+        assert got["seed"] == 2**63 - 1
+        assert "seed" not in got["foreign"]
+
+
 def test_a_wide_node_is_not_walked_link_by_link(monkeypatch: pytest.MonkeyPatch) -> None:
     from krea_desktop.library.readers import comfyui
 

@@ -89,8 +89,9 @@ def parse_a1111(text: str) -> dict[str, Any]:
     if not params:
         return record
     seed = params.get("Seed")
-    if seed is not None and re.fullmatch(r"-?\d{1,20}", seed.strip()):
-        record["seed"] = int(seed)
+    seed_n = int(seed) if seed is not None and re.fullmatch(r"-?\d{1,20}", seed.strip()) else None
+    if seed_n is not None and spec.SEED_MIN <= seed_n <= spec.SEED_MAX:
+        record["seed"] = seed_n
     size = _RE_SIZE.match(params.get("Size", ""))
     if size:
         width, height = int(size.group(1)), int(size.group(2))
@@ -120,6 +121,8 @@ def parse_a1111(text: str) -> dict[str, Any]:
         elif key not in _OWN_KEYS or source != "krea-desktop":
             settings[key] = value
     if source != "krea-desktop":
+        if seed_n is not None and "seed" not in record:
+            foreign["seed"] = str(seed_n)  # beyond the model's seeds: the tool's own, never recalled
         if settings:
             foreign["settings"] = settings
         if foreign:

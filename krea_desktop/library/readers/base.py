@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from krea_desktop.api import spec
+
 # Texts larger than this are not parsed as JSON graphs (a workflow is well under this).
 MAX_JSON = 4 * 1024 * 1024
 
@@ -108,12 +110,18 @@ def partial(
         out["prompt"] = prompt.strip()
     if isinstance(negative, str) and not looks_like_json(negative):
         out["negative_prompt"] = negative.strip()
-    for key, value in (("seed", as_int(seed)), ("width", as_int(width)), ("height", as_int(height))):
+    foreign: dict[str, Any] = {}
+    seed_n = as_int(seed)
+    if seed_n is not None and not spec.SEED_MIN <= seed_n <= spec.SEED_MAX:
+        # The tool's own seed, beyond what the model takes (ComfyUI's go up to 2^64 - 1):
+        # shown as that tool's setting, never recalled into the seed field.
+        foreign["seed"] = str(seed_n)
+        seed_n = None
+    for key, value in (("seed", seed_n), ("width", as_int(width)), ("height", as_int(height))):
         if value is not None:
             out[key] = value
     if isinstance(model, str) and model.strip():
         out["model"] = model.strip()
-    foreign: dict[str, Any] = {}
     for key, value in (("sampler", sampler), ("scheduler", scheduler)):
         if isinstance(value, str) and value.strip():
             foreign[key] = value.strip()
