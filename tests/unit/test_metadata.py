@@ -186,7 +186,20 @@ def test_parse_a1111_long_adversarial_line_is_fast() -> None:
     start = time.perf_counter()
     parse_a1111("p\n" + "a" * 200_000 + ":")
     parse_a1111("p\n" + "a b " * 4000 + "Steps: 1")
+    parse_a1111("p\n" + 'a: "x, ' * 150_000)  # each unclosed quote read to the end of the line
     assert time.perf_counter() - start < 2.0
+
+
+def test_a_parameters_line_longer_than_the_parsed_length_still_gives_its_settings() -> None:
+    """Extensions append kilobytes of hashes after the settings: the settings are read,
+    and the line stays out of the prompts."""
+    hashes = ", ".join(f'Lora hash {i}: "{i:08x}"' for i in range(1000))
+    text = f"a cat\nNegative prompt: dog\nSteps: 20, Sampler: Euler a, Seed: 42, Size: 512x768, {hashes}"
+    assert len(text) > 20_000
+    rec = parse_a1111(text)
+    assert (rec["prompt"], rec["negative_prompt"]) == ("a cat", "dog")
+    assert (rec["seed"], rec["width"], rec["height"]) == (42, 512, 768)
+    assert rec["foreign"]["steps"] == 20 and rec["foreign"]["settings"]["Lora hash 0"] == "00000000"
 
 
 # -- embedding ------------------------------------------------------------------------------------

@@ -38,8 +38,12 @@ def _unquote(value: str) -> str:
 
 
 def _params(line: str) -> dict[str, str]:
+    """The ``Key: value`` pairs of a parameters line. Of a line longer than
+    :data:`_MAX_PARAM_LINE` (extensions add kilobytes of hashes and prompts after the
+    settings), the pairs that end within that length: the pattern, like A1111's, can take
+    time growing with the square of the line's length."""
     if len(line) > _MAX_PARAM_LINE:
-        return {}
+        line = line[: line.rfind(",", 0, _MAX_PARAM_LINE) + 1]
     return {k.strip(): _unquote(v) for k, v in _RE_PARAM.findall(line)}
 
 
