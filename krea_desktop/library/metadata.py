@@ -52,6 +52,7 @@ from krea_desktop.fsutil import read_regular_file
 from krea_desktop.library.readers import Embedded, read_foreign
 from krea_desktop.library.readers.a1111 import MODEL_LABEL, NOT_APPLICABLE
 from krea_desktop.library.readers.a1111 import parse_a1111 as parse_a1111  # lives with the other readers
+from krea_desktop.library.readers.base import MAX_JSON
 
 JSON_KEY = "krea-desktop"  # PNG text keyword and XMP element name for the JSON record
 PARAMETERS_KEY = "parameters"  # the A1111 keyword
@@ -645,6 +646,7 @@ def _png_text(ctype: bytes, body: bytes, max_text: int, budget: _Budget) -> tupl
 def _scan_png(data: bytes, found: _Found, max_text: int) -> None:
     pos, n = len(PNG_SIGNATURE), len(data)
     chunks, parts, budget = 0, 0, _Budget(_MAX_INFLATED * max_text)
+    kept = 0  # characters of the texts kept, within the same allowance as the inflated ones
     while pos + 12 <= n:
         (length,) = struct.unpack_from(">I", data, pos)
         ctype = data[pos + 4 : pos + 8]
@@ -668,8 +670,9 @@ def _scan_png(data: bytes, found: _Found, max_text: int) -> None:
                     item = _png_text(ctype, body, max_text, budget)
                 except (MetadataError, UnicodeDecodeError, zlib.error):
                     item = None
-                if item is not None:
+                if item is not None and kept + len(item[1]) <= _MAX_INFLATED * max_text:
                     key, text = item
+                    kept += len(text)
                     found.texts.setdefault(key, text)
                     if key == JSON_KEY and found.json_text is None:
                         found.json_text = text
@@ -880,7 +883,7 @@ def read_bytes(path: Path, max_bytes: int = 200 * 1024 * 1024) -> bytes:
 
 
 def read_record(
-    source: Path | bytes, *, max_bytes: int = 200 * 1024 * 1024, max_text: int = 1024 * 1024
+    source: Path | bytes, *, max_bytes: int = 200 * 1024 * 1024, max_text: int = MAX_JSON
 ) -> GenerationRecord | None:
     """The generation record embedded in an image file, or None.
 

@@ -194,6 +194,17 @@ def test_the_models_largest_seed_is_recalled() -> None:
         assert "seed" not in got["foreign"]
 
 
+def test_a_graph_of_several_megabytes_is_read() -> None:
+    """A large workflow (thousands of nodes) is several megabytes of JSON in each chunk."""
+    graph = json.loads(json.dumps(CONTROLNET_GRAPH))
+    for i in range(100, 6100):
+        graph[str(i)] = {"class_type": "Note", "inputs": {"text": f"note {i} " + "x" * 300}}
+    text = json.dumps(graph)
+    assert 1.5 * 1024 * 1024 < len(text) < 3 * 1024 * 1024
+    got = recalled(png({"prompt": text, "workflow": text}))
+    assert (got["source"], got["prompt"], got["seed"]) == ("ComfyUI", "a lighthouse at dusk", 123456789)
+
+
 def test_a_wide_node_is_not_walked_link_by_link(monkeypatch: pytest.MonkeyPatch) -> None:
     from krea_desktop.library.readers import comfyui
 
