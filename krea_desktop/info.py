@@ -186,7 +186,11 @@ def run(paths: list[Path], *, as_json: bool, out: TextIO | None = None, err: Tex
             except Unreadable as exc:
                 failed += 1
                 print(f"krea-desktop: {_shown(str(exc))}", file=err, flush=True)
-                continue
+                if not as_json:
+                    continue
+                # Its line all the same, so that line N is the Nth file: nothing recalled,
+                # and the sentence under "error".
+                info = describe(GenerationRecord(), _shown_name(path), None) | {"error": str(exc)}
             if as_json:
                 text = _shown(json.dumps(info, ensure_ascii=False))
                 if not _encodable(text, out):

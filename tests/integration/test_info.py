@@ -158,7 +158,14 @@ def test_unreadable_files_one_sentence_each_exit_1(tmp_path: Path) -> None:
     assert lines[2] == f"krea-desktop: {tmp_path} is a folder, not an image."
     if fifo.exists():
         assert lines[3] == f"krea-desktop: {fifo} is not a regular file, so it was not read."
-    assert [json.loads(x)["file"] for x in r.stdout.splitlines()] == [str(good)]
+    # One line a file, in the order given: an unreadable one's says why, and recalls nothing.
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [row["file"] for row in rows] == args
+    assert [row.get("error") for row in rows[:3]] == [line.removeprefix("krea-desktop: ") for line in lines[:3]]
+    assert "error" not in rows[3] and rows[3]["prompt"]
+    nothing = {k: None for k in KEYS} | {"references": [], "foreign": None}
+    for row in rows[:3] + rows[4:]:
+        assert row == nothing | {"file": row["file"], "error": row["error"]}
 
 
 def strict_stream(encoding: str) -> io.TextIOWrapper:
