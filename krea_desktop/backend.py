@@ -82,10 +82,12 @@ def make_client(
     ``api_key``, else the demo simulator; uploads are remembered in ``library``."""
     cache = reference_cache(library) if library is not None else None
     if not api_key:
+        # The demo's simulator, and so every upload to it, lasts as long as this process:
+        # its uploads are remembered in memory only. Kept in the library, they were refused
+        # by the next start's simulator ("Uploading references again…") and by the real
+        # service once a key was set, and the service's were refused by the simulator.
         return (
-            RunwareClient(
-                DEMO_KEY, base_url="http://127.0.0.1/v1", transport=demo_transport(demo_latency), reference_cache=cache
-            ),
+            RunwareClient(DEMO_KEY, base_url="http://127.0.0.1/v1", transport=demo_transport(demo_latency)),
             True,
         )
     return RunwareClient(api_key, base_url=api_url or api_url_from_env(), reference_cache=cache), False

@@ -1,4 +1,5 @@
-"""Putting the core together: opening a backend tidies the library's record of uploads."""
+"""Putting the core together: opening a backend tidies the library's record of uploads,
+which only the service's uploads go into."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ import asyncio
 import time
 from pathlib import Path
 
+from PIL import Image
+
 from krea_desktop.api import spec
+from krea_desktop.api.refcache import content_hash
+from krea_desktop.api.request import GenerationRequest, ReferenceImage
 from krea_desktop.backend import make_client, open_backend
 from krea_desktop.library.store import Library
 
@@ -41,3 +46,29 @@ def test_the_windows_client_drops_them_too(tmp_path: Path) -> None:
             assert lib.reference_lookup(RECENT) is not None
         finally:
             asyncio.run(client.aclose())
+
+
+def test_the_demos_uploads_are_not_kept_with_the_services(tmp_path: Path) -> None:
+    """Each start has a new simulator: a reference uploaded to the last one is uploaded
+    again without first being refused, and nothing of the demo's is offered to the service."""
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(tmp_path / "fox.png")
+    request = GenerationRequest(
+        prompt="a fox", ratio="1:1", seed=7, references=(ReferenceImage(tmp_path / "fox.png", 0.5),)
+    )
+
+    async def generate(lib: Library) -> list[str]:
+        client, demo = make_client(None, None, lib, demo_latency=0.0)
+        said: list[str] = []
+        try:
+            assert demo
+            images = [image async for image in client.generate(request, on_status=said.append)]
+            assert len(images) == 1
+        finally:
+            await client.aclose()
+        return said
+
+    with Library(tmp_path / "data") as lib:
+        for _start in range(2):
+            said = asyncio.run(generate(lib))
+            assert "Uploading references again…" not in said, said
+        assert lib.reference_lookup(content_hash((tmp_path / "fox.png").read_bytes())) is None
