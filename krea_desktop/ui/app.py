@@ -100,9 +100,16 @@ def setup_logging(folder: Path) -> None:
     root = logging.getLogger()
     if any(getattr(h, "_krea", False) for h in root.handlers):
         return
-    handler = logging.handlers.RotatingFileHandler(
-        folder / "krea-desktop.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
-    )
+
+    class LogFile(logging.handlers.RotatingFileHandler):
+        """A line that cannot be written (the disk is full) is left out, not reported on
+        stderr with a traceback: the user hears of the disk from what they were doing."""
+
+        def handleError(self, record: logging.LogRecord) -> None:
+            if not isinstance(sys.exc_info()[1], OSError):
+                super().handleError(record)
+
+    handler = LogFile(folder / "krea-desktop.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8")
     handler._krea = True  # type: ignore[attr-defined]
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)

@@ -466,3 +466,30 @@ def test_an_undo_that_cannot_put_the_files_back_keeps_them_held(
         assert pending.undo() is batch
         assert first.path.is_file() and second.path.is_file() and lib.count() == 2
         assert not batch.folder.exists()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="/dev/full makes every write fail with ENOSPC")
+def test_a_log_line_the_full_disk_refuses_is_left_out_without_a_traceback(tmp_path: Path) -> None:
+    """The window's log on a full disk: the lines are lost, the app goes on, and nothing
+    (no "--- Logging error ---" and traceback) is printed to the terminal it was started from."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "krea-desktop.log").symlink_to("/dev/full")
+    child = (
+        "import logging, sys\n"
+        "from pathlib import Path\n"
+        "from krea_desktop.ui.app import setup_logging\n"
+        "setup_logging(Path(sys.argv[1]))\n"
+        "logging.getLogger('krea').warning('one line')\n"
+        "logging.getLogger('krea').warning('and another')\n"
+        "try:\n"
+        "    logging.getLogger('krea').warning('%d', 'not a number')  # a bug in a call is still told\n"
+        "except Exception:\n"
+        "    pass\n"
+        "print('went on')\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, "-c", child, str(logs)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "went on\n", done.stderr
+    assert "No space left" not in done.stderr and "OSError" not in done.stderr
+    assert done.stderr.count("--- Logging error ---") == 1 and "TypeError" in done.stderr
