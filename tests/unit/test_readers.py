@@ -89,6 +89,11 @@ def test_hostile_graphs_neither_hang_nor_raise() -> None:
     }
     cyclic["2000"] = {"class_type": "X", "inputs": {"a": ["0", 0]}}
     deep = "[" * 100_000 + "]" * 100_000
+    # A workflow whose sampler has two million inputs before the links it is asked for,
+    # each looked up again at every hop (4 KB compressed: 35 s to read before).
+    wide = {"id": 1, "type": "KSampler", "widgets_values": [0]}
+    wide["inputs"] = [0] * 2_000_000 + [{"name": k, "link": 1} for k in ("conditioning", "positive", "model")]
+    wide_workflow = {"nodes": [wide], "links": [[1, 1, 0, 1, 0, "X"]]}
     workflow = {
         "nodes": [{"id": 1, "type": "KSampler", "inputs": [{"name": "positive", "link": 1}]}],
         "links": [[1, 1, 0, 1, 1, "CONDITIONING"]],
@@ -98,6 +103,7 @@ def test_hostile_graphs_neither_hang_nor_raise() -> None:
         {"prompt": json.dumps(cyclic)},
         {"prompt": deep},
         {"workflow": json.dumps(workflow)},
+        {"workflow": json.dumps(wide_workflow, separators=(",", ":"))},
         {"invokeai_metadata": deep},
         {"Dream": '"unterminated -s 5'},
         {"parameters": json.dumps({"sui_image_params": [1]})},

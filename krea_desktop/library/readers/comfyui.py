@@ -157,7 +157,8 @@ def read_workflow(workflow: Mapping[str, Any], found: Embedded) -> dict[str, Any
         return {}
 
     def source_of(node: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
-        for item in node.get("inputs") or ():
+        inputs = node.get("inputs")
+        for item in islice(inputs if isinstance(inputs, list) else (), _MAX_INPUTS):
             if isinstance(item, Mapping) and item.get("name") == name:
                 src = nodes.get(links.get(item.get("link")))
                 return src if isinstance(src, Mapping) else None
