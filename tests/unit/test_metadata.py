@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
 import zlib
 from datetime import datetime, timezone
@@ -186,7 +187,10 @@ def test_parse_a1111_long_adversarial_line_is_fast() -> None:
     start = time.perf_counter()
     parse_a1111("p\n" + "a" * 200_000 + ":")
     parse_a1111("p\n" + "a b " * 4000 + "Steps: 1")
-    parse_a1111("p\n" + 'a: "x, ' * 150_000)  # each unclosed quote read to the end of the line
+    # A run of blanks after the last pair: each place in it was read to its end (4 s at 16 KB).
+    parse_a1111("p\nSteps: 1, Seed: 5, Size: 2x2, " + "\t" * 16_000 + "z")
+    parse_a1111("p\nSteps: 1, Seed: 5, Size: 2x2, " + "\t" * 2_000_000 + "z")
+    parse_a1111("p\nSteps: 1, " + 'a: "' + '\\"' * 1_000_000)  # a quote never closed
     assert time.perf_counter() - start < 2.0
 
 
@@ -200,6 +204,21 @@ def test_a_parameters_line_longer_than_the_parsed_length_still_gives_its_setting
     assert (rec["prompt"], rec["negative_prompt"]) == ("a cat", "dog")
     assert (rec["seed"], rec["width"], rec["height"]) == (42, 512, 768)
     assert rec["foreign"]["steps"] == 20 and rec["foreign"]["settings"]["Lora hash 0"] == "00000000"
+
+
+def test_a_quoted_value_across_the_parsed_length_is_read_whole_and_nothing_in_it_as_settings() -> None:
+    inner = "1girl, solo, " * 1200 + "Seed: 7, Size: 64x64, Model: evil, " + "x, " * 4000
+    line = f"Steps: 20, Seed: 42, Size: 512x768, Model: sd15, ADetailer prompt: {json.dumps(inner)}, Version: v1"
+    assert line.index("Seed: 7") < 16 * 1024 < len(line)
+    rec = parse_a1111("a cat\n" + line)
+    assert (rec["seed"], rec["width"], rec["height"], rec["model"]) == (42, 512, 768, "sd15")
+    assert rec["foreign"]["settings"]["ADetailer prompt"] == inner
+
+
+@pytest.mark.parametrize("length", [1, 400])
+def test_a_weighted_prompt_is_a_prompt_not_settings(length: int) -> None:
+    prompt = "(masterpiece:1.2), (best quality:1.1), (a cat:1.3), " + "red fox, " * length
+    assert parse_a1111(prompt) == {"prompt": prompt.strip()}
 
 
 # -- embedding ------------------------------------------------------------------------------------

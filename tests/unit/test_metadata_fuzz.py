@@ -187,3 +187,14 @@ def test_parse_a1111_total(text: str) -> None:
 def test_deeply_nested_json_is_refused() -> None:
     body = b"krea-desktop\x00\x00\x00\x00\x00" + b"[" * 200_000 + b"]" * 200_000
     assert metadata._read_record(PNG[:33] + png_chunk(b"iTXt", body) + PNG[33:], 1024 * 1024) is None
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", " ", "\t", ":", ",", '"', "\\", "Seed", ": ", "x y", "é"]), max_size=40))
+def test_the_parameters_are_the_pairs_a1111s_pattern_finds(pieces: list[str]) -> None:
+    """The bounded search finds exactly what A1111's ``findall`` does."""
+    from krea_desktop.library.readers import a1111
+
+    line = "".join(pieces)
+    expected = {k.strip(): a1111._unquote(v) for k, v in a1111._RE_PARAM.findall(line)}
+    assert a1111._params(line) == expected

@@ -12,8 +12,9 @@ from typing import Any
 from krea_desktop.api import spec
 from krea_desktop.library.readers.base import Embedded, as_number, load_json
 
-# A1111's own pattern, with the key length bounded so a long line cannot make it quadratic.
+# A1111's own pattern, with the key length bounded (see _params for the rest of its bounds).
 _RE_PARAM = re.compile(r'\s*(\w[\w \-/]{0,62}):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+_RE_SPACES = re.compile(r"\s+")
 _RE_SIZE = re.compile(r"^\s*(\d{1,6})\s*[xX×]\s*(\d{1,6})\s*$")
 _MAX_PARAM_LINE = 16 * 1024
 # The model's name in the parameters line (its id has a ":", which A1111 would quote and
@@ -22,6 +23,9 @@ MODEL_LABEL = "Krea 2 Medium"
 # What the parameters line says of settings this model does not have.
 NOT_APPLICABLE = "n/a"
 _FOREIGN_KEYS = {"Sampler": "sampler", "Schedule type": "scheduler", "Steps": "steps", "CFG scale": "cfg"}
+# A settings line has one of these (a prompt such as "(masterpiece:1.2), (best quality:1.1),
+# (a cat:1.3)" has three pairs, and none of them).
+_MARKS = ("Steps", "Sampler", "Seed", "Size", "CFG scale", "Model", "Version")
 _OWN_KEYS = {"Seed", "Size", "Model", "Creativity", "Ratio", "References", "Version"}
 
 
@@ -38,13 +42,26 @@ def _unquote(value: str) -> str:
 
 
 def _params(line: str) -> dict[str, str]:
-    """The ``Key: value`` pairs of a parameters line. Of a line longer than
-    :data:`_MAX_PARAM_LINE` (extensions add kilobytes of hashes and prompts after the
-    settings), the pairs that end within that length: the pattern, like A1111's, can take
-    time growing with the square of the line's length."""
-    if len(line) > _MAX_PARAM_LINE:
-        line = line[: line.rfind(",", 0, _MAX_PARAM_LINE) + 1]
-    return {k.strip(): _unquote(v) for k, v in _RE_PARAM.findall(line)}
+    """The ``Key: value`` pairs of a parameters line, as A1111's pattern finds them; of a
+    line longer than :data:`_MAX_PARAM_LINE` (extensions add kilobytes of hashes and
+    prompts after the settings), those that start within that length, each whole."""
+    # The pattern's own search, one place at a time, each attempt bounded: a quoted value
+    # is read to the next quote at most (a key's opening quote ends any quoted value before
+    # it), and a run of spaces, which each attempt inside it would read to its end, is
+    # passed at once.
+    pairs: dict[str, str] = {}
+    pos, stop = 0, min(len(line), _MAX_PARAM_LINE)
+    while pos < stop:
+        match = _RE_PARAM.match(line, pos)
+        if match is not None:
+            key, value = match.groups()
+            pairs[key.strip()] = _unquote(value)
+            pos = match.end()
+            continue
+        # Where it failed after a run of spaces, it fails the same from any place in the run.
+        spaces = _RE_SPACES.match(line, pos)
+        pos = spaces.end() if spaces is not None else pos + 1
+    return pairs
 
 
 def tool_of(params: dict[str, str]) -> str:
@@ -74,7 +91,10 @@ def parse_a1111(text: str) -> dict[str, Any]:
     lines = text.strip().replace("\r\n", "\n").split("\n")
     last = lines[-1].strip() if lines else ""
     params = _params(last)
-    if len(params) >= 3 or (len(lines) > 1 and params and re.match(r"\s*Steps\s*:", last)):
+    settings_line = any(key in params for key in _MARKS) and (
+        len(params) >= 3 or (len(lines) > 1 and re.match(r"\s*Steps\s*:", last) is not None)
+    )
+    if settings_line:
         lines = lines[:-1]
     else:
         params = {}
