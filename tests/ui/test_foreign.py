@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.library import metadata
@@ -81,5 +83,29 @@ def test_an_image_without_a_record_shows_its_own_size(
         assert viewer is not None and viewer.entry is not None
         assert dict(entry_facts(viewer.entry))["Ratio and size"] == "custom · 64 × 48"
         viewer.close()
+    finally:
+        w.close()
+
+
+def test_a_seed_beyond_the_models_is_shown_on_the_seed_line_and_named_when_asked_for(
+    qtbot: QtBot, data_dir: Path, memory_keyring: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "a1111.png"
+    chunks = PngInfo()
+    chunks.add_text("parameters", "a cat\nSteps: 20, Sampler: Euler a, Seed: 18446744073709551615, Size: 64x48")
+    Image.new("RGB", (64, 48)).save(path, pnginfo=chunks)
+    entry = entry_for_file(path, metadata.read_record(path))
+    facts = entry_facts(entry)
+    assert dict(facts)["Seed"] == "18446744073709551615 (beyond Krea 2 Medium's seeds, so not used)"
+    assert [label for label, _text in facts].count("Seed") == 1
+    w = create_main_window(demo_latency=0.0)
+    qtbot.addWidget(w)
+    try:
+        w.prompt_panel.setSeed(5)
+        w.recall.use_seed(entry)
+        assert w.prompt_panel.seed() == 5
+        assert w.message_banner.label.text() == (
+            "This image's seed, 18446744073709551615, is beyond Krea 2 Medium's seeds, so it cannot be used."
+        )
     finally:
         w.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,3 +138,11 @@ def partial(
     if foreign:
         out["foreign"] = foreign
     return out
+
+
+def foreign_seed(extras: Mapping[str, Any]) -> str | None:
+    """Another tool's seed that Krea 2 Medium cannot take (kept by :func:`partial` under
+    ``foreign``), from a record's ``extras``; None when there is none."""
+    foreign = extras.get("foreign")
+    seed = foreign.get("seed") if isinstance(foreign, Mapping) else None
+    return seed if isinstance(seed, str) and re.fullmatch(r"-?\d{1,20}", seed) else None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from krea_desktop.api import spec
 from krea_desktop.api.record import GenerationRecord
+from krea_desktop.library.readers.base import foreign_seed
 from krea_desktop.library.recall import record_of, reference_sources
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.models.references import Reference
@@ -96,7 +97,12 @@ class Recall:
 
     def use_seed(self, entry: LibraryEntry) -> None:
         if entry.seed is None:
-            self.show_message("This image has no recorded seed.")
+            seed = foreign_seed(entry.record.extras)
+            self.show_message(
+                "This image has no recorded seed."
+                if seed is None
+                else f"This image's seed, {seed}, is beyond Krea 2 Medium's seeds, so it cannot be used."
+            )
         else:
             self.prompt_panel.setSeed(entry.seed)
 

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from krea_desktop.api.record import ReferenceRecord
 from krea_desktop.library.lineage import Relative
+from krea_desktop.library.readers.base import foreign_seed
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui import theme
 from krea_desktop.ui.background import BackgroundRunner, Runner
@@ -44,13 +45,20 @@ def _describe_date(created_at: str) -> str:
     return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _seed_text(entry: LibraryEntry) -> str:
+    if entry.seed is not None:
+        return str(entry.seed)
+    seed = foreign_seed(entry.record.extras)
+    return "—" if seed is None else f"{seed} (beyond Krea 2 Medium's seeds, so not used)"
+
+
 def entry_facts(entry: LibraryEntry, costs_simulated: bool = False) -> list[tuple[str, str]]:
     """The lines of the metadata panel, as (label, text)."""
     ratio = entry.ratio or "custom"
     facts = [
         ("Ratio and size", f"{ratio} · {entry.width} × {entry.height}"),
         ("Creativity", entry.creativity or "—"),
-        ("Seed", "—" if entry.seed is None else str(entry.seed)),
+        ("Seed", _seed_text(entry)),
         ("Format", entry.format + (f" · {file_size(entry.file_size)}" if entry.file_size else "")),
         ("Cost", "—" if entry.cost is None else format_cost(entry.cost, costs_simulated)),
         ("Date", _describe_date(entry.created_at)),
@@ -64,6 +72,8 @@ def entry_facts(entry: LibraryEntry, costs_simulated: bool = False) -> list[tupl
         facts.append(("Made with", source))
     if isinstance(foreign, dict):  # another tool's settings: shown, never sent
         for key, value in list(foreign.items())[:12]:
+            if key == "seed" and foreign_seed(record.extras) is not None:
+                continue  # on the Seed line
             if isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != "":
                 facts.append((str(key).replace("_", " ").capitalize(), f"{value} (not used by Krea 2 Medium)"))
     if entry.missing:
