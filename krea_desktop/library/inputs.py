@@ -302,7 +302,12 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
                 frame = _shrunk(frame, spec.UPLOAD_MAX_SIDE, Image.Resampling.LANCZOS, reducing_gap=3.0)
         except Image.DecompressionBombError:
             raise InvalidImageError(_bomb_message(label)) from None
-        except (OSError, SyntaxError, ValueError, EOFError, MemoryError, TypeError, IndexError, struct.error):
+        except MemoryError:
+            raise InvalidImageError(
+                f"“{label}” needs more memory to open than this computer has free; "
+                "save a smaller copy and use that, or close other programs."
+            ) from None
+        except (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError, struct.error):
             # Pillow's decoders raise more than OSError on a damaged file: a tag of the wrong
             # type (TypeError), a frame cut short (IndexError), a header too short (struct.error).
             raise InvalidImageError(

@@ -145,12 +145,22 @@ def test_a_large_reference_has_the_pixels_pillows_thumbnail_gives(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(1, 6000), st.integers(1, 6000), st.sampled_from([inputs.THUMBNAIL_SIDE, spec.UPLOAD_MAX_SIDE]))
+@given(st.integers(1, 4000), st.integers(1, 4000), st.sampled_from([inputs.THUMBNAIL_SIDE, spec.UPLOAD_MAX_SIDE]))
 def test_a_picture_is_shrunk_to_the_size_pillows_thumbnail_gives(width: int, height: int, side: int) -> None:
-    picture = Image.new("1", (width, height))  # an eighth of a byte a pixel: sizes are what matter
+    picture = Image.new("1", (width, height))  # the smallest picture of that size: sizes are what matter
     picture.thumbnail((side, side))
     fits = width <= side and height <= side
     assert inputs._thumbnail_size(width, height, side) == (None if fits else picture.size)
+
+
+def test_a_picture_too_large_for_the_memory_left_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_memory(*_args: Any, **_kwargs: Any) -> Image.Image:
+        raise MemoryError
+
+    monkeypatch.setattr(Image.Image, "resize", no_memory)
+    with pytest.raises(InvalidImageError) as refused:
+        load_reference(image_bytes((spec.UPLOAD_MAX_SIDE + 10, 40)))
+    assert "needs more memory to open than this computer has free" in str(refused.value)
 
 
 def test_animated_gif_gives_its_first_frame() -> None:
