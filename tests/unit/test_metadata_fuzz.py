@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import struct
 import zlib
 from datetime import datetime, timezone
@@ -196,5 +197,9 @@ def test_the_parameters_are_the_pairs_a1111s_pattern_finds(pieces: list[str]) ->
     from krea_desktop.library.readers import a1111
 
     line = "".join(pieces)
-    expected = {k.strip(): a1111._unquote(v) for k, v in a1111._RE_PARAM.findall(line)}
+    expected = {k.strip(): a1111._unquote(v) for k, v in A1111_PATTERN.findall(line)}
     assert a1111._params(line) == expected
+
+
+# A1111's pattern as it writes it (the key bounded to 63 characters, as the reader does).
+A1111_PATTERN = re.compile(r'\s*(\w[\w \-/]{0,62}):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')

@@ -13,7 +13,10 @@ from krea_desktop.api import spec
 from krea_desktop.library.readers.base import Embedded, as_number, load_json
 
 # A1111's own pattern, with the key length bounded (see _params for the rest of its bounds).
-_RE_PARAM = re.compile(r'\s*(\w[\w \-/]{0,62}):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+# The quoted value written unrolled: the same strings as A1111's "(?:\\.|[^\\"])+", without
+# a saved place to go back to for every character of a quote that never closes (hundreds
+# of MB for a few MB of text).
+_RE_PARAM = re.compile(r'\s*(\w[\w \-/]{0,62}):\s*("(?=[^"])[^\\"]*(?:\\.[^\\"]*)*"|[^,]*)(?:,|$)')
 _RE_SPACES = re.compile(r"\s+")
 _RE_SIZE = re.compile(r"^\s*(\d{1,6})\s*[xX×]\s*(\d{1,6})\s*$")
 _MAX_PARAM_LINE = 16 * 1024
