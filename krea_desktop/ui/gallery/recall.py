@@ -73,6 +73,9 @@ class Recall:
         if lost:
             references = counted(len(record.references), "reference")
             text += f" {lost} of {references} {for_count(lost, 'is', 'are')} no longer on this computer."
+        seed = foreign_seed(record.extras) if record.seed is None else None
+        if seed is not None:
+            text += f" Its seed, {seed}, is beyond Krea 2 Medium's seeds, so the seed is as it was."
         if previous != self.tray.model.items() or found:
             self.show_message(text, "Undo tray", lambda: self._put_back(previous))
         else:
