@@ -303,17 +303,17 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
         except Image.DecompressionBombError:
             raise InvalidImageError(_bomb_message(label)) from None
         except MemoryError:
-            raise InvalidImageError(
-                f"“{label}” needs more memory to open than this computer has free; "
-                "save a smaller copy and use that, or close other programs."
-            ) from None
+            raise InvalidImageError(_no_memory_message(label)) from None
         except (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError, struct.error):
             # Pillow's decoders raise more than OSError on a damaged file: a tag of the wrong
             # type (TypeError), a frame cut short (IndexError), a header too short (struct.error).
             raise InvalidImageError(
                 f"“{label}” is damaged or incomplete; open it in an image editor and save it again."
             ) from None
-    loaded = _normalise(data, frame, fmt, original_mode, animated, orientation, too_big, label)
+    try:
+        loaded = _normalise(data, frame, fmt, original_mode, animated, orientation, too_big, label)
+    except MemoryError:
+        raise InvalidImageError(_no_memory_message(label)) from None
     record = read_record(data)
     return replace(
         loaded,
@@ -488,6 +488,13 @@ def _bomb_message(label: str, width: int | None = None, height: int | None = Non
     return (
         f"“{label}” is too large{size}: references may have at most {MAX_PIXELS // 1_000_000} megapixels "
         f"and {MAX_SIDE:,} pixels on a side, so save a smaller copy and use that."
+    )
+
+
+def _no_memory_message(label: str) -> str:
+    return (
+        f"“{label}” needs more memory to open than this computer has free; "
+        "save a smaller copy and use that, or close other programs."
     )
 
 

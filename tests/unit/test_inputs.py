@@ -153,13 +153,15 @@ def test_a_picture_is_shrunk_to_the_size_pillows_thumbnail_gives(width: int, hei
     assert inputs._thumbnail_size(width, height, side) == (None if fits else picture.size)
 
 
-def test_a_picture_too_large_for_the_memory_left_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("step", ["resize", "save"])  # shrinking it, or encoding what is sent
+def test_a_picture_too_large_for_the_memory_left_says_so(monkeypatch: pytest.MonkeyPatch, step: str) -> None:
     def no_memory(*_args: Any, **_kwargs: Any) -> Image.Image:
         raise MemoryError
 
-    monkeypatch.setattr(Image.Image, "resize", no_memory)
+    data = image_bytes((spec.UPLOAD_MAX_SIDE + 10, 40))
+    monkeypatch.setattr(Image.Image, step, no_memory)
     with pytest.raises(InvalidImageError) as refused:
-        load_reference(image_bytes((spec.UPLOAD_MAX_SIDE + 10, 40)))
+        load_reference(data)
     assert "needs more memory to open than this computer has free" in str(refused.value)
 
 
