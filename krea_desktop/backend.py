@@ -79,7 +79,8 @@ def make_client(
     api_key: str | None, api_url: str | None, library: Library | None, *, demo_latency: float = 0.25
 ) -> tuple[RunwareClient, bool]:
     """The client the window and the command line generate with: the service with
-    ``api_key``, else the demo simulator; uploads are remembered in ``library``."""
+    ``api_key``, its uploads remembered in ``library``; else the demo simulator, its
+    uploads remembered for as long as it runs. ``library``'s forgotten uploads are dropped."""
     cache = reference_cache(library) if library is not None else None
     if not api_key:
         # The demo's simulator, and so every upload to it, lasts as long as this process:
