@@ -392,14 +392,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("generate", "sweep"):
         import asyncio
 
+        from krea_desktop.library.paths import data_dir
         from krea_desktop.library.store import LibraryError
+        from krea_desktop.logfile import logging_to
 
         try:
-            if args.command == "sweep":
-                from krea_desktop.sweep_cli import run_sweep
+            # What the library and the client note of their working goes to the log file,
+            # as the window's does; the terminal gets the command's own sentences.
+            with logging_to(data_dir() / "logs"):
+                if args.command == "sweep":
+                    from krea_desktop.sweep_cli import run_sweep
 
-                return asyncio.run(run_sweep(args))
-            return asyncio.run(_generate(args))
+                    return asyncio.run(run_sweep(args))
+                return asyncio.run(_generate(args))
         except (E.KreaError, LibraryError) as err:
             print(f"krea-desktop: {_in_the_users_words(err)}", file=sys.stderr)
             return 1

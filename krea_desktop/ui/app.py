@@ -94,26 +94,10 @@ def data_dir() -> Path:
 
 
 def setup_logging(folder: Path) -> None:
-    import logging.handlers
+    from krea_desktop.logfile import open_log
 
-    folder.mkdir(parents=True, exist_ok=True)
-    root = logging.getLogger()
-    if any(getattr(h, "_krea", False) for h in root.handlers):
+    if open_log(folder) is None:
         return
-
-    class LogFile(logging.handlers.RotatingFileHandler):
-        """A line that cannot be written (the disk is full) is left out, not reported on
-        stderr with a traceback: the user hears of the disk from what they were doing."""
-
-        def handleError(self, record: logging.LogRecord) -> None:
-            if not isinstance(sys.exc_info()[1], OSError):
-                super().handleError(record)
-
-    handler = LogFile(folder / "krea-desktop.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8")
-    handler._krea = True  # type: ignore[attr-defined]
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
     qt_log = logging.getLogger("qt")
     levels = {
         QtMsgType.QtDebugMsg: logging.DEBUG,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import io
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -24,6 +25,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from krea_desktop import logfile
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library import metadata
@@ -335,6 +337,10 @@ def test_the_command_line_keeps_a_batch_whose_saves_fail_midway(
     assert cli.main(["generate", "a row of lanterns", "--demo", "--count", "4"]) == 0
     out, err = capsys.readouterr()
     assert len(out.split()) == 4 and "kept in memory because the disk holding" in err
+    # The library's own note of the failure goes to the log file, not beside the sentence.
+    assert "could not save" not in err and "Errno" not in err
+    assert "could not save" in (tmp_path / "data" / "logs" / "krea-desktop.log").read_text(encoding="utf-8")
+    assert not any(isinstance(h, logfile.LogFile) for h in logging.getLogger().handlers)  # closed after the command
     with Library(tmp_path / "data") as lib:
         assert lib.count() == 4
 
