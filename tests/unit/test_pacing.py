@@ -89,13 +89,17 @@ def test_waiting_costs_no_cpu_time_and_never_pauses(monkeypatch: pytest.MonkeyPa
     sleeps: list[float] = []
     monkeypatch.setattr(pacing, "_sleep", sleeps.append)
 
-    def slow_network() -> None:
+    def slow_network() -> float:
+        started = time.thread_time()
         for _ in range(5):
             time.sleep(0.004)  # a chunk arriving every 4 ms: waiting, not working
             pacing.pace()
+        return time.thread_time() - started
 
-    on_worker(slow_network)
-    assert sleeps == []
+    used = on_worker(slow_network)
+    # None, unless the thread's clock counted a period of work: a virtual machine stopped
+    # in the middle counts as the thread's time (seen on a busy machine, once).
+    assert len(sleeps) <= int(used / pacing.PERIOD)
 
 
 def test_each_thread_keeps_its_own_period(clock: FakeClock) -> None:
