@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import sys
 from collections.abc import Callable, Sequence
@@ -27,7 +26,7 @@ def parse_ref(text: str) -> ReferenceImage:
     image is only named here; :func:`~krea_desktop.library.inputs.keep_references` reads and checks it."""
     import argparse
 
-    from krea_desktop.api.request import ReferenceImage
+    from krea_desktop.api.request import ReferenceImage, path_as_typed
     from krea_desktop.library.inputs import is_data_uri, is_web_url
 
     source, strength = text, spec.DEFAULT_STRENGTH
@@ -50,10 +49,7 @@ def parse_ref(text: str) -> ReferenceImage:
         return ReferenceImage(Path(url2pathname(urlsplit(source).path)), strength)
     if scheme != source and scheme.isalpha() and len(scheme) > 1:  # "C:\\..." is a file
         raise argparse.ArgumentTypeError(f"{scheme}:// addresses cannot be read; give a file, or an http(s) address")
-    path = Path(source)
-    with contextlib.suppress(RuntimeError):  # "~draft.png": no user "draft", so a file's name
-        path = path.expanduser()
-    return ReferenceImage(path, strength)
+    return ReferenceImage(path_as_typed(source), strength)
 
 
 def _format(text: str) -> str:

@@ -94,14 +94,21 @@ class ReferenceImage:
 _BASE64 = re.compile(r"[A-Za-z0-9+/=_\-\s]+")  # standard or URL-safe, wrapped or not
 
 
+def path_as_typed(text: str) -> Path:
+    """The file a person means by ``text``: ``~`` and ``~user`` are their home folders,
+    and a name like ``~draft.png`` (no user "draft") is just that name."""
+    path = Path(text)
+    with contextlib.suppress(RuntimeError):
+        path = path.expanduser()
+    return path
+
+
 def _file_named(text: str) -> Path | None:
     """The existing file ``text`` names, if it is not an imageUUID, a URL, a data URI or a
     long string (base64 image data is thousands of characters); else None."""
     if len(text) > 4096 or is_uuid(text) or is_url(text) or text.startswith("data:"):
         return None
-    path = Path(text)
-    with contextlib.suppress(RuntimeError):  # "~draft.png": no user "draft", so a file's name
-        path = path.expanduser()
+    path = path_as_typed(text)
     try:
         return path if path.is_file() else None
     except (OSError, ValueError):  # too long a name, a NUL
