@@ -17,14 +17,36 @@ from pathlib import Path
 NAME = "krea-desktop.log"
 
 
+MAX_BYTES = 2_000_000  # a file's size before it is set aside for a new one
+BACKUPS = 3  # files set aside: krea-desktop.log.1 to .3
+
+# Loggers of libraries that note every ordinary step at INFO (httpx a line per request,
+# so one per poll of an async batch): only their warnings are worth the log's room.
+_CHATTY = ("httpx", "httpcore", "hpack", "PIL")
+
+
 class LogFile(logging.handlers.RotatingFileHandler):
     """A line that cannot be written (the disk is full) is left out, not reported on
     stderr with a traceback: the user hears of the disk from what they were doing. A
-    mistake in a logging call is still reported."""
+    mistake in a logging call is still reported.
+
+    When the full file cannot be set aside (on Windows, while another process, such as a
+    command run beside the window, has it open), lines go on into it and the next try is
+    after another :data:`MAX_BYTES`; a failed rename used to cost every line after it."""
 
     def handleError(self, record: logging.LogRecord) -> None:
         if not isinstance(sys.exc_info()[1], OSError):
             super().handleError(record)
+
+    def doRollover(self) -> None:
+        try:
+            super().doRollover()
+        except OSError:
+            if self.stream is None:
+                self.stream = self._open()  # raises OSError on: the line is left out
+            self.maxBytes = self.stream.seek(0, 2) + MAX_BYTES
+        else:
+            self.maxBytes = MAX_BYTES
 
 
 def open_log(folder: Path) -> LogFile | None:
@@ -36,12 +58,15 @@ def open_log(folder: Path) -> LogFile | None:
         return None
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        handler = LogFile(folder / NAME, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+        handler = LogFile(folder / NAME, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
     except OSError:
         return None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    for name in _CHATTY:
+        if logging.getLogger(name).level == logging.NOTSET:
+            logging.getLogger(name).setLevel(logging.WARNING)
     return handler
 
 
@@ -51,7 +76,7 @@ def logging_to(folder: Path) -> Iterator[None]:
     to the terminal (where Python prints them when nothing else takes them), and the
     process's logging is as it was afterwards."""
     root = logging.getLogger()
-    level = root.level
+    levels = {name: logging.getLogger(name).level for name in ("", *_CHATTY)}
     handler = open_log(folder)
     try:
         yield
@@ -59,4 +84,5 @@ def logging_to(folder: Path) -> Iterator[None]:
         if handler is not None:
             root.removeHandler(handler)
             handler.close()
-            root.setLevel(level)
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)
