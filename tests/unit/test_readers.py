@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from krea_desktop.library.metadata import read_record
+from krea_desktop.library.readers.base import foreign_seed
 from tests.corpus.make_corpus import HERE, SAMPLES, Sample, jpeg, png
 
 
@@ -177,7 +178,7 @@ def test_conditioning_node_with_a_lower_id_is_not_the_sampler(graph: dict[str, A
     }
 
 
-@pytest.mark.parametrize("seed", [2**63, 2**64 - 1, -1])
+@pytest.mark.parametrize("seed", [2**63, 2**64 - 1])
 def test_a_seed_beyond_the_models_is_kept_as_the_tools_own_and_not_recalled(seed: int) -> None:
     """ComfyUI's seeds go up to 2^64 - 1; Krea 2 Medium's to 2^63 - 1. Such a seed is shown
     as the other tool's setting, never put in the seed field."""
@@ -188,6 +189,27 @@ def test_a_seed_beyond_the_models_is_kept_as_the_tools_own_and_not_recalled(seed
         got = recalled(png(texts))
         assert got["seed"] is None
         assert got["foreign"]["seed"] == str(seed)
+
+
+def test_a_negative_seed_is_a_random_one_neither_recalled_nor_shown() -> None:
+    """-1 is how the other tools write "a random seed": there is no seed to show, and it is
+    not one beyond the model's."""
+    graph = json.loads(json.dumps(CONTROLNET_GRAPH))
+    graph["8"]["inputs"]["seed"] = -1
+    a1111 = "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: -1, Size: 512x512, Model: sd15"
+    fooocus = json.dumps({"prompt": "a cat", "seed": "-1", "resolution": "(1024, 1024)"})
+    for texts in (
+        {"prompt": json.dumps(graph)},
+        {"parameters": a1111},
+        {"fooocus_scheme": "fooocus", "parameters": fooocus},
+    ):
+        got = recalled(png(texts))
+        assert got["prompt"] in ("a cat", "a lighthouse at dusk")
+        assert got["seed"] is None
+        assert "seed" not in got["foreign"]
+    # A record an earlier version kept with -1 as the tool's seed shows none either.
+    assert foreign_seed({"foreign": {"seed": "-1"}}) is None
+    assert foreign_seed({"foreign": {"seed": str(2**64 - 1)}}) == str(2**64 - 1)
 
 
 def test_the_models_largest_seed_is_recalled() -> None:

@@ -148,8 +148,9 @@ def parse_a1111(text: str) -> dict[str, Any]:
         elif key not in _OWN_KEYS or source != "krea-desktop":
             settings[key] = value
     if source != "krea-desktop":
-        if seed_n is not None and "seed" not in record:
+        if seed_n is not None and seed_n > spec.SEED_MAX:
             foreign["seed"] = str(seed_n)  # beyond the model's seeds: the tool's own, never recalled
+        # A negative one (-1) stands for a random seed: there is none to show or recall.
         if settings:
             foreign["settings"] = settings
         if foreign:

@@ -113,7 +113,9 @@ def partial(
         out["negative_prompt"] = negative.strip()
     foreign: dict[str, Any] = {}
     seed_n = as_int(seed)
-    if seed_n is not None and not spec.SEED_MIN <= seed_n <= spec.SEED_MAX:
+    if seed_n is not None and seed_n < spec.SEED_MIN:
+        seed_n = None  # -1: "a random seed" to the tools that write one, so no seed at all
+    elif seed_n is not None and seed_n > spec.SEED_MAX:
         # The tool's own seed, beyond what the model takes (ComfyUI's go up to 2^64 - 1):
         # shown as that tool's setting, never recalled into the seed field.
         foreign["seed"] = str(seed_n)
@@ -142,7 +144,8 @@ def partial(
 
 def foreign_seed(extras: Mapping[str, Any]) -> str | None:
     """Another tool's seed that Krea 2 Medium cannot take (kept by :func:`partial` under
-    ``foreign``), from a record's ``extras``; None when there is none."""
+    ``foreign``), from a record's ``extras``; None when there is none, or when it is
+    negative (a random seed, which earlier versions kept as a seed beyond the model's)."""
     foreign = extras.get("foreign")
     seed = foreign.get("seed") if isinstance(foreign, Mapping) else None
-    return seed if isinstance(seed, str) and re.fullmatch(r"-?\d{1,20}", seed) else None
+    return seed if isinstance(seed, str) and re.fullmatch(r"\d{1,20}", seed) else None
