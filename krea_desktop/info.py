@@ -106,7 +106,14 @@ def read(path: Path) -> dict[str, Any]:
             "so it was not read."
         )
     record = metadata.read_record(data, max_bytes=MAX_BYTES) or GenerationRecord()
-    return describe(record, name, metadata.image_size(data))
+    info = describe(record, name, metadata.image_size(data))
+    if metadata.ends_early(data):
+        info[_ENDS_EARLY] = True
+    return info
+
+
+# Noted by :func:`read` for a file that stops before its end; taken off before printing.
+_ENDS_EARLY = "_endsEarly"
 
 
 def _line(value: Any) -> str:
@@ -191,6 +198,7 @@ def run(paths: list[Path], *, as_json: bool, out: TextIO | None = None, err: Tex
                 # Its line all the same, so that line N is the Nth file: nothing recalled,
                 # and the sentence under "error".
                 info = describe(GenerationRecord(), _shown_name(path), None) | {"error": str(exc)}
+            ends_early = info.pop(_ENDS_EARLY, False)
             if as_json:
                 text = _shown(json.dumps(info, ensure_ascii=False))
                 if not _encodable(text, out):
@@ -203,6 +211,15 @@ def run(paths: list[Path], *, as_json: bool, out: TextIO | None = None, err: Tex
                 if not _encodable(text, out):
                     text = text.encode("ascii", "backslashreplace").decode("ascii")
                 print(text, file=out, flush=True)
+            if ends_early:
+                # What it recalls was read (its metadata comes before its pixels), so it
+                # counts as read; the damage is worth a word all the same.
+                print(
+                    f"krea-desktop: {_shown(info['file'])} ends early, so its picture is cut short "
+                    "(what it recalls was read from the part that is there).",
+                    file=err,
+                    flush=True,
+                )
             first = False
     except BrokenPipeError:
         # The reader went away (``info *.png | head -1``): what it read is all it wanted,

@@ -852,6 +852,25 @@ def _read_record(data: bytes, max_text: int) -> GenerationRecord | None:
     return parse_record(foreign)
 
 
+def ends_early(data: bytes) -> bool:
+    """Whether ``data`` (PNG, JPEG or WEBP) stops before its end: a PNG without its last
+    chunk, a JPEG without its end marker after the scan, a WEBP shorter than its header
+    says. Such a file's metadata may still be whole (it comes first) while its pixels are
+    not."""
+    fmt = sniff_format(data)
+    try:
+        if fmt == "PNG":
+            _png_chunks(data)
+        elif fmt == "JPG":
+            _, scan = _jpeg_segments(data)
+            return data.rfind(b"\xff\xd9", scan) < 0
+        elif fmt == "WEBP":
+            return struct.unpack_from("<I", data, 4)[0] + 8 > len(data)
+    except MetadataError:
+        return True
+    return False
+
+
 def image_size(data: bytes) -> tuple[int, int] | None:
     """The pixel size of a PNG, JPEG or WEBP file from its header, without decoding it."""
     try:

@@ -274,3 +274,29 @@ def test_a_file_padded_with_empty_chunks_is_one_sentence(tmp_path: Path) -> None
     assert r.stderr == (
         f"krea-desktop: {path} has more than 50,000 blocks of metadata, which no real image has, so it was not read.\n"
     )
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_a_file_that_ends_early_is_read_and_said_to_be_cut_short(tmp_path: Path, fmt: str) -> None:
+    """What it recalls is printed (exit 0), and one sentence says the picture is cut
+    short; a PNG's and a JPEG's metadata come before their pixels, so it is all there, a
+    WEBP's after them, so it is lost with the end. A whole file gets no such sentence."""
+    buf = io.BytesIO()
+    Image.effect_noise((64, 64), 60).convert("RGB").save(buf, fmt)
+    whole = embed(buf.getvalue(), "JPG" if fmt == "JPEG" else fmt, GenerationRecord(prompt="a lighthouse at dusk"))
+    for name, data, cut in (("whole", whole, False), ("cut", whole[: len(whole) - 200], True)):
+        path = tmp_path / f"{name}.{fmt.lower()}"
+        path.write_bytes(data)
+        out, err = strict_stream("utf-8"), strict_stream("utf-8")
+        assert run_info([path], as_json=True, out=out, err=err) == 0
+        row = json.loads(printed(out))
+        assert set(row) >= KEYS
+        assert row["prompt"] == (None if cut and fmt == "WEBP" else "a lighthouse at dusk")
+        said = printed(err)
+        if cut:
+            assert said == (
+                f"krea-desktop: {path} ends early, so its picture is cut short "
+                "(what it recalls was read from the part that is there).\n"
+            )
+        else:
+            assert said == ""
