@@ -283,6 +283,34 @@ def test_at_800x600_the_gallery_shows_two_columns_beside_controls_none_of_them_c
     assert cut == []
 
 
+def test_the_first_cost_moves_nothing_in_the_column(qtbot: QtBot, make_window: Any, tmp_path: Path) -> None:
+    """The estimate under Generate comes after the first batch: its line is there before,
+    so the references below do not move, nor does the column narrow for a scroll bar."""
+    w = make_window((1366, 768))
+    add_references(qtbot, w, tmp_path, 2)
+    panel = w.prompt_panel
+    panel.setPrompt("a harbour at dusk")
+    assert not w.cost_estimate.isVisible()
+    scroll = left_column(w)
+
+    def layout() -> tuple[QPoint, QPoint, int, bool]:
+        QApplication.processEvents()
+        return (
+            w.tray.mapTo(w, QPoint(0, 0)),
+            panel.generateButton.mapTo(w, QPoint(0, 0)),
+            panel.promptEdit.width(),
+            scroll.verticalScrollBar().isVisible(),
+        )
+
+    before = layout()
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        w.generate()
+    qtbot.waitUntil(lambda: w.cost_estimate.isVisible())
+    assert w.cost_estimate.text().startswith("≈ $")
+    assert layout() == before
+    assert w.cost_estimate.height() >= w.cost_estimate.sizeHint().height()  # not cut
+
+
 def test_in_the_narrowest_column_a_refused_seed_moves_neither_generate_nor_the_estimate(
     qtbot: QtBot, make_window: Any
 ) -> None:

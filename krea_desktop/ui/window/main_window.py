@@ -261,6 +261,13 @@ class MainWindow(QMainWindow):
         self.cost_estimate.setObjectName("costEstimate")
         set_role(self.cost_estimate, "hint")
         self.prompt_panel.estimateRow.addWidget(self.cost_estimate)
+        # Its line is kept while it is hidden: when the first cost comes, after the first
+        # batch, nothing below it moves, nor does the column gain a scroll bar then.
+        self.cost_estimate.ensurePolished()  # its role's font
+        self.cost_estimate.setMinimumHeight(self.cost_estimate.fontMetrics().lineSpacing())
+        policy = self.cost_estimate.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.cost_estimate.setSizePolicy(policy)
         self.cost_estimate.hide()  # until there is an estimate (update_cost_estimate)
         self.prompt_panel.countSpin.valueChanged.connect(lambda _n: self.update_cost_estimate())
         self.ratio_bar.ratioChanged.connect(lambda _r: self.update_cost_estimate())
@@ -629,7 +636,7 @@ class MainWindow(QMainWindow):
         width, height = ratio.width, ratio.height
         unit, simulated = self.unit_cost(width, height)
         estimate = estimate_batch(count, unit)
-        # Hidden while it has nothing to say: the hint beside it then has the whole row.
+        # Hidden while it has nothing to say (its line kept).
         self.cost_estimate.setVisible(estimate is not None)
         if estimate is None:
             self.cost_estimate.setText("")
