@@ -7,6 +7,7 @@ Standard library only: the window and the command line both write it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import sys
@@ -37,6 +38,17 @@ class LogFile(logging.handlers.RotatingFileHandler):
     def handleError(self, record: logging.LogRecord) -> None:
         if not isinstance(sys.exc_info()[1], OSError):
             super().handleError(record)
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError):
+            super().flush()
+
+    def close(self) -> None:
+        # Lines still in the buffer when the disk is full are lost here, not raised: an
+        # OSError from the log would take the place of what the command was ending with
+        # (the sentence saying where its images went, or its success).
+        with contextlib.suppress(OSError):
+            super().close()
 
     def doRollover(self) -> None:
         try:

@@ -16,6 +16,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -499,3 +500,34 @@ def test_a_log_line_the_full_disk_refuses_is_left_out_without_a_traceback(tmp_pa
     assert done.returncode == 0 and done.stdout == "went on\n", done.stderr
     assert "No space left" not in done.stderr and "OSError" not in done.stderr
     assert done.stderr.count("--- Logging error ---") == 1 and "TypeError" in done.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a file every write to fails with ENOSPC")
+def test_a_full_disk_under_the_log_leaves_the_commands_own_ending(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The log's last lines fail to reach the disk when the command closes it: that is not
+    what the user hears. They hear where the images that could not be saved went; a batch
+    saved whole is a success."""
+    from krea_desktop import cli
+
+    data = tmp_path / "data"
+    (data / "logs").mkdir(parents=True)
+    (data / "logs" / logfile.NAME).symlink_to("/dev/full")
+    monkeypatch.setenv("KREA_DESKTOP_DATA_DIR", str(data))
+    monkeypatch.delenv("RUNWARE_API_KEY", raising=False)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where what cannot be saved goes
+
+    assert cli.main(["generate", "a row of lanterns", "--demo"]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.split()) == 1 and "No space left" not in err
+
+    FailingSaves(monkeypatch, failing=set(range(1, 100)))
+    assert cli.main(["generate", "a row of lanterns", "--demo", "--count", "2"]) == 1
+    out, err = capsys.readouterr()
+    line = one_sentence(err)
+    assert "No space left" not in line and "written to" in line, line
+    spilled = [p for p in tmp_path.glob("krea-desktop-unsaved-*/*") if p.is_file()]
+    assert len(spilled) == 2
+    assert not any(isinstance(h, logfile.LogFile) for h in logging.getLogger().handlers)
