@@ -12,14 +12,19 @@ from typing import Any
 from krea_desktop.api import spec
 from krea_desktop.library.readers.base import Embedded, as_number, load_json
 
-# A1111's own pattern, with the key length bounded (see _params for the rest of its bounds).
-# The quoted value written unrolled: the same strings as A1111's "(?:\\.|[^\\"])+", without
-# a saved place to go back to for every character of a quote that never closes (hundreds
-# of MB for a few MB of text).
-_RE_PARAM = re.compile(r'\s*(\w[\w \-/]{0,62}):\s*("(?=[^"])[^\\"]*(?:\\.[^\\"]*)*"|[^,]*)(?:,|$)')
+# A1111's own pattern, r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)', with the key
+# length bounded and its quoted value read by _quoted_end, not by the pattern: a regular
+# expression keeps a place to go back to for every escape of a quote that never closes
+# (300 MB for a 4 KB PNG of "\"" pairs; see _params for the rest of its bounds).
+_RE_KEY = re.compile(r"\s*(\w[\w \-/]{0,62}):\s*")
+_RE_PLAIN = re.compile(r"([^,]*)(?:,|$)")
+_RE_AFTER_QUOTE = re.compile(r",|$")
 _RE_SPACES = re.compile(r"\s+")
 _RE_SIZE = re.compile(r"^\s*(\d{1,6})\s*[xX×]\s*(\d{1,6})\s*$")
 _MAX_PARAM_LINE = 16 * 1024
+# The longest quoted value read as one (an extension's prompt or JSON of a few KB); a
+# longer one is read as A1111 reads a value without quotes, up to the next comma.
+_MAX_QUOTED = 64 * 1024
 # The model's name in the parameters line (its id has a ":", which A1111 would quote and
 # some readers then split apart).
 MODEL_LABEL = "Krea 2 Medium"
@@ -44,6 +49,43 @@ def _unquote(value: str) -> str:
     return value
 
 
+def _quoted_end(line: str, start: int) -> int:
+    """Where the quoted value opening at ``start`` ends (after its closing quote), as
+    A1111's ``"(?:\\.|[^\\"])+"`` reads it: a backslash takes the character after it, a
+    line break excepted; -1 when it does not close within :data:`_MAX_QUOTED` characters
+    (the value is then read as one without quotes). Reads each character once."""
+    if start + 1 >= len(line) or line[start + 1] == '"':
+        return -1  # "+": at least one character inside
+    pos, stop = start + 1, min(len(line), start + _MAX_QUOTED)
+    quote = line.find('"', pos, stop)
+    while quote >= 0:
+        escape = line.find("\\", pos, quote)
+        if escape < 0:
+            return quote + 1
+        if line[escape + 1] == "\n":
+            return -1
+        pos = escape + 2
+        if pos > quote:
+            quote = line.find('"', pos, stop)
+    return -1
+
+
+def _pair_at(line: str, pos: int) -> tuple[str, str, int] | None:
+    """The key, the value and the end of A1111's pattern matched at ``pos``, or None."""
+    key = _RE_KEY.match(line, pos)
+    if key is None:
+        return None
+    start = key.end()
+    if line.startswith('"', start):
+        end = _quoted_end(line, start)
+        after = _RE_AFTER_QUOTE.match(line, end) if end > 0 else None
+        if after is not None:
+            return key.group(1), line[start:end], after.end()
+    plain = _RE_PLAIN.match(line, start)
+    assert plain is not None  # it matches anywhere: up to a comma, or to the end
+    return key.group(1), plain.group(1), plain.end()
+
+
 def _params(line: str) -> dict[str, str]:
     """The ``Key: value`` pairs of a parameters line, as A1111's pattern finds them; of a
     line longer than :data:`_MAX_PARAM_LINE` (extensions add kilobytes of hashes and
@@ -55,11 +97,10 @@ def _params(line: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     pos, stop = 0, min(len(line), _MAX_PARAM_LINE)
     while pos < stop:
-        match = _RE_PARAM.match(line, pos)
-        if match is not None:
-            key, value = match.groups()
+        pair = _pair_at(line, pos)
+        if pair is not None:
+            key, value, pos = pair
             pairs[key.strip()] = _unquote(value)
-            pos = match.end()
             continue
         # Where it failed after a run of spaces, it fails the same from any place in the run.
         spaces = _RE_SPACES.match(line, pos)
