@@ -259,3 +259,25 @@ def test_a_wide_node_is_not_walked_link_by_link(monkeypatch: pytest.MonkeyPatch)
     assert (got["prompt"], got["seed"], got["model"]) == ("a fox", 9, "sd_xl_base_1.0.safetensors")
     assert "scheduler" not in got["foreign"]  # no scheduler anywhere behind the hub
     assert follows < 1000  # not one or more per link of the hub
+
+
+def test_megabytes_of_json_that_no_tool_writes_are_not_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parsed, 4 MB of "[{},{},...]" takes 25 times that, and each reader parsed its own
+    text (the parameters twice): 0.7 s and 240 MB for a 16 KB PNG. A graph is parsed
+    when it has the key every graph of its kind has; other tools' settings up to 1 MB."""
+    from krea_desktop.library.readers import base
+
+    junk = "[" + "{}," * 1_398_000 + "{}]"
+    keys = ("parameters", "prompt", "workflow", "invokeai_metadata", "sd-metadata", "Comment")
+    data = png(dict.fromkeys(keys, junk))
+    parsed: list[int] = []
+    real = base.json.loads
+    monkeypatch.setattr(base.json, "loads", lambda text: parsed.append(len(text)) or real(text))
+    record = read_record(data)
+    assert record is None or (record.prompt is None and record.seed is None)
+    assert parsed == []
+    # A real graph of the same size is still read (ComfyUI's workflows run to megabytes).
+    graph = json.loads(json.dumps(CONTROLNET_GRAPH))
+    graph["99"] = {"class_type": "Note", "inputs": {"text": "x" * 3_000_000}}
+    assert recalled(png({"prompt": json.dumps(graph)}))["prompt"] == "a lighthouse at dusk"
+    assert max(parsed) > 3_000_000

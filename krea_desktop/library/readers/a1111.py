@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from krea_desktop.api import spec
-from krea_desktop.library.readers.base import Embedded, as_number, load_json
+from krea_desktop.library.readers.base import Embedded, as_number, looks_like_json
 
 # A1111's own pattern, r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)', with the key
 # length bounded and its quoted value read by _quoted_end, not by the pattern: a regular
@@ -202,7 +202,7 @@ def parse_a1111(text: str) -> dict[str, Any]:
 def read(found: Embedded) -> dict[str, Any] | None:
     """The A1111 family's text in a PNG ``parameters`` chunk or an EXIF UserComment."""
     for text, needs_line in ((found.texts.get("parameters"), False), (found.user_comment, True)):
-        if not text or not text.strip() or load_json(text) is not None:
+        if not text or not text.strip() or looks_like_json(text):
             continue
         record = parse_a1111(text)
         if "source" not in record and (needs_line or not record.get("prompt")):

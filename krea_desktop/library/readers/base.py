@@ -18,8 +18,12 @@ from typing import Any
 
 from krea_desktop.api import spec
 
-# Texts larger than this are not parsed as JSON graphs (a workflow is well under this).
+# Texts larger than this are not parsed as JSON graphs (a ComfyUI workflow of thousands of
+# nodes is well under it).
 MAX_JSON = 4 * 1024 * 1024
+# Nor other tools' settings larger than this (a few KB in any real file). Parsed, a text of
+# JSON takes up to 25 times its size ("[{},{},...]"), and each reader parses its own.
+MAX_SETTINGS_JSON = 1024 * 1024
 
 
 @dataclass
@@ -45,9 +49,9 @@ class Embedded:
         return None
 
 
-def load_json(text: str | None) -> Any:
-    """``text`` parsed as JSON, or None (never raises; refuses oversized text)."""
-    if not isinstance(text, str) or len(text) > MAX_JSON:
+def load_json(text: str | None, limit: int = MAX_SETTINGS_JSON) -> Any:
+    """``text`` parsed as JSON, or None (never raises; refuses text longer than ``limit``)."""
+    if not isinstance(text, str) or len(text) > limit:
         return None
     stripped = text.strip().rstrip("\x00")
     if not stripped or stripped[0] not in "{[":
@@ -59,7 +63,11 @@ def load_json(text: str | None) -> Any:
 
 
 def looks_like_json(text: str) -> bool:
-    """Whether ``text`` is a JSON object or array (never a prompt)."""
+    """Whether ``text`` is a JSON object or array (never a prompt). One longer than
+    :data:`MAX_SETTINGS_JSON` that starts like one is taken for one unparsed: no prompt is
+    a megabyte long."""
+    if isinstance(text, str) and len(text) > MAX_SETTINGS_JSON:
+        return text.lstrip()[:1] in ("{", "[")
     return isinstance(load_json(text), (dict, list))
 
 

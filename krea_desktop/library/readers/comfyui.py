@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from itertools import chain, islice
 from typing import Any
 
-from krea_desktop.library.readers.base import Embedded, as_int, load_json, partial
+from krea_desktop.library.readers.base import MAX_JSON, Embedded, as_int, load_json, partial
 
 _MAX_HOPS = 32
 _MAX_INPUTS = 256  # inputs of one node looked at for links to follow
@@ -205,15 +205,21 @@ def read_workflow(workflow: Mapping[str, Any], found: Embedded) -> dict[str, Any
     )
 
 
+def _graph_text(text: str | None, mark: str) -> Any:
+    """``text`` parsed, if it has ``mark`` (a key every graph of its kind has: a text of
+    megabytes without it is not parsed for nothing)."""
+    return load_json(text, MAX_JSON) if text is not None and mark in text else None
+
+
 def read(found: Embedded) -> dict[str, Any] | None:
-    graph = load_json(found.texts.get("prompt"))
+    graph = _graph_text(found.texts.get("prompt"), '"class_type"')
     if isinstance(graph, Mapping) and any(
         isinstance(v, Mapping) and "class_type" in v for v in list(graph.values())[:10_000]
     ):
         record = read_api_graph(graph, found)
         if record is not None:
             return record
-    workflow = load_json(found.texts.get("workflow"))
+    workflow = _graph_text(found.texts.get("workflow"), '"nodes"')
     if isinstance(workflow, Mapping):
         return read_workflow(workflow, found) or {"source": "ComfyUI"}
     if isinstance(graph, Mapping) and any(isinstance(v, Mapping) and "class_type" in v for v in graph.values()):
