@@ -17,6 +17,7 @@ from krea_desktop import console
 from krea_desktop.api.record import APP, GenerationRecord
 from krea_desktop.fsutil import NotARegularFile
 from krea_desktop.library import metadata
+from krea_desktop.library.readers.base import foreign_seed
 
 MAX_BYTES = 200 * 1024 * 1024
 _UUID_CHARS = frozenset("0123456789abcdef-")
@@ -133,9 +134,10 @@ def _readable(info: dict[str, Any]) -> str:
         lines.append(f"  negative prompt: {_line(info['negativePrompt'])}")
     foreign = info.get("foreign") or {}
     seed = _line(info["seed"])
-    if info["seed"] is None and isinstance(foreign.get("seed"), str):
+    theirs = foreign_seed({"foreign": foreign})
+    if info["seed"] is None and theirs is not None:
         tool = _line(info["source"] or "the other tool")
-        seed = f"{_line(foreign['seed'])} ({tool}'s, beyond Krea 2 Medium's range, so not recalled)"
+        seed = f"{theirs} ({tool}'s, beyond Krea 2 Medium's range, so not recalled)"
     lines += [
         f"  seed:            {seed}",
         f"  size:            {_line(size)}",

@@ -6,7 +6,6 @@ Everything is checked before anything is sent: an invalid value raises
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 from dataclasses import dataclass, field, replace
@@ -98,9 +97,19 @@ def path_as_typed(text: str) -> Path:
     """The file a person means by ``text``: ``~`` and ``~user`` are their home folders,
     and a name like ``~draft.png`` (no user "draft") is just that name."""
     path = Path(text)
-    with contextlib.suppress(RuntimeError):
-        path = path.expanduser()
-    return path
+    if not text.startswith("~"):
+        return path
+    try:
+        expanded = path.expanduser()
+        # Windows does not know other users' homes: it names a folder beside the user's
+        # own for any ~name (~draft.png becoming C:\Users\draft.png). A ~name whose home
+        # is not there is a name.
+        first = path.parts[0]
+        if first != "~" and not Path(first).expanduser().is_dir():
+            return path
+    except RuntimeError:  # no such user, or no home (POSIX)
+        return path
+    return expanded
 
 
 def _file_named(text: str) -> Path | None:

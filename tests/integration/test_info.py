@@ -300,3 +300,14 @@ def test_a_file_that_ends_early_is_read_and_said_to_be_cut_short(tmp_path: Path,
             )
         else:
             assert said == ""
+
+
+def test_a_random_seed_kept_by_an_earlier_version_is_no_seed(tmp_path: Path) -> None:
+    """Earlier versions kept another tool's -1 ("random") as its seed beyond the model's."""
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG")
+    path = tmp_path / "imported.png"
+    path.write_bytes(embed(buf.getvalue(), "PNG", GenerationRecord(prompt="a cat", extras={"foreign": {"seed": "-1"}})))
+    out = strict_stream("utf-8")
+    assert run_info([path], as_json=False, out=out) == 0
+    assert "  seed:            —" in printed(out).splitlines()

@@ -182,3 +182,34 @@ def test_a_record_never_keeps_credentials_written_into_a_reference_address() -> 
         ("https://images.example.com/dog.png", "https://images.example.com/dog.png"),
     ]
     assert req.to_task()["inputs"]["referenceImages"][0]["image"].startswith("https://ann:hunter2@")  # still sent
+
+
+def test_a_name_starting_with_a_tilde_is_a_name_where_the_system_guesses_homes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows names a folder beside the user's own home for any ~name, so ~draft.png
+    became C:\\Users\\draft.png: a ~name is a home only where that home is."""
+    import os
+
+    from krea_desktop.api.request import path_as_typed
+
+    users = tmp_path / "Users"
+    (users / "me").mkdir(parents=True)
+    (users / "ann").mkdir()
+
+    def windows_expanduser(text: str) -> str:  # ntpath's: the user's own home's folder, then the name
+        if not text.startswith("~"):
+            return text
+        name, sep, rest = text[1:].partition("/")
+        return str((users / (name or "me")) / rest) if sep else str(users / (name or "me"))
+
+    monkeypatch.setattr(os.path, "expanduser", windows_expanduser)
+    assert path_as_typed("~draft.png") == Path("~draft.png")
+    assert path_as_typed("~$report.png") == Path("~$report.png")
+    assert path_as_typed("~") == users / "me"
+    assert path_as_typed("~/refs/a.png") == users / "me" / "refs" / "a.png"
+    assert path_as_typed("~ann/a.png") == users / "ann" / "a.png"
+    assert path_as_typed("refs/~draft.png") == Path("refs/~draft.png")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "~draft.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    assert ReferenceImage("~draft.png", 0.5).image == Path("~draft.png")
