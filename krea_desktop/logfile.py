@@ -32,8 +32,8 @@ class LogFile(logging.handlers.RotatingFileHandler):
     mistake in a logging call is still reported.
 
     When the full file cannot be set aside (on Windows, while another process, such as a
-    command run beside the window, has it open), lines go on into it and the next try is
-    after another :data:`MAX_BYTES`; a failed rename used to cost every line after it."""
+    command run beside the window, has it open), lines go on into it, none lost, and the
+    next try is after another :data:`MAX_BYTES`."""
 
     def handleError(self, record: logging.LogRecord) -> None:
         if not isinstance(sys.exc_info()[1], OSError):
