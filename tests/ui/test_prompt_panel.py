@@ -115,6 +115,13 @@ def test_seed_validator_and_buttons(panel: PromptPanel, qtbot: QtBot) -> None:
     assert state(str(spec.SEED_MAX + 1)) == QValidator.State.Invalid
     assert state("-1") == QValidator.State.Invalid
     assert state("12a") == QValidator.State.Invalid
+    # Over 4,300 digits Python refuses to read as a number: refused, not a crash.
+    assert state("1" * 4301) == QValidator.State.Invalid
+    assert state("0" * 5000 + "42") == acceptable
+    panel.seedEdit.setText("77")
+    panel.seedEdit.insert("9" * 5000)  # a paste
+    assert panel.seedEdit.text() == "77" and panel.seed() == 77
+    panel.seedEdit.clear()
     qtbot.keyClicks(panel.seedEdit, "12x3")
     assert panel.seedEdit.text() == "123" and panel.seed() == 123
     panel.seedEdit.clear()

@@ -50,9 +50,21 @@ class SeedValidator(QValidator):
     def validate(self, text: str, pos: int) -> QValidator.State:
         if text == "":
             return QValidator.State.Acceptable
-        if not text.isascii() or not text.isdigit():
+        number = _seed_number(text)
+        if number is None or number > spec.SEED_MAX:
             return QValidator.State.Invalid
-        return QValidator.State.Acceptable if int(text) <= spec.SEED_MAX else QValidator.State.Invalid
+        return QValidator.State.Acceptable
+
+
+def _seed_number(text: str) -> int | None:
+    """``text``'s whole number if it is one of digits only, else None. Leading zeros aside,
+    one longer than the largest seed is any number over it: Python refuses to read one of
+    over 4,300 digits (ValueError), which raised inside Qt's call of the validator ends
+    the process."""
+    if not text or not text.isascii() or not text.isdigit():
+        return None
+    digits = text.lstrip("0") or "0"
+    return int(digits) if len(digits) <= len(str(spec.SEED_MAX)) else spec.SEED_MAX + 1
 
 
 class HintLine(QLabel):
@@ -422,8 +434,10 @@ class PromptPanel(QWidget):
     # --- seeds ----------------------------------------------------------------------
 
     def seed(self) -> int | None:
-        text = self.seedEdit.text().strip()
-        return int(text) if text else None
+        """The seed typed, or None for a random one (text that is no seed cannot be typed
+        or pasted: the validator refuses it)."""
+        number = _seed_number(self.seedEdit.text().strip())
+        return number if number is not None and number <= spec.SEED_MAX else None
 
     def setSeed(self, seed: int | None) -> None:
         self.seedEdit.setText("" if seed is None else str(seed))
