@@ -1264,6 +1264,75 @@ def test_dropping_an_image_without_parameters_offers_it_as_a_reference(
     qtbot.waitUntil(lambda: w.tray.count() == 1 and not w.tray.isBusy())
 
 
+def test_an_image_dropped_on_the_prompt_is_offered_not_typed(qtbot: QtBot, make_window: Any, tmp_path: Path) -> None:
+    """Its file name is no prompt: the drop goes to the window, which offers it as a
+    reference, and the prompt is as it was."""
+    path = tmp_path / "plain.png"
+    Image.new("RGB", (32, 32), (100, 2, 3)).save(path)
+    w = make_window()
+    w.prompt_panel.setPrompt("a lighthouse in fog")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    assert drop(w.prompt_panel.promptEdit.viewport(), mime).isAccepted()
+    qtbot.waitUntil(lambda: w.message_banner.action.text() == "Add as reference")
+    assert w.prompt_panel.prompt() == "a lighthouse in fog"
+    # Text dropped on it is still text.
+    text = QMimeData()
+    text.setText(", gouache")
+    drop(w.prompt_panel.promptEdit.viewport(), text)
+    assert "gouache" in w.prompt_panel.prompt()
+
+
+def test_a_drop_that_is_taken_for_nothing_says_why(qtbot: QtBot, make_window: Any, tmp_path: Path) -> None:
+    notes, folder, gone = tmp_path / "notes.txt", tmp_path / "folder.png", tmp_path / "gone.png"
+    notes.write_text("not a picture")
+    folder.mkdir()
+    w = make_window()
+    cases = [
+        ([notes], "“notes.txt” is not an image file, so nothing was taken."),
+        ([notes, notes, notes], "“notes.txt” is not an image file (nor are the 2 others), so nothing was taken."),
+        ([tmp_path], f"“{tmp_path.name}” is a folder (nor is the other), so nothing was taken."),
+        ([folder], "“folder.png” is not a file, so nothing was taken."),
+        ([gone], "“gone.png” no longer exists, so nothing was taken."),
+    ]
+    cases[2] = ([tmp_path, notes], cases[2][1])
+    for paths, said in cases:
+        w.message_banner.hide()
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+        assert _drop_on_window(w, mime).isAccepted()
+        qtbot.waitUntil(lambda: w.message_banner.isVisible())
+        assert w.message_banner.label.text() == said
+    web = QMimeData()
+    web.setUrls([QUrl("https://example.com/pictures/heron.png")])
+    w.message_banner.hide()
+    assert _drop_on_window(w, web).isAccepted()
+    assert w.message_banner.label.text().startswith("“heron.png” is an address on the web")
+    assert w.message_banner.action.text() == "Add as reference"
+    assert w.tray.count() == 0  # offered, not fetched
+
+
+def test_images_without_parameters_that_do_not_all_fit_are_said_to(
+    qtbot: QtBot, make_window: Any, tmp_path: Path
+) -> None:
+    w = make_window()
+    paths = []
+    for i in range(spec.MAX_REFERENCES + 2):
+        path = tmp_path / f"plain{i}.png"
+        Image.new("RGB", (32, 32), (10 * i, 2, 3)).save(path)
+        paths.append(path)
+    w.tray.add_paths(paths[: spec.MAX_REFERENCES - 1])
+    w.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: w.tray.count() == spec.MAX_REFERENCES - 1 and not w.tray.isBusy())
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths[-3:]])
+    _drop_on_window(w, mime)
+    qtbot.waitUntil(lambda: w.message_banner.action.text() == "Add as reference")
+    w.message_banner.action.click()
+    qtbot.waitUntil(lambda: "Only 1 more reference fits" in w.message_banner.label.text())
+    assert w.tray.count() == spec.MAX_REFERENCES - 1
+
+
 def test_images_opened_with_the_app_are_offered_like_drops(
     qtbot: QtBot, make_window: Any, tmp_path: Path, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence, QTextCursor, QValidator
+from PySide6.QtGui import QDropEvent, QGuiApplication, QKeyEvent, QKeySequence, QTextCursor, QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -93,6 +93,16 @@ class HintLine(QLabel):
         self.setMinimumHeight(self.fontMetrics().lineSpacing() * self.LINES + margins.top() + margins.bottom())
 
 
+_DRAG_EVENTS = (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop)
+
+
+def _images_only(event: QDropEvent) -> bool:
+    from krea_desktop.ui.references.sources import images_without_text
+
+    mime = event.mimeData()
+    return mime is not None and images_without_text(mime)
+
+
 def clipboard_has_images_only() -> bool:
     """Whether the clipboard holds an image (or image files or addresses) and no text."""
     # Imported here: the tray's loading code (and the library's behind it) comes after
@@ -140,6 +150,7 @@ class PromptPanel(QWidget):
         self.promptEdit.setAccessibleName("Prompt")
         self.promptEdit.setTabChangesFocus(True)
         self.promptEdit.installEventFilter(self)
+        self.promptEdit.viewport().installEventFilter(self)  # drops land on the viewport
         self.promptEdit.textChanged.connect(self._on_prompt_changed)
 
         self.creativityCombo = QComboBox(self)
@@ -403,6 +414,13 @@ class PromptPanel(QWidget):
         self.promptEdit.moveCursor(QTextCursor.MoveOperation.End)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.promptEdit.viewport() and event.type() in _DRAG_EVENTS:
+            assert isinstance(event, QDropEvent)  # the base of the enter and move events
+            if _images_only(event):
+                # Images, not text: their file names are no prompt. Left to the window,
+                # which takes images dropped outside the tray.
+                event.ignore()
+                return True
         if watched is self.promptEdit and event.type() == QEvent.Type.ShortcutOverride:
             assert isinstance(event, QKeyEvent)
             if event.matches(QKeySequence.StandardKey.Paste) and clipboard_has_images_only():

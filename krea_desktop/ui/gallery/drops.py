@@ -51,8 +51,26 @@ class FileDrops(QObject):
         file carries, or to add images without parameters as references."""
         if mime.hasFormat(LIBRARY_IDS_MIME):
             return False  # the gallery's own images: their actions are in the menu
-        files = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+        urls = mime.urls() if mime.hasUrls() else []
+        files = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
         if self.offer_files(files):
+            return True
+        if files:
+            first = files[0]
+            what = "a folder" if first.is_dir() else "not an image file"
+            more = f" (nor {for_count(len(files) - 1, 'is the other', f'are the {len(files) - 1} others')})"
+            self.show_message(f"“{first.name}” is {what}{more if len(files) > 1 else ''}, so nothing was taken.")
+            return True
+        web = [u for u in urls if u.scheme() in ("http", "https")]
+        if web and not mime.hasImage():
+            kept = QMimeData()  # the drop's data goes away when the drop ends
+            kept.setUrls(web)
+            name = web[0].fileName() or web[0].host()
+            self.show_message(
+                f"“{name}” is an address on the web; as a reference it is downloaded first.",
+                "Add as reference",
+                lambda: self.tray.handle_mime(kept),
+            )
             return True
         if mime.hasImage():
             image = mime.imageData()
@@ -128,8 +146,12 @@ class FileDrops(QObject):
             self.show_message(
                 f"{names} {for_count(len(without), 'carries', 'carry')} no parameters.",
                 "Add as reference",
-                lambda: [self.tray.add_reference(f) for f in without[: max(0, self.tray.room())]],
+                lambda: self.tray.add_paths(without),  # all, or a sentence saying how many fit
             )
+        else:  # gone since the drop, or a folder named like an image
+            first = results[0][0]
+            why = "no longer exists" if not first.exists() else "is not a file"
+            self.show_message(f"“{first.name}” {why}, so nothing was taken.")
 
     def shutdown(self) -> None:
         """On exit: let files being read finish."""

@@ -247,6 +247,11 @@ class ReferenceTray(QWidget):
             src = Source("path", Path(source), strength)
         return self._start([src], reveal=reveal)
 
+    def add_paths(self, paths: list[Path]) -> bool:
+        """Load image files as one batch: all of them, or (with a message saying how many
+        fit) none when there is not room for all."""
+        return self._start([Source("path", Path(p)) for p in paths])
+
     def add_image(self, image: QImage, strength: float = spec.DEFAULT_STRENGTH) -> bool:
         return self._start([Source("qimage", QImage(image), strength)])
 
