@@ -912,6 +912,10 @@ def read_record(
     ``extras["source"]`` and keeps its settings in ``extras["foreign"]``. Reads PNG, JPEG
     and WEBP containers without decoding pixels; refuses files over ``max_bytes`` and texts
     over ``max_text``; returns None for anything missing, oversized or malformed and never raises.
+
+    References come by file name, as :func:`shareable` writes them: a file is no word on
+    which files of this computer to take (a downloaded image naming
+    ``/home/me/Pictures/passport.png`` would have put it in the tray, to be uploaded).
     """
     try:
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -920,6 +924,7 @@ def read_record(
                 return None
         else:
             data = read_bytes(Path(source), max_bytes)  # never waits on a FIFO
-        return _read_record(data, max_text)
+        record = _read_record(data, max_text)
+        return shareable(record) if record is not None and record.references else record
     except Exception:
         return None

@@ -462,3 +462,27 @@ def test_a_large_png_of_many_pixel_chunks_is_not_taken_for_a_crawling_one_but_em
     assert not metadata.has_too_many_parts(png[:33] + pixels + png[33:])
     padded = idat(b"") * (2 * metadata.MAX_PARTS)  # empty ones, 1.2 MB: no encoder writes those
     assert metadata.has_too_many_parts(png[:33] + padded + png[33:])
+
+
+def test_a_file_names_its_references_by_file_name_alone_whatever_it_says() -> None:
+    """This app embeds references by name; a file that names one by its full path (made to,
+    from elsewhere) is read as naming the file only, so no file of this computer outside
+    the kept copies is taken for a reference and uploaded."""
+    record = GenerationRecord(
+        prompt="a harmless landscape",
+        references=(
+            ReferenceRecord(source="/home/me/Pictures/passport-scan.png", strength=1.5),
+            ReferenceRecord(source="file:///home/me/Pictures/id%20card.jpg", image="C:\\Users\\me\\secret.webp"),
+            ReferenceRecord(source="https://user:pw@example.com/a.png?token=1", strength=-1.0),
+        ),
+    )
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG")
+    raw = metadata._embed_png(buf.getvalue(), metadata._record_json(record.to_json()), to_a1111(record))
+    read = read_record(raw)
+    assert read is not None and read.prompt == "a harmless landscape"
+    assert [(r.source, r.image, r.strength) for r in read.references] == [
+        ("passport-scan.png", None, 1.5),
+        ("id card.jpg", "secret.webp", None),
+        ("https://example.com/a.png", None, -1.0),
+    ]
