@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
@@ -697,13 +697,18 @@ class Library:
             self._conn().executemany("DELETE FROM images WHERE id = ?", [(e.id,) for e in removed])
         return removed
 
-    def restore(self, entries: Iterable[LibraryEntry]) -> None:
-        """Put removed rows back, with their ids (undo of :meth:`remove`), each with its
-        file's content hash, so that a copy of it is still known as this image."""
+    def restore(self, entries: Iterable[LibraryEntry]) -> list[LibraryEntry]:
+        """Put removed rows back (undo of :meth:`remove`), each with its file's content
+        hash, so that a copy of it is still known as this image; returns them as indexed
+        now. Each keeps its id unless a newer image has taken it (SQLite gives the highest
+        id again once its row is gone), when it gets a new one: its place in the gallery
+        is by its date. A row whose image is indexed again already is left as it is."""
         entries = list(entries)
         digests = {e.id: _file_sha256(e.path) for e in entries}
+        restored: list[LibraryEntry] = []
         with self._transaction() as conn:
             for e in entries:
+                taken = conn.execute("SELECT image_uuid FROM images WHERE id = ?", (e.id,)).fetchone()
                 values = {
                     "content_sha256": digests[e.id],
                     "id": e.id,
@@ -729,9 +734,14 @@ class Library:
                     "broken": int(e.broken),
                     "file_size": e.file_size,
                 }
+                if taken is not None and taken[0] != e.image_uuid:
+                    del values["id"]
                 names = ", ".join(values)
                 marks = ", ".join(f":{k}" for k in values)
-                conn.execute(f"INSERT OR IGNORE INTO images ({names}) VALUES ({marks})", values)
+                cur = conn.execute(f"INSERT OR IGNORE INTO images ({names}) VALUES ({marks})", values)
+                if cur.rowcount == 1 and cur.lastrowid is not None:
+                    restored.append(replace(e, id=cur.lastrowid))
+        return restored
 
     def mark_present(self, entry_ids: Iterable[int]) -> None:
         """The files of these rows are in images/ again (put back by this process)."""

@@ -118,7 +118,7 @@ class PendingTrash:
                     f"{what} could not be put back: {describe_failure(refused, self.library.images_dir)}; "
                     f"{for_count(n, 'it is', 'they are')} still held in {batch.folder}, and Undo can be tried again."
                 ) from refused
-            self.library.restore(batch.entries)
+            restored = self.library.restore(batch.entries)
         except BaseException:
             # Refused (a file, or the index): the batch stays undoable, its files held as they were.
             for entry in moved:
@@ -130,6 +130,7 @@ class PendingTrash:
                 self.batches.append(batch)
             raise
         shutil.rmtree(batch.folder, ignore_errors=True)
+        batch.entries = restored  # as indexed now: an id a newer image took is a new one
         return batch
 
     def release(self, batch: TrashBatch) -> bool:

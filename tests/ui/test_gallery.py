@@ -1042,6 +1042,27 @@ def test_delete_moves_files_aside_and_undo_brings_them_back(
     assert no_trash == []
 
 
+def test_undo_brings_back_the_newest_image_after_another_has_come(
+    qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
+) -> None:
+    """A new image takes the id of the newest one deleted (SQLite's way): Undo said
+    "Brought back 1 image." and the gallery did not show it until a restart."""
+    entries = fill(data_dir, [make_image(f"d{i}") for i in range(2)])
+    w = make_window()
+    select(w, 0)  # the newest
+    w.gallery_actions.delete_action.trigger()
+    banner = w.message_banner
+    qtbot.waitUntil(lambda: banner.label.text() == "Moved 1 image to the trash." and banner.action.isVisibleTo(banner))
+    newer = w.library.save(make_image("made after the delete"))
+    assert newer.id == entries[1].id
+    w.model.add_entry(newer)
+    banner.action.click()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 3)
+    assert [w.model.entry_at(r).prompt for r in range(3)] == ["made after the delete", "d1", "d0"]
+    assert [w.model.entry_at(r).prompt for r in w.gallery.selected_rows()] == ["d1"]
+    assert banner.label.text() == "Brought back 1 image."
+
+
 def test_an_image_a_delete_cut_short_left_aside_is_shown_again_as_it_is(
     qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
 ) -> None:

@@ -356,6 +356,25 @@ def test_remove_and_restore(lib: Library) -> None:
     assert lib.find_image(sha256=hashlib.sha256(copy).hexdigest()) == lib.get(ids[1])
 
 
+def test_a_restored_image_whose_id_a_newer_one_took_comes_back_with_a_new_one(lib: Library) -> None:
+    """SQLite gives the highest id again once its row is gone: the newest image, deleted,
+    then a new one made, and Undo put nothing back (the row was ignored)."""
+    ids = _fill(lib)
+    (removed,) = lib.remove([ids[-1]])
+    newer = lib.save(image("made after the delete", seed=9), created_at=T0 + timedelta(hours=1))
+    assert newer.id == removed.id  # what SQLite does
+    restored = lib.restore([removed])
+    assert len(restored) == 1 and restored[0].id not in (removed.id, *ids)
+    back = lib.get(restored[0].id)
+    assert back is not None and (back.image_uuid, back.prompt) == (removed.image_uuid, removed.prompt)
+    assert lib.get(newer.id) == newer
+    # Its place is by its date: under the image made after it, as before the delete.
+    assert lib.ids()[:2] == [newer.id, restored[0].id]
+    assert lib.count() == len(ids) + 1
+    # An image indexed again already (a check of the folder came first) is left as it is.
+    assert lib.restore([removed]) == []
+
+
 def test_an_index_that_cannot_be_written_says_why_and_the_image_is_held(lib: Library) -> None:
     from krea_desktop.library.saving import SaveQueue
 

@@ -63,13 +63,13 @@ class FileDrops(QObject):
             return True
         web = [u for u in urls if u.scheme() in ("http", "https")]
         if web and not mime.hasImage():
-            kept = QMimeData()  # the drop's data goes away when the drop ends
-            kept.setUrls(web)
+            addresses = QMimeData()  # the drop's data goes away when the drop ends
+            addresses.setUrls(web)
             name = web[0].fileName() or web[0].host()
             self.show_message(
                 f"“{name}” is an address on the web; as a reference it is downloaded first.",
                 "Add as reference",
-                lambda: self.tray.handle_mime(kept),
+                lambda: self.tray.handle_mime(addresses),
             )
             return True
         if mime.hasImage():
