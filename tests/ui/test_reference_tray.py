@@ -313,13 +313,28 @@ def test_gallery_drop_uses_the_resolver(make_tray: Callable[..., Tray], tmp_path
     tray = make_tray(resolve_library_ids=resolve)
     mime = QMimeData()
     mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids([5, 4])))
-    mime.setUrls([QUrl.fromLocalFile(str(files[4]))])  # the custom type wins over the file URLs
+    mime.setUrls([QUrl.fromLocalFile(str(files[i])) for i in (5, 4)])  # the same files, as the gallery writes
     assert tray.drop(mime)
     assert asked == [[5, 4]]
     assert [Path(r.image).read_bytes() for r in tray.widget.references()] == [
         files[5].read_bytes(),
         files[4].read_bytes(),
     ]
+
+
+def test_a_gallery_drag_whose_ids_name_other_files_takes_the_files_it_names(
+    make_tray: Callable[..., Tray], tmp_path: Path
+) -> None:
+    """Another window's library (or an id deleted and given again) has other images by the
+    same ids: the drag's files are the ones dragged."""
+    ours = {1: write(tmp_path, "ours1.png", distinct_png(1))}
+    theirs = [write(tmp_path, "theirs1.png", distinct_png(2)), write(tmp_path, "theirs2.png", distinct_png(3))]
+    tray = make_tray(resolve_library_ids=lambda ids: [ours[i] for i in ids if i in ours])
+    mime = QMimeData()
+    mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids([1, 2])))
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in theirs])
+    assert tray.drop(mime)
+    assert [Path(r.image).read_bytes() for r in tray.widget.references()] == [p.read_bytes() for p in theirs]
 
 
 def test_gallery_drop_without_resolver_is_announced(tray: Tray) -> None:

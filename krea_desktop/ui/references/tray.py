@@ -277,14 +277,19 @@ class ReferenceTray(QWidget):
                 self.libraryIdsDropped.emit(ids)
                 return bool(ids)
             try:
-                paths = self._resolve(ids)
+                paths = [Path(p) for p in self._resolve(ids)]
             except Exception:
-                self.message.emit("The dragged gallery images could not be found in the library.")
-                return False
+                paths = []
+            # The files the drag names: ids are this library's, and another window's
+            # library (or this one's, since an id was deleted and given again) means
+            # other images by them. When they do not name the same files, the files win.
+            files = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+            if files and sorted(paths) != sorted(files):
+                paths = [f for f in files if f.is_file()]
             if not paths:
                 self.message.emit("The dragged gallery images could not be found in the library.")
                 return False
-            return self._start([Source("path", Path(p)) for p in paths])
+            return self._start([Source("path", p) for p in paths])
         sources = sources_from_mime(mime)
         if not sources:
             self.message.emit("That is not an image, an image file or an image address, so nothing was added.")
