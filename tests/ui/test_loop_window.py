@@ -663,7 +663,7 @@ def test_use_all_parameters_makes_the_tray_the_images_references_with_undo(
     w.recall.use_all_parameters(without)
     assert w.tray.count() == 0  # equal to the image's references: none
     assert w.message_banner.label.text().startswith("Parameters restored from “no references this time”")
-    w.message_banner.action.click()  # Undo tray
+    w.message_banner.action.click()  # Undo
     qtbot.waitUntil(lambda: w.tray.model.items() == before)
 
     w.recall.use_all_parameters(with_refs)
@@ -671,6 +671,27 @@ def test_use_all_parameters_makes_the_tray_the_images_references_with_undo(
     assert [r.strength for r in w.tray.references()] == [0.7, -0.3]
     assert [r.sha256 for r in w.tray.model] != [r.sha256 for r in before]
     del refs
+
+
+def test_undo_after_a_recall_puts_back_the_unsent_prompt_seed_ratio_and_tray(
+    qtbot: QtBot, make_window: Any, tmp_path: Path
+) -> None:
+    w = make_window()
+    add_references(qtbot, w, tmp_path, 2)
+    panel = w.prompt_panel
+    panel.setPrompt("my careful unsent prompt")
+    panel.setSeed(777)
+    panel.countSpin.setValue(3)
+    w.ratio_bar.setRatio("16:9")
+    before = (panel.parameters(), w.ratio_bar.ratio(), w.tray.model.items())
+    record = GenerationRecord(prompt="someone else's heron", seed=5, ratio="2:3", width=896, height=1344)
+    w.recall.apply_record(record, source="heron.png")
+    assert (panel.prompt(), panel.seed(), w.ratio_bar.ratio(), w.tray.count()) == ("someone else's heron", 5, "2:3", 0)
+    assert w.message_banner.action.text() == "Undo"
+    w.message_banner.action.click()
+    qtbot.waitUntil(lambda: w.tray.model.items() == before[2])
+    assert (panel.parameters(), w.ratio_bar.ratio()) == before[:2]
+    assert w.message_banner.label.text() == "The prompt, the settings and the references are as they were."
 
 
 def test_a_record_without_a_prompt_keeps_the_persons_prompt(qtbot: QtBot, make_window: Any) -> None:

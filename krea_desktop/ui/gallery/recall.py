@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from krea_desktop.api import spec
 from krea_desktop.api.record import GenerationRecord
@@ -53,11 +54,13 @@ class Recall:
 
     def apply_record(self, record: GenerationRecord, source: str = "the image") -> None:
         """Make the controls what made ``record``'s image: the prompt panel, the ratio, and
-        the tray exactly its references (empty when it had none), with Undo for the tray
-        it replaced. A record without a prompt leaves the person's prompt as it is."""
+        the tray exactly its references (empty when it had none), with Undo for all that it
+        replaced (a prompt not yet sent, a seed, the tray). A record without a prompt leaves
+        the person's prompt as it is."""
         if record.is_empty:
             self.show_message(f"No parameters were found in {source}.")
             return
+        before = (self.prompt_panel.parameters(), self.ratio_bar.ratio())
         self.prompt_panel.apply_record(record)
         if record.ratio is not None:
             self.ratio_bar.setRatio(record.ratio)
@@ -76,13 +79,13 @@ class Recall:
         seed = foreign_seed(record.extras) if record.seed is None else None
         if seed is not None:
             text += f" Its seed, {seed}, is beyond Krea 2 Medium's seeds, so the seed is as it was."
-        if previous != self.tray.model.items() or found:
-            self.show_message(text, "Undo tray", lambda: self._put_back(previous))
-        else:
-            self.show_message(text)
+        self.show_message(text, "Undo", lambda: self._put_back(previous, *before))
 
-    def _put_back(self, previous: tuple[Reference, ...]) -> None:
-        """The tray as it was before a recall (once the recall's references have loaded)."""
+    def _put_back(self, previous: tuple[Reference, ...], parameters: dict[str, Any], ratio: str) -> None:
+        """The controls as they were before a recall: the prompt panel, the ratio and the
+        tray (once the recall's references have loaded)."""
+        self.prompt_panel.apply_parameters(parameters)
+        self.ratio_bar.setRatio(ratio)
         if self.tray.isBusy():
 
             def when_idle(busy: bool) -> None:
@@ -93,7 +96,7 @@ class Recall:
             self.tray.busyChanged.connect(when_idle)
         else:
             self.tray.model.replace_all(previous)
-        self.show_message("The tray is as it was.")
+        self.show_message("The prompt, the settings and the references are as they were.")
 
     def use_prompt(self, entry: LibraryEntry) -> None:
         self.prompt_panel.setPrompt(entry.prompt)
