@@ -51,15 +51,19 @@ def test_lines_go_on_while_the_full_file_cannot_be_set_aside(tmp_path: Path, mon
 
 def test_the_log_has_no_line_per_request_but_keeps_warnings(tmp_path: Path) -> None:
     httpx_log = logging.getLogger("httpx")
-    assert httpx_log.level == logging.NOTSET
-    with logfile.logging_to(tmp_path):
-        logging.getLogger("krea_desktop.test").info("the batch was saved")
-        httpx_log.info('HTTP Request: POST http://127.0.0.1/v1 "HTTP/1.1 200 OK"')
-        httpx_log.warning("a warning of the HTTP library")
+    earlier = httpx_log.level  # a window opened earlier in this process has set it
+    httpx_log.setLevel(logging.NOTSET)  # as in a fresh process
+    try:
+        with logfile.logging_to(tmp_path):
+            logging.getLogger("krea_desktop.test").info("the batch was saved")
+            httpx_log.info('HTTP Request: POST http://127.0.0.1/v1 "HTTP/1.1 200 OK"')
+            httpx_log.warning("a warning of the HTTP library")
+        # The process's logging is as it was before the command.
+        assert httpx_log.level == logging.NOTSET
+    finally:
+        httpx_log.setLevel(earlier)
     text = (tmp_path / logfile.NAME).read_text(encoding="utf-8")
     assert "the batch was saved" in text
     assert "a warning of the HTTP library" in text
     assert "HTTP Request" not in text
-    # The process's logging is as it was before the command.
-    assert httpx_log.level == logging.NOTSET
     assert not any(isinstance(h, logfile.LogFile) for h in logging.getLogger().handlers)
