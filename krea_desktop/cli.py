@@ -297,10 +297,10 @@ async def _generate(args: argparse.Namespace) -> int:
                 if saver.problem:
                     say(f"krea-desktop: {saver.problem}")
             ended_cleanly.add(current_uuid)
-        except (E.ServiceTimeoutError, E.NetworkError):
-            raise  # the service may still finish it: the next run collects what it makes
-        except E.KreaError:
-            ended_cleanly.add(current_uuid)  # refused or failed for good: nothing more will come
+        except E.KreaError as err:
+            # Kept when the service may still finish it: the next run collects what it makes.
+            if not E.may_collect_later(err):
+                ended_cleanly.add(current_uuid)  # refused, never sent, or failed for good
             raise
     finally:
         await backend.aclose()

@@ -209,7 +209,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 except E.KreaError as err:
                     _say(f"[{label(place)}] failed: {err}")
                     cells.append(SheetCell(place, error=str(err)))
-                    if not isinstance(err, (E.ServiceTimeoutError, E.NetworkError)):
+                    if not E.may_collect_later(err):
                         for task in tasks.values():
                             pending.finished(task)
                     return

@@ -29,10 +29,13 @@ import contextlib
 import importlib
 import io
 import logging
+import math
 import mmap
 import random
+import re
 import sys
 import time
+import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -147,6 +150,39 @@ class _Ambiguous(Exception):
 
     def __init__(self, error: E.KreaError) -> None:
         self.error = error
+
+
+# An imageUUID names the image's file: letters, digits, "-" and "_" (a UUID always is).
+_USABLE_UUID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+_UUID_NAMESPACE = uuid.UUID("6f0c4f7e-3f4e-4b8e-9a51-6b2c9d1e0a77")
+
+
+def _usable_image_uuid(value: Any) -> str:
+    """The item's imageUUID, or, for one that cannot name a file (``../../x``, a list), a
+    UUID made from it, the same each time it comes: the image is kept either way."""
+    text = str(value)
+    if _USABLE_UUID.fullmatch(text):
+        return text
+    log.warning("the service sent an imageUUID that cannot name a file: %.80r", text)
+    return str(uuid.uuid5(_UUID_NAMESPACE, text))
+
+
+def _seed_of(value: Any) -> int | None:
+    """The item's seed if it is one the model has (else none: it is not one to reuse)."""
+    if isinstance(value, int) and not isinstance(value, bool) and spec.SEED_MIN <= value <= spec.SEED_MAX:
+        return value
+    return None
+
+
+def _cost_of(value: Any) -> float | None:
+    """The item's cost in dollars if it is a number one could be charged."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        cost = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return None
+    return cost if math.isfinite(cost) and 0 <= cost < 1e9 else None
 
 
 class _NotSent(Exception):
@@ -516,6 +552,7 @@ class RunwareClient:
                 except _NotSent as ns:
                     attempt += 1
                     if attempt >= self.retry.attempts:
+                        ns.error.never_sent = True
                         raise ns.error from None
                     delay = self.retry.delay(attempt - 1, self._rng, _retry_after_of(ns.error))
                     say(f"{ns.error} Retrying in {delay:.0f} s…")
@@ -566,8 +603,12 @@ class RunwareClient:
                 phase, first = "poll", probe
                 continue
 
-            async for image in self._poll(ctx, deadline, say, first):
-                yield image
+            try:
+                async for image in self._poll(ctx, deadline, say, first):
+                    yield image
+            except E.KreaError as err:
+                err.task_accepted = True
+                raise
             return
 
     def _submit_timeout(self, request: GenerationRequest) -> float:
@@ -853,19 +894,17 @@ class RunwareClient:
     def _image(item: dict[str, Any], data: bytes, verified: VerifiedImage, ctx: _Context) -> GeneratedImage:
         """The next image of ``ctx``'s task (its index is its place in arrival order)."""
         request = ctx.request
-        seed = item.get("seed")
-        cost = item.get("cost")
         index = ctx.seen_count
         ctx.seen_count += 1
         return GeneratedImage(
             task_uuid=request.task_uuid,
-            image_uuid=str(item["imageUUID"]),
+            image_uuid=_usable_image_uuid(item["imageUUID"]),
             data=data,
             format=verified.format,
             width=verified.width,
             height=verified.height,
-            seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
-            cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
+            seed=_seed_of(item.get("seed")),
+            cost=_cost_of(item.get("cost")),
             nsfw=bool(item["NSFWContent"]) if "NSFWContent" in item else None,
             index=index,
             record=ctx.record.replace(task_uuid=request.task_uuid),

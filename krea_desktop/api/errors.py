@@ -9,6 +9,10 @@ class KreaError(Exception):
     """Base class: ``str(error)`` is a one-sentence message meant for a user."""
 
     retryable = False
+    # Set by the client: the task certainly never reached the service (nothing is paid for),
+    # or the service had accepted the task when this came (its images may still be made).
+    never_sent = False
+    task_accepted = False
 
     def __init__(self, message: str, *, code: str | None = None, parameter: str | None = None) -> None:
         super().__init__(message)
@@ -79,3 +83,15 @@ COLLECT_LATER: tuple[type[KreaError], ...] = (
     ServiceBusyError,
     AuthenticationError,
 )
+
+
+def may_collect_later(err: KreaError) -> bool:
+    """Whether a task that ended with ``err`` may still have images to collect, so that its
+    record of paid work is kept: an answer that was lost (the task may have arrived), or a
+    failure while following a task the service had accepted that says nothing of the task
+    itself (a key revoked, a portal's page or a garbled answer instead of the service's)."""
+    if err.never_sent:
+        return False
+    if isinstance(err, (ServiceTimeoutError, NetworkError)):
+        return True
+    return err.task_accepted and isinstance(err, (*COLLECT_LATER, MalformedResponseError, InsufficientCreditsError))

@@ -165,7 +165,7 @@ def parse_body(body: Body | memoryview, first: int = 0, last: int | None = None,
     try:
         skeleton, blobs = _lift_large_strings(body, first, last, pacer)
         parsed = json.loads(skeleton)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested beyond reason
         raise E.MalformedResponseError("The service sent an answer that is not valid JSON.") from exc
     return _restore(parsed, blobs) if blobs else parsed
 

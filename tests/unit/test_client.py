@@ -7,9 +7,11 @@ import asyncio
 import base64
 import io
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -646,6 +648,80 @@ def test_a_task_the_service_has_but_stays_too_busy_to_show_is_kept_to_collect_la
         run(collect(s.client(), GenerationRequest("two words", delivery_method="async")))
     assert isinstance(raised.value, E.COLLECT_LATER)  # what the window and the command keep the task for
     assert s.task_types()[0] == "imageInference" and set(s.task_types()[1:]) == {"getResponse"}
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (lambda: httpx.Response(200, text="<html>Sign in to the hotel's network</html>"), E.MalformedResponseError),
+        (lambda: httpx.Response(401, json={"errors": [{"code": "invalidApiKey", "message": "Invalid key"}]}),
+         E.AuthenticationError),
+        (lambda: httpx.Response(402, json={"errors": [{"code": "insufficientCredits", "message": "No credit"}]}),
+         E.InsufficientCreditsError),
+    ],
+    ids=["a portal's page", "key revoked", "credit ran out"],
+)  # fmt: skip
+def test_a_failure_while_following_an_accepted_task_keeps_it_to_collect_later(
+    answer: Callable[[], httpx.Response], error: type[E.KreaError]
+) -> None:
+    """The service accepted the task and is making (and charging for) its images: a page
+    that is not its answer, or a key refused while polling, says nothing of the task."""
+    s = Script()
+    s.handlers.append(lambda tasks: ok([{"taskUUID": tasks[0]["taskUUID"], "status": "processing"}]))
+    s.default = lambda tasks: answer()
+    with pytest.raises(error) as raised:
+        run(collect(s.client(), GenerationRequest("two words", delivery_method="async")))
+    assert raised.value.task_accepted and E.may_collect_later(raised.value)
+
+
+def test_a_task_refused_or_never_sent_is_not_kept() -> None:
+    s = Script()
+    s.default = lambda tasks: httpx.Response(401, json={"errors": [{"code": "invalidApiKey", "message": "Invalid"}]})
+    with pytest.raises(E.AuthenticationError) as refused:
+        run(collect(s.client(), GenerationRequest("two words", delivery_method="async")))
+    assert not E.may_collect_later(refused.value)  # refused at the door: nothing was made
+
+    nowhere = Script()
+    nowhere.default = lambda tasks: (_ for _ in ()).throw(httpx.ConnectError("connection refused"))
+    with pytest.raises(E.NetworkError) as unsent:
+        run(collect(nowhere.client(), GenerationRequest("two words", delivery_method="async")))
+    assert unsent.value.never_sent and not E.may_collect_later(unsent.value)
+    assert set(nowhere.task_types()) == {"imageInference"}
+
+    lost = Script()  # the answer lost, then no word: the task may be with the service
+    lost.default = lambda tasks: (_ for _ in ()).throw(httpx.ReadError("connection reset"))
+    with pytest.raises(E.KreaError) as ambiguous:
+        run(collect(lost.client(), GenerationRequest("two words", delivery_method="async")))
+    assert E.may_collect_later(ambiguous.value)
+
+
+def test_values_of_an_answer_no_image_can_carry_keep_the_image_without_them(tmp_path: Path) -> None:
+    """An imageUUID that cannot name a file, a seed beyond the model's, a cost of hundreds
+    of digits: the images are kept (and saved), without what cannot be used."""
+    from krea_desktop.library.store import Library
+
+    s = Script()
+    odd = [("../../x", 2**63, 10**400), (["a"], -5, -0.5), ("0f0e-ok_1", 7, 0.0045)]
+    s.default = lambda tasks: ok(
+        [item(tasks[0], i, imageUUID=u, seed=seed, cost=cost) for i, (u, seed, cost) in enumerate(odd)]
+    )
+    images = run(collect(s.client(), GenerationRequest("two words", number_results=3)))
+    assert [(im.seed, im.cost) for im in images] == [(None, None), (None, None), (7, 0.0045)]
+    names = [im.image_uuid for im in images]
+    assert names[2] == "0f0e-ok_1"
+    assert all(re.fullmatch(r"[0-9a-f-]{36}", n) for n in names[:2]) and names[0] != names[1]
+    again = run(collect(s.client(), GenerationRequest("two words", number_results=3)))
+    assert [im.image_uuid for im in again] == names  # the same name each time it comes
+    with Library(tmp_path) as lib:
+        saved = [lib.save(im) for im in images]
+        assert all(e.path.parent == lib.images_dir for e in saved) and lib.count() == 3
+
+
+def test_an_answer_nested_beyond_reason_is_malformed_not_a_crash() -> None:
+    s = Script()
+    s.default = lambda tasks: httpx.Response(200, content=b'{"data": ' + b"[" * 200_000 + b"]" * 200_000 + b"}")
+    with pytest.raises(E.MalformedResponseError, match="not valid JSON"):
+        run(collect(s.client(), GenerationRequest("two words")))
 
 
 def test_asking_after_a_lost_answer_waits_as_long_as_the_service_asked() -> None:

@@ -244,9 +244,10 @@ class ClientThread(QThread):
         self, job_id: int, images: AsyncIterator[GeneratedImage], current: list[str], *, sent: bool = False
     ) -> None:
         """Save ``images`` as they come and report the job's end; keep its task's record
-        while the service may still deliver (a lost connection, a quit; for a task
-        certainly ``sent``, also a busy service or a key refused), so that the next start
-        collects the rest."""
+        while the service may still deliver (a lost connection, a quit, a failure while
+        following an accepted task: :func:`errors.may_collect_later`; for a task certainly
+        ``sent``, also a busy service or a key refused), so that the next start collects
+        the rest."""
         received = 0
         keep = False
         try:
@@ -255,11 +256,10 @@ class ClientThread(QThread):
         except asyncio.CancelledError:
             keep = self._shutting_down  # the app is quitting: the next start collects the rest
             self.jobCancelled.emit(job_id, received)
-        except (E.ServiceTimeoutError, E.NetworkError) as err:
-            keep = True  # the service may still finish it
+        except E.KreaError as err:
+            keep = E.may_collect_later(err) or (sent and isinstance(err, E.COLLECT_LATER))
             self.jobFailed.emit(job_id, str(err), err)
-        except (E.KreaError, LibraryError) as err:
-            keep = sent and isinstance(err, E.COLLECT_LATER)
+        except LibraryError as err:
             self.jobFailed.emit(job_id, str(err), err)
         except Exception as exc:  # a bug must not take the thread down, nor show a traceback
             log.exception("job %s failed unexpectedly", job_id)
