@@ -152,6 +152,11 @@ def clean_key(key: str) -> str:
         raise KeyStoreError("The API key is empty; paste the key from your Runware dashboard.")
     if any(ch.isspace() or ord(ch) < 32 for ch in key):
         raise KeyStoreError("The API key contains spaces or line breaks; paste it again as a single word.")
+    if not (key.isascii() and key.isprintable()):
+        raise KeyStoreError(
+            "The API key has characters no API key has (such as curly quotes copied with it); "
+            "paste it again from your Runware dashboard."
+        )
     return key
 
 

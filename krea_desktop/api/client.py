@@ -386,6 +386,7 @@ class RunwareClient:
         """Upload an encoded image (already at most 2048 px) and return its imageUUID."""
         import base64
 
+        self._check_key()
         task_uuid = new_task_uuid()
         mime = _mime_of(data)
         task = {
@@ -460,6 +461,7 @@ class RunwareClient:
         """
         say = on_status or (lambda _msg: None)
         request.validate()
+        self._check_key()
         if request.references:
             say(f"Preparing {counted(len(request.references), 'reference image')}…")
         wire_refs, digests = await self._resolve_references(request)
@@ -492,6 +494,7 @@ class RunwareClient:
         the strings that were sent; its images carry ``record``. Raises ``TaskError``
         when the service no longer knows the task (whatever was received of it before)."""
         say = on_status or (lambda _msg: None)
+        self._check_key()
         wire = [r.to_wire() for r in request.references]
         ctx = _Context(request, wire, set(received), record, submitted_at=time.monotonic())
         first = await self._get_response(request, ctx)
@@ -610,6 +613,17 @@ class RunwareClient:
                 err.task_accepted = True
                 raise
             return
+
+    def _check_key(self) -> None:
+        """Refuse, before anything is sent, a key no request could carry: an HTTP header
+        takes printable ASCII only, and a key pasted with curly quotes or a non-breaking
+        space is not one (it ended in a UnicodeEncodeError from the HTTP library)."""
+        if not (self._key.isascii() and self._key.isprintable()) or any(ch.isspace() for ch in self._key):
+            raise E.AuthenticationError(
+                "The API key has characters no API key has (such as quotes or spaces copied with it); "
+                "set it again from your Runware dashboard.",
+                code="invalidApiKey",
+            )
 
     def _submit_timeout(self, request: GenerationRequest) -> float:
         if request.delivery_method == "async":

@@ -717,6 +717,16 @@ def test_values_of_an_answer_no_image_can_carry_keep_the_image_without_them(tmp_
         assert all(e.path.parent == lib.images_dir for e in saved) and lib.count() == 3
 
 
+@pytest.mark.parametrize("key", ["\u201ck-123\u201d", "k-\u00a0123", "k\u200b-123"])
+def test_a_key_no_request_could_carry_is_refused_before_anything_is_sent(key: str) -> None:
+    """Curly quotes or a non-breaking space pasted with it: an HTTP header takes ASCII only."""
+    s = Script()
+    client = RunwareClient(key, base_url=URL, transport=httpx.MockTransport(s))
+    with pytest.raises(E.AuthenticationError, match=r"^The API key has characters no API key has .*\.$"):
+        run(collect(client, GenerationRequest("two words")))
+    assert s.posts == []
+
+
 def test_an_answer_nested_beyond_reason_is_malformed_not_a_crash() -> None:
     s = Script()
     s.default = lambda tasks: httpx.Response(200, content=b'{"data": ' + b"[" * 200_000 + b"]" * 200_000 + b"}")

@@ -99,7 +99,7 @@ def test_environment_overrides_the_stored_key(memory: MemoryKeyring, monkeypatch
 
 
 def test_bad_keys_are_refused_without_echoing_them(memory: MemoryKeyring) -> None:
-    for bad in ("", "   ", "two words", "line\nbreak"):
+    for bad in ("", "   ", "two words", "line\nbreak", "\u201csk-secret\u201d", "sk\u00a0secret"):
         with pytest.raises(keystore.KeyStoreError) as info:
             keystore.save_key(bad)
         assert (bad.strip() or "@@") not in str(info.value)
