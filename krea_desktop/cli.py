@@ -52,6 +52,14 @@ def parse_ref(text: str) -> ReferenceImage:
     return ReferenceImage(path_as_typed(source), strength)
 
 
+def _typed_path(text: str) -> Path:
+    """A folder as typed: ``--out=~/pics`` is in the home folder, as ``--out ~/pics`` (the
+    shell's) is; argparse's own Path made a folder named "~"."""
+    from krea_desktop.api.request import path_as_typed
+
+    return path_as_typed(text)
+
+
 def _format(text: str) -> str:
     import argparse
 
@@ -129,7 +137,7 @@ def _add_generate_options(parser: argparse.ArgumentParser) -> None:
         metavar="PATH_OR_URL[@STRENGTH]",
         help="a reference image and its strength from -2 (away) to 2 (toward); repeatable, up to 10",
     )
-    parser.add_argument("--out", type=Path, help="also copy each image into this folder")
+    parser.add_argument("--out", type=_typed_path, help="also copy each image into this folder")
     parser.add_argument("--demo", action="store_true", help="use the built-in simulator even if a key is set")
     parser.add_argument("--safety", action="store_true", help="ask the service to check content")
 
@@ -399,10 +407,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.command == "sweep":
                     from krea_desktop.sweep_cli import run_sweep
 
-                    return asyncio.run(run_sweep(args))
-                return asyncio.run(_generate(args))
+                    code = asyncio.run(run_sweep(args))
+                else:
+                    code = asyncio.run(_generate(args))
+            unwritten = console.output_problem()
+            if unwritten is not None:
+                print(
+                    f"krea-desktop: the output could not be written ({unwritten}); every image is in the library.",
+                    file=sys.stderr,
+                )
+                return code or 1
+            return code
         except (E.KreaError, LibraryError) as err:
-            print(f"krea-desktop: {_in_the_users_words(err)}", file=sys.stderr)
+            print(f"krea-desktop: {console.shown(_in_the_users_words(err))}", file=sys.stderr)
             return 1
         except OSError as exc:  # a file or folder the command line had to use
             name = f" ({exc.filename})" if exc.filename else ""

@@ -13,14 +13,47 @@ import os
 import sys
 from typing import TextIO
 
+# Characters a terminal acts on instead of showing: the C0 and C1 controls (an image's
+# metadata or a service's message may carry escape sequences that clear the screen, hide
+# text or set the clipboard) and the bidirectional overrides and isolates (which make text
+# read other than it is). Printed as \\u escapes, which in JSON mean the same character.
+_UNSHOWN = {
+    c: f"\\u{c:04x}"
+    for c in (*range(0x20), 0x7F, *range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+    if c != 0x0A
+}
+
+# The first error writing stdout other than a reader gone (a full disk under a
+# redirection, "> /dev/full"): the command goes on without its output and says so at the end.
+_unwritten: list[OSError] = []
+
+
+def shown(text: str) -> str:
+    """``text`` with every character a terminal would act on written as an escape (line
+    breaks kept)."""
+    return text.translate(_UNSHOWN)
+
 
 def line(text: str, *, err: bool = False) -> None:
-    """Print ``text`` on stdout (stderr with ``err``); nothing if its reader has gone."""
+    """Print ``text`` on stdout (stderr with ``err``, made safe to show: a service's
+    message is among them); nothing if its reader has gone or it cannot be written."""
     stream: TextIO = sys.stderr if err else sys.stdout
     try:
-        print(text, file=stream, flush=True)
+        print(shown(text) if err else text, file=stream, flush=True)
     except BrokenPipeError:
         silence(stream)
+    except OSError as exc:
+        if not err and not _unwritten:
+            _unwritten.append(exc)
+        silence(stream)
+
+
+def output_problem() -> str | None:
+    """Why stdout could not be written, as the end of a sentence, or None."""
+    if not _unwritten:
+        return None
+    exc = _unwritten[0]
+    return exc.strerror or str(exc)
 
 
 def silence(stream: TextIO) -> None:

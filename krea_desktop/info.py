@@ -156,21 +156,10 @@ def _readable(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# Characters a terminal acts on instead of showing: the C0 and C1 controls (an image's
-# metadata may carry escape sequences that clear the screen, hide text or set the
-# clipboard) and the bidirectional overrides and isolates (which make text read other than
-# it is). Printed as \\u escapes, which in JSON mean the same character.
-_UNSHOWN = {
-    c: f"\\u{c:04x}"
-    for c in (*range(0x20), 0x7F, *range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))
-    if c != 0x0A
-}
-
-
 def _shown(text: str) -> str:
     """``text`` with every character a terminal would act on written as an escape (line
-    breaks kept)."""
-    return text.translate(_UNSHOWN)
+    breaks kept): :func:`console.shown`."""
+    return console.shown(text)
 
 
 def _encodable(text: str, stream: TextIO) -> bool:
@@ -227,4 +216,8 @@ def run(paths: list[Path], *, as_json: bool, out: TextIO | None = None, err: Tex
         # The reader went away (``info *.png | head -1``): what it read is all it wanted,
         # and nothing more is read for it.
         console.silence(out)
+    except OSError as exc:  # a full disk under a redirection
+        console.silence(out)
+        print(f"krea-desktop: the output could not be written ({exc.strerror or exc}).", file=err, flush=True)
+        return 1
     return 1 if failed else 0

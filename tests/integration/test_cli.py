@@ -334,3 +334,48 @@ def check_protocol(url: str, httpx: Any) -> None:
     )
     assert bad.status_code == 400
     assert json.loads(bad.text)["errors"][0]["parameter"] in ("width", "height")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a file every write to fails with ENOSPC")
+def test_output_that_cannot_be_written_stops_no_paid_batch(env: dict[str, str], tmp_path: Path) -> None:
+    """``> /dev/full``: the batch goes on to its end, every image saved, and one sentence
+    at the end says the output was lost (not the library's disk)."""
+    with open("/dev/full", "w") as full:
+        r = subprocess.run(
+            [sys.executable, "-m", "krea_desktop", "generate", "a fox", "--demo", "--count", "3"],
+            env=env,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[-1] == (
+        "krea-desktop: the output could not be written (No space left on device); every image is in the library."
+    )
+    assert "Traceback" not in r.stderr and "[3/3] saved" in r.stderr
+    with Library(tmp_path / "data") as lib:
+        assert lib.count() == 3
+
+
+def test_out_with_a_tilde_after_an_equals_sign_is_the_home_folder(env: dict[str, str], tmp_path: Path) -> None:
+    """The shell leaves ``--out=~/pics`` as it is: it made a folder named "~" here."""
+    env["HOME"] = str(tmp_path / "home")
+    r = subprocess.run(
+        [sys.executable, "-m", "krea_desktop", "generate", "a fox", "--demo", "--out=~/pics"],
+        env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / "home" / "pics").glob("*.png"))) == 1
+    assert not (tmp_path / "~").exists()
+
+
+def test_a_services_message_cannot_act_on_the_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    """Escape sequences and direction overrides in a service's message are shown, not obeyed."""
+    from krea_desktop import console
+
+    console.line("krea-desktop: refused \x1b[31m red \x1b]52;c;ZWNobw==\x07 \u202etxt.exe", err=True)
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\u202e" not in err and "\x07" not in err
+    assert err == "krea-desktop: refused \\u001b[31m red \\u001b]52;c;ZWNobw==\\u0007 \\u202etxt.exe\n"

@@ -311,3 +311,13 @@ def test_a_random_seed_kept_by_an_earlier_version_is_no_seed(tmp_path: Path) -> 
     out = strict_stream("utf-8")
     assert run_info([path], as_json=False, out=out) == 0
     assert "  seed:            —" in printed(out).splitlines()
+
+
+def test_output_that_cannot_be_written_is_one_sentence(tmp_path: Path) -> None:
+    class Full(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(28, "No space left on device")
+
+    err = strict_stream("utf-8")
+    assert run_info([ours(tmp_path)], as_json=True, out=Full(), err=err) == 1
+    assert printed(err) == "krea-desktop: the output could not be written (No space left on device).\n"
