@@ -53,6 +53,10 @@ def test_the_log_has_no_line_per_request_but_keeps_warnings(tmp_path: Path) -> N
     httpx_log = logging.getLogger("httpx")
     earlier = httpx_log.level  # a window opened earlier in this process has set it
     httpx_log.setLevel(logging.NOTSET)  # as in a fresh process
+    root = logging.getLogger()
+    opened = [h for h in root.handlers if isinstance(h, logfile.LogFile)]  # that window's log, too
+    for handler in opened:
+        root.removeHandler(handler)
     try:
         with logfile.logging_to(tmp_path):
             logging.getLogger("krea_desktop.test").info("the batch was saved")
@@ -62,8 +66,10 @@ def test_the_log_has_no_line_per_request_but_keeps_warnings(tmp_path: Path) -> N
         assert httpx_log.level == logging.NOTSET
     finally:
         httpx_log.setLevel(earlier)
+        for handler in opened:
+            root.addHandler(handler)
     text = (tmp_path / logfile.NAME).read_text(encoding="utf-8")
     assert "the batch was saved" in text
     assert "a warning of the HTTP library" in text
     assert "HTTP Request" not in text
-    assert not any(isinstance(h, logfile.LogFile) for h in logging.getLogger().handlers)
+    assert [h for h in root.handlers if isinstance(h, logfile.LogFile)] == opened
