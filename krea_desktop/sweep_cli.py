@@ -166,6 +166,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
             console.line(str(path))
 
         saving: set[asyncio.Future[list[LibraryEntry]]] = set()
+        refused: list[E.KreaError] = []  # a key or an account the service refused
 
         async def saved(image: Any) -> tuple[list[LibraryEntry], bool]:
             """``image`` saved on a worker thread, and whether the sweep was interrupted
@@ -191,6 +192,9 @@ async def run_sweep(args: argparse.Namespace) -> int:
                     tasks[sent.task_uuid] = task
 
             async with gate:
+                if refused:  # the key or the account was refused: no cell after it is sent
+                    cells.append(SheetCell(place, error=str(refused[0])))
+                    return
                 got: list[LibraryEntry] = []
                 try:
                     async for image in client.generate(request, on_submitted=submitted):
@@ -207,6 +211,8 @@ async def run_sweep(args: argparse.Namespace) -> int:
                         cells.append(SheetCell(place, got[0].image_uuid, got[0].path))
                     raise
                 except E.KreaError as err:
+                    if isinstance(err, (E.AuthenticationError, E.InsufficientCreditsError)) and not err.task_accepted:
+                        refused.append(err)
                     _say(f"[{label(place)}] failed: {err}")
                     cells.append(SheetCell(place, error=str(err)))
                     if not E.may_collect_later(err):
@@ -244,6 +250,14 @@ async def run_sweep(args: argparse.Namespace) -> int:
             if not any(cell.image_uuid for cell in cells):
                 raise asyncio.CancelledError
 
+        if not any(cell.image_uuid for cell in cells) and spilled is None:
+            # Nothing arrived: a contact sheet of errors alone is no picture worth keeping.
+            if refused:
+                raise refused[0]
+            first = next((cell.error for cell in cells if cell.error), None)
+            raise E.KreaError(
+                f"None of the {plan.task_count} cells made an image" + (f": {first.rstrip('.')}." if first else ".")
+            )
         base_record = plan.base.describe()
         sheet = await asyncio.to_thread(
             save_sheet, library, base_record, plan.tag(), cells, (width, height), plan.reference_names

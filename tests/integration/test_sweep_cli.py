@@ -108,6 +108,19 @@ def test_a_failed_cell_keeps_its_place_on_the_sheet_and_the_exit_says_so(service
     assert "1 of 3 cells failed" in last and "Traceback" not in r.stderr
 
 
+def test_a_refused_key_ends_the_sweep_without_a_sheet_of_errors(service_env: dict[str, str], sim: Sim) -> None:
+    """The key refused for the first cells: the others are not sent, and no contact sheet
+    of errors alone is saved; the exit says why in one sentence."""
+    sim.service.config.api_key = "another-key"
+    r = run_cli(["sweep", "a lighthouse", "--vary", "seed=1,2,3,4,5,6,7,8,9,10", "--yes"], service_env)
+    assert r.returncode == 1
+    assert r.stdout == ""  # no image, no sheet
+    assert r.stderr.strip().splitlines()[-1].startswith("krea-desktop: The API key was not accepted")
+    assert len(tasks_of(sim, "imageInference")) <= 4  # at most the cells already on their way
+    with Library(Path(service_env["KREA_DESKTOP_DATA_DIR"])) as lib:
+        assert lib.count() == 0
+
+
 def test_without_yes_and_no_terminal_nothing_is_sent(service_env: dict[str, str], sim: Sim) -> None:
     r = run_cli(["sweep", "a lighthouse", "--vary", "creativity=raw,low"], service_env)
     assert r.returncode == 1
