@@ -276,9 +276,10 @@ async def _generate(args: argparse.Namespace) -> int:
                 atomic_write(target, path.read_bytes())  # never a truncated copy
                 path = target
             except OSError as exc:
-                out_problem = f"some images are only in the library: {describe_failure(exc, args.out)}"
+                out_problem = f"some could not be copied into --out: {describe_failure(exc, args.out)}"
         done += 1
-        say(f"[{done}/{request.number_results}] saved {path.name} (seed {entry.seed})")
+        seed = "no seed" if entry.seed is None else f"seed {entry.seed}"
+        say(f"[{done}/{request.number_results}] saved {path.name} ({seed})")
         console.line(str(path))
 
     ended_cleanly: set[str] = set()  # tasks with nothing more to collect
@@ -359,6 +360,8 @@ def _in_the_users_words(err: Exception) -> str:
     import re
 
     text = str(err)
+    if isinstance(err, E.AuthenticationError):  # the window's words: here the key is also the variable's
+        return text.replace(" in Settings.", " in RUNWARE_API_KEY or the window's Settings.")
     parameter = getattr(err, "parameter", None)
     if not isinstance(err, E.ValidationError) or not parameter or not text.startswith(parameter):
         return text

@@ -160,7 +160,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
                     atomic_write(target, path.read_bytes())
                     path = target
                 except OSError as exc:
-                    out_problem = f"some images are only in the library: {describe_failure(exc, args.out)}"
+                    out_problem = f"some could not be copied into --out: {describe_failure(exc, args.out)}"
             done += 1
             _say(f"[{done}/{plan.task_count}] {label(place)}: saved {path.name}")
             console.line(str(path))
@@ -269,7 +269,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 atomic_write(target, sheet.path.read_bytes())
                 sheet_path = target
             except OSError as exc:
-                out_problem = f"some images are only in the library: {describe_failure(exc, args.out)}"
+                out_problem = f"some could not be copied into --out: {describe_failure(exc, args.out)}"
         failed = sum(1 for c in cells if c.error)
         _say(f"Contact sheet: {sheet_path.name}")
         console.line(str(sheet_path))

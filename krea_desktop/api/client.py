@@ -312,12 +312,14 @@ class RunwareClient:
                 buf = await _read_body(resp, limit, pacer=self._pacer, on_item=streamed)
                 status = resp.status_code
                 retry_after = resp.headers.get("Retry-After")
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise _NotSent(
                 E.NetworkError(
                     f"The service could not be reached within {self.connect_timeout:g} s; check your connection."
                 )
             ) from exc
+        except httpx.ConnectError as exc:  # refused, or no route: at once, not after a wait
+            raise _NotSent(E.NetworkError("The service could not be reached; check your connection.")) from exc
         except httpx.TimeoutException as exc:
             during = f" while {phase}" if phase else ""
             raise _Ambiguous(E.ServiceTimeoutError(f"The service did not answer within {wait:g} s{during}.")) from exc

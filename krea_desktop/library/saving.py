@@ -57,6 +57,8 @@ def check_folder_writable(folder: Path) -> None:
 def prepare_out_folder(folder: Path) -> None:
     """Make ``folder`` (``--out``) and check it takes files; :class:`LibraryError` in one
     sentence, before anything is sent, when it cannot."""
+    if folder.exists() and not folder.is_dir():
+        raise LibraryError(f"Nothing was sent: {folder} is a file, and --out names the folder to copy the images into.")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         check_folder_writable(folder)

@@ -132,6 +132,7 @@ def test_a_wrong_key_fails_with_one_line(env: dict[str, str], simulator_process:
     assert r.stdout == ""
     lines = r.stderr.strip().splitlines()
     assert "API key was not accepted" in lines[-1]
+    assert lines[-1].endswith(" in RUNWARE_API_KEY or the window's Settings.")  # the command line's words
     assert "Traceback" not in r.stderr
 
 
@@ -379,3 +380,14 @@ def test_a_services_message_cannot_act_on_the_terminal(capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert "\x1b" not in err and "\u202e" not in err and "\x07" not in err
     assert err == "krea-desktop: refused \\u001b[31m red \\u001b]52;c;ZWNobw==\\u0007 \\u202etxt.exe\n"
+
+
+def test_out_naming_a_file_is_one_sentence_and_nothing_is_sent(env: dict[str, str], tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("notes")
+    r = run_cli(["generate", "a fox", "--demo", "--out", str(afile)], env)
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"krea-desktop: Nothing was sent: {afile} is a file, and --out names the folder to copy the images into."
+    )
+    assert afile.read_text() == "notes"

@@ -378,7 +378,9 @@ def test_out_on_a_full_disk_leaves_no_truncated_copy(tmp_path: Path, env: dict[s
         (disk / "filler").write_bytes(b"\0" * (280 * 1024))
         result = run_cli(["generate", "a lighthouse", "--demo", "--out", str(disk / "out")], env)
         assert result.returncode == 1
-        assert "only in the library" in one_sentence(result.stderr)
+        line = one_sentence(result.stderr)
+        assert line.startswith("krea-desktop: The images are in the library, but some could not be copied into --out: ")
+        assert line.endswith("is full; free some space.")
         assert not [p for p in (disk / "out").iterdir() if not p.name.startswith(".")]
         assert not list((disk / "out").iterdir())  # no temporary file left either
         with Library(tmp_path / "data") as lib:
