@@ -294,9 +294,13 @@ async def _generate(args: argparse.Namespace) -> int:
                     for entry in await asyncio.to_thread(saver.save, image):
                         deliver(entry)
                 ended_cleanly.add(task.task_uuid)
-            except E.COLLECT_LATER as err:
-                say(f"krea-desktop: the earlier task could not be collected now ({err}); it is tried again next time.")
             except E.KreaError as err:
+                if E.may_collect_later(err) or isinstance(err, E.COLLECT_LATER):
+                    say(
+                        f"krea-desktop: the earlier task could not be collected now ({err}); "
+                        "it is tried again next time."
+                    )
+                    continue
                 ended_cleanly.add(task.task_uuid)  # failed for good: trying again would fail the same way
                 say(f"krea-desktop: {err}")
         try:

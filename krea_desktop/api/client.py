@@ -380,6 +380,7 @@ class RunwareClient:
 
     async def test_key(self) -> None:
         """Check the key with the service; raises :class:`AuthenticationError` if refused."""
+        self._check_key()
         answer = await self._post([{"taskType": "authentication", "apiKey": self._key}], idempotent=True)
         if answer.envelope.errors:
             raise error_from(answer.envelope.errors[0], answer.status)
@@ -499,11 +500,15 @@ class RunwareClient:
         self._check_key()
         wire = [r.to_wire() for r in request.references]
         ctx = _Context(request, wire, set(received), record, submitted_at=time.monotonic())
-        first = await self._get_response(request, ctx)
-        if first is None or _not_found(first):
-            raise E.TaskError("The service no longer has this job, so its images could not be collected.")
-        async for image in self._poll(ctx, time.monotonic() + self.job_timeout, say, first):
-            yield image
+        try:
+            first = await self._get_response(request, ctx)
+            if first is None or _not_found(first):
+                raise E.TaskError("The service no longer has this job, so its images could not be collected.")
+            async for image in self._poll(ctx, time.monotonic() + self.job_timeout, say, first):
+                yield image
+        except E.KreaError as err:
+            err.task_accepted = True  # sent by an earlier run: what fails now says nothing of it
+            raise
 
     async def _run(
         self,
@@ -590,7 +595,11 @@ class RunwareClient:
                 return
 
             if phase == "probe":
-                probe = await self._get_response(request, ctx)
+                try:
+                    probe = await self._get_response(request, ctx)
+                except E.KreaError as err:
+                    err.task_accepted = True  # the lost answer may have been its acceptance
+                    raise
                 if probe is None:  # the service does not have it: submitting again is safe
                     attempt += 1
                     if attempt >= self.retry.attempts:

@@ -10,7 +10,9 @@ class KreaError(Exception):
 
     retryable = False
     # Set by the client: the task certainly never reached the service (nothing is paid for),
-    # or the service had accepted the task when this came (its images may still be made).
+    # or the service had (or may have) accepted the task when this came (its images may
+    # still be made: a failure while following it, asking after a lost answer, or
+    # collecting it for a later run).
     never_sent = False
     task_accepted = False
 

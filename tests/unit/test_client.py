@@ -674,6 +674,33 @@ def test_a_failure_while_following_an_accepted_task_keeps_it_to_collect_later(
     assert raised.value.task_accepted and E.may_collect_later(raised.value)
 
 
+def test_a_failure_asking_after_a_lost_answer_or_collecting_keeps_the_task() -> None:
+    """The lost answer may have been the task's acceptance; a task sent by an earlier run
+    was accepted: a portal's page in either says nothing of the task."""
+    portal = lambda tasks: httpx.Response(200, text="<html>Sign in</html>")  # noqa: E731
+    s = Script()
+    s.handlers.append(lambda tasks: (_ for _ in ()).throw(httpx.ReadError("connection reset")))
+    s.default = portal
+    with pytest.raises(E.MalformedResponseError) as asked:
+        run(collect(s.client(), GenerationRequest("two words", delivery_method="async")))
+    assert E.may_collect_later(asked.value)
+
+    later = Script()
+    later.default = portal
+    client = later.client()
+    request = GenerationRequest("two words", delivery_method="async")
+
+    async def collect_earlier() -> list[Any]:
+        try:
+            return [im async for im in client.collect(request, sent_record(request, []), set())]
+        finally:
+            await client.aclose()
+
+    with pytest.raises(E.MalformedResponseError) as collecting:
+        run(collect_earlier())
+    assert E.may_collect_later(collecting.value)
+
+
 def test_a_task_refused_or_never_sent_is_not_kept() -> None:
     s = Script()
     s.default = lambda tasks: httpx.Response(401, json={"errors": [{"code": "invalidApiKey", "message": "Invalid"}]})
@@ -724,6 +751,8 @@ def test_a_key_no_request_could_carry_is_refused_before_anything_is_sent(key: st
     client = RunwareClient(key, base_url=URL, transport=httpx.MockTransport(s))
     with pytest.raises(E.AuthenticationError, match=r"^The API key has characters no API key has .*\.$"):
         run(collect(client, GenerationRequest("two words")))
+    with pytest.raises(E.AuthenticationError, match=r"^The API key has characters no API key has .*\.$"):
+        run(RunwareClient(key, base_url=URL, transport=httpx.MockTransport(s)).test_key())  # Settings' "Test key"
     assert s.posts == []
 
 
