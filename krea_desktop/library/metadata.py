@@ -160,11 +160,14 @@ def _public_reference(text: str | None) -> str | None:
     if text is None or text.startswith(("sha256:", "data:")):
         return text
     if "://" in text:
-        parts = urlsplit(text)
-        if parts.scheme.lower() == "file":
-            return _file_name(unquote(parts.path)) or None
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
+        try:
+            parts = urlsplit(text)
+            if parts.scheme.lower() == "file":
+                return _file_name(unquote(parts.path)) or None
+            host = parts.hostname or ""
+            netloc = f"{host}:{parts.port}" if parts.port else host
+        except ValueError:  # no address (a port of 99999, a bracket unclosed): its file name
+            return _file_name(text.split("?", 1)[0].split("#", 1)[0]) or None
         return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
     return _file_name(text) or None
 

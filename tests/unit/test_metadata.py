@@ -232,6 +232,14 @@ def test_a_quoted_value_across_the_parsed_length_is_read_whole_and_nothing_in_it
     assert rec["foreign"]["settings"]["ADetailer prompt"] == inner
 
 
+def test_a_quoted_value_of_any_length_is_read_whole_as_a1111_reads_it() -> None:
+    inner = "style, Seed: 999, Size: 64x64, " + "word " * 20_000  # 100 KB
+    line = f"Steps: 20, Seed: 1, Size: 1024x1024, Wildcard prompt: {json.dumps(inner)}, Version: v1"
+    rec = parse_a1111("a cat\n" + line)
+    assert (rec["seed"], rec["width"], rec["height"]) == (1, 1024, 1024)
+    assert rec["foreign"]["settings"]["Wildcard prompt"] == inner
+
+
 @pytest.mark.parametrize("length", [1, 400])
 def test_a_weighted_prompt_is_a_prompt_not_settings(length: int) -> None:
     prompt = "(masterpiece:1.2), (best quality:1.1), (a cat:1.3), " + "red fox, " * length
@@ -486,3 +494,11 @@ def test_a_file_names_its_references_by_file_name_alone_whatever_it_says() -> No
         ("id card.jpg", "secret.webp", None),
         ("https://example.com/a.png", None, -1.0),
     ]
+    # An address that is none (a port of 99999) costs its reference its host, not the
+    # record its prompt.
+    odd = GenerationRecord(
+        prompt="a heron", references=(ReferenceRecord(source="https://cdn.example.com:99999/r.png?t=1"),)
+    )
+    raw = metadata._embed_png(buf.getvalue(), metadata._record_json(odd.to_json()), to_a1111(odd))
+    read = read_record(raw)
+    assert read is not None and read.prompt == "a heron" and read.references[0].source == "r.png"
