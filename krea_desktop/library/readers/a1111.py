@@ -22,9 +22,10 @@ _RE_AFTER_QUOTE = re.compile(r",|$")
 _RE_SPACES = re.compile(r"\s+")
 _RE_SIZE = re.compile(r"^\s*(\d{1,6})\s*[xX×]\s*(\d{1,6})\s*$")
 _MAX_PARAM_LINE = 16 * 1024
-# The longest quoted value read as one (an extension's prompt or JSON of a few KB); a
-# longer one is read as A1111 reads a value without quotes, up to the next comma.
-_MAX_QUOTED = 64 * 1024
+# The most escapes a quoted value read as one may have (an extension's prompt or JSON has
+# tens); one with more is read as A1111 reads a value without quotes, up to the next comma.
+# Each escape is a step of a loop in Python: two million "\"" pairs took 0.8 s.
+_MAX_ESCAPES = 10_000
 # The model's name in the parameters line (its id has a ":", which A1111 would quote and
 # some readers then split apart).
 MODEL_LABEL = "Krea 2 Medium"
@@ -52,21 +53,23 @@ def _unquote(value: str) -> str:
 def _quoted_end(line: str, start: int) -> int:
     """Where the quoted value opening at ``start`` ends (after its closing quote), as
     A1111's ``"(?:\\.|[^\\"])+"`` reads it: a backslash takes the character after it, a
-    line break excepted; -1 when it does not close within :data:`_MAX_QUOTED` characters
-    (the value is then read as one without quotes). Reads each character once."""
+    line break excepted; -1 when it does not close, or not before :data:`_MAX_ESCAPES`
+    escapes (the value is then read as one without quotes). Reads each character once."""
     if start + 1 >= len(line) or line[start + 1] == '"':
         return -1  # "+": at least one character inside
-    pos, stop = start + 1, min(len(line), start + _MAX_QUOTED)
-    quote = line.find('"', pos, stop)
+    pos = start + 1
+    quote = line.find('"', pos)
+    escapes = 0
     while quote >= 0:
         escape = line.find("\\", pos, quote)
         if escape < 0:
             return quote + 1
-        if line[escape + 1] == "\n":
+        escapes += 1
+        if line[escape + 1] == "\n" or escapes > _MAX_ESCAPES:
             return -1
         pos = escape + 2
         if pos > quote:
-            quote = line.find('"', pos, stop)
+            quote = line.find('"', pos)
     return -1
 
 
