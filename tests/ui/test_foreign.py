@@ -27,6 +27,17 @@ def test_another_tools_extras_are_shown_as_not_used() -> None:
     assert facts["Negative prompt"].endswith("(not used by Krea 2 Medium)")
 
 
+def test_a_random_seed_kept_by_an_earlier_version_shows_one_seed_line(tmp_path: Path) -> None:
+    from krea_desktop.api.record import GenerationRecord
+
+    path = tmp_path / "imported.png"
+    Image.new("RGB", (8, 8)).save(path)
+    entry = entry_for_file(path, GenerationRecord(prompt="a cat", extras={"foreign": {"seed": "-1", "steps": 20}}))
+    facts = entry_facts(entry)
+    assert [text for label, text in facts if label == "Seed"] == ["—"]
+    assert ("Steps", "20 (not used by Krea 2 Medium)") in facts
+
+
 def test_our_own_images_show_no_foreign_lines(qtbot: QtBot, data_dir: Path, memory_keyring: Any) -> None:
     w = create_main_window(demo_latency=0.0)
     qtbot.addWidget(w)

@@ -72,8 +72,8 @@ def entry_facts(entry: LibraryEntry, costs_simulated: bool = False) -> list[tupl
         facts.append(("Made with", source))
     if isinstance(foreign, dict):  # another tool's settings: shown, never sent
         for key, value in list(foreign.items())[:12]:
-            if key == "seed" and foreign_seed(record.extras) is not None:
-                continue  # on the Seed line
+            if key == "seed":
+                continue  # on the Seed line, when it is one (a negative one is a random seed: none)
             if isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != "":
                 facts.append((str(key).replace("_", " ").capitalize(), f"{value} (not used by Krea 2 Medium)"))
     if entry.missing:
