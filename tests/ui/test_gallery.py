@@ -1311,12 +1311,12 @@ def test_a_drop_that_is_taken_for_nothing_says_why(qtbot: QtBot, make_window: An
     w = make_window()
     cases = [
         ([notes], "“notes.txt” is not an image file, so nothing was taken."),
-        ([notes, notes, notes], "“notes.txt” is not an image file (nor are the 2 others), so nothing was taken."),
-        ([tmp_path], f"“{tmp_path.name}” is a folder (nor is the other), so nothing was taken."),
+        ([notes, notes, notes], "None of the 3 dropped items is an image file, so nothing was taken."),
+        ([tmp_path], f"“{tmp_path.name}” is a folder, so nothing was taken."),
         ([folder], "“folder.png” is not a file, so nothing was taken."),
         ([gone], "“gone.png” no longer exists, so nothing was taken."),
     ]
-    cases[2] = ([tmp_path, notes], cases[2][1])
+    cases.append(([tmp_path, notes], "None of the 2 dropped items is an image file, so nothing was taken."))
     for paths, said in cases:
         w.message_banner.hide()
         mime = QMimeData()

@@ -56,10 +56,11 @@ class FileDrops(QObject):
         if self.offer_files(files):
             return True
         if files:
-            first = files[0]
-            what = "a folder" if first.is_dir() else "not an image file"
-            more = f" (nor {for_count(len(files) - 1, 'is the other', f'are the {len(files) - 1} others')})"
-            self.show_message(f"“{first.name}” is {what}{more if len(files) > 1 else ''}, so nothing was taken.")
+            if len(files) > 1:
+                self.show_message(f"None of the {len(files)} dropped items is an image file, so nothing was taken.")
+            else:
+                what = "a folder" if files[0].is_dir() else "not an image file"
+                self.show_message(f"“{files[0].name}” is {what}, so nothing was taken.")
             return True
         web = [u for u in urls if u.scheme() in ("http", "https")]
         if web and not mime.hasImage():
