@@ -80,8 +80,9 @@ def _shown_name(path: Path) -> str:
     return raw.decode(sys.getfilesystemencoding(), "backslashreplace")
 
 
-def read(path: Path) -> dict[str, Any]:
-    """What the app recalls from ``path``. Raises :class:`Unreadable`."""
+def read(path: Path) -> tuple[dict[str, Any], bool]:
+    """What the app recalls from ``path``, and whether the file ends early (its metadata
+    may be whole while its pixels are cut short). Raises :class:`Unreadable`."""
     name = _shown_name(path)
     try:
         if path.is_dir():
@@ -107,14 +108,7 @@ def read(path: Path) -> dict[str, Any]:
             "so it was not read."
         )
     record = metadata.read_record(data, max_bytes=MAX_BYTES) or GenerationRecord()
-    info = describe(record, name, metadata.image_size(data))
-    if metadata.ends_early(data):
-        info[_ENDS_EARLY] = True
-    return info
-
-
-# Noted by :func:`read` for a file that stops before its end; taken off before printing.
-_ENDS_EARLY = "_endsEarly"
+    return describe(record, name, metadata.image_size(data)), metadata.ends_early(data)
 
 
 def _line(value: Any) -> str:
@@ -180,7 +174,7 @@ def run(paths: list[Path], *, as_json: bool, out: TextIO | None = None, err: Tex
     try:
         for path in paths:
             try:
-                info = read(path)
+                info, ends_early = read(path)
             except Unreadable as exc:
                 failed += 1
                 print(f"krea-desktop: {_shown(str(exc))}", file=err, flush=True)
@@ -189,7 +183,7 @@ def run(paths: list[Path], *, as_json: bool, out: TextIO | None = None, err: Tex
                 # Its line all the same, so that line N is the Nth file: nothing recalled,
                 # and the sentence under "error".
                 info = describe(GenerationRecord(), _shown_name(path), None) | {"error": str(exc)}
-            ends_early = info.pop(_ENDS_EARLY, False)
+                ends_early = False
             if as_json:
                 text = _shown(json.dumps(info, ensure_ascii=False))
                 if not _encodable(text, out):
