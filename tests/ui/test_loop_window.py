@@ -222,6 +222,38 @@ def test_a_reference_still_loading_when_the_window_closes_is_in_the_tray_next_ti
     assert [r.strength for r in again.tray.references()] == [-1.5]
 
 
+def test_a_window_a_little_shorter_than_the_controls_ease_gives_the_prompt_less_room_instead_of_a_scroll_bar(
+    qtbot: QtBot, make_window: Any
+) -> None:
+    w = make_window((1366, 768))
+    scroll = left_column(w)
+    content = scroll.widget()
+    QApplication.processEvents()
+    preferred = content.sizeHint().height()
+    least = content.minimumSizeHint().height()
+    assert least < preferred - 20  # the prompt can give up some of its height
+    # The window a few pixels short of the controls' preferred height (as a laptop's
+    # screen, less the title bar and the panel, leaves it).
+    target = w.height() - (scroll.viewport().height() - (preferred - 6))
+    w.resize(1366, target)
+    qtbot.waitUntil(lambda: w.height() == target)
+    QApplication.processEvents()
+    assert least < scroll.viewport().height() < preferred
+    assert scroll.verticalScrollBar().maximum() == 0
+    assert content.height() == scroll.viewport().height()
+    panel = w.prompt_panel
+    for widget in (panel.promptEdit, panel.hintLabel, panel.generateButton, w.tray):
+        assert in_sight(w, widget), widget.objectName()
+        assert widget.height() >= widget.minimumSizeHint().height(), widget.objectName()
+    # Shorter than the least the controls need, the column scrolls anyway, and the controls
+    # have their ease again.
+    target = w.height() - (scroll.viewport().height() - (least - 40))
+    w.resize(1366, target)
+    qtbot.waitUntil(lambda: w.height() == target and scroll.verticalScrollBar().maximum() > 0)
+    assert content.height() == preferred
+    assert panel.promptEdit.height() > panel.promptEdit.minimumSizeHint().height()
+
+
 def test_at_800x600_every_control_is_reachable_and_unclipped(qtbot: QtBot, make_window: Any, tmp_path: Path) -> None:
     w = make_window((800, 600))
     add_references(qtbot, w, tmp_path, 2)

@@ -34,6 +34,25 @@ class ControlsScroll(QScrollArea):
         return QSize(inner.minimumSizeHint().width() + bar + 2 * self.frameWidth(), hint.height())
 
 
+class ControlsContent(QWidget):
+    """What the controls column scrolls. A scroll area makes its widget at least as tall as
+    the widget's height for its width; with the controls' preferred height, a window a few
+    pixels shorter than that scrolls a column that could simply give the prompt less room.
+    So where the column shows at least the least the controls need, that is their height
+    for the width, and the prompt gives up what is missing; where it shows less, the
+    column scrolls anyway, and the controls have their ease."""
+
+    def heightForWidth(self, width: int) -> int:
+        layout = self.layout()
+        if layout is None or not layout.hasHeightForWidth():
+            return super().heightForWidth(width)
+        preferred = layout.heightForWidth(width)
+        # The least, with what wrapped lines need beyond their one-line height at this width.
+        least = self.minimumSizeHint().height() + max(0, preferred - layout.sizeHint().height())
+        shown = self.parentWidget()  # the scroll area's viewport
+        return least if shown is not None and shown.height() >= least else preferred
+
+
 def room_beside_gallery(width: int) -> int:
     """The widest the controls column may be in ``width`` pixels and leave the gallery
     the default column width (two columns of thumbnails of the default size)."""

@@ -41,7 +41,13 @@ from krea_desktop.api import errors as E
 from krea_desktop.api import spec
 from krea_desktop.ui.settings import QtSettingsStore
 from krea_desktop.ui.window.banner import Banner, MessageToast
-from krea_desktop.ui.window.columns import ControlsScroll, narrowed_width, opening_width, room_beside_gallery
+from krea_desktop.ui.window.columns import (
+    ControlsContent,
+    ControlsScroll,
+    narrowed_width,
+    opening_width,
+    room_beside_gallery,
+)
 from krea_desktop.ui.window.menus import fill_menus
 from krea_desktop.ui.window.opening import OpeningPlaceholder, first_size, saved_split_sizes
 from krea_desktop.wording import counted
@@ -272,7 +278,7 @@ class MainWindow(QMainWindow):
         self.prompt_panel.countSpin.valueChanged.connect(lambda _n: self.update_cost_estimate())
         self.ratio_bar.ratioChanged.connect(lambda _r: self.update_cost_estimate())
 
-        controls = QWidget(self)
+        controls = ControlsContent(self)
         controls.setObjectName("controls")
         left = QVBoxLayout(controls)
         left.setContentsMargins(10, 8, 10, 8)
