@@ -64,6 +64,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
     from krea_desktop.api.record import GenerationRecord
     from krea_desktop.api.request import GenerationRequest
     from krea_desktop.backend import DEMO_NOTICE, open_backend
+    from krea_desktop.cli import _in_the_users_words
     from krea_desktop.fsutil import atomic_write
     from krea_desktop.library.inputs import keep_references, reference_label, with_parents
     from krea_desktop.library.lineage import parent_of
@@ -139,11 +140,17 @@ async def run_sweep(args: argparse.Namespace) -> int:
 
         saver = SaveQueue(library)
         pending = PendingTasks(folder)
-        cells: list[SheetCell] = []
         out_problem: str | None = None
         done = 0
         columns, rows = plan.labels()
         gate = asyncio.Semaphore(CONCURRENCY)
+        # Each saved image goes to the cell of its task: the library can hold a cell's image
+        # back for a moment (busy, or the disk full) and save it with a later cell's.
+        place_of: dict[str, tuple[int, ...]] = {}  # taskUUID -> its cell
+        tasks: dict[str, PendingTask] = {}  # taskUUID -> its record of paid work
+        got: dict[tuple[int, ...], list[LibraryEntry]] = {}
+        errors: dict[tuple[int, ...], str] = {}
+        ended: set[str] = set()  # tasks with nothing more to collect
 
         def label(place: tuple[int, ...]) -> str:
             parts = [value_label(axis.name, axis.values[i]) for axis, i in zip(plan.axes, place, strict=True)]
@@ -151,19 +158,25 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 f"{axis.name} {p}" if axis.name != "seed" else p for axis, p in zip(plan.axes, parts, strict=True)
             )
 
-        def deliver(entry: LibraryEntry, place: tuple[int, ...]) -> None:
+        def deliver(entries: list[LibraryEntry], fallback: tuple[int, ...]) -> None:
             nonlocal done, out_problem
-            path = entry.path
-            if args.out:
-                target = args.out / path.name
-                try:
-                    atomic_write(target, path.read_bytes())
-                    path = target
-                except OSError as exc:
-                    out_problem = f"some could not be copied into --out: {describe_failure(exc, args.out)}"
-            done += 1
-            _say(f"[{done}/{plan.task_count}] {label(place)}: saved {path.name}")
-            console.line(str(path))
+            for entry in entries:
+                place = place_of.get(entry.task_uuid or "", fallback)
+                task = tasks.get(entry.task_uuid or "")
+                if task is not None:
+                    pending.received(task, entry.image_uuid)
+                got.setdefault(place, []).append(entry)
+                path = entry.path
+                if args.out:
+                    target = args.out / path.name
+                    try:
+                        atomic_write(target, path.read_bytes())
+                        path = target
+                    except OSError as exc:
+                        out_problem = f"some could not be copied into --out: {describe_failure(exc, args.out)}"
+                done += 1
+                _say(f"[{done}/{plan.task_count}] {label(place)}: saved {path.name}")
+                console.line(str(path))
 
         saving: set[asyncio.Future[list[LibraryEntry]]] = set()
         refused: list[E.KreaError] = []  # a key or an account the service refused
@@ -181,53 +194,39 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 return await job, True
 
         async def run_cell(place: tuple[int, ...], request: GenerationRequest) -> None:
-            tasks: dict[str, PendingTask] = {}
+            mine: list[str] = []  # this cell's taskUUIDs, the last one current
 
             def submitted(sent: GenerationRequest, wire: list[dict[str, Any]], record: GenerationRecord) -> None:
-                for old in tasks.values():
-                    pending.finished(old)
-                tasks.clear()
+                for old in mine:  # sent again under a new taskUUID: the old one was never accepted
+                    if old in tasks:
+                        pending.finished(tasks.pop(old))
+                mine.append(sent.task_uuid)
+                place_of[sent.task_uuid] = place
                 task = pending.submitted(sent, wire, record, client.base_url)
                 if task is not None:
                     tasks[sent.task_uuid] = task
 
             async with gate:
                 if refused:  # the key or the account was refused: no cell after it is sent
-                    cells.append(SheetCell(place, error=str(refused[0])))
+                    errors[place] = str(refused[0])
                     return
-                got: list[LibraryEntry] = []
                 try:
                     async for image in client.generate(request, on_submitted=submitted):
                         entries, interrupted_meanwhile = await saved(image)
-                        for entry in entries:
-                            for task in tasks.values():
-                                pending.received(task, entry.image_uuid)
-                            got.append(entry)
-                            deliver(entry, place)
+                        deliver(entries, place)
                         if interrupted_meanwhile:
                             raise asyncio.CancelledError
-                except asyncio.CancelledError:
-                    if got:  # its image came before the interruption: it is on the sheet
-                        cells.append(SheetCell(place, got[0].image_uuid, got[0].path))
-                    raise
                 except E.KreaError as err:
                     if isinstance(err, (E.AuthenticationError, E.InsufficientCreditsError)) and not err.task_accepted:
                         refused.append(err)
-                    _say(f"[{label(place)}] failed: {err}")
-                    cells.append(SheetCell(place, error=str(err)))
+                    _say(f"[{label(place)}] failed: {_in_the_users_words(err)}")
+                    errors[place] = str(err)
                     if not E.may_collect_later(err):
-                        for task in tasks.values():
-                            pending.finished(task)
+                        ended.update(mine)
                     return
-                for task in tasks.values():
-                    if not saver.held:
-                        pending.finished(task)
-                if got:
-                    cells.append(SheetCell(place, got[0].image_uuid, got[0].path))
-                elif saver.held:
-                    cells.append(SheetCell(place, error=saver.problem or "the image could not be saved"))
-                else:
-                    cells.append(SheetCell(place, error="The service sent no image."))
+                ended.update(mine)
+                if place not in got and not saver.held:
+                    errors[place] = "The service sent no image."
 
         _say(f"Columns: {', '.join(columns)}" + (f"; rows: {', '.join(rows)}" if rows else ""))
         interrupted = False
@@ -243,15 +242,39 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 await asyncio.wait(set(saving))
         finally:
             await backend.aclose()
+        if saver.held:  # held back by a library busy for a moment: saved now, if it has let go
+            deliver(await asyncio.to_thread(saver.retry), ())
         spilled = await asyncio.to_thread(saver.spill) if saver.held else None
-        if interrupted:
-            made = {cell.place for cell in cells}
-            cells += [SheetCell(c.place, error="Cancelled.") for c in plan.cells() if c.place not in made]
-            if not any(cell.image_uuid for cell in cells):
-                raise asyncio.CancelledError
+        if spilled is None:
+            for task_uuid in ended:
+                if task_uuid in tasks:
+                    pending.finished(tasks[task_uuid])
+        cells: list[SheetCell] = []
+        for cell in plan.cells():
+            entries = got.get(cell.place)
+            if entries:
+                cells.append(SheetCell(cell.place, entries[0].image_uuid, entries[0].path))
+            elif cell.place in errors:
+                cells.append(SheetCell(cell.place, error=errors[cell.place]))
+            elif spilled is not None:
+                cells.append(SheetCell(cell.place, error=f"Not saved in the library: {saver.reason}."))
+            elif interrupted:
+                cells.append(SheetCell(cell.place, error="Cancelled."))
+            else:
+                cells.append(SheetCell(cell.place, error="The service sent no image."))
+        if interrupted and not any(cell.image_uuid for cell in cells):
+            if spilled is not None:
+                _say(f"krea-desktop: some paid images could not be saved in the library; they are in {spilled}.")
+            raise asyncio.CancelledError
 
-        if not any(cell.image_uuid for cell in cells) and spilled is None:
-            # Nothing arrived: a contact sheet of errors alone is no picture worth keeping.
+        unsaved = LibraryError(
+            f"Some paid images could not be saved in the library because {saver.reason}; "
+            f"they were written to {spilled} instead."
+        )
+        if not any(cell.image_uuid for cell in cells):
+            # Nothing in the library: a contact sheet of errors alone is no picture worth keeping.
+            if spilled is not None:
+                raise unsaved
             if refused:
                 raise refused[0]
             first = next((cell.error for cell in cells if cell.error), None)
@@ -259,9 +282,22 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 f"None of the {plan.task_count} cells made an image" + (f": {first.rstrip('.')}." if first else ".")
             )
         base_record = plan.base.describe()
-        sheet = await asyncio.to_thread(
-            save_sheet, library, base_record, plan.tag(), cells, (width, height), plan.reference_names
+        _say("Drawing the contact sheet…")
+        ref_names = plan.reference_names
+        drawing = asyncio.ensure_future(
+            asyncio.to_thread(save_sheet, library, base_record, plan.tag(), cells, (width, height), ref_names)
         )
+        try:
+            try:
+                sheet = await asyncio.shield(drawing)
+            except asyncio.CancelledError:  # Ctrl+C while it is drawn: a few seconds more, then the end
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                interrupted = True
+                sheet = await drawing
+        except (OSError, LibraryError) as exc:
+            if spilled is not None:  # where the paid images went matters more than the sheet
+                raise unsaved from exc
+            raise
         sheet_path = sheet.path
         if args.out:
             target = args.out / sheet.path.name
@@ -280,10 +316,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
     finally:
         library.close()
     if spilled is not None:
-        raise LibraryError(
-            f"Some paid images could not be saved in the library because {saver.reason}; "
-            f"they were written to {spilled} instead."
-        )
+        raise unsaved
     if failed:
         raise E.KreaError(f"{failed} of {plan.task_count} cells failed; their places are marked on the contact sheet.")
     if out_problem:

@@ -108,6 +108,52 @@ def test_a_failed_cell_keeps_its_place_on_the_sheet_and_the_exit_says_so(service
     assert "1 of 3 cells failed" in last and "Traceback" not in r.stderr
 
 
+# The library refuses the first save once (a disk full for a moment, or another process
+# holding its lock): that image is held and saved with the next cell's.
+_FIRST_SAVE_FAILS = """
+import errno, sys, threading
+from krea_desktop.library import store
+save, lock, calls = store.Library.save, threading.Lock(), []
+def flaky(self, image, created_at=None):
+    with lock:
+        calls.append(image.image_uuid)
+        first = len(calls) == 1
+    if first:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    return save(self, image, created_at)
+store.Library.save = flaky
+from krea_desktop.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_an_image_the_library_held_back_for_a_moment_is_in_its_own_cell(service_env: dict[str, str], sim: Sim) -> None:
+    r = subprocess.run(
+        [sys.executable, "-c", _FIRST_SAVE_FAILS, "sweep", "a lighthouse", "--vary", "seed=1,2,3", "--yes"],
+        env=service_env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 4  # three cells and the sheet, last
+    record = read_record(Path(lines[-1]))
+    assert record is not None
+    cells = sheet_cells_of(record)
+    assert all(c.image_uuid and not c.error for c in cells)
+    data = Path(service_env["KREA_DESKTOP_DATA_DIR"])
+    with Library(data) as lib:
+        for cell in cells:
+            entry = lib.get_by_uuid(str(cell.image_uuid))
+            assert entry is not None and entry.seed == (1, 2, 3)[cell.place[0]]
+    for line in r.stderr.splitlines():  # each line names the cell its image belongs to
+        if line.startswith("[") and ": saved " in line:
+            name = line.rsplit(" ", 1)[-1].removesuffix(".png")
+            seed = int(line.split("] ", 1)[1].split(":", 1)[0].removeprefix("seed "))
+            with Library(data) as lib:
+                entry = lib.get_by_uuid(name)
+                assert entry is not None and entry.seed == seed, line
+    assert not list((data / "pending").glob("*")), "every task's images arrived"
+
+
 def test_a_refused_key_ends_the_sweep_without_a_sheet_of_errors(service_env: dict[str, str], sim: Sim) -> None:
     """The key refused for the first cells: the others are not sent, and no contact sheet
     of errors alone is saved; the exit says why in one sentence."""
@@ -116,6 +162,8 @@ def test_a_refused_key_ends_the_sweep_without_a_sheet_of_errors(service_env: dic
     assert r.returncode == 1
     assert r.stdout == ""  # no image, no sheet
     assert r.stderr.strip().splitlines()[-1].startswith("krea-desktop: The API key was not accepted")
+    cell_lines = [line for line in r.stderr.splitlines() if "] failed: " in line]
+    assert cell_lines and all("RUNWARE_API_KEY" in line for line in cell_lines)  # the command line's words
     assert len(tasks_of(sim, "imageInference")) <= 4  # at most the cells already on their way
     with Library(Path(service_env["KREA_DESKTOP_DATA_DIR"])) as lib:
         assert lib.count() == 0
@@ -271,6 +319,42 @@ def test_ctrl_c_while_cells_run_keeps_what_arrived_on_a_sheet(service_env: dict[
     made = [c for c in cells if c.image_uuid]
     assert 1 <= len(made) < 8
     assert all(c.error == "Cancelled." for c in cells if not c.image_uuid)
+
+
+_SLOW_SHEET = """
+import sys, time
+from krea_desktop.library import sheet
+draw = sheet.save_sheet
+def slow(*args, **kwargs):
+    time.sleep(1.5)  # as a sheet of a hundred cells takes
+    return draw(*args, **kwargs)
+sheet.save_sheet = slow
+from krea_desktop.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_while_the_contact_sheet_is_drawn_keeps_the_sheet(service_env: dict[str, str], sim: Sim) -> None:
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_SHEET, "sweep", "a lighthouse", "--vary", "seed=1,2", "--yes"],
+        env=service_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    said = []
+    while not (line := proc.stderr.readline()).startswith("Drawing the contact sheet"):
+        assert line, "".join(said)
+        said.append(line)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Contact sheet:" in err and "Traceback" not in err
+    sheet = Path(out.splitlines()[-1])
+    record = read_record(sheet)
+    assert record is not None and len(sheet_cells_of(record)) == 2
+    with Library(Path(service_env["KREA_DESKTOP_DATA_DIR"])) as lib:
+        assert lib.count() == 3  # the two cells and their sheet
 
 
 def test_eleven_references_are_refused_in_the_words_of_the_command_line(env: dict[str, str], tmp_path: Path) -> None:
