@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from krea_desktop import __version__, console
 from krea_desktop.api import errors as E
 from krea_desktop.api import spec
+from krea_desktop.cli_words import in_the_users_words
 from krea_desktop.wording import counted
 
 # Opening the window imports nothing of the command-line generator: the window's start-up
@@ -357,30 +358,6 @@ def _open_window(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -
             gc.enable()
 
 
-def _in_the_users_words(err: Exception) -> str:
-    """``err``'s message, a parameter it opens with named as the command line names it: the
-    library API's messages name the service's fields ("positivePrompt has 1 character"),
-    which a person who typed a prompt and --ref never wrote."""
-    import re
-
-    text = str(err)
-    if isinstance(err, E.AuthenticationError):  # the window's words: here the key is also the variable's
-        return text.replace(" in Settings.", " in RUNWARE_API_KEY or the window's Settings.")
-    parameter = getattr(err, "parameter", None)
-    if not isinstance(err, E.ValidationError) or not parameter or not text.startswith(parameter):
-        return text
-    if parameter == "positivePrompt":
-        name = "The prompt"
-    elif match := re.fullmatch(r"inputs\.referenceImages\[(\d+)\](\.strength|\.image)?", parameter):
-        number = int(match.group(1)) + 1
-        name = f"The strength of --ref {number}" if match.group(2) == ".strength" else f"--ref {number}"
-    elif parameter == "inputs.referenceImages":
-        name = "The --ref list"
-    else:
-        return text
-    return name + text[len(parameter) :]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv == ["--base64-helper"]:  # the bundle's executable serving as its own decode helper
@@ -426,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return code or 1
             return code
         except (E.KreaError, LibraryError) as err:
-            print(f"krea-desktop: {console.shown(_in_the_users_words(err))}", file=sys.stderr)
+            print(f"krea-desktop: {console.shown(in_the_users_words(err))}", file=sys.stderr)
             return 1
         except OSError as exc:  # a file or folder the command line had to use
             name = f" ({exc.filename})" if exc.filename else ""

@@ -20,6 +20,7 @@ from typing import Any
 
 from krea_desktop import console
 from krea_desktop.api import errors as E
+from krea_desktop.cli_words import in_the_users_words
 from krea_desktop.wording import counted
 
 CONCURRENCY = 4  # cells in flight at once
@@ -64,7 +65,6 @@ async def run_sweep(args: argparse.Namespace) -> int:
     from krea_desktop.api.record import GenerationRecord
     from krea_desktop.api.request import GenerationRequest
     from krea_desktop.backend import DEMO_NOTICE, open_backend
-    from krea_desktop.cli import _in_the_users_words
     from krea_desktop.fsutil import atomic_write
     from krea_desktop.library.inputs import keep_references, reference_label, with_parents
     from krea_desktop.library.lineage import parent_of
@@ -219,7 +219,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 except E.KreaError as err:
                     if isinstance(err, (E.AuthenticationError, E.InsufficientCreditsError)) and not err.task_accepted:
                         refused.append(err)
-                    _say(f"[{label(place)}] failed: {_in_the_users_words(err)}")
+                    _say(f"[{label(place)}] failed: {in_the_users_words(err)}")
                     errors[place] = str(err)
                     if not E.may_collect_later(err):
                         ended.update(mine)
