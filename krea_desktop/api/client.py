@@ -51,7 +51,14 @@ from krea_desktop.api.endpoint import check_endpoint, is_loopback
 from krea_desktop.api.pacing import pace
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.api.refcache import MemoryReferenceCache, ReferenceCache, content_hash
-from krea_desktop.api.request import GenerationRequest, ReferenceImage, is_url, is_uuid, new_task_uuid
+from krea_desktop.api.request import (
+    GenerationRequest,
+    ReferenceImage,
+    is_url,
+    is_uuid,
+    new_task_uuid,
+    without_credentials,
+)
 from krea_desktop.api.response import (
     Blob,
     Body,
@@ -91,6 +98,7 @@ _MAPPING_SEARCHES_FAST = sys.version_info >= (3, 11)
 # each image asked for as base64 (a getResponse answer carries every finished image again).
 ANSWER_BASE_BYTES = 16 * 1024 * 1024
 ANSWER_PER_IMAGE_BYTES = 32 * 1024 * 1024
+_CLOSED = "This client is closed; make a new RunwareClient to go on."
 # How many images are decoded (data in the answer) or downloaded (URLs) at once: the next
 # is made ready while the caller handles one, never alongside the one being waited for
 # (which would only come later). More at once makes nothing faster on a loopback (the work
@@ -248,6 +256,8 @@ class RunwareClient:
         self._rng = rng or random.Random()
         self.bytes_sent = 0
         self.gui = gui
+        self._sent_task_uuids: set[str] = set()  # each generate() call is a batch of its own
+        self._closed = False
         if transport is None:
             _preload_network_stack()
             from krea_desktop.api.network import make_transport
@@ -268,9 +278,15 @@ class RunwareClient:
         return pace if self.gui else no_pace
 
     async def aclose(self) -> None:
+        self._closed = True
         await self._http.aclose()
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise E.KreaError(_CLOSED)
+
     async def __aenter__(self) -> RunwareClient:
+        self._check_open()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -295,6 +311,7 @@ class RunwareClient:
         ``on_sent`` hears when the whole request has gone out (over HTTP/1.1 or 2)."""
         import json
 
+        self._check_open()  # closed while a task was followed: a sentence, not httpx's RuntimeError
         body = json.dumps(tasks, separators=(",", ":")).encode()
         headers = {"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"}
         wait = read_timeout or self.timeout
@@ -455,16 +472,20 @@ class RunwareClient:
         request: GenerationRequest,
         on_status: StatusCallback | None = None,
         on_submitted: SubmittedCallback | None = None,
-    ) -> AsyncIterator[GeneratedImage]:
+    ) -> AsyncGenerator[GeneratedImage, None]:
         """Yield each image of ``request`` as soon as it is finished and verified.
 
         Raises a :class:`KreaError` with a one-sentence message on failure; images
         already yielded stay valid. ``on_submitted`` hears of each task just before it is
-        sent (a retry after a conflict sends a new taskUUID).
+        sent (a retry after a conflict sends a new taskUUID). Each call is a new batch: a
+        request this client has sent before goes out under a new taskUUID (the images of
+        an earlier task are followed with :meth:`collect`).
         """
         say = on_status or (lambda _msg: None)
         request.validate()
         self._check_key()
+        if request.task_uuid in self._sent_task_uuids:
+            request = request.with_new_task_uuid()
         if request.references:
             say(f"Preparing {counted(len(request.references), 'reference image')}…")
         wire_refs, digests = await self._resolve_references(request)
@@ -491,7 +512,7 @@ class RunwareClient:
         record: GenerationRecord,
         received: set[str],
         on_status: StatusCallback | None = None,
-    ) -> AsyncIterator[GeneratedImage]:
+    ) -> AsyncGenerator[GeneratedImage, None]:
         """Yield the images of a task sent earlier (by this or an ended process) that are
         not in ``received``, following it with getResponse. ``request``'s references are
         the strings that were sent; its images carry ``record``. Raises ``TaskError``
@@ -537,6 +558,7 @@ class RunwareClient:
         while True:
             if phase == "submit":
                 say("Submitting…" if attempt == 0 else "Submitting again…")
+                self._sent_task_uuids.add(request.task_uuid)
                 if on_submitted is not None:
                     on_submitted(request, wire_refs, ctx.record)
                 ctx.submitted_at = time.monotonic()
@@ -628,7 +650,9 @@ class RunwareClient:
     def _check_key(self) -> None:
         """Refuse, before anything is sent, a key no request could carry: an HTTP header
         takes printable ASCII only, and a key pasted with curly quotes or a non-breaking
-        space is not one (it ended in a UnicodeEncodeError from the HTTP library)."""
+        space is not one (it ended in a UnicodeEncodeError from the HTTP library). A closed
+        client sends nothing either."""
+        self._check_open()
         if not (self._key.isascii() and self._key.isprintable()) or any(ch.isspace() for ch in self._key):
             raise E.AuthenticationError(
                 "The API key has characters no API key has (such as quotes or spaces copied with it); "
@@ -692,6 +716,9 @@ class RunwareClient:
         reader = asyncio.ensure_future(
             self._post_once(tasks, read_timeout, limit=limit, phase=phase, on_item=arrived.put_nowait, on_sent=on_sent)
         )
+        # Seen even when no one waits for it: a caller that stops early and closes the
+        # client fails the read under way.
+        reader.add_done_callback(_retrieve)
         ctx.refetch = False
         pipeline = _Pipeline(self, ctx)
         getter: asyncio.Future[dict[str, Any]] | None = None
@@ -936,6 +963,7 @@ class RunwareClient:
         )
 
     async def _download(self, url: str) -> bytes:
+        self._check_open()
         if not is_url(url):
             raise E.MalformedResponseError("The service sent an image URL that cannot be used.")
         if urlsplit(url).scheme != "https" and not is_loopback(url):
@@ -1090,7 +1118,8 @@ def sent_record(request: GenerationRequest, wire_refs: list[dict[str, Any]]) -> 
     described = request.describe()
     return described.replace(
         references=tuple(
-            ref.replace(image=wire["image"], strength=wire["strength"])
+            # An address keeps no user name or password here either (as describe() has it).
+            ref.replace(image=without_credentials(str(wire["image"])), strength=wire["strength"])
             for wire, ref in zip(wire_refs, described.references, strict=True)
         )
     )

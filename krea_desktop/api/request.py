@@ -124,7 +124,7 @@ def _file_named(text: str) -> Path | None:
         return None
 
 
-def _without_credentials(text: str) -> str:
+def without_credentials(text: str) -> str:
     """``text``, less a user name and password written into it if it is a web address: what
     a record keeps goes into every image made from it."""
     if not is_url(text):
@@ -287,9 +287,9 @@ class GenerationRequest:
             number_results=self.number_results,
             references=tuple(
                 ReferenceRecord(
-                    image=_without_credentials(r.image) if isinstance(r.image, str) else None,
+                    image=without_credentials(r.image) if isinstance(r.image, str) else None,
                     strength=float(r.strength),
-                    source=_without_credentials(str(r.image)) if isinstance(r.image, (str, Path)) else None,
+                    source=without_credentials(str(r.image)) if isinstance(r.image, (str, Path)) else None,
                     parent=r.parent,
                 )
                 for r in self.references

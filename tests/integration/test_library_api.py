@@ -37,6 +37,31 @@ def test_the_readme_script_generates_with_the_library_api(tmp_path: Path, monkey
     assert len(written) == 2 and all(p.read_bytes().startswith(b"\x89PNG") for p in written)
 
 
+@pytest.mark.parametrize("delivery", ["sync", "async"])
+def test_one_request_generated_twice_makes_two_batches(delivery: str) -> None:
+    """A loop over one request is a batch each time, not the first batch over again (the
+    service refuses a taskUUID it has seen, and the first task is not this call's)."""
+    import asyncio
+
+    from krea_desktop.api import GenerationRequest, RunwareClient
+
+    async def twice(url: str) -> list[list[tuple[str, str]]]:
+        request = GenerationRequest("a lighthouse", ratio="1:1", number_results=2, delivery_method=delivery)
+        async with RunwareClient("sk-library-api", base_url=url) as client:
+            batches = []
+            for _ in range(2):
+                batches.append([(i.task_uuid, i.image_uuid) async for i in client.generate(request)])
+            return batches
+
+    with running_simulator() as sim:
+        first, second = asyncio.run(twice(sim.url))
+        sent = [t for _h, tasks in sim.service.requests for t in tasks if t.get("taskType") == "imageInference"]
+    assert len(first) == len(second) == 2
+    assert {t for t, _ in first}.isdisjoint(t for t, _ in second)
+    assert {i for _, i in first}.isdisjoint(i for _, i in second)
+    assert len(sent) == 2 and sent[0]["taskUUID"] != sent[1]["taskUUID"]  # no refused round trip
+
+
 def test_the_names_come_from_the_package() -> None:
     from krea_desktop.api import GenerationRequest, ReferenceImage, RunwareClient
 
@@ -75,3 +100,95 @@ def test_a_reference_named_by_a_string_path_is_read_as_the_file(
         with pytest.raises(ValidationError, match="A reference's base64 data cannot be decoded"):
             asyncio.run(generate(ReferenceImage("aGVsbG8", 0.5)))  # not a whole number of quads
         assert len(sim.service._uploads) == 1  # the fox, once: nothing was sent for the others
+
+
+def test_stopping_early_and_closing_leaves_no_task_failure_unseen(caplog: pytest.LogCaptureFixture) -> None:
+    """``break`` out of the images, then the client closes while the rest of the answer is
+    still on its way: nothing is reported as an exception no one retrieved."""
+    import asyncio
+    import gc
+
+    from krea_desktop.api import GenerationRequest, RunwareClient
+    from krea_desktop.simulator.server import SimulatorServer
+    from krea_desktop.simulator.service import SimulatorConfig, SimulatorService
+
+    async def first_only(url: str) -> int:
+        request = GenerationRequest("a cat", ratio="2.35:1", number_results=20, delivery_method="async")
+        index = -1
+        async with RunwareClient("sk-library-api", base_url=url) as client:
+            async for image in client.generate(request):
+                index = image.index
+                break
+        await asyncio.sleep(0.3)  # the program goes on; the generator is not closed yet
+        return index
+
+    server = SimulatorServer(SimulatorService(SimulatorConfig(grain=1.0)))
+    url = server.start_in_thread()
+    try:
+        for _ in range(3):
+            assert asyncio.run(first_only(url)) == 0
+            gc.collect()
+    finally:
+        server.stop_thread()
+    assert "never retrieved" not in caplog.text
+
+
+def test_a_closed_client_says_so_in_a_sentence() -> None:
+    import asyncio
+
+    from krea_desktop.api import GenerationRequest, KreaError, RunwareClient
+
+    async def after_close(url: str) -> None:
+        client = RunwareClient("sk-library-api", base_url=url)
+        await client.aclose()
+        with pytest.raises(KreaError, match=r"^This client is closed; make a new RunwareClient to go on\.$"):
+            async for _ in client.generate(GenerationRequest("a cat")):
+                pass
+        with pytest.raises(KreaError, match="closed"):
+            await client.test_key()
+        with pytest.raises(KreaError, match="closed"):
+            async with client:
+                pass
+
+    async def closed_while_followed(url: str) -> None:
+        client = RunwareClient("sk-library-api", base_url=url)
+        request = GenerationRequest("a cat", number_results=4, delivery_method="async")
+        images = client.generate(request)
+        await anext(images)
+        await client.aclose()
+        with pytest.raises(KreaError, match="closed"):
+            async for _ in images:
+                pass
+
+    with running_simulator(latency_per_image=0.2) as sim:
+        asyncio.run(after_close(sim.url))
+        asyncio.run(closed_while_followed(sim.url))
+
+
+def test_an_address_with_a_password_keeps_none_in_the_record_of_its_images(tmp_path: Path) -> None:
+    import asyncio
+
+    from PIL import Image
+
+    from krea_desktop.api import GenerationRequest, ReferenceImage, RunwareClient
+
+    async def records(url: str, ref: str) -> list[str | None]:
+        async with RunwareClient("sk-library-api", base_url=url) as client:
+            request = GenerationRequest("a cat", references=(ReferenceImage(ref, 0.5),))
+            return [r.image for image in [i async for i in client.generate(request)] for r in image.record.references]
+
+    with running_simulator() as sim:
+        path = tmp_path / "ref.png"
+        Image.new("RGB", (64, 48), "teal").save(path)
+        image_uuid = asyncio.run(_upload(sim.url, path.read_bytes()))
+        host = sim.url.split("//", 1)[1].split("/", 1)[0]
+        ref = f"http://user:secret@{host}/images/{image_uuid}.png"
+        kept = asyncio.run(records(sim.url, ref))
+    assert kept == [f"http://{host}/images/{image_uuid}.png"]
+
+
+async def _upload(url: str, data: bytes) -> str:
+    from krea_desktop.api import RunwareClient
+
+    async with RunwareClient("sk-library-api", base_url=url) as client:
+        return await client.upload(data)
