@@ -175,6 +175,20 @@ def test_ctrl_enter_generates_and_escape_cancels_the_newest_job(qtbot: QtBot, wi
     qtbot.waitUntil(lambda: w.statusBar().currentMessage() == f"Job {job_id} cancelled: {received} of 10 images saved.")
 
 
+def test_escape_at_once_after_generate_ends_the_job_as_cancelled(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:
+    """Cancelled before the client thread had begun it, the job still says it ended: the
+    window does not wait for it, nor show it running, for ever."""
+    w = window
+    w.prompt_panel.promptEdit.setPlainText("a batch called off at once")
+    with qtbot.waitSignal(w.client_thread.jobCancelled, timeout=10000) as blocker:
+        job_id = w.generate()
+        w.cancel_newest()
+    assert blocker.args == [job_id, 0]
+    qtbot.waitUntil(lambda: not w.jobs.running())
+    assert w.job_list.rows[job_id].info.state == "cancelled"
+    assert not w.cancel_button.isEnabled()
+
+
 def test_two_jobs_run_at_once_and_each_can_be_cancelled(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:
     w = window
     sim.service.config.latency_per_image = 0.2

@@ -216,7 +216,16 @@ class ClientThread(QThread):
             self._loop = None
 
     def _start_job(self, job_id: int, request: GenerationRequest) -> None:
-        self._jobs[job_id] = asyncio.get_running_loop().create_task(self._run_job(job_id, request))
+        task = asyncio.get_running_loop().create_task(self._run_job(job_id, request))
+        self._jobs[job_id] = task
+        task.add_done_callback(lambda done: self._cancelled_before_it_ran(job_id, done))
+
+    def _cancelled_before_it_ran(self, job_id: int, task: asyncio.Task[None]) -> None:
+        """A job cancelled before its first step never runs, so it never says how it ended
+        (Esc pressed just after Generate): it is said here, or the window would wait for it."""
+        if task.cancelled() and self._jobs.get(job_id) is task:
+            del self._jobs[job_id]
+            self.jobCancelled.emit(job_id, 0)
 
     async def _run_job(self, job_id: int, request: GenerationRequest) -> None:
         client = self._client
