@@ -220,6 +220,37 @@ def test_a_failed_cell_keeps_its_place_with_its_error(qtbot: QtBot, make_window:
     assert reopened is not None and reopened.counts() == (2, 1, 0)
 
 
+def test_a_sweep_whose_every_cell_failed_saves_no_sheet_of_errors(qtbot: QtBot, make_window: Any, sim: Sim) -> None:
+    w = make_window()
+    sim.service.inject("task-error*")
+    sheet = send_seed_sweep(w, "a lighthouse", "1, 2, 3")
+    qtbot.waitUntil(lambda: sheet.counts() == (0, 3, 0) and not w.sweeps.runs, timeout=30000)
+    assert sheet.sheet_entry is None
+    assert w.library.count() == 0  # no contact sheet of errors alone
+    assert w.message_banner.label.text() == "No cell of the sweep made an image, so no contact sheet was saved."
+
+
+def test_esc_cancels_the_batch_sent_beside_a_sweep_and_then_the_whole_sweep(
+    qtbot: QtBot, make_window: Any, sim: Sim
+) -> None:
+    w = make_window()
+    sim.service.config.latency_per_image = 1.0
+    sheet = send_seed_sweep(w, "a lighthouse", "1, 2, 3, 4, 5, 6")
+    qtbot.waitUntil(lambda: len(w.jobs.running()) >= 2, timeout=10000)
+    w.prompt_panel.setPrompt("a harbour at night")
+    batch = w.generate()
+    assert batch is not None
+    qtbot.waitUntil(lambda: batch in w.jobs.running(), timeout=10000)
+    w.cancel_newest()  # the batch from the controls, not a cell of the sweep
+    qtbot.waitUntil(lambda: batch not in w.jobs.running(), timeout=10000)
+    assert sheet.counts()[1] == 0  # no cell failed
+    w.cancel_newest()  # now the sweep, whole
+    qtbot.waitUntil(lambda: not w.sweeps.runs, timeout=20000)
+    done, failed, waiting = sheet.counts()
+    assert waiting == 0 and done + failed == 6
+    assert all("Cancel" in (c.error or "") for c in sheet.cells.values() if c.state == "failed")
+
+
 def test_lineage_across_generate_drag_generate_and_a_restart(qtbot: QtBot, make_window: Any, data_dir: Path) -> None:
     w = make_window()
     parent = generate_one(qtbot, w, "a harbour at dawn")

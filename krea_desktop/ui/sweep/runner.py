@@ -197,6 +197,11 @@ class SweepRun(QObject):
         if self._ended or self._queue or self._running:
             return
         cells = self._end()
+        if not any(cell.image_uuid for cell in cells):
+            # A contact sheet of errors alone is no picture worth keeping (as on the command line).
+            self.message.emit("No cell of the sweep made an image, so no contact sheet was saved.")
+            self.finished.emit(None)
+            return
 
         def saved(entry: LibraryEntry) -> None:
             if self.sheet is not None:

@@ -684,11 +684,17 @@ class MainWindow(QMainWindow):
         self._update_counts()
 
     def cancel_newest(self) -> None:
+        """Cancel the newest job sent from the controls; with none running, the newest
+        sweep as a whole (one of its cells alone would leave a hole in its sheet)."""
         if not self.built:
             return
-        running = self.jobs.running()
+        runs = self._sweeps.runs if self._sweeps is not None else []
+        in_sweeps = {job_id for run in runs for job_id in run.job_ids}
+        running = [job_id for job_id in self.jobs.running() if job_id not in in_sweeps]
         if running:
             self.client_thread.cancel(max(running))
+        elif runs:
+            runs[-1].cancel()
 
     def _subscribe_to_jobs(self) -> None:
         jobs = self.jobs
