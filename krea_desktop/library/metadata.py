@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import os
 import re
 import struct
 import zlib
@@ -898,6 +899,12 @@ def read_bytes(path: Path, max_bytes: int = 200 * 1024 * 1024) -> bytes:
     """A file's bytes for :func:`read_record`, never waiting on a FIFO or device. Raises
     OSError (including :class:`~krea_desktop.fsutil.NotARegularFile`) or :class:`MetadataError`
     when the file is larger than ``max_bytes``."""
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        size = 0  # opening it says why (or reads what it can)
+    if size > max_bytes:  # refused without reading it (a video on a network drive, say)
+        raise MetadataError("file too large")
     data = read_regular_file(Path(path), max_bytes)
     if len(data) > max_bytes:
         raise MetadataError("file too large")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import zlib
 from datetime import datetime, timezone
@@ -502,3 +503,25 @@ def test_a_file_names_its_references_by_file_name_alone_whatever_it_says() -> No
     raw = metadata._embed_png(buf.getvalue(), metadata._record_json(odd.to_json()), to_a1111(odd))
     read = read_record(raw)
     assert read is not None and read.prompt == "a heron" and read.references[0].source == "r.png"
+
+
+def test_a_file_larger_than_the_limit_is_refused_without_being_read(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "huge.png"
+    with path.open("wb") as f:  # sparse: 300 MB that take no room
+        f.write(encode("PNG"))
+        f.truncate(300 * 1024 * 1024)
+    reads: list[int] = []
+    real_read = os.read
+
+    def counting_read(fd: int, n: int) -> bytes:
+        chunk = real_read(fd, n)
+        reads.append(len(chunk))
+        return chunk
+
+    monkeypatch.setattr(os, "read", counting_read)
+    with pytest.raises(metadata.MetadataError, match="too large"):
+        metadata.read_bytes(path)
+    assert sum(reads) == 0
+    assert metadata.read_bytes(path, max_bytes=400 * 1024 * 1024)[:8] == b"\x89PNG\r\n\x1a\n"
