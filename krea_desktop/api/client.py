@@ -494,7 +494,9 @@ class RunwareClient:
             async for image in self._run(request, wire_refs, seen, say, on_submitted):
                 yield image
         except E.ValidationError as err:
-            if not (request.references and _is_unknown_reference(err)) or seen:
+            # Only an upload can be sent again: an address or an imageUUID the service
+            # refused would be refused again.
+            if not (any(digests) and _is_unknown_reference(err)) or seen:
                 raise
             # The service forgot an upload (they expire 30 days after last use): upload again.
             for digest in digests:

@@ -74,7 +74,7 @@ class ReferenceImage:
         elif isinstance(img, str):
             if not img.strip():
                 raise ValidationError(f"{pname} is empty.", parameter=pname)
-            if not (is_uuid(img) or is_url(img) or img.startswith("data:") or _BASE64.fullmatch(img)):
+            if not (is_uuid(img) or is_url(img) or img.startswith("data:") or _looks_like_base64(img)):
                 shown = img if len(img) <= 80 else img[:77] + "..."
                 raise ValidationError(
                     f"{pname} is “{shown}”: no file of that name exists, and it is not a URL, "
@@ -91,6 +91,13 @@ class ReferenceImage:
 
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/=_\-\s]+")  # standard or URL-safe, wrapped or not
+# No image is smaller: the least PNG is 67 bytes, 92 characters of base64. Shorter, a
+# string of letters is a name ("moodboard", "refs/fox-2"), of a file that is not there.
+_BASE64_MIN = 64
+
+
+def _looks_like_base64(text: str) -> bool:
+    return len(text.strip()) >= _BASE64_MIN and _BASE64.fullmatch(text) is not None
 
 
 def path_as_typed(text: str) -> Path:
@@ -191,9 +198,12 @@ class GenerationRequest:
             )
         n = len(self.prompt.strip())
         if n < spec.PROMPT_MIN or len(self.prompt) > spec.PROMPT_MAX:
+            # Too short, it is counted as it is checked: without the spaces around it.
+            has = counted(n, "character") if n < spec.PROMPT_MIN else counted(len(self.prompt), "character")
+            if n < spec.PROMPT_MIN and n != len(self.prompt):
+                has += " besides spaces"
             raise ValidationError(
-                f"positivePrompt has {counted(len(self.prompt) if n else 0, 'character')}, but it must have "
-                f"from {spec.PROMPT_MIN} to {spec.PROMPT_MAX}.",
+                f"positivePrompt has {has}, but it must have from {spec.PROMPT_MIN} to {spec.PROMPT_MAX}.",
                 parameter="positivePrompt",
             )
         if self.ratio not in spec.RATIOS_BY_NAME:

@@ -98,7 +98,10 @@ def test_a_reference_named_by_a_string_path_is_read_as_the_file(
         with pytest.raises(ValidationError, match=re.escape("inputs.referenceImages[0] must be a ReferenceImage")):
             asyncio.run(generate(("fox.png", 0.5)))
         with pytest.raises(ValidationError, match="A reference's base64 data cannot be decoded"):
-            asyncio.run(generate(ReferenceImage("aGVsbG8", 0.5)))  # not a whole number of quads
+            asyncio.run(generate(ReferenceImage("aGVsbG8" * 10, 0.5)))  # not a whole number of quads
+        for name in ("moodboard", "refs/missing_fox", "images/fox-2024"):  # no file, and too short for an image
+            with pytest.raises(ValidationError, match=re.escape(f"“{name}”: no file of that name exists")):
+                asyncio.run(generate(ReferenceImage(name, 0.5)))
         assert len(sim.service._uploads) == 1  # the fox, once: nothing was sent for the others
 
 

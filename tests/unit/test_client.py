@@ -419,6 +419,28 @@ def test_references_are_uploaded_once_then_sent_by_uuid() -> None:
         ]
 
 
+def test_a_refused_address_is_said_once_and_not_sent_again() -> None:
+    s = Script()
+    s.default = lambda tasks: httpx.Response(
+        400,
+        json={
+            "errors": [
+                {
+                    "code": "invalidReferenceImage",
+                    "message": "The reference image could not be fetched.",
+                    "parameter": "inputs.referenceImages[0].image",
+                    "taskUUID": tasks[0]["taskUUID"],
+                }
+            ]
+        },
+    )
+    request = GenerationRequest("two words", references=(ReferenceImage("https://e.test/gone.png", 1.0),))
+    with pytest.raises(E.ValidationError) as info:
+        run(collect(s.client(), request))
+    assert s.task_types() == ["imageInference"]  # nothing uploaded could be uploaded again
+    assert info.value.__context__ is None  # one error, not one raised while handling another
+
+
 def test_stale_or_forgotten_uploads_are_sent_again() -> None:
     s = Script()
     data = png(32, 32)

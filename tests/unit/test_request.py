@@ -133,6 +133,21 @@ def test_invalid_values_are_refused_naming_parameter_and_range(kwargs: dict, par
     assert str(info.value).endswith(".")
 
 
+@pytest.mark.parametrize(
+    ("prompt", "said"),
+    [
+        ("a", "positivePrompt has 1 character, but"),
+        (" a", "positivePrompt has 1 character besides spaces, but"),
+        ("a   ", "positivePrompt has 1 character besides spaces, but"),
+        ("   ", "positivePrompt has 0 characters besides spaces, but"),
+        ("x" * 3001, "positivePrompt has 3,001 characters, but"),
+    ],
+)
+def test_a_prompt_too_short_is_counted_as_it_is_checked(prompt: str, said: str) -> None:
+    with pytest.raises(ValidationError, match=f"^{said} it must have from 2 to 3000\\.$"):
+        GenerationRequest(prompt).validate()
+
+
 @given(st.floats(min_value=-2, max_value=2, allow_nan=False))
 def test_any_strength_in_range_is_sent_signed(strength: float) -> None:
     task = GenerationRequest("two words", references=(ReferenceImage("https://e.test/a.png", strength),)).to_task()
