@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,10 +92,17 @@ def value_label(name: str, value: object) -> str:
     return str(value)
 
 
+# DejaVu Sans, shipped with the app: Pillow's own font has ASCII only, and a prompt or a
+# reference's name in French, German, Greek or Russian came out in boxes.
+FONT = Path(__file__).resolve().parents[1] / "resources" / "fonts" / "DejaVuSans.ttf"
+
+
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    with contextlib.suppress(OSError, ImportError):  # the file gone, or Pillow without FreeType
+        return ImageFont.truetype(str(FONT), size)
     try:
         return ImageFont.load_default(size)
-    except (OSError, ValueError, TypeError):  # Pillow without FreeType
+    except (OSError, ValueError, TypeError):
         return ImageFont.load_default()
 
 
@@ -124,14 +132,15 @@ def render(
     down_title = named_axis_title(axes[1].name, reference_names) if len(axes) > 1 else ""
     # The second axis's title and values stand in a column of their own, left of the cells,
     # as wide as that title (a reference's name can make it long).
-    left = MARGIN + (max(150, round(small_font.getlength(down_title)) + 16) if down_title else 0)
+    left = MARGIN + (max(150, math.ceil(small_font.getlength(down_title)) + 16) if down_title else 0)
     top = MARGIN + (34 if title else 0) + 56
     # As wide as the cells, or as the first axis's title over them should it be wider.
-    width = left + max(columns * cw + (columns - 1) * GAP, round(small_font.getlength(across_title))) + MARGIN
+    width = left + max(columns * cw + (columns - 1) * GAP, math.ceil(small_font.getlength(across_title))) + MARGIN
     height = top + rows * ch + (rows - 1) * GAP + MARGIN
     sheet = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     y = MARGIN
+    title = " ".join(title.split())  # one line: a prompt's line breaks would run over the labels
     if title:
         line = title if len(title) <= 120 else title[:119] + "…"
         draw.text((MARGIN, y), line, font=title_font, fill=TEXT)

@@ -16,6 +16,7 @@ import io
 import math
 import random
 from collections.abc import Sequence
+from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
@@ -138,9 +139,17 @@ def _lines(img: Image.Image, rng: random.Random, palette: list[RGB]) -> None:
         draw.line((0, y0, w, y1), fill=colour, width=unit)
 
 
+# The app's own font (as on contact sheets): Pillow's has ASCII only, and a prompt with
+# accents was written on the demo's images in boxes.
+_FONT = Path(__file__).resolve().parents[1] / "resources" / "fonts" / "DejaVuSans.ttf"
+
+
 @functools.lru_cache(maxsize=16)
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
+    try:
+        return ImageFont.truetype(str(_FONT), size)
+    except (OSError, ImportError):
+        return ImageFont.load_default(size=size)
 
 
 def _shade(img: Image.Image, box: tuple[float, float, float, float], amount: float = 0.55) -> None:

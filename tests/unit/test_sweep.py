@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import sqlite3
 from pathlib import Path
 
@@ -159,9 +160,12 @@ def test_the_sheet_names_the_references_and_a_long_name_stays_clear_of_the_cells
         row = [picture.getpixel((x, top + 4)) for x in range(picture.width)]
         return row.index(sheet_module.WAITING)
 
-    assert cells_left(unnamed) == sheet_module.MARGIN + 150
+    # The names' column: at least 150 px, or as wide as its title ("Reference 1 strength").
+    plain = sheet_module.named_axis_title("ref1", ())
+    least = max(150, math.ceil(sheet_module._font(14).getlength(plain)) + 16)
+    assert cells_left(unnamed) == sheet_module.MARGIN + least
     left = cells_left(named)
-    assert left > sheet_module.MARGIN + 150  # the names' column is as wide as its title
+    assert left > sheet_module.MARGIN + least  # the names' column is as wide as its title
     # Where the second axis's title is written, nothing but background just left of the cells.
     band = named.crop((left - 12, top - 24, left, top))
     assert {band.getpixel((x, y)) for x in range(band.width) for y in range(band.height)} == {sheet_module.BACKGROUND}
@@ -269,3 +273,18 @@ def test_an_exported_copy_in_another_format_is_known_by_its_embedded_imageuuid(t
         assert parent_of(library, loaded) == "aaa"
         stranger = decode_image(buf.getvalue(), "stripped.jpg")  # no record, other bytes: no parent
         assert parent_of(library, stranger) is None
+
+
+@pytest.mark.parametrize("text", ["café Müller", "señor Zürich", "Ελλάδα", "Москва"])
+def test_the_sheet_writes_accents_greek_and_cyrillic_as_letters_not_boxes(text: str) -> None:
+    font = sheet_module._font(20)
+    missing = bytes(font.getmask("\ue000"))  # a private-use character: no font has it, so its box
+    for ch in set(text) - {" "}:
+        assert bytes(font.getmask(ch)) != missing, ch
+
+
+def test_a_prompt_over_several_lines_is_one_line_on_the_sheet() -> None:
+    axes = (SweepAxis("seed", (1, 2)),)
+    one = render(axes, [], (1024, 1024), "a fox wearing a scarf in the snow")
+    several = render(axes, [], (1024, 1024), "a fox\nwearing a scarf\n  in the snow")
+    assert one.tobytes() == several.tobytes()
