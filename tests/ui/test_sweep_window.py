@@ -323,8 +323,19 @@ def test_a_sweep_cut_short_by_closing_the_window_keeps_a_sheet_of_what_arrived(
             qtbot.waitUntil(lambda: w.sweeps.runs[0].sheet is None)
             done = len(w.library.sweep_entries(sweep_id))
             qtbot.waitUntil(lambda: len(w.library.sweep_entries(sweep_id)) > done, timeout=30000)
+        from krea_desktop.ui.sweep import runner
+
+        drawn_while_shown = []
+        draw = runner.save_sheet
+
+        def watched(*args: Any) -> Any:
+            drawn_while_shown.append(w.isVisible())
+            return draw(*args)
+
+        monkeypatch.setattr(runner, "save_sheet", watched)
         w.close()
         assert not w.isVisible()
+        assert drawn_while_shown == [False]  # the sheet is drawn once the window is gone
 
     with Library(data_dir) as library:
         saved = library.get_by_uuid(sheet_uuid(sweep_id))

@@ -882,6 +882,10 @@ class MainWindow(QMainWindow):
         if self.rest_built:
             self.tray.finish_loads()  # a reference dropped a moment ago is saved with the tray
         self.save_state()
+        if self._sweeps is not None and self._sweeps.runs:
+            # The sheets of sweeps cut short are drawn below, a second or more on this
+            # thread: the window is gone meanwhile, not a frozen one on the screen.
+            self.hide()
         if self.rest_built:
             self.gallery_actions.shutdown()
             self.file_drops.shutdown()
