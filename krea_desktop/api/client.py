@@ -459,8 +459,11 @@ class RunwareClient:
     ) -> tuple[list[dict[str, Any]], list[str | None]]:
         wire: list[dict[str, Any]] = []
         digests: list[str | None] = []
-        for ref in request.references:
-            image, digest = await self.resolve_reference(ref, force_upload=force_upload)
+        for i, ref in enumerate(request.references):
+            try:
+                image, digest = await self.resolve_reference(ref, force_upload=force_upload)
+            except E.ValidationError as err:
+                raise _which_reference(err, i, ref) from err
             wire.append({"image": image, "strength": round(float(ref.strength), 4)})
             digests.append(digest)
         return wire, digests
@@ -1290,6 +1293,28 @@ def _not_found(answer: _Answer) -> bool:
 
 def _has_processing(env: Envelope) -> bool:
     return any(d.get("status") == "processing" for d in env.data)
+
+
+def _which_reference(err: E.ValidationError, index: int, ref: ReferenceImage) -> E.ValidationError:
+    """``err``, about one of up to ten references, saying which: its place, and its file's
+    name (a string naming a file is a Path by now; any other string is data or an address)."""
+    if err.parameter != _REFS:
+        return err
+    name = ref.image.name if isinstance(ref.image, Path) else ""
+    which = f"Reference {index + 1}" + (f" ({name})" if name else "")
+    text = str(err)
+    for opening, replacement in (
+        (f"The reference {name} ", f"{which} "),
+        ("A reference's ", f"{which}: its "),
+        ("A reference image ", f"{which} "),
+        ("A reference ", f"{which} "),
+    ):
+        if text.startswith(opening):
+            text = replacement + text[len(opening) :]
+            break
+    else:
+        text = f"{which}: {text}"
+    return E.ValidationError(text, parameter=f"{_REFS}[{index}]", code=err.code)
 
 
 def _is_unknown_reference(err: E.KreaError) -> bool:

@@ -97,7 +97,7 @@ def test_a_reference_named_by_a_string_path_is_read_as_the_file(
             asyncio.run(generate(ReferenceImage("no-fox.png", 0.5)))
         with pytest.raises(ValidationError, match=re.escape("inputs.referenceImages[0] must be a ReferenceImage")):
             asyncio.run(generate(("fox.png", 0.5)))
-        with pytest.raises(ValidationError, match="A reference's base64 data cannot be decoded"):
+        with pytest.raises(ValidationError, match=r"^Reference 1: its base64 data cannot be decoded\.$"):
             asyncio.run(generate(ReferenceImage("aGVsbG8" * 10, 0.5)))  # not a whole number of quads
         for name in ("moodboard", "refs/missing_fox", "images/fox-2024"):  # no file, and too short for an image
             with pytest.raises(ValidationError, match=re.escape(f"“{name}”: no file of that name exists")):
@@ -195,3 +195,29 @@ async def _upload(url: str, data: bytes) -> str:
 
     async with RunwareClient("sk-library-api", base_url=url) as client:
         return await client.upload(data)
+
+
+def test_a_reference_that_cannot_be_used_is_named_by_its_place_and_file(tmp_path: Path) -> None:
+    import asyncio
+
+    from PIL import Image
+
+    from krea_desktop.api import GenerationRequest, ReferenceImage, RunwareClient
+    from krea_desktop.api.errors import ValidationError
+
+    good, text = tmp_path / "fox.png", tmp_path / "notes.png"
+    Image.new("RGB", (64, 48), "teal").save(good)
+    text.write_text("not a picture")
+
+    async def generate(*refs: ReferenceImage) -> None:
+        async with RunwareClient("sk-library-api", base_url=sim.url) as client:
+            async for _ in client.generate(GenerationRequest("a lighthouse", references=refs)):
+                pass
+
+    with running_simulator() as sim:
+        with pytest.raises(ValidationError) as raised:
+            asyncio.run(generate(ReferenceImage(good, 1.0), ReferenceImage(text, -1.0)))
+        assert str(raised.value) == "Reference 2 (notes.png) is not a readable image."
+        assert raised.value.parameter == "inputs.referenceImages[1]"
+        with pytest.raises(ValidationError, match=r"^Reference 1 is not a readable image\.$"):
+            asyncio.run(generate(ReferenceImage(b"junk", 1.0)))
