@@ -70,6 +70,13 @@ def _float(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _strength(value: Any) -> float | None:
+    """A reference's strength as the model takes it (-2 to 2); one outside that, which no
+    image was made with (a hostile or mistaken file), is not known."""
+    number = _float(value)
+    return number if number is not None and spec.STRENGTH_MIN <= number <= spec.STRENGTH_MAX else None
+
+
 def _bool(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
 
@@ -281,7 +288,7 @@ def _parse_reference(raw: Any) -> ReferenceRecord | None:
     source = raw.get("source")
     return ReferenceRecord(
         image=raw.get("image") if isinstance(raw.get("image"), str) else None,
-        strength=_float(raw.get("strength")),
+        strength=_strength(raw.get("strength")),
         source=source if isinstance(source, str) else None,
         parent=raw.get("parent") if isinstance(raw.get("parent"), str) else None,
         extras=extras,

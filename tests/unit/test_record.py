@@ -116,6 +116,12 @@ def test_hostile_values_are_made_safe() -> None:
     json.dumps(rec.to_json(), ensure_ascii=False).encode("utf-8")  # writable as UTF-8 text
 
 
+def test_a_strength_outside_the_models_range_is_not_known() -> None:
+    refs = [{"image": f"u-{i}", "strength": s} for i, s in enumerate((1e308, -2.5, 2.0, -2, 0.7, 2.0000001))]
+    rec = parse_record({"prompt": "a fox", "references": refs})
+    assert [r.strength for r in rec.references] == [None, None, 2.0, -2.0, 0.7, None]
+
+
 def test_times_are_canonical_or_none() -> None:
     assert parse_time("2024-05-01T12:00:00Z") == "2024-05-01T12:00:00.000Z"
     assert parse_time("2024-05-01T14:00:00.5+02:00") == "2024-05-01T12:00:00.500Z"
