@@ -18,6 +18,7 @@ from krea_desktop.api.record import APP, GenerationRecord
 from krea_desktop.fsutil import NotARegularFile
 from krea_desktop.library import metadata
 from krea_desktop.library.readers.base import foreign_seed
+from krea_desktop.wording import counted
 
 MAX_BYTES = 200 * 1024 * 1024
 _UUID_CHARS = frozenset("0123456789abcdef-")
@@ -43,6 +44,23 @@ def describe(record: GenerationRecord, file: str, size: tuple[int, int] | None) 
     width, height = record.width, record.height
     if (width is None or height is None) and size is not None:
         width, height = size
+    sheet = record.sweep is not None and record.sweep.is_sheet
+    if sheet:
+        # A contact sheet: its own size, no preset's ratio, and nothing its axes varied
+        # (the request it was composed from had one creativity or seed; no cell used it).
+        varied = {axis.name for axis in record.sweep.axes} if record.sweep else set()
+        if size is not None:
+            width, height = size
+        record = record.replace(
+            width=None,
+            height=None,
+            ratio=None,
+            seed=None if "seed" in varied else record.seed,
+            creativity=None if "creativity" in varied else record.creativity,
+            references=tuple(
+                ref.replace(strength=None) if f"ref{i}" in varied else ref for i, ref in enumerate(record.references, 1)
+            ),
+        )
     return {
         "file": file,
         "source": source,
@@ -51,7 +69,7 @@ def describe(record: GenerationRecord, file: str, size: tuple[int, int] | None) 
         "seed": record.seed,
         "width": width,
         "height": height,
-        "ratio": record.replace(width=width, height=height).ratio,
+        "ratio": None if sheet else record.replace(width=width, height=height).ratio,
         "creativity": record.creativity,
         "model": record.model,
         "imageUUID": record.image_uuid,
@@ -140,6 +158,9 @@ def _readable(info: dict[str, Any]) -> str:
     ]
     if info["imageUUID"]:
         lines.append(f"  imageUUID:       {info['imageUUID']}")
+    sweep = info.get("sweep")
+    if isinstance(sweep, dict):
+        lines.append(f"  sweep:           {_line(_sweep_line(sweep))}")
     for key in ("sampler", "scheduler", "steps", "cfg"):
         if key in foreign:
             lines.append(f"  {key + ':':<16} {_line(foreign[key])}")
@@ -148,6 +169,24 @@ def _readable(info: dict[str, Any]) -> str:
         what = ref["name"] or ref["imageUUID"] or "unknown"
         lines.append(f"  reference {i}:     {_line(what)} ({strength})")
     return "\n".join(lines)
+
+
+def _sweep_line(sweep: dict[str, Any]) -> str:
+    """What a sweep tag says, in words: the sheet's axes, or a cell's values."""
+    axes = [a for a in sweep.get("axes", []) if isinstance(a, dict)]
+    place = sweep.get("place")
+    if not place:
+        cells = 1
+        for axis in axes:
+            cells *= len(axis.get("values", []))
+        return f"contact sheet of {counted(cells, 'cell')}, varying {' and '.join(str(a.get('name')) for a in axes)}"
+    values = []
+    for axis, i in zip(axes, place, strict=False):
+        name, options = str(axis.get("name")), axis.get("values", [])
+        value = options[i] if isinstance(i, int) and 0 <= i < len(options) else "?"
+        shown = f"{value:+.2f}" if name.startswith("ref") and isinstance(value, (int, float)) else value
+        values.append(f"{name} {shown}")
+    return f"one cell of sweep {sweep.get('id')}: {', '.join(values)}"
 
 
 def _shown(text: str) -> str:

@@ -321,3 +321,30 @@ def test_output_that_cannot_be_written_is_one_sentence(tmp_path: Path) -> None:
     err = strict_stream("utf-8")
     assert run_info([ours(tmp_path)], as_json=True, out=Full(), err=err) == 1
     assert printed(err) == "krea-desktop: the output could not be written (No space left on device).\n"
+
+
+def test_a_contact_sheet_says_it_is_one_and_not_a_setting_its_cells_varied(tmp_path: Path) -> None:
+    import uuid
+
+    from krea_desktop.api.record import SweepAxis, SweepTag
+    from krea_desktop.api.request import GenerationRequest
+    from krea_desktop.library.sheet import SheetCell, save_sheet
+    from krea_desktop.library.store import Library
+
+    base = GenerationRequest("a fox", ratio="16:9", creativity="medium", seed=7).describe()
+    tag = SweepTag(str(uuid.uuid4()), (SweepAxis("creativity", ("low", "high")),))
+    cells = [SheetCell((0,), error="Failed."), SheetCell((1,), error="Failed.")]
+    with Library(tmp_path / "lib") as library:
+        sheet = save_sheet(library, base, tag, cells, (1376, 768))
+        with Image.open(sheet.path) as picture:
+            size = picture.size
+    out, err = io.StringIO(), io.StringIO()
+    assert run_info([sheet.path], as_json=True, out=out, err=err) == 0
+    found = json.loads(out.getvalue())
+    assert (found["width"], found["height"]) == size and found["ratio"] is None
+    assert found["creativity"] is None  # the cells were low and high; no cell was "medium"
+    assert found["seed"] == 7  # the one seed every cell was made at
+    out = io.StringIO()
+    assert run_info([sheet.path], as_json=False, out=out, err=err) == 0
+    assert "  sweep:           contact sheet of 2 cells, varying creativity" in out.getvalue()
+    assert f"  size:            {size[0]}x{size[1]}\n" in out.getvalue()
