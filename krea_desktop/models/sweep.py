@@ -53,11 +53,13 @@ def parse_values(name: str, text: str) -> tuple[object, ...]:
     if not parts:
         raise SweepError(f"{name} needs at least one value, as in {name}=V1,V2.")
     values: list[object] = []
+    typed: set[float] = set()  # strengths as typed, before they are rounded
     for part in parts:
         if name.startswith("ref"):
             number = _number(part)
             if not spec.STRENGTH_MIN <= number <= spec.STRENGTH_MAX:
                 raise SweepError(f"A strength of {part} is outside −2 to +2.")
+            typed.add(number)
             values.append(round(number, 2))
         elif name == "creativity":
             level = part.lower()
@@ -73,6 +75,11 @@ def parse_values(name: str, text: str) -> tuple[object, ...]:
                 raise SweepError(f"The seed {part} is outside {spec.SEED_MIN} to {spec.SEED_MAX}.")
             values.append(seed)
     if len(set(values)) != len(values):
+        if name.startswith("ref") and len(typed) == len(values):  # apart as typed, not as rounded
+            raise SweepError(
+                f"{name} has values that are the same once rounded to two decimals, as strengths are; "
+                "give values at least 0.01 apart."
+            )
         raise SweepError(f"{name} repeats a value; give each value once.")
     if len(values) > MAX_VALUES:
         raise SweepError(f"{name} has {len(values)} values; a sweep varies at most {MAX_VALUES} along one axis.")

@@ -74,6 +74,8 @@ def test_a_seed_axis_varies_the_seed_and_keeps_a_given_one_out() -> None:
         ("ref11=1", "is not an axis"),
         ("ref1=1,x", "is not a number"),
         ("ref1=1,1", "repeats a value"),
+        ("ref1=0.001,0.002", "the same once rounded to two decimals"),
+        ("ref1=0.5,0.50", "repeats a value"),
         ("seed=1.5", "not a whole number"),
         ("creativity=", "at least one value"),
         ("ref1=" + ",".join(str(i / 10) for i in range(-20, 20, 2)), "at most 16"),
