@@ -118,6 +118,8 @@ def read(path: Path) -> tuple[dict[str, Any], bool]:
         raise Unreadable(f"{name} is larger than {MAX_BYTES // (1024 * 1024)} MB, so it was not read.") from None
     except OSError as exc:
         raise Unreadable(f"{name} cannot be read ({exc.strerror or exc}).") from None
+    if not data:
+        raise Unreadable(f"{name} is empty (0 bytes), so it holds no image.")
     if metadata.sniff_format(data) is None:
         raise Unreadable(f"{name} is not a PNG, JPEG or WEBP image.")
     if metadata.has_too_many_parts(data):

@@ -348,3 +348,11 @@ def test_a_contact_sheet_says_it_is_one_and_not_a_setting_its_cells_varied(tmp_p
     assert run_info([sheet.path], as_json=False, out=out, err=err) == 0
     assert "  sweep:           contact sheet of 2 cells, varying creativity" in out.getvalue()
     assert f"  size:            {size[0]}x{size[1]}\n" in out.getvalue()
+
+
+def test_an_empty_file_is_said_to_be_empty(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    out, err = io.StringIO(), io.StringIO()
+    assert run_info([empty], as_json=False, out=out, err=err) == 1
+    assert err.getvalue() == f"krea-desktop: {empty} is empty (0 bytes), so it holds no image.\n"
