@@ -254,6 +254,31 @@ def test_a_window_a_little_shorter_than_the_controls_ease_gives_the_prompt_less_
     assert panel.promptEdit.height() > panel.promptEdit.minimumSizeHint().height()
 
 
+def test_a_strength_still_being_typed_is_the_one_sent_and_kept(qtbot: QtBot, make_window: Any, tmp_path: Path) -> None:
+    """Typed into the box and sent with Ctrl+Enter (no Enter, no click elsewhere), or left
+    there as the window closes: the strength shown is the one used and kept."""
+    w = make_window((1366, 768))
+    add_references(qtbot, w, tmp_path, 1)
+    spin = w.tray.items()[0].strengthSpin
+    spin.setFocus()
+    spin.selectAll()
+    qtbot.keyClicks(spin, "-1.5")
+    assert w.tray.model.items()[0].strength != -1.5  # not taken yet: no Enter
+    w.prompt_panel.setPrompt("a strength typed, then sent")
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        qtbot.keyClick(spin, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: w.library.count() == 1)
+    assert [r.strength for r in w.library.entries()[0].record.references] == [-1.5]
+
+    spin.setFocus()
+    spin.selectAll()
+    qtbot.keyClicks(spin, "1.25")
+    w.close()
+    again = make_window((1366, 768))
+    qtbot.waitUntil(lambda: again.tray.count() == 1 and not again.tray.isBusy())
+    assert again.tray.model.items()[0].strength == 1.25
+
+
 def test_at_800x600_every_control_is_reachable_and_unclipped(qtbot: QtBot, make_window: Any, tmp_path: Path) -> None:
     w = make_window((800, 600))
     add_references(qtbot, w, tmp_path, 2)

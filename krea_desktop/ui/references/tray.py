@@ -213,7 +213,16 @@ class ReferenceTray(QWidget):
     # --- reading the tray -----------------------------------------------------------
 
     def references(self) -> tuple[ReferenceImage, ...]:
+        self.commit_edits()
         return self.model.requests()
+
+    def commit_edits(self) -> None:
+        """Take a strength still being typed into its box (the boxes take a value on Enter
+        or when they lose the focus; Ctrl+Enter and quitting do neither)."""
+        for item in self._items:
+            spin = item.strengthSpin
+            if spin.hasFocus() or spin.text() != spin.textFromValue(spin.value()):
+                spin.interpretText()
 
     def items(self) -> list[ReferenceItem]:
         return list(self._items)
@@ -307,6 +316,7 @@ class ReferenceTray(QWidget):
 
     def save_state(self) -> None:
         """Write the references (copies' file names and strengths, in order) atomically."""
+        self.commit_edits()
         try:
             self.model.save()
         except OSError:
