@@ -751,6 +751,58 @@ def test_undo_after_a_recall_puts_back_the_unsent_prompt_seed_ratio_and_tray(
     assert w.message_banner.label.text() == "The prompt, the settings and the references are as they were."
 
 
+def test_the_undo_of_a_recall_outlasts_a_message_that_comes_after_it(qtbot: QtBot, make_window: Any) -> None:
+    w = make_window()
+    w.prompt_panel.setPrompt("my long unsent prompt, worked on all morning")
+    w.recall.apply_record(GenerationRecord(prompt="a red fox in snow", seed=5), source="fox.png")
+    w.show_message("“bad.png” is damaged and cannot be opened as an image.", error=True)  # a drop refused
+    w.message_banner.dismiss()
+    assert w.message_banner.action.text() == "Undo" and w.message_banner.action.isVisible()
+    w.message_banner.action.click()
+    assert w.prompt_panel.prompt() == "my long unsent prompt, worked on all morning"
+
+
+def test_use_prompt_can_be_undone_and_an_image_without_one_keeps_yours(qtbot: QtBot, make_window: Any) -> None:
+    import dataclasses
+
+    w = make_window()
+    panel = w.prompt_panel
+    panel.setPrompt("a red fox in snow")
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        w.generate()
+    with_prompt = w.library.entries()[0]
+    panel.setPrompt("my own prompt")
+    w.recall.use_prompt(with_prompt)
+    assert panel.prompt() == "a red fox in snow"
+    w.message_banner.action.click()  # Undo
+    assert panel.prompt() == "my own prompt"
+    w.recall.use_prompt(with_prompt)
+    panel.promptEdit.undo()  # Ctrl+Z in the prompt takes it back too
+    assert panel.prompt() == "my own prompt"
+    w.recall.use_prompt(dataclasses.replace(with_prompt, prompt=""))
+    assert panel.prompt() == "my own prompt"
+    assert w.message_banner.label.text() == "This image has no prompt, so yours was kept."
+
+
+def test_use_all_while_a_reference_loads_keeps_it_for_undo_and_out_of_the_images_references(
+    qtbot: QtBot, make_window: Any, tmp_path: Path
+) -> None:
+    w = make_window()
+    kept = add_references(qtbot, w, tmp_path, 1)[0]
+    big = tmp_path / "big.png"
+    Image.effect_noise((3000, 2000), 64).convert("RGB").save(big)  # a few moments to load
+    w.tray.add_reference(big, 0.5)
+    assert w.tray.isBusy()
+    w.recall.apply_record(GenerationRecord(prompt="made with nothing", seed=5), source="plain.png")
+    qtbot.waitUntil(lambda: not w.tray.isBusy())
+    QApplication.processEvents()
+    assert w.tray.count() == 0  # the image had no references: none landed after the recall
+    w.message_banner.action.click()  # Undo
+    qtbot.waitUntil(lambda: w.tray.count() == 2)
+    assert [r.strength for r in w.tray.model.items()] == [0.7, 0.5]
+    del kept
+
+
 def test_a_record_without_a_prompt_keeps_the_persons_prompt(qtbot: QtBot, make_window: Any) -> None:
     w = make_window()
     w.prompt_panel.setPrompt("my careful prompt")

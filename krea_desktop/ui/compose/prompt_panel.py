@@ -358,6 +358,17 @@ class PromptPanel(QWidget):
         self.promptEdit.setPlainText(text)
         self._history_pos = None
 
+    def replacePrompt(self, text: str) -> None:
+        """The prompt becomes ``text`` as one edit that Ctrl+Z in the prompt takes back
+        (setPrompt starts the prompt's history afresh)."""
+        cursor = self.promptEdit.textCursor()
+        cursor.beginEditBlock()
+        cursor.select(QTextCursor.SelectionType.Document)
+        cursor.insertText(text)
+        cursor.endEditBlock()
+        self.promptEdit.setTextCursor(cursor)
+        self._history_pos = None
+
     def history(self) -> list[str]:
         """Earlier prompts, oldest first (for the window to persist)."""
         return list(self._history)

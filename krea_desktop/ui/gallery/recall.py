@@ -60,6 +60,9 @@ class Recall:
         if record.is_empty:
             self.show_message(f"No parameters were found in {source}.")
             return
+        # A reference still loading lands in the tray as it was: Undo puts it back too,
+        # and it does not arrive in the middle of the image's references.
+        self.tray.finish_loads(3000)
         before = (self.prompt_panel.parameters(), self.ratio_bar.ratio())
         self.prompt_panel.apply_record(record)
         if record.ratio is not None:
@@ -99,7 +102,21 @@ class Recall:
         self.show_message("The prompt, the settings and the references are as they were.")
 
     def use_prompt(self, entry: LibraryEntry) -> None:
-        self.prompt_panel.setPrompt(entry.prompt)
+        """The image's prompt in place of the one being written, with Undo (and Ctrl+Z in
+        the prompt); an image without one leaves it as it is."""
+        if not entry.prompt or not entry.prompt.strip():
+            self.show_message("This image has no prompt, so yours was kept.")
+            return
+        previous = self.prompt_panel.prompt()
+        if previous == entry.prompt:
+            return
+        self.prompt_panel.replacePrompt(entry.prompt)
+        if previous.strip():
+            self.show_message("The image's prompt is in place of yours.", "Undo", lambda: self._prompt_back(previous))
+
+    def _prompt_back(self, previous: str) -> None:
+        self.prompt_panel.replacePrompt(previous)
+        self.show_message("Your prompt is as it was.")
 
     def use_seed(self, entry: LibraryEntry) -> None:
         if entry.seed is None:

@@ -54,7 +54,7 @@ class MessageToast(QFrame):
     while an error waits takes its place, and the error comes back once that one goes:
     no error is lost unread."""
 
-    KEPT_ERRORS = 5  # errors waiting behind the message shown, the newest kept
+    KEPT_ERRORS = 5  # errors and actions waiting behind the message shown, the newest kept
 
     FADE_AFTER_MS = 6000
     FADE_MS = 400
@@ -87,7 +87,7 @@ class MessageToast(QFrame):
         self._fade.setStartValue(1.0)
         self._fade.setEndValue(0.0)
         self._fade.finished.connect(self._gone)
-        self._waiting: list[tuple[str, str | None, Callable[[], None] | None]] = []
+        self._waiting: list[tuple[str, str | None, Callable[[], None] | None, bool]] = []
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._fade.start)
@@ -97,9 +97,14 @@ class MessageToast(QFrame):
     def show_message(
         self, text: str, action: str | None = None, slot: Callable[[], None] | None = None, *, error: bool = False
     ) -> None:
-        if self.error and self.stays and self.label.text() != text:
+        # An error still waiting to be dealt with comes back once the new message has gone;
+        # so does a message's action (Undo), unless the new message brings an action of its
+        # own (the newest Undo is the one offered).
+        waits = self.error or (self._slot is not None and action is None)
+        if waits and self.stays and self.label.text() != text:
             self._waiting = [w for w in self._waiting if w[0] != self.label.text()]
-            self._waiting.append((self.label.text(), self.action.text() if self._slot else None, self._slot))
+            action_text = self.action.text() if self._slot else None
+            self._waiting.append((self.label.text(), action_text, self._slot, self.error))
             del self._waiting[: -self.KEPT_ERRORS]
         self._waiting = [w for w in self._waiting if w[0] != text]
         self._fade.stop()
@@ -131,11 +136,11 @@ class MessageToast(QFrame):
         self._gone()
 
     def _gone(self) -> None:
-        """The message shown went: the newest error still waiting comes back."""
+        """The message shown went: the newest one still waiting comes back."""
         self.hide()
         if self._waiting:
-            text, action, slot = self._waiting.pop()
-            self.show_message(text, action, slot, error=True)
+            text, action, slot, error = self._waiting.pop()
+            self.show_message(text, action, slot, error=error)
 
     def _act(self) -> None:
         slot = self._slot
