@@ -189,6 +189,22 @@ def test_escape_at_once_after_generate_ends_the_job_as_cancelled(qtbot: QtBot, w
     assert not w.cancel_button.isEnabled()
 
 
+def test_escape_in_the_search_clears_it_and_leaves_the_running_job(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:
+    w = window
+    sim.service.config.latency_per_image = 0.5
+    w.prompt_panel.promptEdit.setPlainText("a batch that must not be cut short")
+    w.prompt_panel.countSpin.setValue(4)
+    job_id = w.generate()
+    w.activateWindow()
+    search = w.filter_bar.search
+    search.setFocus()
+    qtbot.keyClicks(search, "fox")
+    qtbot.keyClick(search, Qt.Key.Key_Escape)
+    assert search.text() == ""
+    assert job_id in w.jobs.running()  # Esc was the search's
+    w.cancel_newest()
+
+
 def test_two_jobs_run_at_once_and_each_can_be_cancelled(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:
     w = window
     sim.service.config.latency_per_image = 0.2
