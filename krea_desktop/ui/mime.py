@@ -1,8 +1,13 @@
-"""What the gallery's own drags and copies carry: a JSON array of library ids."""
+"""What the gallery's own drags and copies carry (a JSON array of library ids), and images
+pasted from the clipboard into whichever field has the focus."""
 
 from __future__ import annotations
 
 import json
+
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import QWidget
 
 # The app's own gallery drags its images with this type.
 LIBRARY_IDS_MIME = "application/x-krea-desktop-image-ids"
@@ -23,3 +28,37 @@ def decode_library_ids(data: bytes) -> list[int]:
 
         raise InvalidImageError("The dragged gallery items could not be read; try dragging them again.")
     return value
+
+
+def clipboard_has_images_only() -> bool:
+    """Whether the clipboard holds an image (or image files or addresses) and no text."""
+    # Imported here: the tray's loading code (and the library's behind it) comes after
+    # the window is first shown.
+    from krea_desktop.ui.references.sources import images_without_text
+
+    mime = QGuiApplication.clipboard().mimeData()
+    return mime is not None and images_without_text(mime)
+
+
+class _ImagePasteToWindow(QObject):
+    """Lets Ctrl+V through to the window (which adds a pasted image to the tray) from a
+    field that would take it and paste nothing, while the clipboard holds no text."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            event.type() == QEvent.Type.ShortcutOverride
+            and isinstance(event, QKeyEvent)
+            and event.matches(QKeySequence.StandardKey.Paste)
+            and clipboard_has_images_only()
+        ):
+            event.ignore()
+            return True
+        return False
+
+
+def paste_images_to_window(*fields: QWidget) -> None:
+    """Ctrl+V with an image on the clipboard, in any of ``fields`` (a line edit, a spin
+    box), adds it to the tray as it does from the prompt: "paste anywhere"."""
+    for field in fields:
+        watcher = _ImagePasteToWindow(field)
+        field.installEventFilter(watcher)

@@ -398,7 +398,7 @@ def test_each_jobs_cost_and_the_session_total_show_when_cost_reporting_is_on(
     assert w.cost_label.text() == f"Session cost ${total:.4f}"  # unchanged
 
 
-@pytest.mark.parametrize("focus", ["gallery", "tray", "ratio"])
+@pytest.mark.parametrize("focus", ["gallery", "tray", "ratio", "seed", "count", "search"])
 def test_ctrl_v_adds_the_clipboard_image_wherever_the_focus_is(qtbot: QtBot, window: MainWindow, focus: str) -> None:
     from PySide6.QtGui import QGuiApplication, QImage
 
@@ -407,7 +407,15 @@ def test_ctrl_v_adds_the_clipboard_image_wherever_the_focus_is(qtbot: QtBot, win
     image = QImage(40, 30, QImage.Format.Format_RGB32)
     image.fill(Qt.GlobalColor.darkCyan)
     QGuiApplication.clipboard().setImage(image)
-    target = {"gallery": window.gallery, "tray": window.tray, "ratio": window.ratio_bar.buttons()[0]}[focus]
+    panel = window.prompt_panel
+    target = {
+        "gallery": window.gallery,
+        "tray": window.tray,
+        "ratio": window.ratio_bar.buttons()[0],
+        "seed": panel.seedEdit,
+        "count": panel.countSpin,
+        "search": window.filter_bar.search,
+    }[focus]
     target.setFocus()
     qtbot.keyClick(target, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: window.tray.count() == 1, timeout=10000)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QDropEvent, QGuiApplication, QKeyEvent, QKeySequence, QTextCursor, QValidator
+from PySide6.QtGui import QDropEvent, QKeyEvent, QKeySequence, QTextCursor, QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from krea_desktop.api import spec
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.api.request import GenerationRequest, ReferenceImage, is_url
+from krea_desktop.ui.mime import clipboard_has_images_only, paste_images_to_window
 from krea_desktop.ui.theme import PrimaryButton, set_role
 
 MAX_HISTORY = 200
@@ -100,16 +101,6 @@ def _images_only(event: QDropEvent) -> bool:
     from krea_desktop.ui.references.sources import images_without_text
 
     mime = event.mimeData()
-    return mime is not None and images_without_text(mime)
-
-
-def clipboard_has_images_only() -> bool:
-    """Whether the clipboard holds an image (or image files or addresses) and no text."""
-    # Imported here: the tray's loading code (and the library's behind it) comes after
-    # the window is first shown.
-    from krea_desktop.ui.references.sources import images_without_text
-
-    mime = QGuiApplication.clipboard().mimeData()
     return mime is not None and images_without_text(mime)
 
 
@@ -267,6 +258,7 @@ class PromptPanel(QWidget):
         self.generateButton.setToolTip("Generate images with these settings (Ctrl+Enter)")
         self.generateButton.clicked.connect(self._generate_clicked)
 
+        paste_images_to_window(self.seedEdit, self.countSpin, self.qualitySpin)
         self._build_layout()
         self._on_creativity_changed()
         self.creativityCombo.setCurrentIndex(spec.CREATIVITY_LEVELS.index(spec.DEFAULT_CREATIVITY))

@@ -26,6 +26,7 @@ from krea_desktop.api import spec
 from krea_desktop.ui import theme
 from krea_desktop.ui.gallery.model import GalleryModel
 from krea_desktop.ui.gallery.view import THUMB_SIDE_DEFAULT, THUMB_SIDE_MAX, THUMB_SIDE_MIN
+from krea_desktop.ui.mime import paste_images_to_window
 from krea_desktop.ui.theme import set_role
 
 SEARCH_DELAY_MS = 150
@@ -75,6 +76,7 @@ class GalleryFilterBar(QWidget):
         self.setObjectName("galleryFilterBar")
         self.search = SearchField(self)
         self.search.setObjectName("gallerySearch")
+        paste_images_to_window(self.search)
         self.search.setClearButtonEnabled(True)
         self.search.setToolTip("Show only images whose prompt contains every word typed here (Ctrl+F)")
         self.search.setAccessibleName("Search prompts")

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from krea_desktop.api import spec
 from krea_desktop.ui import theme
+from krea_desktop.ui.mime import paste_images_to_window
 
 # Dragging an item within the tray carries its content hash under this type.
 REFERENCE_MIME = "application/x-krea-desktop-reference"
@@ -144,6 +145,7 @@ class ReferenceItem(QFrame):
         if spin_edit is not None:
             spin_edit.setAcceptDrops(False)  # drops anywhere on the item go to the tray
         self.strengthSpin.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        paste_images_to_window(self.strengthSpin)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 8)
