@@ -311,7 +311,15 @@ class Library:
         """Open the index; one that is damaged or empty is kept aside and rebuilt from the
         files (they carry their records). One from a newer version is left untouched."""
         problem = self._index_problem()
-        if problem is not None:
+        if problem == "empty":
+            # Nothing to keep aside: a new index (made at this moment by another process,
+            # say, which an empty file is just before its first write), rebuilt from the
+            # files if there are any.
+            problem = None
+            if self._has_image_files():
+                problem = "empty"
+                self.notice = "The library index was empty, so it was rebuilt from the images folder."
+        elif problem is not None:
             aside = self._set_index_aside()
             self.notice = (
                 f"The library index was {problem}, so it was kept aside as {aside.name} "
@@ -330,6 +338,16 @@ class Library:
         )
         if problem is not None:
             self.reconcile()
+
+    def _has_image_files(self) -> bool:
+        try:
+            with os.scandir(self.images_dir) as found:
+                return any(
+                    not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS
+                    for e in found
+                )
+        except OSError:
+            return False
 
     def _index_problem(self) -> str | None:
         """Why the index file cannot be used as it is ("damaged (…)", "empty"), or None when
@@ -399,7 +417,13 @@ class Library:
             conn = sqlite3.connect(
                 self.db_path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
             )
-            conn.execute("PRAGMA journal_mode=WAL")
+            try:
+                self._use_wal(conn)
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                if _is_busy(exc):
+                    raise LibraryBusy(BUSY_MESSAGE) from exc
+                raise LibraryError(f"The library index {self.db_path} cannot be opened ({exc}).") from exc
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             with self._connections_lock:
@@ -410,6 +434,22 @@ class Library:
                 conn.close()
                 raise LibraryError("the library is closed")
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Write-ahead logging, so readers never wait for the writer. Turning it on takes the
+        file for a moment, and SQLite does not wait for that as it waits for a write: a
+        process opening a new library while others do (each turning it on) waits its turn."""
+        if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+            return  # kept in the file: nothing to take
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

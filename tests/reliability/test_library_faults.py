@@ -149,10 +149,13 @@ def test_a_damaged_index_is_kept_aside_and_rebuilt_from_the_files(
     damaged = db.read_bytes()
     result = run_cli(["generate", "one more", "--demo"], env)
     assert result.returncode == 0, result.stderr
-    assert "kept aside as library.sqlite.damaged-" in result.stderr
     assert "rebuilt from the images folder" in result.stderr
-    (aside,) = folder.glob("library.sqlite.damaged-*[0-9]")
-    assert aside.read_bytes() == damaged  # byte for byte
+    if damage == "empty":  # nothing in it to keep
+        assert "kept aside" not in result.stderr and not list(folder.glob("library.sqlite.damaged-*"))
+    else:
+        assert "kept aside as library.sqlite.damaged-" in result.stderr
+        (aside,) = folder.glob("library.sqlite.damaged-*[0-9]")
+        assert aside.read_bytes() == damaged  # byte for byte
     with Library(folder) as again:
         assert again.notice is None
         assert sorted(e.prompt for e in again.entries()) == [
@@ -161,6 +164,80 @@ def test_a_damaged_index_is_kept_aside_and_rebuilt_from_the_files(
             "a quiet harbour 3",
             "one more",
         ]
+
+
+def test_libraries_opened_for_the_first_time_by_several_processes_at_once_lose_nothing(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """An index file is empty for a moment after it is made and before its first write: a
+    process opening it then must not take it for an empty index to set aside."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "library.sqlite").write_bytes(b"")  # as another process has just made it
+    with Library(folder) as first:
+        assert first.notice is None
+        assert not list(folder.glob("library.sqlite.damaged-*"))
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "krea_desktop", "generate", f"fox {i}", "--demo"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(4)
+        ]
+        results = [(p.wait(120), p.stderr.read() if p.stderr else "") for p in procs]
+    assert all(code == 0 for code, _err in results), results
+    assert not any("kept aside" in err or "rebuilt" in err for _code, err in results)
+    assert not list(folder.glob("library.sqlite.damaged-*"))
+    with Library(folder) as lib:
+        assert sorted(e.prompt for e in lib.entries()) == [f"fox {i}" for i in range(4)]
+
+
+_OPEN_AND_SAVE = """
+import sys, time
+from pathlib import Path
+from krea_desktop.api.results import GeneratedImage
+from krea_desktop.library.store import Library
+from PIL import Image
+import io
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+buf = io.BytesIO()
+Image.new("RGB", (8, 8), (int(sys.argv[3]) * 20, 0, 0)).save(buf, "PNG")
+with Library(Path(sys.argv[1])) as lib:
+    lib.save(GeneratedImage("t-" + sys.argv[3], "00000000-0000-4000-8000-00000000000" + sys.argv[3],
+                            buf.getvalue(), "PNG", 8, 8, 1))
+    print(lib.notice or "", end="")
+"""
+
+
+def test_a_new_library_opened_by_eight_processes_at_the_same_moment_keeps_every_image(tmp_path: Path) -> None:
+    """Each turns write-ahead logging on as it opens the new index, which takes the file for a
+    moment: none fails for it, sets the index aside, or loses its image."""
+    import time
+
+    for trial in range(3):
+        folder = tmp_path / f"data{trial}"
+        folder.mkdir()
+        start = time.time() + 1.0
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN_AND_SAVE, str(folder), str(start), str(i)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                cwd=Path(__file__).resolve().parents[2],
+            )
+            for i in range(8)
+        ]
+        said = [p.communicate(timeout=120)[0] for p in procs]
+        assert all(p.returncode == 0 for p in procs) and not any(said), said
+        assert not list(folder.glob("library.sqlite.damaged-*"))
+        with Library(folder) as lib:
+            assert lib.count() == 8
 
 
 def test_a_newer_library_is_refused_and_left_untouched(tmp_path: Path, env: dict[str, str]) -> None:
