@@ -375,6 +375,10 @@ class Library:
             if version >= 1:
                 probe.execute("SELECT id, params FROM images ORDER BY id DESC LIMIT 1").fetchall()
                 probe.execute("SELECT digest FROM reference_uploads LIMIT 1").fetchall()
+                # Every row's place, as the gallery reads them first: a page damaged in the
+                # middle of the file (a bad sector, a sync tool) shows here, not as a window
+                # that cannot open. Read again at once by the gallery, from memory.
+                probe.execute("SELECT id FROM images ORDER BY created_at DESC, id DESC").fetchall()
         except sqlite3.DatabaseError as exc:
             if _is_busy(exc):
                 return None  # in use by another process, which is fine

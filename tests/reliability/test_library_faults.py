@@ -240,6 +240,33 @@ def test_a_new_library_opened_by_eight_processes_at_the_same_moment_keeps_every_
             assert lib.count() == 8
 
 
+def test_an_index_damaged_in_the_middle_is_kept_aside_and_rebuilt_not_a_window_that_cannot_open(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "data"
+    with Library(folder) as lib:
+        for n in range(1, 4):
+            lib.save(image(n))
+    db = folder / "library.sqlite"
+    conn = sqlite3.connect(db)
+    with conn:  # a large index: rows that stand for images gone long ago
+        conn.executemany(
+            "INSERT INTO images (image_uuid, file_name, format, created_at, prompt, params) VALUES (?,?,?,?,?,?)",
+            [(f"x{i:05d}", f"x{i:05d}.png", "PNG", "2020-01-01T00:00:00.000Z", f"prompt {i} " * 5, "{}")
+             for i in range(3000)],
+        )  # fmt: skip
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    size = db.stat().st_size
+    with db.open("r+b") as f:  # a few bad sectors in the middle of the file
+        f.seek(size // 2)
+        f.write(b"\xa5" * 8192)
+    with Library(folder) as lib:
+        assert lib.notice is not None and "damaged" in lib.notice and "rebuilt" in lib.notice
+        assert sorted(e.prompt for e in lib.entries()) == [f"a quiet harbour {n}" for n in range(1, 4)]
+        assert len(lib.ids()) == 3
+
+
 def test_a_newer_library_is_refused_and_left_untouched(tmp_path: Path, env: dict[str, str]) -> None:
     folder = tmp_path / "data"
     Library(folder).close()
