@@ -292,21 +292,28 @@ def test_ctrl_c_at_the_question_ends_it_at_once_and_sends_nothing(service_env: d
     assert tasks_of(sim, "imageInference") == []
 
 
-def test_ctrl_c_while_cells_run_keeps_what_arrived_on_a_sheet(service_env: dict[str, str], sim: Sim) -> None:
+def interrupted_at(proc: subprocess.Popen[str], opening: str) -> tuple[str, str]:
+    """Ctrl+C to ``proc`` once it says a line that opens with ``opening``; then its whole
+    output (stdout, and stderr from that line on)."""
     import signal
+
+    assert proc.stderr is not None
+    said = []
+    while not (line := proc.stderr.readline()).startswith(opening):
+        assert line, "".join(said)
+        said.append(line)
+    proc.send_signal(signal.SIGINT)
+    return proc.communicate(timeout=60)
+
+
+def test_ctrl_c_while_cells_run_keeps_what_arrived_on_a_sheet(service_env: dict[str, str], sim: Sim) -> None:
 
     sim.service.config.latency_per_image = 0.5  # cells still running when the first arrives
     proc = subprocess.Popen(
         [sys.executable, "-m", "krea_desktop", "sweep", "a lighthouse", "--vary", "seed=1,2,3,4,5,6,7,8", "--yes"],
         env=service_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
     )  # fmt: skip
-    assert proc.stderr is not None and proc.stdout is not None
-    said = []
-    while not (line := proc.stderr.readline()).startswith("[1/8]"):
-        assert line, "".join(said)
-        said.append(line)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    out, err = interrupted_at(proc, "[1/8]")
     assert proc.returncode == 130, err
     assert "cancelled." in err and "Traceback" not in err
     assert "Contact sheet:" in err
@@ -335,19 +342,11 @@ sys.exit(main(sys.argv[1:]))
 
 
 def test_ctrl_c_while_the_contact_sheet_is_drawn_keeps_the_sheet(service_env: dict[str, str], sim: Sim) -> None:
-    import signal
-
     proc = subprocess.Popen(
         [sys.executable, "-c", _SLOW_SHEET, "sweep", "a lighthouse", "--vary", "seed=1,2", "--yes"],
         env=service_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
     )  # fmt: skip
-    assert proc.stderr is not None
-    said = []
-    while not (line := proc.stderr.readline()).startswith("Drawing the contact sheet"):
-        assert line, "".join(said)
-        said.append(line)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    out, err = interrupted_at(proc, "Drawing the contact sheet")
     assert proc.returncode == 130, err
     assert "Contact sheet:" in err and "Traceback" not in err
     sheet = Path(out.splitlines()[-1])
