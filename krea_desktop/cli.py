@@ -322,7 +322,9 @@ async def _generate(args: argparse.Namespace) -> int:
             deliver(entry)
         spilled = await asyncio.to_thread(saver.spill) if saver.held else None
         for task_uuid in ended_cleanly:
-            if task_uuid in tasks and not saver.held:
+            # Images spilled outside the library keep their task's record: the next run
+            # collects them into it (a temporary folder does not outlive a restart).
+            if task_uuid in tasks and not saver.held and spilled is None:
                 pending.finished(tasks[task_uuid])
         backend.library.close()
     if spilled is not None:

@@ -23,7 +23,7 @@ from krea_desktop.api import spec
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.fsutil import atomic_write
 from krea_desktop.library import metadata
-from krea_desktop.library.store import Library, LibraryEntry, LibraryError
+from krea_desktop.library.store import Library, LibraryBusy, LibraryEntry, LibraryError
 from krea_desktop.wording import counted, for_count
 
 log = logging.getLogger(__name__)
@@ -68,13 +68,20 @@ def prepare_out_folder(folder: Path) -> None:
 
 def check_writable(library: Library, images: int = 1) -> None:
     """Raise :class:`LibraryError` (one sentence) unless ``images`` new images fit in the
-    library: the folder takes a file and the disk has room for them."""
+    library: the folder takes a file, the index takes a write, and the disk has room."""
     folder = library.images_dir
     try:
         check_folder_writable(folder)
         free = shutil.disk_usage(folder).free
     except OSError as exc:
         raise LibraryError(f"Nothing was sent: {describe_failure(exc, folder)}.") from exc
+    try:
+        library.check_writable()  # the index too: the images would be paid for, and not indexed
+    except LibraryBusy:
+        pass  # another process writing a moment: the save waits its turn
+    except LibraryError as exc:
+        said = str(exc).rstrip(".")
+        raise LibraryError(f"Nothing was sent: {said[:1].lower()}{said[1:]}.") from exc
     needed = MIN_FREE_BYTES + PER_IMAGE_BYTES * max(1, images)
     if free < needed:
         raise LibraryError(

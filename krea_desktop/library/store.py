@@ -90,7 +90,9 @@ def _write_failure(exc: sqlite3.Error) -> LibraryError:
     if "full" in text:
         return LibraryError("The disk holding the library index is full; free some space.")
     if "readonly" in text or "read-only" in text:
-        return LibraryError("The library index cannot be written to; check the permissions of the data folder.")
+        return LibraryError(
+            "The library index cannot be written to; check the permissions of the data folder and of library.sqlite."
+        )
     if "i/o" in text:
         return LibraryError("The disk holding the library index reported an error; check the disk.")
     return LibraryError(f"The library index could not be written ({exc}).")
@@ -438,6 +440,21 @@ class Library:
                 conn.close()
                 raise LibraryError("the library is closed")
         return conn
+
+    def check_writable(self) -> None:
+        """Raise :class:`LibraryError` (one sentence) unless a write to the index would be
+        taken: one written by nothing here, rolled back (an index another user owns, a
+        read-only folder, a disk that refuses writes)."""
+        # Not a counted transaction: nothing changes, so what was read stays good.
+        with self._write_lock, _refusals_said():
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                (version,) = conn.execute("PRAGMA user_version").fetchone()
+                conn.execute(f"PRAGMA user_version = {int(version)}")
+            finally:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")  # nothing is written
 
     def _use_wal(self, conn: sqlite3.Connection) -> None:
         """Write-ahead logging, so readers never wait for the writer. Turning it on takes the

@@ -637,3 +637,39 @@ def test_a_full_disk_under_the_log_leaves_the_commands_own_ending(
     spilled = [p for p in tmp_path.glob("krea-desktop-unsaved-*/*") if p.is_file()]
     assert len(spilled) == 2
     assert not any(isinstance(h, logfile.LogFile) for h in logging.getLogger().handlers)
+
+
+def test_nothing_is_sent_when_the_index_would_not_take_the_images(tmp_path: Path) -> None:
+    """An index that refuses writes (another user's file, a read-only folder) is found
+    before a paid request, not after: the images would be paid for and not indexed."""
+    with Library(tmp_path / "data") as lib:
+        check_writable(lib, 4)  # a library that takes writes passes
+        lib._conn().execute("PRAGMA query_only = ON")  # what a read-only index answers to a write
+        with pytest.raises(LibraryError) as refused:
+            check_writable(lib, 4)
+        assert str(refused.value) == (
+            "Nothing was sent: the library index cannot be written to; "
+            "check the permissions of the data folder and of library.sqlite."
+        )
+        lib._conn().execute("PRAGMA query_only = OFF")
+        assert lib.count() == 0 and lib.save(image(1)).prompt == "a quiet harbour 1"  # the probe left nothing
+
+
+def test_paid_images_spilled_outside_the_library_keep_their_task_for_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from krea_desktop import cli
+    from tests.helpers.sim import running_simulator
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("KREA_DESKTOP_DATA_DIR", str(data))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where what cannot be saved goes
+    FailingSaves(monkeypatch, failing=set(range(1, 100)))
+    with running_simulator() as sim:
+        monkeypatch.setenv("RUNWARE_API_KEY", "sk-spilled")
+        monkeypatch.setenv("RUNWARE_API_URL", sim.url)
+        assert cli.main(["generate", "a row of lanterns", "--count", "2"]) == 1
+    assert "written to" in capsys.readouterr().err
+    assert len([p for p in tmp_path.glob("krea-desktop-unsaved-*/*") if p.is_file()]) == 2
+    assert len(list((data / "pending").glob("*.json"))) == 1  # collected into the library by the next run
