@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QPushButton
+from PySide6.QtWidgets import QApplication, QLabel, QPushButton
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.api.client import RetryPolicy
@@ -203,6 +203,31 @@ def test_escape_in_the_search_clears_it_and_leaves_the_running_job(qtbot: QtBot,
     assert search.text() == ""
     assert job_id in w.jobs.running()  # Esc was the search's
     w.cancel_newest()
+
+
+def test_new_results_a_filter_hides_are_said_and_the_count_stays_true(
+    qtbot: QtBot, window: MainWindow, sim: Sim
+) -> None:
+    w = window
+    w.prompt_panel.promptEdit.setPlainText("a first harbour")
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        w.generate()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 1)
+    w.filter_bar.favourites.setChecked(True)  # no favourite yet: nothing shown
+    qtbot.waitUntil(lambda: w.model.rowCount() == 0)
+    assert w.filter_bar.count_label.text() == "0 of 1"
+    w.prompt_panel.promptEdit.setPlainText("three more harbours")
+    w.prompt_panel.countSpin.setValue(3)
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        w.generate()
+    qtbot.waitUntil(lambda: w.library.count() == 4)
+    QApplication.processEvents()
+    assert w.model.rowCount() == 0
+    assert w.filter_bar.count_label.text() == "0 of 4"  # not the stale "0 of 1"
+    assert w.message_banner.label.text() == "New images are hidden by the search or the filters."
+    w.message_banner.action.click()  # Show all
+    qtbot.waitUntil(lambda: w.model.rowCount() == 4)
+    assert not w.filter_bar.favourites.isChecked()
 
 
 def test_two_jobs_run_at_once_and_each_can_be_cancelled(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:

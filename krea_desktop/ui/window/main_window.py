@@ -19,6 +19,7 @@ from PySide6.QtGui import (
     QDragMoveEvent,
     QDropEvent,
     QIcon,
+    QImage,
     QKeyEvent,
     QPixmap,
     QResizeEvent,
@@ -698,7 +699,7 @@ class MainWindow(QMainWindow):
 
     def _subscribe_to_jobs(self) -> None:
         jobs = self.jobs
-        jobs.image.connect(lambda _job, entry, thumbnail: self.model.add_entry(entry, thumbnail))
+        jobs.image.connect(lambda _job, entry, thumbnail: self._show_new(entry, thumbnail))
         jobs.image.connect(lambda _job, entry, _thumbnail: self._remember_seed(entry))
         jobs.image.connect(lambda _job, _entry, _thumbnail: self._update_counts())
         jobs.cost_changed.connect(lambda _total: self._update_counts())
@@ -706,6 +707,13 @@ class MainWindow(QMainWindow):
         jobs.ended.connect(lambda _job: self.cancel_button.setEnabled(bool(jobs.running())))
         jobs.ended.connect(self._job_ended)
         jobs.cost_changed.connect(lambda _total: self.update_cost_estimate())
+
+    def _show_new(self, entry: LibraryEntry, thumbnail: QImage | None) -> None:
+        """A new result at the top of the gallery, or, when the search, a filter or a scope
+        hides it, a sentence that says so (with the way to see it)."""
+        self.model.add_entry(entry, thumbnail)
+        if self.model.row_of(entry.id) is None and self.panels_built:
+            self.show_message("New images are hidden by the search or the filters.", "Show all", self.filter_bar.clear)
 
     def _remember_seed(self, entry: LibraryEntry) -> None:
         if entry.seed is not None:
@@ -782,7 +790,10 @@ class MainWindow(QMainWindow):
         return [found[i].path for i in ids if i in found and found[i].path.exists()]
 
     def _update_counts(self) -> None:
-        self.count_label.setText(counted(self.library.count(), "image"))
+        images = self.library.count()
+        self.count_label.setText(counted(images, "image"))
+        if self.panels_built:  # "N of M" over the gallery, while a filter is on
+            self.filter_bar.set_counts(self.model.rowCount(), images)
         from krea_desktop.ui.money import format_cost
 
         # In demo mode the simulator makes the costs up: every amount shown says so.
