@@ -26,6 +26,7 @@ import stat
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
@@ -57,6 +58,8 @@ MAX_CHECK_BYTES = 200 * 1024 * 1024
 MAX_CHECK_PIXELS = 64 * 1024 * 1024
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+# The ids of files put into images/ by hand under names that are not ids of their own.
+_OWN_FILES = uuid.UUID("6f0c5f2e-3b1d-4c8e-9a57-2d4b7e1f0a93")
 
 _COLUMNS = (
     "id, image_uuid, task_uuid, file_name, format, width, height, ratio, prompt, creativity, seed, "
@@ -886,15 +889,15 @@ class Library:
             for name in sorted([name for name in on_disk if name not in known_names]):
                 file_size, mtime = on_disk[name]
                 stem, ext = os.path.splitext(name)
-                if not _SAFE_NAME.match(stem):
-                    report.skipped.append(name)
-                    continue
+                # A file of the person's own, named as file managers name copies ("My Photo
+                # (1).png", "café.png"), is indexed too, under an id made from its name.
+                image_uuid = stem if _SAFE_NAME.match(stem) else f"file-{uuid.uuid5(_OWN_FILES, name)}"
                 path = self.images_dir / name
                 ok, fmt, width, height = _check_decodes(path)
                 record = _metadata().read_record(path) or GenerationRecord()
                 values = self._row_values(
                     record,
-                    image_uuid=stem,
+                    image_uuid=image_uuid,
                     file_name=name,
                     fmt=fmt or IMAGE_EXTENSIONS[ext.lower()],
                     width=width or record.width or 0,

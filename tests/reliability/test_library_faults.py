@@ -673,3 +673,24 @@ def test_paid_images_spilled_outside_the_library_keep_their_task_for_the_next_ru
     assert "written to" in capsys.readouterr().err
     assert len([p for p in tmp_path.glob("krea-desktop-unsaved-*/*") if p.is_file()]) == 2
     assert len(list((data / "pending").glob("*.json"))) == 1  # collected into the library by the next run
+
+
+def test_images_put_in_the_folder_under_names_of_their_own_are_indexed(tmp_path: Path) -> None:
+    """Copies made in a file manager ("My Photo (1).png", "café.png") give rows, with their
+    parameters and their names, as any readable image does."""
+    import shutil
+
+    with Library(tmp_path / "data") as lib:
+        made = lib.save(image(1))
+        for name in ("My Photo (1).png", "café.png"):
+            shutil.copyfile(made.path, lib.images_dir / name)
+        report = lib.reconcile()
+        assert len(report.indexed) == 2 and not report.skipped
+        rows = {e.file_name: e for e in lib.entries()}
+        assert set(rows) == {made.file_name, "My Photo (1).png", "café.png"}
+        for name in ("My Photo (1).png", "café.png"):
+            copy = rows[name]
+            assert copy.prompt == "a quiet harbour 1" and copy.path == lib.images_dir / name
+            assert lib.thumb_path(copy.image_uuid, 256).parent == lib.thumbs_dir / "256"
+        again = lib.reconcile()
+        assert not again.indexed and not again.skipped

@@ -40,7 +40,7 @@ class Exporter:
         filters = "PNG image (*.png);;JPEG image (*.jpg *.jpeg);;WEBP image (*.webp)"
         if len(entries) == 1:
             entry = entries[0]
-            suggested = str(Path(self.last_export_dir) / f"{entry.image_uuid}.png")
+            suggested = str(Path(self.last_export_dir) / f"{Path(entry.file_name).stem}.png")
             path, chosen = QFileDialog.getSaveFileName(self.parent_widget, "Export image", suggested, filters)
             if not path:
                 return
@@ -51,7 +51,7 @@ class Exporter:
             if not folder:
                 return
             fmt = "PNG"
-            targets = [(e, Path(folder) / f"{e.image_uuid}.png") for e in entries]
+            targets = [(e, Path(folder) / f"{Path(e.file_name).stem}.png") for e in entries]
         self.export_to(targets, fmt, with_parameters=with_parameters)
 
     def export_to(self, targets: list[tuple[LibraryEntry, Path]], fmt: str, *, with_parameters: bool = True) -> None:
