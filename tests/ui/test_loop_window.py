@@ -279,6 +279,21 @@ def test_a_strength_still_being_typed_is_the_one_sent_and_kept(qtbot: QtBot, mak
     assert again.tray.model.items()[0].strength == 1.25
 
 
+def test_a_references_kept_copy_deleted_behind_the_apps_back_is_named_as_the_person_added_it(
+    qtbot: QtBot, make_window: Any, tmp_path: Path
+) -> None:
+    w = make_window((1366, 768))
+    add_references(qtbot, w, tmp_path, 2)
+    kept = w.tray.model.items()[1]
+    kept.path.unlink()
+    w.prompt_panel.setPrompt("a harbour, two references")
+    assert w.generate() is None
+    assert w.message_banner.label.text() == (
+        f"Reference 2 ({kept.source}) is no longer on disk; remove it and add the image again."
+    )
+    assert "ref1.png" in kept.source and not w.jobs.running()
+
+
 def test_at_800x600_every_control_is_reachable_and_unclipped(qtbot: QtBot, make_window: Any, tmp_path: Path) -> None:
     w = make_window((800, 600))
     add_references(qtbot, w, tmp_path, 2)
