@@ -15,8 +15,9 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from krea_desktop import console
 from krea_desktop.api import errors as E
@@ -24,6 +25,8 @@ from krea_desktop.cli_words import in_the_users_words
 from krea_desktop.wording import counted
 
 CONCURRENCY = 4  # cells in flight at once
+
+T = TypeVar("T")
 
 
 def _say(msg: str) -> None:
@@ -242,13 +245,29 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 await asyncio.wait(set(saving))
         finally:
             await backend.aclose()
+
+        async def unstoppable(work: Callable[[], T]) -> T:
+            """``work`` on a worker thread, run to its end even if Ctrl+C comes meanwhile
+            (the run then ends as cancelled, after the contact sheet)."""
+            nonlocal interrupted
+            job = asyncio.ensure_future(asyncio.to_thread(work))
+            try:
+                return await asyncio.shield(job)
+            except asyncio.CancelledError:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                interrupted = True
+                return await job
+
         if saver.held:  # held back by a library busy for a moment: saved now, if it has let go
-            deliver(await asyncio.to_thread(saver.retry), ())
-        spilled = await asyncio.to_thread(saver.spill) if saver.held else None
-        if spilled is None:
-            for task_uuid in ended:
-                if task_uuid in tasks:
-                    pending.finished(tasks[task_uuid])
+            deliver(await unstoppable(saver.retry), ())
+        held = {image.task_uuid for image in saver.held}  # paid images still outside the library
+        spilled = await unstoppable(saver.spill) if saver.held else None
+        for task_uuid in ended:
+            # A task whose images are all in the library is done; one with images held (in a
+            # temporary folder, or not written at all) is kept for the next run to collect.
+            if task_uuid in tasks and task_uuid not in held:
+                pending.finished(tasks[task_uuid])
+        held_places = {place_of[t] for t in held if t in place_of}
         cells: list[SheetCell] = []
         for cell in plan.cells():
             entries = got.get(cell.place)
@@ -256,7 +275,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 cells.append(SheetCell(cell.place, entries[0].image_uuid, entries[0].path))
             elif cell.place in errors:
                 cells.append(SheetCell(cell.place, error=errors[cell.place]))
-            elif spilled is not None:
+            elif cell.place in held_places:
                 cells.append(SheetCell(cell.place, error=f"Not saved in the library: {saver.reason}."))
             elif interrupted:
                 cells.append(SheetCell(cell.place, error="Cancelled."))

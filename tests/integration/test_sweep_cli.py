@@ -154,6 +154,74 @@ def test_an_image_the_library_held_back_for_a_moment_is_in_its_own_cell(service_
     assert not list((data / "pending").glob("*")), "every task's images arrived"
 
 
+# Saves that fail from the n-th on (a disk filling up), and a spill that may fail too.
+_SAVES_FAIL = """
+import errno, sys, threading, time
+from krea_desktop.library import saving, store
+save, lock, calls = store.Library.save, threading.Lock(), []
+first_failing, spill_fails, slow_retry = int(sys.argv[1]), sys.argv[2] == "spill-fails", sys.argv[3] == "slow-retry"
+def flaky(self, image, created_at=None):
+    with lock:
+        calls.append(image.image_uuid)
+        n = len(calls)
+    if n == first_failing or (n > first_failing and not slow_retry):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    return save(self, image, created_at)
+store.Library.save = flaky
+if spill_fails:
+    saving.SaveQueue.spill = lambda self, folder=None: None  # nothing could be written there either
+if slow_retry:
+    retry = saving.SaveQueue.retry
+    def slow(self):
+        print("RETRYING", file=sys.stderr, flush=True)
+        time.sleep(1.5)
+        return retry(self)
+    saving.SaveQueue.retry = slow
+from krea_desktop.cli import main
+sys.exit(main(sys.argv[4:]))
+"""
+
+
+def run_failing(service_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _SAVES_FAIL, *args], env=service_env, capture_output=True, text=True, timeout=120,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def test_paid_images_that_could_be_written_nowhere_keep_their_tasks_and_the_others_end(
+    service_env: dict[str, str], sim: Sim, tmp_path: Path
+) -> None:
+    pending = Path(service_env["KREA_DESKTOP_DATA_DIR"]) / "pending"
+    sweep = ["sweep", "a lighthouse", "--vary", "seed=1,2,3,4", "--yes", "--delivery", "sync"]
+    # The fourth save fails and the spill works: only that image's task waits to be collected.
+    r = run_failing(service_env, "4", "spill-works", "-", *sweep)
+    assert r.returncode == 1 and "written to" in r.stderr, r.stderr
+    assert len(list(pending.glob("*.json"))) == 1
+    for leftover in pending.glob("*.json"):
+        leftover.unlink()
+    # Every save fails and nothing can be written elsewhere: every task is kept.
+    r = run_failing(service_env, "1", "spill-fails", "-", *sweep)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "Not saved in the library" in r.stderr or "kept in memory" in r.stderr or "could not" in r.stderr
+    assert len(list(pending.glob("*.json"))) == 4
+
+
+def test_ctrl_c_while_held_images_are_saved_again_keeps_them_and_the_sheet(
+    service_env: dict[str, str], sim: Sim
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SAVES_FAIL, "2", "spill-works", "slow-retry",
+         "sweep", "a lighthouse", "--vary", "seed=1,2", "--yes", "--delivery", "sync"],
+        env=service_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    _out, err = interrupted_at(proc, "RETRYING")
+    assert proc.returncode == 130, err
+    assert "Contact sheet:" in err and "Traceback" not in err
+    with Library(Path(service_env["KREA_DESKTOP_DATA_DIR"])) as lib:
+        assert lib.count() == 3  # both cells (the one held back, saved by the retry) and the sheet
+
+
 def test_a_refused_key_ends_the_sweep_without_a_sheet_of_errors(service_env: dict[str, str], sim: Sim) -> None:
     """The key refused for the first cells: the others are not sent, and no contact sheet
     of errors alone is saved; the exit says why in one sentence."""
