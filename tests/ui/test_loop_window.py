@@ -294,6 +294,36 @@ def test_a_references_kept_copy_deleted_behind_the_apps_back_is_named_as_the_per
     assert "ref1.png" in kept.source and not w.jobs.running()
 
 
+def test_the_trays_own_saving_leaves_a_strength_being_typed_as_it_is(
+    qtbot: QtBot, make_window: Any, tmp_path: Path
+) -> None:
+    w = make_window((1366, 768))
+    add_references(qtbot, w, tmp_path, 1)
+    spin = w.tray.items()[0].strengthSpin
+    spin.setFocus()
+    spin.selectAll()
+    qtbot.keyClicks(spin, "-")
+    w.tray.save_state()  # as the tray saves itself a moment after any change
+    assert spin.text() == "-"
+    qtbot.keyClicks(spin, "1.25")
+    w.prompt_panel.setPrompt("a strength typed across a save")
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        qtbot.keyClick(spin, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: w.library.count() == 1)
+    assert [r.strength for r in w.library.entries()[0].record.references] == [-1.25]
+
+
+def test_a_message_with_another_action_does_not_take_a_recalls_undo_away(qtbot: QtBot, make_window: Any) -> None:
+    w = make_window()
+    w.prompt_panel.setPrompt("my unsent prompt")
+    w.recall.apply_record(GenerationRecord(prompt="a red fox in snow", seed=5), source="fox.png")
+    w.show_message("New images are hidden by the search or the filters.", "Show all", lambda: None)
+    w.message_banner.dismiss()
+    assert w.message_banner.action.text() == "Undo" and w.message_banner.action.isVisible()
+    w.message_banner.action.click()
+    assert w.prompt_panel.prompt() == "my unsent prompt"
+
+
 def test_at_800x600_every_control_is_reachable_and_unclipped(qtbot: QtBot, make_window: Any, tmp_path: Path) -> None:
     w = make_window((800, 600))
     add_references(qtbot, w, tmp_path, 2)
@@ -809,6 +839,9 @@ def test_use_all_while_a_reference_loads_keeps_it_for_undo_and_out_of_the_images
     w.tray.add_reference(big, 0.5)
     assert w.tray.isBusy()
     w.recall.apply_record(GenerationRecord(prompt="made with nothing", seed=5), source="plain.png")
+    # The window is not held up meanwhile: the recall waits for the load, and says so.
+    assert w.tray.isBusy() and w.prompt_panel.prompt() != "made with nothing"
+    assert w.message_banner.label.text() == "A reference is still loading; the image's parameters come once it has."
     qtbot.waitUntil(lambda: not w.tray.isBusy())
     QApplication.processEvents()
     assert w.tray.count() == 0  # the image had no references: none landed after the recall

@@ -60,9 +60,19 @@ class Recall:
         if record.is_empty:
             self.show_message(f"No parameters were found in {source}.")
             return
-        # A reference still loading lands in the tray as it was: Undo puts it back too,
-        # and it does not arrive in the middle of the image's references.
-        self.tray.finish_loads(3000)
+        if self.tray.isBusy():
+            # A reference still loading would land among the image's, and Undo would not
+            # know it: the recall waits for it (without holding the window up), so that
+            # the tray Undo puts back holds it.
+            self.show_message("A reference is still loading; the image's parameters come once it has.")
+
+            def when_idle(busy: bool) -> None:
+                if not busy:
+                    self.tray.busyChanged.disconnect(when_idle)
+                    self.apply_record(record, source)
+
+            self.tray.busyChanged.connect(when_idle)
+            return
         before = (self.prompt_panel.parameters(), self.ratio_bar.ratio())
         self.prompt_panel.apply_record(record)
         if record.ratio is not None:

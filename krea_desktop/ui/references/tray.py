@@ -27,6 +27,7 @@ from PySide6.QtGui import (
     QPalette,
     QPen,
     QResizeEvent,
+    QValidator,
     QWheelEvent,
 )
 from PySide6.QtWidgets import (
@@ -221,7 +222,11 @@ class ReferenceTray(QWidget):
         or when they lose the focus; Ctrl+Enter and quitting do neither)."""
         for item in self._items:
             spin = item.strengthSpin
-            if spin.hasFocus() or spin.text() != spin.textFromValue(spin.value()):
+            text = spin.text()
+            if text == spin.textFromValue(spin.value()):
+                continue
+            # Only a whole value: "-" or "" is a strength still being typed, left as it is.
+            if spin.validate(text, len(text))[0] == QValidator.State.Acceptable:
                 spin.interpretText()
 
     def items(self) -> list[ReferenceItem]:
@@ -316,7 +321,6 @@ class ReferenceTray(QWidget):
 
     def save_state(self) -> None:
         """Write the references (copies' file names and strengths, in order) atomically."""
-        self.commit_edits()
         try:
             self.model.save()
         except OSError:

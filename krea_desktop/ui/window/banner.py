@@ -98,9 +98,9 @@ class MessageToast(QFrame):
         self, text: str, action: str | None = None, slot: Callable[[], None] | None = None, *, error: bool = False
     ) -> None:
         # An error still waiting to be dealt with comes back once the new message has gone;
-        # so does a message's action (Undo), unless the new message brings an action of its
-        # own (the newest Undo is the one offered).
-        waits = self.error or (self._slot is not None and action is None)
+        # so does a message's action (Undo), unless the new message offers the same action
+        # (the newest Undo is the one offered).
+        waits = self.error or (self._slot is not None and action != self.action.text())
         if waits and self.stays and self.label.text() != text:
             self._waiting = [w for w in self._waiting if w[0] != self.label.text()]
             action_text = self.action.text() if self._slot else None

@@ -899,6 +899,7 @@ class MainWindow(QMainWindow):
             return
         if self.rest_built:
             self.tray.finish_loads()  # a reference dropped a moment ago is saved with the tray
+            self.tray.commit_edits()  # and a strength typed without Enter
         self.save_state()
         if self._sweeps is not None and self._sweeps.runs:
             # The sheets of sweeps cut short are drawn below, a second or more on this
