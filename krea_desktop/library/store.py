@@ -380,9 +380,10 @@ class Library:
             if version >= 1:
                 probe.execute("SELECT id, params FROM images ORDER BY id DESC LIMIT 1").fetchall()
                 probe.execute("SELECT digest FROM reference_uploads LIMIT 1").fetchall()
-                # Every row's place, as the gallery reads them first: a page damaged in the
-                # middle of the file (a bad sector, a sync tool) shows here, not as a window
-                # that cannot open. Read again at once by the gallery, from memory.
+                # Every row's place, as the gallery reads them first: a page of that index
+                # damaged in the middle of the file (a bad sector, a sync tool) shows here,
+                # not as a window that cannot open (about 35 ms at 100,000 images; the
+                # gallery's read that follows finds the pages in the system's cache).
                 probe.execute("SELECT id FROM images ORDER BY created_at DESC, id DESC").fetchall()
         except sqlite3.DatabaseError as exc:
             if _is_busy(exc):
@@ -744,6 +745,12 @@ class Library:
 
     def get_by_uuid(self, image_uuid: str) -> LibraryEntry | None:
         row = self._conn().execute(f"SELECT {_COLUMNS} FROM images WHERE image_uuid = ?", (image_uuid,)).fetchone()
+        return None if row is None else self._entry(row)
+
+    def get_by_file_name(self, file_name: str) -> LibraryEntry | None:
+        """The row of the file ``file_name`` in images/ (a file put there by hand has an id
+        that is not its name)."""
+        row = self._conn().execute(f"SELECT {_COLUMNS} FROM images WHERE file_name = ?", (file_name,)).fetchone()
         return None if row is None else self._entry(row)
 
     # -- changes -------------------------------------------------------------------------------

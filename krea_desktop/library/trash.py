@@ -196,14 +196,13 @@ class PendingTrash:
         return failed
 
     def _row_of(self, held: Path) -> int | None:
-        """The id of the row ``held`` still has in the index (files are named
-        ``<imageUUID>.<ext>``), or None."""
-        entry = self.library.get_by_uuid(held.stem)
-        return entry.id if entry is not None and entry.file_name == held.name else None
+        """The id of the row ``held`` still has in the index, or None."""
+        entry = self.library.get_by_file_name(held.name)
+        return entry.id if entry is not None else None
 
     def _trash(self, held: Path, original: Path) -> list[str]:
         target = held
-        if not original.exists() and self.library.get_by_uuid(original.stem) is None:
+        if not original.exists() and self.library.get_by_file_name(original.name) is None:
             try:
                 os.replace(held, original)
                 target = original

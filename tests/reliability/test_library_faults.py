@@ -694,3 +694,27 @@ def test_images_put_in_the_folder_under_names_of_their_own_are_indexed(tmp_path:
             assert lib.thumb_path(copy.image_uuid, 256).parent == lib.thumbs_dir / "256"
         again = lib.reconcile()
         assert not again.indexed and not again.skipped
+
+
+def test_a_file_of_its_own_name_left_aside_by_a_crash_comes_back_not_to_the_trash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash after a delete moved files aside, before their rows went: each file whose row
+    is still there comes back, whatever its name (not only ``<imageUUID>.png``)."""
+    from krea_desktop.library import trash
+
+    trashed: list[str] = []
+    monkeypatch.setattr(trash, "send2trash", lambda p: trashed.append(Path(p).name))
+    with Library(tmp_path / "data") as lib:
+        for name in ("My Photo (1).png", "abc123.png"):
+            Image.new("RGB", (32, 32), (9, 9, 9)).save(lib.images_dir / name)
+        assert len(lib.reconcile().indexed) == 2
+        ended = subprocess.Popen([sys.executable, "-c", "pass"])
+        ended.wait()  # the id of a process that has ended: the crashed one
+        held = lib.root / trash.PENDING_FOLDER / f"batch-{ended.pid}-x"
+        held.mkdir(parents=True)
+        for name in ("My Photo (1).png", "abc123.png"):
+            os.replace(lib.images_dir / name, held / name)
+        trash.PendingTrash(lib).flush_leftovers()
+        assert sorted(p.name for p in lib.images_dir.iterdir()) == ["My Photo (1).png", "abc123.png"]
+        assert trashed == [] and lib.count() == 2
