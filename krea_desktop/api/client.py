@@ -489,6 +489,7 @@ class RunwareClient:
         self._check_key()
         if request.task_uuid in self._sent_task_uuids:
             request = request.with_new_task_uuid()
+        self._sent_task_uuids.add(request.task_uuid)  # now: a call beside this one makes its own
         if request.references:
             say(f"Preparing {counted(len(request.references), 'reference image')}…")
         wire_refs, digests = await self._resolve_references(request)

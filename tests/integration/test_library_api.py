@@ -62,6 +62,34 @@ def test_one_request_generated_twice_makes_two_batches(delivery: str) -> None:
     assert len(sent) == 2 and sent[0]["taskUUID"] != sent[1]["taskUUID"]  # no refused round trip
 
 
+def test_one_request_generated_twice_at_once_makes_two_batches(tmp_path: Path) -> None:
+    """Each call waits for its reference's upload before it sends: the second must not take
+    the first one's taskUUID meanwhile."""
+    import asyncio
+
+    from PIL import Image
+
+    from krea_desktop.api import GenerationRequest, ReferenceImage, RunwareClient
+
+    ref = tmp_path / "fox.png"
+    Image.new("RGB", (64, 48), "teal").save(ref)
+
+    async def both(url: str) -> list[set[str]]:
+        request = GenerationRequest(
+            "a lighthouse", ratio="1:1", number_results=2, references=(ReferenceImage(ref, 0.5),)
+        )
+        async with RunwareClient("sk-library-api", base_url=url) as client:
+
+            async def one() -> set[str]:
+                return {i.task_uuid async for i in client.generate(request)}
+
+            return list(await asyncio.gather(one(), one()))
+
+    with running_simulator() as sim:
+        first, second = asyncio.run(both(sim.url))
+    assert len(first) == len(second) == 1 and first != second
+
+
 def test_the_names_come_from_the_package() -> None:
     from krea_desktop.api import GenerationRequest, ReferenceImage, RunwareClient
 
