@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QApplication, QLineEdit, QScrollArea, QStyle, QWidget
+from PySide6.QtWidgets import QApplication, QDoubleSpinBox, QLineEdit, QScrollArea, QStyle, QWidget
 from pytestqt.qtbot import QtBot
 
 from krea_desktop import config
@@ -254,15 +254,21 @@ def test_a_window_a_little_shorter_than_the_controls_ease_gives_the_prompt_less_
     assert panel.promptEdit.height() > panel.promptEdit.minimumSizeHint().height()
 
 
+def typing_a_strength(qtbot: QtBot, w: MainWindow, folder: Path, text: str) -> QDoubleSpinBox:
+    """One reference in the tray, and ``text`` typed into its strength box (no Enter)."""
+    add_references(qtbot, w, folder, 1)
+    spin = w.tray.items()[0].strengthSpin
+    spin.setFocus()
+    spin.selectAll()
+    qtbot.keyClicks(spin, text)
+    return spin
+
+
 def test_a_strength_still_being_typed_is_the_one_sent_and_kept(qtbot: QtBot, make_window: Any, tmp_path: Path) -> None:
     """Typed into the box and sent with Ctrl+Enter (no Enter, no click elsewhere), or left
     there as the window closes: the strength shown is the one used and kept."""
     w = make_window((1366, 768))
-    add_references(qtbot, w, tmp_path, 1)
-    spin = w.tray.items()[0].strengthSpin
-    spin.setFocus()
-    spin.selectAll()
-    qtbot.keyClicks(spin, "-1.5")
+    spin = typing_a_strength(qtbot, w, tmp_path, "-1.5")
     assert w.tray.model.items()[0].strength != -1.5  # not taken yet: no Enter
     w.prompt_panel.setPrompt("a strength typed, then sent")
     with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
@@ -298,11 +304,7 @@ def test_the_trays_own_saving_leaves_a_strength_being_typed_as_it_is(
     qtbot: QtBot, make_window: Any, tmp_path: Path
 ) -> None:
     w = make_window((1366, 768))
-    add_references(qtbot, w, tmp_path, 1)
-    spin = w.tray.items()[0].strengthSpin
-    spin.setFocus()
-    spin.selectAll()
-    qtbot.keyClicks(spin, "-")
+    spin = typing_a_strength(qtbot, w, tmp_path, "-")
     w.tray.save_state()  # as the tray saves itself a moment after any change
     assert spin.text() == "-"
     qtbot.keyClicks(spin, "1.25")
