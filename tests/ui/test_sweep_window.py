@@ -235,19 +235,21 @@ def test_esc_cancels_the_batch_sent_beside_a_sweep_and_then_the_whole_sweep(
 ) -> None:
     w = make_window()
     sim.service.config.latency_per_image = 1.0
-    sheet = send_seed_sweep(w, "a lighthouse", "1, 2, 3, 4, 5, 6")
-    qtbot.waitUntil(lambda: len(w.jobs.running()) >= 2, timeout=10000)
     w.prompt_panel.setPrompt("a harbour at night")
+    w.prompt_panel.countSpin.setValue(4)
     batch = w.generate()
     assert batch is not None
-    qtbot.waitUntil(lambda: batch in w.jobs.running(), timeout=10000)
-    w.cancel_newest()  # the batch from the controls, not a cell of the sweep
+    sheet = send_seed_sweep(w, "a lighthouse", "1, 2, 3, 4, 5, 6")  # its cells are newer jobs than the batch
+    qtbot.waitUntil(lambda: len(w.jobs.running()) >= 3, timeout=10000)
+    w.cancel_newest()  # the batch from the controls, not the newest cell of the sweep
     qtbot.waitUntil(lambda: batch not in w.jobs.running(), timeout=10000)
+    job = w.jobs.get(batch)
+    assert job is not None and job.state == "cancelled"
     assert sheet.counts()[1] == 0  # no cell failed
     w.cancel_newest()  # now the sweep, whole
     qtbot.waitUntil(lambda: not w.sweeps.runs, timeout=20000)
     done, failed, waiting = sheet.counts()
-    assert waiting == 0 and done + failed == 6
+    assert waiting == 0 and done + failed == 6 and failed >= 2  # the cells not sent yet, at least
     assert all("Cancel" in (c.error or "") for c in sheet.cells.values() if c.state == "failed")
 
 
