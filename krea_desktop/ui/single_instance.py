@@ -15,11 +15,13 @@ stopped) is reported, and the start exits without opening the library a second t
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import importlib
 import json
 import logging
 import os
+import stat
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -65,14 +67,18 @@ def _user_id() -> str:
     return os.environ.get("USERNAME", "user")
 
 
+SHARED_TEMP = "/tmp"  # never $TMPDIR, which differs between a terminal and the file manager
+
+
 def server_name(data_dir: Path) -> str:
     """The local socket of the window that has ``data_dir`` open.
 
     The same folder, however it is spelled (relative, through a symbolic link, with a
     trailing slash), gives the same name; another folder gives another name. On Unix the
     name is a full path: in ``$XDG_RUNTIME_DIR`` (private to the user) when there is one,
-    else in ``/tmp`` with the user id in the name, and never under ``$TMPDIR``, which
-    differs between a terminal and the file manager on some systems.
+    else in a folder of ``/tmp`` that is the user's alone (:func:`_private_folder`), and
+    never under ``$TMPDIR``, which differs between a terminal and the file manager on
+    some systems.
     """
     folder = os.path.normcase(str(Path(data_dir).expanduser().resolve()))
     digest = sha256_hex(folder.encode("utf-8", "surrogatepass"))[:20]
@@ -82,7 +88,27 @@ def server_name(data_dir: Path) -> str:
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     if runtime and os.path.isabs(runtime) and os.path.isdir(runtime):
         return os.path.join(runtime, base)
-    return os.path.join("/tmp", base)
+    return os.path.join(_private_folder(), base)
+
+
+def _private_folder() -> str:
+    """Where the socket and its lock go without ``$XDG_RUNTIME_DIR`` (macOS, some SSH or
+    cron sessions): a folder in ``/tmp`` that only this user may enter, so that no other
+    user can listen in the window's place and be handed the paths it is asked to open.
+    One another user made first (or a symbolic link) is not used: the user's cache folder
+    in the home folder is."""
+    uid = os.getuid()
+    folder = os.path.join(SHARED_TEMP, f"krea-desktop-{uid}")
+    with contextlib.suppress(OSError):  # there already, or the folder refuses
+        os.mkdir(folder, 0o700)
+    with contextlib.suppress(OSError):
+        st = os.lstat(folder)
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == uid:
+            if st.st_mode & 0o077:
+                os.chmod(folder, 0o700)
+            return folder
+    cache = Path.home() / ".cache"
+    return str(cache if cache.is_dir() else Path.home())
 
 
 def _lock_path(name: str) -> str:

@@ -51,6 +51,42 @@ def name(tmp_path: Path, qapp: QApplication) -> Iterator[str]:
 # --- names and messages ----------------------------------------------------------------------
 
 
+@unix_only
+def test_without_a_runtime_folder_the_socket_is_in_a_folder_only_the_user_may_enter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stat
+
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setattr(single_instance, "SHARED_TEMP", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir(mode=0o1777)
+    name = Path(server_name(tmp_path / "library"))
+    folder = name.parent
+    assert folder == tmp_path / "tmp" / f"krea-desktop-{os.getuid()}"
+    st = folder.lstat()
+    assert stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) == 0o700
+    assert Path(single_instance._lock_path(str(name))).parent == folder
+
+
+@unix_only
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="making a folder another user owns")
+def test_a_folder_another_user_made_in_its_place_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another local user could otherwise listen in the window's place and be handed the
+    paths it is asked to open."""
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setattr(single_instance, "SHARED_TEMP", str(tmp_path / "tmp"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home" / ".cache").mkdir(parents=True)
+    squatted = tmp_path / "tmp" / f"krea-desktop-{os.getuid()}"
+    squatted.mkdir(parents=True, mode=0o777)
+    os.chown(squatted, 65534, 65534)  # nobody's
+    name = Path(server_name(tmp_path / "library"))
+    assert name.parent == tmp_path / "home" / ".cache"
+    squatted.rmdir()
+    (tmp_path / "tmp" / f"krea-desktop-{os.getuid()}").symlink_to(tmp_path / "elsewhere")  # nor a link
+    assert Path(server_name(tmp_path / "library")).parent == tmp_path / "home" / ".cache"
+
+
 @pytest.mark.parametrize("data", [b"", b"/home/artist/.local/share/krea-desktop", "caf\u00e9 \U0001f3a8".encode()])
 def test_the_names_digest_is_sha256(data: bytes) -> None:
     import hashlib
