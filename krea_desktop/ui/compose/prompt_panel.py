@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QDropEvent, QKeyEvent, QKeySequence, QTextCursor, QValidator
+from PySide6.QtGui import QDropEvent, QKeyEvent, QTextCursor, QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from krea_desktop.api import spec
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.api.request import GenerationRequest, ReferenceImage, is_url
-from krea_desktop.ui.mime import clipboard_has_images_only, paste_images_to_window
+from krea_desktop.ui.mime import paste_images_to_window
 from krea_desktop.ui.theme import PrimaryButton, set_role
 
 MAX_HISTORY = 200
@@ -258,7 +258,8 @@ class PromptPanel(QWidget):
         self.generateButton.setToolTip("Generate images with these settings (Ctrl+Enter)")
         self.generateButton.clicked.connect(self._generate_clicked)
 
-        paste_images_to_window(self.seedEdit, self.countSpin, self.qualitySpin)
+        # No text to paste: the window's Paste shortcut adds the image to the tray.
+        paste_images_to_window(self.promptEdit, self.seedEdit, self.countSpin, self.qualitySpin)
         self._build_layout()
         self._on_creativity_changed()
         self.creativityCombo.setCurrentIndex(spec.CREATIVITY_LEVELS.index(spec.DEFAULT_CREATIVITY))
@@ -422,12 +423,6 @@ class PromptPanel(QWidget):
             if _images_only(event):
                 # Images, not text: their file names are no prompt. Left to the window,
                 # which takes images dropped outside the tray.
-                event.ignore()
-                return True
-        if watched is self.promptEdit and event.type() == QEvent.Type.ShortcutOverride:
-            assert isinstance(event, QKeyEvent)
-            if event.matches(QKeySequence.StandardKey.Paste) and clipboard_has_images_only():
-                # No text to paste: the window's Paste shortcut adds the image to the tray.
                 event.ignore()
                 return True
         if watched is self.promptEdit and event.type() == QEvent.Type.KeyPress:
