@@ -617,8 +617,7 @@ class GalleryActions(QObject):
             changed = set(report.newly_missing + report.found_again + report.broken)
             self.model.forget(changed)
             self.model.refresh()
-            self.filter_bar.set_counts(self.model.rowCount(), self.library.count())
-            self.countsChanged.emit()
+            self.countsChanged.emit()  # the window's counts, and the gallery's "N of M"
             parts = []
             if report.indexed:
                 parts.append(f"{len(report.indexed)} new")

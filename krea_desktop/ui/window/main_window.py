@@ -884,7 +884,6 @@ class MainWindow(QMainWindow):
             len(report.broken),
         )
         self.model.refresh()
-        self.filter_bar.set_counts(self.model.rowCount(), self.library.count())
         self._update_counts()
 
     def start(self) -> None:
