@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 from krea_desktop.api import spec
 from krea_desktop.api.record import GenerationRecord, SweepAxis, SweepTag
 from krea_desktop.api.results import GeneratedImage
+from krea_desktop.fonts import text_font
 from krea_desktop.library.store import Library, LibraryEntry
 
 CELL = 320  # the long side of a cell's picture, in pixels
@@ -92,18 +93,8 @@ def value_label(name: str, value: object) -> str:
     return str(value)
 
 
-# DejaVu Sans, shipped with the app: Pillow's own font has ASCII only, and a prompt or a
-# reference's name in French, German, Greek or Russian came out in boxes.
-FONT = Path(__file__).resolve().parents[1] / "resources" / "fonts" / "DejaVuSans.ttf"
-
-
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    with contextlib.suppress(OSError, ImportError):  # the file gone, or Pillow without FreeType
-        return ImageFont.truetype(str(FONT), size)
-    try:
-        return ImageFont.load_default(size)
-    except (OSError, ValueError, TypeError):
-        return ImageFont.load_default()
+    return text_font(size)
 
 
 def cell_size(width: int, height: int) -> tuple[int, int]:

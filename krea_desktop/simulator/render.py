@@ -10,17 +10,16 @@ scaled up, so a 1568x672 PNG takes a few tens of milliseconds.
 from __future__ import annotations
 
 import colorsys
-import functools
 import hashlib
 import io
 import math
 import random
 from collections.abc import Sequence
-from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from krea_desktop.api import spec
+from krea_desktop.fonts import text_font
 
 RGB = tuple[int, int, int]
 
@@ -139,17 +138,8 @@ def _lines(img: Image.Image, rng: random.Random, palette: list[RGB]) -> None:
         draw.line((0, y0, w, y1), fill=colour, width=unit)
 
 
-# The app's own font (as on contact sheets): Pillow's has ASCII only, and a prompt with
-# accents was written on the demo's images in boxes.
-_FONT = Path(__file__).resolve().parents[1] / "resources" / "fonts" / "DejaVuSans.ttf"
-
-
-@functools.lru_cache(maxsize=16)
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    try:
-        return ImageFont.truetype(str(_FONT), size)
-    except (OSError, ImportError):
-        return ImageFont.load_default(size=size)
+    return text_font(size)  # the app's own, as on contact sheets
 
 
 def _shade(img: Image.Image, box: tuple[float, float, float, float], amount: float = 0.55) -> None:
