@@ -65,13 +65,7 @@ class Recall:
             # know it: the recall waits for it (without holding the window up), so that
             # the tray Undo puts back holds it.
             self.show_message("A reference is still loading; the image's parameters come once it has.")
-
-            def when_idle(busy: bool) -> None:
-                if not busy:
-                    self.tray.busyChanged.disconnect(when_idle)
-                    self.apply_record(record, source)
-
-            self.tray.busyChanged.connect(when_idle)
+            self.tray.when_idle(lambda: self.apply_record(record, source))
             return
         before = (self.prompt_panel.parameters(), self.ratio_bar.ratio())
         self.prompt_panel.apply_record(record)
@@ -99,16 +93,7 @@ class Recall:
         tray (once the recall's references have loaded)."""
         self.prompt_panel.apply_parameters(parameters)
         self.ratio_bar.setRatio(ratio)
-        if self.tray.isBusy():
-
-            def when_idle(busy: bool) -> None:
-                if not busy:
-                    self.tray.busyChanged.disconnect(when_idle)
-                    self.tray.model.replace_all(previous)
-
-            self.tray.busyChanged.connect(when_idle)
-        else:
-            self.tray.model.replace_all(previous)
+        self.tray.when_idle(lambda: self.tray.model.replace_all(previous))
         self.show_message("The prompt, the settings and the references are as they were.")
 
     def use_prompt(self, entry: LibraryEntry) -> None:

@@ -229,6 +229,28 @@ class ReferenceTray(QWidget):
             if spin.validate(text, len(text))[0] == QValidator.State.Acceptable:
                 spin.interpretText()
 
+    def missing_copy(self) -> str | None:
+        """One sentence if a reference's kept copy was deleted behind the app's back (every
+        request with it would fail), naming it as the person added it; else None."""
+        for number, ref in enumerate(self.model.items(), 1):
+            if not ref.path.is_file():
+                name = f" ({ref.source})" if ref.source else ""
+                return f"Reference {number}{name} is no longer on disk; remove it and add the image again."
+        return None
+
+    def when_idle(self, call: Callable[[], None]) -> None:
+        """``call`` once no reference is loading: now, or when the last load lands."""
+        if not self.isBusy():
+            call()
+            return
+
+        def idle(busy: bool) -> None:
+            if not busy:
+                self.busyChanged.disconnect(idle)
+                call()
+
+        self.busyChanged.connect(idle)
+
     def items(self) -> list[ReferenceItem]:
         return list(self._items)
 

@@ -616,13 +616,10 @@ class MainWindow(QMainWindow):
         if self.tray.isBusy():
             self.show_message("A reference is still loading; try again in a moment.")
             return None
-        for number, ref in enumerate(self.tray.model.items(), 1):
-            if not ref.path.is_file():  # the kept copy deleted behind the app's back
-                name = f" ({ref.source})" if ref.source else ""
-                self.show_message(
-                    f"Reference {number}{name} is no longer on disk; remove it and add the image again.", error=True
-                )
-                return None
+        missing = self.tray.missing_copy()
+        if missing is not None:
+            self.show_message(missing, error=True)
+            return None
         try:
             return self.prompt_panel.build_request(self.ratio_bar.ratio(), self.tray.references())
         except E.KreaError as err:
