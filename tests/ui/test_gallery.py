@@ -41,7 +41,7 @@ from krea_desktop.ui.gallery.thumbnails import ThumbnailLoader, fit_within
 from krea_desktop.ui.gallery.view import GalleryView
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, decode_library_ids
 from krea_desktop.ui.viewer import viewer as viewer_module
-from krea_desktop.ui.viewer.viewer import NOT_IN_LIBRARY_FAVOURITE
+from krea_desktop.ui.viewer.viewer import NOT_IN_LIBRARY_DELETE, NOT_IN_LIBRARY_FAVOURITE
 from krea_desktop.ui.window.main_window import MainWindow
 from tests.helpers.drag import drag_event
 
@@ -1002,6 +1002,74 @@ def test_the_viewer_follows_its_rows_when_unmarking_empties_a_place_in_the_favou
     viewer.show_entry(w.library.get(entries[1].id))  # back to it, and marked again
     qtbot.keyClick(viewer, Qt.Key.Key_F)
     qtbot.waitUntil(lambda: w.model.rowCount() == 3)  # it comes back among the favourites
+    viewer.close()
+
+
+def test_an_image_deleted_in_the_gallery_leaves_the_viewer_for_the_one_that_took_its_place(
+    qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
+) -> None:
+    """The viewer went on showing a deleted image, and F there showed a star the index
+    never kept (the row was gone)."""
+    entries = fill(data_dir, [make_image("oldest"), make_image("shown"), make_image("newest")])
+    w = make_window()
+    select(w, 1)
+    w.gallery_actions.view_selected()
+    viewer = w.gallery_actions.viewer
+    assert viewer is not None and viewer.entry is not None and viewer.entry.id == entries[1].id
+    qtbot.waitUntil(viewer.canvas.has_image)
+    select(w, 0, 1)  # the newest and the one shown, deleted from the gallery
+    w.gallery_actions.delete_action.trigger()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 1)
+    assert viewer.entry is not None and viewer.entry.id == entries[0].id  # the older one took its place
+    qtbot.waitUntil(viewer.canvas.has_image)
+    qtbot.keyClick(viewer, Qt.Key.Key_F)
+    qtbot.waitUntil(lambda: [e.id for e in w.library.entries(favourites_only=True)] == [entries[0].id])
+    assert viewer.favourite_button.text().startswith("★")
+    select(w, 0)
+    w.gallery_actions.delete_action.trigger()  # the last image: nothing left to show
+    qtbot.waitUntil(lambda: w.model.rowCount() == 0)
+    assert viewer.entry is None and not viewer.favourite_button.isEnabled()
+    viewer.close()
+
+
+def test_delete_in_the_viewer_moves_the_shown_image_to_the_trash_and_ctrl_z_shows_it_again(
+    qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
+) -> None:
+    entries = fill(data_dir, [make_image("older"), make_image("culled"), make_image("newer")])
+    w = make_window()
+    select(w, 1)
+    w.gallery_actions.view_selected()
+    viewer = w.gallery_actions.viewer
+    assert viewer is not None
+    qtbot.waitUntil(viewer.canvas.has_image)
+    qtbot.keyClick(viewer, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: w.library.get(entries[1].id) is None)
+    assert not entries[1].path.exists()
+    assert viewer.entry is not None and viewer.entry.id == entries[0].id
+    assert viewer.hint_label.text() == "Moved 1 image to the trash; Ctrl+Z brings it back."
+    assert w.message_banner.action.text() == "Undo"
+    qtbot.keyClick(viewer, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: w.library.get(entries[1].id) is not None)
+    assert entries[1].path.exists() and no_trash == []
+    qtbot.waitUntil(lambda: viewer.entry is not None and viewer.entry.id == entries[1].id)
+    assert w.model.rowCount() == 3
+    viewer.close()
+
+
+def test_delete_in_the_viewer_of_a_file_from_outside_the_library_says_why_nothing_happened(
+    qtbot: QtBot, data_dir: Path, tmp_path: Path, make_window: Any
+) -> None:
+    outside = tmp_path / "outside.png"
+    Image.new("RGB", (32, 32), (0, 90, 200)).save(outside)
+    w = make_window()
+    w.open_images([outside])
+    qtbot.waitUntil(lambda: w.file_drops.file_viewer is not None)
+    viewer = w.file_drops.file_viewer
+    assert viewer is not None
+    qtbot.waitUntil(viewer.canvas.has_image)
+    qtbot.keyClick(viewer, Qt.Key.Key_Delete)
+    assert viewer.hint_label.text() == NOT_IN_LIBRARY_DELETE
+    assert outside.exists()
     viewer.close()
 
 

@@ -499,24 +499,35 @@ class GalleryActions(QObject):
             self.show_message(f"The library could not be changed ({type(error).__name__}); nothing was lost.")
 
     def delete_selected(self) -> None:
-        entries = self.selected_entries()
+        self.delete_entries(self.selected_entries())
+
+    def delete_entries(self, entries: list[LibraryEntry]) -> None:
+        """Move ``entries`` to the trash (off the GUI thread), with Undo."""
         if not entries:
             return
-        next_row = min(self.selected_rows())
         self.runner.submit(
             lambda: self.deleting.trash.delete(entries),
-            lambda batch: self._deleted(entries, next_row, batch),
+            lambda batch: self._deleted(entries, batch),
             self._library_failed,
         )
 
-    def _deleted(self, entries: list[LibraryEntry], next_row: int, batch: TrashBatch | None) -> None:
+    def _deleted(self, entries: list[LibraryEntry], batch: TrashBatch | None) -> None:
         if batch is None or not batch.entries:
             self.show_message("The selected images could not be moved to the trash.")
             return
         self.deleting.held(batch)
-        self.model.remove_ids({e.id for e in batch.entries})
-        if self.model.rowCount():
-            self.view.setCurrentIndex(self.model.index(min(next_row, self.model.rowCount() - 1)))
+        ids = {e.id for e in batch.entries}
+        # The place of the first deleted image (where the gallery and the viewer go on
+        # from), taken before its row goes: rows have come and gone since the delete was asked.
+        rows = [r for r in (self.model.row_of(i) for i in ids) if r is not None]
+        viewer_row = self._row_after_removal(ids)
+        self.model.remove_ids(ids)
+        if self.model.rowCount() and rows:
+            self.view.setCurrentIndex(self.model.index(min(min(rows), self.model.rowCount() - 1)))
+        if self.viewer is not None and viewer_row is not None:
+            self.viewer.entries_removed(ids, viewer_row)
+            them = for_count(len(ids), "it", "them")
+            self.viewer.show_hint(f"Moved {counted(len(ids), 'image')} to the trash; Ctrl+Z brings {them} back.")
         n = len(batch.entries)
         skipped = len(entries) - n
         text = f"Moved {counted(n, 'image')} to the trash."
@@ -525,6 +536,17 @@ class GalleryActions(QObject):
         self.show_message(text, "Undo", lambda b=batch: self.undo_delete(b))
         self.update_enabled()
         self.countsChanged.emit()
+
+    def _row_after_removal(self, ids: set[int]) -> int | None:
+        """The row the viewer's image will have once ``ids`` are removed, if it is one of
+        them: the row of the image that takes its place (None if it is not among them)."""
+        shown = self.viewer.entry if self.viewer is not None else None
+        if shown is None or shown.id not in ids:
+            return None
+        row = self.model.row_of(shown.id)
+        if row is None:
+            return self.viewer.row if self.viewer is not None else None
+        return row - sum(1 for i in ids if (r := self.model.row_of(i)) is not None and r < row)
 
     def undo_delete(self, batch: TrashBatch | None = None) -> None:
         """Bring back ``batch`` (default: the latest still undoable), off the GUI thread."""
@@ -538,6 +560,10 @@ class GalleryActions(QObject):
         self.select_ids(e.id for e in batch.entries)
         n = len(batch.entries)
         self.show_message(f"Brought back {counted(n, 'image')}.")
+        if self.viewer is not None:  # the viewer shows what came back, as the gallery selects it
+            rows = [r for r in (self.model.row_of(e.id) for e in batch.entries) if r is not None]
+            if rows:
+                self.viewer.show_row(min(rows))
         self.update_enabled()
         self.countsChanged.emit()
 
@@ -583,6 +609,8 @@ class GalleryActions(QObject):
         self.favouritesChanged.connect(viewer.favourite_changed)
         viewer.relativeRequested.connect(lambda entry: self._open_relative(viewer, entry))
         viewer.rowChanged.connect(lambda row: self.view.setCurrentIndex(self.model.index(row)))
+        viewer.deleteRequested.connect(lambda entry: self.delete_entries([entry]))
+        viewer.undoRequested.connect(self.undo_delete)
         viewer.destroyed.connect(lambda *_: setattr(self, "viewer", None))
         self.viewer = viewer
         viewer.show()

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QIcon, QImage, QKeyEvent, QPalette, QPixmap
+from PySide6.QtGui import QColor, QIcon, QImage, QKeyEvent, QKeySequence, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QFrame,
@@ -135,6 +135,7 @@ class ReferenceChip(QFrame):
 # The images an entry was made from and those made from it, looked up off the GUI thread.
 LineageLookup = Callable[[LibraryEntry], "tuple[list[Relative], list[Relative]]"]
 NOT_IN_LIBRARY_FAVOURITE = "This file was opened from outside the gallery, so it cannot be marked as a favourite here."
+NOT_IN_LIBRARY_DELETE = "This file was opened from outside the gallery, so it is not deleted from here."
 HINT_MS = 6000  # how long a hint under the picture stays
 
 # Mark (True) or unmark (False) a library image as a favourite; the owner reports back
@@ -172,11 +173,14 @@ class ImageViewer(QDialog):
     """The gallery's images one at a time, at full size, with their parameters.
 
     Left/Right step through the gallery rows, F marks or unmarks the image as a favourite
-    (as it does in the gallery), 0 fits, 1 shows 100 %, Esc closes.
+    and Delete moves it to the trash (as they do in the gallery; Ctrl+Z brings it back),
+    0 fits, 1 shows 100 %, Esc closes.
     """
 
     rowChanged = Signal(int)
     relativeRequested = Signal(object)  # a LibraryEntry of the shown image's lineage
+    deleteRequested = Signal(object)  # the LibraryEntry shown, for the gallery to delete
+    undoRequested = Signal()  # Ctrl+Z: bring back the images deleted last
 
     def __init__(
         self,
@@ -389,6 +393,13 @@ class ImageViewer(QDialog):
         self.row = row
         return True
 
+    def entries_removed(self, ids: Collection[int], row: int) -> None:
+        """The images ``ids`` left the library (deleted here or in the gallery). If the shown
+        image is one of them, the image now at ``row`` (the one that took its place) is
+        shown instead, never a picture whose file is in the trash."""
+        if self.entry is not None and self.entry.id in ids:
+            self.show_row(row)
+
     # --- favourite ----------------------------------------------------------------------
 
     def toggle_favourite(self) -> None:
@@ -402,6 +413,15 @@ class ImageViewer(QDialog):
         favourite = not self.entry.favourite
         self.favourite_changed({self.entry.id}, favourite)
         self._set_favourite(self.entry, favourite)
+
+    def delete_shown(self) -> None:
+        """Move the shown image to the trash (Delete, as in the gallery; Undo is offered there)."""
+        if self.entry is None:
+            return
+        if self._set_favourite is None:  # a file from outside the library is not the gallery's to delete
+            self.show_hint(NOT_IN_LIBRARY_DELETE)
+            return
+        self.deleteRequested.emit(self.entry)
 
     def show_hint(self, text: str) -> None:
         """Say ``text`` in the bar under the picture for a few seconds."""
@@ -520,12 +540,17 @@ class ImageViewer(QDialog):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
-        if key == Qt.Key.Key_Left:
+        if event.matches(QKeySequence.StandardKey.Undo):
+            if self._set_favourite is not None:  # the gallery's undo, not a file's from outside
+                self.undoRequested.emit()
+        elif key == Qt.Key.Key_Left:
             self.previous()
         elif key == Qt.Key.Key_Right:
             self.next()
         elif key == Qt.Key.Key_F:
             self.toggle_favourite()
+        elif key == Qt.Key.Key_Delete:
+            self.delete_shown()
         elif key == Qt.Key.Key_0:
             self.canvas.fit()
         elif key == Qt.Key.Key_1:
