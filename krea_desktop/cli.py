@@ -298,12 +298,12 @@ async def _generate(args: argparse.Namespace) -> int:
             except E.KreaError as err:
                 if E.may_collect_later(err) or isinstance(err, E.COLLECT_LATER):
                     say(
-                        f"krea-desktop: the earlier task could not be collected now ({err}); "
+                        f"krea-desktop: the earlier task could not be collected now ({in_the_users_words(err)}); "
                         "it is tried again next time."
                     )
                     continue
                 ended_cleanly.add(task.task_uuid)  # failed for good: trying again would fail the same way
-                say(f"krea-desktop: {err}")
+                say(f"krea-desktop: {in_the_users_words(err)}")
         try:
             async for image in backend.client.generate(request, on_status=say, on_submitted=submitted):
                 for entry in await asyncio.to_thread(saver.save, image):

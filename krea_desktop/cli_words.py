@@ -6,15 +6,16 @@ from __future__ import annotations
 import re
 
 from krea_desktop.api import errors as E
+from krea_desktop.user_words import as_the_app_says
 
 
-def in_the_users_words(err: Exception) -> str:
+def in_the_users_words(err: BaseException) -> str:
     """``err``'s message, a parameter it opens with named as the command line names it: the
     library API's messages name the service's fields ("positivePrompt has 1 character"),
     which a person who typed a prompt and --ref never wrote."""
-    text = str(err)
-    if isinstance(err, E.AuthenticationError):  # the window's words: here the key is also the variable's
-        return text.replace(" in Settings.", " in RUNWARE_API_KEY or the window's Settings.")
+    if isinstance(err, E.AuthenticationError):  # here the key is also the variable's
+        return as_the_app_says(err, "in RUNWARE_API_KEY or the window's Settings")
+    text = as_the_app_says(err)
     parameter = getattr(err, "parameter", None)
     if not isinstance(err, E.ValidationError) or not parameter or not text.startswith(parameter):
         return text

@@ -222,8 +222,9 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 except E.KreaError as err:
                     if isinstance(err, (E.AuthenticationError, E.InsufficientCreditsError)) and not err.task_accepted:
                         refused.append(err)
-                    _say(f"[{label(place)}] failed: {in_the_users_words(err)}")
-                    errors[place] = str(err)
+                    said = in_the_users_words(err)
+                    _say(f"[{label(place)}] failed: {said}")
+                    errors[place] = said
                     if not E.may_collect_later(err):
                         ended.update(mine)
                     return

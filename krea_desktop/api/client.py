@@ -238,7 +238,7 @@ class RunwareClient:
         in a helper process, which keeps the window smooth at some cost in throughput. Off
         (the default, for the command line and library users), the client runs flat out."""
         if not api_key or not api_key.strip():
-            raise E.AuthenticationError("No API key is set; add one in Settings.", code="missingApiKey")
+            raise E.AuthenticationError(E.NO_KEY_GIVEN, code="missingApiKey")
         self._key = api_key.strip()
         self.base_url = check_endpoint(base_url)
         self.reference_cache: ReferenceCache = reference_cache or MemoryReferenceCache()
@@ -1262,18 +1262,23 @@ def _decode_b64_value(value: Any, *, helper: bool, pacer: Pacer) -> bytes:
     return decode_base64(value, helper=helper, pacer=pacer)
 
 
-_MAY_HAVE_IT = "whether it received the task is asked again later"
-_HAS_IT = "the task's images are collected later"
+# What follows a busy service's words when the task was (or may have been) sent: to the
+# library API's caller, then as a program that keeps the task's record says it.
+_MAY_HAVE_IT = ("it may have received the task", "whether it received the task is asked again later")
+_HAS_IT = (
+    "the task's images can be collected later with RunwareClient.collect()",
+    "the task's images are collected later",
+)
 
 
-def _still_busy(error: E.KreaError, then: str) -> E.KreaError:
+def _still_busy(error: E.KreaError, then: tuple[str, str]) -> E.KreaError:
     """A failure while following a task the service has, or may have: a busy service
     becomes a :class:`~E.ServiceTimeoutError` (what callers keep the task for, to collect
     it later) that says what it said and ``then``, in place of "try again"; any other
     failure stays as it is."""
     if isinstance(error, E.ServiceBusyError):
         said = error.message.split(";")[0].rstrip(".")
-        return E.ServiceTimeoutError(f"{said}; {then}.", code=error.code)
+        return E.ServiceTimeoutError(f"{said}; {then[0]}.", code=error.code, kept_message=f"{said}; {then[1]}.")
     return error
 
 

@@ -16,11 +16,17 @@ class KreaError(Exception):
     never_sent = False
     task_accepted = False
 
-    def __init__(self, message: str, *, code: str | None = None, parameter: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, parameter: str | None = None, kept_message: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.parameter = parameter
+        # What a program that keeps the record of a task sent and collects it by itself
+        # (the app, the command line) says instead: "are collected later" where the
+        # library API's caller is told they "can be". None: the same as ``message``.
+        self.kept_message = kept_message
 
     def __str__(self) -> str:
         return self.message
@@ -32,6 +38,13 @@ class ValidationError(KreaError):
 
 class AuthenticationError(KreaError):
     """The API key is missing or not accepted."""
+
+
+# What the service and the client say of a key, without where it is set: the window and
+# the command line each add their own place (krea_desktop.user_words).
+NO_KEY_GIVEN = "No API key was given."
+NO_KEY_SENT = "The service received no API key."
+KEY_REFUSED = "The API key was not accepted."
 
 
 class InsufficientCreditsError(KreaError):

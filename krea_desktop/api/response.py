@@ -320,10 +320,7 @@ def error_from(item: dict[str, Any] | None, status: int | None = None, retry_aft
     # The code says more than the status: look at it first, the status second.
     if low in ("invalidapikey", "missingapikey") or "apikey" in low or (not low and status == 401):
         return E.AuthenticationError(
-            "No API key was sent; add one in Settings."
-            if low == "missingapikey"
-            else "The API key was not accepted; check it in Settings.",
-            code=code or "invalidApiKey",
+            E.NO_KEY_SENT if low == "missingapikey" else E.KEY_REFUSED, code=code or "invalidApiKey"
         )
     if low in ("insufficientcredits", "paymentrequired"):
         return _credits(code)
@@ -350,7 +347,7 @@ def error_from(item: dict[str, Any] | None, status: int | None = None, retry_aft
             parameter=param,
         )
     if status == 401:
-        return E.AuthenticationError("The API key was not accepted; check it in Settings.", code=code)
+        return E.AuthenticationError(E.KEY_REFUSED, code=code)
     if status == 402:
         return _credits(code)
     if status == 403:

@@ -196,6 +196,28 @@ def test_a_closed_client_says_so_in_a_sentence() -> None:
         asyncio.run(closed_while_followed(sim.url))
 
 
+def test_key_errors_speak_to_the_caller_not_of_the_windows_settings() -> None:
+    """The library API said "add one in Settings" to a program that has no Settings."""
+    import asyncio
+
+    from krea_desktop.api import GenerationRequest, RunwareClient
+    from krea_desktop.api.errors import AuthenticationError
+
+    with pytest.raises(AuthenticationError, match=r"^No API key was given\.$"):
+        RunwareClient("  ")
+
+    async def refused(url: str) -> str:
+        async with RunwareClient("sk-not-this-one", base_url=url) as client:
+            with pytest.raises(AuthenticationError) as raised:
+                async for _ in client.generate(GenerationRequest("a cat")):
+                    pass
+            return str(raised.value)
+
+    with running_simulator() as sim:
+        sim.service.config.api_key = "sk-the-right-one"
+        assert asyncio.run(refused(sim.url)) == "The API key was not accepted."
+
+
 def test_an_address_with_a_password_keeps_none_in_the_record_of_its_images(tmp_path: Path) -> None:
     import asyncio
 

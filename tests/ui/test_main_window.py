@@ -261,7 +261,7 @@ def test_a_wrong_key_says_so_and_offers_settings(qtbot: QtBot, make_window: Any,
     with qtbot.waitSignal(w.client_thread.jobFailed, timeout=15000):
         w.generate()
     assert w.message_banner.isVisible()
-    assert "API key was not accepted" in w.message_banner.label.text()
+    assert w.message_banner.label.text() == "The API key was not accepted; check it in Settings."
     assert w.message_banner.action.text() == "Open Settings"
     w.message_banner.action.click()
     qtbot.waitUntil(lambda: getattr(w, "settings_dialog", None) is not None and w.settings_dialog.isVisible())

@@ -22,6 +22,7 @@ from krea_desktop.api import errors as E
 from krea_desktop.api.client import PollPolicy, RetryPolicy, RunwareClient, _Context, check_endpoint, sent_record
 from krea_desktop.api.refcache import MemoryReferenceCache, content_hash
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
+from krea_desktop.user_words import as_the_app_says
 
 URL = "https://api.example.test/v1"
 
@@ -664,11 +665,15 @@ def test_a_task_the_service_has_but_stays_too_busy_to_show_is_kept_to_collect_la
     s = Script()
     s.handlers.append(lambda tasks: ok([{"taskUUID": tasks[0]["taskUUID"], "status": "processing"}]))
     s.default = busy("1")  # every getResponse
+    # The library API's caller is told how; the window and the command line collect it themselves.
     with pytest.raises(
-        E.ServiceTimeoutError, match=r"^The service is busy right now; the task's images are collected later\.$"
+        E.ServiceTimeoutError,
+        match=r"^The service is busy right now; the task's images can be collected later with "
+        r"RunwareClient\.collect\(\)\.$",
     ) as raised:
         run(collect(s.client(), GenerationRequest("two words", delivery_method="async")))
     assert isinstance(raised.value, E.COLLECT_LATER)  # what the window and the command keep the task for
+    assert as_the_app_says(raised.value) == "The service is busy right now; the task's images are collected later."
     assert s.task_types()[0] == "imageInference" and set(s.task_types()[1:]) == {"getResponse"}
 
 
@@ -802,10 +807,11 @@ def test_asking_after_a_lost_answer_stops_when_the_service_asks_for_longer_than_
     s.default = busy("60")
     # The task may be with the service: a wait that ran out, which is kept and asked about later.
     with pytest.raises(
-        E.ServiceTimeoutError,
-        match=r"^The service is busy right now; whether it received the task is asked again later\.$",
-    ):
+        E.ServiceTimeoutError, match=r"^The service is busy right now; it may have received the task\.$"
+    ) as raised:
         run(collect(s.client(probe_budget=45.0), GenerationRequest("two words")))
+    said = as_the_app_says(raised.value)
+    assert said == "The service is busy right now; whether it received the task is asked again later."
     assert s.task_types() == ["imageInference", "getResponse"]
     assert s.sleeps == []
 

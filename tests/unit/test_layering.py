@@ -47,6 +47,7 @@ TOP_LEVEL: dict[str, str] = {
     "krea_desktop.backend": "application",  # wires api + library + simulator for cli and ui
     "krea_desktop.cli": "application",  # the `krea-desktop` entry point
     "krea_desktop.cli_words": "application",  # the command line's words for the library's errors
+    "krea_desktop.user_words": "application",  # the window's and the command line's words for them
     "krea_desktop.sweep_cli": "application",  # `krea-desktop sweep`: a grid of variations; Qt-free
     "krea_desktop.info": "application",  # `krea-desktop info`: what is recalled from files; Qt-free
     "krea_desktop.__main__": "application",  # `python -m krea_desktop`

@@ -127,7 +127,7 @@ def test_unexpected_shapes_are_malformed(shape: object) -> None:
     [
         ({"code": "invalidApiKey"}, 401, E.AuthenticationError, "key was not accepted"),
         (None, 401, E.AuthenticationError, "key was not accepted"),
-        ({"code": "missingApiKey"}, 401, E.AuthenticationError, "No API key"),
+        ({"code": "missingApiKey"}, 401, E.AuthenticationError, "received no API key"),
         ({"code": "insufficientCredits"}, 402, E.InsufficientCreditsError, "out of credits"),
         ({"code": "paymentRequired"}, None, E.InsufficientCreditsError, "out of credits"),
         (

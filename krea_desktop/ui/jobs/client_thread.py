@@ -32,6 +32,7 @@ from krea_desktop.library.store import Library, LibraryEntry, LibraryError
 from krea_desktop.ui.background import lower_priority, make_worker_types, share_the_gil_often
 from krea_desktop.ui.gallery.thumbnails import THUMB_SIZE as CACHE_SIDE
 from krea_desktop.ui.gallery.thumbnails import cached_size, store_thumbnail
+from krea_desktop.user_words import as_the_app_says
 
 if TYPE_CHECKING:  # the client (httpx) is imported where it is made, after start-up
     from PIL import Image
@@ -267,7 +268,7 @@ class ClientThread(QThread):
             self.jobCancelled.emit(job_id, received)
         except E.KreaError as err:
             keep = E.may_collect_later(err) or (sent and isinstance(err, E.COLLECT_LATER))
-            self.jobFailed.emit(job_id, str(err), err)
+            self.jobFailed.emit(job_id, as_the_app_says(err), err)
         except LibraryError as err:
             self.jobFailed.emit(job_id, str(err), err)
         except Exception as exc:  # a bug must not take the thread down, nor show a traceback
