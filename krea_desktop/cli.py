@@ -280,7 +280,8 @@ async def _generate(args: argparse.Namespace) -> int:
                 out_problem = f"some could not be copied into --out: {describe_failure(exc, args.out)}"
         done += 1
         seed = "no seed" if entry.seed is None else f"seed {entry.seed}"
-        say(f"[{done}/{request.number_results}] saved {path.name} ({seed})")
+        # A service that sends more than was asked: each is kept (paid for) and counted.
+        say(f"[{done}/{max(done, request.number_results)}] saved {path.name} ({seed})")
         console.line(str(path))
 
     ended_cleanly: set[str] = set()  # tasks with nothing more to collect

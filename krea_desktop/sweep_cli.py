@@ -178,7 +178,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
                     except OSError as exc:
                         out_problem = f"some could not be copied into --out: {describe_failure(exc, args.out)}"
                 done += 1
-                _say(f"[{done}/{plan.task_count}] {label(place)}: saved {path.name}")
+                _say(f"[{done}/{max(done, plan.task_count)}] {label(place)}: saved {path.name}")
                 console.line(str(path))
 
         saving: set[asyncio.Future[list[LibraryEntry]]] = set()

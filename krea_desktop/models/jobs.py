@@ -34,7 +34,8 @@ class Job:
 
     @property
     def expected(self) -> int:
-        return self.request.number_results
+        """The images asked for, or those received if the service sent more (each kept)."""
+        return max(self.request.number_results, len(self.entries))
 
     @property
     def running(self) -> bool:

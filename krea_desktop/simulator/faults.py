@@ -4,7 +4,8 @@ A fault spec is ``KIND[xN|x*|*][:OPTION=VALUE[,OPTION=VALUE]...]``:
 
 - ``KIND`` is one of :data:`FAULT_KINDS` (``429``, ``500``, ``502``, ``503``, ``504``,
   ``drop-before``, ``drop-after``, ``hang``, ``malformed-json``, ``bad-base64``,
-  ``truncated-png``, ``wrong-size``, ``fewer-images``, ``task-error``, ``conflict``).
+  ``truncated-png``, ``wrong-size``, ``fewer-images``, ``more-images``, ``task-error``,
+  ``conflict``).
 - ``xN`` applies the fault to the next N matching requests (default: once);
   ``*`` or ``x*`` applies it to every matching request, forever.
 - Options (separated by ``:`` or ``,``):
@@ -32,6 +33,7 @@ FAULT_KINDS: tuple[str, ...] = (
     "malformed-json",
     *IMAGE_FAULTS,
     "fewer-images",
+    "more-images",  # one image more than asked (a service that double-delivers)
     "task-error",
     "conflict",
 )

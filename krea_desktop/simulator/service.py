@@ -702,6 +702,8 @@ class SimulatorService:
         else:
             first = self._rng.randint(0, spec.RANDOM_SEED_MAX)
             seeds = [(first + i) % (spec.RANDOM_SEED_MAX + 1) for i in range(params.number_results)]
+        if fault is not None and fault.kind == "more-images":
+            seeds.append((seeds[-1] + 1) % (spec.SEED_MAX + 1))
         items = [_Item(i, self._new_uuid(), s) for i, s in enumerate(seeds)]
         stored = _Task(task_uuid, params, references, time.monotonic(), max(0.0, self.config.latency_per_image), items)
         self._store(stored)

@@ -124,6 +124,18 @@ def test_generation_against_the_simulator_process_survives_its_faults(
     assert KEY not in r.stdout + r.stderr
 
 
+def test_a_service_that_sends_more_than_asked_is_counted_as_it_came_never_3_of_2(env: dict[str, str]) -> None:
+    with simulator(env, "more-images") as (url, _):
+        r = run_cli(
+            ["generate", "a harbour at dawn", "--count", "2", "--delivery", "sync"],
+            {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url},
+        )
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.split()) == 3  # each image paid for is kept
+    counters = re.findall(r"^\[(\d+)/(\d+)\] saved", r.stderr, re.M)
+    assert counters == [("1", "2"), ("2", "2"), ("3", "3")]
+
+
 def test_a_wrong_key_fails_with_one_line(env: dict[str, str], simulator_process: tuple[str, None]) -> None:
     url, _ = simulator_process
     env = {**env, "RUNWARE_API_KEY": "wrong-key", "RUNWARE_API_URL": url}

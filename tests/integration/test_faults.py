@@ -93,6 +93,17 @@ def test_fewer_images_keeps_what_arrived_and_says_so(sim: Sim, delivery: str) ->
     assert submissions(sim) == [1]
 
 
+def test_more_images_than_asked_are_each_kept(sim: Sim) -> None:
+    """Every image the service sends is paid for: one more than asked is kept, not dropped.
+    (Sync: in one answer. With async delivery the task is done once the images asked for are in.)"""
+    sim.service.inject(parse_fault("more-images"))
+    req = GenerationRequest("a harbour at dawn", number_results=2, delivery_method="sync")
+    got, err = asyncio.run(generate(client(sim), req))
+    assert err is None
+    assert len(got) == 3 and len({im.image_uuid for im in got}) == 3
+    assert submissions(sim) == [1]
+
+
 @pytest.mark.parametrize(
     ("fault", "cls", "phrase"),
     [

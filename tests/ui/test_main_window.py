@@ -293,6 +293,23 @@ def test_service_errors_keep_received_images_and_never_show_a_traceback(
     assert phrase in w.message_banner.label.text()
 
 
+def test_one_image_more_than_asked_is_kept_and_the_job_counts_it_not_3_of_2(
+    qtbot: QtBot, window: MainWindow, sim: Sim
+) -> None:
+    w = window
+    sim.service.inject(parse_fault("more-images"))
+    w.prompt_panel.promptEdit.setPlainText("a harbour at dawn")
+    w.prompt_panel.countSpin.setValue(2)
+    combo = w.prompt_panel.deliveryCombo
+    combo.setCurrentIndex(combo.findData("sync"))  # all in one answer
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        w.generate()
+    qtbot.waitUntil(lambda: w.library.count() == 3)
+    row = next(iter(w.job_list.rows.values()))
+    qtbot.waitUntil(lambda: row.progress.value() == 3)
+    assert row.progress.maximum() == 3 and row.progress.text().startswith("3 of 3")
+
+
 def test_invalid_controls_do_not_send_anything(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:
     w = window
     w.prompt_panel.promptEdit.setPlainText("x")

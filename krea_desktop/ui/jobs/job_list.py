@@ -70,12 +70,13 @@ class JobRow(QFrame):
 
     def tick(self) -> None:
         """Show the progress as "n of N" and the time the job has taken so far."""
-        self.progress.setFormat(f"%v of {self.info.request.number_results}  ·  {_duration(self.info.elapsed())}")
+        self.progress.setFormat(f"%v of {self.info.expected}  ·  {_duration(self.info.elapsed())}")
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)
 
     def image_received(self) -> None:
+        self.progress.setMaximum(self.info.expected)  # grows if the service sends more than asked
         self.progress.setValue(self.info.received)
         self.tick()
 
