@@ -190,10 +190,11 @@ class ReconcileReport:
     indexed: list[int] = field(default_factory=list)  # new rows for files that had none
     broken: list[int] = field(default_factory=list)  # row ids whose file does not decode
     skipped: list[str] = field(default_factory=list)  # files that could not be indexed
+    rewritten: list[int] = field(default_factory=list)  # row ids whose file changed in place
 
     @property
     def changed(self) -> bool:
-        return bool(self.newly_missing or self.found_again or self.indexed or self.broken)
+        return bool(self.newly_missing or self.found_again or self.indexed or self.broken or self.rewritten)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -888,6 +889,8 @@ class Library:
                         report.broken.append(row_id)
                 if missing or new_broken != broken or disk[0] != size:
                     updates.append((0, new_broken, disk[0], row_id))
+                if not missing and disk[0] != size and new_broken == broken == 0:
+                    report.rewritten.append(row_id)  # its thumbnail is made again
 
             new_rows: list[dict[str, Any]] = []
             # Only the files without a row are sorted (indexed in name order): sorting every

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import itertools
+import os
 import subprocess
 import sys
 import threading
@@ -649,6 +650,60 @@ def test_thumbnails_come_at_the_size_asked_made_or_read_from_the_cache(library: 
         assert (image.width(), image.height()) == fit_within(256, QImage(str(cache)).height(), 120, 120)
         assert QColor(image.pixel(60, image.height() // 2)).getRgb()[:3] == pytest.approx((30, 160, 90), abs=6)
     assert thumbnails.make_thumbnail(entry.path, cache, 256).width() == 256  # no side: as cached
+
+
+def rewrite_in_place(path: Path, colour: tuple[int, int, int], *, ahead_s: float = 0.0) -> None:
+    """What another program does when it saves over a library image (a touch-up): the
+    same name, new pixels, a later modification time (``ahead_s`` past the clock)."""
+    with Image.open(path) as im:
+        size, fmt = im.size, im.format
+    Image.new("RGB", size, colour).save(path, fmt)
+    later = time.time() + max(ahead_s, 1.0)
+    os.utime(path, (later, later))
+
+
+def centre_colour(image: QImage) -> tuple[int, int, int]:
+    return QColor(image.pixel(image.width() // 2, image.height() // 2)).getRgb()[:3]
+
+
+def test_a_thumbnail_older_than_its_image_is_made_again_and_then_read_from_the_cache(library: Library) -> None:
+    """An image changed in place by another program kept its old thumbnail for ever."""
+    entry = library.save(make_image("touched up", colour=(30, 160, 90)))
+    cache = library.thumb_path(entry.image_uuid, 256)
+    assert centre_colour(thumbnails.make_thumbnail(entry.path, cache, 256)) == pytest.approx((30, 160, 90), abs=6)
+    rewrite_in_place(entry.path, (200, 40, 40), ahead_s=3600)  # dated an hour ahead of this clock
+    assert centre_colour(thumbnails.make_thumbnail(entry.path, cache, 256)) == pytest.approx((200, 40, 40), abs=6)
+    made = cache.stat().st_mtime_ns
+    assert made >= entry.path.stat().st_mtime_ns  # current now, though its source is dated ahead
+    assert centre_colour(thumbnails.make_thumbnail(entry.path, cache, 256)) == pytest.approx((200, 40, 40), abs=6)
+    assert cache.stat().st_mtime_ns == made  # read back, not made at every look
+    entry.path.unlink()  # a missing image still shows what it was
+    assert centre_colour(thumbnails.make_thumbnail(entry.path, cache, 256)) == pytest.approx((200, 40, 40), abs=6)
+
+
+def test_refresh_shows_an_image_changed_in_place_as_it_is_now(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
+    entries = fill(
+        data_dir, [make_image("unchanged", colour=(20, 20, 200)), make_image("touched up", colour=(30, 160, 90))]
+    )
+    w = make_window()
+    model = w.model
+    wait_thumbnails(qtbot, w)
+    assert centre_colour(model.data(model.index(0), Qt.ItemDataRole.DecorationRole).toImage()) == pytest.approx(
+        (30, 160, 90), abs=6
+    )
+    Image.new("RGB", (400, 300), (200, 40, 40)).save(entries[1].path, "PNG")  # another size, new pixels
+    os.utime(entries[1].path, (time.time() + 2, time.time() + 2))
+    w.gallery_actions.refresh_action.trigger()
+    qtbot.waitUntil(lambda: "1 changed" in w.statusBar().currentMessage())
+    wait_thumbnails(qtbot, w)
+
+    def shown() -> tuple[int, int, int]:
+        return centre_colour(model.data(model.index(0), Qt.ItemDataRole.DecorationRole).toImage())
+
+    qtbot.waitUntil(lambda: shown() == pytest.approx((200, 40, 40), abs=6))
+    assert centre_colour(model.data(model.index(1), Qt.ItemDataRole.DecorationRole).toImage()) == pytest.approx(
+        (20, 20, 200), abs=6
+    )
 
 
 def test_thumbnails_are_made_for_visible_rows_only_and_cached(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:

@@ -642,7 +642,7 @@ class GalleryActions(QObject):
 
         def done(report: ReconcileReport) -> None:
             self.refresh_action.setEnabled(True)
-            changed = set(report.newly_missing + report.found_again + report.broken)
+            changed = set(report.newly_missing + report.found_again + report.broken + report.rewritten)
             self.model.forget(changed)
             self.model.refresh()
             self.countsChanged.emit()  # the window's counts, and the gallery's "N of M"
@@ -655,6 +655,8 @@ class GalleryActions(QObject):
                 parts.append(f"{len(report.found_again)} back")
             if report.broken:
                 parts.append(f"{len(report.broken)} damaged")
+            if report.rewritten:
+                parts.append(f"{len(report.rewritten)} changed")
             self.status.emit("Gallery refreshed: " + (", ".join(parts) if parts else "nothing changed") + ".")
 
         self.runner.submit(self.library.reconcile, done, failed)

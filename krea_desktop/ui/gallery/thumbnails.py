@@ -10,6 +10,7 @@ Python waits.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -28,10 +29,31 @@ log = logging.getLogger(__name__)
 THUMB_SIZE = 256
 
 
+def _source_time(source: Path) -> int | None:
+    """``source``'s modification time (ns), or None when it cannot be read."""
+    try:
+        return source.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def _is_current(cache: Path, source_time: int | None) -> bool:
+    """Whether the cached thumbnail ``cache`` is there and no older than its source (an
+    image changed in place since, by another program, is shown as it is now). A source
+    that cannot be read keeps its thumbnail: a missing image still shows what it was."""
+    try:
+        cached_time = cache.stat().st_mtime_ns
+    except OSError:
+        return False
+    return source_time is None or cached_time >= source_time
+
+
 def make_thumbnail(source: Path, cache: Path, size: int = THUMB_SIZE, side: int = 0) -> QImage:
-    """Read the cached thumbnail, or make it from ``source`` and cache it. With ``side``,
-    the image comes scaled so that its longer edge is ``side`` pixels. Any thread."""
-    if cache.exists():
+    """Read the cached thumbnail, or make it from ``source`` and cache it (also when the
+    source is newer than it). With ``side``, the image comes scaled so that its longer edge
+    is ``side`` pixels. Any thread."""
+    source_time = _source_time(source)
+    if _is_current(cache, source_time):
         reader = QImageReader(str(cache))
         if side:
             found = reader.size()
@@ -50,6 +72,12 @@ def make_thumbnail(source: Path, cache: Path, size: int = THUMB_SIZE, side: int 
     if image.isNull():
         return image
     image = store_thumbnail(image, cache)
+    if source_time is not None:
+        # Never older than its source, even one dated ahead of this machine's clock (a
+        # file from another computer): it would be made again at every look.
+        with contextlib.suppress(OSError):
+            if cache.stat().st_mtime_ns < source_time:
+                os.utime(cache, ns=(source_time, source_time))
     if side and max(image.width(), image.height()) != side:  # once per image: later reads scale as they decode
         image = image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
     return image

@@ -880,6 +880,7 @@ class MainWindow(QMainWindow):
             len(report.indexed),
             len(report.broken),
         )
+        self.model.forget(set(report.rewritten))  # their thumbnails are made again
         self.model.refresh()
         self._update_counts()
 
