@@ -15,6 +15,22 @@ use_offscreen_desktop()
 os.environ.setdefault("QT_API", "pyside6")
 
 
+@pytest.fixture(autouse=True)
+def _each_test_its_own_log_file() -> Iterator[None]:
+    """A window opens the process's log file in its data folder and keeps it open, as a
+    process of the app has one window's life. Closed after each test, so that the next
+    test's window or command writes to its own data folder, not to a folder long gone."""
+    import logging
+
+    from krea_desktop.logfile import LogFile
+
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, LogFile)]:
+        root.removeHandler(handler)
+        handler.close()
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh data folder, set as KREA_DESKTOP_DATA_DIR."""
