@@ -478,6 +478,15 @@ class Library:
                 time.sleep(0.02)
 
     @contextmanager
+    def moving_files(self) -> Iterator[None]:
+        """Hold this process's writes to the index while files are moved into or out of
+        ``images/`` along with their rows (a delete, an undo), so that the check of the
+        folder (:meth:`reconcile`) finds both moved or neither: never a file without its
+        row, which it would index again as an image of its own."""
+        with self._write_lock:
+            yield
+
+    @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction, rolled back whole if anything in it fails. Another process
         holding the write lock past the busy timeout raises :class:`LibraryBusy`; a write
@@ -898,11 +907,13 @@ class Library:
             # does a set difference of them all (one call); a loop lets the lock go.
             for name in sorted([name for name in on_disk if name not in known_names]):
                 file_size, mtime = on_disk[name]
+                path = self.images_dir / name
+                if not path.is_file():
+                    continue  # gone since the folder was listed (deleted with its row meanwhile)
                 stem, ext = os.path.splitext(name)
                 # A file of the person's own, named as file managers name copies ("My Photo
                 # (1).png", "café.png"), is indexed too, under an id made from its name.
                 image_uuid = stem if _SAFE_NAME.match(stem) else f"file-{uuid.uuid5(_OWN_FILES, name)}"
-                path = self.images_dir / name
                 ok, fmt, width, height = _check_decodes(path)
                 record = _metadata().read_record(path) or GenerationRecord()
                 values = self._row_values(

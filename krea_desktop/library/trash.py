@@ -61,28 +61,29 @@ class PendingTrash:
         # Named for this process: another instance's start-up leaves it (and this one's undo) alone.
         batch = TrashBatch(Path(tempfile.mkdtemp(prefix=owned_name("batch-"), dir=self.folder)), [])
         kept: list[LibraryEntry] = []
-        for entry in wanted:
-            held = batch.folder / entry.file_name
+        with self.library.moving_files():
+            for entry in wanted:
+                held = batch.folder / entry.file_name
+                try:
+                    os.replace(entry.path, held)
+                    batch.held[entry.id] = held
+                except FileNotFoundError:
+                    pass  # already gone: only the row goes
+                except OSError as exc:
+                    log.warning("could not move %s aside: %s", entry.path, exc)
+                    continue
+                kept.append(entry)
             try:
-                os.replace(entry.path, held)
-                batch.held[entry.id] = held
-            except FileNotFoundError:
-                pass  # already gone: only the row goes
-            except OSError as exc:
-                log.warning("could not move %s aside: %s", entry.path, exc)
-                continue
-            kept.append(entry)
-        try:
-            batch.entries = self.library.remove(e.id for e in kept)
-        except BaseException:
-            # The index refused (busy, or failing): put the files back, so nothing changed.
-            for entry in kept:
-                moved = batch.held.get(entry.id)
-                if moved is not None:
-                    with contextlib.suppress(OSError):
-                        os.replace(moved, entry.path)
-            shutil.rmtree(batch.folder, ignore_errors=True)
-            raise
+                batch.entries = self.library.remove(e.id for e in kept)
+            except BaseException:
+                # The index refused (busy, or failing): put the files back, so nothing changed.
+                for entry in kept:
+                    moved = batch.held.get(entry.id)
+                    if moved is not None:
+                        with contextlib.suppress(OSError):
+                            os.replace(moved, entry.path)
+                shutil.rmtree(batch.folder, ignore_errors=True)
+                raise
         with self._lock:
             self.batches.append(batch)
         return batch
@@ -97,38 +98,40 @@ class PendingTrash:
             if batch not in self.batches:
                 return None
             self.batches.remove(batch)
-        moved: list[LibraryEntry] = []
-        refused: OSError | None = None
-        for entry in batch.entries:
-            held = batch.held.get(entry.id)
-            if held is not None and held.exists() and not entry.path.exists():
-                try:
-                    os.replace(held, entry.path)
-                    moved.append(entry)
-                except OSError as exc:
-                    log.warning("could not move %s back: %s", held, exc)
-                    refused = refused or exc
-        try:
-            if refused is not None:
-                # Rows without their files would read "file missing", and the holding
-                # folder would be removed with the files in it: nothing is restored.
-                n = len(batch.entries)
-                what = "The deleted image" if n == 1 else f"The {n:,} deleted images"
-                raise LibraryError(
-                    f"{what} could not be put back: {describe_failure(refused, self.library.images_dir)}; "
-                    f"{for_count(n, 'it is', 'they are')} still held in {batch.folder}, and Undo can be tried again."
-                ) from refused
-            restored = self.library.restore(batch.entries)
-        except BaseException:
-            # Refused (a file, or the index): the batch stays undoable, its files held as they were.
-            for entry in moved:
-                aside = batch.held[entry.id]
-                if entry.path.exists() and not aside.exists():
-                    with contextlib.suppress(OSError):
-                        os.replace(entry.path, aside)
-            with self._lock:
-                self.batches.append(batch)
-            raise
+        with self.library.moving_files():  # the files and their rows back together
+            moved: list[LibraryEntry] = []
+            refused: OSError | None = None
+            for entry in batch.entries:
+                held = batch.held.get(entry.id)
+                if held is not None and held.exists() and not entry.path.exists():
+                    try:
+                        os.replace(held, entry.path)
+                        moved.append(entry)
+                    except OSError as exc:
+                        log.warning("could not move %s back: %s", held, exc)
+                        refused = refused or exc
+            try:
+                if refused is not None:
+                    # Rows without their files would read "file missing", and the holding
+                    # folder would be removed with the files in it: nothing is restored.
+                    n = len(batch.entries)
+                    what = "The deleted image" if n == 1 else f"The {n:,} deleted images"
+                    where = for_count(n, "it is", "they are")
+                    raise LibraryError(
+                        f"{what} could not be put back: {describe_failure(refused, self.library.images_dir)}; "
+                        f"{where} still held in {batch.folder}, and Undo can be tried again."
+                    ) from refused
+                restored = self.library.restore(batch.entries)
+            except BaseException:
+                # Refused (a file, or the index): the batch stays undoable, its files held as they were.
+                for entry in moved:
+                    aside = batch.held[entry.id]
+                    if entry.path.exists() and not aside.exists():
+                        with contextlib.suppress(OSError):
+                            os.replace(entry.path, aside)
+                with self._lock:
+                    self.batches.append(batch)
+                raise
         shutil.rmtree(batch.folder, ignore_errors=True)
         batch.entries = restored  # as indexed now: an id a newer image took is a new one
         return batch

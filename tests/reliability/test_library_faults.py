@@ -515,6 +515,62 @@ def test_a_read_only_library_is_refused_before_anything_is_sent(
 # -- 4. a delete cut short, or undone on a full disk, loses nothing ----------------------------
 
 
+def test_a_delete_between_the_folders_listing_and_its_check_leaves_no_ghost_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start-up check lists the folder before it reads the index: an image deleted in
+    between came back as a row of its own, a damaged image with no parameters."""
+    from krea_desktop.library import store
+
+    with Library(tmp_path / "lib") as lib:
+        kept, deleted = lib.save(image(1, "kept")), lib.save(image(2, "deleted"))
+        listing = store.os.scandir
+
+        @contextmanager
+        def listed_then_deleted(path: Any) -> Iterator[Any]:
+            with listing(path) as it:
+                yield list(it)
+            PendingTrash(lib).delete([deleted])  # as the gallery does, beside the check
+
+        monkeypatch.setattr(store.os, "scandir", listed_then_deleted)
+        report = lib.reconcile()
+        monkeypatch.undo()
+        assert report.indexed == [] and report.broken == []
+        assert [e.prompt for e in lib.entries()] == ["kept 1"] and lib.get(kept.id) is not None
+
+
+def test_an_undo_beside_the_folders_check_brings_back_the_image_with_its_parameters(tmp_path: Path) -> None:
+    """Undo puts the files back, then the rows: the check, run in between, indexed the file
+    as an image of its own, and the undo's row (favourite, references, cost) was refused."""
+    import threading
+
+    with Library(tmp_path / "lib") as lib:
+        entry = lib.save(image(1, "brought back"))
+        lib.set_favourite([entry.id], True)
+        entry = lib.get(entry.id)
+        assert entry is not None
+        trash = PendingTrash(lib)
+        batch = trash.delete([entry])
+        assert batch is not None and lib.count() == 0
+        files_back = threading.Event()
+        restore = lib.restore
+
+        def slow_restore(entries: Any) -> Any:
+            files_back.set()
+            time.sleep(0.4)  # the check runs now, if it can
+            return restore(entries)
+
+        lib.restore = slow_restore  # type: ignore[method-assign]
+        reports: list[Any] = []
+        checker = threading.Thread(target=lambda: (files_back.wait(10), reports.append(lib.reconcile())))
+        checker.start()
+        undone = trash.undo(batch)
+        checker.join(10)
+        assert undone is not None and reports and reports[0].indexed == []
+        back = lib.entries()
+        assert len(back) == 1 and back[0].prompt == "brought back 1" and back[0].favourite
+
+
 def test_a_delete_killed_before_its_rows_left_the_index_is_undone_at_the_next_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
