@@ -90,6 +90,38 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+@functools.cache
+def _boot_id() -> str:
+    with contextlib.suppress(OSError):
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    return ""
+
+
+def process_identity(pid: int) -> str | None:
+    """What tells process ``pid`` from a later one given the same id after it ended (the
+    boot, and the moment it started: Linux's /proc); None where that cannot be told, or
+    when no such process runs."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        started = text.rsplit(")", 1)[1].split()[19]  # field 22: start time, in ticks since boot
+    except (OSError, IndexError):
+        return None
+    return f"{_boot_id()}:{started}"
+
+
+def still_running(pid: int, identity: str | None) -> bool:
+    """Whether the process that was ``pid`` when it noted ``identity`` (see
+    :func:`process_identity`; None: not noted) is still running, not merely a process that
+    has its id now: in a container or a sandbox the app may well start with the same id
+    each time, and on any system ids are used again."""
+    if not process_alive(pid):
+        return False
+    if not identity:
+        return True
+    now = process_identity(pid)
+    return now is None or now == identity
+
+
 def owned_name(prefix: str) -> str:
     """``prefix`` plus this process's id, for files and folders that others must leave alone
     while it runs (see :func:`is_abandoned`)."""

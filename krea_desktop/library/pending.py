@@ -14,6 +14,7 @@ collects the rest of its images with getResponse.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ from typing import Any
 
 from krea_desktop.api.record import GenerationRecord, parse_record
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
-from krea_desktop.fsutil import atomic_write, process_alive
+from krea_desktop.fsutil import atomic_write, process_identity, still_running
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,8 @@ class PendingTasks:
             "record": task.record.to_json(),
             "received": sorted(task.received),
             "service": task.service,
+            # This process as it can be told from a later one with the same id.
+            "process": _this_process(),
         }
         # Owner-only: a reference's address is kept as sent, with any credentials in it.
         atomic_write(task.path, json.dumps(data).encode(), mode=0o600)
@@ -151,10 +154,13 @@ class PendingTasks:
             return tasks
         for name in names:
             match = _NAME.match(name)
-            if match is None or process_alive(int(match.group(1))):
+            if match is None:
                 continue
             old = self.folder / name
-            if service is not None and _service_of(old) not in ("", service):
+            noted = _noted(old)
+            if still_running(int(match.group(1)), _text(noted.get("process"))):
+                continue
+            if service is not None and _text(noted.get("service")) not in ("", service):
                 continue
             claimed = self._path(match.group(2))
             try:
@@ -166,6 +172,8 @@ class PendingTasks:
                 continue
             task = self._read(claimed)
             if task is not None:
+                with contextlib.suppress(OSError):  # noted as this process's: no one else claims it now
+                    self._write(task)
                 tasks.append(task)
         return tasks
 
@@ -182,11 +190,22 @@ class PendingTasks:
         return PendingTask(path, request, parse_record(data.get("record")), received, str(data.get("service") or ""))
 
 
-def _service_of(path: Path) -> str:
-    """The service a task's file says it was sent to ("" if it does not say or cannot
-    be read: claiming it then sets an unreadable one aside)."""
+@functools.cache
+def _this_process() -> str | None:
+    return process_identity(os.getpid())
+
+
+def _noted(path: Path) -> dict[str, Any]:
+    """What a task's file says (empty if it cannot be read: claiming it then sets an
+    unreadable one aside)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return str(data.get("service") or "") if isinstance(data, dict) else ""
     except (OSError, ValueError):
-        return ""
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _text(value: Any) -> str:
+    """A field of a task's file as text ("" when it does not say: the service it was sent
+    to, or the process that sent it, were not noted before records did)."""
+    return str(value) if value else ""

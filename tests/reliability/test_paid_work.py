@@ -3,6 +3,7 @@ next start."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
+from krea_desktop.fsutil import process_identity
 from krea_desktop.library.pending import PendingTasks
 from krea_desktop.library.store import Library
 from tests.helpers.sim import free_port, simulator_process
@@ -70,6 +72,38 @@ def test_only_tasks_of_ended_processes_are_claimed_and_only_once(tmp_path: Path)
     assert pending.claim_abandoned() == []  # claimed now: not again
     pending.finished(claimed)
     assert not list(pending.folder.iterdir())
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="a process's start is read from /proc")
+def test_a_task_whose_process_id_another_process_has_now_is_claimed(tmp_path: Path) -> None:
+    """A task of a process that ended waited for ever once its id was given to another
+    process: in a container the app often starts with the same id each time."""
+    pending = PendingTasks(tmp_path)
+    request = GenerationRequest("a lighthouse", number_results=2, delivery_method="async")
+    task = pending.submitted(request, [], GenerationRecord(prompt="a lighthouse"), "http://127.0.0.1/v1")
+    assert task is not None
+    assert pending.claim_abandoned() == []  # this process's own, running
+    noted = json.loads(task.path.read_text())
+    assert noted["process"]
+    noted["process"] = noted["process"] + "0"  # the same id, an earlier process (a restart in a container)
+    task.path.write_text(json.dumps(noted))
+    (claimed,) = pending.claim_abandoned()
+    assert claimed.task_uuid == request.task_uuid
+    # Another process alive under the id noted: its task, whoever it is, if the start matches.
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as other:
+        try:
+            for start, claimable in ((noted["process"], True), (None, False)):
+                request = GenerationRequest("a harbour", number_results=2, delivery_method="async")
+                theirs = pending.submitted(request, [], GenerationRecord(prompt="a harbour"), "http://127.0.0.1/v1")
+                assert theirs is not None
+                data = json.loads(theirs.path.read_text())
+                data["process"] = start if start is not None else process_identity(other.pid)
+                moved = theirs.path.with_name(f"{other.pid}-{request.task_uuid}.json")
+                moved.write_text(json.dumps(data))
+                theirs.path.unlink()
+                assert [t.task_uuid for t in pending.claim_abandoned()] == ([request.task_uuid] if claimable else [])
+        finally:
+            other.kill()
 
 
 def test_a_task_is_claimed_only_by_a_process_using_the_service_it_was_sent_to(tmp_path: Path) -> None:
