@@ -15,6 +15,7 @@ from krea_desktop.api import errors as E
 from krea_desktop.api.client import PollPolicy, RetryPolicy, RunwareClient
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
 from krea_desktop.simulator.faults import parse_fault
+from krea_desktop.user_words import as_the_app_says
 from tests.helpers.sim import Sim
 
 FAST_RETRY = RetryPolicy(attempts=4, base=0.02, cap=0.1, retry_after_cap=0.2)
@@ -151,7 +152,8 @@ def test_wrong_key_is_a_clear_error(sim: Sim) -> None:
     sim.service.config.api_key = "the-right-key"
     _, err = asyncio.run(generate(client(sim), GenerationRequest("a harbour at dawn")))
     assert isinstance(err, E.AuthenticationError)
-    assert "Settings" in str(err)
+    assert str(err) == "The API key was not accepted."  # the library API's caller has no Settings
+    assert as_the_app_says(err) == "The API key was not accepted; check it in Settings."
 
 
 def test_dead_network_is_a_clear_error() -> None:
