@@ -47,7 +47,14 @@ from krea_desktop.api.record import (
 )
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.fsutil import atomic_write, is_abandoned, owned_name
-from krea_desktop.library.schema import SCHEMA_VERSION, LibraryBusy, LibraryError, ensure_indexes, migrate
+from krea_desktop.library.schema import (
+    ORDERING_INDEX,
+    SCHEMA_VERSION,
+    LibraryBusy,
+    LibraryError,
+    ensure_indexes,
+    migrate,
+)
 
 __all__ = ["SCHEMA_VERSION", "Library", "LibraryBusy", "LibraryEntry", "LibraryError", "migrate"]
 
@@ -199,6 +206,15 @@ class ReconcileReport:
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
+
+
+_EVERY_PLACE = "SELECT id FROM images ORDER BY created_at DESC, id DESC"
+_EVERY_PLACE_CHECK = f"SELECT count(id) FROM images INDEXED BY {ORDERING_INDEX}"
+
+
+def _has_index(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether the index file has the index ``name`` (one written by an older version may not)."""
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)).fetchone() is not None
 
 
 def _metadata() -> ModuleType:
@@ -383,9 +399,11 @@ class Library:
                 probe.execute("SELECT digest FROM reference_uploads LIMIT 1").fetchall()
                 # Every row's place, as the gallery reads them first: a page of that index
                 # damaged in the middle of the file (a bad sector, a sync tool) shows here,
-                # not as a window that cannot open (about 35 ms at 100,000 images; the
-                # gallery's read that follows finds the pages in the system's cache).
-                probe.execute("SELECT id FROM images ORDER BY created_at DESC, id DESC").fetchall()
+                # not as a window that cannot open. Counted along the gallery's own index,
+                # which walks its every page without making 100,000 Python numbers (about
+                # 10 ms at 100,000 images, against 35 ms to read them); the gallery's read
+                # that follows finds the pages in the system's cache.
+                probe.execute(_EVERY_PLACE_CHECK if _has_index(probe, ORDERING_INDEX) else _EVERY_PLACE).fetchall()
         except sqlite3.DatabaseError as exc:
             if _is_busy(exc):
                 return None  # in use by another process, which is fine
