@@ -401,7 +401,7 @@ class Library:
                 # damaged in the middle of the file (a bad sector, a sync tool) shows here,
                 # not as a window that cannot open. Counted along the gallery's own index,
                 # which walks its every page without making 100,000 Python numbers (about
-                # 10 ms at 100,000 images, against 35 ms to read them); the gallery's read
+                # 18 ms at 100,000 images, against 44 ms to read them); the gallery's read
                 # that follows finds the pages in the system's cache.
                 probe.execute(_EVERY_PLACE_CHECK if _has_index(probe, ORDERING_INDEX) else _EVERY_PLACE).fetchall()
         except sqlite3.DatabaseError as exc:
