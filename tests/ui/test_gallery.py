@@ -1111,6 +1111,99 @@ def test_delete_in_the_viewer_moves_the_shown_image_to_the_trash_and_ctrl_z_show
     viewer.close()
 
 
+def test_a_new_image_given_a_deleted_images_id_shows_its_own_thumbnail_and_no_star_of_the_old(
+    qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
+) -> None:
+    """The index gives the id of the newest image deleted to the next one saved: the
+    gallery showed the deleted image's thumbnail on it, and the viewer its star."""
+    fill(data_dir, [make_image(f"red {i}", seed=i, colour=(200, 0, 0)) for i in range(4)])
+    w = make_window()
+    wait_thumbnails(qtbot, w)
+    select(w, 0)
+    w.gallery_actions.view_selected()
+    viewer = w.gallery_actions.viewer
+    assert viewer is not None and viewer.entry is not None
+    deleted = viewer.entry.id
+    qtbot.waitUntil(viewer.canvas.has_image)
+    qtbot.keyClick(viewer, Qt.Key.Key_F)
+    qtbot.waitUntil(lambda: [e.id for e in w.library.entries(favourites_only=True)] == [deleted])
+    qtbot.keyClick(viewer, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: w.model.rowCount() == 3)
+    with Library(data_dir) as other:  # another process: `krea-desktop generate`
+        new = other.save(make_image("green, new", seed=9, colour=(0, 200, 0)), created_at=T0 + timedelta(hours=1))
+    assert new.id == deleted
+    w.gallery_actions.refresh()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 4)
+    wait_thumbnails(qtbot, w)
+    shown = w.model.data(w.model.index(0), Qt.ItemDataRole.DecorationRole).toImage()
+    assert centre_colour(shown) == pytest.approx((0, 200, 0), abs=8)
+    qtbot.keyClick(viewer, Qt.Key.Key_Left)
+    assert viewer.entry is not None and viewer.entry.prompt == "green, new"
+    assert viewer.favourite_button.text().startswith("☆")
+    viewer.close()
+
+
+def test_unmarking_among_the_favourites_keeps_n_of_m_true(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
+    entries = fill(data_dir, [make_image(f"image {i}", seed=i) for i in range(8)])
+    with Library(data_dir) as lib:
+        lib.set_favourite([e.id for e in entries[-3:]], True)
+    w = make_window()
+    w.filter_bar.favourites.setChecked(True)
+    qtbot.waitUntil(lambda: w.filter_bar.count_label.text() == "3 of 8")
+    select(w, 0)
+    w.gallery_actions.favourite_action.trigger()  # unmarked in the gallery
+    qtbot.waitUntil(lambda: w.model.rowCount() == 2)
+    qtbot.waitUntil(lambda: w.filter_bar.count_label.text() == "2 of 8")
+    select(w, 0)
+    w.gallery_actions.view_selected()
+    viewer = w.gallery_actions.viewer
+    assert viewer is not None
+    qtbot.keyClick(viewer, Qt.Key.Key_F)  # and in the viewer
+    qtbot.waitUntil(lambda: w.model.rowCount() == 1)
+    qtbot.waitUntil(lambda: w.filter_bar.count_label.text() == "1 of 8")
+    viewer.close()
+
+
+def test_a_click_beside_the_parameters_leaves_the_arrow_keys_stepping_through_the_images(
+    qtbot: QtBot, data_dir: Path, make_window: Any
+) -> None:
+    fill(data_dir, [make_image(f"image {i}", seed=i) for i in range(4)])
+    w = make_window()
+    select(w, 0)
+    w.gallery_actions.view_selected()
+    viewer = w.gallery_actions.viewer
+    assert viewer is not None
+    qtbot.waitUntil(viewer.canvas.has_image)
+    viewer.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is viewer)
+    panel = viewer.findChild(QWidget, "viewerMetadata")
+    assert panel is not None
+    area = panel.parentWidget().parentWidget()  # the scroll area's viewport, then the area
+    qtbot.mouseClick(area, Qt.MouseButton.LeftButton, pos=QPoint(5, 5))
+    qtbot.mouseClick(panel, Qt.MouseButton.LeftButton, pos=QPoint(5, panel.height() - 5))
+    target = QApplication.focusWidget() or viewer
+    qtbot.keyClick(target, Qt.Key.Key_Right)
+    assert viewer.row == 1
+    qtbot.keyClick(QApplication.focusWidget() or viewer, Qt.Key.Key_Left)
+    assert viewer.row == 0
+    viewer.close()
+
+
+def test_ctrl_z_in_the_viewer_with_nothing_deleted_says_so_there(
+    qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
+) -> None:
+    fill(data_dir, [make_image("older"), make_image("newer")])
+    w = make_window()
+    select(w, 0)
+    w.gallery_actions.view_selected()
+    viewer = w.gallery_actions.viewer
+    assert viewer is not None
+    qtbot.keyClick(viewer, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert viewer.hint_label.text() == "There is nothing to undo."  # nothing was deleted, nothing is in a trash
+    assert not w.message_banner.isVisible() or "undo" not in w.message_banner.label.text()
+    viewer.close()
+
+
 def test_delete_in_the_viewer_of_a_file_from_outside_the_library_says_why_nothing_happened(
     qtbot: QtBot, data_dir: Path, tmp_path: Path, make_window: Any
 ) -> None:

@@ -31,7 +31,7 @@ from krea_desktop.ui.gallery.recall import AWAY, TOWARD, Recall
 from krea_desktop.ui.gallery.view import GalleryView
 from krea_desktop.ui.viewer.canvas import decode_image_file
 from krea_desktop.ui.viewer.compare import CompareDialog
-from krea_desktop.ui.viewer.viewer import ImageViewer
+from krea_desktop.ui.viewer.viewer import NOTHING_TO_UNDO, ImageViewer
 from krea_desktop.wording import counted, for_count
 
 ShowMessage = Callable[..., None]
@@ -109,6 +109,7 @@ class GalleryActions(QObject):
         self.deleting.filesReturned.connect(lambda ids: self.model.forget(set(ids)))
         self.deleting.filesReturned.connect(lambda _ids: self.view.viewport().update())
         self.viewer: ImageViewer | None = None
+        self._deleted_any = False  # a delete this run (its undo window may have closed since)
         self.compare_dialog: CompareDialog | None = None
         self._build_actions()
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -484,6 +485,8 @@ class GalleryActions(QObject):
                 else:
                     self.model.reload_entries(chosen)
                 self.favouritesChanged.emit(chosen, value)
+            if favourites_only:
+                self.countsChanged.emit()  # "N of M" over the gallery, as the rows changed
 
         def failed(error: BaseException) -> None:
             self._favourites.settled(ids)
@@ -516,6 +519,7 @@ class GalleryActions(QObject):
             self.show_message("The selected images could not be moved to the trash.")
             return
         self.deleting.held(batch)
+        self._deleted_any = True
         ids = {e.id for e in batch.entries}
         # The place of the first deleted image (where the gallery and the viewer go on
         # from), taken before its row goes: rows have come and gone since the delete was asked.
@@ -524,8 +528,9 @@ class GalleryActions(QObject):
         self.model.remove_ids(ids)
         if self.model.rowCount() and rows:
             self.view.setCurrentIndex(self.model.index(min(min(rows), self.model.rowCount() - 1)))
-        if self.viewer is not None and viewer_row is not None:
+        if self.viewer is not None:
             self.viewer.entries_removed(ids, viewer_row)
+        if self.viewer is not None and viewer_row is not None:
             them = for_count(len(ids), "it", "them")
             self.viewer.show_hint(f"Moved {counted(len(ids), 'image')} to the trash; Ctrl+Z brings {them} back.")
         n = len(batch.entries)
@@ -552,9 +557,21 @@ class GalleryActions(QObject):
         """Bring back ``batch`` (default: the latest still undoable), off the GUI thread."""
         self.runner.submit(lambda: self.deleting.undo(batch), self._undone, self._library_failed)
 
+    def _nothing_to_undo(self) -> str:
+        if self._deleted_any:  # their undo windows have closed
+            return "There is nothing to undo: deleted images are in the system trash."
+        return NOTHING_TO_UNDO
+
+    def _undo_from_viewer(self) -> None:
+        """Ctrl+Z in the viewer: the gallery's undo, or why there is none, said there."""
+        if self.viewer is not None and not self.deleting.can_undo():
+            self.viewer.show_hint(self._nothing_to_undo())
+            return
+        self.undo_delete()
+
     def _undone(self, batch: TrashBatch | None) -> None:
         if batch is None:
-            self.show_message("There is nothing to undo: deleted images are in the system trash.")
+            self.show_message(self._nothing_to_undo())
             return
         self.model.refresh()
         self.select_ids(e.id for e in batch.entries)
@@ -610,7 +627,7 @@ class GalleryActions(QObject):
         viewer.relativeRequested.connect(lambda entry: self._open_relative(viewer, entry))
         viewer.rowChanged.connect(lambda row: self.view.setCurrentIndex(self.model.index(row)))
         viewer.deleteRequested.connect(lambda entry: self.delete_entries([entry]))
-        viewer.undoRequested.connect(self.undo_delete)
+        viewer.undoRequested.connect(self._undo_from_viewer)
         viewer.destroyed.connect(lambda *_: setattr(self, "viewer", None))
         self.viewer = viewer
         viewer.show()

@@ -243,6 +243,7 @@ class GalleryModel(QStringListModel):
             if pm is not None:
                 self._pixmap_bytes -= _pixmap_cost(pm)
             self._broken.discard(entry_id)
+            self._stale.discard(entry_id)
             self._entries.pop(entry_id, None)
         self._entries_changed()
 
@@ -339,9 +340,8 @@ class GalleryModel(QStringListModel):
 
             self._change_rows(cut, remove)
             i += 1
-        for entry_id in ids:
-            self._entries.pop(entry_id, None)
-        self._entries_changed()
+        # Their thumbnails too: the index gives a deleted image's id to the next new one.
+        self.forget(ids)
 
     def entry_changed(self, entry: LibraryEntry) -> None:
         self._remember(entry)

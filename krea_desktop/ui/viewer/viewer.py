@@ -136,6 +136,7 @@ class ReferenceChip(QFrame):
 LineageLookup = Callable[[LibraryEntry], "tuple[list[Relative], list[Relative]]"]
 NOT_IN_LIBRARY_FAVOURITE = "This file was opened from outside the gallery, so it cannot be marked as a favourite here."
 NOT_IN_LIBRARY_DELETE = "This file was opened from outside the gallery, so it is not deleted from here."
+NOTHING_TO_UNDO = "There is nothing to undo."
 HINT_MS = 6000  # how long a hint under the picture stays
 
 # Mark (True) or unmark (False) a library image as a favourite; the owner reports back
@@ -301,6 +302,9 @@ class ImageViewer(QDialog):
         side.addWidget(self.used_in_box)
         side.addStretch(1)
         scroll = QScrollArea(self)
+        # Scrolled with the wheel; never the keys' target, or a click beside the parameters
+        # would keep Left and Right from stepping through the images.
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         scroll.setWidgetResizable(True)
         scroll.setWidget(panel)
         scroll.setMinimumWidth(280)
@@ -393,11 +397,14 @@ class ImageViewer(QDialog):
         self.row = row
         return True
 
-    def entries_removed(self, ids: Collection[int], row: int) -> None:
+    def entries_removed(self, ids: Collection[int], row: int | None) -> None:
         """The images ``ids`` left the library (deleted here or in the gallery). If the shown
         image is one of them, the image now at ``row`` (the one that took its place) is
-        shown instead, never a picture whose file is in the trash."""
-        if self.entry is not None and self.entry.id in ids:
+        shown instead, never a picture whose file is in the trash. What F did to them is
+        forgotten: the index gives a deleted image's id to the next new one."""
+        for entry_id in ids:
+            self._favourites_now.pop(entry_id, None)
+        if row is not None and self.entry is not None and self.entry.id in ids:
             self.show_row(row)
 
     # --- favourite ----------------------------------------------------------------------
@@ -543,6 +550,8 @@ class ImageViewer(QDialog):
         if event.matches(QKeySequence.StandardKey.Undo):
             if self._set_favourite is not None:  # the gallery's undo, not a file's from outside
                 self.undoRequested.emit()
+            else:
+                self.show_hint(NOTHING_TO_UNDO)
         elif key == Qt.Key.Key_Left:
             self.previous()
         elif key == Qt.Key.Key_Right:
