@@ -65,10 +65,12 @@ _XMP_NS = "https://krea.ai/ns/krea-desktop/1.0/"
 _UC_UNICODE = b"UNICODE\x00"
 _UC_ASCII = b"ASCII\x00\x00\x00"
 _UC_UNDEFINED = b"\x00" * 8
+_UC_JIS = b"JIS\x00\x00\x00\x00\x00"
 _JPEG_SEGMENT_MAX = 65533  # payload bytes in one marker segment (length field includes itself)
 
 
 _TAG_IMAGE_DESCRIPTION = 0x010E
+_TAG_MAKE = 0x010F
 _TAG_MODEL = 0x0110
 _TAG_SOFTWARE = 0x0131
 _TAG_EXIF_IFD = 0x8769
@@ -689,7 +691,7 @@ def _decode_user_comment(raw: bytes, big_endian: bool) -> str | None:
     prefix, body = raw[:8], raw[8:]
     if prefix == _UC_UNICODE:
         if body[:2] in (b"\xfe\xff", b"\xff\xfe"):
-            return body.decode("utf-16")
+            return body[: len(body) & ~1].decode("utf-16", "replace").rstrip("\x00")
         # A1111 writes UTF-16BE whatever the EXIF byte order; other tools follow the byte
         # order. ASCII-heavy text has its zero bytes at even offsets in big-endian.
         even_zeros = body[0::2].count(0)
@@ -698,10 +700,22 @@ def _decode_user_comment(raw: bytes, big_endian: bool) -> str | None:
         body = body[: len(body) & ~1]
         return body.decode("utf-16-be" if be else "utf-16-le", "replace").rstrip("\x00")
     if prefix == _UC_ASCII:
-        return body.decode("latin-1").rstrip("\x00")
+        return _utf8_else_latin1(body).rstrip("\x00")  # tools write UTF-8 under "ASCII" too
     if prefix == _UC_UNDEFINED:
         return body.decode("utf-8", "replace").rstrip("\x00")
+    if prefix == _UC_JIS:
+        return body.decode("shift_jis", "replace").rstrip("\x00")
+    if raw[:1] in (b"{", b"[") or (raw and b"\x00" not in raw[:8]):
+        # No character code at all, the text straight in (Fooocus writes its JSON so).
+        return _utf8_else_latin1(raw).rstrip("\x00")
     return None
+
+
+def _utf8_else_latin1(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def _tiff_fields(tiff: bytes, found: Embedded, max_text: int) -> None:
@@ -748,6 +762,8 @@ def _tiff_fields(tiff: bytes, found: Embedded, max_text: int) -> None:
             found.description = ascii_text(raw_value(typ, count, value, at))
         elif tag == _TAG_MODEL and found.exif_model is None:
             found.exif_model = ascii_text(raw_value(typ, count, value, at))
+        elif tag == _TAG_MAKE and found.exif_make is None:
+            found.exif_make = ascii_text(raw_value(typ, count, value, at))
         elif tag == _TAG_SOFTWARE and found.software is None:
             found.software = ascii_text(raw_value(typ, count, value, at))
     places = [entries(value) for tag, _t, _c, value, _a in ifd0 if tag == _TAG_EXIF_IFD] + [ifd0]
@@ -768,11 +784,13 @@ def _scan_xmp(raw: bytes, found: _Found, max_text: int) -> None:
         return
     text = raw.decode("utf-8", "replace")
     found.xmp = text
+    # A text longer than a record may be is refused before its entities are resolved: a
+    # packet of millions of "&amp;" would hold Python's lock for seconds.
     m = _RE_XMP_RECORD.search(text)
-    if m and found.json_text is None:
+    if m and found.json_text is None and len(m.group(1)) <= max_text:
         found.json_text = html.unescape(m.group(1))
     m = _RE_XMP_PARAMS.search(text)
-    if m:
+    if m and len(m.group(1)) <= max_text:
         found.texts.setdefault(PARAMETERS_KEY, html.unescape(m.group(1)))
 
 

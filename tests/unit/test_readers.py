@@ -281,3 +281,142 @@ def test_megabytes_of_json_that_no_tool_writes_are_not_parsed(monkeypatch: pytes
     graph["99"] = {"class_type": "Note", "inputs": {"text": "x" * 3_000_000}}
     assert recalled(png({"prompt": json.dumps(graph)}))["prompt"] == "a lighthouse at dusk"
     assert max(parsed) > 3_000_000
+
+
+# --- files as the tools write them, not as the corpus's helpers do --------------------------
+
+
+def _pillow_file(fmt: str, exif: dict[int, Any]) -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    image = Image.new("RGB", (64, 48), (40, 90, 160))
+    tags = image.getexif()
+    for tag, value in exif.items():
+        tags[tag] = value
+    buf = BytesIO()
+    image.save(buf, fmt, exif=tags)
+    return buf.getvalue()
+
+
+FOOOCUS_LOG = {  # what Fooocus 2.5 writes (modules/meta_parser.py)
+    "adm_guidance": "(1.5, 0.8, 0.3)",
+    "base_model": "juggernautXL_v8Rundiffusion",
+    "guidance_scale": 4,
+    "negative_prompt": "unrealistic",
+    "performance": "Speed",
+    "prompt": "a mountain lake at sunrise, café",
+    "resolution": "(1152, 896)",
+    "sampler": "dpmpp_2m_sde_gpu",
+    "scheduler": "karras",
+    "seed": "4206942069",
+    "steps": 30,
+    "version": "Fooocus v2.5.5",
+}
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_fooocus_jpeg_and_webp_with_their_json_straight_in_the_user_comment(fmt: str, as_bytes: bool) -> None:
+    """Fooocus writes its JSON into UserComment with no character code before it (a str,
+    or UTF-8 bytes in newer forks): nothing was recalled from any of its JPEG or WEBP files."""
+    text = json.dumps(FOOOCUS_LOG)
+    data = _pillow_file(fmt, {0x9286: text.encode() if as_bytes else text, 0x0131: "Fooocus v2.5.5", 0x927C: "fooocus"})
+    got = recalled(data)
+    assert got["source"] == "Fooocus" and got["prompt"] == "a mountain lake at sunrise, café"
+    assert (got["seed"], got["width"], got["height"]) == (4206942069, 1152, 896)
+
+
+def test_a_comfyui_webp_keeps_its_graphs_in_exif_model_and_make() -> None:
+    """ComfyUI's WEBP saver writes "prompt:" + the API graph as EXIF Model and
+    "workflow:" + the editor's graph as Make: nothing was recalled."""
+    graph = {
+        "3": {"class_type": "KSampler", "inputs": {"seed": 156680208700286, "steps": 20, "cfg": 8.0,
+              "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0, "model": ["4", 0],
+              "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}},
+        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 768, "batch_size": 1}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "purple galaxy bottle", "clip": ["4", 1]}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "text, watermark", "clip": ["4", 1]}},
+    }  # fmt: skip
+    data = _pillow_file("WEBP", {0x0110: "prompt:" + json.dumps(graph), 0x010F: 'workflow:{"nodes": [], "links": []}'})
+    got = recalled(data)
+    assert got["source"] == "ComfyUI" and got["prompt"] == "purple galaxy bottle"
+    assert got["negative_prompt"] == "text, watermark" and got["seed"] == 156680208700286
+    assert (got["width"], got["height"], got["foreign"]["steps"], got["foreign"]["cfg"]) == (512, 768, 20, 8.0)
+
+
+def test_a_node_holding_both_prompts_gives_each_side_its_own() -> None:
+    """Efficiency Nodes' loader holds "positive" and "negative": its positive prompt was
+    recalled as the negative one, and the size was the file's, not the loader's latent."""
+    efficiency = {
+        "4": {"class_type": "Efficient Loader", "inputs": {"ckpt_name": "dreamshaper_8.safetensors",
+              "positive": "a castle on a cliff, sunset", "negative": "blurry, lowres",
+              "empty_latent_width": 512, "empty_latent_height": 768, "batch_size": 1}},
+        "5": {"class_type": "KSampler (Efficient)", "inputs": {"seed": 1234, "steps": 25, "cfg": 7,
+              "sampler_name": "euler", "scheduler": "normal", "denoise": 1, "model": ["4", 0],
+              "positive": ["4", 1], "negative": ["4", 2], "latent_image": ["4", 3]}},
+    }  # fmt: skip
+    got = recalled(png({"prompt": json.dumps(efficiency)}))
+    assert (got["prompt"], got["negative_prompt"]) == ("a castle on a cliff, sunset", "blurry, lowres")
+    assert (got["width"], got["height"]) == (512, 768)
+    styler = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sdxl.safetensors"}},
+        "2": {"class_type": "SDXLPromptStyler", "inputs": {"text_positive": "a red fox", "text_negative": "cartoon"}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": ["2", 0], "clip": ["1", 1]}},
+        "4": {"class_type": "CLIPTextEncode", "inputs": {"text": ["2", 1], "clip": ["1", 1]}},
+        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 1024, "height": 1024, "batch_size": 1}},
+        "6": {"class_type": "KSampler", "inputs": {"seed": 42, "steps": ["8", 0], "cfg": ["9", 0],
+              "sampler_name": "euler", "scheduler": "normal", "denoise": 1, "model": ["1", 0],
+              "positive": ["3", 0], "negative": ["4", 0], "latent_image": ["5", 0]}},
+        "8": {"class_type": "PrimitiveInt", "inputs": {"value": 33}},
+        "9": {"class_type": "PrimitiveFloat", "inputs": {"value": 5.5}},
+    }  # fmt: skip
+    got = recalled(png({"prompt": json.dumps(styler)}))
+    assert (got["prompt"], got["negative_prompt"]) == ("a red fox", "cartoon")
+    assert (got["foreign"]["steps"], got["foreign"]["cfg"]) == (33, 5.5)  # from primitive nodes
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"ASCII\x00\x00\x00" + b"a cat\nSteps: 20, Seed: 5",
+        b"ASCII\x00\x00\x00" + "a café cat, 一只猫\nSteps: 20, Seed: 5".encode(),
+        b"UNICODE\x00\xff\xfe"  # little-endian, said by its byte order mark, and one unit that is no character
+        + "a café cat, 一只猫".encode("utf-16-le")
+        + b"\x00\xd8"
+        + "\nSteps: 20, Seed: 5".encode("utf-16-le"),
+    ],
+    ids=["ascii", "ascii-holding-utf8", "unicode-bom-and-a-lone-surrogate"],
+)
+def test_a_user_comment_in_a_less_common_encoding_is_read_as_written(raw: bytes) -> None:
+    got = recalled(jpeg_with_user_comment(raw))
+    assert got["seed"] == 5
+    if "café" in raw.decode("utf-8", "replace") or raw.startswith(b"UNICODE"):
+        assert got["prompt"].startswith("a café cat, 一只猫")
+
+
+def jpeg_with_user_comment(raw: bytes) -> bytes:
+    return _pillow_file("JPEG", {0x9286: raw})
+
+
+def test_an_xmp_text_longer_than_a_record_is_refused_before_its_entities_are_resolved(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Millions of "&amp;" in an XMP packet held Python's lock for seconds while they were
+    resolved, whatever the text's length."""
+    from krea_desktop.library import metadata
+
+    resolved: list[int] = []
+    unescape = metadata.html.unescape
+    monkeypatch.setattr(metadata.html, "unescape", lambda s: resolved.append(len(s)) or unescape(s))
+    found = metadata._Found()
+    body = "&amp;" * 300_000
+    packet = f"<x:xmpmeta><kd:parameters>{body}</kd:parameters></x:xmpmeta>".encode()
+    metadata._scan_xmp(packet, found, max_text=1_000_000)
+    assert resolved == [] and metadata.PARAMETERS_KEY not in found.texts
+    fine = b"<x:xmpmeta><kd:parameters>a cat &amp; a dog\nSteps: 20</kd:parameters></x:xmpmeta>"
+    found = metadata._Found()
+    metadata._scan_xmp(fine, found, max_text=1_000_000)
+    assert found.texts[metadata.PARAMETERS_KEY] == "a cat & a dog\nSteps: 20"

@@ -33,7 +33,8 @@ class Embedded:
     texts: dict[str, str] = field(default_factory=dict)  # PNG text chunks by keyword (the first of each)
     user_comment: str | None = None  # EXIF UserComment
     description: str | None = None  # EXIF ImageDescription
-    exif_model: str | None = None  # EXIF Model (0x0110): SwarmUI's legacy JPEG place
+    exif_model: str | None = None  # EXIF Model (0x0110): SwarmUI's legacy JPEG place; ComfyUI's "prompt:" in WEBP
+    exif_make: str | None = None  # EXIF Make (0x010F): ComfyUI's "workflow:" in WEBP
     software: str | None = None  # EXIF Software
     xmp: str | None = None  # the XMP packet
     comment: str | None = None  # the JPEG COM segment

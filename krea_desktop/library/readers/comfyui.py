@@ -17,7 +17,10 @@ from krea_desktop.library.readers.base import MAX_JSON, Embedded, as_int, load_j
 _MAX_HOPS = 32
 _MAX_INPUTS = 256  # inputs of one node looked at for links to follow
 _SAMPLING_KEYS = ("latent_image", "seed", "noise_seed", "noise")
-_TEXT_KEYS = ("text", "text_g", "prompt", "string", "value", "text_l", "positive")
+_TEXT_KEYS = ("text", "text_g", "prompt", "string", "value", "text_l")
+# A node holding both texts (Efficiency Nodes' loader, prompt stylers) gives each side its own.
+_POSITIVE_KEYS = (*_TEXT_KEYS, "positive", "text_positive", "positive_prompt")
+_NEGATIVE_KEYS = (*_TEXT_KEYS, "negative", "text_negative", "negative_prompt")
 _SEED_KEYS = ("seed", "noise_seed", "value", "int", "number")
 _MODEL_KEYS = ("ckpt_name", "unet_name", "model_name", "base_ckpt_name")
 
@@ -37,7 +40,7 @@ class _ApiGraph:
     def follow(self, value: Any) -> str | None:
         return str(value[0]) if _is_link(value) and str(value[0]) in self.nodes else None
 
-    def find(self, start: Any, keys: tuple[str, ...], want: type, via: tuple[str, ...] = ()) -> Any:
+    def find(self, start: Any, keys: tuple[str, ...], want: type | tuple[type, ...], via: tuple[str, ...] = ()) -> Any:
         """Walk links from ``start`` (a value or a link) to the first input among ``keys``
         holding a ``want``; links named in ``via`` are followed first, then any other."""
         if isinstance(start, want) and not isinstance(start, bool):
@@ -101,21 +104,29 @@ def read_api_graph(graph: Mapping[str, Any], found: Embedded) -> dict[str, Any] 
         gin = g.inputs(guider)
         positive = gin.get("positive", gin.get("conditioning"))
         negative = gin.get("negative")
-    prompt = g.find(positive, _TEXT_KEYS, str, via=("conditioning", "conditioning_1", "conditioning_to"))
+    prompt = g.find(positive, _POSITIVE_KEYS, str, via=("conditioning", "conditioning_1", "conditioning_to"))
     negative_text = (
-        g.find(negative, _TEXT_KEYS, str, via=("negative", "conditioning", "conditioning_1")) if negative else None
+        g.find(negative, _NEGATIVE_KEYS, str, via=("negative", "conditioning", "conditioning_1")) if negative else None
     )
     seed = g.find(inputs.get("seed", inputs.get("noise_seed", inputs.get("noise"))), _SEED_KEYS, int)
     latent = inputs.get("latent_image")
     width = height = None
     latent_node = g.follow(latent)
     if latent_node is not None:
-        width = g.find(g.inputs(latent_node).get("width"), ("width", "value", "int"), int)
-        height = g.find(g.inputs(latent_node).get("height"), ("height", "value", "int"), int)
+        latent_inputs = g.inputs(latent_node)  # a latent node's, or a loader's that makes the latent too
+        width = g.find(
+            latent_inputs.get("width", latent_inputs.get("empty_latent_width")), ("width", "value", "int"), int
+        )
+        height = g.find(
+            latent_inputs.get("height", latent_inputs.get("empty_latent_height")), ("height", "value", "int"), int
+        )
     model = g.find(inputs.get("model") or (g.inputs(guider).get("model") if guider else None), _MODEL_KEYS, str)
     sampler_name = g.find(inputs.get("sampler_name", inputs.get("sampler")), ("sampler_name",), str)
-    steps = g.find(inputs.get("steps", inputs.get("sigmas")), ("steps",), int)
-    cfg = inputs.get("cfg", g.inputs(guider).get("cfg") if guider else None)
+    # Set on the sampler, or given by a node of its own (a primitive's "value").
+    steps = g.find(inputs.get("steps", inputs.get("sigmas")), ("steps", "value", "int"), int)
+    cfg = g.find(
+        inputs.get("cfg", g.inputs(guider).get("cfg") if guider else None), ("cfg", "value", "float"), (int, float)
+    )
     return partial(
         "ComfyUI",
         prompt=prompt,
@@ -211,15 +222,22 @@ def _graph_text(text: str | None, mark: str) -> Any:
     return load_json(text, MAX_JSON) if text is not None and mark in text else None
 
 
+def _after(text: str | None, mark: str) -> str | None:
+    """What follows ``mark`` at the start of ``text`` (ComfyUI's WEBP keeps its graphs in
+    EXIF fields as "prompt:{…}" and "workflow:{…}")."""
+    return text[len(mark) :] if text is not None and text.startswith(mark) else None
+
+
 def read(found: Embedded) -> dict[str, Any] | None:
-    graph = _graph_text(found.texts.get("prompt"), '"class_type"')
+    prompt_text = found.texts.get("prompt") or _after(found.exif_model, "prompt:")
+    graph = _graph_text(prompt_text, '"class_type"')
     if isinstance(graph, Mapping) and any(
         isinstance(v, Mapping) and "class_type" in v for v in list(graph.values())[:10_000]
     ):
         record = read_api_graph(graph, found)
         if record is not None:
             return record
-    workflow = _graph_text(found.texts.get("workflow"), '"nodes"')
+    workflow = _graph_text(found.texts.get("workflow") or _after(found.exif_make, "workflow:"), '"nodes"')
     if isinstance(workflow, Mapping):
         return read_workflow(workflow, found) or {"source": "ComfyUI"}
     if isinstance(graph, Mapping) and any(isinstance(v, Mapping) and "class_type" in v for v in graph.values()):
