@@ -37,7 +37,13 @@ def parse_ref(text: str) -> ReferenceImage:
             strength = float(tail)
             source = head
         except ValueError:
-            pass  # an "@" that belongs to the URL or file name
+            # An "@" that belongs to the URL or file name; unless the file is the part
+            # before it, and what follows was meant as its strength.
+            if not Path(text).exists() and Path(head).is_file():
+                said = f"the strength “{tail}” after {head}@ is not a number"
+                if not tail:
+                    said = f"no strength follows {head}@"
+                raise argparse.ArgumentTypeError(f"{said}; give one from -2 to 2, as in {head}@0.7") from None
     if is_web_url(source) or is_data_uri(source):
         return ReferenceImage(source.strip(), strength)
     if not source.strip():

@@ -150,6 +150,11 @@ def _check_int(name: str, value: Any, lo: int, hi: int | None) -> None:
         raise ValidationError(f"{name} is {value}, but it must be {rng}.", parameter=name)
 
 
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValidationError(f"{name} is {value!r}, but it must be True or False.", parameter=name)
+
+
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValidationError(f"{name} is {value!r}, but it must be one of {', '.join(allowed)}.", parameter=name)
@@ -219,6 +224,8 @@ class GenerationRequest:
         _check_choice("outputFormat", self.output_format, spec.OUTPUT_FORMATS)
         _check_int("outputQuality", self.output_quality, spec.QUALITY_MIN, spec.QUALITY_MAX)
         _check_choice("deliveryMethod", self.delivery_method, spec.DELIVERY_METHODS)
+        _check_bool("includeCost", self.include_cost)
+        _check_bool("safety.checkContent", self.check_content)
         if self.safety_mode is not None:
             _check_choice("safety.mode", self.safety_mode, spec.SAFETY_MODES)
         if self.ttl is not None:

@@ -136,6 +136,23 @@ def test_a_service_that_sends_more_than_asked_is_counted_as_it_came_never_3_of_2
     assert counters == [("1", "2"), ("2", "2"), ("3", "3")]
 
 
+@pytest.mark.parametrize(("suffix", "said"), [("abc", "the strength “abc” after"), ("", "no strength follows")])
+def test_a_strength_that_is_not_a_number_is_said_so_not_a_missing_file(
+    env: dict[str, str], tmp_path: Path, suffix: str, said: str
+) -> None:
+    """``--ref r0.png@abc`` said “r0.png@abc” does not exist, of a file that does."""
+    ref = tmp_path / "r0.png"
+    Image.new("RGB", (32, 32), (200, 40, 40)).save(ref)
+    r = run_cli(["generate", "a harbour at dawn", "--demo", "--ref", f"{ref}@{suffix}"], env)
+    assert r.returncode == 2 and r.stdout == ""
+    last = r.stderr.strip().splitlines()[-1]
+    assert said in last and "from -2 to 2" in last and "does not exist" not in last
+    named = tmp_path / "at@home.png"  # an "@" of the file's own name still names the file
+    Image.new("RGB", (32, 32), (40, 200, 40)).save(named)
+    r = run_cli(["generate", "a harbour at dawn", "--demo", "--ref", str(named)], env)
+    assert r.returncode == 0, r.stderr
+
+
 def test_a_wrong_key_fails_with_one_line(env: dict[str, str], simulator_process: tuple[str, None]) -> None:
     url, _ = simulator_process
     env = {**env, "RUNWARE_API_KEY": "wrong-key", "RUNWARE_API_URL": url}

@@ -118,6 +118,8 @@ BAD = [
     ({"references": (ReferenceImage("x", float("nan")),)}, "inputs.referenceImages[0].strength", "from -2 to 2"),
     ({"references": (ReferenceImage(""),)}, "inputs.referenceImages[0].image", "empty"),
     ({"task_uuid": "not-a-uuid"}, "taskUUID", "UUID"),
+    ({"check_content": "yes"}, "safety.checkContent", "True or False"),  # sent as it was, before
+    ({"include_cost": 1}, "includeCost", "True or False"),
 ]
 
 
