@@ -58,7 +58,7 @@ def parse_values(name: str, text: str) -> tuple[object, ...]:
         if name.startswith("ref"):
             number = _number(part)
             if not spec.STRENGTH_MIN <= number <= spec.STRENGTH_MAX:
-                raise SweepError(f"The strength {part} of {name} is outside −2 to +2.")
+                raise SweepError(f"The strength {part} for reference {name[3:]} is outside −2 to +2.")
             typed.add(number)
             values.append(round(number, 2))
         elif name == "creativity":

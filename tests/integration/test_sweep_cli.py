@@ -251,7 +251,7 @@ def test_without_yes_and_no_terminal_nothing_is_sent(service_env: dict[str, str]
     [
         (["ref3=0,1"], "there are no references"),
         (["strength=1,2"], "is not an axis"),
-        (["ref1=-3,1"], "The strength -3 of ref1 is outside −2 to +2."),  # which reference it is
+        (["ref1=-3,1"], "The strength -3 for reference 1 is outside −2 to +2."),  # which reference it is
         (["seed=1", "creativity=raw", "ref1=1"], "one or two things"),
         (["creativity=raw,wild"], "is not one of"),
     ],
