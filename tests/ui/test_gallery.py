@@ -681,6 +681,25 @@ def test_a_thumbnail_older_than_its_image_is_made_again_and_then_read_from_the_c
     assert centre_colour(thumbnails.make_thumbnail(entry.path, cache, 256)) == pytest.approx((200, 40, 40), abs=6)
 
 
+def test_a_thumbnail_that_cannot_be_kept_is_shown_all_the_same(
+    library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library on a read-only disk: an image changed in place showed as damaged, its
+    new thumbnail made but refused by the disk."""
+    entry = library.save(make_image("on a read-only disk", colour=(30, 160, 90)))
+    cache = library.thumb_path(entry.image_uuid, 256)
+    thumbnails.make_thumbnail(entry.path, cache, 256)
+    rewrite_in_place(entry.path, (200, 40, 40))
+
+    def read_only(*_args: Any, **_kwargs: Any) -> Any:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(thumbnails.tempfile, "mkstemp", read_only)
+    image = thumbnails.make_thumbnail(entry.path, cache, 256, side=120)
+    assert not image.isNull() and max(image.width(), image.height()) == 120
+    assert centre_colour(image) == pytest.approx((200, 40, 40), abs=6)
+
+
 def test_refresh_shows_an_image_changed_in_place_as_it_is_now(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
     entries = fill(
         data_dir, [make_image("unchanged", colour=(20, 20, 200)), make_image("touched up", colour=(30, 160, 90))]

@@ -71,14 +71,22 @@ def make_thumbnail(source: Path, cache: Path, size: int = THUMB_SIZE, side: int 
     image = reader.read()
     if image.isNull():
         return image
-    image = store_thumbnail(image, cache)
+    try:
+        image = store_thumbnail(image, cache)
+    except OSError as exc:  # a library on a read-only disk is still shown, each image decoded
+        log.info("could not keep the thumbnail %s: %s", cache, exc)
+        return _at_side(image, side)
     if source_time is not None:
         # Never older than its source, even one dated ahead of this machine's clock (a
         # file from another computer): it would be made again at every look.
         with contextlib.suppress(OSError):
             if cache.stat().st_mtime_ns < source_time:
                 os.utime(cache, ns=(source_time, source_time))
-    if side and max(image.width(), image.height()) != side:  # once per image: later reads scale as they decode
+    return _at_side(image, side)  # once per image: later reads scale as they decode
+
+
+def _at_side(image: QImage, side: int) -> QImage:
+    if side and max(image.width(), image.height()) != side:
         image = image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
     return image
 
