@@ -158,7 +158,7 @@ class PendingTrash:
                 held = b.held.get(entry.id)
                 if held is not None and held.exists():
                     failed += self._trash(held, entry.path)
-                self._drop_thumbnails(entry.image_uuid)
+                self.library.drop_thumbnails(entry.image_uuid)
             shutil.rmtree(b.folder, ignore_errors=True)
         return failed
 
@@ -204,25 +204,21 @@ class PendingTrash:
         return entry.id if entry is not None else None
 
     def _trash(self, held: Path, original: Path) -> list[str]:
-        target = held
-        if not original.exists() and self.library.get_by_file_name(original.name) is None:
+        # The file is back in images/ without a row for as long as the system trash takes:
+        # the check of the folder must not find it there and index it as an image again.
+        with self.library.moving_files():
+            target = held
+            if not original.exists() and self.library.get_by_file_name(original.name) is None:
+                try:
+                    os.replace(held, original)
+                    target = original
+                except OSError:
+                    target = held
             try:
-                os.replace(held, original)
-                target = original
-            except OSError:
-                target = held
-        try:
-            send2trash(str(target))
-            return []
-        except Exception as exc:  # no trash on this system: delete, as asked
-            log.warning("system trash refused %s (%s); deleting it", target, exc)
-            with contextlib.suppress(OSError):
-                target.unlink()
-            return [target.name]
-
-    def _drop_thumbnails(self, image_uuid: str) -> None:
-        if not self.library.thumbs_dir.is_dir():
-            return
-        for size_dir in self.library.thumbs_dir.iterdir():
-            with contextlib.suppress(OSError):
-                (size_dir / f"{image_uuid}.jpg").unlink(missing_ok=True)
+                send2trash(str(target))
+                return []
+            except Exception as exc:  # no trash on this system: delete, as asked
+                log.warning("system trash refused %s (%s); deleting it", target, exc)
+                with contextlib.suppress(OSError):
+                    target.unlink()
+                return [target.name]

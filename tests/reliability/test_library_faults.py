@@ -571,6 +571,36 @@ def test_an_undo_beside_the_folders_check_brings_back_the_image_with_its_paramet
         assert len(back) == 1 and back[0].prompt == "brought back 1" and back[0].favourite
 
 
+def test_a_deleted_image_on_its_way_to_the_system_trash_is_not_indexed_by_the_folders_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file goes back to images/ (its place, for the system trash to remember) just
+    before it is trashed: a check of the folder in between indexed it as a new image."""
+    import threading
+
+    from krea_desktop.library import trash as trash_module
+
+    with Library(tmp_path / "lib") as lib:
+        kept, deleted = lib.save(image(1, "kept")), lib.save(image(2, "deleted"))
+        trash = PendingTrash(lib)
+        batch = trash.delete([deleted])
+        assert batch is not None
+        reports: list[Any] = []
+
+        def slow_system_trash(path: str) -> None:  # the system trash takes a moment; a check runs meanwhile
+            checker = threading.Thread(target=lambda: reports.append(lib.reconcile()))
+            checker.start()
+            time.sleep(0.4)
+            Path(path).unlink()
+            slow_system_trash.checker = checker  # type: ignore[attr-defined]
+
+        monkeypatch.setattr(trash_module, "send2trash", slow_system_trash)
+        assert trash.flush(batch) == []
+        slow_system_trash.checker.join(10)  # type: ignore[attr-defined]
+        assert reports and reports[0].indexed == []
+        assert [e.id for e in lib.entries()] == [kept.id]
+
+
 def test_a_delete_killed_before_its_rows_left_the_index_is_undone_at_the_next_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
