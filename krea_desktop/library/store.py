@@ -859,6 +859,15 @@ class Library:
             raise ValueError(f"unusable imageUUID {image_uuid!r}")
         return self.thumbs_dir / str(int(size)) / f"{image_uuid}.jpg"
 
+    def drop_thumbnails(self, image_uuid: str) -> None:
+        """Remove the cached thumbnails of ``image_uuid`` at every size (they are made again
+        from the image when next shown)."""
+        if not _SAFE_NAME.match(image_uuid) or not self.thumbs_dir.is_dir():
+            return
+        for size_dir in self.thumbs_dir.iterdir():
+            with suppress(OSError):
+                (size_dir / f"{image_uuid}.jpg").unlink(missing_ok=True)
+
     # -- start-up check ------------------------------------------------------------------------
 
     def reconcile(self) -> ReconcileReport:
@@ -892,10 +901,11 @@ class Library:
 
         with self._write_lock:
             conn = self._conn()
-            rows = conn.execute("SELECT id, file_name, missing, broken, file_size FROM images")
+            rows = conn.execute("SELECT id, file_name, missing, broken, file_size, image_uuid FROM images")
             known_names = set()
             updates: list[tuple[int, int, int | None, int]] = []  # missing, broken, size, id
-            for row_id, name, missing, broken, size in rows:
+            rewritten: list[str] = []  # their imageUUIDs
+            for row_id, name, missing, broken, size, image_uuid in rows:
                 known_names.add(name)
                 disk = on_disk.get(name)
                 if disk is None and not missing:
@@ -917,7 +927,8 @@ class Library:
                 if missing or new_broken != broken or disk[0] != size:
                     updates.append((0, new_broken, disk[0], row_id))
                 if not missing and disk[0] != size and new_broken == broken == 0:
-                    report.rewritten.append(row_id)  # its thumbnail is made again
+                    report.rewritten.append(row_id)
+                    rewritten.append(image_uuid)
 
             new_rows: list[dict[str, Any]] = []
             # Only the files without a row are sorted (indexed in name order): sorting every
@@ -959,6 +970,8 @@ class Library:
                     report.indexed.append(row_id)
                     if values["broken"]:
                         report.broken.append(row_id)
+        for image_uuid in rewritten:  # made again from the image as it is now, whatever its date
+            self.drop_thumbnails(image_uuid)
         # Freed at once when this returns, 100,000 names and sizes would be one long
         # deallocation holding Python's lock (up to 25 ms with the window scrolling beside
         # it); emptied step by step, the lock changes hands as usual.

@@ -700,6 +700,19 @@ def test_a_thumbnail_that_cannot_be_kept_is_shown_all_the_same(
     assert centre_colour(image) == pytest.approx((200, 40, 40), abs=6)
 
 
+def test_an_image_the_folders_check_finds_changed_gets_a_new_thumbnail_whatever_its_date(library: Library) -> None:
+    """A copy that keeps its date (cp -p, rsync -a, a restore) is no newer than the cached
+    thumbnail: the check said "changed" and the old picture stayed."""
+    entry = library.save(make_image("restored from a backup", colour=(200, 0, 0)))
+    cache = library.thumb_path(entry.image_uuid, 256)
+    thumbnails.make_thumbnail(entry.path, cache, 256)
+    older = entry.path.stat().st_mtime_ns - 10**9
+    Image.new("RGB", (64, 48), (0, 0, 200)).save(entry.path, "PNG", compress_level=0)  # another size
+    os.utime(entry.path, ns=(older, older))
+    assert library.reconcile().rewritten == [entry.id]
+    assert centre_colour(thumbnails.make_thumbnail(entry.path, cache, 256)) == pytest.approx((0, 0, 200), abs=6)
+
+
 def test_refresh_shows_an_image_changed_in_place_as_it_is_now(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
     entries = fill(
         data_dir, [make_image("unchanged", colour=(20, 20, 200)), make_image("touched up", colour=(30, 160, 90))]
