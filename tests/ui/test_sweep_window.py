@@ -195,6 +195,27 @@ def test_a_strength_axis_says_which_reference_by_name_and_thumbnail(
     assert label is not None and label.text() == "Reference 2 (a very long…e image.png) strength"
 
 
+def test_a_sweep_whose_reference_upload_meets_a_refused_key_says_where_to_set_it(
+    qtbot: QtBot, make_window: Any, sim: Sim, tmp_path: Path
+) -> None:
+    sim.service.config.api_key = "not-the-key-the-window-has"
+    w = make_window()
+    Image.new("RGB", (96, 64), (200, 40, 40)).save(tmp_path / "fox.png")
+    w.tray.add_reference(tmp_path / "fox.png", 0.5)
+    qtbot.waitUntil(lambda: w.tray.count() == 1 and not w.tray.isBusy())
+    w.prompt_panel.setPrompt("a red fox in snow")
+    w.tray.items()[0].sweepButton.click()
+    dialog = w.sweeps.dialog
+    assert isinstance(dialog, SweepDialog)
+    dialog.valueEdits[0].setText("-1, 1")
+    dialog.sendButton.click()
+    qtbot.waitUntil(lambda: not w.sweeps.runs and "could not be uploaded" in w.message_banner.label.text())
+    assert w.message_banner.label.text() == (  # not "no cell made an image", which says less
+        "The sweep was not sent because a reference could not be uploaded: "
+        "The API key was not accepted; check it in Settings."
+    )
+
+
 def test_a_long_reference_name_on_the_sheet_wraps_between_words_never_within_one(qtbot: QtBot) -> None:
     axes = (SweepAxis("creativity", ("raw", "high")), SweepAxis("ref1", (-1.0, 1.0)))
     sheet = ContactSheet(SweepTag("s", axes), (1024, 1024), "a fox", ["IMG_20240101…3456789.jpg"])

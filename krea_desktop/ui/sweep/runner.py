@@ -20,6 +20,7 @@ from krea_desktop.models.jobs import FINISHED, Job, JobQueue
 from krea_desktop.models.sweep import Cell, SweepPlan
 from krea_desktop.ui.background import Runner, post, shared_pool
 from krea_desktop.ui.sweep.sheet_view import ContactSheet
+from krea_desktop.user_words import as_the_app_says
 
 if TYPE_CHECKING:
     from krea_desktop.ui.jobs.client_thread import ClientThread
@@ -62,6 +63,7 @@ class SweepRun(QObject):
         self._running: dict[int, Cell] = {}  # job id -> its cell
         self._results: dict[tuple[int, ...], SheetCell] = {}
         self._cancelled = False
+        self._said_why = False  # why no cell was sent, said already
         self._ended = False
         shared_pool()  # made on this (the GUI) thread: the client thread posts through it
         self._subscriptions: list[tuple[Any, Callable[..., None]]] = [
@@ -109,8 +111,13 @@ class SweepRun(QObject):
 
     def _primed(self, error: BaseException | None) -> None:
         if error is not None:
-            text = str(error) if isinstance(error, E.KreaError) else f"an unexpected error ({type(error).__name__})"
+            text = (
+                as_the_app_says(error)
+                if isinstance(error, E.KreaError)
+                else f"an unexpected error ({type(error).__name__})"
+            )
             self.message.emit(f"The sweep was not sent because a reference could not be uploaded: {text}")
+            self._said_why = True  # that sentence is the one to read, not "no cell made an image"
             for cell in self._queue:
                 self._fail(cell.place, "Not sent: a reference could not be uploaded.")
             self._queue.clear()
@@ -199,7 +206,8 @@ class SweepRun(QObject):
         cells = self._end()
         if not any(cell.image_uuid for cell in cells):
             # A contact sheet of errors alone is no picture worth keeping (as on the command line).
-            self.message.emit("No cell of the sweep made an image, so no contact sheet was saved.")
+            if not self._said_why:
+                self.message.emit("No cell of the sweep made an image, so no contact sheet was saved.")
             self.finished.emit(None)
             return
 
