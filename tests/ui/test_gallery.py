@@ -42,7 +42,7 @@ from krea_desktop.ui.gallery.thumbnails import ThumbnailLoader, fit_within
 from krea_desktop.ui.gallery.view import GalleryView
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, decode_library_ids
 from krea_desktop.ui.viewer import viewer as viewer_module
-from krea_desktop.ui.viewer.viewer import NOT_IN_LIBRARY_DELETE, NOT_IN_LIBRARY_FAVOURITE
+from krea_desktop.ui.viewer.viewer import NOT_IN_LIBRARY_DELETE, NOT_IN_LIBRARY_FAVOURITE, ImageViewer
 from krea_desktop.ui.window.main_window import MainWindow
 from tests.helpers.drag import drag_event
 
@@ -139,6 +139,16 @@ def make_window(qtbot: QtBot, data_dir: Path, no_trash: list[str]) -> Iterator[A
     yield make
     for w in windows:
         w.close()
+
+
+def view_row(qtbot: QtBot, w: MainWindow, row: int) -> ImageViewer:
+    """Open the gallery's row ``row`` in the viewer (as Space does) and wait for its picture."""
+    select(w, row)
+    w.gallery_actions.view_selected()
+    viewer = w.gallery_actions.viewer
+    assert viewer is not None
+    qtbot.waitUntil(viewer.canvas.has_image)
+    return viewer
 
 
 def wait_thumbnails(qtbot: QtBot, w: MainWindow) -> None:
@@ -1031,11 +1041,7 @@ def test_f_favourites_the_image_shown_in_the_viewer_as_in_the_gallery_and_0_fits
 ) -> None:
     entries = fill(data_dir, [make_image("older"), make_image("shown")])
     w = make_window()
-    select(w, 0)
-    w.gallery_actions.view_selected()
-    viewer = w.gallery_actions.viewer
-    assert viewer is not None
-    qtbot.waitUntil(viewer.canvas.has_image)
+    viewer = view_row(qtbot, w, 0)
     viewer.canvas.actual_size()
     qtbot.keyClick(viewer, Qt.Key.Key_F)  # written off the GUI thread
     assert not viewer.canvas.fitted  # F is not a zoom key
@@ -1124,11 +1130,7 @@ def test_delete_in_the_viewer_moves_the_shown_image_to_the_trash_and_ctrl_z_show
 ) -> None:
     entries = fill(data_dir, [make_image("older"), make_image("culled"), make_image("newer")])
     w = make_window()
-    select(w, 1)
-    w.gallery_actions.view_selected()
-    viewer = w.gallery_actions.viewer
-    assert viewer is not None
-    qtbot.waitUntil(viewer.canvas.has_image)
+    viewer = view_row(qtbot, w, 1)
     qtbot.keyClick(viewer, Qt.Key.Key_Delete)
     qtbot.waitUntil(lambda: w.library.get(entries[1].id) is None)
     assert not entries[1].path.exists()
@@ -1201,11 +1203,7 @@ def test_a_click_beside_the_parameters_leaves_the_arrow_keys_stepping_through_th
 ) -> None:
     fill(data_dir, [make_image(f"image {i}", seed=i) for i in range(4)])
     w = make_window()
-    select(w, 0)
-    w.gallery_actions.view_selected()
-    viewer = w.gallery_actions.viewer
-    assert viewer is not None
-    qtbot.waitUntil(viewer.canvas.has_image)
+    viewer = view_row(qtbot, w, 0)
     viewer.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is viewer)
     panel = viewer.findChild(QWidget, "viewerMetadata")
