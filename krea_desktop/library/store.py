@@ -208,8 +208,9 @@ class ReconcileReport:
 # Helpers
 
 
-_EVERY_PLACE = "SELECT id FROM images ORDER BY created_at DESC, id DESC"
-_EVERY_PLACE_CHECK = f"SELECT count(id) FROM images INDEXED BY {ORDERING_INDEX}"
+# Every id, newest first: the gallery's order, along ORDERING_INDEX.
+_EVERY_ID = "SELECT id FROM images ORDER BY created_at DESC, id DESC"
+_EVERY_ID_COUNTED = f"SELECT count(id) FROM images INDEXED BY {ORDERING_INDEX}"
 
 
 def _has_index(conn: sqlite3.Connection, name: str) -> bool:
@@ -403,7 +404,7 @@ class Library:
                 # which walks its every page without making 100,000 Python numbers (about
                 # 18 ms at 100,000 images, against 44 ms to read them); the gallery's read
                 # that follows finds the pages in the system's cache.
-                probe.execute(_EVERY_PLACE_CHECK if _has_index(probe, ORDERING_INDEX) else _EVERY_PLACE).fetchall()
+                probe.execute(_EVERY_ID_COUNTED if _has_index(probe, ORDERING_INDEX) else _EVERY_ID).fetchall()
         except sqlite3.DatabaseError as exc:
             if _is_busy(exc):
                 return None  # in use by another process, which is fine
@@ -746,13 +747,13 @@ class Library:
         # data_version changes when another connection (another thread's or process's) has
         # committed; this process's own writes are counted by _transaction.
         if conn.in_transaction:  # what it reads may yet be rolled back: not kept
-            return [r[0] for r in conn.execute("SELECT id FROM images ORDER BY created_at DESC, id DESC")]
+            return [r[0] for r in conn.execute(_EVERY_ID)]
         writes = self._writes
         (version,) = conn.execute("PRAGMA data_version").fetchone()
         kept = self._every_id
         if kept is not None and kept[0] is conn and kept[1:3] == (version, writes):
             return list(kept[3])
-        ids = [r[0] for r in conn.execute("SELECT id FROM images ORDER BY created_at DESC, id DESC")]
+        ids = [r[0] for r in conn.execute(_EVERY_ID)]
         self._every_id = (conn, version, writes, ids)
         return list(ids)
 
