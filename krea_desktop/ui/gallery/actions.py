@@ -530,9 +530,9 @@ class GalleryActions(QObject):
             self.view.setCurrentIndex(self.model.index(min(min(rows), self.model.rowCount() - 1)))
         if self.viewer is not None:
             self.viewer.entries_removed(ids, viewer_row)
-        if self.viewer is not None and viewer_row is not None:
-            them = for_count(len(ids), "it", "them")
-            self.viewer.show_hint(f"Moved {counted(len(ids), 'image')} to the trash; Ctrl+Z brings {them} back.")
+            if viewer_row is not None:  # the image it showed went: it says where
+                them = for_count(len(ids), "it", "them")
+                self.viewer.show_hint(f"Moved {counted(len(ids), 'image')} to the trash; Ctrl+Z brings {them} back.")
         n = len(batch.entries)
         skipped = len(entries) - n
         text = f"Moved {counted(n, 'image')} to the trash."
