@@ -10,6 +10,10 @@ downloaded) while the caller handles one, and ``getResponse`` polls come at most
 ``PollPolicy.factor`` times the time already waited, so the first image is collected
 within that factor of the time the service took to make it.
 
+Image URLs are downloaded on a thread of the client's own (``aside``), with an HTTP client
+of its own: a caller that saves each image with a plain (blocking) file write holds its
+loop meanwhile, and the next download goes on all the same.
+
 By default the client runs flat out, as the command line and library users want it. In
 a process whose GUI thread must stay smooth, ``gui=True`` makes it hand the GIL over
 during long loops (``pacing``), decode large base64 in a helper process (``b64helper``)
@@ -47,6 +51,7 @@ import httpx
 
 from krea_desktop.api import errors as E
 from krea_desktop.api import spec
+from krea_desktop.api.aside import LoopThread
 from krea_desktop.api.endpoint import check_endpoint, is_loopback
 from krea_desktop.api.pacing import pace
 from krea_desktop.api.record import GenerationRecord
@@ -236,7 +241,9 @@ class RunwareClient:
         """``gui``: a GUI thread shares this process (the window's client thread sets it):
         long loops then hand it the GIL every few milliseconds and large base64 is decoded
         in a helper process, which keeps the window smooth at some cost in throughput. Off
-        (the default, for the command line and library users), the client runs flat out."""
+        (the default, for the command line and library users), the client runs flat out,
+        and downloads image URLs on a thread of its own (the window's client thread hands
+        each image on at once, so it has no need of one)."""
         if not api_key or not api_key.strip():
             raise E.AuthenticationError(E.NO_KEY_GIVEN, code="missingApiKey")
         self._key = api_key.strip()
@@ -258,14 +265,31 @@ class RunwareClient:
         self.gui = gui
         self._sent_task_uuids: set[str] = set()  # each generate() call is a batch of its own
         self._closed = False
+        # Without a GUI, images are downloaded on a thread of their own, with an HTTP
+        # client of its own, so that the next download goes on while the caller saves an
+        # image (``aside``). A transport given by the caller may be bound to its loop:
+        # downloads then share it.
+        self._aside: LoopThread | None = None
+        self._aside_http: httpx.AsyncClient | None = None
         if transport is None:
             _preload_network_stack()
-            from krea_desktop.api.network import make_transport
+            from krea_desktop.api.network import new_ssl_context
 
-            transport = make_transport()
-        self._http = httpx.AsyncClient(
+            self._ssl_context = new_ssl_context()
+            transport = self._new_transport()
+            if not gui:
+                self._aside = LoopThread("krea-downloads")
+        self._http = self._new_http(transport)
+
+    def _new_transport(self) -> httpx.AsyncBaseTransport:
+        from krea_desktop.api.network import make_transport
+
+        return make_transport(self._ssl_context)
+
+    def _new_http(self, transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
             transport=transport,
-            timeout=httpx.Timeout(timeout, connect=connect_timeout, pool=connect_timeout),
+            timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout, pool=self.connect_timeout),
             follow_redirects=False,
             headers={"User-Agent": "krea-desktop"},
         )
@@ -279,7 +303,15 @@ class RunwareClient:
 
     async def aclose(self) -> None:
         self._closed = True
-        await self._http.aclose()
+        try:
+            await self._http.aclose()
+        finally:
+            if self._aside is not None:
+                await self._aside.aclose(self._close_aside_http)
+
+    async def _close_aside_http(self) -> None:
+        if self._aside_http is not None:
+            await self._aside_http.aclose()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -929,12 +961,28 @@ class RunwareClient:
     async def _fetch(self, item: dict[str, Any], ctx: _Context) -> tuple[bytes, VerifiedImage]:
         """An item's image, decoded (or downloaded) and verified."""
         width, height = ctx.request.size
-        if "imageBase64Data" in item or "imageDataURI" in item:
+        if _is_inline(item):
             return await asyncio.to_thread(self._decode_inline, item, width, height)
-        data = await self._download(str(item["imageURL"]))
+        data = await self._download(str(item["imageURL"]), self._http)
         if not self.gui:  # a millisecond or two: not worth a thread (and its memory arena)
             return data, verify_image(data, width, height)
         return data, await asyncio.to_thread(verify_image, data, width, height)
+
+    def _start_fetch(self, item: dict[str, Any], ctx: _Context) -> asyncio.Future[tuple[bytes, VerifiedImage]]:
+        """:meth:`_fetch` under way: an image URL on the downloads' own thread at once (so
+        that it is fetched even while the caller holds this loop), the rest as a task of
+        this loop."""
+        if self._aside is not None and "imageURL" in item and not _is_inline(item):
+            width, height = ctx.request.size
+            return self._aside.submit(self._download_aside(str(item["imageURL"]), width, height))
+        return asyncio.ensure_future(self._fetch(item, ctx))
+
+    async def _download_aside(self, url: str, width: int, height: int) -> tuple[bytes, VerifiedImage]:
+        """Download and verify an image (on the downloads' own loop, with its own client)."""
+        if self._aside_http is None:
+            self._aside_http = self._new_http(self._new_transport())
+        data = await self._download(url, self._aside_http)
+        return data, verify_image(data, width, height)
 
     def _decode_inline(self, item: dict[str, Any], width: int, height: int) -> tuple[bytes, VerifiedImage]:
         """Decode and verify an item's image data (on a worker thread)."""
@@ -968,7 +1016,7 @@ class RunwareClient:
             record=ctx.record.replace(task_uuid=request.task_uuid),
         )
 
-    async def _download(self, url: str) -> bytes:
+    async def _download(self, url: str, http: httpx.AsyncClient) -> bytes:
         self._check_open()
         if not is_url(url):
             raise E.MalformedResponseError("The service sent an image URL that cannot be used.")
@@ -977,7 +1025,7 @@ class RunwareClient:
         for attempt in range(self.retry.attempts):
             busy: E.KreaError | None = None
             try:
-                async with self._http.stream("GET", url) as resp:
+                async with http.stream("GET", url) as resp:
                     if resp.status_code in RETRYABLE_STATUSES:  # the image host is overloaded for a moment
                         busy = error_from(None, resp.status_code, resp.headers.get("Retry-After"))
                         if attempt + 1 >= self.retry.attempts:
@@ -1039,6 +1087,11 @@ class _Context:
         self.seen_before = self.seen_count
 
 
+def _is_inline(item: dict[str, Any]) -> bool:
+    """Whether a finished item carries its image (rather than a URL to it)."""
+    return "imageBase64Data" in item or "imageDataURI" in item
+
+
 def _retrieve(job: asyncio.Future[Any]) -> None:
     """Mark a finished job's outcome as seen (a job cancelled with its pipeline may fail)."""
     if not job.cancelled():
@@ -1066,11 +1119,10 @@ class _Pipeline:
 
     def _fill(self) -> None:
         while self._waiting:
-            inline = "imageBase64Data" in self._waiting[0] or "imageDataURI" in self._waiting[0]
-            if len(self._jobs) >= (DECODES_AHEAD if inline else DOWNLOADS_AHEAD):
+            if len(self._jobs) >= (DECODES_AHEAD if _is_inline(self._waiting[0]) else DOWNLOADS_AHEAD):
                 return
             item = self._waiting.popleft()
-            job = asyncio.ensure_future(self._client._fetch(item, self._ctx))
+            job = self._client._start_fetch(item, self._ctx)
             job.add_done_callback(_retrieve)
             self._jobs.append((item, job))
 

@@ -40,6 +40,14 @@ async def one_batch(url: str, delivery: str, output: str, images: int) -> tuple[
 
     client = RunwareClient("bench", base_url=url)
     client._http.event_hooks["response"].append(count)
+    make_http = client._new_http
+
+    def counting_http(transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
+        http = make_http(transport)  # the downloads' own client (on its own thread)
+        http.event_hooks["response"].append(count)
+        return http
+
+    client._new_http = counting_http  # type: ignore[method-assign]
     request = GenerationRequest(
         "a lighthouse in fog, gouache",
         ratio="16:9",

@@ -117,8 +117,8 @@ def test_an_httpcore_whose_backend_cannot_be_wrapped_gets_the_stock_transport(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     class Plain(httpx.AsyncHTTPTransport):
-        def __init__(self) -> None:
-            super().__init__()
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
             del self._pool._network_backend  # as a future httpcore might have it
 
     monkeypatch.setattr(network.httpx, "AsyncHTTPTransport", Plain)
