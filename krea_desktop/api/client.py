@@ -559,6 +559,7 @@ class RunwareClient:
         self._check_key()
         wire = [r.to_wire() for r in request.references]
         ctx = _Context(request, wire, set(received), record, submitted_at=time.monotonic())
+        self._ready_downloads(request)
         try:
             first = await self._get_response(request, ctx)
             if first is None or _not_found(first):
@@ -587,6 +588,7 @@ class RunwareClient:
         """
         ctx = _Context(request, wire_refs, seen, sent_record(request, wire_refs))
         deadline = time.monotonic() + self.job_timeout
+        self._ready_downloads(request)
         task = request.to_task(wire_refs)
         attempt = 0
         conflict_retried = False
@@ -972,6 +974,7 @@ class RunwareClient:
         """:meth:`_fetch` under way: an image URL on the downloads' own thread at once (so
         that it is fetched even while the caller holds this loop), the rest as a task of
         this loop."""
+        self._check_open()  # closed meanwhile: a sentence, not the downloads' thread's error
         if self._aside is not None and "imageURL" in item and not _is_inline(item):
             width, height = ctx.request.size
             return self._aside.submit(self._download_aside(str(item["imageURL"]), width, height))
@@ -979,10 +982,21 @@ class RunwareClient:
 
     async def _download_aside(self, url: str, width: int, height: int) -> tuple[bytes, VerifiedImage]:
         """Download and verify an image (on the downloads' own loop, with its own client)."""
+        http = await self._open_aside_http()
+        data = await self._download(url, http)
+        return data, verify_image(data, width, height)
+
+    async def _open_aside_http(self) -> httpx.AsyncClient:
+        """The downloads' HTTP client, made at first need (on the downloads' own loop)."""
         if self._aside_http is None:
             self._aside_http = self._new_http(self._new_transport())
-        data = await self._download(url, self._aside_http)
-        return data, verify_image(data, width, height)
+        return self._aside_http
+
+    def _ready_downloads(self, request: GenerationRequest) -> None:
+        """For a batch of image URLs, start the downloads' thread and client while the
+        service works, rather than when the first image is ready (a few milliseconds)."""
+        if self._aside is not None and request.output_type == "URL" and not self._closed and self._aside_http is None:
+            self._aside.submit(self._open_aside_http()).add_done_callback(_retrieve)
 
     def _decode_inline(self, item: dict[str, Any], width: int, height: int) -> tuple[bytes, VerifiedImage]:
         """Decode and verify an item's image data (on a worker thread)."""

@@ -87,3 +87,20 @@ def test_a_closed_client_downloads_nothing(sim: Sim) -> None:
 
     asyncio.run(go())
     assert not download_threads()
+
+
+def test_a_client_closed_while_a_batch_is_followed_says_so(sim: Sim) -> None:
+    request = GenerationRequest("a kite over dunes", number_results=3, output_type="URL")
+
+    async def go() -> int:
+        got = 0
+        client = RunwareClient("k", base_url=sim.url)
+        with pytest.raises(E.KreaError, match="This client is closed"):
+            async for _image in client.generate(request):
+                got += 1
+                await asyncio.sleep(HOLD)  # the next image is downloaded meanwhile
+                await client.aclose()  # by another part of the caller's program
+        return got
+
+    assert asyncio.run(go()) == 1
+    assert not download_threads()
