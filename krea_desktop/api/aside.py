@@ -8,17 +8,22 @@ would only be fetched once the caller is done with this one. Downloads that run 
 thread's loop go on meanwhile (a file write and a socket read both let the GIL go), so
 fetching an image and saving the one before overlap.
 
-The thread starts with the first coroutine run on it; :meth:`LoopThread.aclose` stops it.
+The thread starts with the first coroutine submitted. :meth:`LoopThread.aclose` cancels
+what still runs there, runs the closers (the HTTP client that lives on the loop, say) and
+ends the thread; so does :meth:`LoopThread.close_soon`, without waiting, for an owner that
+was never closed (from a ``weakref.finalize``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+Closer = Callable[[], Awaitable[Any]]
 
 
 class LoopThread:
@@ -30,10 +35,12 @@ class LoopThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._closers: list[Closer] = []  # touched on the loop only
 
     @property
-    def started(self) -> bool:
-        return self._thread is not None
+    def running(self) -> bool:
+        """Whether the thread was started and not yet told to end."""
+        return self._thread is not None and not self._closed
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -41,7 +48,7 @@ class LoopThread:
                 raise RuntimeError(f"{self._name} is closed")
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=loop.run_forever, name=self._name, daemon=True)
+                thread = threading.Thread(target=_run, args=(loop,), name=self._name, daemon=True)
                 thread.start()
                 self._loop, self._thread = loop, thread
             return self._loop
@@ -57,22 +64,59 @@ class LoopThread:
             raise
         return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
 
-    async def aclose(self, last: Callable[[], Awaitable[Any]] | None = None) -> None:
-        """Run ``last`` (say, closing what lives on the loop) there if the thread was
-        started, then stop the loop and wait for the thread to end."""
+    def add_closer(self, closer: Closer) -> None:
+        """Have ``closer`` awaited on the loop when it ends. Call it on the loop."""
+        self._closers.append(closer)
+
+    def _take(self) -> tuple[asyncio.AbstractEventLoop | None, threading.Thread | None]:
         with self._lock:
-            loop, thread = self._loop, self._thread
+            if self._closed:
+                return None, None
             self._closed = True
+            return self._loop, self._thread
+
+    async def aclose(self) -> None:
+        """Cancel what still runs on the loop, await the closers there, and end the thread.
+        Closing again does nothing."""
+        loop, thread = self._take()
         if loop is None or thread is None:
             return
         try:
-            if last is not None:
-
-                async def finish() -> None:
-                    await last()
-
-                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(finish(), loop))
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._finish(), loop))
         finally:
             loop.call_soon_threadsafe(loop.stop)
             await asyncio.to_thread(thread.join)
-            loop.close()
+
+    def close_soon(self) -> None:
+        """As :meth:`aclose`, without waiting for it (and from any thread)."""
+        loop, _thread = self._take()
+        if loop is None:
+            return
+
+        async def finish_and_stop() -> None:
+            try:
+                await self._finish()
+            finally:
+                loop.stop()
+
+        with contextlib.suppress(RuntimeError):  # the loop already closed with the process
+            asyncio.run_coroutine_threadsafe(finish_and_stop(), loop)
+
+    async def _finish(self) -> None:
+        here = asyncio.current_task()
+        others = [task for task in asyncio.all_tasks() if task is not here]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        for closer in self._closers:
+            with contextlib.suppress(Exception):  # the others are still closed
+                await closer()
+        self._closers.clear()
+
+
+def _run(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        loop.close()

@@ -10,9 +10,13 @@ downloaded) while the caller handles one, and ``getResponse`` polls come at most
 ``PollPolicy.factor`` times the time already waited, so the first image is collected
 within that factor of the time the service took to make it.
 
-Image URLs are downloaded on a thread of the client's own (``aside``), with an HTTP client
-of its own: a caller that saves each image with a plain (blocking) file write holds its
-loop meanwhile, and the next download goes on all the same.
+Without a GUI, image URLs are downloaded on a thread of the client's own (``aside``), with
+an HTTP client of its own: a caller that saves each image with a plain (blocking) file
+write holds its loop meanwhile, and the next download goes on all the same. A client given
+its own transport or sleep by the caller downloads on the caller's loop, as does the
+window's.
+
+Proxies named in the environment are used (httpx's own transports then, through them).
 
 By default the client runs flat out, as the command line and library users want it. In
 a process whose GUI thread must stay smooth, ``gui=True`` makes it hand the GIL over
@@ -37,9 +41,11 @@ import math
 import mmap
 import random
 import re
+import ssl
 import sys
 import time
 import uuid
+import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -243,7 +249,7 @@ class RunwareClient:
         in a helper process, which keeps the window smooth at some cost in throughput. Off
         (the default, for the command line and library users), the client runs flat out,
         and downloads image URLs on a thread of its own (the window's client thread hands
-        each image on at once, so it has no need of one)."""
+        each image on at once, so it has no need of one; ``gui`` is read at each batch)."""
         if not api_key or not api_key.strip():
             raise E.AuthenticationError(E.NO_KEY_GIVEN, code="missingApiKey")
         self._key = api_key.strip()
@@ -265,30 +271,35 @@ class RunwareClient:
         self.gui = gui
         self._sent_task_uuids: set[str] = set()  # each generate() call is a batch of its own
         self._closed = False
-        # Without a GUI, images are downloaded on a thread of their own, with an HTTP
-        # client of its own, so that the next download goes on while the caller saves an
-        # image (``aside``). A transport given by the caller may be bound to its loop:
-        # downloads then share it.
+        # Images are downloaded on a thread of their own, with an HTTP client of its own,
+        # so that the next download goes on while the caller saves an image (``aside``):
+        # not in a GUI process (whose client thread hands each image on at once), nor
+        # where the caller's own transport or sleep may be bound to its loop.
+        self._may_download_aside = transport is None and sleep is asyncio.sleep
         self._aside: LoopThread | None = None
         self._aside_http: httpx.AsyncClient | None = None
+        self._ssl_context: ssl.SSLContext | None = None
         if transport is None:
             _preload_network_stack()
             from krea_desktop.api.network import new_ssl_context
 
-            self._ssl_context = new_ssl_context()
-            transport = self._new_transport()
-            if not gui:
-                self._aside = LoopThread("krea-downloads")
-        self._http = self._new_http(transport)
+            self._ssl_context = new_ssl_context()  # made once, for both clients (about 30 ms each)
+            self._http = self._new_http(self._own_transport())
+        else:
+            self._http = self._new_http(transport)
 
-    def _new_transport(self) -> httpx.AsyncBaseTransport:
-        from krea_desktop.api.network import make_transport
+    def _own_transport(self) -> httpx.AsyncBaseTransport | None:
+        """The client's own transport (reading in large pieces, ``network``); None where
+        the environment names a proxy, for httpx to mount its own transports through it
+        (it reads the proxy variables only for a client made without a transport)."""
+        from krea_desktop.api.network import environment_proxies, make_transport
 
-        return make_transport(self._ssl_context)
+        return None if environment_proxies() else make_transport(self._ssl_context)
 
-    def _new_http(self, transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
+    def _new_http(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             transport=transport,
+            verify=self._ssl_context or True,
             timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout, pool=self.connect_timeout),
             follow_redirects=False,
             headers={"User-Agent": "krea-desktop"},
@@ -307,11 +318,7 @@ class RunwareClient:
             await self._http.aclose()
         finally:
             if self._aside is not None:
-                await self._aside.aclose(self._close_aside_http)
-
-    async def _close_aside_http(self) -> None:
-        if self._aside_http is not None:
-            await self._aside_http.aclose()
+                await self._aside.aclose()  # its downloads end, saying the client is closed
 
     def _check_open(self) -> None:
         if self._closed:
@@ -974,29 +981,49 @@ class RunwareClient:
         """:meth:`_fetch` under way: an image URL on the downloads' own thread at once (so
         that it is fetched even while the caller holds this loop), the rest as a task of
         this loop."""
-        self._check_open()  # closed meanwhile: a sentence, not the downloads' thread's error
-        if self._aside is not None and "imageURL" in item and not _is_inline(item):
+        if "imageURL" in item and not _is_inline(item) and self._downloads_aside():
+            if self._closed:  # the images in hand are still handed over; this one says why not
+                failed: asyncio.Future[tuple[bytes, VerifiedImage]] = asyncio.get_running_loop().create_future()
+                failed.set_exception(E.KreaError(_CLOSED))
+                return failed
             width, height = ctx.request.size
-            return self._aside.submit(self._download_aside(str(item["imageURL"]), width, height))
+            return self._aside_thread().submit(self._download_aside(str(item["imageURL"]), width, height))
         return asyncio.ensure_future(self._fetch(item, ctx))
+
+    def _downloads_aside(self) -> bool:
+        return self._may_download_aside and not self.gui  # gui may be set after the client is made
+
+    def _aside_thread(self) -> LoopThread:
+        """The downloads' thread (not yet started). A client never closed ends it when it
+        is collected."""
+        if self._aside is None:
+            self._aside = LoopThread("krea-downloads")
+            weakref.finalize(self, self._aside.close_soon)
+        return self._aside
 
     async def _download_aside(self, url: str, width: int, height: int) -> tuple[bytes, VerifiedImage]:
         """Download and verify an image (on the downloads' own loop, with its own client)."""
-        http = await self._open_aside_http()
-        data = await self._download(url, http)
+        try:
+            data = await self._download(url, await self._open_aside_http())
+        except asyncio.CancelledError:
+            if self._closed:  # ended by aclose(), not by the caller: say so
+                raise E.KreaError(_CLOSED) from None
+            raise
         return data, verify_image(data, width, height)
 
     async def _open_aside_http(self) -> httpx.AsyncClient:
         """The downloads' HTTP client, made at first need (on the downloads' own loop)."""
         if self._aside_http is None:
-            self._aside_http = self._new_http(self._new_transport())
+            self._aside_http = http = self._new_http(self._own_transport())
+            assert self._aside is not None
+            self._aside.add_closer(http.aclose)
         return self._aside_http
 
     def _ready_downloads(self, request: GenerationRequest) -> None:
         """For a batch of image URLs, start the downloads' thread and client while the
         service works, rather than when the first image is ready (a few milliseconds)."""
-        if self._aside is not None and request.output_type == "URL" and not self._closed and self._aside_http is None:
-            self._aside.submit(self._open_aside_http()).add_done_callback(_retrieve)
+        if request.output_type == "URL" and self._downloads_aside() and not self._closed and self._aside_http is None:
+            self._aside_thread().submit(self._open_aside_http()).add_done_callback(_retrieve)
 
     def _decode_inline(self, item: dict[str, Any], width: int, height: int) -> tuple[bytes, VerifiedImage]:
         """Decode and verify an item's image data (on a worker thread)."""

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import ssl
 import sys
 import typing
+from urllib.request import getproxies
 
 import httpcore
 import httpx
@@ -86,9 +86,10 @@ class _LargeReadsBackend(httpcore.AsyncNetworkBackend):
 
 
 def make_transport(ssl_context: ssl.SSLContext | None = None) -> httpx.AsyncHTTPTransport:
-    """httpx's default transport (proxies from the environment are still mounted by the
-    client beside it), reading in pieces of up to :data:`READ_BYTES` where this httpcore
-    lets its backend be wrapped; as it is otherwise. ``ssl_context``: httpx's default
+    """httpx's default transport, reading in pieces of up to :data:`READ_BYTES` where this
+    httpcore lets its backend be wrapped; as it is otherwise. It goes straight to the
+    host: a client given a transport does not read the proxy variables
+    (:func:`environment_proxies`). ``ssl_context``: httpx's default
     context (see :func:`new_ssl_context`), made once for transports that share it rather
     than anew for each (about 30 ms)."""
     note_sniffio_absent()
@@ -105,16 +106,13 @@ def make_transport(ssl_context: ssl.SSLContext | None = None) -> httpx.AsyncHTTP
 def new_ssl_context() -> ssl.SSLContext:
     """The TLS context httpx makes by default (certifi's roots, or ``SSL_CERT_FILE`` /
     ``SSL_CERT_DIR`` where set)."""
-    create = getattr(httpx, "create_ssl_context", None)
-    if create is not None:
-        return typing.cast(ssl.SSLContext, create())
-    import certifi  # httpx before 0.28, which depends on it
+    return httpx.create_ssl_context()
 
-    if os.environ.get("SSL_CERT_FILE"):
-        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
-    if os.environ.get("SSL_CERT_DIR"):
-        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
-    return ssl.create_default_context(cafile=certifi.where())
+
+def environment_proxies() -> bool:
+    """Whether the environment (or the system, where Python reads it there) names an HTTP
+    proxy, as httpx would find it."""
+    return any(scheme in ("http", "https", "all") for scheme in getproxies())
 
 
 def note_sniffio_absent() -> None:

@@ -5,6 +5,8 @@ download, and closing the client ends that thread."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import threading
 import time
 from typing import Any
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 
 from krea_desktop.api import errors as E
-from krea_desktop.api.client import RunwareClient
+from krea_desktop.api.client import RetryPolicy, RunwareClient
 from krea_desktop.api.request import GenerationRequest
 from krea_desktop.simulator.service import Reply
 from tests.helpers.sim import Sim
@@ -89,7 +91,7 @@ def test_a_closed_client_downloads_nothing(sim: Sim) -> None:
     assert not download_threads()
 
 
-def test_a_client_closed_while_a_batch_is_followed_says_so(sim: Sim) -> None:
+def test_a_client_closed_while_a_batch_is_followed_hands_over_what_it_has_then_says_so(sim: Sim) -> None:
     request = GenerationRequest("a kite over dunes", number_results=3, output_type="URL")
 
     async def go() -> int:
@@ -98,9 +100,117 @@ def test_a_client_closed_while_a_batch_is_followed_says_so(sim: Sim) -> None:
         with pytest.raises(E.KreaError, match="This client is closed"):
             async for _image in client.generate(request):
                 got += 1
-                await asyncio.sleep(HOLD)  # the next image is downloaded meanwhile
-                await client.aclose()  # by another part of the caller's program
+                if got == 1:
+                    await asyncio.sleep(HOLD)  # the next image is downloaded meanwhile
+                    await client.aclose()  # by another part of the caller's program
+        return got
+
+    assert asyncio.run(go()) == 2  # the image downloaded before the close is not lost
+    assert not download_threads()
+
+
+def test_closing_the_client_ends_a_download_under_way(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> None:
+    answer = sim.service.image_reply
+    calls = 0
+
+    async def slow_after_the_first(name: str, fault: str | None = None) -> Reply:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            await asyncio.sleep(5)
+        return await answer(name, fault)
+
+    monkeypatch.setattr(sim.service, "image_reply", slow_after_the_first)
+    request = GenerationRequest("a kite over dunes", number_results=3, output_type="URL")
+
+    async def go() -> tuple[int, str, float]:
+        got = 0
+        client = RunwareClient("k", base_url=sim.url)
+
+        async def follow() -> None:
+            nonlocal got
+            async for _image in client.generate(request):
+                got += 1
+
+        follower = asyncio.create_task(follow())
+        while got == 0:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # the second image's download is under way, and slow
+        closed_at = time.monotonic()
+        await client.aclose()
+        with pytest.raises(E.KreaError) as caught:
+            await asyncio.wait_for(follower, 2)
+        await client.aclose()  # again: nothing to do
+        return got, str(caught.value), time.monotonic() - closed_at
+
+    got, said, took = asyncio.run(go())
+    assert got == 1
+    assert said.startswith("This client is closed")
+    assert took < 2
+    assert not download_threads()
+
+
+def test_a_window_client_downloads_on_its_own_loop(sim: Sim) -> None:
+    """The window's client thread makes its client, then sets ``gui``: no second thread."""
+    request = GenerationRequest("a kite over dunes", number_results=2, output_type="URL")
+    seen: set[str] = set()
+
+    async def go() -> int:
+        got = 0
+        async with RunwareClient("k", base_url=sim.url) as client:
+            client.gui = True
+            async for _image in client.generate(request):
+                got += 1
+                seen.update(t.name for t in threading.enumerate())
+        return got
+
+    assert asyncio.run(go()) == 2
+    assert "krea-downloads" not in seen
+
+
+def test_a_client_never_closed_ends_its_downloads_thread_when_collected(sim: Sim) -> None:
+    request = GenerationRequest("a kite over dunes", number_results=1, output_type="URL")
+
+    async def go() -> None:
+        client = RunwareClient("k", base_url=sim.url)
+        async for _image in client.generate(request):
+            pass
+        assert download_threads()
+
+    asyncio.run(go())
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while download_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not download_threads()
+
+
+def test_a_sleep_of_the_callers_loop_still_serves_a_download_retry(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller's own ``sleep`` may be bound to its loop: downloads then stay on it."""
+    answer = sim.service.image_reply
+    calls = 0
+
+    async def busy_once(name: str, fault: str | None = None) -> Reply:
+        nonlocal calls
+        calls += 1
+        return Reply.json(503, {"errors": []}) if calls == 1 else await answer(name, fault)
+
+    monkeypatch.setattr(sim.service, "image_reply", busy_once)
+
+    async def go() -> int:
+        stop = asyncio.Event()  # of the caller's loop, as a shutdown signal would be
+        waiting = asyncio.create_task(stop.wait())
+
+        async def sleep(seconds: float) -> None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), seconds)
+
+        got = 0
+        async with RunwareClient("k", base_url=sim.url, sleep=sleep, retry=RetryPolicy(base=0.01)) as client:
+            async for _image in client.generate(GenerationRequest("a kite", output_type="URL")):
+                got += 1
+        waiting.cancel()
         return got
 
     assert asyncio.run(go()) == 1
-    assert not download_threads()
+    assert calls == 2

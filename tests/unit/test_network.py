@@ -14,6 +14,7 @@ import httpcore
 import httpx
 import pytest
 
+from krea_desktop.api import errors as E
 from krea_desktop.api import network
 from krea_desktop.api.client import RunwareClient
 
@@ -175,3 +176,45 @@ def test_an_installed_sniffio_is_left_to_be_imported(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())  # installed
     network.make_transport()
     assert "sniffio" not in sys.modules
+
+
+def test_a_proxy_named_in_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpx reads the proxy variables only for a client made without a transport: the
+    client then leaves its own transport aside rather than go straight to the host."""
+    request_lines: list[bytes] = []
+    proxy = socket.socket()
+    proxy.bind(("127.0.0.1", 0))
+    proxy.listen(1)
+
+    def serve() -> None:  # a stand-in proxy: notes the request, refuses the key
+        conn, _addr = proxy.accept()
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(65536)
+            request_lines.append(request.split(b"\r\n", 1)[0])
+            body = b'{"errors":[{"code":"invalidApiKey","message":"no"}]}'
+            conn.sendall(
+                b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.getsockname()[1]}")
+    service = "http://127.0.0.1:9/v1"  # nothing listens there: only the proxy can answer
+
+    async def go() -> None:
+        async with RunwareClient("key", base_url=service) as client:
+            with pytest.raises(E.AuthenticationError):
+                await client.test_key()
+
+    try:
+        asyncio.run(go())
+    finally:
+        proxy.close()
+    server.join(5)
+    assert request_lines == [f"POST {service} HTTP/1.1".encode()]
