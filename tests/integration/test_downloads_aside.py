@@ -9,6 +9,7 @@ import contextlib
 import gc
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -34,6 +35,21 @@ def served_at(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
     monkeypatch.setattr(sim.service, "image_reply", noting)
     return times
+
+
+def on_each_image(sim: Sim, monkeypatch: pytest.MonkeyPatch, step: Callable[[int], Awaitable[Reply | None]]) -> None:
+    """Await ``step`` with each image request's number (1 for the first) before it is
+    answered; a Reply it returns is the answer instead."""
+    answer = sim.service.image_reply
+    calls = 0
+
+    async def replying(name: str, fault: str | None = None) -> Reply:
+        nonlocal calls
+        calls += 1
+        instead = await step(calls)
+        return instead if instead is not None else await answer(name, fault)
+
+    monkeypatch.setattr(sim.service, "image_reply", replying)
 
 
 def download_threads() -> list[threading.Thread]:
@@ -110,17 +126,11 @@ def test_a_client_closed_while_a_batch_is_followed_hands_over_what_it_has_then_s
 
 
 def test_closing_the_client_ends_a_download_under_way(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> None:
-    answer = sim.service.image_reply
-    calls = 0
-
-    async def slow_after_the_first(name: str, fault: str | None = None) -> Reply:
-        nonlocal calls
-        calls += 1
-        if calls > 1:
+    async def slow_after_the_first(call: int) -> None:
+        if call > 1:
             await asyncio.sleep(5)
-        return await answer(name, fault)
 
-    monkeypatch.setattr(sim.service, "image_reply", slow_after_the_first)
+    on_each_image(sim, monkeypatch, slow_after_the_first)
     request = GenerationRequest("a kite over dunes", number_results=3, output_type="URL")
 
     async def go() -> tuple[int, str, float]:
@@ -187,15 +197,13 @@ def test_a_client_never_closed_ends_its_downloads_thread_when_collected(sim: Sim
 
 def test_a_sleep_of_the_callers_loop_still_serves_a_download_retry(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> None:
     """A caller's own ``sleep`` may be bound to its loop: downloads then stay on it."""
-    answer = sim.service.image_reply
-    calls = 0
+    calls: list[int] = []
 
-    async def busy_once(name: str, fault: str | None = None) -> Reply:
-        nonlocal calls
-        calls += 1
-        return Reply.json(503, {"errors": []}) if calls == 1 else await answer(name, fault)
+    async def busy_once(call: int) -> Reply | None:
+        calls.append(call)
+        return Reply.json(503, {"errors": []}) if call == 1 else None
 
-    monkeypatch.setattr(sim.service, "image_reply", busy_once)
+    on_each_image(sim, monkeypatch, busy_once)
 
     async def go() -> int:
         stop = asyncio.Event()  # of the caller's loop, as a shutdown signal would be
@@ -213,4 +221,4 @@ def test_a_sleep_of_the_callers_loop_still_serves_a_download_retry(sim: Sim, mon
         return got
 
     assert asyncio.run(go()) == 1
-    assert calls == 2
+    assert calls == [1, 2]
