@@ -38,11 +38,9 @@ import importlib
 import io
 import logging
 import math
-import mmap
 import random
 import re
 import ssl
-import sys
 import time
 import uuid
 import weakref
@@ -58,6 +56,7 @@ import httpx
 from krea_desktop.api import errors as E
 from krea_desktop.api import spec
 from krea_desktop.api.aside import LoopThread
+from krea_desktop.api.body import ANSWER_BASE_BYTES, answer_limit, read_body
 from krea_desktop.api.endpoint import check_endpoint, is_loopback
 from krea_desktop.api.pacing import pace
 from krea_desktop.api.record import GenerationRecord
@@ -74,7 +73,6 @@ from krea_desktop.api.response import (
     Blob,
     Body,
     Envelope,
-    ItemScanner,
     Pacer,
     VerifiedImage,
     decode_base64,
@@ -99,16 +97,6 @@ UNKNOWN_REFERENCE_CODES = frozenset({"invalidreferenceimage", "referenceimagenot
 MAX_REFERENCE_BYTES = 50 * 1024 * 1024
 MAX_REFERENCE_PIXELS = 100_000_000
 _REFS = "inputs.referenceImages"
-# Answers of this size or more are received into a buffer of their own (``_read_body``).
-_MAPPED_BODY_MIN = 1 << 20
-_MAPPED_BODY_MAX = 1 << 30
-# Before Python 3.11, mmap.find is a byte-by-byte loop (15 times slower than bytes.find on
-# a 1 MiB window), which would undo the point of the mapping: those versions grow a bytearray.
-_MAPPING_SEARCHES_FAST = sys.version_info >= (3, 11)
-# The most an answer may hold once decompressed: a little for the envelope, plus room for
-# each image asked for as base64 (a getResponse answer carries every finished image again).
-ANSWER_BASE_BYTES = 16 * 1024 * 1024
-ANSWER_PER_IMAGE_BYTES = 32 * 1024 * 1024
 _CLOSED = "This client is closed; make a new RunwareClient to go on."
 # How many images are decoded (data in the answer) or downloaded (URLs) at once: the next
 # is made ready while the caller handles one, never alongside the one being waited for
@@ -119,11 +107,6 @@ DECODES_AHEAD = 1
 DOWNLOADS_AHEAD = 1
 # How long after the predicted end of a batch its last poll comes, in images' time.
 _LAST_POLL_MARGIN = 0.1
-
-
-def answer_limit(images: int) -> int:
-    """The largest answer accepted for a task of ``images`` images (decompressed bytes)."""
-    return min(_MAPPED_BODY_MAX, ANSWER_BASE_BYTES + ANSWER_PER_IMAGE_BYTES * max(0, images))
 
 
 @dataclass(frozen=True)
@@ -365,7 +348,7 @@ class RunwareClient:
                 # receiving while the decode thread works puts two threads against the GUI
                 # thread for the GIL (bench_gui_stall.py: its longest stalls grew by 2-3 ms).
                 streamed = on_item if resp.status_code < 300 and not self.gui else None
-                buf = await _read_body(resp, limit, pacer=self._pacer, on_item=streamed)
+                buf = await read_body(resp, limit, pacer=self._pacer, on_item=streamed)
                 status = resp.status_code
                 retry_after = resp.headers.get("Retry-After")
         except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -1222,120 +1205,6 @@ def sent_record(request: GenerationRequest, wire_refs: list[dict[str, Any]]) -> 
             for wire, ref in zip(wire_refs, described.references, strict=True)
         )
     )
-
-
-def _too_large(limit: int) -> E.MalformedResponseError:
-    return E.MalformedResponseError(
-        f"The service's answer was larger than the {limit // 2**20} MB expected for it, so it was not read."
-    )
-
-
-async def _read_body(
-    resp: httpx.Response,
-    limit: int = ANSWER_BASE_BYTES,
-    *,
-    pacer: Pacer = pace,
-    on_item: Callable[[dict[str, Any]], None] | None = None,
-) -> Body:
-    """The whole body, decompressed, refusing one larger than ``limit`` bytes (so neither a
-    compression bomb nor endless junk can fill memory).
-
-    A large answer whose length is announced goes into a page-backed buffer of that size
-    (``mmap``: its pages are zero until written, so reserving it costs nothing). Growing one
-    buffer chunk by chunk instead would remap it dozens of times, and one of those calls,
-    made with the GIL held, now and then took long enough to stall the GUI thread for over
-    a frame (``bench_gui_stall.py``). ``pacer`` is called after each chunk (in the window,
-    ``pace`` hands the GIL over every few milliseconds: see ``krea_desktop.api.pacing``).
-
-    In such a buffer, which never moves, ``on_item`` hears of each item of the answer's
-    ``data`` as soon as it is in (see ``response.ItemScanner``), its large strings as
-    slices of the buffer."""
-    size = _announced_size(resp)
-    if size is not None and size > limit:
-        raise _too_large(limit)
-    buf = _reserve(size) if size is not None else None
-    if size is None or buf is None:
-        grown = bytearray()
-        async for chunk in resp.aiter_bytes():
-            grown.extend(chunk)
-            if len(grown) > limit:
-                raise _too_large(limit)
-            pacer()
-        return grown
-    scanner = ItemScanner(buf) if on_item is not None else None
-    view = memoryview(buf)
-    pos = 0
-    chunks = resp.aiter_bytes()
-    async for chunk in chunks:
-        end = pos + len(chunk)
-        if end > size:  # longer than announced (h11 does not let that happen): keep it all
-            view.release()
-            grown = bytearray(buf[:pos])
-            grown.extend(chunk)
-            async for more in chunks:
-                grown.extend(more)
-                if len(grown) > limit:
-                    raise _too_large(limit)
-                pacer()
-            return grown
-        view[pos:end] = chunk
-        pos = end
-        if scanner is not None and on_item is not None:
-            _hand_over(buf, scanner, pos, on_item, pacer)
-        pacer()  # a loopback answer arrives as fast as this loop runs: let the GUI thread in
-    view.release()
-    if pos < size:  # shorter than announced (h11 raises first): what arrived
-        return buf[:pos]
-    return buf
-
-
-def _hand_over(
-    buf: Body, scanner: ItemScanner, received: int, on_item: Callable[[dict[str, Any]], None], pacer: Pacer
-) -> None:
-    """Tell ``on_item`` of each item completed within ``buf[:received]``."""
-    for start, stop in scanner.feed(received):
-        try:
-            item = parse_body(buf, start, stop, pacer=pacer)
-        except E.MalformedResponseError:
-            scanner.broken = True  # left to the parse of the whole answer
-            return
-        if isinstance(item, dict):
-            on_item(item)
-
-
-def _announced_size(resp: httpx.Response) -> int | None:
-    """The body's length in bytes when the answer announces it and it is worth a buffer of
-    its own (at least ``_MAPPED_BODY_MIN``); None for compressed or unannounced bodies."""
-    if not _MAPPING_SEARCHES_FAST:
-        return None
-    if resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
-        return None
-    try:
-        size = int(resp.headers.get("Content-Length", ""))
-    except ValueError:
-        return None
-    return size if _MAPPED_BODY_MIN <= size <= _MAPPED_BODY_MAX else None
-
-
-def _reserve(size: int) -> mmap.mmap | None:
-    """A zero-filled mapping of ``size`` bytes, or None when the system will not reserve
-    that much at once (the body then grows as it arrives, as a small one does).
-
-    Where the system has them: private memory (a shared anonymous mapping is backed by
-    tmpfs, each page costing more to fill and to give back), in huge pages (one fault per
-    2 MiB instead of per 4 KiB): receiving 76 MB took 165-185 ms of wall time with a
-    shared mapping, 125-140 ms with a private one in huge pages."""
-    try:
-        if hasattr(mmap, "MAP_PRIVATE") and hasattr(mmap, "MAP_ANONYMOUS"):
-            buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        else:  # Windows: a page-file-backed mapping
-            buf = mmap.mmap(-1, size)
-    except (OSError, ValueError, OverflowError, MemoryError):
-        return None
-    if hasattr(mmap, "MADV_HUGEPAGE"):
-        with contextlib.suppress(OSError):  # a hint: without it, the pages are the usual size
-            buf.madvise(mmap.MADV_HUGEPAGE)
-    return buf
 
 
 def _preload_network_stack() -> None:

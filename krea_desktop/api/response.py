@@ -35,7 +35,7 @@ def no_pace() -> None:
     """The pacer of a process with no GUI thread to let in: nothing."""
 
 
-# An answer as received: a large one fills a page-backed buffer (see ``client._read_body``).
+# An answer as received: a large one fills a page-backed buffer (see ``body.read_body``).
 Body = bytes | bytearray | mmap.mmap
 
 # Keys whose string values may be megabytes long.

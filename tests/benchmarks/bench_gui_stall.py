@@ -464,6 +464,7 @@ class Tracer:
     def install(self) -> None:
         import json as json_module
 
+        from krea_desktop.api import body as body_mod
         from krea_desktop.api import client as client_mod
         from krea_desktop.api import response as response_mod
         from krea_desktop.library import metadata as metadata_mod
@@ -483,7 +484,7 @@ class Tracer:
 
         self.wrap_async(client_mod.RunwareClient, "_post_once", "POST: stream the answer + parse")
         spans = self.spans
-        original_read_body = client_mod._read_body
+        original_read_body = client_mod.read_body
 
         async def traced_read_body(resp: Any, *args: Any, **kwargs: Any) -> Any:
             # The real reading loop, with each chunk's wait and the loop's own work timed.
@@ -502,11 +503,12 @@ class Tracer:
             resp.aiter_bytes = timed_aiter
             return await original_read_body(resp, *args, **kwargs)
 
-        client_mod._read_body = traced_read_body
-        self._undo.append(lambda: setattr(client_mod, "_read_body", original_read_body))
+        client_mod.read_body = traced_read_body
+        self._undo.append(lambda: setattr(client_mod, "read_body", original_read_body))
         self.wrap(response_mod, "_lift_large_strings", "lift base64 strings (bytes.find)")
         self.wrap(response_mod, "_restore", "restore blobs")
         self.wrap(client_mod, "parse_body", "parse_body")
+        self.wrap(body_mod, "parse_body", "parse_body")  # each item of a streamed answer
         self.wrap(client_mod, "_decode_b64_value", "base64 decode (helper process)")
         self.wrap(client_mod, "verify_image", "verify_image (PNG CRCs)")
         self.wrap(metadata_mod, "embed", "metadata.embed")

@@ -1,4 +1,4 @@
-"""Receiving an answer's body (``client._read_body``): every byte, whatever the framing."""
+"""Receiving an answer's body (``body.read_body``): every byte, whatever the framing."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from krea_desktop.api import client as client_mod
+from krea_desktop.api import body as body_mod
 from krea_desktop.api.response import parse_body
 
 
@@ -33,7 +33,7 @@ def receive(headers: dict[str, str], chunks: list[bytes]) -> bytes | bytearray |
             httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http,
             http.stream("POST", "http://127.0.0.1/v1") as resp,
         ):
-            return await client_mod._read_body(resp)
+            return await body_mod.read_body(resp)
 
     return asyncio.run(go())
 
@@ -75,7 +75,7 @@ def test_a_body_that_does_not_match_its_announced_length_is_kept_as_received(fra
 
 
 def test_an_absurd_announced_length_is_not_reserved(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client_mod, "_MAPPED_BODY_MAX", len(BIG) - 1)
+    monkeypatch.setattr(body_mod, "_MAPPED_BODY_MAX", len(BIG) - 1)
     body = receive({"Content-Length": str(len(BIG))}, pieces(BIG, 65536))
     assert not isinstance(body, mmap.mmap) and bytes(body) == BIG
 
@@ -96,7 +96,7 @@ def test_a_mapping_the_system_refuses_falls_back_to_growing(monkeypatch: pytest.
     def refuse(*_args: object, **_kwargs: object) -> mmap.mmap:
         raise OSError(12, "Cannot allocate memory")
 
-    monkeypatch.setattr(client_mod.mmap, "mmap", refuse)
+    monkeypatch.setattr(body_mod.mmap, "mmap", refuse)
     body = receive({"Content-Length": str(len(BIG))}, pieces(BIG, 65536))
     assert isinstance(body, bytearray) and bytes(body) == BIG
 
@@ -120,7 +120,7 @@ def test_the_buffer_of_a_large_body_is_private_memory_not_shared() -> None:
 
 
 def test_without_a_fast_mapping_search_the_body_grows(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client_mod, "_MAPPING_SEARCHES_FAST", False)  # Python 3.10
+    monkeypatch.setattr(body_mod, "_MAPPING_SEARCHES_FAST", False)  # Python 3.10
     body = receive({"Content-Length": str(len(BIG))}, pieces(BIG, 65536))
     assert isinstance(body, bytearray) and bytes(body) == BIG
 
@@ -147,7 +147,7 @@ def test_cancelling_mid_body_releases_the_mapping_cleanly() -> None:
             httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http,
             http.stream("POST", "http://127.0.0.1/v1") as resp,
         ):
-            task = asyncio.ensure_future(client_mod._read_body(resp))
+            task = asyncio.ensure_future(body_mod.read_body(resp))
             await asyncio.sleep(0.05)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
