@@ -17,6 +17,7 @@ was never closed (from a ``weakref.finalize``).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
@@ -36,6 +37,7 @@ class LoopThread:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._closers: list[Closer] = []  # touched on the loop only
+        self.ending = False  # set on the loop when it starts to end (read there)
 
     @property
     def running(self) -> bool:
@@ -77,37 +79,39 @@ class LoopThread:
 
     async def aclose(self) -> None:
         """Cancel what still runs on the loop, await the closers there, and end the thread.
-        Closing again does nothing."""
+        Closing again does nothing. Cancelled while it waits, the closing goes on there."""
         loop, thread = self._take()
         if loop is None or thread is None:
             return
-        try:
-            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._finish(), loop))
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            await asyncio.to_thread(thread.join)
+        await asyncio.shield(asyncio.wrap_future(self._end(loop)))
+        thread.join(1.0)  # the loop is stopping: the thread only closes it now
 
     def close_soon(self) -> None:
         """As :meth:`aclose`, without waiting for it (and from any thread)."""
         loop, _thread = self._take()
-        if loop is None:
-            return
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed meanwhile, with the process
+                self._end(loop)
 
-        async def finish_and_stop() -> None:
-            try:
-                await self._finish()
-            finally:
-                loop.stop()
+    def _end(self, loop: asyncio.AbstractEventLoop) -> concurrent.futures.Future[None]:
+        """:meth:`_finish` on the loop, which stops once it is done (its outcome handed
+        over first: a loop stopped from within it would leave that undelivered)."""
+        done = asyncio.run_coroutine_threadsafe(self._finish(), loop)
 
-        with contextlib.suppress(RuntimeError):  # the loop already closed with the process
-            asyncio.run_coroutine_threadsafe(finish_and_stop(), loop)
+        def stop(_done: concurrent.futures.Future[None]) -> None:
+            with contextlib.suppress(RuntimeError):  # already closed
+                loop.call_soon_threadsafe(loop.stop)
+
+        done.add_done_callback(stop)
+        return done
 
     async def _finish(self) -> None:
+        self.ending = True  # what is cancelled from now on is cancelled by this, not its caller
         here = asyncio.current_task()
         others = [task for task in asyncio.all_tasks() if task is not here]
         for task in others:
             task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
+        await asyncio.gather(*others, return_exceptions=True)  # their outcomes retrieved
         for closer in self._closers:
             with contextlib.suppress(Exception):  # the others are still closed
                 await closer()

@@ -16,7 +16,8 @@ write holds its loop meanwhile, and the next download goes on all the same. A cl
 its own transport or sleep by the caller downloads on the caller's loop, as does the
 window's.
 
-Proxies named in the environment are used (httpx's own transports then, through them).
+Proxies named in the environment are used (httpx's own transports then, through them),
+except for a service on this machine.
 
 By default the client runs flat out, as the command line and library users want it. In
 a process whose GUI thread must stay smooth, ``gui=True`` makes it hand the GIL over
@@ -232,7 +233,7 @@ class RunwareClient:
         in a helper process, which keeps the window smooth at some cost in throughput. Off
         (the default, for the command line and library users), the client runs flat out,
         and downloads image URLs on a thread of its own (the window's client thread hands
-        each image on at once, so it has no need of one; ``gui`` is read at each batch)."""
+        each image on at once, so it has no need of one; ``gui`` is read for each image)."""
         if not api_key or not api_key.strip():
             raise E.AuthenticationError(E.NO_KEY_GIVEN, code="missingApiKey")
         self._key = api_key.strip()
@@ -267,17 +268,25 @@ class RunwareClient:
             from krea_desktop.api.network import new_ssl_context
 
             self._ssl_context = new_ssl_context()  # made once, for both clients (about 30 ms each)
-            self._http = self._new_http(self._own_transport())
+            self._http = self._own_http()
         else:
             self._http = self._new_http(transport)
 
-    def _own_transport(self) -> httpx.AsyncBaseTransport | None:
-        """The client's own transport (reading in large pieces, ``network``); None where
-        the environment names a proxy, for httpx to mount its own transports through it
-        (it reads the proxy variables only for a client made without a transport)."""
+    def _own_http(self) -> httpx.AsyncClient:
+        """An HTTP client on the client's own transport (reading in large pieces,
+        ``network``), or, where the environment names a proxy, on httpx's transports
+        through it (httpx reads the proxy variables only for a client made without a
+        transport). A service on this machine is never reached through a proxy, nor
+        through one httpx cannot use (a SOCKS proxy without ``socksio``, an unknown
+        scheme): the client then goes straight to the host, and logs why."""
         from krea_desktop.api.network import environment_proxies, make_transport
 
-        return None if environment_proxies() else make_transport(self._ssl_context)
+        if environment_proxies() and not is_loopback(self.base_url):
+            try:
+                return self._new_http(None)
+            except (ImportError, ValueError) as exc:
+                log.warning("The proxy named in the environment cannot be used (%s); connecting directly.", exc)
+        return self._new_http(make_transport(self._ssl_context))
 
     def _new_http(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -989,7 +998,7 @@ class RunwareClient:
         try:
             data = await self._download(url, await self._open_aside_http())
         except asyncio.CancelledError:
-            if self._closed:  # ended by aclose(), not by the caller: say so
+            if self._aside is not None and self._aside.ending:  # ended by aclose(), not the caller
                 raise E.KreaError(_CLOSED) from None
             raise
         return data, verify_image(data, width, height)
@@ -997,7 +1006,7 @@ class RunwareClient:
     async def _open_aside_http(self) -> httpx.AsyncClient:
         """The downloads' HTTP client, made at first need (on the downloads' own loop)."""
         if self._aside_http is None:
-            self._aside_http = http = self._new_http(self._own_transport())
+            self._aside_http = http = self._own_http()
             assert self._aside is not None
             self._aside.add_closer(http.aclose)
         return self._aside_http

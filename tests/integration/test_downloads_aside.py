@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -50,6 +51,10 @@ def on_each_image(sim: Sim, monkeypatch: pytest.MonkeyPatch, step: Callable[[int
         return instead if instead is not None else await answer(name, fault)
 
     monkeypatch.setattr(sim.service, "image_reply", replying)
+
+
+async def hold_the_loop(seconds: float) -> None:
+    time.sleep(seconds)  # blocking: the loop this runs on does nothing else meanwhile
 
 
 def download_threads() -> list[threading.Thread]:
@@ -222,3 +227,88 @@ def test_a_sleep_of_the_callers_loop_still_serves_a_download_retry(sim: Sim, mon
 
     assert asyncio.run(go()) == 1
     assert calls == [1, 2]
+
+
+def test_closing_cut_short_by_its_callers_timeout_still_ends_the_downloads(
+    sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def slow_after_the_first(call: int) -> None:
+        if call > 1:
+            await asyncio.sleep(5)
+
+    on_each_image(sim, monkeypatch, slow_after_the_first)
+    request = GenerationRequest("a kite over dunes", number_results=3, output_type="URL")
+
+    async def go() -> tuple[str, bool]:
+        client = RunwareClient("k", base_url=sim.url)
+        images = client.generate(request)
+        await images.__anext__()
+        await asyncio.sleep(0.2)  # the second image's download is under way, and slow
+        aside = client._aside
+        assert aside is not None
+        aside.submit(hold_the_loop(0.3))  # the downloads' loop, busy a moment
+        await asyncio.sleep(0.01)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(client.aclose(), 0.05)  # cut short before its thread could close
+        with pytest.raises(E.KreaError) as caught:
+            await asyncio.wait_for(images.__anext__(), 2)  # not a wait for ever
+        await asyncio.sleep(0.5)
+        assert client._aside_http is not None
+        return str(caught.value), client._aside_http.is_closed
+
+    said, http_closed = asyncio.run(go())
+    assert said.startswith("This client is closed")
+    assert http_closed
+    assert not download_threads()
+
+
+def test_a_download_its_caller_cancelled_is_not_reported_as_closed_and_unheard(
+    sim: Sim, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A download its caller cancelled, then the client closed: the cancellation is the
+    caller's, and no error is left for asyncio to log as never retrieved."""
+
+    async def busy(call: int) -> Reply:
+        return Reply.json(503, {"errors": []})  # the download waits to try again
+
+    on_each_image(sim, monkeypatch, busy)
+
+    async def go() -> None:
+        request = GenerationRequest("a kite over dunes", number_results=1, output_type="URL")
+        client = RunwareClient("k", base_url=sim.url, retry=RetryPolicy(attempts=3, base=5, cap=5))
+        images = client.generate(request)
+        follower = asyncio.ensure_future(images.__anext__())
+        await asyncio.sleep(0.5)  # the download is waiting to retry, on the downloads' loop
+        aside = client._aside
+        assert aside is not None
+        aside.submit(hold_the_loop(0.3))  # that loop, busy a moment
+        await asyncio.sleep(0.01)
+        follower.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await follower
+        await client.aclose()
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        asyncio.run(go())
+        gc.collect()
+    assert "never retrieved" not in caplog.text
+    assert not download_threads()
+
+
+def test_a_service_on_this_machine_is_not_reached_through_a_proxy(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulator on 127.0.0.1 with a proxy named for everything else (nothing
+    listens at the proxy's address: a request sent there would fail)."""
+    for scheme in ("NO", "ALL", "HTTPS", "HTTP"):
+        monkeypatch.delenv(f"{scheme}_PROXY", raising=False)
+        monkeypatch.delenv(f"{scheme.lower()}_proxy", raising=False)
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
+    request = GenerationRequest("a kite over dunes", number_results=2, output_type="URL")
+
+    async def go() -> int:
+        got = 0
+        async with RunwareClient("k", base_url=sim.url) as client:
+            async for _image in client.generate(request):
+                got += 1
+        return got
+
+    assert asyncio.run(go()) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.machinery
 import importlib.util
+import logging
 import socket
 import sys
 import threading
@@ -16,7 +17,7 @@ import pytest
 
 from krea_desktop.api import errors as E
 from krea_desktop.api import network
-from krea_desktop.api.client import RunwareClient
+from krea_desktop.api.client import RetryPolicy, RunwareClient
 
 
 class Recorded(httpcore.AsyncNetworkStream):
@@ -178,38 +179,44 @@ def test_an_installed_sniffio_is_left_to_be_imported(monkeypatch: pytest.MonkeyP
     assert "sniffio" not in sys.modules
 
 
-def test_a_proxy_named_in_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    """httpx reads the proxy variables only for a client made without a transport: the
-    client then leaves its own transport aside rather than go straight to the host."""
+def stand_in_proxy() -> tuple[socket.socket, list[bytes], threading.Thread]:
+    """A proxy that notes the first line of the one request it gets and refuses it."""
     request_lines: list[bytes] = []
     proxy = socket.socket()
     proxy.bind(("127.0.0.1", 0))
     proxy.listen(1)
 
-    def serve() -> None:  # a stand-in proxy: notes the request, refuses the key
+    def serve() -> None:
         conn, _addr = proxy.accept()
         with conn:
             request = b""
             while b"\r\n\r\n" not in request:
                 request += conn.recv(65536)
             request_lines.append(request.split(b"\r\n", 1)[0])
-            body = b'{"errors":[{"code":"invalidApiKey","message":"no"}]}'
-            conn.sendall(
-                b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                + body
-            )
+            conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 
     server = threading.Thread(target=serve, daemon=True)
     server.start()
-    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.getsockname()[1]}")
-    service = "http://127.0.0.1:9/v1"  # nothing listens there: only the proxy can answer
+    return proxy, request_lines, server
+
+
+def clear_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for scheme in ("NO", "ALL", "HTTPS", "HTTP"):
+        monkeypatch.delenv(f"{scheme}_PROXY", raising=False)
+        monkeypatch.delenv(f"{scheme.lower()}_proxy", raising=False)
+
+
+def test_a_proxy_named_in_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpx reads the proxy variables only for a client made without a transport: the
+    client then leaves its own transport aside rather than go straight to the host."""
+    proxy, request_lines, server = stand_in_proxy()
+    clear_proxy_variables(monkeypatch)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.getsockname()[1]}")
 
     async def go() -> None:
-        async with RunwareClient("key", base_url=service) as client:
-            with pytest.raises(E.AuthenticationError):
+        retry = RetryPolicy(attempts=1)
+        async with RunwareClient("key", base_url="https://api.example.test/v1", retry=retry) as client:
+            with pytest.raises(E.NetworkError):
                 await client.test_key()
 
     try:
@@ -217,4 +224,23 @@ def test_a_proxy_named_in_the_environment_is_used(monkeypatch: pytest.MonkeyPatc
     finally:
         proxy.close()
     server.join(5)
-    assert request_lines == [f"POST {service} HTTP/1.1".encode()]
+    assert request_lines == [b"CONNECT api.example.test:443 HTTP/1.1"]
+
+
+def test_a_proxy_httpx_cannot_use_is_passed_by_and_said_in_the_log(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Some desktops export their proxy as ``socks://`` (httpx needs ``socksio`` for it),
+    or with a scheme httpx does not know: the client goes straight to the host, as it did
+    before it read the proxy variables, rather than fail to be made."""
+    clear_proxy_variables(monkeypatch)
+    monkeypatch.setenv("ALL_PROXY", "ftp://127.0.0.1:21")
+
+    async def go() -> Any:
+        async with RunwareClient("key", base_url="https://api.example.test/v1") as client:
+            return client._http._transport
+
+    with caplog.at_level(logging.WARNING, logger="krea_desktop.api.client"):
+        transport = asyncio.run(go())
+    assert isinstance(transport._pool._network_backend, network._LargeReadsBackend)  # the client's own
+    assert "The proxy named in the environment cannot be used" in caplog.text
