@@ -372,3 +372,33 @@ def test_once_the_window_has_workers_the_gui_thread_waits_at_most_a_millisecond_
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0.005", "0.001"]
+
+
+def test_a_reference_is_made_ready_on_a_worker_without_qts_format_detection(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``QImage.fromData`` on a worker that holds Python's lock probes the data with Qt's
+    SVG plugin, which takes one of Qt's shared signal-slot locks; the GUI thread,
+    destroying a widget, can hold that lock while it waits for Python's, and the window
+    froze for good (seen once in the suite, in a stack dump of the hung process). The
+    worker's job, and the tray's card, decode thumbnails without it."""
+    from PIL import Image
+    from PySide6.QtGui import QImage
+
+    from krea_desktop.ui.references.sources import Source, load_source
+
+    def refused(*_args: object, **_kwargs: object) -> QImage:
+        raise AssertionError("Qt's image format detection on a worker")
+
+    monkeypatch.setattr(QImage, "fromData", staticmethod(refused))
+    monkeypatch.setattr(QImage, "loadFromData", refused)
+    picture = tmp_path / "a.png"
+    Image.new("RGB", (300, 200), (200, 40, 30)).save(picture)
+    loaded: list[object] = []
+    worker = threading.Thread(target=lambda: loaded.append(load_source(Source("path", picture, 1.0), tmp_path / "r")))
+    worker.start()
+    worker.join(30)
+    (result,) = loaded
+    thumbnail = result.thumbnail  # type: ignore[attr-defined]
+    assert (thumbnail.width(), thumbnail.height()) == (256, 171)
+    assert thumbnail.pixelColor(10, 10).getRgb()[:3] == (200, 40, 30)

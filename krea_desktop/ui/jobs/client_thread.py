@@ -32,6 +32,7 @@ from krea_desktop.library.store import Library, LibraryEntry, LibraryError
 from krea_desktop.ui.background import lower_priority, make_worker_types, share_the_gil_often
 from krea_desktop.ui.gallery.thumbnails import THUMB_SIZE as CACHE_SIDE
 from krea_desktop.ui.gallery.thumbnails import cached_size, store_thumbnail
+from krea_desktop.ui.pixels import qimage_of
 from krea_desktop.user_words import as_the_app_says
 
 if TYPE_CHECKING:  # the client (httpx) is imported where it is made, after start-up
@@ -65,19 +66,10 @@ def thumbnail_qimage(data: bytes, size: int = THUMB_SIZE, cache: Path | None = N
         rgba = im.convert("RGBA")
     if cached is not None and cache is not None:
         try:
-            store_thumbnail(_qimage(cached), cache)
+            store_thumbnail(qimage_of(cached), cache)
         except OSError as exc:  # the gallery makes it itself when it is not there
             log.warning("could not write the thumbnail %s: %s", cache, exc)
-    return _qimage(rgba)
-
-
-def _qimage(im: Image.Image) -> QImage:
-    """A QImage owning a copy of an RGB or RGBA Pillow image's pixels."""
-    rgba = im.mode == "RGBA"
-    raw = im.tobytes()
-    fmt = QImage.Format.Format_RGBA8888 if rgba else QImage.Format.Format_RGB888
-    qimg = QImage(raw, im.width, im.height, im.width * (4 if rgba else 3), fmt)
-    return qimg.copy()  # own the pixels: ``raw`` goes away
+    return qimage_of(rgba)
 
 
 def save_and_thumbnail(

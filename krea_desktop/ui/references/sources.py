@@ -23,6 +23,7 @@ from krea_desktop.library.inputs import (
     store_copy,
 )
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME
+from krea_desktop.ui.pixels import decoded
 
 RAW_IMAGE_TYPES = (
     "image/png",
@@ -85,7 +86,7 @@ def load_source(source: Source, folder: Path, find_parent: FindParent | None = N
     if source.label:
         ref = replace(ref, source=source.label)
     path = store_copy(ref, folder)
-    thumbnail = QImage.fromData(ref.thumbnail)
+    thumbnail = decoded(ref.thumbnail)  # not QImage.fromData: see ui.pixels
     parent = source.parent
     if not parent and find_parent is not None:
         try:

@@ -50,6 +50,7 @@ from krea_desktop.library.inputs import InvalidImageError, is_data_uri, is_web_u
 from krea_desktop.models.references import Reference, ReferenceSet, StateError
 from krea_desktop.ui.background import BackgroundRunner, Runner, deliver_posted
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, decode_library_ids
+from krea_desktop.ui.pixels import decoded
 from krea_desktop.ui.references.card import REFERENCE_MIME, ReferenceItem
 from krea_desktop.ui.references.sources import (
     Batch,
@@ -468,7 +469,7 @@ class ReferenceTray(QWidget):
     def _card(self, ref: Reference) -> ReferenceItem:
         thumbnail = self._thumbnails.pop(ref.sha256, None)
         if thumbnail is None:
-            thumbnail = QImage.fromData(ref.thumbnail)
+            thumbnail = decoded(ref.thumbnail)  # not QImage.fromData: see ui.pixels
         item = ReferenceItem(
             ref.path,
             ref.sha256,
