@@ -53,6 +53,22 @@ def on_each_image(sim: Sim, monkeypatch: pytest.MonkeyPatch, step: Callable[[int
     monkeypatch.setattr(sim.service, "image_reply", replying)
 
 
+def images_of(sim: Sim, request: GenerationRequest, *, first_only: bool = False) -> int:
+    """How many images ``request`` hands over to a client closed when it is done (or,
+    with ``first_only``, once the first has come)."""
+
+    async def go() -> int:
+        got = 0
+        async with RunwareClient("k", base_url=sim.url) as client:
+            async for _image in client.generate(request):
+                got += 1
+                if first_only:
+                    break
+        return got
+
+    return asyncio.run(go())
+
+
 async def hold_the_loop(seconds: float) -> None:
     time.sleep(seconds)  # blocking: the loop this runs on does nothing else meanwhile
 
@@ -86,16 +102,7 @@ def test_the_next_image_downloads_while_the_caller_holds_its_loop(sim: Sim, monk
 
 def test_a_download_cancelled_with_its_batch_ends_with_the_client(sim: Sim) -> None:
     request = GenerationRequest("a kite over dunes", number_results=4, output_type="URL")
-
-    async def go() -> int:
-        got = 0
-        async with RunwareClient("k", base_url=sim.url) as client:
-            async for _image in client.generate(request):
-                got += 1
-                break  # the next download is under way on the other thread
-        return got
-
-    assert asyncio.run(go()) == 1
+    assert images_of(sim, request, first_only=True) == 1  # the next download was under way
     assert not download_threads()
 
 
@@ -303,12 +310,4 @@ def test_a_service_on_this_machine_is_not_reached_through_a_proxy(sim: Sim, monk
         monkeypatch.delenv(f"{scheme.lower()}_proxy", raising=False)
     monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
     request = GenerationRequest("a kite over dunes", number_results=2, output_type="URL")
-
-    async def go() -> int:
-        got = 0
-        async with RunwareClient("k", base_url=sim.url) as client:
-            async for _image in client.generate(request):
-                got += 1
-        return got
-
-    assert asyncio.run(go()) == 2
+    assert images_of(sim, request) == 2
