@@ -39,11 +39,6 @@ class LoopThread:
         self._closers: list[Closer] = []  # touched on the loop only
         self.ending = False  # set on the loop when it starts to end (read there)
 
-    @property
-    def running(self) -> bool:
-        """Whether the thread was started and not yet told to end."""
-        return self._thread is not None and not self._closed
-
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._closed:
