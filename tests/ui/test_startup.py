@@ -234,6 +234,35 @@ def test_the_window_is_ready_with_the_prompt_and_the_gallery_before_the_rest_loa
     assert lines[8] == "queued ['a lighthouse'] True"
 
 
+def test_the_window_is_ready_without_the_binding_loading_widget_classes_it_never_uses(tmp_path: Path) -> None:
+    """The first time Python is handed a widget that Qt made (a scroll area's viewport,
+    say), the binding loads every widget class it has to find that widget's: 9 ms or more
+    before the window is ready. Every viewport asked for on the way is one of the app's."""
+    save_images(tmp_path, 30)
+    never_used = ("QMdiArea", "QLCDNumber", "QCalendarWidget", "QTabWidget")
+    lines = run(
+        f"""
+        import sys
+        from PySide6 import QtWidgets
+        from PySide6.QtWidgets import QApplication
+        from krea_desktop.ui import app as app_module
+        app = QApplication(sys.argv)
+        window = app_module.open_main_window()
+        app_module.show_and_paint(window, timeout_ms=5000)
+        app_module.build_panels(window, app_module.open_library(window), rest_later=True)
+        print("painted", app_module.wait_painted(window.gallery.viewport(), 5000))
+        print("loaded:", [name for name in {never_used!r} if name in vars(QtWidgets)])
+        viewport = window.prompt_panel.promptEdit.viewport()  # a widget Qt made
+        print("then:", [name for name in {never_used!r} if name in vars(QtWidgets)])
+        window.close()
+        """,
+        tmp_path,
+    )
+    assert lines[0] == "painted True"
+    assert lines[1] == "loaded: []"
+    assert lines[2] == f"then: {list(never_used)}"  # what the first line would have caught
+
+
 def test_a_window_closed_while_it_opens_ends_the_app(tmp_path: Path) -> None:
     lines = run(
         """

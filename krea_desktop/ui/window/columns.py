@@ -16,6 +16,17 @@ class ControlsScroll(QScrollArea):
     bar), so that a small window leaves the gallery its room, and no narrower, so that
     nothing in it is cut."""
 
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        # A viewport made here, as Qt makes its own: the first time Python is handed a
+        # widget that Qt made (the controls asking for the height they are shown in, say),
+        # the binding works out its class by loading every widget class it has (about
+        # 9 ms, before the window is ready).
+        viewport = QWidget(self)
+        viewport.setAutoFillBackground(True)
+        viewport.setAttribute(QtCore.Qt.WidgetAttribute.WA_AcceptTouchEvents)
+        self.setViewport(viewport)
+
     def setWidget(self, widget: QWidget) -> None:
         super().setWidget(widget)
         widget.installEventFilter(self)
@@ -49,7 +60,7 @@ class ControlsContent(QWidget):
         preferred = layout.heightForWidth(width)
         # The least, with what wrapped lines need beyond their one-line height at this width.
         least = self.minimumSizeHint().height() + max(0, preferred - layout.sizeHint().height())
-        shown = self.parentWidget()  # the scroll area's viewport
+        shown = self.parentWidget()  # the scroll area's viewport (ControlsScroll's own)
         return least if shown is not None and shown.height() >= least else preferred
 
 
