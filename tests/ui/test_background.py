@@ -402,3 +402,77 @@ def test_a_reference_is_made_ready_on_a_worker_without_qts_format_detection(
     thumbnail = result.thumbnail  # type: ignore[attr-defined]
     assert (thumbnail.width(), thumbnail.height()) == (256, 171)
     assert thumbnail.pixelColor(10, 10).getRgb()[:3] == (200, 40, 30)
+
+
+HANGING_FILE = r"""
+import os, sys, threading, time
+from pathlib import Path
+from PySide6.QtWidgets import QApplication
+app = QApplication(sys.argv[:1])
+from krea_desktop.ui.background import shared_pool
+from krea_desktop.ui.gallery.thumbnails import make_thumbnail
+from krea_desktop.ui.viewer.canvas import ImageUnreadable, decode_image_file, decode_thumbnail_file
+shared_pool()  # as the window does before its first worker starts
+tmp = Path(sys.argv[1])
+hanging = tmp / "stalled.png"
+os.mkfifo(hanging)
+ended = []
+
+def attempt(name, work):
+    try:
+        image = work()
+        ended.append(f"{name} null" if image.isNull() else f"{name} ?")
+    except ImageUnreadable:
+        ended.append(f"{name} unreadable")
+
+jobs = {
+    "thumbnail": lambda: make_thumbnail(hanging, tmp / "thumbs" / "t.jpg", side=96),
+    "small": lambda: decode_thumbnail_file(hanging, 56),
+    "full size": lambda: decode_image_file(hanging),
+}
+workers = [threading.Thread(target=attempt, args=item) for item in jobs.items()]
+for worker in workers:
+    worker.start()
+time.sleep(0.2)
+steps = 0
+deadline = time.monotonic() + 0.3
+while time.monotonic() < deadline:  # the GUI thread's Python, while the readers wait
+    steps += 1
+print("waiting", sum(worker.is_alive() for worker in workers), "ran", steps > 1000, flush=True)
+deadline = time.monotonic() + 10
+while any(worker.is_alive() for worker in workers) and time.monotonic() < deadline:
+    try:  # the file answers whoever waits to open it: empty, then closed
+        os.close(os.open(hanging, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:  # nobody is waiting to open it just now
+        pass
+    time.sleep(0.02)
+print("ended", sorted(ended), flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a named pipe to stand for a file that hangs")
+def test_a_library_file_that_hangs_on_reading_leaves_the_gui_thread_running(tmp_path: Path) -> None:
+    """A thumbnail or a full-size image read from a file that does not answer (a stalled
+    network drive, here a named pipe nobody writes to) holds up its worker, never the
+    window: the workers read the bytes in Python, which lets go of its lock while the disk
+    answers (``QImageReader.size()`` on a path held it). The window's Python runs on
+    meanwhile, and each read ends once the file answers."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    child = subprocess.Popen(
+        [sys.executable, "-c", HANGING_FILE, str(tmp_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = child.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        out, err = child.communicate()
+        pytest.fail(f"the GUI thread's Python stood still while a worker waited on the file: {out!r}")
+    assert child.returncode == 0, err[-2000:]
+    assert out.splitlines() == [
+        "waiting 3 ran True",  # all three wait on the file, and Python ran beside them
+        "ended ['full size unreadable', 'small unreadable', 'thumbnail null']",
+    ]

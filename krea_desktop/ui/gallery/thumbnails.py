@@ -2,10 +2,10 @@
 loader that makes them on workers, newest request first.
 
 Thumbnails are decoded as QImage off the GUI thread; the model turns them into QPixmaps.
-They are scaled to the cell's size while being read (``QImageReader.setScaledSize``):
-``QImageReader.read`` runs without holding Python's lock, ``QImage.scaled`` holds it for
-the whole scaling (about a millisecond a thumbnail), during which the GUI thread's
-Python waits.
+They are scaled to the cell's size while being read (``QImageReader.setScaledSize``, in
+:func:`~krea_desktop.ui.pixels.read_image_file`): ``QImageReader.read`` runs without
+holding Python's lock, ``QImage.scaled`` holds it for the whole scaling (about a
+millisecond a thumbnail), during which the GUI thread's Python waits.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from collections import OrderedDict
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QRunnable, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QImageReader
+from PySide6.QtGui import QImage
 
 from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.ui.background import lower_priority, post, shared_pool
+from krea_desktop.ui.pixels import read_image_file
 
 log = logging.getLogger(__name__)
 
@@ -54,21 +55,22 @@ def make_thumbnail(source: Path, cache: Path, size: int = THUMB_SIZE, side: int 
     is ``side`` pixels. Any thread."""
     source_time = _source_time(source)
     if _is_current(cache, source_time):
-        reader = QImageReader(str(cache))
-        if side:
-            found = reader.size()
-            if found.isValid() and max(found.width(), found.height()) != side:
-                reader.setScaledSize(QSize(*fit_within(found.width(), found.height(), side, side)))
-        image = reader.read()
-        if not image.isNull():
-            return image
-    reader = QImageReader(str(source))
-    reader.setAutoTransform(True)
-    full = reader.size()
-    if not full.isValid():
+
+        def at_side(found: QSize) -> QSize | None:
+            if not side or max(found.width(), found.height()) == side:
+                return None
+            return QSize(*fit_within(found.width(), found.height(), side, side))
+
+        with contextlib.suppress(OSError):  # made again from the source
+            image = read_image_file(cache, at_side)
+            if not image.isNull():
+                return image
+    try:
+        image = read_image_file(
+            source, lambda full: QSize(*cached_size(full.width(), full.height(), size)), auto_transform=True
+        )
+    except OSError:
         return QImage()
-    reader.setScaledSize(QSize(*cached_size(full.width(), full.height(), size)))
-    image = reader.read()
     if image.isNull():
         return image
     try:

@@ -12,7 +12,6 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QImage,
-    QImageReader,
     QMouseEvent,
     QPainter,
     QPaintEvent,
@@ -21,6 +20,8 @@ from PySide6.QtGui import (
     QWheelEvent,
 )
 from PySide6.QtWidgets import QWidget
+
+from krea_desktop.ui.pixels import read_image_file
 
 MIN_SCALE = 0.02
 MAX_SCALE = 32.0
@@ -32,24 +33,25 @@ class ImageUnreadable(Exception):
 
 def decode_image_file(path: Path) -> QImage:
     """The whole image at full size (any thread). Raises :class:`ImageUnreadable`."""
-    if not path.exists():
-        raise ImageUnreadable(f"The file {path.name} is no longer in the library folder.")
-    reader = QImageReader(str(path))
-    reader.setAutoTransform(True)
-    image = reader.read()
+    try:
+        image = read_image_file(path, auto_transform=True)
+    except FileNotFoundError:
+        raise ImageUnreadable(f"The file {path.name} is no longer in the library folder.") from None
+    except OSError as exc:
+        raise ImageUnreadable(f"The file {path.name} could not be read ({exc.strerror or exc}).") from None
     if image.isNull():
-        raise ImageUnreadable(f"The file {path.name} could not be read ({reader.errorString()}).")
+        raise ImageUnreadable(f"The file {path.name} could not be read: it is damaged or not an image.")
     return image
 
 
 def decode_thumbnail_file(path: Path, side: int) -> QImage:
     """A small version of an image file, decoded at that size (any thread)."""
-    reader = QImageReader(str(path))
-    reader.setAutoTransform(True)
-    size = reader.size()
-    if size.isValid():
-        reader.setScaledSize(size.scaled(QSize(side, side), Qt.AspectRatioMode.KeepAspectRatio))
-    image = reader.read()
+    try:
+        image = read_image_file(
+            path, lambda size: size.scaled(QSize(side, side), Qt.AspectRatioMode.KeepAspectRatio), auto_transform=True
+        )
+    except OSError:
+        image = QImage()
     if image.isNull():
         raise ImageUnreadable(f"{path.name} could not be read.")
     return image

@@ -1,0 +1,130 @@
+"""Image files read on workers: by their bytes, never by Qt probing a path."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+from PySide6.QtCore import QSize
+
+from krea_desktop.ui import pixels
+from krea_desktop.ui.pixels import image_format, read_image_file
+from krea_desktop.ui.viewer.canvas import ImageUnreadable, decode_image_file, decode_thumbnail_file
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30"><rect width="40" height="30" fill="red"/></svg>'
+
+
+def encoded(fmt: str, size: tuple[int, int] = (60, 40)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 40, 30)).save(out, fmt)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name"),
+    [("PNG", b"png"), ("JPEG", b"jpeg"), ("WEBP", b"webp"), ("GIF", b"gif"), ("BMP", b"bmp")],
+)
+def test_each_format_a_library_holds_is_known_by_its_first_bytes(fmt: str, name: bytes) -> None:
+    assert image_format(encoded(fmt)[:16]) == name
+
+
+def test_bytes_that_are_no_such_image_have_no_format() -> None:
+    assert image_format(SVG[:16]) is None
+    assert image_format(b"RIFF\x00\x00\x00\x00WAVEfmt ") is None  # a sound, not a WebP
+    assert image_format(b"") is None
+    assert image_format(encoded("TIFF")[:16]) is None  # no library holds one
+
+
+def test_a_jpegs_size_is_read_from_its_frame_header() -> None:
+    data = encoded("JPEG", (300, 200))
+    assert pixels.jpeg_size(data) == QSize(300, 200)
+    assert pixels.jpeg_size(data[:20]) is None  # ends before it
+    assert pixels.jpeg_size(b"\xff\xd8" + b"\x00" * 20) == QSize()  # no markers: not a JPEG
+    assert pixels.jpeg_size(b"\xff\xd8\xff\xd9") == QSize()  # ends with no frame
+
+
+def test_a_file_is_read_as_what_its_bytes_are_whatever_its_name_says(tmp_path: Path) -> None:
+    png_named_jpg = tmp_path / "really-a.jpg"
+    png_named_jpg.write_bytes(encoded("PNG"))
+    jpeg_named_png = tmp_path / "really-a.png"
+    jpeg_named_png.write_bytes(encoded("JPEG"))
+    for path in (png_named_jpg, jpeg_named_png):
+        image = read_image_file(path)
+        assert (image.width(), image.height()) == (60, 40)
+        red, green, blue = image.pixelColor(30, 20).getRgb()[:3]
+        assert red > 180 and green < 70 and blue < 60
+
+
+def test_a_file_whose_bytes_are_no_library_image_is_not_probed_by_qt(tmp_path: Path) -> None:
+    """Probing runs every plugin over the file (Qt's SVG plugin, which takes one of Qt's
+    shared locks, among them): a drawing named ``.png`` is left unread, not rendered."""
+    disguised = tmp_path / "drawing.png"
+    disguised.write_bytes(SVG)
+    assert read_image_file(disguised).isNull()
+    with pytest.raises(ImageUnreadable, match=r"^drawing\.png could not be read\.$"):
+        decode_thumbnail_file(disguised, 56)
+    with pytest.raises(ImageUnreadable, match=r"it is damaged or not an image\.$"):
+        decode_image_file(disguised)
+
+
+def test_fit_gives_the_size_the_image_is_decoded_at(tmp_path: Path) -> None:
+    path = tmp_path / "a.png"
+    path.write_bytes(encoded("PNG", (300, 200)))
+    seen: list[QSize] = []
+
+    def fit(size: QSize) -> QSize:
+        seen.append(size)
+        return QSize(150, 100)
+
+    image = read_image_file(path, fit)
+    assert seen == [QSize(300, 200)]
+    assert (image.width(), image.height()) == (150, 100)
+    assert read_image_file(path, lambda _size: None).size() == QSize(300, 200)  # None: its own size
+    thumbnail = decode_thumbnail_file(path, 60)
+    assert (thumbnail.width(), thumbnail.height()) == (60, 40)
+
+
+def test_a_size_found_past_the_first_bytes_is_found(tmp_path: Path) -> None:
+    """A JPEG's metadata (a camera's, say) can come before its size: 100 KB of it here."""
+    path = tmp_path / "camera.jpg"
+    plain = encoded("JPEG", (300, 200))
+    comment = b"\xff\xfe" + (50_002).to_bytes(2, "big") + b"x" * 50_000  # two comment segments
+    path.write_bytes(plain[:2] + comment * 2 + plain[2:])
+    assert pixels.HEAD_BYTES < 100_000
+    assert pixels.jpeg_size(path.read_bytes()[: pixels.HEAD_BYTES]) is None  # not in the first bytes
+    image = read_image_file(path, lambda size: QSize(size.width() // 2, size.height() // 2))
+    assert (image.width(), image.height()) == (150, 100)
+
+
+def test_a_damaged_or_missing_file_says_so(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(encoded("PNG", (300, 200))[:40])  # the header, and no pixels
+    with pytest.raises(ImageUnreadable, match=r"^The file cut\.png could not be read: it is damaged"):
+        decode_image_file(cut)
+    with pytest.raises(ImageUnreadable, match=r"^The file gone\.png is no longer in the library folder\.$"):
+        decode_image_file(tmp_path / "gone.png")
+    with pytest.raises(FileNotFoundError):
+        read_image_file(tmp_path / "gone.png")
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_give_a_jpeg_size_or_none_and_never_an_error(data: bytes) -> None:
+    found = pixels.jpeg_size(b"\xff\xd8" + data)
+    assert found is None or isinstance(found, QSize)
+
+
+def test_a_file_of_any_bytes_named_like_an_image_is_read_or_left_null(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.jpg"
+    for data in (
+        b"",
+        b"\xff\xd8",
+        b"\xff\xd8\xff\xc0\x00",
+        b"\x89PNG\r\n\x1a\n" + b"\x00" * 8,
+        b"RIFF\x00\x00\x00\x00WEBP",
+    ):
+        broken.write_bytes(data)
+        assert read_image_file(broken, lambda size: size).isNull()
