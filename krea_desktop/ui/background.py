@@ -45,7 +45,7 @@ _poster: _Poster | None = None
 # here, on the GUI thread, before any worker starts. tests/ui/test_background.py checks
 # that the workers' code makes no other.
 _WORKER_TYPES = (
-    (QtCore, ("QByteArray", "QIODeviceBase", "QIODevice", "QBuffer", "QSize")),
+    (QtCore, ("QByteArray", "QIODeviceBase", "QIODevice", "QBuffer", "QFileDevice", "QFile", "QSize")),
     (QtGui, ("QImage", "QImageReader")),
 )
 _worker_types_made = False

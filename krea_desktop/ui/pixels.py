@@ -18,11 +18,12 @@ every plugin while holding it.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QBuffer, QIODeviceBase, QSize
+from PySide6.QtCore import QBuffer, QFile, QFileDevice, QIODeviceBase, QSize
 from PySide6.QtGui import QImage, QImageReader
 
 if TYPE_CHECKING:
@@ -81,11 +82,12 @@ def read_image_file(
 ) -> QImage:
     """The image in the file ``path``, on any thread; with ``fit``, decoded at the size it
     gives for the image's own (None: its own). A null QImage when the file is no image of
-    a format a library holds, or is damaged; OSError when it cannot be read.
+    a format a library holds, or is damaged; OSError when it cannot be opened.
 
-    Python reads the file's first bytes (letting go of its lock while the disk answers),
-    which give the format Qt's reader is told (it probes nothing) and the image's size
-    (found in memory); ``QImageReader.read`` then decodes without Python's lock."""
+    Python opens the file and reads its first bytes (letting go of its lock while the disk
+    answers): they give the format Qt's reader is told (it probes nothing) and the
+    image's size (found in memory). Qt then decodes from the same open file, without
+    Python's lock: a file renamed or deleted meanwhile is still the one read."""
     with open(path, "rb") as file:
         head = file.read(HEAD_BYTES)
         found = image_format(head[:16])
@@ -94,50 +96,73 @@ def read_image_file(
         scaled: QSize | None = None
         if fit is not None:
             size = _size_in(head, found)
-            if size is None and len(head) == HEAD_BYTES:  # a JPEG's metadata came first
+            if size is None and len(head) == HEAD_BYTES:  # metadata (a JPEG's, say) came first
                 size = _size_in(head + file.read(MAX_HEAD_BYTES - HEAD_BYTES), found)
             if size is None or not size.isValid():
                 return QImage()
             scaled = fit(size)
-    reader = QImageReader(str(path), found)
-    reader.setDecideFormatFromContent(False)
-    reader.setAutoDetectImageFormat(False)
-    reader.setAutoTransform(auto_transform)
-    if scaled is not None:
-        reader.setScaledSize(scaled)
-    return reader.read()
+        device = QFile()
+        if not device.open(
+            file.fileno(), QIODeviceBase.OpenModeFlag.ReadOnly, QFileDevice.FileHandleFlag.DontCloseHandle
+        ):
+            return QImage()
+        device.seek(0)
+        reader = QImageReader(device, found)
+        reader.setDecideFormatFromContent(False)
+        reader.setAutoDetectImageFormat(False)
+        reader.setAutoTransform(auto_transform)
+        if scaled is not None:
+            reader.setScaledSize(scaled)
+        image = reader.read()
+        device.close()
+        return image
 
 
 def _size_in(head: bytes, found: bytes) -> QSize | None:
     """The size of the image of format ``found`` whose file starts with ``head``; None
-    when ``head`` ends before the size is given (a JPEG's comes after its metadata)."""
+    when ``head`` ends before the size is given."""
     if found == b"jpeg":
         return jpeg_size(head)
-    buffer = QBuffer()  # the other formats give it in their first few bytes
+    if found == b"png":  # the header chunk always comes first
+        if len(head) < 24 or head[12:16] != b"IHDR":
+            return QSize()
+        return QSize(int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"))
+    # The others give it in their first bytes, but for an animated WebP, which Qt reads
+    # through to find it: None until it has read the whole file.
+    buffer = QBuffer()
     buffer.setData(head)
     buffer.open(QIODeviceBase.OpenModeFlag.ReadOnly)
     size = QImageReader(buffer, found).size()
     buffer.close()
-    return size
+    return size if size.isValid() else None
 
 
 # The start-of-frame markers, which give a JPEG's size: C0 to CF but for C4 (Huffman
 # tables), C8 (reserved) and CC (arithmetic coding conditioning).
 _JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# A JPEG has a few dozen segments before its frame header; a file with many more is taken
+# for no JPEG rather than walked for seconds.
+_JPEG_MAX_STEPS = 4096
+_NOT_FILL = re.compile(b"[^\xff]")
 
 
 def jpeg_size(data: bytes) -> QSize | None:
     """The size a JPEG file starting with ``data`` gives in its frame header; None when
-    ``data`` ends before it; an invalid QSize when the markers are not a JPEG's."""
+    ``data`` ends before it; an invalid QSize when the pixels or the end come first, or
+    thousands of segments do. Bytes between segments are skipped, as decoders skip them."""
     at = 2  # after the start-of-image marker
-    while at + 2 <= len(data):
-        if data[at] != 0xFF:
-            return QSize()
+    for _step in range(_JPEG_MAX_STEPS):
+        at = data.find(b"\xff", at)
+        if at < 0 or at + 2 > len(data):
+            return None
         marker = data[at + 1]
-        if marker == 0xFF:  # fill byte
-            at += 1
+        if marker == 0xFF:  # fill bytes: the marker is the first byte after them
+            after = _NOT_FILL.search(data, at + 1)
+            if after is None:
+                return None
+            at = after.start() - 1
             continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+        if marker == 0x00 or marker == 0x01 or 0xD0 <= marker <= 0xD8:  # no length follows
             at += 2
             continue
         if marker == 0xD9 or marker == 0xDA:  # the end, or the pixels, and no frame header
@@ -149,4 +174,4 @@ def jpeg_size(data: bytes) -> QSize | None:
                 return None
             return QSize(int.from_bytes(data[at + 7 : at + 9], "big"), int.from_bytes(data[at + 5 : at + 7], "big"))
         at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
-    return None
+    return QSize()

@@ -43,7 +43,11 @@ def test_a_jpegs_size_is_read_from_its_frame_header() -> None:
     data = encoded("JPEG", (300, 200))
     assert pixels.jpeg_size(data) == QSize(300, 200)
     assert pixels.jpeg_size(data[:20]) is None  # ends before it
-    assert pixels.jpeg_size(b"\xff\xd8" + b"\x00" * 20) == QSize()  # no markers: not a JPEG
+    # Stray bytes between segments are skipped, as decoders skip them.
+    assert pixels.jpeg_size(data[:20] + b"\x00\x00" + data[20:]) == QSize(300, 200)
+    assert pixels.jpeg_size(b"\xff\xd8" + b"\x00" * 20) is None  # no marker yet
+    # Thousands of segments before a frame: taken for no JPEG, not walked for seconds.
+    assert pixels.jpeg_size(b"\xff\xd8" + b"\xff\xfe\x00\x02" * 100_000 + data[2:]) == QSize()
     assert pixels.jpeg_size(b"\xff\xd8\xff\xd9") == QSize()  # ends with no frame
 
 
@@ -128,3 +132,40 @@ def test_a_file_of_any_bytes_named_like_an_image_is_read_or_left_null(tmp_path: 
     ):
         broken.write_bytes(data)
         assert read_image_file(broken, lambda size: size).isNull()
+
+
+def test_a_png_with_much_text_before_its_pixels_is_read(tmp_path: Path) -> None:
+    """Another tool's workflow, hundreds of KB of text chunks, comes before the pixels:
+    the size is in the header chunk, which always comes first."""
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("workflow", "x" * 300_000)
+    path = tmp_path / "workflow.png"
+    Image.new("RGB", (300, 200), (200, 40, 30)).save(path, pnginfo=info)
+    image = read_image_file(path, lambda size: QSize(size.width() // 2, size.height() // 2))
+    assert (image.width(), image.height()) == (150, 100)
+    assert decode_thumbnail_file(path, 60).size() == QSize(60, 40)
+
+
+def test_an_animated_webp_larger_than_its_first_bytes_is_read(tmp_path: Path) -> None:
+    frames = [Image.effect_noise((300, 200), 80 + 20 * i).convert("RGB") for i in range(3)]
+    path = tmp_path / "loop.webp"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, lossless=True)
+    assert path.stat().st_size > pixels.HEAD_BYTES
+    assert decode_thumbnail_file(path, 60).size() == QSize(60, 40)
+
+
+def test_a_file_deleted_while_it_is_read_is_still_read_whole(tmp_path: Path) -> None:
+    """Between the first bytes and the pixels, the file is renamed or deleted (the gallery
+    deleting it, a sync tool replacing it): what was opened is what is read, and Qt has
+    nothing to complain of."""
+    path = tmp_path / "going.png"
+    path.write_bytes(encoded("PNG", (300, 200)))
+
+    def gone(size: QSize) -> QSize:
+        path.unlink()
+        return size
+
+    image = read_image_file(path, gone)
+    assert image.size() == QSize(300, 200) and not path.exists()
