@@ -80,6 +80,7 @@ class GalleryView(QListView):
         # widget that Qt made, the binding works out its class by loading every widget
         # class it has (about 9 ms, before the window is ready).
         viewport = QWidget(self)
+        viewport.setObjectName("qt_scrollarea_viewport")  # the name Qt gives its own
         viewport.setBackgroundRole(QPalette.ColorRole.Base)
         viewport.setAutoFillBackground(True)
         viewport.setAttribute(Qt.WidgetAttribute.WA_AcceptTouchEvents)

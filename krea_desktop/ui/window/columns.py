@@ -23,6 +23,7 @@ class ControlsScroll(QScrollArea):
         # the binding works out its class by loading every widget class it has (about
         # 9 ms, before the window is ready).
         viewport = QWidget(self)
+        viewport.setObjectName("qt_scrollarea_viewport")  # the name Qt gives its own
         viewport.setAutoFillBackground(True)
         viewport.setAttribute(QtCore.Qt.WidgetAttribute.WA_AcceptTouchEvents)
         self.setViewport(viewport)
