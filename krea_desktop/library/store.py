@@ -26,7 +26,6 @@ import stat
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
@@ -65,8 +64,18 @@ MAX_CHECK_BYTES = 200 * 1024 * 1024
 MAX_CHECK_PIXELS = 64 * 1024 * 1024
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
-# The ids of files put into images/ by hand under names that are not ids of their own.
-_OWN_FILES = uuid.UUID("6f0c5f2e-3b1d-4c8e-9a57-2d4b7e1f0a93")
+# The ids of files put into images/ by hand under names that are not ids of their own, in
+# the namespace of this UUID (uuid is imported only then: it imports platform, 4 ms of a
+# window's start).
+_OWN_FILES = "6f0c5f2e-3b1d-4c8e-9a57-2d4b7e1f0a93"
+
+
+def _own_file_id(name: str) -> str:
+    """The image id of a file put into images/ by hand as ``name``."""
+    import uuid
+
+    return f"file-{uuid.uuid5(uuid.UUID(_OWN_FILES), name)}"
+
 
 _COLUMNS = (
     "id, image_uuid, task_uuid, file_name, format, width, height, ratio, prompt, creativity, seed, "
@@ -943,7 +952,7 @@ class Library:
                 stem, ext = os.path.splitext(name)
                 # A file of the person's own, named as file managers name copies ("My Photo
                 # (1).png", "café.png"), is indexed too, under an id made from its name.
-                image_uuid = stem if _SAFE_NAME.match(stem) else f"file-{uuid.uuid5(_OWN_FILES, name)}"
+                image_uuid = stem if _SAFE_NAME.match(stem) else _own_file_id(name)
                 ok, fmt, width, height = _check_decodes(path)
                 record = _metadata().read_record(path) or GenerationRecord()
                 values = self._row_values(
