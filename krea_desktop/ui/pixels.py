@@ -87,7 +87,8 @@ def read_image_file(
     Python opens the file and reads its first bytes (letting go of its lock while the disk
     answers): they give the format Qt's reader is told (it probes nothing) and the
     image's size (found in memory). Qt then decodes from the same open file, without
-    Python's lock: a file renamed or deleted meanwhile is still the one read."""
+    Python's lock: a file renamed or deleted meanwhile (where the system lets an open file
+    go: not Windows) is still the one read."""
     with open(path, "rb") as file:
         head = file.read(HEAD_BYTES)
         found = image_format(head[:16])
@@ -126,7 +127,8 @@ def _size_in(head: bytes, found: bytes) -> QSize | None:
     if found == b"png":  # the header chunk always comes first
         if len(head) < 24 or head[12:16] != b"IHDR":
             return QSize()
-        return QSize(int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"))
+        width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        return QSize(width, height) if max(width, height) <= _PNG_MAX_SIDE else QSize()
     # The others give it in their first bytes, but for an animated WebP, which Qt reads
     # through to find it: None until it has read the whole file.
     buffer = QBuffer()
@@ -136,6 +138,9 @@ def _size_in(head: bytes, found: bytes) -> QSize | None:
     buffer.close()
     return size if size.isValid() else None
 
+
+# The largest side a PNG may give (its header's fields are unsigned 32-bit, Qt's sizes signed).
+_PNG_MAX_SIDE = 2**31 - 1
 
 # The start-of-frame markers, which give a JPEG's size: C0 to CF but for C4 (Huffman
 # tables), C8 (reserved) and CC (arithmetic coding conditioning).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -156,6 +157,7 @@ def test_an_animated_webp_larger_than_its_first_bytes_is_read(tmp_path: Path) ->
     assert decode_thumbnail_file(path, 60).size() == QSize(60, 40)
 
 
+@pytest.mark.skipif(os.name == "nt", reason="Windows refuses to delete a file that is open")
 def test_a_file_deleted_while_it_is_read_is_still_read_whole(tmp_path: Path) -> None:
     """Between the first bytes and the pixels, the file is renamed or deleted (the gallery
     deleting it, a sync tool replacing it): what was opened is what is read, and Qt has
@@ -169,3 +171,27 @@ def test_a_file_deleted_while_it_is_read_is_still_read_whole(tmp_path: Path) -> 
 
     image = read_image_file(path, gone)
     assert image.size() == QSize(300, 200) and not path.exists()
+
+
+@pytest.mark.qt_log_ignore(r"Corrupt JPEG data: 2 extraneous bytes before marker")
+def test_a_jpeg_with_stray_bytes_between_segments_is_read(tmp_path: Path) -> None:
+    """As decoders read it (libjpeg says what it skipped, in the log)."""
+    data = encoded("JPEG", (300, 200))
+    path = tmp_path / "stray.jpg"
+    path.write_bytes(data[:20] + b"\x00\x00" + data[20:])
+    image = read_image_file(path, lambda size: size)
+    assert image.size() == QSize(300, 200)
+
+
+def test_a_png_whose_header_gives_a_side_beyond_any_image_is_left_null(tmp_path: Path) -> None:
+    import struct
+    import zlib
+
+    header = b"IHDR" + struct.pack(">IIBBBBB", 2**31, 10, 8, 2, 0, 0, 0)
+    chunk = struct.pack(">I", 13) + header + struct.pack(">I", zlib.crc32(header))
+    end = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
+    path = tmp_path / "wide.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk + end)
+    assert read_image_file(path, lambda size: size).isNull()
+    with pytest.raises(ImageUnreadable, match=r"^wide\.png could not be read\.$"):
+        decode_thumbnail_file(path, 56)
