@@ -52,7 +52,7 @@ def decoded(data: bytes) -> QImage:
 
 
 # Where an image's size is found: in its first bytes, or (a JPEG's metadata can come before
-# it) within the first few megabytes.
+# its frame header) within the first few megabytes.
 HEAD_BYTES = 64 * 1024
 MAX_HEAD_BYTES = 16 * 1024 * 1024
 
@@ -97,7 +97,7 @@ def read_image_file(
         scaled: QSize | None = None
         if fit is not None:
             size = _size_in(head, found)
-            if size is None and len(head) == HEAD_BYTES:  # metadata (a JPEG's, say) came first
+            if size is None and len(head) == HEAD_BYTES:  # a JPEG's metadata came first
                 size = _size_in(head + file.read(MAX_HEAD_BYTES - HEAD_BYTES), found)
             if size is None or not size.isValid():
                 return QImage()
@@ -120,8 +120,8 @@ def read_image_file(
 
 
 def _size_in(head: bytes, found: bytes) -> QSize | None:
-    """The size of the image of format ``found`` whose file starts with ``head``; None
-    when ``head`` ends before the size is given."""
+    """The size of the image of format ``found`` whose file starts with ``head``: invalid
+    when the file is damaged; None when ``head`` ends before a JPEG's frame header."""
     if found == b"jpeg":
         return jpeg_size(head)
     if found == b"png":  # the header chunk always comes first
@@ -129,14 +129,14 @@ def _size_in(head: bytes, found: bytes) -> QSize | None:
             return QSize()
         width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
         return QSize(width, height) if max(width, height) <= _PNG_MAX_SIDE else QSize()
-    # The others give it in their first bytes, but for an animated WebP, which Qt reads
-    # through to find it: None until it has read the whole file.
-    buffer = QBuffer()
+    if found == b"webp":
+        return webp_size(head)
+    buffer = QBuffer()  # GIF and BMP give it in their first bytes
     buffer.setData(head)
     buffer.open(QIODeviceBase.OpenModeFlag.ReadOnly)
     size = QImageReader(buffer, found).size()
     buffer.close()
-    return size if size.isValid() else None
+    return size
 
 
 # The largest side a PNG may give (its header's fields are unsigned 32-bit, Qt's sizes signed).
@@ -179,4 +179,22 @@ def jpeg_size(data: bytes) -> QSize | None:
                 return None
             return QSize(int.from_bytes(data[at + 7 : at + 9], "big"), int.from_bytes(data[at + 5 : at + 7], "big"))
         at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+    return QSize()
+
+
+def webp_size(head: bytes) -> QSize:
+    """The size a WebP file starting with ``head`` gives in its first chunk: the canvas of
+    an extended file (animated, or with alpha or metadata), else the frame of a lossy or
+    lossless one. Qt reads an animated file through to its end to find it. An invalid
+    QSize when the chunk is none of these."""
+    if len(head) < 30:
+        return QSize()
+    chunk = head[12:16]
+    if chunk == b"VP8X":
+        return QSize(1 + int.from_bytes(head[24:27], "little"), 1 + int.from_bytes(head[27:30], "little"))
+    if chunk == b"VP8 " and head[23:26] == b"\x9d\x01\x2a":
+        return QSize(int.from_bytes(head[26:28], "little") & 0x3FFF, int.from_bytes(head[28:30], "little") & 0x3FFF)
+    if chunk == b"VP8L" and head[20] == 0x2F:
+        bits = int.from_bytes(head[21:25], "little")
+        return QSize((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
     return QSize()

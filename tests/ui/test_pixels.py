@@ -195,3 +195,31 @@ def test_a_png_whose_header_gives_a_side_beyond_any_image_is_left_null(tmp_path:
     assert read_image_file(path, lambda size: size).isNull()
     with pytest.raises(ImageUnreadable, match=r"^wide\.png could not be read\.$"):
         decode_thumbnail_file(path, 56)
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [
+        ("lossy", {"quality": 80}),
+        ("lossless", {"lossless": True}),
+        ("lossy with alpha", {"quality": 80, "alpha": True}),
+        ("animated", {"save_all": True, "frames": 3}),
+    ],
+)
+def test_a_webps_size_is_read_from_its_first_chunk(kind: str, options: dict[str, object]) -> None:
+    """As Pillow reads it, for each kind of WebP; an animated one without Qt reading the
+    whole file to find it."""
+    opts = dict(options)
+    frames = [Image.effect_noise((301, 203), 60 + 10 * i).convert("RGBA") for i in range(int(opts.pop("frames", 1)))]
+    if opts.pop("alpha", False):
+        frames[0].putalpha(0)  # see-through, but for an opaque corner
+        frames[0].paste((200, 40, 30, 255), (0, 0, 150, 100))
+    else:
+        frames = [frame.convert("RGB") for frame in frames]
+    out = io.BytesIO()
+    frames[0].save(out, "WEBP", append_images=frames[1:], **opts)
+    data = out.getvalue()
+    assert data[12:16] == {"lossy": b"VP8 ", "lossless": b"VP8L"}.get(kind, b"VP8X")  # each kind of first chunk
+    with Image.open(io.BytesIO(data)) as im:
+        assert pixels.webp_size(data[: pixels.HEAD_BYTES]) == QSize(*im.size) == QSize(301, 203)
+    assert pixels.webp_size(data[:20]) == QSize()  # too short to say
