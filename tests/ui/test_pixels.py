@@ -15,14 +15,7 @@ from PySide6.QtCore import QSize
 from krea_desktop.ui import pixels
 from krea_desktop.ui.pixels import image_format, read_image_file
 from krea_desktop.ui.viewer.canvas import ImageUnreadable, decode_image_file, decode_thumbnail_file
-
-SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30"><rect width="40" height="30" fill="red"/></svg>'
-
-
-def encoded(fmt: str, size: tuple[int, int] = (60, 40)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, (200, 40, 30)).save(out, fmt)
-    return out.getvalue()
+from tests.helpers.images import SVG, huge_header_png, image_bytes
 
 
 @pytest.mark.parametrize(
@@ -30,18 +23,18 @@ def encoded(fmt: str, size: tuple[int, int] = (60, 40)) -> bytes:
     [("PNG", b"png"), ("JPEG", b"jpeg"), ("WEBP", b"webp"), ("GIF", b"gif"), ("BMP", b"bmp")],
 )
 def test_each_format_a_library_holds_is_known_by_its_first_bytes(fmt: str, name: bytes) -> None:
-    assert image_format(encoded(fmt)[:16]) == name
+    assert image_format(image_bytes(fmt=fmt)[:16]) == name
 
 
 def test_bytes_that_are_no_such_image_have_no_format() -> None:
     assert image_format(SVG[:16]) is None
     assert image_format(b"RIFF\x00\x00\x00\x00WAVEfmt ") is None  # a sound, not a WebP
     assert image_format(b"") is None
-    assert image_format(encoded("TIFF")[:16]) is None  # no library holds one
+    assert image_format(image_bytes(fmt="TIFF")[:16]) is None  # no library holds one
 
 
 def test_a_jpegs_size_is_read_from_its_frame_header() -> None:
-    data = encoded("JPEG", (300, 200))
+    data = image_bytes((300, 200), fmt="JPEG")
     assert pixels.jpeg_size(data) == QSize(300, 200)
     assert pixels.jpeg_size(data[:20]) is None  # ends before it
     # Stray bytes between segments are skipped, as decoders skip them.
@@ -54,9 +47,9 @@ def test_a_jpegs_size_is_read_from_its_frame_header() -> None:
 
 def test_a_file_is_read_as_what_its_bytes_are_whatever_its_name_says(tmp_path: Path) -> None:
     png_named_jpg = tmp_path / "really-a.jpg"
-    png_named_jpg.write_bytes(encoded("PNG"))
+    png_named_jpg.write_bytes(image_bytes((60, 40), fmt="PNG"))
     jpeg_named_png = tmp_path / "really-a.png"
-    jpeg_named_png.write_bytes(encoded("JPEG"))
+    jpeg_named_png.write_bytes(image_bytes((60, 40), fmt="JPEG"))
     for path in (png_named_jpg, jpeg_named_png):
         image = read_image_file(path)
         assert (image.width(), image.height()) == (60, 40)
@@ -78,7 +71,7 @@ def test_a_file_whose_bytes_are_no_library_image_is_not_probed_by_qt(tmp_path: P
 
 def test_fit_gives_the_size_the_image_is_decoded_at(tmp_path: Path) -> None:
     path = tmp_path / "a.png"
-    path.write_bytes(encoded("PNG", (300, 200)))
+    path.write_bytes(image_bytes((300, 200), fmt="PNG"))
     seen: list[QSize] = []
 
     def fit(size: QSize) -> QSize:
@@ -96,7 +89,7 @@ def test_fit_gives_the_size_the_image_is_decoded_at(tmp_path: Path) -> None:
 def test_a_size_found_past_the_first_bytes_is_found(tmp_path: Path) -> None:
     """A JPEG's metadata (a camera's, say) can come before its size: 100 KB of it here."""
     path = tmp_path / "camera.jpg"
-    plain = encoded("JPEG", (300, 200))
+    plain = image_bytes((300, 200), fmt="JPEG")
     comment = b"\xff\xfe" + (50_002).to_bytes(2, "big") + b"x" * 50_000  # two comment segments
     path.write_bytes(plain[:2] + comment * 2 + plain[2:])
     assert pixels.HEAD_BYTES < 100_000
@@ -107,7 +100,7 @@ def test_a_size_found_past_the_first_bytes_is_found(tmp_path: Path) -> None:
 
 def test_a_damaged_or_missing_file_says_so(tmp_path: Path) -> None:
     cut = tmp_path / "cut.png"
-    cut.write_bytes(encoded("PNG", (300, 200))[:40])  # the header, and no pixels
+    cut.write_bytes(image_bytes((300, 200), fmt="PNG")[:40])  # the header, and no pixels
     with pytest.raises(ImageUnreadable, match=r"^The file cut\.png could not be read: it is damaged"):
         decode_image_file(cut)
     with pytest.raises(ImageUnreadable, match=r"^The file gone\.png is no longer in the library folder\.$"):
@@ -163,7 +156,7 @@ def test_a_file_deleted_while_it_is_read_is_still_read_whole(tmp_path: Path) -> 
     deleting it, a sync tool replacing it): what was opened is what is read, and Qt has
     nothing to complain of."""
     path = tmp_path / "going.png"
-    path.write_bytes(encoded("PNG", (300, 200)))
+    path.write_bytes(image_bytes((300, 200), fmt="PNG"))
 
     def gone(size: QSize) -> QSize:
         path.unlink()
@@ -176,7 +169,7 @@ def test_a_file_deleted_while_it_is_read_is_still_read_whole(tmp_path: Path) -> 
 @pytest.mark.qt_log_ignore(r"Corrupt JPEG data: 2 extraneous bytes before marker")
 def test_a_jpeg_with_stray_bytes_between_segments_is_read(tmp_path: Path) -> None:
     """As decoders read it (libjpeg says what it skipped, in the log)."""
-    data = encoded("JPEG", (300, 200))
+    data = image_bytes((300, 200), fmt="JPEG")
     path = tmp_path / "stray.jpg"
     path.write_bytes(data[:20] + b"\x00\x00" + data[20:])
     image = read_image_file(path, lambda size: size)
@@ -184,14 +177,8 @@ def test_a_jpeg_with_stray_bytes_between_segments_is_read(tmp_path: Path) -> Non
 
 
 def test_a_png_whose_header_gives_a_side_beyond_any_image_is_left_null(tmp_path: Path) -> None:
-    import struct
-    import zlib
-
-    header = b"IHDR" + struct.pack(">IIBBBBB", 2**31, 10, 8, 2, 0, 0, 0)
-    chunk = struct.pack(">I", 13) + header + struct.pack(">I", zlib.crc32(header))
-    end = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
     path = tmp_path / "wide.png"
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk + end)
+    path.write_bytes(huge_header_png(2**31, 10))
     assert read_image_file(path, lambda size: size).isNull()
     with pytest.raises(ImageUnreadable, match=r"^wide\.png could not be read\.$"):
         decode_thumbnail_file(path, 56)
