@@ -182,9 +182,15 @@ sys.exit(main(sys.argv[4:]))
 """
 
 
-def run_failing(service_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def spill_env(service_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The service's environment with the system's temporary folder in ``tmp_path``: images
+    that cannot be saved in the library are spilled there, not into the real /tmp."""
+    return {**service_env, "TMPDIR": str(tmp_path)}
+
+
+def run_failing(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", _SAVES_FAIL, *args], env=service_env, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", _SAVES_FAIL, *args], env=env, capture_output=True, text=True, timeout=120,
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -195,25 +201,29 @@ def test_paid_images_that_could_be_written_nowhere_keep_their_tasks_and_the_othe
     pending = Path(service_env["KREA_DESKTOP_DATA_DIR"]) / "pending"
     sweep = ["sweep", "a lighthouse", "--vary", "seed=1,2,3,4", "--yes", "--delivery", "sync"]
     # The fourth save fails and the spill works: only that image's task waits to be collected.
-    r = run_failing(service_env, "4", "spill-works", "-", *sweep)
+    env = spill_env(service_env, tmp_path)
+    r = run_failing(env, "4", "spill-works", "-", *sweep)
     assert r.returncode == 1 and "written to" in r.stderr, r.stderr
     assert len(list(pending.glob("*.json"))) == 1
+    spilled = [p for p in tmp_path.glob("krea-desktop-unsaved-*/*") if p.is_file()]
+    assert len(spilled) == 1 and str(spilled[0].parent) in r.stderr  # the image, where the message says
     for leftover in pending.glob("*.json"):
         leftover.unlink()
     # Every save fails and nothing can be written elsewhere: every task is kept.
-    r = run_failing(service_env, "1", "spill-fails", "-", *sweep)
+    r = run_failing(env, "1", "spill-fails", "-", *sweep)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "Not saved in the library" in r.stderr or "kept in memory" in r.stderr or "could not" in r.stderr
     assert len(list(pending.glob("*.json"))) == 4
 
 
 def test_ctrl_c_while_held_images_are_saved_again_keeps_them_and_the_sheet(
-    service_env: dict[str, str], sim: Sim
+    service_env: dict[str, str], sim: Sim, tmp_path: Path
 ) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-c", _SAVES_FAIL, "2", "spill-works", "slow-retry",
          "sweep", "a lighthouse", "--vary", "seed=1,2", "--yes", "--delivery", "sync"],
-        env=service_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        env=spill_env(service_env, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     _out, err = interrupted_at(proc, "RETRYING")
     assert proc.returncode == 130, err
