@@ -10,6 +10,7 @@ import stat
 import tempfile
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 # A temporary file no write lasts this long: past it, its writer is gone whatever its id says.
 STALE_AFTER_S = 24 * 3600
@@ -146,6 +147,21 @@ def is_abandoned(path: Path, now: float | None = None) -> bool:
 
 class NotARegularFile(OSError):
     """The path is a pipe, a device, a socket or a folder: nothing to read as a file."""
+
+
+def open_regular_file(path: Path) -> BinaryIO:
+    """``path`` opened for reading in binary, never blocking on a FIFO or a device: it is
+    opened without waiting and refused with :class:`NotARegularFile` unless it is a
+    regular file (where not waiting changes nothing)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotARegularFile(f"{path} is not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def read_regular_file(path: Path, max_bytes: int) -> bytes:

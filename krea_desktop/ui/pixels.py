@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QBuffer, QFile, QFileDevice, QIODeviceBase, QSize
 from PySide6.QtGui import QImage, QImageReader
 
+from krea_desktop.fsutil import open_regular_file
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -88,8 +90,9 @@ def read_image_file(
     answers): they give the format Qt's reader is told (it probes nothing) and the
     image's size (found in memory). Qt then decodes from the same open file, without
     Python's lock: a file renamed or deleted meanwhile (where the system lets an open file
-    go: not Windows) is still the one read."""
-    with open(path, "rb") as file:
+    go: not Windows) is still the one read. A FIFO or a device in the file's place is
+    refused at once (:class:`~krea_desktop.fsutil.NotARegularFile`), never waited on."""
+    with open_regular_file(path) as file:
         head = file.read(HEAD_BYTES)
         found = image_format(head[:16])
         if found is None:

@@ -210,3 +210,34 @@ def test_a_webps_size_is_read_from_its_first_chunk(kind: str, options: dict[str,
     with Image.open(io.BytesIO(data)) as im:
         assert pixels.webp_size(data[: pixels.HEAD_BYTES]) == QSize(*im.size) == QSize(301, 203)
     assert pixels.webp_size(data[:20]) == QSize()  # too short to say
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_fifo_in_an_images_place_is_refused_at_once(tmp_path: Path) -> None:
+    """A named pipe under an image's name (a sync tool, a hostile archive): reading it
+    would wait for a writer that never comes, holding a worker, and the window's close
+    waits for the workers. It is refused as no regular file, at once."""
+    import threading
+
+    from krea_desktop.fsutil import NotARegularFile
+    from krea_desktop.ui.gallery.model import ImageMimeData
+
+    path = tmp_path / "pipe.png"
+    os.mkfifo(path)
+    outcome: list[object] = []
+
+    def read() -> None:
+        try:
+            outcome.append(read_image_file(path, lambda size: size))
+        except OSError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(5)
+    if worker.is_alive():  # a writer ends the wait, so that the test ends too
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(5)
+    assert len(outcome) == 1 and isinstance(outcome[0], NotARegularFile), outcome
+    # A drop target asking a dragged image for its pixels: nothing, at once.
+    assert ImageMimeData([path]).retrieveData(ImageMimeData.IMAGE_FORMAT, None) is None

@@ -24,12 +24,13 @@ from PySide6.QtCore import (
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPixmap
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 
 from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.ui.gallery.rows import RowReader
 from krea_desktop.ui.gallery.thumbnails import THUMB_SIZE, ThumbnailLoader
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, encode_library_ids
+from krea_desktop.ui.pixels import read_image_file
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 SMALL_SCOPE = 1000  # scopes up to this many images are read by id, not filtered from every id
@@ -71,9 +72,10 @@ class ImageMimeData(QMimeData):
 
     def retrieveData(self, mimetype: str, preferredType: Any) -> Any:
         if mimetype == self.IMAGE_FORMAT and len(self.paths) == 1:
-            reader = QImageReader(str(self.paths[0]))
-            reader.setAutoTransform(True)
-            image = reader.read()
+            try:  # never waiting on a FIFO put in the image's place
+                image = read_image_file(self.paths[0], auto_transform=True)
+            except OSError:
+                return None
             return None if image.isNull() else image
         return super().retrieveData(mimetype, preferredType)
 
