@@ -357,9 +357,15 @@ class RunwareClient:
                 # receiving while the decode thread works puts two threads against the GUI
                 # thread for the GIL (bench_gui_stall.py: its longest stalls grew by 2-3 ms).
                 streamed = on_item if resp.status_code < 300 and not self.gui else None
-                buf = await read_body(resp, limit, pacer=self._pacer, on_item=streamed)
+                try:
+                    buf = await read_body(resp, limit, pacer=self._pacer, on_item=streamed)
+                except E.MalformedResponseError as too_large:  # larger than any answer to it could be
+                    if resp.status_code < 400:
+                        raise _Ambiguous(too_large) from None  # the task may have been accepted all the same
+                    raise
                 status = resp.status_code
                 retry_after = resp.headers.get("Retry-After")
+                location = resp.headers.get("Location")
         except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise _NotSent(
                 E.NetworkError(
@@ -373,6 +379,8 @@ class RunwareClient:
             raise _Ambiguous(E.ServiceTimeoutError(f"The service did not answer within {wait:g} s{during}.")) from exc
         except (httpx.TransportError, httpx.DecodingError) as exc:
             raise _Ambiguous(E.NetworkError("The connection to the service broke off.")) from exc
+        if 300 <= status < 400:  # a login page on the network, or an address that moved
+            raise E.NetworkError(_redirected(status, location))
         if status in RETRYABLE_STATUSES:
             env = self._lenient_envelope(buf)
             err = error_from(env.errors[0] if env.errors else None, status, retry_after)
@@ -1044,21 +1052,23 @@ class RunwareClient:
             height=verified.height,
             seed=_seed_of(item.get("seed")),
             cost=_cost_of(item.get("cost")),
-            nsfw=bool(item["NSFWContent"]) if "NSFWContent" in item else None,
+            nsfw=item.get("NSFWContent") if isinstance(item.get("NSFWContent"), bool) else None,
             index=index,
             record=ctx.record.replace(task_uuid=request.task_uuid),
         )
 
     async def _download(self, url: str, http: httpx.AsyncClient) -> bytes:
         self._check_open()
-        if not is_url(url):
+        if not _usable_image_url(url):
             raise E.MalformedResponseError("The service sent an image URL that cannot be used.")
         if urlsplit(url).scheme != "https" and not is_loopback(url):
             raise E.MalformedResponseError("The service sent an image URL that is not HTTPS.")
         for attempt in range(self.retry.attempts):
             busy: E.KreaError | None = None
             try:
-                async with http.stream("GET", url) as resp:
+                # The image as it is: a compressed body would be inflated whole before its
+                # size could be checked against the download limit.
+                async with http.stream("GET", url, headers=_IDENTITY) as resp:
                     if resp.status_code in RETRYABLE_STATUSES:  # the image host is overloaded for a moment
                         busy = error_from(None, resp.status_code, resp.headers.get("Retry-After"))
                         if attempt + 1 >= self.retry.attempts:
@@ -1072,6 +1082,8 @@ class RunwareClient:
                         )
                     else:
                         return await self._receive_image(resp)
+            except httpx.DecodingError as exc:
+                raise E.MalformedResponseError("A finished image's host sent a body that cannot be read.") from exc
             except httpx.TransportError as exc:
                 if attempt + 1 >= self.retry.attempts:
                     raise E.NetworkError("Downloading a finished image failed; check your connection.") from exc
@@ -1081,6 +1093,9 @@ class RunwareClient:
 
     async def _receive_image(self, resp: httpx.Response) -> bytes:
         """The body of a successful image download, within :attr:`max_download_bytes`."""
+        encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):  # asked for as it is, sent compressed all the same
+            raise E.MalformedResponseError("A finished image's host sent it compressed, which was not asked for.")
         declared = resp.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > self.max_download_bytes:
             raise E.MalformedResponseError("A finished image is larger than the download limit.")
@@ -1088,7 +1103,7 @@ class RunwareClient:
         # joined, or a bytearray copied, are held twice). Sized up front from the
         # announced length, it never grows (each growth would copy what came).
         buf = io.BytesIO()
-        if declared and declared.isdigit() and int(declared) > 0 and "content-encoding" not in resp.headers:
+        if declared and declared.isdigit() and int(declared) > 0:
             buf.seek(int(declared) - 1)
             buf.write(b"\0")
             buf.seek(0)
@@ -1118,6 +1133,33 @@ class _Context:
     def __post_init__(self) -> None:
         self.seen_count = len(self.seen)
         self.seen_before = self.seen_count
+
+
+_IDENTITY = {"Accept-Encoding": "identity"}
+
+
+def _usable_image_url(url: str) -> bool:
+    """Whether ``url`` is an http(s) address with a host and a port that can be asked."""
+    try:
+        if not is_url(url):
+            return False
+        urlsplit(url).port  # noqa: B018 - raises ValueError for a port out of range or not a number
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL):
+        return False
+    return True
+
+
+def _redirected(status: int, location: str | None) -> str:
+    """The sentence for an answer redirecting the request elsewhere: the API never does."""
+    host = ""
+    with contextlib.suppress(ValueError):
+        host = urlsplit(location or "").hostname or ""
+    where = f" to {host}" if host else ""
+    return (
+        f"The service's address sent the request elsewhere (HTTP {status}{where}); check the service address "
+        "you set, or whether your network asks you to sign in first."
+    )
 
 
 def _is_inline(item: dict[str, Any]) -> bool:

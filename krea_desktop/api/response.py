@@ -59,7 +59,10 @@ class Blob:
     def raw(self, pacer: Pacer = pace) -> bytes | memoryview:
         view = memoryview(self.buf)[self.start : self.end]
         if _find(self.buf, b"\\", self.start, self.end, pacer) >= 0:  # JSON escapes such as "\/": rare, slow path
-            return str(json.loads(b'"' + bytes(view) + b'"')).encode("ascii", "replace")
+            try:
+                return str(json.loads(b'"' + bytes(view) + b'"')).encode("ascii", "replace")
+            except ValueError as exc:  # an escape JSON has not
+                raise E.MalformedResponseError("The service sent image data that is not valid base64.") from exc
         return view
 
 

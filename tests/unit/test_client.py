@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import io
 import json
 import re
@@ -981,3 +982,103 @@ def test_a_poll_sent_before_the_predicted_end_does_not_stand_for_the_poll_at_it(
     ctx.polled_at = start + 20.2
     clock.now = start + 20.5
     assert client._poll_delay(ctx, 0) > 2.0
+
+
+class UrlService(Script):
+    """A fake service that answers with one image at ``url``, downloaded from a host that
+    answers every GET with ``download(request)``."""
+
+    def __init__(self, url: str, download: Callable[[httpx.Request], httpx.Response]) -> None:
+        super().__init__()
+        self.download = download
+        self.got: list[httpx.Request] = []
+        self.default = lambda tasks: ok([{"taskUUID": tasks[0]["taskUUID"], "imageUUID": IMAGE_UUID, "imageURL": url}])
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method != "GET":
+            return super().__call__(request)
+        self.got.append(request)
+        return self.download(request)
+
+
+def one_sentence_error(s: Script, request: GenerationRequest) -> E.KreaError:
+    with pytest.raises(E.KreaError) as raised:
+        run(collect(s.client(retry=RetryPolicy(attempts=2)), request))
+    text = str(raised.value)
+    assert text.endswith(".") and text.count(". ") == 0, text
+    return raised.value
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1/x.png",  # a bracket left open
+        "http://127.0.0.1:99999/x.png",  # a port out of range
+        "http://127.0.0.1:-1/x.png",
+        "http://127.0.0.1:abc/x.png",
+        "http://127.0.0.1/x\x00.png",
+    ],
+)
+def test_an_image_url_that_cannot_be_asked_is_a_sentence_and_nothing_is_fetched(url: str) -> None:
+    s = UrlService(url, lambda request: httpx.Response(200, content=png(1024, 1024)))
+    err = one_sentence_error(s, GenerationRequest("two words", output_type="URL"))
+    assert isinstance(err, E.MalformedResponseError) and "image URL that cannot be used" in str(err)
+    assert s.got == []
+
+
+def test_an_image_is_asked_for_uncompressed_and_a_compressed_one_is_refused_before_it_is_inflated() -> None:
+    """A compressed body is inflated whole before its size can be held to the download
+    limit: a small bomb would take gigabytes. The image is asked for as it is; sent
+    compressed all the same (a damaged one, here), it is refused in one sentence."""
+    host = "https://im.example.test/9.png"
+    bomb = gzip.compress(bytes(64 * 2**20))  # 64 KB that inflate to the whole limit
+    s = UrlService(
+        host, lambda request: httpx.Response(200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(bomb))
+    )
+    err = one_sentence_error(s, GenerationRequest("two words", output_type="URL"))
+    assert isinstance(err, E.MalformedResponseError) and "compressed" in str(err)
+    assert s.got and all(r.headers["Accept-Encoding"] == "identity" for r in s.got)
+
+
+def test_image_data_with_an_escape_json_has_not_is_fetched_again_then_a_sentence() -> None:
+    s = Script()
+
+    def answer(tasks: list[dict[str, Any]]) -> httpx.Response:
+        data = item(tasks[0], 0)["imageBase64Data"]
+        body = '{"data":[{"taskType":"imageInference","taskUUID":"%s","imageUUID":"%s","imageBase64Data":"%s"}]}'
+        bad = data[:100] + "\\q" + data[100:]
+        return httpx.Response(200, content=(body % (tasks[0]["taskUUID"], IMAGE_UUID, bad)).encode())
+
+    s.default = answer
+    err = one_sentence_error(s, GenerationRequest("two words"))
+    assert isinstance(err, E.MalformedResponseError) and "not valid base64" in str(err)
+    assert len(s.posts) > 1  # fetched again before giving up
+
+
+def test_an_answer_too_large_to_read_keeps_a_sent_task_to_collect_later() -> None:
+    """A 200 larger than any answer could be: the service took the task (and charged for
+    it), so it is followed and kept, not dropped as never sent."""
+    s = Script()
+    s.handlers.append(lambda tasks: httpx.Response(200, content=b" " * (60 * 2**20)))
+    s.default = lambda tasks: ok([])  # the task, asked after, shows nothing yet
+    with pytest.raises(E.KreaError) as raised:
+        run(collect(s.client(job_timeout=0.5), GenerationRequest("two words")))
+    assert raised.value.task_accepted and isinstance(raised.value, E.COLLECT_LATER)
+    assert s.task_types()[0] == "imageInference" and "getResponse" in s.task_types()
+
+
+@pytest.mark.parametrize("status", [301, 302, 307])
+def test_an_address_that_redirects_says_so_rather_than_that_no_image_came(status: int) -> None:
+    s = Script()
+    s.default = lambda tasks: httpx.Response(status, headers={"Location": "https://portal.example/login?x=1"})
+    err = one_sentence_error(s, GenerationRequest("two words"))
+    assert isinstance(err, E.NetworkError)
+    assert f"HTTP {status} to portal.example" in str(err) and "login" not in str(err)
+
+
+@pytest.mark.parametrize(("flag", "nsfw"), [(True, True), (False, False), ("false", None), (1, None), (None, None)])
+def test_only_a_true_or_false_nsfw_flag_is_taken(flag: Any, nsfw: bool | None) -> None:
+    s = Script()
+    s.default = lambda tasks: ok([item(tasks[0], 0, NSFWContent=flag)])
+    images = run(collect(s.client(), GenerationRequest("two words")))
+    assert images[0].nsfw is nsfw
