@@ -77,6 +77,16 @@ def _own_file_id(name: str) -> str:
     return f"file-{uuid.uuid5(uuid.UUID(_OWN_FILES), name)}"
 
 
+def _storable_name(name: str) -> bool:
+    """Whether a file name from the folder can be kept in the index: not one whose bytes
+    are no UTF-8 (Python hands those over with surrogates, which SQLite refuses)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 _COLUMNS = (
     "id, image_uuid, task_uuid, file_name, format, width, height, ratio, prompt, creativity, seed, "
     "number_results, output_quality, refs, params, cost, nsfw, created_at, favourite, missing, broken, file_size"
@@ -902,6 +912,9 @@ class Library:
                     continue
                 if de.name.startswith(".") or os.path.splitext(de.name)[1].lower() not in IMAGE_EXTENSIONS:
                     continue
+                if not _storable_name(de.name):  # bytes that are no UTF-8 (an old archive's names)
+                    report.skipped.append(de.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+                    continue
                 try:
                     if de.is_file():
                         st = de.stat()
@@ -972,7 +985,16 @@ class Library:
             with self._transaction() as conn:
                 conn.executemany("UPDATE images SET missing=?, broken=?, file_size=? WHERE id=?", updates)
                 for values in new_rows:
-                    taken = conn.execute("SELECT 1 FROM images WHERE image_uuid=?", (values["image_uuid"],)).fetchone()
+                    taken = conn.execute(
+                        "SELECT file_name FROM images WHERE image_uuid=?", (values["image_uuid"],)
+                    ).fetchone()
+                    if taken and taken[0] != values["file_name"]:
+                        # Another file has the id its stem makes ("sunset.png" beside
+                        # "sunset.jpg"): this one goes under an id made from its whole name.
+                        values["image_uuid"] = _own_file_id(values["file_name"])
+                        taken = conn.execute(
+                            "SELECT 1 FROM images WHERE image_uuid=?", (values["image_uuid"],)
+                        ).fetchone()
                     if taken:
                         report.skipped.append(values["file_name"])
                         continue

@@ -1721,6 +1721,34 @@ def test_a_library_with_missing_and_corrupt_files(qtbot: QtBot, data_dir: Path, 
         qtbot.waitUntil(lambda: w.gallery_actions.viewer is None)
 
 
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="needs a file system that takes any bytes in a name")
+def test_the_start_up_check_says_which_files_it_left_out_and_redraws_a_file_that_came_back(
+    qtbot: QtBot, data_dir: Path, make_window: Any
+) -> None:
+    entries = fill(data_dir, [make_image("away for a while")])
+    w = make_window()
+    wait_thumbnails(qtbot, w)
+    assert w.model.pixmap_for(entries[0]) is not None
+    moved = entries[0].path.with_suffix(".away")
+    entries[0].path.rename(moved)
+    w.reconcile_library()
+    qtbot.waitUntil(lambda: w.model.entry_for(entries[0].id).missing)  # type: ignore[union-attr]
+    away = w.model.entry_for(entries[0].id)
+    assert away is not None and w.model.pixmap_for(away) is w.model._broken_pixmap  # drawn as missing
+    # It comes back, and a file whose name is no UTF-8 comes with it.
+    moved.rename(entries[0].path)
+    with open(os.fsencode(data_dir / "images") + b"/caf\xe9.png", "wb") as f:
+        f.write(entries[0].path.read_bytes())
+    w.reconcile_library()
+    qtbot.waitUntil(lambda: not w.model.entry_for(entries[0].id).missing)  # type: ignore[union-attr]
+    assert w.message_banner.label.text() == (
+        "1 file in the images folder is not in the gallery because its name cannot be stored; rename it and press F5."
+    )
+    back = w.model.entry_for(entries[0].id)
+    assert back is not None and w.model.pixmap_for(back) is not w.model._broken_pixmap  # not as while away
+    qtbot.waitUntil(lambda: entries[0].id in w.model._pixmaps)  # its thumbnail again
+
+
 def test_refresh_notices_files_removed_and_added_behind_the_apps_back(
     qtbot: QtBot, data_dir: Path, make_window: Any, tmp_path: Path
 ) -> None:

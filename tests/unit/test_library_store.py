@@ -671,3 +671,34 @@ def test_emptying_gradually_empties_dicts_and_sets() -> None:
     store._empty_gradually(names)
     store._empty_gradually(seen)
     assert names == {} and seen == set()
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="needs a file system that takes any bytes in a name")
+def test_a_file_whose_name_is_no_utf8_is_left_out_and_every_other_file_is_indexed(tmp_path: Path) -> None:
+    """A name from an old archive or a FAT disk ("caf\\xe9.png"): the index cannot store
+    it. It is left out, said, and the folder's other new files are indexed all the same;
+    an index being rebuilt from the folder is too."""
+    lib = Library(tmp_path / "data")
+    odd = os.fsencode(lib.images_dir) + b"/caf\xe9.png"
+    with open(odd, "wb") as f:
+        f.write(encoded("PNG", (12, 8)))
+    (lib.images_dir / "dropped-in.png").write_bytes(encoded("PNG", (12, 8)))
+    report = lib.reconcile()
+    assert report.skipped == ["caf\ufffd.png"] and len(report.indexed) == 1
+    assert [e.file_name for e in lib.entries()] == ["dropped-in.png"]
+    lib.close()
+    (tmp_path / "data" / "library.sqlite").write_bytes(b"not an index at all")
+    with Library(tmp_path / "data") as rebuilt:
+        assert [e.file_name for e in rebuilt.entries()] == ["dropped-in.png"]
+
+
+def test_two_hand_placed_files_with_one_stem_are_both_indexed(lib: Library) -> None:
+    """ "sunset.png" and "sunset.jpg": both images, each under an id of its own; the one
+    the stem's id went to keeps it."""
+    (lib.images_dir / "sunset.png").write_bytes(encoded("PNG", (12, 8)))
+    (lib.images_dir / "sunset.jpg").write_bytes(encoded("JPG", (12, 8)))
+    report = lib.reconcile()
+    assert len(report.indexed) == 2 and report.skipped == []
+    ids = {e.file_name: e.image_uuid for e in lib.entries()}
+    assert ids["sunset.jpg"] == "sunset" and ids["sunset.png"].startswith("file-")
+    assert lib.reconcile().changed is False  # nothing read again at the next check

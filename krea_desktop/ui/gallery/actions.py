@@ -674,6 +674,8 @@ class GalleryActions(QObject):
                 parts.append(f"{len(report.broken)} damaged")
             if report.rewritten:
                 parts.append(f"{len(report.rewritten)} changed")
+            if report.skipped:
+                parts.append(f"{len(report.skipped)} left out (a name that cannot be stored)")
             self.status.emit("Gallery refreshed: " + (", ".join(parts) if parts else "nothing changed") + ".")
 
         self.runner.submit(self.library.reconcile, done, failed)

@@ -51,7 +51,7 @@ from krea_desktop.ui.window.columns import (
 )
 from krea_desktop.ui.window.menus import fill_menus
 from krea_desktop.ui.window.opening import OpeningPlaceholder, first_size, saved_split_sizes
-from krea_desktop.wording import counted
+from krea_desktop.wording import counted, for_count
 
 # The panels are imported in build(), not here: the window's frame is shown and painted
 # before them (see MainWindow), and every import made before that first paint delays it.
@@ -871,6 +871,13 @@ class MainWindow(QMainWindow):
         )
 
     def _reconciled(self, report: ReconcileReport) -> None:
+        if report.skipped:
+            n = len(report.skipped)
+            self.show_message(
+                f"{counted(n, 'file')} in the images folder {for_count(n, 'is', 'are')} not in the gallery because "
+                f"{for_count(n, 'its name', 'their names')} cannot be stored; rename {for_count(n, 'it', 'them')} "
+                "and press F5."
+            )
         if not report.changed:
             return
         log.info(
@@ -880,7 +887,8 @@ class MainWindow(QMainWindow):
             len(report.indexed),
             len(report.broken),
         )
-        self.model.forget(set(report.rewritten))  # their thumbnails are made again
+        # Their thumbnails and placeholders are made again, as they are now.
+        self.model.forget(set(report.newly_missing + report.found_again + report.broken + report.rewritten))
         self.model.refresh()
         self._update_counts()
 
