@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -62,8 +63,12 @@ def parse_ref(text: str) -> ReferenceImage:
 def _typed_path(text: str) -> Path:
     """A folder as typed: ``--out=~/pics`` is in the home folder, as ``--out ~/pics`` (the
     shell's) is; argparse's own Path made a folder named "~"."""
+    import argparse
+
     from krea_desktop.api.request import path_as_typed
 
+    if not text.strip():  # an unset variable ("--out $OUT"): not the current folder
+        raise argparse.ArgumentTypeError("an empty folder name names no folder")
     return path_as_typed(text)
 
 
@@ -384,6 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # argparse cannot put optional file names beside subcommands: the window has its own parser
         window_args = build_window_parser().parse_args(argv)
         return _open_window(smoke_test=window_args.smoke_test, open_paths=window_args.images)
+    if sys.stderr is None:  # started with it closed ("2>&-"): print() would write its lines into the output
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command in ("generate", "sweep"):
@@ -424,7 +431,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "info":
         from krea_desktop.info import run as run_info
 
-        return run_info(args.images, as_json=args.json)
+        try:
+            return run_info(args.images, as_json=args.json)
+        except KeyboardInterrupt:
+            print("krea-desktop: cancelled.", file=sys.stderr)
+            return 130
     from krea_desktop.simulator.cli import run
 
     return run(args)

@@ -9,6 +9,7 @@ lines, and the work goes on to the end: every image is still saved in the librar
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 from typing import TextIO
@@ -34,12 +35,38 @@ def shown(text: str) -> str:
     return text.translate(_UNSHOWN)
 
 
+def _write_bytes_of(text: str, stream: TextIO) -> None:
+    """Write ``text`` and a line break to ``stream`` as the bytes a file name of it has
+    (undecodable bytes as they were), for a stream whose encoding has no place for them;
+    with escapes where the stream takes no bytes."""
+    try:
+        raw = os.fsencode(text)
+    except UnicodeError:
+        raw = text.encode("utf-8", "backslashreplace")
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        print(text.encode(encoding, "backslashreplace").decode(encoding, "replace"), file=stream, flush=True)
+        return
+    stream.flush()
+    buffer.write(raw + b"\n")
+    buffer.flush()
+
+
 def line(text: str, *, err: bool = False) -> None:
     """Print ``text`` on stdout (stderr with ``err``, made safe to show: a service's
     message is among them); nothing if its reader has gone or it cannot be written."""
-    stream: TextIO = sys.stderr if err else sys.stdout
+    stream: TextIO | None = sys.stderr if err else sys.stdout
+    if stream is None:  # closed when the command started: print() would fall back to stdout
+        if not err and not _unwritten:
+            _unwritten.append(OSError(errno.EBADF, "standard output is closed"))
+        return
+    text = shown(text) if err else text
     try:
-        print(shown(text) if err else text, file=stream, flush=True)
+        try:
+            print(text, file=stream, flush=True)
+        except UnicodeEncodeError:  # a path's bytes the stream's encoding has no place for
+            _write_bytes_of(text, stream)
     except BrokenPipeError:
         silence(stream)
     except OSError as exc:

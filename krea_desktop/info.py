@@ -210,6 +210,9 @@ def run(paths: list[Path], *, as_json: bool, out: TextIO | None = None, err: Tex
     """Print what is recalled from each of ``paths``; 0 when all were read, else 1."""
     out = out or sys.stdout
     err = err or sys.stderr
+    if out is None:  # started with it closed (">&-"): nothing printed would be read
+        print("krea-desktop: the output could not be written (it is closed).", file=err, flush=True)
+        return 1
     failed = 0
     first = True
     try:

@@ -1354,13 +1354,19 @@ def _mime_of(data: bytes) -> str:
 
 
 def _read_reference_file(path: Path) -> bytes:
+    from krea_desktop.fsutil import NotARegularFile, read_regular_file
+
     try:
-        size = path.stat().st_size
-        if size > MAX_REFERENCE_BYTES:
-            raise E.ValidationError(f"The reference {path.name} is larger than 50 MB.", parameter=_REFS)
-        return path.read_bytes()
+        data = read_regular_file(path, MAX_REFERENCE_BYTES)  # never waiting on a FIFO, never reading a device
+    except NotARegularFile as exc:
+        raise E.ValidationError(
+            f"The reference {path.name} is not a file (a pipe or a device), so it holds no image.", parameter=_REFS
+        ) from exc
     except OSError as exc:
         raise E.ValidationError(f"The reference {path.name} cannot be read.", parameter=_REFS) from exc
+    if len(data) > MAX_REFERENCE_BYTES:
+        raise E.ValidationError(f"The reference {path.name} is larger than 50 MB.", parameter=_REFS)
+    return data
 
 
 def prepare_upload(raw: bytes) -> bytes:

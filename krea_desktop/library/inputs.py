@@ -216,7 +216,7 @@ def fetch_url(
             f"Downloading “{label}” took longer than {timeout:g} seconds; "
             "try again, or save the image and drop the file."
         ) from None
-    except httpx.HTTPError:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError):  # UnicodeError (a host IDNA refuses) is a ValueError
         raise InvalidImageError(f"“{label}” could not be downloaded; check the address and your connection.") from None
     finally:
         if own:

@@ -187,6 +187,12 @@ def test_a_dead_network_fails_with_one_line(env: dict[str, str]) -> None:
         (["generate", "two words", "--ref", "/no/such/file.png"], "does not exist"),
         (["generate", "two words", "--ref", ""], "an empty reference names no image"),
         (["generate", "two words", "--ref", "ftp://127.0.0.1/x.png"], "ftp:// addresses cannot be read"),
+        (["generate", "two words", "--out", ""], "an empty folder name names no folder"),
+        (["sweep", "two words", "--vary", "seed=1,2", "--out", " "], "an empty folder name names no folder"),
+        # Addresses refused before any connection: a host no IPv4 address is, and hosts IDNA refuses.
+        (["generate", "two words", "--ref", "https://192.168.1.300/ref.png"], "could not be downloaded; check the"),
+        (["generate", "two words", "--ref", "https://a..b/x.png"], "could not be downloaded; check the"),
+        (["generate", "two words", "--ref", "https://xn--/fox.png"], "could not be downloaded; check the"),
         (
             ["generate", "two words", "--ref", "https://example.test/a.png@3"],
             "krea-desktop: The strength of --ref 1 is 3.0, but it must be from -2 to 2.",
@@ -420,3 +426,61 @@ def test_out_naming_a_file_is_one_sentence_and_nothing_is_sent(env: dict[str, st
         f"krea-desktop: Nothing was sent: {afile} is a file, and --out names the folder to copy the images into."
     )
     assert afile.read_text() == "notes"
+
+
+def run_in_shell(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The command line as a shell starts it, for redirections Python cannot make of its own."""
+    return subprocess.run(
+        ["bash", "-c", command], env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+    )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX shell's redirections")
+def test_a_sweep_started_with_its_input_closed_is_refused_as_at_no_terminal(env: dict[str, str]) -> None:
+    r = run_in_shell(f"exec {sys.executable} -m krea_desktop sweep 'a fox' --vary seed=1,2 --demo <&-", env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "confirm it with --yes when the command is not run at a terminal." in r.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX shell's redirections")
+def test_with_its_messages_closed_the_output_holds_only_paths_and_json(env: dict[str, str], tmp_path: Path) -> None:
+    """Started with stderr closed, print() would have written every progress line and
+    error into stdout, among the paths (or the JSON lines) a script reads."""
+    r = run_in_shell(f"exec {sys.executable} -m krea_desktop generate 'a fox' --count 2 --demo 2>&-", env)
+    assert r.returncode == 0
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2 and all(Path(line).is_file() for line in lines), r.stdout
+    red = write(tmp_path / "red.png", png_bytes())
+    r = run_in_shell(f"exec {sys.executable} -m krea_desktop info --json {red} {tmp_path / 'missing.png'} 2>&-", env)
+    assert r.returncode == 1
+    assert [json.loads(line)["file"] for line in r.stdout.splitlines()] == [str(red), str(tmp_path / "missing.png")]
+
+
+def png_bytes() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX shell's redirections")
+def test_with_its_output_closed_generate_says_the_paths_reached_no_one(env: dict[str, str]) -> None:
+    r = run_in_shell(f"exec {sys.executable} -m krea_desktop generate 'a fox' --demo >&-", env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "the output could not be written" in r.stderr
+
+
+def test_ctrl_c_while_info_reads_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from krea_desktop import cli, info
+
+    def interrupted(path: Path) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(info, "read", interrupted)
+    try:
+        code = cli.main(["info", str(write(tmp_path / "red.png", png_bytes()))])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl+C left the command as a traceback")
+    assert code == 130
+    assert capsys.readouterr().err == "krea-desktop: cancelled.\n"

@@ -8,7 +8,9 @@ import base64
 import gzip
 import io
 import json
+import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -1082,3 +1084,34 @@ def test_only_a_true_or_false_nsfw_flag_is_taken(flag: Any, nsfw: bool | None) -
     s.default = lambda tasks: ok([item(tasks[0], 0, NSFWContent=flag)])
     images = run(collect(s.client(), GenerationRequest("two words")))
     assert images[0].nsfw is nsfw
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_reference_that_is_a_pipe_or_a_device_is_refused_at_once(tmp_path: Path) -> None:
+    """The library API's own reading of a Path: a FIFO waited forever for a writer, and
+    /dev/zero was read until memory ran out."""
+    fifo = tmp_path / "ref.png"
+    os.mkfifo(fifo)
+    sources = [fifo] + ([Path("/dev/zero")] if Path("/dev/zero").exists() else [])
+    for source in sources:
+        s = Script()
+        request = GenerationRequest("two words", references=(ReferenceImage(source, 1.0),))
+        outcome: list[BaseException] = []
+
+        def generate(
+            s: Script = s, request: GenerationRequest = request, outcome: list[BaseException] = outcome
+        ) -> None:
+            try:
+                run(collect(s.client(), request))
+            except BaseException as exc:
+                outcome.append(exc)
+
+        worker = threading.Thread(target=generate, daemon=True)
+        worker.start()
+        worker.join(10)
+        if worker.is_alive() and source == fifo:  # a writer ends the wait, so that the test ends too
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            worker.join(10)
+        assert len(outcome) == 1 and isinstance(outcome[0], E.ValidationError), (source, outcome)
+        assert str(outcome[0]).endswith("is not a file (a pipe or a device), so it holds no image.")
+        assert s.posts == []
