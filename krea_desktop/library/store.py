@@ -77,6 +77,16 @@ def _own_file_id(name: str) -> str:
     return f"file-{uuid.uuid5(uuid.UUID(_OWN_FILES), name)}"
 
 
+def _all_of(clauses: list[str]) -> str:
+    """``clauses`` joined by AND, nested as a balanced tree: SQLite refuses an expression
+    more than 1,000 deep, and a chain of ANDs is as deep as it is long (a search of a
+    thousand short words, each a LIKE)."""
+    if len(clauses) <= 8:
+        return " AND ".join(clauses)
+    half = len(clauses) // 2
+    return f"({_all_of(clauses[:half])}) AND ({_all_of(clauses[half:])})"
+
+
 def _storable_name(name: str) -> bool:
     """Whether a file name from the folder can be kept in the index: not one whose bytes
     are no UTF-8 (Python hands those over with surrogates, which SQLite refuses)."""
@@ -307,6 +317,12 @@ def _empty_gradually(items: dict[Any, Any] | set[Any]) -> None:
         pop()
 
 
+def _contains(text: str | None, term: str) -> int:
+    """SQL ``krea_contains(prompt, term)``: whether ``text`` has ``term`` (lower case), in
+    any case, as the gallery matches a new image's prompt."""
+    return int(text is not None and term in text.lower())
+
+
 def _like_pattern(term: str) -> str:
     return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
@@ -475,6 +491,7 @@ class Library:
                 raise LibraryError(f"The library index {self.db_path} cannot be opened ({exc}).") from exc
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
+            conn.create_function("krea_contains", 2, _contains, deterministic=True)
             with self._connections_lock:
                 still_open = not self._closed  # close() may have come from another thread meanwhile
                 if still_open:
@@ -715,17 +732,23 @@ class Library:
         if ratio is not None:
             clauses.append("ratio = ?")
             args.append(ratio)
-        terms = (search or "").split()
+        # Each word once: a pasted paragraph repeats "of" and "in" hundreds of times.
+        terms = list({t.lower(): t for t in reversed((search or "").split())}.values())[::-1]
         if terms:
             fts_terms = [t for t in terms if len(t) >= 3] if self.has_fts else []
             if fts_terms:
                 clauses.append("id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
                 args.append(" AND ".join('"' + t.replace('"', '""') + '"' for t in fts_terms))
             for t in terms:
-                if t not in fts_terms:
+                if t in fts_terms:
+                    continue
+                if t.isascii():
                     clauses.append("prompt LIKE ? ESCAPE '\\'")
                     args.append(_like_pattern(t))
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+                else:  # LIKE ignores the case of ASCII letters alone: "éc" would miss "École"
+                    clauses.append("krea_contains(prompt, ?)")
+                    args.append(t.lower())
+        return (" WHERE " + _all_of(clauses)) if clauses else "", args
 
     def count(self, search: str | None = None, favourites_only: bool = False, ratio: str | None = None) -> int:
         where, args = self._where(search, favourites_only, ratio)

@@ -279,6 +279,30 @@ def test_search_without_fts(lib: Library) -> None:
     assert lib.ids(search="red fox") == [ids[3], ids[0]]
 
 
+def test_a_search_of_a_thousand_words_or_a_pasted_paragraph_answers(lib: Library) -> None:
+    """Each short word was one more AND in a chain SQLite refuses beyond 1,000 deep
+    ("Expression tree is too large"): the search raised, and the gallery kept its old rows."""
+    fox = lib.save(image("a b c d e f g h i j k l m n o p q r s t u v w x y z fox"), created_at=T0).id
+    lib.save(image("of in to an is at"), created_at=T0 + timedelta(hours=1))
+    letters = " ".join("abcdefghijklmnopqrstuvwxyz"[i % 26] for i in range(1100))
+    assert lib.ids(search=letters) == [fox] and lib.count(search=letters) == 1
+    distinct = " ".join(f"{a}{b}" for a in "abcdefghijklmnopqrstuvwxyz" for b in "abcdefghijklmnopqrstuvwxyz")
+    assert lib.ids(search=distinct) == [] and lib.count(search=distinct) == 0  # 676 words, each once
+    assert lib.ids(search=" ".join(["fox"] * 5000 + ["A", "a"])) == [fox]
+
+
+@pytest.mark.parametrize(("term", "found"), [("éc", True), ("ÉC", True), ("üB", True), ("ÜB", True), ("éz", False)])
+def test_a_short_search_ignores_the_case_of_every_letter_not_only_ascii(lib: Library, term: str, found: bool) -> None:
+    """Words of one or two letters are matched by LIKE, which ignores the case of ASCII
+    letters only: "éc" missed "École", which the gallery itself matches for a new image."""
+    ids = [
+        lib.save(image("École d'été"), created_at=T0).id,
+        lib.save(image("über alles"), created_at=T0 + timedelta(hours=1)).id,
+    ]
+    expected = [i for i, prompt in zip(ids, ("école d'été", "über alles"), strict=True) if term.lower() in prompt]
+    assert lib.ids(search=term) == expected[::-1] and bool(expected) is found
+
+
 def test_a_short_word_and_the_whole_list_read_the_ordering_index_alone(lib: Library) -> None:
     """Words of one or two letters are matched by a scan; it reads the index that orders
     the images (which holds each prompt), never each matching row of the table."""
