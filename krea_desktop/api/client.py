@@ -346,9 +346,10 @@ class RunwareClient:
         body = json.dumps(tasks, separators=(",", ":")).encode()
         headers = {"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"}
         wait = read_timeout or self.timeout
-        try:
-            timeout = httpx.Timeout(wait, connect=self.connect_timeout, pool=self.connect_timeout)
-            extensions = {} if on_sent is None else {"trace": _when_sent(on_sent)}
+        timeout = httpx.Timeout(wait, connect=self.connect_timeout, pool=self.connect_timeout)
+        extensions = {} if on_sent is None else {"trace": _when_sent(on_sent)}
+
+        async def exchange() -> tuple[Body, int, str | None, str | None]:
             async with self._http.stream(
                 "POST", self.base_url, content=body, headers=headers, timeout=timeout, extensions=extensions
             ) as resp:
@@ -363,9 +364,16 @@ class RunwareClient:
                     if resp.status_code < 400:
                         raise _Ambiguous(too_large) from None  # the task may have been accepted all the same
                     raise
-                status = resp.status_code
-                retry_after = resp.headers.get("Retry-After")
-                location = resp.headers.get("Location")
+                return buf, resp.status_code, resp.headers.get("Retry-After"), resp.headers.get("Location")
+
+        try:
+            # Whole within the job's time: an answer trickling a byte within each read's
+            # timeout would otherwise be waited for without end.
+            buf, status, retry_after, location = await asyncio.wait_for(exchange(), self.job_timeout)
+        except asyncio.TimeoutError:
+            during = f" while {phase}" if phase else ""
+            late = f"The service's answer did not arrive whole within {self.job_timeout:g} s{during}."
+            raise _Ambiguous(E.ServiceTimeoutError(late)) from None
         except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise _NotSent(
                 E.NetworkError(
@@ -1063,6 +1071,16 @@ class RunwareClient:
             raise E.MalformedResponseError("The service sent an image URL that cannot be used.")
         if urlsplit(url).scheme != "https" and not is_loopback(url):
             raise E.MalformedResponseError("The service sent an image URL that is not HTTPS.")
+        # Every attempt within the job's time: a host trickling a byte within each read's
+        # timeout, or asking again and again to come back later, is not waited for without end.
+        try:
+            return await asyncio.wait_for(self._download_attempts(url, http), self.job_timeout)
+        except asyncio.TimeoutError:
+            raise E.NetworkError(
+                f"Downloading a finished image took longer than {self.job_timeout:g} s; check your connection."
+            ) from None
+
+    async def _download_attempts(self, url: str, http: httpx.AsyncClient) -> bytes:
         for attempt in range(self.retry.attempts):
             busy: E.KreaError | None = None
             try:

@@ -1115,3 +1115,32 @@ def test_a_reference_that_is_a_pipe_or_a_device_is_refused_at_once(tmp_path: Pat
         assert len(outcome) == 1 and isinstance(outcome[0], E.ValidationError), (source, outcome)
         assert str(outcome[0]).endswith("is not a file (a pipe or a device), so it holds no image.")
         assert s.posts == []
+
+
+class Trickle(httpx.AsyncByteStream):
+    """A body that sends a byte, then waits, then another: within any read's timeout."""
+
+    def __init__(self, data: bytes, every: float = 0.05) -> None:
+        self.data, self.every = data, every
+
+    async def __aiter__(self) -> Any:
+        for i in range(len(self.data)):
+            yield self.data[i : i + 1]
+            await asyncio.sleep(self.every)
+
+
+def test_an_image_trickling_in_is_given_up_within_the_jobs_time() -> None:
+    s = UrlService("https://im.example.test/9.png", lambda request: httpx.Response(200, stream=Trickle(png(64, 64))))
+    started = time.monotonic()
+    with pytest.raises(E.NetworkError, match=r"^Downloading a finished image took longer than 0.5 s; check"):
+        run(collect(s.client(job_timeout=0.5), GenerationRequest("two words", output_type="URL")))
+    assert time.monotonic() - started < 5
+
+
+def test_an_answer_trickling_in_is_given_up_and_the_task_kept_to_collect() -> None:
+    s = Script()
+    s.default = lambda tasks: httpx.Response(200, stream=Trickle(json.dumps({"data": [item(tasks[0], 0)]}).encode()))
+    started = time.monotonic()
+    with pytest.raises(E.ServiceTimeoutError, match=r"did not arrive whole within 0.2 s") as raised:
+        run(collect(s.client(job_timeout=0.2, retry=RetryPolicy(attempts=2)), GenerationRequest("two words")))
+    assert raised.value.task_accepted and time.monotonic() - started < 5
