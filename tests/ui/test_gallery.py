@@ -1824,3 +1824,50 @@ def test_an_entry_with_an_unusable_image_id_shows_as_broken(qtbot: QtBot, librar
     loader.request(odd)  # asked for while painting: nothing is worked out there
     qtbot.waitUntil(lambda: loaded == [(saved.id, True)])  # a null image: drawn as broken
     loader.wait(5000)
+
+
+def test_a_deleted_images_id_given_to_a_new_one_brings_neither_its_scope_nor_its_thumbnail(
+    qtbot: QtBot, library: Library
+) -> None:
+    """SQLite gives the highest id again once its row is gone: the next new image takes a
+    deleted newest image's id. Within a scope (a lineage), the new, unrelated image showed
+    in it; a thumbnail of the deleted image still being made landed on the new one, for
+    good. An undo brings the deleted image back into its scope, under whatever id."""
+    a = library.save(make_image("a lighthouse"), created_at=T0)
+    library.save(make_image("an unrelated portrait"), created_at=T0 + timedelta(minutes=1))
+    x = library.save(make_image("a lighthouse, in fog", colour=(220, 20, 20)), created_at=T0 + timedelta(minutes=2))
+    model = GalleryModel(library)
+    model.set_scope({a.id, x.id}, "Lineage")
+    loader = model.loader
+    # x's thumbnail is being made (a worker has taken it) when x is deleted.
+    loader.hold()
+    loader.request(x)
+    loader._held = False
+    taken = loader._next_job()
+    assert taken is not None and taken[0] == x.id
+    loader.hold()
+    pending = trash.PendingTrash(library)
+    batch = pending.delete([x])
+    assert batch is not None
+    model.remove_ids({x.id})
+    new = library.save(make_image("a bowl of soup", colour=(20, 20, 220)), created_at=T0 + timedelta(minutes=3))
+    assert new.id == x.id  # the id the index gives again
+    model.add_entry(new)
+    assert [model.entry_at(r).prompt for r in range(model.rowCount())] == ["a lighthouse"]  # type: ignore[union-attr]
+    loader.request(new)  # its own thumbnail is asked for while x's is still being made
+    delivered: list[int] = []
+    loader.loaded.connect(lambda entry_id, image: delivered.append(image.pixelColor(0, 0).red()))
+    red = QImage(8, 8, QImage.Format.Format_RGB32)
+    red.fill(QColor(220, 20, 20))
+    loader._done(x.id, x.image_uuid, red)  # x's, made: not delivered as the new image's
+    loader.release({new.id})
+    qtbot.waitUntil(lambda: bool(delivered), timeout=5000)
+    assert delivered[0] < 100  # the new image's own (blue), never x's red
+    # Undo: x is back, in its scope, though its id is taken.
+    restored = pending.undo(batch)
+    assert restored is not None and restored.entries[0].id != x.id
+    model.restored(restored.entries)
+    model.refresh()
+    prompts = [model.entry_at(r).prompt for r in range(model.rowCount())]  # type: ignore[union-attr]
+    assert prompts == ["a lighthouse, in fog", "a lighthouse"]
+    loader.wait(5000)

@@ -573,6 +573,7 @@ class GalleryActions(QObject):
         if batch is None:
             self.show_message(self._nothing_to_undo())
             return
+        self.model.restored(batch.entries)
         self.model.refresh()
         self.select_ids(e.id for e in batch.entries)
         n = len(batch.entries)

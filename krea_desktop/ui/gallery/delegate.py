@@ -55,15 +55,18 @@ class GalleryDelegate(QStyledItemDelegate):
         side = self.view.cell_side()
         return QSize(side, side)
 
-    def _blur(self, entry_id: int, pixmap: QPixmap) -> QPixmap:
+    def _blur(self, pixmap: QPixmap) -> QPixmap:
         """A tiny copy, drawn enlarged with smoothing: nothing recognisable survives."""
-        small = self._blurred.get(entry_id)
+        # By the thumbnail's own key, not the row's: a row id can come back for a new image
+        # (the index gives a deleted image's id again), and a file changed gets a new thumbnail.
+        key = pixmap.cacheKey()
+        small = self._blurred.get(key)
         if small is None:
             w, h = max(1, pixmap.width() // 24), max(1, pixmap.height() // 24)
             small = pixmap.scaled(
                 w, h, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
             )
-            self._blurred[entry_id] = small
+            self._blurred[key] = small
             while len(self._blurred) > 500:
                 self._blurred.popitem(last=False)
         return small
@@ -96,7 +99,7 @@ class GalleryDelegate(QStyledItemDelegate):
                 tw, th = fit_within(int(pixmap.width() / ratio + 0.5), int(pixmap.height() / ratio + 0.5), w, h)
                 painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
                 if entry.nsfw and not self.view.reveal_nsfw:
-                    pixmap = self._blur(entry.id, pixmap)
+                    pixmap = self._blur(pixmap)
                 shown = (x + (w - tw) // 2, y + (h - th) // 2, tw, th)
                 painter.drawPixmap(*shown, pixmap)
             self._badges(painter, shown, x, entry)

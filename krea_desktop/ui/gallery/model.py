@@ -124,6 +124,7 @@ class GalleryModel(QStringListModel):
         self._pos: dict[int, int] = {}  # id -> its index in _rev
         self._scope: set[int] | None = None
         self._scope_label = ""
+        self._scope_gone: set[str] = set()  # images deleted from the scope, by imageUUID
         self._entries: OrderedDict[int, LibraryEntry] = OrderedDict()
         self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
         self._stale: set[int] = set()  # pixmaps made for another cell size (shown until replaced)
@@ -194,6 +195,7 @@ class GalleryModel(QStringListModel):
         ``refresh=False`` leaves the rows as they are until the next :meth:`refresh`."""
         self._scope = None if ids is None else set(ids)
         self._scope_label = "" if ids is None else label
+        self._scope_gone.clear()
         if refresh:
             self.refresh()
         self.scopeChanged.emit()
@@ -220,6 +222,16 @@ class GalleryModel(QStringListModel):
                 self.refresh()
         self.scopeChanged.emit()
 
+    def restored(self, entries: Iterable[LibraryEntry]) -> None:
+        """Deleted images are back (an undo), perhaps under new ids: those deleted from the
+        scope are in it again. The rows themselves are read by the next :meth:`refresh`."""
+        if self._scope is None:
+            return
+        for entry in entries:
+            if entry.image_uuid in self._scope_gone:
+                self._scope_gone.discard(entry.image_uuid)
+                self._scope.add(entry.id)
+
     def scope_label(self) -> str:
         """What the scope is called ("" without one)."""
         return self._scope_label
@@ -240,6 +252,7 @@ class GalleryModel(QStringListModel):
             self._entries.clear()
             self._entries_changed()
             return
+        self.loader.forget(ids)
         for entry_id in ids:
             pm = self._pixmaps.pop(entry_id, None)
             if pm is not None:
@@ -318,6 +331,14 @@ class GalleryModel(QStringListModel):
         self._change_rows(insert, lambda: self.insertRows(0, 1))
 
     def remove_ids(self, ids: set[int]) -> None:
+        if self._scope is not None:
+            # Out of the scope too: the index gives a deleted image's id to the next new
+            # one, which would otherwise show in it. An undo takes them back (restored()).
+            for entry_id in ids & self._scope:
+                entry = self.entry_for(entry_id)
+                if entry is not None:
+                    self._scope_gone.add(entry.image_uuid)
+            self._scope -= ids
         rows = sorted((r for r in (self.row_of(i) for i in ids) if r is not None), reverse=True)
         # Bottom up, so the rows still to remove keep their numbers; contiguous runs at once.
         i = 0

@@ -132,7 +132,7 @@ class _ThumbWorker(QRunnable):
             except Exception:  # a broken file (or an unusable image id) shows as broken, never as a crash
                 log.exception("thumbnail of %s failed", entry.file_name)
                 image = QImage()
-            self.loader._done(entry_id, image)
+            self.loader._done(entry_id, entry.image_uuid, image)
 
 
 class ThumbnailLoader(QObject):
@@ -151,7 +151,10 @@ class ThumbnailLoader(QObject):
         self._idle = threading.Condition(self._lock)
         self.display_side = 0  # pixels the thumbnails are delivered at (0: as cached)
         self._queue: OrderedDict[int, tuple[LibraryEntry, int]] = OrderedDict()  # waiting, oldest first
-        self._running: set[int] = set()
+        # Being made: each id's image, and those whose rows went while they were made (the
+        # index gives a deleted image's id to the next new one: its result is no longer theirs).
+        self._running: dict[int, str] = {}
+        self._dropped: set[tuple[int, str]] = set()
         self._workers = 0
         self._held = False
 
@@ -159,8 +162,9 @@ class ThumbnailLoader(QObject):
         # The entry is queued as it is: its file's and its thumbnail's paths are worked out
         # only if a worker takes it (a fling asks for every row it passes, and drops them).
         with self._lock:
-            if entry.id in self._running:
-                return
+            running = self._running.get(entry.id)
+            if running == entry.image_uuid and (entry.id, running) not in self._dropped:
+                return  # on its way
             self._queue[entry.id] = (entry, self.display_side)
             self._queue.move_to_end(entry.id)
             start = not self._held and self._workers < self._threads
@@ -190,6 +194,16 @@ class ThumbnailLoader(QObject):
         for _ in range(starts):
             shared_pool().start(_ThumbWorker(self))
 
+    def forget(self, ids: set[int]) -> None:
+        """The rows ``ids`` are gone (deleted, or their files changed): their waiting
+        requests are dropped, and what is being made for them is not delivered."""
+        with self._lock:
+            for entry_id in ids:
+                self._queue.pop(entry_id, None)
+                running = self._running.get(entry_id)
+                if running is not None:
+                    self._dropped.add((entry_id, running))
+
     def keep_only(self, ids: set[int]) -> None:
         """Drop pending work for rows no longer on screen."""
         with self._lock:
@@ -211,12 +225,16 @@ class ThumbnailLoader(QObject):
                 self._idle.notify_all()
                 return None
             entry_id, (entry, side) = self._queue.popitem(last=True)
-            self._running.add(entry_id)
+            self._running[entry_id] = entry.image_uuid
             return entry_id, entry, side
 
-    def _done(self, entry_id: int, image: QImage) -> None:
+    def _done(self, entry_id: int, image_uuid: str, image: QImage) -> None:
         with self._lock:
-            self._running.discard(entry_id)
+            if self._running.get(entry_id) == image_uuid:
+                del self._running[entry_id]
+            if (entry_id, image_uuid) in self._dropped:
+                self._dropped.discard((entry_id, image_uuid))
+                return
         post(self, self.loaded.emit, entry_id, image)  # dropped if the gallery has gone
 
     def wait(self, msecs: int = -1) -> bool:
