@@ -653,6 +653,43 @@ class Library:
             "file_size": file_size,
         }
 
+    def _reread_values(
+        self, row_id: int, name: str, fmt: str | None, width: int, height: int, disk: tuple[int, float]
+    ) -> dict[str, Any]:
+        """The columns of row ``row_id`` as its file ``name`` gives them now (its place in
+        the gallery, its date, kept)."""
+        path = self.images_dir / name
+        record = _metadata().read_record(path) or GenerationRecord()
+        values = self._row_values(
+            record,
+            image_uuid="",
+            file_name=name,
+            fmt=fmt or IMAGE_EXTENSIONS[os.path.splitext(name)[1].lower()],
+            width=width or record.width or 0,
+            height=height or record.height or 0,
+            file_size=disk[0],
+            mtime=disk[1],
+        )
+        for kept in ("image_uuid", "file_name", "created_at"):
+            del values[kept]
+        values["content_sha256"] = _file_sha256(path)
+        values["id"] = row_id
+        return values
+
+    @staticmethod
+    def _update_read_again(conn: sqlite3.Connection, values: dict[str, Any]) -> None:
+        """Write a row read whole again, and its lineage (kept by triggers on insert and
+        delete only) from its references as they are now."""
+        columns = ", ".join(f"{k} = :{k}" for k in values if k != "id")
+        conn.execute(f"UPDATE images SET {columns} WHERE id = :id", values)
+        conn.execute("DELETE FROM lineage WHERE child_id = ?", (values["id"],))
+        conn.execute(
+            "INSERT INTO lineage(child_id, parent_uuid, position, strength) "
+            "SELECT ?, json_extract(value, '$.parent'), CAST(key AS INTEGER), json_extract(value, '$.strength') "
+            "FROM json_each(?) WHERE json_type(value) = 'object' AND json_type(value, '$.parent') = 'text'",
+            (values["id"], values["refs"]),
+        )
+
     @staticmethod
     def _insert(conn: sqlite3.Connection, values: dict[str, Any], extra: dict[str, Any] | None = None) -> int:
         values = {**values, **(extra or {})}
@@ -951,6 +988,7 @@ class Library:
             known_names = set()
             updates: list[tuple[int, int, int | None, int]] = []  # missing, broken, size, id
             rewritten: list[str] = []  # their imageUUIDs
+            reread: list[tuple[int, str, str | None, int, int, tuple[int, float]]] = []  # read whole again
             for row_id, name, missing, broken, size, image_uuid in rows:
                 known_names.add(name)
                 disk = on_disk.get(name)
@@ -965,16 +1003,19 @@ class Library:
                 new_broken = broken
                 if missing:
                     report.found_again.append(row_id)
-                if missing or disk[0] != size or disk[0] == 0:
-                    ok = _check_decodes(self.images_dir / name)[0]
+                recheck = missing or disk[0] != size or disk[0] == 0
+                if recheck or broken:  # a damaged or unreadable file may have been put right
+                    ok, fmt, width, height = _check_decodes(self.images_dir / name)
                     new_broken = 0 if ok else 1
-                    if not ok:
+                    if not ok and recheck:
                         report.broken.append(row_id)
+                    if ok and (disk[0] != size or broken):
+                        # Another file under its name, or one readable again: read whole again.
+                        reread.append((row_id, name, fmt, width, height, disk))
+                        report.rewritten.append(row_id)
+                        rewritten.append(image_uuid)
                 if missing or new_broken != broken or disk[0] != size:
                     updates.append((0, new_broken, disk[0], row_id))
-                if not missing and disk[0] != size and new_broken == broken == 0:
-                    report.rewritten.append(row_id)
-                    rewritten.append(image_uuid)
 
             new_rows: list[dict[str, Any]] = []
             # Only the files without a row are sorted (indexed in name order): sorting every
@@ -1005,8 +1046,15 @@ class Library:
                 values["content_sha256"] = _file_sha256(path)
                 new_rows.append(values)
 
+            changed_rows = [
+                self._reread_values(row_id, name, fmt, width, height, disk)
+                for row_id, name, fmt, width, height, disk in reread
+            ]
+
             with self._transaction() as conn:
                 conn.executemany("UPDATE images SET missing=?, broken=?, file_size=? WHERE id=?", updates)
+                for values in changed_rows:
+                    self._update_read_again(conn, values)
                 for values in new_rows:
                     taken = conn.execute(
                         "SELECT file_name FROM images WHERE image_uuid=?", (values["image_uuid"],)

@@ -726,3 +726,47 @@ def test_two_hand_placed_files_with_one_stem_are_both_indexed(lib: Library) -> N
     ids = {e.file_name: e.image_uuid for e in lib.entries()}
     assert ids["sunset.jpg"] == "sunset" and ids["sunset.png"].startswith("file-")
     assert lib.reconcile().changed is False  # nothing read again at the next check
+
+
+def test_a_file_replaced_put_back_different_or_made_readable_is_read_whole_again(lib: Library) -> None:
+    """The check of the folder read a known file's size alone: a different image under
+    its name (replaced in place, or put back while missing) kept the old prompt, size,
+    ratio and references in the index, and its old cached thumbnail; a damaged file put
+    right stayed damaged, 0x0, for good."""
+    poster = lib.save(image("a square red poster"), created_at=T0)
+    parent = lib.save(image("the parent"), created_at=T0 + timedelta(hours=1))
+    other = Library(lib.root.parent / "other")
+    banner_req = GenerationRequest(prompt="a wide blue banner", ratio="16:9", seed=3)
+    banner_record = banner_req.describe().replace(references=(ReferenceRecord("u", 0.8, "p.png", parent.image_uuid),))
+    banner = GeneratedImage(
+        task_uuid=banner_req.task_uuid, image_uuid=str(uuid.uuid4()), data=encoded("PNG", (16, 9)), format="PNG",
+        width=1568, height=882, seed=3, cost=0.003, nsfw=False, record=banner_record,
+    )  # fmt: skip
+    made = other.save(banner)
+    other.close()
+    thumb = lib.thumb_path(poster.image_uuid, 256)
+    thumb.parent.mkdir(parents=True, exist_ok=True)
+    thumb.write_bytes(b"the old picture")
+    # Put back, while missing, as another picture (older than its cached thumbnail).
+    poster.path.unlink()
+    assert lib.reconcile().newly_missing == [poster.id]
+    poster.path.write_bytes(made.path.read_bytes())
+    os.utime(poster.path, (time.time() - 86400, time.time() - 86400))
+    report = lib.reconcile()
+    assert report.found_again == [poster.id] and report.rewritten == [poster.id]
+    row = lib.get(poster.id)
+    assert row is not None and (row.prompt, row.width, row.height) == ("a wide blue banner", 16, 9)
+    assert row.created_at == poster.created_at and row.image_uuid == poster.image_uuid  # its place kept
+    assert lib.ids(search="banner") == [poster.id] and lib.ids(search="poster") == []
+    assert [child for child, _ in lib.children(parent.image_uuid)] == [poster.id]  # its references now
+    assert not thumb.exists()  # made again from the picture as it is
+    # Damaged, then put right: read whole again, and said.
+    good = poster.path.read_bytes()
+    poster.path.write_bytes(good[:40])
+    assert lib.reconcile().broken == [poster.id]
+    assert lib.reconcile().changed is False  # still damaged: nothing new to say
+    poster.path.write_bytes(good)
+    report = lib.reconcile()
+    assert report.rewritten == [poster.id] and report.broken == []
+    row = lib.get(poster.id)
+    assert row is not None and not row.broken and row.prompt == "a wide blue banner"
