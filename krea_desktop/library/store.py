@@ -334,8 +334,14 @@ def _like_pattern(term: str) -> str:
 class Library:
     """The image folder and its index. Every method may be called from any thread."""
 
-    def __init__(self, root: Path, *, busy_timeout: float = 5.0) -> None:
+    def __init__(self, root: Path, *, busy_timeout: float = 5.0, rebuild: bool = True) -> None:
+        """Open (or make) the library in ``root``. An index found damaged or empty is set
+        aside and made anew; with ``rebuild`` it is filled from the images folder before
+        this returns (a file's worth of reading and decoding per image), else
+        :attr:`needs_rebuild` says that :meth:`reconcile` is still to run (a window runs
+        it beside its GUI thread)."""
         self.root = Path(root)
+        self.needs_rebuild = False
         self.images_dir = self.root / "images"
         self.thumbs_dir = self.root / "thumbs"
         self.db_path = self.root / "library.sqlite"
@@ -361,14 +367,15 @@ class Library:
         # Every id, newest first, as last read (see ids()): what clearing a search shows.
         self._writes = 0  # write transactions of this process, on any of its connections
         self._every_id: tuple[sqlite3.Connection, int, int, list[int]] | None = None  # read on, data_version, writes
-        self._open_index()
+        self._open_index(rebuild)
 
     # -- opening -------------------------------------------------------------------------------
 
-    def _open_index(self) -> None:
+    def _open_index(self, rebuild: bool) -> None:
         """Open the index; one that is damaged or empty is kept aside and rebuilt from the
         files (they carry their records). One from a newer version is left untouched."""
         problem = self._index_problem()
+        rebuilt = "rebuilt from the images folder" if rebuild else "is being rebuilt from the images folder"
         if problem == "empty":
             # Nothing to keep aside: a new index (made at this moment by another process,
             # say, which an empty file is just before its first write), rebuilt from the
@@ -376,13 +383,14 @@ class Library:
             problem = None
             if self._has_image_files():
                 problem = "empty"
-                self.notice = "The library index was empty, so it was rebuilt from the images folder."
+                self.notice = (
+                    "The library index was empty, so it was rebuilt from the images folder."
+                    if rebuild
+                    else "The library index was empty, so it is being rebuilt from the images folder."
+                )
         elif problem is not None:
             aside = self._set_index_aside()
-            self.notice = (
-                f"The library index was {problem}, so it was kept aside as {aside.name} "
-                "and rebuilt from the images folder."
-            )
+            self.notice = f"The library index was {problem}, so it was kept aside as {aside.name} and {rebuilt}."
         conn = self._conn()
         try:
             migrate(conn)
@@ -395,7 +403,10 @@ class Library:
             conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='images_fts'").fetchone() is not None
         )
         if problem is not None:
-            self.reconcile()
+            if rebuild:
+                self.reconcile()
+            else:
+                self.needs_rebuild = True
 
     def _has_image_files(self) -> bool:
         try:

@@ -171,7 +171,10 @@ def open_library(window: MainWindow) -> Library:
     the folder cannot hold one)."""
     from krea_desktop.library.store import Library
 
-    return Library(window.data_dir)
+    # An index found damaged or empty is rebuilt by the check of the folder that runs
+    # beside the GUI thread once the window is built: at 100,000 images, reading and
+    # decoding every file takes many minutes, which the window would be frozen for.
+    return Library(window.data_dir, rebuild=False)
 
 
 def build_panels(window: MainWindow, library: Library, *, rest_later: bool = False) -> None:

@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,12 +77,27 @@ def test_the_window_opens_whatever_the_files_hold(qtbot: QtBot, window_env: Path
     assert sorted(e.prompt for e in w.library.entries()) == ["", "lone \ufffd surrogate"]
 
 
-def test_a_damaged_index_is_rebuilt_and_said_in_the_window(qtbot: QtBot, window_env: Path, make_window: Any) -> None:
+def test_a_damaged_index_is_rebuilt_beside_the_gui_thread_and_said_in_the_window(
+    qtbot: QtBot, window_env: Path, make_window: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rebuilding reads and decodes every file: at 100,000 images many minutes, which the
+    window spent frozen, opening its library on the GUI thread."""
     hostile_png(window_env / "images", "33333333-3333-4333-8333-333333333333.png", {"prompt": "kept"})
     (window_env / "library.sqlite").write_bytes(b"this is not a database" * 50)
+    checked_on: list[bool] = []
+    reconcile = Library.reconcile
+
+    def watched(lib: Library) -> Any:
+        checked_on.append(threading.current_thread() is threading.main_thread())
+        return reconcile(lib)
+
+    monkeypatch.setattr(Library, "reconcile", watched)
     w = make_window()
-    assert "kept aside as library.sqlite.damaged-" in w.message_banner.label.text()
+    text = w.message_banner.label.text()
+    assert "kept aside as library.sqlite.damaged-" in text and "is being rebuilt from the images folder" in text
+    qtbot.waitUntil(lambda: w.model.rowCount() == 1)
     assert [e.prompt for e in w.library.entries()] == ["kept"]
+    assert checked_on and not any(checked_on)  # never on the GUI thread
 
 
 def run_window(env: dict[str, str]) -> subprocess.Popen[str]:
@@ -440,6 +456,7 @@ def test_workers_that_outlast_the_wait_are_left_the_library_open(
 def test_a_client_thread_that_outlasts_the_wait_ends_the_process_without_closing_the_library(tmp_path: Path) -> None:
     script = """
 import sys
+import threading
 from PySide6.QtWidgets import QApplication
 from krea_desktop.ui import app as app_module
 app = QApplication(sys.argv)
