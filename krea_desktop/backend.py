@@ -29,6 +29,13 @@ DEMO_NOTICE = (
     "Demo mode: no API key is set, so images come from the built-in simulator; "
     "set RUNWARE_API_KEY or add a key in Settings to use Runware."
 )
+# The same, asked for with --demo (whether a key is set or not).
+DEMO_ASKED_NOTICE = "Demo mode (--demo): images come from the built-in simulator, not Runware."
+
+
+def demo_notice(asked: bool) -> str:
+    """What the command line says of demo mode: asked for with ``--demo``, or for want of a key."""
+    return DEMO_ASKED_NOTICE if asked else DEMO_NOTICE
 
 
 def api_url_from_env(env: Mapping[str, str] | None = None) -> str:

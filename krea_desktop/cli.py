@@ -33,7 +33,7 @@ def parse_ref(text: str) -> ReferenceImage:
 
     source, strength = text, spec.DEFAULT_STRENGTH
     head, sep, tail = text.rpartition("@")
-    if sep and head:
+    if sep and head and not Path(text).is_file():  # a file named "shot@2" is that file
         try:
             strength = float(tail)
             source = head
@@ -45,7 +45,11 @@ def parse_ref(text: str) -> ReferenceImage:
                 if not tail:
                     said = f"no strength follows {head}@"
                 raise argparse.ArgumentTypeError(f"{said}; give one from -2 to 2, as in {head}@0.7") from None
-    if is_web_url(source) or is_data_uri(source):
+    try:
+        web = is_web_url(source)
+    except ValueError:  # "http://[::1": a bracket left open
+        web = False
+    if web or is_data_uri(source):
         return ReferenceImage(source.strip(), strength)
     if not source.strip():
         raise argparse.ArgumentTypeError("an empty reference names no image; give a file, or an http(s) address")
@@ -55,6 +59,11 @@ def parse_ref(text: str) -> ReferenceImage:
         from urllib.request import url2pathname
 
         return ReferenceImage(Path(url2pathname(urlsplit(source).path)), strength)
+    if scheme.lower() in ("http", "https"):
+        raise argparse.ArgumentTypeError(
+            f"“{source.strip()}” is not a complete web address; give a file, or an address such as "
+            "https://example.com/image.png"
+        )
     if scheme != source and scheme.isalpha() and len(scheme) > 1:  # "C:\\..." is a file
         raise argparse.ArgumentTypeError(f"{scheme}:// addresses cannot be read; give a file, or an http(s) address")
     return ReferenceImage(path_as_typed(source), strength)
@@ -210,7 +219,7 @@ async def _generate(args: argparse.Namespace) -> int:
 
     from krea_desktop.api.record import GenerationRecord
     from krea_desktop.api.request import GenerationRequest
-    from krea_desktop.backend import DEMO_NOTICE, open_backend
+    from krea_desktop.backend import demo_notice, open_backend
     from krea_desktop.fsutil import atomic_write
     from krea_desktop.library.inputs import keep_references, with_parents
     from krea_desktop.library.lineage import parent_of
@@ -248,7 +257,7 @@ async def _generate(args: argparse.Namespace) -> int:
     if backend.library.notice:
         console.line(f"krea-desktop: {backend.library.notice}", err=True)
     if backend.demo:
-        console.line(DEMO_NOTICE, err=True)
+        console.line(demo_notice(args.demo), err=True)
     saver = SaveQueue(backend.library)
     pending = PendingTasks(folder)
     tasks: dict[str, PendingTask] = {}  # taskUUID -> its record of paid work

@@ -67,7 +67,7 @@ async def _ask(question: str) -> bool:
 async def run_sweep(args: argparse.Namespace) -> int:
     from krea_desktop.api.record import GenerationRecord
     from krea_desktop.api.request import GenerationRequest
-    from krea_desktop.backend import DEMO_NOTICE, open_backend
+    from krea_desktop.backend import demo_notice, open_backend
     from krea_desktop.fsutil import atomic_write
     from krea_desktop.library.inputs import keep_references, reference_label, with_parents
     from krea_desktop.library.lineage import parent_of
@@ -111,7 +111,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
         if library.notice:
             _say(f"krea-desktop: {library.notice}")
         if backend.demo:
-            _say(DEMO_NOTICE)
+            _say(demo_notice(args.demo))
         if kept:
             references = await asyncio.to_thread(
                 with_parents, kept, lambda loaded, path: parent_of(library, loaded, path)

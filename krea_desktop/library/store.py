@@ -150,6 +150,13 @@ def _refusals_said() -> Iterator[None]:
 
 def _folder_problem(folder: Path, exc: OSError) -> str:
     if isinstance(exc, (FileExistsError, NotADirectoryError)) or (folder.exists() and not folder.is_dir()):
+        # The file in the way may be the folder itself or a folder above it.
+        in_the_way = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        if in_the_way != folder:
+            return (
+                f"The data folder {folder} cannot be made: {in_the_way} is a file, not a folder; "
+                "move that file away or set KREA_DESKTOP_DATA_DIR."
+            )
         return f"The data folder {folder} is a file, not a folder; move that file away or set KREA_DESKTOP_DATA_DIR."
     reason = exc.strerror or type(exc).__name__
     return f"The data folder {folder} cannot be used ({reason}); check that it exists and that you may write to it."

@@ -188,6 +188,8 @@ def test_a_dead_network_fails_with_one_line(env: dict[str, str]) -> None:
         (["generate", "two words", "--ref", ""], "an empty reference names no image"),
         (["generate", "two words", "--ref", "ftp://127.0.0.1/x.png"], "ftp:// addresses cannot be read"),
         (["generate", "two words", "--out", ""], "an empty folder name names no folder"),
+        (["generate", "two words", "--ref", "http://"], "“http://” is not a complete web address; give a file"),
+        (["generate", "two words", "--ref", "http://[::1"], "“http://[::1” is not a complete web address"),
         (["sweep", "two words", "--vary", "seed=1,2", "--out", " "], "an empty folder name names no folder"),
         # Addresses refused before any connection: a host no IPv4 address is, and hosts IDNA refuses.
         (["generate", "two words", "--ref", "https://192.168.1.300/ref.png"], "could not be downloaded; check the"),
@@ -484,3 +486,30 @@ def test_ctrl_c_while_info_reads_is_one_line(
         pytest.fail("Ctrl+C left the command as a traceback")
     assert code == 130
     assert capsys.readouterr().err == "krea-desktop: cancelled.\n"
+
+
+def test_a_reference_file_named_with_an_at_sign_is_that_file(env: dict[str, str], tmp_path: Path) -> None:
+    """ "shot@2" on disk is that file, not "shot" at a strength of 2."""
+    write(tmp_path / "shot@2", png_bytes())
+    r = subprocess.run(
+        [sys.executable, "-m", "krea_desktop", "generate", "a fox", "--ref", "shot@2", "--demo"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.split()) == 1
+
+
+def test_demo_mode_asked_for_with_a_key_set_says_so_not_that_no_key_is_set(env: dict[str, str]) -> None:
+    r = run_cli(["generate", "a fox", "--demo"], {**env, "RUNWARE_API_KEY": "sk-set-all-the-same"})
+    assert r.returncode == 0
+    assert r.stderr.splitlines()[0] == "Demo mode (--demo): images come from the built-in simulator, not Runware."
+
+
+def test_a_data_folder_under_a_file_names_the_file(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("in the way")
+    r = run_cli(["generate", "a fox", "--demo"], {**env, "KREA_DESKTOP_DATA_DIR": str(tmp_path / "afile" / "sub")})
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        f"krea-desktop: The data folder {tmp_path / 'afile' / 'sub'} cannot be made: {tmp_path / 'afile'} is a file, "
+        "not a folder; move that file away or set KREA_DESKTOP_DATA_DIR."
+    )
