@@ -394,6 +394,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv:  # the window, as a double-click starts it: no parser to load
         return _open_window()
     words = [a for a in argv if not a.startswith("-")]
+    if words and words[0] not in COMMANDS and not os.path.lexists(words[0]):
+        import difflib
+
+        meant = difflib.get_close_matches(words[0], COMMANDS, n=1, cutoff=0.6)
+        if meant:  # "generat": a command mistyped, not an image to open in the window
+            print(
+                f"krea-desktop: there is no command or file “{console.shown(words[0])}”; did you mean {meant[0]}?",
+                file=sys.stderr,
+            )
+            return 2
     if not words or words[0] not in COMMANDS:
         # argparse cannot put optional file names beside subcommands: the window has its own parser
         window_args = build_window_parser().parse_args(argv)

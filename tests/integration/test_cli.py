@@ -188,6 +188,7 @@ def test_a_dead_network_fails_with_one_line(env: dict[str, str]) -> None:
         (["generate", "two words", "--ref", ""], "an empty reference names no image"),
         (["generate", "two words", "--ref", "ftp://127.0.0.1/x.png"], "ftp:// addresses cannot be read"),
         (["generate", "two words", "--out", ""], "an empty folder name names no folder"),
+        (["generat", "two words"], "krea-desktop: there is no command or file “generat”; did you mean generate?"),
         (["generate", "two words", "--ref", "http://"], "“http://” is not a complete web address; give a file"),
         (["generate", "two words", "--ref", "http://[::1"], "“http://[::1” is not a complete web address"),
         (["sweep", "two words", "--vary", "seed=1,2", "--out", " "], "an empty folder name names no folder"),
