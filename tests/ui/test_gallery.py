@@ -961,6 +961,37 @@ def test_copy_puts_pixels_and_the_file_on_the_clipboard(qtbot: QtBot, data_dir: 
     assert [u.toLocalFile() for u in mime.urls()] == [str(entry.path)]
 
 
+def test_copy_looks_for_the_files_beside_the_gui_thread_and_copies_those_on_disk(
+    qtbot: QtBot, data_dir: Path, make_window: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thousands selected, or a slow drive: a stat per image on the GUI thread held the
+    window (about a second for 20,000)."""
+    entries = fill(data_dir, [make_image(f"copy {k}", colour=(10, 20 * k, 30)) for k in range(3)])
+    w = make_window()
+    entries[1].path.unlink()
+    looked_on: list[bool] = []
+    exists = Path.exists
+
+    def watched(path: Path, *args: Any, **kwargs: Any) -> bool:
+        if path.parent == data_dir / "images":
+            looked_on.append(threading.current_thread() is threading.main_thread())
+        return exists(path, *args, **kwargs)
+
+    QGuiApplication.clipboard().clear()
+    monkeypatch.setattr(Path, "exists", watched)
+    select(w, 0, 1, 2)
+    w.gallery_actions.copy_action.trigger()
+    qtbot.waitUntil(
+        lambda: (
+            QGuiApplication.clipboard().mimeData() is not None and bool(QGuiApplication.clipboard().mimeData().urls())
+        )
+    )
+    monkeypatch.setattr(Path, "exists", exists)
+    urls = sorted(u.toLocalFile() for u in QGuiApplication.clipboard().mimeData().urls())
+    assert urls == sorted([str(entries[0].path), str(entries[2].path)])
+    assert looked_on and not any(looked_on)
+
+
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
 def test_export_keeps_the_embedded_parameters(tmp_path: Path, library: Library, fmt: str) -> None:
     entry = library.save(

@@ -9,6 +9,7 @@ references), :mod:`.desktop` (clipboard, file manager), :mod:`.export`, :mod:`.d
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -437,20 +438,27 @@ class GalleryActions(QObject):
     # --- copy, reveal ---------------------------------------------------------------------------
 
     def copy_selected(self) -> None:
-        """Copy off the GUI thread: the first image is decoded by a worker, then copied."""
-        entries = [e for e in self.selected_entries() if e.path.exists()]
-        if not entries:
-            self.show_message("The selected images are not on disk any more, so nothing was copied.")
-            return
-        first = entries[0].path
+        """Copy off the GUI thread: a worker finds which files are still on disk (a stat
+        each: thousands selected, or a slow drive, take a while) and decodes the first."""
+        selected = self.selected_entries()
 
-        def done(image: QImage | None) -> None:
-            copy_entries(entries, image)
-            n = len(entries)
-            self.status.emit(f"Copied {counted(n, 'image')}.")
+        def look() -> tuple[list[LibraryEntry], QImage | None]:
+            on_disk = [e for e in selected if e.path.exists()]
+            image: QImage | None = None
+            if on_disk:
+                with contextlib.suppress(Exception):  # an image that cannot be decoded is copied as a file
+                    image = decode_image_file(on_disk[0].path)
+            return on_disk, image
 
-        # An image that cannot be decoded is still copied as a file.
-        self.runner.submit(lambda: decode_image_file(first), done, lambda _error: done(None))
+        def done(found: tuple[list[LibraryEntry], QImage | None]) -> None:
+            entries, image = found
+            if not entries:
+                self.show_message("The selected images are not on disk any more, so nothing was copied.")
+                return
+            copy_entries(entries, image, on_disk=True)
+            self.status.emit(f"Copied {counted(len(entries), 'image')}.")
+
+        self.runner.submit(look, done, self._library_failed)
 
     def reveal_selected(self) -> None:
         entry = self.current_entry()

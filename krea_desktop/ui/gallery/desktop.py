@@ -11,10 +11,12 @@ from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, encode_library_ids
 
 
-def copy_entries(entries: list[LibraryEntry], image: QImage | None = None) -> bool:
+def copy_entries(entries: list[LibraryEntry], image: QImage | None = None, *, on_disk: bool = False) -> bool:
     """Put the images on the clipboard: library ids and file URLs for all, and ``image``
-    (the first one's pixels, decoded by the caller) when given. False when none is on disk."""
-    entries = [e for e in entries if e.path.exists()]
+    (the first one's pixels, decoded by the caller) when given. False when none is on disk
+    (``on_disk``: the caller has looked, off the GUI thread)."""
+    if not on_disk:
+        entries = [e for e in entries if e.path.exists()]
     if not entries:
         return False
     mime = QMimeData()  # a plain one: the clipboard may outlive every Python object
