@@ -361,10 +361,15 @@ class RunwareClient:
                 try:
                     buf = await read_body(resp, limit, pacer=self._pacer, on_item=streamed)
                 except E.MalformedResponseError as too_large:  # larger than any answer to it could be
-                    if resp.status_code < 400:
-                        raise _Ambiguous(too_large) from None  # the task may have been accepted all the same
-                    raise
-                return buf, resp.status_code, resp.headers.get("Retry-After"), resp.headers.get("Location")
+                    if resp.status_code >= 400:
+                        raise
+                    said = str(too_large)
+                else:
+                    return buf, resp.status_code, resp.headers.get("Retry-After"), resp.headers.get("Location")
+            # The task may have been accepted all the same. Raised here, with nothing of the
+            # refused body held by the error's frames (a bomb's inflated chunk is hundreds of
+            # MB), while the task is asked after.
+            raise _Ambiguous(E.MalformedResponseError(said))
 
         try:
             # Whole within the job's time: an answer trickling a byte within each read's
