@@ -189,10 +189,12 @@ def _cost_of(value: Any) -> float | None:
 
 
 class _NotSent(Exception):
-    """The request certainly did not reach the service (e.g. connection refused)."""
+    """The request certainly did not reach the service (e.g. connection refused); ``final``
+    when sending it again would meet the same (an address that redirects elsewhere)."""
 
-    def __init__(self, error: E.KreaError) -> None:
+    def __init__(self, error: E.KreaError, *, final: bool = False) -> None:
         self.error = error
+        self.final = final
 
 
 @dataclass
@@ -334,12 +336,14 @@ class RunwareClient:
         phase: str = "",
         on_item: Callable[[dict[str, Any]], None] | None = None,
         on_sent: Callable[[], None] | None = None,
+        deadline: float | None = None,
     ) -> _Answer:
         """One POST. ``read_timeout`` overrides the short default for slow answers; an answer
         larger than ``limit`` bytes (decompressed) is refused; ``phase`` names the step in
         the message of a timeout; ``on_item`` hears of each item of a successful answer's
         ``data`` as soon as it has arrived (the answer is returned whole all the same);
-        ``on_sent`` hears when the whole request has gone out (over HTTP/1.1 or 2)."""
+        ``on_sent`` hears when the whole request has gone out (over HTTP/1.1 or 2); the
+        whole exchange ends by ``deadline`` (monotonic: the job's), else within a job's time."""
         import json
 
         self._check_open()  # closed while a task was followed: a sentence, not httpx's RuntimeError
@@ -374,10 +378,10 @@ class RunwareClient:
         try:
             # Whole within the job's time: an answer trickling a byte within each read's
             # timeout would otherwise be waited for without end.
-            buf, status, retry_after, location = await asyncio.wait_for(exchange(), self.job_timeout)
+            buf, status, retry_after, location = await asyncio.wait_for(exchange(), self._time_left(deadline))
         except asyncio.TimeoutError:
             during = f" while {phase}" if phase else ""
-            late = f"The service's answer did not arrive whole within {self.job_timeout:g} s{during}."
+            late = f"The service's answer did not arrive whole within the job's {self.job_timeout:g} s{during}."
             raise _Ambiguous(E.ServiceTimeoutError(late)) from None
         except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise _NotSent(
@@ -392,8 +396,8 @@ class RunwareClient:
             raise _Ambiguous(E.ServiceTimeoutError(f"The service did not answer within {wait:g} s{during}.")) from exc
         except (httpx.TransportError, httpx.DecodingError) as exc:
             raise _Ambiguous(E.NetworkError("The connection to the service broke off.")) from exc
-        if 300 <= status < 400:  # a login page on the network, or an address that moved
-            raise E.NetworkError(_redirected(status, location))
+        if 300 <= status < 400:  # a login page on the network, or an address that moved: not the service
+            raise _NotSent(E.NetworkError(_redirected(status, location)), final=True)
         if status in RETRYABLE_STATUSES:
             env = self._lenient_envelope(buf)
             err = error_from(env.errors[0] if env.errors else None, status, retry_after)
@@ -415,6 +419,13 @@ class RunwareClient:
             raise error_from(None, status)
         return _Answer(status, env, retry_after)
 
+    def _time_left(self, deadline: float | None) -> float:
+        """Seconds left of a job's time (``deadline``, monotonic), or of a whole job when
+        the request belongs to none: one answer or download is never waited for longer."""
+        if deadline is None:
+            return self.job_timeout
+        return max(0.1, deadline - time.monotonic())
+
     def _lenient_envelope(self, buf: Body) -> Envelope:
         try:
             return parse_envelope(parse_body(buf, pacer=self._pacer))
@@ -431,6 +442,8 @@ class RunwareClient:
             try:
                 return await self._post_once(tasks)
             except _NotSent as ns:
+                if ns.final:
+                    raise ns.error from None
                 failure: _NotSent | _Ambiguous = ns
             except _Ambiguous as amb:
                 if not idempotent:
@@ -579,12 +592,13 @@ class RunwareClient:
         self._check_key()
         wire = [r.to_wire() for r in request.references]
         ctx = _Context(request, wire, set(received), record, submitted_at=time.monotonic())
+        ctx.deadline = time.monotonic() + self.job_timeout
         self._ready_downloads(request)
         try:
             first = await self._get_response(request, ctx)
             if first is None or _not_found(first):
                 raise E.TaskError("The service no longer has this job, so its images could not be collected.")
-            async for image in self._poll(ctx, time.monotonic() + self.job_timeout, say, first):
+            async for image in self._poll(ctx, ctx.deadline, say, first):
                 yield image
         except E.KreaError as err:
             err.task_accepted = True  # sent by an earlier run: what fails now says nothing of it
@@ -607,7 +621,7 @@ class RunwareClient:
         - poll: follow the task with getResponse until every image is in.
         """
         ctx = _Context(request, wire_refs, seen, sent_record(request, wire_refs))
-        deadline = time.monotonic() + self.job_timeout
+        deadline = ctx.deadline = time.monotonic() + self.job_timeout
         self._ready_downloads(request)
         task = request.to_task(wire_refs)
         attempt = 0
@@ -643,7 +657,7 @@ class RunwareClient:
                                 yield got
                 except _NotSent as ns:
                     attempt += 1
-                    if attempt >= self.retry.attempts:
+                    if ns.final or attempt >= self.retry.attempts:
                         ns.error.never_sent = True
                         raise ns.error from None
                     delay = self.retry.delay(attempt - 1, self._rng, _retry_after_of(ns.error))
@@ -736,6 +750,7 @@ class RunwareClient:
                     min(self.timeout, max(0.1, give_up - time.monotonic())),
                     limit=answer_limit(request.number_results),
                     phase="asking whether it had received the task",
+                    deadline=ctx.deadline,
                 )
             except (_NotSent, _Ambiguous) as failure:
                 # The task may be with the service, and paid for: a busy service is a wait
@@ -774,7 +789,15 @@ class RunwareClient:
         whole before raising (``_NotSent``, ``_Ambiguous`` or a ``KreaError``)."""
         arrived: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         reader = asyncio.ensure_future(
-            self._post_once(tasks, read_timeout, limit=limit, phase=phase, on_item=arrived.put_nowait, on_sent=on_sent)
+            self._post_once(
+                tasks,
+                read_timeout,
+                limit=limit,
+                phase=phase,
+                on_item=arrived.put_nowait,
+                on_sent=on_sent,
+                deadline=ctx.deadline,
+            )
         )
         # Seen even when no one waits for it: a caller that stops early and closes the
         # client fails the read under way.
@@ -985,7 +1008,7 @@ class RunwareClient:
         width, height = ctx.request.size
         if _is_inline(item):
             return await asyncio.to_thread(self._decode_inline, item, width, height)
-        data = await self._download(str(item["imageURL"]), self._http)
+        data = await self._download(str(item["imageURL"]), self._http, ctx.deadline)
         if not self.gui:  # a millisecond or two: not worth a thread (and its memory arena)
             return data, verify_image(data, width, height)
         return data, await asyncio.to_thread(verify_image, data, width, height)
@@ -1000,7 +1023,7 @@ class RunwareClient:
                 failed.set_exception(E.KreaError(_CLOSED))
                 return failed
             width, height = ctx.request.size
-            return self._aside_thread().submit(self._download_aside(str(item["imageURL"]), width, height))
+            return self._aside_thread().submit(self._download_aside(str(item["imageURL"]), width, height, ctx.deadline))
         return asyncio.ensure_future(self._fetch(item, ctx))
 
     def _downloads_aside(self) -> bool:
@@ -1014,10 +1037,12 @@ class RunwareClient:
             weakref.finalize(self, self._aside.close_soon)
         return self._aside
 
-    async def _download_aside(self, url: str, width: int, height: int) -> tuple[bytes, VerifiedImage]:
+    async def _download_aside(
+        self, url: str, width: int, height: int, deadline: float | None
+    ) -> tuple[bytes, VerifiedImage]:
         """Download and verify an image (on the downloads' own loop, with its own client)."""
         try:
-            data = await self._download(url, await self._open_aside_http())
+            data = await self._download(url, await self._open_aside_http(), deadline)
         except asyncio.CancelledError:
             if self._aside is not None and self._aside.ending:  # ended by aclose(), not the caller
                 raise E.KreaError(_CLOSED) from None
@@ -1070,7 +1095,7 @@ class RunwareClient:
             record=ctx.record.replace(task_uuid=request.task_uuid),
         )
 
-    async def _download(self, url: str, http: httpx.AsyncClient) -> bytes:
+    async def _download(self, url: str, http: httpx.AsyncClient, deadline: float | None = None) -> bytes:
         self._check_open()
         if not _usable_image_url(url):
             raise E.MalformedResponseError("The service sent an image URL that cannot be used.")
@@ -1079,10 +1104,11 @@ class RunwareClient:
         # Every attempt within the job's time: a host trickling a byte within each read's
         # timeout, or asking again and again to come back later, is not waited for without end.
         try:
-            return await asyncio.wait_for(self._download_attempts(url, http), self.job_timeout)
+            return await asyncio.wait_for(self._download_attempts(url, http), self._time_left(deadline))
         except asyncio.TimeoutError:
             raise E.NetworkError(
-                f"Downloading a finished image took longer than {self.job_timeout:g} s; check your connection."
+                f"Downloading a finished image did not end within the job's {self.job_timeout:g} s; "
+                "check your connection."
             ) from None
 
     async def _download_attempts(self, url: str, http: httpx.AsyncClient) -> bytes:
@@ -1152,6 +1178,7 @@ class _Context:
     progress_at: float | None = None  # monotonic: when the latest request that brought images was sent
     failed: int = 0  # items the latest answer reported as failed
     seen_before: int = 0  # images received before this process followed the task
+    deadline: float | None = None  # monotonic: when the job's time (job_timeout) runs out
 
     def __post_init__(self) -> None:
         self.seen_count = len(self.seen)

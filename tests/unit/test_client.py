@@ -1076,6 +1076,9 @@ def test_an_address_that_redirects_says_so_rather_than_that_no_image_came(status
     err = one_sentence_error(s, GenerationRequest("two words"))
     assert isinstance(err, E.NetworkError)
     assert f"HTTP {status} to portal.example" in str(err) and "login" not in str(err)
+    # It never reached the service: nothing to collect later, and not sent again.
+    assert err.never_sent and not E.may_collect_later(err)
+    assert s.task_types() == ["imageInference"]
 
 
 @pytest.mark.parametrize(("flag", "nsfw"), [(True, True), (False, False), ("false", None), (1, None), (None, None)])
@@ -1132,15 +1135,18 @@ class Trickle(httpx.AsyncByteStream):
 def test_an_image_trickling_in_is_given_up_within_the_jobs_time() -> None:
     s = UrlService("https://im.example.test/9.png", lambda request: httpx.Response(200, stream=Trickle(png(64, 64))))
     started = time.monotonic()
-    with pytest.raises(E.NetworkError, match=r"^Downloading a finished image took longer than 0.5 s; check"):
+    with pytest.raises(
+        E.NetworkError, match=r"^Downloading a finished image did not end within the job's 0.5 s; check"
+    ):
         run(collect(s.client(job_timeout=0.5), GenerationRequest("two words", output_type="URL")))
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 1.5
 
 
 def test_an_answer_trickling_in_is_given_up_and_the_task_kept_to_collect() -> None:
     s = Script()
     s.default = lambda tasks: httpx.Response(200, stream=Trickle(json.dumps({"data": [item(tasks[0], 0)]}).encode()))
     started = time.monotonic()
-    with pytest.raises(E.ServiceTimeoutError, match=r"did not arrive whole within 0.2 s") as raised:
-        run(collect(s.client(job_timeout=0.2, retry=RetryPolicy(attempts=2)), GenerationRequest("two words")))
-    assert raised.value.task_accepted and time.monotonic() - started < 5
+    with pytest.raises(E.ServiceTimeoutError, match=r"did not arrive whole within the job's 0.5 s") as raised:
+        run(collect(s.client(job_timeout=0.5), GenerationRequest("two words")))
+    # The job's time bounds the job: the questions after the lost answer get what is left.
+    assert raised.value.task_accepted and time.monotonic() - started < 0.5 + 6 * 0.1 + 0.5
