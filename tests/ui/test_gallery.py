@@ -1880,7 +1880,7 @@ def test_a_deleted_images_id_given_to_a_new_one_brings_neither_its_scope_nor_its
     pending = trash.PendingTrash(library)
     batch = pending.delete([x])
     assert batch is not None
-    model.remove_ids({x.id})
+    model.deleted(batch.entries)
     new = library.save(make_image("a bowl of soup", colour=(20, 20, 220)), created_at=T0 + timedelta(minutes=3))
     assert new.id == x.id  # the id the index gives again
     model.add_entry(new)
@@ -1890,7 +1890,7 @@ def test_a_deleted_images_id_given_to_a_new_one_brings_neither_its_scope_nor_its
     loader.loaded.connect(lambda entry_id, image: delivered.append(image.pixelColor(0, 0).red()))
     red = QImage(8, 8, QImage.Format.Format_RGB32)
     red.fill(QColor(220, 20, 20))
-    loader._done(x.id, x.image_uuid, red)  # x's, made: not delivered as the new image's
+    loader._done(x.id, taken[3], red)  # x's, made: not delivered as the new image's
     loader.release({new.id})
     qtbot.waitUntil(lambda: bool(delivered), timeout=5000)
     assert delivered[0] < 100  # the new image's own (blue), never x's red
@@ -1902,3 +1902,49 @@ def test_a_deleted_images_id_given_to_a_new_one_brings_neither_its_scope_nor_its
     prompts = [model.entry_at(r).prompt for r in range(model.rowCount())]  # type: ignore[union-attr]
     assert prompts == ["a lighthouse, in fog", "a lighthouse"]
     loader.wait(5000)
+
+
+def test_a_thumbnail_made_again_while_the_first_is_made_delivers_only_the_new_one(
+    qtbot: QtBot, library: Library
+) -> None:
+    """A file changed in place keeps its row's id and image id: its thumbnail is asked for
+    again while the first is still being made. Whichever finishes first, only the second
+    is delivered, and the count of work in hand stays true."""
+    entry = library.save(make_image("changed in place"), created_at=T0)
+    shared_pool()  # what hands results to the GUI thread
+    loader = ThumbnailLoader(library)
+    delivered: list[int] = []
+    loader.loaded.connect(lambda entry_id, image: delivered.append(image.width()))
+
+    def start() -> tuple[int, LibraryEntry, int, int]:
+        loader.hold()
+        loader.request(entry)
+        loader._held = False
+        job = loader._next_job()
+        loader.hold()
+        assert job is not None
+        return job
+
+    first = start()
+    loader.forget({entry.id})
+    second = start()
+    assert loader.pending() == 2
+    loader._done(entry.id, second[3], QImage(20, 20, QImage.Format.Format_RGB32))  # the new one, first
+    loader._done(entry.id, first[3], QImage(10, 10, QImage.Format.Format_RGB32))  # then the old one
+    qtbot.wait(50)
+    assert delivered == [20] and loader.pending() == 0
+
+
+def test_a_row_leaving_the_filters_stays_in_the_scope(qtbot: QtBot, library: Library) -> None:
+    """Unmarked as a favourite with the favourites filter on, an image leaves the rows,
+    not the scope: with the filter off it is there again."""
+    ids = [library.save(make_image(f"kept {k}"), created_at=T0 + timedelta(minutes=k)).id for k in range(3)]
+    library.set_favourite(ids, True)
+    model = GalleryModel(library)
+    model.set_scope(ids, "Lineage")
+    model.refresh(favourites_only=True)
+    library.set_favourite([ids[0]], False)
+    model.remove_ids({ids[0]})  # what unmarking does to the rows shown
+    model.refresh(favourites_only=False)
+    assert model.rowCount() == 3 and model.scope_ids() == frozenset(ids)
+    model.loader.wait(5000)

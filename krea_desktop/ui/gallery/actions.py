@@ -533,7 +533,7 @@ class GalleryActions(QObject):
         # from), taken before its row goes: rows have come and gone since the delete was asked.
         rows = [r for r in (self.model.row_of(i) for i in ids) if r is not None]
         viewer_row = self._row_after_removal(ids)
-        self.model.remove_ids(ids)
+        self.model.deleted(batch.entries)
         if self.model.rowCount() and rows:
             self.view.setCurrentIndex(self.model.index(min(min(rows), self.model.rowCount() - 1)))
         if self.viewer is not None:

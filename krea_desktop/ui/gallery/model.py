@@ -330,15 +330,20 @@ class GalleryModel(QStringListModel):
 
         self._change_rows(insert, lambda: self.insertRows(0, 1))
 
-    def remove_ids(self, ids: set[int]) -> None:
+    def deleted(self, entries: Iterable[LibraryEntry]) -> None:
+        """``entries`` were deleted from the library: their rows go, and they leave the
+        scope too (the index gives a deleted image's id to the next new one, which would
+        otherwise show in it); :meth:`restored` takes them back in."""
+        entries = list(entries)
+        ids = {e.id for e in entries}
         if self._scope is not None:
-            # Out of the scope too: the index gives a deleted image's id to the next new
-            # one, which would otherwise show in it. An undo takes them back (restored()).
-            for entry_id in ids & self._scope:
-                entry = self.entry_for(entry_id)
-                if entry is not None:
-                    self._scope_gone.add(entry.image_uuid)
+            self._scope_gone.update(e.image_uuid for e in entries if e.id in self._scope)
             self._scope -= ids
+        self.remove_ids(ids)
+
+    def remove_ids(self, ids: set[int]) -> None:
+        """Take the rows ``ids`` away (no longer matching the filters, or deleted: then
+        through :meth:`deleted`)."""
         rows = sorted((r for r in (self.row_of(i) for i in ids) if r is not None), reverse=True)
         # Bottom up, so the rows still to remove keep their numbers; contiguous runs at once.
         i = 0

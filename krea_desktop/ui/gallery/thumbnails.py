@@ -124,7 +124,7 @@ class _ThumbWorker(QRunnable):
         lower_priority()  # never ahead of the GUI thread for the CPU
         loader = self.loader
         while (job := loader._next_job()) is not None:
-            entry_id, entry, side = job
+            entry_id, entry, side, token = job
             try:
                 cache = loader.library.thumb_path(entry.image_uuid, loader.size)
                 # At the size it is drawn: painting then copies pixels instead of scaling them.
@@ -132,7 +132,7 @@ class _ThumbWorker(QRunnable):
             except Exception:  # a broken file (or an unusable image id) shows as broken, never as a crash
                 log.exception("thumbnail of %s failed", entry.file_name)
                 image = QImage()
-            self.loader._done(entry_id, entry.image_uuid, image)
+            self.loader._done(entry_id, token, image)
 
 
 class ThumbnailLoader(QObject):
@@ -153,8 +153,14 @@ class ThumbnailLoader(QObject):
         self._queue: OrderedDict[int, tuple[LibraryEntry, int]] = OrderedDict()  # waiting, oldest first
         # Being made: each id's image, and those whose rows went while they were made (the
         # index gives a deleted image's id to the next new one: its result is no longer theirs).
-        self._running: dict[int, str] = {}
-        self._dropped: set[tuple[int, str]] = set()
+        # Each job has a token. The latest job of each id (its token and image), the jobs
+        # under way, and those whose rows went while they ran (the index gives a deleted
+        # image's id to the next new one, and a file changed is made again): their results
+        # are not delivered.
+        self._running: dict[int, tuple[int, str]] = {}
+        self._tokens = 0
+        self._busy = 0
+        self._dropped: set[int] = set()
         self._workers = 0
         self._held = False
 
@@ -163,7 +169,7 @@ class ThumbnailLoader(QObject):
         # only if a worker takes it (a fling asks for every row it passes, and drops them).
         with self._lock:
             running = self._running.get(entry.id)
-            if running == entry.image_uuid and (entry.id, running) not in self._dropped:
+            if running is not None and running[1] == entry.image_uuid and running[0] not in self._dropped:
                 return  # on its way
             self._queue[entry.id] = (entry, self.display_side)
             self._queue.move_to_end(entry.id)
@@ -200,9 +206,9 @@ class ThumbnailLoader(QObject):
         with self._lock:
             for entry_id in ids:
                 self._queue.pop(entry_id, None)
-                running = self._running.get(entry_id)
+                running = self._running.pop(entry_id, None)
                 if running is not None:
-                    self._dropped.add((entry_id, running))
+                    self._dropped.add(running[0])
 
     def keep_only(self, ids: set[int]) -> None:
         """Drop pending work for rows no longer on screen."""
@@ -216,24 +222,28 @@ class ThumbnailLoader(QObject):
 
     def pending(self) -> int:
         with self._lock:
-            return len(self._queue) + len(self._running)
+            return len(self._queue) + self._busy
 
-    def _next_job(self) -> tuple[int, LibraryEntry, int] | None:
+    def _next_job(self) -> tuple[int, LibraryEntry, int, int] | None:
         with self._lock:
             if not self._queue or self._held:
                 self._workers -= 1
                 self._idle.notify_all()
                 return None
             entry_id, (entry, side) = self._queue.popitem(last=True)
-            self._running[entry_id] = entry.image_uuid
-            return entry_id, entry, side
+            self._tokens += 1
+            self._busy += 1
+            self._running[entry_id] = (self._tokens, entry.image_uuid)
+            return entry_id, entry, side, self._tokens
 
-    def _done(self, entry_id: int, image_uuid: str, image: QImage) -> None:
+    def _done(self, entry_id: int, token: int, image: QImage) -> None:
         with self._lock:
-            if self._running.get(entry_id) == image_uuid:
+            self._busy -= 1
+            running = self._running.get(entry_id)
+            if running is not None and running[0] == token:
                 del self._running[entry_id]
-            if (entry_id, image_uuid) in self._dropped:
-                self._dropped.discard((entry_id, image_uuid))
+            if token in self._dropped:
+                self._dropped.discard(token)
                 return
         post(self, self.loaded.emit, entry_id, image)  # dropped if the gallery has gone
 
