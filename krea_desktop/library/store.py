@@ -349,6 +349,8 @@ class Library:
         it beside its GUI thread)."""
         self.root = Path(root)
         self.needs_rebuild = False
+        # Damaged rows' files as the folder check last saw them (size, date), by row id.
+        self._broken_seen: dict[int, tuple[int, float]] = {}
         self.images_dir = self.root / "images"
         self.thumbs_dir = self.root / "thumbs"
         self.db_path = self.root / "library.sqlite"
@@ -673,16 +675,31 @@ class Library:
 
     def _reread_values(
         self, row_id: int, name: str, fmt: str | None, width: int, height: int, disk: tuple[int, float]
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         """The columns of row ``row_id`` as its file ``name`` gives them now (its place in
-        the gallery, its date, kept)."""
+        the gallery, its date, kept); None if the file went meanwhile. A file that carries
+        no record (an editor that keeps no metadata saved it) keeps the row's parameters:
+        only what the file itself says (its format, size and bytes) is read again."""
         path = self.images_dir / name
-        record = _metadata().read_record(path) or GenerationRecord()
+        digest = _file_sha256(path)
+        if digest is None:
+            return None  # gone since it was checked: the next check finds it missing
+        fmt = fmt or IMAGE_EXTENSIONS[os.path.splitext(name)[1].lower()]
+        record = _metadata().read_record(path)
+        if record is None:
+            return {
+                "format": fmt,
+                "width": width,
+                "height": height,
+                "file_size": disk[0],
+                "content_sha256": digest,
+                "id": row_id,
+            }
         values = self._row_values(
             record,
             image_uuid="",
             file_name=name,
-            fmt=fmt or IMAGE_EXTENSIONS[os.path.splitext(name)[1].lower()],
+            fmt=fmt,
             width=width or record.width or 0,
             height=height or record.height or 0,
             file_size=disk[0],
@@ -690,7 +707,7 @@ class Library:
         )
         for kept in ("image_uuid", "file_name", "created_at"):
             del values[kept]
-        values["content_sha256"] = _file_sha256(path)
+        values["content_sha256"] = digest
         values["id"] = row_id
         return values
 
@@ -700,6 +717,8 @@ class Library:
         delete only) from its references as they are now."""
         columns = ", ".join(f"{k} = :{k}" for k in values if k != "id")
         conn.execute(f"UPDATE images SET {columns} WHERE id = :id", values)
+        if "refs" not in values:  # the file carries no record: the row's references stand
+            return
         conn.execute("DELETE FROM lineage WHERE child_id = ?", (values["id"],))
         conn.execute(
             "INSERT INTO lineage(child_id, parent_uuid, position, strength) "
@@ -1021,8 +1040,14 @@ class Library:
                 new_broken = broken
                 if missing:
                     report.found_again.append(row_id)
-                recheck = missing or disk[0] != size or disk[0] == 0
-                if recheck or broken:  # a damaged or unreadable file may have been put right
+                recheck = missing or disk[0] != size or (disk[0] == 0 and not broken)
+                # A damaged or unreadable file may have been put right (written again at
+                # the same size, its permissions changed): read again when its size or date
+                # moved since this process last saw it damaged, not at every check.
+                put_right = bool(broken) and self._broken_seen.get(row_id, disk) != disk
+                if broken:
+                    self._broken_seen[row_id] = disk
+                if recheck or put_right:
                     ok, fmt, width, height = _check_decodes(self.images_dir / name)
                     new_broken = 0 if ok else 1
                     if not ok and recheck:
@@ -1071,8 +1096,9 @@ class Library:
 
             with self._transaction() as conn:
                 conn.executemany("UPDATE images SET missing=?, broken=?, file_size=? WHERE id=?", updates)
-                for values in changed_rows:
-                    self._update_read_again(conn, values)
+                for changed in changed_rows:
+                    if changed is not None:
+                        self._update_read_again(conn, changed)
                 for values in new_rows:
                     taken = conn.execute(
                         "SELECT file_name FROM images WHERE image_uuid=?", (values["image_uuid"],)
@@ -1098,6 +1124,7 @@ class Library:
         # it); emptied step by step, the lock changes hands as usual.
         _empty_gradually(on_disk)
         _empty_gradually(known_names)
+        self.needs_rebuild = False  # every file has its row now
         return report
 
     # -- lineage and sweeps --------------------------------------------------------------------

@@ -770,3 +770,33 @@ def test_a_file_replaced_put_back_different_or_made_readable_is_read_whole_again
     assert report.rewritten == [poster.id] and report.broken == []
     row = lib.get(poster.id)
     assert row is not None and not row.broken and row.prompt == "a wide blue banner"
+
+
+def test_a_file_saved_again_without_its_record_keeps_the_rows_parameters(lib: Library) -> None:
+    """An editor that keeps no metadata saved the image again: what the file says (its
+    size, format, bytes) is read again, and the prompt, seed and references stand."""
+    entry = lib.save(image("a red fox in snow", seed=42), created_at=T0)
+    entry.path.write_bytes(encoded("PNG", (30, 20)))  # no record in it
+    report = lib.reconcile()
+    assert report.rewritten == [entry.id]
+    row = lib.get(entry.id)
+    assert row is not None and (row.prompt, row.seed, row.width, row.height) == ("a red fox in snow", 42, 30, 20)
+    assert len(row.references) == 1
+
+
+def test_a_damaged_file_is_read_again_only_when_it_changes(lib: Library, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every check (each start, each F5) decoded every damaged file again, with the index's
+    write lock held; and an empty file was said to be damaged at every check."""
+    damaged = lib.save(image("cut short"), created_at=T0)
+    empty = lib.save(image("emptied"), created_at=T0 + timedelta(hours=1))
+    damaged.path.write_bytes(damaged.path.read_bytes()[:40])
+    empty.path.write_bytes(b"")
+    assert sorted(lib.reconcile().broken) == sorted([damaged.id, empty.id])
+    decoded: list[Path] = []
+    check = store._check_decodes
+    monkeypatch.setattr(store, "_check_decodes", lambda path: decoded.append(path) or check(path))
+    for _ in range(3):
+        assert lib.reconcile().changed is False
+    assert decoded == []
+    os.utime(damaged.path, (time.time() + 5, time.time() + 5))  # written again, the same size
+    assert lib.reconcile().changed is False and decoded == [damaged.path]  # looked at, still damaged

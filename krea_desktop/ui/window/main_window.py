@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.options: config.SettingsStore = QtSettingsStore(settings)  # the typed view of settings
         self.panels_built = False  # build_panels() done: the prompt and the gallery are there
+        self._rebuilding = False  # the library's index is being rebuilt from its folder
         self.rest_built = False  # build_rest() done too: the tray, the gallery's actions, the menus
         self.built = False  # finish() done too: the client thread is made
         self._generate_waiting = False  # Generate was pressed before the client thread was made
@@ -152,6 +153,7 @@ class MainWindow(QMainWindow):
         self.update_demo_banner()
         if library.notice:
             self.show_message(library.notice, error=True)  # stays until read
+        self._rebuilding = library.needs_rebuild  # by the check of the folder, on a worker
         self.panels_built = True
         self._focus_prompt()
         if not rest_later:
@@ -871,6 +873,10 @@ class MainWindow(QMainWindow):
         )
 
     def _reconciled(self, report: ReconcileReport) -> None:
+        if self._rebuilding:
+            self._rebuilding = False
+            n = self.library.count()
+            self.show_message(f"The gallery was rebuilt from the images folder: {counted(n, 'image')}.")
         if report.skipped:
             n = len(report.skipped)
             self.show_message(
