@@ -33,14 +33,14 @@ def parse_ref(text: str) -> ReferenceImage:
 
     source, strength = text, spec.DEFAULT_STRENGTH
     head, sep, tail = text.rpartition("@")
-    if sep and head and not Path(text).is_file():  # a file named "shot@2" is that file
+    if sep and head and not path_as_typed(text).is_file():  # a file named "shot@2" is that file
         try:
             strength = float(tail)
             source = head
         except ValueError:
             # An "@" that belongs to the URL or file name; unless the file is the part
             # before it, and what follows was meant as its strength.
-            if not Path(text).exists() and Path(head).is_file():
+            if not path_as_typed(text).exists() and path_as_typed(head).is_file():
                 said = f"the strength “{tail}” after {head}@ is not a number"
                 if not tail:
                     said = f"no strength follows {head}@"
@@ -394,6 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv:  # the window, as a double-click starts it: no parser to load
         return _open_window()
     words = [a for a in argv if not a.startswith("-")]
+    if sys.stderr is None:  # started with it closed ("2>&-"): print() would write its lines into the output
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     if words and words[0] not in COMMANDS and not os.path.lexists(words[0]):
         import difflib
 
@@ -408,8 +410,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # argparse cannot put optional file names beside subcommands: the window has its own parser
         window_args = build_window_parser().parse_args(argv)
         return _open_window(smoke_test=window_args.smoke_test, open_paths=window_args.images)
-    if sys.stderr is None:  # started with it closed ("2>&-"): print() would write its lines into the output
-        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command in ("generate", "sweep"):

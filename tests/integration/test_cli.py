@@ -514,3 +514,17 @@ def test_a_data_folder_under_a_file_names_the_file(env: dict[str, str], tmp_path
         f"krea-desktop: The data folder {tmp_path / 'afile' / 'sub'} cannot be made: {tmp_path / 'afile'} is a file, "
         "not a folder; move that file away or set KREA_DESKTOP_DATA_DIR."
     )
+
+
+def test_a_reference_named_with_an_at_sign_in_the_home_folder_is_that_file(env: dict[str, str], tmp_path: Path) -> None:
+    """--ref=~/shot@2: the shell leaves ~ alone after "=", and the file is still that file."""
+    write(tmp_path / "shot@2", png_bytes())
+    r = run_cli(["generate", "a fox", "--ref=~/shot@2", "--demo"], {**env, "HOME": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.split()) == 1
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX shell's redirections")
+def test_a_mistyped_command_with_its_messages_closed_writes_nothing_into_the_output(env: dict[str, str]) -> None:
+    r = run_in_shell(f"exec {sys.executable} -m krea_desktop generat 'a fox' 2>&-", env)
+    assert r.returncode == 2 and r.stdout == ""
