@@ -409,13 +409,36 @@ import os, sys, threading, time
 from pathlib import Path
 from PySide6.QtWidgets import QApplication
 app = QApplication(sys.argv[:1])
+from krea_desktop.ui import pixels
 from krea_desktop.ui.background import shared_pool
 from krea_desktop.ui.gallery.thumbnails import make_thumbnail
 from krea_desktop.ui.viewer.canvas import ImageUnreadable, decode_image_file, decode_thumbnail_file
 shared_pool()  # as the window does before its first worker starts
 tmp = Path(sys.argv[1])
 hanging = tmp / "stalled.png"
-os.mkfifo(hanging)
+hanging.write_bytes(b"the bytes of no image at all")
+answer, answered = os.pipe()  # the drive answers each waiting read with a byte written here
+opened = pixels.open_regular_file
+
+class Stalled:
+    # The file as a stalled network drive gives it: its first read waits in the kernel
+    # (as a read from a drive does, Python's lock let go) until the drive answers.
+    def __init__(self, path):
+        self.file = opened(path)
+        self.waited = False
+    def __enter__(self):
+        return self
+    def __exit__(self, *exc):
+        self.file.close()
+    def fileno(self):
+        return self.file.fileno()
+    def read(self, n=-1):
+        if not self.waited:
+            self.waited = True
+            os.read(answer, 1)
+        return self.file.read(n)
+
+pixels.open_regular_file = Stalled
 ended = []
 
 def attempt(name, work):
@@ -439,24 +462,20 @@ deadline = time.monotonic() + 0.3
 while time.monotonic() < deadline:  # the GUI thread's Python, while the readers wait
     steps += 1
 print("waiting", sum(worker.is_alive() for worker in workers), "ran", steps > 1000, flush=True)
-deadline = time.monotonic() + 10
-while any(worker.is_alive() for worker in workers) and time.monotonic() < deadline:
-    try:  # the file answers whoever waits to open it: empty, then closed
-        os.close(os.open(hanging, os.O_WRONLY | os.O_NONBLOCK))
-    except OSError:  # nobody is waiting to open it just now
-        pass
-    time.sleep(0.02)
+os.write(answered, b"...")  # the drive answers
+for worker in workers:
+    worker.join(10)
 print("ended", sorted(ended), flush=True)
 """
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a named pipe to stand for a file that hangs")
 def test_a_library_file_that_hangs_on_reading_leaves_the_gui_thread_running(tmp_path: Path) -> None:
     """A thumbnail or a full-size image read from a file that does not answer (a stalled
-    network drive, here a named pipe nobody writes to) holds up its worker, never the
-    window: the workers read the bytes in Python, which lets go of its lock while the disk
-    answers (``QImageReader.size()`` on a path held it). The window's Python runs on
-    meanwhile, and each read ends once the file answers."""
+    network drive: here its reads wait on a pipe nobody writes to) holds up its worker,
+    never the window: the workers read the bytes in Python, which lets go of its lock
+    while the disk answers (``QImageReader.size()`` on a path held it). The window's
+    Python runs on meanwhile, and each read ends once the file answers. (A named pipe in
+    the file's place is refused at once: test_pixels.)"""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     child = subprocess.Popen(
         [sys.executable, "-c", HANGING_FILE, str(tmp_path)],
