@@ -183,7 +183,11 @@ def fetch_url(
     if not is_web_url(url):
         raise InvalidImageError(f"“{label}” is not a web address Krea Desktop can download from.")
     own = client is None
-    http = client or httpx.Client(follow_redirects=True, timeout=timeout)
+    from krea_desktop.api.endpoint import is_loopback
+
+    # A proxy named in the environment is not asked for this computer's own addresses, as
+    # the service's client does not ask it (it cannot reach them).
+    http = client or httpx.Client(follow_redirects=True, timeout=timeout, trust_env=not is_loopback(url.strip()))
     deadline = time.monotonic() + timeout
     try:
         with http.stream("GET", url.strip(), headers={"Accept": "image/*"}) as response:

@@ -353,6 +353,19 @@ def test_fetch_url_answers(monkeypatch: pytest.MonkeyPatch) -> None:
         fetch_url(web.url + "/cat.png", timeout=2)  # the server is gone
 
 
+def test_a_reference_on_this_computer_is_fetched_past_a_proxy_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTP_PROXY names a proxy (one that is down, here): an address on this computer is
+    not sent through it, as the service's client sends nothing for loopback through it."""
+    for var in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")  # the discard port: nothing answers
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with serving({"/cat.png": Route(image_bytes((33, 22)))}) as web:
+        assert fetch_url(f"{web.url}/cat.png", timeout=5) == image_bytes((33, 22))
+
+
 def test_store_copy_is_named_by_content(tmp_path: Path) -> None:
     ref = load_reference(image_bytes())
     path = store_copy(ref, tmp_path / "refs")
