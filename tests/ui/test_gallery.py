@@ -1773,7 +1773,8 @@ def test_the_start_up_check_says_which_files_it_left_out_and_redraws_a_file_that
     w.reconcile_library()
     qtbot.waitUntil(lambda: not w.model.entry_for(entries[0].id).missing)  # type: ignore[union-attr]
     assert w.message_banner.label.text() == (
-        "1 file in the images folder is not in the gallery because its name cannot be stored; rename it and press F5."
+        "“caf\ufffd.png” in the images folder is not in the gallery because its name cannot be stored; "
+        "rename it and press F5."
     )
     back = w.model.entry_for(entries[0].id)
     assert back is not None and w.model.pixmap_for(back) is not w.model._broken_pixmap  # not as while away

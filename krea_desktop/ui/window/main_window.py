@@ -879,10 +879,13 @@ class MainWindow(QMainWindow):
             self.show_message(f"The gallery was rebuilt from the images folder: {counted(n, 'image')}.")
         if report.skipped:
             n = len(report.skipped)
+            log.warning("left out of the index (names it cannot store): %s", ", ".join(report.skipped))
+            which = f"“{report.skipped[0]}”" if n == 1 else f"{n:,} files, “{report.skipped[0]}” among them,"
             self.show_message(
-                f"{counted(n, 'file')} in the images folder {for_count(n, 'is', 'are')} not in the gallery because "
+                f"{which} in the images folder {for_count(n, 'is', 'are')} not in the gallery because "
                 f"{for_count(n, 'its name', 'their names')} cannot be stored; rename {for_count(n, 'it', 'them')} "
-                "and press F5."
+                "and press F5.",
+                error=True,  # something to do: it stays until read
             )
         if not report.changed:
             return
