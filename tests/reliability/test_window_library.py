@@ -100,6 +100,8 @@ def test_a_damaged_index_is_rebuilt_beside_the_gui_thread_and_said_in_the_window
     assert checked_on and not any(checked_on)  # never on the GUI thread
     assert w.message_banner.label.text() == "The gallery was rebuilt from the images folder: 1 image."
     assert not w.library.needs_rebuild
+    w.message_banner.dismiss()  # gone: the notice that it was being rebuilt does not come back
+    assert not w.message_banner.isVisible()
 
 
 def run_window(env: dict[str, str]) -> subprocess.Popen[str]:

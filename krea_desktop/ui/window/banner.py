@@ -124,6 +124,12 @@ class MessageToast(QFrame):
         if not error and action is None:
             self._timer.start(self.FADE_AFTER_MS)
 
+    def supersede(self, old: str, text: str, *, error: bool = False) -> None:
+        """Show ``text`` in the place of ``old`` (shown or waiting), which is no longer
+        true: it does not come back once ``text`` has gone."""
+        self.show_message(text, error=error)
+        self._waiting = [w for w in self._waiting if w[0] != old]
+
     @property
     def stays(self) -> bool:
         """Whether the message waits to be dealt with (no fading)."""

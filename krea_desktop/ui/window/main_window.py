@@ -876,7 +876,10 @@ class MainWindow(QMainWindow):
         if self._rebuilding:
             self._rebuilding = False
             n = self.library.count()
-            self.show_message(f"The gallery was rebuilt from the images folder: {counted(n, 'image')}.")
+            # In the place of the notice that it was being rebuilt, which would come back.
+            self.message_banner.supersede(
+                self.library.notice or "", f"The gallery was rebuilt from the images folder: {counted(n, 'image')}."
+            )
         if report.skipped:
             n = len(report.skipped)
             log.warning("left out of the index (names it cannot store): %s", ", ".join(report.skipped))
