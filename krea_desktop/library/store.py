@@ -1041,9 +1041,9 @@ class Library:
                 if missing:
                     report.found_again.append(row_id)
                 recheck = missing or disk[0] != size or (disk[0] == 0 and not broken)
-                # A damaged or unreadable file may have been put right (written again at
-                # the same size, its permissions changed): read again when its size or date
-                # moved since this process last saw it damaged, not at every check.
+                # A damaged file may have been put right (written again at the same size):
+                # read again when its size or date moved since this process last saw it
+                # damaged, not at every check. (A permission changed moves neither.)
                 put_right = bool(broken) and self._broken_seen.get(row_id, disk) != disk
                 if broken:
                     self._broken_seen[row_id] = disk
