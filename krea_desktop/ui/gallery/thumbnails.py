@@ -169,8 +169,8 @@ class ThumbnailLoader(QObject):
         # only if a worker takes it (a fling asks for every row it passes, and drops them).
         with self._lock:
             running = self._running.get(entry.id)
-            if running is not None and running[1] == entry.image_uuid and running[0] not in self._dropped:
-                return  # on its way
+            if running is not None and running[1] == entry.image_uuid:
+                return  # on its way (a job dropped by forget() is no longer among the running)
             self._queue[entry.id] = (entry, self.display_side)
             self._queue.move_to_end(entry.id)
             start = not self._held and self._workers < self._threads
