@@ -239,6 +239,11 @@ class ReconcileReport:
     def changed(self) -> bool:
         return bool(self.newly_missing or self.found_again or self.indexed or self.broken or self.rewritten)
 
+    @property
+    def redrawn(self) -> set[int]:
+        """The known rows whose files are not as the gallery last drew them."""
+        return {*self.newly_missing, *self.found_again, *self.broken, *self.rewritten}
+
 
 # ---------------------------------------------------------------------------------------------
 # Helpers

@@ -668,8 +668,7 @@ class GalleryActions(QObject):
 
         def done(report: ReconcileReport) -> None:
             self.refresh_action.setEnabled(True)
-            changed = set(report.newly_missing + report.found_again + report.broken + report.rewritten)
-            self.model.forget(changed)
+            self.model.forget(report.redrawn)
             self.model.refresh()
             self.countsChanged.emit()  # the window's counts, and the gallery's "N of M"
             parts = []

@@ -900,7 +900,7 @@ class MainWindow(QMainWindow):
             len(report.broken),
         )
         # Their thumbnails and placeholders are made again, as they are now.
-        self.model.forget(set(report.newly_missing + report.found_again + report.broken + report.rewritten))
+        self.model.forget(report.redrawn)
         self.model.refresh()
         self._update_counts()
 
