@@ -149,15 +149,27 @@ class NotARegularFile(OSError):
     """The path is a pipe, a device, a socket or a folder: nothing to read as a file."""
 
 
-def open_regular_file(path: Path) -> BinaryIO:
-    """``path`` opened for reading in binary, never blocking on a FIFO or a device: it is
-    opened without waiting and refused with :class:`NotARegularFile` unless it is a
-    regular file (where not waiting changes nothing)."""
+def _regular_fd(path: Path) -> tuple[int, os.stat_result]:
+    """A descriptor of ``path`` opened for reading without waiting, and its status; refused
+    with :class:`NotARegularFile` (closed) unless it is a regular file, where not waiting
+    changes nothing."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     fd = os.open(path, flags)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise NotARegularFile(f"{path} is not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def open_regular_file(path: Path) -> BinaryIO:
+    """``path`` opened for reading in binary, never blocking on a FIFO or a device: it is
+    refused with :class:`NotARegularFile` unless it is a regular file."""
+    fd, _st = _regular_fd(path)
+    try:
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
@@ -166,14 +178,10 @@ def open_regular_file(path: Path) -> BinaryIO:
 
 def read_regular_file(path: Path, max_bytes: int) -> bytes:
     """Up to ``max_bytes + 1`` bytes of ``path`` (so the caller can tell a larger file),
-    never blocking on a FIFO or a device: it is opened without waiting and refused with
-    :class:`NotARegularFile` unless it is a regular file."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    fd = os.open(path, flags)
+    never blocking on a FIFO or a device: it is refused with :class:`NotARegularFile`
+    unless it is a regular file."""
+    fd, st = _regular_fd(path)
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise NotARegularFile(f"{path} is not a regular file")
         chunks: list[bytes] = []
         left = max_bytes + 1
         # The whole file in one read where it can be (joining one piece is no copy, so a
