@@ -949,6 +949,7 @@ def test_images_that_do_not_fit_in_the_tray_are_counted_in_the_message(
 def test_copy_puts_pixels_and_the_file_on_the_clipboard(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
     (entry,) = fill(data_dir, [make_image("copy me", colour=(10, 220, 30))])
     w = make_window()
+    QGuiApplication.clipboard().clear()  # not an earlier test's image
     select(w, 0)
     w.gallery.setFocus()
     qtbot.keyClick(w.gallery, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)

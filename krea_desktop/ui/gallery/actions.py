@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from PySide6.QtCore import QObject, QPoint, QRectF, QSettings, Qt, Signal
+from PySide6.QtCore import QObject, QPoint, QRectF, QSettings, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QIcon, QImage, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import QMenu, QStyle, QToolBar, QWidget
 
@@ -23,11 +23,11 @@ from krea_desktop.library.trash import TrashBatch
 from krea_desktop.ui import theme
 from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.gallery.deleting import UndoableDelete
-from krea_desktop.ui.gallery.desktop import copy_entries, reveal_in_file_manager
+from krea_desktop.ui.gallery.desktop import copy_entries, file_urls, reveal_in_file_manager
 from krea_desktop.ui.gallery.export import Exporter
 from krea_desktop.ui.gallery.favourites import WantedFavourites
 from krea_desktop.ui.gallery.filter_bar import GalleryFilterBar
-from krea_desktop.ui.gallery.model import GalleryModel
+from krea_desktop.ui.gallery.model import FEW_ROWS, GalleryModel
 from krea_desktop.ui.gallery.recall import AWAY, TOWARD, Recall
 from krea_desktop.ui.gallery.view import GalleryView
 from krea_desktop.ui.viewer.canvas import decode_image_file
@@ -157,13 +157,13 @@ class GalleryActions(QObject):
             self,
             "Add as reference, &toward (+0.7)",
             "Pull the next results toward the selected images",
-            lambda: self.recall.add_references(self.selected_entries(), TOWARD),
+            lambda: self.with_selected_entries(lambda entries: self.recall.add_references(entries, TOWARD)),
         )
         self.away_action = a(
             self,
             "Add as reference, a&way (−0.7)",
             "Push the next results away from the selected images",
-            lambda: self.recall.add_references(self.selected_entries(), AWAY),
+            lambda: self.with_selected_entries(lambda entries: self.recall.add_references(entries, AWAY)),
         )
         self.copy_action = a(
             self,
@@ -176,14 +176,14 @@ class GalleryActions(QObject):
             self,
             "&Export as…",
             "Save a copy as PNG, JPEG or WEBP with its parameters",
-            lambda: self.exporter.export(self.selected_entries()),
+            lambda: self.with_selected_entries(self.exporter.export),
             "Ctrl+Shift+E",
         )
         self.export_plain_action = a(
             self,
             "Export &without parameters…",
             "Save a copy with no prompt, seed or references in it, to share the picture alone",
-            lambda: self.exporter.export(self.selected_entries(), with_parameters=False),
+            lambda: self.with_selected_entries(lambda entries: self.exporter.export(entries, with_parameters=False)),
         )
         self.reveal_action = a(
             self, "Show in file &manager", "Open the folder that holds the image", self.reveal_selected
@@ -367,7 +367,27 @@ class GalleryActions(QObject):
         return rows
 
     def selected_entries(self) -> list[LibraryEntry]:
+        """The selected rows' entries, read here and now: for a few (see
+        :meth:`with_selected_entries` for any number)."""
         return [e for e in (self.model.entry_at(r) for r in self.selected_rows()) if e is not None]
+
+    def with_selected_entries(self, act: Callable[[list[LibraryEntry]], None]) -> None:
+        """Call ``act`` with the selected rows' entries, in order. A few are read at once;
+        more (Ctrl+A over 100,000 images) off the GUI thread, ``act`` running on it once
+        they are read. The selection is the one of the moment this is called."""
+        rows = self.selected_rows()
+        if len(rows) <= FEW_ROWS:
+            act([e for e in (self.model.entry_at(r) for r in rows) if e is not None])
+            return
+        ids = self.model.ids_at(rows)
+        library = self.library
+
+        def read() -> list[LibraryEntry]:
+            found = library.get_many(ids)
+            return [found[i] for i in ids if i in found]
+
+        self.status.emit(f"Reading {counted(len(ids), 'selected image')}…")
+        self.runner.submit(read, act, self._library_failed)
 
     def current_entry(self) -> LibraryEntry | None:
         current = self.view.currentIndex()
@@ -438,24 +458,28 @@ class GalleryActions(QObject):
     # --- copy, reveal ---------------------------------------------------------------------------
 
     def copy_selected(self) -> None:
+        self.with_selected_entries(self._copy)
+
+    def _copy(self, selected: list[LibraryEntry]) -> None:
         """Copy off the GUI thread: a worker finds which files are still on disk (a stat
         each: thousands selected, or a slow drive, take a while) and decodes the first."""
-        selected = self.selected_entries()
+        if not selected:
+            return
 
-        def look() -> tuple[list[LibraryEntry], QImage | None]:
+        def look() -> tuple[list[LibraryEntry], QImage | None, list[QUrl]]:
             on_disk = [e for e in selected if e.path.exists()]
             image: QImage | None = None
             if on_disk:
                 with contextlib.suppress(Exception):  # an image that cannot be decoded is copied as a file
                     image = decode_image_file(on_disk[0].path)
-            return on_disk, image
+            return on_disk, image, file_urls(on_disk)
 
-        def done(found: tuple[list[LibraryEntry], QImage | None]) -> None:
-            entries, image = found
+        def done(found: tuple[list[LibraryEntry], QImage | None, list[QUrl]]) -> None:
+            entries, image, urls = found
             if not entries:
                 self.show_message("The selected images are not on disk any more, so nothing was copied.")
                 return
-            copy_entries(entries, image, on_disk=True)
+            copy_entries(entries, image, on_disk=True, urls=urls)
             self.status.emit(f"Copied {counted(len(entries), 'image')}.")
 
         self.runner.submit(look, done, self._library_failed)
@@ -468,9 +492,11 @@ class GalleryActions(QObject):
     # --- favourite, delete, undo -----------------------------------------------------------------
 
     def toggle_favourite(self) -> None:
-        entries = self.selected_entries()
-        if entries:
-            self.set_favourite(entries, not all(self._favourites.is_favourite(e) for e in entries))
+        def toggle(entries: list[LibraryEntry]) -> None:
+            if entries:
+                self.set_favourite(entries, not all(self._favourites.is_favourite(e) for e in entries))
+
+        self.with_selected_entries(toggle)
 
     def set_favourite_of(self, entry: LibraryEntry, favourite: bool) -> None:
         """Mark or unmark one image, whether or not it is selected (the viewer's F)."""
@@ -510,7 +536,7 @@ class GalleryActions(QObject):
             self.show_message(f"The library could not be changed ({type(error).__name__}); nothing was lost.")
 
     def delete_selected(self) -> None:
-        self.delete_entries(self.selected_entries())
+        self.with_selected_entries(self.delete_entries)
 
     def delete_entries(self, entries: list[LibraryEntry]) -> None:
         """Move ``entries`` to the trash (off the GUI thread), with Undo."""
@@ -602,7 +628,7 @@ class GalleryActions(QObject):
     # --- compare, view ------------------------------------------------------------------------
 
     def compare_selected(self) -> None:
-        entries = self.selected_entries()
+        entries = self.selected_entries() if len(self.selected_rows()) == 2 else []
         if len(entries) != 2:
             self.show_message("Select exactly two images to compare them.")
             return

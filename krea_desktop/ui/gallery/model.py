@@ -8,8 +8,9 @@ size of the library: row ids are kept oldest first, so the newest row is an appe
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,9 @@ from krea_desktop.ui.pixels import read_image_file
 ModelIndex = QModelIndex | QPersistentModelIndex
 SMALL_SCOPE = 1000  # scopes up to this many images are read by id, not filtered from every id
 READ_BLOCK = 100  # rows are read ahead of the view a block of this many at a time
+# A selection of up to this many rows is read row by row, at once; more are read otherwise
+# (a drag's file names in one query, an action's rows off the GUI thread).
+FEW_ROWS = 500
 
 
 PLACEHOLDER_COLOUR = QColor(58, 58, 62)  # a cell whose thumbnail is still to come
@@ -57,7 +61,7 @@ class ImageMimeData(QMimeData):
 
     IMAGE_FORMAT = "application/x-qt-image"
 
-    def __init__(self, paths: list[Path]) -> None:
+    def __init__(self, paths: Sequence[str | Path]) -> None:
         super().__init__()
         self.paths = paths
 
@@ -73,7 +77,7 @@ class ImageMimeData(QMimeData):
     def retrieveData(self, mimetype: str, preferredType: Any) -> Any:
         if mimetype == self.IMAGE_FORMAT and len(self.paths) == 1:
             try:  # never waiting on a FIFO put in the image's place
-                image = read_image_file(self.paths[0], auto_transform=True)
+                image = read_image_file(Path(self.paths[0]), auto_transform=True)
             except OSError:
                 return None
             return None if image.isNull() else image
@@ -83,9 +87,15 @@ class ImageMimeData(QMimeData):
 def mime_for_entries(entries: list[LibraryEntry]) -> ImageMimeData:
     """What a drag or a copy of ``entries`` carries: their library ids (for the tray),
     file URLs (for file managers and other programs) and, for one image, its pixels."""
-    mime = ImageMimeData([e.path for e in entries])
-    mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids([e.id for e in entries])))
-    mime.setUrls([QUrl.fromLocalFile(str(e.path)) for e in entries])
+    return mime_for_files([(e.id, str(e.path)) for e in entries])
+
+
+def mime_for_files(files: list[tuple[int, str]]) -> ImageMimeData:
+    """:func:`mime_for_entries` from each image's library id and file (a string: a
+    ``Path`` each costs seconds at 100,000)."""
+    mime = ImageMimeData([path for _id, path in files])
+    mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids([i for i, _path in files])))
+    mime.setUrls([QUrl.fromLocalFile(path) for _id, path in files])
     return mime
 
 
@@ -380,9 +390,20 @@ class GalleryModel(QStringListModel):
             self.dataChanged.emit(idx, idx)
 
     def reload_entries(self, ids: set[int]) -> None:
-        """Read ``ids`` again from the index (after changing them) and redraw their rows."""
-        for entry in self.library.get_many(ids).values():
-            self.entry_changed(entry)
+        """Read ``ids`` again from the index (after changing them) and redraw their rows.
+        Only the entries this model holds are read now; the others are read when next
+        drawn (100,000 marked favourite at once would hold the GUI thread for seconds)."""
+        held = [i for i in ids if i in self._entries]
+        for i in held:
+            del self._entries[i]
+        self._entries_changed()  # pages being read may hold the old values
+        for entry in self.library.get_many(held).values():
+            self._remember(entry)
+        for i in held:
+            row = self.row_of(i)
+            if row is not None:
+                idx = self.index(row)
+                self.dataChanged.emit(idx, idx)
 
     def entry_at(self, row: int) -> LibraryEntry | None:
         if not 0 <= row < len(self._rev):
@@ -456,6 +477,12 @@ class GalleryModel(QStringListModel):
     def ids(self) -> list[int]:
         """Every row's entry id, top down."""
         return self._rev[::-1]
+
+    def ids_at(self, rows: Iterable[int]) -> list[int]:
+        """The entry ids of ``rows``, in their order (rows past the end are left out).
+        Nothing is read from the library."""
+        n = len(self._rev)
+        return [self._rev[-1 - r] for r in rows if 0 <= r < n]
 
     def _remember(self, entry: LibraryEntry) -> None:
         self._entries[entry.id] = entry
@@ -550,8 +577,14 @@ class GalleryModel(QStringListModel):
 
     def mimeData(self, indexes: Any) -> QMimeData:
         rows = sorted({i.row() for i in indexes if i.isValid()})
-        entries = [e for e in (self.entry_at(r) for r in rows) if e is not None]
-        return mime_for_entries(entries)
+        if len(rows) <= FEW_ROWS:
+            return mime_for_entries([e for e in (self.entry_at(r) for r in rows) if e is not None])
+        # Many (Ctrl+A, then a drag): each file's name in one query, not a row object each
+        # (100,000 would hold the GUI thread for seconds).
+        ids = self.ids_at(rows)
+        names = self.library.file_names(ids)
+        folder = os.path.join(self.library.images_dir, "")
+        return mime_for_files([(i, folder + names[i]) for i in ids if i in names])
 
     def supportedDragActions(self) -> Qt.DropAction:
         return Qt.DropAction.CopyAction

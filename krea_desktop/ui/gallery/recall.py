@@ -125,17 +125,26 @@ class Recall:
             self.prompt_panel.setSeed(entry.seed)
 
     def add_references(self, entries: list[LibraryEntry], strength: float) -> None:
-        """Add the images still on disk to the tray, as many as fit."""
-        entries = [e for e in entries if e.path.exists()]
-        if not entries:
+        """Add the images still on disk to the tray, as many as fit. Files are looked for
+        only until the tray is full: the rest of a selection of thousands are counted, not
+        looked at (a look each would hold the GUI thread)."""
+        if not any(e.path.exists() for e in entries):  # stops at the first one on disk
             self.show_message("The selected images are not on disk any more, so they cannot be references.")
             return
         room = self.tray.room()
         if room <= 0:
             self.show_message(f"The tray is full: it holds at most {spec.MAX_REFERENCES} references.")
             return
-        for entry in entries[:room]:
-            self.tray.add_reference(entry.path, strength)
-        if len(entries) > room:
-            added = f"{room} of {counted(len(entries), 'image')} {for_count(room, 'was', 'were')} added"
+        taken = gone = 0
+        for entry in entries:
+            if taken == room:
+                break
+            if entry.path.exists():
+                self.tray.add_reference(entry.path, strength)
+                taken += 1
+            else:
+                gone += 1
+        wanted = len(entries) - gone
+        if wanted > room:
+            added = f"{room} of {counted(wanted, 'image')} {for_count(room, 'was', 'were')} added"
             self.show_message(f"Only {added}: the tray holds {spec.MAX_REFERENCES}.")

@@ -311,7 +311,18 @@ class GalleryView(QListView):
         return {int(model.data(model.index(r, 0), GalleryModel.IdRole)) for r in self.visible_rows()}
 
     def selected_rows(self) -> list[int]:
-        return sorted(i.row() for i in self.selectionModel().selectedIndexes()) if self.selectionModel() else []
+        """The selected rows in order. Read from the selection's ranges: after Ctrl+A on
+        100,000 images, asking for every selected index takes a tenth of a second, and
+        this is asked on each change of the selection."""
+        selection: QItemSelectionModel | None = self.selectionModel()
+        if selection is None:
+            return []
+        spans = selection.selection()
+        rows: set[int] = set()
+        for k in range(spans.count()):
+            span = spans.at(k)
+            rows.update(range(span.top(), span.bottom() + 1))
+        return sorted(rows)
 
     # --- the grid ------------------------------------------------------------------------
     #

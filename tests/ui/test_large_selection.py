@@ -1,0 +1,156 @@
+"""A selection of thousands (Ctrl+A over the whole library): what an action does with it
+is read off the GUI thread, and a drag names its files without reading a row each.
+
+``FEW_ROWS`` is lowered here so that a handful of images stands for the many."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtGui import QGuiApplication
+from pytestqt.qtbot import QtBot
+
+from krea_desktop.library.store import Library
+from krea_desktop.ui.gallery import actions as actions_module
+from krea_desktop.ui.gallery import model as model_module
+from krea_desktop.ui.mime import LIBRARY_IDS_MIME, decode_library_ids
+from tests.ui.test_gallery import fill, make_image, make_window, no_trash, select
+
+__all__ = ["make_window", "no_trash"]  # fixtures, used by name
+
+FEW = 3
+
+
+@pytest.fixture
+def few_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(model_module, "FEW_ROWS", FEW, raising=False)
+    monkeypatch.setattr(actions_module, "FEW_ROWS", FEW, raising=False)
+
+
+def rows_read_on_gui_thread(w: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every row the model reads for anyone on the GUI thread, from now on."""
+    read: list[int] = []
+    entry_at = w.model.entry_at
+
+    def watched(row: int) -> Any:
+        if threading.current_thread() is threading.main_thread():
+            read.append(row)
+        return entry_at(row)
+
+    monkeypatch.setattr(w.model, "entry_at", watched)
+    return read
+
+
+def test_many_selected_are_marked_favourite_without_reading_them_on_the_gui_thread(
+    qtbot: QtBot, data_dir: Path, make_window: Any, few_rows: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, Ctrl+A over 100,000 images then F held the window for 3.5 s: each row read
+    on the GUI thread, then each read again once written."""
+    fill(data_dir, [make_image(f"many {k}", seed=k) for k in range(6)])
+    w = make_window()
+    select(w, *range(6))
+    read = rows_read_on_gui_thread(w, monkeypatch)
+    w.gallery_actions.favourite_action.trigger()
+    assert read == []  # the selection is read by a worker
+    with Library(data_dir) as other:
+        qtbot.waitUntil(lambda: len(other.entries(favourites_only=True)) == 6)
+    qtbot.waitUntil(lambda: all(getattr(w.model.entry_at(r), "favourite", False) for r in range(6)))
+
+
+def test_many_selected_are_deleted_and_copied_from_rows_read_off_the_gui_thread(
+    qtbot: QtBot, data_dir: Path, make_window: Any, few_rows: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = fill(data_dir, [make_image(f"many {k}", seed=k) for k in range(5)])
+    w = make_window()
+    read = rows_read_on_gui_thread(w, monkeypatch)
+    QGuiApplication.clipboard().clear()
+    select(w, *range(5))
+    read.clear()  # the selection's own (the current image, for the menus)
+    w.gallery_actions.copy_action.trigger()
+    assert read == []
+
+    def copied() -> list[str]:
+        mime = QGuiApplication.clipboard().mimeData()
+        return [] if mime is None else [u.toLocalFile() for u in mime.urls()]
+
+    qtbot.waitUntil(lambda: bool(copied()))
+    urls = copied()
+    assert urls == [str(e.path) for e in reversed(entries)]  # in the gallery's order
+    select(w, 0, 1, 2, 3)
+    read.clear()
+    w.gallery_actions.delete_action.trigger()
+    assert read == []
+    qtbot.waitUntil(lambda: w.model.rowCount() == 1)
+    assert w.model.entry_at(0).id == entries[0].id
+    assert "Moved 4 images to the trash." in w.message_banner.label.text()
+
+
+def test_a_drag_of_many_names_their_files_without_reading_their_rows(
+    data_dir: Path, make_window: Any, few_rows: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, a drag of 100,000 took 4.6 s to start: a row object and a Path each."""
+    entries = fill(data_dir, [make_image(f"drag {k}", seed=k) for k in range(5)])
+    w = make_window()
+    read = rows_read_on_gui_thread(w, monkeypatch)
+    mime = w.model.mimeData([w.model.index(r) for r in range(5)])
+    assert read == []
+    newest_first = list(reversed(entries))
+    assert decode_library_ids(bytes(mime.data(LIBRARY_IDS_MIME).data())) == [e.id for e in newest_first]
+    assert [u.toLocalFile() for u in mime.urls()] == [str(e.path) for e in newest_first]
+    assert not mime.hasImage()  # pixels go with a single image only
+    one = w.model.mimeData([w.model.index(0)])
+    assert one.hasImage()
+
+
+def test_adding_thousands_as_references_looks_for_files_only_until_the_tray_is_full(
+    qtbot: QtBot, data_dir: Path, make_window: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A look on disk per selected image, all of them on the GUI thread, before: the tray
+    takes ten."""
+    entries = fill(data_dir, [make_image(f"ref {k}", seed=k) for k in range(20)])
+    w = make_window()
+    looked: list[Path] = []
+    exists = Path.exists
+
+    def watched(path: Path, *args: Any, **kwargs: Any) -> bool:
+        if path.parent == data_dir / "images":
+            looked.append(path)
+        return exists(path, *args, **kwargs)
+
+    entries[19].path.unlink()  # the newest: the first selected, gone
+    select(w, *range(20))
+    monkeypatch.setattr(Path, "exists", watched)
+    w.gallery_actions.toward_action.trigger()
+    monkeypatch.setattr(Path, "exists", exists)
+    assert len(looked) <= 13  # up to the first on disk, then one each until ten are in
+    w.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: w.tray.count() == 10 and not w.tray.isBusy())
+    assert w.message_banner.label.text() == "Only 10 of 19 images were added: the tray holds 10."
+
+
+def test_the_model_reads_again_only_the_changed_entries_it_holds(qapp: Any, data_dir: Path) -> None:
+    """After 100,000 are marked favourite, reading each again on the GUI thread took
+    seconds; those the model does not hold are read when next drawn."""
+    fill(data_dir, [make_image(f"held {k}", seed=k) for k in range(6)])
+    with Library(data_dir) as library:
+        model = model_module.GalleryModel(library)
+        for r in range(6):
+            model.entry_at(r)
+        ids = model.ids()
+        model._entries.pop(ids[5])
+        library.set_favourite(ids, True)
+        asked: list[int] = []
+        get_many = library.get_many
+
+        def watched(wanted: Any) -> Any:
+            wanted = list(wanted)
+            asked.extend(wanted)
+            return get_many(wanted)
+
+        library.get_many = watched  # type: ignore[method-assign,assignment]
+        model.reload_entries(set(ids))
+        assert sorted(asked) == sorted(ids[:5])
+        assert all(getattr(model.entry_at(r), "favourite", False) for r in range(6))
