@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import re
@@ -33,17 +34,41 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+# A temporary file's name keeps at most this many bytes of the final name: with its dot,
+# random part and suffix it must fit where the final name fits (255 bytes, most systems).
+_TEMP_NAME_BYTES = 200
+
+
+def _temp_prefix(name: str) -> str:
+    raw = os.fsencode(name)
+    if len(raw) > _TEMP_NAME_BYTES:
+        name = raw[:_TEMP_NAME_BYTES].decode("utf-8", "ignore")  # no character cut in two
+    return f".{name}."
+
+
 def atomic_write(
-    path: Path, data: bytes, *, prefix: str | None = None, suffix: str = ".tmp", mode: int | None = None
+    path: Path,
+    data: bytes,
+    *,
+    prefix: str | None = None,
+    suffix: str = ".tmp",
+    mode: int | None = None,
+    replace: bool = True,
 ) -> None:
     """Write ``data`` to a temporary file beside ``path`` (named ``prefix…suffix``, by default
-    ``.NAME.XXXX.tmp``), fsync it, rename it over ``path`` and fsync the folder. ``mode``
-    sets the permissions before anything is written (e.g. 0o600 for a secret); without it
-    the file gets what ``open()`` would give a new file (0o666 less the umask), not the
-    owner-only 0o600 of a temporary file: an image saved to a shared or served folder is
-    readable there as any other file the user saves."""
+    ``.NAME.XXXX.tmp``, NAME cut short for a long name), fsync it, rename it over ``path``
+    and fsync the folder. ``mode`` sets the permissions before anything is written (e.g.
+    0o600 for a secret); without it the file gets what ``open()`` would give a new file
+    (0o666 less the umask), not the owner-only 0o600 of a temporary file: an image saved to
+    a shared or served folder is readable there as any other file the user saves.
+
+    ``replace=False`` never puts it in the place of a file already there: it raises
+    FileExistsError instead (a hard link, which fails on an existing name, where the file
+    system has them; elsewhere a look first)."""
     folder = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=prefix if prefix is not None else f".{path.name}.", suffix=suffix, dir=folder)
+    fd, tmp = tempfile.mkstemp(
+        prefix=prefix if prefix is not None else _temp_prefix(path.name), suffix=suffix, dir=folder
+    )
     try:
         with os.fdopen(fd, "wb") as fh:
             if os.name == "posix":
@@ -51,12 +76,32 @@ def atomic_write(
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _put_new(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     fsync_dir(folder)
+
+
+def _put_new(tmp: str, path: Path) -> None:
+    """Rename ``tmp`` to ``path`` unless ``path`` exists (FileExistsError)."""
+    if os.name == "nt":
+        os.rename(tmp, path)  # refuses an existing name there
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this file system (FAT, some shares): look, then rename
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path)) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
 
 
 @functools.cache

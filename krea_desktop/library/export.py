@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from pathlib import Path
 from typing import Any
@@ -34,22 +35,65 @@ def export_suffix(fmt: str) -> str:
     return "." + EXPORT_FORMATS[export_format(fmt)]
 
 
-def export_image(entry: LibraryEntry, target_path: Path | str, fmt: str, *, with_parameters: bool = True) -> Path:
+def export_image(
+    entry: LibraryEntry,
+    target_path: Path | str,
+    fmt: str,
+    *,
+    with_parameters: bool = True,
+    replace: bool = True,
+    unique: bool = False,
+) -> Path:
     """Write ``entry``'s image to ``target_path`` as PNG, JPG (JPEG) or WEBP, re-encoded,
     with its generation record embedded as in the library, or, ``with_parameters=False``,
-    with no metadata at all (nothing of the source file's is carried over either).
-    Raises :class:`ExportError`."""
+    with no metadata at all (nothing of the source file's is carried over either). An
+    image another tool made keeps that tool's own texts too (A1111's ``parameters``,
+    ComfyUI's ``prompt`` and ``workflow``: into a PNG all of them, into a JPEG or WEBP the
+    parameters line), so that tool can read its copy back.
+
+    The picture is the one a viewer shows: turned as its EXIF orientation says (the tag
+    itself is not carried over), with its transparency, and a 16-bit PNG kept 16-bit
+    (scaled to 8 bits for JPEG and WEBP).
+
+    ``replace=False`` raises FileExistsError rather than take the place of a file there;
+    ``unique=True`` never does either, and writes ``NAME (2).png`` and so on instead.
+    Returns the file written. Raises :class:`ExportError`."""
+    name = export_format(fmt)
+    data = _encoded(entry, name, with_parameters)
+    target = Path(target_path)
+    if not unique:
+        return _write(target, data, replace=replace)
+    for n in range(1, _MAX_SAME_NAMES + 1):
+        candidate = target if n == 1 else target.with_name(f"{target.stem} ({n}){target.suffix}")
+        with contextlib.suppress(FileExistsError):
+            return _write(candidate, data, replace=False)
+    raise ExportError(f"{target.parent} already holds {_MAX_SAME_NAMES} images named like {target.name}.")
+
+
+_MAX_SAME_NAMES = 1000
+
+
+def _write(target: Path, data: bytes, *, replace: bool) -> Path:
+    try:
+        atomic_write(target, data, replace=replace)
+    except FileExistsError:
+        if not replace:
+            raise
+        raise ExportError(f"{target} could not be written (a file of that name is in the way).") from None
+    except OSError as exc:
+        raise ExportError(f"{target} could not be written ({exc.strerror or exc}).") from exc
+    return target
+
+
+def _encoded(entry: LibraryEntry, name: str, with_parameters: bool) -> bytes:
+    """The file's bytes: the picture re-encoded as ``name``, and what it carries."""
     from PIL import Image  # imported on first export, not with the window
 
-    name = export_format(fmt)
-    target = Path(target_path)
     try:
-        with Image.open(entry.path) as im:
-            im.load()
-            if name == "JPG" and im.mode not in ("RGB", "L"):
-                im = im.convert("RGB")
-            elif im.mode not in ("RGB", "RGBA", "L", "LA"):
-                im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
+        with Image.open(entry.path) as source:
+            source.load()
+            texts = _tool_texts(entry) if with_parameters else {}
+            im = _exportable(source, name)
             buf = io.BytesIO()
             options: dict[str, Any] = {"quality": 95} if name in ("JPG", "WEBP") else {"optimize": False}
             # Only what is passed here is written: the source's EXIF, XMP and text stay behind.
@@ -57,17 +101,48 @@ def export_image(entry: LibraryEntry, target_path: Path | str, fmt: str, *, with
             im.save(buf, spec.PIL_FORMATS[name], **options)
     except FileNotFoundError as exc:
         raise ExportError(f"{entry.path.name} is no longer in the library folder, so it cannot be exported.") from exc
+    except Image.DecompressionBombError as exc:
+        raise ExportError(f"{entry.path.name} is too large a picture to export.") from exc
+    except MemoryError as exc:
+        raise ExportError(f"{entry.path.name} is too large a picture to export in the memory there is.") from exc
     except OSError as exc:
-        raise ExportError(f"{entry.path.name} could not be read ({exc}), so it was not exported.") from exc
+        if exc.strerror is None:  # Pillow's: not a picture it knows (UnidentifiedImageError), or cut short
+            raise ExportError(f"{entry.path.name} could not be read as an image, so it was not exported.") from exc
+        raise ExportError(f"{entry.path.name} could not be read ({exc.strerror}), so it was not exported.") from exc
+    except Exception as exc:  # a file Pillow cannot make sense of: ValueError, SyntaxError, struct.error
+        raise ExportError(f"{entry.path.name} could not be read as an image, so it was not exported.") from exc
     data = buf.getvalue()
     record = record_of(entry) if with_parameters else GenerationRecord()
-    if not record.is_empty:
+    if not record.is_empty or texts:
         try:
-            data = metadata.embed(data, name, record)
+            data = metadata.embed(data, name, record, carried=texts)
         except metadata.MetadataError as exc:
             raise ExportError(f"The parameters could not be written into the exported file ({exc}).") from exc
+    return data
+
+
+def _tool_texts(entry: LibraryEntry) -> dict[str, str]:
+    """What another tool wrote into ``entry``'s file, to be carried into its export
+    (nothing for this app's own images: their record is written anew)."""
     try:
-        atomic_write(target, data)
-    except OSError as exc:
-        raise ExportError(f"{target} could not be written ({exc.strerror or exc}).") from exc
-    return target
+        return metadata.tool_texts(metadata.read_bytes(entry.path))
+    except (OSError, ValueError):
+        return {}
+
+
+def _exportable(im: Any, name: str) -> Any:
+    """``im`` as ``name`` can hold it, looking as a viewer shows it."""
+    from PIL import ImageOps
+
+    im = ImageOps.exif_transpose(im)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        if name == "PNG":
+            return im  # 16 bits a channel: PNG keeps them
+        return im.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    if im.mode == "P" or im.mode == "PA":
+        im = im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
+    if name == "JPG":
+        return im if im.mode in ("RGB", "L") else im.convert("RGB")
+    if im.mode not in ("RGB", "RGBA", "L", "LA"):
+        im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
+    return im

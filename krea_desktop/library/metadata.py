@@ -212,10 +212,19 @@ def _user_comment(text: str) -> bytes:
     return _UC_UNICODE + text.encode("utf-16-be", "surrogatepass")
 
 
+# What XML 1.0 has no place for, even as a character reference.
+_NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _xmp_packet(record_json: str, parameters: str, prompt: str = "") -> bytes:
     """The XMP packet: the prompt as dc:description, the app as xmp:CreatorTool, the JSON
-    record and the A1111 text."""
-    esc = html.escape
+    record and the A1111 text. Characters XML cannot hold at all (most controls, U+FFFE)
+    become U+FFFD there, so that every XMP reader can parse it; the JSON record is ASCII
+    with escapes, and keeps them."""
+
+    def esc(text: str, quote: bool = False) -> str:
+        return html.escape(_NOT_IN_XML.sub("\ufffd", text), quote=quote)
+
     body = (
         '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
         '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
@@ -248,7 +257,7 @@ def _tiff_with_user_comment(comment: bytes, description: str = "") -> bytes:
     """A minimal big-endian TIFF/EXIF block: IFD0 (ImageDescription: the prompt, Software,
     ExifIFD pointer) and an Exif IFD (ExifVersion, UserComment). Big-endian matches what
     A1111 (piexif) writes. ImageDescription is ASCII by type; non-ASCII text is written as
-    UTF-8, as exiftool and Pillow read it."""
+    UTF-8, as exiftool writes and reads it (Pillow shows such bytes as Latin-1)."""
     software = _creator_tool().encode("ascii") + b"\x00"
     desc = description.encode("utf-8", "replace") + b"\x00"
     ifd0_at = 8
@@ -388,7 +397,7 @@ def _png_text_chunk(keyword: str, text: str, *, force_itxt: bool = False) -> byt
     return _png_chunk(b"iTXt", key + b"\x00\x00\x00" + b"\x00" + b"\x00" + text.encode("utf-8", "replace"))
 
 
-def _embed_png(data: bytes, record_json: str, parameters: str) -> bytes:
+def _embed_png(data: bytes, record_json: str, parameters: str, carried: dict[str, str] | None = None) -> bytes:
     chunks = _png_chunks(data)
     ours = {PARAMETERS_KEY.encode(), JSON_KEY.encode(), b"Software"}
     new = (
@@ -396,6 +405,10 @@ def _embed_png(data: bytes, record_json: str, parameters: str) -> bytes:
         + _png_text_chunk("Software", _creator_tool())
         + _png_text_chunk(JSON_KEY, record_json, force_itxt=True)
     )
+    for key, text in (carried or {}).items():
+        if key.encode("latin-1", "replace") not in ours and _PNG_KEYWORD.fullmatch(key):
+            new += _png_text_chunk(key, text)
+            ours.add(key.encode("latin-1"))
     out = bytearray(data[: len(PNG_SIGNATURE)])
     inserted = False
     for pos, ctype, start, end in chunks:
@@ -545,21 +558,46 @@ def _embed_webp(data: bytes, record_json: str, parameters: str, prompt: str) -> 
     return b"RIFF" + struct.pack("<I", len(body) + 4) + b"WEBP" + bytes(body)
 
 
-def embed(data: bytes, fmt: str, record: GenerationRecord) -> bytes:
+# A PNG text keyword: 1 to 79 Latin-1 characters, no NUL (the specification's rule).
+_PNG_KEYWORD = re.compile(r"[\x20-\x7e\xa1-\xff]{1,79}")
+
+
+def tool_texts(data: bytes, max_text: int = MAX_JSON) -> dict[str, str]:
+    """The texts another tool wrote into an image file (``data``), by keyword, for an
+    export to carry: a PNG's text chunks (A1111's ``parameters``, ComfyUI's ``prompt``
+    and ``workflow``, InvokeAI's ``invokeai_metadata``…), or the A1111 ``parameters``
+    line a JPEG or WEBP keeps in its EXIF UserComment. Nothing for a file this app wrote
+    (its record is written anew) or one that cannot be read."""
+    try:
+        found = _scan(data, max_text)
+    except Exception:
+        return {}
+    if found is None or found.json_text is not None:
+        return {}
+    texts = {k: v for k, v in found.texts.items() if k not in (JSON_KEY, "Software")}
+    if PARAMETERS_KEY not in texts and found.user_comment and "Steps:" in found.user_comment:
+        texts[PARAMETERS_KEY] = found.user_comment
+    return texts
+
+
+def embed(data: bytes, fmt: str, record: GenerationRecord, *, carried: dict[str, str] | None = None) -> bytes:
     """``data`` (an encoded PNG, JPG or WEBP file) with ``record`` embedded.
 
     Pixels are never re-encoded: metadata is spliced into the container. References are
-    written as :func:`shareable` gives them (no folder, no URL query). Raises
-    :class:`MetadataError` if ``data`` is not a well-formed file of format ``fmt``.
+    written as :func:`shareable` gives them (no folder, no URL query). ``carried`` are
+    another tool's texts (:func:`tool_texts`) that go along: into a PNG each as its own
+    chunk, into a JPEG or WEBP only the A1111 ``parameters`` line, written where ours
+    would have been. Raises :class:`MetadataError` if ``data`` is not a well-formed file
+    of format ``fmt``.
     """
     fmt = spec.normalize_output_format(fmt) or fmt
     actual = sniff_format(data)
     if actual != fmt:
         raise MetadataError(f"the data is {actual or 'not an image'}, not {fmt}")
     record = shareable(record)
-    parameters = to_a1111(record)
+    parameters = (carried or {}).get(PARAMETERS_KEY) or to_a1111(record)
     if fmt == "PNG":
-        return _embed_png(data, _record_json(record.to_json()), parameters)
+        return _embed_png(data, _record_json(record.to_json()), parameters, carried)
     record_json, parameters, prompt = _fit_record(record, parameters, _JPEG_SEGMENT_MAX - len(_XMP_HEADER))
     if fmt == "JPG":
         return _embed_jpeg(data, record_json, parameters, prompt)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from krea_desktop.api import spec
 from krea_desktop.config import EXPORT_FOLDER
@@ -45,42 +45,98 @@ class Exporter:
             if not path:
                 return
             fmt = _format_for(path, chosen)
-            targets = [(entry, Path(path))]
-        else:
-            folder = QFileDialog.getExistingDirectory(self.parent_widget, "Export images to", self.last_export_dir)
-            if not folder:
+            target = with_export_suffix(Path(path), fmt)
+            # The dialog asked about the name typed; a suffix added here makes another one.
+            if target != Path(path) and target.exists() and not self._may_replace(target):
                 return
-            fmt = "PNG"
-            targets = [(e, Path(folder) / f"{Path(e.file_name).stem}.png") for e in entries]
-        self.export_to(targets, fmt, with_parameters=with_parameters)
+            self.export_to([(entry, target)], fmt, with_parameters=with_parameters)
+            return
+        folder = QFileDialog.getExistingDirectory(self.parent_widget, "Export images to", self.last_export_dir)
+        if not folder:
+            return
+        # Nothing in the folder is replaced: a name already there (or taken by another of
+        # these, cat.png beside cat.jpg) gets " (2)" and so on.
+        targets = [(e, Path(folder) / f"{Path(e.file_name).stem}.png") for e in entries]
+        self.export_to(targets, "PNG", with_parameters=with_parameters, unique=True)
 
-    def export_to(self, targets: list[tuple[LibraryEntry, Path]], fmt: str, *, with_parameters: bool = True) -> None:
-        """Export off the GUI thread; says when done or what failed."""
+    def _may_replace(self, target: Path) -> bool:
+        answer = QMessageBox.question(
+            self.parent_widget,
+            "Export image",
+            f"{target.name} already exists in {target.parent}; replace it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def export_to(
+        self,
+        targets: list[tuple[LibraryEntry, Path]],
+        fmt: str,
+        *,
+        with_parameters: bool = True,
+        unique: bool = False,
+    ) -> None:
+        """Export off the GUI thread; says when done or what failed. Each target gets the
+        format's suffix if it has another; ``unique``: a file already there is never
+        replaced, the copy gets a name of its own."""
         if not targets:
             return
         self.last_export_dir = str(targets[0][1].parent)
         QtSettingsStore(self.settings).set(EXPORT_FOLDER, self.last_export_dir)
 
-        def work() -> list[str]:
-            problems = []
+        def work() -> tuple[int, list[str]]:
+            written, problems = 0, []
             for entry, target in targets:
                 try:
-                    suffix = export_suffix(fmt)
-                    if target.suffix.lower() not in (suffix, ".jpeg" if suffix == ".jpg" else suffix):
-                        target = target.with_suffix(suffix)
-                    export_image(entry, target, fmt, with_parameters=with_parameters)
+                    export_image(
+                        entry,
+                        with_export_suffix(target, fmt),
+                        fmt,
+                        with_parameters=with_parameters,
+                        unique=unique,
+                    )
+                    written += 1
                 except ExportError as exc:
                     problems.append(str(exc))
-            return problems
+            return written, problems
 
-        def done(problems: list[str]) -> None:
-            if problems:
-                self.show_message(problems[0] + (f" ({len(problems) - 1} more failed.)" if len(problems) > 1 else ""))
-            else:
+        def done(result: tuple[int, list[str]]) -> None:
+            written, problems = result
+            folder = targets[0][1].parent
+            if not problems:
                 what = "" if with_parameters else " without their parameters"
-                self.show_message(f"Exported {counted(len(targets), 'image')}{what} to {targets[0][1].parent}.")
+                self.show_message(f"Exported {counted(written, 'image')}{what} to {folder}.")
+            else:
+                self.show_message(_failed(problems, written, folder), error=True)
 
         self.runner.submit(work, done, lambda error: self.show_message(f"Exporting failed: {error}", error=True))
+
+
+def _failed(problems: list[str], written: int, folder: Path) -> str:
+    """What an export that failed in part or in whole says, in one sentence."""
+    first = problems[0].rstrip(".")
+    if len(problems) > 1:
+        first = f"{len(problems)} images could not be exported (the first: {first})"
+    if not written:
+        return f"{first}."
+    rest = "the other image is" if written == 1 else f"the other {written:,} images are"
+    return f"{first}; {rest} in {folder}."
+
+
+def with_export_suffix(target: Path, fmt: str) -> Path:
+    """``target`` with the suffix of ``fmt`` (its own kept when it is one of the format's)."""
+    suffix = export_suffix(fmt)
+    if target.suffix.lower() in (suffix, ".jpeg" if suffix == ".jpg" else suffix):
+        return target
+    return (
+        target.with_suffix(suffix)
+        if target.suffix.lower() in _IMAGE_SUFFIXES
+        else target.with_name(target.name + suffix)
+    )
+
+
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 
 
 def _format_for(path: str, chosen_filter: str) -> str:

@@ -1,0 +1,249 @@
+"""Exporting a copy: never in the place of a file already there, the picture as a viewer
+shows it, another tool's texts kept, one clear sentence for a file that cannot be read;
+and a contact sheet drawn again that never loses the old one on a failed write."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import re
+import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from krea_desktop.api.record import GenerationRecord
+from krea_desktop.api.results import GeneratedImage
+from krea_desktop.fsutil import atomic_write
+from krea_desktop.library import metadata, store
+from krea_desktop.library.export import ExportError, export_image
+from krea_desktop.library.recall import entry_for_file
+from krea_desktop.library.store import Library, LibraryEntry
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+
+
+def png_file(path: Path, im: Image.Image, info: PngInfo | None = None) -> Path:
+    im.save(path, "PNG", pnginfo=info)
+    return path
+
+
+def entry_of(path: Path) -> LibraryEntry:
+    return entry_for_file(path, metadata.read_record(path))
+
+
+def png_texts(path: Path) -> dict[str, str]:
+    with Image.open(path) as im:
+        im.load()
+        return dict(getattr(im, "text", {}))
+
+
+# --- nothing replaced ----------------------------------------------------------------------------
+
+
+def test_a_write_that_may_not_replace_leaves_the_file_there_whole(tmp_path: Path) -> None:
+    target = tmp_path / "holiday.png"
+    target.write_bytes(b"the user's own")
+    with pytest.raises(FileExistsError):
+        atomic_write(target, b"an export", replace=False)
+    assert target.read_bytes() == b"the user's own"
+    assert os.listdir(tmp_path) == ["holiday.png"]  # no temporary file left
+    atomic_write(tmp_path / "new.png", b"an export", replace=False)
+    assert (tmp_path / "new.png").read_bytes() == b"an export"
+
+
+def test_a_long_name_the_file_system_takes_is_written(tmp_path: Path) -> None:
+    """Its temporary name once added 14 bytes to it: names over 241 bytes failed."""
+    name = "é" * 125 + ".png"  # 254 bytes
+    assert len(os.fsencode(name)) == 254
+    atomic_write(tmp_path / name, b"data")
+    assert (tmp_path / name).read_bytes() == b"data"
+    assert os.listdir(tmp_path) == [name]
+
+
+def test_unique_exports_get_a_name_of_their_own(tmp_path: Path) -> None:
+    source = png_file(tmp_path / "cat.png", Image.new("RGB", (8, 8), (200, 10, 10)))
+    entry = entry_of(source)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "cat.png").write_bytes(b"already here")
+    first = export_image(entry, out / "cat.png", "PNG", unique=True)
+    second = export_image(entry, out / "cat.png", "PNG", unique=True)
+    assert (first.name, second.name) == ("cat (2).png", "cat (3).png")
+    assert (out / "cat.png").read_bytes() == b"already here"
+    with pytest.raises(FileExistsError):
+        export_image(entry, out / "cat.png", "PNG", replace=False)
+
+
+# --- one sentence for a file that cannot be exported ----------------------------------------------
+
+
+def test_a_picture_too_large_is_refused_in_one_sentence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow's DecompressionBombError once escaped and ended the whole export."""
+    big = png_file(tmp_path / "big.png", Image.new("RGB", (100, 100)))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(ExportError) as caught:
+        export_image(entry_of(big), tmp_path / "out.png", "PNG")
+    assert str(caught.value) == "big.png is too large a picture to export."
+
+
+def test_a_file_pillow_cannot_make_sense_of_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.png"
+    good = png_file(tmp_path / "good.png", Image.new("RGB", (8, 8)))
+    entry = entry_of(good)
+    data = good.read_bytes()
+    bad.write_bytes(data[:40] + b"\x00" * 30)  # its header, then nothing that decodes
+    broken = entry_for_file(bad, None)
+    with pytest.raises(ExportError) as caught:
+        export_image(broken, tmp_path / "out.png", "PNG")
+    assert str(caught.value) == "bad.png could not be read as an image, so it was not exported."
+    assert export_image(entry, tmp_path / "fine.png", "PNG").exists()
+
+
+# --- the picture as a viewer shows it ------------------------------------------------------------
+
+
+def test_transparency_and_sixteen_bits_are_kept(tmp_path: Path) -> None:
+    palette = Image.new("P", (10, 10), 0)
+    palette.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    palette.paste(1, (0, 0, 5, 10))
+    palette.info["transparency"] = 0
+    source = tmp_path / "cut-out.png"
+    palette.save(source, "PNG", transparency=0)
+    out = export_image(entry_of(source), tmp_path / "cut-out-export.png", "PNG")
+    with Image.open(out) as im:
+        rgba = im.convert("RGBA")
+        assert rgba.getpixel((8, 5))[3] == 0  # still see-through, not black
+        assert rgba.getpixel((2, 5)) == (255, 0, 0, 255)
+
+    ramp = Image.new("I;16", (256, 1))
+    ramp.putdata([v * 257 for v in range(256)])
+    deep = tmp_path / "deep.png"
+    ramp.save(deep, "PNG")
+    kept = export_image(entry_of(deep), tmp_path / "deep-export.png", "PNG")
+    with Image.open(kept) as im:
+        assert im.mode.startswith("I")
+        assert im.getpixel((40, 0)) == 40 * 257  # every one of the 16 bits
+    small = export_image(entry_of(deep), tmp_path / "deep-export.webp", "WEBP")
+    with Image.open(small) as im:
+        assert abs(im.convert("L").getpixel((40, 0)) - 40) <= 2  # scaled, not clipped to white
+
+
+def test_an_exported_picture_is_turned_as_its_exif_says(tmp_path: Path) -> None:
+    source = tmp_path / "sideways.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned 90° clockwise to be seen
+    Image.new("RGB", (40, 20), (10, 200, 10)).save(source, "JPEG", exif=exif)
+    out = export_image(entry_of(source), tmp_path / "upright.png", "PNG")
+    with Image.open(out) as im:
+        assert im.size == (20, 40)
+        assert im.getexif().get(0x0112) is None  # turned once, not again by a viewer
+
+
+# --- other tools' texts --------------------------------------------------------------------------
+
+
+def test_an_a1111_image_exported_keeps_its_own_parameters_line(tmp_path: Path) -> None:
+    """Before, the line was written anew as ``Steps: n/a, Sampler: n/a``: A1111 read
+    back none of its own settings."""
+    source = CORPUS / "a1111" / "txt2img.png"
+    original = png_texts(source)["parameters"]
+    assert "Sampler: " in original and "CFG scale" in original
+    entry = entry_of(source)
+    png = export_image(entry, tmp_path / "shared.png", "PNG")
+    assert png_texts(png)["parameters"] == original
+    record = metadata.read_record(png)
+    assert record is not None and record.prompt == entry.record.prompt
+    jpg = export_image(entry, tmp_path / "shared.jpg", "JPG")
+    found = metadata._scan(jpg.read_bytes(), metadata.MAX_JSON)
+    assert found is not None and found.user_comment == original
+
+
+def test_a_comfyui_image_exported_keeps_its_prompt_and_workflow(tmp_path: Path) -> None:
+    source = CORPUS / "comfyui" / "api_and_workflow.png"
+    texts = png_texts(source)
+    assert {"prompt", "workflow"} <= set(texts)
+    out = export_image(entry_of(source), tmp_path / "shared.png", "PNG")
+    exported = png_texts(out)
+    assert exported["prompt"] == texts["prompt"] and exported["workflow"] == texts["workflow"]
+    plain = export_image(entry_of(source), tmp_path / "plain.png", "PNG", with_parameters=False)
+    assert png_texts(plain) == {}
+
+
+def test_our_own_image_exported_carries_our_record_alone(tmp_path: Path) -> None:
+    record = GenerationRecord(prompt="a lighthouse", seed=7, width=8, height=8)
+    data = metadata.embed(_png_bytes(), "PNG", record)
+    source = tmp_path / "ours.png"
+    source.write_bytes(data)
+    assert metadata.tool_texts(data) == {}
+    out = export_image(entry_of(source), tmp_path / "export.png", "PNG")
+    assert set(png_texts(out)) == {"parameters", "Software", metadata.JSON_KEY}
+
+
+def _png_bytes() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_the_xmp_packet_is_well_formed_whatever_the_prompt_holds() -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "JPEG")
+    prompt = "a red\x0cpage break cat\x01 \ufffe end"
+    data = metadata.embed(buf.getvalue(), "JPG", GenerationRecord(prompt=prompt, seed=1))
+    packet = re.search(rb"<x:xmpmeta.*</x:xmpmeta>", data, re.S)
+    assert packet is not None
+    ET.fromstring(packet.group(0))  # raised "not well-formed (invalid token)" before
+    back = metadata.read_record(data)
+    assert back is not None and back.prompt == prompt  # the JSON record keeps every character
+
+
+# --- a contact sheet drawn again -----------------------------------------------------------------
+
+
+def sheet_image(colour: tuple[int, int, int]) -> GeneratedImage:
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), colour).save(buf, "PNG")
+    return GeneratedImage(
+        task_uuid="sweep-1",
+        image_uuid="sweep-1-sheet",
+        data=buf.getvalue(),
+        format="PNG",
+        width=16,
+        height=16,
+        seed=1,
+    )
+
+
+def test_a_sheet_drawn_again_takes_the_old_ones_place(tmp_path: Path) -> None:
+    with Library(tmp_path / "data") as lib:
+        old = lib.save(sheet_image((200, 0, 0)), datetime(2026, 1, 1, tzinfo=timezone.utc))
+        new = lib.save(sheet_image((0, 0, 200)), datetime(2026, 1, 2, tzinfo=timezone.utc), replace=True)
+        assert new.id == old.id and new.path == old.path and lib.count() == 1
+        with Image.open(new.path) as im:
+            assert im.convert("RGB").getpixel((3, 3)) == (0, 0, 200)
+        assert new.created_at == old.created_at  # where it was in the gallery
+
+
+def test_a_sheet_drawn_again_onto_a_full_disk_leaves_the_old_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, the old sheet's row and file were removed first, and a failed save of the
+    new one lost both."""
+    with Library(tmp_path / "data") as lib:
+        old = lib.save(sheet_image((200, 0, 0)))
+        before = old.path.read_bytes()
+
+        def full(*_args: object, **_kwargs: object) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(store, "_write_atomic", full)
+        with pytest.raises(OSError):
+            lib.save(sheet_image((0, 0, 200)), replace=True)
+        assert old.path.read_bytes() == before
+        again = lib.get(old.id)
+        assert again is not None and not again.missing and again.file_size == old.file_size
