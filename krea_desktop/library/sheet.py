@@ -9,7 +9,6 @@ so it is found again with the sweep's images.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
 import textwrap
@@ -246,9 +245,6 @@ def save_sheet(
         seed=base.seed,
         record=record,
     )
-    existing = library.get_by_uuid(image.image_uuid)
-    if existing is not None:  # drawn again (a cell arrived late): the new one replaces it
-        library.remove([existing.id])
-        with contextlib.suppress(OSError):
-            existing.path.unlink()
-    return library.save(image, datetime.now(timezone.utc))
+    # Drawn again (a cell arrived late): the new one takes the old one's place, which stays
+    # as it was if the new one cannot be written.
+    return library.save(image, datetime.now(timezone.utc), replace=True)

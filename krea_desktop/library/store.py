@@ -18,6 +18,7 @@ next start-up would have to re-index from their embedded records.)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -743,12 +744,14 @@ class Library:
 
     # -- saving --------------------------------------------------------------------------------
 
-    def save(self, image: GeneratedImage, created_at: datetime | None = None) -> LibraryEntry:
+    def save(self, image: GeneratedImage, created_at: datetime | None = None, *, replace: bool = False) -> LibraryEntry:
         """Write ``image`` (with its record embedded) into images/ and index it.
 
         Returns once the file is fsync'd in place and its row committed. Saving an image
         whose imageUUID is already in the library returns the existing entry (rewriting
-        the file only if it has gone missing).
+        the file only if it has gone missing); with ``replace``, the new picture and record
+        take the old one's place, file and row (a contact sheet drawn again). The old file
+        stays whole until the new one is in place: a write that fails leaves it as it was.
         """
         if not _SAFE_NAME.match(image.image_uuid):
             raise ValueError(f"unusable imageUUID {image.image_uuid!r}")
@@ -760,6 +763,8 @@ class Library:
         file_name = f"{image.image_uuid}.{ext}"
         with self._write_lock, _refusals_said():  # the reads on the way too
             existing = self.get_by_uuid(image.image_uuid)
+            if existing is not None and replace:
+                return self._replace(existing, image, fmt, file_name, created_at)
             if existing is not None and not existing.missing and existing.path.exists():
                 return existing
             if existing is not None and not existing.record.is_empty:
@@ -800,6 +805,39 @@ class Library:
             entry = self.get(row_id)
             assert entry is not None
             return entry
+
+    def _replace(
+        self, existing: LibraryEntry, image: GeneratedImage, fmt: str, file_name: str, created_at: datetime | None
+    ) -> LibraryEntry:
+        metadata = _metadata()
+        record = metadata.record_for(image, created_at or datetime.now(timezone.utc))
+        try:
+            data = metadata.embed(image.data, fmt, record)
+        except metadata.MetadataError:
+            data = image.data
+        _write_atomic(self.images_dir, file_name, data)  # over the old file, in one rename
+        values = self._row_values(
+            record,
+            image_uuid=image.image_uuid,
+            file_name=file_name,
+            fmt=fmt,
+            width=image.width,
+            height=image.height,
+            file_size=len(data),
+            mtime=time.time(),
+        )
+        import hashlib
+
+        values.update(content_sha256=hashlib.sha256(data).hexdigest(), missing=0, broken=0, id=existing.id)
+        del values["image_uuid"], values["created_at"]  # its place in the gallery is kept
+        with self._transaction() as conn:
+            self._update_read_again(conn, values)
+        if existing.file_name != file_name:
+            with contextlib.suppress(OSError):
+                existing.path.unlink()
+        entry = self.get(existing.id)
+        assert entry is not None
+        return entry
 
     # -- queries -------------------------------------------------------------------------------
 

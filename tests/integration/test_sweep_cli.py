@@ -114,13 +114,13 @@ _FIRST_SAVE_FAILS = """
 import errno, sys, threading
 from krea_desktop.library import store
 save, lock, calls = store.Library.save, threading.Lock(), []
-def flaky(self, image, created_at=None):
+def flaky(self, image, created_at=None, **kw):
     with lock:
         calls.append(image.image_uuid)
         first = len(calls) == 1
     if first:
         raise OSError(errno.ENOSPC, "No space left on device")
-    return save(self, image, created_at)
+    return save(self, image, created_at, **kw)
 store.Library.save = flaky
 from krea_desktop.cli import main
 sys.exit(main(sys.argv[1:]))
@@ -160,13 +160,13 @@ import errno, sys, threading, time
 from krea_desktop.library import saving, store
 save, lock, calls = store.Library.save, threading.Lock(), []
 first_failing, spill_fails, slow_retry = int(sys.argv[1]), sys.argv[2] == "spill-fails", sys.argv[3] == "slow-retry"
-def flaky(self, image, created_at=None):
+def flaky(self, image, created_at=None, **kw):
     with lock:
         calls.append(image.image_uuid)
         n = len(calls)
     if n == first_failing or (n > first_failing and not slow_retry):
         raise OSError(errno.ENOSPC, "No space left on device")
-    return save(self, image, created_at)
+    return save(self, image, created_at, **kw)
 store.Library.save = flaky
 if spill_fails:
     saving.SaveQueue.spill = lambda self, folder=None: None  # nothing could be written there either

@@ -317,7 +317,12 @@ class GalleryModel(QStringListModel):
     def add_entry(self, entry: LibraryEntry, thumbnail: QImage | None = None) -> None:
         """A new image was saved: show it at the top (if it passes the filters and is in
         the scope, when there is one). Costs the same whatever the number of rows."""
-        if entry.id in self._pos or not self._matches(entry):
+        if entry.id in self._pos:
+            if entry != self._entries.get(entry.id):  # the same image, saved anew (a sheet drawn again)
+                self.forget({entry.id})
+                self.entry_changed(entry)
+            return
+        if not self._matches(entry):
             return
         if self._scope is not None and entry.id not in self._scope:
             return
