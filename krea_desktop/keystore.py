@@ -75,16 +75,7 @@ def backend_description(data_dir: Path | None = None) -> str:
     return f"The key is kept in the system keyring ({name})."
 
 
-def load_key(data_dir: Path | None = None) -> str | None:
-    """The stored key (keyring first, then the fallback file), or None."""
-    backend = _backend()
-    if backend is not None:
-        try:
-            value = backend.get_password(SERVICE, USERNAME)
-        except Exception:
-            value = None
-        if value and value.strip():
-            return str(value).strip()
+def _file_key(data_dir: Path | None) -> str | None:
     path = key_file(data_dir)
     try:
         text = path.read_text(encoding="utf-8").strip()
@@ -96,6 +87,26 @@ def load_key(data_dir: Path | None = None) -> str | None:
     return text or None
 
 
+def _keyring_key(backend: Any) -> str | None:
+    try:
+        value = backend.get_password(SERVICE, USERNAME)
+    except Exception:
+        return None
+    return str(value).strip() if value and value.strip() else None
+
+
+def load_key(data_dir: Path | None = None) -> str | None:
+    """The stored key, or None. The private file first: it is written only when the
+    keyring refused the key, and removed whenever the keyring takes one, so a key there
+    is newer than any the keyring may still hold (a keyring that reads but refuses
+    writes keeps the old one)."""
+    key = _file_key(data_dir)
+    if key is not None:
+        return key
+    backend = _backend()
+    return _keyring_key(backend) if backend is not None else None
+
+
 def save_key(key: str, data_dir: Path | None = None) -> None:
     """Store the key in the keyring, or in the private file where the keyring cannot."""
     key = clean_key(key)
@@ -104,7 +115,10 @@ def save_key(key: str, data_dir: Path | None = None) -> None:
         try:
             backend.set_password(SERVICE, USERNAME, key)
         except Exception:
-            pass  # a locked or broken keyring: keep the key in the private file instead
+            # A locked or broken keyring: the key goes to the private file, which comes
+            # first when the key is read; the keyring's older one goes if it can.
+            with contextlib.suppress(Exception):
+                backend.delete_password(SERVICE, USERNAME)
         else:
             _remove_file(key_file(data_dir))  # never leave an older copy in plain text
             return
@@ -112,12 +126,18 @@ def save_key(key: str, data_dir: Path | None = None) -> None:
 
 
 def delete_key(data_dir: Path | None = None) -> None:
-    """Forget the stored key everywhere it may be kept (the environment is left alone)."""
+    """Forget the stored key everywhere it may be kept (the environment is left alone).
+    Raises :class:`KeyStoreError` when a key is still kept afterwards (a locked keyring
+    that refused to let it go): the app would go on using it."""
     backend = _backend()
     if backend is not None:
         with contextlib.suppress(Exception):
             backend.delete_password(SERVICE, USERNAME)
     _remove_file(key_file(data_dir))
+    if backend is not None and _keyring_key(backend) is not None:
+        raise KeyStoreError(
+            "The system keyring refused to remove the key, so it is still in use; unlock the keyring and try again."
+        )
 
 
 def effective_key(data_dir: Path | None = None) -> str | None:
@@ -130,18 +150,11 @@ def key_source(data_dir: Path | None = None) -> str | None:
     """Where :func:`effective_key` comes from: "environment", "keyring", "file" or None."""
     if os.environ.get(ENV_KEY, "").strip():
         return "environment"
+    if _file_key(data_dir) is not None:
+        return "file"
     backend = _backend()
-    if backend is not None:
-        try:
-            if (backend.get_password(SERVICE, USERNAME) or "").strip():
-                return "keyring"
-        except Exception:
-            pass
-    try:
-        if key_file(data_dir).read_text(encoding="utf-8").strip():
-            return "file"
-    except OSError:
-        pass
+    if backend is not None and _keyring_key(backend) is not None:
+        return "keyring"
     return None
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import keyring
 import keyring.backends.fail
+import keyring.errors
 import pytest
 
 from krea_desktop import keystore
@@ -117,3 +118,40 @@ def test_unwritable_folder_is_reported_without_the_key(no_keyring: None, tmp_pat
 def test_default_data_dir_follows_the_environment(data_dir: Path) -> None:
     assert keystore.default_data_dir() == data_dir
     assert keystore.key_file() == data_dir / keystore.KEY_FILE_NAME
+
+
+class ReadOnlyKeyring(MemoryKeyring):
+    """A keyring that still gives the key it holds but takes no change (locked after it
+    was unlocked once)."""
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise keyring.errors.KeyringLocked("the collection is locked")
+
+    def delete_password(self, service: str, username: str) -> None:
+        raise keyring.errors.KeyringLocked("the collection is locked")
+
+
+def test_a_new_key_is_used_when_the_keyring_still_holds_the_old_one(data_dir: Path) -> None:
+    """Before, the keyring was read first: the key the user had just entered went to the
+    file and was never used, even once the keyring was unlocked again."""
+    backend = ReadOnlyKeyring()
+    backend.store[(keystore.SERVICE, keystore.USERNAME)] = KEY
+    keyring.set_keyring(backend)
+    keystore.save_key(KEY + "new")
+    assert keystore.effective_key() == KEY + "new"
+    assert keystore.key_source() == "file"
+    unlocked = MemoryKeyring()
+    unlocked.store = backend.store  # the same keyring, unlocked: it still holds the old key
+    keyring.set_keyring(unlocked)
+    assert keystore.effective_key() == KEY + "new"
+
+
+def test_a_key_the_keyring_will_not_let_go_is_said_to_be_still_in_use(data_dir: Path) -> None:
+    backend = ReadOnlyKeyring()
+    backend.store[(keystore.SERVICE, keystore.USERNAME)] = KEY
+    keyring.set_keyring(backend)
+    with pytest.raises(keystore.KeyStoreError, match="still in use"):
+        keystore.delete_key()
+    assert keystore.effective_key() == KEY  # as said: removing it did not happen
+    keyring.set_keyring(MemoryKeyring())
+    keystore.delete_key()  # nothing held anywhere: nothing to say
