@@ -26,12 +26,20 @@ from typing import Any
 
 from krea_desktop.api.record import GenerationRecord, parse_record
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
-from krea_desktop.fsutil import atomic_write, process_identity, still_running
+from krea_desktop.fsutil import atomic_write, is_abandoned, owned_name, process_identity, still_running
 
 log = logging.getLogger(__name__)
 
 PENDING_DIR = "pending"
 _NAME = re.compile(r"^(\d{1,10})-([0-9a-fA-F-]{36})\.json$")
+_TEMP_PREFIX = ".write-"  # a task's file being written: .write-PID-XXXX.tmp
+_OLD_TEMP = re.compile(r"^\.(\d{1,10})-[0-9a-fA-F-]{36}\.json\.\w+\.tmp$")  # as earlier versions named it
+
+
+def _is_temporary(name: str) -> bool:
+    return name.endswith(".tmp") and (name.startswith(_TEMP_PREFIX) or _OLD_TEMP.match(name) is not None)
+
+
 # The request fields kept (webhook and upload endpoints are left out: they can hold credentials).
 _FIELDS = (
     "prompt",
@@ -97,8 +105,9 @@ class PendingTasks:
             # This process as it can be told from a later one with the same id.
             "process": _this_process(),
         }
-        # Owner-only: a reference's address is kept as sent, with any credentials in it.
-        atomic_write(task.path, json.dumps(data).encode(), mode=0o600)
+        # Owner-only: a reference's address is kept as sent, with any credentials in it. The
+        # temporary file is named for this process: one a killed process left is removed.
+        atomic_write(task.path, json.dumps(data).encode(), mode=0o600, prefix=owned_name(_TEMP_PREFIX))
 
     # -- the process that sends ----------------------------------------------------------
 
@@ -153,6 +162,9 @@ class PendingTasks:
         except OSError:
             return tasks
         for name in names:
+            if _is_temporary(name):
+                self._remove_if_abandoned(name)
+                continue
             match = _NAME.match(name)
             if match is None:
                 continue
@@ -176,6 +188,15 @@ class PendingTasks:
                     self._write(task)
                 tasks.append(task)
         return tasks
+
+    def _remove_if_abandoned(self, name: str) -> None:
+        """Remove a temporary file a process left when it was killed mid-write."""
+        path = self.folder / name
+        old = _OLD_TEMP.match(name)  # named for its task, which names its process
+        abandoned = not still_running(int(old.group(1)), None) if old else is_abandoned(path)
+        if abandoned:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
     def _read(self, path: Path) -> PendingTask | None:
         try:

@@ -244,3 +244,24 @@ def test_a_tasks_record_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     assert stat.S_IMODE(task.path.stat().st_mode) == 0o600
     pending.received(task, "img-1")  # written again
     assert stat.S_IMODE(task.path.stat().st_mode) == 0o600
+
+
+def test_a_temporary_file_a_killed_process_left_is_removed_and_a_live_ones_kept(tmp_path: Path) -> None:
+    """A process killed while it wrote a task's file left ``.NAME.XXXX.tmp`` in pending/,
+    for good: nothing removed it."""
+    pending = PendingTasks(tmp_path)
+    pending.folder.mkdir(parents=True, exist_ok=True)
+    dead, uuid = _dead_pid(), "8f1d2c3b-aaaa-4bbb-8ccc-000000000001"
+    left = [pending.folder / f".write-{dead}-k3j4h5.tmp", pending.folder / f".{dead}-{uuid}.json.a8b7c6.tmp"]
+    writing = [
+        pending.folder / f".write-{os.getpid()}-q1w2e3.tmp",
+        pending.folder / f".{os.getpid()}-{uuid}.json.z9.tmp",
+    ]
+    for path in left + writing:
+        path.write_bytes(b"{")
+    assert pending.claim_abandoned() == []
+    assert sorted(p.name for p in pending.folder.iterdir()) == sorted(p.name for p in writing)
+    request = GenerationRequest("a lighthouse")
+    task = pending.submitted(request, [], GenerationRecord(prompt="a lighthouse"), "http://127.0.0.1/v1")
+    assert task is not None and task.path.exists()  # written through a temporary file of its own
+    assert not [p for p in pending.folder.iterdir() if p.name.endswith(".tmp") and p not in writing]
