@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QDeadlineTimer, QLockFile, QObject, Signal, Slot
 
+from krea_desktop.fsutil import process_identity, still_running
+
 # QtNetwork is imported where a socket is used: a first start that finds no socket file
 # (the usual case) does not load it before its window is ready (see claim's listen_later).
 if TYPE_CHECKING:
@@ -376,12 +378,12 @@ def claim(
     activation = os.environ.get("XDG_ACTIVATION_TOKEN", "")
     lock = QLockFile(_lock_path(name))
     lock.setStaleLockTime(0)  # only a lock whose process has ended is stale
-    locked = lock.tryLock(CLAIM_LOCK_TIMEOUT_MS)
+    locked = _take(lock)
     if not locked:
         # The start holding it hangs, or is slow to open its window. What the user is told
         # comes from the outcome below; this start runs before logging is set up, so a
         # warning here would reach the terminal as a second, technical line.
-        log.info("could not take %s; going on without it", lock.fileName())
+        log.info("could not take %s", lock.fileName())
     keep_lock = False
     try:
         if _may_be_listening(name):
@@ -390,6 +392,10 @@ def claim(
                 return Claim(handed_off=True)
             if outcome is HandOff.NO_ANSWER:
                 return Claim(problem=_busy(data_dir))
+        if not locked:
+            # A start that holds the lock is running and has not listened yet (stopped, or
+            # slow to open its window): going on would open a second window on the library.
+            return Claim(problem=_busy(data_dir))
         if listen_later:
             keep_lock = True
             return Claim(_later=_Later(name, activation, timeout_ms, data_dir, lock if locked else None))
@@ -397,6 +403,34 @@ def claim(
     finally:
         if locked and not keep_lock:
             lock.unlock()
+
+
+def _take(lock: QLockFile) -> bool:
+    """Take the claim lock, waiting up to CLAIM_LOCK_TIMEOUT_MS for the start that holds it.
+    A lock whose holder has ended while its process id went to another program is taken
+    at once: Qt tells a live holder by its id and program name, the same for any Python
+    program, so it would wait out the timeout at every start while that program runs."""
+    if not lock.tryLock(0):
+        if _holder_gone(lock):
+            lock.removeStaleLockFile()
+        if not lock.tryLock(0) and not lock.tryLock(CLAIM_LOCK_TIMEOUT_MS):
+            return False
+    with contextlib.suppress(OSError):  # who holds it, as a later process can tell it from another
+        Path(lock.fileName() + ".who").write_text(f"{os.getpid()}\n{process_identity(os.getpid()) or ''}\n")
+    return True
+
+
+def _holder_gone(lock: QLockFile) -> bool:
+    """Whether the process the lock names is surely not the one that took it."""
+    try:
+        pid_text, identity = Path(lock.fileName() + ".who").read_text().split("\n")[:2]
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return False
+    held_by = lock.getLockInfo()[0]
+    if pid != held_by or not identity:  # written by an earlier holder, or nothing to tell by
+        return False
+    return not still_running(pid, identity)
 
 
 def _listen_or_hand_off(name: str, paths: Sequence[Path], activation: str, timeout_ms: int, data_dir: Path) -> Claim:

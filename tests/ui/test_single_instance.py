@@ -292,8 +292,7 @@ from krea_desktop.ui import single_instance as si
 app = QCoreApplication(sys.argv)
 si.CLAIM_LOCK_TIMEOUT_MS = 100
 claim = si.claim(Path(sys.argv[1]), [])
-print("listening" if claim.server is not None and claim.server.isListening() else "not listening", flush=True)
-claim.server.close()
+print("listening" if claim.server is not None else "problem" if claim.problem else "?", flush=True)
 """,
                 str(library),
             ],
@@ -305,7 +304,9 @@ claim.server.close()
     finally:
         held.unlock()
     assert child.returncode == 0, child.stderr
-    assert child.stdout.split() == ["listening"]  # no window answers: this start goes on alone
+    # The start holding the lock has not listened yet: a second window would open on the
+    # same library (it used to go on alone), so this one says so and ends.
+    assert child.stdout.split() == ["problem"]
     assert child.stderr == ""
 
 
@@ -477,3 +478,48 @@ def test_ctrl_c_or_sigterm_closes_the_running_window_as_its_close_button_does(
     said = OUTPUTS[proc.pid].read_text(errors="replace")
     assert "Traceback" not in said and "KeyboardInterrupt" not in said
     assert "mainSplitter" in (data / "settings.ini").read_text()  # its state kept, as on closing
+
+
+@unix_only
+def test_a_lock_left_by_a_start_whose_process_id_another_program_has_now_is_taken_at_once(
+    tmp_path: Path, qapp: QApplication, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Qt tells a live holder by its process id and program name, the same for every
+    Python program: a lock left by a killed start, its id now another Python program's,
+    held every later start for the whole timeout."""
+    library = tmp_path / "library"
+    lock_path = single_instance._lock_path(server_name(library))
+    killed = subprocess.Popen(
+        [sys.executable, "-c", _TAKE_AND_WAIT, str(library)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert killed.stdout is not None and killed.stdout.readline().strip() == "held"
+    killed.kill()
+    killed.wait()
+    other = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        # The id the killed start had is now the other program's.
+        lines = Path(lock_path).read_text().split("\n")
+        Path(lock_path).write_text("\n".join([str(other.pid), *lines[1:]]))
+        Path(lock_path + ".who").write_text(f"{other.pid}\nboot:1\n")
+        monkeypatch.setattr(single_instance, "CLAIM_LOCK_TIMEOUT_MS", 20000)
+        started = time.monotonic()
+        claim = single_instance.claim(library, [])
+        took = time.monotonic() - started
+        assert claim.server is not None and claim.server.isListening(), claim.problem
+        assert took < 5
+        claim.server.close()
+    finally:
+        other.kill()
+        other.wait()
+
+
+_TAKE_AND_WAIT = """
+import sys
+from pathlib import Path
+from PySide6.QtCore import QCoreApplication
+from krea_desktop.ui import single_instance as si
+app = QCoreApplication(sys.argv)
+claim = si.claim(Path(sys.argv[1]), [], listen_later=True)
+print("held", flush=True)
+sys.stdin.read()
+"""
