@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import errno
 import hashlib
 import io
 import math
@@ -144,10 +145,8 @@ def read_image_file(path: Path) -> bytes:
     name = path.name or str(path)
     try:
         st = path.stat()
-    except FileNotFoundError:
-        raise InvalidImageError(f"“{name}” does not exist; it may have been moved or deleted.") from None
-    except OSError:
-        raise InvalidImageError(f"“{name}” cannot be read; check that you have permission to open it.") from None
+    except OSError as exc:
+        raise InvalidImageError(_unreadable(path, exc)) from None
     if path.is_dir():
         raise InvalidImageError(f"“{name}” is a folder; drop the image files inside it instead.")
     if not stat.S_ISREG(st.st_mode):
@@ -163,8 +162,41 @@ def read_image_file(path: Path) -> bytes:
         return read_regular_file(path, MAX_FILE_BYTES)
     except NotARegularFile:
         raise InvalidImageError(f"“{name}” is not a file (a pipe or a device), so it holds no image.") from None
+    except OSError as exc:
+        raise InvalidImageError(_unreadable(path, exc)) from None
+
+
+def _unreadable(path: Path, exc: OSError) -> str:
+    """Why the file at ``path`` could not be opened, from the error the system gave."""
+    name = path.name or str(path)
+    if exc.errno == errno.ENOENT:
+        if path.is_symlink():
+            return f"“{name}” is a link to a file that does not exist; drop the image it was meant to lead to."
+        return f"“{name}” does not exist; it may have been moved or deleted."
+    if exc.errno == errno.ELOOP:
+        return f"“{name}” is a link that goes round in a circle and leads to no file; drop the image itself instead."
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"“{name}” cannot be read; check that you have permission to open it."
+    reason = exc.strerror or type(exc).__name__
+    return f"“{name}” cannot be read ({reason}); check that it is still there and try again."
+
+
+# Besides _SIGNATURES: BigTIFF's, and AVIF's (an ISO box naming its brand).
+_BIG_TIFF = (b"II+\x00", b"MM\x00+")
+_AVIF_BRANDS = (b"avif", b"avis")
+
+
+def looks_like_image_file(path: Path) -> bool:
+    """Whether the file at ``path`` begins as an image Krea Desktop reads does (its first
+    few bytes, read without waiting on a pipe or a device); False for anything that cannot
+    be read. An image that fails to decode later may still say True."""
+    try:
+        head = read_regular_file(Path(path), 31)
     except OSError:
-        raise InvalidImageError(f"“{name}” cannot be read; check that you have permission to open it.") from None
+        return False
+    if _has_image_signature(head) or head.startswith(_BIG_TIFF):
+        return True
+    return head[4:8] == b"ftyp" and head[8:12] in _AVIF_BRANDS
 
 
 def fetch_url(

@@ -282,7 +282,14 @@ class PromptPanel(QWidget):
         self.generateButton.clicked.connect(self._generate_clicked)
 
         # No text to paste: the window's Paste shortcut adds the image to the tray.
-        paste_images_to_window(self.promptEdit, self.seedEdit, self.countSpin, self.qualitySpin)
+        paste_images_to_window(
+            self.promptEdit,
+            self.seedEdit,
+            self.countSpin,
+            self.qualitySpin,
+            self.webhookEdit,
+            self.uploadEndpointEdit,
+        )
         self._build_layout()
         self._on_creativity_changed()
         self.creativityCombo.setCurrentIndex(spec.CREATIVITY_LEVELS.index(spec.DEFAULT_CREATIVITY))

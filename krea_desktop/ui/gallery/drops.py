@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QObject, Qt
+from PySide6.QtCore import QMimeData, QObject, Qt, QUrl
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QWidget
 
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.library import metadata
+from krea_desktop.library.inputs import looks_like_image_file
 from krea_desktop.library.recall import entry_for_file
 from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.gallery.recall import Recall
@@ -53,22 +54,26 @@ class FileDrops(QObject):
             return False  # the gallery's own images: their actions are in the menu
         urls = mime.urls() if mime.hasUrls() else []
         files = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
-        if self.offer_files(files):
+        web = [u for u in urls if u.scheme() in ("http", "https")]
+        if self.offer_files(files, web=web):
             return True
-        if files:
+        if files and not web:
             if len(files) > 1:
                 self.show_message(f"None of the {len(files)} dropped items is an image file, so nothing was taken.")
             else:
                 what = "a folder" if files[0].is_dir() else "not an image file"
                 self.show_message(f"“{files[0].name}” is {what}, so nothing was taken.")
             return True
-        web = [u for u in urls if u.scheme() in ("http", "https")]
         if web and not mime.hasImage():
             addresses = QMimeData()  # the drop's data goes away when the drop ends
             addresses.setUrls(web)
             name = web[0].fileName() or web[0].host()
+            others = ""
+            if files:  # none of them an image file
+                more = f" (and {len(files) - 1} more)" if len(files) > 1 else ""
+                others = f"; “{files[0].name}”{more} is not an image file"
             self.show_message(
-                f"“{name}” is an address on the web; as a reference it is downloaded first.",
+                f"“{name}” is an address on the web; as a reference it is downloaded first{others}.",
                 "Add as reference",
                 lambda: self.tray.handle_mime(addresses),
             )
@@ -83,10 +88,12 @@ class FileDrops(QObject):
                 return True
         return False
 
-    def offer_files(self, paths: Iterable[Path], *, show: bool = False) -> bool:
+    def offer_files(self, paths: Iterable[Path], *, show: bool = False, web: Iterable[QUrl] = ()) -> bool:
         """Read the records of image files (off the GUI thread), then offer to restore the
-        parameters of the first that has them, or to add them as references. With ``show``
-        (files opened with the app), they are also shown in the viewer with what they carry."""
+        parameters of the first that has them, or to add them (and the ``web`` addresses
+        dropped with them) as references. With ``show`` (files opened with the app), they
+        are also shown in the viewer with what they carry."""
+        addresses = [QUrl(u) for u in web]  # the drop's data goes away when the drop ends
         files = [Path(f) for f in paths if Path(f).suffix.lower() in IMAGE_SUFFIXES]
         if not files:
             return False
@@ -101,14 +108,20 @@ class FileDrops(QObject):
             if not files:
                 return True
 
-        def done(results: list[tuple[Path, GenerationRecord | None, tuple[int, int] | None]]) -> None:
-            self._files_read([(f, r) for f, r, _size in results])
+        def done(results: list[tuple[Path, GenerationRecord | None, tuple[int, int] | None, bool]]) -> None:
+            self._files_read([(f, r, image) for f, r, _size, image in results], addresses)
             if show and results:
-                self.show_files([(f, r) for f, r, _size in results if f.is_file()], {f: s for f, _r, s in results})
+                self.show_files(
+                    [(f, r) for f, r, _size, _i in results if f.is_file()], {f: s for f, _r, s, _i in results}
+                )
 
-        # Off the GUI thread: the records, and the pixel size from the header (for files
-        # whose record does not say it). Neither raises: a file that cannot be read has neither.
-        self.runner.submit(lambda: [(f, metadata.read_record(f), metadata.image_size_of(f)) for f in files], done)
+        # Off the GUI thread: the records, the pixel size from the header (for files whose
+        # record does not say it), and whether each begins as an image does. None of them
+        # raises: a file that cannot be read has no record, no size and is no image.
+        self.runner.submit(
+            lambda: [(f, metadata.read_record(f), metadata.image_size_of(f), looks_like_image_file(f)) for f in files],
+            done,
+        )
         return True
 
     def show_files(
@@ -128,11 +141,14 @@ class FileDrops(QObject):
         self.file_viewer = viewer
         viewer.show()
 
-    def _files_read(self, results: list[tuple[Path, GenerationRecord | None]]) -> None:
+    def _files_read(self, results: list[tuple[Path, GenerationRecord | None, bool]], web: list[QUrl]) -> None:
         if not results:
             return
-        with_record = [(f, r) for f, r in results if r is not None and not r.is_empty]
-        without = [f for f, r in results if (r is None or r.is_empty) and f.is_file()]
+        with_record = [(f, r) for f, r, _image in results if r is not None and not r.is_empty]
+        files = [f for f, r, image in results if (r is None or r.is_empty) and f.is_file()]
+        images = {f for f, _r, image in results if image}
+        without = [f for f in files if f in images]
+        not_images = [f for f in files if f not in images]
         if with_record:
             path, record = with_record[0]
             prompt = record.prompt
@@ -142,17 +158,45 @@ class FileDrops(QObject):
                 "Restore parameters",
                 lambda: self.recall.apply_record(record, path.name),
             )
-        elif without:
-            names = without[0].name if len(without) == 1 else counted(len(without), "image")
+        elif without or (web and not_images):
+            parts = []
+            if without:
+                names = without[0].name if len(without) == 1 else counted(len(without), "image")
+                parts.append(f"{names} {for_count(len(without), 'carries', 'carry')} no parameters")
+            if web:
+                name = web[0].fileName() or web[0].host()
+                more = f" (and {len(web) - 1} more)" if len(web) > 1 else ""
+                parts.append(f"“{name}”{more} is on the web and is downloaded first as a reference")
+            if not_images:
+                more = f" (and {len(not_images) - 1} more)" if len(not_images) > 1 else ""
+                parts.append(f"“{not_images[0].name}”{more} is not an image Krea Desktop can read")
             self.show_message(
-                f"{names} {for_count(len(without), 'carries', 'carry')} no parameters.",
+                "; ".join(parts) + ".",
                 "Add as reference",
-                lambda: self.tray.add_paths(without),  # all, or a sentence saying how many fit
+                lambda: self._add_references(without, web),  # all, or a sentence saying how many fit
             )
+        elif not_images:
+            if len(not_images) == 1:
+                self.show_message(
+                    f"“{not_images[0].name}” is not an image Krea Desktop can read, so nothing was taken."
+                )
+            else:
+                count = len(not_images)
+                self.show_message(
+                    f"None of the {count} dropped files is an image Krea Desktop can read, so nothing was taken."
+                )
         else:  # gone since the drop, or a folder named like an image
             first = results[0][0]
             why = "no longer exists" if not first.exists() else "is not a file"
             self.show_message(f"“{first.name}” {why}, so nothing was taken.")
+
+    def _add_references(self, files: list[Path], web: list[QUrl]) -> None:
+        if not web:
+            self.tray.add_paths(files)
+            return
+        given = QMimeData()
+        given.setUrls([QUrl.fromLocalFile(str(f)) for f in files] + web)
+        self.tray.handle_mime(given)
 
     def shutdown(self) -> None:
         """On exit: let files being read finish."""

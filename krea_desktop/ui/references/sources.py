@@ -4,6 +4,8 @@ references folder under its content hash, with its thumbnail."""
 
 from __future__ import annotations
 
+import html
+import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,7 +37,23 @@ RAW_IMAGE_TYPES = (
     "image/avif",
     "image/svg+xml",  # last: only so that an SVG is refused with the right reason
 )
+# The addresses a drop can name for an image besides files: downloaded, or the image itself.
+WEB_SCHEMES = ("http", "https", "data")
 _IMG_SRC_RE = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*["']([^"']+)["']""", re.I)
+
+
+# A file as the system knows it (device, inode, size, modification time): the same key
+# means the same bytes, without reading them.
+FileKey = tuple[int, int, int, int]
+
+
+def file_key(path: Path) -> FileKey | None:
+    """The key of the file at ``path`` (one stat), or None when there is none."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 @dataclass
@@ -58,6 +76,7 @@ class Loaded:
     thumbnail: QImage
     strength: float
     parent: str = ""  # the imageUUID of the library image it is, if any
+    origin: FileKey | None = None  # the file it was read from, when it was one
 
 
 @dataclass
@@ -70,12 +89,15 @@ class Batch:
     shown: int = 0  # slots before this one have been dealt with
     errors: list[str] = field(default_factory=list)
     missing: int = 0
+    downloading: set[int] = field(default_factory=set)  # slots whose image is being downloaded
 
 
 def load_source(source: Source, folder: Path, find_parent: FindParent | None = None) -> Loaded:
     """Runs on a worker thread: decode, check, copy into the folder, make the thumbnail,
     and (with ``find_parent``) tell which library image it is."""
     value: Any = source.value
+    # Taken before the file is read: a file changed meanwhile has a key that matches it no more.
+    origin = file_key(value) if source.kind == "path" else None
     if source.kind == "qimage":
         buffer = QBuffer()
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
@@ -93,7 +115,7 @@ def load_source(source: Source, folder: Path, find_parent: FindParent | None = N
             parent = find_parent(ref, source.value if source.kind == "path" else None) or ""
         except Exception:  # lineage is a courtesy: a busy or damaged index must not refuse the image
             parent = ""
-    return Loaded(ref, path, thumbnail, source.strength, parent)
+    return Loaded(ref, path, thumbnail, source.strength, parent, origin)
 
 
 def might_hold_image(mime: QMimeData) -> bool:
@@ -103,7 +125,8 @@ def might_hold_image(mime: QMimeData) -> bool:
         return True
     if mime.hasText():
         text = mime.text().strip()
-        return is_web_url(text.splitlines()[0]) if text else False
+        first = text.splitlines()[0] if text else ""
+        return is_web_url(first) or is_data_uri(first)  # as sources_from_mime takes them
     return mime.hasHtml()
 
 
@@ -122,9 +145,13 @@ def images_without_text(mime: QMimeData) -> bool:
 def sources_from_mime(mime: QMimeData) -> list[Source]:
     """What to load from a drop or paste, preferring data at hand over downloads."""
     urls = [u for u in mime.urls() if u.isValid()] if mime.hasUrls() else []
-    files = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
-    if files:
-        return [Source("path", f) for f in files]
+    if any(u.isLocalFile() for u in urls):
+        # Files, and the web addresses given with them, in the order given.
+        return [
+            Source("path", Path(u.toLocalFile())) if u.isLocalFile() else Source("url", u.toString())
+            for u in urls
+            if u.isLocalFile() or u.scheme() in WEB_SCHEMES
+        ]
     for kind in RAW_IMAGE_TYPES:
         if mime.hasFormat(kind):
             data = bytes(mime.data(kind).data())
@@ -136,7 +163,7 @@ def sources_from_mime(mime: QMimeData) -> list[Source]:
             return [Source("qimage", QImage(image))]
         if isinstance(image, QPixmap) and not image.isNull():
             return [Source("qimage", image.toImage())]
-    web = [u.toString() for u in urls if u.scheme() in ("http", "https", "data")]
+    web = [u.toString() for u in urls if u.scheme() in WEB_SCHEMES]
     if web:
         return [Source("url", w) for w in web]
     if mime.hasText():
@@ -146,6 +173,7 @@ def sources_from_mime(mime: QMimeData) -> list[Source]:
             return [Source("url", line) for line in found]
     if mime.hasHtml():
         match = _IMG_SRC_RE.search(mime.html())
-        if match and (is_web_url(match.group(1)) or is_data_uri(match.group(1))):
-            return [Source("url", match.group(1))]
+        address = html.unescape(match.group(1)).strip() if match else ""  # "&amp;" in HTML is "&"
+        if is_web_url(address) or is_data_uri(address):
+            return [Source("url", address)]
     return []

@@ -46,7 +46,13 @@ from PySide6.QtWidgets import (
 
 from krea_desktop.api import spec
 from krea_desktop.api.request import ReferenceImage
-from krea_desktop.library.inputs import InvalidImageError, is_data_uri, is_web_url, remove_stale_temp_files
+from krea_desktop.library.inputs import (
+    InvalidImageError,
+    is_data_uri,
+    is_web_url,
+    looks_like_image_file,
+    remove_stale_temp_files,
+)
 from krea_desktop.models.references import Reference, ReferenceSet, StateError
 from krea_desktop.ui.background import BackgroundRunner, Runner, deliver_posted
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, decode_library_ids
@@ -54,9 +60,11 @@ from krea_desktop.ui.pixels import decoded
 from krea_desktop.ui.references.card import REFERENCE_MIME, ReferenceItem
 from krea_desktop.ui.references.sources import (
     Batch,
+    FileKey,
     FindParent,
     Loaded,
     Source,
+    file_key,
     load_source,
     might_hold_image,
     sources_from_mime,
@@ -116,6 +124,13 @@ class ReferenceTray(QWidget):
         self._resolve = resolve_library_ids
         self._find_parent = find_parent
         self._runner: Runner = runner if runner is not None else BackgroundRunner(parent=self)
+        # Downloads on a runner of their own: closing the window waits for the files and
+        # pasted images still loading, and leaves a download (seconds, or a server that never
+        # answers) behind.
+        self._downloads: Runner = runner if runner is not None else BackgroundRunner(parent=self)
+        # The files references were read from this session, and the image each gave: a file
+        # dropped again is known as one already in the tray before it is read.
+        self._origins: dict[FileKey, str] = {}
         self.model = ReferenceSet(self.references_dir, self.state_file)
         self.model.changed.connect(self._model_changed)
         self.model.strength_changed.connect(self._model_strength_changed)
@@ -313,6 +328,12 @@ class ReferenceTray(QWidget):
             if self._resolve is None:
                 self.libraryIdsDropped.emit(ids)
                 return bool(ids)
+            if len(ids) > self.room() + self.count():
+                # More than fit even were every reference in the tray among them: refused
+                # before any is looked up (a selection of thousands is as many queries and
+                # file checks, on this thread).
+                self.message.emit(self._no_room(len(ids)))
+                return False
             try:
                 paths = [Path(p) for p in self._resolve(ids)]
             except Exception:
@@ -372,16 +393,8 @@ class ReferenceTray(QWidget):
     def _start(self, sources: list[Source], restoring: bool = False, reveal: bool = True) -> bool:
         if not sources:
             return False
-        room = self.room()
-        if len(sources) > room:
-            if room <= 0:
-                text = FULL
-            else:
-                text = (
-                    f"Only {counted(room, 'more reference')} {for_count(room, 'fits', 'fit')} in the tray "
-                    f"(at most {spec.MAX_REFERENCES}), so none of these {len(sources)} were added."
-                )
-            self.message.emit(text)
+        if len(sources) > self.room() and (restoring or not self._fits(sources)):
+            self.message.emit(self._no_room(len(sources)))
             return False
         batch = Batch(slots=[None] * len(sources), restoring=restoring, reveal=reveal and not restoring)
         self._batches.append(batch)
@@ -395,14 +408,52 @@ class ReferenceTray(QWidget):
             self._load(batch, index, source, folder)
         return True
 
+    def _no_room(self, count: int) -> str:
+        """Why none of ``count`` images given together was added: they do not all fit."""
+        room = self.room()
+        if room <= 0:
+            return FULL
+        return (
+            f"Only {counted(room, 'more reference')} {for_count(room, 'fits', 'fit')} in the tray "
+            f"(at most {spec.MAX_REFERENCES}), so none of these {count} were added."
+        )
+
+    def _fits(self, sources: list[Source]) -> bool:
+        """Whether the new images among ``sources`` fit, leaving out the files already known
+        to be in the tray and those that are no image (each is still loaded, to say so).
+        Reads no more than the first bytes of a file, and stops at the first that does not fit."""
+        room = self.room()
+        new = 0
+        for source in sources:
+            if source.kind == "path":
+                path = Path(source.value)
+                key = file_key(path)
+                known = self._origins.get(key) if key is not None else None
+                if known is not None and self.model.index_of(known) is not None:
+                    continue  # read before, and its image is in the tray
+                if path.parent == self.references_dir and self.model.index_of(path.stem) is not None:
+                    continue  # a reference's kept copy, dragged in again
+                if not looks_like_image_file(path):
+                    continue
+            new += 1
+            if new > room:
+                return False
+        return True
+
     def _load(self, batch: Batch, index: int, source: Source, folder: Path) -> None:
-        self._runner.submit(
+        runner = self._downloads if source.kind == "url" else self._runner
+        if runner is not self._runner:
+            batch.downloading.add(index)
+        runner.submit(
             lambda: load_source(source, folder, self._find_parent),
             lambda loaded: self._loaded(batch, index, loaded, None),
             lambda error: self._loaded(batch, index, None, error),
         )
 
     def _loaded(self, batch: Batch, index: int, result: Loaded | None, error: BaseException | None) -> None:
+        if batch.slots[index] is not None:
+            return  # abandoned as the window closed
+        batch.downloading.discard(index)
         if isinstance(error, InvalidImageError):
             batch.slots[index] = error
             if batch.restoring and "does not exist" in str(error):
@@ -425,9 +476,13 @@ class ReferenceTray(QWidget):
                 batch.shown += 1
                 self._pending -= 1
                 if isinstance(slot, Loaded):
+                    if slot.origin is not None:
+                        self._origins[slot.origin] = slot.ref.sha256
                     if self.model.index_of(slot.ref.sha256) is not None:
                         if not batch.restoring:
                             batch.errors.append(f"“{slot.ref.source}” is already in the tray.")
+                    elif self.model.room() <= 0:
+                        batch.errors.append(f"“{slot.ref.source}” was not added: {FULL[0].lower()}{FULL[1:]}")
                     else:
                         self._thumbnails[slot.ref.sha256] = slot.thumbnail
                         self._reveal = batch.reveal
@@ -755,15 +810,25 @@ class ReferenceTray(QWidget):
         p.end()
 
     def finish_loads(self, msecs: int = 5000) -> None:
-        """The window is closing: let the references still loading (up to ``msecs``) take
-        their places, so that the tray saved now holds them."""
-        if self.isBusy() and isinstance(self._runner, BackgroundRunner):
+        """The window is closing: let the files and pasted images still loading (up to
+        ``msecs``) take their places, so that the tray saved now holds them. Images still
+        downloading are given up (they were never in the tray): a download can take many
+        seconds, and the window would stay on the screen, frozen, meanwhile."""
+        if not self.isBusy():
+            return
+        if isinstance(self._runner, BackgroundRunner):
             self._runner.wait(msecs)
             deliver_posted(self._runner)
+        for batch in self._batches:
+            for index in sorted(batch.downloading):
+                batch.slots[index] = InvalidImageError("given up as the window closed")
+            batch.downloading.clear()
+        self._flush()
 
     def wait_for_loads(self, msecs: int = 10_000) -> None:
         """Block until background loads finish (tests and shutdown)."""
-        if isinstance(self._runner, BackgroundRunner):
-            self._runner.wait(msecs)
+        for runner in {id(r): r for r in (self._runner, self._downloads)}.values():
+            if isinstance(runner, BackgroundRunner):
+                runner.wait(msecs)
         with contextlib.suppress(RuntimeError):
             QApplication.processEvents()
