@@ -527,6 +527,27 @@ def test_the_prompt_and_ratio_being_composed_survive_a_killed_window(qtbot: QtBo
     assert w2.ratio_bar.ratio() == "2.35:1"
 
 
+def test_the_panels_choices_survive_a_killed_window_without_a_prompt_typed_after(
+    qtbot: QtBot, make_window: Any
+) -> None:
+    """The count, seed, creativity, format, quality and the rest were kept only when the
+    window closed, or with the next change of the prompt: a kill lost them."""
+    w = make_window()
+    w.show()
+    panel = w.prompt_panel
+    panel.countSpin.setValue(3)
+    panel.seedEdit.setText("1234")
+    panel.creativityCombo.setCurrentIndex(panel.creativityCombo.findData("high"))
+    panel.formatCombo.setCurrentIndex(panel.formatCombo.findData("WEBP"))
+    panel.qualitySpin.setValue(42)
+    qtbot.wait(1500)  # kept a second after the last change
+    w2 = make_window()  # the first is never closed: a crash or a kill
+    w2.show()
+    kept = w2.prompt_panel.parameters()
+    assert (kept["number_results"], kept["seed"], kept["creativity"]) == (3, 1234, "high")
+    assert (kept["output_format"], kept["output_quality"]) == ("WEBP", 42)
+
+
 def test_an_endpoint_from_the_environment_that_breaks_the_rule_is_said_not_silently_ignored(
     qtbot: QtBot, data_dir: Path, sim: Sim, memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -144,6 +144,8 @@ class PromptPanel(QWidget):
     generateRequested = Signal()
     validityChanged = Signal(bool)
     historyChanged = Signal()
+    # Any of :meth:`parameters` but the prompt changed (the window keeps them a moment later).
+    parametersChanged = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -290,6 +292,19 @@ class PromptPanel(QWidget):
             self.webhookEdit,
             self.uploadEndpointEdit,
         )
+        for changed in (
+            self.countSpin.valueChanged,
+            self.seedEdit.textChanged,
+            self.creativityCombo.currentIndexChanged,
+            self.formatCombo.currentIndexChanged,
+            self.qualitySpin.valueChanged,
+            self.deliveryCombo.currentIndexChanged,
+            self.safetyCheck.toggled,
+            self.includeCostCheck.toggled,
+            self.webhookEdit.textChanged,
+            self.uploadEndpointEdit.textChanged,
+        ):
+            changed.connect(self.parametersChanged)
         self._build_layout()
         self._on_creativity_changed()
         self.creativityCombo.setCurrentIndex(spec.CREATIVITY_LEVELS.index(spec.DEFAULT_CREATIVITY))

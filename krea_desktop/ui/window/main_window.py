@@ -255,6 +255,7 @@ class MainWindow(QMainWindow):
         self._composer_timer.timeout.connect(self._save_composer)
         self.prompt_panel.promptEdit.textChanged.connect(self._composer_timer.start)
         self.prompt_panel.historyChanged.connect(self._composer_timer.start)
+        self.prompt_panel.parametersChanged.connect(self._composer_timer.start)
         self.ratio_bar.ratioChanged.connect(self._composer_timer.start)
         self.prompt_panel.promptEdit.setMinimumHeight(self.prompt_panel.promptEdit.fontMetrics().lineSpacing() * 3 + 12)
         self.prompt_panel.promptEdit.setMaximumHeight(140)
