@@ -117,8 +117,12 @@ class JobQueue:
 
     def failed(self, job_id: int, message: str, error: object = None) -> None:
         kept = self._received(job_id)
-        suffix = f" {counted(kept, 'image')} received before that {for_count(kept, 'is', 'are')} kept." if kept else ""
-        self._end(job_id, FAILED, message + suffix, error)
+        if kept:  # one sentence: what went wrong, then what is kept
+            message = (
+                f"{message.rstrip('.')}; the {counted(kept, 'image')} received before that "
+                f"{for_count(kept, 'is', 'are')} kept."
+            )
+        self._end(job_id, FAILED, message, error)
 
     def remove(self, job_id: int) -> None:
         """Forget an ended job (a running one stays)."""

@@ -121,7 +121,7 @@ def test_a_seed_beyond_the_models_is_shown_on_the_seed_line_and_named_when_asked
         w.recall.use_all_parameters(entry)
         assert w.prompt_panel.prompt() == "a cat" and w.prompt_panel.seed() == 5
         assert w.message_banner.label.text().endswith(
-            " Its seed, 18446744073709551615, is beyond Krea 2 Medium's seeds, so the seed is as it was."
+            "; its seed, 18446744073709551615, is beyond Krea 2 Medium's seeds, so the seed is as it was."
         )
     finally:
         w.close()

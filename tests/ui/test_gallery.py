@@ -898,7 +898,7 @@ def test_use_all_parameters_sets_prompt_ratio_seed_and_existing_references(
     w.tray.wait_for_loads()
     qtbot.waitUntil(lambda: w.tray.count() == 2 and not w.tray.isBusy())
     assert [r.strength for r in w.tray.references()] == [1.2, -0.6]
-    assert "1 of 3 references is no longer on this computer." in w.message_banner.label.text()
+    assert "; 1 of 3 references is no longer on this computer." in w.message_banner.label.text()
 
 
 def test_use_prompt_and_use_seed(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:

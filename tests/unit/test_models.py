@@ -146,7 +146,7 @@ def test_job_queue_routes_every_report_to_its_subscribers() -> None:
         ("cost", 0.004),
         ("image", (1, 11, None)),
         ("changed", "Waiting for the service…"),
-        ("ended", (FAILED, "The network went away. 2 images received before that are kept.")),
+        ("ended", (FAILED, "The network went away; the 2 images received before that are kept.")),
     ]
 
 
@@ -179,7 +179,7 @@ def test_a_jobs_ending_names_one_image_in_the_singular_and_more_in_the_plural() 
     queue.cancelled(3)
     assert [queue.get(n).message for n in (1, 2, 3)] == [  # type: ignore[union-attr]
         "Done: 1 image saved.",
-        "The network went away. 1 image received before that is kept.",
+        "The network went away; the 1 image received before that is kept.",
         "Cancelled; 2 images kept.",
     ]
 

@@ -77,16 +77,16 @@ class Recall:
         for path, strength in found[: spec.MAX_REFERENCES]:
             self.tray.add_reference(path, strength, reveal=False)  # the prompt stays in sight
         name = _describe(record, source)
-        text = f"Parameters restored from {name}."
+        said = [f"Parameters restored from {name}"]  # one sentence, its parts after semicolons
         if not record.has_prompt:
-            text = f"Parameters restored from {name}; it has no prompt, so yours was kept."
+            said.append("it has no prompt, so yours was kept")
         if lost:
             references = counted(len(record.references), "reference")
-            text += f" {lost} of {references} {for_count(lost, 'is', 'are')} no longer on this computer."
+            said.append(f"{lost} of {references} {for_count(lost, 'is', 'are')} no longer on this computer")
         seed = foreign_seed(record.extras) if record.seed is None else None
         if seed is not None:
-            text += f" Its seed, {seed}, is beyond Krea 2 Medium's seeds, so the seed is as it was."
-        self.show_message(text, "Undo", lambda: self._put_back(previous, *before))
+            said.append(f"its seed, {seed}, is beyond Krea 2 Medium's seeds, so the seed is as it was")
+        self.show_message("; ".join(said) + ".", "Undo", lambda: self._put_back(previous, *before))
 
     def _put_back(self, previous: tuple[Reference, ...], parameters: dict[str, Any], ratio: str) -> None:
         """The controls as they were before a recall: the prompt panel, the ratio and the
