@@ -425,16 +425,24 @@ def _embed_png(data: bytes, record_json: str, parameters: str, carried: dict[str
 # JPEG
 
 
-def _jpeg_segments(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
+def _jpeg_segments(data: bytes, *, partial: bool = False) -> tuple[list[tuple[int, int, int]], int]:
     """(marker, segment start, segment end) for every marker segment before the scan data,
-    and the offset where the rest of the file (SOS onwards) begins."""
+    and the offset where the rest of the file (SOS onwards) begins. With ``partial``, a
+    file cut short (or damaged) after its first segments gives those it has whole, where
+    the metadata is, rather than none."""
     if data[:2] != b"\xff\xd8":
         raise MetadataError("not a JPEG file")
     pos, n = 2, len(data)
     segments: list[tuple[int, int, int]] = []
+
+    def cut(reason: str) -> tuple[list[tuple[int, int, int]], int]:
+        if partial:
+            return segments, n
+        raise MetadataError(reason)
+
     while pos < n:
         if data[pos] != 0xFF:
-            raise MetadataError("bad JPEG marker")
+            return cut("bad JPEG marker")
         if len(segments) > MAX_PARTS:
             raise TooManyParts("too many JPEG segments")
         fill_end = _FILL.match(data, pos).end()  # type: ignore[union-attr]  # data[pos] is 0xFF
@@ -452,13 +460,13 @@ def _jpeg_segments(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
             segments.append((marker, start, pos))
             continue
         if pos + 2 > n:
-            raise MetadataError("truncated JPEG segment")
+            return cut("truncated JPEG segment")
         (length,) = struct.unpack_from(">H", data, pos)
         if length < 2 or pos + length > n:
-            raise MetadataError("JPEG segment overruns the file")
+            return cut("JPEG segment overruns the file")
         pos += length
         segments.append((marker, start, pos))
-    raise MetadataError("JPEG has no scan data")
+    return cut("JPEG has no scan data")
 
 
 def _jpeg_segment(marker: int, payload: bytes) -> bytes:
@@ -839,7 +847,7 @@ def _scan_exif(raw: bytes, found: _Found, max_text: int) -> None:
 
 def _scan_jpeg(data: bytes, found: _Found, max_text: int) -> None:
     try:
-        segments, _ = _jpeg_segments(data)
+        segments, _ = _jpeg_segments(data, partial=True)  # a file cut short keeps what it has
     except MetadataError:
         return
     for marker, start, end in segments:

@@ -32,7 +32,11 @@ __all__ = ["READERS", "Embedded", "read_foreign"]
 
 
 def read_foreign(found: Embedded) -> dict[str, Any] | None:
-    """The partial record of the first reader that recognises ``found``, or None."""
+    """The partial record of the first reader that recognises ``found`` and reads something
+    from it, or None. A reader that recognises its tool but reads nothing (a ComfyUI
+    workflow whose sampler it does not know) names the tool only if no later reader reads
+    more: the same file may hold A1111's parameters too."""
+    named_only: dict[str, Any] | None = None
     for _name, reader in READERS:
         try:
             record = reader(found)
@@ -43,7 +47,14 @@ def read_foreign(found: Embedded) -> dict[str, Any] | None:
         prompt = record.get("prompt")
         if isinstance(prompt, str) and looks_like_json(prompt):
             del record["prompt"]
-        if (record.get("width") is None or record.get("height") is None) and found.width and found.height:
-            record["width"], record["height"] = found.width, found.height
-        return record
-    return None
+        if not set(record) - {"source"}:
+            named_only = named_only or record
+            continue
+        return _sized(record, found)
+    return None if named_only is None else _sized(named_only, found)
+
+
+def _sized(record: dict[str, Any], found: Embedded) -> dict[str, Any]:
+    if (record.get("width") is None or record.get("height") is None) and found.width and found.height:
+        record["width"], record["height"] = found.width, found.height
+    return record

@@ -1,0 +1,60 @@
+"""Reading parameters back from files that are cut short or carry two tools' texts."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from krea_desktop.api.record import GenerationRecord
+from krea_desktop.library import metadata
+
+A1111 = (
+    "a lighthouse at dusk\nNegative prompt: fog\n"
+    "Steps: 28, Sampler: Euler a, CFG scale: 6.5, Seed: 424242, Size: 64x48, Model: flux1-dev"
+)
+
+
+def test_a_jpeg_cut_before_its_picture_still_gives_its_parameters() -> None:
+    """The record is in the segments before the picture: a file cut anywhere after them
+    and before the picture's data was read as having none."""
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (9, 9, 9)).save(buf, "JPEG")
+    data = metadata.embed(buf.getvalue(), "JPG", GenerationRecord(prompt="a fox in snow", seed=77))
+    xmp_end = data.index(b"</x:xmpmeta>") + len(b"</x:xmpmeta>")
+    scan = data.index(b"\xff\xda")
+    packet_end = data.index(b'<?xpacket end="w"?>') + len(b'<?xpacket end="w"?>')
+    for cut in (packet_end, (packet_end + scan) // 2, scan - 1, scan + 2):
+        assert xmp_end < cut
+        record = metadata.read_record(data[:cut])
+        assert record is not None and (record.prompt, record.seed) == ("a fox in snow", 77), cut
+
+
+def test_a_workflow_whose_sampler_is_unknown_does_not_hide_a1111s_parameters(tmp_path: Path) -> None:
+    """A ComfyUI workflow with a custom sampler (Flux's SamplerCustomAdvanced) named the
+    tool and nothing else, and the A1111 text in the same file went unread."""
+    workflow = {
+        "nodes": [{"id": 1, "type": "SamplerCustomAdvanced", "inputs": [], "widgets_values": []}],
+        "links": [],
+    }
+    info = PngInfo()
+    info.add_text("workflow", json.dumps(workflow))
+    info.add_text("parameters", A1111)
+    path = tmp_path / "both.png"
+    Image.new("RGB", (64, 48)).save(path, "PNG", pnginfo=info)
+    record = metadata.read_record(path)
+    assert record is not None
+    assert (record.prompt, record.negative_prompt, record.seed) == ("a lighthouse at dusk", "fog", 424242)
+
+
+def test_a_workflow_alone_whose_sampler_is_unknown_still_names_comfyui(tmp_path: Path) -> None:
+    info = PngInfo()
+    info.add_text("workflow", json.dumps({"nodes": [{"id": 1, "type": "SamplerCustomAdvanced"}], "links": []}))
+    path = tmp_path / "comfy.png"
+    Image.new("RGB", (64, 48)).save(path, "PNG", pnginfo=info)
+    record = metadata.read_record(path)
+    assert record is not None and record.extras.get("source") == "ComfyUI"
+    assert (record.width, record.height) == (64, 48)
