@@ -267,7 +267,9 @@ class SettingsStore(Protocol):
 
     def set(self, option: Option[T], value: T) -> None: ...
 
-    def sync(self) -> None: ...
+    def sync(self) -> bool:
+        """Write what was set; False when it could not be (a full disk, a read-only file)."""
+        ...
 
 
 def value_to_store(option: Option[T], value: T) -> Any:
@@ -298,8 +300,9 @@ class MemorySettingsStore:
         assert option.key is not None
         self.values[option.key] = copy.deepcopy(checked)
 
-    def sync(self) -> None:
+    def sync(self) -> bool:
         self.synced += 1
+        return True
 
 
 __all__ = [

@@ -59,5 +59,6 @@ class QtSettingsStore:
         assert option.key is not None
         self.settings.setValue(option.key, to_qt(checked))
 
-    def sync(self) -> None:
+    def sync(self) -> bool:
         self.settings.sync()
+        return self.settings.status() == QSettings.Status.NoError

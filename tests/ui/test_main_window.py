@@ -573,3 +573,27 @@ def test_an_endpoint_from_the_environment_that_breaks_the_rule_is_said_not_silen
     demo.show()
     assert demo.demo and not demo.message_banner.isVisible()
     demo.close()
+
+
+def test_settings_that_cannot_be_written_are_said_once(qtbot: QtBot, make_window: Any, data_dir: Path) -> None:
+    """A full disk or a read-only settings file lost every change without a word."""
+    w = make_window()
+    w.show()
+    said: list[tuple[str, bool]] = []
+    show = w.show_message
+    w.show_message = lambda text, *a, **k: said.append((text, k.get("error", False))) or show(text, *a, **k)  # type: ignore[method-assign]
+    ini = Path(w.settings.fileName())
+    ini.unlink(missing_ok=True)
+    ini.mkdir()  # nothing can be written in its place
+    w.prompt_panel.countSpin.setValue(3)
+    qtbot.waitUntil(lambda: bool(said), timeout=5000)
+    w.prompt_panel.countSpin.setValue(4)
+    qtbot.wait(1500)
+    assert said == [
+        (
+            f"Your prompt and settings could not be saved in {ini}; check that its folder is writable "
+            "and the disk not full.",
+            True,
+        )
+    ]
+    ini.rmdir()

@@ -249,6 +249,7 @@ class MainWindow(QMainWindow):
         self.prompt_panel.generateRequested.connect(self.generate)
         # What is being composed is kept a second after it last changed, not only when the
         # window closes: a crash or a killed app loses neither the prompt nor the ratio.
+        self._said_unsaved = False  # that the settings file could not be written
         self._composer_timer = QTimer(self)
         self._composer_timer.setSingleShot(True)
         self._composer_timer.setInterval(1000)
@@ -589,7 +590,15 @@ class MainWindow(QMainWindow):
         options.set(config.RATIO, self.ratio_bar.ratio())
         options.set(config.PROMPT_HISTORY, self.prompt_panel.history())
         options.set(config.PARAMETERS, self.prompt_panel.parameters())
-        options.sync()
+        if not options.sync() and not self._said_unsaved:
+            self._said_unsaved = True  # once: it is tried again a second after each change
+            where = self.settings.fileName()
+            log.warning("the settings could not be written to %s", where)
+            self.show_message(
+                f"Your prompt and settings could not be saved in {where}; check that its folder is "
+                "writable and the disk not full.",
+                error=True,
+            )
 
     # --- generating -----------------------------------------------------------------------
 
