@@ -329,11 +329,15 @@ def _run_window(app: QApplication, *, smoke_test: bool, open_paths: Sequence[Pat
     problem: Exception | None = None
     arrivals: _Arrivals | None = None
     if not smoke_test:
+        _early_stop.install()
         # The frame first, painted, then everything else: the window is there at once.
         window = open_main_window()
         if os.environ.get(REPORT_FIRST_PAINT_ENV):
             report = _StartupReport(window)
         show_and_paint(window)
+        if _early_stop.code():  # Ctrl+C or SIGTERM as it opened: nothing was built, nothing to keep
+            window.close()
+            return _early_stop.code()
         if not window.isVisible():  # closed while it opened: nothing was built, nothing to keep
             return 0
         # Then what the first interaction needs (the prompt, the gallery on the library),
@@ -343,9 +347,11 @@ def _run_window(app: QApplication, *, smoke_test: bool, open_paths: Sequence[Pat
             wait_painted(window.gallery.viewport(), 1000)
             if report is not None:
                 report.panels_painted()
+            if _early_stop.code():
+                window.close()  # its state kept, as by its close button
             if not window.isVisible():  # closed as it became ready
                 close_library(window)
-                return 0
+                return _early_stop.code()
             # The tray, the gallery's actions and the menus' items, into their kept places.
             window.build_rest()
         # Later starts waited for this one to be up; now they find it (and raise it, or
@@ -409,8 +415,14 @@ async def _run(
         gc.enable()
         await closed.wait()
         return 1
+    if _early_stop.code():  # Ctrl+C or SIGTERM before the client thread was made
+        window.close()
+        close_library(window)
+        return _early_stop.code()
     finish_main_window(window)
     closed_by_signals = _close_on_signals(window)  # after the log file is opened: it says so there
+    if _early_stop.code():  # between the two
+        window.close()
     gc.enable()
     if report is not None:
         report.built()
@@ -424,6 +436,34 @@ async def _run(
         arrivals.stop()  # a start from now on opens a window of its own
     close_library(window)
     return 0
+
+
+class _EarlyStop:
+    """Ctrl+C or SIGTERM while the window opens, before :func:`_close_on_signals` takes them
+    over: noted, and the start ends at its next step, closing the window as its close
+    button does. Python's own Ctrl+C handler raised KeyboardInterrupt inside whichever Qt
+    callback ran at that moment (a paint, an event filter), where the bindings print it and
+    carry on: the window opened all the same."""
+
+    def __init__(self) -> None:
+        self.number = 0  # the signal that came, if any
+
+    def install(self) -> None:
+        import signal
+
+        for number in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError, OSError):  # not the main thread: left as they are
+                signal.signal(number, self._note)
+
+    def _note(self, number: int, _frame: object) -> None:
+        self.number = self.number or number
+
+    def code(self) -> int:
+        """The exit code the signal that came calls for (128 + its number), or 0."""
+        return 128 + self.number if self.number else 0
+
+
+_early_stop = _EarlyStop()
 
 
 def _close_on_signals(window: MainWindow) -> Callable[[], None]:

@@ -523,3 +523,41 @@ claim = si.claim(Path(sys.argv[1]), [], listen_later=True)
 print("held", flush=True)
 sys.stdin.read()
 """
+
+
+# A Ctrl+C (or SIGTERM) that arrives while Qt runs one of the app's Python callbacks, as
+# the window opens: here, at its frame's first paint.
+_SIGNAL_AT_FIRST_PAINT = """
+import os, sys
+from PySide6.QtCore import QEvent
+from krea_desktop.ui import app
+watch = app._PaintWatcher.eventFilter
+sent = []
+def event_filter(self, obj, event):
+    if not sent and event.type() == QEvent.Type.Paint:
+        sent.append(1)
+        os.kill(os.getpid(), int(sys.argv[1]))
+    return watch(self, obj, event)
+app._PaintWatcher.eventFilter = event_filter
+from krea_desktop.cli import main
+sys.exit(main([]))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_while_the_window_opens_ends_the_start(tmp_path: Path, number: int) -> None:
+    """Python's own Ctrl+C handler raised KeyboardInterrupt inside the Qt callback that ran
+    at that moment, where the bindings print it and carry on: the window opened anyway and
+    stayed until a second Ctrl+C (SIGTERM ended the process on the spot, its state lost)."""
+    data = tmp_path / "library"
+    proc = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_AT_FIRST_PAINT, str(int(number))],
+        env=child_env(data),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 128 + number, proc.stderr
+    assert "KeyboardInterrupt" not in proc.stderr and "Traceback" not in proc.stderr
