@@ -32,7 +32,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from krea_desktop.api import spec
 from krea_desktop.api.errors import KreaError
 from krea_desktop.api.request import ReferenceImage
-from krea_desktop.fsutil import NotARegularFile, atomic_write, read_regular_file
+from krea_desktop.fsutil import NotARegularFile, atomic_write, is_abandoned, owned_name, read_regular_file
 from krea_desktop.library.metadata import MAX_PARTS, has_too_many_parts, read_record
 from krea_desktop.wording import size_over
 
@@ -482,18 +482,27 @@ def store_copy(ref: LoadedReference, folder: Path) -> Path:
             return target
     except FileNotFoundError:
         pass
-    atomic_write(target, ref.data)
+    # Named for this process: another one (a command line run beside the window) must not
+    # take it for a leftover while it is written.
+    atomic_write(target, ref.data, prefix=owned_name(TEMP_PREFIX))
     return target
 
 
+TEMP_PREFIX = ".copy-"  # a copy being written: .copy-PID-XXXX.tmp
+
+
 def remove_stale_temp_files(folder: Path) -> list[Path]:
-    """Delete what an interrupted :func:`atomic_write` left behind (``.NAME.XXXX.tmp``)."""
+    """Delete what an interrupted :func:`atomic_write` left behind (``.NAME.XXXX.tmp``):
+    the files of processes that have ended; one whose name says no process, once it is an
+    hour old (a process may be writing it this moment)."""
     removed: list[Path] = []
     try:
         candidates = list(folder.glob(".*.tmp"))
     except OSError:
         return removed
     for path in candidates:
+        if not is_abandoned(path):
+            continue
         with contextlib.suppress(OSError):
             path.unlink()
             removed.append(path)

@@ -17,7 +17,7 @@ from pathlib import Path
 from krea_desktop.api import spec
 from krea_desktop.api.record import image_id
 from krea_desktop.api.request import ReferenceImage
-from krea_desktop.fsutil import atomic_write
+from krea_desktop.fsutil import atomic_write, owned_name
 from krea_desktop.models.events import Event
 
 STATE_VERSION = 1
@@ -166,7 +166,7 @@ class ReferenceSet:
     def save(self) -> None:
         """Write the set atomically; raises OSError when the folder cannot be written."""
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.state_file, self.state_bytes())
+        atomic_write(self.state_file, self.state_bytes(), prefix=owned_name(".tray-"))  # see remove_stale_temp_files
 
     def read_saved(self) -> list[SavedReference]:
         """The entries of the saved set, in order (empty when none was saved); raises

@@ -80,3 +80,48 @@ def test_looks_like_image_file(tmp_path: Path) -> None:
     assert not looks_like_image_file(fifo)  # without waiting for a writer
     assert not looks_like_image_file(tmp_path / "missing.png")
     assert not looks_like_image_file(tmp_path)
+
+
+def test_only_temporary_files_nobody_writes_are_removed(tmp_path: Path) -> None:
+    """Every ``.*.tmp`` in references/ was removed as the window opened, a copy another
+    process (a command line run beside it) was writing that moment too."""
+    import subprocess
+    import sys
+    import time
+
+    dead = int(
+        subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
+    )
+    names = {
+        "ended": f".copy-{dead}-a1b2c3.tmp",
+        "running": f".copy-{os.getpid()}-d4e5f6.tmp",
+        "unsaid, fresh": ".photo.png.g7h8i9.tmp",
+        "unsaid, old": ".photo.png.j1k2l3.tmp",
+    }
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"half")
+    two_hours_ago = time.time() - 7200
+    os.utime(tmp_path / names["unsaid, old"], (two_hours_ago, two_hours_ago))
+    removed = inputs.remove_stale_temp_files(tmp_path)
+    assert sorted(p.name for p in removed) == sorted([names["ended"], names["unsaid, old"]])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([names["running"], names["unsaid, fresh"]])
+
+
+def test_a_copy_is_written_through_a_temporary_file_named_for_its_process(tmp_path: Path) -> None:
+    seen: list[str] = []
+    real = inputs.atomic_write
+
+    def watched(path: Path, data: bytes, **kwargs: object) -> None:
+        seen.append(str(kwargs.get("prefix")))
+        real(path, data, **kwargs)  # type: ignore[arg-type]
+
+    source = tmp_path / "photo.png"
+    source.write_bytes(image_bytes())
+    folder = tmp_path / "references"
+    folder.mkdir()
+    inputs.atomic_write = watched  # type: ignore[assignment]
+    try:
+        inputs.store_copy(load_reference(source), folder)
+    finally:
+        inputs.atomic_write = real
+    assert seen == [f".copy-{os.getpid()}-"]
