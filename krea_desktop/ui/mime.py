@@ -30,35 +30,48 @@ def decode_library_ids(data: bytes) -> list[int]:
     return value
 
 
-def clipboard_has_images_only() -> bool:
-    """Whether the clipboard holds an image (or image files or addresses) and no text."""
+def clipboard_has_images_only(*, addresses_are_text: bool = False) -> bool:
+    """Whether the clipboard holds an image (or image files or addresses) and no text.
+    With ``addresses_are_text`` (a field for a web address), a web address on it is text to
+    paste, not an image to download."""
     # Imported here: the tray's loading code (and the library's behind it) comes after
     # the window is first shown.
     from krea_desktop.ui.references.sources import images_without_text
 
     mime = QGuiApplication.clipboard().mimeData()
-    return mime is not None and images_without_text(mime)
+    if mime is None or not images_without_text(mime):
+        return False
+    if addresses_are_text:
+        return mime.hasImage() or (mime.hasUrls() and all(u.isLocalFile() for u in mime.urls()))
+    return True
 
 
 class _ImagePasteToWindow(QObject):
     """Lets Ctrl+V through to the window (which adds a pasted image to the tray) from a
     field that would take it and paste nothing, while the clipboard holds no text."""
 
+    def __init__(self, parent: QObject, *, addresses_are_text: bool = False) -> None:
+        super().__init__(parent)
+        self.addresses_are_text = addresses_are_text
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if (
             event.type() == QEvent.Type.ShortcutOverride
             and isinstance(event, QKeyEvent)
             and event.matches(QKeySequence.StandardKey.Paste)
-            and clipboard_has_images_only()
+            and clipboard_has_images_only(addresses_are_text=self.addresses_are_text)
         ):
             event.ignore()
             return True
         return False
 
 
-def paste_images_to_window(*fields: QWidget) -> None:
+def paste_images_to_window(*fields: QWidget, address_fields: tuple[QWidget, ...] = ()) -> None:
     """Ctrl+V with an image on the clipboard, in any of ``fields`` (a line edit, a spin
-    box), adds it to the tray as it does from the prompt: "paste anywhere"."""
+    box), adds it to the tray as it does from the prompt: "paste anywhere". In
+    ``address_fields`` (for web addresses) the same, but a web address copied from a
+    browser is pasted there as text."""
     for field in fields:
-        watcher = _ImagePasteToWindow(field)
-        field.installEventFilter(watcher)
+        field.installEventFilter(_ImagePasteToWindow(field))
+    for field in address_fields:
+        field.installEventFilter(_ImagePasteToWindow(field, addresses_are_text=True))

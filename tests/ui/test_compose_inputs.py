@@ -118,6 +118,16 @@ def test_ctrl_v_with_an_image_in_an_advanced_address_field_adds_it_to_the_tray(
     assert edit.text() == "https://example.com/hook"
     qtbot.wait(100)
     assert w.tray.count() == 1 and not w.tray.isBusy()
+    # As a browser copies its address bar: a URL list, and the same address as text.
+    edit.clear()
+    address = QMimeData()
+    address.setUrls([QUrl("https://hooks.example.com/krea/notify?token=abc")])
+    address.setText("https://hooks.example.com/krea/notify?token=abc")
+    QGuiApplication.clipboard().setMimeData(address)
+    qtbot.keyClick(edit, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert edit.text() == "https://hooks.example.com/krea/notify?token=abc"
+    qtbot.wait(100)
+    assert w.tray.count() == 1 and not w.tray.isBusy()  # not downloaded as an image
 
 
 def test_files_and_web_addresses_dropped_together_are_all_taken(tray: Tray, tmp_path: Path, no_proxy: None) -> None:

@@ -289,8 +289,7 @@ class PromptPanel(QWidget):
             self.seedEdit,
             self.countSpin,
             self.qualitySpin,
-            self.webhookEdit,
-            self.uploadEndpointEdit,
+            address_fields=(self.webhookEdit, self.uploadEndpointEdit),
         )
         for changed in (
             self.countSpin.valueChanged,
