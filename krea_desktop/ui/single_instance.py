@@ -23,6 +23,7 @@ import logging
 import os
 import stat
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -379,6 +380,9 @@ def claim(
     lock = QLockFile(_lock_path(name))
     lock.setStaleLockTime(0)  # only a lock whose process has ended is stale
     locked = _take(lock)
+    # Held by a process it names; not a lock that cannot be made there at all (a folder in
+    # its place, a full or read-only folder), which holds no one back.
+    held_elsewhere = not locked and lock.error() == QLockFile.LockError.LockFailedError and lock.getLockInfo()[0] > 0
     if not locked:
         # The start holding it hangs, or is slow to open its window. What the user is told
         # comes from the outcome below; this start runs before logging is set up, so a
@@ -392,7 +396,7 @@ def claim(
                 return Claim(handed_off=True)
             if outcome is HandOff.NO_ANSWER:
                 return Claim(problem=_busy(data_dir))
-        if not locked:
+        if held_elsewhere:
             # A start that holds the lock is running and has not listened yet (stopped, or
             # slow to open its window): going on would open a second window on the library.
             return Claim(problem=_busy(data_dir))
@@ -411,13 +415,27 @@ def _take(lock: QLockFile) -> bool:
     at once: Qt tells a live holder by its id and program name, the same for any Python
     program, so it would wait out the timeout at every start while that program runs."""
     if not lock.tryLock(0):
-        if _holder_gone(lock):
+        if lock.error() != QLockFile.LockError.LockFailedError or not os.path.isfile(lock.fileName()):
+            return False  # no lock can be made there at all (a folder in its place): nobody holds one
+        if _holder_gone(lock) or _names_no_one(lock):
             lock.removeStaleLockFile()
         if not lock.tryLock(0) and not lock.tryLock(CLAIM_LOCK_TIMEOUT_MS):
             return False
     with contextlib.suppress(OSError):  # who holds it, as a later process can tell it from another
         Path(lock.fileName() + ".who").write_text(f"{os.getpid()}\n{process_identity(os.getpid()) or ''}\n")
     return True
+
+
+def _names_no_one(lock: QLockFile) -> bool:
+    """Whether the lock file names no process (damaged, or cut short by a full disk) and has
+    not been written for a while (one being written this moment names none yet). Qt keeps
+    such a file as held for good."""
+    if lock.getLockInfo()[0] > 0:
+        return False
+    try:
+        return time.time() - os.stat(lock.fileName()).st_mtime > 10
+    except OSError:
+        return False
 
 
 def _holder_gone(lock: QLockFile) -> bool:

@@ -561,3 +561,31 @@ def test_ctrl_c_or_sigterm_while_the_window_opens_ends_the_start(tmp_path: Path,
     )
     assert proc.returncode == 128 + number, proc.stderr
     assert "KeyboardInterrupt" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+@unix_only
+def test_a_claim_lock_that_cannot_be_made_at_all_holds_no_start_back(tmp_path: Path, qapp: QApplication) -> None:
+    """A folder where the lock file goes (or a full, read-only runtime folder): nobody holds
+    the lock, so the start goes on, as it did before starts that find it held were refused."""
+    library = tmp_path / "library"
+    Path(single_instance._lock_path(server_name(library))).mkdir(parents=True)
+    started = time.monotonic()
+    claim = single_instance.claim(library, [])
+    assert claim.problem == "" and claim.server is not None and claim.server.isListening()
+    assert time.monotonic() - started < 2
+    claim.server.close()
+
+
+@unix_only
+def test_a_damaged_claim_lock_that_names_no_one_is_taken(tmp_path: Path, qapp: QApplication) -> None:
+    """Qt keeps a lock file that names no process (cut short by a full disk) as held for
+    good: every later start would be told another one did not answer."""
+    library = tmp_path / "library"
+    lock_path = Path(single_instance._lock_path(server_name(library)))
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path.write_text("")
+    a_minute_ago = time.time() - 60
+    os.utime(lock_path, (a_minute_ago, a_minute_ago))
+    claim = single_instance.claim(library, [])
+    assert claim.problem == "" and claim.server is not None and claim.server.isListening()
+    claim.server.close()
