@@ -410,11 +410,16 @@ async def _run(
     app.lastWindowClosed.connect(closed.set)
     if problem is not None:  # the window stays, saying why, until it is closed
         print(f"krea-desktop: {problem}", file=sys.stderr, flush=True)
+        if _early_stop.code():  # Ctrl+C or SIGTERM as the library was being opened
+            window.close()
+            return _early_stop.code()
         window.show_problem(str(problem))
         _close_on_signals(window)
+        if _early_stop.code():
+            window.close()
         gc.enable()
         await closed.wait()
-        return 1
+        return _early_stop.code() or 1
     if _early_stop.code():  # Ctrl+C or SIGTERM before the client thread was made
         window.close()
         close_library(window)

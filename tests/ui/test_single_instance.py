@@ -589,3 +589,35 @@ def test_a_damaged_claim_lock_that_names_no_one_is_taken(tmp_path: Path, qapp: Q
     claim = single_instance.claim(library, [])
     assert claim.problem == "" and claim.server is not None and claim.server.isListening()
     claim.server.close()
+
+
+_SIGNAL_WHILE_THE_LIBRARY_OPENS = """
+import os, sys
+from krea_desktop.ui import app
+open_library = app.open_library
+def signalled(window):
+    os.kill(os.getpid(), int(sys.argv[1]))
+    return open_library(window)
+app.open_library = signalled
+from krea_desktop.cli import main
+sys.exit(main([]))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_while_a_library_that_cannot_be_opened_opens_ends_the_start(tmp_path: Path) -> None:
+    import sqlite3
+
+    data = tmp_path / "library"
+    data.mkdir()
+    with sqlite3.connect(data / "library.sqlite") as db:
+        db.execute("PRAGMA user_version = 999")  # made by a later version: it cannot be opened
+    proc = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_WHILE_THE_LIBRARY_OPENS, str(int(signal.SIGINT))],
+        env=child_env(data),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 130, proc.stderr
