@@ -570,6 +570,14 @@ def _embed_webp(data: bytes, record_json: str, parameters: str, prompt: str) -> 
 _PNG_KEYWORD = re.compile(r"[\x20-\x7e\xa1-\xff]{1,79}")
 
 
+def _about_the_file(keyword: str) -> bool:
+    """Whether a PNG text of ``keyword`` describes the file rather than how the picture was
+    made: XMP and the raw EXIF, XMP and IPTC profiles ImageMagick writes. An export turns the
+    picture as their orientation says and writes its own; carried over, they would turn it
+    a second time."""
+    return keyword == "XML:com.adobe.xmp" or keyword.lower().startswith("raw profile type")
+
+
 def tool_texts(data: bytes, max_text: int = MAX_JSON) -> dict[str, str]:
     """The texts another tool wrote into an image file (``data``), by keyword, for an
     export to carry: a PNG's text chunks (A1111's ``parameters``, ComfyUI's ``prompt``
@@ -582,7 +590,7 @@ def tool_texts(data: bytes, max_text: int = MAX_JSON) -> dict[str, str]:
         return {}
     if found is None or found.json_text is not None:
         return {}
-    texts = {k: v for k, v in found.texts.items() if k not in (JSON_KEY, "Software")}
+    texts = {k: v for k, v in found.texts.items() if k not in (JSON_KEY, "Software") and not _about_the_file(k)}
     if PARAMETERS_KEY not in texts and found.user_comment and "Steps:" in found.user_comment:
         texts[PARAMETERS_KEY] = found.user_comment
     return texts

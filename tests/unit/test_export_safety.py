@@ -247,3 +247,27 @@ def test_a_sheet_drawn_again_onto_a_full_disk_leaves_the_old_one(
         assert old.path.read_bytes() == before
         again = lib.get(old.id)
         assert again is not None and not again.missing and again.file_size == old.file_size
+
+
+def test_a_png_turned_by_its_xmp_is_turned_once(tmp_path: Path) -> None:
+    """The XMP that says how to turn the picture was carried into the copy with the other
+    tools' texts, after the picture had been turned by it: viewers turned it again."""
+    from PIL import ImageOps
+
+    xmp = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/>'
+        "</rdf:RDF></x:xmpmeta>"
+    )
+    info = PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp)
+    info.add_text("parameters", "a tower\nSteps: 20, Sampler: Euler, Seed: 3")
+    source = png_file(tmp_path / "tower.png", Image.new("RGB", (64, 48)), info)
+    with Image.open(source) as im:
+        shown = ImageOps.exif_transpose(im).size
+    assert shown == (48, 64)
+    out = export_image(entry_of(source), tmp_path / "copy.png", "PNG")
+    with Image.open(out) as im:
+        assert ImageOps.exif_transpose(im).size == shown
+        assert "XML:com.adobe.xmp" not in getattr(im, "text", {})
+    assert png_texts(out)["parameters"] == "a tower\nSteps: 20, Sampler: Euler, Seed: 3"
