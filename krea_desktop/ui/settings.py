@@ -61,4 +61,6 @@ class QtSettingsStore:
 
     def sync(self) -> bool:
         self.settings.sync()
-        return self.settings.status() == QSettings.Status.NoError
+        # Not FormatError: it says the file was damaged when it was read, and stays so
+        # after a write that puts it right.
+        return self.settings.status() != QSettings.Status.AccessError

@@ -597,3 +597,20 @@ def test_settings_that_cannot_be_written_are_said_once(qtbot: QtBot, make_window
         )
     ]
     ini.rmdir()
+
+
+def test_a_damaged_settings_file_read_at_start_is_not_said_to_be_unwritable(
+    qtbot: QtBot, make_window: Any, data_dir: Path
+) -> None:
+    """QSettings keeps the FormatError of the first read for good: every save was then said
+    to have failed, though the file was written."""
+    (data_dir / "settings.ini").write_text("[General\nratio=16:9\n", encoding="utf-8")
+    w = make_window()
+    w.show()
+    said: list[str] = []
+    show = w.show_message
+    w.show_message = lambda text, *a, **k: said.append(text) or show(text, *a, **k)  # type: ignore[method-assign]
+    w.prompt_panel.countSpin.setValue(3)
+    qtbot.wait(1500)
+    assert not [text for text in said if "could not be saved" in text]
+    assert "[generation]" in (data_dir / "settings.ini").read_text(encoding="utf-8")  # written all the same
