@@ -115,14 +115,16 @@ def save_key(key: str, data_dir: Path | None = None) -> None:
         try:
             backend.set_password(SERVICE, USERNAME, key)
         except Exception:
-            # A locked or broken keyring: the key goes to the private file, which comes
-            # first when the key is read; the keyring's older one goes if it can.
-            with contextlib.suppress(Exception):
-                backend.delete_password(SERVICE, USERNAME)
+            pass  # a locked or broken keyring: the key goes to the private file
         else:
             _remove_file(key_file(data_dir))  # never leave an older copy in plain text
             return
     _write_private(key_file(data_dir), key)
+    if backend is not None:
+        # The file comes first when the key is read; the keyring's older key goes if it
+        # can, once the new one is safe (a full disk would otherwise leave no key at all).
+        with contextlib.suppress(Exception):
+            backend.delete_password(SERVICE, USERNAME)
 
 
 def delete_key(data_dir: Path | None = None) -> None:

@@ -155,3 +155,26 @@ def test_a_key_the_keyring_will_not_let_go_is_said_to_be_still_in_use(data_dir: 
     assert keystore.effective_key() == KEY  # as said: removing it did not happen
     keyring.set_keyring(MemoryKeyring())
     keystore.delete_key()  # nothing held anywhere: nothing to say
+
+
+def test_a_new_key_that_cannot_be_kept_anywhere_leaves_the_old_one(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A keyring that refuses the new key but lets the old one go, and a disk too full for
+    the file: the old key was removed first, and no key was left at all."""
+
+    class RefusesNewKeys(MemoryKeyring):
+        def set_password(self, service: str, username: str, password: str) -> None:
+            raise keyring.errors.KeyringLocked("the collection is locked")
+
+    backend = RefusesNewKeys()
+    backend.store[(keystore.SERVICE, keystore.USERNAME)] = KEY
+    keyring.set_keyring(backend)
+
+    def full(*_a: object, **_k: object) -> None:
+        raise keystore.KeyStoreError("The API key could not be saved; the disk is full.")
+
+    monkeypatch.setattr(keystore, "_write_private", full)
+    with pytest.raises(keystore.KeyStoreError):
+        keystore.save_key(KEY + "new")
+    assert keystore.effective_key() == KEY
