@@ -101,7 +101,8 @@ def _put_new(tmp: str, path: Path) -> None:
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path)) from None
         os.replace(tmp, path)
         return
-    os.unlink(tmp)
+    with contextlib.suppress(OSError):  # the file is in place; a leftover link is only clutter
+        os.unlink(tmp)
 
 
 @functools.cache

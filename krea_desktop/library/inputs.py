@@ -183,7 +183,7 @@ def _unreadable(path: Path, exc: OSError) -> str:
 
 # Besides _SIGNATURES: BigTIFF's, and AVIF's (an ISO box naming its brand).
 _BIG_TIFF = (b"II+\x00", b"MM\x00+")
-_AVIF_BRANDS = (b"avif", b"avis")
+_AVIF_BRANDS = (b"avif", b"avis", b"mif1", b"msf1")  # AVIF's, and HEIF's that AVIF files use too
 
 
 def looks_like_image_file(path: Path) -> bool:

@@ -125,3 +125,10 @@ def test_a_copy_is_written_through_a_temporary_file_named_for_its_process(tmp_pa
     finally:
         inputs.atomic_write = real
     assert seen == [f".copy-{os.getpid()}-"]
+
+
+def test_an_avif_of_the_heif_brand_looks_like_an_image(tmp_path: Path) -> None:
+    """Many AVIF files name HEIF's brand (mif1) first, with avif among the compatible ones."""
+    path = tmp_path / "photo.avif"
+    path.write_bytes(b"\x00\x00\x00\x1cftypmif1\x00\x00\x00\x00mif1avifmiaf" + b"\x00" * 64)
+    assert inputs.looks_like_image_file(path)

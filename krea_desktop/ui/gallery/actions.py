@@ -570,8 +570,9 @@ class GalleryActions(QObject):
         n = len(batch.entries)
         skipped = len(entries) - n
         text = f"Moved {counted(n, 'image')} to the trash."
-        if skipped:
-            text += f" {skipped} could not be moved and {for_count(skipped, 'was', 'were')} kept."
+        if skipped:  # one sentence
+            kept = f"{skipped} could not be moved and {for_count(skipped, 'was', 'were')} kept"
+            text = f"Moved {counted(n, 'image')} to the trash; {kept}."
         self.show_message(text, "Undo", lambda b=batch: self.undo_delete(b))
         self.update_enabled()
         self.countsChanged.emit()
