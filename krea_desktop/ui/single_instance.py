@@ -356,7 +356,7 @@ class _Later:
 
     def unlock(self) -> None:
         if self.lock is not None:
-            self.lock.unlock()
+            _release(self.lock)
 
 
 def _may_be_listening(name: str) -> bool:
@@ -406,7 +406,7 @@ def claim(
         return _listen_or_hand_off(name, paths, activation, timeout_ms, data_dir)
     finally:
         if locked and not keep_lock:
-            lock.unlock()
+            _release(lock)
 
 
 def _take(lock: QLockFile) -> bool:
@@ -424,6 +424,13 @@ def _take(lock: QLockFile) -> bool:
     with contextlib.suppress(OSError):  # who holds it, as a later process can tell it from another
         Path(lock.fileName() + ".who").write_text(f"{os.getpid()}\n{process_identity(os.getpid()) or ''}\n")
     return True
+
+
+def _release(lock: QLockFile) -> None:
+    """Unlock, and remove the note of who held it first (the next holder writes its own)."""
+    with contextlib.suppress(OSError):
+        os.unlink(lock.fileName() + ".who")
+    lock.unlock()
 
 
 def _names_no_one(lock: QLockFile) -> bool:

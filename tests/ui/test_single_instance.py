@@ -621,3 +621,18 @@ def test_ctrl_c_while_a_library_that_cannot_be_opened_opens_ends_the_start(tmp_p
         timeout=60,
     )
     assert proc.returncode == 130, proc.stderr
+
+
+def test_the_note_of_who_holds_the_claim_lock_goes_with_the_lock(tmp_path: Path, qapp: QApplication) -> None:
+    """Every library's note stayed in the runtime folder for good, one more file each."""
+    library = tmp_path / "library"
+    who = Path(single_instance._lock_path(server_name(library)) + ".who")
+    claim = single_instance.claim(library, [], listen_later=True)
+    assert who.read_text().split("\n")[0] == str(os.getpid())  # held: the note says by whom
+    claim.listen()
+    assert not who.exists()
+    assert claim.server is not None
+    claim.server.close()
+    again = single_instance.claim(library, [])
+    assert not who.exists() and again.server is not None
+    again.server.close()
