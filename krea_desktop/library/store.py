@@ -771,24 +771,7 @@ class Library:
                 record = existing.record  # the file came back under the record it was indexed with
             else:
                 record = metadata.record_for(image, created_at or datetime.now(timezone.utc))
-            try:
-                data = metadata.embed(image.data, fmt, record)
-            except metadata.MetadataError:
-                data = image.data  # keep the image even if its container resists; the index has the record
-            _write_atomic(self.images_dir, file_name, data)
-            values = self._row_values(
-                record,
-                image_uuid=image.image_uuid,
-                file_name=file_name,
-                fmt=fmt,
-                width=image.width,
-                height=image.height,
-                file_size=len(data),
-                mtime=time.time(),
-            )
-            import hashlib
-
-            digest = hashlib.sha256(data).hexdigest()
+            data, values, digest = self._write_image(image, fmt, file_name, record)
             with self._transaction() as conn:
                 # Looked up again under the index's write lock: another process's refresh
                 # may have indexed the file since it was renamed into place.
@@ -806,16 +789,17 @@ class Library:
             assert entry is not None
             return entry
 
-    def _replace(
-        self, existing: LibraryEntry, image: GeneratedImage, fmt: str, file_name: str, created_at: datetime | None
-    ) -> LibraryEntry:
+    def _write_image(
+        self, image: GeneratedImage, fmt: str, file_name: str, record: GenerationRecord
+    ) -> tuple[bytes, dict[str, Any], str]:
+        """Write ``image`` with ``record`` embedded as ``file_name`` in images/; the bytes
+        written, the row's columns and their SHA-256."""
         metadata = _metadata()
-        record = metadata.record_for(image, created_at or datetime.now(timezone.utc))
         try:
             data = metadata.embed(image.data, fmt, record)
         except metadata.MetadataError:
-            data = image.data
-        _write_atomic(self.images_dir, file_name, data)  # over the old file, in one rename
+            data = image.data  # keep the image even if its container resists; the index has the record
+        _write_atomic(self.images_dir, file_name, data)
         values = self._row_values(
             record,
             image_uuid=image.image_uuid,
@@ -828,7 +812,14 @@ class Library:
         )
         import hashlib
 
-        values.update(content_sha256=hashlib.sha256(data).hexdigest(), missing=0, broken=0, id=existing.id)
+        return data, values, hashlib.sha256(data).hexdigest()
+
+    def _replace(
+        self, existing: LibraryEntry, image: GeneratedImage, fmt: str, file_name: str, created_at: datetime | None
+    ) -> LibraryEntry:
+        record = _metadata().record_for(image, created_at or datetime.now(timezone.utc))
+        _data, values, digest = self._write_image(image, fmt, file_name, record)  # over the old file, in one rename
+        values.update(content_sha256=digest, missing=0, broken=0, id=existing.id)
         del values["image_uuid"], values["created_at"]  # its place in the gallery is kept
         with self._transaction() as conn:
             self._update_read_again(conn, values)
@@ -921,27 +912,21 @@ class Library:
         return None if row is None else self._entry(row)
 
     def get_many(self, entry_ids: Iterable[int]) -> dict[int, LibraryEntry]:
-        wanted = list(entry_ids)
-        found: dict[int, LibraryEntry] = {}
-        conn = self._conn()
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in conn.execute(f"SELECT {_COLUMNS} FROM images WHERE id IN ({marks})", chunk):
-                found[row[0]] = self._entry(row)
-        return found
+        return {row[0]: self._entry(row) for row in self._rows_of(_COLUMNS, entry_ids)}
 
     def file_names(self, entry_ids: Iterable[int]) -> dict[int, str]:
         """Each id's file name in images/ (ids without a row are left out): a drag of
         100,000 images needs their files, not their rows."""
+        return dict(self._rows_of("id, file_name", entry_ids))
+
+    def _rows_of(self, columns: str, entry_ids: Iterable[int]) -> Iterator[Any]:
+        """``columns`` (the id first) of the rows of ``entry_ids``, 500 ids a query."""
         wanted = list(entry_ids)
-        found: dict[int, str] = {}
         conn = self._conn()
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            found.update(conn.execute(f"SELECT id, file_name FROM images WHERE id IN ({marks})", chunk))
-        return found
+            yield from conn.execute(f"SELECT {columns} FROM images WHERE id IN ({marks})", chunk)
 
     def get_by_uuid(self, image_uuid: str) -> LibraryEntry | None:
         row = self._conn().execute(f"SELECT {_COLUMNS} FROM images WHERE image_uuid = ?", (image_uuid,)).fetchone()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,48 +18,15 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.api import spec
-from krea_desktop.ui.app import create_main_window
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, encode_library_ids
 from krea_desktop.ui.references.sources import sources_from_mime
 from krea_desktop.ui.window.main_window import MainWindow
 from tests.helpers.drag import drag_event
 from tests.helpers.images import Route, distinct_png, serving
-from tests.ui.test_gallery import _drop_on_window
-from tests.ui.test_reference_tray import Tray, write
+from tests.ui.test_gallery import _drop_on_window, make_window, no_trash
+from tests.ui.test_reference_tray import Tray, make_tray, tray, write
 
-
-@pytest.fixture
-def make_tray(qtbot: QtBot, tmp_path: Path) -> Callable[..., Tray]:
-    def make(**kwargs: object) -> Tray:
-        kwargs.setdefault("autosave", False)
-        return Tray(qtbot, tmp_path / "references", **kwargs)
-
-    return make
-
-
-@pytest.fixture
-def tray(make_tray: Callable[..., Tray]) -> Tray:
-    return make_tray()
-
-
-@pytest.fixture
-def make_window(qtbot: QtBot, data_dir: Path, memory_keyring: object) -> Iterator[Callable[[], MainWindow]]:
-    windows: list[MainWindow] = []
-
-    def make() -> MainWindow:
-        w = create_main_window(force_demo=True, demo_latency=0.0)
-        qtbot.addWidget(w)
-        w.resize(1366, 768)
-        w.show()
-        qtbot.waitExposed(w)
-        w.activateWindow()
-        qtbot.waitUntil(lambda: QApplication.activeWindow() is w)  # shortcuts go to the active window
-        windows.append(w)
-        return w
-
-    yield make
-    for w in windows:
-        w.close()
+__all__ = ["make_tray", "make_window", "no_trash", "tray"]  # fixtures, used by name
 
 
 @pytest.fixture
