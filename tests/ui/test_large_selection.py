@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
@@ -154,3 +155,28 @@ def test_the_model_reads_again_only_the_changed_entries_it_holds(qapp: Any, data
         model.reload_entries(set(ids))
         assert sorted(asked) == sorted(ids[:5])
         assert all(getattr(model.entry_at(r), "favourite", False) for r in range(6))
+
+
+def test_an_image_already_in_the_tray_takes_no_room_from_a_new_one(
+    qtbot: QtBot, data_dir: Path, make_window: Any, tmp_path: Path
+) -> None:
+    """With nine in the tray, one of them a library image, adding it again with a new one
+    added nothing new: the one already there took the last place."""
+    entries = fill(data_dir, [make_image(f"in tray {k}", colour=(40 * k, 0, 0)) for k in range(2)])
+    w = make_window()
+    for k in range(8):
+        path = tmp_path / f"ref{k}.png"
+        Image.new("RGB", (40, 30), (10, 20 * k, 10)).save(path)
+        w.tray.add_reference(path, 0.5)
+    select(w, 1)  # the older image: in the tray as a library image
+    w.gallery_actions.toward_action.trigger()
+    w.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: w.tray.count() == 9 and not w.tray.isBusy())
+    select(w, 0, 1)
+    w.gallery_actions.toward_action.trigger()
+    w.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: w.tray.count() == 10 and not w.tray.isBusy())
+    assert {r.parent for r in w.tray.model.items()} >= {entries[0].image_uuid, entries[1].image_uuid}
+    select(w, 1)
+    w.gallery_actions.toward_action.trigger()  # full, and already there
+    assert w.message_banner.label.text() == "That image is already in the tray."

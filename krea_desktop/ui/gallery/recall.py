@@ -131,20 +131,28 @@ class Recall:
         if not any(e.path.exists() for e in entries):  # stops at the first one on disk
             self.show_message("The selected images are not on disk any more, so they cannot be references.")
             return
+        # An image already in the tray (it knows which library image each reference is)
+        # takes no room: it is said to be there, and the next one is added.
+        there = {r.parent for r in self.tray.model.items() if r.parent}
+        if all(e.image_uuid in there for e in entries):
+            self.show_message(f"{for_count(len(entries), 'That image is', 'Those images are')} already in the tray.")
+            return
         room = self.tray.room()
         if room <= 0:
             self.show_message(f"The tray is full: it holds at most {spec.MAX_REFERENCES} references.")
             return
-        taken = gone = 0
+        taken = gone = already = 0
         for entry in entries:
             if taken == room:
                 break
-            if entry.path.exists():
+            if entry.image_uuid in there:
+                already += 1
+            elif entry.path.exists():
                 self.tray.add_reference(entry.path, strength)
                 taken += 1
             else:
                 gone += 1
-        wanted = len(entries) - gone
+        wanted = len(entries) - gone - already
         if wanted > room:
             added = f"{room} of {counted(wanted, 'image')} {for_count(room, 'was', 'were')} added"
             self.show_message(f"Only {added}: the tray holds {spec.MAX_REFERENCES}.")
