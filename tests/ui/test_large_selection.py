@@ -168,7 +168,7 @@ def test_an_image_already_in_the_tray_takes_no_room_from_a_new_one(
         path = tmp_path / f"ref{k}.png"
         Image.new("RGB", (40, 30), (10, 20 * k, 10)).save(path)
         w.tray.add_reference(path, 0.5)
-    select(w, 1)  # the older image: in the tray as a library image
+    select(w, 0)  # the newest image, first in the selection below: in the tray as a library image
     w.gallery_actions.toward_action.trigger()
     w.tray.wait_for_loads()
     qtbot.waitUntil(lambda: w.tray.count() == 9 and not w.tray.isBusy())
@@ -177,6 +177,6 @@ def test_an_image_already_in_the_tray_takes_no_room_from_a_new_one(
     w.tray.wait_for_loads()
     qtbot.waitUntil(lambda: w.tray.count() == 10 and not w.tray.isBusy())
     assert {r.parent for r in w.tray.model.items()} >= {entries[0].image_uuid, entries[1].image_uuid}
-    select(w, 1)
+    select(w, 0)
     w.gallery_actions.toward_action.trigger()  # full, and already there
     assert w.message_banner.label.text() == "That image is already in the tray."
