@@ -479,7 +479,7 @@ class GalleryActions(QObject):
             if not entries:
                 self.show_message("The selected images are not on disk any more, so nothing was copied.")
                 return
-            copy_entries(entries, image, on_disk=True, urls=urls)
+            copy_entries(entries, urls, image)
             self.status.emit(f"Copied {counted(len(entries), 'image')}.")
 
         self.runner.submit(look, done, self._library_failed)

@@ -18,28 +18,16 @@ def file_urls(entries: list[LibraryEntry]) -> list[QUrl]:
     return [QUrl.fromLocalFile(f"{e.images_dir}{os.sep}{e.file_name}") for e in entries]
 
 
-def copy_entries(
-    entries: list[LibraryEntry],
-    image: QImage | None = None,
-    *,
-    on_disk: bool = False,
-    urls: list[QUrl] | None = None,
-) -> bool:
-    """Put the images on the clipboard: library ids and file URLs for all (``urls``, when
-    the caller has made them), and ``image`` (the first one's pixels, decoded by the
-    caller) when given. False when none is on disk (``on_disk``: the caller has looked,
-    off the GUI thread)."""
-    if not on_disk:
-        entries = [e for e in entries if e.path.exists()]
-    if not entries:
-        return False
+def copy_entries(entries: list[LibraryEntry], urls: list[QUrl], image: QImage | None = None) -> None:
+    """Put the images on the clipboard: their library ids, ``urls`` (their files, as
+    :func:`file_urls` makes them, beside the GUI thread, for images found on disk there),
+    and ``image`` (the first one's pixels, decoded by the caller) when given."""
     mime = QMimeData()  # a plain one: the clipboard may outlive every Python object
     mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids([e.id for e in entries])))
-    mime.setUrls(file_urls(entries) if urls is None else urls)
+    mime.setUrls(urls)
     if image is not None and not image.isNull():
         mime.setImageData(image)
     QGuiApplication.clipboard().setMimeData(mime)
-    return True
 
 
 def open_url(url: QUrl) -> bool:
