@@ -35,6 +35,20 @@ def export_suffix(fmt: str) -> str:
     return "." + EXPORT_FORMATS[export_format(fmt)]
 
 
+def with_export_suffix(target: Path, fmt: str) -> Path:
+    """``target`` with the suffix of ``fmt``: its own kept when it is one of the format's,
+    another export format's replaced, anything else (``my.photo``) kept and added to."""
+    suffix = export_suffix(fmt)
+    if target.suffix.lower() in (suffix, ".jpeg" if suffix == ".jpg" else suffix):
+        return target
+    if target.suffix.lower() in _EXPORT_SUFFIXES:
+        return target.with_suffix(suffix)
+    return target.with_name(target.name + suffix)
+
+
+_EXPORT_SUFFIXES = {f".{ext}" for ext in EXPORT_FORMATS.values()} | {".jpeg"}
+
+
 def export_image(
     entry: LibraryEntry,
     target_path: Path | str,
@@ -76,11 +90,9 @@ _MAX_SAME_NAMES = 1000
 def _write(target: Path, data: bytes, *, replace: bool) -> Path:
     try:
         atomic_write(target, data, replace=replace)
-    except FileExistsError:
-        if not replace:
-            raise
-        raise ExportError(f"{target} could not be written (a file of that name is in the way).") from None
     except OSError as exc:
+        if isinstance(exc, FileExistsError) and not replace:
+            raise  # the caller picks another name
         raise ExportError(f"{target} could not be written ({exc.strerror or exc}).") from exc
     return target
 

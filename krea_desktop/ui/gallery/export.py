@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from krea_desktop.api import spec
 from krea_desktop.config import EXPORT_FOLDER
-from krea_desktop.library.export import ExportError, export_image, export_suffix
+from krea_desktop.library.export import ExportError, export_image, with_export_suffix
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui.background import Runner
 from krea_desktop.ui.settings import QtSettingsStore
@@ -122,21 +122,6 @@ def _failed(problems: list[str], written: int, folder: Path) -> str:
         return f"{first}."
     rest = "the other image is" if written == 1 else f"the other {written:,} images are"
     return f"{first}; {rest} in {folder}."
-
-
-def with_export_suffix(target: Path, fmt: str) -> Path:
-    """``target`` with the suffix of ``fmt`` (its own kept when it is one of the format's)."""
-    suffix = export_suffix(fmt)
-    if target.suffix.lower() in (suffix, ".jpeg" if suffix == ".jpg" else suffix):
-        return target
-    return (
-        target.with_suffix(suffix)
-        if target.suffix.lower() in _IMAGE_SUFFIXES
-        else target.with_name(target.name + suffix)
-    )
-
-
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 
 
 def _format_for(path: str, chosen_filter: str) -> str:
