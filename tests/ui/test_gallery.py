@@ -1320,6 +1320,47 @@ def test_delete_moves_files_aside_and_undo_brings_them_back(
     assert no_trash == []
 
 
+class HeldJobs:
+    """A runner whose jobs wait until the test runs them, in the order it chooses."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Any, Any, Any]] = []
+
+    def submit(self, work: Any, done: Any, failed: Any = None) -> None:
+        self.jobs.append((work, done, failed))
+
+    def run(self, index: int) -> None:
+        work, done, failed = self.jobs.pop(index)
+        try:
+            result = work()
+        except Exception as exc:
+            failed(exc)
+        else:
+            done(result)
+
+
+@pytest.mark.parametrize("delete_first", [True, False])
+def test_f_then_delete_then_undo_brings_the_image_back_marked_whichever_write_lands_first(
+    qtbot: QtBot, data_dir: Path, make_window: Any, delete_first: bool
+) -> None:
+    entries = fill(data_dir, [make_image(f"f{i}") for i in range(2)])
+    w = make_window()
+    held = HeldJobs()
+    w.gallery_actions.runner = held
+    select(w, 0)  # the newest
+    w.gallery_actions.favourite_action.trigger()
+    w.gallery_actions.delete_action.trigger()
+    assert len(held.jobs) == 2  # the favourite's write, then the delete
+    held.run(1 if delete_first else 0)
+    held.run(0)
+    assert w.library.get(entries[1].id) is None
+    w.gallery_actions.undo_delete()
+    held.run(0)
+    back = w.library.get(entries[1].id)
+    assert back is not None and back.favourite
+    assert w.model.data(w.model.index(0), GalleryModel.EntryRole).favourite
+
+
 def test_undo_brings_back_the_newest_image_after_another_has_come(
     qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
 ) -> None:

@@ -543,7 +543,7 @@ class GalleryActions(QObject):
         if not entries:
             return
         self.runner.submit(
-            lambda: self.deleting.trash.delete(entries),
+            lambda: self._favourites.deleting(lambda: self.deleting.trash.delete(entries)),
             lambda batch: self._deleted(entries, batch),
             self._library_failed,
         )
