@@ -70,6 +70,8 @@ def check_writable(library: Library, images: int = 1) -> None:
     """Raise :class:`LibraryError` (one sentence) unless ``images`` new images fit in the
     library: the folder takes a file, the index takes a write, and the disk has room."""
     folder = library.images_dir
+    if not folder.is_dir():
+        library.ensure_images_dir()  # deleted or moved by hand while the window was open
     try:
         check_folder_writable(folder)
         free = shutil.disk_usage(folder).free

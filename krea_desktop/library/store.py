@@ -527,6 +527,19 @@ class Library:
                 raise LibraryError("the library is closed")
         return conn
 
+    def ensure_images_dir(self) -> bool:
+        """Make images/ again if it went while the library was open (deleted or moved by
+        hand): its rows then show their files as missing, and new images are kept. Not
+        when the library's own folder went too (a drive taken away): its images may come
+        back with it, and nothing is made where they were. Whether images/ is there."""
+        if not self.root.is_dir():
+            return False
+        try:
+            self.images_dir.mkdir(exist_ok=True)
+        except OSError:
+            return False
+        return self.images_dir.is_dir()
+
     def check_writable(self) -> None:
         """Raise :class:`LibraryError` (one sentence) unless a write to the index would be
         taken: one written by nothing here, rolled back (an index another user owns, a
@@ -799,7 +812,12 @@ class Library:
             data = metadata.embed(image.data, fmt, record)
         except metadata.MetadataError:
             data = image.data  # keep the image even if its container resists; the index has the record
-        _write_atomic(self.images_dir, file_name, data)
+        try:
+            _write_atomic(self.images_dir, file_name, data)
+        except FileNotFoundError:
+            if not self.ensure_images_dir():
+                raise
+            _write_atomic(self.images_dir, file_name, data)
         values = self._row_values(
             record,
             image_uuid=image.image_uuid,
@@ -1035,6 +1053,11 @@ class Library:
         # name -> (size, mtime): plain numbers, which the cyclic garbage collector leaves
         # alone (100,000 stat results made it pause the whole process for tens of ms).
         on_disk: dict[str, tuple[int, float]] = {}
+        if not self.images_dir.is_dir() and not self.ensure_images_dir():
+            raise LibraryError(
+                f"The library folder {self.root} is no longer there; "
+                "put it back (or attach its drive again) and refresh the gallery."
+            )
         with os.scandir(self.images_dir) as it:
             for de in it:
                 if de.name.startswith(TEMP_PREFIX):

@@ -1844,6 +1844,42 @@ def test_refresh_notices_files_removed_and_added_behind_the_apps_back(
     assert w.library.count() == 3
 
 
+def test_refresh_after_the_images_folder_was_deleted_marks_every_image_missing_and_generating_goes_on(
+    qtbot: QtBot, data_dir: Path, make_window: Any
+) -> None:
+    import shutil
+
+    entries = fill(data_dir, [make_image("before")])
+    w = make_window()
+    wait_thumbnails(qtbot, w)
+    shutil.rmtree(data_dir / "images")
+    w.activateWindow()
+    qtbot.keyClick(w, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: bool((e := w.model.entry_for(entries[0].id)) and e.missing))
+    assert "Errno" not in w.message_banner.label.text()
+    w.prompt_panel.setPrompt("after the folder went")
+    w.generate()
+    qtbot.waitUntil(lambda: w.library.count() == 2, timeout=10000)
+    assert (data_dir / "images").is_dir() and len(list((data_dir / "images").iterdir())) == 1
+
+
+def test_a_refresh_that_cannot_read_the_folder_says_why_in_one_sentence(
+    qtbot: QtBot, data_dir: Path, make_window: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    fill(data_dir, [make_image("stays")])
+    w = make_window()
+
+    def refuse() -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(w.library, "reconcile", refuse)
+    w.gallery_actions.refresh()
+    said = "The library folder could not be read again (Input/output error); nothing was changed."
+    qtbot.waitUntil(lambda: w.message_banner.label.text() == said)
+
+
 def test_the_view_reports_visible_rows(qtbot: QtBot, library: Library) -> None:
     for i in range(40):
         library.save(make_image(f"v{i}", seed=i))

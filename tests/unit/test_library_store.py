@@ -670,6 +670,44 @@ def test_entries_are_hashable(lib: Library) -> None:
     assert {entry, lib.get(entry.id)} == {entry}
 
 
+def test_images_folder_deleted_while_open_is_made_again_and_its_rows_shown_missing(lib: Library) -> None:
+    from krea_desktop.library.saving import check_writable
+
+    first = lib.save(image("before"))
+    import shutil
+
+    shutil.rmtree(lib.images_dir)  # by hand, while the window is open
+    check_writable(lib)  # generating goes on: nothing refused before sending
+    after = lib.save(image("after"))
+    assert after.path.is_file()
+    report = lib.reconcile()
+    assert report.newly_missing == [first.id]
+    kept = lib.get(first.id)
+    assert kept is not None and kept.missing and kept.prompt == "before"
+    back = lib.get(after.id)
+    assert back is not None and not back.missing
+
+
+def test_a_library_folder_gone_is_said_in_one_sentence_and_not_made_again(tmp_path: Path) -> None:
+    import shutil
+
+    library = Library(tmp_path / "drive" / "lib")
+    try:
+        entry = library.save(image("on a drive"))
+        shutil.rmtree(tmp_path / "drive")  # the drive taken away
+        with pytest.raises(LibraryError) as err:
+            library.reconcile()
+        said = str(err.value)
+        assert said.count(". ") == 0 and said.endswith(".") and "no longer there" in said
+        assert not (tmp_path / "drive").exists()  # nothing made where its images were
+        with pytest.raises(OSError):
+            library.save(image("not kept here"))
+        assert not (tmp_path / "drive").exists()
+        assert entry.id
+    finally:
+        library.close()
+
+
 def test_reconcile_empties_its_maps_of_every_file_and_row_before_returning(
     lib: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -691,7 +691,11 @@ class GalleryActions(QObject):
 
         def failed(error: BaseException) -> None:
             self.refresh_action.setEnabled(True)
-            self.show_message(f"The library folder could not be read again: {error}")
+            if isinstance(error, LibraryError):
+                self.show_message(str(error))
+            else:
+                reason = error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
+                self.show_message(f"The library folder could not be read again ({reason}); nothing was changed.")
 
         def done(report: ReconcileReport) -> None:
             self.refresh_action.setEnabled(True)
