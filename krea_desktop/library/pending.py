@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from krea_desktop.api.errors import KreaError
 from krea_desktop.api.record import GenerationRecord, parse_record
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
 from krea_desktop.fsutil import atomic_write, is_abandoned, owned_name, process_identity, still_running
@@ -199,11 +200,13 @@ class PendingTasks:
                 path.unlink()
 
     def _read(self, path: Path) -> PendingTask | None:
+        """The task ``path`` notes; None when it cannot be read or holds a request that is
+        not valid (damaged, or written by hand): it is set aside, and the others go on."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             request = _request_from(data["request"])
             received = {str(u) for u in data.get("received", [])}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, KreaError) as exc:
             log.warning("set aside an unreadable pending task %s: %s", path.name, exc)
             with contextlib.suppress(OSError):
                 path.replace(path.with_suffix(".unreadable"))

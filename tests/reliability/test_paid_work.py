@@ -127,6 +127,38 @@ def test_a_task_is_claimed_only_by_a_process_using_the_service_it_was_sent_to(tm
     assert pending.claim_abandoned() == []
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"ratio": "5:7"},  # a request no longer valid (written by hand, or by another version)
+        {"number_results": "2"},
+        {"references": [{"image": "x", "strength": 9}]},
+        {"references": "not a list"},
+    ],
+)
+def test_a_task_whose_request_is_not_valid_is_set_aside_and_the_others_are_collected(
+    tmp_path: Path, damage: dict[str, object]
+) -> None:
+    pending = PendingTasks(tmp_path)
+    dead = _dead_pid()
+    names = []
+    for prompt in ("damaged", "sound"):
+        request = GenerationRequest(prompt, number_results=2, delivery_method="async")
+        task = pending.submitted(request, [], GenerationRecord(prompt=prompt), "")
+        assert task is not None
+        moved = task.path.rename(task.path.with_name(f"{dead}-{request.task_uuid}.json"))
+        names.append(moved)
+    noted = json.loads(names[0].read_text())
+    noted["request"].update(damage)
+    names[0].write_text(json.dumps(noted))
+    (claimed,) = pending.claim_abandoned()
+    assert claimed.record.prompt == "sound"
+    assert [p.suffix for p in pending.folder.iterdir() if p.stem.endswith(names[0].stem.split("-", 1)[1])] == [
+        ".unreadable"
+    ]
+    assert pending.claim_abandoned() == []  # set aside: not read again at every start
+
+
 def test_a_killed_command_line_batch_is_collected_by_the_next_run(tmp_path: Path, env: dict[str, str]) -> None:
     with simulator_process("--key", KEY, "--latency", "0.15", env=env) as url:
         run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
