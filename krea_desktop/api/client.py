@@ -416,6 +416,10 @@ class RunwareClient:
                 raise _Ambiguous(err) from None  # the task may have been accepted all the same
             env = Envelope([], [])
         if status >= 400 and not env.errors:
+            if all(t.get("taskType") == "getResponse" for t in tasks):
+                # Following a task the service accepted: an answer that says nothing of it
+                # (a proxy's 404, a gateway's 409) is asked again, and the task kept.
+                raise _Ambiguous(E.NetworkError(f"The service answered HTTP {status} while the images were awaited."))
             raise error_from(None, status)
         return _Answer(status, env, retry_after)
 

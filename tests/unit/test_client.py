@@ -664,6 +664,30 @@ def test_a_poll_refused_as_busy_waits_as_long_as_the_service_asked(retry_after: 
     assert s.sleeps[-1] == waited
 
 
+@pytest.mark.parametrize("status", [404, 409, 400])
+def test_a_bare_client_error_while_polling_is_asked_again_and_the_images_still_come(status: int) -> None:
+    s = Script()
+    first: dict[str, Any] = {}
+    s.handlers.append(
+        lambda tasks: (first.update(tasks[0]), ok([{"taskUUID": tasks[0]["taskUUID"], "status": "processing"}]))[1]
+    )
+    s.handlers.append(lambda tasks: httpx.Response(status, text="Not here"))  # a proxy's page, not the service's
+    s.default = lambda tasks: ok([item(first, 0, status="success"), item(first, 1, status="success")])
+    images = run(collect(s.client(), GenerationRequest("two words", number_results=2, delivery_method="async")))
+    assert len(images) == 2
+    assert s.task_types() == ["imageInference", "getResponse", "getResponse"]
+
+
+def test_a_task_whose_polls_keep_getting_bare_404s_is_kept_to_collect_later() -> None:
+    s = Script()
+    s.handlers.append(lambda tasks: ok([{"taskUUID": tasks[0]["taskUUID"], "status": "processing"}]))
+    s.default = lambda tasks: httpx.Response(404)
+    with pytest.raises(E.KreaError) as raised:
+        run(collect(s.client(), GenerationRequest("two words", delivery_method="async")))
+    assert E.may_collect_later(raised.value)  # the record of paid work is kept
+    assert "does not offer" not in str(raised.value)
+
+
 def test_a_task_the_service_has_but_stays_too_busy_to_show_is_kept_to_collect_later() -> None:
     s = Script()
     s.handlers.append(lambda tasks: ok([{"taskUUID": tasks[0]["taskUUID"], "status": "processing"}]))
