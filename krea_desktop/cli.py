@@ -360,7 +360,22 @@ async def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _no_display() -> bool:
+    """Whether a window cannot be shown (Linux and other X11/Wayland systems with neither
+    display named, and no Qt platform chosen): Qt would abort the process."""
+    if sys.platform in ("win32", "darwin"):
+        return False
+    return not any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+
+
 def _open_window(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -> int:
+    if not smoke_test and _no_display():
+        print(
+            "krea-desktop: there is no display to open the window on; "
+            "at a terminal, use generate, sweep or info (see --help).",
+            file=sys.stderr,
+        )
+        return 1
     # The imports before the first paint (Qt's bindings, then the window's modules) make
     # many objects and no cycles worth finding: without the cyclic collector running
     # through them, nor the bindings' source scan, the window is ready about 15 ms sooner.
@@ -403,6 +418,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if meant:  # "generat": a command mistyped, not an image to open in the window
             print(
                 f"krea-desktop: there is no command or file “{console.shown(words[0])}”; did you mean {meant[0]}?",
+                file=sys.stderr,
+            )
+            return 2
+        if not os.path.splitext(words[0])[1] and os.sep not in words[0] and "/" not in words[0]:
+            # "help", "gen", a prompt without "generate": neither a command nor an image's name
+            print(
+                f"krea-desktop: there is no command or file “{console.shown(words[0])}”; "
+                f"the commands are {', '.join(COMMANDS[:-1])} and {COMMANDS[-1]} (see --help).",
                 file=sys.stderr,
             )
             return 2

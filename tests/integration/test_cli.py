@@ -210,6 +210,30 @@ def test_bad_arguments_are_refused_before_anything_is_sent(env: dict[str, str], 
     assert r.stdout == ""
 
 
+@pytest.mark.parametrize("args", [["help"], ["gen", "a fox"], ["a fox in the snow"]])
+def test_a_word_that_is_neither_a_command_nor_a_file_is_refused_and_no_window_opens(
+    env: dict[str, str], args: list[str]
+) -> None:
+    r = run_cli(args, {**env, "QT_QPA_PLATFORM": "offscreen"}, timeout=30)
+    assert r.returncode == 2
+    assert r.stderr == (
+        f"krea-desktop: there is no command or file “{args[0]}”; "
+        "the commands are generate, sweep, info and simulator (see --help).\n"
+    )
+
+
+def test_with_no_display_the_window_is_not_tried_and_one_sentence_says_why(env: dict[str, str]) -> None:
+    bare = {k: v for k, v in env.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    if sys.platform in ("win32", "darwin"):
+        pytest.skip("a window always has a screen there")
+    r = run_cli([], bare, timeout=30)
+    assert r.returncode == 1
+    assert r.stderr == (
+        "krea-desktop: there is no display to open the window on; "
+        "at a terminal, use generate, sweep or info (see --help).\n"
+    )
+
+
 def test_a_file_address_is_the_file(env: dict[str, str], tmp_path: Path) -> None:
     ref = tmp_path / "my fox.png"
     Image.new("RGB", (64, 48), "teal").save(ref)
