@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import importlib
 import io
 import logging
@@ -46,10 +47,10 @@ import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -378,7 +379,9 @@ class RunwareClient:
         try:
             # Whole within the job's time: an answer trickling a byte within each read's
             # timeout would otherwise be waited for without end.
-            buf, status, retry_after, location = await asyncio.wait_for(exchange(), self._time_left(deadline))
+            buf, status, retry_after, location = await _unless_stopped(
+                asyncio.wait_for(exchange(), self._time_left(deadline))
+            )
         except asyncio.TimeoutError:
             during = f" while {phase}" if phase else ""
             late = f"The service's answer did not arrive whole within the job's {self.job_timeout:g} s{during}."
@@ -423,6 +426,10 @@ class RunwareClient:
             raise error_from(None, status)
         return _Answer(status, env, retry_after)
 
+    async def _pause(self, seconds: float) -> None:
+        """Wait before the next poll or retry (cut short by :func:`stop_waiting_when`)."""
+        await _unless_stopped(self._sleep(seconds))
+
     def _time_left(self, deadline: float | None) -> float:
         """Seconds left of a job's time (``deadline``, monotonic), or of a whole job when
         the request belongs to none: one answer or download is never waited for longer."""
@@ -460,7 +467,7 @@ class RunwareClient:
                 raise failure.error
             delay = self.retry.delay(attempt - 1, self._rng, _retry_after_of(failure.error))
             log.info("retrying in %.2fs after: %s", delay, failure.error)
-            await self._sleep(delay)
+            await self._pause(delay)
 
     # --- authentication and uploads ---------------------------------------------------
 
@@ -666,7 +673,7 @@ class RunwareClient:
                         raise ns.error from None
                     delay = self.retry.delay(attempt - 1, self._rng, _retry_after_of(ns.error))
                     say(f"{ns.error} Retrying in {delay:.0f} s…")
-                    await self._sleep(delay)
+                    await self._pause(delay)
                     continue
                 except _Ambiguous as amb:
                     log.info("ambiguous answer to task %s: %s", request.task_uuid, amb.error)
@@ -711,7 +718,7 @@ class RunwareClient:
                         request = request.with_new_task_uuid()
                         ctx.request = request
                         task = request.to_task(wire_refs)
-                    await self._sleep(self.retry.delay(attempt - 1, self._rng))
+                    await self._pause(self.retry.delay(attempt - 1, self._rng))
                     phase = "submit"
                     continue
                 phase, first = "poll", probe
@@ -770,7 +777,7 @@ class RunwareClient:
                         f"The service stopped answering: for {self.probe_budget:g} s it did not say whether it "
                         "had received the task; check your connection and try again."
                     ) from None
-                await self._sleep(delay)
+                await self._pause(delay)
                 continue
             if _not_found(answer) and not ctx.seen_count:
                 return None
@@ -912,7 +919,7 @@ class RunwareClient:
                     raise E.ServiceTimeoutError(
                         f"The service did not finish the images in time ({ctx.seen_count} of {n} arrived)."
                     )
-                await self._sleep(self._poll_delay(ctx, failures, retry_after))
+                await self._pause(self._poll_delay(ctx, failures, retry_after))
                 ctx.polls += 1
                 polled_at = time.monotonic()
                 try:
@@ -1187,6 +1194,48 @@ class _Context:
     def __post_init__(self) -> None:
         self.seen_count = len(self.seen)
         self.seen_before = self.seen_count
+
+
+T = TypeVar("T")
+
+_STOP: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar("krea_stop_waiting", default=None)
+
+
+@contextlib.contextmanager
+def stop_waiting_when(event: asyncio.Event) -> Iterator[None]:
+    """Within this block (of the task that iterates :meth:`RunwareClient.generate` or
+    :meth:`~RunwareClient.collect`), once ``event`` is set every wait on the service (an
+    answer, the pause before a poll or a retry) ends at once with ``CancelledError``, while
+    the images already received go on being decoded, downloaded and handed over: a job
+    cancelled with an answer in hand keeps every image of it."""
+    token = _STOP.set(event)
+    try:
+        yield
+    finally:
+        _STOP.reset(token)
+
+
+async def _unless_stopped(work: Awaitable[T]) -> T:
+    """``await work``, ended at once (``CancelledError``) if the caller's stop event is set."""
+    stop = _STOP.get()
+    if stop is None:
+        return await work
+    running = asyncio.ensure_future(work)
+    if stop.is_set():
+        running.cancel()
+        raise asyncio.CancelledError
+    halt = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((running, halt), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        running.cancel()
+        raise
+    finally:
+        halt.cancel()
+    if not running.done():
+        running.cancel()
+        raise asyncio.CancelledError
+    return running.result()
 
 
 _IDENTITY = {"Accept-Encoding": "identity"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,47 @@ def test_ctrl_enter_generates_and_escape_cancels_the_newest_job(qtbot: QtBot, wi
     assert w.job_list.rows[job_id].info.state == "cancelled"
     assert not w.cancel_button.isEnabled()
     qtbot.waitUntil(lambda: w.statusBar().currentMessage() == f"Job {job_id} cancelled: {received} of 10 images saved.")
+
+
+def test_a_job_cancelled_with_its_whole_answer_in_hand_keeps_every_image_of_it(
+    qtbot: QtBot, window: MainWindow, sim: Sim
+) -> None:
+    w = window
+    w.prompt_panel.promptEdit.setPlainText("eight at once, then cancelled")
+    w.prompt_panel.countSpin.setValue(8)
+    w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("sync"))
+    ended: list[tuple[str, int]] = []
+    w.client_thread.jobFinished.connect(lambda _j, n: ended.append(("finished", n)))
+    w.client_thread.jobCancelled.connect(lambda _j, n: ended.append(("cancelled", n)))
+    shown: list[int] = []
+
+    def cancel_at_the_first(job_id: int, *_rest: object) -> None:
+        if not shown:
+            w.client_thread.cancel(job_id)  # the answer, with all eight, has arrived
+        shown.append(job_id)
+
+    w.client_thread.imageReady.connect(cancel_at_the_first)
+    w.generate()
+    qtbot.waitUntil(lambda: bool(ended), timeout=20000)
+    assert ended == [("finished", 8)]  # paid for and received: every one kept, and said
+    assert w.library.count() == 8 and len(shown) == 8
+
+
+def test_a_job_cancelled_while_the_service_makes_its_images_ends_at_once(
+    qtbot: QtBot, window: MainWindow, sim: Sim
+) -> None:
+    w = window
+    sim.service.config.latency_per_image = 5.0
+    w.prompt_panel.promptEdit.setPlainText("a slow pair, called off")
+    w.prompt_panel.countSpin.setValue(2)
+    w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
+    job_id = w.generate()
+    qtbot.waitUntil(lambda: bool(inference_tasks(sim)), timeout=10000)  # sent: now it is waited for
+    started = time.monotonic()
+    with qtbot.waitSignal(w.client_thread.jobCancelled, timeout=5000) as blocker:
+        w.client_thread.cancel(job_id)
+    assert blocker.args == [job_id, 0]
+    assert time.monotonic() - started < 2.0  # not after the next poll's answer
 
 
 def test_escape_at_once_after_generate_ends_the_job_as_cancelled(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import io
 import itertools
 import logging
@@ -86,6 +87,11 @@ def save_and_thumbnail(
     return out
 
 
+# After a cancel, how long the images a job already holds may take to be saved before the
+# job is ended all the same (a download that does not end).
+CANCEL_GRACE_S = 10.0
+
+
 class ClientThread(QThread):
     """Runs jobs on the client, saves their images, and keeps the paid work: each task is
     recorded until its images are saved (see :mod:`krea_desktop.library.pending`), images
@@ -116,6 +122,7 @@ class ClientThread(QThread):
         self._loop: asyncio.AbstractEventLoop | None = asyncio.new_event_loop()
         self._client: RunwareClient | None = None
         self._jobs: dict[int, asyncio.Task[None]] = {}
+        self._stops: dict[int, asyncio.Event] = {}  # set when the person cancels the job
         self._ids = itertools.count(1)
         self._ready = threading.Event()
         # The size the gallery shows thumbnails at (device pixels): new images arrive with a
@@ -240,7 +247,20 @@ class ClientThread(QThread):
             async for image in client.generate(request, on_status=say, on_submitted=submitted):
                 yield image
 
-        await self._follow(job_id, images(), current)
+        await self._followed(job_id, images(), current)
+
+    async def _followed(
+        self, job_id: int, images: AsyncIterator[GeneratedImage], current: list[str], *, sent: bool = False
+    ) -> None:
+        """:meth:`_follow`, which a cancel ends once the images in hand are saved."""
+        from krea_desktop.api.client import stop_waiting_when  # loaded with the client, after the window
+
+        stop = self._stops[job_id] = asyncio.Event()
+        try:
+            with stop_waiting_when(stop):
+                await self._follow(job_id, images, current, sent=sent)
+        finally:
+            self._stops.pop(job_id, None)
 
     async def _follow(
         self, job_id: int, images: AsyncIterator[GeneratedImage], current: list[str], *, sent: bool = False
@@ -252,10 +272,16 @@ class ClientThread(QThread):
         the rest."""
         received = 0
         keep = False
+        saving: asyncio.Future[int] | None = None
         try:
             async for image in images:
-                received += await self._save(image)
+                saving = asyncio.ensure_future(self._save(image))
+                received += await asyncio.shield(saving)
+                saving = None
         except asyncio.CancelledError:
+            if saving is not None:  # the image being saved lands in the library: it is said so
+                with contextlib.suppress(Exception):
+                    received += await saving
             keep = self._shutting_down  # the app is quitting: the next start collects the rest
             self.jobCancelled.emit(job_id, received)
         except E.KreaError as err:
@@ -311,17 +337,26 @@ class ClientThread(QThread):
 
             images = client.collect(task.request, task.record, task.received, on_status=say)
             self._jobs[job_id] = asyncio.get_running_loop().create_task(
-                self._follow(job_id, images, [task.task_uuid], sent=True)
+                self._followed(job_id, images, [task.task_uuid], sent=True)
             )
 
     def _cancel_job(self, job_id: int) -> None:
+        """Stop waiting on the service for the job; the images it already holds (a whole
+        answer, downloads under way) are saved first, within :data:`CANCEL_GRACE_S`. A job
+        not yet started, or cancelled a second time, ends at once."""
         task = self._jobs.get(job_id)
-        if task is not None:
+        if task is None:
+            return
+        stop = self._stops.get(job_id)
+        if stop is None or stop.is_set():
             task.cancel()
+            return
+        stop.set()
+        asyncio.get_running_loop().call_later(CANCEL_GRACE_S, lambda: None if task.done() else task.cancel())
 
     def _cancel_all(self) -> None:
-        for task in list(self._jobs.values()):
-            task.cancel()
+        for job_id in list(self._jobs):
+            self._cancel_job(job_id)
 
     def _swap_client(self) -> None:
         old = self._client
