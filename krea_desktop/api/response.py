@@ -19,6 +19,7 @@ import base64
 import binascii
 import json
 import mmap
+import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -311,7 +312,7 @@ def error_from(item: dict[str, Any] | None, status: int | None = None, retry_aft
     code = str(item.get("code") or "")
     param = item.get("parameter")
     param = str(param) if param else None
-    service_msg = str(item.get("message") or "").strip()
+    service_msg = _first_sentence(item.get("message"))
     low = code.lower()
 
     def sentence(text: str) -> str:
@@ -370,6 +371,21 @@ def error_from(item: dict[str, Any] | None, status: int | None = None, retry_aft
     if service_msg:
         return E.TaskError(sentence(f"The service reported an error: {service_msg.rstrip('.')}"), code=code or None)
     return E.TaskError("The service reported an unexplained error.", code=code or None)
+
+
+_URL = re.compile(r"\(?\bhttps?://\S+")
+_SENTENCE_END = re.compile(r"[.!?](?=\s)")
+
+
+def _first_sentence(message: Any) -> str:
+    """The first sentence of the service's own words, without web addresses: the message
+    shown is one sentence of the app's, which quotes them. Anything but text says nothing."""
+    if not isinstance(message, str):
+        return ""
+    text = " ".join(_URL.sub("", message).split())
+    end = _SENTENCE_END.search(text)
+    text = text[: end.start()] if end else text
+    return text.strip(" :;,-").rstrip(".!?")
 
 
 def _credits(code: str) -> E.KreaError:

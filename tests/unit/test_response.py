@@ -161,6 +161,33 @@ def test_errors_become_typed_one_sentence_messages(
     assert text.endswith(".") and "\n" not in text and len(text) < 320
 
 
+@pytest.mark.parametrize(
+    ("message", "said"),
+    [
+        (
+            "Bad prompt. See https://docs.runware.ai/x. Try again!",
+            "The service refused a parameter (positivePrompt): Bad prompt.",
+        ),
+        ("Width must be 1.5x of 1024 (see https://x.example/w) please", None),
+        ({"a": 1}, "The service refused a parameter (positivePrompt): a parameter is not accepted."),
+        (["x", "y"], "The service refused a parameter (positivePrompt): a parameter is not accepted."),
+    ],
+)
+def test_the_services_own_words_are_quoted_as_one_sentence_without_addresses(message: object, said: str | None) -> None:
+    err = error_from({"code": "invalidPositivePrompt", "parameter": "positivePrompt", "message": message}, 400)
+    text = str(err)
+    assert "http" not in text and "{" not in text and "[" not in text
+    assert text.count(". ") == 0 and text.endswith(".") and not text.endswith("..")
+    if said is not None:
+        assert text == said
+    else:
+        assert "1.5x of 1024" in text
+
+
+def test_a_message_that_is_not_text_is_not_shown() -> None:
+    assert str(error_from({"code": 42, "message": {"a": 1}})) == "The service reported an unexplained error."
+
+
 def test_retry_after_is_read_from_seconds() -> None:
     err = error_from(None, 429, "7")
     assert isinstance(err, E.ServiceBusyError) and err.retry_after == 7.0
