@@ -687,7 +687,7 @@ class RunwareClient:
                     phase, probe_after_conflict = "probe", True
                     last_error = error_from(env.errors[0], answer.status)
                     continue
-                ours = [e for e in env.errors if e.get("taskUUID") in (None, request.task_uuid)]
+                ours = _errors_of(env, request.task_uuid)
                 if ours and not any(is_finished_item(d) for d in env.data):
                     raise error_from(ours[0], answer.status)
                 pending = request.delivery_method == "async" or _has_processing(env) or ctx.refetch
@@ -959,8 +959,7 @@ class RunwareClient:
                     ctx.progress_at = time.monotonic()
             env = answer.envelope
             answer = None
-            errs = [e for e in env.errors if e.get("taskUUID") in (None, request.task_uuid)]
-            errs += [d for d in env.data if d.get("status") == "error"]
+            errs = _errors_of(env, request.task_uuid)
             ctx.failed = len(errs)
             if ctx.seen_count > before:
                 say(f"{ctx.seen_count} of {counted(n, 'image')} ready…")
@@ -1197,6 +1196,19 @@ class _Context:
 
 
 T = TypeVar("T")
+
+
+def _errors_of(env: Envelope, task_uuid: str) -> list[dict[str, Any]]:
+    """The errors an answer gives for the task ``task_uuid``: its error objects, and its
+    items that failed. An answer that carries errors for other tasks only, and nothing
+    else, is about this one all the same (a service that sent the wrong taskUUID): its
+    refusal is said, not "0 of N images"."""
+    errs = [e for e in env.errors if e.get("taskUUID") in (None, task_uuid)]
+    errs += [d for d in env.data if d.get("status") == "error"]
+    if not errs and env.errors and not env.data:
+        errs = env.errors[:1]
+    return errs
+
 
 _STOP: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar("krea_stop_waiting", default=None)
 

@@ -688,6 +688,26 @@ def test_a_task_whose_polls_keep_getting_bare_404s_is_kept_to_collect_later() ->
     assert "does not offer" not in str(raised.value)
 
 
+def test_a_refusal_naming_another_task_is_said_as_the_refusal_it_is() -> None:
+    s = Script()
+    s.default = lambda tasks: httpx.Response(
+        400,
+        json={"errors": [{"code": "invalidPositivePrompt", "message": "Too short", "taskUUID": str(uuid.uuid4())}]},
+    )
+    with pytest.raises(E.ValidationError, match=r"^The service refused a parameter: Too short\.$"):
+        run(collect(s.client(), GenerationRequest("two words")))
+
+
+def test_a_sync_item_that_failed_is_said_as_a_failure_not_as_missing_images() -> None:
+    s = Script()
+    s.default = lambda tasks: ok(
+        [{"taskUUID": tasks[0]["taskUUID"], "status": "error", "code": "inferenceError", "message": "GPU fell over"}]
+    )
+    with pytest.raises(E.TaskError) as raised:
+        run(collect(s.client(), GenerationRequest("two words")))
+    assert "0 of" not in str(raised.value) and "failed while generating" in str(raised.value)
+
+
 def test_a_task_the_service_has_but_stays_too_busy_to_show_is_kept_to_collect_later() -> None:
     s = Script()
     s.handlers.append(lambda tasks: ok([{"taskUUID": tasks[0]["taskUUID"], "status": "processing"}]))
