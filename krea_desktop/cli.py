@@ -13,7 +13,7 @@ from krea_desktop import __version__, console
 from krea_desktop.api import errors as E
 from krea_desktop.api import spec
 from krea_desktop.cli_words import in_the_users_words
-from krea_desktop.wording import counted
+from krea_desktop.wording import counted, within
 
 # Opening the window imports nothing of the command-line generator: the window's start-up
 # time counts every import made before its first paint.
@@ -318,8 +318,9 @@ async def _generate(args: argparse.Namespace) -> int:
                 ended_cleanly.add(task.task_uuid)
             except E.KreaError as err:
                 if E.may_collect_later(err) or isinstance(err, E.COLLECT_LATER):
+                    why = within(in_the_users_words(err))
                     say(
-                        f"krea-desktop: the earlier task could not be collected now ({in_the_users_words(err)}); "
+                        f"krea-desktop: an earlier task could not be collected now ({why}); "
                         "it is tried again next time."
                     )
                     continue

@@ -27,6 +27,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from krea_desktop.api import spec
 from krea_desktop.api.endpoint import endpoint_problem
+from krea_desktop.wording import within
 
 T = TypeVar("T")
 
@@ -38,7 +39,7 @@ class OptionError(ValueError):
     ``variable`` is set to ``raw``, refused for ``reason`` (a sentence of its own)."""
 
     def __init__(self, variable: str, raw: str, reason: str) -> None:
-        super().__init__(f"{variable} is set to {raw!r}, which cannot be used: {reason}")
+        super().__init__(f"{variable} is set to {raw!r}, which cannot be used: {within(reason)}.")
         self.variable = variable
         self.raw = raw
         self.reason = reason

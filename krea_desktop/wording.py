@@ -4,6 +4,13 @@
 from __future__ import annotations
 
 
+def within(sentence: str) -> str:
+    """``sentence`` to stand inside another: its full stop dropped, its first letter small
+    unless the word is an acronym ("API key")."""
+    text = sentence.strip().rstrip(".")
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
 def for_count(n: int, one: str, more: str) -> str:
     """``one`` when ``n`` is 1, else ``more``: the words that agree with a count ("is" or
     "are", "it was" or "they were")."""

@@ -1474,6 +1474,10 @@ def _read_reference_file(path: Path) -> bytes:
     try:
         data = read_regular_file(path, MAX_REFERENCE_BYTES)  # never waiting on a FIFO, never reading a device
     except NotARegularFile as exc:
+        if path.is_dir():
+            raise E.ValidationError(
+                f"The reference {path.name or path} is a folder, not an image.", parameter=_REFS
+            ) from exc
         raise E.ValidationError(
             f"The reference {path.name} is not a file (a pipe or a device), so it holds no image.", parameter=_REFS
         ) from exc

@@ -211,7 +211,7 @@ class GenerationRequest:
                 f"positivePrompt has {has}, but it must have from {spec.PROMPT_MIN} to {spec.PROMPT_MAX}.",
                 parameter="positivePrompt",
             )
-        if self.ratio not in spec.RATIOS_BY_NAME:
+        if not isinstance(self.ratio, str) or self.ratio not in spec.RATIOS_BY_NAME:
             raise ValidationError(
                 f"ratio is {self.ratio!r}, but it must be one of {' '.join(spec.RATIOS_BY_NAME)}.",
                 parameter="ratio",

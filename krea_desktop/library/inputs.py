@@ -148,7 +148,7 @@ def read_image_file(path: Path) -> bytes:
     except OSError as exc:
         raise InvalidImageError(_unreadable(path, exc)) from None
     if path.is_dir():
-        raise InvalidImageError(f"“{name}” is a folder; drop the image files inside it instead.")
+        raise InvalidImageError(f"“{name}” is a folder, not an image; use the image files inside it instead.")
     if not stat.S_ISREG(st.st_mode):
         raise InvalidImageError(f"“{name}” is not a file (a pipe or a device), so it holds no image.")
     if st.st_size == 0:

@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"krea-desktop simulator: {exc}", file=sys.stderr)
         return 2
-    if args.latency < 0:
-        print("krea-desktop simulator: --latency must not be negative", file=sys.stderr)
+    if not 0 <= args.latency < 3600:  # also refuses nan and inf
+        print("krea-desktop simulator: --latency must be from 0 to 3600 seconds", file=sys.stderr)
         return 2
     if not 0 <= args.port <= 65535:
         print(f"krea-desktop simulator: --port is {args.port}, but it must be from 0 to 65535", file=sys.stderr)

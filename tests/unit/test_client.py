@@ -1164,6 +1164,14 @@ def test_a_reference_that_is_a_pipe_or_a_device_is_refused_at_once(tmp_path: Pat
         assert s.posts == []
 
 
+def test_a_folder_given_as_a_reference_is_called_a_folder(tmp_path: Path) -> None:
+    s = Script()
+    request = GenerationRequest("two words", references=(ReferenceImage(tmp_path),))
+    with pytest.raises(E.ValidationError, match=f"^Reference 1 \\({tmp_path.name}\\) is a folder, not an image\\.$"):
+        run(collect(s.client(), request))
+    assert s.posts == []
+
+
 class Trickle(httpx.AsyncByteStream):
     """A body that sends a byte, then waits, then another: within any read's timeout."""
 

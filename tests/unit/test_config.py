@@ -58,6 +58,15 @@ def test_an_unusable_environment_value_is_an_error_not_a_silent_fallback() -> No
     assert isinstance(caught.value, ValueError)
 
 
+def test_the_reason_for_refusing_an_environment_value_reads_as_part_of_one_sentence() -> None:
+    with pytest.raises(OptionError) as caught:
+        resolve(config.API_ENDPOINT, env={"RUNWARE_API_URL": "garbage"}, stored=None)
+    message = str(caught.value)
+    head, _, reason = message.partition("which cannot be used: ")
+    assert head.startswith("RUNWARE_API_URL is set to 'garbage', ")
+    assert reason[:1].islower() and message.endswith(".") and ". " not in message.replace("e.g. ", "")
+
+
 def test_an_option_without_environment_ignores_it() -> None:
     assert resolve(config.RATIO, env={"generation/ratio": "16:9", "RATIO": "16:9"}, stored="4:3") == "4:3"
 

@@ -98,6 +98,7 @@ BAD = [
     ({"prompt": "x" * 3001}, "positivePrompt", "from 2 to 3000"),
     ({"prompt": "   "}, "positivePrompt", "from 2 to 3000"),
     ({"ratio": "5:4"}, "ratio", "1:1 4:3 3:2 16:9 2.35:1 4:5 2:3 9:16"),
+    ({"ratio": ["1:1"]}, "ratio", "1:1 4:3 3:2 16:9 2.35:1 4:5 2:3 9:16"),  # a script's slip: not a TypeError
     ({"number_results": 0}, "numberResults", "from 1 to 20"),
     ({"number_results": 21}, "numberResults", "from 1 to 20"),
     ({"seed": -1}, "seed", "from 0 to 9223372036854775807"),

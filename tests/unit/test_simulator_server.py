@@ -224,6 +224,9 @@ def test_cli_rejects_bad_fault() -> None:
         (["--port", "99999"], "--port is 99999, but it must be from 0 to 65535"),
         (["--grain", "2"], "--grain is 2.0, but it must be from 0 to 1"),
         (["--grain", "nan"], "--grain is nan, but it must be from 0 to 1"),
+        (["--latency", "nan"], "--latency must be from 0 to 3600 seconds"),
+        (["--latency", "inf"], "--latency must be from 0 to 3600 seconds"),
+        (["--latency", "-1"], "--latency must be from 0 to 3600 seconds"),
     ],
 )
 def test_cli_refuses_a_port_or_grain_out_of_range_in_one_line(
