@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -57,6 +58,8 @@ from krea_desktop.library.schema import (
 )
 
 __all__ = ["SCHEMA_VERSION", "Library", "LibraryBusy", "LibraryEntry", "LibraryError", "migrate"]
+
+log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = {".png": "PNG", ".jpg": "JPG", ".jpeg": "JPG", ".webp": "WEBP"}
 TEMP_PREFIX = ".tmp-"
@@ -275,6 +278,26 @@ def _write_atomic(directory: Path, name: str, data: bytes) -> None:
     atomic_write(directory / name, data, prefix=owned_name(TEMP_PREFIX), suffix=".part")
 
 
+def _favourites_in(index: Path) -> set[str]:
+    """The imageUUIDs marked as favourites that can still be read from a damaged index
+    (read-only; the rows before a damaged page when the walk breaks off), else none."""
+    found: set[str] = set()
+    try:
+        conn = sqlite3.connect(f"{index.as_uri()}?mode=ro", uri=True, timeout=1)
+    except sqlite3.Error:
+        return found
+    try:
+        # The table itself, not an index of it: the damage may be in an index.
+        cursor = conn.execute("SELECT image_uuid FROM images NOT INDEXED WHERE favourite = 1")
+        while (row := cursor.fetchone()) is not None:
+            found.add(str(row[0]))
+    except sqlite3.Error as exc:
+        log.warning("favourites read from the damaged index %s: %d, then %s", index.name, len(found), exc)
+    finally:
+        conn.close()
+    return found
+
+
 def _file_time(mtime: float) -> str:
     """A file's modification time as a record time (a clock set to nonsense gives the epoch)."""
     try:
@@ -357,6 +380,9 @@ class Library:
         self.needs_rebuild = False
         # Damaged rows' files as the folder check last saw them (size, date), by row id.
         self._broken_seen: dict[int, tuple[int, float]] = {}
+        # Favourites read from a damaged index kept aside: the files carry every record but
+        # not these, which the rebuild gives back to the rows it makes.
+        self._salvaged_favourites: set[str] = set()
         self.images_dir = self.root / "images"
         self.thumbs_dir = self.root / "thumbs"
         self.db_path = self.root / "library.sqlite"
@@ -405,6 +431,7 @@ class Library:
                 )
         elif problem is not None:
             aside = self._set_index_aside()
+            self._salvaged_favourites = _favourites_in(aside)
             self.notice = f"The library index was {problem}, so it was kept aside as {aside.name} and {rebuilt}."
         conn = self._conn()
         try:
@@ -1187,6 +1214,11 @@ class Library:
         # it); emptied step by step, the lock changes hands as usual.
         _empty_gradually(on_disk)
         _empty_gradually(known_names)
+        if self._salvaged_favourites:
+            marked = [(u,) for u in self._salvaged_favourites]
+            with self._transaction() as conn:
+                conn.executemany("UPDATE images SET favourite = 1 WHERE image_uuid = ?", marked)
+            self._salvaged_favourites = set()
         self.needs_rebuild = False  # every file has its row now
         return report
 

@@ -708,6 +708,32 @@ def test_a_library_folder_gone_is_said_in_one_sentence_and_not_made_again(tmp_pa
         library.close()
 
 
+@pytest.mark.parametrize("rebuild", [True, False])
+def test_favourites_still_readable_in_a_damaged_index_come_back_with_the_rebuild(tmp_path: Path, rebuild: bool) -> None:
+    root = tmp_path / "lib"
+    with Library(root) as library:
+        saved = [library.save(image(f"kept {i}", seed=i)) for i in range(4)]
+        library.set_favourite([saved[1].id, saved[3].id], True)
+    conn = sqlite3.connect(root / "library.sqlite")
+    conn.execute("DROP TABLE reference_uploads")  # a part of it unreadable: the whole index is damaged
+    conn.commit()
+    conn.close()
+    library = Library(root, rebuild=rebuild)
+    try:
+        assert library.notice is not None and "kept aside" in library.notice
+        if not rebuild:
+            library.reconcile()  # the window's rebuild, on a worker
+        assert library.count() == 4
+        assert sorted(e.prompt for e in library.entries(favourites_only=True)) == ["kept 1", "kept 3"]
+        library.reconcile()  # once given back, not again: an unmarked one stays unmarked
+        (first,) = [e for e in library.entries() if e.prompt == "kept 1"]
+        library.set_favourite([first.id], False)
+        library.reconcile()
+        assert [e.prompt for e in library.entries(favourites_only=True)] == ["kept 3"]
+    finally:
+        library.close()
+
+
 def test_reconcile_empties_its_maps_of_every_file_and_row_before_returning(
     lib: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
