@@ -233,7 +233,7 @@ class LibraryEntry:
 class ReconcileReport:
     temp_files_removed: list[str] = field(default_factory=list)
     newly_missing: list[int] = field(default_factory=list)  # row ids whose file is gone
-    found_again: list[int] = field(default_factory=list)  # row ids whose file came back
+    found_again: list[int] = field(default_factory=list)  # row ids whose file came back (or under another name)
     indexed: list[int] = field(default_factory=list)  # new rows for files that had none
     broken: list[int] = field(default_factory=list)  # row ids whose file does not decode
     skipped: list[str] = field(default_factory=list)  # files that could not be indexed
@@ -1189,7 +1189,24 @@ class Library:
                 for changed in changed_rows:
                     if changed is not None:
                         self._update_read_again(conn, changed)
+                # A file renamed in images/ (by hand, or a sync tool) is its row's image under
+                # another name: the row follows it, with its favourite, place and lineage.
+                moved_from: dict[str, int] = {}
+                if new_rows:
+                    for row_id, digest in conn.execute("SELECT id, content_sha256 FROM images WHERE missing=1"):
+                        if digest:
+                            moved_from.setdefault(digest, row_id)
                 for values in new_rows:
+                    row_id = moved_from.pop(values["content_sha256"], None)
+                    if row_id is not None:
+                        conn.execute(
+                            "UPDATE images SET file_name=?, missing=0, file_size=? WHERE id=?",
+                            (values["file_name"], values["file_size"], row_id),
+                        )
+                        if row_id in report.newly_missing:
+                            report.newly_missing.remove(row_id)
+                        report.found_again.append(row_id)
+                        continue
                     taken = conn.execute(
                         "SELECT file_name FROM images WHERE image_uuid=?", (values["image_uuid"],)
                     ).fetchone()

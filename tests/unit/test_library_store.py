@@ -734,6 +734,37 @@ def test_favourites_still_readable_in_a_damaged_index_come_back_with_the_rebuild
         library.close()
 
 
+@pytest.mark.parametrize("between_checks", [False, True])
+def test_a_file_renamed_in_the_images_folder_keeps_its_row(lib: Library, between_checks: bool) -> None:
+    entry = lib.save(image("renamed by hand"))
+    other = lib.save(image("left alone", seed=2))
+    lib.set_favourite([entry.id], True)
+    renamed = lib.images_dir / "sunset.png"
+    if between_checks:  # seen missing first (moved out), then back under another name
+        outside = lib.root / "elsewhere.png"
+        entry.path.rename(outside)
+        assert lib.reconcile().newly_missing == [entry.id]
+        outside.rename(renamed)
+    else:
+        entry.path.rename(renamed)
+    report = lib.reconcile()
+    assert report.indexed == [] and report.newly_missing == [] and report.found_again == [entry.id]
+    assert lib.count() == 2
+    moved = lib.get(entry.id)
+    assert moved is not None and moved.file_name == "sunset.png" and not moved.missing
+    assert moved.favourite and moved.prompt == "renamed by hand" and moved.created_at == entry.created_at
+    assert lib.get(other.id) == other
+
+
+def test_a_copy_of_an_image_whose_row_is_there_gets_a_row_of_its_own(lib: Library) -> None:
+    entry = lib.save(image("copied"))
+    (lib.images_dir / "copy.png").write_bytes(entry.path.read_bytes())
+    report = lib.reconcile()
+    assert len(report.indexed) == 1 and lib.count() == 2
+    kept = lib.get(entry.id)
+    assert kept is not None and kept.file_name == entry.file_name and not kept.missing
+
+
 def test_reconcile_empties_its_maps_of_every_file_and_row_before_returning(
     lib: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
