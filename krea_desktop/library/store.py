@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
+from dataclasses import replace as replace_field
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
@@ -72,6 +73,13 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 # the namespace of this UUID (uuid is imported only then: it imports platform, 4 ms of a
 # window's start).
 _OWN_FILES = "6f0c5f2e-3b1d-4c8e-9a57-2d4b7e1f0a93"
+
+
+def _repeated_id(task_uuid: str, image_uuid: str) -> str:
+    """The image id of ``image_uuid`` of task ``task_uuid`` when another task's image has it."""
+    import uuid
+
+    return str(uuid.uuid5(uuid.UUID(_OWN_FILES), f"{task_uuid}/{image_uuid}"))
 
 
 def _own_file_id(name: str) -> str:
@@ -803,6 +811,18 @@ class Library:
         file_name = f"{image.image_uuid}.{ext}"
         with self._write_lock, _refusals_said():  # the reads on the way too
             existing = self.get_by_uuid(image.image_uuid)
+            if (
+                existing is not None
+                and not replace
+                and image.task_uuid
+                and existing.task_uuid
+                and existing.task_uuid != image.task_uuid
+            ):
+                # Another task's image under an imageUUID already kept (a service that sent
+                # it twice): a new paid image, kept under an id made from both.
+                image = replace_field(image, image_uuid=_repeated_id(image.task_uuid, image.image_uuid))
+                file_name = f"{image.image_uuid}.{ext}"
+                existing = self.get_by_uuid(image.image_uuid)
             if existing is not None and replace:
                 return self._replace(existing, image, fmt, file_name, created_at)
             if existing is not None and not existing.missing and existing.path.exists():

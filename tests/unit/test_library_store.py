@@ -765,6 +765,21 @@ def test_a_copy_of_an_image_whose_row_is_there_gets_a_row_of_its_own(lib: Librar
     assert kept is not None and kept.file_name == entry.file_name and not kept.missing
 
 
+def test_another_tasks_image_under_an_imageuuid_already_kept_is_kept_too(lib: Library) -> None:
+    from dataclasses import replace
+
+    first = image("the first task", seed=1)
+    kept = lib.save(first)
+    again = replace(image("a second task", seed=2, fmt="JPG"), image_uuid=first.image_uuid)  # the service repeated it
+    second = lib.save(again)
+    assert second.id != kept.id and second.image_uuid != first.image_uuid
+    assert second.task_uuid == again.task_uuid and second.prompt == "a second task" and second.path.is_file()
+    assert lib.get(kept.id) == kept and kept.path.is_file()
+    assert lib.save(again) == second  # the same image of the same task: kept once
+    assert lib.save(first) == kept
+    assert lib.count() == 2
+
+
 def test_reconcile_empties_its_maps_of_every_file_and_row_before_returning(
     lib: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
