@@ -672,7 +672,9 @@ class RunwareClient:
                         ns.error.never_sent = True
                         raise ns.error from None
                     delay = self.retry.delay(attempt - 1, self._rng, _retry_after_of(ns.error))
-                    say(f"{ns.error} Retrying in {delay:.0f} s…")
+                    # What happened, not its advice ("try again in a moment"): it is being tried again.
+                    said = str(ns.error).split(";")[0].rstrip(".")
+                    say(f"{said}; retrying in {delay:.0f} s…")
                     await self._pause(delay)
                     continue
                 except _Ambiguous as amb:

@@ -329,6 +329,15 @@ def test_the_status_says_generating_once_the_service_has_acknowledged_the_task()
     assert said.count("Generating…") == 1 and "1 of 2 images ready…" in said
 
 
+def test_a_submit_refused_as_busy_says_it_is_retried_without_asking_the_person_to_try_again() -> None:
+    s = Script()
+    s.handlers.append(busy("1"))
+    s.default = lambda tasks: ok([item(tasks[0], 0)])
+    said = statuses_of(s, GenerationRequest("two words"))
+    assert "The service is busy right now; retrying in 1 s…" in said
+    assert not any("try again" in line for line in said)
+
+
 def test_the_count_of_a_one_image_task_reads_in_the_singular() -> None:
     s = Script()
     s.handlers.append(lambda tasks: ok([{"taskUUID": tasks[0]["taskUUID"], "status": "processing"}]))
