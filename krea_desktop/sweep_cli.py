@@ -220,10 +220,13 @@ async def run_sweep(args: argparse.Namespace) -> int:
                         if interrupted_meanwhile:
                             raise asyncio.CancelledError
                 except E.KreaError as err:
+                    said = in_the_users_words(err)
+                    # The key or the account refused: said once, not by every cell sent beside it.
+                    repeated = any(str(r) == str(err) for r in refused)
                     if isinstance(err, (E.AuthenticationError, E.InsufficientCreditsError)) and not err.task_accepted:
                         refused.append(err)
-                    said = in_the_users_words(err)
-                    _say(f"[{label(place)}] failed: {said}")
+                    if not repeated:
+                        _say(f"[{label(place)}] failed: {said}")
                     errors[place] = said
                     if not E.may_collect_later(err):
                         ended.update(mine)

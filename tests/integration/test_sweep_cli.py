@@ -242,6 +242,7 @@ def test_a_refused_key_ends_the_sweep_without_a_sheet_of_errors(service_env: dic
     assert r.stderr.strip().splitlines()[-1].startswith("krea-desktop: The API key was not accepted")
     cell_lines = [line for line in r.stderr.splitlines() if "] failed: " in line]
     assert cell_lines and all("RUNWARE_API_KEY" in line for line in cell_lines)  # the command line's words
+    assert len(cell_lines) == 1  # said once, not by each cell sent beside the first
     assert len(tasks_of(sim, "imageInference")) <= 4  # at most the cells already on their way
     with Library(Path(service_env["KREA_DESKTOP_DATA_DIR"])) as lib:
         assert lib.count() == 0
