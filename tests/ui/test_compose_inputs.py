@@ -164,6 +164,14 @@ def test_a_gallery_selection_larger_than_the_room_is_refused_without_looking_it_
     )
 
 
+def test_gallery_images_copied_then_deleted_are_said_to_be_gone_when_pasted(make_tray: Callable[..., Tray]) -> None:
+    t = make_tray(resolve_library_ids=lambda ids: [])
+    mime = QMimeData()
+    mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids([7])))
+    assert not t.drop(mime)
+    assert t.messages[-1] == "Those gallery images are no longer in the library (deleted since), so none was added."
+
+
 def test_a_file_named_like_an_image_that_is_none_is_not_offered_as_a_reference(
     qtbot: QtBot, make_window: Callable[[], MainWindow], tmp_path: Path
 ) -> None:

@@ -345,7 +345,10 @@ class ReferenceTray(QWidget):
             if files and sorted(paths) != sorted(files):
                 paths = [f for f in files if f.is_file()]
             if not paths:
-                self.message.emit("The dragged gallery images could not be found in the library.")
+                # Dragged, or copied and pasted since they were deleted.
+                self.message.emit(
+                    "Those gallery images are no longer in the library (deleted since), so none was added."
+                )
                 return False
             return self._start([Source("path", p) for p in paths])
         sources = sources_from_mime(mime)
