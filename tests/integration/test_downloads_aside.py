@@ -94,9 +94,10 @@ def test_the_next_image_downloads_while_the_caller_holds_its_loop(sim: Sim, monk
 
     assert asyncio.run(go()) == [0, 1, 2]
     assert len(served) == 3
-    # The second and third images were on their way while the caller held the one before.
-    for (start, end), answered in zip(held, served[1:], strict=False):
-        assert start < answered < end
+    # The second and third images were on their way while the caller held the one before:
+    # each was served before that hold ended (on a quick machine, even before it began).
+    for (_start, end), answered in zip(held, served[1:], strict=False):
+        assert answered < end
     assert not download_threads()  # closing the client ended its downloads' thread
 
 
