@@ -27,6 +27,7 @@ class Job:
     ended_at: float | None = None
     message: str = ""  # how it ended, in one sentence
     error: object = None  # the error it failed with
+    cancelling: bool = False  # cancel asked: the images it already holds are being saved
 
     @property
     def received(self) -> int:
@@ -77,6 +78,21 @@ class JobQueue:
     def running(self) -> list[int]:
         return [j.job_id for j in self._jobs.values() if j.running]
 
+    def cancellable(self) -> list[int]:
+        """The running jobs whose cancel has not been asked for yet."""
+        return [j.job_id for j in self._jobs.values() if j.running and not j.cancelling]
+
+    def cancel_asked(self, job_id: int) -> bool:
+        """The person cancelled ``job_id``: it says so until it ends (it saves what it
+        already received first). False if it is not running or was cancelled already."""
+        job = self._jobs.get(job_id)
+        if job is None or not job.running or job.cancelling:
+            return False
+        job.cancelling = True
+        job.status = "Cancelling; saving the images already received…"
+        self.changed.emit(job)
+        return True
+
     # -- what the client reports -----------------------------------------------------------
 
     def add(self, job_id: int, request: GenerationRequest) -> Job:
@@ -91,7 +107,7 @@ class JobQueue:
 
     def set_status(self, job_id: int, text: str) -> None:
         job = self._jobs.get(job_id)
-        if job is not None and job.running:
+        if job is not None and job.running and not job.cancelling:
             job.status = text
             self.changed.emit(job)
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QLabel, QPushButton
 from pytestqt.qtbot import QtBot
 
@@ -215,6 +216,74 @@ def test_a_job_cancelled_while_the_service_makes_its_images_ends_at_once(
         w.client_thread.cancel(job_id)
     assert blocker.args == [job_id, 0]
     assert time.monotonic() - started < 2.0  # not after the next poll's answer
+
+
+def test_cancelled_again_and_again_while_an_image_is_saved_the_job_still_ends_and_counts_it(
+    qtbot: QtBot, window: MainWindow, sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from krea_desktop.ui.jobs import client_thread as ct
+
+    w = window
+    saving = threading.Event()
+    real = ct.save_and_thumbnail
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        saving.set()
+        time.sleep(1.0)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ct, "save_and_thumbnail", slow)
+    w.prompt_panel.promptEdit.setPlainText("two, saved slowly")
+    w.prompt_panel.countSpin.setValue(2)
+    w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("sync"))
+    job_id = w.generate()
+    qtbot.waitUntil(saving.is_set, timeout=10000)
+    with qtbot.waitSignal(w.client_thread.jobCancelled, timeout=8000) as blocker:
+        for _ in range(3):  # the soft cancel, then two that end it at once
+            w.client_thread.cancel(job_id)
+            qtbot.wait(100)
+    assert blocker.args[0] == job_id and blocker.args[1] >= 1  # the image being saved is counted
+    assert w.library.count() == blocker.args[1]
+    qtbot.waitUntil(lambda: not w.jobs.running())
+
+
+def test_escape_twice_cancels_the_newest_job_then_the_one_before(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:
+    w = window
+    sim.service.config.latency_per_image = 5.0
+    w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
+    w.prompt_panel.promptEdit.setPlainText("an older slow pair")
+    w.prompt_panel.countSpin.setValue(2)
+    older = w.generate()
+    w.prompt_panel.promptEdit.setPlainText("a newer slow pair")
+    newer = w.generate()
+    assert older is not None and newer is not None
+    ended: list[int] = []
+    w.client_thread.jobCancelled.connect(lambda job_id, _n: ended.append(job_id))
+    w.cancel_newest()
+    job = w.jobs.get(newer)
+    assert job is not None and job.cancelling and job.status.startswith("Cancelling")
+    assert not w.job_list.rows[newer].cancel.isEnabled()  # asked once: not asked again from its row
+    w.cancel_newest()  # the next Esc is the older job's
+    qtbot.waitUntil(lambda: sorted(ended) == sorted([older, newer]), timeout=5000)
+    assert not w.jobs.running() and not w.cancel_button.isEnabled()
+
+
+def test_cancel_all_jobs_cancels_every_running_job_once(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:
+    w = window
+    sim.service.config.latency_per_image = 5.0
+    w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
+    jobs = []
+    for prompt in ("a first slow pair", "a second slow pair"):
+        w.prompt_panel.promptEdit.setPlainText(prompt)
+        jobs.append(w.generate())
+    ended: list[int] = []
+    w.client_thread.jobCancelled.connect(lambda job_id, _n: ended.append(job_id))
+    (action,) = [a for a in w.findChildren(QAction) if a.text() == "Cancel &all jobs"]
+    action.trigger()
+    qtbot.waitUntil(lambda: sorted(ended) == sorted(jobs), timeout=5000)
+    assert not w.jobs.running()
 
 
 def test_escape_at_once_after_generate_ends_the_job_as_cancelled(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:

@@ -87,6 +87,22 @@ def save_and_thumbnail(
     return out
 
 
+async def _finished(saving: asyncio.Future[int]) -> int:
+    """The images ``saving`` counted once it is over, however often the job is cancelled
+    meanwhile (Cancel pressed again, the grace period over): a save is short, and a job
+    that stopped waiting for it would never say it ended. 0 if it failed (logged)."""
+    while not saving.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(saving)
+    if saving.cancelled():
+        return 0
+    error = saving.exception()
+    if error is not None:
+        log.error("saving an image as its job was cancelled failed", exc_info=error)
+        return 0
+    return saving.result()
+
+
 # After a cancel, how long the images a job already holds may take to be saved before the
 # job is ended all the same (a download that does not end).
 CANCEL_GRACE_S = 10.0
@@ -280,8 +296,7 @@ class ClientThread(QThread):
                 saving = None
         except asyncio.CancelledError:
             if saving is not None:  # the image being saved lands in the library: it is said so
-                with contextlib.suppress(Exception):
-                    received += await saving
+                received += await _finished(saving)
             keep = self._shutting_down  # the app is quitting: the next start collects the rest
             self.jobCancelled.emit(job_id, received)
         except E.KreaError as err:

@@ -74,6 +74,7 @@ class JobRow(QFrame):
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)
+        self.cancel.setEnabled(not self.info.cancelling)
 
     def image_received(self) -> None:
         self.progress.setMaximum(self.info.expected)  # grows if the service sends more than asked

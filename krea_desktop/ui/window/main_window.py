@@ -212,7 +212,7 @@ class MainWindow(QMainWindow):
         self.client_thread.jobCancelled.connect(lambda job_id, _received: self.jobs.cancelled(job_id))
         self.client_thread.saveProblem.connect(self._save_problem)
         self.client_thread.thumbnail_side = lambda: self.model.loader.display_side
-        self.job_list.cancelRequested.connect(self.client_thread.cancel)
+        self.job_list.cancelRequested.connect(self.cancel_job)
         self.built = True
         if demo != self.demo:
             self.demo = demo
@@ -707,11 +707,31 @@ class MainWindow(QMainWindow):
             return
         runs = self._sweeps.runs if self._sweeps is not None else []
         in_sweeps = {job_id for run in runs for job_id in run.job_ids}
-        running = [job_id for job_id in self.jobs.running() if job_id not in in_sweeps]
+        running = [job_id for job_id in self.jobs.cancellable() if job_id not in in_sweeps]
         if running:
-            self.client_thread.cancel(max(running))
+            self.cancel_job(max(running))
         elif runs:
             runs[-1].cancel()
+
+    def cancel_job(self, job_id: int) -> None:
+        """Cancel ``job_id``: it stops waiting on the service, saves the images it already
+        holds, and says it is doing so until it ends (Esc then goes to the next job)."""
+        if self.jobs.cancel_asked(job_id):
+            self.client_thread.cancel(job_id)
+            self._update_cancel_button()
+
+    def cancel_all_jobs(self) -> None:
+        """Generate > Cancel all jobs: every job, and every sweep as a whole."""
+        runs = list(self._sweeps.runs) if self._sweeps is not None else []
+        in_sweeps = {job_id for run in runs for job_id in run.job_ids}
+        for job_id in self.jobs.cancellable():
+            if job_id not in in_sweeps:
+                self.cancel_job(job_id)
+        for run in runs:
+            run.cancel()
+
+    def _update_cancel_button(self) -> None:
+        self.cancel_button.setEnabled(bool(self.jobs.cancellable()))
 
     def _subscribe_to_jobs(self) -> None:
         jobs = self.jobs

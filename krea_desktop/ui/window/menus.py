@@ -63,7 +63,7 @@ def fill_menus(window: MainWindow) -> None:
     window.cancel_action.triggered.connect(window.cancel_newest)
     gen_menu.addAction(window.cancel_action)
     cancel_all = QAction("Cancel &all jobs", window)
-    cancel_all.triggered.connect(lambda: window.client_thread.cancel_all() if window.built else None)
+    cancel_all.triggered.connect(lambda: window.cancel_all_jobs() if window.built else None)
     gen_menu.addAction(cancel_all)
     gen_menu.addSeparator()
     window.sweep_action = QAction("S&weep…", window)
