@@ -87,7 +87,7 @@ from krea_desktop.api.response import (
     verify_image,
 )
 from krea_desktop.api.results import GeneratedImage
-from krea_desktop.wording import counted
+from krea_desktop.wording import counted, within
 
 log = logging.getLogger(__name__)
 
@@ -690,10 +690,14 @@ class RunwareClient:
                     last_error = error_from(env.errors[0], answer.status)
                     continue
                 ours = _errors_of(env, request.task_uuid)
-                if ours and not any(is_finished_item(d) for d in env.data):
-                    raise error_from(ours[0], answer.status)
-                pending = request.delivery_method == "async" or _has_processing(env) or ctx.refetch
-                if pending and not ours:
+                # Refused outright (an error object) ends it; an item that failed beside
+                # others still being made leaves them to be polled for.
+                refused = [e for e in ours if e not in env.data]
+                processing = _has_processing(env)
+                if ours and not any(is_finished_item(d) for d in env.data) and (refused or not processing):
+                    raise error_from((refused or ours)[0], answer.status)
+                pending = request.delivery_method == "async" or processing or ctx.refetch
+                if pending and not refused:
                     if ctx.seen_count == 0:  # the task is with the service: not "Submitting…" any more
                         say("Generating…")
                     else:  # the answer brought some of the images
@@ -995,7 +999,7 @@ class RunwareClient:
             cause = error_from(errs[0])
             raise E.TaskError(
                 f"The service returned {ctx.seen_count} of {counted(n, 'image')}; "
-                f"the rest failed: {cause.message.rstrip('.')}.",
+                f"the rest failed: {within(cause.message)}.",
                 code=cause.code,
             )
         raise E.MalformedResponseError(f"The service returned {ctx.seen_count} of {counted(n, 'image')}.")

@@ -717,6 +717,37 @@ def test_a_sync_item_that_failed_is_said_as_a_failure_not_as_missing_images() ->
     assert "0 of" not in str(raised.value) and "failed while generating" in str(raised.value)
 
 
+def test_an_item_that_failed_beside_others_still_being_made_leaves_them_to_be_polled_for() -> None:
+    s = Script()
+    first: dict[str, Any] = {}
+    failed = {"status": "error", "code": "inferenceError", "message": "GPU fell over"}
+
+    def submit(tasks: list[dict[str, Any]]) -> httpx.Response:
+        first.update(tasks[0])
+        t = tasks[0]["taskUUID"]
+        return ok([item(tasks[0], 0), {"taskUUID": t, "status": "processing"}, {"taskUUID": t, **failed}])
+
+    s.handlers.append(submit)
+    s.default = lambda tasks: ok([item(first, 0), item(first, 1), {"taskUUID": first["taskUUID"], **failed}])
+    got: list[Any] = []
+
+    async def scenario() -> None:
+        client = s.client()
+        try:
+            async for image in client.generate(GenerationRequest("two words", number_results=3)):
+                got.append(image)
+        finally:
+            await client.aclose()
+
+    with pytest.raises(E.TaskError) as raised:
+        run(scenario())
+    assert len(got) == 2 and s.task_types() == ["imageInference", "getResponse"]
+    assert str(raised.value) == (
+        "The service returned 2 of 3 images; the rest failed: "
+        "the service failed while generating the images; try again."
+    )
+
+
 def test_a_task_the_service_has_but_stays_too_busy_to_show_is_kept_to_collect_later() -> None:
     s = Script()
     s.handlers.append(lambda tasks: ok([{"taskUUID": tasks[0]["taskUUID"], "status": "processing"}]))
