@@ -8,7 +8,12 @@ def within(sentence: str) -> str:
     """``sentence`` to stand inside another: its full stop dropped, its first letter small
     unless the word is an acronym ("API key")."""
     text = sentence.strip().rstrip(".")
+    if text.split(" ", 1)[0].rstrip(",;:") in _NAMES:
+        return text
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
+_NAMES = frozenset({"Runware", "Krea", "Windows", "Linux", "Python", "Qt", "Pillow"})  # never lowered
 
 
 def for_count(n: int, one: str, more: str) -> str:

@@ -28,6 +28,7 @@ from typing import Any
 from krea_desktop.api import b64helper
 from krea_desktop.api import errors as E
 from krea_desktop.api.pacing import pace
+from krea_desktop.wording import within
 
 Pacer = Callable[[], None]
 
@@ -312,7 +313,7 @@ def error_from(item: dict[str, Any] | None, status: int | None = None, retry_aft
     code = str(item.get("code") or "")
     param = item.get("parameter")
     param = str(param) if param else None
-    service_msg = _first_sentence(item.get("message"))
+    service_msg = _service_words(item.get("message"))
     low = code.lower()
 
     def sentence(text: str) -> str:
@@ -373,19 +374,41 @@ def error_from(item: dict[str, Any] | None, status: int | None = None, retry_aft
     return E.TaskError("The service reported an unexplained error.", code=code or None)
 
 
-_URL = re.compile(r"\(?\bhttps?://\S+")
-_SENTENCE_END = re.compile(r"[.!?](?=\s)")
+# A web address, with "see" before it and parentheses around it, not the punctuation after it.
+_URL = re.compile(r"\(\s*(?:see\s+)?https?://[^\s)]*\s*\)|(?:\bsee\s+)?\bhttps?://\S*?(?=[.,;:!?)]*(?:\s|$))", re.I)
+_LEFT_BEHIND = (
+    (re.compile(r"\s+([.,;:!?])"), r"\1"),
+    (re.compile(r"[,;:]+\."), "."),
+    (re.compile(r"\.(?:\s*\.)+"), "."),
+)
+SERVICE_WORDS_MAX = 240
 
 
-def _first_sentence(message: Any) -> str:
-    """The first sentence of the service's own words, without web addresses: the message
-    shown is one sentence of the app's, which quotes them. Anything but text says nothing."""
+def _service_words(message: Any) -> str:
+    """The service's own words, to quote inside one sentence of the app's: without web
+    addresses, its sentences joined by semicolons, cut at a word past
+    :data:`SERVICE_WORDS_MAX` characters, with no full stop. Anything but text says nothing."""
     if not isinstance(message, str):
         return ""
     text = " ".join(_URL.sub("", message).split())
-    end = _SENTENCE_END.search(text)
-    text = text[: end.start()] if end else text
-    return text.strip(" :;,-").rstrip(".!?")
+    for pattern, replacement in _LEFT_BEHIND:
+        text = pattern.sub(replacement, text)
+    sentences: list[str] = []
+    depth, start = 0, 0
+    for i, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        # A sentence ends at . ! or ? before a capital, outside parentheses ("e.g. 1024",
+        # "(max. 2000)" go on).
+        if ch in ".!?" and depth <= 0 and text[i + 1 : i + 2] == " " and text[i + 2 : i + 3].isupper():
+            sentences.append(text[start : i + 1])
+            start = i + 2
+    sentences.append(text[start:])
+    parts = [p.strip().rstrip(".!?").strip() for p in sentences]
+    parts = [p for p in parts if p]
+    text = "; ".join(parts[:1] + [within(p) for p in parts[1:]])
+    if len(text) > SERVICE_WORDS_MAX:
+        text = text[:SERVICE_WORDS_MAX].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+    return text
 
 
 def _credits(code: str) -> E.KreaError:

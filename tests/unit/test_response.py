@@ -162,26 +162,35 @@ def test_errors_become_typed_one_sentence_messages(
 
 
 @pytest.mark.parametrize(
-    ("message", "said"),
+    ("message", "quoted"),
     [
+        ("Bad prompt. See https://docs.runware.ai/x. Try again!", "Bad prompt; try again"),
         (
-            "Bad prompt. See https://docs.runware.ai/x. Try again!",
-            "The service refused a parameter (positivePrompt): Bad prompt.",
+            "Invalid model (see https://my.runware.ai/models). Use a supported model.",
+            "Invalid model; use a supported model",
         ),
-        ("Width must be 1.5x of 1024 (see https://x.example/w) please", None),
-        ({"a": 1}, "The service refused a parameter (positivePrompt): a parameter is not accepted."),
-        (["x", "y"], "The service refused a parameter (positivePrompt): a parameter is not accepted."),
+        (
+            "Unsupported value, see https://docs.runware.ai/x#width. Width must be a multiple of 64.",
+            "Unsupported value; width must be a multiple of 64",
+        ),
+        ("Value must be e.g. 1024 or 2048.", "Value must be e.g. 1024 or 2048"),  # an abbreviation ends nothing
+        ("Prompt too long (max. 2000 characters).", "Prompt too long (max. 2000 characters)"),
+        ("Width must be 1.5x of 1024 (see https://x.example/w) please", "Width must be 1.5x of 1024 please"),
+        ("Runware refused it. Runware says why.", "Runware refused it; Runware says why"),
+        ({"a": 1}, "a parameter is not accepted"),
+        (["x", "y"], "a parameter is not accepted"),
     ],
 )
-def test_the_services_own_words_are_quoted_as_one_sentence_without_addresses(message: object, said: str | None) -> None:
+def test_the_services_own_words_are_quoted_in_one_sentence_without_addresses(message: object, quoted: str) -> None:
     err = error_from({"code": "invalidPositivePrompt", "parameter": "positivePrompt", "message": message}, 400)
+    assert str(err) == f"The service refused a parameter (positivePrompt): {quoted}."
+
+
+def test_long_words_of_the_service_are_cut_at_a_word() -> None:
+    err = error_from({"code": "weird", "message": "word " * 200})
     text = str(err)
-    assert "http" not in text and "{" not in text and "[" not in text
-    assert text.count(". ") == 0 and text.endswith(".") and not text.endswith("..")
-    if said is not None:
-        assert text == said
-    else:
-        assert "1.5x of 1024" in text
+    assert text.startswith("The service reported an error: word word") and text.endswith("….")
+    assert len(text) < 300 and ". " not in text
 
 
 def test_a_message_that_is_not_text_is_not_shown() -> None:
