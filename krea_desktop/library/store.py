@@ -286,19 +286,19 @@ def _write_atomic(directory: Path, name: str, data: bytes) -> None:
     atomic_write(directory / name, data, prefix=owned_name(TEMP_PREFIX), suffix=".part")
 
 
-def _favourites_in(index: Path) -> set[str]:
-    """The imageUUIDs marked as favourites that can still be read from a damaged index
+def _favourites_in(index: Path) -> set[tuple[str, str]]:
+    """The favourites (imageUUID, file name) that can still be read from a damaged index
     (read-only; the rows before a damaged page when the walk breaks off), else none."""
-    found: set[str] = set()
+    found: set[tuple[str, str]] = set()
     try:
         conn = sqlite3.connect(f"{index.as_uri()}?mode=ro", uri=True, timeout=1)
     except sqlite3.Error:
         return found
     try:
         # The table itself, not an index of it: the damage may be in an index.
-        cursor = conn.execute("SELECT image_uuid FROM images NOT INDEXED WHERE favourite = 1")
+        cursor = conn.execute("SELECT image_uuid, file_name FROM images NOT INDEXED WHERE favourite = 1")
         while (row := cursor.fetchone()) is not None:
-            found.add(str(row[0]))
+            found.add((str(row[0]), str(row[1])))
     except sqlite3.Error as exc:
         log.warning("favourites read from the damaged index %s: %d, then %s", index.name, len(found), exc)
     finally:
@@ -390,7 +390,7 @@ class Library:
         self._broken_seen: dict[int, tuple[int, float]] = {}
         # Favourites read from a damaged index kept aside: the files carry every record but
         # not these, which the rebuild gives back to the rows it makes.
-        self._salvaged_favourites: set[str] = set()
+        self._salvaged_favourites: set[tuple[str, str]] = set()  # (imageUUID, file name)
         self.images_dir = self.root / "images"
         self.thumbs_dir = self.root / "thumbs"
         self.db_path = self.root / "library.sqlite"
@@ -1212,6 +1212,7 @@ class Library:
                 # A file renamed in images/ (by hand, or a sync tool) is its row's image under
                 # another name: the row follows it, with its favourite, place and lineage.
                 moved_from: dict[str, int] = {}
+                moved: set[int] = set()
                 if new_rows:
                     for row_id, digest in conn.execute("SELECT id, content_sha256 FROM images WHERE missing=1"):
                         if digest:
@@ -1220,12 +1221,10 @@ class Library:
                     row_id = moved_from.pop(values["content_sha256"], None)
                     if row_id is not None:
                         conn.execute(
-                            "UPDATE images SET file_name=?, missing=0, file_size=? WHERE id=?",
-                            (values["file_name"], values["file_size"], row_id),
+                            "UPDATE images SET file_name=?, format=?, missing=0, broken=?, file_size=? WHERE id=?",
+                            (values["file_name"], values["format"], values["broken"], values["file_size"], row_id),
                         )
-                        if row_id in report.newly_missing:
-                            report.newly_missing.remove(row_id)
-                        report.found_again.append(row_id)
+                        moved.add(row_id)
                         continue
                     taken = conn.execute(
                         "SELECT file_name FROM images WHERE image_uuid=?", (values["image_uuid"],)
@@ -1244,6 +1243,9 @@ class Library:
                     report.indexed.append(row_id)
                     if values["broken"]:
                         report.broken.append(row_id)
+        if moved:  # each once, in one pass (a list's remove, once a file, is quadratic)
+            report.newly_missing = [i for i in report.newly_missing if i not in moved]
+            report.found_again.extend(sorted(moved))
         for image_uuid in rewritten:  # made again from the image as it is now, whatever its date
             self.drop_thumbnails(image_uuid)
         # Freed at once when this returns, 100,000 names and sizes would be one long
@@ -1252,9 +1254,13 @@ class Library:
         _empty_gradually(on_disk)
         _empty_gradually(known_names)
         if self._salvaged_favourites:
-            marked = [(u,) for u in self._salvaged_favourites]
+            # By file name too: a file renamed by hand kept its row's id, which the rebuild
+            # (reading the file) does not know.
             with self._transaction() as conn:
-                conn.executemany("UPDATE images SET favourite = 1 WHERE image_uuid = ?", marked)
+                conn.executemany(
+                    "UPDATE images SET favourite = 1 WHERE image_uuid = ? OR file_name = ?",
+                    sorted(self._salvaged_favourites),
+                )
             self._salvaged_favourites = set()
         self.needs_rebuild = False  # every file has its row now
         return report

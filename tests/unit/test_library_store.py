@@ -756,6 +756,32 @@ def test_a_file_renamed_in_the_images_folder_keeps_its_row(lib: Library, between
     assert lib.get(other.id) == other
 
 
+def test_a_renamed_favourite_keeps_its_mark_through_a_rebuild_of_the_index(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    with Library(root) as library:
+        entry = library.save(image("renamed, then rebuilt"))
+        library.save(image("left alone", seed=2))
+        library.set_favourite([entry.id], True)
+        entry.path.rename(library.images_dir / "sunset.png")
+        library.reconcile()
+    conn = sqlite3.connect(root / "library.sqlite")
+    conn.execute("DROP TABLE reference_uploads")
+    conn.commit()
+    conn.close()
+    with Library(root) as library:
+        assert [e.file_name for e in library.entries(favourites_only=True)] == ["sunset.png"]
+
+
+def test_many_files_renamed_at_once_are_matched_in_one_pass(lib: Library) -> None:
+    entries = [lib.save(image(f"n{i}", seed=i)) for i in range(300)]
+    for e in reversed(entries):  # renamed in another order than their names'
+        e.path.rename(lib.images_dir / f"renamed-{e.id:04d}.png")
+    report = lib.reconcile()
+    assert report.indexed == [] and report.newly_missing == []
+    assert report.found_again == sorted(e.id for e in entries)
+    assert all(not e.missing and e.file_name.startswith("renamed-") for e in lib.entries())
+
+
 def test_a_copy_of_an_image_whose_row_is_there_gets_a_row_of_its_own(lib: Library) -> None:
     entry = lib.save(image("copied"))
     (lib.images_dir / "copy.png").write_bytes(entry.path.read_bytes())
