@@ -1241,6 +1241,7 @@ async def _unless_stopped(work: Awaitable[T]) -> T:
     running = asyncio.ensure_future(work)
     if stop.is_set():
         running.cancel()
+        await asyncio.wait((running,))  # ended before the job goes on: nothing outlives it
         raise asyncio.CancelledError
     halt = asyncio.ensure_future(stop.wait())
     try:
@@ -1252,6 +1253,7 @@ async def _unless_stopped(work: Awaitable[T]) -> T:
         halt.cancel()
     if not running.done():
         running.cancel()
+        await asyncio.wait((running,))
         raise asyncio.CancelledError
     return running.result()
 

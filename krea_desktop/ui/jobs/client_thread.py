@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import io
 import itertools
 import logging
@@ -351,9 +352,9 @@ class ClientThread(QThread):
                 self.jobStatus.emit(job_id, msg)
 
             images = client.collect(task.request, task.record, task.received, on_status=say)
-            self._jobs[job_id] = asyncio.get_running_loop().create_task(
-                self._followed(job_id, images, [task.task_uuid], sent=True)
-            )
+            job = asyncio.get_running_loop().create_task(self._followed(job_id, images, [task.task_uuid], sent=True))
+            self._jobs[job_id] = job
+            job.add_done_callback(functools.partial(self._cancelled_before_it_ran, job_id))
 
     def _cancel_job(self, job_id: int) -> None:
         """Stop waiting on the service for the job; the images it already holds (a whole
