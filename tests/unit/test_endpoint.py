@@ -16,6 +16,7 @@ from krea_desktop.api import endpoint
 from krea_desktop.api import errors as E
 from krea_desktop.api.client import RunwareClient
 from krea_desktop.simulator.service import SimulatorService, TaskFailure
+from krea_desktop.wording import within
 from tests.helpers.endpoints import ADDRESS, CREDENTIALS, ENDPOINTS, HTTPS, PORT
 
 
@@ -125,7 +126,8 @@ def test_the_command_line_and_the_settings_use_the_same_rule() -> None:
         else:
             with pytest.raises(E.ValidationError) as caught:
                 backend.api_url_from_env(env)
-            assert "RUNWARE_API_URL" in str(caught.value) and problem in str(caught.value)
+            # the same sentence, inside the one that names the variable
+            assert "RUNWARE_API_URL" in str(caught.value) and within(problem) in str(caught.value)
             # a stored endpoint that breaks the rule is not used: the default is
             assert config.accept(config.API_ENDPOINT, url) is None
             assert config.resolve(config.API_ENDPOINT, env={}, stored=url) == config.API_ENDPOINT.default
