@@ -140,6 +140,21 @@ def _upload_answers(sim: Sim) -> list[dict[str, Any]]:
     return [{"imageUUID": u} for u in sim.service.upload_order]
 
 
+def two_async_jobs(w: MainWindow, sim: Sim, latency: float, *jobs: tuple[str, int]) -> list[int]:
+    """Send ``jobs`` (prompt, count) with async delivery, the simulator taking ``latency``
+    seconds an image; their ids."""
+    sim.service.config.latency_per_image = latency
+    w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
+    ids = []
+    for prompt, count in jobs:
+        w.prompt_panel.promptEdit.setPlainText(prompt)
+        w.prompt_panel.countSpin.setValue(count)
+        job_id = w.generate()
+        assert job_id is not None
+        ids.append(job_id)
+    return ids
+
+
 def test_images_appear_one_by_one_and_the_last_seed_can_be_reused(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:
     w = window
     sim.service.config.latency_per_image = 0.15
@@ -251,14 +266,7 @@ def test_cancelled_again_and_again_while_an_image_is_saved_the_job_still_ends_an
 
 def test_escape_twice_cancels_the_newest_job_then_the_one_before(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:
     w = window
-    sim.service.config.latency_per_image = 5.0
-    w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
-    w.prompt_panel.promptEdit.setPlainText("an older slow pair")
-    w.prompt_panel.countSpin.setValue(2)
-    older = w.generate()
-    w.prompt_panel.promptEdit.setPlainText("a newer slow pair")
-    newer = w.generate()
-    assert older is not None and newer is not None
+    older, newer = two_async_jobs(w, sim, 5.0, ("an older slow pair", 2), ("a newer slow pair", 2))
     ended: list[int] = []
     w.client_thread.jobCancelled.connect(lambda job_id, _n: ended.append(job_id))
     w.cancel_newest()
@@ -272,12 +280,7 @@ def test_escape_twice_cancels_the_newest_job_then_the_one_before(qtbot: QtBot, w
 
 def test_cancel_all_jobs_cancels_every_running_job_once(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:
     w = window
-    sim.service.config.latency_per_image = 5.0
-    w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
-    jobs = []
-    for prompt in ("a first slow pair", "a second slow pair"):
-        w.prompt_panel.promptEdit.setPlainText(prompt)
-        jobs.append(w.generate())
+    jobs = two_async_jobs(w, sim, 5.0, ("a first slow pair", 2), ("a second slow pair", 2))
     ended: list[int] = []
     w.client_thread.jobCancelled.connect(lambda job_id, _n: ended.append(job_id))
     (action,) = [a for a in w.findChildren(QAction) if a.text() == "Cancel &all jobs"]
@@ -343,14 +346,7 @@ def test_new_results_a_filter_hides_are_said_and_the_count_stays_true(
 
 def test_two_jobs_run_at_once_and_each_can_be_cancelled(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:
     w = window
-    sim.service.config.latency_per_image = 0.2
-    w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
-    w.prompt_panel.promptEdit.setPlainText("first job, a harbour")
-    w.prompt_panel.countSpin.setValue(8)
-    first = w.generate()
-    w.prompt_panel.promptEdit.setPlainText("second job, a meadow")
-    w.prompt_panel.countSpin.setValue(2)
-    second = w.generate()
+    first, second = two_async_jobs(w, sim, 0.2, ("first job, a harbour", 8), ("second job, a meadow", 2))
     assert first is not None and second is not None and first != second
     assert len(w.job_list.running()) == 2
     with qtbot.waitSignal(w.client_thread.jobFinished, timeout=15000, check_params_cb=lambda j, n: j == second):
