@@ -24,7 +24,7 @@ from krea_desktop.api.results import GeneratedImage
 from krea_desktop.fsutil import atomic_write
 from krea_desktop.library import metadata
 from krea_desktop.library.store import Library, LibraryBusy, LibraryEntry, LibraryError
-from krea_desktop.wording import counted, for_count
+from krea_desktop.wording import counted, for_count, within
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,7 @@ PER_IMAGE_BYTES = 8 * 1024 * 1024
 def describe_failure(exc: BaseException, folder: Path) -> str:
     """Why writing into ``folder`` failed, and what to do, as the end of a sentence."""
     if isinstance(exc, LibraryError):
-        text = str(exc).rstrip(".")
-        return text[:1].lower() + text[1:] if text[1:2].islower() else text  # within a sentence
+        return within(str(exc))
     if isinstance(exc, OSError):
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             return f"the disk holding {folder} is full; free some space"
@@ -82,8 +81,7 @@ def check_writable(library: Library, images: int = 1) -> None:
     except LibraryBusy:
         pass  # another process writing a moment: the save waits its turn
     except LibraryError as exc:
-        said = str(exc).rstrip(".")
-        raise LibraryError(f"Nothing was sent: {said[:1].lower()}{said[1:]}.") from exc
+        raise LibraryError(f"Nothing was sent: {within(str(exc))}.") from exc
     needed = MIN_FREE_BYTES + PER_IMAGE_BYTES * max(1, images)
     if free < needed:
         raise LibraryError(

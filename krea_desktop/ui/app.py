@@ -36,7 +36,7 @@ from krea_desktop import APP_ID, APP_NAME, __version__, config
 from krea_desktop.ui.bindings import skip_pyside_source_scan
 from krea_desktop.ui.settings import QtSettingsStore
 from krea_desktop.ui.window.main_window import MainWindow
-from krea_desktop.wording import counted
+from krea_desktop.wording import counted, within
 
 if TYPE_CHECKING:
     from krea_desktop.api.client import RunwareClient
@@ -148,9 +148,7 @@ def ignored_endpoint(settings: QSettings) -> tuple[str, str | None]:
         return QtSettingsStore(settings).get(config.API_ENDPOINT), None
     except config.OptionError as err:
         used = QtSettingsStore(settings, env={}).get(config.API_ENDPOINT)
-        reason = err.reason.rstrip(".")
-        reason = reason[:1].lower() + reason[1:]
-        return used, f"The key goes to {used}, not to {err.variable} ({err.raw!r}): {reason}."
+        return used, f"The key goes to {used}, not to {err.variable} ({err.raw!r}): {within(err.reason)}."
 
 
 def open_main_window() -> MainWindow:

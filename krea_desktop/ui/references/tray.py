@@ -70,7 +70,7 @@ from krea_desktop.ui.references.sources import (
     sources_from_mime,
 )
 from krea_desktop.ui.theme import set_role
-from krea_desktop.wording import counted, for_count
+from krea_desktop.wording import counted, for_count, within
 
 ResolveLibraryIds = Callable[[list[int]], list[Path]]
 
@@ -485,7 +485,7 @@ class ReferenceTray(QWidget):
                         if not batch.restoring:
                             batch.errors.append(f"“{slot.ref.source}” is already in the tray.")
                     elif self.model.room() <= 0:
-                        batch.errors.append(f"“{slot.ref.source}” was not added: {FULL[0].lower()}{FULL[1:]}")
+                        batch.errors.append(f"“{slot.ref.source}” was not added: {within(FULL)}.")
                     else:
                         self._thumbnails[slot.ref.sha256] = slot.thumbnail
                         self._reveal = batch.reveal
