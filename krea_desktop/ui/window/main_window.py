@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from krea_desktop.models.jobs import Job, JobQueue
     from krea_desktop.ui.sweep.controller import Sweeps
     from krea_desktop.ui.sweep.dialog import SweepDialog
+    from krea_desktop.ui.sweep.runner import SweepRun
     from krea_desktop.ui.sweep.sheet_view import ContactSheet
 
 log = logging.getLogger(__name__)
@@ -705,13 +706,18 @@ class MainWindow(QMainWindow):
         sweep as a whole (one of its cells alone would leave a hole in its sheet)."""
         if not self.built:
             return
-        runs = self._sweeps.runs if self._sweeps is not None else []
-        in_sweeps = {job_id for run in runs for job_id in run.job_ids}
-        running = [job_id for job_id in self.jobs.cancellable() if job_id not in in_sweeps]
+        runs, running = self._jobs_and_sweeps()
         if running:
             self.cancel_job(max(running))
         elif runs:
             runs[-1].cancel()
+
+    def _jobs_and_sweeps(self) -> tuple[list[SweepRun], list[int]]:
+        """The sweeps still sending, and the jobs not yet cancelled that are none of theirs
+        (a sweep is cancelled as a whole: one of its cells alone would leave a hole)."""
+        runs = list(self._sweeps.runs) if self._sweeps is not None else []
+        in_sweeps = {job_id for run in runs for job_id in run.job_ids}
+        return runs, [job_id for job_id in self.jobs.cancellable() if job_id not in in_sweeps]
 
     def cancel_job(self, job_id: int) -> None:
         """Cancel ``job_id``: it stops waiting on the service, saves the images it already
@@ -722,11 +728,9 @@ class MainWindow(QMainWindow):
 
     def cancel_all_jobs(self) -> None:
         """Generate > Cancel all jobs: every job, and every sweep as a whole."""
-        runs = list(self._sweeps.runs) if self._sweeps is not None else []
-        in_sweeps = {job_id for run in runs for job_id in run.job_ids}
-        for job_id in self.jobs.cancellable():
-            if job_id not in in_sweeps:
-                self.cancel_job(job_id)
+        runs, running = self._jobs_and_sweeps()
+        for job_id in running:
+            self.cancel_job(job_id)
         for run in runs:
             run.cancel()
 
@@ -740,7 +744,7 @@ class MainWindow(QMainWindow):
         jobs.image.connect(lambda _job, _entry, _thumbnail: self._update_counts())
         jobs.cost_changed.connect(lambda _total: self._update_counts())
         jobs.added.connect(lambda _job: self.cancel_button.setEnabled(True))
-        jobs.ended.connect(lambda _job: self.cancel_button.setEnabled(bool(jobs.running())))
+        jobs.ended.connect(lambda _job: self._update_cancel_button())
         jobs.ended.connect(self._job_ended)
         jobs.cost_changed.connect(lambda _total: self.update_cost_estimate())
 
