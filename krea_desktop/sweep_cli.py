@@ -83,6 +83,8 @@ async def run_sweep(args: argparse.Namespace) -> int:
         axes = [parse_vary(text) for text in args.vary]
         if not axes:
             raise SweepError("Say what to vary with --vary AXIS=V1,V2,… (for example --vary ref1=-2,-1,0,1,2).")
+        if args.seed is not None and any(axis.name == "seed" for axis in axes):
+            raise SweepError("--seed and --vary seed=… both set the seed; give only one of them.")
         base = GenerationRequest(
             prompt=args.prompt,
             ratio=args.ratio,

@@ -280,6 +280,13 @@ def test_an_impossible_sweep_is_one_sentence_and_nothing_is_sent(
     assert tasks_of(sim, "imageInference") == []
 
 
+def test_a_seed_given_beside_a_seed_axis_is_refused_rather_than_ignored(service_env: dict[str, str], sim: Sim) -> None:
+    r = run_cli(["sweep", "a lighthouse", "--yes", "--seed", "7", "--vary", "seed=1,2"], service_env)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1].endswith("--seed and --vary seed=… both set the seed; give only one of them.")
+    assert tasks_of(sim, "imageInference") == []
+
+
 def test_lineage_from_the_command_line_and_info_reports_the_parent(service_env: dict[str, str], tmp_path: Path) -> None:
     first = run_cli(["generate", "a harbour at dawn"], service_env)
     assert first.returncode == 0, first.stderr
