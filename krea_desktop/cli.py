@@ -81,6 +81,16 @@ def _typed_path(text: str) -> Path:
     return path_as_typed(text)
 
 
+def _creativity(text: str) -> str:
+    """A creativity level in any case, as ``--vary creativity=…`` takes it."""
+    import argparse
+
+    level = text.strip().lower()
+    if level not in spec.CREATIVITY_LEVELS:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(spec.CREATIVITY_LEVELS)}")
+    return level
+
+
 def _format(text: str) -> str:
     import argparse
 
@@ -142,7 +152,13 @@ def _add_generate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt")
     parser.add_argument("--ratio", default=spec.DEFAULT_RATIO, choices=list(spec.RATIOS_BY_NAME))
     parser.add_argument("--seed", type=_seed, help=f"from {spec.SEED_MIN} to {spec.SEED_MAX:,} (default: random)")
-    parser.add_argument("--creativity", default=spec.DEFAULT_CREATIVITY, choices=spec.CREATIVITY_LEVELS)
+    parser.add_argument(
+        "--creativity",
+        type=_creativity,
+        default=spec.DEFAULT_CREATIVITY,
+        metavar="{" + ",".join(spec.CREATIVITY_LEVELS) + "}",
+        help=f"{', '.join(spec.CREATIVITY_LEVELS)} (default: {spec.DEFAULT_CREATIVITY})",
+    )
     parser.add_argument("--format", type=_format, default=spec.DEFAULT_OUTPUT_FORMAT, help="PNG, JPG or WEBP")
     parser.add_argument(
         "--quality",

@@ -283,7 +283,8 @@ def test_an_impossible_sweep_is_one_sentence_and_nothing_is_sent(
 def test_a_seed_given_beside_a_seed_axis_is_refused_rather_than_ignored(service_env: dict[str, str], sim: Sim) -> None:
     r = run_cli(["sweep", "a lighthouse", "--yes", "--seed", "7", "--vary", "seed=1,2"], service_env)
     assert r.returncode == 1
-    assert r.stderr.strip().splitlines()[-1].endswith("--seed and --vary seed=… both set the seed; give only one of them.")
+    said = r.stderr.strip().splitlines()[-1]
+    assert said.endswith("--seed and --vary seed=… both set the seed; give only one of them.")
     assert tasks_of(sim, "imageInference") == []
 
 
