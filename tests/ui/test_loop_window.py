@@ -245,13 +245,30 @@ def test_a_window_a_little_shorter_than_the_controls_ease_gives_the_prompt_less_
     for widget in (panel.promptEdit, panel.hintLabel, panel.generateButton, w.tray):
         assert in_sight(w, widget), widget.objectName()
         assert widget.height() >= widget.minimumSizeHint().height(), widget.objectName()
-    # Shorter than the least the controls need, the column scrolls anyway, and the controls
-    # have their ease again.
+    # Shorter than the least the controls need, the column scrolls, by only what is missing
+    # (not by all the prompt's ease as well).
     target = w.height() - (scroll.viewport().height() - (least - 40))
     w.resize(1366, target)
     qtbot.waitUntil(lambda: w.height() == target and scroll.verticalScrollBar().maximum() > 0)
-    assert content.height() == preferred
-    assert panel.promptEdit.height() > panel.promptEdit.minimumSizeHint().height()
+    assert content.height() == least
+    assert scroll.verticalScrollBar().maximum() == least - scroll.viewport().height()
+
+
+def test_at_800x600_the_prompt_stays_in_sight_beside_the_references_brought_in(
+    qtbot: QtBot, make_window: Any, tmp_path: Path
+) -> None:
+    # The window as a window manager leaves it on an 800x600 screen, the demo banner shown:
+    # the column cannot show every control, and scrolls to a card the person adds. It
+    # scrolled by the prompt's whole ease as well, and the prompt left the screen.
+    w = make_window((800, 570))
+    w.prompt_panel.setPrompt("a lighthouse in fog, gouache, warm light")
+    add_references(qtbot, w, tmp_path, 2)
+    column = left_column(w).verticalScrollBar()
+    qtbot.waitUntil(lambda: all(in_sight(w, card) for card in w.tray.items()))
+    assert column.value() > 0  # it did have to scroll
+    panel = w.prompt_panel
+    for widget in (panel.promptEdit, panel.generateButton, *(c.strengthSpin for c in w.tray.items())):
+        assert in_sight(w, widget), widget.objectName()
 
 
 def typing_a_strength(qtbot: QtBot, w: MainWindow, folder: Path, text: str) -> QDoubleSpinBox:
@@ -347,8 +364,13 @@ def test_at_800x600_every_control_is_reachable_and_unclipped(qtbot: QtBot, make_
         rect = QRect(widget.mapTo(content, QPoint(0, 0)), widget.size())
         assert content.rect().contains(rect), widget.objectName()
         assert rect.height() <= viewport.height() and rect.width() <= viewport.width(), widget.objectName()
+        # No smaller than its least: the minimum it was given, else the one it hints at
+        # (as Qt's layouts take it; the prompt is given three lines of text).
         hint = widget.minimumSizeHint()
-        assert widget.width() >= hint.width() and widget.height() >= hint.height(), widget.objectName()
+        least = QSize(widget.minimumWidth() or hint.width(), widget.minimumHeight() or hint.height())
+        assert widget.width() >= least.width() and widget.height() >= least.height(), widget.objectName()
+    lines = panel.promptEdit.viewport().height() // panel.promptEdit.fontMetrics().lineSpacing()
+    assert lines >= 3
 
 
 @pytest.mark.parametrize("first", [(1366, 768), (1000, 700)])

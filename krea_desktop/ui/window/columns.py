@@ -50,9 +50,10 @@ class ControlsContent(QWidget):
     """What the controls column scrolls. A scroll area makes its widget at least as tall as
     the widget's height for its width; with the controls' preferred height, a window a few
     pixels shorter than that scrolls a column that could simply give the prompt less room.
-    So where the column shows at least the least the controls need, that is their height
-    for the width, and the prompt gives up what is missing; where it shows less, the
-    column scrolls anyway, and the controls have their ease."""
+    So the height for the width is the least the controls need: a column that shows more
+    gives the prompt the rest (up to its ease), and one that shows less scrolls by only
+    what is missing, which keeps the prompt and the references as close together as the
+    screen allows (on 800x600, the prompt stays in sight beside a card just added)."""
 
     def heightForWidth(self, width: int) -> int:
         layout = self.layout()
@@ -60,9 +61,7 @@ class ControlsContent(QWidget):
             return super().heightForWidth(width)
         preferred = layout.heightForWidth(width)
         # The least, with what wrapped lines need beyond their one-line height at this width.
-        least = self.minimumSizeHint().height() + max(0, preferred - layout.sizeHint().height())
-        shown = self.parentWidget()  # the scroll area's viewport (ControlsScroll's own)
-        return least if shown is not None and shown.height() >= least else preferred
+        return self.minimumSizeHint().height() + max(0, preferred - layout.sizeHint().height())
 
 
 def room_beside_gallery(width: int) -> int:
