@@ -353,12 +353,15 @@ class RunwareClient:
         wait = read_timeout or self.timeout
         timeout = httpx.Timeout(wait, connect=self.connect_timeout, pool=self.connect_timeout)
         extensions = {} if on_sent is None else {"trace": _when_sent(on_sent)}
+        arriving = asyncio.Event()
 
         async def exchange() -> tuple[Body, int, str | None, str | None]:
             async with self._http.stream(
                 "POST", self.base_url, content=body, headers=headers, timeout=timeout, extensions=extensions
             ) as resp:
                 self.bytes_sent += len(body)
+                if resp.status_code < 300:
+                    arriving.set()  # a cancel from now on lets it arrive: the images in it are paid for
                 # In the window, an answer is received whole before its images are decoded:
                 # receiving while the decode thread works puts two threads against the GUI
                 # thread for the GIL (bench_gui_stall.py: its longest stalls grew by 2-3 ms).
@@ -380,7 +383,7 @@ class RunwareClient:
             # Whole within the job's time: an answer trickling a byte within each read's
             # timeout would otherwise be waited for without end.
             buf, status, retry_after, location = await _unless_stopped(
-                asyncio.wait_for(exchange(), self._time_left(deadline))
+                asyncio.wait_for(exchange(), self._time_left(deadline)), unless=arriving
             )
         except asyncio.TimeoutError:
             during = f" while {phase}" if phase else ""
@@ -1233,8 +1236,9 @@ def stop_waiting_when(event: asyncio.Event) -> Iterator[None]:
         _STOP.reset(token)
 
 
-async def _unless_stopped(work: Awaitable[T]) -> T:
-    """``await work``, ended at once (``CancelledError``) if the caller's stop event is set."""
+async def _unless_stopped(work: Awaitable[T], unless: asyncio.Event | None = None) -> T:
+    """``await work``, ended at once (``CancelledError``) if the caller's stop event is set,
+    unless ``unless`` is set by then (an answer already arriving, which is awaited whole)."""
     stop = _STOP.get()
     if stop is None:
         return await work
@@ -1252,6 +1256,8 @@ async def _unless_stopped(work: Awaitable[T]) -> T:
     finally:
         halt.cancel()
     if not running.done():
+        if unless is not None and unless.is_set():
+            return await running  # within its own time still; a second, hard cancel ends it too
         running.cancel()
         await asyncio.wait((running,))
         raise asyncio.CancelledError

@@ -22,7 +22,15 @@ import pytest
 from PIL import Image
 
 from krea_desktop.api import errors as E
-from krea_desktop.api.client import PollPolicy, RetryPolicy, RunwareClient, _Context, check_endpoint, sent_record
+from krea_desktop.api.client import (
+    PollPolicy,
+    RetryPolicy,
+    RunwareClient,
+    _Context,
+    check_endpoint,
+    sent_record,
+    stop_waiting_when,
+)
 from krea_desktop.api.refcache import MemoryReferenceCache, content_hash
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
 from krea_desktop.user_words import as_the_app_says
@@ -550,6 +558,37 @@ def test_cancelling_stops_the_job_promptly() -> None:
         await client.aclose()
 
     run(scenario())
+
+
+def test_a_cancel_while_a_sync_answer_is_arriving_keeps_every_image_of_it() -> None:
+    # The answer, with the three paid images, has begun to arrive when the person cancels:
+    # it is received whole and every image handed over (it used to be cut off and lost).
+    s = Script()
+    stop = asyncio.Event()
+    pieces: list[int] = []
+
+    def answer(tasks: list[dict[str, Any]]) -> httpx.Response:
+        body = json.dumps({"data": [item(tasks[0], i) for i in range(3)]}).encode()
+
+        async def trickle() -> Any:
+            for start in range(0, len(body), 2048):
+                yield body[start : start + 2048]
+                pieces.append(start)
+                stop.set()
+                await asyncio.sleep(0.002)
+
+        return httpx.Response(200, content=trickle(), headers={"Content-Type": "application/json"})
+
+    s.handlers.append(answer)
+
+    async def scenario() -> list[str]:
+        async with s.client() as client:
+            with stop_waiting_when(stop):
+                request = GenerationRequest("two words", number_results=3, delivery_method="sync")
+                return [image.image_uuid async for image in client.generate(request)]
+
+    assert run(scenario()) == [str(uuid.UUID(int=i + 1)) for i in range(3)]
+    assert len(pieces) > 3  # it was still arriving, piece by piece, when the cancel came
 
 
 def test_the_key_is_only_sent_over_https_or_to_loopback() -> None:
