@@ -121,6 +121,10 @@ def test_seed_validator_and_buttons(panel: PromptPanel, qtbot: QtBot) -> None:
     panel.seedEdit.setText("77")
     panel.seedEdit.insert("9" * 5000)  # a paste
     assert panel.seedEdit.text() == "77" and panel.seed() == 77
+    for pasted in ("1234\n", " 1234", "1234 ", "\t1234\r\n"):  # copied from a file, a terminal, a chat
+        panel.seedEdit.clear()
+        panel.seedEdit.insert(pasted)
+        assert panel.seedEdit.text() == "1234" and panel.seed() == 1234, repr(pasted)
     panel.seedEdit.clear()
     qtbot.keyClicks(panel.seedEdit, "12x3")
     assert panel.seedEdit.text() == "123" and panel.seed() == 123

@@ -46,9 +46,17 @@ DEFAULT_OUTPUT_TYPE = "URL"
 
 
 class SeedValidator(QValidator):
-    """Empty (a random seed) or a whole number from 0 to 2^63 − 1."""
+    """Empty (a random seed) or a whole number from 0 to 2^63 − 1. Spaces and a line
+    break around it (a seed copied from a file, a terminal or a chat) are left out."""
 
-    def validate(self, text: str, pos: int) -> QValidator.State:
+    def validate(self, text: str, pos: int) -> QValidator.State | tuple[QValidator.State, str, int]:
+        trimmed = text.strip()
+        if trimmed != text:
+            return self._state(trimmed), trimmed, min(pos, len(trimmed))
+        return self._state(text)
+
+    @staticmethod
+    def _state(text: str) -> QValidator.State:
         if text == "":
             return QValidator.State.Acceptable
         number = _seed_number(text)
