@@ -107,6 +107,16 @@ class ReferenceSet:
         self.changed.emit()
         return True
 
+    def insert(self, index: int, reference: Reference) -> bool:
+        """Put ``reference`` at ``index`` (one removed, brought back); False when its image
+        is already in the set or the set is full."""
+        if self.index_of(reference.sha256) is not None or self.room() <= 0:
+            return False
+        index = max(0, min(len(self._items), index))
+        self._items.insert(index, replace(reference, strength=clamp_strength(reference.strength)))
+        self.changed.emit()
+        return True
+
     def remove(self, index: int) -> None:
         if 0 <= index < len(self._items):
             del self._items[index]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QByteArray, QMimeData, QPoint, QRect, Qt, QUrl
@@ -300,6 +301,90 @@ def test_reorder_with_buttons_and_by_dragging(tray: Tray) -> None:
     assert tray.drop(a.mime_data(), x=last_right)
     assert tray.items() == [b, c, a]
     assert tray.widget.count() == 3
+
+
+def focused_tray(tray: Tray, strengths: list[float]) -> list[ReferenceItem]:
+    for i, strength in enumerate(strengths):
+        tray.add(distinct_png(i), strength)
+    tray.widget.activateWindow()
+    tray.qtbot.waitUntil(lambda: QApplication.activeWindow() is tray.widget.window())
+    return tray.items()
+
+
+def press_space(tray: Tray, button: QWidget) -> None:
+    button.setFocus()
+    tray.qtbot.waitUntil(button.hasFocus)
+    tray.qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Space)
+
+
+def test_a_card_moved_from_the_keyboard_keeps_the_focus_on_its_arrows_never_on_its_remove_button(tray: Tray) -> None:
+    a, b, c = focused_tray(tray, [0.7, -1.3, 1.9])
+    press_space(tray, b.moveRightButton)  # to the end: ▶ leads nowhere now
+    assert tray.items() == [a, c, b]
+    assert QApplication.focusWidget() is b.moveLeftButton  # the ✕ had it: a second Space removed the card
+    tray.qtbot.keyClick(b.moveLeftButton, Qt.Key.Key_Space)
+    assert tray.items() == [a, b, c] and b.moveLeftButton.hasFocus()  # ◀ still leads somewhere: kept
+    press_space(tray, b.moveLeftButton)
+    assert tray.items() == [b, a, c] and b.moveRightButton.hasFocus()
+    assert [r.strength for r in tray.widget.references()] == [-1.3, 0.7, 1.9]
+
+
+def test_a_card_removed_from_the_keyboard_hands_the_focus_to_the_next_cards_strength_then_to_add(tray: Tray) -> None:
+    a, b, c = focused_tray(tray, [0.7, -1.3, 1.9])
+    removed: list[tuple[int, object]] = []
+    tray.widget.removed.connect(lambda index, ref: removed.append((index, ref)))
+    press_space(tray, b.removeButton)
+    assert tray.items() == [a, c]
+    assert QApplication.focusWidget() is c.strengthSpin  # not the aspect ratios at the window's top
+    press_space(tray, c.removeButton)
+    assert QApplication.focusWidget() is a.strengthSpin  # the last one gone: the one before it
+    press_space(tray, a.removeButton)
+    assert tray.widget.count() == 0 and QApplication.focusWidget() is tray.widget.addButton
+    assert [index for index, _ref in removed] == [1, 1, 0]
+
+
+def test_a_removed_reference_is_put_back_at_its_place_with_its_strength(tray: Tray) -> None:
+    focused_tray(tray, [0.7, -1.3, 1.9])
+    removed: list[tuple[int, Any]] = []
+    tray.widget.removed.connect(lambda index, ref: removed.append((index, ref)))
+    before = tray.widget.references()
+    tray.qtbot.mouseClick(tray.items()[1].removeButton, Qt.MouseButton.LeftButton)
+    assert [r.strength for r in tray.widget.references()] == [0.7, 1.9]
+    tray.widget.put_back(*removed[0])
+    assert tray.widget.references() == before
+    assert [card.strength() for card in tray.items()] == [0.7, -1.3, 1.9]
+    tray.widget.put_back(*removed[0])  # twice (Undo pressed again): once in the tray
+    assert tray.widget.references() == before and tray.messages == []
+
+
+def test_a_removed_reference_that_no_longer_fits_is_said_in_one_sentence(tray: Tray) -> None:
+    focused_tray(tray, [0.5])
+    removed: list[tuple[int, Any]] = []
+    tray.widget.removed.connect(lambda index, ref: removed.append((index, ref)))
+    tray.qtbot.mouseClick(tray.items()[0].removeButton, Qt.MouseButton.LeftButton)
+    for i in range(1, spec.MAX_REFERENCES + 1):
+        tray.add(distinct_png(i))
+    tray.widget.put_back(*removed[0])
+    assert tray.widget.count() == spec.MAX_REFERENCES
+    assert len(tray.messages) == 1 and tray.messages[0].count(".") == 1
+
+
+def test_tab_goes_from_add_through_every_card_in_the_trays_order_then_on(tray: Tray) -> None:
+    after = QWidget(tray.widget)  # what follows the tray in the window (the gallery's search)
+    after.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+    a, b = focused_tray(tray, [0.5, -0.5])
+    tray.widget.set_tab_successor(after)
+    tray.add(distinct_png(2), 1.0)  # a card made later joins the chain too
+    c = tray.items()[2]
+    tray.widget.move_reference(2, 0)  # and the chain follows the tray's order
+    order = [tray.widget.addButton]
+    while len(order) < 30 and order[-1] is not after:
+        order.append(order[-1].nextInFocusChain())
+        while not (order[-1].focusPolicy() & Qt.FocusPolicy.TabFocus) or not order[-1].isEnabled():
+            order[-1] = order[-1].nextInFocusChain()
+    spins = [w for w in order if w in (a.strengthSpin, b.strengthSpin, c.strengthSpin)]
+    assert spins == [c.strengthSpin, a.strengthSpin, b.strengthSpin]
+    assert order[-1] is after and order.index(c.removeButton) < order.index(c.strengthSpin)
 
 
 def test_gallery_drop_uses_the_resolver(make_tray: Callable[..., Tray], tmp_path: Path) -> None:

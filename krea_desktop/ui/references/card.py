@@ -230,6 +230,17 @@ class ReferenceItem(QFrame):
         self.directionLabel.setPalette(pal)
         self.update()
 
+    def focus_chain(self) -> list[QWidget]:
+        """The card's controls in the order Tab visits them: as the eye reads the card."""
+        return [
+            self.moveLeftButton,
+            self.moveRightButton,
+            self.sweepButton,
+            self.removeButton,
+            self.strengthSlider,
+            self.strengthSpin,
+        ]
+
     def setPosition(self, index: int, count: int) -> None:
         self.moveLeftButton.setEnabled(index > 0)
         self.moveRightButton.setEnabled(index < count - 1)

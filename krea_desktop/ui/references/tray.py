@@ -9,6 +9,7 @@ anything refused leaves the tray as it was and is explained through
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -100,6 +101,7 @@ class ReferenceTray(QWidget):
     busyChanged = Signal(bool)
     libraryIdsDropped = Signal(list)
     sweepRequested = Signal(int)  # the reference's index: sweep its strength
+    removed = Signal(int, object)  # a card's ✕: its index and its Reference (for put_back)
 
     def __init__(
         self,
@@ -196,6 +198,7 @@ class ReferenceTray(QWidget):
         self._layout.addWidget(self._side)
         self.setMinimumHeight(230)
         self._area: QScrollArea | None = None  # the scrolled column the tray sits in, if any
+        self._tab_next: QWidget | None = None  # what Tab reaches after the last card
         self._relayout()
 
     def fit_within(self, area: QScrollArea) -> None:
@@ -215,6 +218,18 @@ class ReferenceTray(QWidget):
         below = layout.contentsMargins().bottom() if layout is not None else 0
         room = area.viewport().height() - self.mapTo(content, QPoint(0, 0)).y() - below
         self.setMaximumHeight(max(self.minimumHeight(), room))
+
+    def set_tab_successor(self, widget: QWidget) -> None:
+        """Tab goes from Add through every card, in the tray's order, then to ``widget``."""
+        self._tab_next = widget
+        self._chain_tab_order()
+
+    def _chain_tab_order(self) -> None:
+        if self._tab_next is None:
+            return
+        chain = [self.addButton, *(w for item in self._items for w in item.focus_chain()), self._tab_next]
+        for first, second in itertools.pairwise(chain):
+            QWidget.setTabOrder(first, second)
 
     def place_controls(self, row: QBoxLayout) -> None:
         """Put the count and the Add button in ``row`` (a heading above the tray), so the
@@ -586,14 +601,42 @@ class ReferenceTray(QWidget):
 
     def _remove_item(self, item: ReferenceItem) -> None:
         index = self.model.index_of(item.sha256)
-        if index is not None:
-            self.model.remove(index)
+        if index is None:
+            return
+        focused = _holds_focus(item)
+        gone = self.model[index]
+        self.model.remove(index)
+        if focused:
+            # On a control of the card that took its place (or Add): hidden with the focus
+            # in it, the card would hand the focus to the top of the window (the ratios,
+            # where the next arrow key changes the size). Its strength, not its ✕: a key
+            # pressed twice removes one reference, not two.
+            after = self._items[min(index, len(self._items) - 1)].strengthSpin if self._items else self.addButton
+            after.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.removed.emit(index, gone)
+
+    def put_back(self, index: int, reference: Reference) -> None:
+        """A reference removed with its card's ✕, at its place again (Undo)."""
+        if self.model.index_of(reference.sha256) is not None:
+            return  # already back (brought in again meanwhile)
+        if not self.model.insert(index, reference):
+            self.message.emit(self._no_room(1))
 
     def _move_item(self, item: ReferenceItem, delta: int) -> None:
         index = self.model.index_of(item.sha256)
-        if index is not None:
-            self.model.move(index, index + delta)
-            self._show_card(item)
+        if index is None:
+            return
+        focused = _holds_focus(item)
+        self.model.move(index, index + delta)
+        if focused:
+            # On the arrow pressed while it still leads somewhere, else on the other one:
+            # at the row's end a disabled button hands the focus on, to the card's ✕.
+            pressed, other = item.moveLeftButton, item.moveRightButton
+            if delta > 0:
+                pressed, other = other, pressed
+            keep = pressed if pressed.isEnabled() else other if other.isEnabled() else item.strengthSpin
+            keep.setFocus(Qt.FocusReason.OtherFocusReason)
+        self._show_card(item)
 
     def _show_card(self, item: ReferenceItem, in_column: bool = False) -> None:
         """Scroll the rows so that ``item`` is in sight once the layout has placed it, and
@@ -718,6 +761,7 @@ class ReferenceTray(QWidget):
         self.emptyLabel.setVisible(not self._items)
         self.updateGeometry()
         self._update_count()
+        self._chain_tab_order()  # new cards join the end of the window's chain; moved ones keep their place
 
     def _update_count(self) -> None:
         loading = f" (+{self._pending} loading)" if self._pending else ""
@@ -835,3 +879,9 @@ class ReferenceTray(QWidget):
                 runner.wait(msecs)
         with contextlib.suppress(RuntimeError):
             QApplication.processEvents()
+
+
+def _holds_focus(widget: QWidget) -> bool:
+    """Whether ``widget`` or a widget in it has the keyboard focus."""
+    focus = QApplication.focusWidget()
+    return focus is not None and (focus is widget or widget.isAncestorOf(focus))
