@@ -229,3 +229,33 @@ def test_closing_the_window_gives_up_an_image_still_downloading_at_once(
         qtbot.wait(400)
     assert w.tray.count() == 1
     assert json.loads(state_file.read_text())["references"] == saved
+
+
+def test_a_reference_removed_by_mistake_comes_back_with_undo_at_its_place_and_strength(
+    qtbot: QtBot, make_window: Callable[[], MainWindow], tmp_path: Path
+) -> None:
+    w = make_window()
+    for i, strength in enumerate((0.7, -1.3, 1.9)):
+        w.tray.add_reference(write(tmp_path, f"ref{i}.png", distinct_png(i)), strength)
+    qtbot.waitUntil(lambda: w.tray.count() == 3 and not w.tray.isBusy(), timeout=10_000)
+    before = w.tray.references()
+    said = banner_messages(w)
+    qtbot.mouseClick(w.tray.items()[1].removeButton, Qt.MouseButton.LeftButton)
+    assert said == [("Removed “ref1.png” from the references.", "Undo")]
+    assert [r.strength for r in w.tray.references()] == [0.7, 1.9]
+    w.message_banner.action.click()
+    assert w.tray.references() == before
+
+
+def test_a_reference_card_let_go_beside_the_tray_is_no_drop_on_the_window(
+    qtbot: QtBot, make_window: Callable[[], MainWindow], tmp_path: Path
+) -> None:
+    # It used to be taken as a file dropped on the window: "….png carries no parameters."
+    # with "Add as reference", for an image that is in the tray already.
+    w = make_window()
+    w.tray.add_reference(write(tmp_path, "ref.png", distinct_png(1)), 0.5)
+    qtbot.waitUntil(lambda: w.tray.count() == 1 and not w.tray.isBusy(), timeout=10_000)
+    said = banner_messages(w)
+    assert not _drop_on_window(w, w.tray.items()[0].mime_data()).isAccepted()
+    qtbot.wait(50)
+    assert said == [] and w.tray.count() == 1

@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from krea_desktop.api.request import GenerationRequest
     from krea_desktop.library.store import Library, LibraryEntry, ReconcileReport
     from krea_desktop.models.jobs import Job, JobQueue
+    from krea_desktop.models.references import Reference
     from krea_desktop.ui.sweep.controller import Sweeps
     from krea_desktop.ui.sweep.dialog import SweepDialog
     from krea_desktop.ui.sweep.runner import SweepRun
@@ -419,6 +420,7 @@ class MainWindow(QMainWindow):
         )
         self.tray.sweepRequested.connect(lambda index: self.open_sweep(f"ref{index + 1}"))
         self.tray.message.connect(lambda text: self.show_message(text, error=True))
+        self.tray.removed.connect(self._reference_removed)
         # Into the place kept for it (replaceWidget would hand its layout item to Python).
         self._controls_layout.insertWidget(self._controls_layout.indexOf(self._tray_place), self.tray)
         self._tray_place.hide()
@@ -488,6 +490,7 @@ class MainWindow(QMainWindow):
             chain.append(self.job_list)
         for first, second in itertools.pairwise(chain):
             QWidget.setTabOrder(first, second)
+        self.tray.set_tab_successor(self.filter_bar.search)  # the cards, between Add and the filters
 
     def _focus_prompt(self) -> None:
         """The prompt has the focus at start, with whatever was typed while the window
@@ -782,6 +785,15 @@ class MainWindow(QMainWindow):
         bar as well: one sentence is read once, where it floats."""
         self.message_banner.show_message(text, action, slot, error=error)
 
+    def _reference_removed(self, index: int, reference: Reference) -> None:
+        """A reference taken out with its card's ✕: said, with Undo to bring it back with
+        its strength, at its place."""
+        from krea_desktop.library.sheet import short_reference_name
+
+        name = short_reference_name(reference.source or reference.path.name)
+        said = f"Removed “{name}” from the references."
+        self.show_message(said, "Undo", lambda: self.tray.put_back(index, reference))
+
     def _show_ratio_size(self, name: str) -> None:
         ratio = spec.RATIOS_BY_NAME[name]
         self.ratio_heading.setText(f"Aspect ratio  ·  {ratio.width} × {ratio.height}")
@@ -851,9 +863,12 @@ class MainWindow(QMainWindow):
         if not self.rest_built:
             return False
         from krea_desktop.ui.mime import LIBRARY_IDS_MIME
+        from krea_desktop.ui.references.card import REFERENCE_MIME
 
         mime = event.mimeData()
-        return not mime.hasFormat(LIBRARY_IDS_MIME) and (mime.hasUrls() or mime.hasImage())
+        # A gallery image, or a reference card let go beside the tray: nothing to offer.
+        ours = mime.hasFormat(LIBRARY_IDS_MIME) or mime.hasFormat(REFERENCE_MIME)
+        return not ours and (mime.hasUrls() or mime.hasImage())
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if self._wants_drop(event):
