@@ -108,8 +108,10 @@ def _encoded(entry: LibraryEntry, name: str, with_parameters: bool) -> bytes:
             im = _exportable(source, name)
             buf = io.BytesIO()
             options: dict[str, Any] = {"quality": 95} if name in ("JPG", "WEBP") else {"optimize": False}
-            # Only what is passed here is written: the source's EXIF, XMP and text stay behind.
-            options.update(exif=b"", xmp=b"")
+            # Only what is passed here is written: the source's EXIF, XMP, text and JPEG
+            # comment (where some tools write their parameters) stay behind. Its colour
+            # profile goes along, in every format, where the colours are still its own.
+            options.update(exif=b"", xmp=b"", comment=b"", icc_profile=_profile_kept(source, im))
             im.save(buf, spec.PIL_FORMATS[name], **options)
     except FileNotFoundError as exc:
         raise ExportError(f"{entry.path.name} is no longer in the library folder, so it cannot be exported.") from exc
@@ -140,6 +142,22 @@ def _tool_texts(entry: LibraryEntry) -> dict[str, str]:
         return metadata.tool_texts(metadata.read_bytes(entry.path))
     except (OSError, ValueError):
         return {}
+
+
+def _profile_kept(source: Any, im: Any) -> bytes | None:
+    """``source``'s ICC profile, for ``im`` (``source`` made exportable) if its colours are
+    still in the profile's terms: grey stays grey, RGB (or a palette) stays RGB. A CMYK
+    picture turned into RGB has lost them, and its profile would mislead a viewer."""
+    profile = source.info.get("icc_profile")
+    return profile if profile and _colours(source.mode) == _colours(im.mode) else None
+
+
+def _colours(mode: str) -> str:
+    if mode in ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F"):
+        return "grey"
+    if mode in ("RGB", "RGBA", "RGBa", "RGBX", "P", "PA"):
+        return "RGB"
+    return mode
 
 
 def _exportable(im: Any, name: str) -> Any:

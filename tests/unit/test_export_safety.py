@@ -271,3 +271,45 @@ def test_a_png_turned_by_its_xmp_is_turned_once(tmp_path: Path) -> None:
         assert ImageOps.exif_transpose(im).size == shown
         assert "XML:com.adobe.xmp" not in getattr(im, "text", {})
     assert png_texts(out)["parameters"] == "a tower\nSteps: 20, Sampler: Euler, Seed: 3"
+
+
+# --- what goes along, and what stays behind -------------------------------------------------------
+
+
+def _profile(name: str) -> bytes:
+    from PIL import ImageCms
+
+    return bytes(ImageCms.ImageCmsProfile(ImageCms.createProfile(name)).tobytes())
+
+
+def test_an_export_without_parameters_leaves_a_jpegs_comment_behind(tmp_path: Path) -> None:
+    # Fooocus and others write their parameters into a JPEG's comment; Pillow carries a
+    # source's comment into a JPEG it writes unless told otherwise.
+    source = tmp_path / "fooocus.jpg"
+    said = b'{"prompt": "my private prompt", "seed": 5}'
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(source, "JPEG", comment=said)
+    for fmt in ("JPG", "PNG", "WEBP"):
+        out = export_image(entry_of(source), tmp_path / f"plain.{fmt.lower()}", fmt, with_parameters=False)
+        assert b"my private prompt" not in out.read_bytes(), fmt
+        with Image.open(out) as im:
+            assert not im.info.get("comment"), fmt
+
+
+@pytest.mark.parametrize("source_format", ["PNG", "JPEG", "WEBP"])
+def test_the_colour_profile_goes_along_into_every_format(tmp_path: Path, source_format: str) -> None:
+    profile = _profile("sRGB")
+    source = tmp_path / f"wide.{source_format.lower()}"
+    Image.new("RGB", (16, 16), (20, 180, 60)).save(source, source_format, icc_profile=profile)
+    for fmt in ("PNG", "JPG", "WEBP"):
+        out = export_image(entry_of(source), tmp_path / f"out-{source_format}.{fmt.lower()}", fmt)
+        with Image.open(out) as im:
+            assert im.info.get("icc_profile") == profile, fmt
+
+
+def test_a_cmyk_profile_stays_behind_once_the_colours_are_rgb(tmp_path: Path) -> None:
+    source = tmp_path / "print.jpg"
+    Image.new("CMYK", (16, 16), (0, 80, 80, 0)).save(source, "JPEG", icc_profile=b"\0" * 128 + b"not an RGB profile")
+    for fmt in ("PNG", "JPG", "WEBP"):
+        out = export_image(entry_of(source), tmp_path / f"print.{fmt.lower()}", fmt)
+        with Image.open(out) as im:
+            assert im.mode in ("RGB", "RGBA") and not im.info.get("icc_profile"), fmt
