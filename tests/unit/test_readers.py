@@ -222,6 +222,56 @@ def test_the_models_largest_seed_is_recalled() -> None:
         assert "seed" not in got["foreign"]
 
 
+def _encoded_graph(positive: tuple[str, dict[str, Any]], negative: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    graph: dict[str, Any] = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "flux1-dev-fp8.safetensors"}},
+        "2": {"class_type": positive[0], "inputs": {**positive[1], "clip": ["1", 1]}},
+        "3": {"class_type": negative[0], "inputs": {**negative[1], "clip": ["1", 1]}},
+        "4": {"class_type": "EmptySD3LatentImage", "inputs": {"width": 1024, "height": 768, "batch_size": 1}},
+        "5": {"class_type": "KSampler", "inputs": {"seed": 99, "steps": 20, "cfg": 1, "sampler_name": "euler"}},
+    }
+    graph["5"]["inputs"].update(model=["1", 0], positive=["2", 0], negative=["3", 0], latent_image=["4", 0])
+    return graph
+
+
+@pytest.mark.parametrize(
+    ("positive", "negative", "expected"),
+    [
+        (  # Flux: T5's text is the sentence as written
+            ("CLIPTextEncodeFlux", {"clip_l": "fox, snow", "t5xxl": "a red fox in snow", "guidance": 3.5}),
+            ("CLIPTextEncodeFlux", {"clip_l": "", "t5xxl": "", "guidance": 3.5}),
+            ("a red fox in snow", ""),
+        ),
+        (
+            ("CLIPTextEncodeSD3", {"clip_l": "a red fox", "clip_g": "a red fox", "t5xxl": "a red fox"}),
+            ("CLIPTextEncodeSD3", {"clip_l": "blurry", "clip_g": "blurry", "t5xxl": "blurry"}),
+            ("a red fox", "blurry"),
+        ),
+    ],
+    ids=["flux", "sd3"],
+)
+def test_comfyuis_flux_and_sd3_text_encoders_give_the_prompt(
+    positive: tuple[str, dict[str, Any]], negative: tuple[str, dict[str, Any]], expected: tuple[str, str]
+) -> None:
+    got = recalled(png({"prompt": json.dumps(_encoded_graph(positive, negative))}))
+    assert (got["prompt"], got["negative_prompt"], got["seed"], got["width"]) == (*expected, 99, 1024)
+
+
+def test_a_prompt_the_api_graph_does_not_show_is_taken_from_the_editors_graph() -> None:
+    # A text node of a kind the graph reader does not know (its text under a name of its
+    # own); the editor's graph keeps it as the node's first widget value.
+    graph = _encoded_graph(("FancyPromptNode", {"my_words": "a red fox in snow"}), ("FancyPromptNode", {}))
+    workflow = {
+        "nodes": [
+            {"id": 2, "type": "FancyPromptNode", "inputs": [], "widgets_values": ["a red fox in snow"]},
+            {"id": 5, "type": "KSampler", "inputs": [{"name": "positive", "link": 7}], "widgets_values": [99]},
+        ],
+        "links": [[7, 2, 0, 5, 0, "CONDITIONING"]],
+    }
+    got = recalled(png({"prompt": json.dumps(graph), "workflow": json.dumps(workflow)}))
+    assert (got["source"], got["prompt"], got["seed"], got["width"]) == ("ComfyUI", "a red fox in snow", 99, 1024)
+
+
 def test_a_graph_of_several_megabytes_is_read() -> None:
     """A large workflow (thousands of nodes) is several megabytes of JSON in each chunk."""
     graph = json.loads(json.dumps(CONTROLNET_GRAPH))

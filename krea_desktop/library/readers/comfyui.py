@@ -17,7 +17,9 @@ from krea_desktop.library.readers.base import MAX_JSON, Embedded, as_int, load_j
 _MAX_HOPS = 32
 _MAX_INPUTS = 256  # inputs of one node looked at for links to follow
 _SAMPLING_KEYS = ("latent_image", "seed", "noise_seed", "noise")
-_TEXT_KEYS = ("text", "text_g", "prompt", "string", "value", "text_l")
+# ComfyUI's Flux and SD3 encoders take the prompt for each text encoder: T5's is the
+# sentence as written, so it comes first.
+_TEXT_KEYS = ("text", "text_g", "prompt", "string", "value", "text_l", "t5xxl", "clip_l", "clip_g")
 # A node holding both texts (Efficiency Nodes' loader, prompt stylers) gives each side its own.
 _POSITIVE_KEYS = (*_TEXT_KEYS, "positive", "text_positive", "positive_prompt")
 _NEGATIVE_KEYS = (*_TEXT_KEYS, "negative", "text_negative", "negative_prompt")
@@ -236,6 +238,12 @@ def read(found: Embedded) -> dict[str, Any] | None:
     ):
         record = read_api_graph(graph, found)
         if record is not None:
+            if "prompt" not in record:  # a text node the graph reader does not know: the editor's graph may
+                workflow = _graph_text(found.texts.get("workflow") or _after(found.exif_make, "workflow:"), '"nodes"')
+                drawn = read_workflow(workflow, found) if isinstance(workflow, Mapping) else None
+                for key in ("prompt", "negative_prompt"):
+                    if drawn and key in drawn and key not in record:
+                        record[key] = drawn[key]
             return record
     workflow = _graph_text(found.texts.get("workflow") or _after(found.exif_make, "workflow:"), '"nodes"')
     if isinstance(workflow, Mapping):
