@@ -397,12 +397,13 @@ def _png_text_chunk(keyword: str, text: str, *, force_itxt: bool = False) -> byt
     return _png_chunk(b"iTXt", key + b"\x00\x00\x00" + b"\x00" + b"\x00" + text.encode("utf-8", "replace"))
 
 
-def _embed_png(data: bytes, record_json: str, parameters: str, carried: dict[str, str] | None = None) -> bytes:
+def _embed_png(data: bytes, record_json: str, parameters: str | None, carried: dict[str, str] | None = None) -> bytes:
     chunks = _png_chunks(data)
     ours = {PARAMETERS_KEY.encode(), JSON_KEY.encode(), b"Software"}
+    software = (carried or {}).get("Software") or _creator_tool()  # the tool that made the picture, if another
     new = (
-        _png_text_chunk(PARAMETERS_KEY, parameters)
-        + _png_text_chunk("Software", _creator_tool())
+        (_png_text_chunk(PARAMETERS_KEY, parameters) if parameters is not None else b"")
+        + _png_text_chunk("Software", software)
         + _png_text_chunk(JSON_KEY, record_json, force_itxt=True)
     )
     for key, text in (carried or {}).items():
@@ -581,19 +582,36 @@ def _about_the_file(keyword: str) -> bool:
 def tool_texts(data: bytes, max_text: int = MAX_JSON) -> dict[str, str]:
     """The texts another tool wrote into an image file (``data``), by keyword, for an
     export to carry: a PNG's text chunks (A1111's ``parameters``, ComfyUI's ``prompt``
-    and ``workflow``, InvokeAI's ``invokeai_metadata``…), or the A1111 ``parameters``
-    line a JPEG or WEBP keeps in its EXIF UserComment. Nothing for a file this app wrote
-    (its record is written anew) or one that cannot be read."""
+    and ``workflow``, InvokeAI's ``invokeai_metadata``, NovelAI's ``Software``…), or the
+    A1111 ``parameters`` line a JPEG or WEBP keeps in its EXIF UserComment. Nothing of
+    this app's own (its record, the line it makes from it, its name): an export writes
+    them anew. A file this app exported from another tool's keeps that tool's texts, so
+    they go along again. Nothing for a file that cannot be read."""
     try:
         found = _scan(data, max_text)
     except Exception:
         return {}
-    if found is None or found.json_text is not None:
+    if found is None:
         return {}
-    texts = {k: v for k, v in found.texts.items() if k not in (JSON_KEY, "Software") and not _about_the_file(k)}
+    texts = {k: v for k, v in found.texts.items() if k != JSON_KEY and not _about_the_file(k)}
+    if texts.get("Software", "").startswith(f"{APP} "):
+        del texts["Software"]
     if PARAMETERS_KEY not in texts and found.user_comment and "Steps:" in found.user_comment:
         texts[PARAMETERS_KEY] = found.user_comment
+    if found.json_text is not None and PARAMETERS_KEY in texts:
+        ours = _record_in(found)
+        if ours is None or texts[PARAMETERS_KEY] == to_a1111(shareable(ours)):
+            del texts[PARAMETERS_KEY]  # the line this app made from its record
     return texts
+
+
+def _record_in(found: _Found) -> GenerationRecord | None:
+    """This app's record in a scanned file, if it can be read."""
+    try:
+        record = _load_json(found.json_text or "")
+    except ValueError:
+        return None
+    return parse_record(record) if isinstance(record, dict) else None
 
 
 def embed(data: bytes, fmt: str, record: GenerationRecord, *, carried: dict[str, str] | None = None) -> bytes:
@@ -611,9 +629,13 @@ def embed(data: bytes, fmt: str, record: GenerationRecord, *, carried: dict[str,
     if actual != fmt:
         raise MetadataError(f"the data is {actual or 'not an image'}, not {fmt}")
     record = shareable(record)
-    parameters = (carried or {}).get(PARAMETERS_KEY) or to_a1111(record)
+    carried = carried or {}
+    parameters = carried.get(PARAMETERS_KEY) or to_a1111(record)
     if fmt == "PNG":
-        return _embed_png(data, _record_json(record.to_json()), parameters, carried)
+        # Another tool's own texts speak for it: a line made up beside them ("Steps: n/a")
+        # would be what other readers take first.
+        made_up = bool(carried) and PARAMETERS_KEY not in carried
+        return _embed_png(data, _record_json(record.to_json()), None if made_up else parameters, carried)
     record_json, parameters, prompt = _fit_record(record, parameters, _JPEG_SEGMENT_MAX - len(_XMP_HEADER))
     if fmt == "JPG":
         return _embed_jpeg(data, record_json, parameters, prompt)

@@ -174,6 +174,33 @@ def test_a_comfyui_image_exported_keeps_its_prompt_and_workflow(tmp_path: Path) 
     assert png_texts(plain) == {}
 
 
+@pytest.mark.parametrize("tool", ["comfyui/api_and_workflow.png", "invokeai/v3.png", "novelai/nai.png"])
+def test_another_tools_png_exported_gets_no_made_up_a1111_line_beside_its_own_texts(tmp_path: Path, tool: str) -> None:
+    # A "parameters" line made from the partial record ("Steps: n/a, Sampler: n/a") is what
+    # other readers take first: they then named the image A1111's, with none of its settings.
+    source = CORPUS / tool
+    texts = png_texts(source)
+    assert "parameters" not in texts
+    out = export_image(entry_of(source), tmp_path / "shared.png", "PNG")
+    exported = png_texts(out)
+    assert "parameters" not in exported
+    assert {k: exported[k] for k in texts} == texts  # NovelAI's "Software" among them
+    record = metadata.read_record(out)
+    assert record is not None and record.prompt == entry_of(source).record.prompt
+
+
+@pytest.mark.parametrize("tool", ["comfyui/api_and_workflow.png", "a1111/txt2img.png", "novelai/nai.png"])
+def test_an_export_exported_again_still_carries_the_other_tools_texts(tmp_path: Path, tool: str) -> None:
+    source = CORPUS / tool
+    texts = png_texts(source)
+    first = export_image(entry_of(source), tmp_path / "first.png", "PNG")
+    again = export_image(entry_of(first), tmp_path / "again.png", "PNG")
+    exported = png_texts(again)
+    assert {k: exported[k] for k in texts} == texts
+    assert exported[metadata.JSON_KEY] == png_texts(first)[metadata.JSON_KEY]
+    assert set(exported) == set(png_texts(first))
+
+
 def test_our_own_image_exported_carries_our_record_alone(tmp_path: Path) -> None:
     record = GenerationRecord(prompt="a lighthouse", seed=7, width=8, height=8)
     data = metadata.embed(_png_bytes(), "PNG", record)
@@ -182,6 +209,8 @@ def test_our_own_image_exported_carries_our_record_alone(tmp_path: Path) -> None
     assert metadata.tool_texts(data) == {}
     out = export_image(entry_of(source), tmp_path / "export.png", "PNG")
     assert set(png_texts(out)) == {"parameters", "Software", metadata.JSON_KEY}
+    assert png_texts(out)["parameters"] == metadata.to_a1111(record)
+    assert metadata.tool_texts(out.read_bytes()) == {}  # exported again, nothing of ours is carried
 
 
 def _png_bytes() -> bytes:
