@@ -1505,7 +1505,7 @@ def _read_reference_file(path: Path) -> bytes:
 def prepare_upload(raw: bytes) -> bytes:
     """Decode a reference and re-encode it at most 2048 px on the long side, as the service
     keeps it anyway; images already small enough in PNG/JPEG/WEBP are sent unchanged."""
-    from PIL import Image, UnidentifiedImageError  # only references need an imaging library
+    from krea_desktop.pillow import Image, UnidentifiedImageError  # only references need an imaging library
 
     try:
         with Image.open(io.BytesIO(raw)) as im:

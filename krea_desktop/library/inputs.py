@@ -38,7 +38,8 @@ from krea_desktop.wording import size_over
 
 if TYPE_CHECKING:
     import httpx
-    from PIL import Image
+
+    from krea_desktop.pillow import Image
 
 # Pillow is imported where images are decoded, not with this module: the window imports it
 # (for its drop targets) before its first full paint, and Pillow costs about 12 ms.
@@ -69,7 +70,7 @@ _INIT_LOCK = threading.Lock()
 
 
 def _open_formats() -> tuple[str, ...]:
-    from PIL import Image
+    from krea_desktop.pillow import Image
 
     # Pillow imports its format plugins on first use; two workers doing that at once, while
     # the client thread imports its own modules, can stop on each other's import locks.
@@ -282,7 +283,7 @@ def decode_data_uri(uri: str) -> bytes:
 
 def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
     """Check and normalise encoded image bytes; see :func:`load_reference`."""
-    from PIL import Image, UnidentifiedImageError
+    from krea_desktop.pillow import Image, UnidentifiedImageError
 
     label = label or "The image"
     if not data:
@@ -439,7 +440,7 @@ def _normalise(
 ) -> LoadedReference:
     """The bytes to send and the tray's thumbnail, for ``frame``: the picture upright, in
     RGB or RGBA, and already within the upload size."""
-    from PIL import Image
+    from krea_desktop.pillow import Image
 
     keep = (
         fmt in _PASS_THROUGH

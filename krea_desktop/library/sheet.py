@@ -18,13 +18,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import ImageDraw, ImageFont, ImageOps
 
 from krea_desktop.api import spec
 from krea_desktop.api.record import GenerationRecord, SweepAxis, SweepTag
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.fonts import text_font
 from krea_desktop.library.store import Library, LibraryEntry
+from krea_desktop.pillow import Image
 
 CELL = 320  # the long side of a cell's picture, in pixels
 GAP = 12

@@ -316,7 +316,7 @@ def _file_time(mtime: float) -> str:
 
 def _check_decodes(path: Path) -> tuple[bool, str | None, int, int]:
     """Whether the file fully decodes (bounded), with its format and size."""
-    from PIL import Image  # imported late: only needed for files found without a row
+    from krea_desktop.pillow import Image  # imported late: only needed for files found without a row
 
     try:
         if path.stat().st_size > MAX_CHECK_BYTES:

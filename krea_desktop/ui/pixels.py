@@ -29,7 +29,7 @@ from PySide6.QtGui import QImage, QImageReader
 from krea_desktop.fsutil import open_regular_file
 
 if TYPE_CHECKING:
-    from PIL import Image
+    from krea_desktop.pillow import Image
 
 
 def qimage_of(im: Image.Image) -> QImage:
@@ -44,7 +44,7 @@ def qimage_of(im: Image.Image) -> QImage:
 def decoded(data: bytes) -> QImage:
     """Encoded image bytes (a thumbnail, say) as a QImage, decoded by Pillow; a null QImage
     when they are not an image."""
-    from PIL import Image, UnidentifiedImageError
+    from krea_desktop.pillow import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as im:

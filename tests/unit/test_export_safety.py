@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -342,3 +343,24 @@ def test_a_cmyk_profile_stays_behind_once_the_colours_are_rgb(tmp_path: Path) ->
         out = export_image(entry_of(source), tmp_path / f"print.{fmt.lower()}", fmt)
         with Image.open(out) as im:
             assert im.mode in ("RGB", "RGBA") and not im.info.get("icc_profile"), fmt
+
+
+def test_a_png_with_a_workflow_of_megabytes_in_a_compressed_text_is_a_picture_like_any_other(tmp_path: Path) -> None:
+    # Pillow refused a whole PNG whose compressed text inflates past 1 MB: such a file was
+    # "damaged" as a reference, a broken row in the library, and could not be exported.
+    from krea_desktop.library.inputs import load_reference
+
+    workflow = json.dumps({"nodes": [{"id": i, "widgets_values": [f"note {i} " + "lorem " * 40]} for i in range(8000)]})
+    assert 1.5 * 2**20 < len(workflow) < 4 * 2**20
+    info = PngInfo()
+    info.add_text("prompt", json.dumps({"6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a red fox"}}}))
+    info.add_text("workflow", workflow, zip=True)  # zTXt, as ImageMagick writes any long text
+    library = Library(tmp_path / "library")
+    source = png_file(library.images_dir / "comfy.png", Image.new("RGB", (24, 16), (9, 9, 9)), info)
+    assert len(source.read_bytes()) < 2**20
+    assert load_reference(str(source)).thumbnail  # a reference, not "damaged"
+    library.reconcile()
+    (entry,) = library.entries()
+    assert not entry.broken and (entry.width, entry.height) == (24, 16)
+    out = export_image(entry, tmp_path / "shared.png", "PNG")
+    assert png_texts(out)["workflow"] == workflow

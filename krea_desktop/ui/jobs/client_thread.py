@@ -38,9 +38,8 @@ from krea_desktop.ui.pixels import qimage_of
 from krea_desktop.user_words import as_the_app_says
 
 if TYPE_CHECKING:  # the client (httpx) is imported where it is made, after start-up
-    from PIL import Image
-
     from krea_desktop.api.client import RunwareClient
+    from krea_desktop.pillow import Image
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ def thumbnail_qimage(data: bytes, size: int = THUMB_SIZE, cache: Path | None = N
     :func:`~krea_desktop.ui.gallery.thumbnails.make_thumbnail`) is written there from the
     same decode, so the image is decoded once.
     """
-    from PIL import Image
+    from krea_desktop.pillow import Image
 
     cached: Image.Image | None = None
     with Image.open(io.BytesIO(data)) as im:

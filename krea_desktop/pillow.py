@@ -1,0 +1,19 @@
+"""Pillow, as the app opens pictures with it: ``from krea_desktop.pillow import Image``.
+
+Pillow refuses a whole PNG whose compressed text chunk (zTXt, or compressed iTXt) inflates
+to more than 1 MB, as a guard against text bombs: a ComfyUI image with a large workflow,
+or any text of 128 characters or more written by ImageMagick, then could not be opened,
+and was called damaged. The app reads those texts itself, within its own limits
+(``library.metadata``); here one such text may inflate to 8 MB, all of a picture's texts
+still to Pillow's 64 MB at most (``MAX_TEXT_MEMORY``, which it keeps)."""
+
+from __future__ import annotations
+
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
+
+TEXT_CHUNK_BYTES = 8 * 1024 * 1024
+
+if PngImagePlugin.MAX_TEXT_CHUNK < TEXT_CHUNK_BYTES:
+    PngImagePlugin.MAX_TEXT_CHUNK = TEXT_CHUNK_BYTES
+
+__all__ = ["Image", "UnidentifiedImageError"]
