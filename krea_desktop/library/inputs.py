@@ -232,7 +232,7 @@ def fetch_url(
             ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
             if ctype == "image/svg+xml":
                 raise InvalidImageError(_svg_message(label))
-            if ctype and not ctype.startswith("image/") and ctype != "application/octet-stream":
+            if _is_document_type(ctype):
                 raise InvalidImageError(
                     f"“{label}” is a web page or other document, not an image; drag the image itself instead."
                 )
@@ -279,6 +279,18 @@ def decode_data_uri(uri: str) -> bytes:
         return unquote_to_bytes(payload)
     except (binascii.Error, ValueError):
         raise InvalidImageError("The embedded image is damaged; save it as a file and drop that instead.") from None
+
+
+# Types of what is not a picture, said at once rather than after the download. Any other
+# type is downloaded and its bytes decide: storage hosts send pictures as S3's default
+# "binary/octet-stream", "application/binary", "application/x-download" and the like.
+_DOCUMENT_TYPES = frozenset(
+    {"application/xhtml+xml", "application/json", "application/xml", "application/pdf", "application/javascript"}
+)
+
+
+def _is_document_type(ctype: str) -> bool:
+    return ctype.startswith(("text/", "audio/", "video/", "font/")) or ctype in _DOCUMENT_TYPES
 
 
 def decode_image(data: bytes, label: str = "The image") -> LoadedReference:

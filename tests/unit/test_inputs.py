@@ -327,6 +327,9 @@ def test_fetch_url_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     routes = {
         "/cat.png": Route(png),
         "/unlabelled": Route(png, "application/octet-stream"),
+        "/s3": Route(png, "binary/octet-stream"),  # Amazon S3's type for an object stored without one
+        "/binary": Route(png, "application/binary"),
+        "/movie": Route(b"\x00\x00\x00\x18ftypmp42", "video/mp4"),
         "/page.html": Route(b"<html></html>", "text/html"),
         "/gone.png": Route(b"", "text/plain", 404),
         "/logo.svg": Route(SVG, "image/svg+xml"),
@@ -337,8 +340,11 @@ def test_fetch_url_answers(monkeypatch: pytest.MonkeyPatch) -> None:
         ref = load_reference(f"{web.url}/cat.png")
         assert (ref.width, ref.height) == (33, 22) and ref.source.endswith("cat.png")
         assert load_reference(f"{web.url}/unlabelled").data == png
+        assert load_reference(f"{web.url}/s3").data == png
+        assert load_reference(f"{web.url}/binary").data == png
         for path, words in {
             "/page.html": "not an image",
+            "/movie": "web page or other document",
             "/gone.png": "404",
             "/logo.svg": "SVG",
             "/fake.png": "not an image Krea Desktop can read",
