@@ -346,9 +346,11 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
                 frame = frame.transpose(Image.Transpose[_UPRIGHT[orientation]])
             if frame.mode == "RGBA" and cast(Any, frame.getextrema())[3][0] == 255:
                 frame = frame.convert("RGB")  # an alpha channel that is opaque everywhere adds nothing
-            too_big = max(frame.size) > spec.UPLOAD_MAX_SIDE
-            if too_big:
+            if max(frame.size) > spec.UPLOAD_MAX_SIDE:
                 frame = _shrunk(frame, spec.UPLOAD_MAX_SIDE, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            # The file's own size: a JPEG decoded at half its size (draft) may already fit,
+            # while its bytes, which would otherwise be sent as they are, do not.
+            too_big = max(width, height) > spec.UPLOAD_MAX_SIDE
         except Image.DecompressionBombError:
             raise InvalidImageError(_bomb_message(label)) from None
         except MemoryError:

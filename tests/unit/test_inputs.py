@@ -101,6 +101,20 @@ def test_exif_that_cannot_be_read_leaves_the_picture_as_stored(monkeypatch: pyte
     assert ref.data == data
 
 
+@pytest.mark.parametrize("size", [(2 * spec.UPLOAD_MAX_SIDE, 2 * spec.UPLOAD_MAX_SIDE), (4096, 2160), (3000, 1000)])
+def test_a_large_jpeg_is_sent_at_the_upload_limit_even_where_it_decodes_at_half_its_size(
+    size: tuple[int, int],
+) -> None:
+    # A JPEG decoded at half its size (draft) fitted the limit, so its bytes were kept and
+    # sent as they were: 4096 px wide while the reference said 2048.
+    buf = io.BytesIO()
+    Image.new("RGB", size, (30, 140, 90)).save(buf, "JPEG", quality=80)
+    ref = load_reference(buf.getvalue())
+    with Image.open(io.BytesIO(ref.data)) as im:
+        assert im.size == (ref.width, ref.height)
+        assert max(im.size) == spec.UPLOAD_MAX_SIDE
+
+
 def test_large_images_are_scaled_to_the_upload_limit() -> None:
     ref = load_reference(image_bytes((spec.UPLOAD_MAX_SIDE * 2, 40)))
     assert ref.width == spec.UPLOAD_MAX_SIDE
