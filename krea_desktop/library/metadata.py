@@ -758,6 +758,14 @@ def _scan_png(data: bytes, found: _Found, max_text: int) -> None:
                     found.texts.setdefault(key, text)
                     if key == JSON_KEY and found.json_text is None:
                         found.json_text = text
+                    elif key == "XML:com.adobe.xmp":  # XMP kept by a conversion from JPEG or WEBP
+                        _scan_xmp(text.encode(), found, max_text)
+        if ctype == b"eXIf" and length <= max_text * 2 + 1024:
+            # EXIF in a PNG (PNG 1.5): a JPEG or WEBP turned into a PNG by Pillow, ImageMagick
+            # or exiftool keeps its UserComment (A1111's line, ours) there.
+            (crc,) = struct.unpack_from(">I", data, end)
+            if zlib.crc32(ctype + data[start:end]) & 0xFFFFFFFF == crc:
+                _scan_exif(data[start:end], found, max_text)
         if ctype == b"IEND":
             return
         pos = end + 4

@@ -58,3 +58,38 @@ def test_a_workflow_alone_whose_sampler_is_unknown_still_names_comfyui(tmp_path:
     record = metadata.read_record(path)
     assert record is not None and record.extras.get("source") == "ComfyUI"
     assert (record.width, record.height) == (64, 48)
+
+
+def _jpeg_with(exif: bytes) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (9, 9, 9)).save(buf, "JPEG", exif=exif)
+    return buf.getvalue()
+
+
+def test_a_jpegs_exif_kept_in_a_png_it_was_turned_into_gives_its_parameters() -> None:
+    # Pillow, ImageMagick and exiftool keep a JPEG's EXIF in the PNG's eXIf chunk.
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\x00" + A1111.encode("utf-16-be")
+    with Image.open(io.BytesIO(_jpeg_with(exif.tobytes()))) as jpeg:
+        buf = io.BytesIO()
+        jpeg.save(buf, "PNG", exif=jpeg.info["exif"])
+    assert b"eXIf" in buf.getvalue()
+    record = metadata.read_record(buf.getvalue())
+    assert record is not None
+    assert (record.prompt, record.negative_prompt, record.seed) == ("a lighthouse at dusk", "fog", 424242)
+
+
+def test_our_jpeg_turned_into_a_png_with_its_exif_and_xmp_keeps_its_whole_record() -> None:
+    ours = GenerationRecord(prompt="a fox in snow", seed=77, creativity="high", ratio="4:3", width=64, height=48)
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (9, 9, 9)).save(buf, "JPEG")
+    data = metadata.embed(buf.getvalue(), "JPG", ours)
+    with Image.open(io.BytesIO(data)) as jpeg:
+        info = PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", jpeg.info["xmp"].decode())  # as ImageMagick keeps it
+        out = io.BytesIO()
+        jpeg.save(out, "PNG", exif=jpeg.info["exif"], pnginfo=info)
+    record = metadata.read_record(out.getvalue())
+    assert record is not None
+    assert (record.prompt, record.seed, record.creativity, record.ratio) == ("a fox in snow", 77, "high", "4:3")
+    assert "source" not in record.extras  # ours, not read as another tool's
