@@ -47,10 +47,14 @@ def _number(text: str) -> float:
     return value
 
 
-def parse_values(name: str, text: str) -> tuple[object, ...]:
-    """The values of axis ``name`` from ``V1,V2,...``; raises :class:`SweepError`."""
+def parse_values(name: str, text: str, title: str | None = None) -> tuple[object, ...]:
+    """The values of axis ``name`` from ``V1,V2,...``; raises :class:`SweepError`, naming
+    the axis by ``title`` (as the window shows it), else as the command line writes it."""
+    said = title or name
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
+        if title:
+            raise SweepError(f"{title} needs at least one value; separate values with commas.")
         raise SweepError(f"{name} needs at least one value, as in {name}=V1,V2.")
     values: list[object] = []
     typed: set[float] = set()  # strengths as typed, before they are rounded
@@ -77,12 +81,12 @@ def parse_values(name: str, text: str) -> tuple[object, ...]:
     if len(set(values)) != len(values):
         if name.startswith("ref") and len(typed) == len(values):  # apart as typed, not as rounded
             raise SweepError(
-                f"{name} has values that are the same once rounded to two decimals, as strengths are; "
+                f"{said} has values that are the same once rounded to two decimals, as strengths are; "
                 "give values at least 0.01 apart."
             )
-        raise SweepError(f"{name} repeats a value; give each value once.")
+        raise SweepError(f"{said} repeats a value; give each value once.")
     if len(values) > MAX_VALUES:
-        raise SweepError(f"{name} has {len(values)} values; a sweep varies at most {MAX_VALUES} along one axis.")
+        raise SweepError(f"{said} has {len(values)} values; a sweep varies at most {MAX_VALUES} along one axis.")
     return tuple(values)
 
 

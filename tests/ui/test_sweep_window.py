@@ -195,6 +195,34 @@ def test_a_strength_axis_says_which_reference_by_name_and_thumbnail(
     assert label is not None and label.text() == "Reference 2 (a very long…e image.png) strength"
 
 
+def test_the_dialogs_problems_name_the_axis_as_the_dialog_shows_it(
+    qtbot: QtBot, make_window: Any, tmp_path: Path
+) -> None:
+    # They said "ref2 needs at least one value, as in ref2=V1,V2.": the command line's words.
+    w = make_window()
+    for i in range(2):
+        Image.new("RGB", (96, 64), (60 * i, 40, 40)).save(tmp_path / f"r{i}.png")
+        w.tray.add_reference(tmp_path / f"r{i}.png", 0.5)
+    qtbot.waitUntil(lambda: w.tray.count() == 2 and not w.tray.isBusy())
+    w.prompt_panel.setPrompt("a red fox in snow")
+    w.tray.items()[1].sweepButton.click()
+    dialog = w.sweeps.dialog
+    assert isinstance(dialog, SweepDialog)
+    title = "Reference 2 (r1.png) strength"
+    assert dialog.axisCombos[0].currentText() == title
+    for typed, said in (
+        ("", f"{title} needs at least one value; separate values with commas."),
+        ("1, 1", f"{title} repeats a value; give each value once."),
+    ):
+        dialog.valueEdits[0].setText(typed)
+        assert dialog.problemLabel.text() == said and not dialog.sendButton.isEnabled()
+    dialog.valueEdits[0].setText("0, 1")
+    dialog.axisCombos[1].setCurrentIndex(dialog.axisCombos[1].findData("ref2"))
+    assert dialog.problemLabel.text() == f"{title} is chosen twice; vary two different things."
+    assert "ref2" not in dialog.problemLabel.text()
+    dialog.reject()
+
+
 def test_a_sweep_whose_reference_upload_meets_a_refused_key_says_where_to_set_it(
     qtbot: QtBot, make_window: Any, sim: Sim, tmp_path: Path
 ) -> None:

@@ -173,11 +173,16 @@ class SweepDialog(QDialog):
         self._update()
 
     def _axes(self) -> list[SweepAxis]:
-        axes = []
+        axes: list[SweepAxis] = []
         for combo, edit in zip(self.axisCombos, self.valueEdits, strict=True):
             name = combo.currentData()
-            if name is not None:
-                axes.append(SweepAxis(name, parse_values(name, edit.text())))
+            if name is None:
+                continue
+            # Named as the dialog shows it ("Reference 2 (fox.png) strength"), not "ref2".
+            title = combo.currentText()
+            if any(axis.name == name for axis in axes):
+                raise SweepError(f"{title} is chosen twice; vary two different things.")
+            axes.append(SweepAxis(name, parse_values(name, edit.text(), title)))
         return axes
 
     def _update(self) -> None:
