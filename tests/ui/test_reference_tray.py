@@ -586,3 +586,25 @@ def test_the_wheel_scrolls_the_rows_and_changes_a_strength_only_once_its_control
     wheel(card.strengthSpin)
     assert card.strength() == pytest.approx(0.55)
     assert bar.value() == scrolled
+
+
+def test_refusals_are_said_in_the_order_the_files_were_given_not_as_their_loads_end(
+    tray: Tray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from krea_desktop.ui.references import tray as tray_module
+
+    load = tray_module.load_source
+
+    def slow_first(source: Any, *args: Any) -> Any:
+        if Path(str(source.value)).name == "first.png":
+            import time
+
+            time.sleep(0.3)  # the first file given is the last to be read
+        return load(source, *args)
+
+    monkeypatch.setattr(tray_module, "load_source", slow_first)
+    first = write(tmp_path, "first.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    second = write(tmp_path, "second.png", b"\x89PNG\r\n\x1a\n" + b"\1" * 40)
+    assert tray.drop_files(first, second)
+    assert len(tray.messages) == 1
+    assert tray.messages[0].startswith("“first.png”") and "(and 1 more item refused)" in tray.messages[0]

@@ -474,13 +474,8 @@ class ReferenceTray(QWidget):
         batch.downloading.discard(index)
         if isinstance(error, InvalidImageError):
             batch.slots[index] = error
-            if batch.restoring and "does not exist" in str(error):
-                batch.missing += 1
-            else:
-                batch.errors.append(str(error))
         elif error is not None:
-            batch.slots[index] = InvalidImageError("An image could not be added because of an unexpected error.")
-            batch.errors.append(f"An image could not be added ({type(error).__name__}); try again.")
+            batch.slots[index] = InvalidImageError(f"An image could not be added ({type(error).__name__}); try again.")
         else:
             batch.slots[index] = result
         self._flush()
@@ -493,7 +488,14 @@ class ReferenceTray(QWidget):
                 slot = batch.slots[batch.shown]
                 batch.shown += 1
                 self._pending -= 1
-                if isinstance(slot, Loaded):
+                if isinstance(slot, InvalidImageError):  # said in the order given, not as loads end
+                    if slot is _GIVEN_UP:
+                        pass
+                    elif batch.restoring and "does not exist" in str(slot):
+                        batch.missing += 1
+                    else:
+                        batch.errors.append(str(slot))
+                elif isinstance(slot, Loaded):
                     if slot.origin is not None:
                         self._origins[slot.origin] = slot.ref.sha256
                     if self.model.index_of(slot.ref.sha256) is not None:
@@ -868,7 +870,7 @@ class ReferenceTray(QWidget):
             deliver_posted(self._runner)
         for batch in self._batches:
             for index in sorted(batch.downloading):
-                batch.slots[index] = InvalidImageError("given up as the window closed")
+                batch.slots[index] = _GIVEN_UP
             batch.downloading.clear()
         self._flush()
 
@@ -879,6 +881,9 @@ class ReferenceTray(QWidget):
                 runner.wait(msecs)
         with contextlib.suppress(RuntimeError):
             QApplication.processEvents()
+
+
+_GIVEN_UP = InvalidImageError("given up as the window closed")  # a download the closing window does not wait for
 
 
 def _holds_focus(widget: QWidget) -> bool:
