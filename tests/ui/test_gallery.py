@@ -1573,6 +1573,25 @@ def test_dropping_an_image_with_parameters_offers_to_restore_them(
     assert w.prompt_panel.seed() == 99 and w.ratio_bar.ratio() == "2:3"
 
 
+def test_a_plain_image_dropped_beside_one_with_parameters_is_said_to_be_left_aside(
+    qtbot: QtBot, make_window: Any, tmp_path: Path, library: Library
+) -> None:
+    entry = library.save(make_image("a dropped heron", "2:3", seed=99))
+    outside = tmp_path / "generated.png"
+    outside.write_bytes(entry.path.read_bytes())
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(photo)
+    w = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(outside)), QUrl.fromLocalFile(str(photo))])
+    assert _drop_on_window(w, mime).isAccepted()
+    qtbot.waitUntil(lambda: w.message_banner.action.text() == "Restore parameters" and w.message_banner.isVisible())
+    assert w.message_banner.label.text() == (
+        "generated.png carries the parameters that made it: “a dropped heron”; "
+        "“photo.png” was left aside (drop it on References to use it)."
+    )
+
+
 def test_dropping_an_a1111_image_restores_its_prompt_and_seed(qtbot: QtBot, make_window: Any, tmp_path: Path) -> None:
     path = tmp_path / "sd.png"
     info = PngImagePlugin.PngInfo()

@@ -153,6 +153,13 @@ class FileDrops(QObject):
             path, record = with_record[0]
             prompt = record.prompt
             summary = f": “{prompt[:60]}{'…' if len(prompt) > 60 else ''}”" if prompt else ""
+            # The other images dropped with it are not taken: said, rather than passed over.
+            others = [f for f, _r in with_record[1:]] + without
+            if len(others) == 1:
+                summary += f"; “{others[0].name}” was left aside (drop it on References to use it)"
+            elif others:
+                left = counted(len(others), "other image")
+                summary += f"; {left} were left aside (drop them on References to use them)"
             self.show_message(
                 f"{path.name} carries the parameters that made it{summary}.",
                 "Restore parameters",
