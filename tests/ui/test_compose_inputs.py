@@ -259,3 +259,19 @@ def test_a_reference_card_let_go_beside_the_tray_is_no_drop_on_the_window(
     assert not _drop_on_window(w, w.tray.items()[0].mime_data()).isAccepted()
     qtbot.wait(50)
     assert said == [] and w.tray.count() == 1
+
+
+def test_a_file_copied_with_its_address_percent_encoded_as_text_is_an_image_not_text(tmp_path: Path) -> None:
+    from krea_desktop.ui.references.sources import images_without_text
+
+    folder = tmp_path / "my pics"
+    folder.mkdir()
+    path = write(folder, "a b.png", distinct_png(2))
+    url = QUrl.fromLocalFile(str(path))
+    for text in (bytes(url.toEncoded().data()).decode(), url.toString(), str(path)):
+        mime = QMimeData()
+        mime.setUrls([url])
+        mime.setText(text)  # as one file manager or another writes it beside the URL list
+        assert images_without_text(mime), text
+    mime.setText("a b, a caption")
+    assert not images_without_text(mime)

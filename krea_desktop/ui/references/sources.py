@@ -138,7 +138,11 @@ def images_without_text(mime: QMimeData) -> bool:
     if not any(f == "text/plain" or f.startswith("text/plain;") for f in mime.formats()):
         return True  # Qt offers a URL list as text too; that alone is not text
     lines = {line.strip() for line in mime.text().splitlines() if line.strip()}
-    names = {u.toString() for u in mime.urls()} | {u.toLocalFile() for u in mime.urls() if u.isLocalFile()}
+    urls = mime.urls()
+    # A file manager may write each address as the URL list has it (percent-encoded:
+    # "my%20pics/a%20b.png"), as shown ("my pics/a b.png") or as a path.
+    names = {u.toString() for u in urls} | {u.toLocalFile() for u in urls if u.isLocalFile()}
+    names |= {bytes(u.toEncoded().data()).decode("ascii", "replace") for u in urls}
     return bool(names) and lines <= names
 
 
