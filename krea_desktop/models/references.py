@@ -23,6 +23,9 @@ from krea_desktop.models.events import Event
 STATE_VERSION = 1
 
 
+MAX_LABELS = 500  # names remembered for kept copies (a few tens of KB in the saved state)
+
+
 class StateError(Exception):
     """The saved set cannot be read; the message says so in one sentence."""
 
@@ -69,6 +72,10 @@ class ReferenceSet:
         self.folder = Path(folder)
         self.state_file = Path(state_file) if state_file else self.folder / "tray.json"
         self._items: list[Reference] = []
+        # The names references were brought in by (a file's, "pasted image"), by content
+        # hash, the latest last: a kept copy taken up again (recall, a sweep) is named by
+        # its hash, and is given back its name.
+        self._labels: dict[str, str] = {}
         self.changed: Event[[]] = Event()
         self.strength_changed: Event[[int, float]] = Event()
 
@@ -99,10 +106,23 @@ class ReferenceSet:
 
     # -- changing ------------------------------------------------------------------------
 
+    def label_of(self, sha256: str) -> str | None:
+        """The name the image was brought in by, when it was in the set once."""
+        return self._labels.get(sha256)
+
+    def _remember(self, reference: Reference) -> None:
+        label = reference.source
+        if label and Path(label).stem != reference.sha256:  # a name, not the kept copy's hash
+            self._labels.pop(reference.sha256, None)
+            self._labels[reference.sha256] = label
+            while len(self._labels) > MAX_LABELS:
+                del self._labels[next(iter(self._labels))]
+
     def add(self, reference: Reference) -> bool:
         """Append ``reference``; False when its image is already in the set or the set is full."""
         if self.index_of(reference.sha256) is not None or self.room() <= 0:
             return False
+        self._remember(reference)
         self._items.append(replace(reference, strength=clamp_strength(reference.strength)))
         self.changed.emit()
         return True
@@ -171,7 +191,8 @@ class ReferenceSet:
             if ref.parent:
                 entry["parent"] = ref.parent
             entries.append(entry)
-        return json.dumps({"version": STATE_VERSION, "references": entries}, indent=1).encode()
+        state = {"version": STATE_VERSION, "references": entries, "labels": self._labels}
+        return json.dumps(state, indent=1).encode()
 
     def save(self) -> None:
         """Write the set atomically; raises OSError when the folder cannot be written."""
@@ -190,6 +211,10 @@ class ReferenceSet:
         entries = state.get("references") if isinstance(state, dict) else None
         if not isinstance(entries, list):
             raise StateError("The saved reference tray could not be read, so it starts empty.")
+        labels = state.get("labels")
+        if isinstance(labels, dict):
+            known = {k: v for k, v in list(labels.items())[-MAX_LABELS:] if isinstance(k, str) and isinstance(v, str)}
+            self._labels = {**known, **self._labels}
         saved: list[SavedReference] = []
         for entry in entries[: spec.MAX_REFERENCES]:
             if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):

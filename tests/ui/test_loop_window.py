@@ -196,6 +196,7 @@ def test_at_800x600_a_reference_brought_in_is_shown_and_one_given_back_moves_not
     qtbot.wait(50)
     assert left_column(again).verticalScrollBar().value() == 0
     assert in_sight(again, again.prompt_panel.promptEdit)
+    assert again.tray.items()[0].source == "ref0.png"  # its name, not its kept copy's hash
 
 
 def test_a_reference_still_loading_when_the_window_closes_is_in_the_tray_next_time(

@@ -608,3 +608,31 @@ def test_refusals_are_said_in_the_order_the_files_were_given_not_as_their_loads_
     assert tray.drop_files(first, second)
     assert len(tray.messages) == 1
     assert tray.messages[0].startswith("“first.png”") and "(and 1 more item refused)" in tray.messages[0]
+
+
+def test_a_kept_copy_brought_back_has_the_name_it_was_brought_in_by_in_this_session_and_the_next(
+    make_tray: Callable[..., Tray], tmp_path: Path
+) -> None:
+    # "Use all parameters" brings a result's references back from their kept copies, named
+    # by content hash: the cards, their tooltips and the sweep's axes read "ae7c9d9b….png".
+    first = make_tray()
+    fox = write(tmp_path, "fox.png", distinct_png(1))
+    first.widget.add_reference(fox, 0.5)
+    first.settle()
+    kept = Path(first.widget.references()[0].image)
+    assert kept.parent == first.folder and kept.name != "fox.png"
+    first.widget.clear()
+    first.widget.add_reference(kept, -1.0)
+    first.settle()
+    assert first.items()[0].source == "fox.png"
+    first.widget.clear()
+    first.widget.save_state()
+
+    second = make_tray()
+    second.widget.restore_state()
+    second.settle()
+    assert second.widget.count() == 0
+    second.widget.add_reference(kept, 1.0)
+    second.settle()
+    assert second.items()[0].source == "fox.png"
+    assert second.items()[0].accessibleName() == "Reference fox.png"

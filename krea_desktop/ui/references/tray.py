@@ -506,12 +506,15 @@ class ReferenceTray(QWidget):
                     else:
                         self._thumbnails[slot.ref.sha256] = slot.thumbnail
                         self._reveal = batch.reveal
+                        label = slot.ref.source
+                        if Path(label).stem == slot.ref.sha256:  # a kept copy (a recall, say): its own name back
+                            label = self.model.label_of(slot.ref.sha256) or label
                         self.model.add(
                             Reference(
                                 slot.path,
                                 slot.ref.sha256,
                                 slot.strength,
-                                slot.ref.source,
+                                label,
                                 slot.ref.width,
                                 slot.ref.height,
                                 slot.ref.thumbnail,
