@@ -1551,6 +1551,12 @@ def drop(target: QWidget, mime: QMimeData) -> QDropEvent:
     return event
 
 
+def mime_of(*paths: Path) -> QMimeData:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    return mime
+
+
 def _drop_on_window(w: MainWindow, mime: QMimeData) -> QDropEvent:
     return drop(w.gallery.viewport(), mime)  # the gallery takes no drops: the window does
 
@@ -1590,6 +1596,29 @@ def test_a_plain_image_dropped_beside_one_with_parameters_is_said_to_be_left_asi
         "generated.png carries the parameters that made it: “a dropped heron”; "
         "“photo.png” was left aside (drop it on References to use it)."
     )
+
+
+@pytest.mark.parametrize(
+    ("size", "ratio", "said"),
+    [
+        ("512x768", "2:3", "its size, 512×768, is taken as 2:3, the nearest of Krea 2 Medium's ratios."),
+        ("1000x300", "16:9", "its size, 1000×300, is near none of Krea 2 Medium's ratios, so the ratio is as it was."),
+    ],
+)
+def test_another_tools_size_is_recalled_as_the_nearest_ratio_or_said_to_be_none(
+    qtbot: QtBot, make_window: Any, tmp_path: Path, size: str, ratio: str, said: str
+) -> None:
+    path = tmp_path / "sd.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", f"a castle at dusk, oil\nSteps: 20, Seed: 31337, Size: {size}")
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(path, pnginfo=info)
+    w = make_window()
+    w.ratio_bar.setRatio("16:9")
+    _drop_on_window(w, mime_of(path))
+    qtbot.waitUntil(lambda: w.message_banner.action.text() == "Restore parameters")
+    w.message_banner.action.click()
+    assert w.ratio_bar.ratio() == ratio
+    assert w.message_banner.label.text().endswith(said)
 
 
 def test_dropping_an_a1111_image_restores_its_prompt_and_seed(qtbot: QtBot, make_window: Any, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ references, or the image itself as a reference."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,14 @@ def _describe(record: GenerationRecord, source: str) -> str:
         words = " ".join(record.prompt.split())
         return f"“{words[:60]}{'…' if len(words) > 60 else ''}”"
     return source
+
+
+def nearest_ratio(width: int, height: int, within: float = 0.05) -> str | None:
+    """The model's ratio whose shape is nearest ``width``×``height``, if it is within
+    ``within`` of it (512×768 is 2:3; 1000×300 is near none)."""
+    shape = width / height
+    best = min(spec.ASPECT_RATIOS, key=lambda r: abs(math.log(shape * r.height / r.width)))
+    return best.name if abs(math.log(shape * best.height / best.width)) <= math.log1p(within) else None
 
 
 class Recall:
@@ -69,8 +78,17 @@ class Recall:
             return
         before = (self.prompt_panel.parameters(), self.ratio_bar.ratio())
         self.prompt_panel.apply_record(record)
+        size_said = None
         if record.ratio is not None:
             self.ratio_bar.setRatio(record.ratio)
+        elif record.width and record.height:  # another tool's size, none of the model's eight
+            size = f"{record.width}×{record.height}"
+            nearest = nearest_ratio(record.width, record.height)
+            if nearest is not None:
+                self.ratio_bar.setRatio(nearest)
+                size_said = f"its size, {size}, is taken as {nearest}, the nearest of Krea 2 Medium's ratios"
+            else:
+                size_said = f"its size, {size}, is near none of Krea 2 Medium's ratios, so the ratio is as it was"
         previous = self.tray.model.items()
         found, lost = reference_sources(record, self.references_dir)
         self.tray.clear()
@@ -80,6 +98,8 @@ class Recall:
         said = [f"Parameters restored from {name}"]  # one sentence, its parts after semicolons
         if not record.has_prompt:
             said.append("it has no prompt, so yours was kept")
+        if size_said is not None:
+            said.append(size_said)
         if lost:
             references = counted(len(record.references), "reference")
             said.append(f"{lost} of {references} {for_count(lost, 'is', 'are')} no longer on this computer")
