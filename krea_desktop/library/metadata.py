@@ -67,6 +67,7 @@ _UC_ASCII = b"ASCII\x00\x00\x00"
 _UC_UNDEFINED = b"\x00" * 8
 _UC_JIS = b"JIS\x00\x00\x00\x00\x00"
 _JPEG_SEGMENT_MAX = 65533  # payload bytes in one marker segment (length field includes itself)
+_WEBP_METADATA_MAX = 1024 * 1024  # bytes of a WEBP's EXIF or XMP chunk this app writes
 
 
 _TAG_IMAGE_DESCRIPTION = 0x010E
@@ -285,7 +286,9 @@ def _tiff_with_user_comment(comment: bytes, description: str = "") -> bytes:
 
 def _fit_record(record: GenerationRecord, parameters: str, limit: int) -> tuple[str, str, str]:
     """Shrink what goes into a size-limited container (a JPEG segment holds 64 KB): the JSON
-    record, the A1111 text and the prompt for the description fields."""
+    record, the A1111 text and the prompt for the description fields. The A1111 text keeps
+    its settings line (seed, size, steps) and the start of its prompts; the record keeps
+    the other tool's settings where it can."""
     record_json = _record_json(record.to_json())
     prompt = record.prompt
 
@@ -295,13 +298,39 @@ def _fit_record(record: GenerationRecord, parameters: str, limit: int) -> tuple[
 
     if fits():
         return record_json, parameters, prompt
-    slim = record.replace(references=tuple(ReferenceRecord(strength=r.strength) for r in record.references), extras={})
-    record_json = _record_json(slim.to_json())
-    parameters = parameters[: limit // 8]
+    parameters = _shortened_a1111(parameters, limit // 8)
     prompt = prompt[: limit // 16]
-    if fits():
-        return record_json, parameters, prompt
+    slim = record.replace(references=tuple(ReferenceRecord(strength=r.strength) for r in record.references))
+    for candidate in (slim, slim.replace(extras={})):
+        record_json = _record_json(candidate.to_json())
+        if fits():
+            return record_json, parameters, prompt
     raise MetadataError("the generation record is too large to embed")
+
+
+def _shortened_a1111(text: str, limit: int) -> str:
+    """An A1111 text within ``limit`` characters: its settings line whole, the start of
+    the prompt and of the negative prompt (each cut with "…")."""
+    if len(text) <= limit:
+        return text
+    head, sep, settings = text.rpartition("\nSteps: ")
+    if not sep:
+        return text[: limit - 1] + "…"
+    settings = "Steps: " + settings
+    room = limit - len(settings) - 1
+    if room < 64:
+        return settings[:limit]
+    positive, neg_sep, negative = head.partition("\nNegative prompt: ")
+    cut_negative = min(len(negative), room // 3)
+    room_positive = room - (len(neg_sep) + cut_negative if neg_sep else 0)
+
+    def cut(words: str, n: int) -> str:
+        return words if len(words) <= n else words[: max(0, n - 1)] + "…"
+
+    shortened = cut(positive, room_positive)
+    if neg_sep:
+        shortened += neg_sep + cut(negative, cut_negative)
+    return shortened + "\n" + settings
 
 
 # ---------------------------------------------------------------------------------------------
@@ -636,7 +665,9 @@ def embed(data: bytes, fmt: str, record: GenerationRecord, *, carried: dict[str,
         # would be what other readers take first.
         made_up = bool(carried) and PARAMETERS_KEY not in carried
         return _embed_png(data, _record_json(record.to_json()), None if made_up else parameters, carried)
-    record_json, parameters, prompt = _fit_record(record, parameters, _JPEG_SEGMENT_MAX - len(_XMP_HEADER))
+    # A JPEG segment holds 64 KB; a WEBP chunk has no such bound, only the readers' own.
+    limit = _JPEG_SEGMENT_MAX - len(_XMP_HEADER) if fmt == "JPG" else _WEBP_METADATA_MAX
+    record_json, parameters, prompt = _fit_record(record, parameters, limit)
     if fmt == "JPG":
         return _embed_jpeg(data, record_json, parameters, prompt)
     return _embed_webp(data, record_json, parameters, prompt)

@@ -364,3 +364,29 @@ def test_a_png_with_a_workflow_of_megabytes_in_a_compressed_text_is_a_picture_li
     assert not entry.broken and (entry.width, entry.height) == (24, 16)
     out = export_image(entry, tmp_path / "shared.png", "PNG")
     assert png_texts(out)["workflow"] == workflow
+
+
+def test_a_long_a1111_text_exported_keeps_its_settings_whole_in_a_jpeg_and_all_of_it_in_a_webp(
+    tmp_path: Path,
+) -> None:
+    # A JPEG segment holds 64 KB: the text was cut to its first 8,188 characters, and the
+    # negative prompt, the seed, the size and the other tool's settings went with the rest.
+    prompt = ", ".join(f"tag_{i}" for i in range(2500))
+    settings = "Steps: 30, Sampler: DPM++ 2M, CFG scale: 6, Seed: 987654321, Size: 832x1216, Model: ponyXL"
+    text = f"{prompt}\nNegative prompt: bad_0, bad_1\n{settings}"
+    assert len(text) > 17_000
+    info = PngInfo()
+    info.add_text("parameters", text)
+    source = png_file(tmp_path / "long.png", Image.new("RGB", (32, 32), (9, 9, 9)), info)
+    jpg = export_image(entry_of(source), tmp_path / "long.jpg", "JPG")
+    found = metadata._scan(jpg.read_bytes(), metadata.MAX_JSON)
+    assert found is not None and found.user_comment is not None
+    assert found.user_comment.endswith("\n" + settings) and found.user_comment.startswith("tag_0, tag_1")
+    assert "\nNegative prompt: bad_0, bad_1\n" in found.user_comment
+    record = metadata.read_record(jpg)
+    assert record is not None and (record.seed, record.width, record.height) == (987654321, 832, 1216)
+    assert record.negative_prompt == "bad_0, bad_1"
+    assert record.extras["foreign"]["steps"] == 30
+    webp = export_image(entry_of(source), tmp_path / "long.webp", "WEBP")
+    found = metadata._scan(webp.read_bytes(), metadata.MAX_JSON)
+    assert found is not None and found.user_comment == text
