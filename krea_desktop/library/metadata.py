@@ -1020,12 +1020,18 @@ def image_size(data: bytes) -> tuple[int, int] | None:
 
 
 def image_size_of(path: Path) -> tuple[int, int] | None:
-    """The pixel size of an image file from its first megabyte, or None; never raises."""
-    try:
-        data = read_regular_file(Path(path), 1 << 20)
-    except OSError:
-        return None
-    return image_size(data[: 1 << 20])
+    """The pixel size of an image file from its header, or None; never raises. The first
+    megabyte, else (a phone's JPEG keeps megabytes of XMP and depth maps before its frame)
+    up to 16 MB."""
+    for limit in (1 << 20, 16 << 20):
+        try:
+            data = read_regular_file(Path(path), limit)
+        except OSError:
+            return None
+        size = image_size(data[:limit])
+        if size is not None or len(data) <= limit:
+            return size
+    return None
 
 
 def read_bytes(path: Path, max_bytes: int = 200 * 1024 * 1024) -> bytes:

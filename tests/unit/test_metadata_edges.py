@@ -93,3 +93,18 @@ def test_our_jpeg_turned_into_a_png_with_its_exif_and_xmp_keeps_its_whole_record
     assert record is not None
     assert (record.prompt, record.seed, record.creativity, record.ratio) == ("a fox in snow", 77, "high", "4:3")
     assert "source" not in record.extras  # ours, not read as another tool's
+
+
+def test_the_size_of_a_jpeg_with_megabytes_before_its_frame_is_read(tmp_path: Path) -> None:
+    # A phone's portrait photo keeps extended XMP and a depth map in APP segments before
+    # the frame: the size was looked for in the first megabyte only.
+    buf = io.BytesIO()
+    Image.new("RGB", (640, 480), (9, 9, 9)).save(buf, "JPEG")
+    data = buf.getvalue()
+    app = b"\xff\xe2" + (65535).to_bytes(2, "big") + b"\x01" * 65533  # one whole APP2 segment
+    path = tmp_path / "portrait.jpg"
+    path.write_bytes(data[:2] + app * 24 + data[2:])
+    assert path.stat().st_size > 1.5 * 2**20
+    assert metadata.image_size_of(path) == (640, 480)
+    with Image.open(path) as im:
+        assert im.size == (640, 480)  # a picture as any reader takes it
