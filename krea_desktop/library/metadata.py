@@ -628,9 +628,11 @@ def tool_texts(data: bytes, max_text: int = MAX_JSON) -> dict[str, str]:
     if PARAMETERS_KEY not in texts and found.user_comment and "Steps:" in found.user_comment:
         texts[PARAMETERS_KEY] = found.user_comment
     if found.json_text is not None and PARAMETERS_KEY in texts:
+        # The line this app made from its record goes: always for an image it made (its
+        # record names no other tool), and for another tool's where the line is this app's.
         ours = _record_in(found)
-        if ours is None or texts[PARAMETERS_KEY] == to_a1111(shareable(ours)):
-            del texts[PARAMETERS_KEY]  # the line this app made from its record
+        if ours is None or "source" not in ours.extras or texts[PARAMETERS_KEY] == to_a1111(shareable(ours)):
+            del texts[PARAMETERS_KEY]
     return texts
 
 
@@ -661,9 +663,10 @@ def embed(data: bytes, fmt: str, record: GenerationRecord, *, carried: dict[str,
     carried = carried or {}
     parameters = carried.get(PARAMETERS_KEY) or to_a1111(record)
     if fmt == "PNG":
-        # Another tool's own texts speak for it: a line made up beside them ("Steps: n/a")
-        # would be what other readers take first.
-        made_up = bool(carried) and PARAMETERS_KEY not in carried
+        # Another tool's own texts speak for its image: a line made up beside them ("Steps:
+        # n/a") would be what other readers take first. An image this app made (its record
+        # names no other tool) has its line whatever other texts it carries.
+        made_up = "source" in record.extras and bool(carried) and PARAMETERS_KEY not in carried
         return _embed_png(data, _record_json(record.to_json()), None if made_up else parameters, carried)
     # A JPEG segment holds 64 KB; a WEBP chunk has no such bound, only the readers' own.
     limit = _JPEG_SEGMENT_MAX - len(_XMP_HEADER) if fmt == "JPG" else _WEBP_METADATA_MAX
@@ -757,6 +760,15 @@ def _png_text(ctype: bytes, body: bytes, max_text: int, budget: _Budget) -> tupl
 
 
 def _scan_png(data: bytes, found: _Found, max_text: int) -> None:
+    _scan_png_chunks(data, found, max_text)
+    xmp = found.texts.get("XML:com.adobe.xmp")
+    if xmp is not None:
+        # XMP kept by a conversion from a JPEG or WEBP: read once every chunk has been, so
+        # that the PNG's own record and parameters come first wherever they stand.
+        _scan_xmp(xmp.encode(), found, max_text)
+
+
+def _scan_png_chunks(data: bytes, found: _Found, max_text: int) -> None:
     pos, n = len(PNG_SIGNATURE), len(data)
     chunks, parts, budget = 0, 0, _Budget(_MAX_INFLATED * max_text)
     kept = 0  # characters of the texts kept, within the same allowance as the inflated ones
@@ -789,8 +801,6 @@ def _scan_png(data: bytes, found: _Found, max_text: int) -> None:
                     found.texts.setdefault(key, text)
                     if key == JSON_KEY and found.json_text is None:
                         found.json_text = text
-                    elif key == "XML:com.adobe.xmp":  # XMP kept by a conversion from JPEG or WEBP
-                        _scan_xmp(text.encode(), found, max_text)
         if ctype == b"eXIf" and length <= max_text * 2 + 1024:
             # EXIF in a PNG (PNG 1.5): a JPEG or WEBP turned into a PNG by Pillow, ImageMagick
             # or exiftool keeps its UserComment (A1111's line, ours) there.

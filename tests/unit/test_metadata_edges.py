@@ -108,3 +108,44 @@ def test_the_size_of_a_jpeg_with_megabytes_before_its_frame_is_read(tmp_path: Pa
     assert metadata.image_size_of(path) == (640, 480)
     with Image.open(path) as im:
         assert im.size == (640, 480)  # a picture as any reader takes it
+
+
+def _plain_png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (9, 9, 9)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_a_pngs_own_record_comes_before_an_xmp_packet_written_ahead_of_it() -> None:
+    old = GenerationRecord(prompt="the prompt of another picture", seed=1)
+    new = GenerationRecord(prompt="the prompt of this one", seed=2)
+    png = metadata.embed(_plain_png(), "PNG", new)
+    xmp = metadata._xmp_packet(metadata._record_json(old.to_json()), metadata.to_a1111(old), old.prompt).decode()
+    chunk = metadata._png_text_chunk("XML:com.adobe.xmp", xmp, force_itxt=True)
+    tagged = png[:33] + chunk + png[33:]  # right after IHDR, as exiftool writes XMP
+    record = metadata.read_record(tagged)
+    assert record is not None and (record.prompt, record.seed) == ("the prompt of this one", 2)
+    found = metadata._scan(tagged, metadata.MAX_JSON)
+    assert found is not None and found.texts["parameters"].startswith("the prompt of this one")
+
+
+def test_an_image_this_app_made_keeps_its_parameters_line_whatever_other_texts_it_carries(tmp_path: Path) -> None:
+    # A title added by a tagging tool made the export take it for another tool's image,
+    # and write no parameters line at all.
+    from krea_desktop.library.export import export_image
+    from krea_desktop.library.recall import entry_for_file
+
+    ours = GenerationRecord(prompt="a fox \x1b[0min snow", seed=7, width=8, height=8)  # ESC: no XML character
+    data = metadata.embed(_plain_png(), "PNG", ours)
+    titled = data[:33] + metadata._png_text_chunk("Title", "Fox, final") + data[33:]
+    source = tmp_path / "ours.png"
+    source.write_bytes(titled)
+    assert metadata.tool_texts(titled) == {"Title": "Fox, final"}
+    out = export_image(entry_for_file(source, metadata.read_record(source)), tmp_path / "shared.png", "PNG")
+    with Image.open(out) as im:
+        im.load()
+        texts = dict(getattr(im, "text", {}))
+    assert texts["parameters"].startswith("a fox") and texts["Title"] == "Fox, final"
+    for fmt in ("JPG", "WEBP"):  # the line in its EXIF (the ESC escaped in its XMP) is ours too
+        exported = export_image(entry_for_file(source, metadata.read_record(source)), tmp_path / f"s.{fmt}", fmt)
+        assert "parameters" not in metadata.tool_texts(exported.read_bytes())
