@@ -1219,6 +1219,9 @@ def _errors_of(env: Envelope, task_uuid: str) -> list[dict[str, Any]]:
     return errs
 
 
+# How long an answer already arriving when the caller stops waiting may take to come whole
+# (its images are paid for); the window cancels outright after as long (CANCEL_GRACE_S).
+ARRIVING_AFTER_STOP_S = 10.0
 _STOP: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar("krea_stop_waiting", default=None)
 
 
@@ -1257,7 +1260,12 @@ async def _unless_stopped(work: Awaitable[T], unless: asyncio.Event | None = Non
         halt.cancel()
     if not running.done():
         if unless is not None and unless.is_set():
-            return await running  # within its own time still; a second, hard cancel ends it too
+            # Its own time still bounds it, and a second (hard) cancel ends it; so does
+            # an answer that has not come whole within ARRIVING_AFTER_STOP_S.
+            try:
+                return await asyncio.wait_for(running, ARRIVING_AFTER_STOP_S)
+            except asyncio.TimeoutError:
+                raise asyncio.CancelledError from None
         running.cancel()
         await asyncio.wait((running,))
         raise asyncio.CancelledError

@@ -591,6 +591,38 @@ def test_a_cancel_while_a_sync_answer_is_arriving_keeps_every_image_of_it() -> N
     assert len(pieces) > 3  # it was still arriving, piece by piece, when the cancel came
 
 
+def test_an_answer_that_goes_on_trickling_after_a_cancel_is_given_up_within_its_grace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from krea_desktop.api import client as client_module
+
+    monkeypatch.setattr(client_module, "ARRIVING_AFTER_STOP_S", 0.3)
+    s = Script()
+    stop = asyncio.Event()
+
+    def answer(tasks: list[dict[str, Any]]) -> httpx.Response:
+        async def trickle() -> Any:
+            yield b'{"data": ['
+            stop.set()
+            while True:  # a byte now and then, never the whole answer
+                await asyncio.sleep(0.05)
+                yield b" "
+
+        return httpx.Response(200, content=trickle(), headers={"Content-Type": "application/json"})
+
+    s.handlers.append(answer)
+
+    async def scenario() -> float:
+        async with s.client() as client:
+            started = time.monotonic()
+            with stop_waiting_when(stop), pytest.raises(asyncio.CancelledError):
+                async for _ in client.generate(GenerationRequest("two words", delivery_method="sync")):
+                    pass
+            return time.monotonic() - started
+
+    assert run(scenario()) < 2.0  # not the job's whole time
+
+
 def test_the_key_is_only_sent_over_https_or_to_loopback() -> None:
     assert check_endpoint("https://api.runware.ai/v1")
     assert check_endpoint("http://127.0.0.1:8765/v1")
