@@ -23,7 +23,6 @@ from PySide6.QtCore import (
     QEventLoop,
     QObject,
     QSettings,
-    QStandardPaths,
     Qt,
     QTimer,
     QtMsgType,
@@ -81,13 +80,13 @@ def app_icon() -> QIcon:
 
 
 def data_dir() -> Path:
-    """KREA_DESKTOP_DATA_DIR, else the platform's application-data folder."""
+    """KREA_DESKTOP_DATA_DIR, else the platform's application-data folder, as the command
+    line finds it (``library.paths``): Qt's own answer takes "/" for the home folder when
+    HOME is unset (cron, systemd, ``env -i``), where the command line asks the system for
+    the user's home, and the window and the commands would keep two libraries."""
     chosen = config.resolve(config.DATA_DIR, env=os.environ, stored=None)
     if chosen is not None:
         return chosen
-    location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    if location:
-        return Path(location)
     from krea_desktop.library.paths import data_dir as core_data_dir
 
     return core_data_dir()

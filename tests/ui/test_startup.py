@@ -9,6 +9,9 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -407,3 +410,21 @@ def test_the_window_modules_load_without_the_cyclic_collector_or_the_bindings_so
     assert (collecting, skipped) == ("False", "True")
     assert paths == "['a.png']"
     assert after == "True"  # collecting again once the window is done
+
+
+def test_the_window_and_the_command_line_find_one_library_even_without_home(
+    monkeypatch: pytest.MonkeyPatch, qapp: Any
+) -> None:
+    # Started from cron, systemd or `env -i`: Qt took "/" for the home folder
+    # ("//.local/share/krea-desktop"), the command line the user's home from the system.
+    import pwd
+
+    from krea_desktop.library import paths
+    from krea_desktop.ui import app as ui_app
+
+    monkeypatch.delenv("KREA_DESKTOP_DATA_DIR", raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.delenv("HOME", raising=False)
+    expected = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".local" / "share" / "krea-desktop"
+    assert paths.data_dir() == expected
+    assert ui_app.data_dir() == expected
