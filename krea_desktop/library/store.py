@@ -161,6 +161,14 @@ def _refusals_said() -> Iterator[None]:
 
 
 def _folder_problem(folder: Path, exc: OSError) -> str:
+    # A link to a place that is not there (a drive not mounted, say), the folder or one above it.
+    dangling = next((p for p in (folder, *folder.parents) if p.is_symlink() and not p.exists()), None)
+    if dangling is not None:
+        target = os.readlink(dangling)
+        return (
+            f"The data folder {folder} cannot be reached: {dangling} is a link to {target}, which is not there "
+            "(a drive not connected?); connect it or set KREA_DESKTOP_DATA_DIR."
+        )
     if isinstance(exc, (FileExistsError, NotADirectoryError)) or (folder.exists() and not folder.is_dir()):
         # The file in the way may be the folder itself or a folder above it.
         in_the_way = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)

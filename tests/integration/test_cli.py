@@ -540,6 +540,22 @@ def test_a_data_folder_under_a_file_names_the_file(env: dict[str, str], tmp_path
     )
 
 
+def test_a_data_folder_linked_to_a_drive_not_connected_is_not_called_a_file(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    # "… is a file, not a folder; move that file away": following it would delete the link.
+    (tmp_path / "library").symlink_to(tmp_path / "unmounted" / "drive")
+    for folder in (tmp_path / "library", tmp_path / "library" / "sub"):
+        r = run_cli(["generate", "a fox", "--demo"], {**env, "KREA_DESKTOP_DATA_DIR": str(folder)})
+        assert r.returncode == 1
+        assert r.stderr.strip() == (
+            f"krea-desktop: The data folder {folder} cannot be reached: {tmp_path / 'library'} is a link to "
+            f"{tmp_path / 'unmounted' / 'drive'}, which is not there (a drive not connected?); connect it or set "
+            "KREA_DESKTOP_DATA_DIR."
+        )
+    assert (tmp_path / "library").is_symlink()
+
+
 def test_a_reference_named_with_an_at_sign_in_the_home_folder_is_that_file(env: dict[str, str], tmp_path: Path) -> None:
     """--ref=~/shot@2: the shell leaves ~ alone after "=", and the file is still that file."""
     write(tmp_path / "shot@2", png_bytes())
