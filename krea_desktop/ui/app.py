@@ -284,6 +284,22 @@ def run_app(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -> int
             gc.enable()
 
 
+def _qt_arguments(argv: Sequence[str]) -> list[str]:
+    """The arguments Qt is given: those it can take. A file name that is not valid UTF-8
+    (from an old archive, say) reaches Python with surrogates standing for its bytes, and
+    the binding ends the process on it (SIGSEGV); the files to open are read from the
+    command line by the app itself, so Qt needs none of them."""
+
+    def takeable(arg: str) -> bool:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+
+    return [arg for arg in argv if takeable(arg)] or ["krea-desktop"]
+
+
 def _run_app(*, smoke_test: bool, open_paths: Sequence[Path]) -> int:
     if smoke_test:
         import tempfile
@@ -294,7 +310,7 @@ def _run_app(*, smoke_test: bool, open_paths: Sequence[Path]) -> int:
     # X11 matches a window to its menu entry by WM_CLASS; Qt takes the instance part from
     # RESOURCE_NAME, so it names the same id as the .desktop file's StartupWMClass.
     os.environ.setdefault("RESOURCE_NAME", APP_ID)
-    app = QApplication.instance() or QApplication(sys.argv)
+    app = QApplication.instance() or QApplication(_qt_arguments(sys.argv))
     assert isinstance(app, QApplication)
     configure_application(app)
     claim: Claim | None = None

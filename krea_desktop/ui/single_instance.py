@@ -136,7 +136,9 @@ class Request:
 def encode_request(paths: Sequence[Path], activation: str = "") -> bytes:
     """One line: the paths made absolute (the running window has another working folder)."""
     message = {"open": [os.path.abspath(os.fspath(p)) for p in paths], "activation": activation}
-    return json.dumps(message, ensure_ascii=False).encode("utf-8") + b"\n"
+    # ASCII: a file name that is not valid UTF-8 holds surrogates for its bytes, which
+    # travel as \udcXX escapes and come back as the same name.
+    return json.dumps(message).encode("ascii") + b"\n"
 
 
 def decode_request(line: bytes) -> Request | None:

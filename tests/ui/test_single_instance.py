@@ -125,6 +125,15 @@ def test_a_request_carries_absolute_paths(tmp_path: Path, monkeypatch: pytest.Mo
     assert decode_request(encode_request([])) == Request([], "")
 
 
+def test_a_file_name_that_is_not_utf8_travels_to_the_running_window_as_it_is(tmp_path: Path) -> None:
+    # Such a name reaches Python with surrogates for its bytes; the request could not be
+    # written, and the second start ended with a traceback.
+    odd = tmp_path / os.fsdecode(b"real\xffname.png")
+    request = decode_request(encode_request([odd]).rstrip(b"\n"))
+    assert request == Request([odd], "")
+    assert os.fsencode(request.paths[0]).endswith(b"real\xffname.png")
+
+
 @pytest.mark.parametrize(
     "line",
     [b"", b"not json", b"\xff\xfe", b"[1, 2]", b'{"close": []}', b'{"open": "/a.png"}'],

@@ -428,3 +428,23 @@ def test_the_window_and_the_command_line_find_one_library_even_without_home(
     expected = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".local" / "share" / "krea-desktop"
     assert paths.data_dir() == expected
     assert ui_app.data_dir() == expected
+
+
+def test_a_file_name_that_is_not_utf8_on_the_command_line_opens_the_window(tmp_path: Path) -> None:
+    # "Open With" on a file from an old Latin-1 archive: Qt's binding ended the process on
+    # the name in its arguments (SIGSEGV, exit 139) before the window was made.
+    odd = os.fsencode(tmp_path) + b"/real\xffname.png"
+    Path(os.fsdecode(odd)).write_bytes((ROOT / "tests" / "corpus" / "a1111" / "txt2img.png").read_bytes())
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        "TMPDIR": str(tmp_path),
+    }
+    env.pop("RUNWARE_API_KEY", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "krea_desktop", "--smoke-test", odd],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "smoke: OK" in done.stdout
