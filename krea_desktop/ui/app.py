@@ -450,9 +450,11 @@ async def _run(
         arrivals.window_built(window)
     await closed.wait()
     closed_by_signals()  # a Ctrl+C while the last saves are waited for ends it at once
-    if arrivals is not None:
-        arrivals.stop()  # a start from now on opens a window of its own
-    close_library(window)
+    try:
+        if arrivals is not None:
+            arrivals.stop()  # a start from now on opens a window of its own
+    finally:
+        close_library(window)  # whatever the listening's end said
     return 0
 
 

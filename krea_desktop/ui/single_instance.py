@@ -259,7 +259,8 @@ class InstanceServer(QObject):
         if self._server.isListening():
             self._server.close()  # removes the socket file on Unix
         for socket in list(self._buffers):
-            socket.abort()
+            with contextlib.suppress(RuntimeError):  # already deleted by Qt: nothing to end
+                socket.abort()
         self._buffers.clear()
 
     @Slot()
@@ -300,8 +301,10 @@ class InstanceServer(QObject):
                 log.warning("ignored a message from another start that is not a request")
                 continue
             socket.write(ACK)
-            socket.flush()
+            socket.flush()  # a start gone meanwhile: its socket says so here (_disconnected)
             self.requested.emit(request)
+            if socket not in self._buffers:
+                return  # disconnected: the socket is being deleted, and never kept again
         if len(buffer) > MAX_LINE_BYTES:
             log.warning("dropped a connection from another start: its message is too long")
             self._buffers.pop(socket, None)

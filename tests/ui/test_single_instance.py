@@ -174,6 +174,24 @@ def test_the_running_window_takes_a_request_and_answers(qtbot: QtBot, name: str)
     assert not is_listening(name)
 
 
+def test_a_start_gone_before_its_answer_leaves_the_window_to_close_cleanly(qtbot: QtBot, name: str) -> None:
+    # A start that gave up (5 s) or was killed after sending: the answer found its socket
+    # gone, the server kept it all the same, and closing the window aborted a deleted
+    # socket (a traceback, exit 1, the library not closed).
+    import socket as sockets
+
+    server = InstanceServer(name)
+    assert server.listen() is Listen.LISTENING
+    with sockets.socket(sockets.AF_UNIX) as raw:
+        raw.connect(name)
+        raw.sendall(encode_request([Path("/pictures/a.png")]))
+    with qtbot.waitSignal(server.requested, timeout=5000):
+        pass
+    qtbot.wait(100)  # the socket's deferred deletion
+    server.close()  # no RuntimeError from a deleted socket
+    assert not is_listening(name)
+
+
 def test_a_start_with_nobody_running_is_told_so_at_once(name: str) -> None:
     started = time.monotonic()
     assert hand_off(name, [Path("/a.png")], timeout_ms=5000) is HandOff.NO_INSTANCE
