@@ -377,21 +377,62 @@ async def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _no_display() -> bool:
-    """Whether a window cannot be shown (Linux and other X11/Wayland systems with neither
-    display named, and no Qt platform chosen): Qt would abort the process."""
-    if sys.platform in ("win32", "darwin"):
+def _no_display() -> str | None:
+    """Why a window cannot be shown, on Linux and other X11/Wayland systems, where Qt
+    would abort the process: no display named (and no Qt platform chosen), or none of
+    those named answering (an SSH X forward that ended, a Wayland session gone). None
+    when one answers, or cannot be told not to."""
+    if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    x11, wayland = os.environ.get("DISPLAY", ""), os.environ.get("WAYLAND_DISPLAY", "")
+    if not x11 and not wayland:
+        return "there is no display to open the window on"
+    if (wayland and _wayland_answers(wayland)) or (x11 and _x11_answers(x11)):
+        return None
+    named = " or ".join(f"{name}={value}" for name, value in (("DISPLAY", x11), ("WAYLAND_DISPLAY", wayland)) if value)
+    return f"the display named by {named} does not answer, so the window cannot open there"
+
+
+def _answers(family: int, address: str | tuple[str, int]) -> bool:
+    import socket
+
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1.0)
+            probe.connect(address)
+    except OSError:
         return False
-    return not any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+    return True
+
+
+def _wayland_answers(name: str) -> bool:
+    import socket
+
+    path = name if os.path.isabs(name) else os.path.join(os.environ.get("XDG_RUNTIME_DIR", ""), name)
+    return _answers(socket.AF_UNIX, path)
+
+
+def _x11_answers(display: str) -> bool:
+    """Whether the X server of ``display`` ("[host]:N[.S]") takes a connection: its Unix
+    socket (a file, or Linux's abstract one) for a local display, TCP port 6000 + N for a
+    host's. A name of another form is taken to answer."""
+    import socket
+
+    host, sep, rest = display.rpartition(":")
+    number = rest.split(".", 1)[0]
+    if not sep or not number.isdigit() or host.startswith("/"):
+        return True  # a form this does not know (a launchd socket path, say): left to Qt
+    if host in ("", "unix"):
+        path = f"/tmp/.X11-unix/X{number}"
+        return _answers(socket.AF_UNIX, path) or (sys.platform == "linux" and _answers(socket.AF_UNIX, "\0" + path))
+    host = host.strip("[]")
+    return _answers(socket.AF_INET6 if ":" in host else socket.AF_INET, (host, 6000 + int(number)))
 
 
 def _open_window(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -> int:
-    if not smoke_test and _no_display():
-        print(
-            "krea-desktop: there is no display to open the window on; "
-            "at a terminal, use generate, sweep or info (see --help).",
-            file=sys.stderr,
-        )
+    why = None if smoke_test else _no_display()
+    if why is not None:
+        print(f"krea-desktop: {why}; at a terminal, use generate, sweep or info (see --help).", file=sys.stderr)
         return 1
     # The imports before the first paint (Qt's bindings, then the window's modules) make
     # many objects and no cycles worth finding: without the cyclic collector running

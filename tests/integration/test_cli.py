@@ -234,6 +234,30 @@ def test_with_no_display_the_window_is_not_tried_and_one_sentence_says_why(env: 
     )
 
 
+@pytest.mark.parametrize(
+    ("names", "said"),
+    [
+        ({"DISPLAY": ":97"}, "DISPLAY=:97"),  # an X forward that ended, a server gone
+        ({"DISPLAY": "127.0.0.1:97.0"}, "DISPLAY=127.0.0.1:97.0"),
+        ({"WAYLAND_DISPLAY": "wayland-97"}, "WAYLAND_DISPLAY=wayland-97"),
+        ({"DISPLAY": ":97", "WAYLAND_DISPLAY": "wayland-97"}, "DISPLAY=:97 or WAYLAND_DISPLAY=wayland-97"),
+    ],
+)
+def test_a_display_that_does_not_answer_is_one_sentence_not_qts_abort(
+    env: dict[str, str], tmp_path: Path, names: dict[str, str], said: str
+) -> None:
+    if sys.platform in ("win32", "darwin"):
+        pytest.skip("no X11 or Wayland display there")
+    assert not Path("/tmp/.X11-unix/X97").exists()
+    bare = {k: v for k, v in env.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    r = run_cli([], {**bare, **names, "XDG_RUNTIME_DIR": str(tmp_path)}, timeout=30)
+    assert (r.returncode, r.stderr) == (
+        1,
+        f"krea-desktop: the display named by {said} does not answer, so the window cannot open there; "
+        "at a terminal, use generate, sweep or info (see --help).\n",
+    )
+
+
 def test_a_file_address_is_the_file(env: dict[str, str], tmp_path: Path) -> None:
     ref = tmp_path / "my fox.png"
     Image.new("RGB", (64, 48), "teal").save(ref)
