@@ -233,9 +233,7 @@ def fetch_url(
             if ctype == "image/svg+xml":
                 raise InvalidImageError(_svg_message(label))
             if _is_document_type(ctype):
-                raise InvalidImageError(
-                    f"“{label}” is a web page or other document, not an image; drag the image itself instead."
-                )
+                raise InvalidImageError(_page_message(label))
             length = response.headers.get("content-length")
             if length and length.isdigit() and int(length) > max_bytes:
                 raise InvalidImageError(_too_large_download(label, max_bytes))
@@ -285,12 +283,23 @@ def decode_data_uri(uri: str) -> bytes:
 # type is downloaded and its bytes decide: storage hosts send pictures as S3's default
 # "binary/octet-stream", "application/binary", "application/x-download" and the like.
 _DOCUMENT_TYPES = frozenset(
-    {"application/xhtml+xml", "application/json", "application/xml", "application/pdf", "application/javascript"}
+    {
+        "application/json",
+        "application/xml",
+        "application/pdf",
+        "application/javascript",
+        "application/x-httpd-php",
+        "application/zip",
+    }
 )
 
 
 def _is_document_type(ctype: str) -> bool:
-    return ctype.startswith(("text/", "audio/", "video/", "font/")) or ctype in _DOCUMENT_TYPES
+    return (
+        ctype.startswith(("text/", "audio/", "video/", "font/", "multipart/", "model/"))
+        or ctype.endswith(("+xml", "+json"))
+        or ctype in _DOCUMENT_TYPES
+    )
 
 
 def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
@@ -300,6 +309,8 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
     label = label or "The image"
     if not data:
         raise InvalidImageError(f"“{label}” is empty (0 bytes), so it holds no image.")
+    if _looks_like_html(data):  # a page sent under a type that did not say so
+        raise InvalidImageError(_page_message(label))
     if _looks_like_svg(data):
         raise InvalidImageError(_svg_message(label))
     if has_too_many_parts(data):  # the decoder would take seconds and gigabytes over it
@@ -527,6 +538,14 @@ def remove_stale_temp_files(folder: Path) -> list[Path]:
 _SVG_RE = re.compile(rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*(<!DOCTYPE\s+svg[^>]*>\s*)?<svg[\s>]", re.S | re.I)
 
 
+_HTML_RE = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!DOCTYPE\s+html|html[\s>]|head[\s>]|body[\s>])", re.S | re.I)
+
+
+def _looks_like_html(data: bytes) -> bool:
+    """Whether ``data`` begins as a web page does (an SVG drawing inside one makes it no drawing)."""
+    return bool(_HTML_RE.match(data[:4096].lstrip(b"\xef\xbb\xbf")))
+
+
 def _looks_like_svg(data: bytes) -> bool:
     head = data[:4096].lstrip(b"\xef\xbb\xbf")
     return bool(_SVG_RE.match(head)) or (head.lstrip()[:1] == b"<" and b"<svg" in head.lower())
@@ -537,6 +556,10 @@ _SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM
 
 def _has_image_signature(data: bytes) -> bool:
     return data.startswith(_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+
+
+def _page_message(label: str) -> str:
+    return f"“{label}” is a web page or other document, not an image; drag the image itself instead."
 
 
 def _svg_message(label: str) -> str:

@@ -344,6 +344,10 @@ def test_fetch_url_answers(monkeypatch: pytest.MonkeyPatch) -> None:
         "/s3": Route(png, "binary/octet-stream"),  # Amazon S3's type for an object stored without one
         "/binary": Route(png, "application/binary"),
         "/movie": Route(b"\x00\x00\x00\x18ftypmp42", "video/mp4"),
+        "/php": Route(b"<!DOCTYPE html><html><body><svg></svg></body></html>", "application/x-httpd-php"),
+        "/wap": Route(b"<html><svg></svg></html>", "application/vnd.wap.xhtml+xml"),
+        "/camera": Route(b"--frame\r\nContent-Type: image/jpeg\r\n\r\n", "multipart/x-mixed-replace; boundary=frame"),
+        "/untyped-page": Route(b"\n<!-- a page -->\n<html><body><svg></svg></body></html>", "binary/octet-stream"),
         "/page.html": Route(b"<html></html>", "text/html"),
         "/gone.png": Route(b"", "text/plain", 404),
         "/logo.svg": Route(SVG, "image/svg+xml"),
@@ -359,6 +363,10 @@ def test_fetch_url_answers(monkeypatch: pytest.MonkeyPatch) -> None:
         for path, words in {
             "/page.html": "not an image",
             "/movie": "web page or other document",
+            "/php": "web page or other document",
+            "/wap": "web page or other document",
+            "/camera": "web page or other document",
+            "/untyped-page": "web page or other document",
             "/gone.png": "404",
             "/logo.svg": "SVG",
             "/fake.png": "not an image Krea Desktop can read",
