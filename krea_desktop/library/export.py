@@ -173,6 +173,8 @@ def _exportable(im: Any, name: str) -> Any:
         im = im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
     if name == "JPG":
         return im if im.mode in ("RGB", "L") else im.convert("RGB")
+    if name == "WEBP" and im.mode in ("L", "LA"):  # WEBP has no grey: its encoder would make it RGB unseen
+        return im.convert("RGBA" if im.mode == "LA" else "RGB")
     if im.mode not in ("RGB", "RGBA", "L", "LA"):
         im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
     return im

@@ -636,3 +636,30 @@ def test_a_kept_copy_brought_back_has_the_name_it_was_brought_in_by_in_this_sess
     second.settle()
     assert second.items()[0].source == "fox.png"
     assert second.items()[0].accessibleName() == "Reference fox.png"
+
+
+def test_undo_of_a_removal_leaves_the_place_of_an_image_still_loading_to_it(
+    tray: Tray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from krea_desktop.ui.references import tray as tray_module
+
+    for i in range(spec.MAX_REFERENCES):
+        tray.add(distinct_png(i))
+    removed: list[tuple[int, Any]] = []
+    tray.widget.removed.connect(lambda index, ref: removed.append((index, ref)))
+    tray.qtbot.mouseClick(tray.items()[0].removeButton, Qt.MouseButton.LeftButton)
+    load = tray_module.load_source
+
+    def slow(source: Any, *args: Any) -> Any:
+        import time
+
+        time.sleep(0.3)
+        return load(source, *args)
+
+    monkeypatch.setattr(tray_module, "load_source", slow)
+    assert tray.widget.add_reference(distinct_png(50))  # takes the free place, still loading
+    tray.widget.put_back(*removed[0])
+    assert tray.messages == [tray_module.FULL]  # the place is the loading image's
+    tray.settle()
+    assert tray.widget.count() == spec.MAX_REFERENCES
+    assert len(tray.messages) == 1  # the Undo's refusal; the image loading was added

@@ -390,3 +390,14 @@ def test_a_long_a1111_text_exported_keeps_its_settings_whole_in_a_jpeg_and_all_o
     webp = export_image(entry_of(source), tmp_path / "long.webp", "WEBP")
     found = metadata._scan(webp.read_bytes(), metadata.MAX_JSON)
     assert found is not None and found.user_comment == text
+
+
+def test_a_grey_picture_keeps_its_grey_profile_where_it_stays_grey_and_not_in_a_webp(tmp_path: Path) -> None:
+    profile = _profile("sRGB")  # any profile: what matters is which pictures carry it
+    source = tmp_path / "grey.png"
+    Image.new("L", (16, 16), 120).save(source, "PNG", icc_profile=profile)
+    for fmt, mode in (("PNG", "L"), ("JPG", "L"), ("WEBP", "RGB")):
+        out = export_image(entry_of(source), tmp_path / f"grey.{fmt.lower()}", fmt)
+        with Image.open(out) as im:
+            assert im.mode == mode, fmt
+            assert bool(im.info.get("icc_profile")) == (mode == "L"), fmt  # WEBP has no grey: made RGB

@@ -240,7 +240,12 @@ def _encoded_graph(positive: tuple[str, dict[str, Any]], negative: tuple[str, di
         (  # Flux: T5's text is the sentence as written
             ("CLIPTextEncodeFlux", {"clip_l": "fox, snow", "t5xxl": "a red fox in snow", "guidance": 3.5}),
             ("CLIPTextEncodeFlux", {"clip_l": "", "t5xxl": "", "guidance": 3.5}),
-            ("a red fox in snow", ""),
+            ("a red fox in snow", None),  # blank boxes: no negative prompt
+        ),
+        (  # T5's box left empty: the prompt is the one in CLIP's
+            ("CLIPTextEncodeFlux", {"clip_l": "a red fox in snow", "t5xxl": "", "guidance": 3.5}),
+            ("CLIPTextEncode", {"text": "blurry"}),
+            ("a red fox in snow", "blurry"),
         ),
         (
             ("CLIPTextEncodeSD3", {"clip_l": "a red fox", "clip_g": "a red fox", "t5xxl": "a red fox"}),
@@ -248,10 +253,10 @@ def _encoded_graph(positive: tuple[str, dict[str, Any]], negative: tuple[str, di
             ("a red fox", "blurry"),
         ),
     ],
-    ids=["flux", "sd3"],
+    ids=["flux", "sd3", "flux-t5-empty"],
 )
 def test_comfyuis_flux_and_sd3_text_encoders_give_the_prompt(
-    positive: tuple[str, dict[str, Any]], negative: tuple[str, dict[str, Any]], expected: tuple[str, str]
+    positive: tuple[str, dict[str, Any]], negative: tuple[str, dict[str, Any]], expected: tuple[str, str | None]
 ) -> None:
     got = recalled(png({"prompt": json.dumps(_encoded_graph(positive, negative))}))
     assert (got["prompt"], got["negative_prompt"], got["seed"], got["width"]) == (*expected, 99, 1024)

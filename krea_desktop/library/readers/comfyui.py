@@ -27,6 +27,12 @@ _SEED_KEYS = ("seed", "noise_seed", "value", "int", "number")
 _MODEL_KEYS = ("ckpt_name", "unet_name", "model_name", "base_ckpt_name")
 
 
+def _holds(value: Any, want: type | tuple[type, ...]) -> bool:
+    if isinstance(value, str):
+        return bool(value.strip()) and isinstance(value, want)
+    return isinstance(value, want) and not isinstance(value, bool)
+
+
 def _is_link(value: Any) -> bool:
     return isinstance(value, list) and len(value) == 2 and isinstance(value[0], (str, int))
 
@@ -44,8 +50,9 @@ class _ApiGraph:
 
     def find(self, start: Any, keys: tuple[str, ...], want: type | tuple[type, ...], via: tuple[str, ...] = ()) -> Any:
         """Walk links from ``start`` (a value or a link) to the first input among ``keys``
-        holding a ``want``; links named in ``via`` are followed first, then any other."""
-        if isinstance(start, want) and not isinstance(start, bool):
+        holding a ``want`` (a text that is not blank: a Flux encoder's empty T5 box leaves
+        the prompt to its CLIP box); links named in ``via`` are followed first, then any other."""
+        if _holds(start, want):
             return start
         first = self.follow(start)
         if first is None:
@@ -58,7 +65,7 @@ class _ApiGraph:
             inputs = self.inputs(queue.popleft())
             for key in keys:
                 item = inputs.get(key)
-                if isinstance(item, want) and not isinstance(item, bool):
+                if _holds(item, want):
                     return item
             links = chain(
                 (inputs.get(key) for key in (*via, *keys)),

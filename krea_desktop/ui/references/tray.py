@@ -624,7 +624,7 @@ class ReferenceTray(QWidget):
         """A reference removed with its card's ✕, at its place again (Undo)."""
         if self.model.index_of(reference.sha256) is not None:
             return  # already back (brought in again meanwhile)
-        if not self.model.insert(index, reference):
+        if self.room() <= 0 or not self.model.insert(index, reference):  # room counts images still loading
             self.message.emit(self._no_room(1))
 
     def _move_item(self, item: ReferenceItem, delta: int) -> None:
