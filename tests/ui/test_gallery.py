@@ -1598,6 +1598,25 @@ def test_a_plain_image_dropped_beside_one_with_parameters_is_said_to_be_left_asi
     )
 
 
+def test_files_opened_with_the_app_are_none_left_aside_and_a_web_image_dropped_beside_is(
+    qtbot: QtBot, make_window: Any, tmp_path: Path, library: Library
+) -> None:
+    entry = library.save(make_image("a dropped heron", "2:3", seed=99))
+    outside = tmp_path / "generated.png"
+    outside.write_bytes(entry.path.read_bytes())
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(photo)
+    w = make_window()
+    w.open_images([outside, photo])  # both shown in the viewer: neither is left aside
+    qtbot.waitUntil(lambda: w.message_banner.action.text() == "Restore parameters" and w.message_banner.isVisible())
+    assert w.message_banner.label.text() == "generated.png carries the parameters that made it: “a dropped heron”."
+    mime = mime_of(outside)
+    mime.setUrls([*mime.urls(), QUrl("https://example.com/pictures/sky.png")])
+    assert _drop_on_window(w, mime).isAccepted()
+    qtbot.waitUntil(lambda: "sky.png" in w.message_banner.label.text())
+    assert w.message_banner.label.text().endswith("; “sky.png” was left aside (drop it on References to use it).")
+
+
 @pytest.mark.parametrize(
     ("size", "ratio", "said"),
     [

@@ -109,7 +109,7 @@ class FileDrops(QObject):
                 return True
 
         def done(results: list[tuple[Path, GenerationRecord | None, tuple[int, int] | None, bool]]) -> None:
-            self._files_read([(f, r, image) for f, r, _size, image in results], addresses)
+            self._files_read([(f, r, image) for f, r, _size, image in results], addresses, shown=show)
             if show and results:
                 self.show_files(
                     [(f, r) for f, r, _size, _i in results if f.is_file()], {f: s for f, _r, s, _i in results}
@@ -141,7 +141,9 @@ class FileDrops(QObject):
         self.file_viewer = viewer
         viewer.show()
 
-    def _files_read(self, results: list[tuple[Path, GenerationRecord | None, bool]], web: list[QUrl]) -> None:
+    def _files_read(
+        self, results: list[tuple[Path, GenerationRecord | None, bool]], web: list[QUrl], *, shown: bool = False
+    ) -> None:
         if not results:
             return
         with_record = [(f, r) for f, r, _image in results if r is not None and not r.is_empty]
@@ -153,10 +155,12 @@ class FileDrops(QObject):
             path, record = with_record[0]
             prompt = record.prompt
             summary = f": “{prompt[:60]}{'…' if len(prompt) > 60 else ''}”" if prompt else ""
-            # The other images dropped with it are not taken: said, rather than passed over.
-            others = [f for f, _r in with_record[1:]] + without
+            # The other images dropped with it are not taken: said, rather than passed over
+            # (files opened with the app are all shown, in the viewer).
+            others = [] if shown else [f.name for f, _r in with_record[1:]] + [f.name for f in without]
+            others += [u.fileName() or u.host() for u in web]
             if len(others) == 1:
-                summary += f"; “{others[0].name}” was left aside (drop it on References to use it)"
+                summary += f"; “{others[0]}” was left aside (drop it on References to use it)"
             elif others:
                 left = counted(len(others), "other image")
                 summary += f"; {left} were left aside (drop them on References to use them)"
