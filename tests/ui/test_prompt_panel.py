@@ -125,6 +125,10 @@ def test_seed_validator_and_buttons(panel: PromptPanel, qtbot: QtBot) -> None:
         panel.seedEdit.clear()
         panel.seedEdit.insert(pasted)
         assert panel.seedEdit.text() == "1234" and panel.seed() == 1234, repr(pasted)
+    panel.seedEdit.setText("1234")
+    panel.seedEdit.setCursorPosition(0)
+    qtbot.keyClick(panel.seedEdit, Qt.Key.Key_Space)  # a space typed before the digits: nothing moves
+    assert panel.seedEdit.text() == "1234" and panel.seedEdit.cursorPosition() == 0
     panel.seedEdit.clear()
     qtbot.keyClicks(panel.seedEdit, "12x3")
     assert panel.seedEdit.text() == "123" and panel.seed() == 123

@@ -52,7 +52,8 @@ class SeedValidator(QValidator):
     def validate(self, text: str, pos: int) -> QValidator.State | tuple[QValidator.State, str, int]:
         trimmed = text.strip()
         if trimmed != text:
-            return self._state(trimmed), trimmed, min(pos, len(trimmed))
+            lead = len(text) - len(text.lstrip())  # the cursor stays by the digits it was by
+            return self._state(trimmed), trimmed, max(0, min(pos - lead, len(trimmed)))
         return self._state(text)
 
     @staticmethod
