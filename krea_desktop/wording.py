@@ -45,3 +45,19 @@ def size_over(n: int, limit: int) -> tuple[str, str]:
         if limit % unit == 0 and limit >= unit:
             return f"{-(-n // unit):,} {name}", f"{limit // unit:,} {name}"
     return f"{n:,} bytes", f"{limit:,} bytes"  # a limit of 0
+
+
+REFERENCE_NAME_LENGTH = 24  # characters of a reference's name in an axis title
+
+
+def short_reference_name(label: str, limit: int = REFERENCE_NAME_LENGTH) -> str:
+    """A reference's name for an axis title, from its label (a file's name, "host/…/name"
+    for a web address, a description such as "pasted image"; see
+    ``inputs.reference_label``): its last part, its middle left out when it is longer
+    than ``limit``, so that its start and its extension remain."""
+    name = label.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1] or label
+    name = " ".join(name.split())  # a line break or tab in a file's name is one space in a title
+    if len(name) <= limit:
+        return name
+    tail = (limit - 1) // 2
+    return f"{name[: limit - 1 - tail].rstrip()}…{name[-tail:].lstrip()}"

@@ -26,6 +26,7 @@ from krea_desktop.api.results import GeneratedImage
 from krea_desktop.fonts import text_font
 from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.pillow import Image
+from krea_desktop.wording import short_reference_name
 
 CELL = 320  # the long side of a cell's picture, in pixels
 GAP = 12
@@ -35,7 +36,6 @@ TEXT = (235, 235, 235)
 MUTED = (165, 165, 170)
 FAILED = (70, 52, 52)
 WAITING = (48, 48, 52)
-REFERENCE_NAME_LENGTH = 24  # characters of a reference's name in an axis title
 
 
 @dataclass(frozen=True)
@@ -69,19 +69,6 @@ def named_axis_title(name: str, reference_names: Sequence[str] = ()) -> str:
     ``reference_names`` (the references' short names, in the request's order)."""
     index = int(name[3:]) - 1 if name.startswith("ref") and name[3:].isdigit() else -1
     return axis_title(name, reference_names[index] if 0 <= index < len(reference_names) else "")
-
-
-def short_reference_name(label: str, limit: int = REFERENCE_NAME_LENGTH) -> str:
-    """A reference's name for an axis title, from its label (a file's name, "host/…/name"
-    for a web address, a description such as "pasted image"; see
-    ``inputs.reference_label``): its last part, its middle left out when it is longer
-    than ``limit``, so that its start and its extension remain."""
-    name = label.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1] or label
-    name = " ".join(name.split())  # a line break or tab in a file's name is one space in a title
-    if len(name) <= limit:
-        return name
-    tail = (limit - 1) // 2
-    return f"{name[: limit - 1 - tail].rstrip()}…{name[-tail:].lstrip()}"
 
 
 def value_label(name: str, value: object) -> str:

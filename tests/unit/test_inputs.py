@@ -23,7 +23,7 @@ from krea_desktop.library.inputs import (
     load_reference,
     store_copy,
 )
-from krea_desktop.library.sheet import short_reference_name
+from krea_desktop.wording import short_reference_name
 from tests.helpers.images import SVG, Route, huge_header_png, image_bytes, serving, truncated_png
 
 

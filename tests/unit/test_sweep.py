@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from krea_desktop import wording
 from krea_desktop.api.record import GenerationRecord, ReferenceRecord, SweepAxis, SweepTag, parse_record
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
 from krea_desktop.api.results import GeneratedImage
@@ -182,7 +183,7 @@ def test_a_sheets_reference_names_are_read_short_whatever_the_file_says() -> Non
     assert names_of("fox.png") == () and names_of(None) == ()
     long = names_of(["x" * 10_000 + ".png", 7] + ["a.png"] * 20)
     assert len(long) == 10 and long[1] == ""
-    assert len(long[0]) == sheet_module.REFERENCE_NAME_LENGTH and long[0].endswith(".png")
+    assert len(long[0]) == wording.REFERENCE_NAME_LENGTH and long[0].endswith(".png")
 
 
 def test_a_one_column_sheet_is_as_wide_as_its_axis_title() -> None:

@@ -788,7 +788,7 @@ class MainWindow(QMainWindow):
     def _reference_removed(self, index: int, reference: Reference) -> None:
         """A reference taken out with its card's ✕: said, with Undo to bring it back with
         its strength, at its place."""
-        from krea_desktop.library.sheet import short_reference_name
+        from krea_desktop.wording import short_reference_name
 
         name = short_reference_name(reference.source or reference.path.name)
         said = f"Removed “{name}” from the references."
