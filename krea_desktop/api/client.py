@@ -383,7 +383,7 @@ class RunwareClient:
             # Whole within the job's time: an answer trickling a byte within each read's
             # timeout would otherwise be waited for without end.
             buf, status, retry_after, location = await _unless_stopped(
-                asyncio.wait_for(exchange(), self._time_left(deadline)), unless=arriving
+                lambda: asyncio.wait_for(exchange(), self._time_left(deadline)), unless=arriving
             )
         except asyncio.TimeoutError:
             during = f" while {phase}" if phase else ""
@@ -431,7 +431,7 @@ class RunwareClient:
 
     async def _pause(self, seconds: float) -> None:
         """Wait before the next poll or retry (cut short by :func:`stop_waiting_when`)."""
-        await _unless_stopped(self._sleep(seconds))
+        await _unless_stopped(lambda: self._sleep(seconds))
 
     def _time_left(self, deadline: float | None) -> float:
         """Seconds left of a job's time (``deadline``, monotonic), or of a whole job when
@@ -1239,17 +1239,15 @@ def stop_waiting_when(event: asyncio.Event) -> Iterator[None]:
         _STOP.reset(token)
 
 
-async def _unless_stopped(work: Awaitable[T], unless: asyncio.Event | None = None) -> T:
-    """``await work``, ended at once (``CancelledError``) if the caller's stop event is set,
+async def _unless_stopped(make: Callable[[], Awaitable[T]], unless: asyncio.Event | None = None) -> T:
+    """``await make()``, ended at once (``CancelledError``) if the caller's stop event is set,
     unless ``unless`` is set by then (an answer already arriving, which is awaited whole)."""
     stop = _STOP.get()
     if stop is None:
-        return await work
-    running = asyncio.ensure_future(work)
-    if stop.is_set():
-        running.cancel()
-        await asyncio.wait((running,))  # ended before the job goes on: nothing outlives it
+        return await make()
+    if stop.is_set():  # not even begun (made and never awaited, it would be a coroutine left)
         raise asyncio.CancelledError
+    running = asyncio.ensure_future(make())
     halt = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait((running, halt), return_when=asyncio.FIRST_COMPLETED)

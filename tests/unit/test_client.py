@@ -623,6 +623,29 @@ def test_an_answer_that_goes_on_trickling_after_a_cancel_is_given_up_within_its_
     assert run(scenario()) < 2.0  # not the job's whole time
 
 
+def test_a_stop_set_before_the_request_ends_it_at_once_leaving_no_coroutine_unawaited() -> None:
+    import gc
+    import warnings
+
+    s = Script()
+    s.default = lambda tasks: ok([])
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        stop.set()
+        async with s.client() as client:
+            with stop_waiting_when(stop), pytest.raises(asyncio.CancelledError):
+                async for _ in client.generate(GenerationRequest("two words", delivery_method="sync")):
+                    pass
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run(scenario())
+        gc.collect()
+    assert not [w for w in caught if "never awaited" in str(w.message)]
+    assert s.posts == []  # nothing was sent
+
+
 def test_the_key_is_only_sent_over_https_or_to_loopback() -> None:
     assert check_endpoint("https://api.runware.ai/v1")
     assert check_endpoint("http://127.0.0.1:8765/v1")
