@@ -155,7 +155,7 @@ def _add_generate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--creativity",
         type=_creativity,
-        default=spec.DEFAULT_CREATIVITY,
+        default=None,  # spec.DEFAULT_CREATIVITY, once it is known not to be given (sweep)
         metavar="{" + ",".join(spec.CREATIVITY_LEVELS) + "}",
         help=f"{', '.join(spec.CREATIVITY_LEVELS)} (default: {spec.DEFAULT_CREATIVITY})",
     )
@@ -252,7 +252,7 @@ async def _generate(args: argparse.Namespace) -> int:
         ratio=args.ratio,
         number_results=args.count,
         seed=args.seed,
-        creativity=args.creativity,
+        creativity=args.creativity or spec.DEFAULT_CREATIVITY,
         references=refs,
         output_format=args.format,
         output_quality=args.quality,

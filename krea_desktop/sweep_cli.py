@@ -65,6 +65,7 @@ async def _ask(question: str) -> bool:
 
 
 async def run_sweep(args: argparse.Namespace) -> int:
+    from krea_desktop.api import spec
     from krea_desktop.api.record import GenerationRecord
     from krea_desktop.api.request import GenerationRequest
     from krea_desktop.backend import demo_notice, open_backend
@@ -83,13 +84,14 @@ async def run_sweep(args: argparse.Namespace) -> int:
         axes = [parse_vary(text) for text in args.vary]
         if not axes:
             raise SweepError("Say what to vary with --vary AXIS=V1,V2,… (for example --vary ref1=-2,-1,0,1,2).")
-        if args.seed is not None and any(axis.name == "seed" for axis in axes):
-            raise SweepError("--seed and --vary seed=… both set the seed; give only one of them.")
+        for option, given in (("seed", args.seed), ("creativity", args.creativity)):
+            if given is not None and any(axis.name == option for axis in axes):
+                raise SweepError(f"--{option} and --vary {option}=… both set the {option}; give only one of them.")
         base = GenerationRequest(
             prompt=args.prompt,
             ratio=args.ratio,
             seed=args.seed,
-            creativity=args.creativity,
+            creativity=args.creativity or spec.DEFAULT_CREATIVITY,
             references=tuple(args.ref),
             output_format=args.format,
             output_quality=args.quality,

@@ -280,11 +280,16 @@ def test_an_impossible_sweep_is_one_sentence_and_nothing_is_sent(
     assert tasks_of(sim, "imageInference") == []
 
 
-def test_a_seed_given_beside_a_seed_axis_is_refused_rather_than_ignored(service_env: dict[str, str], sim: Sim) -> None:
-    r = run_cli(["sweep", "a lighthouse", "--yes", "--seed", "7", "--vary", "seed=1,2"], service_env)
+@pytest.mark.parametrize(
+    ("option", "value", "axis"), [("seed", "7", "seed=1,2"), ("creativity", "high", "creativity=raw,low")]
+)
+def test_an_option_given_beside_its_own_axis_is_refused_rather_than_ignored(
+    service_env: dict[str, str], sim: Sim, option: str, value: str, axis: str
+) -> None:
+    r = run_cli(["sweep", "a lighthouse", "--yes", f"--{option}", value, "--vary", axis], service_env)
     assert r.returncode == 1
     said = r.stderr.strip().splitlines()[-1]
-    assert said.endswith("--seed and --vary seed=… both set the seed; give only one of them.")
+    assert said.endswith(f"--{option} and --vary {option}=… both set the {option}; give only one of them.")
     assert tasks_of(sim, "imageInference") == []
 
 
