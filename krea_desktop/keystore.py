@@ -87,12 +87,46 @@ def _file_key(data_dir: Path | None) -> str | None:
     return text or None
 
 
-def _keyring_key(backend: Any) -> str | None:
+class _Unreadable(Exception):
+    """The keyring would not say whether it holds a key (locked, or broken)."""
+
+
+def _keyring_read(backend: Any) -> str | None:
+    """The keyring's key, or None when it holds none; raises :class:`_Unreadable` when it
+    cannot be asked."""
     try:
         value = backend.get_password(SERVICE, USERNAME)
     except Exception:
-        return None
+        raise _Unreadable from None
     return str(value).strip() if value and value.strip() else None
+
+
+def _keyring_key(backend: Any) -> str | None:
+    try:
+        return _keyring_read(backend)
+    except _Unreadable:
+        return None
+
+
+KEYRING_UNREADABLE = (
+    "The system keyring could not be read (it may be locked), so no API key was found in it; "
+    "unlock the keyring and restart, or add the key again in Settings."
+)
+
+
+def keyring_problem(data_dir: Path | None = None) -> str | None:
+    """One sentence when the key is to come from the keyring and the keyring cannot be
+    read: the app would otherwise run in demo mode as if no key had ever been added."""
+    if os.environ.get(ENV_KEY, "").strip() or _file_key(data_dir) is not None:
+        return None
+    backend = _backend()
+    if backend is None:
+        return None
+    try:
+        _keyring_read(backend)
+    except _Unreadable:
+        return KEYRING_UNREADABLE
+    return None
 
 
 def load_key(data_dir: Path | None = None) -> str | None:
@@ -107,8 +141,9 @@ def load_key(data_dir: Path | None = None) -> str | None:
     return _keyring_key(backend) if backend is not None else None
 
 
-def save_key(key: str, data_dir: Path | None = None) -> None:
-    """Store the key in the keyring, or in the private file where the keyring cannot."""
+def save_key(key: str, data_dir: Path | None = None) -> str:
+    """Store the key in the keyring, or in the private file where the keyring cannot; says
+    where: "keyring" or "file" (which the person should be told of)."""
     key = clean_key(key)
     backend = _backend()
     if backend is not None:
@@ -118,13 +153,14 @@ def save_key(key: str, data_dir: Path | None = None) -> None:
             pass  # a locked or broken keyring: the key goes to the private file
         else:
             _remove_file(key_file(data_dir))  # never leave an older copy in plain text
-            return
+            return "keyring"
     _write_private(key_file(data_dir), key)
     if backend is not None:
         # The file comes first when the key is read; the keyring's older key goes if it
         # can, once the new one is safe (a full disk would otherwise leave no key at all).
         with contextlib.suppress(Exception):
             backend.delete_password(SERVICE, USERNAME)
+    return "file"
 
 
 def delete_key(data_dir: Path | None = None) -> None:
@@ -136,7 +172,15 @@ def delete_key(data_dir: Path | None = None) -> None:
         with contextlib.suppress(Exception):
             backend.delete_password(SERVICE, USERNAME)
     _remove_file(key_file(data_dir))
-    if backend is not None and _keyring_key(backend) is not None:
+    if backend is None:
+        return
+    try:
+        still = _keyring_read(backend)
+    except _Unreadable:  # a locked keyring: the key may well come back once it is unlocked
+        raise KeyStoreError(
+            "The system keyring could not be read, so the key may still be in it; unlock the keyring and try again."
+        ) from None
+    if still is not None:
         raise KeyStoreError(
             "The system keyring refused to remove the key, so it is still in use; unlock the keyring and try again."
         )

@@ -226,6 +226,9 @@ def finish_main_window(window: MainWindow, *, force_demo: bool = False, demo_lat
     window.finish(client_factory=factory, demo=demo, make_client_factory=make_factory, test_key=test_key)
     window.start()
     window.reconcile_library()
+    problem = None if force_demo else keystore.keyring_problem(folder)
+    if problem is not None:  # a locked keyring is not "no key": said, not left to the demo banner
+        window.show_message(problem, error=True)
     _endpoint, refused = ignored_endpoint(settings)
     if refused is not None:
         log.warning("%s", refused)

@@ -1,4 +1,5 @@
-"""Keyring backends for tests: one in memory, one that refuses to store anything."""
+"""Keyring backends for tests: one in memory, one that refuses to store anything, one
+locked altogether (nothing can be read, written or removed until it is unlocked)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,28 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
 class LockedKeyring(MemoryKeyring):
     def set_password(self, service: str, username: str, password: str) -> None:
         raise keyring.errors.KeyringLocked("the collection is locked")
+
+
+class SealedKeyring(MemoryKeyring):
+    """A keyring locked altogether while ``locked``: as a desktop's keyring is before it
+    is unlocked (reading raises rather than saying there is no key)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.locked = True
+
+    def _check(self) -> None:
+        if self.locked:
+            raise keyring.errors.KeyringLocked("the collection is locked")
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self._check()
+        return super().get_password(service, username)
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self._check()
+        super().set_password(service, username, password)
+
+    def delete_password(self, service: str, username: str) -> None:
+        self._check()
+        super().delete_password(service, username)

@@ -375,6 +375,43 @@ def test_a_wrong_key_says_so_and_offers_settings(qtbot: QtBot, make_window: Any,
     w.settings_dialog.reject()
 
 
+def test_a_keyring_locked_at_start_is_said_rather_than_looking_like_no_key(
+    qtbot: QtBot, make_window: Any, memory_keyring: MemoryKeyring
+) -> None:
+    import keyring
+
+    from krea_desktop import keystore
+    from tests.helpers.keyrings import SealedKeyring
+
+    sealed = SealedKeyring()
+    sealed.store[(keystore.SERVICE, keystore.USERNAME)] = KEY
+    keyring.set_keyring(sealed)
+    w = make_window(None)
+    assert w.demo  # no key could be read...
+    assert w.message_banner.label.text() == keystore.KEYRING_UNREADABLE  # ...and the banner says why
+
+
+def test_a_key_the_keyring_refuses_is_kept_in_a_file_and_the_window_says_so(
+    qtbot: QtBot, make_window: Any, memory_keyring: MemoryKeyring
+) -> None:
+    import keyring
+
+    from krea_desktop import keystore
+    from tests.helpers.keyrings import LockedKeyring
+
+    keyring.set_keyring(LockedKeyring())  # reads, refuses to store
+    w = make_window(None)
+    w.show()
+    w.open_settings()
+    qtbot.waitUntil(lambda: getattr(w, "settings_dialog", None) is not None and w.settings_dialog.isVisible())
+    w.settings_dialog.keyEdit.setText("rw-typed-in-settings")
+    w.settings_dialog.accept()
+    assert keystore.key_source(w.data_dir) == "file" and not w.demo
+    assert w.message_banner.isVisible()
+    assert w.message_banner.label.text() == keystore.backend_description(w.data_dir)
+    assert "because the system keyring refused it" in w.message_banner.label.text()
+
+
 @pytest.mark.parametrize(
     ("fault", "kept", "phrase"),
     [

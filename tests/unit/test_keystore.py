@@ -11,7 +11,7 @@ import keyring.errors
 import pytest
 
 from krea_desktop import keystore
-from tests.helpers.keyrings import LockedKeyring, MemoryKeyring
+from tests.helpers.keyrings import LockedKeyring, MemoryKeyring, SealedKeyring
 
 KEY = "rw-0123456789abcdefABCDEF"
 
@@ -178,3 +178,39 @@ def test_a_new_key_that_cannot_be_kept_anywhere_leaves_the_old_one(
     with pytest.raises(keystore.KeyStoreError):
         keystore.save_key(KEY + "new")
     assert keystore.effective_key() == KEY
+
+
+def test_a_locked_keyring_is_said_to_be_one_not_taken_for_no_key(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sealed = SealedKeyring()
+    sealed.store[(keystore.SERVICE, keystore.USERNAME)] = KEY
+    keyring.set_keyring(sealed)
+    assert keystore.effective_key() is None  # the app runs in demo mode meanwhile...
+    assert keystore.keyring_problem() == keystore.KEYRING_UNREADABLE  # ...and says why
+    monkeypatch.setenv(keystore.ENV_KEY, "rw-from-the-environment")
+    assert keystore.keyring_problem() is None  # the keyring is not asked
+    monkeypatch.delenv(keystore.ENV_KEY)
+    sealed.locked = False
+    assert keystore.keyring_problem() is None and keystore.effective_key() == KEY
+
+
+def test_removing_the_key_from_a_locked_keyring_says_it_may_still_be_there(data_dir: Path) -> None:
+    # It returned as if done: the app went to demo mode, and the key came back once the
+    # keyring was unlocked.
+    sealed = SealedKeyring()
+    sealed.store[(keystore.SERVICE, keystore.USERNAME)] = KEY
+    keyring.set_keyring(sealed)
+    with pytest.raises(keystore.KeyStoreError, match="could not be read, so the key may still be in it"):
+        keystore.delete_key()
+    sealed.locked = False
+    keystore.delete_key()
+    assert keystore.effective_key() is None
+
+
+def test_saving_says_where_the_key_went(data_dir: Path) -> None:
+    keyring.set_keyring(MemoryKeyring())
+    assert keystore.save_key(KEY) == "keyring"
+    keyring.set_keyring(LockedKeyring())
+    assert keystore.save_key(KEY + "2") == "file"
+    assert keystore.key_source() == "file"

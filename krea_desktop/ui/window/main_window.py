@@ -834,6 +834,12 @@ class MainWindow(QMainWindow):
         self.update_demo_banner()
         self.message_banner.hide()
         self._update_counts()  # costs say "simulated" or not
+        from krea_desktop import keystore
+
+        if keystore.key_source(self.data_dir) == "file":
+            # In plain text (readable by this user alone): said each time a key goes there,
+            # the keyring having refused it or there being none.
+            self.show_message(keystore.backend_description(self.data_dir), error=True)
 
     # --- library helpers ---------------------------------------------------------------------
 
