@@ -268,3 +268,25 @@ def test_a_reference_shows_its_strength_under_it_and_a_parent_gone_from_the_libr
     gone = RelativeChip(Relative("img-gone", 0.7, None), "parent")
     qtbot.addWidget(gone)
     assert gone.text() == "+0.70 · no longer in the library" and not gone.isEnabled()
+
+
+@pytest.mark.qt_log_ignore("Rejecting image as it exceeds the current allocation limit")
+def test_a_picture_larger_than_qts_reader_takes_is_shown_at_the_largest_it_takes(
+    qapp: QApplication, tmp_path: Path
+) -> None:
+    # Over Qt's allocation limit (256 MB by default: a 9000x8000 picture), the reader
+    # refused it and the viewer said it was damaged. Here the limit is made 10 MB.
+    from PySide6.QtGui import QImageReader
+
+    path = tmp_path / "large.png"
+    Image.new("RGB", (2000, 1500), (30, 120, 200)).save(path, compress_level=1)  # 12 MB at 4 bytes a pixel
+    previous = QImageReader.allocationLimit()
+    QImageReader.setAllocationLimit(10)
+    try:
+        image = decode_image_file(path)
+    finally:
+        QImageReader.setAllocationLimit(previous)
+    assert not image.isNull()
+    assert image.width() * image.height() * 4 <= 10 * 1024 * 1024
+    assert image.width() / image.height() == pytest.approx(2000 / 1500, rel=0.01)
+    assert image.pixelColor(10, 10).getRgb()[:3] == (30, 120, 200)

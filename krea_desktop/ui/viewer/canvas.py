@@ -12,6 +12,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QImage,
+    QImageReader,
     QMouseEvent,
     QPainter,
     QPaintEvent,
@@ -31,14 +32,58 @@ class ImageUnreadable(Exception):
     """The file is missing or does not decode; the message is for people."""
 
 
-def decode_image_file(path: Path) -> QImage:
-    """The whole image at full size (any thread). Raises :class:`ImageUnreadable`."""
+def _most_pixels() -> float | None:
+    """The most pixels Qt's reader decodes (its allocation limit, 256 MB by default, at 4
+    bytes a pixel, with room for its own), or None for no limit."""
+    limit_mb = QImageReader.allocationLimit()
+    return None if limit_mb <= 0 else limit_mb * 1024 * 1024 * 0.95 / 4
+
+
+def _within(size: QSize, most: float) -> QSize:
+    factor = min(1.0, (most / max(1, size.width() * size.height())) ** 0.5)
+    return QSize(max(1, int(size.width() * factor)), max(1, int(size.height() * factor)))
+
+
+def _within_qt_limit(size: QSize) -> QSize | None:
+    most = _most_pixels()
+    return None if most is None or size.width() * size.height() <= most else _within(size, most)
+
+
+def _larger_than_qt_takes(path: Path) -> QImage:
+    """A picture Qt's reader refused for its size (a PNG is decoded whole before it is
+    scaled): decoded by Pillow and made as large as Qt takes. A null QImage when the
+    picture is not too large for Qt (so damaged), or too large for Pillow too."""
+    from PIL import ImageOps
+
+    from krea_desktop.pillow import Image
+    from krea_desktop.ui.pixels import qimage_of
+
+    most = _most_pixels()
     try:
-        image = read_image_file(path, auto_transform=True)
+        with Image.open(path) as im:
+            if most is None or im.width * im.height <= most:
+                return QImage()
+            target = _within(QSize(im.width, im.height), most)
+            im.draft("RGB", (target.width(), target.height()))  # a JPEG decodes smaller at once
+            upright = ImageOps.exif_transpose(im)
+            turned = upright.size != im.size
+            upright.thumbnail((target.height(), target.width()) if turned else (target.width(), target.height()))
+            return qimage_of(upright.convert("RGBA" if "A" in upright.getbands() else "RGB"))
+    except (OSError, ValueError, MemoryError, Image.DecompressionBombError):
+        return QImage()
+
+
+def decode_image_file(path: Path) -> QImage:
+    """The whole image at full size, or at the largest Qt's reader takes (any thread).
+    Raises :class:`ImageUnreadable`."""
+    try:
+        image = read_image_file(path, _within_qt_limit, auto_transform=True)
     except FileNotFoundError:
         raise ImageUnreadable(f"The file {path.name} is no longer in the library folder.") from None
     except OSError as exc:
         raise ImageUnreadable(f"The file {path.name} could not be read ({exc.strerror or exc}).") from None
+    if image.isNull():
+        image = _larger_than_qt_takes(path)
     if image.isNull():
         raise ImageUnreadable(f"The file {path.name} could not be read: it is damaged or not an image.")
     return image
