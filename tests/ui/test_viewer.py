@@ -125,6 +125,19 @@ def test_arrow_keys_step_through_the_gallery(qtbot: QtBot, model: GalleryModel) 
     assert rows == [1, 2, 1]
 
 
+def test_after_a_click_in_the_prompt_or_details_the_arrows_still_step_through_the_images(
+    qtbot: QtBot, model: GalleryModel
+) -> None:
+    viewer = open_viewer(qtbot, model, 0)
+    viewer.activateWindow()
+    for label, key, row in ((viewer.prompt_label, Qt.Key.Key_Right, 1), (viewer.facts_label, Qt.Key.Key_Left, 0)):
+        qtbot.mouseClick(label, Qt.MouseButton.LeftButton)  # to select some of its text, say
+        label.setFocus()
+        qtbot.waitUntil(label.hasFocus)
+        qtbot.keyClick(label, key)
+        assert viewer.row == row
+
+
 def test_the_metadata_panel(qtbot: QtBot, model: GalleryModel) -> None:
     viewer = open_viewer(qtbot, model, 1)
     assert viewer.prompt_label.text() == "middle, with references"

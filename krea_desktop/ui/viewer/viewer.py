@@ -9,7 +9,7 @@ from collections.abc import Callable, Collection
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QKeyEvent, QKeySequence, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
@@ -263,6 +263,10 @@ class ImageViewer(QDialog):
         self.facts_label.setTextFormat(Qt.TextFormat.RichText)
         self.facts_label.setWordWrap(True)
         self.facts_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Selectable, they take the focus on a click, and with it the arrow keys: those
+        # still step through the images (Ctrl+C still copies what is selected).
+        for label in (self.prompt_label, self.facts_label):
+            label.installEventFilter(self)
         self.refs_heading = QLabel("References", self)
         self.refs_box = QWidget(self)
         self.refs_grid = QGridLayout(self.refs_box)
@@ -544,6 +548,17 @@ class ImageViewer(QDialog):
         self._runner.submit(lambda: decode_thumbnail_file(path, 72), done, lambda _error: None)
 
     # --- keys ---------------------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            watched in (self.prompt_label, self.facts_label)
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in (Qt.Key.Key_Left, Qt.Key.Key_Right)
+        ):
+            self.keyPressEvent(event)
+            return True
+        return super().eventFilter(watched, event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
