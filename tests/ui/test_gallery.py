@@ -1177,6 +1177,22 @@ def test_delete_in_the_viewer_moves_the_shown_image_to_the_trash_and_ctrl_z_show
     viewer.close()
 
 
+def test_the_last_image_deleted_in_the_viewer_leaves_nothing_of_it_on_screen(
+    qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
+) -> None:
+    entries = fill(data_dir, [make_image("a heron at dawn")])
+    w = make_window()
+    viewer = view_row(qtbot, w, 0)
+    assert "a heron at dawn" in viewer.windowTitle() and viewer.prompt_label.text() == "a heron at dawn"
+    qtbot.keyClick(viewer, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: w.library.get(entries[0].id) is None)
+    qtbot.waitUntil(lambda: viewer.entry is None)
+    assert "heron" not in viewer.windowTitle()
+    assert viewer.prompt_label.text() == "" and viewer.facts_label.text() == ""
+    assert not viewer.prev_button.isEnabled() and not viewer.next_button.isEnabled()
+    viewer.close()
+
+
 def test_a_new_image_given_a_deleted_images_id_shows_its_own_thumbnail_and_no_star_of_the_old(
     qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
 ) -> None:

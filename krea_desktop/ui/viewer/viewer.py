@@ -344,8 +344,12 @@ class ImageViewer(QDialog):
         n = self._row_count()
         if n == 0:
             self.entry = None
+            self._generation += 1  # what was being loaded for the image before stays out
             self._show_favourite()
             self.canvas.set_error("The gallery is empty.")
+            self._clear_metadata()
+            self.prev_button.setEnabled(False)
+            self.next_button.setEnabled(False)
             return
         row = max(0, min(n - 1, row))
         self.row = row
@@ -471,6 +475,20 @@ class ImageViewer(QDialog):
             self.zoom_label.setText(("fitted, " if self.canvas.fitted else "") + f"{self.canvas.scale * 100:.0f} %")
         else:
             self.zoom_label.setText("")
+
+    def _clear_metadata(self) -> None:
+        """Nothing of an image shown before (the last one deleted, say) stays on screen."""
+        self.setWindowTitle("The gallery is empty")
+        self.prompt_label.setText("")
+        self.facts_label.setText("")
+        for chip in [*self.reference_chips, *self.relative_chips]:
+            chip.setParent(None)
+            chip.deleteLater()
+        self.reference_chips = []
+        self.relative_chips = []
+        self.refs_heading.setText("")
+        for widget in (self.made_from_heading, self.made_from_box, self.used_in_heading, self.used_in_box):
+            widget.setVisible(False)
 
     def _show_metadata(self, entry: LibraryEntry) -> None:
         self.setWindowTitle(f"{entry.prompt[:80] or entry.file_name} — image {self.row + 1} of {self._row_count()}")
