@@ -97,6 +97,17 @@ def test_fit_actual_size_wheel_zoom_and_pan(qtbot: QtBot, model: GalleryModel) -
     assert canvas.fitted
 
 
+def test_the_zoom_shown_follows_a_resized_viewer(qtbot: QtBot, model: GalleryModel) -> None:
+    viewer = open_viewer(qtbot, model, 0)
+    qtbot.waitUntil(viewer.canvas.has_image)
+    viewer.resize(1200, 800)
+    qtbot.waitUntil(lambda: viewer.zoom_label.text().startswith("fitted"))
+    before = viewer.zoom_label.text()
+    viewer.resize(500, 400)
+    qtbot.waitUntil(lambda: viewer.zoom_label.text() != before)
+    assert viewer.zoom_label.text() == f"fitted, {viewer.canvas.scale * 100:.0f} %"
+
+
 def test_zooming_keeps_the_point_under_the_pointer(qapp: QApplication) -> None:
     canvas = ImageCanvas()
     canvas.resize(400, 300)

@@ -264,9 +264,12 @@ class ImageCanvas(QWidget):
         p.end()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
-        if self._fitted:
-            self._scale = self._fit_scale()
         super().resizeEvent(event)
+        if self._fitted:
+            scale = self._fit_scale()
+            if scale != self._scale:
+                self._scale = scale
+                self._changed()  # the zoom shown beside it (and a canvas that follows) says so
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120
