@@ -270,6 +270,24 @@ def test_compare_opens_whole_on_a_small_screen(
         assert widget is not None and whole_on(area, widget), widget
 
 
+def test_compare_with_an_unreadable_left_image_still_zooms_the_right_one(qtbot: QtBot, model: GalleryModel) -> None:
+    left, right = model.entry_at(1), model.entry_at(2)
+    assert left is not None and right is not None
+    left.path.write_bytes(b"not a picture")
+    dialog = CompareDialog(left, right, runner=ImmediateRunner())
+    qtbot.addWidget(dialog)
+    dialog.resize(1000, 600)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    shown = dialog.canvases[1]
+    qtbot.waitUntil(shown.has_image)
+    assert not dialog.canvases[0].has_image()
+    qtbot.keyClick(dialog, Qt.Key.Key_1)
+    assert shown.scale == 1.0 and not shown.fitted
+    dialog.findChild(QWidget, "compareFitButton").click()  # type: ignore[union-attr]
+    assert shown.fitted
+
+
 def test_a_reference_shows_its_strength_under_it_and_a_parent_gone_from_the_library_says_so(qtbot: QtBot) -> None:
     from PySide6.QtWidgets import QGridLayout
 

@@ -82,11 +82,11 @@ class CompareDialog(QDialog):
         fit = QPushButton("Fit both", self)
         fit.setObjectName("compareFitButton")
         fit.setToolTip("Fit both images to their halves (0)")
-        fit.clicked.connect(self.canvases[0].fit)
+        fit.clicked.connect(self.fit_both)
         actual = QPushButton("100 %", self)
         actual.setObjectName("compareActualButton")
         actual.setToolTip("Show both images at their actual size (1)")
-        actual.clicked.connect(self.canvases[0].actual_size)
+        actual.clicked.connect(self.actual_size_both)
         for button in (fit, actual):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         bar = QHBoxLayout()
@@ -122,11 +122,22 @@ class CompareDialog(QDialog):
         finally:
             self._syncing = False
 
+    def _leading(self) -> ImageCanvas:
+        """The canvas the other follows: the first with an image (the left one may be a
+        file that cannot be read, which ignores zooming)."""
+        return next((canvas for canvas in self.canvases if canvas.has_image()), self.canvases[0])
+
+    def fit_both(self) -> None:
+        self._leading().fit()
+
+    def actual_size_both(self) -> None:
+        self._leading().actual_size()
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         # F is the favourite key elsewhere, so it does not fit here either.
         if event.key() == Qt.Key.Key_0:
-            self.canvases[0].fit()
+            self.fit_both()
         elif event.key() == Qt.Key.Key_1:
-            self.canvases[0].actual_size()
+            self.actual_size_both()
         else:
             super().keyPressEvent(event)
