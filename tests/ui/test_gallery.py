@@ -105,6 +105,10 @@ def fill(folder: Path, images: list[GeneratedImage]) -> list[LibraryEntry]:
 def library(qapp: QApplication, tmp_path: Path) -> Iterator[Library]:
     lib = Library(tmp_path / "lib")
     yield lib
+    # A gallery on it may still read rows ahead on the shared pool: the library is closed
+    # once no worker reads through it, as the window closes its own (close_library);
+    # SQLite's module ends the process when a connection closes under a reader.
+    shared_pool().waitForDone(30_000)
     lib.close()
 
 

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication, QLabel
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.library.store import Library, LibraryEntry
+from krea_desktop.ui.background import shared_pool
 from krea_desktop.ui.gallery.filter_bar import GalleryFilterBar
 from krea_desktop.ui.gallery.model import GalleryModel
 from krea_desktop.ui.gallery.view import GalleryView
@@ -29,6 +30,7 @@ PROMPTS = ["red harbour", "blue harbour", "red mountain", "blue mountain", "red 
 def library(qapp: QApplication, tmp_path: Path) -> Iterator[Library]:
     lib = Library(tmp_path / "lib")
     yield lib
+    shared_pool().waitForDone(30_000)  # no gallery worker reads through it as it closes
     lib.close()
 
 

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.library.store import Library
-from krea_desktop.ui.background import ImmediateRunner
+from krea_desktop.ui.background import ImmediateRunner, shared_pool
 from krea_desktop.ui.gallery.model import GalleryModel
 from krea_desktop.ui.viewer.canvas import ImageCanvas, ImageUnreadable, decode_image_file
 from krea_desktop.ui.viewer.compare import CompareDialog
@@ -47,6 +47,7 @@ def model(qapp: QApplication, tmp_path: Path) -> Iterator[GalleryModel]:
     m = GalleryModel(lib)
     yield m
     m.loader.wait(5000)
+    shared_pool().waitForDone(30_000)  # no gallery worker reads through it as it closes
     lib.close()
 
 
