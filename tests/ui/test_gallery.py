@@ -1599,14 +1599,20 @@ def test_dropping_an_image_with_parameters_offers_to_restore_them(
     assert w.prompt_panel.seed() == 99 and w.ratio_bar.ratio() == "2:3"
 
 
+def generated_and_plain(library: Library, folder: Path) -> tuple[Path, Path]:
+    """An image with parameters (a copy of a library image) and one without, outside the library."""
+    entry = library.save(make_image("a dropped heron", "2:3", seed=99))
+    outside = folder / "generated.png"
+    outside.write_bytes(entry.path.read_bytes())
+    photo = folder / "photo.png"
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(photo)
+    return outside, photo
+
+
 def test_a_plain_image_dropped_beside_one_with_parameters_is_said_to_be_left_aside(
     qtbot: QtBot, make_window: Any, tmp_path: Path, library: Library
 ) -> None:
-    entry = library.save(make_image("a dropped heron", "2:3", seed=99))
-    outside = tmp_path / "generated.png"
-    outside.write_bytes(entry.path.read_bytes())
-    photo = tmp_path / "photo.png"
-    Image.new("RGB", (32, 32), (1, 2, 3)).save(photo)
+    outside, photo = generated_and_plain(library, tmp_path)
     w = make_window()
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(outside)), QUrl.fromLocalFile(str(photo))])
@@ -1621,11 +1627,7 @@ def test_a_plain_image_dropped_beside_one_with_parameters_is_said_to_be_left_asi
 def test_files_opened_with_the_app_are_none_left_aside_and_a_web_image_dropped_beside_is(
     qtbot: QtBot, make_window: Any, tmp_path: Path, library: Library
 ) -> None:
-    entry = library.save(make_image("a dropped heron", "2:3", seed=99))
-    outside = tmp_path / "generated.png"
-    outside.write_bytes(entry.path.read_bytes())
-    photo = tmp_path / "photo.png"
-    Image.new("RGB", (32, 32), (1, 2, 3)).save(photo)
+    outside, photo = generated_and_plain(library, tmp_path)
     w = make_window()
     w.open_images([outside, photo])  # both shown in the viewer: neither is left aside
     qtbot.waitUntil(lambda: w.message_banner.action.text() == "Restore parameters" and w.message_banner.isVisible())
