@@ -114,19 +114,23 @@ KEYRING_UNREADABLE = (
 )
 
 
-def keyring_problem(data_dir: Path | None = None) -> str | None:
-    """One sentence when the key is to come from the keyring and the keyring cannot be
-    read: the app would otherwise run in demo mode as if no key had ever been added."""
-    if os.environ.get(ENV_KEY, "").strip() or _file_key(data_dir) is not None:
-        return None
+def find_key(data_dir: Path | None = None) -> tuple[str | None, str | None]:
+    """:func:`effective_key`, and with no key the sentence saying why when the keyring
+    could not be read (the app would otherwise run in demo mode as if no key had ever
+    been added). The keyring is asked once."""
+    env = os.environ.get(ENV_KEY, "").strip()
+    if env:
+        return env, None
+    key = _file_key(data_dir)
+    if key is not None:
+        return key, None
     backend = _backend()
     if backend is None:
-        return None
+        return None, None
     try:
-        _keyring_read(backend)
+        return _keyring_read(backend), None
     except _Unreadable:
-        return KEYRING_UNREADABLE
-    return None
+        return None, KEYRING_UNREADABLE
 
 
 def load_key(data_dir: Path | None = None) -> str | None:

@@ -199,8 +199,11 @@ def finish_main_window(window: MainWindow, *, force_demo: bool = False, demo_lat
     tune_allocator()
     setup_logging(folder / "logs")
 
+    problems: list[str] = []  # why no key was found, when the keyring could not be read
+
     def make_factory() -> tuple[ClientFactory, bool]:
-        key = None if force_demo else keystore.effective_key(folder)
+        key, problem = (None, None) if force_demo else keystore.find_key(folder)
+        problems[:] = [problem] if problem else []
         endpoint = api_endpoint(settings)
 
         def factory() -> RunwareClient:
@@ -226,8 +229,7 @@ def finish_main_window(window: MainWindow, *, force_demo: bool = False, demo_lat
     window.finish(client_factory=factory, demo=demo, make_client_factory=make_factory, test_key=test_key)
     window.start()
     window.reconcile_library()
-    problem = None if force_demo else keystore.keyring_problem(folder)
-    if problem is not None:  # a locked keyring is not "no key": said, not left to the demo banner
+    for problem in problems:  # a locked keyring is not "no key": said, not left to the demo banner
         window.show_message(problem, error=True)
     _endpoint, refused = ignored_endpoint(settings)
     if refused is not None:

@@ -187,12 +187,12 @@ def test_a_locked_keyring_is_said_to_be_one_not_taken_for_no_key(
     sealed.store[(keystore.SERVICE, keystore.USERNAME)] = KEY
     keyring.set_keyring(sealed)
     assert keystore.effective_key() is None  # the app runs in demo mode meanwhile...
-    assert keystore.keyring_problem() == keystore.KEYRING_UNREADABLE  # ...and says why
+    assert keystore.find_key() == (None, keystore.KEYRING_UNREADABLE)  # ...and says why
     monkeypatch.setenv(keystore.ENV_KEY, "rw-from-the-environment")
-    assert keystore.keyring_problem() is None  # the keyring is not asked
+    assert keystore.find_key() == ("rw-from-the-environment", None)  # the keyring is not asked
     monkeypatch.delenv(keystore.ENV_KEY)
     sealed.locked = False
-    assert keystore.keyring_problem() is None and keystore.effective_key() == KEY
+    assert keystore.find_key() == (KEY, None) and keystore.effective_key() == KEY
 
 
 def test_removing_the_key_from_a_locked_keyring_says_it_may_still_be_there(data_dir: Path) -> None:

@@ -836,7 +836,7 @@ class MainWindow(QMainWindow):
         self._update_counts()  # costs say "simulated" or not
         from krea_desktop import keystore
 
-        if keystore.key_source(self.data_dir) == "file":
+        if keystore.key_file(self.data_dir).exists():  # a stat: the keyring is not asked again
             # In plain text (readable by this user alone): said each time a key goes there,
             # the keyring having refused it or there being none.
             self.show_message(keystore.backend_description(self.data_dir), error=True)
