@@ -488,10 +488,10 @@ class ReferenceTray(QWidget):
                 slot = batch.slots[batch.shown]
                 batch.shown += 1
                 self._pending -= 1
+                if slot is _GIVEN_UP:
+                    continue  # a download the closing window does not wait for: nothing to say
                 if isinstance(slot, InvalidImageError):  # said in the order given, not as loads end
-                    if slot is _GIVEN_UP:
-                        pass
-                    elif batch.restoring and "does not exist" in str(slot):
+                    if batch.restoring and "does not exist" in str(slot):
                         batch.missing += 1
                     else:
                         batch.errors.append(str(slot))

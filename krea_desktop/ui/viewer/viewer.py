@@ -8,6 +8,7 @@ import html
 from collections.abc import Callable, Collection
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QKeyEvent, QKeySequence, QPalette, QPixmap
@@ -481,11 +482,8 @@ class ImageViewer(QDialog):
         self.setWindowTitle("The gallery is empty")
         self.prompt_label.setText("")
         self.facts_label.setText("")
-        for chip in [*self.reference_chips, *self.relative_chips]:
-            chip.setParent(None)
-            chip.deleteLater()
-        self.reference_chips = []
-        self.relative_chips = []
+        _drop(self.reference_chips)
+        _drop(self.relative_chips)
         self.refs_heading.setText("")
         for widget in (self.made_from_heading, self.made_from_box, self.used_in_heading, self.used_in_box):
             widget.setVisible(False)
@@ -498,10 +496,7 @@ class ImageViewer(QDialog):
             for k, v in entry_facts(entry, self.costs_simulated)
         )
         self.facts_label.setText(f"<table>{rows}</table>")
-        for chip in self.reference_chips:
-            chip.setParent(None)
-            chip.deleteLater()
-        self.reference_chips = []
+        _drop(self.reference_chips)
         refs = entry.references
         self.refs_heading.setText(f"References ({len(refs)})" if refs else "No references")
         generation = self._generation
@@ -515,10 +510,7 @@ class ImageViewer(QDialog):
         self._show_lineage(entry, generation)
 
     def _show_lineage(self, entry: LibraryEntry, generation: int) -> None:
-        for chip in self.relative_chips:
-            chip.setParent(None)
-            chip.deleteLater()
-        self.relative_chips = []
+        _drop(self.relative_chips)
         for widget in (self.made_from_heading, self.made_from_box, self.used_in_heading, self.used_in_box):
             widget.setVisible(False)
         lookup = self._lineage
@@ -605,3 +597,11 @@ class ImageViewer(QDialog):
             self.close()
         else:
             super().keyPressEvent(event)
+
+
+def _drop(chips: list[Any]) -> None:
+    """Take ``chips`` off the panel and empty the list that held them."""
+    for chip in chips:
+        chip.setParent(None)
+        chip.deleteLater()
+    chips.clear()
