@@ -122,7 +122,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
             )
             plan = dataclasses.replace(plan, base=dataclasses.replace(plan.base, references=references))
         width, height = plan.base.size
-        estimate = plan.estimate(library.last_cost(width, height))
+        estimate = plan.estimate(library.last_cost(width, height, simulated=backend.demo))
         cost = (
             f"estimated cost {format_cost(estimate, simulated=backend.demo)}"
             if estimate is not None

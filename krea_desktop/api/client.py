@@ -256,6 +256,9 @@ class RunwareClient:
         self._rng = rng or random.Random()
         self.bytes_sent = 0
         self.gui = gui
+        # Talking to the built-in simulator (demo mode): its images' records say so, and
+        # the costs it reports are shown as made up wherever they appear.
+        self.simulated = bool(getattr(transport, "simulated", False))
         self._sent_task_uuids: set[str] = set()  # each generate() call is a batch of its own
         self._closed = False
         # Images are downloaded on a thread of their own, with an HTTP client of its own,
@@ -634,7 +637,7 @@ class RunwareClient:
           answer; a fresh one after a conflict, which means the ID belongs to another task).
         - poll: follow the task with getResponse until every image is in.
         """
-        ctx = _Context(request, wire_refs, seen, sent_record(request, wire_refs))
+        ctx = _Context(request, wire_refs, seen, sent_record(request, wire_refs).replace(simulated=self.simulated))
         deadline = ctx.deadline = time.monotonic() + self.job_timeout
         self._ready_downloads(request)
         task = request.to_task(wire_refs)

@@ -332,6 +332,9 @@ class GenerationRecord:
     record_version: int | None = None
     # Where the image stands in a sweep (a grid of variations), when it was made by one.
     sweep: SweepTag | None = None
+    # Made by the built-in simulator (demo mode): its cost is made up. None in records
+    # written before it was kept, and in other tools' files.
+    simulated: bool | None = None
     # Keys this version does not know (another tool's, or a newer record's), kept as read.
     extras: Mapping[str, Any] = field(default_factory=dict)
 
@@ -465,6 +468,7 @@ def _parse(value: Any) -> GenerationRecord:
         version=safe_text(raw.get("version"), 256),
         record_version=_int(raw.get("record_version"), 0, 1_000_000),
         sweep=parse_sweep(raw.get("sweep")),
+        simulated=_bool(raw.get("simulated")),
         extras=extras,
     )
 

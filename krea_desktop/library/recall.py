@@ -92,4 +92,5 @@ def entry_for_file(path: Path, record: GenerationRecord | None, pixels: tuple[in
         file_size=size,
         record_json=record_json_text(record),
         images_dir=path.parent,
+        simulated=record.simulated,
     )

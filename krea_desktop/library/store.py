@@ -111,7 +111,10 @@ def _storable_name(name: str) -> bool:
 
 _COLUMNS = (
     "id, image_uuid, task_uuid, file_name, format, width, height, ratio, prompt, creativity, seed, "
-    "number_results, output_quality, refs, params, cost, nsfw, created_at, favourite, missing, broken, file_size"
+    "number_results, output_quality, refs, params, cost, nsfw, created_at, favourite, missing, broken, file_size, "
+    # Whether the built-in simulator made the cost up (what the record says; NULL when it
+    # does not say): read for the rows that have a cost, which is all it is shown with.
+    "CASE WHEN cost IS NOT NULL AND json_valid(params) THEN json_extract(params, '$.simulated') END"
 )
 
 
@@ -206,6 +209,9 @@ class LibraryEntry:
     file_size: int | None
     record_json: str = field(repr=False, compare=False)  # the record as indexed, parsed on first use
     images_dir: Path = field(repr=False, compare=False)
+    # The cost was made up by the built-in simulator (demo mode); None when the record does
+    # not say (another tool's file, or one written before this was kept).
+    simulated: bool | None = None
 
     @property
     def path(self) -> Path:
@@ -698,6 +704,7 @@ class Library:
             missing=bool(row[19]),
             broken=bool(row[20]),
             file_size=row[21],
+            simulated=None if row[22] not in (0, 1) else bool(row[22]),
             record_json=row[14] or "{}",
             images_dir=self.images_dir,
         )
@@ -1373,20 +1380,27 @@ class Library:
         )
         return [(r[0], r[1], r[2]) for r in rows]
 
-    def last_cost(self, width: int | None = None, height: int | None = None) -> float | None:
+    def last_cost(
+        self, width: int | None = None, height: int | None = None, *, simulated: bool = False
+    ) -> float | None:
         """The cost the service last reported for one image of this size (of any size when
-        none of this size has one), or None when it never reported one."""
+        none of this size has one), or None when it never reported one. Only from the
+        simulator with ``simulated`` (demo mode), never from it without: a made-up amount
+        is no estimate of what Runware charges (records that do not say count as either)."""
         conn = self._conn()
+        other = 0 if simulated else 1  # the flag of the rows left out
+        kept = "AND (CASE WHEN json_valid(params) THEN json_extract(params, '$.simulated') END) IS NOT ?"
         if width is not None and height is not None:
             row = conn.execute(
-                "SELECT cost FROM images WHERE cost IS NOT NULL AND width = ? AND height = ? "
+                f"SELECT cost FROM images WHERE cost IS NOT NULL AND width = ? AND height = ? {kept} "
                 "ORDER BY created_at DESC, id DESC LIMIT 1",
-                (width, height),
+                (width, height, other),
             ).fetchone()
             if row is not None:
                 return float(row[0])
         row = conn.execute(
-            "SELECT cost FROM images WHERE cost IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 1"
+            f"SELECT cost FROM images WHERE cost IS NOT NULL {kept} ORDER BY created_at DESC, id DESC LIMIT 1",
+            (other,),
         ).fetchone()
         return None if row is None else float(row[0])
 

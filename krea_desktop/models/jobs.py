@@ -34,6 +34,12 @@ class Job:
         return len(self.entries)
 
     @property
+    def simulated(self) -> bool | None:
+        """Whether its images' costs were made up by the built-in simulator, as their
+        records say (None while none has arrived, or when their records do not say)."""
+        return next((e.simulated for e in self.entries if e.simulated is not None), None)
+
+    @property
     def expected(self) -> int:
         """The images asked for, or those received if the service sent more (each kept)."""
         return max(self.request.number_results, len(self.entries))

@@ -21,6 +21,8 @@ DEMO_URL = "http://simulator.krea-desktop.invalid/v1"
 class SimulatorTransport(httpx.AsyncBaseTransport):
     """Routes every request of an ``httpx.AsyncClient`` to a :class:`SimulatorService`."""
 
+    simulated = True  # a client on this transport marks its images' records as simulated
+
     def __init__(self, service: SimulatorService | None = None, config: SimulatorConfig | None = None) -> None:
         self.service = service if service is not None else SimulatorService(config)
 

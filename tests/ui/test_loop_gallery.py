@@ -4,6 +4,7 @@ for toward and away."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,7 @@ from PySide6.QtGui import QColor, QImage, QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QMenu, QPushButton, QToolButton
 from pytestqt.qtbot import QtBot
 
+from krea_desktop.api import spec
 from krea_desktop.api.record import ReferenceRecord
 from krea_desktop.library.store import Library
 from krea_desktop.ui import theme
@@ -21,7 +23,7 @@ from krea_desktop.ui.background import ImmediateRunner
 from krea_desktop.ui.money import format_cost
 from krea_desktop.ui.references.card import ReferenceItem
 from krea_desktop.ui.viewer import compare
-from krea_desktop.ui.viewer.viewer import ReferenceChip
+from krea_desktop.ui.viewer.viewer import ReferenceChip, entry_facts
 from krea_desktop.ui.window.main_window import MainWindow
 from tests.ui.test_gallery import fill, make_image, make_window, no_trash, select, wait_thumbnails
 
@@ -240,6 +242,55 @@ def test_costs_with_a_key_are_not_called_simulated(qtbot: QtBot, data_dir: Path,
     entry = w.model.entry_at(0)
     assert entry is not None
     assert w.gallery.itemDelegate().badge_texts(entry) == ["$0.0035"]
+
+
+def test_each_cost_says_whether_it_was_made_up_whatever_mode_the_window_is_in_now(
+    qtbot: QtBot, data_dir: Path, make_window: Any
+) -> None:
+    paid = make_image("paid for", "16:9")
+    assert paid.record is not None
+    paid = dataclasses.replace(paid, record=paid.record.replace(simulated=False))  # as a client with a key records it
+    fill(data_dir, [paid])
+    w = make_window()
+    assert w.demo
+    w.prompt_panel.promptEdit.setPlainText("two simulated kites")
+    w.prompt_panel.countSpin.setValue(2)
+    w.ratio_bar.setRatio("1:1")
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        qtbot.mouseClick(w.prompt_panel.generateButton, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.model.rowCount() == 3)
+    delegate = w.gallery.itemDelegate()
+
+    def costs() -> dict[str, str]:
+        entries = [w.model.entry_at(row) for row in range(3)]
+        return {e.prompt: next(t for t in delegate.badge_texts(e) if "$" in t) for e in entries if e is not None}
+
+    def viewer_cost(prompt: str) -> str:
+        entry = next(e for e in (w.model.entry_at(row) for row in range(3)) if e is not None and e.prompt == prompt)
+        return dict(entry_facts(entry, w.demo))["Cost"]
+
+    # In demo mode the image paid for with a key is not called simulated.
+    assert costs()["paid for"] == "$0.0035"
+    assert viewer_cost("paid for") == "$0.0035"
+    assert costs()["two simulated kites"].endswith("(simulated)")
+    # A key added: the simulator's amounts still say so, in the gallery, the viewer and the
+    # job's row; and its cost is no estimate of what Runware charges for a square image,
+    # for which the library has no cost reported with a key.
+    w.demo = False  # what _credentials_changed sets once a key is saved
+    w._update_counts()
+    w.update_cost_estimate()
+    assert costs()["two simulated kites"] == "$0.0045 (simulated)", costs()
+    assert viewer_cost("two simulated kites") == "$0.0045 (simulated)"
+    (row,) = w.job_list.rows.values()
+    row.end()
+    assert "(simulated)" in row.status.text(), row.status.text()
+    # The only amount reported with a key is for 16:9: the estimate is from it, not made up.
+    square = spec.RATIOS_BY_NAME["1:1"]
+    assert w.library.last_cost(square.width, square.height, simulated=False) == 0.0035
+    assert w.cost_estimate.text() == "≈ $0.0070", w.cost_estimate.text()
+    w.demo = True
+    w.update_cost_estimate()
+    assert w.cost_estimate.text() == "≈ $0.0090 (simulated)", w.cost_estimate.text()
 
 
 # --- one colour language -------------------------------------------------------------------------------

@@ -7,13 +7,16 @@ import asyncio
 import time
 from pathlib import Path
 
+import httpx
 from PIL import Image
 
 from krea_desktop.api import spec
+from krea_desktop.api.client import RunwareClient
 from krea_desktop.api.refcache import content_hash
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
-from krea_desktop.backend import make_client, open_backend
-from krea_desktop.library.store import Library
+from krea_desktop.backend import demo_transport, make_client, open_backend
+from krea_desktop.library.metadata import read_record
+from krea_desktop.library.store import Library, LibraryEntry
 
 OLD, RECENT = "a" * 64, "b" * 64
 
@@ -72,3 +75,44 @@ def test_the_demos_uploads_are_not_kept_with_the_services(tmp_path: Path) -> Non
             said = asyncio.run(generate(lib))
             assert "Uploading references again…" not in said, said
         assert lib.reference_lookup(content_hash((tmp_path / "fox.png").read_bytes())) is None
+
+
+def test_the_demos_images_say_in_their_records_that_the_simulator_made_them(tmp_path: Path) -> None:
+    """So that a cost the simulator made up is never shown, or used for an estimate, as
+    one Runware charged, once a key is added (or the other way round)."""
+    request = GenerationRequest(prompt="a heron", ratio="1:1", seed=3, number_results=2, include_cost=True)
+
+    class ThroughAnotherService(httpx.AsyncBaseTransport):
+        """The simulator's answers, as a client with a key gets the service's."""
+
+        def __init__(self) -> None:
+            self.inner = demo_transport(0.0)
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            return await self.inner.handle_async_request(request)
+
+    async def generate(client: RunwareClient, lib: Library) -> list[LibraryEntry]:
+        try:
+            return [lib.save(image) async for image in client.generate(request)]
+        finally:
+            await client.aclose()
+
+    with Library(tmp_path) as lib:
+        client, demo = make_client(None, None, lib, demo_latency=0.0)
+        assert demo and client.simulated
+        made_up = asyncio.run(generate(client, lib))
+        paid = asyncio.run(generate(RunwareClient("key", transport=ThroughAnotherService()), lib))
+        assert [e.simulated for e in made_up] == [True, True]
+        assert [e.simulated for e in paid] == [False, False]
+        # Said in the file too: read back from it, as another library would index it.
+        assert read_record(made_up[0].path).simulated is True
+        assert read_record(paid[0].path).simulated is False
+        again = lib.get(made_up[0].id)
+        assert again is not None and again.simulated is True and again.cost is not None
+        # Estimates: the simulator's cost in demo mode only, Runware's with a key only.
+        made_up_cost, paid_cost = made_up[0].cost, paid[0].cost
+        assert made_up_cost is not None and paid_cost is not None
+        with lib._conn() as conn:  # paid amounts different from the simulator's
+            conn.executemany("UPDATE images SET cost = 0.01 WHERE id = ?", [(e.id,) for e in paid])
+        assert lib.last_cost(1024, 1024, simulated=False) == 0.01
+        assert lib.last_cost(1024, 1024, simulated=True) == made_up_cost

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui.gallery.model import PLACEHOLDER_COLOUR, GalleryModel, ModelIndex
 from krea_desktop.ui.gallery.thumbnails import fit_within
-from krea_desktop.ui.money import format_cost
+from krea_desktop.ui.money import cost_simulated, format_cost
 
 if TYPE_CHECKING:
     from krea_desktop.ui.gallery.view import GalleryView
@@ -137,7 +137,7 @@ class GalleryDelegate(QStyledItemDelegate):
         elif entry.broken:
             badges.append(("broken", _WARNING))
         if entry.cost:
-            badges.append((format_cost(entry.cost, self.view.costs_simulated), _COST))
+            badges.append((format_cost(entry.cost, cost_simulated(entry.simulated, self.view.costs_simulated)), _COST))
         return badges
 
     def _badges(self, painter: QPainter, shown: tuple[int, int, int, int], left: int, entry: LibraryEntry) -> None:

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from krea_desktop.models.jobs import Job, JobQueue
-from krea_desktop.ui.money import format_cost
+from krea_desktop.ui.money import cost_simulated, format_cost
 
 
 class JobRow(QFrame):
@@ -85,7 +85,7 @@ class JobRow(QFrame):
         self.tick()  # the time it took, from now on fixed
         text = self.info.message
         if self.info.cost:
-            text += f" Cost {format_cost(self.info.cost, self.costs_simulated())}."
+            text += f" Cost {format_cost(self.info.cost, cost_simulated(self.info.simulated, self.costs_simulated()))}."
         self.status.setText(text)
         self.cancel.setVisible(False)
         self.dismiss.setVisible(True)

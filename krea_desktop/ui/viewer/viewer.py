@@ -32,7 +32,7 @@ from krea_desktop.library.readers.base import foreign_seed
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui import theme
 from krea_desktop.ui.background import BackgroundRunner, Runner
-from krea_desktop.ui.money import format_cost
+from krea_desktop.ui.money import cost_simulated, format_cost
 from krea_desktop.ui.placement import open_on_screen
 from krea_desktop.ui.viewer.canvas import ImageCanvas, ImageUnreadable, decode_image_file, decode_thumbnail_file
 from krea_desktop.wording import file_size
@@ -54,14 +54,16 @@ def _seed_text(entry: LibraryEntry) -> str:
 
 
 def entry_facts(entry: LibraryEntry, costs_simulated: bool = False) -> list[tuple[str, str]]:
-    """The lines of the metadata panel, as (label, text)."""
+    """The lines of the metadata panel, as (label, text); ``costs_simulated``: the window
+    runs in demo mode (what a cost whose record does not say is taken for)."""
     ratio = entry.ratio or "custom"
+    simulated = cost_simulated(entry.simulated, costs_simulated)
     facts = [
         ("Ratio and size", f"{ratio} · {entry.width} × {entry.height}"),
         ("Creativity", entry.creativity or "—"),
         ("Seed", _seed_text(entry)),
         ("Format", entry.format + (f" · {file_size(entry.file_size)}" if entry.file_size else "")),
-        ("Cost", "—" if entry.cost is None else format_cost(entry.cost, costs_simulated)),
+        ("Cost", "—" if entry.cost is None else format_cost(entry.cost, simulated)),
         ("Date", _describe_date(entry.created_at)),
     ]
     record = entry.record

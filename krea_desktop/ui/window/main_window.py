@@ -646,9 +646,10 @@ class MainWindow(QMainWindow):
 
     def unit_cost(self, width: int, height: int) -> tuple[float | None, bool]:
         """The cost of one image of this size as the service last reported it, and whether
-        it is the simulator's."""
+        it is the simulator's (in demo mode, from its images alone; with a key, never
+        from theirs)."""
         try:
-            return self.library.last_cost(width, height), self.demo
+            return self.library.last_cost(width, height, simulated=self.demo), self.demo
         except Exception:  # a busy or damaged index: the estimate is only left out
             return None, self.demo
 
