@@ -191,27 +191,37 @@ def finish_main_window(window: MainWindow, *, force_demo: bool = False, demo_lat
     against its index, the key looked up, the client thread made and started."""
     import asyncio
 
-    from krea_desktop import keystore
-
     folder = window.data_dir
     settings = window.settings
     library = window.library
     tune_allocator()
     setup_logging(folder / "logs")
 
+    from krea_desktop.ui.window import credentials
+
     problems: list[str] = []  # why no key was found, when the keyring could not be read
 
+    def client(key: str | None, endpoint: str) -> RunwareClient:
+        from krea_desktop.backend import make_client  # on the client thread, after start-up
+
+        return make_client(key, endpoint, library, demo_latency=demo_latency)[0]
+
     def make_factory() -> tuple[ClientFactory, bool]:
-        key, problem = (None, None) if force_demo else keystore.find_key(folder)
-        problems[:] = [problem] if problem else []
         endpoint = api_endpoint(settings)
-
-        def factory() -> RunwareClient:
-            from krea_desktop.backend import make_client  # on the client thread, after start-up
-
-            return make_client(key, endpoint, library, demo_latency=demo_latency)[0]
-
-        return factory, not key
+        if force_demo:
+            problems.clear()
+            return (lambda: client(None, endpoint)), True
+        lookup = credentials.KeyLookup(folder)
+        if lookup.wait(credentials.KEYRING_WAIT_S):
+            key, problem = lookup.answer
+            problems[:] = [problem] if problem else []
+            return (lambda: client(key, endpoint)), not key
+        # A keyring slow to answer: the window goes on as it was; the client thread waits.
+        problems.clear()
+        stopping = lambda: window.built and window.client_thread.stop_requested  # noqa: E731
+        credentials.follow(lookup, window, window.key_answered, window.reread_key)
+        QTimer.singleShot(0, lambda: window.show_message(credentials.KEYRING_SLOW))  # after what hides the banner
+        return (lambda: client(lookup.wait_outcome(stopping)[0], endpoint)), window.demo
 
     async def test_key(key: str, endpoint: str) -> None:
         async def work(_current: RunwareClient) -> None:

@@ -1,7 +1,10 @@
 """Keyring backends for tests: one in memory, one that refuses to store anything, one
-locked altogether (nothing can be read, written or removed until it is unlocked)."""
+locked altogether (nothing can be read, written or removed until it is unlocked), one
+that answers only once released (a keyring asking for its password, or hanging)."""
 
 from __future__ import annotations
+
+import threading
 
 import keyring.backend
 import keyring.errors
@@ -54,3 +57,22 @@ class SealedKeyring(MemoryKeyring):
     def delete_password(self, service: str, username: str) -> None:
         self._check()
         super().delete_password(service, username)
+
+
+class SlowKeyring(MemoryKeyring):
+    """Reading waits until :attr:`release` is set (as a desktop keyring does while it asks
+    for its password): :attr:`asked` is set as a read starts, :attr:`answered` once one ends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.asked = threading.Event()
+        self.answered = threading.Event()
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self.asked.set()
+        self.release.wait(60)
+        try:
+            return super().get_password(service, username)
+        finally:
+            self.answered.set()

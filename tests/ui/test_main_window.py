@@ -391,6 +391,75 @@ def test_a_keyring_locked_at_start_is_said_rather_than_looking_like_no_key(
     assert w.message_banner.label.text() == keystore.KEYRING_UNREADABLE  # ...and the banner says why
 
 
+def test_a_keyring_slow_to_answer_leaves_the_window_free_and_generate_waits_for_its_key(
+    qtbot: QtBot, make_window: Any, memory_keyring: MemoryKeyring, sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keyring
+
+    from krea_desktop import keystore
+    from krea_desktop.ui.window import credentials
+    from tests.helpers.keyrings import SlowKeyring
+
+    sim.service.config.api_key = KEY  # only the key kept in the keyring is accepted
+    slow = SlowKeyring()  # asking for its password, say
+    slow.store[(keystore.SERVICE, keystore.USERNAME)] = KEY
+    keyring.set_keyring(slow)
+    monkeypatch.setattr(credentials, "KEYRING_WAIT_S", 0.05)
+    try:
+        w = make_window(None)
+        w.show()
+        # Built, shown and taking input while the keyring has not answered.
+        assert slow.asked.is_set() and not slow.answered.is_set()
+        assert w.built
+        qtbot.waitUntil(lambda: w.message_banner.label.text() == credentials.KEYRING_SLOW)
+        w.prompt_panel.promptEdit.setPlainText("a patient heron")
+        assert w.prompt_panel.promptEdit.toPlainText() == "a patient heron"
+        w.generate()
+        qtbot.wait(300)
+        assert inference_tasks(sim) == []  # waiting for the key: not sent to the simulator in its place
+    finally:
+        slow.release.set()
+    qtbot.waitUntil(lambda: len(inference_tasks(sim)) == 1, timeout=15000)
+    qtbot.waitUntil(lambda: w.library.count() == 1, timeout=15000)  # the service took the key
+    assert not w.demo and not w.demo_banner.isVisible()
+    assert w.message_banner.label.text() != credentials.KEYRING_SLOW or not w.message_banner.isVisible()
+
+
+def test_a_keyring_that_never_answers_is_given_up_and_its_key_used_once_it_does(
+    qtbot: QtBot, make_window: Any, memory_keyring: MemoryKeyring, sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keyring
+
+    from krea_desktop import keystore
+    from krea_desktop.ui.window import credentials
+    from tests.helpers.keyrings import SlowKeyring
+
+    slow = SlowKeyring()
+    slow.store[(keystore.SERVICE, keystore.USERNAME)] = KEY
+    keyring.set_keyring(slow)
+    monkeypatch.setattr(credentials, "KEYRING_WAIT_S", 0.05)
+    monkeypatch.setattr(credentials, "KEYRING_GIVE_UP_S", 0.5)
+    try:
+        w = make_window(None)
+        w.show()
+        qtbot.waitUntil(lambda: w.message_banner.label.text() == credentials.KEYRING_SILENT, timeout=5000)
+        assert w.demo and w.demo_banner.isVisible()
+        w.prompt_panel.promptEdit.setPlainText("a heron, simulated")
+        with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+            w.generate()
+        assert inference_tasks(sim) == []  # the built-in simulator made it
+        assert not slow.answered.is_set()
+    finally:
+        slow.release.set()
+    # The keyring answers at last, with the key: used from now on.
+    qtbot.waitUntil(lambda: not w.demo, timeout=10000)
+    assert not w.demo_banner.isVisible()
+    w.prompt_panel.promptEdit.setPlainText("a heron, paid for")
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        w.generate()
+    assert len(inference_tasks(sim)) == 1
+
+
 def test_a_key_the_keyring_refuses_is_kept_in_a_file_and_the_window_says_so(
     qtbot: QtBot, make_window: Any, memory_keyring: MemoryKeyring
 ) -> None:

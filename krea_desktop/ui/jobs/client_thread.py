@@ -194,6 +194,11 @@ class ClientThread(QThread):
         self._factory = factory
         self._call(self._swap_client)
 
+    @property
+    def stop_requested(self) -> bool:
+        """Whether :meth:`stop` has been called (readable from any thread)."""
+        return self._stop_requested
+
     def stop(self, timeout_ms: int = 5000) -> bool:
         """Cancel the jobs, save or set aside what arrived, and end the thread; False if it
         is still at it after ``timeout_ms`` (wait for it with :meth:`wait` before the

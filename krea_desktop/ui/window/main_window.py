@@ -826,6 +826,28 @@ class MainWindow(QMainWindow):
         self.options.set(config.API_ENDPOINT, url)
         self._credentials_changed()
 
+    def key_answered(self, answer: tuple[str | None, str | None]) -> None:
+        """The key store's answer (the key, or none and why), come after the window went on
+        without it: a keyring slow to answer (:mod:`credentials`)."""
+        from krea_desktop.ui.window.credentials import KEYRING_SLOW
+
+        key, problem = answer
+        if self.message_banner.isVisible() and self.message_banner.label.text() == KEYRING_SLOW:
+            self.message_banner.hide()
+        if self.demo != (not key):
+            self.demo = not key
+            self.update_demo_banner()
+            self._update_counts()  # costs say "simulated" or not
+            self.update_cost_estimate()
+        remember_demo(self.settings, self.demo)
+        if problem:
+            self.show_message(problem, error=True)
+
+    def reread_key(self) -> None:
+        """Look the key up again (a keyring that answered after the window stopped waiting)."""
+        if self.built and self.isVisible():
+            self._credentials_changed()
+
     def _credentials_changed(self) -> None:
         if self._make_client_factory is None or not self.built:  # finish() reads the key afresh
             return
