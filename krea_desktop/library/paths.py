@@ -34,5 +34,7 @@ def data_dir() -> Path:
     """The folder holding the library (``images/``, ``library.sqlite``, ``thumbs/``) and settings."""
     override = os.environ.get(ENV_DATA_DIR, "").strip()
     if override:
-        return Path(override).expanduser()
+        # Made absolute once, here: a relative folder would otherwise mean another one
+        # after a change of directory, and SQLite is opened by URI, which must be absolute.
+        return Path(os.path.abspath(Path(override).expanduser()))
     return _platform_data_root() / APP_DIR_NAME

@@ -398,7 +398,7 @@ class Library:
         this returns (a file's worth of reading and decoding per image), else
         :attr:`needs_rebuild` says that :meth:`reconcile` is still to run (a window runs
         it beside its GUI thread)."""
-        self.root = Path(root)
+        self.root = Path(os.path.abspath(root))  # the index is opened by URI, which must be absolute
         self.needs_rebuild = False
         # Damaged rows' files as the folder check last saw them (size, date), by row id.
         self._broken_seen: dict[int, tuple[int, float]] = {}

@@ -592,3 +592,25 @@ def test_a_reference_named_with_an_at_sign_in_the_home_folder_is_that_file(env: 
 def test_a_mistyped_command_with_its_messages_closed_writes_nothing_into_the_output(env: dict[str, str]) -> None:
     r = run_in_shell(f"exec {sys.executable} -m krea_desktop generat 'a fox' 2>&-", env)
     assert r.returncode == 2 and r.stdout == ""
+
+
+def test_a_relative_data_folder_is_the_same_folder_at_every_run(env: dict[str, str], tmp_path: Path) -> None:
+    """KREA_DESKTOP_DATA_DIR=data, as typed in a terminal: the second run found the index the
+    first had made and ended in a traceback (SQLite is opened by URI, which must be absolute)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    relative = {**env, "KREA_DESKTOP_DATA_DIR": "data"}
+    for prompt in ("a first kite", "a second kite"):
+        r = subprocess.run(
+            [sys.executable, "-m", "krea_desktop", "generate", prompt, "--demo"],
+            env=relative,
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        assert r.returncode == 0, r.stderr
+        assert "Traceback" not in r.stderr
+    with Library(work / "data") as lib:
+        assert sorted(e.prompt for e in lib.entries()) == ["a first kite", "a second kite"]
