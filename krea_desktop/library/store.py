@@ -437,6 +437,9 @@ class Library:
     def _open_index(self, rebuild: bool) -> None:
         """Open the index; one that is damaged or empty is kept aside and rebuilt from the
         files (they carry their records). One from a newer version is left untouched."""
+        # Those of an earlier rebuild cut short (a process killed, a full disk) before it
+        # gave them back: the index made since holds none of them.
+        self._salvaged_favourites = self._kept_salvaged_favourites()
         problem = self._index_problem()
         rebuilt = "rebuilt from the images folder" if rebuild else "is being rebuilt from the images folder"
         if problem == "empty":
@@ -453,7 +456,8 @@ class Library:
                 )
         elif problem is not None:
             aside = self._set_index_aside()
-            self._salvaged_favourites = _favourites_in(aside)
+            self._salvaged_favourites |= _favourites_in(aside)
+            self._keep_salvaged_favourites()
             self.notice = f"The library index was {problem}, so it was kept aside as {aside.name} and {rebuilt}."
         conn = self._conn()
         try:
@@ -522,6 +526,35 @@ class Library:
         finally:
             probe.close()
         return None
+
+    @property
+    def _salvage_path(self) -> Path:
+        return self.db_path.with_name(f"{self.db_path.name}.favourites.json")
+
+    def _keep_salvaged_favourites(self) -> None:
+        """Write the favourites read from a damaged index beside the new one, until the
+        rebuild gives them back: a rebuild cut short would otherwise lose them, the next
+        start finding a healthy (partial, or empty) index and no reason to read the copy."""
+        if not self._salvaged_favourites:
+            return
+        data = json.dumps(sorted(self._salvaged_favourites), ensure_ascii=True).encode()
+        try:
+            _write_atomic(self.root, self._salvage_path.name, data)
+        except OSError as exc:  # a full disk: they are given back if this run's rebuild ends
+            log.warning("favourites read from the damaged index not kept aside: %s", exc)
+
+    def _kept_salvaged_favourites(self) -> set[tuple[str, str]]:
+        try:
+            kept = json.loads(self._salvage_path.read_bytes())
+        except FileNotFoundError:
+            return set()
+        except (OSError, ValueError) as exc:
+            log.warning("favourites kept from a damaged index unreadable: %s", exc)
+            return set()
+        pairs = kept if isinstance(kept, list) else []
+        return {
+            (p[0], p[1]) for p in pairs if isinstance(p, list) and len(p) == 2 and all(isinstance(v, str) for v in p)
+        }
 
     def _set_index_aside(self) -> Path:
         """Rename the index (and its journal files) out of the way, byte for byte."""
@@ -1277,6 +1310,8 @@ class Library:
                     sorted(self._salvaged_favourites),
                 )
             self._salvaged_favourites = set()
+            with suppress(OSError):
+                self._salvage_path.unlink(missing_ok=True)
         self.needs_rebuild = False  # every file has its row now
         return report
 

@@ -734,6 +734,36 @@ def test_favourites_still_readable_in_a_damaged_index_come_back_with_the_rebuild
         library.close()
 
 
+def test_favourites_of_a_damaged_index_survive_a_rebuild_cut_short(tmp_path: Path) -> None:
+    """The window opens the library, sets the damaged index aside, and is killed before its
+    rebuild ends: the next start finds a healthy new index and must still give them back."""
+    root = tmp_path / "lib"
+    with Library(root) as library:
+        saved = [library.save(image(f"kept {i}", seed=i)) for i in range(3)]
+        library.set_favourite([saved[0].id, saved[2].id], True)
+    conn = sqlite3.connect(root / "library.sqlite")
+    conn.execute("DROP TABLE reference_uploads")
+    conn.commit()
+    conn.close()
+    cut_short = Library(root, rebuild=False)  # the window's open; its rebuild never runs
+    assert cut_short.notice is not None and "kept aside" in cut_short.notice
+    cut_short.close()
+    library = Library(root, rebuild=False)
+    try:
+        assert library.notice is None  # the new index is healthy: nothing to set aside again
+        library.reconcile()  # the next start's check of the folder
+        assert library.count() == 3
+        assert sorted(e.prompt for e in library.entries(favourites_only=True)) == ["kept 0", "kept 2"]
+        assert not list(root.glob("*.favourites.json"))  # given back: not again
+        (first,) = [e for e in library.entries() if e.prompt == "kept 0"]
+        library.set_favourite([first.id], False)
+    finally:
+        library.close()
+    with Library(root) as again:
+        again.reconcile()
+        assert [e.prompt for e in again.entries(favourites_only=True)] == ["kept 2"]
+
+
 @pytest.mark.parametrize("between_checks", [False, True])
 def test_a_file_renamed_in_the_images_folder_keeps_its_row(lib: Library, between_checks: bool) -> None:
     entry = lib.save(image("renamed by hand"))
