@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -199,6 +201,16 @@ class ReferenceSet:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(self.state_file, self.state_bytes(), prefix=owned_name(".tray-"))  # see remove_stale_temp_files
 
+    def _unreadable(self) -> StateError:
+        """The saved set cannot be read: the file is kept aside (the next save would
+        replace it with the empty tray), and the error says where."""
+        aside = self.state_file.with_name(f"{self.state_file.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            os.replace(self.state_file, aside)
+        except OSError:
+            return StateError("The saved reference tray could not be read, so it starts empty.")
+        return StateError(f"The saved reference tray could not be read, so it starts empty (kept as {aside.name}).")
+
     def read_saved(self) -> list[SavedReference]:
         """The entries of the saved set, in order (empty when none was saved); raises
         :class:`StateError` when the file cannot be read."""
@@ -207,10 +219,10 @@ class ReferenceSet:
         except FileNotFoundError:
             return []
         except (OSError, ValueError) as exc:
-            raise StateError("The saved reference tray could not be read, so it starts empty.") from exc
+            raise self._unreadable() from exc
         entries = state.get("references") if isinstance(state, dict) else None
         if not isinstance(entries, list):
-            raise StateError("The saved reference tray could not be read, so it starts empty.")
+            raise self._unreadable()
         labels = state.get("labels")
         if isinstance(labels, dict):
             known = {k: v for k, v in list(labels.items())[-MAX_LABELS:] if isinstance(k, str) and isinstance(v, str)}

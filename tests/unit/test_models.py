@@ -81,8 +81,12 @@ def test_reference_set_persists_order_strength_and_source(tmp_path: Path) -> Non
 @pytest.mark.parametrize("text", ["{not json", "[]", '{"references": 3}'])
 def test_reference_set_refuses_a_damaged_state_in_one_sentence(tmp_path: Path, text: str) -> None:
     (tmp_path / "tray.json").write_text(text)
-    with pytest.raises(StateError, match=r"^The saved reference tray could not be read, so it starts empty\.$"):
+    with pytest.raises(StateError) as err:
         ReferenceSet(tmp_path).read_saved()
+    # Kept aside, byte for byte, where the message says: the next save would replace it.
+    (aside,) = tmp_path.glob("tray.json.damaged-*")
+    assert aside.read_text() == text and not (tmp_path / "tray.json").exists()
+    assert str(err.value) == f"The saved reference tray could not be read, so it starts empty (kept as {aside.name})."
 
 
 def test_reference_set_reads_hostile_entries_safely(tmp_path: Path) -> None:
