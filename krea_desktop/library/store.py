@@ -493,6 +493,11 @@ class Library:
             if self.db_path.stat().st_size == 0:
                 return "empty"
         except FileNotFoundError:
+            if self.db_path.is_symlink():  # a link to an index on a drive not connected now, say
+                raise LibraryError(
+                    f"The library index {self.db_path} is a link to {os.readlink(self.db_path)}, which is not there; "
+                    "connect what holds it, or remove the link to start a new index."
+                ) from None
             return None
         except OSError as exc:
             raise LibraryError(f"The library index {self.db_path} cannot be read ({exc.strerror or exc}).") from exc
@@ -587,9 +592,12 @@ class Library:
             # Autocommit mode; transactions are explicit. Each thread has its own connection,
             # so readers never wait for the writer (WAL), and close() can close them all. A
             # thread that ends leaves its connection to the next thread given its id.
-            conn = sqlite3.connect(
-                self.db_path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
-            )
+            try:
+                conn = sqlite3.connect(
+                    self.db_path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+                )
+            except sqlite3.Error as exc:
+                raise LibraryError(f"The library index {self.db_path} cannot be opened ({exc}).") from exc
             try:
                 self._use_wal(conn)
             except sqlite3.OperationalError as exc:

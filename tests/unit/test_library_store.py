@@ -966,3 +966,14 @@ def test_a_damaged_file_is_read_again_only_when_it_changes(lib: Library, monkeyp
     assert decoded == []
     os.utime(damaged.path, (time.time() + 5, time.time() + 5))  # written again, the same size
     assert lib.reconcile().changed is False and decoded == [damaged.path]  # looked at, still damaged
+
+
+def test_an_index_that_is_a_link_to_nothing_is_said_in_one_sentence_and_left_alone(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    (root / "library.sqlite").symlink_to(tmp_path / "drive" / "library.sqlite")  # a drive not connected
+    with pytest.raises(LibraryError) as err:
+        Library(root)
+    said = str(err.value)
+    assert "is a link to" in said and "which is not there" in said and said.count(". ") == 0
+    assert (root / "library.sqlite").is_symlink() and not (tmp_path / "drive").exists()  # nothing made in its place
