@@ -35,6 +35,8 @@ PER_IMAGE_BYTES = 8 * 1024 * 1024
 
 def describe_failure(exc: BaseException, folder: Path) -> str:
     """Why writing into ``folder`` failed, and what to do, as the end of a sentence."""
+    if isinstance(exc, LibraryBusy):  # not "try again": the images held are tried again by themselves
+        return "another Krea Desktop window or command is writing to the library"
     if isinstance(exc, LibraryError):
         return within(str(exc))
     if isinstance(exc, OSError):
@@ -99,6 +101,7 @@ class SaveQueue:
         self.held: list[GeneratedImage] = []
         self.problem: str | None = None  # one sentence while images are held
         self.reason = "the library could not take them"
+        self._until = "that is fixed"  # what the images held wait for
         self._lock = threading.Lock()
 
     def save(self, image: GeneratedImage) -> list[LibraryEntry]:
@@ -139,10 +142,11 @@ class SaveQueue:
     def _say(self, exc: BaseException | None = None) -> None:
         if exc is not None:
             self.reason = describe_failure(exc, self.library.images_dir)
+            self._until = "it is done" if isinstance(exc, LibraryBusy) else "that is fixed"
         n = len(self.held)
         self.problem = (
             f"{counted(n, 'paid image')} {for_count(n, 'is', 'are')} kept in memory because {self.reason}; "
-            f"{for_count(n, 'it is', 'they are')} saved as soon as that is fixed."
+            f"{for_count(n, 'it is', 'they are')} saved as soon as {self._until}."
         )
 
     def spill(self, folder: Path | None = None) -> Path | None:

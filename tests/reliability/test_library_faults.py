@@ -415,6 +415,31 @@ def test_images_that_cannot_be_saved_are_held_and_saved_later(tmp_path: Path, mo
         assert sorted(e.prompt for e in lib.entries()) == [f"a quiet harbour {n}" for n in range(1, 5)]
 
 
+def test_images_held_while_another_process_writes_say_so_in_one_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from krea_desktop.library.store import BUSY_MESSAGE, LibraryBusy
+
+    real = Library.save
+    busy = {"on": True}
+
+    def save(lib: Library, img: Any, created_at: Any = None) -> Any:
+        if busy["on"]:
+            raise LibraryBusy(BUSY_MESSAGE)
+        return real(lib, img, created_at)
+
+    monkeypatch.setattr(Library, "save", save)
+    with Library(tmp_path / "data") as lib:
+        queue = SaveQueue(lib)
+        assert queue.save(image(1)) == [] and queue.save(image(2)) == []
+        assert queue.problem == (
+            "2 paid images are kept in memory because another Krea Desktop window or command is writing to "
+            "the library; they are saved as soon as it is done."
+        )
+        busy["on"] = False
+        assert [e.prompt for e in queue.save(image(3))] == [f"a quiet harbour {n}" for n in (1, 2, 3)]
+
+
 def test_what_still_cannot_be_saved_is_written_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     FailingSaves(monkeypatch, failing=set(range(1, 100)), code=errno.EROFS)
     with Library(tmp_path / "data") as lib:
