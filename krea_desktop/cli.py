@@ -240,7 +240,7 @@ async def _generate(args: argparse.Namespace) -> int:
     from krea_desktop.library.inputs import keep_references, with_parents
     from krea_desktop.library.lineage import parent_of
     from krea_desktop.library.paths import data_dir
-    from krea_desktop.library.pending import PendingTask, PendingTasks
+    from krea_desktop.library.pending import PendingTask, PendingTasks, set_aside_notice
     from krea_desktop.library.saving import SaveQueue, check_writable, describe_failure, prepare_out_folder
     from krea_desktop.library.store import LibraryEntry, LibraryError
 
@@ -324,7 +324,10 @@ async def _generate(args: argparse.Namespace) -> int:
     try:
         check_writable(backend.library, request.number_results)
         # Paid work of runs that ended early (a crash, a kill, Ctrl+C) is collected first.
-        for task in pending.claim_abandoned(backend.client.base_url):
+        abandoned = pending.claim_abandoned(backend.client.base_url)
+        if pending.set_aside:
+            say(f"krea-desktop: {set_aside_notice(pending.set_aside, pending.folder)}")
+        for task in abandoned:
             tasks[task.task_uuid] = task
             say(f"Collecting the rest of an earlier run's task {task.task_uuid}…")
             try:

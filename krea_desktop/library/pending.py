@@ -93,6 +93,9 @@ class PendingTasks:
         self.folder = Path(library_root) / PENDING_DIR
         # received() runs where images are saved, finished() where the job ends: one at a time.
         self._lock = threading.Lock()
+        # The notes the last claim could not read, set aside (their files' names): said to
+        # the person, who paid for images that cannot be collected now.
+        self.set_aside: list[str] = []
 
     def _path(self, task_uuid: str, pid: int | None = None) -> Path:
         return self.folder / f"{os.getpid() if pid is None else pid}-{task_uuid}.json"
@@ -158,6 +161,7 @@ class PendingTasks:
         sent to ``service`` (and those whose record does not say where), or all of them
         when ``service`` is None. The others stay for a process that uses their service."""
         tasks: list[PendingTask] = []
+        self.set_aside = []
         try:
             names = sorted(os.listdir(self.folder))
         except OSError:
@@ -208,10 +212,26 @@ class PendingTasks:
             received = {str(u) for u in data.get("received", [])}
         except (OSError, ValueError, KeyError, TypeError, AttributeError, KreaError) as exc:
             log.warning("set aside an unreadable pending task %s: %s", path.name, exc)
+            aside = path.with_suffix(".unreadable")
             with contextlib.suppress(OSError):
-                path.replace(path.with_suffix(".unreadable"))
+                path.replace(aside)
+            self.set_aside.append(aside.name)
             return None
         return PendingTask(path, request, parse_record(data.get("record")), received, str(data.get("service") or ""))
+
+
+def set_aside_notice(names: list[str], folder: Path) -> str:
+    """One sentence for notes of unfinished generations that could not be read (``names``,
+    kept in ``folder``): the rest of their images cannot be collected."""
+    if len(names) == 1:
+        return (
+            "An unfinished generation noted by an earlier run could not be read, so the rest of its images "
+            f"cannot be collected; the note is kept as {folder / names[0]}."
+        )
+    return (
+        f"{len(names)} unfinished generations noted by earlier runs could not be read, so the rest of their "
+        f"images cannot be collected; the notes are kept in {folder} (ending .unreadable)."
+    )
 
 
 @functools.cache

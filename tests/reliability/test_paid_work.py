@@ -16,7 +16,7 @@ import pytest
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
 from krea_desktop.fsutil import process_identity
-from krea_desktop.library.pending import PendingTasks
+from krea_desktop.library.pending import PendingTasks, set_aside_notice
 from krea_desktop.library.store import Library
 from tests.helpers.sim import free_port, simulator_process
 
@@ -156,7 +156,37 @@ def test_a_task_whose_request_is_not_valid_is_set_aside_and_the_others_are_colle
     assert [p.suffix for p in pending.folder.iterdir() if p.stem.endswith(names[0].stem.split("-", 1)[1])] == [
         ".unreadable"
     ]
+    (aside,) = pending.set_aside  # said to the person (below); claimed, so under this process's id
+    assert aside.endswith(f"{names[0].stem.split('-', 1)[1]}.unreadable")
     assert pending.claim_abandoned() == []  # set aside: not read again at every start
+    assert pending.set_aside == []
+
+
+def test_an_unreadable_note_of_paid_work_is_said_in_one_sentence(tmp_path: Path, env: dict[str, str]) -> None:
+    """A note cut in half (a disk that lost its end, an editor): the images it would have
+    collected are paid for, so the next run says they cannot be, and where the note is."""
+    pending = PendingTasks(tmp_path / "data")
+    request = GenerationRequest("eight paid kites", number_results=8, delivery_method="async")
+    task = pending.submitted(request, [], GenerationRecord(prompt=request.prompt), "")
+    assert task is not None
+    text = task.path.read_text()
+    noted = task.path.with_name(f"{_dead_pid()}-{request.task_uuid}.json")
+    noted.write_text(text[: len(text) // 2])
+    task.path.unlink()
+    command = [sys.executable, "-m", "krea_desktop", "generate", "one more", "--demo"]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    (aside,) = pending.folder.glob(f"*-{request.task_uuid}.unreadable")  # claimed by that run, then set aside
+    said = (
+        "krea-desktop: An unfinished generation noted by an earlier run could not be read, so the rest of its "
+        f"images cannot be collected; the note is kept as {aside}."
+    )
+    assert said in run.stderr.splitlines(), run.stderr
+    assert aside.read_text() == text[: len(text) // 2]
+    assert set_aside_notice(["a.unreadable", "b.unreadable"], pending.folder) == (
+        "2 unfinished generations noted by earlier runs could not be read, so the rest of their images cannot "
+        f"be collected; the notes are kept in {pending.folder} (ending .unreadable)."
+    )
 
 
 def test_a_killed_command_line_batch_is_collected_by_the_next_run(tmp_path: Path, env: dict[str, str]) -> None:

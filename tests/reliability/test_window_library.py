@@ -484,3 +484,21 @@ print("not reached", closed, flush=True)
     assert child.stdout.split("\n")[0] == "ending" and "not reached" not in child.stdout
     assert "Destroyed while thread" not in child.stderr
     assert "client thread was still running" in (tmp_path / "logs" / "krea-desktop.log").read_text()
+
+
+def test_an_unreadable_note_of_paid_work_is_said_in_the_window(
+    qtbot: QtBot, make_window: Any, window_env: Path
+) -> None:
+    pending = window_env / "pending"
+    pending.mkdir(parents=True, exist_ok=True)
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    noted = pending / f"{int(ended.stdout)}-0b5e8f5e-3c1a-4d5e-9a43-6c1f7e2d9a10.json"  # a process that ended
+    noted.write_text('{"request": {"positivePrompt": "eight paid ki')  # cut in half
+    w = make_window()
+    w.show()
+    qtbot.waitUntil(lambda: "could not be read, so the rest of its images" in w.message_banner.label.text())
+    said = w.message_banner.label.text()
+    assert said.startswith("An unfinished generation noted by an earlier run") and said.count(". ") == 0
+    assert w.message_banner.isVisible()
+    (aside,) = pending.glob("*.unreadable")
+    assert str(aside) in said

@@ -28,7 +28,7 @@ from krea_desktop.api import errors as E
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.api.request import GenerationRequest
 from krea_desktop.api.results import GeneratedImage
-from krea_desktop.library.pending import PendingTask, PendingTasks
+from krea_desktop.library.pending import PendingTask, PendingTasks, set_aside_notice
 from krea_desktop.library.saving import SaveQueue, check_writable
 from krea_desktop.library.store import Library, LibraryEntry, LibraryError
 from krea_desktop.ui.background import lower_priority, make_worker_types, share_the_gil_often
@@ -121,6 +121,7 @@ class ClientThread(QThread):
     jobFailed = Signal(int, str, object)  # job id, message, the KreaError
     jobCancelled = Signal(int, int)  # job id, images received before cancelling
     saveProblem = Signal(str)  # one sentence while images wait to be saved; "" when all are
+    collectProblem = Signal(str)  # one sentence: paid work of an earlier run that cannot be collected
 
     def __init__(self, client_factory: Callable[[], RunwareClient], library: Library) -> None:
         super().__init__()
@@ -346,7 +347,10 @@ class ClientThread(QThread):
     async def _collect_all(self) -> None:
         client = self._client
         assert client is not None
-        for task in await asyncio.to_thread(self._pending.claim_abandoned, client.base_url):
+        abandoned = await asyncio.to_thread(self._pending.claim_abandoned, client.base_url)
+        if self._pending.set_aside:
+            self.collectProblem.emit(set_aside_notice(self._pending.set_aside, self._pending.folder))
+        for task in abandoned:
             job_id = next(self._ids)
             self._tasks[task.task_uuid] = (job_id, task)
             self.jobStarted.emit(job_id, task.request)

@@ -213,6 +213,7 @@ class MainWindow(QMainWindow):
         self.client_thread.jobFailed.connect(self.jobs.failed)
         self.client_thread.jobCancelled.connect(lambda job_id, _received: self.jobs.cancelled(job_id))
         self.client_thread.saveProblem.connect(self._save_problem)
+        self.client_thread.collectProblem.connect(lambda text: self.show_message(text, error=True))
         self.client_thread.thumbnail_side = lambda: self.model.loader.display_side
         self.job_list.cancelRequested.connect(self.cancel_job)
         self.built = True
