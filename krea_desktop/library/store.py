@@ -1252,7 +1252,9 @@ class Library:
                     mtime=mtime,
                 )
                 values["broken"] = 0 if ok else 1
-                values["content_sha256"] = _file_sha256(path)
+                # Not hashed past the size checked for decoding: such a file is none of this
+                # library's images (a link to a disk image, say, read whole for minutes).
+                values["content_sha256"] = _file_sha256(path) if file_size <= MAX_CHECK_BYTES else None
                 new_rows.append(values)
 
             changed_rows = [

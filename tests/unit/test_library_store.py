@@ -977,3 +977,21 @@ def test_an_index_that_is_a_link_to_nothing_is_said_in_one_sentence_and_left_alo
     said = str(err.value)
     assert "is a link to" in said and "which is not there" in said and said.count(". ") == 0
     assert (root / "library.sqlite").is_symlink() and not (tmp_path / "drive").exists()  # nothing made in its place
+
+
+def test_a_file_past_the_size_checked_is_indexed_as_broken_without_reading_it_whole(
+    lib: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A link in the images folder to a disk image of gigabytes took a check of the folder
+    minutes of reading, to hash a file that cannot be one of the library's images."""
+    monkeypatch.setattr(store, "MAX_CHECK_BYTES", 4096)
+    read: list[Path] = []
+    real = store._file_sha256
+    monkeypatch.setattr(store, "_file_sha256", lambda path: read.append(path) or real(path))
+    (lib.images_dir / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 8192)
+    Image.new("RGB", (8, 8), (20, 90, 200)).save(lib.images_dir / "small.png")
+    report = lib.reconcile()
+    assert len(report.indexed) == 2
+    rows = {e.file_name: e for e in lib.entries()}
+    assert rows["huge.png"].broken and not rows["small.png"].broken
+    assert [p.name for p in read] == ["small.png"]
