@@ -976,6 +976,17 @@ class RunwareClient:
             if ctx.seen_count > before:
                 say(f"{ctx.seen_count} of {counted(n, 'image')} ready…")
             processing = _has_processing(env)
+            if ctx.refetching and not processing:
+                # An answer that is the whole state (nothing in the making) without an item to
+                # be fetched again counts as one more attempt at it: a service that sends a
+                # damaged image once and then leaves it out is not polled until the job's time
+                # runs out.
+                present = {str(item.get("imageUUID")) for item in env.data if isinstance(item, dict)}
+                for image_uuid, damaged in list(ctx.refetching.items()):
+                    if image_uuid not in present:
+                        ctx.attempts[image_uuid] = ctx.attempts.get(image_uuid, 0) + 1
+                        if ctx.attempts[image_uuid] > 2:
+                            raise damaged
             if ctx.seen_count >= n or (errs and not processing) or (ctx.seen_count + len(errs) >= n):
                 self._check_complete(ctx, errs)
                 return
@@ -1194,6 +1205,8 @@ class _Context:
     seen_count: int = 0  # images handed over
     refetch: bool = False  # an item must be fetched again
     attempts: dict[str, int] = field(default_factory=dict)
+    # Items whose data came damaged, to be fetched again, with the error each came with.
+    refetching: dict[str, E.KreaError] = field(default_factory=dict)
     submitted_at: float = 0.0  # monotonic: when the task was sent
     polled_at: float | None = None  # monotonic: when the latest answered poll was sent
     polls: int = 0  # getResponse polls so far
@@ -1353,7 +1366,7 @@ class _Pipeline:
         ctx = self._ctx
         try:
             data, verified = await job
-        except E.MalformedResponseError:
+        except E.MalformedResponseError as exc:
             self._jobs.popleft()
             self._fill()
             image_uuid = str(item["imageUUID"])
@@ -1361,8 +1374,10 @@ class _Pipeline:
             if ctx.attempts[image_uuid] > 2:
                 raise
             ctx.seen.discard(image_uuid)
+            ctx.refetching[image_uuid] = exc
             ctx.refetch = True
             return None
+        ctx.refetching.pop(str(item["imageUUID"]), None)
         self._jobs.popleft()
         self._fill()  # the next one is made ready while the caller handles this one
         return self._client._image(item, data, verified, ctx)

@@ -1235,6 +1235,35 @@ def test_image_data_with_an_escape_json_has_not_is_fetched_again_then_a_sentence
     assert len(s.posts) > 1  # fetched again before giving up
 
 
+def test_a_damaged_image_the_service_then_leaves_out_ends_the_job_after_two_more_answers() -> None:
+    """The first answer has two images, one damaged; every poll after it has the good one
+    alone and nothing in the making: the whole state, without the image to fetch again. It
+    was polled for until the job's time ran out (15 minutes, saying nothing)."""
+    s = Script()
+    first: dict[str, Any] = {}
+
+    def answer(tasks: list[dict[str, Any]]) -> httpx.Response:
+        task = first.setdefault("task", tasks[0])
+        good, damaged = item(task, 0), item(task, 1, imageBase64Data="!!!notbase64!!!")
+        return ok([good, damaged] if tasks[0]["taskType"] == "imageInference" else [good])
+
+    s.default = answer
+    got: list[Any] = []
+
+    async def follow() -> None:
+        client = s.client()
+        try:
+            async for image in client.generate(GenerationRequest("two words", number_results=2)):
+                got.append(image)
+        finally:
+            await client.aclose()
+
+    with pytest.raises(E.MalformedResponseError, match="not valid base64"):
+        run(asyncio.wait_for(follow(), 30))
+    assert [image.index for image in got] == [0]  # the good one, handed over before the end
+    assert s.task_types() == ["imageInference", "getResponse", "getResponse"]
+
+
 def test_an_answer_too_large_to_read_keeps_a_sent_task_to_collect_later() -> None:
     """A 200 larger than any answer could be: the service took the task (and charged for
     it), so it is followed and kept, not dropped as never sent."""
