@@ -237,6 +237,10 @@ class RunwareClient:
         (the default, for the command line and library users), the client runs flat out,
         and downloads image URLs on a thread of its own (the window's client thread hands
         each image on at once, so it has no need of one; ``gui`` is read for each image)."""
+        if not isinstance(api_key, str):
+            raise E.AuthenticationError(
+                "The API key must be text, as shown in your Runware dashboard.", code="invalidApiKey"
+            )
         if not api_key or not api_key.strip():
             raise E.AuthenticationError(E.NO_KEY_GIVEN, code="missingApiKey")
         self._key = api_key.strip()

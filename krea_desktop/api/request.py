@@ -235,6 +235,11 @@ class GenerationRequest:
         for name, url in (("webhookURL", self.webhook_url), ("uploadEndpoint", self.upload_endpoint)):
             if url is not None and not is_url(url):
                 raise ValidationError(f"{name} must be an http(s) URL.", parameter=name)
+        if not isinstance(self.references, (tuple, list)):  # one reference, or a path, given alone
+            raise ValidationError(
+                "inputs.referenceImages must be a list of ReferenceImage(image, strength), even for one image.",
+                parameter="inputs.referenceImages",
+            )
         if len(self.references) > spec.MAX_REFERENCES:
             raise ValidationError(
                 f"inputs.referenceImages has {len(self.references)} images, but at most "

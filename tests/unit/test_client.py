@@ -1365,3 +1365,19 @@ def test_an_answer_trickling_in_is_given_up_and_the_task_kept_to_collect() -> No
         run(collect(s.client(job_timeout=0.5), GenerationRequest("two words")))
     # The job's time bounds the job: the questions after the lost answer get what is left.
     assert raised.value.task_accepted and time.monotonic() - started < 0.5 + 6 * 0.1 + 0.5
+
+
+@pytest.mark.parametrize("references", [ReferenceImage("r.png", 1.0), "r.png"])
+def test_references_given_alone_rather_than_in_a_list_are_refused_in_one_sentence(references: Any) -> None:
+    """A ReferenceImage given alone ended in a TypeError, and a path was counted letter by
+    letter ("has 5 images, but at most 10 are allowed"): every failure is a KreaError."""
+    s = Script()
+    request = GenerationRequest("two words", references=references)
+    with pytest.raises(E.ValidationError, match=r"must be a list of ReferenceImage\(image, strength\), even for one"):
+        run(collect(s.client(), request))
+    assert s.posts == []
+
+
+def test_a_key_that_is_not_text_is_refused_in_one_sentence() -> None:
+    with pytest.raises(E.AuthenticationError, match=r"^The API key must be text"):
+        RunwareClient(123, base_url=URL)  # type: ignore[arg-type]
