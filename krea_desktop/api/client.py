@@ -1023,6 +1023,8 @@ class RunwareClient:
                 f"the rest failed: {within(cause.message)}.",
                 code=cause.code,
             )
+        if ctx.seen_count == 0:  # an empty body, null, [] or {}: no answer to the task at all
+            raise E.MalformedResponseError("The service sent an answer with no image and no error in it.")
         raise E.MalformedResponseError(f"The service returned {ctx.seen_count} of {counted(n, 'image')}.")
 
     @staticmethod

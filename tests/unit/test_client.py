@@ -1381,3 +1381,12 @@ def test_references_given_alone_rather_than_in_a_list_are_refused_in_one_sentenc
 def test_a_key_that_is_not_text_is_refused_in_one_sentence() -> None:
     with pytest.raises(E.AuthenticationError, match=r"^The API key must be text"):
         RunwareClient(123, base_url=URL)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("body", [b"", b"null", b"[]", b"{}"])
+def test_an_answer_with_nothing_in_it_is_said_to_be_malformed_not_short_of_images(body: bytes) -> None:
+    s = Script()
+    s.default = lambda tasks: httpx.Response(200, content=body)
+    err = one_sentence_error(s, GenerationRequest("two words", number_results=2))
+    assert isinstance(err, E.MalformedResponseError)
+    assert str(err) == "The service sent an answer with no image and no error in it."
