@@ -336,7 +336,7 @@ async def _generate(args: argparse.Namespace) -> int:
                         deliver(entry)
                 ended_cleanly.add(task.task_uuid)
             except E.KreaError as err:
-                if E.may_collect_later(err) or isinstance(err, E.COLLECT_LATER):
+                if E.may_collect_later(err) or (isinstance(err, E.COLLECT_LATER) and not E.service_gave_up(err)):
                     why = within(in_the_users_words(err))
                     say(
                         f"krea-desktop: an earlier task could not be collected now ({why}); "

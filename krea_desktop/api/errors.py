@@ -100,12 +100,20 @@ COLLECT_LATER: tuple[type[KreaError], ...] = (
 )
 
 
+def service_gave_up(err: KreaError) -> bool:
+    """Whether ``err`` is the service's own word, while it was followed, that it gave the
+    task up (its provider timed out): nothing more of it will come, however often asked."""
+    return isinstance(err, ServiceTimeoutError) and err.code == "timeoutProvider" and err.task_accepted
+
+
 def may_collect_later(err: KreaError) -> bool:
     """Whether a task that ended with ``err`` may still have images to collect, so that its
     record of paid work is kept: an answer that was lost (the task may have arrived), or a
     failure while following a task the service had accepted that says nothing of the task
     itself (a key revoked, a portal's page or a garbled answer instead of the service's)."""
     if err.never_sent:
+        return False
+    if service_gave_up(err):
         return False
     if isinstance(err, (ServiceTimeoutError, NetworkError)):
         return True

@@ -327,3 +327,23 @@ def test_a_temporary_file_a_killed_process_left_is_removed_and_a_live_ones_kept(
     task = pending.submitted(request, [], GenerationRecord(prompt="a lighthouse"), "http://127.0.0.1/v1")
     assert task is not None and task.path.exists()  # written through a temporary file of its own
     assert not [p for p in pending.folder.iterdir() if p.name.endswith(".tmp") and p not in writing]
+
+
+def test_a_task_the_service_gave_up_is_named_once_by_the_next_run_not_tried_forever(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    with simulator_process("--key", KEY, "--fault", "task-error:code=timeoutProvider", env=env) as url:
+        run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
+        command = [sys.executable, "-m", "krea_desktop", "generate", "three kites", "--count", "3"]
+        first = subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=120)
+        assert first.returncode == 1 and "took too long" in first.stderr
+        pending = tmp_path / "data" / "pending"
+        runs = [subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=120) for _ in range(2)]
+    said = [r.stderr.count("took too long") for r in runs]
+    # The second run asks the service once, hears it gave the task up, says so and forgets
+    # it; the third hears nothing of it. (The fault strikes the first task only: each later
+    # run's own images come.)
+    assert [r.returncode for r in runs] == [0, 0]
+    assert "tried again next time" not in runs[0].stderr + runs[1].stderr
+    assert said == [1, 0], [r.stderr for r in runs]
+    assert not list(pending.glob("*.json"))

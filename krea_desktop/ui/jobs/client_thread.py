@@ -306,7 +306,9 @@ class ClientThread(QThread):
             keep = self._shutting_down  # the app is quitting: the next start collects the rest
             self.jobCancelled.emit(job_id, received)
         except E.KreaError as err:
-            keep = E.may_collect_later(err) or (sent and isinstance(err, E.COLLECT_LATER))
+            keep = E.may_collect_later(err) or (
+                sent and isinstance(err, E.COLLECT_LATER) and not E.service_gave_up(err)
+            )
             self.jobFailed.emit(job_id, as_the_app_says(err), err)
         except LibraryError as err:
             self.jobFailed.emit(job_id, str(err), err)
