@@ -684,7 +684,7 @@ class RunwareClient:
                     delay = self.retry.delay(attempt - 1, self._rng, _retry_after_of(ns.error))
                     # What happened, not its advice ("try again in a moment"): it is being tried again.
                     said = str(ns.error).split(";")[0].rstrip(".")
-                    say(f"{said}; retrying in {delay:.0f} s…")
+                    say(f"{said}; retrying in {delay:.0f} s…" if delay >= 1 else f"{said}; retrying…")
                     await self._pause(delay)
                     continue
                 except _Ambiguous as amb:

@@ -346,6 +346,15 @@ def test_a_submit_refused_as_busy_says_it_is_retried_without_asking_the_person_t
     assert not any("try again" in line for line in said)
 
 
+def test_a_retry_within_the_second_does_not_say_it_waits_0_s() -> None:
+    s = Script()
+    s.handlers.append(busy("0.2"))
+    s.default = lambda tasks: ok([item(tasks[0], 0)])
+    said = statuses_of(s, GenerationRequest("two words"))
+    assert "The service is busy right now; retrying…" in said, said
+    assert not any("0 s" in line for line in said)
+
+
 def test_the_count_of_a_one_image_task_reads_in_the_singular() -> None:
     s = Script()
     s.handlers.append(lambda tasks: ok([{"taskUUID": tasks[0]["taskUUID"], "status": "processing"}]))
