@@ -45,6 +45,8 @@ def parse_ref(text: str) -> ReferenceImage:
                 if not tail:
                     said = f"no strength follows {head}@"
                 raise argparse.ArgumentTypeError(f"{said}; give one from -2 to 2, as in {head}@0.7") from None
+    if not (spec.STRENGTH_MIN <= strength <= spec.STRENGTH_MAX):  # nan fails this too
+        raise argparse.ArgumentTypeError(f"the strength {tail} after {head}@ is not from -2 to 2, as in {head}@0.7")
     try:
         web = is_web_url(source)
     except ValueError:  # "http://[::1": a bracket left open

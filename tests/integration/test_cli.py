@@ -198,7 +198,7 @@ def test_a_dead_network_fails_with_one_line(env: dict[str, str]) -> None:
         (["generate", "two words", "--ref", "https://xn--/fox.png"], "could not be downloaded; check the"),
         (
             ["generate", "two words", "--ref", "https://example.test/a.png@3"],
-            "krea-desktop: The strength of --ref 1 is 3.0, but it must be from -2 to 2.",
+            "argument --ref: the strength 3 after https://example.test/a.png@ is not from -2 to 2, as in ",
         ),
     ],
 )
@@ -614,3 +614,15 @@ def test_a_relative_data_folder_is_the_same_folder_at_every_run(env: dict[str, s
         assert "Traceback" not in r.stderr
     with Library(work / "data") as lib:
         assert sorted(e.prompt for e in lib.entries()) == ["a first kite", "a second kite"]
+
+
+@pytest.mark.parametrize("strength", ["2.01", "-2.5", "nan", "inf"])
+def test_a_strength_out_of_range_is_an_option_that_cannot_be_parsed(
+    env: dict[str, str], tmp_path: Path, strength: str
+) -> None:
+    """Exit 2, as for --count 21: README gives 2 for options it cannot parse."""
+    ref = tmp_path / "ref.png"
+    Image.new("RGB", (64, 64), (20, 200, 40)).save(ref)
+    r = run_cli(["generate", "two words", "--demo", "--ref", f"{ref}@{strength}"], env, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert f"the strength {strength} after {ref}@ is not from -2 to 2" in r.stderr and r.stdout == ""
