@@ -276,9 +276,7 @@ def test_each_cost_says_whether_it_was_made_up_whatever_mode_the_window_is_in_no
     # A key added: the simulator's amounts still say so, in the gallery, the viewer and the
     # job's row; and its cost is no estimate of what Runware charges for a square image,
     # for which the library has no cost reported with a key.
-    w.demo = False  # what _credentials_changed sets once a key is saved
-    w._update_counts()
-    w.update_cost_estimate()
+    w._set_demo(False)  # as once a key is saved (Settings) or found late (a slow keyring)
     assert costs()["two simulated kites"] == "$0.0045 (simulated)", costs()
     assert viewer_cost("two simulated kites") == "$0.0045 (simulated)"
     (row,) = w.job_list.rows.values()
@@ -288,8 +286,7 @@ def test_each_cost_says_whether_it_was_made_up_whatever_mode_the_window_is_in_no
     square = spec.RATIOS_BY_NAME["1:1"]
     assert w.library.last_cost(square.width, square.height, simulated=False) == 0.0035
     assert w.cost_estimate.text() == "≈ $0.0070", w.cost_estimate.text()
-    w.demo = True
-    w.update_cost_estimate()
+    w._set_demo(True)
     assert w.cost_estimate.text() == "≈ $0.0090 (simulated)", w.cost_estimate.text()
 
 

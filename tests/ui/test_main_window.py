@@ -454,6 +454,8 @@ def test_a_keyring_that_never_answers_is_given_up_and_its_key_used_once_it_does(
     # The keyring answers at last, with the key: used from now on.
     qtbot.waitUntil(lambda: not w.demo, timeout=10000)
     assert not w.demo_banner.isVisible()
+    # The estimate is no longer the simulator's made-up amount: no cost reported with a key yet.
+    assert w.cost_estimate.text() == "" and not w.cost_estimate.isVisibleTo(w)
     w.prompt_panel.promptEdit.setPlainText("a heron, paid for")
     with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
         w.generate()

@@ -217,13 +217,8 @@ class MainWindow(QMainWindow):
         self.client_thread.thumbnail_side = lambda: self.model.loader.display_side
         self.job_list.cancelRequested.connect(self.cancel_job)
         self.built = True
-        if demo != self.demo:
-            self.demo = demo
-            self.update_demo_banner()
-        self._update_counts()  # costs say "simulated" or not
+        self._set_demo(demo)
         self._set_tab_order()
-        remember_demo(self.settings, demo)
-        self.update_cost_estimate()
         if self._generate_waiting:
             self._generate_waiting = False
             if self.message_banner.label.text() == GETTING_READY:
@@ -827,6 +822,16 @@ class MainWindow(QMainWindow):
         self.options.set(config.API_ENDPOINT, url)
         self._credentials_changed()
 
+    def _set_demo(self, demo: bool) -> None:
+        """Demo mode or not, now known: the banner and title, every cost's "(simulated)",
+        the estimate (from the simulator's costs or the service's), and the hint for the
+        next start."""
+        self.demo = demo
+        self.update_demo_banner()
+        self._update_counts()
+        self.update_cost_estimate()
+        remember_demo(self.settings, demo)
+
     def key_answered(self, answer: tuple[str | None, str | None]) -> None:
         """The key store's answer (the key, or none and why), come after the window went on
         without it: a keyring slow to answer (:mod:`credentials`)."""
@@ -835,12 +840,7 @@ class MainWindow(QMainWindow):
         key, problem = answer
         if self.message_banner.isVisible() and self.message_banner.label.text() == KEYRING_SLOW:
             self.message_banner.hide()
-        if self.demo != (not key):
-            self.demo = not key
-            self.update_demo_banner()
-            self._update_counts()  # costs say "simulated" or not
-            self.update_cost_estimate()
-        remember_demo(self.settings, self.demo)
+        self._set_demo(not key)
         if problem:
             self.show_message(problem, error=True)
 
@@ -854,10 +854,8 @@ class MainWindow(QMainWindow):
             return
         factory, demo = self._make_client_factory()
         self.client_thread.replace_client(factory)
-        self.demo = demo
-        self.update_demo_banner()
         self.message_banner.hide()
-        self._update_counts()  # costs say "simulated" or not
+        self._set_demo(demo)
         from krea_desktop import keystore
 
         if keystore.key_file(self.data_dir).exists():  # a stat: the keyring is not asked again
