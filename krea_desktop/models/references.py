@@ -122,18 +122,14 @@ class ReferenceSet:
 
     def add(self, reference: Reference) -> bool:
         """Append ``reference``; False when its image is already in the set or the set is full."""
+        return self.insert(len(self._items), reference)
+
+    def insert(self, index: int, reference: Reference) -> bool:
+        """Put ``reference`` at ``index`` (one removed, brought back, say); False when its
+        image is already in the set or the set is full."""
         if self.index_of(reference.sha256) is not None or self.room() <= 0:
             return False
         self._remember(reference)
-        self._items.append(replace(reference, strength=clamp_strength(reference.strength)))
-        self.changed.emit()
-        return True
-
-    def insert(self, index: int, reference: Reference) -> bool:
-        """Put ``reference`` at ``index`` (one removed, brought back); False when its image
-        is already in the set or the set is full."""
-        if self.index_of(reference.sha256) is not None or self.room() <= 0:
-            return False
         index = max(0, min(len(self._items), index))
         self._items.insert(index, replace(reference, strength=clamp_strength(reference.strength)))
         self.changed.emit()
