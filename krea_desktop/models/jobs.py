@@ -59,6 +59,11 @@ class JobQueue:
     Events (each with the :class:`Job`): ``added``, ``changed`` (status or state),
     ``image`` (with the saved entry and the view's opaque extra, e.g. a thumbnail),
     ``ended``, ``removed``; ``cost_changed`` with the session's total.
+
+    The session's total is what the service charged (``session_cost``); amounts the
+    built-in simulator made up (a record with ``simulated``) add to
+    ``session_cost_simulated`` instead, so that switching between demo mode and a key
+    never adds one to the other.
     """
 
     MAX_ENDED = 20  # ended jobs kept for the record; older ones are dropped
@@ -66,6 +71,7 @@ class JobQueue:
     def __init__(self) -> None:
         self._jobs: dict[int, Job] = {}
         self.session_cost = 0.0
+        self.session_cost_simulated = 0.0
         self.added: Event[[Job]] = Event()
         self.changed: Event[[Job]] = Event()
         self.image: Event[[Job, LibraryEntry, Any]] = Event()
@@ -120,7 +126,9 @@ class JobQueue:
     def image_saved(self, job_id: int, entry: LibraryEntry, extra: Any = None) -> None:
         """An image of ``job_id`` is on disk and indexed; ``extra`` goes to listeners as is."""
         job = self._jobs.get(job_id)
-        if entry.cost:
+        if entry.cost and entry.simulated:
+            self.session_cost_simulated += entry.cost
+        elif entry.cost:
             self.session_cost += entry.cost
         if job is not None:
             job.entries.append(entry)

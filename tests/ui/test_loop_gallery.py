@@ -286,8 +286,13 @@ def test_each_cost_says_whether_it_was_made_up_whatever_mode_the_window_is_in_no
     square = spec.RATIOS_BY_NAME["1:1"]
     assert w.library.last_cost(square.width, square.height, simulated=False) == 0.0035
     assert w.cost_estimate.text() == "≈ $0.0070", w.cost_estimate.text()
+    # Nothing was charged in this session: the simulator's $0.0090 is no session cost
+    # with a key, only said beside it.
+    assert not w.cost_label.isVisible(), w.cost_label.text()
+    assert "$0.0090 (simulated) in demo mode" in w.cost_label.toolTip(), w.cost_label.toolTip()
     w._set_demo(True)
     assert w.cost_estimate.text() == "≈ $0.0090 (simulated)", w.cost_estimate.text()
+    assert w.cost_label.isVisible() and w.cost_label.text() == "Session cost $0.0090 (simulated)"
 
 
 # --- one colour language -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,16 @@ def entry(n: int, cost: float | None) -> LibraryEntry:
         record_json="{}",
         images_dir=Path("."),
     )
+
+
+def test_the_session_cost_never_adds_the_simulators_amounts_to_what_was_charged() -> None:
+    queue = JobQueue()
+    queue.add(1, GenerationRequest("two words", number_results=3))
+    queue.image_saved(1, entry(10, 0.004))
+    queue.image_saved(1, dataclasses.replace(entry(11, 0.0045), simulated=True))
+    queue.image_saved(1, dataclasses.replace(entry(12, 0.002), simulated=False))
+    assert queue.session_cost == pytest.approx(0.006)
+    assert queue.session_cost_simulated == pytest.approx(0.0045)
 
 
 def test_job_queue_routes_every_report_to_its_subscribers() -> None:

@@ -878,12 +878,23 @@ class MainWindow(QMainWindow):
 
         # In demo mode the simulator makes the costs up: every amount shown says so.
         self.gallery.costs_simulated = self.demo
-        total = 0.0  # no job before the job list is made
+        paid = made_up = 0.0  # no job before the job list is made
         if self.built:
             self.job_list.costs_simulated = self.demo
-            total = self.jobs.session_cost
+            paid, made_up = self.jobs.session_cost, self.jobs.session_cost_simulated
+        # The total of the mode the window is in; the other one, if any, in the tooltip.
+        total, other = (made_up, paid) if self.demo else (paid, made_up)
         self.cost_label.setVisible(total > 0)
         self.cost_label.setText(f"Session cost {format_cost(total, self.demo)}")
+        if self.demo:
+            tip = "Cost made up by the built-in simulator for this session"
+            besides = f"{format_cost(other)} charged by the service"
+        else:
+            tip = "Cost reported by the service for this session"
+            besides = f"{format_cost(other, True)} in demo mode"
+        if other > 0:
+            tip += f"; besides it, {besides}"
+        self.cost_label.setToolTip(tip)
 
     # --- drops on the window ---------------------------------------------------------------------
 
