@@ -202,22 +202,22 @@ def test_at_800x600_a_reference_brought_in_is_shown_and_one_given_back_moves_not
 def test_a_reference_still_loading_when_the_window_closes_is_in_the_tray_next_time(
     qtbot: QtBot, make_window: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from krea_desktop.ui.references import tray as tray_module
+    from krea_desktop.ui.references import loading as loading_module
 
-    real = tray_module.load_source
+    real = loading_module.load_source
 
     def slow(*args: Any, **kwargs: Any) -> Any:  # a large file, or a web image on its way
         time.sleep(0.4)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tray_module, "load_source", slow)
+    monkeypatch.setattr(loading_module, "load_source", slow)
     w = make_window()
     path = tmp_path / "dropped.png"
     Image.new("RGB", (64, 48), (200, 40, 40)).save(path)
     w.tray.add_reference(path, -1.5)
     assert w.tray.isBusy()
     w.close()  # at once, before it has loaded
-    monkeypatch.setattr(tray_module, "load_source", real)
+    monkeypatch.setattr(loading_module, "load_source", real)
     again = make_window()
     qtbot.waitUntil(lambda: again.tray.count() == 1 and not again.tray.isBusy())
     assert [r.strength for r in again.tray.references()] == [-1.5]

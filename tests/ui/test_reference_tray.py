@@ -591,9 +591,9 @@ def test_the_wheel_scrolls_the_rows_and_changes_a_strength_only_once_its_control
 def test_refusals_are_said_in_the_order_the_files_were_given_not_as_their_loads_end(
     tray: Tray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from krea_desktop.ui.references import tray as tray_module
+    from krea_desktop.ui.references import loading as loading_module
 
-    load = tray_module.load_source
+    load = loading_module.load_source
 
     def slow_first(source: Any, *args: Any) -> Any:
         if Path(str(source.value)).name == "first.png":
@@ -602,7 +602,7 @@ def test_refusals_are_said_in_the_order_the_files_were_given_not_as_their_loads_
             time.sleep(0.3)  # the first file given is the last to be read
         return load(source, *args)
 
-    monkeypatch.setattr(tray_module, "load_source", slow_first)
+    monkeypatch.setattr(loading_module, "load_source", slow_first)
     first = write(tmp_path, "first.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     second = write(tmp_path, "second.png", b"\x89PNG\r\n\x1a\n" + b"\1" * 40)
     assert tray.drop_files(first, second)
@@ -641,14 +641,14 @@ def test_a_kept_copy_brought_back_has_the_name_it_was_brought_in_by_in_this_sess
 def test_undo_of_a_removal_leaves_the_place_of_an_image_still_loading_to_it(
     tray: Tray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from krea_desktop.ui.references import tray as tray_module
+    from krea_desktop.ui.references import loading as loading_module
 
     for i in range(spec.MAX_REFERENCES):
         tray.add(distinct_png(i))
     removed: list[tuple[int, Any]] = []
     tray.widget.removed.connect(lambda index, ref: removed.append((index, ref)))
     tray.qtbot.mouseClick(tray.items()[0].removeButton, Qt.MouseButton.LeftButton)
-    load = tray_module.load_source
+    load = loading_module.load_source
 
     def slow(source: Any, *args: Any) -> Any:
         import time
@@ -656,10 +656,10 @@ def test_undo_of_a_removal_leaves_the_place_of_an_image_still_loading_to_it(
         time.sleep(0.3)
         return load(source, *args)
 
-    monkeypatch.setattr(tray_module, "load_source", slow)
+    monkeypatch.setattr(loading_module, "load_source", slow)
     assert tray.widget.add_reference(distinct_png(50))  # takes the free place, still loading
     tray.widget.put_back(*removed[0])
-    assert tray.messages == [tray_module.FULL]  # the place is the loading image's
+    assert tray.messages == [loading_module.FULL]  # the place is the loading image's
     tray.settle()
     assert tray.widget.count() == spec.MAX_REFERENCES
     assert len(tray.messages) == 1  # the Undo's refusal; the image loading was added

@@ -1,14 +1,13 @@
 """The reference tray: images that pull the result toward them (+) or push it away (−).
 
 Images arrive by drag and drop, by paste, or programmatically; each is loaded in the
-background (see :mod:`krea_desktop.ui.references.sources`) and shown only once ready;
+background (see :mod:`krea_desktop.ui.references.loading`) and shown only once ready;
 anything refused leaves the tray as it was and is explained through
 :attr:`ReferenceTray.message`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 from collections.abc import Callable
@@ -51,35 +50,25 @@ from krea_desktop.library.inputs import (
     InvalidImageError,
     is_data_uri,
     is_web_url,
-    looks_like_image_file,
     remove_stale_temp_files,
 )
 from krea_desktop.models.references import Reference, ReferenceSet, StateError
-from krea_desktop.ui.background import BackgroundRunner, Runner, deliver_posted
+from krea_desktop.ui.background import Runner
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, decode_library_ids
 from krea_desktop.ui.pixels import decoded
 from krea_desktop.ui.references.card import REFERENCE_MIME, ReferenceItem
+from krea_desktop.ui.references.loading import FULL, ReferenceLoader
 from krea_desktop.ui.references.sources import (
-    Batch,
-    FileKey,
     FindParent,
-    Loaded,
     Source,
-    file_key,
-    load_source,
     might_hold_image,
     sources_from_mime,
 )
 from krea_desktop.ui.theme import set_role
-from krea_desktop.wording import counted, for_count, within
 
 ResolveLibraryIds = Callable[[list[int]], list[Path]]
 
 ADD_TIP = "Choose image files to add as references"
-FULL = (
-    f"The tray already holds {spec.MAX_REFERENCES} references, the most a generation can use; "
-    "remove one to add another."
-)
 
 
 class ReferenceTray(QWidget):
@@ -124,25 +113,16 @@ class ReferenceTray(QWidget):
         self.references_dir = Path(references_dir)
         self.state_file = Path(state_file) if state_file else self.references_dir / "tray.json"
         self._resolve = resolve_library_ids
-        self._find_parent = find_parent
-        self._runner: Runner = runner if runner is not None else BackgroundRunner(parent=self)
-        # Downloads on a runner of their own: closing the window waits for the files and
-        # pasted images still loading, and leaves a download (seconds, or a server that never
-        # answers) behind.
-        self._downloads: Runner = runner if runner is not None else BackgroundRunner(parent=self)
-        # The files references were read from this session, and the image each gave: a file
-        # dropped again is known as one already in the tray before it is read.
-        self._origins: dict[FileKey, str] = {}
         self.model = ReferenceSet(self.references_dir, self.state_file)
         self.model.changed.connect(self._model_changed)
         self.model.strength_changed.connect(self._model_strength_changed)
         self._items: list[ReferenceItem] = []  # the cards, in the set's order
-        self._thumbnails: dict[str, QImage] = {}  # decoded on a worker, for cards not yet made
-        self._pending = 0  # slots reserved by loads in progress
-        self._batches: list[Batch] = []
-        # Whether the card being added is one the person just brought in (shown even where
-        # the column must scroll to it), not one the last session's tray gave back.
-        self._reveal = False
+        self._loader = ReferenceLoader(
+            self.model, self.references_dir, find_parent=find_parent, runner=runner, parent=self
+        )
+        self._loader.message.connect(self.message)
+        self._loader.pendingChanged.connect(self._update_count)
+        self._loader.busyChanged.connect(self._busy_changed)
         self._drop_highlight = False
         self._autosave = autosave
         self._dirty = False
@@ -289,11 +269,11 @@ class ReferenceTray(QWidget):
         return len(self.model)
 
     def isBusy(self) -> bool:
-        return self._pending > 0
+        return self._loader.is_busy()
 
     def room(self) -> int:
         """How many more references fit, counting those still loading."""
-        return self.model.room(self._pending)
+        return self._loader.room()
 
     # --- changing the tray ----------------------------------------------------------
 
@@ -347,7 +327,7 @@ class ReferenceTray(QWidget):
                 # More than fit even were every reference in the tray among them: refused
                 # before any is looked up (a selection of thousands is as many queries and
                 # file checks, on this thread).
-                self.message.emit(self._no_room(len(ids)))
+                self.message.emit(self._loader.no_room(len(ids)))
                 return False
             try:
                 paths = [Path(p) for p in self._resolve(ids)]
@@ -409,143 +389,15 @@ class ReferenceTray(QWidget):
     # --- loading ----------------------------------------------------------------------
 
     def _start(self, sources: list[Source], restoring: bool = False, reveal: bool = True) -> bool:
-        if not sources:
-            return False
-        if len(sources) > self.room() and (restoring or not self._fits(sources)):
-            self.message.emit(self._no_room(len(sources)))
-            return False
-        batch = Batch(slots=[None] * len(sources), restoring=restoring, reveal=reveal and not restoring)
-        self._batches.append(batch)
-        was_busy = self.isBusy()
-        self._pending += len(sources)
-        if not was_busy:
-            self.busyChanged.emit(True)
-        self._update_count()
-        folder = self.references_dir
-        for index, source in enumerate(sources):
-            self._load(batch, index, source, folder)
-        return True
+        return self._loader.start(sources, restoring=restoring, reveal=reveal)
 
-    def _no_room(self, count: int) -> str:
-        """Why none of ``count`` images given together was added: they do not all fit."""
-        room = self.room()
-        if room <= 0:
-            return FULL
-        return (
-            f"Only {counted(room, 'more reference')} {for_count(room, 'fits', 'fit')} in the tray "
-            f"(at most {spec.MAX_REFERENCES}), so none of these {count} were added."
-        )
-
-    def _fits(self, sources: list[Source]) -> bool:
-        """Whether the new images among ``sources`` fit, leaving out the files already known
-        to be in the tray and those that are no image (each is still loaded, to say so).
-        Reads no more than the first bytes of a file, and stops at the first that does not fit."""
-        room = self.room()
-        new = 0
-        for source in sources:
-            if source.kind == "path":
-                path = Path(source.value)
-                key = file_key(path)
-                known = self._origins.get(key) if key is not None else None
-                if known is not None and self.model.index_of(known) is not None:
-                    continue  # read before, and its image is in the tray
-                if path.parent == self.references_dir and self.model.index_of(path.stem) is not None:
-                    continue  # a reference's kept copy, dragged in again
-                if not looks_like_image_file(path):
-                    continue
-            new += 1
-            if new > room:
-                return False
-        return True
-
-    def _load(self, batch: Batch, index: int, source: Source, folder: Path) -> None:
-        runner = self._downloads if source.kind == "url" else self._runner
-        if runner is not self._runner:
-            batch.downloading.add(index)
-        runner.submit(
-            lambda: load_source(source, folder, self._find_parent),
-            lambda loaded: self._loaded(batch, index, loaded, None),
-            lambda error: self._loaded(batch, index, None, error),
-        )
-
-    def _loaded(self, batch: Batch, index: int, result: Loaded | None, error: BaseException | None) -> None:
-        if batch.slots[index] is not None:
-            return  # abandoned as the window closed
-        batch.downloading.discard(index)
-        if isinstance(error, InvalidImageError):
-            batch.slots[index] = error
-        elif error is not None:
-            batch.slots[index] = InvalidImageError(f"An image could not be added ({type(error).__name__}); try again.")
-        else:
-            batch.slots[index] = result
-        self._flush()
-
-    def _flush(self) -> None:
-        """Show finished loads in order; a batch waits for its earlier slots."""
-        while self._batches:
-            batch = self._batches[0]
-            while batch.shown < len(batch.slots) and batch.slots[batch.shown] is not None:
-                slot = batch.slots[batch.shown]
-                batch.shown += 1
-                self._pending -= 1
-                if slot is _GIVEN_UP:
-                    continue  # a download the closing window does not wait for: nothing to say
-                if isinstance(slot, InvalidImageError):  # said in the order given, not as loads end
-                    if batch.restoring and "does not exist" in str(slot):
-                        batch.missing += 1
-                    else:
-                        batch.errors.append(str(slot))
-                elif isinstance(slot, Loaded):
-                    if slot.origin is not None:
-                        self._origins[slot.origin] = slot.ref.sha256
-                    if self.model.index_of(slot.ref.sha256) is not None:
-                        if not batch.restoring:
-                            batch.errors.append(f"“{slot.ref.source}” is already in the tray.")
-                    elif self.model.room() <= 0:
-                        batch.errors.append(f"“{slot.ref.source}” was not added: {within(FULL)}.")
-                    else:
-                        self._thumbnails[slot.ref.sha256] = slot.thumbnail
-                        self._reveal = batch.reveal
-                        label = slot.ref.source
-                        if Path(label).stem == slot.ref.sha256:  # a kept copy (a recall, say): its own name back
-                            label = self.model.label_of(slot.ref.sha256) or label
-                        self.model.add(
-                            Reference(
-                                slot.path,
-                                slot.ref.sha256,
-                                slot.strength,
-                                label,
-                                slot.ref.width,
-                                slot.ref.height,
-                                slot.ref.thumbnail,
-                                slot.parent,
-                            )
-                        )
-            if batch.shown < len(batch.slots):
-                break
-            self._batches.pop(0)
-            self._report(batch)
-        self._update_count()
-        if not self.isBusy():
-            self.busyChanged.emit(False)
-            if self._dirty and self._autosave:
-                self._save_timer.start()
-
-    def _report(self, batch: Batch) -> None:
-        if batch.missing:
-            self.message.emit(
-                f"{counted(batch.missing, 'reference')} from the last session "
-                f"{for_count(batch.missing, 'was', 'were')} missing from {self.references_dir} and left out."
-            )
-        if batch.errors:
-            first = batch.errors[0]
-            if len(batch.errors) > 1:
-                more = len(batch.errors) - 1
-                first = f"{first.rstrip('.')} (and {counted(more, 'more item')} refused)."
-            self.message.emit(first)
+    def _busy_changed(self, busy: bool) -> None:
+        self.busyChanged.emit(busy)
+        if not busy and self._dirty and self._autosave:
+            self._save_timer.start()
 
     def _card(self, ref: Reference) -> ReferenceItem:
-        thumbnail = self._thumbnails.pop(ref.sha256, None)
+        thumbnail = self._loader.take_thumbnail(ref.sha256)
         if thumbnail is None:
             thumbnail = decoded(ref.thumbnail)  # not QImage.fromData: see ui.pixels
         item = ReferenceItem(
@@ -585,8 +437,8 @@ class ReferenceTray(QWidget):
         if made is not None:
             # The last one added: in sight, wherever the tray (and, for one the person just
             # brought in, the column around it) was scrolled.
-            self._show_card(made, in_column=self._reveal)
-        self._reveal = False
+            self._show_card(made, in_column=self._loader.reveal)
+        self._loader.reveal = False
         for gone in by_sha.values():
             gone.hide()
             gone.setParent(None)
@@ -625,7 +477,7 @@ class ReferenceTray(QWidget):
         if self.model.index_of(reference.sha256) is not None:
             return  # already back (brought in again meanwhile)
         if self.room() <= 0 or not self.model.insert(index, reference):  # room counts images still loading
-            self.message.emit(self._no_room(1))
+            self.message.emit(self._loader.no_room(1))
 
     def _move_item(self, item: ReferenceItem, delta: int) -> None:
         index = self.model.index_of(item.sha256)
@@ -769,7 +621,8 @@ class ReferenceTray(QWidget):
         self._chain_tab_order()  # new cards join the end of the window's chain; moved ones keep their place
 
     def _update_count(self) -> None:
-        loading = f" (+{self._pending} loading)" if self._pending else ""
+        pending = self._loader.pending
+        loading = f" (+{pending} loading)" if pending else ""
         self.countLabel.setText(f"{len(self._items)}/{spec.MAX_REFERENCES}{loading}")
         # Full (counting the references still loading): Add says why instead of failing.
         full = self.room() <= 0
@@ -862,31 +715,13 @@ class ReferenceTray(QWidget):
         p.end()
 
     def finish_loads(self, msecs: int = 5000) -> None:
-        """The window is closing: let the files and pasted images still loading (up to
-        ``msecs``) take their places, so that the tray saved now holds them. Images still
-        downloading are given up (they were never in the tray): a download can take many
-        seconds, and the window would stay on the screen, frozen, meanwhile."""
-        if not self.isBusy():
-            return
-        if isinstance(self._runner, BackgroundRunner):
-            self._runner.wait(msecs)
-            deliver_posted(self._runner)
-        for batch in self._batches:
-            for index in sorted(batch.downloading):
-                batch.slots[index] = _GIVEN_UP
-            batch.downloading.clear()
-        self._flush()
+        """The window is closing: the loads still running take their places first
+        (:meth:`ReferenceLoader.finish`)."""
+        self._loader.finish(msecs)
 
     def wait_for_loads(self, msecs: int = 10_000) -> None:
         """Block until background loads finish (tests and shutdown)."""
-        for runner in {id(r): r for r in (self._runner, self._downloads)}.values():
-            if isinstance(runner, BackgroundRunner):
-                runner.wait(msecs)
-        with contextlib.suppress(RuntimeError):
-            QApplication.processEvents()
-
-
-_GIVEN_UP = InvalidImageError("given up as the window closed")  # a download the closing window does not wait for
+        self._loader.wait(msecs)
 
 
 def _holds_focus(widget: QWidget) -> bool:

@@ -1,0 +1,261 @@
+"""Loading references into a :class:`ReferenceSet` in the background, in the order given.
+
+Each image given (a file, a web address, pasted data) is decoded, checked and copied on a
+worker (:func:`sources.load_source`); the set changes on the GUI thread only when it is
+ready, and only in the order the images were given: a batch waits for its earlier slots.
+Whatever is refused leaves the set as it was and is said in one sentence through
+:attr:`ReferenceLoader.message`, once per batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication
+
+from krea_desktop.api import spec
+from krea_desktop.library.inputs import InvalidImageError, looks_like_image_file
+from krea_desktop.models.references import Reference, ReferenceSet
+from krea_desktop.ui.background import BackgroundRunner, Runner, deliver_posted
+from krea_desktop.ui.references.sources import Batch, FileKey, FindParent, Loaded, Source, file_key, load_source
+from krea_desktop.wording import counted, for_count, within
+
+FULL = (
+    f"The tray already holds {spec.MAX_REFERENCES} references, the most a generation can use; "
+    "remove one to add another."
+)
+
+
+class ReferenceLoader(QObject):
+    """Loads sources into ``model`` (whose copies go to ``references_dir``).
+
+    ``busyChanged`` says when loads start and when the last has ended; ``pendingChanged``
+    whenever the number of images still loading changes (they count against the room
+    left). ``runner`` runs the loads (by default a thread pool of its own, and one more for
+    downloads, which a closing window does not wait for).
+    """
+
+    message = Signal(str)  # a one-sentence explanation of something refused
+    busyChanged = Signal(bool)
+    pendingChanged = Signal()
+
+    def __init__(
+        self,
+        model: ReferenceSet,
+        references_dir: Path,
+        *,
+        find_parent: FindParent | None = None,
+        runner: Runner | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.references_dir = references_dir
+        self._find_parent = find_parent
+        self._runner: Runner = runner if runner is not None else BackgroundRunner(parent=self)
+        # Downloads on a runner of their own: closing the window waits for the files and
+        # pasted images still loading, and leaves a download (seconds, or a server that never
+        # answers) behind.
+        self._downloads: Runner = runner if runner is not None else BackgroundRunner(parent=self)
+        # The files references were read from this session, and the image each gave: a file
+        # dropped again is known as one already in the tray before it is read.
+        self._origins: dict[FileKey, str] = {}
+        self._thumbnails: dict[str, QImage] = {}  # decoded on a worker, for cards not yet made
+        self._pending = 0  # slots reserved by loads in progress
+        self._batches: list[Batch] = []
+        # Whether the reference being added is one the person just brought in (shown even
+        # where the column must scroll to it), not one the last session's tray gave back.
+        self.reveal = False
+
+    # --- reading ----------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Images still loading."""
+        return self._pending
+
+    def is_busy(self) -> bool:
+        return self._pending > 0
+
+    def room(self) -> int:
+        """How many more references fit, counting those still loading."""
+        return self.model.room(self._pending)
+
+    def take_thumbnail(self, sha256: str) -> QImage | None:
+        """The thumbnail decoded on the worker for the reference ``sha256``, once."""
+        return self._thumbnails.pop(sha256, None)
+
+    def no_room(self, count: int) -> str:
+        """Why none of ``count`` images given together was added: they do not all fit."""
+        room = self.room()
+        if room <= 0:
+            return FULL
+        return (
+            f"Only {counted(room, 'more reference')} {for_count(room, 'fits', 'fit')} in the tray "
+            f"(at most {spec.MAX_REFERENCES}), so none of these {count} were added."
+        )
+
+    # --- loading ----------------------------------------------------------------------
+
+    def start(self, sources: list[Source], restoring: bool = False, reveal: bool = True) -> bool:
+        """Load ``sources`` as one batch: all of them, or (saying how many fit) none when
+        there is not room for all. ``restoring``: the last session's tray, whose missing
+        files are counted rather than each refused."""
+        if not sources:
+            return False
+        if len(sources) > self.room() and (restoring or not self._fits(sources)):
+            self.message.emit(self.no_room(len(sources)))
+            return False
+        batch = Batch(slots=[None] * len(sources), restoring=restoring, reveal=reveal and not restoring)
+        self._batches.append(batch)
+        was_busy = self.is_busy()
+        self._pending += len(sources)
+        if not was_busy:
+            self.busyChanged.emit(True)
+        self.pendingChanged.emit()
+        folder = self.references_dir
+        for index, source in enumerate(sources):
+            self._load(batch, index, source, folder)
+        return True
+
+    def _fits(self, sources: list[Source]) -> bool:
+        """Whether the new images among ``sources`` fit, leaving out the files already known
+        to be in the tray and those that are no image (each is still loaded, to say so).
+        Reads no more than the first bytes of a file, and stops at the first that does not fit."""
+        room = self.room()
+        new = 0
+        for source in sources:
+            if source.kind == "path":
+                path = Path(source.value)
+                key = file_key(path)
+                known = self._origins.get(key) if key is not None else None
+                if known is not None and self.model.index_of(known) is not None:
+                    continue  # read before, and its image is in the tray
+                if path.parent == self.references_dir and self.model.index_of(path.stem) is not None:
+                    continue  # a reference's kept copy, dragged in again
+                if not looks_like_image_file(path):
+                    continue
+            new += 1
+            if new > room:
+                return False
+        return True
+
+    def _load(self, batch: Batch, index: int, source: Source, folder: Path) -> None:
+        runner = self._downloads if source.kind == "url" else self._runner
+        if runner is not self._runner:
+            batch.downloading.add(index)
+        runner.submit(
+            lambda: load_source(source, folder, self._find_parent),
+            lambda loaded: self._loaded(batch, index, loaded, None),
+            lambda error: self._loaded(batch, index, None, error),
+        )
+
+    def _loaded(self, batch: Batch, index: int, result: Loaded | None, error: BaseException | None) -> None:
+        if batch.slots[index] is not None:
+            return  # abandoned as the window closed
+        batch.downloading.discard(index)
+        if isinstance(error, InvalidImageError):
+            batch.slots[index] = error
+        elif error is not None:
+            batch.slots[index] = InvalidImageError(f"An image could not be added ({type(error).__name__}); try again.")
+        else:
+            batch.slots[index] = result
+        self._flush()
+
+    def _flush(self) -> None:
+        """Add finished loads in order; a batch waits for its earlier slots."""
+        while self._batches:
+            batch = self._batches[0]
+            while batch.shown < len(batch.slots) and batch.slots[batch.shown] is not None:
+                slot = batch.slots[batch.shown]
+                batch.shown += 1
+                self._pending -= 1
+                if slot is _GIVEN_UP:
+                    continue  # a download the closing window does not wait for: nothing to say
+                if isinstance(slot, InvalidImageError):  # said in the order given, not as loads end
+                    if batch.restoring and "does not exist" in str(slot):
+                        batch.missing += 1
+                    else:
+                        batch.errors.append(str(slot))
+                elif isinstance(slot, Loaded):
+                    self._add(batch, slot)
+            if batch.shown < len(batch.slots):
+                break
+            self._batches.pop(0)
+            self._report(batch)
+        self.pendingChanged.emit()
+        if not self.is_busy():
+            self.busyChanged.emit(False)
+
+    def _add(self, batch: Batch, slot: Loaded) -> None:
+        if slot.origin is not None:
+            self._origins[slot.origin] = slot.ref.sha256
+        if self.model.index_of(slot.ref.sha256) is not None:
+            if not batch.restoring:
+                batch.errors.append(f"“{slot.ref.source}” is already in the tray.")
+            return
+        if self.model.room() <= 0:
+            batch.errors.append(f"“{slot.ref.source}” was not added: {within(FULL)}.")
+            return
+        self._thumbnails[slot.ref.sha256] = slot.thumbnail
+        self.reveal = batch.reveal
+        label = slot.ref.source
+        if Path(label).stem == slot.ref.sha256:  # a kept copy (a recall, say): its own name back
+            label = self.model.label_of(slot.ref.sha256) or label
+        self.model.add(
+            Reference(
+                slot.path,
+                slot.ref.sha256,
+                slot.strength,
+                label,
+                slot.ref.width,
+                slot.ref.height,
+                slot.ref.thumbnail,
+                slot.parent,
+            )
+        )
+
+    def _report(self, batch: Batch) -> None:
+        if batch.missing:
+            self.message.emit(
+                f"{counted(batch.missing, 'reference')} from the last session "
+                f"{for_count(batch.missing, 'was', 'were')} missing from {self.references_dir} and left out."
+            )
+        if batch.errors:
+            first = batch.errors[0]
+            if len(batch.errors) > 1:
+                more = len(batch.errors) - 1
+                first = f"{first.rstrip('.')} (and {counted(more, 'more item')} refused)."
+            self.message.emit(first)
+
+    # --- closing ----------------------------------------------------------------------
+
+    def finish(self, msecs: int = 5000) -> None:
+        """The window is closing: let the files and pasted images still loading (up to
+        ``msecs``) take their places, so that the tray saved now holds them. Images still
+        downloading are given up (they were never in the tray): a download can take many
+        seconds, and the window would stay on the screen, frozen, meanwhile."""
+        if not self.is_busy():
+            return
+        if isinstance(self._runner, BackgroundRunner):
+            self._runner.wait(msecs)
+            deliver_posted(self._runner)
+        for batch in self._batches:
+            for index in sorted(batch.downloading):
+                batch.slots[index] = _GIVEN_UP
+            batch.downloading.clear()
+        self._flush()
+
+    def wait(self, msecs: int = 10_000) -> None:
+        """Block until background loads finish (tests and shutdown)."""
+        for runner in {id(r): r for r in (self._runner, self._downloads)}.values():
+            if isinstance(runner, BackgroundRunner):
+                runner.wait(msecs)
+        with contextlib.suppress(RuntimeError):
+            QApplication.processEvents()
+
+
+_GIVEN_UP = InvalidImageError("given up as the window closed")  # a download the closing window does not wait for
