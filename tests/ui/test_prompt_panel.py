@@ -92,6 +92,35 @@ def test_history_walks_with_alt_arrows(panel: PromptPanel, qtbot: QtBot) -> None
     assert panel.history() == ["b", "a"]
 
 
+def test_a_prompt_sent_from_the_history_leaves_the_draft_within_reach(panel: PromptPanel, qtbot: QtBot) -> None:
+    panel.addToHistory("first prompt for history")
+    panel.setPrompt("")
+    qtbot.keyClicks(panel.promptEdit, "my long unsent draft")
+    alt = Qt.KeyboardModifier.AltModifier
+    qtbot.keyClick(panel.promptEdit, Qt.Key.Key_Up, alt)
+    assert panel.prompt() == "first prompt for history"
+    panel.addToHistory(panel.prompt())  # sent as it was, as Generate does
+    qtbot.keyClick(panel.promptEdit, Qt.Key.Key_Down, alt)
+    assert panel.prompt() == "my long unsent draft"
+    # And each step through the history is one edit that Ctrl+Z takes back.
+    qtbot.keyClick(panel.promptEdit, Qt.Key.Key_Up, alt)
+    assert panel.prompt() == "first prompt for history"
+    qtbot.keyClick(panel.promptEdit, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert panel.prompt() == "my long unsent draft"
+
+
+def test_a_recalled_record_replaces_the_prompt_as_one_edit_ctrl_z_takes_back(panel: PromptPanel, qtbot: QtBot) -> None:
+    qtbot.keyClicks(panel.promptEdit, "my careful new draft")
+    record = parse_record({"prompt": "a lighthouse at dusk", "seed": 7})
+    panel.apply_record(record)
+    assert panel.prompt() == "a lighthouse at dusk" and panel.seed() == 7
+    qtbot.keyClick(panel.promptEdit, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert panel.prompt() == "my careful new draft"
+    # The state kept between sessions starts the prompt's undo history afresh.
+    panel.apply_parameters({"prompt": "from the last session"})
+    assert not panel.promptEdit.document().isUndoAvailable()
+
+
 def test_creativity_help_follows_the_choice(panel: PromptPanel) -> None:
     assert panel.creativityCombo.currentData() == spec.DEFAULT_CREATIVITY
     for i, level in enumerate(spec.CREATIVITY_LEVELS):

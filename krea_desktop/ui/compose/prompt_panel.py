@@ -407,13 +407,19 @@ class PromptPanel(QWidget):
     def replacePrompt(self, text: str) -> None:
         """The prompt becomes ``text`` as one edit that Ctrl+Z in the prompt takes back
         (setPrompt starts the prompt's history afresh)."""
+        self._replace_text(text)
+        self._history_pos = None
+
+    def _replace_text(self, text: str) -> None:
+        """The whole prompt replaced by ``text`` in one undoable edit, the cursor at its end."""
+        if text == self.prompt():
+            return  # nothing to take back: the undo history stays as it is
         cursor = self.promptEdit.textCursor()
         cursor.beginEditBlock()
         cursor.select(QTextCursor.SelectionType.Document)
         cursor.insertText(text)
         cursor.endEditBlock()
         self.promptEdit.setTextCursor(cursor)
-        self._history_pos = None
 
     def history(self) -> list[str]:
         """Earlier prompts, oldest first (for the window to persist)."""
@@ -433,11 +439,14 @@ class PromptPanel(QWidget):
     def addToHistory(self, text: str) -> None:
         if not text.strip():
             return
+        browsing = self._history_pos is not None
         if text in self._history:
             self._history.remove(text)
         self._history.append(text)
         del self._history[:-MAX_HISTORY]
-        self._history_pos = None
+        # A prompt from the history sent as it was: Alt+Down still goes on to the draft
+        # that was being written before Alt+Up.
+        self._history_pos = len(self._history) - 1 if browsing else None
         self.historyChanged.emit()
 
     def historyBack(self) -> None:
@@ -456,19 +465,19 @@ class PromptPanel(QWidget):
         pos = self._history_pos + 1
         if pos >= len(self._history):
             self._recalling = True
-            self.promptEdit.setPlainText(self._draft)
+            self._replace_text(self._draft)
             self._recalling = False
             self._history_pos = None
-            self.promptEdit.moveCursor(QTextCursor.MoveOperation.End)
         else:
             self._recall(pos)
 
     def _recall(self, pos: int) -> None:
+        # Undoable, as every step through the history: Ctrl+Z brings back what the prompt
+        # held before, the draft included.
         self._recalling = True
-        self.promptEdit.setPlainText(self._history[pos])
+        self._replace_text(self._history[pos])
         self._recalling = False
         self._history_pos = pos
-        self.promptEdit.moveCursor(QTextCursor.MoveOperation.End)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.promptEdit and event.type() == QEvent.Type.KeyPress:
@@ -634,13 +643,14 @@ class PromptPanel(QWidget):
             "check_content": record.check_content,
             "include_cost": record.include_cost,
         }
-        self.apply_parameters({k: v for k, v in said.items() if v is not None})
+        self.apply_parameters({k: v for k, v in said.items() if v is not None}, undoable=True)
 
-    def apply_parameters(self, params: Mapping[str, Any]) -> None:
+    def apply_parameters(self, params: Mapping[str, Any], *, undoable: bool = False) -> None:
         """Set the panel from :meth:`parameters` (the state saved between sessions).
 
         Keys that are missing are left alone; values outside what the model accepts are
-        ignored; a seed of None means a random seed.
+        ignored; a seed of None means a random seed. ``undoable``: the prompt replaced as
+        one edit that Ctrl+Z in the prompt takes back (a recall), not started afresh.
         """
 
         def pick(key: str) -> Any:
@@ -648,7 +658,10 @@ class PromptPanel(QWidget):
 
         prompt = pick("prompt")
         if isinstance(prompt, str):
-            self.setPrompt(prompt)
+            if undoable:
+                self.replacePrompt(prompt)
+            else:
+                self.setPrompt(prompt)
         count = pick("number_results")
         if _is_int(count) and spec.RESULTS_MIN <= count <= spec.RESULTS_MAX:
             self.countSpin.setValue(count)

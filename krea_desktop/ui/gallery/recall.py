@@ -111,7 +111,7 @@ class Recall:
     def _put_back(self, previous: tuple[Reference, ...], parameters: dict[str, Any], ratio: str) -> None:
         """The controls as they were before a recall: the prompt panel, the ratio and the
         tray (once the recall's references have loaded)."""
-        self.prompt_panel.apply_parameters(parameters)
+        self.prompt_panel.apply_parameters(parameters, undoable=True)
         self.ratio_bar.setRatio(ratio)
         self.tray.when_idle(lambda: self.tray.model.replace_all(previous))
         self.show_message("The prompt, the settings and the references are as they were.")
