@@ -1328,11 +1328,16 @@ def test_delete_moves_files_aside_and_undo_brings_them_back(
     assert not list((data_dir / ".trash-pending").rglob("*.png"))
     restored = w.library.get(entries[3].id)
     assert restored is not None and restored.prompt == "d3" and not restored.missing
+    # Undone with Ctrl+Z, the delete's message and its Undo do not come back once the
+    # "Brought back" has gone.
+    banner = w.message_banner
+    assert banner.label.text() == "Brought back 2 images."
+    banner.dismiss()
+    assert not banner.isVisible(), banner.label.text()
     # the banner's button undoes too
     select(w, 3)
     w.gallery_actions.delete_action.trigger()
     # The rows go on a worker; the message with its Undo comes once the window hears of it.
-    banner = w.message_banner
     qtbot.waitUntil(lambda: banner.label.text() == "Moved 1 image to the trash." and banner.action.isVisibleTo(banner))
     assert w.library.count() == 3
     banner.action.click()

@@ -92,8 +92,12 @@ class GalleryActions(QObject):
         show_message: ShowMessage,
         parent_widget: QWidget,
         runner: Runner | None = None,
+        withdraw_message: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(parent_widget)
+        # Takes back a message no longer true (a delete's, with its Undo, once undone).
+        self.withdraw_message = withdraw_message or (lambda _text: None)
+        self._delete_said: dict[int, str] = {}  # what each delete said, by id() of its batch
         self.view, self.model, self.library = view, model, library
         self.recall = recall
         self.filter_bar = filter_bar
@@ -574,6 +578,9 @@ class GalleryActions(QObject):
             kept = f"{skipped} could not be moved and {for_count(skipped, 'was', 'were')} kept"
             text = f"Moved {counted(n, 'image')} to the trash; {kept}."
         self.show_message(text, "Undo", lambda b=batch: self.undo_delete(b))
+        self._delete_said[id(batch)] = text
+        while len(self._delete_said) > 20:  # the oldest ones' undo windows have long closed
+            del self._delete_said[next(iter(self._delete_said))]
         self.update_enabled()
         self.countsChanged.emit()
 
@@ -608,6 +615,9 @@ class GalleryActions(QObject):
         if batch is None:
             self.show_message(self._nothing_to_undo())
             return
+        said = self._delete_said.pop(id(batch), None)
+        if said is not None:  # its Undo is done: the message does not come back offering it
+            self.withdraw_message(said)
         self.model.restored(batch.entries)
         self.model.refresh()
         self.select_ids(e.id for e in batch.entries)

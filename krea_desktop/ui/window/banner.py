@@ -130,6 +130,13 @@ class MessageToast(QFrame):
         self.show_message(text, error=error)
         self._waiting = [w for w in self._waiting if w[0] != old]
 
+    def withdraw(self, text: str) -> None:
+        """``text`` is no longer true (an Undo done another way, say): it does not come
+        back, and goes at once if it is the message shown."""
+        self._waiting = [w for w in self._waiting if w[0] != text]
+        if self.isVisible() and self.label.text() == text:
+            self.dismiss()
+
     @property
     def stays(self) -> bool:
         """Whether the message waits to be dealt with (no fading)."""

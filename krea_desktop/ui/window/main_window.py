@@ -446,6 +446,7 @@ class MainWindow(QMainWindow):
             settings=self.settings,
             show_message=self.show_message,
             parent_widget=self,
+            withdraw_message=self.message_banner.withdraw,
         )
         self.gallery_actions.countsChanged.connect(self._update_counts)
         self.gallery_actions.sheetRequested.connect(self.open_sheet)
