@@ -1158,6 +1158,30 @@ def test_an_image_deleted_in_the_gallery_leaves_the_viewer_for_the_one_that_took
     w.gallery_actions.delete_action.trigger()  # the last image: nothing left to show
     qtbot.waitUntil(lambda: w.model.rowCount() == 0)
     assert viewer.entry is None and not viewer.favourite_button.isEnabled()
+    assert viewer.canvas.message() == "The gallery is empty." and viewer.windowTitle() == "The gallery is empty"
+    viewer.close()
+
+
+def test_the_viewer_with_every_image_filtered_out_says_so_not_that_the_gallery_is_empty(
+    qtbot: QtBot, data_dir: Path, make_window: Any
+) -> None:
+    fill(data_dir, [make_image("first"), make_image("second")])
+    w = make_window()
+    select(w, 0)
+    w.gallery_actions.favourite_action.trigger()
+    qtbot.waitUntil(lambda: len(w.library.entries(favourites_only=True)) == 1)
+    qtbot.mouseClick(w.filter_bar.favourites, Qt.MouseButton.LeftButton)
+    select(w, 0)
+    w.gallery_actions.view_selected()
+    viewer = w.gallery_actions.viewer
+    assert viewer is not None and viewer.entry is not None
+    qtbot.keyClick(viewer, Qt.Key.Key_F)  # unmarked: the last favourite leaves the rows
+    qtbot.waitUntil(lambda: w.model.rowCount() == 0)
+    qtbot.keyClick(viewer, Qt.Key.Key_Right)
+    said = "No image in the gallery matches the search or the filters"
+    assert viewer.canvas.message() == said + ".", viewer.canvas.message()
+    assert viewer.windowTitle() == said
+    assert w.library.count() == 2
     viewer.close()
 
 

@@ -666,6 +666,7 @@ class GalleryActions(QObject):
             costs_simulated=self.view.costs_simulated,
             lineage=self.lineage_of,
             favourite=self.set_favourite_of,
+            narrowed=self.model.narrowed,
             parent=self.parent_widget,
         )
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

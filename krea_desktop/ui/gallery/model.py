@@ -196,6 +196,11 @@ class GalleryModel(QStringListModel):
     def filters(self) -> dict[str, Any]:
         return dict(self._filters)
 
+    def narrowed(self) -> bool:
+        """Whether a search, a filter or a scope may hide some of the library's images."""
+        f = self._filters
+        return self._scope is not None or bool(f["search"] or f["favourites_only"] or f["ratio"])
+
     # --- scope -----------------------------------------------------------------------
 
     def set_scope(self, ids: Collection[int] | None, label: str = "", *, refresh: bool = True) -> None:

@@ -197,6 +197,7 @@ class ImageViewer(QDialog):
         costs_simulated: bool = False,
         lineage: LineageLookup | None = None,
         favourite: SetFavourite | None = None,
+        narrowed: Callable[[], bool] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -211,6 +212,7 @@ class ImageViewer(QDialog):
         self._entry_at = entry_at
         self._row_count = row_count
         self._row_of = row_of  # an image's row now (rows come and go while the viewer is open)
+        self._narrowed = narrowed  # whether the gallery's search, filters or scope hide images
         self._runner: Runner = runner if runner is not None else BackgroundRunner(parent=self)
         self._generation = 0
         self.row = row
@@ -349,7 +351,7 @@ class ImageViewer(QDialog):
             self.entry = None
             self._generation += 1  # what was being loaded for the image before stays out
             self._show_favourite()
-            self.canvas.set_error("The gallery is empty.")
+            self.canvas.set_error(self._nothing_shown() + ".")
             self._clear_metadata()
             self.prev_button.setEnabled(False)
             self.next_button.setEnabled(False)
@@ -473,6 +475,13 @@ class ImageViewer(QDialog):
             self.canvas.set_image(image)
         self._update_zoom_label()
 
+    def _nothing_shown(self) -> str:
+        """What the viewer says with no row to show: the gallery is empty, or its search,
+        filters or scope hide every image (the library still holds them)."""
+        if self._narrowed is not None and self._narrowed():
+            return "No image in the gallery matches the search or the filters"
+        return "The gallery is empty"
+
     def _update_zoom_label(self) -> None:
         if self.canvas.has_image():
             self.zoom_label.setText(("fitted, " if self.canvas.fitted else "") + f"{self.canvas.scale * 100:.0f} %")
@@ -481,7 +490,7 @@ class ImageViewer(QDialog):
 
     def _clear_metadata(self) -> None:
         """Nothing of an image shown before (the last one deleted, say) stays on screen."""
-        self.setWindowTitle("The gallery is empty")
+        self.setWindowTitle(self._nothing_shown())
         self.prompt_label.setText("")
         self.facts_label.setText("")
         _drop(self.reference_chips)
