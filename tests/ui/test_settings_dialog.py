@@ -98,6 +98,52 @@ def test_ok_stores_the_key_in_the_keyring(qtbot: QtBot, data_dir: Path, memory_k
     assert signal.args == [False] and keystore.load_key(data_dir) is None
 
 
+def test_a_keyring_slow_to_answer_never_holds_the_dialog_up(
+    qtbot: QtBot, data_dir: Path, monkeypatch: pytest.MonkeyPatch, memory_keyring: MemoryKeyring
+) -> None:
+    """Opening Settings read the stored key on the GUI thread: a locked or hung keyring
+    froze the window until it answered (D-Bus gives up after 25 s)."""
+    import threading
+
+    from krea_desktop.ui.dialogs import settings_dialog
+
+    keystore.save_key(KEY, data_dir)
+    release = threading.Event()
+    real_load = keystore.load_key
+
+    def slow_load(folder: Path | None = None) -> str | None:
+        release.wait(30)
+        return real_load(folder)
+
+    monkeypatch.setattr(keystore, "load_key", slow_load)
+    dialog = make(qtbot, data_dir)  # returns though the keyring has not answered
+    assert not dialog.keyEdit.isEnabled() and dialog.keyEdit.text() == ""
+    assert dialog.keyEdit.placeholderText() == settings_dialog.KEYRING_WAITING
+    assert dialog.backendLabel.text() == settings_dialog.KEYRING_WAITING_NOTE
+    assert not dialog.forgetKeyButton.isEnabled()
+    # The endpoint can be changed meanwhile, and OK then leaves the stored key alone.
+    dialog.endpointEdit.setText("http://127.0.0.1:9/v1")
+    stored: list[bool] = []
+    dialog.keyChanged.connect(stored.append)
+    with qtbot.waitSignal(dialog.endpointChanged):
+        dialog.accept()
+    assert stored == []
+    release.set()
+    assert real_load(data_dir) == KEY
+
+    # Opened again, the keyring answering late: the key comes into the field then.
+    release.clear()
+    again = make(qtbot, data_dir)
+    assert not again.keyEdit.isEnabled()
+    release.set()
+    qtbot.waitUntil(again.keyEdit.isEnabled)
+    assert again.apiKey() == KEY and again.forgetKeyButton.isEnabled()
+    assert (
+        "system keyring" in again.backendLabel.text()
+        and again.backendLabel.text() != settings_dialog.KEYRING_WAITING_NOTE
+    )
+
+
 def test_fallback_is_warned_about(
     qtbot: QtBot, data_dir: Path, monkeypatch: pytest.MonkeyPatch, memory_keyring: MemoryKeyring
 ) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -39,6 +40,49 @@ TEST_TIMEOUT_S = 60.0
 PREFERRED_WIDTH = 560
 MINIMUM_WIDTH = 460  # narrower, the wrapped messages grow taller than a screen needs
 _UNSET: Any = object()
+# How long opening the dialog waits for the key store: a keyring that answers within it
+# opens the dialog as it always did; a slower one (locked, asking for its password, or
+# hung) is waited for with the dialog open, the key field saying so.
+KEYRING_WAIT_S = 0.15
+KEYRING_WAITING = "Asking the system keyring for the stored key…"
+KEYRING_WAITING_NOTE = (
+    "Waiting for the system keyring to give the stored key (it may be asking for its password); "
+    "it shows here once the keyring answers."
+)
+
+
+class StoredKey:
+    """The stored key and where it is kept, read on a daemon thread (a keyring that never
+    answers is left behind when the process ends). The thread touches no Qt object: the
+    dialog polls :attr:`answered`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._data_dir = data_dir
+        self._done = threading.Event()
+        self.key: str | None = None
+        self.description = ""
+        self.fallback = False
+        threading.Thread(target=self._read, name="krea-keyring-settings", daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            self.key = keystore.load_key(self._data_dir)
+        except Exception:  # a backend failing in its own way: as no key stored
+            self.key = None
+        try:
+            self.description = keystore.backend_description(self._data_dir)
+            self.fallback = keystore.is_fallback(self._data_dir)
+        except Exception:
+            self.description, self.fallback = keystore.KEYRING_UNREADABLE, False
+        self._done.set()
+
+    @property
+    def answered(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout_s: float) -> bool:
+        return self._done.wait(timeout_s)
+
 
 __all__ = ["SettingsDialog", "endpoint_problem"]  # endpoint_problem: the api's one endpoint rule
 
@@ -73,8 +117,20 @@ class SettingsDialog(QDialog):
         self._test_generation = 0
         self._testing = False
         self._runner: BackgroundRunner | None = None
+        # The stored key (unless given): read beside the GUI thread, so that a keyring
+        # slow to answer never freezes the window.
+        self._stored: StoredKey | None = None  # still awaited
+        description: str | None = None  # where the key is kept
+        fallback = False
         if current_key is _UNSET:
-            current_key = keystore.load_key(self._data_dir)
+            stored = StoredKey(self._data_dir)
+            if stored.wait(KEYRING_WAIT_S):
+                current_key, description, fallback = stored.key, stored.description, stored.fallback
+            else:
+                self._stored, current_key, description = stored, None, KEYRING_WAITING_NOTE
+        if description is None:  # a key given by the caller
+            description = keystore.backend_description(self._data_dir)
+            fallback = keystore.is_fallback(self._data_dir)
         self._original_key = current_key or ""
         self._original_endpoint = endpoint
 
@@ -106,7 +162,7 @@ class SettingsDialog(QDialog):
         self.testResultLabel.setToolTip("The result of the last key test")
         self.testResultLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.testResultLabel.hide()  # takes room only when it says something
-        self.backendLabel = QLabel(keystore.backend_description(self._data_dir), self)
+        self.backendLabel = QLabel(description, self)
         self.backendLabel.setObjectName("keyBackendLabel")
         self.backendLabel.setWordWrap(True)
         set_role(self.backendLabel, "hint")
@@ -122,7 +178,6 @@ class SettingsDialog(QDialog):
         self.fallbackWarning.setToolTip(
             "Install or unlock a keyring (such as GNOME Keyring or KWallet) to store the key safely"
         )
-        fallback = keystore.is_fallback(self._data_dir)
         self.fallbackWarning.setVisible(fallback)
         self.backendLabel.setVisible(not fallback)  # the warning says where the key is
         self.envNotice = QLabel(
@@ -177,6 +232,39 @@ class SettingsDialog(QDialog):
         self._build_layout()
         self._fit_to_contents()
         self.resize(self.sizeHint())
+        if self._stored is not None:
+            self._await_stored_key()
+
+    # --- the stored key, from a keyring slow to answer ------------------------------------
+
+    def _await_stored_key(self) -> None:
+        """The key field waits, saying so, until the keyring answers; the rest of the
+        dialog (the endpoint, the folder) works meanwhile, and OK keeps the stored key."""
+        self.keyEdit.setEnabled(False)
+        self.keyEdit.setPlaceholderText(KEYRING_WAITING)
+        self.testKeyButton.setEnabled(False)
+        self.forgetKeyButton.setEnabled(False)
+        self._stored_timer = QTimer(self)
+        self._stored_timer.setInterval(100)
+        self._stored_timer.timeout.connect(self._check_stored_key)
+        self._stored_timer.start()
+
+    def _check_stored_key(self) -> None:
+        stored = self._stored
+        if stored is None or not stored.answered:
+            return
+        self._stored_timer.stop()
+        self._stored = None
+        self._original_key = stored.key or ""
+        self.keyEdit.setText(self._original_key)
+        self.keyEdit.setPlaceholderText("Paste your Runware API key")
+        self.keyEdit.setEnabled(True)
+        self.testKeyButton.setEnabled(self._test_key is not None)
+        self.backendLabel.setText(stored.description)
+        self.fallbackWarning.setVisible(stored.fallback)
+        self.backendLabel.setVisible(not stored.fallback)
+        self._update_forget_button()
+        self._fit_to_contents()
 
     def _build_layout(self) -> None:
         # Each nested layout is put in its place before it is filled
@@ -398,7 +486,8 @@ class SettingsDialog(QDialog):
             self._show_endpoint_problem(problem)
             return
         key = self.apiKey()
-        key_changed = key != self._original_key.strip()
+        # While the keyring has not said what it holds, the key is left as it is.
+        key_changed = self._stored is None and key != self._original_key.strip()
         if key_changed:
             try:
                 if key:
