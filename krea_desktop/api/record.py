@@ -350,6 +350,14 @@ class GenerationRecord:
         return self == GenerationRecord()
 
     @property
+    def says_how_made(self) -> bool:
+        """Whether the record says anything of how the image was made, beyond what any
+        file has (its id, format and size, when it was indexed): a plain photo's says
+        nothing, and no parameters are made up for it."""
+        identity = {"image_uuid": None, "task_uuid": None, "index": None, "output_format": None}
+        return self.replace(**identity, width=None, height=None, ratio=None, created_at=None) != GenerationRecord()
+
+    @property
     def has_prompt(self) -> bool:
         return bool(self.prompt.strip())
 

@@ -127,7 +127,7 @@ def _encoded(entry: LibraryEntry, name: str, with_parameters: bool) -> bytes:
         raise ExportError(f"{entry.path.name} could not be read as an image, so it was not exported.") from exc
     data = buf.getvalue()
     record = record_of(entry) if with_parameters else GenerationRecord()
-    if not record.is_empty or texts:
+    if record.says_how_made or texts:
         try:
             data = metadata.embed(data, name, record, carried=texts)
         except metadata.MetadataError as exc:

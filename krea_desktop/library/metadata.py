@@ -426,14 +426,18 @@ def _png_text_chunk(keyword: str, text: str, *, force_itxt: bool = False) -> byt
     return _png_chunk(b"iTXt", key + b"\x00\x00\x00" + b"\x00" + b"\x00" + text.encode("utf-8", "replace"))
 
 
-def _embed_png(data: bytes, record_json: str, parameters: str | None, carried: dict[str, str] | None = None) -> bytes:
+def _embed_png(
+    data: bytes, record_json: str | None, parameters: str | None, carried: dict[str, str] | None = None
+) -> bytes:
+    """``record_json`` None: no record of this app's (a picture it knows nothing of how
+    was made), and its name as the Software only where another tool's is carried."""
     chunks = _png_chunks(data)
     ours = {PARAMETERS_KEY.encode(), JSON_KEY.encode(), b"Software"}
-    software = (carried or {}).get("Software") or _creator_tool()  # the tool that made the picture, if another
+    software = (carried or {}).get("Software") or (_creator_tool() if record_json is not None else None)
     new = (
         (_png_text_chunk(PARAMETERS_KEY, parameters) if parameters is not None else b"")
-        + _png_text_chunk("Software", software)
-        + _png_text_chunk(JSON_KEY, record_json, force_itxt=True)
+        + (_png_text_chunk("Software", software) if software is not None else b"")
+        + (_png_text_chunk(JSON_KEY, record_json, force_itxt=True) if record_json is not None else b"")
     )
     for key, text in (carried or {}).items():
         if key.encode("latin-1", "replace") not in ours and _PNG_KEYWORD.fullmatch(key):
@@ -661,6 +665,16 @@ def embed(data: bytes, fmt: str, record: GenerationRecord, *, carried: dict[str,
         raise MetadataError(f"the data is {actual or 'not an image'}, not {fmt}")
     record = shareable(record)
     carried = carried or {}
+    if not record.says_how_made and PARAMETERS_KEY not in carried:
+        # Nothing known of how the picture was made (a photo, say): no parameters made up
+        # for it, only the texts it had.
+        if fmt == "PNG":
+            return _embed_png(data, None, None, carried)
+        if fmt == "JPG":  # still a well-formed file, or MetadataError, as for any record
+            _jpeg_segments(data)
+        else:
+            _riff_chunks(data)
+        return data
     parameters = carried.get(PARAMETERS_KEY) or to_a1111(record)
     if fmt == "PNG":
         # Another tool's own texts speak for its image: a line made up beside them ("Steps:

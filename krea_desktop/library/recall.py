@@ -13,7 +13,7 @@ from krea_desktop.library.store import LibraryEntry
 
 def record_of(entry: LibraryEntry) -> GenerationRecord:
     """The image's generation record: as indexed, else as embedded in its file."""
-    if not entry.record.is_empty:
+    if entry.record.says_how_made:
         return entry.record
     return metadata.read_record(entry.path) or GenerationRecord()
 

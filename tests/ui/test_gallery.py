@@ -1691,6 +1691,30 @@ def test_another_tools_size_is_recalled_as_the_nearest_ratio_or_said_to_be_none(
     assert w.message_banner.label.text().endswith(said)
 
 
+def test_use_all_parameters_of_a_photo_in_the_library_changes_nothing_and_says_so(
+    qtbot: QtBot, data_dir: Path, make_window: Any, tmp_path: Path
+) -> None:
+    """A photo indexed from the images folder has a record naming the file alone: "Use all
+    parameters" emptied the tray and said the parameters were restored."""
+    images = data_dir / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (48, 32), (10, 200, 30)).save(images / "holiday.png")
+    reference = tmp_path / "kept.png"
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(reference)
+    w = make_window()
+    w.reconcile_library()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 1)
+    w.tray.add_paths([reference])
+    w.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: w.tray.count() == 1)
+    w.prompt_panel.setPrompt("my draft")
+    select(w, 0)
+    w.gallery_actions.use_all_action.trigger()
+    assert w.message_banner.label.text() == "No parameters were found in holiday.png."
+    w.tray.wait_for_loads()
+    assert w.tray.count() == 1 and w.prompt_panel.prompt() == "my draft"
+
+
 def test_dropping_an_a1111_image_restores_its_prompt_and_seed(qtbot: QtBot, make_window: Any, tmp_path: Path) -> None:
     path = tmp_path / "sd.png"
     info = PngImagePlugin.PngInfo()

@@ -149,3 +149,33 @@ def test_an_image_this_app_made_keeps_its_parameters_line_whatever_other_texts_i
     for fmt in ("JPG", "WEBP"):  # the line in its EXIF (the ESC escaped in its XMP) is ours too
         exported = export_image(entry_for_file(source, metadata.read_record(source)), tmp_path / f"s.{fmt}", fmt)
         assert "parameters" not in metadata.tool_texts(exported.read_bytes())
+
+
+def test_a_photo_exported_keeps_its_own_texts_and_is_credited_to_no_model(tmp_path: Path) -> None:
+    """A picture nothing says how it was made (a photo with a title) was exported with a
+    made-up "Steps: n/a, …, Model: Krea 2 Medium" line and this app's record."""
+    from krea_desktop.library.export import export_image
+    from krea_desktop.library.recall import entry_for_file, record_of
+
+    info = PngInfo()
+    info.add_text("Title", "Holiday photo")
+    info.add_text("Author", "Me")
+    source = tmp_path / "photo.png"
+    Image.new("RGB", (32, 32)).save(source, pnginfo=info)
+    entry = entry_for_file(source, metadata.read_record(source))
+    assert not record_of(entry).says_how_made  # it names the file (its id, format), nothing more
+    png = export_image(entry, tmp_path / "photo-export.png", "PNG")
+    with Image.open(png) as im:
+        im.load()
+        assert dict(im.text) == {"Title": "Holiday photo", "Author": "Me"}
+    assert metadata.read_record(png) is None
+    for fmt in ("JPG", "WEBP"):
+        exported = export_image(entry, tmp_path / f"photo-export.{fmt.lower()}", fmt)
+        data = exported.read_bytes()
+        assert metadata.read_record(data) is None
+        assert b"Krea 2 Medium" not in data and b"krea-desktop" not in data
+    # A record that says how it was made is still written whole.
+    made = GenerationRecord(prompt="a fox", seed=7, width=32, height=32, image_uuid="u1", output_format="PNG")
+    assert made.says_how_made
+    back = metadata.read_record(metadata.embed(_plain_png(), "PNG", made))
+    assert back is not None and back.prompt == "a fox" and back.seed == 7
