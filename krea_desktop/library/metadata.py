@@ -54,6 +54,7 @@ from krea_desktop.library.readers import Embedded, read_foreign
 from krea_desktop.library.readers.a1111 import MODEL_LABEL, NOT_APPLICABLE
 from krea_desktop.library.readers.a1111 import parse_a1111 as parse_a1111  # lives with the other readers
 from krea_desktop.library.readers.base import MAX_JSON
+from krea_desktop.library.readers.easydiffusion import KEYWORDS as EASY_DIFFUSION_KEYWORDS
 
 JSON_KEY = "krea-desktop"  # PNG text keyword and XMP element name for the JSON record
 PARAMETERS_KEY = "parameters"  # the A1111 keyword
@@ -612,7 +613,12 @@ def _about_the_file(keyword: str) -> bool:
     return keyword == "XML:com.adobe.xmp" or keyword.lower().startswith("raw profile type")
 
 
-def tool_texts(data: bytes, max_text: int = MAX_JSON) -> dict[str, str]:
+# Another tool's texts are carried up to this size each: a ComfyUI workflow with its notes
+# and groups runs to megabytes, well past what a reader parses (MAX_JSON).
+MAX_CARRIED_TEXT = 32 * 1024 * 1024
+
+
+def tool_texts(data: bytes, max_text: int = MAX_CARRIED_TEXT) -> dict[str, str]:
     """The texts another tool wrote into an image file (``data``), by keyword, for an
     export to carry: a PNG's text chunks (A1111's ``parameters``, ComfyUI's ``prompt``
     and ``workflow``, InvokeAI's ``invokeai_metadata``, NovelAI's ``Software``…), or the
@@ -642,6 +648,8 @@ def tool_texts(data: bytes, max_text: int = MAX_JSON) -> dict[str, str]:
 
 def _record_in(found: _Found) -> GenerationRecord | None:
     """This app's record in a scanned file, if it can be read."""
+    if len(found.json_text or "") > MAX_JSON:
+        return None  # no record of this app's is that large
     try:
         record = _load_json(found.json_text or "")
     except ValueError:
@@ -694,7 +702,14 @@ def embed(data: bytes, fmt: str, record: GenerationRecord, *, carried: dict[str,
 # Reading back
 
 
-_MAX_TEXT_CHUNKS = 64  # text chunks read per PNG, a repeated keyword counting each time
+_MAX_TEXT_CHUNKS = 1024  # text chunks read per PNG, a repeated keyword counting each time
+# The keywords a reader takes parameters from: read wherever they stand, past the cap
+# above too (a PNG whose other tools' texts come first still gives its parameters).
+_PARAMETER_KEYWORDS = frozenset(
+    {JSON_KEY, PARAMETERS_KEY, "prompt", "workflow", "invokeai_metadata", "sd-metadata", "Dream", "Comment"}
+    | {"Description", "Software", "fooocus_scheme", "XML:com.adobe.xmp"}
+    | EASY_DIFFUSION_KEYWORDS
+)
 _MAX_INFLATED = 4  # the compressed texts of a PNG inflate to at most this many times max_text in all
 
 
@@ -798,13 +813,14 @@ def _scan_png_chunks(data: bytes, found: _Found, max_text: int) -> None:
                 return
         if ctype == b"IHDR" and length >= 8:
             found.width, found.height = struct.unpack_from(">II", data, start)
-        if ctype in (b"tEXt", b"zTXt", b"iTXt") and length <= max_text + 128 and chunks < _MAX_TEXT_CHUNKS:
-            chunks += 1
+        if ctype in (b"tEXt", b"zTXt", b"iTXt") and length <= max_text + 128:
             body = data[start:end]
             (crc,) = struct.unpack_from(">I", data, end)
             # The first readable text of a keyword is the one kept: a later one is not even inflated.
-            keyword = body.partition(b"\x00")[0].decode("latin-1")
-            if keyword not in found.texts and zlib.crc32(ctype + body) & 0xFFFFFFFF == crc:
+            keyword = body[:80].partition(b"\x00")[0].decode("latin-1")
+            chunks += 1
+            wanted = chunks <= _MAX_TEXT_CHUNKS or keyword in _PARAMETER_KEYWORDS
+            if wanted and keyword not in found.texts and zlib.crc32(ctype + body) & 0xFFFFFFFF == crc:
                 try:
                     item = _png_text(ctype, body, max_text, budget)
                 except (MetadataError, UnicodeDecodeError, zlib.error):

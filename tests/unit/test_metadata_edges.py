@@ -179,3 +179,40 @@ def test_a_photo_exported_keeps_its_own_texts_and_is_credited_to_no_model(tmp_pa
     assert made.says_how_made
     back = metadata.read_record(metadata.embed(_plain_png(), "PNG", made))
     assert back is not None and back.prompt == "a fox" and back.seed == 7
+
+
+def test_parameters_after_many_other_texts_are_still_read_and_exported(tmp_path: Path) -> None:
+    """Only the first 64 text chunks were read: A1111's line after 70 others was lost, and
+    the export then wrote a made-up line in its place."""
+    from krea_desktop.library.export import export_image
+    from krea_desktop.library.recall import entry_for_file
+
+    info = PngInfo()
+    for i in range(1100):  # past the cap on other texts too
+        info.add_text(f"k{i}", "v")
+    info.add_text("parameters", A1111)
+    source = tmp_path / "many.png"
+    Image.new("RGB", (16, 16)).save(source, pnginfo=info)
+    record = metadata.read_record(source)
+    assert record is not None and record.prompt == "a lighthouse at dusk" and record.seed == 424242
+    assert metadata.tool_texts(source.read_bytes())["parameters"] == A1111
+    out = export_image(entry_for_file(source, record), tmp_path / "out.png", "PNG")
+    with Image.open(out) as im:
+        im.load()
+        assert im.text["parameters"] == A1111
+
+
+def test_a_workflow_of_megabytes_goes_along_into_a_png_export(tmp_path: Path) -> None:
+    from krea_desktop.library.export import export_image
+    from krea_desktop.library.recall import entry_for_file
+
+    workflow = json.dumps({"nodes": [], "extra": {"notes": "x" * (5 * 1024 * 1024)}})
+    info = PngInfo()
+    info.add_text("parameters", A1111)
+    info.add_text("workflow", workflow, zip=True)
+    source = tmp_path / "big.png"
+    Image.new("RGB", (16, 16)).save(source, pnginfo=info)
+    out = export_image(entry_for_file(source, metadata.read_record(source)), tmp_path / "out.png", "PNG")
+    with Image.open(out) as im:
+        im.load()
+        assert im.text["workflow"] == workflow and im.text["parameters"] == A1111

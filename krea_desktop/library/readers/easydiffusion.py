@@ -24,6 +24,9 @@ _KEYS = {
     "cfg": ("guidance_scale", "Guidance Scale"),
 }
 
+# Every keyword it reads a setting from.
+KEYWORDS = frozenset(k for keys in _KEYS.values() for k in keys)
+
 
 def _from(fields: Mapping[str, Any]) -> dict[str, Any] | None:
     marker = ("use_stable_diffusion_model", "Stable Diffusion model", "num_inference_steps", "Negative Prompt")
