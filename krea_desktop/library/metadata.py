@@ -289,24 +289,40 @@ def _fit_record(record: GenerationRecord, parameters: str, limit: int) -> tuple[
     """Shrink what goes into a size-limited container (a JPEG segment holds 64 KB): the JSON
     record, the A1111 text and the prompt for the description fields. The A1111 text keeps
     its settings line (seed, size, steps) and the start of its prompts; the record keeps
-    the other tool's settings where it can."""
-    record_json = _record_json(record.to_json())
-    prompt = record.prompt
+    the other tool's settings where it can. Only when even that does not fit (another
+    tool's prompt of thousands of characters outside ASCII, each written as six bytes) is
+    the record's own prompt cut short, with "…"."""
 
-    def fits() -> bool:
+    def fits(record_json: str, parameters: str, prompt: str) -> bool:
         exif = _tiff_with_user_comment(_user_comment(parameters), prompt)
         return len(_xmp_packet(record_json, parameters, prompt)) <= limit and len(exif) <= limit
 
-    if fits():
-        return record_json, parameters, prompt
-    parameters = _shortened_a1111(parameters, limit // 8)
-    prompt = prompt[: limit // 16]
+    record_json = _record_json(record.to_json())
+    if fits(record_json, parameters, record.prompt):
+        return record_json, parameters, record.prompt
     slim = record.replace(references=tuple(ReferenceRecord(strength=r.strength) for r in record.references))
-    for candidate in (slim, slim.replace(extras={})):
-        record_json = _record_json(candidate.to_json())
-        if fits():
-            return record_json, parameters, prompt
+    candidates = [slim, slim.replace(extras={})]
+    for share in (8, 32, 128):  # the descriptions shorter and shorter, the record whole
+        short_parameters = _shortened_a1111(parameters, limit // share)
+        short_prompt = record.prompt[: limit // (2 * share)]
+        for candidate in candidates:
+            record_json = _record_json(candidate.to_json())
+            if fits(record_json, short_parameters, short_prompt):
+                return record_json, short_parameters, short_prompt
+    cut = slim.replace(
+        extras={}, prompt=_cut(record.prompt, limit // 32), negative_prompt=_cut(record.negative_prompt, limit // 64)
+    )
+    record_json = _record_json(cut.to_json())
+    if fits(record_json, short_parameters, short_prompt):
+        return record_json, short_parameters, short_prompt
     raise MetadataError("the generation record is too large to embed")
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    """``text`` within ``limit`` characters, cut with "…"."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
 
 
 def _shortened_a1111(text: str, limit: int) -> str:

@@ -216,3 +216,28 @@ def test_a_workflow_of_megabytes_goes_along_into_a_png_export(tmp_path: Path) ->
     with Image.open(out) as im:
         im.load()
         assert im.text["workflow"] == workflow and im.text["parameters"] == A1111
+
+
+def test_another_tools_long_prompt_outside_ascii_still_exports_to_jpeg(tmp_path: Path) -> None:
+    """Every character outside ASCII takes six bytes in the record (twelve for an emoji):
+    a JPEG export of an A1111 image with a 6,000-character Japanese prompt was refused
+    outright (a JPEG segment holds 64 KB)."""
+    from krea_desktop.library.export import export_image
+    from krea_desktop.library.recall import entry_for_file
+
+    settings = "\nSteps: 28, Sampler: Euler a, CFG scale: 5, Seed: 123, Size: 832x1216, Model: anime"
+    for prompt, whole in (("桜の木の下で本を読む少女、" * 460, True), ("😀🌸" * 4600, False)):
+        info = PngInfo()
+        info.add_itxt("parameters", prompt + settings)
+        source = tmp_path / "long.png"
+        Image.new("RGB", (32, 32)).save(source, pnginfo=info)
+        record = metadata.read_record(source)
+        assert record is not None and record.prompt == prompt
+        out = export_image(entry_for_file(source, record), tmp_path / "long.jpg", "JPG")
+        back = metadata.read_record(out)
+        assert back is not None and back.seed == 123 and back.width == 832
+        if whole:  # the descriptions beside the record are shortened, the record kept whole
+            assert back.prompt == prompt
+        else:  # past even that: the record's prompt, cut short and saying so
+            assert prompt.startswith(back.prompt[:-1]) and back.prompt.endswith("…")
+        out.unlink()
