@@ -35,9 +35,11 @@ assertions.
 ``--baseline DIR`` adds the app of another checkout (a git worktree of an older commit,
 say) on the same library, alternating with the others, for a before/after in one run.
 
-``--profile`` adds ``python -X importtime`` of the app's start (the heaviest imports, in
-the order they load, with the moment of each marker line) and a cProfile of the app's
-start up to ``ready`` (the most expensive calls).
+``--profile`` adds the Python enum classes PySide6 makes before each marker line, ours
+and bare's (each Qt class's enums are made, as Python enums, when the class is first
+used: about 0.2 ms each), ``python -X importtime`` of the app's start (the heaviest
+imports, in the order they load, with the moment of each marker line) and a cProfile of
+the app's start up to ``ready`` (the most expensive calls).
 """
 
 from __future__ import annotations
@@ -328,7 +330,63 @@ def prepared_dirs() -> tuple[Path, Path]:
 # --- profiling ---------------------------------------------------------------------------------------------
 
 
+# Installed as a child's sitecustomize: counts the Python enum classes created (PySide6
+# makes each Qt class's enums, as Python enums, when the class is first used) and the
+# time spent making them, written to stderr as each marker line is printed.
+ENUM_PROBE = r"""
+import builtins, enum, sys, time
+_create = enum.EnumType._create_
+_made = [0, 0.0]
+def _counted(cls, *args, **kwargs):
+    t = time.perf_counter()
+    try:
+        return _create(cls, *args, **kwargs)
+    finally:
+        _made[0] += 1
+        _made[1] += time.perf_counter() - t
+enum.EnumType._create_ = _counted
+_print = builtins.print
+def _marked(*args, **kwargs):
+    if args and isinstance(args[0], str) and args[0].split(" ")[0] in ("PAINTED", "first-paint", "ready", "built"):
+        sys.stderr.write(f"ENUMS {args[0].split(' ')[0]} {_made[0]} {_made[1] * 1000:.1f}\n")
+    return _print(*args, **kwargs)
+builtins.print = _marked
+"""
+
+
+def enum_costs(full: Path, runs: int = 3) -> None:
+    """How many of the Qt classes' enums each start makes before each mark, and the time
+    that takes (medians of ``runs``)."""
+    probe = Path(tempfile.mkdtemp(prefix="krea-enum-probe-"))
+    (probe / "sitecustomize.py").write_text(ENUM_PROBE)
+    print("\n--- Python enum classes made by PySide6 (a Qt class's enums, on its first use), medians ---")
+    try:
+        for name, args, extra in (("bare", ["-c", BARE], {}), ("ours", OURS, OURS_ENV)):
+            marks: dict[str, list[tuple[int, float]]] = {}
+            for _ in range(runs):
+                env = child_env(full)
+                env.update(extra)
+                env["PYTHONPATH"] = str(probe) + os.pathsep + env["PYTHONPATH"]
+                proc = subprocess.run(
+                    [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+                )
+                for line in proc.stderr.splitlines():
+                    if line.startswith("ENUMS "):
+                        _, mark, count, ms = line.split()
+                        mark = "first-paint" if mark == "PAINTED" else mark
+                        marks.setdefault(mark, []).append((int(count), float(ms)))
+            said = ", ".join(
+                f"{mark} {statistics.median(c for c, _ in seen):.0f} in "
+                f"{statistics.median(ms for _, ms in seen):.1f} ms"
+                for mark, seen in marks.items()
+            )
+            print(f"  {name:<5} {said}")
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+
+
 def profile(full: Path) -> None:
+    enum_costs(full)
     env = child_env(full)
     env.update(OURS_ENV)
     print("\n--- python -X importtime -m krea_desktop: imports of 2 ms or more, in load order ---")
