@@ -790,6 +790,22 @@ def test_an_endpoint_from_the_environment_that_breaks_the_rule_is_said_not_silen
     demo.close()
 
 
+def test_an_endpoint_chosen_in_settings_under_one_from_the_environment_leaves_the_window_on_that_one(
+    qtbot: QtBot, data_dir: Path, sim: Sim, memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window took the endpoint typed in Settings as the one it used, while every
+    request still went where RUNWARE_API_URL pointed."""
+    monkeypatch.setenv("RUNWARE_API_KEY", KEY)
+    monkeypatch.setenv("RUNWARE_API_URL", sim.url)
+    w = create_main_window(demo_latency=0.0)
+    qtbot.addWidget(w)
+    w.show()
+    assert w.endpoint == sim.url
+    w._endpoint_changed("http://127.0.0.1:9/v1")  # as the Settings dialog's OK does
+    assert w.endpoint == sim.url  # what the key test, and Settings opened again, now show
+    w.close()
+
+
 def test_settings_that_cannot_be_written_are_said_once(qtbot: QtBot, make_window: Any, data_dir: Path) -> None:
     """A full disk or a read-only settings file lost every change without a word."""
     w = make_window()

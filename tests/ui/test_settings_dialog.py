@@ -4,6 +4,7 @@ import asyncio
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import keyring
 import keyring.backends.fail
@@ -212,6 +213,70 @@ def test_key_test_on_the_running_loop(
     with qtbot.waitSignal(dialog.keyTested) as signal:
         run_async.run_until_complete(press_and_wait())
     assert signal.args == [True] and "works" in dialog.testResultLabel.text()
+
+
+def test_a_test_result_is_only_ever_about_what_the_fields_hold(
+    qtbot: QtBot, data_dir: Path, memory_keyring: MemoryKeyring, run_async: qasync.QEventLoop
+) -> None:
+    """A key edited while its test ran showed "✓ The key works." for the new key, never
+    tested; an endpoint edited after a test kept the old result beside it."""
+    release = asyncio.Event()
+
+    async def test_key(key: str, endpoint: str) -> None:
+        await release.wait()  # answers once told to: after the key has been edited
+
+    dialog = make(qtbot, data_dir, test_key=test_key, current_key="good-key")
+    tested: list[bool] = []
+    dialog.keyTested.connect(tested.append)
+
+    async def edit_while_testing(edit: Any) -> None:
+        release.clear()
+        dialog.testKeyButton.click()
+        assert dialog.isTesting()
+        edit()
+        release.set()
+        for _ in range(10):
+            await asyncio.sleep(0.01)
+
+    run_async.run_until_complete(edit_while_testing(lambda: dialog.keyEdit.setText("bad-key")))
+    assert not dialog.isTesting() and dialog.testKeyButton.isEnabled()
+    assert dialog.testResultLabel.text() == "" and tested == []
+    run_async.run_until_complete(edit_while_testing(lambda: dialog.endpointEdit.setText("http://127.0.0.1:9/v1")))
+    assert dialog.testResultLabel.text() == "" and tested == []
+    # A result, then the endpoint changed: the result goes.
+    release.set()
+
+    async def test_once() -> None:
+        dialog.testKeyButton.click()
+        while dialog.isTesting():
+            await asyncio.sleep(0.01)
+
+    run_async.run_until_complete(test_once())
+    assert dialog.testResultLabel.text() == "✓ The key works."
+    dialog.endpointEdit.setText("http://127.0.0.1:10/v1")
+    assert dialog.testResultLabel.text() == "" and not dialog.testResultLabel.isVisible()
+    # A refused endpoint: its sentence alone, no older result beside it.
+    run_async.run_until_complete(test_once())
+    dialog.endpointEdit.blockSignals(True)
+    dialog.endpointEdit.setText("ftp://127.0.0.1/v1")
+    dialog.endpointEdit.blockSignals(False)
+    dialog.testKeyButton.click()
+    assert dialog.endpointError.isVisibleTo(dialog) and not dialog.testResultLabel.isVisibleTo(dialog)
+
+
+def test_an_endpoint_from_the_environment_is_said_to_win(
+    qtbot: QtBot, data_dir: Path, monkeypatch: pytest.MonkeyPatch, memory_keyring: MemoryKeyring
+) -> None:
+    monkeypatch.setenv("RUNWARE_API_URL", "http://127.0.0.1:8765/v1")
+    dialog = make(qtbot, data_dir, current_key=KEY, endpoint="http://127.0.0.1:8765/v1")
+    assert dialog.envEndpointNotice.isVisibleTo(dialog)
+    assert "RUNWARE_API_URL" in dialog.envEndpointNotice.text()
+    monkeypatch.setenv("RUNWARE_API_URL", "ftp://nowhere/")  # refused, so not the one used
+    refused = make(qtbot, data_dir, current_key=KEY)
+    assert not refused.envEndpointNotice.isVisibleTo(refused)
+    monkeypatch.delenv("RUNWARE_API_URL")
+    unset = make(qtbot, data_dir, current_key=KEY)
+    assert not unset.envEndpointNotice.isVisibleTo(unset)
 
 
 def test_key_test_without_a_loop_runs_on_a_worker(qtbot: QtBot, data_dir: Path, memory_keyring: MemoryKeyring) -> None:

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from krea_desktop import keystore
+from krea_desktop import config, keystore
 from krea_desktop.api import spec
 from krea_desktop.api.endpoint import endpoint_problem
 from krea_desktop.api.errors import KreaError
@@ -36,6 +36,7 @@ from krea_desktop.ui.background import BackgroundRunner
 from krea_desktop.ui.theme import set_role
 
 TestKey = Callable[[str, str], Awaitable[None]]
+ENV_ENDPOINT = config.API_ENDPOINT.env or ""  # RUNWARE_API_URL: overrides the endpoint stored here
 TEST_TIMEOUT_S = 60.0
 PREFERRED_WIDTH = 560
 MINIMUM_WIDTH = 460  # narrower, the wrapped messages grow taller than a screen needs
@@ -207,6 +208,19 @@ class SettingsDialog(QDialog):
         set_role(self.endpointError, "error")
         self.endpointError.setToolTip("What is wrong with the endpoint")
         self.endpointError.hide()
+        env_url = os.environ.get(ENV_ENDPOINT, "").strip()
+        self.envEndpointNotice = QLabel(
+            f"{ENV_ENDPOINT} is set in the environment ({env_url}), so images are requested there "
+            "whatever endpoint is entered here.",
+            self,
+        )
+        self.envEndpointNotice.setObjectName("envEndpointNotice")
+        self.envEndpointNotice.setWordWrap(True)
+        set_role(self.envEndpointNotice, "warning")
+        self.envEndpointNotice.setToolTip(f"Unset {ENV_ENDPOINT} to use the endpoint entered here")
+        # Said when it is the one used: one that breaks the endpoint rule is ignored (the
+        # window says so as it opens).
+        self.envEndpointNotice.setVisible(bool(env_url) and endpoint_problem(env_url) is None)
 
         # --- data folder
         self.dataDirEdit = QLineEdit(str(self._data_dir), self)
@@ -299,6 +313,7 @@ class SettingsDialog(QDialog):
         endpoint_row.addWidget(self.endpointEdit, 1)
         endpoint_row.addWidget(self.resetEndpointButton)
         other.addRow("", self.endpointError)
+        other.addRow("", self.envEndpointNotice)
         folder_label = QLabel("Data folder", self)
         folder_label.setToolTip(self.dataDirEdit.toolTip())
         folder_row = QHBoxLayout()
@@ -357,6 +372,13 @@ class SettingsDialog(QDialog):
 
     def _on_key_edited(self) -> None:
         self._update_forget_button()
+        self._forget_result()
+
+    def _forget_result(self) -> None:
+        """The key or the endpoint changed: a test under way, or its result, was about
+        what the fields held before, and says nothing of what they hold now."""
+        if self.isTesting():
+            self._cancel_test()
         self._set_result("", "hint")
 
     def _update_forget_button(self) -> None:
@@ -388,6 +410,7 @@ class SettingsDialog(QDialog):
             return
         problem = endpoint_problem(endpoint)
         if problem:
+            self._set_result("", "hint")  # one sentence: the endpoint's, not an older test's
             self._show_endpoint_problem(problem)
             return
         self._test_generation += 1
@@ -460,6 +483,7 @@ class SettingsDialog(QDialog):
 
     def _on_endpoint_edited(self) -> None:
         self.endpointError.hide()
+        self._forget_result()
         self._fit_to_contents()
 
     def _show_endpoint_problem(self, problem: str) -> None:

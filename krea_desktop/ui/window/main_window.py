@@ -819,8 +819,10 @@ class MainWindow(QMainWindow):
         self.settings_dialog = dialog
 
     def _endpoint_changed(self, url: str) -> None:
-        self.endpoint = url
+        from krea_desktop.ui.app import api_endpoint
+
         self.options.set(config.API_ENDPOINT, url)
+        self.endpoint = api_endpoint(self.settings)  # RUNWARE_API_URL, when set, still wins
         self._credentials_changed()
 
     def _set_demo(self, demo: bool) -> None:
