@@ -302,6 +302,69 @@ def test_esc_cancels_the_batch_sent_beside_a_sweep_and_then_the_whole_sweep(
     assert all("Cancel" in (c.error or "") for c in sheet.cells.values() if c.state == "failed")
 
 
+def test_a_running_sweeps_sheet_reopened_follows_it_and_its_gallery_scope_takes_its_later_images(
+    qtbot: QtBot, make_window: Any, sim: Sim
+) -> None:
+    """Reopened from Recent sweeps while still sending, the sheet showed the cells not yet
+    made as failed and never changed; and "Show in gallery" pressed midway kept to the
+    images there were then, hiding the rest as they came."""
+    w = make_window()
+    sim.service.config.latency_per_image = 0.3
+    sheet = send_seed_sweep(w, "a lighthouse, seed by seed", "1, 2, 3, 4, 5, 6, 7, 8")
+    sweep_id = sheet.tag.id
+    qtbot.waitUntil(lambda: sheet.counts()[0] >= 2, timeout=30000)
+    assert w.open_sheet(sweep_id) is sheet  # on the screen: the same one, brought forward
+    sheet.galleryButton.click()  # the gallery narrowed to the sweep, midway
+    qtbot.waitUntil(lambda: w.model.has_scope() and w.model.rowCount() >= 2)
+    sheet.close()
+    qtbot.waitUntil(lambda: w.sweeps.runs[0].sheet is None)
+    reopened = w.open_sheet(sweep_id)
+    assert reopened is not None and reopened is not sheet
+    done, failed, waiting = reopened.counts()
+    assert failed == 0 and waiting > 0 and done + waiting == 8, reopened.counts()
+    assert reopened.cancelButton.isVisibleTo(reopened)
+    qtbot.waitUntil(lambda: not w.sweeps.runs, timeout=30000)
+    assert reopened.counts() == (8, 0, 0)
+    assert reopened.sheet_entry is not None  # the sheet saved, shown as saved
+    # Every cell and the contact sheet are in the narrowed gallery.
+    qtbot.waitUntil(lambda: w.model.rowCount() == 9)
+    assert w.model.scope_label().startswith("Sweep")
+
+
+def test_a_sweep_cancelled_before_any_image_says_so_without_an_error(qtbot: QtBot, make_window: Any, sim: Sim) -> None:
+    w = make_window()
+    sim.service.config.latency_per_image = 5.0
+    sheet = send_seed_sweep(w, "a lighthouse", "1, 2, 3")
+    assert w.cancel_button.isEnabled()
+    sheet.cancelButton.click()
+    qtbot.waitUntil(lambda: not w.sweeps.runs, timeout=20000)
+    banner = w.message_banner
+    assert banner.label.text() == "The sweep was cancelled before any image arrived; no contact sheet was saved."
+    assert not banner.error
+    assert not w.cancel_button.isEnabled()
+
+
+def test_cancel_stays_on_while_a_sweep_uploads_and_a_cells_row_cancels_the_whole_sweep(
+    qtbot: QtBot, make_window: Any, sim: Sim, tmp_path: Path
+) -> None:
+    w = make_window()
+    path = tmp_path / "ref.png"
+    Image.new("RGB", (96, 64), (200, 40, 40)).save(path)
+    w.tray.add_reference(path, 1.0)
+    qtbot.waitUntil(lambda: w.tray.count() == 1 and not w.tray.isBusy())
+    sim.service.config.latency_per_image = 1.0
+    sheet = send_seed_sweep(w, "a lighthouse", "1, 2, 3, 4, 5, 6")
+    assert w.cancel_button.isEnabled()  # sending, though no job yet (its reference uploading)
+    qtbot.waitUntil(lambda: bool(w.sweeps.runs and w.sweeps.runs[0].job_ids), timeout=20000)
+    job_id = min(w.sweeps.runs[0].job_ids)
+    w.job_list.cancelRequested.emit(job_id)  # one cell's row: the sweep as a whole
+    qtbot.waitUntil(lambda: not w.sweeps.runs, timeout=20000)
+    _done, failed, waiting = sheet.counts()
+    assert waiting == 0 and failed >= 2  # the cells not yet sent, at least: no hole in a running sweep
+    assert "Cancelled before it was sent." in {c.error for c in sheet.cells.values()}
+    assert not w.cancel_button.isEnabled()
+
+
 def test_lineage_across_generate_drag_generate_and_a_restart(qtbot: QtBot, make_window: Any, data_dir: Path) -> None:
     w = make_window()
     parent = generate_one(qtbot, w, "a harbour at dawn")

@@ -448,9 +448,13 @@ class GalleryActions(QObject):
         """Narrow the gallery to one sweep's images (its cells and its contact sheet)."""
         library = self.library
 
+        def belongs(entry: LibraryEntry) -> bool:  # a cell, or the sheet, arriving later
+            tag = entry.record.sweep
+            return tag is not None and tag.id == sweep_id
+
         def done(ids: list[int]) -> None:
             name = prompt[:40] or "sweep"
-            self.model.set_scope(ids, f"Sweep “{name}” ({len(ids)})")
+            self.model.set_scope(ids, f"Sweep “{name}”", admits=belongs)
 
         self.runner.submit(lambda: [e.id for e in library.sweep_entries(sweep_id)], done, self._library_failed)
 

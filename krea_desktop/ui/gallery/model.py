@@ -133,6 +133,7 @@ class GalleryModel(QStringListModel):
         self._rev: list[int] = []  # row ids, oldest first: row r is _rev[-1 - r]
         self._pos: dict[int, int] = {}  # id -> its index in _rev
         self._scope: set[int] | None = None
+        self._scope_admits: Callable[[LibraryEntry], bool] | None = None  # new images that join it
         self._scope_label = ""
         self._scope_gone: set[str] = set()  # images deleted from the scope, by imageUUID
         self._entries: OrderedDict[int, LibraryEntry] = OrderedDict()
@@ -203,12 +204,21 @@ class GalleryModel(QStringListModel):
 
     # --- scope -----------------------------------------------------------------------
 
-    def set_scope(self, ids: Collection[int] | None, label: str = "", *, refresh: bool = True) -> None:
+    def set_scope(
+        self,
+        ids: Collection[int] | None,
+        label: str = "",
+        *,
+        refresh: bool = True,
+        admits: Callable[[LibraryEntry], bool] | None = None,
+    ) -> None:
         """Show only the entries ``ids`` (in the usual order, within the filters), called
         ``label`` where the scope is shown; ``None`` shows every image again. New images
-        outside the scope are not shown until :meth:`extend_scope` takes them in.
+        outside the scope are not shown until :meth:`extend_scope` takes them in, or
+        ``admits(entry)`` says they belong (a sweep's images still arriving).
         ``refresh=False`` leaves the rows as they are until the next :meth:`refresh`."""
         self._scope = None if ids is None else set(ids)
+        self._scope_admits = None if ids is None else admits
         self._scope_label = "" if ids is None else label
         self._scope_gone.clear()
         if refresh:
@@ -330,7 +340,9 @@ class GalleryModel(QStringListModel):
         if not self._matches(entry):
             return
         if self._scope is not None and entry.id not in self._scope:
-            return
+            if self._scope_admits is None or not self._scope_admits(entry):
+                return
+            self._scope.add(entry.id)
         if thumbnail is not None and not thumbnail.isNull():
             pm = QPixmap.fromImage(thumbnail)
             side = self.loader.display_side

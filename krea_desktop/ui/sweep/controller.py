@@ -79,13 +79,24 @@ class Sweeps(QObject):
             parent=self,
         )
         run.message.connect(lambda text: w.show_message(text, error=True))
+        run.notice.connect(w.show_message)
         run.sheetSaved.connect(self.sheetSaved)
-        run.finished.connect(lambda _entry: self.runs.remove(run) if run in self.runs else None)
+        run.finished.connect(lambda _entry: self._ended(run))
         self.runs.append(run)
         sheet.show()
         run.start()
+        w.update_cancel_button()
         w.statusBar().showMessage(f"Sweep queued: {counted(plan.task_count, 'task')}.", 4000)
         return run
+
+    def _ended(self, run: SweepRun) -> None:
+        if run in self.runs:
+            self.runs.remove(run)
+        self.window.update_cancel_button()
+
+    def running(self, sweep_id: str) -> SweepRun | None:
+        """The sweep ``sweep_id`` if it is still sending."""
+        return next((run for run in self.runs if run.plan.tag().id == sweep_id and not run.ended), None)
 
     def shutdown(self) -> None:
         """The window is closing: each sweep still sending keeps a contact sheet of the
@@ -101,8 +112,24 @@ class Sweeps(QObject):
         """A saved sweep's contact sheet, rebuilt from the library: its cells' images (their
         thumbnails read on a worker), failed cells as the saved sheet recorded them."""
         w = self.window
+        run = self.running(sweep_id)
+        if run is not None and run.sheet is not None:  # on the screen already: brought forward
+            run.sheet.show()
+            run.sheet.raise_()
+            run.sheet.activateWindow()
+            return run.sheet
         entries = w.library.sweep_entries(sweep_id)
         tagged = [(e, e.record.sweep) for e in entries if e.record.sweep is not None]
+        if run is not None:  # still sending, its sheet closed: a new one follows it
+            plan = run.plan
+            sheet = self._sheet(plan.tag(), plan.base.size, plan.base.prompt, plan.reference_names)
+            for entry, tag in tagged:
+                if not tag.is_sheet:
+                    sheet.set_image(tag.place, entry, None)
+                    self._load_thumbnail(sheet, tag.place, entry)
+            run.attach(sheet)
+            sheet.show()
+            return sheet
         if not tagged:
             w.show_message("That sweep's images are no longer in the library.")
             return None

@@ -32,10 +32,12 @@ log = logging.getLogger(__name__)
 
 class SweepRun(QObject):
     """One sweep in progress. ``finished`` carries the saved sheet's entry (None when it
-    could not be saved); ``message`` one sentence for the window."""
+    could not be saved); ``message`` one sentence for the window about something that went
+    wrong, ``notice`` one about how it ended that is no failure (cancelled before any image)."""
 
     finished = Signal(object)
     message = Signal(str)
+    notice = Signal(str)
     sheetSaved = Signal(object)  # the sheet's LibraryEntry
 
     def __init__(
@@ -53,8 +55,7 @@ class SweepRun(QObject):
         self.plan = plan
         # The contact sheet on screen; None once the user has closed it (it is deleted on
         # close): the sweep goes on, and its sheet is still saved into the library.
-        self.sheet: ContactSheet | None = sheet
-        sheet.destroyed.connect(self._sheet_closed)
+        self.sheet: ContactSheet | None = None
         self._client_thread = client_thread
         self._jobs = jobs
         self._library = library
@@ -72,10 +73,34 @@ class SweepRun(QObject):
         ]
         for event, handler in self._subscriptions:
             event.connect(handler)
-        sheet.cancelRequested.connect(self.cancel)
+        self.attach(sheet)
 
-    def _sheet_closed(self) -> None:
-        self.sheet = None
+    def attach(self, sheet: ContactSheet) -> None:
+        """Follow the sweep on ``sheet`` (its first, or one reopened once the first was
+        closed): its cells as they stand now, then each as it arrives, and its Cancel."""
+        self.sheet = sheet
+        sheet.destroyed.connect(lambda: self._sheet_closed(sheet))
+        sheet.cancelRequested.connect(self.cancel)
+        for place, result in self._results.items():
+            if result.error:
+                sheet.set_failed(place, result.error)
+        for cell in self._running.values():
+            if cell.place not in self._results:
+                sheet.cells[cell.place].set_waiting("Generating…")
+        sheet.set_running(not self._ended)
+
+    def _sheet_closed(self, sheet: ContactSheet) -> None:
+        if self.sheet is sheet:
+            self.sheet = None
+
+    @property
+    def cancelled(self) -> bool:
+        """Cancel was asked for (or the window closed): no more cells are sent."""
+        return self._cancelled
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
 
     @property
     def job_ids(self) -> set[int]:
@@ -206,7 +231,9 @@ class SweepRun(QObject):
         cells = self._end()
         if not any(cell.image_uuid for cell in cells):
             # A contact sheet of errors alone is no picture worth keeping (as on the command line).
-            if not self._said_why:
+            if self._cancelled:  # as asked: no failure to report
+                self.notice.emit("The sweep was cancelled before any image arrived; no contact sheet was saved.")
+            elif not self._said_why:
                 self.message.emit("No cell of the sweep made an image, so no contact sheet was saved.")
             self.finished.emit(None)
             return

@@ -215,7 +215,7 @@ class MainWindow(QMainWindow):
         self.client_thread.saveProblem.connect(self._save_problem)
         self.client_thread.collectProblem.connect(lambda text: self.show_message(text, error=True))
         self.client_thread.thumbnail_side = lambda: self.model.loader.display_side
-        self.job_list.cancelRequested.connect(self.cancel_job)
+        self.job_list.cancelRequested.connect(self._cancel_row)
         self.built = True
         self._set_demo(demo)
         self._set_tab_order()
@@ -708,10 +708,12 @@ class MainWindow(QMainWindow):
         if not self.built:
             return
         runs, running = self._jobs_and_sweeps()
+        live = [run for run in runs if not run.cancelled]
         if running:
             self.cancel_job(max(running))
-        elif runs:
-            runs[-1].cancel()
+        elif live:
+            live[-1].cancel()
+            self.update_cancel_button()
 
     def _jobs_and_sweeps(self) -> tuple[list[SweepRun], list[int]]:
         """The sweeps still sending, and the jobs not yet cancelled that are none of theirs
@@ -725,7 +727,7 @@ class MainWindow(QMainWindow):
         holds, and says it is doing so until it ends (Esc then goes to the next job)."""
         if self.jobs.cancel_asked(job_id):
             self.client_thread.cancel(job_id)
-            self._update_cancel_button()
+            self.update_cancel_button()
 
     def cancel_all_jobs(self) -> None:
         """Generate > Cancel all jobs: every job, and every sweep as a whole."""
@@ -733,10 +735,25 @@ class MainWindow(QMainWindow):
         for job_id in running:
             self.cancel_job(job_id)
         for run in runs:
-            run.cancel()
+            if not run.cancelled:
+                run.cancel()
+        self.update_cancel_button()
 
-    def _update_cancel_button(self) -> None:
-        self.cancel_button.setEnabled(bool(self.jobs.cancellable()))
+    def update_cancel_button(self) -> None:
+        """Cancel works while a job runs, or a sweep sends (uploading its references, say)."""
+        runs, running = self._jobs_and_sweeps()
+        self.cancel_button.setEnabled(bool(running) or any(not run.cancelled for run in runs))
+
+    def _cancel_row(self, job_id: int) -> None:
+        """A job row's Cancel: the job, or the sweep it is a cell of, as a whole (one cell
+        alone would leave a hole in its sheet)."""
+        runs = self._sweeps.runs if self._sweeps is not None else []
+        run = next((r for r in runs if job_id in r.job_ids), None)
+        if run is not None:
+            run.cancel()
+            self.update_cancel_button()
+        else:
+            self.cancel_job(job_id)
 
     def _subscribe_to_jobs(self) -> None:
         jobs = self.jobs
@@ -745,7 +762,7 @@ class MainWindow(QMainWindow):
         jobs.image.connect(lambda _job, _entry, _thumbnail: self._update_counts())
         jobs.cost_changed.connect(lambda _total: self._update_counts())
         jobs.added.connect(lambda _job: self.cancel_button.setEnabled(True))
-        jobs.ended.connect(lambda _job: self._update_cancel_button())
+        jobs.ended.connect(lambda _job: self.update_cancel_button())
         jobs.ended.connect(self._job_ended)
         jobs.cost_changed.connect(lambda _total: self.update_cost_estimate())
 
