@@ -398,6 +398,75 @@ def _no_display() -> str | None:
     return f"the display named by {named} does not answer, so the window cannot open there"
 
 
+# The system libraries Qt's X11 platform (libqxcb) links to that a desktop may lack: from
+# Qt 6.5 on, xcb-cursor above all (Qt's own notes list them).
+QT_X11_LIBRARIES = (
+    "libxcb-cursor.so.0",
+    "libxcb-icccm.so.4",
+    "libxcb-image.so.0",
+    "libxcb-keysyms.so.1",
+    "libxcb-randr.so.0",
+    "libxcb-render-util.so.0",
+    "libxcb-shape.so.0",
+    "libxcb-shm.so.0",
+    "libxcb-sync.so.1",
+    "libxcb-util.so.1",
+    "libxcb-xfixes.so.0",
+    "libxcb-xkb.so.1",
+    "libxkbcommon-x11.so.0",
+    "libxkbcommon.so.0",
+    "libX11-xcb.so.1",
+)
+
+
+def _missing_x11_libraries() -> str | None:
+    """Why Qt's X11 platform cannot load, where it is the one Qt will use (Linux, no
+    Wayland display, no other platform chosen): the system libraries it needs that are
+    missing, named with the packages that hold them on Debian and Ubuntu. Qt itself
+    would print a paragraph and abort the process. None when it loads (Qt then finds it
+    loaded already), or when it cannot be told."""
+    platform = os.environ.get("QT_QPA_PLATFORM", "xcb").split(":", 1)[0]
+    if sys.platform != "linux" or platform != "xcb" or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    import ctypes
+    import importlib.util
+
+    spec = importlib.util.find_spec("PySide6")
+    places = list(spec.submodule_search_locations or []) if spec is not None else []
+    plugin = Path(places[0], "Qt", "plugins", "platforms", "libqxcb.so") if places else None
+    if plugin is None or not plugin.is_file():
+        return None
+    try:
+        ctypes.CDLL(str(plugin), mode=os.RTLD_LAZY)  # bound as Qt binds it, when used
+    except OSError as exc:
+        missing = []
+        for name in QT_X11_LIBRARIES:
+            try:
+                ctypes.CDLL(name)
+            except OSError:
+                missing.append(name)
+        if not missing:
+            return f"Qt's X11 support could not be loaded ({exc}), so the window cannot open"
+        packages = [_debian_package(name) for name in missing]
+        return (
+            f"the window cannot open because Qt's X11 support needs {_listed(missing)}, missing from this "
+            f"system; install {_listed(packages)} ({'its name' if len(packages) == 1 else 'their names'} on Debian "
+            "and Ubuntu) and start again"
+        )
+    return None
+
+
+def _debian_package(soname: str) -> str:
+    """The Debian package of a library by its soname: libxcb-cursor.so.0 is in
+    libxcb-cursor0, libxkbcommon-x11.so.0 in libxkbcommon-x11-0."""
+    base, _so, version = soname.partition(".so.")
+    return f"{base}{'-' if base[-1:].isdigit() else ''}{version.split('.')[0]}".lower()
+
+
+def _listed(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def _answers(family: int, address: str | tuple[str, int]) -> bool:
     import socket
 
@@ -435,7 +504,7 @@ def _x11_answers(display: str) -> bool:
 
 
 def _open_window(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -> int:
-    why = None if smoke_test else _no_display()
+    why = None if smoke_test else (_no_display() or _missing_x11_libraries())
     if why is not None:
         print(f"krea-desktop: {why}; at a terminal, use generate, sweep or info (see --help).", file=sys.stderr)
         return 1

@@ -27,3 +27,47 @@ def test_creativity_not_given_is_told_apart_from_one_given() -> None:
     parser = build_parser()
     assert parser.parse_args(["sweep", "a fox", "--vary", "creativity=raw,low"]).creativity is None
     assert parser.parse_args(["sweep", "a fox", "--creativity", "medium", "--vary", "seed=1"]).creativity == "medium"
+
+
+def test_qts_x11_libraries_missing_are_named_with_their_packages_not_left_to_qts_abort(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """From Qt 6.5 on, Qt's X11 platform needs libxcb-cursor0 and others that a desktop may
+    lack: Qt printed a paragraph and aborted the process (a core dump, nothing at all
+    from a double-click's point of view)."""
+    import ctypes
+    import sys
+
+    from krea_desktop import cli
+
+    if sys.platform != "linux":
+        pytest.skip("X11 is Linux's here")  # the check itself returns None elsewhere
+    missing = {"libxcb-cursor.so.0", "libxkbcommon-x11.so.0"}
+    loaded: list[str] = []
+
+    class FakeLibrary:
+        def __init__(self, name: str, mode: int = 0) -> None:
+            loaded.append(name)
+            if name.endswith("libqxcb.so") or name in missing:
+                raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(ctypes, "CDLL", FakeLibrary)
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert cli._missing_x11_libraries() == (
+        "the window cannot open because Qt's X11 support needs libxcb-cursor.so.0 and libxkbcommon-x11.so.0, "
+        "missing from this system; install libxcb-cursor0 and libxkbcommon-x11-0 (their names on Debian and "
+        "Ubuntu) and start again"
+    )
+    assert loaded[0].endswith("/Qt/plugins/platforms/libqxcb.so")
+    # Qt's X11 platform loading: nothing to say. Another platform chosen, or a Wayland
+    # display: not asked at all.
+    missing.clear()
+    monkeypatch.setattr(ctypes, "CDLL", lambda name, mode=0: loaded.append(name))
+    assert cli._missing_x11_libraries() is None
+    loaded.clear()
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert cli._missing_x11_libraries() is None
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    assert cli._missing_x11_libraries() is None and loaded == []
