@@ -164,6 +164,14 @@ def _refusals_said() -> Iterator[None]:
 
 
 def _folder_problem(folder: Path, exc: OSError) -> str:
+    try:
+        return _folder_problem_found(folder, exc)
+    except OSError:  # the folder cannot even be looked at (another user's, a name too long)
+        reason = exc.strerror or type(exc).__name__
+        return f"The data folder {folder} cannot be used ({reason}); check that it exists and that you may write to it."
+
+
+def _folder_problem_found(folder: Path, exc: OSError) -> str:
     # A link to a place that is not there (a drive not mounted, say), the folder or one above it.
     dangling = next((p for p in (folder, *folder.parents) if p.is_symlink() and not p.exists()), None)
     if dangling is not None:

@@ -290,6 +290,19 @@ def test_a_data_folder_that_is_a_file_is_named_in_one_sentence(tmp_path: Path, e
     assert str(tmp_path / "data") in line and "is a file" in line
 
 
+def test_a_data_folder_that_cannot_even_be_looked_at_is_one_sentence(tmp_path: Path) -> None:
+    """A name too long (or a folder of another user's): looking for why the folder could not
+    be made raised again, and the window showed a traceback."""
+    folder = tmp_path / ("a" * 300)
+    with pytest.raises(LibraryError) as raised:
+        Library(folder)
+    said = str(raised.value)
+    assert said == (
+        f"The data folder {folder} cannot be used (File name too long); check that it exists and that you "
+        "may write to it."
+    )
+
+
 def test_a_closed_library_needs_no_write_ahead_log(tmp_path: Path) -> None:
     lib = Library(tmp_path / "data")
     for n in range(1, 4):
