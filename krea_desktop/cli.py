@@ -387,15 +387,65 @@ def _no_display() -> str | None:
     would abort the process: no display named (and no Qt platform chosen), or none of
     those named answering (an SSH X forward that ended, a Wayland session gone). None
     when one answers, or cannot be told not to."""
-    if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM"):
-        return None
-    x11, wayland = os.environ.get("DISPLAY", ""), os.environ.get("WAYLAND_DISPLAY", "")
+    chosen = {part.split(":", 1)[0].strip() for part in os.environ.get("QT_QPA_PLATFORM", "").split(";")} - {""}
+    if sys.platform in ("win32", "darwin") or not chosen <= _DISPLAY_PLATFORMS:
+        return None  # a platform of Qt's that needs no display (offscreen, vnc…)
+    x11 = os.environ.get("DISPLAY", "") if not chosen or "xcb" in chosen else ""
+    wayland = os.environ.get("WAYLAND_DISPLAY", "") if not chosen or chosen - {"xcb"} else ""
     if not x11 and not wayland:
         return "there is no display to open the window on"
-    if (wayland and _wayland_answers(wayland)) or (x11 and _x11_answers(x11)):
+    if wayland and _wayland_answers(wayland):
         return None
+    if x11 and _x11_answers(x11):
+        return _x11_refusal(x11)
     named = " or ".join(f"{name}={value}" for name, value in (("DISPLAY", x11), ("WAYLAND_DISPLAY", wayland)) if value)
     return f"the display named by {named} does not answer, so the window cannot open there"
+
+
+# The platforms of Qt's that show windows on a display (DISPLAY, WAYLAND_DISPLAY).
+_DISPLAY_PLATFORMS = frozenset({"xcb", "wayland", "wayland-egl", "wayland-brcm"})
+
+
+def _x11_refusal(display: str, timeout_s: float = 3.0) -> str | None:
+    """Why the X server of ``display``, which answers, does not let this user in (a window
+    started under sudo or su, an old XAUTHORITY): the connection Qt would make, made
+    first through libxcb (Qt's own), on a thread given ``timeout_s``. None when it is let
+    in, or when that cannot be told (no libxcb: said by the library check)."""
+    import ctypes
+    import threading
+
+    try:
+        xcb = ctypes.CDLL("libxcb.so.1")
+    except OSError:
+        return None
+    xcb.xcb_connect.restype = ctypes.c_void_p
+    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    xcb.xcb_connection_has_error.restype = ctypes.c_int
+    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    said: list[int] = []
+
+    def connect() -> None:
+        connection = xcb.xcb_connect(display.encode(), None)
+        try:
+            said.append(xcb.xcb_connection_has_error(connection))
+        finally:
+            xcb.xcb_disconnect(connection)
+
+    probe = threading.Thread(target=connect, name="krea-x11-probe", daemon=True)
+    probe.start()
+    probe.join(timeout_s)
+    if not said or said[0] == 0:
+        return None  # let in, or no answer in time (Qt's own connection decides)
+    if said[0] == _XCB_CONN_ERROR:
+        return (
+            f"the display named by DISPLAY={display} does not let this user in (a window started with sudo or su, "
+            "or an old XAUTHORITY), so the window cannot open there"
+        )
+    return f"the display named by DISPLAY={display} cannot be used (its connection failed, error {said[0]})"
+
+
+_XCB_CONN_ERROR = 1  # xcb.h: a socket, pipe or stream error, and a connection the server refused
 
 
 # The system libraries Qt's X11 platform (libqxcb) links to that a desktop may lack: from

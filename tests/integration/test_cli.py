@@ -234,6 +234,23 @@ def test_with_no_display_the_window_is_not_tried_and_one_sentence_says_why(env: 
     )
 
 
+@pytest.mark.parametrize("platform", ["wayland", "xcb", "wayland;xcb", "wayland-egl:foo=1"])
+def test_a_display_platform_chosen_with_no_display_is_one_sentence_not_qts_abort(
+    env: dict[str, str], platform: str
+) -> None:
+    """QT_QPA_PLATFORM set for a desktop (Sway's, say) and a login with no display: Qt
+    aborted the process (exit 134) with a paragraph about reinstalling."""
+    if sys.platform in ("win32", "darwin"):
+        pytest.skip("a window always has a screen there")
+    bare = {k: v for k, v in env.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    r = run_cli([], {**bare, "QT_QPA_PLATFORM": platform}, timeout=30)
+    assert (r.returncode, r.stderr) == (
+        1,
+        "krea-desktop: there is no display to open the window on; "
+        "at a terminal, use generate, sweep or info (see --help).\n",
+    )
+
+
 @pytest.mark.parametrize(
     ("names", "said"),
     [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from krea_desktop.cli import build_parser
@@ -71,3 +73,37 @@ def test_qts_x11_libraries_missing_are_named_with_their_packages_not_left_to_qts
     monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
     monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
     assert cli._missing_x11_libraries() is None and loaded == []
+
+
+def test_an_x_server_that_does_not_let_this_user_in_is_one_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under sudo or su, or with an old XAUTHORITY, the X server answers but refuses the
+    connection: Qt aborted (exit 134) saying libxcb-cursor0 was missing."""
+    import ctypes
+
+    from krea_desktop import cli
+
+    outcome = {"error": 1}
+    connected: list[bytes] = []
+
+    class FakeXcb:
+        def __init__(self, name: str, mode: int = 0) -> None:
+            assert name == "libxcb.so.1"
+            self.xcb_connect = Function(lambda display, _screen: connected.append(display) or 1234)
+            self.xcb_connection_has_error = Function(lambda connection: outcome["error"])
+            self.xcb_disconnect = Function(lambda connection: None)
+
+    class Function:
+        def __init__(self, call: Any) -> None:
+            self.call = call
+
+        def __call__(self, *args: Any) -> Any:
+            return self.call(*args)
+
+    monkeypatch.setattr(ctypes, "CDLL", FakeXcb)
+    assert cli._x11_refusal(":44") == (
+        "the display named by DISPLAY=:44 does not let this user in (a window started with sudo or su, "
+        "or an old XAUTHORITY), so the window cannot open there"
+    )
+    assert connected == [b":44"]
+    outcome["error"] = 0
+    assert cli._x11_refusal(":44") is None
