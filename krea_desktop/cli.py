@@ -140,7 +140,11 @@ def build_window_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="krea-desktop",
         description="Open the window; IMAGE files are shown with the parameters they carry.",
-        epilog="Without a window: krea-desktop {generate,sweep,info,simulator} --help",
+        epilog=(
+            "without a window:\n  krea-desktop {generate,sweep,info,simulator} --help\n"
+            "in the desktop's menu:\n  krea-desktop --install-desktop-entry    (--uninstall-desktop-entry takes it out)"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"krea-desktop {__version__}")
     parser.add_argument(

@@ -145,6 +145,15 @@ def uninstall(data: Path | None = None) -> list[Path]:
         if path.is_file() or path.is_symlink():
             path.unlink()
             removed.append(path)
+    # The folders installing made, once empty (icons/hicolor/48x48/apps, say), up to the
+    # data folder itself; a folder holding anything else stays.
+    for folder in sorted({p.parent for p in removed}, key=lambda p: len(p.parts), reverse=True):
+        while folder != data and data in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+            folder = folder.parent
     if removed:
         _refresh(data)
         cache = data / "applications" / "mimeinfo.cache"
@@ -180,7 +189,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             removed = uninstall(data)
             print(f"Removed {counted(len(removed), 'file')} of {APP_NAME}'s menu entry from {data}.")
     except OSError as err:
-        print(f"krea-desktop: {err}", file=sys.stderr)
+        what = "added to" if args.install_desktop_entry else "removed from"
+        where = f" ({err.filename})" if err.filename else ""
+        print(
+            f"krea-desktop: the menu entry could not be {what} {data}: {err.strerror or err}{where}.", file=sys.stderr
+        )
         return 1
     return 0
 

@@ -643,3 +643,9 @@ def test_a_strength_out_of_range_is_an_option_that_cannot_be_parsed(
     r = run_cli(["generate", "two words", "--demo", "--ref", f"{ref}@{strength}"], env, timeout=60)
     assert r.returncode == 2, r.stderr
     assert f"the strength {strength} after {ref}@ is not from -2 to 2" in r.stderr and r.stdout == ""
+
+
+def test_the_windows_help_names_the_menu_entry_options(env: dict[str, str]) -> None:
+    """README tells pipx users to run --install-desktop-entry; --help did not name it."""
+    said = run_cli(["--help"], env, timeout=60).stdout
+    assert "krea-desktop --install-desktop-entry" in said and "--uninstall-desktop-entry" in said

@@ -44,6 +44,7 @@ def test_install_writes_the_entry_icons_and_metainfo_and_uninstall_removes_them(
     (data / "applications").mkdir(parents=True)
     (data / "applications" / "other.desktop").write_text("[Desktop Entry]\n")
     before = files_under(home)
+    folders_before = {p for p in home.rglob("*") if p.is_dir()}
 
     assert run_main(["--install-desktop-entry"], home, monkeypatch) == 0
     entry = read_entry(data / "applications" / f"{APP_ID}.desktop")
@@ -64,6 +65,20 @@ def test_install_writes_the_entry_icons_and_metainfo_and_uninstall_removes_them(
     assert desktop_entry.install(data) == []
     assert run_main(["--uninstall-desktop-entry"], home, monkeypatch) == 0
     assert files_under(home) == before
+    # And the folders it made (icons/hicolor/48x48/apps…): none left, those there before kept.
+    assert {p for p in home.rglob("*") if p.is_dir()} == folders_before
+
+
+def test_a_menu_entry_that_cannot_be_written_is_one_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".local").write_text("a file where the folder would be")
+    assert run_main(["--install-desktop-entry"], home, monkeypatch) == 1
+    said = capsys.readouterr().err
+    assert said.startswith(f"krea-desktop: the menu entry could not be added to {home / '.local' / 'share'}: ")
+    assert said.count("\n") == 1 and said.endswith(".\n") and "[Errno" not in said
 
 
 def test_xdg_data_home_is_used_when_absolute(tmp_path: Path) -> None:
