@@ -510,6 +510,24 @@ def _missing_x11_libraries() -> str | None:
     return None
 
 
+def _data_dir_not_for_qt() -> str | None:
+    """Why the window cannot keep its settings beside the library: a data folder whose name
+    is not valid UTF-8 (an old archive's, say), which Qt would write its settings under
+    with the bad bytes replaced, a folder of its own. The commands have no such file."""
+    from krea_desktop.library.paths import data_dir
+
+    name = str(data_dir())
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")  # its bytes: \xff
+        return (
+            f"the data folder {shown} has a name that is not valid UTF-8, where the window cannot keep its "
+            "settings beside the library; set KREA_DESKTOP_DATA_DIR to another folder"
+        )
+    return None
+
+
 def _debian_package(soname: str) -> str:
     """The Debian package of a library by its soname: libxcb-cursor.so.0 is in
     libxcb-cursor0, libxkbcommon-x11.so.0 in libxkbcommon-x11-0."""
@@ -558,7 +576,7 @@ def _x11_answers(display: str) -> bool:
 
 
 def _open_window(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -> int:
-    why = None if smoke_test else (_no_display() or _missing_x11_libraries())
+    why = None if smoke_test else (_no_display() or _missing_x11_libraries() or _data_dir_not_for_qt())
     if why is not None:
         print(f"krea-desktop: {why}; at a terminal, use generate, sweep or info (see --help).", file=sys.stderr)
         return 1

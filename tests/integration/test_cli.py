@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -649,3 +650,18 @@ def test_the_windows_help_names_the_menu_entry_options(env: dict[str, str]) -> N
     """README tells pipx users to run --install-desktop-entry; --help did not name it."""
     said = run_cli(["--help"], env, timeout=60).stdout
     assert "krea-desktop --install-desktop-entry" in said and "--uninstall-desktop-entry" in said
+
+
+def test_a_data_folder_named_outside_utf8_is_one_sentence_not_two_folders(env: dict[str, str], tmp_path: Path) -> None:
+    """Qt wrote the window's settings under the name with its bad byte replaced: a second
+    folder beside the library's."""
+    if sys.platform in ("win32", "darwin"):
+        pytest.skip("file names there are always Unicode")
+    folder = os.fsdecode(os.fsencode(str(tmp_path)) + b"/bad\xffdir")
+    r = run_cli([], {**env, "KREA_DESKTOP_DATA_DIR": folder, "QT_QPA_PLATFORM": "offscreen"}, timeout=30)
+    assert r.returncode == 1
+    assert r.stderr.startswith(
+        f"krea-desktop: the data folder {tmp_path}/bad\\xffdir has a name that is not valid UTF-8"
+    )
+    assert r.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []  # no folder made, under either name
