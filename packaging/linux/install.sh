@@ -169,14 +169,27 @@ else
 fi
 
 # The menu entry runs the launcher by its full path, so it works whatever PATH the desktop has.
+# A path with anything but plain characters is quoted as the Desktop Entry spec says: inside
+# the quotes, " ` $ and \ escaped with a backslash; then, as for every string value, each
+# backslash doubled; and % written %%. The lines are rewritten in the shell, not by sed,
+# so that no character of the path (& | in a home folder's name) means anything there.
+string_escaped() { printf '%s' "$1" | sed -e 's/\\/\\\\/g'; }
 case $launcher in
-  *[!A-Za-z0-9/._-]*) exec_path="\"$launcher\"" ;;
+  *[!A-Za-z0-9/._-]*)
+    quoted=$(printf '%s' "$launcher" | sed -e 's/[\\"`$]/\\&/g' -e 's/%/%%/g')
+    exec_path="\"$(string_escaped "$quoted")\"" ;;
   *) exec_path=$launcher ;;
 esac
+try_exec=$(string_escaped "$launcher")
 scratch=$(mktemp)
 trap 'rm -f "$scratch"' EXIT
-sed -e "s|^Exec=krea-desktop|Exec=$exec_path|" -e "s|^TryExec=krea-desktop|TryExec=$launcher|" \
-  "$target/share/applications/$APP_ID.desktop" > "$scratch"
+while IFS= read -r line || [ -n "$line" ]; do
+  case $line in
+    Exec=krea-desktop*) printf '%s\n' "Exec=$exec_path${line#Exec=krea-desktop}" ;;
+    TryExec=krea-desktop*) printf '%s\n' "TryExec=$try_exec${line#TryExec=krea-desktop}" ;;
+    *) printf '%s\n' "$line" ;;
+  esac
+done < "$target/share/applications/$APP_ID.desktop" > "$scratch"
 install_file "$scratch" "$data/applications/$APP_ID.desktop"
 install_file "$target/share/metainfo/$APP_ID.metainfo.xml" "$data/metainfo/$APP_ID.metainfo.xml"
 for icon in "$target"/share/icons/hicolor/*/apps/$APP_ID.png "$target"/share/icons/hicolor/*/apps/$APP_ID.svg; do

@@ -138,6 +138,29 @@ def test_install_then_uninstall_leaves_exactly_what_was_there(bundle: Path, home
     assert (local / "share" / "krea-desktop" / "library.sqlite").read_bytes() == b"the user's library"
 
 
+@pytest.mark.parametrize("name", ["R&D", "a|b", 'q"uote $dollar `tick` back\\slash 100% done'])
+def test_a_home_folder_named_with_any_character_gets_a_menu_entry_that_runs_it(
+    bundle: Path, tmp_path: Path, name: str
+) -> None:
+    """The Exec line was made with sed: an & in the home folder's name put the matched text
+    in its place, a | ended the expression (install failed halfway), and " $ ` \\ % went
+    in unescaped."""
+    from krea_desktop.desktop_entry import exec_argument
+
+    home = tmp_path / name
+    home.mkdir()
+    run(bundle / "install.sh", home)
+    desktop = home / ".local" / "share" / "applications" / f"{APP_ID}.desktop"
+    lines = dict(line.split("=", 1) for line in desktop.read_text().splitlines() if "=" in line)
+    launcher = f"{opt(home).resolve()}/current/krea-desktop"
+    assert lines["Exec"] == exec_argument(launcher) + " %F"  # as the wheel's own entry writes it
+    assert lines["TryExec"] == launcher.replace("\\", "\\\\")
+    if shutil.which("desktop-file-validate"):
+        subprocess.run(["desktop-file-validate", str(desktop)], check=True)
+    run(opt(home) / "uninstall.sh", home)
+    assert not desktop.exists()
+
+
 def test_installing_the_same_build_again_changes_nothing(bundle: Path, home: Path) -> None:
     run(bundle / "install.sh", home)
     installed = tree(home)
