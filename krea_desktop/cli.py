@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -391,19 +392,49 @@ def _no_display() -> str | None:
     would abort the process: no display named (and no Qt platform chosen), or none of
     those named answering (an SSH X forward that ended, a Wayland session gone). None
     when one answers, or cannot be told not to."""
+    return _display()[0]
+
+
+def _display() -> tuple[str | None, str]:
+    """:func:`_no_display`'s answer, and the X11 display the window will open on ("" for
+    another platform): whether that one lets this user in, and whether Qt's X11 support
+    loads, are asked beside the imports (:class:`_X11Preflight`)."""
     chosen = {part.split(":", 1)[0].strip() for part in os.environ.get("QT_QPA_PLATFORM", "").split(";")} - {""}
     if sys.platform in ("win32", "darwin") or not chosen <= _DISPLAY_PLATFORMS:
-        return None  # a platform of Qt's that needs no display (offscreen, vnc…)
+        return None, ""  # a platform of Qt's that needs no display (offscreen, vnc…)
     x11 = os.environ.get("DISPLAY", "") if not chosen or "xcb" in chosen else ""
     wayland = os.environ.get("WAYLAND_DISPLAY", "") if not chosen or chosen - {"xcb"} else ""
     if not x11 and not wayland:
-        return "there is no display to open the window on"
+        return "there is no display to open the window on", ""
     if wayland and _wayland_answers(wayland):
-        return None
+        return None, ""
     if x11 and _x11_answers(x11):
-        return _x11_refusal(x11)
+        return None, x11
     named = " or ".join(f"{name}={value}" for name, value in (("DISPLAY", x11), ("WAYLAND_DISPLAY", wayland)) if value)
-    return f"the display named by {named} does not answer, so the window cannot open there"
+    return f"the display named by {named} does not answer, so the window cannot open there", ""
+
+
+class _X11Preflight:
+    """Whether Qt's X11 support loads (:func:`_missing_x11_libraries`) and the X server of
+    ``display`` lets this user in (:func:`_x11_refusal`), asked on a thread while the main
+    thread imports Qt's bindings: both wait on the system (the loader, the server) with
+    the interpreter's lock released, so the window is not later for them."""
+
+    def __init__(self, display: str) -> None:
+        self._display = display
+        self._why: str | None = None
+        self._thread = threading.Thread(target=self._ask, name="krea-x11-preflight", daemon=True)
+        self._thread.start()
+
+    def _ask(self) -> None:
+        try:
+            self._why = _missing_x11_libraries() or _x11_refusal(self._display)
+        except Exception:  # a check that fails in its own way: Qt's own start decides
+            self._why = None
+
+    def why(self, timeout_s: float = 4.0) -> str | None:
+        self._thread.join(timeout_s)
+        return self._why
 
 
 # The platforms of Qt's that show windows on a display (DISPLAY, WAYLAND_DISPLAY).
@@ -510,21 +541,29 @@ def _missing_x11_libraries() -> str | None:
     return None
 
 
+def _cannot_open(why: str) -> int:
+    print(f"krea-desktop: {why}; at a terminal, use generate, sweep or info (see --help).", file=sys.stderr)
+    return 1
+
+
 def _data_dir_not_for_qt() -> str | None:
     """Why the window cannot keep its settings beside the library: a data folder whose name
     is not valid UTF-8 (an old archive's, say), which Qt would write its settings under
-    with the bad bytes replaced, a folder of its own. The commands have no such file."""
-    from krea_desktop.library.paths import data_dir
-
-    name = str(data_dir())
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")  # its bytes: \xff
-        return (
-            f"the data folder {shown} has a name that is not valid UTF-8, where the window cannot keep its "
-            "settings beside the library; set KREA_DESKTOP_DATA_DIR to another folder"
-        )
+    with the bad bytes replaced, a folder of its own. The commands have no such file.
+    Read from what names the folder (KREA_DESKTOP_DATA_DIR, else XDG_DATA_HOME or HOME),
+    without importing the library before the window."""
+    named = os.environ.get("KREA_DESKTOP_DATA_DIR", "").strip()
+    places = [("KREA_DESKTOP_DATA_DIR", named)] if named else [("XDG_DATA_HOME", ""), ("HOME", "")]
+    for variable, value in places:
+        value = value or os.environ.get(variable, "")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")  # its bytes: \xff
+            return (
+                f"the data folder named by {variable}={shown} is not valid UTF-8, where the window cannot keep "
+                "its settings beside the library; set KREA_DESKTOP_DATA_DIR to another folder"
+            )
     return None
 
 
@@ -576,10 +615,11 @@ def _x11_answers(display: str) -> bool:
 
 
 def _open_window(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -> int:
-    why = None if smoke_test else (_no_display() or _missing_x11_libraries() or _data_dir_not_for_qt())
+    why, x11 = (None, "") if smoke_test else _display()
+    why = why or (None if smoke_test else _data_dir_not_for_qt())
     if why is not None:
-        print(f"krea-desktop: {why}; at a terminal, use generate, sweep or info (see --help).", file=sys.stderr)
-        return 1
+        return _cannot_open(why)
+    preflight = _X11Preflight(x11) if x11 else None
     # The imports before the first paint (Qt's bindings, then the window's modules) make
     # many objects and no cycles worth finding: without the cyclic collector running
     # through them, nor the bindings' source scan, the window is ready about 15 ms sooner.
@@ -592,6 +632,9 @@ def _open_window(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -
         load_for_window()
         from krea_desktop.ui.app import run_app
 
+        why = preflight.why() if preflight is not None else None
+        if why is not None:  # before Qt is asked for the display: it would abort
+            return _cannot_open(why)
         return run_app(smoke_test=smoke_test, open_paths=open_paths)
     except KeyboardInterrupt:  # Ctrl+C before the window was up (once up, it closes the window)
         return 130

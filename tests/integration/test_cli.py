@@ -661,7 +661,14 @@ def test_a_data_folder_named_outside_utf8_is_one_sentence_not_two_folders(env: d
     r = run_cli([], {**env, "KREA_DESKTOP_DATA_DIR": folder, "QT_QPA_PLATFORM": "offscreen"}, timeout=30)
     assert r.returncode == 1
     assert r.stderr.startswith(
-        f"krea-desktop: the data folder {tmp_path}/bad\\xffdir has a name that is not valid UTF-8"
+        f"krea-desktop: the data folder named by KREA_DESKTOP_DATA_DIR={tmp_path}/bad\\xffdir is not valid UTF-8"
     )
     assert r.stderr.count("\n") == 1
     assert list(tmp_path.iterdir()) == []  # no folder made, under either name
+    # The same from a home folder so named, the data folder under it.
+    bare = {k: v for k, v in env.items() if k not in ("KREA_DESKTOP_DATA_DIR", "XDG_DATA_HOME")}
+    r = run_cli([], {**bare, "HOME": folder, "QT_QPA_PLATFORM": "offscreen"}, timeout=30)
+    assert r.returncode == 1 and r.stderr.startswith(
+        f"krea-desktop: the data folder named by HOME={tmp_path}/bad\\xffdir is not valid UTF-8"
+    )
+    assert list(tmp_path.iterdir()) == []
