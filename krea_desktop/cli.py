@@ -404,14 +404,18 @@ def _display() -> tuple[str | None, str]:
         return None, ""  # a platform of Qt's that needs no display (offscreen, vnc…)
     x11 = os.environ.get("DISPLAY", "") if not chosen or "xcb" in chosen else ""
     wayland = os.environ.get("WAYLAND_DISPLAY", "") if not chosen or chosen - {"xcb"} else ""
+    named = [f"{name}={value}" for name, value in (("DISPLAY", x11), ("WAYLAND_DISPLAY", wayland)) if value]
+    if chosen - {"xcb"} and not wayland:
+        # Wayland chosen and none named: libwayland (so Qt) connects to wayland-0.
+        wayland = "wayland-0"
+        named.append("QT_QPA_PLATFORM (Wayland's default display, wayland-0)")
     if not x11 and not wayland:
         return "there is no display to open the window on", ""
     if wayland and _wayland_answers(wayland):
         return None, ""
     if x11 and _x11_answers(x11):
         return None, x11
-    named = " or ".join(f"{name}={value}" for name, value in (("DISPLAY", x11), ("WAYLAND_DISPLAY", wayland)) if value)
-    return f"the display named by {named} does not answer, so the window cannot open there", ""
+    return f"the display named by {' or '.join(named)} does not answer, so the window cannot open there", ""
 
 
 class _X11Preflight:
@@ -501,6 +505,7 @@ QT_X11_LIBRARIES = (
     "libxkbcommon-x11.so.0",
     "libxkbcommon.so.0",
     "libX11-xcb.so.1",
+    "libX11.so.6",
 )
 
 
@@ -544,27 +549,6 @@ def _missing_x11_libraries() -> str | None:
 def _cannot_open(why: str) -> int:
     print(f"krea-desktop: {why}; at a terminal, use generate, sweep or info (see --help).", file=sys.stderr)
     return 1
-
-
-def _data_dir_not_for_qt() -> str | None:
-    """Why the window cannot keep its settings beside the library: a data folder whose name
-    is not valid UTF-8 (an old archive's, say), which Qt would write its settings under
-    with the bad bytes replaced, a folder of its own. The commands have no such file.
-    Read from what names the folder (KREA_DESKTOP_DATA_DIR, else XDG_DATA_HOME or HOME),
-    without importing the library before the window."""
-    named = os.environ.get("KREA_DESKTOP_DATA_DIR", "").strip()
-    places = [("KREA_DESKTOP_DATA_DIR", named)] if named else [("XDG_DATA_HOME", ""), ("HOME", "")]
-    for variable, value in places:
-        value = value or os.environ.get(variable, "")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")  # its bytes: \xff
-            return (
-                f"the data folder named by {variable}={shown} is not valid UTF-8, where the window cannot keep "
-                "its settings beside the library; set KREA_DESKTOP_DATA_DIR to another folder"
-            )
-    return None
 
 
 def _debian_package(soname: str) -> str:
@@ -616,7 +600,6 @@ def _x11_answers(display: str) -> bool:
 
 def _open_window(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -> int:
     why, x11 = (None, "") if smoke_test else _display()
-    why = why or (None if smoke_test else _data_dir_not_for_qt())
     if why is not None:
         return _cannot_open(why)
     preflight = _X11Preflight(x11) if x11 else None
@@ -629,9 +612,12 @@ def _open_window(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -
     try:
         from krea_desktop.ui.bindings import load_for_window
 
-        load_for_window()
-        from krea_desktop.ui.app import run_app
-
+        try:
+            load_for_window()
+            from krea_desktop.ui.app import run_app
+        except (ImportError, OSError) as exc:  # Qt's own libraries need a system one that is missing
+            why = preflight.why() if preflight is not None else None
+            return _cannot_open(why or f"Qt could not be loaded ({exc}), so the window cannot open")
         why = preflight.why() if preflight is not None else None
         if why is not None:  # before Qt is asked for the display: it would abort
             return _cannot_open(why)

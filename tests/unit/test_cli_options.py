@@ -107,3 +107,35 @@ def test_an_x_server_that_does_not_let_this_user_in_is_one_sentence(monkeypatch:
     assert connected == [b":44"]
     outcome["error"] = 0
     assert cli._x11_refusal(":44") is None
+
+
+def test_qt_that_cannot_be_loaded_is_one_sentence_naming_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Qt's own libraries need libxkbcommon and libX11: without them importing the
+    bindings raised, and the window's start printed a traceback."""
+    from krea_desktop import cli
+    from krea_desktop.ui import bindings
+
+    def broken() -> None:
+        raise ImportError("libxkbcommon.so.0: cannot open shared object file: No such file or directory")
+
+    class Preflight:
+        def __init__(self, display: str) -> None:
+            assert display == ":0"
+
+        def why(self, timeout_s: float = 4.0) -> str | None:
+            return said
+
+    monkeypatch.setattr(bindings, "load_for_window", broken)
+    monkeypatch.setattr(cli, "_display", lambda: (None, ":0"))
+    monkeypatch.setattr(cli, "_X11Preflight", Preflight)
+    said: str | None = "the window cannot open because Qt's X11 support needs libxkbcommon.so.0, missing"
+    assert cli._open_window() == 1
+    assert capsys.readouterr().err.startswith(f"krea-desktop: {said};")
+    said = None  # the preflight found nothing: the loader's own words
+    assert cli._open_window() == 1
+    assert capsys.readouterr().err.startswith(
+        "krea-desktop: Qt could not be loaded (libxkbcommon.so.0: cannot open shared object file: No such file or "
+        "directory), so the window cannot open;"
+    )
