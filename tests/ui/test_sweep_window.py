@@ -365,6 +365,30 @@ def test_cancel_stays_on_while_a_sweep_uploads_and_a_cells_row_cancels_the_whole
     assert not w.cancel_button.isEnabled()
 
 
+def test_a_sweep_cancelled_while_its_references_upload_says_nothing_of_their_upload_after(
+    qtbot: QtBot, make_window: Any, sim: Sim, tmp_path: Path
+) -> None:
+    """Cancel works while the references upload; an upload failing after that said "The
+    sweep was not sent because a reference could not be uploaded" as a lasting error."""
+    from krea_desktop.api import errors as E
+
+    w = make_window()
+    path = tmp_path / "ref.png"
+    Image.new("RGB", (96, 64), (200, 40, 40)).save(path)
+    w.tray.add_reference(path, 1.0)
+    qtbot.waitUntil(lambda: w.tray.count() == 1 and not w.tray.isBusy())
+    send_seed_sweep(w, "a lighthouse", "1, 2, 3")
+    (run,) = w.sweeps.runs
+    errors: list[str] = []
+    run.message.connect(errors.append)
+    run.cancel()  # before the upload has answered
+    run._primed(E.ServiceBusyError("The service is busy."))  # as the upload's failure arrives after
+    assert errors == []
+    assert w.message_banner.label.text() == (
+        "The sweep was cancelled before any image arrived; no contact sheet was saved."
+    )
+
+
 def test_lineage_across_generate_drag_generate_and_a_restart(qtbot: QtBot, make_window: Any, data_dir: Path) -> None:
     w = make_window()
     parent = generate_one(qtbot, w, "a harbour at dawn")

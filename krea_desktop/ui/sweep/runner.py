@@ -135,6 +135,8 @@ class SweepRun(QObject):
     # -- inside --------------------------------------------------------------------------
 
     def _primed(self, error: BaseException | None) -> None:
+        if self._ended or self._cancelled:
+            return  # cancelled while its references uploaded: that was said; nothing more to send
         if error is not None:
             text = (
                 as_the_app_says(error)
