@@ -145,15 +145,16 @@ def uninstall(data: Path | None = None) -> list[Path]:
         if path.is_file() or path.is_symlink():
             path.unlink()
             removed.append(path)
-    # The folders installing made, once empty (icons/hicolor/48x48/apps, say), up to the
-    # data folder itself; a folder holding anything else stays.
-    for folder in sorted({p.parent for p in removed}, key=lambda p: len(p.parts), reverse=True):
-        while folder != data and data in folder.parents:
+    # The icon folders installing made for each size (icons/hicolor/48x48/apps and
+    # 48x48), once empty; the shared ones (applications, metainfo, icons/hicolor), which
+    # other apps use and may have had empty, stay.
+    hicolor = data / "icons" / "hicolor"
+    for apps in sorted({p.parent for p in removed if p.parent.parent.parent == hicolor}):
+        for folder in (apps, apps.parent):
             try:
                 folder.rmdir()
             except OSError:
                 break
-            folder = folder.parent
     if removed:
         _refresh(data)
         cache = data / "applications" / "mimeinfo.cache"

@@ -43,6 +43,7 @@ def test_install_writes_the_entry_icons_and_metainfo_and_uninstall_removes_them(
     data = home / ".local" / "share"
     (data / "applications").mkdir(parents=True)
     (data / "applications" / "other.desktop").write_text("[Desktop Entry]\n")
+    (data / "metainfo").mkdir()  # a shared folder, empty: uninstalling leaves it
     before = files_under(home)
     folders_before = {p for p in home.rglob("*") if p.is_dir()}
 
@@ -65,8 +66,9 @@ def test_install_writes_the_entry_icons_and_metainfo_and_uninstall_removes_them(
     assert desktop_entry.install(data) == []
     assert run_main(["--uninstall-desktop-entry"], home, monkeypatch) == 0
     assert files_under(home) == before
-    # And the folders it made (icons/hicolor/48x48/apps…): none left, those there before kept.
-    assert {p for p in home.rglob("*") if p.is_dir()} == folders_before
+    # And the icon folders it made for each size (icons/hicolor/48x48/apps…) go; the
+    # shared folders stay, those there before (even empty) and icons/hicolor.
+    assert {p for p in home.rglob("*") if p.is_dir()} == folders_before | {data / "icons", data / "icons" / "hicolor"}
 
 
 def test_a_menu_entry_that_cannot_be_written_is_one_sentence(
