@@ -145,6 +145,38 @@ def test_a_keyring_slow_to_answer_never_holds_the_dialog_up(
     )
 
 
+def test_a_keyring_slow_to_store_the_key_leaves_the_dialog_waiting_not_the_window_frozen(
+    qtbot: QtBot, data_dir: Path, monkeypatch: pytest.MonkeyPatch, memory_keyring: MemoryKeyring
+) -> None:
+    """OK stored the key on the GUI thread: a keyring asking for its password, or hung,
+    froze the window until it answered."""
+    import threading
+
+    from krea_desktop.ui.dialogs import settings_dialog
+
+    release = threading.Event()
+    real_save = keystore.save_key
+
+    def slow_save(key: str, folder: Path | None = None) -> str:
+        release.wait(30)
+        return real_save(key, folder)
+
+    monkeypatch.setattr(keystore, "save_key", slow_save)
+    dialog = make(qtbot, data_dir, current_key="")
+    dialog.keyEdit.setText(KEY)
+    changed: list[bool] = []
+    dialog.keyChanged.connect(changed.append)
+    dialog.accept()  # returns though the keyring has not answered
+    assert dialog.isVisible() and not dialog.buttons.isEnabled() and not dialog.keyEdit.isEnabled()
+    assert dialog.testResultLabel.text() == settings_dialog.KEYRING_SAVING
+    dialog.reject()  # Esc while it is stored: the dialog waits for it
+    assert dialog.isVisible() and changed == []
+    release.set()
+    qtbot.waitUntil(lambda: not dialog.isVisible())
+    assert changed == [True] and dialog.result() == dialog.DialogCode.Accepted
+    assert keystore.load_key(data_dir) == KEY
+
+
 def test_fallback_is_warned_about(
     qtbot: QtBot, data_dir: Path, monkeypatch: pytest.MonkeyPatch, memory_keyring: MemoryKeyring
 ) -> None:

@@ -85,6 +85,41 @@ class StoredKey:
         return self._done.wait(timeout_s)
 
 
+class KeySave:
+    """The key stored (or, empty, removed) on a daemon thread: a keyring asking for its
+    password, or hung, holds no window. :attr:`error` is what went wrong, once
+    :attr:`done`."""
+
+    def __init__(self, key: str, data_dir: Path) -> None:
+        self.key = key
+        self._data_dir = data_dir
+        self._done = threading.Event()
+        self.error: str | None = None
+        threading.Thread(target=self._save, name="krea-keyring-save", daemon=True).start()
+
+    def _save(self) -> None:
+        try:
+            if self.key:
+                keystore.save_key(self.key, self._data_dir)
+            else:
+                keystore.delete_key(self._data_dir)
+        except keystore.KeyStoreError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # a backend failing in its own way
+            self.error = f"The key could not be stored ({type(exc).__name__}); try again."
+        self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout_s: float) -> bool:
+        return self._done.wait(timeout_s)
+
+
+KEYRING_SAVING = "Storing the key in the system keyring (it may be asking for its password)…"
+
+
 __all__ = ["SettingsDialog", "endpoint_problem"]  # endpoint_problem: the api's one endpoint rule
 
 
@@ -121,6 +156,7 @@ class SettingsDialog(QDialog):
         # The stored key (unless given): read beside the GUI thread, so that a keyring
         # slow to answer never freezes the window.
         self._stored: StoredKey | None = None  # still awaited
+        self._saving: KeySave | None = None  # the key being stored, after OK
         description: str | None = None  # where the key is kept
         fallback = False
         if current_key is _UNSET:
@@ -509,30 +545,64 @@ class SettingsDialog(QDialog):
         if problem:
             self._show_endpoint_problem(problem)
             return
+        if self._saving is not None:
+            return  # OK again while the key is being stored
         key = self.apiKey()
         # While the keyring has not said what it holds, the key is left as it is.
         key_changed = self._stored is None and key != self._original_key.strip()
-        if key_changed:
-            try:
-                if key:
-                    keystore.save_key(key, self._data_dir)
-                else:
-                    keystore.delete_key(self._data_dir)
-            except keystore.KeyStoreError as exc:
-                self._set_result(str(exc), "error")
-                return
+        if not key_changed:
+            self._accepted(None)
+            return
+        # Stored beside the GUI thread; a keyring that answers at once closes the dialog
+        # as it always did, a slower one leaves it open saying so, its buttons waiting.
+        saving = KeySave(key, self._data_dir)
+        if saving.wait(KEYRING_WAIT_S):
+            self._saved(saving)
+            return
+        self._saving = saving
+        self.buttons.setEnabled(False)
+        self.keyEdit.setEnabled(False)
+        self._set_result(KEYRING_SAVING, "hint")
+        self._saving_timer = QTimer(self)
+        self._saving_timer.setInterval(100)
+        self._saving_timer.timeout.connect(self._check_saving)
+        self._saving_timer.start()
+
+    def _check_saving(self) -> None:
+        saving = self._saving
+        if saving is None or not saving.done:
+            return
+        self._saving_timer.stop()
+        self._saving = None
+        self.buttons.setEnabled(True)
+        self.keyEdit.setEnabled(True)
+        self._saved(saving)
+
+    def _saved(self, saving: KeySave) -> None:
+        if saving.error is not None:
+            self._set_result(saving.error, "error")
+            return
+        self._accepted(saving.key)
+
+    def _accepted(self, stored: str | None) -> None:
+        """Closed with OK: ``stored`` the key just stored ("" removed; None unchanged)."""
         self._cancel_test()
         super().accept()
-        if key_changed:
-            self.keyChanged.emit(bool(key))
+        if stored is not None:
+            self.keyChanged.emit(bool(stored))
         if self.endpoint() != self._original_endpoint:
             self.endpointChanged.emit(self.endpoint())
 
     def reject(self) -> None:
+        if self._saving is not None:
+            return  # the key is being stored: the dialog closes once it is
         self._cancel_test()
         super().reject()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self._saving is not None:
+            event.ignore()
+            return
         self._cancel_test()
         super().closeEvent(event)
 
