@@ -52,62 +52,25 @@ KEYRING_WAITING_NOTE = (
 )
 
 
-class StoredKey:
-    """The stored key and where it is kept, read on a daemon thread (a keyring that never
-    answers is left behind when the process ends). The thread touches no Qt object: the
-    dialog polls :attr:`answered`."""
+class KeyringCall:
+    """``work()`` on a daemon thread (a keyring that never answers is left behind when the
+    process ends): its :attr:`value`, or the :attr:`error` it raised, once :attr:`done`.
+    The thread touches no Qt object: the dialog polls :attr:`done`."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self._data_dir = data_dir
+    def __init__(self, work: Callable[[], Any], name: str) -> None:
+        self._work = work
         self._done = threading.Event()
-        self.key: str | None = None
-        self.description = ""
-        self.fallback = False
-        threading.Thread(target=self._read, name="krea-keyring-settings", daemon=True).start()
+        self.value: Any = None
+        self.error: Exception | None = None
+        threading.Thread(target=self._run, name=name, daemon=True).start()
 
-    def _read(self) -> None:
+    def _run(self) -> None:
         try:
-            self.key = keystore.load_key(self._data_dir)
-        except Exception:  # a backend failing in its own way: as no key stored
-            self.key = None
-        try:
-            self.description = keystore.backend_description(self._data_dir)
-            self.fallback = keystore.is_fallback(self._data_dir)
-        except Exception:
-            self.description, self.fallback = keystore.KEYRING_UNREADABLE, False
-        self._done.set()
-
-    @property
-    def answered(self) -> bool:
-        return self._done.is_set()
-
-    def wait(self, timeout_s: float) -> bool:
-        return self._done.wait(timeout_s)
-
-
-class KeySave:
-    """The key stored (or, empty, removed) on a daemon thread: a keyring asking for its
-    password, or hung, holds no window. :attr:`error` is what went wrong, once
-    :attr:`done`."""
-
-    def __init__(self, key: str, data_dir: Path) -> None:
-        self.key = key
-        self._data_dir = data_dir
-        self._done = threading.Event()
-        self.error: str | None = None
-        threading.Thread(target=self._save, name="krea-keyring-save", daemon=True).start()
-
-    def _save(self) -> None:
-        try:
-            if self.key:
-                keystore.save_key(self.key, self._data_dir)
-            else:
-                keystore.delete_key(self._data_dir)
-        except keystore.KeyStoreError as exc:
-            self.error = str(exc)
-        except Exception as exc:  # a backend failing in its own way
-            self.error = f"The key could not be stored ({type(exc).__name__}); try again."
-        self._done.set()
+            self.value = self._work()
+        except Exception as exc:
+            self.error = exc
+        finally:
+            self._done.set()
 
     @property
     def done(self) -> bool:
@@ -115,6 +78,28 @@ class KeySave:
 
     def wait(self, timeout_s: float) -> bool:
         return self._done.wait(timeout_s)
+
+
+def read_store(data_dir: Path) -> tuple[str | None, str, bool]:
+    """The stored key, where it is kept (a sentence), and whether that is the private
+    file; a backend failing in its own way reads as no key, its place unreadable."""
+    try:
+        key = keystore.load_key(data_dir)
+    except Exception:
+        key = None
+    try:
+        return key, keystore.backend_description(data_dir), keystore.is_fallback(data_dir)
+    except Exception:
+        return key, keystore.KEYRING_UNREADABLE, False
+
+
+def store_key(key: str, data_dir: Path) -> str:
+    """``key`` stored (removed, when empty); returns it. Raises KeyStoreError."""
+    if key:
+        keystore.save_key(key, data_dir)
+    else:
+        keystore.delete_key(data_dir)
+    return key
 
 
 KEYRING_SAVING = "Storing the key in the system keyring (it may be asking for its password)…"
@@ -155,14 +140,14 @@ class SettingsDialog(QDialog):
         self._runner: BackgroundRunner | None = None
         # The stored key (unless given): read beside the GUI thread, so that a keyring
         # slow to answer never freezes the window.
-        self._stored: StoredKey | None = None  # still awaited
-        self._saving: KeySave | None = None  # the key being stored, after OK
+        self._stored: KeyringCall | None = None  # the stored key, still awaited
+        self._saving: KeyringCall | None = None  # the key being stored, after OK
         description: str | None = None  # where the key is kept
         fallback = False
         if current_key is _UNSET:
-            stored = StoredKey(self._data_dir)
+            stored = KeyringCall(lambda: read_store(self._data_dir), "krea-keyring-settings")
             if stored.wait(KEYRING_WAIT_S):
-                current_key, description, fallback = stored.key, stored.description, stored.fallback
+                current_key, description, fallback = stored.value
             else:
                 self._stored, current_key, description = stored, None, KEYRING_WAITING_NOTE
         if description is None:  # a key given by the caller
@@ -294,25 +279,35 @@ class SettingsDialog(QDialog):
         self.keyEdit.setPlaceholderText(KEYRING_WAITING)
         self.testKeyButton.setEnabled(False)
         self.forgetKeyButton.setEnabled(False)
-        self._stored_timer = QTimer(self)
-        self._stored_timer.setInterval(100)
-        self._stored_timer.timeout.connect(self._check_stored_key)
-        self._stored_timer.start()
+        assert self._stored is not None
+        self._when_done(self._stored, self._stored_key_read)
 
-    def _check_stored_key(self) -> None:
-        stored = self._stored
-        if stored is None or not stored.answered:
-            return
-        self._stored_timer.stop()
+    def _when_done(self, call: KeyringCall, then: Callable[[], None]) -> None:
+        """``then()`` on the GUI thread once ``call`` is done (polled: nothing crosses
+        from the thread to a dialog already gone)."""
+        timer = QTimer(self)
+        timer.setInterval(100)
+
+        def check() -> None:
+            if call.done:
+                timer.stop()
+                then()
+
+        timer.timeout.connect(check)
+        timer.start()
+
+    def _stored_key_read(self) -> None:
+        assert self._stored is not None
+        key, description, fallback = self._stored.value
         self._stored = None
-        self._original_key = stored.key or ""
+        self._original_key = key or ""
         self.keyEdit.setText(self._original_key)
         self.keyEdit.setPlaceholderText("Paste your Runware API key")
         self.keyEdit.setEnabled(True)
         self.testKeyButton.setEnabled(self._test_key is not None)
-        self.backendLabel.setText(stored.description)
-        self.fallbackWarning.setVisible(stored.fallback)
-        self.backendLabel.setVisible(not stored.fallback)
+        self.backendLabel.setText(description)
+        self.fallbackWarning.setVisible(fallback)
+        self.backendLabel.setVisible(not fallback)
         self._update_forget_button()
         self._fit_to_contents()
 
@@ -555,7 +550,7 @@ class SettingsDialog(QDialog):
             return
         # Stored beside the GUI thread; a keyring that answers at once closes the dialog
         # as it always did, a slower one leaves it open saying so, its buttons waiting.
-        saving = KeySave(key, self._data_dir)
+        saving = KeyringCall(lambda: store_key(key, self._data_dir), "krea-keyring-save")
         if saving.wait(KEYRING_WAIT_S):
             self._saved(saving)
             return
@@ -563,26 +558,23 @@ class SettingsDialog(QDialog):
         self.buttons.setEnabled(False)
         self.keyEdit.setEnabled(False)
         self._set_result(KEYRING_SAVING, "hint")
-        self._saving_timer = QTimer(self)
-        self._saving_timer.setInterval(100)
-        self._saving_timer.timeout.connect(self._check_saving)
-        self._saving_timer.start()
+        self._when_done(saving, self._saving_done)
 
-    def _check_saving(self) -> None:
-        saving = self._saving
-        if saving is None or not saving.done:
-            return
-        self._saving_timer.stop()
-        self._saving = None
+    def _saving_done(self) -> None:
+        assert self._saving is not None
+        saving, self._saving = self._saving, None
         self.buttons.setEnabled(True)
         self.keyEdit.setEnabled(True)
         self._saved(saving)
 
-    def _saved(self, saving: KeySave) -> None:
-        if saving.error is not None:
-            self._set_result(saving.error, "error")
-            return
-        self._accepted(saving.key)
+    def _saved(self, saving: KeyringCall) -> None:
+        error = saving.error
+        if isinstance(error, keystore.KeyStoreError):
+            self._set_result(str(error), "error")
+        elif error is not None:  # a backend failing in its own way
+            self._set_result(f"The key could not be stored ({type(error).__name__}); try again.", "error")
+        else:
+            self._accepted(saving.value)
 
     def _accepted(self, stored: str | None) -> None:
         """Closed with OK: ``stored`` the key just stored ("" removed; None unchanged)."""
