@@ -270,7 +270,7 @@ def test_wayland_chosen_with_no_wayland_display_named_is_its_default_one(
     unit, a launcher): a window that would open there is not refused."""
     import socket
 
-    from krea_desktop import cli
+    from krea_desktop import display
 
     if sys.platform in ("win32", "darwin"):
         pytest.skip("no Wayland there")
@@ -282,7 +282,7 @@ def test_wayland_chosen_with_no_wayland_display_named_is_its_default_one(
         server.listen(4)
         for platform in ("wayland", "wayland;xcb"):
             monkeypatch.setenv("QT_QPA_PLATFORM", platform)
-            assert cli._no_display() is None
+            assert display.no_display() is None
 
 
 @pytest.mark.parametrize(

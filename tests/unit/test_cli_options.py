@@ -40,7 +40,7 @@ def test_qts_x11_libraries_missing_are_named_with_their_packages_not_left_to_qts
     import ctypes
     import sys
 
-    from krea_desktop import cli
+    from krea_desktop import display
 
     if sys.platform != "linux":
         pytest.skip("X11 is Linux's here")  # the check itself returns None elsewhere
@@ -56,7 +56,7 @@ def test_qts_x11_libraries_missing_are_named_with_their_packages_not_left_to_qts
     monkeypatch.setattr(ctypes, "CDLL", FakeLibrary)
     monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    assert cli._missing_x11_libraries() == (
+    assert display.missing_x11_libraries() == (
         "the window cannot open because Qt's X11 support needs libxcb-cursor.so.0 and libxkbcommon-x11.so.0, "
         "missing from this system; install libxcb-cursor0 and libxkbcommon-x11-0 (their names on Debian and "
         "Ubuntu) and start again"
@@ -66,13 +66,13 @@ def test_qts_x11_libraries_missing_are_named_with_their_packages_not_left_to_qts
     # display: not asked at all.
     missing.clear()
     monkeypatch.setattr(ctypes, "CDLL", lambda name, mode=0: loaded.append(name))
-    assert cli._missing_x11_libraries() is None
+    assert display.missing_x11_libraries() is None
     loaded.clear()
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
-    assert cli._missing_x11_libraries() is None
+    assert display.missing_x11_libraries() is None
     monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
     monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
-    assert cli._missing_x11_libraries() is None and loaded == []
+    assert display.missing_x11_libraries() is None and loaded == []
 
 
 def test_an_x_server_that_does_not_let_this_user_in_is_one_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,7 +80,7 @@ def test_an_x_server_that_does_not_let_this_user_in_is_one_sentence(monkeypatch:
     connection: Qt aborted (exit 134) saying libxcb-cursor0 was missing."""
     import ctypes
 
-    from krea_desktop import cli
+    from krea_desktop import display
 
     outcome = {"error": 1}
     connected: list[bytes] = []
@@ -100,13 +100,13 @@ def test_an_x_server_that_does_not_let_this_user_in_is_one_sentence(monkeypatch:
             return self.call(*args)
 
     monkeypatch.setattr(ctypes, "CDLL", FakeXcb)
-    assert cli._x11_refusal(":44") == (
+    assert display.x11_refusal(":44") == (
         "the display named by DISPLAY=:44 does not let this user in (a window started with sudo or su, "
         "or an old XAUTHORITY), so the window cannot open there"
     )
     assert connected == [b":44"]
     outcome["error"] = 0
-    assert cli._x11_refusal(":44") is None
+    assert display.x11_refusal(":44") is None
 
 
 def test_qt_that_cannot_be_loaded_is_one_sentence_naming_what_is_missing(
@@ -114,7 +114,7 @@ def test_qt_that_cannot_be_loaded_is_one_sentence_naming_what_is_missing(
 ) -> None:
     """Qt's own libraries need libxkbcommon and libX11: without them importing the
     bindings raised, and the window's start printed a traceback."""
-    from krea_desktop import cli
+    from krea_desktop import cli, display
     from krea_desktop.ui import bindings
 
     def broken() -> None:
@@ -128,8 +128,8 @@ def test_qt_that_cannot_be_loaded_is_one_sentence_naming_what_is_missing(
             return said
 
     monkeypatch.setattr(bindings, "load_for_window", broken)
-    monkeypatch.setattr(cli, "_display", lambda: (None, ":0"))
-    monkeypatch.setattr(cli, "_X11Preflight", Preflight)
+    monkeypatch.setattr(display, "find_display", lambda: (None, ":0"))
+    monkeypatch.setattr(display, "X11Preflight", Preflight)
     said: str | None = "the window cannot open because Qt's X11 support needs libxkbcommon.so.0, missing"
     assert cli._open_window() == 1
     assert capsys.readouterr().err.startswith(f"krea-desktop: {said};")

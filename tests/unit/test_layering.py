@@ -47,6 +47,7 @@ TOP_LEVEL: dict[str, str] = {
     "krea_desktop.config": "application",  # the user's settings, read by the CLI and the window
     "krea_desktop.backend": "application",  # wires api + library + simulator for cli and ui
     "krea_desktop.cli": "application",  # the `krea-desktop` entry point
+    "krea_desktop.display": "application",  # whether the window can open here, before Qt loads; stdlib only
     "krea_desktop.cli_words": "application",  # the command line's words for the library's errors
     "krea_desktop.user_words": "application",  # the window's and the command line's words for them
     "krea_desktop.sweep_cli": "application",  # `krea-desktop sweep`: a grid of variations; Qt-free
