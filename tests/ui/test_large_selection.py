@@ -202,3 +202,31 @@ def test_undo_of_a_large_delete_selects_what_came_back_in_one_step(
     assert selection.selection().count() == 1 and len(changes) == 1
     current = w.model.entry_at(selection.currentIndex().row())
     assert current is not None and current.id in {e.id for e in entries}
+
+
+def test_images_deleted_from_all_over_the_gallery_leave_in_two_steps_and_come_back_in_place(
+    qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
+) -> None:
+    """Every fifth of 10,000 images deleted held the window for 15 s: each run of rows
+    was a step of Qt's, and at each step the selection and the actions went through
+    every row left. Now the stretch they span goes in one step, and the rows between
+    them come back in another."""
+    fill(data_dir, [make_image(f"spread {k}", seed=k) for k in range(60)])
+    w = make_window()
+    uuids = [w.model.entry_at(r).image_uuid for r in range(60)]
+    doomed = list(range(1, 59, 3))  # twenty runs of one row, with rows kept between them
+    select(w, *doomed)
+    steps: list[str] = []
+    w.model.rowsRemoved.connect(lambda *_args: steps.append("removed"))
+    w.model.rowsInserted.connect(lambda *_args: steps.append("inserted"))
+    w.gallery_actions.delete_action.trigger()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 40)
+    assert steps == ["removed", "inserted"]
+    kept = [u for r, u in enumerate(uuids) if r not in doomed]
+    assert [w.model.entry_at(r).image_uuid for r in range(40)] == kept
+    assert all(w.model.row_of(w.model.id_at(r)) == r for r in range(40))
+    assert w.gallery.currentIndex().row() == doomed[0]  # where the first deleted image was
+    w.gallery_actions.undo_delete()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 60)
+    assert [w.model.entry_at(r).image_uuid for r in range(60)] == uuids
+    assert w.gallery.selected_rows() == doomed
