@@ -84,6 +84,11 @@ class PendingTrash:
                             os.replace(moved, entry.path)
                 shutil.rmtree(batch.folder, ignore_errors=True)
                 raise
+        if not batch.entries:
+            # Nothing left the index (each was deleted already, by another window or a delete
+            # asked twice): nothing to undo, so no batch stands on the undo list for it.
+            shutil.rmtree(batch.folder, ignore_errors=True)
+            return batch
         with self._lock:
             self.batches.append(batch)
         return batch

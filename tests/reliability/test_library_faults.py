@@ -842,3 +842,18 @@ def test_a_file_of_its_own_name_left_aside_by_a_crash_comes_back_not_to_the_tras
         trash.PendingTrash(lib).flush_leftovers()
         assert sorted(p.name for p in lib.images_dir.iterdir()) == ["My Photo (1).png", "abc123.png"]
         assert trashed == [] and lib.count() == 2
+
+
+def test_deleting_images_already_deleted_leaves_nothing_on_the_undo_list(tmp_path: Path) -> None:
+    """Another window (or a second Delete) got there first: nothing left the index, so no
+    empty step stands on the undo list before the real one, and no holding folder is left."""
+    with Library(tmp_path / "data") as lib:
+        entry = lib.save(image(1))
+        trash = PendingTrash(lib)
+        first = trash.delete([entry])
+        again = trash.delete([entry])
+        assert first is not None and [e.id for e in first.entries] == [entry.id]
+        assert again is not None and again.entries == []
+        assert trash.batches == [first]
+        assert sorted(p.name for p in trash.folder.iterdir()) == [first.folder.name]
+        assert trash.undo() is first and lib.get(entry.id) is not None

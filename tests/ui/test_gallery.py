@@ -1205,6 +1205,47 @@ def test_delete_in_the_viewer_moves_the_shown_image_to_the_trash_and_ctrl_z_show
     viewer.close()
 
 
+def test_delete_pressed_again_before_the_first_is_done_is_one_delete_and_one_undo(
+    qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
+) -> None:
+    """Delete pressed twice quickly sent the same images twice: the second found them gone,
+    said they "could not be moved to the trash", and left an empty step on the undo list,
+    so the next Ctrl+Z brought back nothing."""
+    entries = fill(data_dir, [make_image(f"twice {i}") for i in range(6)])
+    w = make_window()
+    said: list[str] = []
+    w.message_banner.label.setText = lambda text: said.append(text)  # type: ignore[method-assign]
+    select(w, 0, 2, 4)
+    w.gallery_actions.delete_selected()
+    w.gallery_actions.delete_selected()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 3)
+    qtbot.wait(200)  # the second request's answer, if one were to come
+    assert [t for t in said if "could not" in t] == []
+    assert [len(b.entries) for b in w.gallery_actions.deleting.trash.batches] == [3]
+    w.gallery_actions.undo_delete()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 6)
+    assert all(e.path.exists() for e in entries)
+    assert not w.gallery_actions.deleting.can_undo()
+
+
+def test_delete_pressed_three_times_in_the_viewer_deletes_the_shown_image_once(
+    qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
+) -> None:
+    entries = fill(data_dir, [make_image("older"), make_image("culled"), make_image("newer")])
+    w = make_window()
+    viewer = view_row(qtbot, w, 1)
+    for _ in range(3):
+        viewer.delete_shown()  # before the first delete has come back
+    qtbot.waitUntil(lambda: w.library.get(entries[1].id) is None)
+    qtbot.wait(200)
+    assert w.model.rowCount() == 2 and entries[0].path.exists() and entries[2].path.exists()
+    assert [len(b.entries) for b in w.gallery_actions.deleting.trash.batches] == [1]
+    qtbot.keyClick(viewer, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: w.model.rowCount() == 3)
+    assert entries[1].path.exists()
+    viewer.close()
+
+
 def test_the_last_image_deleted_in_the_viewer_leaves_nothing_of_it_on_screen(
     qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
 ) -> None:

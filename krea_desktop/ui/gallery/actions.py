@@ -115,6 +115,7 @@ class GalleryActions(QObject):
         self.deleting.filesReturned.connect(lambda _ids: self.view.viewport().update())
         self.viewer: ImageViewer | None = None
         self._deleted_any = False  # a delete this run (its undo window may have closed since)
+        self._being_deleted: set[int] = set()  # ids a delete under way is moving to the trash
         self.compare_dialog: CompareDialog | None = None
         self._build_actions()
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -554,13 +555,26 @@ class GalleryActions(QObject):
         self.with_selected_entries(self.delete_entries)
 
     def delete_entries(self, entries: list[LibraryEntry]) -> None:
-        """Move ``entries`` to the trash (off the GUI thread), with Undo."""
+        """Move ``entries`` to the trash (off the GUI thread), with Undo. Those a delete
+        under way is already moving are left to it: Delete pressed again before the first
+        is done (in the gallery or the viewer) neither says the images could not be moved
+        nor puts an empty step on the undo list."""
+        entries = [e for e in entries if e.id not in self._being_deleted]
         if not entries:
             return
+        ids = {e.id for e in entries}
+        self._being_deleted |= ids
+
+        def deleted(batch: TrashBatch | None) -> None:
+            self._being_deleted -= ids
+            self._deleted(entries, batch)
+
+        def failed(error: BaseException) -> None:
+            self._being_deleted -= ids
+            self._library_failed(error)
+
         self.runner.submit(
-            lambda: self._favourites.deleting(lambda: self.deleting.trash.delete(entries)),
-            lambda batch: self._deleted(entries, batch),
-            self._library_failed,
+            lambda: self._favourites.deleting(lambda: self.deleting.trash.delete(entries)), deleted, failed
         )
 
     def _deleted(self, entries: list[LibraryEntry], batch: TrashBatch | None) -> None:
