@@ -1205,6 +1205,65 @@ def test_delete_in_the_viewer_moves_the_shown_image_to_the_trash_and_ctrl_z_show
     viewer.close()
 
 
+def test_next_after_a_search_took_the_shown_image_out_goes_to_the_next_older_match(
+    qtbot: QtBot, data_dir: Path, make_window: Any
+) -> None:
+    """Next went to the oldest match: the viewer stepped from the row the image had before
+    the search (clamped to the last row of the matches)."""
+    prompts = ["moth 0", "kite 1", "moth 2", "kite 3", "kite 4", "moth 5", "kite 6", "kite 7"]
+    fill(data_dir, [make_image(p) for p in prompts])
+    w = make_window()
+    viewer = view_row(qtbot, w, 3)  # "kite 4"
+    w.model.refresh(search="moth")  # newest first: moth 5, moth 2, moth 0
+    assert viewer.windowTitle() == "kite 4 — not among the gallery's images now"
+    assert viewer.prev_button.isEnabled() and viewer.next_button.isEnabled()
+    qtbot.keyClick(viewer, Qt.Key.Key_Right)
+    assert viewer.entry is not None and viewer.entry.prompt == "moth 2"
+    assert viewer.windowTitle() == "moth 2 — image 2 of 3"
+    w.model.refresh(search="moth 5 kite")  # nothing matches: the picture stays, and Next says so
+    assert viewer.entry is not None and viewer.entry.prompt == "moth 2"
+    assert not viewer.prev_button.isEnabled() and not viewer.next_button.isEnabled()
+    w.model.refresh(search="kite")  # newest first: kite 7, 6, 4, 3, 1
+    qtbot.keyClick(viewer, Qt.Key.Key_Left)
+    assert viewer.entry is not None and viewer.entry.prompt == "kite 3"
+    viewer.close()
+
+
+def test_the_viewers_title_and_buttons_follow_images_arriving_while_it_is_open(
+    qtbot: QtBot, data_dir: Path, make_window: Any
+) -> None:
+    """Before, the title kept "image 1 of 3" and Previous stayed off after a new image came
+    in above the one shown (the Left key showed it all the same)."""
+    fill(data_dir, [make_image(f"old {i}") for i in range(3)])
+    w = make_window()
+    viewer = view_row(qtbot, w, 0)
+    assert viewer.windowTitle() == "old 2 — image 1 of 3" and not viewer.prev_button.isEnabled()
+    w.model.add_entry(w.library.save(make_image("arrived")))
+    assert viewer.windowTitle() == "old 2 — image 2 of 4" and viewer.prev_button.isEnabled()
+    qtbot.keyClick(viewer, Qt.Key.Key_Left)
+    assert viewer.entry is not None and viewer.entry.prompt == "arrived"
+    viewer.close()
+
+
+def test_undo_in_the_viewer_keeps_every_image_it_brought_back_selected(
+    qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
+) -> None:
+    """The viewer showing the first image undo brought back made it the gallery's current
+    image as a click would, which left the others unselected."""
+    fill(data_dir, [make_image(f"kept {i}") for i in range(8)])
+    w = make_window()
+    viewer = view_row(qtbot, w, 6)
+    select(w, 1, 3, 6)
+    w.gallery_actions.delete_selected()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 5)
+    qtbot.keyClick(viewer, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: w.model.rowCount() == 8)
+    qtbot.waitUntil(lambda: viewer.entry is not None and viewer.row == 1)
+    assert w.gallery.selected_rows() == [1, 3, 6]
+    assert w.gallery.currentIndex().row() == 1
+    viewer.close()
+
+
 def test_delete_pressed_again_before_the_first_is_done_is_one_delete_and_one_undo(
     qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
 ) -> None:

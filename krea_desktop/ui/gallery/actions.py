@@ -697,12 +697,25 @@ class GalleryActions(QObject):
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.favouritesChanged.connect(viewer.favourite_changed)
         viewer.relativeRequested.connect(lambda entry: self._open_relative(viewer, entry))
-        viewer.rowChanged.connect(lambda row: self.view.setCurrentIndex(self.model.index(row)))
+        viewer.rowChanged.connect(self._follow_viewer)
+        for changed in (self.model.rowsInserted, self.model.rowsRemoved, self.model.modelReset):
+            changed.connect(viewer.rows_changed)
         viewer.deleteRequested.connect(lambda entry: self.delete_entries([entry]))
         viewer.undoRequested.connect(self._undo_from_viewer)
         viewer.destroyed.connect(lambda *_: setattr(self, "viewer", None))
         self.viewer = viewer
         viewer.show()
+
+    def _follow_viewer(self, row: int) -> None:
+        """The gallery's current image follows the viewer's. One already selected becomes
+        current within the selection (undo selects what came back, and the viewer shows
+        the first of it); another is selected in its place, as a click would."""
+        index = self.model.index(row)
+        selection = self.view.selectionModel()
+        if selection.isSelected(index):
+            selection.setCurrentIndex(index, QItemSelectionModel.SelectionFlag.NoUpdate)
+        else:
+            self.view.setCurrentIndex(index)
 
     def lineage_of(self, entry: LibraryEntry) -> tuple[list[Relative], list[Relative]]:
         """What ``entry`` was made from and what was made from it (runs off the GUI thread)."""

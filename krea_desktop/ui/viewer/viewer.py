@@ -216,6 +216,7 @@ class ImageViewer(QDialog):
         self._runner: Runner = runner if runner is not None else BackgroundRunner(parent=self)
         self._generation = 0
         self.row = row
+        self._off_rows = False  # shown by show_entry: an image the rows may never have held
         self.entry: LibraryEntry | None = None
 
         self.canvas = ImageCanvas(self)
@@ -358,9 +359,8 @@ class ImageViewer(QDialog):
             return
         row = max(0, min(n - 1, row))
         self.row = row
+        self._off_rows = False
         self.entry = self._entry_at(row)
-        self.prev_button.setEnabled(row > 0)
-        self.next_button.setEnabled(row < n - 1)
         self._show_entry()
         self.rowChanged.emit(row)
 
@@ -368,6 +368,7 @@ class ImageViewer(QDialog):
         """Show ``entry`` whatever the rows hold (an image of the lineage the gallery does
         not show now); Previous and Next go on from the row shown before."""
         self.entry = entry
+        self._off_rows = True
         self._show_entry()
 
     def _show_entry(self) -> None:
@@ -379,6 +380,7 @@ class ImageViewer(QDialog):
             self.canvas.set_error("This image is no longer in the library.")
             return
         self._show_metadata(self.entry)
+        self._show_place()
         self.canvas.set_loading()
         generation = self._generation
         path = self.entry.path
@@ -389,26 +391,64 @@ class ImageViewer(QDialog):
         )
 
     def previous(self) -> None:
-        self._find_row()
-        if self.row > 0:
-            self.show_row(self.row - 1)
+        _found, row = self._place()
+        if row > 0:
+            self.show_row(row - 1)
 
     def next(self) -> None:
-        if not self._find_row():  # no longer among the rows: the next image took its place
-            self.show_row(self.row)
-        elif self.row < self._row_count() - 1:
-            self.show_row(self.row + 1)
+        if self._row_count() == 0:  # the shown image left the rows, and none is left: said so
+            self.show_row(0)
+            return
+        found, row = self._place()
+        following = row + 1 if found else row  # not among the rows: the first older one is next
+        if following < self._row_count():
+            self.show_row(following)
 
-    def _find_row(self) -> bool:
-        """Follow the shown image to its row now (images arrive, leave, are filtered out
-        while the viewer is open); False if it is no longer among the rows."""
+    def rows_changed(self, *_args: object) -> None:
+        """The gallery's rows changed while the viewer is open (images arrived or left, a
+        search or a filter narrowed them): the title and Previous / Next say where the
+        shown image is now, and the picture stays."""
+        if self.entry is not None:
+            self._show_place()
+        elif self._row_count() == 0:
+            self.next_button.setEnabled(False)
+
+    def _place(self) -> tuple[bool, int]:
+        """Where the shown image is among the rows now: (True, its row), or (False, the
+        row Next goes to) when the rows do not hold it: for an image of the lineage, the
+        row shown before; for one a search or a filter took out of the rows, the row of
+        the first image older than it (the rows are newest first, as the index orders
+        them), so that Next and Previous go on from where it would be."""
         if self._row_of is None or self.entry is None:
-            return True
+            return True, self.row
         row = self._row_of(self.entry.id)
-        if row is None:
-            return False
-        self.row = row
-        return True
+        if row is not None:
+            self.row = row
+            self._off_rows = False
+            return True, row
+        if self._off_rows:
+            return False, min(self.row, self._row_count())
+        key = (self.entry.created_at, self.entry.id)
+        low, high = 0, self._row_count()
+        while low < high:
+            middle = (low + high) // 2
+            there = self._entry_at(middle)
+            if there is not None and (there.created_at, there.id) > key:
+                low = middle + 1
+            else:
+                high = middle
+        return False, low
+
+    def _show_place(self) -> None:
+        """The window's title, and Previous / Next, for where the shown image is."""
+        found, row = self._place()
+        n = self._row_count()
+        self.prev_button.setEnabled(row > 0)
+        self.next_button.setEnabled((row + 1 if found else row) < n)
+        if self.entry is not None:
+            name = self.entry.prompt[:80] or self.entry.file_name
+            where = f"image {row + 1:,} of {n:,}" if found else "not among the gallery's images now"
+            self.setWindowTitle(f"{name} — {where}")
 
     def entries_removed(self, ids: Collection[int], row: int | None) -> None:
         """The images ``ids`` left the library (deleted here or in the gallery). If the shown
@@ -500,7 +540,6 @@ class ImageViewer(QDialog):
             widget.setVisible(False)
 
     def _show_metadata(self, entry: LibraryEntry) -> None:
-        self.setWindowTitle(f"{entry.prompt[:80] or entry.file_name} — image {self.row + 1} of {self._row_count()}")
         self.prompt_label.setText(entry.prompt or "(no prompt)")
         rows = "".join(
             f"<tr><td style='color:#999; padding-right:8px'>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
