@@ -361,7 +361,9 @@ async def _generate(args: argparse.Namespace) -> int:
             ended_cleanly.add(current_uuid)
         except E.KreaError as err:
             # Kept when the service may still finish it: the next run collects what it makes.
-            if not E.may_collect_later(err):
+            if E.may_collect_later(err):
+                err.record_kept = True  # and said so
+            else:
                 ended_cleanly.add(current_uuid)  # refused, never sent, or failed for good
             raise
     finally:

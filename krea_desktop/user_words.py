@@ -20,4 +20,21 @@ def as_the_app_says(err: BaseException, key_place: str = IN_SETTINGS) -> str:
     if isinstance(err, E.AuthenticationError) and text in (E.NO_KEY_GIVEN, E.NO_KEY_SENT, E.KEY_REFUSED):
         remedy = "check it" if text == E.KEY_REFUSED else "add one"
         text = f"{text.removesuffix('.')}; {remedy} {key_place}."
+    if err.record_kept and err.kept_message is None:
+        text = _collected_later(err, text)
     return text
+
+
+COLLECTED_LATER = "the task's images are collected later"
+
+
+def _collected_later(err: E.KreaError, text: str) -> str:
+    """``text`` saying that the images of the task it ended are collected later (its
+    record is kept): a person told only that "the connection to the service broke off"
+    takes the paid images for lost, and may pay for them again. For a connection or a
+    wait that failed, the clause takes the place of the advice ("check your connection",
+    "try again": sending the task again would pay for it twice); a key or an account to
+    put right keeps its own."""
+    if isinstance(err, (E.NetworkError, E.ServiceTimeoutError)):
+        text = text.split(";")[0].rstrip(".") + "."
+    return f"{text.removesuffix('.')}; {COLLECTED_LATER}."

@@ -15,6 +15,9 @@ class KreaError(Exception):
     # collecting it for a later run).
     never_sent = False
     task_accepted = False
+    # Set by a program that keeps the record of the task this ended and collects its images
+    # by itself later (the window, the command line): its sentence then says so.
+    record_kept = False
 
     def __init__(
         self, message: str, *, code: str | None = None, parameter: str | None = None, kept_message: str | None = None

@@ -347,3 +347,25 @@ def test_a_task_the_service_gave_up_is_named_once_by_the_next_run_not_tried_fore
     assert "tried again next time" not in runs[0].stderr + runs[1].stderr
     assert said == [1, 0], [r.stderr for r in runs]
     assert not list(pending.glob("*.json"))
+
+
+def test_a_connection_lost_while_following_a_task_says_its_images_are_collected_later(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """It said only "The connection to the service broke off.": a person takes the paid
+    images for lost, and may pay for them again. The task's record is kept for the next
+    run to collect its images (test_a_killed_command_line_batch_is_collected_by_the_next_run),
+    as the sentence now says."""
+    with simulator_process("--key", KEY, "--fault", "drop-after*:on=getResponse", env=env) as url:
+        run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
+        failed = subprocess.run(
+            [sys.executable, "-m", "krea_desktop", "generate", "two lanterns", "--count", "2", "--delivery", "async"],
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    assert failed.returncode == 1 and failed.stdout == ""
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last == "krea-desktop: The connection to the service broke off; the task's images are collected later.", last
+    assert len(list((tmp_path / "data" / "pending").glob("*.json"))) == 1  # for the next run

@@ -112,3 +112,22 @@ def test_fault_through_the_window(
     assert ticks
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
     print(f"{fault} {delivery}: {outcome['state']}, longest GUI pause {max(gaps, default=0) * 1000:.0f} ms")
+
+
+def test_a_connection_lost_while_following_a_task_says_its_images_are_collected_later(
+    qtbot: QtBot, window: tuple[MainWindow, Sim], data_dir: Path
+) -> None:
+    """The window said only "The connection to the service broke off.", and kept the task
+    to collect at the next start without saying so: the paid images looked lost."""
+    w, sim = window
+    sim.service.inject(parse_fault("drop-after*:on=getResponse"))
+    failed: list[str] = []
+    w.client_thread.jobFailed.connect(lambda _j, message, _e: failed.append(message))
+    w.prompt_panel.promptEdit.setPlainText("a harbour at dawn")
+    w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
+    assert w.generate() is not None
+    qtbot.waitUntil(lambda: bool(failed), timeout=30_000)
+    said = "The connection to the service broke off; the task's images are collected later."
+    assert failed == [said]
+    assert w.message_banner.label.text() == said
+    assert len(list((data_dir / "pending").glob("*.json"))) == 1

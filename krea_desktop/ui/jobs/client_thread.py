@@ -309,6 +309,7 @@ class ClientThread(QThread):
             keep = E.may_collect_later(err) or (
                 sent and isinstance(err, E.COLLECT_LATER) and not E.service_gave_up(err)
             )
+            err.record_kept = keep
             self.jobFailed.emit(job_id, as_the_app_says(err), err)
         except LibraryError as err:
             self.jobFailed.emit(job_id, str(err), err)
