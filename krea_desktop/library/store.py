@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import sqlite3
 import stat
 import tempfile
@@ -125,6 +126,22 @@ DAMAGED_INFIX = ".damaged-"
 def _is_busy(exc: sqlite3.Error) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
+
+
+def _disk_full(exc: sqlite3.Error, folder: Path) -> bool:
+    """Whether ``exc`` is SQLite finding no room on the disk of ``folder``: said so
+    (SQLITE_FULL), or an I/O error where the disk has no space left."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return "disk is full" in str(exc)
+    if code & 0xFF == sqlite3.SQLITE_FULL:
+        return True
+    if code & 0xFF == sqlite3.SQLITE_IOERR:
+        try:
+            return shutil.disk_usage(folder).free < 1024 * 1024
+        except OSError:
+            return False
+    return False
 
 
 def _refused(exc: BaseException) -> bool:
@@ -535,6 +552,14 @@ class Library:
         except sqlite3.DatabaseError as exc:
             if _is_busy(exc):
                 return None  # in use by another process, which is fine
+            if _disk_full(exc, self.root):
+                # Not damage: SQLite could not make the files it reads beside the index.
+                # Set aside, the index would be rebuilt (on a full disk, at that) and every
+                # favourite in it lost.
+                raise LibraryError(
+                    f"The disk that holds the library ({self.root}) is full, so its index cannot be opened; "
+                    "free some space and try again (nothing in the library was changed)."
+                ) from exc
             return f"damaged ({exc})"
         finally:
             probe.close()

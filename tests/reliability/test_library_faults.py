@@ -30,6 +30,7 @@ from krea_desktop import logfile
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library import metadata
+from krea_desktop.library import store as store_module
 from krea_desktop.library.saving import SaveQueue, check_writable
 from krea_desktop.library.store import Library, LibraryError
 from krea_desktop.library.trash import PendingTrash
@@ -857,3 +858,35 @@ def test_deleting_images_already_deleted_leaves_nothing_on_the_undo_list(tmp_pat
         assert trash.batches == [first]
         assert sorted(p.name for p in trash.folder.iterdir()) == [first.folder.name]
         assert trash.undo() is first and lib.get(entry.id) is not None
+
+
+def test_a_full_disk_is_not_taken_for_a_damaged_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a full disk, SQLite could not make the files it reads beside the index, and the
+    healthy index was set aside as damaged and rebuilt: every favourite was lost. Now it
+    is said, and the index is left as it is for when there is room again."""
+    folder = tmp_path / "data"
+    with Library(folder) as lib:
+        entry = lib.save(image(1))
+        lib.set_favourite([entry.id], True)
+    real_connect = sqlite3.connect
+
+    class FullDisk:
+        def execute(self, *_args: Any) -> Any:
+            full = sqlite3.OperationalError("database or disk is full")
+            full.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
+            raise full
+
+        def close(self) -> None:
+            pass
+
+    def connect(database: Any, *args: Any, **kwargs: Any) -> Any:
+        return FullDisk() if "mode=ro" in str(database) else real_connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(store_module.sqlite3, "connect", connect)
+    with pytest.raises(LibraryError, match=r"^The disk that holds the library \(.*\) is full, so its index cannot"):
+        Library(folder)
+    monkeypatch.undo()
+    assert not list(folder.glob("library.sqlite.damaged-*"))
+    with Library(folder) as lib:
+        kept = lib.get(entry.id)
+        assert kept is not None and kept.favourite
