@@ -1317,6 +1317,12 @@ class Library:
                         )
                         moved.add(row_id)
                         continue
+                    indexed = conn.execute("SELECT id FROM images WHERE file_name=?", (values["file_name"],)).fetchone()
+                    if indexed:
+                        # Indexed since the folder was listed, by the process that saved it
+                        # (a generate beside the window): in the library, and shown as new.
+                        report.indexed.append(indexed[0])
+                        continue
                     taken = conn.execute(
                         "SELECT file_name FROM images WHERE image_uuid=?", (values["image_uuid"],)
                     ).fetchone()

@@ -995,3 +995,34 @@ def test_a_file_past_the_size_checked_is_indexed_as_broken_without_reading_it_wh
     rows = {e.file_name: e for e in lib.entries()}
     assert rows["huge.png"].broken and not rows["small.png"].broken
     assert [p.name for p in read] == ["small.png"]
+
+
+def test_a_file_another_process_indexes_while_reconcile_runs_is_indexed_not_left_out(
+    lib: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A generate beside the window saved a file and indexed it between the window's look
+    at the folder and its own indexing: the window said the file was "not in the gallery
+    because its name cannot be stored"."""
+    other = Library(lib.root.parent / "other")
+    saved = other.save(image("made by a generate beside the window"))
+    other.close()
+    (lib.images_dir / saved.file_name).write_bytes(saved.path.read_bytes())  # renamed into place
+    check_decodes = store._check_decodes
+    indexed_beside: list[int] = []
+    asked: list[Path] = []
+
+    def meanwhile(path: Path) -> Any:
+        asked.append(path)
+        if len(asked) == 1:  # the other process indexes it now
+            with Library(lib.root) as beside:
+                indexed_beside.extend(beside.reconcile().indexed)
+        return check_decodes(path)
+
+    monkeypatch.setattr(store, "_check_decodes", meanwhile)
+    report = lib.reconcile()
+    assert len(indexed_beside) == 1
+    assert report.skipped == []
+    assert report.indexed == indexed_beside  # the window shows it as a new image
+    entry = lib.get(indexed_beside[0])
+    assert entry is not None and entry.prompt == "made by a generate beside the window"
+    assert lib.count() == 1
