@@ -386,6 +386,8 @@ def _run_window(app: QApplication, *, smoke_test: bool, open_paths: Sequence[Pat
         # open their images here once it is built).
         server = claim.listen() if claim is not None else None
         if server is not None:
+            if problem is not None:  # a later start's images cannot be opened here: it says why
+                server.refusal = str(problem)
             arrivals = _Arrivals(server)
             arrivals.frame_shown(window)
 

@@ -164,15 +164,37 @@ class HandOff(enum.Enum):
     NO_ANSWER = "no answer"  # something listens but did not answer in time
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """The running window answered that it cannot open the images it was given: ``why``
+    (its library cannot be opened, say), in one sentence."""
+
+    why: str
+
+
+def refusal_line(why: str) -> bytes:
+    return json.dumps({"ok": False, "why": why}, ensure_ascii=True).encode("ascii") + b"\n"
+
+
+def _refusal_of(line: bytes) -> Refusal | None:
+    try:
+        answer = json.loads(line.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if isinstance(answer, dict) and answer.get("ok") is False and isinstance(answer.get("why"), str):
+        return Refusal(answer["why"][:2000])
+    return None
+
+
 def _remaining(deadline: QDeadlineTimer) -> int:
     return max(0, int(deadline.remainingTime()))
 
 
 def hand_off(
     name: str, paths: Sequence[Path], *, activation: str = "", timeout_ms: int = HANDOFF_TIMEOUT_MS
-) -> HandOff:
+) -> HandOff | Refusal:
     """Give ``paths`` to the window listening on ``name``; never waits longer than
-    ``timeout_ms`` in all."""
+    ``timeout_ms`` in all. A :class:`Refusal` when the window cannot open them."""
     from PySide6.QtNetwork import QLocalSocket
 
     deadline = QDeadlineTimer(timeout_ms)
@@ -192,7 +214,10 @@ def hand_off(
             answer += bytes(socket.readAll().data())
             if deadline.hasExpired() and b"\n" not in answer:
                 return HandOff.NO_ANSWER
-        return HandOff.DONE if answer.partition(b"\n")[0].strip() == ACK.strip() else HandOff.NO_ANSWER
+        line = answer.partition(b"\n")[0].strip()
+        if line == ACK.strip():
+            return HandOff.DONE
+        return _refusal_of(line) or HandOff.NO_ANSWER
     finally:
         socket.abort()  # owned by Python: deleted with its last reference
 
@@ -232,6 +257,9 @@ class InstanceServer(QObject):
         self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         self._server.newConnection.connect(self._accept)
         self._buffers: dict[QLocalSocket, bytes] = {}
+        # Why the window cannot open images now (its library cannot be opened): a start that
+        # brings some hears it (and says it), rather than an answer that they were taken.
+        self.refusal: str | None = None
 
     def listen(self) -> Listen:
         """Start listening, unless another window already does. A socket left by a window
@@ -300,7 +328,11 @@ class InstanceServer(QObject):
             if request is None:
                 log.warning("ignored a message from another start that is not a request")
                 continue
-            socket.write(ACK)
+            if self.refusal is not None and request.paths:
+                socket.write(refusal_line(self.refusal))
+                request = Request([], request.activation)  # the window still comes to the front
+            else:
+                socket.write(ACK)
             socket.flush()  # a start gone meanwhile: its socket says so here (_disconnected)
             self.requested.emit(request)
             if socket not in self._buffers:
@@ -399,6 +431,8 @@ def claim(
             outcome = hand_off(name, paths, activation=activation, timeout_ms=timeout_ms)
             if outcome is HandOff.DONE:
                 return Claim(handed_off=True)
+            if isinstance(outcome, Refusal):
+                return Claim(problem=_refused(paths, outcome))
             if outcome is HandOff.NO_ANSWER:
                 return Claim(problem=_busy(data_dir))
         if held_elsewhere:
@@ -476,6 +510,8 @@ def _listen_or_hand_off(name: str, paths: Sequence[Path], activation: str, timeo
     outcome = hand_off(name, paths, activation=activation, timeout_ms=timeout_ms)
     if outcome is HandOff.DONE:
         return Claim(handed_off=True)
+    if isinstance(outcome, Refusal):
+        return Claim(problem=_refused(paths, outcome))
     return Claim(problem=_busy(data_dir))
 
 
@@ -483,4 +519,12 @@ def _busy(data_dir: Path) -> str:
     return (
         f"Another Krea Desktop is using the library in {data_dir} but did not answer; "
         "close it (or wait for it), then start again."
+    )
+
+
+def _refused(paths: Sequence[Path], refusal: Refusal) -> str:
+    what = "this image" if len(paths) == 1 else f"these {len(paths)} images"
+    return (
+        f"The Krea Desktop window already open cannot open {what} because it cannot open its library "
+        f"({refusal.why.rstrip('.')})."
     )

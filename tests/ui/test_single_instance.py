@@ -20,6 +20,7 @@ from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
+from krea_desktop.library.schema import SCHEMA_VERSION
 from krea_desktop.ui import single_instance
 from krea_desktop.ui.single_instance import (
     ACK,
@@ -448,6 +449,31 @@ def test_a_second_start_hands_its_images_to_the_running_window(
     # start just raises the window.
     assert start_again(data_dir, cwd=tmp_path).returncode == 0
     wait_for(lambda: "raised by another start" in log_text(data_dir), 30, "the window is raised", first)
+
+
+def test_a_second_start_whose_images_the_window_cannot_open_is_told_why(
+    tmp_path: Path, windows: Callable[[Path], subprocess.Popen[bytes]]
+) -> None:
+    """The window open on a library it could not open took the images of a second start
+    and kept them waiting for a gallery that never came; the second start said nothing
+    and ended as if they had been opened."""
+    import sqlite3
+
+    data_dir = tmp_path / "library"
+    data_dir.mkdir()
+    with sqlite3.connect(data_dir / "library.sqlite") as db:
+        db.execute("PRAGMA user_version = 999")  # made by a later version: it cannot be opened
+    (tmp_path / "some.png").write_bytes(image_bytes((64, 48)))
+    first = windows(data_dir)
+    second = start_again(data_dir, "some.png", cwd=tmp_path)
+    assert second.returncode == 1 and second.stdout == ""
+    assert second.stderr.strip() == (
+        "krea-desktop: The Krea Desktop window already open cannot open this image because it cannot open its "
+        "library (This library was written by a newer version of Krea Desktop (schema 999; this version knows "
+        f"{SCHEMA_VERSION}), so it was left untouched: update Krea Desktop to open it)."
+    ), second.stderr
+    assert first.poll() is None
+    assert start_again(data_dir, cwd=tmp_path).returncode == 0  # a plain start only raises that window
 
 
 def test_another_library_is_another_window(tmp_path: Path, windows: Callable[[Path], subprocess.Popen[bytes]]) -> None:
