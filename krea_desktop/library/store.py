@@ -128,15 +128,18 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     return "locked" in text or "busy" in text
 
 
+_SQLITE_IOERR, _SQLITE_FULL = 10, 13  # SQLite's result codes (sqlite3 names them from Python 3.11 on)
+
+
 def _disk_full(exc: sqlite3.Error, folder: Path) -> bool:
     """Whether ``exc`` is SQLite finding no room on the disk of ``folder``: said so
     (SQLITE_FULL), or an I/O error where the disk has no space left."""
     code = getattr(exc, "sqlite_errorcode", None)
     if code is None:
         return "disk is full" in str(exc)
-    if code & 0xFF == sqlite3.SQLITE_FULL:
+    if code & 0xFF == _SQLITE_FULL:
         return True
-    if code & 0xFF == sqlite3.SQLITE_IOERR:
+    if code & 0xFF == _SQLITE_IOERR:
         try:
             return shutil.disk_usage(folder).free < 1024 * 1024
         except OSError:

@@ -873,7 +873,7 @@ def test_a_full_disk_is_not_taken_for_a_damaged_index(tmp_path: Path, monkeypatc
     class FullDisk:
         def execute(self, *_args: Any) -> Any:
             full = sqlite3.OperationalError("database or disk is full")
-            full.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
+            full.sqlite_errorcode = 13  # type: ignore[attr-defined]  # SQLITE_FULL
             raise full
 
         def close(self) -> None:
