@@ -491,7 +491,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
         except (E.KreaError, LibraryError) as err:
             print(f"krea-desktop: {console.shown(in_the_users_words(err))}", file=sys.stderr)
-            return 1
+            # A value the model does not take (a prompt too short, an eleventh --ref, a --vary
+            # out of range) is the command's use, as an option that cannot be parsed is: 2,
+            # which a script tells from the service or the library failing (1).
+            return 2 if isinstance(err, E.ValidationError) and not err.task_accepted else 1
         except OSError as exc:  # a file or folder the command line had to use
             name = f" ({exc.filename})" if exc.filename else ""
             print(f"krea-desktop: {exc.strerror or exc}{name}.", file=sys.stderr)

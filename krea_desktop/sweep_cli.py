@@ -131,7 +131,8 @@ async def run_sweep(args: argparse.Namespace) -> int:
         _say(f"Sweep {plan.sweep_id}: {plan.describe()}; {cost}.")
         if not args.yes:
             if sys.stdin is None or not sys.stdin.isatty():  # None: started with its input closed
-                raise E.ValidationError(
+                # Refused, as a "no" at the terminal is (exit 1): nothing in the command is wrong.
+                raise E.KreaError(
                     f"Nothing was sent: a sweep sends {counted(plan.task_count, 'task')}, so confirm it with --yes "
                     "when the command is not run at a terminal."
                 )

@@ -331,7 +331,7 @@ def test_eleven_references_are_refused(env: dict[str, str], tmp_path: Path) -> N
     for _ in range(11):
         args += ["--ref", str(ref)]
     r = run_cli(args, env)
-    assert r.returncode == 1
+    assert r.returncode == 2  # the command's use, told from the service failing (1)
     assert "At most 10 references" in r.stderr
 
 
@@ -683,3 +683,18 @@ def test_the_windows_help_names_the_menu_entry_options(env: dict[str, str]) -> N
     """README tells pipx users to run --install-desktop-entry; --help did not name it."""
     said = run_cli(["--help"], env, timeout=60).stdout
     assert "krea-desktop --install-desktop-entry" in said and "--uninstall-desktop-entry" in said
+
+
+@pytest.mark.parametrize(
+    ("prompt", "said"), [("x", "has 1 character"), ("   ", "has 0 characters"), ("y" * 3001, "has 3,001 characters")]
+)
+def test_a_prompt_the_model_does_not_take_is_the_commands_use_exit_2(
+    env: dict[str, str], prompt: str, said: str
+) -> None:
+    """Exit 1 said the same as the service failing: a script could not tell that it had
+    called the command wrong. Values the model does not take are refused as options that
+    cannot be parsed are, with 2."""
+    r = run_cli(["generate", prompt, "--demo"], env)
+    assert r.returncode == 2 and r.stdout == ""
+    (line,) = [line for line in r.stderr.splitlines() if line.startswith("krea-desktop: ")]
+    assert line.startswith("krea-desktop: The prompt ") and said in line, line

@@ -274,7 +274,7 @@ def test_an_impossible_sweep_is_one_sentence_and_nothing_is_sent(
     for v in vary:
         args += ["--vary", v]
     r = run_cli(args, service_env)
-    assert r.returncode == 1
+    assert r.returncode == 2  # the command's use, as an option that cannot be parsed
     lines = r.stderr.strip().splitlines()
     assert phrase in lines[-1] and "Traceback" not in r.stderr
     assert tasks_of(sim, "imageInference") == []
@@ -287,7 +287,7 @@ def test_an_option_given_beside_its_own_axis_is_refused_rather_than_ignored(
     service_env: dict[str, str], sim: Sim, option: str, value: str, axis: str
 ) -> None:
     r = run_cli(["sweep", "a lighthouse", "--yes", f"--{option}", value, "--vary", axis], service_env)
-    assert r.returncode == 1
+    assert r.returncode == 2
     said = r.stderr.strip().splitlines()[-1]
     assert said.endswith(f"--{option} and --vary {option}=… both set the {option}; give only one of them.")
     assert tasks_of(sim, "imageInference") == []
@@ -455,7 +455,7 @@ def test_eleven_references_are_refused_in_the_words_of_the_command_line(env: dic
     for _ in range(11):
         args += ["--ref", str(ref)]
     r = run_cli(args, env)
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines()[-1] == (
         "krea-desktop: The --ref list has 11 images, but at most 10 are allowed."
     )
