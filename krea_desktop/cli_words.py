@@ -8,6 +8,13 @@ import re
 from krea_desktop.api import errors as E
 from krea_desktop.user_words import as_the_app_says
 
+# A reference the window says to save and drop is, at the terminal, saved and given to --ref.
+_DROPPED = (
+    ("save the image and drop the file", "save the image and give the file to --ref"),
+    ("save a smaller copy and drop the file", "save a smaller copy and give that to --ref"),
+    ("save it as a file and drop that instead", "save it as a file and give that to --ref"),
+)
+
 
 def in_the_users_words(err: BaseException) -> str:
     """``err``'s message, a parameter it opens with named as the command line names it: the
@@ -16,6 +23,8 @@ def in_the_users_words(err: BaseException) -> str:
     if isinstance(err, E.AuthenticationError):  # here the key is also the variable's
         return as_the_app_says(err, "in RUNWARE_API_KEY or the window's Settings")
     text = as_the_app_says(err)
+    for window_words, terminal_words in _DROPPED:  # at a terminal there is nothing to drop onto
+        text = text.replace(window_words, terminal_words)
     parameter = getattr(err, "parameter", None)
     if not isinstance(err, E.ValidationError) or not parameter or not text.startswith(parameter):
         return text

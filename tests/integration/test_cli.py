@@ -698,3 +698,27 @@ def test_a_prompt_the_model_does_not_take_is_the_commands_use_exit_2(
     assert r.returncode == 2 and r.stdout == ""
     (line,) = [line for line in r.stderr.splitlines() if line.startswith("krea-desktop: ")]
     assert line.startswith("krea-desktop: The prompt ") and said in line, line
+
+
+def test_a_reference_address_that_fails_is_said_in_the_words_of_the_terminal(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """At a terminal there is nothing to drop a file onto: the advice names --ref."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *_args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/missing.png"
+        r = run_cli(["generate", "two words", "--demo", "--ref", url], env)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert r.returncode == 1 and r.stdout == ""
+    said = r.stderr.strip().splitlines()[-1]
+    assert "404" in said and said.endswith("save the image and give the file to --ref."), said
+    assert "drop" not in said
