@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import signal
 import sys
 
@@ -57,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as exc:
-        print(f"krea-desktop simulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        if exc.errno == errno.EADDRINUSE:
+            said = f"{args.host}:{args.port} is already in use; choose another port with --port (0: any free one)."
+        else:
+            said = f"cannot listen on {args.host}:{args.port} ({(exc.strerror or str(exc)).lower()})."
+        print(f"krea-desktop simulator: {said}", file=sys.stderr)
         return 1
     return 0
 

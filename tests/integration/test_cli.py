@@ -722,3 +722,18 @@ def test_a_reference_address_that_fails_is_said_in_the_words_of_the_terminal(
     said = r.stderr.strip().splitlines()[-1]
     assert "404" in said and said.endswith("save the image and give the file to --ref."), said
     assert "drop" not in said
+
+
+def test_a_simulator_on_a_port_in_use_says_so_in_one_sentence(env: dict[str, str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = run_cli(["simulator", "--port", str(port)], env, timeout=60)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        f"krea-desktop simulator: 127.0.0.1:{port} is already in use; "
+        "choose another port with --port (0: any free one)."
+    ), r.stderr
