@@ -666,6 +666,33 @@ def test_thumbnails_come_at_the_size_asked_made_or_read_from_the_cache(library: 
     assert thumbnails.make_thumbnail(entry.path, cache, 256).width() == 256  # no side: as cached
 
 
+def test_a_strip_one_pixel_across_gets_a_thumbnail_not_a_broken_tile(tmp_path: Path) -> None:
+    """A 1 x 10,000 image was asked for at 0 x 256, of which Qt makes nothing: the gallery
+    drew it as damaged while the viewer showed it."""
+    for size in ((1, 10_000), (10_000, 1)):
+        source = tmp_path / f"strip-{size[0]}.png"
+        Image.new("RGB", size, (200, 50, 50)).save(source)
+        cache = tmp_path / "thumbs" / f"{source.stem}.jpg"
+        made = thumbnails.make_thumbnail(source, cache, 256, side=120)
+        read = thumbnails.make_thumbnail(source, cache, 256, side=120)
+        expected = (1, 120) if size[0] == 1 else (120, 1)
+        assert [(made.width(), made.height()), (read.width(), read.height())] == [expected, expected]
+
+
+def test_what_is_transparent_shows_over_checks_in_a_thumbnail_not_black(tmp_path: Path) -> None:
+    """Thumbnails are kept as JPEG: made opaque as they were, transparent parts came out
+    black (a black logo on nothing was a black square)."""
+    source = tmp_path / "logo.png"
+    logo = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    logo.paste((0, 0, 0, 255), (16, 16, 48, 48))
+    logo.save(source)
+    thumb = thumbnails.make_thumbnail(source, tmp_path / "thumbs" / "logo.jpg", 256)
+    corners = {QColor(thumb.pixel(x, y)).getRgb()[:3] for x, y in ((2, 2), (thumb.width() - 3, 12))}
+    light, dark = thumbnails.CHECK_LIGHT.getRgb()[:3], thumbnails.CHECK_DARK.getRgb()[:3]
+    assert all(c == pytest.approx(light, abs=8) or c == pytest.approx(dark, abs=8) for c in corners), corners
+    assert centre_colour(thumb) == pytest.approx((0, 0, 0), abs=8)  # the logo itself stays black
+
+
 def rewrite_in_place(path: Path, colour: tuple[int, int, int], *, ahead_s: float = 0.0) -> None:
     """What another program does when it saves over a library image (a touch-up): the
     same name, new pixels, a later modification time (``ahead_s`` past the clock)."""

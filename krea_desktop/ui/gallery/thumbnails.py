@@ -19,7 +19,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QRunnable, QSize, Qt, Signal
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter
 
 from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.ui.background import lower_priority, post, shared_pool
@@ -59,7 +59,7 @@ def make_thumbnail(source: Path, cache: Path, size: int = THUMB_SIZE, side: int 
         def at_side(found: QSize) -> QSize | None:
             if not side or max(found.width(), found.height()) == side:
                 return None
-            return QSize(*fit_within(found.width(), found.height(), side, side))
+            return QSize(*cached_size(found.width(), found.height(), side))
 
         with contextlib.suppress(OSError):  # made again from the source
             image = read_image_file(cache, at_side)
@@ -89,13 +89,39 @@ def make_thumbnail(source: Path, cache: Path, size: int = THUMB_SIZE, side: int 
 
 def _at_side(image: QImage, side: int) -> QImage:
     if side and max(image.width(), image.height()) != side:
-        image = image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        size = QSize(*cached_size(image.width(), image.height(), side))
+        image = image.scaled(size, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation)
     return image
 
 
 def cached_size(width: int, height: int, size: int = THUMB_SIZE) -> tuple[int, int]:
-    """The pixel size of the cached thumbnail of a ``width`` x ``height`` image."""
-    return fit_within(width, height, size, size)
+    """The pixel size of the cached thumbnail of a ``width`` x ``height`` image: at least a
+    pixel across (a 1 x 10,000 strip would be asked for at 0 x 256, of which Qt makes
+    nothing, and the gallery showed the image as damaged)."""
+    fitted_w, fitted_h = fit_within(width, height, size, size)
+    return max(1, fitted_w), max(1, fitted_h)
+
+
+CHECK_LIGHT, CHECK_DARK = QColor(150, 150, 150), QColor(105, 105, 105)
+CHECK_SQUARE = 8
+
+
+def on_checks(image: QImage) -> QImage:
+    """``image`` over grey checks, as image editors show what is transparent. A JPEG keeps
+    no alpha: made opaque as it was, the transparent parts came out black (a black logo on
+    nothing was a black square). Any thread (an image, not a pixmap)."""
+    checks = QImage(2 * CHECK_SQUARE, 2 * CHECK_SQUARE, QImage.Format.Format_RGB32)
+    checks.fill(CHECK_LIGHT)
+    painter = QPainter(checks)
+    painter.fillRect(0, 0, CHECK_SQUARE, CHECK_SQUARE, CHECK_DARK)
+    painter.fillRect(CHECK_SQUARE, CHECK_SQUARE, CHECK_SQUARE, CHECK_SQUARE, CHECK_DARK)
+    painter.end()
+    flat = QImage(image.size(), QImage.Format.Format_RGB32)
+    painter = QPainter(flat)
+    painter.fillRect(flat.rect(), QBrush(checks))
+    painter.drawImage(0, 0, image)
+    painter.end()
+    return flat
 
 
 def store_thumbnail(image: QImage, cache: Path) -> QImage:
@@ -105,7 +131,7 @@ def store_thumbnail(image: QImage, cache: Path) -> QImage:
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".jpg", dir=cache.parent)
     os.close(fd)
     if image.hasAlphaChannel():
-        image = image.convertToFormat(QImage.Format.Format_RGB32)
+        image = on_checks(image)
     if image.save(tmp, "JPG", 88):  # type: ignore[call-overload]  # the stubs say bytes; only str works
         os.replace(tmp, cache)
     else:
