@@ -333,3 +333,33 @@ def test_a_picture_larger_than_qts_reader_takes_is_shown_at_the_largest_it_takes
     assert image.width() * image.height() * 4 <= 10 * 1024 * 1024
     assert image.width() / image.height() == pytest.approx(2000 / 1500, rel=0.01)
     assert image.pixelColor(10, 10).getRgb()[:3] == (30, 120, 200)
+
+
+@pytest.mark.qt_log_ignore("Rejecting image as it exceeds the current allocation limit")
+def test_a_picture_larger_than_any_reader_takes_is_said_to_be_too_large_not_damaged(
+    qapp: QApplication, tmp_path: Path
+) -> None:
+    """A 16,000 x 16,000 PNG of a few hundred kilobytes is refused by Qt's reader and by
+    Pillow's guard against decompression bombs: the viewer said it was damaged."""
+    path = tmp_path / "vast.png"
+    path.write_bytes(_png_of_size(16_000, 16_000))
+    with pytest.raises(ImageUnreadable) as raised:
+        decode_image_file(path)
+    assert str(raised.value) == "The file vast.png is too large to show (16,000 × 16,000 pixels)."
+
+
+def _png_of_size(width: int, height: int) -> bytes:
+    """A valid PNG header naming ``width`` x ``height`` (grey), with a short image stream."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+        + chunk(b"IEND", b"")
+    )

@@ -85,8 +85,21 @@ def decode_image_file(path: Path) -> QImage:
     if image.isNull():
         image = _larger_than_qt_takes(path)
     if image.isNull():
-        raise ImageUnreadable(f"The file {path.name} could not be read: it is damaged or not an image.")
+        raise ImageUnreadable(_why_not_shown(path))
     return image
+
+
+def _why_not_shown(path: Path) -> str:
+    """Why neither Qt nor Pillow gave a picture: one whose header names more pixels than
+    either decodes (a 16,000 x 16,000 PNG of a few hundred kilobytes) is too large, not
+    damaged."""
+    from krea_desktop.library.metadata import image_size_of
+
+    size = image_size_of(path)
+    most = _most_pixels()
+    if size is not None and most is not None and size[0] * size[1] > most:
+        return f"The file {path.name} is too large to show ({size[0]:,} × {size[1]:,} pixels)."
+    return f"The file {path.name} could not be read: it is damaged or not an image."
 
 
 def decode_thumbnail_file(path: Path, side: int) -> QImage:
