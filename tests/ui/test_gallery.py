@@ -1232,6 +1232,30 @@ def test_delete_in_the_viewer_moves_the_shown_image_to_the_trash_and_ctrl_z_show
     viewer.close()
 
 
+def _on_a_shown_button(w: MainWindow) -> bool:
+    from PySide6.QtWidgets import QToolButton
+
+    return any(isinstance(o, QToolButton) and o.isVisible() for o in w.gallery_actions.view_action.associatedObjects())
+
+
+def test_space_in_the_gallery_opens_the_current_image_as_its_tooltip_says(
+    qtbot: QtBot, data_dir: Path, make_window: Any
+) -> None:
+    """Space did nothing in the gallery (Return and Enter opened the viewer): the View
+    action's Space did not reach the view once the action was on the toolbar too."""
+    fill(data_dir, [make_image(f"space {i}") for i in range(3)])
+    w = make_window()
+    w.resize(1600, 900)  # the toolbar shows every button, View's among them
+    qtbot.waitUntil(lambda: _on_a_shown_button(w))
+    w.gallery.setFocus()
+    qtbot.keyClick(w.gallery, Qt.Key.Key_Home)
+    qtbot.keyClick(w.gallery, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: w.gallery_actions.viewer is not None)
+    viewer = w.gallery_actions.viewer
+    assert viewer is not None and viewer.entry is not None and viewer.entry.prompt == "space 2"
+    viewer.close()
+
+
 def test_next_after_a_search_took_the_shown_image_out_goes_to_the_next_older_match(
     qtbot: QtBot, data_dir: Path, make_window: Any
 ) -> None:

@@ -20,7 +20,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QMouseEvent, QPainter, QPaintEvent, QPalette, QRegion, QResizeEvent, QWheelEvent
+from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPalette, QRegion, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractItemDelegate,
     QAbstractItemView,
@@ -536,6 +536,16 @@ class GalleryView(QListView):
         wide = SPACING + self.cell_side() if self._row_count() else 0
         hbar.setRange(0, max(0, wide - self.viewport().width()))
         QAbstractItemView.updateGeometries(self)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Space opens the current image, as the View action says: that action's shortcut did
+        not reach this view once the action was on the toolbar too, and the item view's own
+        Space (select the current image) took the key instead."""
+        if event.key() == Qt.Key.Key_Space and not event.modifiers() and self.currentIndex().isValid():
+            event.accept()
+            self.viewRequested.emit()
+            return
+        super().keyPressEvent(event)
 
     def scrollContentsBy(self, dx: int, dy: int) -> None:
         self.viewport().scroll(dx, dy)  # only the newly exposed strip is painted
