@@ -767,6 +767,33 @@ def test_tab_follows_the_visual_order(qtbot: QtBot, make_window: Any) -> None:
     assert seen.index("generateButton") < seen.index("addReferenceButton") < seen.index("gallery")
 
 
+def test_every_stop_of_tab_is_a_control_with_a_name(qtbot: QtBot, make_window: Any) -> None:
+    """Tab stopped on the controls column, the tray's scroll area and the job list, which
+    showed nothing for it and had no name; the thumbnail-size slider had no name either."""
+    from PySide6.QtGui import QAccessible
+    from PySide6.QtWidgets import QScrollArea
+
+    w = make_window()
+    w.prompt_panel.setPrompt("a lighthouse")
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        w.generate()  # a job row, with its own button
+    w.activateWindow()
+    first = w.ratio_bar.buttons()[0]
+    first.setFocus()
+    stops = [first]
+    for _ in range(60):
+        qtbot.keyClick(w.focusWidget(), Qt.Key.Key_Tab)
+        stops.append(w.focusWidget())
+    dead = [type(s).__name__ for s in stops if isinstance(s, QScrollArea)]
+    assert dead == []
+    unnamed = [
+        s.objectName() or type(s).__name__
+        for s in stops
+        if not QAccessible.queryAccessibleInterface(s).text(QAccessible.Text.Name).strip()
+    ]
+    assert unnamed == [], unnamed
+
+
 # -- 7. recall restores exactly ----------------------------------------------------------------
 
 

@@ -635,7 +635,11 @@ def test_a_kept_copy_brought_back_has_the_name_it_was_brought_in_by_in_this_sess
     second.widget.add_reference(kept, 1.0)
     second.settle()
     assert second.items()[0].source == "fox.png"
-    assert second.items()[0].accessibleName() == "Reference fox.png"
+    card = second.items()[0]
+    assert card.accessibleName() == "Reference fox.png"
+    # Its controls carry its name: with several cards, a screen reader tells them apart.
+    assert card.strengthSlider.accessibleName() == card.strengthSpin.accessibleName() == "Strength of fox.png"
+    assert card.removeButton.accessibleName() == "Remove fox.png from the references"
 
 
 def test_undo_of_a_removal_leaves_the_place_of_an_image_still_loading_to_it(

@@ -347,6 +347,7 @@ class SettingsDialog(QDialog):
         other.addRow("", self.envEndpointNotice)
         folder_label = QLabel("Data folder", self)
         folder_label.setToolTip(self.dataDirEdit.toolTip())
+        folder_label.setBuddy(self.dataDirEdit)  # what a screen reader names the field by
         folder_row = QHBoxLayout()
         other.addRow(folder_label, folder_row)
         folder_row.addWidget(self.dataDirEdit, 1)

@@ -100,6 +100,7 @@ class GalleryFilterBar(QWidget):
         self.size_slider.setMinimumWidth(60)
         self.size_slider.setMaximumWidth(140)
         self.size_slider.setToolTip("Thumbnail size (also Ctrl+wheel over the gallery)")
+        self.size_slider.setAccessibleName("Thumbnail size")
         self.count_label = QLabel(self)
         self.count_label.setObjectName("galleryShownCount")
         set_role(self.count_label, "hint")

@@ -48,10 +48,12 @@ class JobRow(QFrame):
         self.cancel.setObjectName("jobCancelButton")
         self.cancel.setText("Cancel")
         self.cancel.setToolTip("Cancel this job; images already received are kept")
+        self.cancel.setAccessibleName(f"Cancel job {info.job_id}")
         self.cancel.clicked.connect(lambda: self.cancelRequested.emit(info.job_id))
         self.dismiss = QToolButton(self)
         self.dismiss.setText("✕")
         self.dismiss.setToolTip("Remove this finished job from the list")
+        self.dismiss.setAccessibleName(f"Remove job {info.job_id} from the list")
         self.dismiss.setVisible(False)
         self.dismiss.clicked.connect(lambda: self.dismissRequested.emit(info.job_id))
 
@@ -103,6 +105,8 @@ class JobList(QScrollArea):
     def __init__(self, queue: JobQueue, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("jobList")
+        self.setAccessibleName("Jobs")
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # its rows' buttons take the focus, not the list
         self.setWidgetResizable(True)
         self.setToolTip("Jobs: each shows its progress and can be cancelled on its own")
         self.queue = queue

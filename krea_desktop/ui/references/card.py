@@ -101,6 +101,7 @@ class ReferenceItem(QFrame):
         self.moveRightButton.clicked.connect(lambda: self.moveRequested.emit(1))
         self.removeButton = self._tool_button("removeButton", "✕", "Remove this reference from the tray")
         self.removeButton.clicked.connect(self.removeRequested)
+        self.removeButton.setAccessibleName(f"Remove {self.source} from the references")
         self.sweepButton = self._tool_button(
             "sweepButton", "▦", "Sweep: try a row of strengths for this reference, at one seed"
         )
@@ -121,7 +122,9 @@ class ReferenceItem(QFrame):
         self.strengthSlider.setToolTip(
             "Strength: right pulls the result toward this image, left pushes it away. Double-click resets to +0.70."
         )
-        self.strengthSlider.setAccessibleName("Strength")
+        # Named by its reference: with three cards, three controls called "Strength" alone
+        # could not be told apart by a screen reader.
+        self.strengthSlider.setAccessibleName(f"Strength of {self.source}")
         self.strengthSlider.installEventFilter(self)
         # The wheel changes a strength only once its control has the focus (a click or Tab):
         # turned to scroll the tray while the pointer crosses a card, it scrolls the tray.
@@ -140,7 +143,7 @@ class ReferenceItem(QFrame):
         self.strengthSpin.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.strengthSpin.setKeyboardTracking(False)
         self.strengthSpin.setToolTip("Strength from −2.00 (push away) to +2.00 (pull toward); the default is +0.70")
-        self.strengthSpin.setAccessibleName("Strength")
+        self.strengthSpin.setAccessibleName(f"Strength of {self.source}")
         spin_edit = self.strengthSpin.findChild(QLineEdit)
         if spin_edit is not None:
             spin_edit.setAcceptDrops(False)  # drops anywhere on the item go to the tray

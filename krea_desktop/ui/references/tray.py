@@ -148,6 +148,7 @@ class ReferenceTray(QWidget):
         set_role(self.emptyLabel, "hint")
 
         self._scroll = QScrollArea(self)
+        self._scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # its cards take the focus, not the scroll area
         self._scroll.setWidget(self._container)
         self._scroll.setWidgetResizable(True)
         self._scroll.setFrameShape(QFrame.Shape.NoFrame)

@@ -5,7 +5,7 @@ beside it keeps its two columns of thumbnails where it can."""
 from __future__ import annotations
 
 from PySide6 import QtCore
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QScrollArea, QWidget
 
 from krea_desktop.ui.window.opening import DEFAULT_LEFT_WIDTH
@@ -18,6 +18,9 @@ class ControlsScroll(QScrollArea):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # The controls in it take the focus, not the column: Tab stopped on it with nothing
+        # to show for it (a scroll area takes the focus by default).
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         # A viewport made here, as Qt makes its own: the first time Python is handed a
         # widget that Qt made (the controls asking for the height they are shown in, say),
         # the binding works out its class by loading every widget class it has (about
