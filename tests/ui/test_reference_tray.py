@@ -317,6 +317,22 @@ def press_space(tray: Tray, button: QWidget) -> None:
     tray.qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Space)
 
 
+def test_delete_removes_the_reference_whose_control_has_the_focus_but_not_while_typing(tray: Tray) -> None:
+    """Without a mouse, a reference could be removed only by tabbing to its ✕ and pressing
+    Space; Delete, which removes images in the gallery, did nothing here."""
+    a, b = focused_tray(tray, [0.5, -0.5])
+    b.strengthSpin.lineEdit().setFocus()
+    tray.qtbot.waitUntil(b.strengthSpin.lineEdit().hasFocus)
+    tray.qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Home)
+    tray.qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Delete)  # edits the strength's text: "-0.50" to "0.50"
+    assert tray.widget.count() == 2 and [r.strength for r in tray.widget.references()] == [0.5, 0.5]
+    a.strengthSlider.setFocus()
+    tray.qtbot.waitUntil(a.strengthSlider.hasFocus)
+    tray.qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Delete)
+    tray.qtbot.waitUntil(lambda: tray.widget.count() == 1)
+    assert [r.sha256 for r in tray.widget.model] == [b.sha256]
+
+
 def test_a_card_moved_from_the_keyboard_keeps_the_focus_on_its_arrows_never_on_its_remove_button(tray: Tray) -> None:
     a, b, c = focused_tray(tray, [0.7, -1.3, 1.9])
     press_space(tray, b.moveRightButton)  # to the end: ▶ leads nowhere now

@@ -6,7 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, QMimeData, QObject, QPoint, QRectF, Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QDrag, QImage, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen, QPixmap, QValidator
+from PySide6.QtGui import (
+    QColor,
+    QDrag,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPen,
+    QPixmap,
+    QValidator,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QDoubleSpinBox,
@@ -126,6 +138,15 @@ class ReferenceItem(QFrame):
         # could not be told apart by a screen reader.
         self.strengthSlider.setAccessibleName(f"Strength of {self.source}")
         self.strengthSlider.installEventFilter(self)
+        self._delete_removes = (
+            self.strengthSlider,
+            self.moveLeftButton,
+            self.moveRightButton,
+            self.removeButton,
+            self.sweepButton,
+        )
+        for control in self._delete_removes[1:]:
+            control.installEventFilter(self)
         # The wheel changes a strength only once its control has the focus (a click or Tab):
         # turned to scroll the tray while the pointer crosses a card, it scrolls the tray.
         self.strengthSlider.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -272,6 +293,13 @@ class ReferenceItem(QFrame):
         super().mouseDoubleClickEvent(event)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.KeyPress and watched in self._delete_removes:
+            assert isinstance(event, QKeyEvent)
+            if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace) and not event.modifiers():
+                # Delete removes the reference whose slider or button has the focus, as it
+                # removes images in the gallery (not in the strength's text, which it edits).
+                self.removeRequested.emit()
+                return True
         if watched is self.strengthSlider and event.type() == QEvent.Type.MouseButtonDblClick:
             assert isinstance(event, QMouseEvent)
             if event.button() == Qt.MouseButton.LeftButton:
