@@ -348,11 +348,13 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
             img.load()
             original_mode = img.mode
             orientation = _orientation(img)
+            profile = img.info.get("icc_profile")
             # Each step below replaces the picture it started from, and nothing else holds
             # the one before (a 64-megapixel image is 256 MB decoded; two or three of them at
             # once is what a gigantic reference used to cost).
             frame = _to_rgb(img)
             del img
+            frame, recoloured = _in_srgb(frame, profile)
             if orientation != 1:
                 frame = frame.transpose(Image.Transpose[_UPRIGHT[orientation]])
             if frame.mode == "RGBA" and cast(Any, frame.getextrema())[3][0] == 255:
@@ -373,7 +375,7 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
                 f"“{label}” is damaged or incomplete; open it in an image editor and save it again."
             ) from None
     try:
-        loaded = _normalise(data, frame, fmt, original_mode, animated, orientation, too_big, label)
+        loaded = _normalise(data, frame, fmt, original_mode, animated, orientation, too_big, label, recoloured)
     except MemoryError:
         raise InvalidImageError(_no_memory_message(label)) from None
     record = read_record(data)
@@ -382,6 +384,28 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
         origin_sha256=hashlib.sha256(data).hexdigest(),
         origin_uuid=record.image_uuid if record is not None else None,
     )
+
+
+def _in_srgb(frame: Image.Image, profile: object) -> tuple[Image.Image, bool]:
+    """``frame`` (RGB or RGBA) in sRGB, and whether it was converted. The service takes
+    pixels as sRGB, as most programs do: a picture whose embedded profile is another (Adobe
+    RGB, Display P3) was sent with its colours shifted wherever it was encoded again
+    (turned upright, made smaller) and its profile left behind. A profile that cannot be
+    read, or applied to these pixels (a CMYK one, the pixels made RGB already), leaves
+    them as they are."""
+    if not isinstance(profile, bytes) or not profile:
+        return frame, False
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        if "srgb" in ImageCms.getProfileDescription(source).lower():
+            return frame, False
+        srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+        converted = ImageCms.profileToProfile(frame, source, srgb, outputMode=frame.mode)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return frame, False
+    return (converted, True) if converted is not None else (frame, False)
 
 
 # EXIF Orientation -> the transpose that shows the picture upright. Applied to the pixels
@@ -462,6 +486,7 @@ def _normalise(
     orientation: object,
     too_big: bool,
     label: str,
+    recoloured: bool = False,
 ) -> LoadedReference:
     """The bytes to send and the tray's thumbnail, for ``frame``: the picture upright, in
     RGB or RGBA, and already within the upload size."""
@@ -473,6 +498,7 @@ def _normalise(
         and not too_big
         and original_mode in ("RGB", "RGBA")
         and orientation in (None, 1)
+        and not recoloured  # converted to sRGB: the file's own numbers are in another space
     )
     if keep:
         encoded, ext = data, _PASS_THROUGH[fmt]

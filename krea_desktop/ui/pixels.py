@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QBuffer, QFile, QFileDevice, QIODeviceBase, QSize
-from PySide6.QtGui import QImage, QImageReader
+from PySide6.QtGui import QColorSpace, QImage, QImageReader
 
 from krea_desktop.fsutil import open_regular_file
 
@@ -56,6 +56,7 @@ def decoded(data: bytes) -> QImage:
 # Where an image's size is found: in its first bytes, or (a JPEG's metadata can come before
 # its frame header) within the first few megabytes.
 HEAD_BYTES = 64 * 1024
+_SRGB = QColorSpace(QColorSpace.NamedColorSpace.SRgb)
 MAX_HEAD_BYTES = 16 * 1024 * 1024
 
 # The formats a library file may hold, by their first bytes (WebP: "RIFF", size, "WEBP").
@@ -119,7 +120,20 @@ def read_image_file(
             reader.setScaledSize(scaled)
         image = reader.read()
         device.close()
+        return in_srgb(image)
+
+
+def in_srgb(image: QImage) -> QImage:
+    """``image`` with its colours as an sRGB screen shows them. A picture whose embedded
+    profile is another (Adobe RGB, Display P3: a camera's or a Mac's) was shown with its
+    numbers taken as sRGB, shifted in hue and saturation; Qt reads the profile, and the
+    picture is converted from it. One without a profile, or with one Qt cannot use, is
+    taken as sRGB, as before."""
+    space = image.colorSpace()
+    if image.isNull() or not space.isValid() or space == _SRGB:
         return image
+    image.convertToColorSpace(_SRGB)
+    return image
 
 
 def _size_in(head: bytes, found: bytes) -> QSize | None:

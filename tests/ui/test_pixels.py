@@ -241,3 +241,35 @@ def test_a_fifo_in_an_images_place_is_refused_at_once(tmp_path: Path) -> None:
     assert len(outcome) == 1 and isinstance(outcome[0], NotARegularFile), outcome
     # A drop target asking a dragged image for its pixels: nothing, at once.
     assert ImageMimeData([path]).retrieveData(ImageMimeData.IMAGE_FORMAT, None) is None
+
+
+def _display_p3() -> bytes:
+    from PySide6.QtGui import QColorSpace
+
+    return bytes(QColorSpace(QColorSpace.NamedColorSpace.DisplayP3).iccProfile().data())
+
+
+def _as_srgb(p3: tuple[int, int, int]) -> tuple[int, int, int]:
+    from PySide6.QtGui import QColor, QColorSpace
+
+    to_srgb = QColorSpace(QColorSpace.NamedColorSpace.DisplayP3).transformationToColorSpace(
+        QColorSpace(QColorSpace.NamedColorSpace.SRgb)
+    )
+    return to_srgb.map(QColor(*p3)).getRgb()[:3]
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_picture_with_another_colour_profile_is_shown_in_its_own_colours(
+    qapp: object, tmp_path: Path, fmt: str
+) -> None:
+    """A picture made in Display P3 (a Mac's, a phone's) or Adobe RGB was shown with its
+    numbers taken as sRGB: shifted in hue and saturation."""
+    p3 = (200, 100, 50)
+    path = tmp_path / f"p3.{fmt.lower()}"
+    Image.new("RGB", (40, 30), p3).save(path, fmt, icc_profile=_display_p3(), quality=100)
+    image = read_image_file(path)
+    shown = image.pixelColor(20, 15).getRgb()[:3]
+    assert shown == pytest.approx(_as_srgb(p3), abs=3)
+    assert shown != pytest.approx(p3, abs=6)  # not the file's numbers as they are
+    thumb = decode_thumbnail_file(path, 16)
+    assert thumb.pixelColor(8, 6).getRgb()[:3] == pytest.approx(_as_srgb(p3), abs=4)

@@ -444,3 +444,33 @@ def test_a_jpeg_padded_to_make_the_decoder_crawl_is_refused_at_once(tmp_path: Pa
     said = "“crawl.jpg” has more than 50,000 blocks of metadata, which no real image has, so it was not opened."
     with pytest.raises(InvalidImageError, match=re.escape(said)):
         load_reference(path)
+
+
+def _display_p3() -> bytes:
+    from PySide6.QtGui import QColorSpace  # a profile Qt makes: no file of one is needed
+
+    return bytes(QColorSpace(QColorSpace.NamedColorSpace.DisplayP3).iccProfile().data())
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_a_reference_with_another_colour_profile_is_sent_in_srgb(orientation: int) -> None:
+    """A picture made in Display P3 or Adobe RGB was sent with its numbers as they were,
+    its profile left behind wherever it was encoded again (turned upright, made smaller):
+    the service, which takes pixels as sRGB, got its colours shifted."""
+    from PIL import ImageCms
+
+    p3 = (200, 100, 50)
+    img = Image.new("RGB", (60, 20), p3)
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    img.save(buf, "PNG", icc_profile=_display_p3(), exif=exif)
+    source = ImageCms.ImageCmsProfile(io.BytesIO(_display_p3()))
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    expected = ImageCms.profileToProfile(img, source, srgb, outputMode="RGB").getpixel((0, 0))
+    ref = load_reference(buf.getvalue())
+    sent = _open(ref.data).convert("RGB")
+    assert sent.getpixel((0, 0)) == pytest.approx(expected, abs=2)
+    assert sent.getpixel((0, 0)) != pytest.approx(p3, abs=6)
+    thumbnail = _open(ref.thumbnail).convert("RGB")
+    assert thumbnail.getpixel((0, 0)) == pytest.approx(expected, abs=3)
