@@ -75,6 +75,7 @@ _TAG_IMAGE_DESCRIPTION = 0x010E
 _TAG_MAKE = 0x010F
 _TAG_MODEL = 0x0110
 _TAG_SOFTWARE = 0x0131
+_TAG_ORIENTATION = 0x0112
 _TAG_EXIF_IFD = 0x8769
 _TAG_EXIF_VERSION = 0x9000
 _TAG_USER_COMMENT = 0x9286
@@ -937,6 +938,8 @@ def _tiff_fields(tiff: bytes, found: Embedded, max_text: int) -> None:
             found.exif_make = ascii_text(raw_value(typ, count, value, at))
         elif tag == _TAG_SOFTWARE and found.software is None:
             found.software = ascii_text(raw_value(typ, count, value, at))
+        elif tag == _TAG_ORIENTATION and found.orientation is None and typ == 3 and count == 1:  # one SHORT
+            found.orientation = value >> 16 if endian == ">" else value & 0xFFFF
     places = [entries(value) for tag, _t, _c, value, _a in ifd0 if tag == _TAG_EXIF_IFD] + [ifd0]
     for items in places:
         for tag, typ, count, value, at in items:
@@ -963,6 +966,13 @@ def _scan_xmp(raw: bytes, found: _Found, max_text: int) -> None:
     m = _RE_XMP_PARAMS.search(text)
     if m and len(m.group(1)) <= max_text:
         found.texts.setdefault(PARAMETERS_KEY, html.unescape(m.group(1)))
+
+
+def exif_orientation(raw: bytes) -> int | None:
+    """The Orientation tag of an EXIF block (a PNG's eXIf, a WEBP's EXIF chunk), or None."""
+    found = _Found()
+    _scan_exif(raw, found, 1024)
+    return found.orientation
 
 
 def _scan_exif(raw: bytes, found: _Found, max_text: int) -> None:
@@ -1024,7 +1034,13 @@ def _scan(data: bytes, max_text: int) -> _Found | None:
         _scan_webp(data, found, max_text)
     else:
         return None
+    if found.orientation in _QUARTER_TURNS and found.width and found.height:
+        # A phone's portrait photo is stored on its side: shown (and so its ratio) upright.
+        found.width, found.height = found.height, found.width
     return found
+
+
+_QUARTER_TURNS = (5, 6, 7, 8)  # EXIF orientations that show the stored picture turned a quarter
 
 
 def _read_record(data: bytes, max_text: int) -> GenerationRecord | None:

@@ -369,6 +369,8 @@ def _check_decodes(path: Path) -> tuple[bool, str | None, int, int]:
             if fmt is None or width * height > MAX_CHECK_PIXELS:
                 return False, fmt, width, height
             im.load()
+            if im.getexif().get(0x0112) in (5, 6, 7, 8):  # stored on its side: its size as shown
+                width, height = height, width
             return True, fmt, width, height
     except Exception:
         return False, None, 0, 0

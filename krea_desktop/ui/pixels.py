@@ -17,14 +17,16 @@ every plugin while holding it.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
+import struct
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
-from PySide6.QtCore import QBuffer, QFile, QFileDevice, QIODeviceBase, QSize
-from PySide6.QtGui import QColorSpace, QImage, QImageReader
+from PySide6.QtCore import QBuffer, QFile, QFileDevice, QIODeviceBase, QSize, Qt
+from PySide6.QtGui import QColorSpace, QImage, QImageReader, QTransform
 
 from krea_desktop.fsutil import open_regular_file
 
@@ -120,7 +122,56 @@ def read_image_file(
             reader.setScaledSize(scaled)
         image = reader.read()
         device.close()
+        if auto_transform and found in (b"png", b"webp") and not image.isNull():
+            # Qt turns a JPEG by its EXIF orientation, not a PNG or a WEBP: shown on its side
+            # here, it was sent upright as a reference (library.inputs turns every format).
+            image = _upright(image, _orientation_in(file, head, found))
         return in_srgb(image)
+
+
+def _orientation_in(file: BinaryIO, head: bytes, found: bytes) -> int:
+    """The EXIF orientation of the PNG or WEBP open as ``file`` (1 when none is found):
+    a PNG's eXIf chunk before its pixels (in ``head``), a WEBP's EXIF chunk wherever it is
+    (its chunks' headers read, their contents skipped)."""
+    blob: bytes | None = None
+    with contextlib.suppress(OSError, ValueError, struct.error):
+        if found == b"png":
+            pos = 8
+            while pos + 8 <= len(head) and blob is None:
+                length, kind = struct.unpack_from(">I4s", head, pos)
+                if kind in (b"IDAT", b"IEND"):
+                    break
+                if kind == b"eXIf":
+                    blob = head[pos + 8 : pos + 8 + length]
+                pos += 12 + length
+        elif len(head) >= 30 and head[12:16] == b"VP8X" and head[20] & 0x08:  # says it has EXIF
+            pos = 12
+            for _ in range(64):
+                file.seek(pos)
+                header = file.read(8)
+                if len(header) < 8:
+                    break
+                kind, size = header[:4], int.from_bytes(header[4:], "little")
+                if kind == b"EXIF":
+                    blob = file.read(min(size, 1 << 20))
+                    break
+                pos += 8 + size + (size & 1)
+    if not blob:
+        return 1
+    from krea_desktop.library.metadata import exif_orientation
+
+    return exif_orientation(blob) or 1
+
+
+def _upright(image: QImage, orientation: int) -> QImage:
+    """``image`` turned and flipped as its EXIF ``orientation`` says it is shown."""
+    if orientation in (2, 4):
+        return image.flipped(Qt.Orientation.Horizontal if orientation == 2 else Qt.Orientation.Vertical)
+    turn = {3: 180, 5: 90, 6: 90, 7: 270, 8: 270}.get(orientation)
+    if turn is None:
+        return image
+    image = image.transformed(QTransform().rotate(turn))
+    return image.flipped(Qt.Orientation.Horizontal) if orientation in (5, 7) else image
 
 
 def in_srgb(image: QImage) -> QImage:

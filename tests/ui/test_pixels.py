@@ -273,3 +273,26 @@ def test_a_picture_with_another_colour_profile_is_shown_in_its_own_colours(
     assert shown != pytest.approx(p3, abs=6)  # not the file's numbers as they are
     thumb = decode_thumbnail_file(path, 16)
     assert thumb.pixelColor(8, 6).getRgb()[:3] == pytest.approx(_as_srgb(p3), abs=4)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_png_or_webp_is_shown_as_its_exif_orientation_says(
+    qapp: object, tmp_path: Path, fmt: str, orientation: int
+) -> None:
+    """Qt turns only a JPEG by its orientation: a PNG or a WEBP was shown on its side in the
+    gallery and the viewer, while the reference sent was upright."""
+    from PIL import ImageOps
+
+    img = Image.new("RGB", (6, 4))
+    img.putdata([(x * 40, y * 60, 0) for y in range(4) for x in range(6)])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"turned.{fmt.lower()}"
+    img.save(path, fmt, exif=exif, lossless=True)
+    with Image.open(path) as stored:
+        upright = ImageOps.exif_transpose(stored).convert("RGB")
+    shown = read_image_file(path, auto_transform=True)
+    assert (shown.width(), shown.height()) == upright.size
+    pixels = [shown.pixelColor(x, y).getRgb()[:3] for y in range(shown.height()) for x in range(shown.width())]
+    assert bytes(v for p in pixels for v in p) == upright.tobytes()

@@ -6,6 +6,7 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
@@ -241,3 +242,27 @@ def test_another_tools_long_prompt_outside_ascii_still_exports_to_jpeg(tmp_path:
         else:  # past even that: the record's prompt, cut short and saying so
             assert prompt.startswith(back.prompt[:-1]) and back.prompt.endswith("…")
         out.unlink()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+@pytest.mark.parametrize(("orientation", "shown"), [(1, (300, 200)), (3, (300, 200)), (6, (200, 300)), (8, (200, 300))])
+def test_a_picture_stored_on_its_side_has_the_size_it_is_shown_at(
+    tmp_path: Path, fmt: str, orientation: int, shown: tuple[int, int]
+) -> None:
+    """A phone's portrait photo (stored 300 x 200, orientation 6) was said to be 300 x 200,
+    in the viewer's facts, in the index and by `info`, while it is shown 200 x 300."""
+    from krea_desktop.library.store import Library
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"phone.{fmt.lower()}"
+    Image.new("RGB", (300, 200), (90, 60, 30)).save(path, fmt, exif=exif)
+    assert metadata.image_size_of(path) == shown
+    library = Library(tmp_path / "library")
+    try:
+        (library.images_dir / path.name).write_bytes(path.read_bytes())
+        (row,) = library.reconcile().indexed
+        entry = library.get(row)
+        assert entry is not None and (entry.width, entry.height) == shown
+    finally:
+        library.close()

@@ -38,8 +38,9 @@ class Embedded:
     software: str | None = None  # EXIF Software
     xmp: str | None = None  # the XMP packet
     comment: str | None = None  # the JPEG COM segment
-    width: int | None = None  # of the image, from its header
+    width: int | None = None  # of the image as it is shown: from its header, turned by its orientation
     height: int | None = None
+    orientation: int | None = None  # EXIF Orientation (0x0112): 5 to 8 turn the picture a quarter
 
     def text(self, *keys: str) -> str | None:
         """The first PNG text chunk present among ``keys``."""
