@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from PySide6.QtCore import QBuffer, QFile, QFileDevice, QIODeviceBase, QSize, Qt
-from PySide6.QtGui import QColorSpace, QImage, QImageReader, QTransform
+from PySide6.QtGui import QImage, QImageReader
 
 from krea_desktop.fsutil import open_regular_file
 
@@ -58,7 +58,6 @@ def decoded(data: bytes) -> QImage:
 # Where an image's size is found: in its first bytes, or (a JPEG's metadata can come before
 # its frame header) within the first few megabytes.
 HEAD_BYTES = 64 * 1024
-_SRGB = QColorSpace(QColorSpace.NamedColorSpace.SRgb)
 MAX_HEAD_BYTES = 16 * 1024 * 1024
 
 # The formats a library file may hold, by their first bytes (WebP: "RIFF", size, "WEBP").
@@ -170,6 +169,8 @@ def _upright(image: QImage, orientation: int) -> QImage:
     turn = {3: 180, 5: 90, 6: 90, 7: 270, 8: 270}.get(orientation)
     if turn is None:
         return image
+    from PySide6.QtGui import QTransform  # a rare picture's: not loaded before the window is up
+
     image = image.transformed(QTransform().rotate(turn))
     return image.flipped(Qt.Orientation.Horizontal) if orientation in (5, 7) else image
 
@@ -180,10 +181,14 @@ def in_srgb(image: QImage) -> QImage:
     numbers taken as sRGB, shifted in hue and saturation; Qt reads the profile, and the
     picture is converted from it. One without a profile, or with one Qt cannot use, is
     taken as sRGB, as before."""
-    space = image.colorSpace()
-    if image.isNull() or not space.isValid() or space == _SRGB:
+    if image.isNull():
         return image
-    image.convertToColorSpace(_SRGB)
+    space = image.colorSpace()
+    if not space.isValid():
+        return image
+    srgb = type(space)(type(space).NamedColorSpace.SRgb)  # QColorSpace, made once it is needed
+    if space != srgb:
+        image.convertToColorSpace(srgb)
     return image
 
 
