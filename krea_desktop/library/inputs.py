@@ -352,9 +352,11 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
             # Each step below replaces the picture it started from, and nothing else holds
             # the one before (a 64-megapixel image is 256 MB decoded; two or three of them at
             # once is what a gigantic reference used to cost).
-            frame = _to_rgb(img)
+            # Into sRGB by its own profile first, in its own mode (a grey or a CMYK profile
+            # applies to grey or CMYK pixels, not to the RGB made of them), then RGB(A).
+            frame, recoloured = _in_srgb(img, profile)
             del img
-            frame, recoloured = _in_srgb(frame, profile)
+            frame = _to_rgb(frame)
             if orientation != 1:
                 frame = frame.transpose(Image.Transpose[_UPRIGHT[orientation]])
             if frame.mode == "RGBA" and cast(Any, frame.getextrema())[3][0] == 255:
@@ -386,26 +388,33 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
     )
 
 
+# The modes LittleCMS converts from, and the mode each becomes in sRGB.
+_CMS_MODES = {"RGB": "RGB", "RGBA": "RGBA", "L": "RGB", "CMYK": "RGB"}
+
+
 def _in_srgb(frame: Image.Image, profile: object) -> tuple[Image.Image, bool]:
-    """``frame`` (RGB or RGBA) in sRGB, and whether it was converted. The service takes
+    """``frame`` in sRGB (RGB or RGBA), and whether it was converted. The service takes
     pixels as sRGB, as most programs do: a picture whose embedded profile is another (Adobe
-    RGB, Display P3) was sent with its colours shifted wherever it was encoded again
-    (turned upright, made smaller) and its profile left behind. A profile that cannot be
-    read, or applied to these pixels (a CMYK one, the pixels made RGB already), leaves
-    them as they are."""
-    if not isinstance(profile, bytes) or not profile:
+    RGB, Display P3, a grey or a CMYK one) was sent with its colours shifted wherever it
+    was encoded again (turned upright, made smaller) and its profile left behind. A
+    profile that cannot be read, or does not fit the pixels' mode, leaves them as they
+    are (taken as sRGB)."""
+    if not isinstance(profile, bytes) or not profile or frame.mode not in _CMS_MODES:
         return frame, False
     from PIL import ImageCms
 
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-        if "srgb" in ImageCms.getProfileDescription(source).lower():
+        if "srgb" in ImageCms.getProfileDescription(source).lower() and frame.mode in ("RGB", "RGBA"):
             return frame, False
         srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-        converted = ImageCms.profileToProfile(frame, source, srgb, outputMode=frame.mode)
+        converted = ImageCms.profileToProfile(frame, source, srgb, outputMode=_CMS_MODES[frame.mode])
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         return frame, False
-    return (converted, True) if converted is not None else (frame, False)
+    if converted is None:
+        return frame, False
+    converted.info.pop("icc_profile", None)  # its pixels are sRGB now, whatever profile came with them
+    return converted, True
 
 
 # EXIF Orientation -> the transpose that shows the picture upright. Applied to the pixels
@@ -504,11 +513,13 @@ def _normalise(
         encoded, ext = data, _PASS_THROUGH[fmt]
     else:
         buf = io.BytesIO()
+        # No profile goes with them: the pixels are sRGB (converted from theirs), and one
+        # carried over would no longer describe them (a grey one on RGB pixels, say).
         if fmt in ("JPEG", "MPO") and frame.mode == "RGB":
-            frame.save(buf, "JPEG", quality=95, subsampling=0)
+            frame.save(buf, "JPEG", quality=95, subsampling=0, icc_profile=None)
             ext = "jpg"
         else:
-            frame.save(buf, "PNG", compress_level=3)
+            frame.save(buf, "PNG", compress_level=3, icc_profile=None)
             ext = "png"
         encoded = buf.getvalue()
     thumb = _shrunk(frame, THUMBNAIL_SIDE, Image.Resampling.BILINEAR, reducing_gap=2.0)

@@ -474,3 +474,24 @@ def test_a_reference_with_another_colour_profile_is_sent_in_srgb(orientation: in
     assert sent.getpixel((0, 0)) != pytest.approx(p3, abs=6)
     thumbnail = _open(ref.thumbnail).convert("RGB")
     assert thumbnail.getpixel((0, 0)) == pytest.approx(expected, abs=3)
+
+
+def test_a_grey_picture_with_its_own_profile_is_sent_as_it_is_shown() -> None:
+    """A grey profile applies to grey pixels, not to the RGB made of them: it was left out,
+    and the picture sent darker or lighter than shown (and carrying a grey profile on RGB
+    pixels, which readers refuse)."""
+    from PIL import ImageCms
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QColorSpace
+
+    grey = QColorSpace(QPointF(0.3127, 0.3290), QColorSpace.TransferFunction.Gamma, 1.8)
+    profile = bytes(grey.iccProfile().data())
+    img = Image.new("L", (30, 20), 100)
+    buf = io.BytesIO()
+    img.save(buf, "PNG", icc_profile=profile)
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    expected = ImageCms.profileToProfile(img, ImageCms.ImageCmsProfile(io.BytesIO(profile)), srgb, outputMode="RGB")
+    sent = _open(load_reference(buf.getvalue()).data)
+    assert sent.getpixel((0, 0)) == pytest.approx(expected.getpixel((0, 0)), abs=2)
+    assert sent.getpixel((0, 0)) != pytest.approx((100, 100, 100), abs=4)
+    assert "icc_profile" not in sent.info
