@@ -362,7 +362,9 @@ async def _generate(args: argparse.Namespace) -> int:
         except E.KreaError as err:
             # Kept when the service may still finish it: the next run collects what it makes.
             if E.may_collect_later(err):
-                err.record_kept = True  # and said so
+                # Said so only when the task's record was written (a task was sent, and the
+                # note of it kept): an upload of a reference that broke off sent no task.
+                err.record_kept = current_uuid in tasks
             else:
                 ended_cleanly.add(current_uuid)  # refused, never sent, or failed for good
             raise

@@ -225,7 +225,8 @@ async def run_sweep(args: argparse.Namespace) -> int:
                         if interrupted_meanwhile:
                             raise asyncio.CancelledError
                 except E.KreaError as err:
-                    err.record_kept = E.may_collect_later(err)
+                    # Said to be collected later only when its task's record was written.
+                    err.record_kept = E.may_collect_later(err) and bool(mine) and mine[-1] in tasks
                     said = in_the_users_words(err)
                     # The key or the account refused: said once, not by every cell sent beside it.
                     repeated = any(str(r) == str(err) for r in refused)

@@ -369,3 +369,27 @@ def test_a_connection_lost_while_following_a_task_says_its_images_are_collected_
     last = failed.stderr.strip().splitlines()[-1]
     assert last == "krea-desktop: The connection to the service broke off; the task's images are collected later.", last
     assert len(list((tmp_path / "data" / "pending").glob("*.json"))) == 1  # for the next run
+
+
+def test_a_connection_lost_before_any_task_was_sent_does_not_promise_a_collection(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """A reference's upload that broke off sent no task and wrote no record: the sentence
+    said the task's images would be collected later all the same."""
+    from PIL import Image
+
+    ref = tmp_path / "ref.png"
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(ref)
+    with simulator_process("--key", KEY, "--fault", "drop-after*:on=imageUpload", env=env) as url:
+        run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
+        failed = subprocess.run(
+            [sys.executable, "-m", "krea_desktop", "generate", "two lanterns", "--ref", str(ref)],
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    assert failed.returncode == 1
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith("krea-desktop: ") and "collected later" not in last, last
+    assert not list((tmp_path / "data" / "pending").glob("*.json"))

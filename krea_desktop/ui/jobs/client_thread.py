@@ -309,7 +309,8 @@ class ClientThread(QThread):
             keep = E.may_collect_later(err) or (
                 sent and isinstance(err, E.COLLECT_LATER) and not E.service_gave_up(err)
             )
-            err.record_kept = keep
+            # Said to be collected later only when a task was sent and its record written.
+            err.record_kept = keep and any(self._tasks.get(t, (None, None))[1] is not None for t in current)
             self.jobFailed.emit(job_id, as_the_app_says(err), err)
         except LibraryError as err:
             self.jobFailed.emit(job_id, str(err), err)
