@@ -246,3 +246,27 @@ def test_rows_taken_from_all_over_the_gallery_leave_it_scrolled_where_it_was(
     w.model.remove_ids({w.model.id_at(r) for r in range(0, 300, 15)})  # twenty runs, top to bottom
     assert w.model.rowCount() == 280
     assert bar.value() == before, (bar.value(), before, bar.maximum())
+
+
+@pytest.mark.parametrize("current", [16, 15], ids=["kept", "taken-away"])
+def test_rows_taken_from_all_over_keep_the_current_image_or_its_place(
+    qtbot: QtBot, data_dir: Path, make_window: Any, current: int
+) -> None:
+    """In two steps, the current image went with the stretch and the selection made the
+    stretch's neighbour (far below) current, and the view scrolled down to it; now the
+    current image stays current, or, taken away, the one that takes its place is."""
+    fill(data_dir, [make_image(f"far {k}", seed=k) for k in range(300)])
+    w = make_window()
+    bar = w.gallery.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    w.gallery.setCurrentIndex(w.model.index(current))
+    bar.setValue(0)
+    shown = w.model.id_at(current)
+    doomed = list(range(0, 300, 15))  # twenty runs, row 15 among them, row 16 not
+    w.model.remove_ids({w.model.id_at(r) for r in doomed})
+    now = w.gallery.currentIndex().row()
+    if current == 16:
+        assert w.model.id_at(now) == shown
+    else:
+        assert now == current - sum(1 for r in doomed if r < current)
+    assert bar.value() == 0

@@ -124,6 +124,10 @@ class GalleryModel(QStringListModel):
     """
 
     scopeChanged = Signal()
+    # Rows spread over many runs are about to go in two steps (their rows, descending), and
+    # have gone: a view keeps its current image's place and its scroll through them.
+    scatteredRemoval = Signal(list)
+    scatteredRemovalDone = Signal()
 
     EntryRole = Qt.ItemDataRole.UserRole + 1
     IdRole = Qt.ItemDataRole.UserRole + 2
@@ -441,9 +445,27 @@ class GalleryModel(QStringListModel):
             del self._rev[start:stop]
             renumber_from(start)
 
+        self.scatteredRemoval.emit(rows)
         if kept:
             self._change_rows(put_above, lambda: self.insertRows(lowest, len(kept)))
+            self._follow_kept(stretch, gone, lowest, highest, len(kept))
         self._change_rows(cut, lambda: self.removeRows(lowest + len(kept), highest - lowest + 1))
+        self.scatteredRemovalDone.emit()
+
+    def _follow_kept(self, stretch: list[int], gone: set[int], lowest: int, highest: int, count: int) -> None:
+        """Between the two steps of :meth:`_remove_scattered`: what points at a kept row of
+        the old stretch (the current image, the selection, the view's own marks) is moved to
+        its copy above it, which stays. Left there, it went with the stretch, and the
+        current image became the stretch's neighbour, with the view scrolled to it."""
+        copy_of: dict[int, int] = {}  # row in the old stretch (now shifted) -> its copy's row
+        m = 0
+        for j, entry_id in enumerate(stretch):  # oldest first: the stretch's bottom row first
+            if entry_id not in gone:
+                copy_of[highest - j + count] = lowest + count - 1 - m
+                m += 1
+        old = [index for index in self.persistentIndexList() if index.row() in copy_of]
+        if old:
+            self.changePersistentIndexList(old, [self.index(copy_of[index.row()]) for index in old])
 
     def entry_changed(self, entry: LibraryEntry) -> None:
         self._remember(entry)

@@ -44,6 +44,7 @@ FLING_WINDOW_S = 0.1  # a screen of rows within this is a fling: no thumbnails a
 FLING_SETTLE_MS = 80  # after the last such step, the rows on screen get theirs
 CELL_MARGIN = 8  # a cell is the thumbnail side plus this
 _ENSURE_VISIBLE = QAbstractItemView.ScrollHint.EnsureVisible
+_NO_UPDATE = QItemSelectionModel.SelectionFlag.NoUpdate
 
 FIRST_STEPS = (
     "Write a prompt and press Generate (Ctrl+Enter) — your images appear here.\n"
@@ -99,6 +100,8 @@ class GalleryView(QListView):
         self._hover_row = -1
         self._thumb_side = THUMB_SIDE_DEFAULT
         self._reveal_nsfw = False
+        self._held_scroll = 0  # through a scattered removal (see _scattered_removal)
+        self._current_place: int | None = None
         self._costs_simulated = False
         self.clear_filters_button = QPushButton("Clear the filters", self.viewport())
         self.clear_filters_button.setObjectName("galleryClearFilters")
@@ -164,6 +167,8 @@ class GalleryView(QListView):
                 changed.connect(self._contents_changed)
             if isinstance(model, GalleryModel):
                 model.scopeChanged.connect(self._update_empty_state)
+                model.scatteredRemoval.connect(self._scattered_removal)
+                model.scatteredRemovalDone.connect(self._scattered_removal_done)
         self._update_empty_state()
 
     def _tell_model(self) -> None:
@@ -536,6 +541,27 @@ class GalleryView(QListView):
         wide = SPACING + self.cell_side() if self._row_count() else 0
         hbar.setRange(0, max(0, wide - self.viewport().width()))
         QAbstractItemView.updateGeometries(self)
+
+    def _scattered_removal(self, rows: list[int]) -> None:
+        """Rows spread over many runs go (GalleryModel._remove_scattered): where the current
+        image's place will be if it goes with them (the row of the image that takes its
+        place, as when they go one by one), and the scroll, kept through the two steps (in
+        between, the selection makes the stretch's neighbour current, and the view would
+        scroll to it)."""
+        self._held_scroll = self.verticalScrollBar().value()
+        current = self.currentIndex()
+        self._current_place = None
+        if current.isValid() and current.row() in set(rows):
+            self._current_place = current.row() - sum(1 for r in rows if r < current.row())
+
+    def _scattered_removal_done(self) -> None:
+        model = self.model()
+        place = self._current_place
+        if place is not None and model is not None and model.rowCount() > 0:
+            selection = self.selectionModel()
+            selection.setCurrentIndex(model.index(min(place, model.rowCount() - 1), 0), _NO_UPDATE)
+        self._current_place = None
+        self.verticalScrollBar().setValue(self._held_scroll)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         """Space opens the current image, as the View action says: that action's shortcut did
