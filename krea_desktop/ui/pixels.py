@@ -125,7 +125,20 @@ def read_image_file(
             # Qt turns a JPEG by its EXIF orientation, not a PNG or a WEBP: shown on its side
             # here, it was sent upright as a reference (library.inputs turns every format).
             image = _upright(image, _orientation_in(file, head, found))
-        return in_srgb(image)
+        return in_srgb(image) if _may_have_a_profile(head) else image
+
+
+# Where a PNG (iCCP), a JPEG (APP2 ICC_PROFILE) or a WEBP (ICCP) keeps its colour profile.
+_PROFILE_MARKS = (b"iCCP", b"ICC_PROFILE", b"ICCP")
+
+
+def _may_have_a_profile(head: bytes) -> bool:
+    """Whether the file whose first bytes are ``head`` may carry a colour profile: one of
+    the places profiles are kept is among them, or they are too few to tell (a JPEG's
+    EXIF can fill the first 64 KiB). Asked first, so that pictures without one (nearly
+    all, every cached thumbnail) never make Qt's colour-space class on the way to the
+    window's first screen."""
+    return len(head) >= HEAD_BYTES or any(mark in head for mark in _PROFILE_MARKS)
 
 
 def _orientation_in(file: BinaryIO, head: bytes, found: bytes) -> int:
