@@ -363,3 +363,26 @@ def _png_of_size(width: int, height: int) -> bytes:
         + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
         + chunk(b"IEND", b"")
     )
+
+
+@pytest.mark.qt_log_ignore("Corrupt JPEG data: premature end of data segment")
+def test_a_jpeg_cut_short_is_shown_with_a_note_that_part_of_it_is_missing(
+    qtbot: QtBot, model: GalleryModel, tmp_path: Path
+) -> None:
+    """Qt decodes a JPEG cut short, its missing part grey: shown without a word, it was
+    taken for the picture as it is."""
+    import dataclasses
+    import io
+
+    buf = io.BytesIO()
+    Image.effect_noise((200, 160), 60).convert("RGB").save(buf, "JPEG", quality=90)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(buf.getvalue()[: len(buf.getvalue()) * 2 // 3])
+    viewer = open_viewer(qtbot, model, 0)
+    assert not viewer.hint_label.isVisible()
+    whole = model.entry_at(0)
+    assert whole is not None
+    viewer.show_entry(dataclasses.replace(whole, file_name=cut.name, images_dir=tmp_path))
+    qtbot.waitUntil(lambda: viewer.hint_label.isVisible())
+    assert viewer.hint_label.text() == "This file ends early, so part of the picture is missing."
+    assert viewer.canvas.has_image()

@@ -385,8 +385,8 @@ class ImageViewer(QDialog):
         generation = self._generation
         path = self.entry.path
         self._runner.submit(
-            lambda: decode_image_file(path),
-            lambda image: self._decoded(generation, image, None),
+            lambda: (decode_image_file(path), _ends_early(path)),
+            lambda got: self._decoded(generation, got[0], None, ends_early=got[1]),
             lambda error: self._decoded(generation, None, error),
         )
 
@@ -505,7 +505,9 @@ class ImageViewer(QDialog):
             "A favourite: unmark it (F)" if marked else "Mark this image as a favourite (F)"
         )
 
-    def _decoded(self, generation: int, image: QImage | None, error: BaseException | None) -> None:
+    def _decoded(
+        self, generation: int, image: QImage | None, error: BaseException | None, *, ends_early: bool = False
+    ) -> None:
         if generation != self._generation:
             return  # the viewer moved on meanwhile
         if image is None:
@@ -513,6 +515,8 @@ class ImageViewer(QDialog):
             self.canvas.set_error(text)
         else:
             self.canvas.set_image(image)
+            if ends_early:  # a JPEG cut short decodes, its missing part grey: said, not left to be taken for the image
+                self.show_hint("This file ends early, so part of the picture is missing.")
         self._update_zoom_label()
 
     def _nothing_shown(self) -> str:
@@ -655,3 +659,13 @@ def _drop(chips: list[Any]) -> None:
         chip.setParent(None)
         chip.deleteLater()
     chips.clear()
+
+
+def _ends_early(path: Path) -> bool:
+    """Whether the image file ``path`` stops before its end (on a worker thread)."""
+    from krea_desktop.library.metadata import ends_early, read_bytes
+
+    try:
+        return ends_early(read_bytes(path))
+    except (OSError, ValueError):
+        return False
