@@ -378,6 +378,8 @@ async def _generate(args: argparse.Namespace) -> int:
             # collects them into it (a temporary folder does not outlive a restart).
             if task_uuid in tasks and not saver.held and spilled is None:
                 pending.finished(tasks[task_uuid])
+        # What a Ctrl+C says: a task whose record stays is collected by the next run.
+        args.kept_for_later = any(task_uuid not in ended_cleanly for task_uuid in tasks)
         backend.library.close()
     if spilled is not None:
         raise LibraryError(
@@ -502,7 +504,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"krea-desktop: {exc.strerror or exc}{name}.", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
-            print("krea-desktop: cancelled.", file=sys.stderr)
+            if getattr(args, "kept_for_later", False):  # generate, a task sent and not ended
+                print(
+                    "krea-desktop: cancelled; the rest of the task's images are collected by the next run.",
+                    file=sys.stderr,
+                )
+            else:
+                print("krea-desktop: cancelled.", file=sys.stderr)
             return 130
     if args.command == "info":
         from krea_desktop.info import run as run_info

@@ -393,3 +393,38 @@ def test_a_connection_lost_before_any_task_was_sent_does_not_promise_a_collectio
     last = failed.stderr.strip().splitlines()[-1]
     assert last.startswith("krea-desktop: ") and "collected later" not in last, last
     assert not list((tmp_path / "data" / "pending").glob("*.json"))
+
+
+def test_ctrl_c_in_a_generate_says_the_rest_is_collected_by_the_next_run(tmp_path: Path, env: dict[str, str]) -> None:
+    """Ctrl+C said only "cancelled.", and the next run collected the rest of the task's
+    images all the same: a person would ask for them again, and pay twice."""
+    with simulator_process("--key", KEY, "--latency", "0.3", env=env) as url:
+        run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "krea_desktop",
+                "generate",
+                "twenty lanterns",
+                "--count",
+                "20",
+                "--delivery",
+                "async",
+            ],
+            env=run_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        assert proc.stderr is not None
+        while not (line := proc.stderr.readline()).startswith("[1/20]"):
+            assert line, proc.stderr.read()
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == (
+        "krea-desktop: cancelled; the rest of the task's images are collected by the next run."
+    ), err
+    assert len(list((tmp_path / "data" / "pending").glob("*.json"))) == 1
