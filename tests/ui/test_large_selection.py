@@ -270,3 +270,18 @@ def test_rows_taken_from_all_over_keep_the_current_image_or_its_place(
     else:
         assert now == current - sum(1 for r in doomed if r < current)
     assert bar.value() == 0
+
+
+def test_rows_taken_from_all_over_never_leave_an_image_selected_that_was_not(
+    qtbot: QtBot, data_dir: Path, make_window: Any
+) -> None:
+    """A selected run of rows that held rows going and rows staying must not turn, through
+    the two steps, into a selection of images it never held: the next Delete would take
+    them."""
+    fill(data_dir, [make_image(f"far {k}", seed=k) for k in range(120)])
+    w = make_window()
+    select(w, *range(20, 25))  # one run of five, two of which go below
+    before = {w.model.id_at(r) for r in w.gallery.selected_rows()}
+    w.model.remove_ids({w.model.id_at(r) for r in range(0, 120, 3)})  # 21 and 24 among them
+    after = {w.model.id_at(r) for r in w.gallery.selected_rows()}
+    assert after <= before, sorted(after - before)

@@ -421,9 +421,11 @@ class GalleryModel(QStringListModel):
         stretch goes. Each run on its own was a step, and at each step the selection and
         the views worked through every row left: 2,000 images deleted from every fifth row
         of 10,000 held the window for 15 s. The row count only grows and then shrinks to
-        what it ends at, so the view keeps its scroll position as it would run by run; the
+        what it ends at, so the view keeps its scroll position as it would run by run. The
         images kept in the stretch are no longer selected (the selection was, nearly
-        always, what was deleted)."""
+        always, what went): moving the selection's marks to their copies could select
+        images it never held, where a selected run of rows held both kinds. The view keeps
+        its current image through :attr:`scatteredRemoval`."""
         lowest, highest = rows[-1], rows[0]
         n = len(self._rev)
         start, stop = n - 1 - highest, n - lowest  # rows lowest..highest in _rev
@@ -448,24 +450,8 @@ class GalleryModel(QStringListModel):
         self.scatteredRemoval.emit(rows)
         if kept:
             self._change_rows(put_above, lambda: self.insertRows(lowest, len(kept)))
-            self._follow_kept(stretch, gone, lowest, highest, len(kept))
         self._change_rows(cut, lambda: self.removeRows(lowest + len(kept), highest - lowest + 1))
         self.scatteredRemovalDone.emit()
-
-    def _follow_kept(self, stretch: list[int], gone: set[int], lowest: int, highest: int, count: int) -> None:
-        """Between the two steps of :meth:`_remove_scattered`: what points at a kept row of
-        the old stretch (the current image, the selection, the view's own marks) is moved to
-        its copy above it, which stays. Left there, it went with the stretch, and the
-        current image became the stretch's neighbour, with the view scrolled to it."""
-        copy_of: dict[int, int] = {}  # row in the old stretch (now shifted) -> its copy's row
-        m = 0
-        for j, entry_id in enumerate(stretch):  # oldest first: the stretch's bottom row first
-            if entry_id not in gone:
-                copy_of[highest - j + count] = lowest + count - 1 - m
-                m += 1
-        old = [index for index in self.persistentIndexList() if index.row() in copy_of]
-        if old:
-            self.changePersistentIndexList(old, [self.index(copy_of[index.row()]) for index in old])
 
     def entry_changed(self, entry: LibraryEntry) -> None:
         self._remember(entry)

@@ -102,6 +102,7 @@ class GalleryView(QListView):
         self._reveal_nsfw = False
         self._held_scroll = 0  # through a scattered removal (see _scattered_removal)
         self._current_place: int | None = None
+        self._current_id: int | None = None
         self._costs_simulated = False
         self.clear_filters_button = QPushButton("Clear the filters", self.viewport())
         self.clear_filters_button.setObjectName("galleryClearFilters")
@@ -551,16 +552,23 @@ class GalleryView(QListView):
         self._held_scroll = self.verticalScrollBar().value()
         current = self.currentIndex()
         self._current_place = None
-        if current.isValid() and current.row() in set(rows):
-            self._current_place = current.row() - sum(1 for r in rows if r < current.row())
+        self._current_id = None
+        model = self.model()
+        if current.isValid() and isinstance(model, GalleryModel):
+            if current.row() in set(rows):
+                self._current_place = current.row() - sum(1 for r in rows if r < current.row())
+            else:
+                self._current_id = model.id_at(current.row())
 
     def _scattered_removal_done(self) -> None:
         model = self.model()
-        place = self._current_place
-        if place is not None and model is not None and model.rowCount() > 0:
+        row = self._current_place
+        if self._current_id is not None and isinstance(model, GalleryModel):
+            row = model.row_of(self._current_id)  # kept: the same image stays current
+        if row is not None and model is not None and model.rowCount() > 0:
             selection = self.selectionModel()
-            selection.setCurrentIndex(model.index(min(place, model.rowCount() - 1), 0), _NO_UPDATE)
-        self._current_place = None
+            selection.setCurrentIndex(model.index(min(row, model.rowCount() - 1), 0), _NO_UPDATE)
+        self._current_place = self._current_id = None
         self.verticalScrollBar().setValue(self._held_scroll)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
