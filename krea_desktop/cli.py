@@ -378,8 +378,9 @@ async def _generate(args: argparse.Namespace) -> int:
             # collects them into it (a temporary folder does not outlive a restart).
             if task_uuid in tasks and not saver.held and spilled is None:
                 pending.finished(tasks[task_uuid])
-        # What a Ctrl+C says: a task whose record stays is collected by the next run.
-        args.kept_for_later = any(task_uuid not in ended_cleanly for task_uuid in tasks)
+        # What a Ctrl+C says: this run's task, sent and its record kept, is collected by the
+        # next run (an earlier run's left uncollected says so where it failed).
+        args.kept_for_later = current_uuid in tasks and current_uuid not in ended_cleanly
         backend.library.close()
     if spilled is not None:
         raise LibraryError(

@@ -386,3 +386,21 @@ def test_a_jpeg_cut_short_is_shown_with_a_note_that_part_of_it_is_missing(
     qtbot.waitUntil(lambda: viewer.hint_label.isVisible())
     assert viewer.hint_label.text() == "This file ends early, so part of the picture is missing."
     assert viewer.canvas.has_image()
+
+
+def test_only_a_jpeg_without_its_end_is_said_to_end_early(tmp_path: Path) -> None:
+    """The check read the whole file and took any trouble reading its structure (a PNG's
+    last checksum, a JPEG of many comments) for a file cut short."""
+    import io
+
+    from krea_desktop.ui.viewer.viewer import _ends_early
+
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 120, 200)).save(buf, "JPEG")
+    whole = buf.getvalue()
+    (tmp_path / "whole.jpg").write_bytes(whole[:2] + (b"\xff\xfe\x00\x04ok") * 70_000 + whole[2:])  # many comments
+    (tmp_path / "cut.jpg").write_bytes(whole[: len(whole) - 40])
+    png = io.BytesIO()
+    Image.new("RGB", (40, 30)).save(png, "PNG")
+    (tmp_path / "bad-end.png").write_bytes(png.getvalue()[:-4] + b"\0\0\0\0")  # IEND's checksum wrong
+    assert [_ends_early(tmp_path / n) for n in ("whole.jpg", "cut.jpg", "bad-end.png")] == [False, True, False]

@@ -266,3 +266,31 @@ def test_a_picture_stored_on_its_side_has_the_size_it_is_shown_at(
         assert entry is not None and (entry.width, entry.height) == shown
     finally:
         library.close()
+
+
+def test_a_png_whose_exif_pillow_cannot_read_is_still_a_good_picture(tmp_path: Path) -> None:
+    """Some tools start a PNG's eXIf with "Exif\\0\\0", which Pillow refuses ("not a TIFF
+    file"): reading its orientation failed the whole check, and the picture, which decodes,
+    was marked damaged in the library."""
+    import struct
+    import zlib
+
+    from krea_desktop.library.store import Library
+
+    buf = io.BytesIO()
+    Image.new("RGB", (30, 20), (90, 60, 30)).save(buf, "PNG")
+    png = buf.getvalue()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    body = b"Exif\x00\x00" + exif.tobytes()
+    chunk = struct.pack(">I", len(body)) + b"eXIf" + body + struct.pack(">I", zlib.crc32(b"eXIf" + body))
+    at = 8 + 25  # after the signature and IHDR
+    library = Library(tmp_path / "library")
+    try:
+        (library.images_dir / "odd-exif.png").write_bytes(png[:at] + chunk + png[at:])
+        report = library.reconcile()
+        (row,) = report.indexed
+        entry = library.get(row)
+        assert report.broken == [] and entry is not None and not entry.broken
+    finally:
+        library.close()

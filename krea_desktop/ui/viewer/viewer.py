@@ -662,10 +662,16 @@ def _drop(chips: list[Any]) -> None:
 
 
 def _ends_early(path: Path) -> bool:
-    """Whether the image file ``path`` stops before its end (on a worker thread)."""
-    from krea_desktop.library.metadata import ends_early, read_bytes
-
+    """Whether the JPEG ``path`` stops before its end marker (on a worker thread): Qt decodes
+    such a file, its missing part grey. Only the file's last bytes are read; a PNG or a
+    WEBP cut short is not decoded at all (the viewer says why)."""
     try:
-        return ends_early(read_bytes(path))
-    except (OSError, ValueError):
+        with open(path, "rb") as file:
+            if file.read(3) != b"\xff\xd8\xff":
+                return False
+            file.seek(0, 2)
+            file.seek(max(0, file.tell() - 1024))
+            tail = file.read()
+    except OSError:
         return False
+    return not tail.rstrip(b"\0\r\n ").endswith(b"\xff\xd9")
