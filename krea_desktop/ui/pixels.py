@@ -129,7 +129,8 @@ def read_image_file(
 
 
 # Where a PNG (iCCP), a JPEG (APP2 ICC_PROFILE) or a WEBP (ICCP) keeps its colour profile.
-_PROFILE_MARKS = (b"iCCP", b"ICC_PROFILE", b"ICCP")
+# A PNG's gAMA, cHRM or sRGB chunk also gives Qt a colour space.
+_PROFILE_MARKS = (b"iCCP", b"ICC_PROFILE", b"ICCP", b"gAMA", b"cHRM", b"sRGB")
 
 
 def _may_have_a_profile(head: bytes) -> bool:
@@ -143,18 +144,26 @@ def _may_have_a_profile(head: bytes) -> bool:
 
 def _orientation_in(file: BinaryIO, head: bytes, found: bytes) -> int:
     """The EXIF orientation of the PNG or WEBP open as ``file`` (1 when none is found):
-    a PNG's eXIf chunk before its pixels (in ``head``), a WEBP's EXIF chunk wherever it is
-    (its chunks' headers read, their contents skipped)."""
+    its eXIf or EXIF chunk wherever it is (the chunks' headers read, their contents
+    skipped)."""
     blob: bytes | None = None
     with contextlib.suppress(OSError, ValueError, struct.error):
         if found == b"png":
+            # Its chunks' headers, their contents skipped: eXIf belongs before the pixels,
+            # but some files carry it after them, where Pillow (and so the reference sent)
+            # finds it too.
             pos = 8
-            while pos + 8 <= len(head) and blob is None:
-                length, kind = struct.unpack_from(">I4s", head, pos)
-                if kind in (b"IDAT", b"IEND"):
+            for _ in range(1 << 20):
+                file.seek(pos)
+                header = file.read(8)
+                if len(header) < 8:
+                    break
+                length, kind = struct.unpack(">I4s", header)
+                if kind == b"IEND":
                     break
                 if kind == b"eXIf":
-                    blob = head[pos + 8 : pos + 8 + length]
+                    blob = file.read(min(length, 1 << 20))
+                    break
                 pos += 12 + length
         elif len(head) >= 30 and head[12:16] == b"VP8X" and head[20] & 0x08:  # says it has EXIF
             pos = 12

@@ -296,3 +296,41 @@ def test_a_png_or_webp_is_shown_as_its_exif_orientation_says(
     assert (shown.width(), shown.height()) == upright.size
     pixels = [shown.pixelColor(x, y).getRgb()[:3] for y in range(shown.height()) for x in range(shown.width())]
     assert bytes(v for p in pixels for v in p) == upright.tobytes()
+
+
+def _with_chunk(png: bytes, kind: bytes, body: bytes, *, after_pixels: bool) -> bytes:
+    import struct
+    import zlib
+
+    chunk = struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    at = len(png) - 12 if after_pixels else 8 + 25  # before IEND, or right after IHDR
+    return png[:at] + chunk + png[at:]
+
+
+def test_a_png_whose_orientation_comes_after_its_pixels_is_shown_turned(qapp: object, tmp_path: Path) -> None:
+    """eXIf belongs before the pixels, but some files carry it after them: Pillow finds it
+    there (the reference sent, the size stored were turned) and the screen did not."""
+    buf = io.BytesIO()
+    Image.new("RGB", (30, 20), (200, 40, 40)).save(buf, "PNG")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "late.png"
+    path.write_bytes(_with_chunk(buf.getvalue(), b"eXIf", exif.tobytes(), after_pixels=True))
+    shown = read_image_file(path, auto_transform=True)
+    assert (shown.width(), shown.height()) == (20, 30)
+
+
+def test_a_png_with_a_gamma_is_shown_alike_whatever_its_size(qapp: object, tmp_path: Path) -> None:
+    """Qt makes a colour space of a PNG's gAMA too: a small file with one was shown
+    unconverted and the same picture past 64 KiB converted."""
+    import struct
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (100, 100, 100)).save(buf, "PNG")
+    gamma = struct.pack(">I", 100_000)  # 1.0
+    small = _with_chunk(buf.getvalue(), b"gAMA", gamma, after_pixels=False)
+    padded = _with_chunk(small, b"tEXt", b"note\x00" + b"x" * 70_000, after_pixels=False)
+    (tmp_path / "small.png").write_bytes(small)
+    (tmp_path / "padded.png").write_bytes(padded)
+    colours = [read_image_file(tmp_path / n).pixelColor(4, 4).getRgb()[:3] for n in ("small.png", "padded.png")]
+    assert colours[0] == colours[1] and colours[0] != (100, 100, 100), colours
