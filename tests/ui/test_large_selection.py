@@ -285,3 +285,16 @@ def test_rows_taken_from_all_over_never_leave_an_image_selected_that_was_not(
     w.model.remove_ids({w.model.id_at(r) for r in range(0, 120, 3)})  # 21 and 24 among them
     after = {w.model.id_at(r) for r in w.gallery.selected_rows()}
     assert after <= before, sorted(after - before)
+
+
+def test_rows_taken_from_all_over_leave_the_selected_images_that_stay_selected(
+    qtbot: QtBot, data_dir: Path, make_window: Any
+) -> None:
+    """In two steps, a selected image that stayed lost its selection (run by run it kept
+    it): Delete or F then did nothing until it was clicked again."""
+    fill(data_dir, [make_image(f"far {k}", seed=k) for k in range(120)])
+    w = make_window()
+    select(w, 16, 40)
+    kept = {w.model.id_at(16), w.model.id_at(40)}
+    w.model.remove_ids({w.model.id_at(r) for r in range(0, 120, 3)})  # 16 and 40 stay
+    assert {w.model.id_at(r) for r in w.gallery.selected_rows()} == kept

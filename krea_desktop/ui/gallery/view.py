@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -103,6 +104,7 @@ class GalleryView(QListView):
         self._held_scroll = 0  # through a scattered removal (see _scattered_removal)
         self._current_place: int | None = None
         self._current_id: int | None = None
+        self._kept_selected: list[int | None] = []
         self._costs_simulated = False
         self.clear_filters_button = QPushButton("Clear the filters", self.viewport())
         self.clear_filters_button.setObjectName("galleryClearFilters")
@@ -554,11 +556,16 @@ class GalleryView(QListView):
         self._current_place = None
         self._current_id = None
         model = self.model()
-        if current.isValid() and isinstance(model, GalleryModel):
-            if current.row() in set(rows):
+        if not isinstance(model, GalleryModel):
+            return
+        going = set(rows)
+        if current.isValid():
+            if current.row() in going:
                 self._current_place = current.row() - sum(1 for r in rows if r < current.row())
             else:
                 self._current_id = model.id_at(current.row())
+        # The selected images that stay (in two steps, those of the stretch would lose it).
+        self._kept_selected = [model.id_at(r) for r in self.selected_rows() if r not in going]
 
     def _scattered_removal_done(self) -> None:
         model = self.model()
@@ -568,7 +575,15 @@ class GalleryView(QListView):
         if row is not None and model is not None and model.rowCount() > 0:
             selection = self.selectionModel()
             selection.setCurrentIndex(model.index(min(row, model.rowCount() - 1), 0), _NO_UPDATE)
+        if self._kept_selected and isinstance(model, GalleryModel):
+            again = sorted(r for r in (model.row_of(i) for i in self._kept_selected if i is not None) if r is not None)
+            runs = QItemSelection()
+            for _, group in itertools.groupby(enumerate(again), key=lambda pair: pair[1] - pair[0]):
+                block = [r for _i, r in group]
+                runs.select(model.index(block[0], 0), model.index(block[-1], 0))
+            self.selectionModel().select(runs, QItemSelectionModel.SelectionFlag.Select)
         self._current_place = self._current_id = None
+        self._kept_selected = []
         self.verticalScrollBar().setValue(self._held_scroll)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
