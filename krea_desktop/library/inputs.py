@@ -399,16 +399,25 @@ def _in_srgb(frame: Image.Image, profile: object) -> tuple[Image.Image, bool]:
     was encoded again (turned upright, made smaller) and its profile left behind. A
     profile that cannot be read, or does not fit the pixels' mode, leaves them as they
     are (taken as sRGB)."""
-    if not isinstance(profile, bytes) or not profile or frame.mode not in _CMS_MODES:
+    if not isinstance(profile, bytes) or not profile:
+        return frame, False
+    pixels = frame
+    if frame.mode == "P":  # a palette's colours are in the profile's space, as RGB
+        pixels = frame.convert("RGBA" if "transparency" in frame.info else "RGB")
+    elif frame.mode == "PA":
+        pixels = frame.convert("RGBA")
+    elif frame.mode in _WIDE_GREY:  # 16-bit grey, as the screen takes it: 8-bit grey first
+        pixels = _grey_8(frame)
+    if pixels.mode not in _CMS_MODES:
         return frame, False
     from PIL import ImageCms
 
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-        if "srgb" in ImageCms.getProfileDescription(source).lower() and frame.mode in ("RGB", "RGBA"):
+        if "srgb" in ImageCms.getProfileDescription(source).lower() and pixels.mode in ("RGB", "RGBA"):
             return frame, False
         srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-        converted = ImageCms.profileToProfile(frame, source, srgb, outputMode=_CMS_MODES[frame.mode])
+        converted = ImageCms.profileToProfile(pixels, source, srgb, outputMode=_CMS_MODES[pixels.mode])
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         return frame, False
     if converted is None:
@@ -439,16 +448,24 @@ def _orientation(img: Image.Image) -> int:
     return value if isinstance(value, int) and value in _UPRIGHT else 1
 
 
+_WIDE_GREY = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def _grey_8(img: Image.Image) -> Image.Image:
+    """A 16-bit (or 32-bit integer) grey picture as 8-bit grey, keeping its tonal range."""
+    wide = img.convert("I") if img.mode != "I" else img
+    extrema: Any = wide.getextrema()
+    scale = 1 / 256 if extrema[1] > 255 else 1
+    return wide.point(lambda v: v * scale).convert("L")
+
+
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Any mode -> RGB or RGBA, keeping transparency and the tonal range of 16-bit images."""
     mode = img.mode
     if mode in ("RGB", "RGBA"):
         return img
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        wide = img.convert("I") if mode != "I" else img
-        extrema: Any = wide.getextrema()
-        scale = 1 / 256 if extrema[1] > 255 else 1
-        return wide.point(lambda v: v * scale).convert("L").convert("RGB")
+    if mode in _WIDE_GREY:
+        return _grey_8(img).convert("RGB")
     if mode == "F":
         return img.convert("L").convert("RGB")
     if mode == "P":

@@ -495,3 +495,31 @@ def test_a_grey_picture_with_its_own_profile_is_sent_as_it_is_shown() -> None:
     assert sent.getpixel((0, 0)) == pytest.approx(expected.getpixel((0, 0)), abs=2)
     assert sent.getpixel((0, 0)) != pytest.approx((100, 100, 100), abs=4)
     assert "icc_profile" not in sent.info
+
+
+@pytest.mark.parametrize("mode", ["P", "I;16"])
+def test_a_palette_or_16_bit_picture_with_a_profile_is_sent_as_it_is_shown(mode: str) -> None:
+    """A palette picture's colours, and a 16-bit grey one's, are in its profile's space:
+    the screen converted them, the reference went out as its numbers were."""
+    from PIL import ImageCms
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QColorSpace
+
+    if mode == "P":
+        profile = _display_p3()
+        img = Image.new("RGB", (30, 20), (200, 100, 50)).convert("P")
+        reference = img.convert("RGB")
+    else:
+        grey = QColorSpace(QPointF(0.3127, 0.3290), QColorSpace.TransferFunction.Gamma, 1.8)
+        profile = bytes(grey.iccProfile().data())
+        img = Image.new("I;16", (30, 20), 100 * 257)
+        reference = Image.new("L", (30, 20), 100)
+    buf = io.BytesIO()
+    img.save(buf, "PNG", icc_profile=profile)
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    expected = ImageCms.profileToProfile(
+        reference, ImageCms.ImageCmsProfile(io.BytesIO(profile)), srgb, outputMode="RGB"
+    )
+    sent = _open(load_reference(buf.getvalue()).data).convert("RGB")
+    assert sent.getpixel((0, 0)) == pytest.approx(expected.getpixel((0, 0)), abs=3)
+    assert sent.getpixel((0, 0)) != pytest.approx(reference.convert("RGB").getpixel((0, 0)), abs=4)
