@@ -120,7 +120,7 @@ def test_a_prompt_that_is_not_text_is_refused_before_anything_is_sent(tmp_path: 
         text=True,
         timeout=60,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2  # a value the model does not take: the command's use
     assert "not valid text" in one_sentence(result.stderr)
     assert not list((tmp_path / "data").rglob("*.png"))
 

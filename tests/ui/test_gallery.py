@@ -688,7 +688,7 @@ def test_what_is_transparent_shows_over_checks_in_a_thumbnail_not_black(tmp_path
     logo.save(source)
     thumb = thumbnails.make_thumbnail(source, tmp_path / "thumbs" / "logo.jpg", 256)
     corners = {QColor(thumb.pixel(x, y)).getRgb()[:3] for x, y in ((2, 2), (thumb.width() - 3, 12))}
-    light, dark = thumbnails.CHECK_LIGHT.getRgb()[:3], thumbnails.CHECK_DARK.getRgb()[:3]
+    light, dark = thumbnails.CHECK_LIGHT, thumbnails.CHECK_DARK
     assert all(c == pytest.approx(light, abs=8) or c == pytest.approx(dark, abs=8) for c in corners), corners
     assert centre_colour(thumb) == pytest.approx((0, 0, 0), abs=8)  # the logo itself stays black
 

@@ -19,11 +19,11 @@ from collections import OrderedDict
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QRunnable, QSize, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QImage, QPainter
+from PySide6.QtGui import QImage
 
 from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.ui.background import lower_priority, post, shared_pool
-from krea_desktop.ui.pixels import read_image_file
+from krea_desktop.ui.pixels import qimage_of, read_image_file
 
 log = logging.getLogger(__name__)
 
@@ -102,26 +102,27 @@ def cached_size(width: int, height: int, size: int = THUMB_SIZE) -> tuple[int, i
     return max(1, fitted_w), max(1, fitted_h)
 
 
-CHECK_LIGHT, CHECK_DARK = QColor(150, 150, 150), QColor(105, 105, 105)
+CHECK_LIGHT, CHECK_DARK = (150, 150, 150), (105, 105, 105)  # the checks' greys
 CHECK_SQUARE = 8
 
 
 def on_checks(image: QImage) -> QImage:
     """``image`` over grey checks, as image editors show what is transparent. A JPEG keeps
     no alpha: made opaque as it was, the transparent parts came out black (a black logo on
-    nothing was a black square). Any thread (an image, not a pixmap)."""
-    checks = QImage(2 * CHECK_SQUARE, 2 * CHECK_SQUARE, QImage.Format.Format_RGB32)
-    checks.fill(CHECK_LIGHT)
-    painter = QPainter(checks)
-    painter.fillRect(0, 0, CHECK_SQUARE, CHECK_SQUARE, CHECK_DARK)
-    painter.fillRect(CHECK_SQUARE, CHECK_SQUARE, CHECK_SQUARE, CHECK_SQUARE, CHECK_DARK)
-    painter.end()
-    flat = QImage(image.size(), QImage.Format.Format_RGB32)
-    painter = QPainter(flat)
-    painter.fillRect(flat.rect(), QBrush(checks))
-    painter.drawImage(0, 0, image)
-    painter.end()
-    return flat
+    nothing was a black square). Any thread: drawn with Pillow, as a Qt painter's calls
+    here would make Qt types of their own on a worker (see background.make_worker_types)."""
+    from krea_desktop.pillow import Image
+
+    rgba = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    size = (rgba.width(), rgba.height())
+    picture = Image.frombuffer(
+        "RGBA", size, bytes(rgba.constBits())[: rgba.sizeInBytes()], "raw", "RGBA", rgba.bytesPerLine(), 1
+    )
+    checks = Image.new("RGBA", size, (*CHECK_LIGHT, 255))
+    for top in range(0, size[1], CHECK_SQUARE):
+        for left in range((top // CHECK_SQUARE % 2) * CHECK_SQUARE, size[0], 2 * CHECK_SQUARE):
+            checks.paste((*CHECK_DARK, 255), (left, top, left + CHECK_SQUARE, top + CHECK_SQUARE))
+    return qimage_of(Image.alpha_composite(checks, picture).convert("RGB"))
 
 
 def store_thumbnail(image: QImage, cache: Path) -> QImage:
