@@ -472,10 +472,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("generate", "sweep"):
         import asyncio
 
-        from krea_desktop.library.paths import data_dir
+        from krea_desktop.library.paths import ENV_DATA_DIR, data_dir
         from krea_desktop.library.store import LibraryError
         from krea_desktop.logfile import logging_to
 
+        if os.environ.get(ENV_DATA_DIR) is not None and not os.environ[ENV_DATA_DIR].strip():
+            # Set, but to nothing (a script's variable left empty, say): taken as unset, as the
+            # window takes it, and said, since the images go into the person's own library.
+            print(
+                f"krea-desktop: {ENV_DATA_DIR} is set but empty, so the library in {data_dir()} is used.",
+                file=sys.stderr,
+            )
         try:
             # What the library and the client note of their working goes to the log file,
             # as the window's does; the terminal gets the command's own sentences.

@@ -737,3 +737,18 @@ def test_a_simulator_on_a_port_in_use_says_so_in_one_sentence(env: dict[str, str
         f"krea-desktop simulator: 127.0.0.1:{port} is already in use; "
         "choose another port with --port (0: any free one)."
     ), r.stderr
+
+
+def test_a_data_folder_variable_set_but_empty_is_said_before_the_default_library_is_used(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """A script whose KREA_DESKTOP_DATA_DIR was left empty wrote into the person's own
+    library without a word (empty is taken as unset, as the window takes it)."""
+    xdg = tmp_path / "xdg"
+    r = run_cli(["generate", "two words", "--demo"], {**env, "KREA_DESKTOP_DATA_DIR": "", "XDG_DATA_HOME": str(xdg)})
+    assert r.returncode == 0, r.stderr
+    library = xdg / "krea-desktop"
+    assert r.stderr.splitlines()[0] == (
+        f"krea-desktop: KREA_DESKTOP_DATA_DIR is set but empty, so the library in {library} is used."
+    )
+    assert Path(r.stdout.split()[0]).parent == library / "images"
