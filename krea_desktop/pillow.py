@@ -9,6 +9,8 @@ still to Pillow's 64 MB at most (``MAX_TEXT_MEMORY``, which it keeps)."""
 
 from __future__ import annotations
 
+import struct
+
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 TEXT_CHUNK_BYTES = 8 * 1024 * 1024
@@ -16,4 +18,15 @@ TEXT_CHUNK_BYTES = 8 * 1024 * 1024
 if PngImagePlugin.MAX_TEXT_CHUNK < TEXT_CHUNK_BYTES:
     PngImagePlugin.MAX_TEXT_CHUNK = TEXT_CHUNK_BYTES
 
-__all__ = ["Image", "UnidentifiedImageError"]
+__all__ = ["Image", "UnidentifiedImageError", "exif_orientation"]
+
+
+def exif_orientation(img: Image.Image) -> int:
+    """The EXIF Orientation (1 to 8) of the open picture ``img``; 1 (as stored) when it is
+    missing, invalid or unreadable (some tools start a PNG's eXIf with "Exif\\0\\0",
+    which Pillow refuses): an EXIF block says nothing of whether the pixels decode."""
+    try:
+        value = img.getexif().get(0x0112, 1)
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError, IndexError, struct.error):
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1

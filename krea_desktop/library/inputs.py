@@ -304,7 +304,7 @@ def _is_document_type(ctype: str) -> bool:
 
 def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
     """Check and normalise encoded image bytes; see :func:`load_reference`."""
-    from krea_desktop.pillow import Image, UnidentifiedImageError
+    from krea_desktop.pillow import Image, UnidentifiedImageError, exif_orientation
 
     label = label or "The image"
     if not data:
@@ -347,7 +347,7 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
                 img.draft("RGB", (spec.UPLOAD_MAX_SIDE, spec.UPLOAD_MAX_SIDE))
             img.load()
             original_mode = img.mode
-            orientation = _orientation(img)
+            orientation = exif_orientation(img)
             profile = img.info.get("icc_profile")
             # Each step below replaces the picture it started from, and nothing else holds
             # the one before (a 64-megapixel image is 256 MB decoded; two or three of them at
@@ -437,15 +437,6 @@ _UPRIGHT = {
     7: "TRANSVERSE",
     8: "ROTATE_90",
 }
-
-
-def _orientation(img: Image.Image) -> int:
-    """The EXIF Orientation of ``img``, 1 (as stored) when it is missing, invalid or unreadable."""
-    try:
-        value = img.getexif().get(0x0112, 1)
-    except (OSError, SyntaxError, ValueError, TypeError, KeyError, IndexError, struct.error):
-        return 1
-    return value if isinstance(value, int) and value in _UPRIGHT else 1
 
 
 _WIDE_GREY = ("I;16", "I;16L", "I;16B", "I;16N", "I")

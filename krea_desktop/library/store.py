@@ -358,7 +358,7 @@ def _file_time(mtime: float) -> str:
 
 def _check_decodes(path: Path) -> tuple[bool, str | None, int, int]:
     """Whether the file fully decodes (bounded), with its format and size."""
-    from krea_desktop.pillow import Image  # imported late: only needed for files found without a row
+    from krea_desktop.pillow import Image, exif_orientation  # late: only for files found without a row
 
     try:
         if path.stat().st_size > MAX_CHECK_BYTES:
@@ -369,21 +369,11 @@ def _check_decodes(path: Path) -> tuple[bool, str | None, int, int]:
             if fmt is None or width * height > MAX_CHECK_PIXELS:
                 return False, fmt, width, height
             im.load()
-            if _orientation_of(im) in (5, 6, 7, 8):  # stored on its side: its size as shown
+            if exif_orientation(im) in (5, 6, 7, 8):  # stored on its side: its size as shown
                 width, height = height, width
             return True, fmt, width, height
     except Exception:
         return False, None, 0, 0
-
-
-def _orientation_of(im: Any) -> int | None:
-    """An open image's EXIF orientation, or None: an EXIF block Pillow cannot read (some
-    tools start a PNG's eXIf with "Exif\\0\\0") says nothing of its pixels, which decode."""
-    try:
-        value = im.getexif().get(0x0112)
-    except Exception:
-        return None
-    return value if isinstance(value, int) else None
 
 
 def _stat_of(path: Path) -> tuple[int, float] | None:
