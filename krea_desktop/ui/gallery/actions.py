@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QObject, QPoint, QRectF, QSettings, Qt, QUrl, Signal
+from PySide6.QtCore import QItemSelectionModel, QObject, QPoint, QRectF, QSettings, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QIcon, QImage, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import QMenu, QStyle, QToolBar, QWidget
 
@@ -29,7 +29,7 @@ from krea_desktop.ui.gallery.favourites import WantedFavourites
 from krea_desktop.ui.gallery.filter_bar import GalleryFilterBar
 from krea_desktop.ui.gallery.model import FEW_ROWS, GalleryModel
 from krea_desktop.ui.gallery.recall import AWAY, TOWARD, Recall
-from krea_desktop.ui.gallery.view import GalleryView
+from krea_desktop.ui.gallery.view import GalleryView, runs_of
 from krea_desktop.ui.viewer.canvas import decode_image_file
 from krea_desktop.ui.viewer.compare import CompareDialog
 from krea_desktop.ui.viewer.viewer import NOTHING_TO_UNDO, ImageViewer
@@ -411,19 +411,9 @@ class GalleryActions(QObject):
         if not rows:
             selection.clearSelection()
             return
-        runs = QItemSelection()
-        ordered = sorted(set(rows))
-        start = previous = ordered[0]
-        for row in [*ordered[1:], None]:
-            if row is not None and row == previous + 1:
-                previous = row
-                continue
-            runs.select(self.model.index(start), self.model.index(previous))
-            if row is not None:
-                start = previous = row
         flags = QItemSelectionModel.SelectionFlag
         selection.setCurrentIndex(self.model.index(rows[0]), flags.NoUpdate)
-        selection.select(runs, flags.ClearAndSelect)
+        selection.select(runs_of(self.model, rows), flags.ClearAndSelect)
 
     # --- lineage and sweeps -------------------------------------------------------------------
 
