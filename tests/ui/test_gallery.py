@@ -511,6 +511,29 @@ def test_a_new_row_on_top_moves_every_cell_along(qtbot: QtBot, library: Library)
     model.loader.wait(5000)
 
 
+def test_images_arriving_leave_a_user_scrolled_down_looking_at_the_same_images(qtbot: QtBot, library: Library) -> None:
+    """Each new image goes on top and moves every cell along by one: scrolled down, the
+    images on screen crept down a line every few arrivals, under the user's eyes."""
+    view, model = grid_view(qtbot, library, 60)
+    cols, bar = view.columns(), view.verticalScrollBar()
+    bar.setValue(3 * view._step() + 20)
+    watched = model.id_at(3 * cols)  # the first image of the top line on screen
+    top = view.visualRect(model.index(3 * cols)).top()
+    for k in range(cols + 2):
+        model.add_entry(library.save(make_image(f"new {k}"), created_at=T0 + timedelta(days=1, minutes=k)))
+        row = model.row_of(watched or 0)
+        assert row == 3 * cols + 1 + k
+        assert view.visualRect(model.index(row)).top() == top, k
+    # Rows taken away above the screen do not move it either.
+    model.remove_ids({model.id_at(r) or 0 for r in range(cols + 1)})
+    assert view.visualRect(model.index(model.row_of(watched or 0) or 0)).top() == top
+    # At the top of the gallery, new images are what is seen.
+    bar.setValue(0)
+    model.add_entry(library.save(make_image("on top"), created_at=T0 + timedelta(days=2)))
+    assert bar.value() == 0 and model.data(model.index(0), GalleryModel.EntryRole).prompt == "on top"
+    model.loader.wait(5000)
+
+
 def test_thumbnail_size_follows_the_slider_and_ctrl_wheel_and_is_remembered(qtbot: QtBot, make_window: Any) -> None:
     w = make_window()
     slider = w.filter_bar.size_slider

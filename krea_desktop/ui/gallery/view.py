@@ -116,6 +116,9 @@ class GalleryView(QListView):
         self._current_place: int | None = None
         self._current_id: int | None = None
         self._kept_selected: list[int | None] = []
+        self._in_scattered_removal = False
+        self._reading: tuple[int, int, int, int] | None = None  # see _reading_row
+        self._removal_shift: tuple[tuple[int, int], int] | None = None  # see rowsAboutToBeRemoved
         self._costs_simulated = False
         self.clear_filters_button = QPushButton("Clear the filters", self.viewport())
         self.clear_filters_button.setObjectName("galleryClearFilters")
@@ -177,8 +180,10 @@ class GalleryView(QListView):
         if model is not None:
             for changed in (model.modelReset, model.rowsInserted, model.rowsRemoved):
                 changed.connect(self._update_empty_state)
-            for changed in (model.rowsRemoved, model.layoutChanged):
-                changed.connect(self._contents_changed)
+            model.rowsRemoved.connect(self._rows_removed)
+            model.layoutChanged.connect(self._contents_changed)
+            for moved in (model.modelReset, model.layoutChanged):
+                moved.connect(self._forget_reading_place)
             if isinstance(model, GalleryModel):
                 model.scopeChanged.connect(self._update_empty_state)
                 model.scatteredRemoval.connect(self._scattered_removal)
@@ -563,6 +568,7 @@ class GalleryView(QListView):
         between, the selection makes the stretch's neighbour current, and the view would
         scroll to it)."""
         self._held_scroll = self.verticalScrollBar().value()
+        self._in_scattered_removal = True
         current = self.currentIndex()
         self._current_place = None
         self._current_id = None
@@ -592,6 +598,7 @@ class GalleryView(QListView):
             self.selectionModel().select(runs_of(model, rows), QItemSelectionModel.SelectionFlag.Select)
         self._current_place = self._current_id = None
         self._kept_selected = []
+        self._in_scattered_removal = False
         self.verticalScrollBar().setValue(self._held_scroll)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
@@ -607,20 +614,58 @@ class GalleryView(QListView):
     def scrollContentsBy(self, dx: int, dy: int) -> None:
         self.viewport().scroll(dx, dy)  # only the newly exposed strip is painted
 
+    def _reading_row(self) -> tuple[int, int] | None:
+        """Where the user is reading, when scrolled down: the row of the image kept at the
+        same height on screen while rows come and go above it, and the scroll value. That
+        image is the first on the top line when the user last scrolled (not picked again
+        at each change: one image at a time, the first of the line is another each time,
+        and the screen would still creep a line every few). None at the top of the
+        gallery, where new images are to be seen as they come."""
+        value = self.verticalScrollBar().value()
+        if value <= 0 or self._in_scattered_removal:  # that one keeps its own scroll
+            self._reading = None
+            return None
+        cols, step = self.columns(), self._step()
+        held = self._reading
+        if held is not None and held[1:] == (value, cols, step):
+            return held[0], value
+        return (max(0, value - SPACING) // step) * cols, value
+
+    def _keep_reading_place(self, before: tuple[int, int] | None, row: int) -> None:
+        """The image read at ``before`` is now at ``row``: scroll by the lines it moved."""
+        if before is None:
+            return
+        old_row, value = before
+        cols, step = self.columns(), self._step()
+        value += (row // cols - old_row // cols) * step
+        self.verticalScrollBar().setValue(value)
+        self._reading = (row, self.verticalScrollBar().value(), cols, step)
+
     def rowsInserted(self, parent: QModelIndex | QPersistentModelIndex, start: int, end: int) -> None:
+        reading = self._reading_row()
         QAbstractItemView.rowsInserted(self, parent, start, end)
         self._contents_changed()
+        if reading is not None:
+            row = reading[0]
+            self._keep_reading_place(reading, row + (end - start + 1 if start <= row else 0))
 
     def rowsAboutToBeRemoved(self, parent: QModelIndex | QPersistentModelIndex, start: int, end: int) -> None:
+        reading = self._reading_row()
+        self._removal_shift = None
+        if reading is not None:
+            row = reading[0]
+            after = row - (end - start + 1) if end < row else min(row, start)
+            self._removal_shift = (reading, after)
         QAbstractItemView.rowsAboutToBeRemoved(self, parent, start, end)
 
-    def dataChanged(
-        self,
-        top_left: QModelIndex | QPersistentModelIndex,
-        bottom_right: QModelIndex | QPersistentModelIndex,
-        roles: Any = (),
-    ) -> None:
-        QAbstractItemView.dataChanged(self, top_left, bottom_right, roles)
+    def _forget_reading_place(self, *_args: object) -> None:
+        self._reading = None
+
+    def _rows_removed(self, *_args: object) -> None:
+        self._contents_changed()
+        shift, self._removal_shift = self._removal_shift, None
+        if shift is not None:
+            self._keep_reading_place(*shift)
 
     def _contents_changed(self, *_args: object) -> None:
         self.updateGeometries()
