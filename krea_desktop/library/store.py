@@ -5,6 +5,7 @@ Layout of the library folder::
     images/<imageUUID>.<ext>   every saved image, with its generation record embedded
     library.sqlite             the index (WAL journal), one row per image
     thumbs/<size>/<imageUUID>.jpg
+    thumbs/format              which way the thumbnails were made (see THUMBS_FORMAT)
 
 An image is written to a temporary file, fsync'd and renamed into place, and only then
 indexed, so anything that reads the index finds a complete file behind every row.
@@ -29,6 +30,7 @@ import stat
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
@@ -68,6 +70,13 @@ TEMP_PREFIX = ".tmp-"
 # Files larger than this, or with more pixels, are not decoded when checking them.
 MAX_CHECK_BYTES = 200 * 1024 * 1024
 MAX_CHECK_PIXELS = 64 * 1024 * 1024
+
+# The way thumbnails are made; those made another way (none of this mark, from versions
+# that drew them before colour profiles, EXIF orientation and transparency were heeded:
+# off colours, sideways, black where clear) are all made again, as they are shown.
+THUMBS_FORMAT = "2"
+THUMBS_MARK = "format"
+_OLD_THUMBS = "thumbs-old-"
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 # The ids of files put into images/ by hand under names that are not ids of their own, in
@@ -181,6 +190,11 @@ def _refusals_said() -> Iterator[None]:
         if _refused(exc):
             raise _write_failure(exc) from exc
         raise
+
+
+def _remove_folders(folders: list[Path]) -> None:
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _folder_problem(folder: Path, exc: OSError) -> str:
@@ -450,6 +464,7 @@ class Library:
                 pass
         except OSError as exc:
             raise LibraryError(_folder_problem(self.root, exc)) from exc
+        self._check_thumbnails()
         # One connection per thread, by the thread's id rather than in a threading.local:
         # a pool thread (QThreadPool) gets a new Python thread state, and so an empty
         # threading.local, for each task it runs, and would open a connection each time.
@@ -463,6 +478,29 @@ class Library:
         self._open_index(rebuild)
 
     # -- opening -------------------------------------------------------------------------------
+
+    def _check_thumbnails(self) -> None:
+        """Thumbnails made another way (:data:`THUMBS_FORMAT`) are set aside in one rename,
+        so each is made again when next shown, and removed beside the opening (thousands of
+        files; a process ended on the way leaves the rest to the next one)."""
+        mark = self.thumbs_dir / THUMBS_MARK
+        try:
+            current = mark.read_bytes().strip() == THUMBS_FORMAT.encode()
+        except OSError:
+            current = False
+        if not current:
+            with suppress(OSError):
+                if any(p.name != THUMBS_MARK for p in self.thumbs_dir.iterdir()):
+                    os.rename(self.thumbs_dir, self.root / f"{_OLD_THUMBS}{uuid.uuid4().hex}")
+                    self.thumbs_dir.mkdir()
+            with suppress(OSError):  # unmarked, they are set aside again next time: no harm
+                atomic_write(mark, THUMBS_FORMAT.encode() + b"\n")
+        try:
+            old = [p for p in self.root.iterdir() if p.name.startswith(_OLD_THUMBS)]
+        except OSError:
+            return
+        if old:
+            threading.Thread(target=_remove_folders, args=(old,), name="old-thumbnails", daemon=True).start()
 
     def _open_index(self, rebuild: bool) -> None:
         """Open the index; one that is damaged or empty is kept aside and rebuilt from the

@@ -75,7 +75,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("KREA_BENCH_CACHE", "/tmp/krea-bench-gallery"))
-LAYOUT = "v2"  # bumped when the made libraries change
+LAYOUT = "v3"  # bumped when the made libraries change
 TARGET_START_S = 1.0
 TARGET_STALL_MS = 16.0
 TARGET_RSS_MB = 500.0

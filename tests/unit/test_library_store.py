@@ -591,6 +591,42 @@ def test_reference_cache(lib: Library) -> None:
         reopened.close()
 
 
+def wait_for(condition: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_thumbnails_made_another_way_are_made_again_and_the_old_ones_removed(tmp_path: Path) -> None:
+    """Thumbnails from before colour profiles, orientation and transparency were heeded
+    (no format mark) showed off colours, sideways or black; they are set aside at once and
+    removed beside the opening, those of the current format kept."""
+    name = "5d5a2c0e-4b1f-4c56-9a0e-1f2e3d4c5b6a"
+    old = tmp_path / "thumbs" / "256" / f"{name}.jpg"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"drawn the old way")
+    with Library(tmp_path) as lib:
+        cached = lib.thumb_path(name, 256)
+        assert not cached.exists()
+        assert (lib.thumbs_dir / store.THUMBS_MARK).read_text().strip() == store.THUMBS_FORMAT
+        wait_for(lambda: not any(p.name.startswith("thumbs-old-") for p in tmp_path.iterdir()))
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(b"drawn now")
+    with Library(tmp_path) as lib:
+        assert lib.thumb_path(name, 256).read_bytes() == b"drawn now"
+
+
+def test_old_thumbnails_left_by_a_process_ended_while_removing_them_are_removed_next_time(tmp_path: Path) -> None:
+    with Library(tmp_path):
+        pass
+    left = tmp_path / "thumbs-old-0123" / "256"
+    left.mkdir(parents=True)
+    (left / "a.jpg").write_bytes(b"x")
+    with Library(tmp_path):
+        wait_for(lambda: not (tmp_path / "thumbs-old-0123").exists())
+
+
 def test_thumb_path(lib: Library) -> None:
     p = lib.thumb_path("5d5a2c0e-4b1f-4c56-9a0e-1f2e3d4c5b6a", 256)
     assert p.parent.parent == lib.thumbs_dir and p.parent.name == "256"
