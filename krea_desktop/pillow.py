@@ -18,7 +18,7 @@ TEXT_CHUNK_BYTES = 8 * 1024 * 1024
 if PngImagePlugin.MAX_TEXT_CHUNK < TEXT_CHUNK_BYTES:
     PngImagePlugin.MAX_TEXT_CHUNK = TEXT_CHUNK_BYTES
 
-__all__ = ["Image", "UnidentifiedImageError", "exif_orientation"]
+__all__ = ["Image", "UnidentifiedImageError", "exif_orientation", "upright"]
 
 
 def exif_orientation(img: Image.Image) -> int:
@@ -30,3 +30,24 @@ def exif_orientation(img: Image.Image) -> int:
     except (OSError, SyntaxError, ValueError, TypeError, KeyError, IndexError, struct.error):
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+# EXIF Orientation -> the transpose that shows the picture upright.
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def upright(img: Image.Image, orientation: int | None = None) -> Image.Image:
+    """``img`` turned as its EXIF orientation (or ``orientation``, read before) says: the
+    pixels alone. ImageOps.exif_transpose also writes the EXIF again, which fails
+    (struct.error) on a tag of an unexpected type, and a picture that decodes well was
+    then refused."""
+    turn = _UPRIGHT.get(exif_orientation(img) if orientation is None else orientation)
+    return img if turn is None else img.transpose(turn)

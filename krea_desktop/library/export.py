@@ -162,9 +162,9 @@ def _colours(mode: str) -> str:
 
 def _exportable(im: Any, name: str) -> Any:
     """``im`` as ``name`` can hold it, looking as a viewer shows it."""
-    from PIL import ImageOps
+    from krea_desktop.pillow import upright
 
-    im = ImageOps.exif_transpose(im)
+    im = upright(im)
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         if name == "PNG":
             return im  # 16 bits a channel: PNG keeps them

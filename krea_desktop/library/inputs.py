@@ -304,7 +304,7 @@ def _is_document_type(ctype: str) -> bool:
 
 def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
     """Check and normalise encoded image bytes; see :func:`load_reference`."""
-    from krea_desktop.pillow import Image, UnidentifiedImageError, exif_orientation
+    from krea_desktop.pillow import Image, UnidentifiedImageError, exif_orientation, upright
 
     label = label or "The image"
     if not data:
@@ -357,8 +357,7 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
             frame, recoloured = _in_srgb(img, profile)
             del img
             frame = _to_rgb(frame)
-            if orientation != 1:
-                frame = frame.transpose(Image.Transpose[_UPRIGHT[orientation]])
+            frame = upright(frame, orientation)
             if frame.mode == "RGBA" and cast(Any, frame.getextrema())[3][0] == 255:
                 frame = frame.convert("RGB")  # an alpha channel that is opaque everywhere adds nothing
             if max(frame.size) > spec.UPLOAD_MAX_SIDE:
@@ -424,19 +423,6 @@ def _in_srgb(frame: Image.Image, profile: object) -> tuple[Image.Image, bool]:
         return frame, False
     converted.info.pop("icc_profile", None)  # its pixels are sRGB now, whatever profile came with them
     return converted, True
-
-
-# EXIF Orientation -> the transpose that shows the picture upright. Applied to the pixels
-# alone: ImageOps.exif_transpose also rewrites the EXIF, which fails on tags of odd types.
-_UPRIGHT = {
-    2: "FLIP_LEFT_RIGHT",
-    3: "ROTATE_180",
-    4: "FLIP_TOP_BOTTOM",
-    5: "TRANSPOSE",
-    6: "ROTATE_270",
-    7: "TRANSVERSE",
-    8: "ROTATE_90",
-}
 
 
 _WIDE_GREY = ("I;16", "I;16L", "I;16B", "I;16N", "I")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, QRect, QSize, Qt
-from PySide6.QtGui import QImage, QWheelEvent
+from PySide6.QtGui import QColor, QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -333,6 +333,43 @@ def test_a_picture_larger_than_qts_reader_takes_is_shown_at_the_largest_it_takes
     assert image.width() * image.height() * 4 <= 10 * 1024 * 1024
     assert image.width() / image.height() == pytest.approx(2000 / 1500, rel=0.01)
     assert image.pixelColor(10, 10).getRgb()[:3] == (30, 120, 200)
+
+
+@pytest.mark.qt_log_ignore("Rejecting image as it exceeds the current allocation limit")
+def test_a_picture_larger_than_qts_reader_takes_keeps_its_colour_profile_and_orientation(
+    qapp: QApplication, tmp_path: Path
+) -> None:
+    """Decoded by Pillow, a picture too large for Qt's reader was shown with its numbers
+    taken as sRGB (a Display P3 photo shifted in hue), and one with an oddly typed EXIF
+    tag was called damaged: ImageOps.exif_transpose fails writing the EXIF again."""
+    import struct
+
+    from PySide6.QtGui import QColorSpace, QImageReader
+
+    p3 = (200, 100, 50)
+    profile = bytes(QColorSpace(QColorSpace.NamedColorSpace.DisplayP3).iccProfile().data())
+    srgb = (
+        QColorSpace(QColorSpace.NamedColorSpace.DisplayP3)
+        .transformationToColorSpace(QColorSpace(QColorSpace.NamedColorSpace.SRgb))
+        .map(QColor(*p3))
+        .getRgb()[:3]
+    )
+    # Big-endian TIFF: BitsPerSample written as ASCII (as broken writers do), then Orientation 6.
+    entries = struct.pack(">HHII", 0x0102, 2, 6, 8 + 2 + 2 * 12 + 4) + struct.pack(">HHIHH", 0x0112, 3, 1, 6, 0)
+    tiff = b"MM\x00\x2a" + struct.pack(">I", 8) + struct.pack(">H", 2) + entries + struct.pack(">I", 0) + b"hello\x00"
+    path = tmp_path / "large-p3.jpg"
+    Image.new("RGB", (2000, 1500), p3).save(path, "JPEG", quality=100, icc_profile=profile, exif=b"Exif\x00\x00" + tiff)
+    previous = QImageReader.allocationLimit()
+    QImageReader.setAllocationLimit(10)
+    try:
+        image = decode_image_file(path)
+    finally:
+        QImageReader.setAllocationLimit(previous)
+    assert image.width() * image.height() * 4 <= 10 * 1024 * 1024
+    assert image.height() / image.width() == pytest.approx(2000 / 1500, rel=0.01)  # turned upright
+    shown = image.pixelColor(image.width() // 2, image.height() // 2).getRgb()[:3]
+    assert shown == pytest.approx(srgb, abs=4)
+    assert shown != pytest.approx(p3, abs=8)
 
 
 @pytest.mark.qt_log_ignore("Rejecting image as it exceeds the current allocation limit")

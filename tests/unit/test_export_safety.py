@@ -401,3 +401,21 @@ def test_a_grey_picture_keeps_its_grey_profile_where_it_stays_grey_and_not_in_a_
         with Image.open(out) as im:
             assert im.mode == mode, fmt
             assert bool(im.info.get("icc_profile")) == (mode == "L"), fmt  # WEBP has no grey: made RGB
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPG", "WEBP"])
+def test_a_photo_with_an_oddly_typed_exif_tag_is_exported_upright(tmp_path: Path, fmt: str) -> None:
+    """ImageOps.exif_transpose writes the EXIF again after turning the picture, and fails
+    (struct.error) on a tag of an unexpected type: such a photo, which every viewer shows,
+    "could not be read as an image, so it was not exported"."""
+    import struct
+
+    # Big-endian TIFF: BitsPerSample written as ASCII (as broken writers do), then Orientation 6.
+    entries = struct.pack(">HHII", 0x0102, 2, 6, 8 + 2 + 2 * 12 + 4) + struct.pack(">HHIHH", 0x0112, 3, 1, 6, 0)
+    tiff = b"MM\x00\x2a" + struct.pack(">I", 8) + struct.pack(">H", 2) + entries + struct.pack(">I", 0) + b"hello\x00"
+    source = tmp_path / "photo.jpg"
+    Image.new("RGB", (64, 48), (120, 30, 200)).save(source, "JPEG", exif=b"Exif\x00\x00" + tiff)
+    out = export_image(entry_of(source), tmp_path / f"copy.{fmt.lower()}", fmt)
+    with Image.open(out) as im:
+        assert im.size == (48, 64)
+        assert im.getexif().get(0x0112) is None  # turned: the tag itself is not carried over
