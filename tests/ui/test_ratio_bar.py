@@ -59,3 +59,20 @@ def test_buttons_paint(bar: RatioBar) -> None:
     for button in bar.buttons():
         image = button.grab().toImage()
         assert not image.isNull() and image.width() >= button.SHAPE_BOX
+
+
+def test_a_screen_reader_hears_radio_buttons_one_of_them_chosen(bar: RatioBar, qtbot: QtBot) -> None:
+    """They were said to be check boxes: each on or off by itself, not one of eight."""
+    from PySide6.QtGui import QAccessible
+
+    for button in bar.buttons():
+        said = QAccessible.queryAccessibleInterface(button)
+        assert said.role() == QAccessible.Role.RadioButton
+        assert said.state().checked == (button.aspect.name == spec.DEFAULT_RATIO)
+    # The whole tile is the button, not a radio button's dot and text.
+    far = bar.button("9:16")
+    qtbot.mouseClick(far, Qt.MouseButton.LeftButton, pos=far.rect().bottomRight() - far.rect().topLeft() / 2)
+    assert bar.ratio() == "9:16"
+    corner = bar.button("4:3")
+    qtbot.mouseClick(corner, Qt.MouseButton.LeftButton, pos=corner.rect().bottomRight())
+    assert bar.ratio() == "4:3"

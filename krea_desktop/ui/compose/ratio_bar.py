@@ -1,10 +1,11 @@
-"""The eight aspect-ratio presets as checkable buttons, each drawn as its own shape."""
+"""The eight aspect-ratio presets as radio buttons (one of them is chosen), each drawn as its
+own shape."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QPoint, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent, QPalette, QPen
-from PySide6.QtWidgets import QAbstractButton, QButtonGroup, QGridLayout, QSizePolicy, QWidget
+from PySide6.QtWidgets import QAbstractButton, QButtonGroup, QGridLayout, QRadioButton, QSizePolicy, QWidget
 
 from krea_desktop.api import spec
 
@@ -20,8 +21,10 @@ _DESCRIPTIONS = {
 }
 
 
-class RatioButton(QAbstractButton):
-    """A checkable button showing a ratio's shape, its name and its pixel size."""
+class RatioButton(QRadioButton):
+    """A button showing a ratio's shape, its name and its pixel size. A radio button, so
+    that a screen reader says "radio button, 3 of 8" (one of them is chosen), not "check
+    box" (as for a button that is on or off by itself); drawn here, not by the style."""
 
     SHAPE_BOX = 30  # the shape is drawn to fit a square this many pixels wide
     COMPACT_BOX = 20
@@ -44,6 +47,9 @@ class RatioButton(QAbstractButton):
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setAttribute(Qt.WidgetAttribute.WA_Hover)  # repaint on hover
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+
+    def hitButton(self, pos: QPoint) -> bool:
+        return self.rect().contains(pos)  # the whole tile, not a radio button's dot and text
 
     def _box(self) -> int:
         return self.COMPACT_BOX if self.compact else self.SHAPE_BOX
@@ -132,7 +138,7 @@ class RatioButton(QAbstractButton):
 
 
 class RatioBar(QWidget):
-    """One checkable button per aspect ratio; exactly one is checked at a time."""
+    """One radio button per aspect ratio; exactly one is checked at a time."""
 
     ratioChanged = Signal(str)  # the ratio's name, e.g. "16:9"
 
