@@ -30,7 +30,6 @@ import stat
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
@@ -491,7 +490,7 @@ class Library:
         if not current:
             with suppress(OSError):
                 if any(p.name != THUMBS_MARK for p in self.thumbs_dir.iterdir()):
-                    os.rename(self.thumbs_dir, self.root / f"{_OLD_THUMBS}{uuid.uuid4().hex}")
+                    os.rename(self.thumbs_dir, self.root / f"{_OLD_THUMBS}{os.getpid()}-{time.time_ns()}")
                     self.thumbs_dir.mkdir()
             with suppress(OSError):  # unmarked, they are set aside again next time: no harm
                 atomic_write(mark, THUMBS_FORMAT.encode() + b"\n")
