@@ -634,7 +634,8 @@ class GalleryActions(QObject):
         if said is not None:  # its Undo is done: the message does not come back offering it
             self.withdraw_message(said)
         self.model.restored(batch.entries)
-        self.model.refresh()
+        with self.view.selecting_anew():
+            self.model.refresh()
         self.select_ids(e.id for e in batch.entries)
         n = len(batch.entries)
         self.show_message(f"Brought back {counted(n, 'image')}.")

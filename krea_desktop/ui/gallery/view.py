@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 from PySide6.QtCore import (
@@ -119,6 +120,8 @@ class GalleryView(QListView):
         self._in_scattered_removal = False
         self._reading: tuple[int, int, int, int] | None = None  # see _reading_row
         self._removal_shift: tuple[tuple[int, int], int] | None = None  # see rowsAboutToBeRemoved
+        self._over_reset: tuple[int | None, list[int]] | None = None  # see _before_reset
+        self._keep_over_reset = True
         self._costs_simulated = False
         self.clear_filters_button = QPushButton("Clear the filters", self.viewport())
         self.clear_filters_button.setObjectName("galleryClearFilters")
@@ -184,6 +187,8 @@ class GalleryView(QListView):
             model.layoutChanged.connect(self._contents_changed)
             for moved in (model.modelReset, model.layoutChanged):
                 moved.connect(self._forget_reading_place)
+            model.modelAboutToBeReset.connect(self._before_reset)
+            model.modelReset.connect(self._after_reset)
             if isinstance(model, GalleryModel):
                 model.scopeChanged.connect(self._update_empty_state)
                 model.scatteredRemoval.connect(self._scattered_removal)
@@ -657,6 +662,50 @@ class GalleryView(QListView):
             after = row - (end - start + 1) if end < row else min(row, start)
             self._removal_shift = (reading, after)
         QAbstractItemView.rowsAboutToBeRemoved(self, parent, start, end)
+
+    def _before_reset(self) -> None:
+        """The rows are read again (a search typed, a filter changed, F5, a scope): which
+        images are selected and current, by id, to be so again among the new rows. Qt
+        drops the selection with the rows, and Space then opened the top image, Delete
+        and F did nothing."""
+        model = self.model()
+        self._over_reset = None
+        if not isinstance(model, GalleryModel) or not self._keep_over_reset:
+            return
+        current = self.currentIndex()
+        current_id = model.id_at(current.row()) if current.isValid() else None
+        spans = self.selectionModel().selection()
+        ids: list[int] = []
+        for k in range(spans.count()):
+            span = spans.at(k)
+            ids.extend(model.ids_at(range(span.top(), span.bottom() + 1)))
+        if current_id is not None or ids:
+            self._over_reset = (current_id, ids)
+
+    @contextlib.contextmanager
+    def selecting_anew(self) -> Iterator[None]:
+        """Rows read again within this, whose selection the caller makes itself (Undo
+        selects what came back): the one before is not made again first, which would be
+        one more change of the selection told to everything that follows it."""
+        self._keep_over_reset = False
+        try:
+            yield
+        finally:
+            self._keep_over_reset = True
+
+    def _after_reset(self) -> None:
+        kept, self._over_reset = self._over_reset, None
+        model = self.model()
+        if kept is None or not isinstance(model, GalleryModel):
+            return
+        current_id, ids = kept
+        selection = self.selectionModel()
+        rows = [row for row in map(model.row_of, ids) if row is not None]
+        if rows:
+            selection.select(runs_of(model, rows), QItemSelectionModel.SelectionFlag.Select)
+        row = model.row_of(current_id) if current_id is not None else None
+        if row is not None:
+            selection.setCurrentIndex(model.index(row, 0), _NO_UPDATE)
 
     def _forget_reading_place(self, *_args: object) -> None:
         self._reading = None
