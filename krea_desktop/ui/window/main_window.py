@@ -19,7 +19,6 @@ from PySide6.QtGui import (
     QDragMoveEvent,
     QDropEvent,
     QIcon,
-    QImage,
     QKeyEvent,
     QPixmap,
     QResizeEvent,
@@ -61,12 +60,12 @@ if TYPE_CHECKING:
     from krea_desktop.api.client import RunwareClient  # made on the client thread
     from krea_desktop.api.request import GenerationRequest
     from krea_desktop.library.store import Library, LibraryEntry, ReconcileReport
-    from krea_desktop.models.jobs import Job, JobQueue
+    from krea_desktop.models.jobs import JobQueue
     from krea_desktop.models.references import Reference
     from krea_desktop.ui.sweep.controller import Sweeps
     from krea_desktop.ui.sweep.dialog import SweepDialog
-    from krea_desktop.ui.sweep.runner import SweepRun
     from krea_desktop.ui.sweep.sheet_view import ContactSheet
+    from krea_desktop.ui.window.jobs_routing import JobRouting
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +189,7 @@ class MainWindow(QMainWindow):
         from krea_desktop.models.jobs import JobQueue
         from krea_desktop.ui.jobs.client_thread import ClientThread
         from krea_desktop.ui.jobs.job_list import JobList
+        from krea_desktop.ui.window.jobs_routing import JobRouting
 
         if not self.panels_built:
             raise RuntimeError("the main window's panels are not built yet")
@@ -204,8 +204,23 @@ class MainWindow(QMainWindow):
         self.job_list.setMinimumHeight(96)  # a whole job row, status line included
         self.right_split.replaceWidget(1, self.job_list)  # in the place kept for it, at its size
         self._job_list_place.deleteLater()
-        self._subscribe_to_jobs()
         self.client_thread = ClientThread(client_factory, self.library)
+        self.job_routing: JobRouting = JobRouting(
+            jobs=self.jobs,
+            client_thread=self.client_thread,
+            cancel_button=self.cancel_button,
+            sweep_runs=lambda: self._sweeps.runs if self._sweeps is not None else [],
+            model=self.model,
+            prompt_panel=self.prompt_panel,
+            show_message=self.show_message,
+            status=self.statusBar().showMessage,
+            open_settings=self.open_settings,
+            show_all=self.filter_bar.clear,
+        )
+        # The counts in the status bar and over the gallery, and the estimate, follow the jobs too.
+        self.jobs.image.connect(lambda _job, _entry, _thumbnail: self._update_counts())
+        self.jobs.cost_changed.connect(lambda _total: self._update_counts())
+        self.jobs.cost_changed.connect(lambda _total: self.update_cost_estimate())
         self.client_thread.jobStarted.connect(self._job_started)
         self.client_thread.jobStatus.connect(self.jobs.set_status)
         self.client_thread.imageReady.connect(self.jobs.image_saved)
@@ -215,7 +230,7 @@ class MainWindow(QMainWindow):
         self.client_thread.saveProblem.connect(self._save_problem)
         self.client_thread.collectProblem.connect(lambda text: self.show_message(text, error=True))
         self.client_thread.thumbnail_side = lambda: self.model.loader.display_side
-        self.job_list.cancelRequested.connect(self._cancel_row)
+        self.job_list.cancelRequested.connect(self.job_routing.cancel_row)
         self.built = True
         self._set_demo(demo)
         self._set_tab_order()
@@ -702,93 +717,24 @@ class MainWindow(QMainWindow):
         self.model.add_entry(entry)
         self._update_counts()
 
-    def cancel_newest(self) -> None:
-        """Cancel the newest job sent from the controls; with none running, the newest
-        sweep as a whole (one of its cells alone would leave a hole in its sheet)."""
-        if not self.built:
-            return
-        runs, running = self._jobs_and_sweeps()
-        live = [run for run in runs if not run.cancelled]
-        if running:
-            self.cancel_job(max(running))
-        elif live:
-            live[-1].cancel()
-            self.update_cancel_button()
+    # --- jobs (JobRouting, made by finish()) ---------------------------------------------------
 
-    def _jobs_and_sweeps(self) -> tuple[list[SweepRun], list[int]]:
-        """The sweeps still sending, and the jobs not yet cancelled that are none of theirs
-        (a sweep is cancelled as a whole: one of its cells alone would leave a hole)."""
-        runs = list(self._sweeps.runs) if self._sweeps is not None else []
-        in_sweeps = {job_id for run in runs for job_id in run.job_ids}
-        return runs, [job_id for job_id in self.jobs.cancellable() if job_id not in in_sweeps]
+    def cancel_newest(self) -> None:
+        """Cancel and Esc: the newest job sent from the controls, else the newest sweep."""
+        if self.built:
+            self.job_routing.cancel_newest()
 
     def cancel_job(self, job_id: int) -> None:
-        """Cancel ``job_id``: it stops waiting on the service, saves the images it already
-        holds, and says it is doing so until it ends (Esc then goes to the next job)."""
-        if self.jobs.cancel_asked(job_id):
-            self.client_thread.cancel(job_id)
-            self.update_cancel_button()
+        """Cancel ``job_id``, keeping the images it already holds."""
+        self.job_routing.cancel_job(job_id)
 
     def cancel_all_jobs(self) -> None:
         """Generate > Cancel all jobs: every job, and every sweep as a whole."""
-        runs, running = self._jobs_and_sweeps()
-        for job_id in running:
-            self.cancel_job(job_id)
-        for run in runs:
-            if not run.cancelled:
-                run.cancel()
-        self.update_cancel_button()
+        self.job_routing.cancel_all_jobs()
 
     def update_cancel_button(self) -> None:
-        """Cancel works while a job runs, or a sweep sends (uploading its references, say)."""
-        runs, running = self._jobs_and_sweeps()
-        self.cancel_button.setEnabled(bool(running) or any(not run.cancelled for run in runs))
-
-    def _cancel_row(self, job_id: int) -> None:
-        """A job row's Cancel: the job, or the sweep it is a cell of, as a whole (one cell
-        alone would leave a hole in its sheet)."""
-        runs = self._sweeps.runs if self._sweeps is not None else []
-        run = next((r for r in runs if job_id in r.job_ids), None)
-        if run is not None:
-            run.cancel()
-            self.update_cancel_button()
-        else:
-            self.cancel_job(job_id)
-
-    def _subscribe_to_jobs(self) -> None:
-        jobs = self.jobs
-        jobs.image.connect(lambda _job, entry, thumbnail: self._show_new(entry, thumbnail))
-        jobs.image.connect(lambda _job, entry, _thumbnail: self._remember_seed(entry))
-        jobs.image.connect(lambda _job, _entry, _thumbnail: self._update_counts())
-        jobs.cost_changed.connect(lambda _total: self._update_counts())
-        jobs.added.connect(lambda _job: self.cancel_button.setEnabled(True))
-        jobs.ended.connect(lambda _job: self.update_cancel_button())
-        jobs.ended.connect(self._job_ended)
-        jobs.cost_changed.connect(lambda _total: self.update_cost_estimate())
-
-    def _show_new(self, entry: LibraryEntry, thumbnail: QImage | None) -> None:
-        """A new result at the top of the gallery, or, when the search, a filter or a scope
-        hides it, a sentence that says so (with the way to see it)."""
-        self.model.add_entry(entry, thumbnail)
-        if self.model.row_of(entry.id) is None and self.panels_built:
-            self.show_message("New images are hidden by the search or the filters.", "Show all", self.filter_bar.clear)
-
-    def _remember_seed(self, entry: LibraryEntry) -> None:
-        if entry.seed is not None:
-            self.prompt_panel.setLastSeed(entry.seed)
-
-    def _job_ended(self, job: Job) -> None:
-        if job.state == "finished":
-            self.statusBar().showMessage(f"Job {job.job_id} finished: {counted(job.received, 'image')} saved.", 5000)
-        elif job.state == "cancelled":  # in place of "queued", which would otherwise stay a while
-            self.statusBar().showMessage(
-                f"Job {job.job_id} cancelled: {job.received} of {counted(job.expected, 'image')} saved.", 5000
-            )
-        elif job.state == "failed":
-            if isinstance(job.error, E.AuthenticationError):
-                self.show_message(job.message, "Open Settings", self.open_settings, error=True)
-            else:
-                self.show_message(job.message, error=True)
+        """Cancel works while a job runs, or a sweep sends."""
+        self.job_routing.update_cancel_button()
 
     # --- messages, settings ------------------------------------------------------------------
 
