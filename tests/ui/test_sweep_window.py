@@ -441,11 +441,30 @@ def test_generate_shows_the_estimated_cost_of_the_batch_before_sending(qtbot: Qt
     assert w.cost_estimate.isVisible()
 
 
+class _Paced:
+    """A simulator's settings whose tasks take the seconds of ``latencies`` in turn, and
+    ten minutes each once those run out."""
+
+    def __init__(self, config: Any, latencies: list[float]) -> None:
+        self._config = config
+        self._latencies = iter(latencies)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._config, name)
+
+    @property
+    def latency_per_image(self) -> float:
+        return next(self._latencies, 600.0)
+
+
 @pytest.mark.parametrize("sheet_closed_first", [False, True], ids=["sheet open", "sheet closed first"])
 def test_a_sweep_cut_short_by_closing_the_window_keeps_a_sheet_of_what_arrived(
     qtbot: QtBot, data_dir: Path, memory_keyring: object, monkeypatch: pytest.MonkeyPatch, sheet_closed_first: bool
 ) -> None:
-    with running_simulator(latency_per_image=0.4) as slow:
+    with running_simulator() as slow:
+        # The first cell comes soon, the second a while later (after the sheet is closed,
+        # in that case), the others not before the window closes, however busy the machine.
+        slow.service.config = _Paced(slow.service.config, [0.4, 3.0])  # type: ignore[assignment]
         monkeypatch.setenv("RUNWARE_API_KEY", KEY)
         monkeypatch.setenv("RUNWARE_API_URL", slow.url)
         w = create_main_window()
