@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
-from PySide6.QtCore import QMimeData, QPoint, QPointF, QRect, QSize, Qt, QUrl
+from PySide6.QtCore import QItemSelectionModel, QMimeData, QPoint, QPointF, QRect, QSize, Qt, QUrl
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QRegion, QWheelEvent
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
@@ -39,7 +39,7 @@ from krea_desktop.ui.gallery.model import GalleryModel
 from krea_desktop.ui.gallery.recall import AWAY, TOWARD
 from krea_desktop.ui.gallery.rows import RowReader
 from krea_desktop.ui.gallery.thumbnails import ThumbnailLoader, fit_within
-from krea_desktop.ui.gallery.view import GalleryView
+from krea_desktop.ui.gallery.view import GalleryView, runs_of
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, decode_library_ids
 from krea_desktop.ui.viewer import viewer as viewer_module
 from krea_desktop.ui.viewer.viewer import NOT_IN_LIBRARY_DELETE, NOT_IN_LIBRARY_FAVOURITE, ImageViewer
@@ -487,9 +487,18 @@ def test_a_repaint_draws_only_the_cells_it_covers(
     delegate = view.itemDelegate()
     real = delegate.paint
     monkeypatch.setattr(delegate, "paint", lambda p, o, i: (painted.append(i.row()), real(p, o, i)))
-    view.viewport().update(view.visualRect(model.index(1)))  # as when row 1's thumbnail arrives
+    view.viewport().update(view.visualRect(model.index(1)))
     qtbot.waitUntil(lambda: bool(painted))
     assert painted == [1]
+    painted.clear()
+    # A thumbnail arriving (a favourite marked, an entry read again): its cell alone, not
+    # the screen laid out again and repainted (QListView's dataChanged does both).
+    laid_out: list[None] = []
+    monkeypatch.setattr(view, "doItemsLayout", lambda: laid_out.append(None))
+    model.dataChanged.emit(model.index(2), model.index(2))
+    qtbot.waitUntil(lambda: bool(painted))
+    qtbot.wait(20)
+    assert painted == [2] and laid_out == []
     painted.clear()
     cols = view.columns()
     view.viewport().update(QRegion(view.visualRect(model.index(0))) + QRegion(view.visualRect(model.index(cols + 1))))
@@ -2095,6 +2104,41 @@ def test_the_selection_outlives_a_search_a_filter_and_a_refresh(qtbot: QtBot, da
     viewer = w.gallery_actions.viewer
     assert viewer is not None and viewer.entry is not None and viewer.entry.id == fox
     viewer.close()
+
+
+def test_the_selection_kept_over_a_refresh_leaves_the_view_where_the_user_scrolled(
+    qtbot: QtBot, library: Library
+) -> None:
+    """Made current again, the image scrolled the view back to it at each F5, search or
+    folder check, away from where the user had scrolled."""
+    view, model = grid_view(qtbot, library, 120)
+    view.setCurrentIndex(model.index(0))
+    bar = view.verticalScrollBar()
+    bar.setValue(bar.maximum() // 2)
+    where = bar.value()
+    model.refresh()
+    assert bar.value() == where and view.currentIndex().row() == 0 and view.selected_rows() == [0]
+    model.loader.wait(5000)
+
+
+def test_a_selection_spread_all_over_is_not_made_again_after_a_refresh(
+    qtbot: QtBot, library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl+A, a search, the search cleared: the matches, selected, are spread all over,
+    and making that selection again cost a second at each refresh of 100,000 images (a
+    step per run of rows). Beyond a few hundred runs the current image alone is kept."""
+    from krea_desktop.ui.gallery import view as view_module
+
+    monkeypatch.setattr(view_module, "KEPT_RUNS_MOST", 3)
+    view, model = grid_view(qtbot, library, 20)
+    view.setCurrentIndex(model.index(4))
+    view.selectionModel().select(runs_of(model, [0, 1, 4, 8]), QItemSelectionModel.SelectionFlag.Select)
+    model.refresh()
+    assert view.selected_rows() == [0, 1, 4, 8] and view.currentIndex().row() == 4  # three runs: kept
+    view.selectionModel().select(model.index(12), QItemSelectionModel.SelectionFlag.Select)
+    model.refresh()
+    assert view.selected_rows() == [] and view.currentIndex().row() == 4
+    model.loader.wait(5000)
 
 
 def test_ratio_and_favourite_filters(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:

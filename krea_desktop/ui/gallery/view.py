@@ -47,6 +47,9 @@ FLING_SETTLE_MS = 80  # after the last such step, the rows on screen get theirs
 CELL_MARGIN = 8  # a cell is the thumbnail side plus this
 _ENSURE_VISIBLE = QAbstractItemView.ScrollHint.EnsureVisible
 _NO_UPDATE = QItemSelectionModel.SelectionFlag.NoUpdate
+# The most runs of rows a selection is made again in after the rows are read again (see
+# GalleryView._after_reset).
+KEPT_RUNS_MOST = 200
 
 FIRST_STEPS = (
     "Write a prompt and press Generate (Ctrl+Enter) — your images appear here.\n"
@@ -700,12 +703,33 @@ class GalleryView(QListView):
             return
         current_id, ids = kept
         selection = self.selectionModel()
-        rows = [row for row in map(model.row_of, ids) if row is not None]
+        rows = sorted(row for row in map(model.row_of, ids) if row is not None)
+        runs = 1 + sum(1 for a, b in itertools.pairwise(rows) if b != a + 1) if rows else 0
+        if runs > KEPT_RUNS_MOST:
+            # Spread all over (Ctrl+A, then a search cleared): each run of rows costs the
+            # view and the actions a step at every change, and the window would stall for
+            # seconds at each refresh after. The current image alone is kept.
+            rows = []
         if rows:
             selection.select(runs_of(model, rows), QItemSelectionModel.SelectionFlag.Select)
         row = model.row_of(current_id) if current_id is not None else None
-        if row is not None:
-            selection.setCurrentIndex(model.index(row, 0), _NO_UPDATE)
+        if row is not None:  # made current where it is: the view is not scrolled to it
+            scrolls = self.hasAutoScroll()
+            self.setAutoScroll(False)
+            try:
+                selection.setCurrentIndex(model.index(row, 0), _NO_UPDATE)
+            finally:
+                self.setAutoScroll(scrolls)
+
+    def dataChanged(
+        self,
+        top_left: QModelIndex | QPersistentModelIndex,
+        bottom_right: QModelIndex | QPersistentModelIndex,
+        roles: Any = (),
+    ) -> None:
+        # QAbstractItemView's: the changed cells are repainted. QListView's would lay the
+        # items out again and repaint the whole screen for each thumbnail that arrives.
+        QAbstractItemView.dataChanged(self, top_left, bottom_right, roles)
 
     def _forget_reading_place(self, *_args: object) -> None:
         self._reading = None
