@@ -488,12 +488,15 @@ class Library:
         except OSError:
             current = False
         if not current:
-            with suppress(OSError):
+            try:
                 if any(p.name != THUMBS_MARK for p in self.thumbs_dir.iterdir()):
                     os.rename(self.thumbs_dir, self.root / f"{_OLD_THUMBS}{os.getpid()}-{time.time_ns()}")
                     self.thumbs_dir.mkdir()
-            with suppress(OSError):  # unmarked, they are set aside again next time: no harm
+                # Only once they are aside (else they would be taken as made this way);
+                # unmarked, they are set aside at the next opening.
                 atomic_write(mark, THUMBS_FORMAT.encode() + b"\n")
+            except OSError as exc:
+                log.info("thumbnails made another way stay for now: %s", exc)
         try:
             old = [p for p in self.root.iterdir() if p.name.startswith(_OLD_THUMBS)]
         except OSError:

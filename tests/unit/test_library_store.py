@@ -617,6 +617,28 @@ def test_thumbnails_made_another_way_are_made_again_and_the_old_ones_removed(tmp
         assert lib.thumb_path(name, 256).read_bytes() == b"drawn now"
 
 
+def test_thumbnails_that_could_not_be_set_aside_are_not_marked_as_made_this_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder held open by another program (Windows) or a mount point cannot be renamed:
+    the old thumbnails were marked current all the same, and stayed for good."""
+    old = tmp_path / "thumbs" / "256" / "old.jpg"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"drawn the old way")
+    real_rename = os.rename
+
+    def refused(src: Any, dst: Any) -> None:
+        raise PermissionError(13, "Permission denied", str(src))
+
+    monkeypatch.setattr(os, "rename", refused)
+    with Library(tmp_path):
+        assert not (tmp_path / "thumbs" / store.THUMBS_MARK).exists()
+    monkeypatch.setattr(os, "rename", real_rename)
+    with Library(tmp_path):
+        assert not old.exists()
+        assert (tmp_path / "thumbs" / store.THUMBS_MARK).exists()
+
+
 def test_old_thumbnails_left_by_a_process_ended_while_removing_them_are_removed_next_time(tmp_path: Path) -> None:
     with Library(tmp_path):
         pass
