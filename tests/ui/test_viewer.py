@@ -313,22 +313,27 @@ def test_a_reference_shows_its_strength_under_it_and_a_parent_gone_from_the_libr
     assert gone.text() == "+0.70 · no longer in the library" and not gone.isEnabled()
 
 
+def decoded_within(path: Path, *, megabytes: int) -> QImage:
+    """``decode_image_file`` with Qt's reader allowed ``megabytes`` (256 by default)."""
+    from PySide6.QtGui import QImageReader
+
+    previous = QImageReader.allocationLimit()
+    QImageReader.setAllocationLimit(megabytes)
+    try:
+        return decode_image_file(path)
+    finally:
+        QImageReader.setAllocationLimit(previous)
+
+
 @pytest.mark.qt_log_ignore("Rejecting image as it exceeds the current allocation limit")
 def test_a_picture_larger_than_qts_reader_takes_is_shown_at_the_largest_it_takes(
     qapp: QApplication, tmp_path: Path
 ) -> None:
     # Over Qt's allocation limit (256 MB by default: a 9000x8000 picture), the reader
     # refused it and the viewer said it was damaged. Here the limit is made 10 MB.
-    from PySide6.QtGui import QImageReader
-
     path = tmp_path / "large.png"
     Image.new("RGB", (2000, 1500), (30, 120, 200)).save(path, compress_level=1)  # 12 MB at 4 bytes a pixel
-    previous = QImageReader.allocationLimit()
-    QImageReader.setAllocationLimit(10)
-    try:
-        image = decode_image_file(path)
-    finally:
-        QImageReader.setAllocationLimit(previous)
+    image = decoded_within(path, megabytes=10)
     assert not image.isNull()
     assert image.width() * image.height() * 4 <= 10 * 1024 * 1024
     assert image.width() / image.height() == pytest.approx(2000 / 1500, rel=0.01)
@@ -344,7 +349,7 @@ def test_a_picture_larger_than_qts_reader_takes_keeps_its_colour_profile_and_ori
     tag was called damaged: ImageOps.exif_transpose fails writing the EXIF again."""
     import struct
 
-    from PySide6.QtGui import QColorSpace, QImageReader
+    from PySide6.QtGui import QColorSpace
 
     p3 = (200, 100, 50)
     profile = bytes(QColorSpace(QColorSpace.NamedColorSpace.DisplayP3).iccProfile().data())
@@ -359,12 +364,7 @@ def test_a_picture_larger_than_qts_reader_takes_keeps_its_colour_profile_and_ori
     tiff = b"MM\x00\x2a" + struct.pack(">I", 8) + struct.pack(">H", 2) + entries + struct.pack(">I", 0) + b"hello\x00"
     path = tmp_path / "large-p3.jpg"
     Image.new("RGB", (2000, 1500), p3).save(path, "JPEG", quality=100, icc_profile=profile, exif=b"Exif\x00\x00" + tiff)
-    previous = QImageReader.allocationLimit()
-    QImageReader.setAllocationLimit(10)
-    try:
-        image = decode_image_file(path)
-    finally:
-        QImageReader.setAllocationLimit(previous)
+    image = decoded_within(path, megabytes=10)
     assert image.width() * image.height() * 4 <= 10 * 1024 * 1024
     assert image.height() / image.width() == pytest.approx(2000 / 1500, rel=0.01)  # turned upright
     shown = image.pixelColor(image.width() // 2, image.height() // 2).getRgb()[:3]
