@@ -9,7 +9,9 @@ still to Pillow's 64 MB at most (``MAX_TEXT_MEMORY``, which it keeps)."""
 
 from __future__ import annotations
 
+import io
 import struct
+from typing import Any
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
@@ -18,7 +20,7 @@ TEXT_CHUNK_BYTES = 8 * 1024 * 1024
 if PngImagePlugin.MAX_TEXT_CHUNK < TEXT_CHUNK_BYTES:
     PngImagePlugin.MAX_TEXT_CHUNK = TEXT_CHUNK_BYTES
 
-__all__ = ["Image", "UnidentifiedImageError", "exif_orientation", "upright"]
+__all__ = ["Image", "UnidentifiedImageError", "exif_orientation", "grey_8", "in_srgb", "to_rgb", "upright"]
 
 
 def exif_orientation(img: Image.Image) -> int:
@@ -51,3 +53,70 @@ def upright(img: Image.Image, orientation: int | None = None) -> Image.Image:
     then refused."""
     turn = _UPRIGHT.get(exif_orientation(img) if orientation is None else orientation)
     return img if turn is None else img.transpose(turn)
+
+
+_CMS_MODES = {"RGB": "RGB", "RGBA": "RGBA", "L": "RGB", "CMYK": "RGB"}
+
+
+def in_srgb(frame: Image.Image, profile: object) -> tuple[Image.Image, bool]:
+    """``frame`` in sRGB (RGB or RGBA), and whether it was converted, by its embedded
+    ``profile``. The service takes pixels as sRGB, as screens and most programs do: a
+    picture whose profile is another (Adobe RGB, Display P3, a grey or a CMYK one) was sent
+    with its colours shifted wherever it was encoded again (turned upright, made smaller)
+    and its profile left behind, and shown so where Pillow decodes it. A profile that
+    cannot be read, or does not fit the pixels' mode, leaves them as they are (taken as
+    sRGB)."""
+    if not isinstance(profile, bytes) or not profile:
+        return frame, False
+    pixels = frame
+    if frame.mode == "P":  # a palette's colours are in the profile's space, as RGB
+        pixels = frame.convert("RGBA" if "transparency" in frame.info else "RGB")
+    elif frame.mode == "PA":
+        pixels = frame.convert("RGBA")
+    elif frame.mode in _WIDE_GREY:  # 16-bit grey, as the screen takes it: 8-bit grey first
+        pixels = grey_8(frame)
+    if pixels.mode not in _CMS_MODES:
+        return frame, False
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        if "srgb" in ImageCms.getProfileDescription(source).lower() and pixels.mode in ("RGB", "RGBA"):
+            return frame, False
+        srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+        converted = ImageCms.profileToProfile(pixels, source, srgb, outputMode=_CMS_MODES[pixels.mode])
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return frame, False
+    if converted is None:
+        return frame, False
+    converted.info.pop("icc_profile", None)  # its pixels are sRGB now, whatever profile came with them
+    return converted, True
+
+
+_WIDE_GREY = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def grey_8(img: Image.Image) -> Image.Image:
+    """A 16-bit (or 32-bit integer) grey picture as 8-bit grey, keeping its tonal range."""
+    wide = img.convert("I") if img.mode != "I" else img
+    extrema: Any = wide.getextrema()
+    scale = 1 / 256 if extrema[1] > 255 else 1
+    return wide.point(lambda v: v * scale).convert("L")
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any mode -> RGB or RGBA, keeping transparency and the tonal range of 16-bit images."""
+    mode = img.mode
+    if mode in ("RGB", "RGBA"):
+        return img
+    if mode in _WIDE_GREY:
+        return grey_8(img).convert("RGB")
+    if mode == "F":
+        return img.convert("L").convert("RGB")
+    if mode == "P":
+        return img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if mode in ("LA", "La", "PA", "RGBa"):
+        return img.convert("RGBA")
+    if mode == "L" and "transparency" in img.info:
+        return img.convert("RGBA")
+    return img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV

@@ -304,7 +304,7 @@ def _is_document_type(ctype: str) -> bool:
 
 def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
     """Check and normalise encoded image bytes; see :func:`load_reference`."""
-    from krea_desktop.pillow import Image, UnidentifiedImageError, exif_orientation, upright
+    from krea_desktop.pillow import Image, UnidentifiedImageError, exif_orientation, in_srgb, to_rgb, upright
 
     label = label or "The image"
     if not data:
@@ -354,9 +354,9 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
             # once is what a gigantic reference used to cost).
             # Into sRGB by its own profile first, in its own mode (a grey or a CMYK profile
             # applies to grey or CMYK pixels, not to the RGB made of them), then RGB(A).
-            frame, recoloured = _in_srgb(img, profile)
+            frame, recoloured = in_srgb(img, profile)
             del img
-            frame = _to_rgb(frame)
+            frame = to_rgb(frame)
             frame = upright(frame, orientation)
             if frame.mode == "RGBA" and cast(Any, frame.getextrema())[3][0] == 255:
                 frame = frame.convert("RGB")  # an alpha channel that is opaque everywhere adds nothing
@@ -388,72 +388,6 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
 
 
 # The modes LittleCMS converts from, and the mode each becomes in sRGB.
-_CMS_MODES = {"RGB": "RGB", "RGBA": "RGBA", "L": "RGB", "CMYK": "RGB"}
-
-
-def _in_srgb(frame: Image.Image, profile: object) -> tuple[Image.Image, bool]:
-    """``frame`` in sRGB (RGB or RGBA), and whether it was converted. The service takes
-    pixels as sRGB, as most programs do: a picture whose embedded profile is another (Adobe
-    RGB, Display P3, a grey or a CMYK one) was sent with its colours shifted wherever it
-    was encoded again (turned upright, made smaller) and its profile left behind. A
-    profile that cannot be read, or does not fit the pixels' mode, leaves them as they
-    are (taken as sRGB)."""
-    if not isinstance(profile, bytes) or not profile:
-        return frame, False
-    pixels = frame
-    if frame.mode == "P":  # a palette's colours are in the profile's space, as RGB
-        pixels = frame.convert("RGBA" if "transparency" in frame.info else "RGB")
-    elif frame.mode == "PA":
-        pixels = frame.convert("RGBA")
-    elif frame.mode in _WIDE_GREY:  # 16-bit grey, as the screen takes it: 8-bit grey first
-        pixels = _grey_8(frame)
-    if pixels.mode not in _CMS_MODES:
-        return frame, False
-    from PIL import ImageCms
-
-    try:
-        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-        if "srgb" in ImageCms.getProfileDescription(source).lower() and pixels.mode in ("RGB", "RGBA"):
-            return frame, False
-        srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-        converted = ImageCms.profileToProfile(pixels, source, srgb, outputMode=_CMS_MODES[pixels.mode])
-    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
-        return frame, False
-    if converted is None:
-        return frame, False
-    converted.info.pop("icc_profile", None)  # its pixels are sRGB now, whatever profile came with them
-    return converted, True
-
-
-_WIDE_GREY = ("I;16", "I;16L", "I;16B", "I;16N", "I")
-
-
-def _grey_8(img: Image.Image) -> Image.Image:
-    """A 16-bit (or 32-bit integer) grey picture as 8-bit grey, keeping its tonal range."""
-    wide = img.convert("I") if img.mode != "I" else img
-    extrema: Any = wide.getextrema()
-    scale = 1 / 256 if extrema[1] > 255 else 1
-    return wide.point(lambda v: v * scale).convert("L")
-
-
-def _to_rgb(img: Image.Image) -> Image.Image:
-    """Any mode -> RGB or RGBA, keeping transparency and the tonal range of 16-bit images."""
-    mode = img.mode
-    if mode in ("RGB", "RGBA"):
-        return img
-    if mode in _WIDE_GREY:
-        return _grey_8(img).convert("RGB")
-    if mode == "F":
-        return img.convert("L").convert("RGB")
-    if mode == "P":
-        return img.convert("RGBA" if "transparency" in img.info else "RGB")
-    if mode in ("LA", "La", "PA", "RGBa"):
-        return img.convert("RGBA")
-    if mode == "L" and "transparency" in img.info:
-        return img.convert("RGBA")
-    return img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
-
-
 def _thumbnail_size(width: int, height: int, side: int) -> tuple[int, int] | None:
     """The size ``Image.thumbnail((side, side))`` gives a ``width`` × ``height`` picture
     (the aspect kept, rounded as Pillow rounds it), or None when it already fits."""

@@ -373,6 +373,34 @@ def test_a_picture_larger_than_qts_reader_takes_keeps_its_colour_profile_and_ori
 
 
 @pytest.mark.qt_log_ignore("Rejecting image as it exceeds the current allocation limit")
+def test_a_grey_picture_larger_than_qts_reader_takes_is_shown_by_its_own_profile(
+    qapp: QApplication, tmp_path: Path
+) -> None:
+    """A grey profile applies to grey pixels: Pillow's path for pictures too large for
+    Qt's reader left it out, and the picture showed darker or lighter than the same one
+    smaller (which Qt reads with its profile)."""
+    import io
+
+    from PIL import ImageCms
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QColorSpace
+
+    grey = QColorSpace(QPointF(0.3127, 0.3290), QColorSpace.TransferFunction.Gamma, 1.8)
+    profile = bytes(grey.iccProfile().data())
+    img = Image.new("L", (2000, 1500), 100)
+    path = tmp_path / "large-grey.png"
+    img.save(path, icc_profile=profile, compress_level=1)
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    small = Image.new("L", (4, 4), 100)
+    expected = ImageCms.profileToProfile(small, ImageCms.ImageCmsProfile(io.BytesIO(profile)), srgb, outputMode="RGB")
+    image = decoded_within(path, megabytes=10)
+    assert image.width() * image.height() * 4 <= 10 * 1024 * 1024
+    shown = image.pixelColor(image.width() // 2, image.height() // 2).getRgb()[:3]
+    assert shown == pytest.approx(expected.getpixel((0, 0)), abs=2)
+    assert shown != pytest.approx((100, 100, 100), abs=4)
+
+
+@pytest.mark.qt_log_ignore("Rejecting image as it exceeds the current allocation limit")
 def test_a_picture_larger_than_any_reader_takes_is_said_to_be_too_large_not_damaged(
     qapp: QApplication, tmp_path: Path
 ) -> None:

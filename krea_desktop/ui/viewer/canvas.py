@@ -53,10 +53,8 @@ def _larger_than_qt_takes(path: Path) -> QImage:
     """A picture Qt's reader refused for its size (a PNG is decoded whole before it is
     scaled): decoded by Pillow and made as large as Qt takes. A null QImage when the
     picture is not too large for Qt (so damaged), or too large for Pillow too."""
-    from PySide6.QtGui import QColorSpace
-
-    from krea_desktop.pillow import Image, upright
-    from krea_desktop.ui.pixels import in_srgb, qimage_of
+    from krea_desktop.pillow import Image, exif_orientation, in_srgb, to_rgb, upright
+    from krea_desktop.ui.pixels import qimage_of
 
     most = _most_pixels()
     try:
@@ -65,22 +63,14 @@ def _larger_than_qt_takes(path: Path) -> QImage:
                 return QImage()
             target = _within(QSize(im.width, im.height), most)
             im.draft("RGB", (target.width(), target.height()))  # a JPEG decodes smaller at once
+            orientation = exif_orientation(im)
             im.thumbnail((target.width(), target.height()))
-            shown = upright(im)
-            profile = im.info.get("icc_profile")
-            if shown.mode not in ("RGB", "RGBA"):  # a profile is for the mode it came with: none then
-                profile = None
-                clear = "A" in shown.getbands() or "transparency" in shown.info
-                shown = shown.convert("RGBA" if clear else "RGB")
-            image = qimage_of(shown)
+            # In its own colours (RGB, grey or CMYK profile), as Qt's reader shows a
+            # smaller picture and as a reference is sent; then RGB(A) and upright.
+            shown, _converted = in_srgb(im, im.info.get("icc_profile"))
+            return qimage_of(upright(to_rgb(shown), orientation))
     except (OSError, ValueError, MemoryError, Image.DecompressionBombError):
         return QImage()
-    if profile:
-        space = QColorSpace.fromIccProfile(profile)
-        if space.isValid():  # in the picture's own colours, as Qt's reader shows a smaller one
-            image.setColorSpace(space)
-            image = in_srgb(image)
-    return image
 
 
 def decode_image_file(path: Path) -> QImage:
