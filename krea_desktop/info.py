@@ -48,19 +48,9 @@ def describe(record: GenerationRecord, file: str, size: tuple[int, int] | None) 
     if sheet:
         # A contact sheet: its own size, no preset's ratio, and nothing its axes varied
         # (the request it was composed from had one creativity or seed; no cell used it).
-        varied = {axis.name for axis in record.sweep.axes} if record.sweep else set()
         if size is not None:
             width, height = size
-        record = record.replace(
-            width=None,
-            height=None,
-            ratio=None,
-            seed=None if "seed" in varied else record.seed,
-            creativity=None if "creativity" in varied else record.creativity,
-            references=tuple(
-                ref.replace(strength=None) if f"ref{i}" in varied else ref for i, ref in enumerate(record.references, 1)
-            ),
-        )
+        record = record.shared_by_cells().replace(width=None, height=None, ratio=None)
     return {
         "file": file,
         "source": source,

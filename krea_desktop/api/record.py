@@ -368,6 +368,22 @@ class GenerationRecord:
     def replace(self, **changes: Any) -> GenerationRecord:
         return replace(self, **changes)
 
+    def shared_by_cells(self) -> GenerationRecord:
+        """A contact sheet's record as every one of its cells had it: the seed, the
+        creativity and the reference strengths its axes varied left out (the request the
+        sweep was composed from had one of each, which no cell used). Any other record as
+        it is."""
+        if self.sweep is None or not self.sweep.is_sheet:
+            return self
+        varied = {axis.name for axis in self.sweep.axes}
+        return self.replace(
+            seed=None if "seed" in varied else self.seed,
+            creativity=None if "creativity" in varied else self.creativity,
+            references=tuple(
+                ref.replace(strength=None) if f"ref{i}" in varied else ref for i, ref in enumerate(self.references, 1)
+            ),
+        )
+
     # -- writing ------------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:

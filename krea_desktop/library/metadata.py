@@ -144,7 +144,7 @@ def to_a1111(record: GenerationRecord) -> str:
     pairs.append(("Model", MODEL_LABEL if model == spec.MODEL_ID else model))
     if record.creativity:
         pairs.append(("Creativity", record.creativity))
-    if record.ratio:
+    if record.ratio and not (record.sweep is not None and record.sweep.is_sheet):  # a sheet's size is its own
         pairs.append(("Ratio", record.ratio))
     pairs.append(("References", len(record.references)))
     if record.app == APP:

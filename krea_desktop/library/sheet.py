@@ -163,8 +163,9 @@ def _open(path: Path, size: tuple[int, int]) -> Image.Image | None:
 def sheet_record(
     base: GenerationRecord, tag: SweepTag, cells: list[SheetCell], reference_names: Sequence[str] = ()
 ) -> GenerationRecord:
-    """The sheet's record: the sweep's request as composed, its axes, every cell's fate,
-    and the names its strength axes were titled with."""
+    """The sheet's record: the sweep's request as composed, less what its axes varied
+    (:meth:`GenerationRecord.shared_by_cells`), its axes, every cell's fate, and the names
+    its strength axes were titled with."""
     extras = dict(base.extras)
     extras["sheet_cells"] = [cell.to_json() for cell in sorted(cells, key=lambda c: c.place[::-1])]
     if any(reference_names):
@@ -177,7 +178,7 @@ def sheet_record(
         index=None,
         cost=None,
         extras=extras,
-    )
+    ).shared_by_cells()
 
 
 def sheet_reference_names_of(record: GenerationRecord) -> tuple[str, ...]:
@@ -230,7 +231,7 @@ def save_sheet(
         format="PNG",
         width=picture.width,
         height=picture.height,
-        seed=base.seed,
+        seed=record.seed,
         record=record,
     )
     # Drawn again (a cell arrived late): the new one takes the old one's place, which stays

@@ -965,6 +965,27 @@ def test_use_all_parameters_sets_prompt_ratio_seed_and_existing_references(
     assert "; 1 of 3 references is no longer on this computer." in w.message_banner.label.text()
 
 
+def test_use_all_parameters_of_a_contact_sheet_sets_only_what_its_cells_shared(
+    qtbot: QtBot, data_dir: Path, make_window: Any
+) -> None:
+    """A sheet written before kept the request's own seed and creativity, which no cell
+    used when they were its axes: Use all set them, and said the parameters restored."""
+    from krea_desktop.api.record import SweepAxis, SweepTag
+
+    axes = (SweepAxis("seed", (1, 2)), SweepAxis("creativity", ("raw", "high")))
+    sheet = make_image("a fox in snow", "4:3", seed=2785141677, creativity="medium")
+    sheet = dataclasses.replace(sheet, record=sheet.record.replace(sweep=SweepTag("sw1", axes)))
+    fill(data_dir, [sheet])
+    w = make_window()
+    w.prompt_panel.setSeed(99)
+    w.prompt_panel.creativityCombo.setCurrentIndex(w.prompt_panel.creativityCombo.findData("raw"))
+    select(w, 0)
+    w.gallery_actions.use_all_action.trigger()
+    assert w.prompt_panel.prompt() == "a fox in snow" and w.ratio_bar.ratio() == "4:3"
+    assert w.prompt_panel.seed() == 99  # the axes' settings stay as they were
+    assert w.prompt_panel.creativityCombo.currentData() == "raw"
+
+
 def test_use_prompt_and_use_seed(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
     fill(data_dir, [make_image("older", seed=11), make_image("newer prompt", seed=22)])
     w = make_window()

@@ -130,6 +130,40 @@ def test_a_hostile_sweep_tag_is_dropped_not_trusted(raw: object) -> None:
     assert record.references[0].parent is None
 
 
+def test_a_sheet_says_only_what_every_cell_shared(tmp_path: Path) -> None:
+    """The sheet's record (and the parameters line other tools read) kept the request's
+    own seed, creativity and strengths, which no cell used when they were axes: "Seed:
+    1254672012 … Creativity: medium" on a seed by creativity sheet, and Use all set them."""
+    from krea_desktop.library import metadata
+
+    cell_image = tmp_path / "cell.png"
+    Image.new("RGB", (64, 64), (250, 250, 0)).save(cell_image)
+    axes = (SweepAxis("seed", (1, 2)), SweepAxis("creativity", ("raw", "high")))
+    composed = GenerationRecord(
+        prompt="a fox in snow",
+        ratio="1:1",
+        seed=1254672012,
+        creativity="medium",
+        references=(ReferenceRecord("u1", 0.7, "one.png"), ReferenceRecord("u2", -0.5, "two.png")),
+    )
+    cells = [SheetCell((i % 2, i // 2), f"c{i}", cell_image) for i in range(4)]
+    with Library(tmp_path / "lib") as lib:
+        entry = sheet_module.save_sheet(lib, composed, SweepTag("sw1", axes), cells, (64, 64))
+        kept = metadata.read_record(entry.path)
+        line = metadata.to_a1111(kept)
+        assert (entry.seed, entry.creativity) == (None, None)
+    assert (kept.seed, kept.creativity, kept.prompt) == (None, None, "a fox in snow")
+    assert [r.strength for r in kept.references] == [0.7, -0.5]  # not axes: shared by every cell
+    assert "Seed:" not in line and "Creativity:" not in line and "Ratio:" not in line
+    by_strength = GenerationRecord(
+        prompt="p", seed=7, references=(ReferenceRecord("u1", 0.7),), sweep=SweepTag("s", (SweepAxis("ref1", (1.0,)),))
+    )
+    assert by_strength.shared_by_cells().references[0].strength is None
+    assert by_strength.shared_by_cells().seed == 7
+    cell = by_strength.replace(sweep=SweepTag("s", by_strength.sweep.axes, (0,)))  # type: ignore[union-attr]
+    assert cell.shared_by_cells() is cell
+
+
 def test_the_sheet_keeps_a_failed_cells_place_in_its_colour(tmp_path: Path) -> None:
     cell_image = tmp_path / "cell.png"
     Image.new("RGB", (200, 100), (250, 250, 0)).save(cell_image)

@@ -66,6 +66,7 @@ class Recall:
         the tray exactly its references (empty when it had none), with Undo for all that it
         replaced (a prompt not yet sent, a seed, the tray). A record without a prompt leaves
         the person's prompt as it is."""
+        record = record.shared_by_cells()  # a contact sheet's: what every cell had (one written before said more)
         if not record.says_how_made:  # a photo's record names the file, nothing more
             self.show_message(f"No parameters were found in {source}.")
             return
