@@ -517,6 +517,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "krea-desktop: cancelled; the rest of the task's images are collected by the next run.",
                     file=sys.stderr,
                 )
+            elif getattr(args, "cells_kept_for_later", 0):  # sweep: cells sent and not ended
+                from krea_desktop.wording import counted
+
+                cells = counted(args.cells_kept_for_later, "cell")
+                print(
+                    f"krea-desktop: cancelled; the images of {cells} already sent are collected by the next run.",
+                    file=sys.stderr,
+                )
             else:
                 print("krea-desktop: cancelled.", file=sys.stderr)
             return 130

@@ -25,6 +25,8 @@ from krea_desktop.cli_words import in_the_users_words
 from krea_desktop.wording import counted
 
 CONCURRENCY = 4  # cells in flight at once
+# A cell of a sweep cut off by Ctrl+C whose task was sent: its image is paid for and comes.
+CELL_COLLECTED_LATER = "Sent before the sweep was cancelled; the next run collects its image."
 
 T = TypeVar("T")
 
@@ -273,12 +275,18 @@ async def run_sweep(args: argparse.Namespace) -> int:
             deliver(await unstoppable(saver.retry), ())
         held = {image.task_uuid for image in saver.held}  # paid images still outside the library
         spilled = await unstoppable(saver.spill) if saver.held else None
-        for task_uuid in ended:
-            # A task whose images are all in the library is done; one with images held (in a
-            # temporary folder, or not written at all) is kept for the next run to collect.
-            if task_uuid in tasks and task_uuid not in held:
-                pending.finished(tasks[task_uuid])
+        for task_uuid, task in list(tasks.items()):
+            # A task whose images are all in the library is done (a cell has one image: a
+            # cell that has it is done, though Ctrl+C cut its task off before it ended); one
+            # with images held (in a temporary folder, or not written at all) is kept for the
+            # next run to collect.
+            if (task_uuid in ended or place_of.get(task_uuid) in got) and task_uuid not in held:
+                pending.finished(task)
         held_places = {place_of[t] for t in held if t in place_of}
+        # Cells whose task was sent and its record kept, cut off by Ctrl+C: paid for, and
+        # collected by the next run (said so, not "Cancelled." as for cells never sent).
+        later_places = {place_of[t] for t in tasks if t not in ended and t in place_of} - set(got)
+        args.cells_kept_for_later = len(later_places) if interrupted else 0
         cells: list[SheetCell] = []
         for cell in plan.cells():
             entries = got.get(cell.place)
@@ -288,6 +296,8 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 cells.append(SheetCell(cell.place, error=errors[cell.place]))
             elif cell.place in held_places:
                 cells.append(SheetCell(cell.place, error=f"Not saved in the library: {saver.reason}."))
+            elif interrupted and cell.place in later_places:
+                cells.append(SheetCell(cell.place, error=CELL_COLLECTED_LATER))
             elif interrupted:
                 cells.append(SheetCell(cell.place, error="Cancelled."))
             else:

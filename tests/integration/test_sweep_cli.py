@@ -15,6 +15,7 @@ from PIL import Image
 from krea_desktop.library.metadata import read_record
 from krea_desktop.library.sheet import sheet_cells_of, sheet_reference_names_of
 from krea_desktop.library.store import Library
+from krea_desktop.sweep_cli import CELL_COLLECTED_LATER
 from tests.helpers.sim import Sim
 
 KEY = "sk-test-sweep-1234"
@@ -407,7 +408,7 @@ def test_ctrl_c_while_cells_run_keeps_what_arrived_on_a_sheet(service_env: dict[
     )  # fmt: skip
     out, err = interrupted_at(proc, "[1/8]")
     assert proc.returncode == 130, err
-    assert "cancelled." in err and "Traceback" not in err
+    assert "krea-desktop: cancelled" in err and "Traceback" not in err
     assert "Contact sheet:" in err
     assert "could not save" not in err  # an image on its way into the library gets there
     sheet = Path(out.splitlines()[-1])
@@ -417,7 +418,48 @@ def test_ctrl_c_while_cells_run_keeps_what_arrived_on_a_sheet(service_env: dict[
     assert len(cells) == 8
     made = [c for c in cells if c.image_uuid]
     assert 1 <= len(made) < 8
-    assert all(c.error == "Cancelled." for c in cells if not c.image_uuid)
+    assert all(c.error in ("Cancelled.", CELL_COLLECTED_LATER) for c in cells if not c.image_uuid)
+
+
+class _Paced:
+    """A simulator's settings whose tasks take the seconds of ``latencies`` in turn, and
+    ten minutes each once those run out."""
+
+    def __init__(self, config: Any, latencies: list[float]) -> None:
+        self._config = config
+        self._latencies = iter(latencies)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._config, name)
+
+    @property
+    def latency_per_image(self) -> float:
+        return next(self._latencies, 600.0)
+
+
+def test_ctrl_c_says_which_cells_were_sent_and_are_collected_by_the_next_run(
+    service_env: dict[str, str], sim: Sim
+) -> None:
+    """Cells whose task was sent when Ctrl+C came are paid for, and their records kept for
+    the next run: the sheet marked them "Cancelled.", as cells never sent, and the run said
+    only "cancelled."."""
+    sim.service.config = _Paced(sim.service.config, [0.3])  # type: ignore[assignment]  # the first cell alone comes
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "krea_desktop", "sweep", "a lighthouse", "--vary", "seed=1,2,3,4,5,6,7,8",
+         "--delivery", "async", "--yes"],
+        env=service_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    out, err = interrupted_at(proc, "[1/8]")
+    assert proc.returncode == 130, err
+    kept = sorted((Path(service_env["KREA_DESKTOP_DATA_DIR"]) / "pending").glob("*.json"))
+    cells = sheet_cells_of(read_record(Path(out.splitlines()[-1])))  # type: ignore[arg-type]
+    errors = [c.error for c in cells]
+    # Four sent at once: the first made, three on their way (and a fifth, sent as the first
+    # ended, when Ctrl+C came after it); the others never sent.
+    later = errors.count(CELL_COLLECTED_LATER)
+    assert errors.count(None) == 1 and later in (3, 4) and later == len(kept), (errors, kept)
+    assert errors.count("Cancelled.") == 7 - later
+    assert f"krea-desktop: cancelled; the images of {later} cells already sent are collected by the next run." in err
 
 
 _SLOW_SHEET = """
