@@ -237,3 +237,32 @@ def save_sheet(
     # Drawn again (a cell arrived late): the new one takes the old one's place, which stays
     # as it was if the new one cannot be written.
     return library.save(image, datetime.now(timezone.utc), replace=True)
+
+
+def redraw_with_late_cells(library: Library, sweep_id: str) -> LibraryEntry | None:
+    """The saved contact sheet of ``sweep_id`` drawn again, when images of cells it marks
+    as failed are in the library now: collected by a later run, after the sweep was cut
+    off (its window closed, Ctrl+C). The sheet that is exported and shared said those
+    cells were never made. Returns the sheet drawn again; None when there was nothing to
+    change (or no saved sheet)."""
+    entries = library.sweep_entries(sweep_id)
+    sheets = [e for e in entries if e.record.sweep is not None and e.record.sweep.is_sheet]
+    if not sheets:
+        return None
+    sheet = sheets[-1]
+    tag = sheet.record.sweep
+    assert tag is not None
+    images = {e.record.sweep.place: e for e in entries if e.record.sweep is not None and not e.record.sweep.is_sheet}
+    saved = sheet_cells_of(sheet.record)
+    if not images or not any(cell.error and cell.place in images for cell in saved):
+        return None
+    cells = []
+    for cell in saved:
+        entry = images.get(cell.place)
+        if entry is not None and (cell.error or cell.image_uuid == entry.image_uuid):
+            cells.append(SheetCell(cell.place, entry.image_uuid, entry.path))
+        else:
+            cells.append(cell)  # failed for good, or its image deleted since: as it was
+    size = next(iter(images.values()))
+    names = sheet_reference_names_of(sheet.record)
+    return save_sheet(library, sheet.record, tag, cells, (size.width, size.height), names)

@@ -462,6 +462,28 @@ def test_ctrl_c_says_which_cells_were_sent_and_are_collected_by_the_next_run(
     assert f"krea-desktop: cancelled; the images of {later} cells already sent are collected by the next run." in err
 
 
+def test_cells_collected_by_the_next_run_are_drawn_into_the_sweeps_sheet(service_env: dict[str, str], sim: Sim) -> None:
+    """The sheet saved at Ctrl+C marks the cells sent and still to come; the next run
+    collected their images, and the sheet (the one exported and shared) still said so."""
+    # The first cell soon, the three (or four) sent beside it a moment later, then quickly.
+    sim.service.config = _Paced(sim.service.config, [0.3] + [5.0] * 4 + [0.3] * 10)  # type: ignore[assignment]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "krea_desktop", "sweep", "a lighthouse", "--vary", "seed=1,2,3,4,5,6,7,8",
+         "--delivery", "async", "--yes"],
+        env=service_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    out, err = interrupted_at(proc, "[1/8]")
+    assert proc.returncode == 130, err
+    sheet_path = Path(out.splitlines()[-1])
+    later = [c.place for c in sheet_cells_of(read_record(sheet_path)) if c.error == CELL_COLLECTED_LATER]  # type: ignore[arg-type]
+    assert later
+    again = run_cli(["generate", "a harbour"], service_env)  # waits for them, then its own
+    assert again.returncode == 0, again.stderr
+    assert f"drew the contact sheet {sheet_path.name} again with the cells collected since" in again.stderr
+    cells = {c.place: c for c in sheet_cells_of(read_record(sheet_path))}  # type: ignore[arg-type]
+    assert all(cells[place].image_uuid and not cells[place].error for place in later), cells
+
+
 _SLOW_SHEET = """
 import sys, time
 from krea_desktop.library import sheet

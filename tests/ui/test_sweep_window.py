@@ -506,6 +506,43 @@ def test_a_sweep_cut_short_by_closing_the_window_keeps_a_sheet_of_what_arrived(
         assert any(not c.image_uuid for c in cells)
 
 
+def test_cells_collected_after_the_window_closed_are_drawn_into_the_sweeps_sheet(
+    qtbot: QtBot, make_window: Any, sim: Sim, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing the window mid-sweep saves a sheet marking the cells still to come; the
+    next start collected their images, and the saved sheet still said they failed."""
+    # The first cell soon, those sent beside it a moment later, the rest at once.
+    sim.service.config = _Paced(sim.service.config, [0.3] + [5.0] * 4 + [0.2] * 10)  # type: ignore[assignment]
+    w = make_window()
+    sheet = send_seed_sweep(w, "a lighthouse, seed by seed", "1, 2, 3, 4, 5, 6")
+    sweep_id = sheet.tag.id
+    qtbot.waitUntil(lambda: sheet.counts()[0] >= 1, timeout=30000)
+    w.close()
+    with Library(data_dir) as library:
+        saved = library.get_by_uuid(sheet_uuid(sweep_id))
+        assert saved is not None
+        closed = [c.place for c in sheet_cells_of(saved.record) if not c.image_uuid]
+    assert closed
+    from krea_desktop.library import pending
+
+    monkeypatch.setattr(pending, "still_running", lambda *_args: False)  # as a process that ended
+    again = make_window()  # collects what the first left
+    redrawn: list[Any] = []
+    again.client_thread.sheetRedrawn.connect(redrawn.append)
+
+    def drawn() -> tuple[set[Any], dict[Any, Any]]:
+        with Library(data_dir) as library:
+            made = {e.record.sweep.place for e in library.sweep_entries(sweep_id) if not e.record.sweep.is_sheet}  # type: ignore[union-attr]
+            cells = {c.place: c for c in sheet_cells_of(library.get_by_uuid(sheet_uuid(sweep_id)).record)}  # type: ignore[union-attr]
+        return made, cells
+
+    qtbot.waitUntil(lambda: not list((data_dir / "pending").glob("*.json")), timeout=30000)  # all collected
+    qtbot.waitUntil(lambda: all(drawn()[1][place].image_uuid for place in drawn()[0]), timeout=30000)
+    made, _cells = drawn()
+    assert made > {(0,)}  # some of those cut off came, and the sheet shows them
+    assert redrawn and again.model.row_of(redrawn[-1].id) is not None  # the gallery has the new sheet
+
+
 @pytest.mark.parametrize(("screen", "size"), [((800, 600), (784, 552)), ((1366, 768), (1350, 720))])
 def test_a_large_sheet_opens_whole_on_a_small_screen(
     qtbot: QtBot, monkeypatch: pytest.MonkeyPatch, screen: tuple[int, int], size: tuple[int, int]

@@ -164,6 +164,37 @@ def test_a_sheet_says_only_what_every_cell_shared(tmp_path: Path) -> None:
     assert cell.shared_by_cells() is cell
 
 
+def test_a_sheet_is_drawn_again_when_a_cell_it_marked_failed_is_collected_later(tmp_path: Path) -> None:
+    """A sweep cut off (its window closed, Ctrl+C) left cells whose images a later run
+    collected: the saved sheet, the one exported and shared, still said they failed."""
+    from krea_desktop.library.sheet import redraw_with_late_cells, save_sheet, sheet_cells_of
+
+    axes = (SweepAxis("seed", (1, 2, 3)),)
+    tag = SweepTag("sw-late", axes)
+    composed = GenerationRecord(prompt="a fox in snow", ratio="1:1")
+
+    def cell_image(i: int) -> GeneratedImage:
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 64), (40 * i, 200, 90)).save(buf, "PNG")
+        record = composed.replace(seed=i + 1, sweep=SweepTag(tag.id, axes, (i,)))
+        return GeneratedImage(f"t{i}", f"img-{i}", buf.getvalue(), "PNG", 64, 64, seed=i + 1, record=record)
+
+    closed = "The window was closed before it was made."
+    with Library(tmp_path / "lib") as lib:
+        first = lib.save(cell_image(0))
+        save_sheet(lib, composed, tag, [SheetCell((0,), first.image_uuid, first.path), SheetCell((1,), error=closed),
+                                        SheetCell((2,), error=closed)], (64, 64))  # fmt: skip
+        assert redraw_with_late_cells(lib, tag.id) is None  # nothing new
+        lib.save(cell_image(1))  # collected by the next run
+        sheet = redraw_with_late_cells(lib, tag.id)
+        assert sheet is not None
+        cells = {c.place: c for c in sheet_cells_of(sheet.record)}
+        assert cells[(0,)].image_uuid == "img-0" and cells[(1,)].image_uuid == "img-1"
+        assert cells[(2,)].error == closed and cells[(2,)].image_uuid is None
+        assert [e.image_uuid for e in lib.sweep_entries(tag.id)].count(sheet.image_uuid) == 1  # in the old one's place
+        assert redraw_with_late_cells(lib, tag.id) is None
+
+
 def test_the_sheet_keeps_a_failed_cells_place_in_its_colour(tmp_path: Path) -> None:
     cell_image = tmp_path / "cell.png"
     Image.new("RGB", (200, 100), (250, 250, 0)).save(cell_image)

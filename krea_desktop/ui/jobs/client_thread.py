@@ -122,6 +122,7 @@ class ClientThread(QThread):
     jobCancelled = Signal(int, int)  # job id, images received before cancelling
     saveProblem = Signal(str)  # one sentence while images wait to be saved; "" when all are
     collectProblem = Signal(str)  # one sentence: paid work of an earlier run that cannot be collected
+    sheetRedrawn = Signal(object)  # LibraryEntry: a sweep's sheet drawn again with cells collected since
 
     def __init__(self, client_factory: Callable[[], RunwareClient], library: Library) -> None:
         super().__init__()
@@ -367,6 +368,24 @@ class ClientThread(QThread):
             job = asyncio.get_running_loop().create_task(self._followed(job_id, images, [task.task_uuid], sent=True))
             self._jobs[job_id] = job
             job.add_done_callback(functools.partial(self._cancelled_before_it_ran, job_id))
+            sweep = task.record.sweep
+            if sweep is not None and not sweep.is_sheet:  # a cell of a sweep cut off: its sheet said it failed
+                job.add_done_callback(functools.partial(self._redraw_sheet_soon, sweep.id))
+
+    def _redraw_sheet_soon(self, sweep_id: str, _job: object) -> None:
+        self._keep(self._redraw_sheet(sweep_id))
+
+    async def _redraw_sheet(self, sweep_id: str) -> None:
+        """The saved sheet of ``sweep_id`` drawn again with the cells collected since."""
+        from krea_desktop.library.sheet import redraw_with_late_cells
+
+        try:
+            sheet = await asyncio.to_thread(redraw_with_late_cells, self._library, sweep_id)
+        except Exception:  # the images themselves are in the library; the sheet stays as it was
+            log.exception("the contact sheet of sweep %s could not be drawn again", sweep_id)
+            return
+        if sheet is not None:
+            self.sheetRedrawn.emit(sheet)
 
     def _cancel_job(self, job_id: int) -> None:
         """Stop waiting on the service for the job; the images it already holds (a whole

@@ -229,6 +229,7 @@ class MainWindow(QMainWindow):
         self.client_thread.jobCancelled.connect(lambda job_id, _received: self.jobs.cancelled(job_id))
         self.client_thread.saveProblem.connect(self._save_problem)
         self.client_thread.collectProblem.connect(lambda text: self.show_message(text, error=True))
+        self.client_thread.sheetRedrawn.connect(self._sheet_saved)  # a sweep cut off, its late cells collected
         self.client_thread.thumbnail_side = lambda: self.model.loader.display_side
         self.job_list.cancelRequested.connect(self.job_routing.cancel_row)
         self.built = True
