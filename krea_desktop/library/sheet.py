@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import math
 import textwrap
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -239,30 +240,44 @@ def save_sheet(
     return library.save(image, datetime.now(timezone.utc), replace=True)
 
 
+# One sheet drawn again at a time in a process: two cells collected at once would each read
+# the library, draw and save, and the one that read it first could save last, without the
+# other's cell.
+_REDRAWING = threading.Lock()
+
+
 def redraw_with_late_cells(library: Library, sweep_id: str) -> LibraryEntry | None:
     """The saved contact sheet of ``sweep_id`` drawn again, when images of cells it marks
     as failed are in the library now: collected by a later run, after the sweep was cut
     off (its window closed, Ctrl+C). The sheet that is exported and shared said those
     cells were never made. Returns the sheet drawn again; None when there was nothing to
     change (or no saved sheet)."""
-    entries = library.sweep_entries(sweep_id)
-    sheets = [e for e in entries if e.record.sweep is not None and e.record.sweep.is_sheet]
-    if not sheets:
-        return None
-    sheet = sheets[-1]
-    tag = sheet.record.sweep
-    assert tag is not None
-    images = {e.record.sweep.place: e for e in entries if e.record.sweep is not None and not e.record.sweep.is_sheet}
-    saved = sheet_cells_of(sheet.record)
-    if not images or not any(cell.error and cell.place in images for cell in saved):
-        return None
-    cells = []
-    for cell in saved:
-        entry = images.get(cell.place)
-        if entry is not None and (cell.error or cell.image_uuid == entry.image_uuid):
-            cells.append(SheetCell(cell.place, entry.image_uuid, entry.path))
-        else:
-            cells.append(cell)  # failed for good, or its image deleted since: as it was
-    size = next(iter(images.values()))
-    names = sheet_reference_names_of(sheet.record)
-    return save_sheet(library, sheet.record, tag, cells, (size.width, size.height), names)
+    with _REDRAWING:
+        entries = library.sweep_entries(sweep_id)
+        sheets = [e for e in entries if e.record.sweep is not None and e.record.sweep.is_sheet]
+        if not sheets:
+            return None
+        sheet = sheets[-1]
+        tag = sheet.record.sweep
+        assert tag is not None
+        cell_entries = [e for e in entries if e.record.sweep is not None and not e.record.sweep.is_sheet]
+        by_uuid = {e.image_uuid: e for e in cell_entries}
+        by_place: dict[tuple[int, ...], LibraryEntry] = {}
+        for entry in cell_entries:  # the first image of a place, as the sweep showed it
+            by_place.setdefault(entry.record.sweep.place, entry)  # type: ignore[union-attr]
+        saved = sheet_cells_of(sheet.record)
+        if not any(cell.error and cell.place in by_place for cell in saved):
+            return None
+        cells = []
+        for cell in saved:
+            shown = by_uuid.get(cell.image_uuid or "")
+            late = by_place.get(cell.place) if cell.error else None
+            if shown is not None:
+                cells.append(SheetCell(cell.place, shown.image_uuid, shown.path))
+            elif late is not None:
+                cells.append(SheetCell(cell.place, late.image_uuid, late.path))
+            else:
+                cells.append(cell)  # failed for good, or its image deleted since: as it was
+        size = cell_entries[0]
+        names = sheet_reference_names_of(sheet.record)
+        return save_sheet(library, sheet.record, tag, cells, (size.width, size.height), names)

@@ -195,6 +195,72 @@ def test_a_sheet_is_drawn_again_when_a_cell_it_marked_failed_is_collected_later(
         assert redraw_with_late_cells(lib, tag.id) is None
 
 
+def _cell(tag: SweepTag, place: int, name: str, colour: tuple[int, int, int]) -> GeneratedImage:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), colour).save(buf, "PNG")
+    record = GenerationRecord(prompt="a fox", ratio="1:1", seed=place + 1, sweep=SweepTag(tag.id, tag.axes, (place,)))
+    return GeneratedImage(f"t{place}", name, buf.getvalue(), "PNG", 64, 64, seed=place + 1, record=record)
+
+
+def test_a_sheet_drawn_again_keeps_each_cell_it_showed_when_a_place_has_two_images(tmp_path: Path) -> None:
+    """A service that sends two images for one cell's task leaves both in the library (paid
+    for): drawn again, the sheet lost the one it showed and drew the cell as not made."""
+    from krea_desktop.library.sheet import redraw_with_late_cells, save_sheet, sheet_cells_of
+
+    tag = SweepTag("sw-two", (SweepAxis("seed", (1, 2)),))
+    with Library(tmp_path / "lib") as lib:
+        shown = lib.save(_cell(tag, 0, "img-0", (255, 0, 0)))
+        lib.save(_cell(tag, 0, "img-0b", (0, 0, 255)))  # a second image for the same cell
+        cells = [SheetCell((0,), shown.image_uuid, shown.path), SheetCell((1,), error="closed")]
+        save_sheet(lib, GenerationRecord(prompt="a fox"), tag, cells, (64, 64))
+        lib.save(_cell(tag, 1, "img-1", (0, 255, 0)))  # collected later
+        sheet = redraw_with_late_cells(lib, tag.id)
+        assert sheet is not None
+        assert [c.image_uuid for c in sheet_cells_of(sheet.record)] == ["img-0", "img-1"]
+        with Image.open(sheet.path) as picture:
+            cw, ch = sheet_module.cell_size(64, 64)
+            top = sheet_module.MARGIN + 34 + 56
+            assert picture.convert("RGB").getpixel((sheet_module.MARGIN + cw // 2, top + ch // 2)) == (255, 0, 0)
+
+
+def test_two_cells_collected_at_once_are_both_drawn_into_the_sheet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each collected cell draws the sheet again, on a worker of its own: the one that read
+    the library first could save last, without the other's cell."""
+    import threading
+
+    from krea_desktop.library.sheet import redraw_with_late_cells, save_sheet, sheet_cells_of
+
+    tag = SweepTag("sw-race", (SweepAxis("seed", (1, 2, 3)),))
+    render = sheet_module.render
+    drawing, other_saved = threading.Event(), threading.Event()
+
+    def slow_first(*args: object, **kwargs: object) -> Image.Image:
+        picture = render(*args, **kwargs)  # type: ignore[arg-type]
+        if threading.current_thread().name == "first":
+            drawing.set()
+            other_saved.wait(0.5)  # the other redraw goes on meanwhile, if it can
+        return picture
+
+    with Library(tmp_path / "lib") as lib:
+        first = lib.save(_cell(tag, 0, "img-0", (255, 0, 0)))
+        save_sheet(lib, GenerationRecord(prompt="a fox"), tag, [SheetCell((0,), first.image_uuid, first.path),
+                   SheetCell((1,), error="closed"), SheetCell((2,), error="closed")], (64, 64))  # fmt: skip
+        monkeypatch.setattr(sheet_module, "render", slow_first)
+        lib.save(_cell(tag, 1, "img-1", (0, 255, 0)))
+        worker = threading.Thread(target=redraw_with_late_cells, args=(lib, tag.id), name="first")
+        worker.start()
+        assert drawing.wait(10)
+        lib.save(_cell(tag, 2, "img-2", (0, 0, 255)))
+        redraw_with_late_cells(lib, tag.id)
+        other_saved.set()
+        worker.join(10)
+        sheet = lib.get_by_uuid(sheet_module.sheet_uuid(tag.id))
+        assert sheet is not None
+        assert [c.image_uuid for c in sheet_cells_of(sheet.record)] == ["img-0", "img-1", "img-2"]
+
+
 def test_the_sheet_keeps_a_failed_cells_place_in_its_colour(tmp_path: Path) -> None:
     cell_image = tmp_path / "cell.png"
     Image.new("RGB", (200, 100), (250, 250, 0)).save(cell_image)
