@@ -17,12 +17,18 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from krea_desktop import console
 from krea_desktop.api import errors as E
 from krea_desktop.cli_words import in_the_users_words
 from krea_desktop.wording import counted
+
+if TYPE_CHECKING:
+    from krea_desktop.api.client import RunwareClient
+    from krea_desktop.library.pending import PendingTasks
+    from krea_desktop.library.saving import SaveQueue
+    from krea_desktop.library.store import Library
 
 CONCURRENCY = 4  # cells in flight at once
 # A cell of a sweep cut off by Ctrl+C whose task was sent: its image is paid for and comes.
@@ -64,6 +70,38 @@ async def _ask(question: str) -> bool:
 
     threading.Thread(target=read, name="sweep-confirm", daemon=True).start()
     return await answer
+
+
+async def _collect_earlier_runs(
+    client: RunwareClient, library: Library, pending: PendingTasks, saver: SaveQueue
+) -> None:
+    """Paid work of runs that ended early (Ctrl+C, a crash, a closed window), collected
+    before the sweep, as ``generate`` and the window collect it: the tasks of a sweep cut
+    off are said to be collected by the next run, whichever command it is. The sheets of
+    sweeps whose cells come are drawn again with them."""
+    from krea_desktop.cli import _redraw_sheets_of
+    from krea_desktop.library.pending import set_aside_notice
+    from krea_desktop.wording import within
+
+    abandoned = pending.claim_abandoned(client.base_url)
+    if pending.set_aside:
+        _say(f"krea-desktop: {set_aside_notice(pending.set_aside, pending.folder)}")
+    for task in abandoned:
+        _say(f"Collecting the rest of an earlier run's task {task.task_uuid}…")
+        try:
+            async for image in client.collect(task.request, task.record, task.received):
+                for entry in await asyncio.to_thread(saver.save, image):
+                    pending.received(task, entry.image_uuid)
+                    _say(f"saved {entry.path.name} from an earlier run that ended before all its images arrived")
+        except E.KreaError as err:
+            if E.may_collect_later(err) or (isinstance(err, E.COLLECT_LATER) and not E.service_gave_up(err)):
+                why = within(in_the_users_words(err))
+                _say(f"krea-desktop: an earlier task could not be collected now ({why}); it is tried again next time.")
+                continue  # its record stays, for the next run
+            _say(f"krea-desktop: {in_the_users_words(err)}")
+        if not saver.held:  # held images keep their task's record: the next run collects them into the library
+            pending.finished(task)
+    await _redraw_sheets_of(abandoned, library, _say)
 
 
 async def run_sweep(args: argparse.Namespace) -> int:
@@ -144,12 +182,13 @@ async def run_sweep(args: argparse.Namespace) -> int:
         check_writable(library, plan.task_count + 1)
 
         client = backend.client
+        pending = PendingTasks(folder)
+        saver = SaveQueue(library)
+        await _collect_earlier_runs(client, library, pending, saver)
         # Every reference is uploaded once, before the cells: each cell finds it in the cache.
         for ref in plan.base.references:
             await client.resolve_reference(ref)
 
-        saver = SaveQueue(library)
-        pending = PendingTasks(folder)
         out_problem: str | None = None
         done = 0
         columns, rows = plan.labels()

@@ -462,7 +462,12 @@ def test_ctrl_c_says_which_cells_were_sent_and_are_collected_by_the_next_run(
     assert f"krea-desktop: cancelled; the images of {later} cells already sent are collected by the next run." in err
 
 
-def test_cells_collected_by_the_next_run_are_drawn_into_the_sweeps_sheet(service_env: dict[str, str], sim: Sim) -> None:
+@pytest.mark.parametrize(
+    "next_run", [["generate", "a harbour"], ["sweep", "a harbour", "--vary", "seed=9,10", "--yes"]], ids=lambda a: a[0]
+)
+def test_cells_collected_by_the_next_run_are_drawn_into_the_sweeps_sheet(
+    service_env: dict[str, str], sim: Sim, next_run: list[str]
+) -> None:
     """The sheet saved at Ctrl+C marks the cells sent and still to come; the next run
     collected their images, and the sheet (the one exported and shared) still said so."""
     # The first cell soon, the three (or four) sent beside it a moment later, then quickly.
@@ -477,11 +482,18 @@ def test_cells_collected_by_the_next_run_are_drawn_into_the_sweeps_sheet(service
     sheet_path = Path(out.splitlines()[-1])
     later = [c.place for c in sheet_cells_of(read_record(sheet_path)) if c.error == CELL_COLLECTED_LATER]  # type: ignore[arg-type]
     assert later
-    again = run_cli(["generate", "a harbour"], service_env)  # waits for them, then its own
+    again = run_cli(next_run, service_env)  # whichever command: it waits for them, then does its own
     assert again.returncode == 0, again.stderr
     assert f"drew the contact sheet {sheet_path.name} again with the cells collected since" in again.stderr
-    cells = {c.place: c for c in sheet_cells_of(read_record(sheet_path))}  # type: ignore[arg-type]
-    assert all(cells[place].image_uuid and not cells[place].error for place in later), cells
+    record = read_record(sheet_path)
+    assert record is not None and record.sweep is not None
+    cells = {c.place: c for c in sheet_cells_of(record)}
+    with Library(Path(service_env["KREA_DESKTOP_DATA_DIR"])) as library:
+        made = {e.record.sweep.place for e in library.sweep_entries(record.sweep.id) if e.record.sweep}
+    made.discard(())  # the sheet itself
+    # Those the service had came (one sent as Ctrl+C came may never have reached it), and
+    # the sheet shows every image of the sweep in the library.
+    assert made & set(later) and all(cells[place].image_uuid and not cells[place].error for place in made), cells
 
 
 _SLOW_SHEET = """
