@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from krea_desktop.simulator.server import SimulatorServer
 from krea_desktop.simulator.service import SimulatorConfig, SimulatorService
@@ -21,6 +22,23 @@ ROOT = Path(__file__).resolve().parents[2]
 class Sim:
     service: SimulatorService
     url: str
+
+
+class Paced:
+    """A simulator's settings whose tasks take the seconds of ``latencies`` in turn, and
+    ten minutes each once those run out (``sim.service.config = Paced(sim.service.config,
+    [...])``): a test decides which tasks come when, however busy the machine."""
+
+    def __init__(self, config: Any, latencies: list[float]) -> None:
+        self._config = config
+        self._latencies = iter(latencies)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._config, name)
+
+    @property
+    def latency_per_image(self) -> float:
+        return next(self._latencies, 600.0)
 
 
 @contextmanager

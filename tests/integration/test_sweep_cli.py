@@ -16,7 +16,7 @@ from krea_desktop.library.metadata import read_record
 from krea_desktop.library.sheet import sheet_cells_of, sheet_reference_names_of
 from krea_desktop.library.store import Library
 from krea_desktop.sweep_cli import CELL_COLLECTED_LATER
-from tests.helpers.sim import Sim
+from tests.helpers.sim import Paced, Sim
 
 KEY = "sk-test-sweep-1234"
 
@@ -421,20 +421,16 @@ def test_ctrl_c_while_cells_run_keeps_what_arrived_on_a_sheet(service_env: dict[
     assert all(c.error in ("Cancelled.", CELL_COLLECTED_LATER) for c in cells if not c.image_uuid)
 
 
-class _Paced:
-    """A simulator's settings whose tasks take the seconds of ``latencies`` in turn, and
-    ten minutes each once those run out."""
-
-    def __init__(self, config: Any, latencies: list[float]) -> None:
-        self._config = config
-        self._latencies = iter(latencies)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._config, name)
-
-    @property
-    def latency_per_image(self) -> float:
-        return next(self._latencies, 600.0)
+def async_sweep_cut_off(env: dict[str, str]) -> tuple[str, str]:
+    """An async sweep of eight seeds, Ctrl+C once its first image is saved; its output."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "krea_desktop", "sweep", "a lighthouse", "--vary", "seed=1,2,3,4,5,6,7,8",
+         "--delivery", "async", "--yes"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    out, err = interrupted_at(proc, "[1/8]")
+    assert proc.returncode == 130, err
+    return out, err
 
 
 def test_ctrl_c_says_which_cells_were_sent_and_are_collected_by_the_next_run(
@@ -443,14 +439,8 @@ def test_ctrl_c_says_which_cells_were_sent_and_are_collected_by_the_next_run(
     """Cells whose task was sent when Ctrl+C came are paid for, and their records kept for
     the next run: the sheet marked them "Cancelled.", as cells never sent, and the run said
     only "cancelled."."""
-    sim.service.config = _Paced(sim.service.config, [0.3])  # type: ignore[assignment]  # the first cell alone comes
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "krea_desktop", "sweep", "a lighthouse", "--vary", "seed=1,2,3,4,5,6,7,8",
-         "--delivery", "async", "--yes"],
-        env=service_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    out, err = interrupted_at(proc, "[1/8]")
-    assert proc.returncode == 130, err
+    sim.service.config = Paced(sim.service.config, [0.3])  # type: ignore[assignment]  # the first cell alone comes
+    out, err = async_sweep_cut_off(service_env)
     kept = sorted((Path(service_env["KREA_DESKTOP_DATA_DIR"]) / "pending").glob("*.json"))
     cells = sheet_cells_of(read_record(Path(out.splitlines()[-1])))  # type: ignore[arg-type]
     errors = [c.error for c in cells]
@@ -471,14 +461,8 @@ def test_cells_collected_by_the_next_run_are_drawn_into_the_sweeps_sheet(
     """The sheet saved at Ctrl+C marks the cells sent and still to come; the next run
     collected their images, and the sheet (the one exported and shared) still said so."""
     # The first cell soon, the three (or four) sent beside it a moment later, then quickly.
-    sim.service.config = _Paced(sim.service.config, [0.3] + [5.0] * 4 + [0.3] * 10)  # type: ignore[assignment]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "krea_desktop", "sweep", "a lighthouse", "--vary", "seed=1,2,3,4,5,6,7,8",
-         "--delivery", "async", "--yes"],
-        env=service_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    out, err = interrupted_at(proc, "[1/8]")
-    assert proc.returncode == 130, err
+    sim.service.config = Paced(sim.service.config, [0.3] + [5.0] * 4 + [0.3] * 10)  # type: ignore[assignment]
+    out, _err = async_sweep_cut_off(service_env)
     sheet_path = Path(out.splitlines()[-1])
     later = [c.place for c in sheet_cells_of(read_record(sheet_path)) if c.error == CELL_COLLECTED_LATER]  # type: ignore[arg-type]
     assert later

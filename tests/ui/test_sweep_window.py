@@ -21,7 +21,7 @@ from krea_desktop.ui.sweep.dialog import SweepDialog
 from krea_desktop.ui.sweep.sheet_view import ContactSheet
 from krea_desktop.ui.viewer.viewer import ImageViewer, RelativeChip
 from krea_desktop.ui.window.main_window import MainWindow
-from tests.helpers.sim import Sim, running_simulator
+from tests.helpers.sim import Paced, Sim, running_simulator
 
 KEY = "sk-test-window-sweep"
 
@@ -441,22 +441,6 @@ def test_generate_shows_the_estimated_cost_of_the_batch_before_sending(qtbot: Qt
     assert w.cost_estimate.isVisible()
 
 
-class _Paced:
-    """A simulator's settings whose tasks take the seconds of ``latencies`` in turn, and
-    ten minutes each once those run out."""
-
-    def __init__(self, config: Any, latencies: list[float]) -> None:
-        self._config = config
-        self._latencies = iter(latencies)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._config, name)
-
-    @property
-    def latency_per_image(self) -> float:
-        return next(self._latencies, 600.0)
-
-
 @pytest.mark.parametrize("sheet_closed_first", [False, True], ids=["sheet open", "sheet closed first"])
 def test_a_sweep_cut_short_by_closing_the_window_keeps_a_sheet_of_what_arrived(
     qtbot: QtBot, data_dir: Path, memory_keyring: object, monkeypatch: pytest.MonkeyPatch, sheet_closed_first: bool
@@ -464,7 +448,7 @@ def test_a_sweep_cut_short_by_closing_the_window_keeps_a_sheet_of_what_arrived(
     with running_simulator() as slow:
         # The first cell comes soon, the second a while later (after the sheet is closed,
         # in that case), the others not before the window closes, however busy the machine.
-        slow.service.config = _Paced(slow.service.config, [0.4, 3.0])  # type: ignore[assignment]
+        slow.service.config = Paced(slow.service.config, [0.4, 3.0])  # type: ignore[assignment]
         monkeypatch.setenv("RUNWARE_API_KEY", KEY)
         monkeypatch.setenv("RUNWARE_API_URL", slow.url)
         w = create_main_window()
@@ -512,7 +496,7 @@ def test_cells_collected_after_the_window_closed_are_drawn_into_the_sweeps_sheet
     """Closing the window mid-sweep saves a sheet marking the cells still to come; the
     next start collected their images, and the saved sheet still said they failed."""
     # The first cell soon, those sent beside it a moment later, the rest at once.
-    sim.service.config = _Paced(sim.service.config, [0.3] + [5.0] * 4 + [0.2] * 10)  # type: ignore[assignment]
+    sim.service.config = Paced(sim.service.config, [0.3] + [5.0] * 4 + [0.2] * 10)  # type: ignore[assignment]
     w = make_window()
     sheet = send_seed_sweep(w, "a lighthouse, seed by seed", "1, 2, 3, 4, 5, 6")
     sweep_id = sheet.tag.id
