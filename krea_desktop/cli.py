@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     import argparse
 
     from krea_desktop.api.request import ReferenceImage
-    from krea_desktop.library.pending import PendingTask
-    from krea_desktop.library.store import Library
 
 
 def parse_ref(text: str) -> ReferenceImage:
@@ -238,24 +236,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _redraw_sheets_of(tasks: list[PendingTask], library: Library, say: Callable[[str], None]) -> None:
-    """The contact sheets of sweeps cut off (Ctrl+C, a closed window) whose cells ``tasks``
-    collected: drawn again with them, since they said those cells were never made."""
-    import asyncio
-
-    from krea_desktop.library.sheet import redraw_with_late_cells
-    from krea_desktop.library.store import LibraryError
-
-    for sweep_id in sorted({t.record.sweep.id for t in tasks if t.record.sweep and not t.record.sweep.is_sheet}):
-        try:
-            sheet = await asyncio.to_thread(redraw_with_late_cells, library, sweep_id)
-        except (OSError, LibraryError) as exc:
-            say(f"krea-desktop: the contact sheet of an earlier sweep could not be drawn again ({exc}).")
-            continue
-        if sheet is not None:
-            say(f"drew the contact sheet {sheet.path.name} again with the cells collected since")
-
-
 async def _generate(args: argparse.Namespace) -> int:
     import asyncio
     import dataclasses
@@ -267,7 +247,7 @@ async def _generate(args: argparse.Namespace) -> int:
     from krea_desktop.library.inputs import keep_references, with_parents
     from krea_desktop.library.lineage import parent_of
     from krea_desktop.library.paths import data_dir
-    from krea_desktop.library.pending import PendingTasks, set_aside_notice
+    from krea_desktop.library.pending import PendingTask, PendingTasks, set_aside_notice
     from krea_desktop.library.saving import SaveQueue, check_writable, describe_failure, prepare_out_folder
     from krea_desktop.library.store import LibraryEntry, LibraryError
 
@@ -372,7 +352,9 @@ async def _generate(args: argparse.Namespace) -> int:
                     continue
                 ended_cleanly.add(task.task_uuid)  # failed for good: trying again would fail the same way
                 say(f"krea-desktop: {in_the_users_words(err)}")
-        await _redraw_sheets_of(abandoned, backend.library, say)
+        from krea_desktop.sweep_cli import redraw_sheets_of
+
+        await redraw_sheets_of(abandoned, backend.library, say)
         try:
             async for image in backend.client.generate(request, on_status=say, on_submitted=submitted):
                 for entry in await asyncio.to_thread(saver.save, image):

@@ -26,7 +26,7 @@ from krea_desktop.wording import counted
 
 if TYPE_CHECKING:
     from krea_desktop.api.client import RunwareClient
-    from krea_desktop.library.pending import PendingTasks
+    from krea_desktop.library.pending import PendingTask, PendingTasks
     from krea_desktop.library.saving import SaveQueue
     from krea_desktop.library.store import Library
 
@@ -72,6 +72,24 @@ async def _ask(question: str) -> bool:
     return await answer
 
 
+async def redraw_sheets_of(tasks: list[PendingTask], library: Library, say: Callable[[str], None]) -> None:
+    """The contact sheets of sweeps cut off (Ctrl+C, a closed window) whose cells ``tasks``
+    collected: drawn again with them, since they said those cells were never made."""
+    import asyncio
+
+    from krea_desktop.library.sheet import redraw_with_late_cells
+    from krea_desktop.library.store import LibraryError
+
+    for sweep_id in sorted({t.record.sweep.id for t in tasks if t.record.sweep and not t.record.sweep.is_sheet}):
+        try:
+            sheet = await asyncio.to_thread(redraw_with_late_cells, library, sweep_id)
+        except (OSError, LibraryError) as exc:
+            say(f"krea-desktop: the contact sheet of an earlier sweep could not be drawn again ({exc}).")
+            continue
+        if sheet is not None:
+            say(f"drew the contact sheet {sheet.path.name} again with the cells collected since")
+
+
 async def _collect_earlier_runs(
     client: RunwareClient, library: Library, pending: PendingTasks, saver: SaveQueue
 ) -> None:
@@ -79,7 +97,6 @@ async def _collect_earlier_runs(
     before the sweep, as ``generate`` and the window collect it: the tasks of a sweep cut
     off are said to be collected by the next run, whichever command it is. The sheets of
     sweeps whose cells come are drawn again with them."""
-    from krea_desktop.cli import _redraw_sheets_of
     from krea_desktop.library.pending import set_aside_notice
     from krea_desktop.wording import within
 
@@ -101,7 +118,7 @@ async def _collect_earlier_runs(
             _say(f"krea-desktop: {in_the_users_words(err)}")
         if not saver.held:  # held images keep their task's record: the next run collects them into the library
             pending.finished(task)
-    await _redraw_sheets_of(abandoned, library, _say)
+    await redraw_sheets_of(abandoned, library, _say)
 
 
 async def run_sweep(args: argparse.Namespace) -> int:
@@ -113,7 +130,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
     from krea_desktop.library.inputs import keep_references, reference_label, with_parents
     from krea_desktop.library.lineage import parent_of
     from krea_desktop.library.paths import data_dir
-    from krea_desktop.library.pending import PendingTask, PendingTasks
+    from krea_desktop.library.pending import PendingTasks
     from krea_desktop.library.saving import SaveQueue, check_writable, describe_failure, prepare_out_folder
     from krea_desktop.library.sheet import SheetCell, save_sheet, value_label
     from krea_desktop.library.store import LibraryEntry, LibraryError
