@@ -75,8 +75,6 @@ async def _ask(question: str) -> bool:
 async def redraw_sheets_of(tasks: list[PendingTask], library: Library, say: Callable[[str], None]) -> None:
     """The contact sheets of sweeps cut off (Ctrl+C, a closed window) whose cells ``tasks``
     collected: drawn again with them, since they said those cells were never made."""
-    import asyncio
-
     from krea_desktop.library.sheet import redraw_with_late_cells
     from krea_desktop.library.store import LibraryError
 
