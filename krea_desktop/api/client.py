@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import importlib
 import io
 import logging
@@ -643,7 +644,6 @@ class RunwareClient:
         """
         ctx = _Context(request, wire_refs, seen, sent_record(request, wire_refs).replace(simulated=self.simulated))
         deadline = ctx.deadline = time.monotonic() + self.job_timeout
-        self._ready_downloads(request)
         task = request.to_task(wire_refs)
         attempt = 0
         conflict_retried = False
@@ -666,9 +666,7 @@ class RunwareClient:
                             limit=answer_limit(request.number_results),
                             phase="submitting the task",
                             ctx=ctx,
-                            # A sync answer comes once the images are made: from when the
-                            # task has gone out until then, the service is making them.
-                            on_sent=None if request.delivery_method == "async" else lambda: say("Generating…"),
+                            on_sent=functools.partial(self._task_sent, request, say),
                         )
                     ) as exchange:
                         async for got in exchange:
@@ -1095,6 +1093,14 @@ class RunwareClient:
             assert self._aside is not None
             self._aside.add_closer(http.aclose)
         return self._aside_http
+
+    def _task_sent(self, request: GenerationRequest, say: StatusCallback) -> None:
+        """The task has gone out: the service works on it from now on."""
+        # A sync answer comes once the images are made, so until then they are being made.
+        if request.delivery_method != "async":
+            say("Generating…")
+        # Not before the task went out: the thread's start would hold up the sending.
+        self._ready_downloads(request)
 
     def _ready_downloads(self, request: GenerationRequest) -> None:
         """For a batch of image URLs, start the downloads' thread and client while the

@@ -312,3 +312,28 @@ def test_a_service_on_this_machine_is_not_reached_through_a_proxy(sim: Sim, monk
     monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
     request = GenerationRequest("a kite over dunes", number_results=2, output_type="URL")
     assert images_of(sim, request) == 2
+
+
+@pytest.mark.parametrize("delivery", ["sync", "async"])
+def test_the_downloads_thread_starts_once_the_task_has_gone_out(sim: Sim, delivery: str) -> None:
+    # Started before, the thread's start holds up the sending of the task (a millisecond
+    # or two, on every request); started once it has gone out, it is ready long before
+    # the service has an image to download.
+    request = GenerationRequest("a kite over dunes", number_results=2, output_type="URL", delivery_method=delivery)
+    threads_when_sent: list[int] = []
+    threads_at_first_image: list[int] = []
+
+    async def go() -> int:
+        got = 0
+        async with RunwareClient("k", base_url=sim.url) as client:
+            on_submitted = lambda *_: threads_when_sent.append(len(download_threads()))  # noqa: E731
+            async for _image in client.generate(request, on_submitted=on_submitted):
+                if not got:
+                    threads_at_first_image.append(len(download_threads()))
+                got += 1
+        return got
+
+    assert asyncio.run(go()) == 2
+    assert threads_when_sent == [0]
+    assert threads_at_first_image == [1]
+    assert not download_threads()
