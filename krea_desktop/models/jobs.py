@@ -143,7 +143,8 @@ class JobQueue:
         self._end(job_id, FINISHED, f"Done: {counted(self._received(job_id), 'image')} saved.")
 
     def cancelled(self, job_id: int) -> None:
-        self._end(job_id, CANCELLED, f"Cancelled; {counted(self._received(job_id), 'image')} kept.")
+        kept = self._received(job_id)
+        self._end(job_id, CANCELLED, f"Cancelled; {counted(kept, 'image')} kept." if kept else "Cancelled.")
 
     def failed(self, job_id: int, message: str, error: object = None) -> None:
         kept = self._received(job_id)

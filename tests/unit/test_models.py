@@ -183,7 +183,7 @@ def test_job_queue_states_running_list_and_trim() -> None:
 
 def test_a_jobs_ending_names_one_image_in_the_singular_and_more_in_the_plural() -> None:
     queue = JobQueue()
-    for n in (1, 2, 3):
+    for n in (1, 2, 3, 4):
         queue.add(n, GenerationRequest("two words", number_results=4))
     queue.image_saved(1, entry(10, None))
     queue.finished(1)
@@ -192,10 +192,12 @@ def test_a_jobs_ending_names_one_image_in_the_singular_and_more_in_the_plural() 
     for i in (12, 13):
         queue.image_saved(3, entry(i, None))
     queue.cancelled(3)
-    assert [queue.get(n).message for n in (1, 2, 3)] == [  # type: ignore[union-attr]
+    queue.cancelled(4)
+    assert [queue.get(n).message for n in (1, 2, 3, 4)] == [  # type: ignore[union-attr]
         "Done: 1 image saved.",
         "The network went away; the 1 image received before that is kept.",
         "Cancelled; 2 images kept.",
+        "Cancelled.",  # not "0 images kept": there was nothing to keep
     ]
 
 
