@@ -375,6 +375,30 @@ def test_a_wrong_key_says_so_and_offers_settings(qtbot: QtBot, make_window: Any,
     w.settings_dialog.reject()
 
 
+def test_a_new_key_withdraws_what_was_said_of_the_old_one_and_nothing_else(
+    qtbot: QtBot, make_window: Any, sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim.service.config.api_key = "the-right-key"
+    w = make_window("a-wrong-key")
+    w.show()
+    qtbot.waitUntil(lambda: w.built)
+    unrelated = "2 files could not be read, so they were left out."
+    w.show_message(unrelated, error=True)  # shown first: it waits behind the key's failure
+    w.prompt_panel.promptEdit.setPlainText("two words")
+    with qtbot.waitSignal(w.client_thread.jobFailed, timeout=15000):
+        w.generate()
+    refused = "The API key was not accepted; check it in Settings."
+    assert w.message_banner.label.text() == refused
+    monkeypatch.setenv("RUNWARE_API_KEY", "the-right-key")
+    w._credentials_changed()  # as the Settings dialog does once a key is saved
+    # The refusal no longer holds and goes; the other message is still there to be read.
+    qtbot.waitUntil(lambda: w.message_banner.isVisible() and w.message_banner.label.text() == unrelated)
+    w.message_banner.dismiss()
+    assert not w.message_banner.isVisible()  # and the refusal does not come back after it
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=15000):
+        w.generate()
+
+
 def test_a_keyring_locked_at_start_is_said_rather_than_looking_like_no_key(
     qtbot: QtBot, make_window: Any, memory_keyring: MemoryKeyring
 ) -> None:
