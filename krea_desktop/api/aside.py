@@ -46,7 +46,11 @@ class LoopThread:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(target=_run, args=(loop,), name=self._name, daemon=True)
-                thread.start()
+                try:
+                    thread.start()
+                except RuntimeError:  # no thread to be had (a process at its limit)
+                    loop.close()
+                    raise
                 self._loop, self._thread = loop, thread
             return self._loop
 

@@ -1060,8 +1060,19 @@ class RunwareClient:
                 failed.set_exception(E.KreaError(_CLOSED))
                 return failed
             width, height = ctx.request.size
-            return self._aside_thread().submit(self._download_aside(str(item["imageURL"]), width, height, ctx.deadline))
+            try:
+                return self._aside_thread().submit(
+                    self._download_aside(str(item["imageURL"]), width, height, ctx.deadline)
+                )
+            except RuntimeError as exc:
+                self._no_downloads_aside(exc)
         return asyncio.ensure_future(self._fetch(item, ctx))
+
+    def _no_downloads_aside(self, exc: RuntimeError) -> None:
+        """The downloads' thread could not start: images are downloaded on the caller's
+        loop from now on (as for the window), rather than the task failing."""
+        log.warning("the downloads' thread could not start (%s); downloading on the caller's loop", exc)
+        self._may_download_aside = False
 
     def _downloads_aside(self) -> bool:
         return self._may_download_aside and not self.gui  # gui may be set after the client is made
@@ -1106,7 +1117,10 @@ class RunwareClient:
         """For a batch of image URLs, start the downloads' thread and client while the
         service works, rather than when the first image is ready (a few milliseconds)."""
         if request.output_type == "URL" and self._downloads_aside() and not self._closed and self._aside_http is None:
-            self._aside_thread().submit(self._open_aside_http()).add_done_callback(_retrieve)
+            try:
+                self._aside_thread().submit(self._open_aside_http()).add_done_callback(_retrieve)
+            except RuntimeError as exc:
+                self._no_downloads_aside(exc)
 
     def _decode_inline(self, item: dict[str, Any], width: int, height: int) -> tuple[bytes, VerifiedImage]:
         """Decode and verify an item's image data (on a worker thread)."""
@@ -1402,10 +1416,17 @@ class _Pipeline:
 
 
 def _when_sent(said: Callable[[], None]) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
-    """An httpcore ``trace`` extension that calls ``said`` once the request body is sent."""
+    """An httpcore ``trace`` extension that calls ``said`` once the request body is sent:
+    the request's own, not that of the CONNECT a proxy is asked first, which httpcore
+    traces with the same extension."""
+    ours = False
 
-    async def trace(event: str, _info: dict[str, Any]) -> None:
-        if event.endswith(".send_request_body.complete"):
+    async def trace(event: str, info: dict[str, Any]) -> None:
+        nonlocal ours
+        if event.endswith(".send_request_body.started"):
+            ours = getattr(info.get("request"), "method", b"") != b"CONNECT"
+        elif event.endswith(".send_request_body.complete") and ours:
+            ours = False
             said()
 
     return trace

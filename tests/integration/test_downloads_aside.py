@@ -337,3 +337,24 @@ def test_the_downloads_thread_starts_once_the_task_has_gone_out(sim: Sim, delive
     assert threads_when_sent == [0]
     assert threads_at_first_image == [1]
     assert not download_threads()
+
+
+@pytest.mark.parametrize("delivery", ["sync", "async"])
+def test_without_a_thread_to_be_had_the_images_are_downloaded_all_the_same(
+    sim: Sim, monkeypatch: pytest.MonkeyPatch, delivery: str
+) -> None:
+    # A process at its thread limit: the task is out (paid for) by the time the downloads'
+    # thread is asked for, so its images come on the caller's own loop rather than the
+    # task ending in an unexpected error.
+    start = threading.Thread.start
+
+    def refusing(thread: threading.Thread) -> None:
+        if thread.name == "krea-downloads":
+            raise RuntimeError("can't start new thread")
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", refusing)
+    request = GenerationRequest("a kite over dunes", number_results=3, output_type="URL", delivery_method=delivery)
+    assert images_of(sim, request) == 3
+    assert len([t for _, tasks in sim.service.requests for t in tasks if t.get("taskType") == "imageInference"]) == 1
+    assert not download_threads()

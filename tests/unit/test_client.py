@@ -1399,3 +1399,26 @@ def test_an_answer_with_nothing_in_it_is_said_to_be_malformed_not_short_of_image
     err = one_sentence_error(s, GenerationRequest("two words", number_results=2))
     assert isinstance(err, E.MalformedResponseError)
     assert str(err) == "The service sent an answer with no image and no error in it."
+
+
+def test_the_task_is_said_sent_when_its_own_body_has_gone_not_a_proxys_connect() -> None:
+    # Through an HTTPS proxy, httpcore traces the CONNECT it sends first with the
+    # request's own extensions: that body going out says nothing of the task.
+    import httpcore
+
+    from krea_desktop.api.client import _when_sent
+
+    said: list[str] = []
+    trace = _when_sent(lambda: said.append("sent"))
+    connect = httpcore.Request("CONNECT", "http://proxy:3128")
+    post = httpcore.Request("POST", "https://api.example/v1")
+
+    async def events() -> None:
+        for request in (connect, post):
+            await trace("http11.send_request_headers.started", {"request": request})
+            await trace("http11.send_request_body.started", {"request": request})
+            await trace("http11.send_request_body.complete", {"return_value": None})
+            said.append(request.method.decode())
+
+    asyncio.run(events())
+    assert said == ["CONNECT", "sent", "POST"]
