@@ -103,6 +103,25 @@ COLLECT_LATER: tuple[type[KreaError], ...] = (
 )
 
 
+def said_of_the_service(err: object) -> bool:
+    """Whether ``err`` speaks of the service as the key and the address reach it (a key
+    refused, credits run out, a service out of reach, busy or garbled, a task it failed)
+    rather than of the request itself (a parameter, a content check) or of this program:
+    what a new key or service address makes stale."""
+    return isinstance(
+        err,
+        (
+            AuthenticationError,
+            InsufficientCreditsError,
+            ServiceBusyError,
+            ServiceTimeoutError,
+            NetworkError,
+            MalformedResponseError,
+            TaskError,
+        ),
+    )
+
+
 def service_gave_up(err: KreaError) -> bool:
     """Whether ``err`` is the service's own word, while it was followed, that it gave the
     task up (its provider timed out): nothing more of it will come, however often asked."""

@@ -220,7 +220,7 @@ def finish_main_window(window: MainWindow, *, force_demo: bool = False, demo_lat
         problems.clear()
         stopping = lambda: window.built and window.client_thread.stop_requested  # noqa: E731
         credentials.follow(lookup, window, window.key_answered, window.reread_key)
-        QTimer.singleShot(0, lambda: window.show_key_message(credentials.KEYRING_SLOW))  # once the window has started
+        QTimer.singleShot(0, lambda: window.show_service_message(credentials.KEYRING_SLOW))  # once it has started
         return (lambda: client(lookup.wait_outcome(stopping)[0], endpoint)), window.demo
 
     async def test_key(key: str, endpoint: str) -> None:
@@ -240,12 +240,12 @@ def finish_main_window(window: MainWindow, *, force_demo: bool = False, demo_lat
     window.start()
     window.reconcile_library()
     for problem in problems:  # a locked keyring is not "no key": said, not left to the demo banner
-        window.show_key_message(problem, error=True)
+        window.show_service_message(problem, error=True)
     _endpoint, refused = ignored_endpoint(settings)
     if refused is not None:
         log.warning("%s", refused)
         if not window.demo:  # the user meant another service: say which one the key goes to
-            window.show_key_message(refused, error=True)
+            window.show_service_message(refused, error=True)
     return window
 
 

@@ -399,6 +399,42 @@ def test_a_new_key_withdraws_what_was_said_of_the_old_one_and_nothing_else(
         w.generate()
 
 
+def test_a_new_key_withdraws_the_refusal_even_once_its_job_row_is_gone(
+    qtbot: QtBot, make_window: Any, sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim.service.config.api_key = "the-right-key"
+    w = make_window("a-wrong-key")
+    w.show()
+    qtbot.waitUntil(lambda: w.built)
+    w.prompt_panel.promptEdit.setPlainText("two words")
+    with qtbot.waitSignal(w.client_thread.jobFailed, timeout=15000) as failed:
+        w.generate()
+    assert w.message_banner.label.text() == "The API key was not accepted; check it in Settings."
+    w.job_list.rows[failed.args[0]].dismiss.click()  # the row's ✕: the job leaves the list
+    monkeypatch.setenv("RUNWARE_API_KEY", "the-right-key")
+    w._credentials_changed()
+    assert not w.message_banner.isVisible()
+
+
+def test_a_new_service_address_withdraws_what_the_old_one_answered(
+    qtbot: QtBot, make_window: Any, sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = make_window()
+    w.show()
+    qtbot.waitUntil(lambda: w.built)
+    monkeypatch.setenv("RUNWARE_API_URL", sim.url + "/nope")  # an address that offers no model
+    w._credentials_changed()
+    w.prompt_panel.promptEdit.setPlainText("two words")
+    with qtbot.waitSignal(w.client_thread.jobFailed, timeout=15000):
+        w.generate()
+    assert w.message_banner.isVisible() and "does not offer" in w.message_banner.label.text()
+    monkeypatch.setenv("RUNWARE_API_URL", sim.url)
+    w._endpoint_changed(sim.url)  # as the Settings dialog does
+    assert not w.message_banner.isVisible()
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=15000):
+        w.generate()
+
+
 def test_a_keyring_locked_at_start_is_said_rather_than_looking_like_no_key(
     qtbot: QtBot, make_window: Any, memory_keyring: MemoryKeyring
 ) -> None:

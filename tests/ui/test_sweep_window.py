@@ -224,7 +224,7 @@ def test_the_dialogs_problems_name_the_axis_as_the_dialog_shows_it(
 
 
 def test_a_sweep_whose_reference_upload_meets_a_refused_key_says_where_to_set_it(
-    qtbot: QtBot, make_window: Any, sim: Sim, tmp_path: Path
+    qtbot: QtBot, make_window: Any, sim: Sim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sim.service.config.api_key = "not-the-key-the-window-has"
     w = make_window()
@@ -242,6 +242,9 @@ def test_a_sweep_whose_reference_upload_meets_a_refused_key_says_where_to_set_it
         "The sweep was not sent because a reference could not be uploaded: "
         "The API key was not accepted; check it in Settings."
     )
+    monkeypatch.setenv("RUNWARE_API_KEY", sim.service.config.api_key)
+    w._credentials_changed()  # a key saved in Settings: what was said of the old one goes
+    assert not w.message_banner.isVisible()
 
 
 def test_a_long_reference_name_on_the_sheet_wraps_between_words_never_within_one(qtbot: QtBot) -> None:

@@ -79,6 +79,7 @@ class Sweeps(QObject):
             parent=self,
         )
         run.message.connect(lambda text: w.show_message(text, error=True))
+        run.serviceMessage.connect(lambda text: w.show_service_message(text, error=True))
         run.notice.connect(w.show_message)
         run.sheetSaved.connect(self.sheetSaved)
         run.finished.connect(lambda _entry: self._ended(run))

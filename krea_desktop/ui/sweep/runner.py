@@ -33,10 +33,13 @@ log = logging.getLogger(__name__)
 class SweepRun(QObject):
     """One sweep in progress. ``finished`` carries the saved sheet's entry (None when it
     could not be saved); ``message`` one sentence for the window about something that went
-    wrong, ``notice`` one about how it ended that is no failure (cancelled before any image)."""
+    wrong, ``serviceMessage`` one about the service as the key and address reach it (which
+    a new key or address withdraws), ``notice`` one about how it ended that is no failure
+    (cancelled before any image)."""
 
     finished = Signal(object)
     message = Signal(str)
+    serviceMessage = Signal(str)
     notice = Signal(str)
     sheetSaved = Signal(object)  # the sheet's LibraryEntry
 
@@ -143,7 +146,8 @@ class SweepRun(QObject):
                 if isinstance(error, E.KreaError)
                 else f"an unexpected error ({type(error).__name__})"
             )
-            self.message.emit(f"The sweep was not sent because a reference could not be uploaded: {text}")
+            said = self.serviceMessage if E.said_of_the_service(error) else self.message
+            said.emit(f"The sweep was not sent because a reference could not be uploaded: {text}")
             self._said_why = True  # that sentence is the one to read, not "no cell made an image"
             for cell in self._queue:
                 self._fail(cell.place, "Not sent: a reference could not be uploaded.")

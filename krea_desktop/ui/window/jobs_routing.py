@@ -28,8 +28,8 @@ ShowMessage = Callable[..., None]
 class JobRouting:
     """Follows the window's job queue from the moment it is made: the Cancel button, the
     gallery's new images, the prompt panel's last seed, and what is said when a job ends
-    (through ``show_message`` and ``status``). ``sweep_runs`` gives the sweeps still
-    sending (none before the first)."""
+    (through ``show_message``, ``show_service_message`` and ``status``). ``sweep_runs``
+    gives the sweeps still sending (none before the first)."""
 
     def __init__(
         self,
@@ -41,6 +41,7 @@ class JobRouting:
         model: GalleryModel,
         prompt_panel: PromptPanel,
         show_message: ShowMessage,
+        show_service_message: ShowMessage,
         status: Callable[[str, int], None],
         open_settings: Callable[[], None],
         show_all: Callable[[], None],
@@ -52,6 +53,7 @@ class JobRouting:
         self.model = model
         self.prompt_panel = prompt_panel
         self.show_message = show_message
+        self.show_service_message = show_service_message  # what a new key or address withdraws
         self.status = status
         self.open_settings = open_settings
         self.show_all = show_all  # clears the search and the filters
@@ -128,7 +130,8 @@ class JobRouting:
         elif job.state == "cancelled":  # in place of "queued", which would otherwise stay a while
             self.status(f"Job {job.job_id} cancelled: {job.received} of {counted(job.expected, 'image')} saved.", 5000)
         elif job.state == "failed":
+            say = self.show_service_message if E.said_of_the_service(job.error) else self.show_message
             if isinstance(job.error, E.AuthenticationError):
-                self.show_message(job.message, "Open Settings", self.open_settings, error=True)
+                say(job.message, "Open Settings", self.open_settings, error=True)
             else:
-                self.show_message(job.message, error=True)
+                say(job.message, error=True)

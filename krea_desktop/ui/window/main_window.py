@@ -213,6 +213,7 @@ class MainWindow(QMainWindow):
             model=self.model,
             prompt_panel=self.prompt_panel,
             show_message=self.show_message,
+            show_service_message=self.show_service_message,
             status=self.statusBar().showMessage,
             open_settings=self.open_settings,
             show_all=self.filter_bar.clear,
@@ -264,7 +265,7 @@ class MainWindow(QMainWindow):
         # What is being composed is kept a second after it last changed, not only when the
         # window closes: a crash or a killed app loses neither the prompt nor the ratio.
         self._said_unsaved = False  # that the settings file could not be written
-        self._key_words: set[str] = set()  # messages about the key, its store or the service's address
+        self._service_words: set[str] = set()  # messages about the key, its store or the service
         self._composer_timer = QTimer(self)
         self._composer_timer.setSingleShot(True)
         self._composer_timer.setInterval(1000)
@@ -809,7 +810,7 @@ class MainWindow(QMainWindow):
         self.message_banner.withdraw(KEYRING_SLOW)
         self._set_demo(not key)
         if problem:
-            self.show_key_message(problem, error=True)
+            self.show_service_message(problem, error=True)
 
     def reread_key(self) -> None:
         """Look the key up again (a keyring that answered after the window stopped waiting)."""
@@ -821,30 +822,28 @@ class MainWindow(QMainWindow):
             return
         factory, demo = self._make_client_factory()
         self.client_thread.replace_client(factory)
-        self._withdraw_key_messages()
+        self._withdraw_service_messages()
         self._set_demo(demo)
         from krea_desktop import keystore
 
         if keystore.key_file(self.data_dir).exists():  # a stat: the keyring is not asked again
             # In plain text (readable by this user alone): said each time a key goes there,
             # the keyring having refused it or there being none.
-            self.show_key_message(keystore.backend_description(self.data_dir), error=True)
+            self.show_service_message(keystore.backend_description(self.data_dir), error=True)
 
-    def show_key_message(self, text: str, *, error: bool = False) -> None:
-        """A message about the API key or the key store, withdrawn once the key or the
-        service's address changes."""
-        self._key_words.add(text)
-        self.show_message(text, error=error)
+    def show_service_message(
+        self, text: str, action: str | None = None, slot: Callable[[], None] | None = None, *, error: bool = False
+    ) -> None:
+        """A message about the API key, the key store or the service as they reach it,
+        withdrawn once the key or the service's address changes."""
+        self._service_words.add(text)
+        self.show_message(text, action, slot, error=error)
 
-    def _withdraw_key_messages(self) -> None:
+    def _withdraw_service_messages(self) -> None:
         """A new key or service address: what was said of the old one no longer holds (a
         key refused, credits run out, a service out of reach), and goes, shown or waiting.
         Every other message stays (a file that could not be read, an Undo)."""
-        said = set(self._key_words)
-        self._key_words.clear()
-        if self.built:
-            stale = (E.AuthenticationError, E.InsufficientCreditsError, E.NetworkError)
-            said.update(job.message for job in self.jobs.jobs() if isinstance(job.error, stale))
+        said, self._service_words = self._service_words, set()
         for text in said:
             self.message_banner.withdraw(text)
 
