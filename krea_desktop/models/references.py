@@ -178,24 +178,30 @@ class ReferenceSet:
 
     # -- across restarts -------------------------------------------------------------------
 
-    def state_bytes(self) -> bytes:
+    def state_bytes(self, to_come: Sequence[SavedReference] = ()) -> bytes:
+        """The set as saved; ``to_come``: saved entries not yet loaded again, kept after
+        the references held (as many as there is room for)."""
         entries = []
-        for ref in self._items:
+        held = [(ref.path, ref.strength, ref.source, ref.parent) for ref in self._items]
+        coming = [(s.path, s.strength, s.source, s.parent) for s in to_come]
+        for path, strength, source, parent in (held + coming)[: max(len(held), spec.MAX_REFERENCES)]:
             try:
-                name = str(ref.path.relative_to(self.folder))
+                name = str(path.relative_to(self.folder))
             except ValueError:
-                name = str(ref.path)
-            entry: dict[str, object] = {"file": name, "strength": ref.strength, "source": ref.source}
-            if ref.parent:
-                entry["parent"] = ref.parent
+                name = str(path)
+            entry: dict[str, object] = {"file": name, "strength": strength, "source": source}
+            if parent:
+                entry["parent"] = parent
             entries.append(entry)
         state = {"version": STATE_VERSION, "references": entries, "labels": self._labels}
         return json.dumps(state, indent=1).encode()
 
-    def save(self) -> None:
-        """Write the set atomically; raises OSError when the folder cannot be written."""
+    def save(self, to_come: Sequence[SavedReference] = ()) -> None:
+        """Write the set atomically (with ``to_come``: see :meth:`state_bytes`); raises
+        OSError when the folder cannot be written."""
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.state_file, self.state_bytes(), prefix=owned_name(".tray-"))  # see remove_stale_temp_files
+        prefix = owned_name(".tray-")  # see remove_stale_temp_files
+        atomic_write(self.state_file, self.state_bytes(to_come), prefix=prefix)
 
     def _unreadable(self) -> StateError:
         """The saved set cannot be read: the file is kept aside (the next save would

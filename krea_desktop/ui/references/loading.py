@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QApplication
 
 from krea_desktop.api import spec
 from krea_desktop.library.inputs import InvalidImageError, looks_like_image_file
-from krea_desktop.models.references import Reference, ReferenceSet
+from krea_desktop.models.references import Reference, ReferenceSet, SavedReference
 from krea_desktop.ui.background import BackgroundRunner, Runner, deliver_posted
 from krea_desktop.ui.references.sources import Batch, FileKey, FindParent, Loaded, Source, file_key, load_source
 from krea_desktop.wording import counted, for_count, within
@@ -66,6 +66,7 @@ class ReferenceLoader(QObject):
         self._thumbnails: dict[str, QImage] = {}  # decoded on a worker, for cards not yet made
         self._pending = 0  # slots reserved by loads in progress
         self._batches: list[Batch] = []
+        self._restoring: dict[int, list[Source]] = {}  # by id(batch): the last session's tray
         # Whether the reference being added is one the person just brought in (shown even
         # where the column must scroll to it), not one the last session's tray gave back.
         self.reveal = False
@@ -111,6 +112,8 @@ class ReferenceLoader(QObject):
             return False
         batch = Batch(slots=[None] * len(sources), restoring=restoring, reveal=reveal and not restoring)
         self._batches.append(batch)
+        if restoring:
+            self._restoring[id(batch)] = list(sources)
         was_busy = self.is_busy()
         self._pending += len(sources)
         if not was_busy:
@@ -185,6 +188,7 @@ class ReferenceLoader(QObject):
             if batch.shown < len(batch.slots):
                 break
             self._batches.pop(0)
+            self._restoring.pop(id(batch), None)
             self._report(batch)
         self.pendingChanged.emit()
         if not self.is_busy():
@@ -230,6 +234,23 @@ class ReferenceLoader(QObject):
                 more = len(batch.errors) - 1
                 first = f"{first.rstrip('.')} (and {counted(more, 'more item')} refused)."
             self.message.emit(first)
+
+    def not_yet_restored(self) -> list[SavedReference]:
+        """The last session's references still on their way into the tray, in order: a
+        tray saved before they are in (the window closed while a slow disk read them)
+        keeps them after those it holds, rather than losing them. Files found missing or
+        unreadable are not kept."""
+        kept: list[SavedReference] = []
+        for batch in self._batches:
+            sources = self._restoring.get(id(batch))
+            if sources is None:
+                continue
+            for index in range(batch.shown, len(batch.slots)):
+                if isinstance(batch.slots[index], InvalidImageError):
+                    continue
+                source = sources[index]
+                kept.append(SavedReference(Path(source.value), source.strength, source.label or "", source.parent))
+        return kept
 
     # --- closing ----------------------------------------------------------------------
 

@@ -363,9 +363,10 @@ class ReferenceTray(QWidget):
     # --- state across restarts -----------------------------------------------------------
 
     def save_state(self) -> None:
-        """Write the references (copies' file names and strengths, in order) atomically."""
+        """Write the references (copies' file names and strengths, in order) atomically,
+        and those of the last session's still loading (:meth:`ReferenceLoader.not_yet_restored`)."""
         try:
-            self.model.save()
+            self.model.save(self._loader.not_yet_restored())
         except OSError:
             self.message.emit(f"The reference tray could not be saved to {self.state_file}; check the data folder.")
             return

@@ -1,0 +1,88 @@
+"""The last session's reference tray is never shrunk by a window closed while it is
+still coming back (a slow disk, a busy machine): what had not loaded is saved again,
+in its place, with its strength."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from pytestqt.qtbot import QtBot
+
+import krea_desktop.ui.references.loading as loading
+from krea_desktop.models.references import ReferenceSet, SavedReference
+from krea_desktop.ui.app import create_main_window
+from krea_desktop.ui.window.main_window import MainWindow
+
+
+@pytest.fixture
+def make_window(qtbot: QtBot, data_dir: Path, memory_keyring: object) -> Iterator[Any]:
+    windows: list[MainWindow] = []
+
+    def make() -> MainWindow:
+        w = create_main_window(demo_latency=0.0)
+        qtbot.addWidget(w)
+        windows.append(w)
+        w.show()
+        qtbot.waitExposed(w)
+        return w
+
+    yield make
+    for w in windows:
+        w.close()
+
+
+def saved(data_dir: Path) -> list[tuple[str, float]]:
+    state = json.loads((data_dir / "references" / "tray.json").read_text())
+    return [(e["source"], e["strength"]) for e in state["references"]]
+
+
+def test_a_window_closed_while_the_tray_comes_back_keeps_every_reference(
+    qtbot: QtBot, make_window: Any, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = make_window()
+    for i in range(6):
+        path = tmp_path / f"r{i}.png"
+        Image.new("RGB", (64, 48), (40 * i, 120, 200)).save(path)
+        w.tray.add_reference(path, round(-1 + 0.4 * i, 2))
+    qtbot.waitUntil(lambda: w.tray.count() == 6 and not w.tray.isBusy(), timeout=10000)
+    w.close()
+    before = saved(data_dir)
+    assert len(before) == 6
+
+    # The next start reads the kept copies slowly: the first two come back at once, the
+    # others only after the window has been closed again.
+    gate = threading.Event()
+    real = loading.load_source
+
+    def slow(source: Any, *args: Any, **kwargs: Any) -> Any:
+        if before.index((source.label, source.strength)) >= 2:
+            gate.wait(20)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(loading, "load_source", slow)
+    w2 = make_window()
+    qtbot.waitUntil(lambda: w2.tray.count() == 2, timeout=10000)
+    w2.tray.items()[1].setStrength(1.5)  # a change made meanwhile is kept too
+    monkeypatch.setattr(w2.tray, "finish_loads", lambda msecs=5000: None)  # a close that does not wait
+    w2.close()
+    after = saved(data_dir)
+    assert after == [before[0], (before[1][0], 1.5), *before[2:]]
+    gate.set()
+
+    monkeypatch.setattr(loading, "load_source", real)
+    w3 = make_window()
+    qtbot.waitUntil(lambda: w3.tray.count() == 6 and not w3.tray.isBusy(), timeout=10000)
+    assert [(i.source, i.strength()) for i in w3.tray.items()] == after
+
+
+def test_what_is_still_to_come_is_saved_after_what_is_held_within_the_limit(tmp_path: Path) -> None:
+    refs = ReferenceSet(tmp_path)
+    to_come = [SavedReference(tmp_path / f"c{i}.png", 0.5, f"c{i}.png") for i in range(12)]
+    state = json.loads(refs.state_bytes(to_come))
+    assert [e["file"] for e in state["references"]] == [f"c{i}.png" for i in range(10)]  # the tray's limit
