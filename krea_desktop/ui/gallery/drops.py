@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QWidget
 
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.library import metadata
-from krea_desktop.library.inputs import looks_like_image_file
+from krea_desktop.library.inputs import InvalidImageError, load_reference, looks_like_image_file
 from krea_desktop.library.recall import entry_for_file
 from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.gallery.recall import Recall
@@ -22,9 +22,48 @@ from krea_desktop.ui.references.tray import ReferenceTray
 from krea_desktop.ui.viewer.viewer import ImageViewer
 from krea_desktop.wording import counted, for_count
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif"}
+# Files named like images. Others (no extension, or one not listed) are taken too when
+# their first bytes are an image's.
+IMAGE_SUFFIXES = {
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".jpe",
+    ".jfif",
+    ".jif",
+    ".webp",
+    ".gif",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".avif",
+}
 
 ShowMessage = Callable[..., None]
+# What the worker learns of a file: its record, its pixel size from the header, whether it
+# begins as an image does, and why the tray would refuse it (None when it would not).
+FileFacts = tuple[Path, GenerationRecord | None, tuple[int, int] | None, bool, str | None]
+
+
+def _refusal(path: Path) -> str | None:
+    """Runs on a worker: the sentence the reference tray gives when it refuses the image
+    file at ``path`` (damaged, too large, ...), or None when it would take it."""
+    try:
+        load_reference(path)
+    except InvalidImageError as exc:
+        return str(exc)
+    except Exception:  # the drop is only offered: the tray says what goes wrong when it is taken
+        return None
+    return None
+
+
+def _facts(path: Path) -> FileFacts:
+    """Runs on a worker; never raises (a file that cannot be read has no record, no size
+    and is no image). Only an image without parameters is loaded as the tray would load it."""
+    record = metadata.read_record(path)
+    image = looks_like_image_file(path)
+    refusal = _refusal(path) if image and (record is None or record.is_empty) else None
+    return path, record, metadata.image_size_of(path), image, refusal
 
 
 class FileDrops(QObject):
@@ -55,8 +94,16 @@ class FileDrops(QObject):
         urls = mime.urls() if mime.hasUrls() else []
         files = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
         web = [u for u in urls if u.scheme() in ("http", "https")]
-        if self.offer_files(files, web=web):
+        image = mime.imageData() if mime.hasImage() else None
+        # The drop's data goes away when the drop ends.
+        kept = QImage(image) if isinstance(image, QImage) and not image.isNull() else None
+        if self.offer_files(files, web=web, otherwise=lambda: self._no_image_file(files, web, kept)):
             return True
+        return self._no_image_file(files, web, kept)
+
+    def _no_image_file(self, files: list[Path], web: list[QUrl], image: QImage | None) -> bool:
+        """Say what a drop holding no image file is taken for (the web addresses or the image
+        data it holds), or why it is taken for nothing; False when it holds nothing to say of."""
         if files and not web:
             if len(files) > 1:
                 self.show_message(f"None of the {len(files)} dropped items is an image file, so nothing was taken.")
@@ -64,8 +111,8 @@ class FileDrops(QObject):
                 what = "a folder" if files[0].is_dir() else "not an image file"
                 self.show_message(f"“{files[0].name}” is {what}, so nothing was taken.")
             return True
-        if web and not mime.hasImage():
-            addresses = QMimeData()  # the drop's data goes away when the drop ends
+        if web and image is None:
+            addresses = QMimeData()
             addresses.setUrls(web)
             name = web[0].fileName() or web[0].host()
             others = ""
@@ -78,23 +125,37 @@ class FileDrops(QObject):
                 lambda: self.tray.handle_mime(addresses),
             )
             return True
-        if mime.hasImage():
-            image = mime.imageData()
-            if isinstance(image, QImage) and not image.isNull():
-                kept = QImage(image)  # the drop's data goes away when the drop ends
-                self.show_message(
-                    "The dropped image carries no parameters.", "Add as reference", lambda: self.tray.add_image(kept)
-                )
-                return True
+        if image is not None:
+            self.show_message(
+                "The dropped image carries no parameters.", "Add as reference", lambda: self.tray.add_image(image)
+            )
+            return True
         return False
 
-    def offer_files(self, paths: Iterable[Path], *, show: bool = False, web: Iterable[QUrl] = ()) -> bool:
+    def offer_files(
+        self,
+        paths: Iterable[Path],
+        *,
+        show: bool = False,
+        web: Iterable[QUrl] = (),
+        otherwise: Callable[[], object] | None = None,
+    ) -> bool:
         """Read the records of image files (off the GUI thread), then offer to restore the
         parameters of the first that has them, or to add them (and the ``web`` addresses
         dropped with them) as references. With ``show`` (files opened with the app), they
-        are also shown in the viewer with what they carry."""
+        are also shown in the viewer with what they carry.
+
+        Files not named like images are taken when they begin as images do; when none of the
+        files is an image after all, ``otherwise`` is called instead of saying so. False
+        when no file may be an image (nothing is read)."""
         addresses = [QUrl(u) for u in web]  # the drop's data goes away when the drop ends
-        files = [Path(f) for f in paths if Path(f).suffix.lower() in IMAGE_SUFFIXES]
+        files, unnamed = [], set()
+        for f in map(Path, paths):
+            if f.suffix.lower() in IMAGE_SUFFIXES:
+                files.append(f)
+            elif f.is_file():  # one stat: the first bytes are read on the worker
+                files.append(f)
+                unnamed.add(f)
         if not files:
             return False
         if show:  # named on the command line: say so of each that is not there to open
@@ -108,20 +169,23 @@ class FileDrops(QObject):
             if not files:
                 return True
 
-        def done(results: list[tuple[Path, GenerationRecord | None, tuple[int, int] | None, bool]]) -> None:
-            self._files_read([(f, r, image) for f, r, _size, image in results], addresses, shown=show)
+        def done(results: list[FileFacts]) -> None:
+            # A file not named like an image that does not begin as one either is no image file.
+            images = [facts for facts in results if facts[3] or facts[0] not in unnamed]
+            if not images and otherwise is not None:
+                otherwise()
+                return
+            results = images or results
+            self._files_read([(f, r, image, why) for f, r, _size, image, why in results], addresses, shown=show)
             if show and results:
                 self.show_files(
-                    [(f, r) for f, r, _size, _i in results if f.is_file()], {f: s for f, _r, s, _i in results}
+                    [(f, r) for f, r, _size, _i, _w in results if f.is_file()], {f: s for f, _r, s, _i, _w in results}
                 )
 
         # Off the GUI thread: the records, the pixel size from the header (for files whose
-        # record does not say it), and whether each begins as an image does. None of them
-        # raises: a file that cannot be read has no record, no size and is no image.
-        self.runner.submit(
-            lambda: [(f, metadata.read_record(f), metadata.image_size_of(f), looks_like_image_file(f)) for f in files],
-            done,
-        )
+        # record does not say it), whether each begins as an image does, and whether one
+        # without parameters would be refused as a reference.
+        self.runner.submit(lambda: [_facts(f) for f in files], done)
         return True
 
     def show_files(
@@ -142,14 +206,20 @@ class FileDrops(QObject):
         viewer.show()
 
     def _files_read(
-        self, results: list[tuple[Path, GenerationRecord | None, bool]], web: list[QUrl], *, shown: bool = False
+        self,
+        results: list[tuple[Path, GenerationRecord | None, bool, str | None]],
+        web: list[QUrl],
+        *,
+        shown: bool = False,
     ) -> None:
         if not results:
             return
-        with_record = [(f, r) for f, r, _image in results if r is not None and not r.is_empty]
-        files = [f for f, r, image in results if (r is None or r.is_empty) and f.is_file()]
-        images = {f for f, _r, image in results if image}
-        without = [f for f in files if f in images]
+        with_record = [(f, r) for f, r, _image, _why in results if r is not None and not r.is_empty]
+        files = [f for f, r, _image, _why in results if (r is None or r.is_empty) and f.is_file()]
+        images = {f for f, _r, image, _why in results if image}
+        refusals = {f: why for f, _r, image, why in results if image and why}
+        without = [f for f in files if f in images and f not in refusals]
+        refused = [f for f in files if f in refusals]  # images the tray would not take
         not_images = [f for f in files if f not in images]
         if with_record:
             path, record = with_record[0]
@@ -169,7 +239,7 @@ class FileDrops(QObject):
                 "Restore parameters",
                 lambda: self.recall.apply_record(record, path.name),
             )
-        elif without or (web and not_images):
+        elif without or (web and (not_images or refused)):
             parts = []
             if without:
                 names = without[0].name if len(without) == 1 else counted(len(without), "image")
@@ -181,11 +251,19 @@ class FileDrops(QObject):
             if not_images:
                 more = f" (and {len(not_images) - 1} more)" if len(not_images) > 1 else ""
                 parts.append(f"“{not_images[0].name}”{more} is not an image Krea Desktop can read")
+            if refused:
+                more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+                parts.append(f"“{refused[0].name}”{more} cannot be used as a reference and is left out")
             self.show_message(
                 "; ".join(parts) + ".",
                 "Add as reference",
                 lambda: self._add_references(without, web),  # all, or a sentence saying how many fit
             )
+        elif refused and len(refused) + len(not_images) == 1:
+            self.show_message(refusals[refused[0]])  # what the tray says of it: damaged, too large...
+        elif refused:
+            count = len(refused) + len(not_images)
+            self.show_message(f"None of the {count} dropped files can be used as a reference, so nothing was taken.")
         elif not_images:
             if len(not_images) == 1:
                 self.show_message(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QBuffer, QIODevice, QMimeData
+from PySide6.QtCore import QBuffer, QIODevice, QMimeData, QUrl
 from PySide6.QtGui import QImage, QPixmap
 
 from krea_desktop.api import spec
@@ -118,6 +118,29 @@ def load_source(source: Source, folder: Path, find_parent: FindParent | None = N
     return Loaded(ref, path, thumbnail, source.strength, parent, origin)
 
 
+def local_file(text: str) -> Path | None:
+    """The file that pasted ``text`` names (an absolute path, one beginning with ``~``, or a
+    ``file://`` address) when there is one (one stat), else None."""
+    text = text.strip()
+    if text[:7].lower() == "file://":
+        url = QUrl(text)
+        if not url.isValid() or not url.isLocalFile():
+            return None
+        text = url.toLocalFile()
+    elif not text.startswith(("/", "~")) and not os.path.isabs(text):
+        return None
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError:  # "~someone" with no such user
+        return None
+    if not path.is_absolute():
+        return None
+    try:
+        return path if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
 def might_hold_image(mime: QMimeData) -> bool:
     if mime.hasFormat(LIBRARY_IDS_MIME) or mime.hasUrls() or mime.hasImage():
         return True
@@ -126,7 +149,8 @@ def might_hold_image(mime: QMimeData) -> bool:
     if mime.hasText():
         text = mime.text().strip()
         first = text.splitlines()[0] if text else ""
-        return is_web_url(first) or is_data_uri(first)  # as sources_from_mime takes them
+        # As sources_from_mime takes them.
+        return is_web_url(first) or is_data_uri(first) or local_file(first) is not None
     return mime.hasHtml()
 
 
@@ -171,10 +195,19 @@ def sources_from_mime(mime: QMimeData) -> list[Source]:
     if web:
         return [Source("url", w) for w in web]
     if mime.hasText():
+        # Addresses and files named one a line, as a file manager copies them as text: all
+        # of them, or the text is no list of images.
         lines = [line.strip() for line in mime.text().splitlines() if line.strip()]
-        found = [line for line in lines if is_web_url(line) or is_data_uri(line)]
+        found: list[Source] = []
+        for line in lines:
+            if is_web_url(line) or is_data_uri(line):
+                found.append(Source("url", line))
+            elif (path := local_file(line)) is not None:
+                found.append(Source("path", path))
+            else:
+                break
         if found and len(found) == len(lines):
-            return [Source("url", line) for line in found]
+            return found
     if mime.hasHtml():
         match = _IMG_SRC_RE.search(mime.html())
         address = html.unescape(match.group(1)).strip() if match else ""  # "&amp;" in HTML is "&"

@@ -1,0 +1,150 @@
+"""Image files dropped on the window (outside the tray): known as images by what they hold,
+not by their names, and refused as the tray refuses them."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from krea_desktop.library.inputs import MAX_FILE_BYTES
+from krea_desktop.ui.app import create_main_window
+from krea_desktop.ui.window.main_window import MainWindow
+from tests.helpers.drag import drag_event
+
+
+@pytest.fixture
+def window(qtbot: QtBot, data_dir: Path, memory_keyring: object) -> Iterator[MainWindow]:
+    w = create_main_window(force_demo=True, demo_latency=0.0)
+    qtbot.addWidget(w)
+    w.resize(1000, 700)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()
+
+
+def banner_messages(w: MainWindow) -> list[tuple[str, str | None]]:
+    """What the window's message banner says from now on: (text, action)."""
+    said: list[tuple[str, str | None]] = []
+    show = w.message_banner.show_message
+
+    def spy(text: str, action: str | None = None, slot: Any = None, *, error: bool = False) -> None:
+        said.append((text, action))
+        show(text, action, slot, error=error)
+
+    w.message_banner.show_message = spy  # type: ignore[method-assign]
+    return said
+
+
+def drop_on_window(w: MainWindow, *paths: Path) -> QDropEvent:
+    """A drag of ``paths`` that ends on the gallery, which leaves drops to the window."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    target = w.gallery.viewport()
+    centre = target.rect().center()
+    QApplication.sendEvent(target, drag_event(QDragEnterEvent, centre.x(), centre.y(), mime))
+    event = drag_event(QDropEvent, centre.x(), centre.y(), mime)
+    QApplication.sendEvent(target, event)
+    assert isinstance(event, QDropEvent)
+    return event
+
+
+def tray_says(qtbot: QtBot, w: MainWindow, path: Path) -> list[str]:
+    """What the tray says when ``path`` is dropped on it (it is then emptied again)."""
+    said: list[str] = []
+    w.tray.message.connect(said.append)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    w.tray.handle_mime(mime)
+    w.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: not w.tray.isBusy(), timeout=10_000)
+    w.tray.message.disconnect(said.append)
+    w.tray.clear()
+    return said
+
+
+@pytest.mark.parametrize("name", ["download.jfif", "photo.jpe", "screenshot", "picture.data"])
+def test_an_image_file_named_unlike_one_is_offered_as_a_reference(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, name: str
+) -> None:
+    plain = tmp_path / "plain.jpg"
+    Image.new("RGB", (48, 32), (200, 10, 10)).save(plain)
+    dropped = tmp_path / name
+    shutil.copy(plain, dropped)
+    said = banner_messages(window)
+    assert drop_on_window(window, dropped).isAccepted()
+    qtbot.waitUntil(lambda: bool(said))
+    assert said == [(f"{name} carries no parameters.", "Add as reference")]
+    window.message_banner.action.click()
+    window.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: window.tray.count() == 1 and not window.tray.isBusy(), timeout=10_000)
+    assert [r.source for r in window.tray.model] == [name]
+
+
+def test_a_file_named_unlike_an_image_that_is_none_is_still_not_taken(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes"
+    notes.write_text("not a picture")
+    said = banner_messages(window)
+    assert drop_on_window(window, notes).isAccepted()
+    qtbot.waitUntil(lambda: bool(said))
+    assert said == [("“notes” is not an image file, so nothing was taken.", None)]
+
+
+def damaged(folder: Path) -> Path:
+    path = folder / "corrupt.jpg"
+    path.write_bytes(b"\xff\xd8\xff\xe0garbage" * 20)  # begins as a JPEG does, then is none
+    return path
+
+
+def too_large(folder: Path) -> Path:
+    path = folder / "huge.png"
+    with open(path, "wb") as f:  # sparse: takes no room on the disk
+        f.write(b"\x89PNG\r\n\x1a\n")
+        f.truncate(MAX_FILE_BYTES + 100_000_000)
+    return path
+
+
+@pytest.mark.parametrize("make", [damaged, too_large])
+def test_an_image_the_tray_would_refuse_is_refused_with_the_trays_sentence(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, make: Any
+) -> None:
+    path = make(tmp_path)
+    expected = tray_says(qtbot, window, path)
+    assert len(expected) == 1 and path.name in expected[0]
+    said = banner_messages(window)
+    assert drop_on_window(window, path).isAccepted()
+    qtbot.waitUntil(lambda: bool(said))
+    qtbot.wait(50)
+    assert said == [(expected[0], None)]  # one sentence, and nothing offered
+    assert window.tray.count() == 0
+
+
+def test_a_refused_image_dropped_with_a_good_one_is_left_out(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    good = tmp_path / "good.png"
+    Image.new("RGB", (30, 30), (1, 2, 3)).save(good)
+    bad = damaged(tmp_path)
+    said = banner_messages(window)
+    assert drop_on_window(window, good, bad).isAccepted()
+    qtbot.waitUntil(lambda: bool(said))
+    assert said == [
+        (
+            "good.png carries no parameters; “corrupt.jpg” cannot be used as a reference and is left out.",
+            "Add as reference",
+        )
+    ]
+    window.message_banner.action.click()
+    window.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: window.tray.count() == 1 and not window.tray.isBusy(), timeout=10_000)
+    assert [r.source for r in window.tray.model] == ["good.png"]
+    assert [text for text, _action in said[1:]] == []  # nothing failed on the way
