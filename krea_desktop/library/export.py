@@ -63,7 +63,8 @@ def export_image(
     with no metadata at all (nothing of the source file's is carried over either). An
     image another tool made keeps that tool's own texts too (A1111's ``parameters``,
     ComfyUI's ``prompt`` and ``workflow``: into a PNG all of them, into a JPEG or WEBP the
-    parameters line), so that tool can read its copy back.
+    parameters line and ComfyUI's graphs in EXIF Make and Model, as its WEBP saver writes
+    them), so that tool can read its copy back.
 
     The picture is the one a viewer shows: turned as its EXIF orientation says (the tag
     itself is not carried over), with its transparency, and a 16-bit PNG kept 16-bit

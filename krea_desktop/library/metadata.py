@@ -33,6 +33,7 @@ import os
 import re
 import struct
 import zlib
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ from krea_desktop.fsutil import read_regular_file
 from krea_desktop.library.readers import Embedded, read_foreign
 from krea_desktop.library.readers.a1111 import MODEL_LABEL, NOT_APPLICABLE
 from krea_desktop.library.readers.a1111 import parse_a1111 as parse_a1111  # lives with the other readers
-from krea_desktop.library.readers.base import MAX_JSON
+from krea_desktop.library.readers.base import MAX_JSON, as_int, as_number, foreign_seed
 from krea_desktop.library.readers.easydiffusion import KEYWORDS as EASY_DIFFUSION_KEYWORDS
 
 JSON_KEY = "krea-desktop"  # PNG text keyword and XMP element name for the JSON record
@@ -68,7 +69,7 @@ _UC_ASCII = b"ASCII\x00\x00\x00"
 _UC_UNDEFINED = b"\x00" * 8
 _UC_JIS = b"JIS\x00\x00\x00\x00\x00"
 _JPEG_SEGMENT_MAX = 65533  # payload bytes in one marker segment (length field includes itself)
-_WEBP_METADATA_MAX = 1024 * 1024  # bytes of a WEBP's EXIF or XMP chunk this app writes
+_WEBP_METADATA_MAX = 1024 * 1024  # bytes of this app's own record and line in a WEBP's EXIF or XMP chunk
 
 
 _TAG_IMAGE_DESCRIPTION = 0x010E
@@ -134,10 +135,34 @@ def to_a1111(record: GenerationRecord) -> str:
     leaves its Steps setting as it is when it applies the line, and it falls back to its
     default sampler for a sampler it does not know. The model is named ``Krea 2 Medium``
     (its id has a ``:``, which A1111 quotes and some readers then cut apart).
+
+    Another tool's image has that tool's own settings there instead, as its record keeps
+    them under ``extras["foreign"]``: Steps, Sampler, Schedule type, CFG scale, and its
+    seed where Krea 2 Medium cannot take it; and no ``References`` count when it has none.
     """
-    pairs: list[tuple[str, Any]] = [("Steps", NOT_APPLICABLE), ("Sampler", NOT_APPLICABLE)]
-    if record.seed is not None:
-        pairs.append(("Seed", record.seed))
+    return _a1111_text(record, tool_settings=True)
+
+
+def _a1111_text(record: GenerationRecord, *, tool_settings: bool) -> str:
+    """:func:`to_a1111`'s text; without ``tool_settings``, the line as earlier versions
+    wrote it for every image (``Steps: n/a, Sampler: n/a``, a ``References`` count)."""
+    foreign = record.extras.get("foreign") if tool_settings else None
+    settings = foreign if isinstance(foreign, Mapping) else {}
+    steps = as_int(settings.get("steps"))
+    sampler = _setting_text(settings.get("sampler"))
+    scheduler = _setting_text(settings.get("scheduler"))
+    cfg = as_number(settings.get("cfg"))
+    pairs: list[tuple[str, Any]] = [
+        ("Steps", NOT_APPLICABLE if steps is None else steps),
+        ("Sampler", sampler or NOT_APPLICABLE),
+    ]
+    if scheduler:
+        pairs.append(("Schedule type", scheduler))
+    if cfg is not None:
+        pairs.append(("CFG scale", cfg))
+    seed = record.seed if record.seed is not None else foreign_seed({"foreign": settings})
+    if seed is not None:
+        pairs.append(("Seed", seed))
     if record.width and record.height:
         pairs.append(("Size", f"{record.width}x{record.height}"))
     model = record.model or spec.MODEL_ID
@@ -146,7 +171,8 @@ def to_a1111(record: GenerationRecord) -> str:
         pairs.append(("Creativity", record.creativity))
     if record.ratio and not (record.sweep is not None and record.sweep.is_sheet):  # a sheet's size is its own
         pairs.append(("Ratio", record.ratio))
-    pairs.append(("References", len(record.references)))
+    if record.references or not (tool_settings and _other_tools(record)):
+        pairs.append(("References", len(record.references)))
     if record.app == APP:
         pairs.append(("Version", f"{APP} {record.version or __version__}"))
     line = ", ".join(f"{k}: {_a1111_value(v)}" for k, v in pairs)
@@ -154,6 +180,17 @@ def to_a1111(record: GenerationRecord) -> str:
     if record.negative_prompt:
         prompt += f"\nNegative prompt: {record.negative_prompt}"
     return f"{prompt}\n{line}"
+
+
+def _setting_text(value: Any) -> str | None:
+    """Another tool's sampler or scheduler name as the line can hold it, or None."""
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+def _other_tools(record: GenerationRecord) -> bool:
+    """Whether ``record`` is of an image another tool made (its reader named the tool)."""
+    source = record.extras.get("source")
+    return isinstance(source, str) and source != APP and record.app != APP
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,28 +293,37 @@ def _creator_tool() -> str:
     return f"{APP} {__version__}"
 
 
-def _tiff_with_user_comment(comment: bytes, description: str = "") -> bytes:
+def _tiff_with_user_comment(comment: bytes, description: str = "", graphs: Mapping[str, str] | None = None) -> bytes:
     """A minimal big-endian TIFF/EXIF block: IFD0 (ImageDescription: the prompt, Software,
     ExifIFD pointer) and an Exif IFD (ExifVersion, UserComment). Big-endian matches what
     A1111 (piexif) writes. ImageDescription is ASCII by type; non-ASCII text is written as
-    UTF-8, as exiftool writes and reads it (Pillow shows such bytes as Latin-1)."""
-    software = _creator_tool().encode("ascii") + b"\x00"
-    desc = description.encode("utf-8", "replace") + b"\x00"
+    UTF-8, as exiftool writes and reads it (Pillow shows such bytes as Latin-1).
+
+    ``graphs`` are ComfyUI's ``workflow`` and ``prompt`` texts, written where its WEBP
+    saver writes them: Make = ``workflow:`` + the editor's graph, Model = ``prompt:`` +
+    the API graph."""
+    fields = [(_TAG_IMAGE_DESCRIPTION, description.encode("utf-8", "replace") + b"\x00")]
+    for tag, key in ((_TAG_MAKE, "workflow"), (_TAG_MODEL, "prompt")):
+        if graphs and key in graphs:
+            fields.append((tag, f"{key}:{graphs[key]}".encode("utf-8", "replace") + b"\x00"))
+    fields.append((_TAG_SOFTWARE, _creator_tool().encode("ascii") + b"\x00"))
     ifd0_at = 8
-    ifd0_len = 2 + 3 * 12 + 4
-    desc_at = ifd0_at + ifd0_len
-    software_at = desc_at + len(desc) + (len(desc) & 1)
-    exif_at = software_at + len(software) + (len(software) & 1)
+    at = ifd0_at + 2 + (len(fields) + 1) * 12 + 4  # where the values too long to stand in an entry go
+    entries, values = bytearray(), bytearray()
+    for tag, value in fields:
+        if len(value) <= 4:  # a value of four bytes or fewer stands in the entry itself
+            entries += struct.pack(">HHI", tag, 2, len(value)) + value.ljust(4, b"\x00")
+            continue
+        entries += struct.pack(">HHII", tag, 2, len(value), at + len(values))
+        values += value + (b"\x00" if len(value) & 1 else b"")
+    exif_at = at + len(values)
     exif_len = 2 + 2 * 12 + 4
     comment_at = exif_at + exif_len
     out = bytearray(b"MM\x00\x2a" + struct.pack(">I", ifd0_at))
-    out += struct.pack(">H", 3)
-    out += struct.pack(">HHII", _TAG_IMAGE_DESCRIPTION, 2, len(desc), desc_at)
-    out += struct.pack(">HHII", _TAG_SOFTWARE, 2, len(software), software_at)
+    out += struct.pack(">H", len(fields) + 1) + entries
     out += struct.pack(">HHII", _TAG_EXIF_IFD, 4, 1, exif_at)
     out += struct.pack(">I", 0)
-    out += desc + (b"\x00" if len(desc) & 1 else b"")
-    out += software + (b"\x00" if len(software) & 1 else b"")
+    out += values
     out += struct.pack(">H", 2)
     out += struct.pack(">HHI", _TAG_EXIF_VERSION, 7, 4) + b"0232"
     out += struct.pack(">HHII", _TAG_USER_COMMENT, 7, len(comment), comment_at)
@@ -527,9 +573,20 @@ def _jpeg_segment(marker: int, payload: bytes) -> bytes:
     return bytes((0xFF, marker)) + struct.pack(">H", len(payload) + 2) + payload
 
 
-def _embed_jpeg(data: bytes, record_json: str, parameters: str, prompt: str) -> bytes:
+def _embed_jpeg(
+    data: bytes, record_json: str, parameters: str, prompt: str, graphs: Mapping[str, str] | None = None
+) -> bytes:
+    """``graphs`` (ComfyUI's) go into the EXIF segment as far as it holds them: both, else
+    the editor's graph alone (what ComfyUI loads), else the API graph alone, else neither."""
     segments, rest = _jpeg_segments(data)
-    exif = _jpeg_segment(0xE1, _EXIF_HEADER + _tiff_with_user_comment(_user_comment(parameters), prompt))
+    tries: list[dict[str, str]] = [dict(graphs or {})]
+    tries += [{key: graphs[key]} for key in ("workflow", "prompt") if graphs and key in graphs and len(graphs) > 1]
+    tries.append({})
+    for kept in tries:
+        tiff = _tiff_with_user_comment(_user_comment(parameters), prompt, kept)
+        if len(_EXIF_HEADER) + len(tiff) <= _JPEG_SEGMENT_MAX:
+            break
+    exif = _jpeg_segment(0xE1, _EXIF_HEADER + tiff)
     xmp = _jpeg_segment(0xE1, _XMP_HEADER + _xmp_packet(record_json, parameters, prompt))
     out = bytearray(b"\xff\xd8")
     inserted = False
@@ -592,7 +649,9 @@ def _webp_canvas(fourcc: bytes, body: bytes) -> tuple[int, int, bool]:
     raise MetadataError("unknown WEBP image chunk")
 
 
-def _embed_webp(data: bytes, record_json: str, parameters: str, prompt: str) -> bytes:
+def _embed_webp(
+    data: bytes, record_json: str, parameters: str, prompt: str, graphs: Mapping[str, str] | None = None
+) -> bytes:
     chunks = _riff_chunks(data)
     body = bytearray()
     first, _, fstart, fend = chunks[0]
@@ -613,7 +672,7 @@ def _embed_webp(data: bytes, record_json: str, parameters: str, prompt: str) -> 
         if fourcc in (b"EXIF", b"XMP "):
             continue  # replaced
         body += data[pos:end] + (b"\x00" if (end - start) & 1 else b"")
-    body += _riff_chunk(b"EXIF", _tiff_with_user_comment(_user_comment(parameters), prompt))
+    body += _riff_chunk(b"EXIF", _tiff_with_user_comment(_user_comment(parameters), prompt, graphs))
     body += _riff_chunk(b"XMP ", _xmp_packet(record_json, parameters, prompt))
     return b"RIFF" + struct.pack("<I", len(body) + 4) + b"WEBP" + bytes(body)
 
@@ -639,10 +698,12 @@ def tool_texts(data: bytes, max_text: int = MAX_CARRIED_TEXT) -> dict[str, str]:
     """The texts another tool wrote into an image file (``data``), by keyword, for an
     export to carry: a PNG's text chunks (A1111's ``parameters``, ComfyUI's ``prompt``
     and ``workflow``, InvokeAI's ``invokeai_metadata``, NovelAI's ``Software``…), or the
-    A1111 ``parameters`` line a JPEG or WEBP keeps in its EXIF UserComment. Nothing of
-    this app's own (its record, the line it makes from it, its name): an export writes
-    them anew. A file this app exported from another tool's keeps that tool's texts, so
-    they go along again. Nothing for a file that cannot be read."""
+    A1111 ``parameters`` line a JPEG or WEBP keeps in its EXIF UserComment, and ComfyUI's
+    ``workflow`` and ``prompt`` a WEBP keeps in its EXIF Make and Model (``workflow:{…}``,
+    ``prompt:{…}``). Nothing of this app's own (its record, the line it makes from it,
+    its name): an export writes them anew. A file this app exported from another tool's
+    keeps that tool's texts, so they go along again. Nothing for a file that cannot be
+    read."""
     try:
         found = _scan(data, max_text)
     except Exception:
@@ -654,13 +715,33 @@ def tool_texts(data: bytes, max_text: int = MAX_CARRIED_TEXT) -> dict[str, str]:
         del texts["Software"]
     if PARAMETERS_KEY not in texts and found.user_comment and "Steps:" in found.user_comment:
         texts[PARAMETERS_KEY] = found.user_comment
+    for key, field in zip(_COMFYUI_GRAPHS, (found.exif_make, found.exif_model), strict=True):
+        graph = field[len(key) + 1 :] if field is not None and field.startswith(f"{key}:") else None
+        if key not in texts and graph is not None and _is_graph(graph):
+            texts[key] = graph
     if found.json_text is not None and PARAMETERS_KEY in texts:
         # The line this app made from its record goes: always for an image it made (its
         # record names no other tool), and for another tool's where the line is this app's.
         ours = _record_in(found)
-        if ours is None or "source" not in ours.extras or texts[PARAMETERS_KEY] == to_a1111(shareable(ours)):
+        if ours is None or "source" not in ours.extras or _ours(texts[PARAMETERS_KEY], shareable(ours)):
             del texts[PARAMETERS_KEY]
     return texts
+
+
+# ComfyUI's texts, in the order its WEBP saver writes them into EXIF Make and Model.
+_COMFYUI_GRAPHS = ("workflow", "prompt")
+
+
+def _is_graph(text: str | None) -> bool:
+    """Whether ``text`` may be one of ComfyUI's graphs: a JSON object (Easy Diffusion's
+    ``prompt`` text is the prompt itself)."""
+    return text is not None and text.lstrip().startswith("{")
+
+
+def _ours(line: str, record: GenerationRecord) -> bool:
+    """Whether the parameters ``line`` is the one this app makes from ``record``, now or
+    as earlier versions made it (``Steps: n/a`` for another tool's image too)."""
+    return line in (to_a1111(record), _a1111_text(record, tool_settings=False))
 
 
 def _record_in(found: _Found) -> GenerationRecord | None:
@@ -680,8 +761,10 @@ def embed(data: bytes, fmt: str, record: GenerationRecord, *, carried: dict[str,
     Pixels are never re-encoded: metadata is spliced into the container. References are
     written as :func:`shareable` gives them (no folder, no URL query). ``carried`` are
     another tool's texts (:func:`tool_texts`) that go along: into a PNG each as its own
-    chunk, into a JPEG or WEBP only the A1111 ``parameters`` line, written where ours
-    would have been. Raises :class:`MetadataError` if ``data`` is not a well-formed file
+    chunk; into a JPEG or WEBP the A1111 ``parameters`` line, written where ours would
+    have been, and ComfyUI's ``workflow`` and ``prompt`` graphs as EXIF Make and Model,
+    where ComfyUI's WEBP saver writes them (a JPEG's only as far as its 64 KB segment
+    holds them). Raises :class:`MetadataError` if ``data`` is not a well-formed file
     of format ``fmt``.
     """
     fmt = spec.normalize_output_format(fmt) or fmt
@@ -710,9 +793,10 @@ def embed(data: bytes, fmt: str, record: GenerationRecord, *, carried: dict[str,
     # A JPEG segment holds 64 KB; a WEBP chunk has no such bound, only the readers' own.
     limit = _JPEG_SEGMENT_MAX - len(_XMP_HEADER) if fmt == "JPG" else _WEBP_METADATA_MAX
     record_json, parameters, prompt = _fit_record(record, parameters, limit)
+    graphs = {key: carried[key] for key in _COMFYUI_GRAPHS if _is_graph(carried.get(key))}
     if fmt == "JPG":
-        return _embed_jpeg(data, record_json, parameters, prompt)
-    return _embed_webp(data, record_json, parameters, prompt)
+        return _embed_jpeg(data, record_json, parameters, prompt, graphs)
+    return _embed_webp(data, record_json, parameters, prompt, graphs)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -124,6 +124,8 @@ def tool_of(params: dict[str, str]) -> str:
         return "Forge"
     if "reforge" in version.lower():
         return "reForge"
+    if version.lower().startswith("fooocus"):  # Fooocus's "a1111" metadata scheme
+        return "Fooocus"
     return "A1111"
 
 
@@ -210,6 +212,8 @@ def read(found: Embedded) -> dict[str, Any] | None:
         record = parse_a1111(text)
         if "source" not in record and (needs_line or not record.get("prompt")):
             continue  # a camera's caption is not a prompt
+        if "fooocus_scheme" in found.texts and record.get("source") in (None, "A1111"):
+            record["source"] = "Fooocus"  # Fooocus names its scheme beside the line
         record.setdefault("source", "A1111")
         return record
     return None
