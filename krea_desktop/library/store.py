@@ -512,18 +512,15 @@ class Library:
         self._salvaged_favourites = self._kept_salvaged_favourites()
         problem = self._index_problem()
         rebuilt = "rebuilt from the images folder" if rebuild else "is being rebuilt from the images folder"
-        if problem == "empty":
+        if problem in ("empty", "missing"):
             # Nothing to keep aside: a new index (made at this moment by another process,
-            # say, which an empty file is just before its first write), rebuilt from the
-            # files if there are any.
-            problem = None
+            # say, which an empty file is just before its first write; or a library's
+            # folder copied without it, or its index deleted), made from the files if
+            # there are any.
+            said, problem = problem, None
             if self._has_image_files():
-                problem = "empty"
-                self.notice = (
-                    "The library index was empty, so it was rebuilt from the images folder."
-                    if rebuild
-                    else "The library index was empty, so it is being rebuilt from the images folder."
-                )
+                problem = said
+                self.notice = f"The library index was {said}, so it {'was ' if rebuild else ''}{rebuilt}."
         elif problem is not None:
             aside = self._set_index_aside()
             self._salvaged_favourites |= _favourites_in(aside)
@@ -557,8 +554,9 @@ class Library:
             return False
 
     def _index_problem(self) -> str | None:
-        """Why the index file cannot be used as it is ("damaged (…)", "empty"), or None when
-        it is fine or absent. Raises :class:`LibraryError` for one this version must not touch."""
+        """Why the index file cannot be used as it is ("damaged (…)", "empty", "missing"),
+        or None when it is fine. Raises :class:`LibraryError` for one this version must not
+        touch."""
         try:
             if self.db_path.stat().st_size == 0:
                 return "empty"
@@ -568,7 +566,7 @@ class Library:
                     f"The library index {self.db_path} is a link to {os.readlink(self.db_path)}, which is not there; "
                     "connect what holds it, or remove the link to start a new index."
                 ) from None
-            return None
+            return "missing"
         except OSError as exc:
             raise LibraryError(f"The library index {self.db_path} cannot be read ({exc.strerror or exc}).") from exc
         try:

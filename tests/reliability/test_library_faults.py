@@ -125,7 +125,7 @@ def test_a_prompt_that_is_not_text_is_refused_before_anything_is_sent(tmp_path: 
     assert not list((tmp_path / "data").rglob("*.png"))
 
 
-@pytest.mark.parametrize("damage", ["garbage", "empty", "truncated", "no tables"])
+@pytest.mark.parametrize("damage", ["garbage", "empty", "truncated", "no tables", "missing"])
 def test_a_damaged_index_is_kept_aside_and_rebuilt_from_the_files(
     tmp_path: Path, env: dict[str, str], damage: str
 ) -> None:
@@ -142,16 +142,18 @@ def test_a_damaged_index_is_kept_aside_and_rebuilt_from_the_files(
         db.write_bytes(b"")
     elif damage == "truncated":
         db.write_bytes(db.read_bytes()[:100])
+    elif damage == "missing":  # deleted, or the folder copied without it
+        db.unlink()
     else:
         conn = sqlite3.connect(db)
         conn.execute("DROP TABLE images")
         conn.commit()
         conn.close()
-    damaged = db.read_bytes()
+    damaged = db.read_bytes() if db.exists() else b""
     result = run_cli(["generate", "one more", "--demo"], env)
     assert result.returncode == 0, result.stderr
     assert "rebuilt from the images folder" in result.stderr
-    if damage == "empty":  # nothing in it to keep
+    if damage in ("empty", "missing"):  # nothing in it to keep
         assert "kept aside" not in result.stderr and not list(folder.glob("library.sqlite.damaged-*"))
     else:
         assert "kept aside as library.sqlite.damaged-" in result.stderr
@@ -165,6 +167,29 @@ def test_a_damaged_index_is_kept_aside_and_rebuilt_from_the_files(
             "a quiet harbour 3",
             "one more",
         ]
+
+
+@pytest.mark.parametrize("rebuild", [True, False])
+def test_a_library_whose_index_is_gone_is_made_again_from_its_images(tmp_path: Path, rebuild: bool) -> None:
+    # The files are the truth, the index disposable: one deleted (or a folder copied
+    # without it) is not an empty library, whoever opens it.
+    folder = tmp_path / "data"
+    with Library(folder) as lib:
+        for n in range(1, 4):
+            lib.save(image(n))
+    for name in ("library.sqlite", "library.sqlite-wal", "library.sqlite-shm"):
+        (folder / name).unlink(missing_ok=True)
+    with Library(folder, rebuild=rebuild) as lib:
+        if rebuild:
+            assert lib.count() == 3 and not lib.needs_rebuild
+            assert lib.notice == "The library index was missing, so it was rebuilt from the images folder."
+        else:  # a window: the check of the folder runs on a worker, and says so
+            assert lib.needs_rebuild
+            assert lib.notice == "The library index was missing, so it is being rebuilt from the images folder."
+            lib.reconcile()
+            assert lib.count() == 3
+    with Library(tmp_path / "new") as fresh:  # a new library has no index and nothing to say
+        assert fresh.notice is None and fresh.count() == 0
 
 
 def test_libraries_opened_for_the_first_time_by_several_processes_at_once_lose_nothing(
