@@ -149,6 +149,10 @@ def test_paste_from_clipboard(tray: Tray) -> None:
     QGuiApplication.clipboard().setText("just words")
     assert not tray.widget.paste_from_clipboard()
     assert tray.widget.count() == 1 and "nothing was added" in tray.messages[-1]
+    # An empty clipboard, as X11 gives it (data of no format, not none), is said to be empty.
+    QGuiApplication.clipboard().setMimeData(QMimeData())
+    assert not tray.widget.paste_from_clipboard()
+    assert tray.messages[-1] == "The clipboard is empty; copy an image or an image address first."
 
 
 BAD_FILES: dict[str, tuple[Callable[[Path], Path], str]] = {

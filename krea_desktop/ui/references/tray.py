@@ -355,7 +355,7 @@ class ReferenceTray(QWidget):
 
     def paste_from_clipboard(self) -> bool:
         mime: QMimeData | None = QGuiApplication.clipboard().mimeData()
-        if mime is None:
+        if mime is None or not mime.formats():  # none, or data of no format (X11's empty clipboard)
             self.message.emit("The clipboard is empty; copy an image or an image address first.")
             return False
         return self.handle_mime(mime)
