@@ -81,6 +81,39 @@ def test_a_window_closed_while_the_tray_comes_back_keeps_every_reference(
     assert [(i.source, i.strength()) for i in w3.tray.items()] == after
 
 
+def test_a_reference_added_while_the_tray_comes_back_is_kept_too(
+    qtbot: QtBot, make_window: Any, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = make_window()
+    for i in range(3):
+        path = tmp_path / f"r{i}.png"
+        Image.new("RGB", (64, 48), (40 * i, 120, 200)).save(path)
+        w.tray.add_reference(path, 0.5)
+    qtbot.waitUntil(lambda: w.tray.count() == 3 and not w.tray.isBusy(), timeout=10000)
+    w.close()
+    gate = threading.Event()
+    real = loading.load_source
+
+    def slow(source: Any, *args: Any, **kwargs: Any) -> Any:
+        if source.label == "r2.png":
+            gate.wait(20)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(loading, "load_source", slow)
+    w2 = make_window()
+    qtbot.waitUntil(lambda: w2.tray.count() == 2, timeout=10000)
+    new = tmp_path / "new.png"
+    Image.new("RGB", (64, 48), (1, 2, 3)).save(new)
+    w2.tray.add_reference(new, 1.0)  # loaded at once, it waits behind the restore to be shown
+    copies = data_dir / "references"
+    qtbot.waitUntil(lambda: len(list(copies.glob("*.png"))) == 4, timeout=10000)  # its copy is made
+    qtbot.wait(100)
+    monkeypatch.setattr(w2.tray, "finish_loads", lambda msecs=5000: None)
+    w2.close()
+    gate.set()
+    assert saved(data_dir) == [("r0.png", 0.5), ("r1.png", 0.5), ("r2.png", 0.5), ("new.png", 1.0)]
+
+
 def test_what_is_still_to_come_is_saved_after_what_is_held_within_the_limit(tmp_path: Path) -> None:
     refs = ReferenceSet(tmp_path)
     to_come = [SavedReference(tmp_path / f"c{i}.png", 0.5, f"c{i}.png") for i in range(12)]

@@ -235,21 +235,23 @@ class ReferenceLoader(QObject):
                 first = f"{first.rstrip('.')} (and {counted(more, 'more item')} refused)."
             self.message.emit(first)
 
-    def not_yet_restored(self) -> list[SavedReference]:
-        """The last session's references still on their way into the tray, in order: a
-        tray saved before they are in (the window closed while a slow disk read them)
+    def on_their_way(self) -> list[SavedReference]:
+        """The references loaded but not yet in the tray (each batch waits for the one
+        before it), and the last session's still being read, in the order they will take:
+        a tray saved before they are in (the window closed while a slow disk read them)
         keeps them after those it holds, rather than losing them. Files found missing or
-        unreadable are not kept."""
+        unreadable are not kept, nor those brought in this session that are still loading
+        (never shown, they were never in the tray)."""
         kept: list[SavedReference] = []
         for batch in self._batches:
-            sources = self._restoring.get(id(batch))
-            if sources is None:
-                continue
+            restoring = self._restoring.get(id(batch))
             for index in range(batch.shown, len(batch.slots)):
-                if isinstance(batch.slots[index], InvalidImageError):
-                    continue
-                source = sources[index]
-                kept.append(SavedReference(Path(source.value), source.strength, source.label or "", source.parent))
+                slot = batch.slots[index]
+                if isinstance(slot, Loaded):
+                    kept.append(SavedReference(slot.path, slot.strength, slot.ref.source, slot.parent))
+                elif slot is None and restoring is not None:
+                    source = restoring[index]
+                    kept.append(SavedReference(Path(source.value), source.strength, source.label or "", source.parent))
         return kept
 
     # --- closing ----------------------------------------------------------------------

@@ -364,9 +364,9 @@ class ReferenceTray(QWidget):
 
     def save_state(self) -> None:
         """Write the references (copies' file names and strengths, in order) atomically,
-        and those of the last session's still loading (:meth:`ReferenceLoader.not_yet_restored`)."""
+        and those on their way into it (:meth:`ReferenceLoader.on_their_way`)."""
         try:
-            self.model.save(self._loader.not_yet_restored())
+            self.model.save(self._loader.on_their_way())
         except OSError:
             self.message.emit(f"The reference tray could not be saved to {self.state_file}; check the data folder.")
             return
