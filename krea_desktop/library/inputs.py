@@ -144,6 +144,60 @@ def reference_label(source: str | os.PathLike[str]) -> str:
 
 def read_image_file(path: Path) -> bytes:
     name = path.name or str(path)
+    _check_file(path)
+    try:
+        return read_regular_file(path, MAX_FILE_BYTES)
+    except NotARegularFile:
+        raise InvalidImageError(f"“{name}” is not a file (a pipe or a device), so it holds no image.") from None
+    except OSError as exc:
+        raise InvalidImageError(_unreadable(path, exc)) from None
+
+
+def header_refusal(path: Path) -> str | None:
+    """Why :func:`load_reference` would refuse the image file at ``path``, as far as the
+    file's size and its image header tell, in the sentence it would give; None when they
+    say nothing against it. No pixel is decoded (a body damaged past the header is found
+    when the image is loaded): a dropped file is offered at once, not after a decode.
+    Never raises."""
+    from krea_desktop.pillow import Image, UnidentifiedImageError
+
+    label = reference_label(path)
+    damaged = f"“{label}” is damaged and cannot be opened as an image."
+    try:
+        _check_file(path)
+        with warnings.catch_warnings(), path.open("rb") as file:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            try:
+                with Image.open(file, formats=_open_formats()) as img:
+                    width, height = img.size
+            except Image.DecompressionBombError:
+                return _bomb_message(label)
+            except UnidentifiedImageError:
+                file.seek(0)
+                if _has_image_signature(file.read(32)):
+                    return damaged
+                return f"“{label}” is not an image Krea Desktop can read ({_READABLE})."
+            except (SyntaxError, ValueError, TypeError, IndexError, struct.error, EOFError):
+                return damaged
+            except OSError as exc:
+                if exc.errno is None:  # the decoder's own word on the data, not the system's on the file
+                    return damaged
+                raise
+    except InvalidImageError as exc:
+        return str(exc)
+    except OSError as exc:
+        return _unreadable(path, exc)
+    if width <= 0 or height <= 0:
+        return f"“{label}” has no pixels."
+    if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
+        return _bomb_message(label, width, height)
+    return None
+
+
+def _check_file(path: Path) -> None:
+    """Raise :class:`InvalidImageError` when ``path`` is no file a reference may be read
+    from: missing, unreadable, a folder, a pipe, empty or too large."""
+    name = path.name or str(path)
     try:
         st = path.stat()
     except OSError as exc:
@@ -159,12 +213,6 @@ def read_image_file(path: Path) -> bytes:
         raise InvalidImageError(
             f"“{name}” is {size}, more than the {limit} a reference may be; save a smaller copy and use that."
         )
-    try:
-        return read_regular_file(path, MAX_FILE_BYTES)
-    except NotARegularFile:
-        raise InvalidImageError(f"“{name}” is not a file (a pipe or a device), so it holds no image.") from None
-    except OSError as exc:
-        raise InvalidImageError(_unreadable(path, exc)) from None
 
 
 def _unreadable(path: Path, exc: OSError) -> str:

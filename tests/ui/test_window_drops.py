@@ -148,3 +148,54 @@ def test_a_refused_image_dropped_with_a_good_one_is_left_out(qtbot: QtBot, windo
     qtbot.waitUntil(lambda: window.tray.count() == 1 and not window.tray.isBusy(), timeout=10_000)
     assert [r.source for r in window.tray.model] == ["good.png"]
     assert [text for text, _action in said[1:]] == []  # nothing failed on the way
+
+
+def test_a_dropped_image_is_offered_from_its_header_without_decoding_its_pixels(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A dozen camera photos are offered at once, not after a decode of each (seconds).
+    import krea_desktop.library.inputs as inputs
+
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"photo{i}.jpg")
+        Image.new("RGB", (64, 48), (i * 60, 90, 30)).save(paths[-1])
+    decoded: list[str] = []
+    real = inputs.decode_image
+    monkeypatch.setattr(inputs, "decode_image", lambda data, label="": decoded.append(label) or real(data, label))
+    said = banner_messages(window)
+    assert drop_on_window(window, *paths).isAccepted()
+    qtbot.waitUntil(lambda: bool(said))
+    assert said == [("3 images carry no parameters.", "Add as reference")]
+    assert decoded == []  # decoded when added, not to be offered
+    window.message_banner.action.click()
+    qtbot.waitUntil(lambda: window.tray.count() == 3 and not window.tray.isBusy(), timeout=10_000)
+
+
+def test_a_file_named_unlike_an_image_is_read_no_further_than_its_first_bytes(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import krea_desktop.ui.gallery.drops as drops
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100_000)  # a video, not an image
+    read: list[Path] = []
+    monkeypatch.setattr(drops.metadata, "read_record", lambda path: read.append(path))
+    said = banner_messages(window)
+    assert drop_on_window(window, clip).isAccepted()
+    qtbot.waitUntil(lambda: bool(said))
+    assert said == [("“clip.mp4” is not an image file, so nothing was taken.", None)]
+    assert read == []
+
+
+def test_a_file_given_to_the_app_that_is_no_image_is_said_so_and_not_shown(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("just some notes\n")
+    said = banner_messages(window)
+    window.open_images([notes])  # krea-desktop notes.txt, or "Open with"
+    qtbot.waitUntil(lambda: bool(said))
+    qtbot.wait(50)
+    assert said == [("None of the given files is an image the app can read.", None)]
+    assert window.file_drops.file_viewer is None or not window.file_drops.file_viewer.isVisible()

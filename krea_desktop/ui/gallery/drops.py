@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QWidget
 
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.library import metadata
-from krea_desktop.library.inputs import InvalidImageError, load_reference, looks_like_image_file
+from krea_desktop.library.inputs import header_refusal, looks_like_image_file
 from krea_desktop.library.recall import entry_for_file
 from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.gallery.recall import Recall
@@ -45,24 +45,16 @@ ShowMessage = Callable[..., None]
 FileFacts = tuple[Path, GenerationRecord | None, tuple[int, int] | None, bool, str | None]
 
 
-def _refusal(path: Path) -> str | None:
-    """Runs on a worker: the sentence the reference tray gives when it refuses the image
-    file at ``path`` (damaged, too large, ...), or None when it would take it."""
-    try:
-        load_reference(path)
-    except InvalidImageError as exc:
-        return str(exc)
-    except Exception:  # the drop is only offered: the tray says what goes wrong when it is taken
-        return None
-    return None
-
-
-def _facts(path: Path) -> FileFacts:
+def _facts(path: Path, named_as_image: bool = True) -> FileFacts:
     """Runs on a worker; never raises (a file that cannot be read has no record, no size
-    and is no image). Only an image without parameters is loaded as the tray would load it."""
-    record = metadata.read_record(path)
+    and is no image). A file not named like an image is read no further than its first
+    bytes unless they are an image's; one without parameters is judged by its size and
+    header as the tray would judge it (no pixel decoded)."""
     image = looks_like_image_file(path)
-    refusal = _refusal(path) if image and (record is None or record.is_empty) else None
+    if not image and not named_as_image:
+        return path, None, None, False, None
+    record = metadata.read_record(path)
+    refusal = header_refusal(path) if image and (record is None or record.is_empty) else None
     return path, record, metadata.image_size_of(path), image, refusal
 
 
@@ -185,7 +177,7 @@ class FileDrops(QObject):
         # Off the GUI thread: the records, the pixel size from the header (for files whose
         # record does not say it), whether each begins as an image does, and whether one
         # without parameters would be refused as a reference.
-        self.runner.submit(lambda: [_facts(f) for f in files], done)
+        self.runner.submit(lambda: [_facts(f, f not in unnamed) for f in files], done)
         return True
 
     def show_files(

@@ -907,8 +907,9 @@ class MainWindow(QMainWindow):
 
     def open_images(self, paths: list[Path]) -> None:
         """Image files given to the app (on its command line): as if dropped on the window."""
-        if not self.file_drops.offer_files(paths, show=True):
-            self.show_message("None of the given files is an image the app can read.")
+        said = "None of the given files is an image the app can read."
+        if not self.file_drops.offer_files(paths, show=True, otherwise=lambda: self.show_message(said)):
+            self.show_message(said)
 
     def dropEvent(self, event: QDropEvent) -> None:
         if self._wants_drop(event) and self.file_drops.handle_drop(event.mimeData()):
