@@ -827,6 +827,21 @@ def test_use_all_parameters_makes_the_tray_the_images_references_with_undo(
     del refs
 
 
+def test_undo_after_a_recall_gives_back_a_strength_that_was_being_typed(
+    qtbot: QtBot, make_window: Any, tmp_path: Path
+) -> None:
+    w = make_window()
+    w.prompt_panel.setPrompt("a harbour")
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        w.generate()
+    add_references(qtbot, w, tmp_path, 2)
+    w.tray.items()[0].strengthSpin.lineEdit().setText("1.50")  # typed, not yet taken
+    w.recall.use_all_parameters(w.library.entries()[0])  # from the keyboard: the box keeps the focus
+    w.message_banner.action.click()  # Undo
+    qtbot.waitUntil(lambda: w.tray.count() == 2 and not w.tray.isBusy())
+    assert [r.strength for r in w.tray.model] == [1.5, -0.3]
+
+
 def test_undo_after_a_recall_puts_back_the_unsent_prompt_seed_ratio_and_tray(
     qtbot: QtBot, make_window: Any, tmp_path: Path
 ) -> None:

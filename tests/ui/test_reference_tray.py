@@ -274,6 +274,16 @@ def test_double_click_resets_strength(tray: Tray) -> None:
     assert item.strength() == 0.7
 
 
+def test_a_reference_removed_while_its_strength_is_typed_comes_back_with_it(tray: Tray) -> None:
+    tray.add(distinct_png(0))
+    (item,) = tray.items()
+    item.strengthSpin.lineEdit().setText("1.50")  # typed, not yet taken (no Enter, no focus lost)
+    with tray.qtbot.waitSignal(tray.widget.removed) as removed:
+        item.removeButton.click()
+    tray.widget.put_back(*removed.args)  # Undo
+    assert [r.strength for r in tray.widget.model] == [1.5]
+
+
 def test_remove(tray: Tray) -> None:
     for i in range(3):
         tray.add(distinct_png(i))

@@ -90,6 +90,7 @@ class Recall:
                 size_said = f"its size, {size}, is taken as {nearest}, the nearest of Krea 2 Medium's ratios"
             else:
                 size_said = f"its size, {size}, is near none of Krea 2 Medium's ratios, so the ratio is as it was"
+        self.tray.commit_edits()  # a strength still being typed is what Undo gives back
         previous = self.tray.model.items()
         found, lost = reference_sources(record, self.references_dir)
         self.tray.clear()

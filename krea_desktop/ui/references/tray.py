@@ -459,6 +459,7 @@ class ReferenceTray(QWidget):
             self.model.set_strength(index, value)
 
     def _remove_item(self, item: ReferenceItem) -> None:
+        self.commit_edits()  # a strength still being typed is what Undo gives back
         index = self.model.index_of(item.sha256)
         if index is None:
             return
