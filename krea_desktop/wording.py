@@ -61,3 +61,12 @@ def short_reference_name(label: str, limit: int = REFERENCE_NAME_LENGTH) -> str:
         return name
     tail = (limit - 1) // 2
     return f"{name[: limit - 1 - tail].rstrip()}…{name[-tail:].lstrip()}"
+
+
+def shortened(text: str, most: int = 80) -> str:
+    """``text`` (a file's name or a folder) as a sentence can hold it: at most ``most``
+    characters, its start and its end kept either side of "…"."""
+    if len(text) <= most:
+        return text
+    tail = most // 3
+    return f"{text[: most - tail - 1]}…{text[-tail:]}"

@@ -13,6 +13,7 @@ from krea_desktop.fsutil import atomic_write
 from krea_desktop.library import metadata
 from krea_desktop.library.recall import record_of
 from krea_desktop.library.store import LibraryEntry
+from krea_desktop.wording import shortened
 
 # The formats images can be exported to, by the service's name, with their file suffix.
 EXPORT_FORMATS = {"PNG": "png", "JPG": "jpg", "WEBP": "webp"}
@@ -94,7 +95,9 @@ def _write(target: Path, data: bytes, *, replace: bool) -> Path:
     except OSError as exc:
         if isinstance(exc, FileExistsError) and not replace:
             raise  # the caller picks another name
-        raise ExportError(f"{target} could not be written ({exc.strerror or exc}).") from exc
+        raise ExportError(
+            f"{shortened(target.name)} could not be written in {shortened(str(target.parent))} ({exc.strerror or exc})."
+        ) from exc
     return target
 
 

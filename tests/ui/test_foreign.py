@@ -72,7 +72,7 @@ def test_export_with_or_without_parameters(
         else:
             assert record is None
             assert b"a harbour to share" not in target.read_bytes()
-            assert "without their parameters" in w.message_banner.label.text()
+            assert "Exported 1 image without its parameters to " in w.message_banner.label.text()
         assert w.gallery_actions.export_plain_action in w.gallery_actions.selection_actions_list()
     finally:
         w.close()

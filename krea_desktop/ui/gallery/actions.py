@@ -519,7 +519,11 @@ class GalleryActions(QObject):
                 if not chosen:
                     continue
                 if not value and favourites_only:
+                    rows = [r for r in (self.model.row_of(i) for i in chosen) if r is not None]
                     self.model.remove_ids(chosen)
+                    if rows and self.model.rowCount() and not self.view.selectionModel().hasSelection():
+                        # As after a delete: the image that takes the place of the first gone.
+                        self.view.setCurrentIndex(self.model.index(min(min(rows), self.model.rowCount() - 1)))
                 elif value and favourites_only and any(self.model.row_of(i) is None for i in chosen):
                     self.model.refresh()  # marked again after it left these rows: it comes back
                 else:
@@ -693,6 +697,7 @@ class GalleryActions(QObject):
             changed.connect(viewer.rows_changed)
         viewer.deleteRequested.connect(lambda entry: self.delete_entries([entry]))
         viewer.undoRequested.connect(self._undo_from_viewer)
+        viewer.copyRequested.connect(lambda entry: self._copy([entry]))
         viewer.destroyed.connect(lambda *_: setattr(self, "viewer", None))
         self.viewer = viewer
         viewer.show()

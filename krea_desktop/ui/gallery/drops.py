@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QObject, Qt, QUrl
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QWidget
 
 from krea_desktop.api.record import GenerationRecord
@@ -56,6 +56,13 @@ def _facts(path: Path, named_as_image: bool = True) -> FileFacts:
     record = metadata.read_record(path)
     refusal = header_refusal(path) if image and (record is None or record.is_empty) else None
     return path, record, metadata.image_size_of(path), image, refusal
+
+
+def _copy_file(path: Path) -> None:
+    """Put a file from outside the library on the clipboard, as a file manager copies one."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    QGuiApplication.clipboard().setMimeData(mime)
 
 
 class FileDrops(QObject):
@@ -194,6 +201,7 @@ class FileDrops(QObject):
             parent=self.parent_widget,
         )
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        viewer.copyRequested.connect(lambda entry: _copy_file(entry.path))
         self.file_viewer = viewer
         viewer.show()
 

@@ -15,7 +15,7 @@ from krea_desktop.library.export import ExportError, export_image, with_export_s
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui.background import Runner
 from krea_desktop.ui.settings import QtSettingsStore
-from krea_desktop.wording import counted
+from krea_desktop.wording import counted, for_count
 
 ShowMessage = Callable[..., None]
 
@@ -47,7 +47,7 @@ class Exporter:
             fmt = _format_for(path, chosen)
             target = with_export_suffix(Path(path), fmt)
             # The dialog asked about the name typed; a suffix added here makes another one.
-            if target != Path(path) and target.exists() and not self._may_replace(target):
+            if target != Path(path) and _exists(target) and not self._may_replace(target):
                 return
             self.export_to([(entry, target)], fmt, with_parameters=with_parameters)
             return
@@ -82,8 +82,6 @@ class Exporter:
         replaced, the copy gets a name of its own."""
         if not targets:
             return
-        self.last_export_dir = str(targets[0][1].parent)
-        QtSettingsStore(self.settings).set(EXPORT_FOLDER, self.last_export_dir)
 
         def work() -> tuple[int, list[str]]:
             written, problems = 0, []
@@ -104,8 +102,11 @@ class Exporter:
         def done(result: tuple[int, list[str]]) -> None:
             written, problems = result
             folder = targets[0][1].parent
+            if written:  # the next export starts where this one went (not where it could not)
+                self.last_export_dir = str(folder)
+                QtSettingsStore(self.settings).set(EXPORT_FOLDER, self.last_export_dir)
             if not problems:
-                what = "" if with_parameters else " without their parameters"
+                what = "" if with_parameters else f" without {for_count(written, 'its', 'their')} parameters"
                 self.show_message(f"Exported {counted(written, 'image')}{what} to {folder}.")
             else:
                 self.show_message(_failed(problems, written, folder), error=True)
@@ -117,11 +118,20 @@ def _failed(problems: list[str], written: int, folder: Path) -> str:
     """What an export that failed in part or in whole says, in one sentence."""
     first = problems[0].rstrip(".")
     if len(problems) > 1:
-        first = f"{len(problems)} images could not be exported (the first: {first})"
+        first = f"{len(problems)} images could not be exported; the first: {first}"
     if not written:
         return f"{first}."
     rest = "the other image is" if written == 1 else f"the other {written:,} images are"
     return f"{first}; {rest} in {folder}."
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` names a file already; a name the system cannot take (too long, say)
+    names none, and the export then says why it could not be written."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def _format_for(path: str, chosen_filter: str) -> str:

@@ -185,6 +185,7 @@ class ImageViewer(QDialog):
     relativeRequested = Signal(object)  # a LibraryEntry of the shown image's lineage
     deleteRequested = Signal(object)  # the LibraryEntry shown, for the gallery to delete
     undoRequested = Signal()  # Ctrl+Z: bring back the images deleted last
+    copyRequested = Signal(object)  # Ctrl+C: the LibraryEntry shown, for the gallery to copy
 
     def __init__(
         self,
@@ -483,6 +484,13 @@ class ImageViewer(QDialog):
             return
         self.deleteRequested.emit(self.entry)
 
+    def copy_shown(self) -> None:
+        """Put the shown image on the clipboard (Ctrl+C, as in the gallery)."""
+        if self.entry is None:
+            return
+        self.copyRequested.emit(self.entry)
+        self.show_hint("Copied to the clipboard.")
+
     def show_hint(self, text: str) -> None:
         """Say ``text`` in the bar under the picture for a few seconds."""
         self.hint_label.setText(text)
@@ -631,6 +639,8 @@ class ImageViewer(QDialog):
                 self.undoRequested.emit()
             else:
                 self.show_hint(NOTHING_TO_UNDO)
+        elif event.matches(QKeySequence.StandardKey.Copy):
+            self.copy_shown()
         elif key == Qt.Key.Key_Left:
             self.previous()
         elif key == Qt.Key.Key_Right:
