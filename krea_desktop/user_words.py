@@ -5,9 +5,18 @@ images by themselves."""
 
 from __future__ import annotations
 
+import os
+
 from krea_desktop.api import errors as E
 
 IN_SETTINGS = "in Settings"
+IN_THE_ENVIRONMENT = "in the RUNWARE_API_KEY environment variable"  # keystore.ENV_KEY
+
+
+def where_the_key_is() -> str:
+    """Where the window's key is set: the environment's variable, when set, comes before
+    Settings (which cannot change it)."""
+    return IN_THE_ENVIRONMENT if os.environ.get("RUNWARE_API_KEY", "").strip() else IN_SETTINGS
 
 
 def as_the_app_says(err: BaseException, key_place: str = IN_SETTINGS) -> str:

@@ -17,6 +17,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QLabel, QPushButton
 from pytestqt.qtbot import QtBot
 
+from krea_desktop import keystore
 from krea_desktop.api.client import RetryPolicy
 from krea_desktop.simulator.faults import parse_fault
 from krea_desktop.ui.app import create_main_window
@@ -39,11 +40,14 @@ def make_window(
 ) -> Iterator[Any]:
     windows: list[MainWindow] = []
 
-    def make(key: str | None = KEY) -> MainWindow:
-        if key:
+    def make(key: str | None = KEY, *, stored: bool = False) -> MainWindow:
+        """``stored``: the key set in Settings (the key store), not in the environment."""
+        if key and not stored:
             monkeypatch.setenv("RUNWARE_API_KEY", key)
         else:
             monkeypatch.delenv("RUNWARE_API_KEY", raising=False)
+        if key and stored:
+            keystore.save_key(key, data_dir)
         monkeypatch.setenv("RUNWARE_API_URL", sim.url)
         w = create_main_window(demo_latency=0.0)
         qtbot.addWidget(w)
@@ -362,7 +366,7 @@ def test_two_jobs_run_at_once_and_each_can_be_cancelled(qtbot: QtBot, window: Ma
 
 def test_a_wrong_key_says_so_and_offers_settings(qtbot: QtBot, make_window: Any, sim: Sim) -> None:
     sim.service.config.api_key = "the-right-key"
-    w = make_window("a-wrong-key")
+    w = make_window("a-wrong-key", stored=True)
     w.show()
     w.prompt_panel.promptEdit.setPlainText("two words")
     with qtbot.waitSignal(w.client_thread.jobFailed, timeout=15000):
@@ -379,7 +383,7 @@ def test_a_new_key_withdraws_what_was_said_of_the_old_one_and_nothing_else(
     qtbot: QtBot, make_window: Any, sim: Sim, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sim.service.config.api_key = "the-right-key"
-    w = make_window("a-wrong-key")
+    w = make_window("a-wrong-key", stored=True)
     w.show()
     qtbot.waitUntil(lambda: w.built)
     unrelated = "2 files could not be read, so they were left out."
@@ -389,8 +393,8 @@ def test_a_new_key_withdraws_what_was_said_of_the_old_one_and_nothing_else(
         w.generate()
     refused = "The API key was not accepted; check it in Settings."
     assert w.message_banner.label.text() == refused
-    monkeypatch.setenv("RUNWARE_API_KEY", "the-right-key")
-    w._credentials_changed()  # as the Settings dialog does once a key is saved
+    keystore.save_key("the-right-key", w.data_dir)
+    w._credentials_changed(key_stored=True)  # as the Settings dialog does once a key is saved
     # The refusal no longer holds and goes; the other message is still there to be read.
     qtbot.waitUntil(lambda: w.message_banner.isVisible() and w.message_banner.label.text() == unrelated)
     w.message_banner.dismiss()
@@ -403,7 +407,7 @@ def test_a_new_key_withdraws_the_refusal_even_once_its_job_row_is_gone(
     qtbot: QtBot, make_window: Any, sim: Sim, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sim.service.config.api_key = "the-right-key"
-    w = make_window("a-wrong-key")
+    w = make_window("a-wrong-key", stored=True)
     w.show()
     qtbot.waitUntil(lambda: w.built)
     w.prompt_panel.promptEdit.setPlainText("two words")
@@ -411,8 +415,42 @@ def test_a_new_key_withdraws_the_refusal_even_once_its_job_row_is_gone(
         w.generate()
     assert w.message_banner.label.text() == "The API key was not accepted; check it in Settings."
     w.job_list.rows[failed.args[0]].dismiss.click()  # the row's ✕: the job leaves the list
-    monkeypatch.setenv("RUNWARE_API_KEY", "the-right-key")
-    w._credentials_changed()
+    keystore.save_key("the-right-key", w.data_dir)
+    w._credentials_changed(key_stored=True)
+    assert not w.message_banner.isVisible()
+
+
+def test_a_refused_key_from_the_environment_is_said_to_be_there_not_in_settings(
+    qtbot: QtBot, make_window: Any, sim: Sim
+) -> None:
+    sim.service.config.api_key = "the-right-key"
+    w = make_window("a-wrong-key")  # RUNWARE_API_KEY: Settings cannot change the key used
+    w.show()
+    qtbot.waitUntil(lambda: w.built)
+    w.prompt_panel.promptEdit.setPlainText("two words")
+    with qtbot.waitSignal(w.client_thread.jobFailed, timeout=15000):
+        w.generate()
+    said = "The API key was not accepted; check it in the RUNWARE_API_KEY environment variable."
+    assert w.message_banner.label.text() == said
+    assert not w.message_banner.action.isVisible()  # no "Open Settings": it would not help
+    w._endpoint_changed(sim.url)  # a change in Settings: the key used is the same, and still refused
+    assert w.message_banner.isVisible() and w.message_banner.label.text() == said
+
+
+def test_the_key_kept_in_a_file_is_said_when_a_key_goes_there_not_at_each_address_change(
+    qtbot: QtBot, make_window: Any, sim: Sim, data_dir: Path
+) -> None:
+    import keyring.backends.fail
+
+    keyring.set_keyring(keyring.backends.fail.Keyring())  # no system keyring: the key goes to a file
+    w = make_window(None)
+    w.show()
+    qtbot.waitUntil(lambda: w.built)
+    keystore.save_key(KEY, data_dir)
+    w._credentials_changed(key_stored=True)  # as the Settings dialog does once a key is saved
+    assert w.message_banner.isVisible() and "kept in a file only you can read" in w.message_banner.label.text()
+    w.message_banner.dismiss()
+    w._endpoint_changed(sim.url)  # only the address changed: nothing new to say of the key
     assert not w.message_banner.isVisible()
 
 

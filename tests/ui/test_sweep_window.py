@@ -12,6 +12,7 @@ from PySide6.QtCore import QPoint, QRect, QSize, Qt
 from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QWidget
 from pytestqt.qtbot import QtBot
 
+from krea_desktop import keystore
 from krea_desktop.api.record import SweepAxis, SweepTag
 from krea_desktop.library.sheet import render, sheet_cells_of, sheet_uuid
 from krea_desktop.library.store import Library
@@ -224,9 +225,11 @@ def test_the_dialogs_problems_name_the_axis_as_the_dialog_shows_it(
 
 
 def test_a_sweep_whose_reference_upload_meets_a_refused_key_says_where_to_set_it(
-    qtbot: QtBot, make_window: Any, sim: Sim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, make_window: Any, sim: Sim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_dir: Path
 ) -> None:
     sim.service.config.api_key = "not-the-key-the-window-has"
+    monkeypatch.delenv("RUNWARE_API_KEY")  # the key set in Settings (the key store)
+    keystore.save_key(KEY, data_dir)
     w = make_window()
     Image.new("RGB", (96, 64), (200, 40, 40)).save(tmp_path / "fox.png")
     w.tray.add_reference(tmp_path / "fox.png", 0.5)
@@ -242,8 +245,8 @@ def test_a_sweep_whose_reference_upload_meets_a_refused_key_says_where_to_set_it
         "The sweep was not sent because a reference could not be uploaded: "
         "The API key was not accepted; check it in Settings."
     )
-    monkeypatch.setenv("RUNWARE_API_KEY", sim.service.config.api_key)
-    w._credentials_changed()  # a key saved in Settings: what was said of the old one goes
+    keystore.save_key(sim.service.config.api_key, data_dir)
+    w._credentials_changed(key_stored=True)  # a key saved in Settings: what was said of the old one goes
     assert not w.message_banner.isVisible()
 
 

@@ -34,6 +34,7 @@ from krea_desktop.api.errors import KreaError
 from krea_desktop.external import open_path_or_url
 from krea_desktop.ui.background import BackgroundRunner
 from krea_desktop.ui.theme import set_role
+from krea_desktop.user_words import IN_THE_ENVIRONMENT, where_the_key_is
 
 TestKey = Callable[[str, str], Awaitable[None]]
 ENV_ENDPOINT = config.API_ENDPOINT.env or ""  # RUNWARE_API_URL: overrides the endpoint stored here
@@ -417,6 +418,10 @@ class SettingsDialog(QDialog):
         """The Remove key button works only when a key is stored and its removal is not
         already pending (an empty field removes the stored key on OK)."""
         self.forgetKeyButton.setEnabled(bool(self._original_key.strip()) and bool(self.apiKey()))
+        if where_the_key_is() == IN_THE_ENVIRONMENT:  # the stored key goes, the environment's stays
+            self.forgetKeyButton.setToolTip(
+                "Remove the stored key when you press OK (RUNWARE_API_KEY, set in the environment, is still used)"
+            )
 
     def _forget_key(self) -> None:
         self.keyEdit.clear()

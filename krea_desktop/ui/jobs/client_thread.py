@@ -35,7 +35,7 @@ from krea_desktop.ui.background import lower_priority, make_worker_types, share_
 from krea_desktop.ui.gallery.thumbnails import THUMB_SIZE as CACHE_SIDE
 from krea_desktop.ui.gallery.thumbnails import cached_size, store_thumbnail
 from krea_desktop.ui.pixels import qimage_of
-from krea_desktop.user_words import as_the_app_says
+from krea_desktop.user_words import as_the_app_says, where_the_key_is
 
 if TYPE_CHECKING:  # the client (httpx) is imported where it is made, after start-up
     from krea_desktop.api.client import RunwareClient
@@ -312,7 +312,7 @@ class ClientThread(QThread):
             )
             # Said to be collected later only when a task was sent and its record written.
             err.record_kept = keep and any(self._tasks.get(t, (None, None))[1] is not None for t in current)
-            self.jobFailed.emit(job_id, as_the_app_says(err), err)
+            self.jobFailed.emit(job_id, as_the_app_says(err, where_the_key_is()), err)
         except LibraryError as err:
             self.jobFailed.emit(job_id, str(err), err)
         except Exception as exc:  # a bug must not take the thread down, nor show a traceback

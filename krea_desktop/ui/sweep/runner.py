@@ -20,7 +20,7 @@ from krea_desktop.models.jobs import FINISHED, Job, JobQueue
 from krea_desktop.models.sweep import Cell, SweepPlan
 from krea_desktop.ui.background import Runner, post, shared_pool
 from krea_desktop.ui.sweep.sheet_view import ContactSheet
-from krea_desktop.user_words import as_the_app_says
+from krea_desktop.user_words import IN_THE_ENVIRONMENT, as_the_app_says, where_the_key_is
 
 if TYPE_CHECKING:
     from krea_desktop.ui.jobs.client_thread import ClientThread
@@ -142,11 +142,14 @@ class SweepRun(QObject):
             return  # cancelled while its references uploaded: that was said; nothing more to send
         if error is not None:
             text = (
-                as_the_app_says(error)
+                as_the_app_says(error, where_the_key_is())
                 if isinstance(error, E.KreaError)
                 else f"an unexpected error ({type(error).__name__})"
             )
-            said = self.serviceMessage if E.said_of_the_service(error) else self.message
+            # What a new key or address puts right is withdrawn by one; not a key the
+            # environment sets, which Settings cannot change.
+            env_key = isinstance(error, E.AuthenticationError) and where_the_key_is() == IN_THE_ENVIRONMENT
+            said = self.serviceMessage if E.said_of_the_service(error) and not env_key else self.message
             said.emit(f"The sweep was not sent because a reference could not be uploaded: {text}")
             self._said_why = True  # that sentence is the one to read, not "no cell made an image"
             for cell in self._queue:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from krea_desktop.api import errors as E
+from krea_desktop.user_words import IN_THE_ENVIRONMENT, where_the_key_is
 from krea_desktop.wording import counted
 
 if TYPE_CHECKING:
@@ -131,7 +132,10 @@ class JobRouting:
             self.status(f"Job {job.job_id} cancelled: {job.received} of {counted(job.expected, 'image')} saved.", 5000)
         elif job.state == "failed":
             say = self.show_service_message if E.said_of_the_service(job.error) else self.show_message
-            if isinstance(job.error, E.AuthenticationError):
+            if isinstance(job.error, E.AuthenticationError) and where_the_key_is() == IN_THE_ENVIRONMENT:
+                # Neither Settings nor a change there puts right the key the environment sets.
+                self.show_message(job.message, error=True)
+            elif isinstance(job.error, E.AuthenticationError):
                 say(job.message, "Open Settings", self.open_settings, error=True)
             else:
                 say(job.message, error=True)

@@ -778,7 +778,7 @@ class MainWindow(QMainWindow):
         from krea_desktop.ui.dialogs.settings_dialog import SettingsDialog
 
         dialog = SettingsDialog(data_dir=self.data_dir, test_key=self._test_key, endpoint=self.endpoint, parent=self)
-        dialog.keyChanged.connect(lambda _stored: self._credentials_changed())
+        dialog.keyChanged.connect(lambda stored: self._credentials_changed(key_stored=stored))
         dialog.endpointChanged.connect(self._endpoint_changed)
         dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
@@ -817,7 +817,8 @@ class MainWindow(QMainWindow):
         if self.built and self.isVisible():
             self._credentials_changed()
 
-    def _credentials_changed(self) -> None:
+    def _credentials_changed(self, *, key_stored: bool = False) -> None:
+        """A key or a service address changed (``key_stored``: a key was just stored)."""
         if self._make_client_factory is None or not self.built:  # finish() reads the key afresh
             return
         factory, demo = self._make_client_factory()
@@ -826,7 +827,7 @@ class MainWindow(QMainWindow):
         self._set_demo(demo)
         from krea_desktop import keystore
 
-        if keystore.key_file(self.data_dir).exists():  # a stat: the keyring is not asked again
+        if key_stored and keystore.key_file(self.data_dir).exists():  # a stat: the keyring is not asked again
             # In plain text (readable by this user alone): said each time a key goes there,
             # the keyring having refused it or there being none.
             self.show_service_message(keystore.backend_description(self.data_dir), error=True)
