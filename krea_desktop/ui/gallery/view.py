@@ -172,15 +172,27 @@ class GalleryView(QListView):
         side = max(THUMB_SIDE_MIN, min(THUMB_SIDE_MAX, int(side)))
         if side == self._thumb_side:
             return
-        current = self.currentIndex()
+        current = QPersistentModelIndex(self.currentIndex())
         self._thumb_side = side
         self._tell_model()
         self.scheduleDelayedItemsLayout()  # uniform item sizes: the cached size is measured again
         if current.isValid():
-            QTimer.singleShot(0, lambda: self.scrollTo(current))
+            QTimer.singleShot(0, lambda: self._scroll_to_current(current))
         self.thumbSideChanged.emit(side)
 
+    def _scroll_to_current(self, current: QPersistentModelIndex) -> None:
+        """After a change of size, the current image is scrolled into view. The layout
+        pass is made first (once, if still pending; on the grid it is the scroll bars
+        alone): the scroll bar kept the old size's range until then, and the image, now
+        further down, was scrolled to no further than the old end."""
+        if not current.isValid():
+            return
+        self.executeDelayedItemsLayout()
+        self.updateGeometries()
+        self.scrollTo(current)
+
     def setModel(self, model: Any) -> None:
+        self._over_reset = None  # ids of the model before
         super().setModel(model)
         self._tell_model()
         if model is not None:
@@ -670,9 +682,9 @@ class GalleryView(QListView):
         """The rows are read again (a search typed, a filter changed, F5, a scope): which
         images are selected and current, by id, to be so again among the new rows. Qt
         drops the selection with the rows, and Space then opened the top image, Delete
-        and F did nothing."""
+        and F did nothing. What is kept stays until the next reset (see below)."""
         model = self.model()
-        self._over_reset = None
+        before, self._over_reset = self._over_reset, None
         if not isinstance(model, GalleryModel) or not self._keep_over_reset:
             return
         current = self.currentIndex()
@@ -684,6 +696,23 @@ class GalleryView(QListView):
             ids.extend(model.ids_at(range(span.top(), span.bottom() + 1)))
         if current_id is not None or ids:
             self._over_reset = (current_id, ids)
+        elif before is not None and not self._shows_any(model, before):
+            # Nothing selected or current, and none of the images kept at the reset before
+            # among these rows (a search that matched nothing for a keystroke, a filter
+            # that hid them): they are kept on, to be selected again when they come back.
+            # Anything the user selects or makes current in between is kept instead.
+            self._over_reset = before
+
+    @staticmethod
+    def _shows_any(model: GalleryModel, kept: tuple[int | None, list[int]]) -> bool:
+        """Whether any image of ``kept`` (the current one's id, the selected ones') is
+        among the model's rows."""
+        if model.rowCount() == 0:
+            return False
+        current_id, ids = kept
+        if current_id is not None and model.row_of(current_id) is not None:
+            return True
+        return any(model.row_of(i) is not None for i in ids)
 
     @contextlib.contextmanager
     def selecting_anew(self) -> Iterator[None]:
@@ -697,7 +726,7 @@ class GalleryView(QListView):
             self._keep_over_reset = True
 
     def _after_reset(self) -> None:
-        kept, self._over_reset = self._over_reset, None
+        kept = self._over_reset  # held on to: see _before_reset
         model = self.model()
         if kept is None or not isinstance(model, GalleryModel):
             return
