@@ -119,3 +119,44 @@ def test_what_is_still_to_come_is_saved_after_what_is_held_within_the_limit(tmp_
     to_come = [SavedReference(tmp_path / f"c{i}.png", 0.5, f"c{i}.png") for i in range(12)]
     state = json.loads(refs.state_bytes(to_come))
     assert [e["file"] for e in state["references"]] == [f"c{i}.png" for i in range(10)]  # the tray's limit
+
+
+def test_an_image_held_and_brought_in_again_while_the_tray_comes_back_is_saved_once(qapp: Any, tmp_path: Path) -> None:
+    from krea_desktop.ui.references.loading import ReferenceLoader
+    from krea_desktop.ui.references.sources import Source
+
+    class Held:
+        """Runs each load at once and hands its answer over when told."""
+
+        def __init__(self) -> None:
+            self.answers: list[tuple[Any, Any]] = []
+
+        def submit(self, work: Any, done: Any, failed: Any = None) -> None:
+            try:
+                self.answers.append((done, work()))
+            except BaseException as exc:  # handed to failed, as a runner does
+                self.answers.append((failed, exc))
+
+        def deliver(self, index: int) -> None:
+            call, value = self.answers[index]
+            call(value)
+
+    runner = Held()
+    model = ReferenceSet(tmp_path / "references")
+    (tmp_path / "references").mkdir()
+    loader = ReferenceLoader(model, tmp_path / "references", runner=runner)  # type: ignore[arg-type]
+    files = []
+    for i in range(10):
+        files.append(tmp_path / f"r{i}.png")
+        Image.new("RGB", (32, 32), (20 * i, 5, 9)).save(files[-1])
+    # The last session's nine coming back, the ninth still being read.
+    loader.start([Source("path", str(p), 0.5, p.name) for p in files[:9]], restoring=True)
+    for i in range(8):
+        runner.deliver(i)
+    # r0's file brought in again (already held) with a new one: both loaded, waiting.
+    assert loader.start([Source("path", str(files[0]), 0.7), Source("path", str(files[9]), 0.7)])
+    runner.deliver(9)
+    runner.deliver(10)
+    model.save(loader.on_their_way())  # the window closes now
+    state = json.loads(model.state_file.read_text())
+    assert [e["source"] for e in state["references"]] == [f"r{i}.png" for i in range(10)]

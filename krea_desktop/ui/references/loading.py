@@ -243,15 +243,22 @@ class ReferenceLoader(QObject):
         unreadable are not kept, nor those brought in this session that are still loading
         (never shown, they were never in the tray)."""
         kept: list[SavedReference] = []
+        # An image is kept once, as the tray takes it once: the held ones, then the first
+        # on its way (a file brought in again while the last session's copy of it loads).
+        seen = {ref.sha256 for ref in self.model.items()}
         for batch in self._batches:
             restoring = self._restoring.get(id(batch))
             for index in range(batch.shown, len(batch.slots)):
                 slot = batch.slots[index]
-                if isinstance(slot, Loaded):
+                if isinstance(slot, Loaded) and slot.ref.sha256 not in seen:
+                    seen.add(slot.ref.sha256)
                     kept.append(SavedReference(slot.path, slot.strength, slot.ref.source, slot.parent))
                 elif slot is None and restoring is not None:
                     source = restoring[index]
-                    kept.append(SavedReference(Path(source.value), source.strength, source.label or "", source.parent))
+                    path = Path(source.value)
+                    if path.stem not in seen:  # a kept copy is named by its image's hash
+                        seen.add(path.stem)
+                        kept.append(SavedReference(path, source.strength, source.label or "", source.parent))
         return kept
 
     # --- closing ----------------------------------------------------------------------
