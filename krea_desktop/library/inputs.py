@@ -155,38 +155,34 @@ def read_image_file(path: Path) -> bytes:
 
 def header_refusal(path: Path) -> str | None:
     """Why :func:`load_reference` would refuse the image file at ``path``, as far as the
-    file's size and its image header tell, in the sentence it would give; None when they
-    say nothing against it. No pixel is decoded (a body damaged past the header is found
-    when the image is loaded): a dropped file is offered at once, not after a decode.
-    Never raises."""
+    file, its structure and its image header tell, in the sentence it would give; None
+    when they say nothing against it. No pixel is decoded (a body damaged past the
+    header is found when the image is loaded): a dropped file is offered at once, not
+    after a decode. Never raises."""
     from krea_desktop.pillow import Image, UnidentifiedImageError
 
     label = reference_label(path)
     damaged = f"“{label}” is damaged and cannot be opened as an image."
     try:
-        _check_file(path)
-        with warnings.catch_warnings(), path.open("rb") as file:
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            try:
-                with Image.open(file, formats=_open_formats()) as img:
-                    width, height = img.size
-            except Image.DecompressionBombError:
-                return _bomb_message(label)
-            except UnidentifiedImageError:
-                file.seek(0)
-                if _has_image_signature(file.read(32)):
-                    return damaged
-                return f"“{label}” is not an image Krea Desktop can read ({_READABLE})."
-            except (SyntaxError, ValueError, TypeError, IndexError, struct.error, EOFError):
-                return damaged
-            except OSError as exc:
-                if exc.errno is None:  # the decoder's own word on the data, not the system's on the file
-                    return damaged
-                raise
+        data = read_image_file(path)
     except InvalidImageError as exc:
         return str(exc)
-    except OSError as exc:
-        return _unreadable(path, exc)
+    refusal = _structure_refusal(data, label)
+    if refusal is not None:
+        return refusal
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data), formats=_open_formats()) as img:
+                width, height = img.size
+        except Image.DecompressionBombError:
+            return _bomb_message(label)
+        except UnidentifiedImageError:
+            if _has_image_signature(data):
+                return damaged
+            return f"“{label}” is not an image Krea Desktop can read ({_READABLE})."
+        except (OSError, SyntaxError, ValueError, TypeError, IndexError, struct.error, EOFError):
+            return damaged
     if width <= 0 or height <= 0:
         return f"“{label}” has no pixels."
     if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
@@ -350,21 +346,30 @@ def _is_document_type(ctype: str) -> bool:
     )
 
 
+def _structure_refusal(data: bytes, label: str) -> str | None:
+    """Why ``data`` is refused before any decoder sees it (empty, a page, a drawing, a
+    file of more blocks than any image has), or None."""
+    if not data:
+        return f"“{label}” is empty (0 bytes), so it holds no image."
+    if _looks_like_html(data):  # a page sent under a type that did not say so
+        return _page_message(label)
+    if _looks_like_svg(data):
+        return _svg_message(label)
+    if has_too_many_parts(data):  # the decoder would take seconds and gigabytes over it
+        return (
+            f"“{label}” has more than {MAX_PARTS:,} blocks of metadata, which no real image has, so it was not opened."
+        )
+    return None
+
+
 def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
     """Check and normalise encoded image bytes; see :func:`load_reference`."""
     from krea_desktop.pillow import Image, UnidentifiedImageError, exif_orientation, in_srgb, to_rgb, upright
 
     label = label or "The image"
-    if not data:
-        raise InvalidImageError(f"“{label}” is empty (0 bytes), so it holds no image.")
-    if _looks_like_html(data):  # a page sent under a type that did not say so
-        raise InvalidImageError(_page_message(label))
-    if _looks_like_svg(data):
-        raise InvalidImageError(_svg_message(label))
-    if has_too_many_parts(data):  # the decoder would take seconds and gigabytes over it
-        raise InvalidImageError(
-            f"“{label}” has more than {MAX_PARTS:,} blocks of metadata, which no real image has, so it was not opened."
-        )
+    refusal = _structure_refusal(data, label)
+    if refusal is not None:
+        raise InvalidImageError(refusal)
     with warnings.catch_warnings():
         # Pillow warns below its own bomb limit; the pixel cap here decides instead.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)

@@ -120,3 +120,31 @@ def test_an_image_unmarked_under_the_favourites_filter_hands_its_place_to_the_ne
     qtbot.waitUntil(lambda: w.model.rowCount() == 3)
     assert w.gallery.selected_rows() == [1] and w.gallery.currentIndex().row() == 1
     assert w.model.entry_at(1).id == after.id and w.gallery_actions.delete_action.isEnabled()
+
+
+def test_a_viewer_no_one_copies_for_does_not_say_it_copied(qtbot: QtBot, data_dir: Path) -> None:
+    # The viewer asks for the copy; what copies it says so once it is done.
+    from krea_desktop.ui.viewer.viewer import ImageViewer
+
+    (entry,) = fill(data_dir, [make_image("a harbour", seed=1)])
+    viewer = ImageViewer(lambda row: entry if row == 0 else None, lambda: 1, 0)
+    qtbot.addWidget(viewer)
+    viewer.show()
+    qtbot.keyClick(viewer, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert viewer.hint_label.text() != "Copied to the clipboard."
+
+
+def test_ctrl_c_in_a_sweeps_viewer_copies_the_image_shown(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
+    fill(data_dir, [make_image("a harbour", seed=1)])
+    w = make_window()
+    QGuiApplication.clipboard().clear()
+    (entry,) = w.library.entries()
+    w.sweeps._open_entry(entry, [entry])
+    from krea_desktop.ui.viewer.viewer import ImageViewer
+
+    (viewer,) = [v for v in w.findChildren(ImageViewer) if v.isVisible()]
+    qtbot.keyClick(viewer, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    board = QGuiApplication.clipboard()
+    qtbot.waitUntil(lambda: (mime := board.mimeData()) is not None and mime.hasUrls())
+    assert [u.toLocalFile() for u in board.mimeData().urls()] == [str(entry.path)]
+    qtbot.waitUntil(lambda: viewer.hint_label.text() == "Copied to the clipboard.")

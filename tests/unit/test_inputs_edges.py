@@ -4,10 +4,14 @@ link to nothing, no permission, or another error the system gives."""
 from __future__ import annotations
 
 import errno
+import io
 import os
+import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
+from PIL import Image
 
 from krea_desktop.library import inputs
 from krea_desktop.library.inputs import InvalidImageError, load_reference
@@ -132,3 +136,39 @@ def test_an_avif_of_the_heif_brand_looks_like_an_image(tmp_path: Path) -> None:
     path = tmp_path / "photo.avif"
     path.write_bytes(b"\x00\x00\x00\x1cftypmif1\x00\x00\x00\x00mif1avifmiaf" + b"\x00" * 64)
     assert inputs.looks_like_image_file(path)
+
+
+def _many_parts_png() -> bytes:
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG")
+    png = buf.getvalue()
+    return png[:33] + b"".join(chunk(b"tEXt", b"k\x00v") for _ in range(60_000)) + png[33:]
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("many.png", _many_parts_png),
+        ("page.png", lambda: b"<!DOCTYPE html><html><body>not found</body></html>"),
+        ("drawing.png", lambda: b'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"></svg>'),
+        ("empty.png", lambda: b""),
+        ("words.png", lambda: b"these are words, not pixels"),
+        ("cut.jpg", lambda: b"\xff\xd8\xff\xe0garbage" * 20),
+    ],
+)
+def test_a_dropped_files_header_is_judged_in_the_sentence_loading_it_gives(
+    tmp_path: Path, name: str, content: Any
+) -> None:
+    # The offer of a drop says at once what adding the file would say after a decode.
+    from krea_desktop.library.inputs import header_refusal
+
+    path = tmp_path / name
+    path.write_bytes(content())
+    with pytest.raises(InvalidImageError) as refused:
+        load_reference(path)
+    assert header_refusal(path) == str(refused.value)

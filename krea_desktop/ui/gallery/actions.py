@@ -32,7 +32,7 @@ from krea_desktop.ui.gallery.recall import AWAY, TOWARD, Recall
 from krea_desktop.ui.gallery.view import GalleryView, runs_of
 from krea_desktop.ui.viewer.canvas import decode_image_file
 from krea_desktop.ui.viewer.compare import CompareDialog
-from krea_desktop.ui.viewer.viewer import NOTHING_TO_UNDO, ImageViewer
+from krea_desktop.ui.viewer.viewer import COPIED, NOTHING_TO_UNDO, ImageViewer
 from krea_desktop.wording import counted, for_count
 
 ShowMessage = Callable[..., None]
@@ -466,7 +466,11 @@ class GalleryActions(QObject):
     def copy_selected(self) -> None:
         self.with_selected_entries(self._copy)
 
-    def _copy(self, selected: list[LibraryEntry]) -> None:
+    def copy_for(self, viewer: ImageViewer, entry: LibraryEntry) -> None:
+        """Copy the image ``viewer`` shows (its Ctrl+C), and say so there once it is copied."""
+        self._copy([entry], lambda: viewer.show_hint(COPIED))
+
+    def _copy(self, selected: list[LibraryEntry], copied: Callable[[], None] | None = None) -> None:
         """Copy off the GUI thread: a worker finds which files are still on disk (a stat
         each: thousands selected, or a slow drive, take a while) and decodes the first."""
         if not selected:
@@ -487,6 +491,8 @@ class GalleryActions(QObject):
                 return
             copy_entries(entries, urls, image)
             self.status.emit(f"Copied {counted(len(entries), 'image')}.")
+            if copied is not None:
+                copied()
 
         self.runner.submit(look, done, self._library_failed)
 
@@ -697,7 +703,7 @@ class GalleryActions(QObject):
             changed.connect(viewer.rows_changed)
         viewer.deleteRequested.connect(lambda entry: self.delete_entries([entry]))
         viewer.undoRequested.connect(self._undo_from_viewer)
-        viewer.copyRequested.connect(lambda entry: self._copy([entry]))
+        viewer.copyRequested.connect(lambda entry: self.copy_for(viewer, entry))
         viewer.destroyed.connect(lambda *_: setattr(self, "viewer", None))
         self.viewer = viewer
         viewer.show()

@@ -19,7 +19,7 @@ from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.gallery.recall import Recall
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME
 from krea_desktop.ui.references.tray import ReferenceTray
-from krea_desktop.ui.viewer.viewer import ImageViewer
+from krea_desktop.ui.viewer.viewer import COPIED, ImageViewer
 from krea_desktop.wording import counted, for_count
 
 # Files named like images. Others (no extension, or one not listed) are taken too when
@@ -58,11 +58,13 @@ def _facts(path: Path, named_as_image: bool = True) -> FileFacts:
     return path, record, metadata.image_size_of(path), image, refusal
 
 
-def _copy_file(path: Path) -> None:
-    """Put a file from outside the library on the clipboard, as a file manager copies one."""
+def _copy_file(path: Path, viewer: ImageViewer) -> None:
+    """Put a file from outside the library on the clipboard, as a file manager copies one
+    (``viewer``'s Ctrl+C), and say so there."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
     QGuiApplication.clipboard().setMimeData(mime)
+    viewer.show_hint(COPIED)
 
 
 class FileDrops(QObject):
@@ -201,7 +203,7 @@ class FileDrops(QObject):
             parent=self.parent_widget,
         )
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        viewer.copyRequested.connect(lambda entry: _copy_file(entry.path))
+        viewer.copyRequested.connect(lambda entry: _copy_file(entry.path, viewer))
         self.file_viewer = viewer
         viewer.show()
 

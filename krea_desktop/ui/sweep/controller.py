@@ -210,4 +210,5 @@ class Sweeps(QObject):
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         w.gallery_actions.favouritesChanged.connect(viewer.favourite_changed)
         viewer.relativeRequested.connect(viewer.show_entry)
+        viewer.copyRequested.connect(lambda shown: w.gallery_actions.copy_for(viewer, shown))
         viewer.show()

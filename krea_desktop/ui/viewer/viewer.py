@@ -140,6 +140,7 @@ LineageLookup = Callable[[LibraryEntry], "tuple[list[Relative], list[Relative]]"
 NOT_IN_LIBRARY_FAVOURITE = "This file was opened from outside the gallery, so it cannot be marked as a favourite here."
 NOT_IN_LIBRARY_DELETE = "This file was opened from outside the gallery, so it is not deleted from here."
 NOTHING_TO_UNDO = "There is nothing to undo."
+COPIED = "Copied to the clipboard."
 HINT_MS = 6000  # how long a hint under the picture stays
 
 # Mark (True) or unmark (False) a library image as a favourite; the owner reports back
@@ -485,11 +486,10 @@ class ImageViewer(QDialog):
         self.deleteRequested.emit(self.entry)
 
     def copy_shown(self) -> None:
-        """Put the shown image on the clipboard (Ctrl+C, as in the gallery)."""
-        if self.entry is None:
-            return
-        self.copyRequested.emit(self.entry)
-        self.show_hint("Copied to the clipboard.")
+        """Have the shown image put on the clipboard (Ctrl+C, as in the gallery): whoever
+        copies it says so (:meth:`show_hint`) once it is there."""
+        if self.entry is not None:
+            self.copyRequested.emit(self.entry)
 
     def show_hint(self, text: str) -> None:
         """Say ``text`` in the bar under the picture for a few seconds."""
