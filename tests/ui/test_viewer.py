@@ -135,6 +135,10 @@ def test_arrow_keys_step_through_the_gallery(qtbot: QtBot, model: GalleryModel) 
     assert viewer.row == 2
     qtbot.keyClick(viewer, Qt.Key.Key_Left)
     assert rows == [1, 2, 1]
+    qtbot.keyClick(viewer, Qt.Key.Key_End)  # the oldest, then the newest, as in the gallery
+    assert viewer.row == 2
+    qtbot.keyClick(viewer, Qt.Key.Key_Home)
+    assert viewer.row == 0 and rows == [1, 2, 1, 2, 0]
 
 
 def test_after_a_click_in_the_prompt_or_details_the_arrows_still_step_through_the_images(

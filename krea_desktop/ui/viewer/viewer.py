@@ -645,6 +645,10 @@ class ImageViewer(QDialog):
             self.previous()
         elif key == Qt.Key.Key_Right:
             self.next()
+        elif key == Qt.Key.Key_Home and self._row_count():  # the newest, as in the gallery
+            self.show_row(0)
+        elif key == Qt.Key.Key_End and self._row_count():  # the oldest
+            self.show_row(self._row_count() - 1)
         elif key == Qt.Key.Key_F:
             self.toggle_favourite()
         elif key == Qt.Key.Key_Delete:
