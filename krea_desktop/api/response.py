@@ -357,8 +357,11 @@ def error_from(item: dict[str, Any] | None, status: int | None = None, retry_aft
         return _credits(code)
     if status == 403:
         return E.AuthenticationError("This API key is not allowed to use Krea 2 Medium.", code=code or "forbidden")
-    if status == 404:
-        return _no_model(code)
+    if status == 404:  # no modelNotFound (above): the address itself has nothing there
+        return E.TaskError(
+            "The service address answered that it has nothing there (HTTP 404); check the address.",
+            code=code or "notFound",
+        )
     if status in (429, 503):
         return _busy(code or str(status), retry_after)
     if status == 504:

@@ -465,7 +465,7 @@ def test_a_new_service_address_withdraws_what_the_old_one_answered(
     w.prompt_panel.promptEdit.setPlainText("two words")
     with qtbot.waitSignal(w.client_thread.jobFailed, timeout=15000):
         w.generate()
-    assert w.message_banner.isVisible() and "does not offer" in w.message_banner.label.text()
+    assert w.message_banner.isVisible() and "has nothing there (HTTP 404)" in w.message_banner.label.text()
     monkeypatch.setenv("RUNWARE_API_URL", sim.url)
     w._endpoint_changed(sim.url)  # as the Settings dialog does
     assert not w.message_banner.isVisible()

@@ -146,6 +146,9 @@ def test_unexpected_shapes_are_malformed(shape: object) -> None:
         ({"code": "conflictTaskUUID"}, 400, E.TaskError, "already has a task"),
         ({"code": "nsfwContentDetected"}, None, E.ContentError, "content policy"),
         ({"code": "modelNotFound"}, None, E.TaskError, "does not offer Krea 2 Medium"),
+        ({"code": "modelNotFound"}, 404, E.TaskError, "does not offer Krea 2 Medium"),
+        (None, 404, E.TaskError, "has nothing there (HTTP 404); check the address"),  # a wrong path
+        ({"code": "notFound", "message": "No such endpoint"}, 404, E.TaskError, "has nothing there"),
         ({"code": "inferenceError"}, None, E.TaskError, "failed while generating"),
         ({"code": "weird", "message": "the moon is full"}, None, E.TaskError, "the moon is full"),
         ({}, None, E.TaskError, "unexplained"),
