@@ -83,7 +83,9 @@ def export_image(
         candidate = target if n == 1 else target.with_name(f"{target.stem} ({n}){target.suffix}")
         with contextlib.suppress(FileExistsError):
             return _write(candidate, data, replace=False)
-    raise ExportError(f"{target.parent} already holds {_MAX_SAME_NAMES} images named like {target.name}.")
+    raise ExportError(
+        f"{shortened(str(target.parent))} already holds {_MAX_SAME_NAMES} images named like {shortened(target.name)}."
+    )
 
 
 _MAX_SAME_NAMES = 1000

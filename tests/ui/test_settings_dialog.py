@@ -336,6 +336,14 @@ def test_key_test_needs_a_key_and_a_good_endpoint(qtbot: QtBot, data_dir: Path, 
     dialog.endpointEdit.setText("http://example.com/v1")
     dialog.start_test()
     assert dialog.endpointError.isVisible() and called == [] and not dialog.isTesting()
+    # A key OK would refuse is refused by Test key in the same words, and not sent.
+    dialog.endpointEdit.setText(spec.DEFAULT_API_URL)
+    dialog.keyEdit.setText("rw-two words")
+    dialog.start_test()
+    assert dialog.testResultLabel.text() == (
+        "✗ The API key contains spaces or line breaks; paste it again as a single word."
+    )
+    assert called == [] and not dialog.isTesting()
 
 
 def visible_children(widget: QWidget) -> list[QWidget]:

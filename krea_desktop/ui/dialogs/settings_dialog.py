@@ -445,6 +445,11 @@ class SettingsDialog(QDialog):
         if not key:
             self._set_result("Enter a key to test it.", "warning")
             return
+        try:  # what OK would refuse is refused here in the same words, nothing sent
+            keystore.clean_key(key)
+        except keystore.KeyStoreError as exc:
+            self._set_result(f"✗ {exc}", "error")
+            return
         problem = endpoint_problem(endpoint)
         if problem:
             self._set_result("", "hint")  # one sentence: the endpoint's, not an older test's

@@ -15,7 +15,7 @@ from krea_desktop.library.export import ExportError, export_image, with_export_s
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui.background import Runner
 from krea_desktop.ui.settings import QtSettingsStore
-from krea_desktop.wording import counted, for_count
+from krea_desktop.wording import counted, for_count, shortened
 
 ShowMessage = Callable[..., None]
 
@@ -63,7 +63,7 @@ class Exporter:
         answer = QMessageBox.question(
             self.parent_widget,
             "Export image",
-            f"{target.name} already exists in {target.parent}; replace it?",
+            f"{shortened(target.name)} already exists in {shortened(str(target.parent))}; replace it?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No,
         )
@@ -107,7 +107,7 @@ class Exporter:
                 QtSettingsStore(self.settings).set(EXPORT_FOLDER, self.last_export_dir)
             if not problems:
                 what = "" if with_parameters else f" without {for_count(written, 'its', 'their')} parameters"
-                self.show_message(f"Exported {counted(written, 'image')}{what} to {folder}.")
+                self.show_message(f"Exported {counted(written, 'image')}{what} to {shortened(str(folder))}.")
             else:
                 self.show_message(_failed(problems, written, folder), error=True)
 
@@ -122,7 +122,7 @@ def _failed(problems: list[str], written: int, folder: Path) -> str:
     if not written:
         return f"{first}."
     rest = "the other image is" if written == 1 else f"the other {written:,} images are"
-    return f"{first}; {rest} in {folder}."
+    return f"{first}; {rest} in {shortened(str(folder))}."
 
 
 def _exists(path: Path) -> bool:
