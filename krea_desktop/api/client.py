@@ -426,6 +426,9 @@ class RunwareClient:
         try:
             env = parse_envelope(parse_body(buf, pacer=self._pacer))
         except E.MalformedResponseError as err:
+            following = all(t.get("taskType") == "getResponse" for t in tasks)
+            if status < 400 and _is_page(buf) and not following:  # a sign-in page, or no API there
+                raise _NotSent(E.NetworkError(_A_PAGE), final=True) from None
             if status < 400:
                 raise _Ambiguous(err) from None  # the task may have been accepted all the same
             env = Envelope([], [])
@@ -1337,6 +1340,18 @@ def _redirected(status: int, location: str | None) -> str:
         f"The service's address sent the request elsewhere (HTTP {status}{where}); check the service address "
         "you set, or whether your network asks you to sign in first."
     )
+
+
+_A_PAGE = (
+    "The service's address answered with a web page, not the service's answer; check the address, "
+    "or whether your network asks you to sign in first."
+)
+
+
+def _is_page(body: Body) -> bool:
+    """Whether an answer is a web page (HTML or XML) rather than JSON: the service never
+    sends one, so whatever answered it did not take the task."""
+    return bytes(body[:512]).lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<"
 
 
 def _is_inline(item: dict[str, Any]) -> bool:

@@ -1422,3 +1422,24 @@ def test_the_task_is_said_sent_when_its_own_body_has_gone_not_a_proxys_connect()
 
     asyncio.run(events())
     assert said == ["CONNECT", "sent", "POST"]
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "<!DOCTYPE html><html><head><title>Sign in to the network</title></head><body>...</body></html>",
+        "\n  <html><body>It works!</body></html>",  # a web server at the address, no API
+        '<?xml version="1.0"?><Error><Code>NoSuchKey</Code></Error>',
+    ],
+)
+def test_a_web_page_in_answer_to_the_task_is_said_and_the_task_not_taken_for_sent(page: str) -> None:
+    # The service never answers with a page: whatever did (a network's sign-in page, the
+    # wrong address) did not take the task, so nothing is kept to collect and nothing is
+    # asked after it; the person reads where to look, not "not valid JSON".
+    s = Script()
+    s.default = lambda tasks: httpx.Response(200, text=page, headers={"Content-Type": "text/html"})
+    with pytest.raises(E.NetworkError) as raised:
+        run(collect(s.client(), GenerationRequest("two words")))
+    assert str(raised.value).startswith("The service's address answered with a web page")
+    assert raised.value.never_sent and not E.may_collect_later(raised.value)
+    assert s.task_types() == ["imageInference"]  # not asked again, not probed
