@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from PySide6.QtCore import QBuffer, QFile, QFileDevice, QIODeviceBase, QSize, Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QImage, QImageReader
 
 from krea_desktop.fsutil import open_regular_file
@@ -90,10 +91,13 @@ def read_image_file(
 
     Python opens the file and reads its first bytes (letting go of its lock while the disk
     answers): they give the format Qt's reader is told (it probes nothing) and the
-    image's size (found in memory). Qt then decodes from the same open file, without
-    Python's lock: a file renamed or deleted meanwhile (where the system lets an open file
-    go: not Windows) is still the one read. A FIFO or a device in the file's place is
-    refused at once (:class:`~krea_desktop.fsutil.NotARegularFile`), never waited on."""
+    image's size (found in memory). Qt then decodes the same open file, without Python's
+    lock, through a file of its own (:func:`_qt_path`): a device made in Python would
+    have Qt take Python's lock for each read, inside the lock Qt's image readers share,
+    and a GUI thread making an icon (which holds Python's lock and wants that one) would
+    wait for it for good. A file renamed or deleted meanwhile is still the one read, on
+    Linux. A FIFO or a device in the file's place is refused at once
+    (:class:`~krea_desktop.fsutil.NotARegularFile`), never waited on."""
     with open_regular_file(path) as file:
         head = file.read(HEAD_BYTES)
         found = image_format(head[:16])
@@ -107,20 +111,13 @@ def read_image_file(
             if size is None or not size.isValid():
                 return QImage()
             scaled = fit(size)
-        device = QFile()
-        if not device.open(
-            file.fileno(), QIODeviceBase.OpenModeFlag.ReadOnly, QFileDevice.FileHandleFlag.DontCloseHandle
-        ):
-            return QImage()
-        device.seek(0)
-        reader = QImageReader(device, found)
+        reader = QImageReader(_qt_path(file, path), found)
         reader.setDecideFormatFromContent(False)
         reader.setAutoDetectImageFormat(False)
         reader.setAutoTransform(auto_transform)
         if scaled is not None:
             reader.setScaledSize(scaled)
         image = reader.read()
-        device.close()
         if auto_transform and found in (b"png", b"webp") and not image.isNull():
             # Qt turns a JPEG by its EXIF orientation, not a PNG or a WEBP: shown on its side
             # here, it was sent upright as a reference (library.inputs turns every format).
@@ -214,6 +211,14 @@ def in_srgb(image: QImage) -> QImage:
     return image
 
 
+def _qt_path(file: BinaryIO, path: Path) -> str:
+    """The name by which Qt opens the file Python has open: on Linux the open file itself
+    (``/proc/self/fd``: the same file whatever the name now holds, never a FIFO put in
+    its place), elsewhere its name."""
+    proc = f"/proc/self/fd/{file.fileno()}"
+    return proc if os.path.exists(proc) else os.fspath(path)
+
+
 def _size_in(head: bytes, found: bytes) -> QSize | None:
     """The size of the image of format ``found`` whose file starts with ``head``: invalid
     when the file is damaged; None when ``head`` ends before a JPEG's frame header."""
@@ -226,12 +231,19 @@ def _size_in(head: bytes, found: bytes) -> QSize | None:
         return QSize(width, height) if max(width, height) <= _PNG_MAX_SIDE else QSize()
     if found == b"webp":
         return webp_size(head)
-    buffer = QBuffer()  # GIF and BMP give it in their first bytes
-    buffer.setData(head)
-    buffer.open(QIODeviceBase.OpenModeFlag.ReadOnly)
-    size = QImageReader(buffer, found).size()
-    buffer.close()
-    return size
+    # GIF and BMP give it in their first bytes (read here, not by Qt: see read_image_file).
+    if found == b"gif":
+        if len(head) < 10:
+            return QSize()
+        width, height = struct.unpack_from("<HH", head, 6)
+        return QSize(width, height)
+    if len(head) < 26:  # BMP: a BITMAPINFOHEADER's width, then its height (below zero: top-down)
+        return QSize()
+    if int.from_bytes(head[14:18], "little") == 12:  # the old BITMAPCOREHEADER: 16-bit sides
+        width, height = struct.unpack_from("<HH", head, 18)
+    else:
+        width, height = struct.unpack_from("<ii", head, 18)
+    return QSize(width, abs(height)) if width > 0 and height != 0 else QSize()
 
 
 # The largest side a PNG may give (its header's fields are unsigned 32-bit, Qt's sizes signed).
