@@ -3,9 +3,7 @@ reference: taken as the files themselves."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from PIL import Image
@@ -13,35 +11,14 @@ from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
-from krea_desktop.ui.app import create_main_window
 from krea_desktop.ui.references.sources import might_hold_image, sources_from_mime
 from krea_desktop.ui.window.main_window import MainWindow
+from tests.ui.test_compose_inputs import banner_messages
+from tests.ui.test_new_images import window
+
+__all__ = ["window"]  # a fixture, used by name
 
 NOTHING_ADDED = "That is not an image, an image file or an image address, so nothing was added."
-
-
-@pytest.fixture
-def window(qtbot: QtBot, data_dir: Path, memory_keyring: object) -> Iterator[MainWindow]:
-    w = create_main_window(force_demo=True, demo_latency=0.0)
-    qtbot.addWidget(w)
-    w.resize(1000, 700)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
-
-
-def banner_messages(w: MainWindow) -> list[tuple[str, str | None]]:
-    """What the window's message banner says from now on: (text, action)."""
-    said: list[tuple[str, str | None]] = []
-    show = w.message_banner.show_message
-
-    def spy(text: str, action: str | None = None, slot: Any = None, *, error: bool = False) -> None:
-        said.append((text, action))
-        show(text, action, slot, error=error)
-
-    w.message_banner.show_message = spy  # type: ignore[method-assign]
-    return said
 
 
 def picture(path: Path, shade: int) -> Path:

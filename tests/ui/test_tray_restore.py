@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +15,9 @@ from pytestqt.qtbot import QtBot
 
 import krea_desktop.ui.references.loading as loading
 from krea_desktop.models.references import ReferenceSet, SavedReference
-from krea_desktop.ui.app import create_main_window
-from krea_desktop.ui.window.main_window import MainWindow
+from tests.ui.test_loop_window import make_window
 
-
-@pytest.fixture
-def make_window(qtbot: QtBot, data_dir: Path, memory_keyring: object) -> Iterator[Any]:
-    windows: list[MainWindow] = []
-
-    def make() -> MainWindow:
-        w = create_main_window(demo_latency=0.0)
-        qtbot.addWidget(w)
-        windows.append(w)
-        w.show()
-        qtbot.waitExposed(w)
-        return w
-
-    yield make
-    for w in windows:
-        w.close()
+__all__ = ["make_window"]  # a fixture, used by name
 
 
 def saved(data_dir: Path) -> list[tuple[str, float]]:

@@ -4,7 +4,6 @@ not by their names, and refused as the tray refuses them."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,33 +15,12 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.library.inputs import MAX_FILE_BYTES
-from krea_desktop.ui.app import create_main_window
 from krea_desktop.ui.window.main_window import MainWindow
 from tests.helpers.drag import drag_event
+from tests.ui.test_compose_inputs import banner_messages
+from tests.ui.test_new_images import window
 
-
-@pytest.fixture
-def window(qtbot: QtBot, data_dir: Path, memory_keyring: object) -> Iterator[MainWindow]:
-    w = create_main_window(force_demo=True, demo_latency=0.0)
-    qtbot.addWidget(w)
-    w.resize(1000, 700)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
-
-
-def banner_messages(w: MainWindow) -> list[tuple[str, str | None]]:
-    """What the window's message banner says from now on: (text, action)."""
-    said: list[tuple[str, str | None]] = []
-    show = w.message_banner.show_message
-
-    def spy(text: str, action: str | None = None, slot: Any = None, *, error: bool = False) -> None:
-        said.append((text, action))
-        show(text, action, slot, error=error)
-
-    w.message_banner.show_message = spy  # type: ignore[method-assign]
-    return said
+__all__ = ["window"]  # a fixture, used by name
 
 
 def drop_on_window(w: MainWindow, *paths: Path) -> QDropEvent:
