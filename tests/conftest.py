@@ -63,3 +63,18 @@ def env(tmp_path: Path) -> dict[str, str]:
     e["KREA_DESKTOP_DATA_DIR"] = str(tmp_path / "data")
     e["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
     return e
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The clipboard emptied before the process ends: data left on it (an image a test
+    copied, data of no format) made the offscreen platform's teardown crash the process
+    after every test had passed."""
+    import sys
+
+    if "PySide6.QtGui" not in sys.modules:
+        return
+    from PySide6.QtGui import QGuiApplication
+
+    app = QGuiApplication.instance()
+    if isinstance(app, QGuiApplication):
+        app.clipboard().clear()
