@@ -380,7 +380,7 @@ def test_a_wrong_key_says_so_and_offers_settings(qtbot: QtBot, make_window: Any,
 
 
 def test_a_new_key_withdraws_what_was_said_of_the_old_one_and_nothing_else(
-    qtbot: QtBot, make_window: Any, sim: Sim, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, make_window: Any, sim: Sim
 ) -> None:
     sim.service.config.api_key = "the-right-key"
     w = make_window("a-wrong-key", stored=True)
@@ -404,7 +404,7 @@ def test_a_new_key_withdraws_what_was_said_of_the_old_one_and_nothing_else(
 
 
 def test_a_new_key_withdraws_the_refusal_even_once_its_job_row_is_gone(
-    qtbot: QtBot, make_window: Any, sim: Sim, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, make_window: Any, sim: Sim
 ) -> None:
     sim.service.config.api_key = "the-right-key"
     w = make_window("a-wrong-key", stored=True)

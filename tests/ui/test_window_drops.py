@@ -10,14 +10,13 @@ from typing import Any
 import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QDropEvent
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.library.inputs import MAX_FILE_BYTES
 from krea_desktop.ui.window.main_window import MainWindow
-from tests.helpers.drag import drag_event
 from tests.ui.test_compose_inputs import banner_messages
+from tests.ui.test_gallery import drop, mime_of
 from tests.ui.test_new_images import window
 
 __all__ = ["window"]  # a fixture, used by name
@@ -25,15 +24,7 @@ __all__ = ["window"]  # a fixture, used by name
 
 def drop_on_window(w: MainWindow, *paths: Path) -> QDropEvent:
     """A drag of ``paths`` that ends on the gallery, which leaves drops to the window."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    target = w.gallery.viewport()
-    centre = target.rect().center()
-    QApplication.sendEvent(target, drag_event(QDragEnterEvent, centre.x(), centre.y(), mime))
-    event = drag_event(QDropEvent, centre.x(), centre.y(), mime)
-    QApplication.sendEvent(target, event)
-    assert isinstance(event, QDropEvent)
-    return event
+    return drop(w.gallery.viewport(), mime_of(*paths))
 
 
 def tray_says(qtbot: QtBot, w: MainWindow, path: Path) -> list[str]:
