@@ -12,7 +12,10 @@ within that factor of the time the service took to make it.
 
 Without a GUI, image URLs are downloaded on a thread of the client's own (``aside``), with
 an HTTP client of its own: a caller that saves each image with a plain (blocking) file
-write holds its loop meanwhile, and the next download goes on all the same. A client given
+write holds its loop meanwhile, and the next download goes on all the same. The image an
+answer brings while the caller waits (nothing else in hand) is fetched on the caller's
+loop: its loop is free, and its connection, the one that brought the answer, is already
+open where the image is on the service's own host. A client given
 its own transport or sleep by the caller downloads on the caller's loop, as does the
 window's.
 
@@ -1053,11 +1056,14 @@ class RunwareClient:
             return data, verify_image(data, width, height)
         return data, await asyncio.to_thread(verify_image, data, width, height)
 
-    def _start_fetch(self, item: dict[str, Any], ctx: _Context) -> asyncio.Future[tuple[bytes, VerifiedImage]]:
+    def _start_fetch(
+        self, item: dict[str, Any], ctx: _Context, here: bool = False
+    ) -> asyncio.Future[tuple[bytes, VerifiedImage]]:
         """:meth:`_fetch` under way: an image URL on the downloads' own thread at once (so
         that it is fetched even while the caller holds this loop), the rest as a task of
-        this loop."""
-        if "imageURL" in item and not _is_inline(item) and self._downloads_aside():
+        this loop; so too, ``here``, an image URL the caller is waiting for with this loop
+        free (it comes over the connection the answer came on, without a thread's hop)."""
+        if "imageURL" in item and not _is_inline(item) and self._downloads_aside() and not here:
             if self._closed:  # the images in hand are still handed over; this one says why not
                 failed: asyncio.Future[tuple[bytes, VerifiedImage]] = asyncio.get_running_loop().create_future()
                 failed.set_exception(E.KreaError(_CLOSED))
@@ -1380,16 +1386,19 @@ class _Pipeline:
         return bool(self._waiting or self._jobs)
 
     def add(self, data: list[dict[str, Any]]) -> None:
-        """Queue the finished items of ``data`` not seen before."""
+        """Queue the finished items of ``data`` not seen before. The caller is waiting for
+        the generator meanwhile, so the first of them, with nothing else in hand, is fetched
+        on its loop (an answer's first image: 13.6 → 9.5 ms from the answer to the file on
+        this machine, bench_clients.py's README)."""
         self._waiting.extend(self._client._new_items(data, self._ctx))
-        self._fill()
+        self._fill(caller_waits=True)
 
-    def _fill(self) -> None:
+    def _fill(self, caller_waits: bool = False) -> None:
         while self._waiting:
             if len(self._jobs) >= (DECODES_AHEAD if _is_inline(self._waiting[0]) else DOWNLOADS_AHEAD):
                 return
             item = self._waiting.popleft()
-            job = self._client._start_fetch(item, self._ctx)
+            job = self._client._start_fetch(item, self._ctx, here=caller_waits and not self._jobs)
             job.add_done_callback(_retrieve)
             self._jobs.append((item, job))
 

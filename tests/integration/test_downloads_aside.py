@@ -358,3 +358,30 @@ def test_without_a_thread_to_be_had_the_images_are_downloaded_all_the_same(
     assert images_of(sim, request) == 3
     assert len([t for _, tasks in sim.service.requests for t in tasks if t.get("taskType") == "imageInference"]) == 1
     assert not download_threads()
+
+
+@pytest.mark.parametrize("delivery", ["sync", "async"])
+def test_the_image_the_caller_waits_for_comes_over_the_answers_connection(
+    sim: Sim, monkeypatch: pytest.MonkeyPatch, delivery: str
+) -> None:
+    # The caller waits for the first image of an answer with its loop free: that image is
+    # fetched there, on the connection that brought the answer (already open, where the
+    # image is on the service's own host), not on a new one of the downloads' thread. The
+    # next ones of a sync answer, each made ready while the caller saves the one before,
+    # are the downloads' thread's (with async delivery a later poll may find the caller
+    # waiting again, and fetch there too).
+    downloaded_on: list[str] = []
+    download = RunwareClient._download
+
+    async def noting(self: RunwareClient, url: str, http: Any, deadline: float | None = None) -> bytes:
+        downloaded_on.append(threading.current_thread().name)
+        return await download(self, url, http, deadline)
+
+    monkeypatch.setattr(RunwareClient, "_download", noting)
+    request = GenerationRequest("a kite over dunes", number_results=3, output_type="URL", delivery_method=delivery)
+    caller = threading.current_thread().name
+    assert images_of(sim, request) == 3
+    assert len(downloaded_on) == 3
+    assert downloaded_on[0] == caller
+    if delivery == "sync":
+        assert downloaded_on[1:] == ["krea-downloads", "krea-downloads"]
