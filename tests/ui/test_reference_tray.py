@@ -515,6 +515,34 @@ def test_autosave(make_tray: Callable[..., Tray]) -> None:
     tray.qtbot.waitUntil(lambda: json.loads(state_file.read_text())["references"][0]["strength"] == -0.25, timeout=3000)
 
 
+def test_an_edit_is_saved_while_a_reference_still_downloads(
+    make_tray: Callable[..., Tray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A slow download must not hold the tray's edits back from the disk: a crash meanwhile
+    # would lose them. The image on its way was never in the tray, so it is not saved.
+    for var in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    tray = make_tray(autosave=True)
+    tray.add(distinct_png(1))
+    state_file = tray.widget.state_file
+    tray.qtbot.waitUntil(state_file.exists, timeout=3000)
+    with serving({"/slow.png": Route(image_bytes((30, 20)), delay=3.0)}) as web:
+        mime = QMimeData()
+        mime.setUrls([QUrl(f"{web.url}/slow.png")])
+        for kind in (QDragEnterEvent, QDropEvent):  # dropped, not waited for (as Tray.drop does)
+            QApplication.sendEvent(tray.widget, drag_event(kind, 10, 20, mime, Qt.DropAction.CopyAction))
+        assert tray.widget.isBusy()
+        tray.items()[0].setStrength(1.5)
+
+        def saved() -> list[float]:
+            return [ref["strength"] for ref in json.loads(state_file.read_text())["references"]]
+
+        tray.qtbot.waitUntil(lambda: saved() == [1.5], timeout=2000)
+        assert tray.widget.isBusy()  # still downloading when the edit reached the disk
+        tray.settle()
+    tray.qtbot.waitUntil(lambda: len(saved()) == 2, timeout=3000)
+
+
 def in_sight(tray: Tray, item: ReferenceItem) -> bool:
     scroll = tray.widget.findChild(QScrollArea)
     assert scroll is not None

@@ -587,12 +587,14 @@ class ReferenceTray(QWidget):
         if relayout:
             self._relayout()
         self._dirty = True
-        if self._autosave and not self.isBusy():
+        # Saved even while images load: a save keeps those on their way (save_state), and a
+        # download that takes its time must not hold the tray's edits back from the disk.
+        if self._autosave:
             self._save_timer.start()
         self.referencesChanged.emit()
 
     def _autosave_now(self) -> None:
-        if self._dirty and not self.isBusy():
+        if self._dirty:
             self.save_state()
 
     def _relayout(self) -> None:
