@@ -303,9 +303,12 @@ def test_an_endpoint_from_the_environment_is_said_to_win(
     dialog = make(qtbot, data_dir, current_key=KEY, endpoint="http://127.0.0.1:8765/v1")
     assert dialog.envEndpointNotice.isVisibleTo(dialog)
     assert "RUNWARE_API_URL" in dialog.envEndpointNotice.text()
-    monkeypatch.setenv("RUNWARE_API_URL", "ftp://nowhere/")  # refused, so not the one used
+    monkeypatch.setenv("RUNWARE_API_URL", "ftp://nowhere/")  # refused, so not the one used: said so
     refused = make(qtbot, data_dir, current_key=KEY)
-    assert not refused.envEndpointNotice.isVisibleTo(refused)
+    assert refused.envEndpointNotice.isVisibleTo(refused)
+    said = refused.envEndpointNotice.text()
+    assert "RUNWARE_API_URL" in said and "ftp://nowhere/" in said and "not used" in said
+    assert "must be a web address" in said and said.count(". ") == 0  # why, in one sentence
     monkeypatch.delenv("RUNWARE_API_URL")
     unset = make(qtbot, data_dir, current_key=KEY)
     assert not unset.envEndpointNotice.isVisibleTo(unset)

@@ -35,6 +35,7 @@ from krea_desktop.external import open_path_or_url
 from krea_desktop.ui.background import BackgroundRunner
 from krea_desktop.ui.theme import set_role
 from krea_desktop.user_words import IN_THE_ENVIRONMENT, where_the_key_is
+from krea_desktop.wording import within
 
 TestKey = Callable[[str, str], Awaitable[None]]
 ENV_ENDPOINT = config.API_ENDPOINT.env or ""  # RUNWARE_API_URL: overrides the endpoint stored here
@@ -231,18 +232,25 @@ class SettingsDialog(QDialog):
         self.endpointError.setToolTip("What is wrong with the endpoint")
         self.endpointError.hide()
         env_url = os.environ.get(ENV_ENDPOINT, "").strip()
+        env_problem = endpoint_problem(env_url) if env_url else None
         self.envEndpointNotice = QLabel(
             f"{ENV_ENDPOINT} is set in the environment ({env_url}), so images are requested there "
-            "whatever endpoint is entered here.",
+            "whatever endpoint is entered here."
+            if env_problem is None
+            # One that breaks the endpoint rule is ignored, here as in the window.
+            else f"{ENV_ENDPOINT} is set in the environment ({env_url}) but not used, so images are "
+            f"requested at the endpoint entered here: {within(env_problem)}.",
             self,
         )
         self.envEndpointNotice.setObjectName("envEndpointNotice")
         self.envEndpointNotice.setWordWrap(True)
         set_role(self.envEndpointNotice, "warning")
-        self.envEndpointNotice.setToolTip(f"Unset {ENV_ENDPOINT} to use the endpoint entered here")
-        # Said when it is the one used: one that breaks the endpoint rule is ignored (the
-        # window says so as it opens).
-        self.envEndpointNotice.setVisible(bool(env_url) and endpoint_problem(env_url) is None)
+        self.envEndpointNotice.setToolTip(
+            f"Unset {ENV_ENDPOINT} to use the endpoint entered here"
+            if env_problem is None
+            else f"Correct or unset {ENV_ENDPOINT}"
+        )
+        self.envEndpointNotice.setVisible(bool(env_url))
 
         # --- data folder
         self.dataDirEdit = QLineEdit(str(self._data_dir), self)
