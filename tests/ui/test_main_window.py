@@ -637,7 +637,9 @@ def test_demo_mode_is_clearly_marked(make_window: Any) -> None:
     w.show()
     assert w.demo
     assert w.demo_banner.isVisible()
-    assert "Demo mode" in w.demo_banner.label.text()
+    said = w.demo_banner.label.text()
+    assert "Demo mode" in said and "SIMULATED" in said
+    assert said.endswith(".") and ". " not in said  # one sentence
     assert "demo" in w.windowTitle().lower()
     w2 = make_window(KEY)
     w2.show()

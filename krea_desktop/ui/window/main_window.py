@@ -765,8 +765,8 @@ class MainWindow(QMainWindow):
     def update_demo_banner(self) -> None:
         if self.demo:
             self.demo_banner.show_message(
-                "Demo mode: images come from the built-in simulator and are marked SIMULATED. "
-                "Add your Runware API key in Settings to generate with Krea 2 Medium.",
+                "Demo mode: images come from the built-in simulator and are marked SIMULATED; "
+                "add your Runware API key to generate with Krea 2 Medium.",
                 "Add API key…",
                 self.open_settings,
             )
