@@ -41,6 +41,9 @@ was earlier and later, the median difference, and a sign test of whether ours is
 (or earlier) more often than a tie would be (p < 0.05: measurably so). Where every client waits for
 the same thing, as with sync URL output (the whole batch, then one download), medians of a
 few runs differ by the service's noise alone, and the paired line says so.
+Each mode also prints each client's own part of its first image: from the answer that
+brought it (the status line and headers of that POST read, noted by wrapping the send of
+each client's HTTP library alike) to the image on disk.
 Timings are printed, never asserted.
 """
 
@@ -97,7 +100,47 @@ class Saver:
         self.bytes += len(data)
         if self.first is None:
             self.first = now
+            self.answered = ANSWERS[-1] if ANSWERS else None
         self.last = now
+
+    answered: float | None = None  # when the answer that brought the first image came
+
+
+# When each answer to a POST (a task, a poll) came: its status line and headers read. Noted
+# by wrapping the send of each client's HTTP library (note_answers), the same for all.
+ANSWERS: list[float] = []
+
+
+def note_answers() -> None:
+    """Note in ANSWERS when each POST is answered, whichever HTTP library sends it."""
+    import httpx
+
+    def noted(send: Callable[..., Any]) -> Callable[..., Any]:
+        def sync_send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+            response = send(self, request, *args, **kwargs)
+            if request.method == "POST":
+                ANSWERS.append(time.perf_counter())
+            return response
+
+        return sync_send
+
+    def async_noted(send: Callable[..., Any]) -> Callable[..., Any]:
+        async def async_send(self: Any, *args: Any, **kwargs: Any) -> Any:
+            response = await send(self, *args, **kwargs)
+            # httpx's send(request=...), aiohttp's _request(method, url, ...)
+            said = kwargs.get("request", kwargs.get("method", args[0] if args else ""))
+            if str(getattr(said, "method", said)).upper() == "POST":
+                ANSWERS.append(time.perf_counter())
+            return response
+
+        return async_send
+
+    httpx.Client.send = noted(httpx.Client.send)  # type: ignore[method-assign]
+    httpx.AsyncClient.send = async_noted(httpx.AsyncClient.send)  # type: ignore[method-assign]
+    if importlib.util.find_spec("aiohttp") is not None:
+        import aiohttp
+
+        aiohttp.ClientSession._request = async_noted(aiohttp.ClientSession._request)  # type: ignore[method-assign]
 
 
 def wire_task(task_uuid: str, images: int, delivery: str, output: str) -> dict[str, Any]:
@@ -215,11 +258,14 @@ WORKERS: dict[str, Callable[[str, int, str, str, Saver], float]] = {
 def worker(args: argparse.Namespace) -> int:
     delivery, output = args.mode.split("-", 1)
     saver = Saver(Path(args.out))
+    note_answers()
     started = WORKERS[args.worker](args.url, args.images, delivery, output, saver)
     if saver.count != args.images or saver.first is None or saver.last is None:
         print(json.dumps({"error": f"{saver.count} of {args.images} images saved"}), flush=True)
         return 1
-    print(json.dumps({"first": saver.first - started, "wall": saver.last - started, "bytes": saver.bytes}), flush=True)
+    answer_to_first = saver.first - saver.answered if saver.answered is not None else None
+    result = {"first": saver.first - started, "wall": saver.last - started, "answer_to_first": answer_to_first}
+    print(json.dumps(result), flush=True)
     return 0
 
 
@@ -232,6 +278,7 @@ class Sample:
     first: float
     rss_mb: float
     cpu: float
+    answer_to_first: float | None = None  # from the answer that brought it to the first image on disk
 
 
 def measure(client: str, mode: str, url: str, images: int) -> Sample:
@@ -247,13 +294,16 @@ def measure(client: str, mode: str, url: str, images: int) -> Sample:
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         lines = stdout.decode().strip().splitlines()
-        result = json.loads(lines[-1]) if lines else {"error": "no output"}
+        result: dict[str, Any] = json.loads(lines[-1]) if lines else {"error": "no output"}
         if proc.returncode != 0 or "error" in result:
             raise RuntimeError(f"{client} {mode}: {result.get('error')} {stderr.decode()[-2000:]}")
         files = list(out.iterdir())
         if len(files) != images or not all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in files):
             raise RuntimeError(f"{client} {mode}: the files written are not {images} PNGs")
-        return Sample(result["wall"], result["first"], usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
+        return Sample(
+            result["wall"], result["first"], usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime,
+            result.get("answer_to_first"),
+        )  # fmt: skip
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
@@ -292,7 +342,19 @@ def report(results: dict[tuple[str, str], list[Sample]], modes: list[str], clien
                 print(f"  target: {name}: {'met' if met else 'NOT met'} ({r:.2f}x)")
             for peer in peers:
                 print(f"  {paired(results[('ours', mode)], results[(peer, mode)], peer)}")
+        print(f"  {answer_to_first(results, mode, clients)}")
     return all_met
+
+
+def answer_to_first(results: dict[tuple[str, str], list[Sample]], mode: str, clients: list[str]) -> str:
+    """The client's own part of the first image: from the answer that brought it (its
+    headers read) to the image on disk, median and range of the runs, for each client."""
+    parts = []
+    for c in clients:
+        spans = [s.answer_to_first * 1000 for s in results[(c, mode)] if s.answer_to_first is not None]
+        if spans:
+            parts.append(f"{c} {statistics.median(spans):.1f} ms ({min(spans):.1f}-{max(spans):.1f})")
+    return "from the answer that brought it to the first image on disk: " + ("; ".join(parts) or "not noted")
 
 
 def sign_test(later: int, earlier: int) -> float:
