@@ -403,11 +403,14 @@ class RunwareClient:
         except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise _NotSent(
                 E.NetworkError(
-                    f"The service could not be reached within {self.connect_timeout:g} s; check your connection."
+                    f"The service at {self._where()} could not be reached within {self.connect_timeout:g} s; "
+                    "check your connection."
                 )
             ) from exc
         except httpx.ConnectError as exc:  # refused, or no route: at once, not after a wait
-            raise _NotSent(E.NetworkError("The service could not be reached; check your connection.")) from exc
+            raise _NotSent(
+                E.NetworkError(f"The service at {self._where()} could not be reached; check your connection.")
+            ) from exc
         except httpx.TimeoutException as exc:
             during = f" while {phase}" if phase else ""
             raise _Ambiguous(E.ServiceTimeoutError(f"The service did not answer within {wait:g} s{during}.")) from exc
@@ -460,11 +463,22 @@ class RunwareClient:
         except E.MalformedResponseError:
             return Envelope([], [])
 
-    async def _post(self, tasks: list[dict[str, Any]], *, idempotent: bool, renew_ids: bool = False) -> _Answer:
-        """POST with retries. Non-idempotent requests are retried only when certainly not
-        sent; ambiguous failures propagate as :class:`_Ambiguous` for the caller to recover.
-        With ``renew_ids``, a retry after an ambiguous failure sends new taskUUIDs (for
-        tasks that are harmless to repeat but whose IDs the service refuses to see twice)."""
+    def _where(self) -> str:
+        """The service's host (and port, when one is given), as a message names it."""
+        try:
+            return urlsplit(self.base_url).netloc.rpartition("@")[2] or self.base_url
+        except ValueError:
+            return self.base_url
+
+    async def _post(
+        self, tasks: list[dict[str, Any]], *, idempotent: bool, renew_ids: bool = False, attempts: int | None = None
+    ) -> _Answer:
+        """POST with retries (``attempts`` in all, the retry policy's unless given).
+        Non-idempotent requests are retried only when certainly not sent; ambiguous
+        failures propagate as :class:`_Ambiguous` for the caller to recover. With
+        ``renew_ids``, a retry after an ambiguous failure sends new taskUUIDs (for tasks
+        that are harmless to repeat but whose IDs the service refuses to see twice)."""
+        attempts = self.retry.attempts if attempts is None else attempts
         attempt = 0
         while True:
             try:
@@ -480,7 +494,7 @@ class RunwareClient:
                 if renew_ids:  # the service may have the task already: resending its ID is a conflict
                     tasks = [{**t, "taskUUID": new_task_uuid()} if "taskUUID" in t else t for t in tasks]
             attempt += 1
-            if attempt >= self.retry.attempts:
+            if attempt >= attempts:
                 raise failure.error
             delay = self.retry.delay(attempt - 1, self._rng, _retry_after_of(failure.error))
             log.info("retrying in %.2fs after: %s", delay, failure.error)
@@ -489,9 +503,12 @@ class RunwareClient:
     # --- authentication and uploads ---------------------------------------------------
 
     async def test_key(self) -> None:
-        """Check the key with the service; raises :class:`AuthenticationError` if refused."""
+        """Check the key with the service; raises :class:`AuthenticationError` if refused.
+        Someone waits on the answer: a failure to reach the service is tried once more,
+        not for the many seconds a job's retries take."""
         self._check_key()
-        answer = await self._post([{"taskType": "authentication", "apiKey": self._key}], idempotent=True)
+        task = {"taskType": "authentication", "apiKey": self._key}
+        answer = await self._post([task], idempotent=True, attempts=min(2, self.retry.attempts))
         if answer.envelope.errors:
             raise error_from(answer.envelope.errors[0], answer.status)
 

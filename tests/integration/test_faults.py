@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from krea_desktop.api.client import PollPolicy, RetryPolicy, RunwareClient
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
 from krea_desktop.simulator.faults import parse_fault
 from krea_desktop.user_words import as_the_app_says
-from tests.helpers.sim import Sim
+from tests.helpers.sim import Sim, free_port
 
 FAST_RETRY = RetryPolicy(attempts=4, base=0.02, cap=0.1, retry_after_cap=0.2)
 FAST_POLL = PollPolicy(initial=0.02, factor=1.5, maximum=0.1, minimum=0.01)
@@ -160,7 +161,26 @@ def test_dead_network_is_a_clear_error() -> None:
     c = RunwareClient("k", base_url="http://127.0.0.1:9/v1", retry=FAST_RETRY)
     _, err = asyncio.run(generate(c, GenerationRequest("a harbour at dawn")))
     assert isinstance(err, E.NetworkError)
-    assert "could not be reached" in str(err)
+    assert str(err) == "The service at 127.0.0.1:9 could not be reached; check your connection."
+
+
+def test_a_key_test_at_a_dead_address_says_so_at_once() -> None:
+    # Someone waits on the Test button: one retry, not a job's six (about 13 s).
+    async def test() -> tuple[BaseException | None, float]:
+        c = RunwareClient("k", base_url=f"http://127.0.0.1:{free_port()}/v1")
+        started = time.monotonic()
+        try:
+            await c.test_key()
+        except E.KreaError as exc:
+            return exc, time.monotonic() - started
+        finally:
+            await c.aclose()
+        return None, time.monotonic() - started
+
+    err, took = asyncio.run(test())
+    assert isinstance(err, E.NetworkError)
+    assert "could not be reached" in str(err) and "127.0.0.1:" in str(err)
+    assert took < 5  # a second at most for its one retry; six attempts take 8 s or more
 
 
 def test_async_batch_delivers_images_before_it_is_complete(sim: Sim) -> None:
