@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,28 @@ def with_export_suffix(target: Path, fmt: str) -> Path:
 
 
 _EXPORT_SUFFIXES = {f".{ext}" for ext in EXPORT_FORMATS.values()} | {".jpeg"}
+_NAME_FROM_PROMPT_CHARS = 48
+
+
+def export_name(entry: LibraryEntry) -> str:
+    """The name an export of ``entry`` is offered (without a suffix). The library names its
+    own images by their imageUUID, which says nothing to a person looking through a folder:
+    a file named by a UUID is offered the prompt's first words, joined by hyphens, and the
+    UUID's first eight characters, which keep two images of one prompt apart
+    (``lighthouse-in-fog-3f2a1c9e``). A file named otherwise (another tool's) keeps its
+    name, as does an image whose prompt has no letter or digit."""
+    stem = Path(entry.file_name).stem
+    try:
+        uuid.UUID(stem)
+    except ValueError:
+        return stem  # a name someone gave it
+    words = ["".join(ch for ch in word if ch.isalnum()) for word in entry.prompt.casefold().split()]
+    name = ""
+    for word in filter(None, words):
+        if name and len(name) + 1 + len(word) > _NAME_FROM_PROMPT_CHARS:
+            break
+        name = f"{name}-{word}" if name else word[:_NAME_FROM_PROMPT_CHARS]
+    return f"{name}-{stem[:8]}" if name else stem
 
 
 def export_image(

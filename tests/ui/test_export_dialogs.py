@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.library import metadata
+from krea_desktop.library.export import export_name
 from krea_desktop.ui.gallery import export
 from tests.ui.test_gallery import fill, make_image, make_window, no_trash, select
 
@@ -55,7 +56,7 @@ def test_an_export_into_a_folder_replaces_nothing_and_names_each_copy(
     w = make_window()
     out = tmp_path / "out"
     out.mkdir()
-    taken = out / f"{entries[0].path.stem}.png"
+    taken = out / f"{export_name(entries[0])}.png"  # "one-" and the start of its UUID
     taken.write_bytes(b"already here")
     monkeypatch.setattr(export.QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
     select(w, 0, 1)
@@ -63,7 +64,7 @@ def test_an_export_into_a_folder_replaces_nothing_and_names_each_copy(
     qtbot.waitUntil(lambda: "Exported 2 images" in w.message_banner.label.text())
     assert taken.read_bytes() == b"already here"
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [taken.name, f"{entries[0].path.stem} (2).png", f"{entries[1].path.stem}.png"]
+        [taken.name, f"{export_name(entries[0])} (2).png", f"{export_name(entries[1])}.png"]
     )
 
 
@@ -96,4 +97,4 @@ def test_one_image_that_cannot_be_exported_leaves_the_others_and_says_so_until_s
     ((text, error),) = said
     assert error
     assert text == f"{entries[1].path.name} is too large a picture to export; the other image is in {out}."
-    assert [p.name for p in out.iterdir()] == [f"{entries[0].path.stem}.png"]
+    assert [p.name for p in out.iterdir()] == [f"fine-{entries[0].image_uuid[:8]}.png"]

@@ -85,6 +85,30 @@ def test_a_failed_export_is_not_where_the_next_one_starts(
     assert Path(suggested[-1]).parent == good  # where the last export went, not where one failed
 
 
+def test_exports_are_offered_names_from_their_prompts(
+    qtbot: QtBot, data_dir: Path, make_window: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The library's own files are named by UUID; a folder of exports named so says nothing.
+    harbour, meadow = fill(data_dir, [make_image("A harbour at dawn", seed=1), make_image("a meadow, rain", seed=2)])
+    w = make_window()
+    said = saying(w)
+    suggested = answering(monkeypatch, ("", ""))
+    select(w, 1)  # newest first: the harbour
+    w.gallery_actions.export_action.trigger()
+    assert Path(suggested[0]).name == f"a-harbour-at-dawn-{harbour.image_uuid[:8]}.png"
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *_a, **_k: str(out)))
+    select(w, 0, 1)
+    w.gallery_actions.export_action.trigger()
+    qtbot.waitUntil(lambda: bool(said))
+    assert said[-1] == f"Exported 2 images to {out}."
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"a-harbour-at-dawn-{harbour.image_uuid[:8]}.png",
+        f"a-meadow-rain-{meadow.image_uuid[:8]}.png",
+    ]
+
+
 def test_ctrl_c_in_the_viewer_copies_the_image_shown(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
     fill(data_dir, [make_image("a harbour", seed=1), make_image("a meadow", seed=2)])
     w = make_window()

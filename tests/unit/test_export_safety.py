@@ -419,3 +419,42 @@ def test_a_photo_with_an_oddly_typed_exif_tag_is_exported_upright(tmp_path: Path
     with Image.open(out) as im:
         assert im.size == (48, 64)
         assert im.getexif().get(0x0112) is None  # turned: the tag itself is not carried over
+
+
+# --- the name offered ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prompt", "offered"),
+    [
+        ("A lighthouse in fog, gouache", "a-lighthouse-in-fog-gouache-3f2a1c9e"),
+        # Cut at a word, never in one; what no file system takes is left out.
+        (
+            "Harbour at dawn: boats / gulls / nets * drying on the quay, long shadows over wet stone",
+            "harbour-at-dawn-boats-gulls-nets-drying-on-the-3f2a1c9e",
+        ),
+        ("Café au lait — étude", "café-au-lait-étude-3f2a1c9e"),
+        ("!!! ??? ***", "3f2a1c9e-0000-4000-8000-00000000abcd"),  # no word: the name it has
+        ("", "3f2a1c9e-0000-4000-8000-00000000abcd"),
+    ],
+)
+def test_an_export_is_offered_a_name_from_its_prompt(tmp_path: Path, prompt: str, offered: str) -> None:
+    from dataclasses import replace
+
+    from krea_desktop.library.export import export_name
+
+    image_uuid = "3f2a1c9e-0000-4000-8000-00000000abcd"
+    entry = replace(entry_of(png_file(tmp_path / f"{image_uuid}.png", Image.new("RGB", (8, 8)))), prompt=prompt)
+    entry = replace(entry, image_uuid=image_uuid)
+    name = export_name(entry)
+    assert name == offered
+    assert len(name) <= 48 + 9
+
+
+def test_another_tools_file_keeps_its_own_name_when_exported(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from krea_desktop.library.export import export_name
+
+    entry = entry_of(png_file(tmp_path / "ComfyUI_00012_.png", Image.new("RGB", (8, 8))))
+    assert export_name(replace(entry, prompt="a lighthouse in fog")) == "ComfyUI_00012_"

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from krea_desktop.api import spec
 from krea_desktop.config import EXPORT_FOLDER
-from krea_desktop.library.export import ExportError, export_image, with_export_suffix
+from krea_desktop.library.export import ExportError, export_image, export_name, with_export_suffix
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui.background import Runner
 from krea_desktop.ui.settings import QtSettingsStore
@@ -40,7 +40,7 @@ class Exporter:
         filters = "PNG image (*.png);;JPEG image (*.jpg *.jpeg);;WEBP image (*.webp)"
         if len(entries) == 1:
             entry = entries[0]
-            suggested = str(Path(self.last_export_dir) / f"{Path(entry.file_name).stem}.png")
+            suggested = str(Path(self.last_export_dir) / f"{export_name(entry)}.png")
             path, chosen = QFileDialog.getSaveFileName(self.parent_widget, "Export image", suggested, filters)
             if not path:
                 return
@@ -56,7 +56,7 @@ class Exporter:
             return
         # Nothing in the folder is replaced: a name already there (or taken by another of
         # these, cat.png beside cat.jpg) gets " (2)" and so on.
-        targets = [(e, Path(folder) / f"{Path(e.file_name).stem}.png") for e in entries]
+        targets = [(e, Path(folder) / f"{export_name(e)}.png") for e in entries]
         self.export_to(targets, "PNG", with_parameters=with_parameters, unique=True)
 
     def _may_replace(self, target: Path) -> bool:
