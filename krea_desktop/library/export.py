@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +58,8 @@ def export_name(entry: LibraryEntry) -> str:
     UUID's first eight characters, which keep two images of one prompt apart
     (``lighthouse-in-fog-3f2a1c9e``). A file named otherwise (another tool's) keeps its
     name, as does an image whose prompt has no letter or digit."""
+    import uuid  # not on the way to a ready window (this module is)
+
     stem = Path(entry.file_name).stem
     try:
         uuid.UUID(stem)
