@@ -333,12 +333,16 @@ def _run_app(*, smoke_test: bool, open_paths: Sequence[Path]) -> int:
         from krea_desktop.ui import single_instance
 
         open_paths = [Path(os.path.abspath(p)) for p in open_paths]
-        claim = single_instance.claim(data_dir(), open_paths, listen_later=True)
+        folder = data_dir()
+        claim = single_instance.claim(folder, open_paths, listen_later=True)
+        if claim.problem:  # said; a window that does not answer may be ended, and then the start goes on
+            again = lambda: single_instance.claim(folder, open_paths, listen_later=True)  # noqa: E731
+            settled = answer_problem(claim, folder, again)
+            if settled is None:
+                return 1
+            claim = settled
         if claim.handed_off:  # the running window has them, and comes to the front
             return 0
-        if claim.problem:
-            print(f"krea-desktop: {claim.problem}", file=sys.stderr, flush=True)
-            return 1
     try:
         return _run_window(app, smoke_test=smoke_test, open_paths=open_paths, claim=claim)
     finally:
@@ -346,6 +350,63 @@ def _run_app(*, smoke_test: bool, open_paths: Sequence[Path]) -> int:
             claim.release()  # a window closed before it listened
             if claim.server is not None:
                 claim.server.close()  # a start from now on opens a window of its own
+
+
+def answer_problem(
+    claim: Claim,
+    folder: Path,
+    again: Callable[[], Claim],
+    *,
+    on_screen: bool | None = None,
+    wait_s: float | None = None,
+) -> Claim | None:
+    """Say why this start cannot open the library in ``folder``: on the terminal, and in a
+    message box when there is a screen (``on_screen``; by default, unless Qt has none). A
+    window that does not answer, its process known, may be ended from the box ("End It and
+    Open"; Cancel is the default): then the claim is made again (``again``) and returned,
+    for the start to go on with. None when the start ends here (Cancel, or a window that
+    could not be ended)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from krea_desktop.ui import single_instance
+
+    if on_screen is None:
+        on_screen = QGuiApplication.platformName() not in ("offscreen", "minimal")
+
+    def say(text: str, offer: str | None = None) -> bool:
+        """Say ``text`` on the terminal and, on a screen, in a box: ``offer`` with "End It
+        and Open" and Cancel when given, else ``text`` with OK. Whether the user chose to end."""
+        print(f"krea-desktop: {text}", file=sys.stderr, flush=True)
+        if not on_screen:
+            return False
+        box = QMessageBox(QMessageBox.Icon.Warning, APP_NAME, "")
+        box.setTextFormat(Qt.TextFormat.PlainText)  # a folder's name is not markup
+        box.setText(text if offer is None else offer)
+        end = None
+        if offer is not None:
+            end = box.addButton("End It and Open", QMessageBox.ButtonRole.DestructiveRole)
+            cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+            box.setDefaultButton(cancel)
+            box.setEscapeButton(cancel)
+        else:
+            box.setStandardButtons(QMessageBox.StandardButton.Ok)
+        box.exec()
+        return end is not None and box.clickedButton() is end
+
+    while claim.problem:
+        pid = claim.unresponsive_pid
+        if pid is None:
+            say(claim.problem)
+            return None
+        if not say(claim.problem, single_instance.end_offer(folder, pid)):
+            return None
+        wait = single_instance.END_WAIT_S if wait_s is None else wait_s
+        if not single_instance.end_unresponsive(pid, claim.unresponsive_identity, wait_s=wait):
+            say(single_instance.not_ended(pid))
+            return None
+        log.info("ended process %d, which had the library open but did not answer", pid)
+        claim = again()
+    return claim
 
 
 def _run_window(app: QApplication, *, smoke_test: bool, open_paths: Sequence[Path], claim: Claim | None) -> int:

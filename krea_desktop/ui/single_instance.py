@@ -10,7 +10,9 @@ The protocol is one JSON object per line. The start sends
 ``{"open": ["/absolute/path", ...], "activation": "<XDG activation token or empty>"}``;
 the running window answers ``{"ok": true}`` once it has taken the request, and the start
 then exits. A running window that does not answer within ``HANDOFF_TIMEOUT_MS`` (hung, or
-stopped) is reported, and the start exits without opening the library a second time.
+stopped) is reported, and the start exits without opening the library a second time, or
+ends that window when the user asks (:func:`end_unresponsive`): the listening window
+leaves a note beside its socket saying which process it is (:func:`note_path`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 HANDOFF_TIMEOUT_MS = 5000  # connect, send and hear the answer, in all
 CLAIM_LOCK_TIMEOUT_MS = 5000
+END_WAIT_S = 2.0  # how long a window being ended is given, once asked and once made to
 MAX_LINE_BYTES = 1 << 20  # a request longer than this is dropped
 ACK = b'{"ok": true}\n'
 
@@ -120,6 +123,13 @@ def _lock_path(name: str) -> str:
     import tempfile
 
     return os.path.join(tempfile.gettempdir(), name + ".lock")
+
+
+def note_path(name: str) -> str:
+    """The note of which process listens on ``name``: beside the socket (beside the lock on
+    Windows, where the name is a pipe's), holding that process's id and
+    :func:`~krea_desktop.fsutil.process_identity`."""
+    return _lock_path(name).removesuffix(".lock") + ".pid"
 
 
 # --- the protocol ---------------------------------------------------------------------------
@@ -257,6 +267,7 @@ class InstanceServer(QObject):
         self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         self._server.newConnection.connect(self._accept)
         self._buffers: dict[QLocalSocket, bytes] = {}
+        self._noted = False  # the note of who listens is this server's (removed on closing)
         # Why the window cannot open images now (its library cannot be opened): a start that
         # brings some hears it (and says it), rather than an answer that they were taken.
         self.refusal: str | None = None
@@ -269,6 +280,7 @@ class InstanceServer(QObject):
         if is_listening(self.name):  # checked first: Qt replaces a live socket file too
             return Listen.TAKEN
         if self._server.listen(self.name):
+            self._note()
             return Listen.LISTENING
         if self._server.serverError() == QAbstractSocket.SocketError.AddressInUseError:
             if is_listening(self.name):
@@ -276,6 +288,7 @@ class InstanceServer(QObject):
             log.info("removing the socket a previous start left: %s", self.name)
             QLocalServer.removeServer(self.name)
             if self._server.listen(self.name):
+                self._note()
                 return Listen.LISTENING
         log.warning("cannot listen for other starts on %s: %s", self.name, self._server.errorString())
         return Listen.FAILED
@@ -283,7 +296,29 @@ class InstanceServer(QObject):
     def isListening(self) -> bool:
         return bool(self._server.isListening())
 
+    def _note(self) -> None:
+        """Note which process listens, replacing a note a window that ended without closing
+        its socket left: a later start that finds this one not answering can tell it."""
+        pid = os.getpid()
+        path = note_path(self.name)
+        partial = f"{path}.{pid}.tmp"
+        try:
+            Path(partial).write_text(f"{pid}\n{process_identity(pid) or ''}\n")
+            os.replace(partial, path)  # whole or not at all: a later start may read it any moment
+        except OSError as err:
+            log.info("cannot note which process listens on %s: %s", self.name, err)
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+            return
+        self._noted = True
+
     def close(self) -> None:
+        if self._noted:
+            self._noted = False
+            path = note_path(self.name)
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if int(Path(path).read_text().split("\n")[0]) == os.getpid():  # not a later window's
+                    os.unlink(path)
         if self._server.isListening():
             self._server.close()  # removes the socket file on Unix
         for socket in list(self._buffers):
@@ -352,13 +387,18 @@ class InstanceServer(QObject):
 class Claim:
     """The outcome of :func:`claim`: ``server`` is listening (this start is the window),
     or ``handed_off`` (a running window took the paths), or neither (``problem`` says why
-    this start must not open the library). A claim made with ``listen_later`` that found
-    no window has neither server nor problem yet: it holds the claim lock until
-    :meth:`listen`, or :meth:`release`."""
+    this start must not open the library). When the problem is a window that has the
+    library but does not answer, ``unresponsive_pid`` is its process when known (another
+    process, still the one that noted it, with ``unresponsive_identity``): see
+    :func:`end_unresponsive`. A claim made with ``listen_later`` that found no window has
+    neither server nor problem yet: it holds the claim lock until :meth:`listen`, or
+    :meth:`release`."""
 
     server: InstanceServer | None = None
     handed_off: bool = False
     problem: str = ""
+    unresponsive_pid: int | None = None
+    unresponsive_identity: str = ""
     _later: _Later | None = field(default=None, repr=False)
 
     def listen(self) -> InstanceServer | None:
@@ -434,11 +474,11 @@ def claim(
             if isinstance(outcome, Refusal):
                 return Claim(problem=_refused(paths, outcome))
             if outcome is HandOff.NO_ANSWER:
-                return Claim(problem=_busy(data_dir))
+                return _unanswered(data_dir, _listener(name) or (_holder(lock) if held_elsewhere else None))
         if held_elsewhere:
             # A start that holds the lock is running and has not listened yet (stopped, or
             # slow to open its window): going on would open a second window on the library.
-            return Claim(problem=_busy(data_dir))
+            return _unanswered(data_dir, _holder(lock))
         if listen_later:
             keep_lock = True
             return Claim(_later=_Later(name, activation, timeout_ms, data_dir, lock if locked else None))
@@ -512,14 +552,110 @@ def _listen_or_hand_off(name: str, paths: Sequence[Path], activation: str, timeo
         return Claim(handed_off=True)
     if isinstance(outcome, Refusal):
         return Claim(problem=_refused(paths, outcome))
-    return Claim(problem=_busy(data_dir))
+    return _unanswered(data_dir, _listener(name))
 
 
-def _busy(data_dir: Path) -> str:
+# --- a window that does not answer -----------------------------------------------------------
+
+
+def _noted(path: str, held_by: int | None = None) -> tuple[int, str] | None:
+    """The process a note (``pid`` and identity, a line each) names, if it is still the one
+    that wrote it and is not this process; with ``held_by``, only if it is that process."""
+    try:
+        pid_text, identity = Path(path).read_text().split("\n")[:2]
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return None
+    if pid <= 0 or pid == os.getpid() or (held_by is not None and pid != held_by):
+        return None
+    if not still_running(pid, identity or None):
+        return None
+    return pid, identity
+
+
+def _listener(name: str) -> tuple[int, str] | None:
+    """The process that noted it listens on ``name``, if it still runs."""
+    return _noted(note_path(name))
+
+
+def _holder(lock: QLockFile) -> tuple[int, str] | None:
+    """The process that holds the claim lock, if its note says so (see :func:`_take`)."""
+    return _noted(lock.fileName() + ".who", held_by=lock.getLockInfo()[0])
+
+
+def _unanswered(data_dir: Path, process: tuple[int, str] | None) -> Claim:
+    pid, identity = process or (None, "")
+    return Claim(problem=_busy(data_dir, pid), unresponsive_pid=pid, unresponsive_identity=identity)
+
+
+def _busy(data_dir: Path, pid: int | None = None) -> str:
+    which = "it" if pid is None else f"it (process {pid})"
     return (
         f"Another Krea Desktop is using the library in {data_dir} but did not answer; "
-        "close it (or wait for it), then start again."
+        f"wait for it, or end {which} if it stays frozen, then start again."
     )
+
+
+def end_offer(data_dir: Path, pid: int) -> str:
+    """The question put to the user before ending the window ``pid`` that does not answer."""
+    seconds = HANDOFF_TIMEOUT_MS // 1000
+    return (
+        f"Another Krea Desktop (process {pid}) has the library in {data_dir} open but has not answered "
+        f"for {seconds} seconds; ending it keeps every image and job already saved."
+    )
+
+
+def not_ended(pid: int) -> str:
+    return (
+        f"The other Krea Desktop (process {pid}) could not be ended, so the library stays with it; "
+        "end it with the system's task manager, then start again."
+    )
+
+
+def end_unresponsive(pid: int, identity: str, *, wait_s: float = END_WAIT_S) -> bool:
+    """End the window ``pid`` (noted as ``identity``) that does not answer: asked to end
+    (SIGTERM, which a frozen window never gets to), then, if still there after ``wait_s``,
+    made to (SIGKILL; on Windows the first already ends it). True once it has ended; False
+    when it cannot be (another user's, or still running after both). Each signal goes only
+    to the process noted: one that now has its id is left alone. Images and jobs are lost
+    only if not yet saved, and the app saves each image as it arrives; the jobs it had not
+    finished are collected at the next start."""
+    import signal
+
+    if pid <= 0 or pid == os.getpid():
+        return False
+    numbers: list[int] = [signal.SIGTERM]
+    sigkill: int | None = getattr(signal, "SIGKILL", None)  # not on Windows
+    if sigkill is not None:
+        numbers.append(sigkill)
+    for number in numbers:
+        if _ended(pid, identity):
+            return True
+        try:
+            os.kill(pid, number)
+        except ProcessLookupError:
+            return True
+        except OSError as err:  # PermissionError: another user's
+            log.warning("cannot end process %d: %s", pid, err)
+            return False
+        if os.name != "posix":
+            return True  # terminated; whether the library is free now, the next claim finds
+        deadline = time.monotonic() + wait_s
+        while not _ended(pid, identity) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    return _ended(pid, identity)
+
+
+def _ended(pid: int, identity: str) -> bool:
+    """Whether the process noted as ``pid`` and ``identity`` has ended: gone, its id another
+    process's, or a zombie (ended; its parent has yet to collect it)."""
+    if not still_running(pid, identity or None):
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
 
 
 def _refused(paths: Sequence[Path], refusal: Refusal) -> str:
