@@ -1141,8 +1141,16 @@ class RunwareClient:
 
     def _ready_downloads(self, request: GenerationRequest) -> None:
         """For a batch of image URLs, start the downloads' thread and client while the
-        service works, rather than when the first image is ready (a few milliseconds)."""
-        if request.output_type == "URL" and self._downloads_aside() and not self._closed and self._aside_http is None:
+        service works, rather than when the second image is ready (a few milliseconds).
+        A batch of one needs neither: its image comes while the caller waits for it, on
+        the caller's loop (:meth:`_Pipeline.add`)."""
+        if (
+            request.output_type == "URL"
+            and request.number_results > 1
+            and self._downloads_aside()
+            and not self._closed
+            and self._aside_http is None
+        ):
             try:
                 self._aside_thread().submit(self._open_aside_http()).add_done_callback(_retrieve)
             except RuntimeError as exc:
@@ -1198,6 +1206,7 @@ class RunwareClient:
 
     async def _download_attempts(self, url: str, http: httpx.AsyncClient) -> bytes:
         for attempt in range(self.retry.attempts):
+            self._check_open()  # closed while an attempt was waited for: said so, not tried again
             busy: E.KreaError | None = None
             try:
                 # The image as it is: a compressed body would be inflated whole before its
@@ -1219,8 +1228,12 @@ class RunwareClient:
             except httpx.DecodingError as exc:
                 raise E.MalformedResponseError("A finished image's host sent a body that cannot be read.") from exc
             except httpx.TransportError as exc:
+                self._check_open()  # the client closed under the download (the caller's own client)
                 if attempt + 1 >= self.retry.attempts:
                     raise E.NetworkError("Downloading a finished image failed; check your connection.") from exc
+            except RuntimeError:  # httpx: "the client has been closed", in a race with aclose()
+                self._check_open()
+                raise
             # Downloading again is free: wait as the host asked, if it did (the answer is closed first).
             await self._sleep(self.retry.delay(attempt, self._rng, None if busy is None else _retry_after_of(busy)))
         raise E.NetworkError("Downloading a finished image failed.")

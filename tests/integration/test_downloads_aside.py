@@ -192,7 +192,7 @@ def test_a_window_client_downloads_on_its_own_loop(sim: Sim) -> None:
 
 
 def test_a_client_never_closed_ends_its_downloads_thread_when_collected(sim: Sim) -> None:
-    request = GenerationRequest("a kite over dunes", number_results=1, output_type="URL")
+    request = GenerationRequest("a kite over dunes", number_results=2, output_type="URL")
 
     async def go() -> None:
         client = RunwareClient("k", base_url=sim.url)
@@ -276,17 +276,20 @@ def test_a_download_its_caller_cancelled_is_not_reported_as_closed_and_unheard(
     """A download its caller cancelled, then the client closed: the cancellation is the
     caller's, and no error is left for asyncio to log as never retrieved."""
 
-    async def busy(call: int) -> Reply:
-        return Reply.json(503, {"errors": []})  # the download waits to try again
+    async def busy(call: int) -> Reply | None:
+        # The second image's download waits to try again (the first, which the caller
+        # waited for, came on the caller's own loop).
+        return Reply.json(503, {"errors": []}) if call >= 2 else None
 
     on_each_image(sim, monkeypatch, busy)
 
     async def go() -> None:
-        request = GenerationRequest("a kite over dunes", number_results=1, output_type="URL")
+        request = GenerationRequest("a kite over dunes", number_results=2, output_type="URL")
         client = RunwareClient("k", base_url=sim.url, retry=RetryPolicy(attempts=3, base=5, cap=5))
         images = client.generate(request)
+        await images.__anext__()
         follower = asyncio.ensure_future(images.__anext__())
-        await asyncio.sleep(0.5)  # the download is waiting to retry, on the downloads' loop
+        await asyncio.sleep(0.5)  # the second download is waiting to retry, on the downloads' loop
         aside = client._aside
         assert aside is not None
         aside.submit(hold_the_loop(0.3))  # that loop, busy a moment
@@ -385,3 +388,60 @@ def test_the_image_the_caller_waits_for_comes_over_the_answers_connection(
     assert downloaded_on[0] == caller
     if delivery == "sync":
         assert downloaded_on[1:] == ["krea-downloads", "krea-downloads"]
+
+
+@pytest.mark.parametrize("first_reply", ["slow", "busy"])
+def test_closing_the_client_under_the_image_the_caller_waits_for_says_it_is_closed(
+    sim: Sim, monkeypatch: pytest.MonkeyPatch, first_reply: str
+) -> None:
+    # That image comes on the caller's own HTTP client, which closing the client closes:
+    # httpx's "Cannot send a request, as the client has been closed" reached the caller.
+    async def first(call: int) -> Reply | None:
+        if call == 1 and first_reply == "slow":
+            await asyncio.sleep(5)
+        if call == 1 and first_reply == "busy":
+            return Reply.json(503, {"errors": []})  # then a retry after a wait
+        return None
+
+    on_each_image(sim, monkeypatch, first)
+    request = GenerationRequest("a kite over dunes", number_results=1, output_type="URL")
+
+    async def go() -> tuple[BaseException | None, float]:
+        client = RunwareClient("k", base_url=sim.url, retry=RetryPolicy(attempts=3, base=1.0, cap=1.0))
+
+        async def follow() -> None:
+            async for _image in client.generate(request):
+                pass
+
+        follower = asyncio.create_task(follow())
+        await asyncio.sleep(0.5)  # the image is being downloaded, or waits for its retry
+        closed_at = time.monotonic()
+        await client.aclose()
+        try:
+            await asyncio.wait_for(follower, 10)
+        except Exception as exc:
+            return exc, time.monotonic() - closed_at
+        return None, time.monotonic() - closed_at
+
+    err, took = asyncio.run(go())
+    assert isinstance(err, E.KreaError) and str(err) == "This client is closed; make a new RunwareClient to go on."
+    assert took < 2  # at once, or once the retry's wait (at most 1 s here) is over
+
+
+@pytest.mark.parametrize("delivery", ["sync", "async"])
+def test_a_batch_of_one_image_starts_no_downloads_thread(sim: Sim, delivery: str) -> None:
+    # Its one image comes while the caller waits for it, on the caller's loop: a thread
+    # and an HTTP client made for nothing would take the CPU the service renders with.
+    request = GenerationRequest("a kite over dunes", number_results=1, output_type="URL", delivery_method=delivery)
+    threads: list[int] = []
+
+    async def go() -> int:
+        got = 0
+        async with RunwareClient("k", base_url=sim.url) as client:
+            async for _image in client.generate(request):
+                got += 1
+                threads.append(len(download_threads()))
+        return got
+
+    assert asyncio.run(go()) == 1
+    assert threads == [0]
