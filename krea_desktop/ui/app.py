@@ -336,7 +336,11 @@ def _run_app(*, smoke_test: bool, open_paths: Sequence[Path]) -> int:
         folder = data_dir()
         claim = single_instance.claim(folder, open_paths, listen_later=True)
         if claim.problem:  # said; a window that does not answer may be ended, and then the start goes on
-            again = lambda: single_instance.claim(folder, open_paths, listen_later=True)  # noqa: E731
+
+            def again(timeout_ms: int | None = None) -> Claim:
+                waits = {} if timeout_ms is None else {"timeout_ms": timeout_ms}
+                return single_instance.claim(folder, open_paths, listen_later=True, **waits)
+
             settled = answer_problem(claim, folder, again)
             if settled is None:
                 return 1
@@ -355,7 +359,7 @@ def _run_app(*, smoke_test: bool, open_paths: Sequence[Path]) -> int:
 def answer_problem(
     claim: Claim,
     folder: Path,
-    again: Callable[[], Claim],
+    again: Callable[..., Claim],
     *,
     on_screen: bool | None = None,
     wait_s: float | None = None,
@@ -363,9 +367,11 @@ def answer_problem(
     """Say why this start cannot open the library in ``folder``: on the terminal, and in a
     message box when there is a screen (``on_screen``; by default, unless Qt has none). A
     window that does not answer, its process known, may be ended from the box ("End It and
-    Open"; Cancel is the default): then the claim is made again (``again``) and returned,
-    for the start to go on with. None when the start ends here (Cancel, or a window that
-    could not be ended)."""
+    Open"; Cancel is the default): then the claim is made again (``again``, which takes the
+    time to wait for an answer) and returned, for the start to go on with. The window is
+    asked once more first (it may have come back while the box was up): one that answers
+    now is not ended. None when the start ends here (Cancel, or a window that could not be
+    ended)."""
     from PySide6.QtWidgets import QMessageBox
 
     from krea_desktop.ui import single_instance
@@ -400,6 +406,10 @@ def answer_problem(
             return None
         if not say(claim.problem, single_instance.end_offer(folder, pid)):
             return None
+        now = again(single_instance.RECHECK_MS)
+        if not now.problem or now.unresponsive_pid != pid:  # it answers now (or another has it): nothing ended
+            claim = now
+            continue
         wait = single_instance.END_WAIT_S if wait_s is None else wait_s
         if not single_instance.end_unresponsive(pid, claim.unresponsive_identity, wait_s=wait):
             say(single_instance.not_ended(pid))

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 HANDOFF_TIMEOUT_MS = 5000  # connect, send and hear the answer, in all
 CLAIM_LOCK_TIMEOUT_MS = 5000
 END_WAIT_S = 2.0  # how long a window being ended is given, once asked and once made to
+RECHECK_MS = 1000  # how long it is given to answer, asked once more just before it is ended
 MAX_LINE_BYTES = 1 << 20  # a request longer than this is dropped
 ACK = b'{"ok": true}\n'
 
@@ -474,11 +475,12 @@ def claim(
             if isinstance(outcome, Refusal):
                 return Claim(problem=_refused(paths, outcome))
             if outcome is HandOff.NO_ANSWER:
-                return _unanswered(data_dir, _listener(name) or (_holder(lock) if held_elsewhere else None))
+                return _unanswered(data_dir, _listener(name))
         if held_elsewhere:
             # A start that holds the lock is running and has not listened yet (stopped, or
             # slow to open its window): going on would open a second window on the library.
-            return _unanswered(data_dir, _holder(lock))
+            # It is not offered for ending: opening a large or damaged library takes its time.
+            return Claim(problem=_opening(data_dir, _holder(lock)))
         if listen_later:
             keep_lock = True
             return Claim(_later=_Later(name, activation, timeout_ms, data_dir, lock if locked else None))
@@ -574,8 +576,11 @@ def _noted(path: str, held_by: int | None = None) -> tuple[int, str] | None:
 
 
 def _listener(name: str) -> tuple[int, str] | None:
-    """The process that noted it listens on ``name``, if it still runs."""
-    return _noted(note_path(name))
+    """The process that noted it listens on ``name``, if it still runs and can be told
+    from a later process given its id (:func:`~krea_desktop.fsutil.process_identity`):
+    only such a process is offered for ending."""
+    noted = _noted(note_path(name))
+    return noted if noted is not None and noted[1] else None
 
 
 def _holder(lock: QLockFile) -> tuple[int, str] | None:
@@ -586,6 +591,14 @@ def _holder(lock: QLockFile) -> tuple[int, str] | None:
 def _unanswered(data_dir: Path, process: tuple[int, str] | None) -> Claim:
     pid, identity = process or (None, "")
     return Claim(problem=_busy(data_dir, pid), unresponsive_pid=pid, unresponsive_identity=identity)
+
+
+def _opening(data_dir: Path, holder: tuple[int, str] | None) -> str:
+    which = "" if holder is None else f" (process {holder[0]})"
+    return (
+        f"Another Krea Desktop{which} has been opening the library in {data_dir} for more than "
+        f"{CLAIM_LOCK_TIMEOUT_MS // 1000} seconds; wait for it, then start again."
+    )
 
 
 def _busy(data_dir: Path, pid: int | None = None) -> str:
@@ -648,14 +661,17 @@ def end_unresponsive(pid: int, identity: str, *, wait_s: float = END_WAIT_S) -> 
 
 def _ended(pid: int, identity: str) -> bool:
     """Whether the process noted as ``pid`` and ``identity`` has ended: gone, its id another
-    process's, or a zombie (ended; its parent has yet to collect it)."""
+    process's, or a zombie (ended; its parent has yet to collect it) with no thread left.
+    The main thread of a process being killed is a zombie while its other threads still
+    end, and they hold its files, the listening socket among them, until the last has."""
     if not still_running(pid, identity or None):
         return True
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        threads = len(os.listdir(f"/proc/{pid}/task"))
     except (OSError, IndexError):
         return False
-    return state in ("Z", "X")
+    return state in ("Z", "X") and threads <= 1
 
 
 def _refused(paths: Sequence[Path], refusal: Refusal) -> str:

@@ -118,14 +118,19 @@ def test_a_window_that_does_not_answer_is_named_by_its_process(
     )
 
 
-def test_a_start_that_holds_the_library_and_never_listens_is_named_by_its_process(
+def test_a_start_still_opening_the_library_is_named_but_not_offered_for_ending(
     tmp_path: Path, frozen: Callable[..., subprocess.Popen[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    child = frozen(_TAKE_AND_WAIT)  # took the claim, stopped before its window listens
+    # It took the claim and has not listened yet: it may be opening a large library, or
+    # repairing one, and be well; it is said to be opening, and not offered for ending.
+    child = frozen(_TAKE_AND_WAIT)
     monkeypatch.setattr(single_instance, "CLAIM_LOCK_TIMEOUT_MS", 100)
     outcome = claim(tmp_path / "library", [], timeout_ms=QUICK_MS)
-    assert outcome.server is None and outcome.problem
-    assert outcome.unresponsive_pid == child.pid
+    assert outcome.server is None and outcome.unresponsive_pid is None
+    assert outcome.problem == (
+        f"Another Krea Desktop (process {child.pid}) has been opening the library in {tmp_path / 'library'} "
+        "for more than 0 seconds; wait for it, then start again."
+    )
 
 
 @has_identity
@@ -180,6 +185,41 @@ def test_a_frozen_window_is_ended_and_the_next_start_takes_its_place(
     again.server.close()
 
 
+_LEADER_GONE_FIRST = """
+import ctypes, socket, sys, threading, time
+listener = socket.socket(socket.AF_UNIX)
+listener.bind(sys.argv[1])
+listener.listen()
+threading.Thread(target=time.sleep, args=(60,)).start()
+print("listening", flush=True)
+ctypes.CDLL(None).pthread_exit(None)  # the main thread ends; the other, and the socket, stay
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="threads told by /proc")
+@has_identity
+def test_a_process_is_not_ended_while_a_thread_of_it_still_holds_its_socket(tmp_path: Path) -> None:
+    # A window being killed shows its main thread as a zombie while its other threads end,
+    # and they hold its listening socket until the last has: the next claim, made at that
+    # moment, found the socket still answering and named the window again.
+    path = str(tmp_path / "s")
+    child = subprocess.Popen([sys.executable, "-c", _LEADER_GONE_FIRST, path], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "listening"
+        identity = process_identity(child.pid) or ""
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert not single_instance._ended(child.pid, identity)  # a zombie, but its thread holds the socket
+        child.kill()
+        assert child.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
 @has_identity
 def test_a_process_that_is_not_the_noted_one_is_never_signalled(qapp: QApplication) -> None:
     other = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
@@ -196,8 +236,9 @@ def test_a_process_that_is_not_the_noted_one_is_never_signalled(qapp: QApplicati
 # --- what the user sees ------------------------------------------------------------------------
 
 
-def answer_boxes(choices: list[str]) -> list[dict[str, object]]:
-    """Click ``choices`` in the message boxes as they come, one each; what each box showed."""
+def answer_boxes(choices: list[str], before_click: Callable[[], None] = lambda: None) -> list[dict[str, object]]:
+    """Click ``choices`` in the message boxes as they come, one each (``before_click`` run
+    first, the box still up); what each box showed."""
     seen: list[dict[str, object]] = []
     left = list(choices)
 
@@ -216,6 +257,7 @@ def answer_boxes(choices: list[str]) -> list[dict[str, object]]:
                     "escape": box.escapeButton().text().replace("&", "") if box.escapeButton() else None,
                 }
             )
+            before_click()
             buttons[left.pop(0)].click()
         if left:
             QTimer.singleShot(20, look)
@@ -238,6 +280,7 @@ def start_app(
         app_module, "answer_problem", functools.partial(app_module.answer_problem, on_screen=True, wait_s=0.3)
     )
     monkeypatch.setattr(single_instance, "claim", functools.partial(claim, timeout_ms=QUICK_MS))
+    monkeypatch.setattr(single_instance, "RECHECK_MS", QUICK_MS)
     windows: list[bool] = []
 
     def run_window(_app: QApplication, *, smoke_test: bool, open_paths: object, claim: Claim | None) -> int:
@@ -304,6 +347,25 @@ def test_end_it_and_open_ends_the_frozen_window_and_the_start_opens_the_library(
     assert not single_instance.is_listening(server_name(library))
 
 
+def test_a_window_that_answers_again_while_the_box_is_up_is_not_ended(
+    frozen: Callable[..., subprocess.Popen[str]], start_app: tuple[Callable[[], int], list[bool]]
+) -> None:
+    # The box may stay up for minutes: the window is asked once more before it is ended,
+    # and one that answers now takes the start's request, as any running window does.
+    child = frozen()
+    run, windows = start_app
+
+    def recovers() -> None:
+        child.send_signal(signal.SIGCONT)
+        time.sleep(0.2)
+
+    seen = answer_boxes(["End It and Open"], before_click=recovers)
+    assert run() == 0  # handed to it
+    assert len(seen) == 1 and windows == []
+    time.sleep(0.2)
+    assert child.poll() is None  # not ended
+
+
 def test_a_window_that_cannot_be_ended_is_said_and_the_start_ends(
     frozen: Callable[..., subprocess.Popen[str]],
     start_app: tuple[Callable[[], int], list[bool]],
@@ -338,7 +400,7 @@ def test_without_its_process_the_box_says_the_sentence_with_ok(
 ) -> None:
     problem = single_instance._busy(tmp_path / "library")
     seen = answer_boxes(["OK"])
-    answer = app_module.answer_problem(Claim(problem=problem), tmp_path / "library", lambda: Claim(), on_screen=True)
+    answer = app_module.answer_problem(Claim(problem=problem), tmp_path / "library", lambda *_: Claim(), on_screen=True)
     assert answer is None
     assert [(box["text"], box["buttons"], box["title"]) for box in seen] == [(problem, ["OK"], APP_NAME)]
     assert "close it" not in problem and "wait for it, or end it if it stays frozen" in problem
@@ -351,5 +413,5 @@ def test_without_a_screen_the_sentence_goes_to_the_terminal_only(
     problem = single_instance._busy(tmp_path / "library", 4321)
     unresponsive = Claim(problem=problem, unresponsive_pid=4321)
     assert QApplication.platformName() == "offscreen"
-    assert app_module.answer_problem(unresponsive, tmp_path / "library", lambda: Claim()) is None  # no box waits
+    assert app_module.answer_problem(unresponsive, tmp_path / "library", lambda *_: Claim()) is None  # no box waits
     assert capsys.readouterr().err == f"krea-desktop: {problem}\n"
