@@ -58,14 +58,20 @@ def export_name(entry: LibraryEntry) -> str:
     UUID's first eight characters, which keep two images of one prompt apart
     (``lighthouse-in-fog-3f2a1c9e``). A file named otherwise (another tool's) keeps its
     name, as does an image whose prompt has no letter or digit."""
-    import uuid  # not on the way to a ready window (this module is)
+    import unicodedata  # neither on the way to a ready window (this module is)
+    import uuid
 
     stem = Path(entry.file_name).stem
     try:
         uuid.UUID(stem)
     except ValueError:
         return stem  # a name someone gave it
-    words = ["".join(ch for ch in word if ch.isalnum()) for word in entry.prompt.casefold().split()]
+    # Letters, digits and the marks written with them (a Devanagari vowel sign, an accent
+    # typed apart as macOS writes it): composed first, so "é" stays one letter.
+    prompt = unicodedata.normalize("NFC", entry.prompt.casefold())
+    words = [
+        "".join(ch for ch in word if ch.isalnum() or unicodedata.category(ch)[0] == "M") for word in prompt.split()
+    ]
     name = ""
     for word in filter(None, words):
         if name and len(name) + 1 + len(word) > _NAME_FROM_PROMPT_CHARS:
