@@ -309,6 +309,10 @@ def test_an_endpoint_from_the_environment_is_said_to_win(
     said = refused.envEndpointNotice.text()
     assert "RUNWARE_API_URL" in said and "ftp://nowhere/" in said and "not used" in said
     assert "must be a web address" in said and said.count(". ") == 0  # why, in one sentence
+    monkeypatch.setenv("RUNWARE_API_URL", "https://me:secret@<b>api.example</b>/v1")
+    marked = make(qtbot, data_dir, current_key=KEY)
+    assert marked.envEndpointNotice.textFormat() == Qt.TextFormat.PlainText  # shown as written, never as markup
+    assert "secret" not in marked.envEndpointNotice.text() and "<b>api.example</b>" in marked.envEndpointNotice.text()
     monkeypatch.delenv("RUNWARE_API_URL")
     unset = make(qtbot, data_dir, current_key=KEY)
     assert not unset.envEndpointNotice.isVisibleTo(unset)

@@ -31,6 +31,7 @@ from krea_desktop import config, keystore
 from krea_desktop.api import spec
 from krea_desktop.api.endpoint import endpoint_problem
 from krea_desktop.api.errors import KreaError
+from krea_desktop.api.request import without_credentials
 from krea_desktop.external import open_path_or_url
 from krea_desktop.ui.background import BackgroundRunner
 from krea_desktop.ui.theme import set_role
@@ -233,15 +234,17 @@ class SettingsDialog(QDialog):
         self.endpointError.hide()
         env_url = os.environ.get(ENV_ENDPOINT, "").strip()
         env_problem = endpoint_problem(env_url) if env_url else None
+        shown_url = without_credentials(env_url)  # a password written into it is not shown
         self.envEndpointNotice = QLabel(
-            f"{ENV_ENDPOINT} is set in the environment ({env_url}), so images are requested there "
+            f"{ENV_ENDPOINT} is set in the environment ({shown_url}), so images are requested there "
             "whatever endpoint is entered here."
             if env_problem is None
             # One that breaks the endpoint rule is ignored, here as in the window.
-            else f"{ENV_ENDPOINT} is set in the environment ({env_url}) but not used, so images are "
+            else f"{ENV_ENDPOINT} is set in the environment ({shown_url}) but not used, so images are "
             f"requested at the endpoint entered here: {within(env_problem)}.",
             self,
         )
+        self.envEndpointNotice.setTextFormat(Qt.TextFormat.PlainText)  # an address is not markup
         self.envEndpointNotice.setObjectName("envEndpointNotice")
         self.envEndpointNotice.setWordWrap(True)
         set_role(self.envEndpointNotice, "warning")
