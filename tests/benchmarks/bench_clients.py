@@ -111,9 +111,9 @@ class Saver:
 ANSWERS: list[float] = []
 
 
-def note_answers() -> None:
-    """Note in ANSWERS when each POST is answered, whichever HTTP library sends it."""
-    import httpx
+def note_answers(client: str) -> None:
+    """Note in ANSWERS when each POST is answered, by the HTTP library ``client`` sends it
+    with (only that one is imported: another would weigh on its peak RSS)."""
 
     def noted(send: Callable[..., Any]) -> Callable[..., Any]:
         def sync_send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
@@ -135,12 +135,15 @@ def note_answers() -> None:
 
         return async_send
 
-    httpx.Client.send = noted(httpx.Client.send)  # type: ignore[method-assign]
-    httpx.AsyncClient.send = async_noted(httpx.AsyncClient.send)  # type: ignore[method-assign]
-    if importlib.util.find_spec("aiohttp") is not None:
+    if client == "sdk":
         import aiohttp
 
         aiohttp.ClientSession._request = async_noted(aiohttp.ClientSession._request)  # type: ignore[method-assign]
+        return
+    import httpx
+
+    httpx.Client.send = noted(httpx.Client.send)  # type: ignore[method-assign]
+    httpx.AsyncClient.send = async_noted(httpx.AsyncClient.send)  # type: ignore[method-assign]
 
 
 def wire_task(task_uuid: str, images: int, delivery: str, output: str) -> dict[str, Any]:
@@ -258,7 +261,7 @@ WORKERS: dict[str, Callable[[str, int, str, str, Saver], float]] = {
 def worker(args: argparse.Namespace) -> int:
     delivery, output = args.mode.split("-", 1)
     saver = Saver(Path(args.out))
-    note_answers()
+    note_answers(args.worker)
     started = WORKERS[args.worker](args.url, args.images, delivery, output, saver)
     if saver.count != args.images or saver.first is None or saver.last is None:
         print(json.dumps({"error": f"{saver.count} of {args.images} images saved"}), flush=True)
