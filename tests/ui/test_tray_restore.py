@@ -143,3 +143,35 @@ def test_an_image_held_and_brought_in_again_while_the_tray_comes_back_is_saved_o
     model.save(loader.on_their_way())  # the window closes now
     state = json.loads(model.state_file.read_text())
     assert [e["source"] for e in state["references"]] == [f"r{i}.png" for i in range(10)]
+
+
+def test_a_tray_saved_while_it_comes_back_is_saved_again_once_it_has(
+    qtbot: QtBot, make_window: Any, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An edit is saved at once, the references still on their way with it; one of those
+    # that then cannot be read must not stay in the saved tray, to be said missing again
+    # at every start until the next edit.
+    w = make_window()
+    for i in range(2):
+        path = tmp_path / f"r{i}.png"
+        Image.new("RGB", (64, 48), (60 * i, 120, 200)).save(path)
+        w.tray.add_reference(path, 0.5)
+    qtbot.waitUntil(lambda: w.tray.count() == 2 and not w.tray.isBusy(), timeout=10000)
+    w.close()
+    gate = threading.Event()
+    real = loading.load_source
+
+    def slow(source: Any, *args: Any, **kwargs: Any) -> Any:
+        if source.label == "r1.png":
+            gate.wait(20)
+            Path(source.value).unlink()  # its copy gone meanwhile
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(loading, "load_source", slow)
+    w2 = make_window()
+    qtbot.waitUntil(lambda: w2.tray.count() == 1, timeout=10000)
+    w2.tray.items()[0].setStrength(1.5)
+    qtbot.waitUntil(lambda: saved(data_dir) == [("r0.png", 1.5), ("r1.png", 0.5)], timeout=3000)
+    gate.set()
+    qtbot.waitUntil(lambda: not w2.tray.isBusy(), timeout=10000)
+    qtbot.waitUntil(lambda: saved(data_dir) == [("r0.png", 1.5)], timeout=3000)

@@ -365,12 +365,15 @@ class ReferenceTray(QWidget):
     def save_state(self) -> None:
         """Write the references (copies' file names and strengths, in order) atomically,
         and those on their way into it (:meth:`ReferenceLoader.on_their_way`)."""
+        on_their_way = self._loader.on_their_way()
         try:
-            self.model.save(self._loader.on_their_way())
+            self.model.save(on_their_way)
         except OSError:
             self.message.emit(f"The reference tray could not be saved to {self.state_file}; check the data folder.")
             return
-        self._dirty = False
+        # Saved with references still on their way: saved again once the loads have ended
+        # (_busy_changed), without those that could not be read.
+        self._dirty = bool(on_their_way)
 
     def restore_state(self) -> bool:
         """Load the tray saved by :meth:`save_state` (in the background); False if there was none."""
