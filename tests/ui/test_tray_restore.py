@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,30 +26,46 @@ def saved(data_dir: Path) -> list[tuple[str, float]]:
     return [(e["source"], e["strength"]) for e in state["references"]]
 
 
+def closed_with(qtbot: QtBot, make_window: Any, tmp_path: Path, strengths: list[float]) -> None:
+    """A window whose tray holds a reference ``r<i>.png`` of each strength, closed (saved)."""
+    w = make_window()
+    for i, strength in enumerate(strengths):
+        path = tmp_path / f"r{i}.png"
+        Image.new("RGB", (64, 48), (40 * i, 120, 200)).save(path)
+        w.tray.add_reference(path, strength)
+    qtbot.waitUntil(lambda: w.tray.count() == len(strengths) and not w.tray.isBusy(), timeout=10000)
+    w.close()
+
+
+def held_back(
+    monkeypatch: pytest.MonkeyPatch, holds: Callable[[Any], bool], then: Callable[[Any], object] = lambda _s: None
+) -> threading.Event:
+    """Loads of the sources ``holds`` picks wait for the event returned (then ``then``
+    is done with the source) before they are read."""
+    gate = threading.Event()
+    real = loading.load_source
+
+    def slow(source: Any, *args: Any, **kwargs: Any) -> Any:
+        if holds(source):
+            gate.wait(20)
+            then(source)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(loading, "load_source", slow)
+    return gate
+
+
 def test_a_window_closed_while_the_tray_comes_back_keeps_every_reference(
     qtbot: QtBot, make_window: Any, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    w = make_window()
-    for i in range(6):
-        path = tmp_path / f"r{i}.png"
-        Image.new("RGB", (64, 48), (40 * i, 120, 200)).save(path)
-        w.tray.add_reference(path, round(-1 + 0.4 * i, 2))
-    qtbot.waitUntil(lambda: w.tray.count() == 6 and not w.tray.isBusy(), timeout=10000)
-    w.close()
+    closed_with(qtbot, make_window, tmp_path, [round(-1 + 0.4 * i, 2) for i in range(6)])
     before = saved(data_dir)
     assert len(before) == 6
 
     # The next start reads the kept copies slowly: the first two come back at once, the
     # others only after the window has been closed again.
-    gate = threading.Event()
     real = loading.load_source
-
-    def slow(source: Any, *args: Any, **kwargs: Any) -> Any:
-        if before.index((source.label, source.strength)) >= 2:
-            gate.wait(20)
-        return real(source, *args, **kwargs)
-
-    monkeypatch.setattr(loading, "load_source", slow)
+    gate = held_back(monkeypatch, lambda source: before.index((source.label, source.strength)) >= 2)
     w2 = make_window()
     qtbot.waitUntil(lambda: w2.tray.count() == 2, timeout=10000)
     w2.tray.items()[1].setStrength(1.5)  # a change made meanwhile is kept too
@@ -67,22 +84,8 @@ def test_a_window_closed_while_the_tray_comes_back_keeps_every_reference(
 def test_a_reference_added_while_the_tray_comes_back_is_kept_too(
     qtbot: QtBot, make_window: Any, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    w = make_window()
-    for i in range(3):
-        path = tmp_path / f"r{i}.png"
-        Image.new("RGB", (64, 48), (40 * i, 120, 200)).save(path)
-        w.tray.add_reference(path, 0.5)
-    qtbot.waitUntil(lambda: w.tray.count() == 3 and not w.tray.isBusy(), timeout=10000)
-    w.close()
-    gate = threading.Event()
-    real = loading.load_source
-
-    def slow(source: Any, *args: Any, **kwargs: Any) -> Any:
-        if source.label == "r2.png":
-            gate.wait(20)
-        return real(source, *args, **kwargs)
-
-    monkeypatch.setattr(loading, "load_source", slow)
+    closed_with(qtbot, make_window, tmp_path, [0.5, 0.5, 0.5])
+    gate = held_back(monkeypatch, lambda source: source.label == "r2.png")
     w2 = make_window()
     qtbot.waitUntil(lambda: w2.tray.count() == 2, timeout=10000)
     new = tmp_path / "new.png"
@@ -151,23 +154,9 @@ def test_a_tray_saved_while_it_comes_back_is_saved_again_once_it_has(
     # An edit is saved at once, the references still on their way with it; one of those
     # that then cannot be read must not stay in the saved tray, to be said missing again
     # at every start until the next edit.
-    w = make_window()
-    for i in range(2):
-        path = tmp_path / f"r{i}.png"
-        Image.new("RGB", (64, 48), (60 * i, 120, 200)).save(path)
-        w.tray.add_reference(path, 0.5)
-    qtbot.waitUntil(lambda: w.tray.count() == 2 and not w.tray.isBusy(), timeout=10000)
-    w.close()
-    gate = threading.Event()
-    real = loading.load_source
-
-    def slow(source: Any, *args: Any, **kwargs: Any) -> Any:
-        if source.label == "r1.png":
-            gate.wait(20)
-            Path(source.value).unlink()  # its copy gone meanwhile
-        return real(source, *args, **kwargs)
-
-    monkeypatch.setattr(loading, "load_source", slow)
+    closed_with(qtbot, make_window, tmp_path, [0.5, 0.5])
+    # Its copy gone meanwhile.
+    gate = held_back(monkeypatch, lambda source: source.label == "r1.png", lambda source: Path(source.value).unlink())
     w2 = make_window()
     qtbot.waitUntil(lambda: w2.tray.count() == 1, timeout=10000)
     w2.tray.items()[0].setStrength(1.5)
