@@ -5,13 +5,16 @@ to more than 1 MB, as a guard against text bombs: a ComfyUI image with a large w
 or any text of 128 characters or more written by ImageMagick, then could not be opened,
 and was called damaged. The app reads those texts itself, within its own limits
 (``library.metadata``); here one such text may inflate to 8 MB, all of a picture's texts
-still to Pillow's 64 MB at most (``MAX_TEXT_MEMORY``, which it keeps)."""
+still to Pillow's 64 MB at most (``MAX_TEXT_MEMORY``, which it keeps). A PNG whose texts go
+beyond even that (a text bomb, a workflow of tens of megabytes) is opened without its texts
+(:func:`open_image`): its pixels are the picture all the same."""
 
 from __future__ import annotations
 
 import io
+import os
 import struct
-from typing import Any
+from typing import IO, Any
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
@@ -20,7 +23,132 @@ TEXT_CHUNK_BYTES = 8 * 1024 * 1024
 if PngImagePlugin.MAX_TEXT_CHUNK < TEXT_CHUNK_BYTES:
     PngImagePlugin.MAX_TEXT_CHUNK = TEXT_CHUNK_BYTES
 
-__all__ = ["Image", "UnidentifiedImageError", "exif_orientation", "grey_8", "in_srgb", "to_rgb", "upright"]
+__all__ = [
+    "Image",
+    "UnidentifiedImageError",
+    "exif_orientation",
+    "grey_8",
+    "in_srgb",
+    "open_image",
+    "to_rgb",
+    "upright",
+]
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+_MOST_CHUNKS = 1 << 20  # chunks looked at in one PNG; past them Pillow decides as it would
+
+
+def open_image(source: str | os.PathLike[str] | IO[bytes], formats: tuple[str, ...] | None = None) -> Image.Image:
+    """``Image.open(source, formats)``; but a PNG whose texts Pillow would refuse (a
+    compressed text inflating past ``MAX_TEXT_CHUNK``, or more than ``MAX_TEXT_MEMORY`` of
+    text in all, before its pixels or after them) is opened with its text chunks left out,
+    rather than refused whole, at open or at ``load()``, as damaged. The pixels are the
+    picture; its texts are read, within limits of their own, by ``library.metadata``.
+    ``source``: a path or a binary file open for reading (read from where it stands)."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            data = _png_without_refused_texts(f)
+    else:
+        data = _png_without_refused_texts(source)
+    return Image.open(source if data is None else io.BytesIO(data), formats=formats)
+
+
+def _png_without_refused_texts(f: IO[bytes]) -> bytes | None:
+    """The PNG in ``f`` (from where it stands; put back there) without its text chunks,
+    when Pillow would refuse its texts; otherwise None."""
+    start = f.tell()
+    try:
+        if not _texts_refused(f, exact=False):
+            return None
+        f.seek(start)
+        return _without_texts(f)
+    finally:
+        f.seek(start)
+
+
+def _texts_refused(f: IO[bytes], exact: bool) -> bool:
+    """Whether the PNG in ``f`` (from where it stands) holds text Pillow would refuse to
+    inflate. Chunk headers are read and the rest skipped, save a compressed text that
+    might inflate past the limit on its own (more than a thousandth of it: deflate shrinks
+    1,032 to 1 at best), which is inflated as far as the limit and no further. The others
+    count as the most they could inflate to; should that come to more than Pillow takes in
+    all, they are inflated too (``exact``) to learn what they do."""
+    import zlib
+
+    start = f.tell()
+    if f.read(8) != _PNG_SIGNATURE:
+        return False
+    most_each, most_all = PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY
+    text = 0
+    for _ in range(_MOST_CHUNKS):
+        head = f.read(8)
+        if len(head) < 8:
+            break
+        length, kind = struct.unpack(">I4s", head)
+        if kind == b"IEND":
+            break
+        if kind not in _TEXT_CHUNKS:
+            f.seek(length + 4, os.SEEK_CUR)
+            continue
+        if kind == b"tEXt" or (not exact and length * 1032 <= most_each):
+            text += length if kind == b"tEXt" else length * 1032
+            f.seek(length + 4, os.SEEK_CUR)
+        else:
+            body = f.read(length)
+            f.seek(4, os.SEEK_CUR)
+            compressed = _compressed_text(kind, body)
+            if compressed is None:
+                text += len(body)
+            else:
+                inflating = zlib.decompressobj()
+                try:
+                    inflated = len(inflating.decompress(compressed, most_each))
+                except zlib.error:
+                    continue  # Pillow takes a text that does not inflate as empty
+                if inflating.unconsumed_tail:
+                    return True
+                text += inflated
+        if text > most_all:
+            if exact:
+                return True
+            f.seek(start)
+            return _texts_refused(f, exact=True)
+    return False
+
+
+def _compressed_text(kind: bytes, body: bytes) -> bytes | None:
+    """The deflated text of a zTXt chunk, or of an iTXt chunk marked compressed; None for
+    an iTXt chunk that is not."""
+    _keyword, _, rest = body.partition(b"\0")
+    if kind == b"zTXt":
+        return rest[1:]
+    if len(rest) < 2 or rest[0] == 0:
+        return None
+    _language, _, rest = rest[2:].partition(b"\0")
+    _translated, _, text = rest.partition(b"\0")
+    return text
+
+
+def _without_texts(f: IO[bytes]) -> bytes:
+    """The PNG in ``f`` (at its start), its text chunks left out: every other chunk as it
+    was, its checksum with it."""
+    out = [f.read(8)]
+    for _ in range(_MOST_CHUNKS):
+        head = f.read(8)
+        if len(head) < 8:
+            out.append(head)
+            break
+        length, kind = struct.unpack(">I4s", head)
+        if kind in _TEXT_CHUNKS:
+            f.seek(length + 4, os.SEEK_CUR)
+            continue
+        out.append(head)
+        out.append(f.read(length + 4))
+        if kind == b"IEND":
+            break
+    out.append(f.read())  # whatever follows: Pillow judges it, as it would have
+    return b"".join(out)
 
 
 def exif_orientation(img: Image.Image) -> int:

@@ -1616,10 +1616,10 @@ def _read_reference_file(path: Path) -> bytes:
 def prepare_upload(raw: bytes) -> bytes:
     """Decode a reference and re-encode it at most 2048 px on the long side, as the service
     keeps it anyway; images already small enough in PNG/JPEG/WEBP are sent unchanged."""
-    from krea_desktop.pillow import Image, UnidentifiedImageError  # only references need an imaging library
+    from krea_desktop.pillow import Image, UnidentifiedImageError, open_image  # only references need an imaging library
 
     try:
-        with Image.open(io.BytesIO(raw)) as im:
+        with open_image(io.BytesIO(raw)) as im:
             if im.width * im.height > MAX_REFERENCE_PIXELS:
                 raise E.ValidationError("A reference image is too large to use.", parameter=_REFS)
             fmt = im.format

@@ -135,10 +135,10 @@ def _write(target: Path, data: bytes, *, replace: bool) -> Path:
 
 def _encoded(entry: LibraryEntry, name: str, with_parameters: bool) -> bytes:
     """The file's bytes: the picture re-encoded as ``name``, and what it carries."""
-    from krea_desktop.pillow import Image  # imported on first export, not with the window
+    from krea_desktop.pillow import Image, open_image  # imported on first export, not with the window
 
     try:
-        with Image.open(entry.path) as source:
+        with open_image(entry.path) as source:
             source.load()
             texts = _tool_texts(entry) if with_parameters else {}
             im = _exportable(source, name)

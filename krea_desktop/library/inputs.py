@@ -159,7 +159,7 @@ def header_refusal(path: Path) -> str | None:
     when they say nothing against it. No pixel is decoded (a body damaged past the
     header is found when the image is loaded): a dropped file is offered at once, not
     after a decode. Never raises."""
-    from krea_desktop.pillow import Image, UnidentifiedImageError
+    from krea_desktop.pillow import Image, UnidentifiedImageError, open_image
 
     label = reference_label(path)
     damaged = f"“{label}” is damaged and cannot be opened as an image."
@@ -173,7 +173,7 @@ def header_refusal(path: Path) -> str | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            with Image.open(io.BytesIO(data), formats=_open_formats()) as img:
+            with open_image(io.BytesIO(data), formats=_open_formats()) as img:
                 width, height = img.size
         except Image.DecompressionBombError:
             return _bomb_message(label)
@@ -364,7 +364,15 @@ def _structure_refusal(data: bytes, label: str) -> str | None:
 
 def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
     """Check and normalise encoded image bytes; see :func:`load_reference`."""
-    from krea_desktop.pillow import Image, UnidentifiedImageError, exif_orientation, in_srgb, to_rgb, upright
+    from krea_desktop.pillow import (
+        Image,
+        UnidentifiedImageError,
+        exif_orientation,
+        in_srgb,
+        open_image,
+        to_rgb,
+        upright,
+    )
 
     label = label or "The image"
     refusal = _structure_refusal(data, label)
@@ -374,7 +382,7 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
         # Pillow warns below its own bomb limit; the pixel cap here decides instead.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            img = Image.open(io.BytesIO(data), formats=_open_formats())
+            img = open_image(io.BytesIO(data), formats=_open_formats())
         except Image.DecompressionBombError:
             raise InvalidImageError(_bomb_message(label)) from None
         except UnidentifiedImageError:
@@ -393,7 +401,7 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
             animated = bool(getattr(img, "is_animated", False))  # a GIF's frames are counted here
             if fmt == "PNG":
                 # verify() checks every chunk's checksum; it leaves its image unusable, hence a second one.
-                Image.open(io.BytesIO(data), formats=("PNG",)).verify()
+                open_image(io.BytesIO(data), formats=("PNG",)).verify()
             if animated:
                 img.seek(0)  # the first frame stands for the whole animation
             if fmt == "JPEG" and max(width, height) > spec.UPLOAD_MAX_SIDE:

@@ -26,7 +26,7 @@ from krea_desktop.api.record import GenerationRecord, SweepAxis, SweepTag
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.fonts import text_font
 from krea_desktop.library.store import Library, LibraryEntry
-from krea_desktop.pillow import Image
+from krea_desktop.pillow import Image, open_image
 from krea_desktop.wording import short_reference_name
 
 CELL = 320  # the long side of a cell's picture, in pixels
@@ -153,7 +153,7 @@ def render(
 
 def _open(path: Path, size: tuple[int, int]) -> Image.Image | None:
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             im.draft("RGB", size)
             picture = im.convert("RGB")
     except Exception:  # a file gone or damaged since: the cell is drawn as not made

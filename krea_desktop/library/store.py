@@ -371,12 +371,12 @@ def _file_time(mtime: float) -> str:
 
 def _check_decodes(path: Path) -> tuple[bool, str | None, int, int]:
     """Whether the file fully decodes (bounded), with its format and size."""
-    from krea_desktop.pillow import Image, exif_orientation  # late: only for files found without a row
+    from krea_desktop.pillow import exif_orientation, open_image  # late: only for files found without a row
 
     try:
         if path.stat().st_size > MAX_CHECK_BYTES:
             return False, None, 0, 0
-        with Image.open(path) as im:
+        with open_image(path) as im:
             width, height = im.size
             fmt = {"PNG": "PNG", "JPEG": "JPG", "WEBP": "WEBP"}.get(im.format or "")
             if fmt is None or width * height > MAX_CHECK_PIXELS:

@@ -47,10 +47,10 @@ def qimage_of(im: Image.Image) -> QImage:
 def decoded(data: bytes) -> QImage:
     """Encoded image bytes (a thumbnail, say) as a QImage, decoded by Pillow; a null QImage
     when they are not an image."""
-    from krea_desktop.pillow import Image, UnidentifiedImageError
+    from krea_desktop.pillow import UnidentifiedImageError, open_image
 
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with open_image(io.BytesIO(data)) as im:
             return qimage_of(im.convert("RGBA"))
     except (UnidentifiedImageError, OSError, ValueError):
         return QImage()

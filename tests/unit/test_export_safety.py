@@ -9,7 +9,9 @@ import io
 import json
 import os
 import re
+import struct
 import xml.etree.ElementTree as ET
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -364,6 +366,71 @@ def test_a_png_with_a_workflow_of_megabytes_in_a_compressed_text_is_a_picture_li
     assert not entry.broken and (entry.width, entry.height) == (24, 16)
     out = export_image(entry, tmp_path / "shared.png", "PNG")
     assert png_texts(out)["workflow"] == workflow
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _with_texts(png: bytes, texts: list[bytes], after_pixels: bool) -> bytes:
+    """``png`` with the text chunks ``texts`` put before its first IDAT, or before IEND."""
+    at = png.index(b"IEND" if after_pixels else b"IDAT") - 4
+    return png[:at] + b"".join(texts) + png[at:]
+
+
+_ZTXT_BOMB = _chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"x" * (12 << 20), 9))  # 12 MB in 12 KB
+_ITXT_BOMB = _chunk(b"iTXt", b"workflow\0\1\0\0\0" + zlib.compress(b"{" * (12 << 20), 9))
+# Each inflates to 7 MB, within Pillow's limit for one text; ten of them, past its 64 MB in all.
+_MANY_TEXTS = [_chunk(b"zTXt", b"note%d\0\0" % i + zlib.compress(b"y" * (7 << 20), 9)) for i in range(10)]
+
+
+@pytest.mark.parametrize(
+    ("texts", "after_pixels"),
+    [([_ZTXT_BOMB], False), ([_ZTXT_BOMB], True), ([_ITXT_BOMB], False), (_MANY_TEXTS, True)],
+    ids=["ztxt-before-pixels", "ztxt-after-pixels", "itxt", "many-texts"],
+)
+def test_a_png_whose_texts_pillow_refuses_to_inflate_is_still_a_picture(
+    tmp_path: Path, texts: list[bytes], after_pixels: bool
+) -> None:
+    # Pillow refuses a whole PNG whose text inflates past its limits (8 MB in one text, as
+    # the app sets it; 64 MB in all): such a file was a broken row in the library, a
+    # "damaged" reference, and could not be exported, while `info` read it.
+    from krea_desktop.library.inputs import load_reference
+    from krea_desktop.pillow import Image as Pillow
+    from krea_desktop.pillow import open_image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 24), (200, 30, 30)).save(buf, "PNG")
+    data = _with_texts(buf.getvalue(), texts, after_pixels)
+    with pytest.raises(ValueError), Pillow.open(io.BytesIO(data)) as refused:
+        refused.load()  # as Pillow has it: refused whole, at open or at load
+    library = Library(tmp_path / "library")
+    source = library.images_dir / "bomb.png"
+    source.write_bytes(data)
+    with open_image(source) as im:
+        im.load()
+        assert im.size == (40, 24) and im.getpixel((3, 3)) == (200, 30, 30)
+    loaded = load_reference(str(source))
+    assert loaded.thumbnail and loaded.width == 40
+    library.reconcile()
+    (entry,) = library.entries()
+    assert not entry.broken and (entry.width, entry.height) == (40, 24)
+    out = export_image(entry, tmp_path / "shared.webp", "WEBP")
+    with Image.open(out) as im:
+        assert im.size == (40, 24)
+
+
+def test_a_png_pillow_reads_is_opened_as_it_is_texts_and_all(tmp_path: Path) -> None:
+    from krea_desktop.pillow import open_image
+
+    info = PngInfo()
+    info.add_text("workflow", "z" * (6 << 20), zip=True)  # within the limit for one text
+    source = png_file(tmp_path / "fine.png", Image.new("RGB", (8, 8), (1, 2, 3)), info)
+    with open(source, "rb") as f, open_image(f) as im:
+        assert im.text["workflow"] == "z" * (6 << 20)
+    with open_image(source) as im:
+        im.load()
+        assert im.info["workflow"] == "z" * (6 << 20)
 
 
 def test_a_long_a1111_text_exported_keeps_its_settings_whole_in_a_jpeg_and_all_of_it_in_a_webp(

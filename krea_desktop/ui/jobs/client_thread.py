@@ -53,10 +53,10 @@ def thumbnail_qimage(data: bytes, size: int = THUMB_SIZE, cache: Path | None = N
     :func:`~krea_desktop.ui.gallery.thumbnails.make_thumbnail`) is written there from the
     same decode, so the image is decoded once.
     """
-    from krea_desktop.pillow import Image
+    from krea_desktop.pillow import Image, open_image
 
     cached: Image.Image | None = None
-    with Image.open(io.BytesIO(data)) as im:
+    with open_image(io.BytesIO(data)) as im:
         width, height = im.size
         largest = max(size, CACHE_SIDE) if cache is not None else size
         im.draft("RGB", (largest, largest))  # JPEG decodes at a reduced scale

@@ -53,12 +53,12 @@ def _larger_than_qt_takes(path: Path) -> QImage:
     """A picture Qt's reader refused for its size (a PNG is decoded whole before it is
     scaled): decoded by Pillow and made as large as Qt takes. A null QImage when the
     picture is not too large for Qt (so damaged), or too large for Pillow too."""
-    from krea_desktop.pillow import Image, exif_orientation, in_srgb, to_rgb, upright
+    from krea_desktop.pillow import Image, exif_orientation, in_srgb, open_image, to_rgb, upright
     from krea_desktop.ui.pixels import qimage_of
 
     most = _most_pixels()
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             if most is None or im.width * im.height <= most:
                 return QImage()
             target = _within(QSize(im.width, im.height), most)
