@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -418,6 +418,124 @@ def test_a_new_key_withdraws_the_refusal_even_once_its_job_row_is_gone(
     keystore.save_key("the-right-key", w.data_dir)
     w._credentials_changed(key_stored=True)
     assert not w.message_banner.isVisible()
+
+
+def test_a_failed_job_is_sent_again_with_try_again_as_a_new_task_with_the_same_settings(
+    qtbot: QtBot, window: MainWindow, sim: Sim, tmp_path: Path
+) -> None:
+    w = window
+    w.client_thread.wait_ready().retry = RetryPolicy(attempts=1, base=0.01)
+    w.tray.add_paths([write_png(tmp_path / "ref.png", (200, 40, 40))])
+    qtbot.waitUntil(lambda: len(w.tray.references()) == 1 and not w.tray.isBusy(), timeout=10000)
+    w.prompt_panel.promptEdit.setPlainText("a lighthouse in fog")
+    w.prompt_panel.countSpin.setValue(2)
+    sim.service.inject(parse_fault("503"))
+    with qtbot.waitSignal(w.client_thread.jobFailed, timeout=15000) as failed:
+        w.generate()
+    job_id = failed.args[0]
+    row = w.job_list.rows[job_id]
+    assert row.retry.isVisibleTo(w) and not row.cancel.isVisibleTo(w)
+    said = w.message_banner.label.text()
+    assert w.message_banner.isVisible() and said == w.jobs.get(job_id).message
+    w.tray.clear()  # the controls changed since: the job is sent as it was, not as they are now
+    w.prompt_panel.promptEdit.setPlainText("something else entirely")
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=15000) as finished:
+        row.retry.click()
+    new_id = finished.args[0]
+    assert new_id != job_id and finished.args[1] == 2
+    assert job_id not in w.job_list.rows and w.job_list.rows[new_id].info.state == "finished"
+    assert not (w.message_banner.isVisible() and w.message_banner.label.text() == said)  # no longer true
+    first, again = inference_tasks(sim)[-2:]
+    assert again["taskUUID"] != first["taskUUID"]
+    same = ("positivePrompt", "width", "height", "numberResults", "seed", "inputs")
+    assert {k: again.get(k) for k in same} == {k: first.get(k) for k in same}
+    assert again["positivePrompt"] == "a lighthouse in fog" and len(again["inputs"]["referenceImages"]) == 1
+    assert {e.prompt for e in w.library.entries()} == {"a lighthouse in fog"}
+
+
+def test_a_job_finished_kept_to_be_collected_or_a_sweeps_cell_offers_no_try_again(
+    qtbot: QtBot, window: MainWindow, sim: Sim
+) -> None:
+    from dataclasses import replace
+
+    from krea_desktop.api.record import SweepTag
+    from krea_desktop.api.request import GenerationRequest
+    from krea_desktop.ui.jobs.job_list import JobRow
+
+    w = window
+    w.prompt_panel.promptEdit.setPlainText("a calm sea")
+    generate_and_wait(qtbot, w)
+    (row,) = w.job_list.rows.values()
+    assert row.dismiss.isVisibleTo(w) and not row.retry.isVisibleTo(w)
+    assert w.job_routing.try_again(row.info.job_id) is None  # only a failed job is sent again
+    # A task the service took too long over is kept, and its images collected later:
+    # sent again, it would be paid for twice.
+    sim.service.inject("task-error:code=timeoutProvider")
+    with qtbot.waitSignal(w.client_thread.jobFailed, timeout=15000) as failed:
+        w.generate()
+    assert "collected later" in failed.args[1]
+    assert not w.job_list.rows[failed.args[0]].retry.isVisibleTo(w)
+    assert w.job_routing.try_again(failed.args[0]) is None and len(inference_tasks(sim)) == 2
+    job = w.jobs.get(row.info.job_id)
+    assert job is not None
+    in_a_sweep = replace(GenerationRequest("a cell"), sweep=SweepTag("sweep-1", (), (0,)))
+    cell = replace(job, request=in_a_sweep, state="failed", error=None)
+    sweep_row = JobRow(cell, w)
+    sweep_row.end()
+    assert not sweep_row.retry.isVisibleTo(w)
+
+
+def _fails_after_the_key_changed(qtbot: QtBot, w: MainWindow, sim: Sim, fail: Callable[[], None]) -> int:
+    """Generate (async, images slow to come), and once the task is with the service, change
+    the key in Settings and make the job fail with ``fail``; the failed job's id."""
+    qtbot.waitUntil(lambda: w.built)
+    w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
+    sim.service.config.latency_per_image = 0.5
+    w.prompt_panel.promptEdit.setPlainText("two words")
+    with qtbot.waitSignal(w.client_thread.jobFailed, timeout=15000) as failed:
+        w.generate()
+        qtbot.waitUntil(lambda: bool(inference_tasks(sim)))  # on its way, with the old key
+        fail()
+        keystore.save_key("the-new-key", w.data_dir)
+        w._credentials_changed(key_stored=True)
+    sim.service.config.latency_per_image = 0.0
+    return int(failed.args[0])
+
+
+def test_a_job_sent_with_the_old_key_that_fails_after_the_change_offers_try_again_not_settings(
+    qtbot: QtBot, make_window: Any, sim: Sim
+) -> None:
+    w = make_window("the-old-key", stored=True)
+    w.show()
+    job_id = _fails_after_the_key_changed(qtbot, w, sim, lambda: sim.service.inject("task-error:on=getResponse"))
+    said = f"Job {job_id} was sent before the API key or the service's address changed, and failed."
+    qtbot.waitUntil(lambda: w.message_banner.label.text() == said)  # of the old key, not the one in Settings
+    assert w.message_banner.action.text() == "Try again"
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=15000):
+        w.message_banner.action.click()
+    assert [e.prompt for e in w.library.entries()] == ["two words"]  # the old job's none, the new one's
+    assert not (w.message_banner.isVisible() and w.message_banner.label.text() == said)
+    assert inference_tasks(sim)[0]["taskUUID"] != w.library.entries()[0].task_uuid
+
+
+def test_a_job_refused_with_a_revoked_key_after_the_change_is_collected_later_not_sent_twice(
+    qtbot: QtBot, make_window: Any, sim: Sim
+) -> None:
+    w = make_window("the-old-key", stored=True)
+    w.show()
+
+    def revoke() -> None:  # the old key revoked and a new one made: its next poll is refused
+        sim.service.config.api_key = "the-new-key"
+
+    job_id = _fails_after_the_key_changed(qtbot, w, sim, revoke)
+    said = (
+        f"Job {job_id} was sent before the API key or the service's address changed, and failed; "
+        "the task's images are collected later."
+    )
+    qtbot.waitUntil(lambda: w.message_banner.label.text() == said)
+    assert not w.message_banner.action.isVisible()  # neither Settings (the key is fine) nor Try again
+    assert not w.job_list.rows[job_id].retry.isVisibleTo(w)
+    assert w.job_routing.try_again(job_id) is None and len(inference_tasks(sim)) == 1
 
 
 def test_a_refused_key_from_the_environment_is_said_to_be_there_not_in_settings(

@@ -1,4 +1,5 @@
-"""The view of the job queue: one row per job, with its progress and its own cancel."""
+"""The view of the job queue: one row per job, with its progress, its own cancel, and,
+once it has failed, Try again."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from krea_desktop.ui.money import cost_simulated, format_cost
 class JobRow(QFrame):
     cancelRequested = Signal(int)
     dismissRequested = Signal(int)
+    retryRequested = Signal(int)
 
     def __init__(
         self, info: Job, parent: QWidget | None = None, *, costs_simulated: Callable[[], bool] = lambda: False
@@ -50,6 +52,13 @@ class JobRow(QFrame):
         self.cancel.setToolTip("Cancel this job; images already received are kept")
         self.cancel.setAccessibleName(f"Cancel job {info.job_id}")
         self.cancel.clicked.connect(lambda: self.cancelRequested.emit(info.job_id))
+        self.retry = QToolButton(self)
+        self.retry.setObjectName("jobRetryButton")
+        self.retry.setText("Try again")
+        self.retry.setToolTip("Send this job again, with the same prompt, references and settings")
+        self.retry.setAccessibleName(f"Try job {info.job_id} again")
+        self.retry.setVisible(False)
+        self.retry.clicked.connect(lambda: self.retryRequested.emit(info.job_id))
         self.dismiss = QToolButton(self)
         self.dismiss.setText("✕")
         self.dismiss.setToolTip("Remove this finished job from the list")
@@ -64,6 +73,7 @@ class JobRow(QFrame):
         lay.addLayout(top)  # in place before it is filled (tests/ui/test_layout_items.py)
         top.addWidget(self.title, 1)
         top.addWidget(self.cancel)
+        top.addWidget(self.retry)
         top.addWidget(self.dismiss)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
@@ -90,6 +100,7 @@ class JobRow(QFrame):
             text += f" Cost {format_cost(self.info.cost, cost_simulated(self.info.simulated, self.costs_simulated()))}."
         self.status.setText(text)
         self.cancel.setVisible(False)
+        self.retry.setVisible(may_try_again(self.info))
         self.dismiss.setVisible(True)
         self.setProperty("state", self.info.state)
         self.style().unpolish(self)
@@ -101,6 +112,7 @@ class JobList(QScrollArea):
     the queue drops them."""
 
     cancelRequested = Signal(int)
+    retryRequested = Signal(int)
 
     def __init__(self, queue: JobQueue, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -146,6 +158,7 @@ class JobList(QScrollArea):
     def _added(self, job: Job) -> None:
         row = JobRow(job, self._box, costs_simulated=lambda: self.costs_simulated)
         row.cancelRequested.connect(self.cancelRequested)
+        row.retryRequested.connect(self.retryRequested)
         row.dismissRequested.connect(self.remove)
         self._layout.insertWidget(0, row)
         self.rows[job.job_id] = row
@@ -165,6 +178,14 @@ class JobList(QScrollArea):
             row.setParent(None)
             row.deleteLater()
         self._empty.setVisible(not self.rows)
+
+
+def may_try_again(job: Job) -> bool:
+    """Whether ``job`` may be sent again as it was: it failed, with nothing of it to come
+    later (a task kept to be collected would be paid for twice), and it is no sweep's cell
+    (a sweep is sent again as a whole, not one cell on its own)."""
+    kept = bool(getattr(job.error, "record_kept", False))
+    return job.state == "failed" and not kept and job.request.sweep is None
 
 
 def _duration(seconds: float) -> str:

@@ -1,7 +1,7 @@
 """What the main window does with its jobs: which one Cancel and Esc stop (the newest sent
 from the controls, else the newest sweep), a sweep cancelled as a whole (one of its cells
-alone would leave a hole in its sheet), and a new image at the top of the gallery, its seed
-kept for Reuse, and a sentence in the status bar when a job ends."""
+alone would leave a hole in its sheet), a new image at the top of the gallery, its seed
+kept for Reuse, a sentence when a job ends, and a failed job sent again (Try again)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from krea_desktop.api import errors as E
-from krea_desktop.user_words import IN_THE_ENVIRONMENT, where_the_key_is
+from krea_desktop.user_words import COLLECTED_LATER, IN_THE_ENVIRONMENT, where_the_key_is
 from krea_desktop.wording import counted
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ class JobRouting:
         status: Callable[[str, int], None],
         open_settings: Callable[[], None],
         show_all: Callable[[], None],
+        withdraw_message: Callable[[str], None],
     ) -> None:
         self.jobs = jobs
         self.client_thread = client_thread
@@ -58,11 +59,17 @@ class JobRouting:
         self.status = status
         self.open_settings = open_settings
         self.show_all = show_all  # clears the search and the filters
+        self.withdraw_message = withdraw_message
+        # When the API key or the service's address last changed (monotonic): a job sent
+        # before fails of the key or address it was sent with, no longer the ones in use.
+        self.credentials_changed_at = float("-inf")
+        self._said: dict[int, str] = {}  # what was said of each failed job, until it is sent again
         jobs.image.connect(lambda _job, entry, thumbnail: self._show_new(entry, thumbnail))
         jobs.image.connect(lambda _job, entry, _thumbnail: self._remember_seed(entry))
         jobs.added.connect(lambda _job: self.cancel_button.setEnabled(True))
         jobs.ended.connect(lambda _job: self.update_cancel_button())
         jobs.ended.connect(self._job_ended)
+        jobs.removed.connect(lambda job: self._said.pop(job.job_id, None))
 
     def cancel_newest(self) -> None:
         """Cancel the newest job sent from the controls; with none running, the newest
@@ -114,6 +121,25 @@ class JobRouting:
         else:
             self.cancel_job(job_id)
 
+    def try_again(self, job_id: int) -> int | None:
+        """A failed job's Try again: its request sent once more, as a new job (a task of its
+        own, with the key and address in use now), whose row takes the failed one's place;
+        what was said of the failure goes. Returns the new job's id."""
+        from krea_desktop.ui.jobs.job_list import may_try_again
+
+        job = self.jobs.get(job_id)
+        if job is None or not may_try_again(job):
+            return None
+        request = job.request.with_new_task_uuid()
+        new_id = self.client_thread.submit(request)
+        said = self._said.pop(job_id, None)
+        if said is not None:
+            self.withdraw_message(said)
+        self.jobs.remove(job_id)
+        self.jobs.add(new_id, request)
+        self.status(f"Job {job_id} sent again as job {new_id}.", 4000)
+        return new_id
+
     def _show_new(self, entry: LibraryEntry, thumbnail: QImage | None) -> None:
         """A new result at the top of the gallery, or, when the search, a filter or a scope
         hides it, a sentence that says so (with the way to see it)."""
@@ -131,11 +157,31 @@ class JobRouting:
         elif job.state == "cancelled":  # in place of "queued", which would otherwise stay a while
             self.status(f"Job {job.job_id} cancelled: {job.received} of {counted(job.expected, 'image')} saved.", 5000)
         elif job.state == "failed":
+            self._say_failed(job)
+
+    def _say_failed(self, job: Job) -> None:
+        from krea_desktop.ui.jobs.job_list import may_try_again
+
+        job_id = job.job_id
+        if E.said_of_the_service(job.error) and job.started_at < self.credentials_changed_at:
+            # Sent with the key or address used before: a refusal or an error of those says
+            # nothing of the ones in use now (Open Settings would show a key that is fine).
+            said = f"Job {job_id} was sent before the API key or the service's address changed, and failed"
+            if may_try_again(job):
+                said += "."
+                self.show_message(said, "Try again", lambda: self.try_again(job_id), error=True)
+            else:  # its task is kept, and collected later: sent again, it would be paid for twice
+                said += f"; {COLLECTED_LATER}."
+                self.show_message(said, error=True)
+        elif isinstance(job.error, E.AuthenticationError) and where_the_key_is() == IN_THE_ENVIRONMENT:
+            # Neither Settings nor a change there puts right the key the environment sets.
+            said = job.message
+            self.show_message(said, error=True)
+        elif isinstance(job.error, E.AuthenticationError):
+            said = job.message
+            self.show_service_message(said, "Open Settings", self.open_settings, error=True)
+        else:
+            said = job.message
             say = self.show_service_message if E.said_of_the_service(job.error) else self.show_message
-            if isinstance(job.error, E.AuthenticationError) and where_the_key_is() == IN_THE_ENVIRONMENT:
-                # Neither Settings nor a change there puts right the key the environment sets.
-                self.show_message(job.message, error=True)
-            elif isinstance(job.error, E.AuthenticationError):
-                say(job.message, "Open Settings", self.open_settings, error=True)
-            else:
-                say(job.message, error=True)
+            say(said, error=True)
+        self._said[job_id] = said

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import itertools
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -217,6 +218,7 @@ class MainWindow(QMainWindow):
             status=self.statusBar().showMessage,
             open_settings=self.open_settings,
             show_all=self.filter_bar.clear,
+            withdraw_message=self.message_banner.withdraw,
         )
         # The counts in the status bar and over the gallery, and the estimate, follow the jobs too.
         self.jobs.image.connect(lambda _job, _entry, _thumbnail: self._update_counts())
@@ -233,6 +235,7 @@ class MainWindow(QMainWindow):
         self.client_thread.sheetRedrawn.connect(self._sheet_saved)  # a sweep cut off, its late cells collected
         self.client_thread.thumbnail_side = lambda: self.model.loader.display_side
         self.job_list.cancelRequested.connect(self.job_routing.cancel_row)
+        self.job_list.retryRequested.connect(self.job_routing.try_again)
         self.built = True
         self._set_demo(demo)
         self._set_tab_order()
@@ -823,6 +826,7 @@ class MainWindow(QMainWindow):
             return
         factory, demo = self._make_client_factory()
         self.client_thread.replace_client(factory)
+        self.job_routing.credentials_changed_at = time.monotonic()
         self._withdraw_service_messages()
         self._set_demo(demo)
         from krea_desktop import keystore
