@@ -138,6 +138,13 @@ API_ENDPOINT: Option[str] = Option(
 EXPORT_FOLDER: Option[str] = Option(
     "gallery/exportFolder", str, "", check=_folder, doc="the folder last exported to (empty: none yet)"
 )
+EXPORT_FORMAT: Option[str] = Option(
+    "gallery/exportFormat",
+    str,
+    "PNG",
+    check=spec.normalize_output_format,
+    doc="the format last exported to (PNG, JPG or WEBP)",
+)
 THUMB_SIDE: Option[int | None] = Option(
     "gallery/thumbSide", int, None, check=_positive, doc="the gallery's thumbnail side in pixels (None: its default)"
 )
@@ -158,6 +165,7 @@ OPTIONS: tuple[Option[Any], ...] = (
     PARAMETERS,
     API_ENDPOINT,
     EXPORT_FOLDER,
+    EXPORT_FORMAT,
     THUMB_SIDE,
     DATA_DIR,
 )

@@ -14,6 +14,7 @@ from pytestqt.qtbot import QtBot
 from krea_desktop.library import metadata
 from krea_desktop.library.export import export_name
 from krea_desktop.ui.gallery import export
+from krea_desktop.ui.gallery.export_dialog import ExportDialog
 from tests.ui.test_gallery import fill, make_image, make_window, no_trash, select
 
 __all__ = ["make_window", "no_trash"]  # fixtures, used by name
@@ -58,7 +59,7 @@ def test_an_export_into_a_folder_replaces_nothing_and_names_each_copy(
     out.mkdir()
     taken = out / f"{export_name(entries[0])}.png"  # "one-" and the start of its UUID
     taken.write_bytes(b"already here")
-    monkeypatch.setattr(export.QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
+    monkeypatch.setattr(ExportDialog, "ask", staticmethod(lambda *a, **k: (out, "PNG")))
     select(w, 0, 1)
     w.gallery_actions.export_action.trigger()
     qtbot.waitUntil(lambda: "Exported 2 images" in w.message_banner.label.text())
@@ -90,7 +91,7 @@ def test_one_image_that_cannot_be_exported_leaves_the_others_and_says_so_until_s
     )
     out = tmp_path / "out"
     out.mkdir()
-    monkeypatch.setattr(export.QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
+    monkeypatch.setattr(ExportDialog, "ask", staticmethod(lambda *a, **k: (out, "PNG")))
     select(w, 0, 1)
     w.gallery_actions.export_action.trigger()
     qtbot.waitUntil(lambda: bool(said))
@@ -98,3 +99,78 @@ def test_one_image_that_cannot_be_exported_leaves_the_others_and_says_so_until_s
     assert error
     assert text == f"{entries[1].path.name} is too large a picture to export; the other image is in {out}."
     assert [p.name for p in out.iterdir()] == [f"fine-{entries[0].image_uuid[:8]}.png"]
+
+
+def test_several_images_go_into_the_folder_and_format_chosen_and_the_next_export_starts_there(
+    qtbot: QtBot, data_dir: Path, make_window: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Several images could only be exported as PNG: a folder dialog has no file types.
+    entries = fill(data_dir, [make_image("one"), make_image("two"), make_image("three")])
+    w = make_window()
+    out = tmp_path / "for the web"
+    out.mkdir()
+    opened: list[tuple[str, str, str]] = []
+
+    def exec_choosing(dialog: ExportDialog, folder: Path | None, fmt: str | None) -> int:
+        opened.append((dialog.windowTitle(), dialog.folderEdit.text(), dialog.format()))
+        if folder is None:
+            dialog.reject()
+        else:
+            dialog.folderEdit.setText(str(folder))
+            dialog.formatCombo.setCurrentIndex(dialog.formatCombo.findData(fmt))
+            dialog.exportButton.click()
+        return dialog.result()
+
+    monkeypatch.setattr(ExportDialog, "exec", lambda dialog: exec_choosing(dialog, out, "JPG"))
+    select(w, 0, 1, 2)
+    w.gallery_actions.export_action.trigger()
+    qtbot.waitUntil(lambda: "Exported 3 images" in w.message_banner.label.text())
+    assert opened[0][0] == "Export 3 images" and opened[0][2] == "PNG"  # PNG until another is chosen
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{export_name(e)}.jpg" for e in entries)
+    for e in entries:
+        with Image.open(out / f"{export_name(e)}.jpg") as im:
+            assert im.format == "JPEG"
+        record = metadata.read_record(out / f"{export_name(e)}.jpg")
+        assert record is not None and record.prompt == e.prompt
+    # The next export, of one or several, starts from that folder and that format.
+    monkeypatch.setattr(ExportDialog, "exec", lambda dialog: exec_choosing(dialog, None, None))
+    select(w, 0, 1)
+    w.gallery_actions.export_plain_action.trigger()
+    assert opened[1] == ("Export 2 images without their parameters", str(out), "JPG")
+    offered: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        export.QFileDialog,
+        "getSaveFileName",
+        lambda _p, _t, name, _f, chosen, *a: offered.append((name, chosen)) or ("", ""),
+    )
+    select(w, 0)  # the newest
+    w.gallery_actions.export_action.trigger()
+    newest = next(e for e in entries if e.prompt == "three")
+    assert offered == [(str(out / f"{export_name(newest)}.jpg"), "JPEG image (*.jpg *.jpeg)")]
+
+
+def test_the_export_dialog_stays_open_saying_why_until_the_folder_is_one(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from krea_desktop.ui.gallery import export_dialog
+
+    dialog = ExportDialog(4, str(tmp_path / "gone"), "WEBP")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.format() == "WEBP"
+    (folder_label,) = [label for label in dialog.findChildren(export_dialog.QLabel) if label.text() == "&Folder"]
+    assert folder_label.buddy() is dialog.folderEdit  # Alt+F, not "&Folder" on screen
+    dialog.exportButton.click()
+    assert dialog.isVisible() and dialog.problem.isVisibleTo(dialog)
+    assert dialog.problem.text() == f"{tmp_path / 'gone'} is not a folder on this computer; choose another."
+    dialog.folderEdit.setText("  ")
+    dialog.exportButton.click()
+    assert dialog.isVisible() and dialog.problem.text() == "Choose a folder to export into."
+    picked = tmp_path / "picked"
+    picked.mkdir()
+    monkeypatch.setattr(export_dialog.QFileDialog, "getExistingDirectory", lambda *a, **k: str(picked))
+    dialog.findChild(export_dialog.QPushButton, "exportBrowseButton").click()
+    assert dialog.folderEdit.text() == str(picked) and not dialog.problem.isVisibleTo(dialog)
+    dialog.exportButton.click()
+    assert not dialog.isVisible() and dialog.result() == export_dialog.QDialog.DialogCode.Accepted
+    assert dialog.chosen() == (picked, "WEBP")

@@ -13,6 +13,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 
+from krea_desktop.ui.gallery.export_dialog import ExportDialog
 from krea_desktop.ui.window.main_window import MainWindow
 from tests.ui import test_gallery
 from tests.ui.test_gallery import fill, make_image, select
@@ -98,7 +99,7 @@ def test_exports_are_offered_names_from_their_prompts(
     assert Path(suggested[0]).name == f"a-harbour-at-dawn-{harbour.image_uuid[:8]}.png"
     out = tmp_path / "out"
     out.mkdir()
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *_a, **_k: str(out)))
+    monkeypatch.setattr(ExportDialog, "ask", staticmethod(lambda *_a, **_k: (out, "PNG")))
     select(w, 0, 1)
     w.gallery_actions.export_action.trigger()
     qtbot.waitUntil(lambda: bool(said))

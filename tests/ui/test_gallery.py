@@ -35,6 +35,7 @@ from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.ui.app import create_main_window
 from krea_desktop.ui.background import shared_pool
 from krea_desktop.ui.gallery import deleting, desktop, export, thumbnails
+from krea_desktop.ui.gallery.export_dialog import ExportDialog
 from krea_desktop.ui.gallery.model import GalleryModel
 from krea_desktop.ui.gallery.recall import AWAY, TOWARD
 from krea_desktop.ui.gallery.rows import RowReader
@@ -1122,7 +1123,7 @@ def test_export_action_writes_off_the_gui_thread(
     out = tmp_path / "many"
     out.mkdir()
     select(w, 0, 1)
-    monkeypatch.setattr(export.QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
+    monkeypatch.setattr(ExportDialog, "ask", staticmethod(lambda *a, **k: (out, "PNG")))
     w.gallery_actions.export_action.trigger()
     qtbot.waitUntil(lambda: len(list(out.glob("*.png"))) == 2)
 

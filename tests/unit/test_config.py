@@ -26,6 +26,7 @@ LEGACY_KEYS = {
     "generation/parameters",
     "api/endpoint",
     "gallery/exportFolder",
+    "gallery/exportFormat",
     "gallery/thumbSide",
 }
 
@@ -98,6 +99,8 @@ def test_an_option_without_environment_ignores_it() -> None:
         (config.PARAMETERS, ["seed", 3]),
         (config.EXPORT_FOLDER, "   "),
         (config.EXPORT_FOLDER, 12),
+        (config.EXPORT_FORMAT, "TIFF"),
+        (config.EXPORT_FORMAT, 3),
     ],
 )
 def test_a_rejected_stored_value_gives_the_default(option: Option[Any], stored: object) -> None:
@@ -138,6 +141,7 @@ def test_checks_normalise() -> None:
     assert resolve(config.PROMPT_HISTORY, env={}, stored=long) == long[-config.PROMPT_HISTORY_LIMIT :]
     assert resolve(config.PARAMETERS, env={}, stored={"seed": 3, 1: "x"}) == {"seed": 3}
     assert resolve(config.EXPORT_FOLDER, env={}, stored=" /tmp/out ") == "/tmp/out"
+    assert resolve(config.EXPORT_FORMAT, env={}, stored="jpeg") == "JPG"
 
 
 def test_defaults_are_never_shared() -> None:

@@ -1,5 +1,7 @@
-"""Exporting gallery images: asking where, then writing copies with their parameters off
-the GUI thread (the writing itself is :mod:`krea_desktop.library.export`'s)."""
+"""Exporting gallery images: asking where (and, for several, in which format: the
+:class:`~krea_desktop.ui.gallery.export_dialog.ExportDialog`), then writing copies with
+their parameters off the GUI thread (the writing itself is
+:mod:`krea_desktop.library.export`'s)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,8 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from krea_desktop.api import spec
-from krea_desktop.config import EXPORT_FOLDER
-from krea_desktop.library.export import ExportError, export_image, export_name, with_export_suffix
+from krea_desktop.config import EXPORT_FOLDER, EXPORT_FORMAT
+from krea_desktop.library.export import ExportError, export_image, export_name, export_suffix, with_export_suffix
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui.background import Runner
 from krea_desktop.ui.settings import QtSettingsStore
@@ -20,9 +22,12 @@ from krea_desktop.wording import counted, for_count, shortened
 ShowMessage = Callable[..., None]
 
 
+_FILTERS = {"PNG": "PNG image (*.png)", "JPG": "JPEG image (*.jpg *.jpeg)", "WEBP": "WEBP image (*.webp)"}
+
+
 class Exporter:
-    """Asks for a file (one image) or a folder (several), remembers the folder chosen, and
-    says when the export is done or what failed."""
+    """Asks for a file (one image) or a folder and a format (several), remembers the folder
+    and the format chosen, and says when the export is done or what failed."""
 
     def __init__(
         self, *, settings: QSettings, runner: Runner, show_message: ShowMessage, parent_widget: QWidget
@@ -32,16 +37,18 @@ class Exporter:
         self.show_message = show_message
         self.parent_widget = parent_widget
         self.last_export_dir = QtSettingsStore(settings).get(EXPORT_FOLDER) or str(Path.home())
+        self.last_format = QtSettingsStore(settings).get(EXPORT_FORMAT) or "PNG"
 
     def export(self, entries: list[LibraryEntry], *, with_parameters: bool = True) -> None:
         """Ask where, then export; ``with_parameters=False`` writes the pixels alone."""
         if not entries:
             return
-        filters = "PNG image (*.png);;JPEG image (*.jpg *.jpeg);;WEBP image (*.webp)"
         if len(entries) == 1:
             entry = entries[0]
-            suggested = str(Path(self.last_export_dir) / f"{export_name(entry)}.png")
-            path, chosen = QFileDialog.getSaveFileName(self.parent_widget, "Export image", suggested, filters)
+            suggested = str(Path(self.last_export_dir) / f"{export_name(entry)}{export_suffix(self.last_format)}")
+            path, chosen = QFileDialog.getSaveFileName(
+                self.parent_widget, "Export image", suggested, ";;".join(_FILTERS.values()), _FILTERS[self.last_format]
+            )
             if not path:
                 return
             fmt = _format_for(path, chosen)
@@ -51,13 +58,22 @@ class Exporter:
                 return
             self.export_to([(entry, target)], fmt, with_parameters=with_parameters)
             return
-        folder = QFileDialog.getExistingDirectory(self.parent_widget, "Export images to", self.last_export_dir)
-        if not folder:
+        from krea_desktop.ui.gallery.export_dialog import ExportDialog
+
+        asked = ExportDialog.ask(
+            len(entries),
+            self.last_export_dir,
+            self.last_format,
+            with_parameters=with_parameters,
+            parent=self.parent_widget,
+        )
+        if asked is None:
             return
+        folder, fmt = asked
         # Nothing in the folder is replaced: a name already there (or taken by another of
         # these, cat.png beside cat.jpg) gets " (2)" and so on.
-        targets = [(e, Path(folder) / f"{export_name(e)}.png") for e in entries]
-        self.export_to(targets, "PNG", with_parameters=with_parameters, unique=True)
+        targets = [(e, folder / f"{export_name(e)}{export_suffix(fmt)}") for e in entries]
+        self.export_to(targets, fmt, with_parameters=with_parameters, unique=True)
 
     def _may_replace(self, target: Path) -> bool:
         answer = QMessageBox.question(
@@ -102,9 +118,10 @@ class Exporter:
         def done(result: tuple[int, list[str]]) -> None:
             written, problems = result
             folder = targets[0][1].parent
-            if written:  # the next export starts where this one went (not where it could not)
-                self.last_export_dir = str(folder)
+            if written:  # the next export starts where this one went, as it went (not where it could not)
+                self.last_export_dir, self.last_format = str(folder), fmt
                 QtSettingsStore(self.settings).set(EXPORT_FOLDER, self.last_export_dir)
+                QtSettingsStore(self.settings).set(EXPORT_FORMAT, fmt)
             if not problems:
                 what = "" if with_parameters else f" without {for_count(written, 'its', 'their')} parameters"
                 self.show_message(f"Exported {counted(written, 'image')}{what} to {shortened(str(folder))}.")
