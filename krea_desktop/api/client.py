@@ -1616,8 +1616,14 @@ def _read_reference_file(path: Path) -> bytes:
 def prepare_upload(raw: bytes) -> bytes:
     """Decode a reference and re-encode it at most 2048 px on the long side, as the service
     keeps it anyway; images already small enough in PNG/JPEG/WEBP are sent unchanged."""
-    from krea_desktop.pillow import Image, UnidentifiedImageError, open_image  # only references need an imaging library
+    from krea_desktop.pillow import (  # only references need an imaging library
+        Image,
+        UnidentifiedImageError,
+        open_image,
+        png_without_refused_texts,
+    )
 
+    raw = png_without_refused_texts(raw) or raw  # sent as it is, a text the service refuses would go too
     try:
         with open_image(io.BytesIO(raw)) as im:
             if im.width * im.height > MAX_REFERENCE_PIXELS:

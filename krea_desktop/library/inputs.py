@@ -370,6 +370,7 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
         exif_orientation,
         in_srgb,
         open_image,
+        png_without_refused_texts,
         to_rgb,
         upright,
     )
@@ -378,11 +379,14 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
     refusal = _structure_refusal(data, label)
     if refusal is not None:
         raise InvalidImageError(refusal)
+    # The picture as it is kept and sent: without a text Pillow, and so the service,
+    # would refuse it whole for (its own texts are read from ``data`` all the same).
+    picture = png_without_refused_texts(data) or data
     with warnings.catch_warnings():
         # Pillow warns below its own bomb limit; the pixel cap here decides instead.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            img = open_image(io.BytesIO(data), formats=_open_formats())
+            img = open_image(io.BytesIO(picture), formats=_open_formats())
         except Image.DecompressionBombError:
             raise InvalidImageError(_bomb_message(label)) from None
         except UnidentifiedImageError:
@@ -401,7 +405,7 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
             animated = bool(getattr(img, "is_animated", False))  # a GIF's frames are counted here
             if fmt == "PNG":
                 # verify() checks every chunk's checksum; it leaves its image unusable, hence a second one.
-                open_image(io.BytesIO(data), formats=("PNG",)).verify()
+                open_image(io.BytesIO(picture), formats=("PNG",)).verify()
             if animated:
                 img.seek(0)  # the first frame stands for the whole animation
             if fmt == "JPEG" and max(width, height) > spec.UPLOAD_MAX_SIDE:
@@ -437,7 +441,7 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
                 f"“{label}” is damaged or incomplete; open it in an image editor and save it again."
             ) from None
     try:
-        loaded = _normalise(data, frame, fmt, original_mode, animated, orientation, too_big, label, recoloured)
+        loaded = _normalise(picture, frame, fmt, original_mode, animated, orientation, too_big, label, recoloured)
     except MemoryError:
         raise InvalidImageError(_no_memory_message(label)) from None
     record = read_record(data)

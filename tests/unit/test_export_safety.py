@@ -420,6 +420,109 @@ def test_a_png_whose_texts_pillow_refuses_to_inflate_is_still_a_picture(
         assert im.size == (40, 24)
 
 
+def _png(size: tuple[int, int] = (40, 24)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_only_the_texts_pillow_refuses_are_left_out_and_the_others_kept() -> None:
+    from krea_desktop.pillow import open_image, png_without_refused_texts
+
+    settings = _chunk(b"tEXt", b"parameters\0a red fox\nSteps: 30")
+    xmp = _chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0<x:xmpmeta tiff:Orientation='6'/>")
+    data = _with_texts(_png(), [settings, _ZTXT_BOMB, xmp], after_pixels=False)
+    kept = png_without_refused_texts(data)
+    assert kept is not None and _ZTXT_BOMB not in kept and settings in kept and xmp in kept
+    with open_image(io.BytesIO(data)) as im:
+        im.load()
+        assert im.text == {
+            "parameters": "a red fox\nSteps: 30",
+            "XML:com.adobe.xmp": "<x:xmpmeta tiff:Orientation='6'/>",
+        }
+
+
+def test_a_text_compressed_in_a_way_pillow_leaves_alone_leaves_the_picture_as_it_is() -> None:
+    from krea_desktop.pillow import png_without_refused_texts
+
+    # An iTXt marked compressed by a method other than deflate: Pillow keeps it as it
+    # is, however large it looks, and it must not make the others go with it.
+    odd = _chunk(b"iTXt", b"note\0\1\5\0\0" + os.urandom(64 << 10))
+    data = _with_texts(_png(), [odd, _chunk(b"tEXt", b"Comment\0kept")], after_pixels=True)
+    assert png_without_refused_texts(data) is None
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()  # as Pillow has it: taken
+        assert im.text["Comment"] == "kept"
+
+
+def test_texts_that_fail_to_inflate_are_inflated_within_pillows_limits_not_each_at_the_full(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each inflates to 7.9 MB and then fails its checksum: Pillow reads it as empty after
+    # inflating it, and counts nothing for it; 300 of them (2 MB of file) were 2.4 GB of
+    # inflating, twice (once here, once in Pillow), for a picture of 40 x 24.
+    from krea_desktop.pillow import PngImagePlugin, open_image
+
+    stream = zlib.compress(b"z" * (PngImagePlugin.MAX_TEXT_CHUNK - 100_000), 9)
+    broken = stream[:-4] + bytes(4 - i for i in range(4))  # the Adler-32 spoiled
+    texts = [_chunk(b"zTXt", b"k%d\0\0" % i + broken) for i in range(300)]
+    data = _with_texts(_png(), texts, after_pixels=True)
+    inflated = [0]
+    real = zlib.decompressobj
+
+    class Counting:
+        def __init__(self) -> None:
+            self.inner = real()
+
+        def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+            inflated[0] += max_length or len(data) * 1032  # the most it may inflate, failing or not
+            return self.inner.decompress(data, max_length)
+
+        @property
+        def unconsumed_tail(self) -> bytes:
+            return self.inner.unconsumed_tail
+
+    monkeypatch.setattr(zlib, "decompressobj", Counting)
+    with open_image(io.BytesIO(data)) as im:
+        im.load()
+        assert im.size == (40, 24) and not im.text
+    assert inflated[0] <= PngImagePlugin.MAX_TEXT_MEMORY + 2 * PngImagePlugin.MAX_TEXT_CHUNK
+
+
+def test_a_chunk_that_says_it_is_gigabytes_long_is_not_read_in_one_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from krea_desktop import pillow
+
+    png = _png()
+    at = png.index(b"IEND") - 4
+    lying = struct.pack(">I", 0xFFFFFFF0) + b"zTXt" + b"Comment\0\0" + zlib.compress(b"x" * 1000)
+    path = tmp_path / "lying.png"
+    path.write_bytes(png[:at] + lying)
+    asked: list[int] = []
+    real = pillow._Reader.at
+    monkeypatch.setattr(pillow._Reader, "at", lambda self, pos, n: asked.append(n) or real(self, pos, n))
+    with pytest.raises((OSError, SyntaxError)), pillow.open_image(path) as im:  # as Pillow says: cut short
+        im.load()
+    assert asked and max(asked) <= path.stat().st_size
+
+
+def test_a_reference_whose_text_the_service_would_refuse_is_kept_and_sent_without_it(tmp_path: Path) -> None:
+    from krea_desktop.api.client import prepare_upload
+    from krea_desktop.library.inputs import load_reference
+
+    data = _with_texts(_png((64, 64)), [_ZTXT_BOMB], after_pixels=False)
+    source = tmp_path / "bomb.png"
+    source.write_bytes(data)
+    loaded = load_reference(str(source))
+    sent = prepare_upload(data)
+    for kept in (loaded.data, sent):
+        assert _ZTXT_BOMB not in kept
+        with Image.open(io.BytesIO(kept)) as im:  # Pillow as it stands: the service's reading
+            im.load()
+            assert im.size == (64, 64)
+
+
 def test_a_png_pillow_reads_is_opened_as_it_is_texts_and_all(tmp_path: Path) -> None:
     from krea_desktop.pillow import open_image
 
