@@ -394,7 +394,7 @@ def test_a_new_key_withdraws_what_was_said_of_the_old_one_and_nothing_else(
     refused = "The API key was not accepted; check it in Settings."
     assert w.message_banner.label.text() == refused
     keystore.save_key("the-right-key", w.data_dir)
-    w._credentials_changed(key_stored=True)  # as the Settings dialog does once a key is saved
+    w._credentials_changed(key_stored=True, key_changed=True)  # as the Settings dialog does once a key is saved
     # The refusal no longer holds and goes; the other message is still there to be read.
     qtbot.waitUntil(lambda: w.message_banner.isVisible() and w.message_banner.label.text() == unrelated)
     w.message_banner.dismiss()
@@ -416,7 +416,7 @@ def test_a_new_key_withdraws_the_refusal_even_once_its_job_row_is_gone(
     assert w.message_banner.label.text() == "The API key was not accepted; check it in Settings."
     w.job_list.rows[failed.args[0]].dismiss.click()  # the row's ✕: the job leaves the list
     keystore.save_key("the-right-key", w.data_dir)
-    w._credentials_changed(key_stored=True)
+    w._credentials_changed(key_stored=True, key_changed=True)
     assert not w.message_banner.isVisible()
 
 
@@ -476,6 +476,18 @@ def test_a_job_finished_kept_to_be_collected_or_a_sweeps_cell_offers_no_try_agai
     assert "collected later" in failed.args[1]
     assert not w.job_list.rows[failed.args[0]].retry.isVisibleTo(w)
     assert w.job_routing.try_again(failed.args[0]) is None and len(inference_tasks(sim)) == 2
+    # A job that failed with some of its images in hand: sent again whole, with the same
+    # seed, it would pay again for the pictures it has.
+    w.client_thread.wait_ready().retry = RetryPolicy(attempts=1, base=0.01)
+    w.prompt_panel.countSpin.setValue(3)
+    sim.service.inject("fewer-images")
+    with qtbot.waitSignal(w.client_thread.jobFailed, timeout=15000) as failed:
+        w.generate()
+    partial = w.jobs.get(failed.args[0])
+    assert partial is not None and partial.received == 2 and partial.error is not None
+    assert not getattr(partial.error, "record_kept", False)  # nothing to come: only the images in hand
+    assert not w.job_list.rows[partial.job_id].retry.isVisibleTo(w)
+    assert w.job_routing.try_again(partial.job_id) is None and len(inference_tasks(sim)) == 3
     job = w.jobs.get(row.info.job_id)
     assert job is not None
     in_a_sweep = replace(GenerationRequest("a cell"), sweep=SweepTag("sweep-1", (), (0,)))
@@ -497,7 +509,7 @@ def _fails_after_the_key_changed(qtbot: QtBot, w: MainWindow, sim: Sim, fail: Ca
         qtbot.waitUntil(lambda: bool(inference_tasks(sim)))  # on its way, with the old key
         fail()
         keystore.save_key("the-new-key", w.data_dir)
-        w._credentials_changed(key_stored=True)
+        w._credentials_changed(key_stored=True, key_changed=True)
     sim.service.config.latency_per_image = 0.0
     return int(failed.args[0])
 
@@ -538,6 +550,37 @@ def test_a_job_refused_with_a_revoked_key_after_the_change_is_collected_later_no
     assert w.job_routing.try_again(job_id) is None and len(inference_tasks(sim)) == 1
 
 
+def test_a_try_again_offered_for_a_job_goes_with_its_row_and_no_change_is_claimed_that_was_not(
+    qtbot: QtBot, make_window: Any, sim: Sim
+) -> None:
+    from dataclasses import replace
+
+    from krea_desktop.api import errors as E
+    from krea_desktop.api.record import SweepTag
+    from krea_desktop.api.request import GenerationRequest
+
+    w = make_window("the-old-key", stored=True)
+    w.show()
+    job_id = _fails_after_the_key_changed(qtbot, w, sim, lambda: sim.service.inject("task-error:on=getResponse"))
+    said = f"Job {job_id} was sent before the API key or the service's address changed, and failed."
+    qtbot.waitUntil(lambda: w.message_banner.label.text() == said)
+    w.job_list.rows[job_id].dismiss.click()  # the row's ✕: the job leaves the list
+    assert not (w.message_banner.isVisible() and w.message_banner.label.text() == said)  # its Try again with it
+    # A sweep's cell failing after the change: said, neither sent again nor "collected later".
+    shown: list[tuple[str, tuple[Any, ...]]] = []
+    w.job_routing.show_message = lambda text, *a, **_k: shown.append((text, a))
+    failed = E.TaskError("The service failed while generating.")
+    cell = w.jobs.add(99, replace(GenerationRequest("a cell"), sweep=SweepTag("sweep-1", (), (0,))))
+    cell.started_at = w.job_routing.credentials_changed_at - 1.0  # sent before the key changed
+    w.jobs.failed(99, failed.message, failed)
+    assert shown == [("Job 99 was sent before the API key or the service's address changed, and failed.", ())]
+    # An address saved in Settings while RUNWARE_API_URL sets another: the one in use is
+    # unchanged, and a job failing after says its own reason.
+    before = w.job_routing.credentials_changed_at
+    w._endpoint_changed("http://127.0.0.1:9/v1")
+    assert w.endpoint == sim.url and w.job_routing.credentials_changed_at == before
+
+
 def test_a_refused_key_from_the_environment_is_said_to_be_there_not_in_settings(
     qtbot: QtBot, make_window: Any, sim: Sim
 ) -> None:
@@ -565,7 +608,7 @@ def test_the_key_kept_in_a_file_is_said_when_a_key_goes_there_not_at_each_addres
     w.show()
     qtbot.waitUntil(lambda: w.built)
     keystore.save_key(KEY, data_dir)
-    w._credentials_changed(key_stored=True)  # as the Settings dialog does once a key is saved
+    w._credentials_changed(key_stored=True, key_changed=True)  # as the Settings dialog does once a key is saved
     assert w.message_banner.isVisible() and "kept in a file only you can read" in w.message_banner.label.text()
     w.message_banner.dismiss()
     w._endpoint_changed(sim.url)  # only the address changed: nothing new to say of the key

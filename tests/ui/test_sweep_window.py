@@ -246,7 +246,9 @@ def test_a_sweep_whose_reference_upload_meets_a_refused_key_says_where_to_set_it
         "The API key was not accepted; check it in Settings."
     )
     keystore.save_key(sim.service.config.api_key, data_dir)
-    w._credentials_changed(key_stored=True)  # a key saved in Settings: what was said of the old one goes
+    w._credentials_changed(
+        key_stored=True, key_changed=True
+    )  # a key saved in Settings: what was said of the old one goes
     assert not w.message_banner.isVisible()
 
 

@@ -181,11 +181,12 @@ class JobList(QScrollArea):
 
 
 def may_try_again(job: Job) -> bool:
-    """Whether ``job`` may be sent again as it was: it failed, with nothing of it to come
-    later (a task kept to be collected would be paid for twice), and it is no sweep's cell
-    (a sweep is sent again as a whole, not one cell on its own)."""
+    """Whether ``job`` may be sent again as it was: it failed with no image, and nothing of
+    it is to come later (sent again, the images delivered or still to be collected would
+    be paid for twice), and it is no sweep's cell (a sweep is sent as a whole, not one cell
+    on its own)."""
     kept = bool(getattr(job.error, "record_kept", False))
-    return job.state == "failed" and not kept and job.request.sweep is None
+    return job.state == "failed" and job.received == 0 and not kept and job.request.sweep is None
 
 
 def _duration(seconds: float) -> str:

@@ -63,13 +63,15 @@ class JobRouting:
         # When the API key or the service's address last changed (monotonic): a job sent
         # before fails of the key or address it was sent with, no longer the ones in use.
         self.credentials_changed_at = float("-inf")
-        self._said: dict[int, str] = {}  # what was said of each failed job, until it is sent again
+        # What was said of each failed job, until it is sent again or leaves the list.
+        self._said: dict[int, str] = {}
+        self._offering: set[int] = set()  # jobs whose sentence offers Try again
         jobs.image.connect(lambda _job, entry, thumbnail: self._show_new(entry, thumbnail))
         jobs.image.connect(lambda _job, entry, _thumbnail: self._remember_seed(entry))
         jobs.added.connect(lambda _job: self.cancel_button.setEnabled(True))
         jobs.ended.connect(lambda _job: self.update_cancel_button())
         jobs.ended.connect(self._job_ended)
-        jobs.removed.connect(lambda job: self._said.pop(job.job_id, None))
+        jobs.removed.connect(self._forget)
 
     def cancel_newest(self) -> None:
         """Cancel the newest job sent from the controls; with none running, the newest
@@ -123,8 +125,8 @@ class JobRouting:
 
     def try_again(self, job_id: int) -> int | None:
         """A failed job's Try again: its request sent once more, as a new job (a task of its
-        own, with the key and address in use now), whose row takes the failed one's place;
-        what was said of the failure goes. Returns the new job's id."""
+        own, with the key and address in use now) at the top of the list, in place of the
+        failed one's row; what was said of the failure goes. Returns the new job's id."""
         from krea_desktop.ui.jobs.job_list import may_try_again
 
         job = self.jobs.get(job_id)
@@ -139,6 +141,15 @@ class JobRouting:
         self.jobs.add(new_id, request)
         self.status(f"Job {job_id} sent again as job {new_id}.", 4000)
         return new_id
+
+    def _forget(self, job: Job) -> None:
+        """A job gone from the list: its Try again, in a sentence still waiting or shown,
+        goes with it (it would do nothing)."""
+        said = self._said.pop(job.job_id, None)
+        if job.job_id in self._offering:
+            self._offering.discard(job.job_id)
+            if said is not None:
+                self.withdraw_message(said)
 
     def _show_new(self, entry: LibraryEntry, thumbnail: QImage | None) -> None:
         """A new result at the top of the gallery, or, when the search, a filter or a scope
@@ -167,11 +178,15 @@ class JobRouting:
             # Sent with the key or address used before: a refusal or an error of those says
             # nothing of the ones in use now (Open Settings would show a key that is fine).
             said = f"Job {job_id} was sent before the API key or the service's address changed, and failed"
-            if may_try_again(job):
+            if getattr(job.error, "record_kept", False):  # sent again, it would be paid for twice
+                said += f"; {COLLECTED_LATER}."
+                self.show_message(said, error=True)
+            elif may_try_again(job):
                 said += "."
                 self.show_message(said, "Try again", lambda: self.try_again(job_id), error=True)
-            else:  # its task is kept, and collected later: sent again, it would be paid for twice
-                said += f"; {COLLECTED_LATER}."
+                self._offering.add(job_id)
+            else:  # a sweep's cell, or a job with images of its own: said, not sent again
+                said += "."
                 self.show_message(said, error=True)
         elif isinstance(job.error, E.AuthenticationError) and where_the_key_is() == IN_THE_ENVIRONMENT:
             # Neither Settings nor a change there puts right the key the environment sets.

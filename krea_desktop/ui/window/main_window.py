@@ -781,7 +781,7 @@ class MainWindow(QMainWindow):
         from krea_desktop.ui.dialogs.settings_dialog import SettingsDialog
 
         dialog = SettingsDialog(data_dir=self.data_dir, test_key=self._test_key, endpoint=self.endpoint, parent=self)
-        dialog.keyChanged.connect(lambda stored: self._credentials_changed(key_stored=stored))
+        dialog.keyChanged.connect(lambda stored: self._credentials_changed(key_stored=stored, key_changed=True))
         dialog.endpointChanged.connect(self._endpoint_changed)
         dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
@@ -791,8 +791,8 @@ class MainWindow(QMainWindow):
         from krea_desktop.ui.app import api_endpoint
 
         self.options.set(config.API_ENDPOINT, url)
-        self.endpoint = api_endpoint(self.settings)  # RUNWARE_API_URL, when set, still wins
-        self._credentials_changed()
+        before, self.endpoint = self.endpoint, api_endpoint(self.settings)  # RUNWARE_API_URL, when set, still wins
+        self._credentials_changed(endpoint_changed=self.endpoint != before)
 
     def _set_demo(self, demo: bool) -> None:
         """Demo mode or not, now known: the banner and title, every cost's "(simulated)",
@@ -820,13 +820,22 @@ class MainWindow(QMainWindow):
         if self.built and self.isVisible():
             self._credentials_changed()
 
-    def _credentials_changed(self, *, key_stored: bool = False) -> None:
-        """A key or a service address changed (``key_stored``: a key was just stored)."""
+    def _credentials_changed(
+        self, *, key_stored: bool = False, key_changed: bool = False, endpoint_changed: bool = False
+    ) -> None:
+        """A key or a service address may have changed: the key looked up again and the
+        client made anew. ``key_stored``: a key was just stored; ``key_changed``: Settings
+        stored or removed one (it is the one in use unless the environment sets another);
+        ``endpoint_changed``: the address in use is another."""
         if self._make_client_factory is None or not self.built:  # finish() reads the key afresh
             return
         factory, demo = self._make_client_factory()
         self.client_thread.replace_client(factory)
-        self.job_routing.credentials_changed_at = time.monotonic()
+        from krea_desktop.user_words import IN_THE_ENVIRONMENT, where_the_key_is
+
+        if endpoint_changed or (key_changed and where_the_key_is() != IN_THE_ENVIRONMENT):
+            # A job sent before fails of the key or address it was sent with, if it fails.
+            self.job_routing.credentials_changed_at = time.monotonic()
         self._withdraw_service_messages()
         self._set_demo(demo)
         from krea_desktop import keystore
