@@ -437,6 +437,7 @@ def test_a_failed_job_is_sent_again_with_try_again_as_a_new_task_with_the_same_s
     assert row.retry.isVisibleTo(w) and not row.cancel.isVisibleTo(w)
     said = w.message_banner.label.text()
     assert w.message_banner.isVisible() and said == w.jobs.get(job_id).message
+    assert w.message_banner.action.text() == "Try again"  # there too, beside what went wrong
     w.tray.clear()  # the controls changed since: the job is sent as it was, not as they are now
     w.prompt_panel.promptEdit.setPlainText("something else entirely")
     with qtbot.waitSignal(w.client_thread.jobFinished, timeout=15000) as finished:
@@ -495,6 +496,14 @@ def test_a_job_finished_kept_to_be_collected_or_a_sweeps_cell_offers_no_try_agai
     sweep_row = JobRow(cell, w)
     sweep_row.end()
     assert not sweep_row.retry.isVisibleTo(w)
+    # A request the service refused (a parameter, a content check) would be refused again.
+    from krea_desktop.api import errors as E
+
+    no = E.ValidationError("The prompt was refused.", parameter="positivePrompt")
+    refused = replace(job, state="failed", error=no)
+    refused_row = JobRow(refused, w)
+    refused_row.end()
+    assert not refused_row.retry.isVisibleTo(w)
 
 
 def _fails_after_the_key_changed(qtbot: QtBot, w: MainWindow, sim: Sim, fail: Callable[[], None]) -> int:

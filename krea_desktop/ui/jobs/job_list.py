@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -22,6 +23,26 @@ from krea_desktop.models.jobs import Job, JobQueue
 from krea_desktop.ui.money import cost_simulated, format_cost
 
 
+class ElidedLabel(QLabel):
+    """One line of text cut with "…" to the width it is given, rather than a width of its
+    own: a long prompt widened its job's row past a narrow list, Cancel and Try again off
+    the edge."""
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.full = text
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(self.fontMetrics().horizontalAdvance("…") * 4)
+        self._elide()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        self.setText(self.fontMetrics().elidedText(self.full, Qt.TextElideMode.ElideRight, max(1, self.width())))
+
+
 class JobRow(QFrame):
     cancelRequested = Signal(int)
     dismissRequested = Signal(int)
@@ -36,7 +57,7 @@ class JobRow(QFrame):
         self.costs_simulated = costs_simulated
         self.setFrameShape(QFrame.Shape.StyledPanel)
         prompt = info.request.prompt.replace("\n", " ")
-        self.title = QLabel(prompt[:70] + ("…" if len(prompt) > 70 else ""), self)
+        self.title = ElidedLabel(prompt[:300], self)
         self.title.setToolTip(prompt[:500])
         self.status = QLabel("Queued", self)
         self.status.setObjectName("jobStatus")
@@ -181,12 +202,21 @@ class JobList(QScrollArea):
 
 
 def may_try_again(job: Job) -> bool:
-    """Whether ``job`` may be sent again as it was: it failed with no image, and nothing of
-    it is to come later (sent again, the images delivered or still to be collected would
-    be paid for twice), and it is no sweep's cell (a sweep is sent as a whole, not one cell
-    on its own)."""
+    """Whether ``job`` may be sent again as it was: it failed of the service as reached
+    (busy, out of reach, a task it failed: not a request it refused, which would be refused
+    again) with no image, nothing of it is to come later (sent again, the images delivered
+    or still to be collected would be paid for twice), and it is no sweep's cell (a sweep
+    is sent as a whole, not one cell on its own)."""
+    from krea_desktop.api import errors as E
+
     kept = bool(getattr(job.error, "record_kept", False))
-    return job.state == "failed" and job.received == 0 and not kept and job.request.sweep is None
+    return (
+        job.state == "failed"
+        and E.said_of_the_service(job.error)
+        and job.received == 0
+        and not kept
+        and job.request.sweep is None
+    )
 
 
 def _duration(seconds: float) -> str:

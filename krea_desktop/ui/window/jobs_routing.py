@@ -198,5 +198,9 @@ class JobRouting:
         else:
             said = job.message
             say = self.show_service_message if E.said_of_the_service(job.error) else self.show_message
-            say(said, error=True)
+            if may_try_again(job):
+                say(said, "Try again", lambda: self.try_again(job_id), error=True)
+                self._offering.add(job_id)
+            else:
+                say(said, error=True)
         self._said[job_id] = said
