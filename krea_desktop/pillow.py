@@ -38,9 +38,10 @@ __all__ = [
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
-# Chunks looked at in one PNG (200 MB of the 8 KB pieces libpng writes comes to 25,000);
-# past them Pillow decides, as it would have.
-_MOST_CHUNKS = 100_000
+# Chunks looked at in one PNG (200 MB of the 8 KB pieces libpng writes comes to 25,000; a
+# million takes about a second to walk, and Pillow several to load); past them Pillow
+# decides, as it would have.
+_MOST_CHUNKS = 1 << 20
 _DEFLATE_MOST = 1032  # deflate makes 1 byte of 1,032 at best
 
 
@@ -52,7 +53,7 @@ def open_image(source: str | os.PathLike[str] | IO[bytes], formats: tuple[str, .
     ``load()``, as damaged. ``source``: a path or a binary file open for reading (read
     from where it stands, and put back there)."""
     if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb", buffering=1 << 16) as f:  # a chunk header in each 8 KB, say: read in 64 KB
+        with open(source, "rb", buffering=0) as f:  # a chunk header read at a time, not the file around it
             data = png_without_refused_texts(f)
     else:
         data = png_without_refused_texts(source)
@@ -61,14 +62,22 @@ def open_image(source: str | os.PathLike[str] | IO[bytes], formats: tuple[str, .
 
 class _Reader:
     """Bytes of a file at places counted from where it stood (put back there at the end);
-    a chunk is read only where it must be."""
+    a chunk is read only where it must be, in one call where the system has one for it."""
 
     def __init__(self, f: IO[bytes]) -> None:
         self.f = f
         self.start = f.tell()
         self.size = f.seek(0, os.SEEK_END) - self.start
+        self.fd: int | None = None
+        if hasattr(os, "pread") and not isinstance(f, io.BytesIO):
+            try:
+                self.fd = f.fileno()
+            except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation included
+                self.fd = None
 
     def at(self, pos: int, n: int) -> bytes:
+        if self.fd is not None:
+            return os.pread(self.fd, n, self.start + pos)
         self.f.seek(self.start + pos)
         return self.f.read(n)
 
@@ -192,8 +201,11 @@ def _deflated(reader: _Reader, pos: int, length: int, kind: bytes, head_only: bo
     (the chunk's first bytes are read, and what is returned is not the text)."""
     if kind == b"tEXt":
         return None
-    # keyword (1 to 79 bytes), NUL, then zTXt's method, or iTXt's flag and method
+    # The keyword (1 to 79 bytes by the standard, any length as Pillow reads it), NUL,
+    # then zTXt's method, or iTXt's flag and method.
     body = reader.at(pos + 8, min(length, 82) if head_only else length)
+    if len(body) < length and not 0 <= body.find(b"\0") < len(body) - 2:
+        body = reader.at(pos + 8, length)  # a longer keyword: the chunk as it is
     _keyword, _, rest = body.partition(b"\0")
     if kind == b"zTXt":
         return rest[1:] if rest[:1] in (b"", b"\0") else _REFUSED

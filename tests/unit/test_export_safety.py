@@ -507,6 +507,55 @@ def test_a_chunk_that_says_it_is_gigabytes_long_is_not_read_in_one_go(
     assert asked and max(asked) <= path.stat().st_size
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        _chunk(b"iTXt", b"k" * 80 + b"\0\1\0\0\0" + zlib.compress(b"x" * (12 << 20), 9)),
+        _chunk(b"zTXt", b"k" * 81 + b"\0\1" + zlib.compress(b"hi")),  # a method Pillow refuses the file for
+    ],
+    ids=["itxt-bomb", "ztxt-unknown-method"],
+)
+def test_a_keyword_longer_than_the_standard_allows_hides_nothing(text: bytes) -> None:
+    # The standard's keywords end within 79 bytes, and only that much of a text was read
+    # to tell whether it is compressed; Pillow reads keywords of any length.
+    from krea_desktop.pillow import open_image
+
+    data = _with_texts(_png(), [text], after_pixels=False)
+    with pytest.raises((ValueError, OSError)), Image.open(io.BytesIO(data)) as refused:
+        refused.load()
+    with open_image(io.BytesIO(data)) as im:
+        im.load()
+        assert im.size == (40, 24)
+
+
+def test_a_bomb_after_a_hundred_thousand_empty_chunks_is_still_found() -> None:
+    from krea_desktop.pillow import open_image
+
+    empty = [_chunk(b"teXt", b"")] * 100_000  # private, ancillary, and empty
+    data = _with_texts(_png(), [*empty, _ZTXT_BOMB], after_pixels=True)
+    with open_image(io.BytesIO(data)) as im:
+        im.load()
+        assert im.size == (40, 24)
+
+
+def test_only_the_chunk_headers_of_a_picture_are_read_to_open_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Read through a 64 KB buffer, the walk read the whole file when its chunks were 64 KB
+    # (as Pillow writes them): 34 MB to open a 34 MB picture.
+    from krea_desktop import pillow
+
+    path = tmp_path / "noise.png"
+    Image.frombytes("RGB", (1024, 1024), os.urandom(1024 * 1024 * 3)).save(path, "PNG", compress_level=1)
+    assert path.stat().st_size > 3 << 20
+    read = [0]
+    real = os.pread
+    monkeypatch.setattr(pillow.os, "pread", lambda fd, n, at: read.__setitem__(0, read[0] + n) or real(fd, n, at))
+    with pillow.open_image(path) as im:
+        assert im.size == (1024, 1024)
+    assert 0 < read[0] < 4096
+
+
 def test_a_reference_whose_text_the_service_would_refuse_is_kept_and_sent_without_it(tmp_path: Path) -> None:
     from krea_desktop.api.client import prepare_upload
     from krea_desktop.library.inputs import load_reference
