@@ -174,3 +174,30 @@ def test_the_export_dialog_stays_open_saying_why_until_the_folder_is_one(
     dialog.exportButton.click()
     assert not dialog.isVisible() and dialog.result() == export_dialog.QDialog.DialogCode.Accepted
     assert dialog.chosen() == (picked, "WEBP")
+
+
+def test_a_folder_that_cannot_be_looked_at_or_is_only_part_of_a_path_is_said_not_ignored(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from krea_desktop.ui.gallery import export_dialog
+
+    dialog = ExportDialog(2, "/tmp/" + "/".join(["b" * 200] * 25), "PNG", with_parameters=False)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.exportButton.click()  # is_dir() raised "File name too long": the click did nothing
+    assert dialog.isVisible() and dialog.problem.isVisibleTo(dialog)
+    assert dialog.problem.text().endswith("cannot be used as a folder (File name too long); choose another.")
+    dialog.folderEdit.setText("Pictures")  # the folder the app was started from, not the one meant
+    dialog.exportButton.click()
+    assert dialog.isVisible()
+    assert (
+        dialog.problem.text()
+        == "Give the whole path of the folder (“Pictures” is only part of one), or choose it with Browse."
+    )
+    assert "without" in dialog.formatCombo.toolTip()  # not "each keeps its prompt and settings"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    started: list[str] = []
+    monkeypatch.setattr(export_dialog.QFileDialog, "getExistingDirectory", lambda _p, _t, at: started.append(at) or "")
+    dialog.folderEdit.setText("~/exports")
+    dialog.findChild(export_dialog.QPushButton, "exportBrowseButton").click()
+    assert started == [str(tmp_path / "exports")] and dialog.folderEdit.text() == "~/exports"

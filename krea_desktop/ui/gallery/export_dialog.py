@@ -53,7 +53,11 @@ class ExportDialog(QDialog):
         browse.clicked.connect(self._browse)
         self.formatCombo = QComboBox(self)
         self.formatCombo.setObjectName("exportFormatCombo")
-        self.formatCombo.setToolTip("The format of every copy; each keeps its prompt and settings in it")
+        self.formatCombo.setToolTip(
+            "The format of every copy; each keeps its prompt and settings in it"
+            if with_parameters
+            else "The format of every copy (the pixels alone, without their prompt and settings)"
+        )
         for name in spec.OUTPUT_FORMATS:
             self.formatCombo.addItem(FORMAT_NAMES.get(name, name), name)
         self.formatCombo.setCurrentIndex(max(0, self.formatCombo.findData(spec.normalize_output_format(fmt) or "PNG")))
@@ -83,7 +87,7 @@ class ExportDialog(QDialog):
         self.folderEdit.textChanged.connect(lambda _text: self.problem.hide())
 
     def _browse(self) -> None:
-        start = self.folderEdit.text().strip() or str(Path.home())
+        start = str(self.folder()) if self.folderEdit.text().strip() else str(Path.home())
         folder = QFileDialog.getExistingDirectory(self, self.windowTitle(), start)
         if folder:
             self.folderEdit.setText(folder)
@@ -97,22 +101,30 @@ class ExportDialog(QDialog):
     def accept(self) -> None:
         """Only a folder that is there (and can be written in) closes the dialog; otherwise
         it says why, and stays."""
-        text = self.folderEdit.text().strip()
-        folder = self.folder()
-        if not text:
-            problem: str | None = "Choose a folder to export into."
-        elif not folder.is_dir():
-            problem = f"{shortened(str(folder))} is not a folder on this computer; choose another."
-        elif not os.access(folder, os.W_OK | os.X_OK):
-            problem = f"{shortened(str(folder))} cannot be written in; choose another folder."
-        else:
-            problem = None
+        problem = self._problem()
         if problem is not None:
             self.problem.setText(problem)
             self.problem.show()
             self.folderEdit.setFocus()
             return
         super().accept()
+
+    def _problem(self) -> str | None:
+        """Why the folder typed cannot be exported into, in one sentence; None when it can."""
+        if not self.folderEdit.text().strip():
+            return "Choose a folder to export into."
+        folder = self.folder()
+        where = shortened(str(folder))
+        if not folder.is_absolute():  # from where the app was started: a folder no one meant
+            return f"Give the whole path of the folder (“{where}” is only part of one), or choose it with Browse."
+        try:
+            if not folder.is_dir():
+                return f"{where} is not a folder on this computer; choose another."
+            writable = os.access(folder, os.W_OK | os.X_OK)
+        except (OSError, ValueError) as exc:  # a name too long, a folder that may not be looked in
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            return f"{where} cannot be used as a folder ({why}); choose another."
+        return None if writable else f"{where} cannot be written in; choose another folder."
 
     def chosen(self) -> tuple[Path, str]:
         """The folder and the format (PNG, JPG or WEBP)."""
