@@ -18,6 +18,9 @@ class KreaError(Exception):
     # Set by a program that keeps the record of the task this ended and collects its images
     # by itself later (the window, the command line): its sentence then says so.
     record_kept = False
+    # Set by a program that follows the task: how many of its images had arrived when this
+    # came (saved, or held for want of room): the task is then not to be sent again whole.
+    images_arrived = 0
 
     def __init__(
         self, message: str, *, code: str | None = None, parameter: str | None = None, kept_message: str | None = None

@@ -506,6 +506,34 @@ def test_a_job_finished_kept_to_be_collected_or_a_sweeps_cell_offers_no_try_agai
     assert not refused_row.retry.isVisibleTo(w)
 
 
+def test_a_job_whose_images_came_but_could_not_be_saved_is_not_sent_again(
+    qtbot: QtBot, window: MainWindow, sim: Sim, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Two of three images came and wait in memory for room in the library (saved: none):
+    # Try again would have paid again for them.
+    import tempfile
+
+    from krea_desktop.library.store import Library
+
+    w = window
+    w.client_thread.wait_ready().retry = RetryPolicy(attempts=1, base=0.01)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the images wait at the end
+
+    def disk_full(*_a: Any, **_k: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Library, "save", disk_full)
+    w.prompt_panel.countSpin.setValue(3)
+    w.prompt_panel.promptEdit.setPlainText("a paper boat")
+    sim.service.inject("fewer-images")
+    with qtbot.waitSignal(w.client_thread.jobFailed, timeout=15000) as failed:
+        w.generate()
+    job = w.jobs.get(failed.args[0])
+    assert job is not None and job.received == 0 and len(w.client_thread._saver.held) == 2
+    assert not w.job_list.rows[job.job_id].retry.isVisibleTo(w)
+    assert w.job_routing.try_again(job.job_id) is None and len(inference_tasks(sim)) == 1
+
+
 def _fails_after_the_key_changed(qtbot: QtBot, w: MainWindow, sim: Sim, fail: Callable[[], None]) -> int:
     """Generate (async, images slow to come), and once the task is with the service, change
     the key in Settings and make the job fail with ``fail``; the failed job's id."""

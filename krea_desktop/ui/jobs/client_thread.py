@@ -294,10 +294,12 @@ class ClientThread(QThread):
         ``sent``, also a busy service or a key refused), so that the next start collects
         the rest."""
         received = 0
+        arrived = 0  # saved, or held until the library can take them
         keep = False
         saving: asyncio.Future[int] | None = None
         try:
             async for image in images:
+                arrived += 1
                 saving = asyncio.ensure_future(self._save(image))
                 received += await asyncio.shield(saving)
                 saving = None
@@ -312,6 +314,7 @@ class ClientThread(QThread):
             )
             # Said to be collected later only when a task was sent and its record written.
             err.record_kept = keep and any(self._tasks.get(t, (None, None))[1] is not None for t in current)
+            err.images_arrived = arrived
             self.jobFailed.emit(job_id, as_the_app_says(err, where_the_key_is()), err)
         except LibraryError as err:
             self.jobFailed.emit(job_id, str(err), err)

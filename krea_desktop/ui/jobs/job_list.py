@@ -210,10 +210,11 @@ def may_try_again(job: Job) -> bool:
     from krea_desktop.api import errors as E
 
     kept = bool(getattr(job.error, "record_kept", False))
+    arrived = job.received or getattr(job.error, "images_arrived", 0)  # saved, or held for want of room
     return (
         job.state == "failed"
         and E.said_of_the_service(job.error)
-        and job.received == 0
+        and not arrived
         and not kept
         and job.request.sweep is None
     )
