@@ -1615,7 +1615,8 @@ def _read_reference_file(path: Path) -> bytes:
 
 def prepare_upload(raw: bytes) -> bytes:
     """Decode a reference and re-encode it at most 2048 px on the long side, as the service
-    keeps it anyway; images already small enough in PNG/JPEG/WEBP are sent unchanged."""
+    keeps it anyway; images already small enough in PNG/JPEG/WEBP are sent as they are (a
+    PNG without any text the service would refuse it whole for)."""
     from krea_desktop.pillow import (  # only references need an imaging library
         Image,
         UnidentifiedImageError,

@@ -28,6 +28,9 @@ class Job:
     message: str = ""  # how it ended, in one sentence
     error: object = None  # the error it failed with
     cancelling: bool = False  # cancel asked: the images it already holds are being saved
+    # Begun by the client thread itself, collecting a task an earlier run sent: its request
+    # is rebuilt from the task's record (no sweep, images saved by that run not counted).
+    collected: bool = False
 
     @property
     def received(self) -> int:

@@ -459,9 +459,10 @@ def test_a_job_finished_kept_to_be_collected_or_a_sweeps_cell_offers_no_try_agai
 ) -> None:
     from dataclasses import replace
 
+    from krea_desktop.api import errors as E
     from krea_desktop.api.record import SweepTag
     from krea_desktop.api.request import GenerationRequest
-    from krea_desktop.ui.jobs.job_list import JobRow
+    from krea_desktop.ui.jobs.job_list import JobRow, may_try_again
 
     w = window
     w.prompt_panel.promptEdit.setPlainText("a calm sea")
@@ -492,18 +493,23 @@ def test_a_job_finished_kept_to_be_collected_or_a_sweeps_cell_offers_no_try_agai
     job = w.jobs.get(row.info.job_id)
     assert job is not None
     in_a_sweep = replace(GenerationRequest("a cell"), sweep=SweepTag("sweep-1", (), (0,)))
-    cell = replace(job, request=in_a_sweep, state="failed", error=None)
+    cell = replace(job, request=in_a_sweep, state="failed", entries=[], error=E.TaskError("The service failed."))
+    assert may_try_again(replace(cell, request=GenerationRequest("a cell")))  # its sweep is what decides
     sweep_row = JobRow(cell, w)
     sweep_row.end()
     assert not sweep_row.retry.isVisibleTo(w)
     # A request the service refused (a parameter, a content check) would be refused again.
-    from krea_desktop.api import errors as E
-
     no = E.ValidationError("The prompt was refused.", parameter="positivePrompt")
     refused = replace(job, state="failed", error=no)
     refused_row = JobRow(refused, w)
     refused_row.end()
     assert not refused_row.retry.isVisibleTo(w)
+    # The same failure of the service may be sent again, but not once cancelled by the
+    # person (an error answer arriving as Cancel was pressed), nor a task an earlier run
+    # sent and this one collected (its record keeps neither its sweep nor what that run saved).
+    busy = replace(job, state="failed", entries=[], error=E.ServiceBusyError("The service is busy."))
+    assert may_try_again(busy)
+    assert not may_try_again(replace(busy, cancelling=True)) and not may_try_again(replace(busy, collected=True))
 
 
 def test_a_job_whose_images_came_but_could_not_be_saved_is_not_sent_again(
@@ -532,6 +538,77 @@ def test_a_job_whose_images_came_but_could_not_be_saved_is_not_sent_again(
     assert job is not None and job.received == 0 and len(w.client_thread._saver.held) == 2
     assert not w.job_list.rows[job.job_id].retry.isVisibleTo(w)
     assert w.job_routing.try_again(job.job_id) is None and len(inference_tasks(sim)) == 1
+
+
+def test_a_job_collected_from_an_earlier_run_that_fails_is_not_sent_again(
+    qtbot: QtBot, make_window: Any, sim: Sim, data_dir: Path
+) -> None:
+    import subprocess
+    import sys
+    import uuid
+
+    from krea_desktop.api.record import GenerationRecord, SweepAxis, SweepTag
+    from krea_desktop.api.request import GenerationRequest
+    from krea_desktop.library.pending import PendingTasks
+
+    # A sweep cell of four images, two of them saved by a run that ended; the service no
+    # longer has the task. Sent again, its request (rebuilt from the record, without its
+    # sweep) would pay again for those two and leave the sheet's cell empty.
+    tag = SweepTag("sweep-1", (SweepAxis("seed", (1, 2)),), (1,))
+    request = GenerationRequest("harbour at night", number_results=4, seed=2, delivery_method="async", sweep=tag)
+    pending = PendingTasks(data_dir)
+    task = pending.submitted(request, [], GenerationRecord(prompt="harbour at night", sweep=tag), sim.url)
+    assert task is not None
+    for _ in range(2):
+        pending.received(task, str(uuid.uuid4()))
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    task.path.rename(task.path.with_name(f"{int(ended.stdout)}-{request.task_uuid}.json"))
+    w = make_window()
+    w.show()
+    qtbot.waitUntil(lambda: any(j.state != "running" for j in w.jobs.jobs()), timeout=30000)
+    (job,) = w.jobs.jobs()
+    assert job.state == "failed" and job.collected
+    assert not w.job_list.rows[job.job_id].retry.isVisibleTo(w)
+    assert not (w.message_banner.isVisible() and w.message_banner.action.text() == "Try again")
+    assert w.job_routing.try_again(job.job_id) is None and not inference_tasks(sim)
+
+
+def test_try_again_with_a_reference_gone_says_which_and_another_jobs_offer_stays(
+    qtbot: QtBot, window: MainWindow, sim: Sim, tmp_path: Path
+) -> None:
+    w = window
+    w.client_thread.wait_ready().retry = RetryPolicy(attempts=1, base=0.01)
+    w.tray.add_paths([write_png(tmp_path / "harbour.png", (20, 90, 160))])
+    qtbot.waitUntil(lambda: len(w.tray.references()) == 1 and not w.tray.isBusy(), timeout=10000)
+    w.prompt_panel.promptEdit.setPlainText("a harbour")
+    sim.service.inject("503x2")
+    failed_ids = []
+    for _ in range(2):  # two jobs failing with the same sentence
+        with qtbot.waitSignal(w.client_thread.jobFailed, timeout=15000) as failed:
+            w.generate()
+        failed_ids.append(failed.args[0])
+    first, second = failed_ids
+    said = w.jobs.get(first).message
+    assert w.jobs.get(second).message == said
+    copy = w.tray.references()[0].image
+    assert isinstance(copy, Path)
+    copy.unlink()  # the kept copy deleted behind the app's back
+    assert w.job_routing.try_again(first) is None
+    gone = f"Reference 1 (harbour.png) of job {first} is no longer on disk, so the job cannot be sent again as it was."
+    qtbot.waitUntil(lambda: w.message_banner.label.text() == gone)
+    assert len(inference_tasks(sim)) == 2 and first in w.job_list.rows
+    w.message_banner.dismiss()
+    write_png(copy, (20, 90, 160))  # the same file back (named by its content, as kept)
+    sent = len(inference_tasks(sim))
+    row = w.job_list.rows[second]
+    row.retry.setFocus()
+    qtbot.keyClick(row.retry, Qt.Key.Key_Space)  # from the keyboard
+    qtbot.waitUntil(lambda: len(inference_tasks(sim)) == sent + 1)
+    # The first job's sentence is the same words; it stays, with its own Try again.
+    qtbot.waitUntil(lambda: w.message_banner.isVisible() and w.message_banner.label.text() == said)
+    assert w.message_banner.action.text() == "Try again"
+    newest = w.job_list.rows[max(w.job_list.rows)]
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is newest.cancel)  # not the ratio buttons
 
 
 def _fails_after_the_key_changed(qtbot: QtBot, w: MainWindow, sim: Sim, fail: Callable[[], None]) -> int:

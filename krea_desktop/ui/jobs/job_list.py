@@ -8,6 +8,7 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -57,7 +58,7 @@ class JobRow(QFrame):
         self.costs_simulated = costs_simulated
         self.setFrameShape(QFrame.Shape.StyledPanel)
         prompt = info.request.prompt.replace("\n", " ")
-        self.title = ElidedLabel(prompt[:300], self)
+        self.title = ElidedLabel(prompt, self)
         self.title.setToolTip(prompt[:500])
         self.status = QLabel("Queued", self)
         self.status.setObjectName("jobStatus")
@@ -196,17 +197,34 @@ class JobList(QScrollArea):
     def _drop(self, job_id: int) -> None:
         row = self.rows.pop(job_id, None)
         if row is not None:
+            focused = QApplication.focusWidget()
+            had_focus = focused is not None and row.isAncestorOf(focused)
             row.setParent(None)
             row.deleteLater()
+            if had_focus:  # Try again or ✕ pressed from the keyboard: the focus stays in the list
+                QTimer.singleShot(0, self._focus_top)
         self._empty.setVisible(not self.rows)
+
+    def _focus_top(self) -> None:
+        """The focus on the newest row's first button (the new job's Cancel after Try
+        again), or on the list when it has no row."""
+        if self.rows:
+            top = self.rows[max(self.rows)]
+            for button in (top.cancel, top.retry, top.dismiss):
+                if button.isVisibleTo(top):
+                    button.setFocus(Qt.FocusReason.OtherFocusReason)
+                    return
+        self.setFocus(Qt.FocusReason.OtherFocusReason)
 
 
 def may_try_again(job: Job) -> bool:
     """Whether ``job`` may be sent again as it was: it failed of the service as reached
     (busy, out of reach, a task it failed: not a request it refused, which would be refused
     again) with no image, nothing of it is to come later (sent again, the images delivered
-    or still to be collected would be paid for twice), and it is no sweep's cell (a sweep
-    is sent as a whole, not one cell on its own)."""
+    or still to be collected would be paid for twice), it is no sweep's cell (a sweep is
+    sent as a whole, not one cell on its own), no task an earlier run sent (its request
+    is rebuilt from a record that keeps neither its sweep nor the images saved then), and
+    the person did not cancel it."""
     from krea_desktop.api import errors as E
 
     kept = bool(getattr(job.error, "record_kept", False))
@@ -217,6 +235,8 @@ def may_try_again(job: Job) -> bool:
         and not arrived
         and not kept
         and job.request.sweep is None
+        and not job.collected
+        and not job.cancelling
     )
 
 

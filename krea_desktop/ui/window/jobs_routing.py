@@ -6,6 +6,7 @@ kept for Reuse, a sentence when a job ends, and a failed job sent again (Try aga
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from krea_desktop.api import errors as E
@@ -47,6 +48,7 @@ class JobRouting:
         open_settings: Callable[[], None],
         show_all: Callable[[], None],
         withdraw_message: Callable[[str], None],
+        reference_label: Callable[[Path], str | None] = lambda _path: None,
     ) -> None:
         self.jobs = jobs
         self.client_thread = client_thread
@@ -60,6 +62,7 @@ class JobRouting:
         self.open_settings = open_settings
         self.show_all = show_all  # clears the search and the filters
         self.withdraw_message = withdraw_message
+        self.reference_label = reference_label  # the name a kept copy was brought in by
         # When the API key or the service's address last changed (monotonic): a job sent
         # before fails of the key or address it was sent with, no longer the ones in use.
         self.credentials_changed_at = float("-inf")
@@ -132,24 +135,47 @@ class JobRouting:
         job = self.jobs.get(job_id)
         if job is None or not may_try_again(job):
             return None
+        missing = self._missing_reference(job)
+        if missing is not None:
+            self.show_message(missing, error=True)
+            return None
         request = job.request.with_new_task_uuid()
         new_id = self.client_thread.submit(request)
-        said = self._said.pop(job_id, None)
-        if said is not None:
-            self.withdraw_message(said)
+        self._withdraw_said(job_id)
         self.jobs.remove(job_id)
         self.jobs.add(new_id, request)
         self.status(f"Job {job_id} sent again as job {new_id}.", 4000)
         return new_id
 
+    def _missing_reference(self, job: Job) -> str | None:
+        """One sentence if a reference's kept copy is no longer on disk (deleted behind the
+        app's back): the job cannot be sent again as it was."""
+        from krea_desktop.wording import short_reference_name
+
+        for number, ref in enumerate(job.request.references, 1):
+            if isinstance(ref.image, Path) and not ref.image.is_file():
+                label = self.reference_label(ref.image)
+                name = f" ({short_reference_name(label)})" if label else ""
+                return (
+                    f"Reference {number}{name} of job {job.job_id} is no longer on disk, "
+                    "so the job cannot be sent again as it was."
+                )
+        return None
+
+    def _withdraw_said(self, job_id: int) -> None:
+        """What was said of ``job_id``'s failure goes, unless another failed job said the
+        same sentence (a message is known by its words)."""
+        said = self._said.pop(job_id, None)
+        self._offering.discard(job_id)
+        if said is not None and said not in self._said.values():
+            self.withdraw_message(said)
+
     def _forget(self, job: Job) -> None:
         """A job gone from the list: its Try again, in a sentence still waiting or shown,
         goes with it (it would do nothing)."""
-        said = self._said.pop(job.job_id, None)
         if job.job_id in self._offering:
-            self._offering.discard(job.job_id)
-            if said is not None:
-                self.withdraw_message(said)
+            self._withdraw_said(job.job_id)
+        self._said.pop(job.job_id, None)
 
     def _show_new(self, entry: LibraryEntry, thumbnail: QImage | None) -> None:
         """A new result at the top of the gallery, or, when the search, a filter or a scope

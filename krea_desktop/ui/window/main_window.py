@@ -219,6 +219,7 @@ class MainWindow(QMainWindow):
             open_settings=self.open_settings,
             show_all=self.filter_bar.clear,
             withdraw_message=self.message_banner.withdraw,
+            reference_label=lambda path: self.tray.model.label_of(path.stem),
         )
         # The counts in the status bar and over the gallery, and the estimate, follow the jobs too.
         self.jobs.image.connect(lambda _job, _entry, _thumbnail: self._update_counts())
@@ -935,7 +936,7 @@ class MainWindow(QMainWindow):
 
     def _job_started(self, job_id: int, request: GenerationRequest) -> None:
         if self.jobs.get(job_id) is None:  # a job the client thread began itself (collecting)
-            self.jobs.add(job_id, request)
+            self.jobs.add(job_id, request).collected = True
         self.jobs.started(job_id)
 
     def _save_problem(self, text: str) -> None:
