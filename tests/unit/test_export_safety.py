@@ -492,7 +492,7 @@ def test_texts_that_fail_to_inflate_are_inflated_within_pillows_limits_not_each_
 def test_a_chunk_that_says_it_is_gigabytes_long_is_not_read_in_one_go(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from krea_desktop import pillow
+    from krea_desktop import pillow, png_texts
 
     png = _png()
     at = png.index(b"IEND") - 4
@@ -500,8 +500,8 @@ def test_a_chunk_that_says_it_is_gigabytes_long_is_not_read_in_one_go(
     path = tmp_path / "lying.png"
     path.write_bytes(png[:at] + lying)
     asked: list[int] = []
-    real = pillow._Reader.at
-    monkeypatch.setattr(pillow._Reader, "at", lambda self, pos, n: asked.append(n) or real(self, pos, n))
+    real = png_texts._Reader.at
+    monkeypatch.setattr(png_texts._Reader, "at", lambda self, pos, n: asked.append(n) or real(self, pos, n))
     with pytest.raises((OSError, SyntaxError)), pillow.open_image(path) as im:  # as Pillow says: cut short
         im.load()
     assert asked and max(asked) <= path.stat().st_size
@@ -543,14 +543,14 @@ def test_only_the_chunk_headers_of_a_picture_are_read_to_open_it(
 ) -> None:
     # Read through a 64 KB buffer, the walk read the whole file when its chunks were 64 KB
     # (as Pillow writes them): 34 MB to open a 34 MB picture.
-    from krea_desktop import pillow
+    from krea_desktop import pillow, png_texts
 
     path = tmp_path / "noise.png"
     Image.frombytes("RGB", (1024, 1024), os.urandom(1024 * 1024 * 3)).save(path, "PNG", compress_level=1)
     assert path.stat().st_size > 3 << 20
     read = [0]
     real = os.pread
-    monkeypatch.setattr(pillow.os, "pread", lambda fd, n, at: read.__setitem__(0, read[0] + n) or real(fd, n, at))
+    monkeypatch.setattr(png_texts.os, "pread", lambda fd, n, at: read.__setitem__(0, read[0] + n) or real(fd, n, at))
     with pillow.open_image(path) as im:
         assert im.size == (1024, 1024)
     assert 0 < read[0] < 4096

@@ -38,6 +38,7 @@ TOP_LEVEL: dict[str, str] = {
     "krea_desktop.fsutil": "core",  # atomic writes and fsync, standard library only
     "krea_desktop.wording": "core",  # how counts read in messages ("1 image", "2 images"); no imports
     "krea_desktop.pillow": "core",  # Pillow as the app opens pictures (large PNG texts); Pillow only
+    "krea_desktop.png_texts": "core",  # the PNG texts Pillow would refuse a picture for; Pillow only
     "krea_desktop.fonts": "core",  # the font pictures are written in (contact sheets, the simulator); Pillow
     "krea_desktop.console": "core",  # lines on stdout and stderr for a reader who may stop reading; stdlib only
     "krea_desktop.logfile": "core",  # the log file in the data folder, for the window and the CLI; stdlib only
