@@ -420,13 +420,19 @@ def test_a_new_key_withdraws_the_refusal_even_once_its_job_row_is_gone(
     assert not w.message_banner.isVisible()
 
 
+def _failing_at_once_with_one_reference(qtbot: QtBot, w: MainWindow, reference: Path) -> None:
+    """No retry of a failed request (a job fails at the service's first refusal), and one
+    reference in the tray, loaded."""
+    w.client_thread.wait_ready().retry = RetryPolicy(attempts=1, base=0.01)
+    w.tray.add_paths([reference])
+    qtbot.waitUntil(lambda: len(w.tray.references()) == 1 and not w.tray.isBusy(), timeout=10000)
+
+
 def test_a_failed_job_is_sent_again_with_try_again_as_a_new_task_with_the_same_settings(
     qtbot: QtBot, window: MainWindow, sim: Sim, tmp_path: Path
 ) -> None:
     w = window
-    w.client_thread.wait_ready().retry = RetryPolicy(attempts=1, base=0.01)
-    w.tray.add_paths([write_png(tmp_path / "ref.png", (200, 40, 40))])
-    qtbot.waitUntil(lambda: len(w.tray.references()) == 1 and not w.tray.isBusy(), timeout=10000)
+    _failing_at_once_with_one_reference(qtbot, w, write_png(tmp_path / "ref.png", (200, 40, 40)))
     w.prompt_panel.promptEdit.setPlainText("a lighthouse in fog")
     w.prompt_panel.countSpin.setValue(2)
     sim.service.inject(parse_fault("503"))
@@ -577,9 +583,7 @@ def test_try_again_with_a_reference_gone_says_which_and_another_jobs_offer_stays
     qtbot: QtBot, window: MainWindow, sim: Sim, tmp_path: Path
 ) -> None:
     w = window
-    w.client_thread.wait_ready().retry = RetryPolicy(attempts=1, base=0.01)
-    w.tray.add_paths([write_png(tmp_path / "harbour.png", (20, 90, 160))])
-    qtbot.waitUntil(lambda: len(w.tray.references()) == 1 and not w.tray.isBusy(), timeout=10000)
+    _failing_at_once_with_one_reference(qtbot, w, write_png(tmp_path / "harbour.png", (20, 90, 160)))
     w.prompt_panel.promptEdit.setPlainText("a harbour")
     sim.service.inject("503x2")
     failed_ids = []
@@ -628,15 +632,25 @@ def _fails_after_the_key_changed(qtbot: QtBot, w: MainWindow, sim: Sim, fail: Ca
     return int(failed.args[0])
 
 
+def _said_after_the_key_changed(
+    qtbot: QtBot, make_window: Any, sim: Sim, fail: Callable[[], None], ending: str
+) -> tuple[MainWindow, int, str]:
+    """A window with a stored key whose job fails (``fail``) after the key changed, and
+    what it says of that: "Job N was sent before … changed, and failed" and ``ending``."""
+    w = make_window("the-old-key", stored=True)
+    w.show()
+    job_id = _fails_after_the_key_changed(qtbot, w, sim, fail)
+    said = f"Job {job_id} was sent before the API key or the service's address changed, and failed{ending}"
+    qtbot.waitUntil(lambda: w.message_banner.label.text() == said)
+    return w, job_id, said
+
+
 def test_a_job_sent_with_the_old_key_that_fails_after_the_change_offers_try_again_not_settings(
     qtbot: QtBot, make_window: Any, sim: Sim
 ) -> None:
-    w = make_window("the-old-key", stored=True)
-    w.show()
-    job_id = _fails_after_the_key_changed(qtbot, w, sim, lambda: sim.service.inject("task-error:on=getResponse"))
-    said = f"Job {job_id} was sent before the API key or the service's address changed, and failed."
-    qtbot.waitUntil(lambda: w.message_banner.label.text() == said)  # of the old key, not the one in Settings
-    assert w.message_banner.action.text() == "Try again"
+    task_failed = lambda: sim.service.inject("task-error:on=getResponse")  # noqa: E731
+    w, _job_id, said = _said_after_the_key_changed(qtbot, make_window, sim, task_failed, ".")
+    assert w.message_banner.action.text() == "Try again"  # of the old key, not "check it in Settings"
     with qtbot.waitSignal(w.client_thread.jobFinished, timeout=15000):
         w.message_banner.action.click()
     assert [e.prompt for e in w.library.entries()] == ["two words"]  # the old job's none, the new one's
@@ -647,18 +661,13 @@ def test_a_job_sent_with_the_old_key_that_fails_after_the_change_offers_try_agai
 def test_a_job_refused_with_a_revoked_key_after_the_change_is_collected_later_not_sent_twice(
     qtbot: QtBot, make_window: Any, sim: Sim
 ) -> None:
-    w = make_window("the-old-key", stored=True)
-    w.show()
 
     def revoke() -> None:  # the old key revoked and a new one made: its next poll is refused
         sim.service.config.api_key = "the-new-key"
 
-    job_id = _fails_after_the_key_changed(qtbot, w, sim, revoke)
-    said = (
-        f"Job {job_id} was sent before the API key or the service's address changed, and failed; "
-        "the task's images are collected later."
+    w, job_id, _said = _said_after_the_key_changed(
+        qtbot, make_window, sim, revoke, "; the task's images are collected later."
     )
-    qtbot.waitUntil(lambda: w.message_banner.label.text() == said)
     assert not w.message_banner.action.isVisible()  # neither Settings (the key is fine) nor Try again
     assert not w.job_list.rows[job_id].retry.isVisibleTo(w)
     assert w.job_routing.try_again(job_id) is None and len(inference_tasks(sim)) == 1
@@ -673,11 +682,8 @@ def test_a_try_again_offered_for_a_job_goes_with_its_row_and_no_change_is_claime
     from krea_desktop.api.record import SweepTag
     from krea_desktop.api.request import GenerationRequest
 
-    w = make_window("the-old-key", stored=True)
-    w.show()
-    job_id = _fails_after_the_key_changed(qtbot, w, sim, lambda: sim.service.inject("task-error:on=getResponse"))
-    said = f"Job {job_id} was sent before the API key or the service's address changed, and failed."
-    qtbot.waitUntil(lambda: w.message_banner.label.text() == said)
+    task_failed = lambda: sim.service.inject("task-error:on=getResponse")  # noqa: E731
+    w, job_id, said = _said_after_the_key_changed(qtbot, make_window, sim, task_failed, ".")
     w.job_list.rows[job_id].dismiss.click()  # the row's ✕: the job leaves the list
     assert not (w.message_banner.isVisible() and w.message_banner.label.text() == said)  # its Try again with it
     # A sweep's cell failing after the change: said, neither sent again nor "collected later".
