@@ -15,7 +15,7 @@ from krea_desktop.library import metadata
 from krea_desktop.library.export import export_name
 from krea_desktop.ui.gallery import export
 from krea_desktop.ui.gallery.export_dialog import ExportDialog
-from tests.ui.test_gallery import fill, make_image, make_window, no_trash, select
+from tests.ui.test_gallery import export_several, fill, make_image, make_window, no_trash, select
 
 __all__ = ["make_window", "no_trash"]  # fixtures, used by name
 
@@ -59,9 +59,7 @@ def test_an_export_into_a_folder_replaces_nothing_and_names_each_copy(
     out.mkdir()
     taken = out / f"{export_name(entries[0])}.png"  # "one-" and the start of its UUID
     taken.write_bytes(b"already here")
-    monkeypatch.setattr(ExportDialog, "ask", staticmethod(lambda *a, **k: (out, "PNG")))
-    select(w, 0, 1)
-    w.gallery_actions.export_action.trigger()
+    export_several(w, monkeypatch, out, 0, 1)
     qtbot.waitUntil(lambda: "Exported 2 images" in w.message_banner.label.text())
     assert taken.read_bytes() == b"already here"
     assert sorted(p.name for p in out.iterdir()) == sorted(
@@ -90,10 +88,7 @@ def test_one_image_that_cannot_be_exported_leaves_the_others_and_says_so_until_s
         lambda text, *a, **k: said.append((text, k.get("error", False))) or show(text, *a, **k),
     )
     out = tmp_path / "out"
-    out.mkdir()
-    monkeypatch.setattr(ExportDialog, "ask", staticmethod(lambda *a, **k: (out, "PNG")))
-    select(w, 0, 1)
-    w.gallery_actions.export_action.trigger()
+    export_several(w, monkeypatch, out, 0, 1)
     qtbot.waitUntil(lambda: bool(said))
     ((text, error),) = said
     assert error

@@ -13,10 +13,9 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 
-from krea_desktop.ui.gallery.export_dialog import ExportDialog
 from krea_desktop.ui.window.main_window import MainWindow
 from tests.ui import test_gallery
-from tests.ui.test_gallery import fill, make_image, select
+from tests.ui.test_gallery import export_several, fill, make_image, select
 
 make_window, no_trash = test_gallery.make_window, test_gallery.no_trash  # the gallery tests' fixtures
 
@@ -98,10 +97,7 @@ def test_exports_are_offered_names_from_their_prompts(
     w.gallery_actions.export_action.trigger()
     assert Path(suggested[0]).name == f"a-harbour-at-dawn-{harbour.image_uuid[:8]}.png"
     out = tmp_path / "out"
-    out.mkdir()
-    monkeypatch.setattr(ExportDialog, "ask", staticmethod(lambda *_a, **_k: (out, "PNG")))
-    select(w, 0, 1)
-    w.gallery_actions.export_action.trigger()
+    export_several(w, monkeypatch, out, 0, 1)
     qtbot.waitUntil(lambda: bool(said))
     assert said[-1] == f"Exported 2 images to {out}."
     assert sorted(p.name for p in out.iterdir()) == [

@@ -169,6 +169,15 @@ def select(w: MainWindow, *rows: int) -> None:
     w.gallery_actions.select_ids(w.model.ids()[r] for r in rows)
 
 
+def export_several(w: MainWindow, monkeypatch: pytest.MonkeyPatch, folder: Path, *rows: int) -> None:
+    """Export the gallery's ``rows`` (Export…), the export dialog answered with ``folder``
+    (made here if it is not there) and PNG."""
+    folder.mkdir(exist_ok=True)
+    monkeypatch.setattr(ExportDialog, "ask", staticmethod(lambda *_a, **_k: (folder, "PNG")))
+    select(w, *rows)
+    w.gallery_actions.export_action.trigger()
+
+
 # --- 1. model, view, delegate ------------------------------------------------------------------------
 
 
@@ -1121,10 +1130,7 @@ def test_export_action_writes_off_the_gui_thread(
     exported = metadata.read_record(tmp_path / "picked.webp")
     assert exported is not None and exported.prompt == "two"
     out = tmp_path / "many"
-    out.mkdir()
-    select(w, 0, 1)
-    monkeypatch.setattr(ExportDialog, "ask", staticmethod(lambda *a, **k: (out, "PNG")))
-    w.gallery_actions.export_action.trigger()
+    export_several(w, monkeypatch, out, 0, 1)
     qtbot.waitUntil(lambda: len(list(out.glob("*.png"))) == 2)
 
 

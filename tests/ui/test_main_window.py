@@ -420,20 +420,20 @@ def test_a_new_key_withdraws_the_refusal_even_once_its_job_row_is_gone(
     assert not w.message_banner.isVisible()
 
 
-def _failing_at_once_with_one_reference(qtbot: QtBot, w: MainWindow, reference: Path) -> None:
-    """No retry of a failed request (a job fails at the service's first refusal), and one
-    reference in the tray, loaded."""
+def _failing_at_once_with_one_reference(qtbot: QtBot, w: MainWindow, reference: Path, prompt: str) -> None:
+    """No retry of a failed request (a job fails at the service's first refusal), one
+    reference in the tray, loaded, and ``prompt`` written."""
     w.client_thread.wait_ready().retry = RetryPolicy(attempts=1, base=0.01)
     w.tray.add_paths([reference])
     qtbot.waitUntil(lambda: len(w.tray.references()) == 1 and not w.tray.isBusy(), timeout=10000)
+    w.prompt_panel.promptEdit.setPlainText(prompt)
 
 
 def test_a_failed_job_is_sent_again_with_try_again_as_a_new_task_with_the_same_settings(
     qtbot: QtBot, window: MainWindow, sim: Sim, tmp_path: Path
 ) -> None:
     w = window
-    _failing_at_once_with_one_reference(qtbot, w, write_png(tmp_path / "ref.png", (200, 40, 40)))
-    w.prompt_panel.promptEdit.setPlainText("a lighthouse in fog")
+    _failing_at_once_with_one_reference(qtbot, w, write_png(tmp_path / "ref.png", (200, 40, 40)), "a lighthouse in fog")
     w.prompt_panel.countSpin.setValue(2)
     sim.service.inject(parse_fault("503"))
     with qtbot.waitSignal(w.client_thread.jobFailed, timeout=15000) as failed:
@@ -583,8 +583,7 @@ def test_try_again_with_a_reference_gone_says_which_and_another_jobs_offer_stays
     qtbot: QtBot, window: MainWindow, sim: Sim, tmp_path: Path
 ) -> None:
     w = window
-    _failing_at_once_with_one_reference(qtbot, w, write_png(tmp_path / "harbour.png", (20, 90, 160)))
-    w.prompt_panel.promptEdit.setPlainText("a harbour")
+    _failing_at_once_with_one_reference(qtbot, w, write_png(tmp_path / "harbour.png", (20, 90, 160)), "a harbour")
     sim.service.inject("503x2")
     failed_ids = []
     for _ in range(2):  # two jobs failing with the same sentence
