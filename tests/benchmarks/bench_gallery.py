@@ -28,7 +28,9 @@ interpreter, the imports, opening and reconciling the library, and painting.
     one (/proc/self/schedstat), its major page faults, the bytes it read from the disk
     (/proc/self/task/TID/io), and the time the virtual machine's
     host took from it (steal, /proc/stat). ``KREA_BENCH_TRACE=1`` also times the
-    gallery's paints, scroll steps and thumbnails, ``KREA_BENCH_WATCHDOG=1`` samples the
+    gallery's paints, scroll steps and thumbnails (``=2``: each cell's paint and its parts
+    too), ``KREA_BENCH_TRACE_FILE=FILE`` writes every timed call (start, end, CPU, name,
+    size) as JSON, ``KREA_BENCH_WATCHDOG=1`` samples the
     GUI thread's Python stack in each long gap (a thread of its own, which takes the GIL in
     turn), ``KREA_BENCH_GAPS=FILE`` writes every gap over 12 ms for ``perf record -k
     CLOCK_MONOTONIC``, and ``KREA_BENCH_SCROLL_FROM=PX`` starts the scroll further down.
@@ -317,6 +319,16 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
         trace(GalleryView, "drop_offscreen_work")
         trace(GalleryModel, "_thumbnail_loaded")
         trace(GalleryModel, "entry_at")
+        if os.environ.get("KREA_BENCH_TRACE") == "2":  # the parts of each cell's paint too
+            from krea_desktop.ui.gallery.delegate import GalleryDelegate
+            from krea_desktop.ui.gallery.thumbnails import ThumbnailLoader
+
+            trace(GalleryDelegate, "paint", lambda _d, _p, _o, index: index.row())
+            trace(GalleryDelegate, "_badges")
+            trace(GalleryDelegate, "_badge_image")
+            trace(GalleryDelegate, "_blur")
+            trace(GalleryModel, "pixmap_for")
+            trace(ThumbnailLoader, "request")
 
     first_call_timed(Library, "reconcile", "reconcile_s")
     first_call_timed(GalleryModel, "refresh", "model_rows_s")
@@ -594,6 +606,8 @@ def child(folder: Path, spawned_at: float, pace: int, scroll: bool, scroll_limit
                         calls.setdefault(name, []).append(round((t1 - t0) * 1000, 1))
                         calls[name].append(size)
                 gap["traced"] = calls
+        if os.environ.get("KREA_BENCH_TRACE_FILE"):  # every traced call, for a closer look
+            Path(os.environ["KREA_BENCH_TRACE_FILE"]).write_text(json.dumps(list(traced)))
         if os.environ.get("KREA_BENCH_GAPS"):
             # Every gap over 12 ms as (start, end) on CLOCK_MONOTONIC (perf_counter on Linux),
             # to find in a `perf record -k CLOCK_MONOTONIC` profile of this process.
