@@ -612,6 +612,90 @@ def test_try_again_with_a_reference_gone_says_which_and_another_jobs_offer_stays
     assert w.message_banner.action.text() == "Try again"
     newest = w.job_list.rows[max(w.job_list.rows)]
     qtbot.waitUntil(lambda: QApplication.focusWidget() is newest.cancel)  # not the ratio buttons
+    # The message's Try again is the first job's now (the job it was shown for went).
+    qtbot.waitUntil(lambda: w.job_list.rows[max(w.job_list.rows)].info.state == "finished")
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=15000):
+        w.message_banner.action.click()
+    assert first not in w.job_list.rows and second not in w.job_list.rows
+    assert len(inference_tasks(sim)) == sent + 2
+
+
+def test_a_messages_try_again_pressed_from_the_keyboard_leaves_the_focus_on_the_new_jobs_row(
+    qtbot: QtBot, window: MainWindow, sim: Sim
+) -> None:
+    w = window
+    w.activateWindow()  # as a person's window is: Qt hands on the focus of a button that hides
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is w)
+    w.client_thread.wait_ready().retry = RetryPolicy(attempts=1, base=0.01)
+    w.prompt_panel.promptEdit.setPlainText("a harbour")
+    sim.service.inject("503")
+    with qtbot.waitSignal(w.client_thread.jobFailed, timeout=15000) as failed:
+        w.generate()
+    assert w.message_banner.action.text() == "Try again"
+    sim.service.config.latency_per_image = 0.5  # the new job still running when the focus is looked at
+    w.message_banner.action.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is w.message_banner.action)
+    qtbot.keyClick(w.message_banner.action, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: len(inference_tasks(sim)) == 2)
+    assert failed.args[0] not in w.job_list.rows
+    newest = w.job_list.rows[max(w.job_list.rows)]
+    qtbot.wait(100)  # the old row goes when the loop next turns
+    assert QApplication.focusWidget() is newest.cancel  # not the ratio buttons
+    # The job ends: its Cancel goes, and the focus stays on its row (its ✕), not on
+    # whatever comes next in the window's chain.
+    sim.service.config.latency_per_image = 0.0
+    qtbot.waitUntil(lambda: newest.info.state == "finished", timeout=15000)
+    assert QApplication.focusWidget() is newest.dismiss
+    # Clicked with the mouse, the focus is where it was: the prompt, say.
+    sim.service.inject("503")
+    with qtbot.waitSignal(w.client_thread.jobFailed, timeout=15000):
+        w.generate()
+    w.prompt_panel.promptEdit.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is w.prompt_panel.promptEdit)
+    w.message_banner.action.click()
+    qtbot.waitUntil(lambda: len(inference_tasks(sim)) == 4)
+    assert QApplication.focusWidget() is w.prompt_panel.promptEdit
+
+
+def test_a_messages_try_again_goes_to_a_job_that_still_says_it(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:
+    """Two jobs failing alike share one message: when the job it was shown for leaves the
+    list, its Try again sends the other; when the other may not be sent again (a sweep's
+    cell), the sentence stays without the button."""
+    from dataclasses import replace
+
+    from krea_desktop.api import errors as E
+    from krea_desktop.api.record import SweepTag
+    from krea_desktop.api.request import GenerationRequest
+
+    w = window
+    w.client_thread.wait_ready().retry = RetryPolicy(attempts=1, base=0.01)
+    w.prompt_panel.promptEdit.setPlainText("a harbour")
+    sim.service.inject("503x2")
+    first, second = 0, 0
+    for _ in range(2):
+        with qtbot.waitSignal(w.client_thread.jobFailed, timeout=15000) as failed:
+            w.generate()
+        first, second = second, failed.args[0]
+    said = w.jobs.get(second).message
+    assert w.jobs.get(first).message == said and w.message_banner.action.text() == "Try again"
+    w.job_list.rows[second].dismiss.click()  # the job the message was shown for leaves the list
+    assert w.message_banner.isVisible() and w.message_banner.label.text() == said
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=15000):
+        w.message_banner.action.click()
+    assert len(inference_tasks(sim)) == 3 and first not in w.job_list.rows
+    assert [e.prompt for e in w.library.entries()] == ["a harbour"]
+    # A sweep's cell and a job failing with the same words: the job sent again, the cell's
+    # failure is still said, with no button that would do nothing.
+    task_failed = E.TaskError("The service failed while generating.")
+    cell = w.jobs.add(99, replace(GenerationRequest("a cell"), sweep=SweepTag("sweep-1", (), (0,))))
+    w.jobs.failed(cell.job_id, task_failed.message, task_failed)
+    w.jobs.add(98, GenerationRequest("a job"))
+    w.jobs.failed(98, task_failed.message, task_failed)
+    assert w.message_banner.label.text() == task_failed.message and w.message_banner.action.isVisible()
+    w.job_list.rows[98].dismiss.click()
+    assert w.message_banner.isVisible() and w.message_banner.label.text() == task_failed.message
+    assert not w.message_banner.action.isVisible()
+    assert len(inference_tasks(sim)) == 3
 
 
 def _fails_after_the_key_changed(qtbot: QtBot, w: MainWindow, sim: Sim, fail: Callable[[], None]) -> int:
@@ -708,11 +792,14 @@ def test_a_refused_key_from_the_environment_is_said_to_be_there_not_in_settings(
     w.show()
     qtbot.waitUntil(lambda: w.built)
     w.prompt_panel.promptEdit.setPlainText("two words")
-    with qtbot.waitSignal(w.client_thread.jobFailed, timeout=15000):
+    with qtbot.waitSignal(w.client_thread.jobFailed, timeout=15000) as failed:
         w.generate()
     said = "The API key was not accepted; check it in the RUNWARE_API_KEY environment variable."
     assert w.message_banner.label.text() == said
     assert not w.message_banner.action.isVisible()  # no "Open Settings": it would not help
+    # Nor Try again on the job's row: the same key would be refused again.
+    assert not w.job_list.rows[failed.args[0]].retry.isVisibleTo(w)
+    assert w.job_routing.try_again(failed.args[0]) is None and len(inference_tasks(sim)) == 1
     w._endpoint_changed(sim.url)  # a change in Settings: the key used is the same, and still refused
     assert w.message_banner.isVisible() and w.message_banner.label.text() == said
 

@@ -121,9 +121,14 @@ class JobRow(QFrame):
         if self.info.cost:
             text += f" Cost {format_cost(self.info.cost, cost_simulated(self.info.simulated, self.costs_simulated()))}."
         self.status.setText(text)
-        self.cancel.setVisible(False)
         self.retry.setVisible(may_try_again(self.info))
         self.dismiss.setVisible(True)
+        if self.cancel.hasFocus():
+            # The keyboard stays on this row (on Try again, else ✕): a focused button that
+            # hides hands the focus on to the next widget of the window's chain.
+            keep = self.retry if self.retry.isVisibleTo(self) else self.dismiss
+            keep.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.cancel.setVisible(False)
         self.setProperty("state", self.info.state)
         self.style().unpolish(self)
         self.style().polish(self)
@@ -202,10 +207,10 @@ class JobList(QScrollArea):
             row.setParent(None)
             row.deleteLater()
             if had_focus:  # Try again or ✕ pressed from the keyboard: the focus stays in the list
-                QTimer.singleShot(0, self._focus_top)
+                QTimer.singleShot(0, self.focus_newest)
         self._empty.setVisible(not self.rows)
 
-    def _focus_top(self) -> None:
+    def focus_newest(self) -> None:
         """The focus on the newest row's first button (the new job's Cancel after Try
         again), or on the list when it has no row."""
         if self.rows:
@@ -223,15 +228,18 @@ def may_try_again(job: Job) -> bool:
     again) with no image, nothing of it is to come later (sent again, the images delivered
     or still to be collected would be paid for twice), it is no sweep's cell (a sweep is
     sent as a whole, not one cell on its own), no task an earlier run sent (its request
-    is rebuilt from a record that keeps neither its sweep nor the images saved then), and
-    the person did not cancel it."""
+    is rebuilt from a record that keeps neither its sweep nor the images saved then), the
+    person did not cancel it, and it was not refused a key that only the environment sets
+    (nothing in the app changes that key: sent again, it would be refused again)."""
     from krea_desktop.api import errors as E
+    from krea_desktop.user_words import IN_THE_ENVIRONMENT, where_the_key_is
 
     kept = bool(getattr(job.error, "record_kept", False))
     arrived = job.received or getattr(job.error, "images_arrived", 0)  # saved, or held for want of room
     return (
         job.state == "failed"
         and E.said_of_the_service(job.error)
+        and not (isinstance(job.error, E.AuthenticationError) and where_the_key_is() == IN_THE_ENVIRONMENT)
         and not arrived
         and not kept
         and job.request.sweep is None

@@ -78,6 +78,7 @@ class MessageToast(QFrame):
         lay.addWidget(self.close_button)
         self._slot: Callable[[], None] | None = None
         self.action.clicked.connect(self._act)
+        self.acted_with_focus = False  # while an action runs: its button had the keyboard focus
         self.error = False
         self._opacity = QGraphicsOpacityEffect(self)
         self._opacity.setOpacity(1.0)
@@ -155,11 +156,27 @@ class MessageToast(QFrame):
             text, action, slot, error = self._waiting.pop()
             self.show_message(text, action, slot, error=error)
 
+    def drop_action(self, text: str) -> None:
+        """``text`` stays true but its action no longer does anything (what it would act on
+        went): the sentence is kept, shown or waiting, without the button."""
+        self._waiting = [(t, None, None, e) if t == text else (t, a, s, e) for t, a, s, e in self._waiting]
+        if self.isVisible() and self.label.text() == text and self._slot is not None:
+            self._slot = None
+            self.action.setVisible(False)
+            if not self.error:  # information with nothing left to act on fades, as it would have
+                self._timer.start(self.FADE_AFTER_MS)
+
     def _act(self) -> None:
         slot = self._slot
-        self.dismiss()
-        if slot is not None:
-            slot()
+        # Pressed from the keyboard, the button hides with the focus in it; the action may
+        # say where the focus goes next (see acted_with_focus), else Qt hands it on.
+        self.acted_with_focus = self.action.hasFocus()
+        try:
+            self.dismiss()
+            if slot is not None:
+                slot()
+        finally:
+            self.acted_with_focus = False
 
     def paintEvent(self, _event: QPaintEvent) -> None:
         """A rounded card: the accent's outline, or the error colour's for an error."""

@@ -48,6 +48,9 @@ class JobRouting:
         open_settings: Callable[[], None],
         show_all: Callable[[], None],
         withdraw_message: Callable[[str], None],
+        drop_action: Callable[[str], None] = lambda _text: None,
+        acted_with_focus: Callable[[], bool] = lambda: False,
+        focus_newest_job: Callable[[], None] = lambda: None,
         reference_label: Callable[[Path], str | None] = lambda _path: None,
     ) -> None:
         self.jobs = jobs
@@ -62,6 +65,9 @@ class JobRouting:
         self.open_settings = open_settings
         self.show_all = show_all  # clears the search and the filters
         self.withdraw_message = withdraw_message
+        self.drop_action = drop_action  # a sentence stays, its button goes
+        self.acted_with_focus = acted_with_focus  # a message's button was pressed from the keyboard
+        self.focus_newest_job = focus_newest_job  # the focus on the newest job's row
         self.reference_label = reference_label  # the name a kept copy was brought in by
         # When the API key or the service's address last changed (monotonic): a job sent
         # before fails of the key or address it was sent with, no longer the ones in use.
@@ -147,6 +153,20 @@ class JobRouting:
         self.status(f"Job {job_id} sent again as job {new_id}.", 4000)
         return new_id
 
+    def _try_again_saying(self, said: str) -> int | None:
+        """A message's Try again: the newest failed job that still offers it and whose
+        failure the message says (jobs failing alike share one message, and the one it was
+        shown for may have been sent again or removed since). From the keyboard, the focus
+        goes to the new job's row, as from the row's own Try again."""
+        offering = [job_id for job_id in self._offering if self._said.get(job_id) == said]
+        if not offering:
+            return None
+        with_focus = self.acted_with_focus()
+        new_id = self.try_again(max(offering))
+        if new_id is not None and with_focus:
+            self.focus_newest_job()
+        return new_id
+
     def _missing_reference(self, job: Job) -> str | None:
         """One sentence if a reference's kept copy is no longer on disk (deleted behind the
         app's back): the job cannot be sent again as it was."""
@@ -164,10 +184,17 @@ class JobRouting:
 
     def _withdraw_said(self, job_id: int) -> None:
         """What was said of ``job_id``'s failure goes, unless another failed job said the
-        same sentence (a message is known by its words)."""
+        same sentence (a message is known by its words): then its Try again goes to that
+        job, or, when that one may not be sent again, the sentence stays without it."""
         said = self._said.pop(job_id, None)
         self._offering.discard(job_id)
-        if said is not None and said not in self._said.values():
+        if said is None:
+            return
+        if any(self._said.get(other) == said for other in self._offering):
+            return
+        if said in self._said.values():
+            self.drop_action(said)
+        else:
             self.withdraw_message(said)
 
     def _forget(self, job: Job) -> None:
@@ -209,7 +236,7 @@ class JobRouting:
                 self.show_message(said, error=True)
             elif may_try_again(job):
                 said += "."
-                self.show_message(said, "Try again", lambda: self.try_again(job_id), error=True)
+                self.show_message(said, "Try again", lambda: self._try_again_saying(said), error=True)
                 self._offering.add(job_id)
             else:  # a sweep's cell, or a job with images of its own: said, not sent again
                 said += "."
@@ -225,7 +252,7 @@ class JobRouting:
             said = job.message
             say = self.show_service_message if E.said_of_the_service(job.error) else self.show_message
             if may_try_again(job):
-                say(said, "Try again", lambda: self.try_again(job_id), error=True)
+                say(said, "Try again", lambda: self._try_again_saying(said), error=True)
                 self._offering.add(job_id)
             else:
                 say(said, error=True)

@@ -219,6 +219,9 @@ class MainWindow(QMainWindow):
             open_settings=self.open_settings,
             show_all=self.filter_bar.clear,
             withdraw_message=self.message_banner.withdraw,
+            drop_action=self.message_banner.drop_action,
+            acted_with_focus=lambda: self.message_banner.acted_with_focus,
+            focus_newest_job=lambda: None,
             reference_label=lambda path: self.tray.model.label_of(path.stem),
         )
         # The counts in the status bar and over the gallery, and the estimate, follow the jobs too.
