@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import threading
 from typing import IO, Any
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
@@ -26,32 +27,56 @@ TEXT_CHUNK_BYTES = 8 * 1024 * 1024
 if PngImagePlugin.MAX_TEXT_CHUNK < TEXT_CHUNK_BYTES:
     PngImagePlugin.MAX_TEXT_CHUNK = TEXT_CHUNK_BYTES
 
+# The raster formats Pillow decodes on its own: a picture is opened as one of these or not
+# at all (Pillow hands an EPS or PDF file to Ghostscript, and opens dozens of formats no
+# one means by a picture). Multi-picture JPEGs from phones open through "JPEG", as "MPO".
+PICTURE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
+
 __all__ = [
+    "PICTURE_FORMATS",
     "Image",
     "UnidentifiedImageError",
     "exif_orientation",
     "grey_8",
     "in_srgb",
     "open_image",
+    "picture_formats",
     "png_without_refused_texts",
     "to_rgb",
     "upright",
 ]
 
 
+_INIT_LOCK = threading.Lock()
+_picture_formats: tuple[str, ...] = ()
+
+
+def picture_formats() -> tuple[str, ...]:
+    """:data:`PICTURE_FORMATS` this Pillow opens (AVIF needs a build that has it)."""
+    global _picture_formats
+    if not _picture_formats:
+        # Pillow imports its format plugins on first use; two workers doing that at once,
+        # while the client thread imports its own modules, can stop on each other's
+        # import locks.
+        with _INIT_LOCK:
+            Image.init()
+            _picture_formats = tuple(f for f in PICTURE_FORMATS if f in Image.OPEN)
+    return _picture_formats
+
+
 def open_image(source: str | os.PathLike[str] | IO[bytes], formats: tuple[str, ...] | None = None) -> Image.Image:
-    """``Image.open(source, formats)``; but a PNG holding texts Pillow would refuse (a
-    compressed text inflating past ``MAX_TEXT_CHUNK``, or more than ``MAX_TEXT_MEMORY`` of
-    text in all, before its pixels or after them) is opened without those texts
-    (:func:`png_without_refused_texts`), rather than refused whole, at open or at
-    ``load()``, as damaged. ``source``: a path or a binary file open for reading (read
-    from where it stands, and put back there)."""
+    """``Image.open(source, formats)``, ``formats`` being :func:`picture_formats` unless
+    given; but a PNG holding texts Pillow would refuse (a compressed text inflating past
+    ``MAX_TEXT_CHUNK``, or more than ``MAX_TEXT_MEMORY`` of text in all, before its pixels
+    or after them) is opened without those texts (:func:`png_without_refused_texts`),
+    rather than refused whole, at open or at ``load()``, as damaged. ``source``: a path or
+    a binary file open for reading (read from where it stands, and put back there)."""
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb", buffering=0) as f:  # a chunk header read at a time, not the file around it
             data = png_without_refused_texts(f)
     else:
         data = png_without_refused_texts(source)
-    return Image.open(source if data is None else io.BytesIO(data), formats=formats)
+    return Image.open(source if data is None else io.BytesIO(data), formats=formats or picture_formats())
 
 
 def exif_orientation(img: Image.Image) -> int:

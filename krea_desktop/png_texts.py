@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 from collections.abc import Iterator
 from typing import IO
@@ -27,6 +28,12 @@ _TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
 # million takes about a second to walk, and Pillow several to load); past them Pillow
 # decides, as it would have.
 _MOST_CHUNKS = 1 << 20
+# Text chunks looked at in one PNG (each noted costs memory: a million tiny texts took
+# 240 MB); past them Pillow decides.
+_MOST_TEXTS = 1 << 16
+# A chunk's type as Pillow takes one (four letters, digits or "_"): past a chunk of any
+# other, Pillow reads no further, so neither does the walk.
+_IS_TYPE = re.compile(rb"\w\w\w\w").fullmatch
 _DEFLATE_MOST = 1032  # deflate makes 1 byte of 1,032 at best
 
 
@@ -46,10 +53,23 @@ class _Reader:
                 self.fd = None
 
     def at(self, pos: int, n: int) -> bytes:
+        """``n`` bytes at ``pos``; fewer where the file ends sooner than it did when
+        opened (rewritten meanwhile)."""
         if self.fd is not None:
             return os.pread(self.fd, n, self.start + pos)
         self.f.seek(self.start + pos)
         return self.f.read(n)
+
+    def exactly(self, pos: int, n: int) -> bytes:
+        """``n`` bytes at ``pos``, or :class:`_Changed` when the file no longer has them."""
+        data = self.at(pos, n)
+        if len(data) != n:
+            raise _Changed
+        return data
+
+
+class _Changed(Exception):
+    """The file is shorter than when it was opened: Pillow judges what it holds now."""
 
 
 def png_without_refused_texts(png: bytes | IO[bytes]) -> bytes | None:
@@ -71,7 +91,7 @@ def png_without_refused_texts(png: bytes | IO[bytes]) -> bytes | None:
         if reader.at(0, 8) != _PNG_SIGNATURE:
             return None
         texts = [(pos, length, kind) for pos, length, kind in _chunks(reader) if kind in _TEXT_CHUNKS]
-        if not _may_be_refused(reader, texts):
+        if len(texts) > _MOST_TEXTS or not _may_be_refused(reader, texts):
             return None
         left_out = _texts_refused(reader, texts)
         if not left_out:
@@ -79,10 +99,12 @@ def png_without_refused_texts(png: bytes | IO[bytes]) -> bytes | None:
         out = bytearray()
         kept_from = 0
         for pos, length in sorted(left_out):
-            out += reader.at(kept_from, pos - kept_from)
+            out += reader.exactly(kept_from, pos - kept_from)
             kept_from = pos + 12 + length
-        out += reader.at(kept_from, reader.size - kept_from)
+        out += reader.exactly(kept_from, reader.size - kept_from)
         return bytes(out)
+    except _Changed:
+        return None
     finally:
         f.seek(reader.start)
 
@@ -91,13 +113,18 @@ def _chunks(reader: _Reader) -> Iterator[tuple[int, int, bytes]]:
     """Each whole chunk's place, data length and type, up to IEND; a chunk cut short ends
     them (Pillow judges it)."""
     pos = 8
+    texts = 0
     for _ in range(_MOST_CHUNKS):
         if pos + 12 > reader.size:
             return
-        length, kind = struct.unpack(">I4s", reader.at(pos, 8))
-        if pos + 12 + length > reader.size:
+        length, kind = struct.unpack(">I4s", reader.exactly(pos, 8))
+        if pos + 12 + length > reader.size or not _IS_TYPE(kind):
             return
         yield pos, length, kind
+        if kind in _TEXT_CHUNKS:
+            texts += 1
+            if texts > _MOST_TEXTS:  # the caller stops here
+                return
         if kind == b"IEND":
             return
         pos += 12 + length
@@ -125,8 +152,6 @@ def _may_be_refused(reader: _Reader, texts: list[tuple[int, int, bytes]]) -> boo
 def _texts_refused(reader: _Reader, texts: list[tuple[int, int, bytes]]) -> set[tuple[int, int]]:
     """The (place, length) of each text chunk to leave out (see
     :func:`png_without_refused_texts`)."""
-    import zlib
-
     most_each, most_all = PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY
     budget = most_all + most_each  # bytes inflated in all
     left_out: set[tuple[int, int]] = set()
@@ -139,16 +164,9 @@ def _texts_refused(reader: _Reader, texts: list[tuple[int, int, bytes]]) -> set[
         if deflated is _REFUSED or budget <= 0:
             left_out.add((pos, length))
             continue
-        inflating = zlib.decompressobj()
-        most = min(most_each, budget)
-        try:
-            size = len(inflating.decompress(deflated, most))
-        except zlib.error:  # it may have inflated as far as it could before failing
-            budget -= min(most, len(deflated) * _DEFLATE_MOST)
-            left_out.add((pos, length))
-            continue
-        budget -= size
-        if inflating.unconsumed_tail:  # past the limit for one text, or for all
+        size, ended = _inflated(deflated, min(most_each, budget))
+        budget -= size  # what it inflated to, whole, cut at the limit or up to the damage
+        if ended != "whole":  # past the limit for one text or for all, or damaged
             left_out.add((pos, length))
         else:
             sizes[pos, length] = size
@@ -161,6 +179,31 @@ def _texts_refused(reader: _Reader, texts: list[tuple[int, int, bytes]]) -> set[
     return left_out
 
 
+def _inflated(deflated: bytes, most: int) -> tuple[int, str]:
+    """How many bytes ``deflated`` inflates to, at most ``most``, and how it ended:
+    "whole", "past" the limit, or "damaged" (counting what the piece where it failed may
+    have made). Fed a piece at a time, so that a text damaged from its first bytes costs
+    what it made, not the most the whole of it might have made."""
+    import zlib
+
+    inflating = zlib.decompressobj()
+    made = 0
+    view = memoryview(deflated)
+    piece: bytes | memoryview = b""
+    try:
+        for start in range(0, len(view), _PIECE):
+            piece = view[start : start + _PIECE]
+            while piece:
+                if made >= most:
+                    return made, "past"
+                made += len(inflating.decompress(piece, most - made))
+                piece = inflating.unconsumed_tail
+    except zlib.error:
+        return made + min(len(piece) * _DEFLATE_MOST, most - made), "damaged"
+    return made, "whole"
+
+
+_PIECE = 1 << 10  # deflated bytes fed at a time (up to 1 MB of text)
 _REFUSED = b"\0refused"  # a compression Pillow refuses the whole picture for
 
 

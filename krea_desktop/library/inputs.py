@@ -20,7 +20,6 @@ import os
 import re
 import stat
 import struct
-import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -57,26 +56,10 @@ DOWNLOAD_TIMEOUT_S = 20.0
 # Thumbnails are at most this large on the long side (enough for a HiDPI tray).
 THUMBNAIL_SIDE = 256
 
-# Raster formats Pillow decodes on its own; anything else (EPS, PDF, ...) is refused.
-# (Multi-picture JPEGs from phones open through "JPEG" and report themselves as "MPO".)
-ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
 # Formats whose bytes can be sent as they are when nothing needs converting.
 _PASS_THROUGH = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
 
 _READABLE = "PNG, JPEG, WEBP, GIF, BMP or TIFF"
-
-
-_INIT_LOCK = threading.Lock()
-
-
-def _open_formats() -> tuple[str, ...]:
-    from krea_desktop.pillow import Image
-
-    # Pillow imports its format plugins on first use; two workers doing that at once, while
-    # the client thread imports its own modules, can stop on each other's import locks.
-    with _INIT_LOCK:
-        Image.init()
-    return tuple(f for f in ACCEPTED_FORMATS if f in Image.OPEN)
 
 
 class InvalidImageError(KreaError):
@@ -159,7 +142,7 @@ def header_refusal(path: Path) -> str | None:
     when they say nothing against it. No pixel is decoded (a body damaged past the
     header is found when the image is loaded): a dropped file is offered at once, not
     after a decode. Never raises."""
-    from krea_desktop.pillow import Image, UnidentifiedImageError, open_image
+    from krea_desktop.pillow import Image, UnidentifiedImageError, open_image, picture_formats
 
     label = reference_label(path)
     damaged = f"“{label}” is damaged and cannot be opened as an image."
@@ -173,7 +156,7 @@ def header_refusal(path: Path) -> str | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            with open_image(io.BytesIO(data), formats=_open_formats()) as img:
+            with open_image(io.BytesIO(data), formats=picture_formats()) as img:
                 width, height = img.size
         except Image.DecompressionBombError:
             return _bomb_message(label)
@@ -370,6 +353,7 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
         exif_orientation,
         in_srgb,
         open_image,
+        picture_formats,
         png_without_refused_texts,
         to_rgb,
         upright,
@@ -386,7 +370,7 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
         # Pillow warns below its own bomb limit; the pixel cap here decides instead.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            img = open_image(io.BytesIO(picture), formats=_open_formats())
+            img = open_image(io.BytesIO(picture), formats=picture_formats())
         except Image.DecompressionBombError:
             raise InvalidImageError(_bomb_message(label)) from None
         except UnidentifiedImageError:

@@ -475,8 +475,13 @@ def test_texts_that_fail_to_inflate_are_inflated_within_pillows_limits_not_each_
             self.inner = real()
 
         def decompress(self, data: bytes, max_length: int = 0) -> bytes:
-            inflated[0] += max_length or len(data) * 1032  # the most it may inflate, failing or not
-            return self.inner.decompress(data, max_length)
+            try:
+                made = self.inner.decompress(data, max_length)
+            except zlib.error:  # the most it may have made before it failed
+                inflated[0] += min(max_length or 1 << 62, len(data) * 1032)
+                raise
+            inflated[0] += len(made)
+            return made
 
         @property
         def unconsumed_tail(self) -> bytes:
@@ -680,3 +685,103 @@ def test_another_tools_file_keeps_its_own_name_when_exported(tmp_path: Path) -> 
 
     entry = entry_of(png_file(tmp_path / "ComfyUI_00012_.png", Image.new("RGB", (8, 8))))
     assert export_name(replace(entry, prompt="a lighthouse in fog")) == "ComfyUI_00012_"
+
+
+def test_a_file_rewritten_while_it_is_opened_is_judged_as_it_now_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another program writes the file again (opening it empties it first) between the
+    # size taken and the chunks read: a short read was a struct.error, which no caller
+    # takes for a picture that cannot be read.
+    from krea_desktop import pillow, png_texts
+
+    path = tmp_path / "rewritten.png"
+    path.write_bytes(_with_texts(_png(), [_chunk(b"prVt", b"")] * 1000, after_pixels=True))
+    real = png_texts._Reader.at
+    calls = [0]
+
+    def at(self: png_texts._Reader, pos: int, n: int) -> bytes:
+        calls[0] += 1
+        if calls[0] == 2:  # the signature read: the file is emptied now
+            os.truncate(path, 100)
+        return real(self, pos, n)
+
+    monkeypatch.setattr(png_texts._Reader, "at", at)
+    try:
+        with pillow.open_image(path) as im:
+            im.load()
+    except (OSError, SyntaxError, ValueError):  # Pillow's word on what the file holds now
+        pass
+    assert calls[0] >= 2 and path.stat().st_size == 100
+
+
+def test_a_png_signature_before_anything_but_chunks_is_not_walked_through() -> None:
+    # Pillow stops at the first "chunk" whose type is no type; so does the walk, rather
+    # than stepping through a million of them.
+    from krea_desktop import png_texts
+
+    asked: list[int] = []
+    data = b"\x89PNG\r\n\x1a\n" + bytes(1 << 20)
+    real = png_texts._Reader.at
+    reader_at = lambda self, pos, n: asked.append(pos) or real(self, pos, n)  # noqa: E731
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(png_texts._Reader, "at", reader_at)
+        assert png_texts.png_without_refused_texts(data) is None
+    assert len(asked) <= 2
+
+
+def test_a_png_of_countless_tiny_texts_is_left_to_pillow_without_noting_each() -> None:
+    import tracemalloc
+
+    from krea_desktop import png_texts
+
+    tiny = _chunk(b"zTXt", b"k\0\0" + zlib.compress(b""))
+    data = _with_texts(_png(), [tiny] * 200_000, after_pixels=True)
+    tracemalloc.start()
+    try:
+        assert png_texts.png_without_refused_texts(data) is None  # more than it looks at: Pillow judges
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20  # a place for each of 200,000 texts was 240 MB at a million
+
+
+def test_damaged_texts_cost_what_they_inflated_to_and_leave_the_others_be() -> None:
+    # Damaged from their first bytes, they inflate to nothing (Pillow reads them as
+    # empty); each was counted as the most it might have made, 8 MB, and nine of them
+    # left no room for the texts after them.
+    import random
+
+    from krea_desktop.pillow import open_image
+
+    noise = random.Random(7)
+    junk = [_chunk(b"zTXt", b"junk%d\0\0" % i + noise.randbytes(9000)) for i in range(9)]
+    settings = _chunk(b"zTXt", b"parameters\0\0" + zlib.compress(b"a cat, Steps: 20"))
+    data = _with_texts(_png(), [*junk, settings], after_pixels=True)
+    with open_image(io.BytesIO(data)) as im:
+        im.load()
+        assert im.text["parameters"] == "a cat, Steps: 20"
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 32 32\n1 0 0 setrgbcolor 0 0 32 32 rectfill\nshowpage\n"
+
+
+def test_postscript_is_no_picture_anywhere_and_never_handed_to_ghostscript(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import EpsImagePlugin
+
+    from krea_desktop.api import errors as E
+    from krea_desktop.api.client import prepare_upload
+    from krea_desktop.pillow import UnidentifiedImageError, open_image
+
+    opened: list[object] = []
+    real_open = EpsImagePlugin.EpsImageFile._open
+    monkeypatch.setattr(EpsImagePlugin.EpsImageFile, "_open", lambda self: opened.append(self) or real_open(self))
+    with pytest.raises(E.ValidationError, match="not a readable image"):
+        prepare_upload(EPS)  # a reference given by path or bytes through the library API
+    path = tmp_path / "drawing.png"
+    path.write_bytes(EPS)
+    with pytest.raises(UnidentifiedImageError):
+        open_image(path)  # the viewer, the library's check, a contact sheet, an export
+    assert not opened
