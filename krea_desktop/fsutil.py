@@ -79,7 +79,7 @@ def atomic_write(
         if replace:
             os.replace(tmp, path)
         else:
-            _put_new(tmp, path)
+            put_new(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -87,7 +87,7 @@ def atomic_write(
     fsync_dir(folder)
 
 
-def _put_new(tmp: str, path: Path) -> None:
+def put_new(tmp: str | Path, path: Path) -> None:
     """Rename ``tmp`` to ``path`` unless ``path`` exists (FileExistsError)."""
     if os.name == "nt":
         os.rename(tmp, path)  # refuses an existing name there

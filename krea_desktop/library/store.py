@@ -1161,11 +1161,19 @@ class Library:
         restored: list[LibraryEntry] = []
         with self._transaction() as conn:
             for e in entries:
+                image_uuid = e.image_uuid
+                named = conn.execute("SELECT file_name FROM images WHERE image_uuid = ?", (image_uuid,)).fetchone()
+                if named is not None and named[0] != e.file_name:
+                    # Another file took the image's name while it was deleted, and with it
+                    # the id that name makes (the folder's check indexed it): the image,
+                    # back beside it under a name of its own, gets that name's id, as the
+                    # check names a file beside another of the same stem.
+                    image_uuid = _own_file_id(e.file_name)
                 taken = conn.execute("SELECT image_uuid FROM images WHERE id = ?", (e.id,)).fetchone()
                 values = {
                     "content_sha256": digests[e.id],
                     "id": e.id,
-                    "image_uuid": e.image_uuid,
+                    "image_uuid": image_uuid,
                     "task_uuid": e.task_uuid,
                     "file_name": e.file_name,
                     "format": e.format,
@@ -1187,13 +1195,13 @@ class Library:
                     "broken": int(e.broken),
                     "file_size": e.file_size,
                 }
-                if taken is not None and taken[0] != e.image_uuid:
+                if taken is not None and taken[0] != image_uuid:
                     del values["id"]
                 names = ", ".join(values)
                 marks = ", ".join(f":{k}" for k in values)
                 cur = conn.execute(f"INSERT OR IGNORE INTO images ({names}) VALUES ({marks})", values)
                 if cur.rowcount == 1 and cur.lastrowid is not None:
-                    restored.append(replace(e, id=cur.lastrowid))
+                    restored.append(replace(e, id=cur.lastrowid, image_uuid=image_uuid))
         return restored
 
     def mark_present(self, entry_ids: Iterable[int]) -> None:

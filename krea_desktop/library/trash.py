@@ -4,18 +4,19 @@ then go to the system trash."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
 import tempfile
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from send2trash import send2trash
 
-from krea_desktop.fsutil import is_abandoned, owned_name
+from krea_desktop.fsutil import is_abandoned, owned_name, put_new
 from krea_desktop.library.saving import describe_failure
 from krea_desktop.library.store import Library, LibraryEntry, LibraryError
 from krea_desktop.wording import for_count
@@ -105,16 +106,24 @@ class PendingTrash:
             self.batches.remove(batch)
         with self.library.moving_files():  # the files and their rows back together
             moved: list[LibraryEntry] = []
+            back: list[LibraryEntry] = []  # the rows to restore, named as their files are now
             refused: OSError | None = None
             for entry in batch.entries:
                 held = batch.held.get(entry.id)
-                if held is not None and held.exists() and not entry.path.exists():
-                    try:
-                        os.replace(held, entry.path)
-                        moved.append(entry)
-                    except OSError as exc:
-                        log.warning("could not move %s back: %s", held, exc)
-                        refused = refused or exc
+                if held is None or not held.exists():
+                    back.append(entry)  # its file was gone before the delete: the row alone
+                    continue
+                try:
+                    # Under its own name, or, when another file took that name meanwhile
+                    # (saved or copied in), the first free one beside it: never over it.
+                    returned = _put_back(held, entry)
+                except OSError as exc:
+                    log.warning("could not move %s back: %s", held, exc)
+                    refused = refused or exc
+                    back.append(entry)
+                    continue
+                moved.append(returned)
+                back.append(returned)
             try:
                 if refused is not None:
                     # Rows without their files would read "file missing", and the holding
@@ -126,7 +135,7 @@ class PendingTrash:
                         f"{what} could not be put back: {describe_failure(refused, self.library.images_dir)}; "
                         f"{where} still held in {batch.folder}, and Undo can be tried again."
                     ) from refused
-                restored = self.library.restore(batch.entries)
+                restored = self.library.restore(back)
             except BaseException:
                 # Refused (a file, or the index): the batch stays undoable, its files held as they were.
                 for entry in moved:
@@ -137,9 +146,18 @@ class PendingTrash:
                 with self._lock:
                     self.batches.append(batch)
                 raise
-        shutil.rmtree(batch.folder, ignore_errors=True)
+        self._remove_folder(batch)
         batch.entries = restored  # as indexed now: an id a newer image took is a new one
         return batch
+
+    def _remove_folder(self, batch: TrashBatch) -> None:
+        """The batch's holding folder goes; a file still in it goes to the system trash
+        first, never with the folder (it is someone's image)."""
+        for entry in batch.entries:
+            held = batch.held.get(entry.id)
+            if held is not None and held.exists():
+                self._trash(held, entry.path)
+        shutil.rmtree(batch.folder, ignore_errors=True)
 
     def release(self, batch: TrashBatch) -> bool:
         """End ``batch``'s undo window; False if it was undone already."""
@@ -227,3 +245,21 @@ class PendingTrash:
                 with contextlib.suppress(OSError):
                     target.unlink()
                 return [target.name]
+
+
+def _put_back(held: Path, entry: LibraryEntry) -> LibraryEntry:
+    """Move ``held`` back to ``entry``'s place in images/, or, that name taken, to the
+    first free "NAME (2)" beside it; ``entry`` as named there."""
+    target = entry.path
+    for n in range(1, _MOST_SAME_NAMES + 1):
+        if n > 1:
+            target = entry.path.with_name(f"{entry.path.stem} ({n}){entry.path.suffix}")
+        try:
+            put_new(held, target)
+        except FileExistsError:
+            continue
+        return entry if n == 1 else replace(entry, file_name=target.name)
+    raise FileExistsError(errno.EEXIST, "no free name beside it", str(entry.path))
+
+
+_MOST_SAME_NAMES = 1000

@@ -635,6 +635,48 @@ def test_an_undo_beside_the_folders_check_brings_back_the_image_with_its_paramet
         assert len(back) == 1 and back[0].prompt == "brought back 1" and back[0].favourite
 
 
+@pytest.mark.parametrize("checked_between", [False, True], ids=["at-once", "after-a-check-of-the-folder"])
+def test_an_undo_whose_name_another_file_took_brings_the_image_back_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checked_between: bool
+) -> None:
+    """Deleted, then another picture saved under its name, then Undo: the deleted one
+    was skipped, its row pointed at the other picture, and its file went with the holding
+    folder (or, the folder checked in between, neither row nor file came back)."""
+    from krea_desktop.library import trash as trash_module
+
+    monkeypatch.setattr(trash_module, "send2trash", lambda path: pytest.fail(f"{path} sent to the trash"))
+    with Library(tmp_path / "lib") as lib:
+        Image.new("RGB", (32, 32), (255, 0, 0)).save(lib.images_dir / "holiday.png")  # put there by hand
+        lib.reconcile()
+        entry = lib.get_by_file_name("holiday.png")
+        assert entry is not None
+        lib.set_favourite([entry.id], True)
+        entry = lib.get(entry.id)
+        assert entry is not None
+        deleted = entry.path.read_bytes()
+        trash = PendingTrash(lib)
+        batch = trash.delete([entry])
+        assert batch is not None and lib.count() == 0
+        other = io.BytesIO()
+        Image.new("RGB", (32, 32), (0, 0, 255)).save(other, "PNG")
+        entry.path.write_bytes(other.getvalue())  # another picture, saved under its name
+        if checked_between:
+            lib.reconcile()  # F5: the other picture indexed under that name
+        undone = trash.undo(batch)
+        assert undone is not None and len(undone.entries) == 1
+        back = undone.entries[0]
+        assert back.file_name == "holiday (2).png"
+        assert back.path.read_bytes() == deleted and entry.path.read_bytes() == other.getvalue()
+        row = lib.get_by_file_name("holiday (2).png")
+        assert row is not None and row.favourite and row.width == 32
+        assert not batch.folder.exists()
+        lib.reconcile()  # and the check of the folder takes both as they are
+        assert sorted((e.file_name, e.favourite) for e in lib.entries()) == [
+            ("holiday (2).png", True),
+            ("holiday.png", False),
+        ]
+
+
 def test_a_deleted_image_on_its_way_to_the_system_trash_is_not_indexed_by_the_folders_check(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -704,17 +746,22 @@ def test_an_undo_that_cannot_put_the_files_back_keeps_them_held(
         pending = PendingTrash(lib)
         batch = pending.delete([first, second])
         assert batch is not None
-        real_replace = os.replace
+        real_replace, real_link = os.replace, os.link
         moved_back: list[str] = []
 
-        def second_finds_the_disk_full(src: Any, dst: Any) -> None:
-            if Path(dst).parent == lib.images_dir:
-                moved_back.append(Path(dst).name)
-                if len(moved_back) == 2:
-                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            real_replace(src, dst)
+        def second_finds_the_disk_full(real: Any) -> Any:
+            def move(src: Any, dst: Any) -> None:
+                if Path(dst).parent == lib.images_dir:
+                    if Path(dst).name not in moved_back:
+                        moved_back.append(Path(dst).name)
+                    if moved_back.index(Path(dst).name) == 1:
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                real(src, dst)
 
-        monkeypatch.setattr(os, "replace", second_finds_the_disk_full)
+            return move
+
+        monkeypatch.setattr(os, "replace", second_finds_the_disk_full(real_replace))
+        monkeypatch.setattr(os, "link", second_finds_the_disk_full(real_link))
         with pytest.raises(
             LibraryError,
             match=r"^The 2 deleted images could not be put back: the disk holding .+ is full; free some space; "
@@ -726,6 +773,7 @@ def test_an_undo_that_cannot_put_the_files_back_keeps_them_held(
         assert not first.path.exists() and lib.count() == 0
         assert pending.batches == [batch]
         monkeypatch.setattr(os, "replace", real_replace)  # room again
+        monkeypatch.setattr(os, "link", real_link)
         assert pending.undo() is batch
         assert first.path.is_file() and second.path.is_file() and lib.count() == 2
         assert not batch.folder.exists()
