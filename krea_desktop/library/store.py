@@ -127,6 +127,15 @@ _COLUMNS = (
 )
 
 
+# Said when the check of the whole index (Library.check_index) finds damage: the index is
+# set aside and rebuilt at the next opening, as one found damaged then is.
+DAMAGED_INDEX = (
+    "The library index is damaged in places; restart Krea Desktop to rebuild it from the images folder "
+    "(favourites are kept)."
+)
+# Beside the index, named after it: its check found damage (the first problem SQLite named).
+DAMAGE_MARK_SUFFIX = ".damage-found"
+_SQLITE_CORRUPT = 11  # SQLite's result code for a damaged database file
 BUSY_MESSAGE = "The library is busy: another Krea Desktop window or command is writing to it; try again in a moment."
 DAMAGED_INFIX = ".damaged-"
 
@@ -343,22 +352,44 @@ def _write_atomic(directory: Path, name: str, data: bytes) -> None:
 
 def _favourites_in(index: Path) -> set[tuple[str, str]]:
     """The favourites (imageUUID, file name) that can still be read from a damaged index
-    (read-only; the rows before a damaged page when the walk breaks off), else none."""
+    (read-only), else none. The table is read a range of row ids at a time, and a range
+    that meets a damaged page one row at a time: a walk that broke off at the first
+    damaged page lost the favourites of every page after it."""
     found: set[tuple[str, str]] = set()
     try:
         conn = sqlite3.connect(f"{index.as_uri()}?mode=ro", uri=True, timeout=1)
     except sqlite3.Error:
         return found
+    # The table itself, not an index of it: the damage may be in an index.
+    query = "SELECT image_uuid, file_name FROM images NOT INDEXED WHERE rowid BETWEEN ? AND ? AND favourite = 1"
+    damaged = 0
     try:
-        # The table itself, not an index of it: the damage may be in an index.
-        cursor = conn.execute("SELECT image_uuid, file_name FROM images NOT INDEXED WHERE favourite = 1")
-        while (row := cursor.fetchone()) is not None:
-            found.add((str(row[0]), str(row[1])))
-    except sqlite3.Error as exc:
+        try:
+            top = int(conn.execute("SELECT max(rowid) FROM images NOT INDEXED").fetchone()[0] or 0)
+        except (sqlite3.Error, TypeError, ValueError):
+            top = _SALVAGE_IDS  # the table's last page unreadable: as far as ids usually go
+        for low in range(1, top + 1, _SALVAGE_STEP):
+            try:
+                found.update((str(u), str(n)) for u, n in conn.execute(query, (low, low + _SALVAGE_STEP - 1)))
+            except sqlite3.Error:
+                for row_id in range(low, low + _SALVAGE_STEP):
+                    try:
+                        found.update((str(u), str(n)) for u, n in conn.execute(query, (row_id, row_id)))
+                    except sqlite3.Error:
+                        damaged += 1
+    except sqlite3.Error as exc:  # the connection itself gave up
         log.warning("favourites read from the damaged index %s: %d, then %s", index.name, len(found), exc)
     finally:
         conn.close()
+    if damaged:
+        log.warning(
+            "favourites read from the damaged index %s: %d; %d rows unreadable", index.name, len(found), damaged
+        )
     return found
+
+
+_SALVAGE_STEP = 64  # row ids read at once from a damaged index
+_SALVAGE_IDS = 1 << 21  # ids looked at when the damaged index cannot say its highest
 
 
 def _file_time(mtime: float) -> str:
@@ -523,6 +554,7 @@ class Library:
                 self.notice = f"The library index was {said}, so it {'was ' if rebuild else ''}{rebuilt}."
         elif problem is not None:
             aside = self._set_index_aside()
+            self._damage_mark.unlink(missing_ok=True)  # it spoke of the index set aside
             self._salvaged_favourites |= _favourites_in(aside)
             self._keep_salvaged_favourites()
             self.notice = f"The library index was {problem}, so it was kept aside as {aside.name} and {rebuilt}."
@@ -582,6 +614,9 @@ class Library:
                     f"This library was written by a newer version of Krea Desktop (schema {version}; this version "
                     f"knows {SCHEMA_VERSION}), so it was left untouched: update Krea Desktop to open it."
                 )
+            found = self._damage_found()
+            if found is not None:  # by the check of every page at the last start
+                return f"damaged ({found})"
             if version >= 1:
                 probe.execute("SELECT id, params FROM images ORDER BY id DESC LIMIT 1").fetchall()
                 probe.execute("SELECT digest FROM reference_uploads LIMIT 1").fetchall()
@@ -607,6 +642,62 @@ class Library:
         finally:
             probe.close()
         return None
+
+    @property
+    def _damage_mark(self) -> Path:
+        return self.db_path.with_name(self.db_path.name + DAMAGE_MARK_SUFFIX)
+
+    def _damage_found(self) -> str | None:
+        try:
+            return self._damage_mark.read_text(encoding="utf-8", errors="replace").strip() or "damaged"
+        except OSError:
+            return None
+
+    def check_index(self) -> str | None:
+        """Read every page of the index (SQLite's quick_check, on a connection of its own,
+        which lets Python's lock go: about a quarter to half a second at 100,000 images,
+        beside the window). Damage there (a bad sector, a sync tool) shows nowhere else
+        until a save or a search meets it, and is noted beside the index, so that the next
+        opening sets it aside and rebuilds it, with the favourites still readable; returns
+        the sentence that says so (:data:`DAMAGED_INDEX`), else None."""
+        try:
+            probe = sqlite3.connect(f"{self.db_path.as_uri()}?mode=ro", uri=True, timeout=self.busy_timeout)
+            try:
+                rows = probe.execute("PRAGMA quick_check(1)").fetchall()
+            finally:
+                probe.close()
+        except sqlite3.DatabaseError as exc:
+            if _is_busy(exc) or _disk_full(exc, self.root):
+                return None  # not damage: checked at another start
+            rows = [(str(exc),)]
+        except sqlite3.Error as exc:
+            log.warning("the library index could not be checked: %s", exc)
+            return None
+        if rows == [("ok",)]:
+            return None
+        self._note_damage(str(rows[0][0]) if rows and rows[0] else "unreadable")
+        return DAMAGED_INDEX
+
+    def _note_damage(self, found: str) -> None:
+        """Note beside the index that it is damaged: the next opening sets it aside."""
+        log.warning("the library index is damaged: %s", found)
+        try:
+            _write_atomic(self.root, self._damage_mark.name, found.encode("utf-8", "replace")[:2000])
+        except OSError as exc:  # said all the same; the next check finds it again
+            log.warning("the library index's damage could not be noted: %s", exc)
+
+    @contextmanager
+    def _damage_said(self) -> Iterator[None]:
+        """A write SQLite refuses because the index is damaged raises :class:`LibraryError`
+        with :data:`DAMAGED_INDEX`, and the damage is noted for the next opening (the
+        image's file is kept: the rebuild indexes it)."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF != _SQLITE_CORRUPT:  # extended codes included
+                raise
+            self._note_damage(str(exc))
+            raise LibraryError(DAMAGED_INDEX) from exc
 
     @property
     def _salvage_path(self) -> Path:
@@ -752,7 +843,7 @@ class Library:
         holding the write lock past the busy timeout raises :class:`LibraryBusy`; a write
         SQLite refuses (a full disk, a read-only folder, a disk error) raises
         :class:`LibraryError` saying so (and nothing is written either way)."""
-        with self._write_lock, _refusals_said():
+        with self._write_lock, _refusals_said(), self._damage_said():
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -941,7 +1032,7 @@ class Library:
         if ext is None:
             raise ValueError(f"unknown image format {image.format!r}")
         file_name = f"{image.image_uuid}.{ext}"
-        with self._write_lock, _refusals_said():  # the reads on the way too
+        with self._write_lock, _refusals_said(), self._damage_said():  # the reads on the way too
             existing = self.get_by_uuid(image.image_uuid)
             if (
                 existing is not None
@@ -1117,13 +1208,28 @@ class Library:
         return dict(self._rows_of("id, file_name", entry_ids))
 
     def _rows_of(self, columns: str, entry_ids: Iterable[int]) -> Iterator[Any]:
-        """``columns`` (the id first) of the rows of ``entry_ids``, 500 ids a query."""
+        """``columns`` (the id first) of the rows of ``entry_ids``, 500 ids a query. Rows on
+        a damaged page of the index are left out (the gallery painting them raised, cell
+        after cell), the others read one by one; the check of the index says it is damaged."""
         wanted = list(entry_ids)
         conn = self._conn()
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            yield from conn.execute(f"SELECT {columns} FROM images WHERE id IN ({marks})", chunk)
+            try:
+                rows = conn.execute(f"SELECT {columns} FROM images WHERE id IN ({marks})", chunk).fetchall()
+            except sqlite3.DatabaseError as exc:
+                if _is_busy(exc):
+                    raise
+                rows = []
+                for entry_id in chunk:
+                    try:
+                        rows += conn.execute(f"SELECT {columns} FROM images WHERE id = ?", (entry_id,)).fetchall()
+                    except sqlite3.DatabaseError as one:
+                        if _is_busy(one):
+                            raise
+                log.warning("rows of the library index left out, unreadable: %s", exc)
+            yield from rows
 
     def get_by_uuid(self, image_uuid: str) -> LibraryEntry | None:
         row = self._conn().execute(f"SELECT {_COLUMNS} FROM images WHERE image_uuid = ?", (image_uuid,)).fetchone()

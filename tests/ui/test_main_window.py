@@ -22,6 +22,8 @@ from krea_desktop.api.client import RetryPolicy
 from krea_desktop.simulator.faults import parse_fault
 from krea_desktop.ui.app import create_main_window
 from krea_desktop.ui.window.main_window import MainWindow
+from tests.helpers.images import distinct_png
+from tests.helpers.index_damage import damage_a_page_of_the_table
 from tests.helpers.keyrings import MemoryKeyring
 from tests.helpers.sim import Sim, running_simulator
 
@@ -782,6 +784,27 @@ def test_a_try_again_offered_for_a_job_goes_with_its_row_and_no_change_is_claime
     before = w.job_routing.credentials_changed_at
     w._endpoint_changed("http://127.0.0.1:9/v1")
     assert w.endpoint == sim.url and w.job_routing.credentials_changed_at == before
+
+
+def test_an_index_damaged_in_the_middle_is_said_once_the_window_is_up(
+    qtbot: QtBot, make_window: Any, data_dir: Path
+) -> None:
+    """The opening reads too little of the index to see a bad page in the middle of its
+    table; the check of every page after the folder's says it, in one sentence, and the
+    next start rebuilds it (tests/unit/test_library_store.py)."""
+    from krea_desktop.library.store import DAMAGED_INDEX, Library
+
+    with Library(data_dir) as library:
+        for i in range(120):  # put there by hand, each named by its own id
+            (library.images_dir / f"00000000-0000-4000-8000-{i:012d}.png").write_bytes(distinct_png(i))
+        library.reconcile()
+        assert library.count() == 120
+    damage_a_page_of_the_table(data_dir / "library.sqlite", f"00000000-0000-4000-8000-{60:012d}")
+    w = make_window()
+    w.show()
+    qtbot.waitUntil(lambda: w.message_banner.label.text() == DAMAGED_INDEX, timeout=15000)
+    assert w.message_banner.error and w.message_banner.isVisible()
+    assert (data_dir / "library.sqlite.damage-found").is_file()
 
 
 def test_a_refused_key_from_the_environment_is_said_to_be_there_not_in_settings(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import sqlite3
@@ -25,6 +26,7 @@ from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library import metadata, store
 from krea_desktop.library.schema import ensure_indexes
 from krea_desktop.library.store import SCHEMA_VERSION, Library, LibraryError, LibraryReferenceCache, migrate
+from tests.helpers.index_damage import damage_a_page_of_the_table
 
 T0 = datetime(2025, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
 _ENCODED: dict[tuple[str, tuple[int, int]], bytes] = {}
@@ -790,6 +792,59 @@ def test_favourites_still_readable_in_a_damaged_index_come_back_with_the_rebuild
         assert [e.prompt for e in library.entries(favourites_only=True)] == ["kept 3"]
     finally:
         library.close()
+
+
+def test_a_damaged_page_in_the_middle_of_the_index_is_found_and_rebuilt_with_the_favourites_after_it(
+    tmp_path: Path,
+) -> None:
+    """A bad sector in the middle of the index's table went unnoticed at the opening (which
+    reads the newest row and the gallery's order), new images then could not be indexed,
+    and a rebuild read the favourites in one walk of the table, which broke off at the
+    damaged page and lost every one after it."""
+    root = tmp_path / "lib"
+    with Library(root) as library:
+        saved = [library.save(image(f"p{i}", seed=i)) for i in range(240)]
+        library.set_favourite([e.id for e in saved[::5]], True)
+        assert library.check_index() is None  # a healthy index: nothing said, nothing noted
+    index = root / "library.sqlite"
+    damage_a_page_of_the_table(index, saved[120].image_uuid)
+    # What can still be read of the damaged index, a row at a time.
+    readable: set[str] = set()
+    conn = sqlite3.connect(f"{index.as_uri()}?mode=ro", uri=True)
+    for e in saved[::5]:
+        with contextlib.suppress(sqlite3.Error):
+            if conn.execute("SELECT image_uuid FROM images NOT INDEXED WHERE rowid = ?", (e.id,)).fetchone():
+                readable.add(e.image_uuid)
+    conn.close()
+    assert 0 < len(readable) < len(saved[::5])  # some lost with the page, the others after it
+    with Library(root) as library:
+        assert library.notice is None  # the opening reads too little of it to tell
+        assert library.check_index() == store.DAMAGED_INDEX  # the whole of it, beside the window
+    library = Library(root)  # the next start
+    try:
+        assert library.notice is not None and "kept aside" in library.notice
+        library.reconcile()
+        assert library.count() == 240 and library.check_index() is None
+        assert {e.image_uuid for e in library.entries(favourites_only=True)} >= readable
+        library.save(image("after", seed=999))  # new images are indexed again
+    finally:
+        library.close()
+    with Library(root) as library:  # and once rebuilt, the index is not set aside again
+        assert library.notice is None and library.count() == 241
+
+
+def test_a_write_that_meets_a_damaged_page_says_so_and_the_next_opening_rebuilds(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    with Library(root) as library:
+        saved = [library.save(image(f"p{i}", seed=i)) for i in range(120)]
+    damage_a_page_of_the_table(root / "library.sqlite", saved[60].image_uuid)
+    with Library(root) as library:
+        with pytest.raises(LibraryError) as said:
+            library.set_favourite([saved[60].id], True)
+        assert str(said.value) == store.DAMAGED_INDEX  # not "could not be written (malformed)"
+    with Library(root) as library:  # the next start: set aside and rebuilt from the files
+        assert library.notice is not None and "kept aside" in library.notice
+        assert library.count() == 120 and library.check_index() is None
 
 
 def test_favourites_of_a_damaged_index_survive_a_rebuild_cut_short(tmp_path: Path) -> None:

@@ -957,11 +957,30 @@ class MainWindow(QMainWindow):
         while the app was closed), and the gallery with it when anything changed. The
         folder is read on a worker: at 100,000 images that takes a second or two, and the
         window is in use meanwhile."""
-        self.gallery_actions.runner.submit(
-            self.library.reconcile,
-            self._reconciled,
-            lambda error: log.warning("the library folder could not be checked against its index: %s", error),
-        )
+        runner = self.gallery_actions.runner
+
+        def check_index() -> None:
+            # Then every page of the index: damage in the middle of it shows nowhere else
+            # until a save or a search meets it. Once the folder is read, not beside it.
+            runner.submit(
+                self.library.check_index,
+                self._index_checked,
+                lambda error: log.warning("the library index could not be checked: %s", error),
+            )
+
+        def reconciled(report: ReconcileReport) -> None:
+            self._reconciled(report)
+            check_index()
+
+        def failed(error: BaseException) -> None:
+            log.warning("the library folder could not be checked against its index: %s", error)
+            check_index()
+
+        runner.submit(self.library.reconcile, reconciled, failed)
+
+    def _index_checked(self, damaged: str | None) -> None:
+        if damaged is not None:
+            self.show_message(damaged, error=True)
 
     def _reconciled(self, report: ReconcileReport) -> None:
         if self._rebuilding:
