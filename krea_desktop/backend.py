@@ -33,9 +33,17 @@ DEMO_NOTICE = (
 DEMO_ASKED_NOTICE = "Demo mode (--demo): images come from the built-in simulator, not Runware."
 
 
-def demo_notice(asked: bool) -> str:
-    """What the command line says of demo mode: asked for with ``--demo``, or for want of a key."""
-    return DEMO_ASKED_NOTICE if asked else DEMO_NOTICE
+def demo_notice(asked: bool, data_dir: Path | None = None) -> str:
+    """What the command line says of demo mode: asked for with ``--demo``, or for want of a
+    key (a key file that cannot be read is said so: "no API key is set" would be wrong)."""
+    if asked:
+        return DEMO_ASKED_NOTICE
+    from krea_desktop import keystore
+
+    problem = keystore.key_file_problem(data_dir)
+    if problem is not None:
+        return f"Demo mode: {problem[0].lower()}{problem[1:].removesuffix('.')}, or set RUNWARE_API_KEY."
+    return DEMO_NOTICE
 
 
 def api_url_from_env(env: Mapping[str, str] | None = None) -> str:

@@ -134,6 +134,8 @@ def process_alive(pid: int) -> bool:
         return False
     except OSError:  # PermissionError: it exists, but belongs to someone else
         return True
+    except (OverflowError, ValueError):  # a number no process has (a name written by hand)
+        return False
     return True
 
 

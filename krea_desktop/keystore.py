@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from krea_desktop.fsutil import atomic_write
+from krea_desktop.fsutil import NotARegularFile, atomic_write, read_regular_file
 from krea_desktop.library import paths as library_paths
 
 SERVICE = "krea-desktop"
@@ -75,16 +75,59 @@ def backend_description(data_dir: Path | None = None) -> str:
     return f"The key is kept in the system keyring ({name})."
 
 
+_MOST_KEY_BYTES = 4096  # a key is tens of characters
+
+
+class _BadKeyFile(Exception):
+    """The private key file is there but holds no key that can be read (not text, far too
+    long, or not a file at all: a pipe would be waited on for ever)."""
+
+
 def _file_key(data_dir: Path | None) -> str | None:
+    try:
+        return _read_key_file(data_dir)
+    except _BadKeyFile:
+        return None
+
+
+def _read_key_file(data_dir: Path | None) -> str | None:
+    """The key in the private file; None when there is none; :class:`_BadKeyFile` when
+    the file cannot be read as one."""
     path = key_file(data_dir)
     try:
-        text = path.read_text(encoding="utf-8").strip()
+        data = read_regular_file(path, _MOST_KEY_BYTES)
+    except NotARegularFile:
+        raise _BadKeyFile from None
     except OSError:
         return None
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise _BadKeyFile from None
+    if len(data) > _MOST_KEY_BYTES:
+        raise _BadKeyFile
     with contextlib.suppress(OSError):
         if os.name == "posix" and path.stat().st_mode & 0o077:
             os.chmod(path, 0o600)
     return text or None
+
+
+def key_file_problem(data_dir: Path | None = None) -> str | None:
+    """:func:`key_file_unreadable` when the private key file is there but holds no key
+    that can be read, else None (the keyring is not asked)."""
+    try:
+        _read_key_file(data_dir)
+    except _BadKeyFile:
+        return key_file_unreadable(data_dir)
+    return None
+
+
+def key_file_unreadable(data_dir: Path | None = None) -> str:
+    """The sentence for a key file that holds no key that can be read."""
+    return (
+        f"The API key file {key_file(data_dir)} could not be read as a key, so no key was taken from it; "
+        "add the key again in Settings."
+    )
 
 
 class _Unreadable(Exception):
@@ -121,16 +164,21 @@ def find_key(data_dir: Path | None = None) -> tuple[str | None, str | None]:
     env = os.environ.get(ENV_KEY, "").strip()
     if env:
         return env, None
-    key = _file_key(data_dir)
+    problem = None
+    try:
+        key = _read_key_file(data_dir)
+    except _BadKeyFile:
+        key, problem = None, key_file_unreadable(data_dir)
     if key is not None:
         return key, None
     backend = _backend()
     if backend is None:
-        return None, None
+        return None, problem
     try:
-        return _keyring_read(backend), None
+        found = _keyring_read(backend)
     except _Unreadable:
         return None, KEYRING_UNREADABLE
+    return found, None if found is not None else problem
 
 
 def load_key(data_dir: Path | None = None) -> str | None:

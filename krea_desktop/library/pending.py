@@ -210,7 +210,8 @@ class PendingTasks:
             data = json.loads(path.read_text(encoding="utf-8"))
             request = _request_from(data["request"])
             received = {str(u) for u in data.get("received", [])}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, KreaError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError, KreaError) as exc:
+            # RecursionError: JSON nested deeper than Python reads (a file written by hand)
             log.warning("set aside an unreadable pending task %s: %s", path.name, exc)
             aside = path.with_suffix(".unreadable")
             with contextlib.suppress(OSError):
@@ -244,7 +245,7 @@ def _noted(path: Path) -> dict[str, Any]:
     unreadable one aside)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -189,6 +189,24 @@ def test_an_unreadable_note_of_paid_work_is_said_in_one_sentence(tmp_path: Path,
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("9999999999-{uuid}.json", "{{}}"), ("{pid}-{uuid}.json", "[" * 200_000)],
+    ids=["a-number-no-process-has", "nested-past-pythons-depth"],
+)
+def test_a_note_no_run_could_have_written_is_set_aside_not_a_traceback(tmp_path: Path, name: str, text: str) -> None:
+    # An OverflowError (the process number) and a RecursionError (the JSON) ended generate
+    # and sweep with a traceback; the window claims the same notes at its start.
+    import uuid
+
+    pending = PendingTasks(tmp_path / "data")
+    pending.folder.mkdir(parents=True, exist_ok=True)
+    note = pending.folder / name.format(uuid=uuid.uuid4(), pid=_dead_pid())
+    note.write_text(text.format() if text == "{{}}" else text)
+    assert pending.claim_abandoned() == []
+    assert len(pending.set_aside) == 1 and not note.exists()
+
+
 def test_a_killed_command_line_batch_is_collected_by_the_next_run(tmp_path: Path, env: dict[str, str]) -> None:
     with simulator_process("--key", KEY, "--latency", "0.15", env=env) as url:
         run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}

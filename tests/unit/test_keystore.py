@@ -195,6 +195,37 @@ def test_a_locked_keyring_is_said_to_be_one_not_taken_for_no_key(
     assert keystore.find_key() == (KEY, None) and keystore.effective_key() == KEY
 
 
+@pytest.mark.parametrize("kind", ["not-text", "a-pipe", "megabytes"])
+def test_a_key_file_that_holds_no_key_is_said_not_a_traceback_nor_a_wait(
+    no_keyring: None, data_dir: Path, kind: str
+) -> None:
+    # Not text raised UnicodeDecodeError through generate and sweep; a pipe in its place
+    # was waited on for ever.
+    import os
+
+    path = keystore.key_file(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "not-text":
+        path.write_bytes(b"k\xff\xfe")
+    elif kind == "a-pipe":
+        os.mkfifo(path)
+    else:
+        path.write_bytes(b"k" * (1 << 20))
+    assert keystore.effective_key() is None and keystore.key_source() is None
+    assert keystore.find_key() == (None, keystore.key_file_unreadable(data_dir))
+    said = keystore.key_file_unreadable(data_dir)
+    assert said.count(". ") == 0 and said.endswith(".") and str(path) in said
+    from krea_desktop.backend import DEMO_NOTICE, demo_notice
+
+    # The command line's demo mode says so too, not "no API key is set".
+    assert keystore.key_file_problem(data_dir) == said
+    assert demo_notice(False, data_dir).startswith("Demo mode: the API key file ") and str(path) in demo_notice(
+        False, data_dir
+    )
+    path.unlink()
+    assert keystore.key_file_problem(data_dir) is None and demo_notice(False, data_dir) == DEMO_NOTICE
+
+
 def test_removing_the_key_from_a_locked_keyring_says_it_may_still_be_there(data_dir: Path) -> None:
     # It returned as if done: the app went to demo mode, and the key came back once the
     # keyring was unlocked.
