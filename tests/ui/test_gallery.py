@@ -2149,6 +2149,31 @@ def test_the_selection_kept_over_a_refresh_leaves_the_view_where_the_user_scroll
     model.loader.wait(5000)
 
 
+def test_a_refresh_that_finds_new_images_leaves_a_user_scrolled_down_on_the_same_images(
+    qtbot: QtBot, library: Library
+) -> None:
+    """F5 (or the folder's check) finding images copied in read the rows again, and the
+    same scroll value showed other images: 0 of 25 the same. The image read stays at its
+    height on screen, as when the app adds images itself."""
+    view, model = grid_view(qtbot, library, 120)
+    cols, bar = view.columns(), view.verticalScrollBar()
+    bar.setValue(bar.maximum() // 2)
+    watched = model.id_at((bar.value() - 8) // view._step() * cols + cols)  # on the second line on screen
+    assert watched is not None
+    top = view.visualRect(model.index(model.row_of(watched) or 0)).top()
+    for k in range(cols * 3 + 1):  # newer than every image shown: they go above it
+        library.save(make_image(f"copied in {k}"), created_at=T0 + timedelta(days=1, minutes=k))
+    model.refresh()
+    row = model.row_of(watched)
+    assert row is not None and row > 3 * cols
+    assert view.visualRect(model.index(row)).top() == top
+    # An image that is no longer among the rows (a search): the view is left where it is.
+    where = bar.value()
+    model.refresh(search="copied in")
+    assert model.row_of(watched) is None and bar.value() <= where
+    model.loader.wait(5000)
+
+
 def test_a_selection_spread_all_over_is_not_made_again_after_a_refresh(
     qtbot: QtBot, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:

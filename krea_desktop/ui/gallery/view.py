@@ -124,6 +124,7 @@ class GalleryView(QListView):
         self._reading: tuple[int, int, int, int] | None = None  # see _reading_row
         self._removal_shift: tuple[tuple[int, int], int] | None = None  # see rowsAboutToBeRemoved
         self._over_reset: tuple[int | None, list[int]] | None = None  # see _before_reset
+        self._place_over_reset: tuple[int, tuple[int, int]] | None = None  # the image read, and where
         self._keep_over_reset = True
         self._costs_simulated = False
         self.clear_filters_button = QPushButton("Clear the filters", self.viewport())
@@ -685,8 +686,15 @@ class GalleryView(QListView):
         and F did nothing. What is kept stays until the next reset (see below)."""
         model = self.model()
         before, self._over_reset = self._over_reset, None
+        self._place_over_reset = None
         if not isinstance(model, GalleryModel) or not self._keep_over_reset:
             return
+        # Where the user reads, by the image there: F5 or the folder's check finding new
+        # images read the rows again, and the same scroll value showed other images.
+        reading = self._reading_row()
+        read_id = model.id_at(reading[0]) if reading is not None else None
+        if reading is not None and read_id is not None:
+            self._place_over_reset = (read_id, reading)
         current = self.currentIndex()
         current_id = model.id_at(current.row()) if current.isValid() else None
         spans = self.selectionModel().selection()
@@ -728,6 +736,12 @@ class GalleryView(QListView):
     def _after_reset(self) -> None:
         kept = self._over_reset  # held on to: see _before_reset
         model = self.model()
+        place, self._place_over_reset = self._place_over_reset, None
+        if place is not None and isinstance(model, GalleryModel):
+            row = model.row_of(place[0])
+            if row is not None:  # still among the rows: kept at its height on screen
+                self.updateGeometries()  # the scroll bar's range for the rows as they are now
+                self._keep_reading_place(place[1], row)
         if kept is None or not isinstance(model, GalleryModel):
             return
         current_id, ids = kept
