@@ -2174,6 +2174,26 @@ def test_a_refresh_that_finds_new_images_leaves_a_user_scrolled_down_on_the_same
     model.loader.wait(5000)
 
 
+def test_a_new_image_given_a_deleted_ones_id_before_the_delete_is_told_stays_in_view(
+    qtbot: QtBot, library: Library
+) -> None:
+    """The newest image deleted, its row gone from the index; a new image saved meanwhile
+    takes its id (SQLite gives the highest id again), and reaches the gallery before the
+    delete's word: it was taken for the same image saved anew, then removed with it."""
+    _view, model = grid_view(qtbot, library, 3)
+    newest = model.entry_at(0)
+    assert newest is not None
+    library.remove([newest.id])  # the delete's worker; its word to the window still queued
+    new = library.save(make_image("just generated"), created_at=T0 + timedelta(days=1))
+    assert new.id == newest.id and new.image_uuid != newest.image_uuid
+    model.add_entry(new)
+    model.deleted([newest])  # the delete's word arrives
+    shown = [e.prompt for e in (model.entry_at(r) for r in range(model.rowCount())) if e is not None]
+    assert shown[0] == "just generated" and model.rowCount() == 3
+    assert [e.prompt for e in library.entries()] == shown
+    model.loader.wait(5000)
+
+
 def test_a_selection_spread_all_over_is_not_made_again_after_a_refresh(
     qtbot: QtBot, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:

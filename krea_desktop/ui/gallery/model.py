@@ -340,10 +340,16 @@ class GalleryModel(QStringListModel):
         """A new image was saved: show it at the top (if it passes the filters and is in
         the scope, when there is one). Costs the same whatever the number of rows."""
         if entry.id in self._pos:
-            if entry != self._entries.get(entry.id):  # the same image, saved anew (a sheet drawn again)
-                self.forget({entry.id})
-                self.entry_changed(entry)
-            return
+            known = self._entries.get(entry.id)
+            if known is None or known.image_uuid == entry.image_uuid:
+                if entry != known:  # the same image, saved anew (a sheet drawn again)
+                    self.forget({entry.id})
+                    self.entry_changed(entry)
+                return
+            # A deleted image's id, given to this new one (the index gives the highest id
+            # again) before the delete was told here: the old row goes, the new one comes.
+            self.remove_ids({entry.id})
+            self.forget({entry.id})
         if not self._matches(entry):
             return
         if self._scope is not None and entry.id not in self._scope:
@@ -373,7 +379,8 @@ class GalleryModel(QStringListModel):
         """``entries`` were deleted from the library: their rows go, and they leave the
         scope too (the index gives a deleted image's id to the next new one, which would
         otherwise show in it); :meth:`restored` takes them back in."""
-        entries = list(entries)
+        # Not a row whose id a new image has taken since (see add_entry): that one stays.
+        entries = [e for e in entries if (known := self._entries.get(e.id)) is None or known.image_uuid == e.image_uuid]
         ids = {e.id for e in entries}
         if self._scope is not None:
             self._scope_gone.update(e.image_uuid for e in entries if e.id in self._scope)
