@@ -408,6 +408,9 @@ class RunwareClient:
                 )
             ) from exc
         except httpx.ConnectError as exc:  # refused, or no route: at once, not after a wait
+            tls = _tls_refusal(exc, self._where())
+            if tls is not None:  # reached, but not over HTTPS as asked: trying again changes nothing
+                raise _NotSent(E.NetworkError(tls), final=True) from exc
             raise _NotSent(
                 E.NetworkError(f"The service at {self._where()} could not be reached; check your connection.")
             ) from exc
@@ -1364,6 +1367,28 @@ def _usable_image_url(url: str) -> bool:
     except (ValueError, httpx.InvalidURL):
         return False
     return True
+
+
+def _tls_refusal(exc: BaseException, where: str) -> str | None:
+    """The sentence for a connection that reached the host but whose HTTPS failed (an
+    address that speaks plain HTTP, a certificate that cannot be verified), else None:
+    it was said as "could not be reached", five times over."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return (
+                f"The service at {where} showed a certificate that could not be verified; check the service "
+                "address you set, or whether your network's proxy stands in for it."
+            )
+        if isinstance(cause, ssl.SSLError):
+            return (
+                f"The service at {where} did not answer over HTTPS; check the service address you set "
+                "(a simulator on this computer is http://)."
+            )
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _redirected(status: int, location: str | None) -> str:

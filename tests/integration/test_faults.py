@@ -164,6 +164,22 @@ def test_dead_network_is_a_clear_error() -> None:
     assert str(err) == "The service at 127.0.0.1:9 could not be reached; check your connection."
 
 
+def test_an_address_that_does_not_speak_https_is_said_so_at_once_not_unreachable(sim: Sim) -> None:
+    """The simulator (plain HTTP) asked for over HTTPS: the host was reached, its TLS
+    failed, and that was said as "could not be reached", after five retries."""
+    host = sim.url.split("//", 1)[1].split("/", 1)[0]
+    c = RunwareClient("k", base_url=f"https://{host}/v1", retry=RetryPolicy(attempts=6, base=0.5))
+    started = time.monotonic()
+    _, err = asyncio.run(generate(c, GenerationRequest("a harbour at dawn")))
+    assert isinstance(err, E.NetworkError)
+    assert str(err) == (
+        f"The service at {host} did not answer over HTTPS; check the service address you set "
+        "(a simulator on this computer is http://)."
+    )
+    assert time.monotonic() - started < 1.5  # not tried again: six attempts would wait about 15 s
+    assert submissions(sim) == []  # nothing reached the service
+
+
 def test_a_key_test_at_a_dead_address_says_so_at_once() -> None:
     # Someone waits on the Test button: one retry, not a job's six (about 13 s).
     async def test() -> tuple[BaseException | None, float]:
