@@ -327,6 +327,21 @@ async def _generate(args: argparse.Namespace) -> int:
         say(f"[{done}/{max(done, request.number_results)}] saved {path.name} ({seed})")
         console.line(str(path))
 
+    async def save(image: Any) -> None:
+        """``image`` saved on a worker thread, then handed over. Ctrl+C meanwhile does not
+        stop the save (the thread runs on): it is waited for and its image handed over
+        before the run stops; saved but not handed over, it was neither printed, copied
+        into --out, nor noted as received (the next run fetched it again)."""
+        job = asyncio.ensure_future(asyncio.to_thread(saver.save, image))
+        try:
+            entries = await asyncio.shield(job)
+        except asyncio.CancelledError:
+            for entry in await job:
+                deliver(entry)
+            raise
+        for entry in entries:
+            deliver(entry)
+
     ended_cleanly: set[str] = set()  # tasks with nothing more to collect
     try:
         check_writable(backend.library, request.number_results)
@@ -339,8 +354,7 @@ async def _generate(args: argparse.Namespace) -> int:
             say(f"Collecting the rest of an earlier run's task {task.task_uuid}…")
             try:
                 async for image in backend.client.collect(task.request, task.record, task.received):
-                    for entry in await asyncio.to_thread(saver.save, image):
-                        deliver(entry)
+                    await save(image)
                 ended_cleanly.add(task.task_uuid)
             except E.KreaError as err:
                 if E.may_collect_later(err) or (isinstance(err, E.COLLECT_LATER) and not E.service_gave_up(err)):
@@ -357,8 +371,7 @@ async def _generate(args: argparse.Namespace) -> int:
         await redraw_sheets_of(abandoned, backend.library, say)
         try:
             async for image in backend.client.generate(request, on_status=say, on_submitted=submitted):
-                for entry in await asyncio.to_thread(saver.save, image):
-                    deliver(entry)
+                await save(image)
                 if saver.problem:
                     say(f"krea-desktop: {saver.problem}")
             ended_cleanly.add(current_uuid)

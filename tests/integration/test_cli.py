@@ -752,3 +752,46 @@ def test_a_data_folder_variable_set_but_empty_is_said_before_the_default_library
         f"krea-desktop: KREA_DESKTOP_DATA_DIR is set but empty, so the library in {library} is used."
     )
     assert Path(r.stdout.split()[0]).parent == library / "images"
+
+
+def test_ctrl_c_while_an_image_is_saved_hands_it_over_before_the_run_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The save runs on a worker thread and ends whatever Ctrl+C does: its image was in
+    the library but neither printed, copied into --out, nor noted as received, and the
+    next run fetched it again."""
+    import asyncio
+    import threading
+
+    from krea_desktop import cli
+    from krea_desktop.library.saving import SaveQueue
+
+    monkeypatch.setenv("KREA_DESKTOP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("RUNWARE_API_KEY", raising=False)
+    saving, go_on = threading.Event(), threading.Event()
+    real_save = SaveQueue.save
+
+    def slow_save(self: SaveQueue, image: Any) -> Any:
+        saving.set()
+        go_on.wait(10)
+        return real_save(self, image)
+
+    monkeypatch.setattr(SaveQueue, "save", slow_save)
+    out = tmp_path / "out"
+    args = cli.build_parser().parse_args(["generate", "a fox in snow", "--demo", "--out", str(out)])
+
+    async def interrupted() -> None:
+        run = asyncio.ensure_future(cli._generate(args))
+        await asyncio.to_thread(saving.wait, 10)
+        run.cancel()  # Ctrl+C, the image being saved
+        await asyncio.sleep(0.05)
+        go_on.set()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+
+    asyncio.run(interrupted())
+    with Library(tmp_path / "data") as library:
+        (saved,) = library.entries()
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [str(out / saved.file_name)]
+    assert (out / saved.file_name).read_bytes() == saved.path.read_bytes()
