@@ -175,6 +175,13 @@ def test_a_dead_network_fails_with_one_line(env: dict[str, str]) -> None:
     assert time.monotonic() - t < 60
 
 
+def test_an_unusable_service_address_is_the_commands_use_exit_2_in_one_sentence(env: dict[str, str]) -> None:
+    r = run_cli(["generate", "a harbour at dawn"], {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": "garbage"})
+    assert r.returncode == 2 and r.stdout == ""  # as README says: nothing was sent
+    (said,) = r.stderr.strip().splitlines()
+    assert said.startswith("krea-desktop: ") and "RUNWARE_API_URL" in said and said.endswith(".")
+
+
 @pytest.mark.parametrize(
     ("args", "phrase"),
     [
