@@ -1382,13 +1382,20 @@ def _tls_refusal(exc: BaseException, where: str) -> str | None:
                 f"The service at {where} showed a certificate that could not be verified; check the service "
                 "address you set, or whether your network's proxy stands in for it."
             )
-        if isinstance(cause, ssl.SSLError):
+        if isinstance(cause, ssl.SSLError) and getattr(cause, "reason", None) in _NOT_TLS:
             return (
                 f"The service at {where} did not answer over HTTPS; check the service address you set "
                 "(a simulator on this computer is http://)."
             )
         cause = cause.__cause__ or cause.__context__
     return None
+
+
+# What OpenSSL says when the other end answers in plain HTTP (or anything but TLS); a
+# handshake cut off (SSLEOFError, a reset) may be a busy proxy for a moment: not these.
+_NOT_TLS = frozenset(
+    {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL"}
+)
 
 
 def _redirected(status: int, location: str | None) -> str:

@@ -50,7 +50,7 @@ from krea_desktop.api.record import (
     record_json_text,
 )
 from krea_desktop.api.results import GeneratedImage
-from krea_desktop.fsutil import atomic_write, is_abandoned, owned_name
+from krea_desktop.fsutil import atomic_write, is_abandoned, owned_name, process_identity, still_running
 from krea_desktop.library.schema import (
     ORDERING_INDEX,
     SCHEMA_VERSION,
@@ -363,20 +363,26 @@ def _favourites_in(index: Path) -> set[tuple[str, str]]:
     # The table itself, not an index of it: the damage may be in an index.
     query = "SELECT image_uuid, file_name FROM images NOT INDEXED WHERE rowid BETWEEN ? AND ? AND favourite = 1"
     damaged = 0
+    unread = 0  # ids unreadable one after another: past a damaged page's worth, the rest is too
     try:
         try:
             top = int(conn.execute("SELECT max(rowid) FROM images NOT INDEXED").fetchone()[0] or 0)
         except (sqlite3.Error, TypeError, ValueError):
             top = _SALVAGE_IDS  # the table's last page unreadable: as far as ids usually go
         for low in range(1, top + 1, _SALVAGE_STEP):
+            if unread >= _SALVAGE_GIVE_UP:  # a file that is no index at all, read id by id
+                break
             try:
                 found.update((str(u), str(n)) for u, n in conn.execute(query, (low, low + _SALVAGE_STEP - 1)))
+                unread = 0
             except sqlite3.Error:
                 for row_id in range(low, low + _SALVAGE_STEP):
                     try:
                         found.update((str(u), str(n)) for u, n in conn.execute(query, (row_id, row_id)))
+                        unread = 0
                     except sqlite3.Error:
                         damaged += 1
+                        unread += 1
     except sqlite3.Error as exc:  # the connection itself gave up
         log.warning("favourites read from the damaged index %s: %d, then %s", index.name, len(found), exc)
     finally:
@@ -390,6 +396,7 @@ def _favourites_in(index: Path) -> set[tuple[str, str]]:
 
 _SALVAGE_STEP = 64  # row ids read at once from a damaged index
 _SALVAGE_IDS = 1 << 21  # ids looked at when the damaged index cannot say its highest
+_SALVAGE_GIVE_UP = 4096  # unreadable ids in a row after which the rest is taken to be too
 
 
 def _file_time(mtime: float) -> str:
@@ -502,6 +509,7 @@ class Library:
         self._connections_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._closed = False
+        self._unreadable_said = False  # rows on a damaged page were left out (logged once)
         # Every id, newest first, as last read (see ids()): what clearing a search shows.
         self._writes = 0  # write transactions of this process, on any of its connections
         self._every_id: tuple[sqlite3.Connection, int, int, list[int]] | None = None  # read on, data_version, writes
@@ -549,6 +557,7 @@ class Library:
             # folder copied without it, or its index deleted), made from the files if
             # there are any.
             said, problem = problem, None
+            self._damage_mark.unlink(missing_ok=True)  # it spoke of an index no longer there
             if self._has_image_files():
                 problem = said
                 self.notice = f"The library index was {said}, so it {'was ' if rebuild else ''}{rebuilt}."
@@ -614,9 +623,8 @@ class Library:
                     f"This library was written by a newer version of Krea Desktop (schema {version}; this version "
                     f"knows {SCHEMA_VERSION}), so it was left untouched: update Krea Desktop to open it."
                 )
-            found = self._damage_found()
-            if found is not None:  # by the check of every page at the last start
-                return f"damaged ({found})"
+            if self._damage_found():  # by the check of every page, or a write, at the last start
+                return "damaged (found by its check at the last start)"
             if version >= 1:
                 probe.execute("SELECT id, params FROM images ORDER BY id DESC LIMIT 1").fetchall()
                 probe.execute("SELECT digest FROM reference_uploads LIMIT 1").fetchall()
@@ -647,11 +655,20 @@ class Library:
     def _damage_mark(self) -> Path:
         return self.db_path.with_name(self.db_path.name + DAMAGE_MARK_SUFFIX)
 
-    def _damage_found(self) -> str | None:
+    def _damage_found(self) -> bool:
+        """Whether the index is marked damaged by this process or by one that has ended:
+        one still running (a window, while a command opens the library beside it) has the
+        index open, and setting it aside under it would leave its writes in the copy."""
         try:
-            return self._damage_mark.read_text(encoding="utf-8", errors="replace").strip() or "damaged"
+            owner = self._damage_mark.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0].split()
         except OSError:
-            return None
+            return False
+        try:
+            pid = int(owner[0])
+        except (IndexError, ValueError):
+            return True  # no owner named: a mark from before, or written by hand
+        identity = owner[1] if len(owner) > 1 else None
+        return pid == os.getpid() or not still_running(pid, identity)
 
     def check_index(self) -> str | None:
         """Read every page of the index (SQLite's quick_check, on a connection of its own,
@@ -681,8 +698,10 @@ class Library:
     def _note_damage(self, found: str) -> None:
         """Note beside the index that it is damaged: the next opening sets it aside."""
         log.warning("the library index is damaged: %s", found)
+        pid = os.getpid()
+        owner = f"{pid} {process_identity(pid) or ''}".strip()
         try:
-            _write_atomic(self.root, self._damage_mark.name, found.encode("utf-8", "replace")[:2000])
+            _write_atomic(self.root, self._damage_mark.name, f"{owner}\n{found}".encode("utf-8", "replace")[:2000])
         except OSError as exc:  # said all the same; the next check finds it again
             log.warning("the library index's damage could not be noted: %s", exc)
 
@@ -1228,7 +1247,9 @@ class Library:
                     except sqlite3.DatabaseError as one:
                         if _is_busy(one):
                             raise
-                log.warning("rows of the library index left out, unreadable: %s", exc)
+                if not self._unreadable_said:  # once: each paint of such a cell asks again
+                    self._unreadable_said = True
+                    log.warning("rows of the library index left out, unreadable: %s", exc)
             yield from rows
 
     def get_by_uuid(self, image_uuid: str) -> LibraryEntry | None:

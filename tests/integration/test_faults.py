@@ -180,6 +180,40 @@ def test_an_address_that_does_not_speak_https_is_said_so_at_once_not_unreachable
     assert submissions(sim) == []  # nothing reached the service
 
 
+def test_a_tls_handshake_cut_off_is_a_service_out_of_reach_and_tried_again() -> None:
+    """A host that closes the connection during the handshake (a busy proxy, for a
+    moment) is not an address that does not speak HTTPS: tried again, then said as out
+    of reach."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    port = server.getsockname()[1]
+    attempts: list[int] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            attempts.append(1)
+            conn.recv(65536)  # the ClientHello, then gone
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        c = RunwareClient("k", base_url=f"https://127.0.0.1:{port}/v1", retry=RetryPolicy(attempts=3, base=0.01))
+        _, err = asyncio.run(generate(c, GenerationRequest("a harbour at dawn")))
+    finally:
+        server.close()
+    assert isinstance(err, E.NetworkError)
+    assert str(err) == f"The service at 127.0.0.1:{port} could not be reached; check your connection."
+    assert len(attempts) == 3
+
+
 def test_a_key_test_at_a_dead_address_says_so_at_once() -> None:
     # Someone waits on the Test button: one retry, not a job's six (about 13 s).
     async def test() -> tuple[BaseException | None, float]:

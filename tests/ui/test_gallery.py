@@ -2191,6 +2191,24 @@ def test_a_new_image_given_a_deleted_ones_id_before_the_delete_is_told_stays_in_
     shown = [e.prompt for e in (model.entry_at(r) for r in range(model.rowCount())) if e is not None]
     assert shown[0] == "just generated" and model.rowCount() == 3
     assert [e.prompt for e in library.entries()] == shown
+    # Within a lineage (a scope no new image belongs to), the same: the new image stays
+    # out, and the deleted one comes back with Undo.
+    ids = set(model.ids())
+    model.set_scope(ids, "Lineage of one")
+    newest = model.entry_at(0)
+    assert newest is not None
+    library.remove([newest.id])
+    unrelated = library.save(make_image("unrelated new job"), created_at=T0 + timedelta(days=2))
+    assert unrelated.id == newest.id
+    model.add_entry(unrelated)
+    model.deleted([newest])
+    shown = [e.prompt for e in (model.entry_at(r) for r in range(model.rowCount())) if e is not None]
+    assert "unrelated new job" not in shown and len(shown) == 2
+    (back,) = library.restore([newest])
+    model.restored([back])
+    model.refresh()  # as Undo does: the rows read again
+    shown = [e.prompt for e in (model.entry_at(r) for r in range(model.rowCount())) if e is not None]
+    assert "just generated" in shown and "unrelated new job" not in shown and len(shown) == 3
     model.loader.wait(5000)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from krea_desktop import fsutil
 from krea_desktop.api import spec
 from krea_desktop.api.record import ReferenceRecord
 from krea_desktop.api.refcache import ReferenceCache, content_hash
@@ -845,6 +847,66 @@ def test_a_write_that_meets_a_damaged_page_says_so_and_the_next_opening_rebuilds
     with Library(root) as library:  # the next start: set aside and rebuilt from the files
         assert library.notice is not None and "kept aside" in library.notice
         assert library.count() == 120 and library.check_index() is None
+
+
+def test_an_index_that_is_no_database_at_all_is_not_read_id_by_id_for_its_favourites(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its header zeroed, every read of it fails, its highest id with them: the salvage
+    read two million ids one at a time, 35 s on the window's thread."""
+    root = tmp_path / "lib"
+    with Library(root) as library:
+        for i in range(20):
+            library.save(image(f"kept {i}", seed=i))
+    index = root / "library.sqlite"
+    data = bytearray(index.read_bytes())
+    data[:100] = bytes(100)
+    index.write_bytes(bytes(data))
+    with caplog.at_level("WARNING"), Library(root) as library:
+        assert library.notice is not None and "kept aside" in library.notice and library.count() == 20
+    tried = [int(m.group(1)) for r in caplog.records if (m := re.search(r"; (\d+) rows unreadable", r.getMessage()))]
+    assert tried and max(tried) <= store._SALVAGE_GIVE_UP + store._SALVAGE_STEP
+
+
+def test_a_damage_mark_of_a_process_still_running_leaves_the_index_it_has_open(tmp_path: Path) -> None:
+    """The window marked its index damaged; a command opening the library beside it set
+    the index aside from under the window, whose writes then went into the copy."""
+    root = tmp_path / "lib"
+    with Library(root) as library:
+        library.save(image("kept"))
+    mark = root / f"library.sqlite{store.DAMAGE_MARK_SUFFIX}"
+    window = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        identity = fsutil.process_identity(window.pid) or ""
+        mark.write_text(f"{window.pid} {identity}\n*** in database main ***")
+        with Library(root) as beside:  # the command, while the window runs
+            assert beside.notice is None and beside.count() == 1
+        assert mark.is_file()
+    finally:
+        window.kill()
+        window.wait()
+    with Library(root) as library:  # the window's next start
+        assert library.notice == (
+            "The library index was damaged (found by its check at the last start), so it was kept aside as "
+            f"{library.notice.split(' kept aside as ', 1)[1].split(' and ', 1)[0]} and rebuilt from the images folder."
+        )
+        assert not mark.exists() and library.count() == 1
+
+
+def test_a_damage_mark_goes_with_an_index_deleted_by_hand(tmp_path: Path) -> None:
+    """Deleted by hand, the damaged index is made again from the files; the mark stayed,
+    and the next start set the new, healthy index aside."""
+    root = tmp_path / "lib"
+    with Library(root) as library:
+        library.save(image("kept"))
+    (root / f"library.sqlite{store.DAMAGE_MARK_SUFFIX}").write_text(f"{os.getpid()}\nPage 39: damaged")
+    for name in ("library.sqlite", "library.sqlite-wal", "library.sqlite-shm"):
+        (root / name).unlink(missing_ok=True)
+    with Library(root) as library:
+        assert library.notice is not None and "was missing" in library.notice and library.count() == 1
+    assert not (root / f"library.sqlite{store.DAMAGE_MARK_SUFFIX}").exists()
+    with Library(root) as library:
+        assert library.notice is None and library.count() == 1
 
 
 def test_favourites_of_a_damaged_index_survive_a_rebuild_cut_short(tmp_path: Path) -> None:

@@ -347,7 +347,12 @@ class GalleryModel(QStringListModel):
                     self.entry_changed(entry)
                 return
             # A deleted image's id, given to this new one (the index gives the highest id
-            # again) before the delete was told here: the old row goes, the new one comes.
+            # again) before the delete was told here: the old row goes, and leaves the
+            # scope as a deleted image does (Undo brings it back); the new one comes as
+            # any new image, into the scope only if the scope admits it.
+            if self._scope is not None and entry.id in self._scope:
+                self._scope.discard(entry.id)
+                self._scope_gone.add(known.image_uuid)
             self.remove_ids({entry.id})
             self.forget({entry.id})
         if not self._matches(entry):

@@ -221,7 +221,7 @@ class MainWindow(QMainWindow):
             withdraw_message=self.message_banner.withdraw,
             drop_action=self.message_banner.drop_action,
             acted_with_focus=lambda: self.message_banner.acted_with_focus,
-            focus_newest_job=lambda: None,
+            focus_newest_job=self.job_list.focus_newest,
             reference_label=lambda path: self.tray.model.label_of(path.stem),
         )
         # The counts in the status bar and over the gallery, and the estimate, follow the jobs too.
