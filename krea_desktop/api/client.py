@@ -1652,13 +1652,13 @@ def prepare_upload(raw: bytes) -> bytes:
     from krea_desktop.pillow import (  # only references need an imaging library
         Image,
         UnidentifiedImageError,
-        open_image,
+        picture_formats,
         png_without_refused_texts,
     )
 
     raw = png_without_refused_texts(raw) or raw  # sent as it is, a text the service refuses would go too
     try:
-        with open_image(io.BytesIO(raw)) as im:
+        with Image.open(io.BytesIO(raw), formats=picture_formats()) as im:  # its texts already seen to
             if im.width * im.height > MAX_REFERENCE_PIXELS:
                 raise E.ValidationError("A reference image is too large to use.", parameter=_REFS)
             fmt = im.format

@@ -142,7 +142,7 @@ def header_refusal(path: Path) -> str | None:
     when they say nothing against it. No pixel is decoded (a body damaged past the
     header is found when the image is loaded): a dropped file is offered at once, not
     after a decode. Never raises."""
-    from krea_desktop.pillow import Image, UnidentifiedImageError, open_image, picture_formats
+    from krea_desktop.pillow import Image, UnidentifiedImageError, open_image
 
     label = reference_label(path)
     damaged = f"“{label}” is damaged and cannot be opened as an image."
@@ -156,7 +156,7 @@ def header_refusal(path: Path) -> str | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            with open_image(io.BytesIO(data), formats=picture_formats()) as img:
+            with open_image(io.BytesIO(data)) as img:
                 width, height = img.size
         except Image.DecompressionBombError:
             return _bomb_message(label)
@@ -352,7 +352,6 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
         UnidentifiedImageError,
         exif_orientation,
         in_srgb,
-        open_image,
         picture_formats,
         png_without_refused_texts,
         to_rgb,
@@ -370,7 +369,7 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
         # Pillow warns below its own bomb limit; the pixel cap here decides instead.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            img = open_image(io.BytesIO(picture), formats=picture_formats())
+            img = Image.open(io.BytesIO(picture), formats=picture_formats())  # its texts already seen to
         except Image.DecompressionBombError:
             raise InvalidImageError(_bomb_message(label)) from None
         except UnidentifiedImageError:
@@ -389,7 +388,7 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
             animated = bool(getattr(img, "is_animated", False))  # a GIF's frames are counted here
             if fmt == "PNG":
                 # verify() checks every chunk's checksum; it leaves its image unusable, hence a second one.
-                open_image(io.BytesIO(picture), formats=("PNG",)).verify()
+                Image.open(io.BytesIO(picture), formats=("PNG",)).verify()
             if animated:
                 img.seek(0)  # the first frame stands for the whole animation
             if fmt == "JPEG" and max(width, height) > spec.UPLOAD_MAX_SIDE:
