@@ -350,6 +350,12 @@ def _write_atomic(directory: Path, name: str, data: bytes) -> None:
     atomic_write(directory / name, data, prefix=owned_name(TEMP_PREFIX), suffix=".part")
 
 
+def _read_only(index: Path, *, timeout: float) -> sqlite3.Connection:
+    """A connection that only reads ``index`` (what the opening's checks and the salvage
+    read: nothing they do may write to an index that may be damaged)."""
+    return sqlite3.connect(f"{index.as_uri()}?mode=ro", uri=True, timeout=timeout)
+
+
 def _favourites_in(index: Path) -> set[tuple[str, str]]:
     """The favourites (imageUUID, file name) that can still be read from a damaged index
     (read-only), else none. The table is read a range of row ids at a time, and a range
@@ -357,7 +363,7 @@ def _favourites_in(index: Path) -> set[tuple[str, str]]:
     damaged page lost the favourites of every page after it."""
     found: set[tuple[str, str]] = set()
     try:
-        conn = sqlite3.connect(f"{index.as_uri()}?mode=ro", uri=True, timeout=1)
+        conn = _read_only(index, timeout=1)
     except sqlite3.Error:
         return found
     # The table itself, not an index of it: the damage may be in an index.
@@ -611,7 +617,7 @@ class Library:
         except OSError as exc:
             raise LibraryError(f"The library index {self.db_path} cannot be read ({exc.strerror or exc}).") from exc
         try:
-            probe = sqlite3.connect(f"{self.db_path.as_uri()}?mode=ro", uri=True, timeout=self.busy_timeout)
+            probe = _read_only(self.db_path, timeout=self.busy_timeout)
         except sqlite3.Error as exc:
             raise LibraryError(
                 f"The library index {self.db_path} cannot be opened ({exc}); check its permissions."
@@ -678,7 +684,7 @@ class Library:
         opening sets it aside and rebuilds it, with the favourites still readable; returns
         the sentence that says so (:data:`DAMAGED_INDEX`), else None."""
         try:
-            probe = sqlite3.connect(f"{self.db_path.as_uri()}?mode=ro", uri=True, timeout=self.busy_timeout)
+            probe = _read_only(self.db_path, timeout=self.busy_timeout)
             try:
                 rows = probe.execute("PRAGMA quick_check(1)").fetchall()
             finally:
