@@ -227,33 +227,29 @@ class JobRouting:
         from krea_desktop.ui.jobs.job_list import may_try_again
 
         job_id = job.job_id
+        say: ShowMessage = self.show_message
+        offer = may_try_again(job)  # never for a task kept to be collected (paid for twice)
+        settings = False
         if E.said_of_the_service(job.error) and job.started_at < self.credentials_changed_at:
             # Sent with the key or address used before: a refusal or an error of those says
             # nothing of the ones in use now (Open Settings would show a key that is fine).
+            kept = getattr(job.error, "record_kept", False)
             said = f"Job {job_id} was sent before the API key or the service's address changed, and failed"
-            if getattr(job.error, "record_kept", False):  # sent again, it would be paid for twice
-                said += f"; {COLLECTED_LATER}."
-                self.show_message(said, error=True)
-            elif may_try_again(job):
-                said += "."
-                self.show_message(said, "Try again", lambda: self._try_again_saying(said), error=True)
-                self._offering.add(job_id)
-            else:  # a sweep's cell, or a job with images of its own: said, not sent again
-                said += "."
-                self.show_message(said, error=True)
-        elif isinstance(job.error, E.AuthenticationError) and where_the_key_is() == IN_THE_ENVIRONMENT:
-            # Neither Settings nor a change there puts right the key the environment sets.
-            said = job.message
-            self.show_message(said, error=True)
+            said += f"; {COLLECTED_LATER}." if kept else "."
         elif isinstance(job.error, E.AuthenticationError):
-            said = job.message
-            self.show_service_message(said, "Open Settings", self.open_settings, error=True)
+            said, offer = job.message, False
+            # Neither Settings nor a change there puts right the key the environment sets.
+            if where_the_key_is() != IN_THE_ENVIRONMENT:
+                say, settings = self.show_service_message, True
         else:
             said = job.message
-            say = self.show_service_message if E.said_of_the_service(job.error) else self.show_message
-            if may_try_again(job):
-                say(said, "Try again", lambda: self._try_again_saying(said), error=True)
-                self._offering.add(job_id)
-            else:
-                say(said, error=True)
+            if E.said_of_the_service(job.error):
+                say = self.show_service_message
+        if settings:
+            say(said, "Open Settings", self.open_settings, error=True)
+        elif offer:
+            say(said, "Try again", lambda: self._try_again_saying(said), error=True)
+            self._offering.add(job_id)
+        else:  # a sweep's cell, or a job with images of its own: said, not sent again
+            say(said, error=True)
         self._said[job_id] = said
