@@ -30,7 +30,7 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from dataclasses import replace as replace_field
@@ -38,7 +38,7 @@ from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from krea_desktop.api import spec
 from krea_desktop.api.record import (
@@ -138,6 +138,14 @@ DAMAGE_MARK_SUFFIX = ".damage-found"
 _SQLITE_CORRUPT = 11  # SQLite's result code for a damaged database file
 BUSY_MESSAGE = "The library is busy: another Krea Desktop window or command is writing to it; try again in a moment."
 DAMAGED_INFIX = ".damaged-"
+
+
+T = TypeVar("T")
+
+
+def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite refused because the index file is damaged (its extended codes too)."""
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_CORRUPT
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -719,9 +727,31 @@ class Library:
         try:
             yield
         except sqlite3.DatabaseError as exc:
-            if getattr(exc, "sqlite_errorcode", 0) & 0xFF != _SQLITE_CORRUPT:  # extended codes included
+            if not _is_damage(exc):
                 raise
             self._note_damage(str(exc))
+            raise LibraryError(DAMAGED_INDEX) from exc
+
+    def _filtered(self, read: Callable[[], T], search: str | None = None) -> T:
+        """``read`` (a query that narrows the rows by ``_where`` for ``search``) answered in
+        spite of a damaged search index: the prompts are searched without it from then on
+        (the damage is noted, and the next opening rebuilds the index). Damage elsewhere
+        raises :class:`LibraryError` with :data:`DAMAGED_INDEX` (the gallery keeps the rows
+        it shows) rather than a search that raises at every key typed until a restart."""
+        try:
+            return read()
+        except sqlite3.DatabaseError as exc:
+            if not _is_damage(exc):
+                raise
+            self._note_damage(str(exc))
+            if not (self.has_fts and any(len(t) >= 3 for t in (search or "").split())):
+                raise LibraryError(DAMAGED_INDEX) from exc
+            self.has_fts = False
+        try:
+            return read()
+        except sqlite3.DatabaseError as exc:
+            if not _is_damage(exc):
+                raise
             raise LibraryError(DAMAGED_INDEX) from exc
 
     @property
@@ -1172,13 +1202,17 @@ class Library:
         return (" WHERE " + _all_of(clauses)) if clauses else "", args
 
     def count(self, search: str | None = None, favourites_only: bool = False, ratio: str | None = None) -> int:
-        where, args = self._where(search, favourites_only, ratio)
-        if not where:  # every image: the count the triggers keep (O(1))
+        if not self._where(search, favourites_only, ratio)[0]:  # every image: the count the triggers keep (O(1))
             row = self._conn().execute("SELECT n FROM image_count").fetchone()
             if row is not None:
                 return int(row[0])
-        (n,) = self._conn().execute(f"SELECT COUNT(*) FROM images{where}", args).fetchone()
-        return int(n)
+
+        def read() -> int:
+            where, args = self._where(search, favourites_only, ratio)
+            (n,) = self._conn().execute(f"SELECT COUNT(*) FROM images{where}", args).fetchone()
+            return int(n)
+
+        return self._filtered(read, search)
 
     def entries(
         self,
@@ -1189,18 +1223,25 @@ class Library:
         limit: int | None = None,
     ) -> list[LibraryEntry]:
         """Matching entries, newest first. ``search`` matches prompts containing every word."""
-        where, args = self._where(search, favourites_only, ratio)
-        sql = f"SELECT {_COLUMNS} FROM images{where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
-        rows = self._conn().execute(sql, [*args, -1 if limit is None else limit, offset]).fetchall()
-        return [self._entry(r) for r in rows]
+
+        def read() -> list[Any]:
+            where, args = self._where(search, favourites_only, ratio)
+            sql = f"SELECT {_COLUMNS} FROM images{where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+            return self._conn().execute(sql, [*args, -1 if limit is None else limit, offset]).fetchall()
+
+        return [self._entry(r) for r in self._filtered(read, search)]
 
     def ids(self, search: str | None = None, favourites_only: bool = False, ratio: str | None = None) -> list[int]:
         """Matching row ids, newest first (what a gallery model needs to know its rows)."""
-        where, args = self._where(search, favourites_only, ratio)
-        if not where:
-            return self._every_id_list()
-        rows = self._conn().execute(f"SELECT id FROM images{where} ORDER BY created_at DESC, id DESC", args)
-        return [r[0] for r in rows]
+        if not self._where(search, favourites_only, ratio)[0]:
+            return self._filtered(self._every_id_list)
+
+        def read() -> list[int]:
+            where, args = self._where(search, favourites_only, ratio)
+            rows = self._conn().execute(f"SELECT id FROM images{where} ORDER BY created_at DESC, id DESC", args)
+            return [r[0] for r in rows]
+
+        return self._filtered(read, search)
 
     def _every_id_list(self) -> list[int]:
         """Every id, newest first: read again only when the index has changed since it was

@@ -2088,6 +2088,36 @@ def test_search_filters_as_you_type_through_the_index(
     qtbot.waitUntil(lambda: w.model.rowCount() == 3)
 
 
+def test_a_damaged_index_answers_searches_without_its_search_index_and_says_what_it_cannot(
+    qtbot: QtBot, data_dir: Path, make_window: Any
+) -> None:
+    """A bad sector in the index's search part, or in the part a filter reads: each key
+    typed raised SQLite's "malformed" in the window, and the gallery stood still, unexplained,
+    until a restart."""
+    from krea_desktop.library.store import DAMAGED_INDEX
+    from tests.helpers.index_damage import damage_every_page_of
+
+    prompts = [f"harbour at dawn {i}" if i % 2 else f"field {i}" for i in range(200)]
+    fill(data_dir, [make_image(p, "16:9" if i % 3 else "1:1", seed=i) for i, p in enumerate(prompts)])
+    damage_every_page_of(data_dir / "library.sqlite", "images_fts_data")
+    damage_every_page_of(data_dir / "library.sqlite", "images_by_ratio")
+    w = make_window()
+    assert w.model.rowCount() == 200
+    search = w.findChild(QLineEdit, "gallerySearch")
+    qtbot.keyClicks(search, "harbour")
+    qtbot.waitUntil(lambda: w.model.rowCount() == 100)  # found all the same, reading the prompts
+    assert {w.model.data(w.model.index(r), GalleryModel.EntryRole).prompt for r in range(3)} <= set(prompts[1::2])
+    combo = w.filter_bar.ratio
+    combo.setCurrentIndex(combo.findData("1:1"))  # a filter that meets the damage
+    qtbot.waitUntil(lambda: w.message_banner.label.text() == DAMAGED_INDEX)
+    assert w.message_banner.error and w.model.rowCount() == 100  # the rows shown are kept
+    assert w.model.filters["ratio"] is None and w.model.filters["search"] == "harbour"
+    combo.setCurrentIndex(combo.findData(None))
+    search.clear()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 200)
+    assert (data_dir / "library.sqlite.damage-found").is_file()  # the next start rebuilds it
+
+
 def test_the_selection_outlives_a_search_a_filter_and_a_refresh(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
     """The rows are read again for each: the selection and the current image went with
     them, and Space then opened the top image, Delete and F did nothing."""

@@ -28,7 +28,7 @@ from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library import metadata, store
 from krea_desktop.library.schema import ensure_indexes
 from krea_desktop.library.store import SCHEMA_VERSION, Library, LibraryError, LibraryReferenceCache, migrate
-from tests.helpers.index_damage import damage_a_page_of_the_table
+from tests.helpers.index_damage import damage_a_page_of_the_table, damage_every_page_of
 
 T0 = datetime(2025, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
 _ENCODED: dict[tuple[str, tuple[int, int]], bytes] = {}
@@ -847,6 +847,46 @@ def test_a_write_that_meets_a_damaged_page_says_so_and_the_next_opening_rebuilds
     with Library(root) as library:  # the next start: set aside and rebuilt from the files
         assert library.notice is not None and "kept aside" in library.notice
         assert library.count() == 120 and library.check_index() is None
+
+
+def test_a_search_that_meets_a_damaged_search_index_answers_without_it(tmp_path: Path) -> None:
+    """A bad sector in the prompts' search index made every search of three letters or
+    more raise (SQLite's "malformed"), key after key, until a restart."""
+    root = tmp_path / "lib"
+    with Library(root) as library:
+        saved = [library.save(image(f"harbour at dawn {i}" if i % 2 else f"field {i}", seed=i)) for i in range(200)]
+    damage_every_page_of(root / "library.sqlite", "images_fts_data")
+    harbours = [e.id for e in saved[1::2]][::-1]  # newest first
+    with Library(root) as library:
+        assert library.has_fts and library.notice is None
+        assert library.ids(search="harbour") == harbours  # the prompts read without the search index
+        assert library.count(search="DAWN harbour") == 100
+        assert [e.id for e in library.entries(search="harbour", limit=3)] == harbours[:3]
+        assert library.count(search="field 10") == sum("10" in f"field {i}" for i in range(0, 200, 2))  # both words
+        assert (root / "library.sqlite.damage-found").is_file()  # noted: the next start rebuilds it
+    with Library(root) as library:
+        assert library.notice is not None and "kept aside" in library.notice
+        library.reconcile()
+        assert (
+            library.has_fts
+            and library.ids(search="harbour") == [e.id for e in library.entries(search="harbour")]
+            and library.count(search="harbour") == 100
+        )
+
+
+def test_a_filter_that_meets_damage_elsewhere_says_so_in_one_sentence(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    with Library(root) as library:
+        for i in range(200):
+            library.save(image(f"p{i}", ratio="16:9" if i % 3 else "1:1", seed=i))
+    damage_every_page_of(root / "library.sqlite", "images_by_ratio")
+    with Library(root) as library:
+        for read in (lambda: library.ids(ratio="1:1"), lambda: library.count(ratio="1:1")):
+            with pytest.raises(LibraryError) as said:
+                read()
+            assert str(said.value) == store.DAMAGED_INDEX  # not sqlite3's "malformed"
+        assert library.count() == 200 and len(library.ids()) == 200  # what does not meet it still answers
+        assert (root / "library.sqlite.damage-found").is_file()
 
 
 def test_an_index_that_is_no_database_at_all_is_not_read_id_by_id_for_its_favourites(

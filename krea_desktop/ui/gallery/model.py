@@ -28,7 +28,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 
-from krea_desktop.library.store import Library, LibraryEntry
+from krea_desktop.library.store import Library, LibraryEntry, LibraryError
 from krea_desktop.ui.gallery.rows import RowReader
 from krea_desktop.ui.gallery.thumbnails import THUMB_SIZE, ThumbnailLoader
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, encode_library_ids
@@ -128,6 +128,9 @@ class GalleryModel(QStringListModel):
     # have gone: a view keeps its current image's place and its scroll through them.
     scatteredRemoval = Signal(list)
     scatteredRemovalDone = Signal()
+    # The index could not say which rows match (it is damaged): the sentence that says so.
+    # The rows shown, and the filters they were read with, are kept.
+    unanswered = Signal(str)
 
     EntryRole = Qt.ItemDataRole.UserRole + 1
     IdRole = Qt.ItemDataRole.UserRole + 2
@@ -173,6 +176,7 @@ class GalleryModel(QStringListModel):
     def refresh(self, **filters: Any) -> None:
         """Read the rows again from the index, with ``filters`` changed (search,
         favourites_only, ratio) and within the scope; thumbnails already made are kept."""
+        before = dict(self._filters)
         self._filters.update(filters)
         scope = self._scope
         prefetched: list[LibraryEntry] = []
@@ -185,7 +189,12 @@ class GalleryModel(QStringListModel):
             ids = [e.id for e in found]
             prefetched = found[-self.max_cached :]
         else:
-            ids = self.library.ids(**self._filters)
+            try:
+                ids = self.library.ids(**self._filters)
+            except LibraryError as exc:
+                self._filters = before
+                self.unanswered.emit(str(exc))
+                return
             if scope is not None:
                 ids = [i for i in ids if i in scope]
             ids.reverse()

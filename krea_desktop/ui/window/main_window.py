@@ -337,6 +337,7 @@ class MainWindow(QMainWindow):
         scroll.setWidget(controls)
 
         self.model = GalleryModel(self.library, parent=self)
+        self.model.unanswered.connect(lambda text: self.show_message(text, error=True))
         self.gallery = GalleryView(self)
         self.gallery.setModel(self.model)
         self.filter_bar = GalleryFilterBar(self)
