@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QByteArray, QMimeData, QPoint, QRect, Qt, QUrl
+from PySide6.QtCore import QByteArray, QLocale, QMimeData, QPoint, QRect, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
 from pytestqt.qtbot import QtBot
@@ -247,6 +247,30 @@ def test_strength_spin_and_slider_stay_in_step(tray: Tray) -> None:
     item.setStrength(9)
     assert item.strength() == 2.0 and spin.value() == 2.0
     assert tray.widget.references()[0].strength == 2.0
+
+
+def test_a_strength_typed_where_the_system_writes_a_decimal_comma_is_the_strength_typed(tray: Tray) -> None:
+    """Read the German way, "+0.70" as shown was no number (an edit of it was refused),
+    "0.35" typed became 0.00 (the reference silently without effect) and "-1.25" −1.00."""
+    before = QLocale()
+    QLocale.setDefault(QLocale(QLocale.Language.German, QLocale.Country.Germany))
+    try:
+        tray.add(distinct_png(1))
+        (item,) = tray.items()
+        spin = item.strengthSpin
+        assert spin.text() == "+0.70"
+        for typed, wanted in (("0.35", 0.35), ("0,4", 0.4), ("-1.25", -1.25), ("-1,5", -1.5)):
+            spin.lineEdit().selectAll()
+            tray.qtbot.keyClicks(spin.lineEdit(), typed)
+            tray.qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_Return)
+            assert (spin.value(), item.strength()) == (wanted, wanted), typed
+        spin.lineEdit().end(False)  # +0.75 from the −1.50 shown: its last digit edited
+        tray.qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_Backspace)
+        tray.qtbot.keyClicks(spin.lineEdit(), "5")
+        tray.qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_Return)
+        assert spin.value() == -1.55 and spin.text() == "−1.55"
+    finally:
+        QLocale.setDefault(before)
 
 
 def test_direction_colours_differ(tray: Tray) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, QMimeData, QObject, QPoint, QRectF, Qt, QUrl, Signal
+from PySide6.QtCore import QByteArray, QEvent, QLocale, QMimeData, QObject, QPoint, QRectF, Qt, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
     QDrag,
@@ -43,16 +43,27 @@ REFERENCE_MIME = "application/x-krea-desktop-reference"
 
 class StrengthSpinBox(QDoubleSpinBox):
     """Shows the sign always (+0.70, −0.50), since the direction is the point; takes a
-    typed hyphen or minus alike."""
+    typed hyphen or minus alike, and a decimal comma or point alike. The strength is
+    written with a point everywhere (:func:`theme.signed_strength`), so it is read with
+    one whatever the system's language: read the German way, "+0.70" was no number, and
+    "0.35" typed became 0.00."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setLocale(QLocale.c())
+
+    @staticmethod
+    def _plain(text: str) -> str:
+        return text.replace(theme.MINUS, "-").replace(",", ".")
 
     def textFromValue(self, value: float) -> str:
         return theme.signed_strength(value)
 
     def valueFromText(self, text: str) -> float:
-        return super().valueFromText(text.replace(theme.MINUS, "-"))
+        return super().valueFromText(self._plain(text))
 
     def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
-        state, _read, _pos = super().validate(text.replace(theme.MINUS, "-"), pos)
+        state, _read, _pos = super().validate(self._plain(text), pos)
         return state, text, pos  # the text as shown, its minus kept
 
 
