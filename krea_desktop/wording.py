@@ -22,6 +22,11 @@ def for_count(n: int, one: str, more: str) -> str:
     return one if n == 1 else more
 
 
+def listed(items: list[str]) -> str:
+    """``items`` as a sentence lists them: "a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def counted(n: int, noun: str) -> str:
     """``n`` and ``noun``, the noun in the plural (+"s") unless ``n`` is 1; thousands are
     separated by commas."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from krea_desktop.api import spec
 from krea_desktop.api.record import GenerationRecord, record_json_text
 from krea_desktop.library import metadata
 from krea_desktop.library.store import LibraryEntry
@@ -20,21 +19,21 @@ def record_of(entry: LibraryEntry) -> GenerationRecord:
 
 def reference_sources(
     record: GenerationRecord, references_dir: Path | None = None
-) -> tuple[list[tuple[Path, float]], int]:
-    """The record's references whose files are still on this computer, with their
-    strengths, and how many could not be found.
+) -> tuple[list[tuple[int, Path, float | None]], int]:
+    """The record's references whose files are still on this computer: each one's place
+    among the record's (from 1), its file and its strength (None where the record does not
+    know it); and how many could not be found.
 
     Files name a reference by its file name alone (the copy kept in the data folder's
     ``references/``, named by content hash): with ``references_dir``, the name is looked
     up there, whatever folder the record names. Without it, the source is taken as a path.
     """
-    found: list[tuple[Path, float]] = []
+    found: list[tuple[int, Path, float | None]] = []
     lost = 0
-    for ref in record.references:
-        strength = ref.strength if ref.strength is not None else spec.DEFAULT_STRENGTH
+    for place, ref in enumerate(record.references, 1):
         path = _kept_copy(ref.source, references_dir)
         if path is not None:
-            found.append((path, strength))
+            found.append((place, path, ref.strength))
         else:
             lost += 1
     return found, lost

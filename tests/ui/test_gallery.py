@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QAbstractItemView, QApplication, QLineEdit, QWidge
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.api import spec
-from krea_desktop.api.record import ReferenceRecord
+from krea_desktop.api.record import GenerationRecord, ReferenceRecord
 from krea_desktop.api.request import GenerationRequest
 from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library import metadata, trash
@@ -994,6 +994,105 @@ def test_use_all_parameters_of_a_contact_sheet_sets_only_what_its_cells_shared(
     assert w.prompt_panel.prompt() == "a fox in snow" and w.ratio_bar.ratio() == "4:3"
     assert w.prompt_panel.seed() == 99  # the axes' settings stay as they were
     assert w.prompt_panel.creativityCombo.currentData() == "raw"
+
+
+def test_use_all_parameters_of_a_sheet_that_swept_a_reference_keeps_its_direction_and_says_what_it_kept(
+    qtbot: QtBot, data_dir: Path, make_window: Any, refs_dir: Path
+) -> None:
+    """A sheet that swept a reference from −1.5 to −0.5 (away from it, in every cell) put it
+    back at +0.70, toward it, and said only "Parameters restored"; so too the seed it swept:
+    the one in the window stayed, and nothing said so."""
+    from krea_desktop.api.record import SweepAxis, SweepTag
+
+    refs = [{"image": "u1", "strength": -1.5, "source": str(refs_dir / "red.png")}]
+    axes = (SweepAxis("ref1", (-1.5, -1.0, -0.5)), SweepAxis("seed", (1, 2)))
+    sheet = make_image("a fox in snow", "4:3", seed=5, references=refs)
+    fill(data_dir, [dataclasses.replace(sheet, record=sheet.record.replace(sweep=SweepTag("sw1", axes)))])
+    w = make_window()
+    w.prompt_panel.setSeed(99)
+    select(w, 0)
+    w.gallery_actions.use_all_action.trigger()
+    w.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: w.tray.count() == 1 and not w.tray.isBusy())
+    assert [r.strength for r in w.tray.references()] == [-1.0]  # the middle of its row: still away
+    assert w.prompt_panel.seed() == 99
+    said = w.message_banner.label.text()
+    assert said.startswith("Parameters restored from “a fox in snow”; its cells differ in seed, so yours was kept;")
+    assert said.endswith("; reference 1's strength varied across the sheet, so it is −1.00, the middle of its row.")
+
+
+def test_use_all_parameters_says_each_value_it_could_not_restore(
+    qtbot: QtBot, data_dir: Path, make_window: Any, refs_dir: Path, tmp_path: Path
+) -> None:
+    """Strengths beyond −2 to +2 came back as +0.70, a seed, a number of images and a
+    quality the model does not take were left as they were, all under "Parameters
+    restored", and the next batch used the window's values, not the image's."""
+    w = make_window()
+    panel = w.prompt_panel
+    panel.setSeed(42)
+    panel.countSpin.setValue(3)
+    panel.qualitySpin.setValue(80)
+    record = GenerationRecord(
+        prompt="a lighthouse",
+        ratio="1:1",
+        seed=-5,
+        number_results=50,
+        output_quality=10,
+        references=(
+            ReferenceRecord("u1", None, str(refs_dir / "red.png")),  # −2.5 in the file: not a strength
+            ReferenceRecord("u2", -1.0, str(refs_dir / "blue.png")),
+        ),
+    )
+    w.gallery_actions.recall.apply_record(record, "x.png")
+    w.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: w.tray.count() == 2 and not w.tray.isBusy())
+    assert [r.strength for r in w.tray.references()] == [0.7, -1.0]
+    assert (panel.seed(), panel.countSpin.value(), panel.qualitySpin.value()) == (42, 3, 80)
+    assert w.message_banner.label.text() == (
+        "Parameters restored from “a lighthouse”; its number of images (50), seed (-5) and quality (10) are "
+        "beyond Krea 2 Medium's, so yours were kept; the strength of reference 1 is not known, so it is +0.70."
+    )
+    # Another tool's image with a random seed (-1): no seed of its own to restore.
+    path = tmp_path / "a1111.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a red fox\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: -1, Size: 832x1216")
+    Image.new("RGB", (832, 1216)).save(path, pnginfo=info)
+    record = metadata.read_record(path)
+    assert record is not None and record.seed is None
+    w.gallery_actions.recall.apply_record(record, path.name)
+    assert panel.seed() == 42 and "; it has no recorded seed, so the seed is as it was" in w.message_banner.label.text()
+
+
+def test_use_all_parameters_of_a_file_that_names_none_of_its_references_leaves_the_tray(
+    qtbot: QtBot, data_dir: Path, make_window: Any, refs_dir: Path, tmp_path: Path
+) -> None:
+    """A file of ours that kept only its parameters line ("References: 2"): the recall
+    emptied the tray and said nothing of the two references."""
+    with Library(tmp_path / "other") as other:
+        refs = [
+            {"image": "u1", "strength": 1.2, "source": "/elsewhere/a.png"},
+            {"image": "u2", "strength": -0.8, "source": "/elsewhere/b.png"},
+        ]
+        made = other.save(make_image("a harbour with two references", seed=9, references=refs))
+        with Image.open(made.path) as kept:
+            line = kept.info["parameters"]
+            info = PngImagePlugin.PngInfo()
+            info.add_text("parameters", line)
+            shared = tmp_path / "shared.png"
+            kept.save(shared, pnginfo=info)
+    assert "References: 2" in line
+    record = metadata.read_record(shared)
+    assert record is not None and record.references == ()
+    w = make_window()
+    w.tray.add_reference(refs_dir / "red.png", 1.0)
+    w.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: w.tray.count() == 1 and not w.tray.isBusy())
+    w.gallery_actions.recall.apply_record(record, shared.name)
+    assert w.prompt_panel.prompt() == "a harbour with two references" and w.prompt_panel.seed() == 9
+    assert [r.strength for r in w.tray.references()] == [1.0]
+    assert w.message_banner.label.text().endswith(
+        "; it was made with 2 references its file does not name, so the tray is as it was."
+    )
 
 
 def test_use_prompt_and_use_seed(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:

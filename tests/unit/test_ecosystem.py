@@ -225,10 +225,13 @@ def test_reference_sources_looks_names_up_in_the_references_folder(tmp_path: Pat
     back = read_record(write(tmp_path, "PNG", our_record("PNG")))
     assert back is not None
     found, lost = reference_sources(back, refs_dir)
-    assert found == [(refs_dir / "ab12cd.png", 0.7)] and lost == 2
+    assert found == [(1, refs_dir / "ab12cd.png", 0.7)] and lost == 2  # the first of three
     # An index record naming the old folder finds the copy by its name too.
     moved = back.replace(references=(ReferenceRecord("u", 0.5, "/old/data/references/ab12cd.png"),))
-    assert reference_sources(moved, refs_dir) == ([(refs_dir / "ab12cd.png", 0.5)], 0)
+    assert reference_sources(moved, refs_dir) == ([(1, refs_dir / "ab12cd.png", 0.5)], 0)
+    # A strength the record does not know is said to be unknown, not made up.
+    unknown = back.replace(references=(ReferenceRecord("u", None, "ab12cd.png"),))
+    assert reference_sources(unknown, refs_dir) == ([(1, refs_dir / "ab12cd.png", None)], 0)
     # Nothing outside the folder is reached through a name.
     for hostile in ("..", "../data/references/ab12cd.png/..", "", "sha256:ab", "data:image/png;base64,AA"):
         assert reference_sources(GenerationRecord(references=(ReferenceRecord("u", 1.0, hostile),)), refs_dir)[0] == []

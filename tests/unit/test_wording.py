@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from krea_desktop.wording import within
+from krea_desktop.wording import listed, within
 
 
 @pytest.mark.parametrize(
@@ -18,3 +18,11 @@ from krea_desktop.wording import within
 )
 def test_a_sentence_quoted_inside_another_loses_its_capital_and_its_full_stop(sentence: str, inside: str) -> None:
     assert within(sentence) == inside
+
+
+def test_a_list_in_words() -> None:
+    assert [listed(items) for items in (["seed"], ["seed", "quality"], ["a", "b", "c"])] == [
+        "seed",
+        "seed and quality",
+        "a, b and c",
+    ]

@@ -628,10 +628,11 @@ class PromptPanel(QWidget):
             "upload_endpoint": self.uploadEndpointEdit.text().strip() or None,
         }
 
-    def apply_record(self, record: GenerationRecord) -> None:
+    def apply_record(self, record: GenerationRecord) -> list[str]:
         """Set the panel from how an image was made. What the record does not say is left
         as it is (a record without a prompt never replaces the prompt); the aspect ratio
-        and references belong to the ratio bar and the tray."""
+        and references belong to the ratio bar and the tray. Returns the parameters the
+        record gives that the model does not take (:meth:`apply_parameters`)."""
         said = {
             "prompt": record.prompt if record.has_prompt else None,
             "number_results": record.number_results,
@@ -643,18 +644,32 @@ class PromptPanel(QWidget):
             "check_content": record.check_content,
             "include_cost": record.include_cost,
         }
-        self.apply_parameters({k: v for k, v in said.items() if v is not None}, undoable=True)
+        return self.apply_parameters({k: v for k, v in said.items() if v is not None}, undoable=True)
 
-    def apply_parameters(self, params: Mapping[str, Any], *, undoable: bool = False) -> None:
+    def apply_parameters(self, params: Mapping[str, Any], *, undoable: bool = False) -> list[str]:
         """Set the panel from :meth:`parameters` (the state saved between sessions).
 
         Keys that are missing are left alone; values outside what the model accepts are
-        ignored; a seed of None means a random seed. ``undoable``: the prompt replaced as
-        one edit that Ctrl+Z in the prompt takes back (a recall), not started afresh.
+        left out, and their keys returned (a recall says them); a seed of None means a
+        random seed. ``undoable``: the prompt replaced as one edit that Ctrl+Z in the
+        prompt takes back (a recall), not started afresh.
         """
+        refused: list[str] = []
 
         def pick(key: str) -> Any:
             return params.get(key, _MISSING)
+
+        def within(key: str, low: int, high: int) -> int | None:
+            value = pick(key)
+            if _is_int(value) and low <= value <= high:
+                return int(value)
+            if value is not _MISSING and not (key == "seed" and value is None):
+                refused.append(key)
+            return None
+
+        def select(combo: QComboBox, key: str, value: Any) -> None:
+            if value is not _MISSING and value is not None and not _select(combo, value):
+                refused.append(key)
 
         prompt = pick("prompt")
         if isinstance(prompt, str):
@@ -662,21 +677,19 @@ class PromptPanel(QWidget):
                 self.replacePrompt(prompt)
             else:
                 self.setPrompt(prompt)
-        count = pick("number_results")
-        if _is_int(count) and spec.RESULTS_MIN <= count <= spec.RESULTS_MAX:
+        count = within("number_results", spec.RESULTS_MIN, spec.RESULTS_MAX)
+        if count is not None:
             self.countSpin.setValue(count)
-        seed = pick("seed")
-        if seed is None:
-            self.setSeed(None)
-        elif _is_int(seed) and spec.SEED_MIN <= seed <= spec.SEED_MAX:
+        seed = within("seed", spec.SEED_MIN, spec.SEED_MAX)
+        if seed is not None or pick("seed") is None:
             self.setSeed(seed)
-        _select(self.creativityCombo, pick("creativity"))
+        select(self.creativityCombo, "creativity", pick("creativity"))
         fmt = pick("output_format")
-        _select(self.formatCombo, spec.normalize_output_format(fmt) if isinstance(fmt, str) else fmt)
-        quality = pick("output_quality")
-        if _is_int(quality) and spec.QUALITY_MIN <= quality <= spec.QUALITY_MAX:
+        select(self.formatCombo, "output_format", spec.normalize_output_format(fmt) if isinstance(fmt, str) else fmt)
+        quality = within("output_quality", spec.QUALITY_MIN, spec.QUALITY_MAX)
+        if quality is not None:
             self.qualitySpin.setValue(quality)
-        _select(self.deliveryCombo, pick("delivery_method"))
+        select(self.deliveryCombo, "delivery_method", pick("delivery_method"))
         check = pick("check_content")
         if isinstance(check, bool):
             self.safetyCheck.setChecked(check)
@@ -687,6 +700,7 @@ class PromptPanel(QWidget):
             value = pick(key)
             if value is None or isinstance(value, str):
                 edit.setText(value or "")
+        return refused
 
 
 _MISSING = object()
@@ -696,9 +710,9 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _select(combo: QComboBox, value: Any) -> None:
-    if value is _MISSING or value is None:
-        return
+def _select(combo: QComboBox, value: Any) -> bool:
+    """Choose ``value`` in ``combo``; whether it is one of its choices."""
     index = combo.findData(value)
     if index >= 0:
         combo.setCurrentIndex(index)
+    return index >= 0

@@ -4,6 +4,7 @@ references, or the image itself as a reference."""
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from krea_desktop.models.references import Reference
 from krea_desktop.ui.compose.prompt_panel import PromptPanel
 from krea_desktop.ui.compose.ratio_bar import RatioBar
 from krea_desktop.ui.references.tray import ReferenceTray
-from krea_desktop.wording import counted, for_count
+from krea_desktop.ui.theme import signed_strength
+from krea_desktop.wording import counted, for_count, listed
 
 TOWARD = 0.7
 AWAY = -0.7
@@ -39,6 +41,61 @@ def nearest_ratio(width: int, height: int, within: float = 0.05) -> str | None:
     shape = width / height
     best = min(spec.ASPECT_RATIOS, key=lambda r: abs(math.log(shape * r.height / r.width)))
     return best.name if abs(math.log(shape * best.height / best.width)) <= math.log1p(within) else None
+
+
+# How a recall names the parameters it could not restore.
+_PARAMETER_WORDS = {
+    "number_results": "number of images",
+    "seed": "seed",
+    "creativity": "creativity",
+    "output_format": "format",
+    "output_quality": "quality",
+    "delivery_method": "delivery",
+}
+
+
+def _kept_said(record: GenerationRecord, refused: list[str], varied: dict[str, Any]) -> list[str]:
+    """What a recall left as it was, and why: what a contact sheet varied (no one value
+    of it is the sheet's), what the model does not take, and a seed the record lacks."""
+    said: list[str] = []
+    differ = [_PARAMETER_WORDS[k] for k in ("seed", "creativity") if k in varied]
+    if differ:
+        said.append(f"its cells differ in {listed(differ)}, so yours {for_count(len(differ), 'was', 'were')} kept")
+    beyond = [
+        f"{_PARAMETER_WORDS[k]} ({getattr(record, k)})" for k in _PARAMETER_WORDS if k in refused and k not in varied
+    ]
+    if beyond:
+        n = len(beyond)
+        said.append(
+            f"its {listed(beyond)} {for_count(n, 'is', 'are')} beyond Krea 2 Medium's, so yours "
+            f"{for_count(n, 'was', 'were')} kept"
+        )
+    if record.seed is None and "seed" not in varied:
+        seed = foreign_seed(record.extras)
+        if seed is not None:
+            said.append(f"its seed, {seed}, is beyond Krea 2 Medium's seeds, so the seed is as it was")
+        else:
+            said.append("it has no recorded seed, so the seed is as it was")
+    return said
+
+
+def _middle_of(values: tuple[Any, ...]) -> tuple[float, bool]:
+    """The strength in the middle of a sheet's row of strengths (rounded as strengths
+    are), and whether there was one; else the default strength."""
+    numbers = sorted(float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool))
+    numbers = [n for n in numbers if spec.STRENGTH_MIN <= n <= spec.STRENGTH_MAX]
+    if not numbers:
+        return spec.DEFAULT_STRENGTH, False
+    return round(statistics.median(numbers) * 20) / 20, True
+
+
+def _unnamed_references(record: GenerationRecord) -> int:
+    """How many references the record says the image was made with, where it names none
+    (a file of ours that kept only its ``parameters`` line: "References: 2")."""
+    count = record.extras.get("reference_count")
+    if record.references or not isinstance(count, int) or isinstance(count, bool):
+        return 0
+    return max(0, min(count, spec.MAX_REFERENCES))
 
 
 class Recall:
@@ -66,6 +123,8 @@ class Recall:
         the tray exactly its references (empty when it had none), with Undo for all that it
         replaced (a prompt not yet sent, a seed, the tray). A record without a prompt leaves
         the person's prompt as it is."""
+        sheet = record.sweep if record.sweep is not None and record.sweep.is_sheet else None
+        varied = {axis.name: axis.values for axis in sheet.axes} if sheet is not None else {}
         record = record.shared_by_cells()  # a contact sheet's: what every cell had (one written before said more)
         if not record.says_how_made:  # a photo's record names the file, nothing more
             self.show_message(f"No parameters were found in {source}.")
@@ -78,7 +137,7 @@ class Recall:
             self.tray.when_idle(lambda: self.apply_record(record, source))
             return
         before = (self.prompt_panel.parameters(), self.ratio_bar.ratio())
-        self.prompt_panel.apply_record(record)
+        refused = self.prompt_panel.apply_record(record)
         size_said = None
         if record.ratio is not None:
             self.ratio_bar.setRatio(record.ratio)
@@ -93,21 +152,45 @@ class Recall:
         self.tray.commit_edits()  # a strength still being typed is what Undo gives back
         previous = self.tray.model.items()
         found, lost = reference_sources(record, self.references_dir)
-        self.tray.clear()
-        for path, strength in found[: spec.MAX_REFERENCES]:
-            self.tray.add_reference(path, strength, reveal=False)  # the prompt stays in sight
+        unnamed = _unnamed_references(record)
+        strengths_said: list[str] = []
+        if not unnamed:  # a file that no longer names its references leaves the tray as it is
+            self.tray.clear()
+            unknown: list[int] = []
+            for place, path, strength in found[: spec.MAX_REFERENCES]:
+                if strength is None:
+                    strength, middle = _middle_of(varied.get(f"ref{place}", ()))
+                    if middle:
+                        strengths_said.append(
+                            f"reference {place}'s strength varied across the sheet, so it is "
+                            f"{signed_strength(strength)}, the middle of its row"
+                        )
+                    else:
+                        unknown.append(place)
+                self.tray.add_reference(path, strength, reveal=False)  # the prompt stays in sight
+            if unknown:
+                which = listed([str(n) for n in unknown])
+                strengths_said.insert(
+                    0,
+                    f"{for_count(len(unknown), 'the strength of reference', 'the strengths of references')} {which} "
+                    f"{for_count(len(unknown), 'is', 'are')} not known, so "
+                    f"{for_count(len(unknown), 'it is', 'they are')} {signed_strength(spec.DEFAULT_STRENGTH)}",
+                )
         name = _describe(record, source)
         said = [f"Parameters restored from {name}"]  # one sentence, its parts after semicolons
         if not record.has_prompt:
             said.append("it has no prompt, so yours was kept")
         if size_said is not None:
             said.append(size_said)
+        said += _kept_said(record, refused, varied)
+        if unnamed:
+            said.append(
+                f"it was made with {counted(unnamed, 'reference')} its file does not name, so the tray is as it was"
+            )
         if lost:
             references = counted(len(record.references), "reference")
             said.append(f"{lost} of {references} {for_count(lost, 'is', 'are')} no longer on this computer")
-        seed = foreign_seed(record.extras) if record.seed is None else None
-        if seed is not None:
-            said.append(f"its seed, {seed}, is beyond Krea 2 Medium's seeds, so the seed is as it was")
+        said += strengths_said
         self.show_message("; ".join(said) + ".", "Undo", lambda: self._put_back(previous, *before))
 
     def _put_back(self, previous: tuple[Reference, ...], parameters: dict[str, Any], ratio: str) -> None:
