@@ -110,8 +110,8 @@ class JobQueue:
 
     # -- what the client reports -----------------------------------------------------------
 
-    def add(self, job_id: int, request: GenerationRequest) -> Job:
-        job = Job(job_id, request)
+    def add(self, job_id: int, request: GenerationRequest, *, collected: bool = False) -> Job:
+        job = Job(job_id, request, collected=collected)
         self._jobs[job_id] = job
         self.added.emit(job)
         self._trim()

@@ -581,6 +581,27 @@ def test_a_job_collected_from_an_earlier_run_that_fails_is_not_sent_again(
     assert w.job_routing.try_again(job.job_id) is None and not inference_tasks(sim)
 
 
+def test_esc_and_cancel_leave_a_job_collecting_what_an_earlier_run_paid_for(qtbot: QtBot, window: MainWindow) -> None:
+    """Esc pressed as the window opened (or Cancel, or Cancel all jobs) ended the job the
+    app began itself to collect an earlier run's images, and its record went with it: the
+    images paid for were lost for good. Its own row's Cancel still ends it."""
+    from krea_desktop.api.request import GenerationRequest
+
+    w = window
+    qtbot.waitUntil(lambda: w.built)
+    w._job_started(9001, GenerationRequest("harbour at night", number_results=4))  # as the client thread begins it
+    job = w.jobs.get(9001)
+    assert job is not None and job.collected and job.running
+    assert not w.cancel_button.isEnabled()
+    w.prompt_panel.promptEdit.setFocus()
+    qtbot.keyClick(w.prompt_panel.promptEdit, Qt.Key.Key_Escape)
+    w.cancel_newest()
+    w.cancel_all_jobs()
+    assert not job.cancelling and job.running
+    w.job_routing.cancel_row(9001)
+    assert job.cancelling
+
+
 def test_try_again_with_a_reference_gone_says_which_and_another_jobs_offer_stays(
     qtbot: QtBot, window: MainWindow, sim: Sim, tmp_path: Path
 ) -> None:

@@ -77,7 +77,7 @@ class JobRouting:
         self._offering: set[int] = set()  # jobs whose sentence offers Try again
         jobs.image.connect(lambda _job, entry, thumbnail: self._show_new(entry, thumbnail))
         jobs.image.connect(lambda _job, entry, _thumbnail: self._remember_seed(entry))
-        jobs.added.connect(lambda _job: self.cancel_button.setEnabled(True))
+        jobs.added.connect(lambda _job: self.update_cancel_button())
         jobs.ended.connect(lambda _job: self.update_cancel_button())
         jobs.ended.connect(self._job_ended)
         jobs.removed.connect(self._forget)
@@ -94,11 +94,18 @@ class JobRouting:
             self.update_cancel_button()
 
     def _jobs_and_sweeps(self) -> tuple[list[SweepRun], list[int]]:
-        """The sweeps still sending, and the jobs not yet cancelled that are none of theirs
-        (a sweep is cancelled as a whole: one of its cells alone would leave a hole)."""
+        """The sweeps still sending, and the jobs sent from the controls not yet cancelled
+        that are none of theirs (a sweep is cancelled as a whole: one of its cells alone
+        would leave a hole). A job collecting what an earlier run paid for is not among
+        them: Esc pressed as the window opened ended it, and its images were lost for good
+        (its own row's Cancel still ends it)."""
         runs = list(self.sweep_runs())
         in_sweeps = {job_id for run in runs for job_id in run.job_ids}
-        return runs, [job_id for job_id in self.jobs.cancellable() if job_id not in in_sweeps]
+        return runs, [
+            job_id
+            for job_id in self.jobs.cancellable()
+            if job_id not in in_sweeps and not getattr(self.jobs.get(job_id), "collected", False)
+        ]
 
     def cancel_job(self, job_id: int) -> None:
         """Cancel ``job_id``: it stops waiting on the service, saves the images it already
@@ -108,7 +115,7 @@ class JobRouting:
             self.update_cancel_button()
 
     def cancel_all_jobs(self) -> None:
-        """Generate > Cancel all jobs: every job, and every sweep as a whole."""
+        """Generate > Cancel all jobs: every job sent from the controls, and every sweep as a whole."""
         runs, running = self._jobs_and_sweeps()
         for job_id in running:
             self.cancel_job(job_id)

@@ -740,7 +740,7 @@ class MainWindow(QMainWindow):
         self.job_routing.cancel_job(job_id)
 
     def cancel_all_jobs(self) -> None:
-        """Generate > Cancel all jobs: every job, and every sweep as a whole."""
+        """Generate > Cancel all jobs: every job sent from the controls, and every sweep as a whole."""
         self.job_routing.cancel_all_jobs()
 
     def update_cancel_button(self) -> None:
@@ -940,7 +940,7 @@ class MainWindow(QMainWindow):
 
     def _job_started(self, job_id: int, request: GenerationRequest) -> None:
         if self.jobs.get(job_id) is None:  # a job the client thread began itself (collecting)
-            self.jobs.add(job_id, request).collected = True
+            self.jobs.add(job_id, request, collected=True)
         self.jobs.started(job_id)
 
     def _save_problem(self, text: str) -> None:
