@@ -304,7 +304,10 @@ async def _generate(args: argparse.Namespace) -> int:
         if old is not None:  # sent again under a new taskUUID: the old one was never accepted
             pending.finished(old)
         current_uuid = sent.task_uuid
-        task = pending.submitted(sent, wire, record, backend.client.base_url)
+        # Noted for the next run to collect, where it can (not the demo simulator's).
+        task = (
+            pending.submitted(sent, wire, record, backend.client.base_url) if backend.client.collectable_later else None
+        )
         if task is not None:
             tasks[sent.task_uuid] = task
 

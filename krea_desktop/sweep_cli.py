@@ -266,7 +266,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
                         pending.finished(tasks.pop(old))
                 mine.append(sent.task_uuid)
                 place_of[sent.task_uuid] = place
-                task = pending.submitted(sent, wire, record, client.base_url)
+                task = pending.submitted(sent, wire, record, client.base_url) if client.collectable_later else None
                 if task is not None:
                     tasks[sent.task_uuid] = task
 

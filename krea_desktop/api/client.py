@@ -267,6 +267,9 @@ class RunwareClient:
         # Talking to the built-in simulator (demo mode): its images' records say so, and
         # the costs it reports are shown as made up wherever they appear.
         self.simulated = bool(getattr(transport, "simulated", False))
+        # Whether another process can collect a task sent through this client: not one sent
+        # to the built-in simulator, which ends with this process and takes its tasks with it.
+        self.collectable_later = not self.simulated
         self._sent_task_uuids: set[str] = set()  # each generate() call is a batch of its own
         self._closed = False
         # Images are downloaded on a thread of their own, with an HTTP client of its own,

@@ -235,6 +235,24 @@ def test_a_killed_command_line_batch_is_collected_by_the_next_run(tmp_path: Path
     assert not list((tmp_path / "data" / "pending").glob("*.json"))  # nothing left to collect
 
 
+def test_a_killed_demo_batch_leaves_no_note_the_next_run_would_fail_to_collect(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """The demo's simulator ends with the process that runs it, and its tasks with it: the
+    note of a demo batch killed midway sent the next run after images no one has."""
+    _killed_after(["generate", "twenty lanterns", "--count", "20", "--delivery", "async", "--demo"], env, lines=2)
+    assert not list((tmp_path / "data" / "pending").glob("*.json"))
+    again = subprocess.run(
+        [sys.executable, "-m", "krea_desktop", "generate", "one more", "--count", "1", "--demo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "earlier" not in again.stderr and len(again.stdout.split()) == 1
+
+
 def test_a_killed_sweeps_tasks_wait_for_the_service_they_were_sent_to(tmp_path: Path, env: dict[str, str]) -> None:
     # Each cell of a sweep is a paid task: killed midway, the cells still out are recorded
     # with the service they went to, so that a window in demo mode (its own simulator)

@@ -86,3 +86,30 @@ def test_the_window_drops_uploads_the_service_has_forgotten(qtbot: QtBot, data_d
         assert w.library.reference_lookup("b" * 64) is not None
     finally:
         w.close()
+
+
+def test_a_demo_job_the_window_closed_during_leaves_the_next_start_nothing_to_collect(
+    qtbot: QtBot, data_dir: Path
+) -> None:
+    """The demo's simulator ends with the process, and its tasks with it: a demo job the
+    window was closed during was noted all the same, and every next start showed a failed
+    job, "The service no longer has this job, so its images could not be collected"."""
+    w = create_main_window(force_demo=True, demo_latency=0.4)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.built)
+    w.prompt_panel.promptEdit.setPlainText("four kites over the dunes")
+    w.prompt_panel.countSpin.setValue(4)
+    w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
+    with qtbot.waitSignal(w.client_thread.imageReady, timeout=30000):
+        assert w.generate() is not None
+    assert w.jobs.running()  # the rest still being made
+    assert not list((data_dir / "pending").glob("*.json"))
+    w.close()
+    again = create_main_window(force_demo=True, demo_latency=0.0)
+    qtbot.addWidget(again)
+    again.show()
+    qtbot.waitUntil(lambda: again.built)
+    qtbot.wait(500)  # the collecting of an earlier run's tasks comes just after
+    assert again.jobs.jobs() == [] and not again.message_banner.isVisible()
+    again.close()

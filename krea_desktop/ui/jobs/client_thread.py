@@ -260,7 +260,9 @@ class ClientThread(QThread):
             if current:  # sent again under a new taskUUID: the old one was never accepted
                 self._forget_task(current.pop())
             current.append(sent.task_uuid)
-            self._tasks[sent.task_uuid] = (job_id, self._pending.submitted(sent, wire, record, client.base_url))
+            # Noted for the next start to collect, where it can (not the demo simulator's).
+            noted = self._pending.submitted(sent, wire, record, client.base_url) if client.collectable_later else None
+            self._tasks[sent.task_uuid] = (job_id, noted)
 
         def say(msg: str) -> None:
             self.jobStatus.emit(job_id, msg)
