@@ -751,6 +751,8 @@ class RunwareClient:
                     err.task_accepted = True  # the lost answer may have been its acceptance
                     raise
                 if probe is None:  # the service does not have it: submitting again is safe
+                    # Given up here, nothing is to come of it, nor said to be collected later.
+                    last_error.never_sent = True
                     attempt += 1
                     if attempt >= self.retry.attempts:
                         raise last_error

@@ -129,6 +129,20 @@ def test_persistent_faults_end_in_a_clear_one_sentence_error(sim: Sim, fault: st
     assert max(submissions(sim), default=0) <= 1
 
 
+@pytest.mark.parametrize("delivery", ["sync", "async"])
+def test_answers_lost_for_a_task_the_service_says_it_never_had_are_not_said_to_come_later(
+    sim: Sim, delivery: str
+) -> None:
+    """Every submission cut off before it arrived, and every check after it "not found":
+    the job said its images were collected later, and its record sent the next start
+    after a task no one has."""
+    sim.service.inject(parse_fault("drop-before*:on=imageInference"))
+    got, err = asyncio.run(generate(client(sim), GenerationRequest("a harbour at dawn", delivery_method=delivery)))
+    assert got == [] and isinstance(err, E.NetworkError), repr(err)
+    assert err.never_sent and not E.may_collect_later(err)
+    assert submissions(sim) == []
+
+
 def test_conflicting_task_uuid_is_recovered_without_billing_twice(sim: Sim) -> None:
     sim.service.inject(parse_fault("conflict"))
     got, err = asyncio.run(generate(client(sim), GenerationRequest("a harbour at dawn", number_results=2)))
