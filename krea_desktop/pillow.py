@@ -153,10 +153,13 @@ _WIDE_GREY = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 def grey_8(img: Image.Image) -> Image.Image:
-    """A 16-bit (or 32-bit integer) grey picture as 8-bit grey, keeping its tonal range."""
+    """A 16-bit (or 32-bit integer) grey picture as 8-bit grey, keeping its tonal range. A
+    16-bit one is 16-bit whatever its values: a dark one (every sample 255 or less of
+    65535) is near black, not light grey. A 32-bit one says nothing of its depth: values
+    up to 255 are taken as 8-bit ones."""
     wide = img.convert("I") if img.mode != "I" else img
     extrema: Any = wide.getextrema()
-    scale = 1 / 256 if extrema[1] > 255 else 1
+    scale = 1 / 256 if img.mode.startswith("I;16") or extrema[1] > 255 else 1
     return wide.point(lambda v: v * scale).convert("L")
 
 

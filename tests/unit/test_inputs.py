@@ -208,6 +208,10 @@ def test_sixteen_bit_palette_and_cmyk_become_rgb() -> None:
     ref = load_reference(buf.getvalue())
     out = _open(ref.data)
     assert out.mode == "RGB" and out.getpixel((0, 0)) == (255, 255, 255)
+    for sample, grey in ((200, 0), (255, 0), (256, 1), (32768, 128)):  # near black stays near black
+        buf = io.BytesIO()
+        Image.new("I;16", (10, 10), sample).save(buf, "PNG")
+        assert _open(load_reference(buf.getvalue()).data).getpixel((0, 0)) == (grey, grey, grey), sample
 
     pal = Image.new("P", (10, 10), 0)
     pal.info["transparency"] = 0
