@@ -1638,6 +1638,34 @@ def test_delete_in_the_viewer_of_a_file_from_outside_the_library_says_why_nothin
     viewer.close()
 
 
+def test_a_file_from_outside_the_library_gone_while_viewed_is_said_gone_from_its_folder_and_not_copied(
+    qtbot: QtBot, data_dir: Path, tmp_path: Path, make_window: Any
+) -> None:
+    """It was said to be "no longer in the library folder", where it had never been, and
+    Ctrl+C put its address on the clipboard with "Copied to the clipboard."."""
+    downloads = tmp_path / "Downloads"
+    downloads.mkdir()
+    a, b = downloads / "a.png", downloads / "b.png"
+    Image.new("RGB", (30, 20), (255, 0, 0)).save(a)
+    Image.new("RGB", (30, 20), (0, 255, 0)).save(b)
+    w = make_window()
+    w.open_images([a, b])
+    qtbot.waitUntil(lambda: w.file_drops.file_viewer is not None)
+    viewer = w.file_drops.file_viewer
+    assert viewer is not None
+    qtbot.waitUntil(viewer.canvas.has_image)
+    QGuiApplication.clipboard().clear()
+    b.unlink()  # deleted, or moved, while the viewer is open
+    qtbot.keyClick(viewer, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: "no longer" in viewer.canvas.message())
+    assert viewer.canvas.message() == f"The file b.png is no longer in {downloads}."
+    qtbot.keyClick(viewer, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert viewer.hint_label.text() == f"The file b.png is no longer in {downloads}, so nothing was copied."
+    mime = QGuiApplication.clipboard().mimeData()
+    assert mime is None or not mime.urls()
+    viewer.close()
+
+
 def test_delete_moves_files_aside_and_undo_brings_them_back(
     qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
 ) -> None:

@@ -60,7 +60,11 @@ def _facts(path: Path, named_as_image: bool = True) -> FileFacts:
 
 def _copy_file(path: Path, viewer: ImageViewer) -> None:
     """Put a file from outside the library on the clipboard, as a file manager copies one
-    (``viewer``'s Ctrl+C), and say so there."""
+    (``viewer``'s Ctrl+C), and say so there; a file gone since it was opened is said to be
+    gone, not copied."""
+    if not path.is_file():
+        viewer.show_hint(f"The file {path.name} is no longer in {path.parent}, so nothing was copied.")
+        return
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
     QGuiApplication.clipboard().setMimeData(mime)

@@ -73,13 +73,15 @@ def _larger_than_qt_takes(path: Path) -> QImage:
         return QImage()
 
 
-def decode_image_file(path: Path) -> QImage:
-    """The whole image at full size, or at the largest Qt's reader takes (any thread).
-    Raises :class:`ImageUnreadable`."""
+def decode_image_file(path: Path, *, in_library: bool = True) -> QImage:
+    """The whole image at full size, or at the largest Qt's reader takes (any thread);
+    ``in_library``: the file is one of the library's (its folder is named so when it has
+    gone). Raises :class:`ImageUnreadable`."""
     try:
         image = read_image_file(path, _within_qt_limit, auto_transform=True)
     except FileNotFoundError:
-        raise ImageUnreadable(f"The file {path.name} is no longer in the library folder.") from None
+        where = "the library folder" if in_library else str(path.parent)
+        raise ImageUnreadable(f"The file {path.name} is no longer in {where}.") from None
     except OSError as exc:
         raise ImageUnreadable(f"The file {path.name} could not be read ({exc.strerror or exc}).") from None
     if image.isNull():

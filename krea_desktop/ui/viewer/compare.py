@@ -98,9 +98,9 @@ class CompareDialog(QDialog):
         open_on_screen(self, QSize(1400, 800))
 
     def _load(self, canvas: ImageCanvas, entry: LibraryEntry) -> None:
-        path = entry.path
+        path, in_library = entry.path, entry.id >= 0
         self._runner.submit(
-            lambda: decode_image_file(path),
+            lambda: decode_image_file(path, in_library=in_library),
             lambda image: self._decoded(canvas, image),
             lambda error: canvas.set_error(
                 str(error) if isinstance(error, ImageUnreadable) else "This image could not be read."

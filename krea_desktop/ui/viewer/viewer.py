@@ -385,9 +385,9 @@ class ImageViewer(QDialog):
         self._show_place()
         self.canvas.set_loading()
         generation = self._generation
-        path = self.entry.path
+        path, in_library = self.entry.path, self.entry.id >= 0  # -1: a file opened from elsewhere
         self._runner.submit(
-            lambda: (decode_image_file(path), _ends_early(path)),
+            lambda: (decode_image_file(path, in_library=in_library), _ends_early(path)),
             lambda got: self._decoded(generation, got[0], None, ends_early=got[1]),
             lambda error: self._decoded(generation, None, error),
         )
@@ -677,8 +677,11 @@ def _drop(chips: list[Any]) -> None:
 
 def _ends_early(path: Path) -> bool:
     """Whether the JPEG ``path`` stops before its end marker (on a worker thread): Qt decodes
-    such a file, its missing part grey. Only the file's last bytes are read; a PNG or a
-    WEBP cut short is not decoded at all (the viewer says why)."""
+    such a file, its missing part grey. The file's last bytes are read first; where they
+    are not its end marker, the whole file (up to :data:`_MOST_READ`): a phone's motion
+    photo, or a maker's trailer, follows the picture's end with more data, and only a file
+    with no end marker after its picture is cut short. A PNG or a WEBP cut short is not
+    decoded at all (the viewer says why)."""
     try:
         with open(path, "rb") as file:
             if file.read(3) != b"\xff\xd8\xff":
@@ -688,4 +691,16 @@ def _ends_early(path: Path) -> bool:
             tail = file.read()
     except OSError:
         return False
-    return not tail.rstrip(b"\0\r\n ").endswith(b"\xff\xd9")
+    if tail.rstrip(b"\0\r\n ").endswith(b"\xff\xd9"):
+        return False
+    from krea_desktop.fsutil import read_regular_file
+    from krea_desktop.library.metadata import ends_early
+
+    try:
+        data = read_regular_file(path, _MOST_READ)
+    except OSError:
+        return False
+    return len(data) <= _MOST_READ and ends_early(data)
+
+
+_MOST_READ = 256 << 20  # bytes of a JPEG read whole to find its end
