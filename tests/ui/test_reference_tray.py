@@ -476,6 +476,22 @@ def test_a_gallery_drag_whose_ids_name_other_files_takes_the_files_it_names(
     assert [Path(r.image).read_bytes() for r in tray.widget.references()] == [p.read_bytes() for p in theirs]
 
 
+def test_a_gallery_copy_some_of_whose_images_were_deleted_since_says_how_many(
+    make_tray: Callable[..., Tray], tmp_path: Path
+) -> None:
+    """Three copied, one deleted before the paste: two were added and the third left out
+    without a word."""
+    files = {i: write(tmp_path, f"lib{i}.png", distinct_png(i)) for i in (1, 2, 3)}
+    tray = make_tray(resolve_library_ids=lambda ids: [files[i] for i in ids if files[i].exists()])
+    mime = QMimeData()
+    mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids([1, 2, 3])))
+    mime.setUrls([QUrl.fromLocalFile(str(files[i])) for i in (1, 2, 3)])
+    files[2].unlink()  # to the trash, after the copy
+    assert tray.drop(mime)
+    assert [Path(r.image).read_bytes() for r in tray.widget.references()] == [distinct_png(1), distinct_png(3)]
+    assert tray.messages[-1] == "1 of the 3 gallery images is no longer in the library (deleted since)."
+
+
 def test_gallery_drop_without_resolver_is_announced(tray: Tray) -> None:
     mime = QMimeData()
     mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids([7])))

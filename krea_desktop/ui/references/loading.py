@@ -101,16 +101,21 @@ class ReferenceLoader(QObject):
 
     # --- loading ----------------------------------------------------------------------
 
-    def start(self, sources: list[Source], restoring: bool = False, reveal: bool = True) -> bool:
+    def start(
+        self, sources: list[Source], restoring: bool = False, reveal: bool = True, said: list[str] | None = None
+    ) -> bool:
         """Load ``sources`` as one batch: all of them, or (saying how many fit) none when
         there is not room for all. ``restoring``: the last session's tray, whose missing
-        files are counted rather than each refused."""
+        files are counted rather than each refused. ``said``: what was refused of what the
+        person gave before these sources were made of it, said with the batch's own."""
         if not sources:
             return False
         if len(sources) > self.room() and (restoring or not self._fits(sources)):
             self.message.emit(self.no_room(len(sources)))
             return False
-        batch = Batch(slots=[None] * len(sources), restoring=restoring, reveal=reveal and not restoring)
+        batch = Batch(
+            slots=[None] * len(sources), restoring=restoring, reveal=reveal and not restoring, errors=list(said or ())
+        )
         self._batches.append(batch)
         if restoring:
             self._restoring[id(batch)] = list(sources)

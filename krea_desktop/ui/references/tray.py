@@ -65,6 +65,7 @@ from krea_desktop.ui.references.sources import (
     sources_from_mime,
 )
 from krea_desktop.ui.theme import set_role
+from krea_desktop.wording import for_count
 
 ResolveLibraryIds = Callable[[list[int]], list[Path]]
 
@@ -338,7 +339,9 @@ class ReferenceTray(QWidget):
             # library (or this one's, since an id was deleted and given again) means
             # other images by them. When they do not name the same files, the files win.
             files = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+            named = len(ids)
             if files and sorted(paths) != sorted(files):
+                named = len(files)
                 paths = [f for f in files if f.is_file()]
             if not paths:
                 # Dragged, or copied and pasted since they were deleted.
@@ -346,7 +349,12 @@ class ReferenceTray(QWidget):
                     "Those gallery images are no longer in the library (deleted since), so none was added."
                 )
                 return False
-            return self._start([Source("path", p) for p in paths])
+            gone = named - len(paths)  # some of them deleted since: said, not left out unsaid
+            are = for_count(gone, "is", "are")
+            said = [f"{gone} of the {named} gallery images {are} no longer in the library (deleted since)."]
+            if gone <= 0:
+                said = []
+            return self._start([Source("path", p) for p in paths], said=said)
         sources = sources_from_mime(mime)
         if not sources:
             self.message.emit("That is not an image, an image file or an image address, so nothing was added.")
@@ -393,8 +401,10 @@ class ReferenceTray(QWidget):
 
     # --- loading ----------------------------------------------------------------------
 
-    def _start(self, sources: list[Source], restoring: bool = False, reveal: bool = True) -> bool:
-        return self._loader.start(sources, restoring=restoring, reveal=reveal)
+    def _start(
+        self, sources: list[Source], restoring: bool = False, reveal: bool = True, said: list[str] | None = None
+    ) -> bool:
+        return self._loader.start(sources, restoring=restoring, reveal=reveal, said=said)
 
     def _busy_changed(self, busy: bool) -> None:
         self.busyChanged.emit(busy)
