@@ -734,10 +734,19 @@ def test_a_kept_copy_brought_back_has_the_name_it_was_brought_in_by_in_this_sess
     second.settle()
     assert second.items()[0].source == "fox.png"
     card = second.items()[0]
-    assert card.accessibleName() == "Reference fox.png"
-    # Its controls carry its name: with several cards, a screen reader tells them apart.
-    assert card.strengthSlider.accessibleName() == card.strengthSpin.accessibleName() == "Strength of fox.png"
-    assert card.removeButton.accessibleName() == "Remove fox.png from the references"
+    assert card.accessibleName() == "Reference 1 of 1: fox.png"
+    # Its controls carry its place and its name: with several cards, a screen reader tells
+    # them apart, two pasted images ("pasted image" both) among them.
+    assert card.strengthSlider.accessibleName() == card.strengthSpin.accessibleName()
+    assert card.strengthSpin.accessibleName() == "Strength of reference 1 of 1: fox.png"
+    assert card.removeButton.accessibleName() == "Remove reference 1 of 1: fox.png from the references"
+    second.add(distinct_png(7))
+    second.add(distinct_png(8))
+    names = [c.accessibleName() for c in second.items()]
+    assert names[0] == "Reference 1 of 3: fox.png" and len(set(names)) == 3
+    second.widget.move_reference(0, 2)
+    second.settle()
+    assert second.items()[2].accessibleName() == "Reference 3 of 3: fox.png"
 
 
 def test_undo_of_a_removal_leaves_the_place_of_an_image_still_loading_to_it(

@@ -105,7 +105,6 @@ class ReferenceItem(QFrame):
         self._press_pos: QPoint | None = None
         self.setFixedWidth(self.card_width())
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
-        self.setAccessibleName(f"Reference {self.source}")
 
         self.thumbnailLabel = QLabel(self)
         self.thumbnailLabel.setObjectName("thumbnail")
@@ -124,7 +123,6 @@ class ReferenceItem(QFrame):
         self.moveRightButton.clicked.connect(lambda: self.moveRequested.emit(1))
         self.removeButton = self._tool_button("removeButton", "✕", "Remove this reference from the tray")
         self.removeButton.clicked.connect(self.removeRequested)
-        self.removeButton.setAccessibleName(f"Remove {self.source} from the references")
         self.sweepButton = self._tool_button(
             "sweepButton", "▦", "Sweep: try a row of strengths for this reference, at one seed"
         )
@@ -147,7 +145,6 @@ class ReferenceItem(QFrame):
         )
         # Named by its reference: with three cards, three controls called "Strength" alone
         # could not be told apart by a screen reader.
-        self.strengthSlider.setAccessibleName(f"Strength of {self.source}")
         self.strengthSlider.installEventFilter(self)
         self._delete_removes = (
             self.strengthSlider,
@@ -175,7 +172,6 @@ class ReferenceItem(QFrame):
         self.strengthSpin.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.strengthSpin.setKeyboardTracking(False)
         self.strengthSpin.setToolTip("Strength from −2.00 (push away) to +2.00 (pull toward); the default is +0.70")
-        self.strengthSpin.setAccessibleName(f"Strength of {self.source}")
         spin_edit = self.strengthSpin.findChild(QLineEdit)
         if spin_edit is not None:
             spin_edit.setAcceptDrops(False)  # drops anywhere on the item go to the tray
@@ -203,6 +199,7 @@ class ReferenceItem(QFrame):
         self.strengthSpin.valueChanged.connect(self.setStrength)
         self._value = max(round(spec.STRENGTH_MIN * 100), min(round(spec.STRENGTH_MAX * 100), round(strength * 100)))
         self._sync_controls()
+        self._name_controls()  # its place in the tray added by setPosition
 
     def _tool_button(self, name: str, text: str, tip: str) -> QToolButton:
         button = QToolButton(self)
@@ -279,6 +276,16 @@ class ReferenceItem(QFrame):
     def setPosition(self, index: int, count: int) -> None:
         self.moveLeftButton.setEnabled(index > 0)
         self.moveRightButton.setEnabled(index < count - 1)
+        self._name_controls(f"reference {index + 1} of {count}")
+
+    def _name_controls(self, place: str = "") -> None:
+        """The card and its controls named for a screen reader by its place in the tray and
+        its image's name: two pasted images (both "pasted image") are told apart by place."""
+        name = f"{place}: {self.source}" if place else self.source
+        self.setAccessibleName(f"{name[0].upper()}{name[1:]}" if place else f"Reference {name}")
+        self.removeButton.setAccessibleName(f"Remove {name} from the references")
+        self.strengthSlider.setAccessibleName(f"Strength of {name}")
+        self.strengthSpin.setAccessibleName(f"Strength of {name}")
 
     def paintEvent(self, event: QPaintEvent) -> None:
         colour = self.directionColor()
