@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import errno
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -490,6 +492,30 @@ def test_a_gallery_copy_some_of_whose_images_were_deleted_since_says_how_many(
     assert tray.drop(mime)
     assert [Path(r.image).read_bytes() for r in tray.widget.references()] == [distinct_png(1), distinct_png(3)]
     assert tray.messages[-1] == "1 of the 3 gallery images is no longer in the library (deleted since)."
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (errno.EACCES, "{folder} cannot be written to; check its permissions or the disk it is on"),
+        (errno.ENOSPC, "the disk holding {folder} is full; free some space"),
+    ],
+)
+def test_a_references_folder_that_takes_no_copy_is_named_with_what_to_do(
+    tray: Tray, monkeypatch: pytest.MonkeyPatch, error: int, said: str
+) -> None:
+    """It said "An image could not be added (PermissionError); try again.": no folder named,
+    and trying again cannot help."""
+    from krea_desktop.ui.references import sources
+
+    def refused(_ref: object, folder: Path) -> Path:
+        raise OSError(error, os.strerror(error), str(folder))
+
+    monkeypatch.setattr(sources, "store_copy", refused)
+    tray.widget.add_reference(write(tray.folder.parent, "fox.png", distinct_png(1)))
+    tray.settle()
+    assert tray.widget.count() == 0
+    assert tray.messages[-1] == f"The image was not added: {said.format(folder=tray.folder)}."
 
 
 def test_gallery_drop_without_resolver_is_announced(tray: Tray) -> None:

@@ -24,6 +24,7 @@ from krea_desktop.library.inputs import (
     load_reference,
     store_copy,
 )
+from krea_desktop.library.saving import describe_failure
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME
 from krea_desktop.ui.pixels import decoded
 
@@ -107,7 +108,10 @@ def load_source(source: Source, folder: Path, find_parent: FindParent | None = N
     ref = load_reference(value)
     if source.label:
         ref = replace(ref, source=source.label)
-    path = store_copy(ref, folder)
+    try:
+        path = store_copy(ref, folder)
+    except OSError as exc:  # the folder, not the image: said so, with what to do
+        raise InvalidImageError(f"The image was not added: {describe_failure(exc, folder)}.") from exc
     thumbnail = decoded(ref.thumbnail)  # not QImage.fromData: see ui.pixels
     parent = source.parent
     if not parent and find_parent is not None:
