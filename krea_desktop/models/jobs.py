@@ -31,6 +31,10 @@ class Job:
     # Begun by the client thread itself, collecting a task an earlier run sent: its request
     # is rebuilt from the task's record (no sweep, images saved by that run not counted).
     collected: bool = False
+    # Images that arrived but wait to be saved (the library could not take them: a full
+    # disk), as the job ended; each one saved later is counted as it comes.
+    held: int = 0
+    failure: str = ""  # what went wrong, for a failed job (its message says what is kept too)
 
     @property
     def received(self) -> int:
@@ -60,7 +64,8 @@ class JobQueue:
     """Jobs by id, in the order they were added.
 
     Events (each with the :class:`Job`): ``added``, ``changed`` (status or state),
-    ``image`` (with the saved entry and the view's opaque extra, e.g. a thumbnail),
+    ``image`` (with the saved entry and the view's opaque extra, e.g. a thumbnail; the job
+    is None once it has left the list: an image held for want of room, saved later),
     ``ended``, ``removed``; ``cost_changed`` with the session's total.
 
     The session's total is what the service charged (``session_cost``); amounts the
@@ -77,7 +82,7 @@ class JobQueue:
         self.session_cost_simulated = 0.0
         self.added: Event[[Job]] = Event()
         self.changed: Event[[Job]] = Event()
-        self.image: Event[[Job, LibraryEntry, Any]] = Event()
+        self.image: Event[[Job | None, LibraryEntry, Any]] = Event()
         self.ended: Event[[Job]] = Event()
         self.removed: Event[[Job]] = Event()
         self.cost_changed: Event[[float]] = Event()
@@ -137,25 +142,29 @@ class JobQueue:
             job.entries.append(entry)
             if entry.cost:
                 job.cost += entry.cost
-        if job is not None:
-            self.image.emit(job, entry, extra)
+            if not job.running and job.held > 0:  # one it ended waiting for: its end says so
+                job.held -= 1
+                job.message = job.status = _ended_message(job)
+                self.changed.emit(job)
+        # Every image saved goes on, its job's row dismissed or not (the gallery shows it).
+        self.image.emit(job, entry, extra)
         if entry.cost:
             self.cost_changed.emit(self.session_cost)
 
+    def images_held(self, job_id: int, held: int) -> None:
+        """``held`` images of ``job_id`` wait to be saved as it ends (the library cannot
+        take them yet): its end says so, until they are."""
+        job = self._jobs.get(job_id)
+        if job is not None and job.running:
+            job.held = held
+
     def finished(self, job_id: int) -> None:
-        self._end(job_id, FINISHED, f"Done: {counted(self._received(job_id), 'image')} saved.")
+        self._end(job_id, FINISHED)
 
     def cancelled(self, job_id: int) -> None:
-        kept = self._received(job_id)
-        self._end(job_id, CANCELLED, f"Cancelled; {counted(kept, 'image')} kept." if kept else "Cancelled.")
+        self._end(job_id, CANCELLED)
 
     def failed(self, job_id: int, message: str, error: object = None) -> None:
-        kept = self._received(job_id)
-        if kept:  # one sentence: what went wrong, then what is kept
-            message = (
-                f"{message.rstrip('.')}; the {counted(kept, 'image')} received before that "
-                f"{for_count(kept, 'is', 'are')} kept."
-            )
         self._end(job_id, FAILED, message, error)
 
     def remove(self, job_id: int) -> None:
@@ -171,15 +180,15 @@ class JobQueue:
         job = self._jobs.get(job_id)
         return job.received if job is not None else 0
 
-    def _end(self, job_id: int, state: str, message: str, error: object = None) -> None:
+    def _end(self, job_id: int, state: str, failure: str = "", error: object = None) -> None:
         job = self._jobs.get(job_id)
         if job is None or not job.running:
             return
         job.state = state
         job.ended_at = time.monotonic()
-        job.message = message
+        job.failure = failure
+        job.message = job.status = _ended_message(job)
         job.error = error
-        job.status = message
         self.ended.emit(job)
         self._trim()
 
@@ -187,3 +196,21 @@ class JobQueue:
         ended = [j.job_id for j in self._jobs.values() if not j.running]
         for job_id in ended[: max(0, len(ended) - self.MAX_ENDED)]:
             self.remove(job_id)
+
+
+def _ended_message(job: Job) -> str:
+    """How ``job`` ended, in one sentence: what was saved, and what still waits to be."""
+    kept, held = job.received, job.held
+    if job.state == FINISHED:
+        said = f"Done: {counted(kept, 'image')} saved"
+    elif job.state == CANCELLED:
+        said = f"Cancelled; {counted(kept, 'image')} kept" if kept else "Cancelled"
+    elif not (kept or held):
+        return job.failure
+    else:
+        said = job.failure.rstrip(".")
+        if kept:  # what went wrong, then what is kept
+            said += f"; the {counted(kept, 'image')} received before that {for_count(kept, 'is', 'are')} kept"
+    if held:
+        said += f"; {held} more {for_count(held, 'is', 'are')} waiting to be saved"
+    return said + "."

@@ -19,6 +19,7 @@ from pytestqt.qtbot import QtBot
 
 from krea_desktop import keystore
 from krea_desktop.api.client import RetryPolicy
+from krea_desktop.library.store import Library
 from krea_desktop.simulator.faults import parse_fault
 from krea_desktop.ui.app import create_main_window
 from krea_desktop.ui.window.main_window import MainWindow
@@ -600,6 +601,54 @@ def test_esc_and_cancel_leave_a_job_collecting_what_an_earlier_run_paid_for(qtbo
     assert not job.cancelling and job.running
     w.job_routing.cancel_row(9001)
     assert job.cancelling
+
+
+def test_images_held_for_want_of_room_are_saved_once_there_is_some_and_their_job_says_so(
+    qtbot: QtBot, window: MainWindow, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk as a job's images came: its row said "Done: 0 images saved."; freed,
+    nothing was saved until another image came or the app quit, the sentence promising
+    it stayed, its task's record stayed for the next start, and with its row dismissed
+    the images saved later never reached the gallery."""
+    import errno
+
+    from krea_desktop.ui.jobs import client_thread as client_thread_module
+
+    monkeypatch.setattr(client_thread_module, "HELD_RETRY_S", 0.2)
+    full = {"on": True}
+    real = Library.save
+
+    def save(lib: Library, image: Any, *args: Any, **kwargs: Any) -> Any:
+        if full["on"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(lib, image, *args, **kwargs)
+
+    monkeypatch.setattr(Library, "save", save)
+    w = window
+    qtbot.waitUntil(lambda: w.built)
+    w.prompt_panel.promptEdit.setPlainText("three paper boats")
+    w.prompt_panel.countSpin.setValue(3)
+    job_id, _received = generate_and_wait(qtbot, w)
+    job = w.jobs.get(job_id)
+    assert job is not None and job.message == "Done: 0 images saved; 3 more are waiting to be saved."
+    held = w.message_banner.label.text()
+    assert held.startswith("3 paid images are kept in memory because the disk holding")
+    assert len(list((data_dir / "pending").glob("*.json"))) == 1  # the next start would collect them
+    w.jobs.remove(job_id)  # its row dismissed
+    full["on"] = False  # room again, and no other image to come
+    qtbot.waitUntil(lambda: w.model.rowCount() == 3, timeout=10000)
+    assert w.library.count() == 3
+    qtbot.waitUntil(lambda: w.message_banner.label.text() == "The images kept in memory are saved in the library now.")
+    qtbot.waitUntil(lambda: not list((data_dir / "pending").glob("*.json")))
+    # With its row kept, the row says so as each comes.
+    full["on"] = True
+    job_id, _received = generate_and_wait(qtbot, w)
+    full["on"] = False
+    job = w.jobs.get(job_id)
+    assert job is not None and job.message == "Done: 0 images saved; 3 more are waiting to be saved."
+    qtbot.waitUntil(lambda: job.received == 3, timeout=10000)
+    assert job.message == "Done: 3 images saved." and w.library.count() == 6
+    assert w.job_list.rows[job_id].status.text().startswith("Done: 3 images saved.")
 
 
 def test_try_again_with_a_reference_gone_says_which_and_another_jobs_offer_stays(

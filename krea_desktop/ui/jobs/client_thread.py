@@ -74,14 +74,14 @@ def thumbnail_qimage(data: bytes, size: int = THUMB_SIZE, cache: Path | None = N
 
 
 def save_and_thumbnail(
-    saver: SaveQueue, image: GeneratedImage, size: int = THUMB_SIZE
+    saver: SaveQueue, image: GeneratedImage | None, size: int = THUMB_SIZE
 ) -> list[tuple[LibraryEntry, QImage]]:
-    """Save ``image`` (after any held before it) and write each saved image's cached
-    gallery thumbnail; returns the entries saved now, each with a thumbnail ``size``
-    pixels across (none when the library cannot take images just now)."""
+    """Save ``image`` (after any held before it; None: only those held) and write each
+    saved image's cached gallery thumbnail; returns the entries saved now, each with a
+    thumbnail ``size`` pixels across (none when the library cannot take images just now)."""
     out = []
-    for entry in saver.save(image):
-        data = image.data if entry.image_uuid == image.image_uuid else entry.path.read_bytes()
+    for entry in saver.save(image) if image is not None else saver.retry():
+        data = image.data if image is not None and entry.image_uuid == image.image_uuid else entry.path.read_bytes()
         cache = saver.library.thumb_path(entry.image_uuid, CACHE_SIDE)
         out.append((entry, thumbnail_qimage(data, size, cache)))
     return out
@@ -106,6 +106,9 @@ async def _finished(saving: asyncio.Future[int]) -> int:
 # After a cancel, how long the images a job already holds may take to be saved before the
 # job is ended all the same (a download that does not end).
 CANCEL_GRACE_S = 10.0
+# How often images the library could not take (a full disk) are tried again, with no new
+# image arriving to try them.
+HELD_RETRY_S = 5.0
 
 
 class ClientThread(QThread):
@@ -121,6 +124,7 @@ class ClientThread(QThread):
     jobFailed = Signal(int, str, object)  # job id, message, the KreaError
     jobCancelled = Signal(int, int)  # job id, images received before cancelling
     saveProblem = Signal(str)  # one sentence while images wait to be saved; "" when all are
+    imagesHeld = Signal(int, int)  # job id, how many of its images wait to be saved (before it ends)
     collectProblem = Signal(str)  # one sentence: paid work of an earlier run that cannot be collected
     sheetRedrawn = Signal(object)  # LibraryEntry: a sweep's sheet drawn again with cells collected since
 
@@ -147,6 +151,10 @@ class ClientThread(QThread):
         # thumbnail made at that size, so painting them never rescales.
         self.thumbnail_side: Callable[[], int] = lambda: THUMB_SIZE
         self._background: set[asyncio.Task[None]] = set()
+        # Tasks whose jobs have ended with images still held: their records are finished
+        # once those are saved (until then, the next start would collect them).
+        self._ended_holding: set[str] = set()
+        self._held_retry: asyncio.TimerHandle | None = None
 
     # --- GUI-thread API ------------------------------------------------------------------
 
@@ -309,6 +317,7 @@ class ClientThread(QThread):
             if saving is not None:  # the image being saved lands in the library: it is said so
                 received += await _finished(saving)
             keep = self._shutting_down  # the app is quitting: the next start collects the rest
+            self._say_held(job_id, arrived - received)
             self.jobCancelled.emit(job_id, received)
         except E.KreaError as err:
             keep = E.may_collect_later(err) or (
@@ -317,6 +326,7 @@ class ClientThread(QThread):
             # Said to be collected later only when a task was sent and its record written.
             err.record_kept = keep and any(self._tasks.get(t, (None, None))[1] is not None for t in current)
             err.images_arrived = arrived
+            self._say_held(job_id, arrived - received)
             self.jobFailed.emit(job_id, as_the_app_says(err, where_the_key_is()), err)
         except LibraryError as err:
             self.jobFailed.emit(job_id, str(err), err)
@@ -325,26 +335,53 @@ class ClientThread(QThread):
             bug = E.KreaError(f"Something unexpected went wrong ({type(exc).__name__}); the details are in the log.")
             self.jobFailed.emit(job_id, str(bug), bug)
         else:
+            self._say_held(job_id, arrived - received)
             self.jobFinished.emit(job_id, received)
         finally:
             self._jobs.pop(job_id, None)
             for task_uuid in current:
-                if not keep and not self._saver.held:
+                if keep:
+                    continue
+                if self._saver.held:
+                    self._ended_holding.add(task_uuid)
+                else:
                     self._forget_task(task_uuid)
 
     async def _save(self, image: GeneratedImage) -> int:
         """Save ``image`` (and any held before it); returns how many of ``image``'s job."""
         saved = await asyncio.to_thread(save_and_thumbnail, self._saver, image, self.thumbnail_side() or THUMB_SIZE)
-        mine = 0
+        await self._saved(saved)
+        return sum(entry.task_uuid == image.task_uuid for entry, _thumb in saved)
+
+    async def _saved(self, saved: list[tuple[LibraryEntry, QImage]]) -> None:
+        """Note images just saved in their tasks' records and hand them over; say what is
+        still held, and try it again in a while (nothing else may come to try it)."""
         for entry, thumb in saved:
             job_id, task = self._tasks.get(entry.task_uuid or "", (None, None))
             if task is not None:
                 await asyncio.to_thread(self._pending.received, task, entry.image_uuid)
             if job_id is not None:
                 self.imageReady.emit(job_id, entry, thumb)
-            mine += entry.task_uuid == image.task_uuid
         self.saveProblem.emit(self._saver.problem or "")
-        return mine
+        if not self._saver.held:
+            for task_uuid in list(self._ended_holding):  # nothing of theirs is left to collect
+                self._forget_task(task_uuid)
+            self._ended_holding.clear()
+        elif self._held_retry is None and not self._shutting_down:
+            self._held_retry = asyncio.get_running_loop().call_later(HELD_RETRY_S, self._retry_held)
+
+    def _retry_held(self) -> None:
+        self._held_retry = None
+        if self._saver.held and not self._shutting_down:
+            self._keep(self._save_held())
+
+    async def _save_held(self) -> None:
+        side = self.thumbnail_side() or THUMB_SIZE
+        await self._saved(await asyncio.to_thread(save_and_thumbnail, self._saver, None, side))
+
+    def _say_held(self, job_id: int, held: int) -> None:
+        if held > 0:
+            self.imagesHeld.emit(job_id, held)
 
     def _forget_task(self, task_uuid: str) -> None:
         _job_id, task = self._tasks.pop(task_uuid, (None, None))

@@ -177,8 +177,8 @@ class JobList(QScrollArea):
         """Dismiss an ended job."""
         self.queue.remove(job_id)
 
-    def _row_do(self, job: Job, action: Callable[[JobRow], object]) -> None:
-        row = self.rows.get(job.job_id)
+    def _row_do(self, job: Job | None, action: Callable[[JobRow], object]) -> None:
+        row = self.rows.get(job.job_id) if job is not None else None
         if row is not None:
             action(row)
 

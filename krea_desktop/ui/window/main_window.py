@@ -231,9 +231,11 @@ class MainWindow(QMainWindow):
         self.client_thread.jobStarted.connect(self._job_started)
         self.client_thread.jobStatus.connect(self.jobs.set_status)
         self.client_thread.imageReady.connect(self.jobs.image_saved)
+        self.client_thread.imagesHeld.connect(self.jobs.images_held)
         self.client_thread.jobFinished.connect(lambda job_id, _received: self.jobs.finished(job_id))
         self.client_thread.jobFailed.connect(self.jobs.failed)
         self.client_thread.jobCancelled.connect(lambda job_id, _received: self.jobs.cancelled(job_id))
+        self._held_said: str | None = None  # what was last said of images waiting to be saved
         self.client_thread.saveProblem.connect(self._save_problem)
         self.client_thread.collectProblem.connect(lambda text: self.show_message(text, error=True))
         self.client_thread.sheetRedrawn.connect(self._sheet_saved)  # a sweep cut off, its late cells collected
@@ -944,8 +946,16 @@ class MainWindow(QMainWindow):
         self.jobs.started(job_id)
 
     def _save_problem(self, text: str) -> None:
-        if text:
-            self.show_message(text, error=True)
+        """Images the library cannot take yet (a full disk): said while they wait, the
+        sentence kept up to date; once they are saved, it goes, and that is said."""
+        said, self._held_said = self._held_said, text or None
+        if text and text != said:
+            if said is None:
+                self.show_message(text, error=True)
+            else:
+                self.message_banner.supersede(said, text, error=True)
+        elif not text and said is not None:
+            self.message_banner.supersede(said, "The images kept in memory are saved in the library now.")
 
     def show_problem(self, text: str) -> None:
         """The library could not be opened: the frame says why, in one sentence."""
