@@ -247,6 +247,40 @@ def test_a_reference_removed_by_mistake_comes_back_with_undo_at_its_place_and_st
     assert w.tray.references() == before
 
 
+def test_references_removed_one_after_another_come_back_together_with_one_undo(
+    qtbot: QtBot, make_window: Callable[[], MainWindow], tmp_path: Path
+) -> None:
+    """Each removal's sentence took the Undo of the one before: of two removed, Undo
+    brought back the second only, and nothing said the first was gone for good. And an
+    Undo the tray no longer had room for said "remove one to add another", when removing
+    one brought nothing back: the Undo had gone with its message."""
+    w = make_window()
+    for i, strength in enumerate((0.7, -1.3, 1.9, -0.4)):
+        w.tray.add_reference(write(tmp_path, f"ref{i}.png", distinct_png(i)), strength)
+    qtbot.waitUntil(lambda: w.tray.count() == 4 and not w.tray.isBusy(), timeout=10_000)
+    before = w.tray.references()
+    said = banner_messages(w)
+    qtbot.mouseClick(w.tray.items()[0].removeButton, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(w.tray.items()[1].removeButton, Qt.MouseButton.LeftButton)  # ref2, now second
+    assert said[-1] == ("Removed “ref2.png” and 1 other from the references.", "Undo")
+    assert [r.strength for r in w.tray.references()] == [-1.3, -0.4]
+    w.message_banner.action.click()
+    assert w.tray.references() == before  # each at its place, with its strength
+    # Removed, then the tray filled meanwhile: the Undo says what it could not do, no more.
+    qtbot.mouseClick(w.tray.items()[3].removeButton, Qt.MouseButton.LeftButton)
+    for i in range(4, 4 + spec.MAX_REFERENCES - 3):
+        w.tray.add_reference(write(tmp_path, f"more{i}.png", distinct_png(i)), 0.5)
+    qtbot.waitUntil(lambda: w.tray.count() == spec.MAX_REFERENCES and not w.tray.isBusy(), timeout=10_000)
+    removed = [s for s in said if s[0].startswith("Removed")]
+    assert removed[-1] == ("Removed “ref3.png” from the references.", "Undo")
+    assert w.message_banner.label.text() == removed[-1][0]
+    w.message_banner.action.click()  # its Undo, pressed once the tray is full
+    assert w.tray.count() == spec.MAX_REFERENCES
+    assert said[-1][0] == (
+        "“ref3.png” could not be put back: the tray is full (10 references, the most a generation can use)."
+    )
+
+
 def test_a_reference_card_let_go_beside_the_tray_is_no_drop_on_the_window(
     qtbot: QtBot, make_window: Callable[[], MainWindow], tmp_path: Path
 ) -> None:

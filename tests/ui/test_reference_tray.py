@@ -17,7 +17,7 @@ from krea_desktop.api import spec
 from krea_desktop.api.request import ReferenceImage
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, encode_library_ids
 from krea_desktop.ui.references.card import REFERENCE_MIME, ReferenceItem
-from krea_desktop.ui.references.tray import ReferenceTray
+from krea_desktop.ui.references.tray import ReferenceTray, not_put_back
 from tests.helpers.drag import drag_event
 from tests.helpers.images import SVG, Route, distinct_png, huge_header_png, image_bytes, serving, truncated_png
 from tests.helpers.wheel import wheel
@@ -796,7 +796,7 @@ def test_undo_of_a_removal_leaves_the_place_of_an_image_still_loading_to_it(
     monkeypatch.setattr(loading_module, "load_source", slow)
     assert tray.widget.add_reference(distinct_png(50))  # takes the free place, still loading
     tray.widget.put_back(*removed[0])
-    assert tray.messages == [loading_module.FULL]  # the place is the loading image's
+    assert tray.messages == [not_put_back([removed[0][1]])]  # the place is the loading image's
     tray.settle()
     assert tray.widget.count() == spec.MAX_REFERENCES
     assert len(tray.messages) == 1  # the Undo's refusal; the image loading was added

@@ -65,7 +65,7 @@ from krea_desktop.ui.references.sources import (
     sources_from_mime,
 )
 from krea_desktop.ui.theme import set_role
-from krea_desktop.wording import for_count
+from krea_desktop.wording import for_count, short_reference_name
 
 ResolveLibraryIds = Callable[[list[int]], list[Path]]
 
@@ -488,12 +488,17 @@ class ReferenceTray(QWidget):
             after.setFocus(Qt.FocusReason.OtherFocusReason)
         self.removed.emit(index, gone)
 
-    def put_back(self, index: int, reference: Reference) -> None:
-        """A reference removed with its card's ✕, at its place again (Undo)."""
+    def put_back(self, index: int, reference: Reference, *, say: bool = True) -> bool:
+        """A reference removed with its card's ✕, at its place again (Undo); whether it is
+        in the tray now. One that no longer fits is said (``say``) in one sentence: the Undo
+        has gone with its message, so no advice to make room is given."""
         if self.model.index_of(reference.sha256) is not None:
-            return  # already back (brought in again meanwhile)
-        if self.room() <= 0 or not self.model.insert(index, reference):  # room counts images still loading
-            self.message.emit(self._loader.no_room(1))
+            return True  # already back (brought in again meanwhile)
+        if self.room() > 0 and self.model.insert(index, reference):  # room counts images still loading
+            return True
+        if say:
+            self.message.emit(not_put_back([reference]))
+        return False
 
     def _move_item(self, item: ReferenceItem, delta: int) -> None:
         index = self.model.index_of(item.sha256)
@@ -746,3 +751,14 @@ def _holds_focus(widget: QWidget) -> bool:
     """Whether ``widget`` or a widget in it has the keyboard focus."""
     focus = QApplication.focusWidget()
     return focus is not None and (focus is widget or widget.isAncestorOf(focus))
+
+
+def not_put_back(references: list[Reference]) -> str:
+    """Why ``references``, removed, were not put back: the tray filled up meanwhile."""
+    first = references[0]
+    which = f"“{short_reference_name(first.source or first.path.name)}”" if len(references) == 1 else None
+    which = which or f"{len(references)} references"
+    return (
+        f"{which} could not be put back: the tray is full ({spec.MAX_REFERENCES} references, "
+        "the most a generation can use)."
+    )

@@ -444,6 +444,8 @@ class MainWindow(QMainWindow):
         )
         self.tray.sweepRequested.connect(lambda index: self.open_sweep(f"ref{index + 1}"))
         self.tray.message.connect(lambda text: self.show_message(text, error=True))
+        self._removed: list[tuple[int, Reference]] = []  # references removed while their sentence is up
+        self._removed_said: str | None = None
         self.tray.removed.connect(self._reference_removed)
         # Into the place kept for it (replaceWidget would hand its layout item to Python).
         self._controls_layout.insertWidget(self._controls_layout.indexOf(self._tray_place), self.tray)
@@ -761,12 +763,30 @@ class MainWindow(QMainWindow):
 
     def _reference_removed(self, index: int, reference: Reference) -> None:
         """A reference taken out with its card's ✕: said, with Undo to bring it back with
-        its strength, at its place."""
-        from krea_desktop.wording import short_reference_name
+        its strength, at its place. Those removed one after another while the sentence is
+        up are said together, and one Undo brings them all back (each new sentence took
+        the Undo of the one before)."""
+        from krea_desktop.wording import counted, short_reference_name
 
+        banner = self.message_banner
+        if not (banner.isVisible() and banner.label.text() == self._removed_said):
+            self._removed = []
+        self._removed.append((index, reference))
+        removed = list(self._removed)
         name = short_reference_name(reference.source or reference.path.name)
-        said = f"Removed “{name}” from the references."
-        self.show_message(said, "Undo", lambda: self.tray.put_back(index, reference))
+        more = f" and {counted(len(removed) - 1, 'other')}" if len(removed) > 1 else ""
+        self._removed_said = f"Removed “{name}”{more} from the references."
+        self.show_message(self._removed_said, "Undo", lambda: self._put_references_back(removed))
+
+    def _put_references_back(self, removed: list[tuple[int, Reference]]) -> None:
+        """Undo of removals: the last removed first, each at its place, so that all stand
+        where they stood; those the tray has no room for now are said in one sentence."""
+        from krea_desktop.ui.references.tray import not_put_back
+
+        self._removed, self._removed_said = [], None
+        refused = [ref for index, ref in reversed(removed) if not self.tray.put_back(index, ref, say=False)]
+        if refused:
+            self.show_message(not_put_back(refused[::-1]))
 
     def _show_ratio_size(self, name: str) -> None:
         ratio = spec.RATIOS_BY_NAME[name]
