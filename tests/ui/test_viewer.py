@@ -121,6 +121,27 @@ def test_zooming_keeps_the_point_under_the_pointer(qapp: QApplication) -> None:
     assert (after.x(), after.y()) == pytest.approx((before.x(), before.y()))
 
 
+@pytest.mark.parametrize(("width", "height"), [(8, 8), (60_000, 100)])
+def test_fit_fits_and_zooming_goes_its_way_for_a_tiny_image_and_a_panorama(
+    qapp: QApplication, width: int, height: int
+) -> None:
+    """An 8 × 8 image fitted at 8250 % shrank to 3200 % on "zoom in"; a 60,000 × 100
+    panorama's Fit stopped at the 2 % limit, its ends cut off, and could not be zoomed out."""
+    canvas = ImageCanvas()
+    canvas.resize(660, 500)
+    canvas.set_image(QImage(width, height, QImage.Format.Format_RGB32))
+    canvas.fit()
+    shown = canvas.target_rect()
+    assert shown.width() <= 660.5 and shown.height() <= 500.5  # the whole of it
+    assert max(shown.width() / 660, shown.height() / 500) == pytest.approx(1.0, abs=0.01)  # filling the canvas
+    fitted = canvas.scale
+    canvas.zoom_by(1.25)
+    assert canvas.scale >= fitted
+    canvas.fit()
+    canvas.zoom_by(0.8)
+    assert canvas.scale <= fitted
+
+
 def test_arrow_keys_step_through_the_gallery(qtbot: QtBot, model: GalleryModel) -> None:
     viewer = open_viewer(qtbot, model, 0)
     rows: list[int] = []

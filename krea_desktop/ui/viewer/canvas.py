@@ -176,10 +176,18 @@ class ImageCanvas(QWidget):
         return self._fitted
 
     def _fit_scale(self) -> float:
+        """The scale that shows the whole image in the canvas, beyond the zoom's own limits
+        where it must be (a 60,000 × 100 panorama, an 8 × 8 icon): Fit always fits."""
         if self._pixmap is None or self._pixmap.isNull():
             return 1.0
         w, h = self._pixmap.width(), self._pixmap.height()
-        return max(MIN_SCALE, min(self.width() / w, self.height() / h))
+        return max(1e-6, min(self.width() / w, self.height() / h))
+
+    def _limited(self, scale: float) -> float:
+        """``scale`` within the zoom's limits, which reach to the fitting scale: zooming in
+        from a tiny image's fit never makes it smaller, nor zooming out a panorama's larger."""
+        fit = self._fit_scale()
+        return max(min(MIN_SCALE, fit), min(max(MAX_SCALE, fit), scale))
 
     def fit(self) -> None:
         self._fitted = True
@@ -194,7 +202,7 @@ class ImageCanvas(QWidget):
         """Zoom to ``scale``, keeping the image point under ``anchor`` (widget coordinates) still."""
         if self._pixmap is None:
             return
-        scale = max(MIN_SCALE, min(MAX_SCALE, scale))
+        scale = self._limited(scale)
         if anchor is not None:
             before = self._image_point(anchor)
             self._scale = scale
@@ -226,7 +234,7 @@ class ImageCanvas(QWidget):
             self._centre = QPointF(0.5, 0.5)
         else:
             self._fitted = False
-            self._scale = max(MIN_SCALE, min(MAX_SCALE, scale))
+            self._scale = self._limited(scale)
             self._centre = QPointF(cx, cy)
             self._clamp()
         self.update()
