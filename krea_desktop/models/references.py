@@ -28,6 +28,9 @@ STATE_VERSION = 1
 MAX_LABELS = 500  # names remembered for kept copies (a few tens of KB in the saved state)
 
 
+FileKey = tuple[int, int, int, int]  # a file as the system knows it: device, inode, size, modification time
+
+
 class StateError(Exception):
     """The saved set cannot be read; the message says so in one sentence."""
 
@@ -78,6 +81,11 @@ class ReferenceSet:
         # hash, the latest last: a kept copy taken up again (recall, a sweep) is named by
         # its hash, and is given back its name.
         self._labels: dict[str, str] = {}
+        # The files images were read from (device, inode, size, modification time) and the
+        # content hash each gave, the latest last, kept with the set: a file dropped again
+        # after a restart is known as an image in the tray before it is read (a drop of the
+        # same nine files and a new one was refused whole, "only 1 more fits").
+        self._by_origin: dict[FileKey, str] = {}
         self.changed: Event[[]] = Event()
         self.strength_changed: Event[[int, float]] = Event()
 
@@ -97,6 +105,17 @@ class ReferenceSet:
 
     def index_of(self, sha256: str) -> int | None:
         return next((i for i, r in enumerate(self._items) if r.sha256 == sha256), None)
+
+    def read_from(self, key: FileKey) -> str | None:
+        """The content hash of the image the file ``key`` was read as, if it was."""
+        return self._by_origin.get(key)
+
+    def note_origin(self, sha256: str, key: FileKey) -> None:
+        """The image ``sha256`` was read from the file ``key`` (kept with the set)."""
+        self._by_origin.pop(key, None)
+        self._by_origin[key] = sha256
+        while len(self._by_origin) > MAX_LABELS:
+            del self._by_origin[next(iter(self._by_origin))]
 
     def room(self, pending: int = 0) -> int:
         """How many more references fit, less ``pending`` ones still loading."""
@@ -193,7 +212,8 @@ class ReferenceSet:
             if parent:
                 entry["parent"] = parent
             entries.append(entry)
-        state = {"version": STATE_VERSION, "references": entries, "labels": self._labels}
+        origins = [[*key, sha] for key, sha in self._by_origin.items()]
+        state = {"version": STATE_VERSION, "references": entries, "labels": self._labels, "origins": origins}
         return json.dumps(state, indent=1).encode()
 
     def save(self, to_come: Sequence[SavedReference] = ()) -> None:
@@ -229,6 +249,15 @@ class ReferenceSet:
         if isinstance(labels, dict):
             known = {k: v for k, v in list(labels.items())[-MAX_LABELS:] if isinstance(k, str) and isinstance(v, str)}
             self._labels = {**known, **self._labels}
+        origins = state.get("origins")
+        if isinstance(origins, list):
+            noted = dict(self._by_origin)  # this session's own, newer, win
+            self._by_origin = {}
+            for entry in origins[-MAX_LABELS:]:
+                if _is_origin(entry):
+                    self.note_origin(entry[4], (entry[0], entry[1], entry[2], entry[3]))
+            for key, sha in noted.items():
+                self.note_origin(sha, key)
         saved: list[SavedReference] = []
         for entry in entries[: spec.MAX_REFERENCES]:
             if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
@@ -241,3 +270,14 @@ class ReferenceSet:
             parent = image_id(entry.get("parent")) or ""
             saved.append(SavedReference(self.folder / entry["file"], clamp_strength(float(strength)), source, parent))
         return saved
+
+
+def _is_origin(value: object) -> bool:
+    """Whether ``value`` is a saved origin: a file's four numbers, then a content hash."""
+    return (
+        isinstance(value, list)
+        and len(value) == 5
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value[:4])
+        and isinstance(value[4], str)
+        and len(value[4]) <= 128
+    )

@@ -518,6 +518,28 @@ def test_a_references_folder_that_takes_no_copy_is_named_with_what_to_do(
     assert tray.messages[-1] == f"The image was not added: {said.format(folder=tray.folder)}."
 
 
+def test_files_in_the_tray_dropped_again_after_a_restart_with_a_new_one_make_room_for_it(
+    make_tray: Callable[..., Tray], tmp_path: Path
+) -> None:
+    """Nine held: the same nine files and a new one dropped together were known after a
+    restart no more, and were refused whole, "Only 1 more reference fits…"."""
+    given = tmp_path / "given"
+    given.mkdir()
+    files = [write(given, f"r{i}.png", distinct_png(i)) for i in range(9)]
+    first = make_tray()
+    assert first.drop_files(*files)
+    first.settle()
+    first.widget.save_state()
+    second = make_tray()
+    second.widget.restore_state()
+    second.settle()
+    assert second.widget.count() == 9
+    assert second.drop_files(*files, write(given, "new.png", distinct_png(9)))
+    second.settle()
+    assert second.widget.count() == 10
+    assert second.messages[-1] == "“r0.png” is already in the tray (and 8 more items refused)."
+
+
 def test_gallery_drop_without_resolver_is_announced(tray: Tray) -> None:
     mime = QMimeData()
     mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids([7])))

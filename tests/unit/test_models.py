@@ -100,6 +100,48 @@ def test_reference_set_reads_hostile_entries_safely(tmp_path: Path) -> None:
     ]
 
 
+def test_reference_set_keeps_the_files_its_images_were_read_from_and_reads_hostile_ones_safely(
+    tmp_path: Path,
+) -> None:
+    refs = ReferenceSet(tmp_path)
+    refs.note_origin("a" * 64, (1, 2, 3, 4))
+    refs.note_origin("b" * 64, (1, 5, 6, 7))
+    refs.note_origin("a" * 64, (9, 9, 9, 9))  # the same image read from a copy elsewhere: both known
+    refs.save()
+    again = ReferenceSet(tmp_path)
+    again.read_saved()
+    assert [again.read_from(k) for k in ((1, 2, 3, 4), (1, 5, 6, 7), (9, 9, 9, 9), (0, 0, 0, 0))] == [
+        "a" * 64,
+        "b" * 64,
+        "a" * 64,
+        None,
+    ]
+    hostile = [[1, 2, 3, 4], [1, 2, 3, -4, "x"], [1, 2, 3, True, "x"], "x", [1, 2, 3, 4, 5], [7, 7, 7, 7, "c" * 64]]
+    (tmp_path / "tray.json").write_text(json.dumps({"references": [], "origins": hostile}))
+    third = ReferenceSet(tmp_path)
+    assert third.read_saved() == []
+    assert third.read_from((7, 7, 7, 7)) == "c" * 64 and third.read_from((1, 2, 3, 4)) is None
+
+
+def test_a_job_ending_with_images_waiting_to_be_saved_counts_them_as_they_come() -> None:
+    queue = JobQueue()
+    queue.add(1, GenerationRequest("two words", number_results=3))
+    queue.image_saved(1, entry(10, None))
+    queue.images_held(1, 2)
+    queue.finished(1)
+    job = queue.get(1)
+    assert job is not None and job.message == "Done: 1 image saved; 2 more are waiting to be saved."
+    changed: list[str] = []
+    queue.changed.connect(lambda j: changed.append(j.message))
+    queue.image_saved(1, entry(11, None))
+    queue.remove(1)  # the row dismissed: the image still goes to the gallery
+    shown: list[object] = []
+    queue.image.connect(lambda j, e, _x: shown.append((j, e.id)))
+    queue.image_saved(1, entry(12, None))
+    assert changed == ["Done: 2 images saved; 1 more is waiting to be saved."]
+    assert shown == [(None, 12)]
+
+
 def entry(n: int, cost: float | None) -> LibraryEntry:
     return LibraryEntry(
         id=n,

@@ -20,7 +20,7 @@ from krea_desktop.api import spec
 from krea_desktop.library.inputs import InvalidImageError, looks_like_image_file
 from krea_desktop.models.references import Reference, ReferenceSet, SavedReference
 from krea_desktop.ui.background import BackgroundRunner, Runner, deliver_posted
-from krea_desktop.ui.references.sources import Batch, FileKey, FindParent, Loaded, Source, file_key, load_source
+from krea_desktop.ui.references.sources import Batch, FindParent, Loaded, Source, file_key, load_source
 from krea_desktop.wording import counted, for_count, within
 
 FULL = (
@@ -60,9 +60,6 @@ class ReferenceLoader(QObject):
         # pasted images still loading, and leaves a download (seconds, or a server that never
         # answers) behind.
         self._downloads: Runner = runner if runner is not None else BackgroundRunner(parent=self)
-        # The files references were read from this session, and the image each gave: a file
-        # dropped again is known as one already in the tray before it is read.
-        self._origins: dict[FileKey, str] = {}
         self._thumbnails: dict[str, QImage] = {}  # decoded on a worker, for cards not yet made
         self._pending = 0  # slots reserved by loads in progress
         self._batches: list[Batch] = []
@@ -139,7 +136,8 @@ class ReferenceLoader(QObject):
             if source.kind == "path":
                 path = Path(source.value)
                 key = file_key(path)
-                known = self._origins.get(key) if key is not None else None
+                # Read before (this session or one before it), and its image is in the tray.
+                known = self.model.read_from(key) if key is not None else None
                 if known is not None and self.model.index_of(known) is not None:
                     continue  # read before, and its image is in the tray
                 if path.parent == self.references_dir and self.model.index_of(path.stem) is not None:
@@ -200,8 +198,8 @@ class ReferenceLoader(QObject):
             self.busyChanged.emit(False)
 
     def _add(self, batch: Batch, slot: Loaded) -> None:
-        if slot.origin is not None:
-            self._origins[slot.origin] = slot.ref.sha256
+        if slot.origin is not None:  # a file dropped again is known before it is read
+            self.model.note_origin(slot.ref.sha256, slot.origin)
         if self.model.index_of(slot.ref.sha256) is not None:
             if not batch.restoring:
                 batch.errors.append(f"“{slot.ref.source}” is already in the tray.")

@@ -25,6 +25,7 @@ from krea_desktop.library.inputs import (
     store_copy,
 )
 from krea_desktop.library.saving import describe_failure
+from krea_desktop.models.references import FileKey
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME
 from krea_desktop.ui.pixels import decoded
 
@@ -43,13 +44,9 @@ WEB_SCHEMES = ("http", "https", "data")
 _IMG_SRC_RE = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*["']([^"']+)["']""", re.I)
 
 
-# A file as the system knows it (device, inode, size, modification time): the same key
-# means the same bytes, without reading them.
-FileKey = tuple[int, int, int, int]
-
-
 def file_key(path: Path) -> FileKey | None:
-    """The key of the file at ``path`` (one stat), or None when there is none."""
+    """The key of the file at ``path`` (one stat), or None when there is none: the same key
+    means the same bytes, without reading them."""
     try:
         st = os.stat(path)
     except (OSError, ValueError):
