@@ -2239,7 +2239,11 @@ def test_a_damaged_index_answers_searches_without_its_search_index_and_says_what
     qtbot.waitUntil(lambda: w.message_banner.label.text() == DAMAGED_INDEX)
     assert w.message_banner.error and w.model.rowCount() == 100  # the rows shown are kept
     assert w.model.filters["ratio"] is None and w.model.filters["search"] == "harbour"
-    combo.setCurrentIndex(combo.findData(None))
+    assert combo.currentData() is None  # taken back: a search typed next does not carry it
+    search.clear()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 200)
+    qtbot.keyClicks(search, "dawn")
+    qtbot.waitUntil(lambda: w.model.rowCount() == 100)
     search.clear()
     qtbot.waitUntil(lambda: w.model.rowCount() == 200)
     assert (data_dir / "library.sqlite.damage-found").is_file()  # the next start rebuilds it

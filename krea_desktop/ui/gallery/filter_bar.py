@@ -228,6 +228,18 @@ class GalleryFilterBar(QWidget):
         self.search.clear()  # starts the search timer, which telling now stops
         self._emit_now()
 
+    def take_back(self, filters: dict[str, Any]) -> None:
+        """The favourites and ratio controls set to ``filters`` (those the gallery shows: a
+        change it could not make taken back), without telling; the search typed stays as
+        it is, so that typing goes on. Left as they were, every later search carried the
+        refused filter with it and was refused too."""
+        for widget in (self.favourites, self.ratio):
+            widget.blockSignals(True)
+        self.favourites.setChecked(bool(filters.get("favourites_only")))
+        self.ratio.setCurrentIndex(max(0, self.ratio.findData(filters.get("ratio"))))
+        for widget in (self.favourites, self.ratio):
+            widget.blockSignals(False)
+
     def _emit_now(self) -> None:
         self._search_timer.stop()
         self._emit()

@@ -339,7 +339,7 @@ class MainWindow(QMainWindow):
         scroll.setWidget(controls)
 
         self.model = GalleryModel(self.library, parent=self)
-        self.model.unanswered.connect(lambda text: self.show_message(text, error=True))
+        self.model.unanswered.connect(self._unanswered)
         self.gallery = GalleryView(self)
         self.gallery.setModel(self.model)
         self.filter_bar = GalleryFilterBar(self)
@@ -556,6 +556,12 @@ class MainWindow(QMainWindow):
         if side is not None:
             view.setThumbSide(side)
         bar.set_thumb_side(view.thumb_side)
+
+    def _unanswered(self, text: str) -> None:
+        """The index could not say which rows a filter leaves (it is damaged): said, and
+        the filter bar's controls back to the filters the gallery shows."""
+        self.show_message(text, error=True)
+        self.filter_bar.take_back(self.model.filters)
 
     def _apply_filters(self, filters: dict[str, Any]) -> None:
         self.model.refresh(**filters)
