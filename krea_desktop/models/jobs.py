@@ -212,5 +212,5 @@ def _ended_message(job: Job) -> str:
         if kept:  # what went wrong, then what is kept
             said += f"; the {counted(kept, 'image')} received before that {for_count(kept, 'is', 'are')} kept"
     if held:
-        said += f"; {held} more {for_count(held, 'is', 'are')} waiting to be saved"
+        said += f"; {counted(held, 'image')} {for_count(held, 'is', 'are')} waiting to be saved"
     return said + "."

@@ -630,7 +630,7 @@ def test_images_held_for_want_of_room_are_saved_once_there_is_some_and_their_job
     w.prompt_panel.countSpin.setValue(3)
     job_id, _received = generate_and_wait(qtbot, w)
     job = w.jobs.get(job_id)
-    assert job is not None and job.message == "Done: 0 images saved; 3 more are waiting to be saved."
+    assert job is not None and job.message == "Done: 0 images saved; 3 images are waiting to be saved."
     held = w.message_banner.label.text()
     assert held.startswith("3 paid images are kept in memory because the disk holding")
     assert len(list((data_dir / "pending").glob("*.json"))) == 1  # the next start would collect them
@@ -645,7 +645,7 @@ def test_images_held_for_want_of_room_are_saved_once_there_is_some_and_their_job
     job_id, _received = generate_and_wait(qtbot, w)
     full["on"] = False
     job = w.jobs.get(job_id)
-    assert job is not None and job.message == "Done: 0 images saved; 3 more are waiting to be saved."
+    assert job is not None and job.message == "Done: 0 images saved; 3 images are waiting to be saved."
     qtbot.waitUntil(lambda: job.received == 3, timeout=10000)
     assert job.message == "Done: 3 images saved." and w.library.count() == 6
     assert w.job_list.rows[job_id].status.text().startswith("Done: 3 images saved.")

@@ -113,3 +113,69 @@ def test_a_demo_job_the_window_closed_during_leaves_the_next_start_nothing_to_co
     qtbot.wait(500)  # the collecting of an earlier run's tasks comes just after
     assert again.jobs.jobs() == [] and not again.message_banner.isVisible()
     again.close()
+
+
+def test_an_image_held_then_saved_by_the_retry_while_its_job_runs_is_not_said_to_wait(
+    qtbot: QtBot, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first image of a job came with the disk full and was saved by the retry while
+    the job ran; at its end the job counted it among those still waiting, and said so for
+    good: "Done: 3 images saved; 1 more is waiting to be saved."."""
+    import asyncio
+    import errno
+    import uuid
+
+    from krea_desktop.api.request import GenerationRequest
+    from krea_desktop.api.results import GeneratedImage
+    from krea_desktop.ui.jobs import client_thread as client_thread_module
+    from tests.helpers.images import distinct_png
+
+    monkeypatch.setattr(client_thread_module, "HELD_RETRY_S", 0.2)
+    full = {"on": False}
+    real = Library.save
+
+    def save(lib: Library, image: Any, *args: Any, **kwargs: Any) -> Any:
+        if full["on"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(lib, image, *args, **kwargs)
+
+    monkeypatch.setattr(Library, "save", save)
+    w = create_main_window(force_demo=True, demo_latency=0.0)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.built)
+    client = w.client_thread.wait_ready()
+
+    def image(request: GenerationRequest, i: int) -> GeneratedImage:
+        return GeneratedImage(
+            task_uuid=request.task_uuid,
+            image_uuid=str(uuid.uuid4()),
+            data=distinct_png(i),
+            format="PNG",
+            width=1024,
+            height=1024,
+            seed=i,
+            cost=None,
+            record=request.describe(),
+            index=i,
+        )
+
+    async def generate(request: GenerationRequest, on_status: Any = None, on_submitted: Any = None) -> Any:
+        on_submitted(request, [], request.describe())
+        full["on"] = True  # the first image comes with the disk full
+        yield image(request, 1)
+        full["on"] = False  # then room: the retry saves it while the job still runs
+        await asyncio.sleep(1.0)
+        yield image(request, 2)
+        yield image(request, 3)
+
+    monkeypatch.setattr(client, "generate", generate)
+    w.prompt_panel.promptEdit.setPlainText("three paper boats")
+    w.prompt_panel.countSpin.setValue(3)
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        job_id = w.generate()
+    job = w.jobs.get(job_id)
+    assert job is not None
+    qtbot.waitUntil(lambda: job.received == 3)
+    assert w.library.count() == 3 and job.message == "Done: 3 images saved."
+    w.close()

@@ -277,6 +277,22 @@ def test_a_failed_cell_keeps_its_place_with_its_error(qtbot: QtBot, make_window:
     assert reopened is not None and reopened.counts() == (2, 1, 0)
 
 
+def test_a_sweep_passes_over_an_image_saved_for_a_job_no_longer_listed(
+    qtbot: QtBot, make_window: Any, sim: Sim, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An image held for want of room is saved after its job's row was dismissed, and is
+    announced without its job: a sweep running then read its job's id, and raised."""
+    w = make_window()
+    sheet = send_seed_sweep(w, "a lighthouse", "1, 2, 3")
+    qtbot.waitUntil(lambda: sheet.sheet_entry is not None, timeout=30000)
+    entry = w.library.entries(limit=1)[0]
+    sheet_two = send_seed_sweep(w, "a harbour", "4, 5")
+    with caplog.at_level("ERROR"):
+        w.jobs.image_saved(10_000, entry)  # no such job in the list
+    assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.levelname == "ERROR"]
+    qtbot.waitUntil(lambda: sheet_two.sheet_entry is not None, timeout=30000)
+
+
 def test_a_sweep_whose_every_cell_failed_saves_no_sheet_of_errors(qtbot: QtBot, make_window: Any, sim: Sim) -> None:
     w = make_window()
     sim.service.inject("task-error*")

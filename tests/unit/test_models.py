@@ -130,7 +130,7 @@ def test_a_job_ending_with_images_waiting_to_be_saved_counts_them_as_they_come()
     queue.images_held(1, 2)
     queue.finished(1)
     job = queue.get(1)
-    assert job is not None and job.message == "Done: 1 image saved; 2 more are waiting to be saved."
+    assert job is not None and job.message == "Done: 1 image saved; 2 images are waiting to be saved."
     changed: list[str] = []
     queue.changed.connect(lambda j: changed.append(j.message))
     queue.image_saved(1, entry(11, None))
@@ -138,7 +138,7 @@ def test_a_job_ending_with_images_waiting_to_be_saved_counts_them_as_they_come()
     shown: list[object] = []
     queue.image.connect(lambda j, e, _x: shown.append((j, e.id)))
     queue.image_saved(1, entry(12, None))
-    assert changed == ["Done: 2 images saved; 1 more is waiting to be saved."]
+    assert changed == ["Done: 2 images saved; 1 image is waiting to be saved."]
     assert shown == [(None, 12)]
 
 

@@ -317,7 +317,7 @@ class ClientThread(QThread):
             if saving is not None:  # the image being saved lands in the library: it is said so
                 received += await _finished(saving)
             keep = self._shutting_down  # the app is quitting: the next start collects the rest
-            self._say_held(job_id, arrived - received)
+            self._say_held(job_id, current)
             self.jobCancelled.emit(job_id, received)
         except E.KreaError as err:
             keep = E.may_collect_later(err) or (
@@ -326,7 +326,7 @@ class ClientThread(QThread):
             # Said to be collected later only when a task was sent and its record written.
             err.record_kept = keep and any(self._tasks.get(t, (None, None))[1] is not None for t in current)
             err.images_arrived = arrived
-            self._say_held(job_id, arrived - received)
+            self._say_held(job_id, current)
             self.jobFailed.emit(job_id, as_the_app_says(err, where_the_key_is()), err)
         except LibraryError as err:
             self.jobFailed.emit(job_id, str(err), err)
@@ -335,7 +335,7 @@ class ClientThread(QThread):
             bug = E.KreaError(f"Something unexpected went wrong ({type(exc).__name__}); the details are in the log.")
             self.jobFailed.emit(job_id, str(bug), bug)
         else:
-            self._say_held(job_id, arrived - received)
+            self._say_held(job_id, current)
             self.jobFinished.emit(job_id, received)
         finally:
             self._jobs.pop(job_id, None)
@@ -379,7 +379,10 @@ class ClientThread(QThread):
         side = self.thumbnail_side() or THUMB_SIZE
         await self._saved(await asyncio.to_thread(save_and_thumbnail, self._saver, None, side))
 
-    def _say_held(self, job_id: int, held: int) -> None:
+    def _say_held(self, job_id: int, task_uuids: list[str]) -> None:
+        """Say how many of the job's images wait to be saved as it ends: those of its tasks
+        still held (one saved meanwhile by the retry, or with another job's, is not)."""
+        held = self._saver.held_of(task_uuids)
         if held > 0:
             self.imagesHeld.emit(job_id, held)
 

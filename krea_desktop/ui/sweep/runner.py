@@ -168,8 +168,8 @@ class SweepRun(QObject):
             if self.sheet is not None:
                 self.sheet.cells[cell.place].set_waiting("Generating…")
 
-    def _image(self, job: Job, entry: LibraryEntry, thumbnail: Any) -> None:
-        cell = self._running.get(job.job_id)
+    def _image(self, job: Job | None, entry: LibraryEntry, thumbnail: Any) -> None:
+        cell = self._running.get(job.job_id) if job is not None else None
         if cell is None:
             return
         self._results[cell.place] = SheetCell(cell.place, entry.image_uuid, entry.path)
@@ -181,7 +181,11 @@ class SweepRun(QObject):
         if cell is None:
             return
         if cell.place not in self._results:
-            self._fail(cell.place, job.message if job.state != FINISHED else "The service sent no image.")
+            if job.held:  # it came, and waits for the library to take it
+                said = "Its image waits to be saved in the library, so it is not on this sheet."
+            else:
+                said = job.message if job.state != FINISHED else "The service sent no image."
+            self._fail(cell.place, said)
         self._send_more()
         self._maybe_end()
 
