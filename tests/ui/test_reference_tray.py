@@ -266,7 +266,7 @@ def test_a_strength_typed_where_the_system_writes_a_decimal_comma_is_the_strengt
             tray.qtbot.keyClicks(spin.lineEdit(), typed)
             tray.qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_Return)
             assert (spin.value(), item.strength()) == (wanted, wanted), typed
-        spin.lineEdit().end(False)  # +0.75 from the −1.50 shown: its last digit edited
+        spin.lineEdit().end(False)  # the −1.50 shown, its last digit edited: −1.55
         tray.qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_Backspace)
         tray.qtbot.keyClicks(spin.lineEdit(), "5")
         tray.qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_Return)
@@ -491,7 +491,7 @@ def test_a_gallery_copy_some_of_whose_images_were_deleted_since_says_how_many(
     files[2].unlink()  # to the trash, after the copy
     assert tray.drop(mime)
     assert [Path(r.image).read_bytes() for r in tray.widget.references()] == [distinct_png(1), distinct_png(3)]
-    assert tray.messages[-1] == "1 of the 3 gallery images is no longer in the library (deleted since)."
+    assert tray.messages[-1] == "1 of the 3 gallery images was deleted since it was copied, so it was not added."
 
 
 @pytest.mark.parametrize(

@@ -350,8 +350,9 @@ class ReferenceTray(QWidget):
                 )
                 return False
             gone = named - len(paths)  # some of them deleted since: said, not left out unsaid
-            are = for_count(gone, "is", "are")
-            said = [f"{gone} of the {named} gallery images {are} no longer in the library (deleted since)."]
+            were, they = for_count(gone, "was", "were"), for_count(gone, "it", "they")
+            what = f"{gone} of the {named} gallery images {were} deleted since {they} {were} copied"
+            said = [f"{what}, so {they} {were} not added."]
             if gone <= 0:
                 said = []
             return self._start([Source("path", p) for p in paths], said=said)
