@@ -366,6 +366,41 @@ def test_a_picture_larger_than_qts_reader_takes_is_shown_at_the_largest_it_takes
 
 
 @pytest.mark.qt_log_ignore("Rejecting image as it exceeds the current allocation limit")
+def test_a_picture_shown_from_a_reduced_copy_says_so_and_100_percent_is_its_own_pixels(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    """Over Qt's limit the viewer shows a reduced copy: its "100 %" was the copy's pixels
+    (about 76 % of an 11,000 × 10,000 photo's), said to be actual size, and nothing said
+    the picture was reduced."""
+    from PySide6.QtGui import QImageReader
+
+    from krea_desktop.library.recall import entry_for_file
+
+    path = tmp_path / "large.png"
+    Image.new("RGB", (2000, 1500), (30, 120, 200)).save(path, compress_level=1)  # 12 MB at 4 bytes a pixel
+    previous = QImageReader.allocationLimit()
+    QImageReader.setAllocationLimit(10)
+    try:
+        entries = [entry_for_file(path, None, (2000, 1500))]
+        viewer = ImageViewer(lambda r: entries[r] if 0 <= r < 1 else None, lambda: 1, 0)
+        qtbot.addWidget(viewer)
+        viewer.show()
+        qtbot.waitUntil(viewer.canvas.has_image)
+    finally:
+        QImageReader.setAllocationLimit(previous)
+    shown = viewer.canvas.image_size()
+    assert shown.width() < 2000
+    assert viewer.hint_label.text() == (
+        f"This picture, 2,000 × 1,500, is larger than the viewer holds, so a copy of "
+        f"{shown.width():,} × {shown.height():,} is shown."
+    )
+    viewer.actual_button.click()
+    assert viewer.zoom_label.text() == "100 %"
+    assert viewer.canvas.target_rect().width() == pytest.approx(2000, rel=0.01)  # one of its pixels to one on screen
+    viewer.close()
+
+
+@pytest.mark.qt_log_ignore("Rejecting image as it exceeds the current allocation limit")
 def test_a_picture_larger_than_qts_reader_takes_keeps_its_colour_profile_and_orientation(
     qapp: QApplication, tmp_path: Path
 ) -> None:

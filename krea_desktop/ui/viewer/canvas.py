@@ -132,6 +132,7 @@ class ImageCanvas(QWidget):
         self._pixmap: QPixmap | None = None
         self._text = ""
         self._scale = 1.0
+        self._reduced = 1.0  # the picture's own size over the copy shown (set_image)
         self._fitted = True
         self._centre = QPointF(0.5, 0.5)  # the image point at the widget's centre, as fractions
         self._drag_from: QPointF | None = None
@@ -143,9 +144,14 @@ class ImageCanvas(QWidget):
         self._text = text
         self.update()
 
-    def set_image(self, image: QImage) -> None:
-        """Show ``image`` (GUI thread: it becomes a QPixmap here), keeping the view mode."""
+    def set_image(self, image: QImage, *, full_size: QSize | None = None) -> None:
+        """Show ``image`` (GUI thread: it becomes a QPixmap here), keeping the view mode.
+        ``full_size``: the picture's own size where ``image`` is a reduced copy of it (one
+        larger than Qt's reader holds): the zoom then speaks of the picture's own pixels,
+        and 100 % shows one of them to a screen pixel."""
         self._pixmap = QPixmap.fromImage(image)
+        longest = max(image.width(), image.height(), 1)
+        self._reduced = max(1.0, max(full_size.width(), full_size.height()) / longest) if full_size else 1.0
         self._text = ""
         if self._fitted:
             self._scale = self._fit_scale()
@@ -172,6 +178,12 @@ class ImageCanvas(QWidget):
         return self._scale
 
     @property
+    def zoom(self) -> float:
+        """The scale of the picture's own pixels on screen (the scale of the copy shown,
+        where it is reduced: :meth:`set_image`)."""
+        return self._scale / self._reduced
+
+    @property
     def fitted(self) -> bool:
         return self._fitted
 
@@ -196,7 +208,8 @@ class ImageCanvas(QWidget):
         self._changed()
 
     def actual_size(self) -> None:
-        self.set_scale(1.0)
+        """One of the picture's own pixels to a screen pixel."""
+        self.set_scale(self._reduced)
 
     def set_scale(self, scale: float, anchor: QPointF | None = None) -> None:
         """Zoom to ``scale``, keeping the image point under ``anchor`` (widget coordinates) still."""

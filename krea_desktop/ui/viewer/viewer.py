@@ -386,9 +386,14 @@ class ImageViewer(QDialog):
         self.canvas.set_loading()
         generation = self._generation
         path, in_library = self.entry.path, self.entry.id >= 0  # -1: a file opened from elsewhere
+
+        def decode() -> tuple[QImage, bool, QSize | None]:
+            image = decode_image_file(path, in_library=in_library)
+            return image, _ends_early(path), _full_size(path, image)
+
         self._runner.submit(
-            lambda: (decode_image_file(path, in_library=in_library), _ends_early(path)),
-            lambda got: self._decoded(generation, got[0], None, ends_early=got[1]),
+            decode,
+            lambda got: self._decoded(generation, got[0], None, ends_early=got[1], full_size=got[2]),
             lambda error: self._decoded(generation, None, error),
         )
 
@@ -514,7 +519,13 @@ class ImageViewer(QDialog):
         )
 
     def _decoded(
-        self, generation: int, image: QImage | None, error: BaseException | None, *, ends_early: bool = False
+        self,
+        generation: int,
+        image: QImage | None,
+        error: BaseException | None,
+        *,
+        ends_early: bool = False,
+        full_size: QSize | None = None,
     ) -> None:
         if generation != self._generation:
             return  # the viewer moved on meanwhile
@@ -522,9 +533,14 @@ class ImageViewer(QDialog):
             text = str(error) if isinstance(error, ImageUnreadable) else "This image could not be read."
             self.canvas.set_error(text)
         else:
-            self.canvas.set_image(image)
+            self.canvas.set_image(image, full_size=full_size)
             if ends_early:  # a JPEG cut short decodes, its missing part grey: said, not left to be taken for the image
                 self.show_hint("This file ends early, so part of the picture is missing.")
+            elif full_size is not None:  # 100 % was the copy's pixels, not the picture's
+                self.show_hint(
+                    f"This picture, {full_size.width():,} × {full_size.height():,}, is larger than the viewer "
+                    f"holds, so a copy of {image.width():,} × {image.height():,} is shown."
+                )
         self._update_zoom_label()
 
     def _nothing_shown(self) -> str:
@@ -536,7 +552,7 @@ class ImageViewer(QDialog):
 
     def _update_zoom_label(self) -> None:
         if self.canvas.has_image():
-            self.zoom_label.setText(("fitted, " if self.canvas.fitted else "") + f"{self.canvas.scale * 100:.0f} %")
+            self.zoom_label.setText(("fitted, " if self.canvas.fitted else "") + f"{self.canvas.zoom * 100:.0f} %")
         else:
             self.zoom_label.setText("")
 
@@ -673,6 +689,18 @@ def _drop(chips: list[Any]) -> None:
         chip.setParent(None)
         chip.deleteLater()
     chips.clear()
+
+
+def _full_size(path: Path, shown: QImage) -> QSize | None:
+    """The picture's own size where ``shown`` is a reduced copy of it (read from the file's
+    header, on the worker thread), else None. Its longest side is compared, whichever way
+    the picture is turned."""
+    from krea_desktop.library.metadata import image_size_of
+
+    size = image_size_of(path)
+    if size is None or max(size) <= max(shown.width(), shown.height()) * 1.01:
+        return None
+    return QSize(*size)
 
 
 def _ends_early(path: Path) -> bool:
