@@ -34,6 +34,7 @@ class Job:
     # Images that arrived but wait to be saved (the library could not take them: a full
     # disk), as the job ended; each one saved later is counted as it comes.
     held: int = 0
+    earlier: int = 0  # a collected job's images its task's earlier run saved (not counted again)
     failure: str = ""  # what went wrong, for a failed job (its message says what is kept too)
 
     @property
@@ -48,8 +49,9 @@ class Job:
 
     @property
     def expected(self) -> int:
-        """The images asked for, or those received if the service sent more (each kept)."""
-        return max(self.request.number_results, len(self.entries))
+        """The images asked for (less those an earlier run saved, for a job collecting what
+        it left), or those received if the service sent more (each kept)."""
+        return max(self.request.number_results - self.earlier, len(self.entries))
 
     @property
     def running(self) -> bool:
@@ -150,6 +152,14 @@ class JobQueue:
         self.image.emit(job, entry, extra)
         if entry.cost:
             self.cost_changed.emit(self.session_cost)
+
+    def collecting(self, job_id: int, earlier: int) -> None:
+        """``job_id`` collects what an earlier run left of a task, ``earlier`` of whose
+        images that run saved: it expects the rest."""
+        job = self._jobs.get(job_id)
+        if job is not None:
+            job.earlier = max(0, earlier)
+            self.changed.emit(job)
 
     def images_held(self, job_id: int, held: int) -> None:
         """``held`` images of ``job_id`` wait to be saved as it ends (the library cannot

@@ -273,6 +273,9 @@ def test_a_killed_window_s_batch_is_collected_by_the_next_window(
             qtbot.waitUntil(lambda: any(j.state == "finished" for j in w.jobs.jobs()), timeout=10000)
             (job,) = w.jobs.jobs()
             assert job.received == 20 - before and job.request.number_results == 20
+            # "17 of 17", not "17 of 20": the images the killed window saved are not said missing.
+            assert job.expected == 20 - before
+            assert w.job_list.rows[job.job_id].progress.maximum() == 20 - before
             assert w.model.rowCount() == 20
             uuids = [e.image_uuid for e in w.library.entries()]
             assert len(set(uuids)) == 20

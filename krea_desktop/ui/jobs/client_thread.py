@@ -125,6 +125,7 @@ class ClientThread(QThread):
     jobCancelled = Signal(int, int)  # job id, images received before cancelling
     saveProblem = Signal(str)  # one sentence while images wait to be saved; "" when all are
     imagesHeld = Signal(int, int)  # job id, how many of its images wait to be saved (before it ends)
+    collecting = Signal(int, int)  # job id (begun by this thread), images of its task an earlier run saved
     collectProblem = Signal(str)  # one sentence: paid work of an earlier run that cannot be collected
     sheetRedrawn = Signal(object)  # LibraryEntry: a sweep's sheet drawn again with cells collected since
 
@@ -404,6 +405,7 @@ class ClientThread(QThread):
             job_id = next(self._ids)
             self._tasks[task.task_uuid] = (job_id, task)
             self.jobStarted.emit(job_id, task.request)
+            self.collecting.emit(job_id, len(task.received))
             self.jobStatus.emit(job_id, "Collecting the images of a job the app was closed during…")
 
             def say(msg: str, job_id: int = job_id) -> None:

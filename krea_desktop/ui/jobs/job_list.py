@@ -109,6 +109,9 @@ class JobRow(QFrame):
     def set_status(self, text: str) -> None:
         self.status.setText(text)
         self.cancel.setEnabled(not self.info.cancelling)
+        if self.progress.maximum() != self.info.expected:  # a collected job: less what was saved before
+            self.progress.setMaximum(self.info.expected)
+            self.tick()
 
     def image_received(self) -> None:
         self.progress.setMaximum(self.info.expected)  # grows if the service sends more than asked

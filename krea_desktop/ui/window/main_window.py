@@ -232,6 +232,7 @@ class MainWindow(QMainWindow):
         self.client_thread.jobStatus.connect(self.jobs.set_status)
         self.client_thread.imageReady.connect(self.jobs.image_saved)
         self.client_thread.imagesHeld.connect(self.jobs.images_held)
+        self.client_thread.collecting.connect(self.jobs.collecting)
         self.client_thread.jobFinished.connect(lambda job_id, _received: self.jobs.finished(job_id))
         self.client_thread.jobFailed.connect(self.jobs.failed)
         self.client_thread.jobCancelled.connect(lambda job_id, _received: self.jobs.cancelled(job_id))
