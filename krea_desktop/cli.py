@@ -388,6 +388,8 @@ async def _generate(args: argparse.Namespace) -> int:
                 ended_cleanly.add(current_uuid)  # refused, never sent, or failed for good
             raise
     finally:
+        if backend.client.never_reached(current_uuid):  # stopped while waiting to send it again
+            ended_cleanly.add(current_uuid)  # the service never took it: nothing to collect
         await backend.aclose()
         for entry in await asyncio.to_thread(saver.retry):
             deliver(entry)

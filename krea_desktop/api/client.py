@@ -271,6 +271,7 @@ class RunwareClient:
         # to the built-in simulator, which ends with this process and takes its tasks with it.
         self.collectable_later = not self.simulated
         self._sent_task_uuids: set[str] = set()  # each generate() call is a batch of its own
+        self._unreached: set[str] = set()  # tasks the service certainly does not have, to be sent again
         self._closed = False
         # Images are downloaded on a thread of their own, with an HTTP client of its own,
         # so that the next download goes on while the caller saves an image (``aside``):
@@ -313,6 +314,13 @@ class RunwareClient:
             follow_redirects=False,
             headers={"User-Agent": "krea-desktop"},
         )
+
+    def never_reached(self, task_uuid: str) -> bool:
+        """Whether the service certainly does not have the task ``task_uuid`` just now: its
+        submission was refused outright (busy, a limit), or the service said it has no such
+        task, and it was waiting to be sent again. A task stopped then (the app quitting)
+        has nothing to collect later."""
+        return task_uuid in self._unreached
 
     def __repr__(self) -> str:  # never show the key
         return f"RunwareClient({self.base_url!r})"
@@ -683,6 +691,7 @@ class RunwareClient:
             if phase == "submit":
                 say("Submitting…" if attempt == 0 else "Submitting again…")
                 self._sent_task_uuids.add(request.task_uuid)
+                self._unreached.discard(request.task_uuid)
                 if on_submitted is not None:
                     on_submitted(request, wire_refs, ctx.record)
                 ctx.submitted_at = time.monotonic()
@@ -712,6 +721,7 @@ class RunwareClient:
                     # What happened, not its advice ("try again in a moment"): it is being tried again.
                     said = str(ns.error).split(";")[0].rstrip(".")
                     say(f"{said}; retrying in {delay:.0f} s…" if delay >= 1 else f"{said}; retrying…")
+                    self._unreached.add(request.task_uuid)  # refused outright: not with the service
                     await self._pause(delay)
                     continue
                 except _Ambiguous as amb:
@@ -763,6 +773,7 @@ class RunwareClient:
                         request = request.with_new_task_uuid()
                         ctx.request = request
                         task = request.to_task(wire_refs)
+                    self._unreached.add(request.task_uuid)  # the service said it has no such task
                     await self._pause(self.retry.delay(attempt - 1, self._rng))
                     phase = "submit"
                     continue

@@ -431,6 +431,31 @@ def test_a_connection_lost_before_any_task_was_sent_does_not_promise_a_collectio
     assert not list((tmp_path / "data" / "pending").glob("*.json"))
 
 
+def test_ctrl_c_while_a_refused_task_waits_to_be_sent_again_promises_nothing(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Busy (503) at every try, the service never took the task: Ctrl+C during the wait
+    said the rest of its images were collected by the next run, which then found none."""
+    with simulator_process("--key", KEY, "--fault", "503*", env=env) as url:
+        run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "krea_desktop", "generate", "two lanterns", "--count", "2"],
+            env=run_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        assert proc.stderr is not None
+        while "retrying" not in (line := proc.stderr.readline()):
+            assert line, proc.stderr.read()
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "krea-desktop: cancelled.", err
+    assert not list((tmp_path / "data" / "pending").glob("*.json"))
+
+
 def test_ctrl_c_in_a_generate_says_the_rest_is_collected_by_the_next_run(tmp_path: Path, env: dict[str, str]) -> None:
     """Ctrl+C said only "cancelled.", and the next run collected the rest of the task's
     images all the same: a person would ask for them again, and pay twice."""

@@ -651,6 +651,26 @@ def test_images_held_for_want_of_room_are_saved_once_there_is_some_and_their_job
     assert w.job_list.rows[job_id].status.text().startswith("Done: 3 images saved.")
 
 
+def test_quitting_while_a_refused_task_waits_to_be_sent_again_leaves_nothing_to_collect(
+    qtbot: QtBot, window: MainWindow, sim: Sim, data_dir: Path
+) -> None:
+    """Busy (503), the service never took the task; the app quit while it waited to send it
+    again, and kept its record: the next start showed a failed job, "The service no longer
+    has this job, so its images could not be collected"."""
+    w = window
+    qtbot.waitUntil(lambda: w.built)
+    w.client_thread.wait_ready().retry = RetryPolicy(attempts=4, base=30.0, cap=30.0)
+    sim.service.inject(parse_fault("503x2"))
+    w.prompt_panel.promptEdit.setPlainText("two paper boats")
+    job_id = w.generate()
+    assert job_id is not None
+    qtbot.waitUntil(lambda: "retrying" in (w.jobs.get(job_id).status or ""), timeout=15000)  # type: ignore[union-attr]
+    assert len(list((data_dir / "pending").glob("*.json"))) == 1  # noted before it was sent
+    assert w.client_thread.stop(10_000)
+    assert not list((data_dir / "pending").glob("*.json"))
+    assert not sim.service.submissions  # the service never took it
+
+
 def test_try_again_with_a_reference_gone_says_which_and_another_jobs_offer_stays(
     qtbot: QtBot, window: MainWindow, sim: Sim, tmp_path: Path
 ) -> None:

@@ -281,10 +281,16 @@ class ClientThread(QThread):
             async for image in client.generate(request, on_status=say, on_submitted=submitted):
                 yield image
 
-        await self._followed(job_id, images(), current)
+        await self._followed(job_id, images(), current, unreached=client.never_reached)
 
     async def _followed(
-        self, job_id: int, images: AsyncIterator[GeneratedImage], current: list[str], *, sent: bool = False
+        self,
+        job_id: int,
+        images: AsyncIterator[GeneratedImage],
+        current: list[str],
+        *,
+        sent: bool = False,
+        unreached: Callable[[str], bool] | None = None,
     ) -> None:
         """:meth:`_follow`, which a cancel ends once the images in hand are saved."""
         from krea_desktop.api.client import stop_waiting_when  # loaded with the client, after the window
@@ -292,12 +298,18 @@ class ClientThread(QThread):
         stop = self._stops[job_id] = asyncio.Event()
         try:
             with stop_waiting_when(stop):
-                await self._follow(job_id, images, current, sent=sent)
+                await self._follow(job_id, images, current, sent=sent, unreached=unreached)
         finally:
             self._stops.pop(job_id, None)
 
     async def _follow(
-        self, job_id: int, images: AsyncIterator[GeneratedImage], current: list[str], *, sent: bool = False
+        self,
+        job_id: int,
+        images: AsyncIterator[GeneratedImage],
+        current: list[str],
+        *,
+        sent: bool = False,
+        unreached: Callable[[str], bool] | None = None,
     ) -> None:
         """Save ``images`` as they come and report the job's end; keep its task's record
         while the service may still deliver (a lost connection, a quit, a failure while
@@ -341,7 +353,9 @@ class ClientThread(QThread):
         finally:
             self._jobs.pop(job_id, None)
             for task_uuid in current:
-                if keep:
+                # Kept for the next start, unless the service certainly does not have it
+                # (quit while waiting to send it again after "busy"): nothing to collect.
+                if keep and not (unreached is not None and unreached(task_uuid)):
                     continue
                 if self._saver.held:
                     self._ended_holding.add(task_uuid)
