@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,25 @@ def _dead_pid() -> int:
     return int(
         subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
     )
+
+
+def _interrupted_at(args: list[str], env: dict[str, str], at: Callable[[str], bool]) -> tuple[int, str]:
+    """Run ``krea-desktop ARGS``, press Ctrl+C (SIGINT) once it writes a line ``at`` takes
+    to its error stream; its exit code and what it wrote there."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "krea_desktop", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stderr is not None
+    while not at(line := proc.stderr.readline()):
+        assert line, proc.stderr.read()
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    return proc.returncode, err
 
 
 def _killed_after(args: list[str], env: dict[str, str], lines: int = 1) -> list[str]:
@@ -438,20 +458,9 @@ def test_ctrl_c_while_a_refused_task_waits_to_be_sent_again_promises_nothing(
     said the rest of its images were collected by the next run, which then found none."""
     with simulator_process("--key", KEY, "--fault", "503*", env=env) as url:
         run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "krea_desktop", "generate", "two lanterns", "--count", "2"],
-            env=run_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-        assert proc.stderr is not None
-        while "retrying" not in (line := proc.stderr.readline()):
-            assert line, proc.stderr.read()
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+        args = ["generate", "two lanterns", "--count", "2"]
+        code, err = _interrupted_at(args, run_env, lambda line: "retrying" in line)
+    assert code == 130, err
     assert err.strip().splitlines()[-1] == "krea-desktop: cancelled.", err
     assert not list((tmp_path / "data" / "pending").glob("*.json"))
 
@@ -461,30 +470,9 @@ def test_ctrl_c_in_a_generate_says_the_rest_is_collected_by_the_next_run(tmp_pat
     images all the same: a person would ask for them again, and pay twice."""
     with simulator_process("--key", KEY, "--latency", "0.3", env=env) as url:
         run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "krea_desktop",
-                "generate",
-                "twenty lanterns",
-                "--count",
-                "20",
-                "--delivery",
-                "async",
-            ],
-            env=run_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-        assert proc.stderr is not None
-        while not (line := proc.stderr.readline()).startswith("[1/20]"):
-            assert line, proc.stderr.read()
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+        args = ["generate", "twenty lanterns", "--count", "20", "--delivery", "async"]
+        code, err = _interrupted_at(args, run_env, lambda line: line.startswith("[1/20]"))
+    assert code == 130, err
     assert err.strip().splitlines()[-1] == (
         "krea-desktop: cancelled; the rest of the task's images are collected by the next run."
     ), err

@@ -528,8 +528,6 @@ def test_a_job_whose_images_came_but_could_not_be_saved_is_not_sent_again(
     # Try again would have paid again for them.
     import tempfile
 
-    from krea_desktop.library.store import Library
-
     w = window
     w.client_thread.wait_ready().retry = RetryPolicy(attempts=1, base=0.01)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the images wait at the end
@@ -610,20 +608,9 @@ def test_images_held_for_want_of_room_are_saved_once_there_is_some_and_their_job
     nothing was saved until another image came or the app quit, the sentence promising
     it stayed, its task's record stayed for the next start, and with its row dismissed
     the images saved later never reached the gallery."""
-    import errno
+    from tests.helpers.disk import a_disk_that_fills
 
-    from krea_desktop.ui.jobs import client_thread as client_thread_module
-
-    monkeypatch.setattr(client_thread_module, "HELD_RETRY_S", 0.2)
-    full = {"on": True}
-    real = Library.save
-
-    def save(lib: Library, image: Any, *args: Any, **kwargs: Any) -> Any:
-        if full["on"]:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(lib, image, *args, **kwargs)
-
-    monkeypatch.setattr(Library, "save", save)
+    full = a_disk_that_fills(monkeypatch, full=True)
     w = window
     qtbot.waitUntil(lambda: w.built)
     w.prompt_panel.promptEdit.setPlainText("three paper boats")
@@ -882,7 +869,7 @@ def test_an_index_damaged_in_the_middle_is_said_once_the_window_is_up(
     """The opening reads too little of the index to see a bad page in the middle of its
     table; the check of every page after the folder's says it, in one sentence, and the
     next start rebuilds it (tests/unit/test_library_store.py)."""
-    from krea_desktop.library.store import DAMAGED_INDEX, Library
+    from krea_desktop.library.store import DAMAGED_INDEX
 
     with Library(data_dir) as library:
         for i in range(120):  # put there by hand, each named by its own id

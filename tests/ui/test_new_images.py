@@ -122,24 +122,14 @@ def test_an_image_held_then_saved_by_the_retry_while_its_job_runs_is_not_said_to
     the job ran; at its end the job counted it among those still waiting, and said so for
     good: "Done: 3 images saved; 1 more is waiting to be saved."."""
     import asyncio
-    import errno
     import uuid
 
     from krea_desktop.api.request import GenerationRequest
     from krea_desktop.api.results import GeneratedImage
-    from krea_desktop.ui.jobs import client_thread as client_thread_module
+    from tests.helpers.disk import a_disk_that_fills
     from tests.helpers.images import distinct_png
 
-    monkeypatch.setattr(client_thread_module, "HELD_RETRY_S", 0.2)
-    full = {"on": False}
-    real = Library.save
-
-    def save(lib: Library, image: Any, *args: Any, **kwargs: Any) -> Any:
-        if full["on"]:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(lib, image, *args, **kwargs)
-
-    monkeypatch.setattr(Library, "save", save)
+    full = a_disk_that_fills(monkeypatch, full=False)
     w = create_main_window(force_demo=True, demo_latency=0.0)
     qtbot.addWidget(w)
     w.show()
