@@ -314,6 +314,39 @@ def test_compare_with_an_unreadable_left_image_still_zooms_the_right_one(qtbot: 
     assert shown.fitted
 
 
+@pytest.mark.qt_log_ignore("Rejecting image as it exceeds the current allocation limit")
+def test_compare_zooms_both_pictures_in_their_own_pixels_when_one_is_shown_from_a_reduced_copy(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    """Its 100 % showed the reduced copy's pixels, and the two sides followed each other's
+    scale of their copies: the same zoom showed the two pictures at different sizes."""
+    from PySide6.QtGui import QImageReader
+
+    from krea_desktop.library.recall import entry_for_file
+
+    large, small = tmp_path / "large.png", tmp_path / "small.png"
+    Image.new("RGB", (2000, 1500), (30, 120, 200)).save(large, compress_level=1)  # 12 MB at 4 bytes a pixel
+    Image.new("RGB", (400, 300), (200, 120, 30)).save(small)
+    previous = QImageReader.allocationLimit()
+    QImageReader.setAllocationLimit(10)
+    try:
+        dialog = CompareDialog(
+            entry_for_file(large, None, (2000, 1500)), entry_for_file(small, None, (400, 300)), runner=ImmediateRunner()
+        )
+        qtbot.addWidget(dialog)
+        dialog.resize(1000, 600)
+        dialog.show()
+        qtbot.waitUntil(lambda: all(c.has_image() for c in dialog.canvases))
+    finally:
+        QImageReader.setAllocationLimit(previous)
+    reduced, whole = dialog.canvases
+    assert reduced.image_size().width() < 2000
+    qtbot.keyClick(dialog, Qt.Key.Key_1)  # 100 %
+    assert reduced.zoom == pytest.approx(1.0) and whole.zoom == pytest.approx(1.0)
+    assert reduced.target_rect().width() == pytest.approx(2000, rel=0.01)
+    assert whole.target_rect().width() == pytest.approx(400, rel=0.01)
+
+
 def test_a_reference_shows_its_strength_under_it_and_a_parent_gone_from_the_library_says_so(qtbot: QtBot) -> None:
     from PySide6.QtWidgets import QGridLayout
 
@@ -397,6 +430,9 @@ def test_a_picture_shown_from_a_reduced_copy_says_so_and_100_percent_is_its_own_
     viewer.actual_button.click()
     assert viewer.zoom_label.text() == "100 %"
     assert viewer.canvas.target_rect().width() == pytest.approx(2000, rel=0.01)  # one of its pixels to one on screen
+    viewer.canvas.fit()
+    qtbot.mouseDClick(viewer.canvas, Qt.MouseButton.LeftButton)  # double-click: 100 % too
+    assert viewer.zoom_label.text() == "100 %"
     viewer.close()
 
 

@@ -91,6 +91,18 @@ def decode_image_file(path: Path, *, in_library: bool = True) -> QImage:
     return image
 
 
+def full_size_of(path: Path, shown: QImage) -> QSize | None:
+    """The picture's own size where ``shown`` is a reduced copy of it (read from the file's
+    header; any thread), else None. Its longest side is compared, whichever way the
+    picture is turned."""
+    from krea_desktop.library.metadata import image_size_of
+
+    size = image_size_of(path)
+    if size is None or max(size) <= max(shown.width(), shown.height()) * 1.01:
+        return None
+    return QSize(*size)
+
+
 def _why_not_shown(path: Path) -> str:
     """Why neither Qt nor Pillow gave a picture: one whose header names more pixels than
     either decodes (a 16,000 x 16,000 PNG of a few hundred kilobytes) is too large, not
@@ -121,7 +133,7 @@ class ImageCanvas(QWidget):
     """One image, fitted to the widget or at any zoom: the wheel zooms about the pointer,
     dragging pans. :attr:`viewChanged` reports the view so another canvas can follow it."""
 
-    viewChanged = Signal(float, float, float, bool)  # scale, centre x and y (fractions), fitted
+    viewChanged = Signal(float, float, float, bool)  # zoom (:attr:`zoom`), centre x and y (fractions), fitted
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -239,8 +251,10 @@ class ImageCanvas(QWidget):
         self._clamp()
         self._changed()
 
-    def apply_view(self, scale: float, cx: float, cy: float, fitted: bool) -> None:
-        """Follow another canvas's view (the same relative place, the same zoom)."""
+    def apply_view(self, zoom: float, cx: float, cy: float, fitted: bool) -> None:
+        """Follow another canvas's view (the same relative place, the same zoom of the
+        pictures' own pixels, whichever of them is shown from a reduced copy)."""
+        scale = zoom * self._reduced
         if fitted:
             self._fitted = True
             self._scale = self._fit_scale()
@@ -270,7 +284,7 @@ class ImageCanvas(QWidget):
 
     def _changed(self) -> None:
         self.update()
-        self.viewChanged.emit(self._scale, self._centre.x(), self._centre.y(), self._fitted)
+        self.viewChanged.emit(self.zoom, self._centre.x(), self._centre.y(), self._fitted)
 
     def target_rect(self) -> QRectF:
         if self._pixmap is None:
@@ -335,6 +349,6 @@ class ImageCanvas(QWidget):
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         if self._fitted:
-            self.set_scale(1.0, event.position())
+            self.set_scale(self._reduced, event.position())  # 100 %: the picture's own pixels
         else:
             self.fit()

@@ -21,7 +21,7 @@ from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui import theme
 from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.placement import open_on_screen
-from krea_desktop.ui.viewer.canvas import ImageCanvas, ImageUnreadable, decode_image_file
+from krea_desktop.ui.viewer.canvas import ImageCanvas, ImageUnreadable, decode_image_file, full_size_of
 
 
 def caption_html(entry: LibraryEntry) -> str:
@@ -99,26 +99,31 @@ class CompareDialog(QDialog):
 
     def _load(self, canvas: ImageCanvas, entry: LibraryEntry) -> None:
         path, in_library = entry.path, entry.id >= 0
+
+        def decode() -> tuple[QImage, QSize | None]:
+            image = decode_image_file(path, in_library=in_library)
+            return image, full_size_of(path, image)
+
         self._runner.submit(
-            lambda: decode_image_file(path, in_library=in_library),
-            lambda image: self._decoded(canvas, image),
+            decode,
+            lambda got: self._decoded(canvas, *got),
             lambda error: canvas.set_error(
                 str(error) if isinstance(error, ImageUnreadable) else "This image could not be read."
             ),
         )
 
-    def _decoded(self, canvas: ImageCanvas, image: QImage) -> None:
-        canvas.set_image(image)
+    def _decoded(self, canvas: ImageCanvas, image: QImage, full_size: QSize | None = None) -> None:
+        canvas.set_image(image, full_size=full_size)  # 100 %: its own pixels, a reduced copy or not
         other = self.canvases[1] if canvas is self.canvases[0] else self.canvases[0]
         if other.has_image():
-            canvas.apply_view(other.scale, other.centre().x(), other.centre().y(), other.fitted)
+            canvas.apply_view(other.zoom, other.centre().x(), other.centre().y(), other.fitted)
 
-    def _follow(self, other: ImageCanvas, scale: float, cx: float, cy: float, fitted: bool) -> None:
+    def _follow(self, other: ImageCanvas, zoom: float, cx: float, cy: float, fitted: bool) -> None:
         if self._syncing:
             return
         self._syncing = True
         try:
-            other.apply_view(scale, cx, cy, fitted)
+            other.apply_view(zoom, cx, cy, fitted)
         finally:
             self._syncing = False
 

@@ -34,7 +34,13 @@ from krea_desktop.ui import theme
 from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.money import cost_simulated, format_cost
 from krea_desktop.ui.placement import open_on_screen
-from krea_desktop.ui.viewer.canvas import ImageCanvas, ImageUnreadable, decode_image_file, decode_thumbnail_file
+from krea_desktop.ui.viewer.canvas import (
+    ImageCanvas,
+    ImageUnreadable,
+    decode_image_file,
+    decode_thumbnail_file,
+    full_size_of,
+)
 from krea_desktop.wording import file_size
 
 
@@ -389,7 +395,7 @@ class ImageViewer(QDialog):
 
         def decode() -> tuple[QImage, bool, QSize | None]:
             image = decode_image_file(path, in_library=in_library)
-            return image, _ends_early(path), _full_size(path, image)
+            return image, _ends_early(path), full_size_of(path, image)
 
         self._runner.submit(
             decode,
@@ -689,18 +695,6 @@ def _drop(chips: list[Any]) -> None:
         chip.setParent(None)
         chip.deleteLater()
     chips.clear()
-
-
-def _full_size(path: Path, shown: QImage) -> QSize | None:
-    """The picture's own size where ``shown`` is a reduced copy of it (read from the file's
-    header, on the worker thread), else None. Its longest side is compared, whichever way
-    the picture is turned."""
-    from krea_desktop.library.metadata import image_size_of
-
-    size = image_size_of(path)
-    if size is None or max(size) <= max(shown.width(), shown.height()) * 1.01:
-        return None
-    return QSize(*size)
 
 
 def _ends_early(path: Path) -> bool:
