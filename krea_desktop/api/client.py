@@ -763,6 +763,7 @@ class RunwareClient:
                 if probe is None:  # the service does not have it: submitting again is safe
                     # Given up here, nothing is to come of it, nor said to be collected later.
                     last_error.never_sent = True
+                    self._unreached.add(request.task_uuid)  # the ID the caller holds until the next is sent
                     attempt += 1
                     if attempt >= self.retry.attempts:
                         raise last_error

@@ -16,7 +16,6 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Collection
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -121,11 +120,6 @@ class SaveQueue:
                 self.held.append(image)
                 self._say(exc)
             return saved
-
-    def held_of(self, task_uuids: Collection[str]) -> int:
-        """How many of the images held belong to the tasks ``task_uuids``."""
-        with self._lock:
-            return sum(image.task_uuid in task_uuids for image in self.held)
 
     def retry(self) -> list[LibraryEntry]:
         """Save what is held, in order, until one fails; returns what was saved."""

@@ -658,6 +658,27 @@ def test_quitting_while_a_refused_task_waits_to_be_sent_again_leaves_nothing_to_
     assert not sim.service.submissions  # the service never took it
 
 
+def test_quitting_while_a_task_whose_id_was_taken_waits_to_be_sent_again_leaves_nothing_to_collect(
+    qtbot: QtBot, window: MainWindow, sim: Sim, data_dir: Path
+) -> None:
+    """Its ID taken (a conflict), and the service saying it has no task by that ID: the
+    ID the window held was kept for the next start, the new one noted as never reached."""
+    w = window
+    qtbot.waitUntil(lambda: w.built)
+    client = w.client_thread.wait_ready()
+    client.retry = RetryPolicy(attempts=4, base=30.0, cap=30.0)
+    sim.service.inject(parse_fault("conflict"))
+    w.prompt_panel.promptEdit.setPlainText("two paper boats")
+    job_id = w.generate()
+    assert job_id is not None
+    pending = data_dir / "pending"
+    qtbot.waitUntil(lambda: bool(list(pending.glob("*.json"))), timeout=15000)
+    (noted,) = [p.stem.split("-", 1)[1] for p in pending.glob("*.json")]  # the ID first sent
+    qtbot.waitUntil(lambda: client.never_reached(noted), timeout=15000)  # waiting to send again
+    assert w.client_thread.stop(10_000)
+    assert not list((data_dir / "pending").glob("*.json"))
+
+
 def test_try_again_with_a_reference_gone_says_which_and_another_jobs_offer_stays(
     qtbot: QtBot, window: MainWindow, sim: Sim, tmp_path: Path
 ) -> None:

@@ -169,3 +169,73 @@ def test_an_image_held_then_saved_by_the_retry_while_its_job_runs_is_not_said_to
     qtbot.waitUntil(lambda: job.received == 3)
     assert w.library.count() == 3 and job.message == "Done: 3 images saved."
     w.close()
+
+
+def test_a_held_image_on_its_way_to_the_gallery_as_its_job_ends_is_counted_once(
+    qtbot: QtBot, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry had taken a held image off the queue, its thumbnail still being made, when
+    its job ended: the job counted the images still queued, then the late image took one
+    more off that count, "1 image is waiting" with two waiting."""
+    import asyncio
+    import errno
+    import time
+    import uuid
+
+    from krea_desktop.api.request import GenerationRequest
+    from krea_desktop.api.results import GeneratedImage
+    from krea_desktop.ui.jobs import client_thread as client_thread_module
+    from tests.helpers.images import distinct_png
+
+    monkeypatch.setattr(client_thread_module, "HELD_RETRY_S", 0.2)
+    room = {"images": 0}
+    real = Library.save
+
+    def save(lib: Library, image: Any, *args: Any, **kwargs: Any) -> Any:
+        if room["images"] <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        room["images"] -= 1
+        return real(lib, image, *args, **kwargs)
+
+    monkeypatch.setattr(Library, "save", save)
+    thumbnail = client_thread_module.thumbnail_qimage
+
+    def slow_thumbnail(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(1.0)
+        return thumbnail(*args, **kwargs)
+
+    monkeypatch.setattr(client_thread_module, "thumbnail_qimage", slow_thumbnail)
+    w = create_main_window(force_demo=True, demo_latency=0.0)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.built)
+    client = w.client_thread.wait_ready()
+
+    async def generate(request: GenerationRequest, on_status: Any = None, on_submitted: Any = None) -> Any:
+        on_submitted(request, [], request.describe())
+        for i in (1, 2, 3):  # all three held
+            yield GeneratedImage(
+                task_uuid=request.task_uuid,
+                image_uuid=str(uuid.uuid4()),
+                data=distinct_png(i),
+                format="PNG",
+                width=1024,
+                height=1024,
+                seed=i,
+                cost=None,
+                record=request.describe(),
+                index=i,
+            )
+        room["images"] = 1  # room for one: the retry saves it, its thumbnail takes a while
+        await asyncio.sleep(0.5)  # the job ends meanwhile
+
+    monkeypatch.setattr(client, "generate", generate)
+    w.prompt_panel.promptEdit.setPlainText("three paper boats")
+    w.prompt_panel.countSpin.setValue(3)
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        job_id = w.generate()
+    job = w.jobs.get(job_id)
+    assert job is not None
+    qtbot.waitUntil(lambda: job.received == 1, timeout=10000)
+    assert job.message == "Done: 1 image saved; 2 images are waiting to be saved."
+    w.close()

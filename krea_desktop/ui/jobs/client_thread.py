@@ -156,6 +156,9 @@ class ClientThread(QThread):
         # once those are saved (until then, the next start would collect them).
         self._ended_holding: set[str] = set()
         self._held_retry: asyncio.TimerHandle | None = None
+        # Images handed over (imageReady) per job, however they were saved: what arrived and
+        # is not among them waits to be saved, or is on its way to being handed over.
+        self._handed: dict[int, int] = {}
 
     # --- GUI-thread API ------------------------------------------------------------------
 
@@ -330,7 +333,7 @@ class ClientThread(QThread):
             if saving is not None:  # the image being saved lands in the library: it is said so
                 received += await _finished(saving)
             keep = self._shutting_down  # the app is quitting: the next start collects the rest
-            self._say_held(job_id, current)
+            self._say_held(job_id, arrived)
             self.jobCancelled.emit(job_id, received)
         except E.KreaError as err:
             keep = E.may_collect_later(err) or (
@@ -339,7 +342,7 @@ class ClientThread(QThread):
             # Said to be collected later only when a task was sent and its record written.
             err.record_kept = keep and any(self._tasks.get(t, (None, None))[1] is not None for t in current)
             err.images_arrived = arrived
-            self._say_held(job_id, current)
+            self._say_held(job_id, arrived)
             self.jobFailed.emit(job_id, as_the_app_says(err, where_the_key_is()), err)
         except LibraryError as err:
             self.jobFailed.emit(job_id, str(err), err)
@@ -348,7 +351,7 @@ class ClientThread(QThread):
             bug = E.KreaError(f"Something unexpected went wrong ({type(exc).__name__}); the details are in the log.")
             self.jobFailed.emit(job_id, str(bug), bug)
         else:
-            self._say_held(job_id, current)
+            self._say_held(job_id, arrived)
             self.jobFinished.emit(job_id, received)
         finally:
             self._jobs.pop(job_id, None)
@@ -376,6 +379,8 @@ class ClientThread(QThread):
             if task is not None:
                 await asyncio.to_thread(self._pending.received, task, entry.image_uuid)
             if job_id is not None:
+                if job_id in self._jobs:  # counted against what arrived, as the job ends
+                    self._handed[job_id] = self._handed.get(job_id, 0) + 1
                 self.imageReady.emit(job_id, entry, thumb)
         self.saveProblem.emit(self._saver.problem or "")
         if not self._saver.held:
@@ -394,10 +399,12 @@ class ClientThread(QThread):
         side = self.thumbnail_side() or THUMB_SIZE
         await self._saved(await asyncio.to_thread(save_and_thumbnail, self._saver, None, side))
 
-    def _say_held(self, job_id: int, task_uuids: list[str]) -> None:
-        """Say how many of the job's images wait to be saved as it ends: those of its tasks
-        still held (one saved meanwhile by the retry, or with another job's, is not)."""
-        held = self._saver.held_of(task_uuids)
+    def _say_held(self, job_id: int, arrived: int) -> None:
+        """Say how many of the job's images are still to be handed over as it ends: those
+        that arrived and were not (held, or saved by the retry a moment ago and on their
+        way); each one handed over later counts against them. One saved meanwhile by the
+        retry, or with another job's, and handed over already, is not among them."""
+        held = arrived - self._handed.pop(job_id, 0)
         if held > 0:
             self.imagesHeld.emit(job_id, held)
 
