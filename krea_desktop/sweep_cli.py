@@ -311,6 +311,9 @@ async def run_sweep(args: argparse.Namespace) -> int:
             if saving:
                 await asyncio.wait(set(saving))
         finally:
+            # A cell stopped while it waited to be sent again (refused outright, or its ID
+            # unknown to the service) left the service nothing: not kept, not promised.
+            ended.update(t for t in tasks if client.never_reached(t))
             await backend.aclose()
 
         async def unstoppable(work: Callable[[], T]) -> T:
