@@ -304,6 +304,7 @@ class ClientThread(QThread):
                 await self._follow(job_id, images, current, sent=sent, unreached=unreached)
         finally:
             self._stops.pop(job_id, None)
+            self._handed.pop(job_id, None)  # a job that ended without saying what it holds (a bug, say)
 
     async def _follow(
         self,
