@@ -4,6 +4,7 @@ on the client thread, and the window's client tidies the library's upload record
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,14 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.api import spec
+from krea_desktop.api.request import GenerationRequest
+from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library.store import Library
+from krea_desktop.models.jobs import Job
 from krea_desktop.ui.app import create_main_window
 from krea_desktop.ui.gallery import thumbnails
 from krea_desktop.ui.window.main_window import MainWindow
+from tests.helpers.images import distinct_png
 
 
 @pytest.fixture
@@ -29,6 +34,44 @@ def window(qtbot: QtBot, data_dir: Path) -> Iterator[MainWindow]:
     qtbot.waitExposed(w)
     yield w
     w.close()
+
+
+def made(request: GenerationRequest, i: int) -> GeneratedImage:
+    """The ``i``-th image of ``request``, as the client hands it over."""
+    return GeneratedImage(
+        task_uuid=request.task_uuid,
+        image_uuid=str(uuid.uuid4()),
+        data=distinct_png(i),
+        format="PNG",
+        width=1024,
+        height=1024,
+        seed=i,
+        cost=None,
+        record=request.describe(),
+        index=i,
+    )
+
+
+def demo_window(qtbot: QtBot) -> MainWindow:
+    """A demo window, built."""
+    w = create_main_window(force_demo=True, demo_latency=0.0)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.built)
+    return w
+
+
+def three_images_from(qtbot: QtBot, w: MainWindow, generate: Any, monkeypatch: pytest.MonkeyPatch) -> Job:
+    """A job of three images, made by ``generate`` in the client's place; the job once ended."""
+    monkeypatch.setattr(w.client_thread.wait_ready(), "generate", generate)
+    w.prompt_panel.promptEdit.setPlainText("three paper boats")
+    w.prompt_panel.countSpin.setValue(3)
+    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
+        job_id = w.generate()
+    assert job_id is not None
+    job = w.jobs.get(job_id)
+    assert job is not None
+    return job
 
 
 def generate_one(qtbot: QtBot, w: MainWindow) -> Any:
@@ -122,50 +165,22 @@ def test_an_image_held_then_saved_by_the_retry_while_its_job_runs_is_not_said_to
     the job ran; at its end the job counted it among those still waiting, and said so for
     good: "Done: 3 images saved; 1 more is waiting to be saved."."""
     import asyncio
-    import uuid
 
-    from krea_desktop.api.request import GenerationRequest
-    from krea_desktop.api.results import GeneratedImage
     from tests.helpers.disk import a_disk_that_fills
-    from tests.helpers.images import distinct_png
 
     full = a_disk_that_fills(monkeypatch, full=False)
-    w = create_main_window(force_demo=True, demo_latency=0.0)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.built)
-    client = w.client_thread.wait_ready()
-
-    def image(request: GenerationRequest, i: int) -> GeneratedImage:
-        return GeneratedImage(
-            task_uuid=request.task_uuid,
-            image_uuid=str(uuid.uuid4()),
-            data=distinct_png(i),
-            format="PNG",
-            width=1024,
-            height=1024,
-            seed=i,
-            cost=None,
-            record=request.describe(),
-            index=i,
-        )
+    w = demo_window(qtbot)
 
     async def generate(request: GenerationRequest, on_status: Any = None, on_submitted: Any = None) -> Any:
         on_submitted(request, [], request.describe())
         full["on"] = True  # the first image comes with the disk full
-        yield image(request, 1)
+        yield made(request, 1)
         full["on"] = False  # then room: the retry saves it while the job still runs
         await asyncio.sleep(1.0)
-        yield image(request, 2)
-        yield image(request, 3)
+        yield made(request, 2)
+        yield made(request, 3)
 
-    monkeypatch.setattr(client, "generate", generate)
-    w.prompt_panel.promptEdit.setPlainText("three paper boats")
-    w.prompt_panel.countSpin.setValue(3)
-    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
-        job_id = w.generate()
-    job = w.jobs.get(job_id)
-    assert job is not None
+    job = three_images_from(qtbot, w, generate, monkeypatch)
     qtbot.waitUntil(lambda: job.received == 3)
     assert w.library.count() == 3 and job.message == "Done: 3 images saved."
     w.close()
@@ -178,26 +193,11 @@ def test_a_held_image_on_its_way_to_the_gallery_as_its_job_ends_is_counted_once(
     its job ended: the job counted the images still queued, then the late image took one
     more off that count, "1 image is waiting" with two waiting."""
     import asyncio
-    import errno
-    import time
-    import uuid
 
-    from krea_desktop.api.request import GenerationRequest
-    from krea_desktop.api.results import GeneratedImage
     from krea_desktop.ui.jobs import client_thread as client_thread_module
-    from tests.helpers.images import distinct_png
+    from tests.helpers.disk import a_disk_that_fills
 
-    monkeypatch.setattr(client_thread_module, "HELD_RETRY_S", 0.2)
-    room = {"images": 0}
-    real = Library.save
-
-    def save(lib: Library, image: Any, *args: Any, **kwargs: Any) -> Any:
-        if room["images"] <= 0:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        room["images"] -= 1
-        return real(lib, image, *args, **kwargs)
-
-    monkeypatch.setattr(Library, "save", save)
+    disk = a_disk_that_fills(monkeypatch, full=True)
     thumbnail = client_thread_module.thumbnail_qimage
 
     def slow_thumbnail(*args: Any, **kwargs: Any) -> Any:
@@ -205,37 +205,16 @@ def test_a_held_image_on_its_way_to_the_gallery_as_its_job_ends_is_counted_once(
         return thumbnail(*args, **kwargs)
 
     monkeypatch.setattr(client_thread_module, "thumbnail_qimage", slow_thumbnail)
-    w = create_main_window(force_demo=True, demo_latency=0.0)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.built)
-    client = w.client_thread.wait_ready()
+    w = demo_window(qtbot)
 
     async def generate(request: GenerationRequest, on_status: Any = None, on_submitted: Any = None) -> Any:
         on_submitted(request, [], request.describe())
         for i in (1, 2, 3):  # all three held
-            yield GeneratedImage(
-                task_uuid=request.task_uuid,
-                image_uuid=str(uuid.uuid4()),
-                data=distinct_png(i),
-                format="PNG",
-                width=1024,
-                height=1024,
-                seed=i,
-                cost=None,
-                record=request.describe(),
-                index=i,
-            )
-        room["images"] = 1  # room for one: the retry saves it, its thumbnail takes a while
+            yield made(request, i)
+        disk["room"] = 1  # room for one: the retry saves it, its thumbnail takes a while
         await asyncio.sleep(0.5)  # the job ends meanwhile
 
-    monkeypatch.setattr(client, "generate", generate)
-    w.prompt_panel.promptEdit.setPlainText("three paper boats")
-    w.prompt_panel.countSpin.setValue(3)
-    with qtbot.waitSignal(w.client_thread.jobFinished, timeout=30000):
-        job_id = w.generate()
-    job = w.jobs.get(job_id)
-    assert job is not None
+    job = three_images_from(qtbot, w, generate, monkeypatch)
     qtbot.waitUntil(lambda: job.received == 1, timeout=10000)
     assert job.message == "Done: 1 image saved; 2 images are waiting to be saved."
     w.close()
