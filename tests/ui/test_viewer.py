@@ -554,7 +554,7 @@ def test_only_a_jpeg_without_its_end_is_said_to_end_early(tmp_path: Path) -> Non
     last checksum, a JPEG of many comments) for a file cut short."""
     import io
 
-    from krea_desktop.ui.viewer.viewer import _ends_early
+    from krea_desktop.ui.viewer.canvas import ends_early
 
     buf = io.BytesIO()
     Image.new("RGB", (40, 30), (10, 120, 200)).save(buf, "JPEG")
@@ -564,10 +564,10 @@ def test_only_a_jpeg_without_its_end_is_said_to_end_early(tmp_path: Path) -> Non
     png = io.BytesIO()
     Image.new("RGB", (40, 30)).save(png, "PNG")
     (tmp_path / "bad-end.png").write_bytes(png.getvalue()[:-4] + b"\0\0\0\0")  # IEND's checksum wrong
-    assert [_ends_early(tmp_path / n) for n in ("whole.jpg", "cut.jpg", "bad-end.png")] == [False, True, False]
+    assert [ends_early(tmp_path / n) for n in ("whole.jpg", "cut.jpg", "bad-end.png")] == [False, True, False]
     # A phone's motion photo (a video after the picture's end) and a maker's trailer were
     # said to end early: whole pictures, with more after their end.
     (tmp_path / "motion.jpg").write_bytes(whole + b"\0\0\0\x18ftypmp42" + bytes(range(256)) * 40)
     (tmp_path / "trailer.jpg").write_bytes(whole + bytes(16) + b"Image_UTC_Data1714550000000SEFH\0\0\0\0SEFT")
     (tmp_path / "cut-motion.jpg").write_bytes(whole[: len(whole) - 40] + b"\0\0\0\x18ftypmp42" + bytes(4000))
-    assert [_ends_early(tmp_path / n) for n in ("motion.jpg", "trailer.jpg", "cut-motion.jpg")] == [False, False, True]
+    assert [ends_early(tmp_path / n) for n in ("motion.jpg", "trailer.jpg", "cut-motion.jpg")] == [False, False, True]

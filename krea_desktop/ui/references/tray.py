@@ -350,11 +350,13 @@ class ReferenceTray(QWidget):
                 )
                 return False
             gone = named - len(paths)  # some of them deleted since: said, not left out unsaid
-            were, they = for_count(gone, "was", "were"), for_count(gone, "it", "they")
-            what = f"{gone} of the {named} gallery images {were} deleted since {they} {were} copied"
-            said = [f"{what}, so {they} {were} not added."]
-            if gone <= 0:
-                said = []
+            said: list[str] = []
+            if gone > 0:
+                were, they = for_count(gone, "was", "were"), for_count(gone, "it", "they")
+                said.append(
+                    f"{gone} of the {named} gallery images {were} deleted since {they} {were} copied, "
+                    f"so {they} {were} not added."
+                )
             return self._start([Source("path", p) for p in paths], said=said)
         sources = sources_from_mime(mime)
         if not sources:
@@ -756,9 +758,10 @@ def _holds_focus(widget: QWidget) -> bool:
 
 def not_put_back(references: list[Reference]) -> str:
     """Why ``references``, removed, were not put back: the tray filled up meanwhile."""
-    first = references[0]
-    which = f"“{short_reference_name(first.source or first.path.name)}”" if len(references) == 1 else None
-    which = which or f"{len(references)} references"
+    if len(references) == 1:
+        which = f"“{short_reference_name(references[0].source or references[0].path.name)}”"
+    else:
+        which = f"{len(references)} references"
     return (
         f"{which} could not be put back: the tray is full ({spec.MAX_REFERENCES} references, "
         "the most a generation can use)."

@@ -103,6 +103,37 @@ def full_size_of(path: Path, shown: QImage) -> QSize | None:
     return QSize(*size)
 
 
+def ends_early(path: Path) -> bool:
+    """Whether the JPEG ``path`` stops before its end marker (on a worker thread): Qt decodes
+    such a file, its missing part grey. The file's last bytes are read first; where they
+    are not its end marker, the whole file (up to :data:`_MOST_READ`): a phone's motion
+    photo, or a maker's trailer, follows the picture's end with more data, and only a file
+    with no end marker after its picture is cut short. A PNG or a WEBP cut short is not
+    decoded at all (the viewer says why)."""
+    try:
+        with open(path, "rb") as file:
+            if file.read(3) != b"\xff\xd8\xff":
+                return False
+            file.seek(0, 2)
+            file.seek(max(0, file.tell() - 1024))
+            tail = file.read()
+    except OSError:
+        return False
+    if tail.rstrip(b"\0\r\n ").endswith(b"\xff\xd9"):
+        return False
+    from krea_desktop.fsutil import read_regular_file
+    from krea_desktop.library.metadata import ends_early as data_ends_early
+
+    try:
+        data = read_regular_file(path, _MOST_READ)
+    except OSError:
+        return False
+    return len(data) <= _MOST_READ and data_ends_early(data)
+
+
+_MOST_READ = 256 << 20  # bytes of a JPEG read whole to find its end
+
+
 def _why_not_shown(path: Path) -> str:
     """Why neither Qt nor Pillow gave a picture: one whose header names more pixels than
     either decodes (a 16,000 x 16,000 PNG of a few hundred kilobytes) is too large, not

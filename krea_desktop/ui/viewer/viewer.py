@@ -39,6 +39,7 @@ from krea_desktop.ui.viewer.canvas import (
     ImageUnreadable,
     decode_image_file,
     decode_thumbnail_file,
+    ends_early,
     full_size_of,
 )
 from krea_desktop.wording import file_size
@@ -395,7 +396,7 @@ class ImageViewer(QDialog):
 
         def decode() -> tuple[QImage, bool, QSize | None]:
             image = decode_image_file(path, in_library=in_library)
-            return image, _ends_early(path), full_size_of(path, image)
+            return image, ends_early(path), full_size_of(path, image)
 
         self._runner.submit(
             decode,
@@ -695,34 +696,3 @@ def _drop(chips: list[Any]) -> None:
         chip.setParent(None)
         chip.deleteLater()
     chips.clear()
-
-
-def _ends_early(path: Path) -> bool:
-    """Whether the JPEG ``path`` stops before its end marker (on a worker thread): Qt decodes
-    such a file, its missing part grey. The file's last bytes are read first; where they
-    are not its end marker, the whole file (up to :data:`_MOST_READ`): a phone's motion
-    photo, or a maker's trailer, follows the picture's end with more data, and only a file
-    with no end marker after its picture is cut short. A PNG or a WEBP cut short is not
-    decoded at all (the viewer says why)."""
-    try:
-        with open(path, "rb") as file:
-            if file.read(3) != b"\xff\xd8\xff":
-                return False
-            file.seek(0, 2)
-            file.seek(max(0, file.tell() - 1024))
-            tail = file.read()
-    except OSError:
-        return False
-    if tail.rstrip(b"\0\r\n ").endswith(b"\xff\xd9"):
-        return False
-    from krea_desktop.fsutil import read_regular_file
-    from krea_desktop.library.metadata import ends_early
-
-    try:
-        data = read_regular_file(path, _MOST_READ)
-    except OSError:
-        return False
-    return len(data) <= _MOST_READ and ends_early(data)
-
-
-_MOST_READ = 256 << 20  # bytes of a JPEG read whole to find its end
