@@ -63,6 +63,11 @@ def stored_or_env_key(data_dir: Path | None = None) -> str | None:
     return keystore.effective_key(data_dir)
 
 
+# The demo client's endpoint, as its tasks' notes of earlier versions name it (it reaches
+# no network: the simulator is its transport).
+DEMO_SERVICE = "http://127.0.0.1/v1"
+
+
 def demo_transport(latency_per_image: float = 0.25) -> httpx.AsyncBaseTransport:
     from krea_desktop.simulator.service import SimulatorConfig, SimulatorService
     from krea_desktop.simulator.transport import SimulatorTransport
@@ -103,7 +108,7 @@ def make_client(
         # by the next start's simulator ("Uploading references again…") and by the real
         # service once a key was set, and the service's were refused by the simulator.
         return (
-            RunwareClient(DEMO_KEY, base_url="http://127.0.0.1/v1", transport=demo_transport(demo_latency)),
+            RunwareClient(DEMO_KEY, base_url=DEMO_SERVICE, transport=demo_transport(demo_latency)),
             True,
         )
     return RunwareClient(api_key, base_url=api_url or api_url_from_env(), reference_cache=cache), False

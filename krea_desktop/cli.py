@@ -349,7 +349,7 @@ async def _generate(args: argparse.Namespace) -> int:
     try:
         check_writable(backend.library, request.number_results)
         # Paid work of runs that ended early (a crash, a kill, Ctrl+C) is collected first.
-        abandoned = pending.claim_abandoned(backend.client.base_url)
+        abandoned = pending.claim_abandoned(backend.client.base_url, collectable=backend.client.collectable_later)
         if pending.set_aside:
             say(f"krea-desktop: {set_aside_notice(pending.set_aside, pending.folder)}")
         for task in abandoned:

@@ -98,7 +98,7 @@ async def _collect_earlier_runs(
     from krea_desktop.library.pending import set_aside_notice
     from krea_desktop.wording import within
 
-    abandoned = pending.claim_abandoned(client.base_url)
+    abandoned = pending.claim_abandoned(client.base_url, collectable=client.collectable_later)
     if pending.set_aside:
         _say(f"krea-desktop: {set_aside_notice(pending.set_aside, pending.folder)}")
     for task in abandoned:

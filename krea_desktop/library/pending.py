@@ -156,10 +156,16 @@ class PendingTasks:
 
     # -- the next start --------------------------------------------------------------------
 
-    def claim_abandoned(self, service: str | None = None) -> list[PendingTask]:
+    def claim_abandoned(self, service: str | None = None, *, collectable: bool = True) -> list[PendingTask]:
         """The tasks of processes that have ended, now this process's to collect: those
         sent to ``service`` (and those whose record does not say where), or all of them
-        when ``service`` is None. The others stay for a process that uses their service."""
+        when ``service`` is None. The others stay for a process that uses their service.
+
+        Not ``collectable`` (``service`` is the built-in simulator, whose tasks ended with
+        the process that sent them): the tasks an earlier version sent to it are removed,
+        as there is nothing to collect, and those whose record does not say where are left
+        alone (they may have gone to Runware, and been paid for); none is returned. One
+        that cannot be read is set aside, and said, whoever claims it."""
         tasks: list[PendingTask] = []
         self.set_aside = []
         try:
@@ -177,7 +183,10 @@ class PendingTasks:
             noted = _noted(old)
             if still_running(int(match.group(1)), _text(noted.get("process"))):
                 continue
-            if service is not None and _text(noted.get("service")) not in ("", service):
+            sent_to = _text(noted.get("service"))
+            if service is not None and sent_to not in ("", service):
+                continue
+            if not collectable and sent_to != service and noted:  # one that cannot be read is said all the same
                 continue
             claimed = self._path(match.group(2))
             try:
@@ -188,7 +197,10 @@ class PendingTasks:
                 log.warning("could not claim task %s: %s", name, exc)
                 continue
             task = self._read(claimed)
-            if task is not None:
+            if task is not None and not collectable:
+                log.info("task %s went to the built-in simulator of a run that has ended: nothing to collect", name)
+                self.finished(task)
+            elif task is not None:
                 with contextlib.suppress(OSError):  # noted as this process's: no one else claims it now
                     self._write(task)
                 tasks.append(task)

@@ -17,6 +17,7 @@ import pytest
 
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
+from krea_desktop.backend import DEMO_SERVICE
 from krea_desktop.fsutil import process_identity
 from krea_desktop.library.pending import PendingTasks, set_aside_notice
 from krea_desktop.library.store import Library
@@ -275,6 +276,46 @@ def test_a_killed_demo_batch_leaves_no_note_the_next_run_would_fail_to_collect(
     )
     assert again.returncode == 0, again.stderr
     assert "earlier" not in again.stderr and len(again.stdout.split()) == 1
+
+
+def _noted_by_a_dead_run(pending: PendingTasks, prompt: str, service: str) -> Path:
+    """The note a run that has ended left of a 2-image async task sent to ``service``."""
+    request = GenerationRequest(prompt, number_results=2, delivery_method="async")
+    task = pending.submitted(request, [], GenerationRecord(prompt=prompt), service)
+    assert task is not None
+    return task.path.rename(task.path.with_name(f"{_dead_pid()}-{request.task_uuid}.json"))
+
+
+def test_the_demo_drops_its_own_old_tasks_and_leaves_those_that_do_not_say_where(tmp_path: Path) -> None:
+    # Earlier versions noted the demo's tasks too (sent to DEMO_SERVICE): the demo that finds
+    # one has nothing to collect and removes it without a word. A note that does not say
+    # where its task went (written before notes did) may be a paid Runware task: the
+    # demo's simulator would answer that it has no such task and the note would be lost.
+    pending = PendingTasks(tmp_path)
+    demo = _noted_by_a_dead_run(pending, "a demo lantern", DEMO_SERVICE)
+    unsaid = _noted_by_a_dead_run(pending, "a lantern sent somewhere", "")
+    paid = _noted_by_a_dead_run(pending, "a paid lantern", "https://api.runware.ai/v1")
+    assert pending.claim_abandoned(DEMO_SERVICE, collectable=False) == []
+    assert not demo.exists() and pending.set_aside == []
+    assert unsaid.exists() and paid.exists()
+    claimed = pending.claim_abandoned("https://api.runware.ai/v1")
+    assert sorted(t.record.prompt for t in claimed) == ["a lantern sent somewhere", "a paid lantern"]
+
+
+def test_a_demo_run_says_nothing_of_old_demo_tasks_and_keeps_a_note_that_may_be_paid(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    pending = PendingTasks(tmp_path / "data")
+    demo = _noted_by_a_dead_run(pending, "a demo lantern", DEMO_SERVICE)
+    unsaid = _noted_by_a_dead_run(pending, "a lantern sent somewhere", "")
+    for args in (["generate", "one more", "--count", "1"], ["sweep", "lanterns", "--vary", "seed=1,2", "--yes"]):
+        command = [sys.executable, "-m", "krea_desktop", *args, "--demo"]
+        run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        assert "earlier" not in run.stderr and "no longer" not in run.stderr, run.stderr
+        assert not demo.exists() and unsaid.exists()
+    with Library(tmp_path / "data") as lib:
+        assert not [e for e in lib.entries() if "lantern sent somewhere" in e.prompt]
 
 
 def test_a_killed_sweeps_tasks_wait_for_the_service_they_were_sent_to(tmp_path: Path, env: dict[str, str]) -> None:

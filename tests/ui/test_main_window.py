@@ -580,6 +580,37 @@ def test_a_job_collected_from_an_earlier_run_that_fails_is_not_sent_again(
     assert w.job_routing.try_again(job.job_id) is None and not inference_tasks(sim)
 
 
+def test_the_demo_window_says_nothing_of_its_old_tasks_and_keeps_a_note_that_may_be_paid(
+    qtbot: QtBot, make_window: Any, data_dir: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from krea_desktop.api.record import GenerationRecord
+    from krea_desktop.api.request import GenerationRequest
+    from krea_desktop.backend import DEMO_SERVICE
+    from krea_desktop.library.pending import PendingTasks
+
+    # A demo task noted by an earlier version, and a task whose note does not say where it
+    # went (it may have been paid for on Runware): the demo window collected both from its
+    # own simulator, said twice "The service no longer has this job…" and deleted both.
+    pending = PendingTasks(data_dir)
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    notes = []
+    for prompt, service in (("a demo lantern", DEMO_SERVICE), ("a lantern sent somewhere", "")):
+        request = GenerationRequest(prompt, number_results=2, delivery_method="async")
+        task = pending.submitted(request, [], GenerationRecord(prompt=prompt), service)
+        assert task is not None
+        notes.append(task.path.rename(task.path.with_name(f"{int(ended.stdout)}-{request.task_uuid}.json")))
+    demo, unsaid = notes
+    w = make_window(None)
+    w.show()
+    qtbot.waitUntil(lambda: w.built and not demo.exists(), timeout=30000)
+    qtbot.wait(200)
+    assert w.jobs.jobs() == [] and unsaid.exists()
+    assert not w.message_banner.isVisible() or "no longer" not in w.message_banner.label.text()
+
+
 def test_esc_and_cancel_leave_a_job_collecting_what_an_earlier_run_paid_for(qtbot: QtBot, window: MainWindow) -> None:
     """Esc pressed as the window opened (or Cancel, or Cancel all jobs) ended the job the
     app began itself to collect an earlier run's images, and its record went with it: the

@@ -420,7 +420,9 @@ class ClientThread(QThread):
     async def _collect_all(self) -> None:
         client = self._client
         assert client is not None
-        abandoned = await asyncio.to_thread(self._pending.claim_abandoned, client.base_url)
+        abandoned = await asyncio.to_thread(
+            self._pending.claim_abandoned, client.base_url, collectable=client.collectable_later
+        )
         if self._pending.set_aside:
             self.collectProblem.emit(set_aside_notice(self._pending.set_aside, self._pending.folder))
         for task in abandoned:
