@@ -35,3 +35,20 @@ def test_a_long_prompt_is_cut_to_the_row_not_the_row_widened_past_the_list(qtbot
     jobs.resize(1400, 200)  # wider, more of it shows
     qtbot.waitUntil(lambda: len(row.title.text()) > len(narrow))
     assert prompt.startswith(row.title.text().removesuffix("…"))
+
+
+def test_a_collected_job_with_nothing_left_shows_a_bar_not_a_busy_sweep(qtbot: QtBot) -> None:
+    # A run killed after saving its last image but before removing its task's note: the
+    # next start collects that task, expecting 4 - 4 = 0 images. Its bar's range became 0
+    # to 0, Qt's busy indicator, which swept on in the row after the job had ended.
+    queue = JobQueue()
+    jobs = JobList(queue)
+    qtbot.addWidget(jobs)
+    queue.add(1, GenerationRequest("four lanterns", number_results=4), collected=True)
+    queue.collecting(1, 4)
+    queue.set_status(1, "Collecting the images of a job the app was closed during…")
+    row = jobs.rows[1]
+    assert (row.progress.minimum(), row.progress.maximum()) == (0, 1)
+    assert row.progress.text().startswith("0 of 0")
+    queue.finished(1)
+    assert row.progress.maximum() == 1 and row.dismiss.isVisibleTo(jobs)

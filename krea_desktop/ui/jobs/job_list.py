@@ -64,7 +64,7 @@ class JobRow(QFrame):
         self.status.setObjectName("jobStatus")
         self.status.setWordWrap(True)
         self.progress = QProgressBar(self)
-        self.progress.setRange(0, info.request.number_results)
+        self.progress.setRange(0, max(1, info.request.number_results))
         self.progress.setValue(0)
         self.tick()
         self.progress.setToolTip("Images received for this job")
@@ -109,14 +109,20 @@ class JobRow(QFrame):
     def set_status(self, text: str) -> None:
         self.status.setText(text)
         self.cancel.setEnabled(not self.info.cancelling)
-        if self.progress.maximum() != self.info.expected:  # a collected job: less what was saved before
-            self.progress.setMaximum(self.info.expected)
+        if self.progress.maximum() != self._bar_maximum():  # a collected job: less what was saved before
+            self.progress.setMaximum(self._bar_maximum())
             self.tick()
 
     def image_received(self) -> None:
-        self.progress.setMaximum(self.info.expected)  # grows if the service sends more than asked
+        self.progress.setMaximum(self._bar_maximum())  # grows if the service sends more than asked
         self.progress.setValue(self.info.received)
         self.tick()
+
+    def _bar_maximum(self) -> int:
+        """The images expected, but never 0: a range of 0 to 0 is Qt's busy bar, which
+        would sweep on for good in the row of a collected job its earlier run had saved
+        every image of (killed after the last save, before its note was removed)."""
+        return max(1, self.info.expected)
 
     def end(self) -> None:
         self.tick()  # the time it took, from now on fixed
