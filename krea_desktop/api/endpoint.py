@@ -6,6 +6,7 @@ The key travels with every request, so an endpoint is accepted when:
 - it names no user or password (``https://user:secret@host/`` is refused: credentials in
   an address end up in logs and history, and the key is sent in a header anyway);
 - its port, when given, is a number from 1 to 65535;
+- its host name is one the HTTP client can read (no invisible or full-width characters);
 - it uses ``https://``, or ``http://`` to a loopback host only.
 
 A loopback host is ``localhost`` (exactly, any letter case) or an IP literal in the
@@ -31,6 +32,10 @@ LOOPBACK_NAMES = frozenset({"localhost"})
 NOT_AN_ADDRESS = f"The endpoint must be a web address such as {spec.DEFAULT_API_URL}."
 HAS_CREDENTIALS = "The endpoint must not contain a user name or password; the API key is sent separately."
 BAD_PORT = "The endpoint's port must be a number from 1 to 65535."
+BAD_HOST = (
+    "The endpoint's host name holds a character a web address cannot have "
+    "(an invisible one, perhaps, copied with it); type the address again."
+)
 NEEDS_HTTPS = (
     "The endpoint must use HTTPS (https://), because the API key travels with every request; "
     "plain http:// is allowed only to this computer (localhost, 127.0.0.1 or [::1])."
@@ -84,6 +89,8 @@ def endpoint_problem(url: str) -> str | None:
         return NOT_AN_ADDRESS
     if "@" in parts.netloc:
         return HAS_CREDENTIALS
+    if not host.isascii() and not _host_name_readable(text):
+        return BAD_HOST
     try:
         port = parts.port
     except ValueError:
@@ -93,6 +100,19 @@ def endpoint_problem(url: str) -> str | None:
     if parts.scheme == "http" and not is_loopback(host):
         return NEEDS_HTTPS
     return None
+
+
+def _host_name_readable(url: str) -> bool:
+    """Whether the HTTP client can read ``url``'s host name, one beyond ASCII (an
+    international name; or a zero-width space, a soft hyphen or full-width letters, which
+    it refuses, and every request with it)."""
+    import httpx  # only for such a name
+
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL:
+        return False
+    return True
 
 
 def check_endpoint(url: str) -> str:

@@ -11,6 +11,7 @@ HTTPS = endpoint.NEEDS_HTTPS
 ADDRESS = endpoint.NOT_AN_ADDRESS
 CREDENTIALS = endpoint.HAS_CREDENTIALS
 PORT = endpoint.BAD_PORT
+HOST = endpoint.BAD_HOST
 
 # (url, is the host this computer, the problem)
 ENDPOINTS: list[tuple[str, bool, str | None]] = [
@@ -57,4 +58,11 @@ ENDPOINTS: list[tuple[str, bool, str | None]] = [
     ("https://api.runware .ai/v1", False, ADDRESS),
     ("https://api.runware.ai/v1\nHost: x", False, ADDRESS),
     ("http://[::1/v1", False, ADDRESS),
+    # Pasted with an invisible character, or typed with an input method's full-width letters:
+    # the HTTP client refuses such a host, and every request with it.
+    ("https://api.runware.ai\u200b/v1", False, HOST),
+    ("https://api.runware\u00ad.ai/v1", False, HOST),
+    ("https://exa\u2060mple.com/v1", False, HOST),
+    ("https://\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45.com/v1", False, HOST),
+    ("https://b\u00fccher.example/v1", False, OK),  # an international name
 ]

@@ -17,7 +17,7 @@ from krea_desktop.api import errors as E
 from krea_desktop.api.client import RunwareClient
 from krea_desktop.simulator.service import SimulatorService, TaskFailure
 from krea_desktop.wording import within
-from tests.helpers.endpoints import ADDRESS, CREDENTIALS, ENDPOINTS, HTTPS, PORT
+from tests.helpers.endpoints import ADDRESS, CREDENTIALS, ENDPOINTS, HOST, HTTPS, PORT
 
 
 @pytest.mark.parametrize(("url", "loopback", "problem"), ENDPOINTS)
@@ -34,7 +34,7 @@ def test_the_rule(url: str, loopback: bool, problem: str | None) -> None:
 
 
 def test_every_problem_is_one_sentence_that_says_what_to_do() -> None:
-    for problem in (HTTPS, ADDRESS, CREDENTIALS, PORT):
+    for problem in (HTTPS, ADDRESS, CREDENTIALS, PORT, HOST):
         assert problem.endswith(".") and problem.count(". ") == 0
     assert "HTTPS" in HTTPS and "https://" in HTTPS and "localhost" in HTTPS
     assert "https://api.runware.ai/v1" in ADDRESS
