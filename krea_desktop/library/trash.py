@@ -36,6 +36,10 @@ class TrashBatch:
     held: dict[int, Path] = field(default_factory=dict)  # entry id -> file in the holding folder
 
 
+def _not_moved(exc: OSError, folder: Path) -> str:
+    return f"The selected images were not moved to the trash: {describe_failure(exc, folder)}."
+
+
 class PendingTrash:
     """Deleting is undoable while the app runs: files first move into a private holding
     folder (``<library>/.trash-pending/``) and their rows leave the index; undo moves them
@@ -58,10 +62,14 @@ class PendingTrash:
         wanted = list({e.id: e for e in entries}.values())
         if not wanted:
             return None
-        self.folder.mkdir(parents=True, exist_ok=True)
-        # Named for this process: another instance's start-up leaves it (and this one's undo) alone.
-        batch = TrashBatch(Path(tempfile.mkdtemp(prefix=owned_name("batch-"), dir=self.folder)), [])
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            # Named for this process: another instance's start-up leaves it (and this one's undo) alone.
+            batch = TrashBatch(Path(tempfile.mkdtemp(prefix=owned_name("batch-"), dir=self.folder)), [])
+        except OSError as exc:  # a read-only library, a full disk: nothing has moved
+            raise LibraryError(_not_moved(exc, self.library.root)) from exc
         kept: list[LibraryEntry] = []
+        refused: OSError | None = None
         with self.library.moving_files():
             for entry in wanted:
                 held = batch.folder / entry.file_name
@@ -72,8 +80,12 @@ class PendingTrash:
                     pass  # already gone: only the row goes
                 except OSError as exc:
                     log.warning("could not move %s aside: %s", entry.path, exc)
+                    refused = refused or exc
                     continue
                 kept.append(entry)
+            if not kept and refused is not None:  # not one could move: why, rather than nothing
+                shutil.rmtree(batch.folder, ignore_errors=True)
+                raise LibraryError(_not_moved(refused, self.library.images_dir))
             try:
                 batch.entries = self.library.remove(e.id for e in kept)
             except BaseException:

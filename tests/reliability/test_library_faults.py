@@ -918,6 +918,37 @@ def test_a_file_of_its_own_name_left_aside_by_a_crash_comes_back_not_to_the_tras
         assert trashed == [] and lib.count() == 2
 
 
+@pytest.mark.parametrize("where", ["holding-folder", "each-file"])
+def test_a_delete_the_library_folder_refuses_says_why_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    # A library on a disk remounted read-only: the window said "The library could not be
+    # changed (OSError); nothing was lost." (no holding folder could be made), or, with the
+    # holding folder there, "The selected images could not be moved to the trash." and no why.
+    with Library(tmp_path / "data") as lib:
+        first, second = lib.save(image(1)), lib.save(image(2))
+        trash = PendingTrash(lib)
+        read_only = OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+        def refuse(*_args: Any, **_kwargs: Any) -> Any:
+            raise read_only
+
+        if where == "holding-folder":
+            monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+            folder = lib.root
+        else:
+            monkeypatch.setattr(os, "replace", refuse)
+            folder = lib.images_dir
+        with pytest.raises(LibraryError) as caught:
+            trash.delete([first, second])
+        assert str(caught.value) == (
+            f"The selected images were not moved to the trash: {folder} cannot be written to; "
+            "check its permissions or the disk it is on."
+        )
+        assert first.path.is_file() and second.path.is_file() and lib.count() == 2
+        assert trash.batches == [] and not any(trash.folder.glob("*/*"))
+
+
 def test_deleting_images_already_deleted_leaves_nothing_on_the_undo_list(tmp_path: Path) -> None:
     """Another window (or a second Delete) got there first: nothing left the index, so no
     empty step stands on the undo list before the real one, and no holding folder is left."""
