@@ -218,24 +218,24 @@ def save_key(key: str, data_dir: Path | None = None) -> str:
 def delete_key(data_dir: Path | None = None) -> None:
     """Forget the stored key everywhere it may be kept (the environment is left alone).
     Raises :class:`KeyStoreError` when a key is still kept afterwards (a locked keyring
-    that refused to let it go): the app would go on using it."""
+    that refused to let it go): the app would go on using it. The private file goes only
+    once the keyring has let its key go: the key there is newer than the keyring's, and
+    removing it alone would bring the older one back, unsaid."""
     backend = _backend()
     if backend is not None:
         with contextlib.suppress(Exception):
             backend.delete_password(SERVICE, USERNAME)
+        try:
+            still = _keyring_read(backend)
+        except _Unreadable:  # a locked keyring: the key may well come back once it is unlocked
+            raise KeyStoreError(
+                "The system keyring could not be read, so the key may still be in it; unlock the keyring and try again."
+            ) from None
+        if still is not None:
+            raise KeyStoreError(
+                "The system keyring refused to remove the key, so it is still in use; unlock the keyring and try again."
+            )
     _remove_file(key_file(data_dir))
-    if backend is None:
-        return
-    try:
-        still = _keyring_read(backend)
-    except _Unreadable:  # a locked keyring: the key may well come back once it is unlocked
-        raise KeyStoreError(
-            "The system keyring could not be read, so the key may still be in it; unlock the keyring and try again."
-        ) from None
-    if still is not None:
-        raise KeyStoreError(
-            "The system keyring refused to remove the key, so it is still in use; unlock the keyring and try again."
-        )
 
 
 def effective_key(data_dir: Path | None = None) -> str | None:

@@ -157,6 +157,28 @@ def test_a_key_the_keyring_will_not_let_go_is_said_to_be_still_in_use(data_dir: 
     keystore.delete_key()  # nothing held anywhere: nothing to say
 
 
+def test_a_removal_the_keyring_refuses_keeps_the_newer_key_in_use(data_dir: Path) -> None:
+    # The keyring reads but takes no change, and holds an old key; the new one went to the
+    # private file. Remove key deleted the file, then said the keyring refused: the key in
+    # use became the old one (revoked, perhaps), while the window went on with the new.
+    backend = ReadOnlyKeyring()
+    backend.store[(keystore.SERVICE, keystore.USERNAME)] = KEY
+    keyring.set_keyring(backend)
+    assert keystore.save_key(KEY + "new") == "file"
+    with pytest.raises(keystore.KeyStoreError, match="still in use"):
+        keystore.delete_key()
+    assert keystore.effective_key() == KEY + "new" and keystore.key_source() == "file"
+    sealed = SealedKeyring()  # locked altogether: the same, "may still be in it"
+    sealed.store = backend.store
+    keyring.set_keyring(sealed)
+    with pytest.raises(keystore.KeyStoreError, match="may still be in it"):
+        keystore.delete_key()
+    assert keystore.key_file(data_dir).is_file()
+    keyring.set_keyring(MemoryKeyring())  # one that lets go: both go
+    keystore.delete_key()
+    assert keystore.effective_key() is None and not keystore.key_file(data_dir).exists()
+
+
 def test_a_new_key_that_cannot_be_kept_anywhere_leaves_the_old_one(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
