@@ -199,7 +199,7 @@ def finish_main_window(window: MainWindow, *, force_demo: bool = False, demo_lat
 
     from krea_desktop.ui.window import credentials
 
-    problems: list[str] = []  # why no key was found, when the keyring could not be read
+    problems = window.key_problems  # why no key was found, when the keyring could not be read
 
     def client(key: str | None, endpoint: str) -> RunwareClient:
         from krea_desktop.backend import make_client  # on the client thread, after start-up

@@ -1004,8 +1004,18 @@ def test_a_keyring_locked_at_start_is_said_rather_than_looking_like_no_key(
     sealed.store[(keystore.SERVICE, keystore.USERNAME)] = KEY
     keyring.set_keyring(sealed)
     w = make_window(None)
+    w.show()
     assert w.demo  # no key could be read...
     assert w.message_banner.label.text() == keystore.KEYRING_UNREADABLE  # ...and the banner says why
+    # Another endpoint set in Settings: the keyring is still locked, and still said so
+    # (it was withdrawn, leaving the demo banner's "add your Runware API key").
+    w._endpoint_changed("https://api.example.com/v1")
+    assert w.demo and w.message_banner.isVisible()
+    assert w.message_banner.label.text() == keystore.KEYRING_UNREADABLE
+    sealed.locked = False  # unlocked: the key is found, and the sentence goes
+    w.reread_key()
+    assert not w.demo
+    assert not w.message_banner.isVisible() or w.message_banner.label.text() != keystore.KEYRING_UNREADABLE
 
 
 def test_a_keyring_slow_to_answer_leaves_the_window_free_and_generate_waits_for_its_key(

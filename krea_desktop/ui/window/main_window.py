@@ -103,6 +103,9 @@ class MainWindow(QMainWindow):
         self.built = False  # finish() done too: the client thread is made
         self._generate_waiting = False  # Generate was pressed before the client thread was made
         self._make_client_factory: Callable[[], tuple[ClientFactory, bool]] | None = None
+        # Why the key store gave no key as the client was last made (a keyring that could
+        # not be read, a key file that holds no key): set by that making, said after it.
+        self.key_problems: list[str] = []
         self._test_key: Callable[[str, str], Any] | None = None
         self._early_keys: list[str] = []  # typed while the window was opening: for the prompt
         self._sweeps: Sweeps | None = None  # made on first use (it imports Pillow)
@@ -872,6 +875,8 @@ class MainWindow(QMainWindow):
             self.job_routing.credentials_changed_at = time.monotonic()
         self._withdraw_service_messages()
         self._set_demo(demo)
+        for problem in self.key_problems:  # still so: said again, not left to the demo banner
+            self.show_service_message(problem, error=True)
         from krea_desktop import keystore
 
         if key_stored and keystore.key_file(self.data_dir).exists():  # a stat: the keyring is not asked again
