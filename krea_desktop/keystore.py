@@ -164,6 +164,12 @@ def find_key(data_dir: Path | None = None) -> tuple[str | None, str | None]:
     env = os.environ.get(ENV_KEY, "").strip()
     if env:
         return env, None
+    return find_stored_key(data_dir)
+
+
+def find_stored_key(data_dir: Path | None = None) -> tuple[str | None, str | None]:
+    """:func:`load_key`, and with no key the sentence saying why where one could not be
+    read (the environment is not looked at). The keyring is asked once."""
     problem = None
     try:
         key = _read_key_file(data_dir)

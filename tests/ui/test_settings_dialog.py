@@ -110,13 +110,13 @@ def test_a_keyring_slow_to_answer_never_holds_the_dialog_up(
 
     keystore.save_key(KEY, data_dir)
     release = threading.Event()
-    real_load = keystore.load_key
+    real_load, real_find = keystore.load_key, keystore.find_stored_key
 
-    def slow_load(folder: Path | None = None) -> str | None:
+    def slow_find(folder: Path | None = None) -> tuple[str | None, str | None]:
         release.wait(30)
-        return real_load(folder)
+        return real_find(folder)
 
-    monkeypatch.setattr(keystore, "load_key", slow_load)
+    monkeypatch.setattr(keystore, "find_stored_key", slow_find)
     dialog = make(qtbot, data_dir)  # returns though the keyring has not answered
     assert not dialog.keyEdit.isEnabled() and dialog.keyEdit.text() == ""
     assert dialog.keyEdit.placeholderText() == settings_dialog.KEYRING_WAITING
@@ -188,6 +188,25 @@ def test_fallback_is_warned_about(
     dialog.keyEdit.setText(KEY)
     dialog.accept()
     assert (data_dir / keystore.KEY_FILE_NAME).read_text().strip() == KEY
+
+
+def test_a_locked_keyring_is_said_beside_the_empty_key_field(
+    qtbot: QtBot, data_dir: Path, memory_keyring: MemoryKeyring
+) -> None:
+    # The field was empty under "The key is kept in the system keyring (…)": the key
+    # looked gone, when the keyring could not be read at all.
+    from tests.helpers.keyrings import SealedKeyring
+
+    sealed = SealedKeyring()
+    sealed.store[(keystore.SERVICE, keystore.USERNAME)] = KEY
+    keyring.set_keyring(sealed)
+    dialog = make(qtbot, data_dir)
+    qtbot.waitUntil(lambda: dialog.backendLabel.text() == keystore.KEYRING_UNREADABLE)
+    assert dialog.keyEdit.text() == ""
+    sealed.locked = False
+    again = make(qtbot, data_dir)
+    qtbot.waitUntil(lambda: again.keyEdit.text() == KEY)
+    assert again.backendLabel.text().startswith("The key is kept in the system keyring")
 
 
 def test_plain_http_endpoint_is_refused(qtbot: QtBot, data_dir: Path, memory_keyring: MemoryKeyring) -> None:

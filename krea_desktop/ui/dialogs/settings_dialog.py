@@ -85,11 +85,15 @@ class KeyringCall:
 
 def read_store(data_dir: Path) -> tuple[str | None, str, bool]:
     """The stored key, where it is kept (a sentence), and whether that is the private
-    file; a backend failing in its own way reads as no key, its place unreadable."""
+    file; a backend failing in its own way reads as no key, its place unreadable. With no
+    key for want of reading one (a locked keyring, a key file that holds no key), the
+    sentence says so: the field is empty, but the key may well be there."""
     try:
-        key = keystore.load_key(data_dir)
+        key, problem = keystore.find_stored_key(data_dir)
     except Exception:
-        key = None
+        key, problem = None, keystore.KEYRING_UNREADABLE
+    if problem is not None:
+        return None, problem, False
     try:
         return key, keystore.backend_description(data_dir), keystore.is_fallback(data_dir)
     except Exception:
