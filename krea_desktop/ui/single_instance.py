@@ -46,7 +46,9 @@ HANDOFF_TIMEOUT_MS = 5000  # connect, send and hear the answer, in all
 CLAIM_LOCK_TIMEOUT_MS = 5000
 END_WAIT_S = 2.0  # how long a window being ended is given, once asked and once made to
 RECHECK_MS = 1000  # how long it is given to answer, asked once more just before it is ended
-MAX_LINE_BYTES = 1 << 20  # a request longer than this is dropped
+# A request longer than this is refused: far more than a command line carries (2 MB on
+# Linux, up to six times that once each name beyond ASCII is escaped).
+MAX_LINE_BYTES = 32 << 20
 ACK = b'{"ok": true}\n'
 
 
@@ -181,10 +183,21 @@ class Refusal:
     (its library cannot be opened, say), in one sentence."""
 
     why: str
+    whole: bool = False  # ``why`` is the whole sentence to say (not about the library)
 
 
-def refusal_line(why: str) -> bytes:
-    return json.dumps({"ok": False, "why": why}, ensure_ascii=True).encode("ascii") + b"\n"
+# Said to a start that handed over more names than a request may hold.
+TOO_MANY_NAMES = (
+    "The Krea Desktop window already open was handed more file names at once than it takes; "
+    "open fewer images at a time."
+)
+
+
+def refusal_line(why: str, *, whole: bool = False) -> bytes:
+    answer: dict[str, object] = {"ok": False, "why": why}
+    if whole:
+        answer["whole"] = True
+    return json.dumps(answer, ensure_ascii=True).encode("ascii") + b"\n"
 
 
 def _refusal_of(line: bytes) -> Refusal | None:
@@ -193,7 +206,7 @@ def _refusal_of(line: bytes) -> Refusal | None:
     except (UnicodeDecodeError, ValueError):
         return None
     if isinstance(answer, dict) and answer.get("ok") is False and isinstance(answer.get("why"), str):
-        return Refusal(answer["why"][:2000])
+        return Refusal(answer["why"][:2000], whole=answer.get("whole") is True)
     return None
 
 
@@ -268,6 +281,9 @@ class InstanceServer(QObject):
         self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         self._server.newConnection.connect(self._accept)
         self._buffers: dict[QLocalSocket, bytes] = {}
+        # Sockets whose request went past MAX_LINE_BYTES: the rest of it is read and left,
+        # then the start is told (dropped, it took the window for one that hangs).
+        self._overlong: set[QLocalSocket] = set()
         self._noted = False  # the note of who listens is this server's (removed on closing)
         # Why the window cannot open images now (its library cannot be opened): a start that
         # brings some hears it (and says it), rather than an answer that they were taken.
@@ -326,6 +342,7 @@ class InstanceServer(QObject):
             with contextlib.suppress(RuntimeError):  # already deleted by Qt: nothing to end
                 socket.abort()
         self._buffers.clear()
+        self._overlong.clear()
 
     @Slot()
     def _accept(self) -> None:
@@ -353,13 +370,31 @@ class InstanceServer(QObject):
         socket = self.sender()
         if isinstance(socket, QLocalSocket):
             self._buffers.pop(socket, None)
+            self._overlong.discard(socket)
 
     def _read(self, socket: QLocalSocket) -> None:
         if socket not in self._buffers:
             return
-        buffer = self._buffers[socket] + bytes(socket.readAll().data())
+        data = bytes(socket.readAll().data())
+        if socket in self._overlong:
+            if b"\n" not in data:
+                return
+            data = data.partition(b"\n")[2]
+            self._overlong.discard(socket)
+            socket.write(refusal_line(TOO_MANY_NAMES, whole=True))
+            socket.flush()
+            if socket not in self._buffers:
+                return  # disconnected meanwhile
+        buffer = self._buffers[socket] + data
         while b"\n" in buffer:
             line, _, buffer = buffer.partition(b"\n")
+            if len(line) > MAX_LINE_BYTES:  # come whole in one read: refused all the same
+                log.warning("refused a request from another start: it is too long")
+                socket.write(refusal_line(TOO_MANY_NAMES, whole=True))
+                socket.flush()
+                if socket not in self._buffers:
+                    return
+                continue
             request = decode_request(line)
             if request is None:
                 log.warning("ignored a message from another start that is not a request")
@@ -374,10 +409,9 @@ class InstanceServer(QObject):
             if socket not in self._buffers:
                 return  # disconnected: the socket is being deleted, and never kept again
         if len(buffer) > MAX_LINE_BYTES:
-            log.warning("dropped a connection from another start: its message is too long")
-            self._buffers.pop(socket, None)
-            socket.abort()
-            return
+            log.warning("refused a request from another start: it is too long")
+            self._overlong.add(socket)
+            buffer = b""
         self._buffers[socket] = buffer
 
 
@@ -675,6 +709,8 @@ def _ended(pid: int, identity: str) -> bool:
 
 
 def _refused(paths: Sequence[Path], refusal: Refusal) -> str:
+    if refusal.whole:
+        return refusal.why
     what = "this image" if len(paths) == 1 else f"these {len(paths)} images"
     return (
         f"The Krea Desktop window already open cannot open {what} because it cannot open its library "

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -191,6 +192,67 @@ def test_a_start_gone_before_its_answer_leaves_the_window_to_close_cleanly(qtbot
     qtbot.wait(100)  # the socket's deferred deletion
     server.close()  # no RuntimeError from a deleted socket
     assert not is_listening(name)
+
+
+def _send_and_hear(name: str, line: bytes) -> tuple[list[bytes], threading.Thread]:
+    """Send ``line`` over a raw socket from a thread (the server answers on this one's
+    event loop); the answer's lines arrive in the list."""
+    heard: list[bytes] = []
+
+    def run() -> None:
+        with socket.socket(socket.AF_UNIX) as raw:
+            raw.settimeout(20)
+            raw.connect(name)
+            raw.sendall(line)
+            answer = b""
+            while b"\n" not in answer:
+                got = raw.recv(65536)
+                if not got:
+                    break
+                answer += got
+            heard.append(answer)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return heard, thread
+
+
+def test_nine_thousand_files_named_in_japanese_reach_the_running_window(qtbot: QtBot, name: str) -> None:
+    # Escaped for the line, their names passed the 1 MB a request could hold: the window
+    # dropped the connection, and the start said the window did not answer and offered to
+    # end it.
+    server = InstanceServer(name)
+    assert server.listen() is Listen.LISTENING
+    paths = [Path(f"/ホーム/写真/二〇二六年夏の旅行/海辺の灯台と夕暮れの空と波_{n:05d}.png") for n in range(9000)]
+    line = encode_request(paths)
+    assert len(line) > 3 << 19  # 1.5 MB
+    with qtbot.waitSignal(server.requested, timeout=15000) as arrived:
+        heard, thread = _send_and_hear(name, line)
+    qtbot.waitUntil(lambda: not thread.is_alive(), timeout=15000)
+    assert arrived.args[0].paths == paths and heard == [ACK]
+    server.close()
+
+
+def test_a_request_past_the_limit_is_refused_in_one_sentence_not_dropped(
+    qtbot: QtBot, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(single_instance, "MAX_LINE_BYTES", 4096)
+    server = InstanceServer(name)
+    assert server.listen() is Listen.LISTENING
+    requests: list[Request] = []
+    server.requested.connect(requests.append)
+    heard, thread = _send_and_hear(name, encode_request([Path(f"/pictures/{n}.png") for n in range(2000)]))
+    qtbot.waitUntil(lambda: not thread.is_alive(), timeout=15000)
+    (answer,) = heard
+    refusal = single_instance._refusal_of(answer.strip())
+    assert refusal == single_instance.Refusal(single_instance.TOO_MANY_NAMES, whole=True)
+    assert single_instance._refused([Path("/a.png")] * 2000, refusal) == single_instance.TOO_MANY_NAMES
+    assert requests == []  # nothing was opened, and the window is not taken for one that hangs
+    # The same connection takes a request of the right size after it.
+    heard, thread = _send_and_hear(name, encode_request([Path("/pictures/a.png")]))
+    qtbot.waitUntil(lambda: not thread.is_alive(), timeout=15000)
+    assert heard == [ACK] and requests == [Request([Path("/pictures/a.png")], "")]
+    server.close()
 
 
 def test_a_start_with_nobody_running_is_told_so_at_once(name: str) -> None:
