@@ -5,6 +5,7 @@ Qt-free, shared by the command line and the window.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
@@ -83,6 +84,17 @@ class Backend:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+    async def closed(self) -> bool:
+        """Close the client; whether the closing was cancelled (Ctrl+C can reach the HTTP
+        library's own waits as it closes, and cancel the run a second time): the caller
+        then ends its run as it would have (images held, task records, what it says) and
+        raises the cancel after."""
+        try:
+            await self.client.aclose()
+        except asyncio.CancelledError:
+            return True
+        return False
 
 
 def reference_cache(library: Library) -> LibraryReferenceCache:

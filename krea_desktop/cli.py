@@ -390,7 +390,10 @@ async def _generate(args: argparse.Namespace) -> int:
     finally:
         if backend.client.never_reached(current_uuid):  # stopped while waiting to send it again
             ended_cleanly.add(current_uuid)  # the service never took it: nothing to collect
-        await backend.aclose()
+        # Ctrl+C can reach the HTTP library's own waits as it closes, and cancel this task a
+        # second time: the images held, the task's record and what the run says are seen to
+        # all the same, and the cancel goes on once they are.
+        cancelled_closing = await backend.closed()
         for entry in await asyncio.to_thread(saver.retry):
             deliver(entry)
         spilled = await asyncio.to_thread(saver.spill) if saver.held else None
@@ -403,6 +406,8 @@ async def _generate(args: argparse.Namespace) -> int:
         # next run (an earlier run's left uncollected says so where it failed).
         args.kept_for_later = current_uuid in tasks and current_uuid not in ended_cleanly
         backend.library.close()
+        if cancelled_closing:
+            raise asyncio.CancelledError
     if spilled is not None:
         raise LibraryError(
             f"Some paid images could not be saved in the library because {saver.reason}; "

@@ -314,7 +314,8 @@ async def run_sweep(args: argparse.Namespace) -> int:
             # A cell stopped while it waited to be sent again (refused outright, or its ID
             # unknown to the service) left the service nothing: not kept, not promised.
             ended.update(t for t in tasks if client.never_reached(t))
-            await backend.aclose()
+            if await backend.closed():  # Ctrl+C reaching the HTTP library as it closed
+                interrupted = True
 
         async def unstoppable(work: Callable[[], T]) -> T:
             """``work`` on a worker thread, run to its end even if Ctrl+C comes meanwhile

@@ -514,6 +514,37 @@ def test_the_command_line_keeps_a_batch_whose_saves_fail_midway(
         assert lib.count() == 4
 
 
+def test_a_cancel_that_reaches_the_closing_of_the_client_still_ends_the_run_as_it_should(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl+C can reach httpx's own waits as the client closes, and cancel the run a second
+    # time: what came after the closing was skipped. The paid images held for want of room
+    # were not written out, and the run said "cancelled." where its task was kept.
+    import asyncio
+
+    from krea_desktop import cli
+    from krea_desktop.api.client import RunwareClient
+
+    monkeypatch.setenv("KREA_DESKTOP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("RUNWARE_API_KEY", raising=False)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where what cannot be saved is written
+    FailingSaves(monkeypatch, failing=set(range(1, 100)))  # the disk stays full
+    real_aclose = RunwareClient.aclose
+
+    async def cancelled_as_it_closes(self: RunwareClient) -> None:
+        await real_aclose(self)
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(RunwareClient, "aclose", cancelled_as_it_closes)
+    args = cli.build_parser().parse_args(["generate", "two lanterns", "--demo", "--count", "2"])
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(cli._generate(args))
+    (spilled,) = tmp_path.glob("krea-desktop-unsaved-*")
+    assert len(list(spilled.glob("*.png"))) == 2  # written out, with their records
+    assert args.kept_for_later is False  # said: a demo task leaves nothing to collect
+
+
 @contextmanager
 def small_disk(where: Path, size: str) -> Iterator[Path]:
     where.mkdir(parents=True, exist_ok=True)
