@@ -262,6 +262,31 @@ def test_comfyuis_flux_and_sd3_text_encoders_give_the_prompt(
     assert (got["prompt"], got["negative_prompt"], got["seed"], got["width"]) == (*expected, 99, 1024)
 
 
+def test_a_negative_made_by_zeroing_the_positive_is_no_negative_prompt() -> None:
+    # Flux workflows often take the negative as ConditioningZeroOut of the positive: the
+    # walk from the sampler's negative went through it to the positive's text, shown and
+    # exported as "Negative prompt: <the prompt>".
+    graph = _encoded_graph(("CLIPTextEncode", {"text": "a lighthouse in fog"}), ("CLIPTextEncode", {"text": "x"}))
+    graph["6"] = {"class_type": "ConditioningZeroOut", "inputs": {"conditioning": ["2", 0]}}
+    graph["5"]["inputs"]["negative"] = ["6", 0]
+    workflow = {
+        "nodes": [
+            {"id": 2, "type": "CLIPTextEncode", "inputs": [], "widgets_values": ["a lighthouse in fog"]},
+            {"id": 6, "type": "ConditioningZeroOut", "inputs": [{"name": "conditioning", "link": 8}]},
+            {
+                "id": 5,
+                "type": "KSampler",
+                "inputs": [{"name": "positive", "link": 7}, {"name": "negative", "link": 9}],
+                "widgets_values": [99, None, 20, 1.0, "euler", "simple", 1.0],
+            },
+        ],
+        "links": [[7, 2, 0, 5, 0, "CONDITIONING"], [8, 2, 0, 6, 0, "CONDITIONING"], [9, 6, 0, 5, 1, "CONDITIONING"]],
+    }
+    for chunks in ({"prompt": json.dumps(graph)}, {"workflow": json.dumps(workflow)}):
+        got = recalled(png(chunks))
+        assert (got["prompt"], got["negative_prompt"]) == ("a lighthouse in fog", None), chunks.keys()
+
+
 def test_a_prompt_the_api_graph_does_not_show_is_taken_from_the_editors_graph() -> None:
     # A text node of a kind the graph reader does not know (its text under a name of its
     # own); the editor's graph keeps it as the node's first widget value.

@@ -25,6 +25,9 @@ _POSITIVE_KEYS = (*_TEXT_KEYS, "positive", "text_positive", "positive_prompt")
 _NEGATIVE_KEYS = (*_TEXT_KEYS, "negative", "text_negative", "negative_prompt")
 _SEED_KEYS = ("seed", "noise_seed", "value", "int", "number")
 _MODEL_KEYS = ("ckpt_name", "unet_name", "model_name", "base_ckpt_name")
+# Nodes whose conditioning holds no text, whatever they take in: a negative made by zeroing
+# the positive (common in Flux workflows) is no negative prompt, not the positive's text.
+_NO_TEXT = frozenset({"ConditioningZeroOut"})
 
 
 def _holds(value: Any, want: type | tuple[type, ...]) -> bool:
@@ -55,7 +58,7 @@ class _ApiGraph:
         if _holds(start, want):
             return start
         first = self.follow(start)
-        if first is None:
+        if first is None or self.says_nothing(first):
             return None
         # Breadth first over at most _MAX_HOPS nodes, each queued once, looking at no more
         # than _MAX_INPUTS inputs of a node: a node with thousands of links costs no more.
@@ -75,10 +78,13 @@ class _ApiGraph:
                 if len(queued) >= _MAX_HOPS:
                     break
                 node = self.follow(value)
-                if node is not None and node not in queued:
+                if node is not None and node not in queued and not self.says_nothing(node):
                     queued.add(node)
                     queue.append(node)
         return None
+
+    def says_nothing(self, node_id: str) -> bool:
+        return str(self.nodes[node_id].get("class_type")) in _NO_TEXT
 
     def samplers(self) -> list[str]:
         """Nodes that may be the sampler, likeliest first. ControlNet, inpaint and guider nodes
@@ -186,7 +192,7 @@ def read_workflow(workflow: Mapping[str, Any], found: Embedded) -> dict[str, Any
 
     def text_of(node: Mapping[str, Any] | None) -> str | None:
         for _ in range(_MAX_HOPS):
-            if node is None:
+            if node is None or str(node.get("type")) in _NO_TEXT:
                 return None
             values = node.get("widgets_values")
             if isinstance(values, list) and values and isinstance(values[0], str):
