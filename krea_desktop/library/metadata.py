@@ -165,8 +165,10 @@ def _a1111_text(record: GenerationRecord, *, tool_settings: bool) -> str:
         pairs.append(("Seed", seed))
     if record.width and record.height:
         pairs.append(("Size", f"{record.width}x{record.height}"))
-    model = record.model or spec.MODEL_ID
-    pairs.append(("Model", MODEL_LABEL if model == spec.MODEL_ID else model))
+    # Another tool's image whose model its reader did not find names none (not this one's).
+    if record.model or not (tool_settings and _other_tools(record)):
+        model = record.model or spec.MODEL_ID
+        pairs.append(("Model", MODEL_LABEL if model == spec.MODEL_ID else model))
     if record.creativity:
         pairs.append(("Creativity", record.creativity))
     if record.ratio and not (record.sweep is not None and record.sweep.is_sheet):  # a sheet's size is its own

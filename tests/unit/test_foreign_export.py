@@ -187,6 +187,16 @@ def test_a_foreign_seed_beyond_the_models_is_written_as_the_tools_seed() -> None
     assert "Seed: 156680208700286" in line and line.startswith("Steps: 20, Sampler: n/a, ")
 
 
+def test_another_tools_image_whose_model_is_unknown_names_no_model() -> None:
+    # A ComfyUI image made with an API node (no model loader the reader knows): exported,
+    # its line said "Model: Krea 2 Medium", crediting the picture to the wrong model.
+    record = GenerationRecord(prompt="p", width=160, height=90, extras={"source": "ComfyUI", "foreign": {}})
+    line = settings_line(metadata.to_a1111(record))
+    assert line == "Steps: n/a, Sampler: n/a, Size: 160x90"
+    named = GenerationRecord(prompt="p", model="flux1-dev.safetensors", extras={"source": "ComfyUI"})
+    assert "Model: flux1-dev.safetensors" in settings_line(metadata.to_a1111(named))
+
+
 def test_our_own_images_line_is_unchanged() -> None:
     record = GenerationRecord(prompt="a lighthouse", seed=7, width=8, height=8, app="krea-desktop", version="1.0")
     assert metadata.to_a1111(record) == (
