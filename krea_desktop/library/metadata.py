@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import logging
 import os
 import re
 import struct
@@ -56,6 +57,8 @@ from krea_desktop.library.readers.a1111 import MODEL_LABEL, NOT_APPLICABLE
 from krea_desktop.library.readers.a1111 import parse_a1111 as parse_a1111  # lives with the other readers
 from krea_desktop.library.readers.base import MAX_JSON, as_int, as_number, foreign_seed
 from krea_desktop.library.readers.easydiffusion import KEYWORDS as EASY_DIFFUSION_KEYWORDS
+
+log = logging.getLogger(__name__)
 
 JSON_KEY = "krea-desktop"  # PNG text keyword and XMP element name for the JSON record
 PARAMETERS_KEY = "parameters"  # the A1111 keyword
@@ -694,6 +697,11 @@ def _about_the_file(keyword: str) -> bool:
 # Another tool's texts are carried up to this size each: a ComfyUI workflow with its notes
 # and groups runs to megabytes, well past what a reader parses (MAX_JSON).
 MAX_CARRIED_TEXT = 32 * 1024 * 1024
+# And up to this much in all (characters, as Pillow counts them): the copy stays one that
+# Pillow, and tools built on it, will open (they refuse a PNG whose texts pass 64 MB),
+# and a picture of a few kilobytes whose compressed texts inflate to a hundred megabytes
+# is not written out as one of that size.
+MAX_CARRIED_TOTAL = 48 * 1024 * 1024
 
 
 def tool_texts(data: bytes, max_text: int = MAX_CARRIED_TEXT) -> dict[str, str]:
@@ -727,7 +735,22 @@ def tool_texts(data: bytes, max_text: int = MAX_CARRIED_TEXT) -> dict[str, str]:
         ours = _record_in(found)
         if ours is None or "source" not in ours.extras or _ours(texts[PARAMETERS_KEY], shareable(ours)):
             del texts[PARAMETERS_KEY]
-    return texts
+    return _within_total(texts)
+
+
+def _within_total(texts: dict[str, str]) -> dict[str, str]:
+    """``texts`` within :data:`MAX_CARRIED_TOTAL`: those readers take parameters from
+    first, then the smaller ones; what does not fit is left out (and logged)."""
+    order = sorted(texts, key=lambda k: (k not in _PARAMETER_KEYWORDS, len(texts[k])))
+    kept: dict[str, str] = {}
+    total = 0
+    for key in order:
+        if total + len(texts[key]) > MAX_CARRIED_TOTAL:
+            log.info("left out the %s text of a copy (%d characters): too large in all", key, len(texts[key]))
+            continue
+        kept[key] = texts[key]
+        total += len(texts[key])
+    return {k: v for k, v in texts.items() if k in kept}  # in the file's order
 
 
 # ComfyUI's texts, in the order its WEBP saver writes them into EXIF Make and Model.

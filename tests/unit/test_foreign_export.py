@@ -197,6 +197,29 @@ def test_another_tools_image_whose_model_is_unknown_names_no_model() -> None:
     assert "Model: flux1-dev.safetensors" in settings_line(metadata.to_a1111(named))
 
 
+def test_a_copy_carries_another_tools_texts_within_what_pillow_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A PNG of 130 KB whose four compressed texts inflate to 32 MB each was exported as a
+    # 134 MB file that Pillow then refused ("Too much memory used in text chunks").
+    from PIL import PngImagePlugin
+
+    assert metadata.MAX_CARRIED_TOTAL + 8 * 1024 * 1024 <= PngImagePlugin.MAX_TEXT_MEMORY
+    monkeypatch.setattr(metadata, "MAX_CARRIED_TOTAL", len(PROMPT) + len(WORKFLOW) + 5000)
+    info = PngInfo()
+    info.add_text("prompt", PROMPT)
+    for n in range(4):
+        info.add_text(f"notes{n}", "x" * 3000, zip=True)
+    info.add_text("workflow", WORKFLOW)
+    source = tmp_path / "comfy-with-notes.png"
+    Image.new("RGB", (64, 48), (30, 60, 90)).save(source, "PNG", pnginfo=info)
+    out = export_image(entry_of(source), tmp_path / "shared.png", "PNG")
+    texts, _ = pillow_read(out)
+    # The graphs readers take parameters from come first; then what fits of the rest.
+    assert texts["prompt"] == PROMPT and texts["workflow"] == WORKFLOW
+    assert sum(key.startswith("notes") for key in texts) == 1
+
+
 def test_our_own_images_line_is_unchanged() -> None:
     record = GenerationRecord(prompt="a lighthouse", seed=7, width=8, height=8, app="krea-desktop", version="1.0")
     assert metadata.to_a1111(record) == (
