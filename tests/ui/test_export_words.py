@@ -106,6 +106,39 @@ def test_exports_are_offered_names_from_their_prompts(
     ]
 
 
+def test_a_long_export_says_how_far_it_has_got_and_is_not_started_twice(
+    qtbot: QtBot, data_dir: Path, make_window: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # 150 images took half a minute with nothing said until the end, and Export… asked
+    # again meanwhile wrote a second set of copies, each named " (2)".
+    import threading
+
+    from krea_desktop.ui.gallery import export
+
+    fill(data_dir, [make_image(f"a harbour {i}", seed=i) for i in range(4)])
+    w = make_window()
+    said = saying(w)
+    monkeypatch.setattr(export, "PROGRESS_EVERY_MS", 100)
+    go_on = threading.Event()
+    real_export = export.export_image
+
+    def slow_export(*args: Any, **kwargs: Any) -> Path:
+        go_on.wait(10)
+        return real_export(*args, **kwargs)
+
+    monkeypatch.setattr(export, "export_image", slow_export)
+    out = tmp_path / "out"
+    export_several(w, monkeypatch, out, 0, 1, 2, 3)
+    qtbot.waitUntil(lambda: f"Exporting 4 images to {out}: 0 done…" in said)
+    w.gallery_actions.export_action.trigger()  # asked again while it runs
+    assert said[-1] == f"Exporting 4 images to {out}: 0 done; export again once it is done."
+    go_on.set()
+    qtbot.waitUntil(lambda: said[-1] == f"Exported 4 images to {out}.")
+    assert len(list(out.iterdir())) == 4  # one set of copies
+    export_several(w, monkeypatch, out, 0, 1)  # done: the next export goes ahead
+    qtbot.waitUntil(lambda: said[-1] == f"Exported 2 images to {out}.")
+
+
 def test_ctrl_c_in_the_viewer_copies_the_image_shown(qtbot: QtBot, data_dir: Path, make_window: Any) -> None:
     fill(data_dir, [make_image("a harbour", seed=1), make_image("a meadow", seed=2)])
     w = make_window()

@@ -6,9 +6,10 @@ their parameters off the GUI thread (the writing itself is
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from krea_desktop.api import spec
@@ -20,6 +21,17 @@ from krea_desktop.ui.settings import QtSettingsStore
 from krea_desktop.wording import counted, for_count, shortened
 
 ShowMessage = Callable[..., None]
+
+
+# An export that takes longer than this says how far it has got, this often, until done.
+PROGRESS_EVERY_MS = 1000
+
+
+@dataclass
+class _UnderWay:
+    total: int
+    folder: Path
+    done: int = 0  # counted by the worker as it goes
 
 
 _FILTERS = {"PNG": "PNG image (*.png)", "JPG": "JPEG image (*.jpg *.jpeg)", "WEBP": "WEBP image (*.webp)"}
@@ -38,10 +50,16 @@ class Exporter:
         self.parent_widget = parent_widget
         self.last_export_dir = QtSettingsStore(settings).get(EXPORT_FOLDER) or str(Path.home())
         self.last_format = QtSettingsStore(settings).get(EXPORT_FORMAT) or "PNG"
+        self._under_way: _UnderWay | None = None
 
     def export(self, entries: list[LibraryEntry], *, with_parameters: bool = True) -> None:
-        """Ask where, then export; ``with_parameters=False`` writes the pixels alone."""
+        """Ask where, then export; ``with_parameters=False`` writes the pixels alone. One
+        export at a time: asked again meanwhile, it says how far the first has got (a
+        second go at the same images would write a second set of copies beside it)."""
         if not entries:
+            return
+        if self._under_way is not None:
+            self.show_message(f"{_progress(self._under_way)}; export again once it is done.")
             return
         if len(entries) == 1:
             entry = entries[0]
@@ -98,6 +116,16 @@ class Exporter:
         replaced, the copy gets a name of its own."""
         if not targets:
             return
+        under_way = self._under_way = _UnderWay(len(targets), targets[0][1].parent)
+        ticks = QTimer(self.parent_widget)  # a long export says how far it has got
+        ticks.setInterval(PROGRESS_EVERY_MS)
+        ticks.timeout.connect(lambda: self.show_message(f"{_progress(under_way)}…"))
+        ticks.start()
+
+        def ended() -> None:
+            ticks.stop()
+            ticks.deleteLater()
+            self._under_way = None
 
         def work() -> tuple[int, list[str]]:
             written, problems = 0, []
@@ -113,9 +141,11 @@ class Exporter:
                     written += 1
                 except ExportError as exc:
                     problems.append(str(exc))
+                under_way.done += 1
             return written, problems
 
         def done(result: tuple[int, list[str]]) -> None:
+            ended()
             written, problems = result
             folder = targets[0][1].parent
             if written:  # the next export starts where this one went, as it went (not where it could not)
@@ -128,7 +158,17 @@ class Exporter:
             else:
                 self.show_message(_failed(problems, written, folder), error=True)
 
-        self.runner.submit(work, done, lambda error: self.show_message(f"Exporting failed: {error}", error=True))
+        def failed(error: BaseException) -> None:
+            ended()
+            self.show_message(f"Exporting failed: {error}", error=True)
+
+        self.runner.submit(work, done, failed)
+
+
+def _progress(under_way: _UnderWay) -> str:
+    return (
+        f"Exporting {counted(under_way.total, 'image')} to {shortened(str(under_way.folder))}: {under_way.done:,} done"
+    )
 
 
 def _failed(problems: list[str], written: int, folder: Path) -> str:
