@@ -1498,6 +1498,41 @@ def test_delete_pressed_again_before_the_first_is_done_is_one_delete_and_one_und
     assert not w.gallery_actions.deleting.can_undo()
 
 
+def test_undo_pressed_while_a_delete_is_under_way_brings_back_that_delete(
+    qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl+Z 50 ms after deleting 2,500 images brought back the one image deleted before
+    ("Brought back 1 image."), and the 2,500 stayed deleted."""
+    import threading
+
+    from krea_desktop.library.trash import PendingTrash
+
+    entries = fill(data_dir, [make_image(f"undo race {i}") for i in range(4)])
+    w = make_window()
+    select(w, 0)
+    w.gallery_actions.delete_selected()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 3)
+    first = next(e for e in entries if w.library.get(e.id) is None)
+    go_on = threading.Event()
+    real_delete = PendingTrash.delete
+
+    def slow_delete(self: PendingTrash, chosen: Any) -> Any:
+        go_on.wait(10)
+        return real_delete(self, chosen)
+
+    monkeypatch.setattr(PendingTrash, "delete", slow_delete)
+    select(w, 0, 1)
+    w.gallery_actions.delete_selected()
+    w.gallery_actions.undo_action.trigger()  # the delete is not done yet
+    qtbot.wait(100)
+    assert w.library.get(first.id) is None  # not the delete before
+    go_on.set()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 3 and w.library.count() == 3, timeout=10000)
+    qtbot.wait(100)
+    assert w.library.get(first.id) is None and w.library.count() == 3
+    assert [len(b.entries) for b in w.gallery_actions.deleting.trash.batches] == [1]
+
+
 def test_delete_pressed_three_times_in_the_viewer_deletes_the_shown_image_once(
     qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
 ) -> None:

@@ -116,6 +116,8 @@ class GalleryActions(QObject):
         self.viewer: ImageViewer | None = None
         self._deleted_any = False  # a delete this run (its undo window may have closed since)
         self._being_deleted: set[int] = set()  # ids a delete under way is moving to the trash
+        # Undo asked while a delete was under way: that delete is the one to undo, once done.
+        self._undo_when_deleted = False
         self.compare_dialog: CompareDialog | None = None
         self._build_actions()
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -568,9 +570,15 @@ class GalleryActions(QObject):
         def deleted(batch: TrashBatch | None) -> None:
             self._being_deleted -= ids
             self._deleted(entries, batch)
+            if self._undo_when_deleted and not self._being_deleted:
+                self._undo_when_deleted = False
+                if batch is not None and batch.entries:
+                    self.undo_delete()
 
         def failed(error: BaseException) -> None:
             self._being_deleted -= ids
+            if not self._being_deleted:
+                self._undo_when_deleted = False  # nothing changed: nothing of it to undo
             self._library_failed(error)
 
         self.runner.submit(
@@ -621,7 +629,12 @@ class GalleryActions(QObject):
         return row - sum(1 for i in ids if (r := self.model.row_of(i)) is not None and r < row)
 
     def undo_delete(self, batch: TrashBatch | None = None) -> None:
-        """Bring back ``batch`` (default: the latest still undoable), off the GUI thread."""
+        """Bring back ``batch`` (default: the latest still undoable), off the GUI thread.
+        Asked for the latest while a delete is under way (Ctrl+Z pressed just after
+        Delete), it is that delete, brought back once it is done: not the one before."""
+        if batch is None and self._being_deleted:
+            self._undo_when_deleted = True
+            return
         self.runner.submit(lambda: self.deleting.undo(batch), self._undone, self._library_failed)
 
     def _nothing_to_undo(self) -> str:
@@ -631,7 +644,7 @@ class GalleryActions(QObject):
 
     def _undo_from_viewer(self) -> None:
         """Ctrl+Z in the viewer: the gallery's undo, or why there is none, said there."""
-        if self.viewer is not None and not self.deleting.can_undo():
+        if self.viewer is not None and not self.deleting.can_undo() and not self._being_deleted:
             self.viewer.show_hint(self._nothing_to_undo())
             return
         self.undo_delete()
