@@ -101,7 +101,6 @@ AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
 # Codes that mean a reference imageUUID is unknown to the service (expired upload).
 UNKNOWN_REFERENCE_CODES = frozenset({"invalidreferenceimage", "referenceimagenotfound", "imagenotfound"})
 MAX_REFERENCE_BYTES = 50 * 1024 * 1024
-MAX_REFERENCE_PIXELS = 100_000_000
 _REFS = "inputs.referenceImages"
 _CLOSED = "This client is closed; make a new RunwareClient to go on."
 # How many images are decoded (data in the answer) or downloaded (URLs) at once: the next
@@ -1662,6 +1661,15 @@ def _read_reference_file(path: Path) -> bytes:
     return data
 
 
+def _too_large(size: str) -> str:
+    """A reference past the limits, as the command line and the window say it too."""
+    return (
+        f"A reference image is too large{size}: references may have at most "
+        f"{spec.REFERENCE_MAX_PIXELS // 1_000_000} megapixels and {spec.REFERENCE_MAX_SIDE:,} pixels on a side, "
+        "so save a smaller copy and use that."
+    )
+
+
 def prepare_upload(raw: bytes) -> bytes:
     """Decode a reference and re-encode it at most 2048 px on the long side, as the service
     keeps it anyway; images already small enough in PNG/JPEG/WEBP are sent as they are (a
@@ -1676,8 +1684,8 @@ def prepare_upload(raw: bytes) -> bytes:
     raw = png_without_refused_texts(raw) or raw  # sent as it is, a text the service refuses would go too
     try:
         with Image.open(io.BytesIO(raw), formats=picture_formats()) as im:  # its texts already seen to
-            if im.width * im.height > MAX_REFERENCE_PIXELS:
-                raise E.ValidationError("A reference image is too large to use.", parameter=_REFS)
+            if im.width * im.height > spec.REFERENCE_MAX_PIXELS or max(im.size) > spec.REFERENCE_MAX_SIDE:
+                raise E.ValidationError(_too_large(f" ({im.width}×{im.height})"), parameter=_REFS)
             fmt = im.format
             if max(im.size) <= spec.UPLOAD_MAX_SIDE and fmt in ("PNG", "JPEG", "WEBP"):
                 im.load()
@@ -1687,7 +1695,9 @@ def prepare_upload(raw: bytes) -> bytes:
             work = im.convert("RGBA" if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info else "RGB")
     except E.KreaError:
         raise
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # far past the limit: Pillow refuses to open it at all
+        raise E.ValidationError(_too_large(""), parameter=_REFS) from exc
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         raise E.ValidationError("A reference is not a readable image.", parameter=_REFS) from exc
     work.thumbnail((spec.UPLOAD_MAX_SIDE, spec.UPLOAD_MAX_SIDE), Image.Resampling.LANCZOS)
     out = io.BytesIO()

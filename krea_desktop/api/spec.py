@@ -70,6 +70,11 @@ PROMPT_MIN, PROMPT_MAX = 2, 3000
 UPLOAD_MAX_SIDE = 2048
 # ...and forgets them this long after their last use.
 UPLOAD_LIFETIME_S = 30 * 24 * 3600
+# A reference with more pixels than this, or a longer side, is refused before it is decoded
+# (a decompression bomb is a small file that expands to gigabytes in memory); it is sent at
+# most UPLOAD_MAX_SIDE on the long side, so nothing larger is ever needed.
+REFERENCE_MAX_PIXELS = 64_000_000
+REFERENCE_MAX_SIDE = 16_384
 
 FORMAT_EXTENSIONS = {"PNG": "png", "JPG": "jpg", "WEBP": "webp"}
 PIL_FORMATS = {"PNG": "PNG", "JPG": "JPEG", "WEBP": "WEBP"}

@@ -43,11 +43,10 @@ if TYPE_CHECKING:
 # Pillow is imported where images are decoded, not with this module: the window imports it
 # (for its drop targets) before its first full paint, and Pillow costs about 12 ms.
 
-# Refuse anything with more pixels than this, or a longer side, before decoding it (a
-# decompression bomb is a small file that expands to gigabytes in memory). References are
-# sent at most 2048 px on the long side, so nothing larger is ever needed.
-MAX_PIXELS = 64_000_000
-MAX_SIDE = 16_384
+# Refuse anything with more pixels than this, or a longer side, before decoding it (the
+# library API's limits too: spec.REFERENCE_MAX_PIXELS).
+MAX_PIXELS = spec.REFERENCE_MAX_PIXELS
+MAX_SIDE = spec.REFERENCE_MAX_SIDE
 # Larger files are refused before they are read.
 MAX_FILE_BYTES = 200_000_000  # decimal, as the sizes the user is shown
 # Downloads stop at this many bytes, or after this many seconds.

@@ -271,3 +271,15 @@ def test_a_reference_that_cannot_be_used_is_named_by_its_place_and_file(tmp_path
         assert raised.value.parameter == "inputs.referenceImages[1]"
         with pytest.raises(ValidationError, match=r"^Reference 1 is not a readable image\.$"):
             asyncio.run(generate(ReferenceImage(b"junk", 1.0)))
+        # Past the limits the command line and the window keep: said so, as they say it (a
+        # picture of 30,000 × 30,000 was "not a readable image", and one of 81 megapixels was
+        # sent).
+        limits = "references may have at most 64 megapixels and 16,384 pixels on a side, so save a smaller copy"
+        asked = len(sim.service.requests)
+        for size, said in (((30_000, 30_000), ""), ((9_000, 9_000), " (9000×9000)"), ((20_000, 100), " (20000×100)")):
+            huge = tmp_path / f"huge-{size[0]}.png"
+            Image.new("1", size).save(huge)
+            with pytest.raises(ValidationError) as raised:
+                asyncio.run(generate(ReferenceImage(huge, 1.0)))
+            assert str(raised.value) == f"Reference 1 ({huge.name}) is too large{said}: {limits} and use that."
+        assert len(sim.service.requests) == asked  # nothing sent for any of them
