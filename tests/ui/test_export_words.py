@@ -176,6 +176,28 @@ def test_an_image_unmarked_under_the_favourites_filter_hands_its_place_to_the_ne
     assert w.model.entry_at(1).id == after.id and w.gallery_actions.delete_action.isEnabled()
 
 
+def test_ctrl_c_in_the_viewer_on_an_image_gone_from_disk_says_so_in_the_viewer(
+    qtbot: QtBot, data_dir: Path, make_window: Any
+) -> None:
+    # It said "The selected images are not on disk any more…" on the main window, behind
+    # the viewer, of a selection the viewer does not have: nothing showed where Ctrl+C was.
+    (entry,) = fill(data_dir, [make_image("a harbour", seed=1)])
+    w = make_window()
+    said = saying(w)
+    shown: list[str] = []
+    select(w, 0)
+    w.gallery_actions.view_selected()
+    viewer = w.gallery_actions.viewer
+    assert viewer is not None
+    entry.path.unlink()  # removed outside the app
+    show_hint = viewer.show_hint
+    viewer.show_hint = lambda text, *a, **k: (shown.append(text), show_hint(text, *a, **k))  # type: ignore[method-assign]
+    qtbot.keyClick(viewer, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: bool(shown))
+    assert shown == [f"The file {entry.path.name} is no longer in {entry.path.parent}, so nothing was copied."]
+    assert not [t for t in said if "not on disk" in t] and "not on disk" not in w.message_banner.label.text()
+
+
 def test_a_viewer_no_one_copies_for_does_not_say_it_copied(qtbot: QtBot, data_dir: Path) -> None:
     # The viewer asks for the copy; what copies it says so once it is done.
     from krea_desktop.ui.viewer.viewer import ImageViewer

@@ -469,10 +469,17 @@ class GalleryActions(QObject):
         self.with_selected_entries(self._copy)
 
     def copy_for(self, viewer: ImageViewer, entry: LibraryEntry) -> None:
-        """Copy the image ``viewer`` shows (its Ctrl+C), and say so there once it is copied."""
-        self._copy([entry], lambda: viewer.show_hint(COPIED))
+        """Copy the image ``viewer`` shows (its Ctrl+C), and say there that it is copied,
+        or why it is not (not in the main window behind it, of a selection it does not have)."""
+        gone = f"The file {entry.path.name} is no longer in {entry.path.parent}, so nothing was copied."
+        self._copy([entry], lambda: viewer.show_hint(COPIED), lambda: viewer.show_hint(gone))
 
-    def _copy(self, selected: list[LibraryEntry], copied: Callable[[], None] | None = None) -> None:
+    def _copy(
+        self,
+        selected: list[LibraryEntry],
+        copied: Callable[[], None] | None = None,
+        none_there: Callable[[], None] | None = None,
+    ) -> None:
         """Copy off the GUI thread: a worker finds which files are still on disk (a stat
         each: thousands selected, or a slow drive, take a while) and decodes the first."""
         if not selected:
@@ -489,7 +496,10 @@ class GalleryActions(QObject):
         def done(found: tuple[list[LibraryEntry], QImage | None, list[QUrl]]) -> None:
             entries, image, urls = found
             if not entries:
-                self.show_message("The selected images are not on disk any more, so nothing was copied.")
+                if none_there is not None:
+                    none_there()
+                else:
+                    self.show_message("The selected images are not on disk any more, so nothing was copied.")
                 return
             copy_entries(entries, urls, image)
             self.status.emit(f"Copied {counted(len(entries), 'image')}.")
