@@ -287,6 +287,23 @@ def test_a_negative_made_by_zeroing_the_positive_is_no_negative_prompt() -> None
         assert (got["prompt"], got["negative_prompt"]) == ("a lighthouse in fog", None), chunks.keys()
 
 
+def test_an_image_of_a_hosted_models_api_node_gives_its_prompt_and_seed() -> None:
+    # No sampler in the graph: the node takes the prompt and the seed itself. It gave
+    # "made by ComfyUI" and nothing to recall.
+    graph = {
+        "1": {
+            "class_type": "FluxProUltraImageNode",
+            "inputs": {"prompt": "a lighthouse in fog at dawn", "seed": 1234, "aspect_ratio": "16:9", "raw": False},
+        },
+        "2": {"class_type": "SaveImage", "inputs": {"filename_prefix": "ComfyUI", "images": ["1", 0]}},
+        "3": {"class_type": "Note", "inputs": {"text": "a note, not a prompt"}},
+    }
+    got = recalled(png({"prompt": json.dumps(graph)}))
+    assert (got["source"], got["prompt"], got["seed"]) == ("ComfyUI", "a lighthouse in fog at dawn", 1234)
+    graph["1"]["inputs"]["prompt"] = ""  # nothing to take: no prompt made up
+    assert recalled(png({"prompt": json.dumps(graph)}))["prompt"] in ("", None)
+
+
 def test_a_prompt_the_api_graph_does_not_show_is_taken_from_the_editors_graph() -> None:
     # A text node of a kind the graph reader does not know (its text under a name of its
     # own); the editor's graph keeps it as the node's first widget value.

@@ -105,11 +105,37 @@ class _ApiGraph:
         return sorted(found, key=order)
 
 
+def _generating_node(g: _ApiGraph) -> dict[str, Any] | None:
+    """A graph with no sampler: an API node (a hosted model's, such as
+    FluxProUltraImageNode) takes the prompt and the seed itself. The lowest-numbered node
+    with a prompt of text, those with a seed first."""
+
+    def order(node_id: str) -> tuple[bool, int, str]:
+        number = as_int(node_id.split(":")[-1])
+        return ("seed" not in g.inputs(node_id), number if number is not None else 1 << 62, node_id)
+
+    found = [n for n in g.nodes if _holds(g.inputs(n).get("prompt"), str)]
+    if not found:
+        return None
+    inputs = g.inputs(min(found, key=order))
+    seed = inputs.get("seed")
+    negative = inputs.get("negative_prompt")
+    width, height = inputs.get("width"), inputs.get("height")
+    return partial(
+        "ComfyUI",
+        prompt=inputs["prompt"],
+        negative=negative if _holds(negative, str) else None,
+        seed=seed if _holds(seed, int) else None,
+        width=width if _holds(width, int) else None,
+        height=height if _holds(height, int) else None,
+    )
+
+
 def read_api_graph(graph: Mapping[str, Any], found: Embedded) -> dict[str, Any] | None:
     g = _ApiGraph(graph)
     samplers = g.samplers()
     if not samplers:
-        return None
+        return _generating_node(g)
     sampler = samplers[0]
     inputs = g.inputs(sampler)
     positive = inputs.get("positive")
