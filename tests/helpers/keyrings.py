@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 
+import keyring
 import keyring.backend
 import keyring.errors
 
@@ -57,6 +58,16 @@ class SealedKeyring(MemoryKeyring):
     def delete_password(self, service: str, username: str) -> None:
         self._check()
         super().delete_password(service, username)
+
+
+def sealed_keyring_holding(key: str) -> SealedKeyring:
+    """A :class:`SealedKeyring` holding ``key`` as the app keeps it, set as the keyring."""
+    from krea_desktop import keystore
+
+    sealed = SealedKeyring()
+    sealed.store[(keystore.SERVICE, keystore.USERNAME)] = key
+    keyring.set_keyring(sealed)
+    return sealed
 
 
 class SlowKeyring(MemoryKeyring):

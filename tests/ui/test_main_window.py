@@ -995,14 +995,10 @@ def test_a_new_service_address_withdraws_what_the_old_one_answered(
 def test_a_keyring_locked_at_start_is_said_rather_than_looking_like_no_key(
     qtbot: QtBot, make_window: Any, memory_keyring: MemoryKeyring
 ) -> None:
-    import keyring
-
     from krea_desktop import keystore
-    from tests.helpers.keyrings import SealedKeyring
+    from tests.helpers.keyrings import sealed_keyring_holding
 
-    sealed = SealedKeyring()
-    sealed.store[(keystore.SERVICE, keystore.USERNAME)] = KEY
-    keyring.set_keyring(sealed)
+    sealed = sealed_keyring_holding(KEY)
     w = make_window(None)
     w.show()
     assert w.demo  # no key could be read...

@@ -195,11 +195,9 @@ def test_a_locked_keyring_is_said_beside_the_empty_key_field(
 ) -> None:
     # The field was empty under "The key is kept in the system keyring (…)": the key
     # looked gone, when the keyring could not be read at all.
-    from tests.helpers.keyrings import SealedKeyring
+    from tests.helpers.keyrings import sealed_keyring_holding
 
-    sealed = SealedKeyring()
-    sealed.store[(keystore.SERVICE, keystore.USERNAME)] = KEY
-    keyring.set_keyring(sealed)
+    sealed = sealed_keyring_holding(KEY)
     dialog = make(qtbot, data_dir)
     qtbot.waitUntil(lambda: dialog.backendLabel.text() == keystore.KEYRING_UNREADABLE)
     assert dialog.keyEdit.text() == ""
