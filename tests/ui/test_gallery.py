@@ -1533,6 +1533,41 @@ def test_undo_pressed_while_a_delete_is_under_way_brings_back_that_delete(
     assert [len(b.entries) for b in w.gallery_actions.deleting.trash.batches] == [1]
 
 
+def test_undo_pressed_while_many_selected_images_are_read_for_a_delete_brings_back_that_delete(
+    qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past FEW_ROWS the selection's entries are read off the GUI thread before the delete
+    starts: an Undo in between found no delete under way and undid the one before."""
+    import threading
+
+    from krea_desktop.ui.gallery import actions
+
+    monkeypatch.setattr(actions, "FEW_ROWS", 2)
+    entries = fill(data_dir, [make_image(f"read first {i}") for i in range(6)])
+    w = make_window()
+    select(w, 0)
+    w.gallery_actions.delete_selected()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 5)
+    first = next(e for e in entries if w.library.get(e.id) is None)
+    go_on = threading.Event()
+    real_get_many = type(w.library).get_many
+
+    def slow_get_many(library: Any, ids: Any) -> Any:
+        go_on.wait(10)
+        return real_get_many(library, ids)
+
+    monkeypatch.setattr(type(w.library), "get_many", slow_get_many)
+    select(w, 0, 1, 2)  # more than FEW_ROWS: read first
+    w.gallery_actions.delete_selected()
+    w.gallery_actions.undo_action.trigger()  # the entries are still being read
+    qtbot.wait(100)
+    assert w.library.get(first.id) is None
+    go_on.set()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 5 and w.library.count() == 5, timeout=10000)
+    qtbot.wait(100)
+    assert w.library.get(first.id) is None and w.library.count() == 5
+
+
 def test_delete_pressed_three_times_in_the_viewer_deletes_the_shown_image_once(
     qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
 ) -> None:

@@ -118,6 +118,7 @@ class GalleryActions(QObject):
         self._being_deleted: set[int] = set()  # ids a delete under way is moving to the trash
         # Undo asked while a delete was under way: that delete is the one to undo, once done.
         self._undo_when_deleted = False
+        self._deletes_read = 0  # deletes of many images whose entries are still being read
         self.compare_dialog: CompareDialog | None = None
         self._build_actions()
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -378,7 +379,9 @@ class GalleryActions(QObject):
         :meth:`with_selected_entries` for any number)."""
         return [e for e in (self.model.entry_at(r) for r in self.selected_rows()) if e is not None]
 
-    def with_selected_entries(self, act: Callable[[list[LibraryEntry]], None]) -> None:
+    def with_selected_entries(
+        self, act: Callable[[list[LibraryEntry]], None], failed: Callable[[BaseException], None] | None = None
+    ) -> None:
         """Call ``act`` with the selected rows' entries, in order. A few are read at once;
         more (Ctrl+A over 100,000 images) off the GUI thread, ``act`` running on it once
         they are read. The selection is the one of the moment this is called."""
@@ -394,7 +397,7 @@ class GalleryActions(QObject):
             return [found[i] for i in ids if i in found]
 
         self.status.emit(f"Reading {counted(len(ids), 'selected image')}…")
-        self.runner.submit(read, act, self._library_failed)
+        self.runner.submit(read, act, failed or self._library_failed)
 
     def current_entry(self) -> LibraryEntry | None:
         current = self.view.currentIndex()
@@ -564,7 +567,21 @@ class GalleryActions(QObject):
             self.show_message(f"The library could not be changed ({type(error).__name__}); nothing was lost.")
 
     def delete_selected(self) -> None:
-        self.with_selected_entries(self.delete_entries)
+        """Delete the selection. Many images are read first (off the GUI thread): the delete
+        counts as under way from now, for an Undo asked meanwhile."""
+        self._deletes_read += 1
+
+        def entries_read(entries: list[LibraryEntry]) -> None:
+            self._deletes_read -= 1
+            self.delete_entries(entries)
+            self._after_delete(undo=False)  # nothing to move after all (already on its way)
+
+        def not_read(error: BaseException) -> None:
+            self._deletes_read -= 1
+            self._after_delete(undo=False)
+            self._library_failed(error)
+
+        self.with_selected_entries(entries_read, not_read)
 
     def delete_entries(self, entries: list[LibraryEntry]) -> None:
         """Move ``entries`` to the trash (off the GUI thread), with Undo. Those a delete
@@ -580,20 +597,27 @@ class GalleryActions(QObject):
         def deleted(batch: TrashBatch | None) -> None:
             self._being_deleted -= ids
             self._deleted(entries, batch)
-            if self._undo_when_deleted and not self._being_deleted:
-                self._undo_when_deleted = False
-                if batch is not None and batch.entries:
-                    self.undo_delete()
+            self._after_delete(undo=batch is not None and bool(batch.entries))
 
         def failed(error: BaseException) -> None:
             self._being_deleted -= ids
-            if not self._being_deleted:
-                self._undo_when_deleted = False  # nothing changed: nothing of it to undo
+            self._after_delete(undo=False)  # nothing changed: nothing of it to undo
             self._library_failed(error)
 
         self.runner.submit(
             lambda: self._favourites.deleting(lambda: self.deleting.trash.delete(entries)), deleted, failed
         )
+
+    def _deleting(self) -> bool:
+        return bool(self._being_deleted) or self._deletes_read > 0
+
+    def _after_delete(self, *, undo: bool) -> None:
+        """A delete ended (done, failed, or with nothing left to move): an Undo asked while
+        deletes were under way runs once none is, ``undo`` when the last made a batch."""
+        if self._undo_when_deleted and not self._deleting():
+            self._undo_when_deleted = False
+            if undo:
+                self.undo_delete()
 
     def _deleted(self, entries: list[LibraryEntry], batch: TrashBatch | None) -> None:
         if batch is None or not batch.entries:
@@ -642,7 +666,7 @@ class GalleryActions(QObject):
         """Bring back ``batch`` (default: the latest still undoable), off the GUI thread.
         Asked for the latest while a delete is under way (Ctrl+Z pressed just after
         Delete), it is that delete, brought back once it is done: not the one before."""
-        if batch is None and self._being_deleted:
+        if batch is None and self._deleting():
             self._undo_when_deleted = True
             return
         self.runner.submit(lambda: self.deleting.undo(batch), self._undone, self._library_failed)
@@ -654,7 +678,7 @@ class GalleryActions(QObject):
 
     def _undo_from_viewer(self) -> None:
         """Ctrl+Z in the viewer: the gallery's undo, or why there is none, said there."""
-        if self.viewer is not None and not self.deleting.can_undo() and not self._being_deleted:
+        if self.viewer is not None and not self.deleting.can_undo() and not self._deleting():
             self.viewer.show_hint(self._nothing_to_undo())
             return
         self.undo_delete()
