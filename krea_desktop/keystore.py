@@ -224,24 +224,29 @@ def save_key(key: str, data_dir: Path | None = None) -> str:
 def delete_key(data_dir: Path | None = None) -> None:
     """Forget the stored key everywhere it may be kept (the environment is left alone).
     Raises :class:`KeyStoreError` when a key is still kept afterwards (a locked keyring
-    that refused to let it go): the app would go on using it. The private file goes only
-    once the keyring has let its key go: the key there is newer than the keyring's, and
-    removing it alone would bring the older one back, unsaid."""
+    that refused to let it go): the app would go on using it. The private file stays when
+    the keyring, read, still holds its older key: removing the file alone would bring that
+    one back, unsaid. A keyring that cannot be read at all does not keep the file (the
+    key most likely went there for that very reason); that it may still hold a key is said."""
     backend = _backend()
+    still: str | None = None
+    unreadable = False
     if backend is not None:
         with contextlib.suppress(Exception):
             backend.delete_password(SERVICE, USERNAME)
         try:
             still = _keyring_read(backend)
         except _Unreadable:  # a locked keyring: the key may well come back once it is unlocked
-            raise KeyStoreError(
-                "The system keyring could not be read, so the key may still be in it; unlock the keyring and try again."
-            ) from None
-        if still is not None:
-            raise KeyStoreError(
-                "The system keyring refused to remove the key, so it is still in use; unlock the keyring and try again."
-            )
+            unreadable = True
+    if still is not None:
+        raise KeyStoreError(
+            "The system keyring refused to remove the key, so it is still in use; unlock the keyring and try again."
+        )
     _remove_file(key_file(data_dir))
+    if unreadable:
+        raise KeyStoreError(
+            "The system keyring could not be read, so the key may still be in it; unlock the keyring and try again."
+        )
 
 
 def effective_key(data_dir: Path | None = None) -> str | None:

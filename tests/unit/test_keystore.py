@@ -168,15 +168,22 @@ def test_a_removal_the_keyring_refuses_keeps_the_newer_key_in_use(data_dir: Path
     with pytest.raises(keystore.KeyStoreError, match="still in use"):
         keystore.delete_key()
     assert keystore.effective_key() == KEY + "new" and keystore.key_source() == "file"
-    sealed = SealedKeyring()  # locked altogether: the same, "may still be in it"
-    sealed.store = backend.store
-    keyring.set_keyring(sealed)
-    with pytest.raises(keystore.KeyStoreError, match="may still be in it"):
-        keystore.delete_key()
-    assert keystore.key_file(data_dir).is_file()
     keyring.set_keyring(MemoryKeyring())  # one that lets go: both go
     keystore.delete_key()
     assert keystore.effective_key() is None and not keystore.key_file(data_dir).exists()
+
+
+def test_removing_the_key_from_a_file_beside_a_locked_keyring_removes_the_file(data_dir: Path) -> None:
+    # A keyring locked altogether is why the key went to the file: Remove key must take it
+    # from there, and say the keyring may still hold one of its own.
+    sealed = SealedKeyring()
+    keyring.set_keyring(sealed)
+    assert keystore.save_key(KEY) == "file"
+    with pytest.raises(keystore.KeyStoreError, match="may still be in it"):
+        keystore.delete_key()
+    assert not keystore.key_file(data_dir).exists()
+    sealed.locked = False
+    assert keystore.effective_key() is None
 
 
 def test_a_new_key_that_cannot_be_kept_anywhere_leaves_the_old_one(
