@@ -146,9 +146,10 @@ def to_a1111(record: GenerationRecord) -> str:
     return _a1111_text(record, tool_settings=True)
 
 
-def _a1111_text(record: GenerationRecord, *, tool_settings: bool) -> str:
+def _a1111_text(record: GenerationRecord, *, tool_settings: bool, model_always: bool = False) -> str:
     """:func:`to_a1111`'s text; without ``tool_settings``, the line as earlier versions
-    wrote it for every image (``Steps: n/a, Sampler: n/a``, a ``References`` count)."""
+    wrote it for every image (``Steps: n/a, Sampler: n/a``, a ``References`` count);
+    ``model_always``, as they named this model for another tool's image of no known model."""
     foreign = record.extras.get("foreign") if tool_settings else None
     settings = foreign if isinstance(foreign, Mapping) else {}
     steps = as_int(settings.get("steps"))
@@ -169,7 +170,7 @@ def _a1111_text(record: GenerationRecord, *, tool_settings: bool) -> str:
     if record.width and record.height:
         pairs.append(("Size", f"{record.width}x{record.height}"))
     # Another tool's image whose model its reader did not find names none (not this one's).
-    if record.model or not (tool_settings and _other_tools(record)):
+    if record.model or model_always or not (tool_settings and _other_tools(record)):
         model = record.model or spec.MODEL_ID
         pairs.append(("Model", MODEL_LABEL if model == spec.MODEL_ID else model))
     if record.creativity:
@@ -765,8 +766,13 @@ def _is_graph(text: str | None) -> bool:
 
 def _ours(line: str, record: GenerationRecord) -> bool:
     """Whether the parameters ``line`` is the one this app makes from ``record``, now or
-    as earlier versions made it (``Steps: n/a`` for another tool's image too)."""
-    return line in (to_a1111(record), _a1111_text(record, tool_settings=False))
+    as earlier versions made it (``Steps: n/a`` for another tool's image too, or its own
+    settings with ``Model: Krea 2 Medium`` where its model was not known)."""
+    return line in (
+        to_a1111(record),
+        _a1111_text(record, tool_settings=False),
+        _a1111_text(record, tool_settings=True, model_always=True),
+    )
 
 
 def _record_in(found: _Found) -> GenerationRecord | None:

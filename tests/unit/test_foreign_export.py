@@ -197,6 +197,22 @@ def test_another_tools_image_whose_model_is_unknown_names_no_model() -> None:
     assert "Model: flux1-dev.safetensors" in settings_line(metadata.to_a1111(named))
 
 
+def test_a_copy_an_earlier_version_credited_to_this_model_is_mended_when_exported_again(tmp_path: Path) -> None:
+    # The line it wrote then is this app's: made anew, without the model; kept as the
+    # other tool's own, it went on saying "Model: Krea 2 Medium" in every later copy.
+    record = GenerationRecord(
+        prompt="p", width=160, height=90, extras={"source": "ComfyUI", "foreign": {"steps": 20, "sampler": "euler"}}
+    )
+    earlier = "p\nSteps: 20, Sampler: euler, Size: 160x90, Model: Krea 2 Medium"
+    buf = io.BytesIO()
+    Image.new("RGB", (160, 90)).save(buf, "JPEG")
+    data = metadata.embed(buf.getvalue(), "JPG", record, carried={"parameters": earlier})
+    assert "parameters" not in metadata.tool_texts(data)
+    again = tmp_path / "again.jpg"
+    again.write_bytes(metadata.embed(buf.getvalue(), "JPG", record, carried=metadata.tool_texts(data)))
+    assert settings_line(user_comment(again)) == "Steps: 20, Sampler: euler, Size: 160x90"
+
+
 def test_a_copy_carries_another_tools_texts_within_what_pillow_opens(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
