@@ -300,6 +300,12 @@ def test_an_image_of_a_hosted_models_api_node_gives_its_prompt_and_seed() -> Non
     }
     got = recalled(png({"prompt": json.dumps(graph)}))
     assert (got["source"], got["prompt"], got["seed"]) == ("ComfyUI", "a lighthouse in fog at dawn", 1234)
+    # Linked from primitives, as they often are.
+    graph["4"] = {"class_type": "PrimitiveStringMultiline", "inputs": {"value": "a heron at dusk"}}
+    graph["5"] = {"class_type": "PrimitiveInt", "inputs": {"value": 77}}
+    graph["1"]["inputs"].update(prompt=["4", 0], seed=["5", 0])
+    got = recalled(png({"prompt": json.dumps(graph)}))
+    assert (got["prompt"], got["seed"]) == ("a heron at dusk", 77)
     graph["1"]["inputs"]["prompt"] = ""  # nothing to take: no prompt made up
     assert recalled(png({"prompt": json.dumps(graph)}))["prompt"] in ("", None)
 

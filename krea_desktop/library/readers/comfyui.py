@@ -107,28 +107,31 @@ class _ApiGraph:
 
 def _generating_node(g: _ApiGraph) -> dict[str, Any] | None:
     """A graph with no sampler: an API node (a hosted model's, such as
-    FluxProUltraImageNode) takes the prompt and the seed itself. The lowest-numbered node
-    with a prompt of text, those with a seed first."""
+    FluxProUltraImageNode) takes the prompt and the seed itself, as they are or from the
+    node they are linked to (a primitive). The lowest-numbered node with a prompt, those
+    with a seed first."""
 
     def order(node_id: str) -> tuple[bool, int, str]:
         number = as_int(node_id.split(":")[-1])
         return ("seed" not in g.inputs(node_id), number if number is not None else 1 << 62, node_id)
 
-    found = [n for n in g.nodes if _holds(g.inputs(n).get("prompt"), str)]
-    if not found:
-        return None
-    inputs = g.inputs(min(found, key=order))
-    seed = inputs.get("seed")
-    negative = inputs.get("negative_prompt")
-    width, height = inputs.get("width"), inputs.get("height")
-    return partial(
-        "ComfyUI",
-        prompt=inputs["prompt"],
-        negative=negative if _holds(negative, str) else None,
-        seed=seed if _holds(seed, int) else None,
-        width=width if _holds(width, int) else None,
-        height=height if _holds(height, int) else None,
-    )
+    for node in sorted(g.nodes, key=order):
+        inputs = g.inputs(node)
+        if "prompt" not in inputs or "positive" in inputs:
+            continue
+        prompt = g.find(inputs["prompt"], _TEXT_KEYS, str)
+        if prompt is None:
+            continue
+        width, height = inputs.get("width"), inputs.get("height")
+        return partial(
+            "ComfyUI",
+            prompt=prompt,
+            negative=g.find(inputs.get("negative_prompt"), _TEXT_KEYS, str),
+            seed=g.find(inputs.get("seed"), _SEED_KEYS, int),
+            width=g.find(width, ("width", "value", "int"), int) if width is not None else None,
+            height=g.find(height, ("height", "value", "int"), int) if height is not None else None,
+        )
+    return None
 
 
 def read_api_graph(graph: Mapping[str, Any], found: Embedded) -> dict[str, Any] | None:
