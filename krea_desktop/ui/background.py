@@ -50,6 +50,15 @@ _WORKER_TYPES = (
 )
 _worker_types_made = False
 
+# Qt loads an image format's plugin the first time a reader needs it, and moves the
+# plugin's object to the GUI thread as it does: an event sent there, which the binding
+# offers to Python first (it takes Python's lock) while the plugin loader's lock is held.
+# A worker's first JPEG did that while the GUI thread, holding Python's lock, made an
+# icon (QStyle.standardIcon asks the same loader): each waited for the other for good, in
+# about 1 run of 30 of tests/reliability/decode_child.py on a loaded machine. The formats
+# the workers read whose readers are plugins are loaded here, on the GUI thread, first.
+_PLUGIN_FORMATS = (b"jpeg", b"gif", b"webp")
+
 
 def make_worker_types() -> None:
     """Make the Python types of the Qt classes that code on other threads uses, if not
@@ -60,7 +69,21 @@ def make_worker_types() -> None:
     for module, names in _WORKER_TYPES:
         for name in names:
             getattr(module, name)
+    _load_image_plugins()
     _worker_types_made = True
+
+
+def _load_image_plugins() -> None:
+    """Have Qt load the readers of :data:`_PLUGIN_FORMATS` now, on this (the GUI) thread:
+    a reader asked whether it can read an empty buffer makes its format's handler, which
+    loads the plugin."""
+    for fmt in _PLUGIN_FORMATS:
+        buffer = QtCore.QBuffer()
+        buffer.open(QtCore.QIODevice.OpenModeFlag.ReadOnly)
+        reader = QtGui.QImageReader(buffer, fmt)
+        reader.setDecideFormatFromContent(False)
+        reader.canRead()
+        buffer.close()
 
 
 def shared_pool() -> QThreadPool:
