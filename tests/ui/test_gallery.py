@@ -1498,6 +1498,17 @@ def test_delete_pressed_again_before_the_first_is_done_is_one_delete_and_one_und
     assert not w.gallery_actions.deleting.can_undo()
 
 
+def one_deleted(qtbot: QtBot, data_dir: Path, make_window: Any, images: int) -> tuple[MainWindow, LibraryEntry]:
+    """A window on ``images`` images, the newest deleted (its Undo on the undo list): the
+    window and that image's entry."""
+    entries = fill(data_dir, [make_image(f"undo race {i}") for i in range(images)])
+    w = make_window()
+    select(w, 0)
+    w.gallery_actions.delete_selected()
+    qtbot.waitUntil(lambda: w.model.rowCount() == images - 1)
+    return w, next(e for e in entries if w.library.get(e.id) is None)
+
+
 def test_undo_pressed_while_a_delete_is_under_way_brings_back_that_delete(
     qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1507,12 +1518,7 @@ def test_undo_pressed_while_a_delete_is_under_way_brings_back_that_delete(
 
     from krea_desktop.library.trash import PendingTrash
 
-    entries = fill(data_dir, [make_image(f"undo race {i}") for i in range(4)])
-    w = make_window()
-    select(w, 0)
-    w.gallery_actions.delete_selected()
-    qtbot.waitUntil(lambda: w.model.rowCount() == 3)
-    first = next(e for e in entries if w.library.get(e.id) is None)
+    w, first = one_deleted(qtbot, data_dir, make_window, 4)
     go_on = threading.Event()
     real_delete = PendingTrash.delete
 
@@ -1543,12 +1549,7 @@ def test_undo_pressed_while_many_selected_images_are_read_for_a_delete_brings_ba
     from krea_desktop.ui.gallery import actions
 
     monkeypatch.setattr(actions, "FEW_ROWS", 2)
-    entries = fill(data_dir, [make_image(f"read first {i}") for i in range(6)])
-    w = make_window()
-    select(w, 0)
-    w.gallery_actions.delete_selected()
-    qtbot.waitUntil(lambda: w.model.rowCount() == 5)
-    first = next(e for e in entries if w.library.get(e.id) is None)
+    w, first = one_deleted(qtbot, data_dir, make_window, 6)
     go_on = threading.Event()
     real_get_many = type(w.library).get_many
 
