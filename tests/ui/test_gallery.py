@@ -1779,6 +1779,39 @@ def test_delete_moves_files_aside_and_undo_brings_them_back(
     assert no_trash == []
 
 
+def test_deleting_images_whose_files_are_gone_says_so_rather_than_moved_to_the_trash(
+    qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
+) -> None:
+    entries = fill(data_dir, [make_image(f"g{i}") for i in range(3)])
+    w = make_window()
+    banner = w.message_banner
+    entries[2].path.unlink()  # removed outside the app while it runs
+    select(w, 0)
+    w.gallery_actions.delete_action.trigger()
+    qtbot.waitUntil(lambda: w.library.count() == 2)
+    qtbot.waitUntil(lambda: banner.label.text() == "Removed 1 image whose file was already gone.")
+    assert banner.action.text() == "Undo"
+    entries[1].path.unlink()
+    select(w, 0, 1)  # one file gone, one there
+    w.gallery_actions.delete_action.trigger()
+    qtbot.waitUntil(lambda: w.library.count() == 0)
+    qtbot.waitUntil(
+        lambda: banner.label.text() == "Moved 1 image to the trash and removed 1 whose file was already gone."
+    )
+    assert not entries[0].path.exists()
+    assert no_trash == []
+
+
+def test_the_words_of_a_delete_count_what_moved_what_was_gone_and_what_was_kept() -> None:
+    from krea_desktop.ui.gallery.actions import _deleted_text
+
+    assert _deleted_text(3, 3, 0) == "Moved 3 images to the trash."
+    assert _deleted_text(2, 2, 1) == "Moved 2 images to the trash; 1 could not be moved and was kept."
+    assert _deleted_text(4, 1, 0) == "Moved 1 image to the trash and removed 3 whose files were already gone."
+    kept = "Removed 2 images whose files were already gone; 2 could not be moved and were kept."
+    assert _deleted_text(2, 0, 2) == kept
+
+
 class HeldJobs:
     """A runner whose jobs wait until the test runs them, in the order it chooses."""
 

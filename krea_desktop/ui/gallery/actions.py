@@ -638,12 +638,7 @@ class GalleryActions(QObject):
             if viewer_row is not None:  # the image it showed went: it says where
                 them = for_count(len(ids), "it", "them")
                 self.viewer.show_hint(f"Moved {counted(len(ids), 'image')} to the trash; Ctrl+Z brings {them} back.")
-        n = len(batch.entries)
-        skipped = len(entries) - n
-        text = f"Moved {counted(n, 'image')} to the trash."
-        if skipped:  # one sentence
-            kept = f"{skipped} could not be moved and {for_count(skipped, 'was', 'were')} kept"
-            text = f"Moved {counted(n, 'image')} to the trash; {kept}."
+        text = _deleted_text(len(batch.entries), len(batch.held), len(entries) - len(batch.entries))
         self.show_message(text, "Undo", lambda b=batch: self.undo_delete(b))
         self._delete_said[id(batch)] = text
         while len(self._delete_said) > 20:  # the oldest ones' undo windows have long closed
@@ -819,3 +814,19 @@ class GalleryActions(QObject):
 
     def _reveal_nsfw(self, reveal: bool) -> None:
         self.view.reveal_nsfw = reveal
+
+
+def _deleted_text(removed: int, moved: int, kept: int) -> str:
+    """What a delete did, in one sentence: ``removed`` rows left the gallery, ``moved`` of
+    them with a file that went to the trash (the others' files were already gone), and
+    ``kept`` could not be moved."""
+    gone = removed - moved
+    if moved:
+        text = f"Moved {counted(moved, 'image')} to the trash"
+        if gone:
+            text += f" and removed {gone} whose {for_count(gone, 'file was', 'files were')} already gone"
+    else:
+        text = f"Removed {counted(gone, 'image')} whose {for_count(gone, 'file was', 'files were')} already gone"
+    if kept:
+        text += f"; {kept} could not be moved and {for_count(kept, 'was', 'were')} kept"
+    return text + "."
