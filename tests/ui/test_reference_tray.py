@@ -682,6 +682,49 @@ def test_a_card_dropped_on_another_row_goes_where_it_was_dropped(make_tray: Call
     assert t.items() == [b, a, c, d]
 
 
+def test_a_card_dragged_out_of_the_window_offers_its_file_to_copy_never_to_move(
+    tray: Tray, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import krea_desktop.ui.references.card as card_module
+
+    desktop = tmp_path / "desktop"
+    desktop.mkdir()
+    offered: list[tuple[Qt.DropAction, Qt.DropAction]] = []
+
+    class FileManager:  # takes a Move when one is offered (Nautilus, Explorer on one disk)
+        def __init__(self, _source: Any) -> None:
+            self.mime: QMimeData | None = None
+
+        def setMimeData(self, mime: QMimeData) -> None:
+            self.mime = mime
+
+        def setPixmap(self, _pixmap: Any) -> None:
+            pass
+
+        def exec(self, actions: Qt.DropAction, default: Qt.DropAction) -> Qt.DropAction:
+            offered.append((actions, default))
+            assert self.mime is not None
+            for url in self.mime.urls():
+                source = Path(url.toLocalFile())
+                if actions & Qt.DropAction.MoveAction:
+                    source.rename(desktop / source.name)
+                else:
+                    (desktop / source.name).write_bytes(source.read_bytes())
+            return Qt.DropAction.MoveAction if actions & Qt.DropAction.MoveAction else Qt.DropAction.CopyAction
+
+    monkeypatch.setattr(card_module, "QDrag", FileManager)
+    tray.add(distinct_png(0), 1.5)
+    (card,) = tray.items()
+    kept = card.path
+    start = card.thumbnailLabel.mapTo(card, card.thumbnailLabel.rect().center())
+    tray.qtbot.mousePress(card, Qt.MouseButton.LeftButton, pos=start)
+    tray.qtbot.mouseMove(card, start + QPoint(QApplication.startDragDistance() + 10, 0))
+    assert offered == [(Qt.DropAction.CopyAction, Qt.DropAction.CopyAction)]
+    assert kept.is_file()  # the tray's copy stays where every image made with it finds it
+    assert (desktop / kept.name).read_bytes() == kept.read_bytes()
+    assert [r.strength for r in tray.widget.references()] == [1.5]
+
+
 def test_a_card_dragged_to_the_edge_of_the_rows_scrolls_them(make_tray: Callable[..., Tray]) -> None:
     t = make_tray()
     t.widget.resize(420, 260)
@@ -691,14 +734,14 @@ def test_a_card_dragged_to_the_edge_of_the_rows_scrolls_them(make_tray: Callable
     t.qtbot.waitUntil(lambda: bar.value() > 0)  # at the newest card, the first rows out of sight
     mime = t.items()[-1].mime_data()
     top = bar.value()
-    QApplication.sendEvent(t.widget, drag_event(QDragEnterEvent, 200, 130, mime, Qt.DropAction.MoveAction))
+    QApplication.sendEvent(t.widget, drag_event(QDragEnterEvent, 200, 130, mime, Qt.DropAction.CopyAction))
     for _ in range(3):  # moving along the top edge
-        QApplication.sendEvent(t.widget, drag_event(QDragMoveEvent, 200, 8, mime, Qt.DropAction.MoveAction))
+        QApplication.sendEvent(t.widget, drag_event(QDragMoveEvent, 200, 8, mime, Qt.DropAction.CopyAction))
     assert bar.value() < top
     middle = bar.value()
-    QApplication.sendEvent(t.widget, drag_event(QDragMoveEvent, 200, 130, mime, Qt.DropAction.MoveAction))
+    QApplication.sendEvent(t.widget, drag_event(QDragMoveEvent, 200, 130, mime, Qt.DropAction.CopyAction))
     assert bar.value() == middle  # away from the edges nothing moves
-    QApplication.sendEvent(t.widget, drag_event(QDragMoveEvent, 200, 252, mime, Qt.DropAction.MoveAction))
+    QApplication.sendEvent(t.widget, drag_event(QDragMoveEvent, 200, 252, mime, Qt.DropAction.CopyAction))
     assert bar.value() > middle
 
 

@@ -357,4 +357,7 @@ class ReferenceItem(QFrame):
         pixmap = self.thumbnailLabel.pixmap()
         if pixmap is not None and not pixmap.isNull():
             drag.setPixmap(pixmap.scaledToWidth(64, Qt.TransformationMode.SmoothTransformation))
-        drag.exec(Qt.DropAction.MoveAction | Qt.DropAction.CopyAction, Qt.DropAction.MoveAction)
+        # Copy only: the file is the tray's own kept copy (shared by every image made with
+        # it), so a file manager offered a Move would take it out of the data folder. In
+        # the tray a copy dropped is a reorder.
+        drag.exec(Qt.DropAction.CopyAction, Qt.DropAction.CopyAction)

@@ -677,7 +677,7 @@ class ReferenceTray(QWidget):
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         mime = event.mimeData()
         if mime.hasFormat(REFERENCE_MIME):
-            event.setDropAction(Qt.DropAction.MoveAction)
+            event.setDropAction(Qt.DropAction.CopyAction)
             event.accept()
         elif might_hold_image(mime):
             event.acceptProposedAction()
@@ -689,7 +689,7 @@ class ReferenceTray(QWidget):
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:
         if event.mimeData().hasFormat(REFERENCE_MIME):
-            event.setDropAction(Qt.DropAction.MoveAction)
+            event.setDropAction(Qt.DropAction.CopyAction)
             event.accept()
             self._scroll_near_edge(event.position())
         else:
@@ -721,7 +721,7 @@ class ReferenceTray(QWidget):
             if index is not None:
                 target = self._reorder_target(event.position())
                 self.move_reference(index, target - 1 if target > index else target)
-                event.setDropAction(Qt.DropAction.MoveAction)
+                event.setDropAction(Qt.DropAction.CopyAction)
                 event.accept()
                 return
         if self.handle_mime(mime):
