@@ -1367,6 +1367,24 @@ def test_the_prompt_and_ratio_being_composed_survive_a_killed_window(qtbot: QtBo
     assert w2.ratio_bar.ratio() == "2.35:1"
 
 
+def test_a_draft_left_to_look_through_the_prompt_history_is_kept_for_the_next_session(
+    qtbot: QtBot, make_window: Any
+) -> None:
+    w = make_window()
+    w.show()
+    panel = w.prompt_panel
+    panel.addToHistory("an old prompt about cats")
+    panel.setPrompt("")
+    qtbot.keyClicks(panel.promptEdit, "my careful unsent draft")
+    qtbot.keyClick(panel.promptEdit, Qt.Key.Key_Up, Qt.KeyboardModifier.AltModifier)
+    assert panel.prompt() == "an old prompt about cats"
+    w.close()  # quit while the history is shown (a crash a second later keeps the same)
+    w2 = make_window()
+    w2.show()
+    assert w2.prompt_panel.prompt() == "my careful unsent draft"
+    assert w2.prompt_panel.history() == ["an old prompt about cats"]
+
+
 def test_the_panels_choices_survive_a_killed_window_without_a_prompt_typed_after(
     qtbot: QtBot, make_window: Any
 ) -> None:

@@ -628,6 +628,15 @@ class PromptPanel(QWidget):
             "upload_endpoint": self.uploadEndpointEdit.text().strip() or None,
         }
 
+    def kept_parameters(self) -> dict[str, Any]:
+        """:meth:`parameters` as kept for the next session: with the prompt being written,
+        even while an earlier one from the history is shown in its place (Alt+Up), which
+        is in the history anyway."""
+        kept = self.parameters()
+        if self._history_pos is not None:
+            kept["prompt"] = self._draft
+        return kept
+
     def apply_record(self, record: GenerationRecord) -> list[str]:
         """Set the panel from how an image was made. What the record does not say is left
         as it is (a record without a prompt never replaces the prompt); the aspect ratio

@@ -630,7 +630,7 @@ class MainWindow(QMainWindow):
         options = self.options
         options.set(config.RATIO, self.ratio_bar.ratio())
         options.set(config.PROMPT_HISTORY, self.prompt_panel.history())
-        options.set(config.PARAMETERS, self.prompt_panel.parameters())
+        options.set(config.PARAMETERS, self.prompt_panel.kept_parameters())
         if not options.sync() and not self._said_unsaved:
             self._said_unsaved = True  # once: it is tried again a second after each change
             where = self.settings.fileName()
