@@ -2286,6 +2286,30 @@ def test_images_opened_with_the_app_are_offered_like_drops(
     viewer.close()
 
 
+def test_an_image_opened_with_the_app_is_not_refused_as_a_reference_it_was_not_asked_to_be(
+    qtbot: QtBot, make_window: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import krea_desktop.library.inputs as inputs
+
+    monkeypatch.setattr(inputs, "MAX_PIXELS", 100)  # as a photo of 108 megapixels is to the real limit
+    photo = tmp_path / "panorama.png"
+    Image.new("RGB", (30, 20), (10, 120, 200)).save(photo)
+    w = make_window()
+    w.message_banner.hide()
+    w.open_images([photo])
+    qtbot.waitUntil(lambda: w.file_drops.file_viewer is not None)  # once what the file carries was read
+    viewer = w.file_drops.file_viewer
+    assert viewer is not None
+    qtbot.waitUntil(viewer.canvas.has_image)
+    assert not w.message_banner.isVisible(), w.message_banner.label.text()
+    viewer.close()
+    # Dropped, it is offered as a reference, and so refused as one, with why.
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(photo))])
+    assert w.file_drops.handle_drop(mime)
+    qtbot.waitUntil(lambda: "too large" in w.message_banner.label.text())
+
+
 def test_the_gallerys_own_drag_is_not_offered_back(data_dir: Path, make_window: Any) -> None:
     fill(data_dir, [make_image("mine")])
     w = make_window()

@@ -265,6 +265,8 @@ class FileDrops(QObject):
                 "Add as reference",
                 lambda: self._add_references(without, web),  # all, or a sentence saying how many fit
             )
+        elif refused and shown and not not_images:
+            return  # opened to be looked at, not to be used: the viewer shows each as it is
         elif refused and len(refused) + len(not_images) == 1:
             self.show_message(refusals[refused[0]])  # what the tray says of it: damaged, too large...
         elif refused:
