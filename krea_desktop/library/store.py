@@ -30,6 +30,7 @@ import stat
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
@@ -422,19 +423,37 @@ def _file_time(mtime: float) -> str:
 
 
 def _check_decodes(path: Path) -> tuple[bool, str | None, int, int]:
-    """Whether the file fully decodes (bounded), with its format and size."""
-    from krea_desktop.pillow import exif_orientation, open_image  # late: only for files found without a row
+    """Whether the file fully decodes (bounded), with its format and size. A picture of
+    more than :data:`MAX_CHECK_PIXELS` (a photo put in by hand) is checked without holding
+    its pixels: a JPEG decoded at an eighth of its size, a PNG's every chunk read and its
+    checksum checked (its size as stored), a WEBP taken on its header; not called damaged
+    for its size."""
+    from krea_desktop.pillow import Image, exif_orientation, open_image  # late: only for files found without a row
 
     try:
         if path.stat().st_size > MAX_CHECK_BYTES:
             return False, None, 0, 0
-        with open_image(path) as im:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # its size is what is checked here
+            im = open_image(path)
+        with im:
             width, height = im.size
             fmt = {"PNG": "PNG", "JPEG": "JPG", "WEBP": "WEBP"}.get(im.format or "")
-            if fmt is None or width * height > MAX_CHECK_PIXELS:
+            if fmt is None:
                 return False, fmt, width, height
-            im.load()
-            if exif_orientation(im) in (5, 6, 7, 8):  # stored on its side: its size as shown
+            if width * height <= MAX_CHECK_PIXELS:
+                im.load()
+                orientation = exif_orientation(im)
+            elif fmt == "JPG" and width * height <= MAX_CHECK_PIXELS * 64:
+                im.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+                im.load()
+                orientation = exif_orientation(im)
+            elif fmt == "PNG":
+                im.verify()  # not its EXIF: Pillow reads a PNG's by decoding it
+                orientation = 1
+            else:
+                orientation = exif_orientation(im)
+            if orientation in (5, 6, 7, 8):  # stored on its side: its size as shown
                 width, height = height, width
             return True, fmt, width, height
     except Exception:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from krea_desktop import fsutil
 from krea_desktop.api import spec
@@ -1210,6 +1210,35 @@ def test_a_file_past_the_size_checked_is_indexed_as_broken_without_reading_it_wh
     rows = {e.file_name: e for e in lib.entries()}
     assert rows["huge.png"].broken and not rows["small.png"].broken
     assert [p.name for p in read] == ["small.png"]
+
+
+def test_a_picture_past_the_pixels_checked_is_checked_without_decoding_it_whole_not_called_damaged(
+    lib: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 108-megapixel photo put in the images folder by hand was indexed as damaged (the
+    gallery's broken tile, "damaged: it does not decode" in the viewer) for its size alone."""
+    monkeypatch.setattr(store, "MAX_CHECK_PIXELS", 64 * 48 - 1)
+    picture = Image.effect_noise((64, 48), 60).convert("RGB")
+    for name, fmt in (("photo.jpg", "JPEG"), ("scan.png", "PNG"), ("shot.webp", "WEBP")):
+        picture.save(lib.images_dir / name, fmt)
+    for name in ("photo.jpg", "scan.png"):  # and two of them cut short, as a copy that stopped
+        data = (lib.images_dir / name).read_bytes()
+        (lib.images_dir / f"cut-{name}").write_bytes(data[: len(data) * 2 // 3])
+    decoded: list[tuple[int, int]] = []
+    real_load = ImageFile.ImageFile.load
+
+    def load(im: Any) -> Any:
+        decoded.append(im.size)
+        return real_load(im)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    report = lib.reconcile()
+    assert len(report.indexed) == 5
+    rows = {e.file_name: e for e in lib.entries()}
+    assert [name for name, e in sorted(rows.items()) if e.broken] == ["cut-photo.jpg", "cut-scan.png"]
+    assert (rows["photo.jpg"].width, rows["photo.jpg"].height) == (64, 48)
+    assert (rows["scan.png"].format, rows["shot.webp"].format) == ("PNG", "WEBP")
+    assert (64, 48) not in decoded  # the JPEGs decoded at an eighth, nothing whole
 
 
 def test_a_file_another_process_indexes_while_reconcile_runs_is_indexed_not_left_out(
