@@ -214,21 +214,29 @@ def _remove_folders(folders: list[Path]) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _folder_problem(folder: Path, exc: OSError) -> str:
+def _folder_problem(folder: Path, exc: OSError, root: Path | None = None) -> str:
+    """Why ``folder`` (the data folder ``root``, or one of its own folders) could not be
+    made or used, in a sentence."""
     try:
-        return _folder_problem_found(folder, exc)
+        return _folder_problem_found(folder, exc, root or folder)
     except OSError:  # the folder cannot even be looked at (another user's, a name too long)
         reason = exc.strerror or type(exc).__name__
-        return f"The data folder {folder} cannot be used ({reason}); check that it exists and that you may write to it."
+        label = _folder_label(folder, root or folder)
+        return f"{label} {folder} cannot be used ({reason}); check that it exists and that you may write to it."
 
 
-def _folder_problem_found(folder: Path, exc: OSError) -> str:
+def _folder_label(folder: Path, root: Path) -> str:
+    return "The data folder" if folder == root else f"The library's {folder.name} folder"
+
+
+def _folder_problem_found(folder: Path, exc: OSError, root: Path) -> str:
+    label = _folder_label(folder, root)
     # A link to a place that is not there (a drive not mounted, say), the folder or one above it.
     dangling = next((p for p in (folder, *folder.parents) if p.is_symlink() and not p.exists()), None)
     if dangling is not None:
         target = os.readlink(dangling)
         return (
-            f"The data folder {folder} cannot be reached: {dangling} is a link to {target}, which is not there "
+            f"{label} {folder} cannot be reached: {dangling} is a link to {target}, which is not there "
             "(a drive not connected?); connect it or set KREA_DESKTOP_DATA_DIR."
         )
     if isinstance(exc, (FileExistsError, NotADirectoryError)) or (folder.exists() and not folder.is_dir()):
@@ -236,12 +244,12 @@ def _folder_problem_found(folder: Path, exc: OSError) -> str:
         in_the_way = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
         if in_the_way != folder:
             return (
-                f"The data folder {folder} cannot be made: {in_the_way} is a file, not a folder; "
+                f"{label} {folder} cannot be made: {in_the_way} is a file, not a folder; "
                 "move that file away or set KREA_DESKTOP_DATA_DIR."
             )
-        return f"The data folder {folder} is a file, not a folder; move that file away or set KREA_DESKTOP_DATA_DIR."
+        return f"{label} {folder} is a file, not a folder; move that file away or set KREA_DESKTOP_DATA_DIR."
     reason = exc.strerror or type(exc).__name__
-    return f"The data folder {folder} cannot be used ({reason}); check that it exists and that you may write to it."
+    return f"{label} {folder} cannot be used ({reason}); check that it exists and that you may write to it."
 
 
 @dataclass(frozen=True)
@@ -525,15 +533,18 @@ class Library:
         self.busy_timeout = busy_timeout
         # One sentence for the person when opening had to repair something (else None).
         self.notice: str | None = None
+        failed = self.root  # the folder said to be the trouble
         try:
             for d in (self.root, self.images_dir, self.thumbs_dir):
+                failed = d
                 d.mkdir(parents=True, exist_ok=True)
+            failed = self.root
             # A folder that is there but cannot be written to (read-only storage, another
             # user's folder): said as such now, not later as a damaged index.
             with tempfile.TemporaryFile(dir=self.root):
                 pass
         except OSError as exc:
-            raise LibraryError(_folder_problem(self.root, exc)) from exc
+            raise LibraryError(_folder_problem(failed, exc, self.root)) from exc
         self._check_thumbnails()
         # One connection per thread, by the thread's id rather than in a threading.local:
         # a pool thread (QThreadPool) gets a new Python thread state, and so an empty

@@ -6,6 +6,7 @@ import contextlib
 import io
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -1181,6 +1182,30 @@ def test_a_damaged_file_is_read_again_only_when_it_changes(lib: Library, monkeyp
     assert decoded == []
     os.utime(damaged.path, (time.time() + 5, time.time() + 5))  # written again, the same size
     assert lib.reconcile().changed is False and decoded == [damaged.path]  # looked at, still damaged
+
+
+@pytest.mark.parametrize("folder", ["images", "thumbs"])
+def test_a_library_folder_that_is_a_link_to_a_drive_not_connected_is_named_not_the_data_folder(
+    tmp_path: Path, folder: str
+) -> None:
+    """The images kept on another drive through a link: with the drive not connected, the
+    data folder itself was said to be "a file, not a folder" (move that file away)."""
+    root = tmp_path / "lib"
+    Library(root).close()
+    shutil.rmtree(root / folder)
+    (root / folder).symlink_to(tmp_path / "usb" / folder)
+    with pytest.raises(LibraryError) as err:
+        Library(root)
+    assert str(err.value) == (
+        f"The library's {folder} folder {root / folder} cannot be reached: {root / folder} is a link to "
+        f"{tmp_path / 'usb' / folder}, which is not there (a drive not connected?); connect it or set "
+        "KREA_DESKTOP_DATA_DIR."
+    )
+    assert (root / folder).is_symlink()  # left as it was
+    (root / folder).unlink()
+    (root / folder).write_bytes(b"")  # a file where the folder goes
+    with pytest.raises(LibraryError, match=rf"^The library's {folder} folder .* is a file, not a folder; "):
+        Library(root)
 
 
 def test_an_index_that_is_a_link_to_nothing_is_said_in_one_sentence_and_left_alone(tmp_path: Path) -> None:
