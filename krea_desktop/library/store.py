@@ -99,6 +99,17 @@ def _own_file_id(name: str) -> str:
     return f"file-{uuid.uuid5(uuid.UUID(_OWN_FILES), name)}"
 
 
+def _free_own_file_id(conn: sqlite3.Connection, name: str) -> str | None:
+    """An image id for a file put into images/ by hand as ``name`` that no row has: the
+    one its name makes, or, when a row has that (its file renamed since, the row with
+    it, and another file given the old name), one made from the name and a number."""
+    for n in range(1000):
+        image_id = _own_file_id(name if n == 0 else f"{name}\0{n}")
+        if conn.execute("SELECT 1 FROM images WHERE image_uuid=?", (image_id,)).fetchone() is None:
+            return image_id
+    return None
+
+
 def _all_of(clauses: list[str]) -> str:
     """``clauses`` joined by AND, nested as a balanced tree: SQLite refuses an expression
     more than 1,000 deep, and a chain of ANDs is as deep as it is long (a search of a
@@ -1584,10 +1595,8 @@ class Library:
                     if taken and taken[0] != values["file_name"]:
                         # Another file has the id its stem makes ("sunset.png" beside
                         # "sunset.jpg"): this one goes under an id made from its whole name.
-                        values["image_uuid"] = _own_file_id(values["file_name"])
-                        taken = conn.execute(
-                            "SELECT 1 FROM images WHERE image_uuid=?", (values["image_uuid"],)
-                        ).fetchone()
+                        values["image_uuid"] = _free_own_file_id(conn, values["file_name"])
+                        taken = values["image_uuid"] is None
                     if taken:
                         report.skipped.append(values["file_name"])
                         continue

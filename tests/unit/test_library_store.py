@@ -1208,6 +1208,26 @@ def test_a_library_folder_that_is_a_link_to_a_drive_not_connected_is_named_not_t
         Library(root)
 
 
+def test_a_file_given_the_name_of_one_renamed_before_it_is_indexed_not_skipped(lib: Library) -> None:
+    """A file put in by hand keeps the id its first name made when renamed (its row follows
+    it); a new picture given that name was never indexed, said to have "a name that cannot
+    be stored", at every check."""
+    Image.new("RGB", (40, 30), (200, 0, 0)).save(lib.images_dir / "My Photo.png")
+    assert len(lib.reconcile().indexed) == 1
+    os.rename(lib.images_dir / "My Photo.png", lib.images_dir / "Holiday.png")
+    assert len(lib.reconcile().found_again) == 1
+    for n in range(2):  # and again, once the second has been renamed in turn
+        Image.new("RGB", (40, 30), (0, 0, 200 - n)).save(lib.images_dir / "My Photo.png")
+        report = lib.reconcile()
+        assert report.skipped == [] and len(report.indexed) == 1
+        if n == 0:
+            os.rename(lib.images_dir / "My Photo.png", lib.images_dir / "Beach.png")
+            assert len(lib.reconcile().found_again) == 1
+    names = sorted(e.file_name for e in lib.entries())
+    assert names == ["Beach.png", "Holiday.png", "My Photo.png"]
+    assert len({e.image_uuid for e in lib.entries()}) == 3
+
+
 def test_an_index_that_is_a_link_to_nothing_is_said_in_one_sentence_and_left_alone(tmp_path: Path) -> None:
     root = tmp_path / "lib"
     root.mkdir()
