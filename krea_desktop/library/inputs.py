@@ -138,9 +138,11 @@ def read_image_file(path: Path) -> bytes:
 def header_refusal(path: Path) -> str | None:
     """Why :func:`load_reference` would refuse the image file at ``path``, as far as the
     file, its structure and its image header tell, in the sentence it would give; None
-    when they say nothing against it. No pixel is decoded (a body damaged past the
-    header is found when the image is loaded): a dropped file is offered at once, not
-    after a decode. Never raises."""
+    when they say nothing against it. No pixel is decoded (a dozen photos dropped are
+    offered at once, not after a decode of each), but a file cut short or damaged is found
+    where that costs no decode: a PNG's chunks and their checksums read (nothing
+    inflated, as :func:`decode_image` checks it), a JPEG without its end marker after its
+    pixels begin. Other damage is found when the image is loaded. Never raises."""
     from krea_desktop.pillow import Image, UnidentifiedImageError, open_image
 
     label = reference_label(path)
@@ -157,6 +159,8 @@ def header_refusal(path: Path) -> str | None:
         try:
             with open_image(io.BytesIO(data)) as img:
                 width, height = img.size
+                fmt = img.format
+                scan = img.tile[0][2] if fmt == "JPEG" and img.tile else 0  # where its pixels begin
         except Image.DecompressionBombError:
             return _bomb_message(label)
         except UnidentifiedImageError:
@@ -165,10 +169,18 @@ def header_refusal(path: Path) -> str | None:
             return f"“{label}” is not an image Krea Desktop can read ({_READABLE})."
         except (OSError, SyntaxError, ValueError, TypeError, IndexError, struct.error, EOFError):
             return damaged
-    if width <= 0 or height <= 0:
-        return f"“{label}” has no pixels."
-    if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
-        return _bomb_message(label, width, height)
+        if width <= 0 or height <= 0:
+            return f"“{label}” has no pixels."
+        if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
+            return _bomb_message(label, width, height)
+        incomplete = f"“{label}” is damaged or incomplete; open it in an image editor and save it again."
+        if fmt == "JPEG" and data.rfind(b"\xff\xd9", scan) < 0:
+            return incomplete  # no end marker after its pixels begin: cut short
+        try:
+            if fmt == "PNG":
+                Image.open(io.BytesIO(data), formats=("PNG",)).verify()
+        except (OSError, SyntaxError, ValueError, TypeError, IndexError, struct.error, EOFError):
+            return incomplete
     return None
 
 

@@ -150,6 +150,22 @@ def _many_parts_png() -> bytes:
     return png[:33] + b"".join(chunk(b"tEXt", b"k\x00v") for _ in range(60_000)) + png[33:]
 
 
+def _cut_short(fmt: str) -> bytes:
+    """A picture whose header is whole and whose pixels stop halfway (a copy that stopped)."""
+    buf = io.BytesIO()
+    Image.effect_noise((96, 64), 60).convert("RGB").save(buf, fmt)
+    return buf.getvalue()[: buf.tell() // 2]
+
+
+def _flipped_png() -> bytes:
+    """A PNG of the right length with one byte of its pixels changed (its checksum wrong)."""
+    buf = io.BytesIO()
+    Image.effect_noise((96, 64), 60).convert("RGB").save(buf, "PNG")
+    data = bytearray(buf.getvalue())
+    data[data.index(b"IDAT") + 40] ^= 0xFF
+    return bytes(data)
+
+
 @pytest.mark.parametrize(
     ("name", "content"),
     [
@@ -159,6 +175,9 @@ def _many_parts_png() -> bytes:
         ("empty.png", lambda: b""),
         ("words.png", lambda: b"these are words, not pixels"),
         ("cut.jpg", lambda: b"\xff\xd8\xff\xe0garbage" * 20),
+        ("half.png", lambda: _cut_short("PNG")),
+        ("half.jpg", lambda: _cut_short("JPEG")),
+        ("flipped.png", _flipped_png),
     ],
 )
 def test_a_dropped_files_header_is_judged_in_the_sentence_loading_it_gives(
