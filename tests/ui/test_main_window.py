@@ -1367,6 +1367,28 @@ def test_the_prompt_and_ratio_being_composed_survive_a_killed_window(qtbot: QtBo
     assert w2.ratio_bar.ratio() == "2.35:1"
 
 
+def test_generate_while_a_reference_downloads_names_the_host_it_waits_for(
+    qtbot: QtBot, make_window: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtCore import QMimeData, QUrl
+
+    from tests.helpers.images import Route, image_bytes, serving
+
+    for var in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    w = make_window()
+    w.prompt_panel.setPrompt("a harbour at dawn")
+    with serving({"/slow.png": Route(image_bytes((30, 20)), delay=1.5)}) as web:
+        mime = QMimeData()
+        mime.setUrls([QUrl(f"{web.url}/slow.png")])
+        assert w.tray.handle_mime(mime)
+        assert w.generate() is None
+        assert w.message_banner.label.text() == (
+            "A reference is still downloading from 127.0.0.1; try again once it is in the tray."
+        )
+        qtbot.waitUntil(lambda: w.tray.count() == 1 and not w.tray.isBusy(), timeout=10_000)
+
+
 def test_a_draft_left_to_look_through_the_prompt_history_is_kept_for_the_next_session(
     qtbot: QtBot, make_window: Any
 ) -> None:

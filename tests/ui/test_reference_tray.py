@@ -631,6 +631,31 @@ def test_an_edit_is_saved_while_a_reference_still_downloads(
     tray.qtbot.waitUntil(lambda: len(saved()) == 2, timeout=3000)
 
 
+def test_a_slow_download_holds_up_only_the_images_given_with_it(
+    make_tray: Callable[..., Tray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An address pasted from a slow host held every file added after it (and Generate)
+    # until the download ended or gave up, 20 seconds later.
+    for var in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    tray = make_tray()
+    assert tray.widget.downloading_from() is None
+    with serving({"/slow.png": Route(image_bytes((30, 20)), delay=2.0)}) as web:
+        mime = QMimeData()
+        mime.setUrls([QUrl(f"{web.url}/slow.png")])
+        assert tray.widget.handle_mime(mime)
+        assert tray.widget.downloading_from() == "127.0.0.1"
+        local = write(tmp_path, "local.png", distinct_png(3))
+        assert tray.widget.add_reference(local, -0.5)
+        tray.qtbot.waitUntil(lambda: tray.widget.count() == 1, timeout=1500)
+        assert tray.widget.isBusy() and tray.widget.downloading_from() == "127.0.0.1"
+        assert [r.strength for r in tray.widget.references()] == [-0.5]
+        tray.settle()
+    assert tray.widget.count() == 2 and tray.widget.downloading_from() is None
+    assert [Path(r.source).name for r in tray.widget.model] == ["local.png", "slow.png"]
+    assert tray.messages == []
+
+
 def in_sight(tray: Tray, item: ReferenceItem) -> bool:
     scroll = tray.widget.findChild(QScrollArea)
     assert scroll is not None

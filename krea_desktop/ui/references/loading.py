@@ -2,7 +2,9 @@
 
 Each image given (a file, a web address, pasted data) is decoded, checked and copied on a
 worker (:func:`sources.load_source`); the set changes on the GUI thread only when it is
-ready, and only in the order the images were given: a batch waits for its earlier slots.
+ready, and only in the order the images were given: a batch waits for its earlier slots,
+and for the batches given before it, but for one still downloading (a slow host holds up
+only the images given with it).
 Whatever is refused leaves the set as it was and is said in one sentence through
 :attr:`ReferenceLoader.message`, once per batch.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
@@ -77,6 +79,13 @@ class ReferenceLoader(QObject):
 
     def is_busy(self) -> bool:
         return self._pending > 0
+
+    def downloading_from(self) -> str | None:
+        """The host of the first image still downloading, if one is."""
+        for batch in self._batches:
+            for index in sorted(batch.downloading):
+                return batch.downloading[index]
+        return None
 
     def room(self) -> int:
         """How many more references fit, counting those still loading."""
@@ -152,7 +161,7 @@ class ReferenceLoader(QObject):
     def _load(self, batch: Batch, index: int, source: Source, folder: Path) -> None:
         runner = self._downloads if source.kind == "url" else self._runner
         if runner is not self._runner:
-            batch.downloading.add(index)
+            batch.downloading[index] = QUrl(str(source.value)).host() or str(source.value)
         runner.submit(
             lambda: load_source(source, folder, self._find_parent),
             lambda loaded: self._loaded(batch, index, loaded, None),
@@ -162,7 +171,7 @@ class ReferenceLoader(QObject):
     def _loaded(self, batch: Batch, index: int, result: Loaded | None, error: BaseException | None) -> None:
         if batch.slots[index] is not None:
             return  # abandoned as the window closed
-        batch.downloading.discard(index)
+        batch.downloading.pop(index, None)
         if isinstance(error, InvalidImageError):
             batch.slots[index] = error
         elif error is not None:
@@ -172,9 +181,11 @@ class ReferenceLoader(QObject):
         self._flush()
 
     def _flush(self) -> None:
-        """Add finished loads in order; a batch waits for its earlier slots."""
-        while self._batches:
-            batch = self._batches[0]
+        """Add finished loads in order: a batch waits for its earlier slots, and for the
+        batches before it but one waiting for a download."""
+        position = 0
+        while position < len(self._batches):
+            batch = self._batches[position]
             while batch.shown < len(batch.slots) and batch.slots[batch.shown] is not None:
                 slot = batch.slots[batch.shown]
                 batch.shown += 1
@@ -189,8 +200,11 @@ class ReferenceLoader(QObject):
                 elif isinstance(slot, Loaded):
                     self._add(batch, slot)
             if batch.shown < len(batch.slots):
-                break
-            self._batches.pop(0)
+                if batch.restoring or batch.shown not in batch.downloading:
+                    break
+                position += 1  # a slow host holds up only the images given with it
+                continue
+            self._batches.pop(position)
             self._restoring.pop(id(batch), None)
             self._report(batch)
         self.pendingChanged.emit()

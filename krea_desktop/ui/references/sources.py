@@ -87,7 +87,7 @@ class Batch:
     shown: int = 0  # slots before this one have been dealt with
     errors: list[str] = field(default_factory=list)
     missing: int = 0
-    downloading: set[int] = field(default_factory=set)  # slots whose image is being downloaded
+    downloading: dict[int, str] = field(default_factory=dict)  # slots being downloaded: their hosts
 
 
 def load_source(source: Source, folder: Path, find_parent: FindParent | None = None) -> Loaded:

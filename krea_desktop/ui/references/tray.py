@@ -273,6 +273,10 @@ class ReferenceTray(QWidget):
     def isBusy(self) -> bool:
         return self._loader.is_busy()
 
+    def downloading_from(self) -> str | None:
+        """The host an image still loading is being downloaded from, if one is."""
+        return self._loader.downloading_from()
+
     def room(self) -> int:
         """How many more references fit, counting those still loading."""
         return self._loader.room()

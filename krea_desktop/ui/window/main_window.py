@@ -667,7 +667,11 @@ class MainWindow(QMainWindow):
         """The request the controls compose, or None (said in one sentence) while a
         reference is loading or a value is refused."""
         if self.tray.isBusy():
-            self.show_message("A reference is still loading; try again in a moment.")
+            host = self.tray.downloading_from()
+            if host is not None:
+                self.show_message(f"A reference is still downloading from {host}; try again once it is in the tray.")
+            else:
+                self.show_message("A reference is still loading; try again in a moment.")
             return None
         missing = self.tray.missing_copy()
         if missing is not None:
