@@ -19,6 +19,7 @@ import base64
 import binascii
 import json
 import mmap
+import os
 import re
 import zlib
 from collections.abc import Callable
@@ -42,6 +43,8 @@ Body = bytes | bytearray | mmap.mmap
 
 # Keys whose string values may be megabytes long.
 _LARGE_KEYS = (b'"imageBase64Data"', b'"imageDataURI"')
+# A large string's placeholder: this, a number drawn for each answer (so that no string of
+# the answer itself can pass for one), and the string's place in the answer.
 _PLACEHOLDER_PREFIX = "\x00blob:"
 # Base64 is decoded this many characters at a time (a multiple of 4): about 1 ms each.
 _B64_SLICE = 256 * 1024
@@ -89,10 +92,12 @@ def _find(raw: Body, needle: bytes, start: int, end: int | None = None, pacer: P
 
 
 def _lift_large_strings(
-    body: Body | memoryview, first: int = 0, last: int | None = None, pacer: Pacer = pace
+    body: Body | memoryview, first: int = 0, last: int | None = None, pacer: Pacer = pace, prefix: str = ""
 ) -> tuple[bytes, list[Blob]]:
     """The JSON of ``body[first:last]`` with each large string value replaced by a
-    placeholder, and those strings as :class:`Blob` slices of ``body``."""
+    placeholder (``prefix`` and its number), and those strings as :class:`Blob` slices
+    of ``body``."""
+    prefix = prefix or _PLACEHOLDER_PREFIX
     raw = body if isinstance(body, (bytes, bytearray, mmap.mmap)) else bytes(body)
     mv = memoryview(raw)
     pieces: list[bytes] = []
@@ -145,20 +150,21 @@ def _lift_large_strings(
                 break
             end += 1
         pieces.append(bytes(mv[pos:start]))
-        pieces.append(f"{_PLACEHOLDER_PREFIX}{len(blobs)}".encode().replace(b"\x00", b"\\u0000"))
+        pieces.append(f"{prefix}{len(blobs)}".encode().replace(b"\x00", b"\\u0000"))
         blobs.append(Blob(raw, start, end))
         pos = end
     pieces.append(bytes(mv[pos:n]))
     return b"".join(pieces), blobs
 
 
-def _restore(obj: Any, blobs: list[Blob]) -> Any:
-    if isinstance(obj, str) and obj.startswith(_PLACEHOLDER_PREFIX):
-        return blobs[int(obj[len(_PLACEHOLDER_PREFIX) :])]
+def _restore(obj: Any, blobs: list[Blob], prefix: str) -> Any:
+    if isinstance(obj, str) and obj.startswith(prefix):
+        number = obj[len(prefix) :]
+        return blobs[int(number)] if number.isdigit() and int(number) < len(blobs) else obj
     if isinstance(obj, list):
-        return [_restore(x, blobs) for x in obj]
+        return [_restore(x, blobs, prefix) for x in obj]
     if isinstance(obj, dict):
-        return {k: _restore(v, blobs) for k, v in obj.items()}
+        return {k: _restore(v, blobs, prefix) for k, v in obj.items()}
     return obj
 
 
@@ -167,12 +173,13 @@ def parse_body(body: Body | memoryview, first: int = 0, last: int | None = None,
     come back as :class:`Blob` objects."""
     if not len(body) or (last is not None and last <= first):
         return None
+    prefix = f"{_PLACEHOLDER_PREFIX}{os.urandom(8).hex()}:"
     try:
-        skeleton, blobs = _lift_large_strings(body, first, last, pacer)
+        skeleton, blobs = _lift_large_strings(body, first, last, pacer, prefix)
         parsed = json.loads(skeleton)
+        return _restore(parsed, blobs, prefix) if blobs else parsed
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested beyond reason
         raise E.MalformedResponseError("The service sent an answer that is not valid JSON.") from exc
-    return _restore(parsed, blobs) if blobs else parsed
 
 
 class ItemScanner:

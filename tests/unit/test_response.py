@@ -87,6 +87,25 @@ def test_truncated_image_string_is_a_malformed_answer() -> None:
         parse_body(b'{"data":[{"imageBase64Data":"QUJDRA')
 
 
+@pytest.mark.parametrize("decoy", ["\u0000blob:7", "\u0000blob:x", "\u0000blob:0", "\u0000blob:"])
+def test_a_string_of_the_answer_that_looks_like_a_lifted_image_is_left_as_it_is(decoy: str) -> None:
+    # A service's string shaped as the parser's own placeholder crashed the command line
+    # (IndexError, ValueError) at every run that collected the task, or took an image's place.
+    text = base64.b64encode(png()).decode()
+    body = json.dumps({"data": [{"imageBase64Data": text, "note": decoy, "more": [decoy]}]}).encode()
+    item = parse_body(body)["data"][0]
+    assert bytes(item["imageBase64Data"].raw()) == text.encode()
+    assert item["note"] == decoy and item["more"] == [decoy]
+
+
+def test_an_answer_nested_beyond_reason_beside_an_image_is_a_malformed_answer() -> None:
+    text = base64.b64encode(png()).decode()
+    deep = "[" * 700 + "]" * 700
+    body = ('{"data":[{"imageBase64Data":"' + text + '","extra":' + deep + "}]}").encode()
+    with pytest.raises(E.MalformedResponseError, match="not valid JSON"):
+        parse_body(body)
+
+
 @given(st.binary(max_size=200))
 def test_parse_body_never_raises_anything_but_malformed(body: bytes) -> None:
     with contextlib.suppress(E.MalformedResponseError):
