@@ -213,6 +213,10 @@ StatusCallback = Callable[[str], None]
 # record its images will carry (so that whoever keeps paid work can collect it later).
 SubmittedCallback = Callable[[GenerationRequest, list[dict[str, Any]], GenerationRecord], None]
 
+# The taskUUIDs this process has sent (by any client): a request sent again goes out under
+# a new one. A few dozen bytes each, one per batch.
+_SENT_TASK_UUIDS: set[str] = set()
+
 
 class RunwareClient:
     def __init__(
@@ -269,7 +273,9 @@ class RunwareClient:
         # Whether another process can collect a task sent through this client: not one sent
         # to the built-in simulator, which ends with this process and takes its tasks with it.
         self.collectable_later = not self.simulated
-        self._sent_task_uuids: set[str] = set()  # each generate() call is a batch of its own
+        # Each generate() call is a batch of its own, whichever client of this process sent
+        # the request before (a taskUUID sent again would follow the first batch's images).
+        self._sent_task_uuids = _SENT_TASK_UUIDS
         self._unreached: set[str] = set()  # tasks the service certainly does not have, to be sent again
         self._closed = False
         # Images are downloaded on a thread of their own, with an HTTP client of its own,
@@ -604,8 +610,8 @@ class RunwareClient:
         Raises a :class:`KreaError` with a one-sentence message on failure; images
         already yielded stay valid. ``on_submitted`` hears of each task just before it is
         sent (a retry after a conflict sends a new taskUUID). Each call is a new batch: a
-        request this client has sent before goes out under a new taskUUID (the images of
-        an earlier task are followed with :meth:`collect`).
+        request this process has sent before, with this client or another, goes out under
+        a new taskUUID (the images of an earlier task are followed with :meth:`collect`).
         """
         say = on_status or (lambda _msg: None)
         request.validate()

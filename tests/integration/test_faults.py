@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from krea_desktop.api import client as client_module
 from krea_desktop.api import errors as E
 from krea_desktop.api.client import PollPolicy, RetryPolicy, RunwareClient
 from krea_desktop.api.request import GenerationRequest, ReferenceImage
@@ -155,12 +156,26 @@ def test_the_same_task_uuid_twice_is_refused_by_the_service(sim: Sim) -> None:
     req = GenerationRequest("a harbour at dawn")
     got, err = asyncio.run(generate(client(sim), req))
     assert err is None
-    # a second client sending the very same task: the simulator answers conflictTaskUUID,
-    # the client asks for the existing task and gets its images, and nothing is billed twice
+    # Another process sending the very same task: the simulator answers conflictTaskUUID,
+    # the client asks for the existing task and gets its images, and nothing is billed twice.
+    client_module._SENT_TASK_UUIDS.discard(req.task_uuid)  # as in a process that never sent it
     got2, err2 = asyncio.run(generate(client(sim), req))
     assert err2 is None
     assert [im.image_uuid for im in got2] == [im.image_uuid for im in got]
     assert submissions(sim) == [1]
+
+
+def test_a_request_generated_again_with_another_client_is_a_new_batch(sim: Sim) -> None:
+    """The same request given to a second client of the process followed the first
+    batch's task (the service answers conflictTaskUUID) and handed its images over again
+    as new ones."""
+    req = GenerationRequest("a harbour at dawn")
+    got, err = asyncio.run(generate(client(sim), req))
+    got2, err2 = asyncio.run(generate(client(sim), req))
+    assert err is None and err2 is None
+    assert len(got2) == 1 and got2[0].image_uuid != got[0].image_uuid
+    assert got2[0].task_uuid != req.task_uuid
+    assert submissions(sim) == [1, 1]
 
 
 def test_wrong_key_is_a_clear_error(sim: Sim) -> None:
