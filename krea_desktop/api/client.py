@@ -649,13 +649,13 @@ class RunwareClient:
         on_status: StatusCallback | None = None,
     ) -> AsyncGenerator[GeneratedImage, None]:
         """Yield the images of a task sent earlier (by this or an ended process) that are
-        not in ``received``, following it with getResponse. ``request``'s references are
-        the strings that were sent; its images carry ``record``. Raises ``TaskError``
-        when the service no longer knows the task (whatever was received of it before)."""
+        not in ``received``, following it with getResponse: ``request`` and ``record`` as
+        ``on_submitted`` was given them (nothing of the request's references is read or
+        sent again), the images carrying ``record``. Raises ``TaskError`` when the service
+        no longer knows the task (whatever was received of it before)."""
         say = on_status or (lambda _msg: None)
         self._check_key()
-        wire = [r.to_wire() for r in request.references]
-        ctx = _Context(request, wire, set(received), record, submitted_at=time.monotonic())
+        ctx = _Context(request, set(received), record, submitted_at=time.monotonic())
         ctx.deadline = time.monotonic() + self.job_timeout
         self._ready_downloads(request)
         try:
@@ -684,7 +684,7 @@ class RunwareClient:
           answer; a fresh one after a conflict, which means the ID belongs to another task).
         - poll: follow the task with getResponse until every image is in.
         """
-        ctx = _Context(request, wire_refs, seen, sent_record(request, wire_refs).replace(simulated=self.simulated))
+        ctx = _Context(request, seen, sent_record(request, wire_refs).replace(simulated=self.simulated))
         deadline = ctx.deadline = time.monotonic() + self.job_timeout
         task = request.to_task(wire_refs)
         attempt = 0
@@ -1289,7 +1289,6 @@ class RunwareClient:
 @dataclass
 class _Context:
     request: GenerationRequest
-    wire_refs: list[dict[str, Any]]
     seen: set[str]  # imageUUIDs handed over (or being decoded)
     record: GenerationRecord  # what every image of the task carries
     seen_count: int = 0  # images handed over

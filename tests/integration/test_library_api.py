@@ -90,6 +90,45 @@ def test_one_request_generated_twice_at_once_makes_two_batches(tmp_path: Path) -
     assert len(first) == len(second) == 1 and first != second
 
 
+def test_a_task_is_collected_with_what_on_submitted_was_given_a_file_reference_among_it(tmp_path: Path) -> None:
+    """README's way to follow a task later: ``collect(request, record, received)`` with
+    what ``on_submitted`` handed over. With a reference given as a file, it raised
+    TypeError (the request's references are the caller's, not the strings sent)."""
+    import asyncio
+
+    from PIL import Image
+
+    from krea_desktop.api import GenerationRequest, ReferenceImage, RunwareClient
+
+    ref = tmp_path / "fox.png"
+    Image.new("RGB", (64, 48), "teal").save(ref)
+
+    async def stopped_then_collected(url: str) -> tuple[list[str], list[str]]:
+        held: dict[str, object] = {}
+        request = GenerationRequest(
+            "a fox", ratio="1:1", number_results=3, delivery_method="async", references=(ReferenceImage(ref, 0.5),)
+        )
+        first: list[str] = []
+        async with RunwareClient("sk-library-api", base_url=url) as client:
+            gen = client.generate(request, on_submitted=lambda r, _w, rec: held.update(request=r, record=rec))
+            async for image in gen:
+                first.append(image.image_uuid)
+                break  # the program stops here
+            await gen.aclose()
+        async with RunwareClient("sk-library-api", base_url=url) as again:
+            rest = [
+                i.image_uuid
+                async for i in again.collect(held["request"], held["record"], set(first))  # type: ignore[arg-type]
+            ]
+        return first, rest
+
+    with running_simulator(latency_per_image=0.2) as sim:
+        first, rest = asyncio.run(stopped_then_collected(sim.url))
+        uploads = [t for _h, tasks in sim.service.requests for t in tasks if t.get("taskType") == "imageUpload"]
+    assert len(first) == 1 and len(rest) == 2 and first[0] not in rest
+    assert len(uploads) == 1  # the reference is not sent again to collect
+
+
 def test_the_names_come_from_the_package() -> None:
     from krea_desktop.api import GenerationRequest, ReferenceImage, RunwareClient
 

@@ -1095,7 +1095,7 @@ def test_with_image_data_the_end_predicted_by_the_pace_is_polled_for_once(monkey
     clock = Clock()
     monkeypatch.setattr("krea_desktop.api.client.time", clock)
     request = GenerationRequest("two words", number_results=20, delivery_method="async")
-    ctx = _Context(request, [], set(), sent_record(request, []), submitted_at=clock.now)
+    ctx = _Context(request, set(), sent_record(request, []), submitted_at=clock.now)
     ctx.polls, ctx.seen_count = 20, 19
     ctx.polled_at = ctx.progress_at = clock.now + 19.0
     clock.now += 19.0
@@ -1159,7 +1159,7 @@ def test_a_poll_sent_before_the_predicted_end_does_not_stand_for_the_poll_at_it(
     monkeypatch.setattr("krea_desktop.api.client.time", clock)
     request = GenerationRequest("two words", number_results=20, delivery_method="async")
     start = clock.now
-    ctx = _Context(request, [], set(), sent_record(request, []), submitted_at=start)
+    ctx = _Context(request, set(), sent_record(request, []), submitted_at=start)
     ctx.polls, ctx.seen_count = 20, 19
     ctx.progress_at = start + 19.0  # 19 images in 19 s: the last one due about 1 s later
     ctx.polled_at = start + 19.4  # a poll sent before that end brought nothing new...

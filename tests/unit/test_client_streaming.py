@@ -258,7 +258,7 @@ def test_a_client_for_the_window_paces_and_decodes_in_the_helper(monkeypatch: py
 def context(output_type: str, waited: float, seen: int = 0, polled: float | None = None) -> _Context:
     request = GenerationRequest("two words", number_results=20, delivery_method="async", output_type=output_type)
     now = time.monotonic()
-    ctx = _Context(request, [], set(), sent_record(request, []), submitted_at=now - waited)
+    ctx = _Context(request, set(), sent_record(request, []), submitted_at=now - waited)
     ctx.polls = 1
     ctx.seen_count = seen
     ctx.polled_at = None if polled is None else now - waited + polled
@@ -269,7 +269,7 @@ def test_before_any_image_each_poll_comes_at_most_factor_times_the_time_waited()
     client = RunwareClient("k", base_url=URL)
     policy = client.poll
     request = GenerationRequest("two words")
-    first = _Context(request, [], set(), sent_record(request, []))
+    first = _Context(request, set(), sent_record(request, []))
     assert client._poll_delay(first, 0) == policy.initial
     for waited in (0.3, 1.0, 4.0):
         delay = client._poll_delay(context("base64Data", waited), 0)
