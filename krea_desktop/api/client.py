@@ -155,8 +155,9 @@ class PollPolicy:
 class _Ambiguous(Exception):
     """The request may or may not have reached the service."""
 
-    def __init__(self, error: E.KreaError) -> None:
+    def __init__(self, error: E.KreaError, status: int | None = None) -> None:
         self.error = error
+        self.status = status  # the HTTP status the service answered with, if it did
 
 
 # An imageUUID names the image's file: letters, digits, "-" and "_" (a UUID always is).
@@ -443,7 +444,7 @@ class RunwareClient:
             if not isinstance(err, (E.ServiceBusyError, E.ServiceTimeoutError)):
                 err = E.ServiceBusyError(str(err), code=err.code)
             if status in AMBIGUOUS_STATUSES:
-                raise _Ambiguous(err)
+                raise _Ambiguous(err, status)
             raise _NotSent(err)
         if status == 401 or status == 402 or status == 403:
             env = self._lenient_envelope(buf)
@@ -731,7 +732,10 @@ class RunwareClient:
                     continue
                 except _Ambiguous as amb:
                     log.info("ambiguous answer to task %s: %s", request.task_uuid, amb.error)
-                    say("The answer was lost; asking the service whether it has the task…")
+                    if amb.status is not None:  # an answer, but not whether the task was taken
+                        say(f"The service answered HTTP {amb.status}; asking it whether it has the task…")
+                    else:
+                        say("The answer was lost; asking the service whether it has the task…")
                     last_error: E.KreaError = amb.error
                     phase, probe_after_conflict = "probe", False
                     continue

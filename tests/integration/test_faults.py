@@ -86,6 +86,22 @@ def test_fault_ends_in_the_complete_result_submitted_once(sim: Sim, fault: str, 
             assert pil.size == (1024, 1024)
 
 
+@pytest.mark.parametrize(
+    ("fault", "said"), [("504", "The service answered HTTP 504"), ("drop-after", "The answer was lost")]
+)
+def test_a_job_says_whether_the_answer_was_lost_or_was_an_http_status(sim: Sim, fault: str, said: str) -> None:
+    # A 504 is an answer: "the answer was lost" told of a network that did not lose it.
+    sim.service.inject(parse_fault(fault))
+    statuses: list[str] = []
+
+    async def go() -> int:
+        async with client(sim) as c:
+            return len([i async for i in c.generate(GenerationRequest("a harbour"), on_status=statuses.append)])
+
+    assert asyncio.run(go()) == 1
+    assert f"{said}; asking" in " ".join(statuses) and len([s for s in statuses if "asking" in s]) == 1
+
+
 @pytest.mark.parametrize("delivery", ["sync", "async"])
 def test_fewer_images_keeps_what_arrived_and_says_so(sim: Sim, delivery: str) -> None:
     sim.service.inject(parse_fault("fewer-images"))
