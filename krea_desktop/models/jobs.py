@@ -77,6 +77,9 @@ class JobQueue:
     """
 
     MAX_ENDED = 20  # ended jobs kept for the record; older ones are dropped
+    # A failed job waits for the person (its error, its Try again): dropped only for the
+    # oldest of more than this many failed ones, not for the jobs that ended after it.
+    MAX_FAILED = 100
 
     def __init__(self) -> None:
         self._jobs: dict[int, Job] = {}
@@ -203,8 +206,14 @@ class JobQueue:
         self._trim()
 
     def _trim(self) -> None:
-        ended = [j.job_id for j in self._jobs.values() if not j.running]
-        for job_id in ended[: max(0, len(ended) - self.MAX_ENDED)]:
+        """Past :attr:`MAX_ENDED` ended jobs, drop the oldest of those that ask nothing of
+        the person (done or cancelled); failed ones only past :attr:`MAX_FAILED`."""
+        ended = [j for j in self._jobs.values() if not j.running]
+        quiet = [j.job_id for j in ended if j.state != FAILED]
+        for job_id in quiet[: max(0, len(ended) - self.MAX_ENDED)]:
+            self.remove(job_id)
+        failed = [j.job_id for j in ended if j.state == FAILED]
+        for job_id in failed[: max(0, len(failed) - self.MAX_FAILED)]:
             self.remove(job_id)
 
 

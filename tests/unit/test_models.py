@@ -223,6 +223,24 @@ def test_job_queue_states_running_list_and_trim() -> None:
     assert queue.get(24) is None and not queue.running()
 
 
+def test_a_failed_job_is_not_dropped_for_the_jobs_that_end_after_it() -> None:
+    """A failed job (its error waiting to be read, its Try again) went, with its request,
+    once 20 more jobs had ended: one sweep of 21 cells was enough."""
+    queue = JobQueue()
+    queue.add(1, GenerationRequest("the one that failed"))
+    queue.failed(1, "The service is busy right now; try again in a moment.")
+    for n in range(2, 40):
+        queue.add(n, GenerationRequest("two words"))
+        queue.finished(n)
+    assert queue.get(1) is not None and queue.get(1).state == FAILED  # type: ignore[union-attr]
+    assert len(queue.jobs()) == JobQueue.MAX_ENDED and queue.get(2) is None and queue.get(39) is not None
+    for n in range(40, 40 + JobQueue.MAX_FAILED):  # failed ones are kept up to a bound of their own
+        queue.add(n, GenerationRequest("two words"))
+        queue.failed(n, "The network went away.")
+    assert queue.get(1) is None and queue.get(40) is not None
+    assert len([j for j in queue.jobs() if j.state == FAILED]) == JobQueue.MAX_FAILED
+
+
 def test_a_jobs_ending_names_one_image_in_the_singular_and_more_in_the_plural() -> None:
     queue = JobQueue()
     for n in (1, 2, 3, 4):
