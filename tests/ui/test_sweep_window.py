@@ -265,6 +265,25 @@ def test_a_long_reference_name_on_the_sheet_wraps_between_words_never_within_one
     assert down.height() >= down.heightForWidth(down.width())  # every wrapped line shown
 
 
+def test_enter_on_a_cell_not_made_yet_opens_nothing_and_presses_no_button_of_the_sheet(qtbot: QtBot) -> None:
+    # It pressed the sheet's default button, "Show in gallery": the gallery narrowed to the sweep.
+    sheet = ContactSheet(SweepTag("s", (SweepAxis("creativity", ("raw", "high")),)), (1024, 1024), "a fox")
+    qtbot.addWidget(sheet)
+    sheet.show()
+    qtbot.waitExposed(sheet)
+    shown: list[str] = []
+    opened: list[None] = []
+    sheet.showInGallery.connect(shown.append)
+    waiting, failed = sheet.cells[(0,)], sheet.cells[(1,)]
+    failed.set_failed("The service is busy right now.")
+    for cell in (waiting, failed):
+        cell.openRequested.connect(lambda: opened.append(None))
+        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+            cell.setFocus()
+            qtbot.keyClick(cell, key)
+    assert shown == [] and opened == [] and sheet.isVisible()
+
+
 def test_a_failed_cell_keeps_its_place_with_its_error(qtbot: QtBot, make_window: Any, sim: Sim) -> None:
     w = make_window()
     sim.service.inject("task-error")

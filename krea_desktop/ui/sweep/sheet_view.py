@@ -109,8 +109,11 @@ class SheetCellView(QLabel):
         super().mouseDoubleClickEvent(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space) and self.entry is not None:
-            self.openRequested.emit()
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+            if self.entry is not None:
+                self.openRequested.emit()
+            # else nothing to open yet (the cell says why): not passed on to the sheet's default button
+            event.accept()
             return
         super().keyPressEvent(event)
 
