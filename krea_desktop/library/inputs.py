@@ -143,7 +143,7 @@ def header_refusal(path: Path) -> str | None:
     where that costs no decode: a PNG's chunks and their checksums read (nothing
     inflated, as :func:`decode_image` checks it), a JPEG without its end marker after its
     pixels begin. Other damage is found when the image is loaded. Never raises."""
-    from krea_desktop.pillow import Image, UnidentifiedImageError, open_image
+    from krea_desktop.pillow import Image, UnidentifiedImageError, open_image, png_without_refused_texts
 
     label = reference_label(path)
     damaged = f"“{label}” is damaged and cannot be opened as an image."
@@ -160,7 +160,6 @@ def header_refusal(path: Path) -> str | None:
             with open_image(io.BytesIO(data)) as img:
                 width, height = img.size
                 fmt = img.format
-                scan = img.tile[0][2] if fmt == "JPEG" and img.tile else 0  # where its pixels begin
         except Image.DecompressionBombError:
             return _bomb_message(label)
         except UnidentifiedImageError:
@@ -174,14 +173,35 @@ def header_refusal(path: Path) -> str | None:
         if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
             return _bomb_message(label, width, height)
         incomplete = f"“{label}” is damaged or incomplete; open it in an image editor and save it again."
-        if fmt == "JPEG" and data.rfind(b"\xff\xd9", scan) < 0:
+        if fmt == "JPEG" and data.find(b"\xff\xd9", _jpeg_scan_start(data)) < 0:
             return incomplete  # no end marker after its pixels begin: cut short
         try:
-            if fmt == "PNG":
-                Image.open(io.BytesIO(data), formats=("PNG",)).verify()
+            if fmt == "PNG":  # as decode_image checks it: without a text Pillow would refuse
+                Image.open(io.BytesIO(png_without_refused_texts(data) or data), formats=("PNG",)).verify()
         except (OSError, SyntaxError, ValueError, TypeError, IndexError, struct.error, EOFError):
             return incomplete
     return None
+
+
+def _jpeg_scan_start(data: bytes) -> int:
+    """Where a JPEG's first scan (its pixels) begins: past every segment before it, an
+    EXIF thumbnail's own end marker among them; the end of ``data`` when there is none."""
+    pos = 2  # past the start of image
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return len(data)  # not a segment where one should be: nothing to look in
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill bytes before a marker
+            pos += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker == 0xDA:  # start of scan: its header, then the pixels
+            return pos + 2 + length
+        pos += 2 + length
+    return len(data)
 
 
 def _check_file(path: Path) -> None:

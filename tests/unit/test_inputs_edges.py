@@ -166,6 +166,46 @@ def _flipped_png() -> bytes:
     return bytes(data)
 
 
+def _camera_photo() -> bytes:
+    """A JPEG as a camera writes it: an EXIF block holding a thumbnail, itself a JPEG with
+    its own end marker, before the photo's pixels."""
+    thumb_buf = io.BytesIO()
+    Image.effect_noise((160, 120), 60).convert("RGB").save(thumb_buf, "JPEG")
+    thumb = thumb_buf.getvalue()
+    tiff = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 0) + struct.pack("<I", 14)  # IFD0, then IFD1
+    tiff += (
+        struct.pack("<H", 2) + struct.pack("<HHII", 0x0201, 4, 1, 44) + struct.pack("<HHII", 0x0202, 4, 1, len(thumb))
+    )
+    tiff += struct.pack("<I", 0) + thumb
+    buf = io.BytesIO()
+    Image.effect_noise((400, 300), 60).convert("RGB").save(buf, "JPEG", exif=b"Exif\x00\x00" + tiff)
+    return buf.getvalue()
+
+
+def _png_with_a_text_pillow_refuses() -> bytes:
+    """A PNG whose compressed text inflates past Pillow's limit (a large workflow, an
+    ImageMagick comment): loaded without that text, as a reference it is fine."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 120, 200)).save(buf, "PNG")
+    png = buf.getvalue()
+    return png[:33] + chunk(b"zTXt", b"comment\x00\x00" + zlib.compress(b"a" * (9 << 20))) + png[33:]
+
+
+@pytest.mark.parametrize("content", [_camera_photo, _png_with_a_text_pillow_refuses])
+def test_a_whole_image_a_decode_would_take_is_not_refused_by_its_header(tmp_path: Path, content: Any) -> None:
+    from krea_desktop.library.inputs import header_refusal
+
+    path = tmp_path / "whole.img"
+    path.write_bytes(content())
+    assert load_reference(path).width > 0
+    assert header_refusal(path) is None
+
+
 @pytest.mark.parametrize(
     ("name", "content"),
     [
@@ -178,6 +218,7 @@ def _flipped_png() -> bytes:
         ("half.png", lambda: _cut_short("PNG")),
         ("half.jpg", lambda: _cut_short("JPEG")),
         ("flipped.png", _flipped_png),
+        ("camera.jpg", lambda: _camera_photo()[: len(_camera_photo()) // 2]),
     ],
 )
 def test_a_dropped_files_header_is_judged_in_the_sentence_loading_it_gives(
