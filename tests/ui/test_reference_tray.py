@@ -656,6 +656,29 @@ def test_a_slow_download_holds_up_only_the_images_given_with_it(
     assert tray.messages == []
 
 
+def test_a_pasted_data_uri_still_decoding_is_not_named_as_a_host(tmp_path: Path) -> None:
+    import base64
+
+    from krea_desktop.models.references import ReferenceSet
+    from krea_desktop.ui.references.loading import ReferenceLoader
+    from krea_desktop.ui.references.sources import Source
+
+    class Held:  # jobs that have not ended yet
+        def __init__(self) -> None:
+            self.jobs: list[Any] = []
+
+        def submit(self, work: Any, done: Any, failed: Any = None) -> None:
+            self.jobs.append((work, done, failed))
+
+    loader = ReferenceLoader(ReferenceSet(tmp_path), tmp_path, runner=Held())
+    loader._downloads = Held()  # as a window's loader has: a runner of their own
+    uri = "data:image/png;base64," + base64.b64encode(distinct_png(1)).decode()
+    assert loader.start([Source("url", uri)])
+    assert loader.is_busy() and loader.downloading_from() is None  # not the whole data URI
+    assert loader.start([Source("url", "https://images.example/a.png")])
+    assert loader.downloading_from() == "images.example"
+
+
 def in_sight(tray: Tray, item: ReferenceItem) -> bool:
     scroll = tray.widget.findChild(QScrollArea)
     assert scroll is not None

@@ -81,10 +81,11 @@ class ReferenceLoader(QObject):
         return self._pending > 0
 
     def downloading_from(self) -> str | None:
-        """The host of the first image still downloading, if one is."""
+        """The host of the first image still downloading from the web, if one is."""
         for batch in self._batches:
             for index in sorted(batch.downloading):
-                return batch.downloading[index]
+                if batch.downloading[index]:
+                    return batch.downloading[index]
         return None
 
     def room(self) -> int:
@@ -161,7 +162,8 @@ class ReferenceLoader(QObject):
     def _load(self, batch: Batch, index: int, source: Source, folder: Path) -> None:
         runner = self._downloads if source.kind == "url" else self._runner
         if runner is not self._runner:
-            batch.downloading[index] = QUrl(str(source.value)).host() or str(source.value)
+            url = QUrl(str(source.value))
+            batch.downloading[index] = url.host() if url.scheme() in ("http", "https") else ""  # "": pasted data
         runner.submit(
             lambda: load_source(source, folder, self._find_parent),
             lambda loaded: self._loaded(batch, index, loaded, None),

@@ -87,7 +87,8 @@ class Batch:
     shown: int = 0  # slots before this one have been dealt with
     errors: list[str] = field(default_factory=list)
     missing: int = 0
-    downloading: dict[int, str] = field(default_factory=dict)  # slots being downloaded: their hosts
+    # Slots on the downloads' runner: the host each comes from ("" for a pasted data URI).
+    downloading: dict[int, str] = field(default_factory=dict)
 
 
 def load_source(source: Source, folder: Path, find_parent: FindParent | None = None) -> Loaded:
