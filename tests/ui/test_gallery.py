@@ -1802,6 +1802,21 @@ def test_deleting_images_whose_files_are_gone_says_so_rather_than_moved_to_the_t
     assert no_trash == []
 
 
+def test_the_viewer_says_an_image_whose_file_was_gone_was_removed_not_moved_to_the_trash(
+    qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
+) -> None:
+    entries = fill(data_dir, [make_image(f"g{i}") for i in range(3)])
+    w = make_window()
+    viewer = view_row(qtbot, w, 0)
+    assert viewer.entry is not None
+    next(e for e in entries if e.id == viewer.entry.id).path.unlink()  # removed outside the app
+    w.gallery_actions.delete_action.trigger()
+    qtbot.waitUntil(lambda: w.library.count() == 2)
+    qtbot.waitUntil(lambda: "already gone" in viewer.hint_label.text())
+    assert viewer.hint_label.text() == "Removed 1 image whose file was already gone; Ctrl+Z brings it back."
+    viewer.close()
+
+
 def test_the_words_of_a_delete_count_what_moved_what_was_gone_and_what_was_kept() -> None:
     from krea_desktop.ui.gallery.actions import _deleted_text
 
@@ -2303,6 +2318,14 @@ def test_an_image_opened_with_the_app_is_not_refused_as_a_reference_it_was_not_a
     qtbot.waitUntil(viewer.canvas.has_image)
     assert not w.message_banner.isVisible(), w.message_banner.label.text()
     viewer.close()
+    # Opened with another that may be a reference, only that one is offered.
+    small = tmp_path / "small.png"
+    Image.new("RGB", (8, 8), (200, 20, 20)).save(small)
+    w.file_drops.file_viewer = None
+    w.open_images([small, photo])
+    qtbot.waitUntil(lambda: w.file_drops.file_viewer is not None)
+    assert w.message_banner.label.text() == "small.png carries no parameters."
+    w.file_drops.file_viewer.close()
     # Dropped, it is offered as a reference, and so refused as one, with why.
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(photo))])

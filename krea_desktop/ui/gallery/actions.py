@@ -637,7 +637,8 @@ class GalleryActions(QObject):
             self.viewer.entries_removed(ids, viewer_row)
             if viewer_row is not None:  # the image it showed went: it says where
                 them = for_count(len(ids), "it", "them")
-                self.viewer.show_hint(f"Moved {counted(len(ids), 'image')} to the trash; Ctrl+Z brings {them} back.")
+                done = _deleted_text(len(batch.entries), len(batch.held), 0).rstrip(".")
+                self.viewer.show_hint(f"{done}; Ctrl+Z brings {them} back.")
         text = _deleted_text(len(batch.entries), len(batch.held), len(entries) - len(batch.entries))
         self.show_message(text, "Undo", lambda b=batch: self.undo_delete(b))
         self._delete_said[id(batch)] = text

@@ -257,7 +257,7 @@ class FileDrops(QObject):
             if not_images:
                 more = f" (and {len(not_images) - 1} more)" if len(not_images) > 1 else ""
                 parts.append(f"“{not_images[0].name}”{more} is not an image Krea Desktop can read")
-            if refused:
+            if refused and not shown:  # opened to be looked at: the viewer shows each as it is
                 more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
                 parts.append(f"“{refused[0].name}”{more} cannot be used as a reference and is left out")
             self.show_message(
