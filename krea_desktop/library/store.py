@@ -445,8 +445,8 @@ def _check_decodes(path: Path) -> tuple[bool, str | None, int, int]:
     """Whether the file fully decodes (bounded), with its format and size. A picture of
     more than :data:`MAX_CHECK_PIXELS` (a photo put in by hand) is checked without holding
     its pixels: a JPEG decoded at an eighth of its size, a PNG's every chunk read and its
-    checksum checked (its size as stored), a WEBP taken on its header; not called damaged
-    for its size."""
+    checksum checked (its size as stored), a WEBP, or any picture past Pillow's own limit,
+    taken on its header; not called damaged for its size."""
     from krea_desktop.pillow import Image, exif_orientation, open_image  # late: only for files found without a row
 
     try:
@@ -454,7 +454,10 @@ def _check_decodes(path: Path) -> tuple[bool, str | None, int, int]:
             return False, None, 0, 0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # its size is what is checked here
-            im = open_image(path)
+            try:
+                im = open_image(path)
+            except Image.DecompressionBombError:  # past Pillow's own limit: taken on its header
+                return _taken_on_its_header(path)
         with im:
             width, height = im.size
             fmt = {"PNG": "PNG", "JPEG": "JPG", "WEBP": "WEBP"}.get(im.format or "")
@@ -477,6 +480,26 @@ def _check_decodes(path: Path) -> tuple[bool, str | None, int, int]:
             return True, fmt, width, height
     except Exception:
         return False, None, 0, 0
+
+
+def _taken_on_its_header(path: Path) -> tuple[bool, str | None, int, int]:
+    """:func:`_check_decodes` of a picture too large to open (its format by its first
+    bytes, its size by its header): not called damaged for its size."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    fmt = (
+        "PNG"
+        if head.startswith(b"\x89PNG")
+        else "JPG"
+        if head.startswith(b"\xff\xd8\xff")
+        else "WEBP"
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+        else None
+    )
+    size = _metadata().image_size_of(path)
+    if fmt is None or size is None:
+        return False, fmt, 0, 0
+    return True, fmt, size[0], size[1]
 
 
 def _stat_of(path: Path) -> tuple[int, float] | None:

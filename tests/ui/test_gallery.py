@@ -709,6 +709,24 @@ def test_thumbnails_come_at_the_size_asked_made_or_read_from_the_cache(library: 
     assert thumbnails.make_thumbnail(entry.path, cache, 256).width() == 256  # no side: as cached
 
 
+@pytest.mark.qt_log_ignore("Rejecting image as it exceeds the current allocation limit")
+def test_a_picture_larger_than_qts_reader_takes_gets_a_thumbnail_not_a_broken_tile(tmp_path: Path) -> None:
+    """A PNG of more than about 64 megapixels (decoded whole before Qt scales it, past its
+    256 MB limit) had no thumbnail: the gallery drew it as damaged while the viewer showed it."""
+    from PySide6.QtGui import QImageReader
+
+    large = tmp_path / "scan.png"
+    Image.new("RGB", (2000, 1500), (30, 120, 200)).save(large, compress_level=1)  # 12 MB at 4 bytes a pixel
+    previous = QImageReader.allocationLimit()
+    QImageReader.setAllocationLimit(10)  # as 256 MB are to a scan of 80 megapixels
+    try:
+        image = thumbnails.make_thumbnail(large, tmp_path / "thumb.jpg", 256)
+    finally:
+        QImageReader.setAllocationLimit(previous)
+    assert (image.width(), image.height()) == (256, 192)
+    assert QColor(image.pixel(128, 96)).getRgb()[:3] == pytest.approx((30, 120, 200), abs=6)
+
+
 def test_a_strip_one_pixel_across_gets_a_thumbnail_not_a_broken_tile(tmp_path: Path) -> None:
     """A 1 x 10,000 image was asked for at 0 x 256, of which Qt makes nothing: the gallery
     drew it as damaged while the viewer showed it."""

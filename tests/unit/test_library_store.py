@@ -1286,6 +1286,26 @@ def test_a_picture_past_the_pixels_checked_is_checked_without_decoding_it_whole_
     assert (64, 48) not in decoded  # the JPEGs decoded at an eighth, nothing whole
 
 
+def test_a_picture_past_pillows_own_limit_is_taken_on_its_header_not_called_damaged(
+    lib: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pillow refuses to open a picture of more than about 179 megapixels at all
+    (DecompressionBombError): such a photo was indexed as damaged."""
+    import krea_desktop.pillow  # noqa: F401  (its limits are set on import)
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 64 * 48 // 2 - 1)  # as 179 megapixels are to the real one
+    for name, fmt in (("pano.jpg", "JPEG"), ("scan.png", "PNG"), ("shot.webp", "WEBP")):
+        Image.effect_noise((64, 48), 60).convert("RGB").save(lib.images_dir / name, fmt)
+    report = lib.reconcile()
+    assert len(report.indexed) == 3 and report.broken == []
+    rows = {e.file_name: (e.format, e.width, e.height, e.broken) for e in lib.entries()}
+    assert rows == {
+        "pano.jpg": ("JPG", 64, 48, False),
+        "scan.png": ("PNG", 64, 48, False),
+        "shot.webp": ("WEBP", 64, 48, False),
+    }
+
+
 def test_a_file_another_process_indexes_while_reconcile_runs_is_indexed_not_left_out(
     lib: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:

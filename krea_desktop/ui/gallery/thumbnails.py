@@ -72,6 +72,8 @@ def make_thumbnail(source: Path, cache: Path, size: int = THUMB_SIZE, side: int 
     except OSError:
         return QImage()
     if image.isNull():
+        image = _larger_than_qt_takes(source, size)
+    if image.isNull():
         return image
     try:
         image = store_thumbnail(image, cache)
@@ -85,6 +87,25 @@ def make_thumbnail(source: Path, cache: Path, size: int = THUMB_SIZE, side: int 
             if cache.stat().st_mtime_ns < source_time:
                 os.utime(cache, ns=(source_time, source_time))
     return _at_side(image, side)  # once per image: later reads scale as they decode
+
+
+# One picture larger than Qt's reader takes is decoded at a time: each is hundreds of
+# megabytes while it is (a photo or a scan put in the images folder by hand).
+_LARGE_DECODE = threading.Lock()
+
+
+def _larger_than_qt_takes(source: Path, size: int) -> QImage:
+    """The thumbnail of a picture Qt's reader refused for its size (a PNG of more than
+    about 64 megapixels is decoded whole before it is scaled), decoded by Pillow as the
+    viewer shows it; a null QImage when the picture is damaged, or too large for Pillow too."""
+    from krea_desktop.ui.viewer.canvas import larger_than_qt_takes
+
+    with _LARGE_DECODE:
+        image = larger_than_qt_takes(source)
+    if image.isNull():
+        return image
+    fitted = QSize(*cached_size(image.width(), image.height(), size))
+    return image.scaled(fitted, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation)
 
 
 def _at_side(image: QImage, side: int) -> QImage:

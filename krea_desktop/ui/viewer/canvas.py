@@ -49,7 +49,7 @@ def _within_qt_limit(size: QSize) -> QSize | None:
     return None if most is None or size.width() * size.height() <= most else _within(size, most)
 
 
-def _larger_than_qt_takes(path: Path) -> QImage:
+def larger_than_qt_takes(path: Path) -> QImage:
     """A picture Qt's reader refused for its size (a PNG is decoded whole before it is
     scaled): decoded by Pillow and made as large as Qt takes. A null QImage when the
     picture is not too large for Qt (so damaged), or too large for Pillow too."""
@@ -85,7 +85,7 @@ def decode_image_file(path: Path, *, in_library: bool = True) -> QImage:
     except OSError as exc:
         raise ImageUnreadable(f"The file {path.name} could not be read ({exc.strerror or exc}).") from None
     if image.isNull():
-        image = _larger_than_qt_takes(path)
+        image = larger_than_qt_takes(path)
     if image.isNull():
         raise ImageUnreadable(_why_not_shown(path))
     return image
