@@ -572,6 +572,20 @@ def test_thumbnail_size_follows_the_slider_and_ctrl_wheel_and_is_remembered(qtbo
     QApplication.sendEvent(w.gallery.viewport(), event)
     assert w.gallery.thumb_side == 168
     assert slider.value() == 168
+    # A touchpad's small steps add up (each alone came to less than a pixel, and to nothing).
+    for _ in range(60):
+        small = QWheelEvent(
+            QPointF(10, 10),
+            QPointF(w.gallery.mapToGlobal(QPoint(10, 10))),
+            QPoint(),
+            QPoint(0, -2),
+            Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.ControlModifier,
+            Qt.ScrollPhase.NoScrollPhase,
+            False,
+        )
+        QApplication.sendEvent(w.gallery.viewport(), small)
+    assert w.gallery.thumb_side == 168 - 24  # one notch's worth: 60 x 2 of 120
     w.gallery.setThumbSide(5000)
     assert w.gallery.thumb_side == 384
     w.gallery.setThumbSide(150)

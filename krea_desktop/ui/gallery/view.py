@@ -115,6 +115,7 @@ class GalleryView(QListView):
         self._press = QPoint()  # where the last press was, in contents coordinates
         self._hover_row = -1
         self._thumb_side = THUMB_SIDE_DEFAULT
+        self._wheel_pixels = 0.0  # Ctrl+wheel's steps not yet a whole pixel of the thumbnails' side
         self._reveal_nsfw = False
         self._held_scroll = 0  # through a scattered removal (see _scattered_removal)
         self._current_place: int | None = None
@@ -311,9 +312,13 @@ class GalleryView(QListView):
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            steps = event.angleDelta().y() / 120
-            if steps:
-                self.setThumbSide(self._thumb_side + round(steps * 24))
+            # 24 pixels a notch; a touchpad's or a free wheel's small steps add up (each
+            # alone, rounded, came to nothing).
+            self._wheel_pixels += event.angleDelta().y() / 120 * 24
+            whole = int(self._wheel_pixels)
+            if whole:
+                self._wheel_pixels -= whole
+                self.setThumbSide(self._thumb_side + whole)
             event.accept()
             return
         super().wheelEvent(event)
