@@ -88,17 +88,23 @@ async def redraw_sheets_of(tasks: list[PendingTask], library: Library, say: Call
             say(f"drew the contact sheet {sheet.path.name} again with the cells collected since")
 
 
+EARLIER_SAVED = "saved {name} from an earlier run that ended before all its images arrived"
+
+
 async def _collect_earlier_runs(
     client: RunwareClient, library: Library, pending: PendingTasks, saver: SaveQueue
-) -> None:
+) -> dict[str, PendingTask]:
     """Paid work of runs that ended early (Ctrl+C, a crash, a closed window), collected
     before the sweep, as ``generate`` and the window collect it: the tasks of a sweep cut
     off are said to be collected by the next run, whichever command it is. The sheets of
-    sweeps whose cells come are drawn again with them."""
+    sweeps whose cells come are drawn again with them. Returns the tasks collected, by
+    taskUUID: an image of theirs the library held back comes with a later save, and is
+    said as theirs then, not taken for a cell of this sweep."""
     from krea_desktop.library.pending import set_aside_notice
     from krea_desktop.wording import within
 
     abandoned = pending.claim_abandoned(client.base_url, collectable=client.collectable_later)
+    earlier = {task.task_uuid: task for task in abandoned}
     if pending.set_aside:
         _say(f"krea-desktop: {set_aside_notice(pending.set_aside, pending.folder)}")
     for task in abandoned:
@@ -106,17 +112,19 @@ async def _collect_earlier_runs(
         try:
             async for image in client.collect(task.request, task.record, task.received):
                 for entry in await asyncio.to_thread(saver.save, image):
-                    pending.received(task, entry.image_uuid)
-                    _say(f"saved {entry.path.name} from an earlier run that ended before all its images arrived")
+                    pending.received(earlier.get(entry.task_uuid or "", task), entry.image_uuid)
+                    _say(EARLIER_SAVED.format(name=entry.path.name))
         except E.KreaError as err:
             if E.may_collect_later(err) or (isinstance(err, E.COLLECT_LATER) and not E.service_gave_up(err)):
                 why = within(in_the_users_words(err))
                 _say(f"krea-desktop: an earlier task could not be collected now ({why}); it is tried again next time.")
-                continue  # its record stays, for the next run
+                del earlier[task.task_uuid]  # its record stays, for the next run
+                continue
             _say(f"krea-desktop: {in_the_users_words(err)}")
         if not saver.held:  # held images keep their task's record: the next run collects them into the library
             pending.finished(task)
     await redraw_sheets_of(abandoned, library, _say)
+    return earlier
 
 
 async def run_sweep(args: argparse.Namespace) -> int:
@@ -199,7 +207,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
         client = backend.client
         pending = PendingTasks(folder)
         saver = SaveQueue(library)
-        await _collect_earlier_runs(client, library, pending, saver)
+        earlier = await _collect_earlier_runs(client, library, pending, saver)
         # Every reference is uploaded once, before the cells: each cell finds it in the cache.
         for ref in plan.base.references:
             await client.resolve_reference(ref)
@@ -222,10 +230,15 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 f"{axis.name} {p}" if axis.name != "seed" else p for axis, p in zip(plan.axes, parts, strict=True)
             )
 
-        def deliver(entries: list[LibraryEntry], fallback: tuple[int, ...]) -> None:
+        def deliver(entries: list[LibraryEntry]) -> None:
             nonlocal done, out_problem
             for entry in entries:
-                place = place_of.get(entry.task_uuid or "", fallback)
+                place = place_of.get(entry.task_uuid or "")
+                if place is None:  # an earlier run's, held back by the library until now: not a cell's
+                    if (earlier_task := earlier.get(entry.task_uuid or "")) is not None:
+                        pending.received(earlier_task, entry.image_uuid)
+                    _say(EARLIER_SAVED.format(name=entry.path.name))
+                    continue
                 task = tasks.get(entry.task_uuid or "")
                 if task is not None:
                     pending.received(task, entry.image_uuid)
@@ -277,7 +290,9 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 try:
                     async for image in client.generate(request, on_submitted=submitted):
                         entries, interrupted_meanwhile = await saved(image)
-                        deliver(entries, place)
+                        deliver(entries)
+                        if saver.problem:  # paid images held in memory: said, as generate says it
+                            _say(f"krea-desktop: {saver.problem}")
                         if interrupted_meanwhile:
                             raise asyncio.CancelledError
                 except E.KreaError as err:
@@ -330,8 +345,11 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 return await job
 
         if saver.held:  # held back by a library busy for a moment: saved now, if it has let go
-            deliver(await unstoppable(saver.retry), ())
+            deliver(await unstoppable(saver.retry))
         held = {image.task_uuid for image in saver.held}  # paid images still outside the library
+        for task_uuid, earlier_task in earlier.items():  # collected, its images in the library at last
+            if task_uuid not in held:
+                pending.finished(earlier_task)
         spilled = await unstoppable(saver.spill) if saver.held else None
         for task_uuid, task in list(tasks.items()):
             # A task whose images are all in the library is done (a cell has one image: a

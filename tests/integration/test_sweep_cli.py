@@ -134,6 +134,7 @@ def test_an_image_the_library_held_back_for_a_moment_is_in_its_own_cell(service_
         env=service_env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
+    assert "krea-desktop: 1 paid image is kept in memory because the disk holding" in r.stderr  # said, as it is held
     lines = r.stdout.splitlines()
     assert len(lines) == 4  # three cells and the sheet, last
     record = read_record(Path(lines[-1]))
@@ -478,6 +479,56 @@ def test_cells_collected_by_the_next_run_are_drawn_into_the_sweeps_sheet(
     # Those the service had came (one sent as Ctrl+C came may never have reached it), and
     # the sheet shows every image of the sweep in the library.
     assert made & set(later) and all(cells[place].image_uuid and not cells[place].error for place in made), cells
+
+
+# The library refuses the earlier run's images ("a lighthouse") until this run's first
+# comes: they are held through the collection, and saved with the first cell's image.
+_EARLIER_HELD = """
+import errno, sys
+from krea_desktop.library import saving, store
+save, queue_save, state = store.Library.save, saving.SaveQueue.save, {"released": False}
+def flaky(self, image, created_at=None, **kw):
+    if not state["released"]:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    return save(self, image, created_at, **kw)
+def releasing(self, image):
+    if image.record.prompt == "a harbour":
+        state["released"] = True
+    return queue_save(self, image)
+store.Library.save = flaky
+saving.SaveQueue.save = releasing
+from krea_desktop.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_an_earlier_runs_image_the_library_held_back_is_not_taken_for_a_cell(
+    service_env: dict[str, str], sim: Sim
+) -> None:
+    """An image collected from an earlier run, held back by the library (busy, the disk full
+    for a moment), came with the first cell's save: it was printed and drawn as that cell,
+    the cell's own image left off the sheet, or the run ended in a traceback."""
+    sim.service.config = Paced(sim.service.config, [0.3] + [2.0] * 4 + [0.3] * 10)  # type: ignore[assignment]
+    async_sweep_cut_off(service_env)
+    data = Path(service_env["KREA_DESKTOP_DATA_DIR"])
+    assert list((data / "pending").glob("*.json"))
+    r = subprocess.run(
+        [sys.executable, "-c", _EARLIER_HELD, "sweep", "a harbour", "--vary", "seed=9,10", "--yes"],
+        env=service_env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "from an earlier run that ended before all its images arrived" in r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 3  # its two cells and its sheet: nothing of the earlier run
+    with Library(data) as lib:
+        for line in lines[:2]:
+            entry = lib.get_by_uuid(Path(line).stem)
+            assert entry is not None and entry.prompt == "a harbour", line
+    cells = sheet_cells_of(read_record(Path(lines[-1])))  # type: ignore[arg-type]
+    with Library(data) as lib:
+        seeds = {c.place: lib.get_by_uuid(str(c.image_uuid)).seed for c in cells}  # type: ignore[union-attr]
+    assert seeds == {(0,): 9, (1,): 10}
+    assert not list((data / "pending").glob("*.json")), "every earlier task's images arrived"
 
 
 _SLOW_SHEET = """
