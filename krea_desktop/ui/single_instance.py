@@ -159,7 +159,7 @@ def decode_request(line: bytes) -> Request | None:
     strings are left out."""
     try:
         message = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested beyond reason
         return None
     if not isinstance(message, dict) or not isinstance(message.get("open"), list):
         return None
@@ -203,7 +203,7 @@ def refusal_line(why: str, *, whole: bool = False) -> bytes:
 def _refusal_of(line: bytes) -> Refusal | None:
     try:
         answer = json.loads(line.decode("ascii"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     if isinstance(answer, dict) and answer.get("ok") is False and isinstance(answer.get("why"), str):
         return Refusal(answer["why"][:2000], whole=answer.get("whole") is True)

@@ -138,10 +138,12 @@ def test_a_file_name_that_is_not_utf8_travels_to_the_running_window_as_it_is(tmp
 
 @pytest.mark.parametrize(
     "line",
-    [b"", b"not json", b"\xff\xfe", b"[1, 2]", b'{"close": []}', b'{"open": "/a.png"}'],
+    [b"", b"not json", b"\xff\xfe", b"[1, 2]", b'{"close": []}', b'{"open": "/a.png"}', b"[" * 100_000],
+    ids=lambda line: repr(line[:12]),
 )
 def test_what_is_not_a_request_is_refused(line: bytes) -> None:
-    assert decode_request(line) is None
+    assert decode_request(line) is None  # nested past reason: not a RecursionError in the window's slot
+    assert single_instance._refusal_of(line) is None
 
 
 def test_only_absolute_string_paths_are_taken() -> None:
