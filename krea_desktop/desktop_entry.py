@@ -129,8 +129,11 @@ def install(data: Path | None = None, command: Sequence[str] | None = None) -> l
         with contextlib.suppress(OSError):
             if path.read_bytes() == content:
                 continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, content, mode=0o644)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, content, mode=0o644)
+        except OSError as err:  # named by the file it is about, not a temporary file beside it
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
         changed.append(path)
     if changed:
         _refresh(data)

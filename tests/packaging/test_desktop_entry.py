@@ -83,6 +83,18 @@ def test_a_menu_entry_that_cannot_be_written_is_one_sentence(
     assert said.count("\n") == 1 and said.endswith(".\n") and "[Errno" not in said
 
 
+def test_a_menu_entry_with_a_folder_in_its_place_names_that_folder_not_a_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "home"
+    in_the_way = home / ".local" / "share" / "applications" / "ai.krea.KreaDesktop.desktop"
+    in_the_way.mkdir(parents=True)
+    assert run_main(["--install-desktop-entry"], home, monkeypatch) == 1
+    said = capsys.readouterr().err
+    assert said.endswith(f": Is a directory ({in_the_way}).\n"), said
+    assert ".tmp" not in said
+
+
 def test_xdg_data_home_is_used_when_absolute(tmp_path: Path) -> None:
     assert desktop_entry.data_home({"XDG_DATA_HOME": str(tmp_path), "HOME": "/h"}) == tmp_path
     assert desktop_entry.data_home({"XDG_DATA_HOME": "relative", "HOME": "/h"}) == Path("/h/.local/share")
