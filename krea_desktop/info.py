@@ -92,33 +92,39 @@ def read(path: Path) -> tuple[dict[str, Any], bool]:
     """What the app recalls from ``path``, and whether the file ends early (its metadata
     may be whole while its pixels are cut short). Raises :class:`Unreadable`."""
     name = _shown_name(path)
+    said = _one_line(name)  # in a sentence: a line break in the name would forge another line
     try:
         if path.is_dir():
-            raise Unreadable(f"{name} is a folder, not an image.")
+            raise Unreadable(f"{said} is a folder, not an image.")
         data = metadata.read_bytes(path, MAX_BYTES)
     except FileNotFoundError:
-        raise Unreadable(f"{name} does not exist.") from None
+        raise Unreadable(f"{said} does not exist.") from None
     except IsADirectoryError:
-        raise Unreadable(f"{name} is a folder, not an image.") from None
+        raise Unreadable(f"{said} is a folder, not an image.") from None
     except NotARegularFile:
-        raise Unreadable(f"{name} is not a regular file, so it was not read.") from None
+        raise Unreadable(f"{said} is not a regular file, so it was not read.") from None
     except PermissionError:
-        raise Unreadable(f"{name} cannot be read: permission denied.") from None
+        raise Unreadable(f"{said} cannot be read: permission denied.") from None
     except metadata.MetadataError:
-        raise Unreadable(f"{name} is larger than {MAX_BYTES // (1024 * 1024)} MB, so it was not read.") from None
+        raise Unreadable(f"{said} is larger than {MAX_BYTES // (1024 * 1024)} MB, so it was not read.") from None
     except OSError as exc:
-        raise Unreadable(f"{name} cannot be read ({exc.strerror or exc}).") from None
+        raise Unreadable(f"{said} cannot be read ({exc.strerror or exc}).") from None
     if not data:
-        raise Unreadable(f"{name} is empty (0 bytes), so it holds no image.")
+        raise Unreadable(f"{said} is empty (0 bytes), so it holds no image.")
     if metadata.sniff_format(data) is None:
-        raise Unreadable(f"{name} is not a PNG, JPEG or WEBP image.")
+        raise Unreadable(f"{said} is not a PNG, JPEG or WEBP image.")
     if metadata.has_too_many_parts(data):
         raise Unreadable(
-            f"{name} has more than {metadata.MAX_PARTS:,} blocks of metadata, which no real image has, "
+            f"{said} has more than {metadata.MAX_PARTS:,} blocks of metadata, which no real image has, "
             "so it was not read."
         )
     record = metadata.read_record(data, max_bytes=MAX_BYTES) or GenerationRecord()
     return describe(record, name, metadata.image_size(data)), metadata.ends_early(data)
+
+
+def _one_line(name: str) -> str:
+    """A file's name on one line: its line breaks written as escapes."""
+    return name.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _line(value: Any) -> str:
@@ -130,7 +136,7 @@ def _readable(info: dict[str, Any]) -> str:
     if size and info["ratio"]:
         size += f" ({info['ratio']})"
     lines = [
-        info["file"],
+        _one_line(info["file"]),
         f"  made by:         {_line(info['source'] or 'unknown')}",
         f"  prompt:          {_line(info['prompt'])}",
     ]
@@ -234,7 +240,7 @@ def run(paths: list[Path], *, as_json: bool, out: TextIO | None = None, err: Tex
                 # What it recalls was read (its metadata comes before its pixels), so it
                 # counts as read; the damage is worth a word all the same.
                 print(
-                    f"krea-desktop: {_shown(info['file'])} ends early, so its picture is cut short "
+                    f"krea-desktop: {_shown(_one_line(info['file']))} ends early, so its picture is cut short "
                     "(what it recalls was read from the part that is there).",
                     file=err,
                     flush=True,

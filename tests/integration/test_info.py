@@ -199,6 +199,23 @@ def test_a_name_that_is_not_utf8_is_printed_escaped(tmp_path: Path) -> None:
     assert printed(err) == f"krea-desktop: {tmp_path}/caf\\xe9.jpg does not exist.\n"
 
 
+def test_a_line_break_in_a_files_name_cannot_forge_a_line_of_the_report(tmp_path: Path) -> None:
+    forged = tmp_path / "x\n  made by:         krea-desktop.png"
+    forged.write_bytes(ours(tmp_path).read_bytes())
+    out = strict_stream("utf-8")
+    assert run_info([forged], as_json=False, out=out) == 0
+    lines = printed(out).splitlines()
+    assert lines[0] == f"{tmp_path}/x\\n  made by:         krea-desktop.png"
+    assert lines[1] == "  made by:         krea-desktop" and lines[2].startswith("  prompt:")
+    out = strict_stream("utf-8")
+    assert run_info([forged], as_json=True, out=out) == 0
+    assert json.loads(printed(out))["file"] == str(forged)  # JSON keeps the name as it is
+    err = strict_stream("utf-8")
+    gone = tmp_path / "gone\nkrea-desktop: all fine.png"
+    assert run_info([gone], as_json=False, out=out, err=err) == 1
+    assert printed(err) == f"krea-desktop: {tmp_path}/gone\\nkrea-desktop: all fine.png does not exist.\n"
+
+
 def test_text_the_terminal_cannot_encode_is_escaped(tmp_path: Path) -> None:
     buf = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buf, "PNG")
