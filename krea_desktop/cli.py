@@ -13,7 +13,7 @@ from krea_desktop import __version__, console
 from krea_desktop import display as display_check
 from krea_desktop.api import errors as E
 from krea_desktop.api import spec
-from krea_desktop.cli_words import in_the_users_words
+from krea_desktop.cli_words import EARLIER_UNEXPECTED, in_the_users_words, note_unexpected
 from krea_desktop.wording import counted, within
 
 # Opening the window imports nothing of the command-line generator: the window's start-up
@@ -369,6 +369,9 @@ async def _generate(args: argparse.Namespace) -> int:
                     continue
                 ended_cleanly.add(task.task_uuid)  # failed for good: trying again would fail the same way
                 say(f"krea-desktop: {in_the_users_words(err)}")
+            except Exception:  # a mistake of this program's: this run's own work goes on, the task kept
+                say(f"krea-desktop: {EARLIER_UNEXPECTED}")
+                note_unexpected(task.task_uuid)
         from krea_desktop.sweep_cli import redraw_sheets_of
 
         await redraw_sheets_of(abandoned, backend.library, say)

@@ -38,3 +38,15 @@ def in_the_users_words(err: BaseException) -> str:
     else:
         return text
     return name + text[len(parameter) :]
+
+
+# Said when collecting an earlier run's task fails for a reason of this program's own.
+EARLIER_UNEXPECTED = (
+    "an earlier task could not be collected now (an unexpected error, noted in the log); it is tried again next time."
+)
+
+
+def note_unexpected(task_uuid: str) -> None:
+    import logging
+
+    logging.getLogger(__name__).exception("collecting the earlier task %s failed", task_uuid)

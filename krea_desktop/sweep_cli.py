@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from krea_desktop import console
 from krea_desktop.api import errors as E
-from krea_desktop.cli_words import in_the_users_words
+from krea_desktop.cli_words import EARLIER_UNEXPECTED, in_the_users_words, note_unexpected
 from krea_desktop.wording import counted
 
 if TYPE_CHECKING:
@@ -121,6 +121,11 @@ async def _collect_earlier_runs(
                 del earlier[task.task_uuid]  # its record stays, for the next run
                 continue
             _say(f"krea-desktop: {in_the_users_words(err)}")
+        except Exception:  # a mistake of this program's: the sweep goes on, the task kept
+            _say(f"krea-desktop: {EARLIER_UNEXPECTED}")
+            note_unexpected(task.task_uuid)
+            del earlier[task.task_uuid]
+            continue
         if not saver.held:  # held images keep their task's record: the next run collects them into the library
             pending.finished(task)
     await redraw_sheets_of(abandoned, library, _say)

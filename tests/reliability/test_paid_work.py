@@ -372,6 +372,46 @@ def test_a_refused_key_keeps_an_earlier_runs_task_for_a_later_run(tmp_path: Path
     assert kept.name.endswith(f"-{request.task_uuid}.json")
 
 
+from krea_desktop.cli_words import EARLIER_UNEXPECTED  # noqa: E402
+
+_COLLECT_FAILS = """
+import sys
+from krea_desktop.api.client import RunwareClient
+def broken(self, *args, **kwargs):
+    raise RuntimeError("a mistake of the program's")
+    yield
+RunwareClient.collect = broken
+from krea_desktop.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(
+    "command", [["generate", "one more", "--count", "1"], ["sweep", "one more", "--vary", "seed=1,2", "--yes"]]
+)
+def test_an_earlier_task_that_fails_to_collect_unexpectedly_keeps_its_record_and_the_run_goes_on(
+    tmp_path: Path, env: dict[str, str], command: list[str]
+) -> None:
+    """A mistake of the program's in collecting one earlier task ended every run that
+    claimed it in a traceback, before its own work: nothing could be generated."""
+    with simulator_process("--key", KEY, env=env) as url:
+        pending = PendingTasks(tmp_path / "data")
+        request = GenerationRequest("kept lanterns", number_results=2, delivery_method="async")
+        task = pending.submitted(request, [], GenerationRecord(prompt="kept lanterns"), url)
+        assert task is not None
+        task.path.rename(task.path.with_name(f"{_dead_pid()}-{request.task_uuid}.json"))
+        run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
+        r = subprocess.run(
+            [sys.executable, "-c", _COLLECT_FAILS, *command], env=run_env, capture_output=True, text=True, timeout=120
+        )
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert f"krea-desktop: {EARLIER_UNEXPECTED}" in r.stderr
+    assert len(r.stdout.splitlines()) >= 1  # its own images
+    (kept,) = list((tmp_path / "data" / "pending").glob("*.json"))
+    assert kept.name.endswith(f"-{request.task_uuid}.json")
+    assert "collecting the earlier task" in (tmp_path / "data" / "logs" / "krea-desktop.log").read_text()
+
+
 def test_an_image_saved_as_its_job_is_cancelled_does_not_bring_the_tasks_record_back(tmp_path: Path) -> None:
     # The job ends (cancelled: its record is removed) while its last image is being saved
     # on another thread; that save must not write the record again, or the next start
