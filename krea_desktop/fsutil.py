@@ -87,6 +87,37 @@ def atomic_write(
     fsync_dir(folder)
 
 
+# A temporary file :func:`write_among_users_files` makes: ".NAME.krea-PID-XXXX.tmp".
+_USERS_TEMP = re.compile(r"^\..*\.krea-(\d{1,10})-[^./]*\.tmp$", re.DOTALL)
+_SWEPT: set[str] = set()  # folders cleared of them by this process
+
+
+def write_among_users_files(path: Path, data: bytes, *, replace: bool = True) -> None:
+    """:func:`atomic_write` into a folder of the user's own (an export, ``--out``): its
+    temporary file is named for this process, and those a killed process left in the
+    folder (hidden, and there for good otherwise) are removed, once a process per folder."""
+    folder = os.path.abspath(path.parent)
+    if folder not in _SWEPT:
+        _SWEPT.add(folder)
+        _remove_abandoned_temporaries(Path(folder))
+    atomic_write(path, data, prefix=owned_name(f"{_temp_prefix(path.name)}krea-"), replace=replace)
+
+
+def _remove_abandoned_temporaries(folder: Path) -> None:
+    try:
+        with os.scandir(folder) as names:
+            for de in names:
+                match = _USERS_TEMP.match(de.name)
+                if match is None or not de.is_file(follow_symlinks=False):
+                    continue
+                with contextlib.suppress(OSError):
+                    stale = time.time() - de.stat(follow_symlinks=False).st_mtime > STALE_AFTER_S
+                    if stale or not process_alive(int(match.group(1))):
+                        os.unlink(de.path)
+    except OSError:
+        pass  # a folder that cannot be listed: the write says what is wrong with it
+
+
 def put_new(tmp: str | Path, path: Path) -> None:
     """Rename ``tmp`` to ``path`` unless ``path`` exists (FileExistsError)."""
     if os.name == "nt":

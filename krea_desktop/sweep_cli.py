@@ -137,7 +137,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
     from krea_desktop.api.record import GenerationRecord
     from krea_desktop.api.request import GenerationRequest
     from krea_desktop.backend import demo_notice, open_backend
-    from krea_desktop.fsutil import atomic_write
+    from krea_desktop.fsutil import write_among_users_files
     from krea_desktop.library.inputs import keep_references, reference_label, with_parents
     from krea_desktop.library.lineage import parent_of
     from krea_desktop.library.paths import data_dir
@@ -252,7 +252,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 if args.out:
                     target = args.out / path.name
                     try:
-                        atomic_write(target, path.read_bytes())
+                        write_among_users_files(target, path.read_bytes())
                         path = target
                     except OSError as exc:
                         out_problem = f"some could not be copied into --out: {describe_failure(exc, args.out)}"
@@ -423,7 +423,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
         if args.out:
             target = args.out / sheet.path.name
             try:
-                atomic_write(target, sheet.path.read_bytes())
+                write_among_users_files(target, sheet.path.read_bytes())
                 sheet_path = target
             except OSError as exc:
                 out_problem = f"some could not be copied into --out: {describe_failure(exc, args.out)}"

@@ -9,7 +9,7 @@ from typing import Any
 
 from krea_desktop.api import spec
 from krea_desktop.api.record import GenerationRecord
-from krea_desktop.fsutil import atomic_write
+from krea_desktop.fsutil import write_among_users_files
 from krea_desktop.library import metadata
 from krea_desktop.library.recall import record_of
 from krea_desktop.library.store import LibraryEntry
@@ -123,7 +123,7 @@ _MAX_SAME_NAMES = 1000
 
 def _write(target: Path, data: bytes, *, replace: bool) -> Path:
     try:
-        atomic_write(target, data, replace=replace)
+        write_among_users_files(target, data, replace=replace)
     except OSError as exc:
         if isinstance(exc, FileExistsError) and not replace:
             raise  # the caller picks another name

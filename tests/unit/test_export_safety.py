@@ -59,6 +59,35 @@ def test_a_write_that_may_not_replace_leaves_the_file_there_whole(tmp_path: Path
     assert (tmp_path / "new.png").read_bytes() == b"an export"
 
 
+def test_an_export_killed_midway_leaves_no_hidden_file_in_the_folder_after_the_next_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A killed export left its temporary file (".NAME.XXXX.tmp") in the user's folder for
+    good: the app never cleans a folder of theirs."""
+    import subprocess
+    import sys
+
+    from krea_desktop import fsutil
+
+    monkeypatch.setattr(fsutil, "_SWEPT", set(), raising=False)  # as a new process
+    dead = int(
+        subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
+    )
+    killed = tmp_path / f".harbour-1.png.krea-{dead}-x1y2z3.tmp"  # a killed process's
+    running = tmp_path / f".harbour-2.png.krea-{os.getpid()}-a1b2c3.tmp"  # this one's, under way
+    mine = tmp_path / ".my-notes.krea-1-.tmp.txt"  # the user's own, named nothing like them
+    for path in (killed, running, mine):
+        path.write_bytes(b"part of an image")
+    source = png_file(tmp_path / "source.png", Image.new("RGB", (8, 8), (10, 20, 30)))
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for path in (killed, running):
+        path.rename(folder / path.name)
+    mine.rename(folder / mine.name)
+    written = export_image(entry_of(source), folder / "harbour.png", "PNG")
+    assert sorted(p.name for p in folder.iterdir()) == sorted([written.name, running.name, mine.name])
+
+
 def test_a_long_name_the_file_system_takes_is_written(tmp_path: Path) -> None:
     """Its temporary name once added 14 bytes to it: names over 241 bytes failed."""
     name = "é" * 125 + ".png"  # 254 bytes
