@@ -287,13 +287,18 @@ def test_escape_twice_cancels_the_newest_job_then_the_one_before(qtbot: QtBot, w
 
 def test_cancel_all_jobs_cancels_every_running_job_once(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:
     w = window
+    (action,) = [a for a in w.findChildren(QAction) if a.text() == "Cancel &all jobs"]
+    # Offered only when there is something to cancel, as the Cancel button is: they did
+    # nothing, and said nothing, with nothing running.
+    assert not action.isEnabled() and not w.cancel_action.isEnabled()
     jobs = two_async_jobs(w, sim, 5.0, ("a first slow pair", 2), ("a second slow pair", 2))
+    assert action.isEnabled() and w.cancel_action.isEnabled()
     ended: list[int] = []
     w.client_thread.jobCancelled.connect(lambda job_id, _n: ended.append(job_id))
-    (action,) = [a for a in w.findChildren(QAction) if a.text() == "Cancel &all jobs"]
     action.trigger()
     qtbot.waitUntil(lambda: sorted(ended) == sorted(jobs), timeout=5000)
     assert not w.jobs.running()
+    qtbot.waitUntil(lambda: not action.isEnabled() and not w.cancel_action.isEnabled())
 
 
 def test_escape_at_once_after_generate_ends_the_job_as_cancelled(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:

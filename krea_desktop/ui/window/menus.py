@@ -65,6 +65,8 @@ def fill_menus(window: MainWindow) -> None:
     cancel_all = QAction("Cancel &all jobs", window)
     cancel_all.triggered.connect(lambda: window.cancel_all_jobs() if window.built else None)
     gen_menu.addAction(cancel_all)
+    # Offered when there is something to cancel, as the Cancel button beside Generate is.
+    _EnabledAsButton(window.cancel_button, [window.cancel_action, cancel_all])  # the button owns it
     gen_menu.addSeparator()
     window.sweep_action = QAction("S&weep…", window)
     window.sweep_action.setShortcuts([QKeySequence("Ctrl+Shift+Return"), QKeySequence("Ctrl+Shift+Enter")])
@@ -83,3 +85,23 @@ def fill_menus(window: MainWindow) -> None:
     )
     for action in window_wide:
         window.addAction(action)
+
+
+class _EnabledAsButton(QtCore.QObject):
+    """Keeps ``actions`` enabled exactly when ``button`` is."""
+
+    def __init__(self, button: QtCore.QObject, actions: list[QAction]) -> None:
+        super().__init__(button)
+        self._actions = actions
+        self._follow(button)
+        button.installEventFilter(self)
+
+    def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:
+        if event.type() == QtCore.QEvent.Type.EnabledChange:
+            self._follow(watched)
+        return False
+
+    def _follow(self, button: QtCore.QObject) -> None:
+        enabled = bool(button.property("enabled"))
+        for action in self._actions:
+            action.setEnabled(enabled)
