@@ -309,3 +309,36 @@ def test_a_file_copied_with_its_address_percent_encoded_as_text_is_an_image_not_
         assert images_without_text(mime), text
     mime.setText("a b, a caption")
     assert not images_without_text(mime)
+
+
+def test_an_image_copied_as_text_pasted_in_the_prompt_goes_to_the_tray_not_into_the_prompt(
+    qtbot: QtBot, make_window: Callable[[], MainWindow], tmp_path: Path
+) -> None:
+    """With the prompt focused (at start and after each Generate), a data URI or an image
+    file's path copied as text was pasted into the prompt: base64 or a path in the prompt,
+    and Generate ready to send it."""
+    import base64
+
+    w = make_window()
+    edit = w.prompt_panel.promptEdit
+    path = write(tmp_path, "ref.png", distinct_png(3))
+    texts = [
+        "data:image/png;base64," + base64.b64encode(distinct_png(4)).decode(),
+        str(path),
+        QUrl.fromLocalFile(str(path)).toString(),
+    ]
+    for text in texts:
+        w.tray.clear()
+        edit.setPlainText("a red fox")
+        QGuiApplication.clipboard().setText(text)
+        edit.setFocus()
+        qtbot.keyClick(edit, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+        qtbot.waitUntil(lambda: w.tray.count() == 1 and not w.tray.isBusy(), timeout=10_000)
+        assert edit.toPlainText() == "a red fox", text[:40]
+    # Words, an address on the web or a path that is no image are still the prompt's text.
+    notes = write(tmp_path, "notes.txt", b"some words")
+    for text in ("a fox at dawn", "https://example.com/fox.png", str(notes)):
+        edit.setPlainText("")
+        QGuiApplication.clipboard().setText(text)
+        qtbot.keyClick(edit, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+        assert edit.toPlainText() == text

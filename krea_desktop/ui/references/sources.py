@@ -22,6 +22,7 @@ from krea_desktop.library.inputs import (
     is_data_uri,
     is_web_url,
     load_reference,
+    looks_like_image_file,
     store_copy,
 )
 from krea_desktop.library.saving import describe_failure
@@ -143,6 +144,12 @@ def local_file(text: str) -> Path | None:
         return None
 
 
+def _names_an_image_file(text: str) -> bool:
+    """Whether ``text`` is the path or ``file://`` address of an image file that is there."""
+    path = local_file(text)
+    return path is not None and looks_like_image_file(path)
+
+
 def might_hold_image(mime: QMimeData) -> bool:
     if mime.hasFormat(LIBRARY_IDS_MIME) or mime.hasUrls() or mime.hasImage():
         return True
@@ -165,6 +172,8 @@ def images_without_text(mime: QMimeData) -> bool:
         return True  # Qt offers a URL list as text too; that alone is not text
     lines = {line.strip() for line in mime.text().splitlines() if line.strip()}
     urls = mime.urls()
+    if not urls and lines and all(is_data_uri(line) or _names_an_image_file(line) for line in lines):
+        return True  # images copied as text (a data URI, an image file's path): no words for a prompt
     # A file manager may write each address as the URL list has it (percent-encoded:
     # "my%20pics/a%20b.png"), as shown ("my pics/a b.png") or as a path.
     names = {u.toString() for u in urls} | {u.toLocalFile() for u in urls if u.isLocalFile()}
