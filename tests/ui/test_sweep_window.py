@@ -453,9 +453,18 @@ def test_lineage_across_generate_drag_generate_and_a_restart(qtbot: QtBot, make_
     qtbot.waitUntil(lambda: bool(viewer.findChildren(RelativeChip)))
     made_from = [c for c in viewer.findChildren(RelativeChip) if c.objectName() == "madeFromChip"]
     assert [c.relative.image_uuid for c in made_from] == [parent.image_uuid]
-    made_from[0].click()  # opens the parent
+    # From the keyboard: Tab reaches it from the picture, Return opens the parent.
+    assert made_from[0].focusPolicy() == Qt.FocusPolicy.TabFocus
+    made_from[0].setFocus()
+    qtbot.keyClick(made_from[0], Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: viewer.entry is not None and viewer.entry.id == parent.id)
     qtbot.waitUntil(lambda: any(c.objectName() == "usedInChip" for c in viewer.findChildren(RelativeChip)))
+    # The arrows still step through the gallery with a chip focused.
+    chip = next(c for c in viewer.findChildren(RelativeChip) if c.objectName() == "usedInChip")
+    chip.setFocus()
+    shown = viewer.row
+    qtbot.keyClick(chip, Qt.Key.Key_Left if shown else Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: viewer.row != shown)
     viewer.close()
     w.close()
 

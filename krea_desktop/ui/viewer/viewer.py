@@ -170,7 +170,10 @@ class RelativeChip(QPushButton):
         self.setText(f"{shown} · no longer in the library" if gone else shown)
         self.setIconSize(QSize(56, 56))
         self.setMinimumHeight(64)
-        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        # Reached by Tab (a click leaves the focus on the picture, for the arrow keys), and
+        # opened by Return, Enter or Space: lineage is followed without a mouse too.
+        self.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+        self.setAutoDefault(False)
         self.setEnabled(not gone)
         name = relative.entry.prompt[:80] if relative.entry is not None else relative.image_uuid
         where = "no longer in the library" if gone else "click to open it"
@@ -179,6 +182,16 @@ class RelativeChip(QPushButton):
 
     def set_thumbnail(self, image: QImage) -> None:
         self.setIcon(QIcon(QPixmap.fromImage(image)))
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers():
+            self.click()
+        elif event.key() == Qt.Key.Key_Space and not event.modifiers():
+            super().keyPressEvent(event)  # a button's own: it opens as the key comes up
+        elif isinstance(viewer := self.window(), ImageViewer):
+            viewer.keyPressEvent(event)  # the viewer's keys (the arrows among them), not the panel's scrolling
+        else:
+            super().keyPressEvent(event)
 
 
 class ImageViewer(QDialog):
