@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 # The holding folder, inside the library folder.
 PENDING_FOLDER = ".trash-pending"
+# Put in a batch's folder while its Undo moves the files back: a process killed meanwhile
+# leaves the rest to be put back by the next start, not sent to the system trash.
+UNDOING = "undoing"
 
 
 @dataclass
@@ -56,6 +59,9 @@ class PendingTrash:
         self.folder = folder or library.root / PENDING_FOLDER
         self.batches: list[TrashBatch] = []
         self.returned: list[int] = []  # rows whose files flush_leftovers put back in images/
+        # Files flush_leftovers put back in images/ without a row (an Undo cut short): the
+        # next check of the folder indexes them from the records they carry.
+        self.undone_files: list[str] = []
         self._lock = threading.RLock()
 
     def delete(self, entries: Iterable[LibraryEntry]) -> TrashBatch | None:
@@ -116,6 +122,11 @@ class PendingTrash:
             if batch not in self.batches:
                 return None
             self.batches.remove(batch)
+        marker = batch.folder / UNDOING
+        try:
+            marker.touch()
+        except OSError as exc:  # the undo goes on; only a kill during it would lose its way
+            log.warning("could not mark %s as being undone: %s", batch.folder, exc)
         with self.library.moving_files():  # the files and their rows back together
             moved: list[LibraryEntry] = []
             back: list[LibraryEntry] = []  # the rows to restore, named as their files are now
@@ -157,6 +168,8 @@ class PendingTrash:
                             os.replace(entry.path, aside)
                 with self._lock:
                     self.batches.append(batch)
+                with contextlib.suppress(OSError):
+                    marker.unlink()
                 raise
         self._remove_folder(batch)
         batch.entries = restored  # as indexed now: an id a newer image took is a new one
@@ -208,19 +221,24 @@ class PendingTrash:
         if not self.folder.is_dir():
             return failed
         back: list[int] = []  # rows whose files went back to images/
+        undone: list[str] = []  # files an Undo cut short had not yet put back
         for sub in self.folder.iterdir():
             if sub in current or not sub.is_dir() or not is_abandoned(sub):
                 continue
             stuck = False
+            undoing = (sub / UNDOING).exists()
             for held in sub.iterdir():
-                if not held.is_file():
+                if not held.is_file() or held.name == UNDOING:
                     continue
                 original = self.library.images_dir / held.name
                 row = self._row_of(held)
-                if row is not None and not original.exists():
+                if (row is not None and not original.exists()) or (undoing and row is None):
                     try:
-                        os.replace(held, original)
-                        back.append(row)
+                        if row is not None:
+                            os.replace(held, original)
+                            back.append(row)
+                        else:  # asked back: in images/ again, under a free name, indexed by the next check
+                            undone.append(_put_back_file(held, original).name)
                     except OSError as exc:
                         log.warning("could not move %s back: %s; it stays held", held, exc)
                         stuck = True  # tried again at the next start
@@ -231,6 +249,7 @@ class PendingTrash:
         if back:  # a check of the folder that ran before may have called them missing
             self.library.mark_present(back)
         self.returned = back
+        self.undone_files = undone
         return failed
 
     def _row_of(self, held: Path) -> int | None:
@@ -262,16 +281,21 @@ class PendingTrash:
 def _put_back(held: Path, entry: LibraryEntry) -> LibraryEntry:
     """Move ``held`` back to ``entry``'s place in images/, or, that name taken, to the
     first free "NAME (2)" beside it; ``entry`` as named there."""
-    target = entry.path
+    target = _put_back_file(held, entry.path)
+    return entry if target == entry.path else replace(entry, file_name=target.name)
+
+
+def _put_back_file(held: Path, place: Path) -> Path:
+    """Move ``held`` to ``place``, or, that name taken, to the first free "NAME (2)"
+    beside it; the path it has now."""
     for n in range(1, _MOST_SAME_NAMES + 1):
-        if n > 1:
-            target = entry.path.with_name(f"{entry.path.stem} ({n}){entry.path.suffix}")
+        target = place if n == 1 else place.with_name(f"{place.stem} ({n}){place.suffix}")
         try:
             put_new(held, target)
         except FileExistsError:
             continue
-        return entry if n == 1 else replace(entry, file_name=target.name)
-    raise FileExistsError(errno.EEXIST, "no free name beside it", str(entry.path))
+        return target
+    raise FileExistsError(errno.EEXIST, "no free name beside it", str(place))
 
 
 _MOST_SAME_NAMES = 1000

@@ -769,6 +769,43 @@ def test_a_delete_killed_before_its_rows_left_the_index_is_undone_at_the_next_st
         assert not list((folder / ".trash-pending").rglob("*.png"))
 
 
+def test_an_undo_killed_midway_puts_the_rest_back_at_the_next_start_not_in_the_trash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Undo moves the files back, then the rows: killed between the two, the next start
+    took the files still held for a finished delete and sent them to the system trash."""
+    folder = tmp_path / "data"
+    with Library(folder) as lib:
+        entries = [lib.save(image(n)) for n in (1, 2, 3)]
+    code = (
+        f"import os, signal, sys; sys.path.insert(0, {str(Path(__file__).parents[2])!r})\n"
+        "from krea_desktop.library.store import Library\n"
+        "from krea_desktop.library import trash\n"
+        f"lib = Library({str(folder)!r})\n"
+        "pending = trash.PendingTrash(lib)\n"
+        f"batch = pending.delete([lib.get(i) for i in {[e.id for e in entries]!r}])\n"
+        "put_back = trash._put_back\n"
+        "def killed_after_one(held, entry):\n"
+        "    moved = put_back(held, entry)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "trash._put_back = killed_after_one\n"
+        "pending.undo(batch)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == -signal.SIGKILL
+    assert sum(e.path.exists() for e in entries) == 1  # one back, two still held, no row for any
+    trashed: list[str] = []
+    monkeypatch.setattr("krea_desktop.library.trash.send2trash", lambda path: trashed.append(Path(path).name))
+    with Library(folder) as lib:
+        lib.reconcile()  # the start-up check first, as the window does it
+        pending = PendingTrash(lib)
+        assert pending.flush_leftovers() == []
+        assert trashed == []
+        assert len(pending.undone_files) == 2 and all(e.path.is_file() for e in entries)
+        lib.reconcile()  # the check the window runs once they are back
+        assert sorted(e.prompt for e in lib.entries()) == sorted(e.prompt for e in entries)
+        assert not list((folder / ".trash-pending").rglob("*"))
+
+
 def test_an_undo_that_cannot_put_the_files_back_keeps_them_held(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

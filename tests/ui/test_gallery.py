@@ -1849,6 +1849,28 @@ def test_the_viewer_says_an_image_whose_file_was_gone_was_removed_not_moved_to_t
     viewer.close()
 
 
+def test_an_undo_cut_short_by_a_kill_is_finished_when_the_window_opens(
+    qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
+) -> None:
+    import subprocess
+    import sys
+
+    (entry,) = fill(data_dir, [make_image("asked back")])
+    with Library(data_dir) as lib:
+        lib.remove([entry.id])
+    # As a killed Undo left it: the file still held in the batch of a process that has
+    # ended, marked as being undone, its row not yet back.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    batch = data_dir / trash.PENDING_FOLDER / f"batch-{int(dead.stdout)}-x1y2z3"
+    batch.mkdir(parents=True)
+    (batch / trash.UNDOING).touch()
+    entry.path.rename(batch / entry.file_name)
+    w = make_window()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 1, timeout=10_000)
+    assert entry.path.is_file() and no_trash == []
+    assert w.model.entry_at(0).prompt == "asked back"
+
+
 def test_the_words_of_a_delete_count_what_moved_what_was_gone_and_what_was_kept() -> None:
     from krea_desktop.ui.gallery.actions import _deleted_text
 

@@ -113,6 +113,7 @@ class GalleryActions(QObject):
         # Images a delete cut short had left aside are back: shown again as they are now.
         self.deleting.filesReturned.connect(lambda ids: self.model.forget(set(ids)))
         self.deleting.filesReturned.connect(lambda _ids: self.view.viewport().update())
+        self.deleting.undoFinished.connect(lambda _n: self.refresh())  # their rows made from their records
         self.viewer: ImageViewer | None = None
         self._deleted_any = False  # a delete this run (its undo window may have closed since)
         self._being_deleted: set[int] = set()  # ids a delete under way is moving to the trash

@@ -25,6 +25,7 @@ class UndoableDelete(QObject):
 
     undoableChanged = Signal()  # a batch's undo window closed
     filesReturned = Signal(list)  # entry ids whose files a delete cut short had left aside
+    undoFinished = Signal(int)  # files an Undo cut short (the app killed) had left aside, now back
 
     def __init__(self, library: Library, *, runner: Runner, show_message: ShowMessage, parent: QObject) -> None:
         super().__init__(parent)
@@ -78,6 +79,8 @@ class UndoableDelete(QObject):
     def _leftovers_flushed(self, failed: list[str]) -> None:
         if self.trash.returned:
             self.filesReturned.emit(list(self.trash.returned))
+        if self.trash.undone_files:
+            self.undoFinished.emit(len(self.trash.undone_files))
         self._report_trash(failed)
 
     def shutdown(self) -> None:
