@@ -1188,6 +1188,27 @@ def test_copy_puts_pixels_and_the_file_on_the_clipboard(qtbot: QtBot, data_dir: 
     assert [u.toLocalFile() for u in mime.urls()] == [str(entry.path)]
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "JPG", "WEBP"])
+def test_a_copied_picture_pasted_as_a_picture_keeps_its_parameters(
+    qtbot: QtBot, data_dir: Path, make_window: Any, fmt: str
+) -> None:
+    """Programs that paste a picture, not a file, take the clipboard's PNG: a JPG's or a
+    WEBP's was Qt's own, without the prompt, seed and references of the image."""
+    from krea_desktop.library import metadata
+
+    fill(data_dir, [make_image("a lighthouse at dusk", seed=42, fmt=fmt)])
+    w = make_window()
+    QGuiApplication.clipboard().clear()
+    select(w, 0)
+    w.gallery.setFocus()
+    qtbot.keyClick(w.gallery, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: (m := QGuiApplication.clipboard().mimeData()) is not None and m.hasImage())
+    png = bytes(QGuiApplication.clipboard().mimeData().data("image/png").data())
+    assert metadata.sniff_format(png) == "PNG"
+    record = metadata.read_record(png)
+    assert record is not None and (record.prompt, record.seed) == ("a lighthouse at dusk", 42)
+
+
 def test_copy_looks_for_the_files_beside_the_gui_thread_and_copies_those_on_disk(
     qtbot: QtBot, data_dir: Path, make_window: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1763,9 +1784,36 @@ def test_a_file_from_outside_the_library_gone_while_viewed_is_said_gone_from_its
     qtbot.waitUntil(lambda: "no longer" in viewer.canvas.message())
     assert viewer.canvas.message() == f"The file b.png is no longer in {downloads}."
     qtbot.keyClick(viewer, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: "nothing was copied" in viewer.hint_label.text())  # looked at beside the GUI thread
     assert viewer.hint_label.text() == f"The file b.png is no longer in {downloads}, so nothing was copied."
     mime = QGuiApplication.clipboard().mimeData()
     assert mime is None or not mime.urls()
+    viewer.close()
+
+
+def test_a_file_from_outside_the_library_copied_in_the_viewer_is_a_picture_with_what_it_carries(
+    qtbot: QtBot, tmp_path: Path, make_window: Any
+) -> None:
+    """Ctrl+C put only the file's address on the clipboard, with "Copied to the clipboard.":
+    programs that paste a picture (an editor, a browser, a chat) got nothing."""
+    from krea_desktop.library import metadata
+
+    w = make_window()
+    outside = tmp_path / "from-a-friend.jpg"
+    (entry,) = fill(tmp_path / "theirs", [make_image("a lighthouse at dusk", seed=7, fmt="JPG")])
+    outside.write_bytes(entry.path.read_bytes())
+    w.open_images([outside])
+    qtbot.waitUntil(lambda: w.file_drops.file_viewer is not None)
+    viewer = w.file_drops.file_viewer
+    assert viewer is not None
+    qtbot.waitUntil(viewer.canvas.has_image)
+    QGuiApplication.clipboard().clear()
+    qtbot.keyClick(viewer, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: viewer.hint_label.text() == "Copied to the clipboard.")
+    mime = QGuiApplication.clipboard().mimeData()
+    assert mime is not None and mime.hasImage() and [u.toLocalFile() for u in mime.urls()] == [str(outside)]
+    record = metadata.read_record(bytes(mime.data("image/png").data()))
+    assert record is not None and (record.prompt, record.seed) == ("a lighthouse at dusk", 7)
     viewer.close()
 
 

@@ -23,7 +23,7 @@ from krea_desktop.library.trash import TrashBatch
 from krea_desktop.ui import theme
 from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.gallery.deleting import UndoableDelete
-from krea_desktop.ui.gallery.desktop import copy_entries, file_urls, reveal_in_file_manager
+from krea_desktop.ui.gallery.desktop import copy_entries, file_urls, png_with_record, reveal_in_file_manager
 from krea_desktop.ui.gallery.export import Exporter
 from krea_desktop.ui.gallery.favourites import WantedFavourites
 from krea_desktop.ui.gallery.filter_bar import GalleryFilterBar
@@ -489,23 +489,25 @@ class GalleryActions(QObject):
         if not selected:
             return
 
-        def look() -> tuple[list[LibraryEntry], QImage | None, list[QUrl]]:
+        def look() -> tuple[list[LibraryEntry], QImage | None, list[QUrl], bytes | None]:
             on_disk = [e for e in selected if e.path.exists()]
             image: QImage | None = None
+            png: bytes | None = None
             if on_disk:
                 with contextlib.suppress(Exception):  # an image that cannot be decoded is copied as a file
                     image = decode_image_file(on_disk[0].path)
-            return on_disk, image, file_urls(on_disk)
+                    png = png_with_record(on_disk[0], image)  # the picture pasted keeps its parameters
+            return on_disk, image, file_urls(on_disk), png
 
-        def done(found: tuple[list[LibraryEntry], QImage | None, list[QUrl]]) -> None:
-            entries, image, urls = found
+        def done(found: tuple[list[LibraryEntry], QImage | None, list[QUrl], bytes | None]) -> None:
+            entries, image, urls, png = found
             if not entries:
                 if none_there is not None:
                     none_there()
                 else:
                     self.show_message("The selected images are not on disk any more, so nothing was copied.")
                 return
-            copy_entries(entries, urls, image)
+            copy_entries(entries, urls, image, png)
             self.status.emit(f"Copied {counted(len(entries), 'image')}.")
             if copied is not None:
                 copied()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QMimeData, QUrl
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QUrl
 from PySide6.QtGui import QGuiApplication, QImage
 
 from krea_desktop.library.store import LibraryEntry
@@ -18,16 +18,51 @@ def file_urls(entries: list[LibraryEntry]) -> list[QUrl]:
     return [QUrl.fromLocalFile(f"{e.images_dir}{os.sep}{e.file_name}") for e in entries]
 
 
-def copy_entries(entries: list[LibraryEntry], urls: list[QUrl], image: QImage | None = None) -> None:
+def copy_entries(
+    entries: list[LibraryEntry], urls: list[QUrl], image: QImage | None = None, png: bytes | None = None
+) -> None:
     """Put the images on the clipboard: their library ids, ``urls`` (their files, as
     :func:`file_urls` makes them, beside the GUI thread, for images found on disk there),
-    and ``image`` (the first one's pixels, decoded by the caller) when given."""
+    and ``image`` (the first one's pixels, decoded by the caller) when given, with ``png``
+    (:func:`png_with_record`) as the PNG that programs pasting a picture receive."""
     mime = QMimeData()  # a plain one: the clipboard may outlive every Python object
     mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids([e.id for e in entries])))
     mime.setUrls(urls)
     if image is not None and not image.isNull():
         mime.setImageData(image)
+        if png:
+            mime.setData("image/png", QByteArray(png))
     QGuiApplication.clipboard().setMimeData(mime)
+
+
+# A picture's PNG for the clipboard is made up to this size (a larger one is offered as Qt
+# encodes it, without its record).
+MAX_CLIPBOARD_PNG = 64 * 1024 * 1024
+
+
+def png_with_record(entry: LibraryEntry, image: QImage) -> bytes | None:
+    """``entry``'s picture as a PNG that carries its parameters, for programs that paste a
+    picture rather than a file (any thread): a PNG file as it is, a JPG's or a WEBP's
+    pixels (``image``, decoded) as a PNG with the record embedded. None when it cannot be
+    made (Qt's own PNG of ``image`` is offered then)."""
+    from krea_desktop.library import metadata
+
+    try:
+        if entry.format == "PNG":
+            if entry.path.stat().st_size > MAX_CLIPBOARD_PNG:
+                return None
+            data = entry.path.read_bytes()
+            return data if metadata.sniff_format(data) == "PNG" else None
+        buffer = QBuffer()
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        if image.isNull() or not image.save(buffer, "PNG"):  # type: ignore[call-overload]  # str, as PySide takes it
+            return None
+        png = bytes(buffer.data().data())
+        if len(png) > MAX_CLIPBOARD_PNG:
+            return None
+        return metadata.embed(png, "PNG", entry.record)
+    except (OSError, metadata.MetadataError):
+        return None
 
 
 def open_url(url: QUrl) -> bool:

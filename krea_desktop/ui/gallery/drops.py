@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QObject, Qt, QUrl
+from PySide6.QtCore import QByteArray, QMimeData, QObject, Qt, QUrl
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QWidget
 
@@ -15,7 +15,9 @@ from krea_desktop.api.record import GenerationRecord
 from krea_desktop.library import metadata
 from krea_desktop.library.inputs import header_refusal, looks_like_image_file
 from krea_desktop.library.recall import entry_for_file
+from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui.background import BackgroundRunner, Runner
+from krea_desktop.ui.gallery.desktop import png_with_record
 from krea_desktop.ui.gallery.recall import Recall
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME
 from krea_desktop.ui.references.tray import ReferenceTray
@@ -58,17 +60,34 @@ def _facts(path: Path, named_as_image: bool = True) -> FileFacts:
     return path, record, metadata.image_size_of(path), image, refusal
 
 
-def _copy_file(path: Path, viewer: ImageViewer) -> None:
-    """Put a file from outside the library on the clipboard, as a file manager copies one
-    (``viewer``'s Ctrl+C), and say so there; a file gone since it was opened is said to be
-    gone, not copied."""
-    if not path.is_file():
-        viewer.show_hint(f"The file {path.name} is no longer in {path.parent}, so nothing was copied.")
-        return
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    QGuiApplication.clipboard().setMimeData(mime)
-    viewer.show_hint(COPIED)
+def _copy_file(entry: LibraryEntry, viewer: ImageViewer, runner: Runner) -> None:
+    """Put a file from outside the library on the clipboard (``viewer``'s Ctrl+C): as a
+    file manager copies one, and the picture shown, as a PNG with what the file carries
+    (made off the GUI thread), for programs that paste a picture; said so there. A file
+    gone since it was opened is said to be gone, not copied."""
+    path = entry.path
+    image = viewer.canvas.shown_image()
+
+    def look() -> tuple[bool, bytes | None]:
+        if not path.is_file():
+            return False, None
+        return True, png_with_record(entry, image) if not image.isNull() else None
+
+    def done(found: tuple[bool, bytes | None]) -> None:
+        there, png = found
+        if not there:
+            viewer.show_hint(f"The file {path.name} is no longer in {path.parent}, so nothing was copied.")
+            return
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(path))])
+        if not image.isNull():
+            mime.setImageData(image)
+            if png:
+                mime.setData("image/png", QByteArray(png))
+        QGuiApplication.clipboard().setMimeData(mime)
+        viewer.show_hint(COPIED)
+
+    runner.submit(look, done)
 
 
 class FileDrops(QObject):
@@ -207,7 +226,7 @@ class FileDrops(QObject):
             parent=self.parent_widget,
         )
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        viewer.copyRequested.connect(lambda entry: _copy_file(entry.path, viewer))
+        viewer.copyRequested.connect(lambda entry: _copy_file(entry, viewer, self.runner))
         self.file_viewer = viewer
         viewer.show()
 

@@ -208,6 +208,10 @@ class ImageCanvas(QWidget):
     def has_image(self) -> bool:
         return self._pixmap is not None
 
+    def shown_image(self) -> QImage:
+        """The picture shown (a null QImage when there is none; GUI thread)."""
+        return self._pixmap.toImage() if self._pixmap is not None else QImage()
+
     def message(self) -> str:
         return self._text
 
