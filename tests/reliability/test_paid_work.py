@@ -356,13 +356,20 @@ def test_a_killed_batch_the_service_no_longer_has_is_named_once_by_the_next_run(
     assert third.returncode == 0 and "no longer has" not in third.stderr
 
 
+def _left_by_an_ended_run(data: Path, url: str) -> GenerationRequest:
+    """The record of an async task of two images sent to ``url`` by a run that has ended;
+    the request it keeps."""
+    pending = PendingTasks(data)
+    request = GenerationRequest("kept lanterns", number_results=2, delivery_method="async")
+    task = pending.submitted(request, [], GenerationRecord(prompt="kept lanterns"), url)
+    assert task is not None
+    task.path.rename(task.path.with_name(f"{_dead_pid()}-{request.task_uuid}.json"))
+    return request
+
+
 def test_a_refused_key_keeps_an_earlier_runs_task_for_a_later_run(tmp_path: Path, env: dict[str, str]) -> None:
     with simulator_process("--key", KEY, env=env) as url:
-        pending = PendingTasks(tmp_path / "data")
-        request = GenerationRequest("kept lanterns", number_results=2, delivery_method="async")
-        task = pending.submitted(request, [], GenerationRecord(prompt="kept lanterns"), url)
-        assert task is not None
-        task.path.rename(task.path.with_name(f"{_dead_pid()}-{request.task_uuid}.json"))
+        request = _left_by_an_ended_run(tmp_path / "data", url)
         run_env = {**env, "RUNWARE_API_KEY": "sk-not-this-one", "RUNWARE_API_URL": url}
         command = [sys.executable, "-m", "krea_desktop", "generate", "one more", "--count", "1"]
         wrong = subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=120)
@@ -395,11 +402,7 @@ def test_an_earlier_task_that_fails_to_collect_unexpectedly_keeps_its_record_and
     """A mistake of the program's in collecting one earlier task ended every run that
     claimed it in a traceback, before its own work: nothing could be generated."""
     with simulator_process("--key", KEY, env=env) as url:
-        pending = PendingTasks(tmp_path / "data")
-        request = GenerationRequest("kept lanterns", number_results=2, delivery_method="async")
-        task = pending.submitted(request, [], GenerationRecord(prompt="kept lanterns"), url)
-        assert task is not None
-        task.path.rename(task.path.with_name(f"{_dead_pid()}-{request.task_uuid}.json"))
+        request = _left_by_an_ended_run(tmp_path / "data", url)
         run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
         r = subprocess.run(
             [sys.executable, "-c", _COLLECT_FAILS, *command], env=run_env, capture_output=True, text=True, timeout=120
