@@ -214,8 +214,9 @@ StatusCallback = Callable[[str], None]
 # record its images will carry (so that whoever keeps paid work can collect it later).
 SubmittedCallback = Callable[[GenerationRequest, list[dict[str, Any]], GenerationRecord], None]
 
-# The taskUUIDs this process has sent (by any client): a request sent again goes out under
-# a new one. A few dozen bytes each, one per batch.
+# The taskUUIDs this process has sent (by any client): each generate() call is a batch of
+# its own, and a request sent again goes out under a new one (the same taskUUID would follow
+# the first batch's images). A few dozen bytes each, one per batch.
 _SENT_TASK_UUIDS: set[str] = set()
 
 
@@ -274,9 +275,6 @@ class RunwareClient:
         # Whether another process can collect a task sent through this client: not one sent
         # to the built-in simulator, which ends with this process and takes its tasks with it.
         self.collectable_later = not self.simulated
-        # Each generate() call is a batch of its own, whichever client of this process sent
-        # the request before (a taskUUID sent again would follow the first batch's images).
-        self._sent_task_uuids = _SENT_TASK_UUIDS
         self._unreached: set[str] = set()  # tasks the service certainly does not have, to be sent again
         self._closed = False
         # Images are downloaded on a thread of their own, with an HTTP client of its own,
@@ -617,9 +615,9 @@ class RunwareClient:
         say = on_status or (lambda _msg: None)
         request.validate()
         self._check_key()
-        if request.task_uuid in self._sent_task_uuids:
+        if request.task_uuid in _SENT_TASK_UUIDS:
             request = request.with_new_task_uuid()
-        self._sent_task_uuids.add(request.task_uuid)  # now: a call beside this one makes its own
+        _SENT_TASK_UUIDS.add(request.task_uuid)  # now: a call beside this one makes its own
         if request.references:
             say(f"Preparing {counted(len(request.references), 'reference image')}…")
         wire_refs, digests = await self._resolve_references(request)
@@ -696,7 +694,7 @@ class RunwareClient:
         while True:
             if phase == "submit":
                 say("Submitting…" if attempt == 0 else "Submitting again…")
-                self._sent_task_uuids.add(request.task_uuid)
+                _SENT_TASK_UUIDS.add(request.task_uuid)
                 self._unreached.discard(request.task_uuid)
                 if on_submitted is not None:
                     on_submitted(request, wire_refs, ctx.record)

@@ -92,12 +92,11 @@ def _find(raw: Body, needle: bytes, start: int, end: int | None = None, pacer: P
 
 
 def _lift_large_strings(
-    body: Body | memoryview, first: int = 0, last: int | None = None, pacer: Pacer = pace, prefix: str = ""
+    body: Body | memoryview, first: int, last: int | None, pacer: Pacer, prefix: str
 ) -> tuple[bytes, list[Blob]]:
     """The JSON of ``body[first:last]`` with each large string value replaced by a
     placeholder (``prefix`` and its number), and those strings as :class:`Blob` slices
     of ``body``."""
-    prefix = prefix or _PLACEHOLDER_PREFIX
     raw = body if isinstance(body, (bytes, bytearray, mmap.mmap)) else bytes(body)
     mv = memoryview(raw)
     pieces: list[bytes] = []

@@ -32,7 +32,7 @@ from krea_desktop.api import spec
 from krea_desktop.api.errors import KreaError
 from krea_desktop.api.request import ReferenceImage
 from krea_desktop.fsutil import NotARegularFile, atomic_write, is_abandoned, owned_name, read_regular_file
-from krea_desktop.library.metadata import MAX_PARTS, has_too_many_parts, read_record
+from krea_desktop.library.metadata import MAX_PARTS, ends_early, has_too_many_parts, read_record
 from krea_desktop.wording import size_over
 
 if TYPE_CHECKING:
@@ -140,9 +140,9 @@ def header_refusal(path: Path) -> str | None:
     file, its structure and its image header tell, in the sentence it would give; None
     when they say nothing against it. No pixel is decoded (a dozen photos dropped are
     offered at once, not after a decode of each), but a file cut short or damaged is found
-    where that costs no decode: a PNG's chunks and their checksums read (nothing
-    inflated, as :func:`decode_image` checks it), a JPEG without its end marker after its
-    pixels begin. Other damage is found when the image is loaded. Never raises."""
+    where that costs no decode: a file that ends early (:func:`metadata.ends_early`), a
+    PNG's chunks' checksums (nothing inflated, as :func:`decode_image` checks it). Other
+    damage is found when the image is loaded. Never raises."""
     from krea_desktop.pillow import Image, UnidentifiedImageError, open_image, png_without_refused_texts
 
     label = reference_label(path)
@@ -173,35 +173,14 @@ def header_refusal(path: Path) -> str | None:
         if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
             return _bomb_message(label, width, height)
         incomplete = f"“{label}” is damaged or incomplete; open it in an image editor and save it again."
-        if fmt == "JPEG" and data.find(b"\xff\xd9", _jpeg_scan_start(data)) < 0:
-            return incomplete  # no end marker after its pixels begin: cut short
+        if ends_early(data):  # a PNG without its last chunk, a JPEG without its end after the scan
+            return incomplete
         try:
             if fmt == "PNG":  # as decode_image checks it: without a text Pillow would refuse
                 Image.open(io.BytesIO(png_without_refused_texts(data) or data), formats=("PNG",)).verify()
         except (OSError, SyntaxError, ValueError, TypeError, IndexError, struct.error, EOFError):
             return incomplete
     return None
-
-
-def _jpeg_scan_start(data: bytes) -> int:
-    """Where a JPEG's first scan (its pixels) begins: past every segment before it, an
-    EXIF thumbnail's own end marker among them; the end of ``data`` when there is none."""
-    pos = 2  # past the start of image
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return len(data)  # not a segment where one should be: nothing to look in
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill bytes before a marker
-            pos += 1
-            continue
-        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
-            pos += 2
-            continue
-        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        if marker == 0xDA:  # start of scan: its header, then the pixels
-            return pos + 2 + length
-        pos += 2 + length
-    return len(data)
 
 
 def _check_file(path: Path) -> None:

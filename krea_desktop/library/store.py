@@ -486,16 +486,7 @@ def _taken_on_its_header(path: Path) -> tuple[bool, str | None, int, int]:
     """:func:`_check_decodes` of a picture too large to open (its format by its first
     bytes, its size by its header): not called damaged for its size."""
     with open(path, "rb") as f:
-        head = f.read(12)
-    fmt = (
-        "PNG"
-        if head.startswith(b"\x89PNG")
-        else "JPG"
-        if head.startswith(b"\xff\xd8\xff")
-        else "WEBP"
-        if head[:4] == b"RIFF" and head[8:12] == b"WEBP"
-        else None
-    )
+        fmt = _metadata().sniff_format(f.read(12))
     size = _metadata().image_size_of(path)
     if fmt is None or size is None:
         return False, fmt, 0, 0
