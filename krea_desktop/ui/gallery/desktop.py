@@ -25,8 +25,18 @@ def copy_entries(
     :func:`file_urls` makes them, beside the GUI thread, for images found on disk there),
     and ``image`` (the first one's pixels, decoded by the caller) when given, with ``png``
     (:func:`png_with_record`) as the PNG that programs pasting a picture receive."""
+    put_on_clipboard(urls, image, png, library_ids=[e.id for e in entries])
+
+
+def put_on_clipboard(
+    urls: list[QUrl], image: QImage | None = None, png: bytes | None = None, *, library_ids: list[int] | None = None
+) -> None:
+    """Put files (``urls``) on the clipboard, with the picture of the first (``image``,
+    and ``png`` as the PNG programs pasting a picture receive) and, for gallery images,
+    their ``library_ids``."""
     mime = QMimeData()  # a plain one: the clipboard may outlive every Python object
-    mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids([e.id for e in entries])))
+    if library_ids is not None:
+        mime.setData(LIBRARY_IDS_MIME, QByteArray(encode_library_ids(library_ids)))
     mime.setUrls(urls)
     if image is not None and not image.isNull():
         mime.setImageData(image)

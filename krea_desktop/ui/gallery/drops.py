@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QMimeData, QObject, Qt, QUrl
-from PySide6.QtGui import QGuiApplication, QImage
+from PySide6.QtCore import QMimeData, QObject, Qt, QUrl
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QWidget
 
 from krea_desktop.api.record import GenerationRecord
@@ -17,7 +17,7 @@ from krea_desktop.library.inputs import header_refusal, looks_like_image_file
 from krea_desktop.library.recall import entry_for_file
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui.background import BackgroundRunner, Runner
-from krea_desktop.ui.gallery.desktop import png_with_record
+from krea_desktop.ui.gallery.desktop import png_with_record, put_on_clipboard
 from krea_desktop.ui.gallery.recall import Recall
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME
 from krea_desktop.ui.references.tray import ReferenceTray
@@ -78,13 +78,7 @@ def _copy_file(entry: LibraryEntry, viewer: ImageViewer, runner: Runner) -> None
         if not there:
             viewer.show_hint(f"The file {path.name} is no longer in {path.parent}, so nothing was copied.")
             return
-        mime = QMimeData()
-        mime.setUrls([QUrl.fromLocalFile(str(path))])
-        if not image.isNull():
-            mime.setImageData(image)
-            if png:
-                mime.setData("image/png", QByteArray(png))
-        QGuiApplication.clipboard().setMimeData(mime)
+        put_on_clipboard([QUrl.fromLocalFile(str(path))], image, png)
         viewer.show_hint(COPIED)
 
     runner.submit(look, done)
