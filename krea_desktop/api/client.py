@@ -14,10 +14,11 @@ Without a GUI, image URLs are downloaded on a thread of the client's own (``asid
 an HTTP client of its own: a caller that saves each image with a plain (blocking) file
 write holds its loop meanwhile, and the next download goes on all the same. The image an
 answer brings while the caller waits (nothing else in hand) is fetched on the caller's
-loop: its loop is free, and its connection, the one that brought the answer, is already
-open where the image is on the service's own host. A client given
-its own transport or sleep by the caller downloads on the caller's loop, as does the
-window's.
+loop, which is free, without a thread's hop. A client given its own transport or sleep by
+the caller downloads on the caller's loop, as does the window's.
+
+A plain image answer (200, with its length) is read straight into the image's own buffer
+(``direct``), without httpx's copies; any other goes to httpx.
 
 Proxies named in the environment are used (httpx's own transports then, through them),
 except for a service on this machine.
@@ -63,6 +64,7 @@ from krea_desktop.api import errors as E
 from krea_desktop.api import spec
 from krea_desktop.api.aside import LoopThread
 from krea_desktop.api.body import ANSWER_BASE_BYTES, answer_limit, read_body
+from krea_desktop.api.direct import DirectDownloads
 from krea_desktop.api.endpoint import check_endpoint, is_loopback
 from krea_desktop.api.pacing import pace
 from krea_desktop.api.record import GenerationRecord
@@ -284,31 +286,37 @@ class RunwareClient:
         self._may_download_aside = transport is None and sleep is asyncio.sleep
         self._aside: LoopThread | None = None
         self._aside_http: httpx.AsyncClient | None = None
+        # Plain image downloads straight into the image's buffer, beside each HTTP client
+        # of the client's own that goes straight to the host (``direct``).
+        self._direct: DirectDownloads | None = None
+        self._aside_direct: DirectDownloads | None = None
         self._ssl_context: ssl.SSLContext | None = None
         if transport is None:
             _preload_network_stack()
             from krea_desktop.api.network import new_ssl_context
 
             self._ssl_context = new_ssl_context()  # made once, for both clients (about 30 ms each)
-            self._http = self._own_http()
+            self._http, self._direct = self._own_http()
         else:
             self._http = self._new_http(transport)
 
-    def _own_http(self) -> httpx.AsyncClient:
+    def _own_http(self) -> tuple[httpx.AsyncClient, DirectDownloads | None]:
         """An HTTP client on the client's own transport (reading in large pieces,
-        ``network``), or, where the environment names a proxy, on httpx's transports
-        through it (httpx reads the proxy variables only for a client made without a
-        transport). A service on this machine is never reached through a proxy, nor
-        through one httpx cannot use (a SOCKS proxy without ``socksio``, an unknown
-        scheme): the client then goes straight to the host, and logs why."""
+        ``network``), with plain image downloads beside it (``direct``); or, where the
+        environment names a proxy, on httpx's transports through it (httpx reads the proxy
+        variables only for a client made without a transport), every download through it
+        too. A service on this machine is never reached through a proxy, nor through one
+        httpx cannot use (a SOCKS proxy without ``socksio``, an unknown scheme): the client
+        then goes straight to the host, and logs why."""
         from krea_desktop.api.network import environment_proxies, make_transport
 
         if environment_proxies() and not is_loopback(self.base_url):
             try:
-                return self._new_http(None)
+                return self._new_http(None), None
             except (ImportError, ValueError) as exc:
                 log.warning("The proxy named in the environment cannot be used (%s); connecting directly.", exc)
-        return self._new_http(make_transport(self._ssl_context))
+        direct = DirectDownloads(self._ssl_context, read_timeout=self.timeout, connect_timeout=self.connect_timeout)
+        return self._new_http(make_transport(self._ssl_context)), direct
 
     def _new_http(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -335,6 +343,8 @@ class RunwareClient:
 
     async def aclose(self) -> None:
         self._closed = True
+        if self._direct is not None:
+            self._direct.close()
         try:
             await self._http.aclose()
         finally:
@@ -1106,7 +1116,7 @@ class RunwareClient:
         """:meth:`_fetch` under way: an image URL on the downloads' own thread at once (so
         that it is fetched even while the caller holds this loop), the rest as a task of
         this loop; so too, ``here``, an image URL the caller is waiting for with this loop
-        free (it comes over the connection the answer came on, without a thread's hop)."""
+        free (without a thread's hop)."""
         if "imageURL" in item and not _is_inline(item) and self._downloads_aside() and not here:
             if self._closed:  # the images in hand are still handed over; this one says why not
                 failed: asyncio.Future[tuple[bytes, VerifiedImage]] = asyncio.get_running_loop().create_future()
@@ -1153,9 +1163,12 @@ class RunwareClient:
     async def _open_aside_http(self) -> httpx.AsyncClient:
         """The downloads' HTTP client, made at first need (on the downloads' own loop)."""
         if self._aside_http is None:
-            self._aside_http = http = self._own_http()
+            self._aside_http, direct = self._own_http()
             assert self._aside is not None
-            self._aside.add_closer(http.aclose)
+            self._aside.add_closer(self._aside_http.aclose)
+            if direct is not None:
+                self._aside_direct = direct
+                self._aside.add_closer(_closer_of(direct))
         return self._aside_http
 
     def _task_sent(self, request: GenerationRequest, say: StatusCallback) -> None:
@@ -1232,26 +1245,26 @@ class RunwareClient:
             ) from None
 
     async def _download_attempts(self, url: str, http: httpx.AsyncClient) -> bytes:
+        # The plain answer an image host gives is read straight into the image's buffer;
+        # one with a body of another kind goes to httpx, from then on (``direct``).
+        direct = self._direct if http is self._http else self._aside_direct if http is self._aside_http else None
         for attempt in range(self.retry.attempts):
             self._check_open()  # closed while an attempt was waited for: said so, not tried again
             busy: E.KreaError | None = None
             try:
-                # The image as it is: a compressed body would be inflated whole before its
-                # size could be checked against the download limit.
-                async with http.stream("GET", url, headers=_IDENTITY) as resp:
-                    if resp.status_code in RETRYABLE_STATUSES:  # the image host is overloaded for a moment
-                        busy = error_from(None, resp.status_code, resp.headers.get("Retry-After"))
-                        if attempt + 1 >= self.retry.attempts:
-                            raise E.NetworkError(
-                                "Downloading a finished image failed because its host kept answering "
-                                f"HTTP {resp.status_code}; try again later."
-                            )
-                    elif resp.status_code != 200:
-                        raise E.MalformedResponseError(
-                            f"Downloading a finished image failed (HTTP {resp.status_code})."
-                        )
-                    else:
-                        return await self._receive_image(resp)
+                got = None if direct is None else await direct.get(url, self.max_download_bytes)
+                if isinstance(got, bytes):
+                    return got
+                if got is not None and got.status not in (None, 200):
+                    busy = self._download_status(got.status, got.retry_after, attempt)
+                else:
+                    direct = None
+                    # The image as it is: a compressed body would be inflated whole before its
+                    # size could be checked against the download limit.
+                    async with http.stream("GET", url, headers=_IDENTITY) as resp:
+                        if resp.status_code == 200:
+                            return await self._receive_image(resp)
+                        busy = self._download_status(resp.status_code, resp.headers.get("Retry-After"), attempt)
             except httpx.DecodingError as exc:
                 raise E.MalformedResponseError("A finished image's host sent a body that cannot be read.") from exc
             except httpx.TransportError as exc:
@@ -1264,6 +1277,18 @@ class RunwareClient:
             # Downloading again is free: wait as the host asked, if it did (the answer is closed first).
             await self._sleep(self.retry.delay(attempt, self._rng, None if busy is None else _retry_after_of(busy)))
         raise E.NetworkError("Downloading a finished image failed.")
+
+    def _download_status(self, status: int, retry_after: str | None, attempt: int) -> E.KreaError:
+        """What an image host's answer other than 200 means: the error to wait on before
+        asking again (a host overloaded for a moment); raised where asking again is over,
+        or would not help."""
+        if status not in RETRYABLE_STATUSES:
+            raise E.MalformedResponseError(f"Downloading a finished image failed (HTTP {status}).")
+        if attempt + 1 >= self.retry.attempts:
+            raise E.NetworkError(
+                f"Downloading a finished image failed because its host kept answering HTTP {status}; try again later."
+            )
+        return error_from(None, status, retry_after)
 
     async def _receive_image(self, resp: httpx.Response) -> bytes:
         """The body of a successful image download, within :attr:`max_download_bytes`."""
@@ -1378,6 +1403,13 @@ async def _unless_stopped(make: Callable[[], Awaitable[T]], unless: asyncio.Even
 
 
 _IDENTITY = {"Accept-Encoding": "identity"}
+
+
+def _closer_of(direct: DirectDownloads) -> Callable[[], Awaitable[None]]:
+    async def close() -> None:
+        direct.close()
+
+    return close
 
 
 def _usable_image_url(url: str) -> bool:

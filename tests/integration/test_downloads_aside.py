@@ -364,15 +364,14 @@ def test_without_a_thread_to_be_had_the_images_are_downloaded_all_the_same(
 
 
 @pytest.mark.parametrize("delivery", ["sync", "async"])
-def test_the_image_the_caller_waits_for_comes_over_the_answers_connection(
+def test_the_image_the_caller_waits_for_is_fetched_on_the_callers_loop(
     sim: Sim, monkeypatch: pytest.MonkeyPatch, delivery: str
 ) -> None:
     # The caller waits for the first image of an answer with its loop free: that image is
-    # fetched there, on the connection that brought the answer (already open, where the
-    # image is on the service's own host), not on a new one of the downloads' thread. The
-    # next ones of a sync answer, each made ready while the caller saves the one before,
-    # are the downloads' thread's (with async delivery a later poll may find the caller
-    # waiting again, and fetch there too).
+    # fetched there, without a hop to the downloads' thread and back. The next ones of a
+    # sync answer, each made ready while the caller saves the one before, are the
+    # downloads' thread's (with async delivery a later poll may find the caller waiting
+    # again, and fetch there too).
     downloaded_on: list[str] = []
     download = RunwareClient._download
 

@@ -1,0 +1,427 @@
+"""Plain image downloads read straight into the image's buffer (``api.direct``), against a
+host on 127.0.0.1 that answers as each test scripts it: the plain answer read whole, every
+other kind declined with what it was, the network's failures raised as httpx's, and
+connections kept, replaced and closed as they should be."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from krea_desktop.api.direct import HEAD_MAX, Declined, DirectDownloads
+
+TLS = Path(__file__).resolve().parents[1] / "helpers" / "tls"
+BODY = os.urandom(3 * 1024 * 1024 + 17)  # an image's worth of bytes, not a multiple of any read
+LIMIT = 64 * 1024 * 1024
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
+
+
+@dataclass
+class Host:
+    """A scripted image host: ``handler(reader, writer, request_number)`` answers each
+    request; the host notes each connection and each request's head."""
+
+    handler: Handler
+    port: int = 0
+    connections: int = 0
+    heads: list[bytes] = field(default_factory=list)
+    ended: list[asyncio.Event] = field(default_factory=list)  # set when each connection's client went
+
+    def url(self, path: str = "/images/9.png", scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        ended = asyncio.Event()
+        self.ended.append(ended)
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                self.heads.append(head)
+                await self.handler(reader, writer, len(self.heads))
+                if writer.is_closing():
+                    return
+        finally:
+            ended.set()
+            writer.close()
+
+
+@contextlib.asynccontextmanager
+async def host(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIterator[Host]:
+    h = Host(handler)
+    server = await asyncio.start_server(h.serve, "127.0.0.1", 0, ssl=tls)
+    h.port = server.sockets[0].getsockname()[1]
+    try:
+        yield h
+    finally:
+        server.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server.wait_closed(), 2)
+
+
+def answer(body: bytes = BODY, *, status: str = "200 OK", headers: str | None = None, pieces: int = 4) -> Handler:
+    """A handler that answers every request with ``status``, ``headers`` (by default the
+    body's length) and ``body``, written in ``pieces``."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        head = headers if headers is not None else f"Content-Length: {len(body)}\r\n"
+        writer.write(f"HTTP/1.1 {status}\r\n{head}\r\n".encode("latin-1"))
+        step = max(1, len(body) // pieces)
+        for start in range(0, len(body), step):
+            writer.write(body[start : start + step])
+            await writer.drain()
+
+    return handler
+
+
+def downloads(**kwargs: float) -> DirectDownloads:
+    return DirectDownloads(None, read_timeout=kwargs.get("read_timeout", 5.0), connect_timeout=5.0)
+
+
+def run(coro: Awaitable[object]) -> object:
+    return asyncio.run(asyncio.wait_for(coro, 20))
+
+
+def test_a_plain_answer_is_read_whole_as_the_image_s_bytes() -> None:
+    async def go() -> None:
+        async with host(answer(pieces=7)) as h:
+            d = downloads()
+            got = await d.get(h.url(), LIMIT)
+            assert type(got) is bytes and got == BODY
+            d.close()
+
+    run(go())
+
+
+def test_the_request_asks_for_the_image_as_it_is_at_its_address() -> None:
+    async def go() -> None:
+        async with host(answer(b"x")) as h:
+            d = downloads()
+            assert await d.get(h.url("/images/9.png?sig=a%2Fb&v=1"), LIMIT) == b"x"
+            d.close()
+            (head,) = h.heads
+            lines = head.decode("ascii").split("\r\n")
+            assert lines[0] == "GET /images/9.png?sig=a%2Fb&v=1 HTTP/1.1"
+            fields = dict(line.split(": ", 1) for line in lines[1:] if line)
+            assert fields["Host"] == f"127.0.0.1:{h.port}"
+            assert fields["Accept-Encoding"] == "identity"
+            assert fields["User-Agent"] == "krea-desktop"
+
+    run(go())
+
+
+def test_a_connection_the_host_keeps_serves_the_next_images() -> None:
+    async def go() -> None:
+        async with host(answer()) as h:
+            d = downloads()
+            for _ in range(3):
+                assert await d.get(h.url(), LIMIT) == BODY
+            assert h.connections == 1 and d.connections_made == 1
+            d.close()
+
+    run(go())
+
+
+def test_a_host_that_says_it_closes_the_connection_is_asked_on_a_new_one() -> None:
+    closing = answer(b"abc", headers="Content-Length: 3\r\nConnection: close\r\n")
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await closing(reader, writer, n)
+        writer.close()
+
+    async def go() -> None:
+        async with host(handler) as h:
+            d = downloads()
+            assert await d.get(h.url(), LIMIT) == b"abc"
+            assert await d.get(h.url(), LIMIT) == b"abc"
+            assert h.connections == 2
+            d.close()
+
+    run(go())
+
+
+def test_a_kept_connection_the_host_has_since_closed_is_replaced_at_once() -> None:
+    # The host closes an idle connection without a word (as hosts do after a while): the
+    # next image is asked for on a new connection, with no error.
+    plain = answer(b"abc")
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await plain(reader, writer, n)
+        if n == 1:
+            writer.close()
+
+    async def go() -> None:
+        async with host(handler) as h:
+            d = downloads()
+            assert await d.get(h.url(), LIMIT) == b"abc"
+            await h.ended[0].wait()
+            assert await d.get(h.url(), LIMIT) == b"abc"
+            assert h.connections == 2
+            d.close()
+
+    run(go())
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "declined"),
+    [
+        ("503 Service Unavailable", "Retry-After: 4\r\nContent-Length: 4\r\n", Declined(503, "4")),
+        ("429 Too Many Requests", "Content-Length: 4\r\n", Declined(429)),
+        ("404 Not Found", "Content-Length: 4\r\n", Declined(404)),
+        ("302 Found", "Location: /elsewhere.png\r\nContent-Length: 4\r\n", Declined(302)),
+        ("200 OK", "Transfer-Encoding: chunked\r\n", Declined(200)),
+        ("200 OK", "Content-Encoding: gzip\r\nContent-Length: 4\r\n", Declined(200)),
+        ("200 OK", "Connection: close\r\n", Declined(200)),  # no length: until the host closes
+        ("200 OK", "Content-Length: 4\r\nContent-Length: 5\r\n", Declined(200)),
+        ("200 OK", "Content-Length: -4\r\n", Declined(200)),
+        ("200 OK", "Content-Length: 4\r\n folded: line\r\n", Declined(None)),
+        ("200 OK", "No colon here\r\n", Declined(None)),
+        ("2OO OK", "Content-Length: 4\r\n", Declined(None)),
+        ("103 Early Hints", "Link: </style.css>\r\n", Declined(None)),
+    ],
+)
+def test_an_answer_of_another_kind_is_declined_with_what_it_was(status: str, headers: str, declined: Declined) -> None:
+    async def go() -> None:
+        async with host(answer(b"body", status=status, headers=headers)) as h:
+            d = downloads()
+            assert await d.get(h.url(), LIMIT) == declined
+            assert await d.get(h.url(), LIMIT) == declined
+            assert h.connections == 2  # a connection left mid-answer is not used again
+            d.close()
+
+    run(go())
+
+
+def test_an_image_larger_than_the_limit_is_declined_before_its_body_is_read() -> None:
+    async def go() -> None:
+        async with host(answer()) as h:
+            d = downloads()
+            assert await d.get(h.url(), len(BODY) - 1) == Declined(200)
+            assert await d.get(h.url(), len(BODY)) == BODY
+            d.close()
+
+    run(go())
+
+
+def test_a_head_without_end_is_declined_once_it_passes_its_limit() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        with contextlib.suppress(ConnectionError):
+            for _ in range(HEAD_MAX // 1000 + 2):
+                writer.write(b"X-Filler: " + b"f" * 988 + b"\r\n")
+                await writer.drain()
+            await asyncio.sleep(10)  # the head never ends: the client does not wait for it
+
+    async def go() -> None:
+        async with host(handler) as h:
+            d = downloads()
+            assert await d.get(h.url(), LIMIT) == Declined(None)
+            d.close()
+
+    run(go())
+
+
+def test_a_body_cut_short_is_a_transport_error() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(BODY)}\r\n\r\n".encode())
+        writer.write(BODY[: len(BODY) // 2])
+        await writer.drain()
+        writer.close()
+
+    async def go() -> None:
+        async with host(handler) as h:
+            d = downloads()
+            with pytest.raises(httpx.RemoteProtocolError):
+                await d.get(h.url(), LIMIT)
+            assert h.connections == 1  # a cut that came after part of the answer is not asked again here
+            d.close()
+
+    run(go())
+
+
+def test_a_host_that_goes_silent_mid_image_times_out() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(BODY)}\r\n\r\n".encode() + BODY[:1000])
+        await writer.drain()
+        await asyncio.sleep(10)
+
+    async def go() -> None:
+        async with host(handler) as h:
+            d = downloads(read_timeout=0.3)
+            with pytest.raises(httpx.ReadTimeout):
+                await d.get(h.url(), LIMIT)
+            d.close()
+
+    run(go())
+
+
+def test_a_host_that_trickles_is_not_timed_out_while_bytes_keep_coming() -> None:
+    # Each pause is shorter than the read timeout, all of them together much longer.
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(BODY)}\r\n\r\n".encode())
+        step = len(BODY) // 12 + 1
+        for start in range(0, len(BODY), step):
+            writer.write(BODY[start : start + step])
+            await writer.drain()
+            await asyncio.sleep(0.1)
+
+    async def go() -> None:
+        async with host(handler) as h:
+            d = downloads(read_timeout=0.6)
+            assert await d.get(h.url(), LIMIT) == BODY
+            d.close()
+
+    run(go())
+
+
+def test_a_host_that_refuses_the_connection_is_a_connect_error() -> None:
+    async def go() -> None:
+        async with host(answer()) as h:
+            url = h.url()
+        d = downloads()  # the host has gone: nothing listens there
+        with pytest.raises(httpx.ConnectError):
+            await d.get(url, LIMIT)
+
+    run(go())
+
+
+def test_a_download_cancelled_mid_image_closes_its_connection() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(BODY)}\r\n\r\n".encode() + BODY[:1000])
+        await writer.drain()
+        await reader.read()  # until the client goes
+
+    async def go() -> None:
+        async with host(handler) as h:
+            d = downloads()
+            fetch = asyncio.ensure_future(d.get(h.url(), LIMIT))
+            while not h.heads:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
+            fetch.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await fetch
+            await asyncio.wait_for(h.ended[0].wait(), 5)  # the host saw the connection go
+            d.close()
+
+    run(go())
+
+
+def test_closing_ends_a_download_under_way_and_the_connections_kept() -> None:
+    slow_second = answer(b"abc")
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        if n == 1:
+            await slow_second(reader, writer, n)
+            return
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+        await writer.drain()
+        await reader.read()
+
+    async def go() -> None:
+        async with host(handler) as h:
+            d = downloads()
+            assert await d.get(h.url(), LIMIT) == b"abc"  # its connection is kept
+            under_way = asyncio.ensure_future(downloads_of(d, h.url()))
+            while len(h.heads) < 1 or h.connections < 1:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)
+            d.close()
+            with pytest.raises(httpx.TransportError):
+                await under_way
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in h.ended)), 5)
+            with pytest.raises(httpx.ConnectError):
+                await d.get(h.url(), LIMIT)  # closed: nothing more is asked
+
+    async def downloads_of(d: DirectDownloads, url: str) -> object:
+        return await d.get(url, LIMIT)
+
+    run(go())
+
+
+def test_closing_from_another_thread_ends_the_downloads_on_their_own_loop() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+        await writer.drain()
+        await reader.read()
+
+    async def go() -> None:
+        async with host(handler) as h:
+            d = downloads()
+            fetch = asyncio.ensure_future(d.get(h.url(), LIMIT))
+            while not h.heads:
+                await asyncio.sleep(0.01)
+            await asyncio.to_thread(d.close)
+            with pytest.raises(httpx.TransportError):
+                await fetch
+
+    run(go())
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://user:secret@127.0.0.1:1/9.png",  # user info: left to httpx
+        "http://127.0.0.1:1/an image.png",  # characters to be encoded
+        "http://127.0.0.1:1/imagé.png",
+        "ftp://127.0.0.1:1/9.png",
+        "http://127.0.0.1:99999/9.png",
+    ],
+)
+def test_an_address_of_another_kind_is_left_to_httpx_without_connecting(url: str) -> None:
+    async def go() -> None:
+        d = downloads()
+        assert await d.get(url, LIMIT) == Declined(None)
+        assert d.connections_made == 0
+
+    run(go())
+
+
+def _server_tls() -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(TLS / "cert.pem", TLS / "key.pem")
+    return context
+
+
+def test_an_https_image_comes_over_tls_with_the_host_s_certificate_checked() -> None:
+    async def go() -> None:
+        async with host(answer(pieces=5), tls=_server_tls()) as h:
+            trusting = ssl.create_default_context(cafile=str(TLS / "cert.pem"))
+            d = DirectDownloads(trusting, read_timeout=5.0, connect_timeout=5.0)
+            assert await d.get(h.url(scheme="https"), LIMIT) == BODY
+            assert await d.get(h.url(scheme="https"), LIMIT) == BODY
+            assert h.connections == 1
+            d.close()
+            # A certificate the client's own roots do not vouch for: refused.
+            stranger = DirectDownloads(ssl.create_default_context(), read_timeout=5.0, connect_timeout=5.0)
+            with pytest.raises(httpx.ConnectError):
+                await stranger.get(h.url(scheme="https"), LIMIT)
+
+    run(go())
+
+
+def test_a_head_whose_lines_end_without_cr_is_left_to_httpx_at_once() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        writer.write(b"HTTP/1.1 200 OK\nContent-Length: 3\n\nabc")
+        await writer.drain()
+        await reader.read()  # the connection stays open: nothing more comes
+
+    async def go() -> None:
+        async with host(handler) as h:
+            d = downloads(read_timeout=30)
+            assert await asyncio.wait_for(d.get(h.url(), LIMIT), 5) == Declined(None)
+            d.close()
+
+    run(go())
