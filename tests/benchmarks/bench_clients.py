@@ -43,7 +43,8 @@ the same thing, as with sync URL output (the whole batch, then one download), me
 few runs differ by the service's noise alone, and the paired line says so.
 Each mode also prints each client's own part of its first image: from the answer that
 brought it (the status line and headers of that POST read, noted by wrapping the send of
-each client's HTTP library alike) to the image on disk.
+each client's HTTP library alike) to the image on disk, and the part before it: from the
+start to that answer (the service's time, and the client's while it waits).
 Timings are printed, never asserted.
 """
 
@@ -267,7 +268,11 @@ def worker(args: argparse.Namespace) -> int:
         print(json.dumps({"error": f"{saver.count} of {args.images} images saved"}), flush=True)
         return 1
     answer_to_first = saver.first - saver.answered if saver.answered is not None else None
-    result = {"first": saver.first - started, "wall": saver.last - started, "answer_to_first": answer_to_first}
+    to_answer = saver.answered - started if saver.answered is not None else None
+    result = {
+        "first": saver.first - started, "wall": saver.last - started, "answer_to_first": answer_to_first,
+        "to_answer": to_answer,
+    }  # fmt: skip
     print(json.dumps(result), flush=True)
     return 0
 
@@ -282,6 +287,7 @@ class Sample:
     rss_mb: float
     cpu: float
     answer_to_first: float | None = None  # from the answer that brought it to the first image on disk
+    to_answer: float | None = None  # from the start to that answer
 
 
 def measure(client: str, mode: str, url: str, images: int) -> Sample:
@@ -305,7 +311,7 @@ def measure(client: str, mode: str, url: str, images: int) -> Sample:
             raise RuntimeError(f"{client} {mode}: the files written are not {images} PNGs")
         return Sample(
             result["wall"], result["first"], usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime,
-            result.get("answer_to_first"),
+            result.get("answer_to_first"), result.get("to_answer"),
         )  # fmt: skip
     finally:
         shutil.rmtree(out, ignore_errors=True)
@@ -352,12 +358,18 @@ def report(results: dict[tuple[str, str], list[Sample]], modes: list[str], clien
 def answer_to_first(results: dict[tuple[str, str], list[Sample]], mode: str, clients: list[str]) -> str:
     """The client's own part of the first image: from the answer that brought it (its
     headers read) to the image on disk, median and range of the runs, for each client."""
-    parts = []
+    parts, before = [], []
     for c in clients:
         spans = [s.answer_to_first * 1000 for s in results[(c, mode)] if s.answer_to_first is not None]
         if spans:
             parts.append(f"{c} {statistics.median(spans):.1f} ms ({min(spans):.1f}-{max(spans):.1f})")
-    return "from the answer that brought it to the first image on disk: " + ("; ".join(parts) or "not noted")
+        waits = [s.to_answer * 1000 for s in results[(c, mode)] if s.to_answer is not None]
+        if waits:
+            before.append(f"{c} {statistics.median(waits):.0f} ms ({min(waits):.0f}-{max(waits):.0f})")
+    return (
+        "from the answer that brought it to the first image on disk: " + ("; ".join(parts) or "not noted")
+        + "\n  from the start to that answer: " + ("; ".join(before) or "not noted")
+    )  # fmt: skip
 
 
 def sign_test(later: int, earlier: int) -> float:
