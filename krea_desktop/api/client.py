@@ -105,6 +105,7 @@ UNKNOWN_REFERENCE_CODES = frozenset({"invalidreferenceimage", "referenceimagenot
 MAX_REFERENCE_BYTES = 50 * 1024 * 1024
 _REFS = "inputs.referenceImages"
 _CLOSED = "This client is closed; make a new RunwareClient to go on."
+_OTHER_LOOP = "This client is in use on another event loop just now; make a RunwareClient for each loop that uses one."
 # How many images are decoded (data in the answer) or downloaded (URLs) at once: the next
 # is made ready while the caller handles one, never alongside the one being waited for
 # (which would only come later). More at once makes nothing faster on a loopback (the work
@@ -291,6 +292,9 @@ class RunwareClient:
         self._direct: DirectDownloads | None = None
         self._aside_direct: DirectDownloads | None = None
         self._ssl_context: ssl.SSLContext | None = None
+        # The event loop the client's HTTP connections belong to (the first it is used on).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._owns_transport = transport is None
         if transport is None:
             _preload_network_stack()
             from krea_desktop.api.network import new_ssl_context
@@ -346,7 +350,8 @@ class RunwareClient:
         if self._direct is not None:
             self._direct.close()
         try:
-            await self._http.aclose()
+            if not (self._owns_transport and self._loop_ended()):  # else its connections ended with their loop
+                await self._http.aclose()
         finally:
             if self._aside is not None:
                 await self._aside.aclose()  # its downloads end, saying the client is closed
@@ -354,6 +359,29 @@ class RunwareClient:
     def _check_open(self) -> None:
         if self._closed:
             raise E.KreaError(_CLOSED)
+
+    def _loop_ended(self) -> bool:
+        """Whether the loop the client was last used on is another and no longer runs."""
+        bound = self._loop
+        return bound is not None and bound is not asyncio.get_running_loop() and not bound.is_running()
+
+    def _on_this_loop(self) -> None:
+        """Use the client on the running loop. A script may call ``asyncio.run()`` more
+        than once with one client: the connections made on a loop that has ended cannot
+        be used on the next (httpx's pool raised "Event loop is closed"), so the client's
+        own HTTP clients are made anew for it. A loop still running elsewhere is told in
+        a sentence. With a transport of the caller's, the caller's transport decides."""
+        loop = asyncio.get_running_loop()
+        if self._loop is loop:
+            return
+        if self._loop is not None:
+            if self._loop.is_running():
+                raise E.KreaError(_OTHER_LOOP)
+            if self._owns_transport:
+                if self._direct is not None:
+                    self._direct.close()
+                self._http, self._direct = self._own_http()
+        self._loop = loop
 
     async def __aenter__(self) -> RunwareClient:
         self._check_open()
@@ -384,6 +412,7 @@ class RunwareClient:
         import json
 
         self._check_open()  # closed while a task was followed: a sentence, not httpx's RuntimeError
+        self._on_this_loop()
         body = json.dumps(tasks, separators=(",", ":")).encode()
         headers = {"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"}
         wait = read_timeout or self.timeout
@@ -1105,6 +1134,7 @@ class RunwareClient:
         width, height = ctx.request.size
         if _is_inline(item):
             return await asyncio.to_thread(self._decode_inline, item, width, height)
+        self._on_this_loop()
         data = await self._download(str(item["imageURL"]), self._http, ctx.deadline)
         if not self.gui:  # a millisecond or two: not worth a thread (and its memory arena)
             return data, verify_image(data, width, height)

@@ -381,11 +381,14 @@ class DirectDownloads:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if loop is not None and running is not loop and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: its connections went with it
+        if loop is None or loop is running:
+            self._close_now()
+        elif loop.is_closed():  # nothing can be done on a loop that has ended
+            self._idle.clear()
+            self._busy.clear()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: as above
                 loop.call_soon_threadsafe(self._close_now)
-            return
-        self._close_now()
 
     def _close_now(self) -> None:
         for kept in self._idle.values():

@@ -322,3 +322,64 @@ def test_a_reference_that_cannot_be_used_is_named_by_its_place_and_file(tmp_path
                 asyncio.run(generate(ReferenceImage(huge, 1.0)))
             assert str(raised.value) == f"Reference 1 ({huge.name}) is too large{said}: {limits} and use that."
         assert len(sim.service.requests) == asked  # nothing sent for any of them
+
+
+def test_one_client_serves_one_asyncio_run_after_another() -> None:
+    # A script may make its client once and call asyncio.run() for each batch: the
+    # connections of a loop that has ended are not the next loop's (httpx's pool raised
+    # "Event loop is closed", and so did aclose()).
+    import asyncio
+
+    from krea_desktop.api import GenerationRequest, RunwareClient
+
+    with running_simulator() as sim:
+        client = RunwareClient("sk-library-api", base_url=sim.url)
+
+        async def batch(output: str, delivery: str) -> int:
+            request = GenerationRequest(
+                "a lighthouse in fog", number_results=2, output_type=output, delivery_method=delivery
+            )
+            return len([image async for image in client.generate(request)])
+
+        assert asyncio.run(batch("URL", "sync")) == 2
+        assert asyncio.run(batch("base64Data", "async")) == 2
+        assert asyncio.run(batch("URL", "async")) == 2
+        asyncio.run(client.aclose())
+
+        async def after_closing() -> str:
+            with pytest.raises(Exception) as raised:
+                await batch("URL", "sync")
+            return str(raised.value)
+
+        assert asyncio.run(after_closing()) == "This client is closed; make a new RunwareClient to go on."
+
+
+def test_a_client_in_use_on_a_loop_of_another_thread_says_so_in_a_sentence() -> None:
+    import asyncio
+    import threading
+
+    from krea_desktop.api import GenerationRequest, KreaError, RunwareClient
+
+    with running_simulator() as sim:
+        client = RunwareClient("sk-library-api", base_url=sim.url)
+        other = asyncio.new_event_loop()
+        thread = threading.Thread(target=other.run_forever, daemon=True)
+        thread.start()
+        request = GenerationRequest("a lighthouse in fog", output_type="URL")
+
+        async def batch() -> int:
+            return len([image async for image in client.generate(request.with_new_task_uuid())])
+
+        try:
+            assert asyncio.run_coroutine_threadsafe(batch(), other).result(30) == 1  # the client is that loop's
+            with pytest.raises(KreaError) as raised:
+                asyncio.run(batch())
+            assert str(raised.value) == (
+                "This client is in use on another event loop just now; "
+                "make a RunwareClient for each loop that uses one."
+            )
+            asyncio.run_coroutine_threadsafe(client.aclose(), other).result(30)
+        finally:
+            other.call_soon_threadsafe(other.stop)
+            thread.join(5)
+            other.close()
