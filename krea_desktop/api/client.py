@@ -64,7 +64,7 @@ from krea_desktop.api import errors as E
 from krea_desktop.api import spec
 from krea_desktop.api.aside import LoopThread
 from krea_desktop.api.body import ANSWER_BASE_BYTES, answer_limit, read_body
-from krea_desktop.api.direct import DirectDownloads
+from krea_desktop.api.direct import Declined, DirectDownloads
 from krea_desktop.api.endpoint import check_endpoint, is_loopback
 from krea_desktop.api.pacing import pace
 from krea_desktop.api.record import GenerationRecord
@@ -1276,13 +1276,22 @@ class RunwareClient:
 
     async def _download_attempts(self, url: str, http: httpx.AsyncClient) -> bytes:
         # The plain answer an image host gives is read straight into the image's buffer;
-        # one with a body of another kind goes to httpx, from then on (``direct``).
+        # one with a body of another kind goes to httpx, from then on (``direct``), and so
+        # does the download at once, should that way fail (a network that drops it, a host
+        # it cannot reach): httpx handles every case, and says what went wrong.
         direct = self._direct if http is self._http else self._aside_direct if http is self._aside_http else None
         for attempt in range(self.retry.attempts):
             self._check_open()  # closed while an attempt was waited for: said so, not tried again
             busy: E.KreaError | None = None
+            got: bytes | Declined | None = None
+            if direct is not None:
+                try:
+                    got = await direct.get(url, self.max_download_bytes)
+                except Exception as exc:  # whatever it was, httpx asks again
+                    self._check_open()  # closed under the download: said so
+                    log.info("an image download failed (%s: %s); asking again through httpx", type(exc).__name__, exc)
+                    direct = None
             try:
-                got = None if direct is None else await direct.get(url, self.max_download_bytes)
                 if isinstance(got, bytes):
                     return got
                 if got is not None and got.status not in (None, 200):

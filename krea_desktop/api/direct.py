@@ -31,16 +31,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import re
 import ssl
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
 
 IDLE_PER_HOST = 4  # connections kept open for later images, per host
+IDLE_EXPIRY = 5.0  # seconds a kept connection may wait for its next request (as httpx's pool)
 HEAD_MAX = 64 * 1024  # the status line and headers of an answer, at most
-_HEAD_CHUNK = 16 * 1024
 _CRLF2 = b"\r\n\r\n"
+_BLANK_LINE = re.compile(rb"\n\r?\n")  # the end of a head, however its lines end
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,13 @@ class _Receiver(asyncio.BufferedProtocol):
         self._done: asyncio.Future[io.BytesIO] | None = None
         self._limit = 0
         self._keep = False
-        self._head = bytearray(_HEAD_CHUNK)
+        # Never resized: a buffer handed out may still be held while the next is asked
+        # for (Python 3.10's TLS, Windows' proactor), and a bytearray with a view on it
+        # cannot grow.
+        self._head = bytearray(HEAD_MAX + 1)
         self._head_len = 0
+        self._scratch: bytearray | None = None  # where bytes nobody will read go
+        self.idle_since = 0.0
         self._body: io.BytesIO | None = None
         self._view: memoryview | None = None
         self._size = 0
@@ -122,9 +128,11 @@ class _Receiver(asyncio.BufferedProtocol):
     def get_buffer(self, sizehint: int) -> memoryview:
         if self._view is not None:
             return self._view[self._pos :]
-        if self._head_len == len(self._head):  # a long head: room for more, up to HEAD_MAX
-            self._head.extend(bytes(min(_HEAD_CHUNK, HEAD_MAX + 1 - len(self._head))))
-        return memoryview(self._head)[self._head_len :]
+        if self._head_len < len(self._head) and self._done is not None and not self._done.done():
+            return memoryview(self._head)[self._head_len :]
+        if self._scratch is None:  # nothing is waiting for these bytes (the connection is dropped)
+            self._scratch = bytearray(4096)
+        return memoryview(self._scratch)
 
     def buffer_updated(self, nbytes: int) -> None:
         self._last_read = self._loop.time()
@@ -138,12 +146,14 @@ class _Receiver(asyncio.BufferedProtocol):
                 self._finish()
             return
         self._head_len += nbytes
-        end = self._head.find(_CRLF2, 0, self._head_len)
-        bare = self._head.find(b"\n\n", 0, self._head_len if end < 0 else end + 2)
-        if bare >= 0 or (end < 0 and self._head_len > HEAD_MAX):
-            self._fail(_Declined())  # lines ended without CR, or no end of the head: httpx's
+        blank = _BLANK_LINE.search(self._head, 0, self._head_len)
+        if blank is None:
+            if self._head_len > HEAD_MAX:
+                self._fail(_Declined())  # no end to the head: httpx's
             return
-        if end < 0:
+        end = blank.start() - 1  # where the head's last line ends, if it ended with CR LF
+        if blank.group() != b"\n\r\n" or end < 0 or self._head[end] != 0x0D:
+            self._fail(_Declined())  # lines that end without CR: httpx's
             return
         try:
             self._start_body(end)
@@ -176,7 +186,10 @@ class _Receiver(asyncio.BufferedProtocol):
     def _start_body(self, end: int) -> None:
         """Read the head in ``self._head[:end]``; make the body's buffer, moving into it what
         came after the head."""
-        lines = bytes(self._head[:end]).split(b"\r\n")
+        head = bytes(self._head[:end])
+        if head.count(b"\n") != head.count(b"\r\n"):
+            raise _Declined()  # a line that ends without CR: httpx's
+        lines = head.split(b"\r\n")
         version, _, rest = lines[0].partition(b" ")
         code = rest[:3]
         if version not in (b"HTTP/1.1", b"HTTP/1.0") or not code.isdigit() or rest[3:4] not in (b"", b" "):
@@ -222,8 +235,6 @@ class _Receiver(asyncio.BufferedProtocol):
         start = end + len(_CRLF2)
         self._view[:after] = self._head[start : start + after]
         self._pos = after
-        if self._head_len > _HEAD_CHUNK:
-            self._head = bytearray(_HEAD_CHUNK)
         if self._pos >= size:
             self._finish()
 
@@ -333,17 +344,24 @@ class DirectDownloads:
         if receiver.reusable and not self._closed:
             kept = self._idle.setdefault(origin, [])
             if len(kept) < IDLE_PER_HOST:
+                receiver.idle_since = asyncio.get_running_loop().time()
                 kept.append(receiver)
                 return data
         receiver.abandon()
         return data
 
     def _take_idle(self, origin: _Origin) -> _Receiver | None:
+        """A kept connection to ``origin`` still open, kept no longer than
+        :data:`IDLE_EXPIRY` (one quiet for longer may have died on the way without a word:
+        a router's timeout, a computer waking from sleep)."""
         kept = self._idle.get(origin)
+        now = asyncio.get_running_loop().time()
         while kept:
             receiver = kept.pop()
-            if not receiver.closed and receiver.transport is not None and not receiver.transport.is_closing():
+            fresh = now - receiver.idle_since <= IDLE_EXPIRY
+            if fresh and not receiver.closed and receiver.transport is not None and not receiver.transport.is_closing():
                 return receiver
+            receiver.abandon()
         return None
 
     async def _connect(self, origin: _Origin) -> _Receiver:
@@ -359,13 +377,17 @@ class DirectDownloads:
                     origin.port,
                     ssl=self._ssl_context if tls else None,
                     server_hostname=origin.host if tls else None,
+                    # A host's next address tried after 0.25 s if the first has not answered
+                    # (a broken IPv6 route, one dead address), as httpx's connections do.
+                    happy_eyeballs_delay=0.25,
+                    interleave=1,
                 ),
                 self._connect_timeout,
             )
         except asyncio.TimeoutError:
             raise httpx.ConnectTimeout(f"Connecting to {origin.host} took too long.") from None
-        except (OSError, ssl.SSLError) as exc:
-            raise httpx.ConnectError(f"Could not connect to {origin.host}: {exc}") from exc
+        except Exception as exc:  # an OSError (ssl.SSLError among them); a name IDNA refuses, a ValueError...
+            raise httpx.ConnectError(f"Could not connect to {origin.host}: {exc!r}") from exc
         self.connections_made += 1
         if self._closed:
             receiver.abandon()
@@ -400,28 +422,31 @@ class DirectDownloads:
 
 
 def _request_target(url: str) -> tuple[_Origin, bytes] | None:
-    """Where to connect and the request to send for ``url``; None for an address this
-    module leaves to httpx (user info, characters that would need encoding, another scheme)."""
+    """Where to connect and the request to send for ``url`` (its path and query encoded as
+    httpx would send them); None for an address this module leaves to httpx (user info,
+    another scheme, one httpx cannot read)."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError):
         return None
-    scheme = parts.scheme.lower()
-    host = parts.hostname
-    if scheme not in ("http", "https") or not host or "@" in parts.netloc:
+    scheme = parsed.scheme
+    if scheme not in ("http", "https") or not parsed.raw_host or parsed.userinfo:
         return None
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    netloc = parts.netloc
-    if not (target.isascii() and netloc.isascii()) or any(c <= " " or c == "\x7f" for c in target + netloc):
+    target = parsed.raw_path or b"/"
+    if not target.startswith(b"/") or any(c <= 0x20 or c >= 0x7F for c in target):
         return None
-    if "#" in target or not target.startswith("/"):
+    try:
+        host = parsed.raw_host.decode("ascii")  # a name IDNA-encoded, an IPv6 address without brackets
+    except UnicodeDecodeError:
         return None
-    origin = _Origin(scheme, host, port if port is not None else (443 if scheme == "https" else 80))
-    default = (scheme == "https" and origin.port == 443) or (scheme == "http" and origin.port == 80)
-    host_header = netloc.lower() if not default or parts.port is None else netloc.rsplit(":", 1)[0].lower()
+    default = 443 if scheme == "https" else 80
+    port = parsed.port if parsed.port is not None else default
+    if not 0 < port < 65536:
+        return None
+    named = f"[{host}]" if ":" in host else host
+    host_header = named if port == default else f"{named}:{port}"
     request = (
-        f"GET {target} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: krea-desktop\r\n"
+        f"GET {target.decode('ascii')} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: krea-desktop\r\n"
         "Accept: */*\r\nAccept-Encoding: identity\r\n\r\n"
     )
-    return origin, request.encode("ascii")
+    return _Origin(scheme, host, port), request.encode("ascii")

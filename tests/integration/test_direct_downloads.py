@@ -128,3 +128,21 @@ def test_downloads_through_a_proxy_are_all_httpx_s(monkeypatch: pytest.MonkeyPat
         assert client._direct is not None
     finally:
         asyncio.run(client.aclose())
+
+
+def test_an_image_the_direct_way_could_not_get_is_asked_for_through_httpx_at_once(
+    sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The connection dropped without an answer: httpx asks again in the same attempt, no
+    # wait, and handles the image from then on.
+    spy = Spy(sim, monkeypatch, {1: Reply(action="drop")})
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    client = RunwareClient("k", base_url=sim.url, sleep=sleep, retry=RetryPolicy(attempts=3))
+    images = asyncio.run(collect(client, GenerationRequest("a kite over dunes", output_type="URL")))
+    assert len(images) == 1
+    assert sleeps == []
+    assert spy.image_requests == 2 and spy.httpx_gets == 1 and spy.direct_images == 0

@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from krea_desktop.api import direct
 from krea_desktop.api.direct import HEAD_MAX, Declined, DirectDownloads
 
 TLS = Path(__file__).resolve().parents[1] / "helpers" / "tls"
@@ -374,10 +377,9 @@ def test_closing_from_another_thread_ends_the_downloads_on_their_own_loop() -> N
     "url",
     [
         "http://user:secret@127.0.0.1:1/9.png",  # user info: left to httpx
-        "http://127.0.0.1:1/an image.png",  # characters to be encoded
-        "http://127.0.0.1:1/imagé.png",
         "ftp://127.0.0.1:1/9.png",
         "http://127.0.0.1:99999/9.png",
+        "http://[::1/9.png",
     ],
 )
 def test_an_address_of_another_kind_is_left_to_httpx_without_connecting(url: str) -> None:
@@ -423,5 +425,164 @@ def test_a_head_whose_lines_end_without_cr_is_left_to_httpx_at_once() -> None:
             d = downloads(read_timeout=30)
             assert await asyncio.wait_for(d.get(h.url(), LIMIT), 5) == Declined(None)
             d.close()
+
+    run(go())
+
+
+@pytest.mark.parametrize(
+    ("path", "sent"),
+    [
+        ('/img/a{1}"b".png?x=<y>', "/img/a%7B1%7D%22b%22.png?x=%3Cy%3E"),
+        ("/an image.png", "/an%20image.png"),
+        ("/imagé.png", "/imag%C3%A9.png"),
+    ],
+)
+def test_the_path_is_sent_encoded_as_httpx_sends_it(path: str, sent: str) -> None:
+    # A strict host (Tomcat's default) answers 400 to a path with these characters as they are.
+    async def go() -> None:
+        async with host(answer(b"x")) as h:
+            d = downloads()
+            assert await d.get(h.url(path), LIMIT) == b"x"
+            d.close()
+            assert h.heads[0].split(b"\r\n")[0] == f"GET {sent} HTTP/1.1".encode()
+
+    run(go())
+
+
+def test_a_head_longer_than_one_read_is_read_as_a_whole() -> None:
+    filler = "".join(f"X-Filler-{i}: {'f' * 200}\r\n" for i in range(150))  # about 32 KB
+    assert len(filler) > 16 * 1024
+
+    async def go() -> None:
+        async with host(answer(headers=f"{filler}Content-Length: {len(BODY)}\r\n")) as h:
+            d = downloads()
+            assert await d.get(h.url(), LIMIT) == BODY
+            d.close()
+
+    run(go())
+
+
+def test_a_long_head_fed_in_the_way_of_python_3_10_s_tls_and_windows_is_read_as_a_whole() -> None:
+    # Python 3.10's TLS transport and Windows' proactor copy what they read into the
+    # protocol's buffers with asyncio.protocols._feed_data_to_buffered_proto, which still
+    # holds the buffer of one step when it asks for the next: a head buffer that grew in
+    # place then raised BufferError, and every download with a head of over 16 KB failed.
+    from asyncio.protocols import _feed_data_to_buffered_proto  # type: ignore[attr-defined]
+
+    filler = "".join(f"X-Filler-{i}: {'f' * 200}\r\n" for i in range(150))
+    answer_bytes = f"HTTP/1.1 200 OK\r\n{filler}Content-Length: {len(BODY)}\r\n\r\n".encode() + BODY
+
+    class Transport(asyncio.Transport):
+        def write(self, data: bytes | bytearray | memoryview) -> None:
+            pass
+
+        def abort(self) -> None:
+            pass
+
+        def is_closing(self) -> bool:
+            return False
+
+    async def go() -> bytes:
+        receiver = direct._Receiver(asyncio.get_running_loop(), 5.0)
+        receiver.connection_made(Transport())
+        done = receiver.ask(b"GET / HTTP/1.1\r\n\r\n", LIMIT)
+        for start in range(0, len(answer_bytes), 256 * 1024):
+            _feed_data_to_buffered_proto(receiver, answer_bytes[start : start + 256 * 1024])
+        return (await done).getvalue()
+
+    assert asyncio.run(go()) == BODY
+
+
+def test_a_head_whose_last_line_ends_without_cr_is_left_to_httpx_at_once() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 3\n\r\nabc")
+        await writer.drain()
+        await reader.read()
+
+    async def go() -> None:
+        async with host(handler) as h:
+            d = downloads(read_timeout=30)
+            assert await asyncio.wait_for(d.get(h.url(), LIMIT), 5) == Declined(None)
+            d.close()
+
+    run(go())
+
+
+def test_a_connection_kept_longer_than_its_expiry_is_not_used_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A connection quiet for a while may have died on the way without a word (a router's
+    # timeout, a computer waking from sleep): asked on it, the image would wait out the
+    # whole read timeout.
+    monkeypatch.setattr(direct, "IDLE_EXPIRY", 0.1)
+
+    async def go() -> None:
+        async with host(answer(b"abc")) as h:
+            d = downloads()
+            assert await d.get(h.url(), LIMIT) == b"abc"
+            assert await d.get(h.url(), LIMIT) == b"abc"
+            assert h.connections == 1
+            await asyncio.sleep(0.3)
+            assert await d.get(h.url(), LIMIT) == b"abc"
+            assert h.connections == 2
+            await asyncio.wait_for(h.ended[0].wait(), 5)  # the expired one was closed
+            d.close()
+
+    run(go())
+
+
+@pytest.mark.parametrize("name", ["a..b.example", "x" * 64 + ".example"])
+def test_a_host_name_that_cannot_be_encoded_is_a_connect_error(name: str) -> None:
+    # Refused while the name is encoded (IDNA), before any lookup: nothing leaves the machine.
+    async def go() -> None:
+        d = downloads()
+        with pytest.raises(httpx.ConnectError):
+            await d.get(f"http://{name}/9.png", LIMIT)
+
+    run(go())
+
+
+def test_a_host_whose_first_address_does_not_answer_is_reached_at_its_next() -> None:
+    # A name with a dead address first (a broken IPv6 route, one dead server of several):
+    # the next is tried after a quarter of a second, not after the whole connect timeout.
+    # The dead address is a listener on 127.0.0.2 whose queue is full (the system drops
+    # the attempts to connect); the name's addresses are the loop's own, nothing is looked up.
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        hole = socket.socket()
+        hole.bind(("127.0.0.2", 0))
+        hole.listen(0)
+        port = hole.getsockname()[1]
+        fillers = []
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.2", port))
+            fillers.append(filler)
+        await asyncio.sleep(0.2)
+        h = Host(answer(b"abc"))
+        server = await asyncio.start_server(h.serve, "127.0.0.1", port)
+        real = loop.getaddrinfo
+
+        async def addresses(name: object, wanted: object, *args: object, **kw: object) -> object:
+            if name in ("img.example", b"img.example"):
+                return [
+                    (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", wanted)),
+                    (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", wanted)),
+                ]
+            return await real(name, wanted, *args, **kw)  # type: ignore[arg-type]
+
+        loop.getaddrinfo = addresses  # type: ignore[method-assign]
+        try:
+            d = DirectDownloads(None, read_timeout=5.0, connect_timeout=3.0)
+            started = time.monotonic()
+            assert await d.get(f"http://img.example:{port}/9.png", LIMIT) == b"abc"
+            took = time.monotonic() - started
+            d.close()
+        finally:
+            server.close()
+            hole.close()
+            for filler in fillers:
+                filler.close()
+        assert took < 3.0  # reached before the connect timeout: not a measurement, the outcome
 
     run(go())
