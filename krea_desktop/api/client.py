@@ -48,6 +48,7 @@ import math
 import random
 import re
 import ssl
+import threading
 import time
 import uuid
 import weakref
@@ -105,7 +106,10 @@ UNKNOWN_REFERENCE_CODES = frozenset({"invalidreferenceimage", "referenceimagenot
 MAX_REFERENCE_BYTES = 50 * 1024 * 1024
 _REFS = "inputs.referenceImages"
 _CLOSED = "This client is closed; make a new RunwareClient to go on."
-_OTHER_LOOP = "This client is in use on another event loop just now; make a RunwareClient for each loop that uses one."
+_OTHER_LOOP = (
+    "This client's connections belong to another event loop, which is still running; "
+    "make a RunwareClient for each loop that uses one."
+)
 # How many images are decoded (data in the answer) or downloaded (URLs) at once: the next
 # is made ready while the caller handles one, never alongside the one being waited for
 # (which would only come later). More at once makes nothing faster on a loopback (the work
@@ -294,6 +298,7 @@ class RunwareClient:
         self._ssl_context: ssl.SSLContext | None = None
         # The event loop the client's HTTP connections belong to (the first it is used on).
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_lock = threading.Lock()
         self._owns_transport = transport is None
         if transport is None:
             _preload_network_stack()
@@ -346,11 +351,13 @@ class RunwareClient:
         return pace if self.gui else no_pace
 
     async def aclose(self) -> None:
-        self._closed = True
+        with self._loop_lock:  # not while the HTTP clients are made anew for another loop
+            self._closed = True
+            ended = self._owns_transport and self._loop_ended()
         if self._direct is not None:
             self._direct.close()
         try:
-            if not (self._owns_transport and self._loop_ended()):  # else its connections ended with their loop
+            if not ended:  # else its connections ended with their loop
                 await self._http.aclose()
         finally:
             if self._aside is not None:
@@ -374,14 +381,19 @@ class RunwareClient:
         loop = asyncio.get_running_loop()
         if self._loop is loop:
             return
-        if self._loop is not None:
+        with self._loop_lock:  # against aclose() from another thread, and another loop's first use
+            if self._loop is None or not self._owns_transport:
+                self._loop = loop
+                return
+            if self._loop is loop:
+                return
             if self._loop.is_running():
                 raise E.KreaError(_OTHER_LOOP)
-            if self._owns_transport:
-                if self._direct is not None:
-                    self._direct.close()
-                self._http, self._direct = self._own_http()
-        self._loop = loop
+            self._check_open()  # closed meanwhile: said so, and nothing made
+            if self._direct is not None:
+                self._direct.close()
+            self._http, self._direct = self._own_http()
+            self._loop = loop
 
     async def __aenter__(self) -> RunwareClient:
         self._check_open()
@@ -564,6 +576,7 @@ class RunwareClient:
         Someone waits on the answer: a failure to reach the service is tried once more,
         not for the many seconds a job's retries take."""
         self._check_key()
+        self._on_this_loop()  # before anything is said to have been sent
         task = {"taskType": "authentication", "apiKey": self._key}
         answer = await self._post([task], idempotent=True, attempts=min(2, self.retry.attempts))
         if answer.envelope.errors:
@@ -574,6 +587,7 @@ class RunwareClient:
         import base64
 
         self._check_key()
+        self._on_this_loop()  # before anything is said to have been sent
         task_uuid = new_task_uuid()
         mime = _mime_of(data)
         task = {
@@ -654,6 +668,7 @@ class RunwareClient:
         say = on_status or (lambda _msg: None)
         request.validate()
         self._check_key()
+        self._on_this_loop()  # before anything is said to have been sent
         if request.task_uuid in _SENT_TASK_UUIDS:
             request = request.with_new_task_uuid()
         _SENT_TASK_UUIDS.add(request.task_uuid)  # now: a call beside this one makes its own
@@ -693,6 +708,7 @@ class RunwareClient:
         no longer knows the task (whatever was received of it before)."""
         say = on_status or (lambda _msg: None)
         self._check_key()
+        self._on_this_loop()  # before anything is said to have been sent
         ctx = _Context(request, set(received), record, submitted_at=time.monotonic())
         ctx.deadline = time.monotonic() + self.job_timeout
         self._ready_downloads(request)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -367,15 +368,20 @@ def test_a_client_in_use_on_a_loop_of_another_thread_says_so_in_a_sentence() -> 
         thread.start()
         request = GenerationRequest("a lighthouse in fog", output_type="URL")
 
+        heard: list[str] = []
+
         async def batch() -> int:
-            return len([image async for image in client.generate(request.with_new_task_uuid())])
+            images = client.generate(request.with_new_task_uuid(), on_submitted=lambda sent, *_: heard.append(sent))
+            return len([image async for image in images])
 
         try:
             assert asyncio.run_coroutine_threadsafe(batch(), other).result(30) == 1  # the client is that loop's
+            heard.clear()
             with pytest.raises(KreaError) as raised:
                 asyncio.run(batch())
+            assert heard == []  # refused before anything was said to be sent
             assert str(raised.value) == (
-                "This client is in use on another event loop just now; "
+                "This client's connections belong to another event loop, which is still running; "
                 "make a RunwareClient for each loop that uses one."
             )
             asyncio.run_coroutine_threadsafe(client.aclose(), other).result(30)
@@ -383,3 +389,77 @@ def test_a_client_in_use_on_a_loop_of_another_thread_says_so_in_a_sentence() -> 
             other.call_soon_threadsafe(other.stop)
             thread.join(5)
             other.close()
+
+
+def test_a_client_on_a_transport_of_the_callers_goes_where_its_caller_uses_it() -> None:
+    # The caller's transport decides: the in-process simulator's has nothing bound to a loop.
+    import asyncio
+    import threading
+
+    from krea_desktop.api import GenerationRequest, RunwareClient
+    from krea_desktop.simulator.transport import SimulatorTransport
+
+    client = RunwareClient("sk-library-api", base_url="http://127.0.0.1/v1", transport=SimulatorTransport())
+    other = asyncio.new_event_loop()
+    thread = threading.Thread(target=other.run_forever, daemon=True)
+    thread.start()
+
+    async def batch() -> int:
+        request = GenerationRequest("a lighthouse in fog", number_results=2, output_type="base64Data")
+        return len([image async for image in client.generate(request)])
+
+    try:
+        assert asyncio.run_coroutine_threadsafe(batch(), other).result(30) == 2
+        assert asyncio.run(batch()) == 2  # the other loop still runs
+        asyncio.run(client.aclose())
+    finally:
+        other.call_soon_threadsafe(other.stop)
+        thread.join(5)
+        other.close()
+
+
+def test_closing_while_the_client_is_made_ready_for_a_new_loop_leaves_nothing_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # aclose() from another thread while the client made its connections anew for the
+    # next asyncio.run(): it took the loop for ended, left the new ones alone and returned,
+    # and the batch then went out on a client open after it was closed. Now aclose() waits
+    # for the new connections and closes them.
+    import asyncio
+    import threading
+    import time
+
+    from krea_desktop.api import GenerationRequest, RunwareClient
+
+    with running_simulator() as sim:
+        client = RunwareClient("sk-library-api", base_url=sim.url)
+        request = GenerationRequest("a lighthouse in fog", output_type="base64Data")
+
+        async def batch() -> int:
+            return len([image async for image in client.generate(request.with_new_task_uuid())])
+
+        assert asyncio.run(batch()) == 1
+        making = threading.Event()
+        own_http = RunwareClient._own_http
+
+        def slow_own_http(self: RunwareClient) -> Any:
+            making.set()
+            time.sleep(0.3)
+            return own_http(self)
+
+        monkeypatch.setattr(RunwareClient, "_own_http", slow_own_http)
+        outcome: list[BaseException | int] = []
+
+        def second_run() -> None:
+            try:
+                outcome.append(asyncio.run(batch()))
+            except BaseException as exc:  # what the run ended with: either is fair in this race
+                outcome.append(exc)
+
+        runner = threading.Thread(target=second_run)
+        runner.start()
+        assert making.wait(10)
+        asyncio.run(client.aclose())
+        assert client._http.is_closed  # the connections made for the new loop, closed
+        runner.join(10)
+        assert not runner.is_alive() and len(outcome) == 1
