@@ -67,6 +67,9 @@ log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = {".png": "PNG", ".jpg": "JPG", ".jpeg": "JPG", ".webp": "WEBP"}
 TEMP_PREFIX = ".tmp-"
+INDEX_WRITTEN_AGAIN = (
+    "The library index was deleted while Krea Desktop had it open, so it was written again with everything in it."
+)
 # Files larger than this, or with more pixels, are not decoded when checking them.
 MAX_CHECK_BYTES = 200 * 1024 * 1024
 MAX_CHECK_PIXELS = 64 * 1024 * 1024
@@ -575,6 +578,14 @@ class Library:
         # a pool thread (QThreadPool) gets a new Python thread state, and so an empty
         # threading.local, for each task it runs, and would open a connection each time.
         self._connections: dict[int, sqlite3.Connection] = {}
+        # Connections to an index file that went from under the library (see
+        # keep_index()), closed with the library: never read from or written through again.
+        self._retired: list[sqlite3.Connection] = []
+        self._index_id: tuple[int, int] | None = None  # the index file open (device, inode)
+        self._written_on: sqlite3.Connection | None = None  # the connection of the latest write
+        self._other_index_said = False  # another file at the index's path was logged
+        # Told (from whichever thread noticed) the sentence of an index written again.
+        self.on_news: Callable[[str], None] | None = None
         self._connections_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._closed = False
@@ -647,11 +658,99 @@ class Library:
         self.has_fts = (
             conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='images_fts'").fetchone() is not None
         )
+        self._index_id = self._file_id()
         if problem is not None:
             if rebuild:
                 self.reconcile()
             else:
                 self.needs_rebuild = True
+
+    def _file_id(self) -> tuple[int, int] | None:
+        """Which file is at the index's path (device, inode); None when there is none, or
+        an empty one (which SQLite makes when a connection is opened where none is)."""
+        try:
+            st = os.stat(self.db_path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino) if st.st_size else None
+
+    def keep_index(self) -> str | None:
+        """Put the index back where it belongs if its file was deleted from under the open
+        library (by hand, by a cleaning tool): the open copy, favourites and all, is
+        written there again, and :attr:`on_news` is told. Otherwise everything written
+        from then on would go to a file that no longer has a name, and the next start would
+        rebuild the index from the images without their favourites. Not when the library's
+        folder went too (a drive taken away). Returns the sentence that says so, else None;
+        a stat when nothing went.
+
+        A file found in its place is left alone (and logged once): another file there (a
+        sync tool's copy) cannot be told from the same file whose number a network drive
+        reports anew, and setting aside the index in use at every write would be worse.
+
+        Called before each write, by :meth:`check_writable` and by :meth:`reconcile`."""
+        if self._index_id is None or self._closed:
+            return None
+        found = self._file_id()
+        if found == self._index_id:
+            return None
+        if found is not None:
+            if not self._other_index_said:
+                self._other_index_said = True
+                log.warning("the file at %s is not the one opened; left as it is", self.db_path)
+            return None
+        with self._write_lock:
+            if self._file_id() is not None or self._closed or not self.root.is_dir():
+                return None
+            try:
+                said = self._write_index_again()
+            except (OSError, sqlite3.Error) as exc:
+                log.warning("the library index that went could not be written again: %s", exc)
+                return None
+        log.warning("%s", said)
+        if self.on_news is not None:
+            self.on_news(said)
+        return said
+
+    def _write_index_again(self) -> str:
+        """Write the open index to its path again (under the write lock); later reads and
+        writes go to that file on new connections.
+
+        Copied through a connection already open on it (a new one, made by its path, would
+        make a new empty file there): this thread's, else the one the latest write went
+        through (whose view holds it), else any."""
+        with self._connections_lock:
+            conn = (
+                self._connections.get(threading.get_ident())
+                or self._written_on
+                or next(iter(self._connections.values()), None)
+            )
+        if conn is None:
+            raise sqlite3.OperationalError("no connection is open on the index")
+        # Everything in the write-ahead log into the open file first, so that the copy is
+        # whole and the log (still named beside the index) holds nothing of the file that went.
+        with suppress(sqlite3.Error):
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        copy = self.root / f"{TEMP_PREFIX}index-{os.getpid()}-{time.time_ns()}"
+        try:
+            target = sqlite3.connect(copy)
+            try:
+                conn.backup(target)
+            finally:
+                target.close()
+            with open(copy, "rb+") as written:
+                os.fsync(written.fileno())
+            os.replace(copy, self.db_path)
+        finally:
+            with suppress(OSError):
+                copy.unlink()
+        with self._connections_lock:
+            self._retired.extend(self._connections.values())
+            self._connections = {}
+            self._every_id = None
+            self._written_on = None
+        self._conn()
+        self._index_id = self._file_id()
+        return INDEX_WRITTEN_AGAIN
 
     def _has_image_files(self) -> bool:
         try:
@@ -865,6 +964,10 @@ class Library:
             raise LibraryError("the library is closed")
         thread = threading.get_ident()
         conn = self._connections.get(thread)
+        if conn is None and self._index_id is not None and self._file_id() is None:
+            # Opened by its path, a new connection would make an empty index there.
+            self.keep_index()
+            conn = self._connections.get(thread)
         if conn is None:
             # Autocommit mode; transactions are explicit. Each thread has its own connection,
             # so readers never wait for the writer (WAL), and close() can close them all. A
@@ -911,6 +1014,7 @@ class Library:
         """Raise :class:`LibraryError` (one sentence) unless a write to the index would be
         taken: one written by nothing here, rolled back (an index another user owns, a
         read-only folder, a disk that refuses writes)."""
+        self.keep_index()
         # Not a counted transaction: nothing changes, so what was read stays good.
         with self._write_lock, _refusals_said():
             conn = self._conn()
@@ -953,6 +1057,7 @@ class Library:
         holding the write lock past the busy timeout raises :class:`LibraryBusy`; a write
         SQLite refuses (a full disk, a read-only folder, a disk error) raises
         :class:`LibraryError` saying so (and nothing is written either way)."""
+        self.keep_index()
         with self._write_lock, _refusals_said(), self._damage_said():
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
@@ -960,6 +1065,7 @@ class Library:
                 try:
                     yield conn
                     conn.execute("COMMIT")
+                    self._written_on = conn
                 except BaseException:
                     if conn.in_transaction:
                         with suppress(sqlite3.Error):
@@ -984,11 +1090,14 @@ class Library:
                 return
             self._closed = True
             connections, self._connections = list(self._connections.values()), {}
+            retired, self._retired = self._retired, []
             self._every_id = None
         if connections:
             with suppress(sqlite3.Error):
                 connections[0].execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        for conn in connections:
+        # Those of an index file that went last: the log they share by name with the index
+        # in its place is empty by now, so what closing them does to it takes nothing.
+        for conn in connections + retired:
             with suppress(sqlite3.Error):
                 conn.close()
 
@@ -1466,6 +1575,7 @@ class Library:
         file is missing (kept, so nothing is lost if it returns) or changed and no longer
         decodes, and index files that have no row. Known files are only stat'ed."""
         report = ReconcileReport()
+        self.keep_index()
         # name -> (size, mtime): plain numbers, which the cyclic garbage collector leaves
         # alone (100,000 stat results made it pause the whole process for tens of ms).
         on_disk: dict[str, tuple[int, float]] = {}

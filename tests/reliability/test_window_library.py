@@ -508,3 +508,26 @@ def test_an_unreadable_note_of_paid_work_is_said_in_the_window(
     assert w.message_banner.isVisible()
     (aside,) = pending.glob("*.unreadable")
     assert str(aside) in said
+
+
+def test_an_index_deleted_while_the_window_is_open_is_written_again_and_said(
+    qtbot: QtBot, window_env: Path, make_window: Any
+) -> None:
+    hostile_png(window_env / "images", "44444444-4444-4444-8444-444444444444.png", {"prompt": "a kept lantern"})
+    w = make_window()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 1)
+    (entry,) = w.library.entries()
+    w.library.set_favourite([entry.id], True)
+    (window_env / "library.sqlite").unlink()  # a cleaning tool, say
+    w.gallery_actions.refresh()  # the folder's check, on a worker, finds it gone
+    said = (
+        "The library index was deleted while Krea Desktop had it open, so it was written again with everything in it."
+    )
+    qtbot.waitUntil(lambda: w.message_banner.label.text() == said, timeout=10000)
+    assert (window_env / "library.sqlite").exists()
+    w.close()
+    again = Library(window_env)
+    try:
+        assert again.notice is None and again.ids(favourites_only=True) == [entry.id]
+    finally:
+        again.close()

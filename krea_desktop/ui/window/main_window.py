@@ -82,6 +82,9 @@ class MainWindow(QMainWindow):
     wires the client thread. ``create_main_window()`` does both at once; ``run_app``
     shows and paints the frame between them."""
 
+    # A sentence from the library, said on whichever thread noticed (an index written again).
+    libraryNews = QtCore.Signal(str)
+
     # The menus' actions that others reach (made by menus.fill_menus in build_rest()).
     settings_action: QAction
     paste_action: QAction
@@ -147,6 +150,9 @@ class MainWindow(QMainWindow):
         if self.panels_built:
             raise RuntimeError("the main window is already built")
         self.library = library
+        # To this window's thread, where it is shown (a bound method: the signal is queued).
+        self.libraryNews.connect(self._library_news)
+        library.on_news = self.libraryNews.emit
         self.demo = demo
         self.endpoint = endpoint
         self._build()
@@ -992,6 +998,9 @@ class MainWindow(QMainWindow):
                 self.message_banner.supersede(said, text, error=True)
         elif not text and said is not None:
             self.message_banner.supersede(said, "The images kept in memory are saved in the library now.")
+
+    def _library_news(self, text: str) -> None:
+        self.show_message(text, error=True)  # it concerns what the library keeps: stays until read
 
     def show_problem(self, text: str) -> None:
         """The library could not be opened: the frame says why, in one sentence."""
