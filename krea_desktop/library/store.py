@@ -20,6 +20,7 @@ next start-up would have to re-index from their embedded records.)
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -69,6 +70,18 @@ IMAGE_EXTENSIONS = {".png": "PNG", ".jpg": "JPG", ".jpeg": "JPG", ".webp": "WEBP
 TEMP_PREFIX = ".tmp-"
 INDEX_WRITTEN_AGAIN = (
     "The library index was deleted while Krea Desktop had it open, so it was written again with everything in it."
+)
+INDEX_REPLACED = (
+    "The library index was replaced while Krea Desktop had it open: the one in its place is used from now on, "
+    "and the one that was open was kept as {name}."
+)
+INDEX_SET_ASIDE = (
+    "The library index was replaced while Krea Desktop had it open by a file that is not one, so that file was "
+    "kept as {name} and the index written again with everything in it."
+)
+INDEX_NOT_WRITTEN_AGAIN = (
+    "The library index was deleted while Krea Desktop had it open and could not be written again ({reason}); "
+    "nothing more is saved until it is: free some space or check the folder, and it is tried again at the next save."
 )
 # Files larger than this, or with more pixels, are not decoded when checking them.
 MAX_CHECK_BYTES = 200 * 1024 * 1024
@@ -581,9 +594,15 @@ class Library:
         # Connections to an index file that went from under the library (see
         # keep_index()), closed with the library: never read from or written through again.
         self._retired: list[sqlite3.Connection] = []
-        self._index_id: tuple[int, int] | None = None  # the index file open (device, inode)
+        # The index file open, held by a descriptor of its own: its count of names says
+        # whether it is still the one at its path (a file's number can be reported anew
+        # by a network drive; its names cannot). Those of earlier files stay open (a
+        # number a check may still be reading) until the library is closed.
+        self._index_fd: int | None = None
+        self._retired_fds: list[int] = []
         self._written_on: sqlite3.Connection | None = None  # the connection of the latest write
-        self._other_index_said = False  # another file at the index's path was logged
+        self._failure_said = False  # an index that could not be written again was said
+        self._failure = ""  # why it could not be
         # Told (from whichever thread noticed) the sentence of an index written again.
         self.on_news: Callable[[str], None] | None = None
         self._connections_lock = threading.Lock()
@@ -658,66 +677,115 @@ class Library:
         self.has_fts = (
             conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='images_fts'").fetchone() is not None
         )
-        self._index_id = self._file_id()
+        self._index_fd = self._open_fd()
         if problem is not None:
             if rebuild:
                 self.reconcile()
             else:
                 self.needs_rebuild = True
 
-    def _file_id(self) -> tuple[int, int] | None:
-        """Which file is at the index's path (device, inode); None when there is none, or
-        an empty one (which SQLite makes when a connection is opened where none is)."""
+    def _open_fd(self) -> int | None:
         try:
-            st = os.stat(self.db_path)
-        except OSError:
+            return os.open(self.db_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+        except OSError as exc:
+            log.info("the library index is not watched for its deletion: %s", exc)
             return None
-        return (st.st_dev, st.st_ino) if st.st_size else None
+
+    def _index_gone(self) -> bool:
+        """Whether the index file open no longer has a name (deleted, or another put in
+        its place). A stat of a descriptor: nothing else when it is there."""
+        fd = self._index_fd
+        if fd is None:
+            return False
+        try:
+            return os.fstat(fd).st_nlink == 0
+        except OSError:
+            return False
+
+    def _file_at_path(self) -> bool:
+        """Whether a file with something in it is at the index's path (SQLite makes an
+        empty one where a connection is opened and none is)."""
+        try:
+            return os.stat(self.db_path).st_size > 0
+        except OSError:
+            return False
 
     def keep_index(self) -> str | None:
-        """Put the index back where it belongs if its file was deleted from under the open
-        library (by hand, by a cleaning tool): the open copy, favourites and all, is
-        written there again, and :attr:`on_news` is told. Otherwise everything written
-        from then on would go to a file that no longer has a name, and the next start would
-        rebuild the index from the images without their favourites. Not when the library's
-        folder went too (a drive taken away). Returns the sentence that says so, else None;
-        a stat when nothing went.
-
-        A file found in its place is left alone (and logged once): another file there (a
-        sync tool's copy) cannot be told from the same file whose number a network drive
-        reports anew, and setting aside the index in use at every write would be worse.
-
-        Called before each write, by :meth:`check_writable` and by :meth:`reconcile`."""
-        if self._index_id is None or self._closed:
-            return None
-        found = self._file_id()
-        if found == self._index_id:
-            return None
-        if found is not None:
-            if not self._other_index_said:
-                self._other_index_said = True
-                log.warning("the file at %s is not the one opened; left as it is", self.db_path)
+        """When the index file open went from under the library while it was open
+        (deleted by hand or by a cleaning tool), write it there again: the open copy,
+        favourites and all. Otherwise everything written from then on would go to a file
+        without a name, and the next start would rebuild the index from the images without
+        their favourites. When another file is in its place (another Krea Desktop process
+        on this library wrote it there first; a sync tool's copy), that one is used from
+        then on and the open one is kept beside it. Not when the library's folder went too
+        (a drive taken away). :attr:`on_news` is told, and the sentence returned; None
+        when nothing went (a stat of a descriptor). Called before each write, by
+        :meth:`check_writable`, :meth:`reconcile`, :meth:`check_index` and :meth:`close`,
+        and before a thread's first connection."""
+        if self._closed or not self._index_gone():
             return None
         with self._write_lock:
-            if self._file_id() is not None or self._closed or not self.root.is_dir():
+            if self._closed or not self._index_gone() or not self.root.is_dir():
                 return None
             try:
-                said = self._write_index_again()
+                source = self._source_connection()
+                if self._file_at_path() and self._usable_at_path():
+                    # Another process of this library wrote it there first, say: used from
+                    # now on, this one's view kept beside it. No checkpoint through the file
+                    # that went: the log named beside the index is the new file's now, and
+                    # would be emptied into the old one.
+                    said = INDEX_REPLACED.format(name=self._copy_open_index(source, self._aside_name("kept")).name)
+                else:
+                    aside = None
+                    if self._file_at_path():  # something else: kept aside, the index written again
+                        aside = self._aside_name("replaced")
+                        os.replace(self.db_path, aside)
+                    # What the log holds into the open file first, so that the copy is
+                    # whole and the log holds nothing only the file that went had.
+                    with suppress(sqlite3.Error):
+                        source.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    self._copy_open_index(source, self.db_path)
+                    said = INDEX_WRITTEN_AGAIN if aside is None else INDEX_SET_ASIDE.format(name=aside.name)
+                self._use_index_at_path()
             except (OSError, sqlite3.Error) as exc:
                 log.warning("the library index that went could not be written again: %s", exc)
-                return None
+                if self._failure_said:
+                    return None
+                self._failure_said = True  # once: the next save says it again, in its own words
+                full = (
+                    exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                    if isinstance(exc, OSError)
+                    else _disk_full(exc, self.root)
+                )
+                self._failure = "the disk is full" if full else str(exc)
+                said = INDEX_NOT_WRITTEN_AGAIN.format(reason=self._failure)
+            else:
+                self._failure_said = False
         log.warning("%s", said)
         if self.on_news is not None:
             self.on_news(said)
         return said
 
-    def _write_index_again(self) -> str:
-        """Write the open index to its path again (under the write lock); later reads and
-        writes go to that file on new connections.
+    def _index_in_place(self) -> None:
+        """:meth:`keep_index`, raising :class:`LibraryError` (one sentence) while the index
+        could not be written again: a write would go to a file without a name."""
+        self.keep_index()
+        if self._index_gone():
+            raise LibraryError(INDEX_NOT_WRITTEN_AGAIN.format(reason=self._failure or "see the log"))
 
-        Copied through a connection already open on it (a new one, made by its path, would
-        make a new empty file there): this thread's, else the one the latest write went
-        through (whose view holds it), else any."""
+    def _aside_name(self, word: str) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.db_path.with_name(f"{self.db_path.name}.{word}-{stamp}")
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = self.db_path.with_name(f"{self.db_path.name}.{word}-{stamp}-{n}")
+        return aside
+
+    def _source_connection(self) -> sqlite3.Connection:
+        """A connection already open on the index file that went (a new one, made by its
+        path, would be on whatever is there): this thread's, else the one the latest write
+        went through, else any."""
         with self._connections_lock:
             conn = (
                 self._connections.get(threading.get_ident())
@@ -726,10 +794,21 @@ class Library:
             )
         if conn is None:
             raise sqlite3.OperationalError("no connection is open on the index")
-        # Everything in the write-ahead log into the open file first, so that the copy is
-        # whole and the log (still named beside the index) holds nothing of the file that went.
-        with suppress(sqlite3.Error):
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return conn
+
+    def _usable_at_path(self) -> bool:
+        """Whether the file at the index's path is an index of this version, by its header
+        alone: opened by SQLite, it would be read with the log named beside it, which may
+        be the file that went's."""
+        try:
+            with open(self.db_path, "rb") as found:
+                header = found.read(100)
+        except OSError:
+            return False
+        return header[:16] == b"SQLite format 3\0" and int.from_bytes(header[60:64], "big") == SCHEMA_VERSION
+
+    def _copy_open_index(self, conn: sqlite3.Connection, dest: Path) -> Path:
+        """Write the index open on ``conn`` to ``dest``, whole (under the write lock)."""
         copy = self.root / f"{TEMP_PREFIX}index-{os.getpid()}-{time.time_ns()}"
         try:
             target = sqlite3.connect(copy)
@@ -739,18 +818,27 @@ class Library:
                 target.close()
             with open(copy, "rb+") as written:
                 os.fsync(written.fileno())
-            os.replace(copy, self.db_path)
+            os.replace(copy, dest)
         finally:
             with suppress(OSError):
                 copy.unlink()
+        return dest
+
+    def _use_index_at_path(self) -> None:
+        """Read and write the file at the index's path from now on (under the write lock):
+        every thread's connection is retired (each thread opens a new one at its next use)."""
+        fd = self._open_fd()
+        if fd is None:
+            raise OSError(f"the index at {self.db_path} cannot be opened")
         with self._connections_lock:
             self._retired.extend(self._connections.values())
             self._connections = {}
             self._every_id = None
             self._written_on = None
+            if self._index_fd is not None:
+                self._retired_fds.append(self._index_fd)
+            self._index_fd = fd
         self._conn()
-        self._index_id = self._file_id()
-        return INDEX_WRITTEN_AGAIN
 
     def _has_image_files(self) -> bool:
         try:
@@ -845,6 +933,9 @@ class Library:
         until a save or a search meets it, and is noted beside the index, so that the next
         opening sets it aside and rebuilds it, with the favourites still readable; returns
         the sentence that says so (:data:`DAMAGED_INDEX`), else None."""
+        self.keep_index()
+        if self._index_gone():  # it could not be written again: nothing there to check
+            return None
         try:
             probe = _read_only(self.db_path, timeout=self.busy_timeout)
             try:
@@ -860,6 +951,8 @@ class Library:
             return None
         if rows == [("ok",)]:
             return None
+        if self._index_gone() or not self._file_at_path():
+            return None  # it went while it was checked: not damage (written again at the next write)
         self._note_damage(str(rows[0][0]) if rows and rows[0] else "unreadable")
         return DAMAGED_INDEX
 
@@ -964,17 +1057,25 @@ class Library:
             raise LibraryError("the library is closed")
         thread = threading.get_ident()
         conn = self._connections.get(thread)
-        if conn is None and self._index_id is not None and self._file_id() is None:
-            # Opened by its path, a new connection would make an empty index there.
+        if conn is None and self._index_gone():
+            # Opened by its path, a new connection would be on another file, or make an
+            # empty index where there is none.
             self.keep_index()
             conn = self._connections.get(thread)
         if conn is None:
+            if self._index_gone():  # still: it could not be written again
+                raise LibraryError(INDEX_NOT_WRITTEN_AGAIN.format(reason=self._failure or "see the log"))
             # Autocommit mode; transactions are explicit. Each thread has its own connection,
             # so readers never wait for the writer (WAL), and close() can close them all. A
-            # thread that ends leaves its connection to the next thread given its id.
+            # thread that ends leaves its connection to the next thread given its id. Once
+            # the index is open, a connection never makes one (``mode=rw``).
             try:
                 conn = sqlite3.connect(
-                    self.db_path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+                    f"{self.db_path.as_uri()}?mode=rw" if self._index_fd is not None else str(self.db_path),
+                    timeout=self.busy_timeout,
+                    isolation_level=None,
+                    check_same_thread=False,
+                    uri=self._index_fd is not None,
                 )
             except sqlite3.Error as exc:
                 raise LibraryError(f"The library index {self.db_path} cannot be opened ({exc}).") from exc
@@ -1014,7 +1115,7 @@ class Library:
         """Raise :class:`LibraryError` (one sentence) unless a write to the index would be
         taken: one written by nothing here, rolled back (an index another user owns, a
         read-only folder, a disk that refuses writes)."""
-        self.keep_index()
+        self._index_in_place()
         # Not a counted transaction: nothing changes, so what was read stays good.
         with self._write_lock, _refusals_said():
             conn = self._conn()
@@ -1057,7 +1158,7 @@ class Library:
         holding the write lock past the busy timeout raises :class:`LibraryBusy`; a write
         SQLite refuses (a full disk, a read-only folder, a disk error) raises
         :class:`LibraryError` saying so (and nothing is written either way)."""
-        self.keep_index()
+        self._index_in_place()
         with self._write_lock, _refusals_said(), self._damage_said():
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
@@ -1085,16 +1186,24 @@ class Library:
         no other thread is using the library: SQLite's module crashes the process if a
         connection is closed while another thread reads through it (the window waits for
         its workers and its client thread first: ``krea_desktop.ui.app.close_library``)."""
+        if not self._closed:
+            self.keep_index()  # first: a checkpoint through a file that went would empty the log of the one there
         with self._connections_lock:
             if self._closed:
                 return
             self._closed = True
             connections, self._connections = list(self._connections.values()), {}
             retired, self._retired = self._retired, []
+            fds, self._retired_fds = [*self._retired_fds, self._index_fd], []
             self._every_id = None
-        if connections:
+        if connections and not self._index_gone():
             with suppress(sqlite3.Error):
                 connections[0].execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        for fd in fds:
+            if fd is not None:
+                with suppress(OSError):
+                    os.close(fd)
+        self._index_fd = None
         # Those of an index file that went last: the log they share by name with the index
         # in its place is empty by now, so what closing them does to it takes nothing.
         for conn in connections + retired:

@@ -1100,25 +1100,33 @@ def test_an_index_deleted_while_the_library_is_open_is_written_again_with_everyt
         again.close()
 
 
-def test_another_file_in_the_index_s_place_is_left_alone(tmp_path: Path) -> None:
-    # A sync tool's copy there cannot be told from the same file whose number a network
-    # drive reports anew: nothing is set aside, nothing said, the library goes on.
+def test_a_file_that_is_not_an_index_put_in_its_place_is_kept_aside_and_the_index_written_again(
+    tmp_path: Path,
+) -> None:
     told: list[str] = []
     lib = Library(tmp_path / "lib")
     lib.on_news = told.append
     first = lib.save(image(1))
+    lib.set_favourite([first.id], True)
     other = tmp_path / "other.sqlite"
     sqlite3.connect(other).execute("CREATE TABLE elsewhere (x)").connection.close()
     os.replace(other, lib.db_path)
-    assert lib.keep_index() is None
-    lib.save(image(2))
-    assert told == [] and sorted(p.name for p in lib.root.iterdir() if p.name.startswith("library.sqlite")) == [
-        "library.sqlite",
-        "library.sqlite-shm",
-        "library.sqlite-wal",
+    second = lib.save(image(2))
+    (aside,) = [p for p in lib.root.iterdir() if p.name.startswith("library.sqlite.replaced-")]
+    assert told == [
+        "The library index was replaced while Krea Desktop had it open by a file that is not one, so that file was "
+        f"kept as {aside.name} and the index written again with everything in it."
     ]
-    assert first.id in lib.ids()
+    kept = sqlite3.connect(aside)
+    assert kept.execute("SELECT name FROM sqlite_master").fetchall() == [("elsewhere",)]
+    kept.close()
     lib.close()
+    again = Library(tmp_path / "lib")
+    try:
+        assert again.notice is None
+        assert again.ids() == [second.id, first.id] and again.ids(favourites_only=True) == [first.id]
+    finally:
+        again.close()
 
 
 def test_an_index_gone_with_its_whole_folder_is_not_made_again(tmp_path: Path) -> None:
@@ -1199,5 +1207,153 @@ def test_a_thread_that_first_reads_after_the_index_went_reads_it_written_again(t
     try:
         assert again.notice is None
         assert again.ids() == [second.id, first.id] and again.ids(favourites_only=True) == [first.id]
+    finally:
+        again.close()
+
+
+def test_an_index_deleted_under_two_processes_keeps_what_both_wrote(tmp_path: Path) -> None:
+    # The window and a command on one library: the first to write after the index went
+    # writes it again; the other uses that file from then on (its own copy kept beside).
+    # A command that went on with the file that went emptied, when it closed, the log the
+    # window's new file shares by name: rows and favourites lost.
+    root = tmp_path / "lib"
+    window = Library(root)
+    first = window.save(image(1))
+    window.set_favourite([first.id], True)
+    peer_code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from tests.reliability.test_library_faults import image\n"
+        "from krea_desktop.library.store import Library\n"
+        "lib = Library(Path(sys.argv[1]), rebuild=False)\n"
+        "print('ready', flush=True)\n"
+        "for line in sys.stdin:\n"
+        "    word, _, n = line.strip().partition(' ')\n"
+        "    if word == 'save':\n"
+        "        print(lib.save(image(int(n))).id, flush=True)\n"
+        "    elif word == 'close':\n"
+        "        lib.close()\n"
+        "        print('closed', flush=True)\n"
+        "        break\n"
+    )
+    peer = subprocess.Popen(
+        [sys.executable, "-c", peer_code, str(root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert peer.stdin is not None and peer.stdout is not None
+
+    def ask(line: str) -> str:
+        assert peer.stdin is not None and peer.stdout is not None
+        peer.stdin.write(line + "\n")
+        peer.stdin.flush()
+        return peer.stdout.readline().strip()
+
+    try:
+        assert peer.stdout.readline().strip() == "ready"
+        ask("save 2")
+        window.db_path.unlink()  # a cleaning tool
+        third = window.save(image(3))  # the window writes it again
+        window.set_favourite([third.id], True)
+        ask("save 4")  # the command finds another file there, and uses it
+        assert ask("close") == "closed"
+        assert peer.wait(30) == 0
+        window.save(image(5))
+    finally:
+        if peer.poll() is None:
+            peer.kill()
+        window.close()
+    again = Library(root)
+    try:
+        assert again.notice is None
+        assert sorted(e.seed for e in again.entries()) == [1, 2, 3, 4, 5]
+        assert sorted(again.ids(favourites_only=True)) == sorted([first.id, third.id])
+        assert again._conn().execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        again.close()
+
+
+def test_an_index_that_cannot_be_written_again_is_said_nothing_made_in_its_place_and_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    told: list[str] = []
+    lib = Library(tmp_path / "lib")
+    lib.on_news = told.append
+    first = lib.save(image(1))
+    lib.set_favourite([first.id], True)
+    copy = Library._copy_open_index
+
+    def full(self: Library, conn: sqlite3.Connection, dest: Path) -> Path:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Library, "_copy_open_index", full)
+    lib.db_path.unlink()
+    with pytest.raises(LibraryError) as raised:
+        lib.save(image(2))
+    said = (
+        "The library index was deleted while Krea Desktop had it open and could not be written again (the disk is "
+        "full); nothing more is saved until it is: free some space or check the folder, and it is tried again at "
+        "the next save."
+    )
+    assert told == [said] and str(raised.value) == said
+    assert not lib.db_path.exists()  # no empty index made in its place
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as reader, pytest.raises(LibraryError):
+        reader.submit(lib.ids).result()  # a thread's first connection: said, not an empty index
+    assert not lib.db_path.exists()
+    monkeypatch.setattr(Library, "_copy_open_index", copy)  # space freed
+    second = lib.save(image(2))
+    assert told[-1] == (
+        "The library index was deleted while Krea Desktop had it open, so it was written again with everything in it."
+    )
+    lib.close()
+    again = Library(tmp_path / "lib")
+    try:
+        assert again.notice is None
+        assert again.ids() == [second.id, first.id] and again.ids(favourites_only=True) == [first.id]
+    finally:
+        again.close()
+
+
+def test_the_check_of_every_page_does_not_take_a_deleted_index_for_a_damaged_one(tmp_path: Path) -> None:
+    lib = Library(tmp_path / "lib")
+    first = lib.save(image(1))
+    lib.set_favourite([first.id], True)
+    lib.db_path.unlink()
+    assert lib.check_index() is None  # written again first, then checked: whole
+    lib.close()
+    again = Library(tmp_path / "lib")
+    try:
+        assert again.notice is None and again.ids(favourites_only=True) == [first.id]
+    finally:
+        again.close()
+
+
+def test_an_index_that_goes_while_its_every_page_is_checked_is_not_taken_for_damaged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The check opens the index by its path, after keep_index() found it there: deleted in
+    # between, the open failed and was noted as damage, and the next start set aside the
+    # healthy index written again meanwhile.
+    lib = Library(tmp_path / "lib")
+    first = lib.save(image(1))
+    lib.set_favourite([first.id], True)
+    opened = store_module._read_only
+
+    def deleted_first(index: Path, timeout: float = 5.0) -> sqlite3.Connection:
+        index.unlink(missing_ok=True)
+        return opened(index, timeout=timeout)
+
+    monkeypatch.setattr(store_module, "_read_only", deleted_first)
+    assert lib.check_index() is None
+    monkeypatch.setattr(store_module, "_read_only", opened)
+    lib.save(image(2))
+    lib.close()
+    again = Library(tmp_path / "lib")
+    try:
+        assert again.notice is None and again.ids(favourites_only=True) == [first.id]
     finally:
         again.close()
