@@ -75,15 +75,16 @@ ClientFactory = Callable[[], "RunwareClient"]
 GETTING_READY = "Getting ready: your images will be requested in a moment."
 
 
+class _LibraryNews(QtCore.QObject):
+    said = QtCore.Signal(str)  # a sentence about what the library keeps: it stays until read
+
+
 class MainWindow(QMainWindow):
     """Built in two steps so that the window appears at once: the constructor makes the
     frame (title, saved geometry, the panels' background) with nothing but Qt imported;
     ``build()`` then imports and makes the panels, opens the gallery on the library and
     wires the client thread. ``create_main_window()`` does both at once; ``run_app``
     shows and paints the frame between them."""
-
-    # A sentence from the library, said on whichever thread noticed (an index written again).
-    libraryNews = QtCore.Signal(str)
 
     # The menus' actions that others reach (made by menus.fill_menus in build_rest()).
     settings_action: QAction
@@ -150,9 +151,12 @@ class MainWindow(QMainWindow):
         if self.panels_built:
             raise RuntimeError("the main window is already built")
         self.library = library
-        # To this window's thread, where it is shown (a bound method: the signal is queued).
-        self.libraryNews.connect(self._library_news)
-        library.on_news = self.libraryNews.emit
+        # A sentence from the library, said on whichever thread noticed (an index written
+        # again): queued to this window's thread. A relay of its own, not a signal of the
+        # window's: a signal on a class this size costs PySide 20 ms to set up at start.
+        self._library_news = _LibraryNews(self)
+        self._library_news.said.connect(lambda text: self.show_message(text, error=True))
+        library.on_news = self._library_news.said.emit
         self.demo = demo
         self.endpoint = endpoint
         self._build()
@@ -998,9 +1002,6 @@ class MainWindow(QMainWindow):
                 self.message_banner.supersede(said, text, error=True)
         elif not text and said is not None:
             self.message_banner.supersede(said, "The images kept in memory are saved in the library now.")
-
-    def _library_news(self, text: str) -> None:
-        self.show_message(text, error=True)  # it concerns what the library keeps: stays until read
 
     def show_problem(self, text: str) -> None:
         """The library could not be opened: the frame says why, in one sentence."""
