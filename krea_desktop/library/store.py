@@ -734,11 +734,11 @@ class Library:
                     # now on, this one's view kept beside it. No checkpoint through the file
                     # that went: the log named beside the index is the new file's now, and
                     # would be emptied into the old one.
-                    said = INDEX_REPLACED.format(name=self._copy_open_index(source, self._aside_name("kept")).name)
+                    said = INDEX_REPLACED.format(name=self._copy_open_index(source, self._aside_name(".kept-")).name)
                 else:
                     aside = None
                     if self._file_at_path():  # something else: kept aside, the index written again
-                        aside = self._aside_name("replaced")
+                        aside = self._aside_name(".replaced-")
                         os.replace(self.db_path, aside)
                     # What the log holds into the open file first, so that the copy is
                     # whole and the log holds nothing only the file that went had.
@@ -773,13 +773,14 @@ class Library:
         if self._index_gone():
             raise LibraryError(INDEX_NOT_WRITTEN_AGAIN.format(reason=self._failure or "see the log"))
 
-    def _aside_name(self, word: str) -> Path:
+    def _aside_name(self, infix: str) -> Path:
+        """A free name beside the index: ``library.sqlite{infix}{date-time}[-n]``."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        aside = self.db_path.with_name(f"{self.db_path.name}.{word}-{stamp}")
+        aside = self.db_path.with_name(f"{self.db_path.name}{infix}{stamp}")
         n = 1
         while aside.exists():
             n += 1
-            aside = self.db_path.with_name(f"{self.db_path.name}.{word}-{stamp}-{n}")
+            aside = self.db_path.with_name(f"{self.db_path.name}{infix}{stamp}-{n}")
         return aside
 
     def _source_connection(self) -> sqlite3.Connection:
@@ -1032,12 +1033,7 @@ class Library:
 
     def _set_index_aside(self) -> Path:
         """Rename the index (and its journal files) out of the way, byte for byte."""
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        aside = self.db_path.with_name(f"{self.db_path.name}{DAMAGED_INFIX}{stamp}")
-        n = 1
-        while aside.exists():
-            n += 1
-            aside = self.db_path.with_name(f"{self.db_path.name}{DAMAGED_INFIX}{stamp}-{n}")
+        aside = self._aside_name(DAMAGED_INFIX)
         try:
             os.replace(self.db_path, aside)
             for extra in ("-wal", "-shm"):

@@ -32,7 +32,7 @@ from krea_desktop.api.results import GeneratedImage
 from krea_desktop.library import metadata
 from krea_desktop.library import store as store_module
 from krea_desktop.library.saving import SaveQueue, check_writable
-from krea_desktop.library.store import Library, LibraryError
+from krea_desktop.library.store import Library, LibraryEntry, LibraryError
 from krea_desktop.library.trash import PendingTrash
 
 
@@ -1064,6 +1064,26 @@ def test_a_full_disk_is_not_taken_for_a_damaged_index(tmp_path: Path, monkeypatc
         assert kept is not None and kept.favourite
 
 
+def a_favourite_then_the_index_deleted(root: Path) -> tuple[Library, LibraryEntry]:
+    """A library open at ``root`` with one image, a favourite, whose index was then deleted."""
+    lib = Library(root)
+    first = lib.save(image(1))
+    lib.set_favourite([first.id], True)
+    lib.db_path.unlink()
+    return lib, first
+
+
+def found_at_next_start(root: Path) -> tuple[list[int], list[int]]:
+    """What the next start finds in the library at ``root``, its index opened as it is (not
+    rebuilt): every row's id and the favourites', newest first."""
+    again = Library(root)
+    try:
+        assert again.notice is None
+        return again.ids(), again.ids(favourites_only=True)
+    finally:
+        again.close()
+
+
 @pytest.mark.parametrize("also_its_log", [False, True])
 def test_an_index_deleted_while_the_library_is_open_is_written_again_with_everything_in_it(
     tmp_path: Path, also_its_log: bool
@@ -1121,12 +1141,7 @@ def test_a_file_that_is_not_an_index_put_in_its_place_is_kept_aside_and_the_inde
     assert kept.execute("SELECT name FROM sqlite_master").fetchall() == [("elsewhere",)]
     kept.close()
     lib.close()
-    again = Library(tmp_path / "lib")
-    try:
-        assert again.notice is None
-        assert again.ids() == [second.id, first.id] and again.ids(favourites_only=True) == [first.id]
-    finally:
-        again.close()
+    assert found_at_next_start(tmp_path / "lib") == ([second.id, first.id], [first.id])
 
 
 def test_an_index_gone_with_its_whole_folder_is_not_made_again(tmp_path: Path) -> None:
@@ -1161,13 +1176,7 @@ def test_every_thread_reads_the_index_written_again(tmp_path: Path) -> None:
         assert reader.submit(lambda: lib.ids(favourites_only=True)).result() == [first.id]
         assert threading.active_count() >= 2
     lib.close()
-    again = Library(tmp_path / "lib")
-    try:
-        assert again.notice is None
-        assert again.ids() == [second.id, first.id]
-        assert again.ids(favourites_only=True) == [first.id]
-    finally:
-        again.close()
+    assert found_at_next_start(tmp_path / "lib") == ([second.id, first.id], [first.id])
 
 
 def test_a_thread_that_never_read_the_index_writes_it_again_from_one_that_did(tmp_path: Path) -> None:
@@ -1175,10 +1184,7 @@ def test_a_thread_that_never_read_the_index_writes_it_again_from_one_that_did(tm
     # copy is made through one already open on the file that went.
     import threading
 
-    lib = Library(tmp_path / "lib")
-    first = lib.save(image(1))
-    lib.set_favourite([first.id], True)
-    lib.db_path.unlink()
+    lib, first = a_favourite_then_the_index_deleted(tmp_path / "lib")
     checking = threading.Thread(target=lib.reconcile)
     checking.start()
     checking.join(30)
@@ -1195,20 +1201,12 @@ def test_a_thread_that_first_reads_after_the_index_went_reads_it_written_again(t
     # there (and every thread after it would have read nothing).
     from concurrent.futures import ThreadPoolExecutor
 
-    lib = Library(tmp_path / "lib")
-    first = lib.save(image(1))
-    lib.set_favourite([first.id], True)
-    lib.db_path.unlink()
+    lib, first = a_favourite_then_the_index_deleted(tmp_path / "lib")
     with ThreadPoolExecutor(1) as reader:
         assert reader.submit(lambda: lib.ids(favourites_only=True)).result() == [first.id]
     second = lib.save(image(2))
     lib.close()
-    again = Library(tmp_path / "lib")
-    try:
-        assert again.notice is None
-        assert again.ids() == [second.id, first.id] and again.ids(favourites_only=True) == [first.id]
-    finally:
-        again.close()
+    assert found_at_next_start(tmp_path / "lib") == ([second.id, first.id], [first.id])
 
 
 def test_an_index_deleted_under_two_processes_keeps_what_both_wrote(tmp_path: Path) -> None:
@@ -1310,26 +1308,14 @@ def test_an_index_that_cannot_be_written_again_is_said_nothing_made_in_its_place
         "The library index was deleted while Krea Desktop had it open, so it was written again with everything in it."
     )
     lib.close()
-    again = Library(tmp_path / "lib")
-    try:
-        assert again.notice is None
-        assert again.ids() == [second.id, first.id] and again.ids(favourites_only=True) == [first.id]
-    finally:
-        again.close()
+    assert found_at_next_start(tmp_path / "lib") == ([second.id, first.id], [first.id])
 
 
 def test_the_check_of_every_page_does_not_take_a_deleted_index_for_a_damaged_one(tmp_path: Path) -> None:
-    lib = Library(tmp_path / "lib")
-    first = lib.save(image(1))
-    lib.set_favourite([first.id], True)
-    lib.db_path.unlink()
+    lib, first = a_favourite_then_the_index_deleted(tmp_path / "lib")
     assert lib.check_index() is None  # written again first, then checked: whole
     lib.close()
-    again = Library(tmp_path / "lib")
-    try:
-        assert again.notice is None and again.ids(favourites_only=True) == [first.id]
-    finally:
-        again.close()
+    assert found_at_next_start(tmp_path / "lib")[1] == [first.id]
 
 
 def test_an_index_that_goes_while_its_every_page_is_checked_is_not_taken_for_damaged(
@@ -1352,8 +1338,4 @@ def test_an_index_that_goes_while_its_every_page_is_checked_is_not_taken_for_dam
     monkeypatch.setattr(store_module, "_read_only", opened)
     lib.save(image(2))
     lib.close()
-    again = Library(tmp_path / "lib")
-    try:
-        assert again.notice is None and again.ids(favourites_only=True) == [first.id]
-    finally:
-        again.close()
+    assert found_at_next_start(tmp_path / "lib")[1] == [first.id]
