@@ -369,23 +369,32 @@ class DirectDownloads:
         tls = origin.scheme == "https"
         if tls and self._ssl_context is None:
             self._ssl_context = httpx.create_ssl_context()
-        try:
-            _transport, receiver = await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: _Receiver(loop, self._read_timeout),
-                    origin.host,
-                    origin.port,
-                    ssl=self._ssl_context if tls else None,
-                    server_hostname=origin.host if tls else None,
-                    # A host's next address tried after 0.25 s if the first has not answered
-                    # (a broken IPv6 route, one dead address), as httpx's connections do.
-                    happy_eyeballs_delay=0.25,
-                    interleave=1,
-                ),
-                self._connect_timeout,
+        connecting = asyncio.ensure_future(
+            loop.create_connection(
+                lambda: _Receiver(loop, self._read_timeout),
+                origin.host,
+                origin.port,
+                ssl=self._ssl_context if tls else None,
+                server_hostname=origin.host if tls else None,
+                # A host's next address tried after 0.25 s if the first has not answered
+                # (a broken IPv6 route, one dead address), as httpx's connections do.
+                happy_eyeballs_delay=0.25,
+                interleave=1,
             )
-        except asyncio.TimeoutError:
-            raise httpx.ConnectTimeout(f"Connecting to {origin.host} took too long.") from None
+        )
+        # Not asyncio.wait_for: before Python 3.12 it hands back the connection, and drops
+        # the cancel, when a cancel comes as the connection is made (a Cancel, a quit),
+        # and the whole image was then downloaded before the job ended.
+        try:
+            await asyncio.wait({connecting}, timeout=self._connect_timeout)
+        except asyncio.CancelledError:
+            _give_up(connecting)
+            raise
+        if not connecting.done():
+            _give_up(connecting)
+            raise httpx.ConnectTimeout(f"Connecting to {origin.host} took too long.")
+        try:
+            _transport, receiver = connecting.result()
         except Exception as exc:  # an OSError (ssl.SSLError among them); a name IDNA refuses, a ValueError...
             raise httpx.ConnectError(f"Could not connect to {origin.host}: {exc!r}") from exc
         self.connections_made += 1
@@ -419,6 +428,17 @@ class DirectDownloads:
         self._idle.clear()
         for receiver in list(self._busy):
             receiver.abandon()
+
+
+def _give_up(connecting: asyncio.Future[tuple[asyncio.Transport, _Receiver]]) -> None:
+    """Stop making a connection; one made all the same is closed."""
+    connecting.cancel()
+
+    def closed(made: asyncio.Future[tuple[asyncio.Transport, _Receiver]]) -> None:
+        if not made.cancelled() and made.exception() is None:
+            made.result()[1].abandon()
+
+    connecting.add_done_callback(closed)
 
 
 def _request_target(url: str) -> tuple[_Origin, bytes] | None:

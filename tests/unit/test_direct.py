@@ -580,3 +580,39 @@ def test_a_host_whose_first_address_does_not_answer_is_reached_at_its_next() -> 
         assert took < 3.0  # reached before the connect timeout: not a measurement, the outcome
 
     run(go())
+
+
+@pytest.mark.parametrize("hops", [1, 2])
+def test_a_cancel_that_comes_as_the_connection_is_made_ends_the_download(
+    monkeypatch: pytest.MonkeyPatch, hops: int
+) -> None:
+    # Python 3.11's asyncio.wait_for handed the connection back and dropped a cancel that
+    # came as it was made: a Cancel or a quit then waited for the whole image.
+    made = direct._Receiver.connection_made
+    fetching: list[asyncio.Future[object]] = []
+
+    def cancel_soon(receiver: direct._Receiver, transport: asyncio.BaseTransport) -> None:
+        made(receiver, transport)
+        loop = asyncio.get_running_loop()
+
+        def hop(left: int) -> None:
+            if left > 1:
+                loop.call_soon(hop, left - 1)
+            else:
+                fetching[0].cancel()
+
+        loop.call_soon(hop, hops)
+
+    monkeypatch.setattr(direct._Receiver, "connection_made", cancel_soon)
+
+    async def go() -> None:
+        async with host(then_nothing(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")) as h:
+            d = downloads(read_timeout=60)  # longer than run()'s 20 s: a cancel not heard fails the test
+            fetch = asyncio.ensure_future(d.get(h.url(), LIMIT))
+            fetching.append(fetch)
+            await asyncio.wait({fetch}, timeout=5)  # at once; a cancel not heard waits for the read timeout
+            assert fetch.cancelled()
+            await asyncio.wait_for(h.ended[0].wait(), 5)  # and its connection closed
+            d.close()
+
+    run(go())
