@@ -48,6 +48,7 @@ import math
 import random
 import re
 import ssl
+import sys
 import threading
 import time
 import uuid
@@ -460,7 +461,7 @@ class RunwareClient:
             # Whole within the job's time: an answer trickling a byte within each read's
             # timeout would otherwise be waited for without end.
             buf, status, retry_after, location = await _unless_stopped(
-                lambda: asyncio.wait_for(exchange(), self._time_left(deadline)), unless=arriving
+                lambda: _within(exchange(), self._time_left(deadline)), unless=arriving
             )
         except asyncio.TimeoutError:
             during = f" while {phase}" if phase else ""
@@ -1283,7 +1284,7 @@ class RunwareClient:
         # Every attempt within the job's time: a host trickling a byte within each read's
         # timeout, or asking again and again to come back later, is not waited for without end.
         try:
-            return await asyncio.wait_for(self._download_attempts(url, http), self._time_left(deadline))
+            return await _within(self._download_attempts(url, http), self._time_left(deadline))
         except asyncio.TimeoutError:
             raise E.NetworkError(
                 f"Downloading a finished image did not end within the job's {self.job_timeout:g} s; "
@@ -1458,6 +1459,17 @@ async def _unless_stopped(make: Callable[[], Awaitable[T]], unless: asyncio.Even
 
 
 _IDENTITY = {"Accept-Encoding": "identity"}
+
+
+async def _within(awaitable: Awaitable[T], seconds: float) -> T:
+    """``awaitable``, raising TimeoutError after ``seconds``. Not asyncio.wait_for where
+    asyncio.timeout exists (3.11): wait_for hands back the result, and drops the cancel,
+    when a cancel comes in the turn of the loop the awaited thing ends (a Cancel or a quit
+    from the window at the end of a download), and the job went on to its next image."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)
 
 
 def _closer_of(direct: DirectDownloads) -> Callable[[], Awaitable[None]]:

@@ -145,3 +145,47 @@ def test_an_image_the_direct_way_could_not_get_is_asked_for_through_httpx_at_onc
     assert len(images) == 1
     assert sleeps == []
     assert spy.image_requests == 2 and spy.httpx_gets == 1 and spy.direct_images == 0
+
+
+@pytest.mark.parametrize("last_step", ["returns", "awaits then returns"])
+def test_a_cancel_that_comes_as_a_download_ends_is_heard(
+    sim: Sim, monkeypatch: pytest.MonkeyPatch, last_step: str
+) -> None:
+    # Before Python 3.12, asyncio.wait_for around the download handed back the image and
+    # dropped a cancel it had accepted in the turn of the loop the download ended: a Cancel
+    # or a quit from the window then let the job go on to its next image. A cancel the
+    # download's task accepts now ends it; one that comes after it ended is refused.
+    fetching: list[asyncio.Future[bytes]] = []
+    accepted: list[bool] = []
+
+    def cancel() -> None:
+        accepted.append(fetching[0].cancel())
+
+    async def ends_as_cancelled(self: RunwareClient, url: str, http: httpx.AsyncClient) -> bytes:
+        loop = asyncio.get_running_loop()
+        if last_step == "awaits then returns":
+            done = loop.create_future()
+            loop.call_soon(done.set_result, None)
+            loop.call_soon(cancel)
+            await done
+        else:
+            loop.call_soon(cancel)
+        return b"the image"
+
+    monkeypatch.setattr(RunwareClient, "_download_attempts", ends_as_cancelled)
+
+    async def go() -> tuple[bool, bytes | None]:
+        client = RunwareClient("k", base_url=sim.url)
+        try:
+            url = f"{sim.url.rsplit('/v1', 1)[0]}/images/9.png"
+            fetch = asyncio.ensure_future(client._download(url, client._http))
+            fetching.append(fetch)
+            await asyncio.wait({fetch}, timeout=5)
+            return fetch.cancelled(), None if fetch.cancelled() else fetch.result()
+        finally:
+            await client.aclose()
+
+    cancelled, image = asyncio.run(go())
+    assert accepted in ([True], [False])
+    assert cancelled == accepted[0]
+    assert cancelled or image == b"the image"
