@@ -76,7 +76,7 @@ class _Receiver(asyncio.BufferedProtocol):
         self._read_timeout = read_timeout
         self.transport: asyncio.Transport | None = None
         self.closed = False  # the connection is gone (or going): not to be used again
-        self.reusable = False  # the answer read was whole and the host keeps the connection
+        self.got_any = False  # any byte of the answer to the latest request came
         self._done: asyncio.Future[io.BytesIO] | None = None
         self._limit = 0
         self._keep = False
@@ -91,7 +91,6 @@ class _Receiver(asyncio.BufferedProtocol):
         self._view: memoryview | None = None
         self._size = 0
         self._pos = 0
-        self._got_any = False
         self._last_read = 0.0
         self._timer: asyncio.TimerHandle | None = None
 
@@ -107,17 +106,18 @@ class _Receiver(asyncio.BufferedProtocol):
         self._head_len = 0
         self._body = self._view = None
         self._size = self._pos = 0
-        self._got_any = False
-        self.reusable = False
+        self.got_any = False
+        self._keep = False
         self._last_read = self._loop.time()
         self._timer = self._loop.call_later(self._read_timeout, self._check_time)
         self.transport.write(request)
         return self._done
 
     @property
-    def got_any(self) -> bool:
-        """Whether any byte of the answer to the latest request came."""
-        return self._got_any
+    def reusable(self) -> bool:
+        """Whether the connection may serve the next request: the answer read was whole
+        and the host keeps the connection."""
+        return self._keep and not self.closed
 
     # -- asyncio.BufferedProtocol ----------------------------------------------------------
 
@@ -136,7 +136,7 @@ class _Receiver(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         self._last_read = self._loop.time()
-        self._got_any = True
+        self.got_any = True
         if self._done is None or self._done.done():  # bytes nobody asked for: not reused
             self._drop()
             return
@@ -166,7 +166,7 @@ class _Receiver(asyncio.BufferedProtocol):
             self._fail(
                 httpx.RemoteProtocolError(
                     "The image's host closed the connection before the whole image came."
-                    if self._got_any
+                    if self.got_any
                     else "The image's host closed the connection without answering."
                 )
             )
@@ -243,7 +243,6 @@ class _Receiver(asyncio.BufferedProtocol):
         body = self._body
         self._release()
         assert body is not None and self._done is not None
-        self.reusable = self._keep and not self.closed
         self._done.set_result(body)
 
     def _fail(self, exc: BaseException) -> None:
@@ -255,7 +254,6 @@ class _Receiver(asyncio.BufferedProtocol):
 
     def _drop(self) -> None:
         self.closed = True
-        self.reusable = False
         if self.transport is not None:
             self.transport.abort()
 

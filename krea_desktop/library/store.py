@@ -601,8 +601,7 @@ class Library:
         self._index_fd: int | None = None
         self._retired_fds: list[int] = []
         self._written_on: sqlite3.Connection | None = None  # the connection of the latest write
-        self._failure_said = False  # an index that could not be written again was said
-        self._failure = ""  # why it could not be
+        self._failure = ""  # why the index could not be written again (said once), else ""
         # Told (from whichever thread noticed) the sentence of an index written again.
         self.on_news: Callable[[str], None] | None = None
         self._connections_lock = threading.Lock()
@@ -749,18 +748,18 @@ class Library:
                 self._use_index_at_path()
             except (OSError, sqlite3.Error) as exc:
                 log.warning("the library index that went could not be written again: %s", exc)
-                if self._failure_said:
-                    return None
-                self._failure_said = True  # once: the next save says it again, in its own words
+                said_before = bool(self._failure)  # once: the next save says it again, in its own words
                 full = (
                     exc.errno in (errno.ENOSPC, errno.EDQUOT)
                     if isinstance(exc, OSError)
                     else _disk_full(exc, self.root)
                 )
                 self._failure = "the disk is full" if full else str(exc)
+                if said_before:
+                    return None
                 said = INDEX_NOT_WRITTEN_AGAIN.format(reason=self._failure)
             else:
-                self._failure_said = False
+                self._failure = ""
         log.warning("%s", said)
         if self.on_news is not None:
             self.on_news(said)
@@ -1056,11 +1055,9 @@ class Library:
         if conn is None and self._index_gone():
             # Opened by its path, a new connection would be on another file, or make an
             # empty index where there is none.
-            self.keep_index()
+            self._index_in_place()
             conn = self._connections.get(thread)
         if conn is None:
-            if self._index_gone():  # still: it could not be written again
-                raise LibraryError(INDEX_NOT_WRITTEN_AGAIN.format(reason=self._failure or "see the log"))
             # Autocommit mode; transactions are explicit. Each thread has its own connection,
             # so readers never wait for the writer (WAL), and close() can close them all. A
             # thread that ends leaves its connection to the next thread given its id. Once
