@@ -1446,10 +1446,11 @@ async def _unless_stopped(make: Callable[[], Awaitable[T]], unless: asyncio.Even
         halt.cancel()
     if not running.done():
         if unless is not None and unless.is_set():
-            # Its own time still bounds it, and a second (hard) cancel ends it; so does
-            # an answer that has not come whole within ARRIVING_AFTER_STOP_S.
+            # Its own time still bounds it, and a second (hard) cancel ends it, even one
+            # that comes as the answer ends (see _within); so does an answer that has not
+            # come whole within ARRIVING_AFTER_STOP_S.
             try:
-                return await asyncio.wait_for(running, ARRIVING_AFTER_STOP_S)
+                return await _within(running, ARRIVING_AFTER_STOP_S)
             except asyncio.TimeoutError:
                 raise asyncio.CancelledError from None
         running.cancel()

@@ -1443,3 +1443,49 @@ def test_a_web_page_in_answer_to_the_task_is_said_and_the_task_not_taken_for_sen
     assert str(raised.value).startswith("The service's address answered with a web page")
     assert raised.value.never_sent and not E.may_collect_later(raised.value)
     assert s.task_types() == ["imageInference"]  # not asked again, not probed
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_a_second_cancel_that_comes_as_an_arriving_answer_ends_is_heard(turns: int) -> None:
+    # The first Cancel lets an answer already arriving come whole (its images are paid
+    # for); a second Cancel, or a quit, ends the job all the same, even when it comes in
+    # the turn of the loop that answer ends: the job does not go on to download its images.
+    from krea_desktop.api.client import _unless_stopped
+
+    async def scenario() -> tuple[bool, list[str]]:
+        loop = asyncio.get_running_loop()
+        stop, arriving = asyncio.Event(), asyncio.Event()
+        answer: asyncio.Future[str] = loop.create_future()
+        went_on: list[str] = []
+
+        async def exchange() -> str:
+            arriving.set()  # the answer's head came
+            return await answer
+
+        async def job() -> None:
+            with stop_waiting_when(stop):
+                went_on.append(await _unless_stopped(exchange, unless=arriving))
+                await asyncio.sleep(0.05)
+                went_on.append("the images downloaded")
+
+        task = asyncio.ensure_future(job())
+        for _ in range(3):
+            await asyncio.sleep(0)
+        stop.set()  # the first Cancel: the arriving answer is waited for
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+        def after(left: int) -> None:
+            if left > 1:
+                loop.call_soon(after, left - 1)
+            else:
+                task.cancel()  # the second Cancel
+
+        answer.set_result("the answer")
+        loop.call_soon(after, turns)
+        await asyncio.wait({task}, timeout=2)
+        return task.cancelled(), went_on
+
+    cancelled, went_on = run(scenario())
+    assert cancelled
+    assert "the images downloaded" not in went_on
