@@ -358,7 +358,7 @@ class RunwareClient:
         if self._direct is not None:
             self._direct.close()
         try:
-            if not ended:  # else its connections ended with their loop
+            if not ended:  # else they cannot be closed from here: httpx's own end when collected
                 await self._http.aclose()
         finally:
             if self._aside is not None:

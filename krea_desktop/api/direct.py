@@ -21,7 +21,9 @@ twice: these answers are closed before it). Failures of the network itself are r
 httpx's own (``ConnectError``, ``ReadTimeout``, ``RemoteProtocolError``...), so the caller
 handles them as it does httpx's. Connections are kept open for the next image of the same
 host (at most :data:`IDLE_PER_HOST`), and a kept connection the host has meanwhile closed
-is replaced by a new one at once.
+(or ended with a ``408 Request Timeout``) is replaced by a new one at once. The sockets are
+made here (:func:`_first_to_answer`), so that each is closed whatever happens to it: a
+cancel at any moment of the connect, a loop that has ended before the downloads close.
 
 No proxy: the client uses this only where it would go straight to the host anyway.
 """
@@ -31,8 +33,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import itertools
 import re
+import socket
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -40,6 +45,7 @@ import httpx
 IDLE_PER_HOST = 4  # connections kept open for later images, per host
 IDLE_EXPIRY = 5.0  # seconds a kept connection may wait for its next request (as httpx's pool)
 HEAD_MAX = 64 * 1024  # the status line and headers of an answer, at most
+NEXT_ADDRESS_AFTER = 0.25  # seconds before a host's next address is tried too (as httpx's connections do)
 _CRLF2 = b"\r\n\r\n"
 _BLANK_LINE = re.compile(rb"\n\r?\n")  # the end of a head, however its lines end
 
@@ -75,6 +81,7 @@ class _Receiver(asyncio.BufferedProtocol):
         self._loop = loop
         self._read_timeout = read_timeout
         self.transport: asyncio.Transport | None = None
+        self.sock: socket.socket | None = None  # the connection's own socket (see DirectDownloads.close)
         self.closed = False  # the connection is gone (or going): not to be used again
         self.got_any = False  # any byte of the answer to the latest request came
         self._done: asyncio.Future[io.BytesIO] | None = None
@@ -284,6 +291,28 @@ class _Receiver(asyncio.BufferedProtocol):
         self._release()
         self._drop()
 
+    def has_news(self) -> bool:
+        """Whether the host has sent something, or closed, since the last answer, unread
+        as yet (the loop has not run since): a kept connection not to ask on. A host may
+        end an idle connection with an answer of its own, ``408 Request Timeout``."""
+        if self.sock is None:
+            return False
+        try:
+            return bool(self.sock.recv(1, socket.MSG_PEEK))  # b"": the host closed it
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+
+    def close_on_ended_loop(self) -> None:
+        """Close the connection when its loop has ended: the socket itself, at once (the
+        transport can no longer close it, and would keep it until collected)."""
+        self.closed = True
+        self._release()
+        self.transport = None  # the transport and this protocol hold each other
+        if self.sock is not None:
+            self.sock.close()
+
 
 class DirectDownloads:
     """Plain image downloads for one event loop (see the module's docstring)."""
@@ -319,11 +348,16 @@ class DirectDownloads:
         receiver = self._take_idle(origin)
         if receiver is not None:
             try:
-                return await self._ask(receiver, origin, request, limit)
+                got = await self._ask(receiver, origin, request, limit)
             except (httpx.ReadError, httpx.RemoteProtocolError):
                 if receiver.got_any:
                     raise
                 # A kept connection the host had closed meanwhile: once more on a new one.
+            else:
+                if not (isinstance(got, Declined) and got.status == 408):
+                    return got
+                # The host ended the kept connection as it was asked on (408 Request
+                # Timeout, sent as it closes an idle one): once more on a new one.
         receiver = await self._connect(origin)
         return await self._ask(receiver, origin, request, limit)
 
@@ -357,32 +391,17 @@ class DirectDownloads:
         while kept:
             receiver = kept.pop()
             fresh = now - receiver.idle_since <= IDLE_EXPIRY
-            if fresh and not receiver.closed and receiver.transport is not None and not receiver.transport.is_closing():
+            open_ = not receiver.closed and receiver.transport is not None and not receiver.transport.is_closing()
+            if fresh and open_ and not receiver.has_news():
                 return receiver
             receiver.abandon()
         return None
 
     async def _connect(self, origin: _Origin) -> _Receiver:
-        loop = asyncio.get_running_loop()
-        tls = origin.scheme == "https"
-        if tls and self._ssl_context is None:
-            self._ssl_context = httpx.create_ssl_context()
-        connecting = asyncio.ensure_future(
-            loop.create_connection(
-                lambda: _Receiver(loop, self._read_timeout),
-                origin.host,
-                origin.port,
-                ssl=self._ssl_context if tls else None,
-                server_hostname=origin.host if tls else None,
-                # A host's next address tried after 0.25 s if the first has not answered
-                # (a broken IPv6 route, one dead address), as httpx's connections do.
-                happy_eyeballs_delay=0.25,
-                interleave=1,
-            )
-        )
         # Not asyncio.wait_for: before Python 3.12 it hands back the connection, and drops
         # the cancel, when a cancel comes as the connection is made (a Cancel, a quit),
         # and the whole image was then downloaded before the job ended.
+        connecting = asyncio.ensure_future(self._open(origin))
         try:
             await asyncio.wait({connecting}, timeout=self._connect_timeout)
         except asyncio.CancelledError:
@@ -392,13 +411,35 @@ class DirectDownloads:
             _give_up(connecting)
             raise httpx.ConnectTimeout(f"Connecting to {origin.host} took too long.")
         try:
-            _transport, receiver = connecting.result()
+            receiver = connecting.result()
         except Exception as exc:  # an OSError (ssl.SSLError among them); a name IDNA refuses, a ValueError...
             raise httpx.ConnectError(f"Could not connect to {origin.host}: {exc!r}") from exc
         self.connections_made += 1
         if self._closed:
             receiver.abandon()
             raise httpx.ConnectError("These downloads were closed.")
+        return receiver
+
+    async def _open(self, origin: _Origin) -> _Receiver:
+        """A connection to ``origin``: its addresses looked up, the first to answer of them
+        (:func:`_first_to_answer`), TLS over it for https."""
+        loop = asyncio.get_running_loop()
+        tls = origin.scheme == "https"
+        if tls and self._ssl_context is None:
+            self._ssl_context = httpx.create_ssl_context()
+        sock = await _first_to_answer(await _addresses(origin.host, origin.port))
+        try:
+            _transport, receiver = await loop.create_connection(
+                lambda: _Receiver(loop, self._read_timeout),
+                sock=sock,
+                ssl=self._ssl_context if tls else None,
+                server_hostname=origin.host if tls else None,
+            )
+        except BaseException:
+            # A transport made of it closes it as it fails; one never made leaves it to this.
+            sock.close()
+            raise
+        receiver.sock = sock
         return receiver
 
     def close(self) -> None:
@@ -412,7 +453,9 @@ class DirectDownloads:
             running = None
         if loop is None or loop is running:
             self._close_now()
-        elif loop.is_closed():  # nothing can be done on a loop that has ended
+        elif loop.is_closed():  # its transports can no longer close: their sockets are closed here
+            for receiver in [r for kept in self._idle.values() for r in kept] + list(self._busy):
+                receiver.close_on_ended_loop()
             self._idle.clear()
             self._busy.clear()
         else:
@@ -428,15 +471,99 @@ class DirectDownloads:
             receiver.abandon()
 
 
-def _give_up(connecting: asyncio.Future[tuple[asyncio.Transport, _Receiver]]) -> None:
+def _give_up(connecting: asyncio.Future[_Receiver]) -> None:
     """Stop making a connection; one made all the same is closed."""
     connecting.cancel()
 
-    def closed(made: asyncio.Future[tuple[asyncio.Transport, _Receiver]]) -> None:
+    def closed(made: asyncio.Future[_Receiver]) -> None:
         if not made.cancelled() and made.exception() is None:
-            made.result()[1].abandon()
+            made.result().abandon()
 
     connecting.add_done_callback(closed)
+
+
+_Address = tuple[int, int, int, str, tuple]  # what getaddrinfo() gives for each address
+
+
+async def _addresses(host: str, port: int) -> list[_Address]:
+    """``host``'s addresses for a TCP connection, families taking turns (one of the first
+    family, one of the next...), as the system orders them. An address written as numbers
+    is read at once; a name is looked up on the loop's executor."""
+    try:
+        found: Sequence[_Address] = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_NUMERICHOST
+        )
+    except (socket.gaierror, UnicodeError):
+        found = await asyncio.get_running_loop().getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )
+    families: dict[int, list[_Address]] = {}
+    for info in dict.fromkeys(found):  # once each
+        families.setdefault(info[0], []).append(info)
+    turns = itertools.zip_longest(*families.values())
+    return [info for turn in turns for info in turn if info is not None]
+
+
+async def _first_to_answer(addresses: Sequence[_Address]) -> socket.socket:
+    """A socket connected to the first of ``addresses`` to answer: each is tried in turn,
+    the next begun when the one before has failed or after :data:`NEXT_ADDRESS_AFTER`
+    without an answer (a broken IPv6 route, one dead server of several), the ones begun
+    before still waited for ("Happy Eyeballs", RFC 8305).
+
+    Every socket is made here and closed here unless it is the one handed back: by the
+    attempt that made it when that fails or is cancelled, and here once one has answered
+    or the whole is cancelled (asyncio's own way, ``create_connection`` with
+    ``happy_eyeballs_delay``, drops a socket it had connected when it is cancelled).
+    """
+    if not addresses:
+        raise OSError("The host's name has no address.")
+    loop = asyncio.get_running_loop()
+    connected: list[socket.socket] = []
+
+    async def attempt(address: _Address) -> socket.socket:
+        family, kind, proto, _, where = address
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, where)
+        except BaseException:
+            sock.close()
+            raise
+        connected.append(sock)
+        return sock
+
+    waiting: set[asyncio.Task[socket.socket]] = set()
+    errors: list[BaseException] = []
+    winner: socket.socket | None = None
+    try:
+        for index, address in enumerate(addresses):
+            waiting.add(asyncio.ensure_future(attempt(address)))
+            last = index + 1 == len(addresses)
+            while waiting and winner is None:
+                done, waiting = await asyncio.wait(
+                    waiting, timeout=None if last else NEXT_ADDRESS_AFTER, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    error = task.exception()
+                    if error is None:
+                        winner = winner or task.result()
+                    else:
+                        errors.append(error)
+                if not last:
+                    break  # the next address, at once (one failed) or after its wait
+            if winner is not None:
+                break
+    finally:
+        for task in waiting:
+            task.cancel()  # each closes its own socket
+        for sock in connected:
+            if sock is not winner:
+                sock.close()
+    if winner is None:
+        if len(errors) == 1:
+            raise errors[0]
+        raise OSError(f"No address of the host answered: {'; '.join(str(e) for e in errors)}")
+    return winner
 
 
 def _request_target(url: str) -> tuple[_Origin, bytes] | None:

@@ -10,8 +10,9 @@ import contextlib
 import os
 import socket
 import ssl
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -616,3 +617,154 @@ def test_a_cancel_that_comes_as_the_connection_is_made_ends_the_download(
             d.close()
 
     run(go())
+
+
+def test_a_cancel_at_any_moment_of_the_connect_leaves_no_socket_open() -> None:
+    # The cancel comes k turns of the loop into the download: as the address is read, as
+    # the socket connects, as the connection is made. asyncio's own Happy Eyeballs
+    # (create_connection with happy_eyeballs_delay) dropped the socket it had connected
+    # when cancelled then, open until collected.
+    import gc
+    import warnings
+
+    async def one(k: int) -> tuple[bool, int, int]:
+        async with host(then_nothing(b"")) as h:
+            d = downloads()
+            loop = asyncio.get_running_loop()
+            fetch = asyncio.ensure_future(d.get(h.url(), LIMIT))
+
+            def after(left: int) -> None:
+                if left > 0:
+                    loop.call_soon(after, left - 1)
+                else:
+                    fetch.cancel()
+
+            loop.call_soon(after, k)
+            await asyncio.wait({fetch}, timeout=5)
+            d.close()
+            return fetch.cancelled(), h.connections, h.port
+
+    connected = 0
+    for k in range(16):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cancelled, connections, port = run(one(k))
+            gc.collect()
+        assert cancelled, k
+        connected += connections
+        # The client's sockets, those connected to the host's port (the host's own side
+        # of a connection it had not begun to serve is the test host's, left to collection).
+        left_open = [str(w.message) for w in caught if f"raddr=('127.0.0.1', {port})" in str(w.message)]
+        assert not left_open, k
+    assert connected  # the later cancels came once the host had the connection
+
+
+def test_a_kept_connection_the_host_has_since_ended_with_a_408_is_not_asked_on() -> None:
+    # A host that ends an idle connection with "408 Request Timeout" (RFC 9110 15.5.9):
+    # the 408 came while the loop was busy (an image checked, a save), unread; asked on,
+    # the connection would give it as the answer to the next image. The host is on a
+    # thread of its own, so that it answers while the loop is busy.
+    def serve(conn: socket.socket) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
+        conn.settimeout(0.05)
+        with contextlib.suppress(TimeoutError):
+            if conn.recv(65536):
+                return  # asked on within 0.05 s: not what this test is about
+        conn.sendall(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    with threaded_host(serve) as (port, served):
+
+        async def go() -> None:
+            d = downloads()
+            assert await d.get(f"http://127.0.0.1:{port}/9.png", LIMIT) == b"abc"
+            time.sleep(0.3)  # the loop busy as the 408 comes
+            assert await d.get(f"http://127.0.0.1:{port}/9.png", LIMIT) == b"abc"
+            d.close()
+
+        run(go())
+        assert len(served) == 2  # the second image on a new connection
+
+
+def test_a_408_answered_on_a_kept_connection_is_asked_again_on_a_new_one() -> None:
+    # The host's idle timeout fires as the request is on its way: the 408 is its answer.
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        if n == 2:
+            writer.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            writer.close()
+            return
+        await answer(b"abc")(reader, writer, n)
+
+    async def go() -> None:
+        async with host(handler) as h:
+            d = downloads()
+            assert await d.get(h.url(), LIMIT) == b"abc"
+            assert await d.get(h.url(), LIMIT) == b"abc"
+            assert h.connections == 2
+            d.close()
+
+    run(go())
+
+
+def test_connections_kept_on_a_loop_that_has_ended_are_closed_when_the_downloads_close() -> None:
+    # A script's asyncio.run() downloads an image, and a later one closes the client: the
+    # transports of the ended loop can no longer close, so their sockets are closed as such.
+    ended = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
+        conn.settimeout(10)
+        if conn.recv(1) == b"":
+            ended.set()
+
+    with threaded_host(serve) as (port, _served):
+        d = downloads()
+        assert run(d.get(f"http://127.0.0.1:{port}/9.png", LIMIT)) == b"abc"
+
+        async def close() -> None:
+            d.close()
+
+        run(close())
+        assert ended.wait(5)  # the host saw the connection end, without any collection
+
+
+@contextlib.contextmanager
+def threaded_host(serve: Callable[[socket.socket], None]) -> Iterator[tuple[int, list[socket.socket]]]:
+    """A host on 127.0.0.1 whose every connection ``serve`` handles on a thread of its own
+    (it answers while the client's loop is busy); yields its port and the connections."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    served: list[socket.socket] = []
+    threads: list[threading.Thread] = []
+
+    def handle(conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            serve(conn)
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            served.append(conn)
+            thread = threading.Thread(target=handle, args=(conn,), daemon=True)
+            threads.append(thread)
+            thread.start()
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        yield server.getsockname()[1], served
+    finally:
+        server.shutdown(socket.SHUT_RDWR)
+        server.close()
+        acceptor.join(5)
+        for thread in threads:
+            thread.join(5)
