@@ -1301,14 +1301,20 @@ class RunwareClient:
             self._check_open()  # closed while an attempt was waited for: said so, not tried again
             busy: E.KreaError | None = None
             got: bytes | Declined | None = None
+            unreached: httpx.ConnectTimeout | None = None
             if direct is not None:
                 try:
                     got = await direct.get(url, self.max_download_bytes)
+                except httpx.ConnectTimeout as exc:  # httpx would wait as long again: the next attempt is its
+                    self._check_open()
+                    unreached, direct = exc, None
                 except Exception as exc:  # whatever it was, httpx asks again
                     self._check_open()  # closed under the download: said so
                     log.info("an image download failed (%s: %s); asking again through httpx", type(exc).__name__, exc)
                     direct = None
             try:
+                if unreached is not None:
+                    raise unreached
                 if isinstance(got, bytes):
                     return got
                 if got is not None and got.status not in (None, 200):

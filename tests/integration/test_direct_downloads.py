@@ -147,6 +147,23 @@ def test_an_image_the_direct_way_could_not_get_is_asked_for_through_httpx_at_onc
     assert spy.image_requests == 2 and spy.httpx_gets == 1 and spy.direct_images == 0
 
 
+def test_an_image_host_that_does_not_answer_the_connect_is_waited_for_once_per_attempt(
+    sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # httpx would wait out the same connect timeout again in the same attempt: the attempt
+    # fails there, and the next (after its wait) asks through httpx.
+    spy = Spy(sim, monkeypatch)
+
+    async def unreached(downloads: DirectDownloads, origin: object) -> Any:
+        raise httpx.ConnectTimeout("Connecting to the image's host took too long.")
+
+    monkeypatch.setattr(DirectDownloads, "_connect", unreached)
+    images, sleeps = one_url_image_noting_waits(sim)
+    assert len(images) == 1
+    assert len(sleeps) == 1  # one attempt lost to the connect, not two waits in it
+    assert spy.image_requests == 1 and spy.httpx_gets == 1 and spy.direct_images == 0
+
+
 @pytest.mark.parametrize("last_step", ["returns", "awaits then returns"])
 def test_a_cancel_that_comes_as_a_download_ends_is_heard(
     sim: Sim, monkeypatch: pytest.MonkeyPatch, last_step: str
