@@ -102,6 +102,17 @@ def then_nothing(sent: bytes) -> Handler:
     return handler
 
 
+async def two_images_on_two_connections(handler: Handler) -> None:
+    """Two images from a host answering with ``handler``, each whole, the second asked for
+    on a new connection."""
+    async with host(handler) as h:
+        d = downloads()
+        assert await d.get(h.url(), LIMIT) == b"abc"
+        assert await d.get(h.url(), LIMIT) == b"abc"
+        assert h.connections == 2
+        d.close()
+
+
 def downloads(**kwargs: float) -> DirectDownloads:
     return DirectDownloads(None, read_timeout=kwargs.get("read_timeout", 5.0), connect_timeout=5.0)
 
@@ -157,15 +168,7 @@ def test_a_host_that_says_it_closes_the_connection_is_asked_on_a_new_one() -> No
         await closing(reader, writer, n)
         writer.close()
 
-    async def go() -> None:
-        async with host(handler) as h:
-            d = downloads()
-            assert await d.get(h.url(), LIMIT) == b"abc"
-            assert await d.get(h.url(), LIMIT) == b"abc"
-            assert h.connections == 2
-            d.close()
-
-    run(go())
+    run(two_images_on_two_connections(handler))
 
 
 def test_a_kept_connection_the_host_has_since_closed_is_replaced_at_once() -> None:
@@ -665,10 +668,7 @@ def test_a_kept_connection_the_host_has_since_ended_with_a_408_is_not_asked_on()
     # the connection would give it as the answer to the next image. The host is on a
     # thread of its own, so that it answers while the loop is busy.
     def serve(conn: socket.socket) -> None:
-        request = b""
-        while b"\r\n\r\n" not in request:
-            request += conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
+        abc_for_one_request(conn)
         conn.settimeout(0.05)
         with contextlib.suppress(TimeoutError):
             if conn.recv(65536):
@@ -697,15 +697,7 @@ def test_a_408_answered_on_a_kept_connection_is_asked_again_on_a_new_one() -> No
             return
         await answer(b"abc")(reader, writer, n)
 
-    async def go() -> None:
-        async with host(handler) as h:
-            d = downloads()
-            assert await d.get(h.url(), LIMIT) == b"abc"
-            assert await d.get(h.url(), LIMIT) == b"abc"
-            assert h.connections == 2
-            d.close()
-
-    run(go())
+    run(two_images_on_two_connections(handler))
 
 
 def test_connections_kept_on_a_loop_that_has_ended_are_closed_when_the_downloads_close() -> None:
@@ -714,10 +706,7 @@ def test_connections_kept_on_a_loop_that_has_ended_are_closed_when_the_downloads
     ended = threading.Event()
 
     def serve(conn: socket.socket) -> None:
-        request = b""
-        while b"\r\n\r\n" not in request:
-            request += conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
+        abc_for_one_request(conn)
         conn.settimeout(10)
         if conn.recv(1) == b"":
             ended.set()
@@ -731,6 +720,14 @@ def test_connections_kept_on_a_loop_that_has_ended_are_closed_when_the_downloads
 
         run(close())
         assert ended.wait(5)  # the host saw the connection end, without any collection
+
+
+def abc_for_one_request(conn: socket.socket) -> None:
+    """Read one request's head from ``conn`` and answer it with the image ``abc``."""
+    request = b""
+    while b"\r\n\r\n" not in request:
+        request += conn.recv(65536)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
 
 
 @contextlib.contextmanager
