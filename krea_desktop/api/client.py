@@ -1469,14 +1469,32 @@ _IDENTITY = {"Accept-Encoding": "identity"}
 
 
 async def _within(awaitable: Awaitable[T], seconds: float) -> T:
-    """``awaitable``, raising TimeoutError after ``seconds``. Not asyncio.wait_for where
-    asyncio.timeout exists (3.11): wait_for hands back the result, and drops the cancel,
-    when a cancel comes in the turn of the loop the awaited thing ends (a Cancel or a quit
-    from the window at the end of a download), and the job went on to its next image."""
+    """``awaitable``, raising TimeoutError after ``seconds``. Not asyncio.wait_for: before
+    Python 3.12 it hands back the result, and drops the cancel, when a cancel comes in the
+    turn of the loop the awaited thing ends (a Cancel or a quit from the window at the end
+    of a download), and the job went on to its next image. asyncio.timeout where it exists
+    (3.11), else :func:`_within_by_waiting`."""
     if sys.version_info >= (3, 11):
         async with asyncio.timeout(seconds):
             return await awaitable
-    return await asyncio.wait_for(awaitable, seconds)
+    return await _within_by_waiting(awaitable, seconds)
+
+
+async def _within_by_waiting(awaitable: Awaitable[T], seconds: float) -> T:
+    """``awaitable`` as a task of its own, waited for with asyncio.wait, which never hands
+    a result back in place of a cancel: a cancel that comes as it ends ends it too."""
+    running = asyncio.ensure_future(awaitable)
+    try:
+        await asyncio.wait({running}, timeout=seconds)
+    except asyncio.CancelledError:
+        running.cancel()
+        raise
+    if not running.done():
+        running.cancel()
+        await asyncio.wait({running})
+        if running.cancelled():
+            raise asyncio.TimeoutError
+    return running.result()  # (what it ended with, should it have ended as it was given up)
 
 
 def _closer_of(direct: DirectDownloads) -> Callable[[], Awaitable[None]]:

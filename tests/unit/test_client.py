@@ -1489,3 +1489,55 @@ def test_a_second_cancel_that_comes_as_an_arriving_answer_ends_is_heard(turns: i
     cancelled, went_on = run(scenario())
     assert cancelled
     assert "the images downloaded" not in went_on
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2])
+def test_the_wait_python_3_10_uses_hears_a_cancel_that_comes_as_the_awaited_thing_ends(turns: int) -> None:
+    # Python 3.10 has no asyncio.timeout; asyncio.wait_for there hands back the result and
+    # drops a cancel that comes in the turn of the loop the awaited thing ends.
+    from krea_desktop.api.client import _within_by_waiting
+
+    async def scenario() -> tuple[bool, bool]:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[str] = loop.create_future()
+        accepted: list[bool] = []
+
+        async def download() -> str:
+            return await done
+
+        waiting = asyncio.ensure_future(_within_by_waiting(download(), 5))
+        await asyncio.sleep(0)
+
+        def after(left: int) -> None:
+            if left > 0:
+                loop.call_soon(after, left - 1)
+            else:
+                accepted.append(waiting.cancel())  # refused once the wait has ended
+
+        done.set_result("the image")
+        loop.call_soon(after, turns)
+        await asyncio.wait({waiting}, timeout=5)
+        return accepted == [True], waiting.cancelled()
+
+    accepted, cancelled = run(scenario())
+    assert cancelled == accepted
+    if turns < 2:
+        assert accepted  # the cancel came as the download ended
+
+
+def test_the_wait_python_3_10_uses_times_out_and_passes_results_and_errors_on() -> None:
+    from krea_desktop.api.client import _within_by_waiting
+
+    async def scenario() -> None:
+        assert await _within_by_waiting(asyncio.sleep(0, "the image"), 5) == "the image"
+        with pytest.raises(E.NetworkError):
+            await _within_by_waiting(failing(), 5)
+        slow = asyncio.ensure_future(asyncio.sleep(30))
+        with pytest.raises(asyncio.TimeoutError):
+            await _within_by_waiting(slow, 0.05)
+        assert slow.cancelled()  # given up, not left running
+
+    async def failing() -> None:
+        raise E.NetworkError("The connection was lost.")
+
+    run(scenario())
