@@ -428,19 +428,32 @@ class DirectDownloads:
         if tls and self._ssl_context is None:
             self._ssl_context = httpx.create_ssl_context()
         sock = await _first_to_answer(await _addresses(origin.host, origin.port))
+        made: list[_Receiver] = []
+
+        def receiver() -> _Receiver:
+            made.append(_Receiver(loop, self._read_timeout))
+            return made[-1]
+
         try:
-            _transport, receiver = await loop.create_connection(
-                lambda: _Receiver(loop, self._read_timeout),
+            _transport, connected = await loop.create_connection(
+                receiver,
                 sock=sock,
                 ssl=self._ssl_context if tls else None,
                 server_hostname=origin.host if tls else None,
             )
         except BaseException:
-            # A transport made of it closes it as it fails; one never made leaves it to this.
-            sock.close()
+            if made and made[0].transport is not None:
+                # The connection was made (over TLS: the handshake was over) as this was
+                # cancelled. asyncio closed it gently, which over TLS waits up to 30 s for
+                # the host's goodbye with the socket still the loop's: aborted instead, it is
+                # let go of at once, and its socket closed by asyncio (closed here under
+                # the loop, its number would be refused to every connection after it).
+                made[0].transport.abort()
+            else:
+                sock.close()  # no transport holds it (one made during a handshake is aborted at once)
             raise
-        receiver.sock = sock
-        return receiver
+        connected.sock = sock
+        return connected
 
     def close(self) -> None:
         """Close every connection, kept or under way (a download under way then fails as

@@ -622,19 +622,24 @@ def test_a_cancel_that_comes_as_the_connection_is_made_ends_the_download(
     run(go())
 
 
-def test_a_cancel_at_any_moment_of_the_connect_leaves_no_socket_open() -> None:
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_cancel_at_any_moment_of_the_connect_leaves_no_socket_open(scheme: str) -> None:
     # The cancel comes k turns of the loop into the download: as the address is read, as
-    # the socket connects, as the connection is made. asyncio's own Happy Eyeballs
-    # (create_connection with happy_eyeballs_delay) dropped the socket it had connected
-    # when cancelled then, open until collected.
+    # the socket connects, as the TLS handshake goes on and ends, as the connection is
+    # made. asyncio's own Happy Eyeballs (create_connection with happy_eyeballs_delay)
+    # dropped the socket it had connected when cancelled then, open until collected; and
+    # a socket closed under a TLS transport still the loop's made the next connections fail.
     import gc
     import warnings
 
+    tls = _server_tls() if scheme == "https" else None
+    trusting = ssl.create_default_context(cafile=str(TLS / "cert.pem")) if tls else None
+
     async def one(k: int) -> tuple[bool, int, int]:
-        async with host(then_nothing(b"")) as h:
-            d = downloads()
+        async with host(then_nothing(b""), tls=tls) as h, host(answer(b"abc")) as after_it:
+            d = DirectDownloads(trusting, read_timeout=5.0, connect_timeout=5.0)
             loop = asyncio.get_running_loop()
-            fetch = asyncio.ensure_future(d.get(h.url(), LIMIT))
+            fetch = asyncio.ensure_future(d.get(h.url(scheme=scheme), LIMIT))
 
             def after(left: int) -> None:
                 if left > 0:
@@ -645,10 +650,12 @@ def test_a_cancel_at_any_moment_of_the_connect_leaves_no_socket_open() -> None:
             loop.call_soon(after, k)
             await asyncio.wait({fetch}, timeout=5)
             d.close()
+            # The next connection of the loop is made at once.
+            assert await asyncio.wait_for(downloads().get(after_it.url(), LIMIT), 5) == b"abc"
             return fetch.cancelled(), h.connections, h.port
 
     connected = 0
-    for k in range(16):
+    for k in range(40 if tls else 16):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             cancelled, connections, port = run(one(k))
@@ -660,6 +667,35 @@ def test_a_cancel_at_any_moment_of_the_connect_leaves_no_socket_open() -> None:
         left_open = [str(w.message) for w in caught if f"raddr=('127.0.0.1', {port})" in str(w.message)]
         assert not left_open, k
     assert connected  # the later cancels came once the host had the connection
+
+
+def test_an_https_download_cancelled_as_its_handshake_ends_leaves_the_loop_s_next_connections_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = direct._Receiver.connection_made
+    fetching: list[asyncio.Future[object]] = []
+
+    def cancel_as_made(receiver: direct._Receiver, transport: asyncio.BaseTransport) -> None:
+        made(receiver, transport)
+        fetching[0].cancel()  # in the very turn the handshake ends
+
+    async def go() -> None:
+        async with host(then_nothing(b""), tls=_server_tls()) as h, host(answer(b"abc")) as after_it:
+            trusting = ssl.create_default_context(cafile=str(TLS / "cert.pem"))
+            d = DirectDownloads(trusting, read_timeout=5.0, connect_timeout=5.0)
+            monkeypatch.setattr(direct._Receiver, "connection_made", cancel_as_made)
+            fetch = asyncio.ensure_future(d.get(h.url(scheme="https"), LIMIT))
+            fetching.append(fetch)
+            await asyncio.wait({fetch}, timeout=5)
+            monkeypatch.setattr(direct._Receiver, "connection_made", made)
+            assert fetch.cancelled()
+            await asyncio.wait_for(h.ended[0].wait(), 5)  # let go of at once, not after 30 s
+            assert await asyncio.wait_for(downloads().get(after_it.url(), LIMIT), 5) == b"abc"
+            async with httpx.AsyncClient() as http:
+                assert (await http.get(after_it.url())).content == b"abc"
+            d.close()
+
+    run(go())
 
 
 def test_a_kept_connection_the_host_has_since_ended_with_a_408_is_not_asked_on() -> None:
