@@ -545,6 +545,8 @@ async def _first_to_answer(addresses: Sequence[_Address]) -> socket.socket:
         connected.append(sock)
         return sock
 
+    if len(addresses) == 1:  # nothing to race (a host written as its address, the simulator's)
+        return await attempt(addresses[0])
     waiting: set[asyncio.Task[socket.socket]] = set()
     errors: list[BaseException] = []
     winner: socket.socket | None = None
