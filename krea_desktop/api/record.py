@@ -101,11 +101,20 @@ def parse_time(value: Any) -> str | None:
     be read or lies outside the years 1 to 9999 once moved to UTC."""
     if not isinstance(value, str) or len(value) > 64:
         return None
+    text = _FRACTION.sub(_six_digits, value.strip().replace("Z", "+00:00"))
     try:
-        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        return iso_utc(when)
+        return iso_utc(datetime.fromisoformat(text))
     except (ValueError, OverflowError):
         return None
+
+
+# A fraction of a second, read with six digits whatever its length (Python 3.10's
+# fromisoformat takes only three or six).
+_FRACTION = re.compile(r"(?<=:\d\d)[.,](\d+)")
+
+
+def _six_digits(match: re.Match[str]) -> str:
+    return "." + match.group(1)[:6].ljust(6, "0")
 
 
 def derive_ratio(width: Any, height: Any, hint: Any = None) -> str | None:

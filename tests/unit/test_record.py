@@ -125,6 +125,9 @@ def test_a_strength_outside_the_models_range_is_not_known() -> None:
 def test_times_are_canonical_or_none() -> None:
     assert parse_time("2024-05-01T12:00:00Z") == "2024-05-01T12:00:00.000Z"
     assert parse_time("2024-05-01T14:00:00.5+02:00") == "2024-05-01T12:00:00.500Z"
+    # Read alike on every Python (3.10's fromisoformat takes only 3 or 6 digits, and no comma)
+    assert parse_time("2024-05-01T12:00:00,25Z") == "2024-05-01T12:00:00.250Z"
+    assert parse_time("2024-05-01T12:00:00.1234567Z") == "2024-05-01T12:00:00.123Z"
     assert parse_time("9999-12-31T23:59:59-05:00") is None  # past year 9999 in UTC
     assert parse_time("yesterday") is None and parse_time(12) is None
 
