@@ -7,6 +7,7 @@ Everything is checked before anything is sent: an invalid value raises
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -106,15 +107,14 @@ def path_as_typed(text: str) -> Path:
     path = Path(text)
     if not text.startswith("~"):
         return path
-    try:
-        expanded = path.expanduser()
-        # Windows does not know other users' homes: it names a folder beside the user's
-        # own for any ~name (~draft.png becoming C:\Users\draft.png). A ~name whose home
-        # is not there is a name.
-        first = path.parts[0]
-        if first != "~" and not Path(first).expanduser().is_dir():
-            return path
-    except RuntimeError:  # no such user, or no home (POSIX)
+    # os.path.expanduser, as pathlib's own does from Python 3.12 on (3.10's and 3.11's
+    # raised for a user it did not know): an unknown ~user is left as it is.
+    expanded = Path(os.path.expanduser(text))
+    # Windows does not know other users' homes: it names a folder beside the user's own
+    # for any ~name (~draft.png becoming C:\Users\draft.png). A ~name whose home is not
+    # there is a name.
+    first = path.parts[0]
+    if first != "~" and not Path(os.path.expanduser(first)).is_dir():
         return path
     return expanded
 
