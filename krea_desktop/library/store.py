@@ -172,8 +172,17 @@ T = TypeVar("T")
 
 
 def _is_damage(exc: sqlite3.DatabaseError) -> bool:
-    """Whether SQLite refused because the index file is damaged (its extended codes too)."""
-    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_CORRUPT
+    """Whether SQLite refused because the index file is damaged (its extended codes too;
+    before Python 3.11, which does not give the code, its words for it)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return any(words in str(exc).lower() for words in _DAMAGE_WORDS)
+    return code & 0xFF == _SQLITE_CORRUPT
+
+
+# SQLite's words for a damaged file: "database disk image is malformed", "malformed database
+# schema (...)", and a search index whose own tables are damaged ("vtable constructor failed").
+_DAMAGE_WORDS = ("malformed", "vtable constructor failed")
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
