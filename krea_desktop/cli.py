@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -499,8 +499,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command in ("generate", "sweep"):
-        import asyncio
-
         from krea_desktop.library.paths import ENV_DATA_DIR, data_dir
         from krea_desktop.library.store import LibraryError
         from krea_desktop.logfile import logging_to
@@ -519,9 +517,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.command == "sweep":
                     from krea_desktop.sweep_cli import run_sweep
 
-                    code = asyncio.run(run_sweep(args))
+                    code = run_interruptibly(run_sweep(args))
                 else:
-                    code = asyncio.run(_generate(args))
+                    code = run_interruptibly(_generate(args))
             unwritten = console.output_problem()
             if unwritten is not None:
                 print(
@@ -568,6 +566,59 @@ def main(argv: Sequence[str] | None = None) -> int:
     from krea_desktop.simulator.cli import run
 
     return run(args)
+
+
+def run_interruptibly(main: Coroutine[Any, Any, int]) -> int:
+    """``asyncio.run(main)``, Ctrl+C ending it as Python 3.11 and later do: the first
+    cancels ``main``, whose own ``except CancelledError`` then says what was kept and saves
+    what it holds, and KeyboardInterrupt is raised once it has ended; a second ends it at
+    once. Before 3.11, asyncio.run let KeyboardInterrupt out wherever the program was (in
+    the middle of a file's save) without cancelling anything."""
+    import asyncio
+
+    if sys.version_info >= (3, 11):
+        return asyncio.run(main)
+    return _run_with_ctrl_c_cancelling(main, asyncio.run)
+
+
+def _run_with_ctrl_c_cancelling(main: Coroutine[Any, Any, int], run: Callable[[Any], int]) -> int:
+    """``run(main)`` (a function that runs a coroutine to its end on a loop of its own),
+    Ctrl+C cancelling ``main`` first (see :func:`run_interruptibly`)."""
+    import asyncio
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        return run(main)  # Ctrl+C is someone else's here
+    running: list[tuple[asyncio.Task[Any], asyncio.AbstractEventLoop]] = []
+    interrupted = False
+
+    async def noted() -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        running.append((task, asyncio.get_running_loop()))
+        return await main
+
+    def on_ctrl_c(_signum: int, _frame: object) -> None:
+        nonlocal interrupted
+        if interrupted or not running or running[0][0].done():
+            raise KeyboardInterrupt
+        interrupted = True
+        task, loop = running[0]
+        task.cancel()
+        loop.call_soon_threadsafe(lambda: None)  # the loop wakes to it
+
+    signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        return run(noted())
+    except asyncio.CancelledError:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 if __name__ == "__main__":

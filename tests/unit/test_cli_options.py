@@ -139,3 +139,83 @@ def test_qt_that_cannot_be_loaded_is_one_sentence_naming_what_is_missing(
         "krea-desktop: Qt could not be loaded (libxkbcommon.so.0: cannot open shared object file: No such file or "
         "directory), so the window cannot open;"
     )
+
+
+def run_as_python_3_10_does(main: Any) -> Any:
+    """asyncio.run as it was before Python 3.11: no Ctrl+C handling of its own."""
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        left = asyncio.all_tasks(loop)
+        for task in left:
+            task.cancel()
+        if left:
+            loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        loop.close()
+
+
+def test_ctrl_c_cancels_the_command_which_says_what_it_kept_then_ends_as_interrupted() -> None:
+    # Before Python 3.11, Ctrl+C came out as KeyboardInterrupt wherever the command was
+    # (in the middle of an image's save), and nothing it held was saved or said.
+    import asyncio
+    import signal
+
+    from krea_desktop.cli import _run_with_ctrl_c_cancelling
+
+    said: list[str] = []
+
+    async def command() -> int:
+        asyncio.get_running_loop().call_later(0.05, signal.raise_signal, signal.SIGINT)
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.01)  # what it holds is saved, however long that takes
+            said.append("the rest are collected by the next run")
+            raise
+        return 0
+
+    with pytest.raises(KeyboardInterrupt):
+        _run_with_ctrl_c_cancelling(command(), run_as_python_3_10_does)
+    assert said == ["the rest are collected by the next run"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
+
+
+def test_a_second_ctrl_c_ends_the_command_at_once() -> None:
+    import asyncio
+    import signal
+    import time
+
+    from krea_desktop.cli import _run_with_ctrl_c_cancelling
+
+    async def command() -> int:
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.05, signal.raise_signal, signal.SIGINT)
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            loop.call_later(0.05, signal.raise_signal, signal.SIGINT)
+            await asyncio.sleep(10)  # a save that does not end
+        return 0
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        _run_with_ctrl_c_cancelling(command(), run_as_python_3_10_does)
+    assert time.monotonic() - started < 5  # not the 10 s the save would have taken
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_command_that_ends_by_itself_is_not_taken_for_interrupted() -> None:
+    import asyncio
+    import signal
+
+    from krea_desktop.cli import _run_with_ctrl_c_cancelling
+
+    async def command() -> int:
+        await asyncio.sleep(0)
+        return 3
+
+    assert _run_with_ctrl_c_cancelling(command(), run_as_python_3_10_does) == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
