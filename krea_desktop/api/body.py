@@ -20,8 +20,7 @@ from krea_desktop.api.response import Body, ItemScanner, Pacer, parse_body
 _MAPPED_BODY_MIN = 1 << 20
 _MAPPED_BODY_MAX = 1 << 30
 # Before Python 3.11, mmap.find is a byte-by-byte loop (15 times slower than bytes.find on
-# a 1 MiB window), which would undo the point of the mapping: those versions receive the
-# answer into a bytearray of its announced size instead, which never moves either.
+# a 1 MiB window), which would undo the point of the mapping: those versions grow a bytearray.
 _MAPPING_SEARCHES_FAST = sys.version_info >= (3, 11)
 # The most an answer may hold once decompressed: a little for the envelope, plus room for
 # each image asked for as base64 (a getResponse answer carries every finished image again).
@@ -116,6 +115,8 @@ def _hand_over(
 def _announced_size(resp: httpx.Response) -> int | None:
     """The body's length in bytes when the answer announces it and it is worth a buffer of
     its own (at least ``_MAPPED_BODY_MIN``); None for compressed or unannounced bodies."""
+    if not _MAPPING_SEARCHES_FAST:
+        return None
     if resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
         return None
     try:
@@ -125,20 +126,14 @@ def _announced_size(resp: httpx.Response) -> int | None:
     return size if _MAPPED_BODY_MIN <= size <= _MAPPED_BODY_MAX else None
 
 
-def _reserve(size: int) -> mmap.mmap | bytearray | None:
-    """A zero-filled mapping of ``size`` bytes (a bytearray before Python 3.11), or None
-    when the system will not reserve that much at once (the body then grows as it
-    arrives, as a small one does).
+def _reserve(size: int) -> mmap.mmap | None:
+    """A zero-filled mapping of ``size`` bytes, or None when the system will not reserve
+    that much at once (the body then grows as it arrives, as a small one does).
 
     Where the system has them: private memory (a shared anonymous mapping is backed by
     tmpfs, each page costing more to fill and to give back), in huge pages (one fault per
     2 MiB instead of per 4 KiB): receiving 76 MB took 165-185 ms of wall time with a
     shared mapping, 125-140 ms with a private one in huge pages."""
-    if not _MAPPING_SEARCHES_FAST:
-        try:
-            return bytearray(size)
-        except MemoryError:
-            return None
     try:
         if hasattr(mmap, "MAP_PRIVATE") and hasattr(mmap, "MAP_ANONYMOUS"):
             buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
