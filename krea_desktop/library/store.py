@@ -175,14 +175,9 @@ def _is_damage(exc: sqlite3.DatabaseError) -> bool:
     """Whether SQLite refused because the index file is damaged (its extended codes too;
     before Python 3.11, which does not give the code, its words for it)."""
     code = getattr(exc, "sqlite_errorcode", None)
-    if code is None:
-        return any(words in str(exc).lower() for words in _DAMAGE_WORDS)
+    if code is None:  # "database disk image is malformed", "malformed database schema (...)"
+        return "malformed" in str(exc).lower()
     return code & 0xFF == _SQLITE_CORRUPT
-
-
-# SQLite's words for a damaged file: "database disk image is malformed", "malformed database
-# schema (...)", and a search index whose own tables are damaged ("vtable constructor failed").
-_DAMAGE_WORDS = ("malformed", "vtable constructor failed")
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -975,6 +970,24 @@ class Library:
         except OSError as exc:  # said all the same; the next check finds it again
             log.warning("the library index's damage could not be noted: %s", exc)
 
+    def _damaged(self, exc: sqlite3.DatabaseError) -> bool:
+        """Whether ``exc`` says the index is damaged. Before Python 3.11 (no result code), a
+        search index that cannot be opened ("vtable constructor failed") is damage only if
+        SQLite's own check of the file finds some: a busy index is said in the same words."""
+        if _is_damage(exc):
+            return True
+        if getattr(exc, "sqlite_errorcode", None) is not None or "vtable constructor failed" not in str(exc):
+            return False
+        try:
+            probe = _read_only(self.db_path, timeout=self.busy_timeout)
+            try:
+                rows = probe.execute("PRAGMA quick_check(1)").fetchall()
+            finally:
+                probe.close()
+        except sqlite3.DatabaseError as check:
+            return _is_damage(check)
+        return rows != [("ok",)]
+
     @contextmanager
     def _damage_said(self) -> Iterator[None]:
         """A write SQLite refuses because the index is damaged raises :class:`LibraryError`
@@ -983,7 +996,7 @@ class Library:
         try:
             yield
         except sqlite3.DatabaseError as exc:
-            if not _is_damage(exc):
+            if not self._damaged(exc):
                 raise
             self._note_damage(str(exc))
             raise LibraryError(DAMAGED_INDEX) from exc
@@ -997,7 +1010,7 @@ class Library:
         try:
             return read()
         except sqlite3.DatabaseError as exc:
-            if not _is_damage(exc):
+            if not self._damaged(exc):
                 raise
             self._note_damage(str(exc))
             if not (self.has_fts and any(len(t) >= 3 for t in (search or "").split())):
@@ -1006,7 +1019,7 @@ class Library:
         try:
             return read()
         except sqlite3.DatabaseError as exc:
-            if not _is_damage(exc):
+            if not self._damaged(exc):
                 raise
             raise LibraryError(DAMAGED_INDEX) from exc
 

@@ -1335,3 +1335,25 @@ def test_a_file_another_process_indexes_while_reconcile_runs_is_indexed_not_left
     entry = lib.get(indexed_beside[0])
     assert entry is not None and entry.prompt == "made by a generate beside the window"
     assert lib.count() == 1
+
+
+def test_without_sqlite_s_result_code_damage_is_told_by_its_words_and_a_search_index_by_a_check(
+    tmp_path: Path,
+) -> None:
+    # Python 3.10's sqlite3 gives no result code: "malformed" is damage; a search index
+    # that cannot be opened ("vtable constructor failed") is said alike when the index is
+    # only busy, so it is damage only where SQLite's own check of the file finds some (a
+    # busy index taken for a damaged one would be set aside and rebuilt at the next start).
+    from krea_desktop.library.store import _is_damage
+
+    assert _is_damage(sqlite3.DatabaseError("database disk image is malformed"))
+    assert not _is_damage(sqlite3.DatabaseError("database is locked"))
+    unopened = sqlite3.DatabaseError("vtable constructor failed: images_fts")
+    root = tmp_path / "lib"
+    with Library(root) as library:
+        for i in range(200):
+            library.save(image(f"harbour at dawn {i}", seed=i))
+        assert not library._damaged(unopened)
+    damage_every_page_of(root / "library.sqlite", "images_fts_data")
+    with Library(root) as library:
+        assert library._damaged(unopened)
