@@ -291,12 +291,11 @@ async def _generate(args: argparse.Namespace) -> int:
     def say(msg: str) -> None:
         console.line(msg, err=True)
 
-    def mark(entry: LibraryEntry) -> bool:
-        """Note a saved image in its task's record; True when it belongs to this request."""
+    def mark(entry: LibraryEntry) -> None:
+        """Note a saved image in its task's record (the next run does not fetch it again)."""
         task = tasks.get(entry.task_uuid or "")
         if task is not None:
             pending.received(task, entry.image_uuid)
-        return entry.task_uuid == current_uuid
 
     def submitted(sent: GenerationRequest, wire: list[dict[str, Any]], record: GenerationRecord) -> None:
         nonlocal current_uuid
@@ -310,10 +309,13 @@ async def _generate(args: argparse.Namespace) -> int:
         )
         if task is not None:
             tasks[sent.task_uuid] = task
+        # Said at once, should a second Ctrl+C end the run before its end says it again.
+        args.kept_for_later = task is not None
 
     def deliver(entry: LibraryEntry) -> None:
         nonlocal done, out_problem
-        if not mark(entry):
+        if entry.task_uuid != current_uuid:
+            mark(entry)
             say(f"saved {entry.path.name} from an earlier run that ended before all its images arrived")
             return
         path = entry.path
@@ -329,6 +331,10 @@ async def _generate(args: argparse.Namespace) -> int:
         # A service that sends more than was asked: each is kept (paid for) and counted.
         say(f"[{done}/{max(done, request.number_results)}] saved {path.name} ({seed})")
         console.line(str(path))
+        # Noted as received last: a second Ctrl+C before this leaves the image to be
+        # fetched again by the next run (the library keeps it once), rather than kept
+        # but never copied into --out nor said.
+        mark(entry)
 
     async def save(image: Any) -> None:
         """``image`` saved on a worker thread, then handed over. Ctrl+C meanwhile does not

@@ -580,3 +580,32 @@ def test_ctrl_c_in_a_generate_says_the_rest_is_collected_by_the_next_run(tmp_pat
         "krea-desktop: cancelled; the rest of the task's images are collected by the next run."
     ), err
     assert len(list((tmp_path / "data" / "pending").glob("*.json"))) == 1
+
+
+def test_a_second_ctrl_c_as_an_image_is_copied_into_out_leaves_it_for_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The image was noted as received before it was copied into --out and said: a second
+    # Ctrl+C then left it in the library but never in --out nor printed, and the next run
+    # did not fetch it. Noted last, it is fetched again (the library keeps it once).
+    import json
+
+    from krea_desktop import cli, fsutil
+    from tests.helpers.sim import running_simulator
+
+    data, out = tmp_path / "data", tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setenv("KREA_DESKTOP_DATA_DIR", str(data))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+
+    def interrupted(_target: Path, _data: bytes) -> None:
+        raise KeyboardInterrupt  # the second Ctrl+C, as the copy is made
+
+    monkeypatch.setattr(fsutil, "write_among_users_files", interrupted)
+    with running_simulator() as sim:
+        monkeypatch.setenv("RUNWARE_API_KEY", "sk-twice")
+        monkeypatch.setenv("RUNWARE_API_URL", sim.url)
+        assert cli.main(["generate", "a row of lanterns", "--count", "2", "--out", str(out)]) == 130
+    assert "collected by the next run" in capsys.readouterr().err
+    (kept,) = list((data / "pending").glob("*.json"))
+    assert json.loads(kept.read_text())["received"] == []  # the next run fetches it, and copies it
