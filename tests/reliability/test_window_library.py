@@ -310,6 +310,11 @@ def test_a_killed_demo_batch_an_earlier_version_noted_is_forgotten_without_a_wor
     assert w.jobs.jobs() == [] and w.library.count() == 0
 
 
+def noted_received(pending: Path) -> bool:
+    """Whether a task's record in ``pending`` notes an image received (each is written whole)."""
+    return any(json.loads(p.read_text()).get("received") for p in pending.glob("*.json"))
+
+
 def test_a_batch_sent_to_runware_waits_through_a_start_in_demo_mode_and_comes_with_the_key(
     qtbot: QtBot, window_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -328,7 +333,10 @@ def test_a_batch_sent_to_runware_waits_through_a_start_in_demo_mode_and_comes_wi
         )
         assert proc.stdout is not None
         try:
-            assert proc.stdout.readline()  # one image saved, then killed
+            assert proc.stdout.readline()  # one image saved (its line printed, then noted), then killed
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not noted_received(window_env / "pending"):
+                time.sleep(0.01)
         finally:
             proc.kill()
             proc.wait()
