@@ -116,6 +116,7 @@ _OTHER_LOOP = (
 # (which would only come later). More at once makes nothing faster on a loopback (the work
 # is this process's CPU) and holds more memory: each download in flight costs several
 # times its size (bench_clients.py).
+_CLOSE_ON_ITS_LOOP_S = 5.0  # seconds the loop an HTTP client is in use on has to close it (aclose)
 DECODES_AHEAD = 1
 DOWNLOADS_AHEAD = 1
 # How long after the predicted end of a batch its last poll comes, in images' time.
@@ -359,10 +360,30 @@ class RunwareClient:
             self._direct.close()
         try:
             if not ended:  # else they cannot be closed from here: httpx's own end when collected
-                await self._http.aclose()
+                await self._close_http_on_its_loop()
         finally:
             if self._aside is not None:
                 await self._aside.aclose()  # its downloads end, saying the client is closed
+
+    async def _close_http_on_its_loop(self) -> None:
+        """Close the HTTP client on the loop it is in use on. Closed from another thread's
+        loop while that loop still runs, httpx's waits there were told on the wrong thread,
+        and a request under way could wait on, unwoken (seen on Python 3.10); there it is
+        closed by its own loop, or here should that loop not get to it within a few seconds."""
+        bound = self._loop
+        if bound is None or bound is asyncio.get_running_loop() or not bound.is_running():
+            await self._http.aclose()
+            return
+        try:
+            closing = asyncio.run_coroutine_threadsafe(self._http.aclose(), bound)
+        except RuntimeError:  # that loop closed meanwhile
+            await self._http.aclose()
+            return
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(closing), _CLOSE_ON_ITS_LOOP_S)
+        except asyncio.TimeoutError:
+            closing.cancel()
+            await self._http.aclose()
 
     def _check_open(self) -> None:
         if self._closed:
