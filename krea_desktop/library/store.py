@@ -941,11 +941,7 @@ class Library:
         if self._index_gone():  # it could not be written again: nothing there to check
             return None
         try:
-            probe = _read_only(self.db_path, timeout=self.busy_timeout)
-            try:
-                rows = probe.execute("PRAGMA quick_check(1)").fetchall()
-            finally:
-                probe.close()
+            rows = self._quick_check()
         except sqlite3.DatabaseError as exc:
             if _is_busy(exc) or _disk_full(exc, self.root):
                 return None  # not damage: checked at another start
@@ -979,14 +975,17 @@ class Library:
         if getattr(exc, "sqlite_errorcode", None) is not None or "vtable constructor failed" not in str(exc):
             return False
         try:
-            probe = _read_only(self.db_path, timeout=self.busy_timeout)
-            try:
-                rows = probe.execute("PRAGMA quick_check(1)").fetchall()
-            finally:
-                probe.close()
+            return self._quick_check() != [("ok",)]
         except sqlite3.DatabaseError as check:
             return _is_damage(check)
-        return rows != [("ok",)]
+
+    def _quick_check(self) -> list[Any]:
+        """SQLite's quick_check(1) of the index file, on a read-only connection of its own."""
+        probe = _read_only(self.db_path, timeout=self.busy_timeout)
+        try:
+            return probe.execute("PRAGMA quick_check(1)").fetchall()
+        finally:
+            probe.close()
 
     @contextmanager
     def _damage_said(self) -> Iterator[None]:
