@@ -1064,11 +1064,21 @@ def test_a_full_disk_is_not_taken_for_a_damaged_index(tmp_path: Path, monkeypatc
         assert kept is not None and kept.favourite
 
 
+def a_favourite(
+    root: Path, told: list[str] | None = None, prompt: str = "a quiet harbour"
+) -> tuple[Library, LibraryEntry]:
+    """A library open at ``root`` with one image, a favourite; its news go into ``told``."""
+    lib = Library(root)
+    if told is not None:
+        lib.on_news = told.append
+    first = lib.save(image(1, prompt))
+    lib.set_favourite([first.id], True)
+    return lib, first
+
+
 def a_favourite_then_the_index_deleted(root: Path) -> tuple[Library, LibraryEntry]:
     """A library open at ``root`` with one image, a favourite, whose index was then deleted."""
-    lib = Library(root)
-    first = lib.save(image(1))
-    lib.set_favourite([first.id], True)
+    lib, first = a_favourite(root)
     lib.db_path.unlink()
     return lib, first
 
@@ -1093,10 +1103,7 @@ def test_an_index_deleted_while_the_library_is_open_is_written_again_with_everyt
     # favourites gone. The open copy is written back at the next write (or check), and
     # what is written from then on is in the file at the index's path.
     told: list[str] = []
-    lib = Library(tmp_path / "lib")
-    lib.on_news = told.append
-    first = lib.save(image(1, "a lantern in the rain"))
-    lib.set_favourite([first.id], True)
+    lib, first = a_favourite(tmp_path / "lib", told, "a lantern in the rain")
     index = lib.db_path
     for extra in ("", "-wal", "-shm") if also_its_log else ("",):
         index.with_name(index.name + extra).unlink(missing_ok=True)
@@ -1124,10 +1131,7 @@ def test_a_file_that_is_not_an_index_put_in_its_place_is_kept_aside_and_the_inde
     tmp_path: Path,
 ) -> None:
     told: list[str] = []
-    lib = Library(tmp_path / "lib")
-    lib.on_news = told.append
-    first = lib.save(image(1))
-    lib.set_favourite([first.id], True)
+    lib, first = a_favourite(tmp_path / "lib", told)
     other = tmp_path / "other.sqlite"
     sqlite3.connect(other).execute("CREATE TABLE elsewhere (x)").connection.close()
     os.replace(other, lib.db_path)
@@ -1277,10 +1281,7 @@ def test_an_index_that_cannot_be_written_again_is_said_nothing_made_in_its_place
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     told: list[str] = []
-    lib = Library(tmp_path / "lib")
-    lib.on_news = told.append
-    first = lib.save(image(1))
-    lib.set_favourite([first.id], True)
+    lib, first = a_favourite(tmp_path / "lib", told)
     copy = Library._copy_open_index
 
     def full(self: Library, conn: sqlite3.Connection, dest: Path) -> Path:
