@@ -111,12 +111,12 @@ _OTHER_LOOP = (
     "This client's connections belong to another event loop, which is still running; "
     "make a RunwareClient for each loop that uses one."
 )
+_CLOSE_ON_ITS_LOOP_S = 5.0  # seconds the loop an HTTP client is in use on has to close it (aclose)
 # How many images are decoded (data in the answer) or downloaded (URLs) at once: the next
 # is made ready while the caller handles one, never alongside the one being waited for
 # (which would only come later). More at once makes nothing faster on a loopback (the work
 # is this process's CPU) and holds more memory: each download in flight costs several
 # times its size (bench_clients.py).
-_CLOSE_ON_ITS_LOOP_S = 5.0  # seconds the loop an HTTP client is in use on has to close it (aclose)
 DECODES_AHEAD = 1
 DOWNLOADS_AHEAD = 1
 # How long after the predicted end of a batch its last poll comes, in images' time.
