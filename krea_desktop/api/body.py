@@ -20,7 +20,8 @@ from krea_desktop.api.response import Body, ItemScanner, Pacer, parse_body
 _MAPPED_BODY_MIN = 1 << 20
 _MAPPED_BODY_MAX = 1 << 30
 # Before Python 3.11, mmap.find is a byte-by-byte loop (15 times slower than bytes.find on
-# a 1 MiB window), which would undo the point of the mapping: those versions grow a bytearray.
+# a 1 MiB window), which would undo the point of the mapping: those versions grow a bytearray
+# (and hand its items over from copies of their bytes, :func:`_read_grown`).
 _MAPPING_SEARCHES_FAST = sys.version_info >= (3, 11)
 # The most an answer may hold once decompressed: a little for the envelope, plus room for
 # each image asked for as base64 (a getResponse answer carries every finished image again).
@@ -58,19 +59,14 @@ async def read_body(
 
     In such a buffer, which never moves, ``on_item`` hears of each item of the answer's
     ``data`` as soon as it is in (see ``response.ItemScanner``), its large strings as
-    slices of the buffer."""
+    slices of the buffer; where none is made (before Python 3.11, or when the system will
+    not reserve it), as soon as it is in all the same, from a copy of its bytes."""
     size = _announced_size(resp)
     if size is not None and size > limit:
         raise too_large(limit)
-    buf = _reserve(size) if size is not None else None
+    buf = _reserve(size) if size is not None and _MAPPING_SEARCHES_FAST else None
     if size is None or buf is None:
-        grown = bytearray()
-        async for chunk in resp.aiter_bytes():
-            grown.extend(chunk)
-            if len(grown) > limit:
-                raise too_large(limit)
-            pacer()
-        return grown
+        return await _read_grown(resp, limit, pacer, None if size is None else on_item)
     scanner = ItemScanner(buf) if on_item is not None else None
     view = memoryview(buf)
     pos = 0
@@ -98,13 +94,39 @@ async def read_body(
     return buf
 
 
+async def _read_grown(
+    resp: httpx.Response, limit: int, pacer: Pacer, on_item: Callable[[dict[str, Any]], None] | None
+) -> bytearray:
+    """The body in a buffer grown as it arrives (a small answer, one of unknown length, or
+    where no mapping is made); ``on_item`` hears of each item as soon as it is in, parsed
+    from a copy of its bytes: a slice of the buffer would keep it from growing."""
+    grown = bytearray()
+    scanner = ItemScanner(grown) if on_item is not None else None
+    async for chunk in resp.aiter_bytes():
+        grown.extend(chunk)
+        if len(grown) > limit:
+            raise too_large(limit)
+        if scanner is not None and on_item is not None:
+            _hand_over(grown, scanner, len(grown), on_item, pacer, copied=True)
+        pacer()
+    return grown
+
+
 def _hand_over(
-    buf: Body, scanner: ItemScanner, received: int, on_item: Callable[[dict[str, Any]], None], pacer: Pacer
+    buf: Body,
+    scanner: ItemScanner,
+    received: int,
+    on_item: Callable[[dict[str, Any]], None],
+    pacer: Pacer,
+    *,
+    copied: bool = False,
 ) -> None:
-    """Tell ``on_item`` of each item completed within ``buf[:received]``."""
+    """Tell ``on_item`` of each item completed within ``buf[:received]`` (parsed from a copy
+    of its bytes, ``copied``)."""
     for start, stop in scanner.feed(received):
         try:
-            item = parse_body(buf, start, stop, pacer=pacer)
+            part, first, last = (buf[start:stop], 0, None) if copied else (buf, start, stop)
+            item = parse_body(part, first, last, pacer=pacer)
         except E.MalformedResponseError:
             scanner.broken = True  # left to the parse of the whole answer
             return
@@ -115,8 +137,6 @@ def _hand_over(
 def _announced_size(resp: httpx.Response) -> int | None:
     """The body's length in bytes when the answer announces it and it is worth a buffer of
     its own (at least ``_MAPPED_BODY_MIN``); None for compressed or unannounced bodies."""
-    if not _MAPPING_SEARCHES_FAST:
-        return None
     if resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
         return None
     try:
