@@ -192,10 +192,18 @@ class ItemScanner:
     costs a few searches, and each byte is looked at once. An answer of another shape, or
     one it cannot follow, stops it (:attr:`broken`); the whole answer is parsed once it is
     in either way, so this only ever hands items over early.
+
+    Everything outside strings is looked at byte by byte, in Python: an answer's structure,
+    a few kilobytes. One made of little else (megabytes of brackets or digits, which only a
+    hostile service sends) would hold the loop for seconds, so past :attr:`MOST_STEPPED`
+    such bytes, or :attr:`MOST_DEPTH` open brackets, the scanner stops as for any answer it
+    cannot follow.
     """
 
     _QUOTE, _BACKSLASH, _COLON, _COMMA = 0x22, 0x5C, 0x3A, 0x2C
     _OPEN_OBJECT, _CLOSE_OBJECT, _OPEN_ARRAY, _CLOSE_ARRAY = 0x7B, 0x7D, 0x5B, 0x5D
+    MOST_STEPPED = 1 << 18  # a 20-image answer's structure is about 10 KB
+    MOST_DEPTH = 32  # an item is three deep, its values a few more
 
     def __init__(self, buf: Body) -> None:
         self.buf = buf
@@ -206,12 +214,13 @@ class ItemScanner:
         self._key: bytes | None = None  # the top-level key whose value is being read
         self._in_data = False
         self._item_from = -1
+        self._stepped = 0  # bytes looked at one by one
         self.broken = False
 
     def feed(self, end: int) -> list[tuple[int, int]]:
         """The spans ``(start, stop)`` of the items completed within ``buf[:end]``."""
         spans: list[tuple[int, int]] = []
-        buf, stack, pos = self.buf, self._stack, self.pos
+        buf, stack, pos, stepped = self.buf, self._stack, self.pos, self._stepped
         while pos < end and not self.broken:
             if self._string_from >= 0:
                 quote = buf.find(b'"', pos, end)
@@ -240,6 +249,9 @@ class ItemScanner:
                 elif len(stack) == 2 and c == self._OPEN_OBJECT and self._in_data:
                     self._item_from = pos
                 stack.append(c)
+                if len(stack) > self.MOST_DEPTH:
+                    self.broken = True
+                    break
             elif c in (self._CLOSE_OBJECT, self._CLOSE_ARRAY):
                 if not stack or (stack.pop() == self._OPEN_OBJECT) != (c == self._CLOSE_OBJECT):
                     self.broken = True
@@ -254,6 +266,11 @@ class ItemScanner:
             elif len(stack) == 1 and c == self._COMMA:
                 self._key = None
             pos += 1
+            stepped += 1
+            if stepped > self.MOST_STEPPED:
+                self.broken = True
+                break
+        self._stepped = stepped
         self.pos = pos
         return spans
 

@@ -85,6 +85,22 @@ def test_the_scanner_hands_over_nothing_from_answers_of_other_shapes(body: bytes
     assert ItemScanner(body).feed(len(body)) == []
 
 
+@pytest.mark.parametrize("piece", [4096, 1 << 30])
+@pytest.mark.parametrize(
+    "body",
+    [b'{"data": [' + b"[" * 100_000, b'{"data": [' + b"1, " * 400_000 + b"1]}"],
+    ids=["nested-without-end", "megabytes-of-numbers"],
+)
+def test_the_scanner_gives_up_on_an_answer_made_of_structure_alone(body: bytes, piece: int) -> None:
+    # Looked at byte by byte, such an answer would hold the loop for seconds: the scanner
+    # stops early (within its budget, counted across pieces) and leaves it to the whole parse.
+    scanner = ItemScanner(body)
+    for end in range(piece, len(body) + piece, piece):
+        assert scanner.feed(min(end, len(body))) == []
+    assert scanner.broken
+    assert scanner.pos <= ItemScanner.MOST_STEPPED + len(b'{"data"')  # its one string skipped
+
+
 # --- an answer still arriving ------------------------------------------------------------------
 
 
