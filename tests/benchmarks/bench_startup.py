@@ -4,7 +4,8 @@
 
 Every start is a fresh Python process, so interpreter start and imports count. The time
 is taken in this (parent) process from just before launching the child to the moment
-each of the child's lines arrives. Variants, alternating, ``--runs`` times each:
+each of the child's lines arrives. Variants, alternating (their order turning from run to
+run), ``--runs`` times each:
 
 (a) bare: QApplication, one QLabel, show(), until the label's first Paint event;
 (b) ours: the app as a user starts it, ``python -m krea_desktop``, with
@@ -451,8 +452,12 @@ def main() -> None:
         variants["baseline"] = (OURS, library_for_an_older_app(full))
     times: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
     phases: dict[str, dict[str, list[float]]] = {k: {} for k in variants}
+    names = list(variants)
     for i in range(args.runs):
-        for name, (script, folder) in variants.items():
+        # The order turns from run to run, so that no variant always starts right after the
+        # same other one (a slot's own effect, one way or the other, is shared out).
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            script, folder = variants[name]
             extra = OURS_ENV if isinstance(script, list) else None
             root = args.baseline if name == "baseline" else ROOT
             times[name].append(start_once(script, folder, extra, phases=phases[name], root=root))
