@@ -40,7 +40,7 @@ from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from krea_desktop.api import spec
 from krea_desktop.api.record import (
@@ -51,7 +51,6 @@ from krea_desktop.api.record import (
     parse_record,
     record_json_text,
 )
-from krea_desktop.api.results import GeneratedImage
 from krea_desktop.fsutil import atomic_write, is_abandoned, owned_name, process_identity, still_running
 from krea_desktop.library.schema import (
     ORDERING_INDEX,
@@ -61,6 +60,9 @@ from krea_desktop.library.schema import (
     ensure_indexes,
     migrate,
 )
+
+if TYPE_CHECKING:  # an annotation only: the window reads its first rows without it
+    from krea_desktop.api.results import GeneratedImage
 
 __all__ = ["SCHEMA_VERSION", "Library", "LibraryBusy", "LibraryEntry", "LibraryError", "migrate"]
 

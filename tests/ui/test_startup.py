@@ -267,6 +267,36 @@ def test_the_window_is_ready_without_the_binding_loading_widget_classes_it_never
     assert lines[2] == f"then: {list(never_used)}"  # what the first line would have caught
 
 
+def test_the_window_is_ready_before_the_request_and_its_images_load(tmp_path: Path) -> None:
+    """A request is made at Generate and its images by the client: neither module (3.5 ms
+    with their dataclasses) loads before the window is ready."""
+    save_images(tmp_path, 30)
+    modules = ("krea_desktop.api.request", "krea_desktop.api.results")
+    lines = run(
+        f"""
+        import sys
+        from PySide6.QtWidgets import QApplication
+        from krea_desktop.ui import app as app_module
+        app = QApplication(sys.argv)
+        window = app_module.open_main_window()
+        app_module.show_and_paint(window, timeout_ms=5000)
+        app_module.build_panels(window, app_module.open_library(window), rest_later=True)
+        print("painted", app_module.wait_painted(window.gallery.viewport(), 5000))
+        print("loaded:", [m for m in {modules!r} if m in sys.modules])
+        window.prompt_panel.promptEdit.setPlainText("a lighthouse")
+        print("request", window.prompt_panel.build_request("1:1").prompt)
+        window.build_rest()
+        print("then:", [m for m in {modules!r} if m in sys.modules])
+        window.close()
+        """,
+        tmp_path,
+    )
+    assert lines[0] == "painted True"
+    assert lines[1] == "loaded: []"
+    assert lines[2] == "request a lighthouse"
+    assert lines[3] == f"then: {list(modules)}"  # what the first line would have caught
+
+
 def test_a_window_closed_while_it_opens_ends_the_app(tmp_path: Path) -> None:
     lines = run(
         """

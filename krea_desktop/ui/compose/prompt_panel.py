@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeyEvent, QTextCursor, QValidator
@@ -24,9 +24,11 @@ from PySide6.QtWidgets import (
 
 from krea_desktop.api import spec
 from krea_desktop.api.record import GenerationRecord
-from krea_desktop.api.request import GenerationRequest, ReferenceImage, is_url
 from krea_desktop.ui.mime import paste_images_to_window
 from krea_desktop.ui.theme import PrimaryButton, set_role
+
+if TYPE_CHECKING:  # the request is made at Generate, after start-up
+    from krea_desktop.api.request import GenerationRequest, ReferenceImage
 
 MAX_HISTORY = 200
 
@@ -557,7 +559,7 @@ class PromptPanel(QWidget):
             return f"The prompt has {len(text):,} characters; shorten it to {spec.PROMPT_MAX:,} or fewer."
         for name, edit in (("webhook URL", self.webhookEdit), ("upload endpoint", self.uploadEndpointEdit)):
             value = edit.text().strip()
-            if value and not is_url(value):
+            if value and not _is_url(value):
                 return f"The {name} must be a web address starting with http:// or https://."
         return None
 
@@ -593,6 +595,8 @@ class PromptPanel(QWidget):
 
     def build_request(self, ratio: str, references: tuple[ReferenceImage, ...] = ()) -> GenerationRequest:
         """The request these settings describe; raises ``ValidationError`` if one is out of range."""
+        from krea_desktop.api.request import GenerationRequest
+
         request = GenerationRequest(
             prompt=self.prompt().strip(),
             ratio=ratio,
@@ -713,6 +717,12 @@ class PromptPanel(QWidget):
 
 
 _MISSING = object()
+
+
+def _is_url(value: str) -> bool:
+    from krea_desktop.api.request import is_url  # loaded at first need, after start-up
+
+    return is_url(value)
 
 
 def _is_int(value: Any) -> bool:
