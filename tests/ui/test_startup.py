@@ -238,14 +238,12 @@ def test_the_window_is_ready_with_the_prompt_and_the_gallery_before_the_rest_loa
     assert lines[8] == "queued ['a lighthouse'] True"
 
 
-def test_the_window_is_ready_without_the_binding_loading_widget_classes_it_never_uses(tmp_path: Path) -> None:
-    """The first time Python is handed a widget that Qt made (a scroll area's viewport,
-    say), the binding loads every widget class it has to find that widget's: 9 ms or more
-    before the window is ready. Every viewport asked for on the way is one of the app's."""
-    save_images(tmp_path, 30)
-    never_used = ("QMdiArea", "QLCDNumber", "QCalendarWidget", "QTabWidget")
-    lines = run(
-        f"""
+def ready_window_then(data_dir: Path, then: str) -> list[str]:
+    """The app's window made ready as it is at start-up (its panels built on a library of 30
+    images, the rest left for later), then ``then`` run, then the window closed; the first
+    line says whether the gallery painted."""
+    save_images(data_dir, 30)
+    ready = """
         import sys
         from PySide6 import QtWidgets
         from PySide6.QtWidgets import QApplication
@@ -255,12 +253,22 @@ def test_the_window_is_ready_without_the_binding_loading_widget_classes_it_never
         app_module.show_and_paint(window, timeout_ms=5000)
         app_module.build_panels(window, app_module.open_library(window), rest_later=True)
         print("painted", app_module.wait_painted(window.gallery.viewport(), 5000))
+        """
+    return run(textwrap.dedent(ready) + textwrap.dedent(then) + "window.close()\n", data_dir)
+
+
+def test_the_window_is_ready_without_the_binding_loading_widget_classes_it_never_uses(tmp_path: Path) -> None:
+    """The first time Python is handed a widget that Qt made (a scroll area's viewport,
+    say), the binding loads every widget class it has to find that widget's: 9 ms or more
+    before the window is ready. Every viewport asked for on the way is one of the app's."""
+    never_used = ("QMdiArea", "QLCDNumber", "QCalendarWidget", "QTabWidget")
+    lines = ready_window_then(
+        tmp_path,
+        f"""
         print("loaded:", [name for name in {never_used!r} if name in vars(QtWidgets)])
         viewport = window.prompt_panel.promptEdit.viewport()  # a widget Qt made
         print("then:", [name for name in {never_used!r} if name in vars(QtWidgets)])
-        window.close()
         """,
-        tmp_path,
     )
     assert lines[0] == "painted True"
     assert lines[1] == "loaded: []"
@@ -270,26 +278,16 @@ def test_the_window_is_ready_without_the_binding_loading_widget_classes_it_never
 def test_the_window_is_ready_before_the_request_and_its_images_load(tmp_path: Path) -> None:
     """A request is made at Generate and its images by the client: neither module (3.5 ms
     with their dataclasses) loads before the window is ready."""
-    save_images(tmp_path, 30)
     modules = ("krea_desktop.api.request", "krea_desktop.api.results")
-    lines = run(
+    lines = ready_window_then(
+        tmp_path,
         f"""
-        import sys
-        from PySide6.QtWidgets import QApplication
-        from krea_desktop.ui import app as app_module
-        app = QApplication(sys.argv)
-        window = app_module.open_main_window()
-        app_module.show_and_paint(window, timeout_ms=5000)
-        app_module.build_panels(window, app_module.open_library(window), rest_later=True)
-        print("painted", app_module.wait_painted(window.gallery.viewport(), 5000))
         print("loaded:", [m for m in {modules!r} if m in sys.modules])
         window.prompt_panel.promptEdit.setPlainText("a lighthouse")
         print("request", window.prompt_panel.build_request("1:1").prompt)
         window.build_rest()
         print("then:", [m for m in {modules!r} if m in sys.modules])
-        window.close()
         """,
-        tmp_path,
     )
     assert lines[0] == "painted True"
     assert lines[1] == "loaded: []"
