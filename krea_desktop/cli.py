@@ -442,7 +442,7 @@ def _open_window(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -
     # The imports before the first paint (Qt's bindings, then the window's modules) make
     # many objects and no cycles worth finding: without the cyclic collector running
     # through them, nor the bindings' source scan, the window is ready about 15 ms sooner.
-    # run_app collects again once the window is built.
+    # run_app collects again, on the GUI thread, once the window is built.
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -461,7 +461,10 @@ def _open_window(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -
     except KeyboardInterrupt:  # Ctrl+C before the window was up (once up, it closes the window)
         return 130
     finally:
-        if collecting:
+        # Unless the window's threads still run, collected from its GUI thread meanwhile
+        # (ui/collector.py: loaded once a window is built).
+        collector = sys.modules.get("krea_desktop.ui.collector")
+        if collecting and (collector is None or collector.installed() is None):
             gc.enable()
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,28 @@ def _each_test_its_own_log_file() -> Iterator[None]:
     for handler in [h for h in root.handlers if isinstance(h, LogFile)]:
         root.removeHandler(handler)
         handler.close()
+
+
+@pytest.fixture(autouse=True)
+def _garbage_collected_on_the_main_thread() -> Iterator[None]:
+    """As in the app: once Qt's application exists, the cyclic collector runs on the main
+    thread only (krea_desktop/ui/collector.py), whatever the order the tests run in. What a
+    test that never runs the event loop left is collected after it, as the timer would."""
+    import sys
+
+    def collector() -> Any:
+        core = sys.modules.get("PySide6.QtCore")
+        if core is None or core.QCoreApplication.instance() is None:
+            return None
+        from krea_desktop.ui.collector import collect_on_gui_thread
+
+        return collect_on_gui_thread()
+
+    collector()
+    yield
+    after = collector()
+    if after is not None:
+        after.collect_if_due()
 
 
 @pytest.fixture

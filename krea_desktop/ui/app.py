@@ -188,13 +188,15 @@ def build_panels(window: MainWindow, library: Library, *, rest_later: bool = Fal
 
 def finish_main_window(window: MainWindow, *, force_demo: bool = False, demo_latency: float = 0.25) -> MainWindow:
     """What waits until the panels are there: the log file, the library folder checked
-    against its index, the key looked up, the client thread made and started."""
+    against its index, the key looked up, the client thread made and started (and, as it
+    is, the cyclic collector moved to the GUI thread: ui/collector.py)."""
     import asyncio
 
     folder = window.data_dir
     settings = window.settings
     library = window.library
     tune_allocator()
+    _collect_on_gui_thread()  # the client thread is made below: cycles are collected here, not there
     setup_logging(folder / "logs")
 
     from krea_desktop.ui.window import credentials
@@ -249,6 +251,18 @@ def finish_main_window(window: MainWindow, *, force_demo: bool = False, demo_lat
     return window
 
 
+def _collect_on_gui_thread() -> None:
+    from krea_desktop.ui.collector import collect_on_gui_thread
+
+    collect_on_gui_thread()
+
+
+def _release_collector() -> None:
+    from krea_desktop.ui.collector import release
+
+    release()
+
+
 def build_main_window(window: MainWindow, *, force_demo: bool = False, demo_latency: float = 0.25) -> MainWindow:
     """Open the library, build the window's panels on it, and start the client thread,
     configured from the environment as ``krea-desktop`` would be."""
@@ -258,7 +272,9 @@ def build_main_window(window: MainWindow, *, force_demo: bool = False, demo_late
 
 def create_main_window(*, force_demo: bool = False, demo_latency: float = 0.25) -> MainWindow:
     """The fully wired main window, not yet shown, configured from the environment as
-    ``krea-desktop`` would be. Works inside a running qasync loop."""
+    ``krea-desktop`` would be. Works inside a running qasync loop. From then on Python's
+    cyclic collector runs from the event loop, on the GUI thread (see ui/collector.py),
+    until :func:`close_library` has seen the window's threads end."""
     return build_main_window(open_main_window(), force_demo=force_demo, demo_latency=demo_latency)
 
 
@@ -286,7 +302,8 @@ def wait_painted(widget: QObject, timeout_ms: int = 500, *, before: Callable[[],
 
 def run_app(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -> int:
     # Start-up makes many objects and no garbage cycles worth finding: the cyclic collector
-    # runs again once the window is built (it would spend about 15 ms before then). The
+    # runs again once the window is built (it would spend about 15 ms before then), and from
+    # then on only on the GUI thread (see ui/collector.py). The
     # command line turned it off, and the source scan, before importing this module; a
     # program calling run_app itself gets the same from here on.
     collecting = gc.isenabled()
@@ -295,8 +312,15 @@ def run_app(*, smoke_test: bool = False, open_paths: Sequence[Path] = ()) -> int
     try:
         return _run_app(smoke_test=smoke_test, open_paths=open_paths)
     finally:
-        if collecting:
+        if collecting and not gui_thread_collects():
             gc.enable()
+
+
+def gui_thread_collects() -> bool:
+    """Whether the GUI thread's collector still runs: not released, as work it was made for
+    (a long export, say) still goes on as the process ends. Automatic collection stays off."""
+    collector = sys.modules.get("krea_desktop.ui.collector")
+    return collector is not None and collector.installed() is not None
 
 
 def _qt_arguments(argv: Sequence[str]) -> list[str]:
@@ -470,7 +494,7 @@ def _run_window(app: QApplication, *, smoke_test: bool, open_paths: Sequence[Pat
     asyncio.set_event_loop(loop)
     with loop:
         if smoke_test or window is None:
-            gc.enable()
+            _collect_on_gui_thread()
             try:
                 return int(loop.run_until_complete(_smoke(app)))
             finally:
@@ -518,7 +542,7 @@ async def _run(
         _close_on_signals(window)
         if _early_stop.code():
             window.close()
-        gc.enable()
+        _collect_on_gui_thread()
         await closed.wait()
         return _early_stop.code() or 1
     if _early_stop.code():  # Ctrl+C or SIGTERM before the client thread was made
@@ -529,7 +553,6 @@ async def _run(
     closed_by_signals = _close_on_signals(window)  # after the log file is opened: it says so there
     if _early_stop.code():  # between the two
         window.close()
-    gc.enable()
     if report is not None:
         report.built()
     if open_paths:
@@ -624,6 +647,7 @@ def close_library(window: MainWindow, wait_ms: int = SHUTDOWN_WAIT_MS) -> None:
     collects the tasks left unfinished)."""
     if window.wait_for_work(wait_ms):
         window.library.close()
+        _release_collector()  # no other thread runs Python now
         return
     if not (window.built and window.client_thread.isRunning()):
         log.warning("background work was still running %d s after the window closed", wait_ms // 1000)

@@ -1,0 +1,178 @@
+"""Garbage cycles holding Qt objects are collected on the GUI thread, never on the client
+thread or a reader that happened to allocate past the collector's threshold."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QTimer
+from pytestqt.qtbot import QtBot
+
+from krea_desktop.ui.collector import GuiThreadCollector, collect_on_gui_thread, installed
+from tests.ui.test_startup import run
+
+
+def allocate_cycles_on_another_thread(count: int = 50_000) -> None:
+    def allocate() -> None:
+        for _ in range(count):
+            cycle: list[Any] = []
+            cycle.append(cycle)
+
+    worker = threading.Thread(target=allocate)
+    worker.start()
+    worker.join()
+
+
+def test_the_window_moves_the_collector_to_the_gui_thread_while_its_threads_run(tmp_path: Path) -> None:
+    # A fresh process: the one the tests run in has its collector on the main thread already.
+    lines = run(
+        """
+        import gc, threading
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication
+        from krea_desktop.ui.app import close_library, create_main_window, gui_thread_collects
+
+        app = QApplication([])
+        print("before:", gc.isenabled(), gui_thread_collects())
+        window = create_main_window(force_demo=True, demo_latency=0.0)
+        print("built:", gc.isenabled(), gui_thread_collects())
+        finalized_on = []
+
+        class Holder:
+            def __del__(self):
+                finalized_on.append(threading.get_ident())
+
+        timer = QTimer()
+        timer.start(60_000)
+        holder = Holder()
+        holder.timer, timer.holder = timer, holder  # a cycle through a running Qt timer
+        del holder, timer
+
+        def allocate():
+            for _ in range(50_000):  # far past every generation's threshold
+                cycle = []
+                cycle.append(cycle)
+
+        worker = threading.Thread(target=allocate)
+        worker.start()
+        worker.join()
+        print("after the worker:", finalized_on)
+        while not finalized_on:
+            app.processEvents()
+        print("on the GUI thread:", finalized_on == [threading.get_ident()])
+        window.close()
+        close_library(window)
+        print("closed:", gc.isenabled(), gui_thread_collects())
+        """,
+        tmp_path / "data",
+    )
+    assert lines == [
+        "before: True False",
+        "built: False True",
+        "after the worker: []",  # not collected there (Qt: "Timers cannot be stopped from another thread")
+        "on the GUI thread: True",
+        "closed: True False",  # every thread ended: the interpreter collects again
+    ]
+
+
+def test_a_qt_object_left_in_a_cycle_is_destroyed_on_the_gui_thread(qtbot: QtBot) -> None:
+    collect_on_gui_thread()
+    gc.collect()
+    finalized_on: list[int] = []
+
+    class Holder:
+        def __del__(self) -> None:
+            finalized_on.append(threading.get_ident())
+
+    timer = QTimer()
+    timer.start(60_000)
+    holder = Holder()
+    holder.timer = timer  # type: ignore[attr-defined]
+    timer.holder = holder  # type: ignore[attr-defined]
+    del holder, timer
+    allocate_cycles_on_another_thread()
+    assert finalized_on == []
+    qtbot.waitUntil(lambda: bool(finalized_on), timeout=3000)  # the timer's next look
+    assert finalized_on == [threading.get_ident()]
+
+
+def test_the_collector_is_one_per_application_and_set_from_its_thread(qapp: Any) -> None:
+    collector = collect_on_gui_thread(qapp)
+    assert not gc.isenabled()
+    assert collect_on_gui_thread() is collector is installed()
+    refused: list[BaseException] = []
+
+    def from_another_thread() -> None:
+        try:
+            collect_on_gui_thread(qapp)
+        except RuntimeError as err:
+            refused.append(err)
+
+    worker = threading.Thread(target=from_another_thread)
+    worker.start()
+    worker.join()
+    assert [str(err) for err in refused] == ["the collector is set from the application's thread"]
+
+
+class Node:
+    pass
+
+
+def make_cycles(count: int) -> None:
+    for _ in range(count):
+        node = Node()
+        node.me = node  # type: ignore[attr-defined]
+
+
+def test_what_is_due_is_collected_and_nothing_before(qapp: Any) -> None:
+    collector = collect_on_gui_thread(qapp)
+    gc.collect()
+    assert collector.collect_if_due() == 0  # nothing made since: nothing due
+    make_cycles(gc.get_threshold()[0] + 100)
+    assert collector.collect_if_due() >= gc.get_threshold()[0]  # each node and its dict
+    assert gc.get_count()[0] < gc.get_threshold()[0]
+
+
+def test_a_full_collection_waits_until_what_grew_old_is_a_quarter_of_what_was_old(qapp: Any) -> None:
+    collect_on_gui_thread(qapp)
+    collector = GuiThreadCollector(qapp)  # a second one, driven by hand: the app's stays
+    collector.setObjectName("by hand")
+    try:
+        gc.collect()
+        collector.long_lived = 10**9  # a huge heap held
+        collector.pending = 0
+        kept: list[Any] = []
+        full = gc.get_stats()[2]["collections"]
+        for _ in range(3 * (gc.get_threshold()[1] + 1) * (gc.get_threshold()[2] + 1)):
+            kept.extend(Node() for _ in range(3))  # a little survives each time
+            make_cycles(gc.get_threshold()[0] + 1)
+            collector.collect_if_due()
+        assert gc.get_stats()[2]["collections"] == full  # the interpreter would not have either
+        assert collector.pending > 0
+        collector.long_lived = 4 * collector.pending - 1  # what grew old is now over a quarter
+        for _ in range((gc.get_threshold()[1] + 1) * (gc.get_threshold()[2] + 1)):
+            make_cycles(gc.get_threshold()[0] + 1)
+            collector.collect_if_due()
+        assert gc.get_stats()[2]["collections"] == full + 1
+        assert collector.long_lived >= len(kept)  # what the full one left, the nodes kept among it
+    finally:
+        collector.release()
+    assert not gc.isenabled()  # it was off when that one was made: release() leaves it off
+
+
+def test_the_next_look_comes_sooner_while_threads_allocate(qapp: Any) -> None:
+    from krea_desktop.ui import collector as module
+
+    collector = collect_on_gui_thread(qapp)
+    timer = collector.findChild(QTimer)
+    gc.collect()
+    collector.collect_if_due()
+    assert timer.interval() == module.INTERVAL_MS  # nothing made: a look every quarter second
+    make_cycles(gc.get_threshold()[0] + 1)
+    collector.collect_if_due()
+    assert timer.interval() == module.BUSY_INTERVAL_MS  # one pass a frame holds, not one of 250 ms
+    collector.collect_if_due()
+    assert timer.interval() == module.INTERVAL_MS and timer.isActive()
