@@ -1,6 +1,7 @@
 """The GUI thread while five 20-image jobs are in flight at once (the reliability load).
 
     .venv/bin/python tests/benchmarks/bench_load.py [--runs 5] [--service-nice 19] [--trace]
+        [--automatic-gc]
 
 The real window (``create_main_window``, shown, offscreen) against the simulator in its own
 process on 127.0.0.1 (``--latency 0.02``, at nice 19 by default: it stands in for the
@@ -13,7 +14,10 @@ baseline in the same process: the same timer for 3 s with no job ("idle"). One j
 20 first, not counted, warms pools, connections and caches.
 
 ``--trace`` wraps the client's and the window's steps (as ``bench_gui_stall.py --trace``
-does) in one more run and lists what ran during the longest gaps. No assertions.
+does) in one more run and lists what ran during the longest gaps. ``--automatic-gc``
+leaves Python's cyclic collector automatic, running on whichever thread allocates, as
+before the window collected on the GUI thread only (``krea_desktop/ui/collector.py``): the
+baseline for what that costs. No assertions.
 """
 
 from __future__ import annotations
@@ -97,7 +101,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--service-nice", type=int, default=19)
     parser.add_argument("--trace", action="store_true")
+    parser.add_argument("--automatic-gc", action="store_true")
     args = parser.parse_args()
+    if args.automatic_gc:
+        import gc
+
+        from krea_desktop.ui import collector
+
+        collector.collect_on_gui_thread = lambda app=None: gc.enable()  # type: ignore[assignment,misc]
 
     app = QApplication.instance() or QApplication(sys.argv)
     data = Path(tempfile.mkdtemp(prefix="krea-bench-load-"))
