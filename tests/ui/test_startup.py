@@ -440,6 +440,30 @@ def test_the_window_modules_load_without_the_cyclic_collector_or_the_bindings_so
     assert after == "True"  # collecting again once the window is done
 
 
+def test_the_command_line_leaves_collection_to_the_gui_thread_while_the_window_s_work_runs(tmp_path: Path) -> None:
+    # run_app stands in for a window whose close gave up waiting for its work (a long
+    # export): the GUI thread's collector is still installed as the command returns.
+    lines = run(
+        """
+        import gc, sys, types
+        window = types.ModuleType("krea_desktop.ui.app")
+        def run_app(*, smoke_test=False, open_paths=()):
+            from PySide6.QtCore import QCoreApplication
+            from krea_desktop.ui.collector import collect_on_gui_thread
+            window.app = QCoreApplication([])
+            collect_on_gui_thread()
+            return 0
+        window.run_app = run_app
+        sys.modules["krea_desktop.ui.app"] = window
+        from krea_desktop import cli
+        from krea_desktop.ui import collector
+        print(cli.main([]), gc.isenabled(), collector.installed() is not None)
+        """,
+        tmp_path,
+    )
+    assert lines[-1] == "0 False True"  # left off: another thread may still run Python
+
+
 def test_the_window_and_the_command_line_find_one_library_even_without_home(
     monkeypatch: pytest.MonkeyPatch, qapp: Any
 ) -> None:
