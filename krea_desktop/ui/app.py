@@ -196,7 +196,7 @@ def finish_main_window(window: MainWindow, *, force_demo: bool = False, demo_lat
     settings = window.settings
     library = window.library
     tune_allocator()
-    _collect_on_gui_thread()  # the client thread is made below: cycles are collected here, not there
+    _collect_on_gui_thread(window)  # the client thread is made below: cycles are collected here, not there
     setup_logging(folder / "logs")
 
     from krea_desktop.ui.window import credentials
@@ -251,16 +251,16 @@ def finish_main_window(window: MainWindow, *, force_demo: bool = False, demo_lat
     return window
 
 
-def _collect_on_gui_thread() -> None:
+def _collect_on_gui_thread(window: MainWindow) -> None:
     from krea_desktop.ui.collector import collect_on_gui_thread
 
-    collect_on_gui_thread()
+    collect_on_gui_thread(holder=window)
 
 
-def _release_collector() -> None:
+def _release_collector(window: MainWindow) -> None:
     from krea_desktop.ui.collector import release
 
-    release()
+    release(window)
 
 
 def build_main_window(window: MainWindow, *, force_demo: bool = False, demo_latency: float = 0.25) -> MainWindow:
@@ -493,8 +493,7 @@ def _run_window(app: QApplication, *, smoke_test: bool, open_paths: Sequence[Pat
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     with loop:
-        if smoke_test or window is None:
-            _collect_on_gui_thread()
+        if smoke_test or window is None:  # collected on the GUI thread once its window has threads
             try:
                 return int(loop.run_until_complete(_smoke(app)))
             finally:
@@ -542,8 +541,11 @@ async def _run(
         _close_on_signals(window)
         if _early_stop.code():
             window.close()
-        _collect_on_gui_thread()
-        await closed.wait()
+        _collect_on_gui_thread(window)
+        try:
+            await closed.wait()
+        finally:
+            _release_collector(window)
         return _early_stop.code() or 1
     if _early_stop.code():  # Ctrl+C or SIGTERM before the client thread was made
         window.close()
@@ -647,7 +649,7 @@ def close_library(window: MainWindow, wait_ms: int = SHUTDOWN_WAIT_MS) -> None:
     collects the tasks left unfinished)."""
     if window.wait_for_work(wait_ms):
         window.library.close()
-        _release_collector()  # no other thread runs Python now
+        _release_collector(window)  # none of its threads runs Python now
         return
     if not (window.built and window.client_thread.isRunning()):
         log.warning("background work was still running %d s after the window closed", wait_ms // 1000)
@@ -695,6 +697,10 @@ async def _smoke(app: QApplication) -> int:
         outcome, text = "failed", "no result within 60 s"
     entries = window.library.entries()
     window.close()
+    if not window.wait_for_work(SHUTDOWN_WAIT_MS):
+        print("smoke: FAILED: the window's threads did not end once it was closed", flush=True)
+        return 1
+    close_library(window)  # its threads ended: the collector is let go, the library closed
     if outcome != "ok" or len(entries) != 1 or not entries[0].path.exists():
         print(f"smoke: FAILED: {text}", flush=True)
         return 1

@@ -4,13 +4,19 @@ The interpreter runs the collector on whichever thread allocates past its thresh
 object in a garbage cycle (a dialog's timer, a widget held by a closure it holds) found
 there is destroyed there: on the client thread or a thumbnail reader, Qt says "Timers
 cannot be stopped from another thread" at best and ends the process at worst. So, while
-the window has other threads beside it, automatic collection is off, and a timer on the
+a window has other threads beside it, automatic collection is off, and a timer on the
 GUI thread collects what the interpreter would have collected by then, by its own rules.
+
+Each window that needs it holds the collector (:func:`collect_on_gui_thread`) and lets go
+of it once its threads have ended (:func:`release`); automatic collection comes back when
+the last one has. After a quiet spell the next look is up to 250 ms away: what a thread
+allocating from then on leaves is collected then, in one pass.
 """
 
 from __future__ import annotations
 
 import gc
+import weakref
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer
 
@@ -31,20 +37,42 @@ class GuiThreadCollector(QObject):
     def __init__(self, app: QCoreApplication) -> None:
         super().__init__(app)
         self.setObjectName(_NAME)
-        self.automatic_before = gc.isenabled()  # what release() puts back
+        self.automatic_before = gc.isenabled()  # what stop() puts back
+        # Those it collects for (windows, the application): weakly, as a window gone is
+        # one whose threads are gone with it.
+        self._holders: weakref.WeakSet[object] = weakref.WeakSet()
         # The interpreter's damping of full collections: one is due only once the objects
         # that reached the oldest generation since the last are a quarter of what it held
         # then. Without it, every few thousand allocations would walk a large heap again.
         self.long_lived = 0
         self.pending = 0
+        # The collections of generations 0 and 1 the interpreter would have made beyond
+        # those made here (one a look): gc's own counts of them (get_count()[1] and [2])
+        # count only those made.
+        self.owed_young = 0
+        self.owed_middle = 0
         self._timer = QTimer(self)
         self._timer.setInterval(INTERVAL_MS)
         self._timer.timeout.connect(self.collect_if_due)
         self._timer.start()
 
+    def hold(self, holder: object) -> None:
+        """Collect for ``holder`` (an object that can be referred to weakly) until it is
+        released."""
+        self._holders.add(holder)
+
+    def holds(self, holder: object) -> bool:
+        return holder in self._holders
+
     def collect_if_due(self) -> int:
         """Collect the oldest generation the interpreter would have collected by now (its
-        thresholds, counts and damping); the number of unreachable objects found."""
+        thresholds, counts and damping); the number of unreachable objects found.
+
+        The interpreter collects the young generation each time its count passes the
+        first threshold; a look here comes later, with that count a number of thresholds
+        past, and makes one collection for them all: the collections it stands for are
+        counted, so that the older generations are collected as often, for what was
+        allocated, as the interpreter would."""
         thresholds = gc.get_threshold()
         counts = gc.get_count()
         busy = counts[0] > thresholds[0]
@@ -52,21 +80,37 @@ class GuiThreadCollector(QObject):
             self._timer.setInterval(BUSY_INTERVAL_MS if busy else INTERVAL_MS)
         if not busy:
             return 0
-        if counts[1] <= thresholds[1]:
+        young = counts[0] // max(1, thresholds[0])  # young collections due, at least one
+        since_middle = counts[1] + self.owed_young + young  # since the last of generation 1
+        if since_middle <= thresholds[1]:
+            self.owed_young += young - 1  # gc counts the one made here
             return gc.collect(0)
+        middle = max(1, since_middle // (thresholds[1] + 1))  # collections of generation 1 due
+        since_full = counts[2] + self.owed_middle + middle
         # A threshold of 0 for the oldest generation (Python 3.14's incremental collector)
         # means the interpreter never collects it all at once on its own.
-        if thresholds[2] > 0 and counts[2] > thresholds[2] and self.pending > self.long_lived // 4:
+        if thresholds[2] > 0 and since_full > thresholds[2] and self.pending > self.long_lived // 4:
             found = gc.collect(2)
             self.long_lived = len(gc.get_objects(generation=2))
             self.pending = 0
+            self.owed_young = self.owed_middle = 0
             return found
-        young = len(gc.get_objects(generation=0)) + len(gc.get_objects(generation=1))
+        survivors = len(gc.get_objects(generation=0)) + len(gc.get_objects(generation=1))
         found = gc.collect(1)
-        self.pending += max(0, young - found)  # the survivors moved on to the oldest generation
+        self.pending += max(0, survivors - found)  # the survivors moved on to the oldest generation
+        self.owed_young = 0
+        self.owed_middle += middle - 1  # gc counts the one made here
         return found
 
-    def release(self) -> None:
+    def release(self, holder: object) -> bool:
+        """``holder`` no longer needs it; once nothing does, :meth:`stop`. Whether it stopped."""
+        self._holders.discard(holder)
+        if len(self._holders):
+            return False
+        self.stop()
+        return True
+
+    def stop(self) -> None:
         """Stop, and put automatic collection back as it was before."""
         self._timer.stop()
         self.setObjectName("")
@@ -75,10 +119,10 @@ class GuiThreadCollector(QObject):
         self.deleteLater()
 
 
-def collect_on_gui_thread(app: QCoreApplication | None = None) -> GuiThreadCollector:
+def collect_on_gui_thread(app: QCoreApplication | None = None, holder: object | None = None) -> GuiThreadCollector:
     """Turn automatic collection off and collect from ``app``'s thread (the running
-    application's by default) until :func:`release`; the collector, the same one on
-    every call."""
+    application's by default) for ``holder`` (a window; the application by default) until
+    it is released (:func:`release`); the collector, the same one on every call."""
     app = app or QCoreApplication.instance()
     if app is None:
         raise RuntimeError("the application is made first: the collector runs on its thread")
@@ -87,6 +131,7 @@ def collect_on_gui_thread(app: QCoreApplication | None = None) -> GuiThreadColle
     collector = installed()
     if collector is None:
         collector = GuiThreadCollector(app)
+    collector.hold(app if holder is None else holder)
     gc.disable()
     return collector
 
@@ -97,9 +142,11 @@ def installed() -> GuiThreadCollector | None:
     return app.findChild(GuiThreadCollector, _NAME) if app is not None else None
 
 
-def release() -> None:
-    """Once no thread but the GUI thread runs Python: collection as it was before
-    :func:`collect_on_gui_thread` (automatic, unless it was off already)."""
+def release(holder: object | None = None) -> None:
+    """Once no thread of ``holder``'s (a window; the application by default) runs Python
+    beside the GUI thread: it no longer needs the collector. When nothing else does,
+    collection is as it was before :func:`collect_on_gui_thread` (automatic, unless it was
+    off already)."""
     collector = installed()
     if collector is not None:
-        collector.release()
+        collector.release(QCoreApplication.instance() if holder is None else holder)

@@ -108,7 +108,7 @@ def main() -> None:
 
         from krea_desktop.ui import collector
 
-        collector.collect_on_gui_thread = lambda app=None: gc.enable()  # type: ignore[assignment,misc]
+        collector.collect_on_gui_thread = lambda app=None, holder=None: gc.enable()  # type: ignore[assignment,misc]
 
     app = QApplication.instance() or QApplication(sys.argv)
     data = Path(tempfile.mkdtemp(prefix="krea-bench-load-"))

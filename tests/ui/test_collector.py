@@ -78,6 +78,90 @@ def test_the_window_moves_the_collector_to_the_gui_thread_while_its_threads_run(
     ]
 
 
+def test_collection_stays_on_the_gui_thread_until_the_last_window_s_threads_end(tmp_path: Path) -> None:
+    lines = run(
+        """
+        import gc, os, threading
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication
+        from krea_desktop.ui.app import close_library, create_main_window, gui_thread_collects
+
+        app = QApplication([])
+        data = os.environ["KREA_DESKTOP_DATA_DIR"]
+        os.environ["KREA_DESKTOP_DATA_DIR"] = os.path.join(data, "first")
+        first = create_main_window(force_demo=True, demo_latency=0.0)
+        os.environ["KREA_DESKTOP_DATA_DIR"] = os.path.join(data, "second")
+        second = create_main_window(force_demo=True, demo_latency=0.0)
+        first.close()
+        close_library(first)
+        print("first closed:", gc.isenabled(), gui_thread_collects(), second.client_thread.isRunning())
+        finalized_on = []
+
+        class Holder:
+            def __del__(self):
+                finalized_on.append(threading.get_ident())
+
+        timer = QTimer()
+        timer.start(60_000)
+        holder = Holder()
+        holder.timer, timer.holder = timer, holder
+        del holder, timer
+
+        def allocate():
+            for _ in range(50_000):
+                cycle = []
+                cycle.append(cycle)
+
+        worker = threading.Thread(target=allocate)
+        worker.start()
+        worker.join()
+        print("after the worker:", finalized_on)
+        while not finalized_on:
+            app.processEvents()
+        print("on the GUI thread:", finalized_on == [threading.get_ident()])
+        second.close()
+        close_library(second)
+        print("second closed:", gc.isenabled(), gui_thread_collects())
+        """,
+        tmp_path / "data",
+    )
+    assert lines == [
+        "first closed: False True True",  # the second window's client thread still runs
+        "after the worker: []",
+        "on the GUI thread: True",
+        "second closed: True False",
+    ]
+
+
+def test_run_app_gives_collection_back_after_the_smoke_test_and_a_library_it_cannot_open(tmp_path: Path) -> None:
+    lines = run(
+        """
+        import gc
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication
+        import krea_desktop.ui.app as app_module
+        from krea_desktop.library.store import LibraryError
+
+        app = QApplication([])
+        code = app_module.run_app(smoke_test=True)
+        print("smoke test:", code, gc.isenabled(), app_module.gui_thread_collects())
+
+        def unreadable(window):
+            raise LibraryError("the library cannot be read")
+
+        app_module.open_library = unreadable
+        QTimer.singleShot(1000, lambda: [w.close() for w in app.topLevelWidgets() if w.isVisible()])
+        code = app_module.run_app()
+        print("library problem:", code, gc.isenabled(), app_module.gui_thread_collects())
+        """,
+        tmp_path / "data",
+    )
+    assert [line for line in lines if not line.startswith("smoke: ")] == [
+        "smoke test: 0 True False",  # the process goes on: its garbage cycles are collected
+        "library problem: 1 True False",
+    ]
+
+
 def test_a_qt_object_left_in_a_cycle_is_destroyed_on_the_gui_thread(qtbot: QtBot) -> None:
     collect_on_gui_thread()
     gc.collect()
@@ -159,8 +243,8 @@ def test_a_full_collection_waits_until_what_grew_old_is_a_quarter_of_what_was_ol
         assert gc.get_stats()[2]["collections"] == full + 1
         assert collector.long_lived >= len(kept)  # what the full one left, the nodes kept among it
     finally:
-        collector.release()
-    assert not gc.isenabled()  # it was off when that one was made: release() leaves it off
+        collector.stop()
+    assert not gc.isenabled()  # it was off when that one was made: stop() leaves it off
 
 
 def test_the_next_look_comes_sooner_while_threads_allocate(qapp: Any) -> None:
@@ -176,3 +260,31 @@ def test_the_next_look_comes_sooner_while_threads_allocate(qapp: Any) -> None:
     assert timer.interval() == module.BUSY_INTERVAL_MS  # one pass a frame holds, not one of 250 ms
     collector.collect_if_due()
     assert timer.interval() == module.INTERVAL_MS and timer.isActive()
+
+
+def make_list_cycles(count: int) -> None:
+    for _ in range(count):
+        cycle: list[Any] = []
+        cycle.append(cycle)
+
+
+def test_a_look_stands_for_every_young_collection_the_interpreter_would_have_made(qapp: Any) -> None:
+    collector = collect_on_gui_thread(qapp)
+    threshold0, threshold1, _ = gc.get_threshold()
+    gc.collect()
+    middle = gc.get_stats()[1]["collections"]
+    # Threads allocated three thresholds' worth between two looks, again and again: the
+    # interpreter would have made three young collections each time, and one of
+    # generation 1 once more than threshold1 of them were made.
+    young: list[int] = []
+    while gc.get_stats()[1]["collections"] == middle and len(young) <= threshold1:
+        make_list_cycles(3 * threshold0 + 10)
+        young.append(gc.get_count()[0] // threshold0)
+        collector.collect_if_due()
+    assert young[0] >= 3
+    assert sum(young[:-1]) <= threshold1 < sum(young)  # at the first look past it, not later
+    # And as many at once: the next look collects generation 1 straight away.
+    make_list_cycles((threshold1 + 2) * threshold0)
+    assert gc.get_count()[0] // threshold0 > threshold1
+    collector.collect_if_due()
+    assert gc.get_stats()[1]["collections"] == middle + 2
