@@ -15,6 +15,7 @@ the last one has.
 from __future__ import annotations
 
 import gc
+import sys
 import weakref
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer
@@ -30,6 +31,11 @@ INTERVAL_MS = 50
 BUSY_INTERVAL_MS = 20
 
 _NAME = "guiThreadCollector"
+
+# From Python 3.14 the collector is incremental: two generations, and each collection of
+# the young one (gc.collect(1)) takes a step through the old one too; never all at once
+# on its own.
+INCREMENTAL = sys.version_info >= (3, 14)
 
 
 class GuiThreadCollector(QObject):
@@ -81,6 +87,8 @@ class GuiThreadCollector(QObject):
             self._timer.setInterval(BUSY_INTERVAL_MS if busy else INTERVAL_MS)
         if not busy:
             return 0
+        if INCREMENTAL:
+            return gc.collect(1)
         young = counts[0] // max(1, thresholds[0])  # young collections due, at least one
         since_middle = counts[1] + self.owed_young + young  # since the last of generation 1
         if since_middle <= thresholds[1]:
@@ -88,9 +96,7 @@ class GuiThreadCollector(QObject):
             return gc.collect(0)
         middle = max(1, since_middle // (thresholds[1] + 1))  # collections of generation 1 due
         since_full = counts[2] + self.owed_middle + middle
-        # A threshold of 0 for the oldest generation (Python 3.14's incremental collector)
-        # means the interpreter never collects it all at once on its own.
-        if thresholds[2] > 0 and since_full > thresholds[2] and self.pending > self.long_lived // 4:
+        if since_full > thresholds[2] and self.pending > self.long_lived // 4:
             found = gc.collect(2)
             self.long_lived = len(gc.get_objects(generation=2))
             self.pending = 0

@@ -288,3 +288,19 @@ def test_a_look_stands_for_every_young_collection_the_interpreter_would_have_mad
     assert gc.get_count()[0] // threshold0 > threshold1
     collector.collect_if_due()
     assert gc.get_stats()[1]["collections"] == middle + 2
+
+
+def test_with_the_incremental_collector_each_look_takes_a_step_through_the_old_generation(
+    qapp: Any, monkeypatch: Any
+) -> None:
+    from krea_desktop.ui import collector as module
+
+    monkeypatch.setattr(module, "INCREMENTAL", True)  # Python 3.14's: gc.collect(1) is a young collection and a step
+    collector = collect_on_gui_thread(qapp)
+    gc.collect()
+    assert collector.collect_if_due() == 0  # nothing made: nothing due
+    steps = gc.get_stats()[1]["collections"]
+    for _ in range(3):
+        make_list_cycles(gc.get_threshold()[0] + 100)
+        collector.collect_if_due()
+    assert gc.get_stats()[1]["collections"] == steps + 3
