@@ -244,7 +244,7 @@ async def _generate(args: argparse.Namespace) -> int:
     from krea_desktop.api.request import GenerationRequest
     from krea_desktop.backend import demo_notice, open_backend
     from krea_desktop.fsutil import write_among_users_files
-    from krea_desktop.library.inputs import keep_references, with_parents
+    from krea_desktop.library.inputs import keep_references_aside, with_parents
     from krea_desktop.library.lineage import parent_of
     from krea_desktop.library.paths import data_dir
     from krea_desktop.library.pending import PendingTask, PendingTasks, set_aside_notice
@@ -268,7 +268,7 @@ async def _generate(args: argparse.Namespace) -> int:
     )
     request.validate()  # before any reference is read or downloaded
     folder = data_dir()
-    kept = await asyncio.to_thread(keep_references, refs, folder / "references") if refs else []
+    kept = await keep_references_aside(refs, folder / "references") if refs else []
     if args.out:
         prepare_out_folder(args.out)
     backend = open_backend(data_dir=folder, demo=args.demo)

@@ -138,7 +138,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
     from krea_desktop.api.request import GenerationRequest
     from krea_desktop.backend import demo_notice, open_backend
     from krea_desktop.fsutil import write_among_users_files
-    from krea_desktop.library.inputs import keep_references, reference_label, with_parents
+    from krea_desktop.library.inputs import keep_references_aside, reference_label, with_parents
     from krea_desktop.library.lineage import parent_of
     from krea_desktop.library.paths import data_dir
     from krea_desktop.library.pending import PendingTasks
@@ -176,7 +176,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
         prepare_out_folder(args.out)
 
     folder = data_dir()
-    kept = await asyncio.to_thread(keep_references, plan.base.references, folder / "references")
+    kept = await keep_references_aside(plan.base.references, folder / "references")
     backend = open_backend(data_dir=folder, demo=args.demo)
     library = backend.library
     try:

@@ -647,6 +647,40 @@ def keep_references(refs: Sequence[ReferenceImage], folder: Path) -> list[KeptRe
     return kept
 
 
+async def keep_references_aside(refs: Sequence[ReferenceImage], folder: Path) -> list[KeptReference]:
+    """:func:`keep_references` on a thread of its own, for a command that may be cancelled
+    (Ctrl+C) while a web address is downloaded: the command ends at once instead of waiting
+    for a download that has stalled (up to its timeout). The thread is left to end with
+    the process: its copies are written atomically, and a temporary file it leaves is
+    removed at the window's next start."""
+    import asyncio
+    import threading
+
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[list[KeptReference]] = loop.create_future()
+
+    def settle(kept: list[KeptReference] | None, error: BaseException | None) -> None:
+        if done.done():  # cancelled meanwhile
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(kept or [])
+
+    def work() -> None:
+        kept: list[KeptReference] | None = None
+        error: BaseException | None = None
+        try:
+            kept = keep_references(refs, folder)
+        except BaseException as exc:  # handed to the command, which says what it was
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop closed: the command ended without it
+            loop.call_soon_threadsafe(settle, kept, error)
+
+    threading.Thread(target=work, name="keep references", daemon=True).start()
+    return await done
+
+
 def with_parents(kept: Sequence[KeptReference], find_parent: FindParent) -> tuple[ReferenceImage, ...]:
     """The kept references, each naming the library image it is (its lineage), if any."""
     return tuple(replace(k.reference, parent=find_parent(k.loaded, k.origin)) for k in kept)

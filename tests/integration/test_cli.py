@@ -3,12 +3,16 @@ built-in demo, files on disk."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import re
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -436,6 +440,55 @@ def test_a_reference_url_is_downloaded_checked_and_kept(env: dict[str, str]) -> 
     with Image.open(kept) as im:  # normalised as the tray does: no longer than the upload limit
         assert max(im.size) == spec.UPLOAD_MAX_SIDE
     assert "is a web page or other document, not an image" in one_sentence_refusal(refused)
+
+
+@contextmanager
+def stalling_server() -> Iterator[tuple[str, threading.Event]]:
+    """A web server on 127.0.0.1 that takes connections and never answers; its address,
+    and an event set once a connection has come."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    came = threading.Event()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                held.append(conn)
+                came.set()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", came
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
+@pytest.mark.parametrize(
+    "command", [["generate", "a red field"], ["sweep", "a red field", "--vary", "seed=1,2", "--yes"]]
+)
+def test_ctrl_c_while_a_reference_downloads_ends_the_command_at_once(env: dict[str, str], command: list[str]) -> None:
+    """The download ran on a thread the command waited for after Ctrl+C: a stalled web
+    server kept it for its 20 s timeout, and a second Ctrl+C did not help."""
+    with stalling_server() as (url, came):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "krea_desktop", *command, "--demo", "--ref", f"{url}/stalled.png"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        assert came.wait(60)
+        time.sleep(0.2)  # the request sent, its answer awaited
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=8)  # well before the download's own timeout
+        finally:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "krea-desktop: cancelled."
+    assert out == "" and "Traceback" not in err
+    assert not list((Path(env["KREA_DESKTOP_DATA_DIR"]) / "references").glob("*.png"))
 
 
 def test_simulator_help_lists_faults(env: dict[str, str]) -> None:
