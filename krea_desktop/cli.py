@@ -563,7 +563,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             else:
                 print("krea-desktop: cancelled.", file=sys.stderr)
-            return 130
+            return 143 if terminated() else 130
     if args.command == "info":
         from krea_desktop.info import run as run_info
 
@@ -582,27 +582,55 @@ def run_interruptibly(main: Coroutine[Any, Any, int]) -> int:
     cancels ``main``, whose own ``except CancelledError`` then says what was kept and saves
     what it holds, and KeyboardInterrupt is raised once it has ended; a second ends it at
     once. Before 3.11, asyncio.run let KeyboardInterrupt out wherever the program was (in
-    the middle of a file's save) without cancelling anything."""
+    the middle of a file's save) without cancelling anything. SIGTERM (``kill``,
+    ``timeout``, a service manager stopping it) ends it the same way (see
+    :func:`terminated`)."""
     import asyncio
+    import signal
 
     if sys.version_info >= (3, 11):
-        return asyncio.run(main)
-    return _run_with_ctrl_c_cancelling(main, asyncio.run)
+        return _run_with_signals_cancelling(main, asyncio.run, (signal.SIGTERM,))
+    return _run_with_signals_cancelling(main, asyncio.run, (signal.SIGINT, signal.SIGTERM))
+
+
+_TERMINATED: list[bool] = []  # SIGTERM ended the last command run interruptibly
+
+
+def terminated() -> bool:
+    """Whether SIGTERM ended the command: its exit code is then 143 (128 + 15), not 130."""
+    return bool(_TERMINATED)
 
 
 def _run_with_ctrl_c_cancelling(main: Coroutine[Any, Any, int], run: Callable[[Any], int]) -> int:
     """``run(main)`` (a function that runs a coroutine to its end on a loop of its own),
     Ctrl+C cancelling ``main`` first (see :func:`run_interruptibly`)."""
+    import signal
+
+    return _run_with_signals_cancelling(main, run, (signal.SIGINT,))
+
+
+def _run_with_signals_cancelling(
+    main: Coroutine[Any, Any, int], run: Callable[[Any], int], signals: Sequence[int]
+) -> int:
+    """``run(main)``, each of ``signals`` (SIGINT, SIGTERM) whose handling is still
+    Python's default cancelling ``main`` first, and ending it at once the second time; then
+    KeyboardInterrupt (see :func:`run_interruptibly`)."""
     import asyncio
     import signal
     import threading
 
-    if threading.current_thread() is not threading.main_thread() or (
-        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        return run(main)  # Ctrl+C is someone else's here
+    defaults: dict[int, Callable[[int, Any], Any] | int] = {
+        signal.SIGINT: signal.default_int_handler,
+        signal.SIGTERM: signal.SIG_DFL,
+    }
+    if threading.current_thread() is not threading.main_thread():
+        return run(main)  # signals are someone else's here
+    ours = [s for s in signals if signal.getsignal(s) is defaults.get(s)]  # not another program's
+    if not ours:
+        return run(main)
     running: list[tuple[asyncio.Task[Any], asyncio.AbstractEventLoop]] = []
     interrupted = False
+    _TERMINATED.clear()
 
     async def noted() -> int:
         task = asyncio.current_task()
@@ -610,8 +638,10 @@ def _run_with_ctrl_c_cancelling(main: Coroutine[Any, Any, int], run: Callable[[A
         running.append((task, asyncio.get_running_loop()))
         return await main
 
-    def on_ctrl_c(_signum: int, _frame: object) -> None:
+    def on_signal(signum: int, _frame: object) -> None:
         nonlocal interrupted
+        if signum == signal.SIGTERM:
+            _TERMINATED[:] = [True]
         if interrupted or not running or running[0][0].done():
             raise KeyboardInterrupt
         interrupted = True
@@ -619,7 +649,8 @@ def _run_with_ctrl_c_cancelling(main: Coroutine[Any, Any, int], run: Callable[[A
         task.cancel()
         loop.call_soon_threadsafe(lambda: None)  # the loop wakes to it
 
-    signal.signal(signal.SIGINT, on_ctrl_c)
+    for signum in ours:
+        signal.signal(signum, on_signal)
     try:
         return run(noted())
     except asyncio.CancelledError:
@@ -627,7 +658,8 @@ def _run_with_ctrl_c_cancelling(main: Coroutine[Any, Any, int], run: Callable[[A
             raise KeyboardInterrupt from None
         raise
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum in ours:
+            signal.signal(signum, defaults[signum])
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -386,29 +387,31 @@ def test_ctrl_c_at_the_question_ends_it_at_once_and_sends_nothing(service_env: d
     assert tasks_of(sim, "imageInference") == []
 
 
-def interrupted_at(proc: subprocess.Popen[str], opening: str) -> tuple[str, str]:
-    """Ctrl+C to ``proc`` once it says a line that opens with ``opening``; then its whole
-    output (stdout, and stderr from that line on)."""
-    import signal
-
+def interrupted_at(proc: subprocess.Popen[str], opening: str, signum: int = signal.SIGINT) -> tuple[str, str]:
+    """Ctrl+C (or ``signum``) to ``proc`` once it says a line that opens with ``opening``;
+    then its whole output (stdout, and stderr from that line on)."""
     assert proc.stderr is not None
     said = []
     while not (line := proc.stderr.readline()).startswith(opening):
         assert line, "".join(said)
         said.append(line)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     return proc.communicate(timeout=60)
 
 
-def test_ctrl_c_while_cells_run_keeps_what_arrived_on_a_sheet(service_env: dict[str, str], sim: Sim) -> None:
-
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_while_cells_run_keeps_what_arrived_on_a_sheet(
+    service_env: dict[str, str], sim: Sim, signum: int, code: int
+) -> None:
+    """And SIGTERM (kill, timeout, a service manager) the same: it ended the command where
+    it was, with no word and no sheet."""
     sim.service.config.latency_per_image = 0.5  # cells still running when the first arrives
     proc = subprocess.Popen(
         [sys.executable, "-m", "krea_desktop", "sweep", "a lighthouse", "--vary", "seed=1,2,3,4,5,6,7,8", "--yes"],
         env=service_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
     )  # fmt: skip
-    out, err = interrupted_at(proc, "[1/8]")
-    assert proc.returncode == 130, err
+    out, err = interrupted_at(proc, "[1/8]", signum)
+    assert proc.returncode == code, err
     assert "krea-desktop: cancelled" in err and "Traceback" not in err
     assert "Contact sheet:" in err
     assert "could not save" not in err  # an image on its way into the library gets there

@@ -219,3 +219,35 @@ def test_a_command_that_ends_by_itself_is_not_taken_for_interrupted() -> None:
 
     assert _run_with_ctrl_c_cancelling(command(), run_as_python_3_10_does) == 3
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_sigterm_cancels_the_command_as_ctrl_c_does_and_is_told_apart() -> None:
+    # SIGTERM (kill, timeout, a service manager) ended the command where it was: nothing
+    # it held was saved or said, and no sweep's contact sheet was drawn.
+    import asyncio
+    import signal
+
+    from krea_desktop.cli import run_interruptibly, terminated
+
+    said: list[str] = []
+
+    async def command() -> int:
+        asyncio.get_running_loop().call_later(0.05, signal.raise_signal, signal.SIGTERM)
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.01)
+            said.append("the rest are collected by the next run")
+            raise
+        return 0
+
+    with pytest.raises(KeyboardInterrupt):
+        run_interruptibly(command())
+    assert said == ["the rest are collected by the next run"]
+    assert terminated()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # given back
+
+    async def ends() -> int:
+        return 0
+
+    assert run_interruptibly(ends()) == 0 and not terminated()
