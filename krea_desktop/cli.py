@@ -330,7 +330,7 @@ async def _generate(args: argparse.Namespace) -> int:
         seed = "no seed" if entry.seed is None else f"seed {entry.seed}"
         # A service that sends more than was asked: each is kept (paid for) and counted.
         say(f"[{done}/{max(done, request.number_results)}] saved {path.name} ({seed})")
-        console.line(str(path))
+        console.line(console.one_line(str(path)))
         # Noted as received last: a second Ctrl+C before this leaves the image to be
         # fetched again by the next run (the library keeps it once), rather than kept
         # but never copied into --out nor said.

@@ -35,6 +35,12 @@ def shown(text: str) -> str:
     return text.translate(_UNSHOWN)
 
 
+def one_line(text: str) -> str:
+    """``text`` (a file's name or path) on one line: its line breaks written as escapes, so
+    that an output of one path per line stays one."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _write_bytes_of(text: str, stream: TextIO) -> None:
     """Write ``text`` and a line break to ``stream`` as the bytes a file name of it has
     (undecodable bytes as they were), for a stream whose encoding has no place for them;

@@ -92,7 +92,7 @@ def read(path: Path) -> tuple[dict[str, Any], bool]:
     """What the app recalls from ``path``, and whether the file ends early (its metadata
     may be whole while its pixels are cut short). Raises :class:`Unreadable`."""
     name = _shown_name(path)
-    said = _one_line(name)  # in a sentence: a line break in the name would forge another line
+    said = console.one_line(name)  # in a sentence: a line break in the name would forge another line
     try:
         if path.is_dir():
             raise Unreadable(f"{said} is a folder, not an image.")
@@ -122,11 +122,6 @@ def read(path: Path) -> tuple[dict[str, Any], bool]:
     return describe(record, name, metadata.image_size(data)), metadata.ends_early(data)
 
 
-def _one_line(name: str) -> str:
-    """A file's name on one line: its line breaks written as escapes."""
-    return name.replace("\r", "\\r").replace("\n", "\\n")
-
-
 def _line(value: Any) -> str:
     return " ".join(str(value).split()) if value is not None else "—"
 
@@ -136,7 +131,7 @@ def _readable(info: dict[str, Any]) -> str:
     if size and info["ratio"]:
         size += f" ({info['ratio']})"
     lines = [
-        _one_line(info["file"]),
+        console.one_line(info["file"]),
         f"  made by:         {_line(info['source'] or 'unknown')}",
         f"  prompt:          {_line(info['prompt'])}",
     ]
@@ -240,7 +235,7 @@ def run(paths: list[Path], *, as_json: bool, out: TextIO | None = None, err: Tex
                 # What it recalls was read (its metadata comes before its pixels), so it
                 # counts as read; the damage is worth a word all the same.
                 print(
-                    f"krea-desktop: {_shown(_one_line(info['file']))} ends early, so its picture is cut short "
+                    f"krea-desktop: {_shown(console.one_line(info['file']))} ends early, so its picture is cut short "
                     "(what it recalls was read from the part that is there).",
                     file=err,
                     flush=True,

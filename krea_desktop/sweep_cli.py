@@ -258,7 +258,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
                         out_problem = f"some could not be copied into --out: {describe_failure(exc, args.out)}"
                 done += 1
                 _say(f"[{done}/{max(done, plan.task_count)}] {label(place)}: saved {path.name}")
-                console.line(str(path))
+                console.line(console.one_line(str(path)))
 
         saving: set[asyncio.Future[list[LibraryEntry]]] = set()
         refused: list[E.KreaError] = []  # a key or an account the service refused
@@ -429,7 +429,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 out_problem = f"some could not be copied into --out: {describe_failure(exc, args.out)}"
         failed = sum(1 for c in cells if c.error)
         _say(f"Contact sheet: {sheet_path.name}")
-        console.line(str(sheet_path))
+        console.line(console.one_line(str(sheet_path)))
         if interrupted:
             if spilled is not None:
                 _say(f"krea-desktop: some paid images could not be saved in the library; they are in {spilled}.")

@@ -442,6 +442,22 @@ def test_a_reference_url_is_downloaded_checked_and_kept(env: dict[str, str]) -> 
     assert "is a web page or other document, not an image" in one_sentence_refusal(refused)
 
 
+def test_a_path_with_a_line_break_is_still_one_line_of_the_output(env: dict[str, str], tmp_path: Path) -> None:
+    """It was printed as two lines, two paths that are not there, where ``info`` writes the
+    line break as an escape."""
+    out = tmp_path / "two\nlines"
+    r = run_cli(["generate", "a green meadow", "--demo", "--count", "2", "--out", str(out)], env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        assert line.startswith(str(tmp_path / "two\\nlines") + "/")
+        assert (out / Path(line).name).is_file()
+    info = run_cli(["info", str(out / Path(lines[0]).name)], env)
+    assert info.returncode == 0, info.stderr
+    assert Path(lines[0]).name in info.stdout
+
+
 @contextmanager
 def stalling_server() -> Iterator[tuple[str, threading.Event]]:
     """A web server on 127.0.0.1 that takes connections and never answers; its address,
