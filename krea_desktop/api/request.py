@@ -121,12 +121,13 @@ def path_as_typed(text: str) -> Path:
 
 def _file_named(text: str) -> Path | None:
     """The existing file ``text`` names, if it is not an imageUUID, a URL, a data URI or a
-    long string (base64 image data is thousands of characters); else None."""
-    if len(text) > 4096 or is_uuid(text) or is_url(text) or text.startswith("data:"):
-        return None
+    long string (base64 image data is thousands of characters); else None. A folder or a
+    device is one too: reading it says what it is."""
+    if not text.strip() or len(text) > 4096 or is_uuid(text) or is_url(text) or text.startswith("data:"):
+        return None  # Path("") is the current folder
     path = path_as_typed(text)
     try:
-        return path if path.is_file() else None
+        return path if path.exists() else None
     except (OSError, ValueError):  # too long a name, a NUL
         return None
 

@@ -1336,9 +1336,11 @@ def test_a_reference_that_is_a_pipe_or_a_device_is_refused_at_once(tmp_path: Pat
         assert s.posts == []
 
 
-def test_a_folder_given_as_a_reference_is_called_a_folder(tmp_path: Path) -> None:
+@pytest.mark.parametrize("as_text", [False, True])
+def test_a_folder_given_as_a_reference_is_called_a_folder(tmp_path: Path, as_text: bool) -> None:
+    """Given as text, it was said that no file of that name exists."""
     s = Script()
-    request = GenerationRequest("two words", references=(ReferenceImage(tmp_path),))
+    request = GenerationRequest("two words", references=(ReferenceImage(str(tmp_path) if as_text else tmp_path),))
     with pytest.raises(E.ValidationError, match=f"^Reference 1 \\({tmp_path.name}\\) is a folder, not an image\\.$"):
         run(collect(s.client(), request))
     assert s.posts == []
