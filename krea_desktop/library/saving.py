@@ -172,5 +172,4 @@ class SaveQueue:
                     continue
                 self.held.remove(image)
                 written += 1
-                self.library.drop_unindexed_file(image)  # kept here now: not also in images/, unindexed
             return target if written else None

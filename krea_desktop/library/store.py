@@ -1416,29 +1416,6 @@ class Library:
             assert entry is not None
             return entry
 
-    def drop_unindexed_file(self, image: GeneratedImage) -> bool:
-        """Remove the file :meth:`save` wrote into images/ for ``image`` before its index
-        row failed (a library locked by another program, say), once the image is kept
-        elsewhere: else it would stay there, in no gallery, beside that copy. Left where
-        any row names it (another process indexed it meanwhile) or where the index cannot
-        be read to know. Whether a file was removed."""
-        fmt = _metadata().sniff_format(image.data) or image.format.upper()
-        ext = spec.FORMAT_EXTENSIONS.get(fmt)
-        if ext is None or not _SAFE_NAME.match(image.image_uuid):
-            return False
-        file_name = f"{image.image_uuid}.{ext}"
-        try:
-            with self._write_lock:
-                row = self._conn().execute(
-                    "SELECT 1 FROM images WHERE image_uuid = ? OR file_name = ?", (image.image_uuid, file_name)
-                ).fetchone()
-                if row is not None:
-                    return False
-                (self.images_dir / file_name).unlink()
-        except (sqlite3.Error, LibraryError, OSError):
-            return False
-        return True
-
     def _write_image(
         self, image: GeneratedImage, fmt: str, file_name: str, record: GenerationRecord
     ) -> tuple[bytes, dict[str, Any], str]:
