@@ -58,6 +58,7 @@ class GuiThreadCollector(QObject):
         # count only those made.
         self.owed_young = 0
         self.owed_middle = 0
+        self._runs = _runs()  # the collections of generations 1 and 2 as the last look left them
         self._timer = QTimer(self)
         self._timer.setInterval(INTERVAL_MS)
         self._timer.timeout.connect(self.collect_if_due)
@@ -89,6 +90,17 @@ class GuiThreadCollector(QObject):
             return 0
         if INCREMENTAL:
             return gc.collect(1)
+        runs = _runs()
+        if runs != self._runs:  # collected by a gc.collect() call meanwhile: counted from there, as there
+            self.owed_young = 0
+            if runs[1] != self._runs[1]:
+                self.owed_middle = self.pending = 0
+                self.long_lived = len(gc.get_objects(generation=2))
+        found = self._collect_due(thresholds, counts)
+        self._runs = _runs()
+        return found
+
+    def _collect_due(self, thresholds: tuple[int, int, int], counts: tuple[int, int, int]) -> int:
         young = counts[0] // max(1, thresholds[0])  # young collections due, at least one
         since_middle = counts[1] + self.owed_young + young  # since the last of generation 1
         if since_middle <= thresholds[1]:
@@ -124,6 +136,11 @@ class GuiThreadCollector(QObject):
         if self.automatic_before:
             gc.enable()
         self.deleteLater()
+
+
+def _runs() -> tuple[int, int]:
+    stats = gc.get_stats()
+    return stats[1]["collections"], stats[2]["collections"]
 
 
 def collect_on_gui_thread(app: QCoreApplication | None = None, holder: object | None = None) -> GuiThreadCollector:

@@ -222,10 +222,10 @@ def test_what_is_due_is_collected_and_nothing_before(qapp: Any) -> None:
 
 def test_a_full_collection_waits_until_what_grew_old_is_a_quarter_of_what_was_old(qapp: Any) -> None:
     collect_on_gui_thread(qapp)
+    gc.collect()
     collector = GuiThreadCollector(qapp)  # a second one, driven by hand: the app's stays
     collector.setObjectName("by hand")
     try:
-        gc.collect()
         collector.long_lived = 10**9  # a huge heap held
         collector.pending = 0
         kept: list[Any] = []
@@ -304,3 +304,29 @@ def test_with_the_incremental_collector_each_look_takes_a_step_through_the_old_g
         make_list_cycles(gc.get_threshold()[0] + 100)
         collector.collect_if_due()
     assert gc.get_stats()[1]["collections"] == steps + 3
+
+
+def test_a_collection_made_elsewhere_starts_the_count_again(qapp: Any) -> None:
+    """The young collections a look stood for were still counted after a gc.collect()
+    had collected everything: generation 1 then came after 4 young collections, not 11."""
+    collector = collect_on_gui_thread(qapp)
+    threshold0, threshold1, _ = gc.get_threshold()
+    kept: list[Any] = []
+
+    def grow(count: int) -> None:  # objects made between two looks, as a thread would
+        target = gc.get_count()[0] + count
+        while gc.get_count()[0] < target:
+            kept.append([])
+
+    gc.collect()
+    grow(8 * threshold0 + 5)
+    collector.collect_if_due()
+    assert collector.owed_young >= 7
+    gc.collect()
+    middle = gc.get_stats()[1]["collections"]
+    young = 0
+    while gc.get_stats()[1]["collections"] == middle and young <= threshold1 + 1:
+        grow(threshold0 + 5)
+        collector.collect_if_due()
+        young += 1
+    assert young == threshold1 + 1  # as the interpreter counts from a collection
