@@ -403,21 +403,28 @@ def test_pending_deletes_belong_to_the_instance_that_made_them(tmp_path: Path) -
     assert len(list((folder / ".trash-pending").rglob("*.png"))) == 1  # ours, still undoable
 
 
-def test_a_held_write_lock_is_a_short_wait_and_one_sentence(tmp_path: Path) -> None:
-    folder = tmp_path / "data"
+@contextmanager
+def write_lock_held(folder: Path, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
+    """The index of a new library in ``folder``, its write lock held by another connection
+    (another program) meanwhile."""
     Library(folder).close()
     holder = sqlite3.connect(folder / "library.sqlite", isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
+    holder.execute(begin)
     try:
-        with Library(folder, busy_timeout=0.3) as lib:
-            started = time.monotonic()
-            with pytest.raises(LibraryError, match=r"^The library is busy: .*try again in a moment\.$"):
-                lib.set_favourite([1], True)
-            assert time.monotonic() - started < 2
-            assert lib.count() == 0  # reading is never blocked (write-ahead log)
+        yield
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def test_a_held_write_lock_is_a_short_wait_and_one_sentence(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    with write_lock_held(folder), Library(folder, busy_timeout=0.3) as lib:
+        started = time.monotonic()
+        with pytest.raises(LibraryError, match=r"^The library is busy: .*try again in a moment\.$"):
+            lib.set_favourite([1], True)
+        assert time.monotonic() - started < 2
+        assert lib.count() == 0  # reading is never blocked (write-ahead log)
 
 
 # -- 3. a failed save keeps the rest of the batch ----------------------------------------------
@@ -499,17 +506,10 @@ def test_an_image_whose_row_a_locked_index_refused_stays_in_the_library_folder(t
     restart may clear: the file the save wrote into images/ stays, and the next check of
     the folder (the window's start) puts it in the gallery."""
     folder = tmp_path / "data"
-    Library(folder).close()
-    holder = sqlite3.connect(folder / "library.sqlite", isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
-        with Library(folder, busy_timeout=0.2) as lib:
-            queue = SaveQueue(lib)
-            assert queue.save(image(1)) == []
-            spilled = queue.spill(tmp_path / "fallback")
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
+    with write_lock_held(folder, "BEGIN EXCLUSIVE"), Library(folder, busy_timeout=0.2) as lib:
+        queue = SaveQueue(lib)
+        assert queue.save(image(1)) == []
+        spilled = queue.spill(tmp_path / "fallback")
     assert spilled is not None and len(list(spilled.iterdir())) == 1
     with Library(folder) as lib:
         lib.reconcile()

@@ -4,6 +4,7 @@ thread or a reader that happened to allocate past the collector's threshold."""
 from __future__ import annotations
 
 import gc
+import textwrap
 import threading
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,49 @@ def allocate_cycles_on_another_thread(count: int = 50_000) -> None:
     worker.join()
 
 
+# For a fresh process: a running Qt timer left in a garbage cycle while another thread makes
+# cycles far past every generation's threshold; where the cycle is finalized.
+CYCLE_THROUGH_A_TIMER = """
+import threading
+from PySide6.QtCore import QTimer
+
+def cycle_through_a_timer_while_a_thread_allocates(app):
+    finalized_on = []
+
+    class Holder:
+        def __del__(self):
+            finalized_on.append(threading.get_ident())
+
+    timer = QTimer()
+    timer.start(60_000)
+    holder = Holder()
+    holder.timer, timer.holder = timer, holder
+    del holder, timer
+
+    def allocate():
+        for _ in range(50_000):
+            cycle = []
+            cycle.append(cycle)
+
+    worker = threading.Thread(target=allocate)
+    worker.start()
+    worker.join()
+    print("after the worker:", finalized_on)
+    while not finalized_on:
+        app.processEvents()
+    print("on the GUI thread:", finalized_on == [threading.get_ident()])
+"""
+
+
+def run_with_a_cycle(script: str, data_dir: Path) -> list[str]:
+    return run(CYCLE_THROUGH_A_TIMER + textwrap.dedent(script), data_dir)
+
+
 def test_the_window_moves_the_collector_to_the_gui_thread_while_its_threads_run(tmp_path: Path) -> None:
     # A fresh process: the one the tests run in has its collector on the main thread already.
-    lines = run(
+    lines = run_with_a_cycle(
         """
         import gc, threading
-        from PySide6.QtCore import QTimer
         from PySide6.QtWidgets import QApplication
         from krea_desktop.ui.app import close_library, create_main_window, gui_thread_collects
 
@@ -39,30 +77,7 @@ def test_the_window_moves_the_collector_to_the_gui_thread_while_its_threads_run(
         print("before:", gc.isenabled(), gui_thread_collects())
         window = create_main_window(force_demo=True, demo_latency=0.0)
         print("built:", gc.isenabled(), gui_thread_collects())
-        finalized_on = []
-
-        class Holder:
-            def __del__(self):
-                finalized_on.append(threading.get_ident())
-
-        timer = QTimer()
-        timer.start(60_000)
-        holder = Holder()
-        holder.timer, timer.holder = timer, holder  # a cycle through a running Qt timer
-        del holder, timer
-
-        def allocate():
-            for _ in range(50_000):  # far past every generation's threshold
-                cycle = []
-                cycle.append(cycle)
-
-        worker = threading.Thread(target=allocate)
-        worker.start()
-        worker.join()
-        print("after the worker:", finalized_on)
-        while not finalized_on:
-            app.processEvents()
-        print("on the GUI thread:", finalized_on == [threading.get_ident()])
+        cycle_through_a_timer_while_a_thread_allocates(app)
         window.close()
         close_library(window)
         print("closed:", gc.isenabled(), gui_thread_collects())
@@ -79,10 +94,9 @@ def test_the_window_moves_the_collector_to_the_gui_thread_while_its_threads_run(
 
 
 def test_collection_stays_on_the_gui_thread_until_the_last_window_s_threads_end(tmp_path: Path) -> None:
-    lines = run(
+    lines = run_with_a_cycle(
         """
         import gc, os, threading
-        from PySide6.QtCore import QTimer
         from PySide6.QtWidgets import QApplication
         from krea_desktop.ui.app import close_library, create_main_window, gui_thread_collects
 
@@ -95,30 +109,7 @@ def test_collection_stays_on_the_gui_thread_until_the_last_window_s_threads_end(
         first.close()
         close_library(first)
         print("first closed:", gc.isenabled(), gui_thread_collects(), second.client_thread.isRunning())
-        finalized_on = []
-
-        class Holder:
-            def __del__(self):
-                finalized_on.append(threading.get_ident())
-
-        timer = QTimer()
-        timer.start(60_000)
-        holder = Holder()
-        holder.timer, timer.holder = timer, holder
-        del holder, timer
-
-        def allocate():
-            for _ in range(50_000):
-                cycle = []
-                cycle.append(cycle)
-
-        worker = threading.Thread(target=allocate)
-        worker.start()
-        worker.join()
-        print("after the worker:", finalized_on)
-        while not finalized_on:
-            app.processEvents()
-        print("on the GUI thread:", finalized_on == [threading.get_ident()])
+        cycle_through_a_timer_while_a_thread_allocates(app)
         second.close()
         close_library(second)
         print("second closed:", gc.isenabled(), gui_thread_collects())
