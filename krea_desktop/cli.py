@@ -601,19 +601,12 @@ def terminated() -> bool:
     return bool(_TERMINATED)
 
 
-def _run_with_ctrl_c_cancelling(main: Coroutine[Any, Any, int], run: Callable[[Any], int]) -> int:
-    """``run(main)`` (a function that runs a coroutine to its end on a loop of its own),
-    Ctrl+C cancelling ``main`` first (see :func:`run_interruptibly`)."""
-    import signal
-
-    return _run_with_signals_cancelling(main, run, (signal.SIGINT,))
-
-
 def _run_with_signals_cancelling(
     main: Coroutine[Any, Any, int], run: Callable[[Any], int], signals: Sequence[int]
 ) -> int:
-    """``run(main)``, each of ``signals`` (SIGINT, SIGTERM) whose handling is still
-    Python's default cancelling ``main`` first, and ending it at once the second time; then
+    """``run(main)`` (a function that runs a coroutine to its end on a loop of its own),
+    each of ``signals`` (SIGINT, SIGTERM) whose handling is still Python's default
+    cancelling ``main`` first, and ending it at once the second time; then
     KeyboardInterrupt (see :func:`run_interruptibly`)."""
     import asyncio
     import signal

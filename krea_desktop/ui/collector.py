@@ -69,9 +69,6 @@ class GuiThreadCollector(QObject):
         released."""
         self._holders.add(holder)
 
-    def holds(self, holder: object) -> bool:
-        return holder in self._holders
-
     def collect_if_due(self) -> int:
         """Collect the oldest generation the interpreter would have collected by now (its
         thresholds, counts and damping); the number of unreachable objects found.

@@ -163,7 +163,7 @@ def test_ctrl_c_cancels_the_command_which_says_what_it_kept_then_ends_as_interru
     import asyncio
     import signal
 
-    from krea_desktop.cli import _run_with_ctrl_c_cancelling
+    from krea_desktop.cli import _run_with_signals_cancelling
 
     said: list[str] = []
 
@@ -178,7 +178,7 @@ def test_ctrl_c_cancels_the_command_which_says_what_it_kept_then_ends_as_interru
         return 0
 
     with pytest.raises(KeyboardInterrupt):
-        _run_with_ctrl_c_cancelling(command(), run_as_python_3_10_does)
+        _run_with_signals_cancelling(command(), run_as_python_3_10_does, (signal.SIGINT,))
     assert said == ["the rest are collected by the next run"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
 
@@ -188,7 +188,7 @@ def test_a_second_ctrl_c_ends_the_command_at_once() -> None:
     import signal
     import time
 
-    from krea_desktop.cli import _run_with_ctrl_c_cancelling
+    from krea_desktop.cli import _run_with_signals_cancelling
 
     async def command() -> int:
         loop = asyncio.get_running_loop()
@@ -202,7 +202,7 @@ def test_a_second_ctrl_c_ends_the_command_at_once() -> None:
 
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        _run_with_ctrl_c_cancelling(command(), run_as_python_3_10_does)
+        _run_with_signals_cancelling(command(), run_as_python_3_10_does, (signal.SIGINT,))
     assert time.monotonic() - started < 5  # not the 10 s the save would have taken
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
@@ -211,13 +211,13 @@ def test_a_command_that_ends_by_itself_is_not_taken_for_interrupted() -> None:
     import asyncio
     import signal
 
-    from krea_desktop.cli import _run_with_ctrl_c_cancelling
+    from krea_desktop.cli import _run_with_signals_cancelling
 
     async def command() -> int:
         await asyncio.sleep(0)
         return 3
 
-    assert _run_with_ctrl_c_cancelling(command(), run_as_python_3_10_does) == 3
+    assert _run_with_signals_cancelling(command(), run_as_python_3_10_does, (signal.SIGINT,)) == 3
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
