@@ -116,7 +116,7 @@ def test_a_duplicate_or_a_non_image_takes_no_room_from_a_new_image(tray: Tray, t
     assert tray.drop_files(files[0], files[9])  # one already in the tray, one new
     assert tray.widget.count() == 10
     assert Path(tray.widget.references()[-1].image).read_bytes() == files[9].read_bytes()
-    assert tray.messages == ["“f0.png” is already in the tray."]
+    assert tray.messages == ["“f0.png” is already in the tray, as reference 1."]
 
     tray.widget.remove(9)
     notes = write(tmp_path, "notes.png", b"these are words, not pixels")

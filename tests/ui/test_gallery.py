@@ -2150,6 +2150,33 @@ def test_drag_from_the_gallery_into_the_tray(qtbot: QtBot, data_dir: Path, make_
     qtbot.waitUntil(lambda: w.tray.count() == 1 and not w.tray.isBusy())
 
 
+def test_an_image_brought_into_the_tray_again_is_named_as_the_tray_names_it(
+    qtbot: QtBot, data_dir: Path, make_window: Any, tmp_path: Path
+) -> None:
+    """Not by the file behind it: a gallery image's is its id, a kept copy's its content
+    hash. And where it is in the tray."""
+    fill(data_dir, [make_image("reuse me")])
+    w = make_window()
+    said: list[str] = []
+    w.tray.message.connect(said.append)
+
+    def dropped(mime: QMimeData) -> None:
+        drop(w.tray, mime)
+        w.tray.wait_for_loads()
+        qtbot.waitUntil(lambda: not w.tray.isBusy())
+
+    outside = tmp_path / "from-a-friend.png"
+    Image.new("RGB", (40, 30), (9, 90, 9)).save(outside)
+    dropped(mime_of(outside))
+    dropped(w.model.mimeData([w.model.index(0)]))
+    assert w.tray.count() == 2 and said == []
+    dropped(w.model.mimeData([w.model.index(0)]))
+    assert said == ["That gallery image is already in the tray, as reference 2."]
+    dropped(mime_of(w.tray.model[0].path))  # the tray's own copy of the first
+    assert said[-1] == "“from-a-friend.png” is already in the tray, as reference 1."
+    assert w.tray.count() == 2
+
+
 def drop(target: QWidget, mime: QMimeData) -> QDropEvent:
     """What a drag that ends on ``target`` delivers: an enter (which picks the receiver), then the drop."""
     centre = target.rect().center()

@@ -537,7 +537,7 @@ def test_files_in_the_tray_dropped_again_after_a_restart_with_a_new_one_make_roo
     assert second.drop_files(*files, write(given, "new.png", distinct_png(9)))
     second.settle()
     assert second.widget.count() == 10
-    assert second.messages[-1] == "“r0.png” is already in the tray (and 8 more items refused)."
+    assert second.messages[-1] == "“r0.png” is already in the tray, as reference 1 (and 8 more items refused)."
 
 
 def test_gallery_drop_without_resolver_is_announced(tray: Tray) -> None:

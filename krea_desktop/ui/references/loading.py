@@ -216,9 +216,10 @@ class ReferenceLoader(QObject):
     def _add(self, batch: Batch, slot: Loaded) -> None:
         if slot.origin is not None:  # a file dropped again is known before it is read
             self.model.note_origin(slot.ref.sha256, slot.origin)
-        if self.model.index_of(slot.ref.sha256) is not None:
+        held = self.model.index_of(slot.ref.sha256)
+        if held is not None:
             if not batch.restoring:
-                batch.errors.append(f"“{slot.ref.source}” is already in the tray.")
+                batch.errors.append(f"{self._named(slot, held)} is already in the tray, as reference {held + 1}.")
             return
         if self.model.room() <= 0:
             batch.errors.append(f"“{slot.ref.source}” was not added: {within(FULL)}.")
@@ -240,6 +241,14 @@ class ReferenceLoader(QObject):
                 slot.parent,
             )
         )
+
+    def _named(self, slot: Loaded, held: int) -> str:
+        """An image brought in again, as the tray names it: a gallery image as such (its
+        file's name is its id), anything else by the name the tray shows for it (a kept
+        copy's is its content hash)."""
+        if slot.parent and Path(slot.ref.source).stem == slot.parent:
+            return "That gallery image"
+        return f"“{self.model[held].source or slot.ref.source}”"
 
     def _report(self, batch: Batch) -> None:
         if batch.missing:
