@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import io
 import itertools
@@ -2350,6 +2351,62 @@ def test_an_image_dropped_on_the_prompt_is_offered_not_typed(qtbot: QtBot, make_
     text.setText(", gouache")
     drop(w.prompt_panel.promptEdit.viewport(), text)
     assert "gouache" in w.prompt_panel.prompt()
+
+
+def _given_otherwise(kind: str, path: Path) -> QMimeData:
+    """An image given to a drop otherwise than as a file or as image data."""
+    mime = QMimeData()
+    uri = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+    if kind == "a path as text":  # selected in a terminal or an editor
+        mime.setText(str(path))
+    elif kind == "a data URI as text":
+        mime.setText(uri)
+    elif kind == "a web page's <img>":
+        mime.setHtml(f'<p><img src="{uri}"></p>')
+    else:  # image bytes of one type alone
+        mime.setData("image/png", path.read_bytes())
+    return mime
+
+
+@pytest.mark.parametrize("kind", ["a path as text", "a data URI as text", "a web page's <img>", "PNG bytes"])
+def test_an_image_given_otherwise_than_as_a_file_dropped_on_the_prompt_is_offered(
+    qtbot: QtBot, make_window: Any, tmp_path: Path, kind: str
+) -> None:
+    """The prompt leaves these to the window, as it does files: the window offers them,
+    rather than turning the drop away without a word."""
+    path = tmp_path / "plain.png"
+    Image.new("RGB", (32, 32), (100, 2, 3)).save(path)
+    w = make_window()
+    w.prompt_panel.setPrompt("a lighthouse in fog")
+    said: list[tuple[str, str | None]] = []
+    show = w.message_banner.show_message
+    w.message_banner.show_message = lambda text, action=None, slot=None, **kw: (  # type: ignore[method-assign]
+        said.append((text, action)),
+        show(text, action, slot, **kw),
+    )
+    assert drop(w.prompt_panel.promptEdit.viewport(), _given_otherwise(kind, path)).isAccepted()
+    qtbot.waitUntil(lambda: bool(said))
+    name = "plain.png" if kind == "a path as text" else "The dropped image"
+    assert said == [(f"{name} carries no parameters.", "Add as reference")]
+    assert w.prompt_panel.prompt() == "a lighthouse in fog"
+    w.message_banner.action.click()  # the drop has ended: its data was kept for this
+    w.tray.wait_for_loads()
+    qtbot.waitUntil(lambda: w.tray.count() == 1 and not w.tray.isBusy(), timeout=10_000)
+    assert w.tray.model.items()[0].width == 32
+
+
+def test_text_naming_no_image_dropped_beside_the_prompt_is_not_taken(
+    qtbot: QtBot, make_window: Any, tmp_path: Path
+) -> None:
+    """Words, or the path of a file that is no image, are no image: the window does not
+    take them, so a drag of them shows that it cannot be dropped there."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture")
+    w = make_window()
+    for text in ("a cat on a mat", str(notes), str(tmp_path / "gone.png")):
+        mime = QMimeData()
+        mime.setText(text)
+        assert not drop(w.gallery.viewport(), mime).isAccepted(), text
 
 
 def test_a_drop_that_is_taken_for_nothing_says_why(qtbot: QtBot, make_window: Any, tmp_path: Path) -> None:

@@ -13,13 +13,14 @@ from PySide6.QtWidgets import QWidget
 
 from krea_desktop.api.record import GenerationRecord
 from krea_desktop.library import metadata
-from krea_desktop.library.inputs import header_refusal, looks_like_image_file
+from krea_desktop.library.inputs import header_refusal, is_web_url, looks_like_image_file
 from krea_desktop.library.recall import entry_for_file
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui.background import BackgroundRunner, Runner
 from krea_desktop.ui.gallery.desktop import png_with_record, put_on_clipboard
 from krea_desktop.ui.gallery.recall import Recall
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME
+from krea_desktop.ui.references.sources import sources_from_mime
 from krea_desktop.ui.references.tray import ReferenceTray
 from krea_desktop.ui.viewer.viewer import COPIED, ImageViewer
 from krea_desktop.wording import counted, for_count
@@ -58,6 +59,14 @@ def _facts(path: Path, named_as_image: bool = True) -> FileFacts:
     record = metadata.read_record(path)
     refusal = header_refusal(path) if image and (record is None or record.is_empty) else None
     return path, record, metadata.image_size_of(path), image, refusal
+
+
+def _held(mime: QMimeData) -> QMimeData:
+    """A copy of a drop's data, for after the drop has ended (its own goes with it)."""
+    held = QMimeData()
+    for kind in mime.formats():
+        held.setData(kind, mime.data(kind))
+    return held
 
 
 def _copy_file(entry: LibraryEntry, viewer: ImageViewer, runner: Runner) -> None:
@@ -115,6 +124,20 @@ class FileDrops(QObject):
         image = mime.imageData() if mime.hasImage() else None
         # The drop's data goes away when the drop ends.
         kept = QImage(image) if isinstance(image, QImage) and not image.isNull() else None
+        if not urls and kept is None:
+            # Images given otherwise: files or addresses named as text (a path selected in a
+            # terminal), image bytes of one type, an <img> in a web page's HTML.
+            named = sources_from_mime(mime)
+            if named and all(s.kind == "path" for s in named):
+                files = [Path(s.value) for s in named]
+            elif named and all(s.kind == "url" and is_web_url(str(s.value)) for s in named):
+                web = [QUrl(str(s.value)) for s in named]
+            elif named:
+                held = _held(mime)
+                self.show_message(
+                    "The dropped image carries no parameters.", "Add as reference", lambda: self.tray.handle_mime(held)
+                )
+                return True
         if self.offer_files(files, web=web, otherwise=lambda: self._no_image_file(files, web, kept)):
             return True
         return self._no_image_file(files, web, kept)

@@ -957,8 +957,15 @@ class MainWindow(QMainWindow):
 
         mime = event.mimeData()
         # A gallery image, or a reference card let go beside the tray: nothing to offer.
-        ours = mime.hasFormat(LIBRARY_IDS_MIME) or mime.hasFormat(REFERENCE_MIME)
-        return not ours and (mime.hasUrls() or mime.hasImage())
+        if mime.hasFormat(LIBRARY_IDS_MIME) or mime.hasFormat(REFERENCE_MIME):
+            return False
+        if mime.hasUrls() or mime.hasImage():
+            return True
+        # What the prompt leaves to the window: an image file's path or address as text,
+        # image bytes, a web page's <img>, when it names an image that can be taken.
+        from krea_desktop.ui.references.sources import images_without_text, sources_from_mime
+
+        return images_without_text(mime) and bool(sources_from_mime(mime))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if self._wants_drop(event):
