@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 # library API's limits too: spec.REFERENCE_MAX_PIXELS).
 MAX_PIXELS = spec.REFERENCE_MAX_PIXELS
 MAX_SIDE = spec.REFERENCE_MAX_SIDE
+PASTED = "pasted image"  # what an image given as data, not as a file or address, is called
 # Larger files are refused before they are read.
 MAX_FILE_BYTES = 200_000_000  # decimal, as the sizes the user is shown
 # Downloads stop at this many bytes, or after this many seconds.
@@ -102,7 +103,7 @@ def load_reference(source: bytes | bytearray | memoryview | str | os.PathLike[st
     this off the GUI thread) or a ``data:`` URI. Raises :class:`InvalidImageError`.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return decode_image(bytes(source), "pasted image")
+        return decode_image(bytes(source), PASTED)
     text = os.fspath(source)
     if isinstance(source, str) and is_web_url(text):
         return decode_image(fetch_url(text), reference_label(source))
@@ -391,8 +392,7 @@ def decode_image(data: bytes, label: str = "The image") -> LoadedReference:
         width, height = img.size
         if width <= 0 or height <= 0:
             raise InvalidImageError(f"“{label}” has no pixels.")
-        if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
-            raise InvalidImageError(_bomb_message(label, width, height))
+        refuse_oversized(label, width, height)
         fmt = img.format or ""
         try:
             animated = bool(getattr(img, "is_animated", False))  # a GIF's frames are counted here
@@ -587,6 +587,13 @@ def _page_message(label: str) -> str:
 
 def _svg_message(label: str) -> str:
     return f"“{label}” is an SVG drawing, which the model cannot use; export it as PNG or JPEG first."
+
+
+def refuse_oversized(label: str, width: int, height: int) -> None:
+    """Refuse (:class:`InvalidImageError`, with its size) an image larger than a reference
+    may be, before any of its pixels is encoded or decoded."""
+    if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
+        raise InvalidImageError(_bomb_message(label, width, height))
 
 
 def _bomb_message(label: str, width: int | None = None, height: int | None = None) -> str:

@@ -15,6 +15,7 @@ from pytestqt.qtbot import QtBot
 
 from krea_desktop.api import spec
 from krea_desktop.api.request import ReferenceImage
+from krea_desktop.library.inputs import InvalidImageError
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, encode_library_ids
 from krea_desktop.ui.references.card import REFERENCE_MIME, ReferenceItem
 from krea_desktop.ui.references.tray import ReferenceTray, not_put_back
@@ -155,6 +156,32 @@ def test_paste_from_clipboard(tray: Tray) -> None:
     QGuiApplication.clipboard().setMimeData(QMimeData())
     assert not tray.widget.paste_from_clipboard()
     assert tray.messages[-1] == "The clipboard is empty; copy an image or an image address first."
+
+
+class _NeverEncoded(QImage):
+    """A pasted image that fails the test if it is encoded."""
+
+    def save(self, *args: object) -> bool:  # type: ignore[override]
+        raise AssertionError("an image too large to be a reference was encoded")
+
+
+@pytest.mark.parametrize(
+    "size, fmt",
+    [((16_385, 2), QImage.Format.Format_ARGB32), ((8_001, 8_001), QImage.Format.Format_Mono)],
+    ids=["a side too long", "too many pixels"],
+)
+def test_a_pasted_image_too_large_is_refused_by_its_size_before_it_is_encoded(
+    tmp_path: Path, size: tuple[int, int], fmt: QImage.Format
+) -> None:
+    """Encoding a gigantic pasted image took seconds (which a closing window waited for)
+    before it was refused; its size alone says it cannot be a reference, and is said."""
+    from krea_desktop.ui.references.sources import Source, load_source
+
+    image = _NeverEncoded(*size, fmt)
+    with pytest.raises(InvalidImageError) as refused:
+        load_source(Source("qimage", image), tmp_path)
+    assert str(refused.value).startswith(f"“pasted image” is too large ({size[0]}×{size[1]}): references may have")
+    assert not any(tmp_path.iterdir())  # nothing stored
 
 
 BAD_FILES: dict[str, tuple[Callable[[Path], Path], str]] = {

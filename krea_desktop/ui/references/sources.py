@@ -16,6 +16,7 @@ from PySide6.QtGui import QImage, QPixmap
 
 from krea_desktop.api import spec
 from krea_desktop.library.inputs import (
+    PASTED,
     FindParent,
     InvalidImageError,
     LoadedReference,
@@ -23,6 +24,7 @@ from krea_desktop.library.inputs import (
     is_web_url,
     load_reference,
     looks_like_image_file,
+    refuse_oversized,
     store_copy,
 )
 from krea_desktop.library.saving import describe_failure
@@ -99,6 +101,9 @@ def load_source(source: Source, folder: Path, find_parent: FindParent | None = N
     # Taken before the file is read: a file changed meanwhile has a key that matches it no more.
     origin = file_key(value) if source.kind == "path" else None
     if source.kind == "qimage":
+        # Refused by its size at once, not after seconds of encoding it (which a closing
+        # window would wait for).
+        refuse_oversized(source.label or PASTED, value.width(), value.height())
         buffer = QBuffer()
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
         if not value.save(buffer, "PNG"):
