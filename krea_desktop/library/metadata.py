@@ -855,10 +855,19 @@ class _Found(Embedded):
 
 def _decode_text(raw: bytes, max_text: int) -> str:
     """An iTXt chunk's text: UTF-8, a stray invalid byte shown as U+FFFD rather than the
-    whole text (and the parameters in it) lost."""
+    whole text (and the parameters in it) lost. Text with no UTF-8 character in it at all,
+    only bytes that cannot be UTF-8 ("café" from a tool that wrote Latin-1 where the
+    standard says UTF-8), is read as Latin-1, as a tEXt chunk's is."""
     if len(raw) > max_text:
         raise MetadataError("text too large")
-    return raw.decode("utf-8", "replace")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    text = raw.decode("utf-8", "replace")
+    if all(c < "\x80" or c == "\ufffd" for c in text):
+        return raw.decode("latin-1")
+    return text
 
 
 def _latin1_text(raw: bytes) -> str:

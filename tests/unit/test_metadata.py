@@ -391,6 +391,27 @@ def test_read_ignores_chunk_with_bad_crc() -> None:
     assert back is not None and back.seed == rec.seed and back.app is None
 
 
+def itxt_chunk(keyword: bytes, text: bytes) -> bytes:
+    body = keyword + b"\x00\x00\x00\x00\x00" + text
+    return struct.pack(">I", len(body)) + b"iTXt" + body + struct.pack(">I", zlib.crc32(b"iTXt" + body) & 0xFFFFFFFF)
+
+
+@pytest.mark.parametrize(
+    "written, read",
+    [
+        ("café 一只猫".encode(), "café 一只猫"),  # UTF-8, as the standard says
+        ("café crème".encode("latin-1"), "café crème"),  # Latin-1 where UTF-8 belongs: read as a tEXt's is
+        ("café".encode() + b" \xff", "café \ufffd"),  # UTF-8 with one stray byte: the rest kept
+    ],
+    ids=["utf-8", "latin-1", "a stray byte"],
+)
+def test_an_itxt_chunks_parameters_are_read_whatever_the_tool_encoded_them_in(written: bytes, read: str) -> None:
+    data = encode("PNG")
+    parameters = itxt_chunk(b"parameters", written + b"\nSteps: 20, Seed: 9, Size: 64x48")
+    back = read_record(data[:33] + parameters + data[33:])
+    assert back is not None and back.prompt == read and back.seed == 9
+
+
 def test_zip_bomb_text_chunk_is_refused() -> None:
     bomb = zlib.compress(b"{" + b" " * (20 * 1024 * 1024) + b"}", 9)
     body = b"krea-desktop\x00\x01\x00\x00\x00" + bomb
