@@ -188,6 +188,7 @@ def _is_busy(exc: sqlite3.Error) -> bool:
 
 
 _SQLITE_IOERR, _SQLITE_FULL = 10, 13  # SQLite's result codes (sqlite3 names them from Python 3.11 on)
+_SQLITE_CANTOPEN, _SQLITE_IOERR_SHMOPEN = 14, 10 | (18 << 8)
 
 
 def _disk_full(exc: sqlite3.Error, folder: Path) -> bool:
@@ -204,6 +205,15 @@ def _disk_full(exc: sqlite3.Error, folder: Path) -> bool:
         except OSError:
             return False
     return False
+
+
+def _cannot_open_beside(exc: sqlite3.Error) -> bool:
+    """Whether SQLite could not open a file it reads beside an index it has opened (its
+    write-ahead log or shared memory): no file to open, rather than a damaged one."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return "unable to open database file" in str(exc)
+    return code & 0xFF == _SQLITE_CANTOPEN or code == _SQLITE_IOERR_SHMOPEN
 
 
 def _refused(exc: BaseException) -> bool:
@@ -907,6 +917,15 @@ class Library:
                 raise LibraryError(
                     f"The disk that holds the library ({self.root}) is full, so its index cannot be opened; "
                     "free some space and try again (nothing in the library was changed)."
+                ) from exc
+            if _cannot_open_beside(exc):
+                # Not damage either: the journal beside the index (-wal, -shm) cannot be
+                # opened (another user's, a folder in its place). Set aside, the index
+                # would be rebuilt, and its favourites, unreadable there too, lost.
+                raise LibraryError(
+                    f"The library index {self.db_path} cannot be opened ({exc}): the files beside it, "
+                    f"{self.db_path.name}-wal and {self.db_path.name}-shm, must be files you can read and write "
+                    "(nothing in the library was changed)."
                 ) from exc
             return f"damaged ({exc})"
         finally:

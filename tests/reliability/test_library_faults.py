@@ -1086,6 +1086,31 @@ def test_a_full_disk_is_not_taken_for_a_damaged_index(tmp_path: Path, monkeypatc
         assert kept is not None and kept.favourite
 
 
+def test_a_journal_that_cannot_be_opened_is_not_taken_for_a_damaged_index(tmp_path: Path) -> None:
+    """The write-ahead log beside the index another user's (a killed ``sudo`` run), or a
+    folder in its place: SQLite cannot open it, and the healthy index was set aside as
+    damaged and rebuilt, every favourite lost (the salvage cannot read it either). Now it
+    is said, and the index is left as it is."""
+    folder = tmp_path / "data"
+    with Library(folder) as lib:
+        entry = lib.save(image(1))
+        lib.set_favourite([entry.id], True)
+    journal = folder / "library.sqlite-wal"
+    journal.mkdir()  # a folder in its place: refused as another user's file is, even to root
+    with pytest.raises(LibraryError) as refused:
+        Library(folder)
+    assert str(refused.value) == (
+        f"The library index {folder / 'library.sqlite'} cannot be opened (unable to open database file): the files "
+        "beside it, library.sqlite-wal and library.sqlite-shm, must be files you can read and write "
+        "(nothing in the library was changed)."
+    )
+    assert not list(folder.glob("library.sqlite.damaged-*"))
+    journal.rmdir()
+    with Library(folder) as lib:
+        kept = lib.get(entry.id)
+        assert kept is not None and kept.favourite
+
+
 def a_favourite(
     root: Path, told: list[str] | None = None, prompt: str = "a quiet harbour"
 ) -> tuple[Library, LibraryEntry]:
