@@ -78,6 +78,21 @@ def check_writable(library: Library, images: int = 1) -> None:
         free = shutil.disk_usage(folder).free
     except OSError as exc:
         raise LibraryError(f"Nothing was sent: {describe_failure(exc, folder)}.") from exc
+    # The note of the task, kept until its images are in: without it a task cut short (the
+    # process killed, the network gone) would be paid for and never collected.
+    from krea_desktop.library.pending import PENDING_DIR
+
+    pending = library.root / PENDING_DIR
+    if pending.exists() and not pending.is_dir():
+        raise LibraryError(
+            f"Nothing was sent: {pending} is a file where the library keeps its notes of the tasks under way "
+            "(so that one cut short is collected later); move it away."
+        )
+    try:
+        pending.mkdir(parents=True, exist_ok=True)
+        check_folder_writable(pending)
+    except OSError as exc:
+        raise LibraryError(f"Nothing was sent: {describe_failure(exc, pending)}.") from exc
     try:
         library.check_writable()  # the index too: the images would be paid for, and not indexed
     except LibraryBusy:

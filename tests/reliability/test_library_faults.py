@@ -927,6 +927,30 @@ def test_a_full_disk_under_the_log_leaves_the_commands_own_ending(
     assert not any(isinstance(h, logfile.LogFile) for h in logging.getLogger().handlers)
 
 
+def test_nothing_is_sent_when_the_note_of_the_task_could_not_be_kept(tmp_path: Path, env: dict[str, str]) -> None:
+    """The note that lets a later run collect a task cut short (pending/) could not be
+    written, and the task was sent all the same: killed, its paid images were lost without
+    a word (a warning in the log). Now it is found before anything is sent."""
+    root = tmp_path / "data"
+    with Library(root) as lib:
+        check_writable(lib, 2)
+        assert (root / "pending").is_dir()
+        (root / "pending").rmdir()
+        (root / "pending").write_text("in the way")
+        with pytest.raises(LibraryError) as refused:
+            check_writable(lib, 2)
+    assert str(refused.value) == (
+        f"Nothing was sent: {root / 'pending'} is a file where the library keeps its notes of the tasks under way "
+        "(so that one cut short is collected later); move it away."
+    )
+    env["KREA_DESKTOP_DATA_DIR"] = str(root)
+    result = run_cli(["generate", "a lighthouse", "--demo"], env)
+    assert result.returncode == 1
+    assert one_sentence(result.stderr) == f"krea-desktop: {refused.value}"
+    with Library(root) as lib:
+        assert lib.count() == 0
+
+
 def test_nothing_is_sent_when_the_index_would_not_take_the_images(tmp_path: Path) -> None:
     """An index that refuses writes (another user's file, a read-only folder) is found
     before a paid request, not after: the images would be paid for and not indexed."""
