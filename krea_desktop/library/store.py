@@ -1714,20 +1714,9 @@ class Library:
 
     # -- start-up check ------------------------------------------------------------------------
 
-    def reconcile(self) -> ReconcileReport:
-        """Make the index agree with images/: remove leftover temp files, flag rows whose
-        file is missing (kept, so nothing is lost if it returns) or changed and no longer
-        decodes, and index files that have no row. Known files are only stat'ed."""
-        report = ReconcileReport()
-        self.keep_index()
-        # name -> (size, mtime): plain numbers, which the cyclic garbage collector leaves
-        # alone (100,000 stat results made it pause the whole process for tens of ms).
-        on_disk: dict[str, tuple[int, float]] = {}
-        if not self.images_dir.is_dir() and not self.ensure_images_dir():
-            raise LibraryError(
-                f"The library folder {self.root} is no longer there; "
-                "put it back (or attach its drive again) and refresh the gallery."
-            )
+    def _read_images_folder(self, report: ReconcileReport, on_disk: dict[str, tuple[int, float]]) -> None:
+        """List images/ into ``on_disk`` (name -> size, mtime), removing what writers that
+        have ended left behind. Raises OSError when the folder cannot be read."""
         with os.scandir(self.images_dir) as it:
             for de in it:
                 if de.name.startswith(TEMP_PREFIX):
@@ -1751,6 +1740,28 @@ class Library:
                         on_disk[de.name] = (st.st_size, st.st_mtime)
                 except OSError:
                     continue
+
+    def reconcile(self) -> ReconcileReport:
+        """Make the index agree with images/: remove leftover temp files, flag rows whose
+        file is missing (kept, so nothing is lost if it returns) or changed and no longer
+        decodes, and index files that have no row. Known files are only stat'ed."""
+        report = ReconcileReport()
+        self.keep_index()
+        # name -> (size, mtime): plain numbers, which the cyclic garbage collector leaves
+        # alone (100,000 stat results made it pause the whole process for tens of ms).
+        on_disk: dict[str, tuple[int, float]] = {}
+        if not self.images_dir.is_dir() and not self.ensure_images_dir():
+            raise LibraryError(
+                f"The library folder {self.root} is no longer there; "
+                "put it back (or attach its drive again) and refresh the gallery."
+            )
+        try:
+            self._read_images_folder(report, on_disk)
+        except OSError as exc:
+            raise LibraryError(
+                f"The images folder {self.images_dir} cannot be read ({exc.strerror or exc}), so the gallery "
+                "may not show every image in it; check its permissions, then refresh the gallery."
+            ) from exc
 
         with self._write_lock:
             conn = self._conn()

@@ -104,6 +104,39 @@ def test_a_damaged_index_is_rebuilt_beside_the_gui_thread_and_said_in_the_window
     assert not w.message_banner.isVisible()
 
 
+def test_an_images_folder_that_cannot_be_read_is_said_in_place_of_the_rebuild(
+    qtbot: QtBot, window_env: Path, make_window: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder another user's (0700): the index rebuilt from it was left empty under
+    "is being rebuilt" for good, the reason only in the log. Now the window says it, in
+    the place of that notice, and a refresh once it can be read brings the images."""
+    hostile_png(window_env / "images", "33333333-3333-4333-8333-333333333333.png", {"prompt": "kept"})
+    (window_env / "library.sqlite").write_bytes(b"this is not a database" * 50)
+    images = window_env / "images"
+    real_scandir = os.scandir
+    denied = [True]
+
+    def scandir(path: Any = ".") -> Any:
+        if denied[0] and Path(path) == images:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr("krea_desktop.library.store.os.scandir", scandir)
+    w = make_window()
+    assert "is being rebuilt from the images folder" in w.message_banner.label.text()
+    said = (
+        f"The images folder {images} cannot be read (Permission denied), so the gallery may not show every "
+        "image in it; check its permissions, then refresh the gallery."
+    )
+    qtbot.waitUntil(lambda: w.message_banner.label.text() == said)
+    assert w.model.rowCount() == 0
+    w.message_banner.dismiss()  # the notice that it was being rebuilt does not come back
+    assert not w.message_banner.isVisible()
+    denied[0] = False
+    w.gallery_actions.refresh_action.trigger()  # F5
+    qtbot.waitUntil(lambda: w.model.rowCount() == 1)
+
+
 def run_window(env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "krea_desktop"],

@@ -51,7 +51,7 @@ from krea_desktop.ui.window.columns import (
 )
 from krea_desktop.ui.window.menus import fill_menus
 from krea_desktop.ui.window.opening import OpeningPlaceholder, first_size, saved_split_sizes
-from krea_desktop.wording import counted, for_count
+from krea_desktop.wording import counted, for_count, within
 
 # The panels are imported in build(), not here: the window's frame is shown and painted
 # before them (see MainWindow), and every import made before that first paint delays it.
@@ -1038,9 +1038,26 @@ class MainWindow(QMainWindow):
 
         def failed(error: BaseException) -> None:
             log.warning("the library folder could not be checked against its index: %s", error)
+            self._not_reconciled(error)
             check_index()
 
         runner.submit(self.library.reconcile, reconciled, failed)
+
+    def _not_reconciled(self, error: BaseException) -> None:
+        """The folder could not be read (its permissions, a drive gone): said, in the place
+        of the notice that the gallery was being rebuilt from it, which would stay up."""
+        from krea_desktop.library.store import LibraryError
+
+        if isinstance(error, LibraryError):
+            text = str(error)
+        else:
+            why = within(str(error) or type(error).__name__)
+            text = f"The library folder could not be checked against the gallery ({why})."
+        if self._rebuilding:
+            self._rebuilding = False
+            self.message_banner.supersede(self.library.notice or "", text, error=True)
+        else:
+            self.show_message(text, error=True)
 
     def _index_checked(self, damaged: str | None) -> None:
         if damaged is not None:
