@@ -125,3 +125,47 @@ def test_a_seed_beyond_the_models_is_shown_on_the_seed_line_and_named_when_asked
         )
     finally:
         w.close()
+
+
+def _texts(png: bytes) -> dict[str, str]:
+    import io
+
+    with Image.open(io.BytesIO(png)) as im:
+        return dict(im.text)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("source", ["a1111/txt2img.jpg", "comfyui/api_and_workflow.png as WEBP"])
+def test_another_tools_jpeg_or_webp_copied_or_dragged_as_a_picture_carries_what_export_writes(
+    qapp: Any, tmp_path: Path, source: str
+) -> None:
+    """The clipboard's PNG (and a drag's) of another tool's JPEG or WEBP had a line made up
+    from the record (A1111's model hash, LoRA hashes and version gone) and no ComfyUI
+    graphs: ComfyUI could not load the pasted picture. It now carries what an export to
+    PNG writes."""
+    from krea_desktop.library.export import export_image
+    from krea_desktop.library.store import Library
+    from krea_desktop.ui.gallery.desktop import png_with_record
+    from krea_desktop.ui.gallery.model import mime_for_entries
+    from krea_desktop.ui.pixels import read_image_file
+
+    folder = tmp_path / "lib"
+    (folder / "images").mkdir(parents=True)
+    name, _, made_as = source.partition(" as ")
+    picture = folder / "images" / ("theirs.webp" if made_as else "theirs.jpg")
+    if made_as:  # their PNG, as the app exports it to WEBP (ComfyUI's graphs in EXIF Make and Model)
+        with Library(tmp_path / "first") as first:
+            (tmp_path / "first" / "images" / "theirs.png").write_bytes((CORPUS / name).read_bytes())
+            first.reconcile()
+            export_image(first.entries()[0], picture, "WEBP")
+    else:
+        picture.write_bytes((CORPUS / name).read_bytes())
+    with Library(folder) as lib:
+        lib.reconcile()
+        (entry,) = lib.entries()
+        exported = export_image(entry, tmp_path / "exported.png", "PNG").read_bytes()
+        expected = _texts(exported)
+        assert expected.get("parameters") or expected.get("workflow")  # what the tool wrote
+        clipboard = png_with_record(entry, read_image_file(entry.path, auto_transform=True))
+        assert clipboard is not None and _texts(clipboard) == expected
+        dragged = bytes(mime_for_entries([entry]).data("image/png").data())
+        assert _texts(dragged) == expected

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QUrl
 from PySide6.QtGui import QGuiApplication, QImage
 
 from krea_desktop.library.store import LibraryEntry
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, encode_library_ids
+
+if TYPE_CHECKING:
+    from krea_desktop.api.record import GenerationRecord
 
 
 def file_urls(entries: list[LibraryEntry]) -> list[QUrl]:
@@ -52,17 +57,33 @@ MAX_CLIPBOARD_PNG = 64 * 1024 * 1024
 
 def png_with_record(entry: LibraryEntry, image: QImage) -> bytes | None:
     """``entry``'s picture as a PNG that carries its parameters, for programs that paste a
-    picture rather than a file (any thread): a PNG file as it is, a JPG's or a WEBP's
-    pixels (``image``, decoded) as a PNG with the record embedded. None when it cannot be
-    made (Qt's own PNG of ``image`` is offered then)."""
+    picture rather than a file (any thread): see :func:`png_of_file`, with the record as
+    the library has it."""
+    from krea_desktop.library.recall import record_of
+
+    return png_of_file(entry.path, image, lambda _data: record_of(entry))
+
+
+def png_of_file(
+    path: Path, image: QImage | None = None, record: Callable[[bytes], GenerationRecord | None] | None = None
+) -> bytes | None:
+    """The picture of the image file at ``path`` as a PNG carrying what the file carries,
+    as an export to PNG would (any thread): a PNG file as it is; a JPG's or a WEBP's pixels
+    (``image``, decoded, else decoded here) as a PNG with the file's record (or
+    ``record``'s, given the file's bytes) and another tool's texts (its A1111 line whole,
+    ComfyUI's graphs). None when it cannot be made (Qt's own PNG of the picture is offered
+    then)."""
+    from krea_desktop.api.record import GenerationRecord
     from krea_desktop.library import metadata
 
     try:
-        if entry.format == "PNG":
-            if entry.path.stat().st_size > MAX_CLIPBOARD_PNG:
-                return None
-            data = entry.path.read_bytes()
-            return data if metadata.sniff_format(data) == "PNG" else None
+        data = metadata.read_bytes(path, MAX_CLIPBOARD_PNG)
+        if metadata.sniff_format(data) == "PNG":
+            return data
+        if image is None:
+            from krea_desktop.ui.pixels import read_image_file
+
+            image = read_image_file(path, auto_transform=True)
         buffer = QBuffer()
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
         if image.isNull() or not image.save(buffer, "PNG"):  # type: ignore[call-overload]  # str, as PySide takes it
@@ -70,8 +91,12 @@ def png_with_record(entry: LibraryEntry, image: QImage) -> bytes | None:
         png = bytes(buffer.data().data())
         if len(png) > MAX_CLIPBOARD_PNG:
             return None
-        return metadata.embed(png, "PNG", entry.record)
-    except (OSError, metadata.MetadataError):
+        texts = metadata.tool_texts(data)
+        made = (record(data) if record is not None else metadata.read_record(data)) or GenerationRecord()
+        if not made.says_how_made and not texts:
+            return png
+        return metadata.embed(png, "PNG", made, carried=texts)
+    except (OSError, ValueError, metadata.MetadataError):
         return None
 
 

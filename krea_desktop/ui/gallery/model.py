@@ -60,9 +60,12 @@ def _placeholder(size: int, broken: bool = False) -> QPixmap:
 
 class ImageMimeData(QMimeData):
     """Library ids and file URLs at once; the pixels of a single image only when a
-    receiver asks for them (a drop target or a paste), so a drag never decodes on start."""
+    receiver asks for them (a drop target or a paste), so a drag never decodes on start:
+    as a picture, and as a PNG that carries the file's parameters (a JPG's or WEBP's too,
+    as the clipboard's PNG does; Qt's own PNG of the picture would carry none)."""
 
     IMAGE_FORMAT = "application/x-qt-image"
+    PNG_FORMAT = "image/png"
 
     def __init__(self, paths: Sequence[str | Path]) -> None:
         super().__init__()
@@ -70,8 +73,8 @@ class ImageMimeData(QMimeData):
 
     def formats(self) -> list[str]:
         found = list(super().formats())
-        if len(self.paths) == 1 and self.IMAGE_FORMAT not in found:
-            found.append(self.IMAGE_FORMAT)
+        if len(self.paths) == 1:
+            found += [f for f in (self.IMAGE_FORMAT, self.PNG_FORMAT) if f not in found]
         return found
 
     def hasFormat(self, mimetype: str) -> bool:
@@ -84,6 +87,11 @@ class ImageMimeData(QMimeData):
             except OSError:
                 return None
             return None if image.isNull() else image
+        if mimetype == self.PNG_FORMAT and len(self.paths) == 1:
+            from krea_desktop.ui.gallery.desktop import png_of_file
+
+            png = png_of_file(Path(self.paths[0]))
+            return QByteArray(png) if png else None
         return super().retrieveData(mimetype, preferredType)
 
 
