@@ -757,7 +757,9 @@ class RunwareClient:
         - submit: POST the task; retry only when it certainly did not arrive.
         - probe: after an ambiguous failure, or a conflict, ask getResponse whether the
           service has the task; if it does not, submit again (same taskUUID after a lost
-          answer; a fresh one after a conflict, which means the ID belongs to another task).
+          answer; a fresh one after a conflict, which means the ID belongs to another task,
+          unless this ID's own sending may have arrived: then the conflict says that it
+          did, and the task is asked after again, never sent a second time).
         - poll: follow the task with getResponse until every image is in.
         """
         ctx = _Context(request, seen, sent_record(request, wire_refs).replace(simulated=self.simulated))
@@ -767,6 +769,8 @@ class RunwareClient:
         conflict_retried = False
         phase = "submit"
         probe_after_conflict = False
+        may_have_arrived = False  # a sending of this taskUUID whose outcome is not known
+        known_there = False  # the service said it has this taskUUID, which this run sent
         first: _Answer | None = None
         while True:
             if phase == "submit":
@@ -813,11 +817,13 @@ class RunwareClient:
                         say("The answer was lost; asking the service whether it has the task…")
                     last_error: E.KreaError = amb.error
                     phase, probe_after_conflict = "probe", False
+                    may_have_arrived = True
                     continue
                 assert answer is not None
                 env = answer.envelope
                 if _has_conflict(env):
                     phase, probe_after_conflict = "probe", True
+                    known_there = known_there or may_have_arrived
                     last_error = error_from(env.errors[0], answer.status)
                     continue
                 ours = _errors_of(env, request.task_uuid)
@@ -844,6 +850,18 @@ class RunwareClient:
                 except E.KreaError as err:
                     err.task_accepted = True  # the lost answer may have been its acceptance
                     raise
+                if probe is None and known_there:
+                    # It has the task (it refused this ID, sent by this run, as taken) and
+                    # does not show it yet: asked after again. A new ID would pay twice.
+                    attempt += 1
+                    if attempt >= self.retry.attempts:
+                        unseen = E.ServiceTimeoutError(
+                            "The service has this task (it said so when it was sent again) but has not shown it yet."
+                        )
+                        unseen.task_accepted = True
+                        raise unseen
+                    await self._pause(self.retry.delay(attempt - 1, self._rng))
+                    continue
                 if probe is None:  # the service does not have it: submitting again is safe
                     # Given up here, nothing is to come of it, nor said to be collected later.
                     last_error.never_sent = True

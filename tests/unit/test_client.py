@@ -713,6 +713,24 @@ def test_conflict_for_a_task_the_service_cannot_show_is_resubmitted_under_a_new_
     assert images[0].task_uuid == s.posts[2][0]["taskUUID"]
 
 
+def test_a_conflict_for_a_task_this_run_sent_is_never_paid_for_a_second_time() -> None:
+    """The answer to the task lost, the service not showing it, it was sent again under the
+    same ID; the conflict that came back was taken for another task's, and the task sent
+    a third time under a new ID: two tasks paid for, neither collected. A conflict for an
+    ID this run sent says the service has it: it is asked after, and the task kept."""
+    s = Script()
+    not_found = httpx.Response(400, json={"errors": [{"code": "taskFailedOrNotFound"}]})
+    s.handlers.append(lambda t: (_ for _ in ()).throw(httpx.ReadTimeout("the answer never came")))
+    s.handlers.append(lambda t: not_found)  # getResponse: a sync task it does not show
+    s.handlers.append(lambda t: httpx.Response(400, json={"errors": [{"code": "conflictTaskUUID"}]}))
+    s.default = lambda t: not_found
+    with pytest.raises(E.ServiceTimeoutError, match="has this task") as ended:
+        run(collect(s.client(retry=RetryPolicy(attempts=4)), GenerationRequest("two words")))
+    sent = [task["taskUUID"] for tasks in s.posts for task in tasks if task["taskType"] == "imageInference"]
+    assert len(sent) == 2 and len(set(sent)) == 1  # sent again under its own ID, never under another
+    assert ended.value.task_accepted and E.may_collect_later(ended.value)  # its record kept for later
+
+
 # --- retries that must not lose work, and polls that must not hammer the service ----------------
 
 
