@@ -285,6 +285,7 @@ class RunwareClient:
         # to the built-in simulator, which ends with this process and takes its tasks with it.
         self.collectable_later = not self.simulated
         self._unreached: set[str] = set()  # tasks the service certainly does not have, to be sent again
+        self._accepted: set[str] = set()  # tasks the service is known to have taken
         self._closed = False
         # Images are downloaded on a thread of their own, with an HTTP client of its own,
         # so that the next download goes on while the caller saves an image (``aside``):
@@ -337,6 +338,12 @@ class RunwareClient:
             follow_redirects=False,
             headers={"User-Agent": "krea-desktop"},
         )
+
+    def accepted(self, task_uuid: str) -> bool:
+        """Whether the service is known to have taken the task ``task_uuid``: it acknowledged
+        it, answered with its images or said it has it. A task stopped after that (a
+        cancel) may still have images to collect, made and paid for whatever happens here."""
+        return task_uuid in self._accepted
 
     def never_reached(self, task_uuid: str) -> bool:
         """Whether the service certainly does not have the task ``task_uuid`` just now: its
@@ -733,6 +740,7 @@ class RunwareClient:
         self._on_this_loop()  # before anything is said to have been sent
         ctx = _Context(request, set(received), record, submitted_at=time.monotonic())
         ctx.deadline = time.monotonic() + self.job_timeout
+        self._accepted.add(request.task_uuid)  # sent, and kept to be collected: as accepted
         self._ready_downloads(request)
         try:
             first = await self._get_response(request, ctx)
@@ -824,6 +832,8 @@ class RunwareClient:
                 if _has_conflict(env):
                     phase, probe_after_conflict = "probe", True
                     known_there = known_there or may_have_arrived
+                    if known_there:
+                        self._accepted.add(request.task_uuid)
                     last_error = error_from(env.errors[0], answer.status)
                     continue
                 ours = _errors_of(env, request.task_uuid)
@@ -833,6 +843,7 @@ class RunwareClient:
                 processing = _has_processing(env)
                 if ours and not any(is_finished_item(d) for d in env.data) and (refused or not processing):
                     raise error_from((refused or ours)[0], answer.status)
+                self._accepted.add(request.task_uuid)  # an answer for it that is no refusal
                 pending = request.delivery_method == "async" or processing or ctx.refetch
                 if pending and not refused:
                     if ctx.seen_count == 0:  # the task is with the service: not "Submitting…" any more
@@ -880,6 +891,7 @@ class RunwareClient:
                     await self._pause(self.retry.delay(attempt - 1, self._rng))
                     phase = "submit"
                     continue
+                self._accepted.add(request.task_uuid)
                 phase, first = "poll", probe
                 continue
 
@@ -1638,7 +1650,10 @@ class _Pipeline:
         the generator meanwhile, so the first of them, with nothing else in hand, is fetched
         on its loop (an answer's first image: 13.6 → 9.5 ms from the answer to the file on
         this machine, bench_clients.py's README)."""
-        self._waiting.extend(self._client._new_items(data, self._ctx))
+        fresh = self._client._new_items(data, self._ctx)
+        if fresh:  # images of it made: the service has the task
+            self._client._accepted.add(self._ctx.request.task_uuid)
+        self._waiting.extend(fresh)
         self._fill(caller_waits=True)
 
     def _fill(self, caller_waits: bool = False) -> None:

@@ -36,6 +36,8 @@ class Job:
     held: int = 0
     earlier: int = 0  # a collected job's images its task's earlier run saved (not counted again)
     failure: str = ""  # what went wrong, for a failed job (its message says what is kept too)
+    # Cancelled after the service had taken its task: the next start collects the rest.
+    collected_later: bool = False
 
     @property
     def received(self) -> int:
@@ -177,6 +179,13 @@ class JobQueue:
     def cancelled(self, job_id: int) -> None:
         self._end(job_id, CANCELLED)
 
+    def kept_for_later(self, job_id: int) -> None:
+        """``job_id``, being cancelled, had its task taken by the service, which goes on
+        making its images: the next start collects them (said as it ends)."""
+        job = self._jobs.get(job_id)
+        if job is not None and job.running:
+            job.collected_later = True
+
     def failed(self, job_id: int, message: str, error: object = None) -> None:
         self._end(job_id, FAILED, message, error)
 
@@ -224,6 +233,8 @@ def _ended_message(job: Job) -> str:
         said = f"Done: {counted(kept, 'image')} saved"
     elif job.state == CANCELLED:
         said = f"Cancelled; {counted(kept, 'image')} kept" if kept else "Cancelled"
+        if job.collected_later:  # made and paid for whatever happens here: not lost
+            said += "; the images the service was already making are collected at the next start"
     elif not (kept or held):
         return job.failure
     else:

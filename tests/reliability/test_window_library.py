@@ -425,6 +425,51 @@ def test_quitting_keeps_an_unfinished_async_job_for_the_next_start(
             again.close()
 
 
+def _as_left_by_an_ended_process(note: Path) -> None:
+    """The task's note made to look as the next start sees it: left by a process that ended."""
+    dead = int(
+        subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
+    )
+    note.rename(note.with_name(f"{dead}-{note.name.split('-', 1)[1]}"))
+
+
+def test_cancelling_a_job_the_service_has_taken_keeps_its_images_for_the_next_start(
+    qtbot: QtBot, window_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancel stopped following the task and dropped its note: the images the service went
+    on making, and charged for, were never collected. The note is kept now, and said."""
+    env = clean_env(window_env)
+    with simulator_process("--key", KEY, "--latency", "0.3", env=env) as url:
+        monkeypatch.setenv("RUNWARE_API_KEY", KEY)
+        monkeypatch.setenv("RUNWARE_API_URL", url)
+        w = create_main_window()
+        qtbot.addWidget(w)
+        w.prompt_panel.setPrompt("eight kites")
+        w.prompt_panel.countSpin.setValue(8)
+        w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
+        w.generate()
+        qtbot.waitUntil(lambda: w.library.count() >= 1, timeout=30000)
+        with qtbot.waitSignal(w.client_thread.jobCancelled, timeout=10000) as ended:
+            w.cancel_button.click()
+        job_id, received = ended.args
+        assert received < 8
+        (job,) = [j for j in w.jobs.jobs() if j.job_id == job_id]
+        assert job.state == "cancelled" and job.message.endswith(
+            "; the images the service was already making are collected at the next start."
+        )
+        w.close()
+        (kept,) = list((window_env / "pending").glob("*.json"))
+        _as_left_by_an_ended_process(kept)
+        again = create_main_window()
+        qtbot.addWidget(again)
+        try:
+            qtbot.waitUntil(lambda: again.library.count() == 8, timeout=60000)
+            qtbot.waitUntil(lambda: [j.state for j in again.jobs.jobs()] == ["finished"], timeout=10000)
+        finally:
+            again.close()
+    assert not list((window_env / "pending").glob("*.json"))  # collected: nothing left to collect
+
+
 def test_a_shutdown_that_fails_still_ends_the_client_thread(
     qtbot: QtBot, window_env: Path, make_window: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

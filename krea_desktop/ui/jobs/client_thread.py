@@ -123,6 +123,9 @@ class ClientThread(QThread):
     jobFinished = Signal(int, int)  # job id, images received
     jobFailed = Signal(int, str, object)  # job id, message, the KreaError
     jobCancelled = Signal(int, int)  # job id, images received before cancelling
+    # Job id, just before it is said to be cancelled: its task, which the service had taken,
+    # is kept, and the next start collects the images the service goes on to make.
+    jobKept = Signal(int)
     saveProblem = Signal(str)  # one sentence while images wait to be saved; "" when all are
     imagesHeld = Signal(int, int)  # job id, how many of its images wait to be saved (before it ends)
     collecting = Signal(int, int)  # job id (begun by this thread), images of its task an earlier run saved
@@ -284,7 +287,7 @@ class ClientThread(QThread):
             async for image in client.generate(request, on_status=say, on_submitted=submitted):
                 yield image
 
-        await self._followed(job_id, images(), current, unreached=client.never_reached)
+        await self._followed(job_id, images(), current, unreached=client.never_reached, accepted=client.accepted)
 
     async def _followed(
         self,
@@ -294,6 +297,7 @@ class ClientThread(QThread):
         *,
         sent: bool = False,
         unreached: Callable[[str], bool] | None = None,
+        accepted: Callable[[str], bool] | None = None,
     ) -> None:
         """:meth:`_follow`, which a cancel ends once the images in hand are saved."""
         from krea_desktop.api.client import stop_waiting_when  # loaded with the client, after the window
@@ -301,7 +305,7 @@ class ClientThread(QThread):
         stop = self._stops[job_id] = asyncio.Event()
         try:
             with stop_waiting_when(stop):
-                await self._follow(job_id, images, current, sent=sent, unreached=unreached)
+                await self._follow(job_id, images, current, sent=sent, unreached=unreached, accepted=accepted)
         finally:
             self._stops.pop(job_id, None)
             self._handed.pop(job_id, None)  # a job that ended without saying what it holds (a bug, say)
@@ -314,12 +318,14 @@ class ClientThread(QThread):
         *,
         sent: bool = False,
         unreached: Callable[[str], bool] | None = None,
+        accepted: Callable[[str], bool] | None = None,
     ) -> None:
         """Save ``images`` as they come and report the job's end; keep its task's record
         while the service may still deliver (a lost connection, a quit, a failure while
         following an accepted task: :func:`errors.may_collect_later`; for a task certainly
-        ``sent``, also a busy service or a key refused), so that the next start collects
-        the rest."""
+        ``sent``, also a busy service or a key refused; a cancel of a task the service is
+        known to have taken, ``accepted``: it goes on making the images, and they are
+        paid for), so that the next start collects the rest."""
         received = 0
         arrived = 0  # saved, or held until the library can take them
         keep = False
@@ -333,8 +339,16 @@ class ClientThread(QThread):
         except asyncio.CancelledError:
             if saving is not None:  # the image being saved lands in the library: it is said so
                 received += await _finished(saving)
-            keep = self._shutting_down  # the app is quitting: the next start collects the rest
+            # The app quitting, or a task the service has taken (its images are made and paid
+            # for all the same): the next start collects the rest.
+            keep = self._shutting_down or (accepted is not None and any(accepted(t) for t in current))
             self._say_held(job_id, arrived)
+            if (
+                keep
+                and not self._shutting_down
+                and any(self._tasks.get(t, (None, None))[1] is not None for t in current)
+            ):
+                self.jobKept.emit(job_id)
             self.jobCancelled.emit(job_id, received)
         except E.KreaError as err:
             keep = E.may_collect_later(err) or (

@@ -248,6 +248,7 @@ class MainWindow(QMainWindow):
         self.client_thread.collecting.connect(self.jobs.collecting)
         self.client_thread.jobFinished.connect(lambda job_id, _received: self.jobs.finished(job_id))
         self.client_thread.jobFailed.connect(self.jobs.failed)
+        self.client_thread.jobKept.connect(self.jobs.kept_for_later)
         self.client_thread.jobCancelled.connect(lambda job_id, _received: self.jobs.cancelled(job_id))
         self._held_said: str | None = None  # what was last said of images waiting to be saved
         self.client_thread.saveProblem.connect(self._save_problem)
