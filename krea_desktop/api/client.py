@@ -807,7 +807,10 @@ class RunwareClient:
                                 yield got
                 except _NotSent as ns:
                     attempt += 1
-                    if ns.final or attempt >= self.retry.attempts:
+                    asked = _retry_after_of(ns.error)
+                    # A wait longer than the policy waits (hours, say) is not waited out in
+                    # pieces, each ending "busy": the service's word is said at once.
+                    if ns.final or attempt >= self.retry.attempts or (asked or 0) > self.retry.retry_after_cap:
                         ns.error.never_sent = True
                         raise ns.error from None
                     delay = self.retry.delay(attempt - 1, self._rng, _retry_after_of(ns.error))

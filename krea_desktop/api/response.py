@@ -448,9 +448,23 @@ def _no_model(code: str) -> E.KreaError:
 
 
 def _busy(code: str, retry_after: str | None) -> E.KreaError:
-    return E.ServiceBusyError(
-        "The service is busy right now; try again in a moment.", code=code, retry_after=_retry_after(retry_after)
-    )
+    wait = _retry_after(retry_after)
+    if wait is not None and wait >= 90:  # not "a moment": what it asked for
+        said = f"The service is busy and asks to be tried again in {_about(wait)}."
+    else:
+        said = "The service is busy right now; try again in a moment."
+    return E.ServiceBusyError(said, code=code, retry_after=wait)
+
+
+def _about(seconds: float) -> str:
+    """A wait in words, as long as it is: "about 5 minutes", "about 28 hours"."""
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"about {minutes} minutes"
+    hours = round(seconds / 3600)
+    if hours < 48:
+        return f"about {hours} hours"
+    return f"about {round(seconds / 86400)} days"
 
 
 # --- Images ------------------------------------------------------------------------------

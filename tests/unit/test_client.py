@@ -778,6 +778,17 @@ def busy(retry_after: str) -> Callable[[list[dict[str, Any]]], httpx.Response]:
     return lambda tasks: httpx.Response(429, headers={"Retry-After": retry_after}, json={"errors": [{"code": "x"}]})
 
 
+def test_a_task_refused_as_busy_for_longer_than_the_policy_waits_says_so_at_once() -> None:
+    """Asked to wait 28 hours, the task was tried again every 120 s five times, then said
+    "try again in a moment"."""
+    s = Script()
+    s.default = busy("100000")
+    with pytest.raises(E.ServiceBusyError) as refused:
+        run(collect(s.client(), GenerationRequest("two words")))
+    assert str(refused.value) == "The service is busy and asks to be tried again in about 28 hours."
+    assert refused.value.never_sent and s.task_types() == ["imageInference"] and s.sleeps == []
+
+
 @pytest.mark.parametrize(("retry_after", "waited"), [("25", 25.0), ("600", 120.0)])
 def test_a_poll_refused_as_busy_waits_as_long_as_the_service_asked(retry_after: str, waited: float) -> None:
     # Longer than the polls' own longest interval; beyond the retry policy's cap, the cap.
