@@ -247,7 +247,7 @@ async def _generate(args: argparse.Namespace) -> int:
     from krea_desktop.library.inputs import keep_references_aside, with_parents
     from krea_desktop.library.lineage import parent_of
     from krea_desktop.library.paths import data_dir
-    from krea_desktop.library.pending import PendingTask, PendingTasks, set_aside_notice
+    from krea_desktop.library.pending import COLLECT_FIRST_S, PendingTask, PendingTasks, set_aside_notice
     from krea_desktop.library.saving import SaveQueue, check_writable, describe_failure, prepare_out_folder
     from krea_desktop.library.store import LibraryEntry, LibraryError
 
@@ -362,7 +362,9 @@ async def _generate(args: argparse.Namespace) -> int:
             tasks[task.task_uuid] = task
             say(f"Collecting the rest of an earlier run's task {task.task_uuid}…")
             try:
-                async for image in backend.client.collect(task.request, task.record, task.received):
+                async for image in backend.client.collect(
+                    task.request, task.record, task.received, within=COLLECT_FIRST_S
+                ):
                     await save(image)
                 ended_cleanly.add(task.task_uuid)
             except E.KreaError as err:

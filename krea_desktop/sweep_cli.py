@@ -100,7 +100,7 @@ async def _collect_earlier_runs(
     sweeps whose cells come are drawn again with them. Returns the tasks collected, by
     taskUUID: an image of theirs the library held back comes with a later save, and is
     said as theirs then, not taken for a cell of this sweep."""
-    from krea_desktop.library.pending import set_aside_notice
+    from krea_desktop.library.pending import COLLECT_FIRST_S, set_aside_notice
     from krea_desktop.wording import within
 
     abandoned = pending.claim_abandoned(client.base_url, collectable=client.collectable_later)
@@ -110,7 +110,7 @@ async def _collect_earlier_runs(
     for task in abandoned:
         _say(f"Collecting the rest of an earlier run's task {task.task_uuid}…")
         try:
-            async for image in client.collect(task.request, task.record, task.received):
+            async for image in client.collect(task.request, task.record, task.received, within=COLLECT_FIRST_S):
                 for entry in await asyncio.to_thread(saver.save, image):
                     pending.received(earlier.get(entry.task_uuid or "", task), entry.image_uuid)
                     _say(EARLIER_SAVED.format(name=entry.path.name))

@@ -729,17 +729,21 @@ class RunwareClient:
         record: GenerationRecord,
         received: set[str],
         on_status: StatusCallback | None = None,
+        *,
+        within: float | None = None,
     ) -> AsyncGenerator[GeneratedImage, None]:
         """Yield the images of a task sent earlier (by this or an ended process) that are
         not in ``received``, following it with getResponse: ``request`` and ``record`` as
         ``on_submitted`` was given them (nothing of the request's references is read or
         sent again), the images carrying ``record``. Raises ``TaskError`` when the service
-        no longer knows the task (whatever was received of it before)."""
+        no longer knows the task (whatever was received of it before), and
+        ``ServiceTimeoutError`` when it is not done within a job's time, or ``within``
+        seconds when shorter (the task may still be collected later)."""
         say = on_status or (lambda _msg: None)
         self._check_key()
         self._on_this_loop()  # before anything is said to have been sent
         ctx = _Context(request, set(received), record, submitted_at=time.monotonic())
-        ctx.deadline = time.monotonic() + self.job_timeout
+        ctx.deadline = time.monotonic() + (self.job_timeout if within is None else min(within, self.job_timeout))
         self._accepted.add(request.task_uuid)  # sent, and kept to be collected: as accepted
         self._ready_downloads(request)
         try:

@@ -32,6 +32,10 @@ from krea_desktop.fsutil import atomic_write, is_abandoned, owned_name, process_
 log = logging.getLogger(__name__)
 
 PENDING_DIR = "pending"
+# How long a command gives each earlier run's task before it sends its own: one the
+# service is still making is tried again by the next run, rather than holding this one's
+# prompt for a whole job's time (15 minutes) per task.
+COLLECT_FIRST_S = 30.0
 _NAME = re.compile(r"^(\d{1,10})-([0-9a-fA-F-]{36})\.json$")
 _TEMP_PREFIX = ".write-"  # a task's file being written: .write-PID-XXXX.tmp
 _OLD_TEMP = re.compile(r"^\.(\d{1,10})-[0-9a-fA-F-]{36}\.json\.\w+\.tmp$")  # as earlier versions named it

@@ -185,6 +185,28 @@ def test_collecting_a_task_the_service_no_longer_knows_says_so_and_asks_once(rec
     assert s.task_types() == ["getResponse"]
 
 
+def test_collecting_a_task_still_being_made_ends_within_the_time_given() -> None:
+    """A command collects earlier runs' tasks before it sends its own prompt: one the
+    service never finished held each run for a whole job's time (15 minutes), per task.
+    Given ``within``, it ends then, the task kept to be collected later."""
+    s = Script()
+    request = GenerationRequest("two words", number_results=2, delivery_method="async")
+    s.default = lambda tasks: ok([{"taskUUID": request.task_uuid, "status": "processing"}])
+
+    async def go() -> list[Any]:
+        client = s.client()
+        try:
+            return [img async for img in client.collect(request, sent_record(request, []), set(), within=0.2)]
+        finally:
+            await client.aclose()
+
+    started = time.monotonic()
+    with pytest.raises(E.ServiceTimeoutError) as late:
+        run(go())
+    assert time.monotonic() - started < 5  # the job's time is 900 s
+    assert E.may_collect_later(late.value)
+
+
 def test_collecting_a_task_gives_only_the_images_not_received_before() -> None:
     s = Script()
     request = GenerationRequest("two words", number_results=3, delivery_method="async")
