@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -394,43 +395,50 @@ def test_a_batch_sent_to_runware_waits_through_a_start_in_demo_mode_and_comes_wi
     assert not list((window_env / "pending").glob("*.json"))
 
 
-def test_quitting_keeps_an_unfinished_async_job_for_the_next_start(
-    qtbot: QtBot, window_env: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    env = clean_env(window_env)
-    with simulator_process("--key", KEY, "--latency", "0.1", env=env) as url:
+@contextmanager
+def _an_async_batch(
+    qtbot: QtBot, window_env: Path, monkeypatch: pytest.MonkeyPatch, prompt: str, count: int, latency: str
+) -> Iterator[MainWindow]:
+    """A window sending ``count`` images of ``prompt`` with async delivery to a simulator of
+    the service (``latency`` seconds an image), not the demo's: its tasks outlive the window."""
+    with simulator_process("--key", KEY, "--latency", latency, env=clean_env(window_env)) as url:
         monkeypatch.setenv("RUNWARE_API_KEY", KEY)
         monkeypatch.setenv("RUNWARE_API_URL", url)
         w = create_main_window()
         qtbot.addWidget(w)
-        w.prompt_panel.setPrompt("twelve kites")
-        w.prompt_panel.countSpin.setValue(12)
+        w.prompt_panel.setPrompt(prompt)
+        w.prompt_panel.countSpin.setValue(count)
         w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
         w.generate()
-        qtbot.waitUntil(lambda: w.library.count() >= 2, timeout=30000)
-        w.close()  # a clean quit in the middle of the batch
-        (kept,) = list((window_env / "pending").glob("*.json"))
-        # Another process (ended now) left it: make it look so, as the next start would see it.
-        dead = int(
-            subprocess.run(
-                [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
-            ).stdout
-        )
-        kept.rename(kept.with_name(f"{dead}-{kept.name.split('-', 1)[1]}"))
-        again = create_main_window()
-        qtbot.addWidget(again)
-        try:
-            qtbot.waitUntil(lambda: again.library.count() == 12, timeout=60000)
-        finally:
-            again.close()
+        yield w
 
 
-def _as_left_by_an_ended_process(note: Path) -> None:
-    """The task's note made to look as the next start sees it: left by a process that ended."""
+def _collected_at_the_next_start(qtbot: QtBot, window_env: Path, count: int) -> None:
+    """The one task's note kept, made to look as the next start sees it (left by a process
+    that has ended), then that start: it collects the library's ``count`` images, and
+    leaves nothing to collect."""
+    (kept,) = list((window_env / "pending").glob("*.json"))
     dead = int(
         subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
     )
-    note.rename(note.with_name(f"{dead}-{note.name.split('-', 1)[1]}"))
+    kept.rename(kept.with_name(f"{dead}-{kept.name.split('-', 1)[1]}"))
+    again = create_main_window()
+    qtbot.addWidget(again)
+    try:
+        qtbot.waitUntil(lambda: again.library.count() == count, timeout=60000)
+        qtbot.waitUntil(lambda: [j.state for j in again.jobs.jobs()] == ["finished"], timeout=10000)
+    finally:
+        again.close()
+    assert not list((window_env / "pending").glob("*.json"))
+
+
+def test_quitting_keeps_an_unfinished_async_job_for_the_next_start(
+    qtbot: QtBot, window_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _an_async_batch(qtbot, window_env, monkeypatch, "twelve kites", 12, "0.1") as w:
+        qtbot.waitUntil(lambda: w.library.count() >= 2, timeout=30000)
+        w.close()  # a clean quit in the middle of the batch
+        _collected_at_the_next_start(qtbot, window_env, 12)
 
 
 def test_cancelling_a_job_the_service_has_taken_keeps_its_images_for_the_next_start(
@@ -438,16 +446,7 @@ def test_cancelling_a_job_the_service_has_taken_keeps_its_images_for_the_next_st
 ) -> None:
     """Cancel stopped following the task and dropped its note: the images the service went
     on making, and charged for, were never collected. The note is kept now, and said."""
-    env = clean_env(window_env)
-    with simulator_process("--key", KEY, "--latency", "0.3", env=env) as url:
-        monkeypatch.setenv("RUNWARE_API_KEY", KEY)
-        monkeypatch.setenv("RUNWARE_API_URL", url)
-        w = create_main_window()
-        qtbot.addWidget(w)
-        w.prompt_panel.setPrompt("eight kites")
-        w.prompt_panel.countSpin.setValue(8)
-        w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
-        w.generate()
+    with _an_async_batch(qtbot, window_env, monkeypatch, "eight kites", 8, "0.3") as w:
         qtbot.waitUntil(lambda: w.library.count() >= 1, timeout=30000)
         with qtbot.waitSignal(w.client_thread.jobCancelled, timeout=10000) as ended:
             w.cancel_button.click()
@@ -458,16 +457,7 @@ def test_cancelling_a_job_the_service_has_taken_keeps_its_images_for_the_next_st
             "; the images the service was already making are collected at the next start."
         )
         w.close()
-        (kept,) = list((window_env / "pending").glob("*.json"))
-        _as_left_by_an_ended_process(kept)
-        again = create_main_window()
-        qtbot.addWidget(again)
-        try:
-            qtbot.waitUntil(lambda: again.library.count() == 8, timeout=60000)
-            qtbot.waitUntil(lambda: [j.state for j in again.jobs.jobs()] == ["finished"], timeout=10000)
-        finally:
-            again.close()
-    assert not list((window_env / "pending").glob("*.json"))  # collected: nothing left to collect
+        _collected_at_the_next_start(qtbot, window_env, 8)
 
 
 def test_a_shutdown_that_fails_still_ends_the_client_thread(
