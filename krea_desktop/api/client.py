@@ -744,6 +744,7 @@ class RunwareClient:
         self._on_this_loop()  # before anything is said to have been sent
         ctx = _Context(request, set(received), record, submitted_at=time.monotonic())
         ctx.deadline = time.monotonic() + (self.job_timeout if within is None else min(within, self.job_timeout))
+        ctx.probe_by = None if within is None else ctx.deadline
         self._accepted.add(request.task_uuid)  # sent, and kept to be collected: as accepted
         self._ready_downloads(request)
         try:
@@ -753,6 +754,13 @@ class RunwareClient:
             async for image in self._poll(ctx, ctx.deadline, say, first):
                 yield image
         except E.KreaError as err:
+            if within is not None and isinstance(err, E.ServiceTimeoutError) and time.monotonic() >= ctx.deadline - 1:
+                # Said as the time it was given, not a job's (the task may still be collected).
+                late = E.ServiceTimeoutError(
+                    f"The task was not done within the {min(within, self.job_timeout):g} s given to collect it."
+                )
+                late.task_accepted = True
+                raise late from None
             err.task_accepted = True  # sent by an earlier run: what fails now says nothing of it
             raise
 
@@ -815,7 +823,10 @@ class RunwareClient:
                     # A wait longer than the policy waits (hours, say) is not waited out in
                     # pieces, each ending "busy": the service's word is said at once.
                     if ns.final or attempt >= self.retry.attempts or (asked or 0) > self.retry.retry_after_cap:
-                        ns.error.never_sent = True
+                        # An earlier sending of this ID may have arrived: then it may be
+                        # paid for, and is kept to be collected, not said never sent.
+                        ns.error.never_sent = not may_have_arrived
+                        ns.error.task_accepted = may_have_arrived
                         raise ns.error from None
                     delay = self.retry.delay(attempt - 1, self._rng, _retry_after_of(ns.error))
                     # What happened, not its advice ("try again in a moment"): it is being tried again.
@@ -849,6 +860,7 @@ class RunwareClient:
                 refused = [e for e in ours if e not in env.data]
                 processing = _has_processing(env)
                 if ours and not any(is_finished_item(d) for d in env.data) and (refused or not processing):
+                    self._accepted.discard(request.task_uuid)  # refused: nothing of it to collect
                     raise error_from((refused or ours)[0], answer.status)
                 self._accepted.add(request.task_uuid)  # an answer for it that is no refusal
                 pending = request.delivery_method == "async" or processing or ctx.refetch
@@ -932,6 +944,8 @@ class RunwareClient:
         """getResponse with retries, within :attr:`probe_budget` seconds; None when the
         service does not know the task."""
         give_up = time.monotonic() + self.probe_budget
+        if ctx.probe_by is not None:  # never past the time given to collect the task
+            give_up = min(give_up, ctx.probe_by)
         for attempt in range(self.retry.attempts):
             try:
                 answer = await self._post_once(
@@ -1277,7 +1291,9 @@ class RunwareClient:
         return self._aside_http
 
     def _task_sent(self, request: GenerationRequest, say: StatusCallback) -> None:
-        """The task has gone out: the service works on it from now on."""
+        """The task has gone out: the service works on it from now on (and a cancel from
+        now on leaves images to collect, unless its answer refuses it)."""
+        self._accepted.add(request.task_uuid)
         # A sync answer comes once the images are made, so until then they are being made.
         if request.delivery_method != "async":
             say("Generating…")
@@ -1450,6 +1466,7 @@ class _Context:
     failed: int = 0  # items the latest answer reported as failed
     seen_before: int = 0  # images received before this process followed the task
     deadline: float | None = None  # monotonic: when the job's time (job_timeout) runs out
+    probe_by: float | None = None  # monotonic: the questions of whether it has the task end by then too
 
     def __post_init__(self) -> None:
         self.seen_count = len(self.seen)

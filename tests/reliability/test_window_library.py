@@ -397,10 +397,17 @@ def test_a_batch_sent_to_runware_waits_through_a_start_in_demo_mode_and_comes_wi
 
 @contextmanager
 def _an_async_batch(
-    qtbot: QtBot, window_env: Path, monkeypatch: pytest.MonkeyPatch, prompt: str, count: int, latency: str
+    qtbot: QtBot,
+    window_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    prompt: str,
+    count: int,
+    latency: str,
+    delivery: str = "async",
 ) -> Iterator[MainWindow]:
-    """A window sending ``count`` images of ``prompt`` with async delivery to a simulator of
-    the service (``latency`` seconds an image), not the demo's: its tasks outlive the window."""
+    """A window sending ``count`` images of ``prompt`` (``delivery``, async by default) to a
+    simulator of the service (``latency`` seconds an image), not the demo's: its tasks
+    outlive the window."""
     with simulator_process("--key", KEY, "--latency", latency, env=clean_env(window_env)) as url:
         monkeypatch.setenv("RUNWARE_API_KEY", KEY)
         monkeypatch.setenv("RUNWARE_API_URL", url)
@@ -408,7 +415,7 @@ def _an_async_batch(
         qtbot.addWidget(w)
         w.prompt_panel.setPrompt(prompt)
         w.prompt_panel.countSpin.setValue(count)
-        w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
+        w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData(delivery))
         w.generate()
         yield w
 
@@ -458,6 +465,21 @@ def test_cancelling_a_job_the_service_has_taken_keeps_its_images_for_the_next_st
         )
         w.close()
         _collected_at_the_next_start(qtbot, window_env, 8)
+
+
+def test_cancelling_a_sync_job_while_the_service_makes_it_keeps_it_for_the_next_start(
+    qtbot: QtBot, window_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With sync delivery the service makes the images once the task has gone out, and the
+    answer brings them all: a Cancel before it came dropped the task's note."""
+    with _an_async_batch(qtbot, window_env, monkeypatch, "three kites", 3, "0.5", delivery="sync") as w:
+        qtbot.waitUntil(lambda: any(j.status == "Generating…" for j in w.jobs.jobs()), timeout=30000)
+        with qtbot.waitSignal(w.client_thread.jobCancelled, timeout=10000):
+            w.cancel_button.click()
+        (job,) = w.jobs.jobs()
+        assert job.received == 0 and job.message.endswith("are collected at the next start.")
+        w.close()
+        _collected_at_the_next_start(qtbot, window_env, 3)
 
 
 def test_a_shutdown_that_fails_still_ends_the_client_thread(

@@ -207,6 +207,27 @@ def test_collecting_a_task_still_being_made_ends_within_the_time_given() -> None
     assert E.may_collect_later(late.value)
 
 
+def test_collecting_within_a_time_says_that_time_and_asks_no_longer() -> None:
+    """Its getResponse answers slow, a collection given 0.5 s took 14 s and said 'within
+    the job's 900 s'."""
+    s = Script()
+    request = GenerationRequest("two words", number_results=2, delivery_method="async")
+    s.default = lambda tasks: httpx.Response(200, stream=Trickle(b'{"data": []}', every=0.2))
+
+    async def go() -> list[Any]:
+        client = s.client()
+        try:
+            return [img async for img in client.collect(request, sent_record(request, []), set(), within=0.5)]
+        finally:
+            await client.aclose()
+
+    started = time.monotonic()
+    with pytest.raises(E.ServiceTimeoutError) as late:
+        run(go())
+    assert str(late.value) == "The task was not done within the 0.5 s given to collect it."
+    assert time.monotonic() - started < 2.5 and E.may_collect_later(late.value)
+
+
 def test_collecting_a_task_gives_only_the_images_not_received_before() -> None:
     s = Script()
     request = GenerationRequest("two words", number_results=3, delivery_method="async")
@@ -809,6 +830,20 @@ def test_a_task_refused_as_busy_for_longer_than_the_policy_waits_says_so_at_once
         run(collect(s.client(), GenerationRequest("two words")))
     assert str(refused.value) == "The service is busy and asks to be tried again in about 28 hours."
     assert refused.value.never_sent and s.task_types() == ["imageInference"] and s.sleeps == []
+
+
+def test_a_long_busy_wait_after_a_sending_that_may_have_arrived_keeps_the_task_to_collect() -> None:
+    """The first sending's answer lost and the service not showing the task, the second
+    met 'busy for an hour': said at once, but as a task that may be with the service (its
+    note kept), not as one never sent (its note dropped, its images never collected)."""
+    s = Script()
+    not_found = httpx.Response(400, json={"errors": [{"code": "taskFailedOrNotFound"}]})
+    s.handlers.append(lambda t: (_ for _ in ()).throw(httpx.ReadTimeout("the answer never came")))
+    s.handlers.append(lambda t: not_found)
+    s.default = busy("3600")
+    with pytest.raises(E.ServiceBusyError) as refused:
+        run(collect(s.client(), GenerationRequest("two words")))
+    assert not refused.value.never_sent and E.may_collect_later(refused.value)
 
 
 @pytest.mark.parametrize(("retry_after", "waited"), [("25", 25.0), ("600", 120.0)])
