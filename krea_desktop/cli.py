@@ -353,7 +353,7 @@ async def _generate(args: argparse.Namespace) -> int:
 
     ended_cleanly: set[str] = set()  # tasks with nothing more to collect
     try:
-        check_writable(backend.library, request.number_results)
+        check_writable(backend.library, request.number_results, notes=backend.client.collectable_later)
         # Paid work of runs that ended early (a crash, a kill, Ctrl+C) is collected first.
         abandoned = pending.claim_abandoned(backend.client.base_url, collectable=backend.client.collectable_later)
         if pending.set_aside:

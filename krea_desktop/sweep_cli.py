@@ -207,9 +207,9 @@ async def run_sweep(args: argparse.Namespace) -> int:
             if not await _ask(f"Send {counted(plan.task_count, 'task')}? [y/N]"):
                 _say("krea-desktop: nothing was sent.")
                 return 1
-        check_writable(library, plan.task_count + 1)
-
         client = backend.client
+        check_writable(library, plan.task_count + 1, notes=client.collectable_later)
+
         pending = PendingTasks(folder)
         saver = SaveQueue(library)
         earlier = await _collect_earlier_runs(client, library, pending, saver)

@@ -67,9 +67,11 @@ def prepare_out_folder(folder: Path) -> None:
         raise LibraryError(f"Nothing was sent: {describe_failure(exc, folder)}.") from exc
 
 
-def check_writable(library: Library, images: int = 1) -> None:
+def check_writable(library: Library, images: int = 1, *, notes: bool = True) -> None:
     """Raise :class:`LibraryError` (one sentence) unless ``images`` new images fit in the
-    library: the folder takes a file, the index takes a write, and the disk has room."""
+    library: the folder takes a file, the index takes a write, and the disk has room; and,
+    with ``notes`` (a service whose tasks can be collected later: not the demo's), that the
+    note of the task can be kept."""
     folder = library.images_dir
     if not folder.is_dir():
         library.ensure_images_dir()  # deleted or moved by hand while the window was open
@@ -78,21 +80,8 @@ def check_writable(library: Library, images: int = 1) -> None:
         free = shutil.disk_usage(folder).free
     except OSError as exc:
         raise LibraryError(f"Nothing was sent: {describe_failure(exc, folder)}.") from exc
-    # The note of the task, kept until its images are in: without it a task cut short (the
-    # process killed, the network gone) would be paid for and never collected.
-    from krea_desktop.library.pending import PENDING_DIR
-
-    pending = library.root / PENDING_DIR
-    if pending.exists() and not pending.is_dir():
-        raise LibraryError(
-            f"Nothing was sent: {pending} is a file where the library keeps its notes of the tasks under way "
-            "(so that one cut short is collected later); move it away."
-        )
-    try:
-        pending.mkdir(parents=True, exist_ok=True)
-        check_folder_writable(pending)
-    except OSError as exc:
-        raise LibraryError(f"Nothing was sent: {describe_failure(exc, pending)}.") from exc
+    if notes:
+        _check_notes(library)
     try:
         library.check_writable()  # the index too: the images would be paid for, and not indexed
     except LibraryBusy:
@@ -106,6 +95,25 @@ def check_writable(library: Library, images: int = 1) -> None:
             f"{counted(images, 'image')} {for_count(images, 'needs', 'need')} about {needed // 2**20} MB; "
             "free some space."
         )
+
+
+def _check_notes(library: Library) -> None:
+    """The note of a task is kept in ``pending/`` until its images are in: without it a
+    task cut short (the process killed, the network gone) would be paid for and never
+    collected. :class:`LibraryError` when the folder cannot take one."""
+    from krea_desktop.library.pending import PENDING_DIR
+
+    pending = library.root / PENDING_DIR
+    if pending.exists() and not pending.is_dir():
+        raise LibraryError(
+            f"Nothing was sent: {pending} is a file where the library keeps its notes of the tasks under way "
+            "(so that one cut short is collected later); move it away."
+        )
+    try:
+        pending.mkdir(parents=True, exist_ok=True)
+        check_folder_writable(pending)
+    except OSError as exc:
+        raise LibraryError(f"Nothing was sent: {describe_failure(exc, pending)}.") from exc
 
 
 class SaveQueue:

@@ -34,6 +34,7 @@ from krea_desktop.library import store as store_module
 from krea_desktop.library.saving import SaveQueue, check_writable
 from krea_desktop.library.store import Library, LibraryEntry, LibraryError
 from krea_desktop.library.trash import PendingTrash
+from tests.helpers.sim import simulator_process
 
 
 def run_cli(args: list[str | bytes], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -943,12 +944,16 @@ def test_nothing_is_sent_when_the_note_of_the_task_could_not_be_kept(tmp_path: P
         f"Nothing was sent: {root / 'pending'} is a file where the library keeps its notes of the tasks under way "
         "(so that one cut short is collected later); move it away."
     )
-    env["KREA_DESKTOP_DATA_DIR"] = str(root)
-    result = run_cli(["generate", "a lighthouse", "--demo"], env)
+    with simulator_process("--key", "sk-notes", env=env) as url:
+        run_env = {**env, "KREA_DESKTOP_DATA_DIR": str(root), "RUNWARE_API_KEY": "sk-notes", "RUNWARE_API_URL": url}
+        result = run_cli(["generate", "a lighthouse"], run_env)
     assert result.returncode == 1
     assert one_sentence(result.stderr) == f"krea-desktop: {refused.value}"
     with Library(root) as lib:
         assert lib.count() == 0
+    # The demo's simulator keeps no notes (its tasks end with the process): not refused.
+    env["KREA_DESKTOP_DATA_DIR"] = str(root)
+    assert run_cli(["generate", "a lighthouse", "--demo"], env).returncode == 0
 
 
 def test_nothing_is_sent_when_the_index_would_not_take_the_images(tmp_path: Path) -> None:

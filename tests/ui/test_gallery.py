@@ -22,7 +22,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 from PySide6.QtCore import QItemSelectionModel, QMimeData, QPoint, QPointF, QRect, QSize, Qt, QUrl
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QRegion, QWheelEvent
+from PySide6.QtGui import (
+    QColor,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QImage,
+    QRegion,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -2386,13 +2395,48 @@ def test_an_image_given_otherwise_than_as_a_file_dropped_on_the_prompt_is_offere
     )
     assert drop(w.prompt_panel.promptEdit.viewport(), _given_otherwise(kind, path)).isAccepted()
     qtbot.waitUntil(lambda: bool(said))
-    name = "plain.png" if kind == "a path as text" else "The dropped image"
-    assert said == [(f"{name} carries no parameters.", "Add as reference")]
+    offer = "plain.png carries no parameters." if kind == "a path as text" else "Add the dropped image as a reference?"
+    assert said == [(offer, "Add as reference")]
     assert w.prompt_panel.prompt() == "a lighthouse in fog"
     w.message_banner.action.click()  # the drop has ended: its data was kept for this
     w.tray.wait_for_loads()
     qtbot.waitUntil(lambda: w.tray.count() == 1 and not w.tray.isBusy(), timeout=10_000)
     assert w.tray.model.items()[0].width == 32
+
+
+def test_a_text_drag_looks_at_the_files_it_names_once_not_at_every_move(
+    qtbot: QtBot, make_window: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Text that may name image files is looked at on the GUI thread (a stat, an open of
+    each): at every move of the mouse it cost tens of milliseconds a move for a few
+    hundred paths, and a path on a mount that hangs froze the window."""
+    from krea_desktop.ui.references import sources
+
+    path = tmp_path / "plain.png"
+    Image.new("RGB", (32, 32), (100, 2, 3)).save(path)
+    w = make_window()
+    looked: list[str] = []
+    real = sources.local_file
+    monkeypatch.setattr(sources, "local_file", lambda text: (looked.append(text), real(text))[1])
+    mime = QMimeData()
+    mime.setText(str(path))
+    for target in (w.gallery.viewport(), w.prompt_panel.promptEdit.viewport()):
+        centre = target.rect().center()
+        enter = drag_event(QDragEnterEvent, centre.x(), centre.y(), mime)
+        QApplication.sendEvent(target, enter)
+        assert enter.isAccepted()
+        entered = len(looked)
+        for dx in range(20):
+            move = drag_event(QDragMoveEvent, centre.x() + dx, centre.y(), mime)
+            QApplication.sendEvent(target, move)
+            assert move.isAccepted()
+        assert len(looked) == entered, target  # nothing looked at again as it moves
+    huge = QMimeData()
+    huge.setText("\n".join([str(path)] * 5000))  # past what names of images can be: text
+    looked.clear()
+    enter = drag_event(QDragEnterEvent, 10, 10, huge)
+    QApplication.sendEvent(w.gallery.viewport(), enter)
+    assert not enter.isAccepted() and len(looked) <= 1
 
 
 def test_text_naming_no_image_dropped_beside_the_prompt_is_not_taken(

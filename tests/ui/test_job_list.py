@@ -46,7 +46,7 @@ def test_a_collected_job_with_nothing_left_shows_a_bar_not_a_busy_sweep(qtbot: Q
     qtbot.addWidget(jobs)
     queue.add(1, GenerationRequest("four lanterns", number_results=4), collected=True)
     queue.collecting(1, 4)
-    queue.set_status(1, "Collecting the images of a job the app was closed during…")
+    queue.set_status(1, "Collecting the rest of an earlier job's images…")
     row = jobs.rows[1]
     assert (row.progress.minimum(), row.progress.maximum()) == (0, 1)
     assert row.progress.text().startswith("0 of 0")

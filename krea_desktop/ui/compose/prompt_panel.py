@@ -120,14 +120,18 @@ class PromptEdit(QPlainTextEdit):
     viewport it made would have the binding load every widget class it has to find the
     viewport's (about 9 ms, before the window is ready)."""
 
+    _left_to_the_window = False  # the drag now over it holds images, not text (told on its entering)
+
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if _images_only(event):
+        # Told once, as the drag comes in: text may name files, looked at on this thread.
+        self._left_to_the_window = _images_only(event)
+        if self._left_to_the_window:
             event.ignore()
             return
         super().dragEnterEvent(event)
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        if _images_only(event):
+        if self._left_to_the_window:
             event.ignore()
             return
         super().dragMoveEvent(event)

@@ -133,9 +133,9 @@ class FileDrops(QObject):
             elif named and all(s.kind == "url" and is_web_url(str(s.value)) for s in named):
                 web = [QUrl(str(s.value)) for s in named]
             elif named:
-                held = _held(mime)
+                held = _held(mime)  # given as data, its parameters are not read: only offered
                 self.show_message(
-                    "The dropped image carries no parameters.", "Add as reference", lambda: self.tray.handle_mime(held)
+                    "Add the dropped image as a reference?", "Add as reference", lambda: self.tray.handle_mime(held)
                 )
                 return True
         if self.offer_files(files, web=web, otherwise=lambda: self._no_image_file(files, web, kept)):

@@ -283,7 +283,9 @@ class ClientThread(QThread):
             self.jobStatus.emit(job_id, msg)
 
         async def images() -> AsyncIterator[GeneratedImage]:
-            await asyncio.to_thread(check_writable, self._library, request.number_results)
+            await asyncio.to_thread(
+                functools.partial(check_writable, notes=client.collectable_later), self._library, request.number_results
+            )
             async for image in client.generate(request, on_status=say, on_submitted=submitted):
                 yield image
 
@@ -444,7 +446,7 @@ class ClientThread(QThread):
             self._tasks[task.task_uuid] = (job_id, task)
             self.jobStarted.emit(job_id, task.request)
             self.collecting.emit(job_id, len(task.received))
-            self.jobStatus.emit(job_id, "Collecting the images of a job the app was closed during…")
+            self.jobStatus.emit(job_id, "Collecting the rest of an earlier job's images…")
 
             def say(msg: str, job_id: int = job_id) -> None:
                 self.jobStatus.emit(job_id, msg)

@@ -168,6 +168,10 @@ def might_hold_image(mime: QMimeData) -> bool:
     return mime.hasHtml()
 
 
+# Text longer than this is taken for text, never for names of image files or addresses.
+MAX_NAMES_TEXT = 64 * 1024
+
+
 def images_without_text(mime: QMimeData) -> bool:
     """Whether ``mime`` may hold images (image data, files or addresses) and no text but
     those files' and addresses' own names: pasted into a text field, it is no text."""
@@ -175,7 +179,10 @@ def images_without_text(mime: QMimeData) -> bool:
         return False
     if not any(f == "text/plain" or f.startswith("text/plain;") for f in mime.formats()):
         return True  # Qt offers a URL list as text too; that alone is not text
-    lines = {line.strip() for line in mime.text().splitlines() if line.strip()}
+    text = mime.text()
+    if len(text) > MAX_NAMES_TEXT:  # far more than names of images: words (and not looked at line by line)
+        return False
+    lines = {line.strip() for line in text.splitlines() if line.strip()}
     urls = mime.urls()
     if not urls and lines and all(is_data_uri(line) or _names_an_image_file(line) for line in lines):
         return True  # images copied as text (a data URI, an image file's path): no words for a prompt

@@ -58,6 +58,8 @@ from krea_desktop.wording import counted, for_count, within
 # For the same reason the Qt namespace is reached as QtCore.Qt when used: the binding
 # makes its hundreds of enums on first access (about 20 ms), which the frame does not need.
 if TYPE_CHECKING:
+    from PySide6.QtGui import QDragLeaveEvent
+
     from krea_desktop.api.client import RunwareClient  # made on the client thread
     from krea_desktop.api.request import GenerationRequest
     from krea_desktop.library.store import Library, LibraryEntry, ReconcileReport
@@ -104,6 +106,7 @@ class MainWindow(QMainWindow):
         self.panels_built = False  # build_panels() done: the prompt and the gallery are there
         self._rebuilding = False  # the library's index is being rebuilt from its folder
         self.rest_built = False  # build_rest() done too: the tray, the gallery's actions, the menus
+        self._drag_wanted: bool | None = None  # whether the drag now over the window may be dropped
         self.built = False  # finish() done too: the client thread is made
         self._generate_waiting = False  # Generate was pressed before the client thread was made
         self._make_client_factory: Callable[[], tuple[ClientFactory, bool]] | None = None
@@ -969,16 +972,23 @@ class MainWindow(QMainWindow):
         return images_without_text(mime) and bool(sources_from_mime(mime))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if self._wants_drop(event):
+        # Decided once a drag comes in, not at each move: text may name files to look at.
+        self._drag_wanted = self._wants_drop(event)
+        if self._drag_wanted:
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        if self._wants_drop(event):
+        wanted = self._drag_wanted if self._drag_wanted is not None else self._wants_drop(event)
+        if wanted:
             event.acceptProposedAction()
         else:
             event.ignore()
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
+        self._drag_wanted = None
+        super().dragLeaveEvent(event)
 
     def open_images(self, paths: list[Path]) -> None:
         """Image files given to the app (on its command line): as if dropped on the window."""
@@ -987,6 +997,7 @@ class MainWindow(QMainWindow):
             self.show_message(said)
 
     def dropEvent(self, event: QDropEvent) -> None:
+        self._drag_wanted = None
         if self._wants_drop(event) and self.file_drops.handle_drop(event.mimeData()):
             event.acceptProposedAction()
         else:
