@@ -104,6 +104,17 @@ async def collect(client: RunwareClient, req: GenerationRequest) -> list[Any]:
         await client.aclose()
 
 
+async def collect_earlier(
+    client: RunwareClient, request: GenerationRequest, received: set[str] | None = None, **kw: Any
+) -> list[Any]:
+    """What ``client.collect()`` yields of ``request``, sent earlier with no references
+    (the images in ``received`` had come), the client closed after."""
+    try:
+        return [img async for img in client.collect(request, sent_record(request, []), set(received or ()), **kw)]
+    finally:
+        await client.aclose()
+
+
 def test_sync_generation_decodes_and_verifies_every_image() -> None:
     s = Script()
     s.default = lambda tasks: ok([item(tasks[0], i) for i in range(tasks[0]["numberResults"])])
@@ -173,15 +184,8 @@ def test_collecting_a_task_the_service_no_longer_knows_says_so_and_asks_once(rec
     s.default = lambda tasks: httpx.Response(400, json={"errors": [{"code": "taskFailedOrNotFound"}]})
     request = GenerationRequest("two words", number_results=4, delivery_method="async")
 
-    async def go() -> list[Any]:
-        client = s.client()
-        try:
-            return [img async for img in client.collect(request, sent_record(request, []), received)]
-        finally:
-            await client.aclose()
-
     with pytest.raises(E.TaskError, match=r"^The service no longer has this job, so its images could not be"):
-        run(go())
+        run(collect_earlier(s.client(), request, received))
     assert s.task_types() == ["getResponse"]
 
 
@@ -193,16 +197,9 @@ def test_collecting_a_task_still_being_made_ends_within_the_time_given() -> None
     request = GenerationRequest("two words", number_results=2, delivery_method="async")
     s.default = lambda tasks: ok([{"taskUUID": request.task_uuid, "status": "processing"}])
 
-    async def go() -> list[Any]:
-        client = s.client()
-        try:
-            return [img async for img in client.collect(request, sent_record(request, []), set(), within=0.2)]
-        finally:
-            await client.aclose()
-
     started = time.monotonic()
     with pytest.raises(E.ServiceTimeoutError) as late:
-        run(go())
+        run(collect_earlier(s.client(), request, within=0.2))
     assert time.monotonic() - started < 5  # the job's time is 900 s
     assert E.may_collect_later(late.value)
 
@@ -214,16 +211,9 @@ def test_collecting_within_a_time_says_that_time_and_asks_no_longer() -> None:
     request = GenerationRequest("two words", number_results=2, delivery_method="async")
     s.default = lambda tasks: httpx.Response(200, stream=Trickle(b'{"data": []}', every=0.2))
 
-    async def go() -> list[Any]:
-        client = s.client()
-        try:
-            return [img async for img in client.collect(request, sent_record(request, []), set(), within=0.5)]
-        finally:
-            await client.aclose()
-
     started = time.monotonic()
     with pytest.raises(E.ServiceTimeoutError) as late:
-        run(go())
+        run(collect_earlier(s.client(), request, within=0.5))
     assert str(late.value) == "The task was not done within the 0.5 s given to collect it."
     assert time.monotonic() - started < 2.5 and E.may_collect_later(late.value)
 
@@ -233,14 +223,8 @@ def test_collecting_a_task_gives_only_the_images_not_received_before() -> None:
     request = GenerationRequest("two words", number_results=3, delivery_method="async")
     s.default = lambda tasks: ok([item({"taskUUID": request.task_uuid}, i) for i in range(3)])
 
-    async def go() -> list[Any]:
-        client = s.client()
-        try:
-            return [img async for img in client.collect(request, sent_record(request, []), {str(uuid.UUID(int=1))})]
-        finally:
-            await client.aclose()
-
-    assert sorted(img.seed for img in run(go())) == [1001, 1002]
+    images = run(collect_earlier(s.client(), request, {str(uuid.UUID(int=1))}))
+    assert sorted(img.seed for img in images) == [1001, 1002]
     assert s.task_types() == ["getResponse"]
 
 
