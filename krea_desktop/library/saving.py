@@ -40,12 +40,26 @@ def describe_failure(exc: BaseException, folder: Path) -> str:
     if isinstance(exc, LibraryError):
         return within(str(exc))
     if isinstance(exc, OSError):
+        in_the_way = file_in_the_way(folder)
+        if in_the_way is not None:  # EEXIST or ENOTDIR from a makedirs, "File exists" said as such
+            return f"{in_the_way} is a file where a folder should be; move that file away"
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             return f"the disk holding {folder} is full; free some space"
         if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
             return f"{folder} cannot be written to; check its permissions or the disk it is on"
         return f"{folder} could not be written ({exc.strerror or exc})"
     return f"{folder} could not be written ({type(exc).__name__})"
+
+
+def file_in_the_way(folder: Path) -> Path | None:
+    """The file standing where ``folder`` or one of the folders above it should be, if any."""
+    for place in (folder, *folder.parents):
+        try:
+            if place.exists() and not place.is_dir():
+                return place
+        except OSError:  # cannot be looked at: not a file known to be in the way
+            return None
+    return None
 
 
 def check_folder_writable(folder: Path) -> None:

@@ -871,7 +871,13 @@ class Library:
         or None when it is fine. Raises :class:`LibraryError` for one this version must not
         touch."""
         try:
-            if self.db_path.stat().st_size == 0:
+            found = self.db_path.stat()
+            if stat.S_ISDIR(found.st_mode):  # which SQLite calls a "disk I/O error"
+                raise LibraryError(
+                    f"The library index {self.db_path} is a folder, not a file; move that folder away, "
+                    "and a new index is made from the images."
+                )
+            if found.st_size == 0:
                 return "empty"
         except FileNotFoundError:
             if self.db_path.is_symlink():  # a link to an index on a drive not connected now, say

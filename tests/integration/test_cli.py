@@ -691,6 +691,37 @@ def test_a_data_folder_under_a_file_names_the_file(env: dict[str, str], tmp_path
     )
 
 
+def test_a_file_where_the_references_folder_or_the_index_goes_is_named_as_such(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """A file named ``references`` said "(File exists)", and a folder named
+    ``library.sqlite`` "disk I/O error": neither said what stood in the way."""
+    data = Path(env["KREA_DESKTOP_DATA_DIR"])
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "references").write_text("in the way")
+    ref = tmp_path / "r0.png"
+    Image.new("RGB", (32, 32), (200, 40, 40)).save(ref)
+    r = run_cli(["generate", "a fox", "--demo", "--ref", str(ref)], env)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"krea-desktop: The reference could not be kept: {data / 'references'} is a file where a folder should be; "
+        "move that file away."
+    )
+    assert (data / "references").read_text() == "in the way"
+    (data / "references").unlink()
+    for name in ("library.sqlite", "library.sqlite-wal", "library.sqlite-shm"):
+        (data / name).unlink(missing_ok=True)
+    (data / "library.sqlite").mkdir()
+    (data / "library.sqlite" / "mine.txt").write_text("kept")
+    r = run_cli(["generate", "a fox", "--demo"], env)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"krea-desktop: The library index {data / 'library.sqlite'} is a folder, not a file; move that folder away, "
+        "and a new index is made from the images."
+    )
+    assert (data / "library.sqlite" / "mine.txt").read_text() == "kept"
+
+
 def test_a_data_folder_linked_to_a_drive_not_connected_is_not_called_a_file(
     env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -545,6 +545,20 @@ def test_a_references_folder_that_takes_no_copy_is_named_with_what_to_do(
     assert tray.messages[-1] == f"The image was not added: {said.format(folder=tray.folder)}."
 
 
+def test_a_file_where_the_references_folder_goes_is_named_not_file_exists(tray: Tray) -> None:
+    """It said "… could not be written (File exists)" of a references folder that was a file."""
+    if tray.folder.is_dir():
+        tray.folder.rmdir()
+    tray.folder.write_text("in the way")
+    tray.widget.add_reference(write(tray.folder.parent, "fox.png", distinct_png(1)))
+    tray.settle()
+    assert tray.widget.count() == 0
+    assert tray.messages[-1] == (
+        f"The image was not added: {tray.folder} is a file where a folder should be; move that file away."
+    )
+    assert tray.folder.read_text() == "in the way"
+
+
 def test_files_in_the_tray_dropped_again_after_a_restart_with_a_new_one_make_room_for_it(
     make_tray: Callable[..., Tray], tmp_path: Path
 ) -> None:
