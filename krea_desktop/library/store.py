@@ -252,9 +252,34 @@ def _refusals_said() -> Iterator[None]:
         raise
 
 
-def _remove_folders(folders: list[Path]) -> None:
+def _is_size_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder of thumbnails of one size, as :meth:`Library.thumb_path`
+    names them."""
+    return path.name.isascii() and path.name.isdigit() and path.is_dir() and not path.is_symlink()
+
+
+def _remove_old_thumbnails(folders: list[Path]) -> None:
+    """Remove the thumbnails set aside in ``folders`` (``thumbs-old-*``): only the files
+    this app names ``<size>/<imageUUID>.jpg``. Anything else found there stays, and so does
+    the folder that holds it."""
     for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            size_dirs = [p for p in folder.iterdir() if _is_size_folder(p)]
+            for size_dir in size_dirs:
+                with os.scandir(size_dir) as it:
+                    for de in it:
+                        if (
+                            de.name.endswith(".jpg")
+                            and _SAFE_NAME.match(de.name[:-4])
+                            and de.is_file(follow_symlinks=False)
+                        ):
+                            with suppress(OSError):
+                                os.unlink(de.path)
+                with suppress(OSError):
+                    size_dir.rmdir()
+            folder.rmdir()
+        except OSError as exc:
+            log.info("old thumbnails in %s stay for now: %s", folder, exc)
 
 
 def _folder_problem(folder: Path, exc: OSError, root: Path | None = None) -> str:
@@ -632,9 +657,9 @@ class Library:
     # -- opening -------------------------------------------------------------------------------
 
     def _check_thumbnails(self) -> None:
-        """Thumbnails made another way (:data:`THUMBS_FORMAT`) are set aside in one rename,
-        so each is made again when next shown, and removed beside the opening (thousands of
-        files; a process ended on the way leaves the rest to the next one)."""
+        """Thumbnails made another way (:data:`THUMBS_FORMAT`) are set aside, a rename for
+        each size, so each is made again when next shown, and removed beside the opening
+        (thousands of files; a process ended on the way leaves the rest to the next one)."""
         mark = self.thumbs_dir / THUMBS_MARK
         try:
             current = mark.read_bytes().strip() == THUMBS_FORMAT.encode()
@@ -642,9 +667,15 @@ class Library:
             current = False
         if not current:
             try:
-                if any(p.name != THUMBS_MARK for p in self.thumbs_dir.iterdir()):
-                    os.rename(self.thumbs_dir, self.root / f"{_OLD_THUMBS}{os.getpid()}-{time.time_ns()}")
-                    self.thumbs_dir.mkdir()
+                # Only the folders of one size each that this app makes: a data folder
+                # chosen where another program keeps a thumbs folder of its own keeps
+                # everything else in it.
+                ours = [p for p in self.thumbs_dir.iterdir() if _is_size_folder(p)]
+                if ours:
+                    aside = self.root / f"{_OLD_THUMBS}{os.getpid()}-{time.time_ns()}"
+                    aside.mkdir()
+                    for size_dir in ours:
+                        os.rename(size_dir, aside / size_dir.name)
                 # Only once they are aside (else they would be taken as made this way);
                 # unmarked, they are set aside at the next opening.
                 atomic_write(mark, THUMBS_FORMAT.encode() + b"\n")
@@ -655,7 +686,7 @@ class Library:
         except OSError:
             return
         if old:
-            threading.Thread(target=_remove_folders, args=(old,), name="old-thumbnails", daemon=True).start()
+            threading.Thread(target=_remove_old_thumbnails, args=(old,), name="old-thumbnails", daemon=True).start()
 
     def _open_index(self, rebuild: bool) -> None:
         """Open the index; one that is damaged or empty is kept aside and rebuilt from the
@@ -1715,8 +1746,9 @@ class Library:
         if not _SAFE_NAME.match(image_uuid) or not self.thumbs_dir.is_dir():
             return
         for size_dir in self.thumbs_dir.iterdir():
-            with suppress(OSError):
-                (size_dir / f"{image_uuid}.jpg").unlink(missing_ok=True)
+            if _is_size_folder(size_dir):
+                with suppress(OSError):
+                    (size_dir / f"{image_uuid}.jpg").unlink(missing_ok=True)
 
     # -- start-up check ------------------------------------------------------------------------
 

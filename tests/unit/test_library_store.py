@@ -654,6 +654,41 @@ def test_old_thumbnails_left_by_a_process_ended_while_removing_them_are_removed_
         wait_for(lambda: not (tmp_path / "thumbs-old-0123").exists())
 
 
+def test_a_thumbs_folder_of_another_program_keeps_everything_but_this_apps_thumbnails(tmp_path: Path) -> None:
+    """A data folder chosen where a photo program keeps its own ``thumbs`` folder: with no
+    format mark, the whole folder was set aside and deleted, the other program's files too."""
+    name = "5d5a2c0e-4b1f-4c56-9a0e-1f2e3d4c5b6a"
+    thumbs = tmp_path / "thumbs"
+    theirs = {
+        thumbs / "2023-holiday" / "t0.jpg": b"their thumbnail",
+        thumbs / "notes.txt": b"their notes",
+        thumbs / "256" / "cover.png": b"theirs, in a folder named as ours are",
+        tmp_path / "thumbs-old-mine" / "keep.txt": b"a folder of theirs named as ours set aside are",
+    }
+    for path, data in theirs.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    ours = thumbs / "256" / f"{name}.jpg"
+    ours.write_bytes(b"drawn the old way")
+    with Library(tmp_path) as lib:
+        wait_for(
+            lambda: (
+                not any(
+                    p.name.startswith("thumbs-old-")
+                    and p.name != "thumbs-old-mine"
+                    and (p / "256" / f"{name}.jpg").exists()
+                    for p in tmp_path.iterdir()
+                )
+            )
+        )
+        assert not ours.exists() and not lib.thumb_path(name, 256).exists()
+    kept = {path.name: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    for path, data in theirs.items():
+        assert kept[path.name] == data
+    assert (thumbs / "2023-holiday" / "t0.jpg").exists() and (thumbs / "notes.txt").exists()
+    assert not any(path.name == f"{name}.jpg" for path in tmp_path.rglob("*"))
+
+
 def test_thumb_path(lib: Library) -> None:
     p = lib.thumb_path("5d5a2c0e-4b1f-4c56-9a0e-1f2e3d4c5b6a", 256)
     assert p.parent.parent == lib.thumbs_dir and p.parent.name == "256"
