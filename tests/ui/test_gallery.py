@@ -1827,6 +1827,34 @@ def test_a_file_from_outside_the_library_copied_in_the_viewer_is_a_picture_with_
     viewer.close()
 
 
+def test_a_messages_undo_or_dismiss_pressed_from_the_keyboard_gives_the_focus_back_to_the_gallery(
+    qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
+) -> None:
+    """The message hid with the focus on its button, and Qt handed the focus to the ratio
+    buttons: the next arrow key changed the ratio of the next generation."""
+    fill(data_dir, [make_image(f"d{i}") for i in range(4)])
+    w = make_window()
+    w.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is w)
+    ratio = w.ratio_bar.ratio()
+    banner = w.message_banner
+    for button in ("action", "close_button"):  # Undo, then Dismiss
+        select(w, 0)
+        w.gallery.setFocus()
+        qtbot.waitUntil(lambda: QApplication.focusWidget() is w.gallery)
+        qtbot.keyClick(w.gallery, Qt.Key.Key_Delete)
+        qtbot.waitUntil(lambda: banner.isVisible() and banner.action.text() == "Undo")
+        pressed = getattr(banner, button)
+        pressed.setFocus()  # as Tab brings it there
+        qtbot.waitUntil(lambda: QApplication.focusWidget() is pressed)  # noqa: B023
+        qtbot.keyClick(pressed, Qt.Key.Key_Space)
+        qtbot.waitUntil(lambda: not banner.isVisible() or banner.action.text() != "Undo")
+        assert QApplication.focusWidget() is w.gallery, QApplication.focusWidget()
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Right)
+        assert w.ratio_bar.ratio() == ratio
+    qtbot.waitUntil(lambda: w.model.rowCount() == 3)  # one brought back by Undo, one deleted
+
+
 def test_delete_moves_files_aside_and_undo_brings_them_back(
     qtbot: QtBot, data_dir: Path, make_window: Any, no_trash: list[str]
 ) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import shiboken6
 from PySide6 import QtCore
 from PySide6.QtCore import QPropertyAnimation, QRectF, QTimer
 from PySide6.QtGui import QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QApplication, QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from krea_desktop.ui import theme
 
@@ -79,6 +80,10 @@ class MessageToast(QFrame):
         self._slot: Callable[[], None] | None = None
         self.action.clicked.connect(self._act)
         self.acted_with_focus = False  # while an action runs: its button had the keyboard focus
+        self._focus_before: QWidget | None = None  # where the focus was before it came to a button here
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self._focus_moved)
         self.error = False
         self._opacity = QGraphicsOpacityEffect(self)
         self._opacity.setOpacity(1.0)
@@ -151,6 +156,7 @@ class MessageToast(QFrame):
 
     def _gone(self) -> None:
         """The message shown went: the newest one still waiting comes back."""
+        self._give_back_focus()
         self.hide()
         if self._waiting:
             text, action, slot, error = self._waiting.pop()
@@ -165,6 +171,31 @@ class MessageToast(QFrame):
             self.action.setVisible(False)
             if not self.error:  # information with nothing left to act on fades, as it would have
                 self._timer.start(self.FADE_AFTER_MS)
+
+    def _focus_moved(self, old: QWidget | None, new: QWidget | None) -> None:
+        if new is not None and self.isAncestorOf(new) and (old is None or not self.isAncestorOf(old)):
+            self._focus_before = old
+
+    def _give_back_focus(self) -> None:
+        """Before the message hides with the focus on one of its buttons (Undo, Dismiss,
+        pressed or clicked): the focus goes back where it came from. Else Qt hands it to the
+        next widget of the window's chain, the ratio buttons, where the next arrow key
+        changed the ratio."""
+        focused = QApplication.focusWidget()
+        if focused is None or not self.isAncestorOf(focused):
+            return
+        before = self._focus_before
+        usable = (
+            before is not None
+            and shiboken6.isValid(before)
+            and before.isVisible()
+            and before.isEnabled()
+            and not self.isAncestorOf(before)
+            and before.window() is self.window()
+        )
+        target = before if usable else self.parentWidget()
+        if target is not None:
+            target.setFocus(QtCore.Qt.FocusReason.OtherFocusReason)
 
     def _act(self) -> None:
         slot = self._slot
