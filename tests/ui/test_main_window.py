@@ -285,6 +285,34 @@ def test_escape_twice_cancels_the_newest_job_then_the_one_before(qtbot: QtBot, w
     assert not w.jobs.running() and not w.cancel_button.isEnabled()
 
 
+def test_a_jobs_cancel_pressed_twice_from_the_keyboard_cancels_that_job_only(
+    qtbot: QtBot, window: MainWindow, sim: Sim
+) -> None:
+    """Its Cancel, disabled while the job is cancelled, handed the focus to the next job's
+    Cancel: the same key pressed again cut short a second, paid job."""
+    w = window
+    w.show()
+    w.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is w)
+    older, newer = two_async_jobs(w, sim, 5.0, ("an older slow pair", 2), ("a newer slow pair", 2))
+    ended: list[int] = []
+    w.client_thread.jobCancelled.connect(lambda job_id, _n: ended.append(job_id))
+    row = w.job_list.rows[older]
+    qtbot.waitUntil(lambda: all(r.cancel.isVisible() for r in w.job_list.rows.values()))
+    row.cancel.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is row.cancel)
+    qtbot.keyClick(row.cancel, Qt.Key.Key_Space)
+    focused = QApplication.focusWidget()
+    assert focused is row, focused  # the row itself, until the job ends
+    qtbot.keyClick(focused, Qt.Key.Key_Space)  # again, at once
+    qtbot.waitUntil(lambda: ended == [older], timeout=5000)
+    qtbot.wait(200)
+    assert ended == [older] and w.jobs.running() == [newer]
+    assert QApplication.focusWidget() is row.dismiss  # the row's ✕, once it has ended
+    w.cancel_newest()
+    qtbot.waitUntil(lambda: not w.jobs.running(), timeout=5000)
+
+
 def test_cancel_all_jobs_cancels_every_running_job_once(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:
     w = window
     (action,) = [a for a in w.findChildren(QAction) if a.text() == "Cancel &all jobs"]

@@ -108,6 +108,11 @@ class JobRow(QFrame):
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)
+        if self.info.cancelling and self.cancel.hasFocus():
+            # A focused button that is disabled hands the focus on: to the next job's
+            # Cancel, which the next key pressed (Space again) cancelled too. The row
+            # keeps it until the job ends (see end).
+            self.setFocus(Qt.FocusReason.OtherFocusReason)
         self.cancel.setEnabled(not self.info.cancelling)
         if self.progress.maximum() != self._bar_maximum():  # a collected job: less what was saved before
             self.progress.setMaximum(self._bar_maximum())
@@ -132,7 +137,7 @@ class JobRow(QFrame):
         self.status.setText(text)
         self.retry.setVisible(may_try_again(self.info))
         self.dismiss.setVisible(True)
-        if self.cancel.hasFocus():
+        if self.cancel.hasFocus() or self.hasFocus():
             # The keyboard stays on this row (on Try again, else ✕): a focused button that
             # hides hands the focus on to the next widget of the window's chain.
             keep = self.retry if self.retry.isVisibleTo(self) else self.dismiss
