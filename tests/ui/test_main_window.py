@@ -356,6 +356,9 @@ def test_escape_in_the_search_clears_it_and_leaves_the_running_job(qtbot: QtBot,
     qtbot.keyClick(search, Qt.Key.Key_Escape)
     assert search.text() == ""
     assert job_id in w.jobs.running()  # Esc was the search's
+    qtbot.keyClick(search, Qt.Key.Key_Escape)  # again, in the search now empty: still the search's
+    job = w.jobs.get(job_id)
+    assert job is not None and not job.cancelling
     w.cancel_newest()
 
 

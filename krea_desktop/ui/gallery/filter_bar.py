@@ -270,19 +270,19 @@ class SearchField(QLineEdit):
 
     def event(self, event: QEvent) -> bool:
         # Esc here is the field's, not the window's (which cancels the newest job): a
-        # search being typed is cleared, never a paid batch cut short.
+        # search being typed is cleared, never a paid batch cut short. Once it is empty
+        # too: pressed twice, the second Esc cancelled the newest job.
         if (
             event.type() == QEvent.Type.ShortcutOverride
             and isinstance(event, QKeyEvent)
             and event.key() == Qt.Key.Key_Escape
-            and self.text()
         ):
             event.accept()
             return True
         return super().event(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() == Qt.Key.Key_Escape and self.text():
+        if event.key() == Qt.Key.Key_Escape:
             self.clear()
             event.accept()
             return
