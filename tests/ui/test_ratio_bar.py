@@ -76,3 +76,38 @@ def test_a_screen_reader_hears_radio_buttons_one_of_them_chosen(bar: RatioBar, q
     corner = bar.button("4:3")
     qtbot.mouseClick(corner, Qt.MouseButton.LeftButton, pos=corner.rect().bottomRight())
     assert bar.ratio() == "4:3"
+
+
+def test_tab_stops_at_the_chosen_ratio_whichever_way_it_was_chosen(qtbot: QtBot) -> None:
+    """Tab stopped at every ratio at first, then at the last one focused: Shift+Tab from
+    the prompt landed on 9:16 with 1:1 chosen, and after a ratio set from a recalled image
+    on the one chosen before, where an arrow key moved the focus and chose nothing."""
+    from PySide6.QtWidgets import QApplication, QLineEdit, QVBoxLayout, QWidget
+
+    host = QWidget()
+    qtbot.addWidget(host)
+    layout = QVBoxLayout(host)
+    before, bar, after = QLineEdit(host), RatioBar(host), QLineEdit(host)
+    for widget in (before, bar, after):
+        layout.addWidget(widget)
+    host.show()
+    host.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is host)
+
+    def tab_from(widget: QWidget, back: bool = False) -> QWidget | None:
+        widget.setFocus()
+        qtbot.waitUntil(lambda: QApplication.focusWidget() is widget)
+        qtbot.keyClick(widget, Qt.Key.Key_Backtab if back else Qt.Key.Key_Tab)
+        return QApplication.focusWidget()
+
+    assert tab_from(after, back=True) is bar.button(spec.DEFAULT_RATIO)
+    assert tab_from(before) is bar.button(spec.DEFAULT_RATIO)
+    qtbot.keyClick(bar.button(spec.DEFAULT_RATIO), Qt.Key.Key_Right)  # the arrow keys choose
+    assert bar.ratio() == "4:3" and QApplication.focusWidget() is bar.button("4:3")
+    bar.setRatio("2:3")  # as recalled from an image
+    assert tab_from(before) is bar.button("2:3")
+    assert tab_from(after, back=True) is bar.button("2:3")
+    qtbot.keyClick(bar.button("2:3"), Qt.Key.Key_Right)
+    assert bar.ratio() == "9:16"
+    qtbot.mouseClick(bar.button("16:9"), Qt.MouseButton.LeftButton)
+    assert bar.ratio() == "16:9" and tab_from(after, back=True) is bar.button("16:9")

@@ -162,6 +162,7 @@ class RatioBar(QWidget):
             layout.addWidget(button, i // columns, i % columns)
         self._current = spec.DEFAULT_RATIO
         self._buttons[self._current].setChecked(True)
+        self._tab_stop_on_checked()
         self._group.buttonToggled.connect(self._on_toggled)
 
     def ratio(self) -> str:
@@ -179,9 +180,18 @@ class RatioBar(QWidget):
     def buttons(self) -> list[RatioButton]:
         return list(self._buttons.values())
 
+    def _tab_stop_on_checked(self) -> None:
+        """Tab stops at the chosen ratio only, as in any group of radio buttons (the arrow
+        keys move among them): at the last one focused, Qt's way, it was often another
+        one, which a screen reader then named, and whose arrow keys moved the focus alone."""
+        for name, button in self._buttons.items():
+            policy = Qt.FocusPolicy.StrongFocus if name == self._current else Qt.FocusPolicy.ClickFocus
+            button.setFocusPolicy(policy)
+
     def _on_toggled(self, button: QAbstractButton, checked: bool) -> None:
         if not checked or not isinstance(button, RatioButton):
             return
         if button.aspect.name != self._current:
             self._current = button.aspect.name
+            self._tab_stop_on_checked()
             self.ratioChanged.emit(self._current)
