@@ -954,3 +954,24 @@ def test_undo_of_a_removal_leaves_the_place_of_an_image_still_loading_to_it(
     tray.settle()
     assert tray.widget.count() == spec.MAX_REFERENCES
     assert len(tray.messages) == 1  # the Undo's refusal; the image loading was added
+
+
+def test_a_cards_control_reached_with_tab_is_scrolled_into_sight(tray: Tray, tmp_path: Path) -> None:
+    """Tab from Add, or Shift+Tab from what follows the tray, landed on a card scrolled
+    out of sight: the scroll area follows only a Tab begun inside it."""
+    tray.widget.resize(420, 240)  # one card a row: most are out of sight
+    paths = [write(tmp_path, f"{i}.png", distinct_png(i)) for i in range(8)]
+    assert tray.drop_files(*paths)
+    tray.widget.activateWindow()
+    tray.qtbot.waitUntil(lambda: QApplication.activeWindow() is tray.widget)
+    cards = tray.widget.findChildren(ReferenceItem)
+    assert len(cards) == 8
+    scroll = tray.widget.findChild(QScrollArea)
+    assert scroll is not None
+    for card, scrolled_to in ((cards[0], "bottom"), (cards[-1], "top")):
+        bar = scroll.verticalScrollBar()
+        bar.setValue(bar.maximum() if scrolled_to == "bottom" else 0)
+        tray.qtbot.waitUntil(lambda: card.visibleRegion().isEmpty())  # noqa: B023
+        card.strengthSlider.setFocus(Qt.FocusReason.TabFocusReason)
+        tray.qtbot.waitUntil(lambda: not card.visibleRegion().isEmpty())  # noqa: B023
+        assert card.visibleRegion().boundingRect().height() == card.height()  # the whole card

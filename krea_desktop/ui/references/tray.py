@@ -181,7 +181,22 @@ class ReferenceTray(QWidget):
         self.setMinimumHeight(230)
         self._area: QScrollArea | None = None  # the scrolled column the tray sits in, if any
         self._tab_next: QWidget | None = None  # what Tab reaches after the last card
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self._show_focused)
         self._relayout()
+
+    def _show_focused(self, _old: QWidget | None, new: QWidget | None) -> None:
+        """A card's control that takes the focus is scrolled into sight, in the tray and in
+        the column that holds it: Tab from Add, or Shift+Tab from the search, landed on a
+        card scrolled out of sight (the scroll area follows only a Tab begun inside it)."""
+        if new is None or not self._container.isAncestorOf(new):
+            return
+        card = next((w for w in self._items if w is new or w.isAncestorOf(new)), None)
+        self._scroll.ensureWidgetVisible(card if card is not None else new, 0, 0)
+        column = self._area.widget() if self._area is not None else None
+        if self._area is not None and column is not None and column.isAncestorOf(new):
+            self._area.ensureWidgetVisible(new, 0, 0)
 
     def fit_within(self, area: QScrollArea) -> None:
         """Ask for no more height than ``area`` (a scrolled column that holds the tray)
