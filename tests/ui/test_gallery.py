@@ -1322,6 +1322,32 @@ def test_favourite_toggles_with_f_and_the_filter_follows(qtbot: QtBot, data_dir:
     qtbot.waitUntil(lambda: w.model.rowCount() == 1)
 
 
+def test_the_gallery_reached_with_tab_selects_the_image_it_frames(
+    qtbot: QtBot, data_dir: Path, make_window: Any
+) -> None:
+    """Tab into the gallery framed the first image without selecting it: F, Delete and
+    Ctrl+C, which act on the selection, did nothing."""
+    entries = fill(data_dir, [make_image("a"), make_image("b"), make_image("c")])
+    w = make_window()
+    w.show()
+    w.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is w)
+    assert not w.gallery.selectionModel().hasSelection()
+    w.gallery.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(lambda: w.gallery.hasFocus())
+    assert w.gallery_actions.favourite_action.isEnabled()
+    qtbot.keyClick(w.gallery, Qt.Key.Key_F)
+    newest = entries[-1].id
+    qtbot.waitUntil(lambda: w.library.get(newest) is not None and w.library.get(newest).favourite)  # type: ignore[union-attr]
+    assert [e.id for e in w.library.entries(favourites_only=True)] == [newest]
+    # Clicked into, it is the click that chooses; and a selection made is kept on the way back.
+    select(w, 1)
+    w.prompt_panel.promptEdit.setFocus()
+    w.gallery.setFocus(Qt.FocusReason.BacktabFocusReason)
+    qtbot.waitUntil(lambda: w.gallery.hasFocus())
+    assert w.gallery_actions.selected_rows() == [1]
+
+
 def test_f_favourites_the_image_shown_in_the_viewer_as_in_the_gallery_and_0_fits(
     qtbot: QtBot, data_dir: Path, make_window: Any
 ) -> None:

@@ -22,7 +22,17 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPalette, QRegion, QResizeEvent, QWheelEvent
+from PySide6.QtGui import (
+    QFocusEvent,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QRegion,
+    QResizeEvent,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemDelegate,
     QAbstractItemView,
@@ -626,6 +636,17 @@ class GalleryView(QListView):
         self._kept_selected = []
         self._in_scattered_removal = False
         self.verticalScrollBar().setValue(self._held_scroll)
+
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        """Reached with Tab and nothing selected, the current image (the first, unless one
+        was current) is selected too: it was framed only, and F, Delete and Ctrl+C, which
+        act on the selection, did nothing."""
+        super().focusInEvent(event)
+        keyboard = event.reason() in (Qt.FocusReason.TabFocusReason, Qt.FocusReason.BacktabFocusReason)
+        selection = self.selectionModel()
+        current = self.currentIndex()
+        if keyboard and selection is not None and current.isValid() and not selection.hasSelection():
+            selection.select(current, QItemSelectionModel.SelectionFlag.ClearAndSelect)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         """Space opens the current image, as the View action says: that action's shortcut did
