@@ -313,6 +313,29 @@ def test_a_jobs_cancel_pressed_twice_from_the_keyboard_cancels_that_job_only(
     qtbot.waitUntil(lambda: not w.jobs.running(), timeout=5000)
 
 
+def test_tab_goes_through_the_jobs_from_the_newest_on_top_down(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:
+    """The newest job is drawn on top, but Tab went from the oldest's Cancel up."""
+    w = window
+    w.show()
+    w.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is w)
+    ids = two_async_jobs(w, sim, 5.0, ("one", 1), ("two", 1), ("three", 1))
+    qtbot.waitUntil(lambda: all(r.cancel.isVisible() for r in w.job_list.rows.values()))
+    rows = [w.job_list.rows[i] for i in reversed(ids)]  # as drawn, top down
+    assert [r.y() for r in rows] == sorted(r.y() for r in rows)
+    rows[0].cancel.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is rows[0].cancel)
+    seen = [rows[0].cancel.accessibleName()]
+    for _ in range(2):
+        focused = QApplication.focusWidget()
+        assert focused is not None
+        qtbot.keyClick(focused, Qt.Key.Key_Tab)
+        seen.append(QApplication.focusWidget().accessibleName())  # type: ignore[union-attr]
+    assert seen == [f"Cancel job {i}" for i in reversed(ids)]
+    w.cancel_all_jobs()
+    qtbot.waitUntil(lambda: not w.jobs.running(), timeout=5000)
+
+
 def test_cancel_all_jobs_cancels_every_running_job_once(qtbot: QtBot, window: MainWindow, sim: Sim) -> None:
     w = window
     (action,) = [a for a in w.findChildren(QAction) if a.text() == "Cancel &all jobs"]

@@ -3,6 +3,7 @@ once it has failed, Try again."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -203,8 +204,17 @@ class JobList(QScrollArea):
         row.dismissRequested.connect(self.remove)
         self._layout.insertWidget(0, row)
         self.rows[job.job_id] = row
+        self._order_tab()
         self._empty.setVisible(False)
         self._clock.start()
+
+    def _order_tab(self) -> None:
+        """Tab goes through the rows as they are drawn, the newest on top first: a new
+        row's buttons join the window's chain after the rows before it, and Tab went
+        through the rows from the bottom up."""
+        buttons = [b for _, r in sorted(self.rows.items(), reverse=True) for b in (r.cancel, r.retry, r.dismiss)]
+        for first, second in itertools.pairwise(buttons):
+            QWidget.setTabOrder(first, second)
 
     def _tick(self) -> None:
         running = [row for row in self.rows.values() if row.info.running]
