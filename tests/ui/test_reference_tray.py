@@ -975,3 +975,48 @@ def test_a_cards_control_reached_with_tab_is_scrolled_into_sight(tray: Tray, tmp
         card.strengthSlider.setFocus(Qt.FocusReason.TabFocusReason)
         tray.qtbot.waitUntil(lambda: not card.visibleRegion().isEmpty())  # noqa: B023
         assert card.visibleRegion().boundingRect().height() == card.height()  # the whole card
+
+
+def test_a_strength_slider_says_its_value_as_the_card_shows_it_and_shows_its_focus(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    """A screen reader read the slider's value in hundredths ("-200" for −2.00), and the
+    focused slider was marked only by a faint grey outline (its highlight is the groove's)."""
+    from PySide6.QtGui import QColor
+
+    from krea_desktop.ui import theme
+
+    image = QImage(16, 16, QImage.Format.Format_RGB32)
+    image.fill(QColor(90, 90, 90))
+    host = QWidget()
+    qtbot.addWidget(host)
+    card = ReferenceItem(tmp_path / "ref.png", "0" * 64, image, -2.0, parent=host)
+    other = QWidget(host)
+    other.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+    other.move(0, 300)
+    host.resize(300, 320)
+    host.show()
+    host.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is host)
+    slider = card.strengthSlider
+    assert slider.accessibleDescription() == "Strength −2.00, away"
+    card.setStrength(0.7)
+    assert slider.accessibleDescription() == "Strength +0.70, toward"
+    qtbot.keyClick(slider, Qt.Key.Key_Left)  # as the keys move it
+    assert slider.accessibleDescription() == "Strength +0.65, toward"
+
+    def accent_pixels() -> int:
+        shot = slider.grab().toImage()
+        return sum(
+            1
+            for x in range(shot.width())
+            for y in range(shot.height())
+            if abs(shot.pixelColor(x, y).hue() - theme.ACCENT.hue()) < 8 and shot.pixelColor(x, y).saturation() > 120
+        )
+
+    other.setFocus()
+    qtbot.waitUntil(lambda: not slider.hasFocus())
+    unfocused = accent_pixels()
+    slider.setFocus()
+    qtbot.waitUntil(slider.hasFocus)
+    assert accent_pixels() > unfocused + 2 * slider.width()  # a ring around it

@@ -67,6 +67,23 @@ class StrengthSpinBox(QDoubleSpinBox):
         return state, text, pos  # the text as shown, its minus kept
 
 
+class StrengthSlider(QSlider):
+    """The strength's slider, ringed in the accent colour while it has the keyboard focus:
+    its palette's highlight is given to the groove (see ReferenceItem), and the style's
+    own focus mark, drawn in that colour, was a faint grey outline."""
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if not self.hasFocus():
+            return
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(theme.ACCENT, 2))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRoundedRect(QRectF(self.rect()).adjusted(1, 1, -1, -1), 4, 4)
+        painter.end()
+
+
 class ReferenceItem(QFrame):
     """One reference in the tray: thumbnail, strength slider and spin, and its controls."""
 
@@ -133,7 +150,7 @@ class ReferenceItem(QFrame):
         self.directionLabel.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.directionLabel.setToolTip("Whether this reference pulls the result toward it or pushes it away")
 
-        self.strengthSlider = QSlider(Qt.Orientation.Horizontal, self)
+        self.strengthSlider = StrengthSlider(Qt.Orientation.Horizontal, self)
         self.strengthSlider.setObjectName("strengthSlider")
         self.strengthSlider.setRange(round(spec.STRENGTH_MIN * 100), round(spec.STRENGTH_MAX * 100))
         self.strengthSlider.setSingleStep(5)
@@ -242,6 +259,9 @@ class ReferenceItem(QFrame):
         blocked = self.strengthSpin.blockSignals(True)
         self.strengthSpin.setValue(self._value / 100)
         self.strengthSpin.blockSignals(blocked)
+        # A screen reader reads the slider's own value in hundredths ("70"): the strength
+        # as the card shows it is said with it.
+        self.strengthSlider.setAccessibleDescription(f"Strength {self.strengthSpin.text()}, {self.direction()}")
         self._update_direction()
 
     def resetStrength(self) -> None:
