@@ -96,8 +96,20 @@ def server_name(data_dir: Path) -> str:
         return base
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     if runtime and os.path.isabs(runtime) and os.path.isdir(runtime):
-        return os.path.join(runtime, base)
+        name = os.path.join(runtime, base)
+        # One it cannot listen on there (a folder it may not write to, a path too long
+        # for a socket) made every start a window of its own on the same library.
+        if os.access(runtime, os.W_OK | os.X_OK) and _fits_a_socket(name):
+            return name
     return os.path.join(_private_folder(), base)
+
+
+# The longest path a local socket takes, less its end: 108 bytes on Linux, 104 on macOS.
+SOCKET_PATH_MAX = 103
+
+
+def _fits_a_socket(name: str) -> bool:
+    return len(os.fsencode(name)) <= SOCKET_PATH_MAX
 
 
 def _private_folder() -> str:

@@ -6,10 +6,12 @@ the real app twice, as a user would, each time a fresh Python process."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -68,6 +70,33 @@ def test_without_a_runtime_folder_the_socket_is_in_a_folder_only_the_user_may_en
     st = folder.lstat()
     assert stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) == 0o700
     assert Path(single_instance._lock_path(str(name))).parent == folder
+
+
+@unix_only
+@pytest.mark.parametrize("runtime_is", ["read-only", "too deep for a socket"])
+def test_a_runtime_folder_the_socket_cannot_be_made_in_is_passed_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runtime_is: str, qapp: QApplication
+) -> None:
+    """Listening there failed ("Name error"), and each start opened a window of its own on
+    the same library: the socket goes in the private folder of /tmp instead."""
+    runtime = tmp_path / ("r" * 90 if runtime_is == "too deep for a socket" else "runtime")
+    runtime.mkdir()
+    if runtime_is == "read-only":
+        monkeypatch.setattr(os, "access", lambda path, mode: os.fspath(path) != str(runtime))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    shared = Path(tempfile.mkdtemp(prefix="ki-", dir="/tmp"))  # short, as /tmp is
+    monkeypatch.setattr(single_instance, "SHARED_TEMP", str(shared))
+    try:
+        name = server_name(tmp_path / "library")
+        assert Path(name).parent == shared / f"krea-desktop-{os.getuid()}"
+        assert len(os.fsencode(name)) <= single_instance.SOCKET_PATH_MAX
+        server = single_instance.InstanceServer(name)
+        try:
+            assert server.listen() is Listen.LISTENING
+        finally:
+            server.close()
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 @unix_only
