@@ -34,14 +34,15 @@ DEMO_NOTICE = (
 DEMO_ASKED_NOTICE = "Demo mode (--demo): images come from the built-in simulator, not Runware."
 
 
-def demo_notice(asked: bool, data_dir: Path | None = None) -> str:
+def demo_notice(asked: bool, data_dir: Path | None = None, key_problem: str | None = None) -> str:
     """What the command line says of demo mode: asked for with ``--demo``, or for want of a
-    key (a key file that cannot be read is said so: "no API key is set" would be wrong)."""
+    key (a key file that cannot be read, or a keyring locked, ``key_problem``, is said so:
+    "no API key is set" would be wrong)."""
     if asked:
         return DEMO_ASKED_NOTICE
     from krea_desktop import keystore
 
-    problem = keystore.key_file_problem(data_dir)
+    problem = key_problem or keystore.key_file_problem(data_dir)
     if problem is not None:
         return f"Demo mode: {problem[0].lower()}{problem[1:].removesuffix('.')}, or set RUNWARE_API_KEY."
     return DEMO_NOTICE
@@ -55,13 +56,6 @@ def api_url_from_env(env: Mapping[str, str] | None = None) -> str:
         return config.resolve(config.API_ENDPOINT, env=os.environ if env is None else env, stored=None)
     except config.OptionError as err:
         raise E.ValidationError(str(err), parameter="endpoint") from None
-
-
-def stored_or_env_key(data_dir: Path | None = None) -> str | None:
-    """RUNWARE_API_KEY, else the key kept in the OS keyring (a broken keyring reads as none)."""
-    from krea_desktop import keystore
-
-    return keystore.effective_key(data_dir)
 
 
 # The demo client's endpoint, as its tasks' notes of earlier versions name it (it reaches
@@ -81,6 +75,7 @@ class Backend:
     client: RunwareClient
     library: Library
     demo: bool
+    key_problem: str | None = None  # why no stored key could be read (a locked keyring), if so
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -129,8 +124,10 @@ def make_client(
 def open_backend(
     *, api_key: str | None = None, api_url: str | None = None, data_dir: Path | None = None, demo: bool = False
 ) -> Backend:
+    from krea_desktop import keystore
+
     folder = data_dir or default_data_dir()
     library = Library(folder)
-    key = None if demo else (api_key or stored_or_env_key(folder))
-    client, is_demo = make_client(key, api_url, library)
-    return Backend(client, library, is_demo)
+    key, problem = (api_key, None) if demo or api_key else keystore.find_key(folder)  # the keyring asked once
+    client, is_demo = make_client(None if demo else key, api_url, library)
+    return Backend(client, library, is_demo, problem if is_demo else None)

@@ -280,7 +280,7 @@ async def _generate(args: argparse.Namespace) -> int:
     if backend.library.notice:
         console.line(f"krea-desktop: {backend.library.notice}", err=True)
     if backend.demo:
-        console.line(demo_notice(args.demo, folder), err=True)
+        console.line(demo_notice(args.demo, folder, backend.key_problem), err=True)
     saver = SaveQueue(backend.library)
     pending = PendingTasks(folder)
     tasks: dict[str, PendingTask] = {}  # taskUUID -> its record of paid work

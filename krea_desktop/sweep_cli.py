@@ -183,7 +183,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
         if library.notice:
             _say(f"krea-desktop: {library.notice}")
         if backend.demo:
-            _say(demo_notice(args.demo, folder))
+            _say(demo_notice(args.demo, folder, backend.key_problem))
         if kept:
             references = await asyncio.to_thread(
                 with_parents, kept, lambda loaded, path: parent_of(library, loaded, path)

@@ -681,6 +681,17 @@ def test_demo_mode_asked_for_with_a_key_set_says_so_not_that_no_key_is_set(env: 
     assert r.stderr.splitlines()[0] == "Demo mode (--demo): images come from the built-in simulator, not Runware."
 
 
+def test_a_locked_keyring_is_said_so_not_that_no_key_is_set(env: dict[str, str]) -> None:
+    """A keyring that holds the key but is locked: the command line said "no API key is
+    set", and the person took the key for lost (the window said the keyring was locked)."""
+    r = run_cli(["generate", "a fox"], {**env, "PYTHON_KEYRING_BACKEND": "tests.helpers.keyrings.SealedKeyring"})
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines()[0] == (
+        "Demo mode: the system keyring could not be read (it may be locked), so no API key was found in it; "
+        "unlock the keyring and restart, or add the key again in Settings, or set RUNWARE_API_KEY."
+    )
+
+
 def test_a_data_folder_under_a_file_names_the_file(env: dict[str, str], tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("in the way")
     r = run_cli(["generate", "a fox", "--demo"], {**env, "KREA_DESKTOP_DATA_DIR": str(tmp_path / "afile" / "sub")})
