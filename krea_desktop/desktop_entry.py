@@ -181,17 +181,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sys.platform == "darwin" or os.name == "nt":
         print("krea-desktop: desktop entries are for Linux and other freedesktop systems", file=sys.stderr)
         return 2
+    from krea_desktop import console
+
     data = data_home()
     try:
         if args.install_desktop_entry:
             changed = install(data)
             command = installed_command()
-            print(f"{APP_NAME} is in the application menu (runs {' '.join(command)}); files in {data}:")
-            for path in planned_files(data, command):
-                print(f"  {path}{'' if path in changed else ' (unchanged)'}")
+            said = [f"{APP_NAME} is in the application menu (runs {' '.join(command)}); files in {data}:"]
+            said += [f"  {path}{'' if path in changed else ' (unchanged)'}" for path in planned_files(data, command)]
         else:
             removed = uninstall(data)
-            print(f"Removed {counted(len(removed), 'file')} of {APP_NAME}'s menu entry from {data}.")
+            said = [f"Removed {counted(len(removed), 'file')} of {APP_NAME}'s menu entry from {data}."]
     except OSError as err:
         what = "added to" if args.install_desktop_entry else "removed from"
         where = f" ({err.filename})" if err.filename else ""
@@ -199,6 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"krea-desktop: the menu entry could not be {what} {data}: {err.strerror or err}{where}.", file=sys.stderr
         )
         return 1
+    # Said once it is done, and only said: output read by a program that stops early
+    # (| head) was taken for the entry failing ("could not be added: Broken pipe").
+    for line in said:
+        console.line(line)
     return 0
 
 

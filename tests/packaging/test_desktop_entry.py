@@ -71,6 +71,23 @@ def test_install_writes_the_entry_icons_and_metainfo_and_uninstall_removes_them(
     assert {p for p in home.rglob("*") if p.is_dir()} == folders_before | {data / "icons", data / "icons" / "hicolor"}
 
 
+def test_output_read_by_a_program_that_stops_early_is_no_failure(tmp_path: Path) -> None:
+    """``--install-desktop-entry | head -3`` said "the menu entry could not be added …:
+    Broken pipe", with every file written."""
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data")}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "krea_desktop", "--install-desktop-entry"],
+            stdout=write, stderr=subprocess.PIPE, text=True, env=env, timeout=120, cwd=ROOT,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert (tmp_path / "data" / "applications" / f"{APP_ID}.desktop").is_file()
+
+
 def test_a_menu_entry_that_cannot_be_written_is_one_sentence(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
