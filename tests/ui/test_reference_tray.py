@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QByteArray, QLocale, QMimeData, QPoint, QRect, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication, QImage
-from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
+from PySide6.QtWidgets import QApplication, QScrollArea, QToolButton, QWidget
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.api import spec
@@ -920,10 +920,15 @@ def test_a_kept_copy_brought_back_has_the_name_it_was_brought_in_by_in_this_sess
     assert card.strengthSlider.accessibleName() == card.strengthSpin.accessibleName()
     assert card.strengthSpin.accessibleName() == "Strength of reference 1 of 1: fox.png"
     assert card.removeButton.accessibleName() == "Remove reference 1 of 1: fox.png from the references"
+    assert card.moveLeftButton.accessibleName() == "Move reference 1 of 1: fox.png one place to the left"
+    assert card.sweepButton.accessibleName() == "Sweep the strength of reference 1 of 1: fox.png"
     second.add(distinct_png(7))
     second.add(distinct_png(8))
     names = [c.accessibleName() for c in second.items()]
     assert names[0] == "Reference 1 of 3: fox.png" and len(set(names)) == 3
+    # Every button of every card is told apart (◀, ▶ and ▦ were named alike on each card).
+    buttons = [b.accessibleName() for c in second.items() for b in c.findChildren(QToolButton)]
+    assert len(buttons) == 4 * 3 and len(set(buttons)) == len(buttons), buttons
     second.widget.move_reference(0, 2)
     second.settle()
     assert second.items()[2].accessibleName() == "Reference 3 of 3: fox.png"

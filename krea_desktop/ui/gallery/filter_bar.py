@@ -88,6 +88,7 @@ class GalleryFilterBar(QWidget):
         self.ratio = QComboBox(self)
         self.ratio.setObjectName("ratioFilter")
         self.ratio.setToolTip("Show only images of one aspect ratio")
+        self.ratio.setAccessibleName("Aspect ratio shown")  # not its value alone ("All ratios")
         self.ratio.addItem("All ratios", None)
         for r in spec.ASPECT_RATIOS:
             self.ratio.addItem(r.name, r.name)

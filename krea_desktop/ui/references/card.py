@@ -304,6 +304,9 @@ class ReferenceItem(QFrame):
         name = f"{place}: {self.source}" if place else self.source
         self.setAccessibleName(f"{name[0].upper()}{name[1:]}" if place else f"Reference {name}")
         self.removeButton.setAccessibleName(f"Remove {name} from the references")
+        self.moveLeftButton.setAccessibleName(f"Move {name} one place to the left")
+        self.moveRightButton.setAccessibleName(f"Move {name} one place to the right")
+        self.sweepButton.setAccessibleName(f"Sweep the strength of {name}")
         self.strengthSlider.setAccessibleName(f"Strength of {name}")
         self.strengthSpin.setAccessibleName(f"Strength of {name}")
 
