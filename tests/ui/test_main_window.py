@@ -435,6 +435,8 @@ def test_a_wrong_key_says_so_and_offers_settings(qtbot: QtBot, make_window: Any,
         w.generate()
     assert w.message_banner.isVisible()
     assert w.message_banner.label.text() == "The API key was not accepted; check it in Settings."
+    # What a screen reader says of it as it comes (it had no name, and said nothing).
+    assert w.message_banner.accessibleName() == "Error: The API key was not accepted; check it in Settings."
     assert w.message_banner.action.text() == "Open Settings"
     w.message_banner.action.click()
     qtbot.waitUntil(lambda: getattr(w, "settings_dialog", None) is not None and w.settings_dialog.isVisible())

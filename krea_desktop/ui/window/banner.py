@@ -8,7 +8,7 @@ from collections.abc import Callable
 import shiboken6
 from PySide6 import QtCore
 from PySide6.QtCore import QPropertyAnimation, QRectF, QTimer
-from PySide6.QtGui import QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QAccessible, QAccessibleEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QApplication, QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from krea_desktop.ui import theme
@@ -117,6 +117,8 @@ class MessageToast(QFrame):
         self._timer.stop()
         self._opacity.setOpacity(1.0)
         self.label.setText(text)
+        # Said by a screen reader as it comes (an alert), not only when looked for.
+        self.setAccessibleName(f"Error: {text}" if error else text)
         self.action.setVisible(action is not None)
         if action:
             self.action.setText(action)
@@ -127,6 +129,7 @@ class MessageToast(QFrame):
         self._place()
         self.show()
         self.raise_()
+        QAccessible.updateAccessibility(QAccessibleEvent(self, QAccessible.Event.Alert))
         if not error and action is None:
             self._timer.start(self.FADE_AFTER_MS)
 
