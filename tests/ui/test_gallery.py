@@ -1402,6 +1402,9 @@ def test_the_viewer_follows_its_rows_when_unmarking_empties_a_place_in_the_favou
     qtbot.keyClick(viewer, Qt.Key.Key_Right)  # the older image, which took its place
     assert viewer.entry is not None and viewer.entry.id == entries[0].id
     assert viewer.windowTitle().endswith("image 2 of 2")
+    # The picture, which keeps the focus, is named for a screen reader as the title is.
+    assert viewer.canvas.accessibleName() == f"Image: {viewer.entry.prompt}"
+    assert viewer.canvas.accessibleDescription() == "Image 2 of 2"
     qtbot.keyClick(viewer, Qt.Key.Key_Left)
     assert viewer.entry is not None and viewer.entry.id == entries[2].id
     viewer.show_entry(w.library.get(entries[1].id))  # back to it, and marked again

@@ -476,6 +476,9 @@ class ImageViewer(QDialog):
             name = self.entry.prompt[:80] or self.entry.file_name
             where = f"image {row + 1:,} of {n:,}" if found else "not among the gallery's images now"
             self.setWindowTitle(f"{name} — {where}")
+            # The picture, where the focus stays, named as the title is: it had no name.
+            self.canvas.setAccessibleName(f"Image: {name}")
+            self.canvas.setAccessibleDescription(where[0].upper() + where[1:])
 
     def entries_removed(self, ids: Collection[int], row: int | None) -> None:
         """The images ``ids`` left the library (deleted here or in the gallery). If the shown
