@@ -1138,10 +1138,14 @@ class RunwareClient:
                     retry_after = _retry_after_of(failure.error)
                     if failures >= self.retry.attempts:
                         # The service has the task: its images are still to be collected.
-                        raise _still_busy(failure.error, _HAS_IT) from None
+                        raise _still_busy(_in_a_row(failure.error, failures), _HAS_IT) from None
                     if ctx.seen_count > before:
                         ctx.progress_at = polled_at
                         say(f"{ctx.seen_count} of {counted(n, 'image')} ready…")
+                    # Said as it happens, as a refused sending is: a service silent for
+                    # minutes was silence here too, then one sentence naming one wait.
+                    said = str(failure.error).split(";")[0].rstrip(".")
+                    say(f"{said}; asking again…")
                     continue
                 assert answer is not None
             else:
@@ -1779,6 +1783,15 @@ _HAS_IT = (
     "the task's images can be collected later with RunwareClient.collect()",
     "the task's images are collected later",
 )
+
+
+def _in_a_row(error: E.KreaError, times: int) -> E.KreaError:
+    """``error``, the last of ``times`` alike in a row, saying so: "did not answer within
+    20 s", said after minutes of trying, named one wait of several."""
+    if times > 1:
+        said, sep, rest = error.message.partition(";")
+        error.message = f"{said.rstrip('.')} ({times} times in a row){';' + rest if sep else '.'}"
+    return error
 
 
 def _still_busy(error: E.KreaError, then: tuple[str, str]) -> E.KreaError:

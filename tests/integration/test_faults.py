@@ -356,3 +356,27 @@ def test_uploads_the_service_forgot_are_sent_again(sim: Sim, tmp_path: Any) -> N
 
     asyncio.run(scenario())
     assert sim.service.upload_count == 2
+
+
+def test_a_service_silent_while_the_images_are_awaited_is_said_at_each_try_and_in_the_end(sim: Sim) -> None:
+    """Every getResponse unanswered: minutes of silence, then "did not answer within 20 s",
+    one wait of the several. Each try is said as it happens (as a refused sending is), and
+    the last sentence says how many went unanswered; the task is kept to be collected."""
+    sim.service.inject(parse_fault("hang*:on=getResponse"))
+    statuses: list[str] = []
+    req = GenerationRequest("a harbour at dawn", number_results=2, delivery_method="async")
+
+    async def go() -> None:
+        async with client(sim, timeout=0.3) as c:
+            async for _image in c.generate(req, on_status=statuses.append):
+                pass
+
+    with pytest.raises(E.ServiceTimeoutError) as failed:
+        asyncio.run(go())
+    asking = [s for s in statuses if s.endswith("; asking again…")]
+    assert len(asking) == FAST_RETRY.attempts - 1, statuses
+    assert all(s.startswith("The service did not answer within 0.3 s while waiting for the images") for s in asking)
+    assert str(failed.value) == (
+        f"The service did not answer within 0.3 s while waiting for the images ({FAST_RETRY.attempts} times in a row)."
+    )
+    assert failed.value.task_accepted

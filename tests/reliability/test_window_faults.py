@@ -127,7 +127,8 @@ def test_a_connection_lost_while_following_a_task_says_its_images_are_collected_
     w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
     assert w.generate() is not None
     qtbot.waitUntil(lambda: bool(failed), timeout=30_000)
-    said = "The connection to the service broke off; the task's images are collected later."
+    tries = w.client_thread.wait_ready().retry.attempts  # each try said as it happened; the last, how many
+    said = f"The connection to the service broke off ({tries} times in a row); the task's images are collected later."
     assert failed == [said]
     assert w.message_banner.label.text() == said
     assert len(list((data_dir / "pending").glob("*.json"))) == 1

@@ -928,12 +928,14 @@ def test_a_task_the_service_has_but_stays_too_busy_to_show_is_kept_to_collect_la
     # The library API's caller is told how; the window and the command line collect it themselves.
     with pytest.raises(
         E.ServiceTimeoutError,
-        match=r"^The service is busy right now; the task's images can be collected later with "
+        match=r"^The service is busy right now \(6 times in a row\); the task's images can be collected later with "
         r"RunwareClient\.collect\(\)\.$",
     ) as raised:
         run(collect(s.client(), GenerationRequest("two words", delivery_method="async")))
     assert isinstance(raised.value, E.COLLECT_LATER)  # what the window and the command keep the task for
-    assert as_the_app_says(raised.value) == "The service is busy right now; the task's images are collected later."
+    assert as_the_app_says(raised.value) == (
+        "The service is busy right now (6 times in a row); the task's images are collected later."
+    )
     assert s.task_types()[0] == "imageInference" and set(s.task_types()[1:]) == {"getResponse"}
 
 
