@@ -24,7 +24,7 @@ from krea_desktop.api.results import GeneratedImage
 from krea_desktop.fsutil import atomic_write
 from krea_desktop.library import metadata
 from krea_desktop.library.store import Library, LibraryBusy, LibraryEntry, LibraryError
-from krea_desktop.wording import counted, for_count, within
+from krea_desktop.wording import counted, for_count, shortened, within
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,12 @@ def describe_failure(exc: BaseException, folder: Path) -> str:
     if isinstance(exc, LibraryError):
         return within(str(exc))
     if isinstance(exc, OSError):
+        if exc.errno == errno.ENAMETOOLONG:
+            return f"{shortened(str(folder))} is a name too long for the disk; choose a shorter one"
+        dangling = dangling_link(folder)
+        if dangling is not None:  # makedirs says "File exists" of a link to nowhere
+            target = os.readlink(dangling)
+            return f"{dangling} is a link to {target}, which is not there (a drive not connected?)"
         in_the_way = file_in_the_way(folder)
         if in_the_way is not None:  # EEXIST or ENOTDIR from a makedirs, "File exists" said as such
             return f"{in_the_way} is a file where a folder should be; move that file away"
@@ -49,6 +55,17 @@ def describe_failure(exc: BaseException, folder: Path) -> str:
             return f"{folder} cannot be written to; check its permissions or the disk it is on"
         return f"{folder} could not be written ({exc.strerror or exc})"
     return f"{folder} could not be written ({type(exc).__name__})"
+
+
+def dangling_link(folder: Path) -> Path | None:
+    """``folder``, or a folder above it, when it is a link to a place that is not there."""
+    for place in (folder, *folder.parents):
+        try:
+            if place.is_symlink() and not place.exists():
+                return place
+        except OSError:
+            return None
+    return None
 
 
 def file_in_the_way(folder: Path) -> Path | None:
@@ -72,9 +89,11 @@ def check_folder_writable(folder: Path) -> None:
 def prepare_out_folder(folder: Path) -> None:
     """Make ``folder`` (``--out``) and check it takes files; :class:`LibraryError` in one
     sentence, before anything is sent, when it cannot."""
-    if folder.exists() and not folder.is_dir():
-        raise LibraryError(f"Nothing was sent: {folder} is a file, and --out names the folder to copy the images into.")
     try:
+        if folder.exists() and not folder.is_dir():
+            raise LibraryError(
+                f"Nothing was sent: {folder} is a file, and --out names the folder to copy the images into."
+            )
         folder.mkdir(parents=True, exist_ok=True)
         check_folder_writable(folder)
     except OSError as exc:

@@ -681,6 +681,29 @@ def test_demo_mode_asked_for_with_a_key_set_says_so_not_that_no_key_is_set(env: 
     assert r.stderr.splitlines()[0] == "Demo mode (--demo): images come from the built-in simulator, not Runware."
 
 
+def test_an_out_folder_that_is_a_link_to_nowhere_or_a_name_too_long_is_said_so_before_sending(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """A link to a folder not there said "could not be written (File exists)", and a name
+    too long for the disk a bare "File name too long (nnn…)." without "Nothing was sent"."""
+    link = tmp_path / "pics-link"
+    link.symlink_to(tmp_path / "unmounted" / "pictures")
+    r = run_cli(["generate", "a fox", "--demo", "--out", str(link)], env)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"krea-desktop: Nothing was sent: {link} is a link to {tmp_path / 'unmounted' / 'pictures'}, which is not "
+        "there (a drive not connected?)."
+    )
+    assert link.is_symlink() and not (tmp_path / "unmounted").exists()
+    long_name = tmp_path / ("n" * 300)
+    r = run_cli(["generate", "a fox", "--demo", "--out", str(long_name)], env)
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("krea-desktop: Nothing was sent: ") and last.endswith(
+        " is a name too long for the disk; choose a shorter one."
+    ), last
+
+
 def test_a_locked_keyring_is_said_so_not_that_no_key_is_set(env: dict[str, str]) -> None:
     """A keyring that holds the key but is locked: the command line said "no API key is
     set", and the person took the key for lost (the window said the keyring was locked)."""
