@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import os
 import signal
 import sys
 
@@ -61,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
         if exc.errno == errno.EADDRINUSE:
             said = f"{args.host}:{args.port} is already in use; choose another port with --port (0: any free one)."
         else:
-            said = f"cannot listen on {args.host}:{args.port} ({(exc.strerror or str(exc)).lower()})."
+            # The system's words for the number: asyncio's own strerror repeats the address
+            # as a Python tuple ("error while attempting to bind on address ('8.8.8.8', 0): …").
+            reason = os.strerror(exc.errno) if exc.errno else exc.strerror or str(exc)
+            said = f"cannot listen on {args.host}:{args.port} ({reason.lower()})."
         print(f"krea-desktop simulator: {said}", file=sys.stderr)
         return 1
     return 0

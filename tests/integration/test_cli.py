@@ -880,6 +880,16 @@ def test_a_simulator_on_a_port_in_use_says_so_in_one_sentence(env: dict[str, str
     ), r.stderr
 
 
+def test_a_simulator_on_an_address_not_this_machines_says_why_in_the_systems_words(env: dict[str, str]) -> None:
+    """It said "(error while attempting to bind on address ('192.0.2.1', 0): cannot assign
+    requested address)", a Python tuple in a sentence."""
+    r = run_cli(["simulator", "--host", "192.0.2.1"], env, timeout=60)  # a documentation address: bound to nothing
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        "krea-desktop simulator: cannot listen on 192.0.2.1:0 (cannot assign requested address)."
+    ), r.stderr
+
+
 def test_a_data_folder_variable_set_but_empty_is_said_before_the_default_library_is_used(
     env: dict[str, str], tmp_path: Path
 ) -> None:
