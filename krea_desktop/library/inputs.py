@@ -207,14 +207,15 @@ def _check_file(path: Path) -> None:
 
 
 def _unreadable(path: Path, exc: OSError) -> str:
-    """Why the file at ``path`` could not be opened, from the error the system gave."""
+    """Why the file at ``path`` could not be opened, from the error the system gave (in
+    words for the window and the command line alike: "use", not "drop")."""
     name = path.name or str(path)
     if exc.errno == errno.ENOENT:
         if path.is_symlink():
-            return f"“{name}” is a link to a file that does not exist; drop the image it was meant to lead to."
+            return f"“{name}” is a link to a file that does not exist; use the image it was meant to lead to."
         return f"“{name}” does not exist; it may have been moved or deleted."
     if exc.errno == errno.ELOOP:
-        return f"“{name}” is a link that goes round in a circle and leads to no file; drop the image itself instead."
+        return f"“{name}” is a link that goes round in a circle and leads to no file; use the image itself instead."
     if exc.errno in (errno.EACCES, errno.EPERM):
         return f"“{name}” cannot be read; check that you have permission to open it."
     reason = exc.strerror or type(exc).__name__
@@ -583,7 +584,7 @@ def _has_image_signature(data: bytes) -> bool:
 
 
 def _page_message(label: str) -> str:
-    return f"“{label}” is a web page or other document, not an image; drag the image itself instead."
+    return f"“{label}” is a web page or other document, not an image; use the image itself instead."
 
 
 def _svg_message(label: str) -> str:

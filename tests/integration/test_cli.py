@@ -439,7 +439,9 @@ def test_a_reference_url_is_downloaded_checked_and_kept(env: dict[str, str]) -> 
     assert record.references[0].strength == 1.25
     with Image.open(kept) as im:  # normalised as the tray does: no longer than the upload limit
         assert max(im.size) == spec.UPLOAD_MAX_SIDE
-    assert "is a web page or other document, not an image" in one_sentence_refusal(refused)
+    said = one_sentence_refusal(refused)
+    # Words for a terminal too: "drag the image itself" meant nothing there.
+    assert "is a web page or other document, not an image; use the image itself instead." in said
 
 
 def test_a_path_with_a_line_break_is_still_one_line_of_the_output(env: dict[str, str], tmp_path: Path) -> None:

@@ -36,14 +36,14 @@ def test_a_link_that_loops_is_not_called_a_permission_problem(tmp_path: Path) ->
         text = refusal(path)
         assert "permission" not in text
         circle = "is a link that goes round in a circle and leads to no file"
-        assert text == f"“{path.name}” {circle}; drop the image itself instead."
+        assert text == f"“{path.name}” {circle}; use the image itself instead."
 
 
 def test_a_link_to_nothing_says_so(tmp_path: Path) -> None:
     dangling = tmp_path / "dangling.png"
     dangling.symlink_to(tmp_path / "nowhere.png")
     assert refusal(dangling) == (
-        "“dangling.png” is a link to a file that does not exist; drop the image it was meant to lead to."
+        "“dangling.png” is a link to a file that does not exist; use the image it was meant to lead to."
     )
     assert refusal(tmp_path / "gone.png") == "“gone.png” does not exist; it may have been moved or deleted."
 
