@@ -980,6 +980,20 @@ def test_a_cards_control_reached_with_tab_is_scrolled_into_sight(tray: Tray, tmp
         card.strengthSlider.setFocus(Qt.FocusReason.TabFocusReason)
         tray.qtbot.waitUntil(lambda: not card.visibleRegion().isEmpty())  # noqa: B023
         assert card.visibleRegion().boundingRect().height() == card.height()  # the whole card
+    # A click, or the window coming back to the front, leaves the rows where they are: the
+    # card pressed would move under the pointer.
+    bar = scroll.verticalScrollBar()
+    bar.setValue(bar.maximum())
+    for reason in (Qt.FocusReason.MouseFocusReason, Qt.FocusReason.ActiveWindowFocusReason):
+        tray.widget.addButton.setFocus()
+        tray.qtbot.waitUntil(tray.widget.addButton.hasFocus)
+        cards[0].moveRightButton.setFocus(reason)
+        tray.qtbot.waitUntil(cards[0].moveRightButton.hasFocus)
+        tray.qtbot.wait(20)
+        assert bar.value() == bar.maximum(), reason
+    tray.widget.addButton.setFocus()
+    cards[0].moveRightButton.setFocus(Qt.FocusReason.BacktabFocusReason)  # and a button, by Tab
+    tray.qtbot.waitUntil(lambda: cards[0].visibleRegion().boundingRect().height() == cards[0].height())
 
 
 def test_a_strength_slider_says_its_value_as_the_card_shows_it_and_shows_its_focus(

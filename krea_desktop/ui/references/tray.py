@@ -19,6 +19,7 @@ from PySide6.QtGui import (
     QDragLeaveEvent,
     QDragMoveEvent,
     QDropEvent,
+    QFocusEvent,
     QGuiApplication,
     QImage,
     QMoveEvent,
@@ -181,16 +182,15 @@ class ReferenceTray(QWidget):
         self.setMinimumHeight(230)
         self._area: QScrollArea | None = None  # the scrolled column the tray sits in, if any
         self._tab_next: QWidget | None = None  # what Tab reaches after the last card
-        app = QApplication.instance()
-        if isinstance(app, QApplication):
-            app.focusChanged.connect(self._show_focused)
         self._relayout()
 
-    def _show_focused(self, _old: QWidget | None, new: QWidget | None) -> None:
-        """A card's control that takes the focus is scrolled into sight, in the tray and in
-        the column that holds it: Tab from Add, or Shift+Tab from the search, landed on a
-        card scrolled out of sight (the scroll area follows only a Tab begun inside it)."""
-        if new is None or not self._container.isAncestorOf(new):
+    def _show_focused(self, new: QWidget) -> None:
+        """A card's control that Tab brings the focus to is scrolled into sight, in the tray
+        and in the column that holds it: Tab from Add, or Shift+Tab from the search, landed
+        on a card scrolled out of sight (the scroll area follows only a Tab begun inside
+        it). Not for a click (the card would move under the pointer) nor for the window
+        coming back to the front."""
+        if not self._container.isAncestorOf(new):
             return
         card = next((w for w in self._items if w is new or w.isAncestorOf(new)), None)
         self._scroll.ensureWidgetVisible(card if card is not None else new, 0, 0)
@@ -453,6 +453,8 @@ class ReferenceTray(QWidget):
         item.moveRequested.connect(lambda delta, it=item: self._move_item(it, delta))
         item.strengthSlider.installEventFilter(self)
         item.strengthSpin.installEventFilter(self)
+        for control in (item.moveLeftButton, item.moveRightButton, item.sweepButton, item.removeButton):
+            control.installEventFilter(self)  # for the focus Tab brings (see _show_focused)
         return item
 
     def _sweep_item(self, item: ReferenceItem) -> None:
@@ -562,6 +564,10 @@ class ReferenceTray(QWidget):
         if self._area is not None and watched is self._area.viewport():
             if event.type() == QEvent.Type.Resize:
                 self._fit()
+            return False
+        if isinstance(event, QFocusEvent) and event.type() == QEvent.Type.FocusIn and isinstance(watched, QWidget):
+            if event.reason() in (Qt.FocusReason.TabFocusReason, Qt.FocusReason.BacktabFocusReason):
+                self._show_focused(watched)
             return False
         # A card's strength control takes the wheel only once it has the focus (a click or
         # Tab); before that the wheel scrolls the tray's rows (and, at their end, the
