@@ -1129,6 +1129,9 @@ class RunwareClient:
                                 answer = got
                             else:
                                 yield got
+                    if failures and ctx.seen_count == before:
+                        # Answered again: the line no longer says it is being asked again.
+                        say(f"{ctx.seen_count} of {counted(n, 'image')} ready…" if ctx.seen_count else "Generating…")
                     failures, retry_after = 0, None
                     ctx.polled_at = polled_at
                     if ctx.seen_count > before:

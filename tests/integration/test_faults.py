@@ -380,3 +380,21 @@ def test_a_service_silent_while_the_images_are_awaited_is_said_at_each_try_and_i
         f"The service did not answer within 0.3 s while waiting for the images ({FAST_RETRY.attempts} times in a row)."
     )
     assert failed.value.task_accepted
+
+
+def test_a_check_answered_again_after_one_unanswered_says_so_at_once(sim: Sim) -> None:
+    """After one getResponse unanswered, the line said "…; asking again…" for the rest of
+    the wait, every later check answered."""
+    sim.service.inject(parse_fault("hang:on=getResponse"))
+    sim.service.config.latency_per_image = 0.6
+    statuses: list[str] = []
+    req = GenerationRequest("a harbour at dawn", number_results=1, delivery_method="async")
+
+    async def go() -> int:
+        async with client(sim, timeout=0.2) as c:
+            return len([i async for i in c.generate(req, on_status=statuses.append)])
+
+    assert asyncio.run(go()) == 1
+    asking = next(i for i, said in enumerate(statuses) if said.endswith("; asking again…"))
+    assert statuses[asking + 1] == "Generating…", statuses  # before the image, not after it
+    assert statuses[-1] == "1 of 1 image ready…", statuses
