@@ -258,23 +258,40 @@ def _is_size_folder(path: Path) -> bool:
     return path.name.isascii() and path.name.isdigit() and path.is_dir() and not path.is_symlink()
 
 
-def _remove_old_thumbnails(folders: list[Path]) -> None:
-    """Remove the thumbnails set aside in ``folders`` (``thumbs-old-*``): only the files
-    this app names ``<size>/<imageUUID>.jpg``. Anything else found there stays, and so does
-    the folder that holds it."""
+# Files a file manager leaves in any folder it shows; removed with the thumbnails.
+_FOLDER_LITTER = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", ".directory"})
+
+
+def _is_own_thumbnail(name: str) -> bool:
+    """Whether a file named ``name`` in a size folder is one this app wrote there: a
+    thumbnail (``<imageUUID>.jpg``) or one being written (``.tmp-XXXX.jpg``), or litter."""
+    if name in _FOLDER_LITTER:
+        return True
+    if not name.endswith(".jpg"):
+        return False
+    return name.startswith(TEMP_PREFIX) or _SAFE_NAME.match(name[:-4]) is not None
+
+
+def _remove_old_thumbnails(folders: list[Path], thumbs_dir: Path) -> None:
+    """Remove the thumbnails set aside in ``folders`` (``thumbs-old-*``): the files this
+    app writes in its size folders. Anything else found there (another program's, in a
+    folder named as a size is) goes back where it was, in ``thumbs_dir``; what cannot go
+    back stays, and so does the folder that holds it."""
     for folder in folders:
         try:
-            size_dirs = [p for p in folder.iterdir() if _is_size_folder(p)]
-            for size_dir in size_dirs:
+            for size_dir in [p for p in folder.iterdir() if _is_size_folder(p)]:
                 with os.scandir(size_dir) as it:
-                    for de in it:
-                        if (
-                            de.name.endswith(".jpg")
-                            and _SAFE_NAME.match(de.name[:-4])
-                            and de.is_file(follow_symlinks=False)
-                        ):
-                            with suppress(OSError):
-                                os.unlink(de.path)
+                    entries = list(it)
+                for de in entries:
+                    if de.is_file(follow_symlinks=False) and _is_own_thumbnail(de.name):
+                        with suppress(OSError):
+                            os.unlink(de.path)
+                        continue
+                    home = thumbs_dir / size_dir.name
+                    with suppress(OSError):
+                        home.mkdir(exist_ok=True)
+                        if not os.path.lexists(home / de.name):
+                            os.rename(de.path, home / de.name)
                 with suppress(OSError):
                     size_dir.rmdir()
             folder.rmdir()
@@ -686,7 +703,9 @@ class Library:
         except OSError:
             return
         if old:
-            threading.Thread(target=_remove_old_thumbnails, args=(old,), name="old-thumbnails", daemon=True).start()
+            threading.Thread(
+                target=_remove_old_thumbnails, args=(old, self.thumbs_dir), name="old-thumbnails", daemon=True
+            ).start()
 
     def _open_index(self, rebuild: bool) -> None:
         """Open the index; one that is damaged or empty is kept aside and rebuilt from the

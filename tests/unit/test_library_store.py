@@ -656,7 +656,10 @@ def test_old_thumbnails_left_by_a_process_ended_while_removing_them_are_removed_
 
 def test_a_thumbs_folder_of_another_program_keeps_everything_but_this_apps_thumbnails(tmp_path: Path) -> None:
     """A data folder chosen where a photo program keeps its own ``thumbs`` folder: with no
-    format mark, the whole folder was set aside and deleted, the other program's files too."""
+    format mark, the whole folder was set aside and deleted, the other program's files too.
+    Each file of theirs stays where it was; this app's old thumbnails, those it was still
+    writing when a process ended (``.tmp-*.jpg``), and a file manager's litter go, and so
+    does the folder they were set aside in."""
     name = "5d5a2c0e-4b1f-4c56-9a0e-1f2e3d4c5b6a"
     thumbs = tmp_path / "thumbs"
     theirs = {
@@ -665,28 +668,21 @@ def test_a_thumbs_folder_of_another_program_keeps_everything_but_this_apps_thumb
         thumbs / "256" / "cover.png": b"theirs, in a folder named as ours are",
         tmp_path / "thumbs-old-mine" / "keep.txt": b"a folder of theirs named as ours set aside are",
     }
-    for path, data in theirs.items():
+    ours = [thumbs / "256" / f"{name}.jpg", thumbs / "256" / ".tmp-k3j2.jpg", thumbs / "512" / ".DS_Store"]
+    for path, data in [*theirs.items(), *((p, b"made here") for p in ours)]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-    ours = thumbs / "256" / f"{name}.jpg"
-    ours.write_bytes(b"drawn the old way")
+
+    def set_aside() -> list[Path]:
+        return [p for p in tmp_path.iterdir() if p.name.startswith("thumbs-old-") and p.name != "thumbs-old-mine"]
+
     with Library(tmp_path) as lib:
-        wait_for(
-            lambda: (
-                not any(
-                    p.name.startswith("thumbs-old-")
-                    and p.name != "thumbs-old-mine"
-                    and (p / "256" / f"{name}.jpg").exists()
-                    for p in tmp_path.iterdir()
-                )
-            )
-        )
-        assert not ours.exists() and not lib.thumb_path(name, 256).exists()
-    kept = {path.name: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+        assert not lib.thumb_path(name, 256).exists()  # made again when next shown
+        wait_for(lambda: not set_aside())
     for path, data in theirs.items():
-        assert kept[path.name] == data
-    assert (thumbs / "2023-holiday" / "t0.jpg").exists() and (thumbs / "notes.txt").exists()
-    assert not any(path.name == f"{name}.jpg" for path in tmp_path.rglob("*"))
+        assert path.read_bytes() == data, path  # each where it was
+    assert not any(p.exists() for p in ours)
+    assert (thumbs / store.THUMBS_MARK).read_text().strip() == store.THUMBS_FORMAT
 
 
 def test_thumb_path(lib: Library) -> None:
