@@ -176,7 +176,9 @@ class MessageToast(QFrame):
                 self._timer.start(self.FADE_AFTER_MS)
 
     def _focus_moved(self, old: QWidget | None, new: QWidget | None) -> None:
-        if new is not None and self.isAncestorOf(new) and (old is None or not self.isAncestorOf(old)):
+        # From nowhere (the window coming back to the front with a button here focused):
+        # where it came from before still holds.
+        if new is not None and old is not None and self.isAncestorOf(new) and not self.isAncestorOf(old):
             self._focus_before = old
 
     def _give_back_focus(self) -> None:
