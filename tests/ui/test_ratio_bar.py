@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QAbstractButton
 from pytestqt.qtbot import QtBot
 
@@ -111,3 +111,8 @@ def test_tab_stops_at_the_chosen_ratio_whichever_way_it_was_chosen(qtbot: QtBot)
     assert bar.ratio() == "9:16"
     qtbot.mouseClick(bar.button("16:9"), Qt.MouseButton.LeftButton)
     assert bar.ratio() == "16:9" and tab_from(after, back=True) is bar.button("16:9")
+    # Pressed, then let go outside it: nothing chosen, and the stop stays at the chosen one.
+    qtbot.mousePress(bar.button("4:5"), Qt.MouseButton.LeftButton)
+    qtbot.mouseRelease(bar.button("4:5"), Qt.MouseButton.LeftButton, pos=QPoint(-50, -50))
+    assert bar.ratio() == "16:9"
+    assert tab_from(before) is bar.button("16:9")

@@ -4,7 +4,7 @@ own shape."""
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent, QPalette, QPen
+from PySide6.QtGui import QColor, QFocusEvent, QFont, QFontMetrics, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QAbstractButton, QButtonGroup, QGridLayout, QRadioButton, QSizePolicy, QWidget
 
 from krea_desktop.api import spec
@@ -47,6 +47,14 @@ class RatioButton(QRadioButton):
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setAttribute(Qt.WidgetAttribute.WA_Hover)  # repaint on hover
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        # Qt makes a radio button that takes the focus its group's one Tab stop, the
+        # unchosen one pressed and let go outside it too: the stop stays at the chosen one.
+        super().focusInEvent(event)
+        bar = self.parentWidget()
+        if isinstance(bar, RatioBar):
+            bar._tab_stop_on_checked()
 
     def hitButton(self, pos: QPoint) -> bool:
         return self.rect().contains(pos)  # the whole tile, not a radio button's dot and text
