@@ -64,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             # The system's words for the number: asyncio's own strerror repeats the address
             # as a Python tuple ("error while attempting to bind on address ('8.8.8.8', 0): …").
-            reason = os.strerror(exc.errno) if exc.errno else exc.strerror or str(exc)
+            # (On Windows a socket's error number may be one os.strerror does not know.)
+            known = os.strerror(exc.errno) if exc.errno else ""
+            reason = known if known and not known.startswith("Unknown error") else exc.strerror or str(exc)
             said = f"cannot listen on {args.host}:{args.port} ({reason.lower()})."
         print(f"krea-desktop simulator: {said}", file=sys.stderr)
         return 1
