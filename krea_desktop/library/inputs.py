@@ -33,7 +33,6 @@ from krea_desktop.api.errors import KreaError
 from krea_desktop.api.request import ReferenceImage
 from krea_desktop.fsutil import NotARegularFile, atomic_write, is_abandoned, owned_name, read_regular_file
 from krea_desktop.library.metadata import MAX_PARTS, ends_early, has_too_many_parts, read_record
-from krea_desktop.library.saving import describe_failure
 from krea_desktop.wording import size_over
 
 if TYPE_CHECKING:
@@ -650,6 +649,8 @@ def keep_references(refs: Sequence[ReferenceImage], folder: Path) -> list[KeptRe
         try:
             path = store_copy(loaded, folder)
         except OSError as exc:
+            from krea_desktop.library.saving import describe_failure  # only when it fails
+
             raise KreaError(f"The reference could not be kept: {describe_failure(exc, folder)}.") from None
         origin = ref.image if isinstance(ref.image, Path) else None
         kept.append(KeptReference(ReferenceImage(path, ref.strength), loaded, origin))

@@ -3,11 +3,16 @@ own shape."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QPoint, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFocusEvent, QFont, QFontMetrics, QPainter, QPaintEvent, QPalette, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QAbstractButton, QButtonGroup, QGridLayout, QRadioButton, QSizePolicy, QWidget
 
 from krea_desktop.api import spec
+
+if TYPE_CHECKING:  # its type is made only when a focus event comes
+    from PySide6.QtGui import QFocusEvent
 
 _DESCRIPTIONS = {
     "1:1": "square",

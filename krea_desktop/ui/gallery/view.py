@@ -7,7 +7,7 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import (
     QAbstractItemModel,
@@ -47,6 +47,9 @@ from PySide6.QtWidgets import (
 
 from krea_desktop.ui.gallery.delegate import GalleryDelegate
 from krea_desktop.ui.gallery.model import GalleryModel
+
+if TYPE_CHECKING:  # its type is made only when a focus event comes
+    from PySide6.QtGui import QFocusEvent
 
 THUMB_SIDE_MIN = 96
 THUMB_SIDE_MAX = 384

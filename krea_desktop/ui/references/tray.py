@@ -12,6 +12,7 @@ import itertools
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import QEvent, QMimeData, QObject, QPoint, QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -19,7 +20,6 @@ from PySide6.QtGui import (
     QDragLeaveEvent,
     QDragMoveEvent,
     QDropEvent,
-    QFocusEvent,
     QGuiApplication,
     QImage,
     QMoveEvent,
@@ -67,6 +67,9 @@ from krea_desktop.ui.references.sources import (
 )
 from krea_desktop.ui.theme import set_role
 from krea_desktop.wording import for_count, short_reference_name
+
+if TYPE_CHECKING:  # its type is made only when a focus event comes
+    from PySide6.QtGui import QFocusEvent
 
 ResolveLibraryIds = Callable[[list[int]], list[Path]]
 
@@ -565,8 +568,9 @@ class ReferenceTray(QWidget):
             if event.type() == QEvent.Type.Resize:
                 self._fit()
             return False
-        if isinstance(event, QFocusEvent) and event.type() == QEvent.Type.FocusIn and isinstance(watched, QWidget):
-            if event.reason() in (Qt.FocusReason.TabFocusReason, Qt.FocusReason.BacktabFocusReason):
+        if event.type() == QEvent.Type.FocusIn and isinstance(watched, QWidget):
+            reason = cast("QFocusEvent", event).reason()
+            if reason in (Qt.FocusReason.TabFocusReason, Qt.FocusReason.BacktabFocusReason):
                 self._show_focused(watched)
             return False
         # A card's strength control takes the wheel only once it has the focus (a click or

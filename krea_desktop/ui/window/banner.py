@@ -8,7 +8,7 @@ from collections.abc import Callable
 import shiboken6
 from PySide6 import QtCore
 from PySide6.QtCore import QPropertyAnimation, QRectF, QTimer
-from PySide6.QtGui import QAccessible, QAccessibleEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QApplication, QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from krea_desktop.ui import theme
@@ -129,6 +129,10 @@ class MessageToast(QFrame):
         self._place()
         self.show()
         self.raise_()
+        # Imported here: making their types (and their many enums) costs 2 ms, not to be
+        # spent before the window is ready.
+        from PySide6.QtGui import QAccessible, QAccessibleEvent
+
         QAccessible.updateAccessibility(QAccessibleEvent(self, QAccessible.Event.Alert))
         if not error and action is None:
             self._timer.start(self.FADE_AFTER_MS)
