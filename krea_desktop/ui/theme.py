@@ -110,14 +110,19 @@ class PrimaryButton(QPushButton):
 
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
-        if not self.hasFocus():
-            return
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(QPen(FOCUS_RING, 2))
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawRoundedRect(QRectF(self.rect()).adjusted(1, 1, -1, -1), 3, 3)
-        painter.end()
+        if self.hasFocus():
+            paint_focus_ring(self, FOCUS_RING, 3)
+
+
+def paint_focus_ring(widget: QWidget, colour: QColor, radius: float) -> None:
+    """A ring of ``colour`` inside ``widget``'s edge: the keyboard's focus, for a control
+    whose style draws it too faintly (called at the end of its paintEvent)."""
+    painter = QPainter(widget)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(QPen(colour, 2))
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    painter.drawRoundedRect(QRectF(widget.rect()).adjusted(1, 1, -1, -1), radius, radius)
+    painter.end()
 
 
 def strength_color(strength: float) -> QColor:
