@@ -80,10 +80,10 @@ class MessageToast(QFrame):
         self._slot: Callable[[], None] | None = None
         self.action.clicked.connect(self._act)
         self.acted_with_focus = False  # while an action runs: its button had the keyboard focus
-        self._focus_before: QWidget | None = None  # where the focus was before it came to a button here
-        app = QApplication.instance()
-        if isinstance(app, QApplication):
-            app.focusChanged.connect(self._focus_moved)
+        # Where the keyboard was when the message came (given back when it goes). Noted
+        # then, not by following the application's every focus change: a handler of that
+        # is called with widgets being destroyed.
+        self._focus_before: QWidget | None = None
         self.error = False
         self._opacity = QGraphicsOpacityEffect(self)
         self._opacity.setOpacity(1.0)
@@ -116,6 +116,9 @@ class MessageToast(QFrame):
         self._fade.stop()
         self._timer.stop()
         self._opacity.setOpacity(1.0)
+        focused = QApplication.focusWidget()
+        if focused is not None and not self.isAncestorOf(focused) and focused.window() is self.window():
+            self._focus_before = focused
         self.label.setText(text)
         # Said by a screen reader as it comes (an alert), not only when looked for.
         self.setAccessibleName(f"Error: {text}" if error else text)
@@ -179,17 +182,11 @@ class MessageToast(QFrame):
             if not self.error:  # information with nothing left to act on fades, as it would have
                 self._timer.start(self.FADE_AFTER_MS)
 
-    def _focus_moved(self, old: QWidget | None, new: QWidget | None) -> None:
-        # From nowhere (the window coming back to the front with a button here focused):
-        # where it came from before still holds.
-        if new is not None and old is not None and self.isAncestorOf(new) and not self.isAncestorOf(old):
-            self._focus_before = old
-
     def _give_back_focus(self) -> None:
         """Before the message hides with the focus on one of its buttons (Undo, Dismiss,
-        pressed or clicked): the focus goes back where it came from. Else Qt hands it to the
-        next widget of the window's chain, the ratio buttons, where the next arrow key
-        changed the ratio."""
+        pressed or clicked): the focus goes back where it was when the message came. Else
+        Qt hands it to the next widget of the window's chain, the ratio buttons, where the
+        next arrow key changed the ratio."""
         focused = QApplication.focusWidget()
         if focused is None or not self.isAncestorOf(focused):
             return
