@@ -55,7 +55,7 @@ from krea_desktop.ui.mime import LIBRARY_IDS_MIME, decode_library_ids
 from krea_desktop.ui.viewer import viewer as viewer_module
 from krea_desktop.ui.viewer.viewer import NOT_IN_LIBRARY_DELETE, NOT_IN_LIBRARY_FAVOURITE, ImageViewer
 from krea_desktop.ui.window.main_window import MainWindow
-from tests.helpers.drag import drag_event
+from tests.helpers.drag import drag_event, leave
 
 T0 = datetime(2025, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -2497,6 +2497,7 @@ def test_a_text_drag_looks_at_the_files_it_names_once_not_at_every_move(
             move = drag_event(QDragMoveEvent, centre.x() + dx, centre.y(), mime)
             QApplication.sendEvent(target, move)
             assert move.isAccepted()
+        leave(target)
         assert len(looked) == entered, target  # nothing looked at again as it moves
     huge = QMimeData()
     huge.setText("\n".join([str(path)] * 5000))  # past what names of images can be: text

@@ -19,7 +19,7 @@ from krea_desktop.library.inputs import InvalidImageError
 from krea_desktop.ui.mime import LIBRARY_IDS_MIME, encode_library_ids
 from krea_desktop.ui.references.card import REFERENCE_MIME, ReferenceItem
 from krea_desktop.ui.references.tray import ReferenceTray, not_put_back
-from tests.helpers.drag import drag_event
+from tests.helpers.drag import drag_event, leave
 from tests.helpers.images import SVG, Route, distinct_png, huge_header_png, image_bytes, serving, truncated_png
 from tests.helpers.wheel import wheel
 
@@ -832,6 +832,7 @@ def test_a_card_dragged_to_the_edge_of_the_rows_scrolls_them(make_tray: Callable
     assert bar.value() == middle  # away from the edges nothing moves
     QApplication.sendEvent(t.widget, drag_event(QDragMoveEvent, 200, 252, mime, Qt.DropAction.CopyAction))
     assert bar.value() > middle
+    leave(t.widget)
 
 
 def test_the_wheel_scrolls_the_rows_and_changes_a_strength_only_once_its_control_has_the_focus(
