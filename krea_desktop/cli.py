@@ -580,18 +580,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_interruptibly(main: Coroutine[Any, Any, int]) -> int:
-    """``asyncio.run(main)``, Ctrl+C ending it as Python 3.11 and later do: the first
+    """``asyncio.run(main)``, Ctrl+C ending it as Python 3.11 and later mean to: the first
     cancels ``main``, whose own ``except CancelledError`` then says what was kept and saves
     what it holds, and KeyboardInterrupt is raised once it has ended; a second ends it at
-    once. Before 3.11, asyncio.run let KeyboardInterrupt out wherever the program was (in
-    the middle of a file's save) without cancelling anything. SIGTERM (``kill``,
-    ``timeout``, a service manager stopping it) ends it the same way (see
-    :func:`terminated`)."""
+    once. SIGTERM (``kill``, ``timeout``, a service manager stopping it) ends it the same
+    way (see :func:`terminated`).
+
+    Both are handled here in every version. Before 3.11, asyncio.run let KeyboardInterrupt
+    out wherever the program was (in the middle of a file's save) without cancelling
+    anything; from 3.11 it cancels ``main`` inside the signal handler, which can land
+    between two lines of asyncio's own (see :func:`_run_with_signals_cancelling`)."""
     import asyncio
     import signal
 
-    if sys.version_info >= (3, 11):
-        return _run_with_signals_cancelling(main, asyncio.run, (signal.SIGTERM,))
     return _run_with_signals_cancelling(main, asyncio.run, (signal.SIGINT, signal.SIGTERM))
 
 
@@ -611,6 +612,7 @@ def _run_with_signals_cancelling(
     cancelling ``main`` first, and ending it at once the second time; then
     KeyboardInterrupt (see :func:`run_interruptibly`)."""
     import asyncio
+    import contextlib
     import signal
     import threading
 
@@ -641,8 +643,13 @@ def _run_with_signals_cancelling(
             raise KeyboardInterrupt
         interrupted = True
         task, loop = running[0]
-        task.cancel()
-        loop.call_soon_threadsafe(lambda: None)  # the loop wakes to it
+        # Cancelled by the loop, between two steps. A signal's handler runs between any two
+        # lines of the step it interrupts: cancelled here, the tasks ``main`` waits for and
+        # the futures they wait on could be cancelled between asyncio's check that a future
+        # is pending and the setting of its result (a Semaphore waking its next waiter),
+        # and the command ended in InvalidStateError instead of saying what it kept.
+        with contextlib.suppress(RuntimeError):  # the loop closed: nothing left to cancel
+            loop.call_soon_threadsafe(task.cancel)
 
     for signum in ours:
         signal.signal(signum, on_signal)

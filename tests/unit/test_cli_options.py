@@ -251,3 +251,40 @@ def test_sigterm_cancels_the_command_as_ctrl_c_does_and_is_told_apart() -> None:
         return 0
 
     assert run_interruptibly(ends()) == 0 and not terminated()
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_signal_cancels_the_command_between_its_steps_not_inside_one(signame: str) -> None:
+    # asyncio's Semaphore (a sweep's gate) wakes its next waiter by checking the waiter's
+    # future is pending, then setting its result. Cancelled from inside the signal handler,
+    # the command's tasks and that future were cancelled between the two: the sweep ended
+    # in "InvalidStateError: invalid state" and a traceback, with no contact sheet.
+    import asyncio
+    import signal
+
+    from krea_desktop.cli import run_interruptibly
+
+    signum = getattr(signal, signame)
+    woken: list[asyncio.Future[bool]] = []
+
+    async def command() -> int:
+        future = asyncio.get_running_loop().create_future()
+        woken.append(future)
+
+        async def waiter() -> None:
+            await future
+
+        async def waker() -> None:
+            await asyncio.sleep(0)
+            if not future.done():  # as Semaphore._wake_up_next does
+                signal.raise_signal(signum)  # the signal comes here
+                future.set_result(True)
+
+        await asyncio.gather(waiter(), waker())
+        return 0
+
+    with pytest.raises(KeyboardInterrupt):
+        run_interruptibly(command())
+    assert woken[0].result() is True
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
