@@ -175,6 +175,39 @@ def test_after_a_click_in_the_prompt_or_details_the_arrows_still_step_through_th
         assert viewer.row == row
 
 
+def test_the_prompt_and_details_are_reached_by_tab_and_copied_from_the_keyboard(
+    qtbot: QtBot, model: GalleryModel
+) -> None:
+    # They could be selected with the mouse only; and with one focused by a click and
+    # nothing selected, Ctrl+C copied nothing at all.
+    viewer = open_viewer(qtbot, model, 1)
+    viewer.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is viewer)
+    reached = []
+    for _ in range(3):
+        qtbot.keyClick(QApplication.focusWidget() or viewer, Qt.Key.Key_Tab)
+        reached.append(QApplication.focusWidget())
+    assert viewer.prompt_label in reached and viewer.facts_label in reached
+    copied: list[object] = []
+    viewer.copyRequested.connect(copied.append)
+    label = viewer.prompt_label
+    label.setFocus()
+    qtbot.waitUntil(label.hasFocus)
+    qtbot.keyClick(label, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert copied == [viewer.entry]  # nothing selected: the image, as everywhere in the viewer
+    QApplication.clipboard().clear()
+    qtbot.keyClick(label, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(label, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert QApplication.clipboard().text() == "middle, with references" and len(copied) == 1
+    qtbot.keyClick(label, Qt.Key.Key_Home)  # no selection moved: the newest image
+    assert viewer.row == 0
+    label.setFocus()
+    label.setSelection(0, 0)  # the text cursor at the start
+    for _ in range(3):
+        qtbot.keyClick(label, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    assert label.selectedText() == "new" and viewer.row == 0  # Shift+arrows select
+
+
 def test_the_metadata_panel(qtbot: QtBot, model: GalleryModel) -> None:
     viewer = open_viewer(qtbot, model, 1)
     assert viewer.prompt_label.text() == "middle, with references"

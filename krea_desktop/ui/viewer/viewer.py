@@ -285,15 +285,17 @@ class ImageViewer(QDialog):
         self.prompt_label.setObjectName("viewerPrompt")
         self.prompt_label.setWordWrap(True)
         self.prompt_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.prompt_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.facts_label = QLabel(self)
         self.facts_label.setObjectName("viewerFacts")
         self.facts_label.setTextFormat(Qt.TextFormat.RichText)
         self.facts_label.setWordWrap(True)
-        self.facts_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        # Selectable, they take the focus on a click, and with it the arrow keys: those
-        # still step through the images (Ctrl+C still copies what is selected).
+        # Selectable with the mouse and the keyboard (Tab reaches them, Shift+arrows and
+        # Ctrl+A select, Ctrl+C copies what is selected). They take the focus, and with it
+        # keys the viewer's own: see eventFilter.
+        selectable = Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard
         for label in (self.prompt_label, self.facts_label):
+            label.setTextInteractionFlags(selectable)
+            label.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the flags alone give ClickFocus
             label.installEventFilter(self)
         self.refs_heading = QLabel("References", self)
         self.refs_box = QWidget(self)
@@ -662,14 +664,26 @@ class ImageViewer(QDialog):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if (
-            watched in (self.prompt_label, self.facts_label)
+            isinstance(watched, QLabel)
+            and watched in (self.prompt_label, self.facts_label)
             and event.type() == QEvent.Type.KeyPress
             and isinstance(event, QKeyEvent)
-            and event.key() in (Qt.Key.Key_Left, Qt.Key.Key_Right)
+            and self._viewers_key_in_a_label(watched, event)
         ):
             self.keyPressEvent(event)
             return True
         return super().eventFilter(watched, event)
+
+    @staticmethod
+    def _viewers_key_in_a_label(label: QLabel, event: QKeyEvent) -> bool:
+        """Whether a key pressed in the prompt or the details is the viewer's: the arrows,
+        Home and End without Shift still step through the images (with Shift they select),
+        and Ctrl+C with nothing selected copies the image, as it does everywhere else in
+        the viewer (the label took it, and copied nothing)."""
+        if event.matches(QKeySequence.StandardKey.Copy):
+            return not label.hasSelectedText()
+        moves = (Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Home, Qt.Key.Key_End)
+        return event.key() in moves and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
