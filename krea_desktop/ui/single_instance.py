@@ -417,9 +417,14 @@ class InstanceServer(QObject):
             else:
                 socket.write(ACK)
             socket.flush()  # a start gone meanwhile: its socket says so here (_disconnected)
-            self.requested.emit(request)
             if socket not in self._buffers:
-                return  # disconnected: the socket is being deleted, and never kept again
+                # Gone before the answer: it gave up waiting (a window stopped, then let go
+                # on) and told its user the images were not handed over, or was ended. Its
+                # images are not opened behind the user's back. The socket is being
+                # deleted, and never kept again.
+                log.info("a start left before its answer: the images it brought are not opened")
+                return
+            self.requested.emit(request)
         if len(buffer) > MAX_LINE_BYTES:
             log.warning("refused a request from another start: it is too long")
             self._overlong.add(socket)

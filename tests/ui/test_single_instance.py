@@ -5,6 +5,7 @@ the real app twice, as a user would, each time a fresh Python process."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -207,20 +208,26 @@ def test_the_running_window_takes_a_request_and_answers(qtbot: QtBot, name: str)
     assert not is_listening(name)
 
 
-def test_a_start_gone_before_its_answer_leaves_the_window_to_close_cleanly(qtbot: QtBot, name: str) -> None:
+def test_a_start_gone_before_its_answer_has_its_images_left_and_the_window_closes_cleanly(
+    qtbot: QtBot, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
     # A start that gave up (5 s) or was killed after sending: the answer found its socket
     # gone, the server kept it all the same, and closing the window aborted a deleted
-    # socket (a traceback, exit 1, the library not closed).
+    # socket (a traceback, exit 1, the library not closed). And the window opened the
+    # images that start had told its user were not handed over.
     import socket as sockets
 
     server = InstanceServer(name)
     assert server.listen() is Listen.LISTENING
+    requested: list[Request] = []
+    server.requested.connect(requested.append)
     with sockets.socket(sockets.AF_UNIX) as raw:
         raw.connect(name)
         raw.sendall(encode_request([Path("/pictures/a.png")]))
-    with qtbot.waitSignal(server.requested, timeout=5000):
-        pass
+    with caplog.at_level(logging.INFO, logger=single_instance.__name__):
+        qtbot.waitUntil(lambda: "a start left before its answer" in caplog.text, timeout=5000)
     qtbot.wait(100)  # the socket's deferred deletion
+    assert requested == []
     server.close()  # no RuntimeError from a deleted socket
     assert not is_listening(name)
 
@@ -596,6 +603,9 @@ def test_a_hung_window_makes_a_second_start_give_up_and_say_so(
     lines = second.stderr.strip().splitlines()
     assert len(lines) == 1 and "Another Krea Desktop is using the library" in lines[0], second.stderr
     assert f"end it (process {first.pid}) if it stays frozen" in lines[0]  # no screen: no box waits
+    # Let go on, the window does not open the image that start said it could not hand over.
+    wait_for(lambda: "a start left before its answer" in log_text(data_dir), 60, "the request is read", first)
+    assert "opened from another start" not in log_text(data_dir)
 
 
 @unix_only
