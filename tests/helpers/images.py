@@ -53,6 +53,10 @@ class Route:
     content_type: str = "image/png"
     status: int = 200
     delay: float = 0.0
+    # Answered only once set (or after a minute): a download under way for as long as a
+    # test needs it to be.
+    gate: threading.Event | None = None
+    answered: int = 0  # how many times it was answered
 
 
 @dataclass
@@ -72,6 +76,9 @@ def serving(routes: dict[str, Route]) -> Iterator[WebServer]:
                 route = Route(b"not found", "text/plain", 404)
             if route.delay:
                 time.sleep(route.delay)
+            if route.gate is not None:
+                route.gate.wait(60)
+            route.answered += 1
             try:
                 self.send_response(route.status)
                 self.send_header("Content-Type", route.content_type)

@@ -210,7 +210,7 @@ def test_a_fifo_never_blocks(tmp_path: Path, env: dict[str, str]) -> None:
     assert metadata.read_record(fifo) is None
     with pytest.raises(InvalidImageError, match="not a file"):
         load_reference(fifo)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 20  # a read of it waits for ever
     code, err, _peak = run_measured(["generate", "a lighthouse", "--demo", "--ref", str(fifo)], env, timeout=30)
     assert code == 1 and "“x.png” is not a file" in one_sentence(err)
 

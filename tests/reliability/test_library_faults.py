@@ -424,7 +424,7 @@ def test_a_held_write_lock_is_a_short_wait_and_one_sentence(tmp_path: Path) -> N
         started = time.monotonic()
         with pytest.raises(LibraryError, match=r"^The library is busy: .*try again in a moment\.$"):
             lib.set_favourite([1], True)
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 4  # not the 5 s the library waits by default
         assert lib.count() == 0  # reading is never blocked (write-ahead log)
 
 

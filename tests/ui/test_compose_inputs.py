@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-import time
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -215,13 +215,15 @@ def test_closing_the_window_gives_up_an_image_still_downloading_at_once(
     w.tray.add_reference(write(tmp_path, "kept.png", distinct_png(1)), -0.5)
     qtbot.waitUntil(lambda: w.tray.count() == 1 and not w.tray.isBusy(), timeout=10_000)
     state_file = w.data_dir / "references" / "tray.json"
-    with serving({"/slow.png": Route(distinct_png(7), delay=2.5)}) as web:
+    slow = Route(distinct_png(7), gate=threading.Event())
+    with serving({"/slow.png": slow}) as web:
         w.tray.add_reference(f"{web.url}/slow.png", 1.5)
         assert w.tray.isBusy()
-        started = time.monotonic()
         w.close()
-        assert time.monotonic() - started < 1.5
+        assert slow.answered == 0  # the window closed with the download still under way
         assert not w.isVisible()
+        assert slow.gate is not None
+        slow.gate.set()
         saved = json.loads(state_file.read_text())["references"]
         assert [(e["source"], e["strength"]) for e in saved] == [("kept.png", -0.5)]
         # The download ends after the window has closed: it is not added, nor saved.

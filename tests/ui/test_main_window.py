@@ -227,17 +227,17 @@ def test_a_job_cancelled_while_the_service_makes_its_images_ends_at_once(
     qtbot: QtBot, window: MainWindow, sim: Sim
 ) -> None:
     w = window
-    sim.service.config.latency_per_image = 5.0
+    sim.service.config.latency_per_image = 20.0
     w.prompt_panel.promptEdit.setPlainText("a slow pair, called off")
     w.prompt_panel.countSpin.setValue(2)
     w.prompt_panel.deliveryCombo.setCurrentIndex(w.prompt_panel.deliveryCombo.findData("async"))
     job_id = w.generate()
     qtbot.waitUntil(lambda: bool(inference_tasks(sim)), timeout=10000)  # sent: now it is waited for
     started = time.monotonic()
-    with qtbot.waitSignal(w.client_thread.jobCancelled, timeout=5000) as blocker:
+    with qtbot.waitSignal(w.client_thread.jobCancelled, timeout=15_000) as blocker:
         w.client_thread.cancel(job_id)
     assert blocker.args == [job_id, 0]
-    assert time.monotonic() - started < 2.0  # not after the next poll's answer
+    assert time.monotonic() - started < 10  # not after the next poll's answer, 20 s on
 
 
 def test_cancelled_again_and_again_while_an_image_is_saved_the_job_still_ends_and_counts_it(

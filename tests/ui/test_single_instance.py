@@ -297,8 +297,8 @@ def test_a_request_past_the_limit_is_refused_in_one_sentence_not_dropped(
 
 def test_a_start_with_nobody_running_is_told_so_at_once(name: str) -> None:
     started = time.monotonic()
-    assert hand_off(name, [Path("/a.png")], timeout_ms=5000) is HandOff.NO_INSTANCE
-    assert time.monotonic() - started < 1
+    assert hand_off(name, [Path("/a.png")], timeout_ms=60_000) is HandOff.NO_INSTANCE
+    assert time.monotonic() - started < 30  # not the minute it may wait for an answer
 
 
 def test_a_window_that_does_not_answer_does_not_hold_the_start(name: str) -> None:
@@ -308,7 +308,7 @@ def test_a_window_that_does_not_answer_does_not_hold_the_start(name: str) -> Non
     assert hung.listen(name)
     started = time.monotonic()
     assert hand_off(name, [Path("/a.png")], timeout_ms=300) is HandOff.NO_ANSWER
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 30  # its time, not forever
     hung.close()
 
 
@@ -368,7 +368,11 @@ from krea_desktop.ui import single_instance as si
 app = QCoreApplication(sys.argv)
 claim = si.claim(Path(sys.argv[1]), [], listen_later=True)
 print("claimed", claim.server, claim.handed_off, repr(claim.problem), "PySide6.QtNetwork" in sys.modules, flush=True)
-time.sleep(1.0)  # the window getting ready
+ready = Path(sys.argv[2])
+for _ in range(600):  # the window getting ready, until the test says it is (or a minute)
+    if ready.exists():
+        break
+    time.sleep(0.05)
 server = claim.listen()
 got = []
 server.requested.connect(lambda request: (got.extend(request.paths), app.quit()))
@@ -378,6 +382,7 @@ print("got", [str(p) for p in got], flush=True)
 server.close()
 """,
             str(library),
+            str(tmp_path / "ready"),
         ],
         env=child_env(library),
         stdout=subprocess.PIPE,
@@ -387,6 +392,9 @@ server.close()
     try:
         assert first.stdout is not None
         assert first.stdout.readline().split() == ["claimed", "None", "False", "''", "False"]
+        # Ready half a second after the second start begins: it cannot have been handed
+        # over sooner.
+        threading.Timer(0.5, (tmp_path / "ready").touch).start()
         started = time.monotonic()
         second = claim(library, [Path("/pictures/a.png")])
         waited = time.monotonic() - started
@@ -724,15 +732,18 @@ def test_ctrl_c_or_sigterm_while_the_window_opens_ends_the_start(tmp_path: Path,
 
 
 @unix_only
-def test_a_claim_lock_that_cannot_be_made_at_all_holds_no_start_back(tmp_path: Path, qapp: QApplication) -> None:
+def test_a_claim_lock_that_cannot_be_made_at_all_holds_no_start_back(
+    tmp_path: Path, qapp: QApplication, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A folder where the lock file goes (or a full, read-only runtime folder): nobody holds
     the lock, so the start goes on, as it did before starts that find it held were refused."""
+    monkeypatch.setattr(single_instance, "CLAIM_LOCK_TIMEOUT_MS", 60_000)
     library = tmp_path / "library"
     Path(single_instance._lock_path(server_name(library))).mkdir(parents=True)
     started = time.monotonic()
     claim = single_instance.claim(library, [])
     assert claim.problem == "" and claim.server is not None and claim.server.isListening()
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 30  # not the minute a held lock is waited for
     claim.server.close()
 
 

@@ -192,7 +192,7 @@ def test_parse_a1111_long_adversarial_line_is_fast() -> None:
     parse_a1111("p\nSteps: 1, Seed: 5, Size: 2x2, " + "\t" * 16_000 + "z")
     parse_a1111("p\nSteps: 1, Seed: 5, Size: 2x2, " + "\t" * 2_000_000 + "z")
     parse_a1111("p\nSteps: 1, " + 'a: "' + '\\"' * 1_000_000)  # a quote never closed
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 10  # read place by place, the two million blanks take hours
 
 
 def test_a_parameters_line_longer_than_the_parsed_length_still_gives_its_settings() -> None:

@@ -195,7 +195,7 @@ def test_hang_until_the_client_gives_up(service: SimulatorService, server: Simul
     start = time.monotonic()
     with httpx.Client(base_url=server.url, headers=AUTH, timeout=0.3) as c, pytest.raises(httpx.ReadTimeout):
         post(c, [task])
-    assert 0.25 < time.monotonic() - start < 3
+    assert 0.25 < time.monotonic() - start < 10  # given up by the client, not answered
     assert service.submissions[task["taskUUID"]] == 1
     with httpx.Client(base_url=server.url, headers=AUTH, timeout=5) as c:
         r = post(c, poll(task))
@@ -210,7 +210,7 @@ def test_hanging_connection_does_not_block_stop(service: SimulatorService) -> No
         post(c, [inference()])
     start = time.monotonic()
     srv.stop_thread()
-    assert time.monotonic() - start < 2
+    assert time.monotonic() - start < 10  # the hanging connection waits for ever
 
 
 def test_malformed_json(service: SimulatorService, client: httpx.Client) -> None:
