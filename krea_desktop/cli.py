@@ -250,6 +250,7 @@ async def _generate(args: argparse.Namespace) -> int:
     from krea_desktop.library.pending import COLLECT_FIRST_S, PendingTask, PendingTasks, set_aside_notice
     from krea_desktop.library.saving import SaveQueue, check_writable, describe_failure, prepare_out_folder
     from krea_desktop.library.store import LibraryEntry, LibraryError
+    from krea_desktop.sweep_cli import EarlierOut, redraw_sheets_of
 
     refs = tuple(args.ref)
     if len(refs) > spec.MAX_REFERENCES:
@@ -291,6 +292,8 @@ async def _generate(args: argparse.Namespace) -> int:
     def say(msg: str) -> None:
         console.line(msg, err=True)
 
+    earlier_out = EarlierOut(say)  # the --out folders of earlier runs whose images are collected
+
     def mark(entry: LibraryEntry) -> None:
         """Note a saved image in its task's record (the next run does not fetch it again)."""
         task = tasks.get(entry.task_uuid or "")
@@ -303,9 +306,12 @@ async def _generate(args: argparse.Namespace) -> int:
         if old is not None:  # sent again under a new taskUUID: the old one was never accepted
             pending.finished(old)
         current_uuid = sent.task_uuid
-        # Noted for the next run to collect, where it can (not the demo simulator's).
+        # Noted for the next run to collect, where it can (not the demo simulator's), with
+        # --out: the run that collects the rest (if not this one) copies them there too.
         task = (
-            pending.submitted(sent, wire, record, backend.client.base_url) if backend.client.collectable_later else None
+            pending.submitted(sent, wire, record, backend.client.base_url, args.out)
+            if backend.client.collectable_later
+            else None
         )
         if task is not None:
             tasks[sent.task_uuid] = task
@@ -314,9 +320,9 @@ async def _generate(args: argparse.Namespace) -> int:
 
     def deliver(entry: LibraryEntry) -> None:
         nonlocal done, out_problem
-        if entry.task_uuid != current_uuid:
+        if entry.task_uuid != current_uuid:  # copied into its run's --out, if it had one
+            earlier_out.saved(entry, tasks.get(entry.task_uuid or ""))
             mark(entry)
-            say(f"saved {entry.path.name} from an earlier run that ended before all its images arrived")
             return
         path = entry.path
         if args.out:
@@ -380,9 +386,7 @@ async def _generate(args: argparse.Namespace) -> int:
             except Exception:  # a mistake of this program's: this run's own work goes on, the task kept
                 say(f"krea-desktop: {EARLIER_UNEXPECTED}")
                 note_unexpected(task.task_uuid)
-        from krea_desktop.sweep_cli import redraw_sheets_of
-
-        await redraw_sheets_of(abandoned, backend.library, say)
+        await redraw_sheets_of(abandoned, backend.library, say, earlier_out)
         try:
             async for image in backend.client.generate(request, on_status=say, on_submitted=submitted):
                 await save(image)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from krea_desktop.api.client import RunwareClient
     from krea_desktop.library.pending import PendingTask, PendingTasks
     from krea_desktop.library.saving import SaveQueue
-    from krea_desktop.library.store import Library
+    from krea_desktop.library.store import Library, LibraryEntry
 
 CONCURRENCY = 4  # cells in flight at once
 # A cell of a sweep cut off by Ctrl+C whose task was sent: its image is paid for and comes.
@@ -72,32 +72,98 @@ async def _ask(question: str) -> bool:
     return await answer
 
 
-async def redraw_sheets_of(tasks: list[PendingTask], library: Library, say: Callable[[str], None]) -> None:
+EARLIER_SAVED = "saved {name} from an earlier run that ended before all its images arrived"
+
+
+class EarlierOut:
+    """The ``--out`` folders of earlier runs (a sweep, a generate) whose images a
+    command-line run collects (noted with their tasks): each image collected is copied into
+    its run's folder as well, and a sweep's contact sheet drawn again replaces the one
+    there, which marked those cells as not made. A folder gone (it is not made again: a drive not connected
+    would have it made on the disk beneath) or that cannot be written is said once, in one
+    sentence, and fails nothing: the images and the sheet are in the library all the same.
+
+    The window, when it is the one that collects such a task, leaves the folder alone: the
+    images and the sheet drawn again are in the library."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self._say = say
+        self._said: set[Path] = set()  # folders whose trouble was said
+
+    def saved(self, entry: LibraryEntry, task: PendingTask | None) -> None:
+        """Say an earlier run's image, saved in the library as ``entry``, copied first into
+        the ``--out`` folder of ``task`` (its task, if known) when that named one."""
+        name = entry.path.name
+        folder = task.out if task is not None else None
+        if folder is not None and self.copy(entry.path, folder):
+            self._say(f"{EARLIER_SAVED.format(name=name)}, and copied it into {folder}")
+        else:
+            self._say(EARLIER_SAVED.format(name=name))
+
+    def copy(self, path: Path, folder: Path) -> bool:
+        """``path`` copied into ``folder`` (one there by its name replaced); False, the
+        trouble said, when it could not be."""
+        from krea_desktop.fsutil import write_among_users_files
+
+        try:
+            write_among_users_files(folder / path.name, path.read_bytes())
+        except OSError as exc:
+            if folder not in self._said:
+                self._said.add(folder)
+                self._say(
+                    "krea-desktop: the images collected from an earlier run are in the library, but some could "
+                    f"not be copied into its --out folder: {_why_not_copied(exc, folder)}."
+                )
+            return False
+        return True
+
+
+def _why_not_copied(exc: OSError, folder: Path) -> str:
+    from krea_desktop.library.saving import dangling_link, describe_failure
+
+    if isinstance(exc, FileNotFoundError) and dangling_link(folder) is None and not folder.exists():
+        return f"{folder} is not there any more"
+    return describe_failure(exc, folder)
+
+
+async def redraw_sheets_of(
+    tasks: list[PendingTask], library: Library, say: Callable[[str], None], out: EarlierOut | None = None
+) -> None:
     """The contact sheets of sweeps cut off (Ctrl+C, a closed window) whose cells ``tasks``
-    collected: drawn again with them, since they said those cells were never made."""
+    collected: drawn again with them, since they said those cells were never made; each
+    copied into the ``--out`` folder its cells were sent with, replacing the one there
+    (through ``out``, which says a folder's trouble once a run)."""
     from krea_desktop.library.sheet import redraw_with_late_cells
     from krea_desktop.library.store import LibraryError
 
-    for sweep_id in sorted({t.record.sweep.id for t in tasks if t.record.sweep and not t.record.sweep.is_sheet}):
+    out = out or EarlierOut(say)
+    folders: dict[str, set[Path]] = {}  # sweep ID -> the --out folders its cells were sent with
+    for task in tasks:
+        if task.record.sweep and not task.record.sweep.is_sheet:
+            named = folders.setdefault(task.record.sweep.id, set())
+            if task.out is not None:
+                named.add(task.out)
+    for sweep_id in sorted(folders):
         try:
             sheet = await asyncio.to_thread(redraw_with_late_cells, library, sweep_id)
         except (OSError, LibraryError) as exc:
             say(f"krea-desktop: the contact sheet of an earlier sweep could not be drawn again ({exc}).")
             continue
-        if sheet is not None:
-            say(f"drew the contact sheet {sheet.path.name} again with the cells collected since")
-
-
-EARLIER_SAVED = "saved {name} from an earlier run that ended before all its images arrived"
+        if sheet is None:
+            continue
+        copied = [folder for folder in sorted(folders[sweep_id]) if out.copy(sheet.path, folder)]
+        where = f", and replaced the copy in {', '.join(map(str, copied))}" if copied else ""
+        say(f"drew the contact sheet {sheet.path.name} again with the cells collected since{where}")
 
 
 async def _collect_earlier_runs(
-    client: RunwareClient, library: Library, pending: PendingTasks, saver: SaveQueue
+    client: RunwareClient, library: Library, pending: PendingTasks, saver: SaveQueue, out: EarlierOut
 ) -> dict[str, PendingTask]:
     """Paid work of runs that ended early (Ctrl+C, a crash, a closed window), collected
     before the sweep, as ``generate`` and the window collect it: the tasks of a sweep cut
     off are said to be collected by the next run, whichever command it is. The sheets of
-    sweeps whose cells come are drawn again with them. Returns the tasks collected, by
+    sweeps whose cells come are drawn again with them, and they and the images are copied
+    into those sweeps' ``--out`` folders (``out``). Returns the tasks collected, by
     taskUUID: an image of theirs the library held back comes with a later save, and is
     said as theirs then, not taken for a cell of this sweep."""
     from krea_desktop.library.pending import COLLECT_FIRST_S, set_aside_notice
@@ -112,8 +178,9 @@ async def _collect_earlier_runs(
         try:
             async for image in client.collect(task.request, task.record, task.received, within=COLLECT_FIRST_S):
                 for entry in await asyncio.to_thread(saver.save, image):
-                    pending.received(earlier.get(entry.task_uuid or "", task), entry.image_uuid)
-                    _say(EARLIER_SAVED.format(name=entry.path.name))
+                    owner = earlier.get(entry.task_uuid or "", task)
+                    out.saved(entry, owner)  # copied first: a run stopped in between fetches it again
+                    pending.received(owner, entry.image_uuid)
         except E.KreaError as err:
             if E.may_collect_later(err) or (isinstance(err, E.COLLECT_LATER) and not E.service_gave_up(err)):
                 why = within(in_the_users_words(err))
@@ -128,7 +195,7 @@ async def _collect_earlier_runs(
             continue
         if not saver.held:  # held images keep their task's record: the next run collects them into the library
             pending.finished(task)
-    await redraw_sheets_of(abandoned, library, _say)
+    await redraw_sheets_of(abandoned, library, _say, out)
     return earlier
 
 
@@ -144,7 +211,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
     from krea_desktop.library.pending import PendingTasks
     from krea_desktop.library.saving import SaveQueue, check_writable, describe_failure, prepare_out_folder
     from krea_desktop.library.sheet import SheetCell, save_sheet, value_label
-    from krea_desktop.library.store import LibraryEntry, LibraryError
+    from krea_desktop.library.store import LibraryError
     from krea_desktop.models.sweep import SweepError, SweepPlan, parse_vary
     from krea_desktop.ui.money import format_cost
 
@@ -212,7 +279,8 @@ async def run_sweep(args: argparse.Namespace) -> int:
 
         pending = PendingTasks(folder)
         saver = SaveQueue(library)
-        earlier = await _collect_earlier_runs(client, library, pending, saver)
+        earlier_out = EarlierOut(_say)
+        earlier = await _collect_earlier_runs(client, library, pending, saver, earlier_out)
         # Every reference is uploaded once, before the cells: each cell finds it in the cache.
         for ref in plan.base.references:
             await client.resolve_reference(ref)
@@ -240,9 +308,10 @@ async def run_sweep(args: argparse.Namespace) -> int:
             for entry in entries:
                 place = place_of.get(entry.task_uuid or "")
                 if place is None:  # an earlier run's, held back by the library until now: not a cell's
-                    if (earlier_task := earlier.get(entry.task_uuid or "")) is not None:
+                    earlier_task = earlier.get(entry.task_uuid or "")
+                    earlier_out.saved(entry, earlier_task)
+                    if earlier_task is not None:
                         pending.received(earlier_task, entry.image_uuid)
-                    _say(EARLIER_SAVED.format(name=entry.path.name))
                     continue
                 task = tasks.get(entry.task_uuid or "")
                 if task is not None:
@@ -284,7 +353,9 @@ async def run_sweep(args: argparse.Namespace) -> int:
                         pending.finished(tasks.pop(old))
                 mine.append(sent.task_uuid)
                 place_of[sent.task_uuid] = place
-                task = pending.submitted(sent, wire, record, client.base_url) if client.collectable_later else None
+                # Noted with --out: the run that collects the image (if not this one) copies it there.
+                out = args.out
+                task = pending.submitted(sent, wire, record, client.base_url, out) if client.collectable_later else None
                 if task is not None:
                     tasks[sent.task_uuid] = task
 

@@ -6,9 +6,15 @@ process that sent it (``<pid>-<taskUUID>.json``): the request as sent (reference
 the strings the service knows them by), the record that completes its images, and the
 imageUUIDs already saved, and the service it was sent to (its endpoint URL): a task is
 collected only from where it was sent, so one sent to Runware waits, safe, while the app
-runs in demo mode. The next start finds the files of processes that have ended, claims
-each with one atomic rename (so two starting processes never collect a task twice), and
-collects the rest of its images with getResponse.
+runs in demo mode. A task of a run given ``--out`` (a sweep's cell, a generate) also notes
+that folder, so that the command-line run that collects its images copies them there too. The next start finds the
+files of processes that have ended, claims each with one atomic rename (so two starting
+processes never collect a task twice), and collects the rest of its images with
+getResponse.
+
+The note is a JSON object read by its fields' names, with no version: a field added later
+(``service``, ``process``, ``out``) is read as absent from a note written before it, and an
+earlier version reading a later note passes over the fields it does not know.
 """
 
 from __future__ import annotations
@@ -73,6 +79,11 @@ class PendingTask:
     service: str = ""  # the endpoint it was sent to ("" in records that did not say)
     # Finished: its file is gone and stays gone (an image saved meanwhile does not write it back).
     done: bool = False
+    # The folder (absolute) the ``--out`` of the run that sent it named, None when it named
+    # none: a command-line run that collects the task copies its images there as well, and
+    # a sweep's contact sheet drawn again (sweep_cli.EarlierOut). The window, collecting
+    # it, leaves that folder alone: the images are in the library.
+    out: Path | None = None
 
     @property
     def task_uuid(self) -> str:
@@ -113,6 +124,8 @@ class PendingTasks:
             # This process as it can be told from a later one with the same id.
             "process": _this_process(),
         }
+        if task.out is not None:  # left out otherwise: a note without it names no folder
+            data["out"] = str(task.out)
         # Owner-only: a reference's address is kept as sent, with any credentials in it. The
         # temporary file is named for this process: one a killed process left is removed.
         atomic_write(task.path, json.dumps(data).encode(), mode=0o600, prefix=owned_name(_TEMP_PREFIX))
@@ -125,13 +138,16 @@ class PendingTasks:
         wire_refs: list[dict[str, Any]],
         record: GenerationRecord,
         service: str,
+        out: Path | None = None,
     ) -> PendingTask | None:
         """Record a task about to be sent to ``service`` (an endpoint URL; before it is
-        sent, so a crash in between is covered). A failure to write is logged, never
-        raised: the generation itself goes on."""
+        sent, so a crash in between is covered), and ``out``, the folder its images are
+        copied into (kept absolute: the run that collects them may start elsewhere). A
+        failure to write is logged, never raised: the generation itself goes on."""
         refs = tuple(ReferenceImage(str(w["image"]), float(w["strength"])) for w in wire_refs)
         sent = GenerationRequest(**{name: getattr(request, name) for name in _FIELDS}, references=refs)
-        task = PendingTask(self._path(request.task_uuid), sent, record, service=service)
+        folder = Path(os.path.abspath(out)) if out is not None else None
+        task = PendingTask(self._path(request.task_uuid), sent, record, service=service, out=folder)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._write(task)
@@ -234,7 +250,8 @@ class PendingTasks:
                 path.replace(aside)
             self.set_aside.append(aside.name)
             return None
-        return PendingTask(path, request, parse_record(data.get("record")), received, str(data.get("service") or ""))
+        service = str(data.get("service") or "")
+        return PendingTask(path, request, parse_record(data.get("record")), received, service, out=_folder(data))
 
 
 def set_aside_notice(names: list[str], folder: Path) -> str:
@@ -264,6 +281,16 @@ def _noted(path: Path) -> dict[str, Any]:
     except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _folder(data: dict[str, Any]) -> Path | None:
+    """The ``--out`` folder a task's file names; None when it names none (written before
+    notes kept it, or for a run without ``--out``) or names it in a way no run writes (not
+    an absolute path): the task is collected all the same, into the library."""
+    value = data.get("out")
+    if not isinstance(value, str) or not value or "\0" in value or not os.path.isabs(value):
+        return None
+    return Path(value)
 
 
 def _text(value: Any) -> str:

@@ -425,11 +425,12 @@ def test_ctrl_c_while_cells_run_keeps_what_arrived_on_a_sheet(
     assert all(c.error in ("Cancelled.", CELL_COLLECTED_LATER) for c in cells if not c.image_uuid)
 
 
-def async_sweep_cut_off(env: dict[str, str]) -> tuple[str, str]:
-    """An async sweep of eight seeds, Ctrl+C once its first image is saved; its output."""
+def async_sweep_cut_off(env: dict[str, str], *options: str) -> tuple[str, str]:
+    """An async sweep of eight seeds (and ``options``), Ctrl+C once its first image is
+    saved; its output."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "krea_desktop", "sweep", "a lighthouse", "--vary", "seed=1,2,3,4,5,6,7,8",
-         "--delivery", "async", "--yes"],
+         "--delivery", "async", "--yes", *options],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     out, err = interrupted_at(proc, "[1/8]")
@@ -482,6 +483,73 @@ def test_cells_collected_by_the_next_run_are_drawn_into_the_sweeps_sheet(
     # Those the service had came (one sent as Ctrl+C came may never have reached it), and
     # the sheet shows every image of the sweep in the library.
     assert made & set(later) and all(cells[place].image_uuid and not cells[place].error for place in made), cells
+
+
+@pytest.mark.parametrize(
+    "next_run", [["generate", "a harbour"], ["sweep", "a harbour", "--vary", "seed=9,10", "--yes"]], ids=lambda a: a[0]
+)
+def test_cells_collected_by_the_next_run_are_copied_into_the_sweeps_out_folder(
+    service_env: dict[str, str], sim: Sim, tmp_path: Path, next_run: list[str]
+) -> None:
+    """The next run collected the cells of a sweep given --out into the library and drew
+    its sheet again there, but the folder kept the sheet that said they were never made,
+    and had none of their images."""
+    sim.service.config = Paced(sim.service.config, [0.3] + [5.0] * 4 + [0.3] * 10)  # type: ignore[assignment]
+    folder = tmp_path / "picked"
+    out, _err = async_sweep_cut_off(service_env, "--out", str(folder))
+    sheet_copy = Path(out.splitlines()[-1])
+    assert sheet_copy.parent == folder
+    later = [c.place for c in sheet_cells_of(read_record(sheet_copy)) if c.error == CELL_COLLECTED_LATER]  # type: ignore[arg-type]
+    assert later
+    notes = [json.loads(p.read_text()) for p in (Path(service_env["KREA_DESKTOP_DATA_DIR"]) / "pending").glob("*.json")]
+    assert notes and all(note["out"] == str(folder) for note in notes)
+    again = run_cli(next_run, service_env)
+    assert again.returncode == 0, again.stderr
+    assert f"again with the cells collected since, and replaced the copy in {folder}" in again.stderr
+    record = read_record(sheet_copy)
+    assert record is not None and record.sweep is not None
+    cells = {c.place: c for c in sheet_cells_of(record)}
+    with Library(Path(service_env["KREA_DESKTOP_DATA_DIR"])) as library:
+        made = {
+            e.record.sweep.place: e
+            for e in library.sweep_entries(record.sweep.id)
+            if e.record.sweep and e.record.sweep.place
+        }
+        assert (folder / sheet_copy.name).read_bytes() == library.get_by_uuid(sheet_copy.stem).path.read_bytes()  # type: ignore[union-attr]
+    assert set(made) & set(later)
+    for place, entry in made.items():  # every image of the sweep in the library is in the folder, and on its sheet
+        assert (folder / entry.path.name).read_bytes() == entry.path.read_bytes(), place
+        assert cells[place].image_uuid == entry.image_uuid and not cells[place].error, cells
+    for place in set(made) & set(later):
+        assert f"saved {made[place].path.name} from an earlier run" in again.stderr
+    assert f"copied it into {folder}" in again.stderr
+
+
+def test_an_out_folder_gone_before_the_next_run_is_said_once_and_the_library_keeps_everything(
+    service_env: dict[str, str], sim: Sim, tmp_path: Path
+) -> None:
+    sim.service.config = Paced(sim.service.config, [0.3] + [5.0] * 4 + [0.3] * 10)  # type: ignore[assignment]
+    folder = tmp_path / "picked"
+    out, _err = async_sweep_cut_off(service_env, "--out", str(folder))
+    sheet_name = Path(out.splitlines()[-1]).name
+    shutil.rmtree(folder)  # deleted, or a drive taken away
+    again = run_cli(["generate", "a harbour"], service_env)
+    assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
+    said = (
+        "krea-desktop: the images collected from an earlier run are in the library, but some could not be copied "
+        f"into its --out folder: {folder} is not there any more."
+    )
+    assert again.stderr.count(said) == 1, again.stderr
+    assert f"drew the contact sheet {sheet_name} again with the cells collected since\n" in again.stderr
+    assert not folder.exists()  # not made again on whatever disk is there now
+    data = Path(service_env["KREA_DESKTOP_DATA_DIR"])
+    assert not list((data / "pending").glob("*.json"))  # collected: nothing left for a later run
+    with Library(data) as library:
+        sheet = library.get_by_uuid(Path(sheet_name).stem)
+        assert sheet is not None
+        cells = sheet_cells_of(sheet.record)
+        made = [e for e in library.sweep_entries(sheet.record.sweep.id) if e.record.sweep and e.record.sweep.place]  # type: ignore[union-attr]
+    assert len(made) > 1 and sum(1 for c in cells if c.image_uuid) == len(made)
 
 
 # The library refuses the earlier run's images ("a lighthouse") until this run's first

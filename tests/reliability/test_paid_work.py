@@ -587,6 +587,29 @@ def test_ctrl_c_in_a_generate_says_the_rest_is_collected_by_the_next_run(tmp_pat
     assert len(list((tmp_path / "data" / "pending").glob("*.json"))) == 1
 
 
+def test_the_rest_of_a_generate_given_out_is_copied_there_by_the_next_run(tmp_path: Path, env: dict[str, str]) -> None:
+    """The next run collected the rest of an interrupted ``generate --out`` into the library
+    only: the folder the person named kept the first images, not the rest."""
+    folder = tmp_path / "picked"
+    with simulator_process("--key", KEY, "--latency", "0.3", env=env) as url:
+        run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
+        args = ["generate", "six lanterns", "--count", "6", "--delivery", "async", "--out", str(folder)]
+        code, err = _interrupted_at(args, run_env, lambda line: line.startswith("[1/6]"))
+        assert code == 130, err
+        assert len(list(folder.glob("*.png"))) < 6
+        again = subprocess.run(
+            [sys.executable, "-m", "krea_desktop", "generate", "a harbour"],
+            env=run_env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert f"copied it into {folder}" in again.stderr
+    with Library(tmp_path / "data") as library:
+        lanterns = [e for e in library.entries() if e.prompt == "six lanterns"]
+    assert len(lanterns) == 6
+    for entry in lanterns:
+        assert (folder / entry.path.name).read_bytes() == entry.path.read_bytes()
+
+
 def test_a_second_ctrl_c_as_an_image_is_copied_into_out_leaves_it_for_the_next_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
