@@ -75,6 +75,22 @@ async def _ask(question: str) -> bool:
 EARLIER_SAVED = "saved {name} from an earlier run that ended before all its images arrived"
 
 
+async def to_its_end(work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)`` on a worker thread, as ``asyncio.to_thread``; cancelled meanwhile (Ctrl+C,
+    SIGTERM), the caller waits for the thread to end before the cancel goes on. The thread
+    runs on whatever its caller does: a save or a read still going through the library as
+    the run's ``finally`` closes it left an image file with no row in the index, or could
+    end the process."""
+    job = asyncio.ensure_future(asyncio.to_thread(work, *args))
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        while not job.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([job])  # cancelled again: still waited for, never cancelled
+        raise
+
+
 class EarlierOut:
     """The ``--out`` folders of earlier runs (a sweep, a generate) whose images a
     command-line run collects (noted with their tasks): each image collected is copied into
@@ -145,7 +161,7 @@ async def redraw_sheets_of(
                 named.add(task.out)
     for sweep_id in sorted(folders):
         try:
-            sheet = await asyncio.to_thread(redraw_with_late_cells, library, sweep_id)
+            sheet = await to_its_end(redraw_with_late_cells, library, sweep_id)
         except (OSError, LibraryError) as exc:
             say(f"krea-desktop: the contact sheet of an earlier sweep could not be drawn again ({exc}).")
             continue
@@ -177,7 +193,7 @@ async def _collect_earlier_runs(
         _say(f"Collecting the rest of an earlier run's task {task.task_uuid}…")
         try:
             async for image in client.collect(task.request, task.record, task.received, within=COLLECT_FIRST_S):
-                for entry in await asyncio.to_thread(saver.save, image):
+                for entry in await to_its_end(saver.save, image):
                     owner = earlier.get(entry.task_uuid or "", task)
                     out.saved(entry, owner)  # copied first: a run stopped in between fetches it again
                     pending.received(owner, entry.image_uuid)
@@ -252,9 +268,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
         if backend.demo:
             _say(demo_notice(args.demo, folder, backend.key_problem))
         if kept:
-            references = await asyncio.to_thread(
-                with_parents, kept, lambda loaded, path: parent_of(library, loaded, path)
-            )
+            references = await to_its_end(with_parents, kept, lambda loaded, path: parent_of(library, loaded, path))
             plan = dataclasses.replace(plan, base=dataclasses.replace(plan.base, references=references))
         width, height = plan.base.size
         estimate = plan.estimate(library.last_cost(width, height, simulated=backend.demo))
