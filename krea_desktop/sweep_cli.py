@@ -73,6 +73,9 @@ async def _ask(question: str) -> bool:
 
 
 EARLIER_SAVED = "saved {name} from an earlier run that ended before all its images arrived"
+# The client's words for a wait the service's trouble causes (see RunwareClient.generate's
+# on_status): a cell of a sweep says those, and no other step.
+WAITING_WORDS = ("; retrying", "; asking again", "whether it has the task")
 
 
 async def to_its_end(work: Callable[..., T], *args: Any) -> T:
@@ -373,12 +376,19 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 if task is not None:
                     tasks[sent.task_uuid] = task
 
+            def waiting(status: str) -> None:
+                # What the service's trouble makes the cell wait for, as it happens: a sweep
+                # the service kept busy said nothing for as long as it waited (30 s, say).
+                # Its other steps (submitting, generating) are not said cell by cell.
+                if any(words in status for words in WAITING_WORDS):
+                    _say(f"[{label(place)}] {status}")
+
             async with gate:
                 if refused:  # the key or the account was refused: no cell after it is sent
                     errors[place] = str(refused[0])
                     return
                 try:
-                    async for image in client.generate(request, on_submitted=submitted):
+                    async for image in client.generate(request, on_submitted=submitted, on_status=waiting):
                         entries, interrupted_meanwhile = await saved(image)
                         deliver(entries)
                         if saver.problem:  # paid images held in memory: said, as generate says it

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,11 +32,9 @@ def _dead_pid() -> int:
     )
 
 
-def _interrupted_at(
-    args: list[str], env: dict[str, str], at: Callable[[str], bool], after: float = 0.0
-) -> tuple[int, str]:
-    """Run ``krea-desktop ARGS``, press Ctrl+C (SIGINT) ``after`` seconds after it writes a
-    line ``at`` takes to its error stream; its exit code and what it wrote there."""
+def _interrupted_at(args: list[str], env: dict[str, str], at: Callable[[str], bool]) -> tuple[int, str]:
+    """Run ``krea-desktop ARGS``, press Ctrl+C (SIGINT) once it writes a line ``at`` takes
+    to its error stream; its exit code and what it wrote there."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "krea_desktop", *args],
         env=env,
@@ -49,7 +46,6 @@ def _interrupted_at(
     assert proc.stderr is not None
     while not at(line := proc.stderr.readline()):
         assert line, proc.stderr.read()
-    time.sleep(after)
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=60)
     return proc.returncode, err
@@ -566,8 +562,17 @@ def test_ctrl_c_while_a_sweeps_refused_cells_wait_to_be_sent_again_promises_noth
     with simulator_process("--key", KEY, "--fault", "503*:retry-after=30", env=env) as url:
         run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
         args = ["sweep", "two lanterns", "--vary", "seed=1,2", "--yes"]
-        # A second after the sweep starts, each cell has had its 503 and waits its 30 s.
-        code, err = _interrupted_at(args, run_env, lambda line: line.startswith("Columns"), after=1.0)
+        # Once each cell has had its 503 and says it waits its 30 s (a sweep said nothing
+        # of the wait: Ctrl+C came a second after it began, on a loaded machine too soon).
+        waits: list[str] = []
+
+        def both_wait(line: str) -> bool:
+            if "The service is busy right now; retrying in 30 s…" in line:
+                waits.append(line.split("]")[0] + "]")
+            return len(waits) == 2
+
+        code, err = _interrupted_at(args, run_env, both_wait)
+    assert sorted(waits) == ["[seed 1]", "[seed 2]"]
     assert code == 130, err
     assert err.strip().splitlines()[-1] == "krea-desktop: cancelled.", err
     assert not list((tmp_path / "data" / "pending").glob("*.json"))
