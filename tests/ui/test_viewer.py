@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from krea_desktop.library.store import Library
+from krea_desktop.ui import theme
 from krea_desktop.ui.background import ImmediateRunner, shared_pool
 from krea_desktop.ui.gallery.model import GalleryModel
 from krea_desktop.ui.viewer.canvas import ImageCanvas, ImageUnreadable, decode_image_file
@@ -206,6 +207,29 @@ def test_the_prompt_and_details_are_reached_by_tab_and_copied_from_the_keyboard(
     for _ in range(3):
         qtbot.keyClick(label, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
     assert label.selectedText() == "new" and viewer.row == 0  # Shift+arrows select
+
+
+def accent_pixels(widget: QWidget) -> int:
+    image = widget.grab().toImage()
+    accent = theme.ACCENT.rgb()
+    return sum(1 for x in range(image.width()) for y in (1, image.height() - 2) if image.pixel(x, y) == accent)
+
+
+def test_the_prompt_reached_by_tab_is_ringed_and_not_when_clicked(qtbot: QtBot, model: GalleryModel) -> None:
+    # Reached by Tab, it showed only a thin text cursor at the end of the prompt.
+    viewer = open_viewer(qtbot, model, 1)
+    viewer.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is viewer)
+    label = viewer.prompt_label
+    assert accent_pixels(label) == 0
+    viewer.canvas.setFocus()
+    qtbot.keyClick(viewer.canvas, Qt.Key.Key_Tab)
+    assert label.hasFocus() and accent_pixels(label) > label.width()
+    qtbot.keyClick(label, Qt.Key.Key_Tab)
+    assert not label.hasFocus() and accent_pixels(label) == 0
+    qtbot.mouseClick(label, Qt.MouseButton.LeftButton)
+    label.setFocus(Qt.FocusReason.MouseFocusReason)
+    assert label.hasFocus() and accent_pixels(label) == 0  # a click shows where it is
 
 
 def test_the_metadata_panel(qtbot: QtBot, model: GalleryModel) -> None:

@@ -8,7 +8,7 @@ import html
 from collections.abc import Callable, Collection
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QKeyEvent, QKeySequence, QPalette, QPixmap
@@ -43,6 +43,9 @@ from krea_desktop.ui.viewer.canvas import (
     full_size_of,
 )
 from krea_desktop.wording import file_size
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QFocusEvent, QPaintEvent
 
 
 def _describe_date(created_at: str) -> str:
@@ -91,6 +94,36 @@ def entry_facts(entry: LibraryEntry, costs_simulated: bool = False) -> list[tupl
     elif entry.broken:
         facts.append(("File", "damaged: it does not decode"))
     return facts
+
+
+class SelectableText(QLabel):
+    """Text of the viewer's panel (the prompt, the details) that the mouse and the keyboard
+    select, ringed while Tab has brought the focus to it: a text cursor alone is hard to
+    find beside an image."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        )
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the flags alone give ClickFocus
+        self.setContentsMargins(5, 3, 5, 3)  # room for the ring
+        self.ringed = False  # the focus came from the keyboard
+
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        self.ringed = event.reason() in (Qt.FocusReason.TabFocusReason, Qt.FocusReason.BacktabFocusReason)
+        super().focusInEvent(event)
+        self.update()
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        self.ringed = False
+        super().focusOutEvent(event)
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if self.ringed and self.hasFocus():
+            theme.paint_focus_ring(self, theme.ACCENT, 3)
 
 
 class ReferenceChip(QFrame):
@@ -281,21 +314,18 @@ class ImageViewer(QDialog):
         for button in buttons:
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
 
-        self.prompt_label = QLabel(self)
+        self.prompt_label = SelectableText(self)
         self.prompt_label.setObjectName("viewerPrompt")
         self.prompt_label.setWordWrap(True)
         self.prompt_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.facts_label = QLabel(self)
+        self.facts_label = SelectableText(self)
         self.facts_label.setObjectName("viewerFacts")
         self.facts_label.setTextFormat(Qt.TextFormat.RichText)
         self.facts_label.setWordWrap(True)
         # Selectable with the mouse and the keyboard (Tab reaches them, Shift+arrows and
         # Ctrl+A select, Ctrl+C copies what is selected). They take the focus, and with it
         # keys the viewer's own: see eventFilter.
-        selectable = Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard
         for label in (self.prompt_label, self.facts_label):
-            label.setTextInteractionFlags(selectable)
-            label.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the flags alone give ClickFocus
             label.installEventFilter(self)
         self.refs_heading = QLabel("References", self)
         self.refs_box = QWidget(self)
