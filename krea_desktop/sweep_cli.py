@@ -78,12 +78,13 @@ EARLIER_SAVED = "saved {name} from an earlier run that ended before all its imag
 WAITING_WORDS = ("; retrying", "; asking again", "whether it has the task")
 
 
-async def to_its_end(work: Callable[..., T], *args: Any) -> T:
+async def to_its_end(work: Callable[..., T], *args: Any, finish: Callable[[T], None] | None = None) -> T:
     """``work(*args)`` on a worker thread, as ``asyncio.to_thread``; cancelled meanwhile (Ctrl+C,
     SIGTERM), the caller waits for the thread to end before the cancel goes on. The thread
     runs on whatever its caller does: a save or a read still going through the library as
     the run's ``finally`` closes it left an image file with no row in the index, or could
-    end the process."""
+    end the process. ``finish``, if given, is called with what the work returned before the
+    cancel goes on (an image saved is said and noted all the same)."""
     job = asyncio.ensure_future(asyncio.to_thread(work, *args))
     try:
         return await asyncio.shield(job)
@@ -91,6 +92,8 @@ async def to_its_end(work: Callable[..., T], *args: Any) -> T:
         while not job.done():
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait([job])  # cancelled again: still waited for, never cancelled
+        if finish is not None and not job.cancelled() and job.exception() is None:
+            finish(job.result())
         raise
 
 
@@ -126,7 +129,7 @@ class EarlierOut:
 
         try:
             write_among_users_files(folder / path.name, path.read_bytes())
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a name this system cannot write
             if folder not in self._said:
                 self._said.add(folder)
                 self._say(
@@ -137,9 +140,11 @@ class EarlierOut:
         return True
 
 
-def _why_not_copied(exc: OSError, folder: Path) -> str:
+def _why_not_copied(exc: OSError | ValueError, folder: Path) -> str:
     from krea_desktop.library.saving import dangling_link, describe_failure
 
+    if not isinstance(exc, OSError):
+        return "its name is not one this system can write"
     if isinstance(exc, FileNotFoundError) and dangling_link(folder) is None and not folder.exists():
         return f"{folder} is not there any more"
     return describe_failure(exc, folder)
@@ -194,12 +199,16 @@ async def _collect_earlier_runs(
         _say(f"krea-desktop: {set_aside_notice(pending.set_aside, pending.folder)}")
     for task in abandoned:
         _say(f"Collecting the rest of an earlier run's task {task.task_uuid}…")
+
+        def noted(entries: list[LibraryEntry], task: PendingTask = task) -> None:
+            for entry in entries:
+                owner = earlier.get(entry.task_uuid or "", task)
+                out.saved(entry, owner)  # copied first: a run stopped in between fetches it again
+                pending.received(owner, entry.image_uuid)
+
         try:
             async for image in client.collect(task.request, task.record, task.received, within=COLLECT_FIRST_S):
-                for entry in await to_its_end(saver.save, image):
-                    owner = earlier.get(entry.task_uuid or "", task)
-                    out.saved(entry, owner)  # copied first: a run stopped in between fetches it again
-                    pending.received(owner, entry.image_uuid)
+                noted(await to_its_end(saver.save, image, finish=noted))
         except E.KreaError as err:
             if E.may_collect_later(err) or (isinstance(err, E.COLLECT_LATER) and not E.service_gave_up(err)):
                 why = within(in_the_users_words(err))

@@ -286,9 +286,14 @@ def _noted(path: Path) -> dict[str, Any]:
 def _folder(data: dict[str, Any]) -> Path | None:
     """The ``--out`` folder a task's file names; None when it names none (written before
     notes kept it, or for a run without ``--out``) or names it in a way no run writes (not
-    an absolute path): the task is collected all the same, into the library."""
+    an absolute path, or not a name this system can write, such as a lone surrogate in a
+    damaged note): the task is collected all the same, into the library."""
     value = data.get("out")
     if not isinstance(value, str) or not value or "\0" in value or not os.path.isabs(value):
+        return None
+    try:
+        os.fsencode(value)  # a folder's name that is not valid UTF-8 is written with surrogateescape
+    except UnicodeError:
         return None
     return Path(value)
 

@@ -596,7 +596,8 @@ def test_the_rest_of_a_generate_given_out_is_copied_there_by_the_next_run(tmp_pa
     """The next run collected the rest of an interrupted ``generate --out`` into the library
     only: the folder the person named kept the first images, not the rest."""
     folder = tmp_path / "picked"
-    with simulator_process("--key", KEY, "--latency", "0.3", env=env) as url:
+    # A second an image: the other five are still to come when Ctrl+C follows the first.
+    with simulator_process("--key", KEY, "--latency", "1", env=env) as url:
         run_env = {**env, "RUNWARE_API_KEY": KEY, "RUNWARE_API_URL": url}
         args = ["generate", "six lanterns", "--count", "6", "--delivery", "async", "--out", str(folder)]
         code, err = _interrupted_at(args, run_env, lambda line: line.startswith("[1/6]"))

@@ -60,7 +60,9 @@ def test_a_note_written_before_notes_kept_the_out_folder_is_collected_into_the_l
     assert claimed.task_uuid == request.task_uuid and claimed.out is None and pending.set_aside == []
 
 
-@pytest.mark.parametrize("out", [None, "", 5, ["/tmp"], "relative/folder", "/a\0b"])
+# "/x/\ud800": a lone surrogate, in a damaged note; copying into it raised UnicodeEncodeError,
+# which ended every later run in a traceback before it sent anything.
+@pytest.mark.parametrize("out", [None, "", 5, ["/tmp"], "relative/folder", "/a\0b", "/x/\ud800"])
 def test_an_out_folder_no_run_writes_is_passed_over_and_the_task_collected(tmp_path: Path, out: Any) -> None:
     pending = PendingTasks(tmp_path)
     request, note = _left_by_an_ended_run(pending, tmp_path / "picked")
@@ -69,3 +71,12 @@ def test_an_out_folder_no_run_writes_is_passed_over_and_the_task_collected(tmp_p
     note.write_text(json.dumps(noted))
     (claimed,) = pending.claim_abandoned(SERVICE)
     assert claimed.task_uuid == request.task_uuid and claimed.out is None and pending.set_aside == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="names of bytes that are not UTF-8 are a POSIX thing")
+def test_an_out_folder_whose_name_is_not_utf8_is_kept(tmp_path: Path) -> None:
+    pending = PendingTasks(tmp_path)
+    folder = Path(os.fsdecode(b"/pictures/caf\xe9"))  # Latin-1, as an old disk names it
+    request, _note = _left_by_an_ended_run(pending, folder)
+    (claimed,) = pending.claim_abandoned(SERVICE)
+    assert claimed.task_uuid == request.task_uuid and claimed.out == folder

@@ -95,8 +95,10 @@ def test_ctrl_c_while_an_earlier_runs_image_is_saved_waits_for_the_save(
     library = Library(tmp_path)
     said: list[str] = []
 
+    pending = Pending()
+    noted = pending.got
+
     async def main() -> bool:
-        pending = Pending()
         run = asyncio.ensure_future(
             _collect_earlier_runs(Client(), library, pending, SaveQueue(library), EarlierOut(said.append))  # type: ignore[arg-type]
         )
@@ -113,3 +115,6 @@ def test_ctrl_c_while_an_earlier_runs_image_is_saved_waits_for_the_save(
     assert asyncio.run(main()) is False  # the cancel waited for the save
     with Library(tmp_path) as again:
         assert again.count() == 1 and again.get_by_uuid(image.image_uuid) is not None
+    # And it was said and noted as received, as an image saved before the cancel is.
+    assert said == [f"saved {image.image_uuid}.png from an earlier run that ended before all its images arrived"]
+    assert noted == [image.image_uuid]
