@@ -1420,7 +1420,8 @@ def test_the_prompt_and_ratio_being_composed_survive_a_killed_window(qtbot: QtBo
     w.show()
     w.ratio_bar.setRatio("2.35:1")
     w.prompt_panel.promptEdit.setPlainText("a prompt typed just before a crash")
-    qtbot.wait(1500)  # kept a second after the last change
+    assert w._composer_timer.isActive()  # kept a second after the last change
+    qtbot.waitUntil(lambda: not w._composer_timer.isActive(), timeout=15_000)
     # The window is never closed (a crash or a kill): a new start finds what was composed.
     w2 = make_window()
     w2.show()
@@ -1481,7 +1482,8 @@ def test_the_panels_choices_survive_a_killed_window_without_a_prompt_typed_after
     panel.creativityCombo.setCurrentIndex(panel.creativityCombo.findData("high"))
     panel.formatCombo.setCurrentIndex(panel.formatCombo.findData("WEBP"))
     panel.qualitySpin.setValue(42)
-    qtbot.wait(1500)  # kept a second after the last change
+    assert w._composer_timer.isActive()  # kept a second after the last change
+    qtbot.waitUntil(lambda: not w._composer_timer.isActive(), timeout=15_000)
     w2 = make_window()  # the first is never closed: a crash or a kill
     w2.show()
     kept = w2.prompt_panel.parameters()
@@ -1545,7 +1547,7 @@ def test_settings_that_cannot_be_written_are_said_once(qtbot: QtBot, make_window
     w.prompt_panel.countSpin.setValue(3)
     qtbot.waitUntil(lambda: bool(said), timeout=5000)
     w.prompt_panel.countSpin.setValue(4)
-    qtbot.wait(1500)
+    qtbot.waitUntil(lambda: not w._composer_timer.isActive(), timeout=15_000)  # its second is up
     assert said == [
         (
             f"Your prompt and settings could not be saved in {ini}; check that its folder is writable "
@@ -1568,6 +1570,6 @@ def test_a_damaged_settings_file_read_at_start_is_not_said_to_be_unwritable(
     show = w.show_message
     w.show_message = lambda text, *a, **k: said.append(text) or show(text, *a, **k)  # type: ignore[method-assign]
     w.prompt_panel.countSpin.setValue(3)
-    qtbot.wait(1500)
+    qtbot.waitUntil(lambda: not w._composer_timer.isActive(), timeout=15_000)  # its second is up
     assert not [text for text in said if "could not be saved" in text]
     assert "[generation]" in (data_dir / "settings.ini").read_text(encoding="utf-8")  # written all the same
