@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from krea_desktop.library.metadata import read_record
-from krea_desktop.library.sheet import sheet_cells_of, sheet_reference_names_of
-from krea_desktop.library.store import Library
+from krea_desktop.library.sheet import SheetCell, sheet_cells_of, sheet_reference_names_of
+from krea_desktop.library.store import Library, LibraryEntry
 from krea_desktop.sweep_cli import CELL_COLLECTED_LATER
 from tests.helpers.sim import Paced, Sim
 
@@ -474,15 +474,26 @@ def test_cells_collected_by_the_next_run_are_drawn_into_the_sweeps_sheet(
     again = run_cli(next_run, service_env)  # whichever command: it waits for them, then does its own
     assert again.returncode == 0, again.stderr
     assert f"drew the contact sheet {sheet_path.name} again with the cells collected since" in again.stderr
-    record = read_record(sheet_path)
-    assert record is not None and record.sweep is not None
-    cells = {c.place: c for c in sheet_cells_of(record)}
-    with Library(Path(service_env["KREA_DESKTOP_DATA_DIR"])) as library:
-        made = {e.record.sweep.place for e in library.sweep_entries(record.sweep.id) if e.record.sweep}
-    made.discard(())  # the sheet itself
+    cells, made, _library_sheet = drawn_again(service_env, sheet_path)
     # Those the service had came (one sent as Ctrl+C came may never have reached it), and
     # the sheet shows every image of the sweep in the library.
-    assert made & set(later) and all(cells[place].image_uuid and not cells[place].error for place in made), cells
+    assert set(made) & set(later) and all(cells[place].image_uuid and not cells[place].error for place in made), cells
+
+
+def drawn_again(
+    env: dict[str, str], sheet: Path
+) -> tuple[dict[tuple[int, ...], SheetCell], dict[tuple[int, ...], LibraryEntry], Path]:
+    """The cells of the contact sheet at ``sheet``, by place; the sweep's images in the
+    library, by place; and the library's own copy of that sheet."""
+    record = read_record(sheet)
+    assert record is not None and record.sweep is not None
+    cells = {c.place: c for c in sheet_cells_of(record)}
+    with Library(Path(env["KREA_DESKTOP_DATA_DIR"])) as library:
+        entries = library.sweep_entries(record.sweep.id)
+        made = {e.record.sweep.place: e for e in entries if e.record.sweep and e.record.sweep.place}
+        own = library.get_by_uuid(sheet.stem)
+    assert own is not None
+    return cells, made, own.path
 
 
 @pytest.mark.parametrize(
@@ -506,16 +517,8 @@ def test_cells_collected_by_the_next_run_are_copied_into_the_sweeps_out_folder(
     again = run_cli(next_run, service_env)
     assert again.returncode == 0, again.stderr
     assert f"again with the cells collected since, and replaced the copy in {folder}" in again.stderr
-    record = read_record(sheet_copy)
-    assert record is not None and record.sweep is not None
-    cells = {c.place: c for c in sheet_cells_of(record)}
-    with Library(Path(service_env["KREA_DESKTOP_DATA_DIR"])) as library:
-        made = {
-            e.record.sweep.place: e
-            for e in library.sweep_entries(record.sweep.id)
-            if e.record.sweep and e.record.sweep.place
-        }
-        assert (folder / sheet_copy.name).read_bytes() == library.get_by_uuid(sheet_copy.stem).path.read_bytes()  # type: ignore[union-attr]
+    cells, made, library_sheet = drawn_again(service_env, sheet_copy)
+    assert sheet_copy.read_bytes() == library_sheet.read_bytes()
     assert set(made) & set(later)
     for place, entry in made.items():  # every image of the sweep in the library is in the folder, and on its sheet
         assert (folder / entry.path.name).read_bytes() == entry.path.read_bytes(), place

@@ -28,6 +28,7 @@ from krea_desktop.ui.window.main_window import MainWindow
 from krea_desktop.ui.window.opening import OpeningPlaceholder
 from tests.helpers.images import image_bytes
 from tests.helpers.sim import simulator_process
+from tests.reliability.test_library_faults import write_lock_held
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("crash_child.py")
@@ -251,14 +252,9 @@ def test_a_held_write_lock_never_freezes_the_window(qtbot: QtBot, window_env: Pa
     # Had the GUI thread waited, it would have held the window for the whole minute, and
     # the lock, held on this same thread, would never have been let go in time.
     w = window_with_a_library_lock_waited(window_env, make_window, 60)
-    holder = sqlite3.connect(window_env / "library.sqlite", isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
+    with write_lock_held(window_env):
         w.gallery.setCurrentIndex(w.model.index(0))
         w.gallery_actions.favourite_action.trigger()
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     qtbot.waitUntil(lambda: w.library.entries()[0].favourite, timeout=30000)
     assert "The library is busy" not in w.message_banner.label.text()
 
@@ -267,15 +263,10 @@ def test_a_write_lock_held_too_long_is_said_and_nothing_is_half_done(
     qtbot: QtBot, window_env: Path, make_window: Any
 ) -> None:
     w = window_with_a_library_lock_waited(window_env, make_window, 0.5)
-    holder = sqlite3.connect(window_env / "library.sqlite", isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
+    with write_lock_held(window_env):
         w.gallery.setCurrentIndex(w.model.index(0))
         w.gallery_actions.favourite_action.trigger()
         qtbot.waitUntil(lambda: "The library is busy" in w.message_banner.label.text(), timeout=10000)
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     assert not w.library.entries()[0].favourite  # refused whole, nothing half-done
 
 
