@@ -487,7 +487,10 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 cells.append(SheetCell(cell.place, error="Cancelled."))
             else:
                 cells.append(SheetCell(cell.place, error="The service sent no image."))
-        if interrupted and not any(cell.image_uuid for cell in cells):
+        # Cut off before any image came: a sheet only when cells were sent, for the next run
+        # that collects them to draw again with their images (with none, it had no sheet to
+        # draw, and the images came with none).
+        if interrupted and not any(cell.image_uuid for cell in cells) and not later_places:
             if spilled is not None:
                 _say(f"krea-desktop: some paid images could not be saved in the library; they are in {spilled}.")
             raise asyncio.CancelledError
@@ -496,7 +499,7 @@ async def run_sweep(args: argparse.Namespace) -> int:
             f"Some paid images could not be saved in the library because {saver.reason}; "
             f"they were written to {spilled} instead."
         )
-        if not any(cell.image_uuid for cell in cells):
+        if not any(cell.image_uuid for cell in cells) and not interrupted:
             # Nothing in the library: a contact sheet of errors alone is no picture worth keeping.
             if spilled is not None:
                 raise unsaved

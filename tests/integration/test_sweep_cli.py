@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -455,6 +456,39 @@ def test_ctrl_c_says_which_cells_were_sent_and_are_collected_by_the_next_run(
     assert errors.count(None) == 1 and later in (3, 4) and later == len(kept), (errors, kept)
     assert errors.count("Cancelled.") == 7 - later
     assert f"krea-desktop: cancelled; the images of {later} cells already sent are collected by the next run." in err
+
+
+def test_a_sweep_cut_off_before_its_first_image_leaves_a_sheet_the_next_run_fills(
+    service_env: dict[str, str], sim: Sim
+) -> None:
+    """Ctrl+C before any cell's image came drew no sheet, though four cells were sent and
+    paid for: the next run collected their images, with no sheet to draw again."""
+    sim.service.config = Paced(sim.service.config, [5.0] * 4 + [0.3] * 10)  # type: ignore[assignment]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "krea_desktop", "sweep", "a lighthouse", "--vary", "seed=1,2,3,4,5,6,7,8",
+         "--delivery", "async", "--yes"],
+        env=service_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+
+    def sent() -> int:
+        return sum(t.get("taskType") == "imageInference" for _, tasks in sim.service.requests for t in tasks)
+
+    deadline = time.monotonic() + 60
+    while sent() < 4 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sent() == 4  # the four cells in flight at once; none has its image for 5 s
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "cancelled; the images of 4 cells already sent are collected by the next run." in err
+    sheet = Path(out.splitlines()[-1])
+    errors = [c.error for c in sheet_cells_of(read_record(sheet))]  # type: ignore[arg-type]
+    assert errors.count(CELL_COLLECTED_LATER) == 4 and errors.count("Cancelled.") == 4
+    again = run_cli(["generate", "a harbour"], service_env)
+    assert again.returncode == 0, again.stderr
+    assert f"drew the contact sheet {sheet.name} again with the cells collected since" in again.stderr
+    cells, made, _library_sheet = drawn_again(service_env, sheet)
+    assert len(made) == 4 and all(cells[place].image_uuid == entry.image_uuid for place, entry in made.items())
 
 
 @pytest.mark.parametrize(
