@@ -283,7 +283,7 @@ def test_a_fifo_or_a_missing_file_opened_with_the_app_is_one_sentence(
     metadata.read_record(fifo)  # reading its record directly does not wait either
     started = time.monotonic()
     w.close()  # the workers are free: closing does not wait on the FIFO
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 20  # a read of it waits for ever
 
 
 def test_a_killed_window_s_batch_is_collected_by_the_next_window(

@@ -215,7 +215,7 @@ def test_collecting_within_a_time_says_that_time_and_asks_no_longer() -> None:
     with pytest.raises(E.ServiceTimeoutError) as late:
         run(collect_earlier(s.client(), request, within=0.5))
     assert str(late.value) == "The task was not done within the 0.5 s given to collect it."
-    assert time.monotonic() - started < 2.5 and E.may_collect_later(late.value)
+    assert time.monotonic() - started < 7 and E.may_collect_later(late.value)  # not the 14 s it took
 
 
 def test_collecting_a_task_gives_only_the_images_not_received_before() -> None:
