@@ -79,12 +79,12 @@ WAITING_WORDS = ("; retrying", "; asking again", "whether it has the task")
 
 
 async def to_its_end(work: Callable[..., T], *args: Any, finish: Callable[[T], None] | None = None) -> T:
-    """``work(*args)`` on a worker thread, as ``asyncio.to_thread``; cancelled meanwhile (Ctrl+C,
-    SIGTERM), the caller waits for the thread to end before the cancel goes on. The thread
-    runs on whatever its caller does: a save or a read still going through the library as
-    the run's ``finally`` closes it left an image file with no row in the index, or could
-    end the process. ``finish``, if given, is called with what the work returned before the
-    cancel goes on (an image saved is said and noted all the same)."""
+    """``work(*args)`` on a worker thread, as ``asyncio.to_thread``; cancelled meanwhile
+    (Ctrl+C, SIGTERM), the caller waits for the thread to end before the cancel goes on.
+    The thread runs on whatever its caller does: a save or a read still going through the
+    library as the run's ``finally`` closes it left an image file with no row in the index,
+    or could end the process. ``finish``, if given, is called with what the work returned
+    before the cancel goes on (an image saved is said and noted all the same)."""
     job = asyncio.ensure_future(asyncio.to_thread(work, *args))
     try:
         return await asyncio.shield(job)
@@ -101,9 +101,10 @@ class EarlierOut:
     """The ``--out`` folders of earlier runs (a sweep, a generate) whose images a
     command-line run collects (noted with their tasks): each image collected is copied into
     its run's folder as well, and a sweep's contact sheet drawn again replaces the one
-    there, which marked those cells as not made. A folder gone (it is not made again: a drive not connected
-    would have it made on the disk beneath) or that cannot be written is said once, in one
-    sentence, and fails nothing: the images and the sheet are in the library all the same.
+    there, which marked those cells as not made. A folder gone (it is not made again: a
+    drive not connected would have it made on the disk beneath) or that cannot be written
+    is said once, in one sentence, and fails nothing: the images and the sheet are in the
+    library all the same.
 
     The window, when it is the one that collects such a task, leaves the folder alone: the
     images and the sheet drawn again are in the library."""
@@ -151,7 +152,7 @@ def _why_not_copied(exc: OSError | ValueError, folder: Path) -> str:
 
 
 async def redraw_sheets_of(
-    tasks: list[PendingTask], library: Library, say: Callable[[str], None], out: EarlierOut | None = None
+    tasks: list[PendingTask], library: Library, say: Callable[[str], None], out: EarlierOut
 ) -> None:
     """The contact sheets of sweeps cut off (Ctrl+C, a closed window) whose cells ``tasks``
     collected: drawn again with them, since they said those cells were never made; each
@@ -160,7 +161,6 @@ async def redraw_sheets_of(
     from krea_desktop.library.sheet import redraw_with_late_cells
     from krea_desktop.library.store import LibraryError
 
-    out = out or EarlierOut(say)
     folders: dict[str, set[Path]] = {}  # sweep ID -> the --out folders its cells were sent with
     for task in tasks:
         if task.record.sweep and not task.record.sweep.is_sheet:
@@ -380,8 +380,11 @@ async def run_sweep(args: argparse.Namespace) -> int:
                 mine.append(sent.task_uuid)
                 place_of[sent.task_uuid] = place
                 # Noted with --out: the run that collects the image (if not this one) copies it there.
-                out = args.out
-                task = pending.submitted(sent, wire, record, client.base_url, out) if client.collectable_later else None
+                task = (
+                    pending.submitted(sent, wire, record, client.base_url, args.out)
+                    if client.collectable_later
+                    else None
+                )
                 if task is not None:
                     tasks[sent.task_uuid] = task
 

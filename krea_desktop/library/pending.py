@@ -7,10 +7,10 @@ the strings the service knows them by), the record that completes its images, an
 imageUUIDs already saved, and the service it was sent to (its endpoint URL): a task is
 collected only from where it was sent, so one sent to Runware waits, safe, while the app
 runs in demo mode. A task of a run given ``--out`` (a sweep's cell, a generate) also notes
-that folder, so that the command-line run that collects its images copies them there too. The next start finds the
-files of processes that have ended, claims each with one atomic rename (so two starting
-processes never collect a task twice), and collects the rest of its images with
-getResponse.
+that folder, so that the command-line run that collects its images copies them there too.
+The next start finds the files of processes that have ended, claims each with one atomic
+rename (so two starting processes never collect a task twice), and collects the rest of
+its images with getResponse.
 
 The note is a JSON object read by its fields' names, with no version: a field added later
 (``service``, ``process``, ``out``) is read as absent from a note written before it, and an
