@@ -559,20 +559,42 @@ def remove_stale_temp_files(folder: Path) -> list[Path]:
     return removed
 
 
-_SVG_RE = re.compile(rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*(<!DOCTYPE\s+svg[^>]*>\s*)?<svg[\s>]", re.S | re.I)
+_SVG_DOCTYPE_RE = re.compile(rb"<!DOCTYPE\s+svg[^>]*>\s*", re.I)
+_SVG_START_RE = re.compile(rb"<svg[\s>]", re.I)
+_HTML_START_RE = re.compile(rb"<(!DOCTYPE\s+html|html[\s>]|head[\s>]|body[\s>])", re.I)
+_SPACE = b" \t\n\r\f\v"
 
 
-_HTML_RE = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!DOCTYPE\s+html|html[\s>]|head[\s>]|body[\s>])", re.S | re.I)
+def _past_prologue(head: bytes, *, xml_declaration: bool = False) -> bytes:
+    """``head`` past its leading blanks, its XML declaration (if ``xml_declaration``) and
+    its comments, each ending at the first ``-->``. A scan, not a regular expression: one
+    that matched the comments with a repeated group tried every way of splitting them,
+    twice as many with each comment more (a file of a few hundred bytes took hours)."""
+    rest = head.lstrip(_SPACE)
+    if xml_declaration and rest[:5].lower() == b"<?xml":
+        end = rest.find(b">")
+        if end >= 0:
+            rest = rest[end + 1 :].lstrip(_SPACE)
+    while rest.startswith(b"<!--"):
+        end = rest.find(b"-->", 4)
+        if end < 0:
+            break
+        rest = rest[end + 3 :].lstrip(_SPACE)
+    return rest
 
 
 def _looks_like_html(data: bytes) -> bool:
     """Whether ``data`` begins as a web page does (an SVG drawing inside one makes it no drawing)."""
-    return bool(_HTML_RE.match(data[:4096].lstrip(b"\xef\xbb\xbf")))
+    return bool(_HTML_START_RE.match(_past_prologue(data[:4096].lstrip(b"\xef\xbb\xbf"))))
 
 
 def _looks_like_svg(data: bytes) -> bool:
     head = data[:4096].lstrip(b"\xef\xbb\xbf")
-    return bool(_SVG_RE.match(head)) or (head.lstrip()[:1] == b"<" and b"<svg" in head.lower())
+    rest = _past_prologue(head, xml_declaration=True)
+    doctype = _SVG_DOCTYPE_RE.match(rest)
+    if doctype is not None:
+        rest = rest[doctype.end() :]
+    return bool(_SVG_START_RE.match(rest)) or (head.lstrip()[:1] == b"<" and b"<svg" in head.lower())
 
 
 _SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")

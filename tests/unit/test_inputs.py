@@ -6,6 +6,8 @@ import io
 import os
 import re
 import struct
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -244,6 +246,53 @@ def test_bad_data_is_refused_with_one_sentence(data: bytes, words: str) -> None:
     assert words in message
     assert isinstance(info.value, KreaError)
     assert message.endswith(".") and message.count(". ") == 0
+
+
+ROOT_DIR = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("tail", "words"),
+    [(b"x", "not an image"), (b"<html><body></body></html>", "web page"), (b"<svg xmlns='w3'/>", "SVG")],
+    ids=["text", "page", "drawing"],
+)
+def test_a_file_of_many_comments_is_refused_at_once(tail: bytes, words: str, tmp_path: Path) -> None:
+    # Each comment doubled the work of the check for a page or a drawing, which a file of
+    # a few hundred bytes kept busy for hours, holding Python's lock all along: here, were
+    # it so, the process looking at it would be stopped after a minute.
+    path = tmp_path / "comments.png"
+    path.write_bytes(b"<!---->" * 500 + tail)
+    look = (
+        "import sys\n"
+        "from krea_desktop.library.inputs import InvalidImageError, load_reference\n"
+        "try:\n"
+        "    load_reference(sys.argv[1])\n"
+        "except InvalidImageError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", look, str(path)], capture_output=True, text=True, timeout=60, cwd=ROOT_DIR, check=True
+    )
+    assert words in done.stdout and done.stdout.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'<?xml version="1.0"?>\n<!-- drawn by hand -->\n<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN">\n<svg>',
+        b"<?XML version='1.0'?><!----><!-- two --><svg\n/>",
+    ],
+    ids=["declaration-comment-doctype", "upper-case-declaration"],
+)
+def test_a_drawing_after_its_prologue_is_known(data: bytes) -> None:
+    assert inputs._looks_like_svg(data)
+    assert not inputs._looks_like_html(data)
+
+
+def test_comments_end_at_their_first_close() -> None:
+    assert inputs._looks_like_html(b"  <!-- a -- b -->\n<!---->\r\n<!DOCTYPE HTML><p>")
+    assert not inputs._looks_like_html(b"<!-- a --> text --> <html>")  # text between: no page's start
+    assert not inputs._looks_like_html(b"<!-- never closed <html>")
 
 
 def test_corrupt_png_checksum_is_refused() -> None:
