@@ -1064,13 +1064,18 @@ def _tiff_fields(tiff: bytes, found: Embedded, max_text: int) -> None:
             found.software = ascii_text(raw_value(typ, count, value, at))
         elif tag == _TAG_ORIENTATION and found.orientation is None and typ == 3 and count == 1:  # one SHORT
             found.orientation = value >> 16 if endian == ">" else value & 0xFFFF
-    places = [entries(value) for tag, _t, _c, value, _a in ifd0 if tag == _TAG_EXIF_IFD] + [ifd0]
+    # The Exif IFD (a block has one: the first pointer to it), then IFD0; in each, its first
+    # UserComment. Every pointer and every entry tried, a crafted block of a few MB named
+    # the same megabytes hundreds of thousands of times over (minutes to read one file).
+    exif_ifd = next((value for tag, _t, _c, value, _a in ifd0 if tag == _TAG_EXIF_IFD), None)
+    places = ([entries(exif_ifd)] if exif_ifd is not None else []) + [ifd0]
     for items in places:
-        for tag, typ, count, value, at in items:
-            if tag == _TAG_USER_COMMENT and found.user_comment is None:
-                raw = raw_value(typ, count, value, at)
-                if raw is not None:
-                    found.user_comment = _decode_user_comment(raw, endian == ">")
+        comment = next((entry for entry in items if entry[0] == _TAG_USER_COMMENT), None)
+        if comment is not None and found.user_comment is None:
+            _tag, typ, count, value, at = comment
+            raw = raw_value(typ, count, value, at)
+            if raw is not None:
+                found.user_comment = _decode_user_comment(raw, endian == ">")
 
 
 _RE_XMP_RECORD = re.compile(r"<kd:record>([^<]*)</kd:record>")

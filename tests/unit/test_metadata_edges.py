@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import struct
+import threading
+import zlib
 from pathlib import Path
 
 import pytest
@@ -76,6 +79,51 @@ def test_a_jpegs_exif_kept_in_a_png_it_was_turned_into_gives_its_parameters() ->
         jpeg.save(buf, "PNG", exif=jpeg.info["exif"])
     assert b"eXIf" in buf.getvalue()
     record = metadata.read_record(buf.getvalue())
+    assert record is not None
+    assert (record.prompt, record.negative_prompt, record.seed) == ("a lighthouse at dusk", "fog", 424242)
+
+
+def _png_with_exif(tiff: bytes) -> bytes:
+    def chunk(ctype: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", zlib.crc32(ctype + body) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00\x00")
+    chunks = chunk(b"IHDR", ihdr) + chunk(b"eXIf", tiff) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks
+
+
+def test_an_exif_block_naming_its_megabytes_over_and_over_is_read_at_once() -> None:
+    # 512 pointers to one Exif IFD of 512 UserComments, each naming the same 8 MB of no
+    # known encoding: read for every pointer and every entry, hundreds of thousands of
+    # copies of it (hours; were it so here, far past the minute). Its first UserComment
+    # is the one: read once, and found to say nothing.
+    pointers, comments, size = 512, 512, 2 * metadata.MAX_JSON - 16 * 1024  # the most an eXIf chunk may be
+    ifd0 = 8
+    exif_ifd = ifd0 + 2 + pointers * 12 + 4
+    data_at = exif_ifd + 2 + comments * 12 + 4
+    tiff = b"MM\x00\x2a" + struct.pack(">I", ifd0)
+    tiff += struct.pack(">H", pointers) + struct.pack(">HHII", 0x8769, 4, 1, exif_ifd) * pointers + b"\0" * 4
+    tiff += struct.pack(">H", comments) + struct.pack(">HHII", 0x9286, 7, size, data_at) * comments + b"\0" * 4
+    tiff += b"\x01" + b"\x00" * (size - 1)
+    data = _png_with_exif(tiff)
+    read: list[GenerationRecord | None] = []
+    worker = threading.Thread(target=lambda: read.append(metadata.read_record(data)), daemon=True)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive()
+    assert read == [None]
+
+
+def test_the_first_user_comment_of_the_exif_ifd_is_the_one_read() -> None:
+    text = b"ASCII\x00\x00\x00" + A1111.encode()
+    ifd0 = 8
+    exif_ifd = ifd0 + 2 + 2 * 12 + 4  # IFD0 points to it twice
+    data_at = exif_ifd + 2 + 2 * 12 + 4
+    tiff = b"MM\x00\x2a" + struct.pack(">I", ifd0)
+    tiff += struct.pack(">H", 2) + struct.pack(">HHII", 0x8769, 4, 1, exif_ifd) * 2 + b"\0" * 4
+    tiff += struct.pack(">H", 2) + struct.pack(">HHII", 0x9286, 7, len(text), data_at) * 2 + b"\0" * 4
+    record = metadata.read_record(_png_with_exif(tiff + text))
     assert record is not None
     assert (record.prompt, record.negative_prompt, record.seed) == ("a lighthouse at dusk", "fog", 424242)
 
