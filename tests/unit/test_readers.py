@@ -310,6 +310,33 @@ def test_an_image_of_a_hosted_models_api_node_gives_its_prompt_and_seed() -> Non
     assert recalled(png({"prompt": json.dumps(graph)}))["prompt"] in ("", None)
 
 
+def test_a_graph_of_thousands_of_prompt_nodes_leading_nowhere_is_not_followed_through_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No sampler, and 20,000 nodes each with a prompt linked to the next: each followed up
+    # to 32 links, a 4 MB graph of them took 12 s to read. The first few are looked at.
+    from krea_desktop.library.readers import comfyui
+
+    graph: dict[str, Any] = {
+        str(i): {"class_type": "Relay", "inputs": {"prompt": [str(i + 1), 0]}} for i in range(20_000)
+    }
+    followed: list[object] = []
+    find = comfyui._ApiGraph.find
+
+    def counting(self: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+        followed.append(value)
+        return find(self, value, *args, **kwargs)
+
+    monkeypatch.setattr(comfyui._ApiGraph, "find", counting)
+    got = recalled(png({"prompt": json.dumps(graph)}))
+    assert got["source"] == "ComfyUI" and got["prompt"] in ("", None)
+    assert len(followed) == comfyui._MAX_PROMPT_NODES
+    # Among the first, the one whose prompt leads to a text gives it.
+    graph["20000"] = {"class_type": "PrimitiveStringMultiline", "inputs": {"value": "a heron at dusk"}}
+    graph["3"]["inputs"]["prompt"] = ["20000", 0]
+    assert recalled(png({"prompt": json.dumps(graph)}))["prompt"] == "a heron at dusk"
+
+
 def test_a_prompt_the_api_graph_does_not_show_is_taken_from_the_editors_graph() -> None:
     # A text node of a kind the graph reader does not know (its text under a name of its
     # own); the editor's graph keeps it as the node's first widget value.

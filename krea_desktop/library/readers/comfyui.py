@@ -15,6 +15,7 @@ from typing import Any
 from krea_desktop.library.readers.base import MAX_JSON, Embedded, as_int, load_json, partial
 
 _MAX_HOPS = 32
+_MAX_PROMPT_NODES = 16  # nodes of a graph without a sampler whose prompt is looked for
 _MAX_INPUTS = 256  # inputs of one node looked at for links to follow
 _SAMPLING_KEYS = ("latent_image", "seed", "noise_seed", "noise")
 # ComfyUI's Flux and SD3 encoders take the prompt for each text encoder: T5's is the
@@ -115,10 +116,12 @@ def _generating_node(g: _ApiGraph) -> dict[str, Any] | None:
         number = as_int(node_id.split(":")[-1])
         return ("seed" not in g.inputs(node_id), number if number is not None else 1 << 62, node_id)
 
-    for node in sorted(g.nodes, key=order):
+    candidates = [n for n in g.nodes if "prompt" in g.inputs(n) and "positive" not in g.inputs(n)]
+    # The first few only: a graph has one such node, or a handful. Each is followed up to
+    # _MAX_HOPS links; tens of thousands of them whose links lead nowhere, in a graph of a
+    # few MB, took seconds a file.
+    for node in sorted(candidates, key=order)[:_MAX_PROMPT_NODES]:
         inputs = g.inputs(node)
-        if "prompt" not in inputs or "positive" in inputs:
-            continue
         prompt = g.find(inputs["prompt"], _TEXT_KEYS, str)
         if prompt is None:
             continue
