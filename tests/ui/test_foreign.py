@@ -127,6 +127,32 @@ def test_a_seed_beyond_the_models_is_shown_on_the_seed_line_and_named_when_asked
         w.close()
 
 
+def test_a_negative_seed_in_a_files_own_record_is_named_not_put_in_the_field(
+    qtbot: QtBot, data_dir: Path, memory_keyring: Any, tmp_path: Path
+) -> None:
+    import io
+
+    from krea_desktop.api.record import GenerationRecord
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG")
+    path = tmp_path / "edited.png"
+    path.write_bytes(metadata.embed(buf.getvalue(), "PNG", GenerationRecord(prompt="a fox in snow", seed=-5)))
+    entry = entry_for_file(path, metadata.read_record(path))
+    assert dict(entry_facts(entry))["Seed"] == "-5 (beyond Krea 2 Medium's seeds, so not used)"
+    w = create_main_window(demo_latency=0.0)
+    qtbot.addWidget(w)
+    try:
+        w.prompt_panel.setSeed(7)
+        w.recall.use_seed(entry)
+        assert w.prompt_panel.seed() == 7 and w.prompt_panel.seedEdit.text() == "7"
+        assert w.message_banner.label.text() == (
+            "This image's seed, -5, is beyond Krea 2 Medium's seeds, so it cannot be used."
+        )
+    finally:
+        w.close()
+
+
 def _texts(png: bytes) -> dict[str, str]:
     import io
 

@@ -219,15 +219,17 @@ class Recall:
         self.show_message("Your prompt is as it was.")
 
     def use_seed(self, entry: LibraryEntry) -> None:
-        if entry.seed is None:
-            seed = foreign_seed(entry.record.extras)
-            self.show_message(
-                "This image has no recorded seed."
-                if seed is None
-                else f"This image's seed, {seed}, is beyond Krea 2 Medium's seeds, so it cannot be used."
-            )
-        else:
+        if entry.seed is not None and spec.SEED_MIN <= entry.seed <= spec.SEED_MAX:
             self.prompt_panel.setSeed(entry.seed)
+            return
+        seed = foreign_seed(entry.record.extras) if entry.seed is None else entry.seed
+        # A file's own record may say a seed the field would not take (typed by hand, or
+        # written by another program): said, and the seed in the field stays as it is.
+        self.show_message(
+            "This image has no recorded seed."
+            if seed is None
+            else f"This image's seed, {seed}, is beyond Krea 2 Medium's seeds, so it cannot be used."
+        )
 
     def add_references(self, entries: list[LibraryEntry], strength: float) -> None:
         """Add the images still on disk to the tray, as many as fit. Files are looked for

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from krea_desktop.api import spec
 from krea_desktop.api.record import ReferenceRecord
 from krea_desktop.library.lineage import Relative
 from krea_desktop.library.readers.base import foreign_seed
@@ -57,9 +58,9 @@ def _describe_date(created_at: str) -> str:
 
 
 def _seed_text(entry: LibraryEntry) -> str:
-    if entry.seed is not None:
+    if entry.seed is not None and spec.SEED_MIN <= entry.seed <= spec.SEED_MAX:
         return str(entry.seed)
-    seed = foreign_seed(entry.record.extras)
+    seed = foreign_seed(entry.record.extras) if entry.seed is None else entry.seed
     return "—" if seed is None else f"{seed} (beyond Krea 2 Medium's seeds, so not used)"
 
 
