@@ -222,10 +222,27 @@ class SaveQueue:
                 ext = spec.FORMAT_EXTENSIONS.get(spec.normalize_output_format(image.format) or "", "png")
                 try:
                     target.mkdir(parents=True, exist_ok=True)
-                    atomic_write(target / f"{image.image_uuid}.{ext}", data)
+                    _write_beside(target, image.image_uuid, ext, data)
                 except OSError as exc:
                     log.error("could not write %s to %s: %s", image.image_uuid, target, exc)
                     continue
                 self.held.remove(image)
                 written += 1
             return target if written else None
+
+
+_SPILL_NAMES = 1000  # names tried for one image: NAME.png, NAME (2).png...
+
+
+def _write_beside(folder: Path, stem: str, ext: str, data: bytes) -> Path:
+    """Write ``data`` as ``stem.ext`` in ``folder``, or ``stem (2).ext`` and so on: never
+    in the place of a file already there (a service may send one imageUUID in two tasks,
+    and a folder given may hold an earlier run's images)."""
+    for n in range(1, _SPILL_NAMES + 1):
+        path = folder / (f"{stem}.{ext}" if n == 1 else f"{stem} ({n}).{ext}")
+        try:
+            atomic_write(path, data, replace=False)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(errno.EEXIST, f"{_SPILL_NAMES} files named {stem} are there already", str(folder))

@@ -502,6 +502,40 @@ def test_what_still_cannot_be_saved_is_written_elsewhere(tmp_path: Path, monkeyp
     assert record is not None and record.prompt == "a quiet harbour 1"
 
 
+def test_two_held_images_of_one_image_uuid_are_both_written_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A service may send one imageUUID in two tasks (the library keeps both apart): written
+    # out under that name, the second took the place of the first, which was lost.
+    FailingSaves(monkeypatch, failing=set(range(1, 100)), code=errno.ENOSPC)
+    first, second = image(1), image(2)
+    second = GeneratedImage(
+        task_uuid="7d2b3c4d-0000-4000-8000-000000000000", image_uuid=first.image_uuid, data=second.data,
+        format="PNG", width=32, height=24, seed=2, record=second.record,
+    )  # fmt: skip
+    fallback = tmp_path / "fallback"
+    fallback.mkdir()
+    earlier = fallback / f"{first.image_uuid}.png"  # an earlier run's, in a folder given
+    earlier.write_bytes(b"an earlier run's image")
+    with Library(tmp_path / "data") as lib:
+        queue = SaveQueue(lib)
+        queue.save(first)
+        queue.save(second)
+        assert queue.spill(fallback) == fallback
+    assert not queue.held
+    assert earlier.read_bytes() == b"an earlier run's image"
+    prompts = set()
+    for path in fallback.iterdir():
+        if path != earlier:
+            record = metadata.read_record(path)
+            assert record is not None
+            prompts.add(record.prompt)
+    assert prompts == {"a quiet harbour 1", "a quiet harbour 2"}
+    assert sorted(p.name for p in fallback.iterdir()) == [
+        f"{first.image_uuid} (2).png", f"{first.image_uuid} (3).png", f"{first.image_uuid}.png",
+    ]  # fmt: skip
+
+
 def test_an_image_whose_row_a_locked_index_refused_stays_in_the_library_folder(tmp_path: Path) -> None:
     """The copy written outside the library is in the system's temporary folder, which a
     restart may clear: the file the save wrote into images/ stays, and the next check of
