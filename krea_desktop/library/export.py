@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +59,8 @@ def export_name(entry: LibraryEntry) -> str:
     a file named by a UUID is offered the prompt's first words, joined by hyphens, and the
     UUID's first eight characters, which keep two images of one prompt apart
     (``lighthouse-in-fog-3f2a1c9e``). A file named otherwise (another tool's) keeps its
-    name, as does an image whose prompt has no letter or digit."""
+    name, made one every system takes (:func:`_portable`), as does an image whose prompt
+    has no letter or digit."""
     import unicodedata  # neither on the way to a ready window (this module is)
     import uuid
 
@@ -65,7 +68,7 @@ def export_name(entry: LibraryEntry) -> str:
     try:
         uuid.UUID(stem)
     except ValueError:
-        return stem  # a name someone gave it
+        return _portable(stem)  # a name someone gave it
     # Letters, digits and the marks written with them (a Devanagari vowel sign, an accent
     # typed apart as macOS writes it): composed first, so "é" stays one letter.
     prompt = unicodedata.normalize("NFC", entry.prompt.casefold())
@@ -78,6 +81,27 @@ def export_name(entry: LibraryEntry) -> str:
             break
         name = f"{name}-{word}" if name else word[:_NAME_FROM_PROMPT_CHARS]
     return f"{name}-{stem[:8]}" if name else stem
+
+
+# What Windows refuses in a name, and the names of its devices (with any suffix).
+_NOT_IN_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
+_DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", *(f"{d}{i}" for d in ("COM", "LPT") for i in range(1, 10))})
+# Bytes of a name offered for an export: room left within a file system's 255 for the
+# suffix and a " (1000)" that keeps it from another's.
+_NAME_BYTES = 200
+
+
+def _portable(stem: str) -> str:
+    """A file's own name, made one that Windows, macOS and Linux all take: what Windows
+    refuses in a name turned into "-", no dot or space at its end, a device's name
+    ("CON") led by "_", and short enough for the suffix and a number to be added."""
+    name = _NOT_IN_NAMES.sub("-", stem)
+    while len(os.fsencode(name)) > _NAME_BYTES:
+        name = name[:-1]
+    name = name.rstrip(" .")
+    if name.split(".", 1)[0].rstrip(" ").upper() in _DEVICES:
+        name = "_" + name
+    return name or "image"
 
 
 def export_image(

@@ -716,6 +716,34 @@ def test_another_tools_file_keeps_its_own_name_when_exported(tmp_path: Path) -> 
     assert export_name(replace(entry, prompt="a lighthouse in fog")) == "ComfyUI_00012_"
 
 
+@pytest.mark.parametrize(
+    ("file_stem", "offered"),
+    [
+        ("CON", "_CON"),  # a device's name on Windows, with or without a suffix
+        ("lpt1.backup", "_lpt1.backup"),
+        ("what? final*", "what- final-"),
+        ('a "quoted" <draft>: v2|v3', "a -quoted- -draft-- v2-v3"),
+        ("ends with dots.. ", "ends with dots"),
+        ("x" * 251, "x" * 200),
+        ("é" * 120, "é" * 100),  # 200 bytes, cut between two letters
+        ("...", "image"),
+    ],
+)
+def test_another_tools_name_is_offered_as_every_system_takes_it(tmp_path: Path, file_stem: str, offered: str) -> None:
+    # Passed through as it was, "CON" or "what? final*" made a file a Windows share could
+    # not open, and a name of 251 bytes could not take ".webp" or " (2)" at all.
+    from krea_desktop.library.export import export_name, export_suffix
+
+    entry = entry_of(png_file(tmp_path / f"{file_stem}.png", Image.new("RGB", (8, 8))))
+    assert export_name(entry) == offered
+    out = tmp_path / "out"
+    out.mkdir()
+    for _ in range(2):
+        written = export_image(entry, out / f"{export_name(entry)}{export_suffix('WEBP')}", "WEBP", unique=True)
+        assert written.parent == out and written.name.startswith(offered)
+    assert len(list(out.iterdir())) == 2
+
+
 def test_a_file_rewritten_while_it_is_opened_is_judged_as_it_now_is(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
