@@ -111,8 +111,11 @@ def read(path: Path) -> tuple[dict[str, Any], bool]:
         raise Unreadable(f"{said} cannot be read ({exc.strerror or exc}).") from None
     if not data:
         raise Unreadable(f"{said} is empty (0 bytes), so it holds no image.")
-    if metadata.sniff_format(data) is None:
+    fmt = metadata.sniff_format(data)
+    if fmt is None:
         raise Unreadable(f"{said} is not a PNG, JPEG or WEBP image.")
+    if fmt == "WEBP" and min(len(data), int.from_bytes(data[4:8], "little") + 8) < 20:  # no room for a chunk
+        raise Unreadable(f"{said} is a WEBP header with nothing in it, so it holds no image.")
     if metadata.has_too_many_parts(data):
         raise Unreadable(
             f"{said} has more than {metadata.MAX_PARTS:,} blocks of metadata, which no real image has, "

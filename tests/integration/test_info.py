@@ -168,6 +168,19 @@ def test_unreadable_files_one_sentence_each_exit_1(tmp_path: Path) -> None:
         assert row == nothing | {"file": row["file"], "error": row["error"]}
 
 
+@pytest.mark.parametrize(
+    "data", [b"RIFF\x04\x00\x00\x00WEBP", b"RIFF\x04\x00\x00\x00WEBP" + b"VP8 " * 10], ids=["alone", "said-empty"]
+)
+def test_a_webp_header_with_nothing_in_it_is_one_sentence_and_exit_1(tmp_path: Path, data: bytes) -> None:
+    # It was "read": an empty description, and exit 0, of a file no program can open.
+    path = tmp_path / "tiny.webp"
+    path.write_bytes(data)
+    out, err = strict_stream("utf-8"), strict_stream("utf-8")
+    assert run_info([path], as_json=False, out=out, err=err) == 1
+    assert printed(out) == ""
+    assert printed(err) == f"krea-desktop: {path} is a WEBP header with nothing in it, so it holds no image.\n"
+
+
 def strict_stream(encoding: str) -> io.TextIOWrapper:
     return io.TextIOWrapper(io.BytesIO(), encoding=encoding, errors="strict", newline="\n")
 
