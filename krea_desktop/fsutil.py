@@ -10,6 +10,7 @@ import re
 import stat
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -134,6 +135,20 @@ def put_new(tmp: str | Path, path: Path) -> None:
         return
     with contextlib.suppress(OSError):  # the file is in place; a leftover link is only clutter
         os.unlink(tmp)
+
+
+def write_under_a_free_name(target: Path, write: Callable[[Path], object], tries: int = 1000) -> Path | None:
+    """Call ``write`` with ``target``, else with ``NAME (2).ext``, ``NAME (3).ext``... until a
+    call does not raise FileExistsError (``write`` never takes the place of a file there);
+    the path written, or None when the first ``tries`` names are all taken."""
+    for n in range(1, tries + 1):
+        candidate = target if n == 1 else target.with_name(f"{target.stem} ({n}){target.suffix}")
+        try:
+            write(candidate)
+        except FileExistsError:
+            continue
+        return candidate
+    return None
 
 
 @functools.cache

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import re
@@ -11,7 +10,7 @@ from typing import Any
 
 from krea_desktop.api import spec
 from krea_desktop.api.record import GenerationRecord
-from krea_desktop.fsutil import write_among_users_files
+from krea_desktop.fsutil import write_among_users_files, write_under_a_free_name
 from krea_desktop.library import metadata
 from krea_desktop.library.recall import record_of
 from krea_desktop.library.store import LibraryEntry
@@ -133,10 +132,9 @@ def export_image(
     target = Path(target_path)
     if not unique:
         return _write(target, data, replace=replace)
-    for n in range(1, _MAX_SAME_NAMES + 1):
-        candidate = target if n == 1 else target.with_name(f"{target.stem} ({n}){target.suffix}")
-        with contextlib.suppress(FileExistsError):
-            return _write(candidate, data, replace=False)
+    written = write_under_a_free_name(target, lambda path: _write(path, data, replace=False), _MAX_SAME_NAMES)
+    if written is not None:
+        return written
     raise ExportError(
         f"{shortened(str(target.parent))} already holds {_MAX_SAME_NAMES} images named like {shortened(target.name)}."
     )

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from krea_desktop.api import spec
 from krea_desktop.api.results import GeneratedImage
-from krea_desktop.fsutil import atomic_write
+from krea_desktop.fsutil import atomic_write, write_under_a_free_name
 from krea_desktop.library import metadata
 from krea_desktop.library.store import Library, LibraryBusy, LibraryEntry, LibraryError
 from krea_desktop.wording import counted, for_count, shortened, within
@@ -238,11 +238,9 @@ def _write_beside(folder: Path, stem: str, ext: str, data: bytes) -> Path:
     """Write ``data`` as ``stem.ext`` in ``folder``, or ``stem (2).ext`` and so on: never
     in the place of a file already there (a service may send one imageUUID in two tasks,
     and a folder given may hold an earlier run's images)."""
-    for n in range(1, _SPILL_NAMES + 1):
-        path = folder / (f"{stem}.{ext}" if n == 1 else f"{stem} ({n}).{ext}")
-        try:
-            atomic_write(path, data, replace=False)
-        except FileExistsError:
-            continue
-        return path
-    raise FileExistsError(errno.EEXIST, f"{_SPILL_NAMES} files named {stem} are there already", str(folder))
+    written = write_under_a_free_name(
+        folder / f"{stem}.{ext}", lambda path: atomic_write(path, data, replace=False), _SPILL_NAMES
+    )
+    if written is None:
+        raise FileExistsError(errno.EEXIST, f"{_SPILL_NAMES} files named {stem} are there already", str(folder))
+    return written
